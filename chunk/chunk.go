@@ -1,0 +1,350 @@
+// Package chunk manages one chunk file of a chunkmap dataset: a file of a
+// fixed size, created crash-safely, and its memory mapping.
+//
+// A chunk knows nothing of the dataset it belongs to; the root package
+// chunkmap decides which chunks exist, which stay mapped and when they are
+// synced.
+//
+//	f, err := chunk.Create(dir, 7, 64<<10, 0o644) // dir/0000000000000007.chunk, 64 KiB of zeros
+//	if err != nil { ... }
+//	if err := f.Map(chunk.ReadWrite); err != nil { ... }
+//	copy(f.Bytes()[100:], "hello")
+//	err = f.Sync()   // msync, then fsync
+//	err = f.Close()  // unmaps and closes the file
+//
+// Errors are *[fs.PathError] values whose Op is one of create, open, map,
+// unmap, retire, sync, advise, zero, read or write, and whose Err is the
+// operating system's error, [fs.ErrClosed], [errors.ErrUnsupported] or
+// [ErrSize].
+package chunk
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	mmap "github.com/edsrzf/mmap-go"
+)
+
+// Mode says how a chunk is opened and mapped.
+type Mode int
+
+const (
+	// ReadOnly maps a chunk for reading only; a store to it faults.
+	ReadOnly Mode = iota
+	// ReadWrite maps a chunk shared and writable: stores reach the file
+	// through the page cache.
+	ReadWrite
+)
+
+// Advice is an access-pattern hint for a mapped chunk (madvise(2)).
+type Advice int
+
+const (
+	// Normal is the kernel's default read-ahead.
+	Normal Advice = iota
+	// Sequential asks for aggressive read-ahead and early reclaim.
+	Sequential
+	// Random turns read-ahead off.
+	Random
+	// WillNeed asks the kernel to read the chunk in ahead of use.
+	WillNeed
+	// DontNeed lets the kernel drop the chunk's pages from this process;
+	// the data stays in the file and in the page cache.
+	DontNeed
+)
+
+// ErrSize is the Err of the *fs.PathError that [Open] returns when a chunk
+// file does not have the size the caller expects.
+var ErrSize = errors.New("chunk: file has the wrong size")
+
+// File is one chunk file and, while mapped, its mapping.
+//
+// A File is not safe for concurrent use: its owner serialises Map, Unmap,
+// Retire, Sync, Advise, Zero and Close. Bytes may be read and written
+// concurrently by many goroutines while the File is mapped. ReadAt and
+// WriteAt may run in parallel with each other and with access through Bytes.
+type File struct {
+	f     *os.File
+	path  string
+	index int64
+	size  int64
+	mode  Mode
+
+	// m is the mapping as mmap-go returned it. Unmap must get this exact
+	// slice: x/sys rejects a sub-slice (mmapper checks len == cap).
+	m mmap.MMap
+	// retired is set once the mapping's pages were replaced by an
+	// inaccessible reservation; m then still names the reserved range.
+	retired bool
+}
+
+// Create makes chunk index in dir: a file of size bytes of zeros, placed
+// crash-safely, and returns it open read-write and unmapped. A crash at any
+// point leaves either no chunk file or a complete one, never a partial file
+// under the final name. If the file system is full, Create fails here rather
+// than letting a later store through the mapping fault.
+func Create(dir string, index int64, size int64, perm os.FileMode) (*File, error) {
+	final := filepath.Join(dir, Name(index))
+	tmp := filepath.Join(dir, tempName(index))
+	pathErr := func(err error) error { return &fs.PathError{Op: "create", Path: final, Err: err} }
+	if size <= 0 {
+		return nil, pathErr(fmt.Errorf("size %d is not positive: %w", size, ErrSize))
+	}
+
+	// 1. Write under a temporary name, so that the final name only ever
+	// refers to a complete file. O_EXCL would refuse a leftover from an
+	// earlier crash; that leftover holds nothing, so it is replaced.
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	fail := func(err error) (*File, error) {
+		return nil, errors.Join(pathErr(err), f.Close(), removeIfExists(tmp))
+	}
+	// 2. Reserve every block now: a full disk is an error here, not a
+	// SIGBUS on a later store through the mapping.
+	if err := preallocate(f, size); err != nil {
+		return fail(err)
+	}
+	// 3. Make the contents and the size durable before the name appears.
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	// 4. Publish the file under its final name; rename is atomic.
+	if err := os.Rename(tmp, final); err != nil {
+		return fail(err)
+	}
+	// 5. Make the rename durable.
+	if err := SyncDir(dir); err != nil {
+		return nil, errors.Join(pathErr(err), f.Close())
+	}
+	return &File{f: f, path: final, index: index, size: size, mode: ReadWrite}, nil
+}
+
+func removeIfExists(name string) error {
+	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Open opens the existing chunk index in dir in the given mode and checks
+// that it is exactly size bytes long; a file of another size is reported with
+// [ErrSize]. The file is returned unmapped.
+func Open(dir string, index int64, size int64, mode Mode) (*File, error) {
+	path := filepath.Join(dir, Name(index))
+	flag := os.O_RDONLY
+	if mode == ReadWrite {
+		flag = os.O_RDWR
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, errors.Join(&fs.PathError{Op: "open", Path: path, Err: err}, f.Close())
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != size {
+		err := fmt.Errorf("%w: %d bytes, want %d", ErrSize, fi.Size(), size)
+		return nil, errors.Join(&fs.PathError{Op: "open", Path: path, Err: err}, f.Close())
+	}
+	return &File{f: f, path: path, index: index, size: size, mode: mode}, nil
+}
+
+// Path returns the file's path.
+func (c *File) Path() string { return c.path }
+
+// Index returns the chunk's index.
+func (c *File) Index() int64 { return c.index }
+
+// Size returns the chunk's size in bytes.
+func (c *File) Size() int64 { return c.size }
+
+// Mapped reports whether the chunk is mapped and its bytes are accessible.
+func (c *File) Mapped() bool { return c.m != nil && !c.retired }
+
+// Map maps the whole chunk, shared, in the given mode. ReadWrite needs a File
+// opened ReadWrite. Mapping a mapped File is an error.
+func (c *File) Map(mode Mode) error {
+	if c.f == nil {
+		return c.err("map", fs.ErrClosed)
+	}
+	if c.m != nil {
+		return c.err("map", errors.New("already mapped"))
+	}
+	if int64(int(c.size)) != c.size {
+		return c.err("map", fmt.Errorf("size %d does not fit in this platform's address space", c.size))
+	}
+	prot := mmap.RDONLY
+	if mode == ReadWrite {
+		if c.mode != ReadWrite {
+			return c.err("map", fs.ErrPermission)
+		}
+		prot = mmap.RDWR
+	}
+	m, err := mmap.MapRegion(c.f, int(c.size), prot, 0, 0)
+	if err != nil {
+		return c.err("map", err)
+	}
+	c.m = m
+	c.retired = false
+	return nil
+}
+
+// Bytes returns the mapped chunk. The slice is owned by the File: it is
+// valid until Unmap, Retire or Close, and must not be used after them (on
+// Unix an access then faults; without a fault guard that kills the process).
+// It is nil while the File is not mapped.
+func (c *File) Bytes() []byte {
+	if !c.Mapped() {
+		return nil
+	}
+	return c.m
+}
+
+// Retire replaces the chunk's mapping with an inaccessible reservation of
+// the same address range, where the platform can, and reports whether it
+// did. After Retire the file's pages are no longer mapped by this process,
+// but the addresses stay reserved until Unmap: a goroutine that still holds
+// Bytes and touches it faults (a recoverable fault under
+// runtime/debug.SetPanicOnFault) instead of reaching whatever the kernel
+// would later place at a freed address. Where the platform cannot retire, the
+// mapping stays intact and accessible until Unmap.
+//
+// Stores made through the mapping before Retire are in the page cache and
+// reach the file; Sync still makes them durable.
+func (c *File) Retire() (bool, error) {
+	if c.m == nil || c.retired {
+		return c.retired, nil
+	}
+	ok, err := retire(c.m)
+	if err != nil {
+		return false, c.err("retire", err)
+	}
+	c.retired = ok
+	return ok, nil
+}
+
+// Unmap removes the mapping, retired or not. Unmapping a File that is not
+// mapped does nothing. Unmap does not make stores durable; call Sync first
+// (on Windows mmap-go's Unmap flushes and fsyncs a writable view itself).
+func (c *File) Unmap() error {
+	if c.m == nil {
+		return nil
+	}
+	err := c.m.Unmap()
+	c.m = nil
+	c.retired = false
+	if err != nil {
+		return c.err("unmap", err)
+	}
+	return nil
+}
+
+// Sync makes every store to the chunk durable: the mapping is flushed
+// (msync) if it is mapped, then the file is fsync'd. Stores through a mapping
+// that was unmapped or retired since are in the page cache and are covered by
+// the fsync.
+func (c *File) Sync() error {
+	if c.f == nil {
+		return c.err("sync", fs.ErrClosed)
+	}
+	if c.Mapped() && c.mode == ReadWrite {
+		if err := c.m.Flush(); err != nil {
+			return c.err("sync", err)
+		}
+	}
+	if err := c.f.Sync(); err != nil {
+		return c.err("sync", err)
+	}
+	return nil
+}
+
+// Advise passes an access-pattern hint for the mapped chunk to the kernel.
+// Where the platform has no madvise it does nothing and returns nil; it
+// returns an error for a File that is not mapped.
+func (c *File) Advise(a Advice) error {
+	if !c.Mapped() {
+		return c.err("advise", errors.New("not mapped"))
+	}
+	if err := advise(c.m, a); err != nil {
+		return c.err("advise", err)
+	}
+	return nil
+}
+
+// ReadAt reads from the file with pread, not through the mapping. It
+// implements [io.ReaderAt] over the chunk's bytes. Reads see stores made
+// through a shared mapping on platforms with a unified page cache (Linux,
+// the BSDs, macOS, Windows).
+func (c *File) ReadAt(p []byte, off int64) (int, error) {
+	if c.f == nil {
+		return 0, c.err("read", fs.ErrClosed)
+	}
+	return c.f.ReadAt(p, off)
+}
+
+// WriteAt writes to the file with pwrite, not through the mapping. Writes
+// past the chunk's size are refused, so the file never grows.
+func (c *File) WriteAt(p []byte, off int64) (int, error) {
+	if c.f == nil {
+		return 0, c.err("write", fs.ErrClosed)
+	}
+	if off < 0 || off > c.size || int64(len(p)) > c.size-off {
+		return 0, c.err("write", fmt.Errorf("%d bytes at offset %d: %w", len(p), off, ErrSize))
+	}
+	return c.f.WriteAt(p, off)
+}
+
+// Zero sets bytes [off, off+n) of the chunk to zero, keeping them allocated.
+// Mappings of the file see the zeros.
+func (c *File) Zero(off, n int64) error {
+	if c.f == nil {
+		return c.err("zero", fs.ErrClosed)
+	}
+	if off < 0 || n < 0 || off > c.size || n > c.size-off {
+		return c.err("zero", fmt.Errorf("%d bytes at offset %d: %w", n, off, ErrSize))
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := zeroRange(c.f, off, n); err != nil {
+		return c.err("zero", err)
+	}
+	return nil
+}
+
+// Close unmaps the chunk if it is mapped and closes the file. It does not
+// sync. Calling Close twice returns an error wrapping [fs.ErrClosed].
+func (c *File) Close() error {
+	if c.f == nil {
+		return c.err("close", fs.ErrClosed)
+	}
+	err := c.Unmap()
+	err = errors.Join(err, c.f.Close())
+	c.f = nil
+	return err
+}
+
+func (c *File) err(op string, err error) error {
+	return &fs.PathError{Op: op, Path: c.path, Err: err}
+}
+
+// zeroWrite writes zeros over [off, off+n) with pwrite: the portable way to
+// zero a range while keeping it allocated.
+func zeroWrite(f *os.File, off, n int64) error {
+	buf := make([]byte, min(n, 1<<20))
+	for n > 0 {
+		w := min(n, int64(len(buf)))
+		if _, err := f.WriteAt(buf[:w], off); err != nil {
+			return err
+		}
+		off += w
+		n -= w
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package chunk
+
+// This file holds the naming scheme of chunk files and of the temporary
+// files that Create writes before it renames them.
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Ext is the extension of every chunk file.
+const Ext = ".chunk"
+
+// tempSuffix marks a chunk file that Create has not finished. A crash between
+// creating and renaming it leaves one behind; [IsTemp] recognises it so that
+// an opener can remove it.
+const tempSuffix = ".tmp"
+
+// Name returns the file name of chunk index: the index as 16 lower-case hex
+// digits followed by [Ext], so that names sort in offset order
+// (Name(42) == "000000000000002a.chunk").
+func Name(index int64) string {
+	return fmt.Sprintf("%016x%s", uint64(index), Ext)
+}
+
+// ParseName reports the index that name encodes, and whether name is a chunk
+// file name at all. Only names that [Name] produces are accepted: exactly 16
+// lower-case hex digits, [Ext], and an index that is not negative.
+func ParseName(name string) (index int64, ok bool) {
+	hex, found := strings.CutSuffix(name, Ext)
+	if !found || len(hex) != 16 {
+		return 0, false
+	}
+	for _, c := range hex {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return 0, false
+		}
+	}
+	u, err := strconv.ParseUint(hex, 16, 64)
+	if err != nil || int64(u) < 0 {
+		return 0, false
+	}
+	return int64(u), true
+}
+
+// tempName is the name Create writes chunk index under before renaming it.
+func tempName(index int64) string {
+	return Name(index) + tempSuffix
+}
+
+// IsTemp reports whether name is a temporary chunk file left by an
+// interrupted [Create]. Such a file never holds acknowledged data.
+func IsTemp(name string) bool {
+	base, found := strings.CutSuffix(name, tempSuffix)
+	if !found {
+		return false
+	}
+	_, ok := ParseName(base)
+	return ok
+}

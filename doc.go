@@ -1,0 +1,80 @@
+// Package chunkmap makes a directory of fixed-size, memory-mapped chunk
+// files behave like one unbounded, growable file that never has to be
+// remapped.
+//
+// A dataset is a directory of chunk files of ChunkSize bytes each (a power of
+// two, 1 GiB by default) and a small manifest. A [Manager] spreads the
+// logical byte range [Start, Size) over them: chunk i holds offsets
+// [i*ChunkSize, (i+1)*ChunkSize). Growing adds chunk files and never touches
+// the mappings of existing ones, so data that is mapped stays where it is.
+// At most [Options.MaxMapped] chunks are mapped at a time; the least
+// recently used is unmapped to make room.
+//
+//	m, err := chunkmap.Open("/data/events", &chunkmap.Options{ChunkSize: 64 << 20})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer m.Close()
+//	off, err := m.Append([]byte("first record"))  // concurrent appends never overlap
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	buf := make([]byte, 12)
+//	if _, err := m.ReadAt(buf, off); err != nil {  // io.ReaderAt
+//		log.Fatal(err)
+//	}
+//	if err := m.Sync(); err != nil {               // durable from here on
+//		log.Fatal(err)
+//	}
+//
+// Package accessor adds typed reads and writes of every fixed-size type,
+// atomics and zero-copy views on top of a Manager.
+//
+// # Layout
+//
+//	logical offset off
+//	      │  index = off / ChunkSize        within = off % ChunkSize
+//	      ▼
+//	┌──────────────────────┬──────────────────────┬──────────────────────┐
+//	│ 0000000000000000.chunk│ 0000000000000001.chunk│ 0000000000000002.chunk│ …  + MANIFEST
+//	└──────────┬───────────┴──────────┬───────────┴──────────────────────┘
+//	           │ mapped (mmap-go)      │ not mapped: mapped on first use,
+//	           ▼                       ▼ evicting the least recently used
+//	     [ LRU of at most MaxMapped mappings; pinned chunks stay mapped ]
+//
+// The manifest records the format version, ChunkSize, the index of the first
+// chunk (Start = first*ChunkSize) and Size. It is replaced atomically
+// (temporary file, fsync, rename, fsync of the directory).
+//
+// # Concurrency
+//
+// Every method of a Manager is safe for concurrent use. A read or write of a
+// chunk that is mapped takes no lock and executes no locked instruction, so
+// readers on many cores do not contend. Concurrent writes to overlapping
+// bytes have the semantics of plain memory stores; everything else
+// (Size, Start, appends, chunk creation and deletion) is consistent.
+//
+// # Durability
+//
+// A nil error from [Manager.Sync] means that every byte written before Sync
+// was called, and the Size and Start of that moment, survive a crash of the
+// process and of the machine: the dirty chunks are flushed (msync) and
+// fsync'd, then the manifest is replaced. Chunk files are created under a
+// temporary name, preallocated, fsync'd, renamed and the directory fsync'd,
+// so a crash never leaves a half-made chunk. After a failed Sync the data
+// written since the last successful one is in doubt, and every later Sync
+// and write returns the error.
+//
+// A crash of the process alone loses nothing that was written: the bytes are
+// in the kernel's page cache. But Size and Start revert to what the last Sync
+// (or Truncate or DropBefore) recorded.
+//
+// # Caveats
+//
+//   - Bytes returned by [Pinned.Bytes] (and the accessor package's views)
+//     are valid only until Release.
+//   - If another process truncates or removes a chunk file, accesses to it
+//     return ErrFault instead of crashing the process.
+//   - MaxMapped may be exceeded while more chunks than that are pinned.
+//   - On Windows a mapped file cannot be deleted or truncated.
+package chunkmap

@@ -1,0 +1,38 @@
+package chunkmap
+
+import "errors"
+
+// Sentinel errors. Every error the Manager returns wraps one of these (or is
+// io.EOF from a short read), so callers test them with [errors.Is]; the
+// message around the sentinel names the operation, the offset and, where a
+// file is involved, its path.
+var (
+	// ErrClosed is returned by every method called after [Manager.Close].
+	ErrClosed = errors.New("chunkmap: manager closed")
+	// ErrReadOnly is returned by every write through a Manager opened with
+	// [Options.ReadOnly], and by Open when ReadOnly would have to create a
+	// dataset.
+	ErrReadOnly = errors.New("chunkmap: read-only")
+	// ErrOutOfRange is returned for offsets and lengths that are negative,
+	// overflow int64, or fall outside the bytes the call may touch (below
+	// Start; past Size for typed reads, pins and DropBefore).
+	ErrOutOfRange = errors.New("chunkmap: offset out of range")
+	// ErrCorrupt is returned by Open when the directory does not hold a
+	// consistent dataset: a manifest that is truncated, garbled or of an
+	// unknown version, a chunk file of the wrong size, a chunk missing from
+	// the sequence. The message names the file.
+	ErrCorrupt = errors.New("chunkmap: corrupt dataset")
+	// ErrLocked is returned by Open when another Manager, in this process or
+	// another, holds the dataset open for writing.
+	ErrLocked = errors.New("chunkmap: dataset locked by another writer")
+	// ErrInvalidOptions is returned by Open for options out of their range,
+	// and for a ChunkSize that differs from the dataset's.
+	ErrInvalidOptions = errors.New("chunkmap: invalid options")
+	// ErrUnaligned is returned by atomic operations at an offset that is not
+	// a multiple of the operand's size.
+	ErrUnaligned = errors.New("chunkmap: unaligned atomic access")
+	// ErrFault is returned when mapped memory faults: the chunk file was
+	// truncated or removed by another process, or the device failed. The
+	// message names the chunk file and the offset.
+	ErrFault = errors.New("chunkmap: fault on mapped memory")
+)

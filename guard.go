@@ -1,0 +1,63 @@
+package chunkmap
+
+// This file holds the fault guard that turns faults on mapped memory into
+// errors, and the check that lets the Manager release retired mappings.
+
+import (
+	"bytes"
+	"runtime"
+	"runtime/debug"
+)
+
+// fault is a memory fault recovered by catchFault.
+type fault struct {
+	addr uintptr
+	hit  bool
+}
+
+// catchFault is deferred, with the result of debug.SetPanicOnFault(true), by
+// every function that touches mapped memory without a pin. It restores the
+// goroutine's previous setting and turns a fault into f; any other panic
+// goes on unwinding, because it is a bug, not an I/O condition.
+//
+// A fault means one of two things. The chunk was retired by a concurrent
+// eviction after the caller loaded its address (the access is simply
+// retried), or the file under a live mapping was truncated or failed (the
+// caller gets ErrFault). [Manager.onFault] tells them apart.
+func catchFault(prev bool, f *fault) {
+	debug.SetPanicOnFault(prev)
+	if r := recover(); r != nil {
+		a, ok := r.(interface{ Addr() uintptr })
+		if !ok {
+			panic(r)
+		}
+		f.addr, f.hit = a.Addr(), true
+	}
+}
+
+// hotFrameMarker is a prefix of the name of every function that may hold the
+// address of an unpinned mapping: the Manager's hot* methods. Nothing else
+// keeps such an address past a return.
+var hotFrameMarker = []byte("chunkmap.(*Manager).hot")
+
+// hotFramesActive reports whether any goroutine is inside a hot* method.
+//
+// This is how the Manager knows when a retired mapping's addresses may be
+// given back to the kernel without a locked instruction on every access: a
+// goroutine that loaded a mapping's address before it was unpublished is
+// still inside a hot* frame (possibly preempted there), and runtime.Stack
+// stops the world and lists every goroutine's frames, inlined ones included.
+// A goroutine that enters a hot* method after the stack walk loads the table
+// afresh and cannot see the unpublished mapping. The walk costs tens of
+// microseconds and runs only when retired mappings are waiting, at most once
+// per several evictions.
+func hotFramesActive() bool {
+	buf := make([]byte, 64<<10)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return bytes.Contains(buf[:n], hotFrameMarker)
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}

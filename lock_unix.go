@@ -1,0 +1,50 @@
+//go:build unix
+
+package chunkmap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// dirLock is an advisory lock on a dataset directory.
+type dirLock struct{ f *os.File }
+
+// lockDir takes an exclusive flock(2) on the directory itself, so no lock
+// file is left behind. flock locks belong to the open file description, so
+// a second Open in the same process conflicts just as one in another
+// process does. The kernel drops the lock when the process dies.
+func lockDir(dir string, exclusive bool) (*dirLock, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return &dirLock{f: f}, nil
+}
+
+func (l *dirLock) unlock() error {
+	if l == nil {
+		return nil
+	}
+	return l.f.Close() // closing the last descriptor releases the flock
+}

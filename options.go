@@ -1,0 +1,81 @@
+package chunkmap
+
+import (
+	"fmt"
+	"math/bits"
+	"os"
+)
+
+const (
+	// MinChunkSize is the smallest ChunkSize: 64 KiB, the allocation
+	// granularity of Windows mappings and a multiple of every page size Go
+	// runs on.
+	MinChunkSize = 64 << 10
+	// MaxChunkSize is the largest ChunkSize: 2 GiB.
+	MaxChunkSize = 2 << 30
+	// DefaultChunkSize is the ChunkSize of a new dataset when Options leave
+	// it zero: 1 GiB.
+	DefaultChunkSize = 1 << 30
+	// DefaultMaxMapped is MaxMapped when Options leave it zero.
+	DefaultMaxMapped = 16
+	// DefaultFileMode is the mode of new files when Options leave it zero.
+	DefaultFileMode os.FileMode = 0o644
+)
+
+// Options configure [Open]. The zero value, like a nil *Options, means every
+// default. Open copies the struct and never keeps or modifies the caller's.
+type Options struct {
+	// ChunkSize is the size of each chunk file in bytes: a power of two
+	// from MinChunkSize to MaxChunkSize (and no more than the address space
+	// allows: 1 GiB on 32-bit platforms). 0 means DefaultChunkSize for a
+	// new dataset and the dataset's own size on reopen; any other value
+	// must match the dataset's.
+	ChunkSize int64
+	// MaxMapped is the most chunks kept mapped at once; 0 means
+	// DefaultMaxMapped. Chunks pinned by [Manager.Pin] are never unmapped,
+	// so while more than MaxMapped chunks are pinned, more are mapped.
+	MaxMapped int
+	// ReadOnly opens an existing dataset for reading only: chunks are mapped
+	// read-only and every write returns ErrReadOnly. Open never creates or
+	// modifies anything in ReadOnly mode.
+	ReadOnly bool
+	// FileMode is the permission of new chunk and manifest files; 0 means
+	// DefaultFileMode. A new dataset directory gets the same mode with the
+	// search (x) bit added wherever the read bit is set.
+	FileMode os.FileMode
+}
+
+// withDefaults validates o and returns a copy with zero fields filled in
+// (except ChunkSize, which depends on the dataset).
+func (o Options) withDefaults() (Options, error) {
+	if o.ChunkSize != 0 {
+		if err := validChunkSize(o.ChunkSize); err != nil {
+			return o, err
+		}
+	}
+	switch {
+	case o.MaxMapped < 0:
+		return o, fmt.Errorf("%w: MaxMapped %d is negative", ErrInvalidOptions, o.MaxMapped)
+	case o.MaxMapped == 0:
+		o.MaxMapped = DefaultMaxMapped
+	}
+	if o.FileMode&^os.ModePerm != 0 {
+		return o, fmt.Errorf("%w: FileMode %v has bits other than permissions", ErrInvalidOptions, o.FileMode)
+	}
+	if o.FileMode == 0 {
+		o.FileMode = DefaultFileMode
+	}
+	return o, nil
+}
+
+func validChunkSize(n int64) error {
+	switch {
+	case n < MinChunkSize || n > MaxChunkSize:
+		return fmt.Errorf("%w: ChunkSize %d is outside [%d, %d]", ErrInvalidOptions, n, MinChunkSize, MaxChunkSize)
+	case n&(n-1) != 0:
+		return fmt.Errorf("%w: ChunkSize %d is not a power of two", ErrInvalidOptions, n)
+	case bits.UintSize == 32 && n > 1<<30:
+		return fmt.Errorf("%w: ChunkSize %d does not fit the 32-bit address space (at most 1 GiB)", ErrInvalidOptions, n)
+	}
+	return nil
+}

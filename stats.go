@@ -1,0 +1,19 @@
+package chunkmap
+
+// Stats is a snapshot of a Manager's counters, from [Manager.Stats].
+//
+// Reads and writes that find their chunk mapped take a path with no shared
+// counter (a counter there would put a contended cache line under every
+// access), so they are not counted one by one: Hits counts the lookups of
+// the slower paths (Pin, and the first access to a chunk after each
+// eviction scan) that found the chunk mapped.
+type Stats struct {
+	Chunks    int   // chunk files in the dataset
+	Mapped    int   // chunks mapped now, pinned or not
+	Pinned    int   // chunks pinned now (see Manager.Pin)
+	Hits      int64 // slow-path lookups that found the chunk mapped
+	Misses    int64 // lookups that had to map the chunk
+	Maps      int64 // chunk mappings made
+	Unmaps    int64 // chunk mappings released
+	Evictions int64 // chunks unmapped to stay within MaxMapped
+}
