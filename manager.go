@@ -147,8 +147,11 @@ func log2(n int64) uint { return uint(bits.TrailingZeros64(uint64(n))) }
 // DropBefore had not yet deleted. Files it does not recognise are left
 // alone.
 //
-// A read-write Open locks the directory; while it is open, another
-// read-write Open, in this process or another, returns ErrLocked.
+// A read-write Open locks the directory (flock on Unix, LockFileEx on
+// Windows); while it is open, another read-write Open, in this process or
+// another, returns ErrLocked. A ReadOnly Open takes no lock: any number of
+// readers coexist with each other and with the one writer, and follow it
+// with [Manager.Refresh].
 func Open(dir string, opts *Options) (*Manager, error) {
 	var o Options
 	if opts != nil {
@@ -694,45 +697,53 @@ func (m *Manager) Grow(n int64) error {
 
 // Truncate sets Size. Chunk files wholly past the new Size are deleted, and
 // bytes past it read as zeros if the dataset is extended again. Truncating
-// below Start returns ErrOutOfRange. The manifest is rewritten before any
-// chunk file is deleted, so a crash in between leaves a consistent dataset.
-// A chunk pinned at the time stays mapped until its last pin is released.
+// below Start returns ErrOutOfRange. A Truncate that deletes chunks first
+// makes everything written before it durable, as Sync does, then records the
+// new Size in the manifest, and only then deletes files, so a crash at any
+// point leaves a consistent dataset. A chunk pinned at the time stays mapped
+// until its last pin is released.
 func (m *Manager) Truncate(size int64) error {
 	if err := m.checkWrite("truncate", size, 0); err != nil {
 		return err
 	}
 	m.resize.Lock()
 	defer m.resize.Unlock()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
 	if m.closed.Load() {
 		return m.errorf("truncate", size, 0, ErrClosed, "")
 	}
 	if start := m.start.Load(); size < start {
 		return m.errorf("truncate", size, 0, ErrOutOfRange, fmt.Sprintf("below start %d", start))
 	}
-	old := m.size.Load()
-	if size >= old {
+	if old := m.size.Load(); size >= old {
+		m.mu.Lock()
+		defer m.mu.Unlock()
 		if err := m.reserveLocked(size, size); err != nil {
 			return err
 		}
-		if size > old {
-			m.size.Store(size)
-		}
+		m.size.Store(size)
 		return nil
 	}
+	m.mu.Lock()
+	deletes := (size+m.mask)>>m.shift-m.mu.first < m.mu.nchunks
+	m.mu.Unlock()
+	if deletes {
+		if _, err := m.flushLocked(); err != nil {
+			return fmt.Errorf("truncate %s to %d: %w", m.dir, size, err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.size.Store(size)
 	m.mu.reserved = size
 	keep := (size+m.mask)>>m.shift - m.mu.first
 	if keep >= m.mu.nchunks {
 		return nil
 	}
-	mf := m.mu.durable
-	mf.size = min(mf.size, size)
-	if err := writeManifest(m.dir, mf, m.opts.FileMode); err != nil {
+	if err := m.recordLocked(manifest{chunkSize: m.chunkSize, first: m.mu.first, size: size}); err != nil {
 		return fmt.Errorf("truncate %s to %d: %w", m.dir, size, err)
 	}
-	m.mu.durable = mf
 	from := m.mu.first + keep
 	to := m.mu.first + m.mu.nchunks
 	m.mu.nchunks = keep
@@ -744,16 +755,17 @@ func (m *Manager) Truncate(size int64) error {
 // retention in log and segment stores, and moves Start up to the first
 // remaining chunk (off rounded down to a multiple of ChunkSize). Offsets of
 // the remaining bytes do not change. Dropping past Size returns
-// ErrOutOfRange; dropping at or below Start does nothing. The manifest is
-// rewritten before any chunk file is deleted.
+// ErrOutOfRange; dropping at or below Start does nothing. Like Truncate, it
+// makes everything written before it durable and records the new Start in
+// the manifest before it deletes any file.
 func (m *Manager) DropBefore(off int64) error {
 	if err := m.checkWrite("drop", off, 0); err != nil {
 		return err
 	}
 	m.resize.Lock()
 	defer m.resize.Unlock()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
 	if m.closed.Load() {
 		return m.errorf("drop", off, 0, ErrClosed, "")
 	}
@@ -761,31 +773,38 @@ func (m *Manager) DropBefore(off int64) error {
 		return m.errorf("drop", off, 0, ErrOutOfRange, fmt.Sprintf("past size %d", size))
 	}
 	newFirst := off >> m.shift
-	if newFirst <= m.mu.first {
+	if newFirst<<m.shift <= m.start.Load() {
 		return nil
 	}
-	mf := m.mu.durable
-	mf.first = newFirst
-	mf.size = max(mf.size, newFirst<<m.shift)
-	if err := writeManifest(m.dir, mf, m.opts.FileMode); err != nil {
+	size, err := m.flushLocked()
+	if err != nil {
 		return fmt.Errorf("drop %s before %d: %w", m.dir, off, err)
 	}
-	m.mu.durable = mf
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.recordLocked(manifest{chunkSize: m.chunkSize, first: newFirst, size: size}); err != nil {
+		return fmt.Errorf("drop %s before %d: %w", m.dir, off, err)
+	}
 	m.start.Store(newFirst << m.shift)
 	oldFirst := m.mu.first
 	m.mu.nchunks -= newFirst - oldFirst
 	m.mu.first = newFirst
-	err := m.deleteChunksLocked(oldFirst, newFirst)
-	// Re-base the table on the new first chunk.
+	err = m.deleteChunksLocked(oldFirst, newFirst)
+	m.rebaseLocked()
+	return err
+}
+
+// rebaseLocked replaces the table with one that starts at the first chunk,
+// keeping the live mappings.
+func (m *Manager) rebaseLocked() {
 	t := m.table.Load()
-	nt := newTable(newFirst, m.mu.nchunks)
-	for idx := newFirst; idx < newFirst+m.mu.nchunks; idx++ {
+	nt := newTable(m.mu.first, m.mu.nchunks)
+	for idx := m.mu.first; idx < m.mu.first+m.mu.nchunks; idx++ {
 		if s := t.slot(idx); s != nil {
 			nt.slot(idx).Store(s.Load())
 		}
 	}
 	m.table.Store(nt)
-	return err
 }
 
 // deleteChunksLocked unmaps (or dooms, if pinned) and removes chunk files
@@ -797,16 +816,8 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 		delete(m.mu.dirty, idx)
 		if s := t.slot(idx); s != nil {
 			if mp := s.Load(); mp != nil {
-				m.mu.lru.Remove(idx)
-				m.unpublishLocked(mp)
-				mp.dirty.Store(false)
-				mp.doomed.Store(true)
-				mp.retiring.Store(true)
-				if mp.pins.Load() > 0 {
-					m.mu.doomed = append(m.mu.doomed, mp)
-				} else {
-					m.retireLocked(mp)
-				}
+				mp.dirty.Store(false) // the file is going; nothing to sync
+				m.dropLocked(mp)
 			}
 		}
 		err = errors.Join(err, removeFile(filepath.Join(m.dir, chunk.Name(idx))))
@@ -899,6 +910,21 @@ func (m *Manager) evictLocked(n int) {
 		m.unpublishLocked(mp)
 		m.retireLocked(mp)
 		m.evictions.Add(1)
+	}
+}
+
+// dropLocked takes a live mapping out of use for good, because its chunk is
+// deleted or the Manager closes: it is retired now, or at its last unpin if
+// it is pinned.
+func (m *Manager) dropLocked(mp *mapping) {
+	m.mu.lru.Remove(mp.index)
+	m.unpublishLocked(mp)
+	mp.doomed.Store(true)
+	mp.retiring.Store(true)
+	if mp.pins.Load() > 0 {
+		m.mu.doomed = append(m.mu.doomed, mp)
+	} else {
+		m.retireLocked(mp)
 	}
 }
 
@@ -1003,12 +1029,24 @@ func (m *Manager) Sync() error {
 
 // syncLocked does the work of Sync; the caller holds syncMu.
 func (m *Manager) syncLocked() error {
-	if e := m.failed.Load(); e != nil {
-		return fmt.Errorf("sync %s: an earlier sync failed: %w", m.dir, *e)
+	size, err := m.flushLocked()
+	if err != nil {
+		return err
 	}
-	// Size is read before anything is flushed, so the manifest never
-	// covers bytes whose extension was not flushed.
-	size := m.size.Load()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.recordLocked(manifest{chunkSize: m.chunkSize, first: m.mu.first, size: max(size, m.mu.first<<m.shift)})
+}
+
+// flushLocked makes durable every store made before it was called and
+// returns the Size of that moment; the caller holds syncMu but not mu.
+func (m *Manager) flushLocked() (size int64, err error) {
+	if e := m.failed.Load(); e != nil {
+		return 0, fmt.Errorf("sync %s: an earlier sync failed: %w", m.dir, *e)
+	}
+	// Size is read before anything is flushed, so a manifest recording it
+	// never covers bytes whose extension was not flushed.
+	size = m.size.Load()
 
 	m.mu.Lock()
 	var live []*mapping
@@ -1026,7 +1064,6 @@ func (m *Manager) syncLocked() error {
 	m.mu.Unlock()
 
 	processBarrier()
-	var err error
 	for _, mp := range live {
 		if e := mp.file.Sync(); e != nil {
 			mp.dirty.Store(true)
@@ -1040,24 +1077,29 @@ func (m *Manager) syncLocked() error {
 		}
 	}
 	if err != nil {
-		err = fmt.Errorf("sync %s: %w", m.dir, err)
-		m.failed.CompareAndSwap(nil, &err)
-		return err
+		return 0, m.fail(err)
 	}
+	return size, nil
+}
 
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	mf := manifest{chunkSize: m.chunkSize, first: m.mu.first, size: max(size, m.mu.first<<m.shift)}
+// recordLocked replaces the manifest with mf unless it already says that;
+// the caller holds mu.
+func (m *Manager) recordLocked(mf manifest) error {
 	if mf == m.mu.durable {
 		return nil
 	}
 	if err := writeManifest(m.dir, mf, m.opts.FileMode); err != nil {
-		err = fmt.Errorf("sync %s: %w", m.dir, err)
-		m.failed.CompareAndSwap(nil, &err)
-		return err
+		return m.fail(err)
 	}
 	m.mu.durable = mf
 	return nil
+}
+
+// fail records err as the sticky sync failure and returns it.
+func (m *Manager) fail(err error) error {
+	err = fmt.Errorf("sync %s: %w", m.dir, err)
+	m.failed.CompareAndSwap(nil, &err)
+	return err
 }
 
 // fsyncChunk fsyncs the file of chunk idx, which has no live mapping. A
@@ -1093,16 +1135,8 @@ func (m *Manager) Close() error {
 	defer m.mu.Unlock()
 	m.closed.Store(true)
 	for _, mp := range m.mu.lru.Values() {
-		m.unpublishLocked(mp)
-		mp.retiring.Store(true)
-		mp.doomed.Store(true)
-		if mp.pins.Load() > 0 {
-			m.mu.doomed = append(m.mu.doomed, mp)
-		} else {
-			m.retireLocked(mp)
-		}
+		m.dropLocked(mp)
 	}
-	m.mu.lru.Purge()
 	m.reclaimLocked(true)
 	err = errors.Join(err, m.mu.lock.unlock())
 	m.mu.lock = nil

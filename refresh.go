@@ -1,0 +1,102 @@
+package chunkmap
+
+// This file lets a read-only Manager follow a writer in another process.
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/chunkmap/chunkmap/chunk"
+)
+
+// Refresh brings a ReadOnly Manager up to date with what the dataset's
+// writer last recorded in the manifest (with Sync, Truncate, DropBefore or
+// Close): chunks it added become readable, and Start and Size take the
+// recorded values. Chunks the writer deleted are unmapped (or, if pinned,
+// once released). Bytes the writer has stored but not yet synced may already
+// be visible through the mappings, but Size only covers what was recorded.
+//
+// A ReadOnly Manager holds no lock that excludes the writer, so readers and
+// one writer coexist, in one process or several; Refresh is how a reader
+// follows the writer. On a read-write Manager Refresh does nothing.
+func (m *Manager) Refresh() error {
+	if m.closed.Load() {
+		return m.errorf("refresh", 0, 0, ErrClosed, "")
+	}
+	if !m.opts.ReadOnly {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// The writer replaces the manifest before it deletes chunks and after
+	// it creates them, so a chunk the manifest needs can vanish only if a
+	// Truncate or DropBefore ran since it was read: read it again then.
+	var err error
+	for range 3 {
+		var mf manifest
+		if mf, err = readManifest(m.dir); err != nil {
+			return fmt.Errorf("refresh %s: %w", m.dir, err)
+		}
+		if mf.chunkSize != m.chunkSize {
+			return fmt.Errorf("refresh %s: %w: chunk size changed from %d to %d", m.dir, ErrCorrupt, m.chunkSize, mf.chunkSize)
+		}
+		var n int64
+		if n, err = m.countChunks(mf); err == nil {
+			m.applyLocked(mf, n)
+			return nil
+		}
+	}
+	return fmt.Errorf("refresh %s: %w", m.dir, err)
+}
+
+// countChunks counts the chunk files from mf.first on, stopping at the
+// first missing one, and checks that they cover mf.size.
+func (m *Manager) countChunks(mf manifest) (int64, error) {
+	idx := mf.first
+	if known := m.mu.first + m.mu.nchunks; mf.first >= m.mu.first && known > idx {
+		idx = known // chunks below this were checked before and never shrink
+	}
+	for ; ; idx++ {
+		path := filepath.Join(m.dir, chunk.Name(idx))
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		if fi.Size() != m.chunkSize {
+			return 0, fmt.Errorf("%w: chunk file %s: %d bytes, want %d", ErrCorrupt, path, fi.Size(), m.chunkSize)
+		}
+	}
+	if need := (mf.size + m.mask) >> m.shift; idx < need {
+		return 0, fmt.Errorf("%w: chunk file %s is missing (size %d)", ErrCorrupt,
+			filepath.Join(m.dir, chunk.Name(idx)), mf.size)
+	}
+	return idx - mf.first, nil
+}
+
+// applyLocked adopts the recorded state mf with n chunk files from mf.first,
+// retiring the mappings of chunks that are gone.
+func (m *Manager) applyLocked(mf manifest, n int64) {
+	for _, mp := range m.mu.lru.Values() {
+		if mp.index < mf.first || mp.index >= mf.first+n {
+			m.dropLocked(mp)
+		}
+	}
+	// Order matters to lock-free readers: shrink the range they may read
+	// before the chunks go, widen it after the chunks are there.
+	m.start.Store(mf.first << m.shift)
+	if mf.size < m.size.Load() {
+		m.size.Store(mf.size)
+	}
+	m.mu.first = mf.first
+	m.mu.nchunks = n
+	m.rebaseLocked()
+	m.size.Store(mf.size)
+	m.mu.reserved = mf.size
+	m.mu.durable = mf
+}
