@@ -869,6 +869,11 @@ func (m *Manager) lookup(off int64, op string) (*mapping, error) {
 		}
 	}
 	if err != nil {
+		// The chunk existed when the dataset was opened or grown; a file
+		// now missing or of another size was changed by someone else.
+		if errors.Is(err, chunk.ErrSize) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s at offset %d: %w: %w", op, off, ErrFault, err)
+		}
 		return nil, fmt.Errorf("%s at offset %d: %w", op, off, err)
 	}
 	m.maps.Add(1)

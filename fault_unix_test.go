@@ -1,0 +1,181 @@
+//go:build unix
+
+package chunkmap_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/chunk"
+)
+
+const faultChunk = 64 << 10
+
+// openFaultDataset returns a manager over three chunks of known bytes.
+func openFaultDataset(t *testing.T, maxMapped int) (*chunkmap.Manager, string, []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: faultChunk, MaxMapped: maxMapped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3*faultChunk/16)
+	if _, err := m.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	return m, dir, data
+}
+
+// TestFault_TruncatedUnderMapping truncates a mapped chunk's file from
+// outside: every access to the lost pages must return ErrFault naming the
+// file, the process must survive, and the rest of the dataset must work.
+func TestFault_TruncatedUnderMapping(t *testing.T) {
+	m, dir, data := openFaultDataset(t, 4)
+	buf := make([]byte, 8)
+	if _, err := m.ReadAt(buf, faultChunk+100); err != nil { // map chunk 1
+		t.Fatal(err)
+	}
+	victim := filepath.Join(dir, chunk.Name(1))
+	if err := os.Truncate(victim, 0); err != nil {
+		t.Fatal(err)
+	}
+	ops := []struct {
+		name string
+		do   func() error
+	}{
+		{"ReadAt", func() error { _, err := m.ReadAt(buf, faultChunk+100); return err }},
+		{"WriteAt", func() error { _, err := m.WriteAt(buf, faultChunk+200); return err }},
+		{"ReadAt/straddle", func() error { _, err := m.ReadAt(make([]byte, 16), faultChunk-8); return err }},
+	}
+	for _, op := range ops {
+		err := op.do()
+		if !errors.Is(err, chunkmap.ErrFault) {
+			t.Fatalf("%s on truncated chunk: err = %v, want ErrFault", op.name, err)
+		}
+		if !bytes.Contains([]byte(err.Error()), []byte(victim)) {
+			t.Errorf("%s: error %q does not name %s", op.name, err, victim)
+		}
+	}
+	// Chunks 0 and 2 are untouched.
+	got := make([]byte, 100)
+	if _, err := m.ReadAt(got, 2*faultChunk+5); err != nil || !bytes.Equal(got, data[2*faultChunk+5:][:100]) {
+		t.Fatalf("ReadAt on a healthy chunk after the fault: %v", err)
+	}
+}
+
+// TestFault_ReplacedByShorterFile replaces an unmapped chunk's file with a
+// shorter one: mapping it again must fail with ErrFault, not crash.
+func TestFault_ReplacedByShorterFile(t *testing.T) {
+	m, dir, _ := openFaultDataset(t, 1)
+	buf := make([]byte, 8)
+	if _, err := m.ReadAt(buf, 0); err != nil { // chunk 0 mapped, chunk 1 evicted
+		t.Fatal(err)
+	}
+	victim := filepath.Join(dir, chunk.Name(1))
+	tmp := victim + ".new"
+	if err := os.WriteFile(tmp, []byte("short"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, victim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReadAt(buf, faultChunk+1); !errors.Is(err, chunkmap.ErrFault) {
+		t.Fatalf("ReadAt on replaced chunk: err = %v, want ErrFault", err)
+	}
+	if _, err := m.WriteAt(buf, faultChunk+1); !errors.Is(err, chunkmap.ErrFault) {
+		t.Fatalf("WriteAt on replaced chunk: err = %v, want ErrFault", err)
+	}
+}
+
+// TestFullDisk runs a child process whose file size limit (RLIMIT_FSIZE)
+// is below ChunkSize, so creating a chunk fails as on a full disk: Append,
+// WriteAt and Grow must return the error and leave the dataset as it was.
+func TestFullDisk(t *testing.T) {
+	if os.Getenv("CHUNKMAP_FULLDISK_CHILD") != "" {
+		fullDiskChild(t, os.Getenv("CHUNKMAP_FULLDISK_CHILD"))
+		return
+	}
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: faultChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt(bytes.Repeat([]byte{7}, faultChunk+10), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFullDisk$", "-test.v")
+	cmd.Env = append(os.Environ(), "CHUNKMAP_FULLDISK_CHILD="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child failed: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("full-disk checks passed")) {
+		t.Fatalf("child did not run its checks:\n%s", out)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := fmt.Sprint([]string{chunk.Name(0), chunk.Name(1), chunkmap.ManifestName})
+	if fmt.Sprint(names) != want {
+		t.Fatalf("directory after the failed growth = %v, want %v", names, want)
+	}
+}
+
+func fullDiskChild(t *testing.T, dir string) {
+	// Without ignoring SIGXFSZ the kernel kills the process at the limit.
+	signal.Ignore(syscall.SIGXFSZ)
+	lim := &syscall.Rlimit{Cur: faultChunk / 2, Max: faultChunk / 2}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, lim); err != nil {
+		t.Fatalf("setrlimit: %v", err)
+	}
+	m, err := chunkmap.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	size := m.Size()
+	big := make([]byte, 3*faultChunk)
+	if _, err := m.Append(big); err == nil || !errors.Is(err, syscall.EFBIG) {
+		t.Fatalf("Append past the limit: err = %v, want EFBIG", err)
+	}
+	if _, err := m.WriteAt(big, 5*faultChunk); err == nil {
+		t.Fatal("WriteAt past the limit succeeded")
+	}
+	if err := m.Grow(4 * faultChunk); err == nil {
+		t.Fatal("Grow past the limit succeeded")
+	}
+	if got := m.Size(); got != size {
+		t.Fatalf("Size after failed growth = %d, want %d", got, size)
+	}
+	if got := m.Stats().Chunks; got != 2 {
+		t.Fatalf("Stats().Chunks = %d, want 2", got)
+	}
+	// The existing chunks still take writes and reads.
+	off, err := m.Append([]byte("fits"))
+	if err != nil || off != size {
+		t.Fatalf("Append within capacity = %d, %v; want %d, nil", off, err, size)
+	}
+	got := make([]byte, 4)
+	if _, err := m.ReadAt(got, off); err != nil || string(got) != "fits" {
+		t.Fatalf("ReadAt = %q, %v", got, err)
+	}
+	if err := m.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("full-disk checks passed at size " + strconv.FormatInt(size, 10))
+}
