@@ -1,0 +1,349 @@
+//go:build unix
+
+package chunkmap_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// The crash test: a child process runs a seeded sequence of operations on a
+// dataset, reporting each completed Sync through a pipe; the parent kills it
+// with SIGKILL at a random moment, reopens the dataset and checks it against
+// a model replayed from the same seed. Rounds continue on the same dataset,
+// so recovery from one crash is itself crashed into.
+
+const (
+	crashChunk   = 64 << 10
+	crashMaxSize = 1 << 20 // keeps each round's dataset small
+)
+
+// crashState is the model of a dataset: data[i] is the byte at offset i for
+// i in [start, len(data)), and Size is len(data).
+type crashState struct {
+	data  []byte
+	start int64
+}
+
+func (s crashState) size() int64 { return int64(len(s.data)) }
+
+func (s crashState) clone() crashState {
+	return crashState{data: bytes.Clone(s.data), start: s.start}
+}
+
+// byteAt is what offset off reads as in state s, counting bytes past Size as
+// the zeros they read as once the dataset is extended over them.
+func (s crashState) byteAt(off int64) byte {
+	if off < s.size() {
+		return s.data[off]
+	}
+	return 0
+}
+
+type crashOpKind int
+
+const (
+	opWrite crashOpKind = iota
+	opAppend
+	opTruncate
+	opDrop
+	opGrow
+	opSync
+)
+
+type crashOp struct {
+	kind crashOpKind
+	off  int64
+	data []byte
+}
+
+// nextOp draws the next operation for state s and applies it to s. Every
+// drawn operation is valid, so the Manager must succeed at it.
+func nextOp(r *rand.Rand, s *crashState) crashOp {
+	size := s.size()
+	payload := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32()) | 1 // never zero, so lost writes show
+		}
+		return b
+	}
+	k := r.IntN(100)
+	switch {
+	case k < 8:
+		return crashOp{kind: opSync}
+	case k < 40 && size < crashMaxSize:
+		op := crashOp{kind: opAppend, data: payload(1 + r.IntN(6000))}
+		op.off = size
+		s.data = append(s.data, op.data...)
+		return op
+	case k < 75 && size < crashMaxSize:
+		off := s.start + r.Int64N(size-s.start+8000)
+		op := crashOp{kind: opWrite, off: off, data: payload(1 + r.IntN(3000))}
+		if end := off + int64(len(op.data)); end > size {
+			s.data = append(s.data, make([]byte, end-size)...)
+		}
+		copy(s.data[off:], op.data)
+		return op
+	case k < 85:
+		n := s.start + r.Int64N(size-s.start+1)
+		if size < crashMaxSize && r.IntN(3) == 0 {
+			n = size + r.Int64N(5000)
+		}
+		if n > size {
+			s.data = append(s.data, make([]byte, n-size)...)
+		} else {
+			s.data = s.data[:n]
+		}
+		return crashOp{kind: opTruncate, off: n}
+	case k < 92:
+		off := s.start + r.Int64N(size-s.start+1)
+		s.start = max(s.start, off/crashChunk*crashChunk)
+		return crashOp{kind: opDrop, off: off}
+	default:
+		return crashOp{kind: opGrow, off: r.Int64N(3 * crashChunk)}
+	}
+}
+
+func applyOp(m *chunkmap.Manager, op crashOp) error {
+	var err error
+	switch op.kind {
+	case opWrite:
+		_, err = m.WriteAt(op.data, op.off)
+	case opAppend:
+		var off int64
+		off, err = m.Append(op.data)
+		if err == nil && off != op.off {
+			err = fmt.Errorf("Append at %d, model says %d", off, op.off)
+		}
+	case opTruncate:
+		err = m.Truncate(op.off)
+	case opDrop:
+		err = m.DropBefore(op.off)
+	case opGrow:
+		err = m.Grow(op.off)
+	case opSync:
+		err = m.Sync()
+	}
+	return err
+}
+
+// readState reads the whole readable range of m.
+func readState(t testing.TB, m *chunkmap.Manager) crashState {
+	t.Helper()
+	s := crashState{data: make([]byte, m.Size()), start: m.Start()}
+	if n := m.Size() - m.Start(); n > 0 {
+		if _, err := m.ReadAt(s.data[s.start:], s.start); err != nil {
+			t.Fatalf("reading [%d, %d): %v", s.start, m.Size(), err)
+		}
+	}
+	return s
+}
+
+func TestCrash(t *testing.T) {
+	if spec := os.Getenv("CHUNKMAP_CRASH_CHILD"); spec != "" {
+		crashChild(t, spec)
+		return
+	}
+	rounds := 30
+	if v, err := strconv.Atoi(os.Getenv("CHUNKMAP_CRASH_ROUNDS")); err == nil {
+		rounds = v
+	}
+	if testing.Short() {
+		rounds = 5
+	}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	var (
+		state            crashState
+		totalOps, totalS int
+	)
+	for round := range rounds {
+		if round%10 == 0 { // a fresh dataset now and then keeps rounds varied
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			state = crashState{}
+		}
+		seed := rng.Uint64()
+		maxMapped := 1 + rng.IntN(3)
+		acked, ops := crashRound(t, dir, seed, maxMapped, time.Duration(5+rng.IntN(120))*time.Millisecond)
+		totalS += len(acked)
+		// Replay the child's sequence to find the synced state and the
+		// states the operations after it may have left.
+		r := rand.New(rand.NewPCG(seed, 0))
+		model := state.clone()
+		last := -1
+		if len(acked) > 0 {
+			last = acked[len(acked)-1]
+		}
+		allowed := []crashState{}
+		for i := 0; ; i++ {
+			op := nextOp(r, &model)
+			if i > last {
+				allowed = append(allowed, model.clone())
+				if op.kind == opSync {
+					break
+				}
+			} else if i == last {
+				allowed = append(allowed, model.clone())
+			}
+			if i > ops+2 && i > last {
+				break
+			}
+		}
+		if last < 0 {
+			allowed = append([]crashState{state.clone()}, allowed...)
+		}
+		totalOps += last + 1
+		state = checkRecovered(t, dir, round, allowed)
+	}
+	t.Logf("%d crash rounds: %d syncs acknowledged, %d operations made durable", rounds, totalS, totalOps)
+}
+
+// crashRound runs one child on dir, kills it after delay, and returns the
+// indices of the Sync operations it acknowledged and how many operations it
+// reported starting.
+func crashRound(t *testing.T, dir string, seed uint64, maxMapped int, delay time.Duration) (acked []int, ops int) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("CHUNKMAP_CRASH_CHILD=%s,%d,%d", dir, seed, maxMapped))
+	cmd.ExtraFiles = []*os.File{pw}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	// Kill only once the child has opened the dataset, so every round
+	// crashes into real work.
+	kill := time.After(10 * time.Second)
+	for line := range lines {
+		if line == "open" {
+			kill = time.After(delay)
+			break
+		}
+		if strings.HasPrefix(line, "error") {
+			t.Fatalf("child: %s\n%s", line, stderr.String())
+		}
+	}
+	<-kill
+	cmd.Process.Signal(syscall.SIGKILL)
+	for line := range lines {
+		switch {
+		case strings.HasPrefix(line, "synced "):
+			i, _ := strconv.Atoi(strings.TrimPrefix(line, "synced "))
+			acked = append(acked, i)
+		case strings.HasPrefix(line, "op "):
+			ops, _ = strconv.Atoi(strings.TrimPrefix(line, "op "))
+		case strings.HasPrefix(line, "error"):
+			t.Fatalf("child: %s\n%s", line, stderr.String())
+		}
+	}
+	cmd.Wait()
+	pr.Close()
+	return acked, ops
+}
+
+// checkRecovered reopens dir and checks it against the allowed states: the
+// last synced one first, then each one an unsynced operation may have left.
+func checkRecovered(t *testing.T, dir string, round int, allowed []crashState) crashState {
+	t.Helper()
+	m, err := chunkmap.Open(dir, nil)
+	if err != nil {
+		t.Fatalf("round %d: reopen after crash: %v", round, err)
+	}
+	defer m.Close()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("round %d: %s survived Open", round, filepath.Join(dir, e.Name()))
+		}
+	}
+	got := readState(t, m)
+	okSize, okStart := false, false
+	for _, s := range allowed {
+		okSize = okSize || s.size() == got.size()
+		okStart = okStart || s.start == got.start
+	}
+	if !okSize || !okStart {
+		var want []string
+		for _, s := range allowed {
+			want = append(want, fmt.Sprintf("[%d,%d)", s.start, s.size()))
+		}
+		t.Fatalf("round %d: recovered [Start, Size) = [%d, %d), want one of %v", round, got.start, got.size(), want)
+	}
+	for off := got.start; off < got.size(); off++ {
+		b := got.data[off]
+		ok := false
+		for _, s := range allowed {
+			if s.byteAt(off) == b {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			t.Fatalf("round %d: byte at %d = %#x after recovery; synced value %#x, no later operation wrote it",
+				round, off, b, allowed[0].byteAt(off))
+		}
+	}
+	return got
+}
+
+// crashChild runs operations until it is killed.
+func crashChild(t *testing.T, spec string) {
+	parts := strings.Split(spec, ",")
+	dir := parts[0]
+	seed, _ := strconv.ParseUint(parts[1], 10, 64)
+	maxMapped, _ := strconv.Atoi(parts[2])
+	report := os.NewFile(3, "report")
+	fail := func(err error) {
+		fmt.Fprintf(report, "error %v\n", err)
+		os.Exit(1)
+	}
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: crashChunk, MaxMapped: maxMapped})
+	if err != nil {
+		fail(err)
+	}
+	s := readState(t, m)
+	fmt.Fprintln(report, "open")
+	r := rand.New(rand.NewPCG(seed, 0))
+	for i := 0; ; i++ {
+		op := nextOp(r, &s)
+		fmt.Fprintf(report, "op %d\n", i)
+		if err := applyOp(m, op); err != nil {
+			fail(fmt.Errorf("op %d (%d): %w", i, op.kind, err))
+		}
+		if op.kind == opSync {
+			fmt.Fprintf(report, "synced %d\n", i)
+		}
+	}
+}
+
