@@ -346,4 +346,3 @@ func crashChild(t *testing.T, spec string) {
 		}
 	}
 }
-

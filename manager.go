@@ -636,7 +636,7 @@ func (m *Manager) growLocked(end int64) error {
 			err = f.Close()
 		}
 		if err != nil {
-			for j := last; j < idx; j++ {
+			for j := idx - 1; j >= last; j-- { // highest first: no gap on a crash
 				err = errors.Join(err, removeFile(filepath.Join(m.dir, chunk.Name(j))))
 			}
 			return fmt.Errorf("grow %s to %d bytes: %w", m.dir, end, err)
@@ -808,11 +808,13 @@ func (m *Manager) rebaseLocked() {
 }
 
 // deleteChunksLocked unmaps (or dooms, if pinned) and removes chunk files
-// [from, to), then syncs the directory.
+// [from, to), then syncs the directory. Files go from the highest index
+// down: a crash part way leaves the chunks that remain without a gap (those
+// below Start are stale and Open removes them; those past Size are spare).
 func (m *Manager) deleteChunksLocked(from, to int64) error {
 	t := m.table.Load()
 	var err error
-	for idx := from; idx < to; idx++ {
+	for idx := to - 1; idx >= from; idx-- {
 		delete(m.mu.dirty, idx)
 		if s := t.slot(idx); s != nil {
 			if mp := s.Load(); mp != nil {
