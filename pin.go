@@ -36,7 +36,8 @@ func (m *Manager) Pin(off int64, n int) (Pinned, error) {
 // after a store through the pinned bytes makes it durable. On a ReadOnly
 // Manager it returns ErrReadOnly.
 func (m *Manager) PinWritable(off int64, n int) (Pinned, error) {
-	if m.opts.ReadOnly {
+	// After Close every call returns ErrClosed, read-only or not.
+	if m.opts.ReadOnly && !m.closed.Load() {
 		return Pinned{}, m.errorf("pin", off, n, ErrReadOnly, "")
 	}
 	return m.pin(off, n, true)
