@@ -179,3 +179,23 @@ func fullDiskChild(t *testing.T, dir string) {
 	}
 	fmt.Println("full-disk checks passed at size " + strconv.FormatInt(size, 10))
 }
+
+// TestFault_Batch truncates a chunk under an open Batch: the Batch must end
+// with ErrFault instead of crashing.
+func TestFault_Batch(t *testing.T) {
+	m, dir, _ := openFaultDataset(t, 4)
+	err := m.Batch(func(b *chunkmap.Batch) error {
+		p, err := b.Bytes(faultChunk+64, 8)
+		if err != nil {
+			return err
+		}
+		if err := os.Truncate(filepath.Join(dir, chunk.Name(1)), 0); err != nil {
+			return err
+		}
+		_ = p[0] // faults: the page is past the file's end now
+		return errors.New("read past a truncated file did not fault")
+	})
+	if !errors.Is(err, chunkmap.ErrFault) {
+		t.Fatalf("Batch over a truncated chunk: %v, want ErrFault", err)
+	}
+}

@@ -77,6 +77,12 @@ type Manager struct {
 
 	hits, misses, maps, unmaps, evictions atomic.Int64
 
+	// batches counts open Batch scopes. While it is not zero, mappings
+	// taken out of use are neither retired nor unmapped (a Batch may hold
+	// their bytes); unretired counts those waiting.
+	batches   atomic.Int32
+	unretired atomic.Int32
+
 	// resize is held shared by calls that extend the dataset (Append, a
 	// WriteAt past Size, Grow) for their whole duration, and exclusively by
 	// calls that shrink it (Truncate, DropBefore, Close), so a shrink never
@@ -114,7 +120,8 @@ type mapping struct {
 	retiring atomic.Bool  // an eviction or deletion claimed it; no new pins
 	doomed   atomic.Bool  // its chunk was deleted while pinned
 
-	gone bool // retired or unmapped; protected by Manager.mu
+	gone    bool // retired or unmapped; protected by Manager.mu
+	waiting bool // in the graveyard, not yet retired; protected by Manager.mu
 }
 
 // table maps chunk indices to live mappings. Readers load it without a
@@ -953,29 +960,50 @@ func (m *Manager) retireLocked(mp *mapping) {
 	if mp.dirty.Load() {
 		m.mu.dirty[mp.index] = struct{}{}
 	}
+	m.unmaps.Add(1)
+	m.mu.graveyard = append(m.mu.graveyard, mp)
+	// The caller unpublished mp before this check, so a Batch that opens
+	// after it cannot reach mp; one already open may hold its bytes.
+	if m.batches.Load() > 0 {
+		mp.waiting = true
+		m.unretired.Add(1)
+		return
+	}
 	// If Retire fails the mapping stays accessible, which is still safe:
 	// it is unmapped only once no hot frame can be using it.
 	mp.file.Retire()
-	m.unmaps.Add(1)
-	m.mu.graveyard = append(m.mu.graveyard, mp)
 	m.reclaimLocked(false)
 }
 
+// retireWaitingLocked retires the mappings that waited for open batches.
+func (m *Manager) retireWaitingLocked() {
+	for _, mp := range m.mu.graveyard {
+		if mp.waiting {
+			mp.waiting = false
+			m.unretired.Add(-1)
+			mp.file.Retire()
+		}
+	}
+}
+
 // reclaimLocked unmaps the retired mappings once no goroutine can still be
-// using their addresses. With wait it waits for that; otherwise it gives up
-// until the next retirement.
+// using their addresses. With wait it waits for that, releasing mu while it
+// sleeps; otherwise it gives up until the next retirement.
 func (m *Manager) reclaimLocked(wait bool) {
 	if len(m.mu.graveyard) == 0 || (!wait && len(m.mu.graveyard) < graveyardLimit) {
 		return
 	}
-	for hotFramesActive() {
+	for m.batches.Load() > 0 || hotFramesActive() {
 		if !wait {
 			return
 		}
-		// A hot frame lasts as long as one copy; sleeping briefly lets it
-		// finish (hot frames never take mu).
+		// A hot frame lasts as long as one copy; an open Batch may need mu
+		// to map a chunk before it can end, so wait without holding it.
+		m.mu.Unlock()
 		sleepBriefly()
+		m.mu.Lock()
 	}
+	m.retireWaitingLocked()
 	for _, mp := range m.mu.graveyard {
 		mp.file.Close()
 	}
@@ -1170,7 +1198,7 @@ func (m *Manager) Stats() Stats {
 	}
 	return Stats{
 		Chunks:    int(m.mu.nchunks),
-		Mapped:    m.mu.mapped + len(m.mu.doomed),
+		Mapped:    m.mu.mapped + len(m.mu.doomed) + int(m.unretired.Load()),
 		Pinned:    pinned,
 		Hits:      m.hits.Load(),
 		Misses:    m.misses.Load(),

@@ -1,0 +1,151 @@
+package chunkmap
+
+// This file holds Batch: many accesses under one fault guard, with a hit path
+// of plain loads.
+
+import (
+	"fmt"
+	"runtime/debug"
+)
+
+// Batch is a scope, opened by [Manager.Batch], in which any number of
+// accesses share one fault guard. Its accessors return mapped bytes
+// directly, so a loop of typed reads over a Batch costs little more than
+// the same loop over one flat mapping.
+//
+// While any Batch is open, chunks that the LRU evicts (or that Truncate,
+// DropBefore or Close delete) stay mapped until the last Batch ends, so the
+// bytes a Batch hands out stay valid until its function returns: like pinned
+// chunks, they may take the mapped total past MaxMapped. Keep batches short.
+//
+// A Batch must not be used after its function returns, nor by more than one
+// goroutine at a time.
+type Batch struct {
+	m     *Manager
+	idx   int64  // index of the chunk in data, or -1
+	data  []byte // the whole chunk idx
+	mp    *mapping
+	wrote bool // stores went to mp since it became current
+}
+
+// Batch calls fn with a Batch and returns fn's error. A fault on mapped
+// memory inside fn (a chunk file truncated by another process, an I/O error)
+// ends fn at once and Batch returns an error matching ErrFault; stores fn
+// made before the fault stay made.
+func (m *Manager) Batch(fn func(b *Batch) error) error {
+	if m.closed.Load() {
+		return m.errorf("batch", 0, 0, ErrClosed, "")
+	}
+	// Counting the batch before it loads any mapping means an eviction
+	// that unpublishes a chunk and then finds no batch open cannot race
+	// with this one: we can only load the table after the unpublish.
+	m.batches.Add(1)
+	defer m.endBatch()
+	b := &Batch{m: m, idx: -1}
+	err, f := runBatch(b, fn)
+	b.flushDirty()
+	if f.hit {
+		if ferr := m.onFault(f.addr, "batch", 0); ferr != nil {
+			return ferr
+		}
+		return fmt.Errorf("batch in %s: %w at address %#x", m.dir, ErrFault, f.addr)
+	}
+	return err
+}
+
+// runBatch runs fn under the fault guard.
+func runBatch(b *Batch, fn func(*Batch) error) (err error, f fault) {
+	defer catchFault(debug.SetPanicOnFault(true), &f)
+	return fn(b), f
+}
+
+// endBatch releases the mappings that waited for the last open batch.
+func (m *Manager) endBatch() {
+	if m.batches.Add(-1) > 0 || m.unretired.Load() == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.retireWaitingLocked()
+	m.reclaimLocked(false)
+}
+
+// Bytes returns the n bytes at offset off for reading, straight from the
+// mapping. They are valid until the Batch's function returns and must not
+// be stored to. [off, off+n) must lie within [Start, Size) and within one
+// chunk; otherwise Bytes returns ErrOutOfRange.
+func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
+	m := b.m
+	if off>>m.shift == b.idx {
+		o := off & m.mask
+		if n >= 0 && int64(n) <= m.chunkSize-o && off >= m.start.Load() && off+int64(n) <= m.size.Load() {
+			return b.data[o : o+int64(n) : o+int64(n)], nil
+		}
+	}
+	return b.slow(off, n, "batch read")
+}
+
+// WritableBytes is Bytes for storing: the caller may write the n bytes
+// returned, and a Sync that starts after the Batch ends makes the stores
+// durable. A Batch does not extend the dataset: [off, off+n) must already
+// lie within [Start, Size). On a ReadOnly Manager it returns ErrReadOnly.
+func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
+	m := b.m
+	if off>>m.shift == b.idx && b.wrote {
+		o := off & m.mask
+		if n >= 0 && int64(n) <= m.chunkSize-o && off >= m.start.Load() && off+int64(n) <= m.size.Load() {
+			return b.data[o : o+int64(n) : o+int64(n)], nil
+		}
+	}
+	if m.opts.ReadOnly {
+		return nil, m.errorf("batch write", off, n, ErrReadOnly, "")
+	}
+	p, err := b.slow(off, n, "batch write")
+	if err == nil {
+		b.wrote = true
+		b.mp.dirty.Store(true)
+	}
+	return p, err
+}
+
+// slow checks the range and makes the chunk of off current.
+func (b *Batch) slow(off int64, n int, op string) ([]byte, error) {
+	m := b.m
+	if m.closed.Load() {
+		return nil, m.errorf(op, off, n, ErrClosed, "")
+	}
+	if err := m.checkRange(op, off, n); err != nil {
+		return nil, err
+	}
+	if boundary := (off | m.mask) + 1; off+int64(n) > boundary {
+		return nil, m.errorf(op, off, n, ErrOutOfRange,
+			fmt.Sprintf("range crosses the chunk boundary at offset %d", boundary))
+	}
+	idx := off >> m.shift
+	if idx != b.idx {
+		var mp *mapping
+		if s := m.table.Load().slot(idx); s != nil {
+			mp = s.Load()
+		}
+		if mp == nil {
+			var err error
+			if mp, err = m.lookup(off, op); err != nil {
+				return nil, err
+			}
+		}
+		b.flushDirty()
+		b.idx, b.data, b.mp = idx, mp.data, mp
+	}
+	o := off & m.mask
+	return b.data[o : o+int64(n) : o+int64(n)], nil
+}
+
+// flushDirty marks the current chunk dirty again after the stores made to
+// it, so that a Sync that cleared the flag in the meantime does not lose
+// them (the flag is set after the stores, as on the Manager's hot path).
+func (b *Batch) flushDirty() {
+	if b.wrote {
+		b.mp.dirty.Store(true)
+		b.wrote = false
+	}
+}
