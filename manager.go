@@ -43,6 +43,9 @@ import (
 // maxOffset is the largest offset a dataset may reach.
 const maxOffset = math.MaxInt64
 
+// maxMapped32 bounds ChunkSize × MaxMapped on 32-bit platforms.
+const maxMapped32 = 1 << 30
+
 // graveyardLimit is how many retired mappings wait before the Manager walks
 // the goroutine stacks to release them. Retired mappings hold only address
 // space, so waiting is cheap and amortises the walk.
@@ -242,6 +245,14 @@ func open(dir string, o Options) (*Manager, error) {
 		if err := writeManifest(dir, mf, o.FileMode); err != nil {
 			return nil, err
 		}
+	}
+
+	// On 32-bit platforms the mappings share 2-3 GiB of address space with
+	// the heap and stacks; refuse a bound the address space cannot honour
+	// instead of failing later in mmap.
+	if bits.UintSize == 32 && mf.chunkSize*int64(o.MaxMapped) > maxMapped32 {
+		return nil, fmt.Errorf("%w: ChunkSize %d × MaxMapped %d exceeds the %d bytes a 32-bit address space can keep mapped",
+			ErrInvalidOptions, mf.chunkSize, o.MaxMapped, int64(maxMapped32))
 	}
 
 	// Chunks below first are left by a DropBefore that crashed after its

@@ -71,7 +71,7 @@ func (o Options) withDefaults() (Options, error) {
 func validChunkSize(n int64) error {
 	switch {
 	case n < MinChunkSize || n > MaxChunkSize:
-		return fmt.Errorf("%w: ChunkSize %d is outside [%d, %d]", ErrInvalidOptions, n, MinChunkSize, MaxChunkSize)
+		return fmt.Errorf("%w: ChunkSize %d is outside [%d, %d]", ErrInvalidOptions, n, int64(MinChunkSize), int64(MaxChunkSize))
 	case n&(n-1) != 0:
 		return fmt.Errorf("%w: ChunkSize %d is not a power of two", ErrInvalidOptions, n)
 	case bits.UintSize == 32 && n > 1<<30:
