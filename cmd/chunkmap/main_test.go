@@ -1,0 +1,478 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/chunk"
+)
+
+const testChunk = 64 << 10
+
+// testSize is the size of the dataset newDataset builds: five whole chunks
+// and a part of a sixth.
+const testSize = 5*testChunk + 1000
+
+// pattern returns the byte newDataset stores at offset off.
+func pattern(off int64) byte { return byte(off*7 + off>>16) }
+
+// newDataset builds a closed dataset of testSize bytes of pattern in 64 KiB
+// chunks and returns its directory.
+func newDataset(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk, MaxMapped: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, testSize)
+	for i := range b {
+		b[i] = pattern(int64(i))
+	}
+	if _, err := m.WriteAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runCmd runs the command line and returns its exit status and output.
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestRun_Usage(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string // in stdout
+		wantErr  string // in stderr
+	}{
+		{"no args", nil, exitUsage, "", "Usage:"},
+		{"help", []string{"help"}, exitOK, "chunkmap demo", ""},
+		{"-h", []string{"-h"}, exitOK, "chunkmap verify DIR", ""},
+		{"help cat", []string{"help", "cat"}, exitOK, "Usage: chunkmap cat", ""},
+		{"unknown", []string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
+		{"bad flag", []string{"info", "-nope", "x"}, exitUsage, "", "flag provided but not defined: -nope"},
+		{"missing dir", []string{"info"}, exitUsage, "", "missing argument"},
+		{"extra arg", []string{"info", "a", "b"}, exitUsage, "", `unexpected argument "b"`},
+		{"bad size", []string{"demo", "-size", "12XB"}, exitUsage, "", "invalid size"},
+		{"odd size", []string{"demo", "-size", "1001"}, exitUsage, "", "multiple of 8"},
+		{"bad chunk", []string{"demo", "-size", "1MiB", "-chunk", "1000"}, exitFail, "", "chunkmap: invalid options"},
+	}
+	for _, cmd := range commands {
+		tests = append(tests, struct {
+			name     string
+			args     []string
+			wantCode int
+			wantOut  string
+			wantErr  string
+		}{cmd.name + " -h", []string{cmd.name, "-h"}, exitOK, "Usage: chunkmap " + cmd.name, ""})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCmd(t, tc.args...)
+			if code != tc.wantCode {
+				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out, errOut)
+			}
+			if !strings.Contains(out, tc.wantOut) {
+				t.Errorf("stdout does not contain %q:\n%s", tc.wantOut, out)
+			}
+			if !strings.Contains(errOut, tc.wantErr) {
+				t.Errorf("stderr does not contain %q:\n%s", tc.wantErr, errOut)
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"0", 0, false},
+		{"4096", 4096, false},
+		{"64KiB", 64 << 10, false},
+		{"64 kib", 64 << 10, false},
+		{"64MiB", 64 << 20, false},
+		{"4GiB", 4 << 30, false},
+		{"1.5GiB", 3 << 29, false},
+		{"2TiB", 2 << 40, false},
+		{"10B", 10, false},
+		{"0x10000", 1 << 16, false},
+		{"", 0, true},
+		{"-1", 0, true},
+		{"1.5", 0, true},
+		{"12XB", 0, true},
+		{"8388608TiB", 0, true},
+		{"GiB", 0, true},
+	}
+	for _, tc := range tests {
+		got, err := parseSize(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	tests := []struct {
+		in   int64
+		want string
+	}{
+		{0, "0 B"},
+		{1023, "1023 B"},
+		{64 << 10, "64 KiB"},
+		{3 << 29, "1.5 GiB"},
+		{1<<20 + 1, "1 MiB"},
+		{5*testChunk + 1000, "320.98 KiB"},
+		{4 << 40, "4 TiB"},
+	}
+	for _, tc := range tests {
+		if got := formatBytes(tc.in); got != tc.want {
+			t.Errorf("formatBytes(%d) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRun_Info(t *testing.T) {
+	dir := newDataset(t)
+	code, out, errOut := runCmd(t, "info", dir)
+	if code != exitOK {
+		t.Fatalf("exit status %d, want 0; stderr: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"chunk size  65536 (64 KiB)",
+		"chunks      6 (0000000000000000.chunk … 0000000000000005.chunk)",
+		"start       0 (0 B)",
+		fmt.Sprintf("size        %d ", testSize),
+		"in 7 files", // six chunks and the manifest
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("info output does not contain %q:\n%s", want, out)
+		}
+	}
+	// The chunks are preallocated: on disk they take at least their size.
+	m := regexp.MustCompile(`on disk     (\d+) `).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no on-disk line in\n%s", out)
+	}
+	if n, _ := strconv.ParseInt(m[1], 10, 64); n < 6*testChunk {
+		t.Errorf("on disk %d bytes, want at least %d", n, 6*testChunk)
+	}
+
+	if code, _, errOut := runCmd(t, "info", filepath.Join(t.TempDir(), "none")); code != exitFail || !strings.Contains(errOut, "chunkmap info:") {
+		t.Errorf("info of a missing directory: exit status %d, stderr %q; want 1 and an error", code, errOut)
+	}
+}
+
+func TestRun_Verify(t *testing.T) {
+	tests := []struct {
+		name     string
+		damage   func(t *testing.T, dir string)
+		wantCode int
+		want     []string // lines expected in stdout
+	}{
+		{
+			name:     "ok",
+			damage:   func(*testing.T, string) {},
+			wantCode: exitOK,
+			want:     []string{": OK", "6 chunks of 64 KiB"},
+		},
+		{
+			name: "missing chunk",
+			damage: func(t *testing.T, dir string) {
+				remove(t, filepath.Join(dir, chunk.Name(2)))
+			},
+			wantCode: exitFail,
+			want:     []string{"FAILED", "0000000000000002.chunk is missing", "corrupt dataset"},
+		},
+		{
+			name: "missing chunks",
+			damage: func(t *testing.T, dir string) {
+				remove(t, filepath.Join(dir, chunk.Name(1)))
+				remove(t, filepath.Join(dir, chunk.Name(2)))
+			},
+			wantCode: exitFail,
+			want:     []string{"2 chunks are missing, 0000000000000001.chunk … 0000000000000002.chunk"},
+		},
+		{
+			name: "last chunk missing",
+			damage: func(t *testing.T, dir string) {
+				remove(t, filepath.Join(dir, chunk.Name(5)))
+			},
+			wantCode: exitFail,
+			want:     []string{"0000000000000005.chunk is missing"},
+		},
+		{
+			name: "short chunk",
+			damage: func(t *testing.T, dir string) {
+				if err := os.Truncate(filepath.Join(dir, chunk.Name(3)), 1000); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode: exitFail,
+			want:     []string{"0000000000000003.chunk has 1000 bytes, want 65536"},
+		},
+		{
+			name: "garbage manifest",
+			damage: func(t *testing.T, dir string) {
+				write(t, filepath.Join(dir, chunkmap.ManifestName), "not a manifest at all, just some text")
+			},
+			wantCode: exitFail,
+			want:     []string{"FAILED", "problem: open ", "MANIFEST", "manifest could not be used"},
+		},
+		{
+			name: "truncated manifest",
+			damage: func(t *testing.T, dir string) {
+				if err := os.Truncate(filepath.Join(dir, chunkmap.ManifestName), 20); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode: exitFail,
+			want:     []string{"FAILED", "corrupt dataset"},
+		},
+		{
+			name: "no manifest",
+			damage: func(t *testing.T, dir string) {
+				remove(t, filepath.Join(dir, chunkmap.ManifestName))
+			},
+			wantCode: exitFail,
+			want:     []string{"MANIFEST is missing"},
+		},
+		{
+			name: "leftovers",
+			damage: func(t *testing.T, dir string) {
+				write(t, filepath.Join(dir, chunk.Name(6)+".tmp"), "half made")
+				write(t, filepath.Join(dir, "notes.txt"), "mine")
+				write(t, filepath.Join(dir, "2A.chunk"), "odd name")
+			},
+			wantCode: exitOK,
+			want: []string{
+				": OK",
+				"note: 0000000000000006.chunk.tmp is a temporary file",
+				"note: notes.txt is not part of the dataset",
+				"note: 2A.chunk is not a canonical chunk name",
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newDataset(t)
+			tc.damage(t, dir)
+			code, out, errOut := runCmd(t, "verify", dir)
+			if code != tc.wantCode {
+				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("verify output does not contain %q:\n%s", w, out)
+				}
+			}
+			if (code == exitFail) != strings.Contains(errOut, "is not a consistent dataset") {
+				t.Errorf("stderr %q: want a summary line exactly when verify fails", errOut)
+			}
+		})
+	}
+
+	t.Run("read", func(t *testing.T) {
+		dir := newDataset(t)
+		code, out, errOut := runCmd(t, "verify", "-read", dir)
+		if code != exitOK || !strings.Contains(out, fmt.Sprintf("read %d bytes without error", testSize)) {
+			t.Errorf("verify -read: exit status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+	})
+	t.Run("not a directory", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "file")
+		write(t, f, "x")
+		if code, _, _ := runCmd(t, "verify", f); code != exitFail {
+			t.Errorf("exit status %d, want 1", code)
+		}
+	})
+}
+
+func TestRun_Cat(t *testing.T) {
+	dir := newDataset(t)
+	want := func(off, n int64) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = pattern(off + int64(i))
+		}
+		return b
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		off, n  int64
+		wantErr bool
+	}{
+		{"all", []string{dir}, 0, testSize, false},
+		{"range across a chunk boundary", []string{dir, "-off", "65530", "-n", "12"}, 65530, 12, false},
+		{"flags first", []string{"-off", "0x10000", "-n", "1KiB", dir}, 1 << 16, 1024, false},
+		{"past size stops at size", []string{dir, "-off", strconv.Itoa(testSize - 10), "-n", "100"}, testSize - 10, 10, false},
+		{"at size", []string{dir, "-off", strconv.Itoa(testSize)}, testSize, 0, false},
+		{"beyond size", []string{dir, "-off", strconv.Itoa(testSize + 1)}, 0, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCmd(t, append([]string{"cat"}, tc.args...)...)
+			if tc.wantErr {
+				if code != exitFail || errOut == "" {
+					t.Errorf("exit status %d, stderr %q; want 1 and an error", code, errOut)
+				}
+				return
+			}
+			if code != exitOK {
+				t.Fatalf("exit status %d; stderr: %s", code, errOut)
+			}
+			if !bytes.Equal([]byte(out), want(tc.off, tc.n)) {
+				t.Errorf("cat %v: got %d bytes, want %d bytes of the pattern from %d", tc.args, len(out), tc.n, tc.off)
+			}
+		})
+	}
+
+	t.Run("hex", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "hex")
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.WriteAt([]byte("Hello, chunkmap!\x00\x01\x02"), 0x100); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runCmd(t, "cat", dir, "-hex", "-off", "0x100")
+		if code != exitOK {
+			t.Fatalf("exit status %d; stderr: %s", code, errOut)
+		}
+		wantOut := "0000000000000100  48 65 6c 6c 6f 2c 20 63  68 75 6e 6b 6d 61 70 21  |Hello, chunkmap!|\n" +
+			"0000000000000110  00 01 02                                          |...|\n"
+		if out != wantOut {
+			t.Errorf("cat -hex =\n%s\nwant\n%s", out, wantOut)
+		}
+	})
+}
+
+func TestRun_Trim(t *testing.T) {
+	dir := newDataset(t)
+	code, out, errOut := runCmd(t, "trim", dir, "-before", strconv.Itoa(2*testChunk+5))
+	if code != exitOK {
+		t.Fatalf("exit status %d; stderr: %s", code, errOut)
+	}
+	if want := "deleted 2 chunk(s) (128 KiB); start 0 -> 131072"; !strings.Contains(out, want) {
+		t.Errorf("trim output %q does not contain %q", out, want)
+	}
+	for i := range int64(6) {
+		_, err := os.Stat(filepath.Join(dir, chunk.Name(i)))
+		if exists := err == nil; exists != (i >= 2) {
+			t.Errorf("after trim, %s exists: %v, want %v", chunk.Name(i), exists, i >= 2)
+		}
+	}
+	// The rest reads as before, at the same offsets.
+	code, got, _ := runCmd(t, "cat", dir, "-off", strconv.Itoa(2*testChunk), "-n", "4")
+	if code != exitOK || got != string([]byte{pattern(2 * testChunk), pattern(2*testChunk + 1), pattern(2*testChunk + 2), pattern(2*testChunk + 3)}) {
+		t.Errorf("cat after trim: exit status %d, %q", code, got)
+	}
+	if code, _, errOut := runCmd(t, "cat", dir, "-off", "0"); code != exitFail || !strings.Contains(errOut, "outside [Start, Size]") {
+		t.Errorf("cat below Start after trim: exit status %d, stderr %q; want 1", code, errOut)
+	}
+	if code, out, _ := runCmd(t, "trim", dir, "-before", "100"); code != exitOK || !strings.Contains(out, "nothing to delete") {
+		t.Errorf("trim below Start: exit status %d, %q; want 0 and nothing to delete", code, out)
+	}
+	if code, _, errOut := runCmd(t, "trim", dir, "-before", "1GiB"); code != exitFail || !strings.Contains(errOut, "out of range") {
+		t.Errorf("trim past Size: exit status %d, stderr %q; want 1 and ErrOutOfRange", code, errOut)
+	}
+	if code, _, _ := runCmd(t, "trim", dir); code != exitUsage {
+		t.Errorf("trim without -before: exit status %d, want 2", code)
+	}
+	missing := filepath.Join(t.TempDir(), "missing")
+	if code, _, _ := runCmd(t, "trim", missing, "-before", "0"); code != exitFail {
+		t.Errorf("trim of a missing dataset: exit status %d, want 1", code)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("trim created %s", missing)
+	}
+}
+
+func TestRun_Demo(t *testing.T) {
+	t.Run("temp dir", func(t *testing.T) {
+		t.Setenv("TMPDIR", t.TempDir())
+		code, out, errOut := runCmd(t, "demo", "-size", "2MiB", "-chunk", "64KiB", "-max-mapped", "2", "-reads", "500")
+		if code != exitOK {
+			t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		for _, want := range []string{"32 chunks of 64 KiB, at most 2 mapped", "write (1 MiB blocks)", "random 4 KiB reads, hot 128 KiB", "os.File", "verified:"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("demo output does not contain %q:\n%s", want, out)
+			}
+		}
+		if errOut != "" {
+			t.Errorf("demo wrote to stderr, which is not a terminal: %q", errOut)
+		}
+		m := regexp.MustCompile(`at most (\d+) mapped at once \(MaxMapped 2\); \d+ maps, \d+ unmaps, (\d+) evictions`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no stats line in\n%s", out)
+		}
+		if peak, _ := strconv.Atoi(m[1]); peak > 2 || peak < 1 {
+			t.Errorf("at most %d chunks mapped, want 1 or 2", peak)
+		}
+		if ev, _ := strconv.Atoi(m[2]); ev == 0 {
+			t.Errorf("no evictions in a dataset 16 times the mapped window")
+		}
+		entries, err := os.ReadDir(os.Getenv("TMPDIR"))
+		if err != nil || len(entries) != 0 {
+			t.Errorf("demo left %d entries in its temporary directory (err %v)", len(entries), err)
+		}
+	})
+	t.Run("dir", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "demo")
+		code, out, errOut := runCmd(t, "demo", "-dir", dir, "-size", "1MiB", "-chunk", "64KiB", "-max-mapped", "3", "-reads", "100", "-compare=false")
+		if code != exitOK {
+			t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		if strings.Contains(out, "os.File") {
+			t.Errorf("-compare=false still compared with os.File:\n%s", out)
+		}
+		if code, out, _ := runCmd(t, "verify", dir); code != exitOK || strings.Contains(out, "note:") {
+			t.Errorf("verify of the kept dataset: exit status %d\n%s", code, out)
+		}
+		code, out, _ = runCmd(t, "info", dir)
+		if code != exitOK || !strings.Contains(out, "size        1048576 ") {
+			t.Errorf("info of the kept dataset: exit status %d\n%s", code, out)
+		}
+		// A directory that is not empty is refused.
+		if code, _, errOut := runCmd(t, "demo", "-dir", dir, "-size", "1MiB", "-chunk", "64KiB"); code != exitFail || !strings.Contains(errOut, "not empty") {
+			t.Errorf("demo in a non-empty dir: exit status %d, stderr %q; want 1", code, errOut)
+		}
+	})
+}
+
+func remove(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
