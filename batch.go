@@ -45,7 +45,7 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 	err, f := runBatch(b, fn)
 	b.flushDirty()
 	if f.hit {
-		if ferr := m.onFault(f.addr, "batch", 0); ferr != nil {
+		if ferr := m.onFault(f, "batch", 0); ferr != nil {
 			return ferr
 		}
 		return fmt.Errorf("batch in %s: %w at address %#x", m.dir, ErrFault, f.addr)

@@ -73,14 +73,20 @@ func TestFault_TruncatedUnderMapping(t *testing.T) {
 	}
 }
 
-// TestFault_ReplacedByShorterFile replaces an unmapped chunk's file with a
-// shorter one: mapping it again must fail with ErrFault, not crash.
+// TestFault_ReplacedByShorterFile replaces a chunk's file with a shorter
+// one after Open checked it and before it was first used: using it must fail
+// with ErrFault, not crash. (A chunk already mapped or open keeps reading
+// the file it opened, as any open file does.)
 func TestFault_ReplacedByShorterFile(t *testing.T) {
 	m, dir, _ := openFaultDataset(t, 1)
-	buf := make([]byte, 8)
-	if _, err := m.ReadAt(buf, 0); err != nil { // chunk 0 mapped, chunk 1 evicted
+	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
+	m, err := chunkmap.Open(dir, &chunkmap.Options{MaxMapped: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
 	victim := filepath.Join(dir, chunk.Name(1))
 	tmp := victim + ".new"
 	if err := os.WriteFile(tmp, []byte("short"), 0o644); err != nil {
@@ -89,11 +95,45 @@ func TestFault_ReplacedByShorterFile(t *testing.T) {
 	if err := os.Rename(tmp, victim); err != nil {
 		t.Fatal(err)
 	}
+	buf := make([]byte, 8)
 	if _, err := m.ReadAt(buf, faultChunk+1); !errors.Is(err, chunkmap.ErrFault) {
 		t.Fatalf("ReadAt on replaced chunk: err = %v, want ErrFault", err)
 	}
 	if _, err := m.WriteAt(buf, faultChunk+1); !errors.Is(err, chunkmap.ErrFault) {
 		t.Fatalf("WriteAt on replaced chunk: err = %v, want ErrFault", err)
+	}
+	if _, err := m.ReadAt(buf, 0); err != nil {
+		t.Fatalf("ReadAt on a healthy chunk: %v", err)
+	}
+}
+
+// TestFault_TruncatedUnmapped truncates a chunk that is served by pread
+// (not mapped, because MaxMapped is taken): reads there must fail with
+// ErrFault, not return short data as if it were the dataset's end.
+func TestFault_TruncatedUnmapped(t *testing.T) {
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: faultChunk, MaxMapped: 1, Admission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.WriteAt(make([]byte, 3*faultChunk), 0); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	for range 3 { // chunk 0 stays mapped and used
+		if _, err := m.ReadAt(buf, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.ReadAt(buf, 2*faultChunk+8); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, chunk.Name(2)), 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReadAt(buf, 2*faultChunk+8192); !errors.Is(err, chunkmap.ErrFault) {
+		t.Fatalf("ReadAt on truncated chunk: err = %v, want ErrFault", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 // fault is a memory fault recovered by catchFault.
 type fault struct {
+	mp   *mapping // the mapping being accessed, if the caller knows it
 	addr uintptr
 	hit  bool
 }

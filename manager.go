@@ -107,6 +107,9 @@ type Manager struct {
 		reserved  int64           // end of the bytes handed to writers
 		hwm       int64           // bytes at or past hwm are zero
 		pending   map[int64]int64 // appends done out of order: off -> end
+		freq      map[int64]uint8 // recent misses and uses per chunk (admit.go)
+		ticks     int             // misses since freq last halved
+		fds       map[int64]*fdEntry
 		durable   manifest        // what the manifest on disk says
 	}
 }
@@ -321,6 +324,8 @@ func open(dir string, o Options) (*Manager, error) {
 	m.mu.lru = lru
 	m.mu.dirty = make(map[int64]struct{})
 	m.mu.pending = make(map[int64]int64)
+	m.mu.freq = make(map[int64]uint8)
+	m.mu.fds = make(map[int64]*fdEntry)
 	m.mu.first = mf.first
 	m.mu.nchunks = nchunks
 	m.mu.reserved = mf.size
@@ -412,7 +417,7 @@ func (m *Manager) read(p []byte, off int64) (int, error) {
 		k, f := m.hotRead(p[n:], off+int64(n))
 		n += k
 		if f.hit {
-			if err := m.onFault(f.addr, "read", off+int64(n)); err != nil {
+			if err := m.onFault(f, "read", off+int64(n)); err != nil {
 				return n, err
 			}
 			continue
@@ -420,7 +425,9 @@ func (m *Manager) read(p []byte, off int64) (int, error) {
 		if n == len(p) {
 			return n, nil
 		}
-		if err := m.mapChunk(off + int64(n)); err != nil {
+		k, err := m.miss(p[n:], off+int64(n), false)
+		n += k
+		if err != nil {
 			return n, err
 		}
 	}
@@ -446,6 +453,7 @@ func (m *Manager) hotRead(p []byte, off int64) (n int, f fault) {
 		if !mp.used.Load() {
 			mp.used.Store(true)
 		}
+		f.mp = mp
 		n += copy(p[n:], mp.data[o&m.mask:])
 	}
 	return n, f
@@ -468,6 +476,7 @@ func (m *Manager) hotWrite(p []byte, off int64) (n int, f fault) {
 		if mp == nil {
 			return n, f
 		}
+		f.mp = mp
 		k := copy(mp.data[o&m.mask:], p[n:])
 		if !mp.dirty.Load() {
 			mp.dirty.Store(true)
@@ -539,7 +548,7 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 		k, f := m.hotWrite(p[n:], off+int64(n))
 		n += k
 		if f.hit {
-			if err := m.onFault(f.addr, "write", off+int64(n)); err != nil {
+			if err := m.onFault(f, "write", off+int64(n)); err != nil {
 				return n, err
 			}
 			continue
@@ -547,7 +556,9 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 		if n == len(p) {
 			return n, nil
 		}
-		if err := m.mapChunk(off + int64(n)); err != nil {
+		k, err := m.miss(p[n:], off+int64(n), true)
+		n += k
+		if err != nil {
 			return n, err
 		}
 	}
@@ -834,6 +845,8 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 	var err error
 	for idx := to - 1; idx >= from; idx-- {
 		delete(m.mu.dirty, idx)
+		delete(m.mu.freq, idx)
+		m.dropFdLocked(idx)
 		if s := t.slot(idx); s != nil {
 			if mp := s.Load(); mp != nil {
 				mp.dirty.Store(false) // the file is going; nothing to sync
@@ -849,13 +862,6 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 		return fmt.Errorf("delete chunks [%d, %d) of %s: %w", from, to, m.dir, err)
 	}
 	return nil
-}
-
-// mapChunk makes sure the chunk holding offset off is mapped. It is the
-// slow path of every access.
-func (m *Manager) mapChunk(off int64) error {
-	_, err := m.lookup(off, "read")
-	return err
 }
 
 // lookup returns the live mapping of the chunk holding offset off, mapping
@@ -889,12 +895,7 @@ func (m *Manager) lookup(off int64, op string) (*mapping, error) {
 		}
 	}
 	if err != nil {
-		// The chunk existed when the dataset was opened or grown; a file
-		// now missing or of another size was changed by someone else.
-		if errors.Is(err, chunk.ErrSize) || errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s at offset %d: %w: %w", op, off, ErrFault, err)
-		}
-		return nil, fmt.Errorf("%s at offset %d: %w", op, off, err)
+		return nil, chunkError(op, off, err)
 	}
 	m.maps.Add(1)
 	mp := &mapping{data: f.Bytes(), file: f, index: idx}
@@ -910,16 +911,7 @@ func (m *Manager) evictLocked(n int) {
 	if m.mu.mapped+n <= m.opts.MaxMapped {
 		return
 	}
-	// The hot paths record use in a flag instead of touching the LRU
-	// (which would need the lock); fold those flags into the recency order
-	// now, oldest first, so that their relative order is kept.
-	for _, idx := range m.mu.lru.Keys() {
-		if mp, _ := m.mu.lru.Peek(idx); mp.used.Load() {
-			mp.used.Store(false)
-			m.mu.lru.Get(idx)
-			m.hits.Add(1)
-		}
-	}
+	m.foldUsedLocked()
 	for tries := m.mu.lru.Len(); tries > 0 && m.mu.mapped+n > m.opts.MaxMapped; tries-- {
 		idx, mp, _ := m.mu.lru.GetOldest()
 		// A pin takes no lock: it increments pins, then checks retiring.
@@ -1022,34 +1014,34 @@ func (m *Manager) reclaimLocked(wait bool) {
 	m.mu.graveyard = m.mu.graveyard[:0]
 }
 
-// onFault decides what a fault at addr during op at offset off means: nil if
-// the mapping was retired under the access (retry it), ErrFault if a live
-// mapping faulted.
-func (m *Manager) onFault(addr uintptr, op string, off int64) error {
+// onFault decides what fault f during op at offset off means: nil if the
+// mapping was retired under the access (retry it), ErrFault if a mapping in
+// use faulted. Faults are classified by the mapping the access used, not by
+// address alone: once the faulting frame has returned, the retired range may
+// already be unmapped and its addresses reused by a new mapping.
+func (m *Manager) onFault(f fault, op string, off int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
 		return m.errorf(op, off, 0, ErrClosed, "")
 	}
-	for _, mp := range m.mu.graveyard {
-		if contains(mp.data, addr) {
-			return nil
+	mp := f.mp
+	if mp == nil { // a Batch: its mappings cannot be retired while it is open
+		for _, c := range slices.Concat(m.mu.lru.Values(), m.mu.doomed, m.mu.graveyard) {
+			if contains(c.data, f.addr) {
+				mp = c
+				break
+			}
 		}
+	} else if mp.gone {
+		return nil
 	}
-	for _, mp := range m.mu.lru.Values() {
-		if contains(mp.data, addr) {
-			at := mp.index<<m.shift + int64(addr-dataAddr(mp.data))
-			return fmt.Errorf("%s at offset %d: %w: chunk file %s at offset %d (truncated or removed by another process, or an I/O error)",
-				op, at, ErrFault, mp.file.Path(), at&m.mask)
-		}
+	if mp == nil || !contains(mp.data, f.addr) {
+		return fmt.Errorf("%s at offset %d in %s: %w at address %#x", op, off, m.dir, ErrFault, f.addr)
 	}
-	for _, mp := range m.mu.doomed {
-		if contains(mp.data, addr) {
-			return fmt.Errorf("%s at offset %d: %w: deleted chunk file %s", op, off, ErrFault, mp.file.Path())
-		}
-	}
-	// The mapping was unpublished and is still retired or unmapped; retry.
-	return nil
+	at := mp.index<<m.shift + int64(f.addr-dataAddr(mp.data))
+	return fmt.Errorf("%s at offset %d: %w: chunk file %s at offset %d (truncated or removed by another process, or an I/O error)",
+		op, at, ErrFault, mp.file.Path(), at&m.mask)
 }
 
 // Sync makes durable everything written before it was called: chunks stored
@@ -1182,6 +1174,9 @@ func (m *Manager) Close() error {
 	m.closed.Store(true)
 	for _, mp := range m.mu.lru.Values() {
 		m.dropLocked(mp)
+	}
+	for idx := range m.mu.fds {
+		m.dropFdLocked(idx)
 	}
 	m.reclaimLocked(true)
 	err = errors.Join(err, m.mu.lock.unlock())

@@ -39,6 +39,15 @@ type Options struct {
 	// read-only and every write returns ErrReadOnly. Open never creates or
 	// modifies anything in ReadOnly mode.
 	ReadOnly bool
+	// Admission, when true, maps a chunk on a miss only if it has been
+	// missed more often, recently, than the chunk it would evict has been
+	// used; ReadAt and WriteAt serve the other misses with pread and
+	// pwrite, which share the page cache with the mappings. Choose it when
+	// the working set is much larger than MaxMapped chunks: mapping and
+	// unmapping on every miss then costs far more than a pread. When false
+	// (the default) every miss maps the chunk, evicting the least recently
+	// used one. Pins and batches always map.
+	Admission bool
 	// FileMode is the permission of new chunk and manifest files; 0 means
 	// DefaultFileMode. A new dataset directory gets the same mode with the
 	// search (x) bit added wherever the read bit is set.

@@ -55,9 +55,14 @@ func (m *Manager) Refresh() error {
 // countChunks counts the chunk files from mf.first on, stopping at the
 // first missing one, and checks that they cover mf.size.
 func (m *Manager) countChunks(mf manifest) (int64, error) {
+	need := (mf.size + m.mask) >> m.shift
 	idx := mf.first
-	if known := m.mu.first + m.mu.nchunks; mf.first >= m.mu.first && known > idx {
-		idx = known // chunks below this were checked before and never shrink
+	// Chunks checked before stay up to where mf.size needs them (the writer
+	// creates chunks before it records a Size covering them, and deletes
+	// them after it records one that does not); past that a Truncate may
+	// have deleted them.
+	if known := min(m.mu.first+m.mu.nchunks, need); mf.first >= m.mu.first && known > idx {
+		idx = known
 	}
 	for ; ; idx++ {
 		path := filepath.Join(m.dir, chunk.Name(idx))
@@ -72,7 +77,7 @@ func (m *Manager) countChunks(mf manifest) (int64, error) {
 			return 0, fmt.Errorf("%w: chunk file %s: %d bytes, want %d", ErrCorrupt, path, fi.Size(), m.chunkSize)
 		}
 	}
-	if need := (mf.size + m.mask) >> m.shift; idx < need {
+	if idx < need {
 		return 0, fmt.Errorf("%w: chunk file %s is missing (size %d)", ErrCorrupt,
 			filepath.Join(m.dir, chunk.Name(idx)), mf.size)
 	}
@@ -80,11 +85,16 @@ func (m *Manager) countChunks(mf manifest) (int64, error) {
 }
 
 // applyLocked adopts the recorded state mf with n chunk files from mf.first,
-// retiring the mappings of chunks that are gone.
+// retiring the mappings of chunks that are gone or were replaced.
 func (m *Manager) applyLocked(mf manifest, n int64) {
 	for _, mp := range m.mu.lru.Values() {
-		if mp.index < mf.first || mp.index >= mf.first+n {
+		if mp.index < mf.first || mp.index >= mf.first+n || replaced(mp) {
 			m.dropLocked(mp)
+		}
+	}
+	for idx := range m.mu.fds {
+		if idx < mf.first || idx >= mf.first+n {
+			m.dropFdLocked(idx)
 		}
 	}
 	// Order matters to lock-free readers: shrink the range they may read
@@ -99,4 +109,17 @@ func (m *Manager) applyLocked(mf manifest, n int64) {
 	m.size.Store(mf.size)
 	m.mu.reserved = mf.size
 	m.mu.durable = mf
+}
+
+// replaced reports whether the file mp maps is no longer the chunk file
+// under its name: the writer deleted it with a Truncate, and may have
+// created a new one there since, which the manifest alone cannot show.
+// The mapping keeps the old file open, so its inode cannot be reused.
+func replaced(mp *mapping) bool {
+	onDisk, err := os.Stat(mp.file.Path())
+	if err != nil {
+		return true
+	}
+	mapped, err := mp.file.Stat()
+	return err != nil || !os.SameFile(onDisk, mapped)
 }

@@ -13,7 +13,7 @@
 //	err = f.Close()  // unmaps and closes the file
 //
 // Errors are *[fs.PathError] values whose Op is one of create, open, map,
-// unmap, retire, sync, advise, zero, read or write, and whose Err is the
+// unmap, retire, sync, advise, zero, read, write or stat, and whose Err is the
 // operating system's error, [fs.ErrClosed], [errors.ErrUnsupported] or
 // [ErrSize].
 package chunk
@@ -316,6 +316,16 @@ func (c *File) Zero(off, n int64) error {
 		return c.err("zero", err)
 	}
 	return nil
+}
+
+// Stat returns the FileInfo of the open file. It describes this file even
+// after its name was removed or given to another file, so [os.SameFile]
+// tells whether the file under Path is still this one.
+func (c *File) Stat() (fs.FileInfo, error) {
+	if c.f == nil {
+		return nil, c.err("stat", fs.ErrClosed)
+	}
+	return c.f.Stat()
 }
 
 // Close unmaps the chunk if it is mapped and closes the file. It does not

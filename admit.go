@@ -1,0 +1,194 @@
+package chunkmap
+
+// This file holds the miss path of ReadAt and WriteAt: the decision whether
+// a chunk that is not mapped is worth mapping, and the pread/pwrite path for
+// one that is not.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"github.com/chunkmap/chunkmap/chunk"
+)
+
+// fdEntry is an open chunk file used for pread and pwrite.
+type fdEntry struct {
+	f    *chunk.File
+	refs int  // calls using f now
+	dead bool // dropped from the cache; closed when refs reaches 0
+}
+
+// miss serves a ReadAt or WriteAt of p at offset off whose chunk is not
+// mapped. When the chunk is worth mapping it maps it and returns 0, so that
+// the caller retries through the mapping; otherwise it reads or writes the
+// part of p that lies in this chunk with pread or pwrite, which share the
+// page cache with the mappings.
+//
+// Mapping a chunk costs tens of microseconds and unmapping the one it
+// replaces up to a millisecond, so when the working set is larger than
+// MaxMapped chunks, mapping on every miss makes each miss cost far more
+// than a pread. With Options.Admission a chunk is therefore admitted only if
+// it has missed more often, recently, than the chunk it would evict has been
+// used (counts halve periodically, so the choice follows a moving working
+// set).
+func (m *Manager) miss(p []byte, off int64, write bool) (int, error) {
+	op := "read"
+	if write {
+		op = "write"
+	}
+	idx := off >> m.shift
+	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		return 0, m.errorf(op, off, len(p), ErrClosed, "")
+	}
+	if idx < m.mu.first || idx >= m.mu.first+m.mu.nchunks {
+		m.mu.Unlock()
+		return 0, m.errorf(op, off, len(p), ErrOutOfRange, fmt.Sprintf("chunk %d does not exist", idx))
+	}
+	if m.table.Load().slot(idx).Load() != nil {
+		m.mu.Unlock()
+		return 0, nil // mapped meanwhile
+	}
+	if m.admitLocked(idx) {
+		m.mu.Unlock()
+		_, err := m.lookup(off, op)
+		return 0, err
+	}
+	m.misses.Add(1)
+	e, err := m.fdLocked(idx)
+	m.mu.Unlock()
+	if err != nil {
+		return 0, chunkError(op, off, err)
+	}
+	n := int(min(int64(len(p)), m.chunkSize-off&m.mask))
+	var k int
+	if write {
+		k, err = e.f.WriteAt(p[:n], off&m.mask)
+	} else {
+		k, err = e.f.ReadAt(p[:n], off&m.mask)
+	}
+	m.mu.Lock()
+	if write && k > 0 {
+		m.mu.dirty[idx] = struct{}{} // after the store, as on the hot path
+	}
+	m.releaseFdLocked(e)
+	m.mu.Unlock()
+	if err == io.EOF {
+		// The chunk file is shorter than ChunkSize: someone truncated it.
+		return k, fmt.Errorf("%s %d bytes at offset %d: %w: chunk file %s ends at offset %d",
+			op, n, off, ErrFault, e.f.Path(), off&m.mask+int64(k))
+	}
+	if err != nil {
+		return k, fmt.Errorf("%s %d bytes at offset %d in %s: %w", op, n, off, m.dir, err)
+	}
+	return k, nil
+}
+
+// admitLocked counts a miss on chunk idx and reports whether to map it.
+func (m *Manager) admitLocked(idx int64) bool {
+	if !m.opts.Admission {
+		return true
+	}
+	freq := m.mu.freq
+	if freq[idx] < 255 {
+		freq[idx]++
+	}
+	if m.mu.ticks++; m.mu.ticks >= 8*m.opts.MaxMapped+64 {
+		m.mu.ticks = 0
+		for k, v := range freq {
+			if v < 2 {
+				delete(freq, k)
+			} else {
+				freq[k] = v / 2
+			}
+		}
+	}
+	if m.mu.mapped < m.opts.MaxMapped {
+		return true
+	}
+	m.foldUsedLocked()
+	for _, k := range m.mu.lru.Keys() { // oldest first
+		if mp, _ := m.mu.lru.Peek(k); mp.pins.Load() == 0 {
+			return freq[idx] > freq[k]
+		}
+	}
+	return false // everything mapped is pinned: do not add to the excess
+}
+
+// foldUsedLocked moves the chunks used since the last fold to the front of
+// the LRU, oldest first so their relative order is kept, and counts each
+// such use toward the chunk's frequency. The hot paths record use in a flag
+// because touching the LRU would need the lock.
+func (m *Manager) foldUsedLocked() {
+	for _, idx := range m.mu.lru.Keys() {
+		if mp, _ := m.mu.lru.Peek(idx); mp.used.Load() {
+			mp.used.Store(false)
+			m.mu.lru.Get(idx)
+			if m.mu.freq[idx] < 255 {
+				m.mu.freq[idx]++
+			}
+			m.hits.Add(1)
+		}
+	}
+}
+
+// fdLocked returns the cached open file of chunk idx, opening it if need
+// be, with a reference the caller gives back with releaseFdLocked.
+func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
+	if e := m.mu.fds[idx]; e != nil {
+		e.refs++
+		return e, nil
+	}
+	if limit := max(16, m.opts.MaxMapped); len(m.mu.fds) >= limit {
+		for k, e := range m.mu.fds { // any idle one; the cache is small
+			if e.refs == 0 {
+				m.dropFdLocked(k)
+				break
+			}
+		}
+	}
+	mode := chunk.ReadWrite
+	if m.opts.ReadOnly {
+		mode = chunk.ReadOnly
+	}
+	f, err := chunk.Open(m.dir, idx, m.chunkSize, mode)
+	if err != nil {
+		return nil, err
+	}
+	e := &fdEntry{f: f, refs: 1}
+	m.mu.fds[idx] = e
+	return e, nil
+}
+
+func (m *Manager) releaseFdLocked(e *fdEntry) {
+	if e.refs--; e.refs == 0 && e.dead {
+		e.f.Close()
+	}
+}
+
+// dropFdLocked removes chunk idx's file from the cache, closing it once no
+// call uses it.
+func (m *Manager) dropFdLocked(idx int64) {
+	e := m.mu.fds[idx]
+	if e == nil {
+		return
+	}
+	delete(m.mu.fds, idx)
+	e.dead = true
+	if e.refs == 0 {
+		e.f.Close()
+	}
+}
+
+// chunkError wraps an error from opening or mapping a chunk that existed
+// when the dataset was opened or grown: a file now missing or of another
+// size was changed by someone else, which is a fault.
+func chunkError(op string, off int64, err error) error {
+	if errors.Is(err, chunk.ErrSize) || errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s at offset %d: %w: %w", op, off, ErrFault, err)
+	}
+	return fmt.Errorf("%s at offset %d: %w", op, off, err)
+}
