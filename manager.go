@@ -110,7 +110,7 @@ type Manager struct {
 		freq      map[int64]uint8 // recent misses and uses per chunk (admit.go)
 		ticks     int             // misses since freq last halved
 		fds       map[int64]*fdEntry
-		durable   manifest        // what the manifest on disk says
+		durable   manifest // what the manifest on disk says
 	}
 }
 
@@ -384,6 +384,9 @@ func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if off < 0 {
 		return 0, m.errorf("read", off, len(p), ErrOutOfRange, "negative offset")
+	}
+	if int64(len(p)) > maxOffset-off {
+		return 0, m.errorf("read", off, len(p), ErrOutOfRange, "end overflows int64")
 	}
 	if len(p) == 0 {
 		return 0, nil
