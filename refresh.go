@@ -85,15 +85,16 @@ func (m *Manager) countChunks(mf manifest) (int64, error) {
 }
 
 // applyLocked adopts the recorded state mf with n chunk files from mf.first,
-// retiring the mappings of chunks that are gone or were replaced.
+// retiring the mappings and closing the cached files of chunks that are gone
+// or were replaced.
 func (m *Manager) applyLocked(mf manifest, n int64) {
 	for _, mp := range m.mu.lru.Values() {
-		if mp.index < mf.first || mp.index >= mf.first+n || replaced(mp) {
+		if mp.index < mf.first || mp.index >= mf.first+n || replaced(mp.file) {
 			m.dropLocked(mp)
 		}
 	}
-	for idx := range m.mu.fds {
-		if idx < mf.first || idx >= mf.first+n {
+	for idx, e := range m.mu.fds {
+		if idx < mf.first || idx >= mf.first+n || replaced(e.f) {
 			m.dropFdLocked(idx)
 		}
 	}
@@ -111,15 +112,16 @@ func (m *Manager) applyLocked(mf manifest, n int64) {
 	m.mu.durable = mf
 }
 
-// replaced reports whether the file mp maps is no longer the chunk file
-// under its name: the writer deleted it with a Truncate, and may have
-// created a new one there since, which the manifest alone cannot show.
-// The mapping keeps the old file open, so its inode cannot be reused.
-func replaced(mp *mapping) bool {
-	onDisk, err := os.Stat(mp.file.Path())
+// replaced reports whether the open chunk file f (mapped, or cached for
+// pread) is no longer the file under its name: the writer deleted it with a
+// Truncate, and may have created a new one there since, which the manifest
+// alone cannot show. f keeps the old file open, so its inode cannot be
+// reused.
+func replaced(f *chunk.File) bool {
+	onDisk, err := os.Stat(f.Path())
 	if err != nil {
 		return true
 	}
-	mapped, err := mp.file.Stat()
-	return err != nil || !os.SameFile(onDisk, mapped)
+	mine, err := f.Stat()
+	return err != nil || !os.SameFile(onDisk, mine)
 }
