@@ -1,0 +1,169 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// testDataset makes a small dataset of 64 KiB chunks in t's cache, so the
+// kernels cross many chunks.
+func testDataset(t *testing.T, size int64) Dataset {
+	t.Helper()
+	flatPath, err := cache.FlatFile(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := cache.ChunkDataset(size, smallChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Dataset{Size: size, Flat: flatPath, Dir: dir,
+		Options: chunkmap.Options{ChunkSize: smallChunk, MaxMapped: 4}}
+}
+
+// TestContenders checks every kernel of every contender against Value.
+func TestContenders(t *testing.T) {
+	const size = 3<<20 + 5*smallChunk
+	d := testDataset(t, size)
+	offs := offsets(size, 4*block, 9)
+	want := values(offs)
+	for _, impl := range Impls {
+		t.Run(impl.Name, func(t *testing.T) {
+			c, err := impl.Open(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := c.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			}()
+			if err := Warm(c, size); err != nil {
+				t.Fatal(err)
+			}
+			p := make([]byte, 4096)
+			if _, err := c.ReadAt(p, size-4096); err != nil {
+				t.Fatalf("ReadAt: %v", err)
+			}
+			wantP := make([]byte, len(p))
+			Fill(wantP, size-4096)
+			if !bytes.Equal(p, wantP) {
+				t.Errorf("ReadAt(%d) returned other bytes than Fill", size-4096)
+			}
+			if w, ok := c.(RandWriter); ok {
+				// Store the values back over zeros: reading them back
+				// then proves both kernels.
+				zeros := make([]uint64, len(offs))
+				if err := w.WriteUint64s(offs, zeros); err != nil {
+					t.Fatalf("WriteUint64s(zeros): %v", err)
+				}
+				if err := w.WriteUint64s(offs, want); err != nil {
+					t.Fatalf("WriteUint64s: %v", err)
+				}
+			}
+			if r, ok := c.(RandReader); ok {
+				got := make([]uint64, len(offs))
+				if err := r.ReadUint64s(offs, got); err != nil {
+					t.Fatalf("ReadUint64s: %v", err)
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("ReadUint64s: at %d = %#x, want %#x", offs[i], got[i], want[i])
+					}
+				}
+			}
+			if r, ok := c.(RunReader); ok {
+				// A run across a chunk boundary.
+				off := int64(2*smallChunk - 4096)
+				got := make([]uint64, 1024)
+				if err := r.ReadRun(off, got); err != nil {
+					t.Fatalf("ReadRun: %v", err)
+				}
+				for i := range got {
+					if w := Value(off + 8*int64(i)); got[i] != w {
+						t.Fatalf("ReadRun(%d): [%d] = %#x, want %#x", off, i, got[i], w)
+					}
+				}
+			}
+			if s, ok := c.(Syncer); ok {
+				if err := s.Sync(); err != nil {
+					t.Fatalf("Sync: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// TestBuilders checks that every builder leaves the appended bytes.
+func TestBuilders(t *testing.T) {
+	const size = 3<<20 + 4096
+	p := make([]byte, BlockSize)
+	Fill(p, 0)
+	for _, impl := range BuildImpls {
+		t.Run(impl.Name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "data")
+			bl, err := impl.Create(path, chunkmap.Options{ChunkSize: smallChunk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for off := int64(0); off < size; off += BlockSize {
+				if err := bl.Append(p[:min(BlockSize, size-off)]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := bl.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+				m, err := chunkmap.Open(path, &chunkmap.Options{ReadOnly: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = make([]byte, m.Size())
+				if _, err := m.ReadAt(got, 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+			} else if got, err = os.ReadFile(path); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != size {
+				t.Fatalf("built %d bytes, want %d", len(got), size)
+			}
+			for off := 0; off < size; off += BlockSize {
+				if !bytes.Equal(got[off:min(off+BlockSize, size)], p[:min(BlockSize, size-off)]) {
+					t.Fatalf("block at %d differs", off)
+				}
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"256MiB", 256 << 20}, {"2GiB", 2 << 30}, {"64K", 64 << 10}, {"4096", 4096}, {"1G", 1 << 30}, {"12B", 12},
+	} {
+		got, err := ParseSize(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %v, want %d", tc.in, got, err, tc.want)
+		}
+		if back, _ := ParseSize(FormatSize(got)); back != got {
+			t.Errorf("ParseSize(FormatSize(%d)) = %d", got, back)
+		}
+	}
+	for _, in := range []string{"", "0", "-1MiB", "1.5GiB", "MiB", "10XB"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) succeeded", in)
+		}
+	}
+}

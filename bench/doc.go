@@ -1,0 +1,27 @@
+// Package bench measures chunkmap against the ways its users would otherwise
+// reach the bytes of a large file, on the same bytes in the same run:
+//
+//   - flat: one mmap-go mapping of one file, raw slice access with
+//     encoding/binary, the physical limit;
+//   - pread: os.File ReadAt and WriteAt, a system call per access;
+//   - xexp: golang.org/x/exp/mmap's ReaderAt (read workloads only);
+//   - chunkmap: the Manager's ReadAt, WriteAt and Append;
+//   - chunkmap-typed, chunkmap-bulk, chunkmap-view: the accessor package's
+//     single typed calls, bulk slice calls and pinned Views.
+//
+// The package is its own module, so that x/exp and the benchmark's needs
+// stay out of the library's go.mod. The benchmarks are in bench_test.go; each
+// is named Benchmark<Workload>/<key=value>/impl=<contender>, so benchstat can
+// group them. Run them from this directory:
+//
+//	go test -run '^$' -bench . -count 6 | tee new.txt
+//	benchstat -col /impl new.txt
+//
+// The cold set is 2 GiB unless CHUNKMAP_BENCH_COLD says otherwise (for
+// example CHUNKMAP_BENCH_COLD=256MiB). Data files live in one temporary
+// directory under os.TempDir(), one per size, shared by every benchmark that
+// needs that size and removed when the test binary exits.
+//
+// cmd/report runs the suite and prints it as a markdown table with each
+// contender's ratio to flat.
+package bench
