@@ -212,6 +212,7 @@ func open(dir string, o Options) (*Manager, error) {
 		chunks       []int64
 		temps        []string
 		haveManifest bool
+		irregular    map[int64]bool // chunk names that are not regular files
 	)
 	for _, e := range entries {
 		name := e.Name()
@@ -219,10 +220,27 @@ func open(dir string, o Options) (*Manager, error) {
 		case name == ManifestName:
 			haveManifest = true
 		case name == manifestTemp || chunk.IsTemp(name):
+			// Only a regular file can be a leftover of ours. Anything
+			// else (a directory) blocks a name the writer needs, and
+			// removing it could fail halfway through the cleanup, after
+			// other files were removed: refuse before changing anything.
+			if !e.Type().IsRegular() {
+				if !o.ReadOnly {
+					return nil, fmt.Errorf("%w: %s is not a regular file (mode %v)", ErrCorrupt,
+						filepath.Join(dir, name), e.Type())
+				}
+				continue
+			}
 			temps = append(temps, name)
 		default:
 			if i, ok := chunk.ParseName(name); ok {
 				chunks = append(chunks, i)
+				if !e.Type().IsRegular() { // left alone below first
+					if irregular == nil {
+						irregular = make(map[int64]bool)
+					}
+					irregular[i] = true
+				}
 			}
 		}
 	}
@@ -265,7 +283,9 @@ func open(dir string, o Options) (*Manager, error) {
 	slices.Sort(chunks)
 	var stale []int64
 	for len(chunks) > 0 && chunks[0] < mf.first {
-		stale = append(stale, chunks[0])
+		if !irregular[chunks[0]] { // not ours: never created below first
+			stale = append(stale, chunks[0])
+		}
 		chunks = chunks[1:]
 	}
 	for k, idx := range chunks {
