@@ -1,0 +1,474 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+const testMaxLen = 300
+
+// testOptions gives small segments, so that tests cross many of them.
+var testOptions = &Options{SegmentSize: 64 << 10, MaxMapped: 2, MaxRecord: 4096}
+
+func TestRun(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	var out bytes.Buffer
+	args := []string{"-records", "3000", "-segment", "64KiB", "-retain", "256KiB", "-max-len", "300", "-sync-every", "100", "-reads", "500"}
+	if err := run(args, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, &out)
+	}
+	for _, want := range []string{
+		"append 3000 records",
+		"close and reopen: recovery scanned from position",
+		"reopen after a simulated crash: recovery scanned from position",
+		"1 record(s) past the index, 18 bytes discarded (torn record (length ",
+		"iterate from record 1500: 1501 records",
+		"read 500 records at random",
+		"retain the newest 256.00 KiB: deleted",
+		"segmentlog: no such record",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not contain %q:\n%s", want, &out)
+		}
+	}
+	if entries, _ := os.ReadDir(os.Getenv("TMPDIR")); len(entries) != 0 {
+		t.Errorf("the example left %d entries in its temporary directory", len(entries))
+	}
+}
+
+// newTestLog makes a log in a new directory with n synced records and
+// closes it.
+func newTestLog(t *testing.T, n int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "log")
+	l, _, err := OpenLog(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := l.Append(payloadFor(uint64(i), testMaxLen, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// withRecords runs f on the records dataset of the closed log in dir.
+func withRecords(t *testing.T, dir string, f func(m *chunkmap.Manager)) {
+	t.Helper()
+	m, err := chunkmap.Open(filepath.Join(dir, "records"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f(m)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rawAppend(t *testing.T, m *chunkmap.Manager, b []byte) {
+	t.Helper()
+	if _, err := m.Append(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func frameFor(seq uint64) []byte { return appendFrame(nil, payloadFor(seq, testMaxLen, nil)) }
+
+// checkLog checks that l holds exactly the records [First, Next), each with
+// its payload, both by number and by iteration.
+func checkLog(t *testing.T, l *Log) {
+	t.Helper()
+	first, next := l.First(), l.Next()
+	for seq := first; seq < next; seq++ {
+		r, err := l.Read(seq)
+		if err != nil {
+			t.Fatalf("Read(%d): %v", seq, err)
+		}
+		if !bytes.Equal(r.Data, payloadFor(seq, testMaxLen, nil)) {
+			t.Fatalf("Read(%d) returned other data", seq)
+		}
+	}
+	want := first
+	for r, err := range l.Records(first) {
+		if err != nil {
+			t.Fatalf("Records(%d) at %d: %v", first, want, err)
+		}
+		if r.Seq != want || !bytes.Equal(r.Data, payloadFor(r.Seq, testMaxLen, nil)) {
+			t.Fatalf("Records(%d) returned record %d with %d bytes, want record %d", first, r.Seq, len(r.Data), want)
+		}
+		want++
+	}
+	if want != next {
+		t.Fatalf("Records(%d) stopped at %d, want %d", first, want, next)
+	}
+	if _, err := l.Read(next); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Read(Next) = %v, want ErrNotFound", err)
+	}
+	if end, size := l.end, l.records.Size(); end != size {
+		t.Errorf("log ends at %d but the records dataset at %d: bytes after the last record", end, size)
+	}
+}
+
+func TestOpenLog_Recovery(t *testing.T) {
+	const n = 400 // about three segments
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		want   Recovery // From is not compared
+		next   uint64
+	}{
+		{
+			name:   "clean",
+			damage: func(*testing.T, string) {},
+			next:   n,
+		},
+		{
+			name: "garbage after the tail",
+			damage: func(t *testing.T, dir string) {
+				withRecords(t, dir, func(m *chunkmap.Manager) {
+					g := make([]byte, 100)
+					rng := rand.New(rand.NewPCG(1, 1))
+					for i := range g {
+						g[i] = byte(rng.Uint32())
+					}
+					g[3] = 0xff // a length far over MaxRecord
+					rawAppend(t, m, g)
+				})
+			},
+			want: Recovery{Discarded: 100, Reason: "length"},
+			next: n,
+		},
+		{
+			name: "zeros after the tail",
+			damage: func(t *testing.T, dir string) {
+				withRecords(t, dir, func(m *chunkmap.Manager) {
+					if err := m.Truncate(m.Size() + 64); err != nil {
+						t.Fatal(err)
+					}
+				})
+			},
+			want: Recovery{Discarded: 64, Reason: "checksum"},
+			next: n,
+		},
+		{
+			name: "records past the index then a torn record",
+			damage: func(t *testing.T, dir string) {
+				withRecords(t, dir, func(m *chunkmap.Manager) {
+					rawAppend(t, m, frameFor(n))
+					rawAppend(t, m, frameFor(n+1))
+					rawAppend(t, m, frameFor(n + 2)[:20])
+				})
+			},
+			want: Recovery{Scanned: 2, Discarded: 20, Reason: "torn record"},
+			next: n + 2,
+		},
+		{
+			name: "torn header",
+			damage: func(t *testing.T, dir string) {
+				withRecords(t, dir, func(m *chunkmap.Manager) {
+					rawAppend(t, m, frameFor(n)[:5])
+				})
+			},
+			want: Recovery{Discarded: 5, Reason: "torn header"},
+			next: n,
+		},
+		{
+			name: "a corrupt record stops the scan",
+			damage: func(t *testing.T, dir string) {
+				withRecords(t, dir, func(m *chunkmap.Manager) {
+					bad := frameFor(n + 1)
+					bad[len(bad)-1] ^= 1
+					rawAppend(t, m, frameFor(n))
+					rawAppend(t, m, bad)
+					rawAppend(t, m, frameFor(n+2)) // valid, but after the corrupt one
+				})
+			},
+			want: Recovery{Scanned: 1, Discarded: int64(len(frameFor(n+1)) + len(frameFor(n+2))), Reason: "checksum"},
+			next: n + 1,
+		},
+		{
+			name: "index points past the records",
+			damage: func(t *testing.T, dir string) {
+				withRecords(t, dir, func(m *chunkmap.Manager) {
+					// Cut the records inside the last record's frame, as
+					// when the index was synced further than the records.
+					last := int64(len(frameFor(n - 1)))
+					if err := m.Truncate(m.Size() - last + 3); err != nil {
+						t.Fatal(err)
+					}
+				})
+			},
+			want: Recovery{IndexDropped: 1, Discarded: 3, Reason: "torn header"},
+			next: n - 1,
+		},
+		{
+			name: "index lost",
+			damage: func(t *testing.T, dir string) {
+				if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: Recovery{Scanned: n},
+			next: n,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newTestLog(t, n)
+			tc.damage(t, dir)
+			l, rec, err := OpenLog(dir, testOptions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Scanned != tc.want.Scanned || rec.Discarded != tc.want.Discarded || rec.IndexDropped != tc.want.IndexDropped ||
+				!strings.Contains(rec.Reason, tc.want.Reason) || (tc.want.Reason == "") != (rec.Reason == "") {
+				t.Errorf("recovery %+v, want %+v", rec, tc.want)
+			}
+			if l.Next() != tc.next {
+				t.Errorf("Next() = %d, want %d", l.Next(), tc.next)
+			}
+			checkLog(t, l)
+
+			// The log goes on after the recovery, and the repair stuck.
+			if seq, err := l.Append(payloadFor(tc.next, testMaxLen, nil)); err != nil || seq != tc.next {
+				t.Fatalf("Append after recovery = %d, %v; want %d", seq, err, tc.next)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l, rec, err = OpenLog(dir, testOptions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if rec.Scanned != 0 || rec.Discarded != 0 || rec.IndexDropped != 0 {
+				t.Errorf("second recovery %+v, want nothing to do", rec)
+			}
+			if l.Next() != tc.next+1 {
+				t.Errorf("after reopening, Next() = %d, want %d", l.Next(), tc.next+1)
+			}
+			checkLog(t, l)
+		})
+	}
+}
+
+func TestLog_Records(t *testing.T) {
+	dir := newTestLog(t, 100)
+	l, _, err := OpenLog(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, from := range []uint64{0, 1, 37, 99, 100} {
+		want := from
+		for r, err := range l.Records(from) {
+			if err != nil {
+				t.Fatalf("Records(%d): %v", from, err)
+			}
+			if r.Seq != want {
+				t.Fatalf("Records(%d) returned %d, want %d", from, r.Seq, want)
+			}
+			want++
+		}
+		if want != 100 {
+			t.Errorf("Records(%d) stopped at %d, want 100", from, want)
+		}
+	}
+	for _, err := range l.Records(101) {
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("Records(101): %v, want ErrNotFound", err)
+		}
+	}
+	// Breaking out of the loop early is fine.
+	for r := range l.Records(10) {
+		if r.Seq == 12 {
+			break
+		}
+	}
+	if _, err := l.Append(make([]byte, testOptions.MaxRecord+1)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Append of an oversized record: %v, want ErrTooLarge", err)
+	}
+}
+
+func TestLog_Retention(t *testing.T) {
+	dir := newTestLog(t, 2000) // about 20 segments of 64 KiB
+	l, _, err := OpenLog(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := l.Segments()
+	dropped, err := l.RetainBytes(200 << 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped == 0 || uint64(dropped) != l.First() {
+		t.Errorf("RetainBytes dropped %d records, First() = %d", dropped, l.First())
+	}
+	if b := l.Bytes(); b < 200<<10 || b > 200<<10+64<<10 {
+		t.Errorf("after RetainBytes(200 KiB), Bytes() = %d, want 200 KiB to 264 KiB", b)
+	}
+	if l.Segments() >= segs {
+		t.Errorf("Segments() = %d, was %d", l.Segments(), segs)
+	}
+	if _, err := l.Read(l.First() - 1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Read(First-1) = %v, want ErrNotFound", err)
+	}
+	checkLog(t, l)
+
+	// By age: records appended in the past are all older than an hour
+	// from a clock two hours ahead.
+	if _, err := l.RetainAge(time.Hour, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	first := l.First()
+	if n, err := l.RetainAge(time.Hour, time.Now()); err != nil || n != 0 || l.First() != first {
+		t.Errorf("RetainAge of fresh records deleted %d (%v)", n, err)
+	}
+	if _, err := l.RetainAge(time.Hour, time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if l.Segments() > 1 {
+		t.Errorf("after RetainAge of everything, %d segments are left, want at most the last one", l.Segments())
+	}
+	checkLog(t, l)
+	// The retained log reopens cleanly and goes on.
+	next := l.Next()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, rec, err := OpenLog(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if rec.Scanned != 0 || rec.Discarded != 0 || l.Next() != next {
+		t.Errorf("reopen after retention: recovery %+v, Next() = %d, want %d", rec, l.Next(), next)
+	}
+	if _, err := l.Append(payloadFor(next, testMaxLen, nil)); err != nil {
+		t.Fatal(err)
+	}
+	checkLog(t, l)
+}
+
+// killDirEnv names the log directory a child process of TestKillMidAppend
+// appends to.
+const killDirEnv = "SEGMENTLOG_KILL_DIR"
+
+// TestKillMidAppend runs a child process (this test binary again) that
+// appends records and syncs them, reporting through a pipe the records
+// each Sync acknowledged, kills it with SIGKILL at a random moment, and
+// checks that the reopened log holds every acknowledged record and nothing
+// but whole, correct records. It does that several times on the same log.
+func TestKillMidAppend(t *testing.T) {
+	if dir := os.Getenv(killDirEnv); dir != "" {
+		appendUntilKilled(dir)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	dir := filepath.Join(t.TempDir(), "log")
+	rng := rand.New(rand.NewPCG(7, 7))
+	var acked uint64
+	for round := range 4 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKillMidAppend$")
+		cmd.Env = append(os.Environ(), killDirEnv+"="+dir)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		acks := 0
+		for acks < 10+rng.IntN(20) && sc.Scan() {
+			n, ok := strings.CutPrefix(sc.Text(), "acked ")
+			if !ok {
+				continue
+			}
+			v, err := strconv.ParseUint(n, 10, 64)
+			if err != nil || v < acked {
+				t.Fatalf("round %d: child reported %q after acknowledging %d", round, sc.Text(), acked)
+			}
+			acked = v
+			acks++
+		}
+		// Kill it somewhere in its next appends or Sync.
+		time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		if acks == 0 {
+			t.Fatalf("round %d: the child acknowledged nothing", round)
+		}
+
+		l, rec, err := OpenLog(dir, testOptions)
+		if err != nil {
+			t.Fatalf("round %d: reopen after the kill: %v", round, err)
+		}
+		if l.Next() < acked {
+			t.Errorf("round %d: the log ends at record %d, but the child acknowledged %d", round, l.Next(), acked)
+		}
+		t.Logf("round %d: %d acknowledged, %d recovered; recovery %+v", round, acked, l.Next(), rec)
+		checkLog(t, l)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// appendUntilKilled appends records of payloadFor to the log in dir, 20 at
+// a time, syncs, and prints "acked N" once records [0, N) are durable. It
+// runs until it is killed.
+func appendUntilKilled(dir string) {
+	l, _, err := OpenLog(dir, testOptions)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(1)
+	}
+	seq := l.Next()
+	var buf []byte
+	for {
+		for range 20 {
+			buf = payloadFor(seq, testMaxLen, buf)
+			if _, err := l.Append(buf); err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+				os.Exit(1)
+			}
+			seq++
+		}
+		if err := l.Sync(); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("acked %d\n", seq)
+	}
+}
+
+func TestPayloadFor(t *testing.T) {
+	for seq := range uint64(1000) {
+		p := payloadFor(seq, testMaxLen, nil)
+		if len(p) < 16 || len(p) > testMaxLen {
+			t.Fatalf("payloadFor(%d) has %d bytes, want 16 to %d", seq, len(p), testMaxLen)
+		}
+	}
+}
