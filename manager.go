@@ -295,7 +295,7 @@ func open(dir string, o Options) (*Manager, error) {
 		}
 	}
 	nchunks := int64(len(chunks))
-	if need := (mf.size + mf.chunkSize - 1) >> shift; mf.first+nchunks < need {
+	if need := chunksFor(mf.size, shift); mf.first+nchunks < need {
 		return nil, fmt.Errorf("%w: chunk file %s is missing (size %d needs chunks up to %d)", ErrCorrupt,
 			filepath.Join(dir, chunk.Name(mf.first+nchunks)), mf.size, need-1)
 	}

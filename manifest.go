@@ -98,6 +98,17 @@ func decodeManifest(path string, b []byte) (manifest, error) {
 	return mf, nil
 }
 
+// chunksFor returns how many chunks of 1<<shift bytes cover [0, size):
+// (size+ChunkSize-1)>>shift would overflow for a size near math.MaxInt64,
+// which a manifest may hold.
+func chunksFor(size int64, shift uint) int64 {
+	n := size >> shift
+	if size&(1<<shift-1) != 0 {
+		n++
+	}
+	return n
+}
+
 // readManifest reads the manifest of dir. A missing manifest is reported
 // with an error wrapping fs.ErrNotExist.
 func readManifest(dir string) (manifest, error) {

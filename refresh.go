@@ -55,7 +55,7 @@ func (m *Manager) Refresh() error {
 // countChunks counts the chunk files from mf.first on, stopping at the
 // first missing one, and checks that they cover mf.size.
 func (m *Manager) countChunks(mf manifest) (int64, error) {
-	need := (mf.size + m.mask) >> m.shift
+	need := chunksFor(mf.size, m.shift)
 	idx := mf.first
 	// Chunks checked before stay up to where mf.size needs them (the writer
 	// creates chunks before it records a Size covering them, and deletes
