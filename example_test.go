@@ -1,0 +1,181 @@
+package chunkmap_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// exampleDir returns a new empty directory and a function that removes it.
+func exampleDir() (string, func()) {
+	dir, err := os.MkdirTemp("", "chunkmap-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	return dir, func() { os.RemoveAll(dir) }
+}
+
+func ExampleOpen() {
+	dir, cleanup := exampleDir()
+	defer cleanup()
+
+	// A new dataset: 64 KiB chunks, at most 4 of them mapped at once.
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 10, MaxMapped: 4})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := m.WriteAt([]byte("persistent"), 100_000); err != nil {
+		log.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	// Reopen with default options: the chunk size is the dataset's own.
+	m, err = chunkmap.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	fmt.Println("chunk size:", m.ChunkSize())
+	fmt.Println("size:", m.Size())
+	fmt.Println("chunks:", m.Stats().Chunks)
+
+	// A second writer is refused while this one has the dataset open.
+	_, err = chunkmap.Open(dir, nil)
+	fmt.Println("second writer locked out:", errors.Is(err, chunkmap.ErrLocked))
+	// Output:
+	// chunk size: 65536
+	// size: 100010
+	// chunks: 2
+	// second writer locked out: true
+}
+
+func ExampleManager_WriteAt() {
+	dir, cleanup := exampleDir()
+	defer cleanup()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 10})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	// Writes and reads may cross chunk boundaries: this one starts 3 bytes
+	// before the end of chunk 0.
+	if _, err := m.WriteAt([]byte("straddling"), 64<<10-3); err != nil {
+		log.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	n, err := m.ReadAt(buf, 64<<10-3)
+	fmt.Printf("%d %q %v\n", n, buf[:n], err)
+
+	// The gap before the first write reads as zeros.
+	n, err = m.ReadAt(buf[:4], 1000)
+	fmt.Println(n, buf[:4], err)
+
+	// A read that runs past Size returns what there is and io.EOF.
+	n, err = m.ReadAt(buf, m.Size()-4)
+	fmt.Printf("%d %q %v\n", n, buf[:n], err == io.EOF)
+	// Output:
+	// 10 "straddling" <nil>
+	// 4 [0 0 0 0] <nil>
+	// 4 "ling" true
+}
+
+func ExampleManager_Append() {
+	dir, cleanup := exampleDir()
+	defer cleanup()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 10})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	// Each Append reserves its own range at the end, so concurrent
+	// appends never overlap; it returns where the bytes went.
+	for _, rec := range []string{"first", "second", "third"} {
+		off, err := m.Append([]byte(rec))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(off, rec)
+	}
+	fmt.Println("size:", m.Size())
+	// Output:
+	// 0 first
+	// 5 second
+	// 11 third
+	// size: 16
+}
+
+func ExampleManager_DropBefore() {
+	dir, cleanup := exampleDir()
+	defer cleanup()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 10})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	// Three chunks of log, then retention drops everything before offset
+	// 100,000: chunk 0 goes, chunk 1 (which holds offset 100,000) stays.
+	if _, err := m.Append(make([]byte, 3*64<<10)); err != nil {
+		log.Fatal(err)
+	}
+	if err := m.DropBefore(100_000); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("start:", m.Start())
+	fmt.Println("chunks:", m.Stats().Chunks)
+
+	_, err = m.ReadAt(make([]byte, 1), 0)
+	fmt.Println("read below start:", errors.Is(err, chunkmap.ErrOutOfRange))
+	// Output:
+	// start: 65536
+	// chunks: 2
+	// read below start: true
+}
+
+func ExampleManager_Pin() {
+	dir, cleanup := exampleDir()
+	defer cleanup()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 10, MaxMapped: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append([]byte("hello, world")); err != nil {
+		log.Fatal(err)
+	}
+
+	// A writable pin hands out the mapped bytes themselves; they stay
+	// mapped, whatever else is mapped meanwhile, until Release.
+	p, err := m.PinWritable(7, 5)
+	if err != nil {
+		log.Fatal(err)
+	}
+	copy(p.Bytes(), "there")
+	fmt.Println("pinned:", m.Stats().Pinned)
+	p.Release()
+
+	buf := make([]byte, 12)
+	if _, err := m.ReadAt(buf, 0); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", buf)
+
+	// A pin never crosses a chunk boundary.
+	if err := m.Truncate(2 * 64 << 10); err != nil {
+		log.Fatal(err)
+	}
+	_, err = m.Pin(64<<10-2, 4)
+	fmt.Println("pin across a boundary:", errors.Is(err, chunkmap.ErrOutOfRange))
+	// Output:
+	// pinned: 1
+	// hello, there
+	// pin across a boundary: true
+}
