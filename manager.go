@@ -190,6 +190,13 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		}
 	}
 	m, err := open(dir, o)
+	// A ReadOnly Open holds no lock, so the writer's Truncate or DropBefore
+	// may delete chunks after the manifest was read; the manifest then says
+	// so, and reading it again settles it (Refresh does the same).
+	for tries := 1; err != nil && o.ReadOnly && tries < 3 &&
+		(errors.Is(err, ErrCorrupt) || errors.Is(err, fs.ErrNotExist)); tries++ {
+		m, err = open(dir, o)
+	}
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open %s: %w", dir, err), lock.unlock())
 	}
@@ -204,6 +211,11 @@ func dirMode(perm os.FileMode) os.FileMode {
 // open reads and checks the dataset in dir, cleans up after a crash, and
 // returns its Manager. The caller holds the directory lock.
 func open(dir string, o Options) (*Manager, error) {
+	// The manifest is read before the directory is listed: a writer in
+	// another process creates chunks before it records a Size that needs
+	// them, so a ReadOnly Open that listed first could miss chunks that
+	// the manifest it read next needs.
+	mf, mfErr := readManifest(dir)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -245,11 +257,10 @@ func open(dir string, o Options) (*Manager, error) {
 		}
 	}
 
-	var mf manifest
 	switch {
 	case haveManifest:
-		if mf, err = readManifest(dir); err != nil {
-			return nil, err
+		if mfErr != nil {
+			return nil, mfErr
 		}
 		if o.ChunkSize != 0 && o.ChunkSize != mf.chunkSize {
 			return nil, fmt.Errorf("%w: ChunkSize %d, but the dataset's chunk size is %d", ErrInvalidOptions, o.ChunkSize, mf.chunkSize)
