@@ -127,10 +127,10 @@ func dataset(b *testing.B, size, chunkSize int64, maxMapped int) Dataset {
 }
 
 // eachImpl runs run as sub-benchmark impl=<name> for every contender that
-// want accepts. A contender is opened, and [0, warm) warmed through it, the
-// first time its sub-benchmark runs; it serves every -count repetition and
-// is closed once they are done.
-func eachImpl(b *testing.B, d Dataset, warm int64, want func(Impl) bool, run func(b *testing.B, c Contender)) {
+// want accepts. A contender is opened, and warmed by warm, the first time
+// its sub-benchmark runs; it serves every -count repetition and is closed
+// once they are done.
+func eachImpl(b *testing.B, d Dataset, warm func(Contender) error, want func(Impl) bool, run func(b *testing.B, c Contender)) {
 	for _, impl := range Impls {
 		if !want(impl) {
 			continue
@@ -142,7 +142,7 @@ func eachImpl(b *testing.B, d Dataset, warm int64, want func(Impl) bool, run fun
 				if c, err = impl.Open(d); err != nil {
 					b.Fatalf("open %s: %v", impl.Name, err)
 				}
-				if err := Warm(c, warm); err != nil {
+				if err := warm(c); err != nil {
 					b.Fatalf("%s: %v", impl.Name, err)
 				}
 				b.ResetTimer()
@@ -162,6 +162,38 @@ func eachImpl(b *testing.B, d Dataset, warm int64, want func(Impl) bool, run fun
 		if err := c.Close(); err != nil {
 			b.Errorf("close %s: %v", impl.Name, err)
 		}
+	}
+}
+
+// reads warms [0, span) for reading: the page cache holds it and the
+// mapping contenders' page tables map it.
+func reads(span int64) func(Contender) error {
+	return func(c Contender) error { return Warm(c, span) }
+}
+
+// writes warms [0, span) for writing: after reads, it stores the bytes
+// already there to every 4 KiB page, so that each page is dirty and mapped
+// writable. Random stores then measure the steady state of each access path,
+// not the one write fault per clean page (the same kernel path, ~1-15 µs,
+// for flat and chunkmap alike) that the first store after each writeback
+// pays.
+func writes(span int64) func(Contender) error {
+	return func(c Contender) error {
+		if err := Warm(c, span); err != nil {
+			return err
+		}
+		w := c.(RandWriter)
+		offs, vals := make([]int64, 0, block), make([]uint64, 0, block)
+		for off := int64(0); off < span; off += 4096 {
+			offs, vals = append(offs, off), append(vals, Value(off))
+			if len(offs) == block || off+4096 >= span {
+				if err := w.WriteUint64s(offs, vals); err != nil {
+					return err
+				}
+				offs, vals = offs[:0], vals[:0]
+			}
+		}
+		return nil
 	}
 }
 
@@ -231,7 +263,7 @@ func BenchmarkRandRead(b *testing.B) {
 		b.Run("set="+s.name, func(b *testing.B) {
 			d := dataset(b, coldSize, bigChunk, 0)
 			offs := offsets(s.span, s.count, 1)
-			eachImpl(b, d, s.span, guarded[RandReader], func(b *testing.B, c Contender) {
+			eachImpl(b, d, reads(s.span), guarded[RandReader], func(b *testing.B, c Contender) {
 				r, dst := c.(RandReader), make([]uint64, block)
 				randLoop(b, offs, func(o []int64) error { return r.ReadUint64s(o, dst) })
 			})
@@ -245,7 +277,7 @@ func BenchmarkViewRead(b *testing.B) {
 		b.Run("set="+s.name, func(b *testing.B) {
 			d := dataset(b, coldSize, bigChunk, 0)
 			offs := offsets(s.span, s.count, 1)
-			eachImpl(b, d, s.span, viewOrFlat[RandReader], func(b *testing.B, c Contender) {
+			eachImpl(b, d, reads(s.span), viewOrFlat[RandReader], func(b *testing.B, c Contender) {
 				r, dst := c.(RandReader), make([]uint64, block)
 				randLoop(b, offs, func(o []int64) error { return r.ReadUint64s(o, dst) })
 			})
@@ -260,7 +292,7 @@ func BenchmarkRandWrite(b *testing.B) {
 			d := dataset(b, coldSize, bigChunk, 0)
 			offs := offsets(s.span, s.count, 2)
 			vals := values(offs)
-			eachImpl(b, d, s.span, guarded[RandWriter], func(b *testing.B, c Contender) {
+			eachImpl(b, d, writes(s.span), guarded[RandWriter], func(b *testing.B, c Contender) {
 				w, i := c.(RandWriter), 0
 				randLoop(b, offs, func(o []int64) error {
 					err := w.WriteUint64s(o, vals[i:i+len(o)])
@@ -281,7 +313,7 @@ func BenchmarkViewWrite(b *testing.B) {
 			d := dataset(b, coldSize, bigChunk, 0)
 			offs := offsets(s.span, s.count, 2)
 			vals := values(offs)
-			eachImpl(b, d, s.span, viewOrFlat[RandWriter], func(b *testing.B, c Contender) {
+			eachImpl(b, d, writes(s.span), viewOrFlat[RandWriter], func(b *testing.B, c Contender) {
 				w, i := c.(RandWriter), 0
 				randLoop(b, offs, func(o []int64) error {
 					err := w.WriteUint64s(o, vals[i:i+len(o)])
@@ -319,7 +351,7 @@ func seqLoop(b *testing.B, size int64, read func(off int64) error) {
 func BenchmarkSeqRead(b *testing.B) {
 	b.Run("set=cold", func(b *testing.B) {
 		d := dataset(b, coldSize, bigChunk, 0)
-		eachImpl(b, d, d.Size, func(i Impl) bool { return !i.Variant }, func(b *testing.B, c Contender) {
+		eachImpl(b, d, reads(d.Size), func(i Impl) bool { return !i.Variant }, func(b *testing.B, c Contender) {
 			p := make([]byte, BlockSize)
 			seqLoop(b, d.Size, func(off int64) error {
 				_, err := c.ReadAt(p, off)
@@ -334,7 +366,7 @@ func BenchmarkSeqRead(b *testing.B) {
 func BenchmarkSeqReadUint64s(b *testing.B) {
 	b.Run("set=cold", func(b *testing.B) {
 		d := dataset(b, coldSize, bigChunk, 0)
-		eachImpl(b, d, d.Size, guarded[RunReader], func(b *testing.B, c Contender) {
+		eachImpl(b, d, reads(d.Size), guarded[RunReader], func(b *testing.B, c Contender) {
 			r, dst := c.(RunReader), make([]uint64, BlockSize/8)
 			seqLoop(b, d.Size, func(off int64) error { return r.ReadRun(off, dst) })
 		})
@@ -390,7 +422,7 @@ func BenchmarkParallelRead(b *testing.B) {
 		b.Run("set="+s.name, func(b *testing.B) {
 			d := dataset(b, coldSize, bigChunk, 0)
 			offs := offsets(s.span, s.count, 3)
-			eachImpl(b, d, s.span, guarded[RandReader], func(b *testing.B, c Contender) {
+			eachImpl(b, d, reads(s.span), guarded[RandReader], func(b *testing.B, c Contender) {
 				r := c.(RandReader)
 				b.ReportAllocs()
 				b.SetBytes(8 * block)
@@ -427,7 +459,7 @@ func BenchmarkLRU(b *testing.B) {
 	b.Run(name, func(b *testing.B) {
 		d := dataset(b, ws, bigChunk, maxMapped)
 		offs := offsets(ws, 1<<20, 4)
-		eachImpl(b, d, ws, guarded[RandReader], func(b *testing.B, c Contender) {
+		eachImpl(b, d, reads(ws), guarded[RandReader], func(b *testing.B, c Contender) {
 			r, dst := c.(RandReader), make([]uint64, block)
 			s0 := stats(c)
 			randLoop(b, offs, func(o []int64) error { return r.ReadUint64s(o, dst) })
@@ -450,7 +482,7 @@ func BenchmarkSync(b *testing.B) {
 			}
 			vals := values(offs)
 			want := func(i Impl) bool { return Can[Syncer](i) && Can[RandWriter](i) }
-			eachImpl(b, d, d.Size, want, func(b *testing.B, c Contender) {
+			eachImpl(b, d, reads(d.Size), want, func(b *testing.B, c Contender) {
 				w := c.(RandWriter)
 				b.ReportAllocs()
 				i := 0
