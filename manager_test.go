@@ -2115,12 +2115,21 @@ func TestManager_ConcurrentPinSyncDrop(t *testing.T) {
 		})
 	}
 	// A reader of the region being dropped gets either the bytes or
-	// ErrOutOfRange, never other bytes, a fault or a crash.
+	// ErrOutOfRange, never other bytes, a fault or a crash. The dropper
+	// waits for some reads between drops.
+	var reads atomic.Int64
+	readerDone := make(chan struct{})
 	wg.Go(func() {
+		defer close(readerDone)
 		rng := rand.New(rand.NewPCG(9, 9))
 		got := make([]byte, 300)
 		for !done.Load() {
-			o := rng.Int64N(int64(len(head) - len(got)))
+			start := m.Start()
+			if start >= int64(len(head)-len(got)) {
+				time.Sleep(100 * time.Microsecond)
+				continue
+			}
+			o := start + rng.Int64N(int64(len(head)-len(got))-start)
 			n, err := m.ReadAt(got, o)
 			if errors.Is(err, chunkmap.ErrOutOfRange) {
 				continue
@@ -2129,6 +2138,7 @@ func TestManager_ConcurrentPinSyncDrop(t *testing.T) {
 				t.Errorf("ReadAt(%d, %d) of the dropped region = %d, %v, or other bytes", len(got), o, n, err)
 				return
 			}
+			reads.Add(1)
 		}
 	})
 	var syncs atomic.Int64
@@ -2143,6 +2153,13 @@ func TestManager_ConcurrentPinSyncDrop(t *testing.T) {
 	})
 	work.Go(func() {
 		for i := int64(1); i <= dropChunks; i++ {
+			for r := reads.Load(); reads.Load() < r+20; {
+				select {
+				case <-readerDone:
+					return
+				case <-time.After(100 * time.Microsecond):
+				}
+			}
 			if err := m.DropBefore(i * cs); err != nil {
 				t.Errorf("DropBefore(%d): %v", i*cs, err)
 				return
@@ -2151,7 +2168,6 @@ func TestManager_ConcurrentPinSyncDrop(t *testing.T) {
 				t.Errorf("Grow(%d): %v", i*cs, err)
 				return
 			}
-			time.Sleep(time.Millisecond)
 		}
 	})
 	work.Wait()
