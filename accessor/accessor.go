@@ -1,0 +1,185 @@
+// Package accessor reads and writes typed values, atomics and zero-copy
+// views on a [chunkmap.Manager], so that callers never think about chunks.
+// It plays the part of .NET's MemoryMappedViewAccessor or Lucene's
+// IndexInput, over a dataset of any size.
+//
+//	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 20})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer m.Close()
+//	va := accessor.New(m, binary.BigEndian) // nil means little endian
+//
+//	// Typed values, in the accessor's byte order; a write past Size
+//	// extends the dataset exactly like WriteAt.
+//	if err := va.WriteUint64(0, 0xcafe); err != nil {
+//		log.Fatal(err)
+//	}
+//	x, err := va.ReadUint64(0) // 0xcafe
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//
+//	// Whole slices in one call.
+//	if err := va.WriteFloat64s(8, []float64{1.5, 2.5}); err != nil {
+//		log.Fatal(err)
+//	}
+//	vals := make([]float64, 2)
+//	if err := va.ReadFloat64s(8, vals); err != nil {
+//		log.Fatal(err)
+//	}
+//
+//	// Atomics, in native byte order, on aligned bytes that exist.
+//	n, err := va.AddUint64(24, 1)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//
+//	// Zero-copy bytes, pinned in place until Release.
+//	w, err := va.Slice(0, 32)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	fmt.Println(x, vals, n, w.Bytes()[7])
+//	w.Release()
+//
+// # Byte order
+//
+// Typed and bulk calls use the [binary.ByteOrder] given to [New]:
+// [binary.LittleEndian], [binary.BigEndian] or [binary.NativeEndian] take a
+// path that allocates nothing; any other implementation works but costs an
+// allocation per call. Atomics always use the machine's native byte order,
+// because the processor operates on the bytes in place: read a counter
+// written by AddUint64 back with LoadUint64, or with ReadUint64 on an
+// accessor whose order is [binary.NativeEndian].
+//
+// # Ranges
+//
+// Reads (typed, bulk and ReadAt) and atomics touch only bytes that exist,
+// [Start, Size): a typed or bulk read, or an atomic, that is not wholly
+// inside returns an error matching [chunkmap.ErrOutOfRange]. Only ReadAt
+// reports a short read at Size with [io.EOF], as [io.ReaderAt] requires.
+// Writes (typed, bulk and WriteAt) may go past Size and extend it, like
+// [chunkmap.Manager.WriteAt]; atomics never extend Size. A value that
+// straddles a chunk boundary is assembled from both chunks.
+//
+// Every error wraps one of the root package's sentinels (ErrOutOfRange,
+// ErrUnaligned, ErrReadOnly, ErrClosed, ErrFault, ...) so that
+// [errors.Is] matches it, and names the operation and the offset.
+//
+// # Standard interfaces
+//
+// A ViewAccessor, like a Manager, is an [io.ReaderAt] and an [io.WriterAt],
+// so the standard library supplies streams over a range:
+// io.NewSectionReader(va, off, n) is an [io.ReadSeeker] of n bytes from off,
+// and io.NewOffsetWriter(va, off) an [io.WriteSeeker] that writes from off
+// on. Both work on a Manager directly too.
+//
+// # Concurrency
+//
+// A ViewAccessor is safe for concurrent use by multiple goroutines, as is
+// the Manager under it. Concurrent non-atomic writes to overlapping bytes
+// have the semantics of plain memory stores. Atomics on the same word are
+// atomic with respect to each other, in this process and in other processes
+// that map the same chunk file.
+//
+// # Caveats
+//
+//   - The bytes of a [View] are mapped memory, valid only until
+//     [View.Release]. A View keeps its chunk mapped whatever the LRU wants,
+//     so many Views may keep more than MaxMapped chunks mapped.
+//   - Stores through View bytes are made durable by the next
+//     [chunkmap.Manager.Sync] like any other write, but they are not fault
+//     guarded: if another process truncates the chunk file, touching the
+//     bytes kills the process (all other calls return ErrFault instead).
+package accessor
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// orderKind says which byte order an accessor uses. The two standard orders
+// are called through their concrete types: a value passed to a method of an
+// interface escapes to the heap, so the interface is used only for orders
+// that are neither.
+type orderKind uint8
+
+const (
+	littleEndian orderKind = iota
+	bigEndian
+	customOrder
+)
+
+// nativeBig reports whether the machine is big endian.
+var nativeBig = binary.NativeEndian.Uint16([]byte{0, 1}) == 1
+
+// ViewAccessor reads and writes typed values, slices of them and atomic
+// words at logical offsets of a [chunkmap.Manager], and hands out pinned
+// zero-copy views of its bytes.
+//
+// A ViewAccessor is safe for concurrent use by multiple goroutines. It holds
+// no state of its own besides the Manager and the byte order, so any number
+// of accessors may share a Manager.
+type ViewAccessor struct {
+	m      *chunkmap.Manager
+	kind   orderKind
+	custom binary.ByteOrder // the order when kind is customOrder
+}
+
+// Assert that a ViewAccessor is an io.ReaderAt and an io.WriterAt.
+var (
+	_ io.ReaderAt = (*ViewAccessor)(nil)
+	_ io.WriterAt = (*ViewAccessor)(nil)
+)
+
+// New returns an accessor for m that encodes typed values in the given byte
+// order; a nil order means [binary.LittleEndian]. Atomics ignore the order
+// and use the machine's own.
+func New(m *chunkmap.Manager, order binary.ByteOrder) *ViewAccessor {
+	v := &ViewAccessor{m: m}
+	// Comparing interfaces whose dynamic types differ is false, never a
+	// panic, so a non-comparable custom order is safe here.
+	switch order {
+	case nil, binary.ByteOrder(binary.LittleEndian):
+		v.kind = littleEndian
+	case binary.ByteOrder(binary.BigEndian):
+		v.kind = bigEndian
+	case binary.ByteOrder(binary.NativeEndian):
+		v.kind = littleEndian
+		if nativeBig {
+			v.kind = bigEndian
+		}
+	default:
+		v.kind, v.custom = customOrder, order
+	}
+	return v
+}
+
+// ReadAt implements [io.ReaderAt] exactly as [chunkmap.Manager.ReadAt]
+// does: it copies len(p) bytes from offset off into p; a read that reaches
+// past Size returns the bytes before Size and io.EOF; reading below Start
+// returns ErrOutOfRange. It may run in parallel with every other call and
+// does not retain p.
+func (v *ViewAccessor) ReadAt(p []byte, off int64) (int, error) {
+	return v.m.ReadAt(p, off)
+}
+
+// WriteAt implements [io.WriterAt] exactly as [chunkmap.Manager.WriteAt]
+// does: it writes p at offset off, extending Size to off+len(p) if that is
+// past it. It may run in parallel with every other call, concurrent writes
+// to overlapping bytes having the semantics of plain memory stores, and it
+// does not retain p.
+func (v *ViewAccessor) WriteAt(p []byte, off int64) (int, error) {
+	return v.m.WriteAt(p, off)
+}
+
+// pastSize is the error of a typed or bulk read of n bytes at off that
+// reaches past Size.
+func (v *ViewAccessor) pastSize(op string, off, n int64) error {
+	return fmt.Errorf("%s (%d bytes) at offset %d in %s: %w: past size %d",
+		op, n, off, v.m.Dir(), chunkmap.ErrOutOfRange, v.m.Size())
+}
