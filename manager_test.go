@@ -700,6 +700,28 @@ func TestOpen_ReadOnlyMissing(t *testing.T) {
 	}
 }
 
+// TestOpen_NotADirectory opens a path that names a regular file: Open fails
+// and the file is left as it was.
+func TestOpen_NotADirectory(t *testing.T) {
+	parent := t.TempDir()
+	path := filepath.Join(parent, "file")
+	if err := os.WriteFile(path, []byte("not a dataset"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, parent)
+	for _, opts := range []chunkmap.Options{{ChunkSize: cs}, {ReadOnly: true}} {
+		m, err := chunkmap.Open(path, &opts)
+		if err == nil {
+			m.Close()
+			t.Fatalf("Open(%+v) of a regular file succeeded", opts)
+		}
+		if opts.ReadOnly {
+			wantErr(t, "ReadOnly Open of a regular file", err, chunkmap.ErrCorrupt)
+		}
+		wantSameSnapshot(t, before, snapshot(t, parent))
+	}
+}
+
 func TestOpen_ErrLocked(t *testing.T) {
 	dir := t.TempDir()
 	m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
