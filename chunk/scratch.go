@@ -1,0 +1,48 @@
+package chunk
+
+// This file holds scratch chunks: chunk files that have no name, so that
+// nothing of them survives their last descriptor, even a crash.
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+)
+
+// CreateScratch makes chunk index as a file of size bytes of zeros that no
+// other process can open and that the system deletes when its last
+// descriptor is closed, including when the process dies: on Linux an
+// O_TMPFILE file, elsewhere on Unix a file unlinked right after it is
+// created, on Windows a file opened with FILE_FLAG_DELETE_ON_CLOSE. The
+// file is preallocated as Create does, but not synced: its contents are not
+// meant to outlive it. Use Clone to get a descriptor that can be mapped and
+// closed independently.
+func CreateScratch(dir string, index int64, size int64, perm fs.FileMode) (*File, error) {
+	path := filepath.Join(dir, tempName(index))
+	if size <= 0 {
+		return nil, &fs.PathError{Op: "create", Path: path, Err: fmt.Errorf("size %d is not positive: %w", size, ErrSize)}
+	}
+	f, err := createUnnamed(dir, path, perm)
+	if err != nil {
+		return nil, &fs.PathError{Op: "create", Path: path, Err: err}
+	}
+	if err := preallocate(f, size); err != nil {
+		return nil, errors.Join(&fs.PathError{Op: "create", Path: path, Err: err}, f.Close())
+	}
+	return &File{f: f, path: path + " (scratch)", index: index, size: size, mode: ReadWrite}, nil
+}
+
+// Clone returns a new, unmapped File for the same open file, with its own
+// descriptor: closing one does not close the other. It is how a scratch
+// chunk, which has no name to open again, is mapped after an eviction.
+func (c *File) Clone() (*File, error) {
+	if c.f == nil {
+		return nil, c.err("clone", fs.ErrClosed)
+	}
+	f, err := dupFile(c.f)
+	if err != nil {
+		return nil, c.err("clone", err)
+	}
+	return &File{f: f, path: c.path, index: c.index, size: c.size, mode: c.mode}, nil
+}

@@ -1,0 +1,18 @@
+//go:build !unix && !windows
+
+package chunk
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+)
+
+func createUnnamed(dir, path string, perm os.FileMode) (*os.File, error) {
+	return nil, fmt.Errorf("%w on %s/%s", errors.ErrUnsupported, runtime.GOOS, runtime.GOARCH)
+}
+
+func dupFile(f *os.File) (*os.File, error) {
+	return nil, fmt.Errorf("%w on %s/%s", errors.ErrUnsupported, runtime.GOOS, runtime.GOARCH)
+}
