@@ -1,9 +1,10 @@
 // Package accessor reads and writes typed values, atomics and zero-copy
 // views on a [chunkmap.Manager], so that callers never think about chunks.
 // It plays the part of .NET's MemoryMappedViewAccessor or Lucene's
-// IndexInput, over a dataset of any size.
+// IndexInput, over a dataset of any size. (The package Example runs this
+// code.)
 //
-//	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 20})
+//	m, err := chunkmap.Open("/data/points", &chunkmap.Options{ChunkSize: 64 << 20})
 //	if err != nil {
 //		log.Fatal(err)
 //	}
@@ -30,7 +31,10 @@
 //	}
 //
 //	// Atomics, in native byte order, on aligned bytes that exist.
-//	n, err := va.AddUint64(24, 1)
+//	if err := va.WriteUint64(24, 0); err != nil {
+//		log.Fatal(err)
+//	}
+//	n, err := va.AddUint64(24, 1) // 1
 //	if err != nil {
 //		log.Fatal(err)
 //	}
@@ -40,7 +44,7 @@
 //	if err != nil {
 //		log.Fatal(err)
 //	}
-//	fmt.Println(x, vals, n, w.Bytes()[7])
+//	fmt.Println(x, vals, n, w.Bytes()[7]) // 51966 [1.5 2.5] 1 254
 //	w.Release()
 //
 // # Byte order
