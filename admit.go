@@ -154,7 +154,7 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 	if m.opts.ReadOnly {
 		mode = chunk.ReadOnly
 	}
-	f, err := chunk.Open(m.dir, idx, m.chunkSize, mode)
+	f, err := m.openChunk(idx, mode)
 	if err != nil {
 		return nil, err
 	}

@@ -110,7 +110,8 @@ type Manager struct {
 		freq      map[int64]uint8 // recent misses and uses per chunk (admit.go)
 		ticks     int             // misses since freq last halved
 		fds       map[int64]*fdEntry
-		durable   manifest // what the manifest on disk says
+		scratch   map[int64]*chunk.File // Options.Scratch: every chunk, unmapped
+		durable   manifest              // what the manifest on disk says
 	}
 }
 
@@ -173,6 +174,9 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	if o.Scratch {
+		return openScratch(dir, o)
 	}
 	if !o.ReadOnly {
 		if err := os.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
@@ -338,6 +342,13 @@ func open(dir string, o Options) (*Manager, error) {
 		}
 	}
 
+	return newManager(dir, o, mf, nchunks), nil
+}
+
+// newManager returns the Manager of a checked dataset described by mf, with
+// nchunks chunk files from mf.first.
+func newManager(dir string, o Options, mf manifest, nchunks int64) *Manager {
+	shift := log2(mf.chunkSize)
 	m := &Manager{
 		dir:       dir,
 		opts:      o,
@@ -348,11 +359,11 @@ func open(dir string, o Options) (*Manager, error) {
 	m.opts.ChunkSize = mf.chunkSize
 	m.size.Store(mf.size)
 	m.start.Store(mf.first << shift)
-	lru, err := simplelru.NewLRU[int64, *mapping](math.MaxInt32, nil)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.lru = lru
+	// NewLRU fails only for a size below 1. The Manager bounds the mapped
+	// count itself (pinned chunks may exceed MaxMapped), so the LRU's own
+	// bound must never evict.
+	m.mu.lru, _ = simplelru.NewLRU[int64, *mapping](math.MaxInt32, nil)
+	m.mu.scratch = make(map[int64]*chunk.File)
 	m.mu.dirty = make(map[int64]struct{})
 	m.mu.pending = make(map[int64]int64)
 	m.mu.freq = make(map[int64]uint8)
@@ -365,7 +376,36 @@ func open(dir string, o Options) (*Manager, error) {
 	m.mu.hwm = (mf.first + nchunks) << shift
 	m.mu.durable = mf
 	m.table.Store(newTable(mf.first, nchunks))
-	return m, nil
+	return m
+}
+
+// openScratch returns an empty scratch Manager in dir (Options.Scratch).
+func openScratch(dir string, o Options) (*Manager, error) {
+	if err := os.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	mf := manifest{chunkSize: o.ChunkSize}
+	if mf.chunkSize == 0 {
+		mf.chunkSize = DefaultChunkSize
+	}
+	if bits.UintSize == 32 && mf.chunkSize*int64(o.MaxMapped) > maxMapped32 {
+		return nil, fmt.Errorf("open %s: %w: ChunkSize %d × MaxMapped %d exceeds the %d bytes a 32-bit address space can keep mapped",
+			dir, ErrInvalidOptions, mf.chunkSize, o.MaxMapped, int64(maxMapped32))
+	}
+	return newManager(dir, o, mf, 0), nil
+}
+
+// openChunk opens chunk idx unmapped: by name, or for a scratch dataset,
+// which has no names, as a clone of the descriptor kept since its creation.
+func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
+	if m.opts.Scratch {
+		f := m.mu.scratch[idx]
+		if f == nil {
+			return nil, fmt.Errorf("scratch chunk %d: %w", idx, fs.ErrNotExist)
+		}
+		return f.Clone()
+	}
+	return chunk.Open(m.dir, idx, m.chunkSize, mode)
 }
 
 func removeFile(path string) error {
@@ -694,13 +734,18 @@ func (m *Manager) growLocked(end int64) error {
 		return nil
 	}
 	for idx := last; idx < need; idx++ {
-		f, err := chunk.Create(m.dir, idx, m.chunkSize, m.opts.FileMode)
-		if err == nil {
+		var f *chunk.File
+		var err error
+		if m.opts.Scratch {
+			if f, err = chunk.CreateScratch(m.dir, idx, m.chunkSize, m.opts.FileMode); err == nil {
+				m.mu.scratch[idx] = f
+			}
+		} else if f, err = chunk.Create(m.dir, idx, m.chunkSize, m.opts.FileMode); err == nil {
 			err = f.Close()
 		}
 		if err != nil {
 			for j := idx - 1; j >= last; j-- { // highest first: no gap on a crash
-				err = errors.Join(err, removeFile(filepath.Join(m.dir, chunk.Name(j))))
+				err = errors.Join(err, m.removeChunk(j))
 			}
 			return fmt.Errorf("grow %s to %d bytes: %w", m.dir, end, err)
 		}
@@ -722,7 +767,7 @@ func (m *Manager) zeroLocked(from, to int64) error {
 	for from < to {
 		idx := from >> m.shift
 		n := min(to-from, (idx+1)<<m.shift-from)
-		f, err := chunk.Open(m.dir, idx, m.chunkSize, chunk.ReadWrite)
+		f, err := m.openChunk(idx, chunk.ReadWrite)
 		if err != nil {
 			return err
 		}
@@ -887,15 +932,24 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 				m.dropLocked(mp)
 			}
 		}
-		err = errors.Join(err, removeFile(filepath.Join(m.dir, chunk.Name(idx))))
+		err = errors.Join(err, m.removeChunk(idx))
 	}
-	if err == nil {
+	if err == nil && !m.opts.Scratch {
 		err = chunk.SyncDir(m.dir)
 	}
 	if err != nil {
 		return fmt.Errorf("delete chunks [%d, %d) of %s: %w", from, to, m.dir, err)
 	}
 	return nil
+}
+
+// removeChunk deletes the file of chunk idx.
+func (m *Manager) removeChunk(idx int64) error {
+	if f := m.mu.scratch[idx]; f != nil {
+		delete(m.mu.scratch, idx)
+		return f.Close() // the system deletes the unnamed file
+	}
+	return removeFile(filepath.Join(m.dir, chunk.Name(idx)))
 }
 
 // lookup returns the live mapping of the chunk holding offset off, mapping
@@ -921,7 +975,7 @@ func (m *Manager) lookup(off int64, op string) (*mapping, error) {
 	if m.opts.ReadOnly {
 		mode = chunk.ReadOnly
 	}
-	f, err := chunk.Open(m.dir, idx, m.chunkSize, mode)
+	f, err := m.openChunk(idx, mode)
 	if err == nil {
 		err = f.Map(mode)
 		if err != nil {
@@ -1101,6 +1155,9 @@ func (m *Manager) Sync() error {
 
 // syncLocked does the work of Sync; the caller holds syncMu.
 func (m *Manager) syncLocked() error {
+	if m.opts.Scratch {
+		return nil
+	}
 	size, err := m.flushLocked()
 	if err != nil {
 		return err
@@ -1113,6 +1170,9 @@ func (m *Manager) syncLocked() error {
 // flushLocked makes durable every store made before it was called and
 // returns the Size of that moment; the caller holds syncMu but not mu.
 func (m *Manager) flushLocked() (size int64, err error) {
+	if m.opts.Scratch {
+		return m.size.Load(), nil
+	}
 	if e := m.failed.Load(); e != nil {
 		return 0, fmt.Errorf("sync %s: an earlier sync failed: %w", m.dir, *e)
 	}
@@ -1157,7 +1217,7 @@ func (m *Manager) flushLocked() (size int64, err error) {
 // recordLocked replaces the manifest with mf unless it already says that;
 // the caller holds mu.
 func (m *Manager) recordLocked(mf manifest) error {
-	if mf == m.mu.durable {
+	if mf == m.mu.durable || m.opts.Scratch {
 		return nil
 	}
 	if err := writeManifest(m.dir, mf, m.opts.FileMode); err != nil {
@@ -1211,6 +1271,10 @@ func (m *Manager) Close() error {
 	}
 	for idx := range m.mu.fds {
 		m.dropFdLocked(idx)
+	}
+	for idx, f := range m.mu.scratch {
+		err = errors.Join(err, f.Close())
+		delete(m.mu.scratch, idx)
 	}
 	m.reclaimLocked(true)
 	err = errors.Join(err, m.mu.lock.unlock())

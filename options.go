@@ -48,6 +48,16 @@ type Options struct {
 	// (the default) every miss maps the chunk, evicting the least recently
 	// used one. Pins and batches always map.
 	Admission bool
+	// Scratch makes a dataset that keeps nothing once it is closed or its
+	// process dies, for temporary working sets too large for memory
+	// (external sorts, joins, intermediate arrays). Its chunk files have no
+	// names (on Linux O_TMPFILE; elsewhere on Unix unlinked as soon as they
+	// are created; on Windows delete-on-close), the Manager keeps a
+	// descriptor of each to map it again after an eviction, and no
+	// manifest or lock is written. Sync does nothing and returns nil;
+	// everything else works as usual. dir is created if missing; other
+	// files in it are left alone. Scratch and ReadOnly exclude each other.
+	Scratch bool
 	// FileMode is the permission of new chunk and manifest files; 0 means
 	// DefaultFileMode. A new dataset directory gets the same mode with the
 	// search (x) bit added wherever the read bit is set.
@@ -67,6 +77,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: MaxMapped %d is negative", ErrInvalidOptions, o.MaxMapped)
 	case o.MaxMapped == 0:
 		o.MaxMapped = DefaultMaxMapped
+	}
+	if o.Scratch && o.ReadOnly {
+		return o, fmt.Errorf("%w: Scratch and ReadOnly together", ErrInvalidOptions)
 	}
 	if o.FileMode&^os.ModePerm != 0 {
 		return o, fmt.Errorf("%w: FileMode %v has bits other than permissions", ErrInvalidOptions, o.FileMode)

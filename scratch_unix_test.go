@@ -1,0 +1,122 @@
+//go:build unix
+
+package chunkmap_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// assertEmptyDir fails unless dir exists and holds nothing.
+func assertEmptyDir(t *testing.T, dir, when string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("%s: %s left in the scratch directory", when, e.Name())
+	}
+}
+
+func TestScratch(t *testing.T) {
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{Scratch: true, ChunkSize: 64 << 10, MaxMapped: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 40*64<<10) // 40 chunks through 2 mappings: evictions remap by descriptor
+	for i := range data {
+		data[i] = byte(i*31 + i>>16)
+	}
+	if _, err := m.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	assertEmptyDir(t, dir, "while open")
+	got := make([]byte, len(data))
+	for pass := range 2 {
+		if _, err := m.ReadAt(got, 0); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("pass %d: data read back differs", pass)
+		}
+	}
+	if st := m.Stats(); st.Chunks != 40 || st.Mapped > 2 || st.Evictions == 0 {
+		t.Errorf("Stats() = %+v, want 40 chunks, at most 2 mapped, evictions", st)
+	}
+	if err := m.Sync(); err != nil {
+		t.Errorf("Sync on scratch = %v, want nil", err)
+	}
+	if err := m.Truncate(10 << 16); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DropBefore(3 << 16); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Stats(); st.Chunks != 7 {
+		t.Errorf("after Truncate and DropBefore: %d chunks, want 7", st.Chunks)
+	}
+	if _, err := m.ReadAt(got[:100], 5<<16); err != nil || !bytes.Equal(got[:100], data[5<<16:][:100]) {
+		t.Fatalf("ReadAt after DropBefore: %v", err)
+	}
+	if err := m.Truncate(12 << 16); err != nil { // re-extend: zeros
+		t.Fatal(err)
+	}
+	if _, err := m.ReadAt(got[:100], 11<<16); err != nil || !bytes.Equal(got[:100], make([]byte, 100)) {
+		t.Fatalf("re-extended bytes = %v, %v; want zeros", got[:4], err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertEmptyDir(t, dir, "after Close")
+	if _, err := chunkmap.Open(dir, &chunkmap.Options{Scratch: true, ReadOnly: true}); !errors.Is(err, chunkmap.ErrInvalidOptions) {
+		t.Errorf("Scratch with ReadOnly: %v, want ErrInvalidOptions", err)
+	}
+}
+
+// TestScratch_Killed kills a process using a scratch dataset: the system
+// must delete its chunks.
+func TestScratch_Killed(t *testing.T) {
+	if dir := os.Getenv("CHUNKMAP_SCRATCH_CHILD"); dir != "" {
+		m, err := chunkmap.Open(dir, &chunkmap.Options{Scratch: true, ChunkSize: 64 << 10, MaxMapped: 1})
+		if err != nil {
+			os.Stdout.WriteString("error " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		if _, err := m.Append(make([]byte, 5<<16)); err != nil {
+			os.Stdout.WriteString("error " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Stdout.WriteString("ready\n")
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestScratch_Killed$")
+	cmd.Env = append(os.Environ(), "CHUNKMAP_SCRATCH_CHILD="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child said %q", line)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	assertEmptyDir(t, dir, "after SIGKILL")
+}
