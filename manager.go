@@ -111,7 +111,10 @@ type Manager struct {
 		ticks     int             // misses since freq last halved
 		fds       map[int64]*fdEntry
 		scratch   map[int64]*chunk.File // Options.Scratch: every chunk, unmapped
-		durable   manifest              // what the manifest on disk says
+		// removeLater holds chunks deleted while pinned whose files wait
+		// for the last unpin (only where unmapBeforeRemove).
+		removeLater map[int64]struct{}
+		durable     manifest // what the manifest on disk says
 	}
 }
 
@@ -364,6 +367,7 @@ func newManager(dir string, o Options, mf manifest, nchunks int64) *Manager {
 	// bound must never evict.
 	m.mu.lru, _ = simplelru.NewLRU[int64, *mapping](math.MaxInt32, nil)
 	m.mu.scratch = make(map[int64]*chunk.File)
+	m.mu.removeLater = make(map[int64]struct{})
 	m.mu.dirty = make(map[int64]struct{})
 	m.mu.pending = make(map[int64]int64)
 	m.mu.freq = make(map[int64]uint8)
@@ -921,7 +925,7 @@ func (m *Manager) rebaseLocked() {
 // below Start are stale and Open removes them; those past Size are spare).
 func (m *Manager) deleteChunksLocked(from, to int64) error {
 	t := m.table.Load()
-	var err error
+	pinned := make(map[int64]bool)
 	for idx := to - 1; idx >= from; idx-- {
 		delete(m.mu.dirty, idx)
 		delete(m.mu.freq, idx)
@@ -930,7 +934,18 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 			if mp := s.Load(); mp != nil {
 				mp.dirty.Store(false) // the file is going; nothing to sync
 				m.dropLocked(mp)
+				pinned[idx] = mp.pins.Load() > 0
 			}
+		}
+	}
+	if unmapBeforeRemove {
+		m.reclaimLocked(true)
+	}
+	var err error
+	for idx := to - 1; idx >= from; idx-- {
+		if unmapBeforeRemove && pinned[idx] {
+			m.mu.removeLater[idx] = struct{}{}
+			continue
 		}
 		err = errors.Join(err, m.removeChunk(idx))
 	}
@@ -941,6 +956,21 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 		return fmt.Errorf("delete chunks [%d, %d) of %s: %w", from, to, m.dir, err)
 	}
 	return nil
+}
+
+// removeLaterLocked removes the files whose removal waited for their
+// chunk's last pin (see unmapBeforeRemove). Chunks created again under the
+// same index since are kept.
+func (m *Manager) removeLaterLocked() {
+	for idx := range m.mu.removeLater {
+		if idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
+			delete(m.mu.removeLater, idx)
+			continue
+		}
+		if m.removeChunk(idx) == nil {
+			delete(m.mu.removeLater, idx)
+		}
+	}
 }
 
 // removeChunk deletes the file of chunk idx.

@@ -141,6 +141,11 @@ func (m *Manager) unpin(mp *mapping) {
 		}
 	}
 	m.retireLocked(mp)
+	if unmapBeforeRemove {
+		m.reclaimLocked(true)
+		m.removeLaterLocked()
+		return
+	}
 	m.reclaimLocked(m.closed.Load())
 }
 
