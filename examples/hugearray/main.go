@@ -1,0 +1,206 @@
+// Hugearray keeps a uint64 array bigger than what may stay mapped in a
+// chunkmap dataset: it fills the array sequentially with bulk writes,
+// syncs it, checksums it with bulk reads, probes it at random, and prints
+// the throughput of each step and the Manager's Stats.
+//
+//	go run ./examples/hugearray [-n 512Mi] [-chunk 64MiB] [-max-mapped 8] [-dir DIR]
+//
+// The default array is 4 GiB (2^29 elements) in 64 MiB chunks with 8 mapped,
+// so at most 512 MiB is mapped at a time and the LRU evicts throughout.
+// Without -dir it works in a temporary directory and removes it afterwards.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/bits"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/accessor"
+)
+
+func main() {
+	log.SetFlags(0)
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		log.Fatalf("hugearray: %v", err)
+	}
+}
+
+// config is the command line.
+type config struct {
+	dir       string
+	n         int64 // elements
+	chunk     int64 // bytes
+	maxMapped int
+	batch     int // elements per bulk call
+	probes    int
+	seed      uint64
+}
+
+// run runs the example with the command line args, printing to w.
+func run(args []string, w io.Writer) (err error) {
+	var cfg config
+	fs := flag.NewFlagSet("hugearray", flag.ContinueOnError)
+	fs.StringVar(&cfg.dir, "dir", "", "dataset `directory`, new or empty, kept afterwards (default: a temporary directory, removed)")
+	n := fs.String("n", "512Mi", "array length in elements (8 bytes each); takes the suffixes Ki, Mi, Gi")
+	chunk := fs.String("chunk", "64Mi", "chunk size in bytes; takes the suffixes Ki, Mi, Gi")
+	fs.IntVar(&cfg.maxMapped, "max-mapped", 8, "most chunks mapped at once")
+	fs.IntVar(&cfg.batch, "batch", 1<<20, "elements per bulk write or read")
+	fs.IntVar(&cfg.probes, "probes", 100_000, "random probes")
+	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the probe positions")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.n, err = parseCount(*n); err != nil {
+		return fmt.Errorf("-n: %w", err)
+	}
+	if cfg.chunk, err = parseCount(strings.TrimSuffix(*chunk, "B")); err != nil {
+		return fmt.Errorf("-chunk: %w", err)
+	}
+	if cfg.n <= 0 || cfg.batch <= 0 || cfg.probes < 0 {
+		return errors.New("-n and -batch must be positive, -probes at least 0")
+	}
+
+	if cfg.dir == "" {
+		tmp, err := os.MkdirTemp("", "chunkmap-hugearray-")
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
+		cfg.dir = tmp
+	} else if entries, err := os.ReadDir(cfg.dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("-dir %s is not empty", cfg.dir)
+	}
+	return hugeArray(cfg, w)
+}
+
+// value is the element stored at index i: distinct for every index, so a
+// misplaced write shows up in the probes.
+func value(i int64) uint64 { return uint64(i)*0x9e3779b97f4a7c15 + 1 }
+
+// checksum folds v into sum. The order of the elements matters, and the
+// rotation carries high bits of the product down into the low ones.
+func checksum(sum, v uint64) uint64 { return bits.RotateLeft64((sum^v)*0x100000001b3, 29) }
+
+func hugeArray(cfg config, w io.Writer) (err error) {
+	m, err := chunkmap.Open(cfg.dir, &chunkmap.Options{ChunkSize: cfg.chunk, MaxMapped: cfg.maxMapped})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, m.Close()) }()
+	arr := accessor.New(m, nil)
+	bytes := cfg.n * 8
+	fmt.Fprintf(w, "array of %d uint64 (%s) in %s: chunks of %s, at most %d mapped (%s)\n",
+		cfg.n, size(bytes), cfg.dir, size(cfg.chunk), cfg.maxMapped, size(int64(cfg.maxMapped)*cfg.chunk))
+
+	// Fill, one bulk write per batch.
+	batch := make([]uint64, min(int64(cfg.batch), cfg.n))
+	var want uint64
+	begin := time.Now()
+	for i := int64(0); i < cfg.n; i += int64(len(batch)) {
+		b := batch[:min(int64(len(batch)), cfg.n-i)]
+		for k := range b {
+			b[k] = value(i + int64(k))
+			want = checksum(want, b[k])
+		}
+		if err := arr.WriteUint64s(i*8, b); err != nil {
+			return err
+		}
+	}
+	report(w, "fill (WriteUint64s)", bytes, cfg.n, time.Since(begin))
+
+	begin = time.Now()
+	if err := m.Sync(); err != nil {
+		return err
+	}
+	report(w, "sync", bytes, 0, time.Since(begin))
+
+	// Checksum, one bulk read per batch.
+	var got uint64
+	begin = time.Now()
+	for i := int64(0); i < cfg.n; i += int64(len(batch)) {
+		b := batch[:min(int64(len(batch)), cfg.n-i)]
+		if err := arr.ReadUint64s(i*8, b); err != nil {
+			return err
+		}
+		for _, v := range b {
+			got = checksum(got, v)
+		}
+	}
+	report(w, "checksum (ReadUint64s)", bytes, cfg.n, time.Since(begin))
+	if got != want {
+		return fmt.Errorf("checksum %#016x, want %#016x", got, want)
+	}
+	fmt.Fprintf(w, "  checksum %#016x matches what was written\n", got)
+
+	// Random probes, one typed read each.
+	rng := rand.New(rand.NewPCG(cfg.seed, 0))
+	before := m.Stats()
+	begin = time.Now()
+	for range cfg.probes {
+		i := rng.Int64N(cfg.n)
+		v, err := arr.ReadUint64(i * 8)
+		if err != nil {
+			return err
+		}
+		if v != value(i) {
+			return fmt.Errorf("element %d is %#x, want %#x", i, v, value(i))
+		}
+	}
+	report(w, "random probes (ReadUint64)", int64(cfg.probes)*8, int64(cfg.probes), time.Since(begin))
+	after := m.Stats()
+	fmt.Fprintf(w, "  all %d probes correct; %d of them had to map their chunk first\n", cfg.probes, after.Misses-before.Misses)
+
+	s := m.Stats()
+	fmt.Fprintf(w, "stats: chunks %d, mapped %d, pinned %d, hits %d, misses %d, maps %d, unmaps %d, evictions %d\n",
+		s.Chunks, s.Mapped, s.Pinned, s.Hits, s.Misses, s.Maps, s.Unmaps, s.Evictions)
+	return nil
+}
+
+// report prints one step: its duration, and its throughput in bytes and, if
+// ops > 0, in elements per second.
+func report(w io.Writer, step string, bytes, ops int64, d time.Duration) {
+	s := d.Seconds()
+	fmt.Fprintf(w, "%-28s %8.3fs  %10s/s", step, s, size(int64(float64(bytes)/s)))
+	if ops > 0 {
+		fmt.Fprintf(w, "  %8.2f M elements/s", float64(ops)/s/1e6)
+	}
+	fmt.Fprintln(w)
+}
+
+// parseCount parses a count with an optional binary suffix Ki, Mi or Gi.
+func parseCount(s string) (int64, error) {
+	shift := 0
+	for suffix, sh := range map[string]int{"Ki": 10, "Mi": 20, "Gi": 30} {
+		if t, ok := strings.CutSuffix(s, suffix); ok {
+			s, shift = t, sh
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)>>shift {
+		return 0, fmt.Errorf("invalid count %q", s)
+	}
+	return n << shift, nil
+}
+
+// size formats a byte count with a binary unit.
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.2f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+func TestHugeArray(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	var out bytes.Buffer
+	// 2.4 MB in 64 KiB chunks with 4 mapped: ten times the mapped window.
+	args := []string{"-n", "300000", "-chunk", "64Ki", "-max-mapped", "4", "-batch", "10000", "-probes", "2000"}
+	if err := run(args, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, &out)
+	}
+	for _, want := range []string{"fill (WriteUint64s)", "sync", "matches what was written", "all 2000 probes correct"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not contain %q:\n%s", want, &out)
+		}
+	}
+	m := regexp.MustCompile(`stats: chunks (\d+), mapped (\d+), .* evictions (\d+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no stats line in\n%s", &out)
+	}
+	if chunks, _ := strconv.Atoi(m[1]); chunks != 37 { // ceil(300000*8 / 65536)
+		t.Errorf("%d chunks, want 37", chunks)
+	}
+	if mapped, _ := strconv.Atoi(m[2]); mapped > 4 {
+		t.Errorf("%d chunks mapped, want at most 4", mapped)
+	}
+	if ev, _ := strconv.Atoi(m[3]); ev == 0 {
+		t.Error("no evictions in an array ten times the mapped window")
+	}
+	if entries, _ := os.ReadDir(os.Getenv("TMPDIR")); len(entries) != 0 {
+		t.Errorf("the example left %d entries in its temporary directory", len(entries))
+	}
+}
+
+func TestHugeArray_Dir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "arr")
+	var out bytes.Buffer
+	if err := run([]string{"-dir", dir, "-n", "20000", "-chunk", "64Ki", "-probes", "10"}, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, &out)
+	}
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := m.Size(); got != 20000*8 {
+		t.Errorf("kept dataset: Size() = %d, want %d", got, 20000*8)
+	}
+	if err := run([]string{"-dir", dir, "-n", "10"}, &out); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("run in a non-empty dir: %v, want an error", err)
+	}
+}
+
+func TestParseCount(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"10", 10, false},
+		{"512Mi", 512 << 20, false},
+		{"64Ki", 64 << 10, false},
+		{"2Gi", 2 << 30, false},
+		{"x", 0, true},
+		{"-5", 0, true},
+	}
+	for _, tc := range tests {
+		got, err := parseCount(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("parseCount(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}

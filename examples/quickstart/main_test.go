@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+func TestQuickstart(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	var out bytes.Buffer
+	if err := run(nil, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, &out)
+	}
+	for _, want := range []string{"across the boundary of chunks 0 and 1", "sync:", "reopen read-only", "the values survived"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not contain %q:\n%s", want, &out)
+		}
+	}
+	if entries, _ := os.ReadDir(os.Getenv("TMPDIR")); len(entries) != 0 {
+		t.Errorf("the example left %d entries in its temporary directory", len(entries))
+	}
+}
+
+func TestQuickstart_Dir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "qs")
+	var out bytes.Buffer
+	if err := run([]string{"-dir", dir}, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, &out)
+	}
+	// The dataset stays, with the values across the first chunk boundary.
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got, want := m.Size(), m.ChunkSize()-4+36; got != want {
+		t.Errorf("Size() = %d, want %d", got, want)
+	}
+	if got := m.Stats().Chunks; got != 2 {
+		t.Errorf("Stats().Chunks = %d, want 2", got)
+	}
+}
