@@ -6,6 +6,7 @@ package chunkmap
 import (
 	"fmt"
 	"runtime/debug"
+	"sync"
 )
 
 // Batch is a scope, opened by [Manager.Batch], in which any number of
@@ -21,12 +22,12 @@ import (
 // A Batch must not be used after its function returns, nor by more than one
 // goroutine at a time.
 type Batch struct {
-	m     *Manager
-	idx   int64  // index of the chunk in data, or -1
-	data  []byte // the whole chunk idx
-	mp    *mapping
-	wrote bool // stores went to mp since it became current
+	m       *Manager
+	t       *table // loaded after the batch was counted; refreshed on a miss
+	writing bool   // counted in m.wbatches
 }
+
+var batchPool = sync.Pool{New: func() any { return new(Batch) }}
 
 // Batch calls fn with a Batch and returns fn's error. A fault on mapped
 // memory inside fn (a chunk file truncated by another process, an I/O error)
@@ -36,19 +37,21 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 	if m.closed.Load() {
 		return m.errorf("batch", 0, 0, ErrClosed, "")
 	}
-	// Counting the batch before it loads any mapping means an eviction
-	// that unpublishes a chunk and then finds no batch open cannot race
-	// with this one: we can only load the table after the unpublish.
+	// Counting the batch before it loads the table means an eviction that
+	// unpublishes a chunk and then finds no batch open cannot race with
+	// this one: the batch can only load the table after the unpublish.
 	m.batches.Add(1)
-	defer m.endBatch()
-	b := &Batch{m: m, idx: -1}
+	b := batchPool.Get().(*Batch)
+	*b = Batch{m: m, t: m.table.Load()}
 	err, f := runBatch(b, fn)
-	b.flushDirty()
+	if b.writing {
+		m.wbatches.Add(-1)
+	}
+	*b = Batch{}
+	batchPool.Put(b)
+	m.endBatch()
 	if f.hit {
-		if ferr := m.onFault(f, "batch", 0); ferr != nil {
-			return ferr
-		}
-		return fmt.Errorf("batch in %s: %w at address %#x", m.dir, ErrFault, f.addr)
+		return m.onFault(f, "batch", 0)
 	}
 	return err
 }
@@ -76,39 +79,54 @@ func (m *Manager) endBatch() {
 // chunk; otherwise Bytes returns ErrOutOfRange.
 func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
 	m := b.m
-	if off>>m.shift == b.idx {
-		o := off & m.mask
-		if n >= 0 && int64(n) <= m.chunkSize-o && off >= m.start.Load() && off+int64(n) <= m.size.Load() {
-			return b.data[o : o+int64(n) : o+int64(n)], nil
+	o := off & m.mask
+	if n >= 0 && int64(n) <= m.chunkSize-o && off >= m.start.Load() && off+int64(n) <= m.size.Load() {
+		if s := b.t.slot(off >> m.shift); s != nil {
+			if mp := s.Load(); mp != nil {
+				return mp.data[o : o+int64(n) : o+int64(n)], nil
+			}
 		}
 	}
 	return b.slow(off, n, "batch read")
 }
 
 // WritableBytes is Bytes for storing: the caller may write the n bytes
-// returned, and a Sync that starts after the Batch ends makes the stores
-// durable. A Batch does not extend the dataset: [off, off+n) must already
-// lie within [Start, Size). On a ReadOnly Manager it returns ErrReadOnly.
+// returned, and a Sync that starts after the store makes it durable. A
+// Batch does not extend the dataset: [off, off+n) must already lie within
+// [Start, Size). On a ReadOnly Manager it returns ErrReadOnly.
 func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
 	m := b.m
-	if off>>m.shift == b.idx && b.wrote {
-		o := off & m.mask
-		if n >= 0 && int64(n) <= m.chunkSize-o && off >= m.start.Load() && off+int64(n) <= m.size.Load() {
-			return b.data[o : o+int64(n) : o+int64(n)], nil
+	if !b.writing {
+		if m.opts.ReadOnly {
+			return nil, m.errorf("batch write", off, n, ErrReadOnly, "")
 		}
+		// Counted before any dirty flag is read: see flushLocked.
+		m.wbatches.Add(1)
+		b.writing = true
 	}
-	if m.opts.ReadOnly {
-		return nil, m.errorf("batch write", off, n, ErrReadOnly, "")
+	o := off & m.mask
+	if n >= 0 && int64(n) <= m.chunkSize-o && off >= m.start.Load() && off+int64(n) <= m.size.Load() {
+		if s := b.t.slot(off >> m.shift); s != nil {
+			if mp := s.Load(); mp != nil {
+				if !mp.dirty.Load() {
+					mp.dirty.Store(true)
+				}
+				return mp.data[o : o+int64(n) : o+int64(n)], nil
+			}
+		}
 	}
 	p, err := b.slow(off, n, "batch write")
 	if err == nil {
-		b.wrote = true
-		b.mp.dirty.Store(true)
+		mp := b.t.slot(off >> m.shift).Load()
+		if !mp.dirty.Load() {
+			mp.dirty.Store(true)
+		}
 	}
 	return p, err
 }
 
-// slow checks the range and makes the chunk of off current.
+// slow checks the range, maps the chunk of off if need be, and reloads the
+// table.
 func (b *Batch) slow(off int64, n int, op string) ([]byte, error) {
 	m := b.m
 	if m.closed.Load() {
@@ -121,31 +139,16 @@ func (b *Batch) slow(off int64, n int, op string) ([]byte, error) {
 		return nil, m.errorf(op, off, n, ErrOutOfRange,
 			fmt.Sprintf("range crosses the chunk boundary at offset %d", boundary))
 	}
-	idx := off >> m.shift
-	if idx != b.idx {
-		var mp *mapping
-		if s := m.table.Load().slot(idx); s != nil {
-			mp = s.Load()
-		}
-		if mp == nil {
-			var err error
-			if mp, err = m.lookup(off, op); err != nil {
-				return nil, err
+	for {
+		if s := b.t.slot(off >> m.shift); s != nil {
+			if mp := s.Load(); mp != nil {
+				o := off & m.mask
+				return mp.data[o : o+int64(n) : o+int64(n)], nil
 			}
 		}
-		b.flushDirty()
-		b.idx, b.data, b.mp = idx, mp.data, mp
-	}
-	o := off & m.mask
-	return b.data[o : o+int64(n) : o+int64(n)], nil
-}
-
-// flushDirty marks the current chunk dirty again after the stores made to
-// it, so that a Sync that cleared the flag in the meantime does not lose
-// them (the flag is set after the stores, as on the Manager's hot path).
-func (b *Batch) flushDirty() {
-	if b.wrote {
-		b.mp.dirty.Store(true)
-		b.wrote = false
+		if _, err := m.lookup(off, op); err != nil {
+			return nil, err
+		}
+		b.t = m.table.Load()
 	}
 }

@@ -85,6 +85,10 @@ type Manager struct {
 	// their bytes); unretired counts those waiting.
 	batches   atomic.Int32
 	unretired atomic.Int32
+	// wbatches counts open batches that have asked for writable bytes;
+	// they set dirty flags before their stores, so Sync may not leave a
+	// flag cleared while one is open (see flushLocked).
+	wbatches atomic.Int32
 
 	// resize is held shared by calls that extend the dataset (Append, a
 	// WriteAt past Size, Grow) for their whole duration, and exclusively by
@@ -1126,6 +1130,11 @@ func (m *Manager) reclaimLocked(wait bool) {
 	}
 	m.retireWaitingLocked()
 	for _, mp := range m.mu.graveyard {
+		// No hot frame or batch can store through mp any more, so its
+		// dirty flag is final: hand it to the next Sync by index.
+		if mp.dirty.Load() {
+			m.mu.dirty[mp.index] = struct{}{}
+		}
 		mp.file.Close()
 	}
 	clear(m.mu.graveyard)
@@ -1211,11 +1220,21 @@ func (m *Manager) flushLocked() (size int64, err error) {
 	size = m.size.Load()
 
 	m.mu.Lock()
-	var live []*mapping
+	var live, cleared []*mapping
 	for _, mp := range m.mu.lru.Values() {
-		if mp.dirty.Swap(false) || mp.pins.Load() > 0 {
+		dirty := mp.dirty.Swap(false)
+		if dirty {
+			cleared = append(cleared, mp)
+		}
+		if dirty || mp.pins.Load() > 0 {
 			mp.pins.Add(1) // keeps it mapped while it is flushed
 			live = append(live, mp)
+		}
+	}
+	for _, mp := range m.mu.graveyard {
+		if mp.dirty.Swap(false) {
+			m.mu.dirty[mp.index] = struct{}{}
+			cleared = append(cleared, mp)
 		}
 	}
 	var evicted []int64
@@ -1224,6 +1243,16 @@ func (m *Manager) flushLocked() (size int64, err error) {
 	}
 	clear(m.mu.dirty)
 	m.mu.Unlock()
+	// A Batch sets a chunk's dirty flag before it stores, not after. If
+	// one is open, a store may follow our clearing of the flag: leave the
+	// flags set so the next Sync flushes those chunks again. The batch is
+	// counted before it reads a flag, and the flags were cleared before
+	// this load, so one side always sees the other.
+	if m.wbatches.Load() > 0 {
+		for _, mp := range cleared {
+			mp.dirty.Store(true)
+		}
+	}
 
 	processBarrier()
 	for _, mp := range live {

@@ -1,0 +1,134 @@
+package chunkmap_test
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	mmap "github.com/edsrzf/mmap-go"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// These benchmarks take the hit path apart: raw loads from one flat mapping
+// (the limit), loads through a Batch (table lookup, no per-call guard), and
+// ReadAt (lookup, fault guard and copy). The nested module in bench/
+// compares whole workloads with other libraries.
+
+const benchChunk = 64 << 20
+
+type benchSet struct {
+	name string
+	size int64
+}
+
+var benchSets = []benchSet{{"hot", 64 << 10}, {"cold", 512 << 20}}
+
+// benchOffsets returns n random 8-aligned offsets below size.
+func benchOffsets(size int64, n int) []int64 {
+	r := rand.New(rand.NewPCG(1, 2))
+	offs := make([]int64, n)
+	for i := range offs {
+		offs[i] = r.Int64N(size/8) * 8
+	}
+	return offs
+}
+
+// openBench returns a Manager over size bytes with every chunk mappable,
+// touched once so the page cache is warm.
+func openBench(b *testing.B, size int64) *chunkmap.Manager {
+	b.Helper()
+	m, err := chunkmap.Open(b.TempDir(), &chunkmap.Options{ChunkSize: benchChunk, MaxMapped: int(size/benchChunk) + 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		n := min(int64(len(buf)), size-off)
+		if _, err := m.WriteAt(buf[:n], off); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return m
+}
+
+func BenchmarkRandRead(b *testing.B) {
+	for _, set := range benchSets {
+		offs := benchOffsets(set.size, 1<<20)
+		b.Run("set="+set.name+"/impl=flat", func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "flat")
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if err := f.Truncate(set.size); err != nil {
+				b.Fatal(err)
+			}
+			mm, err := mmap.Map(f, mmap.RDWR, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer mm.Unmap()
+			for i := range mm {
+				mm[i] = byte(i)
+			}
+			var sum uint64
+			i := 0
+			b.ReportAllocs()
+			b.SetBytes(8)
+			for b.Loop() {
+				sum += binary.LittleEndian.Uint64(mm[offs[i&(len(offs)-1)]:])
+				i++
+			}
+			sink = sum
+		})
+		b.Run("set="+set.name+"/impl=batch", func(b *testing.B) {
+			m := openBench(b, set.size)
+			var sum uint64
+			b.ReportAllocs()
+			b.SetBytes(8)
+			i := 0
+			for b.Loop() {
+				// One Batch per 256 reads: the guard is set up once for them.
+				err := m.Batch(func(bt *chunkmap.Batch) error {
+					for range 256 {
+						p, err := bt.Bytes(offs[i&(len(offs)-1)], 8)
+						if err != nil {
+							return err
+						}
+						sum += binary.LittleEndian.Uint64(p)
+						i++
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/256, "ns/read")
+			sink = sum
+		})
+		b.Run("set="+set.name+"/impl=readat", func(b *testing.B) {
+			m := openBench(b, set.size)
+			var sum uint64
+			var buf [8]byte
+			b.ReportAllocs()
+			b.SetBytes(8)
+			i := 0
+			for b.Loop() {
+				if _, err := m.ReadAt(buf[:], offs[i&(len(offs)-1)]); err != nil {
+					b.Fatal(err)
+				}
+				sum += binary.LittleEndian.Uint64(buf[:])
+				i++
+			}
+			sink = sum
+		})
+	}
+}
+
+var sink uint64
