@@ -42,6 +42,7 @@ type demoConfig struct {
 	reads     int
 	readSize  int64
 	compare   bool
+	admission bool
 	seed      uint64
 }
 
@@ -58,6 +59,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.reads, "reads", defaultDemoReads, "random reads in each random phase")
 	fs.Var(&readSize, "read-size", "`size` of each random read")
 	fs.BoolVar(&cfg.compare, "compare", true, "run the same phases through os.File for comparison")
+	fs.BoolVar(&cfg.admission, "admission", false, "set Options.Admission: serve misses with pread/pwrite unless a chunk is worth mapping")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random offsets")
 	_, code, ok := parse(fs, args, 0, "[-dir DIR] [-size 1GiB] [-chunk 64MiB] [-max-mapped 4]",
 		`Demo builds a dataset bigger than what may stay mapped (size > max-mapped x
@@ -132,14 +134,18 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 		return err
 	}
 
-	m, err := chunkmap.Open(dsDir, &chunkmap.Options{ChunkSize: cfg.chunk, MaxMapped: cfg.maxMapped})
+	m, err := chunkmap.Open(dsDir, &chunkmap.Options{ChunkSize: cfg.chunk, MaxMapped: cfg.maxMapped, Admission: cfg.admission})
 	if err != nil {
 		return err
 	}
 	nchunks := (cfg.size + cfg.chunk - 1) / cfg.chunk
 	window := int64(cfg.maxMapped) * cfg.chunk
-	fmt.Fprintf(stdout, "chunkmap demo: %s in %d chunks of %s, at most %d mapped (%s), in %s\n",
-		formatBytes(cfg.size), nchunks, formatBytes(cfg.chunk), cfg.maxMapped, formatBytes(window), dsDir)
+	admission := ""
+	if cfg.admission {
+		admission = ", with Admission"
+	}
+	fmt.Fprintf(stdout, "chunkmap demo: %s in %d chunks of %s, at most %d mapped (%s)%s, in %s\n",
+		formatBytes(cfg.size), nchunks, formatBytes(cfg.chunk), cfg.maxMapped, formatBytes(window), admission, dsDir)
 	if cfg.size <= window {
 		fmt.Fprintf(stdout, "note: the dataset fits in the mapped window, so nothing is ever evicted; use -size larger than %s to see the LRU work\n",
 			formatBytes(window))
@@ -201,6 +207,9 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 	}
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, "reads are served from the page cache when it holds the data, for both; sync is bound by the disk")
+	if !cfg.admission && cm[3].maps > int64(cfg.reads)/10 {
+		fmt.Fprintln(stdout, "random reads over more than the mapped window map a chunk on most misses; try -admission, which serves them with pread instead")
+	}
 	if cfg.dir != "" {
 		fmt.Fprintf(stdout, "dataset kept in %s (try: chunkmap info %s)\n", dsDir, dsDir)
 	}

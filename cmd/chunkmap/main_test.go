@@ -440,6 +440,13 @@ func TestRun_Demo(t *testing.T) {
 			t.Errorf("demo left %d entries in its temporary directory (err %v)", len(entries), err)
 		}
 	})
+	t.Run("admission", func(t *testing.T) {
+		t.Setenv("TMPDIR", t.TempDir())
+		code, out, errOut := runCmd(t, "demo", "-size", "1MiB", "-chunk", "64KiB", "-max-mapped", "2", "-reads", "300", "-admission", "-compare=false")
+		if code != exitOK || !strings.Contains(out, "at most 2 mapped (128 KiB), with Admission") {
+			t.Errorf("demo -admission: exit status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+	})
 	t.Run("dir", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "demo")
 		code, out, errOut := runCmd(t, "demo", "-dir", dir, "-size", "1MiB", "-chunk", "64KiB", "-max-mapped", "3", "-reads", "100", "-compare=false")
