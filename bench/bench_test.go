@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,7 +68,7 @@ func setup() error {
 		coldSize = n
 	}
 	var err error
-	cache, err = NewCache()
+	cache, err = NewCache(os.Getenv("CHUNKMAP_BENCH_DIR"))
 	return err
 }
 
@@ -205,22 +206,37 @@ func viewOrFlat[T any](impl Impl) bool {
 	return Can[T](impl) && (impl.Pinned || impl.Name == "flat")
 }
 
-// memStats reads the allocation counters.
-func memStats() runtime.MemStats {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms
+// counters are what perAccess reports the change of.
+type counters struct {
+	mem    runtime.MemStats
+	minflt int64 // page faults served from memory
+	majflt int64 // page faults that read the disk
+}
+
+// readCounters reads the allocation and page fault counters.
+func readCounters() counters {
+	var c counters
+	runtime.ReadMemStats(&c.mem)
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		c.minflt, c.majflt = int64(ru.Minflt), int64(ru.Majflt)
+	}
+	return c
 }
 
 // perAccess reports ns/op, allocs/op and B/op per access, for a benchmark
-// whose b.N iterations made n accesses each, and which read ms0 before it
-// started.
-func perAccess(b *testing.B, n int, ms0 runtime.MemStats) {
-	ms1 := memStats()
+// whose b.N iterations made n accesses each, and which read c0 before it
+// started. It also reports the process's page faults per access: faults are
+// what separates a mapping's cost from a copy's, and major faults (page cache
+// misses) show when the machine dropped the data under the benchmark.
+func perAccess(b *testing.B, n int, c0 counters) {
+	c1 := readCounters()
 	ops := float64(b.N) * float64(n)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/ops, "ns/op")
-	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/ops, "allocs/op")
-	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/ops, "B/op")
+	b.ReportMetric(float64(c1.mem.Mallocs-c0.mem.Mallocs)/ops, "allocs/op")
+	b.ReportMetric(float64(c1.mem.TotalAlloc-c0.mem.TotalAlloc)/ops, "B/op")
+	b.ReportMetric(float64(c1.minflt-c0.minflt)/ops, "minflt/op")
+	b.ReportMetric(float64(c1.majflt-c0.majflt)/ops, "majflt/op")
 }
 
 // randLoop runs kernel over consecutive blocks of offs, wrapping around,
@@ -228,7 +244,7 @@ func perAccess(b *testing.B, n int, ms0 runtime.MemStats) {
 func randLoop(b *testing.B, offs []int64, kernel func(offs []int64) error) {
 	b.ReportAllocs()
 	b.SetBytes(8 * block)
-	ms0 := memStats()
+	c0 := readCounters()
 	i := 0
 	for b.Loop() {
 		if err := kernel(offs[i : i+block]); err != nil {
@@ -238,7 +254,7 @@ func randLoop(b *testing.B, offs []int64, kernel func(offs []int64) error) {
 			i = 0
 		}
 	}
-	perAccess(b, block, ms0)
+	perAccess(b, block, c0)
 }
 
 // reportMisses reports the chunkmap contender's LRU misses per access since
@@ -427,7 +443,7 @@ func BenchmarkParallelRead(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(8 * block)
 				var g atomic.Int64
-				ms0 := memStats()
+				c0 := readCounters()
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					dst := make([]uint64, block)
@@ -444,7 +460,7 @@ func BenchmarkParallelRead(b *testing.B) {
 					}
 				})
 				b.StopTimer()
-				perAccess(b, block, ms0)
+				perAccess(b, block, c0)
 			})
 		})
 	}

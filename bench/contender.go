@@ -91,10 +91,20 @@ type Impl struct {
 	proto any // a nil value of the contender's type, to test capabilities
 }
 
-// Impls are the contenders, in the order they run. To add one (for
-// example an accessor batch API), write a type with the kernels it can
-// serve and add a line here: every workload whose interface it implements
-// picks it up.
+// Impls are the contenders, in the order they run. To add one, write a type
+// with the kernels it can serve and add a line here: every workload whose
+// interface it implements picks it up. A gather/scatter or batch-scope API
+// on the accessor is exactly the shape of RandReader and RandWriter, e.g.
+//
+//	type chunkmapBatch struct{ chunkmapTyped }
+//
+//	func (c *chunkmapBatch) ReadUint64s(offs []int64, dst []uint64) error {
+//		return c.va.ReadUint64sAt(offs, dst)
+//	}
+//
+// (or, for a batch scope, c.va.Batch(func(b *accessor.Batch) error { ... })
+// around the same loop as chunkmapTyped's), plus
+// {Name: "chunkmap-batch", Open: ..., Variant: true, proto: (*chunkmapBatch)(nil)}.
 var Impls = []Impl{
 	{Name: "flat", Open: openFlat, proto: (*flat)(nil)},
 	{Name: "pread", Open: openPread, proto: (*pread)(nil)},

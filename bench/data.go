@@ -34,26 +34,35 @@ func Fill(p []byte, off int64) {
 	}
 }
 
-// Cache holds the data files of one run in one directory under
-// os.TempDir(): a file or dataset is made the first time a size is asked
-// for, and reused after that, so that disk use stays bounded by one copy per
-// size and layout. Remove deletes them all.
+// Cache holds the data files of a run in one directory: a file or dataset
+// is made the first time its size is asked for, and reused after that, so
+// that disk use stays bounded by one copy per size and layout. Files are made
+// under a temporary name and renamed when complete, so a directory shared by
+// several processes (cmd/report runs one test process per round) only ever
+// holds complete ones. Remove deletes the directory if the Cache created it.
 //
 // A Cache is safe for concurrent use; making a file holds its lock.
 type Cache struct {
-	dir string
+	dir   string
+	owned bool // made by NewCache; Remove deletes it
 
-	mu   sync.Mutex
-	made map[string]bool // names in dir that are complete
+	mu sync.Mutex
 }
 
-// NewCache creates the cache directory.
-func NewCache() (*Cache, error) {
+// NewCache returns a cache in dir, creating it if need be; an empty dir
+// means a new temporary directory under os.TempDir().
+func NewCache(dir string) (*Cache, error) {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		return &Cache{dir: dir}, nil
+	}
 	dir, err := os.MkdirTemp("", "chunkmap-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	return &Cache{dir: dir, made: make(map[string]bool)}, nil
+	return &Cache{dir: dir, owned: true}, nil
 }
 
 // Dir returns the cache directory.
@@ -63,8 +72,18 @@ func (c *Cache) Dir() string { return c.dir }
 // which the caller removes.
 func (c *Cache) Path(name string) string { return filepath.Join(c.dir, "scratch-"+name) }
 
-// Remove deletes the cache directory and everything in it.
-func (c *Cache) Remove() error { return os.RemoveAll(c.dir) }
+// Remove deletes the cache directory and everything in it if NewCache
+// created it, and only the scratch files otherwise.
+func (c *Cache) Remove() error {
+	if c.owned {
+		return os.RemoveAll(c.dir)
+	}
+	scratch, err := filepath.Glob(filepath.Join(c.dir, "scratch-*"))
+	for _, p := range scratch {
+		err = errors.Join(err, os.RemoveAll(p))
+	}
+	return err
+}
 
 // FlatFile returns the path of a file of size bytes holding the dataset's
 // bytes. size must be a multiple of 8.
@@ -84,13 +103,19 @@ func (c *Cache) make(name string, create func(path string) error) (string, error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	path := filepath.Join(c.dir, name)
-	if c.made[name] {
+	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	if err := create(path); err != nil {
-		return "", errors.Join(fmt.Errorf("bench: make %s: %w", name, err), os.RemoveAll(path))
+	tmp := filepath.Join(c.dir, "scratch-"+name)
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", err
 	}
-	c.made[name] = true
+	if err := create(tmp); err != nil {
+		return "", errors.Join(fmt.Errorf("bench: make %s: %w", name, err), os.RemoveAll(tmp))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", errors.Join(fmt.Errorf("bench: make %s: %w", name, err), os.RemoveAll(tmp))
+	}
 	return path, nil
 }
 

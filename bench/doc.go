@@ -20,7 +20,9 @@
 // The cold set is 2 GiB unless CHUNKMAP_BENCH_COLD says otherwise (for
 // example CHUNKMAP_BENCH_COLD=256MiB). Data files live in one temporary
 // directory under os.TempDir(), one per size, shared by every benchmark that
-// needs that size and removed when the test binary exits.
+// needs that size and removed when the test binary exits; with
+// CHUNKMAP_BENCH_DIR set they live there instead and are kept, so that
+// several test processes can share them (the caller removes the directory).
 //
 // cmd/report runs the suite and prints it as a markdown table with each
 // contender's ratio to flat.

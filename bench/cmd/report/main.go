@@ -3,11 +3,15 @@
 // over -count runs, and the ratio of its ns/op to flat's in the same
 // workload and set (2.0 means half flat's speed). It runs
 //
-//	go test -run '^$' -bench <bench> -count <count> -benchtime <benchtime>
+//	go test -run '^$' -bench <bench> -count 1 -benchtime <benchtime>
 //
-// in the bench module with CHUNKMAP_BENCH_COLD set to -cold, shows the test
-// output on stderr as it comes, and can keep it for benchstat with -raw.
-// Run it from the bench directory:
+// -count times in the bench module, with CHUNKMAP_BENCH_COLD set to -cold
+// and CHUNKMAP_BENCH_DIR to one temporary directory, so that the data files
+// are made once and every round measures every contender: on a busy machine
+// a slow spell then hits all contenders alike, where go test -count 6 would
+// run one contender six times in a row. It shows the test output on stderr
+// as it comes, and can keep it for benchstat with -raw. Run it from the
+// bench directory:
 //
 //	go run ./cmd/report -cold 256MiB -count 1
 package main
@@ -15,6 +19,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,22 +59,32 @@ func run(cold string, count int, bench, benchtime, dir, raw, in string) error {
 			return err
 		}
 	} else {
-		args := []string{"test", "-run", "^$", "-bench", bench, "-count", strconv.Itoa(count), "-benchtime", benchtime, "-timeout", "0"}
-		cmd := exec.Command("go", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CHUNKMAP_BENCH_COLD="+cold)
+		data, err := os.MkdirTemp("", "chunkmap-bench-data-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(data)
+		args := []string{"test", "-run", "^$", "-bench", bench, "-count", "1", "-benchtime", benchtime, "-timeout", "0"}
 		var buf bytes.Buffer
-		cmd.Stdout = io.MultiWriter(&buf, os.Stderr)
-		cmd.Stderr = os.Stderr
-		err := cmd.Run()
+		for round := 1; round <= count && err == nil; round++ {
+			fmt.Fprintf(os.Stderr, "report: round %d of %d\n", round, count)
+			cmd := exec.Command("go", args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "CHUNKMAP_BENCH_COLD="+cold, "CHUNKMAP_BENCH_DIR="+data)
+			cmd.Stdout = io.MultiWriter(&buf, os.Stderr)
+			cmd.Stderr = os.Stderr
+			if err = cmd.Run(); err != nil {
+				err = fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+			}
+		}
 		out = buf.Bytes()
 		if raw != "" {
 			if werr := os.WriteFile(raw, out, 0o644); werr != nil {
-				return werr
+				return errors.Join(err, werr)
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+			return err
 		}
 	}
 	results := parse(out)
@@ -87,7 +102,7 @@ func run(cold string, count int, bench, benchtime, dir, raw, in string) error {
 			start.UTC().Format("2006-01-02 15:04 MST"), time.Since(start).Round(time.Second), load0, loadAvg())
 	}
 	fmt.Fprintf(w, "- Reproduce (from bench/): `go run ./cmd/report -cold %s -count %d -bench '%s' -benchtime %s`\n", cold, count, bench, benchtime)
-	fmt.Fprintf(w, "- Medians of %d run(s). ns/op is per uint64 access for the random workloads, per 1 MiB block for SeqRead, per whole build for Build, per Sync or Open otherwise. "+
+	fmt.Fprintf(w, "- Medians of %d round(s), each a go test process that runs every contender once. ns/op is per uint64 access for the random workloads, per 1 MiB block for SeqRead, per whole build for Build, per Sync or Open otherwise; ParallelRead's is wall time per access with all goroutines reading. "+
 		"× flat is ns/op divided by flat's in the same row group (below 1 is faster than flat).\n\n", count)
 	fmt.Fprintln(w, "| workload | case | impl | ns/op | MB/s | × flat | allocs/op | other |")
 	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---|")
@@ -112,6 +127,10 @@ func run(cold string, count int, bench, benchtime, dir, raw, in string) error {
 			switch u {
 			case "ns/op", "MB/s", "allocs/op", "B/op":
 				continue
+			case "minflt/op", "majflt/op":
+				if r.median[u] < 0.001 {
+					continue // noise: a fault per thousand accesses or fewer
+				}
 			}
 			if rest, ok := strings.CutPrefix(u, "max-ns/"); ok {
 				other = append(other, fmt.Sprintf("slowest %s %s", rest, formatNs(r.median[u])))
