@@ -198,8 +198,13 @@ func writes(span int64) func(Contender) error {
 	}
 }
 
-// guarded accepts the contenders that T covers, except pinned bytes.
-func guarded[T any](impl Impl) bool { return Can[T](impl) && !impl.Pinned }
+// guarded accepts the contenders that T covers, except pinned bytes and
+// miss policies.
+func guarded[T any](impl Impl) bool { return Can[T](impl) && !impl.Pinned && !impl.Pressure }
+
+// pressure accepts the contenders that T covers, except pinned bytes (which
+// would keep every chunk mapped).
+func pressure[T any](impl Impl) bool { return Can[T](impl) && !impl.Pinned }
 
 // viewOrFlat accepts flat and the pinned contenders that T covers.
 func viewOrFlat[T any](impl Impl) bool {
@@ -475,7 +480,7 @@ func BenchmarkLRU(b *testing.B) {
 	b.Run(name, func(b *testing.B) {
 		d := dataset(b, ws, bigChunk, maxMapped)
 		offs := offsets(ws, 1<<20, 4)
-		eachImpl(b, d, reads(ws), guarded[RandReader], func(b *testing.B, c Contender) {
+		eachImpl(b, d, reads(ws), pressure[RandReader], func(b *testing.B, c Contender) {
 			r, dst := c.(RandReader), make([]uint64, block)
 			s0 := stats(c)
 			randLoop(b, offs, func(o []int64) error { return r.ReadUint64s(o, dst) })

@@ -87,32 +87,28 @@ type Impl struct {
 	// Pinned marks zero-copy access through pinned bytes, which is not
 	// fault guarded; only the View workloads measure it (against flat).
 	Pinned bool
+	// Pressure marks an option that changes only what a miss does; only
+	// the LRU pressure workload measures it.
+	Pressure bool
 
 	proto any // a nil value of the contender's type, to test capabilities
 }
 
 // Impls are the contenders, in the order they run. To add one, write a type
 // with the kernels it can serve and add a line here: every workload whose
-// interface it implements picks it up. A gather/scatter or batch-scope API
-// on the accessor is exactly the shape of RandReader and RandWriter, e.g.
-//
-//	type chunkmapBatch struct{ chunkmapTyped }
-//
-//	func (c *chunkmapBatch) ReadUint64s(offs []int64, dst []uint64) error {
-//		return c.va.ReadUint64sAt(offs, dst)
-//	}
-//
-// (or, for a batch scope, c.va.Batch(func(b *accessor.Batch) error { ... })
-// around the same loop as chunkmapTyped's), plus
-// {Name: "chunkmap-batch", Open: ..., Variant: true, proto: (*chunkmapBatch)(nil)}.
+// interface it implements picks it up. A gather/scatter call such as
+// ReadUint64sAt(offs, dst) is exactly the shape of RandReader's kernel, and
+// a batch scope wraps the kernel's loop once (see chunkmapBatch).
 var Impls = []Impl{
 	{Name: "flat", Open: openFlat, proto: (*flat)(nil)},
 	{Name: "pread", Open: openPread, proto: (*pread)(nil)},
 	{Name: "xexp", Open: openXexp, proto: (*xexp)(nil)},
 	{Name: "chunkmap", Open: openChunkmap, proto: (*chunkmapRW)(nil)},
 	{Name: "chunkmap-typed", Open: openTyped, Variant: true, proto: (*chunkmapTyped)(nil)},
+	{Name: "chunkmap-batch", Open: openBatch, Variant: true, proto: (*chunkmapBatch)(nil)},
 	{Name: "chunkmap-bulk", Open: openBulk, Variant: true, proto: (*chunkmapBulk)(nil)},
 	{Name: "chunkmap-view", Open: openView, Variant: true, Pinned: true, proto: (*chunkmapView)(nil)},
+	{Name: "chunkmap-admit", Open: openAdmit, Variant: true, Pressure: true, proto: (*chunkmapAdmit)(nil)},
 }
 
 // Can reports whether impl's contender implements T.
@@ -381,6 +377,65 @@ func (c *chunkmapTyped) WriteUint64s(offs []int64, src []uint64) error {
 		}
 	}
 	return nil
+}
+
+// chunkmapBatch makes each kernel call one Manager.Batch: one fault guard
+// for the whole block, and a hit path of plain loads from the bytes the
+// Batch hands out, decoded with encoding/binary.
+type chunkmapBatch struct {
+	cmBase
+}
+
+func openBatch(d Dataset) (Contender, error) {
+	b, err := openManager(d)
+	if err != nil {
+		return nil, err
+	}
+	return &chunkmapBatch{cmBase: b}, nil
+}
+
+func (c *chunkmapBatch) ReadUint64s(offs []int64, dst []uint64) error {
+	dst = dst[:len(offs)]
+	return c.m.Batch(func(b *chunkmap.Batch) error {
+		for i, off := range offs {
+			p, err := b.Bytes(off, 8)
+			if err != nil {
+				return err
+			}
+			dst[i] = binary.LittleEndian.Uint64(p)
+		}
+		return nil
+	})
+}
+
+func (c *chunkmapBatch) WriteUint64s(offs []int64, src []uint64) error {
+	src = src[:len(offs)]
+	return c.m.Batch(func(b *chunkmap.Batch) error {
+		for i, off := range offs {
+			p, err := b.WritableBytes(off, 8)
+			if err != nil {
+				return err
+			}
+			binary.LittleEndian.PutUint64(p, src[i])
+		}
+		return nil
+	})
+}
+
+// chunkmapAdmit is chunkmapRW on a Manager opened with Options.Admission:
+// a miss maps its chunk only if the chunk is missed often enough, and is
+// served by pread otherwise.
+type chunkmapAdmit struct {
+	chunkmapRW
+}
+
+func openAdmit(d Dataset) (Contender, error) {
+	d.Options.Admission = true
+	b, err := openManager(d)
+	if err != nil {
+		return nil, err
+	}
+	return &chunkmapAdmit{chunkmapRW{cmBase: b}}, nil
 }
 
 // chunkmapBulk uses the accessor's bulk calls.

@@ -1,11 +1,12 @@
 // Command report runs the chunkmap benchmark suite and prints it as a
 // markdown table: for each workload and contender the median ns/op and MB/s
 // over -count runs, and the ratio of its ns/op to flat's in the same
-// workload and set (2.0 means half flat's speed). It runs
+// workload and set (2.0 means half flat's speed). It builds the bench
+// module's test binary once (go test -c) and runs it, as
 //
 //	go test -run '^$' -bench <bench> -count 1 -benchtime <benchtime>
 //
-// -count times in the bench module, with CHUNKMAP_BENCH_COLD set to -cold
+// would, -count times, with CHUNKMAP_BENCH_COLD set to -cold
 // and CHUNKMAP_BENCH_DIR to one temporary directory, so that the data files
 // are made once and every round measures every contender: on a busy machine
 // a slow spell then hits all contenders alike, where go test -count 6 would
@@ -25,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -52,6 +54,7 @@ func main() {
 func run(cold string, count int, bench, benchtime, dir, raw, in string) error {
 	start := time.Now()
 	load0 := loadAvg()
+	rev := gitRev(dir) // before the build, which compiles the work tree as it is
 	var out []byte
 	if in != "" {
 		var err error
@@ -64,17 +67,25 @@ func run(cold string, count int, bench, benchtime, dir, raw, in string) error {
 			return err
 		}
 		defer os.RemoveAll(data)
-		args := []string{"test", "-run", "^$", "-bench", bench, "-count", "1", "-benchtime", benchtime, "-timeout", "0"}
+		// One binary for every round: the library's sources may change
+		// while the suite runs, and each round must measure the same code.
+		bin := filepath.Join(data, "bench.test")
+		build := exec.Command("go", "test", "-c", "-o", bin)
+		build.Dir, build.Stdout, build.Stderr = dir, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go test -c: %w", err)
+		}
+		args := []string{"-test.run", "^$", "-test.bench", bench, "-test.count", "1", "-test.benchtime", benchtime, "-test.timeout", "0"}
 		var buf bytes.Buffer
 		for round := 1; round <= count && err == nil; round++ {
 			fmt.Fprintf(os.Stderr, "report: round %d of %d\n", round, count)
-			cmd := exec.Command("go", args...)
+			cmd := exec.Command(bin, args...)
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "CHUNKMAP_BENCH_COLD="+cold, "CHUNKMAP_BENCH_DIR="+data)
 			cmd.Stdout = io.MultiWriter(&buf, os.Stderr)
 			cmd.Stderr = os.Stderr
 			if err = cmd.Run(); err != nil {
-				err = fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+				err = fmt.Errorf("bench.test %s: %w", strings.Join(args, " "), err)
 			}
 		}
 		out = buf.Bytes()
@@ -96,7 +107,7 @@ func run(cold string, count int, bench, benchtime, dir, raw, in string) error {
 	defer w.Flush()
 	fmt.Fprintf(w, "## chunkmap benchmarks (cold set %s)\n\n", cold)
 	fmt.Fprintf(w, "- Machine: %s, %d cores, %s/%s, Linux %s\n", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, osRelease())
-	fmt.Fprintf(w, "- Go: %s; chunkmap at %s\n", goVersion(dir), gitRev(dir))
+	fmt.Fprintf(w, "- Go: %s; chunkmap at %s\n", goVersion(dir), rev)
 	if in == "" {
 		fmt.Fprintf(w, "- Run: %s, %s; load average %s before, %s after (other processes share the machine, so the figures carry their noise)\n",
 			start.UTC().Format("2006-01-02 15:04 MST"), time.Since(start).Round(time.Second), load0, loadAvg())
