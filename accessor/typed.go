@@ -12,13 +12,14 @@ import (
 	"math"
 )
 
-// read fills b from offset off for the typed read op. ReadAt reports a read
-// past Size with io.EOF, as io.ReaderAt must; a typed read reports it with
-// ErrOutOfRange, because a value cut short is not a value.
-func (v *ViewAccessor) read(op string, b []byte, off int64) error {
-	_, err := v.m.ReadAt(b, off)
+// readErr is the error of the typed read op of n bytes at off whose ReadAt
+// failed with err. ReadAt reports a read past Size with io.EOF, as
+// io.ReaderAt must; a typed read reports it with ErrOutOfRange, because a
+// value cut short is not a value. (ReadAt is called directly by each method,
+// not through a helper, to keep a call off the hit path.)
+func (v *ViewAccessor) readErr(op string, err error, off int64, n int) error {
 	if err == io.EOF {
-		return v.pastSize(op, off, int64(len(b)))
+		return v.pastSize(op, off, int64(n))
 	}
 	return err
 }
@@ -34,8 +35,8 @@ func (v *ViewAccessor) write(b []byte, off int64) error {
 // [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) ReadUint8(off int64) (uint8, error) {
 	var b [1]byte
-	if err := v.read("read uint8", b[:], off); err != nil {
-		return 0, err
+	if _, err := v.m.ReadAt(b[:], off); err != nil {
+		return 0, v.readErr("read uint8", err, off, len(b))
 	}
 	return b[0], nil
 }
@@ -55,8 +56,8 @@ func (v *ViewAccessor) WriteUint8(off int64, x uint8) error {
 // [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) ReadInt8(off int64) (int8, error) {
 	var b [1]byte
-	if err := v.read("read int8", b[:], off); err != nil {
-		return 0, err
+	if _, err := v.m.ReadAt(b[:], off); err != nil {
+		return 0, v.readErr("read int8", err, off, len(b))
 	}
 	return int8(b[0]), nil
 }
@@ -76,8 +77,8 @@ func (v *ViewAccessor) WriteInt8(off int64, x int8) error {
 // matching [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) ReadUint16(off int64) (uint16, error) {
 	var b [2]byte
-	if err := v.read("read uint16", b[:], off); err != nil {
-		return 0, err
+	if _, err := v.m.ReadAt(b[:], off); err != nil {
+		return 0, v.readErr("read uint16", err, off, len(b))
 	}
 	return v.uint16(b[:]), nil
 }
@@ -97,8 +98,8 @@ func (v *ViewAccessor) WriteUint16(off int64, x uint16) error {
 // matching [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) ReadInt16(off int64) (int16, error) {
 	var b [2]byte
-	if err := v.read("read int16", b[:], off); err != nil {
-		return 0, err
+	if _, err := v.m.ReadAt(b[:], off); err != nil {
+		return 0, v.readErr("read int16", err, off, len(b))
 	}
 	return int16(v.uint16(b[:])), nil
 }
@@ -118,8 +119,8 @@ func (v *ViewAccessor) WriteInt16(off int64, x int16) error {
 // matching [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) ReadUint32(off int64) (uint32, error) {
 	var b [4]byte
-	if err := v.read("read uint32", b[:], off); err != nil {
-		return 0, err
+	if _, err := v.m.ReadAt(b[:], off); err != nil {
+		return 0, v.readErr("read uint32", err, off, len(b))
 	}
 	return v.uint32(b[:]), nil
 }
@@ -139,8 +140,8 @@ func (v *ViewAccessor) WriteUint32(off int64, x uint32) error {
 // matching [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) ReadInt32(off int64) (int32, error) {
 	var b [4]byte
-	if err := v.read("read int32", b[:], off); err != nil {
-		return 0, err
+	if _, err := v.m.ReadAt(b[:], off); err != nil {
+		return 0, v.readErr("read int32", err, off, len(b))
 	}
 	return int32(v.uint32(b[:])), nil
 }
@@ -160,8 +161,8 @@ func (v *ViewAccessor) WriteInt32(off int64, x int32) error {
 // matching [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) ReadUint64(off int64) (uint64, error) {
 	var b [8]byte
-	if err := v.read("read uint64", b[:], off); err != nil {
-		return 0, err
+	if _, err := v.m.ReadAt(b[:], off); err != nil {
+		return 0, v.readErr("read uint64", err, off, len(b))
 	}
 	return v.uint64(b[:]), nil
 }
@@ -181,8 +182,8 @@ func (v *ViewAccessor) WriteUint64(off int64, x uint64) error {
 // matching [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) ReadInt64(off int64) (int64, error) {
 	var b [8]byte
-	if err := v.read("read int64", b[:], off); err != nil {
-		return 0, err
+	if _, err := v.m.ReadAt(b[:], off); err != nil {
+		return 0, v.readErr("read int64", err, off, len(b))
 	}
 	return int64(v.uint64(b[:])), nil
 }
@@ -202,8 +203,8 @@ func (v *ViewAccessor) WriteInt64(off int64, x int64) error {
 // error matching [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) ReadFloat32(off int64) (float32, error) {
 	var b [4]byte
-	if err := v.read("read float32", b[:], off); err != nil {
-		return 0, err
+	if _, err := v.m.ReadAt(b[:], off); err != nil {
+		return 0, v.readErr("read float32", err, off, len(b))
 	}
 	return math.Float32frombits(v.uint32(b[:])), nil
 }
@@ -223,8 +224,8 @@ func (v *ViewAccessor) WriteFloat32(off int64, x float32) error {
 // error matching [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) ReadFloat64(off int64) (float64, error) {
 	var b [8]byte
-	if err := v.read("read float64", b[:], off); err != nil {
-		return 0, err
+	if _, err := v.m.ReadAt(b[:], off); err != nil {
+		return 0, v.readErr("read float64", err, off, len(b))
 	}
 	return math.Float64frombits(v.uint64(b[:])), nil
 }
@@ -252,6 +253,11 @@ func (v *ViewAccessor) uint16(b []byte) uint16 {
 	case bigEndian:
 		return binary.BigEndian.Uint16(b)
 	}
+	return v.customUint16(b)
+}
+
+//go:noinline
+func (v *ViewAccessor) customUint16(b []byte) uint16 {
 	t := make([]byte, 2)
 	copy(t, b)
 	return v.custom.Uint16(t)
@@ -264,10 +270,15 @@ func (v *ViewAccessor) putUint16(b []byte, x uint16) {
 	case bigEndian:
 		binary.BigEndian.PutUint16(b, x)
 	default:
-		t := make([]byte, 2)
-		v.custom.PutUint16(t, x)
-		copy(b, t)
+		v.customPutUint16(b, x)
 	}
+}
+
+//go:noinline
+func (v *ViewAccessor) customPutUint16(b []byte, x uint16) {
+	t := make([]byte, 2)
+	v.custom.PutUint16(t, x)
+	copy(b, t)
 }
 
 func (v *ViewAccessor) uint32(b []byte) uint32 {
@@ -277,6 +288,11 @@ func (v *ViewAccessor) uint32(b []byte) uint32 {
 	case bigEndian:
 		return binary.BigEndian.Uint32(b)
 	}
+	return v.customUint32(b)
+}
+
+//go:noinline
+func (v *ViewAccessor) customUint32(b []byte) uint32 {
 	t := make([]byte, 4)
 	copy(t, b)
 	return v.custom.Uint32(t)
@@ -289,10 +305,15 @@ func (v *ViewAccessor) putUint32(b []byte, x uint32) {
 	case bigEndian:
 		binary.BigEndian.PutUint32(b, x)
 	default:
-		t := make([]byte, 4)
-		v.custom.PutUint32(t, x)
-		copy(b, t)
+		v.customPutUint32(b, x)
 	}
+}
+
+//go:noinline
+func (v *ViewAccessor) customPutUint32(b []byte, x uint32) {
+	t := make([]byte, 4)
+	v.custom.PutUint32(t, x)
+	copy(b, t)
 }
 
 func (v *ViewAccessor) uint64(b []byte) uint64 {
@@ -302,6 +323,11 @@ func (v *ViewAccessor) uint64(b []byte) uint64 {
 	case bigEndian:
 		return binary.BigEndian.Uint64(b)
 	}
+	return v.customUint64(b)
+}
+
+//go:noinline
+func (v *ViewAccessor) customUint64(b []byte) uint64 {
 	t := make([]byte, 8)
 	copy(t, b)
 	return v.custom.Uint64(t)
@@ -314,8 +340,13 @@ func (v *ViewAccessor) putUint64(b []byte, x uint64) {
 	case bigEndian:
 		binary.BigEndian.PutUint64(b, x)
 	default:
-		t := make([]byte, 8)
-		v.custom.PutUint64(t, x)
-		copy(b, t)
+		v.customPutUint64(b, x)
 	}
+}
+
+//go:noinline
+func (v *ViewAccessor) customPutUint64(b []byte, x uint64) {
+	t := make([]byte, 8)
+	v.custom.PutUint64(t, x)
+	copy(b, t)
 }
