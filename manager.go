@@ -236,6 +236,7 @@ func open(dir string, o Options) (*Manager, error) {
 		temps        []string
 		haveManifest bool
 		irregular    map[int64]bool // chunk names that are not regular files
+		create       bool           // no dataset yet: write its manifest
 	)
 	for _, e := range entries {
 		name := e.Name()
@@ -285,9 +286,7 @@ func open(dir string, o Options) (*Manager, error) {
 		if mf.chunkSize == 0 {
 			mf.chunkSize = DefaultChunkSize
 		}
-		if err := writeManifest(dir, mf, o.FileMode); err != nil {
-			return nil, err
-		}
+		create = true
 	}
 
 	// On 32-bit platforms the mappings share 2-3 GiB of address space with
@@ -296,6 +295,13 @@ func open(dir string, o Options) (*Manager, error) {
 	if bits.UintSize == 32 && mf.chunkSize*int64(o.MaxMapped) > maxMapped32 {
 		return nil, fmt.Errorf("%w: ChunkSize %d × MaxMapped %d exceeds the %d bytes a 32-bit address space can keep mapped",
 			ErrInvalidOptions, mf.chunkSize, o.MaxMapped, int64(maxMapped32))
+	}
+	// A new dataset's manifest is written only once the options are known
+	// to be acceptable, so that an Open refused for them writes nothing.
+	if create {
+		if err := writeManifest(dir, mf, o.FileMode); err != nil {
+			return nil, err
+		}
 	}
 
 	// Chunks below first are left by a DropBefore that crashed after its
