@@ -12,6 +12,7 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -520,6 +521,9 @@ func predictOpen(dir string, opts *chunkmap.Options) prediction {
 		if cs == 0 {
 			cs = chunkmap.DefaultChunkSize
 		}
+		if !fitsAddressSpace(cs, opts.MaxMapped) {
+			return prediction{class: "ErrInvalidOptions"}
+		}
 		return prediction{class: "nil", chunkSize: cs}
 	}
 	fi, err := os.Lstat(filepath.Join(dir, chunkmap.ManifestName))
@@ -541,7 +545,7 @@ func predictOpen(dir string, opts *chunkmap.Options) prediction {
 		return corrupt
 	}
 	p := prediction{class: "nil", chunkSize: int64(cs), first: int64(first), size: int64(size)}
-	if opts.ChunkSize != 0 && opts.ChunkSize != p.chunkSize {
+	if opts.ChunkSize != 0 && opts.ChunkSize != p.chunkSize || !fitsAddressSpace(p.chunkSize, opts.MaxMapped) {
 		return prediction{class: "ErrInvalidOptions"}
 	}
 	for _, i := range chunks {
@@ -561,6 +565,13 @@ func predictOpen(dir string, opts *chunkmap.Options) prediction {
 		return corrupt // chunks missing at the end
 	}
 	return p
+}
+
+// fitsAddressSpace reports whether MaxMapped chunks fit the address space:
+// on 32-bit platforms Open refuses more than 1 GiB of them with
+// ErrInvalidOptions.
+func fitsAddressSpace(chunkSize int64, maxMapped int) bool {
+	return bits.UintSize == 64 || chunkSize*int64(maxMapped) <= 1<<30
 }
 
 // checkOpened checks a Manager that Open returned against the prediction
