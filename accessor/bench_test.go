@@ -73,6 +73,26 @@ func BenchmarkReadUint64(b *testing.B) {
 	}
 }
 
+// BenchmarkManagerReadAt reads 8 bytes with the Manager's ReadAt and
+// decodes them with encoding/binary: the floor under ReadUint64, which is
+// built on it, so the difference is the accessor's own cost.
+func BenchmarkManagerReadAt(b *testing.B) {
+	m, _ := newBenchAccessor(b, nil)
+	for _, pos := range positions {
+		b.Run("size=8/pos="+pos.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(8)
+			var buf [8]byte
+			for b.Loop() {
+				if _, err := m.ReadAt(buf[:], pos.off); err != nil {
+					b.Fatal(err)
+				}
+				sink = binary.LittleEndian.Uint64(buf[:])
+			}
+		})
+	}
+}
+
 // BenchmarkReadUint64Parallel reads random words from every core: the hit
 // path must take no lock or counter that all readers share.
 func BenchmarkReadUint64Parallel(b *testing.B) {

@@ -37,6 +37,7 @@ type View struct {
 // stored to, so the next [chunkmap.Manager.Sync] after a store (and after
 // Release) makes it durable; on a read-only Manager they are read-only and
 // a store to them faults. The caller must call [View.Release] when done.
+// Slice allocates the View; the bytes are not copied.
 func (v *ViewAccessor) Slice(off int64, n int) (*View, error) {
 	w := &View{off: off}
 	var err error
