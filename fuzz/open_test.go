@@ -145,6 +145,13 @@ func buildTemplates(tb testing.TB) []template {
 	return ts
 }
 
+// FuzzOpen corrupts a copy of a small dataset as its input says and opens
+// it. Open must not panic; it must fail with the error the documented rules
+// predict and leave the directory exactly as it was, or succeed exactly when
+// they say the dataset is consistent, with a Manager that reads back the
+// chunk files and changes nothing but leftovers of a crash. The input is a
+// template byte, an options byte (see openSeeds) and corruptions: a code
+// (see cTruncateManifest...) and its argument bytes.
 func FuzzOpen(f *testing.F) {
 	templates := buildTemplates(f)
 	for _, s := range openSeeds() {

@@ -163,6 +163,11 @@ func length(d *decoder) int {
 	return int(l&0x7f) * 1031
 }
 
+// FuzzOps runs the operations its input spells on a Manager and on the
+// model side by side, and fails on any difference in the bytes returned,
+// Size, Start, Stats().Chunks or the class of an error. The input is a
+// header byte (MaxMapped 1+(h&0x7f)%3, Admission if h&0x80) and then
+// operations: a code (see opWriteAt...) and its argument bytes.
 func FuzzOps(f *testing.F) {
 	for _, s := range opsSeeds() {
 		f.Add(s)
