@@ -21,7 +21,8 @@ import (
 // it matches [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) LoadUint32(off int64) (uint32, error) {
 	const op = "load uint32"
-	p, w, err := v.pin32(op, off, false)
+	var p chunkmap.Pinned
+	w, err := v.pin32(op, off, false, &p)
 	if err != nil {
 		return 0, err
 	}
@@ -39,7 +40,8 @@ func (v *ViewAccessor) LoadUint32(off int64) (uint32, error) {
 // matching [chunkmap.ErrReadOnly].
 func (v *ViewAccessor) StoreUint32(off int64, x uint32) error {
 	const op = "store uint32"
-	p, w, err := v.pin32(op, off, true)
+	var p chunkmap.Pinned
+	w, err := v.pin32(op, off, true, &p)
 	if err != nil {
 		return err
 	}
@@ -58,7 +60,8 @@ func (v *ViewAccessor) StoreUint32(off int64, x uint32) error {
 // returns an error matching [chunkmap.ErrReadOnly].
 func (v *ViewAccessor) AddUint32(off int64, delta uint32) (uint32, error) {
 	const op = "add uint32"
-	p, w, err := v.pin32(op, off, true)
+	var p chunkmap.Pinned
+	w, err := v.pin32(op, off, true, &p)
 	if err != nil {
 		return 0, err
 	}
@@ -77,7 +80,8 @@ func (v *ViewAccessor) AddUint32(off int64, delta uint32) (uint32, error) {
 // [chunkmap.ErrReadOnly].
 func (v *ViewAccessor) CompareAndSwapUint32(off int64, old, new uint32) (bool, error) {
 	const op = "compare-and-swap uint32"
-	p, w, err := v.pin32(op, off, true)
+	var p chunkmap.Pinned
+	w, err := v.pin32(op, off, true, &p)
 	if err != nil {
 		return false, err
 	}
@@ -95,7 +99,8 @@ func (v *ViewAccessor) CompareAndSwapUint32(off int64, old, new uint32) (bool, e
 // it matches [chunkmap.ErrOutOfRange].
 func (v *ViewAccessor) LoadUint64(off int64) (uint64, error) {
 	const op = "load uint64"
-	p, w, err := v.pin64(op, off, false)
+	var p chunkmap.Pinned
+	w, err := v.pin64(op, off, false, &p)
 	if err != nil {
 		return 0, err
 	}
@@ -113,7 +118,8 @@ func (v *ViewAccessor) LoadUint64(off int64) (uint64, error) {
 // matching [chunkmap.ErrReadOnly].
 func (v *ViewAccessor) StoreUint64(off int64, x uint64) error {
 	const op = "store uint64"
-	p, w, err := v.pin64(op, off, true)
+	var p chunkmap.Pinned
+	w, err := v.pin64(op, off, true, &p)
 	if err != nil {
 		return err
 	}
@@ -132,7 +138,8 @@ func (v *ViewAccessor) StoreUint64(off int64, x uint64) error {
 // returns an error matching [chunkmap.ErrReadOnly].
 func (v *ViewAccessor) AddUint64(off int64, delta uint64) (uint64, error) {
 	const op = "add uint64"
-	p, w, err := v.pin64(op, off, true)
+	var p chunkmap.Pinned
+	w, err := v.pin64(op, off, true, &p)
 	if err != nil {
 		return 0, err
 	}
@@ -151,7 +158,8 @@ func (v *ViewAccessor) AddUint64(off int64, delta uint64) (uint64, error) {
 // [chunkmap.ErrReadOnly].
 func (v *ViewAccessor) CompareAndSwapUint64(off int64, old, new uint64) (bool, error) {
 	const op = "compare-and-swap uint64"
-	p, w, err := v.pin64(op, off, true)
+	var p chunkmap.Pinned
+	w, err := v.pin64(op, off, true, &p)
 	if err != nil {
 		return false, err
 	}
@@ -163,54 +171,65 @@ func (v *ViewAccessor) CompareAndSwapUint64(off int64, old, new uint64) (bool, e
 	return swapped, nil
 }
 
-// pin pins the size bytes at off for the atomic op: writable for a store.
-// Pin checks that the Manager is open (and, for PinWritable, writable) and
-// that the word lies within [Start, Size); an aligned word never crosses a
-// chunk boundary, because ChunkSize is a multiple of 8.
-func (v *ViewAccessor) pin(op string, off int64, size int, write bool) (chunkmap.Pinned, error) {
+// pin32 pins the 4-byte word at off for the atomic op (writable for a
+// store) into p and returns a pointer to it. The caller must Release p once
+// it is done with the pointer. Pin checks that the Manager is open (and,
+// for PinWritable, writable) and that the word lies within [Start, Size); an
+// aligned word never crosses a chunk boundary, because ChunkSize is a
+// multiple of 8.
+func (v *ViewAccessor) pin32(op string, off int64, write bool, p *chunkmap.Pinned) (*uint32, error) {
 	// A negative offset is left to Pin, which reports it as out of range.
-	if off >= 0 && off%int64(size) != 0 {
-		return chunkmap.Pinned{}, fmt.Errorf("%s at offset %d in %s: %w: offset is not a multiple of %d",
-			op, off, v.m.Dir(), chunkmap.ErrUnaligned, size)
+	// The mask, not off%4, because a division costs more than the rest of
+	// the check.
+	if off >= 0 && off&3 != 0 {
+		return nil, v.unaligned(op, off, 4)
 	}
-	var (
-		p   chunkmap.Pinned
-		err error
-	)
-	if write {
-		p, err = v.m.PinWritable(off, size)
-	} else {
-		p, err = v.m.Pin(off, size)
+	if err := v.pin(op, off, 4, write, p); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return chunkmap.Pinned{}, fmt.Errorf("%s: %w", op, err)
-	}
-	return p, nil
-}
-
-// pin32 pins the word at off and returns a pointer to it. The caller must
-// Release p once it is done with the pointer.
-func (v *ViewAccessor) pin32(op string, off int64, write bool) (p chunkmap.Pinned, w *uint32, err error) {
-	if p, err = v.pin(op, off, 4, write); err != nil {
-		return p, nil, err
-	}
-	if w = word32(p.Bytes()); w == nil {
+	w := word32(p.Bytes())
+	if w == nil {
 		p.Release()
-		return chunkmap.Pinned{}, nil, v.misaligned(op, off)
+		return nil, v.misaligned(op, off)
 	}
-	return p, w, nil
+	return w, nil
 }
 
 // pin64 is pin32 for 8-byte words.
-func (v *ViewAccessor) pin64(op string, off int64, write bool) (p chunkmap.Pinned, w *uint64, err error) {
-	if p, err = v.pin(op, off, 8, write); err != nil {
-		return p, nil, err
+func (v *ViewAccessor) pin64(op string, off int64, write bool, p *chunkmap.Pinned) (*uint64, error) {
+	if off >= 0 && off&7 != 0 {
+		return nil, v.unaligned(op, off, 8)
 	}
-	if w = word64(p.Bytes()); w == nil {
+	if err := v.pin(op, off, 8, write, p); err != nil {
+		return nil, err
+	}
+	w := word64(p.Bytes())
+	if w == nil {
 		p.Release()
-		return chunkmap.Pinned{}, nil, v.misaligned(op, off)
+		return nil, v.misaligned(op, off)
 	}
-	return p, w, nil
+	return w, nil
+}
+
+// pin pins the n bytes at off into p, writable if write is set.
+func (v *ViewAccessor) pin(op string, off int64, n int, write bool, p *chunkmap.Pinned) error {
+	var err error
+	if write {
+		*p, err = v.m.PinWritable(off, n)
+	} else {
+		*p, err = v.m.Pin(off, n)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// unaligned is the error for an atomic op at an offset that is not a
+// multiple of the word size.
+func (v *ViewAccessor) unaligned(op string, off int64, size int) error {
+	return fmt.Errorf("%s at offset %d in %s: %w: offset is not a multiple of %d",
+		op, off, v.m.Dir(), chunkmap.ErrUnaligned, size)
 }
 
 // misaligned is the error for a word whose address is not aligned although
