@@ -2,7 +2,8 @@ package accessor
 
 // This file holds the atomics: sync/atomic operations on words of mapped
 // memory, pinned for the duration of one operation and fault guarded. It is
-// the only file of the module that imports unsafe (see word32 and word64).
+// the only file of package accessor that imports unsafe (see word32 and
+// word64).
 
 import (
 	"fmt"
