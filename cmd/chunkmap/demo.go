@@ -185,17 +185,17 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "phase\tchunkmap\t\tchunk maps\t")
+	header := "phase\tchunkmap\t\tchunk maps"
 	if cfg.compare {
-		fmt.Fprint(tw, "os.File ReadAt/WriteAt\t\tchunkmap/os.File speed")
+		header += "\tos.File ReadAt/WriteAt\t\tchunkmap/os.File speed"
 	}
-	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, header)
 	for i, name := range phaseNames {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t", phaseLabel(name, cfg, hot), rate(cm[i]), seconds(cm[i].dur), cm[i].maps)
+		row := fmt.Sprintf("%s\t%s\t%s\t%d", phaseLabel(name, cfg, hot), rate(cm[i]), seconds(cm[i].dur), cm[i].maps)
 		if cfg.compare {
-			fmt.Fprintf(tw, "%s\t%s\t%s", rate(of[i]), seconds(of[i].dur), ratio(cm[i], of[i]))
+			row += fmt.Sprintf("\t%s\t%s\t%s", rate(of[i]), seconds(of[i].dur), ratio(cm[i], of[i]))
 		}
-		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
 
@@ -206,7 +206,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 		fmt.Fprint(stdout, " and os.File")
 	}
 	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, "reads are served from the page cache when it holds the data, for both; sync is bound by the disk")
+	fmt.Fprintln(stdout, "reads are served from the page cache when it holds the data; sync is bound by the disk")
 	if !cfg.admission && cm[3].maps > int64(cfg.reads)/10 {
 		fmt.Fprintln(stdout, "random reads over more than the mapped window map a chunk on most misses; try -admission, which serves them with pread instead")
 	}
