@@ -31,6 +31,13 @@ var (
 	// ErrUnaligned is returned by atomic operations at an offset that is not
 	// a multiple of the operand's size.
 	ErrUnaligned = errors.New("chunkmap: unaligned atomic access")
+	// ErrNoSpace is returned when growing the dataset needs more chunk
+	// files than the file system has free space for. The check is made
+	// before any file is created, so an absurd offset fails at once instead
+	// of filling the disk; a disk that fills up during creation gives the
+	// operating system's error (ENOSPC) instead. Either way the dataset is
+	// left as it was.
+	ErrNoSpace = errors.New("chunkmap: not enough free disk space")
 	// ErrFault is returned when mapped memory faults: the chunk file was
 	// truncated or removed by another process, or the device failed. The
 	// message names the chunk file and the offset.

@@ -242,3 +242,23 @@ func TestFault_Batch(t *testing.T) {
 		t.Fatalf("Batch over a truncated chunk: %v, want ErrFault", err)
 	}
 }
+
+// TestGrow_AbsurdOffset writes at an offset no disk can back: the write
+// must fail at once with ErrNoSpace and create nothing.
+func TestGrow_AbsurdOffset(t *testing.T) {
+	m, dir, _ := openFaultDataset(t, 2)
+	before, _ := os.ReadDir(dir)
+	if _, err := m.WriteAt([]byte{1}, 1<<61); !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Fatalf("WriteAt at 1<<61: %v, want ErrNoSpace", err)
+	}
+	if err := m.Grow(1 << 61); !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Fatalf("Grow(1<<61): %v, want ErrNoSpace", err)
+	}
+	if err := m.Truncate(1 << 61); !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Fatalf("Truncate(1<<61): %v, want ErrNoSpace", err)
+	}
+	after, _ := os.ReadDir(dir)
+	if len(after) != len(before) || m.Size() != 3*faultChunk {
+		t.Fatalf("after refused growth: %d entries (was %d), Size %d", len(after), len(before), m.Size())
+	}
+}

@@ -747,6 +747,13 @@ func (m *Manager) growLocked(end int64) error {
 	if need <= last {
 		return nil
 	}
+	// Refuse at once what cannot fit, rather than create files until the
+	// disk is full and then remove them: a write at offset 1<<62 is valid
+	// input, not a reason to fill a file system.
+	if avail, err := chunk.FreeSpace(m.dir); err == nil && need-last > avail/m.chunkSize {
+		return fmt.Errorf("grow %s to %d bytes: %w: %d chunks of %d bytes needed, %d bytes free",
+			m.dir, end, ErrNoSpace, need-last, m.chunkSize, avail)
+	}
 	for idx := last; idx < need; idx++ {
 		var f *chunk.File
 		var err error

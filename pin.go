@@ -36,9 +36,10 @@ func (m *Manager) Pin(off int64, n int) (Pinned, error) {
 // after a store through the pinned bytes makes it durable. On a ReadOnly
 // Manager it returns ErrReadOnly.
 func (m *Manager) PinWritable(off int64, n int) (Pinned, error) {
-	// After Close every call returns ErrClosed, read-only or not.
-	if m.opts.ReadOnly && !m.closed.Load() {
-		return Pinned{}, m.errorf("pin", off, n, ErrReadOnly, "")
+	// checkWrite reports ErrClosed first, then ErrReadOnly, then a failed
+	// Sync: stores through the pin would be in doubt like any write.
+	if err := m.checkWrite("pin", off, max(n, 0)); err != nil {
+		return Pinned{}, err
 	}
 	return m.pin(off, n, true)
 }
