@@ -437,8 +437,9 @@ func TestKillMidAppend(t *testing.T) {
 }
 
 // appendUntilKilled appends records of payloadFor to the log in dir, 20 at
-// a time, syncs, and prints "acked N" once records [0, N) are durable. It
-// runs until it is killed.
+// a time (alternately one Append each and one AppendBatch), syncs, and
+// prints "acked N" once records [0, N) are durable. It runs until it is
+// killed.
 func appendUntilKilled(dir string) {
 	l, _, err := OpenLog(dir, testOptions)
 	if err != nil {
@@ -446,16 +447,23 @@ func appendUntilKilled(dir string) {
 		os.Exit(1)
 	}
 	seq := l.Next()
-	var buf []byte
-	for {
-		for range 20 {
-			buf = payloadFor(seq, testMaxLen, buf)
-			if _, err := l.Append(buf); err != nil {
-				fmt.Fprintln(os.Stderr, "child:", err)
-				os.Exit(1)
-			}
-			seq++
+	for round := 0; ; round++ {
+		batch := make([][]byte, 20)
+		for i := range batch {
+			batch[i] = payloadFor(seq+uint64(i), testMaxLen, nil)
 		}
+		if round%2 == 0 {
+			for _, p := range batch {
+				if _, err := l.Append(p); err != nil {
+					fmt.Fprintln(os.Stderr, "child:", err)
+					os.Exit(1)
+				}
+			}
+		} else if _, err := l.AppendBatch(batch); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		seq += uint64(len(batch))
 		if err := l.Sync(); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(1)
