@@ -112,6 +112,51 @@ func BenchmarkRandRead(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/256, "ns/read")
 			sink = sum
 		})
+		b.Run("set="+set.name+"/impl=rawchunks", func(b *testing.B) {
+			// The chunks' own mappings indexed directly: what the layout
+			// costs before any chunkmap code runs.
+			m := openBench(b, set.size)
+			var chunks [][]byte
+			for off := int64(0); off < set.size; off += benchChunk {
+				n := int(min(benchChunk, set.size-off))
+				p, err := m.Pin(off, n)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer p.Release()
+				chunks = append(chunks, p.Bytes())
+			}
+			var sum uint64
+			i := 0
+			b.ReportAllocs()
+			b.SetBytes(8)
+			for b.Loop() {
+				off := offs[i&(len(offs)-1)]
+				sum += binary.LittleEndian.Uint64(chunks[off/benchChunk][off%benchChunk:])
+				i++
+			}
+			sink = sum
+		})
+		b.Run("set="+set.name+"/impl=gather", func(b *testing.B) {
+			m := openBench(b, set.size)
+			var sum uint64
+			buf := make([]byte, 8*256)
+			b.ReportAllocs()
+			b.SetBytes(8)
+			i := 0
+			for b.Loop() {
+				// b.N counts values: one Gather per 256 of them.
+				if i&255 == 0 {
+					j := i & (len(offs) - 1)
+					if err := m.Gather(buf, offs[j:j+256], 8); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sum += binary.LittleEndian.Uint64(buf[(i&255)*8:])
+				i++
+			}
+			sink = sum
+		})
 		b.Run("set="+set.name+"/impl=readat", func(b *testing.B) {
 			m := openBench(b, set.size)
 			var sum uint64

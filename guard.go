@@ -16,6 +16,19 @@ type fault struct {
 	hit  bool
 }
 
+// in returns f with mp set to the one of the candidate mappings whose bytes
+// hold the faulting address. Mappings are never reused, so this is exact
+// even if the address range was unmapped and mapped anew since.
+func (f fault) in(cands []*mapping) fault {
+	for _, mp := range cands {
+		if mp != nil && contains(mp.data, f.addr) {
+			f.mp = mp
+			break
+		}
+	}
+	return f
+}
+
 // catchFault is deferred, with the result of debug.SetPanicOnFault(true), by
 // every function that touches mapped memory without a pin. It restores the
 // goroutine's previous setting and turns a fault into f; any other panic

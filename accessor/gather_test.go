@@ -1,0 +1,127 @@
+package accessor_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/accessor"
+)
+
+// TestGather writes and reads values at random offsets, straddling chunk
+// boundaries included, through the gather and scatter calls, under LRU
+// pressure, and checks them against single typed calls.
+func TestGather(t *testing.T) {
+	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		t.Run(order.String(), func(t *testing.T) {
+			m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: 64 << 10, MaxMapped: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			const size = 8 * 64 << 10
+			if err := m.Truncate(size); err != nil {
+				t.Fatal(err)
+			}
+			v := accessor.New(m, order)
+			r := rand.New(rand.NewPCG(3, 4))
+			offs := make([]int64, 1000)
+			seen := map[int64]bool{}
+			for i := range offs {
+				for {
+					off := r.Int64N(size - 8)
+					if i < 60 && i%10 == 0 { // straddle each of six boundaries
+						off = (1+int64(i/10))*(64<<10) - 1 - r.Int64N(7)
+					}
+					ok := true
+					for d := int64(-7); d <= 7; d++ { // values must not overlap
+						ok = ok && !seen[off+d]
+					}
+					if ok {
+						seen[off] = true
+						offs[i] = off
+						break
+					}
+				}
+			}
+			src := make([]uint64, len(offs))
+			for i := range src {
+				src[i] = r.Uint64()
+			}
+			if err := v.WriteUint64sAt(offs, src); err != nil {
+				t.Fatal(err)
+			}
+			for i, off := range offs {
+				if got, err := v.ReadUint64(off); err != nil || got != src[i] {
+					t.Fatalf("ReadUint64(%d) = %#x, %v; want %#x", off, got, err, src[i])
+				}
+			}
+			dst := make([]uint64, len(offs))
+			if err := v.ReadUint64sAt(offs, dst); err != nil {
+				t.Fatal(err)
+			}
+			for i := range dst {
+				if dst[i] != src[i] {
+					t.Fatalf("ReadUint64sAt value %d at %d = %#x, want %#x", i, offs[i], dst[i], src[i])
+				}
+			}
+			d32 := make([]uint32, len(offs))
+			if err := v.ReadUint32sAt(offs, d32); err != nil {
+				t.Fatal(err)
+			}
+			for i, off := range offs {
+				want, _ := v.ReadUint32(off)
+				if d32[i] != want {
+					t.Fatalf("ReadUint32sAt at %d = %#x, want %#x", off, d32[i], want)
+				}
+			}
+			if err := v.WriteUint32sAt(offs[:3], []uint32{1, 2, 3}); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := v.ReadUint32(offs[2]); got != 3 {
+				t.Fatalf("after WriteUint32sAt: %d, want 3", got)
+			}
+		})
+	}
+}
+
+func TestGather_Errors(t *testing.T) {
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Truncate(1000); err != nil {
+		t.Fatal(err)
+	}
+	v := accessor.New(m, nil)
+	dst := make([]uint64, 3)
+	for _, tc := range []struct {
+		name string
+		offs []int64
+	}{
+		{"past size", []int64{0, 8, 993}},
+		{"negative", []int64{0, -8}},
+		{"huge", []int64{1 << 62}},
+		{"overflow", []int64{1<<63 - 4}},
+	} {
+		if err := v.ReadUint64sAt(tc.offs, dst); !errors.Is(err, chunkmap.ErrOutOfRange) {
+			t.Errorf("%s: ReadUint64sAt = %v, want ErrOutOfRange", tc.name, err)
+		}
+		if err := v.WriteUint64sAt(tc.offs, dst); !errors.Is(err, chunkmap.ErrOutOfRange) {
+			t.Errorf("%s: WriteUint64sAt = %v, want ErrOutOfRange", tc.name, err)
+		}
+	}
+	if err := v.ReadUint64sAt([]int64{0, 8}, dst[:1]); !errors.Is(err, chunkmap.ErrOutOfRange) {
+		t.Errorf("short dst: %v, want ErrOutOfRange", err)
+	}
+	if m.Size() != 1000 {
+		t.Errorf("Size = %d after refused scatters, want 1000", m.Size())
+	}
+	m.Close()
+	if err := v.ReadUint64sAt([]int64{0}, dst); !errors.Is(err, chunkmap.ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+}
