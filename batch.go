@@ -43,7 +43,7 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 	m.batches.Add(1)
 	b := batchPool.Get().(*Batch)
 	*b = Batch{m: m, t: m.table.Load()}
-	err, f := runBatch(b, fn)
+	f, err := runBatch(b, fn)
 	if b.writing {
 		m.wbatches.Add(-1)
 	}
@@ -57,9 +57,9 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 }
 
 // runBatch runs fn under the fault guard.
-func runBatch(b *Batch, fn func(*Batch) error) (err error, f fault) {
+func runBatch(b *Batch, fn func(*Batch) error) (f fault, err error) {
 	defer catchFault(debug.SetPanicOnFault(true), &f)
-	return fn(b), f
+	return f, fn(b)
 }
 
 // endBatch releases the mappings that waited for the last open batch.

@@ -43,8 +43,6 @@ import (
 // maxOffset is the largest offset a dataset may reach.
 const maxOffset = math.MaxInt64
 
-// maxMapped32 bounds ChunkSize × MaxMapped on 32-bit platforms.
-const maxMapped32 = 1 << 30
 
 // graveyardLimit is how many retired mappings wait before the Manager walks
 // the goroutine stacks to release them. Retired mappings hold only address
@@ -289,12 +287,8 @@ func open(dir string, o Options) (*Manager, error) {
 		create = true
 	}
 
-	// On 32-bit platforms the mappings share 2-3 GiB of address space with
-	// the heap and stacks; refuse a bound the address space cannot honour
-	// instead of failing later in mmap.
-	if bits.UintSize == 32 && mf.chunkSize*int64(o.MaxMapped) > maxMapped32 {
-		return nil, fmt.Errorf("%w: ChunkSize %d × MaxMapped %d exceeds the %d bytes a 32-bit address space can keep mapped",
-			ErrInvalidOptions, mf.chunkSize, o.MaxMapped, int64(maxMapped32))
+	if err := o.fitMapped(mf.chunkSize); err != nil {
+		return nil, err
 	}
 	// A new dataset's manifest is written only once the options are known
 	// to be acceptable, so that an Open refused for them writes nothing.
@@ -402,9 +396,8 @@ func openScratch(dir string, o Options) (*Manager, error) {
 	if mf.chunkSize == 0 {
 		mf.chunkSize = DefaultChunkSize
 	}
-	if bits.UintSize == 32 && mf.chunkSize*int64(o.MaxMapped) > maxMapped32 {
-		return nil, fmt.Errorf("open %s: %w: ChunkSize %d × MaxMapped %d exceeds the %d bytes a 32-bit address space can keep mapped",
-			dir, ErrInvalidOptions, mf.chunkSize, o.MaxMapped, int64(maxMapped32))
+	if err := o.fitMapped(mf.chunkSize); err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	return newManager(dir, o, mf, 0), nil
 }

@@ -32,8 +32,10 @@ type Options struct {
 	// must match the dataset's.
 	ChunkSize int64
 	// MaxMapped is the most chunks kept mapped at once; 0 means
-	// DefaultMaxMapped. Chunks pinned by [Manager.Pin] are never unmapped,
-	// so while more than MaxMapped chunks are pinned, more are mapped.
+	// DefaultMaxMapped (on 32-bit platforms, as many as fit in 1 GiB of
+	// address space, at least 1). Chunks pinned by [Manager.Pin] are never
+	// unmapped, so while more than MaxMapped chunks are pinned, more are
+	// mapped.
 	MaxMapped int
 	// ReadOnly opens an existing dataset for reading only: chunks are mapped
 	// read-only and every write returns ErrReadOnly. Open never creates or
@@ -75,8 +77,6 @@ func (o Options) withDefaults() (Options, error) {
 	switch {
 	case o.MaxMapped < 0:
 		return o, fmt.Errorf("%w: MaxMapped %d is negative", ErrInvalidOptions, o.MaxMapped)
-	case o.MaxMapped == 0:
-		o.MaxMapped = DefaultMaxMapped
 	}
 	if o.Scratch && o.ReadOnly {
 		return o, fmt.Errorf("%w: Scratch and ReadOnly together", ErrInvalidOptions)
@@ -98,6 +98,27 @@ func validChunkSize(n int64) error {
 		return fmt.Errorf("%w: ChunkSize %d is not a power of two", ErrInvalidOptions, n)
 	case bits.UintSize == 32 && n > 1<<30:
 		return fmt.Errorf("%w: ChunkSize %d does not fit the 32-bit address space (at most 1 GiB)", ErrInvalidOptions, n)
+	}
+	return nil
+}
+
+// maxMapped32 bounds ChunkSize × MaxMapped on 32-bit platforms, whose 2-3
+// GiB of address space the mappings share with the heap and stacks.
+const maxMapped32 = 1 << 30
+
+// fitMapped fills in MaxMapped for chunks of chunkSize bytes if it is zero,
+// and refuses a bound the address space cannot honour, instead of letting
+// mmap fail later.
+func (o *Options) fitMapped(chunkSize int64) error {
+	if o.MaxMapped == 0 {
+		o.MaxMapped = DefaultMaxMapped
+		if bits.UintSize == 32 {
+			o.MaxMapped = int(max(1, min(DefaultMaxMapped, maxMapped32/chunkSize)))
+		}
+	}
+	if bits.UintSize == 32 && chunkSize*int64(o.MaxMapped) > maxMapped32 {
+		return fmt.Errorf("%w: ChunkSize %d × MaxMapped %d exceeds the %d bytes a 32-bit address space can keep mapped",
+			ErrInvalidOptions, chunkSize, o.MaxMapped, int64(maxMapped32))
 	}
 	return nil
 }
