@@ -43,7 +43,6 @@ import (
 // maxOffset is the largest offset a dataset may reach.
 const maxOffset = math.MaxInt64
 
-
 // graveyardLimit is how many retired mappings wait before the Manager walks
 // the goroutine stacks to release them. Retired mappings hold only address
 // space, so waiting is cheap and amortises the walk.
