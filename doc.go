@@ -69,12 +69,29 @@
 // in the kernel's page cache. But Size and Start revert to what the last Sync
 // (or Truncate or DropBefore) recorded.
 //
+// # Speed
+//
+// ReadAt and WriteAt arm a fault guard per call. For many small accesses,
+// [Manager.Gather] and [Manager.Scatter] move values at scattered offsets
+// under one guard per 256 values, resolving every address before touching
+// the data so that the processor overlaps the cache misses, and
+// [Manager.Batch] hands out mapped bytes under one guard for a whole
+// function. When the working set is much larger than MaxMapped chunks,
+// [Options.Admission] serves most misses with pread and pwrite instead of
+// mapping a chunk for each.
+//
 // # Caveats
 //
 //   - Bytes returned by [Pinned.Bytes] (and the accessor package's views)
-//     are valid only until Release.
+//     are valid only until Release, and bytes from a [Batch] only until its
+//     function returns. They are not fault guarded: if another process
+//     truncates the chunk file, touching them raises SIGBUS, where ReadAt,
+//     WriteAt, Gather, Scatter and a Batch return ErrFault.
 //   - If another process truncates or removes a chunk file, accesses to it
 //     return ErrFault instead of crashing the process.
-//   - MaxMapped may be exceeded while more chunks than that are pinned.
-//   - On Windows a mapped file cannot be deleted or truncated.
+//   - MaxMapped may be exceeded while more chunks than that are pinned, and
+//     while a Batch is open.
+//   - On Windows a mapped file cannot be deleted, so chunks are unmapped
+//     before their files are removed, and a pinned chunk's file is removed at
+//     its last Release.
 package chunkmap
