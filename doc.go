@@ -84,9 +84,10 @@
 //
 //   - Bytes returned by [Pinned.Bytes] (and the accessor package's views)
 //     are valid only until Release, and bytes from a [Batch] only until its
-//     function returns. They are not fault guarded: if another process
-//     truncates the chunk file, touching them raises SIGBUS, where ReadAt,
-//     WriteAt, Gather, Scatter and a Batch return ErrFault.
+//     function returns. Pinned bytes are not fault guarded: if another
+//     process truncates the chunk file, touching them raises SIGBUS, where
+//     ReadAt, WriteAt, Gather, Scatter and the function of a Batch get
+//     ErrFault.
 //   - If another process truncates or removes a chunk file, accesses to it
 //     return ErrFault instead of crashing the process.
 //   - MaxMapped may be exceeded while more chunks than that are pinned, and
