@@ -502,7 +502,7 @@ func BenchmarkSync(b *testing.B) {
 				offs[i] = r.Int64N(chunks)*smallChunk + r.Int64N(smallChunk/8)*8
 			}
 			vals := values(offs)
-			want := func(i Impl) bool { return Can[Syncer](i) && Can[RandWriter](i) }
+			want := func(i Impl) bool { return Can[Syncer](i) && Can[RandWriter](i) && !i.Pressure }
 			eachImpl(b, d, reads(d.Size), want, func(b *testing.B, c Contender) {
 				w := c.(RandWriter)
 				b.ReportAllocs()
