@@ -179,3 +179,30 @@ func ExampleManager_Pin() {
 	// hello, there
 	// pin across a boundary: true
 }
+
+// ExampleManager_Gather reads 8-byte values at scattered offsets in one call.
+func ExampleManager_Gather() {
+	dir, cleanup := exampleDir()
+	defer cleanup()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	offs := []int64{8, 70_000, 65_532} // the last straddles two chunks
+	if err := m.Scatter([]byte("aaaaaaaabbbbbbbbcccccccc"), offs, 8); err == nil {
+		log.Fatal("Scatter past Size succeeded")
+	}
+	if err := m.Truncate(200_000); err != nil { // Scatter does not extend
+		log.Fatal(err)
+	}
+	if err := m.Scatter([]byte("aaaaaaaabbbbbbbbcccccccc"), offs, 8); err != nil {
+		log.Fatal(err)
+	}
+	got := make([]byte, 24)
+	if err := m.Gather(got, []int64{65_532, 8}, 8); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(got[:16]))
+	// Output: ccccccccaaaaaaaa
+}

@@ -62,9 +62,11 @@ var hotFrameMarker = []byte("chunkmap.(*Manager).hot")
 // still inside a hot* frame (possibly preempted there), and runtime.Stack
 // stops the world and lists every goroutine's frames, inlined ones included.
 // A goroutine that enters a hot* method after the stack walk loads the table
-// afresh and cannot see the unpublished mapping. The walk costs tens of
-// microseconds and runs only when retired mappings are waiting, at most once
-// per several evictions.
+// afresh and cannot see the unpublished mapping. The walk stops the world
+// for tens of microseconds with a few goroutines, and longer the more
+// goroutines the process has (their stacks are all printed); it runs only
+// when retired mappings are waiting, at most once per graveyardLimit
+// evictions, and never on the paths that find their chunk mapped.
 func hotFramesActive() bool {
 	buf := make([]byte, 64<<10)
 	for {
