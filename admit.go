@@ -58,6 +58,36 @@ func (m *Manager) miss(p []byte, off int64, write bool) (int, error) {
 		return 0, err
 	}
 	m.misses.Add(1)
+	return m.fileIOLocked(p, off, write)
+}
+
+// fileIO reads or writes the part of p that lies in the chunk of off with
+// pread or pwrite on the chunk's file, not through a mapping.
+func (m *Manager) fileIO(p []byte, off int64, write bool) (int, error) {
+	op := "read"
+	if write {
+		op = "write"
+	}
+	idx := off >> m.shift
+	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		return 0, m.errorf(op, off, len(p), ErrClosed, "")
+	}
+	if idx < m.mu.first || idx >= m.mu.first+m.mu.nchunks {
+		m.mu.Unlock()
+		return 0, m.errorf(op, off, len(p), ErrOutOfRange, fmt.Sprintf("chunk %d does not exist", idx))
+	}
+	return m.fileIOLocked(p, off, write)
+}
+
+// fileIOLocked is fileIO for a caller holding mu, which it releases.
+func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
+	op := "read"
+	if write {
+		op = "write"
+	}
+	idx := off >> m.shift
 	e, err := m.fdLocked(idx)
 	m.mu.Unlock()
 	if err != nil {

@@ -621,8 +621,27 @@ func (m *Manager) checkWrite(op string, off int64, n int) error {
 	return nil
 }
 
+// bulkWrite is the size from which a write goes to the chunk files with
+// pwrite instead of through the mappings. A store to a page of a shared
+// file mapping that the process has not yet touched takes a page fault
+// (about 1.6 µs per 4 KiB page on the reference machine), which halves the
+// throughput of filling fresh chunks; pwrite fills the same page cache,
+// which the mappings share, without faults, and one system call is cheap
+// next to copying this much.
+const bulkWrite = 64 << 10
+
 // write stores p at offset off, mapping chunks as needed. The chunks exist.
 func (m *Manager) write(p []byte, off int64) (int, error) {
+	if len(p) >= bulkWrite {
+		for n := 0; n < len(p); {
+			k, err := m.fileIO(p[n:], off+int64(n), true)
+			n += k
+			if err != nil {
+				return n, err
+			}
+		}
+		return len(p), nil
+	}
 	n := 0
 	for {
 		k, f := m.hotWrite(p[n:], off+int64(n))
