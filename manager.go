@@ -479,6 +479,13 @@ func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	if int64(want) > size-off {
 		want = int(size - off)
 	}
+	if want == len(p) && int64(want) <= m.chunkSize-off&m.mask {
+		// The common case, a read inside one chunk: one guarded frame,
+		// no loop.
+		if m.hotRead1(p, off) {
+			return len(p), nil
+		}
+	}
 	n, err := m.read(p[:want], off)
 	if err != nil {
 		return n, err
@@ -537,6 +544,59 @@ func (m *Manager) hotRead(p []byte, off int64) (n int, f fault) {
 		n += copy(p[n:], mp.data[o&m.mask:])
 	}
 	return n, f
+}
+
+// hotRead1 is hotRead for a read that lies inside one chunk: it fills p and
+// reports true if the chunk is mapped, and reports false (with p in any
+// state) if it is not or the access faulted, leaving the caller to take the
+// general path.
+func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
+	defer catchFault1(debug.SetPanicOnFault(true), &ok)
+	s := m.table.Load().slot(off >> m.shift)
+	if s == nil {
+		return false
+	}
+	mp := s.Load()
+	if mp == nil {
+		return false
+	}
+	if !mp.used.Load() {
+		mp.used.Store(true)
+	}
+	o := off & m.mask
+	if len(p) == 8 {
+		*(*[8]byte)(p) = [8]byte(mp.data[o:])
+	} else {
+		copy(p, mp.data[o:])
+	}
+	return true
+}
+
+// hotWrite1 is hotRead1's twin for stores. A fault may leave part of p
+// stored; the general path then stores all of it again.
+func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
+	defer catchFault1(debug.SetPanicOnFault(true), &ok)
+	s := m.table.Load().slot(off >> m.shift)
+	if s == nil {
+		return false
+	}
+	mp := s.Load()
+	if mp == nil {
+		return false
+	}
+	o := off & m.mask
+	if len(p) == 8 {
+		*(*[8]byte)(mp.data[o:]) = [8]byte(p)
+	} else {
+		copy(mp.data[o:], p)
+	}
+	if !mp.dirty.Load() {
+		mp.dirty.Store(true)
+	}
+	if !mp.used.Load() {
+		mp.used.Store(true)
+	}
+	return true
 }
 
 // hotWrite is hotRead's twin for stores. A chunk's dirty flag is checked
@@ -640,6 +700,9 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 				return n, err
 			}
 		}
+		return len(p), nil
+	}
+	if int64(len(p)) <= m.chunkSize-off&m.mask && m.hotWrite1(p, off) {
 		return len(p), nil
 	}
 	n := 0
