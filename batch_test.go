@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -116,5 +117,40 @@ func TestManager_Batch(t *testing.T) {
 		return err
 	}); !errors.Is(err, chunkmap.ErrReadOnly) {
 		t.Errorf("WritableBytes on ReadOnly: %v, want ErrReadOnly", err)
+	}
+}
+
+// TestClose_ReleasesRetiredMappings evicts chunks so that retired mappings
+// wait to be unmapped, then checks that Close unmaps them and returns: the
+// stack walk that decides when they may go must not find itself.
+func TestClose_ReleasesRetiredMappings(t *testing.T) {
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: 64 << 10, MaxMapped: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Truncate(5 * 64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	for i := range int64(5) {
+		if _, err := m.ReadAt(buf, i*64<<10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := m.Stats(); st.Evictions < 4 {
+		t.Fatalf("Stats() = %+v, want at least 4 evictions", st)
+	}
+	done := make(chan error)
+	go func() { done <- m.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close did not return within a minute with retired mappings waiting")
+	}
+	if st := m.Stats(); st.Mapped != 0 {
+		t.Errorf("after Close: Stats().Mapped = %d, want 0", st.Mapped)
 	}
 }

@@ -64,10 +64,12 @@ func catchFault1(prev bool, ok *bool) {
 
 // hotFrameMarker is a prefix of the name of every function that may hold the
 // address of an unpinned mapping: the Manager's hot* methods. Nothing else
-// keeps such an address past a return.
+// keeps such an address past a return, and no other method may have a name
+// that starts with "hot" (the stack walk below would find itself).
 var hotFrameMarker = []byte("chunkmap.(*Manager).hot")
 
-// hotFramesActive reports whether any goroutine is inside a hot* method.
+// anyHotFrameLocked reports whether any goroutine is inside a hot*
+// method.
 //
 // This is how the Manager knows when a retired mapping's addresses may be
 // given back to the kernel without a locked instruction on every access: a
@@ -80,13 +82,17 @@ var hotFrameMarker = []byte("chunkmap.(*Manager).hot")
 // goroutines the process has (their stacks are all printed); it runs only
 // when retired mappings are waiting, at most once per graveyardLimit
 // evictions, and never on the paths that find their chunk mapped.
-func hotFramesActive() bool {
-	buf := make([]byte, 64<<10)
+//
+// The caller holds m.mu, which guards the reused buffer.
+func (m *Manager) anyHotFrameLocked() bool {
+	if m.mu.stacks == nil {
+		m.mu.stacks = make([]byte, 64<<10)
+	}
 	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return bytes.Contains(buf[:n], hotFrameMarker)
+		n := runtime.Stack(m.mu.stacks, true)
+		if n < len(m.mu.stacks) {
+			return bytes.Contains(m.mu.stacks[:n], hotFrameMarker)
 		}
-		buf = make([]byte, 2*len(buf))
+		m.mu.stacks = make([]byte, 2*len(m.mu.stacks))
 	}
 }

@@ -111,6 +111,7 @@ type Manager struct {
 		freq      map[int64]uint8 // recent misses and uses per chunk (admit.go)
 		ticks     int             // misses since freq last halved
 		fds       map[int64]*fdEntry
+		stacks    []byte                // reused by anyHotFrameLocked
 		scratch   map[int64]*chunk.File // Options.Scratch: every chunk, unmapped
 		// removeLater holds chunks deleted while pinned whose files wait
 		// for the last unpin (only where unmapBeforeRemove).
@@ -1205,7 +1206,7 @@ func (m *Manager) reclaimLocked(wait bool) {
 	if len(m.mu.graveyard) == 0 || (!wait && len(m.mu.graveyard) < graveyardLimit) {
 		return
 	}
-	for m.batches.Load() > 0 || hotFramesActive() {
+	for m.batches.Load() > 0 || m.anyHotFrameLocked() {
 		if !wait {
 			return
 		}
@@ -1309,7 +1310,9 @@ func (m *Manager) flushLocked() (size int64, err error) {
 	m.mu.Lock()
 	var live, cleared []*mapping
 	for _, mp := range m.mu.lru.Values() {
-		dirty := mp.dirty.Swap(false)
+		// A plain load first: most mapped chunks are clean, and a locked
+		// swap on each would make Sync cost grow with MaxMapped.
+		dirty := mp.dirty.Load() && mp.dirty.Swap(false)
 		if dirty {
 			cleared = append(cleared, mp)
 		}
@@ -1319,7 +1322,7 @@ func (m *Manager) flushLocked() (size int64, err error) {
 		}
 	}
 	for _, mp := range m.mu.graveyard {
-		if mp.dirty.Swap(false) {
+		if mp.dirty.Load() && mp.dirty.Swap(false) {
 			m.mu.dirty[mp.index] = struct{}{}
 			cleared = append(cleared, mp)
 		}
