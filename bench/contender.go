@@ -106,6 +106,7 @@ var Impls = []Impl{
 	{Name: "chunkmap", Open: openChunkmap, proto: (*chunkmapRW)(nil)},
 	{Name: "chunkmap-typed", Open: openTyped, Variant: true, proto: (*chunkmapTyped)(nil)},
 	{Name: "chunkmap-batch", Open: openBatch, Variant: true, proto: (*chunkmapBatch)(nil)},
+	{Name: "chunkmap-gather", Open: openGather, Variant: true, proto: (*chunkmapGather)(nil)},
 	{Name: "chunkmap-bulk", Open: openBulk, Variant: true, proto: (*chunkmapBulk)(nil)},
 	{Name: "chunkmap-view", Open: openView, Variant: true, Pinned: true, proto: (*chunkmapView)(nil)},
 	{Name: "chunkmap-admit", Open: openAdmit, Variant: true, Pressure: true, proto: (*chunkmapAdmit)(nil)},
@@ -420,6 +421,31 @@ func (c *chunkmapBatch) WriteUint64s(offs []int64, src []uint64) error {
 		}
 		return nil
 	})
+}
+
+// chunkmapGather uses the accessor's gather and scatter calls,
+// ReadUint64sAt and WriteUint64sAt (Manager.Gather and Manager.Scatter
+// underneath): addresses resolved first, then independent loads or stores,
+// under one fault guard per 256 values.
+type chunkmapGather struct {
+	cmBase
+	va *accessor.ViewAccessor
+}
+
+func openGather(d Dataset) (Contender, error) {
+	b, err := openManager(d)
+	if err != nil {
+		return nil, err
+	}
+	return &chunkmapGather{cmBase: b, va: accessor.New(b.m, binary.LittleEndian)}, nil
+}
+
+func (c *chunkmapGather) ReadUint64s(offs []int64, dst []uint64) error {
+	return c.va.ReadUint64sAt(offs, dst)
+}
+
+func (c *chunkmapGather) WriteUint64s(offs []int64, src []uint64) error {
+	return c.va.WriteUint64sAt(offs, src)
 }
 
 // chunkmapAdmit is chunkmapRW on a Manager opened with Options.Admission:
