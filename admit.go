@@ -34,19 +34,9 @@ type fdEntry struct {
 // used (counts halve periodically, so the choice follows a moving working
 // set).
 func (m *Manager) miss(p []byte, off int64, write bool) (int, error) {
-	op := "read"
-	if write {
-		op = "write"
-	}
 	idx := off >> m.shift
-	m.mu.Lock()
-	if m.closed.Load() {
-		m.mu.Unlock()
-		return 0, m.errorf(op, off, len(p), ErrClosed, "")
-	}
-	if idx < m.mu.first || idx >= m.mu.first+m.mu.nchunks {
-		m.mu.Unlock()
-		return 0, m.errorf(op, off, len(p), ErrOutOfRange, fmt.Sprintf("chunk %d does not exist", idx))
+	if err := m.lockChunk(p, off, write); err != nil {
+		return 0, err
 	}
 	if m.table.Load().slot(idx).Load() != nil {
 		m.mu.Unlock()
@@ -54,7 +44,7 @@ func (m *Manager) miss(p []byte, off int64, write bool) (int, error) {
 	}
 	if m.admitLocked(idx) {
 		m.mu.Unlock()
-		_, err := m.lookup(off, op)
+		_, err := m.lookup(off, ioOp(write))
 		return 0, err
 	}
 	m.misses.Add(1)
@@ -64,29 +54,39 @@ func (m *Manager) miss(p []byte, off int64, write bool) (int, error) {
 // fileIO reads or writes the part of p that lies in the chunk of off with
 // pread or pwrite on the chunk's file, not through a mapping.
 func (m *Manager) fileIO(p []byte, off int64, write bool) (int, error) {
-	op := "read"
-	if write {
-		op = "write"
-	}
-	idx := off >> m.shift
-	m.mu.Lock()
-	if m.closed.Load() {
-		m.mu.Unlock()
-		return 0, m.errorf(op, off, len(p), ErrClosed, "")
-	}
-	if idx < m.mu.first || idx >= m.mu.first+m.mu.nchunks {
-		m.mu.Unlock()
-		return 0, m.errorf(op, off, len(p), ErrOutOfRange, fmt.Sprintf("chunk %d does not exist", idx))
+	if err := m.lockChunk(p, off, write); err != nil {
+		return 0, err
 	}
 	return m.fileIOLocked(p, off, write)
 }
 
+// lockChunk takes mu for an access to p at off and checks that the Manager
+// is open and the chunk of off exists; on an error mu is not held.
+func (m *Manager) lockChunk(p []byte, off int64, write bool) error {
+	idx := off >> m.shift
+	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		return m.errorf(ioOp(write), off, len(p), ErrClosed, "")
+	}
+	if idx < m.mu.first || idx >= m.mu.first+m.mu.nchunks {
+		m.mu.Unlock()
+		return m.errorf(ioOp(write), off, len(p), ErrOutOfRange, fmt.Sprintf("chunk %d does not exist", idx))
+	}
+	return nil
+}
+
+// ioOp names a read or a write in errors.
+func ioOp(write bool) string {
+	if write {
+		return "write"
+	}
+	return "read"
+}
+
 // fileIOLocked is fileIO for a caller holding mu, which it releases.
 func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
-	op := "read"
-	if write {
-		op = "write"
-	}
+	op := ioOp(write)
 	idx := off >> m.shift
 	e, err := m.fdLocked(idx)
 	m.mu.Unlock()

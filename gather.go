@@ -115,30 +115,10 @@ const gatherBlock = 256
 // redoes the block, which is harmless for reads.
 func (m *Manager) hotGather(dst []byte, offs []int64, n int, used *[gatherBlock]*mapping) (done int, f fault) {
 	defer catchFault(debug.SetPanicOnFault(true), &f)
-	t := m.table.Load()
-	start, size := m.start.Load(), m.size.Load()
-	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
 	// Pass 1: resolve offsets to mapped addresses. Every load here hits
 	// the cache; none depends on a value still in flight from memory.
 	var addr [gatherBlock]unsafe.Pointer
-	k := 0
-	for ; k < len(offs); k++ {
-		off := offs[k]
-		o := off & mask
-		if off < start || off > size-int64(n) || o > last {
-			break
-		}
-		s := t.slot(off >> shift)
-		if s == nil {
-			break
-		}
-		mp := s.Load()
-		if mp == nil {
-			break
-		}
-		used[k] = mp
-		addr[k] = unsafe.Pointer(&mp.data[o])
-	}
+	k := m.resolve(offs, n, used, &addr)
 	// Pass 2: copy. The loads are independent, so their misses overlap.
 	switch n {
 	case 8:
@@ -157,33 +137,41 @@ func (m *Manager) hotGather(dst []byte, offs []int64, n int, used *[gatherBlock]
 	return k, f
 }
 
+// resolve fills addr and used with the mapped address and the mapping of
+// each n-byte value at offs, stopping before the first that is outside
+// [Start, Size), straddles a chunk boundary or lies in a chunk that is not
+// mapped, and returns how many it resolved. It must be called from a hot*
+// method, whose frame covers the addresses for the stack walk.
+func (m *Manager) resolve(offs []int64, n int, used *[gatherBlock]*mapping, addr *[gatherBlock]unsafe.Pointer) int {
+	t := m.table.Load()
+	start, size := m.start.Load(), m.size.Load()
+	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
+	for k, off := range offs {
+		o := off & mask
+		if off < start || off > size-int64(n) || o > last {
+			return k
+		}
+		s := t.slot(off >> shift)
+		if s == nil {
+			return k
+		}
+		mp := s.Load()
+		if mp == nil {
+			return k
+		}
+		used[k] = mp
+		addr[k] = unsafe.Pointer(&mp.data[o])
+	}
+	return len(offs)
+}
+
 // hotScatter is hotGather's twin for stores, in the same two passes. As in
 // hotWrite, a chunk's dirty flag is checked after the stores. Redoing the
 // block after a fault writes the same bytes again.
 func (m *Manager) hotScatter(src []byte, offs []int64, n int, used *[gatherBlock]*mapping) (done int, f fault) {
 	defer catchFault(debug.SetPanicOnFault(true), &f)
-	t := m.table.Load()
-	start, size := m.start.Load(), m.size.Load()
-	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
 	var addr [gatherBlock]unsafe.Pointer
-	k := 0
-	for ; k < len(offs); k++ {
-		off := offs[k]
-		o := off & mask
-		if off < start || off > size-int64(n) || o > last {
-			break
-		}
-		s := t.slot(off >> shift)
-		if s == nil {
-			break
-		}
-		mp := s.Load()
-		if mp == nil {
-			break
-		}
-		used[k] = mp
-		addr[k] = unsafe.Pointer(&mp.data[o])
-	}
+	k := m.resolve(offs, n, used, &addr)
 	switch n {
 	case 8:
 		for i := range addr[:k] {
