@@ -117,11 +117,11 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	return k, nil
 }
 
-// admitMargin is how many more recent misses a chunk needs than its victim
-// has recent uses before it replaces it. Under uniform random access the
-// counts differ only by chance, and a small margin keeps chance from
+// admitMargin is how many recent misses a chunk needs beyond twice its
+// victim's recent uses before it replaces it. Under uniform random access
+// the counts differ only by chance, and the margin keeps chance from
 // remapping a chunk every few misses; a chunk that has become hot gains a
-// count on each of its misses and clears the margin quickly.
+// count on each of its misses and clears it quickly.
 const admitMargin = 4
 
 // admitLocked counts a miss on chunk idx and reports whether to map it.
@@ -149,7 +149,7 @@ func (m *Manager) admitLocked(idx int64) bool {
 	m.foldUsedLocked()
 	for _, k := range m.mu.lru.Keys() { // oldest first
 		if mp, _ := m.mu.lru.Peek(k); mp.pins.Load() == 0 {
-			return freq[idx] >= freq[k]+admitMargin
+			return freq[idx] >= 2*freq[k]+admitMargin
 		}
 	}
 	return false // everything mapped is pinned: do not add to the excess
