@@ -30,8 +30,8 @@ type fdEntry struct {
 // replaces up to a millisecond, so when the working set is larger than
 // MaxMapped chunks, mapping on every miss makes each miss cost far more
 // than a pread. With Options.Admission a chunk is therefore admitted only if
-// it has missed more often, recently, than the chunk it would evict has been
-// used (counts halve periodically, so the choice follows a moving working
+// it has missed, recently, well over twice as often as the chunk it would
+// evict has been used (counts halve periodically, so the choice follows a moving working
 // set).
 func (m *Manager) miss(p []byte, off int64, write bool) (int, error) {
 	idx := off >> m.shift

@@ -42,8 +42,8 @@ type Options struct {
 	// modifies anything in ReadOnly mode.
 	ReadOnly bool
 	// Admission, when true, maps a chunk on a miss only if it has been
-	// missed more often, recently, than the chunk it would evict has been
-	// used; ReadAt and WriteAt serve the other misses with pread and
+	// missed, recently, well over twice as often as the chunk it would
+	// evict has been used; ReadAt and WriteAt serve the other misses with pread and
 	// pwrite, which share the page cache with the mappings. Choose it when
 	// the working set is much larger than MaxMapped chunks: mapping and
 	// unmapping on every miss then costs far more than a pread. When false
