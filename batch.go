@@ -87,7 +87,8 @@ func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
 			}
 		}
 	}
-	return b.slow(off, n, "batch read")
+	p, _, err := b.slow(off, n, "batch read")
+	return p, err
 }
 
 // WritableBytes is Bytes for storing: the caller may write the n bytes
@@ -115,40 +116,38 @@ func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
 			}
 		}
 	}
-	p, err := b.slow(off, n, "batch write")
-	if err == nil {
-		mp := b.t.slot(off >> m.shift).Load()
-		if !mp.dirty.Load() {
-			mp.dirty.Store(true)
-		}
+	p, mp, err := b.slow(off, n, "batch write")
+	if err == nil && !mp.dirty.Load() {
+		mp.dirty.Store(true)
 	}
 	return p, err
 }
 
-// slow checks the range, maps the chunk of off if need be, and reloads the
-// table.
-func (b *Batch) slow(off int64, n int, op string) ([]byte, error) {
+// slow checks the range, maps the chunk of off if need be, reloads the
+// table, and returns the bytes and the mapping they are in. The mapping
+// stays mapped until the batch ends, even if it is evicted meanwhile.
+func (b *Batch) slow(off int64, n int, op string) ([]byte, *mapping, error) {
 	m := b.m
 	if m.closed.Load() {
-		return nil, m.errorf(op, off, n, ErrClosed, "")
+		return nil, nil, m.errorf(op, off, n, ErrClosed, "")
 	}
 	if err := m.checkRange(op, off, n); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if boundary := (off | m.mask) + 1; off+int64(n) > boundary {
-		return nil, m.errorf(op, off, n, ErrOutOfRange,
+		return nil, nil, m.errorf(op, off, n, ErrOutOfRange,
 			fmt.Sprintf("range crosses the chunk boundary at offset %d", boundary))
 	}
-	for {
-		if s := b.t.slot(off >> m.shift); s != nil {
-			if mp := s.Load(); mp != nil {
-				o := off & m.mask
-				return mp.data[o : o+int64(n) : o+int64(n)], nil
-			}
+	o := off & m.mask
+	if s := b.t.slot(off >> m.shift); s != nil {
+		if mp := s.Load(); mp != nil {
+			return mp.data[o : o+int64(n) : o+int64(n)], mp, nil
 		}
-		if _, err := m.lookup(off, op); err != nil {
-			return nil, err
-		}
-		b.t = m.table.Load()
 	}
+	mp, err := m.lookup(off, op)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.t = m.table.Load() // the table may have grown
+	return mp.data[o : o+int64(n) : o+int64(n)], mp, nil
 }
