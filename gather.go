@@ -26,31 +26,7 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 	if err := m.checkGather("gather", len(dst), len(offs), n); err != nil {
 		return err
 	}
-	var used [gatherBlock]*mapping
-	for i := 0; i < len(offs); {
-		k, f := m.hotGather(dst[i*n:], offs[i:min(i+gatherBlock, len(offs))], n, &used)
-		i += k
-		if f.hit {
-			if err := m.onFault(f.in(used[:]), "gather", offs[i]); err != nil {
-				return err
-			}
-			continue
-		}
-		if i == len(offs) || k == gatherBlock {
-			continue
-		}
-		// The slow path: a value outside the range, straddling a
-		// boundary, or in a chunk that is not mapped.
-		off := offs[i]
-		if err := m.checkRange("gather", off, n); err != nil {
-			return err
-		}
-		if _, err := m.read(dst[i*n:(i+1)*n], off); err != nil {
-			return err
-		}
-		i++
-	}
-	return nil
+	return m.gatherScatter("gather", dst, offs, n, false)
 }
 
 // Scatter writes len(offs) values of n bytes each, the k-th from
@@ -66,12 +42,26 @@ func (m *Manager) Scatter(src []byte, offs []int64, n int) error {
 	if err := m.checkWrite("scatter", 0, 0); err != nil {
 		return err
 	}
+	return m.gatherScatter("scatter", src, offs, n, true)
+}
+
+// gatherScatter runs Gather (or, with write, Scatter) over checked
+// arguments: a block at a time through the hot path, and one value at a
+// time through ReadAt's or WriteAt's general path where the hot path stops.
+func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, write bool) error {
 	var used [gatherBlock]*mapping
 	for i := 0; i < len(offs); {
-		k, f := m.hotScatter(src[i*n:], offs[i:min(i+gatherBlock, len(offs))], n, &used)
+		block := offs[i:min(i+gatherBlock, len(offs))]
+		var k int
+		var f fault
+		if write {
+			k, f = m.hotScatter(buf[i*n:], block, n, &used)
+		} else {
+			k, f = m.hotGather(buf[i*n:], block, n, &used)
+		}
 		i += k
 		if f.hit {
-			if err := m.onFault(f.in(used[:]), "scatter", offs[i]); err != nil {
+			if err := m.onFault(f.in(used[:]), op, offs[i]); err != nil {
 				return err
 			}
 			continue
@@ -79,11 +69,19 @@ func (m *Manager) Scatter(src []byte, offs []int64, n int) error {
 		if i == len(offs) || k == gatherBlock {
 			continue
 		}
+		// The slow path: a value outside the range, straddling a
+		// boundary, or in a chunk that is not mapped.
 		off := offs[i]
-		if err := m.checkRange("scatter", off, n); err != nil {
+		if err := m.checkRange(op, off, n); err != nil {
 			return err
 		}
-		if _, err := m.write(src[i*n:(i+1)*n], off); err != nil {
+		var err error
+		if write {
+			_, err = m.write(buf[i*n:(i+1)*n], off)
+		} else {
+			_, err = m.read(buf[i*n:(i+1)*n], off)
+		}
+		if err != nil {
 			return err
 		}
 		i++
