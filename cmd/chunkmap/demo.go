@@ -59,7 +59,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.reads, "reads", defaultDemoReads, "random reads in each random phase")
 	fs.Var(&readSize, "read-size", "`size` of each random read")
 	fs.BoolVar(&cfg.compare, "compare", true, "run the same phases through os.File for comparison")
-	fs.BoolVar(&cfg.admission, "admission", false, "set Options.Admission: serve misses with pread/pwrite unless a chunk is worth mapping")
+	fs.BoolVar(&cfg.admission, "admission", true, "set Options.Admission: serve misses with pread/pwrite unless a chunk is worth mapping (-admission=false maps a chunk on every miss)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random offsets")
 	_, code, ok := parse(fs, args, 0, "[-dir DIR] [-size 1GiB] [-chunk 64MiB] [-max-mapped 4]",
 		`Demo builds a dataset bigger than what may stay mapped (size > max-mapped x
@@ -208,7 +208,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, "reads are served from the page cache when it holds the data; sync is bound by the disk")
 	if !cfg.admission && cm[3].maps > int64(cfg.reads)/10 {
-		fmt.Fprintln(stdout, "random reads over more than the mapped window map a chunk on most misses; try -admission, which serves them with pread instead")
+		fmt.Fprintln(stdout, "random reads over more than the mapped window map a chunk on most misses; leave -admission on, which serves them with pread instead")
 	}
 	if cfg.dir != "" {
 		fmt.Fprintf(stdout, "dataset kept in %s (try: chunkmap info %s)\n", dsDir, dsDir)

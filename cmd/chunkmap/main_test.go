@@ -413,7 +413,7 @@ func TestRun_Trim(t *testing.T) {
 func TestRun_Demo(t *testing.T) {
 	t.Run("temp dir", func(t *testing.T) {
 		t.Setenv("TMPDIR", t.TempDir())
-		code, out, errOut := runCmd(t, "demo", "-size", "2MiB", "-chunk", "64KiB", "-max-mapped", "2", "-reads", "500")
+		code, out, errOut := runCmd(t, "demo", "-size", "2MiB", "-chunk", "64KiB", "-max-mapped", "2", "-reads", "500", "-admission=false")
 		if code != exitOK {
 			t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
