@@ -49,19 +49,6 @@ func catchFault(prev bool, f *fault) {
 	}
 }
 
-// catchFault1 is catchFault for a caller that only needs to know whether
-// its access completed: a fault sets *ok to false, and the caller redoes
-// the access on the general path, which classifies the fault.
-func catchFault1(prev bool, ok *bool) {
-	debug.SetPanicOnFault(prev)
-	if r := recover(); r != nil {
-		if _, isFault := r.(interface{ Addr() uintptr }); !isFault {
-			panic(r)
-		}
-		*ok = false
-	}
-}
-
 // hotFrameMarker is a prefix of the name of every function that may hold the
 // address of an unpinned mapping: the Manager's hot* methods. Nothing else
 // keeps such an address past a return, and no other method may have a name

@@ -552,7 +552,10 @@ func (m *Manager) hotRead(p []byte, off int64) (n int, f fault) {
 // state) if it is not or the access faulted, leaving the caller to take the
 // general path.
 func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
-	defer catchFault1(debug.SetPanicOnFault(true), &ok)
+	// A fault unwinds before ok is set, so it reads false; the general
+	// path then redoes the access and classifies the fault.
+	var f fault
+	defer catchFault(debug.SetPanicOnFault(true), &f)
 	s := m.table.Load().slot(off >> m.shift)
 	if s == nil {
 		return false
@@ -576,7 +579,10 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 // hotWrite1 is hotRead1's twin for stores. A fault may leave part of p
 // stored; the general path then stores all of it again.
 func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
-	defer catchFault1(debug.SetPanicOnFault(true), &ok)
+	// A fault unwinds before ok is set, so it reads false; the general
+	// path then redoes the access and classifies the fault.
+	var f fault
+	defer catchFault(debug.SetPanicOnFault(true), &f)
 	s := m.table.Load().slot(off >> m.shift)
 	if s == nil {
 		return false
