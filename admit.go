@@ -119,58 +119,105 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 
 // admitMargin is how many recent misses a chunk needs beyond twice its
 // victim's recent uses before it replaces it. Under uniform random access
-// the counts differ only by chance, and the margin keeps chance from
-// remapping a chunk every few misses; a chunk that has become hot gains a
-// count on each of its misses and clears it quickly.
-const admitMargin = 4
+// the counts differ only by chance; with the margin, and with counts that
+// halve only once they average agePer per chunk, chance almost never
+// clears the bar, while a chunk that has become hot gains a count on each
+// of its misses and clears it within a few hundred of them.
+const admitMargin = 16
+
+// agePer is how many counts per tracked chunk accumulate before every count
+// halves. Counts that halve sooner stay small, and small counts are noisy:
+// the least of many mapped chunks' counts then often falls below half of
+// some missing chunk's, and a uniform workload remaps for nothing.
+const agePer = 64
+
+// maxFreq caps a chunk's count.
+const maxFreq = 1<<16 - 1
 
 // admitLocked counts a miss on chunk idx and reports whether to map it.
+// When it says yes and MaxMapped chunks are mapped, it has already evicted
+// the victim: the unpinned mapped chunk with the fewest recent uses, not the
+// least recently used one, whose one use since the last fold may be all the
+// use it has.
 func (m *Manager) admitLocked(idx int64) bool {
 	if !m.opts.Admission {
 		return true
 	}
-	freq := m.mu.freq
-	if freq[idx] < 255 {
-		freq[idx]++
-	}
-	if m.mu.ticks++; m.mu.ticks >= 8*m.opts.MaxMapped+64 {
-		m.mu.ticks = 0
-		for k, v := range freq {
-			if v < 2 {
-				delete(freq, k)
-			} else {
-				freq[k] = v / 2
-			}
-		}
-	}
+	freq := m.mu.freq[idx]
+	m.countLocked(&freq)
+	m.mu.freq[idx] = freq
+	m.ageLocked()
 	if m.mu.mapped < m.opts.MaxMapped {
 		return true
 	}
 	m.foldUsedLocked()
-	for _, k := range m.mu.lru.Keys() { // oldest first
-		if mp, _ := m.mu.lru.Peek(k); mp.pins.Load() == 0 {
-			return freq[idx] >= 2*freq[k]+admitMargin
+	var victim *mapping
+	least := maxFreq + 1
+	for _, mp := range m.mu.live {
+		if f := int(mp.freq); f < least && mp.pins.Load() == 0 {
+			victim, least = mp, f
 		}
 	}
-	return false // everything mapped is pinned: do not add to the excess
+	if victim == nil || int(m.mu.freq[idx]) < 2*least+admitMargin {
+		return false // a pread is cheaper than a remap; or all is pinned
+	}
+	return m.evictOneLocked(victim)
+}
+
+// countLocked adds one miss or use to the count *c. The counts of unmapped
+// chunks live in mu.freq, those of mapped ones in their mapping, where the
+// search for a victim reads them without a map lookup.
+func (m *Manager) countLocked(c *uint16) {
+	if *c < maxFreq {
+		*c++
+	}
+	m.mu.ticks++
+}
+
+// ageLocked halves every count once they have grown to average agePer per
+// tracked chunk, so that the counts follow a working set that moves.
+func (m *Manager) ageLocked() {
+	if m.mu.ticks < agePer*(len(m.mu.freq)+len(m.mu.live)+1) {
+		return
+	}
+	m.mu.ticks = 0
+	for k, v := range m.mu.freq {
+		if v < 2 {
+			delete(m.mu.freq, k)
+		} else {
+			m.mu.freq[k] = v / 2
+		}
+	}
+	for _, mp := range m.mu.live {
+		mp.freq /= 2
+	}
 }
 
 // foldUsedLocked moves the chunks used since the last fold to the front of
-// the LRU, oldest first so their relative order is kept, and counts each
-// such use toward the chunk's frequency. The hot paths record use in a flag
-// because touching the LRU would need the lock.
+// the LRU and counts each such use toward the chunk's frequency. The hot
+// paths record use in a flag because touching the LRU would need the lock;
+// the order of the uses between two folds is not known, so chunks used in
+// the same interval reach the front in no particular order.
 func (m *Manager) foldUsedLocked() {
-	for _, idx := range m.mu.lru.Keys() {
-		if mp, _ := m.mu.lru.Peek(idx); mp.used.Load() {
+	for _, mp := range m.mu.live {
+		if mp.used.Load() {
 			mp.used.Store(false)
-			m.mu.lru.Get(idx)
-			if m.mu.freq[idx] < 255 {
-				m.mu.freq[idx]++
+			m.mu.lru.Get(mp.index)
+			if m.opts.Admission {
+				m.countLocked(&mp.freq)
 			}
 			m.hits.Add(1)
 		}
 	}
+	m.ageLocked()
 }
+
+// maxOpenFiles is how many chunk files the Manager keeps open for pread and
+// pwrite, besides the files of its mappings. Reopening a file costs an
+// open, an fstat and a close, three times a pread, so the cache holds the
+// whole working set of most uses; the process's descriptor limit (which
+// Go raises to the hard limit at startup) is far above it.
+const maxOpenFiles = 1024
 
 // fdLocked returns the cached open file of chunk idx, opening it if need
 // be, with a reference the caller gives back with releaseFdLocked.
@@ -179,7 +226,7 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 		e.refs++
 		return e, nil
 	}
-	if limit := max(16, m.opts.MaxMapped); len(m.mu.fds) >= limit {
+	if len(m.mu.fds) >= maxOpenFiles {
 		for k, e := range m.mu.fds { // any idle one; the cache is small
 			if e.refs == 0 {
 				m.dropFdLocked(k)

@@ -99,17 +99,18 @@ type Manager struct {
 		sync.Mutex
 		lock      *dirLock
 		lru       *simplelru.LRU[int64, *mapping] // live mappings, by recency
+		live      []*mapping                      // the same, in no order; scanned without allocating
 		mapped    int                             // live mappings
 		graveyard []*mapping                      // retired, awaiting unmap
 		doomed    []*mapping                      // deleted while pinned; unmapped at last unpin
 		dirty     map[int64]struct{}
 		first     int64 // index of the first chunk
 		nchunks   int64
-		reserved  int64           // end of the bytes handed to writers
-		hwm       int64           // bytes at or past hwm are zero
-		pending   map[int64]int64 // appends done out of order: off -> end
-		freq      map[int64]uint8 // recent misses and uses per chunk (admit.go)
-		ticks     int             // misses since freq last halved
+		reserved  int64            // end of the bytes handed to writers
+		hwm       int64            // bytes at or past hwm are zero
+		pending   map[int64]int64  // appends done out of order: off -> end
+		freq      map[int64]uint16 // recent misses per unmapped chunk (admit.go)
+		ticks     int              // counts since freq last halved
 		fds       map[int64]*fdEntry
 		stacks    []byte                // reused by anyHotFrameLocked
 		scratch   map[int64]*chunk.File // Options.Scratch: every chunk, unmapped
@@ -132,8 +133,10 @@ type mapping struct {
 	retiring atomic.Bool  // an eviction or deletion claimed it; no new pins
 	doomed   atomic.Bool  // its chunk was deleted while pinned
 
-	gone    bool // retired or unmapped; protected by Manager.mu
-	waiting bool // in the graveyard, not yet retired; protected by Manager.mu
+	live    int    // position in Manager.mu.live while live; protected by Manager.mu
+	freq    uint16 // Manager.mu.freq's count while live; protected by Manager.mu
+	gone    bool   // retired or unmapped; protected by Manager.mu
+	waiting bool   // in the graveyard, not yet retired; protected by Manager.mu
 }
 
 // table maps chunk indices to live mappings. Readers load it without a
@@ -374,7 +377,7 @@ func newManager(dir string, o Options, mf manifest, nchunks int64) *Manager {
 	m.mu.removeLater = make(map[int64]struct{})
 	m.mu.dirty = make(map[int64]struct{})
 	m.mu.pending = make(map[int64]int64)
-	m.mu.freq = make(map[int64]uint8)
+	m.mu.freq = make(map[int64]uint16)
 	m.mu.fds = make(map[int64]*fdEntry)
 	m.mu.first = mf.first
 	m.mu.nchunks = nchunks
@@ -1026,7 +1029,6 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 	pinned := make(map[int64]bool)
 	for idx := to - 1; idx >= from; idx-- {
 		delete(m.mu.dirty, idx)
-		delete(m.mu.freq, idx)
 		m.dropFdLocked(idx)
 		if s := t.slot(idx); s != nil {
 			if mp := s.Load(); mp != nil {
@@ -1035,6 +1037,7 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 				pinned[idx] = mp.pins.Load() > 0
 			}
 		}
+		delete(m.mu.freq, idx) // after dropLocked, which hands it back
 	}
 	if unmapBeforeRemove {
 		m.reclaimLocked(true)
@@ -1114,8 +1117,11 @@ func (m *Manager) lookup(off int64, op string) (*mapping, error) {
 		return nil, chunkError(op, off, err)
 	}
 	m.maps.Add(1)
-	mp := &mapping{data: f.Bytes(), file: f, index: idx}
+	mp := &mapping{data: f.Bytes(), file: f, index: idx, freq: m.mu.freq[idx]}
+	delete(m.mu.freq, idx)
 	m.mu.lru.Add(idx, mp)
+	mp.live = len(m.mu.live)
+	m.mu.live = append(m.mu.live, mp)
 	m.mu.mapped++
 	s.Store(mp)
 	return mp, nil
@@ -1130,20 +1136,28 @@ func (m *Manager) evictLocked(n int) {
 	m.foldUsedLocked()
 	for tries := m.mu.lru.Len(); tries > 0 && m.mu.mapped+n > m.opts.MaxMapped; tries-- {
 		idx, mp, _ := m.mu.lru.GetOldest()
-		// A pin takes no lock: it increments pins, then checks retiring.
-		// Setting retiring before reading pins means one of the two sees
-		// the other.
-		mp.retiring.Store(true)
-		if mp.pins.Load() > 0 {
-			mp.retiring.Store(false)
+		if !m.evictOneLocked(mp) {
 			m.mu.lru.Get(idx)
-			continue
 		}
-		m.mu.lru.Remove(idx)
-		m.unpublishLocked(mp)
-		m.retireLocked(mp)
-		m.evictions.Add(1)
 	}
+}
+
+// evictOneLocked unmaps the live mapping mp unless it is pinned, and
+// reports whether it did.
+func (m *Manager) evictOneLocked(mp *mapping) bool {
+	// A pin takes no lock: it increments pins, then checks retiring.
+	// Setting retiring before reading pins means one of the two sees the
+	// other.
+	mp.retiring.Store(true)
+	if mp.pins.Load() > 0 {
+		mp.retiring.Store(false)
+		return false
+	}
+	m.mu.lru.Remove(mp.index)
+	m.unpublishLocked(mp)
+	m.retireLocked(mp)
+	m.evictions.Add(1)
+	return true
 }
 
 // dropLocked takes a live mapping out of use for good, because its chunk is
@@ -1166,6 +1180,13 @@ func (m *Manager) unpublishLocked(mp *mapping) {
 	if s := m.table.Load().slot(mp.index); s != nil {
 		s.CompareAndSwap(mp, nil)
 	}
+	if mp.freq > 0 {
+		m.mu.freq[mp.index] = mp.freq
+	}
+	last := m.mu.live[len(m.mu.live)-1]
+	m.mu.live[mp.live], last.live = last, mp.live
+	m.mu.live[len(m.mu.live)-1] = nil
+	m.mu.live = m.mu.live[:len(m.mu.live)-1]
 	m.mu.mapped--
 }
 
@@ -1248,7 +1269,7 @@ func (m *Manager) onFault(f fault, op string, off int64) error {
 	}
 	mp := f.mp
 	if mp == nil { // a Batch: its mappings cannot be retired while it is open
-		for _, c := range slices.Concat(m.mu.lru.Values(), m.mu.doomed, m.mu.graveyard) {
+		for _, c := range slices.Concat(m.mu.live, m.mu.doomed, m.mu.graveyard) {
 			if contains(c.data, f.addr) {
 				mp = c
 				break
@@ -1316,7 +1337,7 @@ func (m *Manager) flushLocked() (size int64, err error) {
 
 	m.mu.Lock()
 	var live, cleared []*mapping
-	for _, mp := range m.mu.lru.Values() {
+	for _, mp := range m.mu.live {
 		// A plain load first: most mapped chunks are clean, and a locked
 		// swap on each would make Sync cost grow with MaxMapped.
 		dirty := mp.dirty.Load() && mp.dirty.Swap(false)
@@ -1422,8 +1443,8 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed.Store(true)
-	for _, mp := range m.mu.lru.Values() {
-		m.dropLocked(mp)
+	for len(m.mu.live) > 0 {
+		m.dropLocked(m.mu.live[len(m.mu.live)-1])
 	}
 	for idx := range m.mu.fds {
 		m.dropFdLocked(idx)
@@ -1446,7 +1467,7 @@ func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	pinned := 0
-	for _, mp := range m.mu.lru.Values() {
+	for _, mp := range m.mu.live {
 		if mp.pins.Load() > 0 {
 			pinned++
 		}

@@ -48,7 +48,8 @@ type Options struct {
 	// the working set is much larger than MaxMapped chunks: mapping and
 	// unmapping on every miss then costs far more than a pread. When false
 	// (the default) every miss maps the chunk, evicting the least recently
-	// used one. Pins and batches always map.
+	// used one. Pins and batches always map. The Manager keeps the files
+	// of up to 1024 unmapped chunks open for pread and pwrite.
 	Admission bool
 	// Scratch makes a dataset that keeps nothing once it is closed or its
 	// process dies, for temporary working sets too large for memory

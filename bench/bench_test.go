@@ -266,8 +266,10 @@ func randLoop(b *testing.B, offs []int64, kernel func(offs []int64) error) {
 // s0.
 func reportMisses(b *testing.B, c Contender, s0 chunkmap.Stats, n int) {
 	if s, ok := c.(Statser); ok {
-		misses := s.Stats().Misses - s0.Misses
-		b.ReportMetric(float64(misses)/(float64(b.N)*float64(n)), "misses/op")
+		s1 := s.Stats()
+		ops := float64(b.N) * float64(n)
+		b.ReportMetric(float64(s1.Misses-s0.Misses)/ops, "misses/op")
+		b.ReportMetric(float64(s1.Maps-s0.Maps)/ops, "maps/op")
 	}
 }
 

@@ -1,0 +1,125 @@
+package chunkmap_test
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// admissionDataset opens a dataset of chunks 64 KiB chunks, each filled with
+// its own index, with Admission on and at most maxMapped of them mapped.
+func admissionDataset(t *testing.T, chunks int64, maxMapped int) *chunkmap.Manager {
+	t.Helper()
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: maxMapped, Admission: true})
+	for i := range chunks {
+		writeAt(t, m, bytes.Repeat([]byte{byte(i)}, int(cs)), i*cs)
+	}
+	return m
+}
+
+// readChunks does n random 8-byte reads spread uniformly over chunks
+// [from, to), checking each read's bytes.
+func readChunks(t *testing.T, m *chunkmap.Manager, r *rand.Rand, from, to int64, n int) {
+	t.Helper()
+	var b [8]byte
+	for range n {
+		idx := from + r.Int64N(to-from)
+		off := idx*cs + r.Int64N(cs-8)
+		if _, err := m.ReadAt(b[:], off); err != nil {
+			t.Fatalf("ReadAt(%d): %v", off, err)
+		}
+		if b != [8]byte(bytes.Repeat([]byte{byte(idx)}, 8)) {
+			t.Fatalf("ReadAt(%d) = %x, want chunk %d's bytes", off, b, idx)
+		}
+	}
+}
+
+// TestAdmission_UniformDoesNotRemap checks that with a uniform working set
+// larger than the mapped window, Admission serves the misses with pread
+// rather than remapping: no chunk is hotter than the mapped ones, so
+// remapping would buy nothing and cost a map, an unmap and page faults.
+func TestAdmission_UniformDoesNotRemap(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		chunks    int64
+		maxMapped int
+	}{
+		{"chunks=32/maxmapped=8", 32, 8},
+		{"chunks=64/maxmapped=1", 64, 1},
+		{"chunks=1024/maxmapped=256", 1024, 256},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := admissionDataset(t, tc.chunks, tc.maxMapped)
+			r := rand.New(rand.NewPCG(1, uint64(tc.chunks)))
+			// Warm up: the window fills and the counts settle.
+			readChunks(t, m, r, 0, tc.chunks, 200*int(tc.chunks))
+			s0 := m.Stats()
+			const n = 200_000
+			readChunks(t, m, r, 0, tc.chunks, n)
+			s1 := m.Stats()
+			maps := s1.Maps - s0.Maps
+			misses := s1.Misses - s0.Misses
+			t.Logf("%d reads: %d maps, %d misses", n, maps, misses)
+			// Unmapped chunks are (chunks-maxMapped)/chunks of the reads.
+			if want := int64(n) * (tc.chunks - int64(tc.maxMapped)) / tc.chunks; misses < want*9/10 {
+				t.Errorf("%d misses, want about %d: reads of unmapped chunks are not all counted", misses, want)
+			}
+			if maps > n/20_000 {
+				t.Errorf("%d maps in %d uniform reads; want at most %d", maps, n, n/20_000)
+			}
+			if s1.Mapped > tc.maxMapped {
+				t.Errorf("Mapped = %d, want at most MaxMapped %d", s1.Mapped, tc.maxMapped)
+			}
+		})
+	}
+}
+
+// TestAdmission_FollowsHotSet checks that chunks that become hot are mapped
+// promptly, replacing the ones that went cold, so the pread path does not
+// keep serving a working set that now fits the window.
+func TestAdmission_FollowsHotSet(t *testing.T) {
+	const chunks, maxMapped = 64, 4
+	m := admissionDataset(t, chunks, maxMapped)
+	r := rand.New(rand.NewPCG(2, 2))
+	readChunks(t, m, r, 0, chunks, 50_000)
+	for _, hot := range []int64{40, 8, 56} { // three shifts of the hot set
+		readChunks(t, m, r, hot, hot+maxMapped, 5_000)
+		s0 := m.Stats()
+		readChunks(t, m, r, hot, hot+maxMapped, 20_000)
+		s1 := m.Stats()
+		if d := s1.Misses - s0.Misses; d != 0 {
+			t.Errorf("hot set %d..%d: %d of 20000 reads missed after 5000 reads of warm-up; want the set mapped",
+				hot, hot+maxMapped-1, d)
+		}
+	}
+}
+
+// TestAdmission_SkewedWorkingSet checks the common case between the two: a
+// few chunks take most reads and many take the rest. The hot ones must end
+// up mapped, and the rest must not churn the window.
+func TestAdmission_SkewedWorkingSet(t *testing.T) {
+	const chunks, maxMapped, hot = 128, 8, 6
+	m := admissionDataset(t, chunks, maxMapped)
+	r := rand.New(rand.NewPCG(3, 3))
+	mixed := func(n int) {
+		for range n / 10 {
+			readChunks(t, m, r, 0, hot, 9) // 90% of reads on 6 chunks
+			readChunks(t, m, r, hot, chunks, 1)
+		}
+	}
+	mixed(100_000)
+	s0 := m.Stats()
+	const n = 200_000
+	mixed(n)
+	s1 := m.Stats()
+	misses, maps := s1.Misses-s0.Misses, s1.Maps-s0.Maps
+	t.Logf("%d reads: %d misses, %d maps", n, misses, maps)
+	if misses > n/10 {
+		t.Errorf("%d misses in %d reads with 90%% on %d chunks; want at most the cold 10%%", misses, n, hot)
+	}
+	if maps > n/10_000 {
+		t.Errorf("%d maps in %d reads; want the window to settle", maps, n)
+	}
+}
