@@ -110,7 +110,7 @@ func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
 		if s := b.t.slot(off >> m.shift); s != nil {
 			if mp := s.Load(); mp != nil {
 				if !mp.dirty.Load() {
-					mp.dirty.Store(true)
+					m.markDirty(mp)
 				}
 				return mp.data[o : o+int64(n) : o+int64(n)], nil
 			}
@@ -118,7 +118,7 @@ func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
 	}
 	p, mp, err := b.slow(off, n, "batch write")
 	if err == nil && !mp.dirty.Load() {
-		mp.dirty.Store(true)
+		m.markDirty(mp)
 	}
 	return p, err
 }

@@ -8,3 +8,7 @@ func (m *Manager) Mappings() (live, retired, doomed int) {
 	defer m.mu.Unlock()
 	return m.mu.mapped, len(m.mu.graveyard), len(m.mu.doomed)
 }
+
+// QueuedDirty reports how many mappings wait in the queue the next Sync
+// scans.
+func (m *Manager) QueuedDirty() int { return int(m.queuedN.Load()) }

@@ -186,7 +186,7 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, used *[gatherBlock
 	}
 	for _, mp := range used[:k] {
 		if !mp.dirty.Load() {
-			mp.dirty.Store(true)
+			m.markDirty(mp)
 		}
 	}
 	return k, f

@@ -86,6 +86,13 @@ type Manager struct {
 	// they set dirty flags before their stores, so Sync may not leave a
 	// flag cleared while one is open (see flushLocked).
 	wbatches atomic.Int32
+	// dirtyq is a lock-free stack, linked through mapping.nextq, of the
+	// mappings whose dirty flag was set since the last Sync took it, so
+	// that Sync costs in proportion to the dirty chunks, not the mapped
+	// ones. queuedN counts pushes, to bound the stack's dead entries (see
+	// pruneDirtyLocked).
+	dirtyq  atomic.Pointer[mapping]
+	queuedN atomic.Int64
 
 	// resize is held shared by calls that extend the dataset (Append, a
 	// WriteAt past Size, Grow) for their whole duration, and exclusively by
@@ -129,6 +136,8 @@ type mapping struct {
 
 	used     atomic.Bool  // accessed since the last eviction scan
 	dirty    atomic.Bool  // stored to since the last Sync
+	queued   atomic.Bool  // in Manager.dirtyq
+	nextq    *mapping     // next in Manager.dirtyq; written only by the pusher, read only by the taker
 	pins     atomic.Int32 // Pinned values outstanding
 	retiring atomic.Bool  // an eviction or deletion claimed it; no new pins
 	doomed   atomic.Bool  // its chunk was deleted while pinned
@@ -601,7 +610,7 @@ func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
 		copy(mp.data[o:], p)
 	}
 	if !mp.dirty.Load() {
-		mp.dirty.Store(true)
+		m.markDirty(mp)
 	}
 	if !mp.used.Load() {
 		mp.used.Store(true)
@@ -629,7 +638,7 @@ func (m *Manager) hotWrite(p []byte, off int64) (n int, f fault) {
 		f.mp = mp
 		k := copy(mp.data[o&m.mask:], p[n:])
 		if !mp.dirty.Load() {
-			mp.dirty.Store(true)
+			m.markDirty(mp)
 		}
 		if !mp.used.Load() {
 			mp.used.Store(true)
@@ -1202,6 +1211,7 @@ func (m *Manager) retireLocked(mp *mapping) {
 	}
 	m.unmaps.Add(1)
 	m.mu.graveyard = append(m.mu.graveyard, mp)
+	m.pruneDirtyLocked()
 	// The caller unpublished mp before this check, so a Batch that opens
 	// after it cannot reach mp; one already open may hold its bytes.
 	if m.batches.Load() > 0 {
@@ -1337,17 +1347,25 @@ func (m *Manager) flushLocked() (size int64, err error) {
 
 	m.mu.Lock()
 	var live, cleared []*mapping
-	for _, mp := range m.mu.live {
-		// A plain load first: most mapped chunks are clean, and a locked
-		// swap on each would make Sync cost grow with MaxMapped.
-		dirty := mp.dirty.Load() && mp.dirty.Swap(false)
+	for _, mp := range m.takeDirtyLocked() {
+		if !m.isLiveLocked(mp) {
+			// Evicted or deleted since it was queued: retiring it moved
+			// its flag to mu.dirty, or the graveyard scan below finds it.
+			continue
+		}
+		dirty := mp.dirty.Swap(false)
 		if dirty {
 			cleared = append(cleared, mp)
 		}
-		if dirty || mp.pins.Load() > 0 {
-			mp.pins.Add(1) // keeps it mapped while it is flushed
-			live = append(live, mp)
+		if mp.pins.Load() > 0 {
+			// Bytes pinned writable take stores that set no flag, so a
+			// pinned chunk is flushed by every Sync until its release.
+			m.queue(mp)
+		} else if !dirty {
+			continue
 		}
+		mp.pins.Add(1) // keeps it mapped while it is flushed
+		live = append(live, mp)
 	}
 	for _, mp := range m.mu.graveyard {
 		if mp.dirty.Load() && mp.dirty.Swap(false) {
@@ -1368,14 +1386,14 @@ func (m *Manager) flushLocked() (size int64, err error) {
 	// this load, so one side always sees the other.
 	if m.wbatches.Load() > 0 {
 		for _, mp := range cleared {
-			mp.dirty.Store(true)
+			m.markDirty(mp)
 		}
 	}
 
 	processBarrier()
 	for _, mp := range live {
 		if e := mp.file.Sync(); e != nil {
-			mp.dirty.Store(true)
+			m.markDirty(mp)
 			err = errors.Join(err, e)
 		}
 		m.unpin(mp)
@@ -1389,6 +1407,69 @@ func (m *Manager) flushLocked() (size int64, err error) {
 		return 0, m.fail(err)
 	}
 	return size, nil
+}
+
+// markDirty sets mp's dirty flag and queues mp for the next Sync. Writers
+// call it only when they load the flag clear, so a chunk's stores pay for
+// the locked instructions once per Sync, not once per store.
+func (m *Manager) markDirty(mp *mapping) {
+	mp.dirty.Store(true)
+	m.queue(mp)
+}
+
+// queue pushes mp onto dirtyq unless it is there already. Only the goroutine
+// that sets queued pushes, and only the taker clears it, after it has read
+// nextq, so a mapping is never in the stack twice and a pop never races a
+// push of the same mapping.
+func (m *Manager) queue(mp *mapping) {
+	if mp.queued.Load() || !mp.queued.CompareAndSwap(false, true) {
+		return
+	}
+	for {
+		head := m.dirtyq.Load()
+		mp.nextq = head
+		if m.dirtyq.CompareAndSwap(head, mp) {
+			break
+		}
+	}
+	m.queuedN.Add(1)
+}
+
+// takeDirtyLocked empties dirtyq and returns what it held, with each
+// mapping's queued flag clear again. The caller holds mu, which serialises
+// takers.
+func (m *Manager) takeDirtyLocked() []*mapping {
+	var q []*mapping
+	for mp := m.dirtyq.Swap(nil); mp != nil; mp = mp.nextq {
+		q = append(q, mp)
+	}
+	for _, mp := range q {
+		mp.nextq = nil
+		mp.queued.Store(false)
+	}
+	m.queuedN.Add(-int64(len(q)))
+	return q
+}
+
+// pruneDirtyLocked drops from dirtyq the mappings that are no longer live,
+// once they outnumber the live ones, so that a dataset that is written and
+// evicted but never synced (Scratch, say) does not grow the stack without
+// bound. What a dropped mapping had dirtied is in mu.dirty or the graveyard.
+func (m *Manager) pruneDirtyLocked() {
+	if m.queuedN.Load() <= int64(2*len(m.mu.live)+64) {
+		return
+	}
+	for _, mp := range m.takeDirtyLocked() {
+		if m.isLiveLocked(mp) {
+			m.queue(mp)
+		}
+	}
+}
+
+// isLiveLocked reports whether mp is a live mapping: published, in the LRU,
+// neither evicted nor deleted.
+func (m *Manager) isLiveLocked(mp *mapping) bool {
+	return mp.live < len(m.mu.live) && m.mu.live[mp.live] == mp
 }
 
 // recordLocked replaces the manifest with mf unless it already says that;

@@ -82,7 +82,7 @@ func (m *Manager) pin(off int64, n int, write bool) (Pinned, error) {
 
 func (m *Manager) pinned(mp *mapping, off int64, n int, write bool) Pinned {
 	if write {
-		mp.dirty.Store(true)
+		m.markDirty(mp)
 	}
 	o := off & m.mask
 	return Pinned{b: mp.data[o : o+int64(n) : o+int64(n)], mp: mp, m: m, write: write}
@@ -118,7 +118,7 @@ func (p *Pinned) Release() {
 	if p.write {
 		// Stores made since Pin must reach the next Sync even if a Sync
 		// in between cleared the flag.
-		p.mp.dirty.Store(true)
+		p.m.markDirty(p.mp)
 	}
 	p.m.unpin(p.mp)
 	p.mp, p.b = nil, nil

@@ -9,7 +9,7 @@
 //	if err != nil { ... }
 //	if err := f.Map(chunk.ReadWrite); err != nil { ... }
 //	copy(f.Bytes()[100:], "hello")
-//	err = f.Sync()   // msync, then fsync
+//	err = f.Sync()   // msync (where fsync alone is not enough), then fsync
 //	err = f.Close()  // unmaps and closes the file
 //
 // Errors are *[fs.PathError] values whose Op is one of create, open, map,
@@ -246,15 +246,16 @@ func (c *File) Unmap() error {
 }
 
 // Sync makes every store to the chunk durable: the mapping is flushed
-// (msync) if it is mapped, then the file is fsync'd. Stores through a mapping
-// that was unmapped or retired since are in the page cache and are covered by
-// the fsync.
+// (msync) if it is mapped, except on Linux where the fsync that follows
+// covers it, then the file is fsync'd. Stores through a mapping that was
+// unmapped or retired since are in the page cache and are covered by the
+// fsync.
 func (c *File) Sync() error {
 	if c.f == nil {
 		return c.err("sync", fs.ErrClosed)
 	}
 	if c.Mapped() && c.mode == ReadWrite {
-		if err := c.m.Flush(); err != nil {
+		if err := c.flushMapping(); err != nil {
 			return c.err("sync", err)
 		}
 	}
