@@ -22,8 +22,8 @@ var membarrierOK = sync.OnceValue(func() bool {
 // Writers through a mapping store their bytes and then load the chunk's
 // dirty flag without a locked instruction; x86 may let that load pass the
 // store still in the store buffer. Sync clears the flags and then calls
-// processBarrier, which drains every store buffer before msync reads the
-// pages: a writer that saw the flag still set has its bytes in memory, and
+// processBarrier, which drains every store buffer before fsync writes the
+// pages back: a writer that saw the flag still set has its bytes in memory, and
 // one that did not sees it clear and sets it again for the next Sync.
 // Kernels before 4.14 lack the command; there the window is the few
 // nanoseconds a store spends in a store buffer.

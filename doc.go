@@ -58,9 +58,9 @@
 //
 // A nil error from [Manager.Sync] means that every byte written before Sync
 // was called, and the Size and Start of that moment, survive a crash of the
-// process and of the machine: the dirty chunks are flushed (msync) and
-// fsync'd, then the manifest is replaced. Chunk files are created under a
-// temporary name, preallocated, fsync'd, renamed and the directory fsync'd,
+// process and of the machine: the dirty chunks are fsync'd (after an
+// msync, except on Linux, where fsync covers stores through a mapping), then
+// the manifest is replaced. Chunk files are created under a temporary name, preallocated, fsync'd, renamed and the directory fsync'd,
 // so a crash never leaves a half-made chunk. After a failed Sync the data
 // written since the last successful one is in doubt, and every later Sync
 // and write returns the error.

@@ -1299,13 +1299,15 @@ func (m *Manager) onFault(f fault, op string, off int64) error {
 // Sync makes durable everything written before it was called: chunks stored
 // to since the last Sync (those unmapped since included) are flushed and
 // fsync'd, then the manifest records Size and Start. Its cost grows with the
-// number of such chunks (plus one load of a flag per mapped chunk), not
-// with the size of the dataset. On a ReadOnly Manager it does nothing and
+// number of such chunks, not with the number mapped or the size of the
+// dataset: writers queue a chunk the first time they dirty it after a Sync,
+// and Sync visits only the queue. On a ReadOnly Manager it does nothing and
 // returns nil.
 //
-// If an msync or fsync fails, Sync returns the error, and so does every
-// later Sync and write: the kernel may have dropped the dirty pages, so the
-// data written since the last successful Sync is in doubt.
+// If an fsync (or, except on Linux, an msync) fails, Sync returns the
+// error, and so does every later Sync and write: the kernel may have dropped
+// the dirty pages, so the data written since the last successful Sync is in
+// doubt.
 func (m *Manager) Sync() error {
 	if m.closed.Load() {
 		return m.errorf("sync", 0, 0, ErrClosed, "")
