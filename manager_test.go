@@ -1879,8 +1879,18 @@ func TestManager_IO(t *testing.T) {
 }
 
 // TestManager_Concurrent runs readers, writers of disjoint regions,
-// appenders and a tailer at once while two chunks are mapped at a time.
+// appenders and a tailer at once while two chunks are mapped at a time,
+// with every miss mapping its chunk and with Admission serving most misses
+// by pread and pwrite while chunks are mapped and evicted under them.
 func TestManager_Concurrent(t *testing.T) {
+	for _, admission := range []bool{false, true} {
+		t.Run(fmt.Sprintf("admission=%t", admission), func(t *testing.T) {
+			testConcurrent(t, admission)
+		})
+	}
+}
+
+func testConcurrent(t *testing.T, admission bool) {
 	const (
 		roChunks     = 4 // [0, roChunks) read only
 		writers      = 3
@@ -1890,7 +1900,7 @@ func TestManager_Concurrent(t *testing.T) {
 		readers      = 3
 		hdr          = 16
 	)
-	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, Admission: admission})
 	ro := pattern(1, roChunks*cs)
 	writeAt(t, m, ro, 0)
 	wBase := int64(roChunks * cs)
