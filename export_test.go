@@ -11,4 +11,8 @@ func (m *Manager) Mappings() (live, retired, doomed int) {
 
 // QueuedDirty reports how many mappings wait in the queue the next Sync
 // scans.
-func (m *Manager) QueuedDirty() int { return int(m.queuedN.Load()) }
+func (m *Manager) QueuedDirty() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.mu.dirtyq)
+}

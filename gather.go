@@ -59,6 +59,13 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 		} else {
 			k, f = m.hotGather(buf[i*n:], block, n, &used)
 		}
+		if write {
+			for _, mp := range used[:k] {
+				if !mp.dirty.Load() {
+					m.markDirty(mp)
+				}
+			}
+		}
 		i += k
 		if f.hit {
 			if err := m.onFault(f.in(used[:]), op, offs[i]); err != nil {
@@ -163,9 +170,10 @@ func (m *Manager) resolve(offs []int64, n int, used *[gatherBlock]*mapping, addr
 	return len(offs)
 }
 
-// hotScatter is hotGather's twin for stores, in the same two passes. As in
-// hotWrite, a chunk's dirty flag is checked after the stores. Redoing the
-// block after a fault writes the same bytes again.
+// hotScatter is hotGather's twin for stores, in the same two passes. As for
+// hotWrite, the caller checks the chunks' dirty flags after the stores and
+// marks the clean ones, outside the hot frame. Redoing the block after a
+// fault writes the same bytes again.
 func (m *Manager) hotScatter(src []byte, offs []int64, n int, used *[gatherBlock]*mapping) (done int, f fault) {
 	defer catchFault(debug.SetPanicOnFault(true), &f)
 	var addr [gatherBlock]unsafe.Pointer
@@ -182,11 +190,6 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, used *[gatherBlock
 	default:
 		for i := range addr[:k] {
 			copy(unsafe.Slice((*byte)(addr[i]), n), src[i*n:(i+1)*n])
-		}
-	}
-	for _, mp := range used[:k] {
-		if !mp.dirty.Load() {
-			m.markDirty(mp)
 		}
 	}
 	return k, f

@@ -86,13 +86,6 @@ type Manager struct {
 	// they set dirty flags before their stores, so Sync may not leave a
 	// flag cleared while one is open (see flushLocked).
 	wbatches atomic.Int32
-	// dirtyq is a lock-free stack, linked through mapping.nextq, of the
-	// mappings whose dirty flag was set since the last Sync took it, so
-	// that Sync costs in proportion to the dirty chunks, not the mapped
-	// ones. queuedN counts pushes, to bound the stack's dead entries (see
-	// pruneDirtyLocked).
-	dirtyq  atomic.Pointer[mapping]
-	queuedN atomic.Int64
 
 	// resize is held shared by calls that extend the dataset (Append, a
 	// WriteAt past Size, Grow) for their whole duration, and exclusively by
@@ -110,17 +103,21 @@ type Manager struct {
 		mapped    int                             // live mappings
 		graveyard []*mapping                      // retired, awaiting unmap
 		doomed    []*mapping                      // deleted while pinned; unmapped at last unpin
-		dirty     map[int64]struct{}
-		first     int64 // index of the first chunk
-		nchunks   int64
-		reserved  int64            // end of the bytes handed to writers
-		hwm       int64            // bytes at or past hwm are zero
-		pending   map[int64]int64  // appends done out of order: off -> end
-		freq      map[int64]uint16 // recent misses per unmapped chunk (admit.go)
-		ticks     int              // counts since freq last halved
-		fds       map[int64]*fdEntry
-		stacks    []byte                // reused by anyHotFrameLocked
-		scratch   map[int64]*chunk.File // Options.Scratch: every chunk, unmapped
+		dirty     map[int64]struct{}              // chunks stored to through a mapping since retired
+		// dirtyq holds the mappings whose dirty flag was set since the
+		// last Sync took the queue, so that Sync costs in proportion to
+		// the dirty chunks, not the mapped ones (see markDirty).
+		dirtyq   []*mapping
+		first    int64 // index of the first chunk
+		nchunks  int64
+		reserved int64            // end of the bytes handed to writers
+		hwm      int64            // bytes at or past hwm are zero
+		pending  map[int64]int64  // appends done out of order: off -> end
+		freq     map[int64]uint16 // recent misses per unmapped chunk (admit.go)
+		ticks    int              // counts since freq last halved
+		fds      map[int64]*fdEntry
+		stacks   []byte                // reused by anyHotFrameLocked
+		scratch  map[int64]*chunk.File // Options.Scratch: every chunk, unmapped
 		// removeLater holds chunks deleted while pinned whose files wait
 		// for the last unpin (only where unmapBeforeRemove).
 		removeLater map[int64]struct{}
@@ -136,12 +133,11 @@ type mapping struct {
 
 	used     atomic.Bool  // accessed since the last eviction scan
 	dirty    atomic.Bool  // stored to since the last Sync
-	queued   atomic.Bool  // in Manager.dirtyq
-	nextq    *mapping     // next in Manager.dirtyq; written only by the pusher, read only by the taker
 	pins     atomic.Int32 // Pinned values outstanding
 	retiring atomic.Bool  // an eviction or deletion claimed it; no new pins
 	doomed   atomic.Bool  // its chunk was deleted while pinned
 
+	queued  bool   // in Manager.mu.dirtyq; protected by Manager.mu
 	live    int    // position in Manager.mu.live while live; protected by Manager.mu
 	freq    uint16 // Manager.mu.freq's count while live; protected by Manager.mu
 	gone    bool   // retired or unmapped; protected by Manager.mu
@@ -589,19 +585,23 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 }
 
 // hotWrite1 is hotRead1's twin for stores. A fault may leave part of p
-// stored; the general path then stores all of it again.
-func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
+// stored; the general path then stores all of it again. If the chunk's dirty
+// flag was clear after the store, it returns the mapping as clean, and the
+// caller must pass it to markDirty before it returns to its own caller: the
+// hot frames never take the lock, and a call here, even one never made,
+// costs cold random writes a third of their speed.
+func (m *Manager) hotWrite1(p []byte, off int64) (clean *mapping, ok bool) {
 	// A fault unwinds before ok is set, so it reads false; the general
 	// path then redoes the access and classifies the fault.
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
 	s := m.table.Load().slot(off >> m.shift)
 	if s == nil {
-		return false
+		return nil, false
 	}
 	mp := s.Load()
 	if mp == nil {
-		return false
+		return nil, false
 	}
 	o := off & m.mask
 	if len(p) == 8 {
@@ -609,43 +609,43 @@ func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
 	} else {
 		copy(mp.data[o:], p)
 	}
-	if !mp.dirty.Load() {
-		m.markDirty(mp)
-	}
 	if !mp.used.Load() {
 		mp.used.Store(true)
 	}
-	return true
+	if !mp.dirty.Load() {
+		return mp, true // the caller marks it, outside the hot frame
+	}
+	return nil, true
 }
 
 // hotWrite is hotRead's twin for stores. A chunk's dirty flag is checked
 // after the store, not before, so that a Sync clearing it concurrently
-// either sees the stored bytes or leaves the flag for the next Sync (see
-// processBarrier).
-func (m *Manager) hotWrite(p []byte, off int64) (n int, f fault) {
+// either sees the stored bytes (see processBarrier) or has cleared it first.
+// When hotWrite finds the flag clear it stops after that chunk and returns
+// its mapping as clean, for the caller to pass to markDirty.
+func (m *Manager) hotWrite(p []byte, off int64) (n int, f fault, clean *mapping) {
 	defer catchFault(debug.SetPanicOnFault(true), &f)
 	t := m.table.Load()
 	for n < len(p) {
 		o := off + int64(n)
 		s := t.slot(o >> m.shift)
 		if s == nil {
-			return n, f
+			return n, f, nil
 		}
 		mp := s.Load()
 		if mp == nil {
-			return n, f
+			return n, f, nil
 		}
 		f.mp = mp
-		k := copy(mp.data[o&m.mask:], p[n:])
-		if !mp.dirty.Load() {
-			m.markDirty(mp)
-		}
+		n += copy(mp.data[o&m.mask:], p[n:])
 		if !mp.used.Load() {
 			mp.used.Store(true)
 		}
-		n += k
+		if !mp.dirty.Load() {
+			return n, f, mp // for the caller to mark; it calls again for the rest
+		}
 	}
-	return n, f
+	return n, f, nil
 }
 
 // WriteAt implements [io.WriterAt]. It writes p at offset off, creating
@@ -721,13 +721,22 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 		}
 		return len(p), nil
 	}
-	if int64(len(p)) <= m.chunkSize-off&m.mask && m.hotWrite1(p, off) {
-		return len(p), nil
+	if int64(len(p)) <= m.chunkSize-off&m.mask {
+		if clean, ok := m.hotWrite1(p, off); ok {
+			if clean != nil {
+				m.markDirty(clean)
+			}
+			return len(p), nil
+		}
 	}
 	n := 0
 	for {
-		k, f := m.hotWrite(p[n:], off+int64(n))
+		k, f, clean := m.hotWrite(p[n:], off+int64(n))
 		n += k
+		if clean != nil {
+			m.markDirty(clean)
+			continue
+		}
 		if f.hit {
 			if err := m.onFault(f, "write", off+int64(n)); err != nil {
 				return n, err
@@ -1211,7 +1220,6 @@ func (m *Manager) retireLocked(mp *mapping) {
 	}
 	m.unmaps.Add(1)
 	m.mu.graveyard = append(m.mu.graveyard, mp)
-	m.pruneDirtyLocked()
 	// The caller unpublished mp before this check, so a Batch that opens
 	// after it cannot reach mp; one already open may hold its bytes.
 	if m.batches.Load() > 0 {
@@ -1349,10 +1357,13 @@ func (m *Manager) flushLocked() (size int64, err error) {
 
 	m.mu.Lock()
 	var live, cleared []*mapping
-	for _, mp := range m.takeDirtyLocked() {
+	queued := m.mu.dirtyq
+	m.mu.dirtyq = nil
+	for _, mp := range queued {
+		mp.queued = false
 		if !m.isLiveLocked(mp) {
 			// Evicted or deleted since it was queued: retiring it moved
-			// its flag to mu.dirty, or the graveyard scan below finds it.
+			// its flag to mu.dirty.
 			continue
 		}
 		dirty := mp.dirty.Swap(false)
@@ -1362,7 +1373,7 @@ func (m *Manager) flushLocked() (size int64, err error) {
 		if mp.pins.Load() > 0 {
 			// Bytes pinned writable take stores that set no flag, so a
 			// pinned chunk is flushed by every Sync until its release.
-			m.queue(mp)
+			m.enqueueLocked(mp)
 		} else if !dirty {
 			continue
 		}
@@ -1387,9 +1398,11 @@ func (m *Manager) flushLocked() (size int64, err error) {
 	// counted before it reads a flag, and the flags were cleared before
 	// this load, so one side always sees the other.
 	if m.wbatches.Load() > 0 {
+		m.mu.Lock()
 		for _, mp := range cleared {
-			m.markDirty(mp)
+			m.markDirtyLocked(mp)
 		}
+		m.mu.Unlock()
 	}
 
 	processBarrier()
@@ -1411,61 +1424,56 @@ func (m *Manager) flushLocked() (size int64, err error) {
 	return size, nil
 }
 
-// markDirty sets mp's dirty flag and queues mp for the next Sync. Writers
-// call it only when they load the flag clear, so a chunk's stores pay for
-// the locked instructions once per Sync, not once per store.
+// markDirty records that mp's chunk was stored to: it sets mp's dirty flag
+// and queues mp for the next Sync. Writers call it after their stores, and
+// only when they find the flag clear, so it runs about once per chunk per
+// Sync. It takes mu so that no writer can see the flag set before mp is
+// queued: one that did would skip markDirty and return, and a Sync starting
+// in between would miss a write that finished before it. The caller must
+// not be in a hot* frame or hold mu.
 func (m *Manager) markDirty(mp *mapping) {
-	mp.dirty.Store(true)
-	m.queue(mp)
+	m.mu.Lock()
+	m.markDirtyLocked(mp)
+	m.mu.Unlock()
 }
 
-// queue pushes mp onto dirtyq unless it is there already. Only the goroutine
-// that sets queued pushes, and only the taker clears it, after it has read
-// nextq, so a mapping is never in the stack twice and a pop never races a
-// push of the same mapping.
-func (m *Manager) queue(mp *mapping) {
-	if mp.queued.Load() || !mp.queued.CompareAndSwap(false, true) {
+// markDirtyLocked is markDirty for a caller holding mu.
+func (m *Manager) markDirtyLocked(mp *mapping) {
+	switch {
+	case mp.doomed.Load():
+		// Its chunk was deleted: there is nothing to flush.
+	case mp.gone:
+		// Evicted since the store, which reached the page cache: the
+		// chunk is fsync'd through a new descriptor.
+		m.mu.dirty[mp.index] = struct{}{}
+	default:
+		mp.dirty.Store(true)
+		m.enqueueLocked(mp)
+	}
+}
+
+// enqueueLocked adds mp to dirtyq unless it is there already, dropping the
+// queue's mappings that are no longer live once they are many, so that a
+// dataset written and evicted but never synced (Scratch, say) does not grow
+// the queue without bound.
+func (m *Manager) enqueueLocked(mp *mapping) {
+	if mp.queued {
 		return
 	}
-	for {
-		head := m.dirtyq.Load()
-		mp.nextq = head
-		if m.dirtyq.CompareAndSwap(head, mp) {
-			break
+	if len(m.mu.dirtyq) >= 2*len(m.mu.live)+64 {
+		q := m.mu.dirtyq[:0]
+		for _, c := range m.mu.dirtyq {
+			if m.isLiveLocked(c) {
+				q = append(q, c)
+			} else {
+				c.queued = false
+			}
 		}
+		clear(m.mu.dirtyq[len(q):])
+		m.mu.dirtyq = q
 	}
-	m.queuedN.Add(1)
-}
-
-// takeDirtyLocked empties dirtyq and returns what it held, with each
-// mapping's queued flag clear again. The caller holds mu, which serialises
-// takers.
-func (m *Manager) takeDirtyLocked() []*mapping {
-	var q []*mapping
-	for mp := m.dirtyq.Swap(nil); mp != nil; mp = mp.nextq {
-		q = append(q, mp)
-	}
-	for _, mp := range q {
-		mp.nextq = nil
-		mp.queued.Store(false)
-	}
-	m.queuedN.Add(-int64(len(q)))
-	return q
-}
-
-// pruneDirtyLocked drops from dirtyq the mappings that are no longer live,
-// once they outnumber the live ones, so that a dataset that is written and
-// evicted but never synced (Scratch, say) does not grow the stack without
-// bound. What a dropped mapping had dirtied is in mu.dirty or the graveyard.
-func (m *Manager) pruneDirtyLocked() {
-	if m.queuedN.Load() <= int64(2*len(m.mu.live)+64) {
-		return
-	}
-	for _, mp := range m.takeDirtyLocked() {
-		if m.isLiveLocked(mp) {
-			m.queue(mp)
-		}
-	}
+	mp.queued = true
+	m.mu.dirtyq = append(m.mu.dirtyq, mp)
 }
 
 // isLiveLocked reports whether mp is a live mapping: published, in the LRU,

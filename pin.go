@@ -81,7 +81,7 @@ func (m *Manager) pin(off int64, n int, write bool) (Pinned, error) {
 }
 
 func (m *Manager) pinned(mp *mapping, off int64, n int, write bool) Pinned {
-	if write {
+	if write && !mp.dirty.Load() {
 		m.markDirty(mp)
 	}
 	o := off & m.mask
@@ -118,7 +118,9 @@ func (p *Pinned) Release() {
 	if p.write {
 		// Stores made since Pin must reach the next Sync even if a Sync
 		// in between cleared the flag.
-		p.m.markDirty(p.mp)
+		if !p.mp.dirty.Load() {
+			p.m.markDirty(p.mp)
+		}
 	}
 	p.m.unpin(p.mp)
 	p.mp, p.b = nil, nil
