@@ -585,23 +585,26 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 }
 
 // hotWrite1 is hotRead1's twin for stores. A fault may leave part of p
-// stored; the general path then stores all of it again. If the chunk's dirty
-// flag was clear after the store, it returns the mapping as clean, and the
-// caller must pass it to markDirty before it returns to its own caller: the
-// hot frames never take the lock, and a call here, even one never made,
-// costs cold random writes a third of their speed.
-func (m *Manager) hotWrite1(p []byte, off int64) (clean *mapping, ok bool) {
+// stored; the general path then stores all of it again. So does a store
+// that finds its chunk's dirty flag clear, which happens once per chunk per
+// Sync: the general path's hotWrite reports the chunk for markDirty, which
+// takes the lock that hot frames never take. hotWrite1 has no other result
+// and no call for that case because on cold data its speed is set by its
+// stores: every store, stack spills included, waits in the store buffer
+// behind the miss of the one to the mapping, and two more words of result
+// made cold random writes half again as slow.
+func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
 	// A fault unwinds before ok is set, so it reads false; the general
 	// path then redoes the access and classifies the fault.
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
 	s := m.table.Load().slot(off >> m.shift)
 	if s == nil {
-		return nil, false
+		return false
 	}
 	mp := s.Load()
 	if mp == nil {
-		return nil, false
+		return false
 	}
 	o := off & m.mask
 	if len(p) == 8 {
@@ -612,10 +615,7 @@ func (m *Manager) hotWrite1(p []byte, off int64) (clean *mapping, ok bool) {
 	if !mp.used.Load() {
 		mp.used.Store(true)
 	}
-	if !mp.dirty.Load() {
-		return mp, true // the caller marks it, outside the hot frame
-	}
-	return nil, true
+	return mp.dirty.Load()
 }
 
 // hotWrite is hotRead's twin for stores. A chunk's dirty flag is checked
@@ -658,6 +658,22 @@ func (m *Manager) hotWrite(p []byte, off int64) (n int, f fault, clean *mapping)
 // retain p. If creating a chunk fails (for example, the disk is full) it
 // returns the error and leaves the dataset as it was.
 func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
+	// The common write, small and inside one mapped chunk and inside
+	// [Start, Size), goes straight to hotWrite1. On cold data a write's
+	// speed is set by its stores, and each call level adds some (a return
+	// address, a frame pointer, spills): see hotWrite1.
+	n := int64(len(p))
+	if n > 0 && n < bulkWrite && !m.opts.ReadOnly && !m.closed.Load() && m.failed.Load() == nil &&
+		off >= m.start.Load() && n <= m.size.Load()-off && n <= m.chunkSize-off&m.mask && m.hotWrite1(p, off) {
+		// Start is never negative, so neither is off here, and size-off
+		// cannot overflow.
+		return len(p), nil
+	}
+	return m.writeAt(p, off)
+}
+
+// writeAt is WriteAt for every write that its fast path did not finish.
+func (m *Manager) writeAt(p []byte, off int64) (int, error) {
 	if err := m.checkWrite("write", off, len(p)); err != nil {
 		return 0, err
 	}
@@ -721,13 +737,8 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 		}
 		return len(p), nil
 	}
-	if int64(len(p)) <= m.chunkSize-off&m.mask {
-		if clean, ok := m.hotWrite1(p, off); ok {
-			if clean != nil {
-				m.markDirty(clean)
-			}
-			return len(p), nil
-		}
+	if int64(len(p)) <= m.chunkSize-off&m.mask && m.hotWrite1(p, off) {
+		return len(p), nil
 	}
 	n := 0
 	for {
