@@ -30,9 +30,10 @@ type fdEntry struct {
 // replaces up to a millisecond, so when the working set is larger than
 // MaxMapped chunks, mapping on every miss makes each miss cost far more
 // than a pread. With Options.Admission a chunk is therefore admitted only if
-// it has missed, recently, well over twice as often as the chunk it would
-// evict has been used (counts halve periodically, so the choice follows a moving working
-// set).
+// it has missed, recently, more than twice as often (plus admitMargin) as
+// the mapped chunk with the fewest recent uses has been used; the counts
+// halve as they grow (see ageLocked), so the choice follows a moving
+// working set.
 func (m *Manager) miss(p []byte, off int64, write bool) (int, error) {
 	idx := off >> m.shift
 	if err := m.lockChunk(p, off, write); err != nil {

@@ -42,14 +42,18 @@ type Options struct {
 	// modifies anything in ReadOnly mode.
 	ReadOnly bool
 	// Admission, when true, maps a chunk on a miss only if it has been
-	// missed, recently, well over twice as often as the chunk it would
-	// evict has been used; ReadAt and WriteAt serve the other misses with pread and
-	// pwrite, which share the page cache with the mappings. Choose it when
-	// the working set is much larger than MaxMapped chunks: mapping and
-	// unmapping on every miss then costs far more than a pread. When false
-	// (the default) every miss maps the chunk, evicting the least recently
-	// used one. Pins and batches always map. The Manager keeps the files
-	// of up to 1024 unmapped chunks open for pread and pwrite.
+	// missed, recently, more than twice as often (plus a margin) as the
+	// mapped chunk with the fewest recent uses, which it then replaces;
+	// ReadAt and WriteAt serve the other misses with pread and pwrite,
+	// which share the page cache with the mappings. Choose it when the
+	// working set is larger than MaxMapped chunks: mapping and unmapping on
+	// every miss then costs far more than a pread, while a working set that
+	// spreads evenly over more chunks than fit is served at about the speed
+	// of pread, with no remapping, and chunks that grow hot are mapped within
+	// a few hundred misses. When false (the default) every miss maps the
+	// chunk, evicting the least recently used one. Pins and batches always
+	// map. The Manager keeps the files of up to 1024 unmapped chunks open
+	// for pread and pwrite.
 	Admission bool
 	// Scratch makes a dataset that keeps nothing once it is closed or its
 	// process dies, for temporary working sets too large for memory
