@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	mmap "github.com/edsrzf/mmap-go"
@@ -177,3 +178,43 @@ func BenchmarkRandRead(b *testing.B) {
 }
 
 var sink uint64
+
+// BenchmarkAdmissionMiss measures a read under LRU pressure with Admission:
+// random 8-byte reads spread evenly over four times as many 64 KiB chunks
+// as may be mapped, so three reads in four miss and are served by pread.
+// The mapped=8 and mapped=256 cases differ in the per-miss scan of the
+// mapped chunks that picks the eviction victim.
+func BenchmarkAdmissionMiss(b *testing.B) {
+	for _, mapped := range []int{8, 256} {
+		b.Run("mapped="+strconv.Itoa(mapped), func(b *testing.B) {
+			const cs = chunkmap.MinChunkSize
+			chunks := int64(4 * mapped)
+			m, err := chunkmap.Open(b.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: mapped, Admission: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.WriteAt(make([]byte, chunks*cs), 0); err != nil {
+				b.Fatal(err)
+			}
+			offs := benchOffsets(chunks*cs, 1<<16)
+			var buf [8]byte
+			for _, off := range offs { // the window fills and the counts settle
+				if _, err := m.ReadAt(buf[:], off); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s0 := m.Stats()
+			i := 0
+			for b.Loop() {
+				if _, err := m.ReadAt(buf[:], offs[i&(len(offs)-1)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			s1 := m.Stats()
+			b.ReportMetric(float64(s1.Misses-s0.Misses)/float64(b.N), "misses/op")
+			b.ReportMetric(float64(s1.Maps-s0.Maps)/float64(b.N), "maps/op")
+		})
+	}
+}
