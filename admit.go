@@ -135,44 +135,61 @@ const agePer = 64
 // maxFreq caps a chunk's count.
 const maxFreq = 1<<16 - 1
 
+// foldEvery is how many misses, per 32 mapped chunks, admission lets pass
+// between two scans of the mapped chunks (see admitLocked). A scan reads a
+// flag or two per mapped chunk, a few nanoseconds each once there are
+// hundreds, against a pread of about a microsecond.
+const foldEvery = 32
+
 // admitLocked counts a miss on chunk idx and reports whether to map it.
 // When it says yes and MaxMapped chunks are mapped, it has already evicted
 // the victim: the unpinned mapped chunk with the fewest recent uses, not the
 // least recently used one, whose one use since the last fold may be all the
 // use it has.
+//
+// Finding the victim and folding the mapped chunks' uses into their counts
+// both scan every mapped chunk, so with many mapped they run once per
+// len(live)/foldEvery misses, and the fold credits a chunk used in that
+// span with all of its misses: more than it may deserve, which favours the
+// mapped chunks a little, and never less, which would make a uniform
+// workload remap.
 func (m *Manager) admitLocked(idx int64) bool {
 	if !m.opts.Admission {
 		return true
 	}
 	freq := m.mu.freq[idx]
-	m.countLocked(&freq)
+	m.countLocked(&freq, 1)
 	m.mu.freq[idx] = freq
+	m.mu.unfolded++
 	m.ageLocked()
 	if m.mu.mapped < m.opts.MaxMapped {
 		return true
 	}
-	m.foldUsedLocked()
-	var victim *mapping
-	least := maxFreq + 1
-	for _, mp := range m.mu.live {
-		if f := int(mp.freq); f < least && mp.pins.Load() == 0 {
-			victim, least = mp, f
+	v := m.mu.victim
+	if m.mu.unfolded > len(m.mu.live)/foldEvery || v == nil || !m.isLiveLocked(v) || v.pins.Load() > 0 {
+		m.foldUsedLocked()
+		v = nil
+		least := maxFreq + 1
+		for _, mp := range m.mu.live {
+			if f := int(mp.freq); f < least && mp.pins.Load() == 0 {
+				v, least = mp, f
+			}
 		}
+		m.mu.victim = v
 	}
-	if victim == nil || int(m.mu.freq[idx]) < 2*least+admitMargin {
+	if v == nil || int(m.mu.freq[idx]) < 2*int(v.freq)+admitMargin {
 		return false // a pread is cheaper than a remap; or all is pinned
 	}
-	return m.evictOneLocked(victim)
+	m.mu.victim = nil
+	return m.evictOneLocked(v)
 }
 
-// countLocked adds one miss or use to the count *c. The counts of unmapped
+// countLocked adds n misses or uses to the count *c. The counts of unmapped
 // chunks live in mu.freq, those of mapped ones in their mapping, where the
 // search for a victim reads them without a map lookup.
-func (m *Manager) countLocked(c *uint16) {
-	if *c < maxFreq {
-		*c++
-	}
-	m.mu.ticks++
+func (m *Manager) countLocked(c *uint16, n int) {
+	*c = uint16(min(int(*c)+n, maxFreq))
+	m.mu.ticks += n
 }
 
 // ageLocked halves every count once they have grown to average agePer per
@@ -195,17 +212,20 @@ func (m *Manager) ageLocked() {
 }
 
 // foldUsedLocked moves the chunks used since the last fold to the front of
-// the LRU and counts each such use toward the chunk's frequency. The hot
-// paths record use in a flag because touching the LRU would need the lock;
-// the order of the uses between two folds is not known, so chunks used in
-// the same interval reach the front in no particular order.
+// the LRU and, with Admission, credits each with the misses since the last
+// fold (at least one). The hot paths record use in a flag because touching
+// the LRU would need the lock; the order of the uses between two folds is
+// not known, so chunks used in the same interval reach the front in no
+// particular order.
 func (m *Manager) foldUsedLocked() {
+	credit := max(1, m.mu.unfolded)
+	m.mu.unfolded = 0
 	for _, mp := range m.mu.live {
 		if mp.used.Load() {
 			mp.used.Store(false)
 			m.mu.lru.Get(mp.index)
 			if m.opts.Admission {
-				m.countLocked(&mp.freq)
+				m.countLocked(&mp.freq, credit)
 			}
 			m.hits.Add(1)
 		}

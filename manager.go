@@ -115,6 +115,8 @@ type Manager struct {
 		pending  map[int64]int64  // appends done out of order: off -> end
 		freq     map[int64]uint16 // recent misses per unmapped chunk (admit.go)
 		ticks    int              // counts since freq last halved
+		unfolded int              // misses since the last foldUsedLocked (admit.go)
+		victim   *mapping         // the mapped chunk admission would replace (admit.go)
 		fds      map[int64]*fdEntry
 		stacks   []byte                // reused by anyHotFrameLocked
 		scratch  map[int64]*chunk.File // Options.Scratch: every chunk, unmapped
