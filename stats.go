@@ -12,7 +12,7 @@ type Stats struct {
 	Mapped    int   // chunks mapped now, pinned or not
 	Pinned    int   // chunks pinned now (see Manager.Pin)
 	Hits      int64 // slow-path lookups that found the chunk mapped
-	Misses    int64 // lookups that had to map the chunk
+	Misses    int64 // lookups that found the chunk unmapped (then mapped, or with Admission served by pread or pwrite)
 	Maps      int64 // chunk mappings made
 	Unmaps    int64 // chunk mappings released
 	Evictions int64 // chunks unmapped to stay within MaxMapped
