@@ -160,11 +160,11 @@ func (m *Manager) admitLocked(idx int64) bool {
 	freq := m.mu.freq[idx]
 	m.countLocked(&freq, 1)
 	m.mu.freq[idx] = freq
-	m.mu.unfolded++
 	m.ageLocked()
 	if m.mu.mapped < m.opts.MaxMapped {
 		return true
 	}
+	m.mu.unfolded++
 	v := m.mu.victim
 	if m.mu.unfolded > len(m.mu.live)/foldEvery || v == nil || !m.isLiveLocked(v) || v.pins.Load() > 0 {
 		m.foldUsedLocked()
@@ -218,7 +218,10 @@ func (m *Manager) ageLocked() {
 // not known, so chunks used in the same interval reach the front in no
 // particular order.
 func (m *Manager) foldUsedLocked() {
-	credit := max(1, m.mu.unfolded)
+	// At most one scan interval's worth: after a long stretch without a
+	// fold, a large credit would make the mapped chunks' counts so big that
+	// no chunk could replace them until many halvings later.
+	credit := min(max(1, m.mu.unfolded), 1+len(m.mu.live)/foldEvery)
 	m.mu.unfolded = 0
 	for _, mp := range m.mu.live {
 		if mp.used.Load() {
