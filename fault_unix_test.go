@@ -262,3 +262,30 @@ func TestGrow_AbsurdOffset(t *testing.T) {
 		t.Fatalf("after refused growth: %d entries (was %d), Size %d", len(after), len(before), m.Size())
 	}
 }
+
+// TestFault_ScatterMarksStored checks that a Scatter that stops at a fault
+// still leaves the chunks it stored to for the next Sync: the values before
+// the faulting one were written, and Sync must flush them.
+func TestFault_ScatterMarksStored(t *testing.T) {
+	m, dir, _ := openFaultDataset(t, 4)
+	buf := make([]byte, 8)
+	for _, off := range []int64{100, faultChunk + 100} { // map chunks 0 and 1
+		if _, err := m.ReadAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, chunk.Name(1)), 0); err != nil {
+		t.Fatal(err)
+	}
+	offs := []int64{8, 16, 24, faultChunk + 8} // three into chunk 0, then the lost one
+	err := m.Scatter(make([]byte, 8*len(offs)), offs, 8)
+	if !errors.Is(err, chunkmap.ErrFault) {
+		t.Fatalf("Scatter onto a truncated chunk: err = %v, want ErrFault", err)
+	}
+	if got := m.QueuedDirty(); got < 1 {
+		t.Errorf("after a Scatter stored to chunk 0 and faulted: %d chunks queued for Sync, want chunk 0", got)
+	}
+}

@@ -68,7 +68,19 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 		}
 		i += k
 		if f.hit {
-			if err := m.onFault(f.in(used[:]), op, offs[i]); err != nil {
+			err := m.onFault(f.in(used[:]), op, offs[i])
+			if err != nil && write {
+				// Values before the one that faulted were stored;
+				// which chunks they went to is known only as far as
+				// used holds this block's mappings, and marking one
+				// more than needed costs just an fsync.
+				for _, mp := range used {
+					if mp != nil && !mp.dirty.Load() {
+						m.markDirty(mp)
+					}
+				}
+			}
+			if err != nil {
 				return err
 			}
 			continue
