@@ -135,10 +135,11 @@ const agePer = 64
 // maxFreq caps a chunk's count.
 const maxFreq = 1<<16 - 1
 
-// foldEvery is how many misses, per 32 mapped chunks, admission lets pass
-// between two scans of the mapped chunks (see admitLocked). A scan reads a
-// flag or two per mapped chunk, a few nanoseconds each once there are
-// hundreds, against a pread of about a microsecond.
+// foldEvery sets how often admission scans the mapped chunks (see
+// admitLocked): once per len(live)/foldEvery misses, so on every miss while
+// fewer than foldEvery chunks are mapped. A scan reads a flag or two per
+// mapped chunk, a few nanoseconds each once there are hundreds, against a
+// pread of about a microsecond.
 const foldEvery = 32
 
 // admitLocked counts a miss on chunk idx and reports whether to map it.
