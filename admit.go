@@ -44,8 +44,10 @@ func (m *Manager) miss(p []byte, off int64, write bool) (int, error) {
 		return 0, nil // mapped meanwhile
 	}
 	if m.admitLocked(idx) {
+		// Mapped under the same hold of mu: released in between, another
+		// miss would find the victim's place free and take it unchecked.
+		_, err := m.lookupLocked(off, ioOp(write))
 		m.mu.Unlock()
-		_, err := m.lookup(off, ioOp(write))
 		return 0, err
 	}
 	m.misses.Add(1)
@@ -237,11 +239,10 @@ func (m *Manager) foldUsedLocked() {
 	m.ageLocked()
 }
 
-// maxOpenFiles is how many chunk files the Manager keeps open for pread and
-// pwrite, besides the files of its mappings. Reopening a file costs an
-// open, an fstat and a close, three times a pread, so the cache holds the
-// whole working set of most uses; the process's descriptor limit (which
-// Go raises to the hard limit at startup) is far above it.
+// maxOpenFiles is the most chunk files the Manager keeps open for pread
+// and pwrite, besides the files of its mappings (see fileBudget). Reopening
+// a file costs an open, an fstat and a close, three times a pread, so the
+// cache holds the whole working set of most uses.
 const maxOpenFiles = 1024
 
 // fdLocked returns the cached open file of chunk idx, opening it if need
@@ -251,7 +252,7 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 		e.refs++
 		return e, nil
 	}
-	if len(m.mu.fds) >= maxOpenFiles {
+	if len(m.mu.fds) >= m.mu.fdLimit {
 		for k, e := range m.mu.fds { // any idle one; the cache is small
 			if e.refs == 0 {
 				m.dropFdLocked(k)

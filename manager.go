@@ -118,6 +118,7 @@ type Manager struct {
 		unfolded int              // misses since the last foldUsedLocked (admit.go)
 		victim   *mapping         // the mapped chunk admission would replace (admit.go)
 		fds      map[int64]*fdEntry
+		fdLimit  int                   // the most files fds holds (see fileBudget)
 		stacks   []byte                // reused by anyHotFrameLocked
 		scratch  map[int64]*chunk.File // Options.Scratch: every chunk, unmapped
 		// removeLater holds chunks deleted while pinned whose files wait
@@ -136,6 +137,7 @@ type mapping struct {
 	used     atomic.Bool  // accessed since the last eviction scan
 	dirty    atomic.Bool  // stored to since the last Sync
 	pins     atomic.Int32 // Pinned values outstanding
+	wpins    atomic.Int32 // those of them writable
 	retiring atomic.Bool  // an eviction or deletion claimed it; no new pins
 	doomed   atomic.Bool  // its chunk was deleted while pinned
 
@@ -386,6 +388,7 @@ func newManager(dir string, o Options, mf manifest, nchunks int64) *Manager {
 	m.mu.pending = make(map[int64]int64)
 	m.mu.freq = make(map[int64]uint16)
 	m.mu.fds = make(map[int64]*fdEntry)
+	m.mu.fdLimit = fileBudget()
 	m.mu.first = mf.first
 	m.mu.nchunks = nchunks
 	m.mu.reserved = mf.size
@@ -1117,9 +1120,14 @@ func (m *Manager) removeChunk(idx int64) error {
 // lookup returns the live mapping of the chunk holding offset off, mapping
 // it if need be.
 func (m *Manager) lookup(off int64, op string) (*mapping, error) {
-	idx := off >> m.shift
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.lookupLocked(off, op)
+}
+
+// lookupLocked is lookup for a caller holding mu.
+func (m *Manager) lookupLocked(off int64, op string) (*mapping, error) {
+	idx := off >> m.shift
 	if m.closed.Load() {
 		return nil, m.errorf(op, off, 0, ErrClosed, "")
 	}
@@ -1383,9 +1391,9 @@ func (m *Manager) flushLocked() (size int64, err error) {
 		if dirty {
 			cleared = append(cleared, mp)
 		}
-		if mp.pins.Load() > 0 {
-			// Bytes pinned writable take stores that set no flag, so a
-			// pinned chunk is flushed by every Sync until its release.
+		if mp.wpins.Load() > 0 {
+			// Bytes pinned writable take stores that set no flag, so
+			// such a chunk is flushed by every Sync until its release.
 			m.enqueueLocked(mp)
 		} else if !dirty {
 			continue
@@ -1457,7 +1465,11 @@ func (m *Manager) markDirtyLocked(mp *mapping) {
 		// Its chunk was deleted: there is nothing to flush.
 	case mp.gone:
 		// Evicted since the store, which reached the page cache: the
-		// chunk is fsync'd through a new descriptor.
+		// chunk is fsync'd through a new descriptor. The flag is set
+		// too: while the mapping waits in the graveyard an open Batch
+		// may still store through it, and Sync's graveyard scan then
+		// keeps the chunk pending until the batch ends (see flushLocked).
+		mp.dirty.Store(true)
 		m.mu.dirty[mp.index] = struct{}{}
 	default:
 		mp.dirty.Store(true)

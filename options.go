@@ -53,7 +53,8 @@ type Options struct {
 	// a few hundred misses. When false (the default) every miss maps the
 	// chunk, evicting the least recently used one. Pins and batches always
 	// map. The Manager keeps the files of up to 1024 unmapped chunks open
-	// for pread and pwrite.
+	// for pread and pwrite (a quarter of the descriptor limit, if that is
+	// less).
 	Admission bool
 	// Scratch makes a dataset that keeps nothing once it is closed or its
 	// process dies, for temporary working sets too large for memory

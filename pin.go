@@ -81,8 +81,14 @@ func (m *Manager) pin(off int64, n int, write bool) (Pinned, error) {
 }
 
 func (m *Manager) pinned(mp *mapping, off int64, n int, write bool) Pinned {
-	if write && !mp.dirty.Load() {
-		m.markDirty(mp)
+	if write {
+		// Counted before the flag is read, and Sync clears the flag
+		// before it reads the count: one of the two sees the other, so
+		// the chunk is queued either way (see flushLocked).
+		mp.wpins.Add(1)
+		if !mp.dirty.Load() {
+			m.markDirty(mp)
+		}
 	}
 	o := off & m.mask
 	return Pinned{b: mp.data[o : o+int64(n) : o+int64(n)], mp: mp, m: m, write: write}
@@ -121,6 +127,7 @@ func (p *Pinned) Release() {
 		if !p.mp.dirty.Load() {
 			p.m.markDirty(p.mp)
 		}
+		p.mp.wpins.Add(-1)
 	}
 	p.m.unpin(p.mp)
 	p.mp, p.b = nil, nil

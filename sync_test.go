@@ -79,3 +79,23 @@ func TestSync_UnsyncedQueueBounded(t *testing.T) {
 		t.Errorf("%d queued after 1200 writes to evicted chunks, want at most %d", got, bound)
 	}
 }
+
+// TestSync_ReadPinNotRequeued checks that a read-only pin does not keep its
+// chunk in Sync's queue: only writable pins take stores that set no flag.
+func TestSync_ReadPinNotRequeued(t *testing.T) {
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 4})
+	writeAt(t, m, []byte{1}, 10)
+	p, err := m.Pin(0, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	for range 2 {
+		if err := m.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := m.QueuedDirty(); got != 0 {
+		t.Errorf("with a read pin held, after Sync: %d queued, want 0", got)
+	}
+}
