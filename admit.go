@@ -164,7 +164,7 @@ func (m *Manager) admitLocked(idx int64) bool {
 	m.countLocked(&freq, 1)
 	m.mu.freq[idx] = freq
 	m.ageLocked()
-	if m.mu.mapped < m.opts.MaxMapped {
+	if len(m.mu.live) < m.opts.MaxMapped {
 		return true
 	}
 	m.mu.unfolded++

@@ -6,7 +6,7 @@ package chunkmap
 func (m *Manager) Mappings() (live, retired, doomed int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.mu.mapped, len(m.mu.graveyard), len(m.mu.doomed)
+	return len(m.mu.live), len(m.mu.graveyard), len(m.mu.doomed)
 }
 
 // QueuedDirty reports how many mappings wait in the queue the next Sync

@@ -100,10 +100,9 @@ type Manager struct {
 		lock      *dirLock
 		lru       *simplelru.LRU[int64, *mapping] // live mappings, by recency
 		live      []*mapping                      // the same, in no order; scanned without allocating
-		mapped    int                             // live mappings
 		graveyard []*mapping                      // retired, awaiting unmap
 		doomed    []*mapping                      // deleted while pinned; unmapped at last unpin
-		dirty     map[int64]struct{}              // chunks stored to through a mapping since retired
+		dirty     map[int64]struct{}              // chunks to fsync by index: pwritten, or stored to through a retired mapping
 		// dirtyq holds the mappings whose dirty flag was set since the
 		// last Sync took the queue, so that Sync costs in proportion to
 		// the dirty chunks, not the mapped ones (see markDirty).
@@ -1161,7 +1160,6 @@ func (m *Manager) lookupLocked(off int64, op string) (*mapping, error) {
 	m.mu.lru.Add(idx, mp)
 	mp.live = len(m.mu.live)
 	m.mu.live = append(m.mu.live, mp)
-	m.mu.mapped++
 	s.Store(mp)
 	return mp, nil
 }
@@ -1169,11 +1167,11 @@ func (m *Manager) lookupLocked(off int64, op string) (*mapping, error) {
 // evictLocked unmaps least recently used, unpinned chunks until n more can
 // be mapped within MaxMapped, or until every mapped chunk is pinned.
 func (m *Manager) evictLocked(n int) {
-	if m.mu.mapped+n <= m.opts.MaxMapped {
+	if len(m.mu.live)+n <= m.opts.MaxMapped {
 		return
 	}
 	m.foldUsedLocked()
-	for tries := m.mu.lru.Len(); tries > 0 && m.mu.mapped+n > m.opts.MaxMapped; tries-- {
+	for tries := m.mu.lru.Len(); tries > 0 && len(m.mu.live)+n > m.opts.MaxMapped; tries-- {
 		idx, mp, _ := m.mu.lru.GetOldest()
 		if !m.evictOneLocked(mp) {
 			m.mu.lru.Get(idx)
@@ -1226,7 +1224,6 @@ func (m *Manager) unpublishLocked(mp *mapping) {
 	m.mu.live[mp.live], last.live = last, mp.live
 	m.mu.live[len(m.mu.live)-1] = nil
 	m.mu.live = m.mu.live[:len(m.mu.live)-1]
-	m.mu.mapped--
 }
 
 // retireLocked retires an unpublished, unpinned mapping and queues it for
@@ -1595,7 +1592,7 @@ func (m *Manager) Stats() Stats {
 	}
 	return Stats{
 		Chunks:    int(m.mu.nchunks),
-		Mapped:    m.mu.mapped + len(m.mu.doomed) + int(m.unretired.Load()),
+		Mapped:    len(m.mu.live) + len(m.mu.doomed) + int(m.unretired.Load()),
 		Pinned:    pinned,
 		Hits:      m.hits.Load(),
 		Misses:    m.misses.Load(),
