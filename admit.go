@@ -10,7 +10,7 @@ import (
 	"io"
 	"io/fs"
 
-	"github.com/chunkmap/chunkmap/chunk"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // fdEntry is an open chunk file used for pread and pwrite.

@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
-	"github.com/chunkmap/chunkmap/chunk"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 const faultChunk = 64 << 10

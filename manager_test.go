@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/chunkmap/chunkmap"
-	"github.com/chunkmap/chunkmap/chunk"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // cs is the chunk size of every test dataset.

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/chunkmap/chunkmap/chunk"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // Refresh brings a ReadOnly Manager up to date with what the dataset's

@@ -13,7 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/chunkmap/chunkmap"
-	"github.com/chunkmap/chunkmap/chunk"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // LoadUint32 atomically loads the uint32 at offset off, in native byte

@@ -37,7 +37,7 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
-	"github.com/chunkmap/chunkmap/chunk"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // helperEnv, when set, makes the test run as the child process of the named

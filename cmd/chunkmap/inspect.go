@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
-	"github.com/chunkmap/chunkmap/chunk"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // dirScan is what a dataset directory holds, by kind of file.

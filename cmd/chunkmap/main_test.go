@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
-	"github.com/chunkmap/chunkmap/chunk"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 const testChunk = 64 << 10

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/chunkmap/chunkmap/chunk"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 const testSize = 64 << 10

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/chunkmap/chunkmap/chunk"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 func TestName(t *testing.T) {
