@@ -1,0 +1,189 @@
+// Package arena reserves one range of address space and maps files at fixed
+// places in it, so that a dataset of many chunk files appears as one
+// contiguous range whose parts can be mapped and unmapped one at a time.
+//
+//	a, err := arena.Reserve(64, 64<<10) // 64 slots of 64 KiB, inaccessible
+//	if err != nil { ... }
+//	p, err := a.Map(3, f, true)         // f's first 64 KiB at slot 3, shared
+//	...
+//	err = a.Unmap(3)                    // slot 3 is inaccessible again
+//	err = a.Release()                   // gives the whole range back
+//
+// A slot is always either a file mapping or an inaccessible reservation:
+// Map and Unmap replace one with the other in one system call (mmap with
+// MAP_FIXED on Unix), so there is no instant at which the range is free for
+// the kernel to hand to another mapping. An access to an unmapped slot
+// faults (recoverably under runtime/debug.SetPanicOnFault) and never reaches
+// memory that belongs to anything else.
+//
+// Where a platform cannot map at a fixed address (Windows, for now) the
+// Arena maps each slot where the system chooses and [Arena.Contiguous]
+// reports false: slots then work one at a time, but two adjacent slots are
+// not adjacent in memory.
+//
+// An Arena is not safe for concurrent use: its owner serialises Map, Unmap
+// and Release. The mapped memory itself may be accessed by any goroutine.
+// Errors are *[fs.PathError] values naming the file where one is involved,
+// whose Err is the operating system's error or [errors.ErrUnsupported].
+package arena
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"unsafe"
+)
+
+// Advice is an access-pattern hint for mapped memory (madvise(2)).
+type Advice int
+
+const (
+	// Normal is the kernel's default read-ahead.
+	Normal Advice = iota
+	// Random turns read-ahead off.
+	Random
+	// Sequential asks for aggressive read-ahead and early reclaim.
+	Sequential
+	// WillNeed asks the kernel to read the range in ahead of use.
+	WillNeed
+	// DontNeed lets the kernel drop the range's pages from this process;
+	// the data stays in the file and in the page cache.
+	DontNeed
+)
+
+// Arena is a reserved range of nslots slots of slotSize bytes each.
+type Arena struct {
+	base     unsafe.Pointer // the reservation, or nil where !fixed
+	slotSize int64
+	nslots   int
+	fixed    bool
+	plat     platArena // what the platform needs besides
+}
+
+// Reserve reserves nslots slots of slotSize bytes, all inaccessible. slotSize
+// must be a positive multiple of the system's allocation granularity (64 KiB
+// covers every platform Go runs on); nslots must be positive, and their
+// product must fit the address space.
+func Reserve(nslots int, slotSize int64) (*Arena, error) {
+	if nslots <= 0 || slotSize <= 0 || slotSize%(64<<10) != 0 {
+		return nil, fmt.Errorf("arena: reserve %d slots of %d bytes: invalid size", nslots, slotSize)
+	}
+	hi, lo := bits.Mul64(uint64(nslots), uint64(slotSize))
+	if hi != 0 || lo > uint64(^uintptr(0)>>1) {
+		return nil, fmt.Errorf("arena: reserve %d slots of %d bytes: does not fit the address space", nslots, slotSize)
+	}
+	a := &Arena{slotSize: slotSize, nslots: nslots}
+	if err := a.reserve(); err != nil {
+		return nil, fmt.Errorf("arena: reserve %d slots of %d bytes: %w", nslots, slotSize, err)
+	}
+	return a, nil
+}
+
+// Slots returns the number of slots.
+func (a *Arena) Slots() int { return a.nslots }
+
+// SlotSize returns the size of each slot in bytes.
+func (a *Arena) SlotSize() int64 { return a.slotSize }
+
+// Contiguous reports whether slot k+1 starts where slot k ends, so that
+// mapped neighbours form one range of memory.
+func (a *Arena) Contiguous() bool { return a.fixed }
+
+// slotAddr returns the address of slot k in a fixed arena.
+func (a *Arena) slotAddr(k int) unsafe.Pointer {
+	return unsafe.Add(a.base, int64(k)*a.slotSize)
+}
+
+// Map maps the first SlotSize bytes of f, shared, at slot k, replacing the
+// reservation (or the mapping) there, and returns the slot's address. f
+// must be at least SlotSize bytes long and opened for writing if writable.
+// f may be closed after Map returns; the mapping keeps the file.
+func (a *Arena) Map(k int, f *os.File, writable bool) (unsafe.Pointer, error) {
+	if k < 0 || k >= a.nslots {
+		return nil, &os.PathError{Op: "map", Path: f.Name(), Err: fmt.Errorf("slot %d of %d", k, a.nslots)}
+	}
+	p, err := a.mapSlot(k, f, writable)
+	if err != nil {
+		return nil, &os.PathError{Op: "map", Path: f.Name(), Err: err}
+	}
+	return p, nil
+}
+
+// Unmap makes slot k inaccessible again. Unmapping a slot that holds no
+// mapping does nothing.
+func (a *Arena) Unmap(k int) error {
+	if k < 0 || k >= a.nslots {
+		return fmt.Errorf("arena: unmap slot %d of %d", k, a.nslots)
+	}
+	if err := a.unmapSlot(k); err != nil {
+		return fmt.Errorf("arena: unmap slot %d: %w", k, err)
+	}
+	return nil
+}
+
+// Release gives the whole range back to the system, unmapping every slot.
+// Nothing may touch the arena's memory afterwards that is not fault
+// guarded, and even a guarded access may then read memory of another
+// owner: Release only what no goroutine can still reach. The Arena is
+// unusable after Release; a second call does nothing.
+func (a *Arena) Release() error {
+	if a.nslots == 0 {
+		return nil
+	}
+	err := a.release()
+	a.nslots = 0
+	if err != nil {
+		return fmt.Errorf("arena: release: %w", err)
+	}
+	return nil
+}
+
+// Advise passes an access-pattern hint for the n mapped bytes at p to the
+// kernel. p must be page-aligned. Where the platform has no madvise it does
+// nothing and returns nil.
+func Advise(p unsafe.Pointer, n int64, adv Advice) error {
+	if n <= 0 {
+		return nil
+	}
+	if err := advise(p, n, adv); err != nil {
+		return fmt.Errorf("arena: advise %d bytes: %w", n, err)
+	}
+	return nil
+}
+
+// View is a private, contiguous mapping of several files one after another,
+// for a caller that needs their bytes side by side where the arena cannot
+// place them so (their slots wrap around its end).
+type View struct {
+	a *Arena
+	b []byte
+}
+
+// MapView maps the first slotSize bytes of each file, in order, into one
+// fresh range of memory. It returns an error matching
+// [errors.ErrUnsupported] where the platform cannot map at fixed addresses.
+func MapView(files []*os.File, slotSize int64, writable bool) (*View, error) {
+	a, err := Reserve(len(files), slotSize)
+	if err != nil {
+		return nil, err
+	}
+	if !a.fixed {
+		return nil, errors.Join(fmt.Errorf("arena: contiguous view of %d files: %w", len(files), errors.ErrUnsupported), a.Release())
+	}
+	for k, f := range files {
+		if _, err := a.Map(k, f, writable); err != nil {
+			return nil, errors.Join(err, a.Release())
+		}
+	}
+	return &View{a: a, b: unsafe.Slice((*byte)(a.base), int64(len(files))*slotSize)}, nil
+}
+
+// Bytes returns the view's memory, valid until Release.
+func (v *View) Bytes() []byte { return v.b }
+
+// Release unmaps the view.
+func (v *View) Release() error {
+	v.b = nil
+	return v.a.Release()
+}

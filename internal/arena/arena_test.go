@@ -1,0 +1,154 @@
+package arena
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"testing"
+	"unsafe"
+)
+
+const slot = 64 << 10
+
+// newFile returns a file of one slot filled with b.
+func newFile(t *testing.T, b byte) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if _, err := f.Write(bytes.Repeat([]byte{b}, slot)); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// load reads the byte at p under a fault guard and reports whether it
+// faulted.
+func load(p unsafe.Pointer) (b byte, faulted bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			faulted = true
+		}
+	}()
+	return *(*byte)(p), false
+}
+
+func TestArena_MapUnmap(t *testing.T) {
+	a, err := Reserve(4, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	f1, f2 := newFile(t, 1), newFile(t, 2)
+	p1, err := a.Map(1, f1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := a.Map(2, f2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Contiguous() {
+		if unsafe.Add(p1, slot) != p2 {
+			t.Fatalf("slots 1 and 2 at %p and %p, want adjacent", p1, p2)
+		}
+		// The last byte of slot 1 and the first of slot 2, as one range.
+		got := unsafe.Slice((*byte)(unsafe.Add(p1, slot-1)), 2)
+		if got[0] != 1 || got[1] != 2 {
+			t.Fatalf("bytes across the boundary = %v, want [1 2]", got)
+		}
+	}
+	// A store through the shared mapping reaches the file.
+	*(*byte)(p1) = 9
+	var b [1]byte
+	if _, err := f1.ReadAt(b[:], 0); err != nil || b[0] != 9 {
+		t.Fatalf("file byte after store = %d, %v; want 9", b[0], err)
+	}
+	if err := a.Unmap(1); err != nil {
+		t.Fatal(err)
+	}
+	if a.Contiguous() {
+		if _, faulted := load(p1); !faulted {
+			t.Fatal("load from an unmapped slot did not fault")
+		}
+		if _, faulted := load(unsafe.Add(a.base, 0)); !faulted {
+			t.Fatal("load from a slot never mapped did not fault")
+		}
+	}
+	// Map a slot again, over an existing mapping too.
+	if _, err := a.Map(1, f2, false); err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.Map(2, f1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, faulted := load(p); faulted || got != 9 {
+		t.Fatalf("slot 2 after remapping = %d (faulted %v), want 9", got, faulted)
+	}
+	if _, err := a.Map(4, f1, false); err == nil {
+		t.Fatal("Map of slot 4 of 4 succeeded")
+	}
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(); err != nil {
+		t.Fatalf("second Release: %v", err)
+	}
+}
+
+func TestReserve_Invalid(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		size int64
+	}{{0, slot}, {-1, slot}, {1, 0}, {1, 1000}, {1 << 40, 1 << 40}} {
+		if a, err := Reserve(tc.n, tc.size); err == nil {
+			a.Release()
+			t.Errorf("Reserve(%d, %d) succeeded", tc.n, tc.size)
+		}
+	}
+}
+
+func TestMapView(t *testing.T) {
+	f1, f2, f3 := newFile(t, 1), newFile(t, 2), newFile(t, 3)
+	v, err := MapView([]*os.File{f3, f1, f2}, slot, true)
+	if err != nil {
+		t.Skipf("no contiguous views here: %v", err)
+	}
+	b := v.Bytes()
+	if len(b) != 3*slot || b[0] != 3 || b[slot] != 1 || b[2*slot] != 2 {
+		t.Fatalf("view of 3 files: len %d, firsts %d %d %d", len(b), b[0], b[slot], b[2*slot])
+	}
+	b[slot] = 7
+	var one [1]byte
+	if _, err := f1.ReadAt(one[:], 0); err != nil || one[0] != 7 {
+		t.Fatalf("store through the view: file has %d, %v", one[0], err)
+	}
+	if err := v.Release(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAdvise(t *testing.T) {
+	a, err := Reserve(1, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	p, err := a.Map(0, newFile(t, 5), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for adv := Normal; adv <= DontNeed; adv++ {
+		if err := Advise(p, slot, adv); err != nil {
+			t.Errorf("Advise(%d): %v", adv, err)
+		}
+	}
+	if got, _ := load(p); got != 5 {
+		t.Fatalf("byte after DontNeed = %d, want 5 (the file's)", got)
+	}
+}
