@@ -20,11 +20,10 @@ type fdEntry struct {
 	dead bool // dropped from the cache; closed when refs reaches 0
 }
 
-// miss serves a ReadAt or WriteAt of p at offset off whose chunk is not
-// mapped. When the chunk is worth mapping it maps it and returns 0, so that
-// the caller retries through the mapping; otherwise it reads or writes the
-// part of p that lies in this chunk with pread or pwrite, which share the
-// page cache with the mappings.
+// Admission decides whether a chunk that missed is worth mapping (see
+// admitLocked); the locked paths of io.go ask it, and serve the chunks it
+// turns away with pread and pwrite, which share the page cache with the
+// mappings.
 //
 // Mapping a chunk costs tens of microseconds and unmapping the one it
 // replaces up to a millisecond, so when the working set is larger than
@@ -33,26 +32,9 @@ type fdEntry struct {
 // it has missed, recently, more than twice as often (plus admitMargin) as
 // the mapped chunk with the fewest recent uses has been used; the counts
 // halve as they grow (see ageLocked), so the choice follows a moving
-// working set.
-func (m *Manager) miss(p []byte, off int64, write bool) (int, error) {
-	idx := off >> m.shift
-	if err := m.lockChunk(p, off, write); err != nil {
-		return 0, err
-	}
-	if m.table.Load().slot(idx).Load() != nil {
-		m.mu.Unlock()
-		return 0, nil // mapped meanwhile
-	}
-	if m.admitLocked(idx) {
-		// Mapped under the same hold of mu: released in between, another
-		// miss would find the victim's place free and take it unchecked.
-		_, err := m.lookupLocked(off, ioOp(write))
-		m.mu.Unlock()
-		return 0, err
-	}
-	m.misses.Add(1)
-	return m.fileIOLocked(p, off, write)
-}
+// working set. A chunk is admitted and mapped under the same hold of mu:
+// released in between, another miss would find the victim's place free and
+// take it unchecked.
 
 // fileIO reads or writes the part of p that lies in the chunk of off with
 // pread or pwrite on the chunk's file, not through a mapping.
@@ -169,12 +151,12 @@ func (m *Manager) admitLocked(idx int64) bool {
 	}
 	m.mu.unfolded++
 	v := m.mu.victim
-	if m.mu.unfolded > len(m.mu.live)/foldEvery || v == nil || !m.isLiveLocked(v) || v.pins.Load() > 0 {
+	if m.mu.unfolded > len(m.mu.live)/foldEvery || v == nil || v.live < 0 || v.s.holds.Load() > 0 {
 		m.foldUsedLocked()
 		v = nil
 		least := maxFreq + 1
 		for _, mp := range m.mu.live {
-			if f := int(mp.freq); f < least && mp.pins.Load() == 0 {
+			if f := int(mp.freq); f < least && mp.s.holds.Load() == 0 {
 				v, least = mp, f
 			}
 		}
@@ -227,8 +209,8 @@ func (m *Manager) foldUsedLocked() {
 	credit := min(max(1, m.mu.unfolded), 1+len(m.mu.live)/foldEvery)
 	m.mu.unfolded = 0
 	for _, mp := range m.mu.live {
-		if mp.used.Load() {
-			mp.used.Store(false)
+		if mp.s.used.Load() {
+			mp.s.used.Store(false)
 			m.mu.lru.Get(mp.index)
 			if m.opts.Admission {
 				m.countLocked(&mp.freq, credit)
@@ -267,6 +249,9 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 	f, err := m.openChunk(idx, mode)
 	if err != nil {
 		return nil, err
+	}
+	if m.opts.Advice != AdviceNormal {
+		f.Fadvise(0, 0, m.opts.Advice.chunk()) // a hint: a failure changes nothing else
 	}
 	e := &fdEntry{f: f, refs: 1}
 	m.mu.fds[idx] = e

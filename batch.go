@@ -1,12 +1,12 @@
 package chunkmap
 
-// This file holds Batch: many accesses under one fault guard, with a hit path
-// of plain loads.
+// This file holds Batch: many accesses under one fault guard, handing out
+// the mapped bytes of the chunks the batch holds.
 
 import (
 	"fmt"
 	"runtime/debug"
-	"sync"
+	"unsafe"
 )
 
 // Batch is a scope, opened by [Manager.Batch], in which any number of
@@ -14,44 +14,56 @@ import (
 // directly, so a loop of typed reads over a Batch costs little more than
 // the same loop over one flat mapping.
 //
-// While any Batch is open, chunks that the LRU evicts (or that Truncate,
-// DropBefore or Close delete) stay mapped until the last Batch ends, so the
-// bytes a Batch hands out stay valid until its function returns: like pinned
-// chunks, they may take the mapped total past MaxMapped. Keep batches short.
+// A Batch holds every chunk it touches, from the first touch until its
+// function returns (or panics): those chunks are not unmapped meanwhile, so
+// the bytes a Batch hands out stay valid until then, and they count toward
+// the chunks mapped beyond MaxMapped only while held. A chunk that a
+// concurrent Truncate or DropBefore deletes stays readable and writable for
+// the Batch that holds it until the Batch ends; stores to it then are
+// discarded with the chunk, as if they had come before the deletion. Keep
+// batches short.
 //
-// A Batch must not be used after its function returns, nor by more than one
-// goroutine at a time.
+// A Batch must not be used after its function returns (its methods then
+// return ErrClosed), nor by more than one goroutine at a time.
 type Batch struct {
-	m       *Manager
-	t       *table // loaded after the batch was counted; refreshed on a miss
-	writing bool   // counted in m.wbatches
+	m *Manager
+	// The fast path: rrun holds bytes [rlo, rlo+len(rrun)) for reading,
+	// wrun bytes [wlo, wlo+len(wrun)) for writing, both within [Start,
+	// Size) as of when they were set, and within chunks the batch holds.
+	rlo, wlo   int64
+	rrun, wrun []byte
+
+	chunks map[int64]*batchChunk // the chunks held
+	views  map[[2]int64]*viewHold
+	wviews map[[2]int64]*viewHold
 }
 
-var batchPool = sync.Pool{New: func() any { return new(Batch) }}
+// batchChunk is a chunk a Batch holds in its arena slot.
+type batchChunk struct {
+	s     *slot
+	write bool // also held writable
+}
 
 // Batch calls fn with a Batch and returns fn's error. A fault on mapped
 // memory inside fn (a chunk file truncated by another process, an I/O error)
 // ends fn at once and Batch returns an error matching ErrFault; stores fn
-// made before the fault stay made.
+// made before the fault stay made. If fn panics, the batch releases what it
+// holds and the panic goes on. fn may call any method of the Manager,
+// Close included (see [Manager.Close]).
 func (m *Manager) Batch(fn func(b *Batch) error) error {
+	if fn == nil {
+		return fmt.Errorf("batch in %s: %w: nil function", m.dir, ErrInvalidOptions)
+	}
 	if m.closed.Load() {
 		return m.errorf("batch", 0, 0, ErrClosed, "")
 	}
-	// Counting the batch before it loads the table means an eviction that
-	// unpublishes a chunk and then finds no batch open cannot race with
-	// this one: the batch can only load the table after the unpublish.
 	m.batches.Add(1)
-	b := batchPool.Get().(*Batch)
-	*b = Batch{m: m, t: m.table.Load()}
+	b := &Batch{m: m}
+	defer m.batches.Add(-1)
+	defer b.end()
 	f, err := runBatch(b, fn)
-	if b.writing {
-		m.wbatches.Add(-1)
-	}
-	*b = Batch{}
-	batchPool.Put(b)
-	m.endBatch()
 	if f.hit {
-		return m.onFault(f, "batch", 0)
+		return b.faultErr(f)
 	}
 	return err
 }
@@ -62,33 +74,53 @@ func runBatch(b *Batch, fn func(*Batch) error) (f fault, err error) {
 	return f, fn(b)
 }
 
-// endBatch releases the mappings that waited for the last open batch.
-func (m *Manager) endBatch() {
-	if m.batches.Add(-1) > 0 || m.unretired.Load() == 0 {
-		return
+// end releases everything the batch holds and makes it unusable.
+func (b *Batch) end() {
+	m := b.m
+	b.m, b.rrun, b.wrun = nil, nil, nil
+	for idx, c := range b.chunks {
+		if c.write {
+			m.unholdWritable(idx, c.s)
+		} else {
+			m.unholdSlot(c.s)
+		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.retireWaitingLocked()
-	m.reclaimLocked(false)
+	if len(b.views)+len(b.wviews) > 0 {
+		m.mu.Lock()
+		for _, vh := range b.views {
+			m.releaseViewLocked(vh)
+		}
+		for _, vh := range b.wviews {
+			m.releaseViewLocked(vh)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// faultErr is the error of a fault in the batch's function, naming the
+// chunk file it hit if the address lies in one the batch holds.
+func (b *Batch) faultErr(f fault) error {
+	m := b.m
+	for idx, c := range b.chunks {
+		base := uintptr(unsafe.Pointer(c.s.base.Load()))
+		if f.addr-base < uintptr(m.chunkSize) {
+			return fmt.Errorf("batch at offset %d: %w: chunk file %s of %s (truncated or removed by another process, or an I/O error)",
+				idx<<m.shift+int64(f.addr-base), ErrFault, m.chunkPath(idx), m.dir)
+		}
+	}
+	return fmt.Errorf("batch in %s: %w at address %#x", m.dir, ErrFault, f.addr)
 }
 
 // Bytes returns the n bytes at offset off for reading, straight from the
 // mapping. They are valid until the Batch's function returns and must not
-// be stored to. [off, off+n) must lie within [Start, Size) and within one
-// chunk; otherwise Bytes returns ErrOutOfRange.
+// be stored to. [off, off+n) must lie within [Start, Size); it may cross
+// chunk boundaries, and the bytes are contiguous. Otherwise Bytes returns
+// ErrOutOfRange.
 func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
-	m := b.m
-	o := off & m.mask
-	if n >= 0 && int64(n) <= m.chunkSize-o && off >= m.start.Load() && off+int64(n) <= m.size.Load() {
-		if s := b.t.slot(off >> m.shift); s != nil {
-			if mp := s.Load(); mp != nil {
-				return mp.data[o : o+int64(n) : o+int64(n)], nil
-			}
-		}
+	if o := uint64(off - b.rlo); o < uint64(len(b.rrun)) && uint64(n) <= uint64(len(b.rrun))-o {
+		return b.rrun[o : o+uint64(n) : o+uint64(n)], nil
 	}
-	p, _, err := b.slow(off, n, "batch read")
-	return p, err
+	return b.slow(off, n, false)
 }
 
 // WritableBytes is Bytes for storing: the caller may write the n bytes
@@ -96,58 +128,127 @@ func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
 // Batch does not extend the dataset: [off, off+n) must already lie within
 // [Start, Size). On a ReadOnly Manager it returns ErrReadOnly.
 func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
-	m := b.m
-	if !b.writing {
-		if m.opts.ReadOnly {
-			return nil, m.errorf("batch write", off, n, ErrReadOnly, "")
-		}
-		// Counted before any dirty flag is read: see flushLocked.
-		m.wbatches.Add(1)
-		b.writing = true
+	if o := uint64(off - b.wlo); o < uint64(len(b.wrun)) && uint64(n) <= uint64(len(b.wrun))-o {
+		return b.wrun[o : o+uint64(n) : o+uint64(n)], nil
 	}
-	o := off & m.mask
-	if n >= 0 && int64(n) <= m.chunkSize-o && off >= m.start.Load() && off+int64(n) <= m.size.Load() {
-		if s := b.t.slot(off >> m.shift); s != nil {
-			if mp := s.Load(); mp != nil {
-				if !mp.dirty.Load() {
-					m.markDirty(mp)
-				}
-				return mp.data[o : o+int64(n) : o+int64(n)], nil
-			}
-		}
-	}
-	p, mp, err := b.slow(off, n, "batch write")
-	if err == nil && !mp.dirty.Load() {
-		m.markDirty(mp)
-	}
-	return p, err
+	return b.slow(off, n, true)
 }
 
-// slow checks the range, maps the chunk of off if need be, reloads the
-// table, and returns the bytes and the mapping they are in. The mapping
-// stays mapped until the batch ends, even if it is evicted meanwhile.
-func (b *Batch) slow(off int64, n int, op string) ([]byte, *mapping, error) {
+// slow checks the range, holds its chunks if the batch does not yet, and
+// returns its bytes, pointing the fast path at them.
+func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	m := b.m
-	if m.closed.Load() {
-		return nil, nil, m.errorf(op, off, n, ErrClosed, "")
+	op := "batch read"
+	if write {
+		op = "batch write"
+	}
+	if m == nil {
+		return nil, fmt.Errorf("%s %d bytes at offset %d: %w: the Batch was used after its function returned", op, n, off, ErrClosed)
+	}
+	if write {
+		if err := m.checkWrite(op, off, max(n, 0)); err != nil {
+			return nil, err
+		}
+	} else if m.closed.Load() {
+		return nil, m.errorf(op, off, n, ErrClosed, "")
 	}
 	if err := m.checkRange(op, off, n); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if boundary := (off | m.mask) + 1; off+int64(n) > boundary {
-		return nil, nil, m.errorf(op, off, n, ErrOutOfRange,
-			fmt.Sprintf("range crosses the chunk boundary at offset %d", boundary))
+	first := off >> m.shift
+	last := first
+	if n > 0 {
+		last = (off + int64(n) - 1) >> m.shift
 	}
-	o := off & m.mask
-	if s := b.t.slot(off >> m.shift); s != nil {
-		if mp := s.Load(); mp != nil {
-			return mp.data[o : o+int64(n) : o+int64(n)], mp, nil
+	arenaOK := first == last || (m.ar.Contiguous() && last-first < int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last))
+	if arenaOK {
+		for idx := first; idx <= last; idx++ {
+			ok, err := b.hold(idx, write, op)
+			if err != nil {
+				return nil, err
+			}
+			arenaOK = arenaOK && ok
 		}
 	}
-	mp, err := m.lookup(off, op)
-	if err != nil {
-		return nil, nil, err
+	if !arenaOK {
+		p, err := b.view(first, last, write, op)
+		if err != nil {
+			return nil, err
+		}
+		o := off - first<<m.shift
+		return p[o : o+int64(n) : o+int64(n)], nil
 	}
-	b.t = m.table.Load() // the table may have grown
-	return mp.data[o : o+int64(n) : o+int64(n)], mp, nil
+	// Point the fast path at the held chunks, within [Start, Size).
+	lo := max(first<<m.shift, m.start.Load())
+	hi := min((last+1)<<m.shift, m.size.Load())
+	run := slotBytes(b.chunks[first].s, lo&m.mask, int(hi-lo))
+	b.rlo, b.rrun = lo, run
+	if write {
+		b.wlo, b.wrun = lo, run
+	}
+	o := off - lo
+	return run[o : o+int64(n) : o+int64(n)], nil
+}
+
+// hold holds chunk idx in its arena slot for the rest of the batch (and
+// writable, with write), unless it already is; false means the slot is held
+// by another chunk, and the caller must use a view.
+func (b *Batch) hold(idx int64, write bool, op string) (bool, error) {
+	m := b.m
+	c := b.chunks[idx]
+	if c == nil {
+		s, ok := m.holdFast(idx)
+		if !ok {
+			m.mu.Lock()
+			err := m.checkChunksLocked(op, idx<<m.shift, 0)
+			var mp *mapping
+			if err == nil {
+				mp, err = m.holdLocked(idx, false, op)
+			}
+			m.mu.Unlock()
+			if err != nil || mp == nil {
+				return false, err
+			}
+			s = mp.s
+		}
+		if b.chunks == nil {
+			b.chunks = make(map[int64]*batchChunk)
+		}
+		c = &batchChunk{s: s}
+		b.chunks[idx] = c
+	}
+	if write && !c.write {
+		c.write = true
+		c.s.wholds.Add(1)
+		m.markDirtyIndex(idx, c.s)
+	}
+	return true, nil
+}
+
+// view returns the bytes of chunks [first, last] side by side in a private
+// view that the batch holds until it ends, mapping it if it has none.
+func (b *Batch) view(first, last int64, write bool, op string) ([]byte, error) {
+	m := b.m
+	key := [2]int64{first, last}
+	views := &b.views
+	if write {
+		views = &b.wviews
+	}
+	if vh := (*views)[key]; vh != nil {
+		return vh.v.Bytes(), nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.checkChunksLocked(op, first<<m.shift, int((last-first+1)<<m.shift)); err != nil {
+		return nil, err
+	}
+	vh, err := m.mapViewLocked(first, last-first+1, write, op)
+	if err != nil {
+		return nil, err
+	}
+	if *views == nil {
+		*views = make(map[[2]int64]*viewHold)
+	}
+	(*views)[key] = vh
+	return vh.v.Bytes(), nil
 }

@@ -1,6 +1,7 @@
 package chunkmap_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"sync"
@@ -80,8 +81,13 @@ func TestManager_Batch(t *testing.T) {
 		if _, err := b.Bytes(n*8, 8); !errors.Is(err, chunkmap.ErrOutOfRange) {
 			t.Errorf("Bytes past Size: %v, want ErrOutOfRange", err)
 		}
-		if _, err := b.Bytes(chunkSize-4, 8); !errors.Is(err, chunkmap.ErrOutOfRange) {
-			t.Errorf("Bytes across a boundary: %v, want ErrOutOfRange", err)
+		// A range across a chunk boundary is one contiguous slice.
+		want := make([]byte, 8)
+		if _, err := m.ReadAt(want, chunkSize-4); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.Bytes(chunkSize-4, 8); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("Bytes across a boundary = %v, %v; want %v", got, err, want)
 		}
 		if _, err := b.WritableBytes(-8, 8); !errors.Is(err, chunkmap.ErrOutOfRange) {
 			t.Errorf("WritableBytes at -8: %v, want ErrOutOfRange", err)

@@ -38,6 +38,11 @@ var (
 	// operating system's error (ENOSPC) instead. Either way the dataset is
 	// left as it was.
 	ErrNoSpace = errors.New("chunkmap: not enough free disk space")
+	// ErrBusy is returned by Close when Batch scopes are still open (a
+	// Batch function that closes its own Manager, say). The Manager is
+	// closed all the same; the chunks those batches hold stay mapped until
+	// their functions return.
+	ErrBusy = errors.New("chunkmap: batches still open")
 	// ErrFault is returned when mapped memory faults: the chunk file was
 	// truncated or removed by another process, or the device failed. The
 	// message names the chunk file and the offset.

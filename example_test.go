@@ -168,16 +168,21 @@ func ExampleManager_Pin() {
 	}
 	fmt.Printf("%s\n", buf)
 
-	// A pin never crosses a chunk boundary.
-	if err := m.Truncate(2 * 64 << 10); err != nil {
+	// A pin may cross chunk boundaries: its bytes are one slice, and every
+	// chunk under it stays mapped until Release.
+	if _, err := m.WriteAt([]byte("left|right"), 64<<10-5); err != nil {
 		log.Fatal(err)
 	}
-	_, err = m.Pin(64<<10-2, 4)
-	fmt.Println("pin across a boundary:", errors.Is(err, chunkmap.ErrOutOfRange))
+	q, err := m.Pin(64<<10-5, 10)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("across a boundary: %s, %d chunks pinned\n", q.Bytes(), m.Stats().Pinned)
+	q.Release()
 	// Output:
 	// pinned: 1
 	// hello, there
-	// pin across a boundary: true
+	// across a boundary: left|right, 2 chunks pinned
 }
 
 // ExampleManager_Gather reads 8-byte values at scattered offsets in one call.

@@ -1,12 +1,15 @@
 package chunkmap
 
-// Mappings reports the mappings m holds: live ones (published and in the
-// LRU), retired ones waiting to be unmapped, and ones whose chunk was deleted
-// while pinned. After Close with every pin released all three are zero.
-func (m *Manager) Mappings() (live, retired, doomed int) {
+// Mappings reports the mappings m holds: chunks live in the arena, chunks
+// deleted while held (doomed), and chunks in private views. After Close with
+// every pin and batch released all three are zero.
+func (m *Manager) Mappings() (live, doomed, views int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.mu.live), len(m.mu.graveyard), len(m.mu.doomed)
+	for _, vh := range m.mu.views {
+		views += int(vh.n)
+	}
+	return len(m.mu.live), len(m.mu.doomed), views
 }
 
 // QueuedDirty reports how many mappings wait in the queue the next Sync
@@ -16,3 +19,14 @@ func (m *Manager) QueuedDirty() int {
 	defer m.mu.Unlock()
 	return len(m.mu.dirtyq)
 }
+
+// ArenaReleased reports whether m has given its arena back (after Close,
+// once nothing holds a slot).
+func (m *Manager) ArenaReleased() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ar == nil
+}
+
+// Slots returns the number of slots in m's arena.
+func (m *Manager) Slots() int { return len(m.slots) }

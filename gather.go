@@ -1,7 +1,7 @@
 package chunkmap
 
 // This file holds Gather and Scatter: many small reads or writes at
-// scattered offsets under one fault guard, in one tight loop.
+// scattered offsets under one fault guard per block, in tight loops.
 
 import (
 	"fmt"
@@ -17,11 +17,11 @@ import (
 //
 // Gather exists for random access at memory speed: the values are copied
 // under one fault guard per 256, with no lock and no locked instruction, in
-// two passes: one that resolves every offset to its mapped address (loads
-// that hit the cache), then one that copies from those addresses, whose
-// cache misses are independent of each other, so the processor overlaps
-// them as it does in a loop over one flat mapping. Gather may run in
-// parallel with every other method; it does not retain dst or offs.
+// passes: one that resolves every offset to its mapped address, one that
+// copies (its cache misses are independent of each other, so the processor
+// overlaps them as it does in a loop over one flat mapping), and one that
+// checks that no slot changed owner meanwhile (see slots.go). Gather may run
+// in parallel with every other method; it does not retain dst or offs.
 func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 	if err := m.checkGather("gather", len(dst), len(offs), n); err != nil {
 		return err
@@ -34,7 +34,8 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 // [Start, Size): Scatter does not extend the dataset. On an error it returns
 // ErrOutOfRange (or ErrReadOnly, ErrClosed, ErrFault) after writing the
 // values before the offending one. Like Gather it resolves addresses first
-// and stores second, under one fault guard per 256 values.
+// and stores second, under one fault guard per 256 values; each store is
+// announced in its slot (see slots.go), which Gather's loads need not be.
 func (m *Manager) Scatter(src []byte, offs []int64, n int) error {
 	if err := m.checkGather("scatter", len(src), len(offs), n); err != nil {
 		return err
@@ -45,51 +46,32 @@ func (m *Manager) Scatter(src []byte, offs []int64, n int) error {
 	return m.gatherScatter("scatter", src, offs, n, true)
 }
 
+// gatherBlock is how many values a hot pass resolves before it copies them.
+const gatherBlock = 256
+
 // gatherScatter runs Gather (or, with write, Scatter) over checked
-// arguments: a block at a time through the hot path, and one value at a
-// time through ReadAt's or WriteAt's general path where the hot path stops.
+// arguments: a block at a time through the lock-free passes, and one value
+// at a time through ReadAt's or WriteAt's general path where they stop.
 func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, write bool) error {
-	var used [gatherBlock]*mapping
+	var clean [gatherBlock]int64
 	for i := 0; i < len(offs); {
 		block := offs[i:min(i+gatherBlock, len(offs))]
-		var k int
-		var f fault
+		var k, nclean int
 		if write {
-			k, f = m.hotScatter(buf[i*n:], block, n, &used)
-		} else {
-			k, f = m.hotGather(buf[i*n:], block, n, &used)
-		}
-		if write {
-			for _, mp := range used[:k] {
-				if !mp.dirty.Load() {
-					m.markDirty(mp)
-				}
+			k, nclean = m.hotScatter(buf[i*n:], block, n, &clean)
+			for _, idx := range clean[:nclean] {
+				m.markStored(idx)
 			}
+		} else {
+			k = m.hotGather(buf[i*n:], block, n)
 		}
 		i += k
-		if f.hit {
-			err := m.onFault(f.in(used[:]), op, offs[i])
-			if err != nil && write {
-				// Values before the one that faulted were stored;
-				// which chunks they went to is known only as far as
-				// used holds this block's mappings, and marking one
-				// more than needed costs just an fsync.
-				for _, mp := range used {
-					if mp != nil && !mp.dirty.Load() {
-						m.markDirty(mp)
-					}
-				}
-			}
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		if i == len(offs) || k == gatherBlock {
+		if i == len(offs) || k == len(block) {
 			continue
 		}
 		// The slow path: a value outside the range, straddling a
-		// boundary, or in a chunk that is not mapped.
+		// boundary, in a chunk that is not mapped, or one whose access
+		// faulted or raced with an eviction.
 		off := offs[i]
 		if err := m.checkRange(op, off, n); err != nil {
 			return err
@@ -121,22 +103,41 @@ func (m *Manager) checkGather(op string, nbuf, noffs, n int) error {
 	return nil
 }
 
-// gatherBlock is how many values hotGather resolves before it copies them.
-const gatherBlock = 256
+// resolve fills addr and slots with the mapped address and the slot of
+// each n-byte value at offs, stopping before the first that is outside
+// [Start, Size), straddles a chunk boundary or lies in a chunk that is not
+// mapped, and returns how many it resolved.
+func (m *Manager) resolve(offs []int64, n int, slots *[gatherBlock]*slot, addr *[gatherBlock]unsafe.Pointer) int {
+	start, size := m.start.Load(), m.size.Load()
+	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
+	for k, off := range offs {
+		o := off & mask
+		if off < start || off > size-int64(n) || o > last {
+			return k
+		}
+		want := off>>shift + 1
+		s := &m.slots[(want-1)&m.smask]
+		if s.own.Load() != want {
+			return k
+		}
+		slots[k] = s
+		addr[k] = unsafe.Add(unsafe.Pointer(s.base.Load()), o)
+	}
+	return len(offs)
+}
 
-// hotGather copies up to gatherBlock values, stopping before the first that
-// is outside [Start, Size), straddles a chunk boundary or lies in a chunk
-// that is not mapped, and returns how many it copied. Like hotRead it takes
-// no lock and executes no locked instruction. used receives the mapping of
-// each value, for onFault; after a fault the result is 0 and the caller
-// redoes the block, which is harmless for reads.
-func (m *Manager) hotGather(dst []byte, offs []int64, n int, used *[gatherBlock]*mapping) (done int, f fault) {
+// hotGather copies up to gatherBlock values, stopping before the first the
+// lock-free path cannot serve, and returns how many it copied. After a
+// fault, or if a slot changed owner during the copy, it returns 0 and the
+// caller reads the first value on the locked path; the block is then
+// resolved again from the next one.
+func (m *Manager) hotGather(dst []byte, offs []int64, n int) (done int) {
+	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
-	// Pass 1: resolve offsets to mapped addresses. Every load here hits
-	// the cache; none depends on a value still in flight from memory.
+	var slots [gatherBlock]*slot
 	var addr [gatherBlock]unsafe.Pointer
-	k := m.resolve(offs, n, used, &addr)
-	// Pass 2: copy. The loads are independent, so their misses overlap.
+	k := m.resolve(offs, n, &slots, &addr)
+	// The loads are independent, so their misses overlap.
 	switch n {
 	case 8:
 		for i := range addr[:k] {
@@ -151,45 +152,60 @@ func (m *Manager) hotGather(dst []byte, offs []int64, n int, used *[gatherBlock]
 			copy(dst[i*n:(i+1)*n], unsafe.Slice((*byte)(addr[i]), n))
 		}
 	}
-	return k, f
+	loadFence()
+	for i, s := range slots[:k] {
+		if s.own.Load() != offs[i]>>m.shift+1 {
+			return i
+		}
+		if !s.used.Load() {
+			s.used.Store(true)
+		}
+	}
+	return k
 }
 
-// resolve fills addr and used with the mapped address and the mapping of
-// each n-byte value at offs, stopping before the first that is outside
-// [Start, Size), straddles a chunk boundary or lies in a chunk that is not
-// mapped, and returns how many it resolved. It must be called from a hot*
-// method, whose frame covers the addresses for the stack walk.
-func (m *Manager) resolve(offs []int64, n int, used *[gatherBlock]*mapping, addr *[gatherBlock]unsafe.Pointer) int {
-	t := m.table.Load()
+// hotScatter stores up to gatherBlock values, announcing each in its slot's
+// writers before checking the slot (see slots.go), and returns how many it
+// stored, and in clean the chunks it stored to whose dirty flag was clear
+// (for the caller to mark outside the guard). After a fault it leaves every
+// slot it announced itself in and returns 0: the block's first value is
+// then written on the locked path, which reports the fault, and values of
+// the block that were stored already are stored again.
+func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherBlock]int64) (done, nclean int) {
+	var slots [gatherBlock]*slot
+	var announced int
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			for _, s := range slots[:announced] {
+				s.writers.Add(-1)
+			}
+			done, nclean = 0, 0
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	start, size := m.start.Load(), m.size.Load()
 	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
+	var addr [gatherBlock]unsafe.Pointer
 	for k, off := range offs {
 		o := off & mask
 		if off < start || off > size-int64(n) || o > last {
-			return k
+			break
 		}
-		s := t.slot(off >> shift)
-		if s == nil {
-			return k
+		want := off>>shift + 1
+		s := &m.slots[(want-1)&m.smask]
+		s.writers.Add(1)
+		if s.own.Load() != want {
+			s.writers.Add(-1)
+			break
 		}
-		mp := s.Load()
-		if mp == nil {
-			return k
-		}
-		used[k] = mp
-		addr[k] = unsafe.Pointer(&mp.data[o])
+		slots[k] = s
+		addr[k] = unsafe.Add(unsafe.Pointer(s.base.Load()), o)
+		announced = k + 1
 	}
-	return len(offs)
-}
-
-// hotScatter is hotGather's twin for stores, in the same two passes. As for
-// hotWrite, the caller checks the chunks' dirty flags after the stores and
-// marks the clean ones, outside the hot frame. Redoing the block after a
-// fault writes the same bytes again.
-func (m *Manager) hotScatter(src []byte, offs []int64, n int, used *[gatherBlock]*mapping) (done int, f fault) {
-	defer catchFault(debug.SetPanicOnFault(true), &f)
-	var addr [gatherBlock]unsafe.Pointer
-	k := m.resolve(offs, n, used, &addr)
+	k := announced
 	switch n {
 	case 8:
 		for i := range addr[:k] {
@@ -204,5 +220,34 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, used *[gatherBlock
 			copy(unsafe.Slice((*byte)(addr[i]), n), src[i*n:(i+1)*n])
 		}
 	}
-	return k, f
+	for _, s := range slots[:k] {
+		s.writers.Add(-1)
+	}
+	announced = 0
+	for i, s := range slots[:k] {
+		if !s.used.Load() {
+			s.used.Store(true)
+		}
+		if idx := offs[i] >> shift; !s.dirty.Load() && (nclean == 0 || clean[nclean-1] != idx) {
+			clean[nclean] = idx
+			nclean++
+		}
+	}
+	return k, nclean
+}
+
+// markStored marks chunk idx as stored to by a lock-free store whose slot
+// was clean: through its mapping if it is still live, else by index, so
+// that a chunk evicted between the store and this call (with its flag
+// clear, so not handed to Sync then) is still fsync'd by the next Sync.
+//
+// REQUIRES: m.mu not held.
+func (m *Manager) markStored(idx int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mp := m.mappingLocked(idx); mp != nil {
+		m.markDirtyLocked(mp)
+	} else if idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
+		m.mu.dirty[idx] = struct{}{}
+	}
 }

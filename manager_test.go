@@ -1552,22 +1552,24 @@ func TestManager_Pin(t *testing.T) {
 		name    string
 		off     int64
 		n       int
+		chunks  int // chunks the pin holds
 		wantErr error
 	}{
-		{"inside", cs + 10, 100, nil},
-		{"whole chunk", 2 * cs, cs, nil},
-		{"chunk end", 2*cs - 8, 8, nil},
-		{"to size", size - 100, 100, nil},
-		{"empty", cs + 1, 0, nil},
-		{"across boundary", 2*cs - 8, 9, chunkmap.ErrOutOfRange},
-		{"across two boundaries", cs + 1, 2 * cs, chunkmap.ErrOutOfRange},
-		{"past size", size - 10, 11, chunkmap.ErrOutOfRange},
-		{"at size", size, 1, chunkmap.ErrOutOfRange},
-		{"empty at size", size, 0, chunkmap.ErrOutOfRange},
-		{"below start", cs - 1, 1, chunkmap.ErrOutOfRange},
-		{"negative", -1, 1, chunkmap.ErrOutOfRange},
-		{"negative length", cs, -1, chunkmap.ErrOutOfRange},
-		{"end overflows", math.MaxInt64 - 5, 10, chunkmap.ErrOutOfRange},
+		{"inside", cs + 10, 100, 1, nil},
+		{"whole chunk", 2 * cs, cs, 1, nil},
+		{"chunk end", 2*cs - 8, 8, 1, nil},
+		{"to size", size - 100, 100, 1, nil},
+		{"empty", cs + 1, 0, 0, nil},
+		{"across boundary", 2*cs - 8, 9, 2, nil},
+		{"across two boundaries", cs + 1, 2 * cs, 3, nil},
+		{"all", cs, int(size - cs), 3, nil},
+		{"past size", size - 10, 11, 0, chunkmap.ErrOutOfRange},
+		{"at size", size, 1, 0, chunkmap.ErrOutOfRange},
+		{"empty at size", size, 0, 0, chunkmap.ErrOutOfRange},
+		{"below start", cs - 1, 1, 0, chunkmap.ErrOutOfRange},
+		{"negative", -1, 1, 0, chunkmap.ErrOutOfRange},
+		{"negative length", cs, -1, 0, chunkmap.ErrOutOfRange},
+		{"end overflows", math.MaxInt64 - 5, 10, 0, chunkmap.ErrOutOfRange},
 	}
 	for _, tc := range tests {
 		for _, writable := range []bool{false, true} {
@@ -1584,8 +1586,8 @@ func TestManager_Pin(t *testing.T) {
 			if !bytes.Equal(p.Bytes(), data[tc.off:tc.off+int64(tc.n)]) {
 				t.Errorf("%s: Bytes() differ from what was written", what)
 			}
-			if got := m.Stats().Pinned; got != 1 {
-				t.Errorf("%s: Stats().Pinned = %d, want 1", what, got)
+			if got := m.Stats().Pinned; got != tc.chunks {
+				t.Errorf("%s: Stats().Pinned = %d, want %d", what, got, tc.chunks)
 			}
 			p.Release()
 			if got := m.Stats().Pinned; got != 0 {
@@ -1682,7 +1684,7 @@ func TestManager_PinMany(t *testing.T) {
 	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
 	data := pattern(1, 8*cs)
 	writeAt(t, m, data, 0)
-	var pins []chunkmap.Pinned
+	var pins []*chunkmap.Pinned
 	for i := range int64(5) {
 		p, err := m.Pin(i*cs, cs)
 		if err != nil {

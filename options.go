@@ -66,6 +66,24 @@ type Options struct {
 	// everything else works as usual. dir is created if missing; other
 	// files in it are left alone. Scratch and ReadOnly exclude each other.
 	Scratch bool
+	// ArenaSize is how many bytes of address space the dataset's arena
+	// reserves (see the package doc's Layout), rounded up to a power of
+	// two times ChunkSize. The arena costs address space, not memory: its
+	// pages are inaccessible until a chunk is mapped there. Chunk i can be
+	// mapped only at place i mod ArenaSize/ChunkSize, so chunks further
+	// apart than ArenaSize share a place and evict each other when both
+	// are used; views across chunks are contiguous in the arena where it
+	// does not wrap between them, and otherwise get a mapping of their own.
+	// 0 means, on 64-bit platforms, 65,536 chunks (4 GiB of 64 KiB chunks)
+	// up to 256 GiB (256 chunks of the default 1 GiB); on 32-bit platforms
+	// 256 MiB (at least one chunk). If the address space has no free range
+	// that large, Open reserves half as much, down to one chunk.
+	ArenaSize int64
+	// Advice is the access-pattern hint given to the kernel for every
+	// chunk when it is mapped, and for the files read and written with
+	// pread and pwrite; [Manager.Advise] gives one for a range. The zero
+	// value is AdviceNormal, the kernel's default read-ahead.
+	Advice Advice
 	// FileMode is the permission of new chunk and manifest files; 0 means
 	// DefaultFileMode. A new dataset directory gets the same mode with the
 	// search (x) bit added wherever the read bit is set.
@@ -83,6 +101,10 @@ func (o Options) withDefaults() (Options, error) {
 	switch {
 	case o.MaxMapped < 0:
 		return o, fmt.Errorf("%w: MaxMapped %d is negative", ErrInvalidOptions, o.MaxMapped)
+	case o.ArenaSize < 0:
+		return o, fmt.Errorf("%w: ArenaSize %d is negative", ErrInvalidOptions, o.ArenaSize)
+	case o.Advice < AdviceNormal || o.Advice > AdviceDontNeed:
+		return o, fmt.Errorf("%w: Advice %d is not one of the Advice constants", ErrInvalidOptions, o.Advice)
 	}
 	if o.Scratch && o.ReadOnly {
 		return o, fmt.Errorf("%w: Scratch and ReadOnly together", ErrInvalidOptions)

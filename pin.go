@@ -1,172 +1,273 @@
 package chunkmap
 
 // This file holds the pin API: mapped bytes handed out for zero-copy access,
-// guaranteed to stay mapped until released.
+// held in place until released, across chunk boundaries too.
 
 import (
+	"errors"
 	"fmt"
-	"time"
-	"unsafe"
+	"os"
+	"sync/atomic"
+
+	"github.com/chunkmap/chunkmap/internal/arena"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
-// Pinned is a range of mapped bytes that stays mapped until Release, whatever
-// the LRU wants: the chunk under it is never unmapped while pinned, even by
-// Truncate, DropBefore or Close (its file may already be deleted then).
+// Pinned is a range of a dataset's bytes held mapped in place until Release,
+// whatever the LRU wants: the chunks under it are never unmapped while
+// pinned, even by Truncate, DropBefore or Close (their files may already be
+// deleted then). The bytes are one contiguous slice, also when the range
+// crosses chunk boundaries.
 //
-// A Pinned must not be copied; pass a pointer. Release is idempotent on a
-// given Pinned. Methods of one Pinned must not be called concurrently, but
-// its bytes may be used by many goroutines until Release.
+// Pin returns a *Pinned; pass the pointer around, not copies of the value.
+// A copy still acts through the Pinned it was copied from, so Release is
+// idempotent across all of them: it releases the pin once, and never
+// another holder's. Bytes and Release may be called from any goroutine, and
+// the bytes may be used by many goroutines until Release.
 type Pinned struct {
-	b     []byte
-	mp    *mapping
-	m     *Manager
+	self     *Pinned // the Pinned that Pin returned; copies act through it
+	m        *Manager
+	b        []byte
+	first    int64   // index of the first chunk
+	slots    []*slot // the held arena slots, in chunk order; nil with a view
+	one      [1]*slot
+	view     *viewHold
+	write    bool
+	released atomic.Bool
+}
+
+// viewHold is a private mapping of several chunks side by side, for a pin
+// or a Batch whose chunks cannot be side by side in the arena: their slots
+// wrap around its end, or one of them is held by another chunk. Views are
+// listed in mu.views while they exist.
+type viewHold struct {
+	v     *arena.View
+	first int64 // index of the first chunk
+	n     int64 // chunks mapped
 	write bool
 }
 
 // Pin returns the bytes [off, off+n) of the dataset pinned in place, for
-// reading. The range must lie within [Start, Size) and within one chunk;
-// otherwise Pin returns ErrOutOfRange, naming the chunk boundary it crosses.
-// Storing to the bytes of a read pin is not allowed (on a ReadOnly Manager it
-// faults).
-func (m *Manager) Pin(off int64, n int) (Pinned, error) {
+// reading. The range must lie within [Start, Size); otherwise Pin returns
+// ErrOutOfRange. It may cross chunk boundaries: every chunk it covers is
+// held, and the bytes are contiguous. Storing to the bytes of a read pin is
+// not allowed (on a ReadOnly Manager it faults).
+func (m *Manager) Pin(off int64, n int) (*Pinned, error) {
 	return m.pin(off, n, false)
 }
 
 // PinWritable is Pin for bytes the caller will store to. A Sync that starts
 // after a store through the pinned bytes makes it durable. On a ReadOnly
 // Manager it returns ErrReadOnly.
-func (m *Manager) PinWritable(off int64, n int) (Pinned, error) {
+func (m *Manager) PinWritable(off int64, n int) (*Pinned, error) {
 	// checkWrite reports ErrClosed first, then ErrReadOnly, then a failed
 	// Sync: stores through the pin would be in doubt like any write.
 	if err := m.checkWrite("pin", off, max(n, 0)); err != nil {
-		return Pinned{}, err
+		return nil, err
 	}
 	return m.pin(off, n, true)
 }
 
-func (m *Manager) pin(off int64, n int, write bool) (Pinned, error) {
+func (m *Manager) pin(off int64, n int, write bool) (*Pinned, error) {
 	if m.closed.Load() {
-		return Pinned{}, m.errorf("pin", off, n, ErrClosed, "")
+		return nil, m.errorf("pin", off, n, ErrClosed, "")
 	}
 	if err := m.checkRange("pin", off, n); err != nil {
-		return Pinned{}, err
+		return nil, err
 	}
-	if boundary := (off | m.mask) + 1; n > 0 && off+int64(n) > boundary {
-		return Pinned{}, m.errorf("pin", off, n, ErrOutOfRange,
-			fmt.Sprintf("range crosses the chunk boundary at offset %d", boundary))
+	st := &Pinned{m: m, write: write, first: off >> m.shift}
+	st.self = st
+	if n == 0 {
+		return st, nil
 	}
-	// Fast path: the chunk is mapped; take a pin without the lock.
-	if s := m.table.Load().slot(off >> m.shift); s != nil {
-		if mp := s.Load(); mp != nil {
-			mp.pins.Add(1)
-			if !mp.retiring.Load() {
-				return m.pinned(mp, off, n, write), nil
-			}
-			m.unpin(mp)
-		}
-	}
-	for {
-		mp, err := m.lookup(off, "pin")
-		if err != nil {
-			return Pinned{}, err
-		}
-		// Under mu no eviction runs, but the lookup released it; an
-		// eviction may have claimed the mapping since.
-		mp.pins.Add(1)
-		if !mp.retiring.Load() {
-			return m.pinned(mp, off, n, write), nil
-		}
-		m.unpin(mp)
-	}
-}
-
-func (m *Manager) pinned(mp *mapping, off int64, n int, write bool) Pinned {
-	if write {
-		// Counted before the flag is read, and Sync clears the flag
-		// before it reads the count: one of the two sees the other, so
-		// the chunk is queued either way (see flushLocked).
-		mp.wpins.Add(1)
-		if !mp.dirty.Load() {
-			m.markDirty(mp)
-		}
-	}
+	last := (off + int64(n) - 1) >> m.shift
 	o := off & m.mask
-	return Pinned{b: mp.data[o : o+int64(n) : o+int64(n)], mp: mp, m: m, write: write}
+	if last == st.first {
+		// The common case: one chunk, mapped; hold it without the lock.
+		if s, ok := m.holdFast(st.first); ok {
+			if write {
+				s.wholds.Add(1)
+				if !s.dirty.Load() {
+					m.markDirtyIndex(st.first, s)
+				}
+			}
+			st.one[0] = s
+			st.slots = st.one[:]
+			st.b = slotBytes(s, o, n)
+			return st, nil
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.checkChunksLocked("pin", off, n); err != nil {
+		return nil, err
+	}
+	b, slots, view, err := m.holdRangeLocked(st.first, last, write, "pin")
+	if err != nil {
+		return nil, err
+	}
+	st.slots, st.view = slots, view
+	st.b = b[o : o+int64(n) : o+int64(n)]
+	return st, nil
 }
 
-// checkRange checks that [off, off+n) lies within [Start, Size).
-func (m *Manager) checkRange(op string, off int64, n int) error {
-	switch start, size := m.start.Load(), m.size.Load(); {
-	case n < 0:
-		return m.errorf(op, off, n, ErrOutOfRange, "negative length")
-	case off < 0:
-		return m.errorf(op, off, n, ErrOutOfRange, "negative offset")
-	case int64(n) > maxOffset-off:
-		return m.errorf(op, off, n, ErrOutOfRange, "end overflows int64")
-	case off < start:
-		return m.errorf(op, off, n, ErrOutOfRange, fmt.Sprintf("below start %d", start))
-	case off+int64(n) > size || (n == 0 && off >= size):
-		return m.errorf(op, off, n, ErrOutOfRange, fmt.Sprintf("past size %d", size))
+// checkChunksLocked checks that the Manager is open and the chunks of
+// [off, off+n) exist: a Truncate or DropBefore may have run since the
+// caller checked the range.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) checkChunksLocked(op string, off int64, n int) error {
+	if m.closed.Load() {
+		return m.errorf(op, off, n, ErrClosed, "")
+	}
+	first, last := off>>m.shift, (off+int64(max(n, 1))-1)>>m.shift
+	if first < m.mu.first || last >= m.mu.first+m.mu.nchunks {
+		return m.errorf(op, off, n, ErrOutOfRange, fmt.Sprintf("chunks %d to %d do not all exist", first, last))
 	}
 	return nil
 }
 
-// Bytes returns the pinned bytes. The slice stays valid, and its bytes
-// mapped, until Release; it must not be used after that.
-func (p *Pinned) Bytes() []byte { return p.b }
-
-// Release unpins the bytes; the chunk may be unmapped again after it.
-// Calling Release again, or on a zero Pinned, does nothing.
-func (p *Pinned) Release() {
-	if p.mp == nil {
-		return
-	}
-	if p.write {
-		// Stores made since Pin must reach the next Sync even if a Sync
-		// in between cleared the flag.
-		if !p.mp.dirty.Load() {
-			p.m.markDirty(p.mp)
+// holdRangeLocked holds chunks [first, last] and returns their bytes, one
+// contiguous slice from the start of chunk first: the held arena slots if
+// the arena places them side by side, else a private view.
+//
+// REQUIRES: m.mu held; the chunks exist.
+func (m *Manager) holdRangeLocked(first, last int64, write bool, op string) ([]byte, []*slot, *viewHold, error) {
+	span := last - first + 1
+	if span == 1 || (m.ar.Contiguous() && span <= int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last)) {
+		held := make([]*mapping, 0, span)
+		for idx := first; idx <= last; idx++ {
+			mp, err := m.holdLocked(idx, write, op)
+			if err != nil || mp == nil {
+				for _, h := range held {
+					m.unholdLocked(h, write)
+				}
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				held = nil
+				break
+			}
+			held = append(held, mp)
 		}
-		p.mp.wpins.Add(-1)
+		if held != nil {
+			slots := make([]*slot, len(held))
+			for i, mp := range held {
+				slots[i] = mp.s
+			}
+			return slotBytes(held[0].s, 0, int(span<<m.shift)), slots, nil, nil
+		}
 	}
-	p.m.unpin(p.mp)
-	p.mp, p.b = nil, nil
+	vh, err := m.mapViewLocked(first, span, write, op)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return vh.v.Bytes(), nil, vh, nil
 }
 
-// unpin drops one pin of mp, and unmaps it if it was deleted while pinned and
-// this was the last pin.
-func (m *Manager) unpin(mp *mapping) {
-	if mp.pins.Add(-1) > 0 || !mp.doomed.Load() {
-		return
+// unholdLocked releases a hold taken by holdLocked that was not handed
+// out. The chunk is live (held, so not evicted or deleted since).
+//
+// REQUIRES: m.mu held.
+func (m *Manager) unholdLocked(mp *mapping, write bool) {
+	if write {
+		mp.s.wholds.Add(-1)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if mp.pins.Load() > 0 || mp.gone {
-		return
+	mp.s.holds.Add(-1)
+}
+
+// mapViewLocked maps chunks [first, first+n) side by side in a private
+// view.
+//
+// REQUIRES: m.mu held; the chunks exist.
+func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHold, error) {
+	mode := chunk.ReadOnly
+	if write {
+		mode = chunk.ReadWrite
 	}
-	for i, d := range m.mu.doomed {
-		if d == mp {
-			m.mu.doomed = append(m.mu.doomed[:i], m.mu.doomed[i+1:]...)
+	files := make([]*chunk.File, 0, n)
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for idx := first; idx < first+n; idx++ {
+		f, err := m.openChunk(idx, mode)
+		if err != nil {
+			return nil, chunkError(op, idx<<m.shift, err)
+		}
+		files = append(files, f)
+	}
+	oss := make([]*os.File, len(files))
+	for i, f := range files {
+		oss[i] = f.OS()
+	}
+	v, err := arena.MapView(oss, m.chunkSize, write)
+	if err != nil {
+		return nil, fmt.Errorf("%s at offset %d: map %d chunks side by side: %w", op, first<<m.shift, n, err)
+	}
+	vh := &viewHold{v: v, first: first, n: n, write: write}
+	m.mu.views = append(m.mu.views, vh)
+	m.maps.Add(n)
+	return vh, nil
+}
+
+// releaseViewLocked unmaps a private view, handing the chunks it could
+// have stored to to the next Sync.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) releaseViewLocked(vh *viewHold) error {
+	for i, v := range m.mu.views {
+		if v == vh {
+			m.mu.views = append(m.mu.views[:i], m.mu.views[i+1:]...)
 			break
 		}
 	}
-	m.retireLocked(mp)
-	if unmapBeforeRemove {
-		m.reclaimLocked(true)
-		m.removeLaterLocked()
+	var err error
+	if vh.write {
+		if err = vh.v.Flush(); err != nil {
+			err = m.fail(err)
+		}
+		for idx := vh.first; idx < vh.first+vh.n; idx++ {
+			if idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
+				m.mu.dirty[idx] = struct{}{}
+			}
+		}
+	}
+	m.unmaps.Add(vh.n)
+	return errors.Join(err, vh.v.Release())
+}
+
+// Bytes returns the pinned bytes. The slice stays valid, and its bytes
+// mapped, until Release; it must not be used after that. Bytes returns nil
+// once Release has been called.
+func (p *Pinned) Bytes() []byte {
+	if p == nil || p.self == nil || p.self.released.Load() {
+		return nil
+	}
+	return p.self.b
+}
+
+// Release unpins the bytes; the chunks may be unmapped again after it.
+// Calling Release again, on any copy, or on a nil Pinned, does nothing.
+func (p *Pinned) Release() {
+	if p == nil || p.self == nil || p.self.released.Swap(true) {
 		return
 	}
-	m.reclaimLocked(m.closed.Load())
+	p = p.self
+	m := p.m
+	for i, s := range p.slots {
+		if p.write {
+			// Stores made since Pin must reach the next Sync even if a
+			// Sync in between cleared the flag.
+			m.unholdWritable(p.first+int64(i), s)
+		} else {
+			m.unholdSlot(s)
+		}
+	}
+	if p.view != nil {
+		m.mu.Lock()
+		m.releaseViewLocked(p.view)
+		m.mu.Unlock()
+	}
 }
-
-// dataAddr returns the address of b's first byte; unsafe is needed to
-// compare it with the address a fault reports.
-func dataAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
-
-// contains reports whether addr lies within b.
-func contains(b []byte, addr uintptr) bool {
-	base := dataAddr(b)
-	return addr >= base && addr-base < uintptr(len(b))
-}
-
-func sleepBriefly() { time.Sleep(100 * time.Microsecond) }

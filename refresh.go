@@ -106,7 +106,6 @@ func (m *Manager) applyLocked(mf manifest, n int64) {
 	}
 	m.mu.first = mf.first
 	m.mu.nchunks = n
-	m.rebaseLocked()
 	m.size.Store(mf.size)
 	m.mu.reserved = mf.size
 	m.mu.durable = mf

@@ -22,7 +22,7 @@ import (
 type View struct {
 	b        []byte
 	off      int64
-	p        chunkmap.Pinned // owned by Release once released is set
+	p        *chunkmap.Pinned // owned by Release once released is set
 	released atomic.Bool
 }
 

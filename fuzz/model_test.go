@@ -207,7 +207,7 @@ func (m *model) Reopen(readOnly bool) {
 }
 
 // Pin checks a Pin (or, with write, a PinWritable) of n bytes at off: the
-// range must lie within [Start, Size) and within one chunk.
+// range must lie within [Start, Size); it may cross chunk boundaries.
 func (m *model) Pin(off int64, n int, write bool) error {
 	switch {
 	case m.closed:
@@ -217,8 +217,6 @@ func (m *model) Pin(off int64, n int, write bool) error {
 	case n < 0, off < 0, int64(n) > math.MaxInt64-off, off < m.start:
 		return chunkmap.ErrOutOfRange
 	case off+int64(n) > m.size, n == 0 && off >= m.size:
-		return chunkmap.ErrOutOfRange
-	case n > 0 && off/m.chunkSize != (off+int64(n)-1)/m.chunkSize:
 		return chunkmap.ErrOutOfRange
 	}
 	return nil

@@ -516,7 +516,7 @@ func (r *opsRun) pin(off int64, n int, write bool) {
 	}
 	r.logf("Pin(%d, %d, write %v)", off, n, write)
 	var (
-		p   chunkmap.Pinned
+		p   *chunkmap.Pinned
 		err error
 	)
 	if write {
@@ -529,7 +529,7 @@ func (r *opsRun) pin(off int64, n int, write bool) {
 		return
 	}
 	r.pinsEver = true
-	r.pins = append(r.pins, &pinned{p: &p, owner: r.m, off: off, n: n, write: write, valid: true})
+	r.pins = append(r.pins, &pinned{p: p, owner: r.m, off: off, n: n, write: write, valid: true})
 	r.checkPin(len(r.pins) - 1)
 	if write {
 		r.pattern(p.Bytes())

@@ -122,6 +122,20 @@ func (a *Arena) Unmap(k int) error {
 	return nil
 }
 
+// Flush writes the stores made through slot k back to its file where the
+// platform needs that before an fsync of the file covers them (not Linux,
+// whose page cache tracks them), and returns the error of doing so. It
+// does not fsync the file.
+func (a *Arena) Flush(k int) error {
+	if k < 0 || k >= a.nslots {
+		return fmt.Errorf("arena: flush slot %d of %d", k, a.nslots)
+	}
+	if err := a.flushSlot(k); err != nil {
+		return fmt.Errorf("arena: flush slot %d: %w", k, err)
+	}
+	return nil
+}
+
 // Release gives the whole range back to the system, unmapping every slot.
 // Nothing may touch the arena's memory afterwards that is not fault
 // guarded, and even a guarded access may then read memory of another
@@ -181,6 +195,15 @@ func MapView(files []*os.File, slotSize int64, writable bool) (*View, error) {
 
 // Bytes returns the view's memory, valid until Release.
 func (v *View) Bytes() []byte { return v.b }
+
+// Flush is [Arena.Flush] for every file of the view.
+func (v *View) Flush() error {
+	var err error
+	for k := range v.a.nslots {
+		err = errors.Join(err, v.a.Flush(k))
+	}
+	return err
+}
 
 // Release unmaps the view.
 func (v *View) Release() error {

@@ -58,3 +58,12 @@ func (a *Arena) release() error {
 // advise does nothing: the platform has no madvise(2), and the hints only
 // change speed, never results.
 func advise(p unsafe.Pointer, n int64, adv Advice) error { return nil }
+
+// flushSlot flushes the slot's view (FlushViewOfFile and FlushFileBuffers
+// on Windows, through mmap-go).
+func (a *Arena) flushSlot(k int) error {
+	if m := a.plat.views[k]; m != nil {
+		return m.Flush()
+	}
+	return nil
+}

@@ -105,7 +105,7 @@ func TestReserve_Invalid(t *testing.T) {
 	for _, tc := range []struct {
 		n    int
 		size int64
-	}{{0, slot}, {-1, slot}, {1, 0}, {1, 1000}, {1 << 40, 1 << 40}} {
+	}{{0, slot}, {-1, slot}, {1, 0}, {1, 1000}, {1 << 30, 1 << 40}} {
 		if a, err := Reserve(tc.n, tc.size); err == nil {
 			a.Release()
 			t.Errorf("Reserve(%d, %d) succeeded", tc.n, tc.size)

@@ -155,6 +155,10 @@ func Open(dir string, index int64, size int64, mode Mode) (*File, error) {
 	return &File{f: f, path: path, index: index, size: size, mode: mode}, nil
 }
 
+// OS returns the open file, for mapping it elsewhere (package arena). It
+// stays owned by the File: it must not be closed, and is valid until Close.
+func (c *File) OS() *os.File { return c.f }
+
 // Path returns the file's path.
 func (c *File) Path() string { return c.path }
 
@@ -273,6 +277,20 @@ func (c *File) Advise(a Advice) error {
 		return c.err("advise", errors.New("not mapped"))
 	}
 	if err := advise(c.m, a); err != nil {
+		return c.err("advise", err)
+	}
+	return nil
+}
+
+// Fadvise passes an access-pattern hint for bytes [off, off+n) of the file
+// (n 0 means to the end) to the page cache, for reads and writes through
+// the file rather than a mapping. Where the platform has no posix_fadvise
+// it does nothing and returns nil.
+func (c *File) Fadvise(off, n int64, a Advice) error {
+	if c.f == nil {
+		return c.err("advise", fs.ErrClosed)
+	}
+	if err := fadvise(c, off, n, a); err != nil {
 		return c.err("advise", err)
 	}
 	return nil

@@ -1,0 +1,148 @@
+package chunkmap
+
+// This file holds access-pattern hints: Options.Advice for the whole
+// dataset, and Manager.Advise for a range.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/chunkmap/chunkmap/internal/arena"
+	"github.com/chunkmap/chunkmap/internal/chunk"
+)
+
+// Advice is an access-pattern hint for the kernel (madvise(2) for mapped
+// chunks, posix_fadvise(2) for the files read and written with pread and
+// pwrite). Hints change speed, never results; where the platform has no
+// such call they do nothing.
+type Advice int
+
+const (
+	// AdviceNormal is the kernel's default read-ahead.
+	AdviceNormal Advice = iota
+	// AdviceRandom turns read-ahead off: right for random access to data
+	// that is not in memory, where read-ahead reads pages nobody asked for.
+	AdviceRandom
+	// AdviceSequential asks for aggressive read-ahead and early reclaim of
+	// pages already read: right for a scan.
+	AdviceSequential
+	// AdviceWillNeed asks the kernel to start reading the range now.
+	AdviceWillNeed
+	// AdviceDontNeed lets the kernel drop the range's pages: from this
+	// process's mappings, and for chunks that are not mapped from the page
+	// cache (clean pages only). The data stays in the files.
+	AdviceDontNeed
+)
+
+// String returns the advice's name.
+func (a Advice) String() string {
+	switch a {
+	case AdviceNormal:
+		return "normal"
+	case AdviceRandom:
+		return "random"
+	case AdviceSequential:
+		return "sequential"
+	case AdviceWillNeed:
+		return "will-need"
+	case AdviceDontNeed:
+		return "dont-need"
+	}
+	return fmt.Sprintf("Advice(%d)", int(a))
+}
+
+func (a Advice) arena() arena.Advice {
+	switch a {
+	case AdviceRandom:
+		return arena.Random
+	case AdviceSequential:
+		return arena.Sequential
+	case AdviceWillNeed:
+		return arena.WillNeed
+	case AdviceDontNeed:
+		return arena.DontNeed
+	}
+	return arena.Normal
+}
+
+func (a Advice) chunk() chunk.Advice {
+	switch a {
+	case AdviceRandom:
+		return chunk.Random
+	case AdviceSequential:
+		return chunk.Sequential
+	case AdviceWillNeed:
+		return chunk.WillNeed
+	case AdviceDontNeed:
+		return chunk.DontNeed
+	}
+	return chunk.Normal
+}
+
+// Advise gives the kernel a hint for the bytes [off, off+n), which must lie
+// within [Start, Size): for the chunks mapped now through their mappings,
+// and for the others through their files, which is where ReadAt and WriteAt
+// reach chunks that are not mapped (and where a mapping made later reads
+// from). Chunks mapped later get [Options.Advice], not this hint. Advise may
+// run in parallel with every other method.
+func (m *Manager) Advise(off, n int64, advice Advice) error {
+	if advice < AdviceNormal || advice > AdviceDontNeed {
+		return m.errorf("advise", off, 0, ErrOutOfRange, fmt.Sprintf("unknown advice %d", int(advice)))
+	}
+	if n < 0 || n > maxOffset {
+		return m.errorf("advise", off, 0, ErrOutOfRange, fmt.Sprintf("length %d", n))
+	}
+	if n == 0 {
+		if m.closed.Load() {
+			return m.errorf("advise", off, 0, ErrClosed, "")
+		}
+		return nil
+	}
+	if m.closed.Load() {
+		return m.errorf("advise", off, 0, ErrClosed, "")
+	}
+	if err := m.checkRange("advise", off, int(min(n, maxOffset-max(off, 0)))); err != nil {
+		return err
+	}
+	if off > m.size.Load()-n {
+		return m.errorf("advise", off, 0, ErrOutOfRange, fmt.Sprintf("%d bytes past size %d", n, m.size.Load()))
+	}
+	var errs error
+	for o := off; o < off+n; {
+		idx := o >> m.shift
+		k := min(off+n-o, m.chunkSize-o&m.mask)
+		if err := m.adviseChunk(idx, o&m.mask, k, advice); err != nil {
+			errs = errors.Join(errs, err)
+		}
+		o += k
+	}
+	if errs != nil {
+		return fmt.Errorf("advise %d bytes at offset %d in %s (%v): %w", n, off, m.dir, advice, errs)
+	}
+	return nil
+}
+
+// adviseChunk gives the hint for bytes [o, o+n) of chunk idx.
+func (m *Manager) adviseChunk(idx, o, n int64, advice Advice) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.checkChunksLocked("advise", idx<<m.shift+o, 0); err != nil {
+		return err
+	}
+	if mp := m.mappingLocked(idx); mp != nil {
+		// madvise wants a page-aligned start; every ChunkSize is a
+		// multiple of the page size.
+		page := int64(os.Getpagesize())
+		lo := o &^ (page - 1)
+		if err := arena.Advise(unsafePointer(mp.s, lo), o+n-lo, advice.arena()); err != nil {
+			return err
+		}
+	}
+	e, err := m.fdLocked(idx)
+	if err != nil {
+		return chunkError("advise", idx<<m.shift+o, err)
+	}
+	defer m.releaseFdLocked(e)
+	return e.f.Fadvise(o, n, advice.chunk())
+}

@@ -1,0 +1,219 @@
+package chunkmap
+
+// This file holds the atomics: sync/atomic operations on words of the
+// dataset, in native byte order, in this process and across processes that
+// map the same chunk files. Package accessor exposes them too.
+
+import (
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"unsafe"
+)
+
+// atomicKind says which operation atomicOp performs.
+type atomicKind uint8
+
+const (
+	atomicLoad atomicKind = iota
+	atomicStore
+	atomicAdd
+	atomicCAS
+)
+
+var atomicNames = [2][4]string{
+	{"load uint32", "store uint32", "add uint32", "compare-and-swap uint32"},
+	{"load uint64", "store uint64", "add uint64", "compare-and-swap uint64"},
+}
+
+// LoadUint32 atomically loads the uint32 at offset off, in native byte
+// order. The offset must be a multiple of 4, else the error matches
+// ErrUnaligned, and the word must lie within [Start, Size), else it matches
+// ErrOutOfRange. Like every atomic it may run in parallel with every other
+// method, and is atomic with respect to the other atomics on the same word,
+// in this process and in others that map the dataset.
+func (m *Manager) LoadUint32(off int64) (uint32, error) {
+	x, _, err := m.atomicOp(atomicLoad, 4, off, 0, 0)
+	return uint32(x), err
+}
+
+// StoreUint32 atomically stores x at offset off, in native byte order. The
+// offset must be a multiple of 4 and the word must lie within [Start, Size):
+// atomics never extend Size. On a ReadOnly Manager it returns ErrReadOnly.
+func (m *Manager) StoreUint32(off int64, x uint32) error {
+	_, _, err := m.atomicOp(atomicStore, 4, off, uint64(x), 0)
+	return err
+}
+
+// AddUint32 atomically adds delta to the uint32 at offset off, in native
+// byte order, and returns the new value; see StoreUint32 for the offset.
+// To subtract a positive c, add ^uint32(c-1), as with [atomic.AddUint32].
+func (m *Manager) AddUint32(off int64, delta uint32) (uint32, error) {
+	x, _, err := m.atomicOp(atomicAdd, 4, off, uint64(delta), 0)
+	return uint32(x), err
+}
+
+// CompareAndSwapUint32 atomically replaces the uint32 at offset off with new
+// if it equals old, in native byte order, and reports whether it did; see
+// StoreUint32 for the offset.
+func (m *Manager) CompareAndSwapUint32(off int64, old, new uint32) (bool, error) {
+	_, swapped, err := m.atomicOp(atomicCAS, 4, off, uint64(old), uint64(new))
+	return swapped, err
+}
+
+// LoadUint64 is LoadUint32 for the uint64 at offset off, a multiple of 8.
+func (m *Manager) LoadUint64(off int64) (uint64, error) {
+	x, _, err := m.atomicOp(atomicLoad, 8, off, 0, 0)
+	return x, err
+}
+
+// StoreUint64 is StoreUint32 for the uint64 at offset off, a multiple of 8.
+func (m *Manager) StoreUint64(off int64, x uint64) error {
+	_, _, err := m.atomicOp(atomicStore, 8, off, x, 0)
+	return err
+}
+
+// AddUint64 is AddUint32 for the uint64 at offset off, a multiple of 8.
+func (m *Manager) AddUint64(off int64, delta uint64) (uint64, error) {
+	x, _, err := m.atomicOp(atomicAdd, 8, off, delta, 0)
+	return x, err
+}
+
+// CompareAndSwapUint64 is CompareAndSwapUint32 for the uint64 at offset off,
+// a multiple of 8.
+func (m *Manager) CompareAndSwapUint64(off int64, old, new uint64) (bool, error) {
+	_, swapped, err := m.atomicOp(atomicCAS, 8, off, old, new)
+	return swapped, err
+}
+
+// atomicOp checks the arguments and performs the operation of kind on the
+// size-byte word at off: lock-free if its chunk is mapped, otherwise on a
+// pin. An aligned word never crosses a chunk boundary: ChunkSize is a
+// multiple of 8, and the mapped address of every chunk is page-aligned, so
+// an offset that is a multiple of size is an address that is too, as
+// sync/atomic needs (64-bit atomics on 386 and 32-bit ARM included).
+func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x uint64, swapped bool, err error) {
+	op := atomicNames[size>>3][kind]
+	if kind == atomicLoad {
+		if m.closed.Load() {
+			return 0, false, m.errorf(op, off, size, ErrClosed, "")
+		}
+	} else if err := m.checkWrite(op, off, size); err != nil {
+		return 0, false, err
+	}
+	if off&int64(size-1) != 0 {
+		if off < 0 {
+			return 0, false, m.errorf(op, off, size, ErrOutOfRange, "negative offset")
+		}
+		return 0, false, m.errorf(op, off, size, ErrUnaligned, fmt.Sprintf("offset is not a multiple of %d", size))
+	}
+	if off < 0 || off < m.start.Load() || off > m.size.Load()-int64(size) {
+		if err := m.checkRange(op, off, size); err != nil {
+			return 0, false, err
+		}
+	}
+	x, swapped, ok, clean := m.hotAtomic(kind, size, off, a, b)
+	if ok {
+		if clean {
+			m.markStored(off >> m.shift)
+		}
+		return x, swapped, nil
+	}
+	// The chunk is not mapped, or the access faulted: hold it with a pin,
+	// which maps it, and try again; a fault now is the file's.
+	var p *Pinned
+	if kind == atomicLoad {
+		p, err = m.pin(off, size, false)
+	} else {
+		p, err = m.pin(off, size, true)
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer p.Release()
+	w := unsafe.Pointer(unsafe.SliceData(p.Bytes()))
+	var f fault
+	x, swapped, f = atomicAt(kind, size, w, a, b)
+	if f.hit {
+		return 0, false, fmt.Errorf("%s at offset %d: %w: chunk file %s (truncated or removed by another process, or an I/O error; fault at address %#x)",
+			op, off, ErrFault, m.chunkPath(off>>m.shift), f.addr)
+	}
+	return x, swapped, nil
+}
+
+// hotAtomic performs the operation lock-free if the word's chunk is mapped,
+// as hotRead1 and hotWrite1 do (see slots.go), and reports whether it did,
+// and for a write whether the chunk's dirty flag was clear.
+func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (x uint64, swapped, ok, clean bool) {
+	var in *slot
+	defer catchWrite(debug.SetPanicOnFault(true), &in)
+	want := off>>m.shift + 1
+	s := &m.slots[(want-1)&m.smask]
+	if kind == atomicLoad {
+		if s.own.Load() != want {
+			return 0, false, false, false
+		}
+		w := unsafe.Add(unsafe.Pointer(s.base.Load()), off&m.mask)
+		if size == 4 {
+			x = uint64(atomic.LoadUint32((*uint32)(w)))
+		} else {
+			x = atomic.LoadUint64((*uint64)(w))
+		}
+		if s.own.Load() != want {
+			return 0, false, false, false
+		}
+		return x, false, true, false
+	}
+	s.writers.Add(1)
+	in = s
+	if s.own.Load() != want {
+		in = nil
+		s.writers.Add(-1)
+		return 0, false, false, false
+	}
+	w := unsafe.Add(unsafe.Pointer(s.base.Load()), off&m.mask)
+	x, swapped = atomicOn(kind, size, w, a, b)
+	in = nil
+	s.writers.Add(-1)
+	if !s.used.Load() {
+		s.used.Store(true)
+	}
+	return x, swapped, true, !s.dirty.Load()
+}
+
+// atomicAt is atomicOn under a fault guard.
+func atomicAt(kind atomicKind, size int, w unsafe.Pointer, a, b uint64) (x uint64, swapped bool, f fault) {
+	defer catchFault(debug.SetPanicOnFault(true), &f)
+	x, swapped = atomicOn(kind, size, w, a, b)
+	return x, swapped, f
+}
+
+// atomicOn performs the operation on the word at w.
+func atomicOn(kind atomicKind, size int, w unsafe.Pointer, a, b uint64) (x uint64, swapped bool) {
+	if size == 4 {
+		p := (*uint32)(w)
+		switch kind {
+		case atomicLoad:
+			return uint64(atomic.LoadUint32(p)), false
+		case atomicStore:
+			atomic.StoreUint32(p, uint32(a))
+		case atomicAdd:
+			return uint64(atomic.AddUint32(p, uint32(a))), false
+		case atomicCAS:
+			return 0, atomic.CompareAndSwapUint32(p, uint32(a), uint32(b))
+		}
+		return 0, false
+	}
+	p := (*uint64)(w)
+	switch kind {
+	case atomicLoad:
+		return atomic.LoadUint64(p), false
+	case atomicStore:
+		atomic.StoreUint64(p, a)
+	case atomicAdd:
+		return atomic.AddUint64(p, a), false
+	case atomicCAS:
+		return 0, atomic.CompareAndSwapUint64(p, a, b)
+	}
+	return 0, false
+}

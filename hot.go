@@ -1,0 +1,133 @@
+package chunkmap
+
+// This file holds the lock-free access paths and the fault guard. They take
+// no lock; the rules that make them safe against a concurrent eviction are
+// at the top of slots.go. Anything that fails here (a chunk that is not
+// mapped, a fault, a slot that changed under the access) returns false, and
+// the caller takes the locked path in io.go, which settles it.
+
+import (
+	"runtime/debug"
+	"unsafe"
+)
+
+// fault is a memory fault recovered by a guard.
+type fault struct {
+	addr uintptr
+	hit  bool
+}
+
+// catchFault is deferred, with the result of debug.SetPanicOnFault(true), by
+// every function that touches mapped memory that it does not hold. It
+// restores the goroutine's previous setting and turns a fault into f; any
+// other panic goes on unwinding, because it is a bug or the caller's, not an
+// I/O condition.
+func catchFault(prev bool, f *fault) {
+	debug.SetPanicOnFault(prev)
+	if r := recover(); r != nil {
+		a, ok := r.(interface{ Addr() uintptr })
+		if !ok {
+			panic(r)
+		}
+		f.addr, f.hit = a.Addr(), true
+	}
+}
+
+// catchWrite is catchFault for a lock-free store: if the store faulted
+// while announced in a slot's writers (*in is that slot), it leaves them,
+// so that an eviction waiting for the slot is not kept waiting.
+func catchWrite(prev bool, in **slot) {
+	debug.SetPanicOnFault(prev)
+	if r := recover(); r != nil {
+		if _, ok := r.(interface{ Addr() uintptr }); !ok {
+			panic(r)
+		}
+		if *in != nil {
+			(*in).writers.Add(-1)
+		}
+	}
+}
+
+// hotRead1 fills p, which lies within one chunk, from offset off, and
+// reports whether it could. It loads the slot's own word before and after
+// the copy (see slots.go); p may hold anything when it reports false.
+func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
+	// A fault unwinds before ok is set, so it reads false.
+	var f fault
+	defer catchFault(debug.SetPanicOnFault(true), &f)
+	want := off>>m.shift + 1
+	s := &m.slots[(want-1)&m.smask]
+	if s.own.Load() != want {
+		return false
+	}
+	src := unsafe.Add(unsafe.Pointer(s.base.Load()), off&m.mask)
+	if len(p) == 8 {
+		*(*[8]byte)(p) = *(*[8]byte)(src)
+	} else {
+		copy(p, unsafe.Slice((*byte)(src), len(p)))
+	}
+	loadFence()
+	if s.own.Load() != want {
+		return false
+	}
+	if !s.used.Load() {
+		s.used.Store(true)
+	}
+	return true
+}
+
+// hotWrite1 stores p, which lies within one chunk, at offset off, and
+// reports whether it did and found the chunk already marked dirty. False
+// means the caller must store p again on the locked path, which also marks
+// the chunk: the store may not have happened (the chunk is not mapped, or
+// the access faulted part way), or it happened but the chunk was clean,
+// which happens once per chunk per Sync.
+//
+// The dirty flag is loaded after the store, so that a Sync clearing it
+// concurrently either sees the stored bytes (see processBarrier) or has
+// cleared it before this load.
+func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
+	var in *slot
+	defer catchWrite(debug.SetPanicOnFault(true), &in)
+	want := off>>m.shift + 1
+	s := &m.slots[(want-1)&m.smask]
+	s.writers.Add(1)
+	in = s
+	if s.own.Load() != want {
+		in = nil
+		s.writers.Add(-1)
+		return false
+	}
+	dst := unsafe.Add(unsafe.Pointer(s.base.Load()), off&m.mask)
+	if len(p) == 8 {
+		*(*[8]byte)(dst) = *(*[8]byte)(p)
+	} else {
+		copy(unsafe.Slice((*byte)(dst), len(p)), p)
+	}
+	in = nil
+	s.writers.Add(-1)
+	if !s.used.Load() {
+		s.used.Store(true)
+	}
+	return s.dirty.Load()
+}
+
+// copyGuarded copies src to dst under a fault guard, for the locked paths,
+// which hold what they copy from or to and so may fault only because of the
+// file under it.
+func copyGuarded(dst, src []byte) (f fault) {
+	defer catchFault(debug.SetPanicOnFault(true), &f)
+	copy(dst, src)
+	return f
+}
+
+// slotBytes returns n bytes of the chunk mapped at s, from offset o within
+// it. The caller holds the slot, or mu with the chunk live.
+func slotBytes(s *slot, o int64, n int) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(s.base.Load()), o)), n)
+}
+
+// unsafePointer returns the address of byte o of the chunk mapped at s.
+func unsafePointer(s *slot, o int64) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(s.base.Load()), o)
+}

@@ -1,0 +1,428 @@
+package chunkmap
+
+// This file holds the arena: one range of address space, reserved at Open,
+// in which chunk i can be mapped only at slot i mod len(slots); and the life
+// of a slot.
+//
+// A slot's states. own is the slot's own word, holds counts the pins and
+// batches that hold it, writers counts lock-free stores in flight:
+//
+//	state    own       mapped  moved on by
+//	empty    0         no      mapLocked: to live
+//	live     index+1   yes     evictOneLocked (holds 0, writers drained): to empty
+//	                           dropLocked (chunk deleted, or Close): to doomed
+//	                           if held, else to empty
+//	doomed   0         yes     the last release (unholdSlot): to empty
+//
+// Only mu holders change a slot's state. Lock-free accessors use a slot as
+// follows, and this is why no stale address can reach another chunk's
+// bytes:
+//
+//   - A reader loads own, then the bytes, then own again, and uses the bytes
+//     only if both loads saw its chunk. A slot that was emptied in between
+//     faults (an empty slot is an inaccessible reservation) and the guard
+//     turns the fault into a retry; a slot given to another chunk in between
+//     fails the second check.
+//   - A writer adds itself to writers, then checks own, stores, and leaves
+//     writers. The Manager clears own, then waits for writers to reach zero,
+//     and only then unmaps the slot or maps another chunk there. Go's atomics
+//     are sequentially consistent, so either the writer sees own cleared (and
+//     takes the locked path), or the Manager sees the writer and waits for
+//     its one store to finish: a store lands in the chunk it checked, or
+//     nowhere. The wait is for the library's own stores, each a few
+//     instructions long; it involves no user code.
+//   - A holder (Pin, Batch) adds itself to holds, then checks own. The
+//     Manager clears own, then reads holds, and puts own back if it is not
+//     zero: a held slot is never emptied or given to another chunk. A chunk
+//     deleted while held stays mapped, doomed, until its last holder leaves.
+//
+// No access depends on the name of a function, the scheduling of a
+// goroutine or the number of goroutines in the process: eviction reads two
+// counters of one slot.
+//
+// A chunk whose slot is held by another chunk (two chunks len(slots) apart,
+// one held; or a chunk deleted while held and created again) cannot be
+// mapped in the arena until that hold ends: ReadAt and WriteAt serve it with
+// pread and pwrite, and Pin and Batch map it in a private view (pin.go).
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"runtime"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/chunkmap/chunkmap/internal/arena"
+	"github.com/chunkmap/chunkmap/internal/chunk"
+)
+
+// slot is the state of one place in the arena that lock-free accessors
+// share. Its fields are atomics; only mu holders store to own, base and
+// doomed.
+type slot struct {
+	own     atomic.Int64         // 1 + the index of the chunk open to lock-free access here; 0 if none
+	base    atomic.Pointer[byte] // the slot's first byte while mapped
+	writers atomic.Int32         // lock-free stores in flight
+	holds   atomic.Int32         // pins and batches holding the slot
+	wholds  atomic.Int32         // those of them that may store
+	used    atomic.Bool          // accessed since the last eviction scan
+	dirty   atomic.Bool          // stored to since the last Sync
+	doomed  atomic.Bool          // the chunk was deleted while held
+}
+
+// mapping is a chunk mapped at its slot. Its fields are protected by mu.
+type mapping struct {
+	index  int64
+	k      int // the slot's number
+	s      *slot
+	file   *chunk.File // open while mapped; Sync fsyncs it
+	live   int         // position in mu.live while live
+	freq   uint16      // Admission's count while live
+	queued bool        // in mu.dirtyq
+	gone   bool        // unmapped
+}
+
+// Reservation sizes. The arena costs address space only (its pages are
+// inaccessible until a chunk is mapped), and a Go slice of 32 bytes per
+// slot; chunks further apart than it is long share slots, which costs an
+// eviction when both are wanted but never correctness.
+const (
+	// maxSlots bounds the slot table of the default rule: 2 MiB of table,
+	// an arena of 4 GiB of 64 KiB chunks.
+	maxSlots = 1 << 16
+	// maxSlotsOption bounds Options.ArenaSize: 32 MiB of table.
+	maxSlotsOption = 1 << 20
+	// maxArena64 bounds the default arena on 64-bit platforms: 256 GiB of
+	// the 128 TiB that user space has, so hundreds of datasets fit at once.
+	maxArena64 = 1 << 38
+	// maxArena32 bounds the arena on 32-bit platforms, which share 2-3 GiB
+	// of address space with the heap and the stacks.
+	maxArena32 = 1 << 28
+)
+
+// arenaSlots returns the number of slots to reserve for chunks of
+// chunkSize bytes: Options.ArenaSize rounded up to a power of two, or by
+// default as many as fit maxSlots and the platform's bound, and at least
+// one.
+func arenaSlots(o Options, chunkSize int64) int {
+	var bytes int64 = maxArena64
+	if bits.UintSize == 32 {
+		bytes = maxArena32
+	}
+	n := max(1, min(maxSlots, bytes/chunkSize))
+	if o.ArenaSize > 0 {
+		n = o.ArenaSize / chunkSize
+		if o.ArenaSize%chunkSize != 0 {
+			n++
+		}
+		n = min(n, maxSlotsOption)
+	}
+	return 1 << bits.Len64(uint64(n-1))
+}
+
+// reserveArena reserves the arena and its slot table. If the address space
+// cannot give that much in one range, it asks for half as much, down to one
+// slot.
+func (m *Manager) reserveArena() error {
+	n := arenaSlots(m.opts, m.chunkSize)
+	for {
+		a, err := arena.Reserve(n, m.chunkSize)
+		if err == nil {
+			m.ar = a
+			break
+		}
+		if n == 1 {
+			return fmt.Errorf("reserve %d bytes of address space: %w", m.chunkSize, err)
+		}
+		n /= 2
+	}
+	m.slots = make([]slot, n)
+	m.smask = int64(n - 1)
+	return nil
+}
+
+// slot returns the slot of chunk idx.
+func (m *Manager) slot(idx int64) *slot { return &m.slots[idx&m.smask] }
+
+// slotNum returns the number of chunk idx's slot.
+func (m *Manager) slotNum(idx int64) int { return int(idx & m.smask) }
+
+// mappingLocked returns chunk idx's live mapping, or nil.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) mappingLocked(idx int64) *mapping {
+	mp, _ := m.mu.lru.Peek(idx)
+	return mp
+}
+
+// lookupLocked returns the live mapping of chunk idx, mapping it if need
+// be, or nil with a nil error if the chunk's slot is held by another chunk
+// (see the top of this file). The chunk must exist.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
+	if m.closed.Load() {
+		return nil, m.errorf(op, idx<<m.shift, 0, ErrClosed, "")
+	}
+	if mp := m.mappingLocked(idx); mp != nil {
+		m.hits.Add(1)
+		return mp, nil
+	}
+	m.misses.Add(1)
+	s := m.slot(idx)
+	if s.doomed.Load() {
+		return nil, nil
+	}
+	if s.own.Load() != 0 {
+		// Another chunk lives in the slot: it must go first.
+		other := m.mappingLocked(s.own.Load() - 1)
+		if other == nil || !m.evictOneLocked(other) {
+			return nil, nil
+		}
+	}
+	m.evictLocked(1)
+	return m.mapLocked(idx, op)
+}
+
+// mapLocked maps chunk idx at its empty slot and makes it live.
+//
+// REQUIRES: m.mu held; the slot empty.
+func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
+	mode := chunk.ReadWrite
+	if m.opts.ReadOnly {
+		mode = chunk.ReadOnly
+	}
+	f, err := m.openChunk(idx, mode)
+	if err != nil {
+		return nil, chunkError(op, idx<<m.shift, err)
+	}
+	k := m.slotNum(idx)
+	p, err := m.ar.Map(k, f.OS(), mode == chunk.ReadWrite)
+	if err != nil {
+		return nil, errors.Join(chunkError(op, idx<<m.shift, err), f.Close())
+	}
+	m.maps.Add(1)
+	s := &m.slots[k]
+	mp := &mapping{index: idx, k: k, s: s, file: f, freq: m.mu.freq[idx]}
+	delete(m.mu.freq, idx)
+	if m.opts.Advice != AdviceNormal {
+		// A hint only changes speed; a failure changes nothing else.
+		arena.Advise(p, m.chunkSize, m.opts.Advice.arena())
+	}
+	s.base.Store((*byte)(p))
+	s.used.Store(false)
+	s.dirty.Store(false)
+	s.own.Store(idx + 1) // last: publishes the slot to lock-free accessors
+	m.mu.lru.Add(idx, mp)
+	mp.live = len(m.mu.live)
+	m.mu.live = append(m.mu.live, mp)
+	m.over.Store(len(m.mu.live) > m.opts.MaxMapped)
+	return mp, nil
+}
+
+// evictLocked unmaps least recently used chunks that nobody holds until n
+// more can be mapped within MaxMapped, or until every mapped chunk is held.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) evictLocked(n int) {
+	if len(m.mu.live)+n <= m.opts.MaxMapped {
+		return
+	}
+	m.foldUsedLocked()
+	for tries := m.mu.lru.Len(); tries > 0 && len(m.mu.live)+n > m.opts.MaxMapped; tries-- {
+		idx, mp, _ := m.mu.lru.GetOldest()
+		if !m.evictOneLocked(mp) {
+			m.mu.lru.Get(idx) // held: try the next oldest
+		}
+	}
+}
+
+// evictOneLocked unmaps the live mapping mp unless it is held, and reports
+// whether it did.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) evictOneLocked(mp *mapping) bool {
+	s := mp.s
+	s.own.Store(0)
+	if s.holds.Load() > 0 {
+		s.own.Store(mp.index + 1)
+		return false
+	}
+	m.unmapLocked(mp)
+	m.evictions.Add(1)
+	return true
+}
+
+// dropLocked takes a live mapping out of use for good, because its chunk is
+// deleted or the Manager closes: it is unmapped now, or at its last release
+// if it is held.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) dropLocked(mp *mapping) {
+	s := mp.s
+	s.own.Store(0)
+	s.doomed.Store(true)
+	if s.holds.Load() > 0 {
+		m.unliveLocked(mp)
+		m.mu.doomed = append(m.mu.doomed, mp)
+		return
+	}
+	m.unmapLocked(mp)
+	s.doomed.Store(false)
+}
+
+// unliveLocked removes mp from the LRU and the live list.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) unliveLocked(mp *mapping) {
+	m.mu.lru.Remove(mp.index)
+	if mp.freq > 0 {
+		m.mu.freq[mp.index] = mp.freq
+	}
+	if m.mu.victim == mp {
+		m.mu.victim = nil
+	}
+	last := m.mu.live[len(m.mu.live)-1]
+	m.mu.live[mp.live], last.live = last, mp.live
+	m.mu.live[len(m.mu.live)-1] = nil
+	m.mu.live = m.mu.live[:len(m.mu.live)-1]
+	mp.live = -1
+	m.over.Store(len(m.mu.live) > m.opts.MaxMapped)
+}
+
+// unmapLocked empties mp's slot: it waits for the lock-free stores in
+// flight, remembers a dirty chunk for the next Sync, unmaps and closes the
+// file.
+//
+// REQUIRES: m.mu held; mp's own word cleared and nobody holding it.
+func (m *Manager) unmapLocked(mp *mapping) {
+	if mp.live >= 0 {
+		m.unliveLocked(mp)
+	}
+	s := mp.s
+	drainWriters(s)
+	if s.dirty.Swap(false) && !s.doomed.Load() {
+		m.mu.dirty[mp.index] = struct{}{}
+	}
+	// base keeps the slot's address: a reader that loads it after own was
+	// cleared then faults on the reservation, or fails its second check,
+	// rather than dereference nil.
+	if err := m.ar.Unmap(mp.k); err != nil && m.mu.slotErr == nil {
+		// The slot stays mapped, and own stays cleared, so nothing
+		// reaches it; mapping the next chunk there replaces it.
+		m.mu.slotErr = fmt.Errorf("unmap chunk %d: %w", mp.index, err)
+	}
+	mp.file.Close()
+	mp.gone = true
+	m.unmaps.Add(1)
+}
+
+// drainWriters waits until no lock-free store is in flight on s. Each is a
+// handful of instructions between two atomic adds, so the wait is short;
+// it yields rather than spin, in case the writer's goroutine was preempted
+// there, and sleeps if it takes longer (the store may be waiting for a page
+// to be read from disk).
+func drainWriters(s *slot) {
+	for i := 0; s.writers.Load() != 0; i++ {
+		if i < 64 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+}
+
+// holdLocked holds chunk idx's slot for a pin or a batch, mapping the chunk
+// if need be, and returns its mapping; nil if the slot is held by another
+// chunk. With write, the chunk is also held writable (see sync.go).
+//
+// REQUIRES: m.mu held; the chunk exists.
+func (m *Manager) holdLocked(idx int64, write bool, op string) (*mapping, error) {
+	mp, err := m.lookupLocked(idx, op)
+	if mp == nil || err != nil {
+		return nil, err
+	}
+	mp.s.holds.Add(1)
+	if write {
+		m.holdWritableLocked(mp)
+	}
+	return mp, nil
+}
+
+// holdFast holds chunk idx's slot without the lock if the chunk is mapped
+// there, and reports whether it did.
+func (m *Manager) holdFast(idx int64) (*slot, bool) {
+	s := m.slot(idx)
+	s.holds.Add(1)
+	if s.own.Load() == idx+1 {
+		return s, true
+	}
+	m.unholdSlot(s)
+	return nil, false
+}
+
+// unholdSlot releases one hold of s. If this was the last hold, it unmaps
+// the slot if its chunk was deleted while held, and evicts chunks if holds
+// had kept more than MaxMapped mapped.
+func (m *Manager) unholdSlot(s *slot) {
+	if s.holds.Add(-1) > 0 || !s.doomed.Load() && !m.over.Load() {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed.Load() {
+		m.evictLocked(0)
+	}
+	if s.holds.Load() > 0 || !s.doomed.Load() {
+		return
+	}
+	for i, mp := range m.mu.doomed {
+		if mp.s == s {
+			m.mu.doomed = append(m.mu.doomed[:i], m.mu.doomed[i+1:]...)
+			m.unmapLocked(mp)
+			s.doomed.Store(false)
+			if unmapBeforeRemove {
+				m.removeLaterLocked()
+			}
+			break
+		}
+	}
+	if m.closed.Load() {
+		m.releaseArenaLocked()
+	}
+}
+
+// releaseArenaLocked gives the arena back once the Manager is closed and
+// nothing holds a slot; until then it does nothing. Lock-free accessors that
+// still run find every own word cleared and take the locked path, which
+// reports ErrClosed; the slot table stays with the Manager, which they
+// reference.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) releaseArenaLocked() error {
+	if !m.closed.Load() || len(m.mu.doomed) > 0 || m.ar == nil {
+		return nil
+	}
+	err := errors.Join(m.mu.slotErr, m.ar.Release())
+	m.mu.slotErr = nil
+	m.ar = nil
+	return err
+}
+
+// slotOf returns the slot whose mapping holds address addr, and its mapping
+// if it is live; nil if none does.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) slotOf(addr uintptr) *mapping {
+	for _, mps := range [][]*mapping{m.mu.live, m.mu.doomed} {
+		for _, mp := range mps {
+			base := uintptr(unsafe.Pointer(mp.s.base.Load()))
+			if base != 0 && addr >= base && addr-base < uintptr(m.chunkSize) {
+				return mp
+			}
+		}
+	}
+	return nil
+}

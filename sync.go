@@ -1,0 +1,276 @@
+package chunkmap
+
+// This file holds durability: which chunks were stored to since the last
+// Sync, Sync itself, and the manifest records.
+//
+// A chunk is dirty (stored to since the last Sync) in one of two ways:
+//
+//   - it is mapped, its slot's dirty flag is set, and its mapping is queued
+//     in mu.dirtyq, so Sync visits only chunks that were stored to;
+//   - it is listed by index in mu.dirty: written with pwrite, or unmapped
+//     while dirty.
+//
+// Lock-free writers (hot.go) load the flag after their store and leave the
+// marking (markDirty, which takes mu) to the locked path when they find it
+// clear, about once per chunk per Sync. Their store, their leaving the
+// slot's writers (an atomic add) and the flag load happen in that order, so
+// a Sync that clears the flag after that load also finds the stored bytes
+// in the page cache when it fsyncs. Chunks held writable by a pin or a
+// Batch take plain stores that mark nothing, so they stay queued, and are
+// fsync'd by every Sync, until the last such holder leaves (and marks them
+// once more).
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/chunkmap/chunkmap/internal/chunk"
+)
+
+// Sync makes durable everything written before it was called: chunks stored
+// to since the last Sync (those unmapped since included) are flushed and
+// fsync'd, then the manifest records Size and Start. Its cost grows with the
+// number of such chunks, not with the number mapped or the size of the
+// dataset: writers queue a chunk the first time they dirty it after a Sync,
+// and Sync visits only the queue. On a ReadOnly Manager it does nothing and
+// returns nil.
+//
+// If an fsync (or, except on Linux, an msync) fails, Sync returns the
+// error, and so does every later Sync and write: the kernel may have dropped
+// the dirty pages, so the data written since the last successful Sync is in
+// doubt.
+func (m *Manager) Sync() error {
+	if m.closed.Load() {
+		return m.errorf("sync", 0, 0, ErrClosed, "")
+	}
+	if m.opts.ReadOnly {
+		return nil
+	}
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	return m.syncLocked()
+}
+
+// syncLocked does the work of Sync.
+//
+// REQUIRES: m.syncMu held.
+func (m *Manager) syncLocked() error {
+	if m.opts.Scratch {
+		return nil
+	}
+	size, err := m.flush()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.recordLocked(manifest{chunkSize: m.chunkSize, first: m.mu.first, size: max(size, m.mu.first<<m.shift)})
+}
+
+// flush makes durable every store made before it was called and returns
+// the Size of that moment.
+//
+// REQUIRES: m.syncMu held, m.mu not held.
+func (m *Manager) flush() (size int64, err error) {
+	if m.opts.Scratch {
+		return m.size.Load(), nil
+	}
+	if e := m.failed.Load(); e != nil {
+		return 0, fmt.Errorf("sync %s: an earlier sync failed: %w", m.dir, *e)
+	}
+	// Size is read before anything is flushed, so a manifest recording it
+	// never covers bytes whose extension was not flushed.
+	size = m.size.Load()
+
+	m.mu.Lock()
+	var live []*mapping
+	queued := m.mu.dirtyq
+	m.mu.dirtyq = nil
+	for _, mp := range queued {
+		mp.queued = false
+		if mp.gone || mp.s.doomed.Load() {
+			// Unmapped since (its flag moved to mu.dirty) or deleted.
+			continue
+		}
+		dirty := mp.s.dirty.Swap(false)
+		if mp.s.wholds.Load() > 0 {
+			m.enqueueLocked(mp)
+		} else if !dirty {
+			continue
+		}
+		mp.s.holds.Add(1) // keeps it mapped while it is flushed
+		live = append(live, mp)
+	}
+	// Private views take plain stores that mark nothing, like writable
+	// holds: their chunks are fsync'd by every Sync while they exist.
+	for _, vh := range m.mu.views {
+		if !vh.write {
+			continue
+		}
+		if e := vh.v.Flush(); e != nil {
+			err = errors.Join(err, e)
+		}
+		for idx := vh.first; idx < vh.first+vh.n; idx++ {
+			m.mu.dirty[idx] = struct{}{}
+		}
+	}
+	var evicted []int64
+	for idx := range m.mu.dirty {
+		evicted = append(evicted, idx)
+	}
+	clear(m.mu.dirty)
+	m.mu.Unlock()
+
+	for _, mp := range live {
+		if e := m.syncMapping(mp); e != nil {
+			m.markDirty(mp)
+			err = errors.Join(err, e)
+		}
+		m.unholdSlot(mp.s)
+	}
+	for _, idx := range evicted {
+		if e := m.fsyncChunk(idx); e != nil {
+			err = errors.Join(err, e)
+		}
+	}
+	if err != nil {
+		return 0, m.fail(err)
+	}
+	return size, nil
+}
+
+// syncMapping flushes mp's slot where the platform needs that (not Linux:
+// see arena.Flush) and fsyncs its file. The caller holds the slot.
+func (m *Manager) syncMapping(mp *mapping) error {
+	if err := m.ar.Flush(mp.k); err != nil {
+		return fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err)
+	}
+	return mp.file.Sync()
+}
+
+// markDirty records that mp's chunk was stored to: it sets the slot's dirty
+// flag and queues mp for the next Sync. It takes mu so that no writer can
+// see the flag set before mp is queued: one that did would skip markDirty
+// and return, and a Sync starting in between would miss a write that
+// finished before it.
+//
+// REQUIRES: m.mu not held.
+func (m *Manager) markDirty(mp *mapping) {
+	m.mu.Lock()
+	m.markDirtyLocked(mp)
+	m.mu.Unlock()
+}
+
+// markDirtyLocked is markDirty for a caller holding mu.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) markDirtyLocked(mp *mapping) {
+	switch {
+	case mp.s.doomed.Load():
+		// Its chunk was deleted: there is nothing to flush.
+	case mp.gone:
+		// Unmapped since the store, which reached the page cache: the
+		// chunk is fsync'd through a new descriptor.
+		m.mu.dirty[mp.index] = struct{}{}
+	default:
+		mp.s.dirty.Store(true)
+		m.enqueueLocked(mp)
+	}
+}
+
+// markDirtyIndex is markDirty for a holder that knows the chunk's index and
+// slot but not its mapping.
+//
+// REQUIRES: m.mu not held; s held by the caller.
+func (m *Manager) markDirtyIndex(idx int64, s *slot) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mp := m.mappingLocked(idx); mp != nil && mp.s == s {
+		m.markDirtyLocked(mp)
+	}
+	// Otherwise the chunk was deleted while held: nothing to flush.
+}
+
+// holdWritableLocked counts a writable hold of mp's live slot and queues it
+// for Sync.
+//
+// REQUIRES: m.mu held; mp held by the caller.
+func (m *Manager) holdWritableLocked(mp *mapping) {
+	mp.s.wholds.Add(1)
+	m.markDirtyLocked(mp)
+}
+
+// unholdWritable ends a writable hold of chunk idx's slot s: the stores
+// made under it are handed to the next Sync, then the hold is released.
+//
+// REQUIRES: m.mu not held.
+func (m *Manager) unholdWritable(idx int64, s *slot) {
+	if !s.dirty.Load() {
+		m.markDirtyIndex(idx, s)
+	}
+	s.wholds.Add(-1)
+	m.unholdSlot(s)
+}
+
+// enqueueLocked adds mp to dirtyq unless it is there already, dropping the
+// queue's mappings that were unmapped once they are many, so that a
+// dataset written and evicted but never synced (Scratch, say) does not grow
+// the queue without bound.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) enqueueLocked(mp *mapping) {
+	if mp.queued {
+		return
+	}
+	if len(m.mu.dirtyq) >= 2*len(m.mu.live)+64 {
+		q := m.mu.dirtyq[:0]
+		for _, c := range m.mu.dirtyq {
+			if c.gone {
+				c.queued = false
+			} else {
+				q = append(q, c)
+			}
+		}
+		clear(m.mu.dirtyq[len(q):])
+		m.mu.dirtyq = q
+	}
+	mp.queued = true
+	m.mu.dirtyq = append(m.mu.dirtyq, mp)
+}
+
+// recordLocked replaces the manifest with mf unless it already says that;
+//
+// REQUIRES: m.mu held.
+func (m *Manager) recordLocked(mf manifest) error {
+	if mf == m.mu.durable || m.opts.Scratch {
+		return nil
+	}
+	if err := writeManifest(m.dir, mf, m.opts.FileMode); err != nil {
+		return m.fail(err)
+	}
+	m.mu.durable = mf
+	return nil
+}
+
+// fail records err as the sticky sync failure and returns it.
+func (m *Manager) fail(err error) error {
+	err = fmt.Errorf("sync %s: %w", m.dir, err)
+	m.failed.CompareAndSwap(nil, &err)
+	return err
+}
+
+// fsyncChunk fsyncs the file of chunk idx, which has no live mapping. A
+// chunk deleted since needs nothing.
+func (m *Manager) fsyncChunk(idx int64) error {
+	f, err := os.OpenFile(filepath.Join(m.dir, chunk.Name(idx)), os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Sync(), f.Close())
+}
