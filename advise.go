@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"unsafe"
 
 	"github.com/chunkmap/chunkmap/internal/arena"
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -135,7 +136,7 @@ func (m *Manager) adviseChunk(idx, o, n int64, advice Advice) error {
 		// multiple of the page size.
 		page := int64(os.Getpagesize())
 		lo := o &^ (page - 1)
-		if err := arena.Advise(unsafePointer(mp.s, lo), o+n-lo, advice.arena()); err != nil {
+		if err := arena.Advise(unsafe.Add(m.slotAddr(int64(mp.k)), lo), o+n-lo, advice.arena()); err != nil {
 			return err
 		}
 	}

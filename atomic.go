@@ -148,12 +148,13 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 	var in *slot
 	defer catchWrite(debug.SetPanicOnFault(true), &in)
 	want := off>>m.shift + 1
-	s := &m.slots[(want-1)&m.smask]
+	k := (want - 1) & m.smask
+	s := &m.slots[k]
 	if kind == atomicLoad {
 		if s.own.Load() != want {
 			return 0, false, false, false
 		}
-		w := unsafe.Add(unsafe.Pointer(s.base.Load()), off&m.mask)
+		w := unsafe.Add(m.slotAddr(k), off&m.mask)
 		if size == 4 {
 			x = uint64(atomic.LoadUint32((*uint32)(w)))
 		} else {
@@ -171,7 +172,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 		s.writers.Add(-1)
 		return 0, false, false, false
 	}
-	w := unsafe.Add(unsafe.Pointer(s.base.Load()), off&m.mask)
+	w := unsafe.Add(m.slotAddr(k), off&m.mask)
 	x, swapped = atomicOn(kind, size, w, a, b)
 	in = nil
 	s.writers.Add(-1)

@@ -6,7 +6,6 @@ package chunkmap
 import (
 	"fmt"
 	"runtime/debug"
-	"unsafe"
 )
 
 // Batch is a scope, opened by [Manager.Batch], in which any number of
@@ -101,8 +100,8 @@ func (b *Batch) end() {
 // chunk file it hit if the address lies in one the batch holds.
 func (b *Batch) faultErr(f fault) error {
 	m := b.m
-	for idx, c := range b.chunks {
-		base := uintptr(unsafe.Pointer(c.s.base.Load()))
+	for idx := range b.chunks {
+		base := uintptr(m.slotAddr(int64(m.slotNum(idx))))
 		if f.addr-base < uintptr(m.chunkSize) {
 			return fmt.Errorf("batch at offset %d: %w: chunk file %s of %s (truncated or removed by another process, or an I/O error)",
 				idx<<m.shift+int64(f.addr-base), ErrFault, m.chunkPath(idx), m.dir)
@@ -181,7 +180,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	// Point the fast path at the held chunks, within [Start, Size).
 	lo := max(first<<m.shift, m.start.Load())
 	hi := min((last+1)<<m.shift, m.size.Load())
-	run := slotBytes(b.chunks[first].s, lo&m.mask, int(hi-lo))
+	run := m.slotBytes(int64(m.slotNum(first)), lo&m.mask, int(hi-lo))
 	b.rlo, b.rrun = lo, run
 	if write {
 		b.wlo, b.wrun = lo, run

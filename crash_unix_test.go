@@ -328,7 +328,10 @@ func crashChild(t *testing.T, spec string) {
 		fmt.Fprintf(report, "error %v\n", err)
 		os.Exit(1)
 	}
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: crashChunk, MaxMapped: maxMapped})
+	// Tiny arenas for some seeds: chunks share slots, which change owner
+	// on every miss.
+	arena := []int64{0, 1, 2, 4}[seed%4] * crashChunk
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: crashChunk, MaxMapped: maxMapped, ArenaSize: arena})
 	if err != nil {
 		fail(err)
 	}

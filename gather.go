@@ -116,12 +116,13 @@ func (m *Manager) resolve(offs []int64, n int, slots *[gatherBlock]*slot, addr *
 			return k
 		}
 		want := off>>shift + 1
-		s := &m.slots[(want-1)&m.smask]
+		j := (want - 1) & m.smask
+		s := &m.slots[j]
 		if s.own.Load() != want {
 			return k
 		}
 		slots[k] = s
-		addr[k] = unsafe.Add(unsafe.Pointer(s.base.Load()), o)
+		addr[k] = unsafe.Add(m.slotAddr(j), o)
 	}
 	return len(offs)
 }
@@ -195,14 +196,15 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherBloc
 			break
 		}
 		want := off>>shift + 1
-		s := &m.slots[(want-1)&m.smask]
+		j := (want - 1) & m.smask
+		s := &m.slots[j]
 		s.writers.Add(1)
 		if s.own.Load() != want {
 			s.writers.Add(-1)
 			break
 		}
 		slots[k] = s
-		addr[k] = unsafe.Add(unsafe.Pointer(s.base.Load()), o)
+		addr[k] = unsafe.Add(m.slotAddr(j), o)
 		announced = k + 1
 	}
 	k := announced

@@ -56,11 +56,12 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
 	want := off>>m.shift + 1
-	s := &m.slots[(want-1)&m.smask]
+	k := (want - 1) & m.smask
+	s := &m.slots[k]
 	if s.own.Load() != want {
 		return false
 	}
-	src := unsafe.Add(unsafe.Pointer(s.base.Load()), off&m.mask)
+	src := unsafe.Add(m.slotAddr(k), off&m.mask)
 	if len(p) == 8 {
 		*(*[8]byte)(p) = *(*[8]byte)(src)
 	} else {
@@ -90,7 +91,8 @@ func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
 	var in *slot
 	defer catchWrite(debug.SetPanicOnFault(true), &in)
 	want := off>>m.shift + 1
-	s := &m.slots[(want-1)&m.smask]
+	k := (want - 1) & m.smask
+	s := &m.slots[k]
 	s.writers.Add(1)
 	in = s
 	if s.own.Load() != want {
@@ -98,7 +100,7 @@ func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
 		s.writers.Add(-1)
 		return false
 	}
-	dst := unsafe.Add(unsafe.Pointer(s.base.Load()), off&m.mask)
+	dst := unsafe.Add(m.slotAddr(k), off&m.mask)
 	if len(p) == 8 {
 		*(*[8]byte)(dst) = *(*[8]byte)(p)
 	} else {
@@ -121,13 +123,4 @@ func copyGuarded(dst, src []byte) (f fault) {
 	return f
 }
 
-// slotBytes returns n bytes of the chunk mapped at s, from offset o within
-// it. The caller holds the slot, or mu with the chunk live.
-func slotBytes(s *slot, o int64, n int) []byte {
-	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(s.base.Load()), o)), n)
-}
 
-// unsafePointer returns the address of byte o of the chunk mapped at s.
-func unsafePointer(s *slot, o int64) unsafe.Pointer {
-	return unsafe.Add(unsafe.Pointer(s.base.Load()), o)
-}

@@ -89,7 +89,7 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 		_, err := m.fileIOLocked(p, off, false)
 		return err
 	}
-	f := copyGuarded(p, slotBytes(mp.s, off&m.mask, len(p)))
+	f := copyGuarded(p, m.slotBytes(int64(mp.k), off&m.mask, len(p)))
 	mp.s.used.Store(true)
 	m.mu.Unlock()
 	if f.hit {
@@ -238,7 +238,7 @@ func (m *Manager) writeSlow(p []byte, off int64) error {
 		_, err := m.fileIOLocked(p, off, true)
 		return err
 	}
-	f := copyGuarded(slotBytes(mp.s, off&m.mask, len(p)), p)
+	f := copyGuarded(m.slotBytes(int64(mp.k), off&m.mask, len(p)), p)
 	mp.s.used.Store(true)
 	m.markDirtyLocked(mp)
 	m.mu.Unlock()

@@ -43,6 +43,7 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
@@ -76,6 +77,11 @@ type Manager struct {
 	ar    *arena.Arena
 	slots []slot // one per slot of ar; a power of two of them
 	smask int64  // len(slots)-1
+	// abase is the arena's first byte where it is contiguous: slot k is at
+	// abase + k*ChunkSize. fbase holds each slot's address where it is not
+	// (see arena.Arena.Contiguous), and is nil otherwise.
+	abase unsafe.Pointer
+	fbase []atomic.Pointer[byte]
 
 	closed atomic.Bool
 	size   atomic.Int64

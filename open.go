@@ -227,7 +227,7 @@ func newManager(dir string, o Options, mf manifest, nchunks int64) (*Manager, er
 		mask:      mf.chunkSize - 1,
 	}
 	m.opts.ChunkSize = mf.chunkSize
-	if err := m.reserveArena(); err != nil {
+	if err := m.reserveArena(nchunks); err != nil {
 		return nil, err
 	}
 	m.size.Store(mf.size)

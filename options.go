@@ -74,10 +74,14 @@ type Options struct {
 	// apart than ArenaSize share a place and evict each other when both
 	// are used; views across chunks are contiguous in the arena where it
 	// does not wrap between them, and otherwise get a mapping of their own.
-	// 0 means, on 64-bit platforms, 65,536 chunks (4 GiB of 64 KiB chunks)
-	// up to 256 GiB (256 chunks of the default 1 GiB); on 32-bit platforms
-	// 256 MiB (at least one chunk). If the address space has no free range
-	// that large, Open reserves half as much, down to one chunk.
+	// 0 means four times as many chunks as the dataset has at Open or as
+	// MaxMapped (at least 64), and at most 65,536 chunks and 256 GiB on
+	// 64-bit platforms (256 of the default 1 GiB chunks), 256 MiB on 32-bit
+	// ones (at least one chunk). The arena's size is fixed at Open: a
+	// dataset that grows past it while open shares places until it is
+	// opened again, so set ArenaSize for one that will grow large. If the
+	// address space has no free range that large, Open reserves half as
+	// much, down to one chunk. At most 1,048,576 chunks.
 	ArenaSize int64
 	// Advice is the access-pattern hint given to the kernel for every
 	// chunk when it is mapped, and for the files read and written with

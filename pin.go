@@ -93,7 +93,7 @@ func (m *Manager) pin(off int64, n int, write bool) (*Pinned, error) {
 			}
 			st.one[0] = s
 			st.slots = st.one[:]
-			st.b = slotBytes(s, o, n)
+			st.b = m.slotBytes(int64(m.slotNum(st.first)), o, n)
 			return st, nil
 		}
 	}
@@ -155,7 +155,7 @@ func (m *Manager) holdRangeLocked(first, last int64, write bool, op string) ([]b
 			for i, mp := range held {
 				slots[i] = mp.s
 			}
-			return slotBytes(held[0].s, 0, int(span<<m.shift)), slots, nil, nil
+			return m.slotBytes(int64(held[0].k), 0, int(span<<m.shift)), slots, nil, nil
 		}
 	}
 	vh, err := m.mapViewLocked(first, span, write, op)

@@ -61,15 +61,17 @@ import (
 // slot is the state of one place in the arena that lock-free accessors
 // share. Its fields are atomics; only mu holders store to own, base and
 // doomed.
+//
+// A slot holds no pointer, so the garbage collector never scans the table;
+// the slot's address comes from Manager.slotAddr.
 type slot struct {
-	own     atomic.Int64         // 1 + the index of the chunk open to lock-free access here; 0 if none
-	base    atomic.Pointer[byte] // the slot's first byte while mapped
-	writers atomic.Int32         // lock-free stores in flight
-	holds   atomic.Int32         // pins and batches holding the slot
-	wholds  atomic.Int32         // those of them that may store
-	used    atomic.Bool          // accessed since the last eviction scan
-	dirty   atomic.Bool          // stored to since the last Sync
-	doomed  atomic.Bool          // the chunk was deleted while held
+	own     atomic.Int64 // 1 + the index of the chunk open to lock-free access here; 0 if none
+	writers atomic.Int32 // lock-free stores in flight
+	holds   atomic.Int32 // pins and batches holding the slot
+	wholds  atomic.Int32 // those of them that may store
+	used    atomic.Bool  // accessed since the last eviction scan
+	dirty   atomic.Bool  // stored to since the last Sync
+	doomed  atomic.Bool  // the chunk was deleted while held
 }
 
 // mapping is a chunk mapped at its slot. Its fields are protected by mu.
@@ -85,12 +87,14 @@ type mapping struct {
 }
 
 // Reservation sizes. The arena costs address space only (its pages are
-// inaccessible until a chunk is mapped), and a Go slice of 32 bytes per
+// inaccessible until a chunk is mapped), and a Go slice of 24 bytes per
 // slot; chunks further apart than it is long share slots, which costs an
 // eviction when both are wanted but never correctness.
 const (
-	// maxSlots bounds the slot table of the default rule: 2 MiB of table,
-	// an arena of 4 GiB of 64 KiB chunks.
+	// minSlots is the fewest slots of the default rule.
+	minSlots = 64
+	// maxSlots bounds the slot table of the default rule: 1.5 MiB of
+	// table, an arena of 4 GiB of 64 KiB chunks.
 	maxSlots = 1 << 16
 	// maxSlotsOption bounds Options.ArenaSize: 32 MiB of table.
 	maxSlotsOption = 1 << 20
@@ -103,15 +107,19 @@ const (
 )
 
 // arenaSlots returns the number of slots to reserve for chunks of
-// chunkSize bytes: Options.ArenaSize rounded up to a power of two, or by
-// default as many as fit maxSlots and the platform's bound, and at least
-// one.
-func arenaSlots(o Options, chunkSize int64) int {
+// chunkSize bytes in a dataset of nchunks chunks: Options.ArenaSize rounded
+// up to a power of two, or by default four times as many as the dataset or
+// MaxMapped needs (at least minSlots), within maxSlots and the platform's
+// bound, and at least one. The table is sized once, at Open, so that a small
+// dataset costs a small table; one that grows past a quarter of it while
+// open shares slots until it is opened again.
+func arenaSlots(o Options, chunkSize, nchunks int64) int {
 	var bytes int64 = maxArena64
 	if bits.UintSize == 32 {
 		bytes = maxArena32
 	}
-	n := max(1, min(maxSlots, bytes/chunkSize))
+	want := max(minSlots, 4*max(nchunks, int64(o.MaxMapped)))
+	n := max(1, min(want, maxSlots, bytes/chunkSize))
 	if o.ArenaSize > 0 {
 		n = o.ArenaSize / chunkSize
 		if o.ArenaSize%chunkSize != 0 {
@@ -125,8 +133,8 @@ func arenaSlots(o Options, chunkSize int64) int {
 // reserveArena reserves the arena and its slot table. If the address space
 // cannot give that much in one range, it asks for half as much, down to one
 // slot.
-func (m *Manager) reserveArena() error {
-	n := arenaSlots(m.opts, m.chunkSize)
+func (m *Manager) reserveArena(nchunks int64) error {
+	n := arenaSlots(m.opts, m.chunkSize, nchunks)
 	for {
 		a, err := arena.Reserve(n, m.chunkSize)
 		if err == nil {
@@ -140,7 +148,30 @@ func (m *Manager) reserveArena() error {
 	}
 	m.slots = make([]slot, n)
 	m.smask = int64(n - 1)
+	if m.ar.Contiguous() {
+		m.abase = m.ar.Base()
+	} else {
+		m.fbase = make([]atomic.Pointer[byte], n)
+	}
 	return nil
+}
+
+// slotAddr returns the address of slot k. Where the arena is contiguous it
+// is computed, never loaded, so it is the same before and after the slot is
+// unmapped; elsewhere it is the slot's last mapping's address, which a
+// reader that lost a race may use only under the fault guard and the own
+// checks of slots.go.
+func (m *Manager) slotAddr(k int64) unsafe.Pointer {
+	if m.fbase == nil {
+		return unsafe.Add(m.abase, k<<m.shift)
+	}
+	return unsafe.Pointer(m.fbase[k].Load())
+}
+
+// slotBytes returns n bytes of slot k from offset o within it. The caller
+// holds the slot, or mu with the chunk live.
+func (m *Manager) slotBytes(k, o int64, n int) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), o)), n)
 }
 
 // slot returns the slot of chunk idx.
@@ -211,7 +242,9 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 		// A hint only changes speed; a failure changes nothing else.
 		arena.Advise(p, m.chunkSize, m.opts.Advice.arena())
 	}
-	s.base.Store((*byte)(p))
+	if m.fbase != nil {
+		m.fbase[k].Store((*byte)(p))
+	}
 	s.used.Store(false)
 	s.dirty.Store(false)
 	s.own.Store(idx + 1) // last: publishes the slot to lock-free accessors
@@ -306,9 +339,9 @@ func (m *Manager) unmapLocked(mp *mapping) {
 	if s.dirty.Swap(false) && !s.doomed.Load() {
 		m.mu.dirty[mp.index] = struct{}{}
 	}
-	// base keeps the slot's address: a reader that loads it after own was
-	// cleared then faults on the reservation, or fails its second check,
-	// rather than dereference nil.
+	// fbase keeps the slot's old address: a reader that loads it after own
+	// was cleared then faults, or fails its second check, rather than
+	// dereference nil.
 	if err := m.ar.Unmap(mp.k); err != nil && m.mu.slotErr == nil {
 		// The slot stays mapped, and own stays cleared, so nothing
 		// reaches it; mapping the next chunk there replaces it.
@@ -409,20 +442,4 @@ func (m *Manager) releaseArenaLocked() error {
 	m.mu.slotErr = nil
 	m.ar = nil
 	return err
-}
-
-// slotOf returns the slot whose mapping holds address addr, and its mapping
-// if it is live; nil if none does.
-//
-// REQUIRES: m.mu held.
-func (m *Manager) slotOf(addr uintptr) *mapping {
-	for _, mps := range [][]*mapping{m.mu.live, m.mu.doomed} {
-		for _, mp := range mps {
-			base := uintptr(unsafe.Pointer(mp.s.base.Load()))
-			if base != 0 && addr >= base && addr-base < uintptr(m.chunkSize) {
-				return mp
-			}
-		}
-	}
-	return nil
 }

@@ -166,8 +166,10 @@ func length(d *decoder) int {
 // FuzzOps runs the operations its input spells on a Manager and on the
 // model side by side, and fails on any difference in the bytes returned,
 // Size, Start, Stats().Chunks or the class of an error. The input is a
-// header byte (MaxMapped 1+(h&0x7f)%3, Admission if h&0x80) and then
-// operations: a code (see opWriteAt...) and its argument bytes.
+// header byte (MaxMapped 1+(h&0x7f)%3, an arena of 0 (the default), 1, 2
+// or 4 chunks by h>>5&3, Admission if h&0x80) and then operations: a code
+// (see opWriteAt...) and its argument bytes. Tiny arenas make chunks share
+// slots, so slots change owner all the time.
 func FuzzOps(f *testing.F) {
 	for _, s := range opsSeeds() {
 		f.Add(s)
@@ -176,6 +178,9 @@ func FuzzOps(f *testing.F) {
 		runOps(t, in)
 	})
 }
+
+// arenaSizes are the Options.ArenaSize a run may choose.
+var arenaSizes = [4]int64{0, chunkSize, 2 * chunkSize, 4 * chunkSize}
 
 func runOps(t *testing.T, in []byte) {
 	d := &decoder{b: in}
@@ -186,7 +191,8 @@ func runOps(t *testing.T, in []byte) {
 		maxMapped: 1 + int(h&0x7f)%3,
 		mod:       newModel(chunkSize),
 	}
-	opts := &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, Admission: h&0x80 != 0}
+	opts := &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, Admission: h&0x80 != 0,
+		ArenaSize: arenaSizes[h>>5&3]}
 	r.logf("Open(%+v)", *opts)
 	m, err := chunkmap.Open(r.dir, opts)
 	if err != nil {
@@ -476,6 +482,7 @@ func (r *opsRun) reopen(flags byte) {
 		MaxMapped: 1 + int(flags>>3&3)%3,
 		ReadOnly:  readOnly,
 		Admission: flags&0x80 != 0,
+		ArenaSize: arenaSizes[flags>>5&3],
 	}
 	if flags&2 != 0 {
 		opts.ChunkSize = 0

@@ -86,6 +86,15 @@ func (a *Arena) Slots() int { return a.nslots }
 // SlotSize returns the size of each slot in bytes.
 func (a *Arena) SlotSize() int64 { return a.slotSize }
 
+// Base returns the address of slot 0 where the arena is contiguous, and nil
+// where it is not.
+func (a *Arena) Base() unsafe.Pointer {
+	if !a.fixed {
+		return nil
+	}
+	return a.base
+}
+
 // Contiguous reports whether slot k+1 starts where slot k ends, so that
 // mapped neighbours form one range of memory.
 func (a *Arena) Contiguous() bool { return a.fixed }

@@ -1,0 +1,74 @@
+package chunkmap_test
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestModulePathV2 copies the package into a module whose path ends in /v2,
+// as a fork or the next major version would be, and runs the eviction
+// stress tests there. The first version found readers by matching a
+// function name that includes the module path, and under /v2 unmapped
+// chunks under live readers; nothing may depend on a name now.
+func TestModulePathV2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the package again in a temporary module")
+	}
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goTool); err != nil {
+		t.Skipf("no go command at %s: %v", goTool, err)
+	}
+	const oldPath, newPath = "github.com/chunkmap/chunkmap", "github.com/chunkmap/chunkmap/v2"
+	dst := t.TempDir()
+	copyFile := func(rel string) {
+		b, err := os.ReadFile(rel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.ReplaceAll(b, []byte(`"`+oldPath), []byte(`"`+newPath))
+		if rel == "go.mod" {
+			b = bytes.Replace(b, []byte("module "+oldPath+"\n"), []byte("module "+newPath+"\n"), 1)
+		}
+		out := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile("go.mod")
+	copyFile("go.sum")
+	root, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range root {
+		copyFile(f)
+	}
+	err = filepath.WalkDir("internal", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") {
+			copyFile(path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(goTool, "test", "-count=1", "-run", "^(TestStragglers|TestEviction_ManyIdleGoroutines|TestPin_AcrossBoundariesUnderPressure)$", ".")
+	cmd.Dir = dst
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go test under %s: %v\n%s", newPath, err, out)
+	}
+	if !bytes.Contains(out, []byte("ok  \t"+newPath)) {
+		t.Fatalf("go test under %s ran nothing:\n%s", newPath, out)
+	}
+}
