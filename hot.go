@@ -122,5 +122,3 @@ func copyGuarded(dst, src []byte) (f fault) {
 	copy(dst, src)
 	return f
 }
-
-
