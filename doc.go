@@ -7,8 +7,9 @@
 // logical byte range [Start, Size) over them: chunk i holds offsets
 // [i*ChunkSize, (i+1)*ChunkSize). Growing adds chunk files and never touches
 // the mappings of existing ones, so data that is mapped stays where it is.
-// At most [Options.MaxMapped] chunks are mapped at a time; the least
-// recently used is unmapped to make room.
+// At most [Options.MaxMapped] chunks are mapped at a time (plus those held
+// by pins and open batches); the least recently used is unmapped to make
+// room.
 //
 //	m, err := chunkmap.Open("/data/events", &chunkmap.Options{ChunkSize: 64 << 20})
 //	if err != nil {
@@ -33,14 +34,22 @@
 // # Layout
 //
 //	logical offset off
-//	      │  index = off / ChunkSize        within = off % ChunkSize
+//	      │  index i = off / ChunkSize        within = off % ChunkSize
 //	      ▼
 //	┌──────────────────────┬──────────────────────┬──────────────────────┐
 //	│ 0000000000000000.chunk│ 0000000000000001.chunk│ 0000000000000002.chunk│ …  + MANIFEST
-//	└──────────┬───────────┴──────────┬───────────┴──────────────────────┘
-//	           │ mapped (mmap-go)      │ not mapped: mapped on first use,
-//	           ▼                       ▼ evicting the least recently used
-//	     [ LRU of at most MaxMapped mappings; pinned chunks stay mapped ]
+//	└──────────┬───────────┴──────────┬───────────┴──────────┬───────────┘
+//	           │ mapped over slot 0    │ not mapped            │ mapped over slot 2
+//	           ▼                       ▼                       ▼
+//	arena: [ slot 0: chunk 0 ][ slot 1: reserved, no access ][ slot 2: chunk 2 ] …
+//	       one reserved address range; chunk i lives only at slot i mod slots
+//
+// The arena is reserved at Open and costs address space, not memory. A
+// chunk is mapped over its slot on first use (MAP_FIXED on Unix, a
+// placeholder on Windows), evicting the least recently used unheld chunk
+// beyond MaxMapped, whose slot becomes an inaccessible reservation again.
+// Mapped neighbours are neighbours in memory, so a [Pinned] range or a
+// [Batch] slice across chunk boundaries is one contiguous slice.
 //
 // The manifest records the format version, ChunkSize, the index of the first
 // chunk (Start = first*ChunkSize) and Size. It is replaced atomically
@@ -48,9 +57,13 @@
 //
 // # Concurrency
 //
-// Every method of a Manager is safe for concurrent use. A read or write of a
-// chunk that is mapped takes no lock and executes no locked instruction, so
-// readers on many cores do not contend. Concurrent writes to overlapping
+// Every method of a Manager is safe for concurrent use. A read of a chunk
+// that is mapped takes no lock and executes no locked instruction, so
+// readers on many cores do not contend; a write adds two atomic adds on its
+// slot's counter of stores in flight, which is what lets an eviction wait
+// for it instead of for anything else. Eviction never stops the world and
+// never depends on the goroutines of the program or on any function's name
+// (see slots.go for the argument). Concurrent writes to overlapping
 // bytes have the semantics of plain memory stores; everything else
 // (Size, Start, appends, chunk creation and deletion) is consistent.
 //
@@ -71,14 +84,23 @@
 //
 // # Speed
 //
-// ReadAt and WriteAt arm a fault guard per call. For many small accesses,
-// [Manager.Gather] and [Manager.Scatter] move values at scattered offsets
-// under one guard per 256 values, resolving every address before touching
-// the data so that the processor overlaps the cache misses, and
-// [Manager.Batch] hands out mapped bytes under one guard for a whole
-// function. When the working set is much larger than MaxMapped chunks,
+// Three tiers, from the simplest to the fastest:
+//
+//   - single calls (ReadAt, WriteAt, the accessor's typed calls, the
+//     atomics) arm a fault guard per call, which costs a few nanoseconds on
+//     data in the CPU cache;
+//   - scopes amortise the guard: [Manager.Gather] and [Manager.Scatter]
+//     move values at scattered offsets under one guard per 256 values,
+//     resolving every address before touching the data so that the
+//     processor overlaps the cache misses, and [Manager.Batch] hands out
+//     mapped bytes under one guard for a whole function;
+//   - pinned bytes ([Manager.Pin]) are the mapping itself, at the speed of
+//     a flat mapping, for as long as the caller holds them.
+//
+// When the working set is much larger than MaxMapped chunks,
 // [Options.Admission] serves most misses with pread and pwrite instead of
-// mapping a chunk for each.
+// mapping a chunk for each, and [Options.Advice] (or [Manager.Advise]) tells
+// the kernel how the data will be read.
 //
 // # Caveats
 //
@@ -90,9 +112,14 @@
 //     ErrFault.
 //   - If another process truncates or removes a chunk file, accesses to it
 //     return ErrFault instead of crashing the process.
-//   - MaxMapped may be exceeded while more chunks than that are pinned, and
-//     while a Batch is open.
+//   - MaxMapped may be exceeded by the chunks held by pins and open batches,
+//     and only by them.
+//   - A Batch sees a chunk that a concurrent Truncate or DropBefore deletes
+//     as it was until the Batch ends; its stores to it are discarded with
+//     the chunk.
 //   - On Windows a mapped file cannot be deleted, so chunks are unmapped
-//     before their files are removed, and a pinned chunk's file is removed at
-//     its last Release.
+//     before their files are removed, and a held chunk's file is removed at
+//     its last release. Before Windows 10 1803 there are no placeholders:
+//     chunks are mapped one by one where the system puts them, and a pin
+//     across chunks is refused with [errors.ErrUnsupported].
 package chunkmap
