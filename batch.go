@@ -25,22 +25,59 @@ import (
 // A Batch must not be used after its function returns (its methods then
 // return ErrClosed), nor by more than one goroutine at a time.
 type Batch struct {
-	m *Manager
-	// The fast path: rrun holds bytes [rlo, rlo+len(rrun)) for reading,
-	// wrun bytes [wlo, wlo+len(wrun)) for writing, both within [Start,
-	// Size) as of when they were set, and within chunks the batch holds.
-	rlo, wlo   int64
-	rrun, wrun []byte
+	m     *Manager
+	shift uint
+	// The fast path: a direct-mapped cache of the chunks the batch has
+	// reached, by chunk index mod len(runs). Each entry holds the bytes
+	// [lo, lo+len(run)) of one held chunk within [Start, Size) as of when
+	// it was filled, and whether the chunk is held writable.
+	runs [batchRuns]batchRun
 
-	chunks map[int64]*batchChunk // the chunks held
+	held   []batchChunk // the chunks held, in the order first touched
+	inline [4]batchChunk
+	index  map[int64]int // positions in held, once it is long
 	views  map[[2]int64]*viewHold
 	wviews map[[2]int64]*viewHold
 }
 
+// batchRuns is the size of a Batch's cache of chunks: enough that a batch
+// working on a dozen chunks finds each in one load, small enough that
+// opening a batch stays cheap.
+const batchRuns = 16
+
+// batchRun is one entry of a Batch's cache.
+type batchRun struct {
+	lo    int64
+	run   []byte
+	write bool
+}
+
 // batchChunk is a chunk a Batch holds in its arena slot.
 type batchChunk struct {
+	idx   int64
 	s     *slot
 	write bool // also held writable
+}
+
+// batchIndexFrom is how many held chunks a Batch searches linearly before
+// it keeps an index.
+const batchIndexFrom = 16
+
+// find returns the batch's hold of chunk idx, or nil. The cache of runs
+// answers most lookups before this is needed.
+func (b *Batch) find(idx int64) *batchChunk {
+	if b.index != nil {
+		if i, ok := b.index[idx]; ok {
+			return &b.held[i]
+		}
+		return nil
+	}
+	for i := range b.held {
+		if b.held[i].idx == idx {
+			return &b.held[i]
+		}
+	}
+	return nil
 }
 
 // Batch calls fn with a Batch and returns fn's error. A fault on mapped
@@ -57,7 +94,7 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 		return m.errorf("batch", 0, 0, ErrClosed, "")
 	}
 	m.batches.Add(1)
-	b := &Batch{m: m}
+	b := &Batch{m: m, shift: m.shift}
 	defer m.batches.Add(-1)
 	defer b.end()
 	f, err := runBatch(b, fn)
@@ -76,10 +113,11 @@ func runBatch(b *Batch, fn func(*Batch) error) (f fault, err error) {
 // end releases everything the batch holds and makes it unusable.
 func (b *Batch) end() {
 	m := b.m
-	b.m, b.rrun, b.wrun = nil, nil, nil
-	for idx, c := range b.chunks {
+	b.m = nil
+	clear(b.runs[:])
+	for _, c := range b.held {
 		if c.write {
-			m.unholdWritable(idx, c.s)
+			m.unholdWritable(c.idx, c.s)
 		} else {
 			m.unholdSlot(c.s)
 		}
@@ -100,7 +138,8 @@ func (b *Batch) end() {
 // chunk file it hit if the address lies in one the batch holds.
 func (b *Batch) faultErr(f fault) error {
 	m := b.m
-	for idx := range b.chunks {
+	for _, c := range b.held {
+		idx := c.idx
 		base := uintptr(m.slotAddr(int64(m.slotNum(idx))))
 		if f.addr-base < uintptr(m.chunkSize) {
 			return fmt.Errorf("batch at offset %d: %w: chunk file %s of %s (truncated or removed by another process, or an I/O error)",
@@ -116,8 +155,9 @@ func (b *Batch) faultErr(f fault) error {
 // chunk boundaries, and the bytes are contiguous. Otherwise Bytes returns
 // ErrOutOfRange.
 func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
-	if o := uint64(off - b.rlo); o < uint64(len(b.rrun)) && uint64(n) <= uint64(len(b.rrun))-o {
-		return b.rrun[o : o+uint64(n) : o+uint64(n)], nil
+	r := &b.runs[uint64(off>>b.shift)%batchRuns]
+	if o := uint64(off - r.lo); o < uint64(len(r.run)) && uint64(n) <= uint64(len(r.run))-o {
+		return r.run[o : o+uint64(n) : o+uint64(n)], nil
 	}
 	return b.slow(off, n, false)
 }
@@ -127,8 +167,9 @@ func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
 // Batch does not extend the dataset: [off, off+n) must already lie within
 // [Start, Size). On a ReadOnly Manager it returns ErrReadOnly.
 func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
-	if o := uint64(off - b.wlo); o < uint64(len(b.wrun)) && uint64(n) <= uint64(len(b.wrun))-o {
-		return b.wrun[o : o+uint64(n) : o+uint64(n)], nil
+	r := &b.runs[uint64(off>>b.shift)%batchRuns]
+	if o := uint64(off - r.lo); r.write && o < uint64(len(r.run)) && uint64(n) <= uint64(len(r.run))-o {
+		return r.run[o : o+uint64(n) : o+uint64(n)], nil
 	}
 	return b.slow(off, n, true)
 }
@@ -177,16 +218,20 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		o := off - first<<m.shift
 		return p[o : o+int64(n) : o+int64(n)], nil
 	}
-	// Point the fast path at the held chunks, within [Start, Size).
-	lo := max(first<<m.shift, m.start.Load())
-	hi := min((last+1)<<m.shift, m.size.Load())
-	run := m.slotBytes(int64(m.slotNum(first)), lo&m.mask, int(hi-lo))
-	b.rlo, b.rrun = lo, run
-	if write {
-		b.wlo, b.wrun = lo, run
+	// Point the fast path at each held chunk, within [Start, Size).
+	start, size := m.start.Load(), m.size.Load()
+	for idx := first; idx <= last; idx++ {
+		lo, hi := max(idx<<m.shift, start), min((idx+1)<<m.shift, size)
+		if lo >= hi {
+			continue
+		}
+		b.runs[uint64(idx)%batchRuns] = batchRun{
+			lo:    lo,
+			run:   m.slotBytes(int64(m.slotNum(idx)), lo&m.mask, int(hi-lo)),
+			write: b.find(idx).write,
+		}
 	}
-	o := off - lo
-	return run[o : o+int64(n) : o+int64(n)], nil
+	return m.slotBytes(int64(m.slotNum(first)), off&m.mask, int(int64(n))), nil
 }
 
 // hold holds chunk idx in its arena slot for the rest of the batch (and
@@ -194,7 +239,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 // by another chunk, and the caller must use a view.
 func (b *Batch) hold(idx int64, write bool, op string) (bool, error) {
 	m := b.m
-	c := b.chunks[idx]
+	c := b.find(idx)
 	if c == nil {
 		s, ok := m.holdFast(idx)
 		if !ok {
@@ -210,11 +255,19 @@ func (b *Batch) hold(idx int64, write bool, op string) (bool, error) {
 			}
 			s = mp.s
 		}
-		if b.chunks == nil {
-			b.chunks = make(map[int64]*batchChunk)
+		if b.held == nil {
+			b.held = b.inline[:0]
 		}
-		c = &batchChunk{s: s}
-		b.chunks[idx] = c
+		b.held = append(b.held, batchChunk{idx: idx, s: s})
+		c = &b.held[len(b.held)-1]
+		if b.index != nil {
+			b.index[idx] = len(b.held) - 1
+		} else if len(b.held) > batchIndexFrom {
+			b.index = make(map[int64]int, 2*len(b.held))
+			for i, h := range b.held {
+				b.index[h.idx] = i
+			}
+		}
 	}
 	if write && !c.write {
 		c.write = true

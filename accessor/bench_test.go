@@ -278,3 +278,44 @@ func BenchmarkView(b *testing.B) {
 }
 
 var sink uint64
+
+// BenchmarkBatchReadUint64 reads uint64s at random offsets through one
+// Batch per 256 reads: the batch's typed fast path against the run of mapped
+// bytes it last reached, and its general path when an offset leaves it.
+func BenchmarkBatchReadUint64(b *testing.B) {
+	for _, set := range []struct {
+		name string
+		span int64
+	}{{"one-chunk", cs}, {"all", benchChunks * cs}} {
+		b.Run("set="+set.name, func(b *testing.B) {
+			_, va := newBenchAccessor(b, nil)
+			offs := randomOffsets(4096)
+			for i := range offs {
+				offs[i] %= set.span
+			}
+			b.ReportAllocs()
+			b.SetBytes(8)
+			var sum uint64
+			n := 0
+			for b.Loop() {
+				if n%256 == 0 {
+					err := va.Batch(func(bt *accessor.Batch) error {
+						for k := range 256 {
+							x, err := bt.ReadUint64(offs[(n+k)%len(offs)])
+							if err != nil {
+								return err
+							}
+							sum += x
+						}
+						return nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				n++
+			}
+			_ = sum
+		})
+	}
+}

@@ -198,18 +198,30 @@ func writes(span int64) func(Contender) error {
 	}
 }
 
-// guarded accepts the contenders that T covers, except pinned bytes and
-// miss policies.
-func guarded[T any](impl Impl) bool { return Can[T](impl) && !impl.Pinned && !impl.Pressure }
+// guarded accepts the contenders that T covers, except pinned bytes, miss
+// policies and the random workloads' reference designs.
+func guarded[T any](impl Impl) bool {
+	return Can[T](impl) && !impl.Pinned && !impl.Pressure && !impl.RandOnly
+}
+
+// random accepts what guarded does, and the contenders that only the random
+// workloads measure (chunkslices, guardfloor, chunkmap-pinned).
+func random[T any](impl Impl) bool {
+	return Can[T](impl) && !impl.Pressure && (impl.RandOnly || !impl.Pinned)
+}
 
 // pressure accepts the contenders that T covers, except pinned bytes (which
-// would keep every chunk mapped).
-func pressure[T any](impl Impl) bool { return Can[T](impl) && !impl.Pinned }
+// would keep every chunk mapped) and the reference designs.
+func pressure[T any](impl Impl) bool { return Can[T](impl) && !impl.Pinned && !impl.RandOnly }
 
-// viewOrFlat accepts flat and the pinned contenders that T covers.
+// viewOrFlat accepts flat and the View contenders that T covers.
 func viewOrFlat[T any](impl Impl) bool {
-	return Can[T](impl) && (impl.Pinned || impl.Name == "flat")
+	return Can[T](impl) && ((impl.Pinned && !impl.RandOnly) || impl.Name == "flat")
 }
+
+// plain accepts the contenders that are not another API over chunkmap's
+// Manager nor a reference design: flat, pread, xexp and chunkmap.
+func plain(impl Impl) bool { return !impl.Variant && !impl.RandOnly }
 
 // counters are what perAccess reports the change of.
 type counters struct {
@@ -286,7 +298,7 @@ func BenchmarkRandRead(b *testing.B) {
 		b.Run("set="+s.name, func(b *testing.B) {
 			d := dataset(b, coldSize, bigChunk, 0)
 			offs := offsets(s.span, s.count, 1)
-			eachImpl(b, d, reads(s.span), guarded[RandReader], func(b *testing.B, c Contender) {
+			eachImpl(b, d, reads(s.span), random[RandReader], func(b *testing.B, c Contender) {
 				r, dst := c.(RandReader), make([]uint64, block)
 				randLoop(b, offs, func(o []int64) error { return r.ReadUint64s(o, dst) })
 			})
@@ -315,7 +327,7 @@ func BenchmarkRandWrite(b *testing.B) {
 			d := dataset(b, coldSize, bigChunk, 0)
 			offs := offsets(s.span, s.count, 2)
 			vals := values(offs)
-			eachImpl(b, d, writes(s.span), guarded[RandWriter], func(b *testing.B, c Contender) {
+			eachImpl(b, d, writes(s.span), random[RandWriter], func(b *testing.B, c Contender) {
 				w, i := c.(RandWriter), 0
 				randLoop(b, offs, func(o []int64) error {
 					err := w.WriteUint64s(o, vals[i:i+len(o)])
@@ -374,7 +386,7 @@ func seqLoop(b *testing.B, size int64, read func(off int64) error) {
 func BenchmarkSeqRead(b *testing.B) {
 	b.Run("set=cold", func(b *testing.B) {
 		d := dataset(b, coldSize, bigChunk, 0)
-		eachImpl(b, d, reads(d.Size), func(i Impl) bool { return !i.Variant }, func(b *testing.B, c Contender) {
+		eachImpl(b, d, reads(d.Size), plain, func(b *testing.B, c Contender) {
 			p := make([]byte, BlockSize)
 			seqLoop(b, d.Size, func(off int64) error {
 				_, err := c.ReadAt(p, off)
@@ -445,7 +457,7 @@ func BenchmarkParallelRead(b *testing.B) {
 		b.Run("set="+s.name, func(b *testing.B) {
 			d := dataset(b, coldSize, bigChunk, 0)
 			offs := offsets(s.span, s.count, 3)
-			eachImpl(b, d, reads(s.span), guarded[RandReader], func(b *testing.B, c Contender) {
+			eachImpl(b, d, reads(s.span), random[RandReader], func(b *testing.B, c Contender) {
 				r := c.(RandReader)
 				b.ReportAllocs()
 				b.SetBytes(8 * block)
@@ -504,7 +516,7 @@ func BenchmarkSync(b *testing.B) {
 				offs[i] = r.Int64N(chunks)*smallChunk + r.Int64N(smallChunk/8)*8
 			}
 			vals := values(offs)
-			want := func(i Impl) bool { return Can[Syncer](i) && Can[RandWriter](i) && !i.Pressure }
+			want := func(i Impl) bool { return Can[Syncer](i) && Can[RandWriter](i) && plain(i) }
 			eachImpl(b, d, reads(d.Size), want, func(b *testing.B, c Contender) {
 				w := c.(RandWriter)
 				b.ReportAllocs()
@@ -532,7 +544,7 @@ func BenchmarkOpen(b *testing.B) {
 		b.Run("chunks="+strconv.FormatInt(chunks, 10), func(b *testing.B) {
 			d := dataset(b, chunks*smallChunk, smallChunk, 0)
 			for _, impl := range Impls {
-				if impl.Variant {
+				if !plain(impl) {
 					continue
 				}
 				b.Run("impl="+impl.Name, func(b *testing.B) {

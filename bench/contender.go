@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/debug"
 
 	"github.com/edsrzf/mmap-go"
 	xmmap "golang.org/x/exp/mmap"
@@ -90,6 +92,12 @@ type Impl struct {
 	// Pressure marks an option that changes only what a miss does; only
 	// the LRU pressure workload measures it.
 	Pressure bool
+	// RandOnly marks a contender that only the random workloads (RandRead,
+	// RandWrite, ParallelRead) measure, beside flat, whether its accesses
+	// are guarded or not: the reference designs chunkslices and guardfloor,
+	// which bound what chunking alone and a per-call fault guard alone
+	// cost, and chunkmap-pinned, one pin of the whole dataset.
+	RandOnly bool
 
 	proto any // a nil value of the contender's type, to test capabilities
 }
@@ -103,12 +111,15 @@ var Impls = []Impl{
 	{Name: "flat", Open: openFlat, proto: (*flat)(nil)},
 	{Name: "pread", Open: openPread, proto: (*pread)(nil)},
 	{Name: "xexp", Open: openXexp, proto: (*xexp)(nil)},
+	{Name: "chunkslices", Open: openChunkSlices, RandOnly: true, proto: (*chunkSlices)(nil)},
+	{Name: "guardfloor", Open: openGuardFloor, RandOnly: true, proto: (*guardFloor)(nil)},
 	{Name: "chunkmap", Open: openChunkmap, proto: (*chunkmapRW)(nil)},
 	{Name: "chunkmap-typed", Open: openTyped, Variant: true, proto: (*chunkmapTyped)(nil)},
 	{Name: "chunkmap-batch", Open: openBatch, Variant: true, proto: (*chunkmapBatch)(nil)},
 	{Name: "chunkmap-gather", Open: openGather, Variant: true, proto: (*chunkmapGather)(nil)},
 	{Name: "chunkmap-bulk", Open: openBulk, Variant: true, proto: (*chunkmapBulk)(nil)},
 	{Name: "chunkmap-view", Open: openView, Variant: true, Pinned: true, proto: (*chunkmapView)(nil)},
+	{Name: "chunkmap-pinned", Open: openPinned, Variant: true, Pinned: true, RandOnly: true, proto: (*chunkmapPinned)(nil)},
 	{Name: "chunkmap-admit", Open: openAdmit, Variant: true, Pressure: true, proto: (*chunkmapAdmit)(nil)},
 }
 
@@ -480,15 +491,15 @@ func openBulk(d Dataset) (Contender, error) {
 
 func (c *chunkmapBulk) ReadRun(off int64, dst []uint64) error { return c.va.ReadUint64s(off, dst) }
 
-// chunkmapView pins every chunk of the dataset as a View when it opens and
-// reads and writes their bytes directly: zero-copy, unguarded, the ceiling
-// a hot loop can reach.
+// chunkmapView pins the whole dataset as one accessor View (one
+// Slice, which crosses every chunk boundary: the arena maps adjacent chunks
+// side by side) when it opens, and reads and writes its bytes directly:
+// zero-copy, unguarded, the ceiling a hot loop can reach through the
+// accessor. Only the View workloads measure it.
 type chunkmapView struct {
 	cmBase
-	views []*accessor.View
-	b     [][]byte // views[i].Bytes()
-	shift uint
-	mask  int64
+	view *accessor.View
+	b    []byte // view.Bytes()
 }
 
 func openView(d Dataset) (Contender, error) {
@@ -497,25 +508,144 @@ func openView(d Dataset) (Contender, error) {
 		return nil, err
 	}
 	c := &chunkmapView{cmBase: base}
-	cs := base.m.ChunkSize()
-	c.mask = cs - 1
-	for cs > 1 {
-		cs >>= 1
+	va := accessor.New(base.m, binary.LittleEndian)
+	if c.view, err = va.Slice(0, int(d.Size)); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	c.b = c.view.Bytes()
+	return c, nil
+}
+
+func (c *chunkmapView) ReadAt(p []byte, off int64) (int, error) { return readSlice(c.b, p, off) }
+
+func (c *chunkmapView) ReadUint64s(offs []int64, dst []uint64) error {
+	return readUint64s(c.b, offs, dst)
+}
+
+func (c *chunkmapView) WriteUint64s(offs []int64, src []uint64) error {
+	return writeUint64s(c.b, offs, src)
+}
+
+// Sync makes the stores through the view durable (eachImpl calls it after
+// a write workload, so the next contender does not pay for the writeback).
+func (c *chunkmapView) Sync() error { return c.m.Sync() }
+
+func (c *chunkmapView) Close() error {
+	if c.view != nil {
+		c.view.Release()
+	}
+	c.view, c.b = nil, nil
+	return c.m.Close()
+}
+
+// chunkmapPinned opens the Manager with an arena that holds the whole
+// dataset (Options.ArenaSize), takes one Manager.PinWritable of the whole
+// range, and then loads and stores through the pinned []byte with
+// encoding/binary, exactly like flat: what access through a pin costs
+// across chunks, compared with one flat mapping (the goal is within 1.1×).
+// The random workloads measure it.
+type chunkmapPinned struct {
+	cmBase
+	p *chunkmap.Pinned
+	b []byte // p.Bytes()
+}
+
+func openPinned(d Dataset) (Contender, error) {
+	cs := d.Options.ChunkSize
+	d.Options.ArenaSize = (d.Size + cs - 1) / cs * cs
+	base, err := openManager(d)
+	if err != nil {
+		return nil, err
+	}
+	c := &chunkmapPinned{cmBase: base}
+	if c.p, err = base.m.PinWritable(0, int(d.Size)); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	c.b = c.p.Bytes()
+	return c, nil
+}
+
+func (c *chunkmapPinned) ReadAt(p []byte, off int64) (int, error) { return readSlice(c.b, p, off) }
+
+func (c *chunkmapPinned) ReadUint64s(offs []int64, dst []uint64) error {
+	return readUint64s(c.b, offs, dst)
+}
+
+func (c *chunkmapPinned) WriteUint64s(offs []int64, src []uint64) error {
+	return writeUint64s(c.b, offs, src)
+}
+
+// Sync makes the stores through the pin durable.
+func (c *chunkmapPinned) Sync() error { return c.m.Sync() }
+
+func (c *chunkmapPinned) Close() error {
+	c.p.Release() // nil-safe
+	c.p, c.b = nil, nil
+	return c.m.Close()
+}
+
+// --- reference designs: what chunking alone and a guard alone cost ----------
+
+// chunkSlices is the naive chunked design: one mmap-go mapping per chunk
+// file of the chunkmap dataset, kept in a [][]byte and read as
+// maps[off>>shift][off&mask:], with no fault guard, no LRU and no checks
+// beyond Go's bounds checks. Against flat it measures the cost of chunking
+// alone: the extra load of the chunk's slice header and its bounds check.
+type chunkSlices struct {
+	files []*os.File
+	maps  []mmap.MMap
+	b     [][]byte // maps, as plain slices
+	shift uint
+	mask  int64
+}
+
+// chunkFileName is the name chunkmap gives chunk idx's file (its
+// internal/chunk.Name): the index in 16 lower-case hex digits and ".chunk".
+func chunkFileName(idx int64) string { return fmt.Sprintf("%016x.chunk", uint64(idx)) }
+
+func openChunkSlices(d Dataset) (Contender, error) {
+	cs := d.Options.ChunkSize
+	if cs <= 0 || cs&(cs-1) != 0 {
+		return nil, fmt.Errorf("bench: chunkslices needs a power-of-two ChunkSize, not %d", cs)
+	}
+	c := &chunkSlices{mask: cs - 1}
+	for ; cs > 1; cs >>= 1 {
 		c.shift++
 	}
-	va := accessor.New(base.m, binary.LittleEndian)
-	for off := int64(0); off < d.Size; off += base.m.ChunkSize() {
-		v, err := va.Slice(off, int(min(base.m.ChunkSize(), d.Size-off)))
+	for idx := int64(0); idx<<c.shift < d.Size; idx++ {
+		f, err := os.OpenFile(filepath.Join(d.Dir, chunkFileName(idx)), os.O_RDWR, 0)
 		if err != nil {
 			return nil, errors.Join(err, c.Close())
 		}
-		c.views = append(c.views, v)
-		c.b = append(c.b, v.Bytes())
+		c.files = append(c.files, f)
+		m, err := mmap.Map(f, mmap.RDWR, 0)
+		if err != nil {
+			return nil, errors.Join(err, c.Close())
+		}
+		c.maps = append(c.maps, m)
+		c.b = append(c.b, []byte(m))
 	}
 	return c, nil
 }
 
-func (c *chunkmapView) ReadUint64s(offs []int64, dst []uint64) error {
+func (c *chunkSlices) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		idx := off >> c.shift
+		if off < 0 || idx >= int64(len(c.b)) {
+			return n, io.EOF
+		}
+		k := copy(p[n:], c.b[idx][off&c.mask:])
+		if k == 0 {
+			return n, io.EOF
+		}
+		n += k
+		off += int64(k)
+	}
+	return n, nil
+}
+
+func (c *chunkSlices) ReadUint64s(offs []int64, dst []uint64) error {
 	dst = dst[:len(offs)]
 	for i, off := range offs {
 		dst[i] = binary.LittleEndian.Uint64(c.b[off>>c.shift][off&c.mask:])
@@ -523,7 +653,7 @@ func (c *chunkmapView) ReadUint64s(offs []int64, dst []uint64) error {
 	return nil
 }
 
-func (c *chunkmapView) WriteUint64s(offs []int64, src []uint64) error {
+func (c *chunkSlices) WriteUint64s(offs []int64, src []uint64) error {
 	src = src[:len(offs)]
 	for i, off := range offs {
 		binary.LittleEndian.PutUint64(c.b[off>>c.shift][off&c.mask:], src[i])
@@ -531,12 +661,107 @@ func (c *chunkmapView) WriteUint64s(offs []int64, src []uint64) error {
 	return nil
 }
 
-func (c *chunkmapView) Close() error {
-	for _, v := range c.views {
-		v.Release()
+// Sync writes back what the write workloads dirtied, like flat's.
+func (c *chunkSlices) Sync() error {
+	var err error
+	for i, m := range c.maps {
+		err = errors.Join(err, m.Flush(), c.files[i].Sync())
 	}
-	c.views, c.b = nil, nil
-	return c.m.Close()
+	return err
+}
+
+func (c *chunkSlices) Close() error {
+	var err error
+	for _, m := range c.maps {
+		err = errors.Join(err, m.Unmap())
+	}
+	for _, f := range c.files {
+		err = errors.Join(err, f.Close())
+	}
+	c.files, c.maps, c.b = nil, nil, nil
+	return err
+}
+
+// guardFloor is flat read and written through guardedLoad and
+// guardedStore, one non-inlined call per value that checks the offset,
+// turns debug.SetPanicOnFault on and back off, and recovers a fault in a
+// deferred call around the one load or store: the least a per-call fault
+// guard can cost, whatever the library does besides. Its random kernels
+// call it once per value.
+type guardFloor struct {
+	flat
+}
+
+func openGuardFloor(d Dataset) (Contender, error) {
+	c, err := openFlat(d)
+	if err != nil {
+		return nil, err
+	}
+	return &guardFloor{*c.(*flat)}, nil
+}
+
+func (c *guardFloor) ReadUint64s(offs []int64, dst []uint64) error {
+	b := []byte(c.m)
+	dst = dst[:len(offs)]
+	for i, off := range offs {
+		x, err := guardedLoad(b, off)
+		if err != nil {
+			return err
+		}
+		dst[i] = x
+	}
+	return nil
+}
+
+func (c *guardFloor) WriteUint64s(offs []int64, src []uint64) error {
+	b := []byte(c.m)
+	src = src[:len(offs)]
+	for i, off := range offs {
+		if err := guardedStore(b, off, src[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errGuardRange = errors.New("bench: guardfloor: offset out of range")
+
+// guardedLoad returns the little-endian uint64 at b[off:], or an error if
+// off is out of range or the load faults.
+//
+//go:noinline
+func guardedLoad(b []byte, off int64) (x uint64, err error) {
+	if off < 0 || off > int64(len(b))-8 {
+		return 0, errGuardRange
+	}
+	defer catchFault(debug.SetPanicOnFault(true), &err)
+	return binary.LittleEndian.Uint64(b[off:]), nil
+}
+
+// guardedStore stores x, little endian, at b[off:], or returns an error if
+// off is out of range or the store faults.
+//
+//go:noinline
+func guardedStore(b []byte, off int64, x uint64) (err error) {
+	if off < 0 || off > int64(len(b))-8 {
+		return errGuardRange
+	}
+	defer catchFault(debug.SetPanicOnFault(true), &err)
+	binary.LittleEndian.PutUint64(b[off:], x)
+	return nil
+}
+
+// catchFault restores the fault mode and turns a fault on mapped memory
+// into *err, as chunkmap's guard does; any other panic goes on.
+func catchFault(prev bool, err *error) {
+	debug.SetPanicOnFault(prev)
+	if r := recover(); r != nil {
+		a, ok := r.(interface{ Addr() uintptr })
+		if !ok {
+			panic(r)
+		}
+		*err = fmt.Errorf("bench: guardfloor: fault at address %#x", a.Addr())
+	}
 }
 
 // --- helpers ------------------------------------------------------------------
@@ -555,4 +780,33 @@ func decode(dst []uint64, b []byte) {
 	for i := range dst {
 		dst[i] = binary.LittleEndian.Uint64(b[8*i:])
 	}
+}
+
+// readSlice is ReadAt over one slice.
+func readSlice(b, p []byte, off int64) (int, error) {
+	if off < 0 || off > int64(len(b)) {
+		return 0, fmt.Errorf("bench: read at offset %d: out of range", off)
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// readUint64s and writeUint64s are flat's random kernels over one slice.
+func readUint64s(b []byte, offs []int64, dst []uint64) error {
+	dst = dst[:len(offs)]
+	for i, off := range offs {
+		dst[i] = binary.LittleEndian.Uint64(b[off:])
+	}
+	return nil
+}
+
+func writeUint64s(b []byte, offs []int64, src []uint64) error {
+	src = src[:len(offs)]
+	for i, off := range offs {
+		binary.LittleEndian.PutUint64(b[off:], src[i])
+	}
+	return nil
 }

@@ -10,16 +10,19 @@
 //	err = a.Release()                   // gives the whole range back
 //
 // A slot is always either a file mapping or an inaccessible reservation:
-// Map and Unmap replace one with the other in one system call (mmap with
-// MAP_FIXED on Unix), so there is no instant at which the range is free for
-// the kernel to hand to another mapping. An access to an unmapped slot
-// faults (recoverably under runtime/debug.SetPanicOnFault) and never reaches
-// memory that belongs to anything else.
+// Map and Unmap replace one with the other without ever freeing the range
+// (mmap with MAP_FIXED on Unix; on Windows, placeholders that a view
+// replaces and that return when it is unmapped), so there is no instant at
+// which the range is free for the kernel to hand to another mapping. An
+// access to an unmapped slot faults (recoverably under
+// runtime/debug.SetPanicOnFault) and never reaches memory that belongs to
+// anything else.
 //
-// Where a platform cannot map at a fixed address (Windows, for now) the
-// Arena maps each slot where the system chooses and [Arena.Contiguous]
-// reports false: slots then work one at a time, but two adjacent slots are
-// not adjacent in memory.
+// Where a platform cannot map at a fixed address (Windows before 10 version
+// 1803, which lacks placeholders, and systems that are neither Unix nor
+// Windows) the Arena maps each slot where the system chooses and
+// [Arena.Contiguous] reports false: slots then work one at a time, but two
+// adjacent slots are not adjacent in memory.
 //
 // An Arena is not safe for concurrent use: its owner serialises Map, Unmap
 // and Release. The mapped memory itself may be accessed by any goroutine.
@@ -164,7 +167,8 @@ func (a *Arena) Release() error {
 
 // Advise passes an access-pattern hint for the n mapped bytes at p to the
 // kernel. p must be page-aligned. Where the platform has no madvise it does
-// nothing and returns nil.
+// nothing and returns nil; on Windows only WillNeed does something
+// (PrefetchVirtualMemory).
 func Advise(p unsafe.Pointer, n int64, adv Advice) error {
 	if n <= 0 {
 		return nil

@@ -1,69 +1,46 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package arena
 
 import (
-	"errors"
 	"os"
 	"unsafe"
-
-	mmap "github.com/edsrzf/mmap-go"
 )
 
 // platArena holds one mmap-go mapping per mapped slot: without a way to map
 // at a fixed address, each slot lives where the system puts it, and the
 // Arena is not contiguous.
 type platArena struct {
-	views []mmap.MMap
+	slots perSlot
 }
 
+// reserve reserves nothing: there is no range to hold, only room for the
+// per-slot mappings.
 func (a *Arena) reserve() error {
-	a.plat.views = make([]mmap.MMap, a.nslots)
+	a.plat.slots.init(a.nslots)
 	return nil
 }
 
+// mapSlot maps f as slot k wherever the system puts it.
 func (a *Arena) mapSlot(k int, f *os.File, writable bool) (unsafe.Pointer, error) {
-	if err := a.unmapSlot(k); err != nil {
-		return nil, err
-	}
-	prot := mmap.RDONLY
-	if writable {
-		prot = mmap.RDWR
-	}
-	m, err := mmap.MapRegion(f, int(a.slotSize), prot, 0, 0)
-	if err != nil {
-		return nil, err
-	}
-	a.plat.views[k] = m
-	return unsafe.Pointer(unsafe.SliceData(m)), nil
+	return a.plat.slots.mapAt(k, f, a.slotSize, writable)
 }
 
+// unmapSlot unmaps slot k's mapping, if it has one.
 func (a *Arena) unmapSlot(k int) error {
-	m := a.plat.views[k]
-	if m == nil {
-		return nil
-	}
-	a.plat.views[k] = nil
-	return m.Unmap()
+	return a.plat.slots.unmapAt(k)
 }
 
+// release unmaps every slot.
 func (a *Arena) release() error {
-	var err error
-	for k := range a.plat.views {
-		err = errors.Join(err, a.unmapSlot(k))
-	}
-	return err
+	return a.plat.slots.unmapAll()
+}
+
+// flushSlot flushes the slot's mapping, if it has one.
+func (a *Arena) flushSlot(k int) error {
+	return a.plat.slots.flushAt(k)
 }
 
 // advise does nothing: the platform has no madvise(2), and the hints only
 // change speed, never results.
 func advise(p unsafe.Pointer, n int64, adv Advice) error { return nil }
-
-// flushSlot flushes the slot's view (FlushViewOfFile and FlushFileBuffers
-// on Windows, through mmap-go).
-func (a *Arena) flushSlot(k int) error {
-	if m := a.plat.views[k]; m != nil {
-		return m.Flush()
-	}
-	return nil
-}
