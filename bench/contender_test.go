@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/edsrzf/mmap-go"
+
 	"github.com/chunkmap/chunkmap"
 )
 
@@ -165,5 +167,45 @@ func TestParseSize(t *testing.T) {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) succeeded", in)
 		}
+	}
+}
+
+// TestGuardFloor checks that guardfloor's guard turns a fault into an
+// error: a load and a store past the end of a file truncated under its
+// mapping.
+func TestGuardFloor(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, make([]byte, 2*4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := mmap.Map(f, mmap.RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmap()
+	if err := guardedStore(m, 8, 42); err != nil {
+		t.Fatal(err)
+	}
+	if x, err := guardedLoad(m, 8); x != 42 || err != nil {
+		t.Fatalf("guardedLoad = %d, %v, want 42", x, err)
+	}
+	if _, err := guardedLoad(m, int64(len(m))-4); err == nil {
+		t.Error("guardedLoad out of range succeeded")
+	}
+	if err := f.Truncate(4096); err != nil {
+		t.Fatal(err)
+	}
+	_, err = guardedLoad(m, 4096)
+	t.Logf("load past the end: %v", err)
+	if err == nil {
+		t.Error("guardedLoad past the end of the file succeeded")
+	}
+	if err := guardedStore(m, 4096, 1); err == nil {
+		t.Error("guardedStore past the end of the file succeeded")
 	}
 }

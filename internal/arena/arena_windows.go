@@ -13,7 +13,8 @@ package arena
 // UnmapViewOfFile, CreateFileMappingW, FlushViewOfFile and
 // PrefetchVirtualMemory.
 //
-// Older systems lack the three calls; there the Arena falls back to one
+// Older systems lack the three calls (and some, such as Wine 8, have them
+// without placeholder support); there the Arena falls back to one
 // mmap-go mapping per slot (perSlot), placed by the system, and is not
 // contiguous (a.fixed is false), as on platforms that are neither Unix nor
 // Windows.
@@ -64,17 +65,56 @@ var (
 	procPrefetchVirtualMemory = modkernel32.NewProc("PrefetchVirtualMemory")
 )
 
-// placeholderErr returns, once for the process, why the placeholder calls
-// cannot be used (the first of them that the system does not have), or nil
-// where all three can.
+// placeholderErr returns, once for the process, why placeholders cannot be
+// used (a call the system does not have, or the error of probePlaceholders),
+// or nil where they can.
 var placeholderErr = sync.OnceValue(func() error {
 	for _, p := range []*windows.LazyProc{procVirtualAlloc2, procMapViewOfFile3, procUnmapViewOfFile2} {
 		if err := p.Find(); err != nil {
 			return err
 		}
 	}
-	return nil
+	return probePlaceholders()
 })
+
+// probePlaceholders runs, on one allocation granule, the cycle the Arena
+// relies on: create a placeholder, map a view in its place, put the
+// placeholder back, free it. Having the calls is not enough: Wine 8 exports
+// all three, but its VirtualAlloc2 rejects MEM_RESERVE_PLACEHOLDER with
+// ERROR_INVALID_PARAMETER, and there the Arena must fall back as on old
+// Windows rather than fail every Reserve. Probing once, apart from any
+// Arena, also keeps a real failure of a later Reserve (no address space
+// left) an error instead of a silent fallback.
+func probePlaceholders() error {
+	const size = 64 << 10 // the allocation granularity
+	base, _, err := procVirtualAlloc2.Call(uintptr(windows.CurrentProcess()), 0, size,
+		windows.MEM_RESERVE|memReservePlaceholder, windows.PAGE_NOACCESS, 0, 0)
+	if base == 0 {
+		return callError("VirtualAlloc2", err)
+	}
+	// A section backed by the paging file: no file needed.
+	section, err := windows.CreateFileMapping(windows.InvalidHandle, nil, windows.PAGE_READWRITE, 0, size, nil)
+	if section == 0 {
+		windows.VirtualFree(base, 0, windows.MEM_RELEASE)
+		return os.NewSyscallError("CreateFileMapping", err)
+	}
+	defer windows.CloseHandle(section)
+	p, err := mapViewOfFile3(section, base, size, windows.PAGE_READWRITE)
+	if err != nil {
+		windows.VirtualFree(base, 0, windows.MEM_RELEASE)
+		return err
+	}
+	if p != base {
+		unmapViewOfFile2(p, 0)
+		windows.VirtualFree(base, 0, windows.MEM_RELEASE)
+		return os.NewSyscallError("MapViewOfFile3", windows.ERROR_INVALID_ADDRESS)
+	}
+	if err := unmapViewOfFile2(base, memPreservePlaceholder); err != nil {
+		unmapViewOfFile2(base, 0)
+		return err
+	}
+	return os.NewSyscallError("VirtualFree", windows.VirtualFree(base, 0, windows.MEM_RELEASE))
+}
 
 // platArena is the state Windows keeps besides the reservation: which
 // slots hold a view (the others hold a placeholder) where a.fixed, and the
@@ -91,8 +131,8 @@ type platArena struct {
 // placeholder"). "To split a placeholder into two placeholders, specify
 // MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER" (VirtualFree): each call cuts the
 // first slot off the rest, so nslots-1 calls leave nslots placeholders.
-// Where the system lacks the placeholder calls, reserve sets up the
-// per-slot fallback instead and leaves a.fixed false.
+// Where the system cannot do placeholders (placeholderErr), reserve sets up
+// the per-slot fallback instead and leaves a.fixed false.
 func (a *Arena) reserve() error {
 	if placeholderErr() != nil {
 		a.plat.slots.init(a.nslots)

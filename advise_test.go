@@ -1,0 +1,84 @@
+package chunkmap_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+func TestManager_Advise(t *testing.T) {
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, Advice: chunkmap.AdviceRandom})
+	data := pattern(3, 4*cs+10)
+	writeAt(t, m, data, 0)
+	readAt(t, m, 0, 8) // chunk 0 mapped; chunks 1-3 reached through their files
+	for _, a := range []chunkmap.Advice{chunkmap.AdviceNormal, chunkmap.AdviceRandom, chunkmap.AdviceSequential, chunkmap.AdviceWillNeed, chunkmap.AdviceDontNeed} {
+		if err := m.Advise(0, m.Size(), a); err != nil {
+			t.Errorf("Advise(all, %v): %v", a, err)
+		}
+		if err := m.Advise(cs-3, 7, a); err != nil {
+			t.Errorf("Advise(across a boundary, %v): %v", a, err)
+		}
+	}
+	// Hints never change the bytes, DontNeed included.
+	if got := readAt(t, m, 0, len(data)); firstDiff(got, data) >= 0 {
+		t.Fatalf("bytes changed after the hints at %d", firstDiff(got, data))
+	}
+	for _, tc := range []struct {
+		name   string
+		off, n int64
+		a      chunkmap.Advice
+	}{
+		{"past size", m.Size() - 1, 2, chunkmap.AdviceRandom},
+		{"negative offset", -1, 1, chunkmap.AdviceRandom},
+		{"negative length", 0, -1, chunkmap.AdviceRandom},
+		{"overflow", 1 << 62, 1 << 62, chunkmap.AdviceRandom},
+		{"unknown advice", 0, 1, chunkmap.Advice(99)},
+	} {
+		if err := m.Advise(tc.off, tc.n, tc.a); !errors.Is(err, chunkmap.ErrOutOfRange) {
+			t.Errorf("Advise %s = %v, want ErrOutOfRange", tc.name, err)
+		}
+	}
+	if err := m.Advise(0, 0, chunkmap.AdviceRandom); err != nil {
+		t.Errorf("Advise of nothing = %v, want nil", err)
+	}
+	if _, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs, Advice: -1}); !errors.Is(err, chunkmap.ErrInvalidOptions) {
+		t.Errorf("Open with Advice -1 = %v, want ErrInvalidOptions", err)
+	}
+	if _, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs, ArenaSize: -1}); !errors.Is(err, chunkmap.ErrInvalidOptions) {
+		t.Errorf("Open with ArenaSize -1 = %v, want ErrInvalidOptions", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Advise(0, 1, chunkmap.AdviceRandom); !errors.Is(err, chunkmap.ErrClosed) {
+		t.Errorf("Advise after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestOpen_ArenaSize checks that the arena follows Options.ArenaSize, and
+// that a dataset far larger than a tiny arena still reads and writes right.
+func TestOpen_ArenaSize(t *testing.T) {
+	for _, tc := range []struct {
+		arena int64
+		want  int
+	}{{cs, 1}, {3 * cs, 4}, {5*cs - 1, 8}, {64 * cs, 64}} {
+		m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 3, ArenaSize: tc.arena})
+		if got := m.Slots(); got != tc.want {
+			t.Errorf("ArenaSize %d: %d slots, want %d", tc.arena, got, tc.want)
+		}
+		data := pattern(uint64(tc.arena), 9*cs+5)
+		writeAt(t, m, data, 0)
+		if got := readAt(t, m, 0, len(data)); firstDiff(got, data) >= 0 {
+			t.Errorf("ArenaSize %d: byte %d differs", tc.arena, firstDiff(got, data))
+		}
+		p, err := m.Pin(cs-5, 3*cs) // across the arena's end for the small ones
+		if err != nil {
+			t.Fatalf("ArenaSize %d: Pin across 4 chunks: %v", tc.arena, err)
+		}
+		if firstDiff(p.Bytes(), data[cs-5:4*cs-5]) >= 0 {
+			t.Errorf("ArenaSize %d: pinned bytes differ", tc.arena)
+		}
+		p.Release()
+	}
+}
