@@ -122,3 +122,73 @@ func copyGuarded(dst, src []byte) (f fault) {
 	copy(dst, src)
 	return f
 }
+
+// maxSpan is the most chunks hotReadSpan and hotWriteSpan take in one go;
+// a longer range is read or written a chunk at a time.
+const maxSpan = 16
+
+// hotReadSpan is hotRead1 for a range across chunk boundaries: where the
+// arena places the chunks side by side and all are mapped, it copies the
+// range in one go, checking every chunk's own word before and after.
+func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
+	var f fault
+	defer catchFault(debug.SetPanicOnFault(true), &f)
+	first, last := off>>m.shift, (off+int64(len(p))-1)>>m.shift
+	k := first & m.smask
+	if m.fbase != nil || last-first >= maxSpan || last-first > m.smask-k {
+		return false
+	}
+	for i := int64(0); i <= last-first; i++ {
+		if m.slots[k+i].own.Load() != first+i+1 {
+			return false
+		}
+	}
+	copy(p, unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)))
+	loadFence()
+	for i := int64(0); i <= last-first; i++ {
+		if m.slots[k+i].own.Load() != first+i+1 {
+			return false
+		}
+	}
+	return true
+}
+
+// hotWriteSpan is hotWrite1 for a range across chunk boundaries, as
+// hotReadSpan is for reads: it announces itself in every chunk's slot,
+// stores the range in one go, and reports true only if every chunk was
+// already marked dirty.
+func (m *Manager) hotWriteSpan(p []byte, off int64) (ok bool) {
+	first, last := off>>m.shift, (off+int64(len(p))-1)>>m.shift
+	k := first & m.smask
+	if m.fbase != nil || last-first >= maxSpan || last-first > m.smask-k {
+		return false
+	}
+	n := last - first + 1
+	// Announce in every slot first, then check them all: each slot then
+	// follows the rule of slots.go for the whole store.
+	for i := range n {
+		m.slots[k+i].writers.Add(1)
+	}
+	defer func() {
+		for i := range n {
+			m.slots[k+i].writers.Add(-1)
+		}
+	}()
+	for i := range n {
+		if m.slots[k+i].own.Load() != first+i+1 {
+			return false
+		}
+	}
+	if f := copyGuarded(unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)), p); f.hit {
+		return false
+	}
+	ok = true
+	for i := range n {
+		s := &m.slots[k+i]
+		if !s.used.Load() {
+			s.used.Store(true)
+		}
+		ok = ok && s.dirty.Load()
+	}
+	return ok
+}

@@ -58,6 +58,9 @@ func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 // read fills p from offset off, a chunk at a time. The caller has checked
 // that [off, off+len(p)) lies within [Start, Size).
 func (m *Manager) read(p []byte, off int64) (int, error) {
+	if m.hotReadSpan(p, off) {
+		return len(p), nil
+	}
 	n := 0
 	for n < len(p) {
 		o := off + int64(n)
@@ -207,6 +210,9 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 				return n, err
 			}
 		}
+		return len(p), nil
+	}
+	if m.hotWriteSpan(p, off) {
 		return len(p), nil
 	}
 	n := 0

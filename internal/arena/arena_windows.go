@@ -1,23 +1,22 @@
 package arena
 
 // Windows maps files at fixed slots with placeholders (from Windows 10
-// version 1803, the reference's minimum for MapViewOfFile3): a placeholder is "a type of reserved
-// memory region" that VirtualAlloc2 creates, VirtualFree splits, and
-// MapViewOfFile3 replaces with a view of exactly its base and size, and
-// that UnmapViewOfFile2 puts back in place of the view. The range thus stays
-// reserved from Reserve to Release: between a view and the placeholder that
-// replaces it, no other allocation can take the slot, which is what MAP_FIXED
-// over PROT_NONE gives on Unix. Quotations below are from Microsoft's
-// memoryapi.h reference (learn.microsoft.com/windows/win32/api/memoryapi/):
-// VirtualAlloc2, VirtualFree, MapViewOfFile3, UnmapViewOfFile2,
-// UnmapViewOfFile, CreateFileMappingW, FlushViewOfFile and
-// PrefetchVirtualMemory.
+// version 1803, the reference's minimum for MapViewOfFile3): a placeholder
+// is "a type of reserved memory region" that VirtualAlloc2 creates,
+// VirtualFree splits, MapViewOfFile3 replaces with a view of exactly its
+// base and size, and UnmapViewOfFile2 puts back in place of the view. The
+// range thus stays reserved from Reserve to Release: between a view and the
+// placeholder that replaces it, no other allocation can take the slot,
+// which is what MAP_FIXED over PROT_NONE gives on Unix. Quotations below are
+// from Microsoft's memoryapi.h reference
+// (learn.microsoft.com/windows/win32/api/memoryapi/): VirtualAlloc2,
+// VirtualFree, MapViewOfFile3, UnmapViewOfFile2, UnmapViewOfFile,
+// CreateFileMappingW, FlushViewOfFile and PrefetchVirtualMemory.
 //
 // Older systems lack the three calls (and some, such as Wine 8, have them
-// without placeholder support); there the Arena falls back to one
-// mmap-go mapping per slot (perSlot), placed by the system, and is not
-// contiguous (a.fixed is false), as on platforms that are neither Unix nor
-// Windows.
+// without placeholder support); there the Arena falls back to one mmap-go
+// mapping per slot (perSlot), placed by the system, and is not contiguous
+// (a.fixed is false), as on platforms that are neither Unix nor Windows.
 
 import (
 	"errors"
@@ -173,20 +172,19 @@ func (a *Arena) reserve() error {
 }
 
 // mapSlot maps the first slotSize bytes of f, shared, in place of slot k's
-// placeholder; a view already there is first put back to a placeholder, so
-// the slot stays reserved throughout. The view keeps the section, and the
-// section the file, open: "Mapped views of a file mapping object maintain
-// internal references to the object" (CreateFileMappingW), and "Although an
-// application may close the file handle used to create a file mapping
-// object, the system holds the corresponding file open until the last view
-// of the file is unmapped" (UnmapViewOfFile). So the section handle is
-// closed here, and f may be closed after Map, as on Unix.
+// placeholder. A view already there is first put back to a placeholder,
+// after the file's section is made, so that a file that cannot be mapped
+// leaves the old view alone; the slot stays reserved throughout. The view
+// keeps the section, and the section the file, open: "Mapped views of a
+// file mapping object maintain internal references to the object"
+// (CreateFileMappingW), and "Although an application may close the file
+// handle used to create a file mapping object, the system holds the
+// corresponding file open until the last view of the file is unmapped"
+// (UnmapViewOfFile). So the section handle is closed here, and f may be
+// closed after Map, as on Unix.
 func (a *Arena) mapSlot(k int, f *os.File, writable bool) (unsafe.Pointer, error) {
 	if !a.fixed {
 		return a.plat.slots.mapAt(k, f, a.slotSize, writable)
-	}
-	if err := a.unmapSlot(k); err != nil {
-		return nil, err
 	}
 	prot := uint32(windows.PAGE_READONLY)
 	if writable {
@@ -201,6 +199,10 @@ func (a *Arena) mapSlot(k int, f *os.File, writable bool) (unsafe.Pointer, error
 		return nil, os.NewSyscallError("CreateFileMapping", err)
 	}
 	defer windows.CloseHandle(section)
+	// Only now, with the file's section in hand, give up the old view.
+	if err := a.unmapSlot(k); err != nil {
+		return nil, err
+	}
 	addr := uintptr(a.slotAddr(k))
 	p, err := mapViewOfFile3(section, addr, uintptr(a.slotSize), prot)
 	if err != nil {
