@@ -54,6 +54,13 @@ func mappedFromDir(t *testing.T, dir string) (bytes int64, mappings int) {
 	return bytes, mappings
 }
 
+// datasetMappings returns how many mappings of files in dir the kernel
+// lists for this process.
+func datasetMappings(t *testing.T, dir string) (int, bool) {
+	_, n := mappedFromDir(t, dir)
+	return n, true
+}
+
 // TestMemoryBound scans a dataset eight times larger than MaxMapped ×
 // ChunkSize and checks, with the kernel's own figures, that the chunks
 // mapped and the file pages resident in the process stay within that bound
