@@ -1,0 +1,390 @@
+package chunkmap_test
+
+// Tests of ReadAt, WriteAt, Append and the io helpers over a Manager.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"testing"
+	"testing/iotest"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+func TestManager_ReadAt(t *testing.T) {
+	m := newTestManager(t, nil)
+	size := int64(3*cs + 100)
+	data := pattern(3, int(size))
+	writeAt(t, m, data, 0)
+	if err := m.DropBefore(cs); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		off     int64
+		n       int
+		wantN   int
+		wantErr error
+	}{
+		{"inside", cs + 10, 100, 100, nil},
+		{"straddle", 2*cs - 50, 100, 100, nil},
+		{"from start", cs, 2 * cs, 2 * cs, nil},
+		{"to size", size - 100, 100, 100, nil},
+		{"whole", cs, int(size - cs), int(size - cs), nil},
+		{"short at size", size - 10, 100, 10, io.EOF},
+		{"short across chunks", 2*cs + 1, 2 * cs, int(size - 2*cs - 1), io.EOF},
+		{"at size", size, 10, 0, io.EOF},
+		{"past size", size + cs, 10, 0, io.EOF},
+		{"empty", cs + 1, 0, 0, nil},
+		{"empty at size", size, 0, 0, nil},
+		{"below start", cs - 1, 1, 0, chunkmap.ErrOutOfRange},
+		{"into start", cs - 1, 10, 0, chunkmap.ErrOutOfRange},
+		{"zero", 0, 10, 0, chunkmap.ErrOutOfRange},
+		{"negative", -1, 10, 0, chunkmap.ErrOutOfRange},
+		{"negative empty", -1, 0, 0, chunkmap.ErrOutOfRange},
+		{"min int64", math.MinInt64, 1, 0, chunkmap.ErrOutOfRange},
+		{"end overflows", math.MaxInt64 - 5, 10, 0, chunkmap.ErrOutOfRange},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := bytes.Repeat([]byte{0xaa}, tc.n)
+			n, err := m.ReadAt(p, tc.off)
+			if n != tc.wantN {
+				t.Errorf("ReadAt(%d bytes, %d) = %d bytes, want %d", tc.n, tc.off, n, tc.wantN)
+			}
+			if tc.wantErr == io.EOF {
+				// io.ReaderAt: EOF itself, never wrapped.
+				if err != io.EOF {
+					t.Errorf("ReadAt(%d bytes, %d) error = %v, want io.EOF", tc.n, tc.off, err)
+				}
+			} else {
+				wantErr(t, fmt.Sprintf("ReadAt(%d bytes, %d)", tc.n, tc.off), err, tc.wantErr)
+			}
+			if n > 0 && !bytes.Equal(p[:n], data[tc.off:tc.off+int64(n)]) {
+				t.Errorf("ReadAt(%d bytes, %d) read other bytes than written", tc.n, tc.off)
+			}
+		})
+	}
+}
+
+func TestManager_WriteAt(t *testing.T) {
+	tests := []struct {
+		name     string
+		off      int64
+		n        int
+		wantErr  error
+		wantSize int64 // after the write; the dataset starts at [cs, 2cs+100)
+	}{
+		{"inside", cs + 10, 100, nil, 2*cs + 100},
+		{"to size", 2*cs + 50, 50, nil, 2*cs + 100},
+		{"extend", 2*cs + 50, 100, nil, 2*cs + 150},
+		{"at size", 2*cs + 100, 1, nil, 2*cs + 101},
+		{"past size", 5 * cs, 10, nil, 5*cs + 10},
+		{"straddle", 2*cs - 5, 10, nil, 2*cs + 100},
+		{"at start", cs, 1, nil, 2*cs + 100},
+		{"empty", cs + 1, 0, nil, 2*cs + 100},
+		{"empty past size", 10 * cs, 0, nil, 2*cs + 100},
+		{"empty below start", 0, 0, nil, 2*cs + 100},
+		{"below start", cs - 1, 1, chunkmap.ErrOutOfRange, 2*cs + 100},
+		{"into start", cs - 5, 10, chunkmap.ErrOutOfRange, 2*cs + 100},
+		{"zero", 0, 10, chunkmap.ErrOutOfRange, 2*cs + 100},
+		{"negative", -1, 1, chunkmap.ErrOutOfRange, 2*cs + 100},
+		{"negative empty", -1, 0, chunkmap.ErrOutOfRange, 2*cs + 100},
+		{"min int64", math.MinInt64, 1, chunkmap.ErrOutOfRange, 2*cs + 100},
+		{"end overflows", math.MaxInt64 - 5, 10, chunkmap.ErrOutOfRange, 2*cs + 100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newTestManager(t, nil)
+			md := model{data: pattern(1, 2*cs+100)}
+			writeAt(t, m, md.data, 0)
+			if err := m.DropBefore(cs); err != nil {
+				t.Fatal(err)
+			}
+			md.start = cs
+
+			p := pattern(2, tc.n)
+			n, err := m.WriteAt(p, tc.off)
+			wantErr(t, fmt.Sprintf("WriteAt(%d bytes, %d)", tc.n, tc.off), err, tc.wantErr)
+			if tc.wantErr != nil {
+				if n != 0 {
+					t.Errorf("failed WriteAt wrote %d bytes", n)
+				}
+			} else {
+				if n != tc.n {
+					t.Errorf("WriteAt(%d bytes, %d) = %d, want %d", tc.n, tc.off, n, tc.n)
+				}
+				md.writeAt(p, tc.off)
+			}
+			if got := m.Size(); got != tc.wantSize {
+				t.Errorf("Size() = %d, want %d", got, tc.wantSize)
+			}
+			md.check(t, m)
+			wantChunks := int((tc.wantSize+cs-1)/cs - 1)
+			if got := m.Stats().Chunks; got != wantChunks {
+				t.Errorf("Stats().Chunks = %d, want %d", got, wantChunks)
+			}
+			wantChunkFiles(t, m.Dir(), 1, int64(wantChunks)+1)
+		})
+	}
+}
+
+// TestManager_Straddle writes and reads every window that starts from 9
+// bytes before a chunk boundary to 1 byte after it, with one chunk mapped
+// at a time, so each access that crosses the boundary maps both chunks.
+func TestManager_Straddle(t *testing.T) {
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
+	var md model
+	md.writeAt(pattern(1, 3*cs+50), 0)
+	writeAt(t, m, md.data, 0)
+	seed := uint64(100)
+	for _, boundary := range []int64{cs, 2 * cs, 3 * cs} {
+		for off := boundary - 9; off <= boundary+1; off++ {
+			for _, n := range []int{1, 2, 8, 9, 10, 11, 16, cs + 3} {
+				seed++
+				p := pattern(seed, n)
+				writeAt(t, m, p, off)
+				md.writeAt(p, off)
+				if got := readAt(t, m, off, n); !bytes.Equal(got, p) {
+					t.Fatalf("ReadAt(%d bytes, %d) after WriteAt = %d-th byte differs", n, off, firstDiff(got, p))
+				}
+				// A read shifted by one sees the neighbours too.
+				lo := max(off-1, 0)
+				want := md.data[lo:min(off+int64(n)+1, int64(len(md.data)))]
+				if got := readAt(t, m, lo, len(want)); !bytes.Equal(got, want) {
+					t.Fatalf("ReadAt(%d bytes, %d) differs from the model at byte %d", len(want), lo, firstDiff(got, want))
+				}
+			}
+		}
+	}
+	md.check(t, m)
+	m = reopen(t, m, &chunkmap.Options{MaxMapped: 1})
+	md.check(t, m)
+}
+
+// TestManager_WriteAtGap writes far past Size: every chunk in between is
+// created, and the gap reads as zeros.
+func TestManager_WriteAtGap(t *testing.T) {
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	var md model
+	head := pattern(1, 100)
+	writeAt(t, m, head, 0)
+	md.writeAt(head, 0)
+	wantChunkFiles(t, m.Dir(), 0, 1)
+
+	for _, step := range []struct {
+		off    int64
+		chunks int64
+	}{
+		{5*cs + 100, 6},
+		{6 * cs, 7},      // exactly at a boundary, no gap chunk
+		{21*cs - 10, 21}, // past index 0x0f: names must still sort
+		{33 * cs, 34},
+	} {
+		p := pattern(uint64(step.off), 10)
+		writeAt(t, m, p, step.off)
+		md.writeAt(p, step.off)
+		// chunkFiles lists in directory order, which is name order: it
+		// must come out as the offset order with no hole.
+		wantChunkFiles(t, m.Dir(), 0, step.chunks)
+		if got := m.Stats().Chunks; got != int(step.chunks) {
+			t.Errorf("Stats().Chunks = %d, want %d", got, step.chunks)
+		}
+		md.check(t, m)
+	}
+	m = reopen(t, m, nil)
+	md.check(t, m)
+}
+
+// TestManager_ZeroLengthWrite checks that zero-length writes change nothing:
+// not Size, not the chunk files, not the manifest.
+func TestManager_ZeroLengthWrite(t *testing.T) {
+	m := newTestManager(t, nil)
+	writeAt(t, m, pattern(1, 100), 0)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, m.Dir())
+	for _, off := range []int64{0, 50, 100, 101, cs, 10 * cs, math.MaxInt64} {
+		if n, err := m.WriteAt(nil, off); n != 0 || err != nil {
+			t.Errorf("WriteAt(nil, %d) = %d, %v, want 0, nil", off, n, err)
+		}
+		if n, err := m.WriteAt([]byte{}, off); n != 0 || err != nil {
+			t.Errorf("WriteAt([]byte{}, %d) = %d, %v, want 0, nil", off, n, err)
+		}
+	}
+	off, err := m.Append(nil)
+	if off != 100 || err != nil {
+		t.Errorf("Append(nil) = %d, %v, want 100, nil", off, err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Size(); got != 100 {
+		t.Errorf("Size() = %d, want 100", got)
+	}
+	wantSameSnapshot(t, before, snapshot(t, m.Dir()))
+}
+
+func TestManager_Append(t *testing.T) {
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	var md model
+	want := int64(0)
+	for i, n := range []int{1, 10, cs - 11, 1, cs, 3*cs + 7, 5} {
+		p := pattern(uint64(i), n)
+		off, err := m.Append(p)
+		if off != want || err != nil {
+			t.Fatalf("Append(%d bytes) = %d, %v, want %d, nil", n, off, err, want)
+		}
+		md.writeAt(p, off)
+		want += int64(n)
+		md.check(t, m)
+	}
+	// After a DropBefore and a Truncate, appends continue at Size.
+	if err := m.DropBefore(2 * cs); err != nil {
+		t.Fatal(err)
+	}
+	md.start = 2 * cs
+	if err := m.Truncate(4*cs + 3); err != nil {
+		t.Fatal(err)
+	}
+	md.truncate(4*cs + 3)
+	p := pattern(50, 100)
+	if off, err := m.Append(p); off != 4*cs+3 || err != nil {
+		t.Fatalf("Append after Truncate = %d, %v, want %d, nil", off, err, 4*cs+3)
+	}
+	md.writeAt(p, 4*cs+3)
+	md.check(t, m)
+	m = reopen(t, m, nil)
+	md.check(t, m)
+	if off, err := m.Append(p); off != int64(len(md.data)) || err != nil {
+		t.Fatalf("Append after reopen = %d, %v, want %d, nil", off, err, len(md.data))
+	}
+	md.writeAt(p, int64(len(md.data)))
+	md.check(t, m)
+}
+
+// TestManager_ReadOnly checks that every write through a ReadOnly Manager
+// returns ErrReadOnly, that reads work, and that the session changes nothing
+// on disk.
+func TestManager_ReadOnly(t *testing.T) {
+	dir, data := buildDataset(t)
+	before := snapshot(t, dir)
+	m := openTestManager(t, dir, &chunkmap.Options{ReadOnly: true, MaxMapped: 1})
+	if !m.ReadOnly() {
+		t.Error("ReadOnly() = false")
+	}
+	p := []byte("x")
+	writes := []struct {
+		name string
+		fn   func() error
+	}{
+		{"WriteAt", func() error { _, err := m.WriteAt(p, 0); return err }},
+		{"WriteAt empty", func() error { _, err := m.WriteAt(nil, 0); return err }},
+		{"WriteAt past size", func() error { _, err := m.WriteAt(p, 10*cs); return err }},
+		{"Append", func() error { _, err := m.Append(p); return err }},
+		{"Append empty", func() error { _, err := m.Append(nil); return err }},
+		{"Grow", func() error { return m.Grow(cs) }},
+		{"Truncate", func() error { return m.Truncate(cs) }},
+		{"Truncate up", func() error { return m.Truncate(10 * cs) }},
+		{"DropBefore", func() error { return m.DropBefore(cs) }},
+		{"PinWritable", func() error { _, err := m.PinWritable(0, 1); return err }},
+	}
+	for _, w := range writes {
+		wantErr(t, w.name, w.fn(), chunkmap.ErrReadOnly)
+	}
+	if err := m.Sync(); err != nil {
+		t.Errorf("Sync on a ReadOnly Manager = %v, want nil", err)
+	}
+	md := model{data: data}
+	md.check(t, m)
+	pin, err := m.Pin(cs+10, 100)
+	if err != nil {
+		t.Fatalf("Pin on a ReadOnly Manager: %v", err)
+	}
+	if !bytes.Equal(pin.Bytes(), data[cs+10:cs+110]) {
+		t.Error("read pin on a ReadOnly Manager holds other bytes")
+	}
+	pin.Release()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantSameSnapshot(t, before, snapshot(t, dir))
+}
+
+// TestManager_IO checks the Manager with the standard library's io helpers.
+func TestManager_IO(t *testing.T) {
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	var md model
+	md.writeAt(pattern(1, 3*cs+500), 0)
+	writeAt(t, m, md.data, 0)
+	size := int64(len(md.data))
+	sections := []struct {
+		name   string
+		off, n int64
+	}{
+		{"straddle", cs - 3000, 5000},
+		{"to size", size - 4000, 4000},
+		{"small", 2*cs - 1, 2},
+		{"empty", 10, 0},
+	}
+	for _, s := range sections {
+		t.Run("TestReader/"+s.name, func(t *testing.T) {
+			r := io.NewSectionReader(m, s.off, s.n)
+			if err := iotest.TestReader(r, md.data[s.off:s.off+s.n]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Run("OffsetWriter", func(t *testing.T) {
+		base := int64(2*cs - 700)
+		w := io.NewOffsetWriter(m, base)
+		var want []byte
+		for i := range 5 {
+			p := pattern(uint64(i+10), 333)
+			if n, err := w.Write(p); n != len(p) || err != nil {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+			want = append(want, p...)
+		}
+		if _, err := w.Seek(100, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		p := pattern(20, 50)
+		if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		copy(want[100:], p)
+		p = pattern(21, 2000)
+		if _, err := w.WriteAt(p, int64(len(want))-5); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want[:len(want)-5], p...)
+		md.writeAt(want, base)
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(io.NewSectionReader(m, base, int64(len(want))), got); err != nil {
+			t.Fatal(err)
+		}
+		if i := firstDiff(got, want); i >= 0 {
+			t.Fatalf("read back through a SectionReader differs at byte %d", i)
+		}
+		md.check(t, m)
+	})
+	t.Run("Copy", func(t *testing.T) {
+		src := pattern(30, 3*cs)
+		off := m.Size() + 17
+		if _, err := io.Copy(io.NewOffsetWriter(m, off), bytes.NewReader(src)); err != nil {
+			t.Fatal(err)
+		}
+		md.writeAt(src, off)
+		var buf bytes.Buffer
+		if _, err := io.Copy(&buf, io.NewSectionReader(m, 0, m.Size()+cs)); err != nil {
+			t.Fatal(err)
+		}
+		if i := firstDiff(buf.Bytes(), md.data); i >= 0 {
+			t.Fatalf("io.Copy out of the Manager differs at byte %d", i)
+		}
+	})
+}

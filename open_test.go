@@ -1,0 +1,496 @@
+package chunkmap_test
+
+// Tests of Open: options, checking a directory, cleaning up after a crash.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"math"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/chunk"
+)
+
+// The manifest format, from manifest.go: 44 bytes, little endian, with a
+// CRC-32C of bytes 0..39 at 40.
+const manifestLen = 44
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func reseal(b []byte) []byte {
+	binary.LittleEndian.PutUint32(b[40:], crc32.Checksum(b[:40], castagnoli))
+	return b
+}
+
+func TestOpen_Defaults(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	m := openTestManager(t, dir, nil)
+	if got := m.ChunkSize(); got != chunkmap.DefaultChunkSize {
+		t.Errorf("ChunkSize() = %d, want %d", got, chunkmap.DefaultChunkSize)
+	}
+	if m.Size() != 0 || m.Start() != 0 || m.ReadOnly() || m.Dir() != dir {
+		t.Errorf("new dataset: Size %d, Start %d, ReadOnly %v, Dir %q; want 0, 0, false, %q", m.Size(), m.Start(), m.ReadOnly(), m.Dir(), dir)
+	}
+	if s := m.Stats(); s != (chunkmap.Stats{}) {
+		t.Errorf("Stats() of a new dataset = %+v, want zero", s)
+	}
+	if _, err := os.Stat(filepath.Join(dir, chunkmap.ManifestName)); err != nil {
+		t.Errorf("new dataset has no manifest: %v", err)
+	}
+	wantChunkFiles(t, dir, 0, 0)
+}
+
+func TestOpen_FileMode(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs, FileMode: 0o600})
+	writeAt(t, m, []byte("x"), cs)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{
+		".":                   0o700,
+		chunkmap.ManifestName: 0o600,
+		chunk.Name(0):         0o600,
+		chunk.Name(1):         0o600,
+	} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("mode of %s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestOpen_ErrInvalidOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opts chunkmap.Options
+		want string // a value the message must name
+	}{
+		{"chunk size not a power of two", chunkmap.Options{ChunkSize: 100000}, "100000"},
+		{"chunk size 3000", chunkmap.Options{ChunkSize: 3000}, "3000"},
+		{"chunk size too small", chunkmap.Options{ChunkSize: 32 << 10}, "32768"},
+		{"chunk size 1", chunkmap.Options{ChunkSize: 1}, "ChunkSize 1 "},
+		{"chunk size too large", chunkmap.Options{ChunkSize: 4 << 30}, "4294967296"},
+		{"chunk size negative", chunkmap.Options{ChunkSize: -cs}, "-65536"},
+		{"chunk size min int64", chunkmap.Options{ChunkSize: math.MinInt64}, "ChunkSize"},
+		{"max mapped negative", chunkmap.Options{ChunkSize: cs, MaxMapped: -1}, "MaxMapped -1"},
+		{"file mode not a permission", chunkmap.Options{ChunkSize: cs, FileMode: os.ModeDir | 0o644}, "FileMode"},
+		{"read-only too", chunkmap.Options{ChunkSize: 3000, ReadOnly: true}, "3000"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			m, err := chunkmap.Open(dir, &tc.opts)
+			if err == nil {
+				m.Close()
+				t.Fatalf("Open(%+v) succeeded", tc.opts)
+			}
+			wantErr(t, fmt.Sprintf("Open(%+v)", tc.opts), err, chunkmap.ErrInvalidOptions)
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open(%+v) error %q does not name %q", tc.opts, err, tc.want)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("a failed Open created %s (Stat: %v)", dir, err)
+			}
+		})
+	}
+}
+
+func TestOpen_ValidChunkSizes(t *testing.T) {
+	for _, size := range []int64{chunkmap.MinChunkSize, 1 << 20, chunkmap.DefaultChunkSize, chunkmap.MaxChunkSize} {
+		if bits.UintSize == 32 && size > 1<<30 {
+			continue // refused on 32-bit platforms: TestOpen_InvalidOptions
+		}
+		dir := t.TempDir()
+		m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: size})
+		if got := m.ChunkSize(); got != size {
+			t.Errorf("ChunkSize() = %d, want %d", got, size)
+		}
+		m = reopen(t, m, nil)
+		if got := m.ChunkSize(); got != size {
+			t.Errorf("reopened with zero ChunkSize: ChunkSize() = %d, want %d", got, size)
+		}
+	}
+}
+
+// TestOpen_ChunkSizeMismatch reopens a dataset with another ChunkSize: the
+// error names both sizes and the dataset is untouched.
+func TestOpen_ChunkSizeMismatch(t *testing.T) {
+	dir := t.TempDir()
+	m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
+	writeAt(t, m, pattern(1, 3*cs/2), 10)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []chunkmap.Options{
+		{ChunkSize: 2 * cs},
+		{ChunkSize: chunkmap.DefaultChunkSize},
+		{ChunkSize: 2 * cs, ReadOnly: true},
+	} {
+		before := snapshot(t, dir)
+		r, err := chunkmap.Open(dir, &opts)
+		if err == nil {
+			r.Close()
+			t.Fatalf("Open(%+v) of a dataset with %d-byte chunks succeeded", opts, cs)
+		}
+		wantErr(t, fmt.Sprintf("Open(%+v)", opts), err, chunkmap.ErrInvalidOptions)
+		for _, n := range []int64{opts.ChunkSize, cs} {
+			if !strings.Contains(err.Error(), strconv.FormatInt(n, 10)) {
+				t.Errorf("Open(%+v) error %q does not name %d", opts, err, n)
+			}
+		}
+		wantSameSnapshot(t, before, snapshot(t, dir))
+	}
+	m = openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
+	if got := readAt(t, m, 10, 3*cs/2); !bytes.Equal(got, pattern(1, 3*cs/2)) {
+		t.Error("data changed after failed reopens")
+	}
+}
+
+// buildDataset makes a dataset of 4 chunks with Size 3.5 chunks in a new
+// directory, closes it, and returns the directory.
+func buildDataset(t *testing.T) (dir string, data []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = pattern(7, 7*cs/2)
+	writeAt(t, m, data, 0)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, data
+}
+
+func TestOpen_ErrCorrupt(t *testing.T) {
+	manifest := func(dir string) string { return filepath.Join(dir, chunkmap.ManifestName) }
+	chunkPath := func(dir string, i int64) string { return filepath.Join(dir, chunk.Name(i)) }
+	editManifest := func(t *testing.T, dir string, edit func([]byte) []byte) {
+		t.Helper()
+		b, err := os.ReadFile(manifest(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) != manifestLen {
+			t.Fatalf("manifest is %d bytes, want %d", len(b), manifestLen)
+		}
+		if err := os.WriteFile(manifest(dir), edit(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		names func(dir string) string // the file the error must name
+	}{
+		{"manifest truncated", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte { return b[:20] })
+		}, manifest},
+		{"manifest truncated to 4 bytes", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte { return b[:4] })
+		}, manifest},
+		{"manifest empty", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte { return nil })
+		}, manifest},
+		{"manifest too long", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte { return append(b, 0) })
+		}, manifest},
+		{"manifest garbage", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte { return pattern(99, manifestLen) })
+		}, manifest},
+		{"manifest huge garbage", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte { return pattern(99, 1<<20) })
+		}, manifest},
+		{"manifest unknown version", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte {
+				binary.LittleEndian.PutUint32(b[8:], 2)
+				return reseal(b)
+			})
+		}, manifest},
+		{"manifest version 0", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte {
+				binary.LittleEndian.PutUint32(b[8:], 0)
+				return reseal(b)
+			})
+		}, manifest},
+		{"manifest bad checksum", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte { b[33] ^= 1; return b })
+		}, manifest},
+		{"manifest checksum flipped", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte { b[40] ^= 0x80; return b })
+		}, manifest},
+		{"manifest unknown flags", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte {
+				binary.LittleEndian.PutUint32(b[12:], 1)
+				return reseal(b)
+			})
+		}, manifest},
+		{"manifest bad chunk size", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte {
+				binary.LittleEndian.PutUint64(b[16:], 3000)
+				return reseal(b)
+			})
+		}, manifest},
+		{"manifest size below start", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte {
+				binary.LittleEndian.PutUint64(b[24:], 2) // first chunk 2: Start 2 chunks
+				binary.LittleEndian.PutUint64(b[32:], cs)
+				return reseal(b)
+			})
+		}, manifest},
+		{"manifest negative size", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte {
+				binary.LittleEndian.PutUint64(b[32:], 1<<63)
+				return reseal(b)
+			})
+		}, manifest},
+		{"manifest is a directory", func(t *testing.T, dir string) {
+			if err := os.Remove(manifest(dir)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(manifest(dir), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, manifest},
+		{"manifest missing", func(t *testing.T, dir string) {
+			if err := os.Remove(manifest(dir)); err != nil {
+				t.Fatal(err)
+			}
+		}, func(string) string { return chunkmap.ManifestName }},
+		{"chunk missing in the middle", func(t *testing.T, dir string) {
+			if err := os.Remove(chunkPath(dir, 1)); err != nil {
+				t.Fatal(err)
+			}
+		}, func(dir string) string { return chunkPath(dir, 1) }},
+		{"first chunk missing", func(t *testing.T, dir string) {
+			if err := os.Remove(chunkPath(dir, 0)); err != nil {
+				t.Fatal(err)
+			}
+		}, func(dir string) string { return chunkPath(dir, 0) }},
+		{"last chunk missing", func(t *testing.T, dir string) {
+			if err := os.Remove(chunkPath(dir, 3)); err != nil {
+				t.Fatal(err)
+			}
+		}, func(dir string) string { return chunkPath(dir, 3) }},
+		{"chunk too short", func(t *testing.T, dir string) {
+			if err := os.Truncate(chunkPath(dir, 2), cs/2); err != nil {
+				t.Fatal(err)
+			}
+		}, func(dir string) string { return chunkPath(dir, 2) }},
+		{"chunk empty", func(t *testing.T, dir string) {
+			if err := os.Truncate(chunkPath(dir, 0), 0); err != nil {
+				t.Fatal(err)
+			}
+		}, func(dir string) string { return chunkPath(dir, 0) }},
+		{"chunk too long", func(t *testing.T, dir string) {
+			if err := os.Truncate(chunkPath(dir, 3), cs+1); err != nil {
+				t.Fatal(err)
+			}
+		}, func(dir string) string { return chunkPath(dir, 3) }},
+		{"chunk past the end of the wrong size", func(t *testing.T, dir string) {
+			if err := os.WriteFile(chunkPath(dir, 4), []byte("short"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, func(dir string) string { return chunkPath(dir, 4) }},
+		{"chunk is a directory", func(t *testing.T, dir string) {
+			if err := os.Remove(chunkPath(dir, 2)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(chunkPath(dir, 2), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, func(dir string) string { return chunkPath(dir, 2) }},
+		{"gap after the last chunk", func(t *testing.T, dir string) {
+			if err := os.WriteFile(chunkPath(dir, 5), make([]byte, cs), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, func(dir string) string { return chunkPath(dir, 4) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := buildDataset(t)
+			tc.setup(t, dir)
+			// Leftovers that a successful Open would clean up must stay
+			// too: a failed Open changes nothing.
+			for _, name := range []string{chunk.Name(1) + ".tmp", "MANIFEST.tmp"} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte("leftover"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := snapshot(t, dir)
+			for _, opts := range []chunkmap.Options{{}, {ChunkSize: cs}, {ReadOnly: true}} {
+				m, err := chunkmap.Open(dir, &opts)
+				if err == nil {
+					m.Close()
+					t.Fatalf("Open(%+v) succeeded", opts)
+				}
+				wantErr(t, fmt.Sprintf("Open(%+v)", opts), err, chunkmap.ErrCorrupt)
+				if name := tc.names(dir); !strings.Contains(err.Error(), name) {
+					t.Errorf("Open(%+v) error %q does not name %s", opts, err, name)
+				}
+				wantSameSnapshot(t, before, snapshot(t, dir))
+			}
+		})
+	}
+}
+
+// TestOpen_Cleanup checks that a read-write Open removes the temporary files
+// a crash leaves, and nothing else; a ReadOnly Open removes nothing.
+func TestOpen_Cleanup(t *testing.T) {
+	dir, data := buildDataset(t)
+	temps := []string{
+		chunk.Name(1) + ".tmp",  // an existing chunk being recreated
+		chunk.Name(4) + ".tmp",  // the next chunk
+		chunk.Name(40) + ".tmp", // far past the end
+		"MANIFEST.tmp",
+	}
+	unknown := []string{
+		"notes.txt",
+		"MANIFEST.bak",
+		"000000000000002A.chunk",
+		"2a.chunk",
+		"x.chunk.tmp",
+		chunk.Name(1) + ".tmp.old",
+		chunk.Name(2) + ".TMP",
+		"sub/" + chunk.Name(0),
+		"sub/" + chunk.Name(0) + ".tmp",
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range append(slices.Clone(temps), unknown...) {
+		if err := os.WriteFile(filepath.Join(dir, name), pattern(uint64(i), 100+i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := snapshot(t, dir)
+
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("ReadOnly Open: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantSameSnapshot(t, before, snapshot(t, dir))
+
+	m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
+	after := snapshot(t, dir)
+	for _, name := range temps {
+		if _, ok := after[name]; ok {
+			t.Errorf("leftover temporary file %s was not removed", name)
+		}
+	}
+	for _, name := range unknown {
+		if after[name] != before[name] {
+			t.Errorf("unknown file %s was changed or removed", name)
+		}
+	}
+	for i := range int64(4) {
+		name := chunk.Name(i)
+		if after[name] != before[name] {
+			t.Errorf("chunk file %s changed", name)
+		}
+	}
+	if got := m.Stats().Chunks; got != 4 {
+		t.Errorf("Stats().Chunks = %d, want 4", got)
+	}
+	md := model{data: data}
+	md.check(t, m)
+}
+
+// TestOpen_ReadOnlyMissing opens a missing dataset ReadOnly: it fails and
+// creates nothing.
+func TestOpen_ReadOnlyMissing(t *testing.T) {
+	parent := t.TempDir()
+	empty := filepath.Join(parent, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		dir     string
+		wantErr error
+	}{
+		{"no directory", filepath.Join(parent, "missing"), fs.ErrNotExist},
+		{"no parent", filepath.Join(parent, "missing", "deeper"), fs.ErrNotExist},
+		{"empty directory", empty, chunkmap.ErrReadOnly},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := snapshot(t, parent)
+			m, err := chunkmap.Open(tc.dir, &chunkmap.Options{ReadOnly: true, ChunkSize: cs})
+			if err == nil {
+				m.Close()
+				t.Fatal("ReadOnly Open of a missing dataset succeeded")
+			}
+			wantErr(t, "ReadOnly Open", err, tc.wantErr)
+			wantSameSnapshot(t, before, snapshot(t, parent))
+		})
+	}
+}
+
+// TestOpen_NotADirectory opens a path that names a regular file: Open fails
+// and the file is left as it was.
+func TestOpen_NotADirectory(t *testing.T) {
+	parent := t.TempDir()
+	path := filepath.Join(parent, "file")
+	if err := os.WriteFile(path, []byte("not a dataset"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, parent)
+	for _, opts := range []chunkmap.Options{{ChunkSize: cs}, {ReadOnly: true}} {
+		m, err := chunkmap.Open(path, &opts)
+		if err == nil {
+			m.Close()
+			t.Fatalf("Open(%+v) of a regular file succeeded", opts)
+		}
+		if opts.ReadOnly {
+			wantErr(t, "ReadOnly Open of a regular file", err, chunkmap.ErrCorrupt)
+		}
+		wantSameSnapshot(t, before, snapshot(t, parent))
+	}
+}
+
+func TestOpen_ErrLocked(t *testing.T) {
+	dir := t.TempDir()
+	m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
+	writeAt(t, m, []byte("locked"), 0)
+	for _, path := range []string{dir, dir + "/.", filepath.Join(dir, "..", filepath.Base(dir))} {
+		m2, err := chunkmap.Open(path, &chunkmap.Options{ChunkSize: cs})
+		if err == nil {
+			m2.Close()
+			t.Fatalf("second read-write Open(%s) succeeded", path)
+		}
+		wantErr(t, "second read-write Open("+path+")", err, chunkmap.ErrLocked)
+	}
+	// Readers take no lock.
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("ReadOnly Open next to a writer: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close releases the lock.
+	m = reopen(t, m, nil)
+	if got := readAt(t, m, 0, 6); string(got) != "locked" {
+		t.Errorf("after reopen read %q, want %q", got, "locked")
+	}
+}
