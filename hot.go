@@ -84,9 +84,10 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 // the access faulted part way), or it happened but the chunk was clean,
 // which happens once per chunk per Sync.
 //
-// The dirty flag is loaded after the store, so that a Sync clearing it
-// concurrently either sees the stored bytes (see processBarrier) or has
-// cleared it before this load.
+// The dirty flag is loaded after the store and after leaving writers (an
+// atomic add, which drains the store buffer), so that a Sync clearing it
+// concurrently either finds the stored bytes in the page cache or has
+// cleared it before this load (see sync.go).
 func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
 	var in *slot
 	defer catchWrite(debug.SetPanicOnFault(true), &in)

@@ -13,7 +13,7 @@
 //	err = f.Close()  // unmaps and closes the file
 //
 // Errors are *[fs.PathError] values whose Op is one of create, open, map,
-// unmap, retire, sync, advise, zero, read, write or stat, and whose Err is the
+// unmap, sync, advise, zero, read, write or stat, and whose Err is the
 // operating system's error, [fs.ErrClosed], [errors.ErrUnsupported] or
 // [ErrSize].
 package chunk
@@ -63,7 +63,7 @@ var ErrSize = errors.New("chunk: file has the wrong size")
 // File is one chunk file and, while mapped, its mapping.
 //
 // A File is not safe for concurrent use: its owner serialises Map, Unmap,
-// Retire, Sync, Advise, Zero and Close. Bytes may be read and written
+// Sync, Advise, Zero and Close. Bytes may be read and written
 // concurrently by many goroutines while the File is mapped. ReadAt and
 // WriteAt may run in parallel with each other and with access through Bytes.
 type File struct {
@@ -76,9 +76,6 @@ type File struct {
 	// m is the mapping as mmap-go returned it. Unmap must get this exact
 	// slice: x/sys rejects a sub-slice (mmapper checks len == cap).
 	m mmap.MMap
-	// retired is set once the mapping's pages were replaced by an
-	// inaccessible reservation; m then still names the reserved range.
-	retired bool
 }
 
 // Create makes chunk index in dir: a file of size bytes of zeros, placed
@@ -169,7 +166,7 @@ func (c *File) Index() int64 { return c.index }
 func (c *File) Size() int64 { return c.size }
 
 // Mapped reports whether the chunk is mapped and its bytes are accessible.
-func (c *File) Mapped() bool { return c.m != nil && !c.retired }
+func (c *File) Mapped() bool { return c.m != nil }
 
 // Map maps the whole chunk, shared, in the given mode. ReadWrite needs a File
 // opened ReadWrite. Mapping a mapped File is an error.
@@ -195,12 +192,11 @@ func (c *File) Map(mode Mode) error {
 		return c.err("map", err)
 	}
 	c.m = m
-	c.retired = false
 	return nil
 }
 
 // Bytes returns the mapped chunk. The slice is owned by the File: it is
-// valid until Unmap, Retire or Close, and must not be used after them (on
+// valid until Unmap or Close, and must not be used after them (on
 // Unix an access then faults; without a fault guard that kills the process).
 // It is nil while the File is not mapped.
 func (c *File) Bytes() []byte {
@@ -210,30 +206,7 @@ func (c *File) Bytes() []byte {
 	return c.m
 }
 
-// Retire replaces the chunk's mapping with an inaccessible reservation of
-// the same address range, where the platform can, and reports whether it
-// did. After Retire the file's pages are no longer mapped by this process,
-// but the addresses stay reserved until Unmap: a goroutine that still holds
-// Bytes and touches it faults (a recoverable fault under
-// runtime/debug.SetPanicOnFault) instead of reaching whatever the kernel
-// would later place at a freed address. Where the platform cannot retire, the
-// mapping stays intact and accessible until Unmap.
-//
-// Stores made through the mapping before Retire are in the page cache and
-// reach the file; Sync still makes them durable.
-func (c *File) Retire() (bool, error) {
-	if c.m == nil || c.retired {
-		return c.retired, nil
-	}
-	ok, err := retire(c.m)
-	if err != nil {
-		return false, c.err("retire", err)
-	}
-	c.retired = ok
-	return ok, nil
-}
-
-// Unmap removes the mapping, retired or not. Unmapping a File that is not
+// Unmap removes the mapping. Unmapping a File that is not
 // mapped does nothing. Unmap does not make stores durable; call Sync first
 // (on Windows mmap-go's Unmap flushes and fsyncs a writable view itself).
 func (c *File) Unmap() error {
@@ -242,7 +215,6 @@ func (c *File) Unmap() error {
 	}
 	err := c.m.Unmap()
 	c.m = nil
-	c.retired = false
 	if err != nil {
 		return c.err("unmap", err)
 	}
@@ -252,7 +224,7 @@ func (c *File) Unmap() error {
 // Sync makes every store to the chunk durable: the mapping is flushed
 // (msync) if it is mapped, except on Linux where the fsync that follows
 // covers it, then the file is fsync'd. Stores through a mapping that was
-// unmapped or retired since are in the page cache and are covered by the
+// unmapped since are in the page cache and are covered by the
 // fsync.
 func (c *File) Sync() error {
 	if c.f == nil {

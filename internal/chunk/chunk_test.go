@@ -329,51 +329,6 @@ func TestFile_Advise(t *testing.T) {
 	}
 }
 
-func TestFile_Retire(t *testing.T) {
-	_, f := create(t, 1)
-	if ok, err := f.Retire(); ok || err != nil {
-		t.Errorf("Retire of an unmapped File = %v, %v, want false, nil", ok, err)
-	}
-	if err := f.Map(chunk.ReadWrite); err != nil {
-		t.Fatal(err)
-	}
-	copy(f.Bytes(), "before retire")
-	ok, err := f.Retire()
-	if err != nil {
-		t.Fatalf("Retire: %v", err)
-	}
-	if runtime.GOOS != "windows" && !ok {
-		t.Errorf("Retire() = false on %s, want true", runtime.GOOS)
-	}
-	if ok {
-		if f.Mapped() || f.Bytes() != nil {
-			t.Errorf("after Retire: Mapped() = %v, Bytes() = %d bytes; want false, nil", f.Mapped(), len(f.Bytes()))
-		}
-		if again, err := f.Retire(); !again || err != nil {
-			t.Errorf("second Retire = %v, %v, want true, nil", again, err)
-		}
-		if err := f.Advise(chunk.Normal); err == nil {
-			t.Error("Advise after Retire = nil, want an error")
-		}
-	}
-	// Stores made before Retire reach the file, and Sync still works.
-	if err := f.Sync(); err != nil {
-		t.Errorf("Sync after Retire: %v", err)
-	}
-	p := make([]byte, 13)
-	if _, err := f.ReadAt(p, 0); err != nil || string(p) != "before retire" {
-		t.Errorf("ReadAt after Retire = %q, %v, want %q", p, err, "before retire")
-	}
-	if err := f.Unmap(); err != nil {
-		t.Errorf("Unmap after Retire: %v", err)
-	}
-	if err := f.Map(chunk.ReadWrite); err != nil {
-		t.Fatalf("Map after Retire and Unmap: %v", err)
-	}
-	if got := string(f.Bytes()[:13]); got != "before retire" {
-		t.Errorf("remapped bytes = %q, want %q", got, "before retire")
-	}
-}
 
 func TestFile_ReadWriteAt(t *testing.T) {
 	_, f := create(t, 1)
