@@ -39,7 +39,7 @@ const (
 	ReadWrite
 )
 
-// Advice is an access-pattern hint for a mapped chunk (madvise(2)).
+// Advice is an access-pattern hint for a chunk's file (posix_fadvise(2)).
 type Advice int
 
 const (
@@ -51,8 +51,8 @@ const (
 	Random
 	// WillNeed asks the kernel to read the chunk in ahead of use.
 	WillNeed
-	// DontNeed lets the kernel drop the chunk's pages from this process;
-	// the data stays in the file and in the page cache.
+	// DontNeed lets the kernel drop the file's clean pages from the page
+	// cache; the data stays in the file.
 	DontNeed
 )
 
@@ -63,7 +63,7 @@ var ErrSize = errors.New("chunk: file has the wrong size")
 // File is one chunk file and, while mapped, its mapping.
 //
 // A File is not safe for concurrent use: its owner serialises Map, Unmap,
-// Sync, Advise, Zero and Close. Bytes may be read and written
+// Sync, Fadvise, Zero and Close. Bytes may be read and written
 // concurrently by many goroutines while the File is mapped. ReadAt and
 // WriteAt may run in parallel with each other and with access through Bytes.
 type File struct {
@@ -237,19 +237,6 @@ func (c *File) Sync() error {
 	}
 	if err := c.f.Sync(); err != nil {
 		return c.err("sync", err)
-	}
-	return nil
-}
-
-// Advise passes an access-pattern hint for the mapped chunk to the kernel.
-// Where the platform has no madvise it does nothing and returns nil; it
-// returns an error for a File that is not mapped.
-func (c *File) Advise(a Advice) error {
-	if !c.Mapped() {
-		return c.err("advise", errors.New("not mapped"))
-	}
-	if err := advise(c.m, a); err != nil {
-		return c.err("advise", err)
 	}
 	return nil
 }

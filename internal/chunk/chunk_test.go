@@ -301,34 +301,34 @@ func TestFile_MapReadWriteOnReadOnly(t *testing.T) {
 	}
 }
 
-func TestFile_Advise(t *testing.T) {
+func TestFile_Fadvise(t *testing.T) {
 	_, f := create(t, 1)
-	err := f.Advise(chunk.Sequential)
-	var pe *fs.PathError
-	if !errors.As(err, &pe) || pe.Op != "advise" {
-		t.Errorf("Advise on an unmapped File = %v, want a *fs.PathError with Op advise", err)
-	}
-	if err := f.Map(chunk.ReadWrite); err != nil {
+	if _, err := f.WriteAt([]byte("kept"), 1000); err != nil {
 		t.Fatal(err)
 	}
-	copy(f.Bytes()[1000:], "kept")
 	for _, a := range []chunk.Advice{chunk.Normal, chunk.Sequential, chunk.Random, chunk.WillNeed, chunk.DontNeed} {
-		if err := f.Advise(a); err != nil {
-			t.Errorf("Advise(%d): %v", a, err)
+		if err := f.Fadvise(0, 0, a); err != nil {
+			t.Errorf("Fadvise(%d): %v", a, err)
 		}
 	}
-	// DontNeed on a shared file mapping drops pages from this process,
-	// never the data.
-	if got := string(f.Bytes()[1000:1004]); got != "kept" {
-		t.Errorf("after Advise(DontNeed) bytes = %q, want %q", got, "kept")
+	// DontNeed drops clean pages from the page cache, never the data.
+	p := make([]byte, 4)
+	if _, err := f.ReadAt(p, 1000); err != nil || string(p) != "kept" {
+		t.Errorf("after Fadvise(DontNeed) ReadAt = %q, %v; want %q", p, err, "kept")
 	}
-	if runtime.GOOS != "windows" {
-		if err := f.Advise(chunk.Advice(99)); err == nil {
-			t.Error("Advise(99) = nil, want an error")
+	if runtime.GOOS == "linux" {
+		if err := f.Fadvise(0, 0, chunk.Advice(99)); err == nil {
+			t.Error("Fadvise(99) = nil, want an error")
 		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var pe *fs.PathError
+	if err := f.Fadvise(0, 0, chunk.Random); !errors.As(err, &pe) || pe.Op != "advise" {
+		t.Errorf("Fadvise after Close = %v, want a *fs.PathError with Op advise", err)
 	}
 }
-
 
 func TestFile_ReadWriteAt(t *testing.T) {
 	_, f := create(t, 1)
