@@ -521,3 +521,43 @@ func TestStragglers(t *testing.T) {
 		t.Fatalf("stable chunks after the run: byte at %d = %d, want %d", lo+int64(i), got[i], want[i])
 	}
 }
+
+// TestRead_SlotOwnerABA reads a whole chunk again and again while its slot
+// is given to another chunk and back (own goes A, B, A) as fast as the
+// Manager can remap it: a read that overlapped the other chunk's turn must
+// be retried, never returned. (The own word alone cannot tell; the slot's
+// generation can.)
+func TestRead_SlotOwnerABA(t *testing.T) {
+	const big = 16 << 20 // a long copy, so that remaps land inside it
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: big, MaxMapped: 1, ArenaSize: 2 * big})
+	if err := m.Truncate(3 * big); err != nil {
+		t.Fatal(err)
+	}
+	writeAt(t, m, bytes.Repeat([]byte{0xaa}, big), 0)
+	writeAt(t, m, bytes.Repeat([]byte{0xbb}, big), 2*big) // chunk 2 shares slot 0 with chunk 0
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var b [1]byte
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			m.ReadAt(b[:], 2*big)
+			m.ReadAt(b[:], 0)
+		}
+	})
+	p := make([]byte, big)
+	for i := range 100 {
+		if _, err := m.ReadAt(p, 0); err != nil {
+			t.Fatal(err)
+		}
+		if j := bytes.IndexByte(p, 0xbb); j >= 0 {
+			t.Fatalf("read %d of chunk 0 returned chunk 2's byte at %d", i, j)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}

@@ -151,6 +151,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
 	if kind == atomicLoad {
+		g := s.gen.Load()
 		if s.own.Load() != want {
 			return 0, false, false, false
 		}
@@ -160,26 +161,26 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 		} else {
 			x = atomic.LoadUint64((*uint64)(w))
 		}
-		if s.own.Load() != want {
+		if s.own.Load() != want || s.gen.Load() != g {
 			return 0, false, false, false
 		}
 		return x, false, true, false
 	}
-	s.writers.Add(1)
+	s.enter()
 	in = s
 	if s.own.Load() != want {
 		in = nil
-		s.writers.Add(-1)
+		s.leave()
 		return 0, false, false, false
 	}
 	w := unsafe.Add(m.slotAddr(k), off&m.mask)
 	x, swapped = atomicOn(kind, size, w, a, b)
 	in = nil
-	s.writers.Add(-1)
+	dirty := s.leave()
 	if !s.used.Load() {
 		s.used.Store(true)
 	}
-	return x, swapped, true, !s.dirty.Load()
+	return x, swapped, true, !dirty
 }
 
 // atomicAt is atomicOn under a fault guard.

@@ -200,7 +200,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if n > 0 {
 		last = (off + int64(n) - 1) >> m.shift
 	}
-	arenaOK := first == last || (m.ar.Contiguous() && last-first < int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last))
+	arenaOK := first == last || (m.contiguous && last-first < int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last))
 	if arenaOK {
 		for idx := first; idx <= last; idx++ {
 			ok, err := b.hold(idx, write, op)

@@ -20,8 +20,9 @@ func (m *Manager) QueuedDirty() int {
 	return len(m.mu.dirtyq)
 }
 
-// ArenaReleased reports whether m has given its arena back (after Close,
-// once nothing holds a slot).
+// ArenaReleased reports whether m has retired its arena (after Close, once
+// nothing holds a slot): every slot inaccessible, the range given back when
+// m is unreachable.
 func (m *Manager) ArenaReleased() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()

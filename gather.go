@@ -107,7 +107,7 @@ func (m *Manager) checkGather(op string, nbuf, noffs, n int) error {
 // each n-byte value at offs, stopping before the first that is outside
 // [Start, Size), straddles a chunk boundary or lies in a chunk that is not
 // mapped, and returns how many it resolved.
-func (m *Manager) resolve(offs []int64, n int, slots *[gatherBlock]*slot, addr *[gatherBlock]unsafe.Pointer) int {
+func (m *Manager) resolve(offs []int64, n int, slots *[gatherBlock]*slot, gens *[gatherBlock]uint64, addr *[gatherBlock]unsafe.Pointer) int {
 	start, size := m.start.Load(), m.size.Load()
 	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
 	for k, off := range offs {
@@ -118,6 +118,7 @@ func (m *Manager) resolve(offs []int64, n int, slots *[gatherBlock]*slot, addr *
 		want := off>>shift + 1
 		j := (want - 1) & m.smask
 		s := &m.slots[j]
+		gens[k] = s.gen.Load()
 		if s.own.Load() != want {
 			return k
 		}
@@ -136,8 +137,9 @@ func (m *Manager) hotGather(dst []byte, offs []int64, n int) (done int) {
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
 	var slots [gatherBlock]*slot
+	var gens [gatherBlock]uint64
 	var addr [gatherBlock]unsafe.Pointer
-	k := m.resolve(offs, n, &slots, &addr)
+	k := m.resolve(offs, n, &slots, &gens, &addr)
 	// The loads are independent, so their misses overlap.
 	switch n {
 	case 8:
@@ -155,7 +157,7 @@ func (m *Manager) hotGather(dst []byte, offs []int64, n int) (done int) {
 	}
 	loadFence()
 	for i, s := range slots[:k] {
-		if s.own.Load() != offs[i]>>m.shift+1 {
+		if s.own.Load() != offs[i]>>m.shift+1 || s.gen.Load() != gens[i] {
 			return i
 		}
 		if !s.used.Load() {
@@ -181,7 +183,7 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherBloc
 				panic(r)
 			}
 			for _, s := range slots[:announced] {
-				s.writers.Add(-1)
+				s.leave()
 			}
 			done, nclean = 0, 0
 		}
@@ -198,9 +200,9 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherBloc
 		want := off>>shift + 1
 		j := (want - 1) & m.smask
 		s := &m.slots[j]
-		s.writers.Add(1)
+		s.enter()
 		if s.own.Load() != want {
-			s.writers.Add(-1)
+			s.leave()
 			break
 		}
 		slots[k] = s
@@ -222,15 +224,13 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherBloc
 			copy(unsafe.Slice((*byte)(addr[i]), n), src[i*n:(i+1)*n])
 		}
 	}
-	for _, s := range slots[:k] {
-		s.writers.Add(-1)
-	}
 	announced = 0
 	for i, s := range slots[:k] {
+		dirty := s.leave()
 		if !s.used.Load() {
 			s.used.Store(true)
 		}
-		if idx := offs[i] >> shift; !s.dirty.Load() && (nclean == 0 || clean[nclean-1] != idx) {
+		if idx := offs[i] >> shift; !dirty && (nclean == 0 || clean[nclean-1] != idx) {
 			clean[nclean] = idx
 			nclean++
 		}

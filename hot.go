@@ -34,8 +34,8 @@ func catchFault(prev bool, f *fault) {
 }
 
 // catchWrite is catchFault for a lock-free store: if the store faulted
-// while announced in a slot's writers (*in is that slot), it leaves them,
-// so that an eviction waiting for the slot is not kept waiting.
+// while announced in a slot (*in is that slot), it leaves the slot, so that
+// an eviction waiting for it is not kept waiting.
 func catchWrite(prev bool, in **slot) {
 	debug.SetPanicOnFault(prev)
 	if r := recover(); r != nil {
@@ -43,7 +43,7 @@ func catchWrite(prev bool, in **slot) {
 			panic(r)
 		}
 		if *in != nil {
-			(*in).writers.Add(-1)
+			(*in).leave()
 		}
 	}
 }
@@ -58,6 +58,7 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 	want := off>>m.shift + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
+	g := s.gen.Load()
 	if s.own.Load() != want {
 		return false
 	}
@@ -68,7 +69,7 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 		copy(p, unsafe.Slice((*byte)(src), len(p)))
 	}
 	loadFence()
-	if s.own.Load() != want {
+	if s.own.Load() != want || s.gen.Load() != g {
 		return false
 	}
 	if !s.used.Load() {
@@ -77,29 +78,33 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 	return true
 }
 
-// hotWrite1 stores p, which lies within one chunk, at offset off, and
-// reports whether it did and found the chunk already marked dirty. False
-// means the caller must store p again on the locked path, which also marks
-// the chunk: the store may not have happened (the chunk is not mapped, or
-// the access faulted part way), or it happened but the chunk was clean,
-// which happens once per chunk per Sync.
+// Results of hotWrite1.
+const (
+	notStored   = iota // the chunk is not mapped, or the store faulted: take the locked path
+	stored             // stored, and the chunk was marked dirty already
+	storedClean        // stored, and the chunk must be marked (once per chunk per Sync)
+)
+
+// hotWrite1 stores p, which lies within one chunk, at offset off, and says
+// how it went (see notStored, stored and storedClean). After a fault part
+// of p may be stored; the locked path stores all of it again.
 //
-// The dirty flag is loaded after the store and after leaving writers (an
-// atomic add, which drains the store buffer), so that a Sync clearing it
-// concurrently either finds the stored bytes in the page cache or has
-// cleared it before this load (see sync.go).
-func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
+// The dirty flag is read by the atomic operation that leaves the slot, after
+// the store, so a Sync clearing it concurrently either finds the stored bytes
+// in the page cache or cleared it before the writer read it, and the flag
+// read is the flag of the writer's own chunk (see slots.go and sync.go).
+func (m *Manager) hotWrite1(p []byte, off int64) (res int) {
 	var in *slot
 	defer catchWrite(debug.SetPanicOnFault(true), &in)
 	want := off>>m.shift + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
-	s.writers.Add(1)
+	s.enter()
 	in = s
 	if s.own.Load() != want {
 		in = nil
-		s.writers.Add(-1)
-		return false
+		s.leave()
+		return notStored
 	}
 	dst := unsafe.Add(m.slotAddr(k), off&m.mask)
 	if len(p) == 8 {
@@ -108,11 +113,14 @@ func (m *Manager) hotWrite1(p []byte, off int64) (ok bool) {
 		copy(unsafe.Slice((*byte)(dst), len(p)), p)
 	}
 	in = nil
-	s.writers.Add(-1)
+	dirty := s.leave()
 	if !s.used.Load() {
 		s.used.Store(true)
 	}
-	return s.dirty.Load()
+	if !dirty {
+		return storedClean
+	}
+	return stored
 }
 
 // copyGuarded copies src to dst under a fault guard, for the locked paths,
@@ -139,7 +147,9 @@ func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 	if m.fbase != nil || last-first >= maxSpan || last-first > m.smask-k {
 		return false
 	}
+	var gens [maxSpan]uint64
 	for i := int64(0); i <= last-first; i++ {
+		gens[i] = m.slots[k+i].gen.Load()
 		if m.slots[k+i].own.Load() != first+i+1 {
 			return false
 		}
@@ -147,8 +157,12 @@ func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 	copy(p, unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)))
 	loadFence()
 	for i := int64(0); i <= last-first; i++ {
-		if m.slots[k+i].own.Load() != first+i+1 {
+		s := &m.slots[k+i]
+		if s.own.Load() != first+i+1 || s.gen.Load() != gens[i] {
 			return false
+		}
+		if !s.used.Load() {
+			s.used.Store(true)
 		}
 	}
 	return true
@@ -156,8 +170,7 @@ func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 
 // hotWriteSpan is hotWrite1 for a range across chunk boundaries, as
 // hotReadSpan is for reads: it announces itself in every chunk's slot,
-// stores the range in one go, and reports true only if every chunk was
-// already marked dirty.
+// stores the range in one go, and marks the chunks it found clean.
 func (m *Manager) hotWriteSpan(p []byte, off int64) (ok bool) {
 	first, last := off>>m.shift, (off+int64(len(p))-1)>>m.shift
 	k := first & m.smask
@@ -168,28 +181,32 @@ func (m *Manager) hotWriteSpan(p []byte, off int64) (ok bool) {
 	// Announce in every slot first, then check them all: each slot then
 	// follows the rule of slots.go for the whole store.
 	for i := range n {
-		m.slots[k+i].writers.Add(1)
-	}
-	defer func() {
-		for i := range n {
-			m.slots[k+i].writers.Add(-1)
-		}
-	}()
-	for i := range n {
-		if m.slots[k+i].own.Load() != first+i+1 {
-			return false
-		}
-	}
-	if f := copyGuarded(unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)), p); f.hit {
-		return false
+		m.slots[k+i].enter()
 	}
 	ok = true
 	for i := range n {
+		if m.slots[k+i].own.Load() != first+i+1 {
+			ok = false
+		}
+	}
+	if ok {
+		f := copyGuarded(unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)), p)
+		ok = !f.hit
+	}
+	var clean [maxSpan]bool
+	for i := range n {
 		s := &m.slots[k+i]
-		if !s.used.Load() {
+		clean[i] = !s.leave()
+		if ok && !s.used.Load() {
 			s.used.Store(true)
 		}
-		ok = ok && s.dirty.Load()
+	}
+	if ok {
+		for i := range n {
+			if clean[i] {
+				m.markStored(first + i)
+			}
+		}
 	}
 	return ok
 }

@@ -139,10 +139,16 @@ func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// address, a frame pointer, spills): see hotWrite1.
 	n := int64(len(p))
 	if n > 0 && n < bulkWrite && !m.opts.ReadOnly && !m.closed.Load() && m.failed.Load() == nil &&
-		off >= m.start.Load() && n <= m.size.Load()-off && n <= m.chunkSize-off&m.mask && m.hotWrite1(p, off) {
+		off >= m.start.Load() && n <= m.size.Load()-off && n <= m.chunkSize-off&m.mask {
 		// Start is never negative, so neither is off here, and size-off
 		// cannot overflow.
-		return len(p), nil
+		switch m.hotWrite1(p, off) {
+		case stored:
+			return len(p), nil
+		case storedClean:
+			m.markStored(off >> m.shift)
+			return len(p), nil
+		}
 	}
 	return m.writeAt(p, off)
 }
@@ -219,7 +225,10 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 	for n < len(p) {
 		o := off + int64(n)
 		k := int(min(int64(len(p)-n), m.chunkSize-o&m.mask))
-		if !m.hotWrite1(p[n:n+k], o) {
+		switch m.hotWrite1(p[n:n+k], o) {
+		case storedClean:
+			m.markStored(o >> m.shift)
+		case notStored:
 			if err := m.writeSlow(p[n:n+k], o); err != nil {
 				return n, err
 			}
@@ -288,8 +297,8 @@ func (m *Manager) Append(p []byte) (int64, error) {
 }
 
 // reserve prepares [off, end) for a write that extends the dataset: it
-// creates the chunks, zeroes stale bytes in the gap before off, and hands
-// the range to the caller, who then calls publish.
+// creates the chunks, zeroes stale bytes, and hands the range to the
+// caller, who then calls publish.
 func (m *Manager) reserve(off, end int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -303,10 +312,16 @@ func (m *Manager) reserveLocked(off, end int64) error {
 	if err := m.growLocked(end); err != nil {
 		return err
 	}
-	if off > m.mu.reserved {
-		if err := m.zeroLocked(m.mu.reserved, min(off, m.mu.hwm)); err != nil {
+	if end > m.mu.reserved && m.mu.hwm > m.mu.reserved {
+		// Bytes past reserved may be stale (from before a Truncate, or
+		// unsynced writes before a crash). They are zeroed all at once,
+		// the range handed to this writer included: another writer's
+		// publish may cover it before this one has written it, and a
+		// reader must then see zeros, as in a file's gap, never old data.
+		if err := m.zeroLocked(m.mu.reserved, m.mu.hwm); err != nil {
 			return err
 		}
+		m.mu.hwm = m.mu.reserved
 	}
 	m.mu.reserved = max(m.mu.reserved, end)
 	m.mu.hwm = max(m.mu.hwm, end)

@@ -82,6 +82,9 @@ type Manager struct {
 	// (see arena.Arena.Contiguous), and is nil otherwise.
 	abase unsafe.Pointer
 	fbase []atomic.Pointer[byte]
+	// contiguous is whether slot k+1 follows slot k in memory; fixed at
+	// Open, so it may be read with no lock, also after Close.
+	contiguous bool
 
 	closed atomic.Bool
 	size   atomic.Int64
@@ -184,16 +187,22 @@ func (m *Manager) Close() error {
 	if m.closed.Load() {
 		return m.errorf("close", 0, 0, ErrClosed, "")
 	}
+	// Closed first, and every chunk out of lock-free use, so that no write
+	// can slip in after the final Sync has looked: calls that start now
+	// return ErrClosed, stores in flight finish before their slot is
+	// emptied, and the dirty flags move to the list the Sync fsyncs.
+	m.mu.Lock()
+	m.closed.Store(true)
+	for len(m.mu.live) > 0 {
+		m.dropLocked(m.mu.live[len(m.mu.live)-1], false)
+	}
+	m.mu.Unlock()
 	var err error
 	if !m.opts.ReadOnly {
 		err = m.syncLocked()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.closed.Store(true)
-	for len(m.mu.live) > 0 {
-		m.dropLocked(m.mu.live[len(m.mu.live)-1])
-	}
 	for idx := range m.mu.fds {
 		m.dropFdLocked(idx)
 	}

@@ -87,7 +87,7 @@ func (m *Manager) pin(off int64, n int, write bool) (*Pinned, error) {
 		if s, ok := m.holdFast(st.first); ok {
 			if write {
 				s.wholds.Add(1)
-				if !s.dirty.Load() {
+				if !s.isDirty() {
 					m.markDirtyIndex(st.first, s)
 				}
 			}
@@ -134,7 +134,7 @@ func (m *Manager) checkChunksLocked(op string, off int64, n int) error {
 // REQUIRES: m.mu held; the chunks exist.
 func (m *Manager) holdRangeLocked(first, last int64, write bool, op string) ([]byte, []*slot, *viewHold, error) {
 	span := last - first + 1
-	if span == 1 || (m.ar.Contiguous() && span <= int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last)) {
+	if span == 1 || (m.contiguous && span <= int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last)) {
 		held := make([]*mapping, 0, span)
 		for idx := first; idx <= last; idx++ {
 			mp, err := m.holdLocked(idx, write, op)

@@ -90,7 +90,7 @@ func (m *Manager) countChunks(mf manifest) (int64, error) {
 func (m *Manager) applyLocked(mf manifest, n int64) {
 	for _, mp := range m.mu.lru.Values() {
 		if mp.index < mf.first || mp.index >= mf.first+n || replaced(mp.file) {
-			m.dropLocked(mp)
+			m.dropLocked(mp, true)
 		}
 	}
 	for idx, e := range m.mu.fds {

@@ -205,8 +205,8 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 		delete(m.mu.dirty, idx)
 		m.dropFdLocked(idx)
 		if mp := m.mappingLocked(idx); mp != nil {
-			mp.s.dirty.Store(false) // the file is going; nothing to sync
-			m.dropLocked(mp)
+			mp.s.takeDirty() // the file is going; nothing to sync
+			m.dropLocked(mp, true)
 			held[idx] = !mp.gone
 		}
 		delete(m.mu.freq, idx) // after dropLocked, which hands it back

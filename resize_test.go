@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -265,4 +266,40 @@ func TestManager_DropBeforeAll(t *testing.T) {
 	md.writeAt(p, 4*cs)
 	md.check(t, m)
 	wantChunkFiles(t, m.Dir(), 4, 5)
+}
+
+// TestTruncate_NoStaleBytes truncates a chunk full of 0xee, then extends
+// the dataset by an Append and a WriteAt further on at the same time: the
+// WriteAt may cover the Append's range before the Append has written it,
+// and a reader must then see zeros there, never the truncated bytes.
+func TestTruncate_NoStaleBytes(t *testing.T) {
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 4})
+	for round := range 30 {
+		if err := m.Truncate(0); err != nil {
+			t.Fatal(err)
+		}
+		writeAt(t, m, bytes.Repeat([]byte{0xee}, cs), 0)
+		if err := m.Truncate(100); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if _, err := m.Append(bytes.Repeat([]byte{0xaa}, 60000)); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := m.WriteAt([]byte{1}, 5*cs); err != nil {
+				t.Error(err)
+			}
+		})
+		buf := make([]byte, cs-100)
+		for range 20 {
+			n, _ := m.ReadAt(buf, 100)
+			if j := bytes.IndexByte(buf[:n], 0xee); j >= 0 {
+				t.Fatalf("round %d: truncated byte 0xee visible at offset %d (Size %d)", round, 100+j, m.Size())
+			}
+		}
+		wg.Wait()
+	}
 }

@@ -4,8 +4,10 @@ package chunkmap
 // in which chunk i can be mapped only at slot i mod len(slots); and the life
 // of a slot.
 //
-// A slot's states. own is the slot's own word, holds counts the pins and
-// batches that hold it, writers counts lock-free stores in flight:
+// A slot's states. own is the slot's own word, gen counts the chunks ever
+// mapped there, holds counts the pins and batches that hold it, and wd
+// counts the lock-free stores in flight (with the dirty flag in its top
+// bit):
 //
 //	state    own       mapped  moved on by
 //	empty    0         no      mapLocked: to live
@@ -18,19 +20,23 @@ package chunkmap
 // follows, and this is why no stale address can reach another chunk's
 // bytes:
 //
-//   - A reader loads own, then the bytes, then own again, and uses the bytes
-//     only if both loads saw its chunk. A slot that was emptied in between
-//     faults (an empty slot is an inaccessible reservation) and the guard
-//     turns the fault into a retry; a slot given to another chunk in between
-//     fails the second check.
-//   - A writer adds itself to writers, then checks own, stores, and leaves
-//     writers. The Manager clears own, then waits for writers to reach zero,
-//     and only then unmaps the slot or maps another chunk there. Go's atomics
+//   - A reader loads gen and own, then the bytes, then own and gen again,
+//     and uses the bytes only if it saw its chunk both times and gen did not
+//     move. A slot that was emptied in between faults (an empty slot is an
+//     inaccessible reservation) and the guard turns the fault into a retry;
+//     a slot given to another chunk in between fails the second check, also
+//     when its own chunk came back in the meantime (own went A, B, A), because
+//     every mapping advances gen before it publishes own.
+//   - A writer enters wd (adds one), then checks own, stores, and leaves wd.
+//     The Manager clears own, then waits for wd's count to reach zero, and
+//     only then unmaps the slot or maps another chunk there. Go's atomics
 //     are sequentially consistent, so either the writer sees own cleared (and
 //     takes the locked path), or the Manager sees the writer and waits for
 //     its one store to finish: a store lands in the chunk it checked, or
 //     nowhere. The wait is for the library's own stores, each a few
-//     instructions long; it involves no user code.
+//     instructions long; it involves no user code. Leaving returns wd's new
+//     value, and with it the dirty flag as it was at that instant, when the
+//     slot still held the writer's chunk (see sync.go).
 //   - A holder (Pin, Batch) adds itself to holds, then checks own. The
 //     Manager clears own, then reads holds, and puts own back if it is not
 //     zero: a held slot is never emptied or given to another chunk. A chunk
@@ -65,14 +71,38 @@ import (
 // A slot holds no pointer, so the garbage collector never scans the table;
 // the slot's address comes from Manager.slotAddr.
 type slot struct {
-	own     atomic.Int64 // 1 + the index of the chunk open to lock-free access here; 0 if none
-	writers atomic.Int32 // lock-free stores in flight
-	holds   atomic.Int32 // pins and batches holding the slot
-	wholds  atomic.Int32 // those of them that may store
-	used    atomic.Bool  // accessed since the last eviction scan
-	dirty   atomic.Bool  // stored to since the last Sync
-	doomed  atomic.Bool  // the chunk was deleted while held
+	own    atomic.Int64  // 1 + the index of the chunk open to lock-free access here; 0 if none
+	gen    atomic.Uint64 // advanced by every mapping, before own is published
+	wd     atomic.Uint32 // lock-free stores in flight, and dirtyBit
+	holds  atomic.Int32  // pins and batches holding the slot
+	wholds atomic.Int32  // those of them that may store
+	used   atomic.Bool   // accessed since the last eviction scan
+	doomed atomic.Bool   // the chunk was deleted while held, or the Manager closed
 }
+
+// dirtyBit is the top bit of slot.wd: the chunk was stored to since the last
+// Sync. It shares a word with the count of stores in flight so that a writer
+// leaving reads it in the same atomic operation (see slots.go and sync.go).
+const dirtyBit = 1 << 31
+
+// enter announces a lock-free store.
+func (s *slot) enter() { s.wd.Add(1) }
+
+// leave ends a lock-free store and reports whether the chunk was marked
+// dirty at that instant.
+func (s *slot) leave() (dirty bool) { return s.wd.Add(^uint32(0))&dirtyBit != 0 }
+
+// storing reports whether a lock-free store is in flight.
+func (s *slot) storing() bool { return s.wd.Load()&^dirtyBit != 0 }
+
+// isDirty reports whether the dirty flag is set.
+func (s *slot) isDirty() bool { return s.wd.Load()&dirtyBit != 0 }
+
+// setDirty sets the dirty flag.
+func (s *slot) setDirty() { s.wd.Or(dirtyBit) }
+
+// takeDirty clears the dirty flag and reports whether it was set.
+func (s *slot) takeDirty() bool { return s.wd.And(^uint32(dirtyBit))&dirtyBit != 0 }
 
 // mapping is a chunk mapped at its slot. Its fields are protected by mu.
 type mapping struct {
@@ -148,7 +178,8 @@ func (m *Manager) reserveArena(nchunks int64) error {
 	}
 	m.slots = make([]slot, n)
 	m.smask = int64(n - 1)
-	if m.ar.Contiguous() {
+	m.contiguous = m.ar.Contiguous()
+	if m.contiguous {
 		m.abase = m.ar.Base()
 	} else {
 		m.fbase = make([]atomic.Pointer[byte], n)
@@ -246,7 +277,8 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 		m.fbase[k].Store((*byte)(p))
 	}
 	s.used.Store(false)
-	s.dirty.Store(false)
+	s.takeDirty()
+	s.gen.Add(1)
 	s.own.Store(idx + 1) // last: publishes the slot to lock-free accessors
 	m.mu.lru.Add(idx, mp)
 	mp.live = len(m.mu.live)
@@ -263,6 +295,10 @@ func (m *Manager) evictLocked(n int) {
 	if len(m.mu.live)+n <= m.opts.MaxMapped {
 		return
 	}
+	// Set before the holds are read: a holder that leaves after we read
+	// its hold then sees it, and evicts down to the bound itself (see
+	// unholdSlot).
+	m.over.Store(true)
 	m.foldUsedLocked()
 	for tries := m.mu.lru.Len(); tries > 0 && len(m.mu.live)+n > m.opts.MaxMapped; tries-- {
 		idx, mp, _ := m.mu.lru.GetOldest()
@@ -290,12 +326,22 @@ func (m *Manager) evictOneLocked(mp *mapping) bool {
 
 // dropLocked takes a live mapping out of use for good, because its chunk is
 // deleted or the Manager closes: it is unmapped now, or at its last release
-// if it is held.
+// if it is held. A chunk that is not deleted keeps what was stored to it for
+// the next Sync, held writable or not.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) dropLocked(mp *mapping) {
+func (m *Manager) dropLocked(mp *mapping, deleted bool) {
 	s := mp.s
 	s.own.Store(0)
+	if !deleted {
+		drainWriters(s)
+		if s.takeDirty() || s.wholds.Load() > 0 {
+			if err := m.ar.Flush(mp.k); err != nil {
+				m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
+			}
+			m.mu.dirty[mp.index] = struct{}{}
+		}
+	}
 	s.doomed.Store(true)
 	if s.holds.Load() > 0 {
 		m.unliveLocked(mp)
@@ -336,7 +382,12 @@ func (m *Manager) unmapLocked(mp *mapping) {
 	}
 	s := mp.s
 	drainWriters(s)
-	if s.dirty.Swap(false) && !s.doomed.Load() {
+	if s.takeDirty() && !s.doomed.Load() {
+		// Where fsync does not cover stores through a mapping, they are
+		// written back before the mapping goes.
+		if err := m.ar.Flush(mp.k); err != nil {
+			m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
+		}
 		m.mu.dirty[mp.index] = struct{}{}
 	}
 	// fbase keeps the slot's old address: a reader that loads it after own
@@ -358,7 +409,7 @@ func (m *Manager) unmapLocked(mp *mapping) {
 // there, and sleeps if it takes longer (the store may be waiting for a page
 // to be read from disk).
 func drainWriters(s *slot) {
-	for i := 0; s.writers.Load() != 0; i++ {
+	for i := 0; s.storing(); i++ {
 		if i < 64 {
 			runtime.Gosched()
 		} else {
@@ -427,19 +478,24 @@ func (m *Manager) unholdSlot(s *slot) {
 	}
 }
 
-// releaseArenaLocked gives the arena back once the Manager is closed and
-// nothing holds a slot; until then it does nothing. Lock-free accessors that
-// still run find every own word cleared and take the locked path, which
-// reports ErrClosed; the slot table stays with the Manager, which they
-// reference.
+// releaseArenaLocked retires the arena once the Manager is closed and
+// nothing holds a slot; until then it does nothing. Every slot is then an
+// inaccessible reservation. A lock-free reader that passed its first check
+// before Close may still load from the range: it faults, or fails its
+// second check, as long as the range stays reserved, and reads memory of
+// another owner if it does not. So the range is given back to the system
+// only once the Manager is unreachable, when no goroutine can be in one of
+// its methods; until then it costs address space, not memory. (If the
+// cleanup never runs, the range stays reserved: a cost, never a risk.)
 //
 // REQUIRES: m.mu held.
 func (m *Manager) releaseArenaLocked() error {
 	if !m.closed.Load() || len(m.mu.doomed) > 0 || m.ar == nil {
 		return nil
 	}
-	err := errors.Join(m.mu.slotErr, m.ar.Release())
+	err := m.mu.slotErr
 	m.mu.slotErr = nil
+	runtime.AddCleanup(m, func(a *arena.Arena) { a.Release() }, m.ar)
 	m.ar = nil
 	return err
 }

@@ -10,11 +10,11 @@ package chunkmap
 // the chunk mapped.
 type Stats struct {
 	Chunks    int   // chunk files in the dataset
-	Mapped    int   // chunks mapped now, pinned or not
-	Pinned    int   // chunks pinned now (see Manager.Pin)
+	Mapped    int   // chunks mapped now (in the arena, held after deletion, or in private views), held or not
+	Pinned    int   // chunks held now by pins, batches, or a Sync in progress (see Manager.Pin)
 	Hits      int64 // slow-path lookups that found the chunk mapped
 	Misses    int64 // lookups that found the chunk unmapped (then mapped, or with Admission served by pread or pwrite)
 	Maps      int64 // chunk mappings made
 	Unmaps    int64 // chunk mappings released
-	Evictions int64 // chunks unmapped to stay within MaxMapped
+	Evictions int64 // chunks unmapped to make room: to stay within MaxMapped, for Admission, or for a chunk that needs the same arena slot
 }

@@ -10,12 +10,15 @@ package chunkmap
 //   - it is listed by index in mu.dirty: written with pwrite, or unmapped
 //     while dirty.
 //
-// Lock-free writers (hot.go) load the flag after their store and leave the
-// marking (markDirty, which takes mu) to the locked path when they find it
-// clear, about once per chunk per Sync. Their store, their leaving the
-// slot's writers (an atomic add) and the flag load happen in that order, so
-// a Sync that clears the flag after that load also finds the stored bytes
-// in the page cache when it fsyncs. Chunks held writable by a pin or a
+// Lock-free writers (hot.go) read the flag in the atomic operation that
+// leaves the slot after their store, and leave the marking (markStored,
+// which takes mu) to the locked path when they find it clear, about once per
+// chunk per Sync. Sync clears the flag with an atomic operation on the same
+// word, so the two are ordered: either the writer left first, its store is
+// in the page cache, and the Sync that cleared the flag fsyncs it; or the
+// writer found the flag clear and marks the chunk for the next Sync. The
+// flag the writer reads is its own chunk's, because no slot changes owner
+// while a writer is in it. Chunks held writable by a pin or a
 // Batch take plain stores that mark nothing, so they stay queued, and are
 // fsync'd by every Sync, until the last such holder leaves (and marks them
 // once more).
@@ -95,7 +98,7 @@ func (m *Manager) flush() (size int64, err error) {
 			// Unmapped since (its flag moved to mu.dirty) or deleted.
 			continue
 		}
-		dirty := mp.s.dirty.Swap(false)
+		dirty := mp.s.takeDirty()
 		if mp.s.wholds.Load() > 0 {
 			m.enqueueLocked(mp)
 		} else if !dirty {
@@ -176,7 +179,7 @@ func (m *Manager) markDirtyLocked(mp *mapping) {
 		// chunk is fsync'd through a new descriptor.
 		m.mu.dirty[mp.index] = struct{}{}
 	default:
-		mp.s.dirty.Store(true)
+		mp.s.setDirty()
 		m.enqueueLocked(mp)
 	}
 }
@@ -208,7 +211,7 @@ func (m *Manager) holdWritableLocked(mp *mapping) {
 //
 // REQUIRES: m.mu not held.
 func (m *Manager) unholdWritable(idx int64, s *slot) {
-	if !s.dirty.Load() {
+	if !s.isDirty() {
 		m.markDirtyIndex(idx, s)
 	}
 	s.wholds.Add(-1)
