@@ -49,8 +49,9 @@ func catchWrite(prev bool, in **slot) {
 }
 
 // hotRead1 fills p, which lies within one chunk, from offset off, and
-// reports whether it could. It loads the slot's own word before and after
-// the copy (see slots.go); p may hold anything when it reports false.
+// reports whether it could. It loads the slot's generation and own word
+// before and after the copy (see slots.go); p may hold anything when it
+// reports false.
 func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 	// A fault unwinds before ok is set, so it reads false.
 	var f fault
