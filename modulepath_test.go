@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -20,9 +19,9 @@ func TestModulePathV2(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the package again in a temporary module")
 	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		t.Skipf("no go command at %s: %v", goTool, err)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command: %v", err)
 	}
 	const oldPath, newPath = "github.com/chunkmap/chunkmap", "github.com/chunkmap/chunkmap/v2"
 	dst := t.TempDir()

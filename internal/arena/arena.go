@@ -61,7 +61,8 @@ type Arena struct {
 	slotSize int64
 	nslots   int
 	fixed    bool
-	plat     platArena // what the platform needs besides
+	//lint:ignore U1000 empty and unused on Unix; the other platforms keep their state here
+	plat platArena // what the platform needs besides
 }
 
 // Reserve reserves nslots slots of slotSize bytes, all inaccessible. slotSize

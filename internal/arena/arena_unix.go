@@ -10,6 +10,8 @@ import (
 )
 
 // platArena is empty on Unix: the reservation is all there is.
+//
+//lint:ignore U1000 the type exists for the field of Arena that other platforms use
 type platArena struct{}
 
 // reserve maps the whole range inaccessible and anonymous. PROT_NONE pages
