@@ -56,6 +56,22 @@ func TestFault_TruncatedUnderMapping(t *testing.T) {
 		{"ReadAt", func() error { _, err := m.ReadAt(buf, faultChunk+100); return err }},
 		{"WriteAt", func() error { _, err := m.WriteAt(buf, faultChunk+200); return err }},
 		{"ReadAt/straddle", func() error { _, err := m.ReadAt(make([]byte, 16), faultChunk-8); return err }},
+		{"WriteAt/straddle", func() error { _, err := m.WriteAt(make([]byte, 16), 2*faultChunk-8); return err }},
+		{"Gather", func() error { return m.Gather(buf, []int64{faultChunk + 8}, 8) }},
+		{"Scatter", func() error { return m.Scatter(buf, []int64{faultChunk + 8}, 8) }},
+		{"LoadUint64", func() error { _, err := m.LoadUint64(faultChunk + 8); return err }},
+		{"StoreUint64", func() error { return m.StoreUint64(faultChunk+8, 1) }},
+		{"AddUint32", func() error { _, err := m.AddUint32(faultChunk+8, 1); return err }},
+		{"CompareAndSwapUint64", func() error { _, err := m.CompareAndSwapUint64(faultChunk+8, 0, 1); return err }},
+		{"Batch", func() error {
+			return m.Batch(func(b *chunkmap.Batch) error {
+				p, err := b.WritableBytes(faultChunk+8, 8)
+				if err == nil {
+					p[0]++
+				}
+				return err
+			})
+		}},
 	}
 	for _, op := range ops {
 		err := op.do()

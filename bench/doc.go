@@ -5,12 +5,22 @@
 //     encoding/binary, the physical limit;
 //   - pread: os.File ReadAt and WriteAt, a system call per access;
 //   - xexp: golang.org/x/exp/mmap's ReaderAt (read workloads only);
+//   - chunkslices and guardfloor: reference designs for the random
+//     workloads, what chunking alone (a [][]byte of per-chunk mappings) and
+//     a per-call fault guard alone (one non-inlined guarded load) cost;
 //   - chunkmap: the Manager's ReadAt, WriteAt and Append;
 //   - chunkmap-typed, chunkmap-bulk, chunkmap-view: the accessor package's
-//     single typed calls, bulk slice calls and pinned Views.
+//     single typed calls, bulk slice calls and pinned Views;
+//   - chunkmap-batch, chunkmap-gather, chunkmap-pinned: Manager.Batch per
+//     block, gather and scatter, and one Pin of the whole dataset.
+//
+// Besides those, BenchmarkEvictIdle (evict_test.go) measures eviction with
+// many idle goroutines, and BenchmarkColdRandom and BenchmarkColdScan
+// (cold_linux_test.go, Linux only) read from disk, with the data dropped
+// from the page cache before each pass, and report the bytes read from disk.
 //
 // The package is its own module, so that x/exp and the benchmark's needs
-// stay out of the library's go.mod. The benchmarks are in bench_test.go; each
+// stay out of the library's go.mod. The benchmarks are in *_test.go; each
 // is named Benchmark<Workload>/<key=value>/impl=<contender>, so benchstat can
 // group them. Run them from this directory:
 //
