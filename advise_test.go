@@ -82,3 +82,32 @@ func TestOpen_ArenaSize(t *testing.T) {
 		p.Release()
 	}
 }
+
+// TestAdviceSequential_ScanMapsNothing reads a dataset in large blocks with
+// AdviceSequential: the bytes are right and no chunk is mapped for it.
+func TestAdviceSequential_ScanMapsNothing(t *testing.T) {
+	dir := t.TempDir()
+	m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	data := pattern(9, 6*cs)
+	writeAt(t, m, data, 0)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, Advice: chunkmap.AdviceSequential})
+	got := make([]byte, len(data))
+	for off := 0; off < len(data); off += 2 * cs {
+		if _, err := m.ReadAt(got[off:off+2*cs], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if i := firstDiff(got, data); i >= 0 {
+		t.Fatalf("scan: byte %d differs", i)
+	}
+	if st := m.Stats(); st.Maps != 0 {
+		t.Errorf("scan mapped %d chunks, want 0", st.Maps)
+	}
+	readAt(t, m, 10, 8) // small reads still map
+	if st := m.Stats(); st.Maps != 1 {
+		t.Errorf("after a small read: %d maps, want 1", st.Maps)
+	}
+}

@@ -83,7 +83,15 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 	if err := m.lockChunk(p, off, false); err != nil {
 		return err
 	}
-	mp, err := m.mapForIOLocked(off>>m.shift, "read")
+	// A large read of a chunk that is not mapped, under AdviceSequential,
+	// is a scan: pread lets the page cache read ahead across the file,
+	// where a mapping's faults read ahead only within what they touch,
+	// and it maps nothing that the scan will not come back to.
+	var mp *mapping
+	var err error
+	if m.opts.Advice != AdviceSequential || len(p) < bulkWrite || m.mappingLocked(off>>m.shift) != nil {
+		mp, err = m.mapForIOLocked(off>>m.shift, "read")
+	}
 	if err != nil {
 		m.mu.Unlock()
 		return err
