@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"sync"
@@ -273,6 +274,12 @@ func TestBatch_UseAfterReturn(t *testing.T) {
 		}
 		if _, err := b.Bytes(1<<62, 1); !errors.Is(err, chunkmap.ErrOutOfRange) {
 			t.Errorf("Bytes(1<<62, 1) = %v, want ErrOutOfRange", err)
+		}
+		if _, err := b.Bytes(math.MaxInt64, 1); !errors.Is(err, chunkmap.ErrOutOfRange) {
+			t.Errorf("Bytes(MaxInt64, 1) = %v, want ErrOutOfRange", err)
+		}
+		if _, err := b.WritableBytes(math.MaxInt64-1, 2); !errors.Is(err, chunkmap.ErrOutOfRange) {
+			t.Errorf("WritableBytes(MaxInt64-1, 2) = %v, want ErrOutOfRange", err)
 		}
 		return nil
 	})
@@ -560,4 +567,59 @@ func TestRead_SlotOwnerABA(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestBatch_ShortBatchesBesideWriters runs one-write Batches on three
+// goroutines and WriteAt on three others with MaxMapped 1, so chunks are
+// evicted under open batches all the time: no call may fail (the first
+// version reported false ErrFaults here, and piled up mappings and
+// descriptors until EMFILE), and the mapped count must stay bounded.
+func TestBatch_ShortBatchesBesideWriters(t *testing.T) {
+	const chunks = 8
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
+	if err := m.Truncate(chunks * cs); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var maxMapped atomic.Int64
+	for w := range 6 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 5))
+			var b [8]byte
+			for range 3000 {
+				off := r.Int64N(chunks*cs/8) * 8
+				var err error
+				if w < 3 {
+					err = m.Batch(func(bt *chunkmap.Batch) error {
+						p, err := bt.WritableBytes(off, 8)
+						if err == nil {
+							binary.LittleEndian.PutUint64(p, uint64(off))
+						}
+						return err
+					})
+				} else {
+					binary.LittleEndian.PutUint64(b[:], uint64(off))
+					_, err = m.WriteAt(b[:], off)
+				}
+				if err != nil {
+					t.Errorf("goroutine %d at %d: %v", w, off, err)
+					return
+				}
+				if n := int64(m.Stats().Mapped); n > maxMapped.Load() {
+					maxMapped.Store(n)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// One chunk mapped, plus at most one held by each of three batches.
+	if got := maxMapped.Load(); got > 1+3 {
+		t.Errorf("up to %d chunks mapped, want at most 4", got)
+	}
+	for k := int64(0); k < chunks*cs/8; k += 997 {
+		got := readAt(t, m, k*8, 8)
+		if v := binary.LittleEndian.Uint64(got); v != 0 && v != uint64(k*8) {
+			t.Fatalf("word at %d = %d, want 0 or %d", k*8, v, k*8)
+		}
+	}
 }
