@@ -15,6 +15,13 @@ import (
 // returns ErrOutOfRange. ReadAt may run in parallel with every other method;
 // it does not retain p.
 func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
+	// The common case first: a read inside one mapped chunk and inside
+	// Size, in one guarded frame. Neither Close nor Start needs a check
+	// here: Close and DropBefore clear the own word of every chunk they
+	// take away, so hotRead1 fails for those, and the checks below say why.
+	if n := int64(len(p)); off >= 0 && n > 0 && n <= m.size.Load()-off && n <= m.chunkSize-off&m.mask && m.hotRead1(p, off) {
+		return len(p), nil
+	}
 	if m.closed.Load() {
 		return 0, m.errorf("read", off, len(p), ErrClosed, "")
 	}
@@ -37,13 +44,6 @@ func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	want := len(p)
 	if int64(want) > size-off {
 		want = int(size - off)
-	}
-	if want == len(p) && int64(want) <= m.chunkSize-off&m.mask {
-		// The common case, a read inside one chunk: one guarded frame,
-		// no loop.
-		if m.hotRead1(p, off) {
-			return len(p), nil
-		}
 	}
 	n, err := m.read(p[:want], off)
 	if err != nil {
@@ -146,10 +146,10 @@ func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// speed is set by its stores, and each call level adds some (a return
 	// address, a frame pointer, spills): see hotWrite1.
 	n := int64(len(p))
-	if n > 0 && n < bulkWrite && !m.opts.ReadOnly && !m.closed.Load() && m.failed.Load() == nil &&
-		off >= m.start.Load() && n <= m.size.Load()-off && n <= m.chunkSize-off&m.mask {
-		// Start is never negative, so neither is off here, and size-off
-		// cannot overflow.
+	if n > 0 && n < bulkWrite && !m.opts.ReadOnly && m.failed.Load() == nil &&
+		off >= 0 && n <= m.size.Load()-off && n <= m.chunkSize-off&m.mask {
+		// As in ReadAt, Close and Start need no check: hotWrite1 finds
+		// the own word of a chunk taken away cleared.
 		switch m.hotWrite1(p, off) {
 		case stored:
 			return len(p), nil
