@@ -74,10 +74,14 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	op := ioOp(write)
 	idx := off >> m.shift
 	e, err := m.fdLocked(idx)
-	m.mu.Unlock()
 	if err != nil {
+		m.mu.Unlock()
 		return 0, chunkError(op, off, err)
 	}
+	if write {
+		m.mu.pwrites++
+	}
+	m.mu.Unlock()
 	n := int(min(int64(len(p)), m.chunkSize-off&m.mask))
 	var k int
 	if write {
@@ -86,8 +90,13 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 		k, err = e.f.ReadAt(p[:n], off&m.mask)
 	}
 	m.mu.Lock()
-	if write && k > 0 {
-		m.mu.dirty[idx] = struct{}{} // after the store, as on the hot path
+	if write {
+		if k > 0 {
+			m.mu.dirty[idx] = struct{}{} // after the store, as on the hot path
+		}
+		if m.mu.pwrites--; m.mu.pwrites == 0 {
+			m.mu.idle.Broadcast()
+		}
 	}
 	m.releaseFdLocked(e)
 	m.mu.Unlock()

@@ -623,3 +623,74 @@ func TestBatch_ShortBatchesBesideWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestBatch_SeesTruncateAndRegrow truncates and regrows the dataset from
+// inside a Batch function: the batch's next calls must reach the chunk as
+// it is now, never the deleted one's bytes, and its stores must land in
+// the dataset.
+func TestBatch_SeesTruncateAndRegrow(t *testing.T) {
+	m := newTestManager(t, nil)
+	writeAt(t, m, bytes.Repeat([]byte{'A'}, cs), 0)
+	err := m.Batch(func(b *chunkmap.Batch) error {
+		if p, err := b.Bytes(0, 8); err != nil || string(p) != "AAAAAAAA" {
+			t.Fatalf("Bytes before = %q, %v", p, err)
+		}
+		if err := m.Truncate(0); err != nil {
+			return err
+		}
+		if _, err := b.Bytes(0, 8); !errors.Is(err, chunkmap.ErrOutOfRange) {
+			t.Errorf("Bytes after Truncate(0) = %v, want ErrOutOfRange", err)
+		}
+		if _, err := m.WriteAt(bytes.Repeat([]byte{'B'}, cs), 0); err != nil {
+			return err
+		}
+		for _, off := range []int64{0, 4096} {
+			if p, err := b.Bytes(off, 8); err != nil || string(p) != "BBBBBBBB" {
+				t.Errorf("Bytes(%d) after regrowing = %q, %v; want BBBBBBBB", off, p, err)
+			}
+		}
+		p, err := b.WritableBytes(8192, 4)
+		if err != nil {
+			return err
+		}
+		copy(p, "CCCC")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readAt(t, m, 8192, 4)); got != "CCCC" {
+		t.Errorf("store through the batch after regrowing: ReadAt = %q, want CCCC", got)
+	}
+}
+
+// TestPin_ReleaseDuringEviction releases a pin while a miss is evicting
+// around it, many times: once everything is released, at most MaxMapped
+// chunks may stay mapped (a release that read the over-the-bound flag at
+// the wrong moment used to leave one more mapped for good).
+func TestPin_ReleaseDuringEviction(t *testing.T) {
+	m := evictionDataset(t, 4, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
+	for i := range 2000 {
+		p, err := m.Pin(0, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// With chunk 0 pinned, a second chunk is mapped beyond the bound;
+		// then the release lands at a different moment of a miss's
+		// eviction and mapping each round.
+		readAt(t, m, 3*cs, 8)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			<-start
+			time.Sleep(time.Duration(i%40) * time.Microsecond)
+			p.Release()
+		})
+		close(start)
+		readAt(t, m, int64(1+i%2)*cs, 8)
+		wg.Wait()
+		if st := m.Stats(); st.Pinned != 0 || st.Mapped > 1 {
+			t.Fatalf("round %d: Stats() = %+v with nothing held, want at most 1 mapped", i, st)
+		}
+	}
+}

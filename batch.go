@@ -15,12 +15,14 @@ import (
 //
 // A Batch holds every chunk it touches, from the first touch until its
 // function returns (or panics): those chunks are not unmapped meanwhile, so
-// the bytes a Batch hands out stay valid until then, and they count toward
-// the chunks mapped beyond MaxMapped only while held. A chunk that a
-// concurrent Truncate or DropBefore deletes stays readable and writable for
-// the Batch that holds it until the Batch ends; stores to it then are
-// discarded with the chunk, as if they had come before the deletion. Keep
-// batches short.
+// the bytes a Batch hands out stay valid memory until then, and they count
+// toward the chunks mapped beyond MaxMapped only while held. Each call sees
+// the dataset as it is at that moment: after a concurrent Truncate, DropBefore
+// or Close, or a failed Sync, the next call checks the range, Size and the
+// Manager again, and a chunk deleted and created again is reached anew. Bytes
+// handed out before a chunk was deleted still point at the deleted chunk;
+// stores through them are discarded with it, as if they had come before the
+// deletion. Keep batches short.
 //
 // A Batch must not be used after its function returns (its methods then
 // return ErrClosed), nor by more than one goroutine at a time.
@@ -31,7 +33,8 @@ type Batch struct {
 	// reached, by chunk index mod len(runs). Each entry holds the bytes
 	// [lo, lo+len(run)) of one held chunk within [Start, Size) as of when
 	// it was filled, and whether the chunk is held writable.
-	runs [batchRuns]batchRun
+	runs  [batchRuns]batchRun
+	epoch uint64 // Manager.shrinks when runs were last valid
 
 	held   []batchChunk // the chunks held, in the order first touched
 	inline [4]batchChunk
@@ -156,7 +159,7 @@ func (b *Batch) faultErr(f fault) error {
 // ErrOutOfRange.
 func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
 	r := &b.runs[uint64(off>>b.shift)%batchRuns]
-	if o := uint64(off - r.lo); o < uint64(len(r.run)) && uint64(n) <= uint64(len(r.run))-o {
+	if o := uint64(off - r.lo); o < uint64(len(r.run)) && uint64(n) <= uint64(len(r.run))-o && b.m.shrinks.Load() == b.epoch {
 		return r.run[o : o+uint64(n) : o+uint64(n)], nil
 	}
 	return b.slow(off, n, false)
@@ -168,7 +171,7 @@ func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
 // [Start, Size). On a ReadOnly Manager it returns ErrReadOnly.
 func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
 	r := &b.runs[uint64(off>>b.shift)%batchRuns]
-	if o := uint64(off - r.lo); r.write && o < uint64(len(r.run)) && uint64(n) <= uint64(len(r.run))-o {
+	if o := uint64(off - r.lo); r.write && o < uint64(len(r.run)) && uint64(n) <= uint64(len(r.run))-o && b.m.shrinks.Load() == b.epoch {
 		return r.run[o : o+uint64(n) : o+uint64(n)], nil
 	}
 	return b.slow(off, n, true)
@@ -184,6 +187,11 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	}
 	if m == nil {
 		return nil, fmt.Errorf("%s %d bytes at offset %d: %w: the Batch was used after its function returned", op, n, off, ErrClosed)
+	}
+	if e := m.shrinks.Load(); e != b.epoch {
+		// Something the cached runs relied on changed: check again.
+		clear(b.runs[:])
+		b.epoch = e
 	}
 	if write {
 		if err := m.checkWrite(op, off, max(n, 0)); err != nil {
@@ -240,6 +248,11 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 func (b *Batch) hold(idx int64, write bool, op string) (bool, error) {
 	m := b.m
 	c := b.find(idx)
+	if c != nil && c.s.doomed.Load() {
+		// Deleted since the batch took it (and perhaps created again):
+		// the caller maps what the chunk is now in a view.
+		return false, nil
+	}
 	if c == nil {
 		s, ok := m.holdFast(idx)
 		if !ok {

@@ -114,9 +114,10 @@
 //     return ErrFault instead of crashing the process.
 //   - MaxMapped may be exceeded by the chunks held by pins and open batches,
 //     and only by them.
-//   - A Batch sees a chunk that a concurrent Truncate or DropBefore deletes
-//     as it was until the Batch ends; its stores to it are discarded with
-//     the chunk.
+//   - Bytes a Batch handed out before a concurrent Truncate or DropBefore
+//     deleted their chunk still point at the deleted chunk until the Batch
+//     ends; stores through them are discarded with it. The Batch's next
+//     call sees the dataset as it is.
 //   - On Windows a mapped file cannot be deleted, so chunks are unmapped
 //     before their files are removed, and a held chunk's file is removed at
 //     its last release. Before Windows 10 1803 there are no placeholders:

@@ -91,6 +91,8 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 	var err error
 	if m.opts.Advice != AdviceSequential || len(p) < bulkWrite || m.mappingLocked(off>>m.shift) != nil {
 		mp, err = m.mapForIOLocked(off>>m.shift, "read")
+	} else {
+		m.misses.Add(1)
 	}
 	if err != nil {
 		m.mu.Unlock()
@@ -322,14 +324,15 @@ func (m *Manager) reserveLocked(off, end int64) error {
 	}
 	if end > m.mu.reserved && m.mu.hwm > m.mu.reserved {
 		// Bytes past reserved may be stale (from before a Truncate, or
-		// unsynced writes before a crash). They are zeroed all at once,
+		// unsynced writes before a crash). Those up to end are zeroed,
 		// the range handed to this writer included: another writer's
 		// publish may cover it before this one has written it, and a
 		// reader must then see zeros, as in a file's gap, never old data.
-		if err := m.zeroLocked(m.mu.reserved, m.mu.hwm); err != nil {
+		// Those past end stay stale, past reserved, as the invariant
+		// allows.
+		if err := m.zeroLocked(m.mu.reserved, min(end, m.mu.hwm)); err != nil {
 			return err
 		}
-		m.mu.hwm = m.mu.reserved
 	}
 	m.mu.reserved = max(m.mu.reserved, end)
 	m.mu.hwm = max(m.mu.hwm, end)

@@ -99,6 +99,11 @@ type Manager struct {
 	// over is set while more than MaxMapped chunks are mapped (because
 	// they are held), so that the release of a hold knows to evict.
 	over atomic.Bool
+	// shrinks advances whenever bytes an open Batch may have cached stop
+	// being what the Batch may hand out: Size shrinks, Start moves, a
+	// chunk is deleted, a Sync fails, or the Manager closes. A Batch
+	// checks it on its fast path (batch.go).
+	shrinks atomic.Uint64
 
 	hits, misses, maps, unmaps, evictions atomic.Int64
 
@@ -126,11 +131,12 @@ type Manager struct {
 		removeLater map[int64]struct{}
 
 		// The mapped chunks (slots.go).
-		lru     *simplelru.LRU[int64, *mapping] // mapped in their slot, by recency
-		live    []*mapping                      // the same, in no order; scanned without allocating
-		doomed  []*mapping                      // deleted while held; unmapped at the last release
-		views   []*viewHold                     // private views of pins and batches (pin.go)
-		slotErr error                           // the first error unmapping a slot, for Close
+		evicting bool                            // evictLocked runs: unliveLocked leaves over alone
+		lru      *simplelru.LRU[int64, *mapping] // mapped in their slot, by recency
+		live     []*mapping                      // the same, in no order; scanned without allocating
+		doomed   []*mapping                      // deleted while held; unmapped at the last release
+		views    []*viewHold                     // private views of pins and batches (pin.go)
+		slotErr  error                           // the first error unmapping a slot, for Close
 
 		// Admission (admit.go).
 		freq     map[int64]uint16 // recent misses per unmapped chunk
@@ -139,6 +145,11 @@ type Manager struct {
 		victim   *mapping         // the mapped chunk admission would replace
 		fds      map[int64]*fdEntry
 		fdLimit  int // the most files fds holds (see fileBudget)
+		// pwrites counts pwrites in flight (fileIOLocked), which mark
+		// their chunk after the store, outside mu: Close waits for them
+		// before its final Sync. idle is signalled when it falls to 0.
+		pwrites int
+		idle    *sync.Cond
 
 		// Durability (sync.go).
 		dirty   map[int64]struct{} // chunks to fsync by index
@@ -193,8 +204,12 @@ func (m *Manager) Close() error {
 	// emptied, and the dirty flags move to the list the Sync fsyncs.
 	m.mu.Lock()
 	m.closed.Store(true)
+	m.shrinks.Add(1)
 	for len(m.mu.live) > 0 {
 		m.dropLocked(m.mu.live[len(m.mu.live)-1], false)
+	}
+	for m.mu.pwrites > 0 {
+		m.mu.idle.Wait() // each is one pwrite, already under way
 	}
 	m.mu.Unlock()
 	var err error

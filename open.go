@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
@@ -243,6 +244,7 @@ func newManager(dir string, o Options, mf manifest, nchunks int64) (*Manager, er
 	m.mu.freq = make(map[int64]uint16)
 	m.mu.fds = make(map[int64]*fdEntry)
 	m.mu.fdLimit = fileBudget()
+	m.mu.idle = sync.NewCond(&m.mu.Mutex)
 	m.mu.first = mf.first
 	m.mu.nchunks = nchunks
 	m.mu.reserved = mf.size

@@ -87,8 +87,9 @@ type Options struct {
 	// chunk when it is mapped, and for the files read and written with
 	// pread and pwrite; [Manager.Advise] gives one for a range. The zero
 	// value is AdviceNormal, the kernel's default read-ahead. With
-	// AdviceSequential, reads of 64 KiB or more from chunks that are not
-	// mapped use pread and map nothing, as a scan should.
+	// AdviceSequential here (not through Advise), the part of a ReadAt
+	// that lies in one chunk, if it is 64 KiB or more and the chunk is not
+	// mapped, is read with pread and maps nothing, as a scan should.
 	Advice Advice
 	// FileMode is the permission of new chunk and manifest files; 0 means
 	// DefaultFileMode. A new dataset directory gets the same mode with the

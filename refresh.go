@@ -101,6 +101,7 @@ func (m *Manager) applyLocked(mf manifest, n int64) {
 	// Order matters to lock-free readers: shrink the range they may read
 	// before the chunks go, widen it after the chunks are there.
 	m.start.Store(mf.first << m.shift)
+	m.shrinks.Add(1)
 	if mf.size < m.size.Load() {
 		m.size.Store(mf.size)
 	}

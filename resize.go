@@ -60,11 +60,12 @@ func (m *Manager) zeroLocked(from, to int64) error {
 	for from < to {
 		idx := from >> m.shift
 		n := min(to-from, (idx+1)<<m.shift-from)
-		f, err := m.openChunk(idx, chunk.ReadWrite)
+		e, err := m.fdLocked(idx)
 		if err != nil {
 			return err
 		}
-		err = errors.Join(f.Zero(from&m.mask, n), f.Close())
+		err = e.f.Zero(from&m.mask, n)
+		m.releaseFdLocked(e)
 		if err != nil {
 			return fmt.Errorf("zero %d bytes at offset %d: %w", n, from, err)
 		}
@@ -137,6 +138,7 @@ func (m *Manager) Truncate(size int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.size.Store(size)
+	m.shrinks.Add(1)
 	m.mu.reserved = size
 	keep := (size+m.mask)>>m.shift - m.mu.first
 	if keep >= m.mu.nchunks {
@@ -187,6 +189,7 @@ func (m *Manager) DropBefore(off int64) error {
 		return fmt.Errorf("drop %s before %d: %w", m.dir, off, err)
 	}
 	m.start.Store(newFirst << m.shift)
+	m.shrinks.Add(1)
 	oldFirst := m.mu.first
 	m.mu.nchunks -= newFirst - oldFirst
 	m.mu.first = newFirst

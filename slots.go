@@ -295,10 +295,11 @@ func (m *Manager) evictLocked(n int) {
 	if len(m.mu.live)+n <= m.opts.MaxMapped {
 		return
 	}
-	// Set before the holds are read: a holder that leaves after we read
-	// its hold then sees it, and evicts down to the bound itself (see
-	// unholdSlot).
+	// Set before the holds are read, and kept set while evicting: a holder
+	// that leaves after we read its hold then sees it, and evicts down to
+	// the bound itself (see unholdSlot).
 	m.over.Store(true)
+	m.mu.evicting = true
 	m.foldUsedLocked()
 	for tries := m.mu.lru.Len(); tries > 0 && len(m.mu.live)+n > m.opts.MaxMapped; tries-- {
 		idx, mp, _ := m.mu.lru.GetOldest()
@@ -306,6 +307,8 @@ func (m *Manager) evictLocked(n int) {
 			m.mu.lru.Get(idx) // held: try the next oldest
 		}
 	}
+	m.mu.evicting = false
+	m.over.Store(len(m.mu.live)+n > m.opts.MaxMapped)
 }
 
 // evictOneLocked unmaps the live mapping mp unless it is held, and reports
@@ -335,7 +338,10 @@ func (m *Manager) dropLocked(mp *mapping, deleted bool) {
 	s.own.Store(0)
 	if !deleted {
 		drainWriters(s)
-		if s.takeDirty() || s.wholds.Load() > 0 {
+		// Every chunk of a writable Manager is fsync'd by the Sync that
+		// follows (Close's): a writer that stored before the drain may
+		// still be on its way to mark the chunk, after that Sync looked.
+		if s.takeDirty() || !m.opts.ReadOnly {
 			if err := m.ar.Flush(mp.k); err != nil {
 				m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
 			}
@@ -368,7 +374,9 @@ func (m *Manager) unliveLocked(mp *mapping) {
 	m.mu.live[len(m.mu.live)-1] = nil
 	m.mu.live = m.mu.live[:len(m.mu.live)-1]
 	mp.live = -1
-	m.over.Store(len(m.mu.live) > m.opts.MaxMapped)
+	if !m.mu.evicting {
+		m.over.Store(len(m.mu.live) > m.opts.MaxMapped)
+	}
 }
 
 // unmapLocked empties mp's slot: it waits for the lock-free stores in
@@ -482,11 +490,14 @@ func (m *Manager) unholdSlot(s *slot) {
 // nothing holds a slot; until then it does nothing. Every slot is then an
 // inaccessible reservation. A lock-free reader that passed its first check
 // before Close may still load from the range: it faults, or fails its
-// second check, as long as the range stays reserved, and reads memory of
-// another owner if it does not. So the range is given back to the system
-// only once the Manager is unreachable, when no goroutine can be in one of
-// its methods; until then it costs address space, not memory. (If the
-// cleanup never runs, the range stays reserved: a cost, never a risk.)
+// second check, as long as the range stays reserved (and would read, then
+// discard, memory of another owner if it did not). So the range is given
+// back to the system by a cleanup once the Manager is unreachable, which a
+// goroutine still inside a method keeps it from being as long as it uses
+// the Manager after its loads, as every path does (the second check). Until
+// then it costs address space, not memory; if the cleanup never runs (a
+// Manager never closed is never retired, and one kept reachable keeps its
+// range), the range stays reserved: a cost, never a risk.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) releaseArenaLocked() error {

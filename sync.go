@@ -261,7 +261,9 @@ func (m *Manager) recordLocked(mf manifest) error {
 // fail records err as the sticky sync failure and returns it.
 func (m *Manager) fail(err error) error {
 	err = fmt.Errorf("sync %s: %w", m.dir, err)
-	m.failed.CompareAndSwap(nil, &err)
+	if m.failed.CompareAndSwap(nil, &err) {
+		m.shrinks.Add(1) // batches must see the failure on their next write
+	}
 	return err
 }
 
