@@ -66,8 +66,8 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 			k = m.hotGather(buf[i*n:], block, n)
 		}
 		i += k
-		if i == len(offs) || k == len(block) {
-			continue
+		if i == len(offs) || k > 0 {
+			continue // a block that stopped early is tried again from where it stopped
 		}
 		// The slow path: a value outside the range, straddling a
 		// boundary, in a chunk that is not mapped, or one whose access
@@ -103,11 +103,27 @@ func (m *Manager) checkGather(op string, nbuf, noffs, n int) error {
 	return nil
 }
 
-// resolve fills addr and slots with the mapped address and the slot of
-// each n-byte value at offs, stopping before the first that is outside
-// [Start, Size), straddles a chunk boundary or lies in a chunk that is not
-// mapped, and returns how many it resolved.
-func (m *Manager) resolve(offs []int64, n int, slots *[gatherBlock]*slot, gens *[gatherBlock]uint64, addr *[gatherBlock]unsafe.Pointer) int {
+// gatherDistinct is the most distinct (slot, chunk) pairs one block of a
+// Gather checks; a block that reaches more ends early, and the next one
+// goes on. It keeps gatherSlots small, because the block zeroes it.
+const gatherDistinct = 64
+
+// gatherSlots is what hotGather checked of the slots a block reads from:
+// each distinct (slot, chunk) once, with the generation it saw.
+type gatherSlots struct {
+	n      int
+	slot   [gatherDistinct]*slot
+	want   [gatherDistinct]int64 // 1 + the chunk index
+	gen    [gatherDistinct]uint64
+	recent [64]int32 // 1 + the position in slot of a recent (slot, chunk), by slot number mod 64
+}
+
+// resolve fills addr with the mapped address of each n-byte value at offs,
+// stopping before the first that is outside [Start, Size), straddles a chunk
+// boundary or lies in a chunk that is not mapped, and returns how many it
+// resolved. It checks each slot once per block (the first time a value of
+// its chunk comes up, as far as gs.recent remembers) and records it in gs.
+func (m *Manager) resolve(offs []int64, n int, gs *gatherSlots, addr *[gatherBlock]unsafe.Pointer) int {
 	start, size := m.start.Load(), m.size.Load()
 	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
 	for k, off := range offs {
@@ -118,11 +134,18 @@ func (m *Manager) resolve(offs []int64, n int, slots *[gatherBlock]*slot, gens *
 		want := off>>shift + 1
 		j := (want - 1) & m.smask
 		s := &m.slots[j]
-		gens[k] = s.gen.Load()
-		if s.own.Load() != want {
-			return k
+		if r := gs.recent[j&63]; r == 0 || gs.slot[r-1] != s || gs.want[r-1] != want {
+			if gs.n == gatherDistinct {
+				return k
+			}
+			g := s.gen.Load()
+			if s.own.Load() != want {
+				return k
+			}
+			gs.slot[gs.n], gs.want[gs.n], gs.gen[gs.n] = s, want, g
+			gs.n++
+			gs.recent[j&63] = int32(gs.n)
 		}
-		slots[k] = s
 		addr[k] = unsafe.Add(m.slotAddr(j), o)
 	}
 	return len(offs)
@@ -136,10 +159,9 @@ func (m *Manager) resolve(offs []int64, n int, slots *[gatherBlock]*slot, gens *
 func (m *Manager) hotGather(dst []byte, offs []int64, n int) (done int) {
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
-	var slots [gatherBlock]*slot
-	var gens [gatherBlock]uint64
+	var gs gatherSlots
 	var addr [gatherBlock]unsafe.Pointer
-	k := m.resolve(offs, n, &slots, &gens, &addr)
+	k := m.resolve(offs, n, &gs, &addr)
 	// The loads are independent, so their misses overlap.
 	switch n {
 	case 8:
@@ -156,9 +178,9 @@ func (m *Manager) hotGather(dst []byte, offs []int64, n int) (done int) {
 		}
 	}
 	loadFence()
-	for i, s := range slots[:k] {
-		if s.own.Load() != offs[i]>>m.shift+1 || s.gen.Load() != gens[i] {
-			return i
+	for i, s := range gs.slot[:gs.n] {
+		if s.own.Load() != gs.want[i] || s.gen.Load() != gs.gen[i] {
+			return 0
 		}
 		if !s.used.Load() {
 			s.used.Store(true)
