@@ -90,11 +90,11 @@
 // # Caveats
 //
 //   - The bytes of a [View] are mapped memory, valid only until
-//     [View.Release]. A View keeps its chunk mapped whatever the LRU wants,
-//     so many Views may keep more than MaxMapped chunks mapped.
-//   - On a read-write Manager a View marks its chunk as stored to, so the
-//     next Sync flushes that chunk even if nothing was written through the
-//     View; use a read-only Manager for views that only read.
+//     [View.Release]. A View keeps its chunks mapped whatever the LRU
+//     wants, so Views may keep more than MaxMapped chunks mapped.
+//   - On a read-write Manager a View marks its chunks as stored to, so the
+//     next Sync flushes them even if nothing was written through the View;
+//     use a read-only Manager for views that only read.
 //   - Stores through View bytes are made durable by the next
 //     [chunkmap.Manager.Sync] like any other write, but they are not fault
 //     guarded: if another process truncates the chunk file, touching the

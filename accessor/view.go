@@ -11,14 +11,14 @@ import (
 )
 
 // View is a range of a dataset's bytes pinned in place by
-// [ViewAccessor.Slice]: its chunk stays mapped, whatever the LRU wants,
-// until Release ([chunkmap.Stats].Pinned counts it meanwhile).
+// [ViewAccessor.Slice]: the chunks under it stay mapped, whatever the LRU
+// wants, until Release ([chunkmap.Stats].Pinned counts them meanwhile).
 //
 // A View is safe for concurrent use by multiple goroutines: Bytes may be
 // called and its bytes read (and, on a read-write Manager, written) from any
 // goroutine, and Release is idempotent. No goroutine may touch the bytes
 // once any of them has called Release. A View that is never released keeps
-// its chunk mapped until the process exits.
+// its chunks mapped until the process exits.
 type View struct {
 	b        []byte
 	off      int64
@@ -27,13 +27,13 @@ type View struct {
 }
 
 // Slice returns the n bytes at offset off, pinned in place: a zero-copy view
-// of the mapped chunk. The range must lie within [Start, Size) and within
-// one chunk; otherwise Slice returns an error matching
-// [chunkmap.ErrOutOfRange] that, for a range that crosses a chunk boundary,
-// says so and names the boundary's offset. A negative n, a negative offset
-// and an end that overflows are out of range too.
+// of the mapped chunks, one contiguous slice even where the range crosses
+// chunk boundaries (see [chunkmap.Manager.Pin]), up to the whole dataset.
+// The range must lie within [Start, Size); otherwise Slice returns an error
+// matching [chunkmap.ErrOutOfRange]. A negative n, a negative offset and an
+// end that overflows are out of range too.
 //
-// On a read-write Manager the bytes are writable, and the chunk counts as
+// On a read-write Manager the bytes are writable, and the chunks count as
 // stored to, so the next [chunkmap.Manager.Sync] after a store (and after
 // Release) makes it durable; on a read-only Manager they are read-only and
 // a store to them faults. The caller must call [View.Release] when done.
