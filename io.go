@@ -22,6 +22,13 @@ func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	if n := int64(len(p)); off >= 0 && n > 0 && n <= m.size.Load()-off && n <= m.chunkSize-off&m.mask && m.hotRead1(p, off) {
 		return len(p), nil
 	}
+	return m.readAt(p, off)
+}
+
+// readAt is ReadAt for every read that its fast path did not finish. It is
+// a function of its own so that ReadAt's frame stays small: on the hot path
+// every spill and every word of frame costs.
+func (m *Manager) readAt(p []byte, off int64) (int, error) {
 	if m.closed.Load() {
 		return 0, m.errorf("read", off, len(p), ErrClosed, "")
 	}
