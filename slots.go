@@ -26,7 +26,10 @@ package chunkmap
 //     inaccessible reservation) and the guard turns the fault into a retry;
 //     a slot given to another chunk in between fails the second check, also
 //     when its own chunk came back in the meantime (own went A, B, A), because
-//     every mapping advances gen before it publishes own.
+//     every mapping advances gen before it publishes own. (Where the arena
+//     is not contiguous, an emptied slot's range is unmapped and the system
+//     may reuse it: a reader may then load another owner's bytes, or fault,
+//     and its second check discards what it read.)
 //   - A writer enters wd (adds one), then checks own, stores, and leaves wd.
 //     The Manager clears own, then waits for wd's count to reach zero, and
 //     only then unmaps the slot or maps another chunk there. Go's atomics
