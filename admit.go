@@ -48,15 +48,10 @@ func (m *Manager) fileIO(p []byte, off int64, write bool) (int, error) {
 // lockChunk takes mu for an access to p at off and checks that the Manager
 // is open and the chunk of off exists; on an error mu is not held.
 func (m *Manager) lockChunk(p []byte, off int64, write bool) error {
-	idx := off >> m.shift
 	m.mu.Lock()
-	if m.closed.Load() {
+	if err := m.checkChunksLocked(ioOp(write), off, int(min(int64(len(p)), m.chunkSize-off&m.mask))); err != nil {
 		m.mu.Unlock()
-		return m.errorf(ioOp(write), off, len(p), ErrClosed, "")
-	}
-	if idx < m.mu.first || idx >= m.mu.first+m.mu.nchunks {
-		m.mu.Unlock()
-		return m.errorf(ioOp(write), off, len(p), ErrOutOfRange, fmt.Sprintf("chunk %d does not exist", idx))
+		return err
 	}
 	return nil
 }

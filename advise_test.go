@@ -2,6 +2,7 @@ package chunkmap_test
 
 import (
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -109,5 +110,18 @@ func TestAdviceSequential_ScanMapsNothing(t *testing.T) {
 	readAt(t, m, 10, 8) // small reads still map
 	if st := m.Stats(); st.Maps != 1 {
 		t.Errorf("after a small read: %d maps, want 1", st.Maps)
+	}
+}
+
+// TestOpen_ArenaTooLarge asks for more address space than the machine has:
+// Open reserves as much as it can get, halving the request. (Nothing is
+// written: one chunk of 2 GiB would be too much disk for a test.)
+func TestOpen_ArenaTooLarge(t *testing.T) {
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: chunkmap.MaxChunkSize, ArenaSize: 1 << 62})
+	if got := m.Slots(); got < 1 || got >= 1<<20 {
+		t.Fatalf("%d slots of 2 GiB reserved, want at least one and fewer than any address space holds", got)
+	}
+	if _, err := m.ReadAt(make([]byte, 1), 0); err != io.EOF {
+		t.Fatalf("ReadAt of an empty dataset = %v, want io.EOF", err)
 	}
 }
