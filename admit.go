@@ -80,7 +80,15 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	n := int(min(int64(len(p)), m.chunkSize-off&m.mask))
 	var k int
 	if write {
-		k, err = e.f.WriteAt(p[:n], off&m.mask)
+		// A pwrite past the end of a file that another program truncated
+		// would grow it again, silently, to an odd size: refuse instead,
+		// as a store through the mapping would fault.
+		var fi fs.FileInfo
+		if fi, err = e.f.Stat(); err == nil && fi.Size() != m.chunkSize {
+			err = io.EOF
+		} else if err == nil {
+			k, err = e.f.WriteAt(p[:n], off&m.mask)
+		}
 	} else {
 		k, err = e.f.ReadAt(p[:n], off&m.mask)
 	}
@@ -96,12 +104,12 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	m.releaseFdLocked(e)
 	m.mu.Unlock()
 	if err == io.EOF {
-		// The chunk file is shorter than ChunkSize: someone truncated it.
+		// The chunk file is not ChunkSize long: someone truncated it.
 		return k, fmt.Errorf("%s %d bytes at offset %d: %w: chunk file %s ends at offset %d",
 			op, n, off, ErrFault, e.f.Path(), off&m.mask+int64(k))
 	}
 	if err != nil {
-		return k, fmt.Errorf("%s %d bytes at offset %d in %s: %w", op, n, off, m.dir, err)
+		return k, fmt.Errorf("%s %d bytes at offset %d in %s: %w", op, n, off, m.dir, spaceErr(err))
 	}
 	return k, nil
 }
@@ -143,7 +151,7 @@ const foldEvery = 32
 // mapped chunks a little, and never less, which would make a uniform
 // workload remap.
 func (m *Manager) admitLocked(idx int64) bool {
-	if !m.opts.Admission {
+	if m.opts.NoAdmission {
 		return true
 	}
 	freq := m.mu.freq[idx]
@@ -216,7 +224,7 @@ func (m *Manager) foldUsedLocked() {
 		if mp.s.used.Load() {
 			mp.s.used.Store(false)
 			m.mu.lru.Get(mp.index)
-			if m.opts.Admission {
+			if !m.opts.NoAdmission {
 				m.countLocked(&mp.freq, credit)
 			}
 			m.hits.Add(1)

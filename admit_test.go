@@ -12,7 +12,7 @@ import (
 // its own index, with Admission on and at most maxMapped of them mapped.
 func admissionDataset(t *testing.T, chunks int64, maxMapped int) *chunkmap.Manager {
 	t.Helper()
-	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: maxMapped, Admission: true})
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: maxMapped})
 	for i := range chunks {
 		writeAt(t, m, bytes.Repeat([]byte{byte(i)}, int(cs)), i*cs)
 	}

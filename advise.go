@@ -106,8 +106,8 @@ func (m *Manager) Advise(off, n int64, advice Advice) error {
 	if err := m.checkRange("advise", off, int(min(n, maxOffset-max(off, 0)))); err != nil {
 		return err
 	}
-	if off > m.size.Load()-n {
-		return m.errorf("advise", off, 0, ErrOutOfRange, fmt.Sprintf("%d bytes past size %d", n, m.size.Load()))
+	if off > m.state().size.Load()-n {
+		return m.errorf("advise", off, 0, ErrOutOfRange, fmt.Sprintf("%d bytes past size %d", n, m.state().size.Load()))
 	}
 	var errs error
 	for o := off; o < off+n; {

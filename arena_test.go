@@ -44,7 +44,7 @@ func evictionDataset(t testing.TB, n int64, opts *chunkmap.Options) *chunkmap.Ma
 // BenchmarkEvictIdle; this checks the bytes.
 func TestEviction_ManyIdleGoroutines(t *testing.T) {
 	const idle = 20000
-	m := evictionDataset(t, 64, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	m := evictionDataset(t, 64, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, NoAdmission: true})
 	park := make(chan struct{})
 	var wg sync.WaitGroup
 	for range idle {

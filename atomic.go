@@ -107,7 +107,7 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 		}
 		return 0, false, m.errorf(op, off, size, ErrUnaligned, fmt.Sprintf("offset is not a multiple of %d", size))
 	}
-	if off < 0 || off < m.start.Load() || off > m.size.Load()-int64(size) {
+	if off < 0 || off < m.state().start.Load() || off > m.state().size.Load()-int64(size) {
 		if err := m.checkRange(op, off, size); err != nil {
 			return 0, false, err
 		}
@@ -168,7 +168,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 	}
 	s.enter()
 	in = s
-	if s.own.Load() != want {
+	if s.own.Load() != want || off&m.mask+int64(size) > s.alloc.Load() {
 		in = nil
 		s.leave()
 		return 0, false, false, false

@@ -208,6 +208,21 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if n > 0 {
 		last = (off + int64(n) - 1) >> m.shift
 	}
+	if write {
+		// Stores through the returned bytes and the runs cached below
+		// (each chunk's part within Size) cannot be refused: allocate
+		// them on disk first, so a full disk is this call's error.
+		size := m.state().size.Load()
+		m.mu.Lock()
+		var err error
+		for idx := first; idx <= last && err == nil; idx++ {
+			err = m.allocLocked(idx, min(m.chunkSize, size-idx<<m.shift))
+		}
+		m.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("%s %d bytes at offset %d in %s: %w", op, n, off, m.dir, err)
+		}
+	}
 	arenaOK := first == last || (m.contiguous && last-first < int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last))
 	if arenaOK {
 		for idx := first; idx <= last; idx++ {
@@ -227,7 +242,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		return p[o : o+int64(n) : o+int64(n)], nil
 	}
 	// Point the fast path at each held chunk, within [Start, Size).
-	start, size := m.start.Load(), m.size.Load()
+	start, size := m.state().start.Load(), m.state().size.Load()
 	for idx := first; idx <= last; idx++ {
 		lo, hi := max(idx<<m.shift, start), min((idx+1)<<m.shift, size)
 		if lo >= hi {

@@ -130,7 +130,7 @@ func TestManager_Batch(t *testing.T) {
 // wait to be unmapped, then checks that Close unmaps them and returns: the
 // stack walk that decides when they may go must not find itself.
 func TestClose_ReleasesRetiredMappings(t *testing.T) {
-	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: 64 << 10, MaxMapped: 1})
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: 64 << 10, MaxMapped: 1, NoAdmission: true})
 	if err != nil {
 		t.Fatal(err)
 	}

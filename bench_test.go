@@ -189,7 +189,7 @@ func BenchmarkAdmissionMiss(b *testing.B) {
 		b.Run("mapped="+strconv.Itoa(mapped), func(b *testing.B) {
 			const cs = chunkmap.MinChunkSize
 			chunks := int64(4 * mapped)
-			m, err := chunkmap.Open(b.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: mapped, Admission: true})
+			m, err := chunkmap.Open(b.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: mapped})
 			if err != nil {
 				b.Fatal(err)
 			}

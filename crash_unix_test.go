@@ -20,10 +20,12 @@ import (
 )
 
 // The crash test: a child process runs a seeded sequence of operations on a
-// dataset, reporting each completed Sync through a pipe; the parent kills it
-// with SIGKILL at a random moment, reopens the dataset and checks it against
-// a model replayed from the same seed. Rounds continue on the same dataset,
-// so recovery from one crash is itself crashed into.
+// dataset, reporting each operation that returned through a pipe; the
+// parent kills it with SIGKILL at a random moment, reopens the dataset and
+// checks it against a model replayed from the same seed. A crash of the
+// process keeps what a file would keep: every operation that returned,
+// synced or not, and possibly the one in progress. Rounds continue on the
+// same dataset, so recovery from one crash is itself crashed into.
 
 const (
 	crashChunk   = 64 << 10
@@ -157,18 +159,20 @@ func TestCrash(t *testing.T) {
 		crashChild(t, spec)
 		return
 	}
-	rounds := 30
+	rounds := 200
 	if v, err := strconv.Atoi(os.Getenv("CHUNKMAP_CRASH_ROUNDS")); err == nil {
 		rounds = v
 	}
 	if testing.Short() {
-		rounds = 5
+		rounds = 10
 	}
 	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	seed0 := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed0)
+	rng := rand.New(rand.NewPCG(seed0, 7))
 	var (
-		state            crashState
-		totalOps, totalS int
+		state              crashState
+		totalOps, totalSyn int
 	)
 	for round := range rounds {
 		if round%10 == 0 { // a fresh dataset now and then keeps rounds varied
@@ -179,44 +183,32 @@ func TestCrash(t *testing.T) {
 		}
 		seed := rng.Uint64()
 		maxMapped := 1 + rng.IntN(3)
-		acked, ops := crashRound(t, dir, seed, maxMapped, time.Duration(5+rng.IntN(120))*time.Millisecond)
-		totalS += len(acked)
-		// Replay the child's sequence to find the synced state and the
-		// states the operations after it may have left.
+		done, synced := crashRound(t, dir, seed, maxMapped, time.Duration(2+rng.IntN(40))*time.Millisecond)
+		totalSyn += synced
+		// Replay the child's sequence: the state after the last operation
+		// that returned, and the one after the operation in progress.
 		r := rand.New(rand.NewPCG(seed, 0))
 		model := state.clone()
-		last := -1
-		if len(acked) > 0 {
-			last = acked[len(acked)-1]
-		}
 		allowed := []crashState{}
-		for i := 0; ; i++ {
-			op := nextOp(r, &model)
-			if i > last {
-				allowed = append(allowed, model.clone())
-				if op.kind == opSync {
-					break
-				}
-			} else if i == last {
+		if done < 0 {
+			allowed = append(allowed, model.clone())
+		}
+		for i := 0; i <= done+1; i++ {
+			nextOp(r, &model)
+			if i >= done {
 				allowed = append(allowed, model.clone())
 			}
-			if i > ops+2 && i > last {
-				break
-			}
 		}
-		if last < 0 {
-			allowed = append([]crashState{state.clone()}, allowed...)
-		}
-		totalOps += last + 1
-		state = checkRecovered(t, dir, round, allowed)
+		totalOps += done + 1
+		state = checkRecovered(t, dir, round, seed, allowed)
 	}
-	t.Logf("%d crash rounds: %d syncs acknowledged, %d operations made durable", rounds, totalS, totalOps)
+	t.Logf("%d crash rounds: %d operations returned before a SIGKILL (%d of them Syncs), none lost", rounds, totalOps, totalSyn)
 }
 
 // crashRound runs one child on dir, kills it after delay, and returns the
-// indices of the Sync operations it acknowledged and how many operations it
-// reported starting.
-func crashRound(t *testing.T, dir string, seed uint64, maxMapped int, delay time.Duration) (acked []int, ops int) {
+// index of the last operation that returned (-1 if none) and how many of
+// the operations up to it were Syncs.
+func crashRound(t *testing.T, dir string, seed uint64, maxMapped int, delay time.Duration) (done, synced int) {
 	t.Helper()
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -253,25 +245,26 @@ func crashRound(t *testing.T, dir string, seed uint64, maxMapped int, delay time
 	}
 	<-kill
 	cmd.Process.Signal(syscall.SIGKILL)
+	done = -1
 	for line := range lines {
 		switch {
+		case strings.HasPrefix(line, "done "):
+			done, _ = strconv.Atoi(strings.TrimPrefix(line, "done "))
 		case strings.HasPrefix(line, "synced "):
-			i, _ := strconv.Atoi(strings.TrimPrefix(line, "synced "))
-			acked = append(acked, i)
-		case strings.HasPrefix(line, "op "):
-			ops, _ = strconv.Atoi(strings.TrimPrefix(line, "op "))
+			synced++
 		case strings.HasPrefix(line, "error"):
 			t.Fatalf("child: %s\n%s", line, stderr.String())
 		}
 	}
 	cmd.Wait()
 	pr.Close()
-	return acked, ops
+	return done, synced
 }
 
 // checkRecovered reopens dir and checks it against the allowed states: the
-// last synced one first, then each one an unsynced operation may have left.
-func checkRecovered(t *testing.T, dir string, round int, allowed []crashState) crashState {
+// one the last operation that returned left first, then the one the
+// operation in progress may have left.
+func checkRecovered(t *testing.T, dir string, round int, seed uint64, allowed []crashState) crashState {
 	t.Helper()
 	m, err := chunkmap.Open(dir, nil)
 	if err != nil {
@@ -298,7 +291,7 @@ func checkRecovered(t *testing.T, dir string, round int, allowed []crashState) c
 		for _, s := range allowed {
 			want = append(want, fmt.Sprintf("[%d,%d)", s.start, s.size()))
 		}
-		t.Fatalf("round %d: recovered [Start, Size) = [%d, %d), want one of %v", round, got.start, got.size(), want)
+		t.Fatalf("round %d (seed %d): recovered [Start, Size) = [%d, %d), want one of %v", round, seed, got.start, got.size(), want)
 	}
 	for off := got.start; off < got.size(); off++ {
 		b := got.data[off]
@@ -310,8 +303,8 @@ func checkRecovered(t *testing.T, dir string, round int, allowed []crashState) c
 			}
 		}
 		if !ok {
-			t.Fatalf("round %d: byte at %d = %#x after recovery; synced value %#x, no later operation wrote it",
-				round, off, b, allowed[0].byteAt(off))
+			t.Fatalf("round %d (seed %d): byte at %d = %#x after recovery; the last operation that returned left %#x",
+				round, seed, off, b, allowed[0].byteAt(off))
 		}
 	}
 	return got
@@ -340,12 +333,12 @@ func crashChild(t *testing.T, spec string) {
 	r := rand.New(rand.NewPCG(seed, 0))
 	for i := 0; ; i++ {
 		op := nextOp(r, &s)
-		fmt.Fprintf(report, "op %d\n", i)
 		if err := applyOp(m, op); err != nil {
 			fail(fmt.Errorf("op %d (%d): %w", i, op.kind, err))
 		}
 		if op.kind == opSync {
 			fmt.Fprintf(report, "synced %d\n", i)
 		}
+		fmt.Fprintf(report, "done %d\n", i)
 	}
 }

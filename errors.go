@@ -20,10 +20,12 @@ var (
 	// ErrCorrupt is returned by Open when the directory does not hold a
 	// consistent dataset: a manifest that is truncated, garbled or of an
 	// unknown version, a chunk file of the wrong size, a chunk missing from
-	// the sequence. The message names the file.
+	// the sequence. The message names the file. [Remove] returns it for a
+	// path that is not a directory and for a dataset's file name under
+	// which stands something other than a regular file.
 	ErrCorrupt = errors.New("chunkmap: corrupt dataset")
-	// ErrLocked is returned by Open when another Manager, in this process or
-	// another, holds the dataset open for writing.
+	// ErrLocked is returned by Open and [Remove] when another Manager, in
+	// this process or another, holds the dataset open for writing.
 	ErrLocked = errors.New("chunkmap: dataset locked by another writer")
 	// ErrInvalidOptions is returned by Open for options out of their range,
 	// and for a ChunkSize that differs from the dataset's.

@@ -211,3 +211,39 @@ func ExampleManager_Gather() {
 	fmt.Println(string(got[:16]))
 	// Output: ccccccccaaaaaaaa
 }
+
+// ExampleRemove deletes a dataset once its writer has closed it.
+func ExampleRemove() {
+	dir, cleanup := exampleDir()
+	defer cleanup()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 10})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := m.Append([]byte("short-lived")); err != nil {
+		log.Fatal(err)
+	}
+
+	// While a writer has the dataset open, Remove refuses.
+	err = chunkmap.Remove(dir)
+	fmt.Println("while open:", errors.Is(err, chunkmap.ErrLocked))
+	if err := m.Close(); err != nil {
+		log.Fatal(err)
+	}
+	if err := chunkmap.Remove(dir); err != nil {
+		log.Fatal(err)
+	}
+
+	// The directory held nothing else, so it is gone too; a second Remove,
+	// or an Open that must not create, finds no dataset.
+	_, err = os.Stat(dir)
+	fmt.Println("directory removed:", errors.Is(err, os.ErrNotExist))
+	fmt.Println("removed again:", errors.Is(chunkmap.Remove(dir), os.ErrNotExist))
+	_, err = chunkmap.Open(dir, &chunkmap.Options{ErrorIfNotExists: true})
+	fmt.Println("opened again:", errors.Is(err, os.ErrNotExist))
+	// Output:
+	// while open: true
+	// directory removed: true
+	// removed again: true
+	// opened again: true
+}

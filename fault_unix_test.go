@@ -128,7 +128,7 @@ func TestFault_ReplacedByShorterFile(t *testing.T) {
 // ErrFault, not return short data as if it were the dataset's end.
 func TestFault_TruncatedUnmapped(t *testing.T) {
 	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: faultChunk, MaxMapped: 1, Admission: true})
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: faultChunk, MaxMapped: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,11 @@
 
 package chunkmap
 
-import "golang.org/x/sys/unix"
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
 
 // fileBudget is how many chunk files a Manager keeps open for pread and
 // pwrite: maxOpenFiles, or a quarter of the process's descriptor limit if
@@ -15,4 +19,10 @@ func fileBudget() int {
 		return maxOpenFiles
 	}
 	return int(max(16, min(maxOpenFiles, r.Cur/4)))
+}
+
+// isSpaceErr reports whether err says the disk, a quota or the file size
+// limit has no room.
+func isSpaceErr(err error) bool {
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, unix.EFBIG)
 }

@@ -124,7 +124,7 @@ type gatherSlots struct {
 // resolved. It checks each slot once per block (the first time a value of
 // its chunk comes up, as far as gs.recent remembers) and records it in gs.
 func (m *Manager) resolve(offs []int64, n int, gs *gatherSlots, addr *[gatherBlock]unsafe.Pointer) int {
-	start, size := m.start.Load(), m.size.Load()
+	start, size := m.state().start.Load(), m.state().size.Load()
 	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
 	for k, off := range offs {
 		o := off & mask
@@ -216,7 +216,7 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherBloc
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	start, size := m.start.Load(), m.size.Load()
+	start, size := m.state().start.Load(), m.state().size.Load()
 	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
 	var addr [gatherBlock]unsafe.Pointer
 	var recent [64]*slot // slots announced in this block, by slot number mod 64
@@ -235,7 +235,7 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherBloc
 			nentered++
 			recent[j&63] = s
 		}
-		if s.own.Load() != want {
+		if s.own.Load() != want || o+int64(n) > s.alloc.Load() {
 			break
 		}
 		addr[k] = unsafe.Add(m.slotAddr(j), o)

@@ -20,7 +20,7 @@ func TestManager_GatherScatter(t *testing.T) {
 		nchunks   = 12
 		size      = nchunks * chunkSize
 	)
-	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: 2})
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: 2, NoAdmission: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,8 @@ func (m *Manager) hotWrite1(p []byte, off int64) (res int) {
 	s := &m.slots[k]
 	s.enter()
 	in = s
-	if s.own.Load() != want {
+	// alloc is read after own: it is the allocation of own's chunk.
+	if s.own.Load() != want || off&m.mask+int64(len(p)) > s.alloc.Load() {
 		in = nil
 		s.leave()
 		return notStored
@@ -186,7 +187,12 @@ func (m *Manager) hotWriteSpan(p []byte, off int64) (ok bool) {
 	}
 	ok = true
 	for i := range n {
-		if m.slots[k+i].own.Load() != first+i+1 {
+		// Every chunk but the last is stored to its end.
+		need := m.chunkSize
+		if i == n-1 {
+			need = (off+int64(len(p))-1)&m.mask + 1
+		}
+		if m.slots[k+i].own.Load() != first+i+1 || m.slots[k+i].alloc.Load() < need {
 			ok = false
 		}
 	}

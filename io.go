@@ -19,7 +19,10 @@ func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	// Size, in one guarded frame. Neither Close nor Start needs a check
 	// here: Close and DropBefore clear the own word of every chunk they
 	// take away, so hotRead1 fails for those, and the checks below say why.
-	if n := int64(len(p)); off >= 0 && n > 0 && n <= m.size.Load()-off && n <= m.chunkSize-off&m.mask && m.hotRead1(p, off) {
+	// A reader following a writer takes readAt, which checks the shared
+	// state page first.
+	if n := int64(len(p)); off >= 0 && n > 0 && n <= m.state().size.Load()-off && n <= m.chunkSize-off&m.mask &&
+		!m.follows.Load() && m.hotRead1(p, off) {
 		return len(p), nil
 	}
 	return m.readAt(p, off)
@@ -41,10 +44,18 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if off < m.start.Load() {
-		return 0, m.errorf("read", off, len(p), ErrOutOfRange, fmt.Sprintf("below start %d", m.start.Load()))
+	if m.follows.Load() {
+		// Take the writer's Start and Size, and if it deleted chunk files
+		// since, stop using those that are gone before reading through
+		// any of them.
+		if err := m.pull(); err != nil {
+			return 0, fmt.Errorf("read %d bytes at offset %d in %s: %w", len(p), off, m.dir, err)
+		}
 	}
-	size := m.size.Load()
+	if off < m.state().start.Load() {
+		return 0, m.errorf("read", off, len(p), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
+	}
+	size := m.state().size.Load()
 	if off >= size {
 		return 0, io.EOF
 	}
@@ -156,7 +167,7 @@ func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// address, a frame pointer, spills): see hotWrite1.
 	n := int64(len(p))
 	if n > 0 && n < bulkWrite && !m.opts.ReadOnly && m.failed.Load() == nil &&
-		off >= 0 && n <= m.size.Load()-off && n <= m.chunkSize-off&m.mask {
+		off >= 0 && n <= m.state().size.Load()-off && n <= m.chunkSize-off&m.mask {
 		// As in ReadAt, Close and Start need no check: hotWrite1 finds
 		// the own word of a chunk taken away cleared.
 		switch m.hotWrite1(p, off) {
@@ -178,11 +189,11 @@ func (m *Manager) writeAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if off < m.start.Load() {
-		return 0, m.errorf("write", off, len(p), ErrOutOfRange, fmt.Sprintf("below start %d", m.start.Load()))
+	if off < m.state().start.Load() {
+		return 0, m.errorf("write", off, len(p), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
 	}
 	end := off + int64(len(p))
-	if end <= m.size.Load() {
+	if end <= m.state().size.Load() {
 		return m.write(p, off)
 	}
 	m.resize.RLock()
@@ -270,6 +281,10 @@ func (m *Manager) writeSlow(p []byte, off int64) error {
 		_, err := m.fileIOLocked(p, off, true)
 		return err
 	}
+	if err := m.allocLocked(mp.index, off&m.mask+int64(len(p))); err != nil {
+		m.mu.Unlock()
+		return fmt.Errorf("write %d bytes at offset %d in %s: %w", len(p), off, m.dir, err)
+	}
 	f := copyGuarded(m.slotBytes(int64(mp.k), off&m.mask, len(p)), p)
 	mp.s.used.Store(true)
 	m.markDirtyLocked(mp)
@@ -352,7 +367,7 @@ func (m *Manager) reserveLocked(off, end int64) error {
 func (m *Manager) publish(off, end int64, isAppend bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	size := m.size.Load()
+	size := m.state().size.Load()
 	if isAppend && off > size {
 		m.mu.pending[off] = end
 		return
@@ -368,12 +383,13 @@ func (m *Manager) publish(off, end int64, isAppend bool) {
 			}
 		}
 	}
-	m.size.Store(size)
+	m.state().size.Store(size)
+	m.mirrorSizeLocked(size)
 }
 
 // checkRange checks that [off, off+n) lies within [Start, Size).
 func (m *Manager) checkRange(op string, off int64, n int) error {
-	switch start, size := m.start.Load(), m.size.Load(); {
+	switch start, size := m.state().start.Load(), m.state().size.Load(); {
 	case n < 0:
 		return m.errorf(op, off, n, ErrOutOfRange, "negative length")
 	case off < 0:

@@ -2,13 +2,13 @@
 
 package chunkmap_test
 
-// Tests of the directory lock and of Refresh across processes. A test that
-// needs a second process runs the test binary again with
-// -test.run=^TestX$ and CHUNKMAP_LOCK_PEER set to the dataset directory
-// (as syscall's TestFcntlFlock does). That peer reads commands from stdin,
-// one per line, and answers each with one line on file descriptor 3; the
-// same commands also drive a Manager in this process, so one scenario can be
-// run both ways.
+// Tests of the directory lock, and of readers following a writer (live, and
+// with Refresh), across processes. A test that needs a second process runs
+// the test binary again with -test.run=^TestX$ and CHUNKMAP_LOCK_PEER set to
+// the dataset directory (as syscall's TestFcntlFlock does). That peer reads
+// commands from stdin, one per line, and answers each with one line on file
+// descriptor 3; the same commands also drive a Manager in this process, so
+// one scenario can be run both ways.
 
 import (
 	"bufio"
@@ -76,8 +76,8 @@ func errClass(err error) string {
 
 // peerState runs the commands of one peer against at most one Manager.
 //
-//	open rw|ro [admit]  Open the dataset read-write or ReadOnly (admit:
-//	                    with Admission and MaxMapped 1)
+//	open rw|ro [admit]  Open the dataset read-write or ReadOnly, with
+//	                    NoAdmission (admit: with admission and MaxMapped 1)
 //	close               Close
 //	refresh             Refresh
 //	state               reply "ok Start Size"
@@ -118,11 +118,12 @@ func (s *peerState) handle(line string) string {
 		if s.m != nil {
 			return "err other: already open"
 		}
-		opts := &chunkmap.Options{ChunkSize: lockChunk, ReadOnly: len(f) > 1 && f[1] == "ro"}
+		// Without admit every miss maps its chunk.
+		opts := &chunkmap.Options{ChunkSize: lockChunk, ReadOnly: len(f) > 1 && f[1] == "ro", NoAdmission: true}
 		if len(f) > 2 && f[2] == "admit" {
 			// Most misses are then served with pread through cached
 			// file descriptors instead of mappings.
-			opts.Admission, opts.MaxMapped = true, 1
+			opts.NoAdmission, opts.MaxMapped = false, 1
 		}
 		m, err := chunkmap.Open(s.dir, opts)
 		if err == nil {
@@ -616,95 +617,103 @@ func TestRefresh_FollowsWriterAcrossProcesses(t *testing.T) {
 	}
 }
 
-// refreshScenario has a writer in this process grow, drop, truncate and
-// regrow the dataset in dir while reader r, opened at the start with
-// command open, follows it with Refresh.
+// refreshScenario has a writer in this process grow, overwrite, drop,
+// truncate and regrow the dataset in dir while reader r, opened at the start
+// with command open, follows it live: Start and Size move without Refresh
+// and without Sync (the shared state page), a read past the chunk files the
+// reader knows finds the new ones, and a read after a Truncate or DropBefore
+// never returns bytes of a deleted chunk file where the writer has made a
+// new one. Refresh, where called, is an explicit point in time that agrees.
 func refreshScenario(t *testing.T, dir string, r peer, open string) {
 	const c = lockChunk
 	w := lockOpen(t, dir, &chunkmap.Options{ChunkSize: c, MaxMapped: 2})
 	if _, err := w.WriteAt(genBytes(1, 0, 100000), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	// Not synced: the reader's Open takes Size from the state page.
 	expectReply(t, r, open, "ok")
 	expectReply(t, r, "state", "ok 0 100000")
 	expectReply(t, r, "verify 1 0 100000", "ok")
+	expectReply(t, r, "read 100000 1", "err eof")
 
-	// Growth across several new chunks is not in the reader's Size until
-	// the writer syncs it.
+	// Growth across several new chunks is in the reader's Size as soon as
+	// the Appends return; its first read there finds the new files.
 	end := int64(5*c + 123)
 	appendGen(t, w, 1, end)
-	expectReply(t, r, "refresh", "ok")
-	expectReply(t, r, "state", "ok 0 100000")
-	expectReply(t, r, "read 100000 1", "err eof")
+	expectReplyf(t, r, fmt.Sprintf("ok 0 %d", end), "state")
+	expectReplyf(t, r, "ok", "verify 1 0 %d", end)
+	expectReplyf(t, r, "err eof", "read %d 1", end)
+	expectReply(t, r, "chunks", "ok 6")
+	// A Sync changes nothing the reader sees, and a Refresh agrees.
 	if err := w.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	expectReply(t, r, "state", "ok 0 100000") // nothing changes without Refresh
+	expectReplyf(t, r, fmt.Sprintf("ok 0 %d", end), "state")
 	expectReply(t, r, "refresh", "ok")
 	expectReplyf(t, r, fmt.Sprintf("ok 0 %d", end), "state")
-	expectReplyf(t, r, "ok", "verify 1 0 %d", end)
+	expectReply(t, r, "chunks", "ok 6")
+
+	// Writes inside Size show at once, across a chunk boundary, through
+	// the chunks the reader has open.
+	if _, err := w.WriteAt(genBytes(2, c-10, 20), c-10); err != nil {
+		t.Fatal(err)
+	}
+	expectReplyf(t, r, "ok", "verify 2 %d %d", c-10, c+10)
+	expectReplyf(t, r, "ok", "verify 1 %d %d", c+10, end)
 
 	// DropBefore moves the reader's Start up to the first chunk left.
 	if err := w.DropBefore(2*c + 5); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	expectReply(t, r, "refresh", "ok")
 	expectReplyf(t, r, fmt.Sprintf("ok %d %d", 2*c, end), "state")
-	expectReply(t, r, "chunks", "ok 4")
 	expectReply(t, r, "read 0 1", "err outofrange")
 	expectReplyf(t, r, "err outofrange", "read %d 4", c+10)
 	expectReplyf(t, r, "err outofrange", "read %d 1", 2*c-1)
 	expectReplyf(t, r, "ok", "verify 1 %d %d", 2*c, end)
+	expectReply(t, r, "chunks", "ok 4")
 
-	// A Truncate that deletes chunks records the new Size itself.
+	// A Truncate that deletes chunks moves Size down at once.
 	cut := int64(3*c + 50)
 	if err := w.Truncate(cut); err != nil {
 		t.Fatal(err)
 	}
-	expectReply(t, r, "refresh", "ok")
 	expectReplyf(t, r, fmt.Sprintf("ok %d %d", 2*c, cut), "state")
-	expectReply(t, r, "chunks", "ok 2")
 	expectReplyf(t, r, "err eof", "read %d 1", cut)
 	expectReplyf(t, r, "ok", "verify 1 %d %d", 2*c, cut)
+	expectReply(t, r, "chunks", "ok 2")
 
-	// One within the last chunk does once synced.
+	// So does one within the last chunk.
 	cut = 3*c + 10
 	if err := w.Truncate(cut); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	expectReply(t, r, "refresh", "ok")
 	expectReplyf(t, r, fmt.Sprintf("ok %d %d", 2*c, cut), "state")
 	expectReplyf(t, r, "err eof", "read %d 1", cut)
+	expectReplyf(t, r, "ok", "verify 1 %d %d", 2*c, cut)
 
-	// Regrowing over the deleted chunks: the reader must see the new
-	// generation, not what its old mappings of those chunks held.
+	// Regrowing over the deleted chunks and over the truncated bytes: the
+	// reader sees the new generation, not what its old mappings and
+	// files of those chunks held.
 	end = 6*c + 7
 	appendGen(t, w, 2, end)
-	if err := w.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	expectReply(t, r, "refresh", "ok")
 	expectReplyf(t, r, fmt.Sprintf("ok %d %d", 2*c, end), "state")
 	expectReplyf(t, r, "ok", "verify 1 %d %d", 2*c, cut)
 	expectReplyf(t, r, "ok", "verify 2 %d %d", cut, end)
 
-	// The same when the reader never saw the shrink: its Refresh finds a
-	// manifest that looks like plain growth, over chunk files that were
-	// replaced.
+	// The same when the reader does not look between the shrink and the
+	// regrowth: it holds chunk 5 of generation 2 open, and the writer
+	// deletes it and makes a new one under the same name.
+	mid := cut
 	cut = 4*c + 1
 	if err := w.Truncate(cut); err != nil {
 		t.Fatal(err)
 	}
 	appendGen(t, w, 3, end)
+	expectReplyf(t, r, fmt.Sprintf("ok %d %d", 2*c, end), "state")
+	expectReplyf(t, r, "ok", "verify 3 %d %d", cut, end)
+	expectReplyf(t, r, "ok", "verify 2 %d %d", mid, cut)
+
+	// Refresh after the writer's Sync: still the same point.
 	if err := w.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -712,11 +721,28 @@ func refreshScenario(t *testing.T, dir string, r peer, open string) {
 	expectReplyf(t, r, fmt.Sprintf("ok %d %d", 2*c, end), "state")
 	expectReplyf(t, r, "ok", "verify 3 %d %d", cut, end)
 
-	// The writer's Close leaves the reader working.
+	// The writer's Close leaves the reader working, with or without
+	// Refresh.
 	lockClose(t, w)
-	expectReply(t, r, "refresh", "ok")
 	expectReplyf(t, r, fmt.Sprintf("ok %d %d", 2*c, end), "state")
 	expectReplyf(t, r, "ok", "verify 3 %d %d", cut, end)
+	expectReply(t, r, "refresh", "ok")
+	expectReplyf(t, r, fmt.Sprintf("ok %d %d", 2*c, end), "state")
+	expectReplyf(t, r, "ok", "verify 2 %d %d", mid, cut)
+
+	// A writer that opens next is followed too: it truncates chunk 5
+	// away and regrows it with a fourth generation.
+	w = lockOpen(t, dir, &chunkmap.Options{ChunkSize: c})
+	cut = 5*c - 3
+	if err := w.Truncate(cut); err != nil {
+		t.Fatal(err)
+	}
+	end = 7 * c
+	appendGen(t, w, 4, end)
+	expectReplyf(t, r, fmt.Sprintf("ok %d %d", 2*c, end), "state")
+	expectReplyf(t, r, "ok", "verify 3 %d %d", 4*c+1, cut)
+	expectReplyf(t, r, "ok", "verify 4 %d %d", cut, end)
+	lockClose(t, w)
 	expectReply(t, r, "close", "ok")
 }
 
@@ -760,10 +786,12 @@ func TestLock_ReleasedOnKill(t *testing.T) {
 	lockClose(t, m)
 }
 
-// TestRefresh_ReadersWhileWriterGrows opens, reads and refreshes readers in
-// this process again and again while a writer in another process appends
-// and syncs: a reader's Open and Refresh must never fail on the directory
-// changing under them, and what they show must be what was written.
+// TestRefresh_ReadersWhileWriterGrows has readers in this process follow a
+// writer in another process that appends and syncs: one reader opened at
+// the start follows it live, without Refresh, and others are opened and
+// refreshed again and again. A reader's Open and Refresh must never fail on
+// the directory changing under them, and what any reader shows must be what
+// was written.
 func TestRefresh_ReadersWhileWriterGrows(t *testing.T) {
 	if peerMode() {
 		return
@@ -775,12 +803,13 @@ func TestRefresh_ReadersWhileWriterGrows(t *testing.T) {
 	dir := t.TempDir()
 	w := startPeer(t, dir)
 	expectReply(t, w, "open rw", "ok")
+	live := lockOpen(t, dir, roOptions)
 	w.send(fmt.Sprintf("grow %d %d", rounds, piece))
 	check := func(what string, m *chunkmap.Manager) {
 		t.Helper()
 		start, size := m.Start(), m.Size()
 		if size%piece != 0 {
-			t.Fatalf("%s: Size %d is not a multiple of the %d-byte pieces synced", what, size, piece)
+			t.Fatalf("%s: Size %d is not a multiple of the %d-byte pieces appended", what, size, piece)
 		}
 		if size == 0 {
 			return
@@ -798,6 +827,7 @@ func TestRefresh_ReadersWhileWriterGrows(t *testing.T) {
 		}
 	}
 	opens := 0
+	var liveSizes []int64 // the live reader's Size, when it changed
 	deadline := time.After(peerTimeout)
 	for done := false; !done; {
 		select {
@@ -811,6 +841,13 @@ func TestRefresh_ReadersWhileWriterGrows(t *testing.T) {
 		case <-w.exited:
 			t.Fatalf("writer exited\n%s", w.output())
 		default:
+		}
+		check("live reader", live)
+		if n := len(liveSizes); n == 0 || liveSizes[n-1] != live.Size() {
+			if n > 0 && live.Size() < liveSizes[n-1] {
+				t.Fatalf("live reader: Size went down from %d to %d", liveSizes[n-1], live.Size())
+			}
+			liveSizes = append(liveSizes, live.Size())
 		}
 		r, err := chunkmap.Open(dir, roOptions)
 		if err != nil {
@@ -827,18 +864,27 @@ func TestRefresh_ReadersWhileWriterGrows(t *testing.T) {
 		}
 		lockClose(t, r)
 	}
+	// The live reader has the final Size without a Refresh.
+	if got, want := live.Size(), int64(rounds*piece); got != want {
+		t.Fatalf("live reader: Size after the writer finished = %d, want %d", got, want)
+	}
+	check("live reader at the end", live)
 	r := lockOpen(t, dir, roOptions)
 	if got, want := r.Size(), int64(rounds*piece); got != want {
 		t.Fatalf("Size after the writer finished = %d, want %d", got, want)
 	}
 	check("at the end", r)
-	t.Logf("%d ReadOnly Opens while the writer grew the dataset to %d chunks", opens, (rounds*piece+lockChunk-1)/lockChunk)
+	t.Logf("%d ReadOnly Opens, %d sizes seen live, while the writer grew the dataset to %d chunks",
+		opens, len(liveSizes), (rounds*piece+lockChunk-1)/lockChunk)
 }
 
 // TestRefresh_ReadersWhileWriterChurns is TestRefresh_ReadersWhileWriterGrows
 // with a writer that also drops and truncates: a reader's Open and Refresh
-// must still never fail. (Reads may: a chunk can go between a reader's
-// check of Start or Size and its access.)
+// must still never fail. Reads may, if a chunk goes between a reader's
+// check of Start or Size and its access (ErrOutOfRange, io.EOF, ErrFault),
+// but they never return bytes the writer did not write there: the writer
+// writes generation 1 at every offset, so every byte read is generation 1,
+// or 0 where a truncated range is being written again.
 func TestRefresh_ReadersWhileWriterChurns(t *testing.T) {
 	if peerMode() {
 		return
@@ -848,7 +894,32 @@ func TestRefresh_ReadersWhileWriterChurns(t *testing.T) {
 	expectReply(t, w, "open rw", "ok")
 	expectReplyf(t, w, "ok", "append 1 %d", 4*lockChunk)
 	expectReply(t, w, "sync", "ok")
+	live := lockOpen(t, dir, roOptions)
 	w.send(fmt.Sprintf("churn %d %d", 300, lockChunk/3+1))
+	buf := make([]byte, lockChunk+100)
+	// check reads across the end of the chunk before the last one, which
+	// the writer's Truncates delete and its Appends create again.
+	check := func(what string, m *chunkmap.Manager) {
+		t.Helper()
+		start, size := m.Start(), m.Size()
+		if start%lockChunk != 0 || start > size {
+			t.Fatalf("%s: Start %d, Size %d", what, start, size)
+		}
+		from := max(start, size-int64(len(buf)))
+		n, err := m.ReadAt(buf[:size-from], from)
+		switch errClass(err) {
+		case "eof", "outofrange", "fault":
+		default:
+			if err != nil {
+				t.Fatalf("%s: ReadAt(%d bytes at %d): %v", what, size-from, from, err)
+			}
+		}
+		for i, b := range buf[:n] {
+			if off := from + int64(i); b != genByte(1, off) && b != 0 {
+				t.Fatalf("%s: byte at %d = %#x, want %#x (or 0)", what, off, b, genByte(1, off))
+			}
+		}
+	}
 	opens := 0
 	deadline := time.After(peerTimeout)
 	for done := false; !done; {
@@ -864,6 +935,7 @@ func TestRefresh_ReadersWhileWriterChurns(t *testing.T) {
 			t.Fatalf("writer exited\n%s", w.output())
 		default:
 		}
+		check("live reader", live)
 		r, err := chunkmap.Open(dir, roOptions)
 		if err != nil {
 			t.Fatalf("ReadOnly Open %d while the writer churns: %v", opens, err)
@@ -874,12 +946,26 @@ func TestRefresh_ReadersWhileWriterChurns(t *testing.T) {
 				r.Close()
 				t.Fatalf("Refresh while the writer churns: %v", err)
 			}
-			if start, size := r.Start(), r.Size(); start%lockChunk != 0 || start > size {
-				r.Close()
-				t.Fatalf("after Refresh: Start %d, Size %d", start, size)
-			}
+			check("after Refresh", r)
 		}
 		lockClose(t, r)
+	}
+	// Settled: the live reader agrees with a new one, and reads without
+	// errors.
+	r := lockOpen(t, dir, roOptions)
+	if ls, lz, s, z := live.Start(), live.Size(), r.Start(), r.Size(); ls != s || lz != z {
+		t.Fatalf("live reader: Start, Size = %d, %d; a reader opened now: %d, %d", ls, lz, s, z)
+	}
+	for _, m := range []*chunkmap.Manager{live, r} {
+		got := make([]byte, m.Size()-m.Start())
+		if _, err := m.ReadAt(got, m.Start()); err != nil {
+			t.Fatalf("ReadAt after the writer finished: %v", err)
+		}
+		for i, b := range got {
+			if off := m.Start() + int64(i); b != genByte(1, off) {
+				t.Fatalf("after the writer finished: byte at %d = %#x, want %#x", off, b, genByte(1, off))
+			}
+		}
 	}
 	t.Logf("%d ReadOnly Opens while the writer churned", opens)
 }

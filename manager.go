@@ -49,6 +49,7 @@ import (
 
 	"github.com/chunkmap/chunkmap/internal/arena"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // maxOffset is the largest offset a dataset may reach.
@@ -87,8 +88,31 @@ type Manager struct {
 	contiguous bool
 
 	closed atomic.Bool
-	size   atomic.Int64
-	start  atomic.Int64
+	// st holds Start and Size. It is the Manager's own: the lock-free
+	// paths read it without a guard. A writer mirrors every change into
+	// the manifest's shared state page (shared), so that it is in the page
+	// cache at once, where a crash of the process cannot lose it, and
+	// readers in other processes see it; a reader copies the shared values
+	// into st when it follows (follow.go).
+	st atomic.Pointer[statePage]
+	// shared is the manifest's mapped state page (shared.go); nil for
+	// Scratch and for a reader of a version 1 manifest. follows is set for
+	// a reader that has one: its reads check the page first.
+	shared  *sharedPage
+	follows atomic.Bool
+	// seen is the shared page's epoch this reader last reconciled its open
+	// chunk files with (follow.go).
+	seen atomic.Uint64
+	// fsys is the file system every file operation goes through.
+	fsys vfs.FS
+	// mfile is the open manifest file, with the mapping st points into; nil
+	// for Scratch and for a reader of a version 1 manifest.
+	mfile *manifestFile
+	// allocStep is the granularity in which chunk files are allocated on
+	// disk ahead of writes (resize.go); fillChunks is set where the file
+	// system cannot allocate a range, so new chunks are written whole.
+	allocStep  int64
+	fillChunks bool
 	// failed holds the first fsync (or msync) error; every later Sync and
 	// write returns it, because after a failed fsync the kernel may have
 	// dropped the dirty pages and nothing can be promised about them.
@@ -152,9 +176,15 @@ type Manager struct {
 		idle    *sync.Cond
 
 		// Durability (sync.go).
-		dirty   map[int64]struct{} // chunks to fsync by index
-		dirtyq  []*mapping         // mappings whose dirty flag was set since the last Sync took the queue
-		durable manifest           // what the manifest on disk says
+		dirty    map[int64]struct{} // chunks to fsync by index
+		dirtyq   []*mapping         // mappings whose dirty flag was set since the last Sync took the queue
+		dirDirty bool               // chunk files were created or removed since the last Sync
+		durable  manifest           // what the manifest's newest record says
+		seq      uint64             // that record's sequence number
+		// allocEnd is, per chunk, how far from its start the file is
+		// known to be allocated on disk (resize.go); absent means unknown.
+		allocEnd map[int64]int64
+		probed   bool // fillChunks is known (createLocked)
 	}
 }
 
@@ -166,11 +196,24 @@ func (m *Manager) ChunkSize() int64 { return m.chunkSize }
 // Size returns the logical length of the dataset: one past the highest byte
 // written, or as set by Truncate. Bytes of an Append still in progress are
 // not counted until every earlier Append has finished.
-func (m *Manager) Size() int64 { return m.size.Load() }
+func (m *Manager) Size() int64 {
+	if m.follows.Load() {
+		m.pull() // an error leaves the last values: Size cannot report it
+	}
+	return m.state().size.Load()
+}
 
 // Start returns the first readable offset: 0 until DropBefore, and always a
 // multiple of ChunkSize.
-func (m *Manager) Start() int64 { return m.start.Load() }
+func (m *Manager) Start() int64 {
+	if m.follows.Load() {
+		m.pull()
+	}
+	return m.state().start.Load()
+}
+
+// state returns the state page holding Start and Size.
+func (m *Manager) state() *statePage { return m.st.Load() }
 
 // ReadOnly reports whether the Manager was opened with [Options.ReadOnly].
 func (m *Manager) ReadOnly() bool { return m.opts.ReadOnly }
@@ -214,10 +257,19 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	var err error
 	if !m.opts.ReadOnly {
-		err = m.syncLocked()
+		if err = m.syncLocked(); err == nil && m.shared != nil {
+			// Everything is in the newest record: an Open needs no
+			// recovery, and readers may trust the page after a restart.
+			m.shared.markClean()
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.mfile != nil {
+		// The state page stays mapped, for lock-free calls still in
+		// flight, until the arena goes (releaseArenaLocked).
+		err = errors.Join(err, m.mfile.f.Close())
+	}
 	for idx := range m.mu.fds {
 		m.dropFdLocked(idx)
 	}
@@ -240,6 +292,9 @@ func (m *Manager) Close() error {
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.follows.Load() && !m.closed.Load() {
+		m.followLocked() // counts the writer's chunks; an error changes nothing
+	}
 	held := 0
 	for _, mp := range m.mu.live {
 		if mp.s.holds.Load() > 0 {

@@ -455,7 +455,7 @@ func testConcurrent(t *testing.T, admission bool) {
 		readers      = 3
 		hdr          = 16
 	)
-	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, Admission: admission})
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, NoAdmission: !admission})
 	ro := pattern(1, roChunks*cs)
 	writeAt(t, m, ro, 0)
 	wBase := int64(roChunks * cs)
@@ -803,7 +803,7 @@ func TestManager_ManyChunks(t *testing.T) {
 		binary.LittleEndian.PutUint64(p[8:], ^uint64(i))
 		return i*cs + (i*8)%(cs-16), p
 	}
-	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: maxMapped})
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: maxMapped, NoAdmission: true})
 	t0 := time.Now()
 	if err := m.Grow(nchunks * cs); err != nil {
 		t.Fatal(err)
@@ -830,7 +830,7 @@ func TestManager_ManyChunks(t *testing.T) {
 	t.Logf("Close: %v; building took %v in all", time.Since(t1), time.Since(t0))
 
 	t1 = time.Now()
-	m = openTestManager(t, m.Dir(), &chunkmap.Options{MaxMapped: maxMapped})
+	m = openTestManager(t, m.Dir(), &chunkmap.Options{MaxMapped: maxMapped, NoAdmission: true})
 	t.Logf("Open: %v", time.Since(t1))
 	if s := m.Stats(); s.Mapped != 0 || s.Maps != 0 || s.Chunks != nchunks {
 		t.Fatalf("after Open Stats() = %+v, want Mapped 0, Maps 0, Chunks %d", s, nchunks)

@@ -1,43 +1,85 @@
 package chunkmap
 
 // This file reads and writes the manifest: the one small file that says what
-// the chunk files of a dataset add up to.
+// the chunk files of a dataset add up to, and that also carries the state
+// page through which a writer's Size and Start outlive its process and reach
+// readers in other processes.
+//
+// The manifest file is 4096 bytes (format version 2):
+//
+//	   0  record A   64 bytes
+//	 512  record B   64 bytes
+//	2048  state page 128 bytes
+//
+// A record is what a Sync made durable, little endian:
+//
+//	 0  magic     "CHUNKMAP"
+//	 8  version   uint32 (2)
+//	12  flags     uint32 (0; reserved)
+//	16  chunkSize uint64
+//	24  first     uint64  index of the first chunk; Start = first*chunkSize
+//	32  size      uint64  logical size
+//	40  seq       uint64  sequence number; record seq lives at (seq%2)*512
+//	48  reserved  12 bytes of zeros
+//	60  crc       uint32  CRC-32C of bytes 0..59
+//
+// A Sync writes the next record over the older of the two with one pwrite
+// and one fsync, so a torn write (a power loss during it) damages only the
+// record being written, and Open falls back to the other; no temporary file
+// and no rename are needed, and no block is allocated, so a Sync (and a
+// Truncate or DropBefore) works on a full disk. The two records sit in
+// different 512-byte sectors, the unit a disk writes atomically.
+//
+// The state page is not a durable record: it is mapped shared by the writer
+// and by every reader, and holds the current Start and Size, updated with
+// plain atomic stores by every call that changes them. A process crash
+// leaves it in the page cache, so the next Open takes Size and Start from
+// it, and the writes that returned before the crash (also in the page cache)
+// are kept; a power loss (told apart by the boot ID the state page records,
+// see vfs.FS.BootID) falls back to the last record.
+//
+// Format version 1 was a 44-byte file holding one record (without seq),
+// replaced with a temporary file and a rename. It is still read; a
+// read-write Open rewrites it as version 2, crash-safely, before it changes
+// anything else.
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"unsafe"
 
-	"github.com/chunkmap/chunkmap/internal/chunk"
+	mmap "github.com/edsrzf/mmap-go"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 const (
 	// ManifestName is the name of the manifest file in a dataset directory.
 	ManifestName = "MANIFEST"
-	// manifestTemp is where a new manifest is written before the rename
-	// that replaces the old one.
+	// manifestTemp is where a new manifest file is written before the
+	// rename that publishes it (creation and the version 1 upgrade only).
 	manifestTemp = ManifestName + ".tmp"
 
-	manifestMagic   = "CHUNKMAP"
-	manifestVersion = 1
-	manifestLen     = 44
+	manifestMagic = "CHUNKMAP"
+	manifestV1    = 1
+	manifestV1Len = 44
+	manifestV2    = 2
+	manifestLen   = 4096 // version 2
+	recordLen     = 64
+	recordStride  = 512
+	stateOff      = 2048
+
+	stateMagic = "CMSTATE2"
 )
 
 // manifest is the persistent description of a dataset.
-//
-// On disk it is 44 bytes, little endian:
-//
-//	 0  magic     "CHUNKMAP"
-//	 8  version   uint32 (1)
-//	12  flags     uint32 (0; reserved)
-//	16  chunkSize uint64
-//	24  first     uint64  index of the first chunk; Start = first*chunkSize
-//	32  size      uint64  logical size
-//	40  crc       uint32  CRC-32C of bytes 0..39
 type manifest struct {
 	chunkSize int64
 	first     int64
@@ -46,21 +88,37 @@ type manifest struct {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func (mf manifest) encode() []byte {
-	b := make([]byte, manifestLen)
+// encodeRecord returns mf as record number seq.
+func encodeRecord(mf manifest, seq uint64) []byte {
+	b := make([]byte, recordLen)
 	copy(b, manifestMagic)
-	binary.LittleEndian.PutUint32(b[8:], manifestVersion)
+	binary.LittleEndian.PutUint32(b[8:], manifestV2)
 	binary.LittleEndian.PutUint64(b[16:], uint64(mf.chunkSize))
 	binary.LittleEndian.PutUint64(b[24:], uint64(mf.first))
 	binary.LittleEndian.PutUint64(b[32:], uint64(mf.size))
-	binary.LittleEndian.PutUint32(b[40:], crc32.Checksum(b[:40], castagnoli))
+	binary.LittleEndian.PutUint64(b[40:], seq)
+	binary.LittleEndian.PutUint32(b[60:], crc32.Checksum(b[:60], castagnoli))
 	return b
 }
 
-// decodeManifest parses b, read from path, and checks it is self-consistent.
-func decodeManifest(path string, b []byte) (manifest, error) {
-	bad := func(format string, args ...any) (manifest, error) {
-		return manifest{}, fmt.Errorf("%w: manifest %s: %s", ErrCorrupt, path, fmt.Sprintf(format, args...))
+// recordOff is where record number seq is written.
+func recordOff(seq uint64) int64 { return int64(seq%2) * recordStride }
+
+// manifestState is what a manifest file says.
+type manifestState struct {
+	mf      manifest
+	seq     uint64 // of the record mf came from; 0 for version 1
+	version int
+}
+
+// decodeManifest parses the manifest file b, read from path: for version 2
+// the valid record with the higher sequence number.
+func decodeManifest(path string, b []byte) (manifestState, error) {
+	bad := func(format string, args ...any) (manifestState, error) {
+		return manifestState{}, fmt.Errorf("%w: manifest %s: %s", ErrCorrupt, path, fmt.Sprintf(format, args...))
+	}
+	if len(b) == manifestLen {
+		return decodeV2(path, b)
 	}
 	if len(b) < 12 {
 		return bad("%d bytes, want %d", len(b), manifestLen)
@@ -68,34 +126,98 @@ func decodeManifest(path string, b []byte) (manifest, error) {
 	if string(b[:8]) != manifestMagic {
 		return bad("bad magic %q", b[:8])
 	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != manifestVersion {
-		return bad("unknown format version %d (this build reads version %d)", v, manifestVersion)
-	}
-	if len(b) != manifestLen {
+	switch v := binary.LittleEndian.Uint32(b[8:]); v {
+	case manifestV1:
+		if len(b) != manifestV1Len {
+			return bad("%d bytes, want %d for format version 1", len(b), manifestV1Len)
+		}
+		if got, want := binary.LittleEndian.Uint32(b[40:]), crc32.Checksum(b[:40], castagnoli); got != want {
+			return bad("checksum %#08x, want %#08x", got, want)
+		}
+		mf, err := decodeFields(b)
+		if err != nil {
+			return bad("%v", err)
+		}
+		return manifestState{mf: mf, version: manifestV1}, nil
+	case manifestV2:
 		return bad("%d bytes, want %d", len(b), manifestLen)
+	default:
+		return bad("unknown format version %d (this build reads versions 1 and 2)", v)
 	}
-	if got, want := binary.LittleEndian.Uint32(b[40:]), crc32.Checksum(b[:40], castagnoli); got != want {
-		return bad("checksum %#08x, want %#08x", got, want)
+}
+
+// decodeV2 parses the version 2 manifest file b, read from path.
+func decodeV2(path string, b []byte) (manifestState, error) {
+	var (
+		best manifestState
+		errs [2]error
+		ok   bool
+	)
+	for i := range 2 {
+		r := b[i*recordStride : i*recordStride+recordLen]
+		mf, seq, err := decodeRecord(r)
+		if err == nil && recordOff(seq) != int64(i*recordStride) {
+			err = fmt.Errorf("record %d at offset %d", seq, i*recordStride)
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if !ok || seq > best.seq {
+			best, ok = manifestState{mf: mf, seq: seq, version: manifestV2}, true
+		}
 	}
+	if !ok {
+		return manifestState{}, fmt.Errorf("%w: manifest %s: both records are damaged (record A: %v; record B: %v)",
+			ErrCorrupt, path, errs[0], errs[1])
+	}
+	return best, nil
+}
+
+// decodeRecord checks and parses one version 2 record.
+func decodeRecord(r []byte) (manifest, uint64, error) {
+	if string(r[:8]) != manifestMagic {
+		return manifest{}, 0, fmt.Errorf("bad magic %q", r[:8])
+	}
+	if v := binary.LittleEndian.Uint32(r[8:]); v != manifestV2 {
+		return manifest{}, 0, fmt.Errorf("version %d", v)
+	}
+	if got, want := binary.LittleEndian.Uint32(r[60:]), crc32.Checksum(r[:60], castagnoli); got != want {
+		return manifest{}, 0, fmt.Errorf("checksum %#08x, want %#08x", got, want)
+	}
+	mf, err := decodeFields(r)
+	if err != nil {
+		return manifest{}, 0, err
+	}
+	return mf, binary.LittleEndian.Uint64(r[40:]), nil
+}
+
+// decodeFields parses and checks the fields common to both versions.
+func decodeFields(b []byte) (manifest, error) {
 	if flags := binary.LittleEndian.Uint32(b[12:]); flags != 0 {
-		return bad("unknown flags %#x", flags)
+		return manifest{}, fmt.Errorf("unknown flags %#x", flags)
 	}
 	mf := manifest{
 		chunkSize: int64(binary.LittleEndian.Uint64(b[16:])),
 		first:     int64(binary.LittleEndian.Uint64(b[24:])),
 		size:      int64(binary.LittleEndian.Uint64(b[32:])),
 	}
+	return mf, mf.check()
+}
+
+// check reports whether mf describes a possible dataset.
+func (mf manifest) check() error {
 	if err := validChunkSize(mf.chunkSize); err != nil {
-		return bad("chunk size %d: %v", mf.chunkSize, errors.Unwrap(err))
+		return fmt.Errorf("chunk size %d is not a power of two from %d to %d", mf.chunkSize, int64(MinChunkSize), int64(MaxChunkSize))
 	}
 	shift := log2(mf.chunkSize)
 	if mf.first < 0 || mf.first > maxOffset>>shift {
-		return bad("first chunk %d out of range", mf.first)
+		return fmt.Errorf("first chunk %d out of range", mf.first)
 	}
 	if mf.size < mf.first<<shift || mf.size > maxOffset {
-		return bad("size %d out of range for first chunk %d (start %d)", mf.size, mf.first, mf.first<<shift)
+		return fmt.Errorf("size %d out of range for first chunk %d (start %d)", mf.size, mf.first, mf.first<<shift)
 	}
-	return mf, nil
+	return nil
 }
 
 // chunksFor returns how many chunks of 1<<shift bytes cover [0, size):
@@ -110,64 +232,175 @@ func chunksFor(size int64, shift uint) int64 {
 }
 
 // readManifest reads the manifest of dir. A missing manifest is reported
-// with an error wrapping fs.ErrNotExist.
-func readManifest(dir string) (manifest, error) {
+// with an error wrapping fs.ErrNotExist; anything under its name that is not
+// a regular file, with ErrCorrupt (and without blocking on it).
+func readManifest(fsys vfs.FS, dir string) (manifestState, error) {
 	path := filepath.Join(dir, ManifestName)
-	b, err := readSmallFile(path, manifestLen+1)
+	f, err := openManifest(fsys, path, os.O_RDONLY)
 	if err != nil {
-		return manifest{}, err
-	}
-	return decodeManifest(path, b)
-}
-
-// readSmallFile reads at most limit bytes of path, so that a huge file put
-// in the manifest's place is not read whole.
-func readSmallFile(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+		return manifestState{}, err
 	}
 	defer f.Close()
-	b := make([]byte, limit)
-	n := 0
-	for n < limit {
-		k, err := f.Read(b[n:])
-		n += k
-		if err != nil {
-			break
-		}
+	b := make([]byte, manifestLen+1)
+	n, err := f.ReadAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return manifestState{}, fmt.Errorf("read manifest %s: %w", path, err)
 	}
-	return b[:n], nil
+	return decodeManifest(path, b[:n])
 }
 
-// writeManifest replaces the manifest of dir crash-safely: after a crash the
-// directory holds either the old manifest or the new one, never a mix.
-func writeManifest(dir string, mf manifest, perm os.FileMode) error {
+// openManifest opens the manifest file at path through fsys, refusing what
+// is not a regular file as corrupt.
+func openManifest(fsys vfs.FS, path string, flag int) (vfs.File, error) {
+	f, err := fsys.OpenFile(path, flag, 0)
+	if errors.Is(err, vfs.ErrNotRegular) {
+		return nil, fmt.Errorf("%w: manifest %s: %w", ErrCorrupt, path, err)
+	}
+	return f, err
+}
+
+// createManifest writes a new version 2 manifest file for dir holding mf as
+// record 1, crash-safely: under a temporary name, fsync'd, renamed over
+// ManifestName, and the directory fsync'd. After a crash the directory holds
+// the old manifest (or none) or the new one, never a part of one. It
+// replaces a version 1 manifest the same way.
+func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode) error {
 	tmp := filepath.Join(dir, manifestTemp)
 	final := filepath.Join(dir, ManifestName)
-	wrap := func(err error) error { return &fs.PathError{Op: "write manifest", Path: final, Err: err} }
-	// 1. Write the new contents under a temporary name.
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	wrap := func(err error) error { return fmt.Errorf("write manifest %s: %w", final, err) }
+	b := make([]byte, manifestLen)
+	copy(b[recordOff(1):], encodeRecord(mf, 1))
+	// A stale temporary file (from a crash here) is replaced.
+	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return wrap(err)
+	}
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return wrap(err)
 	}
-	if _, err := f.Write(mf.encode()); err != nil {
-		return wrap(errors.Join(err, f.Close(), os.Remove(tmp)))
+	if _, err := f.WriteAt(b, 0); err != nil {
+		return wrap(errors.Join(err, f.Close(), fsys.Remove(tmp)))
 	}
-	// 2. Make them durable before the name can refer to them.
+	// Durable before the name can refer to it.
 	if err := f.Sync(); err != nil {
-		return wrap(errors.Join(err, f.Close(), os.Remove(tmp)))
+		return wrap(errors.Join(err, f.Close(), fsys.Remove(tmp)))
 	}
 	if err := f.Close(); err != nil {
-		return wrap(errors.Join(err, os.Remove(tmp)))
+		return wrap(errors.Join(err, fsys.Remove(tmp)))
 	}
-	// 3. Replace the old manifest atomically.
-	if err := os.Rename(tmp, final); err != nil {
-		return wrap(errors.Join(err, os.Remove(tmp)))
+	if err := fsys.Rename(tmp, final); err != nil {
+		return wrap(errors.Join(err, fsys.Remove(tmp)))
 	}
-	// 4. Make the rename durable.
-	if err := chunk.SyncDir(dir); err != nil {
+	if err := fsys.SyncDir(dir); err != nil {
 		return wrap(err)
 	}
 	return nil
+}
+
+// statePage is the shared, mapped part of the manifest file (see the top of
+// this file). Its fields are read and written with atomic operations only,
+// by the writer and by readers in any process.
+type statePage struct {
+	magic [8]byte  // stateMagic once the writer set it up
+	boot  [48]byte // the writer's boot ID, NUL-padded
+	// epoch advances whenever the writer deletes chunk files (Truncate,
+	// DropBefore) and when a writer opens: a reader that sees it move
+	// checks that the chunk files it has open are still the dataset's.
+	epoch atomic.Uint64
+	start atomic.Int64
+	size  atomic.Int64
+	// clean is 1 while no writer has the dataset open and the last one
+	// closed it after a successful Sync: nothing in the page cache is
+	// newer than the last record.
+	clean atomic.Uint32
+	_     uint32
+	_     [4]uint64
+}
+
+// Compile-time checks: the state page fits its place, and its atomic fields
+// are 8-byte aligned at any mapping address (which is page aligned).
+var (
+	_ [manifestLen - stateOff - unsafe.Sizeof(statePage{})]struct{}
+	_ [unsafe.Offsetof(statePage{}.epoch) % 8]struct{}
+)
+
+// bootOf returns id as the state page stores it.
+func bootOf(id string) (b [48]byte) {
+	copy(b[:], id)
+	return b
+}
+
+// manifestFile is an open version 2 manifest file and its mapped state
+// page.
+type manifestFile struct {
+	f  vfs.File
+	mm mmap.MMap
+	st *statePage
+}
+
+// openManifestFile opens and maps the version 2 manifest of dir, writable
+// or not.
+func openManifestFile(fsys vfs.FS, dir string, writable bool) (*manifestFile, error) {
+	path := filepath.Join(dir, ManifestName)
+	flag, prot := os.O_RDONLY, mmap.RDONLY
+	if writable {
+		flag, prot = os.O_RDWR, mmap.RDWR
+	}
+	f, err := openManifest(fsys, path, flag)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open manifest %s: %w", path, err), f.Close())
+	}
+	if fi.Size() != manifestLen {
+		return nil, errors.Join(fmt.Errorf("%w: manifest %s: %d bytes, want %d", ErrCorrupt, path, fi.Size(), manifestLen), f.Close())
+	}
+	mm, err := mmap.MapRegion(f.OS(), manifestLen, prot, 0, 0)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("map manifest %s: %w", path, err), f.Close())
+	}
+	return &manifestFile{f: f, mm: mm, st: (*statePage)(unsafe.Pointer(&mm[stateOff]))}, nil
+}
+
+// writeRecord writes mf as record seq and fsyncs the file. A failed write
+// leaves the other record intact (and the one written possibly torn); a
+// failed fsync leaves the record's durability unknown.
+func (mfl *manifestFile) writeRecord(mf manifest, seq uint64) (fsyncErr, err error) {
+	path := mfl.f.Name()
+	if _, err := mfl.f.WriteAt(encodeRecord(mf, seq), recordOff(seq)); err != nil {
+		return nil, fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err := mfl.f.Sync(); err != nil {
+		return fmt.Errorf("fsync manifest %s: %w", path, err), nil
+	}
+	return nil, nil
+}
+
+// stillNamed reports an error unless the manifest file is still the file
+// under its name in dir: one removed or replaced from outside makes every
+// record written to it lost to the next Open.
+func (mfl *manifestFile) stillNamed(fsys vfs.FS) error {
+	path := mfl.f.Name()
+	onDisk, err := fsys.Lstat(path)
+	if err == nil {
+		var mine fs.FileInfo
+		if mine, err = mfl.f.Stat(); err == nil && os.SameFile(onDisk, mine) {
+			if mine.Size() != manifestLen {
+				return fmt.Errorf("%w: manifest %s was truncated to %d bytes by another program", ErrCorrupt, path, mine.Size())
+			}
+			return nil
+		}
+	}
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: manifest %s was removed or replaced by another program", ErrCorrupt, path)
+	}
+	return fmt.Errorf("stat manifest %s: %w", path, err)
+}
+
+// close unmaps and closes the manifest file. The state page must not be
+// used after it.
+func (mfl *manifestFile) close() error {
+	return errors.Join(mfl.mm.Unmap(), mfl.f.Close())
 }

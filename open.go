@@ -16,25 +16,36 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // Open opens the dataset in directory dir, creating the directory and an
-// empty dataset if they do not exist (unless opts.ReadOnly). A nil opts
-// means all defaults.
+// empty dataset if they do not exist (unless opts.ReadOnly or
+// opts.ErrorIfNotExists: then a missing dataset is an error matching
+// fs.ErrNotExist). A nil opts means all defaults.
 //
 // Open maps nothing, and its cost grows linearly with the number of chunk
 // files. It checks the whole directory before it changes anything: a
 // directory that does not hold a consistent dataset gives ErrCorrupt and is
-// left exactly as it was. On success a read-write Open removes what a crash
-// can leave behind: temporary files, and chunks below the first one that a
-// DropBefore had not yet deleted. Files it does not recognise are left
-// alone.
+// left exactly as it was. Every name it opens is refused unless it is a
+// regular file, without blocking on a FIFO or following a symlink.
+//
+// After a crash of the writer's process, Open finds Size and Start where
+// the writer last set them (in the manifest's state page, see
+// [Manager.Sync]), so every write that returned is there; after a power
+// loss, what the last Sync recorded. On success a read-write Open removes
+// what a crash can leave behind: temporary files, chunks below the first
+// one that a DropBefore had not yet deleted, and chunk files past Size
+// (missing, empty, short or whole, none of them holds data). Files it does
+// not recognise are left alone. A read-write Open of a dataset whose
+// manifest has the format of earlier versions rewrites it in the current
+// one, crash-safely.
 //
 // A read-write Open locks the directory (flock on Unix, LockFileEx on
 // Windows); while it is open, another read-write Open, in this process or
 // another, returns ErrLocked. A ReadOnly Open takes no lock: any number of
 // readers coexist with each other and with the one writer, and follow it
-// with [Manager.Refresh].
+// live (see [Options.ReadOnly]).
 func Open(dir string, opts *Options) (*Manager, error) {
 	var o Options
 	if opts != nil {
@@ -44,17 +55,23 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
+	fsys := o.fsys()
 	if o.Scratch {
 		return openScratch(dir, o)
 	}
+	if fi, err := fsys.Lstat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("open %s: %w: not a directory (mode %v)", dir, ErrCorrupt, fi.Mode().Type())
+	} else if errors.Is(err, fs.ErrNotExist) && o.ReadOnly {
+		return nil, fmt.Errorf("open %s: %w: no dataset to open: %w", dir, ErrReadOnly, fs.ErrNotExist)
+	} else if errors.Is(err, fs.ErrNotExist) && o.ErrorIfNotExists {
+		return nil, fmt.Errorf("open %s: no dataset: %w", dir, fs.ErrNotExist)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
 	if !o.ReadOnly {
-		if err := os.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
+		if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 			return nil, fmt.Errorf("open %s: %w", dir, err)
 		}
-	} else if fi, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
-	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("open %s: %w: not a directory", dir, ErrCorrupt)
 	}
 	var lock *dirLock
 	if !o.ReadOnly {
@@ -65,9 +82,8 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	m, err := open(dir, o)
 	// A ReadOnly Open holds no lock, so the writer's Truncate or DropBefore
 	// may delete chunks after the manifest was read; the manifest then says
-	// so, and reading it again settles it (Refresh does the same).
-	for tries := 1; err != nil && o.ReadOnly && tries < 3 &&
-		(errors.Is(err, ErrCorrupt) || errors.Is(err, fs.ErrNotExist)); tries++ {
+	// so, and reading it again settles it.
+	for tries := 1; err != nil && o.ReadOnly && tries < 3 && errors.Is(err, ErrCorrupt); tries++ {
 		m, err = open(dir, o)
 	}
 	if err != nil {
@@ -84,12 +100,13 @@ func dirMode(perm os.FileMode) os.FileMode {
 // open reads and checks the dataset in dir, cleans up after a crash, and
 // returns its Manager. The caller holds the directory lock.
 func open(dir string, o Options) (*Manager, error) {
+	fsys := o.fsys()
 	// The manifest is read before the directory is listed: a writer in
 	// another process creates chunks before it records a Size that needs
 	// them, so a ReadOnly Open that listed first could miss chunks that
 	// the manifest it read next needs.
-	mf, mfErr := readManifest(dir)
-	entries, err := os.ReadDir(dir)
+	ms, mfErr := readManifest(fsys, dir)
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +138,7 @@ func open(dir string, o Options) (*Manager, error) {
 		default:
 			if i, ok := chunk.ParseName(name); ok {
 				chunks = append(chunks, i)
-				if !e.Type().IsRegular() { // left alone below first
+				if !e.Type().IsRegular() { // never removed: not ours
 					if irregular == nil {
 						irregular = make(map[int64]bool)
 					}
@@ -136,103 +153,156 @@ func open(dir string, o Options) (*Manager, error) {
 		if mfErr != nil {
 			return nil, mfErr
 		}
-		if o.ChunkSize != 0 && o.ChunkSize != mf.chunkSize {
-			return nil, fmt.Errorf("%w: ChunkSize %d, but the dataset's chunk size is %d", ErrInvalidOptions, o.ChunkSize, mf.chunkSize)
+		if o.ChunkSize != 0 && o.ChunkSize != ms.mf.chunkSize {
+			return nil, fmt.Errorf("%w: ChunkSize %d, but the dataset's chunk size is %d", ErrInvalidOptions, o.ChunkSize, ms.mf.chunkSize)
 		}
 	case len(chunks) > 0:
 		return nil, fmt.Errorf("%w: %d chunk files but no %s", ErrCorrupt, len(chunks), ManifestName)
 	case o.ReadOnly:
-		return nil, fmt.Errorf("%w: no dataset to open (%s missing)", ErrReadOnly, ManifestName)
+		return nil, fmt.Errorf("%w: no dataset to open (%s missing): %w", ErrReadOnly, ManifestName, fs.ErrNotExist)
+	case o.ErrorIfNotExists:
+		return nil, fmt.Errorf("no dataset (%s missing): %w", ManifestName, fs.ErrNotExist)
 	default:
-		mf = manifest{chunkSize: o.ChunkSize}
-		if mf.chunkSize == 0 {
-			mf.chunkSize = DefaultChunkSize
+		ms = manifestState{mf: manifest{chunkSize: o.ChunkSize}, seq: 1, version: manifestV2}
+		if ms.mf.chunkSize == 0 {
+			ms.mf.chunkSize = DefaultChunkSize
 		}
 		create = true
 	}
-
-	if err := o.fitMapped(mf.chunkSize); err != nil {
+	if err := o.fitMapped(ms.mf.chunkSize); err != nil {
 		return nil, err
 	}
-	// A new dataset's manifest is written only once the options are known
-	// to be acceptable, so that an Open refused for them writes nothing.
-	if create {
-		if err := writeManifest(dir, mf, o.FileMode); err != nil {
+	shift := log2(ms.mf.chunkSize)
+
+	// What to open: the state page, where a writer of this boot left it,
+	// holds Start and Size as they were when it stopped, crash or not;
+	// otherwise the newest record does.
+	var mfl *manifestFile
+	cur, recovered := ms.mf, false
+	if ms.version == manifestV2 && !create {
+		if mfl, err = openManifestFile(fsys, dir, false); err != nil {
 			return nil, err
 		}
+		ps, ok := (&sharedPage{p: mfl.st}).load(bootOf(fsys.BootID()))
+		if !ok {
+			_ = mfl.close()
+			return nil, fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt,
+				filepath.Join(dir, ManifestName))
+		}
+		if ps.live {
+			cur = manifest{chunkSize: ms.mf.chunkSize, first: ps.start >> shift, size: ps.size}
+			if err := cur.check(); err != nil || ps.start != cur.first<<shift {
+				_ = mfl.close()
+				return nil, fmt.Errorf("%w: manifest %s: state page: start %d, size %d", ErrCorrupt,
+					filepath.Join(dir, ManifestName), ps.start, ps.size)
+			}
+			recovered = !ps.clean
+		}
+	}
+	fail := func(err error) (*Manager, error) {
+		if mfl != nil {
+			err = errors.Join(err, mfl.close())
+		}
+		return nil, err
 	}
 
-	// Chunks below first are left by a DropBefore that crashed after its
-	// manifest write; chunks from first on must follow each other without a
-	// gap and cover Size.
-	shift := log2(mf.chunkSize)
+	// Chunks below first are left by a DropBefore that crashed part way;
+	// chunks from first on must follow each other without a gap and cover
+	// Size; those past Size are spare, or left by a crash during growth
+	// or a Truncate.
 	slices.Sort(chunks)
 	var stale []int64
-	for len(chunks) > 0 && chunks[0] < mf.first {
-		if !irregular[chunks[0]] { // not ours: never created below first
+	for len(chunks) > 0 && chunks[0] < cur.first {
+		if !irregular[chunks[0]] {
 			stale = append(stale, chunks[0])
 		}
 		chunks = chunks[1:]
 	}
-	for k, idx := range chunks {
-		if want := mf.first + int64(k); idx != want {
-			return nil, fmt.Errorf("%w: chunk file %s is missing (found %s after it)", ErrCorrupt,
-				filepath.Join(dir, chunk.Name(want)), chunk.Name(idx))
+	nchunks := chunksFor(cur.size, shift) - cur.first
+	for k := int64(0); k < nchunks; k++ {
+		if k >= int64(len(chunks)) || chunks[k] != cur.first+k {
+			return fail(fmt.Errorf("%w: chunk file %s is missing (size %d needs chunks %d to %d)", ErrCorrupt,
+				filepath.Join(dir, chunk.Name(cur.first+k)), cur.size, cur.first, cur.first+nchunks-1))
 		}
-	}
-	nchunks := int64(len(chunks))
-	if need := chunksFor(mf.size, shift); mf.first+nchunks < need {
-		return nil, fmt.Errorf("%w: chunk file %s is missing (size %d needs chunks up to %d)", ErrCorrupt,
-			filepath.Join(dir, chunk.Name(mf.first+nchunks)), mf.size, need-1)
-	}
-	for _, idx := range chunks {
-		path := filepath.Join(dir, chunk.Name(idx))
-		fi, err := os.Lstat(path)
+		path := filepath.Join(dir, chunk.Name(chunks[k]))
+		fi, err := fsys.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Removed since the listing: a writer's Truncate or DropBefore.
+			return fail(fmt.Errorf("%w: chunk file %s is missing (size %d)", ErrCorrupt, path, cur.size))
+		}
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
-		if !fi.Mode().IsRegular() || fi.Size() != mf.chunkSize {
-			return nil, fmt.Errorf("%w: chunk file %s: %d bytes (%v), want a regular file of %d", ErrCorrupt,
-				path, fi.Size(), fi.Mode().Type(), mf.chunkSize)
+		if !fi.Mode().IsRegular() || fi.Size() != ms.mf.chunkSize {
+			return fail(fmt.Errorf("%w: chunk file %s: %d bytes (%v), want a regular file of %d", ErrCorrupt,
+				path, fi.Size(), fi.Mode().Type(), ms.mf.chunkSize))
+		}
+	}
+	for _, idx := range chunks[min(nchunks, int64(len(chunks))):] {
+		if !irregular[idx] {
+			stale = append(stale, idx)
 		}
 	}
 
-	if !o.ReadOnly && len(temps)+len(stale) > 0 {
-		for _, name := range temps {
-			if err := removeFile(filepath.Join(dir, name)); err != nil {
-				return nil, err
-			}
-		}
-		for _, idx := range stale {
-			if err := removeFile(filepath.Join(dir, chunk.Name(idx))); err != nil {
-				return nil, err
-			}
-		}
-		if err := chunk.SyncDir(dir); err != nil {
+	if o.ReadOnly {
+		return newManager(dir, o, ms, cur, nchunks, mfl, false)
+	}
+	if mfl != nil {
+		if err := mfl.close(); err != nil {
 			return nil, err
 		}
+		mfl = nil
 	}
-
-	return newManager(dir, o, mf, nchunks)
+	// Every check passed: from here on the directory changes.
+	if create || ms.version == manifestV1 {
+		if err := createManifest(fsys, dir, ms.mf, o.FileMode); err != nil {
+			return nil, err
+		}
+		ms.seq, ms.version = 1, manifestV2
+	}
+	if mfl, err = openManifestFile(fsys, dir, true); err != nil {
+		return nil, err
+	}
+	for _, name := range temps {
+		if err := removeFile(fsys, filepath.Join(dir, name)); err != nil {
+			return fail(err)
+		}
+	}
+	for _, idx := range stale {
+		if err := removeFile(fsys, filepath.Join(dir, chunk.Name(idx))); err != nil {
+			return fail(err)
+		}
+	}
+	m, err := newManager(dir, o, ms, cur, nchunks, mfl, recovered)
+	if err != nil {
+		return fail(err)
+	}
+	m.mu.dirDirty = len(temps)+len(stale) > 0
+	return m, nil
 }
 
-// newManager returns the Manager of a checked dataset described by mf, with
-// nchunks chunk files from mf.first, and reserves its arena.
-func newManager(dir string, o Options, mf manifest, nchunks int64) (*Manager, error) {
-	shift := log2(mf.chunkSize)
+// newManager returns the Manager of a checked dataset whose newest record
+// is ms and whose current extent is cur, with nchunks chunk files from
+// cur.first, and reserves its arena. mfl is the open manifest file (nil for
+// Scratch and for a reader of a version 1 manifest); a writer sets up its
+// state page. recovered says that a writer's process died with writes in
+// the page cache that no Sync covered: the first Sync fsyncs every chunk.
+func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks int64, mfl *manifestFile, recovered bool) (*Manager, error) {
+	shift := log2(ms.mf.chunkSize)
 	m := &Manager{
 		dir:       dir,
 		opts:      o,
-		chunkSize: mf.chunkSize,
+		fsys:      o.fsys(),
+		chunkSize: ms.mf.chunkSize,
 		shift:     shift,
-		mask:      mf.chunkSize - 1,
+		mask:      ms.mf.chunkSize - 1,
+		mfile:     mfl,
+		allocStep: allocStep(ms.mf.chunkSize),
 	}
-	m.opts.ChunkSize = mf.chunkSize
+	m.opts.ChunkSize = ms.mf.chunkSize
 	if err := m.reserveArena(nchunks); err != nil {
 		return nil, err
 	}
-	m.size.Store(mf.size)
-	m.start.Store(mf.first << shift)
 	// NewLRU fails only for a size below 1. The Manager bounds the mapped
 	// count itself (held chunks may exceed MaxMapped), so the LRU's own
 	// bound must never evict.
@@ -243,21 +313,55 @@ func newManager(dir string, o Options, mf manifest, nchunks int64) (*Manager, er
 	m.mu.pending = make(map[int64]int64)
 	m.mu.freq = make(map[int64]uint16)
 	m.mu.fds = make(map[int64]*fdEntry)
+	m.mu.allocEnd = make(map[int64]int64)
 	m.mu.fdLimit = fileBudget()
 	m.mu.idle = sync.NewCond(&m.mu.Mutex)
-	m.mu.first = mf.first
+	m.mu.first = cur.first
 	m.mu.nchunks = nchunks
-	m.mu.reserved = mf.size
+	m.mu.reserved = cur.size
 	// Unsynced writes before a crash may have left data past Size anywhere
 	// in the existing chunks.
-	m.mu.hwm = (mf.first + nchunks) << shift
-	m.mu.durable = mf
+	m.mu.hwm = (cur.first + nchunks) << shift
+	m.mu.durable = ms.mf
+	m.mu.seq = ms.seq
+	m.st.Store(privateState(cur))
+	switch {
+	case mfl != nil && !o.ReadOnly:
+		m.shared = &sharedPage{p: mfl.st}
+		if _, ok := m.shared.setup(bootOf(m.fsys.BootID()), cur.first<<shift, cur.size); !ok {
+			return nil, fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt, mfl.f.Name())
+		}
+		// The manifest, written whole, allocates nothing more when asked.
+		m.fillChunks = errors.Is(mfl.f.Allocate(0, manifestLen), errors.ErrUnsupported)
+		m.mu.probed = true
+		if recovered {
+			for idx := cur.first; idx < cur.first+nchunks; idx++ {
+				m.mu.dirty[idx] = struct{}{}
+			}
+			m.mu.dirDirty = true
+		}
+	case mfl != nil:
+		m.shared = &sharedPage{p: mfl.st}
+		m.follows.Store(true)
+		if ps, ok := m.shared.load(bootOf(m.fsys.BootID())); ok {
+			m.seen.Store(ps.epoch)
+		}
+	}
 	return m, nil
+}
+
+// privateState returns a state page of this process alone, holding mf's
+// Start and Size.
+func privateState(mf manifest) *statePage {
+	st := new(statePage)
+	st.start.Store(mf.first << log2(mf.chunkSize))
+	st.size.Store(mf.size)
+	return st
 }
 
 // openScratch returns an empty scratch Manager in dir (Options.Scratch).
 func openScratch(dir string, o Options) (*Manager, error) {
-	if err := os.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
+	if err := o.fsys().MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	mf := manifest{chunkSize: o.ChunkSize}
@@ -267,7 +371,7 @@ func openScratch(dir string, o Options) (*Manager, error) {
 	if err := o.fitMapped(mf.chunkSize); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
-	m, err := newManager(dir, o, mf, 0)
+	m, err := newManager(dir, o, manifestState{mf: mf}, mf, 0, nil, false)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
@@ -284,7 +388,7 @@ func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
 		}
 		return f.Clone()
 	}
-	return chunk.Open(m.dir, idx, m.chunkSize, mode)
+	return chunk.Open(m.fsys, m.dir, idx, m.chunkSize, mode)
 }
 
 // chunkPath returns the path of chunk idx's file, for messages.
@@ -295,8 +399,8 @@ func (m *Manager) chunkPath(idx int64) string {
 	return filepath.Join(m.dir, chunk.Name(idx))
 }
 
-func removeFile(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+func removeFile(fsys vfs.FS, path string) error {
+	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"math"
 	"math/bits"
@@ -21,17 +20,6 @@ import (
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
-
-// The manifest format, from manifest.go: 44 bytes, little endian, with a
-// CRC-32C of bytes 0..39 at 40.
-const manifestLen = 44
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func reseal(b []byte) []byte {
-	binary.LittleEndian.PutUint32(b[40:], crc32.Checksum(b[:40], castagnoli))
-	return b
-}
 
 func TestOpen_Defaults(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
@@ -181,18 +169,45 @@ func buildDataset(t *testing.T) (dir string, data []byte) {
 func TestOpen_ErrCorrupt(t *testing.T) {
 	manifest := func(dir string) string { return filepath.Join(dir, chunkmap.ManifestName) }
 	chunkPath := func(dir string, i int64) string { return filepath.Join(dir, chunk.Name(i)) }
+	// editManifest replaces the manifest file (version 2, as buildDataset
+	// leaves it) with what edit returns.
 	editManifest := func(t *testing.T, dir string, edit func([]byte) []byte) {
 		t.Helper()
-		b, err := os.ReadFile(manifest(dir))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(b) != manifestLen {
-			t.Fatalf("manifest is %d bytes, want %d", len(b), manifestLen)
-		}
+		b := readManifestFile(t, dir)
 		if err := os.WriteFile(manifest(dir), edit(b), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// editRecords applies edit to both records, so that Open has none to
+	// fall back to; reseal says whether their checksums are made right
+	// again, so that only the check of what edit changed fails.
+	editRecords := func(t *testing.T, dir string, reseal bool, edit func(r []byte)) {
+		t.Helper()
+		editManifest(t, dir, func(b []byte) []byte {
+			for slot := range 2 {
+				r := recordIn(b, slot)
+				if !parseRecord(r).valid() {
+					t.Fatalf("record at %d of the dataset before the edit is not valid", slot*recordStride)
+				}
+				edit(r)
+				if reseal {
+					resealRecord(r)
+				}
+			}
+			return b
+		})
+	}
+	putUint32 := func(at int, v uint32) func(r []byte) {
+		return func(r []byte) { binary.LittleEndian.PutUint32(r[at:], v) }
+	}
+	putUint64 := func(at int, v uint64) func(r []byte) {
+		return func(r []byte) { binary.LittleEndian.PutUint64(r[at:], v) }
+	}
+	// writeV1 replaces the manifest with a version 1 one of the same
+	// dataset, edited by edit.
+	writeV1 := func(t *testing.T, dir string, edit func(b []byte) []byte) {
+		t.Helper()
+		editManifest(t, dir, func([]byte) []byte { return edit(encodeV1(cs, 0, 7*cs/2)) })
 	}
 	tests := []struct {
 		name  string
@@ -200,7 +215,14 @@ func TestOpen_ErrCorrupt(t *testing.T) {
 		names func(dir string) string // the file the error must name
 	}{
 		{"manifest truncated", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(b []byte) []byte { return b[:20] })
+			editManifest(t, dir, func(b []byte) []byte { return b[:stateOff] })
+		}, manifest},
+		{"manifest truncated to one record", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte { return b[:recordLen] })
+		}, manifest},
+		{"manifest truncated to the version 1 length", func(t *testing.T, dir string) {
+			// Record A, which says version 2, cut to 44 bytes.
+			editManifest(t, dir, func(b []byte) []byte { return b[:manifestV1Len] })
 		}, manifest},
 		{"manifest truncated to 4 bytes", func(t *testing.T, dir string) {
 			editManifest(t, dir, func(b []byte) []byte { return b[:4] })
@@ -214,51 +236,86 @@ func TestOpen_ErrCorrupt(t *testing.T) {
 		{"manifest garbage", func(t *testing.T, dir string) {
 			editManifest(t, dir, func(b []byte) []byte { return pattern(99, manifestLen) })
 		}, manifest},
+		{"manifest zeros", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(b []byte) []byte { return make([]byte, manifestLen) })
+		}, manifest},
 		{"manifest huge garbage", func(t *testing.T, dir string) {
 			editManifest(t, dir, func(b []byte) []byte { return pattern(99, 1<<20) })
 		}, manifest},
-		{"manifest unknown version", func(t *testing.T, dir string) {
+		{"records swapped", func(t *testing.T, dir string) {
+			// Both valid, each where the other's sequence number goes.
 			editManifest(t, dir, func(b []byte) []byte {
-				binary.LittleEndian.PutUint32(b[8:], 2)
-				return reseal(b)
+				a := bytes.Clone(recordIn(b, 0))
+				copy(recordIn(b, 0), recordIn(b, 1))
+				copy(recordIn(b, 1), a)
+				return b
 			})
 		}, manifest},
-		{"manifest version 0", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(b []byte) []byte {
-				binary.LittleEndian.PutUint32(b[8:], 0)
-				return reseal(b)
+		{"records bad magic", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, func(r []byte) { copy(r, "CHUNKMAQ") })
+		}, manifest},
+		{"records bad checksum", func(t *testing.T, dir string) {
+			editRecords(t, dir, false, func(r []byte) { r[33] ^= 1 })
+		}, manifest},
+		{"records checksum flipped", func(t *testing.T, dir string) {
+			editRecords(t, dir, false, func(r []byte) { r[60] ^= 0x80 })
+		}, manifest},
+		{"records torn", func(t *testing.T, dir string) {
+			editRecords(t, dir, false, func(r []byte) { clear(r[recordLen/2:]) })
+		}, manifest},
+		{"records unknown version", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, putUint32(8, 3))
+		}, manifest},
+		{"records version 1", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, putUint32(8, 1))
+		}, manifest},
+		{"records version 0", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, putUint32(8, 0))
+		}, manifest},
+		{"records unknown flags", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, putUint32(12, 1))
+		}, manifest},
+		{"records bad chunk size", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, putUint64(16, 3000))
+		}, manifest},
+		{"records chunk size 0", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, putUint64(16, 0))
+		}, manifest},
+		{"records chunk size too large", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, putUint64(16, 1<<40))
+		}, manifest},
+		{"records first chunk out of range", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, func(r []byte) {
+				binary.LittleEndian.PutUint64(r[24:], 1<<62)
+				binary.LittleEndian.PutUint64(r[32:], math.MaxInt64)
 			})
 		}, manifest},
-		{"manifest bad checksum", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(b []byte) []byte { b[33] ^= 1; return b })
-		}, manifest},
-		{"manifest checksum flipped", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(b []byte) []byte { b[40] ^= 0x80; return b })
-		}, manifest},
-		{"manifest unknown flags", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(b []byte) []byte {
-				binary.LittleEndian.PutUint32(b[12:], 1)
-				return reseal(b)
+		{"records size below start", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, func(r []byte) {
+				binary.LittleEndian.PutUint64(r[24:], 2) // first chunk 2: Start 2 chunks
+				binary.LittleEndian.PutUint64(r[32:], cs)
 			})
 		}, manifest},
-		{"manifest bad chunk size", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(b []byte) []byte {
-				binary.LittleEndian.PutUint64(b[16:], 3000)
-				return reseal(b)
-			})
+		{"records negative size", func(t *testing.T, dir string) {
+			editRecords(t, dir, true, putUint64(32, 1<<63))
 		}, manifest},
-		{"manifest size below start", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(b []byte) []byte {
-				binary.LittleEndian.PutUint64(b[24:], 2) // first chunk 2: Start 2 chunks
-				binary.LittleEndian.PutUint64(b[32:], cs)
-				return reseal(b)
-			})
+		{"version 1 bad checksum", func(t *testing.T, dir string) {
+			writeV1(t, dir, func(b []byte) []byte { b[33] ^= 1; return b })
 		}, manifest},
-		{"manifest negative size", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(b []byte) []byte {
-				binary.LittleEndian.PutUint64(b[32:], 1<<63)
-				return reseal(b)
-			})
+		{"version 1 too long", func(t *testing.T, dir string) {
+			writeV1(t, dir, func(b []byte) []byte { return append(b, 0) })
+		}, manifest},
+		{"version 1 truncated", func(t *testing.T, dir string) {
+			writeV1(t, dir, func(b []byte) []byte { return b[:40] })
+		}, manifest},
+		{"version 1 padded to the version 2 length", func(t *testing.T, dir string) {
+			writeV1(t, dir, func(b []byte) []byte { return append(b, make([]byte, manifestLen-len(b))...) })
+		}, manifest},
+		{"version 1 unknown flags", func(t *testing.T, dir string) {
+			writeV1(t, dir, func(b []byte) []byte { binary.LittleEndian.PutUint32(b[12:], 1); return resealV1(b) })
+		}, manifest},
+		{"version 1 negative size", func(t *testing.T, dir string) {
+			writeV1(t, dir, func(b []byte) []byte { binary.LittleEndian.PutUint64(b[32:], 1<<63); return resealV1(b) })
 		}, manifest},
 		{"manifest is a directory", func(t *testing.T, dir string) {
 			if err := os.Remove(manifest(dir)); err != nil {
@@ -303,11 +360,6 @@ func TestOpen_ErrCorrupt(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, func(dir string) string { return chunkPath(dir, 3) }},
-		{"chunk past the end of the wrong size", func(t *testing.T, dir string) {
-			if err := os.WriteFile(chunkPath(dir, 4), []byte("short"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}, func(dir string) string { return chunkPath(dir, 4) }},
 		{"chunk is a directory", func(t *testing.T, dir string) {
 			if err := os.Remove(chunkPath(dir, 2)); err != nil {
 				t.Fatal(err)
@@ -316,11 +368,6 @@ func TestOpen_ErrCorrupt(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, func(dir string) string { return chunkPath(dir, 2) }},
-		{"gap after the last chunk", func(t *testing.T, dir string) {
-			if err := os.WriteFile(chunkPath(dir, 5), make([]byte, cs), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}, func(dir string) string { return chunkPath(dir, 4) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -351,7 +398,8 @@ func TestOpen_ErrCorrupt(t *testing.T) {
 }
 
 // TestOpen_Cleanup checks that a read-write Open removes the temporary files
-// a crash leaves, and nothing else; a ReadOnly Open removes nothing.
+// and the chunk files past Size that a crash leaves (whatever their size:
+// none holds data), and nothing else; a ReadOnly Open removes nothing.
 func TestOpen_Cleanup(t *testing.T) {
 	dir, data := buildDataset(t)
 	temps := []string{
@@ -359,6 +407,8 @@ func TestOpen_Cleanup(t *testing.T) {
 		chunk.Name(4) + ".tmp",  // the next chunk
 		chunk.Name(40) + ".tmp", // far past the end
 		"MANIFEST.tmp",
+		chunk.Name(4), // past Size: short, as a crash during growth leaves it
+		chunk.Name(6), // past Size, after a gap
 	}
 	unknown := []string{
 		"notes.txt",
@@ -492,5 +542,82 @@ func TestOpen_ErrLocked(t *testing.T) {
 	m = reopen(t, m, nil)
 	if got := readAt(t, m, 0, 6); string(got) != "locked" {
 		t.Errorf("after reopen read %q, want %q", got, "locked")
+	}
+}
+
+// TestOpen_ErrorIfNotExists opens missing datasets with ErrorIfNotExists
+// (and ReadOnly, which implies it): Open fails with fs.ErrNotExist and
+// creates nothing. An existing dataset opens.
+func TestOpen_ErrorIfNotExists(t *testing.T) {
+	dataset := func(t *testing.T, parent string) string {
+		dir := filepath.Join(parent, "dataset")
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeAt(t, m, []byte("exists"), 0)
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	tests := []struct {
+		name    string
+		opts    chunkmap.Options
+		dir     func(t *testing.T, parent string) string
+		wantErr error
+	}{
+		{"no directory", chunkmap.Options{ErrorIfNotExists: true}, func(t *testing.T, parent string) string {
+			return filepath.Join(parent, "missing")
+		}, fs.ErrNotExist},
+		{"no parent", chunkmap.Options{ErrorIfNotExists: true}, func(t *testing.T, parent string) string {
+			return filepath.Join(parent, "missing", "deeper")
+		}, fs.ErrNotExist},
+		{"empty directory", chunkmap.Options{ErrorIfNotExists: true}, func(t *testing.T, parent string) string {
+			dir := filepath.Join(parent, "empty")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}, fs.ErrNotExist},
+		{"unknown files only", chunkmap.Options{ErrorIfNotExists: true}, func(t *testing.T, parent string) string {
+			dir := filepath.Join(parent, "other")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}, fs.ErrNotExist},
+		{"ReadOnly, no directory", chunkmap.Options{ReadOnly: true}, func(t *testing.T, parent string) string {
+			return filepath.Join(parent, "missing")
+		}, fs.ErrNotExist},
+		{"dataset", chunkmap.Options{ErrorIfNotExists: true}, dataset, nil},
+		{"ReadOnly, dataset", chunkmap.Options{ReadOnly: true, ErrorIfNotExists: true}, dataset, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := t.TempDir()
+			dir := tc.dir(t, parent)
+			before := snapshot(t, parent)
+			m, err := chunkmap.Open(dir, &tc.opts)
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Open(%+v) of a dataset: %v", tc.opts, err)
+				}
+				defer m.Close()
+				if got := readAt(t, m, 0, 6); string(got) != "exists" {
+					t.Errorf("read %q, want %q", got, "exists")
+				}
+				return
+			}
+			if err == nil {
+				m.Close()
+				t.Fatalf("Open(%+v) of a missing dataset succeeded", tc.opts)
+			}
+			wantErr(t, fmt.Sprintf("Open(%+v)", tc.opts), err, tc.wantErr)
+			wantSameSnapshot(t, before, snapshot(t, parent))
+		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 const (
@@ -39,23 +41,45 @@ type Options struct {
 	MaxMapped int
 	// ReadOnly opens an existing dataset for reading only: chunks are mapped
 	// read-only and every write returns ErrReadOnly. Open never creates or
-	// modifies anything in ReadOnly mode.
+	// modifies anything in ReadOnly mode, and takes no lock.
+	//
+	// A ReadOnly Manager follows the dataset's writer live, in this process
+	// or another: Size and Start are the writer's current ones (read from
+	// the manifest's shared state page), including growth the writer has
+	// not synced; chunk files the writer creates are opened on the first
+	// read that needs them; and chunk files it deletes (Truncate,
+	// DropBefore) are let go before the next read, so a read never returns
+	// bytes of a chunk file the writer has replaced. Reads racing a shrink
+	// may fail with ErrOutOfRange, io.EOF or ErrFault. Where no writer has
+	// opened the dataset since the machine started and the last one did
+	// not close it cleanly, the reader starts from the last record Sync
+	// wrote, and follows a writer that opens the dataset later (a reader
+	// opened on a manifest of an earlier format version, from its next
+	// Refresh).
 	ReadOnly bool
-	// Admission, when true, maps a chunk on a miss only if it has been
+	// NoAdmission turns admission off: every miss maps its chunk,
+	// evicting the least recently used one. Choose it when the working set
+	// fits in MaxMapped chunks, so that each chunk is mapped once and every
+	// access after that takes the lock-free path.
+	//
+	// By default (admission on) a miss maps its chunk only if it has been
 	// missed, recently, more than twice as often (plus a margin) as the
 	// mapped chunk with the fewest recent uses, which it then replaces;
 	// ReadAt and WriteAt serve the other misses with pread and pwrite,
-	// which share the page cache with the mappings. Choose it when the
-	// working set is larger than MaxMapped chunks: mapping and unmapping on
-	// every miss then costs far more than a pread, while a working set that
-	// spreads evenly over more chunks than fit is served at about the speed
-	// of pread, with no remapping, and chunks that grow hot are mapped within
-	// a few hundred misses. When false (the default) every miss maps the
-	// chunk, evicting the least recently used one. Pins and batches always
-	// map. The Manager keeps the files of up to 1024 unmapped chunks open
-	// for pread and pwrite (a quarter of the descriptor limit, if that is
-	// less).
-	Admission bool
+	// which share the page cache with the mappings. With a working set
+	// larger than MaxMapped chunks, mapping and unmapping on every miss
+	// costs far more than a pread, while a working set that spreads evenly
+	// over more chunks than fit is served at about the speed of pread, with
+	// no remapping, and chunks that grow hot are mapped within a few
+	// hundred misses. Pins, batches, gathers and atomics always map. The
+	// Manager keeps the files of up to 1024 unmapped chunks open for pread
+	// and pwrite (a quarter of the descriptor limit, if that is less).
+	NoAdmission bool
+	// ErrorIfNotExists makes Open fail, with an error matching
+	// fs.ErrNotExist, instead of creating a dataset where there is none
+	// (no directory, or a directory without a manifest or chunk files). A
+	// ReadOnly Open always fails so.
+	ErrorIfNotExists bool
 	// Scratch makes a dataset that keeps nothing once it is closed or its
 	// process dies, for temporary working sets too large for memory
 	// (external sorts, joins, intermediate arrays). Its chunk files have no
@@ -95,6 +119,18 @@ type Options struct {
 	// DefaultFileMode. A new dataset directory gets the same mode with the
 	// search (x) bit added wherever the read bit is set.
 	FileMode os.FileMode
+
+	// fs is the file system every file operation goes through; nil means
+	// the operating system's. Tests set it to record or fail operations.
+	fs vfs.FS
+}
+
+// fsys returns the file system o's Manager works on.
+func (o *Options) fsys() vfs.FS {
+	if o.fs == nil {
+		return vfs.OS
+	}
+	return o.fs
 }
 
 // withDefaults validates o and returns a copy with zero fields filled in

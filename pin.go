@@ -84,7 +84,9 @@ func (m *Manager) pin(off int64, n int, write bool) (*Pinned, error) {
 	o := off & m.mask
 	if last == st.first {
 		// The common case: one chunk, mapped; hold it without the lock.
-		if s, ok := m.holdFast(st.first); ok {
+		if s, ok := m.holdFast(st.first); ok && write && s.alloc.Load() < o+int64(n) {
+			m.unholdSlot(s) // not yet allocated on disk: the locked path does it
+		} else if ok {
 			if write {
 				s.wholds.Add(1)
 				if !s.isDirty() {
@@ -101,6 +103,13 @@ func (m *Manager) pin(off int64, n int, write bool) (*Pinned, error) {
 	defer m.mu.Unlock()
 	if err := m.checkChunksLocked("pin", off, n); err != nil {
 		return nil, err
+	}
+	if write {
+		// Stores through a pin cannot be refused: the blocks under them
+		// are allocated first, so a full disk is this call's error.
+		if err := m.allocRangeLocked(off, int64(n)); err != nil {
+			return nil, fmt.Errorf("pin %d bytes at offset %d in %s: %w", n, off, m.dir, err)
+		}
 	}
 	b, slots, view, err := m.holdRangeLocked(st.first, last, write, "pin")
 	if err != nil {
@@ -121,6 +130,12 @@ func (m *Manager) checkChunksLocked(op string, off int64, n int) error {
 		return m.errorf(op, off, n, ErrClosed, "")
 	}
 	first, last := off>>m.shift, (off+int64(max(n, 1))-1)>>m.shift
+	if m.follows.Load() && (first < m.mu.first || last >= m.mu.first+m.mu.nchunks) {
+		// A reader learns of the writer's new chunks here.
+		if _, err := m.followLocked(); err != nil {
+			return fmt.Errorf("%s %d bytes at offset %d in %s: %w", op, n, off, m.dir, err)
+		}
+	}
 	if first < m.mu.first || last >= m.mu.first+m.mu.nchunks {
 		return m.errorf(op, off, n, ErrOutOfRange, fmt.Sprintf("chunks %d to %d do not all exist", first, last))
 	}

@@ -111,7 +111,7 @@ func TestManager_PinWritable(t *testing.T) {
 // others goes on (one past MaxMapped) instead of waiting.
 func TestManager_PinEviction(t *testing.T) {
 	const nchunks = 52
-	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
 	var md model
 	md.writeAt(pattern(1, nchunks*cs), 0)
 	writeAt(t, m, md.data, 0)
@@ -157,7 +157,7 @@ func TestManager_PinEviction(t *testing.T) {
 // TestManager_PinMany pins more chunks than MaxMapped: nothing waits, all
 // stay mapped, and the bound comes back once they are released.
 func TestManager_PinMany(t *testing.T) {
-	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, NoAdmission: true})
 	data := pattern(1, 8*cs)
 	writeAt(t, m, data, 0)
 	var pins []*chunkmap.Pinned

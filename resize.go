@@ -12,44 +12,156 @@ import (
 )
 
 // growLocked creates chunk files until the capacity reaches end. If a
-// creation fails, the chunks this call created are removed again.
+// creation fails, the chunks this call created are removed again. New
+// files are sparse (allocated on disk as writes reach them, see
+// allocLocked) and not synced: the next Sync fsyncs them and the
+// directory, before its record can need them.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) growLocked(end int64) error {
 	last := m.mu.first + m.mu.nchunks // index of the next chunk to create
-	need := (end + m.mask) >> m.shift
-	if end > maxOffset-m.mask {
-		need = (maxOffset >> m.shift) + 1
-	}
+	need := chunksFor(end, m.shift)
 	if need <= last {
 		return nil
 	}
 	// Refuse at once what cannot fit, rather than create files until the
 	// disk is full and then remove them: a write at offset 1<<62 is valid
-	// input, not a reason to fill a file system.
-	if avail, err := chunk.FreeSpace(m.dir); err == nil && need-last > avail/m.chunkSize {
+	// input, not a reason to fill a file system. Growth by a few chunks,
+	// the common case, is left to the allocation to refuse.
+	if need-last <= 16 {
+	} else if avail, err := chunk.FreeSpace(m.dir); err == nil && need-last > avail/m.chunkSize {
 		return fmt.Errorf("grow %s to %d bytes: %w: %d chunks of %d bytes needed, %d bytes free",
 			m.dir, end, ErrNoSpace, need-last, m.chunkSize, avail)
 	}
 	for idx := last; idx < need; idx++ {
-		var f *chunk.File
-		var err error
-		if m.opts.Scratch {
-			if f, err = chunk.CreateScratch(m.dir, idx, m.chunkSize, m.opts.FileMode); err == nil {
-				m.mu.scratch[idx] = f
-			}
-		} else if f, err = chunk.Create(m.dir, idx, m.chunkSize, m.opts.FileMode); err == nil {
-			err = f.Close()
-		}
-		if err != nil {
+		if err := m.createLocked(idx); err != nil {
 			for j := idx - 1; j >= last; j-- { // highest first: no gap on a crash
 				err = errors.Join(err, m.removeChunk(j))
 			}
-			return fmt.Errorf("grow %s to %d bytes: %w", m.dir, end, err)
+			return fmt.Errorf("grow %s to %d bytes: %w", m.dir, end, spaceErr(err))
 		}
 	}
 	m.mu.nchunks = need - m.mu.first
 	return nil
+}
+
+// createLocked creates the file of chunk idx.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) createLocked(idx int64) error {
+	var f *chunk.File
+	var err error
+	if m.opts.Scratch {
+		f, err = chunk.CreateScratch(m.dir, idx, m.chunkSize, m.opts.FileMode)
+	} else {
+		f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
+	}
+	if err != nil {
+		return err
+	}
+	// Where the file system cannot allocate a range, every new chunk is
+	// written whole now, while nothing else can use it, so that no store
+	// through a mapping ever needs a block the disk has not got. A
+	// read-write Open asks the file system with the manifest (newManager);
+	// a scratch dataset, which has none, with its first chunk's first
+	// block.
+	if !m.mu.probed {
+		m.mu.probed = true
+		m.fillChunks = errors.Is(f.Allocate(0, 1), errors.ErrUnsupported)
+	}
+	delete(m.mu.allocEnd, idx)
+	if m.fillChunks {
+		err = f.Fill()
+		m.mu.allocEnd[idx] = m.chunkSize
+	}
+	if m.opts.Scratch {
+		if err != nil {
+			return errors.Join(err, f.Close())
+		}
+		m.mu.scratch[idx] = f
+		return nil
+	}
+	if err != nil {
+		return errors.Join(err, f.Close(), removeFile(m.fsys, f.Path()))
+	}
+	// The new file is kept open for the pwrites and allocations that
+	// follow growth, saving an open and a stat of it by name.
+	if len(m.mu.fds) < m.mu.fdLimit {
+		m.dropFdLocked(idx)
+		m.mu.fds[idx] = &fdEntry{f: f}
+	} else if err := f.Close(); err != nil {
+		return errors.Join(err, removeFile(m.fsys, f.Path()))
+	}
+	m.mu.dirty[idx] = struct{}{}
+	m.mu.dirDirty = true
+	return nil
+}
+
+// allocStep returns the granularity in which chunk files of chunkSize bytes
+// are allocated on disk ahead of writes: a sixteenth of the chunk, from
+// 64 KiB to 64 MiB (64 MiB for the default 1 GiB chunks), and never more
+// than the chunk.
+func allocStep(chunkSize int64) int64 {
+	return min(chunkSize, max(MinChunkSize, min(chunkSize/16, 64<<20)))
+}
+
+// allocLocked makes sure the first end bytes of chunk idx are allocated on
+// disk, allocating in steps of allocStep, so that stores through a mapping
+// there cannot fault for lack of space: a full disk is an error of the
+// call that writes, not a SIGBUS. Within a chunk the allocated bytes are a
+// prefix; chunks never written stay holes.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) allocLocked(idx, end int64) error {
+	have := m.mu.allocEnd[idx]
+	if end <= have {
+		return nil
+	}
+	to := min(m.chunkSize, (end+m.allocStep-1)/m.allocStep*m.allocStep)
+	e, err := m.fdLocked(idx)
+	if err != nil {
+		return err
+	}
+	err = e.f.Allocate(have, to-have)
+	m.releaseFdLocked(e)
+	if errors.Is(err, errors.ErrUnsupported) {
+		// The chunk was written whole when it was created (fillChunks).
+		to, err = m.chunkSize, nil
+	}
+	if err != nil {
+		return spaceErr(err)
+	}
+	m.mu.allocEnd[idx] = to
+	if mp := m.mappingLocked(idx); mp != nil {
+		mp.s.alloc.Store(to)
+	}
+	return nil
+}
+
+// allocRangeLocked is allocLocked for the bytes [off, off+n) of the
+// dataset, across chunks.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) allocRangeLocked(off, n int64) error {
+	for n > 0 {
+		idx := off >> m.shift
+		k := min(n, m.chunkSize-off&m.mask)
+		if err := m.allocLocked(idx, off&m.mask+k); err != nil {
+			return err
+		}
+		off += k
+		n -= k
+	}
+	return nil
+}
+
+// spaceErr marks an error for lack of disk space (ENOSPC, a quota, the
+// file size limit) with ErrNoSpace.
+func spaceErr(err error) error {
+	if err != nil && isSpaceErr(err) && !errors.Is(err, ErrNoSpace) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
 }
 
 // zeroLocked zeroes the bytes [from, to) of existing chunks with the file
@@ -76,14 +188,14 @@ func (m *Manager) zeroLocked(from, to int64) error {
 }
 
 // Grow makes sure chunks exist for at least n bytes past Size, creating them
-// now, so later writes up to there neither create files nor fail for lack
-// of space. It does not change Size. If creating a chunk fails it returns
+// and allocating their blocks on disk now, so later writes up to there
+// neither create files nor fail for lack of space. It does not change Size. If creating a chunk fails it returns
 // the error and leaves the dataset as it was.
 func (m *Manager) Grow(n int64) error {
-	if err := m.checkWrite("grow", m.size.Load(), 0); err != nil {
+	if err := m.checkWrite("grow", m.state().size.Load(), 0); err != nil {
 		return err
 	}
-	size := m.size.Load()
+	size := m.state().size.Load()
 	if n < 0 || n > maxOffset-size {
 		return m.errorf("grow", size, 0, ErrOutOfRange, fmt.Sprintf("cannot grow by %d bytes", n))
 	}
@@ -94,16 +206,27 @@ func (m *Manager) Grow(n int64) error {
 	if m.closed.Load() {
 		return m.errorf("grow", size, 0, ErrClosed, "")
 	}
-	return m.growLocked(m.size.Load() + n)
+	size = m.state().size.Load()
+	if err := m.growLocked(size + n); err != nil {
+		return err
+	}
+	if err := m.allocRangeLocked(size, n); err != nil {
+		return fmt.Errorf("grow %s by %d bytes at %d: %w", m.dir, n, size, err)
+	}
+	return nil
 }
 
 // Truncate sets Size. Chunk files wholly past the new Size are deleted, and
 // bytes past it read as zeros if the dataset is extended again. Truncating
-// below Start returns ErrOutOfRange. A Truncate that deletes chunks first
-// makes everything written before it durable, as Sync does, then records the
-// new Size in the manifest, and only then deletes files, so a crash at any
-// point leaves a consistent dataset. A chunk held by a pin or a Batch at the
-// time stays mapped until its last holder releases it.
+// below Start returns ErrOutOfRange.
+//
+// Like every change of Size, a Truncate survives a crash of the process as
+// soon as it returns, and a power loss once a Sync follows; it syncs
+// nothing itself. Before it deletes a chunk file it makes sure that no
+// record in the manifest needs the file (lowering the recorded Size to the
+// new one if it must, which costs one fsync of the manifest), so a crash
+// at any point leaves a consistent dataset. A chunk held by a pin or a
+// Batch at the time stays mapped until its last holder releases it.
 func (m *Manager) Truncate(size int64) error {
 	if err := m.checkWrite("truncate", size, 0); err != nil {
 		return err
@@ -112,40 +235,37 @@ func (m *Manager) Truncate(size int64) error {
 	defer m.resize.Unlock()
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.closed.Load() {
 		return m.errorf("truncate", size, 0, ErrClosed, "")
 	}
-	if start := m.start.Load(); size < start {
+	st := m.state()
+	if start := st.start.Load(); size < start {
 		return m.errorf("truncate", size, 0, ErrOutOfRange, fmt.Sprintf("below start %d", start))
 	}
-	if old := m.size.Load(); size >= old {
-		m.mu.Lock()
-		defer m.mu.Unlock()
+	if size >= st.size.Load() {
 		if err := m.reserveLocked(size, size); err != nil {
 			return err
 		}
-		m.size.Store(size)
+		st.size.Store(size)
+		m.mirrorSizeLocked(size)
 		return nil
 	}
-	m.mu.Lock()
-	deletes := (size+m.mask)>>m.shift-m.mu.first < m.mu.nchunks
-	m.mu.Unlock()
-	if deletes {
-		if _, err := m.flush(); err != nil {
+	keep := chunksFor(size, m.shift) - m.mu.first
+	if keep < m.mu.nchunks {
+		rec := m.mu.durable
+		rec.size = min(rec.size, size)
+		if err := m.recordLocked(rec); err != nil {
 			return fmt.Errorf("truncate %s to %d: %w", m.dir, size, err)
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.size.Store(size)
+	st.size.Store(size)
+	m.mirrorSizeLocked(size)
 	m.shrinks.Add(1)
 	m.mu.reserved = size
-	keep := (size+m.mask)>>m.shift - m.mu.first
 	if keep >= m.mu.nchunks {
 		return nil
-	}
-	if err := m.recordLocked(manifest{chunkSize: m.chunkSize, first: m.mu.first, size: size}); err != nil {
-		return fmt.Errorf("truncate %s to %d: %w", m.dir, size, err)
 	}
 	from := m.mu.first + keep
 	to := m.mu.first + m.mu.nchunks
@@ -159,8 +279,10 @@ func (m *Manager) Truncate(size int64) error {
 // remaining chunk (off rounded down to a multiple of ChunkSize). Offsets of
 // the remaining bytes do not change. Dropping past Size returns
 // ErrOutOfRange; dropping at or below Start does nothing. Like Truncate, it
-// makes everything written before it durable and records the new Start in
-// the manifest before it deletes any file.
+// survives a process crash at once and a power loss after the next Sync,
+// and it records the new Start in the manifest (one fsync of the
+// manifest, no temporary file, so it works on a full disk) before it
+// deletes any file.
 func (m *Manager) DropBefore(off int64) error {
 	if err := m.checkWrite("drop", off, 0); err != nil {
 		return err
@@ -169,26 +291,29 @@ func (m *Manager) DropBefore(off int64) error {
 	defer m.resize.Unlock()
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.closed.Load() {
 		return m.errorf("drop", off, 0, ErrClosed, "")
 	}
-	if size := m.size.Load(); off > size {
+	st := m.state()
+	if size := st.size.Load(); off > size {
 		return m.errorf("drop", off, 0, ErrOutOfRange, fmt.Sprintf("past size %d", size))
 	}
 	newFirst := off >> m.shift
-	if newFirst<<m.shift <= m.start.Load() {
+	if newFirst<<m.shift <= st.start.Load() {
 		return nil
 	}
-	size, err := m.flush()
-	if err != nil {
+	rec := m.mu.durable
+	rec.first = newFirst
+	rec.size = max(rec.size, newFirst<<m.shift)
+	if err := m.recordLocked(rec); err != nil {
 		return fmt.Errorf("drop %s before %d: %w", m.dir, off, err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.recordLocked(manifest{chunkSize: m.chunkSize, first: newFirst, size: size}); err != nil {
-		return fmt.Errorf("drop %s before %d: %w", m.dir, off, err)
+	st.start.Store(newFirst << m.shift)
+	if m.shared != nil {
+		m.shared.setStart(newFirst << m.shift)
 	}
-	m.start.Store(newFirst << m.shift)
 	m.shrinks.Add(1)
 	oldFirst := m.mu.first
 	m.mu.nchunks -= newFirst - oldFirst
@@ -197,12 +322,15 @@ func (m *Manager) DropBefore(off int64) error {
 }
 
 // deleteChunksLocked unmaps (or dooms, if held) and removes chunk files
-// [from, to), then syncs the directory. Files go from the highest index
-// down: a crash part way leaves the chunks that remain without a gap (those
-// below Start are stale and Open removes them; those past Size are spare).
+// [from, to); the next Sync syncs the directory. The state page's epoch
+// moves first, so readers in other processes stop using the files. Files
+// go from the highest index down: a crash part way leaves the chunks that
+// remain without a gap (those below Start are stale and those past Size
+// spare; Open removes both).
 //
 // REQUIRES: m.mu held.
 func (m *Manager) deleteChunksLocked(from, to int64) error {
+	m.bumpEpochLocked()
 	held := make(map[int64]bool)
 	for idx := to - 1; idx >= from; idx-- {
 		delete(m.mu.dirty, idx)
@@ -213,6 +341,7 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 			held[idx] = !mp.gone
 		}
 		delete(m.mu.freq, idx) // after dropLocked, which hands it back
+		delete(m.mu.allocEnd, idx)
 	}
 	var err error
 	for idx := to - 1; idx >= from; idx-- {
@@ -222,9 +351,7 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 		}
 		err = errors.Join(err, m.removeChunk(idx))
 	}
-	if err == nil && !m.opts.Scratch {
-		err = chunk.SyncDir(m.dir)
-	}
+	m.mu.dirDirty = true
 	if err != nil {
 		return fmt.Errorf("delete chunks [%d, %d) of %s: %w", from, to, m.dir, err)
 	}
@@ -254,5 +381,5 @@ func (m *Manager) removeChunk(idx int64) error {
 		delete(m.mu.scratch, idx)
 		return f.Close() // the system deletes the unnamed file
 	}
-	return removeFile(filepath.Join(m.dir, chunk.Name(idx)))
+	return removeFile(m.fsys, filepath.Join(m.dir, chunk.Name(idx)))
 }

@@ -29,7 +29,7 @@ func assertEmptyDir(t *testing.T, dir, when string) {
 
 func TestScratch(t *testing.T) {
 	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &chunkmap.Options{Scratch: true, ChunkSize: 64 << 10, MaxMapped: 2})
+	m, err := chunkmap.Open(dir, &chunkmap.Options{Scratch: true, ChunkSize: 64 << 10, MaxMapped: 2, NoAdmission: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,8 @@ import (
 	"time"
 	"unsafe"
 
+	mmap "github.com/edsrzf/mmap-go"
+
 	"github.com/chunkmap/chunkmap/internal/arena"
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
@@ -81,6 +83,9 @@ type slot struct {
 	wholds atomic.Int32  // those of them that may store
 	used   atomic.Bool   // accessed since the last eviction scan
 	doomed atomic.Bool   // the chunk was deleted while held, or the Manager closed
+	// alloc is how far from its start the chunk's file is allocated on
+	// disk: lock-free stores go only below it (resize.go, allocLocked).
+	alloc atomic.Int64
 }
 
 // dirtyBit is the top bit of slot.wd: the chunk was stored to since the last
@@ -281,6 +286,7 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 	}
 	s.used.Store(false)
 	s.takeDirty()
+	s.alloc.Store(m.mu.allocEnd[idx])
 	s.gen.Add(1)
 	s.own.Store(idx + 1) // last: publishes the slot to lock-free accessors
 	m.mu.lru.Add(idx, mp)
@@ -489,6 +495,12 @@ func (m *Manager) unholdSlot(s *slot) {
 	}
 }
 
+// retired is what a closed Manager gives back once nothing can use it.
+type retired struct {
+	ar    *arena.Arena
+	state mmap.MMap // the manifest's state page
+}
+
 // releaseArenaLocked retires the arena once the Manager is closed and
 // nothing holds a slot; until then it does nothing. Every slot is then an
 // inaccessible reservation. A lock-free reader that passed its first check
@@ -509,7 +521,16 @@ func (m *Manager) releaseArenaLocked() error {
 	}
 	err := m.mu.slotErr
 	m.mu.slotErr = nil
-	runtime.AddCleanup(m, func(a *arena.Arena) { a.Release() }, m.ar)
+	var state mmap.MMap
+	if m.mfile != nil {
+		state = m.mfile.mm
+	}
+	runtime.AddCleanup(m, func(r retired) {
+		r.ar.Release()
+		if r.state != nil {
+			r.state.Unmap()
+		}
+	}, retired{m.ar, state})
 	m.ar = nil
 	return err
 }

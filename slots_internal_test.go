@@ -10,7 +10,7 @@ import (
 // that the bytes in between may have been another chunk's.
 func TestSlot_GenerationCatchesABA(t *testing.T) {
 	const cs = MinChunkSize
-	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 1, ArenaSize: 2 * cs})
+	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 1, ArenaSize: 2 * cs, NoAdmission: true})
 	if err != nil {
 		t.Fatal(err)
 	}

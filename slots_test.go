@@ -17,7 +17,7 @@ import (
 // operation.
 func TestManager_Eviction(t *testing.T) {
 	const nchunks = 40
-	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, NoAdmission: true})
 	var md model
 	md.writeAt(pattern(1, nchunks*cs), 0)
 	writeAt(t, m, md.data, 0)
@@ -55,9 +55,9 @@ func TestManager_Eviction(t *testing.T) {
 // sequence of reads, by watching Stats().Maps: a chunk used since the last
 // eviction is kept over one that was not, even if it was mapped earlier.
 func TestManager_EvictionOrder(t *testing.T) {
-	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 3})
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 3, NoAdmission: true})
 	writeAt(t, m, pattern(1, 6*cs), 0)
-	m = reopen(t, m, &chunkmap.Options{MaxMapped: 3})
+	m = reopen(t, m, &chunkmap.Options{MaxMapped: 3, NoAdmission: true})
 	var trace strings.Builder
 	for _, idx := range []int64{0, 1, 2, 3, 1, 4, 1, 3, 4, 2, 0} {
 		before := m.Stats().Maps

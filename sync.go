@@ -33,18 +33,29 @@ import (
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
-// Sync makes durable everything written before it was called: chunks stored
-// to since the last Sync (those unmapped since included) are flushed and
-// fsync'd, then the manifest records Size and Start. Its cost grows with the
-// number of such chunks, not with the number mapped or the size of the
-// dataset: writers queue a chunk the first time they dirty it after a Sync,
-// and Sync visits only the queue. On a ReadOnly Manager it does nothing and
+// Sync makes durable everything written before it was called, so that it
+// survives a power loss: chunks stored to since the last Sync (those
+// unmapped since included) and chunk files created since are flushed and
+// fsync'd, then the directory if files were created or removed, and then
+// the manifest records Size and Start, with one write and one fsync. Its
+// cost grows with the number of such chunks, not with the number mapped or
+// the size of the dataset: writers queue a chunk the first time they dirty
+// it after a Sync, and Sync visits only the queue. A Sync with nothing to
+// do costs a stat of the manifest. On a ReadOnly Manager it does nothing and
 // returns nil.
+//
+// Without Sync, writes survive a crash of the process (they are in the
+// page cache, and Size and Start are in the manifest's shared state page),
+// not a power loss.
 //
 // If an fsync (or, except on Linux, an msync) fails, Sync returns the
 // error, and so does every later Sync and write: the kernel may have dropped
 // the dirty pages, so the data written since the last successful Sync is in
-// doubt.
+// doubt. Any other failure (a file that cannot be opened for lack of
+// descriptors, a full disk writing the manifest) fails this Sync only; the
+// next one tries again. A chunk file or manifest that another program
+// removed is reported by every Sync (ErrFault, ErrCorrupt): what was
+// written to it is lost.
 func (m *Manager) Sync() error {
 	if m.closed.Load() {
 		return m.errorf("sync", 0, 0, ErrClosed, "")
@@ -70,24 +81,31 @@ func (m *Manager) syncLocked() error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.mfile.stillNamed(m.fsys); err != nil {
+		return fmt.Errorf("sync %s: %w", m.dir, err)
+	}
 	return m.recordLocked(manifest{chunkSize: m.chunkSize, first: m.mu.first, size: max(size, m.mu.first<<m.shift)})
 }
 
-// flush makes durable every store made before it was called and returns
+// flush makes durable every store made before it was called, and the
+// chunk files and directory entries made since the last flush, and returns
 // the Size of that moment.
 //
 // REQUIRES: m.syncMu held, m.mu not held.
 func (m *Manager) flush() (size int64, err error) {
 	if m.opts.Scratch {
-		return m.size.Load(), nil
+		return m.state().size.Load(), nil
 	}
 	if e := m.failed.Load(); e != nil {
 		return 0, fmt.Errorf("sync %s: an earlier sync failed: %w", m.dir, *e)
 	}
-	// Size is read before anything is flushed, so a manifest recording it
-	// never covers bytes whose extension was not flushed.
-	size = m.size.Load()
+	// Size is read before anything is flushed, so a record of it never
+	// covers bytes whose extension was not flushed.
+	size = m.state().size.Load()
 
+	// hard errors are failed fsyncs and msyncs, which poison the Manager;
+	// soft ones fail this flush only.
+	var hard, soft error
 	m.mu.Lock()
 	var live []*mapping
 	queued := m.mu.dirtyq
@@ -114,7 +132,7 @@ func (m *Manager) flush() (size int64, err error) {
 			continue
 		}
 		if e := vh.v.Flush(); e != nil {
-			err = errors.Join(err, e)
+			hard = errors.Join(hard, e)
 		}
 		for idx := vh.first; idx < vh.first+vh.n; idx++ {
 			m.mu.dirty[idx] = struct{}{}
@@ -125,22 +143,45 @@ func (m *Manager) flush() (size int64, err error) {
 		evicted = append(evicted, idx)
 	}
 	clear(m.mu.dirty)
+	dirDirty := m.mu.dirDirty
+	m.mu.dirDirty = false
 	m.mu.Unlock()
 
 	for _, mp := range live {
 		if e := m.syncMapping(mp); e != nil {
 			m.markDirty(mp)
-			err = errors.Join(err, e)
+			hard = errors.Join(hard, e)
 		}
 		m.unholdSlot(mp.s)
 	}
+	var retry []int64
 	for _, idx := range evicted {
-		if e := m.fsyncChunk(idx); e != nil {
-			err = errors.Join(err, e)
+		h, s := m.fsyncChunk(idx)
+		hard, soft = errors.Join(hard, h), errors.Join(soft, s)
+		if s != nil {
+			retry = append(retry, idx)
 		}
 	}
-	if err != nil {
-		return 0, m.fail(err)
+	// New files' names (and removed ones) are durable only once their
+	// directory is synced: before any record can need them.
+	if dirDirty {
+		if e := m.fsys.SyncDir(m.dir); e != nil {
+			hard = errors.Join(hard, fmt.Errorf("sync directory %s: %w", m.dir, e))
+		}
+	}
+	if len(retry) > 0 || (dirDirty && hard != nil) {
+		m.mu.Lock()
+		for _, idx := range retry {
+			m.mu.dirty[idx] = struct{}{}
+		}
+		m.mu.dirDirty = m.mu.dirDirty || dirDirty
+		m.mu.Unlock()
+	}
+	if hard != nil {
+		return 0, m.fail(errors.Join(hard, soft))
+	}
+	if soft != nil {
+		return 0, fmt.Errorf("sync %s: %w", m.dir, soft)
 	}
 	return size, nil
 }
@@ -244,17 +285,26 @@ func (m *Manager) enqueueLocked(mp *mapping) {
 	m.mu.dirtyq = append(m.mu.dirtyq, mp)
 }
 
-// recordLocked replaces the manifest with mf unless it already says that;
+// recordLocked makes mf the manifest's newest record unless it already is:
+// one pwrite over the older record and one fsync. A failed write fails the
+// call only (the newest record is intact); a failed fsync poisons the
+// Manager, like any other.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) recordLocked(mf manifest) error {
 	if mf == m.mu.durable || m.opts.Scratch {
 		return nil
 	}
-	if err := writeManifest(m.dir, mf, m.opts.FileMode); err != nil {
-		return m.fail(err)
+	seq := m.mu.seq + 1
+	hard, soft := m.mfile.writeRecord(mf, seq)
+	if hard != nil {
+		return m.fail(hard)
+	}
+	if soft != nil {
+		return spaceErr(soft)
 	}
 	m.mu.durable = mf
+	m.mu.seq = seq
 	return nil
 }
 
@@ -267,15 +317,23 @@ func (m *Manager) fail(err error) error {
 	return err
 }
 
-// fsyncChunk fsyncs the file of chunk idx, which has no live mapping. A
-// chunk deleted since needs nothing.
-func (m *Manager) fsyncChunk(idx int64) error {
-	f, err := os.OpenFile(filepath.Join(m.dir, chunk.Name(idx)), os.O_RDWR, 0)
+// fsyncChunk fsyncs the file of chunk idx, which has no live mapping, and
+// returns a failed fsync as hard and any other failure as soft. Chunks the
+// Manager deleted are no longer listed as dirty, so a missing file was
+// removed by another program.
+//
+// REQUIRES: m.syncMu held (no Truncate or DropBefore runs).
+func (m *Manager) fsyncChunk(idx int64) (hard, soft error) {
+	path := filepath.Join(m.dir, chunk.Name(idx))
+	f, err := m.fsys.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, fmt.Errorf("%w: chunk file %s was removed by another program; its unsynced writes are lost", ErrFault, path)
 	}
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("open chunk file %s to sync it: %w", path, err)
 	}
-	return errors.Join(f.Sync(), f.Close())
+	if err := f.Sync(); err != nil {
+		return errors.Join(fmt.Errorf("fsync chunk file %s: %w", path, err), f.Close()), nil
+	}
+	return nil, f.Close()
 }

@@ -122,7 +122,7 @@ func (swapOrder) PutUint64(b []byte, v uint64) { binary.BigEndian.PutUint64(b, v
 func (swapOrder) String() string               { return "swapOrder" }
 
 func TestViewAccessor_ReadAtWriteAt(t *testing.T) {
-	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1})
+	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1, NoAdmission: true})
 	va := accessor.New(m, nil)
 	p := []byte("straddles the first chunk boundary")
 	off := int64(cs - 10)
@@ -145,7 +145,7 @@ func TestViewAccessor_ReadAtWriteAt(t *testing.T) {
 // TestIOInterop checks that the standard library's section readers and
 // offset writers work on a Manager and on a ViewAccessor.
 func TestIOInterop(t *testing.T) {
-	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1})
+	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1, NoAdmission: true})
 	data := fill(t, m, 0, 3*cs)
 	for _, tc := range []struct {
 		name string
@@ -189,7 +189,7 @@ func TestAllocs(t *testing.T) {
 		// escape, so every call allocates in a -race build.
 		t.Skip("allocations are not representative under -race")
 	}
-	m := newTestManager(t, &chunkmap.Options{MaxMapped: 4})
+	m := newTestManager(t, &chunkmap.Options{MaxMapped: 4, NoAdmission: true})
 	fill(t, m, 0, 2*cs)
 	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
 		va := accessor.New(m, order)

@@ -38,6 +38,7 @@ import (
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // helperEnv, when set, makes the test run as the child process of the named
@@ -190,7 +191,7 @@ func TestAddUint64_CrossProcess(t *testing.T) {
 // to the counter until its stdin is closed, and prints its count.
 func crossProcessChild(t *testing.T) {
 	dir, off := helperArgs(t)
-	f, err := chunk.Open(dir, off/cs, cs, chunk.ReadWrite)
+	f, err := chunk.Open(vfs.OS, dir, off/cs, cs, chunk.ReadWrite)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,7 @@ func TestViewAccessor_RoundTrip(t *testing.T) {
 	for _, maxMapped := range []int{1, 2} {
 		for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
 			t.Run(fmt.Sprintf("maxmapped=%d/order=%v", maxMapped, order), func(t *testing.T) {
-				m := newTestManager(t, &chunkmap.Options{MaxMapped: maxMapped})
+				m := newTestManager(t, &chunkmap.Options{MaxMapped: maxMapped, NoAdmission: true})
 				va := accessor.New(m, order)
 				orig := fill(t, m, 0, 3*cs)
 				evict := func() {
@@ -223,7 +223,7 @@ func TestViewAccessor_ReadPastSize(t *testing.T) {
 // extends Size exactly like WriteAt, with zeros in the gap, across a chunk
 // boundary too.
 func TestViewAccessor_WriteExtendsSize(t *testing.T) {
-	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1})
+	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1, NoAdmission: true})
 	va := accessor.New(m, binary.BigEndian)
 	for _, tc := range typeCases {
 		size := m.Size()

@@ -16,7 +16,7 @@ import (
 // the View reach the dataset.
 func TestView_SurvivesEviction(t *testing.T) {
 	const chunks = 8
-	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1})
+	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1, NoAdmission: true})
 	va := accessor.New(m, nil)
 	data := fill(t, m, 0, chunks*cs)
 	off, n := int64(2*cs+100), 1000
@@ -99,7 +99,7 @@ func TestView_SurvivesEviction(t *testing.T) {
 // TestView_Release checks that Release is idempotent, also when called from
 // several goroutines at once, and that each View pins independently.
 func TestView_Release(t *testing.T) {
-	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1})
+	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1, NoAdmission: true})
 	va := accessor.New(m, nil)
 	fill(t, m, 0, 2*cs)
 	a, err := va.Slice(0, 10)

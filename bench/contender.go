@@ -460,7 +460,7 @@ func (c *chunkmapGather) WriteUint64s(offs []int64, src []uint64) error {
 	return c.va.WriteUint64sAt(offs, src)
 }
 
-// chunkmapAdmit is chunkmapRW on a Manager opened with Options.Admission:
+// chunkmapAdmit is chunkmapRW on a Manager opened with the default Options (admission on):
 // a miss maps its chunk only if the chunk is missed often enough, and is
 // served by pread otherwise.
 type chunkmapAdmit struct {
@@ -468,7 +468,7 @@ type chunkmapAdmit struct {
 }
 
 func openAdmit(d Dataset) (Contender, error) {
-	d.Options.Admission = true
+	d.Options.NoAdmission = false
 	b, err := openManager(d)
 	if err != nil {
 		return nil, err

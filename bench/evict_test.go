@@ -30,7 +30,7 @@ const evictChunks = 64
 // RunParallel, so that the readers are two whatever GOMAXPROCS is.
 func BenchmarkEvictIdle(b *testing.B) {
 	d := dataset(b, evictChunks*smallChunk, smallChunk, 2)
-	d.Options.Admission = false
+	d.Options.NoAdmission = true
 	offs := offsets(d.Size, 1<<16, 6)
 	for _, idle := range []int{0, 100000} {
 		// The parked goroutines and the Manager are made the first time

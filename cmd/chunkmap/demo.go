@@ -59,7 +59,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.reads, "reads", defaultDemoReads, "random reads in each random phase")
 	fs.Var(&readSize, "read-size", "`size` of each random read")
 	fs.BoolVar(&cfg.compare, "compare", true, "run the same phases through os.File for comparison")
-	fs.BoolVar(&cfg.admission, "admission", true, "set Options.Admission: serve misses with pread/pwrite unless a chunk is worth mapping (-admission=false maps a chunk on every miss)")
+	fs.BoolVar(&cfg.admission, "admission", true, "serve misses with pread/pwrite unless a chunk is worth mapping (-admission=false sets Options.NoAdmission: map a chunk on every miss)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random offsets")
 	_, code, ok := parse(fs, args, 0, "[-dir DIR] [-size 1GiB] [-chunk 64MiB] [-max-mapped 4]",
 		`Demo builds a dataset bigger than what may stay mapped (size > max-mapped x
@@ -134,7 +134,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 		return err
 	}
 
-	m, err := chunkmap.Open(dsDir, &chunkmap.Options{ChunkSize: cfg.chunk, MaxMapped: cfg.maxMapped, Admission: cfg.admission})
+	m, err := chunkmap.Open(dsDir, &chunkmap.Options{ChunkSize: cfg.chunk, MaxMapped: cfg.maxMapped, NoAdmission: !cfg.admission})
 	if err != nil {
 		return err
 	}

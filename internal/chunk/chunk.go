@@ -5,7 +5,7 @@
 // chunkmap decides which chunks exist, which stay mapped and when they are
 // synced.
 //
-//	f, err := chunk.Create(dir, 7, 64<<10, 0o644) // dir/0000000000000007.chunk, 64 KiB of zeros
+//	f, err := chunk.Create(vfs.OS, dir, 7, 64<<10, 0o644) // dir/0000000000000007.chunk, 64 KiB of zeros
 //	if err != nil { ... }
 //	if err := f.Map(chunk.ReadWrite); err != nil { ... }
 //	copy(f.Bytes()[100:], "hello")
@@ -13,12 +13,13 @@
 //	err = f.Close()  // unmaps and closes the file
 //
 // Errors are *[fs.PathError] values whose Op is one of create, open, map,
-// unmap, sync, advise, zero, read, write or stat, and whose Err is the
+// unmap, sync, advise, allocate, fill, zero, read, write or stat, and whose Err is the
 // operating system's error, [fs.ErrClosed], [errors.ErrUnsupported] or
 // [ErrSize].
 package chunk
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,6 +27,8 @@ import (
 	"path/filepath"
 
 	mmap "github.com/edsrzf/mmap-go"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // Mode says how a chunk is opened and mapped.
@@ -67,7 +70,7 @@ var ErrSize = errors.New("chunk: file has the wrong size")
 // concurrently by many goroutines while the File is mapped. ReadAt and
 // WriteAt may run in parallel with each other and with access through Bytes.
 type File struct {
-	f     *os.File
+	f     vfs.File
 	path  string
 	index int64
 	size  int64
@@ -78,83 +81,107 @@ type File struct {
 	m mmap.MMap
 }
 
-// Create makes chunk index in dir: a file of size bytes of zeros, placed
-// crash-safely, and returns it open read-write and unmapped. A crash at any
-// point leaves either no chunk file or a complete one, never a partial file
-// under the final name. If the file system is full, Create fails here rather
-// than letting a later store through the mapping fault.
-func Create(dir string, index int64, size int64, perm os.FileMode) (*File, error) {
+// Create makes chunk index in dir: a file of size bytes that reads as zeros,
+// sparse (no block is allocated until [File.Allocate] or a write), and
+// returns it open read-write and unmapped. It creates the file under its
+// final name and syncs nothing: a crash may leave the file missing, empty
+// or short, which is why the caller records a Size that needs the chunk
+// only after Create returned, and makes the file and its name durable (with
+// [File.Sync] and fsys.SyncDir) before a manifest that needs them. A file
+// already under the name is an error (fs.ErrExist): Create never reuses or
+// clobbers one.
+func Create(fsys vfs.FS, dir string, index int64, size int64, perm os.FileMode) (*File, error) {
 	final := filepath.Join(dir, Name(index))
-	tmp := filepath.Join(dir, tempName(index))
 	pathErr := func(err error) error { return &fs.PathError{Op: "create", Path: final, Err: err} }
 	if size <= 0 {
 		return nil, pathErr(fmt.Errorf("size %d is not positive: %w", size, ErrSize))
 	}
-
-	// 1. Write under a temporary name, so that the final name only ever
-	// refers to a complete file. O_EXCL would refuse a leftover from an
-	// earlier crash; that leftover holds nothing, so it is replaced.
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
+	f, err := fsys.OpenFile(final, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return nil, pathErr(err)
+		return nil, unwrapPath(err, "create", final)
 	}
-	fail := func(err error) (*File, error) {
-		return nil, errors.Join(pathErr(err), f.Close(), removeIfExists(tmp))
-	}
-	// 2. Reserve every block now: a full disk is an error here, not a
-	// SIGBUS on a later store through the mapping.
-	if err := preallocate(f, size); err != nil {
-		return fail(err)
-	}
-	// 3. Make the contents and the size durable before the name appears.
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	// 4. Publish the file under its final name; rename is atomic.
-	if err := os.Rename(tmp, final); err != nil {
-		return fail(err)
-	}
-	// 5. Make the rename durable.
-	if err := SyncDir(dir); err != nil {
-		return nil, errors.Join(pathErr(err), f.Close())
+	if err := f.Truncate(size); err != nil {
+		return nil, errors.Join(pathErr(err), f.Close(), fsys.Remove(final))
 	}
 	return &File{f: f, path: final, index: index, size: size, mode: ReadWrite}, nil
 }
 
-func removeIfExists(name string) error {
-	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+// unwrapPath returns err as an *fs.PathError with op and path, without
+// nesting one PathError in another (which would print the path twice).
+func unwrapPath(err error, op, path string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: op, Path: path, Err: pe.Err}
 	}
-	return nil
+	return &fs.PathError{Op: op, Path: path, Err: err}
 }
 
 // Open opens the existing chunk index in dir in the given mode and checks
-// that it is exactly size bytes long; a file of another size is reported with
-// [ErrSize]. The file is returned unmapped.
-func Open(dir string, index int64, size int64, mode Mode) (*File, error) {
+// that it is a regular file of exactly size bytes; anything else is
+// reported with [ErrSize]. Opening never blocks, whatever is under the name
+// (see [vfs.FS.OpenFile]). The file is returned unmapped.
+func Open(fsys vfs.FS, dir string, index int64, size int64, mode Mode) (*File, error) {
 	path := filepath.Join(dir, Name(index))
 	flag := os.O_RDONLY
 	if mode == ReadWrite {
 		flag = os.O_RDWR
 	}
-	f, err := os.OpenFile(path, flag, 0)
+	f, err := fsys.OpenFile(path, flag, 0)
+	if errors.Is(err, vfs.ErrNotRegular) {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: %w", ErrSize, vfs.ErrNotRegular)}
+	}
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, unwrapPath(err, "open", path)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, errors.Join(&fs.PathError{Op: "open", Path: path, Err: err}, f.Close())
 	}
-	if !fi.Mode().IsRegular() || fi.Size() != size {
+	if fi.Size() != size {
 		err := fmt.Errorf("%w: %d bytes, want %d", ErrSize, fi.Size(), size)
 		return nil, errors.Join(&fs.PathError{Op: "open", Path: path, Err: err}, f.Close())
 	}
 	return &File{f: f, path: path, index: index, size: size, mode: mode}, nil
 }
 
+// Allocate makes sure the blocks of [off, off+n) of the chunk are allocated,
+// so that stores through a mapping there cannot fault for lack of space
+// (they would raise SIGBUS). It changes no byte. A full disk is reported
+// here. Where the platform or file system cannot allocate a range without
+// writing it, the error wraps errors.ErrUnsupported.
+func (c *File) Allocate(off, n int64) error {
+	if c.f == nil {
+		return c.err("allocate", fs.ErrClosed)
+	}
+	if off < 0 || n < 0 || off > c.size || n > c.size-off {
+		return c.err("allocate", fmt.Errorf("%d bytes at offset %d: %w", n, off, ErrSize))
+	}
+	if err := c.f.Allocate(off, n); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return c.err("allocate", err)
+	}
+	return nil
+}
+
+// Fill writes zeros over the whole chunk with pwrite, which allocates every
+// block: for a freshly created chunk on a file system that cannot
+// [File.Allocate], before anyone else can use it.
+func (c *File) Fill() error {
+	if c.f == nil {
+		return c.err("fill", fs.ErrClosed)
+	}
+	if err := zeroWrite(c.f.OS(), 0, c.size); err != nil {
+		return c.err("fill", err)
+	}
+	return nil
+}
+
 // OS returns the open file, for mapping it elsewhere (package arena). It
 // stays owned by the File: it must not be closed, and is valid until Close.
-func (c *File) OS() *os.File { return c.f }
+func (c *File) OS() *os.File { return c.f.OS() }
 
 // Path returns the file's path.
 func (c *File) Path() string { return c.path }
@@ -187,7 +214,7 @@ func (c *File) Map(mode Mode) error {
 		}
 		prot = mmap.RDWR
 	}
-	m, err := mmap.MapRegion(c.f, int(c.size), prot, 0, 0)
+	m, err := mmap.MapRegion(c.f.OS(), int(c.size), prot, 0, 0)
 	if err != nil {
 		return c.err("map", err)
 	}
@@ -263,7 +290,16 @@ func (c *File) ReadAt(p []byte, off int64) (int, error) {
 	if c.f == nil {
 		return 0, c.err("read", fs.ErrClosed)
 	}
-	return c.f.ReadAt(p, off)
+	if osf, ok := c.f.(vfs.OSFile); ok {
+		return osf.File.ReadAt(p, off)
+	}
+	// Through the interface p would escape, and every caller's buffer
+	// would be allocated on the heap: an FS other than vfs.OS (a test's)
+	// gets a copy.
+	buf := make([]byte, len(p))
+	n, err := c.f.ReadAt(buf, off)
+	copy(p, buf[:n])
+	return n, err
 }
 
 // WriteAt writes to the file with pwrite, not through the mapping. Writes
@@ -275,7 +311,10 @@ func (c *File) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 || off > c.size || int64(len(p)) > c.size-off {
 		return 0, c.err("write", fmt.Errorf("%d bytes at offset %d: %w", len(p), off, ErrSize))
 	}
-	return c.f.WriteAt(p, off)
+	if osf, ok := c.f.(vfs.OSFile); ok {
+		return osf.File.WriteAt(p, off)
+	}
+	return c.f.WriteAt(bytes.Clone(p), off) // see ReadAt
 }
 
 // Zero sets bytes [off, off+n) of the chunk to zero, keeping them allocated.
@@ -290,7 +329,7 @@ func (c *File) Zero(off, n int64) error {
 	if n == 0 {
 		return nil
 	}
-	if err := zeroRange(c.f, off, n); err != nil {
+	if err := zeroRange(c.f.OS(), off, n); err != nil {
 		return c.err("zero", err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 const testSize = 64 << 10
@@ -35,7 +36,7 @@ func dirNames(t *testing.T, dir string) []string {
 func create(t *testing.T, index int64) (dir string, f *chunk.File) {
 	t.Helper()
 	dir = t.TempDir()
-	f, err := chunk.Create(dir, index, testSize, 0o644)
+	f, err := chunk.Create(vfs.OS, dir, index, testSize, 0o644)
 	if err != nil {
 		t.Fatalf("Create(%d): %v", index, err)
 	}
@@ -94,32 +95,28 @@ func TestCreate(t *testing.T) {
 	}
 }
 
-// TestCreate_LeftoverTemp checks that Create replaces the temporary file an
-// interrupted Create left behind, under the name IsTemp recognises.
-func TestCreate_LeftoverTemp(t *testing.T) {
+// TestCreate_ExistingFile checks that Create never clobbers a file under
+// the chunk's name (left by a crash, or not ours): it fails with
+// fs.ErrExist and leaves the file as it was.
+func TestCreate_ExistingFile(t *testing.T) {
 	dir := t.TempDir()
-	tmp := chunk.Name(7) + ".tmp"
-	if !chunk.IsTemp(tmp) {
-		t.Fatalf("IsTemp(%q) = false", tmp)
-	}
 	garbage := bytes.Repeat([]byte{0xee}, testSize+100)
-	if err := os.WriteFile(filepath.Join(dir, tmp), garbage, 0o644); err != nil {
+	path := filepath.Join(dir, chunk.Name(7))
+	if err := os.WriteFile(path, garbage, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := chunk.Create(dir, 7, testSize, 0o644)
-	if err != nil {
-		t.Fatalf("Create over leftover temp: %v", err)
+	f, err := chunk.Create(vfs.OS, dir, 7, testSize, 0o644)
+	if err == nil {
+		f.Close()
+		t.Fatal("Create over an existing file succeeded")
 	}
-	defer f.Close()
-	if got, want := dirNames(t, dir), []string{chunk.Name(7)}; !slices.Equal(got, want) {
-		t.Errorf("directory holds %q, want %q", got, want)
-	}
-	data, err := os.ReadFile(f.Path())
+	wantPathError(t, err, "create", path, fs.ErrExist)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(data, make([]byte, testSize)) {
-		t.Errorf("chunk created over a leftover temp file is not %d zero bytes", testSize)
+	if !bytes.Equal(data, garbage) {
+		t.Error("Create changed the file it refused")
 	}
 }
 
@@ -127,7 +124,7 @@ func TestCreate_Errors(t *testing.T) {
 	t.Run("size", func(t *testing.T) {
 		for _, size := range []int64{0, -1} {
 			dir := t.TempDir()
-			_, err := chunk.Create(dir, 1, size, 0o644)
+			_, err := chunk.Create(vfs.OS, dir, 1, size, 0o644)
 			wantPathError(t, err, "create", filepath.Join(dir, chunk.Name(1)), chunk.ErrSize)
 			if got := dirNames(t, dir); len(got) != 0 {
 				t.Errorf("Create(size %d) left %q", size, got)
@@ -136,7 +133,7 @@ func TestCreate_Errors(t *testing.T) {
 	})
 	t.Run("missing dir", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "missing")
-		_, err := chunk.Create(dir, 1, testSize, 0o644)
+		_, err := chunk.Create(vfs.OS, dir, 1, testSize, 0o644)
 		wantPathError(t, err, "create", filepath.Join(dir, chunk.Name(1)), fs.ErrNotExist)
 	})
 	t.Run("rename fails", func(t *testing.T) {
@@ -147,7 +144,7 @@ func TestCreate_Errors(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(final, "x"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		f, err := chunk.Create(dir, 3, testSize, 0o644)
+		f, err := chunk.Create(vfs.OS, dir, 3, testSize, 0o644)
 		if err == nil {
 			f.Close()
 			t.Fatal("Create over a non-empty directory succeeded")
@@ -168,7 +165,7 @@ func TestOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []chunk.Mode{chunk.ReadOnly, chunk.ReadWrite} {
-		g, err := chunk.Open(dir, 5, testSize, mode)
+		g, err := chunk.Open(vfs.OS, dir, 5, testSize, mode)
 		if err != nil {
 			t.Fatalf("Open(mode %d): %v", mode, err)
 		}
@@ -200,7 +197,7 @@ func TestOpen_Errors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := chunk.Open(dir, tc.index, tc.size, chunk.ReadWrite)
+			g, err := chunk.Open(vfs.OS, dir, tc.index, tc.size, chunk.ReadWrite)
 			if err == nil {
 				g.Close()
 			}
@@ -211,7 +208,7 @@ func TestOpen_Errors(t *testing.T) {
 		if err := os.Mkdir(filepath.Join(dir, chunk.Name(9)), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		g, err := chunk.Open(dir, 9, testSize, chunk.ReadOnly)
+		g, err := chunk.Open(vfs.OS, dir, 9, testSize, chunk.ReadOnly)
 		if err == nil {
 			g.Close()
 		}
@@ -286,7 +283,7 @@ func TestFile_MapSyncUnmap(t *testing.T) {
 func TestFile_MapReadWriteOnReadOnly(t *testing.T) {
 	dir, f := create(t, 1)
 	f.Close()
-	g, err := chunk.Open(dir, 1, testSize, chunk.ReadOnly)
+	g, err := chunk.Open(vfs.OS, dir, 1, testSize, chunk.ReadOnly)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,5 +20,5 @@ func fadvise(c *File, off, n int64, a Advice) error {
 	default:
 		return unix.EINVAL
 	}
-	return unix.Fadvise(int(c.f.Fd()), off, n, advice)
+	return unix.Fadvise(int(c.f.OS().Fd()), off, n, advice)
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // CreateScratch makes chunk index as a file of size bytes of zeros that no
@@ -15,7 +17,7 @@ import (
 // descriptor is closed, including when the process dies: on Linux an
 // O_TMPFILE file, elsewhere on Unix a file unlinked right after it is
 // created, on Windows a file opened with FILE_FLAG_DELETE_ON_CLOSE. The
-// file is preallocated as Create does, but not synced: its contents are not
+// file is sparse, as Create makes it, and never synced: its contents are not
 // meant to outlive it. Use Clone to get a descriptor that can be mapped and
 // closed independently.
 func CreateScratch(dir string, index int64, size int64, perm fs.FileMode) (*File, error) {
@@ -27,10 +29,10 @@ func CreateScratch(dir string, index int64, size int64, perm fs.FileMode) (*File
 	if err != nil {
 		return nil, &fs.PathError{Op: "create", Path: path, Err: err}
 	}
-	if err := preallocate(f, size); err != nil {
+	if err := f.Truncate(size); err != nil {
 		return nil, errors.Join(&fs.PathError{Op: "create", Path: path, Err: err}, f.Close())
 	}
-	return &File{f: f, path: path + " (scratch)", index: index, size: size, mode: ReadWrite}, nil
+	return &File{f: vfs.Wrap(f), path: path + " (scratch)", index: index, size: size, mode: ReadWrite}, nil
 }
 
 // Clone returns a new, unmapped File for the same open file, with its own
@@ -40,9 +42,9 @@ func (c *File) Clone() (*File, error) {
 	if c.f == nil {
 		return nil, c.err("clone", fs.ErrClosed)
 	}
-	f, err := dupFile(c.f)
+	f, err := dupFile(c.f.OS())
 	if err != nil {
 		return nil, c.err("clone", err)
 	}
-	return &File{f: f, path: c.path, index: c.index, size: c.size, mode: c.mode}, nil
+	return &File{f: vfs.Wrap(f), path: c.path, index: c.index, size: c.size, mode: c.mode}, nil
 }

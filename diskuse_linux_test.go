@@ -1,0 +1,116 @@
+//go:build linux
+
+package chunkmap_test
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// diskUse returns the bytes allocated on disk to dir and the files in it,
+// as du -s counts them (st_blocks × 512), and to the directory itself
+// separately.
+func diskUse(t *testing.T, dir string) (files, self int64) {
+	t.Helper()
+	blocks := func(path string) int64 {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(path, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		files += blocks(filepath.Join(dir, e.Name()))
+	}
+	return files, blocks(dir)
+}
+
+// TestDiskUse_FollowsData checks that a dataset's disk use is its data plus
+// at most one allocation step and the manifest, not whole chunks: chunk
+// files are sparse, and allocated ahead of the writes in steps.
+func TestDiskUse_FollowsData(t *testing.T) {
+	const step = 64 << 20 // allocStep of the default 1 GiB chunks
+	tests := []struct {
+		name   string
+		opts   *chunkmap.Options
+		step   int64
+		write  func(t *testing.T, m *chunkmap.Manager, n int64)
+		sizes  []int64
+		minUse bool // the bytes written must be allocated
+	}{
+		{"zero options, WriteAt", nil, step, writeSeq, []int64{1, 4096, 10 << 20, 65 << 20}, true},
+		{"zero options, Append 1 MiB", nil, step, appendSeq, []int64{1 << 20, 130 << 20}, true},
+		{"64 KiB chunks, Append 1 MiB", &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize}, chunkmap.MinChunkSize, appendSeq, []int64{1 << 20, 9 << 20}, true},
+		{"zero options, sparse write at 3 GiB", nil, step, func(t *testing.T, m *chunkmap.Manager, n int64) {
+			if _, err := m.WriteAt(make([]byte, n), 3<<30); err != nil {
+				t.Fatal(err)
+			}
+		}, []int64{1}, false},
+	}
+	for _, tc := range tests {
+		for _, n := range tc.sizes {
+			dir := t.TempDir()
+			m, err := chunkmap.Open(dir, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.write(t, m, n)
+			if err := m.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			files, self := diskUse(t, dir)
+			limit := n + tc.step + 4<<10 // the manifest's one page
+			if files > limit {
+				t.Errorf("%s, %d bytes: the dataset's files use %d bytes on disk, want at most %d (data + one step of %d + the manifest)",
+					tc.name, n, files, limit, tc.step)
+			}
+			if tc.minUse && files < n {
+				t.Errorf("%s, %d bytes: the dataset's files use %d bytes on disk, less than the data", tc.name, n, files)
+			}
+			t.Logf("%s, %d bytes: %d bytes on disk (+ %d for the directory)", tc.name, n, files, self)
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// writeSeq writes n bytes from offset 0, in writes of at most 4 MiB.
+func writeSeq(t *testing.T, m *chunkmap.Manager, n int64) {
+	t.Helper()
+	buf := make([]byte, min(n, 4<<20))
+	for i := range buf {
+		buf[i] = byte(i) | 1
+	}
+	for off := int64(0); off < n; {
+		k := min(int64(len(buf)), n-off)
+		if _, err := m.WriteAt(buf[:k], off); err != nil {
+			t.Fatal(err)
+		}
+		off += k
+	}
+}
+
+// appendSeq appends n bytes in blocks of at most 1 MiB.
+func appendSeq(t *testing.T, m *chunkmap.Manager, n int64) {
+	t.Helper()
+	buf := make([]byte, min(n, 1<<20))
+	for i := range buf {
+		buf[i] = byte(i) | 1
+	}
+	for done := int64(0); done < n; {
+		k := min(int64(len(buf)), n-done)
+		if _, err := m.Append(buf[:k]); err != nil {
+			t.Fatal(err)
+		}
+		done += k
+	}
+}

@@ -1,0 +1,275 @@
+package chunkmap
+
+// This file lets a read-only Manager follow a writer, in this process or
+// another: live, through the shared state page (manifest.go), or at points
+// in time chosen with Refresh.
+//
+// A reader maps the state page of the manifest file and reads Start and
+// Size from it, so it sees every change the moment the writer makes it. It
+// learns of chunk files the writer created on its first miss past the ones
+// it knows (the writer creates a file before it publishes a Size that needs
+// it), and of files the writer deleted through the state page's epoch,
+// which the writer advances before it deletes any: a reader that sees the
+// epoch move closes the files it has open that are no longer under their
+// names (followLocked), so that it never reads a deleted chunk where the
+// writer has since made a new one.
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/chunkmap/chunkmap/internal/chunk"
+)
+
+// Refresh brings a ReadOnly Manager up to date with the dataset's writer.
+// A reader follows a live writer without it (see [Options.ReadOnly]);
+// Refresh is for an explicit point in time: when it returns, the reader has
+// checked every chunk file it holds open against the directory, and Size
+// and Start are at least as new as the writer's when Refresh was called.
+// Where no writer has the dataset open since the machine started (and the
+// reader therefore follows the last record Sync wrote), Refresh reads the
+// manifest again, and starts following a writer that has opened the
+// dataset since. Chunks the writer deleted are unmapped (or, if pinned,
+// once released). On a read-write Manager Refresh does nothing.
+func (m *Manager) Refresh() error {
+	if m.closed.Load() {
+		return m.errorf("refresh", 0, 0, ErrClosed, "")
+	}
+	if !m.opts.ReadOnly {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.follows.Load() && m.mfile == nil {
+		// Opened on a version 1 manifest: a writer may have rewritten it
+		// as version 2 since, with a state page to follow.
+		if mfl, err := openManifestFile(m.fsys, m.dir, false); err == nil {
+			m.mfile = mfl
+			m.shared = &sharedPage{p: mfl.st}
+			m.follows.Store(true)
+		}
+	}
+	if m.follows.Load() {
+		m.seen.Store(m.seen.Load() - 1) // makes followLocked check every open file
+		followed, err := m.followLocked()
+		if err != nil {
+			return fmt.Errorf("refresh %s: %w", m.dir, err)
+		}
+		if followed {
+			return nil
+		}
+	}
+	// The writer records a Size before it deletes chunks and after it
+	// creates them, so a chunk the record needs can vanish only if a
+	// Truncate or DropBefore ran since it was read: read it again then.
+	var err error
+	for range 3 {
+		var ms manifestState
+		if ms, err = readManifest(m.fsys, m.dir); err != nil {
+			return fmt.Errorf("refresh %s: %w", m.dir, err)
+		}
+		mf := ms.mf
+		if mf.chunkSize != m.chunkSize {
+			return fmt.Errorf("refresh %s: %w: chunk size changed from %d to %d", m.dir, ErrCorrupt, m.chunkSize, mf.chunkSize)
+		}
+		var n int64
+		if n, err = m.countChunks(mf); err == nil {
+			m.applyLocked(mf, n)
+			return nil
+		}
+	}
+	return fmt.Errorf("refresh %s: %w", m.dir, err)
+}
+
+// pull brings a following reader's Start and Size up to date with the
+// shared state page, lock-free while the epoch has not moved.
+func (m *Manager) pull() error {
+	if m.closed.Load() {
+		return nil // the values of Close's moment stay
+	}
+	ps, ok := m.shared.load(bootOf(m.fsys.BootID()))
+	if ok && ps.epoch == m.seen.Load() && m.followable(ps) {
+		st := m.state()
+		if ps.start == st.start.Load() {
+			st.size.Store(ps.size)
+			return nil
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return nil
+	}
+	_, err := m.followLocked()
+	return err
+}
+
+// followLocked brings a following reader's Start, Size, open chunk files
+// and count of chunk files up to date with the shared state page: if the
+// epoch moved, it closes the files that are gone or were replaced; then it
+// looks for chunk files up to where Size needs them. It reports false,
+// changing nothing, when the page is not one to follow (no writer has set
+// it up since the machine started, and the last one did not close
+// cleanly, or the page faults).
+//
+// REQUIRES: m.mu held; m.follows.Load().
+func (m *Manager) followLocked() (bool, error) {
+	ps, ok := m.shared.load(bootOf(m.fsys.BootID()))
+	if !ok || !m.followable(ps) {
+		return false, nil
+	}
+	first := ps.start >> m.shift
+	need := chunksFor(ps.size, m.shift)
+	if ps.start < 0 || ps.start != first<<m.shift || ps.size < ps.start {
+		return false, fmt.Errorf("%w: manifest %s: state page: start %d, size %d", ErrCorrupt,
+			filepath.Join(m.dir, ManifestName), ps.start, ps.size)
+	}
+	st := m.state()
+	if ps.epoch != m.seen.Load() || first != m.mu.first {
+		for _, mp := range m.mu.lru.Values() {
+			if mp.index < first || replaced(mp.file) {
+				m.dropLocked(mp, true)
+			}
+		}
+		for idx, e := range m.mu.fds {
+			if idx < first || replaced(e.f) {
+				m.dropFdLocked(idx)
+			}
+		}
+		known := max(first, min(m.mu.first+m.mu.nchunks, need))
+		m.mu.first, m.mu.nchunks = first, known-first
+		m.shrinks.Add(1)
+		m.seen.Store(ps.epoch)
+	}
+	// Order matters to lock-free readers: shrink the range they may read
+	// before widening it.
+	if ps.size < st.size.Load() {
+		st.size.Store(ps.size)
+	}
+	st.start.Store(ps.start)
+	st.size.Store(ps.size)
+	for idx := m.mu.first + m.mu.nchunks; idx < need; idx++ {
+		path := filepath.Join(m.dir, chunk.Name(idx))
+		fi, err := m.fsys.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			break // deleted since Size was read: the epoch says so next time
+		}
+		if err != nil {
+			return true, err
+		}
+		if !fi.Mode().IsRegular() || fi.Size() != m.chunkSize {
+			return true, fmt.Errorf("%w: chunk file %s: %d bytes (%v), want a regular file of %d", ErrCorrupt,
+				path, fi.Size(), fi.Mode().Type(), m.chunkSize)
+		}
+		m.mu.nchunks++
+	}
+	return true, nil
+}
+
+// followable reports whether a reader may take Start and Size from the
+// shared state page ps: if a writer of this boot set it up, or the last
+// writer closed the dataset cleanly. A clean page says what the newest
+// record says even after a power loss: the flag is set after Close's last
+// record is durable, and a writer clears it, before anything else, in the
+// page that the fsync of its first record writes back.
+func (m *Manager) followable(ps pageState) bool {
+	return ps.live || ps.magic && ps.clean
+}
+
+// bumpEpochLocked advances the shared page's epoch, before the writer
+// deletes chunk files (see followLocked).
+//
+// REQUIRES: m.mu held.
+func (m *Manager) bumpEpochLocked() {
+	if m.shared != nil {
+		m.shared.bumpEpoch()
+	}
+}
+
+// countChunks counts the chunk files from mf.first on, stopping at the
+// first missing one, and checks that they cover mf.size.
+func (m *Manager) countChunks(mf manifest) (int64, error) {
+	need := chunksFor(mf.size, m.shift)
+	idx := mf.first
+	// Chunks checked before stay up to where mf.size needs them (the writer
+	// creates chunks before it records a Size covering them, and deletes
+	// them after it records one that does not); past that a Truncate may
+	// have deleted them.
+	if known := min(m.mu.first+m.mu.nchunks, need); mf.first >= m.mu.first && known > idx {
+		idx = known
+	}
+	for ; ; idx++ {
+		path := filepath.Join(m.dir, chunk.Name(idx))
+		fi, err := m.fsys.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		if fi.Size() != m.chunkSize {
+			return 0, fmt.Errorf("%w: chunk file %s: %d bytes, want %d", ErrCorrupt, path, fi.Size(), m.chunkSize)
+		}
+	}
+	if idx < need {
+		return 0, fmt.Errorf("%w: chunk file %s is missing (size %d)", ErrCorrupt,
+			filepath.Join(m.dir, chunk.Name(idx)), mf.size)
+	}
+	return idx - mf.first, nil
+}
+
+// applyLocked adopts the recorded state mf with n chunk files from mf.first,
+// retiring the mappings and closing the cached files of chunks that are gone
+// or were replaced.
+func (m *Manager) applyLocked(mf manifest, n int64) {
+	for _, mp := range m.mu.lru.Values() {
+		if mp.index < mf.first || mp.index >= mf.first+n || replaced(mp.file) {
+			m.dropLocked(mp, true)
+		}
+	}
+	for idx, e := range m.mu.fds {
+		if idx < mf.first || idx >= mf.first+n || replaced(e.f) {
+			m.dropFdLocked(idx)
+		}
+	}
+	m.shrinks.Add(1)
+	m.mu.first = mf.first
+	m.mu.nchunks = n
+	// Order matters to lock-free readers: shrink the range they may read
+	// before widening it.
+	st := m.state()
+	st.start.Store(mf.first << m.shift)
+	if mf.size < st.size.Load() {
+		st.size.Store(mf.size)
+	}
+	st.size.Store(mf.size)
+	m.mu.reserved = mf.size
+	m.mu.durable = mf
+}
+
+// replaced reports whether the open chunk file f (mapped, or cached for
+// pread) is no longer the file under its name: the writer deleted it with a
+// Truncate, and may have created a new one there since, which the manifest
+// alone cannot show. f keeps the old file open, so its inode cannot be
+// reused.
+func replaced(f *chunk.File) bool {
+	onDisk, err := os.Stat(f.Path())
+	if err != nil {
+		return true
+	}
+	mine, err := f.Stat()
+	return err != nil || !os.SameFile(onDisk, mine)
+}
+
+// mirrorSizeLocked copies a writer's new Size into the shared state page,
+// before the call that changed it returns.
+//
+// REQUIRES: m.mu held (mirrored values follow each other in order).
+func (m *Manager) mirrorSizeLocked(size int64) {
+	if m.shared != nil {
+		m.shared.setSize(size)
+	}
+}

@@ -1,0 +1,30 @@
+package vfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// allocate allocates [off, off+n) of f with fallocate(2), keeping its size.
+// File systems without fallocate give an error wrapping
+// errors.ErrUnsupported: writing zeros instead could overwrite bytes a
+// concurrent store put there.
+func allocate(f *os.File, off, n int64) error {
+	err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		return fmt.Errorf("fallocate: %w: %w", errors.ErrUnsupported, err)
+	}
+	return err
+}
+
+// readBootID returns the kernel's random boot ID, new at every boot.
+func readBootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil || len(b) < 32 {
+		return ""
+	}
+	return string(b[:36])
+}

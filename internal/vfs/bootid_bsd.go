@@ -1,0 +1,22 @@
+//go:build darwin || freebsd || netbsd || openbsd || dragonfly
+
+package vfs
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// readBootID returns the time the machine booted, to the microsecond: it
+// changes at every boot.
+func readBootID() string {
+	if id, err := unix.Sysctl("kern.bootsessionuuid"); err == nil && id != "" {
+		return id // macOS
+	}
+	tv, err := unix.SysctlTimeval("kern.boottime")
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("boottime:%d.%06d", tv.Sec, tv.Usec)
+}

@@ -1,0 +1,89 @@
+package vfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+)
+
+// ErrNotRegular is wrapped by the error [FS.OpenFile] returns for a name
+// that is not a regular file (a FIFO, a device, a directory, a symlink).
+var ErrNotRegular = errors.New("not a regular file")
+
+// OS is the operating system's file system.
+var OS FS = osFS{}
+
+type osFS struct{}
+
+func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag|openFlags, perm)
+	if err != nil {
+		// O_NOFOLLOW fails on a symlink with an errno that differs between
+		// systems (ELOOP on Linux), and other types fail with their own
+		// (EISDIR, ENXIO for a FIFO without a reader): tell them by lstat.
+		if fi, lerr := os.Lstat(name); lerr == nil && !fi.Mode().IsRegular() {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, &fs.PathError{Op: "open", Path: name,
+				Err: fmt.Errorf("%w (mode %v): %w", ErrNotRegular, fi.Mode().Type(), err)}
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.Join(&fs.PathError{Op: "open", Path: name,
+			Err: fmt.Errorf("%w (mode %v)", ErrNotRegular, fi.Mode().Type())}, f.Close())
+	}
+	if err := clearNonblock(f); err != nil {
+		return nil, errors.Join(&fs.PathError{Op: "open", Path: name, Err: err}, f.Close())
+	}
+	return OSFile{f}, nil
+}
+
+func (osFS) Remove(name string) error                    { return os.Remove(name) }
+func (osFS) Rename(oldname, newname string) error        { return os.Rename(oldname, newname) }
+func (osFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
+func (osFS) ReadDir(dir string) ([]fs.DirEntry, error)   { return os.ReadDir(dir) }
+func (osFS) Lstat(name string) (fs.FileInfo, error)      { return os.Lstat(name) }
+func (osFS) SyncDir(dir string) error                    { return syncDir(dir) }
+
+var (
+	bootOnce sync.Once
+	bootID   string
+)
+
+func (osFS) BootID() string {
+	bootOnce.Do(func() { bootID = readBootID() })
+	return bootID
+}
+
+// OSFile is the File type of [OS]: callers that need to keep a buffer from
+// escaping through the File interface may use its *os.File directly.
+type OSFile struct{ File *os.File }
+
+func (o OSFile) ReadAt(p []byte, off int64) (int, error)  { return o.File.ReadAt(p, off) }
+func (o OSFile) WriteAt(p []byte, off int64) (int, error) { return o.File.WriteAt(p, off) }
+func (o OSFile) Close() error                             { return o.File.Close() }
+func (o OSFile) Stat() (fs.FileInfo, error)               { return o.File.Stat() }
+func (o OSFile) Sync() error                              { return o.File.Sync() }
+func (o OSFile) Truncate(size int64) error                { return o.File.Truncate(size) }
+func (o OSFile) OS() *os.File                             { return o.File }
+func (o OSFile) Name() string                             { return o.File.Name() }
+
+func (o OSFile) Allocate(off, n int64) error {
+	if err := allocate(o.File, off, n); err != nil {
+		return &fs.PathError{Op: "allocate", Path: o.File.Name(), Err: err}
+	}
+	return nil
+}
+
+// Wrap returns f as a File of [OS], for files opened outside the seam
+// (unnamed scratch files).
+func Wrap(f *os.File) File { return OSFile{f} }

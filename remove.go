@@ -1,0 +1,190 @@
+package chunkmap
+
+// This file holds Remove: deleting a dataset, in an order that a crash
+// cannot turn into something the next Remove fails on.
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+
+	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// Remove deletes the dataset in directory dir: its chunk files, its
+// manifest, and the temporary files a crash of a writer can leave; files it
+// does not recognise are left alone. If dir is empty afterwards, Remove
+// removes it too. Remove opens none of the files it removes.
+//
+// Remove locks the directory as a read-write [Open] does: while a writer,
+// in this process or another, has the dataset open, it fails with an error
+// matching ErrLocked and changes nothing. ReadOnly Managers take no lock and
+// do not stop it; once their chunk files are gone they fail to read the
+// chunks they have not mapped (on Windows, where a mapped file cannot be
+// deleted, Remove fails instead, part way, until they close).
+//
+// A missing directory, or one without a manifest, chunk file or temporary
+// file of a dataset, gives an error matching fs.ErrNotExist; a dir that is
+// not a directory (a symlink to one included), an error matching
+// ErrCorrupt. So does anything but a regular file under a dataset's file
+// names (a FIFO, a symlink, a directory): Remove refuses it before it
+// removes anything.
+//
+// Order, and what a crash leaves: the temporary files go first, then the
+// chunk files from the highest index down, then, once the directory is
+// fsync'd so that no chunk file can outlive it on disk, the manifest. A
+// crash or an error part way thus leaves the manifest with the chunk files
+// of a prefix of the dataset (or none), never chunk files without a
+// manifest; Open reports such a dataset as ErrCorrupt (a chunk missing),
+// and Remove, called again, finishes the job. Remove also completes any
+// other half-removed dataset: chunk files without a manifest, or a
+// manifest without its chunk files.
+//
+// On Windows, where the lock is the file LOCK in dir, the directory keeps
+// that file and is not removed.
+func Remove(dir string) error {
+	if err := removeDataset(vfs.OS, dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+// removeDataset does the work of Remove through fsys. Its errors do not
+// name dir, but do name the file involved, by its name in dir.
+func removeDataset(fsys vfs.FS, dir string) error {
+	fi, err := fsys.Lstat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("no dataset: %w", fs.ErrNotExist)
+	case err != nil:
+		return bareErr(err)
+	case !fi.IsDir():
+		return fmt.Errorf("%w: not a directory (mode %v)", ErrCorrupt, fi.Mode().Type())
+	}
+	lock, err := lockDir(dir, true)
+	if errors.Is(err, ErrLocked) {
+		return ErrLocked // lockDir's message names dir again
+	} else if err != nil {
+		// lockDir's message names dir: keep only the cause.
+		if cause := errors.Unwrap(err); cause != nil {
+			err = cause
+		}
+		return fmt.Errorf("lock: %w", err)
+	}
+	// From here on the lock is held: no writer changes the directory.
+	err = removeLocked(fsys, dir)
+	if err == nil {
+		// Still under the lock, so that no Open can have begun a new
+		// dataset in the directory: on Unix a locked directory can be
+		// removed. A directory holding anything else (the LOCK file on
+		// Windows) stays.
+		err = removeIfEmpty(fsys, dir)
+	}
+	return errors.Join(err, lock.unlock())
+}
+
+// removeLocked removes the dataset files of dir in the order Remove
+// documents.
+//
+// REQUIRES: the directory lock of dir held.
+func removeLocked(fsys vfs.FS, dir string) error {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return bareErr(err)
+	}
+	var (
+		haveManifest bool
+		chunks       []int64
+		temps        []string
+	)
+	for _, e := range entries {
+		name := e.Name()
+		idx, isChunk := chunk.ParseName(name)
+		if !isChunk && name != ManifestName && name != manifestTemp && !chunk.IsTemp(name) {
+			continue // not ours
+		}
+		// The type comes from the listing (or lstat), so a symlink is
+		// seen as one and nothing is opened: refuse before any change.
+		if !e.Type().IsRegular() {
+			return fmt.Errorf("%w: %s is not a regular file (mode %v)", ErrCorrupt, name, e.Type())
+		}
+		switch {
+		case isChunk:
+			chunks = append(chunks, idx)
+		case name == ManifestName:
+			haveManifest = true
+		default:
+			temps = append(temps, name)
+		}
+	}
+	if !haveManifest && len(chunks) == 0 && len(temps) == 0 {
+		return fmt.Errorf("no dataset (no %s or chunk files): %w", ManifestName, fs.ErrNotExist)
+	}
+
+	remove := func(name string) error {
+		if err := removeFile(fsys, filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("%s: %w", name, bareErr(err))
+		}
+		return nil
+	}
+	for _, name := range temps { // they never hold data
+		if err := remove(name); err != nil {
+			return err
+		}
+	}
+	slices.Sort(chunks)
+	for _, idx := range slices.Backward(chunks) {
+		if err := remove(chunk.Name(idx)); err != nil {
+			return err
+		}
+	}
+	if !haveManifest {
+		if err := fsys.SyncDir(dir); err != nil {
+			return fmt.Errorf("fsync: %w", bareErr(err))
+		}
+		return nil
+	}
+	// The chunk files' removal is durable before the manifest's.
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("fsync: %w", bareErr(err))
+	}
+	if err := remove(ManifestName); err != nil {
+		return err
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("fsync: %w", bareErr(err))
+	}
+	return nil
+}
+
+// removeIfEmpty removes directory dir if it holds nothing.
+func removeIfEmpty(fsys vfs.FS, dir string) error {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return bareErr(err)
+	}
+	if len(entries) > 0 {
+		return nil
+	}
+	if err := removeFile(fsys, dir); err != nil {
+		// Another program may have put a file there meanwhile.
+		if entries, lerr := fsys.ReadDir(dir); lerr == nil && len(entries) > 0 {
+			return nil
+		}
+		return fmt.Errorf("remove directory: %w", bareErr(err))
+	}
+	return nil
+}
+
+// bareErr returns the error inside a *fs.PathError, for messages that name
+// the path themselves; the chain (a syscall.Errno) still matches fs.ErrNotExist
+// or fs.ErrPermission.
+func bareErr(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

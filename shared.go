@@ -1,0 +1,105 @@
+package chunkmap
+
+// This file holds the fault-guarded access to the manifest's shared state
+// page (see manifest.go).
+//
+// The page is a mapping of the manifest file, which another program could
+// truncate; a load or store through it would then raise SIGBUS and, without
+// a guard, kill the process. So the Manager never touches it on its hot
+// paths: its own Start and Size live in a private statePage (Manager.st),
+// the writer mirrors every change into the shared page here, under a guard,
+// and a reader copies the shared values into its own under a guard too. A
+// fault marks the page broken: the writer then reports the manifest as
+// damaged at the next Sync, and a reader stops following.
+
+import (
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// sharedPage is the mapped state page of the manifest file.
+type sharedPage struct {
+	p      *statePage
+	broken atomic.Bool // a fault hit the page: the file was truncated
+}
+
+// catchPage is deferred, with the result of debug.SetPanicOnFault(true), by
+// every method that touches the page: a fault marks it broken and makes the
+// method report false; any other panic goes on.
+func (s *sharedPage) catchPage(prev bool, ok *bool) {
+	debug.SetPanicOnFault(prev)
+	if r := recover(); r != nil {
+		if _, fault := r.(interface{ Addr() uintptr }); !fault {
+			panic(r)
+		}
+		s.broken.Store(true)
+		*ok = false
+	}
+}
+
+// setup makes the page the live state of a writer of boot with Start and
+// Size start and size, in an order a reader in another process can follow:
+// a reader trusts the page once magic and boot match, so Start and Size are
+// right before they do, and the epoch moves last. It returns the new epoch.
+func (s *sharedPage) setup(boot [48]byte, start, size int64) (epoch uint64, ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	p := s.p
+	p.clean.Store(0)
+	p.start.Store(start)
+	p.size.Store(size)
+	copy(p.magic[:], stateMagic)
+	p.boot = boot
+	return p.epoch.Add(1), true
+}
+
+// setSize mirrors a new Size.
+func (s *sharedPage) setSize(size int64) (ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	s.p.size.Store(size)
+	return true
+}
+
+// setStart mirrors a new Start.
+func (s *sharedPage) setStart(start int64) (ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	s.p.start.Store(start)
+	return true
+}
+
+// bumpEpoch advances the epoch, before the writer deletes chunk files.
+func (s *sharedPage) bumpEpoch() (ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	s.p.epoch.Add(1)
+	return true
+}
+
+// markClean says that the last record holds everything (a clean Close).
+func (s *sharedPage) markClean() (ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	s.p.clean.Store(1)
+	return true
+}
+
+// pageState is what a reader copies from the page.
+type pageState struct {
+	epoch       uint64
+	start, size int64
+	live        bool // set up by a writer of the current boot
+	clean       bool // and closed cleanly
+	magic       bool // set up by a writer at all
+}
+
+// load copies the page's state; boot is the current boot's ID. The epoch is
+// loaded first: a change of Start or Size that a deletion of chunk files
+// follows is seen with the new epoch, or next time.
+func (s *sharedPage) load(boot [48]byte) (ps pageState, ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	p := s.p
+	ps.epoch = p.epoch.Load()
+	ps.start = p.start.Load()
+	ps.size = p.size.Load()
+	ps.magic = string(p.magic[:]) == stateMagic
+	ps.live = ps.magic && boot != [48]byte{} && p.boot == boot
+	ps.clean = p.clean.Load() == 1
+	return ps, true
+}
