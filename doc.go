@@ -69,18 +69,22 @@
 //
 // # Durability
 //
+// A dataset keeps what a file keeps. A crash of the process loses nothing
+// that a call returned: stores are in the kernel's page cache, and Start and
+// Size are in the manifest's shared state page, which the next Open reads.
 // A nil error from [Manager.Sync] means that every byte written before Sync
-// was called, and the Size and Start of that moment, survive a crash of the
-// process and of the machine: the dirty chunks are fsync'd (after an
-// msync, except on Linux, where fsync covers stores through a mapping), then
-// the manifest is replaced. Chunk files are created under a temporary name, preallocated, fsync'd, renamed and the directory fsync'd,
-// so a crash never leaves a half-made chunk. After a failed Sync the data
-// written since the last successful one is in doubt, and every later Sync
-// and write returns the error.
+// was called, and the Size and Start of that moment, also survive a power
+// loss: the chunk files written or created since the last Sync are fsync'd
+// (after an msync, except on Linux, where fsync covers stores through a
+// mapping), then the directory, then the manifest's next record is written
+// over the older of its two records and fsync'd. Growth costs no fsync:
+// chunk files are created sparse and made durable by the next Sync. After a
+// failed fsync the data written since the last successful Sync is in doubt,
+// and every later Sync and write returns the error; other failures fail
+// their call only.
 //
-// A crash of the process alone loses nothing that was written: the bytes are
-// in the kernel's page cache. But Size and Start revert to what the last Sync
-// (or Truncate or DropBefore) recorded.
+// Readers ([Options.ReadOnly]) follow the writer live, in this process or
+// another, through the same state page.
 //
 // # Speed
 //
@@ -97,9 +101,9 @@
 //   - pinned bytes ([Manager.Pin]) are the mapping itself, at the speed of
 //     a flat mapping, for as long as the caller holds them.
 //
-// When the working set is much larger than MaxMapped chunks,
-// [Options.Admission] serves most misses with pread and pwrite instead of
-// mapping a chunk for each, and [Options.Advice] (or [Manager.Advise]) tells
+// When the working set is much larger than MaxMapped chunks, admission (on
+// unless [Options.NoAdmission]) serves most misses with pread and pwrite
+// instead of mapping a chunk for each, and [Options.Advice] (or [Manager.Advise]) tells
 // the kernel how the data will be read.
 //
 // # Caveats

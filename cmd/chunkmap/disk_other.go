@@ -5,5 +5,6 @@ package main
 import "io/fs"
 
 // allocated returns the file's size: without st_blocks the allocation is not
-// known, and chunk files are preallocated, so their size is what they take.
+// known; on Windows chunk files are allocated whole, so their size is what
+// they take.
 func allocated(fi fs.FileInfo) int64 { return fi.Size() }
