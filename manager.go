@@ -94,7 +94,7 @@ type Manager struct {
 	// cache at once, where a crash of the process cannot lose it, and
 	// readers in other processes see it; a reader copies the shared values
 	// into st when it follows (follow.go).
-	st atomic.Pointer[statePage]
+	st statePage
 	// shared is the manifest's mapped state page (shared.go); nil for
 	// Scratch and for a reader of a version 1 manifest. follows is set for
 	// a reader that has one: its reads check the page first.
@@ -213,7 +213,7 @@ func (m *Manager) Start() int64 {
 }
 
 // state returns the state page holding Start and Size.
-func (m *Manager) state() *statePage { return m.st.Load() }
+func (m *Manager) state() *statePage { return &m.st }
 
 // ReadOnly reports whether the Manager was opened with [Options.ReadOnly].
 func (m *Manager) ReadOnly() bool { return m.opts.ReadOnly }

@@ -324,7 +324,8 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.mu.hwm = (cur.first + nchunks) << shift
 	m.mu.durable = ms.mf
 	m.mu.seq = ms.seq
-	m.st.Store(privateState(cur))
+	m.st.start.Store(cur.first << shift)
+	m.st.size.Store(cur.size)
 	switch {
 	case mfl != nil && !o.ReadOnly:
 		m.shared = &sharedPage{p: mfl.st}
@@ -348,15 +349,6 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 		}
 	}
 	return m, nil
-}
-
-// privateState returns a state page of this process alone, holding mf's
-// Start and Size.
-func privateState(mf manifest) *statePage {
-	st := new(statePage)
-	st.start.Store(mf.first << log2(mf.chunkSize))
-	st.size.Store(mf.size)
-	return st
 }
 
 // openScratch returns an empty scratch Manager in dir (Options.Scratch).
