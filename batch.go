@@ -244,7 +244,8 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	// Point the fast path at each held chunk, within [Start, Size).
 	start, size := m.state().start.Load(), m.state().size.Load()
 	for idx := first; idx <= last; idx++ {
-		lo, hi := max(idx<<m.shift, start), min((idx+1)<<m.shift, size)
+		// chunkOffset: (idx+1)<<shift overflows for the top chunk.
+		lo, hi := max(idx<<m.shift, start), min(chunkOffset(idx+1, m.shift), size)
 		if lo >= hi {
 			continue
 		}

@@ -33,12 +33,14 @@ var (
 	// ErrUnaligned is returned by atomic operations at an offset that is not
 	// a multiple of the operand's size.
 	ErrUnaligned = errors.New("chunkmap: unaligned atomic access")
-	// ErrNoSpace is returned when growing the dataset needs more chunk
-	// files than the file system has free space for. The check is made
-	// before any file is created, so an absurd offset fails at once instead
-	// of filling the disk; a disk that fills up during creation gives the
-	// operating system's error (ENOSPC) instead. Either way the dataset is
-	// left as it was.
+	// ErrNoSpace is returned when the disk, a quota or the file size limit
+	// has no room for a write that needs new blocks (the operating
+	// system's ENOSPC, EDQUOT or EFBIG stays in the chain): the call that
+	// writes, grows or pins writable fails, and a store through a mapping
+	// never does, because blocks are allocated before it. It is also
+	// returned, before any file is created, for growth by many chunks that
+	// the free space cannot hold (an absurd offset fails at once instead
+	// of filling the disk). Either way the dataset is left as it was.
 	ErrNoSpace = errors.New("chunkmap: not enough free disk space")
 	// ErrBusy is returned by Close when Batch scopes are still open (a
 	// Batch function that closes its own Manager, say). The Manager is

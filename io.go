@@ -124,6 +124,12 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 	mp.s.used.Store(true)
 	m.mu.Unlock()
 	if f.hit {
+		// On tmpfs even a read of a hole through a mapping needs a page,
+		// so on a full tmpfs it faults; pread reads the hole as zeros. A
+		// file truncated from outside fails both ways.
+		if _, err := m.fileIO(p, off, false); err == nil {
+			return nil
+		}
 		return m.faultErr("read", off, len(p), mp, f)
 	}
 	return nil
@@ -158,8 +164,9 @@ func (m *Manager) faultErr(op string, off int64, n int, mp *mapping, f fault) er
 //
 // WriteAt may run in parallel with every other method; concurrent writes to
 // overlapping bytes have the semantics of plain memory stores. It does not
-// retain p. If creating a chunk fails (for example, the disk is full) it
-// returns the error and leaves the dataset as it was.
+// retain p. If creating a chunk or allocating the blocks a write past Size
+// needs fails (for example, the disk is full: the error matches ErrNoSpace)
+// it returns the error and leaves the dataset as it was.
 func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// The common write, small and inside one mapped chunk and inside
 	// [Start, Size), goes straight to hotWrite1. On cold data a write's
@@ -299,8 +306,8 @@ func (m *Manager) writeSlow(p []byte, off int64) error {
 // written at. Concurrent appends never overlap: each reserves its own range
 // atomically, and Size covers an append only when every earlier one has
 // finished, so a reader never sees a hole. A zero-length Append changes
-// nothing and returns the current end. If creating a chunk fails it returns
-// the error and leaves the dataset as it was.
+// nothing and returns the current end. If creating a chunk or allocating
+// its blocks fails it returns the error and leaves the dataset as it was.
 func (m *Manager) Append(p []byte) (int64, error) {
 	if err := m.checkWrite("append", 0, 0); err != nil {
 		return 0, err
@@ -313,11 +320,11 @@ func (m *Manager) Append(p []byte) (int64, error) {
 		m.mu.Unlock()
 		return off, nil
 	}
-	end := off + int64(len(p))
 	if int64(len(p)) > maxOffset-off {
 		m.mu.Unlock()
 		return 0, m.errorf("append", off, len(p), ErrOutOfRange, "end overflows int64")
 	}
+	end := off + int64(len(p)) // checked above: no overflow
 	err := m.reserveLocked(off, end)
 	m.mu.Unlock()
 	if err != nil {
@@ -355,6 +362,13 @@ func (m *Manager) reserveLocked(off, end int64) error {
 		if err := m.zeroLocked(m.mu.reserved, min(end, m.mu.hwm)); err != nil {
 			return err
 		}
+	}
+	// The blocks the write needs are allocated before the range is handed
+	// out: a write that failed for lack of space afterwards would have to
+	// be published all the same (later appends wait for it), extending
+	// Size over bytes never written.
+	if err := m.allocRangeLocked(off, end-off); err != nil {
+		return fmt.Errorf("write %d bytes at offset %d in %s: %w", end-off, off, m.dir, err)
 	}
 	m.mu.reserved = max(m.mu.reserved, end)
 	m.mu.hwm = max(m.mu.hwm, end)

@@ -231,6 +231,18 @@ func chunksFor(size int64, shift uint) int64 {
 	return n
 }
 
+// chunkOffset returns the offset of chunk idx's first byte, idx<<shift,
+// capped at maxOffset: the end of the top chunk (idx == chunksFor(maxOffset,
+// shift)) is 2^63, which idx<<shift turns into math.MinInt64. No byte at or
+// past maxOffset is ever below Size, so the cap changes no answer about the
+// bytes a dataset holds.
+func chunkOffset(idx int64, shift uint) int64 {
+	if idx > maxOffset>>shift {
+		return maxOffset
+	}
+	return idx << shift
+}
+
 // readManifest reads the manifest of dir. A missing manifest is reported
 // with an error wrapping fs.ErrNotExist; anything under its name that is not
 // a regular file, with ErrCorrupt (and without blocking on it).

@@ -320,8 +320,9 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.mu.nchunks = nchunks
 	m.mu.reserved = cur.size
 	// Unsynced writes before a crash may have left data past Size anywhere
-	// in the existing chunks.
-	m.mu.hwm = (cur.first + nchunks) << shift
+	// in the existing chunks. (Capped: past the top chunk the shift would
+	// overflow to a negative hwm, and stale bytes would never be zeroed.)
+	m.mu.hwm = chunkOffset(cur.first+nchunks, shift)
 	m.mu.durable = ms.mf
 	m.mu.seq = ms.seq
 	m.st.start.Store(cur.first << shift)

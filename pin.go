@@ -129,7 +129,8 @@ func (m *Manager) checkChunksLocked(op string, off int64, n int) error {
 	if m.closed.Load() {
 		return m.errorf(op, off, n, ErrClosed, "")
 	}
-	first, last := off>>m.shift, (off+int64(max(n, 1))-1)>>m.shift
+	// off+n may be 2^63 (a range that ends the top chunk): subtract first.
+	first, last := off>>m.shift, (off+int64(max(n, 1)-1))>>m.shift
 	if m.follows.Load() && (first < m.mu.first || last >= m.mu.first+m.mu.nchunks) {
 		// A reader learns of the writer's new chunks here.
 		if _, err := m.followLocked(); err != nil {

@@ -171,7 +171,7 @@ func spaceErr(err error) error {
 func (m *Manager) zeroLocked(from, to int64) error {
 	for from < to {
 		idx := from >> m.shift
-		n := min(to-from, (idx+1)<<m.shift-from)
+		n := min(to-from, m.chunkSize-from&m.mask) // (idx+1)<<shift overflows for the top chunk
 		e, err := m.fdLocked(idx)
 		if err != nil {
 			return err
@@ -179,7 +179,7 @@ func (m *Manager) zeroLocked(from, to int64) error {
 		err = e.f.Zero(from&m.mask, n)
 		m.releaseFdLocked(e)
 		if err != nil {
-			return fmt.Errorf("zero %d bytes at offset %d: %w", n, from, err)
+			return fmt.Errorf("zero %d bytes at offset %d: %w", n, from, spaceErr(err))
 		}
 		m.mu.dirty[idx] = struct{}{}
 		from += n

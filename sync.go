@@ -165,11 +165,15 @@ func (m *Manager) flush() (size int64, err error) {
 	// New files' names (and removed ones) are durable only once their
 	// directory is synced: before any record can need them.
 	if dirDirty {
-		if e := m.fsys.SyncDir(m.dir); e != nil {
+		if e := m.fsys.SyncDir(m.dir); notOpened(e) {
+			// The directory could not be opened (no descriptors, say):
+			// no fsync failed, and the next Sync tries again.
+			soft = errors.Join(soft, fmt.Errorf("sync directory %s: %w", m.dir, e))
+		} else if e != nil {
 			hard = errors.Join(hard, fmt.Errorf("sync directory %s: %w", m.dir, e))
 		}
 	}
-	if len(retry) > 0 || (dirDirty && hard != nil) {
+	if len(retry) > 0 || (dirDirty && (hard != nil || soft != nil)) {
 		m.mu.Lock()
 		for _, idx := range retry {
 			m.mu.dirty[idx] = struct{}{}
@@ -295,6 +299,12 @@ func (m *Manager) recordLocked(mf manifest) error {
 	if mf == m.mu.durable || m.opts.Scratch {
 		return nil
 	}
+	// A record written to a manifest removed from outside is lost, and one
+	// written to a truncated one regrows it to an odd size: a Truncate or
+	// DropBefore must not delete files on the strength of either.
+	if err := m.mfile.stillNamed(m.fsys); err != nil {
+		return err
+	}
 	seq := m.mu.seq + 1
 	hard, soft := m.mfile.writeRecord(mf, seq)
 	if hard != nil {
@@ -306,6 +316,14 @@ func (m *Manager) recordLocked(mf manifest) error {
 	m.mu.durable = mf
 	m.mu.seq = seq
 	return nil
+}
+
+// notOpened reports whether err is the failure of os.Open (an
+// *fs.PathError with Op "open") rather than of an fsync: SyncDir opens the
+// directory before it fsyncs it.
+func notOpened(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Op == "open"
 }
 
 // fail records err as the sticky sync failure and returns it.

@@ -1,0 +1,584 @@
+//go:build linux
+
+package chunkmap_test
+
+// Tests of what other programs and the system can do to a dataset while it
+// is open: chunk files and the manifest truncated or removed from outside,
+// the descriptor limit reached during Sync, and a full disk. Each checks
+// that the Manager reports the damage with the right sentinel, never
+// crashes, never silently regrows a file to an odd size, and that a failure
+// that is not an fsync's does not poison later Syncs.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/chunk"
+)
+
+// openDurability opens the dataset in dir and closes it when the test ends
+// (ignoring the error: these tests damage their datasets on purpose, and
+// check Close themselves where it matters).
+func openDurability(t *testing.T, dir string, opts chunkmap.Options) *chunkmap.Manager {
+	t.Helper()
+	m, err := chunkmap.Open(dir, &opts)
+	if err != nil {
+		t.Fatalf("Open(%s, %+v): %v", dir, opts, err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// fileSize returns the size of the file at path.
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// wantErrNaming fails unless err matches target and its message names path.
+func wantErrNaming(t *testing.T, what string, err, target error, path string) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: err = %v, want %v", what, err, target)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("%s: error %q does not name %s", what, err, path)
+	}
+}
+
+// newestRecord returns the valid record of dir's manifest with the higher
+// sequence number.
+func newestRecord(t *testing.T, dir string) record {
+	t.Helper()
+	b := readManifestFile(t, dir)
+	var best record
+	for slot := range 2 {
+		if r := parseRecord(recordIn(b, slot)); r.valid() && r.seq >= best.seq {
+			best = r
+		}
+	}
+	if !best.valid() {
+		t.Fatalf("manifest of %s holds no valid record", dir)
+	}
+	return best
+}
+
+// TestDurability_TruncatedChunk truncates a chunk file from outside, to half
+// its size or to nothing, and writes into it on each of the write paths:
+// pwrite of a bulk write, pwrite of a small write that Admission does not
+// map, and a store through the mapping. Each must fail with ErrFault naming
+// the file, and must leave the file as the truncation left it: a pwrite
+// past its end, or an allocation, would regrow it silently to an odd size.
+// The next Open must refuse the dataset as corrupt.
+func TestDurability_TruncatedChunk(t *testing.T) {
+	const victim = 1 // the chunk truncated
+	paths := []struct {
+		name string
+		opts chunkmap.Options
+		// prep brings chunk victim into the state the path needs.
+		prep  func(t *testing.T, m *chunkmap.Manager)
+		off   int64 // where the write goes, in chunk victim
+		n     int   // how many bytes
+		pread bool  // the chunk is not mapped: no mapping may be made
+	}{
+		{
+			name: "pwrite/bulk",
+			opts: chunkmap.Options{ChunkSize: cs, MaxMapped: 4},
+			prep: func(t *testing.T, m *chunkmap.Manager) {
+				readAt(t, m, victim*cs+8, 8) // mapped: bulk writes still take pwrite
+			},
+			off: victim * cs, n: cs,
+		},
+		{
+			name: "pwrite/admission",
+			opts: chunkmap.Options{ChunkSize: cs, MaxMapped: 1},
+			prep: func(t *testing.T, m *chunkmap.Manager) {
+				for range 4 { // chunk 0 takes the one place, and is used
+					readAt(t, m, 8, 8)
+				}
+			},
+			off: victim*cs + 3*cs/4, n: 16, pread: true,
+		},
+		{
+			name: "pwrite/admission/surviving-half",
+			opts: chunkmap.Options{ChunkSize: cs, MaxMapped: 1},
+			prep: func(t *testing.T, m *chunkmap.Manager) {
+				for range 4 {
+					readAt(t, m, 8, 8)
+				}
+			},
+			off: victim*cs + 100, n: 16, pread: true,
+		},
+		{
+			name: "mapped/NoAdmission",
+			opts: chunkmap.Options{ChunkSize: cs, MaxMapped: 4, NoAdmission: true},
+			prep: func(t *testing.T, m *chunkmap.Manager) {
+				readAt(t, m, victim*cs+8, 8) // mapped; its blocks not yet known allocated
+			},
+			off: victim*cs + 3*cs/4, n: 16,
+		},
+		{
+			name: "mapped/NoAdmission/hot",
+			opts: chunkmap.Options{ChunkSize: cs, MaxMapped: 4, NoAdmission: true},
+			prep: func(t *testing.T, m *chunkmap.Manager) {
+				// A small store allocates the chunk, so the next one takes
+				// the lock-free path and faults there first.
+				writeAt(t, m, []byte("warm"), victim*cs+8)
+				if err := m.Sync(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			off: victim*cs + 3*cs/4, n: 16,
+		},
+	}
+	for _, p := range paths {
+		for _, keep := range []int64{cs / 2, 0} {
+			t.Run(fmt.Sprintf("%s/truncated=%d", p.name, keep), func(t *testing.T) {
+				dir := t.TempDir()
+				m := openDurability(t, dir, p.opts)
+				data := pattern(1, 3*cs)
+				writeAt(t, m, data, 0)
+				if err := m.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				p.prep(t, m)
+				path := filepath.Join(dir, chunk.Name(victim))
+				if err := os.Truncate(path, keep); err != nil {
+					t.Fatal(err)
+				}
+				before := m.Stats()
+				_, err := m.WriteAt(pattern(2, p.n), p.off)
+				wantErrNaming(t, fmt.Sprintf("WriteAt(%d bytes at %d) into %s truncated to %d", p.n, p.off, path, keep), err, chunkmap.ErrFault, path)
+				if got := fileSize(t, path); got != keep {
+					t.Errorf("after the failed write, %s is %d bytes, want %d (as the truncation left it)", path, got, keep)
+				}
+				if after := m.Stats(); p.pread && after.Maps != before.Maps {
+					t.Errorf("the write mapped a chunk (Maps %d -> %d): it did not take the pwrite path", before.Maps, after.Maps)
+				}
+				// The rest of the dataset works.
+				if got := readAt(t, m, 2*cs+5, 100); !bytes.Equal(got, data[2*cs+5:][:100]) {
+					t.Errorf("a healthy chunk reads wrong after the fault")
+				}
+				writeAt(t, m, []byte("after"), 2*cs+10)
+				// The failed write was reported; Sync has nothing it can
+				// know was lost, and must not crash.
+				t.Logf("Sync after the fault: %v", m.Sync())
+				t.Logf("Close after the fault: %v", m.Close())
+				if got := fileSize(t, path); got != keep {
+					t.Errorf("after Close, %s is %d bytes, want %d", path, got, keep)
+				}
+				r, err := chunkmap.Open(dir, &chunkmap.Options{})
+				if err == nil {
+					r.Close()
+				}
+				wantErrNaming(t, "Open after the truncation", err, chunkmap.ErrCorrupt, path)
+			})
+		}
+	}
+}
+
+// TestDurability_SyncEvictedChunkRemoved dirties a chunk, evicts it, and
+// removes its file from outside: what was written to it is lost, so every
+// Sync must say so with ErrFault naming the file, never return nil.
+func TestDurability_SyncEvictedChunkRemoved(t *testing.T) {
+	dir := t.TempDir()
+	m := openDurability(t, dir, chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
+	if err := m.Truncate(3 * cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	writeAt(t, m, []byte("lost"), 100)    // chunk 0, mapped and dirty
+	writeAt(t, m, []byte("kept"), cs+100) // chunk 1 takes the one place: 0 is evicted dirty
+	if st := m.Stats(); st.Evictions == 0 {
+		t.Fatalf("chunk 0 was not evicted: %+v", st)
+	}
+	path := filepath.Join(dir, chunk.Name(0))
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		wantErrNaming(t, fmt.Sprintf("Sync %d after %s was removed", i+1, path), m.Sync(), chunkmap.ErrFault, path)
+	}
+	if err := m.Close(); !errors.Is(err, chunkmap.ErrFault) {
+		t.Errorf("Close after a dirty chunk file was removed: %v, want ErrFault", err)
+	}
+}
+
+// TestDurability_ManifestRemoved removes the manifest from outside: every
+// later Sync must report ErrCorrupt, whether or not it has a new record to
+// write (the records go to a file no Open will read), and so must Truncate,
+// whose record must exist before it deletes files.
+func TestDurability_ManifestRemoved(t *testing.T) {
+	for _, pending := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pending=%v", pending), func(t *testing.T) {
+			dir := t.TempDir()
+			m := openDurability(t, dir, chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+			writeAt(t, m, pattern(1, 2*cs+10), 0)
+			if err := m.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(manifestPath(dir)); err != nil {
+				t.Fatal(err)
+			}
+			if pending {
+				if _, err := m.Append([]byte("more")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 2 {
+				wantErrNaming(t, fmt.Sprintf("Sync %d after the manifest was removed", i+1), m.Sync(), chunkmap.ErrCorrupt, manifestPath(dir))
+			}
+			wantErrNaming(t, "Truncate after the manifest was removed", m.Truncate(cs), chunkmap.ErrCorrupt, manifestPath(dir))
+			if _, err := os.Stat(manifestPath(dir)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a manifest reappeared: %v", err)
+			}
+			if err := m.Close(); !errors.Is(err, chunkmap.ErrCorrupt) {
+				t.Errorf("Close after the manifest was removed: %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+// TestDurability_ManifestTruncated truncates the manifest under the open
+// writer, whose state page is a mapping of it: the writer must not crash
+// when it next mirrors Size or Start there, reads and writes keep working,
+// every Sync reports ErrCorrupt, and no call writes a record into the
+// truncated file (which would regrow it to an odd size).
+func TestDurability_ManifestTruncated(t *testing.T) {
+	dir := t.TempDir()
+	m := openDurability(t, dir, chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	var md model
+	p := pattern(1, 2*cs+10)
+	writeAt(t, m, p, 0)
+	md.writeAt(p, 0)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(manifestPath(dir), 0); err != nil {
+		t.Fatal(err)
+	}
+	// Every change of Size or Start stores to the state page.
+	p = pattern(2, 3*cs)
+	writeAt(t, m, p, cs+7) // past Size, across chunks
+	md.writeAt(p, cs+7)
+	off, err := m.Append([]byte("appended"))
+	if err != nil {
+		t.Fatalf("Append after the manifest was truncated: %v", err)
+	}
+	md.writeAt([]byte("appended"), off)
+	md.check(t, m)
+	for i := range 2 {
+		wantErrNaming(t, fmt.Sprintf("Sync %d after the manifest was truncated", i+1), m.Sync(), chunkmap.ErrCorrupt, manifestPath(dir))
+	}
+	if err := m.Truncate(2 * cs); err != nil && !errors.Is(err, chunkmap.ErrCorrupt) {
+		t.Errorf("Truncate after the manifest was truncated: %v, want nil or ErrCorrupt", err)
+	} else if err == nil {
+		md.truncate(2 * cs)
+	}
+	if err := m.DropBefore(cs); err != nil && !errors.Is(err, chunkmap.ErrCorrupt) {
+		t.Errorf("DropBefore after the manifest was truncated: %v, want nil or ErrCorrupt", err)
+	} else if err == nil {
+		md.start = cs
+	}
+	md.check(t, m)
+	if got := fileSize(t, manifestPath(dir)); got != 0 {
+		t.Errorf("the truncated manifest is %d bytes now, want 0: a record was written into it", got)
+	}
+	if err := m.Close(); !errors.Is(err, chunkmap.ErrCorrupt) {
+		t.Errorf("Close after the manifest was truncated: %v, want ErrCorrupt", err)
+	}
+	r, err := chunkmap.Open(dir, nil)
+	if err == nil {
+		r.Close()
+	}
+	wantErrNaming(t, "Open after the manifest was truncated", err, chunkmap.ErrCorrupt, manifestPath(dir))
+}
+
+// lowerFileLimit sets the soft descriptor limit so that the next open in
+// this process fails with EMFILE (the lowest free descriptor reaches it),
+// and returns a function that restores the limit; the test's cleanup
+// restores it too. The limit is per process: the test must not run in
+// parallel with others.
+func lowerFileLimit(t *testing.T) (restore func()) {
+	t.Helper()
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Skipf("getrlimit: %v", err)
+	}
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lowest := f.Fd() // the lowest free descriptor, free again once closed
+	f.Close()
+	restore = func() {
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+			t.Errorf("restoring RLIMIT_NOFILE: %v", err)
+		}
+	}
+	t.Cleanup(restore)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(lowest), Max: old.Max}); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	if f, err := os.Open(os.DevNull); err == nil {
+		f.Close()
+		restore()
+		t.Skip("opening a file still succeeds under the lowered limit")
+	}
+	return restore
+}
+
+// TestDurability_SyncOutOfDescriptors makes Sync unable to open the files of
+// evicted dirty chunks, and the directory, for lack of descriptors: that
+// Sync fails, but nothing was lost (the writes are in the page cache), so
+// the Manager is not poisoned: once descriptors are available the next
+// Sync succeeds and records Size, and the data is there after a reopen.
+func TestDurability_SyncOutOfDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	opts := chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true}
+	m := openDurability(t, dir, opts)
+	var md model
+	md.truncate(3 * cs)
+	if err := m.Truncate(3 * cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(3) { // each evicts the chunk before it, dirty
+		p := pattern(uint64(10+i), 1000)
+		writeAt(t, m, p, i*cs+500)
+		md.writeAt(p, i*cs+500)
+	}
+	// A new chunk file: the directory must be synced too.
+	p := pattern(20, 300)
+	off, err := m.Append(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md.writeAt(p, off)
+
+	restore := lowerFileLimit(t)
+	err = m.Sync()
+	// A store through the mapping needs no descriptor.
+	p = pattern(21, 50)
+	_, werr := m.WriteAt(p, off+10)
+	restore()
+	if !errors.Is(err, syscall.EMFILE) {
+		t.Fatalf("Sync without descriptors: %v, want EMFILE", err)
+	}
+	if werr != nil {
+		t.Fatalf("WriteAt into a mapped chunk without descriptors: %v", werr)
+	}
+	md.writeAt(p, off+10)
+
+	if err := m.Sync(); err != nil {
+		t.Fatalf("Sync once descriptors are available again: %v (an open that failed must not poison the Manager)", err)
+	}
+	if r := newestRecord(t, dir); r.size != int64(len(md.data)) {
+		t.Errorf("after the Sync the newest record says Size %d, want %d", r.size, len(md.data))
+	}
+	p = pattern(22, 64)
+	writeAt(t, m, p, 10)
+	md.writeAt(p, 10)
+	if err := m.Sync(); err != nil {
+		t.Fatalf("third Sync: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	md.check(t, openDurability(t, dir, opts))
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at a new directory and unmounts
+// it when the test ends (after every cleanup registered later, such as the
+// closing of a Manager in it). It skips the test where mounting is not
+// allowed.
+func mountTmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tmpfs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v): needs root", err)
+	}
+	// Detached: a closed Manager keeps its manifest's state page mapped
+	// until it is garbage collected, and that keeps the file system busy.
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// freeBytes returns the bytes free for unprivileged use on dir's file
+// system.
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize)
+}
+
+// fillDisk writes a new file named name in dir until the file system is
+// full to the last byte.
+func fillDisk(t *testing.T, dir, name string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := bytes.Repeat([]byte{0xee}, 64<<10)
+	for _, n := range []int{len(buf), 4096, 1} {
+		for {
+			if _, err := f.Write(buf[:n]); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("filling the disk: %v", err)
+				}
+				break
+			}
+		}
+	}
+	if free := freeBytes(t, dir); free != 0 {
+		t.Fatalf("after filling the disk %d bytes are free", free)
+	}
+}
+
+// TestDurability_FullDisk fills a small tmpfs to the last byte under an
+// open dataset: every write that needs new blocks must fail with an error
+// matching ErrNoSpace (a store through a mapping into a hole would raise
+// SIGBUS instead), an Append that fails must leave Size as it was, and
+// writes into allocated space keep working. DropBefore, Truncate and Sync
+// need no new blocks (the manifest record is written in place): they work
+// on the full disk, and the first two free space for writes to succeed
+// again. The dataset reopens with every byte that was acknowledged.
+func TestDurability_FullDisk(t *testing.T) {
+	root := mountTmpfs(t, 4<<20)
+	dir := filepath.Join(root, "ds")
+	opts := chunkmap.Options{ChunkSize: cs, MaxMapped: 4}
+	m := openDurability(t, dir, opts)
+	var md model
+	write := func(p []byte, off int64) {
+		t.Helper()
+		writeAt(t, m, p, off)
+		md.writeAt(p, off)
+	}
+	write(pattern(1, 8*cs), 0)
+	// Chunk 8 exists but is a hole: Size covers only its first bytes.
+	if err := m.Truncate(8*cs + 100); err != nil {
+		t.Fatal(err)
+	}
+	md.truncate(8*cs + 100)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	fillDisk(t, root, "filler1")
+
+	// Writes that need new blocks fail with ErrNoSpace, and change nothing.
+	size := m.Size()
+	needBlocks := []struct {
+		name string
+		do   func() error
+	}{
+		{"WriteAt into a hole, mapped", func() error { _, err := m.WriteAt([]byte("x"), 8*cs+50); return err }},
+		{"bulk WriteAt into a hole", func() error { _, err := m.WriteAt(pattern(2, cs-200), 8*cs+100); return err }},
+		{"Append into a hole", func() error { _, err := m.Append([]byte("y")); return err }},
+		{"bulk Append", func() error { _, err := m.Append(pattern(3, 2*cs)); return err }},
+		{"Append of a new chunk", func() error {
+			if _, err := m.Append(pattern(4, cs-100)); err != nil {
+				return err
+			}
+			_, err := m.Append([]byte("z")) // chunk 9
+			return err
+		}},
+		{"Grow", func() error { return m.Grow(cs) }},
+	}
+	for _, c := range needBlocks {
+		if err := c.do(); !errors.Is(err, chunkmap.ErrNoSpace) {
+			t.Errorf("%s on a full disk: %v, want ErrNoSpace", c.name, err)
+		}
+		if got := m.Size(); got != size {
+			t.Errorf("%s on a full disk: Size %d -> %d, want it unchanged", c.name, size, got)
+			md.truncate(got) // what the dataset now says
+			size = got
+		}
+	}
+	// A write past Size into bytes that must first be zeroed (a hole past
+	// Size, left by the Truncate above) needs blocks for the zeros.
+	if err := m.Truncate(8*cs + 10); err != nil {
+		t.Fatalf("Truncate down on a full disk: %v", err)
+	}
+	md.truncate(8*cs + 10)
+	if _, err := m.WriteAt([]byte("w"), 8*cs+90); !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Errorf("WriteAt past Size over stale bytes on a full disk: %v, want ErrNoSpace", err)
+	}
+	md.check(t, m)
+	// Allocated space takes writes, and Sync records in place.
+	write(pattern(5, 3000), 5*cs-1000)
+	write(pattern(6, 2*cs), 2*cs)
+	if err := m.Sync(); err != nil {
+		t.Fatalf("Sync on a full disk: %v", err)
+	}
+	if r := newestRecord(t, dir); r.size != m.Size() {
+		t.Errorf("the newest record says Size %d, want %d", r.size, m.Size())
+	}
+
+	// DropBefore needs no space, and frees some.
+	free := freeBytes(t, root)
+	if err := m.DropBefore(2 * cs); err != nil {
+		t.Fatalf("DropBefore on a full disk: %v", err)
+	}
+	md.start = 2 * cs
+	if got := freeBytes(t, root); got < free+2*cs {
+		t.Errorf("DropBefore of 2 chunks freed %d bytes, want at least %d", got-free, 2*cs)
+	}
+	write([]byte("fits now"), 8*cs+50)
+	off, err := m.Append([]byte("appended"))
+	if err != nil {
+		t.Fatalf("Append after DropBefore freed space: %v", err)
+	}
+	md.writeAt([]byte("appended"), off)
+	md.check(t, m)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Full again: Truncate down (deleting chunks) and Sync still work.
+	fillDisk(t, root, "filler2")
+	if err := m.Truncate(6*cs + 123); err != nil {
+		t.Fatalf("Truncate down on a full disk: %v", err)
+	}
+	md.truncate(6*cs + 123)
+	write([]byte("allocated"), 6*cs+10)
+	if err := m.Sync(); err != nil {
+		t.Fatalf("Sync on a full disk: %v", err)
+	}
+	if r := newestRecord(t, dir); r.size != m.Size() || r.first != 2 {
+		t.Errorf("the newest record says first %d, Size %d; want 2, %d", r.first, r.size, m.Size())
+	}
+	md.check(t, m)
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close on a full disk: %v", err)
+	}
+	md.check(t, openDurability(t, dir, opts))
+}
