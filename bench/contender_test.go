@@ -154,6 +154,7 @@ func TestParseSize(t *testing.T) {
 		want int64
 	}{
 		{"256MiB", 256 << 20}, {"2GiB", 2 << 30}, {"64K", 64 << 10}, {"4096", 4096}, {"1G", 1 << 30}, {"12B", 12},
+		{"64k", 64 << 10}, {"2 M", 2 << 20}, {"1.5GiB", 3 << 29}, {"1.5G", 3 << 29}, {"64kB", 64_000}, {"0x1000", 4096},
 	} {
 		got, err := ParseSize(tc.in)
 		if err != nil || got != tc.want {
@@ -163,7 +164,7 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(FormatSize(%d)) = %d", got, back)
 		}
 	}
-	for _, in := range []string{"", "0", "-1MiB", "1.5GiB", "MiB", "10XB"} {
+	for _, in := range []string{"", "0", "-1MiB", "1.5B", "0.1K", "MiB", "10XB", "K", "8EiB"} {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) succeeded", in)
 		}

@@ -5,6 +5,10 @@
 //
 //	go run ./examples/hugearray [-n 512Mi] [-chunk 64MiB] [-max-mapped 8] [-dir DIR]
 //
+// Sizes are bytes, 0x-prefixed hex, or a number with a unit (64MiB, 1.5GiB,
+// 10MB); counts take the same forms, and the binary units also without
+// their B (512Mi elements are 512 × 2^20).
+//
 // The default array is 4 GiB (2^29 elements) in 64 MiB chunks with 8 mapped,
 // so at most 512 MiB is mapped at a time and the LRU evicts throughout.
 // Without -dir it works in a temporary directory and removes it afterwards.
@@ -16,15 +20,16 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/units"
 )
 
 func main() {
@@ -49,24 +54,36 @@ type config struct {
 func run(args []string, w io.Writer) (err error) {
 	var cfg config
 	fs := flag.NewFlagSet("hugearray", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned; -h prints the usage to w
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run ./examples/hugearray [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&cfg.dir, "dir", "", "dataset `directory`, new or empty, kept afterwards (default: a temporary directory, removed)")
-	n := fs.String("n", "512Mi", "array length in elements (8 bytes each); takes the suffixes Ki, Mi, Gi")
-	chunk := fs.String("chunk", "64Mi", "chunk size in bytes; takes the suffixes Ki, Mi, Gi")
+	n := fs.String("n", "512Mi", "array `length` in elements (8 bytes each): a count such as 300000, 64Ki or 512Mi")
+	chunk := fs.String("chunk", "64MiB", "chunk `size`: a power of two from 64KiB (or 64Ki) to 2GiB")
 	fs.IntVar(&cfg.maxMapped, "max-mapped", 8, "most chunks mapped at once")
 	fs.IntVar(&cfg.batch, "batch", 1<<20, "elements per bulk write or read")
 	fs.IntVar(&cfg.probes, "probes", 100_000, "random probes")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the probe positions")
-	if err := fs.Parse(args); err != nil {
-		return err
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(w)
+		fs.Usage()
+		return nil // asking for the usage is no failure
+	} else if err != nil {
+		return fmt.Errorf("%w (-h prints the flags)", err)
 	}
 	if cfg.n, err = parseCount(*n); err != nil {
 		return fmt.Errorf("-n: %w", err)
 	}
-	if cfg.chunk, err = parseCount(strings.TrimSuffix(*chunk, "B")); err != nil {
+	if cfg.chunk, err = parseCount(*chunk); err != nil {
 		return fmt.Errorf("-chunk: %w", err)
 	}
 	if cfg.n <= 0 || cfg.batch <= 0 || cfg.probes < 0 {
 		return errors.New("-n and -batch must be positive, -probes at least 0")
+	}
+	if cfg.n > math.MaxInt64/8 {
+		return fmt.Errorf("-n %d: the array's bytes would overflow int64 offsets", cfg.n)
 	}
 
 	if cfg.dir == "" {
@@ -176,31 +193,25 @@ func report(w io.Writer, step string, bytes, ops int64, d time.Duration) {
 	fmt.Fprintln(w)
 }
 
-// parseCount parses a count with an optional binary suffix Ki, Mi or Gi.
+// parseCount parses a count of elements or bytes with [units.ParseSize],
+// which also takes the binary units without their B, as counts of
+// elements are written: 512Mi is 512MiB, 2^29.
 func parseCount(s string) (int64, error) {
-	shift := 0
-	for suffix, sh := range map[string]int{"Ki": 10, "Mi": 20, "Gi": 30} {
-		if t, ok := strings.CutSuffix(s, suffix); ok {
-			s, shift = t, sh
+	t := strings.TrimSpace(s)
+	for _, prefix := range []string{"ki", "mi", "gi", "ti", "pi", "ei"} {
+		if strings.HasSuffix(strings.ToLower(t), prefix) {
+			t += "B"
 			break
 		}
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)>>shift {
-		return 0, fmt.Errorf("invalid count %q", s)
+	n, err := units.ParseSize(t)
+	if pe, ok := errors.AsType[*units.ParseError](err); ok && t != s {
+		e := *pe
+		e.Input = s // name what was given, not what it was read as
+		return 0, &e
 	}
-	return n << shift, nil
+	return n, err
 }
 
 // size formats a byte count with a binary unit.
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.2f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func size(n int64) string { return units.FormatBytes(n) }

@@ -32,9 +32,18 @@ func main() {
 // run runs the example with the command line args, printing to w.
 func run(args []string, w io.Writer) (err error) {
 	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned; -h prints the usage to w
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run ./examples/quickstart [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	dir := fs.String("dir", "", "dataset `directory`, kept afterwards (default: a temporary directory, removed)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(w)
+		fs.Usage()
+		return nil // asking for the usage is no failure
+	} else if err != nil {
+		return fmt.Errorf("%w (-h prints the flags)", err)
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "chunkmap-quickstart-")

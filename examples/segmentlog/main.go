@@ -12,7 +12,8 @@
 // after it, reopens and shows the recovery, iterates from the middle, reads
 // records at random by number, and applies retention, printing what each
 // step did and how long it took. Without -dir it works in a temporary
-// directory and removes it afterwards.
+// directory and removes it afterwards. Sizes are bytes, 0x-prefixed hex, or
+// a number with a unit (64KiB, 1.5MiB, 10MB).
 package main
 
 import (
@@ -25,11 +26,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/units"
 )
 
 func main() {
@@ -55,6 +55,11 @@ type config struct {
 func run(args []string, w io.Writer) (err error) {
 	var cfg config
 	fs := flag.NewFlagSet("segmentlog", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned; -h prints the usage to w
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run ./examples/segmentlog [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&cfg.dir, "dir", "", "log `directory`, new or empty, kept afterwards (default: a temporary directory, removed)")
 	fs.IntVar(&cfg.records, "records", 200_000, "records to append")
 	segment := fs.String("segment", "4MiB", "segment (chunk) size: a power of two from 64KiB to 2GiB")
@@ -63,13 +68,17 @@ func run(args []string, w io.Writer) (err error) {
 	fs.IntVar(&cfg.syncEvery, "sync-every", 1000, "records between Syncs")
 	fs.IntVar(&cfg.maxLen, "max-len", 1024, "largest payload in bytes; payloads are 16 to max-len bytes")
 	fs.IntVar(&cfg.reads, "reads", 10_000, "random reads by record number")
-	if err := fs.Parse(args); err != nil {
-		return err
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(w)
+		fs.Usage()
+		return nil // asking for the usage is no failure
+	} else if err != nil {
+		return fmt.Errorf("%w (-h prints the flags)", err)
 	}
-	if cfg.segment, err = parseBytes(*segment); err != nil {
+	if cfg.segment, err = units.ParseSize(*segment); err != nil {
 		return fmt.Errorf("-segment: %w", err)
 	}
-	if cfg.retain, err = parseBytes(*retain); err != nil {
+	if cfg.retain, err = units.ParseSize(*retain); err != nil {
 		return fmt.Errorf("-retain: %w", err)
 	}
 	if cfg.records < 2 || cfg.syncEvery < 1 || cfg.maxLen < 16 || cfg.reads < 0 {
@@ -267,31 +276,5 @@ func payloadFor(seq uint64, maxLen int, buf []byte) []byte {
 	return buf
 }
 
-// parseBytes parses a byte count with an optional suffix KiB, MiB or GiB.
-func parseBytes(s string) (int64, error) {
-	shift := 0
-	for suffix, sh := range map[string]int{"KiB": 10, "MiB": 20, "GiB": 30} {
-		if t, ok := strings.CutSuffix(s, suffix); ok {
-			s, shift = t, sh
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)>>shift {
-		return 0, fmt.Errorf("invalid size %q", s)
-	}
-	return n << shift, nil
-}
-
 // size formats a byte count with a binary unit.
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.2f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func size(n int64) string { return units.FormatBytes(n) }
