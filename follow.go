@@ -170,13 +170,13 @@ func (m *Manager) followLocked() (bool, error) {
 }
 
 // followable reports whether a reader may take Start and Size from the
-// shared state page ps: if a writer of this boot set it up, or the last
-// writer closed the dataset cleanly. A clean page says what the newest
-// record says even after a power loss: the flag is set after Close's last
-// record is durable, and a writer clears it, before anything else, in the
-// page that the fsync of its first record writes back.
+// shared state page ps: if a writer of this boot set it up (and may have
+// closed the dataset since). A page from an earlier boot is not followed,
+// even one a writer closed cleanly: a power loss may have written the
+// newest record without the page, so the record is what Open checked the
+// chunk files against, and what the reader keeps until a writer opens.
 func (m *Manager) followable(ps pageState) bool {
-	return ps.live || ps.magic && ps.clean
+	return ps.live
 }
 
 // bumpEpochLocked advances the shared page's epoch, before the writer

@@ -51,9 +51,9 @@ type Options struct {
 	// DropBefore) are let go before the next read, so a read never returns
 	// bytes of a chunk file the writer has replaced. Reads racing a shrink
 	// may fail with ErrOutOfRange, io.EOF or ErrFault. Where no writer has
-	// opened the dataset since the machine started and the last one did
-	// not close it cleanly, the reader starts from the last record Sync
-	// wrote, and follows a writer that opens the dataset later (a reader
+	// opened the dataset since the machine started, the reader starts from
+	// the last record Sync wrote, and follows a writer that opens the
+	// dataset later (a reader
 	// opened on a manifest of an earlier format version, from its next
 	// Refresh).
 	ReadOnly bool

@@ -17,16 +17,26 @@ import (
 )
 
 // model is a dataset held in memory. It knows chunks only as far as the
-// semantics do: Start is a multiple of ChunkSize, and chunk files
-// [first, first+nchunks) exist.
+// semantics do: Start is a multiple of ChunkSize, the Manager counts chunk
+// files [first, first+nchunks), and chunk files [first, first+files) exist.
+// A read-write Manager made all of them (files == nchunks); Open counts
+// only those Size needs, and a read-only Open leaves the others in place.
+//
+// It also knows what a power loss may leave: the newest record of the
+// manifest, which Sync writes and which Truncate and DropBefore lower or
+// raise before they delete chunk files, has Start start and a Size within
+// [recLo, recHi].
 type model struct {
 	chunkSize int64
 	data      []byte // bytes [0, len(data)); every byte at or past size is zero
 	size      int64
 	start     int64
-	nchunks   int64 // chunk files from start/chunkSize on
+	nchunks   int64 // chunk files the Manager counts, from start/chunkSize on
+	files     int64 // chunk files in the directory, from start/chunkSize on
 	closed    bool
 	readOnly  bool
+	recLo     int64 // the newest record's Size is at least this,
+	recHi     int64 // and at most this
 }
 
 func newModel(chunkSize int64) *model {
@@ -43,7 +53,11 @@ func (m *model) first() int64 { return m.start / m.chunkSize }
 // grow records that chunk files exist up to the one holding end-1.
 func (m *model) grow(end int64) {
 	m.nchunks = max(m.nchunks, m.ceilChunks(end)-m.first())
+	m.files = m.nchunks
 }
+
+// needed returns how many chunk files from the first cover Size.
+func (m *model) needed() int64 { return m.ceilChunks(m.size) - m.first() }
 
 // setSize changes Size; bytes past the new Size become zero, so that they
 // read as zero if Size is extended over them again.
@@ -157,6 +171,8 @@ func (m *model) Truncate(size int64) error {
 		m.grow(size)
 	} else {
 		m.nchunks = min(m.nchunks, m.ceilChunks(size)-m.first())
+		m.files = m.nchunks
+		m.recLo = min(m.recLo, size)
 	}
 	m.setSize(size)
 	return nil
@@ -177,33 +193,45 @@ func (m *model) DropBefore(off int64) error {
 		return nil
 	}
 	m.nchunks -= (start - m.start) / m.chunkSize
+	m.files = m.nchunks
 	clear(m.data[:start])
 	m.start = start
+	m.recLo, m.recHi = max(m.recLo, start), max(m.recHi, start)
 	return nil
 }
 
-// Sync changes nothing visible; it is a no-op on a read-only dataset.
+// Sync records Size and Start in the manifest; it is a no-op on a
+// read-only dataset.
 func (m *model) Sync() error {
 	if m.closed {
 		return chunkmap.ErrClosed
 	}
+	if !m.readOnly {
+		m.recLo, m.recHi = m.size, m.size
+	}
 	return nil
 }
 
-// Close makes every later call fail with ErrClosed, Close included.
+// Close syncs (unless read-only) and makes every later call fail with
+// ErrClosed, Close included.
 func (m *model) Close() error {
-	if m.closed {
-		return chunkmap.ErrClosed
+	if err := m.Sync(); err != nil {
+		return err
 	}
 	m.closed = true
 	return nil
 }
 
-// Reopen is a successful Open of the closed dataset: data, Size, Start and
-// the chunk files are what Close left.
+// Reopen is a successful Open of the closed dataset: data, Size and Start
+// are what Close left. The Manager counts the chunk files Size needs; a
+// read-write Open removes those past them, a read-only one ignores them.
 func (m *model) Reopen(readOnly bool) {
 	m.closed = false
 	m.readOnly = readOnly
+	m.nchunks = m.needed()
+	if !readOnly {
+		m.files = m.nchunks
+	}
 }
 
 // Pin checks a Pin (or, with write, a PinWritable) of n bytes at off: the

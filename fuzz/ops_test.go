@@ -57,6 +57,9 @@ const (
 	miscOverflow          // a write whose end overflows int64
 	miscReadHuge          // a read at an offset far past Size
 	miscPinHuge           // a pin at an offset far past Size
+	miscCrash             // open a copy of the directory as a crash of the process leaves it
+	miscPowerLoss         // open a copy as a power loss may leave it
+	miscFollow            // open a read-only follower beside the Manager, or close it
 	numMisc
 )
 
@@ -94,10 +97,14 @@ type opsRun struct {
 	maxMapped int
 	m         *chunkmap.Manager
 	mod       *model
-	pins      []*pinned
-	pinsEver  bool // a pin was taken on m, so Mapped may exceed MaxMapped
-	gen       int  // counts operations; seeds the bytes they write
-	trace     []string
+	// follower is a read-only Manager opened beside m (miscFollow): it
+	// must see m's Start, Size and bytes at once, without Refresh.
+	follower          *chunkmap.Manager
+	followerMaxMapped int
+	pins              []*pinned
+	pinsEver          bool // a pin was taken on m, so Mapped may exceed MaxMapped
+	gen               int  // counts operations; seeds the bytes they write
+	trace             []string
 }
 
 func (r *opsRun) logf(format string, args ...any) {
@@ -165,9 +172,12 @@ func length(d *decoder) int {
 
 // FuzzOps runs the operations its input spells on a Manager and on the
 // model side by side, and fails on any difference in the bytes returned,
-// Size, Start, Stats().Chunks or the class of an error. The input is a
-// header byte (MaxMapped 1+(h&0x7f)%3, an arena of 0 (the default), 1, 2
-// or 4 chunks by h>>5&3, Admission if h&0x80) and then operations: a code
+// Size, Start, Stats().Chunks or the class of an error; a read-only
+// follower, when one is open, must agree with the model too, and copies
+// of the directory taken as a crash or a power loss would leave it must
+// open as the model says. The input is a header byte (MaxMapped
+// 1+(h&0x7f)%3, an arena of 0 (the default), 1, 2 or 4 chunks by h>>5&3,
+// admission on if h&0x80, else NoAdmission) and then operations: a code
 // (see opWriteAt...) and its argument bytes. Tiny arenas make chunks share
 // slots, so slots change owner all the time.
 func FuzzOps(f *testing.F) {
@@ -191,7 +201,7 @@ func runOps(t *testing.T, in []byte) {
 		maxMapped: 1 + int(h&0x7f)%3,
 		mod:       newModel(chunkSize),
 	}
-	opts := &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, Admission: h&0x80 != 0,
+	opts := &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, NoAdmission: h&0x80 == 0,
 		ArenaSize: arenaSizes[h>>5&3]}
 	r.logf("Open(%+v)", *opts)
 	m, err := chunkmap.Open(r.dir, opts)
@@ -205,6 +215,9 @@ func runOps(t *testing.T, in []byte) {
 			p.p.Release()
 		}
 		r.m.Close()
+		if r.follower != nil {
+			r.follower.Close()
+		}
 	}()
 	for ops := 0; d.more() && ops < maxOps; ops++ {
 		r.gen++
@@ -237,6 +250,9 @@ func (r *opsRun) step(d *decoder) {
 		off, n := r.off(d), length(d)
 		r.logf("ReadAt(%d bytes, %d)", n, off)
 		r.compareRead(off, n)
+		if r.follower != nil {
+			r.compareReadOn(r.follower, "follower", off, n)
+		}
 
 	case opAppend:
 		n := length(d)
@@ -419,7 +435,7 @@ func (r *opsRun) step(d *decoder) {
 		r.checkPin(i)
 
 	case opMisc:
-		r.misc(d.byte() % numMisc)
+		r.misc(d.byte()%numMisc, d)
 	}
 }
 
@@ -435,16 +451,33 @@ func typedKind(b byte) (int, binary.ByteOrder) {
 // compareRead reads n bytes at off from both and compares what they return.
 func (r *opsRun) compareRead(off int64, n int) {
 	r.t.Helper()
+	r.compareReadOn(r.m, "", off, n)
+}
+
+// compareReadOn reads n bytes at off from m (r.m, or the follower named by
+// who) and from the model, and compares what they return. The follower
+// reads what the model holds even while r.m is closed.
+func (r *opsRun) compareReadOn(m *chunkmap.Manager, who string, off int64, n int) {
+	r.t.Helper()
+	if who != "" {
+		who += " "
+	}
 	got := make([]byte, n)
 	want := make([]byte, n)
-	gotN, err := r.m.ReadAt(got, off)
-	wantN, wantErr := r.mod.ReadAt(want, off)
-	r.checkErr(fmt.Sprintf("ReadAt(%d bytes, %d)", n, off), err, wantErr)
+	gotN, err := m.ReadAt(got, off)
+	mod := r.mod
+	if m != r.m && mod.closed {
+		open := *mod
+		open.closed = false
+		mod = &open
+	}
+	wantN, wantErr := mod.ReadAt(want, off)
+	r.checkErr(fmt.Sprintf("%sReadAt(%d bytes, %d)", who, n, off), err, wantErr)
 	if gotN != wantN {
-		r.fatalf("ReadAt(%d bytes, %d) = %d, want %d", n, off, gotN, wantN)
+		r.fatalf("%sReadAt(%d bytes, %d) = %d, want %d", who, n, off, gotN, wantN)
 	}
 	if i := firstDiff(got[:gotN], want[:wantN]); i >= 0 {
-		r.fatalf("ReadAt(%d bytes, %d): byte at offset %d = %#x, want %#x", n, off, off+int64(i), got[i], want[i])
+		r.fatalf("%sReadAt(%d bytes, %d): byte at offset %d = %#x, want %#x", who, n, off, off+int64(i), got[i], want[i])
 	}
 }
 
@@ -478,11 +511,11 @@ func (r *opsRun) reopen(flags byte) {
 	r.t.Helper()
 	readOnly := flags&1 != 0
 	opts := &chunkmap.Options{
-		ChunkSize: chunkSize,
-		MaxMapped: 1 + int(flags>>3&3)%3,
-		ReadOnly:  readOnly,
-		Admission: flags&0x80 != 0,
-		ArenaSize: arenaSizes[flags>>5&3],
+		ChunkSize:   chunkSize,
+		MaxMapped:   1 + int(flags>>3&3)%3,
+		ReadOnly:    readOnly,
+		NoAdmission: flags&0x80 == 0,
+		ArenaSize:   arenaSizes[flags>>5&3],
 	}
 	if flags&2 != 0 {
 		opts.ChunkSize = 0
@@ -561,7 +594,7 @@ func (r *opsRun) checkPin(i int) {
 	}
 }
 
-func (r *opsRun) misc(sub byte) {
+func (r *opsRun) misc(sub byte, d *decoder) {
 	r.t.Helper()
 	m, mod := r.m, r.mod
 	switch sub {
@@ -603,6 +636,93 @@ func (r *opsRun) misc(sub byte) {
 		if err == nil {
 			p.Release()
 		}
+
+	case miscCrash, miscPowerLoss:
+		r.openCopy(sub == miscPowerLoss, d.byte())
+
+	case miscFollow:
+		b := d.byte()
+		if r.follower != nil {
+			r.logf("close the follower")
+			if err := r.follower.Close(); err != nil {
+				r.fatalf("follower Close: %v", err)
+			}
+			r.follower = nil
+			return
+		}
+		opts := &chunkmap.Options{ReadOnly: true, MaxMapped: 1 + int(b)%3, NoAdmission: b&0x80 == 0,
+			ArenaSize: arenaSizes[b>>5&3]}
+		r.logf("open a follower (%+v)", *opts)
+		f, err := chunkmap.Open(r.dir, opts)
+		if err != nil {
+			r.fatalf("follower Open: %v", err)
+		}
+		r.follower, r.followerMaxMapped = f, opts.MaxMapped
+		if got, want := int64(f.Stats().Chunks), mod.needed(); got != want {
+			r.fatalf("follower Stats().Chunks = %d, want %d", got, want)
+		}
+	}
+}
+
+// openCopy copies the directory as it is now, while the Manager may have
+// it open, which is what a crash of the process leaves (everything that
+// was written is in the page cache, and so is the state page), and opens
+// the copy, read-only or not as b says. Open must find the model's Start,
+// Size and bytes there. With powerLoss, the copy's state page is made
+// another boot's: Open must go by the newest record instead, whose Size
+// the model bounds, and read the model's bytes below both Sizes.
+func (r *opsRun) openCopy(powerLoss bool, b byte) {
+	r.t.Helper()
+	readOnly := b&1 != 0
+	what := "process crash"
+	if powerLoss {
+		what = "power loss"
+	}
+	r.logf("open a copy as a %s leaves it (read-only %v)", what, readOnly)
+	dir := filepath.Join(r.t.TempDir(), "copy")
+	if err := os.CopyFS(dir, os.DirFS(r.dir)); err != nil {
+		r.fatalf("copy: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	if powerLoss {
+		path := filepath.Join(dir, chunkmap.ManifestName)
+		b, err := os.ReadFile(path)
+		if err != nil || len(b) != mfLen {
+			r.fatalf("copied MANIFEST: %d bytes, %v", len(b), err)
+		}
+		copy(b[pageOff+pBoot:pageOff+pBoot+bootLen], otherBoot[:])
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			r.fatalf("%v", err)
+		}
+	}
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: readOnly, MaxMapped: 1, NoAdmission: b&2 != 0})
+	if err != nil {
+		r.fatalf("Open of the copy after a %s: %v", what, err)
+	}
+	defer m.Close()
+	mod := r.mod
+	size := m.Size()
+	switch {
+	case m.Start() != mod.start:
+		r.fatalf("copy after a %s: Start() = %d, want %d", what, m.Start(), mod.start)
+	case !powerLoss && size != mod.size:
+		r.fatalf("copy after a %s: Size() = %d, want %d", what, size, mod.size)
+	case powerLoss && (size < mod.recLo || size > mod.recHi):
+		r.fatalf("copy after a %s: Size() = %d, want the last record's, in [%d, %d]", what, size, mod.recLo, mod.recHi)
+	}
+	if got, want := int64(m.Stats().Chunks), mod.ceilChunks(size)-mod.first(); got != want {
+		r.fatalf("copy after a %s: Stats().Chunks = %d, want %d", what, got, want)
+	}
+	n := min(size, mod.size) - mod.start
+	if n <= 0 {
+		return
+	}
+	got := make([]byte, n)
+	if k, err := m.ReadAt(got, mod.start); k != int(n) || err != nil {
+		r.fatalf("copy after a %s: ReadAt(%d bytes, %d) = %d, %v", what, n, mod.start, k, err)
+	}
+	if i := firstDiff(got, mod.data[mod.start:mod.start+n]); i >= 0 {
+		r.fatalf("copy after a %s: byte at offset %d = %#x, want %#x", what, mod.start+int64(i), got[i], mod.data[mod.start+int64(i)])
 	}
 }
 
@@ -616,6 +736,27 @@ func (r *opsRun) checkState() {
 	}
 	if got, want := m.Start(), mod.start; got != want {
 		r.fatalf("Start() = %d, want %d", got, want)
+	}
+	if f := r.follower; f != nil {
+		// The follower takes the writer's Start and Size as they change
+		// (and keeps them while no Manager is open).
+		if got, want := f.Size(), mod.size; got != want {
+			r.fatalf("follower Size() = %d, want %d", got, want)
+		}
+		if got, want := f.Start(), mod.start; got != want {
+			r.fatalf("follower Start() = %d, want %d", got, want)
+		}
+		// It counts at least the chunk files Size needs, and no more
+		// than there are.
+		if st := f.Stats(); int64(st.Chunks) < mod.needed() || int64(st.Chunks) > mod.files || st.Mapped > r.followerMaxMapped {
+			r.fatalf("follower Stats() = %+v, want from %d to %d chunks and at most MaxMapped %d mapped",
+				st, mod.needed(), mod.files, r.followerMaxMapped)
+		}
+		// The last bytes before Size, across a chunk edge if Size is
+		// near one.
+		if from := max(mod.start, mod.size-24); from < mod.size {
+			r.compareReadOn(f, "follower", from, int(mod.size-from))
+		}
 	}
 	if mod.closed {
 		return
@@ -642,6 +783,15 @@ func (r *opsRun) finish() {
 		r.reopen(0)
 	}
 	r.compareAll()
+	if r.follower != nil {
+		if n := int(r.mod.size - r.mod.start); n > 0 {
+			r.compareReadOn(r.follower, "follower", r.mod.start, n)
+		}
+		if err := r.follower.Close(); err != nil {
+			r.fatalf("follower Close: %v", err)
+		}
+		r.follower = nil
+	}
 	for _, p := range r.pins {
 		p.p.Release()
 	}
@@ -664,7 +814,7 @@ func (r *opsRun) compareAll() {
 }
 
 // checkDir checks that the directory holds exactly the chunk files
-// [first, first+nchunks), each of ChunkSize bytes, and no temporary file.
+// [first, first+files), each of ChunkSize bytes, and no temporary file.
 func (r *opsRun) checkDir() {
 	r.t.Helper()
 	entries, err := os.ReadDir(r.dir)
@@ -673,7 +823,7 @@ func (r *opsRun) checkDir() {
 	}
 	first := r.mod.start / chunkSize
 	want := map[string]bool{chunkmap.ManifestName: true}
-	for i := first; i < first+r.mod.nchunks; i++ {
+	for i := first; i < first+r.mod.files; i++ {
 		want[fmt.Sprintf("%016x.chunk", i)] = true
 	}
 	for _, e := range entries {
@@ -722,8 +872,8 @@ func typed(w int, bigEndian bool, c byte, delta int) []byte {
 	return []byte{k, c, byte(int8(delta))}
 }
 
-// seed spells an input: the header (MaxMapped, and Admission when
-// maxMapped has 0x80 set), then the operations.
+// seed spells an input: the header (MaxMapped, and admission on when
+// maxMapped has 0x80 set, else NoAdmission), then the operations.
 func seed(maxMapped byte, parts ...any) []byte {
 	b := []byte{maxMapped - 1}
 	for _, p := range parts {
@@ -789,6 +939,24 @@ func opsSeeds() [][]byte {
 		seed(0x82, opAppend, big(127), opAppend, big(127), opAppend, big(127), opReadTyped, typed(8, false, 1, -3),
 			opWriteTyped, typed(8, true, 2, -5), opSync, opReadAt, edge(2, -8), 16, opDropBefore, mid(1, 0),
 			opReadAt, nearStart(0), big(70)),
+		// Copies taken as a crash and as a power loss leave the directory,
+		// after unsynced writes, a Truncate, a DropBefore, Grow and Close.
+		seed(2, opWriteAt, mid(3, 0), big(100), opSync, opWriteAt, mid(5, 3), 50, opMisc, miscCrash, 0,
+			opMisc, miscPowerLoss, 0, opTruncate, mid(2, 5), opMisc, miscPowerLoss, 1, opDropBefore, mid(1, 9),
+			opMisc, miscPowerLoss, 2, opGrow, 40, opMisc, miscCrash, 3, opAppend, big(90), opMisc, miscPowerLoss, 3,
+			opClose, opMisc, miscPowerLoss, 0, opMisc, miscCrash, 1),
+		// A follower beside the writer sees its writes, Truncate and
+		// DropBefore at once; it stays across the writer's Close and reopen.
+		seed(1, opMisc, miscFollow, 0x81, opWriteAt, edge(1, -5), 10, opReadAt, edge(1, -8), 20,
+			opTruncate, edge(1, 3), opWriteAt, mid(2, 1), 30, opDropBefore, edge(1, 0), opReadAt, nearStart(0), big(70),
+			opClose, opReopen, 0, opAppend, big(3), opMisc, miscFollow, 0, opMisc, miscFollow, 2, opReopen, 1,
+			opReadAt, nearSize(-10), 20),
+		// The follower's mapped chunk deleted and made again by the writer.
+		seed(1, opWriteAt, mid(2, 0), 100, opMisc, miscFollow, 0, opReadAt, mid(2, 0), 50,
+			opTruncate, edge(1, 5), opWriteAt, mid(2, 0), 40, opReadAt, mid(2, 0), 50, opReadAt, edge(1, 0), 10),
+		// Spare chunks from Grow: a read-only reopen ignores them, a
+		// read-write one removes them.
+		seed(1, opWriteAt, edge(1, 0), 5, opGrow, 40, opReopen, 1, opReopen, 0, opGrow, 80, opClose, opReopen, 1),
 		// Eviction over many chunks, synced, reopened, read back.
 		seed(1, opWriteAt, mid(0, 63), big(127), opWriteAt, mid(5, 1), big(90), opSync,
 			opReadAt, mid(0, 60), big(127), opWriteAt, mid(2, 0), 77, opReopen, 2+16,
