@@ -39,7 +39,7 @@ type fdEntry struct {
 // fileIO reads or writes the part of p that lies in the chunk of off with
 // pread or pwrite on the chunk's file, not through a mapping.
 func (m *Manager) fileIO(p []byte, off int64, write bool) (int, error) {
-	if err := m.lockChunk(p, off, write); err != nil {
+	if err := m.lockChunk(p, off); err != nil {
 		return 0, err
 	}
 	return m.fileIOLocked(p, off, write)
@@ -47,50 +47,47 @@ func (m *Manager) fileIO(p []byte, off int64, write bool) (int, error) {
 
 // lockChunk takes mu for an access to p at off and checks that the Manager
 // is open and the chunk of off exists; on an error mu is not held.
-func (m *Manager) lockChunk(p []byte, off int64, write bool) error {
+func (m *Manager) lockChunk(p []byte, off int64) error {
 	m.mu.Lock()
-	if err := m.checkChunksLocked(ioOp(write), off, int(min(int64(len(p)), m.chunkSize-off&m.mask))); err != nil {
+	if err := m.checkChunksLocked(off, int(min(int64(len(p)), m.chunkSize-off&m.mask))); err != nil {
 		m.mu.Unlock()
 		return err
 	}
 	return nil
 }
 
-// ioOp names a read or a write in errors.
-func ioOp(write bool) string {
-	if write {
-		return "write"
-	}
-	return "read"
-}
-
 // fileIOLocked is fileIO for a caller holding mu, which it releases.
 func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
-	op := ioOp(write)
 	idx := off >> m.shift
+	n := int(min(int64(len(p)), m.chunkSize-off&m.mask))
 	e, err := m.fdLocked(idx)
 	if err != nil {
 		m.mu.Unlock()
-		return 0, chunkError(op, off, err)
+		return 0, chunkError(err)
 	}
 	if write {
 		m.mu.pwrites++
 	}
 	m.mu.Unlock()
-	n := int(min(int64(len(p)), m.chunkSize-off&m.mask))
 	var k int
+	var end int64 // the size of a short file, after io.EOF
 	if write {
 		// A pwrite past the end of a file that another program truncated
 		// would grow it again, silently, to an odd size: refuse instead,
 		// as a store through the mapping would fault.
 		var fi fs.FileInfo
 		if fi, err = e.f.Stat(); err == nil && fi.Size() != m.chunkSize {
-			err = io.EOF
+			err, end = io.EOF, fi.Size()
 		} else if err == nil {
 			k, err = e.f.WriteAt(p[:n], off&m.mask)
 		}
 	} else {
 		k, err = e.f.ReadAt(p[:n], off&m.mask)
+		if err == io.EOF {
+			if fi, serr := e.f.Stat(); serr == nil {
+				end = fi.Size()
+			}
+		}
 	}
 	m.mu.Lock()
 	if write {
@@ -105,13 +102,10 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	m.mu.Unlock()
 	if err == io.EOF {
 		// The chunk file is not ChunkSize long: someone truncated it.
-		return k, fmt.Errorf("%s %d bytes at offset %d: %w: chunk file %s ends at offset %d",
-			op, n, off, ErrFault, e.f.Path(), off&m.mask+int64(k))
+		return k, fmt.Errorf("%w: chunk file %s is %d bytes, not %d (truncated by another program)",
+			ErrFault, e.f.Path(), end, m.chunkSize)
 	}
-	if err != nil {
-		return k, fmt.Errorf("%s %d bytes at offset %d in %s: %w", op, n, off, m.dir, spaceErr(err))
-	}
-	return k, nil
+	return k, err
 }
 
 // admitMargin is how many recent misses a chunk needs beyond twice its
@@ -290,12 +284,15 @@ func (m *Manager) dropFdLocked(idx int64) {
 	}
 }
 
-// chunkError wraps an error from opening or mapping a chunk that existed
+// chunkError marks an error from opening or mapping a chunk that existed
 // when the dataset was opened or grown: a file now missing or of another
-// size was changed by someone else, which is a fault.
-func chunkError(op string, off int64, err error) error {
+// size was changed by someone else, which is a fault; anything else (too
+// many open files, say) is marked as classify marks it. The error names the
+// chunk file (chunk's errors do) but not the operation or offset: the
+// caller's does (wrapErr).
+func chunkError(err error) error {
 	if errors.Is(err, chunk.ErrSize) || errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s at offset %d: %w: %w", op, off, ErrFault, err)
+		return fmt.Errorf("%w: %w", ErrFault, err)
 	}
-	return fmt.Errorf("%s at offset %d: %w", op, off, err)
+	return classify(err)
 }

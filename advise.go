@@ -89,25 +89,19 @@ func (a Advice) chunk() chunk.Advice {
 // run in parallel with every other method.
 func (m *Manager) Advise(off, n int64, advice Advice) error {
 	if advice < AdviceNormal || advice > AdviceDontNeed {
-		return m.errorf("advise", off, 0, ErrOutOfRange, fmt.Sprintf("unknown advice %d", int(advice)))
+		return m.errorf("advise", at(off, n), ErrOutOfRange, fmt.Sprintf("unknown advice %d", int(advice)))
 	}
-	if n < 0 || n > maxOffset {
-		return m.errorf("advise", off, 0, ErrOutOfRange, fmt.Sprintf("length %d", n))
-	}
-	if n == 0 {
-		if m.closed.Load() {
-			return m.errorf("advise", off, 0, ErrClosed, "")
-		}
-		return nil
+	if n < 0 {
+		return m.errorf("advise", at(off, n), ErrOutOfRange, "negative length")
 	}
 	if m.closed.Load() {
-		return m.errorf("advise", off, 0, ErrClosed, "")
+		return m.errorf("advise", at(off, n), ErrClosed, "")
 	}
-	if err := m.checkRange("advise", off, int(min(n, maxOffset-max(off, 0)))); err != nil {
-		return err
+	if n == 0 {
+		return nil
 	}
-	if off > m.state().size.Load()-n {
-		return m.errorf("advise", off, 0, ErrOutOfRange, fmt.Sprintf("%d bytes past size %d", n, m.state().size.Load()))
+	if d := m.rangeDetail(off, n); d != "" {
+		return m.errorf("advise", at(off, n), ErrOutOfRange, d)
 	}
 	var errs error
 	for o := off; o < off+n; {
@@ -119,7 +113,7 @@ func (m *Manager) Advise(off, n int64, advice Advice) error {
 		o += k
 	}
 	if errs != nil {
-		return fmt.Errorf("advise %d bytes at offset %d in %s (%v): %w", n, off, m.dir, advice, errs)
+		return m.wrapErr("advise", at(off, n), errs)
 	}
 	return nil
 }
@@ -128,7 +122,7 @@ func (m *Manager) Advise(off, n int64, advice Advice) error {
 func (m *Manager) adviseChunk(idx, o, n int64, advice Advice) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.checkChunksLocked("advise", idx<<m.shift+o, 0); err != nil {
+	if err := m.checkChunksLocked(idx<<m.shift+o, int(n)); err != nil {
 		return err
 	}
 	if mp := m.mappingLocked(idx); mp != nil {
@@ -142,7 +136,7 @@ func (m *Manager) adviseChunk(idx, o, n int64, advice Advice) error {
 	}
 	e, err := m.fdLocked(idx)
 	if err != nil {
-		return chunkError("advise", idx<<m.shift+o, err)
+		return chunkError(err)
 	}
 	defer m.releaseFdLocked(e)
 	return e.f.Fadvise(o, n, advice.chunk())

@@ -21,10 +21,9 @@ const (
 	atomicCAS
 )
 
-var atomicNames = [2][4]string{
-	{"load uint32", "store uint32", "add uint32", "compare-and-swap uint32"},
-	{"load uint64", "store uint64", "add uint64", "compare-and-swap uint64"},
-}
+// atomicNames names the operations in errors, which give the operand's
+// size as the length: "atomic add 8 bytes at offset 16".
+var atomicNames = [4]string{"atomic load", "atomic store", "atomic add", "atomic compare-and-swap"}
 
 // LoadUint32 atomically loads the uint32 at offset off, in native byte
 // order. The offset must be a multiple of 4, else the error matches
@@ -93,19 +92,19 @@ func (m *Manager) CompareAndSwapUint64(off int64, old, new uint64) (bool, error)
 // an offset that is a multiple of size is an address that is too, as
 // sync/atomic needs (64-bit atomics on 386 and 32-bit ARM included).
 func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x uint64, swapped bool, err error) {
-	op := atomicNames[size>>3][kind]
+	op := atomicNames[kind]
 	if kind == atomicLoad {
 		if m.closed.Load() {
-			return 0, false, m.errorf(op, off, size, ErrClosed, "")
+			return 0, false, m.errorf(op, at(off, int64(size)), ErrClosed, "")
 		}
-	} else if err := m.checkWrite(op, off, size); err != nil {
+	} else if err := m.checkWrite(op, at(off, int64(size))); err != nil {
 		return 0, false, err
 	}
 	if off&int64(size-1) != 0 {
 		if off < 0 {
-			return 0, false, m.errorf(op, off, size, ErrOutOfRange, "negative offset")
+			return 0, false, m.errorf(op, at(off, int64(size)), ErrOutOfRange, "negative offset")
 		}
-		return 0, false, m.errorf(op, off, size, ErrUnaligned, fmt.Sprintf("offset is not a multiple of %d", size))
+		return 0, false, m.errorf(op, at(off, int64(size)), ErrUnaligned, fmt.Sprintf("offset is not a multiple of %d", size))
 	}
 	if off < 0 || off < m.state().start.Load() || off > m.state().size.Load()-int64(size) {
 		if err := m.checkRange(op, off, size); err != nil {
@@ -123,9 +122,9 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 	// which maps it, and try again; a fault now is the file's.
 	var p *Pinned
 	if kind == atomicLoad {
-		p, err = m.pin(off, size, false)
+		p, err = m.pin(op, off, size, false)
 	} else {
-		p, err = m.pin(off, size, true)
+		p, err = m.pin(op, off, size, true)
 	}
 	if err != nil {
 		return 0, false, err
@@ -135,8 +134,8 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 	var f fault
 	x, swapped, f = atomicAt(kind, size, w, a, b)
 	if f.hit {
-		return 0, false, fmt.Errorf("%s at offset %d: %w: chunk file %s (truncated or removed by another process, or an I/O error; fault at address %#x)",
-			op, off, ErrFault, m.chunkPath(off>>m.shift), f.addr)
+		return 0, false, &placedError{fmt.Errorf("%s: %w: chunk file %s (truncated or removed by another process, or an I/O error; fault at address %#x)",
+			place(op, at(off, int64(size))), ErrFault, m.chunkPath(off>>m.shift), f.addr)}
 	}
 	return x, swapped, nil
 }

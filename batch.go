@@ -6,6 +6,7 @@ package chunkmap
 import (
 	"fmt"
 	"runtime/debug"
+	"unsafe"
 )
 
 // Batch is a scope, opened by [Manager.Batch], in which any number of
@@ -91,10 +92,10 @@ func (b *Batch) find(idx int64) *batchChunk {
 // Close included (see [Manager.Close]).
 func (m *Manager) Batch(fn func(b *Batch) error) error {
 	if fn == nil {
-		return fmt.Errorf("batch in %s: %w: nil function", m.dir, ErrInvalidOptions)
+		return m.errorf("batch", whole, ErrInvalidOptions, "nil function")
 	}
 	if m.closed.Load() {
-		return m.errorf("batch", 0, 0, ErrClosed, "")
+		return m.errorf("batch", whole, ErrClosed, "")
 	}
 	m.batches.Add(1)
 	b := &Batch{m: m, shift: m.shift}
@@ -138,18 +139,32 @@ func (b *Batch) end() {
 }
 
 // faultErr is the error of a fault in the batch's function, naming the
-// chunk file it hit if the address lies in one the batch holds.
+// chunk file it hit and the offset of the byte, if the address lies in a
+// chunk the batch holds (in its arena slot or in a view).
 func (b *Batch) faultErr(f fault) error {
 	m := b.m
+	at := func(idx int64, o uintptr) error {
+		return &placedError{fmt.Errorf("batch at offset %d: %w: chunk file %s (truncated or removed by another process, or an I/O error)",
+			idx<<m.shift+int64(o), ErrFault, m.chunkPath(idx))}
+	}
 	for _, c := range b.held {
-		idx := c.idx
-		base := uintptr(m.slotAddr(int64(m.slotNum(idx))))
+		base := uintptr(m.slotAddr(int64(m.slotNum(c.idx))))
 		if f.addr-base < uintptr(m.chunkSize) {
-			return fmt.Errorf("batch at offset %d: %w: chunk file %s of %s (truncated or removed by another process, or an I/O error)",
-				idx<<m.shift+int64(f.addr-base), ErrFault, m.chunkPath(idx), m.dir)
+			return at(c.idx, f.addr-base)
 		}
 	}
-	return fmt.Errorf("batch in %s: %w at address %#x", m.dir, ErrFault, f.addr)
+	for _, views := range []map[[2]int64]*viewHold{b.views, b.wviews} {
+		for _, vh := range views {
+			p := vh.v.Bytes()
+			if len(p) == 0 {
+				continue
+			}
+			if o := f.addr - uintptr(unsafe.Pointer(unsafe.SliceData(p))); o < uintptr(len(p)) {
+				return at(vh.first+int64(o>>m.shift), o&uintptr(m.mask))
+			}
+		}
+	}
+	return m.errorf("batch", whole, ErrFault, fmt.Sprintf("at address %#x, outside the chunks the batch holds", f.addr))
 }
 
 // Bytes returns the n bytes at offset off for reading, straight from the
@@ -186,7 +201,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		op = "batch write"
 	}
 	if m == nil {
-		return nil, fmt.Errorf("%s %d bytes at offset %d: %w: the Batch was used after its function returned", op, n, off, ErrClosed)
+		return nil, fmt.Errorf("%s: %w: the Batch was used after its function returned", place(op, at(off, int64(n))), ErrClosed)
 	}
 	if e := m.shrinks.Load(); e != b.epoch {
 		// Something the cached runs relied on changed: check again.
@@ -194,11 +209,11 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		b.epoch = e
 	}
 	if write {
-		if err := m.checkWrite(op, off, max(n, 0)); err != nil {
+		if err := m.checkWrite(op, at(off, int64(max(n, 0)))); err != nil {
 			return nil, err
 		}
 	} else if m.closed.Load() {
-		return nil, m.errorf(op, off, n, ErrClosed, "")
+		return nil, m.errorf(op, at(off, int64(n)), ErrClosed, "")
 	}
 	if err := m.checkRange(op, off, n); err != nil {
 		return nil, err
@@ -220,23 +235,23 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		}
 		m.mu.Unlock()
 		if err != nil {
-			return nil, fmt.Errorf("%s %d bytes at offset %d in %s: %w", op, n, off, m.dir, err)
+			return nil, m.wrapErr(op, at(off, int64(n)), err)
 		}
 	}
 	arenaOK := first == last || (m.contiguous && last-first < int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last))
 	if arenaOK {
 		for idx := first; idx <= last; idx++ {
-			ok, err := b.hold(idx, write, op)
+			ok, err := b.hold(idx, write, op, off, n)
 			if err != nil {
-				return nil, err
+				return nil, m.wrapErr(op, at(off, int64(n)), err)
 			}
 			arenaOK = arenaOK && ok
 		}
 	}
 	if !arenaOK {
-		p, err := b.view(first, last, write, op)
+		p, err := b.view(first, last, write, op, off, n)
 		if err != nil {
-			return nil, err
+			return nil, m.wrapErr(op, at(off, int64(n)), err)
 		}
 		o := off - first<<m.shift
 		return p[o : o+int64(n) : o+int64(n)], nil
@@ -260,8 +275,9 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 
 // hold holds chunk idx in its arena slot for the rest of the batch (and
 // writable, with write), unless it already is; false means the slot is held
-// by another chunk, and the caller must use a view.
-func (b *Batch) hold(idx int64, write bool, op string) (bool, error) {
+// by another chunk, and the caller must use a view. The chunk is one of
+// those of op on the n bytes at off.
+func (b *Batch) hold(idx int64, write bool, op string, off int64, n int) (bool, error) {
 	m := b.m
 	c := b.find(idx)
 	if c != nil && c.s.doomed.Load() {
@@ -273,7 +289,7 @@ func (b *Batch) hold(idx int64, write bool, op string) (bool, error) {
 		s, ok := m.holdFast(idx)
 		if !ok {
 			m.mu.Lock()
-			err := m.checkChunksLocked(op, idx<<m.shift, 0)
+			err := m.checkChunksLocked(off, n)
 			var mp *mapping
 			if err == nil {
 				mp, err = m.holdLocked(idx, false, op)
@@ -307,8 +323,9 @@ func (b *Batch) hold(idx int64, write bool, op string) (bool, error) {
 }
 
 // view returns the bytes of chunks [first, last] side by side in a private
-// view that the batch holds until it ends, mapping it if it has none.
-func (b *Batch) view(first, last int64, write bool, op string) ([]byte, error) {
+// view that the batch holds until it ends, mapping it if it has none: those
+// of op on the n bytes at off.
+func (b *Batch) view(first, last int64, write bool, op string, off int64, n int) ([]byte, error) {
 	m := b.m
 	key := [2]int64{first, last}
 	views := &b.views
@@ -320,7 +337,7 @@ func (b *Batch) view(first, last int64, write bool, op string) ([]byte, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.checkChunksLocked(op, first<<m.shift, int((last-first+1)<<m.shift)); err != nil {
+	if err := m.checkChunksLocked(off, n); err != nil {
 		return nil, err
 	}
 	vh, err := m.mapViewLocked(first, last-first+1, write, op)

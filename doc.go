@@ -80,8 +80,11 @@
 // over the older of its two records and fsync'd. Growth costs no fsync:
 // chunk files are created sparse and made durable by the next Sync. After a
 // failed fsync the data written since the last successful Sync is in doubt,
-// and every later Sync and write returns the error; other failures fail
-// their call only.
+// and every later Sync and write returns the error (ErrSyncFailed); other
+// failures fail their call only. Every error the package returns matches
+// one of its Err variables with errors.Is, whose docs say what a caller can
+// do after it (io.EOF from a short ReadAt and a missing dataset's
+// fs.ErrNotExist aside).
 //
 // Readers ([Options.ReadOnly]) follow the writer live, in this process or
 // another, through the same state page.

@@ -1,37 +1,70 @@
 package chunkmap
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+)
 
-// Sentinel errors. Every error the Manager returns wraps one of these (or is
-// io.EOF from a short read), so callers test them with [errors.Is]; the
-// message around the sentinel names the operation, the offset and, where a
-// file is involved, its path.
+// Sentinel errors. Every error that Open, Remove and the methods of
+// Manager, Pinned and Batch return matches one of these with [errors.Is],
+// with two exceptions: io.EOF from a short ReadAt, bare as [io.ReaderAt]
+// requires, and an error matching [fs.ErrNotExist] where the cause is a
+// missing dataset (Open with ReadOnly or ErrorIfNotExists, Remove). An
+// error a Batch function returns is passed on as it is.
+//
+// The message names the operation, then the length and offset where the
+// call has them, then the dataset's directory or the file involved, once:
+// "read 4 bytes at offset 12 in /data/ds: chunkmap: offset out of range:
+// below start 65536". The operating system's error, where there is one,
+// stays in the chain, so errors.Is(err, fs.ErrPermission) or
+// errors.Is(err, syscall.EMFILE) work too.
 var (
-	// ErrClosed is returned by every method called after [Manager.Close].
+	// ErrClosed is returned by every method called after [Manager.Close],
+	// Close included, and by the methods of a Batch used after its
+	// function returned. Nothing was done; the Manager cannot be used
+	// again (Open the dataset again).
 	ErrClosed = errors.New("chunkmap: manager closed")
 	// ErrReadOnly is returned by every write through a Manager opened with
 	// [Options.ReadOnly], and by Open when ReadOnly would have to create a
-	// dataset.
+	// dataset (that error matches fs.ErrNotExist too). Nothing was done;
+	// writes need a Manager opened without ReadOnly.
 	ErrReadOnly = errors.New("chunkmap: read-only")
 	// ErrOutOfRange is returned for offsets and lengths that are negative,
 	// overflow int64, or fall outside the bytes the call may touch (below
-	// Start; past Size for typed reads, pins and DropBefore).
+	// Start; past Size for typed reads, pins, batches, gathers, atomics,
+	// Advise and DropBefore), and for an unknown Advice. Nothing was done
+	// (Gather and Scatter stop at the first offending value, having done
+	// the ones before); the Manager is fine. Read Start and Size again: a
+	// concurrent Truncate or DropBefore may have moved them.
 	ErrOutOfRange = errors.New("chunkmap: offset out of range")
 	// ErrCorrupt is returned by Open when the directory does not hold a
 	// consistent dataset: a manifest that is truncated, garbled or of an
 	// unknown version, a chunk file of the wrong size, a chunk missing from
-	// the sequence. The message names the file. [Remove] returns it for a
-	// path that is not a directory and for a dataset's file name under
-	// which stands something other than a regular file.
+	// the sequence, anything but a regular file under a dataset's file
+	// name, or a dir that is not a directory. The message names the file,
+	// and the directory is left as it was: check the path, or run
+	// `chunkmap verify`. [Remove] returns it for a dir that is not a
+	// directory and for a dataset's file name under which stands something
+	// other than a regular file, before it removes anything. Sync,
+	// Truncate and DropBefore return it when another program removed,
+	// replaced or truncated the manifest (what they record is lost: close
+	// the Manager and check the dataset), and Refresh when a chunk file or
+	// the manifest a reader needs is not what a writer leaves.
 	ErrCorrupt = errors.New("chunkmap: corrupt dataset")
 	// ErrLocked is returned by Open and [Remove] when another Manager, in
-	// this process or another, holds the dataset open for writing.
+	// this process or another, holds the dataset open for writing. Nothing
+	// was done: retry once the writer has closed, or Open with
+	// [Options.ReadOnly], which takes no lock.
 	ErrLocked = errors.New("chunkmap: dataset locked by another writer")
-	// ErrInvalidOptions is returned by Open for options out of their range,
-	// and for a ChunkSize that differs from the dataset's.
+	// ErrInvalidOptions is returned by Open for options out of their
+	// range, for a ChunkSize that differs from the dataset's, and for
+	// Scratch with ReadOnly; and by Batch for a nil function. Nothing was
+	// done: fix the argument.
 	ErrInvalidOptions = errors.New("chunkmap: invalid options")
 	// ErrUnaligned is returned by atomic operations at an offset that is not
-	// a multiple of the operand's size.
+	// a multiple of the operand's size. Nothing was done.
 	ErrUnaligned = errors.New("chunkmap: unaligned atomic access")
 	// ErrNoSpace is returned when the disk, a quota or the file size limit
 	// has no room for a write that needs new blocks (the operating
@@ -40,15 +73,101 @@ var (
 	// never does, because blocks are allocated before it. It is also
 	// returned, before any file is created, for growth by many chunks that
 	// the free space cannot hold (an absurd offset fails at once instead
-	// of filling the disk). Either way the dataset is left as it was.
+	// of filling the disk). Either way the dataset is left as it was and
+	// the Manager is fine: free space (or Truncate, or DropBefore, which
+	// work on a full disk) and retry.
 	ErrNoSpace = errors.New("chunkmap: not enough free disk space")
 	// ErrBusy is returned by Close when Batch scopes are still open (a
 	// Batch function that closes its own Manager, say). The Manager is
-	// closed all the same; the chunks those batches hold stay mapped until
-	// their functions return.
+	// closed all the same, and synced; the chunks those batches hold stay
+	// mapped until their functions return. Nothing needs doing.
 	ErrBusy = errors.New("chunkmap: batches still open")
-	// ErrFault is returned when mapped memory faults: the chunk file was
-	// truncated or removed by another process, or the device failed. The
-	// message names the chunk file and the offset.
+	// ErrFault is returned when mapped memory faults, or a chunk file is
+	// not what it must be: truncated or removed by another process, or the
+	// device failed. The message names the chunk file and the offset. The
+	// Manager stays usable, and so do the other chunks; the data of the
+	// faulting chunk is in doubt (stores a Batch made before the fault
+	// stay made). Sync reports a dirty chunk file that another program
+	// removed so, every time: its unsynced writes are lost.
 	ErrFault = errors.New("chunkmap: fault on mapped memory")
+	// ErrIO is returned when the operating system refuses or fails a call
+	// for a reason no other sentinel names: permission denied, too many
+	// open files, a path through something that is not a directory, an
+	// I/O error of a read or write, address space or memory exhausted.
+	// Its error stays in the chain (errors.Is(err, fs.ErrPermission),
+	// errors.Is(err, syscall.EMFILE)). The call failed and the dataset is
+	// as the call's documentation says after an error (a ReadAt or
+	// WriteAt may have done part of its bytes, as n says); the Manager
+	// stays usable, and a Sync that failed so tries again the next time:
+	// remove the cause and retry.
+	ErrIO = errors.New("chunkmap: I/O error")
+	// ErrSyncFailed is returned by the Sync (or Close, or Truncate and
+	// DropBefore, which write the manifest) whose fsync or msync failed,
+	// and from then on by every Sync and write of that Manager: the kernel
+	// may have dropped the dirty pages, so the data written since the last
+	// successful Sync is in doubt. The failed system call's error stays in
+	// the chain. Close the Manager, Open the dataset again, and check or
+	// redo the writes made since the last successful Sync; reads still
+	// work until then.
+	ErrSyncFailed = errors.New("chunkmap: fsync failed")
 )
+
+// sentinels lists the sentinel errors, for classify.
+var sentinels = [...]error{
+	ErrClosed, ErrReadOnly, ErrOutOfRange, ErrCorrupt, ErrLocked, ErrInvalidOptions,
+	ErrUnaligned, ErrNoSpace, ErrBusy, ErrFault, ErrIO, ErrSyncFailed,
+}
+
+// errNoDataset is wrapped, together with fs.ErrNotExist, by the errors that
+// report a missing dataset: the one kind of error that matches no sentinel
+// (see the sentinels' doc).
+var errNoDataset = errors.New("no dataset")
+
+// classify returns err marked with the sentinel that says what the caller
+// can do about it, if it matches none yet: an error for lack of space
+// (ENOSPC, EDQUOT, EFBIG) with ErrNoSpace, any other with ErrIO. io.EOF and
+// the errors of a missing dataset stay as they are.
+func classify(err error) error {
+	if err == nil || err == io.EOF || errors.Is(err, errNoDataset) {
+		return err
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return err
+		}
+	}
+	if isSpaceErr(err) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return fmt.Errorf("%w: %w", ErrIO, err)
+}
+
+// unpath returns the error inside err if err is an *fs.PathError naming
+// path (alone, or joined with nothing else), for a message that names path
+// already; the cause (a syscall.Errno, which matches fs.ErrNotExist or
+// fs.ErrPermission) stays.
+func unpath(path string, err error) error {
+	e := err
+	if j, ok := e.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) == 1 {
+		e = j.Unwrap()[0]
+	}
+	if pe, ok := e.(*fs.PathError); ok && pe.Path == path {
+		return pe.Err
+	}
+	return err
+}
+
+// placedError is an error whose message names its operation and place
+// already (Manager.errorf, Manager.wrapErr): callers pass it on as it is.
+type placedError struct{ err error }
+
+func (e *placedError) Error() string { return e.err.Error() }
+func (e *placedError) Unwrap() error { return e.err }
+
+// isPlaced reports whether err, or an error in its chain, is a
+// placedError. (A function of its own: the target errors.As needs escapes,
+// and would cost callers an allocation on their success path.)
+func isPlaced(err error) bool {
+	var pe *placedError
+	return errors.As(err, &pe)
+}

@@ -36,7 +36,7 @@ import (
 // once released). On a read-write Manager Refresh does nothing.
 func (m *Manager) Refresh() error {
 	if m.closed.Load() {
-		return m.errorf("refresh", 0, 0, ErrClosed, "")
+		return m.errorf("refresh", whole, ErrClosed, "")
 	}
 	if !m.opts.ReadOnly {
 		return nil
@@ -56,7 +56,7 @@ func (m *Manager) Refresh() error {
 		m.seen.Store(m.seen.Load() - 1) // makes followLocked check every open file
 		followed, err := m.followLocked()
 		if err != nil {
-			return fmt.Errorf("refresh %s: %w", m.dir, err)
+			return m.wrapErr("refresh", whole, err)
 		}
 		if followed {
 			return nil
@@ -69,11 +69,11 @@ func (m *Manager) Refresh() error {
 	for range 3 {
 		var ms manifestState
 		if ms, err = readManifest(m.fsys, m.dir); err != nil {
-			return fmt.Errorf("refresh %s: %w", m.dir, err)
+			return m.wrapErr("refresh", whole, err)
 		}
 		mf := ms.mf
 		if mf.chunkSize != m.chunkSize {
-			return fmt.Errorf("refresh %s: %w: chunk size changed from %d to %d", m.dir, ErrCorrupt, m.chunkSize, mf.chunkSize)
+			return m.errorf("refresh", whole, ErrCorrupt, fmt.Sprintf("chunk size changed from %d to %d", m.chunkSize, mf.chunkSize))
 		}
 		var n int64
 		if n, err = m.countChunks(mf); err == nil {
@@ -81,7 +81,7 @@ func (m *Manager) Refresh() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("refresh %s: %w", m.dir, err)
+	return m.wrapErr("refresh", whole, err)
 }
 
 // pull brings a following reader's Start and Size up to date with the
@@ -160,9 +160,8 @@ func (m *Manager) followLocked() (bool, error) {
 		if err != nil {
 			return true, err
 		}
-		if !fi.Mode().IsRegular() || fi.Size() != m.chunkSize {
-			return true, fmt.Errorf("%w: chunk file %s: %d bytes (%v), want a regular file of %d", ErrCorrupt,
-				path, fi.Size(), fi.Mode().Type(), m.chunkSize)
+		if err := checkChunkFile(path, fi, m.chunkSize); err != nil {
+			return true, err
 		}
 		m.mu.nchunks++
 	}

@@ -40,7 +40,7 @@ func (m *Manager) Scatter(src []byte, offs []int64, n int) error {
 	if err := m.checkGather("scatter", len(src), len(offs), n); err != nil {
 		return err
 	}
-	if err := m.checkWrite("scatter", 0, 0); err != nil {
+	if err := m.checkWrite("scatter", ofLen(int64(n))); err != nil {
 		return err
 	}
 	return m.gatherScatter("scatter", src, offs, n, true)
@@ -83,7 +83,7 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 			_, err = m.read(buf[i*n:(i+1)*n], off)
 		}
 		if err != nil {
-			return err
+			return m.wrapErr(op, at(off, int64(n)), err)
 		}
 		i++
 	}
@@ -92,13 +92,13 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 
 func (m *Manager) checkGather(op string, nbuf, noffs, n int) error {
 	if m.closed.Load() {
-		return m.errorf(op, 0, n, ErrClosed, "")
+		return m.errorf(op, ofLen(int64(n)), ErrClosed, "")
 	}
 	if n <= 0 || n > MinChunkSize {
-		return m.errorf(op, 0, n, ErrOutOfRange, fmt.Sprintf("value size %d outside [1, %d]", n, MinChunkSize))
+		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("value size %d outside [1, %d]", n, MinChunkSize))
 	}
 	if noffs > nbuf/n {
-		return m.errorf(op, 0, n, ErrOutOfRange, fmt.Sprintf("%d values of %d bytes do not fit a %d-byte buffer", noffs, n, nbuf))
+		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("%d values of %d bytes do not fit a %d-byte buffer", noffs, n, nbuf))
 	}
 	return nil
 }

@@ -33,13 +33,13 @@ func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 // every spill and every word of frame costs.
 func (m *Manager) readAt(p []byte, off int64) (int, error) {
 	if m.closed.Load() {
-		return 0, m.errorf("read", off, len(p), ErrClosed, "")
+		return 0, m.errorf("read", at(off, int64(len(p))), ErrClosed, "")
 	}
 	if off < 0 {
-		return 0, m.errorf("read", off, len(p), ErrOutOfRange, "negative offset")
+		return 0, m.errorf("read", at(off, int64(len(p))), ErrOutOfRange, "negative offset")
 	}
 	if int64(len(p)) > maxOffset-off {
-		return 0, m.errorf("read", off, len(p), ErrOutOfRange, "end overflows int64")
+		return 0, m.errorf("read", at(off, int64(len(p))), ErrOutOfRange, "end overflows int64")
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -49,11 +49,11 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 		// since, stop using those that are gone before reading through
 		// any of them.
 		if err := m.pull(); err != nil {
-			return 0, fmt.Errorf("read %d bytes at offset %d in %s: %w", len(p), off, m.dir, err)
+			return 0, m.wrapErr("read", at(off, int64(len(p))), err)
 		}
 	}
 	if off < m.state().start.Load() {
-		return 0, m.errorf("read", off, len(p), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
+		return 0, m.errorf("read", at(off, int64(len(p))), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
 	}
 	size := m.state().size.Load()
 	if off >= size {
@@ -65,7 +65,7 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 	}
 	n, err := m.read(p[:want], off)
 	if err != nil {
-		return n, err
+		return n, m.wrapErr("read", at(off, int64(len(p))), err)
 	}
 	if want < len(p) {
 		return n, io.EOF
@@ -74,7 +74,10 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 }
 
 // read fills p from offset off, a chunk at a time. The caller has checked
-// that [off, off+len(p)) lies within [Start, Size).
+// that [off, off+len(p)) lies within [Start, Size). Its errors, and those
+// of the functions below it (readSlow, write, writeSlow, fileIO, lockChunk),
+// name the chunk file but not the operation or offset: the caller wraps
+// them (wrapErr).
 func (m *Manager) read(p []byte, off int64) (int, error) {
 	if m.hotReadSpan(p, off) {
 		return len(p), nil
@@ -98,7 +101,7 @@ func (m *Manager) read(p []byte, off int64) (int, error) {
 // Admission does not map, or whose slot another chunk holds, is read with
 // pread.
 func (m *Manager) readSlow(p []byte, off int64) error {
-	if err := m.lockChunk(p, off, false); err != nil {
+	if err := m.lockChunk(p, off); err != nil {
 		return err
 	}
 	// A large read of a chunk that is not mapped, under AdviceSequential,
@@ -130,7 +133,7 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 		if _, err := m.fileIO(p, off, false); err == nil {
 			return nil
 		}
-		return m.faultErr("read", off, len(p), mp, f)
+		return faultErr(mp, f)
 	}
 	return nil
 }
@@ -151,10 +154,11 @@ func (m *Manager) mapForIOLocked(idx int64, op string) (*mapping, error) {
 	return m.lookupLocked(idx, op)
 }
 
-// faultErr is the error of op on n bytes at off that faulted in mp's chunk.
-func (m *Manager) faultErr(op string, off int64, n int, mp *mapping, f fault) error {
-	return fmt.Errorf("%s %d bytes at offset %d: %w: chunk file %s (truncated or removed by another process, or an I/O error; fault at address %#x)",
-		op, n, off, ErrFault, mp.file.Path(), f.addr)
+// faultErr is the error of an access that faulted in mp's chunk. It names
+// the chunk file, not the operation or offset: the caller's error does.
+func faultErr(mp *mapping, f fault) error {
+	return fmt.Errorf("%w: chunk file %s (truncated or removed by another process, or an I/O error; fault at address %#x)",
+		ErrFault, mp.file.Path(), f.addr)
 }
 
 // WriteAt implements [io.WriterAt]. It writes p at offset off, creating
@@ -190,44 +194,47 @@ func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 
 // writeAt is WriteAt for every write that its fast path did not finish.
 func (m *Manager) writeAt(p []byte, off int64) (int, error) {
-	if err := m.checkWrite("write", off, len(p)); err != nil {
+	if err := m.checkWrite("write", at(off, int64(len(p)))); err != nil {
 		return 0, err
 	}
 	if len(p) == 0 {
 		return 0, nil
 	}
 	if off < m.state().start.Load() {
-		return 0, m.errorf("write", off, len(p), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
+		return 0, m.errorf("write", at(off, int64(len(p))), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
 	}
 	end := off + int64(len(p))
 	if end <= m.state().size.Load() {
-		return m.write(p, off)
+		n, err := m.write(p, off)
+		return n, m.wrapErr("write", at(off, int64(len(p))), err)
 	}
 	m.resize.RLock()
 	defer m.resize.RUnlock()
 	if err := m.reserve(off, end); err != nil {
-		return 0, err
+		return 0, m.wrapErr("write", at(off, int64(len(p))), err)
 	}
 	n, err := m.write(p, off)
 	m.publish(off, end, false)
-	return n, err
+	return n, m.wrapErr("write", at(off, int64(len(p))), err)
 }
 
 // checkWrite checks what every write must: an open, writable Manager with
-// no failed sync, and a range that neither starts below zero nor overflows.
-func (m *Manager) checkWrite(op string, off int64, n int) error {
+// no failed sync, and a range s that neither starts below zero nor
+// overflows (what of it s has).
+func (m *Manager) checkWrite(op string, s span) error {
 	switch {
 	case m.closed.Load():
-		return m.errorf(op, off, n, ErrClosed, "")
+		return m.errorf(op, s, ErrClosed, "")
 	case m.opts.ReadOnly:
-		return m.errorf(op, off, n, ErrReadOnly, "")
-	case off < 0:
-		return m.errorf(op, off, n, ErrOutOfRange, "negative offset")
-	case int64(n) > maxOffset-off:
-		return m.errorf(op, off, n, ErrOutOfRange, "end overflows int64")
+		return m.errorf(op, s, ErrReadOnly, "")
+	case !s.hasOff:
+	case s.off < 0:
+		return m.errorf(op, s, ErrOutOfRange, "negative offset")
+	case s.hasLen && s.n > maxOffset-s.off:
+		return m.errorf(op, s, ErrOutOfRange, "end overflows int64")
 	}
 	if e := m.failed.Load(); e != nil {
-		return fmt.Errorf("%s %d bytes at offset %d in %s: an earlier sync failed: %w", op, n, off, m.dir, *e)
+		return m.wrapErr(op, s, fmt.Errorf("earlier sync: %w", *e))
 	}
 	return nil
 }
@@ -276,7 +283,7 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 // writeSlow stores p, which lies within one chunk, at offset off, holding
 // mu (see readSlow), and marks the chunk dirty.
 func (m *Manager) writeSlow(p []byte, off int64) error {
-	if err := m.lockChunk(p, off, true); err != nil {
+	if err := m.lockChunk(p, off); err != nil {
 		return err
 	}
 	mp, err := m.mapForIOLocked(off>>m.shift, "write")
@@ -290,14 +297,14 @@ func (m *Manager) writeSlow(p []byte, off int64) error {
 	}
 	if err := m.allocLocked(mp.index, off&m.mask+int64(len(p))); err != nil {
 		m.mu.Unlock()
-		return fmt.Errorf("write %d bytes at offset %d in %s: %w", len(p), off, m.dir, err)
+		return err
 	}
 	f := copyGuarded(m.slotBytes(int64(mp.k), off&m.mask, len(p)), p)
 	mp.s.used.Store(true)
 	m.markDirtyLocked(mp)
 	m.mu.Unlock()
 	if f.hit {
-		return m.faultErr("write", off, len(p), mp, f)
+		return faultErr(mp, f)
 	}
 	return nil
 }
@@ -309,7 +316,7 @@ func (m *Manager) writeSlow(p []byte, off int64) error {
 // nothing and returns the current end. If creating a chunk or allocating
 // its blocks fails it returns the error and leaves the dataset as it was.
 func (m *Manager) Append(p []byte) (int64, error) {
-	if err := m.checkWrite("append", 0, 0); err != nil {
+	if err := m.checkWrite("append", ofLen(int64(len(p)))); err != nil {
 		return 0, err
 	}
 	m.resize.RLock()
@@ -322,22 +329,23 @@ func (m *Manager) Append(p []byte) (int64, error) {
 	}
 	if int64(len(p)) > maxOffset-off {
 		m.mu.Unlock()
-		return 0, m.errorf("append", off, len(p), ErrOutOfRange, "end overflows int64")
+		return 0, m.errorf("append", at(off, int64(len(p))), ErrOutOfRange, "end overflows int64")
 	}
 	end := off + int64(len(p)) // checked above: no overflow
 	err := m.reserveLocked(off, end)
 	m.mu.Unlock()
 	if err != nil {
-		return 0, err
+		return 0, m.wrapErr("append", at(off, int64(len(p))), err)
 	}
 	_, err = m.write(p, off)
 	m.publish(off, end, true)
-	return off, err
+	return off, m.wrapErr("append", at(off, int64(len(p))), err)
 }
 
 // reserve prepares [off, end) for a write that extends the dataset: it
 // creates the chunks, zeroes stale bytes, and hands the range to the
-// caller, who then calls publish.
+// caller, who then calls publish. Its errors do not name the operation,
+// offset or directory: the caller's do.
 func (m *Manager) reserve(off, end int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -346,7 +354,7 @@ func (m *Manager) reserve(off, end int64) error {
 
 func (m *Manager) reserveLocked(off, end int64) error {
 	if m.closed.Load() {
-		return m.errorf("write", off, int(end-off), ErrClosed, "")
+		return ErrClosed
 	}
 	if err := m.growLocked(end); err != nil {
 		return err
@@ -368,7 +376,7 @@ func (m *Manager) reserveLocked(off, end int64) error {
 	// be published all the same (later appends wait for it), extending
 	// Size over bytes never written.
 	if err := m.allocRangeLocked(off, end-off); err != nil {
-		return fmt.Errorf("write %d bytes at offset %d in %s: %w", end-off, off, m.dir, err)
+		return err
 	}
 	m.mu.reserved = max(m.mu.reserved, end)
 	m.mu.hwm = max(m.mu.hwm, end)
@@ -403,17 +411,26 @@ func (m *Manager) publish(off, end int64, isAppend bool) {
 
 // checkRange checks that [off, off+n) lies within [Start, Size).
 func (m *Manager) checkRange(op string, off int64, n int) error {
-	switch start, size := m.state().start.Load(), m.state().size.Load(); {
-	case n < 0:
-		return m.errorf(op, off, n, ErrOutOfRange, "negative length")
-	case off < 0:
-		return m.errorf(op, off, n, ErrOutOfRange, "negative offset")
-	case int64(n) > maxOffset-off:
-		return m.errorf(op, off, n, ErrOutOfRange, "end overflows int64")
-	case off < start:
-		return m.errorf(op, off, n, ErrOutOfRange, fmt.Sprintf("below start %d", start))
-	case off+int64(n) > size || (n == 0 && off >= size):
-		return m.errorf(op, off, n, ErrOutOfRange, fmt.Sprintf("past size %d", size))
+	if d := m.rangeDetail(off, int64(n)); d != "" {
+		return m.errorf(op, at(off, int64(n)), ErrOutOfRange, d)
 	}
 	return nil
+}
+
+// rangeDetail says why [off, off+n) does not lie within [Start, Size), or
+// returns "" if it does.
+func (m *Manager) rangeDetail(off, n int64) string {
+	switch start, size := m.state().start.Load(), m.state().size.Load(); {
+	case n < 0:
+		return "negative length"
+	case off < 0:
+		return "negative offset"
+	case n > maxOffset-off:
+		return "end overflows int64"
+	case off < start:
+		return fmt.Sprintf("below start %d", start)
+	case off+n > size || (n == 0 && off >= size):
+		return fmt.Sprintf("past size %d", size)
+	}
+	return ""
 }

@@ -14,7 +14,7 @@ type dirLock struct{}
 // lockDir fails: this platform has no file locking that chunkmap knows of,
 // and opening a dataset without its lock could let two writers corrupt it.
 func lockDir(dir string, exclusive bool) (*dirLock, error) {
-	return nil, fmt.Errorf("lock %s: %w on %s/%s", dir, errors.ErrUnsupported, runtime.GOOS, runtime.GOARCH)
+	return nil, fmt.Errorf("lock: %w on %s/%s", errors.ErrUnsupported, runtime.GOOS, runtime.GOARCH)
 }
 
 func (l *dirLock) unlock() error { return nil }

@@ -16,11 +16,12 @@ type dirLock struct{ f *os.File }
 // lockDir takes an exclusive flock(2) on the directory itself, so no lock
 // file is left behind. flock locks belong to the open file description, so
 // a second Open in the same process conflicts just as one in another
-// process does. The kernel drops the lock when the process dies.
+// process does. The kernel drops the lock when the process dies. Its
+// errors do not name dir: the caller's do.
 func lockDir(dir string, exclusive bool) (*dirLock, error) {
 	f, err := os.Open(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lock: %w", unpath(dir, err))
 	}
 	how := unix.LOCK_SH
 	if exclusive {
@@ -35,9 +36,9 @@ func lockDir(dir string, exclusive bool) (*dirLock, error) {
 	if err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+			return nil, ErrLocked
 		}
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
+		return nil, fmt.Errorf("lock: flock: %w", err)
 	}
 	return &dirLock{f: f}, nil
 }

@@ -21,7 +21,7 @@ type dirLock struct{ f *os.File }
 func lockDir(dir string, exclusive bool) (*dirLock, error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lock: %w", err)
 	}
 	flags := uint32(windows.LOCKFILE_FAIL_IMMEDIATELY)
 	if exclusive {
@@ -32,9 +32,9 @@ func lockDir(dir string, exclusive bool) (*dirLock, error) {
 	if err != nil {
 		f.Close()
 		if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+			return nil, ErrLocked
 		}
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
+		return nil, fmt.Errorf("lock: LockFileEx: %w", err)
 	}
 	return &dirLock{f: f}, nil
 }

@@ -41,6 +41,9 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -239,7 +242,7 @@ func (m *Manager) Close() error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
 	if m.closed.Load() {
-		return m.errorf("close", 0, 0, ErrClosed, "")
+		return m.errorf("close", whole, ErrClosed, "")
 	}
 	// Closed first, and every chunk out of lock-free use, so that no write
 	// can slip in after the final Sync has looked: calls that start now
@@ -280,10 +283,10 @@ func (m *Manager) Close() error {
 	err = errors.Join(err, m.releaseArenaLocked(), m.mu.lock.unlock())
 	m.mu.lock = nil
 	if err != nil {
-		return fmt.Errorf("close %s: %w", m.dir, err)
+		return m.wrapErr("close", whole, err)
 	}
 	if n := m.batches.Load(); n > 0 {
-		return fmt.Errorf("close %s: %w: %d batches still open; the chunks they hold stay mapped until they end", m.dir, ErrBusy, n)
+		return m.errorf("close", whole, ErrBusy, fmt.Sprintf("%d batches still open; the chunks they hold stay mapped until they end", n))
 	}
 	return nil
 }
@@ -317,11 +320,73 @@ func (m *Manager) Stats() Stats {
 	}
 }
 
-// errorf builds the error of operation op on n bytes at offset off,
-// wrapping sentinel.
-func (m *Manager) errorf(op string, off int64, n int, sentinel error, detail string) error {
+// span is what a call acts on, as its errors name it: an offset and a
+// length, either of which a call may lack. Every int64 is a possible
+// argument, so their absence is a flag, not a value.
+type span struct {
+	off, n         int64
+	hasOff, hasLen bool
+}
+
+// at is the span of n bytes at offset off.
+func at(off, n int64) span { return span{off: off, n: n, hasOff: true, hasLen: true} }
+
+// atOff is the span of a call with an offset and no length (DropBefore,
+// Truncate).
+func atOff(off int64) span { return span{off: off, hasOff: true} }
+
+// ofLen is the span of a call with a length and no offset (Append, Gather,
+// Scatter).
+func ofLen(n int64) span { return span{n: n, hasLen: true} }
+
+// whole is the span of a call on the whole dataset (Close, Sync, Refresh,
+// Batch).
+var whole span
+
+// place names operation op on s, for the start of an error message:
+// "read 4 bytes at offset 12", "drop at offset 12", "append 4 bytes", or op
+// alone.
+func place(op string, s span) string {
+	if s.hasLen {
+		op += " " + strconv.FormatInt(s.n, 10) + " bytes"
+	}
+	if s.hasOff {
+		op += " at offset " + strconv.FormatInt(s.off, 10)
+	}
+	return op
+}
+
+// errorf builds the error of operation op on s, wrapping sentinel: "op n
+// bytes at offset off in DIR: sentinel: detail", or "op DIR: sentinel:
+// detail" for a call on the whole dataset.
+func (m *Manager) errorf(op string, s span, sentinel error, detail string) error {
 	if detail != "" {
 		detail = ": " + detail
 	}
-	return fmt.Errorf("%s %d bytes at offset %d in %s: %w%s", op, n, off, m.dir, sentinel, detail)
+	return &placedError{fmt.Errorf("%s: %w%s", m.where(op, s, ""), sentinel, detail)}
+}
+
+// wrapErr is errorf for an error err that caused operation op on s to
+// fail: it marks err with the sentinel it lacks (classify), and names the
+// directory only if err names no file in it. An error that names its
+// operation and place already, or io.EOF, is returned as it is.
+func (m *Manager) wrapErr(op string, s span, err error) error {
+	if err == nil || err == io.EOF || isPlaced(err) {
+		return err
+	}
+	err = classify(unpath(m.dir, err))
+	return &placedError{fmt.Errorf("%s: %w", m.where(op, s, err.Error()), err)}
+}
+
+// where is place followed by the dataset's directory, "in DIR" (or "DIR"
+// for a call on the whole dataset), unless msg names a file in it.
+func (m *Manager) where(op string, s span, msg string) string {
+	p := place(op, s)
+	switch {
+	case s == whole:
+		return p + " " + m.dir
+	case strings.Contains(msg, m.dir+string(filepath.Separator)):
+		return p
+	}
+	return p + " in " + m.dir
 }

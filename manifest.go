@@ -256,7 +256,7 @@ func readManifest(fsys vfs.FS, dir string) (manifestState, error) {
 	b := make([]byte, manifestLen+1)
 	n, err := f.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return manifestState{}, fmt.Errorf("read manifest %s: %w", path, err)
+		return manifestState{}, fmt.Errorf("read manifest %s: %w", path, unpath(path, err))
 	}
 	return decodeManifest(path, b[:n])
 }
@@ -266,7 +266,7 @@ func readManifest(fsys vfs.FS, dir string) (manifestState, error) {
 func openManifest(fsys vfs.FS, path string, flag int) (vfs.File, error) {
 	f, err := fsys.OpenFile(path, flag, 0)
 	if errors.Is(err, vfs.ErrNotRegular) {
-		return nil, fmt.Errorf("%w: manifest %s: %w", ErrCorrupt, path, err)
+		return nil, fmt.Errorf("%w: manifest %s: %w", ErrCorrupt, path, unpath(path, err))
 	}
 	return f, err
 }
@@ -301,6 +301,9 @@ func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode) erro
 		return wrap(errors.Join(err, fsys.Remove(tmp)))
 	}
 	if err := fsys.Rename(tmp, final); err != nil {
+		if le, ok := err.(*os.LinkError); ok { // it names final too
+			err = fmt.Errorf("rename %s: %w", le.Old, le.Err)
+		}
 		return wrap(errors.Join(err, fsys.Remove(tmp)))
 	}
 	if err := fsys.SyncDir(dir); err != nil {
@@ -364,7 +367,7 @@ func openManifestFile(fsys vfs.FS, dir string, writable bool) (*manifestFile, er
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open manifest %s: %w", path, err), f.Close())
+		return nil, errors.Join(fmt.Errorf("open manifest %s: %w", path, unpath(path, err)), f.Close())
 	}
 	if fi.Size() != manifestLen {
 		return nil, errors.Join(fmt.Errorf("%w: manifest %s: %d bytes, want %d", ErrCorrupt, path, fi.Size(), manifestLen), f.Close())
@@ -382,10 +385,10 @@ func openManifestFile(fsys vfs.FS, dir string, writable bool) (*manifestFile, er
 func (mfl *manifestFile) writeRecord(mf manifest, seq uint64) (fsyncErr, err error) {
 	path := mfl.f.Name()
 	if _, err := mfl.f.WriteAt(encodeRecord(mf, seq), recordOff(seq)); err != nil {
-		return nil, fmt.Errorf("write manifest %s: %w", path, err)
+		return nil, fmt.Errorf("write manifest %s: %w", path, unpath(path, err))
 	}
 	if err := mfl.f.Sync(); err != nil {
-		return fmt.Errorf("fsync manifest %s: %w", path, err), nil
+		return fmt.Errorf("fsync manifest %s: %w", path, unpath(path, err)), nil
 	}
 	return nil, nil
 }
@@ -408,7 +411,7 @@ func (mfl *manifestFile) stillNamed(fsys vfs.FS) error {
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: manifest %s was removed or replaced by another program", ErrCorrupt, path)
 	}
-	return fmt.Errorf("stat manifest %s: %w", path, err)
+	return fmt.Errorf("stat manifest %s: %w", path, unpath(path, err))
 }
 
 // close unmaps and closes the manifest file. The state page must not be

@@ -26,9 +26,12 @@ import (
 //
 // Open maps nothing, and its cost grows linearly with the number of chunk
 // files. It checks the whole directory before it changes anything: a
-// directory that does not hold a consistent dataset gives ErrCorrupt and is
-// left exactly as it was. Every name it opens is refused unless it is a
-// regular file, without blocking on a FIFO or following a symlink.
+// directory that does not hold a consistent dataset, or a dir that is not a
+// directory, gives ErrCorrupt and is left exactly as it was. Every name it
+// opens is refused unless it is a regular file, without blocking on a FIFO
+// or following a symlink. A failure of the operating system (permission
+// denied, too many open files) gives ErrIO, the system's error in the
+// chain.
 //
 // After a crash of the writer's process, Open finds Size and Start where
 // the writer last set them (in the manifest's state page, see
@@ -53,30 +56,30 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	}
 	o, err := o.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
+		return nil, openErr(dir, err)
 	}
 	fsys := o.fsys()
 	if o.Scratch {
 		return openScratch(dir, o)
 	}
 	if fi, err := fsys.Lstat(dir); err == nil && !fi.IsDir() {
-		return nil, fmt.Errorf("open %s: %w: not a directory (mode %v)", dir, ErrCorrupt, fi.Mode().Type())
+		return nil, openErr(dir, fmt.Errorf("%w: not a directory (mode %v)", ErrCorrupt, fi.Mode().Type()))
 	} else if errors.Is(err, fs.ErrNotExist) && o.ReadOnly {
-		return nil, fmt.Errorf("open %s: %w: no dataset to open: %w", dir, ErrReadOnly, fs.ErrNotExist)
+		return nil, openErr(dir, fmt.Errorf("%w: %w to open: %w", ErrReadOnly, errNoDataset, fs.ErrNotExist))
 	} else if errors.Is(err, fs.ErrNotExist) && o.ErrorIfNotExists {
-		return nil, fmt.Errorf("open %s: no dataset: %w", dir, fs.ErrNotExist)
+		return nil, openErr(dir, fmt.Errorf("%w: %w", errNoDataset, fs.ErrNotExist))
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
+		return nil, openErr(dir, err)
 	}
 	if !o.ReadOnly {
 		if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
-			return nil, fmt.Errorf("open %s: %w", dir, err)
+			return nil, openErr(dir, err)
 		}
 	}
 	var lock *dirLock
 	if !o.ReadOnly {
 		if lock, err = lockDir(dir, true); err != nil {
-			return nil, fmt.Errorf("open %s: %w", dir, err)
+			return nil, openErr(dir, err)
 		}
 	}
 	m, err := open(dir, o)
@@ -87,10 +90,17 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		m, err = open(dir, o)
 	}
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open %s: %w", dir, err), lock.unlock())
+		return nil, openErr(dir, errors.Join(err, lock.unlock()))
 	}
 	m.mu.lock = lock
 	return m, nil
+}
+
+// openErr is the error of Open on dir caused by err: "open DIR: err", with
+// err marked with the sentinel it lacks (see classify) and without a
+// *fs.PathError that names dir again.
+func openErr(dir string, err error) error {
+	return fmt.Errorf("open %s: %w", dir, classify(unpath(dir, err)))
 }
 
 func dirMode(perm os.FileMode) os.FileMode {
@@ -108,7 +118,7 @@ func open(dir string, o Options) (*Manager, error) {
 	ms, mfErr := readManifest(fsys, dir)
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, unpath(dir, err)
 	}
 	var (
 		chunks       []int64
@@ -159,9 +169,9 @@ func open(dir string, o Options) (*Manager, error) {
 	case len(chunks) > 0:
 		return nil, fmt.Errorf("%w: %d chunk files but no %s", ErrCorrupt, len(chunks), ManifestName)
 	case o.ReadOnly:
-		return nil, fmt.Errorf("%w: no dataset to open (%s missing): %w", ErrReadOnly, ManifestName, fs.ErrNotExist)
+		return nil, fmt.Errorf("%w: %w to open (%s missing): %w", ErrReadOnly, errNoDataset, ManifestName, fs.ErrNotExist)
 	case o.ErrorIfNotExists:
-		return nil, fmt.Errorf("no dataset (%s missing): %w", ManifestName, fs.ErrNotExist)
+		return nil, fmt.Errorf("%w (%s missing): %w", errNoDataset, ManifestName, fs.ErrNotExist)
 	default:
 		ms = manifestState{mf: manifest{chunkSize: o.ChunkSize}, seq: 1, version: manifestV2}
 		if ms.mf.chunkSize == 0 {
@@ -233,9 +243,8 @@ func open(dir string, o Options) (*Manager, error) {
 		if err != nil {
 			return fail(err)
 		}
-		if !fi.Mode().IsRegular() || fi.Size() != ms.mf.chunkSize {
-			return fail(fmt.Errorf("%w: chunk file %s: %d bytes (%v), want a regular file of %d", ErrCorrupt,
-				path, fi.Size(), fi.Mode().Type(), ms.mf.chunkSize))
+		if err := checkChunkFile(path, fi, ms.mf.chunkSize); err != nil {
+			return fail(err)
 		}
 	}
 	for _, idx := range chunks[min(nchunks, int64(len(chunks))):] {
@@ -355,18 +364,18 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 // openScratch returns an empty scratch Manager in dir (Options.Scratch).
 func openScratch(dir string, o Options) (*Manager, error) {
 	if err := o.fsys().MkdirAll(dir, dirMode(o.FileMode)); err != nil {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
+		return nil, openErr(dir, err)
 	}
 	mf := manifest{chunkSize: o.ChunkSize}
 	if mf.chunkSize == 0 {
 		mf.chunkSize = DefaultChunkSize
 	}
 	if err := o.fitMapped(mf.chunkSize); err != nil {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
+		return nil, openErr(dir, err)
 	}
 	m, err := newManager(dir, o, manifestState{mf: mf}, mf, 0, nil, false)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
+		return nil, openErr(dir, err)
 	}
 	return m, nil
 }
@@ -395,6 +404,19 @@ func (m *Manager) chunkPath(idx int64) string {
 func removeFile(fsys vfs.FS, path string) error {
 	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	return nil
+}
+
+// checkChunkFile reports ErrCorrupt unless fi, the Lstat of the chunk file
+// at path, describes a regular file of chunkSize bytes.
+func checkChunkFile(path string, fi fs.FileInfo, chunkSize int64) error {
+	switch {
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%w: chunk file %s is not a regular file (mode %v), want one of %d bytes", ErrCorrupt,
+			path, fi.Mode(), chunkSize)
+	case fi.Size() != chunkSize:
+		return fmt.Errorf("%w: chunk file %s has %d bytes, want %d", ErrCorrupt, path, fi.Size(), chunkSize)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ type viewHold struct {
 // held, and the bytes are contiguous. Storing to the bytes of a read pin is
 // not allowed (on a ReadOnly Manager it faults).
 func (m *Manager) Pin(off int64, n int) (*Pinned, error) {
-	return m.pin(off, n, false)
+	return m.pin("pin", off, n, false)
 }
 
 // PinWritable is Pin for bytes the caller will store to. A Sync that starts
@@ -62,17 +62,19 @@ func (m *Manager) Pin(off int64, n int) (*Pinned, error) {
 func (m *Manager) PinWritable(off int64, n int) (*Pinned, error) {
 	// checkWrite reports ErrClosed first, then ErrReadOnly, then a failed
 	// Sync: stores through the pin would be in doubt like any write.
-	if err := m.checkWrite("pin", off, max(n, 0)); err != nil {
+	if err := m.checkWrite("pin", at(off, int64(max(n, 0)))); err != nil {
 		return nil, err
 	}
-	return m.pin(off, n, true)
+	return m.pin("pin", off, n, true)
 }
 
-func (m *Manager) pin(off int64, n int, write bool) (*Pinned, error) {
+// pin is Pin (or, with write, PinWritable) for operation op, which its
+// errors name.
+func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) {
 	if m.closed.Load() {
-		return nil, m.errorf("pin", off, n, ErrClosed, "")
+		return nil, m.errorf(op, at(off, int64(n)), ErrClosed, "")
 	}
-	if err := m.checkRange("pin", off, n); err != nil {
+	if err := m.checkRange(op, off, n); err != nil {
 		return nil, err
 	}
 	st := &Pinned{m: m, write: write, first: off >> m.shift}
@@ -101,19 +103,19 @@ func (m *Manager) pin(off int64, n int, write bool) (*Pinned, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.checkChunksLocked("pin", off, n); err != nil {
-		return nil, err
+	if err := m.checkChunksLocked(off, n); err != nil {
+		return nil, m.wrapErr(op, at(off, int64(n)), err)
 	}
 	if write {
 		// Stores through a pin cannot be refused: the blocks under them
 		// are allocated first, so a full disk is this call's error.
 		if err := m.allocRangeLocked(off, int64(n)); err != nil {
-			return nil, fmt.Errorf("pin %d bytes at offset %d in %s: %w", n, off, m.dir, err)
+			return nil, m.wrapErr(op, at(off, int64(n)), err)
 		}
 	}
-	b, slots, view, err := m.holdRangeLocked(st.first, last, write, "pin")
+	b, slots, view, err := m.holdRangeLocked(st.first, last, write, op)
 	if err != nil {
-		return nil, err
+		return nil, m.wrapErr(op, at(off, int64(n)), err)
 	}
 	st.slots, st.view = slots, view
 	st.b = b[o : o+int64(n) : o+int64(n)]
@@ -122,30 +124,32 @@ func (m *Manager) pin(off int64, n int, write bool) (*Pinned, error) {
 
 // checkChunksLocked checks that the Manager is open and the chunks of
 // [off, off+n) exist: a Truncate or DropBefore may have run since the
-// caller checked the range.
+// caller checked the range. Its errors do not name the operation or offset
+// (see wrapErr).
 //
 // REQUIRES: m.mu held.
-func (m *Manager) checkChunksLocked(op string, off int64, n int) error {
+func (m *Manager) checkChunksLocked(off int64, n int) error {
 	if m.closed.Load() {
-		return m.errorf(op, off, n, ErrClosed, "")
+		return ErrClosed
 	}
 	// off+n may be 2^63 (a range that ends the top chunk): subtract first.
 	first, last := off>>m.shift, (off+int64(max(n, 1)-1))>>m.shift
 	if m.follows.Load() && (first < m.mu.first || last >= m.mu.first+m.mu.nchunks) {
 		// A reader learns of the writer's new chunks here.
 		if _, err := m.followLocked(); err != nil {
-			return fmt.Errorf("%s %d bytes at offset %d in %s: %w", op, n, off, m.dir, err)
+			return err
 		}
 	}
 	if first < m.mu.first || last >= m.mu.first+m.mu.nchunks {
-		return m.errorf(op, off, n, ErrOutOfRange, fmt.Sprintf("chunks %d to %d do not all exist", first, last))
+		return fmt.Errorf("%w: chunks %d to %d do not all exist", ErrOutOfRange, first, last)
 	}
 	return nil
 }
 
 // holdRangeLocked holds chunks [first, last] and returns their bytes, one
 // contiguous slice from the start of chunk first: the held arena slots if
-// the arena places them side by side, else a private view.
+// the arena places them side by side, else a private view. Its errors do
+// not name the operation or offset (see wrapErr).
 //
 // REQUIRES: m.mu held; the chunks exist.
 func (m *Manager) holdRangeLocked(first, last int64, write bool, op string) ([]byte, []*slot, *viewHold, error) {
@@ -210,7 +214,7 @@ func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHol
 	for idx := first; idx < first+n; idx++ {
 		f, err := m.openChunk(idx, mode)
 		if err != nil {
-			return nil, chunkError(op, idx<<m.shift, err)
+			return nil, chunkError(err)
 		}
 		files = append(files, f)
 	}
@@ -220,7 +224,7 @@ func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHol
 	}
 	v, err := arena.MapView(oss, m.chunkSize, write)
 	if err != nil {
-		return nil, fmt.Errorf("%s at offset %d: map %d chunks side by side: %w", op, first<<m.shift, n, err)
+		return nil, fmt.Errorf("map chunks %d to %d side by side: %w", first, first+n-1, classify(err))
 	}
 	vh := &viewHold{v: v, first: first, n: n, write: write}
 	m.mu.views = append(m.mu.views, vh)

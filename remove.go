@@ -47,7 +47,7 @@ import (
 // that file and is not removed.
 func Remove(dir string) error {
 	if err := removeDataset(vfs.OS, dir); err != nil {
-		return fmt.Errorf("remove %s: %w", dir, err)
+		return fmt.Errorf("remove %s: %w", dir, classify(err))
 	}
 	return nil
 }
@@ -58,21 +58,15 @@ func removeDataset(fsys vfs.FS, dir string) error {
 	fi, err := fsys.Lstat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("no dataset: %w", fs.ErrNotExist)
+		return fmt.Errorf("%w: %w", errNoDataset, fs.ErrNotExist)
 	case err != nil:
 		return bareErr(err)
 	case !fi.IsDir():
 		return fmt.Errorf("%w: not a directory (mode %v)", ErrCorrupt, fi.Mode().Type())
 	}
-	lock, err := lockDir(dir, true)
-	if errors.Is(err, ErrLocked) {
-		return ErrLocked // lockDir's message names dir again
-	} else if err != nil {
-		// lockDir's message names dir: keep only the cause.
-		if cause := errors.Unwrap(err); cause != nil {
-			err = cause
-		}
-		return fmt.Errorf("lock: %w", err)
+	lock, err := lockDir(dir, true) // its errors do not name dir
+	if err != nil {
+		return err
 	}
 	// From here on the lock is held: no writer changes the directory.
 	err = removeLocked(fsys, dir)
@@ -121,7 +115,7 @@ func removeLocked(fsys vfs.FS, dir string) error {
 		}
 	}
 	if !haveManifest && len(chunks) == 0 && len(temps) == 0 {
-		return fmt.Errorf("no dataset (no %s or chunk files): %w", ManifestName, fs.ErrNotExist)
+		return fmt.Errorf("%w (no %s or chunk files): %w", errNoDataset, ManifestName, fs.ErrNotExist)
 	}
 
 	remove := func(name string) error {

@@ -15,7 +15,9 @@ import (
 // creation fails, the chunks this call created are removed again. New
 // files are sparse (allocated on disk as writes reach them, see
 // allocLocked) and not synced: the next Sync fsyncs them and the
-// directory, before its record can need them.
+// directory, before its record can need them. Its errors, and those of
+// the functions below, do not name the operation or the directory: the
+// caller's do (wrapErr).
 //
 // REQUIRES: m.mu held.
 func (m *Manager) growLocked(end int64) error {
@@ -30,15 +32,15 @@ func (m *Manager) growLocked(end int64) error {
 	// the common case, is left to the allocation to refuse.
 	if need-last <= 16 {
 	} else if avail, err := chunk.FreeSpace(m.dir); err == nil && need-last > avail/m.chunkSize {
-		return fmt.Errorf("grow %s to %d bytes: %w: %d chunks of %d bytes needed, %d bytes free",
-			m.dir, end, ErrNoSpace, need-last, m.chunkSize, avail)
+		return fmt.Errorf("%w: growth to %d bytes needs %d chunks of %d bytes, %d bytes free",
+			ErrNoSpace, end, need-last, m.chunkSize, avail)
 	}
 	for idx := last; idx < need; idx++ {
 		if err := m.createLocked(idx); err != nil {
 			for j := idx - 1; j >= last; j-- { // highest first: no gap on a crash
 				err = errors.Join(err, m.removeChunk(j))
 			}
-			return fmt.Errorf("grow %s to %d bytes: %w", m.dir, end, spaceErr(err))
+			return fmt.Errorf("grow to %d bytes: %w", end, err) // classified by the caller's wrapErr
 		}
 	}
 	m.mu.nchunks = need - m.mu.first
@@ -120,7 +122,7 @@ func (m *Manager) allocLocked(idx, end int64) error {
 	to := min(m.chunkSize, (end+m.allocStep-1)/m.allocStep*m.allocStep)
 	e, err := m.fdLocked(idx)
 	if err != nil {
-		return err
+		return chunkError(err)
 	}
 	err = e.f.Allocate(have, to-have)
 	m.releaseFdLocked(e)
@@ -174,7 +176,7 @@ func (m *Manager) zeroLocked(from, to int64) error {
 		n := min(to-from, m.chunkSize-from&m.mask) // (idx+1)<<shift overflows for the top chunk
 		e, err := m.fdLocked(idx)
 		if err != nil {
-			return err
+			return chunkError(err)
 		}
 		err = e.f.Zero(from&m.mask, n)
 		m.releaseFdLocked(e)
@@ -192,26 +194,29 @@ func (m *Manager) zeroLocked(from, to int64) error {
 // neither create files nor fail for lack of space. It does not change Size. If creating a chunk fails it returns
 // the error and leaves the dataset as it was.
 func (m *Manager) Grow(n int64) error {
-	if err := m.checkWrite("grow", m.state().size.Load(), 0); err != nil {
+	size := m.state().size.Load()
+	if err := m.checkWrite("grow", at(size, max(n, 0))); err != nil {
 		return err
 	}
-	size := m.state().size.Load()
-	if n < 0 || n > maxOffset-size {
-		return m.errorf("grow", size, 0, ErrOutOfRange, fmt.Sprintf("cannot grow by %d bytes", n))
+	if n < 0 {
+		return m.errorf("grow", at(size, n), ErrOutOfRange, "negative length")
 	}
 	m.resize.RLock()
 	defer m.resize.RUnlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return m.errorf("grow", size, 0, ErrClosed, "")
+		return m.errorf("grow", at(size, n), ErrClosed, "")
 	}
 	size = m.state().size.Load()
+	if n > maxOffset-size {
+		return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
+	}
 	if err := m.growLocked(size + n); err != nil {
-		return err
+		return m.wrapErr("grow", at(size, n), err)
 	}
 	if err := m.allocRangeLocked(size, n); err != nil {
-		return fmt.Errorf("grow %s by %d bytes at %d: %w", m.dir, n, size, err)
+		return m.wrapErr("grow", at(size, n), err)
 	}
 	return nil
 }
@@ -228,7 +233,7 @@ func (m *Manager) Grow(n int64) error {
 // at any point leaves a consistent dataset. A chunk held by a pin or a
 // Batch at the time stays mapped until its last holder releases it.
 func (m *Manager) Truncate(size int64) error {
-	if err := m.checkWrite("truncate", size, 0); err != nil {
+	if err := m.checkWrite("truncate", atOff(size)); err != nil {
 		return err
 	}
 	m.resize.Lock()
@@ -238,15 +243,15 @@ func (m *Manager) Truncate(size int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return m.errorf("truncate", size, 0, ErrClosed, "")
+		return m.errorf("truncate", atOff(size), ErrClosed, "")
 	}
 	st := m.state()
 	if start := st.start.Load(); size < start {
-		return m.errorf("truncate", size, 0, ErrOutOfRange, fmt.Sprintf("below start %d", start))
+		return m.errorf("truncate", atOff(size), ErrOutOfRange, fmt.Sprintf("below start %d", start))
 	}
 	if size >= st.size.Load() {
 		if err := m.reserveLocked(size, size); err != nil {
-			return err
+			return m.wrapErr("truncate", atOff(size), err)
 		}
 		st.size.Store(size)
 		m.mirrorSizeLocked(size)
@@ -257,7 +262,7 @@ func (m *Manager) Truncate(size int64) error {
 		rec := m.mu.durable
 		rec.size = min(rec.size, size)
 		if err := m.recordLocked(rec); err != nil {
-			return fmt.Errorf("truncate %s to %d: %w", m.dir, size, err)
+			return m.wrapErr("truncate", atOff(size), err)
 		}
 	}
 	st.size.Store(size)
@@ -271,7 +276,7 @@ func (m *Manager) Truncate(size int64) error {
 	to := m.mu.first + m.mu.nchunks
 	m.mu.nchunks = keep
 	m.mu.hwm = min(m.mu.hwm, (m.mu.first+keep)<<m.shift)
-	return m.deleteChunksLocked(from, to)
+	return m.wrapErr("truncate", atOff(size), m.deleteChunksLocked(from, to))
 }
 
 // DropBefore deletes every chunk that lies wholly below offset off, for
@@ -284,7 +289,7 @@ func (m *Manager) Truncate(size int64) error {
 // manifest, no temporary file, so it works on a full disk) before it
 // deletes any file.
 func (m *Manager) DropBefore(off int64) error {
-	if err := m.checkWrite("drop", off, 0); err != nil {
+	if err := m.checkWrite("drop", atOff(off)); err != nil {
 		return err
 	}
 	m.resize.Lock()
@@ -294,11 +299,11 @@ func (m *Manager) DropBefore(off int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return m.errorf("drop", off, 0, ErrClosed, "")
+		return m.errorf("drop", atOff(off), ErrClosed, "")
 	}
 	st := m.state()
 	if size := st.size.Load(); off > size {
-		return m.errorf("drop", off, 0, ErrOutOfRange, fmt.Sprintf("past size %d", size))
+		return m.errorf("drop", atOff(off), ErrOutOfRange, fmt.Sprintf("past size %d", size))
 	}
 	newFirst := off >> m.shift
 	if newFirst<<m.shift <= st.start.Load() {
@@ -308,7 +313,7 @@ func (m *Manager) DropBefore(off int64) error {
 	rec.first = newFirst
 	rec.size = max(rec.size, newFirst<<m.shift)
 	if err := m.recordLocked(rec); err != nil {
-		return fmt.Errorf("drop %s before %d: %w", m.dir, off, err)
+		return m.wrapErr("drop", atOff(off), err)
 	}
 	st.start.Store(newFirst << m.shift)
 	if m.shared != nil {
@@ -318,7 +323,7 @@ func (m *Manager) DropBefore(off int64) error {
 	oldFirst := m.mu.first
 	m.mu.nchunks -= newFirst - oldFirst
 	m.mu.first = newFirst
-	return m.deleteChunksLocked(oldFirst, newFirst)
+	return m.wrapErr("drop", atOff(off), m.deleteChunksLocked(oldFirst, newFirst))
 }
 
 // deleteChunksLocked unmaps (or dooms, if held) and removes chunk files
@@ -353,7 +358,7 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 	}
 	m.mu.dirDirty = true
 	if err != nil {
-		return fmt.Errorf("delete chunks [%d, %d) of %s: %w", from, to, m.dir, err)
+		return fmt.Errorf("delete chunks %d to %d: %w", from, to-1, err)
 	}
 	return nil
 }

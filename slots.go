@@ -229,12 +229,13 @@ func (m *Manager) mappingLocked(idx int64) *mapping {
 
 // lookupLocked returns the live mapping of chunk idx, mapping it if need
 // be, or nil with a nil error if the chunk's slot is held by another chunk
-// (see the top of this file). The chunk must exist.
+// (see the top of this file). The chunk must exist. Its errors name the
+// chunk file, not the operation or offset (see wrapErr).
 //
 // REQUIRES: m.mu held.
 func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 	if m.closed.Load() {
-		return nil, m.errorf(op, idx<<m.shift, 0, ErrClosed, "")
+		return nil, ErrClosed
 	}
 	if mp := m.mappingLocked(idx); mp != nil {
 		m.hits.Add(1)
@@ -266,12 +267,12 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 	}
 	f, err := m.openChunk(idx, mode)
 	if err != nil {
-		return nil, chunkError(op, idx<<m.shift, err)
+		return nil, chunkError(err)
 	}
 	k := m.slotNum(idx)
 	p, err := m.ar.Map(k, f.OS(), mode == chunk.ReadWrite)
 	if err != nil {
-		return nil, errors.Join(chunkError(op, idx<<m.shift, err), f.Close())
+		return nil, errors.Join(chunkError(err), f.Close())
 	}
 	m.maps.Add(1)
 	s := &m.slots[k]

@@ -48,27 +48,28 @@ import (
 // page cache, and Size and Start are in the manifest's shared state page),
 // not a power loss.
 //
-// If an fsync (or, except on Linux, an msync) fails, Sync returns the
-// error, and so does every later Sync and write: the kernel may have dropped
-// the dirty pages, so the data written since the last successful Sync is in
-// doubt. Any other failure (a file that cannot be opened for lack of
-// descriptors, a full disk writing the manifest) fails this Sync only; the
-// next one tries again. A chunk file or manifest that another program
-// removed is reported by every Sync (ErrFault, ErrCorrupt): what was
-// written to it is lost.
+// If an fsync (or, except on Linux, an msync) fails, Sync returns an error
+// matching ErrSyncFailed, and so does every later Sync and write: the
+// kernel may have dropped the dirty pages, so the data written since the
+// last successful Sync is in doubt. Any other failure (a file that cannot
+// be opened for lack of descriptors, ErrIO; a full disk writing the
+// manifest, ErrNoSpace) fails this Sync only; the next one tries again. A
+// chunk file or manifest that another program removed is reported by every
+// Sync (ErrFault, ErrCorrupt): what was written to it is lost.
 func (m *Manager) Sync() error {
 	if m.closed.Load() {
-		return m.errorf("sync", 0, 0, ErrClosed, "")
+		return m.errorf("sync", whole, ErrClosed, "")
 	}
 	if m.opts.ReadOnly {
 		return nil
 	}
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
-	return m.syncLocked()
+	return m.wrapErr("sync", whole, m.syncLocked())
 }
 
-// syncLocked does the work of Sync.
+// syncLocked does the work of Sync. Its errors do not name the operation
+// or the directory (the caller's do), but do name the file involved.
 //
 // REQUIRES: m.syncMu held.
 func (m *Manager) syncLocked() error {
@@ -82,7 +83,7 @@ func (m *Manager) syncLocked() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.mfile.stillNamed(m.fsys); err != nil {
-		return fmt.Errorf("sync %s: %w", m.dir, err)
+		return err
 	}
 	return m.recordLocked(manifest{chunkSize: m.chunkSize, first: m.mu.first, size: max(size, m.mu.first<<m.shift)})
 }
@@ -97,7 +98,7 @@ func (m *Manager) flush() (size int64, err error) {
 		return m.state().size.Load(), nil
 	}
 	if e := m.failed.Load(); e != nil {
-		return 0, fmt.Errorf("sync %s: an earlier sync failed: %w", m.dir, *e)
+		return 0, fmt.Errorf("earlier sync: %w", *e)
 	}
 	// Size is read before anything is flushed, so a record of it never
 	// covers bytes whose extension was not flushed.
@@ -168,9 +169,9 @@ func (m *Manager) flush() (size int64, err error) {
 		if e := m.fsys.SyncDir(m.dir); notOpened(e) {
 			// The directory could not be opened (no descriptors, say):
 			// no fsync failed, and the next Sync tries again.
-			soft = errors.Join(soft, fmt.Errorf("sync directory %s: %w", m.dir, e))
+			soft = errors.Join(soft, fmt.Errorf("sync directory: %w", unpath(m.dir, e)))
 		} else if e != nil {
-			hard = errors.Join(hard, fmt.Errorf("sync directory %s: %w", m.dir, e))
+			hard = errors.Join(hard, fmt.Errorf("sync directory: %w", unpath(m.dir, e)))
 		}
 	}
 	if len(retry) > 0 || (dirDirty && (hard != nil || soft != nil)) {
@@ -185,7 +186,7 @@ func (m *Manager) flush() (size int64, err error) {
 		return 0, m.fail(errors.Join(hard, soft))
 	}
 	if soft != nil {
-		return 0, fmt.Errorf("sync %s: %w", m.dir, soft)
+		return 0, soft
 	}
 	return size, nil
 }
@@ -326,9 +327,11 @@ func notOpened(err error) bool {
 	return errors.As(err, &pe) && pe.Op == "open"
 }
 
-// fail records err as the sticky sync failure and returns it.
+// fail records err, the error of a failed fsync or msync, as the sticky
+// sync failure (wrapping ErrSyncFailed) and returns it. The error names the
+// file, not the operation: each call that returns it does.
 func (m *Manager) fail(err error) error {
-	err = fmt.Errorf("sync %s: %w", m.dir, err)
+	err = fmt.Errorf("%w: %w", ErrSyncFailed, err)
 	if m.failed.CompareAndSwap(nil, &err) {
 		m.shrinks.Add(1) // batches must see the failure on their next write
 	}
@@ -348,10 +351,10 @@ func (m *Manager) fsyncChunk(idx int64) (hard, soft error) {
 		return nil, fmt.Errorf("%w: chunk file %s was removed by another program; its unsynced writes are lost", ErrFault, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open chunk file %s to sync it: %w", path, err)
+		return nil, fmt.Errorf("open chunk file %s to sync it: %w", path, unpath(path, err))
 	}
 	if err := f.Sync(); err != nil {
-		return errors.Join(fmt.Errorf("fsync chunk file %s: %w", path, err), f.Close()), nil
+		return errors.Join(fmt.Errorf("fsync chunk file %s: %w", path, unpath(path, err)), f.Close()), nil
 	}
 	return nil, f.Close()
 }
