@@ -5,6 +5,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,13 +20,38 @@ func runCat(args []string, stdout, stderr io.Writer) int {
 	var off, n sizeValue
 	fs.Var(&off, "off", "first `offset` to copy (default Start)")
 	fs.Var(&n, "n", "number of `bytes` to copy (default up to Size)")
-	hexDump := fs.Bool("hex", false, "print a hex dump with absolute offsets instead of raw bytes")
-	pos, code, ok := parse(fs, args, 1, "DIR [-off N] [-n N] [-hex]",
-		"Cat copies the bytes [off, off+n) of the dataset to standard output. A range\nthat reaches past Size stops at Size. It opens the dataset read-only.", stdout, stderr)
+	hexDump := fs.Bool("hex", false, "print a hex dump with absolute offsets instead of raw bytes, in the layout of hexdump -C")
+	all := fs.Bool("all", false, "with -hex: print every line, also lines equal to the one before, which are otherwise shown as one '*' line (hexdump -v)")
+	var cs sizeValue
+	fs.Var(&cs, "chunk", "for a damaged dataset whose manifest has no valid record: the chunk `size` to assume (default: inferred from the chunk files)")
+	pos, code, ok := parse(fs, args, 1,
+		`Cat copies the bytes [off, off+n) of the dataset to standard output. A range
+that reaches past Size stops at Size. It opens the dataset read-only.
+
+With -hex it prints a hex dump instead, as hexdump -C does but with 16-digit
+dataset offsets: of a run of equal lines (a run of zeros) only the first
+is printed, followed by a line holding "*", and the dump goes on at the
+next line that differs; the last line holds the offset where the range
+ends. -all prints every line, as hexdump -v does.
+
+On a damaged dataset (one Open refuses as corrupt) it warns and reads the
+chunk files directly: raw output stops at the first lost byte, a hex dump
+marks each lost range and goes on; either way it exits with status 1,
+naming the lost chunk, if the range touches one.`, stdout, stderr)
 	if !ok {
 		return code
 	}
+	if *all && !*hexDump {
+		fmt.Fprintln(stderr, "chunkmap cat: -all applies to -hex only; add -hex")
+		return exitUsage
+	}
+	if code, ok := checkChunkSet(cs, "cat", stderr); !ok {
+		return code
+	}
 	m, err := openReadOnly(pos[0])
+	if errors.Is(err, chunkmap.ErrCorrupt) {
+		return catDamaged(pos[0], cs.n, off, n, *hexDump, *all, err, stdout, stderr) // catdamaged.go
+	}
 	if err != nil {
 		return fail(stderr, "cat", err)
 	}
@@ -45,7 +72,7 @@ func runCat(args []string, stdout, stderr io.Writer) int {
 	var dst io.Writer = w
 	var dump *hexDumper
 	if *hexDump {
-		dump = &hexDumper{w: w, off: from}
+		dump = &hexDumper{w: w, off: from, all: *all}
 		dst = dump
 	}
 	buf := make([]byte, 1<<20)
@@ -70,38 +97,90 @@ func runCat(args []string, stdout, stderr io.Writer) int {
 
 // hexDumper writes a dump in the layout of hexdump -C, with offsets counted
 // from off, the dataset offset of the first byte, rather than from zero
-// (which is what encoding/hex.Dumper would print).
+// (which is what encoding/hex.Dumper would print), and written with 16
+// digits rather than 8.
+//
+// Like hexdump -C (util-linux), unless all is set (hexdump -v), a whole
+// line equal to the whole line before it is not printed: the first of a
+// run is replaced by a line holding "*", the rest by nothing. A partial
+// line, the last of a range, is always printed. Close prints the offset
+// where the dump ends, on a line of its own, if any byte was dumped.
 type hexDumper struct {
 	w    *bufio.Writer
-	off  int64
+	off  int64 // dataset offset of line[0]
 	line [16]byte
-	n    int
+	n    int  // bytes in line
+	all  bool // print every line (cat -all)
+
+	prev     [16]byte // the whole line before line, printed or not
+	havePrev bool     // prev holds it: false at the start of a run of bytes
+	starred  bool     // the "*" of the repeats of prev is out
+	dumped   bool     // a byte or a gap was dumped: Close prints the end
 }
 
 func (d *hexDumper) Write(p []byte) (int, error) {
-	for _, b := range p {
-		d.line[d.n] = b
-		d.n++
+	n := len(p)
+	for len(p) > 0 {
+		k := copy(d.line[d.n:], p)
+		d.n += k
+		p = p[k:]
 		if d.n == len(d.line) {
-			d.flushLine()
+			d.wholeLine()
 		}
 	}
-	return len(p), nil
+	return n, nil
 }
 
-// Close writes the last, partial line.
-func (d *hexDumper) Close() {
+// wholeLine prints the whole line held, or squeezes it.
+func (d *hexDumper) wholeLine() {
+	if !d.all && d.havePrev && d.line == d.prev {
+		if !d.starred {
+			d.w.WriteString("*\n")
+			d.starred = true
+		}
+	} else {
+		d.printLine()
+		d.prev, d.havePrev, d.starred = d.line, true, false
+	}
+	d.off += int64(len(d.line))
+	d.n, d.dumped = 0, true
+}
+
+// endRun prints the partial line held, if any, and ends the run of bytes:
+// the next line is printed even if it equals the last one.
+func (d *hexDumper) endRun() {
 	if d.n > 0 {
-		d.flushLine()
+		d.printLine()
+		d.off += int64(d.n)
+		d.n, d.dumped = 0, true
+	}
+	d.havePrev, d.starred = false, false
+}
+
+// skipTo ends the run of bytes and goes on at dataset offset off, after a
+// gap (a lost range, which the caller marks).
+func (d *hexDumper) skipTo(off int64) {
+	d.endRun()
+	d.off, d.dumped = off, true
+}
+
+// Close ends the dump: the partial line held, and the line with the
+// offset where the dump ends, as hexdump ends its own.
+func (d *hexDumper) Close() {
+	d.endRun()
+	if d.dumped {
+		fmt.Fprintf(d.w, "%016x\n", d.off)
 	}
 }
 
-func (d *hexDumper) flushLine() {
+// printLine prints the d.n bytes of line.
+func (d *hexDumper) printLine() {
+	const digits = "0123456789abcdef"
 	fmt.Fprintf(d.w, "%016x  ", d.off)
-	for i := range d.line {
+	for i, b := range d.line {
 		switch {
 		case i < d.n:
-			fmt.Fprintf(d.w, "%02x ", d.line[i])
+			d.w.Write([]byte{digits[b>>4], digits[b&15], ' '})
 		default:
 			d.w.WriteString("   ")
 		}
@@ -117,21 +196,37 @@ func (d *hexDumper) flushLine() {
 		d.w.WriteByte(b)
 	}
 	d.w.WriteString("|\n")
-	d.off += int64(d.n)
-	d.n = 0
+}
+
+// trimSteps is the most steps trim deletes chunks in: each records the
+// new Start in the manifest (an fsync) and then deletes its chunk files.
+const trimSteps = 64
+
+// trimConfig is one trim.
+type trimConfig struct {
+	dir    string
+	before int64
+	// meter returns the progress meter; nil means newMeter on standard
+	// error. Tests set it to see the meter.
+	meter func(label string, total int64) *meter
 }
 
 func runTrim(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("trim")
 	var before sizeValue
 	fs.Var(&before, "before", "delete the chunks wholly below this `offset` (required)")
-	pos, code, ok := parse(fs, args, 1, "DIR -before OFF",
+	pos, code, ok := parse(fs, args, 1,
 		`Trim deletes every chunk that lies wholly below OFF and moves Start up to
 the first remaining chunk (OFF rounded down to a multiple of the chunk
 size); offsets of the remaining bytes do not change. It is
-Manager.DropBefore: the new Start is recorded in the manifest before any
-file is deleted. It opens the dataset for writing, so it fails while another
-writer has it open.`, stdout, stderr)
+Manager.DropBefore, called in up to 64 steps of whole chunks from the
+lowest: each step records its new Start in the manifest before it deletes
+any file, so an interruption at any point leaves a consistent dataset. It
+opens the dataset for writing, so it fails while another writer has it
+open. A progress line goes to standard error when it is a terminal.
+
+Ctrl-C, SIGTERM or SIGHUP stop it after the step it is in, with status 1
+and what is done; run trim again to finish.`, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -139,31 +234,68 @@ writer has it open.`, stdout, stderr)
 		fmt.Fprintln(stderr, "chunkmap trim: -before is required")
 		return exitUsage
 	}
-	dir := pos[0]
+	s := newStopper(stdout)
+	defer s.release()
+	err := trim(s.ctx, trimConfig{dir: pos[0], before: before.n}, s.out, stderr)
+	return s.status("trim", err, stderr)
+}
+
+// trim runs cfg, printing what it did to stdout, and returns its error.
+func trim(ctx context.Context, cfg trimConfig, stdout, stderr io.Writer) (err error) {
+	dir := cfg.dir
 	// A read-write Open would create a dataset where there is none.
 	if _, err := os.Stat(filepath.Join(dir, chunkmap.ManifestName)); err != nil {
-		return fail(stderr, "trim", fmt.Errorf("%s holds no dataset: %w", dir, err))
+		return fmt.Errorf("%s holds no dataset: %w", dir, err)
 	}
 	m, err := chunkmap.Open(dir, &chunkmap.Options{MaxMapped: 1})
 	if err != nil {
-		return fail(stderr, "trim", err)
+		return err
 	}
-	oldStart, oldChunks := m.Start(), m.Stats().Chunks
-	err = m.DropBefore(before.n)
+	cs, oldStart, oldChunks, size := m.ChunkSize(), m.Start(), m.Stats().Chunks, m.Size()
+	if cfg.before > size {
+		return errors.Join(fmt.Errorf("-before %d is out of range: past Size %d", cfg.before, size), m.Close())
+	}
+	target := cfg.before / cs * cs
+	if target <= oldStart {
+		if err := m.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "trim %s: nothing to delete: no chunk lies wholly below %d (start %d, chunk size %d)\n",
+			dir, cfg.before, oldStart, cs)
+		return nil
+	}
+
+	newMeterFunc := cfg.meter
+	if newMeterFunc == nil {
+		newMeterFunc = func(label string, total int64) *meter { return newMeter(stderr, label, total) }
+	}
+	prog := newMeterFunc("trim "+dir, target-oldStart)
+	step := (target - oldStart + trimSteps*cs - 1) / (trimSteps * cs) * cs // whole chunks
+	var stopped error
+	for cur := oldStart; cur < target && err == nil; cur = m.Start() {
+		if stopped = stopErr(ctx); stopped != nil {
+			break
+		}
+		next := min(target, cur+step)
+		err = m.DropBefore(next)
+		prog.add(m.Start() - cur)
+	}
+	prog.finish()
 	newStart, newChunks, size := m.Start(), m.Stats().Chunks, m.Size()
 	if cerr := m.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return fail(stderr, "trim", err)
-	}
-	if newStart == oldStart {
-		fmt.Fprintf(stdout, "trim %s: nothing to delete: no chunk lies wholly below %d (start %d, chunk size %d)\n",
-			dir, before.n, oldStart, m.ChunkSize())
-		return exitOK
-	}
 	dropped := oldChunks - newChunks
-	fmt.Fprintf(stdout, "trim %s: deleted %d chunk(s) (%s); start %d -> %d, size %d\n",
-		dir, dropped, formatBytes(int64(dropped)*m.ChunkSize()), oldStart, newStart, size)
-	return exitOK
+	done := fmt.Sprintf("deleted %d chunk(s) (%s); start %d -> %d, size %d", dropped, formatBytes(int64(dropped)*cs), oldStart, newStart, size)
+	switch {
+	case err != nil && newStart > oldStart:
+		return fmt.Errorf("%w (before it: %s)", err, done)
+	case err != nil:
+		return err
+	case stopped != nil:
+		return fmt.Errorf("%w, with %d of %d chunk(s) deleted: start %d -> %d (want %d); run trim again to finish",
+			stopped, dropped, (target-oldStart)/cs, oldStart, newStart, target)
+	}
+	fmt.Fprintf(stdout, "trim %s: %s\n", dir, done)
+	return nil
 }

@@ -10,9 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -44,6 +44,9 @@ type demoConfig struct {
 	compare   bool
 	admission bool
 	seed      uint64
+	// meter returns the progress meter of a phase; nil means newMeter on
+	// standard error. Tests set it to see the meters.
+	meter func(label string, total int64) *meter
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
@@ -52,23 +55,28 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	size, chunkSize := newSize(defaultDemoSize), newSize(defaultDemoChunk)
 	block, readSize := newSize(defaultDemoBlock), newSize(defaultDemoReadSize)
 	fs.StringVar(&cfg.dir, "dir", "", "keep the dataset in `DIR` (new or empty); default: a temporary directory, removed afterwards")
-	fs.Var(&size, "size", "dataset `size`")
+	fs.Var(&size, "size", "dataset `size`: a positive multiple of 8 bytes")
 	fs.Var(&chunkSize, "chunk", "chunk `size`: a power of two from 64KiB to 2GiB")
 	fs.IntVar(&cfg.maxMapped, "max-mapped", defaultDemoMaxMapped, "most chunks mapped at once")
-	fs.Var(&block, "block", "`size` of each sequential WriteAt and ReadAt")
+	fs.Var(&block, "block", "`size` of each sequential WriteAt and ReadAt: a multiple of 8 bytes, at most 1GiB")
 	fs.IntVar(&cfg.reads, "reads", defaultDemoReads, "random reads in each random phase")
-	fs.Var(&readSize, "read-size", "`size` of each random read")
+	fs.Var(&readSize, "read-size", "`size` of each random read: a multiple of 8 bytes, at most -size")
 	fs.BoolVar(&cfg.compare, "compare", true, "run the same phases through os.File for comparison")
 	fs.BoolVar(&cfg.admission, "admission", true, "serve misses with pread/pwrite unless a chunk is worth mapping (-admission=false sets Options.NoAdmission: map a chunk on every miss)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random offsets")
-	_, code, ok := parse(fs, args, 0, "[-dir DIR] [-size 1GiB] [-chunk 64MiB] [-max-mapped 4]",
+	_, code, ok := parse(fs, args, 0,
 		`Demo builds a dataset bigger than what may stay mapped (size > max-mapped x
 chunk), writes it sequentially, syncs it, reads it back sequentially checking
 every byte, then reads it at random, over the whole dataset and over a hot set
 that fits in the mapped window. It prints a table with the throughput of
 each phase, next to the same phases done with os.File's WriteAt and ReadAt
-on one file in the same directory. A progress line goes to standard error
-when it is a terminal.`, stdout, stderr)
+on one file in the same directory. While a phase runs, a progress line goes
+to standard error when it is a terminal.
+
+Ctrl-C, SIGTERM, SIGHUP or a closed standard output (chunkmap demo | head -1)
+stop it at its next check: it closes the dataset, removes its temporary
+directory (a -dir DIR keeps what was written), and exits with status 1,
+quietly for a closed output.`, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -78,24 +86,36 @@ when it is a terminal.`, stdout, stderr)
 		return exitUsage
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := demo(ctx, cfg, stdout, stderr); err != nil {
-		return fail(stderr, "demo", err)
-	}
-	return exitOK
+	s := newStopper(stdout)
+	defer s.release()
+	err := demo(s.ctx, cfg, s.out, stderr)
+	return s.status("demo", err, stderr)
 }
 
+// maxMapped32 is what a 32-bit process may keep mapped: -chunk times
+// -max-mapped (Options.MaxMapped).
+const maxMapped32 = 1 << 30
+
+// check validates the flags, before the library sees them, so that an error
+// names the flag and what it accepts rather than an Options field.
 func (c *demoConfig) check() error {
+	if err := checkChunkFlag(c.chunk); err != nil {
+		return err
+	}
 	switch {
+	case bits.UintSize == 32 && c.chunk > 1<<30:
+		return fmt.Errorf("-chunk %d: want at most 1 GiB in a 32-bit process", c.chunk)
 	case c.size <= 0 || c.size%8 != 0:
 		return fmt.Errorf("-size %d: want a positive multiple of 8 bytes", c.size)
 	case c.block <= 0 || c.block%8 != 0 || c.block > 1<<30:
-		return fmt.Errorf("-block %d: want a multiple of 8 bytes, at most 1GiB", c.block)
+		return fmt.Errorf("-block %d: want a positive multiple of 8 bytes, at most 1 GiB", c.block)
 	case c.readSize <= 0 || c.readSize%8 != 0 || c.readSize > c.size:
-		return fmt.Errorf("-read-size %d: want a multiple of 8 bytes, at most -size", c.readSize)
+		return fmt.Errorf("-read-size %d: want a positive multiple of 8 bytes, at most -size (%d)", c.readSize, c.size)
 	case c.maxMapped <= 0:
 		return fmt.Errorf("-max-mapped %d: want at least 1", c.maxMapped)
+	case bits.UintSize == 32 && c.chunk*int64(c.maxMapped) > maxMapped32:
+		return fmt.Errorf("-max-mapped %d: %d chunks of %s exceed the %s a 32-bit process can keep mapped",
+			c.maxMapped, c.maxMapped, formatBytes(c.chunk), formatBytes(maxMapped32))
 	case c.reads < 0:
 		return fmt.Errorf("-reads %d: want at least 0", c.reads)
 	}
@@ -151,16 +171,15 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 			formatBytes(window))
 	}
 
-	var prog *progress
-	if isTerminal(stderr) {
-		prog = &progress{w: stderr}
+	if cfg.meter == nil {
+		cfg.meter = func(label string, total int64) *meter { return newMeter(stderr, label, total) }
 	}
 	peak := 0
 	sample := func() { peak = max(peak, m.Stats().Mapped) }
 	maps := func() int64 { return m.Stats().Maps }
 	hot := min(cfg.size, window)
 
-	cm, err := runPhases(ctx, "chunkmap", m, cfg, hot, prog, sample, maps)
+	cm, err := phases(ctx, "chunkmap", m, cfg, hot, sample, maps)
 	stats := m.Stats()
 	sample()
 	if err != nil {
@@ -176,7 +195,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 		if err != nil {
 			return err
 		}
-		of, err = runPhases(ctx, "os.File", f, cfg, hot, prog, func() {}, func() int64 { return 0 })
+		of, err = phases(ctx, "os.File", f, cfg, hot, func() {}, func() int64 { return 0 })
 		err = errors.Join(err, f.Close(), os.Remove(osPath))
 		if err != nil {
 			return err
@@ -216,16 +235,11 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 	return nil
 }
 
-// runPhases runs every phase against t and returns their results in the
+// phases runs every phase against t and returns their results in the
 // order of phaseNames. sample is called now and then to watch the mapping
-// count; maps returns the number of chunk mappings made so far.
-func runPhases(ctx context.Context, who string, t target, cfg demoConfig, hot int64, prog *progress, sample func(), maps func() int64) ([]result, error) {
-	res, err := phases(ctx, who, t, cfg, hot, prog, sample, maps)
-	prog.finish()
-	return res, err
-}
-
-func phases(ctx context.Context, who string, t target, cfg demoConfig, hot int64, prog *progress, sample func(), maps func() int64) ([]result, error) {
+// count; maps returns the number of chunk mappings made so far. Each phase
+// has its meter, erased when the phase ends, or when phases returns early.
+func phases(ctx context.Context, who string, t target, cfg demoConfig, hot int64, sample func(), maps func() int64) ([]result, error) {
 	var res []result
 	buf := make([]byte, cfg.block)
 	mapsBefore := maps()
@@ -234,12 +248,18 @@ func phases(ctx context.Context, who string, t target, cfg demoConfig, hot int64
 		r.maps, mapsBefore = now-mapsBefore, now
 		res = append(res, r)
 	}
+	var m *meter
+	begin := func(phase string, total int64) time.Time {
+		m.finish()
+		m = cfg.meter(who+" "+phase, total)
+		return time.Now()
+	}
+	defer func() { m.finish() }()
 
 	// write: sequential blocks of the pattern.
-	prog.start(who+" write", cfg.size)
-	begin := time.Now()
+	start := begin("write", cfg.size)
 	for off := int64(0); off < cfg.size; off += cfg.block {
-		if err := ctx.Err(); err != nil {
+		if err := stopErr(ctx); err != nil {
 			return nil, err
 		}
 		b := buf[:min(cfg.block, cfg.size-off)]
@@ -247,26 +267,25 @@ func phases(ctx context.Context, who string, t target, cfg demoConfig, hot int64
 		if _, err := t.WriteAt(b, off); err != nil {
 			return nil, err
 		}
-		prog.update(off + int64(len(b)))
+		m.add(int64(len(b)))
 		if off%cfg.chunk == 0 {
 			sample()
 		}
 	}
-	add(result{bytes: cfg.size, dur: time.Since(begin)})
-	prog.finish()
+	add(result{bytes: cfg.size, dur: time.Since(start)})
 
-	// sync
-	begin = time.Now()
-	if err := t.Sync(); err != nil {
+	// sync: one call, which cannot be stopped or measured; the meter shows
+	// the time it takes.
+	start = begin("sync", cfg.size)
+	if err := m.wait(t.Sync); err != nil {
 		return nil, err
 	}
-	add(result{bytes: cfg.size, dur: time.Since(begin)})
+	add(result{bytes: cfg.size, dur: time.Since(start)})
 
 	// sequential read, verified.
-	prog.start(who+" sequential read", cfg.size)
-	begin = time.Now()
+	start = begin("sequential read", cfg.size)
 	for off := int64(0); off < cfg.size; off += cfg.block {
-		if err := ctx.Err(); err != nil {
+		if err := stopErr(ctx); err != nil {
 			return nil, err
 		}
 		b := buf[:min(cfg.block, cfg.size-off)]
@@ -276,33 +295,33 @@ func phases(ctx context.Context, who string, t target, cfg demoConfig, hot int64
 		if err := check(b, off); err != nil {
 			return nil, fmt.Errorf("%s: %w", who, err)
 		}
-		prog.update(off + int64(len(b)))
+		m.add(int64(len(b)))
 		if off%cfg.chunk == 0 {
 			sample()
 		}
 	}
-	add(result{bytes: cfg.size, dur: time.Since(begin)})
-	prog.finish()
+	add(result{bytes: cfg.size, dur: time.Since(start)})
 
 	// random reads, over the whole dataset and over the hot set.
 	for _, span := range []int64{cfg.size, hot} {
-		r, err := randomReads(ctx, who, t, cfg, span, buf[:cfg.readSize], prog, sample)
+		start = begin(fmt.Sprintf("random read of %s", formatBytes(span)), int64(cfg.reads)*cfg.readSize)
+		r, err := randomReads(ctx, who, t, cfg, span, buf[:cfg.readSize], m, sample)
 		if err != nil {
 			return nil, err
 		}
+		r.dur = time.Since(start)
 		add(r)
 	}
 	return res, nil
 }
 
 // randomReads reads cfg.reads blocks at random 8-byte-aligned offsets in
-// [0, span), checking each. The offsets depend only on cfg.seed and span, so
-// every target reads the same ones.
-func randomReads(ctx context.Context, who string, t target, cfg demoConfig, span int64, b []byte, prog *progress, sample func()) (result, error) {
+// [0, span), checking each, and counts them on m. The offsets depend only
+// on cfg.seed and span, so every target reads the same ones.
+func randomReads(ctx context.Context, who string, t target, cfg demoConfig, span int64, b []byte, m *meter, sample func()) (result, error) {
 	rng := rand.New(rand.NewPCG(cfg.seed, uint64(span)))
 	slots := (span-int64(len(b)))/8 + 1
-	prog.start(fmt.Sprintf("%s random read of %s", who, formatBytes(span)), int64(cfg.reads))
-	begin := time.Now()
+	const every = 4096 // reads between checks of ctx and of the meter
 	for i := range cfg.reads {
 		off := rng.Int64N(slots) * 8
 		if _, err := t.ReadAt(b, off); err != nil {
@@ -311,16 +330,15 @@ func randomReads(ctx context.Context, who string, t target, cfg demoConfig, span
 		if err := check(b, off); err != nil {
 			return result{}, fmt.Errorf("%s: %w", who, err)
 		}
-		if i%4096 == 0 {
-			if err := ctx.Err(); err != nil {
+		if (i+1)%every == 0 {
+			if err := stopErr(ctx); err != nil {
 				return result{}, err
 			}
-			prog.update(int64(i))
+			m.add(every * int64(len(b)))
 			sample()
 		}
 	}
-	prog.finish()
-	return result{bytes: int64(cfg.reads) * int64(len(b)), ops: cfg.reads, dur: time.Since(begin)}, nil
+	return result{bytes: int64(cfg.reads) * int64(len(b)), ops: cfg.reads}, nil
 }
 
 // word returns the 8 bytes the demo stores at offset off (a multiple of 8):
@@ -383,46 +401,4 @@ func ratio(cm, of result) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2fx", of.dur.Seconds()/cm.dur.Seconds())
-}
-
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// progress draws one self-overwriting line on a terminal. A nil *progress
-// draws nothing.
-type progress struct {
-	w     io.Writer
-	label string
-	total int64
-	last  time.Time
-}
-
-func (p *progress) start(label string, total int64) {
-	if p == nil {
-		return
-	}
-	p.label, p.total, p.last = label, total, time.Time{}
-	p.update(0)
-}
-
-func (p *progress) update(done int64) {
-	if p == nil || time.Since(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = time.Now()
-	fmt.Fprintf(p.w, "\r\033[K%s: %3.0f%%", p.label, 100*float64(done)/float64(max(p.total, 1)))
-}
-
-func (p *progress) finish() {
-	if p == nil {
-		return
-	}
-	fmt.Fprint(p.w, "\r\033[K")
 }

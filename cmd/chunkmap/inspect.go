@@ -94,18 +94,36 @@ func chunkRange(first, n int64) string {
 
 func runInfo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("info")
-	pos, code, ok := parse(fs, args, 1, "DIR",
-		"Info prints the dataset's chunk size, its chunks, Start, Size and the\nbytes its directory takes on disk. It opens the dataset read-only, so it\nworks while a writer has it open.", stdout, stderr)
+	var cs sizeValue
+	fs.Var(&cs, "chunk", "for a damaged dataset whose manifest has no valid record: the chunk `size` to assume (default: inferred from the chunk files)")
+	pos, code, ok := parse(fs, args, 1,
+		`Info prints the dataset's chunk size, its chunks, Start, Size and the
+bytes its directory takes on disk. It opens the dataset read-only, so it
+works while a writer has it open.
+
+On a damaged dataset (one that Open refuses as corrupt) it prints what the
+files say instead: the manifest's records and state page, the chunk files
+present, and the damage, one line per fault; it warns on standard error and
+exits with status 3. 'chunkmap verify DIR' gives advice for each fault, and
+'chunkmap salvage DIR OUT' copies what is readable.`, stdout, stderr)
 	if !ok {
+		return code
+	}
+	if code, ok := checkChunkSet(cs, "info", stderr); !ok {
 		return code
 	}
 	dir := pos[0]
 	m, err := openReadOnly(dir)
+	if errors.Is(err, chunkmap.ErrCorrupt) {
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return infoDamaged(dir, cs.n, err, stdout, stderr)
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "chunkmap info: %v\n(run 'chunkmap verify %s' for a full report)\n", err, dir)
 		return exitFail
 	}
-	cs, start, size, chunks := m.ChunkSize(), m.Start(), m.Size(), int64(m.Stats().Chunks)
+	cs0, start, size, chunks := m.ChunkSize(), m.Start(), m.Size(), int64(m.Stats().Chunks)
 	if err := m.Close(); err != nil {
 		return fail(stderr, "info", err)
 	}
@@ -114,42 +132,116 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "info", err)
 	}
 	fmt.Fprintf(stdout, "dataset     %s\n", dir)
-	fmt.Fprintf(stdout, "chunk size  %d (%s)\n", cs, formatBytes(cs))
-	fmt.Fprintf(stdout, "chunks      %d (%s)\n", chunks, chunkRange(start/cs, chunks))
+	fmt.Fprintf(stdout, "chunk size  %d (%s)\n", cs0, formatBytes(cs0))
+	fmt.Fprintf(stdout, "chunks      %d (%s)\n", chunks, chunkRange(start/cs0, chunks))
 	fmt.Fprintf(stdout, "start       %d (%s)\n", start, formatBytes(start))
 	fmt.Fprintf(stdout, "size        %d (%s)\n", size, formatBytes(size))
-	fmt.Fprintf(stdout, "on disk     %d (%s) in %d files\n", scan.allocated, formatBytes(scan.allocated), scan.files)
-	if extra := len(scan.temps) + len(scan.unknown); extra > 0 {
-		fmt.Fprintf(stdout, "other files %d (run 'chunkmap verify %s' to list them)\n", extra, dir)
-	}
+	printDisk(stdout, dir, scan)
 	return exitOK
 }
 
-// report collects what verify finds.
-type report struct {
-	problems []string
-	notes    []string
+// printDisk prints the lines of info about the directory's files.
+func printDisk(w io.Writer, dir string, scan *dirScan) {
+	fmt.Fprintf(w, "on disk     %d (%s) in %d files\n", scan.allocated, formatBytes(scan.allocated), scan.files)
+	if extra := len(scan.temps) + len(scan.unknown); extra > 0 {
+		fmt.Fprintf(w, "other files %d (run 'chunkmap verify %s' to list them)\n", extra, dir)
+	}
 }
 
-func (r *report) problem(format string, args ...any) {
-	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+// infoDamaged is info for a dataset that Open refused with openErr: what
+// its files say, read directly.
+func infoDamaged(dir string, chunkSize int64, openErr error, stdout, stderr io.Writer) int {
+	s, err := surveyDir(dir, chunkSize)
+	if err != nil {
+		return fail(stderr, "info", err)
+	}
+	fmt.Fprintf(stderr, "chunkmap info: warning: %s is damaged (%s); this is what its files say\n", dir, s.damage(openErr))
+	fmt.Fprintf(stdout, "dataset     %s\n", dir)
+	fmt.Fprintf(stdout, "damaged     %d problem(s): run 'chunkmap verify %s' for advice, 'chunkmap salvage %s OUT' to copy what is readable\n",
+		len(s.faults), dir, dir)
+	mv := &s.mv
+	switch {
+	case !mv.present:
+		fmt.Fprintf(stdout, "manifest    missing\n")
+	case mv.err != nil:
+		fmt.Fprintf(stdout, "manifest    unreadable: %v\n", mv.err)
+	default:
+		fmt.Fprintf(stdout, "manifest    format version %d, %d bytes\n", mv.version, mv.length)
+		for i, r := range mv.recs {
+			label := recordName(mv.version, i)
+			switch {
+			case !r.ok:
+				fmt.Fprintf(stdout, "  %-9s damaged: %v\n", label, r.err)
+			case i == mv.best:
+				fmt.Fprintf(stdout, "  %-9s %s (the newest valid record)\n", label, mv.recordSummary(i))
+			default:
+				fmt.Fprintf(stdout, "  %-9s %s\n", label, mv.recordSummary(i))
+			}
+		}
+		if p := mv.page; p != nil && p.magic {
+			fmt.Fprintf(stdout, "  state page start %d, size %d, epoch %d, boot %q (this boot: %v), clean %v\n",
+				p.start, p.size, p.epoch, p.boot, p.live, p.clean)
+		} else if p != nil {
+			fmt.Fprintf(stdout, "  state page never set up by a writer\n")
+		}
+	}
+	if s.cs == 0 {
+		fmt.Fprintf(stdout, "chunk size  unknown: %v\n", s.csErr)
+	} else {
+		fmt.Fprintf(stdout, "chunk size  %d (%s), from %s\n", s.cs, formatBytes(s.cs), s.csFrom)
+		fmt.Fprintf(stdout, "start       %d (%s), from %s\n", s.start, formatBytes(s.start), s.extentFrom)
+		fmt.Fprintf(stdout, "size        %d (%s)\n", s.size, formatBytes(s.size))
+		fmt.Fprintf(stdout, "needs       %d chunks (%s)\n", s.end-s.first, chunkRange(s.first, s.end-s.first))
+	}
+	fmt.Fprintf(stdout, "present     %d chunk files (%s)\n", len(s.scan.chunks), s.present(8))
+	for _, f := range s.faults {
+		fmt.Fprintf(stdout, "damage      %s\n", f.what)
+	}
+	if s.cs != 0 {
+		lost := s.lostBytes()
+		fmt.Fprintf(stdout, "lost        %d (%s) of %d bytes\n", lost, formatBytes(lost), s.size-s.start)
+	}
+	for _, n := range s.notes {
+		fmt.Fprintf(stdout, "note        %s\n", n)
+	}
+	printDisk(stdout, dir, s.scan)
+	return exitDamaged
 }
 
-func (r *report) note(format string, args ...any) {
-	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+const verifyHelp = `Verify checks that DIR holds a consistent dataset: a manifest with a valid
+record, and chunk files with canonical names and the chunk size, following
+each other without a gap and covering Size. It reads the manifest and the
+chunk files directly, read-only; only if they show no fault does it open
+the dataset too (read-only), as a last check. It changes nothing. It
+reports one problem per fault (a missing chunk, a chunk cut short, a
+damaged manifest), each with the bytes it loses and advice, and exits with
+status 1 if there is one. Files left by an interrupted write,
+which the next read-write Open cleans up, and files chunkmap does not know
+are listed as notes.
+
+With -read it also reads every byte of [Start, Size) from the chunk files,
+to find I/O errors (with a progress line on standard error when it is a
+terminal).
+
+What verify cannot detect: there are no data checksums. Bytes overwritten
+or zeroed inside a chunk file of the right size pass verify and verify -read
+alike; only checksums the application keeps in its own data can find them.`
+
+// problem is one fault in verify's report.
+type problem struct {
+	what, advice string
 }
 
 func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("verify")
-	readAll := fs.Bool("read", false, "also read every byte in [Start, Size), to find I/O errors")
-	pos, code, ok := parse(fs, args, 1, "DIR [-read]",
-		`Verify checks that DIR holds a consistent dataset: a manifest that parses,
-chunk files with canonical names and the chunk size, following each other
-without a gap and covering Size. It reports every problem it finds and exits
-with status 1 if there is one. Files left by an interrupted write, which the
-next read-write Open cleans up, and files chunkmap does not know are listed
-as notes. Verify opens the dataset read-only and changes nothing.`, stdout, stderr)
+	readAll := fs.Bool("read", false, "also read every byte in [Start, Size), to find I/O errors (not overwritten bytes: there are no data checksums)")
+	var cs sizeValue
+	fs.Var(&cs, "chunk", "when the manifest has no valid record: the chunk `size` to check the chunk files against (default: inferred from them)")
+	pos, code, ok := parse(fs, args, 1, verifyHelp, stdout, stderr)
 	if !ok {
+		return code
+	}
+	if code, ok := checkChunkSet(cs, "verify", stderr); !ok {
 		return code
 	}
 	dir := pos[0]
@@ -160,134 +252,120 @@ as notes. Verify opens the dataset read-only and changes nothing.`, stdout, stde
 	if !fi.IsDir() {
 		return fail(stderr, "verify", fmt.Errorf("%s is not a directory", dir))
 	}
-	scan, err := scanDir(dir)
+	s, err := surveyDir(dir, cs.n)
 	if err != nil {
 		return fail(stderr, "verify", err)
 	}
-
-	var r report
-	if !scan.manifest {
-		r.problem("%s is missing", chunkmap.ManifestName)
+	if s.cs == 0 && s.mv.best >= 0 {
+		return fail(stderr, "verify", s.csErr) // -chunk disagrees with the manifest
 	}
-	m, openErr := openReadOnly(dir)
-	if openErr != nil && !errors.Is(openErr, chunkmap.ErrReadOnly) {
-		// ErrReadOnly here only says there is no dataset, which the
-		// missing manifest already reports.
-		r.problem("%v", openErr)
+	var problems []problem
+	for _, f := range s.faults {
+		problems = append(problems, problem{f.what, f.advice})
 	}
-	idx := scan.indices()
-
-	// The chunk size: the manifest's when Open could read it, otherwise
-	// the size most chunk files have.
-	var cs, first, nchunks, start, size int64
-	if m != nil {
-		cs, start, size = m.ChunkSize(), m.Start(), m.Size()
-		first, nchunks = start/cs, int64(m.Stats().Chunks)
-	} else if len(idx) > 0 {
-		cs = commonSize(scan)
-		first = idx[0]
-		r.note("the manifest could not be used; chunk files are checked against the size most of them have, %d bytes", cs)
+	notes := s.notes
+	if s.cs != 0 && s.mv.best < 0 {
+		notes = append(notes, fmt.Sprintf("the manifest has no valid record: the chunk files were checked against chunk size %d, from %s, and Start %d and Size %d, from %s",
+			s.cs, s.csFrom, s.start, s.size, s.extentFrom))
 	}
-
-	for _, i := range idx {
-		if m != nil && i < first {
-			r.note("%s lies below Start (left by an interrupted DropBefore); the next read-write Open deletes it", chunk.Name(i))
-			continue
-		}
-		fi := scan.chunks[i]
-		switch {
-		case !fi.Mode().IsRegular():
-			r.problem("%s is not a regular file (%v)", chunk.Name(i), fi.Mode().Type())
-		case fi.Size() != cs:
-			r.problem("%s has %d bytes, want %d (the chunk size)", chunk.Name(i), fi.Size(), cs)
-		}
+	for _, name := range s.scan.temps {
+		notes = append(notes, fmt.Sprintf("%s is a temporary file left by an interrupted write; the next read-write Open deletes it", name))
 	}
-	// Contiguity: every chunk from the first on, without a gap.
-	prev := int64(-1)
-	for _, i := range idx {
-		if i < first {
-			continue
-		}
-		if prev >= 0 && i > prev+1 {
-			if i == prev+2 {
-				r.problem("%s is missing: chunks must follow each other without a gap", chunk.Name(prev+1))
-			} else {
-				r.problem("%d chunks are missing, %s: chunks must follow each other without a gap", i-prev-1, chunkRange(prev+1, i-prev-1))
-			}
-		}
-		prev = i
-	}
-	if m != nil && nchunks > 0 && (size+cs-1)/cs > first+nchunks {
-		r.problem("size %d needs chunks up to %s", size, chunk.Name((size+cs-1)/cs-1))
-	}
-
-	for _, name := range scan.temps {
-		r.note("%s is a temporary file left by an interrupted write; the next read-write Open deletes it", name)
-	}
-	for _, name := range scan.unknown {
+	for _, name := range s.scan.unknown {
 		if strings.HasSuffix(name, chunk.Ext) {
-			r.note("%s is not a canonical chunk name (16 lower-case hex digits); chunkmap ignores it", name)
+			notes = append(notes, fmt.Sprintf("%s is not a canonical chunk name (16 lower-case hex digits); chunkmap ignores it", name))
 		} else {
-			r.note("%s is not part of the dataset; chunkmap ignores it", name)
+			notes = append(notes, fmt.Sprintf("%s is not part of the dataset; chunkmap ignores it", name))
 		}
 	}
 
-	if m != nil && *readAll && len(r.problems) == 0 {
-		if err := readRange(m, start, size); err != nil {
-			r.problem("read: %v", err)
-		}
+	var unread int64
+	if *readAll && s.cs != 0 {
+		unread = verifyRead(s, stderr, &problems)
 	}
-	if m != nil {
-		if err := m.Close(); err != nil {
-			r.problem("close: %v", err)
+	if len(problems) == 0 && s.cs != 0 {
+		// A last check with the library itself, for anything the survey
+		// does not model. Nothing above found a fault, so a failure here
+		// is the one problem.
+		m, err := openReadOnly(dir)
+		if err == nil {
+			err = m.Close()
+		}
+		if err != nil {
+			problems = append(problems, problem{fmt.Sprintf("open: %v", err), s.salvageAdvice("the files look consistent, but Open refuses them", "")})
 		}
 	}
 
-	if len(r.problems) == 0 {
+	if len(problems) == 0 {
+		n := s.end - s.first
 		fmt.Fprintf(stdout, "verify %s: OK\n", dir)
 		fmt.Fprintf(stdout, "  %d chunks of %s (%s), start %d, size %d\n",
-			nchunks, formatBytes(cs), chunkRange(first, nchunks), start, size)
+			n, formatBytes(s.cs), chunkRange(s.first, n), s.start, s.size)
 		if *readAll {
-			fmt.Fprintf(stdout, "  read %d bytes without error\n", size-start)
+			fmt.Fprintf(stdout, "  read %d bytes without error (this finds I/O errors, not overwritten bytes: there are no data checksums)\n", s.size-s.start)
 		}
 	} else {
-		fmt.Fprintf(stdout, "verify %s: FAILED, %d problem(s)\n", dir, len(r.problems))
-		for _, p := range r.problems {
-			fmt.Fprintf(stdout, "  problem: %s\n", p)
+		fmt.Fprintf(stdout, "verify %s: FAILED, %d problem(s)\n", dir, len(problems))
+		for _, p := range problems {
+			fmt.Fprintf(stdout, "  problem: %s\n", p.what)
+			if p.advice != "" {
+				fmt.Fprintf(stdout, "    advice: %s\n", p.advice)
+			}
+		}
+		if *readAll && s.cs != 0 {
+			fmt.Fprintf(stdout, "  read %d of the %d bytes of [Start, Size); %d could not be read (see the problems)\n", s.size-s.start-unread, s.size-s.start, unread)
 		}
 	}
-	for _, n := range r.notes {
+	for _, n := range notes {
 		fmt.Fprintf(stdout, "  note: %s\n", n)
 	}
-	if len(r.problems) > 0 {
-		fmt.Fprintf(stderr, "chunkmap verify: %s is not a consistent dataset (%d problem(s))\n", dir, len(r.problems))
+	if len(problems) > 0 {
+		fmt.Fprintf(stderr, "chunkmap verify: %s is not a consistent dataset (%d problem(s))\n", dir, len(problems))
 		return exitFail
 	}
 	return exitOK
 }
 
-// commonSize returns the size most chunk files in scan have.
-func commonSize(scan *dirScan) int64 {
-	count := make(map[int64]int)
-	var best int64
-	for _, fi := range scan.chunks {
-		count[fi.Size()]++
-		if n := count[fi.Size()]; n > count[best] || (n == count[best] && fi.Size() > best) {
-			best = fi.Size()
+// verifyRead reads every byte of [Start, Size) that the chunk files hold
+// and adds a problem for each chunk file that cannot be opened or read (the
+// faults the survey found from the files' sizes and types are already
+// problems). It returns the bytes that could not be read.
+func verifyRead(s *survey, stderr io.Writer, problems *[]problem) int64 {
+	r := newChunkReader(s)
+	m := newMeter(stderr, "verify -read", s.size-s.start)
+	var (
+		unread  int64
+		order   []int64
+		byChunk = make(map[int64][]lostRange)
+	)
+	// data is a no-op: the read itself is the check.
+	_ = r.read(s.start, s.size, func(int64, []byte) error { return nil }, func(l lostRange) {
+		unread += l.to - l.from
+		if l.kind != lossOpen && l.kind != lossRead {
+			return
 		}
-	}
-	return best
-}
-
-// readRange reads [from, to) of m, in blocks, and returns the first error.
-func readRange(m *chunkmap.Manager, from, to int64) error {
-	buf := make([]byte, 1<<20)
-	for off := from; off < to; {
-		n := int(min(int64(len(buf)), to-off))
-		if _, err := m.ReadAt(buf[:n], off); err != nil {
-			return err
+		if _, ok := byChunk[l.first]; !ok {
+			order = append(order, l.first)
 		}
-		off += int64(n)
+		byChunk[l.first] = append(byChunk[l.first], l)
+	}, m)
+	m.finish()
+	for _, i := range order {
+		ls := byChunk[i]
+		var n int64
+		var ranges []string
+		for k, l := range ls {
+			n += l.to - l.from
+			if k < 8 {
+				ranges = append(ranges, fmt.Sprintf("[%d, %d)", l.from, l.to))
+			} else if k == 8 {
+				ranges = append(ranges, fmt.Sprintf("and %d more", len(ls)-k))
+			}
+		}
+		*problems = append(*problems, problem{
+			fmt.Sprintf("%s %s: %d bytes are lost, %s", chunk.Name(i), ls[0].why, n, strings.Join(ranges, ", ")),
+			s.salvageAdvice("restore it from a backup if there is one, or check the device", ""),
+		})
 	}
-	return nil
+	return unread
 }

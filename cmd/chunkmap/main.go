@@ -5,10 +5,14 @@
 // Usage:
 //
 //	chunkmap demo [-dir DIR] [-size 1GiB] [-chunk 64MiB] [-max-mapped 4]
-//	chunkmap info DIR
-//	chunkmap verify DIR [-read]
-//	chunkmap cat DIR [-off N] [-n N] [-hex]
+//	    [-block 1MiB] [-reads 100000] [-read-size 4KiB] [-compare=false]
+//	    [-admission=false] [-seed 1]
+//	chunkmap info DIR [-chunk SIZE]
+//	chunkmap verify DIR [-read] [-chunk SIZE]
+//	chunkmap cat DIR [-off N] [-n N] [-hex [-all]] [-chunk SIZE]
 //	chunkmap trim DIR -before OFF
+//	chunkmap version
+//	chunkmap salvage [-chunk SIZE] [-flat] DIR OUT
 //
 // demo builds a dataset larger than what may stay mapped, writes, verifies
 // and randomly reads it, and prints the throughput of each phase next to the
@@ -16,15 +20,33 @@
 // dataset's chunk size, chunks, Start, Size and bytes on disk. verify checks
 // the manifest, the chunk file names, sizes and contiguity, and exits with
 // status 1 and a report of every problem it finds. cat copies bytes of the
-// dataset to standard output, raw or as a hex dump. trim deletes the chunks
-// wholly below an offset ([chunkmap.Manager.DropBefore]).
+// dataset to standard output, raw or as a hex dump that, like hexdump -C,
+// shows a run of equal lines as one line and a "*" (-all prints them all).
+// trim deletes the chunks wholly below an offset
+// ([chunkmap.Manager.DropBefore]). salvage copies every readable byte of a
+// damaged dataset into a new dataset or flat file, zeros where bytes are
+// lost, and lists the lost ranges; info and cat also work on a damaged
+// dataset, as far as its chunk files are readable, with a warning. verify
+// cannot detect bytes overwritten inside a chunk file: there are no data
+// checksums. version prints the module version, the version control
+// revision, time and modified flag the build recorded, and the Go version.
 //
 // Sizes and offsets are decimal bytes, 0x-prefixed hexadecimal, or a number
-// with one of the suffixes KiB, MiB, GiB and TiB (1.5GiB is allowed). Flags
+// with a unit: B, KiB, MiB, GiB, TiB, PiB, EiB (powers of 1024) or kB, MB,
+// GB, TB, PB, EB (powers of 1000), case-insensitive, with or without a
+// space; a fraction is allowed if it makes whole bytes (1.5GiB). Flags
 // may come before or after DIR. Every subcommand takes -h.
 //
-// The exit status is 0 on success, 1 when the operation fails or verify
-// finds a problem, and 2 for a usage error. Errors go to standard error.
+// Long operations (demo's phases, trim, verify -read, salvage) draw a
+// progress line on standard error when it is a terminal. demo and trim stop
+// cleanly on Ctrl-C, SIGTERM, SIGHUP or a closed standard output: demo
+// removes its temporary directory, trim finishes the step it is in.
+//
+// The exit status is 0 on success, 1 when the operation fails, verify finds
+// a problem, or demo or trim was stopped, 2 for a usage error, and 3 when
+// salvage lost bytes or info described a damaged dataset. Errors go to
+// standard error. go run reports every failure as exit status 1: build the
+// command (go install ./cmd/chunkmap) to see these.
 package main
 
 import (
@@ -32,10 +54,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"strconv"
 	"strings"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/units"
 )
 
 // Exit statuses.
@@ -43,6 +66,9 @@ const (
 	exitOK    = 0
 	exitFail  = 1
 	exitUsage = 2
+	// exitDamaged: the command did its work on a damaged dataset (salvage
+	// copied what was readable but lost bytes; info described the damage).
+	exitDamaged = 3
 )
 
 func main() {
@@ -63,12 +89,14 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"demo", "[-dir DIR] [-size 1GiB] [-chunk 64MiB] [-max-mapped 4]",
+		{"demo", "[-dir DIR] [-size 1GiB] [-chunk 64MiB] [-max-mapped 4] [-block 1MiB] [-reads 100000] [-read-size 4KiB] [-compare=false] [-admission=false] [-seed 1]",
 			"build a dataset bigger than the mapped window; time it against os.File", runDemo},
-		{"info", "DIR", "print chunk size, chunks, Start, Size and bytes on disk", runInfo},
-		{"verify", "DIR [-read]", "check manifest, chunk names, sizes and contiguity", runVerify},
-		{"cat", "DIR [-off N] [-n N] [-hex]", "copy bytes of the dataset to standard output", runCat},
+		{"info", "DIR [-chunk SIZE]", "print chunk size, chunks, Start, Size and bytes on disk", runInfo},
+		{"verify", "DIR [-read] [-chunk SIZE]", "check manifest, chunk names, sizes and contiguity", runVerify},
+		{"cat", "DIR [-off N] [-n N] [-hex [-all]] [-chunk SIZE]", "copy bytes of the dataset to standard output", runCat},
 		{"trim", "DIR -before OFF", "delete the chunks wholly below OFF (DropBefore)", runTrim},
+		{"version", "", "print the module version, VCS revision and Go version", runVersion},
+		{"salvage", "[-chunk SIZE] [-flat] DIR OUT", "copy every readable byte of a damaged dataset; list what is lost", runSalvage},
 	}
 }
 
@@ -106,17 +134,80 @@ memory-mapped chunk files that behave like one growable file.
 Usage:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  chunkmap %s %s\n", c.name, c.synopsis)
+		fmt.Fprintf(w, "  %s\n", wrapSynopsis("chunkmap "+c.name, c.synopsis, "      "))
 	}
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Run 'chunkmap COMMAND -h' for a command's flags. Sizes and offsets take the
-suffixes KiB, MiB, GiB and TiB. Exit status: 0 success, 1 failure (or
-problems found by verify), 2 usage error.
+Run 'chunkmap COMMAND -h' for a command's flags. Sizes and offsets are
+bytes, 0x-prefixed hex, or a number with a unit: KiB, MiB, GiB, TiB, PiB,
+EiB (powers of 1024) or kB, MB, GB, TB, PB, EB (powers of 1000), as in 64MiB
+or 1.5GiB.
+
+Exit status: 0 success; 1 failure (or problems found by verify, or demo or
+trim stopped by a signal or a closed output); 2 usage error;
+3 salvage lost bytes (zeros in their place) or info found a damaged dataset.
+go run turns every failure into status 1: build the command to see these.
+
+verify cannot detect bytes overwritten inside a chunk file: there are
+no data checksums.
 `)
+}
+
+// synopsisWidth is the width usage lines are wrapped to.
+const synopsisWidth = 79
+
+// wrapSynopsis returns the usage line of a command, head followed by its
+// synopsis, wrapped before synopsisWidth between its words and bracketed
+// groups ("[-hex [-all]]" stays whole), each further line starting with
+// indent.
+func wrapSynopsis(head, synopsis, indent string) string {
+	var words []string
+	depth, from := 0, 0
+	for i, r := range synopsis {
+		switch r {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ' ':
+			if depth == 0 {
+				words = append(words, synopsis[from:i])
+				from = i + 1
+			}
+		}
+	}
+	words = append(words, synopsis[from:])
+	var b strings.Builder
+	b.WriteString(head)
+	width := len(head)
+	for _, w := range words {
+		if w == "" {
+			continue
+		}
+		if width+1+len(w) > synopsisWidth && width > len(indent) {
+			b.WriteString("\n" + indent)
+			width = len(indent)
+		} else {
+			b.WriteByte(' ')
+			width++
+		}
+		b.WriteString(w)
+		width += len(w)
+	}
+	return b.String()
+}
+
+// synopsisOf returns the synopsis of the command name.
+func synopsisOf(name string) string {
+	for _, c := range commands {
+		if c.name == name {
+			return c.synopsis
+		}
+	}
+	return ""
 }
 
 // newFlagSet returns the flag set of subcommand name. Parse errors are
@@ -130,10 +221,13 @@ func newFlagSet(name string) *flag.FlagSet {
 // parse parses args with fs, allowing flags after positional arguments
 // ("chunkmap cat DIR -n 16"), and checks that exactly npos positional
 // arguments remain. It returns them, or an exit status and false: exitOK
-// after printing the help for -h, exitUsage after a usage error.
-func parse(fs *flag.FlagSet, args []string, npos int, synopsis, help string, stdout, stderr io.Writer) ([]string, int, bool) {
+// after printing the help for -h, exitUsage after a usage error. The usage
+// line is the command's synopsis in commands, which must list every flag
+// of fs (TestUsage_ListsEveryFlag checks it).
+func parse(fs *flag.FlagSet, args []string, npos int, help string, stdout, stderr io.Writer) ([]string, int, bool) {
+	synopsis := synopsisOf(strings.TrimPrefix(fs.Name(), "chunkmap "))
 	printUsage := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: %s %s\n\n%s\n", fs.Name(), synopsis, help)
+		fmt.Fprintf(w, "Usage: %s\n\n%s\n", wrapSynopsis(fs.Name(), synopsis, "       "), help)
 		var hasFlags bool
 		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 		if hasFlags {
@@ -184,6 +278,31 @@ func fail(stderr io.Writer, name string, err error) int {
 	return exitFail
 }
 
+// checkChunkFlag checks the value n of a -chunk flag before the library or
+// a survey sees it, so that the error names the flag and the range it
+// accepts rather than an Options field.
+func checkChunkFlag(n int64) error {
+	if !validChunkSize(n) {
+		return fmt.Errorf("-chunk %d: want a power of two from %s to %s",
+			n, formatBytes(chunkmap.MinChunkSize), formatBytes(chunkmap.MaxChunkSize))
+	}
+	return nil
+}
+
+// checkChunkSet checks the -chunk flag cs of command name, if it was given,
+// with checkChunkFlag. It returns exitUsage and false after printing the
+// error.
+func checkChunkSet(cs sizeValue, name string, stderr io.Writer) (int, bool) {
+	if !cs.set {
+		return exitOK, true
+	}
+	if err := checkChunkFlag(cs.n); err != nil {
+		fmt.Fprintf(stderr, "chunkmap %s: %v\n", name, err)
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
 // sizeValue is a flag.Value for byte counts and offsets with unit suffixes.
 // A zero sizeValue is unset, and prints no default in the usage.
 type sizeValue struct {
@@ -194,6 +313,8 @@ type sizeValue struct {
 // newSize returns a set sizeValue, for flags with a default.
 func newSize(n int64) sizeValue { return sizeValue{n: n, set: true} }
 
+// String returns the value as [units.FormatBytes] writes it, or "" when
+// unset.
 func (s *sizeValue) String() string {
 	if s == nil || !s.set {
 		return ""
@@ -201,8 +322,9 @@ func (s *sizeValue) String() string {
 	return formatBytes(s.n)
 }
 
+// Set parses v with [units.ParseSize].
 func (s *sizeValue) Set(v string) error {
-	n, err := parseSize(v)
+	n, err := units.ParseSize(v)
 	if err != nil {
 		return err
 	}
@@ -210,61 +332,7 @@ func (s *sizeValue) Set(v string) error {
 	return nil
 }
 
-// units are the suffixes parseSize accepts, longest first within a letter.
-var units = []struct {
-	suffix string
-	shift  uint
-}{
-	{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0},
-}
-
-// parseSize parses a byte count: decimal, 0x-prefixed hexadecimal, or a
-// decimal number (fractions allowed) followed by B, KiB, MiB, GiB or TiB,
-// case-insensitively and with optional space before the suffix.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	if h, ok := strings.CutPrefix(strings.ToLower(t), "0x"); ok {
-		n, err := strconv.ParseInt(h, 16, 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("invalid size %q", s)
-		}
-		return n, nil
-	}
-	var shift uint
-	for _, u := range units {
-		if len(t) > len(u.suffix) && strings.EqualFold(t[len(t)-len(u.suffix):], u.suffix) {
-			t, shift = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.shift
-			break
-		}
-	}
-	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
-		if n < 0 || n > math.MaxInt64>>shift {
-			return 0, fmt.Errorf("size %q out of range", s)
-		}
-		return n << shift, nil
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || shift == 0 || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0, fmt.Errorf("invalid size %q (want bytes, 0x..., or a number with KiB, MiB, GiB or TiB)", s)
-	}
-	v := f * float64(uint64(1)<<shift)
-	if v >= math.MaxInt64 {
-		return 0, fmt.Errorf("size %q out of range", s)
-	}
-	return int64(v), nil
-}
-
-// formatBytes formats n bytes with the largest binary unit that keeps the
-// number at least 1, e.g. "64 MiB", "1.5 GiB", "512 B".
-func formatBytes(n int64) string {
-	if n < 1<<10 && n > -1<<10 {
-		return fmt.Sprintf("%d B", n)
-	}
-	for _, u := range units[:4] {
-		if v := float64(n) / float64(int64(1)<<u.shift); math.Abs(v) >= 1 {
-			num := strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
-			return num + " " + u.suffix
-		}
-	}
-	return fmt.Sprintf("%d B", n)
-}
+// formatBytes formats n bytes for people with [units.FormatBytes], the
+// formatter of every command and example in this repository: "64 MiB",
+// "1.50 GiB", "512 B".
+func formatBytes(n int64) string { return units.FormatBytes(n) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/units"
 )
 
 const testChunk = 64 << 10
@@ -71,7 +73,7 @@ func TestRun_Usage(t *testing.T) {
 		{"extra arg", []string{"info", "a", "b"}, exitUsage, "", `unexpected argument "b"`},
 		{"bad size", []string{"demo", "-size", "12XB"}, exitUsage, "", "invalid size"},
 		{"odd size", []string{"demo", "-size", "1001"}, exitUsage, "", "multiple of 8"},
-		{"bad chunk", []string{"demo", "-size", "1MiB", "-chunk", "1000"}, exitFail, "", "chunkmap: invalid options"},
+		{"bad chunk", []string{"demo", "-size", "1MiB", "-chunk", "1000"}, exitUsage, "", "chunkmap demo: -chunk 1000: want a power of two from 64 KiB to 2 GiB"},
 	}
 	for _, cmd := range commands {
 		tests = append(tests, struct {
@@ -98,53 +100,31 @@ func TestRun_Usage(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
+// TestSizeValue checks the size flags' use of internal/units (whose own
+// tests cover the whole syntax): what they accept and how they print.
+func TestSizeValue(t *testing.T) {
 	tests := []struct {
 		in      string
 		want    int64
-		wantErr bool
+		wantStr string
+		wantErr error
 	}{
-		{"0", 0, false},
-		{"4096", 4096, false},
-		{"64KiB", 64 << 10, false},
-		{"64 kib", 64 << 10, false},
-		{"64MiB", 64 << 20, false},
-		{"4GiB", 4 << 30, false},
-		{"1.5GiB", 3 << 29, false},
-		{"2TiB", 2 << 40, false},
-		{"10B", 10, false},
-		{"0x10000", 1 << 16, false},
-		{"", 0, true},
-		{"-1", 0, true},
-		{"1.5", 0, true},
-		{"12XB", 0, true},
-		{"8388608TiB", 0, true},
-		{"GiB", 0, true},
+		{"0", 0, "0 B", nil},
+		{"4096", 4096, "4 KiB", nil},
+		{"64 kib", 64 << 10, "64 KiB", nil},
+		{"1.5GiB", 3 << 29, "1.50 GiB", nil},
+		{"10MB", 10_000_000, "9.54 MiB", nil},
+		{"0x10000", 1 << 16, "64 KiB", nil},
+		{"1.5", 0, "", units.ErrFraction},
+		{"-1", 0, "", units.ErrNegative},
+		{"8388608TiB", 0, "", units.ErrRange},
+		{"12XB", 0, "", units.ErrSyntax},
 	}
 	for _, tc := range tests {
-		got, err := parseSize(tc.in)
-		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.wantErr)
-		}
-	}
-}
-
-func TestFormatBytes(t *testing.T) {
-	tests := []struct {
-		in   int64
-		want string
-	}{
-		{0, "0 B"},
-		{1023, "1023 B"},
-		{64 << 10, "64 KiB"},
-		{3 << 29, "1.5 GiB"},
-		{1<<20 + 1, "1 MiB"},
-		{5*testChunk + 1000, "320.98 KiB"},
-		{4 << 40, "4 TiB"},
-	}
-	for _, tc := range tests {
-		if got := formatBytes(tc.in); got != tc.want {
-			t.Errorf("formatBytes(%d) = %q, want %q", tc.in, got, tc.want)
+		var v sizeValue
+		err := v.Set(tc.in)
+		if !errors.Is(err, tc.wantErr) || v.n != tc.want || v.String() != tc.wantStr {
+			t.Errorf("Set(%q): value %d (%q), error %v; want %d (%q), error %v", tc.in, v.n, v.String(), err, tc.want, tc.wantStr, tc.wantErr)
 		}
 	}
 }
@@ -200,7 +180,7 @@ func TestRun_Verify(t *testing.T) {
 				remove(t, filepath.Join(dir, chunk.Name(2)))
 			},
 			wantCode: exitFail,
-			want:     []string{"FAILED", "0000000000000002.chunk is missing", "corrupt dataset"},
+			want:     []string{"FAILED, 1 problem(s)", "0000000000000002.chunk is missing", "advice: "},
 		},
 		{
 			name: "missing chunks",
@@ -235,7 +215,7 @@ func TestRun_Verify(t *testing.T) {
 				write(t, filepath.Join(dir, chunkmap.ManifestName), "not a manifest at all, just some text")
 			},
 			wantCode: exitFail,
-			want:     []string{"FAILED", "problem: open ", "MANIFEST", "manifest could not be used"},
+			want:     []string{"FAILED, 1 problem(s)", "problem: MANIFEST has 37 bytes, want 4096", "manifest has no valid record"},
 		},
 		{
 			name: "truncated manifest",
@@ -245,7 +225,7 @@ func TestRun_Verify(t *testing.T) {
 				}
 			},
 			wantCode: exitFail,
-			want:     []string{"FAILED", "corrupt dataset"},
+			want:     []string{"FAILED, 1 problem(s)", "MANIFEST has 20 bytes, want 4096"},
 		},
 		{
 			name: "no manifest",
@@ -363,7 +343,8 @@ func TestRun_Cat(t *testing.T) {
 			t.Fatalf("exit status %d; stderr: %s", code, errOut)
 		}
 		wantOut := "0000000000000100  48 65 6c 6c 6f 2c 20 63  68 75 6e 6b 6d 61 70 21  |Hello, chunkmap!|\n" +
-			"0000000000000110  00 01 02                                          |...|\n"
+			"0000000000000110  00 01 02                                          |...|\n" +
+			"0000000000000113\n"
 		if out != wantOut {
 			t.Errorf("cat -hex =\n%s\nwant\n%s", out, wantOut)
 		}
@@ -482,5 +463,141 @@ func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUsage_ListsEveryFlag checks that each command's usage lines (the one
+// of 'chunkmap COMMAND -h', the one of 'chunkmap help' and the one of the
+// package doc) list every flag of the command's FlagSet, as its -h prints
+// them with PrintDefaults, and no flag it does not have.
+func TestUsage_ListsEveryFlag(t *testing.T) {
+	_, top, _ := runCmd(t, "help")
+	src, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(string(src), "\npackage main")
+	flagWord := regexp.MustCompile(`(?:^|[\s\[])-([a-z][a-z-]*)`)
+	for _, c := range commands {
+		t.Run(c.name, func(t *testing.T) {
+			code, help, errOut := runCmd(t, c.name, "-h")
+			if code != exitOK {
+				t.Fatalf("%s -h: exit status %d, stderr %q", c.name, code, errOut)
+			}
+			flags := flagsOf(help)
+			if c.name == "demo" && len(flags) != 10 {
+				t.Errorf("demo -h lists %d flags %v, want its 10", len(flags), flags)
+			}
+			for where, u := range map[string]string{
+				c.name + " -h": usageLines(help, "Usage: chunkmap "+c.name),
+				"help":         usageLines(top, "  chunkmap "+c.name),
+				"package doc":  usageLines(doc, "//\tchunkmap "+c.name),
+			} {
+				if u == "" {
+					t.Errorf("%s: no usage line for %s", where, c.name)
+					continue
+				}
+				listed := make(map[string]bool)
+				for _, m := range flagWord.FindAllStringSubmatch(u, -1) {
+					listed[m[1]] = true
+				}
+				for _, f := range flags {
+					if !listed[f] {
+						t.Errorf("%s: the usage of %s lacks -%s:\n%s", where, c.name, f, u)
+					}
+					delete(listed, f)
+				}
+				for f := range listed {
+					t.Errorf("%s: the usage of %s lists -%s, which it does not have:\n%s", where, c.name, f, u)
+				}
+			}
+		})
+	}
+}
+
+// flagsOf returns the names of the flags in the "Flags:" section of a
+// command's -h, which flag.FlagSet.PrintDefaults writes: one line
+// "  -name ..." per flag.
+func flagsOf(help string) []string {
+	_, section, _ := strings.Cut(help, "\nFlags:\n")
+	var names []string
+	for line := range strings.Lines(section) {
+		if rest, ok := strings.CutPrefix(line, "  -"); ok {
+			names = append(names, strings.Fields(rest)[0])
+		}
+	}
+	return names
+}
+
+// usageLines returns the usage line in text that starts with head, followed
+// by a space or the end of the line, with the lines it is wrapped onto.
+func usageLines(text, head string) string {
+	var b strings.Builder
+	for line := range strings.Lines(text) {
+		line = strings.TrimSuffix(line, "\n")
+		if b.Len() == 0 {
+			if line == head || strings.HasPrefix(line, head+" ") {
+				b.WriteString(line)
+			}
+			continue
+		}
+		if cont := strings.TrimLeft(strings.TrimPrefix(line, "//"), " \t"); strings.HasPrefix(cont, "[") && cont != strings.TrimPrefix(line, "//") {
+			b.WriteString("\n" + line)
+			continue
+		}
+		break
+	}
+	return b.String()
+}
+
+// TestRun_FlagErrors checks that invalid flag values are refused before the
+// library sees them, with an error that names the flag and what it
+// accepts, never an Options field.
+func TestRun_FlagErrors(t *testing.T) {
+	dir := newDataset(t)
+	out := filepath.Join(t.TempDir(), "out")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	const chunkRange = "want a power of two from 64 KiB to 2 GiB"
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"demo chunk", []string{"demo", "-chunk", "1000"}, "chunkmap demo: -chunk 1000: " + chunkRange},
+		{"demo chunk not a power of two", []string{"demo", "-chunk", "96KiB"}, "-chunk 98304: " + chunkRange},
+		{"demo chunk too large", []string{"demo", "-chunk", "4GiB"}, "-chunk 4294967296: " + chunkRange},
+		{"demo size", []string{"demo", "-size", "1001"}, "-size 1001: want a positive multiple of 8 bytes"},
+		{"demo block", []string{"demo", "-block", "0"}, "-block 0: want a positive multiple of 8 bytes, at most 1 GiB"},
+		{"demo read-size", []string{"demo", "-size", "1MiB", "-read-size", "2MiB"}, "-read-size 2097152: want a positive multiple of 8 bytes, at most -size (1048576)"},
+		{"demo max-mapped", []string{"demo", "-max-mapped", "0"}, "-max-mapped 0: want at least 1"},
+		{"demo reads", []string{"demo", "-reads", "-1"}, "-reads -1: want at least 0"},
+		{"info chunk", []string{"info", dir, "-chunk", "1000"}, "chunkmap info: -chunk 1000: " + chunkRange},
+		{"verify chunk", []string{"verify", dir, "-chunk", "3MiB"}, "chunkmap verify: -chunk 3145728: " + chunkRange},
+		{"cat chunk", []string{"cat", dir, "-chunk", "32KiB"}, "chunkmap cat: -chunk 32768: " + chunkRange},
+		{"salvage chunk", []string{"salvage", "-chunk", "1000", dir, out}, "chunkmap salvage: -chunk 1000: " + chunkRange},
+		{"cat all without hex", []string{"cat", dir, "-all"}, "chunkmap cat: -all applies to -hex only"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCmd(t, tc.args...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) {
+				t.Errorf("%v: exit status %d, stderr %q; want %d and %q", tc.args, code, stderr, exitUsage, tc.want)
+			}
+			for _, field := range []string{"ChunkSize", "MaxMapped", "invalid options"} {
+				if strings.Contains(stderr, field) {
+					t.Errorf("%v: stderr %q names %q, not the flag", tc.args, stderr, field)
+				}
+			}
+			if stdout != "" {
+				t.Errorf("%v: stdout %q, want nothing", tc.args, stdout)
+			}
+		})
+	}
+	if entries, err := os.ReadDir(tmp); err != nil || len(entries) != 0 {
+		t.Errorf("a refused demo left %d entries in the temporary directory (err %v)", len(entries), err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a refused salvage created %s", out)
 	}
 }

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// TestHexDumper checks the squeezing of repeated lines against what
+// util-linux's hexdump -C prints for the same bytes (with its offsets
+// written in 16 digits).
+func TestHexDumper(t *testing.T) {
+	zeros := func(n int) []byte { return make([]byte, n) }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	const (
+		z16 = "00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  |................|"
+		a16 = "61 61 61 61 61 61 61 61  61 61 61 61 61 61 61 61  |aaaaaaaaaaaaaaaa|"
+	)
+	aaa := bytes.Repeat([]byte("a"), 16)
+	tests := []struct {
+		name string
+		in   []byte
+		all  bool
+		gap  int64 // if not 0: after in, skip to this offset and dump in again
+		want string
+	}{
+		{"empty", nil, false, 0, ""},
+		{"one partial line", zeros(5), false, 0,
+			"0000000000000000  00 00 00 00 00                                    |.....|\n" +
+				"0000000000000005\n"},
+		{"two equal lines", zeros(32), false, 0,
+			"0000000000000000  " + z16 + "\n" +
+				"*\n" +
+				"0000000000000020\n"},
+		{"a run of zeros", zeros(48), false, 0,
+			"0000000000000000  " + z16 + "\n" +
+				"*\n" +
+				"0000000000000030\n"},
+		{"a partial line after a run is printed", zeros(40), false, 0,
+			"0000000000000000  " + z16 + "\n" +
+				"*\n" +
+				"0000000000000020  00 00 00 00 00 00 00 00                           |........|\n" +
+				"0000000000000028\n"},
+		{"a partial line equal so far is printed", zeros(24), false, 0,
+			"0000000000000000  " + z16 + "\n" +
+				"0000000000000010  00 00 00 00 00 00 00 00                           |........|\n" +
+				"0000000000000018\n"},
+		{"runs between different lines", cat(zeros(16), aaa, zeros(32), zeros(3)), false, 0,
+			"0000000000000000  " + z16 + "\n" +
+				"0000000000000010  " + a16 + "\n" +
+				"0000000000000020  " + z16 + "\n" +
+				"*\n" +
+				"0000000000000040  00 00 00                                          |...|\n" +
+				"0000000000000043\n"},
+		{"all", zeros(48), true, 0,
+			"0000000000000000  " + z16 + "\n" +
+				"0000000000000010  " + z16 + "\n" +
+				"0000000000000020  " + z16 + "\n" +
+				"0000000000000030\n"},
+		{"a gap ends a run", cat(aaa, aaa), false, 0x100,
+			"0000000000000000  " + a16 + "\n" +
+				"*\n" +
+				"0000000000000100  " + a16 + "\n" +
+				"*\n" +
+				"0000000000000120\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w := bufio.NewWriter(&buf)
+			d := &hexDumper{w: w, all: tc.all}
+			// Write in pieces that do not fall on line boundaries.
+			for p := tc.in; len(p) > 0; p = p[min(7, len(p)):] {
+				d.Write(p[:min(7, len(p))])
+			}
+			if tc.gap != 0 {
+				d.skipTo(tc.gap)
+				d.Write(tc.in)
+			}
+			d.Close()
+			w.Flush()
+			if got := buf.String(); got != tc.want {
+				t.Errorf("dump =\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRun_Cat_Hexdump compares cat -hex with hexdump -C, and cat -hex -all
+// with hexdump -C -v, on a dataset with a run of 4,098 equal lines of zeros
+// across a chunk boundary.
+func TestRun_Cat_Hexdump(t *testing.T) {
+	hexdump, err := exec.LookPath("hexdump")
+	if err != nil {
+		t.Skip("no hexdump to compare with")
+	}
+	// Line 0 text, lines 1 to 4098 zeros, line 4099 text, then 7 bytes.
+	data := make([]byte, 16*4100+7)
+	copy(data, "Hello, chunkmap!")
+	copy(data[16*4099:], "0123456789abcdef")
+	copy(data[16*4100:], "the end")
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	flat := filepath.Join(t.TempDir(), "flat")
+	if err := os.WriteFile(flat, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// hexdump's offsets have 8 digits, or more past 4 GiB; cat's have 16.
+	offset := regexp.MustCompile(`(?m)^[0-9a-f]{8,16}\b`)
+	tests := []struct {
+		name      string
+		cat, hd   []string
+		wantLines int // of cat's output; 0 to skip the check
+	}{
+		{"squeezed", []string{"-hex"}, []string{"-C"}, 6},
+		{"all", []string{"-hex", "-all"}, []string{"-C", "-v"}, 4102},
+		{"range", []string{"-hex", "-off", "0x1005", "-n", "70000"}, []string{"-C", "-s", "0x1005", "-n", "70000"}, 0},
+		{"range in the zeros", []string{"-hex", "-off", "100", "-n", "5000"}, []string{"-C", "-s", "100", "-n", "5000"}, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hd, err := exec.Command(hexdump, append(tc.hd, flat)...).Output()
+			if err != nil {
+				t.Fatalf("hexdump %v: %v", tc.hd, err)
+			}
+			want := offset.ReplaceAllStringFunc(string(hd), func(s string) string {
+				n, _ := strconv.ParseInt(s, 16, 64)
+				return fmt.Sprintf("%016x", n)
+			})
+			code, got, errOut := runCmd(t, append([]string{"cat", dir}, tc.cat...)...)
+			if code != exitOK {
+				t.Fatalf("exit status %d, stderr %q", code, errOut)
+			}
+			if got != want {
+				t.Errorf("cat %v =\n%s\nhexdump %v =\n%s", tc.cat, head(got, 20), tc.hd, head(want, 20))
+			}
+			if n := strings.Count(got, "\n"); tc.wantLines != 0 && n != tc.wantLines {
+				t.Errorf("cat %v printed %d lines, want %d", tc.cat, n, tc.wantLines)
+			}
+		})
+	}
+}
+
+// head returns the first n lines of s.
+func head(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if len(lines) <= n {
+		return s
+	}
+	return strings.Join(lines[:n], "") + fmt.Sprintf("... (%d lines more)\n", len(lines)-n)
+}
+
+// bufMeters returns a meter factory whose meters draw on every call into
+// w, and w's content so far.
+func bufMeters(w io.Writer) func(label string, total int64) *meter {
+	return func(label string, total int64) *meter {
+		return &meter{w: w, label: label, total: total}
+	}
+}
+
+func TestRun_Trim_Progress(t *testing.T) {
+	dir := newDataset(t)
+	var prog, out bytes.Buffer
+	if err := trim(context.Background(), trimConfig{dir: dir, before: 5 * testChunk, meter: bufMeters(&prog)}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if want := "deleted 5 chunk(s) (320 KiB); start 0 -> 327680, size 328680"; !strings.Contains(out.String(), want) {
+		t.Errorf("trim printed %q, want %q", out.String(), want)
+	}
+	// Five chunks, one step each, each drawn, then erased.
+	want := ""
+	for i := 1; i <= 5; i++ {
+		want += fmt.Sprintf("\r\033[Ktrim %s: %3d%% (%d KiB of 320 KiB)", dir, 20*i, 64*i)
+	}
+	want += "\r\033[K"
+	if got := prog.String(); got != want {
+		t.Errorf("trim drew %q, want %q", got, want)
+	}
+
+	// A trim of many chunks goes in at most trimSteps steps.
+	dir = filepath.Join(t.TempDir(), "big")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Truncate(200 * testChunk); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	prog.Reset()
+	if err := trim(context.Background(), trimConfig{dir: dir, before: 190*testChunk + 5, meter: bufMeters(&prog)}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if steps := strings.Count(prog.String(), "\r\033[Ktrim"); steps < 2 || steps > trimSteps {
+		t.Errorf("trim of 190 chunks drew %d steps, want 2 to %d", steps, trimSteps)
+	}
+	if !regexp.MustCompile(`100% \(([^)]+) of ([^)]+)\)\r\033\[K$`).MatchString(prog.String()) {
+		t.Errorf("trim of 190 chunks ended its progress with %q", prog.String()[max(0, prog.Len()-60):])
+	}
+	if code, out, _ := runCmd(t, "info", dir); code != exitOK || !strings.Contains(out, fmt.Sprintf("start       %d ", 190*testChunk)) {
+		t.Errorf("info after trim: exit status %d\n%s", code, out)
+	}
+}
+
+// cancelWriter cancels a context with cause on its first write: a signal
+// that arrives while trim deletes its first step.
+type cancelWriter struct {
+	cancel context.CancelCauseFunc
+	cause  error
+}
+
+func (w cancelWriter) Write(p []byte) (int, error) {
+	w.cancel(w.cause)
+	return len(p), nil
+}
+
+func TestRun_Trim_Stopped(t *testing.T) {
+	dir := newDataset(t)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	errSignal := errors.New("test signal received")
+	var out bytes.Buffer
+	err := trim(ctx, trimConfig{dir: dir, before: 5 * testChunk, meter: bufMeters(cancelWriter{cancel, errSignal})}, &out, io.Discard)
+	want := "stopped: test signal received, with 1 of 5 chunk(s) deleted: start 0 -> 65536 (want 327680); run trim again to finish"
+	if !errors.Is(err, errSignal) || err.Error() != want {
+		t.Fatalf("trim stopped after a step: %v; want %q", err, want)
+	}
+	if out.Len() != 0 {
+		t.Errorf("a stopped trim printed %q", out.String())
+	}
+	// What is left is a consistent dataset, and trim again finishes.
+	if code, out, _ := runCmd(t, "verify", dir); code != exitOK || !strings.Contains(out, "start 65536") {
+		t.Errorf("verify after a stopped trim: exit status %d\n%s", code, out)
+	}
+	if code, out, errOut := runCmd(t, "trim", dir, "-before", strconv.Itoa(5*testChunk)); code != exitOK || !strings.Contains(out, "deleted 4 chunk(s) (256 KiB); start 65536 -> 327680") {
+		t.Errorf("trim again: exit status %d, %q, stderr %q", code, out, errOut)
+	}
+}

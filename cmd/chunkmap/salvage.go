@@ -1,0 +1,348 @@
+package main
+
+// This file holds the salvage subcommand: copy every readable byte of a
+// damaged dataset into a new dataset or a flat file, with zeros where bytes
+// are lost, and say exactly which bytes those are.
+//
+// salvage never changes DIR: it reads the manifest and the chunk files
+// directly, read-only (survey.go), and never calls chunkmap.Open on DIR, not
+// even read-only, so no cleanup, upgrade or lock can touch it. OUT must be
+// new (or an empty directory), and must not lie inside DIR.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+const salvageHelp = `Salvage copies every readable byte of the dataset in DIR, damaged or not,
+into a new dataset OUT (created with the same chunk size, Start and Size, so
+every byte keeps its offset), or with -flat into a new flat file OUT holding
+the bytes [Start, Size) (file offset 0 is dataset offset Start). What cannot
+be read (missing chunk files, chunk files cut short, files that are not
+regular, read errors) becomes zeros in OUT, and every such range is listed
+with its chunk file and the reason.
+
+The chunk size comes from the manifest when one of its records is valid;
+otherwise from -chunk; otherwise it is inferred from the chunk files (the
+size most of them have, when it is a valid chunk size and none is larger).
+Start and Size come from the manifest as Open would take them (the state
+page a writer of this boot left, else the newest valid record), else from
+the state page alone, else from the chunk files present (Size is then the
+end of the last one). The output says which source it used.
+
+DIR is only read: salvage opens every file read-only and never opens DIR as
+a dataset, so nothing in it is cleaned up or rewritten. OUT must not exist
+(or be an empty directory) and must not lie inside DIR. There are no data
+checksums: salvage cannot tell bytes overwritten inside a chunk file from
+good ones; it recovers what the files hold.
+
+Exit status: 0 when every byte was copied, 3 when some were lost (zeros in
+their place; the ranges are listed), 1 when salvage could not run or OUT
+could not be written, 2 for a usage error. A progress line goes to standard
+error when it is a terminal.`
+
+func runSalvage(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("salvage")
+	var cs sizeValue
+	fs.Var(&cs, "chunk", "chunk `size` to assume when the manifest has no valid record (default: inferred from the chunk files)")
+	flat := fs.Bool("flat", false, "write a flat file of the bytes [Start, Size) instead of a dataset")
+	pos, code, ok := parse(fs, args, 2, salvageHelp, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if code, ok := checkChunkSet(cs, "salvage", stderr); !ok {
+		return code
+	}
+	return salvage(salvageConfig{dir: pos[0], out: pos[1], chunkSize: cs.n, flat: *flat}, stdout, stderr)
+}
+
+// salvageConfig is one salvage.
+type salvageConfig struct {
+	dir, out  string
+	chunkSize int64 // -chunk; 0 if not given
+	flat      bool
+	// open opens a chunk file of dir; nil means openChunkFile. Tests set
+	// it to inject read errors.
+	open func(path string) (chunkFile, error)
+}
+
+// salvage runs cfg and returns the exit status.
+func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
+	if fi, err := os.Stat(cfg.dir); err != nil {
+		return fail(stderr, "salvage", err)
+	} else if !fi.IsDir() {
+		return fail(stderr, "salvage", fmt.Errorf("%s is not a directory", cfg.dir))
+	}
+	if err := checkOut(cfg.dir, cfg.out, cfg.flat); err != nil {
+		return fail(stderr, "salvage", err)
+	}
+	s, err := surveyDir(cfg.dir, cfg.chunkSize)
+	if err != nil {
+		return fail(stderr, "salvage", err)
+	}
+	if !s.mv.present && len(s.scan.chunks) == 0 {
+		return fail(stderr, "salvage", fmt.Errorf("%s holds no dataset: no %s and no chunk files", cfg.dir, chunkmap.ManifestName))
+	}
+	if s.cs == 0 {
+		return fail(stderr, "salvage", s.csErr)
+	}
+
+	kind := "a new dataset"
+	if cfg.flat {
+		kind = "a flat file"
+	}
+	fmt.Fprintf(stdout, "salvage %s into %s (%s)\n", cfg.dir, cfg.out, kind)
+	fmt.Fprintf(stdout, "  chunk size %d (%s), from %s\n", s.cs, formatBytes(s.cs), s.csFrom)
+	fmt.Fprintf(stdout, "  start      %d, size %d (%s of data), from %s\n", s.start, s.size, formatBytes(s.size-s.start), s.extentFrom)
+	for _, f := range s.faults {
+		if f.from == f.to { // the losses are listed from the copy itself
+			fmt.Fprintf(stdout, "  damage: %s\n", f.what)
+		}
+	}
+
+	var dst sink
+	if cfg.flat {
+		dst, err = createFlat(cfg.out, s.start)
+	} else {
+		dst, err = createDataset(cfg.out, s.cs, s.start)
+	}
+	if err != nil {
+		return fail(stderr, "salvage", err)
+	}
+	r := newChunkReader(s)
+	if cfg.open != nil {
+		r.open = cfg.open
+	}
+	var (
+		lost            []lostRange
+		copied, lostLen int64
+	)
+	zeros := make([]byte, len(r.buf))
+	m := newMeter(stderr, "salvage", s.size-s.start)
+	err = r.read(s.start, s.size, func(off int64, p []byte) error {
+		copied += int64(len(p))
+		// OUT reads as zeros where nothing is written: leave it sparse.
+		if bytes.Equal(p, zeros[:len(p)]) {
+			return nil
+		}
+		return dst.write(p, off)
+	}, func(l lostRange) {
+		lost = append(lost, l)
+		lostLen += l.to - l.from
+	}, m)
+	m.finish()
+	if err == nil {
+		err = dst.finish(s.size)
+	} else {
+		err = errors.Join(err, dst.abort())
+	}
+	if err != nil {
+		return fail(stderr, "salvage", fmt.Errorf("%w (%s is incomplete)", err, cfg.out))
+	}
+
+	for _, l := range lost {
+		fmt.Fprintf(stdout, "  lost [%d, %d) (%s): %s\n", l.from, l.to, formatBytes(l.to-l.from), l.describe())
+	}
+	for _, n := range s.notes {
+		fmt.Fprintf(stdout, "  note: %s\n", n)
+	}
+	if lostLen == 0 {
+		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes into %s; nothing lost\n", cfg.dir, copied, cfg.out)
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "salvage %s: copied %d bytes into %s; %d bytes lost in %d range(s), zeros in their place\n",
+		cfg.dir, copied, cfg.out, lostLen, len(lost))
+	fmt.Fprintf(stderr, "chunkmap salvage: %d bytes of %s could not be read (%d range(s), listed above); %s has zeros there\n",
+		lostLen, cfg.dir, len(lost), cfg.out)
+	return exitDamaged
+}
+
+// checkOut refuses an OUT that exists (other than an empty directory, for
+// a dataset) or that lies inside DIR, where creating it would change DIR.
+func checkOut(dir, out string, flat bool) error {
+	realDir, err := resolve(dir)
+	if err != nil {
+		return err
+	}
+	realOut, err := resolve(out)
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(realDir, realOut); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("OUT %s lies inside DIR %s: salvage never writes into DIR", out, dir)
+	}
+	fi, err := os.Lstat(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case flat:
+		return fmt.Errorf("%s already exists: salvage -flat writes only a new file", out)
+	case !fi.IsDir():
+		return fmt.Errorf("%s already exists and is not a directory: salvage writes only into a new or empty directory", out)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == chunkmap.ManifestName {
+			return fmt.Errorf("%s already holds a dataset: salvage writes only into a new or empty directory", out)
+		}
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("%s already holds %d file(s): salvage writes only into a new or empty directory", out, len(entries))
+	}
+	return nil
+}
+
+// resolve returns path absolute and with its symlinks resolved, as far as
+// it exists.
+func resolve(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for p := abs; ; p = filepath.Dir(p) {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(append([]string{real}, rest...)...), nil
+		}
+		if filepath.Dir(p) == p {
+			return abs, nil
+		}
+		rest = append([]string{filepath.Base(p)}, rest...)
+	}
+}
+
+// sink is where salvage writes.
+type sink interface {
+	// write writes p at dataset offset off.
+	write(p []byte, off int64) error
+	// finish sets the end to dataset offset size, syncs and closes.
+	finish(size int64) error
+	// abort closes after a failure.
+	abort() error
+}
+
+// datasetSink is a new dataset.
+type datasetSink struct {
+	m     *chunkmap.Manager
+	start int64
+}
+
+// createDataset creates a dataset in out (which checkOut found new or
+// empty) with chunk size cs and Start start.
+func createDataset(out string, cs, start int64) (*datasetSink, error) {
+	m, err := chunkmap.Open(out, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, ErrorIfNotExists: false})
+	if err != nil {
+		return nil, err
+	}
+	if m.Size() != 0 || m.Start() != 0 {
+		return nil, errors.Join(fmt.Errorf("%s already holds a dataset (created since it was checked)", out), m.Close())
+	}
+	if err := advanceStart(m, start); err != nil {
+		return nil, errors.Join(fmt.Errorf("set Start of %s to %d: %w", out, start, err), m.Close())
+	}
+	return &datasetSink{m: m, start: start}, nil
+}
+
+// advanceStart moves the Start of m, an empty dataset, to start, so that
+// the salvaged bytes keep their offsets. The API has no other way than
+// growing and dropping whole chunks; it is done a bounded number of chunks
+// at a time, so the files created and deleted on the way never need more
+// than that much space (they are sparse anyway), and growth by more than 16
+// chunks that the free space could not hold is refused by the library with
+// ErrNoSpace, in which case the steps shrink to 16.
+func advanceStart(m *chunkmap.Manager, start int64) error {
+	step := int64(1024)
+	for cur := m.Start(); cur < start; cur = m.Start() {
+		next := start
+		if (start-cur)/m.ChunkSize() > step {
+			next = cur + step*m.ChunkSize()
+		}
+		if err := m.Truncate(next); err != nil {
+			if errors.Is(err, chunkmap.ErrNoSpace) && step > 16 {
+				step = 16
+				continue
+			}
+			return err
+		}
+		if err := m.DropBefore(next); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *datasetSink) write(p []byte, off int64) error {
+	_, err := d.m.WriteAt(p, off)
+	return err
+}
+
+func (d *datasetSink) finish(size int64) error {
+	dir := d.m.Dir()
+	var err error
+	if d.m.Size() < size {
+		err = d.m.Truncate(size)
+	}
+	if err == nil {
+		err = d.m.Sync()
+	}
+	if err = errors.Join(err, d.m.Close()); err != nil {
+		return err
+	}
+	// What was written must open as the dataset it was meant to be.
+	m, err := openReadOnly(dir)
+	if err != nil {
+		return err
+	}
+	gotStart, gotSize := m.Start(), m.Size()
+	if err := m.Close(); err != nil {
+		return err
+	}
+	if gotStart != d.start || gotSize != size {
+		return fmt.Errorf("%s opens with start %d and size %d, want %d and %d", dir, gotStart, gotSize, d.start, size)
+	}
+	return nil
+}
+
+func (d *datasetSink) abort() error { return d.m.Close() }
+
+// flatSink is a new flat file holding dataset offset base at file offset 0.
+type flatSink struct {
+	f    *os.File
+	base int64
+}
+
+func createFlat(out string, base int64) (*flatSink, error) {
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &flatSink{f: f, base: base}, nil
+}
+
+func (fl *flatSink) write(p []byte, off int64) error {
+	_, err := fl.f.WriteAt(p, off-fl.base)
+	return err
+}
+
+func (fl *flatSink) finish(size int64) error {
+	err := fl.f.Truncate(size - fl.base)
+	if err == nil {
+		err = fl.f.Sync()
+	}
+	return errors.Join(err, fl.f.Close())
+}
+
+func (fl *flatSink) abort() error { return fl.f.Close() }

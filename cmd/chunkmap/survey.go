@@ -1,0 +1,632 @@
+package main
+
+// This file reads a dataset directory directly, file by file, without
+// chunkmap.Open: the manifest's records and state page, and the chunk files
+// as far as they are readable. verify, salvage, and info and cat on a
+// damaged dataset (one that Open refuses with ErrCorrupt) see the dataset
+// through it; chunkread.go reads the bytes.
+//
+// Everything here opens files read-only, through vfs.OS (which never
+// follows a symlink and never blocks on a FIFO), and never maps them: a
+// mapped chunk that is shorter than the chunk size would raise SIGBUS, and
+// an I/O error through a mapping arrives as a fault, not as an error that
+// names the file and the offset. Nothing here creates, changes or removes a
+// file in the directory,
+// and there is no cleanup of any kind: that is what makes it safe to point
+// at a damaged dataset that is the only copy.
+//
+// The manifest format is the one manifest.go documents (format version 2,
+// a 4096-byte file with two 64-byte records and a state page, and the
+// 44-byte version 1); it is decoded here again because the library keeps
+// its decoder unexported, and because a damaged manifest needs more than
+// the library's yes or no: each record's own verdict, and the state page
+// even when both records are gone.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// The manifest layout (manifest.go).
+const (
+	manifestMagic = "CHUNKMAP"
+	manifestV1Len = 44
+	manifestV2Len = 4096
+	recordLen     = 64
+	recordStride  = 512
+	stateOff      = 2048
+	stateMagic    = "CMSTATE2"
+	stateLen      = 88 // magic, boot, epoch, start, size, clean (with its padding)
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// record is one manifest record as read, valid or not.
+type record struct {
+	ok        bool
+	err       error // why it is not valid
+	seq       uint64
+	chunkSize int64
+	first     int64
+	size      int64
+}
+
+// statePage is the manifest's state page as read.
+type statePage struct {
+	magic bool   // holds stateMagic: a writer set it up
+	boot  string // the boot ID of that writer
+	live  bool   // that writer ran during the current boot
+	clean bool   // and closed the dataset after a successful Sync
+	epoch uint64
+	start int64
+	size  int64
+}
+
+// manifestView is what the manifest file says, record by record.
+type manifestView struct {
+	present bool
+	err     error // it could not be opened or read
+	length  int64 // the file's size
+	version int   // 1 or 2; 0 when the file is neither
+	recs    []record
+	best    int // index in recs of the valid record that counts; -1 if none
+	page    *statePage
+}
+
+// readManifestView reads the manifest of dir. bootID is the current boot's
+// (vfs.FS.BootID), which tells a state page of this boot from an older one.
+func readManifestView(dir, bootID string) manifestView {
+	mv := manifestView{best: -1}
+	path := filepath.Join(dir, chunkmap.ManifestName)
+	f, err := vfs.OS.OpenFile(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return mv
+	}
+	mv.present = true
+	if err != nil {
+		mv.err = err
+		return mv
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		mv.err = err
+		return mv
+	}
+	b := make([]byte, manifestV2Len)
+	n, err := f.ReadAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		mv.err = fmt.Errorf("read %s: %w", path, err)
+		return mv
+	}
+	mv.decode(b[:n], fi.Size(), bootID)
+	return mv
+}
+
+// decode parses the manifest file b, the first bytes of a file of length
+// bytes. It is lenient where the library is
+// strict: a version 2 file that is too short still yields the records and
+// the state page that fit in it, because each one is checked on its own.
+func (mv *manifestView) decode(b []byte, length int64, bootID string) {
+	mv.length = length
+	if length == manifestV1Len && len(b) == manifestV1Len && string(b[:8]) == manifestMagic && binary.LittleEndian.Uint32(b[8:]) == 1 {
+		mv.version = 1
+		r := record{}
+		if got, want := binary.LittleEndian.Uint32(b[40:]), crc32.Checksum(b[:40], castagnoli); got != want {
+			r.err = fmt.Errorf("checksum %#08x, want %#08x", got, want)
+		} else {
+			r = decodeFields(b)
+		}
+		mv.recs = []record{r}
+		if r.ok {
+			mv.best = 0
+		}
+		return
+	}
+	mv.version = 2
+	for i := range 2 {
+		at := i * recordStride
+		if len(b) < at+recordLen {
+			mv.recs = append(mv.recs, record{err: fmt.Errorf("cut off: the file has %d bytes", length)})
+			continue
+		}
+		r := decodeRecord(b[at : at+recordLen])
+		if r.ok && int(r.seq%2) != i {
+			r = record{err: fmt.Errorf("record %d at offset %d", r.seq, at)}
+		}
+		mv.recs = append(mv.recs, r)
+		if r.ok && (mv.best < 0 || r.seq > mv.recs[mv.best].seq) {
+			mv.best = i
+		}
+	}
+	if len(b) >= stateOff+stateLen {
+		mv.page = decodePage(b[stateOff:stateOff+stateLen], bootID)
+	}
+}
+
+// decodeRecord checks and parses one version 2 record.
+func decodeRecord(r []byte) record {
+	if string(r[:8]) != manifestMagic {
+		return record{err: fmt.Errorf("bad magic %q", r[:8])}
+	}
+	if v := binary.LittleEndian.Uint32(r[8:]); v != 2 {
+		return record{err: fmt.Errorf("version %d", v)}
+	}
+	if got, want := binary.LittleEndian.Uint32(r[60:]), crc32.Checksum(r[:60], castagnoli); got != want {
+		return record{err: fmt.Errorf("checksum %#08x, want %#08x", got, want)}
+	}
+	rec := decodeFields(r)
+	rec.seq = binary.LittleEndian.Uint64(r[40:])
+	return rec
+}
+
+// decodeFields parses and checks the fields both versions share, as
+// manifest.check does.
+func decodeFields(b []byte) record {
+	if flags := binary.LittleEndian.Uint32(b[12:]); flags != 0 {
+		return record{err: fmt.Errorf("unknown flags %#x", flags)}
+	}
+	r := record{
+		chunkSize: int64(binary.LittleEndian.Uint64(b[16:])),
+		first:     int64(binary.LittleEndian.Uint64(b[24:])),
+		size:      int64(binary.LittleEndian.Uint64(b[32:])),
+	}
+	if !validChunkSize(r.chunkSize) {
+		return record{err: fmt.Errorf("chunk size %d is not a power of two from %d to %d", r.chunkSize, int64(chunkmap.MinChunkSize), int64(chunkmap.MaxChunkSize))}
+	}
+	if r.first < 0 || r.first > math.MaxInt64/r.chunkSize {
+		return record{err: fmt.Errorf("first chunk %d out of range", r.first)}
+	}
+	if r.size < r.first*r.chunkSize {
+		return record{err: fmt.Errorf("size %d out of range for first chunk %d", r.size, r.first)}
+	}
+	r.ok = true
+	return r
+}
+
+// decodePage parses the state page p. Its fields are stored with atomic
+// operations, so in the machine's own byte order, at the offsets of
+// chunkmap's statePage struct.
+func decodePage(p []byte, bootID string) *statePage {
+	var cur [48]byte
+	copy(cur[:], bootID)
+	ps := &statePage{
+		magic: string(p[:8]) == stateMagic,
+		boot:  string(bytes.TrimRight(p[8:56], "\x00")),
+		epoch: binary.NativeEndian.Uint64(p[56:]),
+		start: int64(binary.NativeEndian.Uint64(p[64:])),
+		size:  int64(binary.NativeEndian.Uint64(p[72:])),
+		clean: binary.NativeEndian.Uint32(p[80:]) == 1,
+	}
+	ps.live = ps.magic && bootID != "" && bytes.Equal(p[8:56], cur[:])
+	return ps
+}
+
+// fits reports whether the page's Start and Size can belong to a dataset of
+// chunk size cs (what Open checks before it trusts them).
+func (ps *statePage) fits(cs int64) bool {
+	return ps.magic && ps.start >= 0 && ps.start%cs == 0 && ps.size >= ps.start
+}
+
+// recordName names record i of a manifest of the given version.
+func recordName(version, i int) string {
+	if version == 1 {
+		return "the record"
+	}
+	return "record " + string(rune('A'+i))
+}
+
+// validChunkSize reports whether n can be a chunk size.
+func validChunkSize(n int64) bool {
+	return n >= chunkmap.MinChunkSize && n <= chunkmap.MaxChunkSize && n&(n-1) == 0
+}
+
+// finding is one fault a survey found: one problem in verify's report.
+type finding struct {
+	what     string
+	advice   string
+	from, to int64 // bytes of [Start, Size) it makes unreadable; from == to if none
+}
+
+// survey is a dataset directory as its files describe it.
+type survey struct {
+	dir  string
+	scan *dirScan
+	mv   manifestView
+
+	// cs is the chunk size, and csFrom where it came from; cs is 0, and
+	// csErr says why, when it cannot be known.
+	cs     int64
+	csFrom string
+	csErr  error
+
+	// [start, size) is the dataset, and extentFrom where that came from;
+	// first and end are the chunks it needs. Valid only when cs is known.
+	start, size int64
+	extentFrom  string
+	first, end  int64
+
+	faults []finding // one per fault: the manifest first, then chunks by index
+	notes  []string
+}
+
+// surveyDir reads dir. chunkSize, if not 0, is the chunk size to use when
+// the manifest has no valid record (salvage's -chunk); a valid record wins.
+// The error is for a directory that cannot be listed; everything else is a
+// fault or a note in the survey.
+func surveyDir(dir string, chunkSize int64) (*survey, error) {
+	// The manifest first, as Open does: a writer creates chunks before it
+	// records a Size that needs them.
+	s := &survey{dir: dir, mv: readManifestView(dir, vfs.OS.BootID())}
+	scan, err := scanDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.scan = scan
+	s.manifestFaults()
+	if !s.chooseChunkSize(chunkSize) {
+		if len(scan.chunks) > 0 {
+			s.note("the chunk files cannot be checked: %v", s.csErr)
+		}
+		return s, nil
+	}
+	if err := s.chooseExtent(); err != nil {
+		s.cs, s.csErr = 0, err
+		s.note("the chunk files cannot be checked: %v", err)
+		return s, nil
+	}
+	s.chunkFaults()
+	return s, nil
+}
+
+func (s *survey) fault(from, to int64, advice, format string, args ...any) {
+	s.faults = append(s.faults, finding{what: fmt.Sprintf(format, args...), advice: advice, from: from, to: to})
+}
+
+func (s *survey) note(format string, args ...any) {
+	s.notes = append(s.notes, fmt.Sprintf(format, args...))
+}
+
+// salvageAdvice is the advice for every fault that salvage copes with:
+// what, then the salvage command line, with flags if not "".
+func (s *survey) salvageAdvice(what, flags string) string {
+	if flags != "" {
+		flags += " "
+	}
+	return fmt.Sprintf("%s; run 'chunkmap salvage %s%s OUT' to copy every readable byte into a new dataset, zeros where bytes are lost", what, flags, s.dir)
+}
+
+// manifestFaults adds at most one fault for the manifest, and notes.
+func (s *survey) manifestFaults() {
+	mv := &s.mv
+	name := chunkmap.ManifestName
+	hasChunks := len(s.scan.chunks) > 0
+	switch {
+	case !mv.present && !hasChunks:
+		s.fault(0, 0, "check the path: a dataset directory holds a "+name+" and chunk files", "%s is missing: %s holds no dataset", name, s.dir)
+		return
+	case !mv.present:
+		s.fault(0, 0, s.salvageAdvice("the chunk files may be intact", ""), "%s is missing (%d chunk files are present)", name, len(s.scan.chunks))
+		return
+	case mv.err != nil:
+		s.fault(0, 0, s.salvageAdvice("the chunk files may be intact", ""), "%s cannot be read: %v", name, mv.err)
+		return
+	}
+	var damaged []string // "record A: bad magic …"
+	for i, r := range mv.recs {
+		if !r.ok {
+			damaged = append(damaged, fmt.Sprintf("%s: %v", recordName(mv.version, i), r.err))
+		}
+	}
+	shortV2 := mv.version == 2 && mv.length != manifestV2Len
+	switch {
+	case mv.best < 0:
+		what := fmt.Sprintf("%s: both records are damaged (%s)", name, strings.Join(damaged, "; "))
+		switch {
+		case mv.version == 1:
+			what = fmt.Sprintf("%s: its record is damaged (%s)", name, damaged[0])
+		case mv.length < recordLen:
+			what = fmt.Sprintf("%s has %d bytes, want %d: too short to hold a record", name, mv.length, manifestV2Len)
+		case shortV2:
+			what = fmt.Sprintf("%s has %d bytes, want %d, and no valid record (%s)", name, mv.length, manifestV2Len, strings.Join(damaged, "; "))
+		}
+		s.fault(0, 0, s.salvageAdvice("the chunk files may be intact", "[-chunk SIZE]"), "%s", what)
+	case shortV2:
+		s.fault(0, 0, s.salvageAdvice(fmt.Sprintf("%s (%s) is valid", recordName(2, mv.best), mv.recordSummary(mv.best)), ""),
+			"%s has %d bytes, want %d: Open refuses it", name, mv.length, manifestV2Len)
+	case len(damaged) > 0:
+		// A power loss during a Sync tears the record being written; Open
+		// uses the other one, and the next Sync overwrites the torn one.
+		other := 1 - mv.best
+		s.note("%s: %s is damaged (%v); %s (%s) is used, and the next Sync rewrites the damaged one",
+			name, recordName(2, other), mv.recs[other].err, recordName(2, mv.best), mv.recordSummary(mv.best))
+	}
+	if mv.version == 1 {
+		s.note("%s has format version 1; the next read-write Open rewrites it as version 2", name)
+	}
+}
+
+// recordSummary describes record i, e.g. "seq 3: chunk size 65536, first
+// chunk 0, size 1000".
+func (mv *manifestView) recordSummary(i int) string {
+	r := mv.recs[i]
+	if mv.version == 1 {
+		return fmt.Sprintf("chunk size %d, first chunk %d, size %d", r.chunkSize, r.first, r.size)
+	}
+	return fmt.Sprintf("seq %d: chunk size %d, first chunk %d, size %d", r.seq, r.chunkSize, r.first, r.size)
+}
+
+// chooseChunkSize sets cs from the manifest, flag or the chunk files, and
+// reports whether it is known.
+func (s *survey) chooseChunkSize(flag int64) bool {
+	if s.mv.best >= 0 {
+		s.cs = s.mv.recs[s.mv.best].chunkSize
+		s.csFrom = "the manifest, " + recordName(s.mv.version, s.mv.best)
+		if flag != 0 && flag != s.cs {
+			s.cs, s.csErr = 0, fmt.Errorf("-chunk %d disagrees with the chunk size %d of the manifest's valid %s; leave -chunk out",
+				flag, s.mv.recs[s.mv.best].chunkSize, recordName(s.mv.version, s.mv.best))
+			return false
+		}
+		return true
+	}
+	if flag != 0 {
+		s.cs, s.csFrom = flag, "-chunk"
+		return true
+	}
+	s.cs, s.csFrom, s.csErr = inferChunkSize(s.scan)
+	return s.cs != 0
+}
+
+// inferChunkSize infers the chunk size from the chunk files' sizes: the size
+// most of them have, if it is a valid chunk size and no chunk file is
+// larger (a damaged chunk is shorter, never longer).
+func inferChunkSize(scan *dirScan) (int64, string, error) {
+	count := make(map[int64]int)
+	var largest int64
+	n := 0
+	for _, fi := range scan.chunks {
+		if fi.Mode().IsRegular() {
+			count[fi.Size()]++
+			largest = max(largest, fi.Size())
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, "", errors.New("the chunk size is unknown: the manifest has no valid record and there are no chunk files to infer it from; pass -chunk SIZE")
+	}
+	sizes := make([]int64, 0, len(count))
+	for sz := range count {
+		sizes = append(sizes, sz)
+	}
+	// Most common first; a tie goes to the larger size.
+	slices.SortFunc(sizes, func(a, b int64) int {
+		if count[a] != count[b] {
+			return count[b] - count[a]
+		}
+		return int(min(max(b-a, -1), 1))
+	})
+	if best := sizes[0]; validChunkSize(best) && best == largest {
+		return best, fmt.Sprintf("the sizes of the chunk files (%d of %d have this size)", count[best], n), nil
+	}
+	var desc []string
+	for i, sz := range sizes {
+		if i == 4 {
+			desc = append(desc, fmt.Sprintf("%d other sizes", len(sizes)-i))
+			break
+		}
+		desc = append(desc, fmt.Sprintf("%d with %d bytes", count[sz], sz))
+	}
+	return 0, "", fmt.Errorf("the chunk size is unknown: the manifest has no valid record, and the chunk files do not tell it (%s; a chunk size is a power of two from %d to %d, and no chunk is larger); pass -chunk SIZE",
+		strings.Join(desc, ", "), int64(chunkmap.MinChunkSize), int64(chunkmap.MaxChunkSize))
+}
+
+// chooseExtent sets Start and Size: what Open would take when the manifest
+// has a valid record (the state page if a writer of this boot left it, the
+// record otherwise), the state page if only it is left, and otherwise the
+// chunk files present.
+func (s *survey) chooseExtent() error {
+	mv, cs := &s.mv, s.cs
+	page := mv.page
+	pageFits := page != nil && page.fits(cs)
+	pageDesc := func() string {
+		var how []string
+		if page.live {
+			how = append(how, "written during this boot")
+		} else {
+			how = append(how, "written before the machine last restarted")
+		}
+		if page.clean {
+			how = append(how, "closed cleanly")
+		} else {
+			how = append(how, "not closed cleanly")
+		}
+		return strings.Join(how, ", ")
+	}
+	switch {
+	case mv.best >= 0 && page != nil && page.live && pageFits:
+		s.start, s.size = page.start, page.size
+		s.extentFrom = "the manifest's state page (" + pageDesc() + ")"
+	case mv.best >= 0:
+		r := mv.recs[mv.best]
+		s.start, s.size = r.first*cs, r.size
+		s.extentFrom = "the manifest, " + recordName(mv.version, mv.best)
+		if page != nil && page.live {
+			s.fault(0, 0, s.salvageAdvice(fmt.Sprintf("the manifest's %s (%s) is intact", recordName(mv.version, mv.best), mv.recordSummary(mv.best)), ""),
+				"%s: its state page holds start %d and size %d, which cannot belong to a dataset of chunk size %d: Open refuses it",
+				chunkmap.ManifestName, page.start, page.size, cs)
+		} else if pageFits && (page.start != s.start || page.size != s.size) {
+			s.note("the manifest's state page says start %d, size %d (%s); as Open does, the last record is used, start %d, size %d",
+				page.start, page.size, pageDesc(), s.start, s.size)
+		}
+	case pageFits:
+		s.start, s.size = page.start, page.size
+		s.extentFrom = "the manifest's state page (" + pageDesc() + "; both records are damaged)"
+		if !page.live && !page.clean {
+			s.note("the state page was written before the machine last restarted and not closed cleanly: writes after the last Sync may be missing or partial")
+		}
+	default:
+		idx := s.scan.indices()
+		if len(idx) == 0 {
+			return errors.New("the extent is unknown (Start and Size): the manifest has no valid record or state page, and there are no chunk files")
+		}
+		last := idx[len(idx)-1]
+		if last >= math.MaxInt64/cs {
+			return fmt.Errorf("the extent is unknown (Start and Size): the manifest is damaged, and chunk file %s is too far out for chunk size %d", chunk.Name(last), cs)
+		}
+		s.start, s.size = idx[0]*cs, (last+1)*cs
+		s.extentFrom = fmt.Sprintf("the chunk files present (%s; Size is the end of the last one: the true Size may be smaller, and bytes past it read as zeros)",
+			chunkRange(idx[0], last-idx[0]+1))
+	}
+	s.first = s.start / cs
+	s.end = chunksFor(s.size, cs)
+	return nil
+}
+
+// chunksFor returns how many chunks of cs bytes cover [0, size), without
+// overflowing for a size near math.MaxInt64.
+func chunksFor(size, cs int64) int64 {
+	n := size / cs
+	if size%cs != 0 {
+		n++
+	}
+	return n
+}
+
+// lostIn returns the bytes of chunks [a, b) that lie in [start, size).
+func (s *survey) lostIn(a, b int64) (from, to int64) {
+	from, to = max(s.start, a*s.cs), s.size
+	if b < s.end {
+		to = b * s.cs
+	}
+	return from, max(from, to)
+}
+
+// chunkFaults adds a fault for each run of missing chunks and each chunk
+// file of the wrong size or type in [first, end), and notes for chunk files
+// outside it. Runs are found between the chunks present, so a Size that
+// needs an absurd number of chunks costs nothing.
+func (s *survey) chunkFaults() {
+	var below, past []int64
+	next := s.first
+	missing := func(a, b int64) {
+		from, to := s.lostIn(a, b)
+		advice := s.salvageAdvice("restore it from a backup if there is one", "")
+		if b == a+1 {
+			s.fault(from, to, advice, "%s is missing: bytes [%d, %d) are lost", chunk.Name(a), from, to)
+		} else {
+			s.fault(from, to, advice, "%d chunks are missing, %s: bytes [%d, %d) are lost", b-a, chunkRange(a, b-a), from, to)
+		}
+	}
+	for _, i := range s.scan.indices() {
+		switch {
+		case i < s.first:
+			below = append(below, i)
+			continue
+		case i >= s.end:
+			past = append(past, i)
+			continue
+		case i > next:
+			missing(next, i)
+		}
+		next = i + 1
+		if from, to, what, ok := s.chunkFault(i, s.scan.chunks[i]); !ok {
+			advice := s.salvageAdvice("restore it from a backup if there is one", "")
+			if from == to {
+				advice = s.salvageAdvice("no data is lost, but Open refuses the dataset", "")
+			}
+			s.fault(from, to, advice, "%s", what)
+		}
+	}
+	if next < s.end {
+		missing(next, s.end)
+	}
+	for _, i := range below {
+		s.note("%s lies below Start (left by an interrupted DropBefore); the next read-write Open deletes it", chunk.Name(i))
+	}
+	if len(past) > 0 {
+		s.note("%d chunk file(s) lie past Size (%s … %s): they hold no data of the dataset, and the next read-write Open deletes them",
+			len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1]))
+	}
+}
+
+// chunkFault checks the file of chunk i, described by fi (from lstat), and
+// returns what is wrong and the bytes of [Start, Size) it loses.
+func (s *survey) chunkFault(i int64, fi fs.FileInfo) (from, to int64, what string, ok bool) {
+	name := chunk.Name(i)
+	switch {
+	case !fi.Mode().IsRegular():
+		from, to = s.lostIn(i, i+1)
+		return from, to, fmt.Sprintf("%s is not a regular file (mode %v): bytes [%d, %d) are lost", name, fi.Mode(), from, to), false
+	case fi.Size() < s.cs:
+		from, to = s.lostIn(i, i+1)
+		from = min(max(from, i*s.cs+fi.Size()), to)
+		what = fmt.Sprintf("%s has %d bytes, want %d (the chunk size), mode %v", name, fi.Size(), s.cs, fi.Mode())
+		if from < to {
+			return from, to, fmt.Sprintf("%s: bytes [%d, %d) are lost", what, from, to), false
+		}
+		return from, from, what + ": no byte of [Start, Size) is lost", false
+	case fi.Size() > s.cs:
+		return 0, 0, fmt.Sprintf("%s has %d bytes, want %d (the chunk size), mode %v: the bytes past %d are not part of the dataset",
+			name, fi.Size(), s.cs, fi.Mode(), s.cs), false
+	}
+	return 0, 0, "", true
+}
+
+// lostBytes returns how many bytes the faults make unreadable.
+func (s *survey) lostBytes() int64 {
+	var n int64
+	for _, f := range s.faults {
+		n += f.to - f.from
+	}
+	return n
+}
+
+// present describes the chunk files present as runs of indices, at most
+// limit runs.
+func (s *survey) present(limit int) string {
+	idx := s.scan.indices()
+	if len(idx) == 0 {
+		return "none"
+	}
+	var runs []string
+	for k := 0; k < len(idx); {
+		j := k
+		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
+			j++
+		}
+		if len(runs) == limit {
+			runs = append(runs, "…")
+			break
+		}
+		runs = append(runs, chunkRange(idx[k], idx[j]-idx[k]+1))
+		k = j + 1
+	}
+	return strings.Join(runs, ", ")
+}
+
+// damage says in a few words why the dataset is damaged, for a warning: the
+// first fault and how many others, or openErr (the library's verdict) when
+// the survey found none.
+func (s *survey) damage(openErr error) string {
+	switch len(s.faults) {
+	case 0:
+		return openErr.Error()
+	case 1:
+		return s.faults[0].what
+	}
+	return fmt.Sprintf("%s, and %d more problem(s)", s.faults[0].what, len(s.faults)-1)
+}
