@@ -273,6 +273,10 @@ func errClass(err error) string {
 		{"ErrInvalidOptions", chunkmap.ErrInvalidOptions},
 		{"ErrUnaligned", chunkmap.ErrUnaligned},
 		{"ErrFault", chunkmap.ErrFault},
+		{"ErrNoSpace", chunkmap.ErrNoSpace},
+		{"ErrBusy", chunkmap.ErrBusy},
+		{"ErrIO", chunkmap.ErrIO},
+		{"ErrSyncFailed", chunkmap.ErrSyncFailed},
 	} {
 		if errors.Is(err, s.err) {
 			return s.name
