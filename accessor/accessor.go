@@ -71,6 +71,40 @@
 // ErrUnaligned, ErrReadOnly, ErrClosed, ErrFault, ...) so that
 // [errors.Is] matches it, and names the operation and the offset.
 //
+// # Scans
+//
+// [ViewAccessor.Scan] returns a [Scanner], whose methods are range-over-func
+// iterators over a range: Uint64s (and Int64s, Float64s, Uint32s and the
+// rest) yields each value with its offset, and Blocks yields the mapped
+// bytes themselves, one block per chunk, each valid only during its
+// iteration step. A scan's errors follow [bufio.Scanner]: the loop just
+// ends, and Err says why.
+//
+//	s := va.Scan()
+//	for off, x := range s.Uint64s(0, n) {
+//		...
+//	}
+//	if err := s.Err(); err != nil {
+//		...
+//	}
+//
+// Out-of-range ranges (checked when the scan starts and as it goes), a
+// closed Manager and faults (a chunk file truncated by another process)
+// all end up in Err; nothing panics out of the loop, except a panic of the
+// loop body itself, which goes on after the scan has released what it
+// holds (a block scan's loop body faulting on the block it was given is
+// one: see [Scanner.Blocks]). The error is recorded in the Scanner, rather than returned through
+// an *error argument of each iterator, because the Scanner keeps the
+// iterators plain iter.Seq2 values with no out-parameter to forget or pass
+// as nil, because its first error sticks across scans (several scans can
+// be checked once), and because the pattern is the familiar one of
+// bufio.Scanner and database/sql's Rows.
+//
+// A loop body may break, return, panic, or call any method of the Manager:
+// no lock is held while it runs. A typed scan holds nothing then (it copies
+// 2 KiB at a time); a block scan holds the block's chunk in a
+// [chunkmap.Manager.Batch] (see [Scanner.Blocks]).
+//
 // # Standard interfaces
 //
 // A ViewAccessor, like a Manager, is an [io.ReaderAt] and an [io.WriterAt],

@@ -594,7 +594,7 @@ func TestTopOfRange(t *testing.T) {
 						_, err = m.ReadAt(p, torStart)
 					})
 					if gotSize != md.size || gotStart != torStart || err != nil {
-						t.Fatalf("Size, Start, ReadAt = %d, %d, %v, want %d, %d, nil", gotSize, gotStart, err, md.size, torStart)
+						t.Fatalf("Size, Start, ReadAt = %d, %d, %v, want %d, %d, nil", gotSize, gotStart, err, md.size, int64(torStart))
 					}
 					if !bytes.Equal(p, md.bytes(torStart, md.size-torStart)) {
 						t.Fatalf("bytes differ from the model")
