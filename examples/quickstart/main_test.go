@@ -17,7 +17,7 @@ func TestQuickstart(t *testing.T) {
 	if err := run(nil, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, &out)
 	}
-	for _, want := range []string{"across the boundary of chunks 0 and 1", "sync:", "reopen read-only", "the values survived"} {
+	for _, want := range []string{"across the boundary of chunks 0 and 1", "sync:", "append \"event\"", "reopen read-only", "everything survived"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output does not contain %q:\n%s", want, &out)
 		}
@@ -33,13 +33,14 @@ func TestQuickstart_Dir(t *testing.T) {
 	if err := run([]string{"-dir", dir}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, &out)
 	}
-	// The dataset stays, with the values across the first chunk boundary.
+	// The dataset stays, with the values across the first chunk boundary
+	// and the appended event after them.
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if got, want := m.Size(), m.ChunkSize()-4+36; got != want {
+	if got, want := m.Size(), m.ChunkSize()-4+36+int64(len("event")); got != want {
 		t.Errorf("Size() = %d, want %d", got, want)
 	}
 	if got := m.Stats().Chunks; got != 2 {
