@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/exampletest"
 )
 
 func TestHugeArray(t *testing.T) {
@@ -92,55 +92,17 @@ func TestParseCount(t *testing.T) {
 }
 
 func TestRun_Flags(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		wantErr string // "" for success
-		wantOut string
-	}{
-		{"-h", []string{"-h"}, "", "Usage: go run ./examples/hugearray"},
-		{"-help", []string{"-help"}, "", "-max-mapped"},
-		{"unknown flag", []string{"-nope"}, "flag provided but not defined: -nope (-h prints the flags)", ""},
-		{"bad -n", []string{"-n", "0.1Ki"}, `-n: invalid size "0.1Ki": not a whole number of bytes`, ""},
-		{"bad -chunk", []string{"-chunk", "64XB"}, `-chunk: invalid size "64XB": unknown unit`, ""},
-		{"huge -n", []string{"-n", "2Ei"}, "overflow int64 offsets", ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("TMPDIR", t.TempDir())
-			var out bytes.Buffer
-			err := run(tc.args, &out)
-			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Fatalf("run(%q) = %v, want error %q", tc.args, err, tc.wantErr)
-			}
-			if !strings.Contains(out.String(), tc.wantOut) {
-				t.Errorf("output does not contain %q:\n%s", tc.wantOut, &out)
-			}
-			if entries, _ := os.ReadDir(os.Getenv("TMPDIR")); len(entries) != 0 {
-				t.Errorf("run(%q) made a dataset", tc.args)
-			}
-		})
-	}
+	exampletest.Flags(t, run, []exampletest.FlagCase{
+		{Name: "-h", Args: []string{"-h"}, WantOut: "Usage: go run ./examples/hugearray"},
+		{Name: "-help", Args: []string{"-help"}, WantOut: "-max-mapped"},
+		{Name: "unknown flag", Args: []string{"-nope"}, WantErr: "flag provided but not defined: -nope (-h prints the flags)"},
+		{Name: "bad -n", Args: []string{"-n", "0.1Ki"}, WantErr: `-n: invalid size "0.1Ki": not a whole number of bytes`},
+		{Name: "bad -chunk", Args: []string{"-chunk", "64XB"}, WantErr: `-chunk: invalid size "64XB": unknown unit`},
+		{Name: "huge -n", Args: []string{"-n", "2Ei"}, WantErr: "overflow int64 offsets"},
+	})
 }
 
-// helpEnv makes the child process of TestMain_Help run main with -h.
-const helpEnv = "HUGEARRAY_HELP_CHILD"
-
-// TestMain_Help runs main with -h in a child process (this test binary
-// again) and checks that it prints the usage and exits with status 0.
+// TestMain_Help checks that -h prints the usage and exits with status 0.
 func TestMain_Help(t *testing.T) {
-	if os.Getenv(helpEnv) == "1" {
-		os.Args = []string{"hugearray", "-h"}
-		main()
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMain_Help$")
-	cmd.Env = append(os.Environ(), helpEnv+"=1")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("hugearray -h: %v, want exit status 0\n%s", err, out)
-	}
-	if !bytes.Contains(out, []byte("Usage: go run ./examples/hugearray")) {
-		t.Errorf("hugearray -h printed no usage:\n%s", out)
-	}
+	exampletest.Help(t, "hugearray", main, "Usage: go run ./examples/hugearray")
 }

@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/exampletest"
 )
 
 func TestQuickstart(t *testing.T) {
@@ -49,53 +49,15 @@ func TestQuickstart_Dir(t *testing.T) {
 }
 
 func TestRun_Flags(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		wantErr string // "" for success
-		wantOut string
-	}{
-		{"-h", []string{"-h"}, "", "Usage: go run ./examples/quickstart"},
-		{"-help", []string{"-help"}, "", "-dir directory"},
-		{"unknown flag", []string{"-nope"}, "flag provided but not defined: -nope (-h prints the flags)", ""},
-		{"missing value", []string{"-dir"}, "flag needs an argument: -dir", ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("TMPDIR", t.TempDir())
-			var out bytes.Buffer
-			err := run(tc.args, &out)
-			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Fatalf("run(%q) = %v, want error %q", tc.args, err, tc.wantErr)
-			}
-			if !strings.Contains(out.String(), tc.wantOut) {
-				t.Errorf("output does not contain %q:\n%s", tc.wantOut, &out)
-			}
-			if entries, _ := os.ReadDir(os.Getenv("TMPDIR")); len(entries) != 0 {
-				t.Errorf("run(%q) made a dataset", tc.args)
-			}
-		})
-	}
+	exampletest.Flags(t, run, []exampletest.FlagCase{
+		{Name: "-h", Args: []string{"-h"}, WantOut: "Usage: go run ./examples/quickstart"},
+		{Name: "-help", Args: []string{"-help"}, WantOut: "-dir directory"},
+		{Name: "unknown flag", Args: []string{"-nope"}, WantErr: "flag provided but not defined: -nope (-h prints the flags)"},
+		{Name: "missing value", Args: []string{"-dir"}, WantErr: "flag needs an argument: -dir"},
+	})
 }
 
-// helpEnv makes the child process of TestMain_Help run main with -h.
-const helpEnv = "QUICKSTART_HELP_CHILD"
-
-// TestMain_Help runs main with -h in a child process (this test binary
-// again) and checks that it prints the usage and exits with status 0.
+// TestMain_Help checks that -h prints the usage and exits with status 0.
 func TestMain_Help(t *testing.T) {
-	if os.Getenv(helpEnv) == "1" {
-		os.Args = []string{"quickstart", "-h"}
-		main()
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMain_Help$")
-	cmd.Env = append(os.Environ(), helpEnv+"=1")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("quickstart -h: %v, want exit status 0\n%s", err, out)
-	}
-	if !bytes.Contains(out, []byte("Usage: go run ./examples/quickstart")) {
-		t.Errorf("quickstart -h printed no usage:\n%s", out)
-	}
+	exampletest.Help(t, "quickstart", main, "Usage: go run ./examples/quickstart")
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/exampletest"
 )
 
 const testMaxLen = 300
@@ -473,56 +474,18 @@ func appendUntilKilled(dir string) {
 }
 
 func TestRun_Flags(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		wantErr string // "" for success
-		wantOut string
-	}{
-		{"-h", []string{"-h"}, "", "Usage: go run ./examples/segmentlog"},
-		{"-help", []string{"-help"}, "", "-retain-age"},
-		{"unknown flag", []string{"-nope"}, "flag provided but not defined: -nope (-h prints the flags)", ""},
-		{"bad -segment", []string{"-segment", "4XiB"}, `-segment: invalid size "4XiB": unknown unit`, ""},
-		{"bad -retain", []string{"-retain", "-1MiB"}, `-retain: invalid size "-1MiB": negative`, ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("TMPDIR", t.TempDir())
-			var out bytes.Buffer
-			err := run(tc.args, &out)
-			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Fatalf("run(%q) = %v, want error %q", tc.args, err, tc.wantErr)
-			}
-			if !strings.Contains(out.String(), tc.wantOut) {
-				t.Errorf("output does not contain %q:\n%s", tc.wantOut, &out)
-			}
-			if entries, _ := os.ReadDir(os.Getenv("TMPDIR")); len(entries) != 0 {
-				t.Errorf("run(%q) made a log", tc.args)
-			}
-		})
-	}
+	exampletest.Flags(t, run, []exampletest.FlagCase{
+		{Name: "-h", Args: []string{"-h"}, WantOut: "Usage: go run ./examples/segmentlog"},
+		{Name: "-help", Args: []string{"-help"}, WantOut: "-retain-age"},
+		{Name: "unknown flag", Args: []string{"-nope"}, WantErr: "flag provided but not defined: -nope (-h prints the flags)"},
+		{Name: "bad -segment", Args: []string{"-segment", "4XiB"}, WantErr: `-segment: invalid size "4XiB": unknown unit`},
+		{Name: "bad -retain", Args: []string{"-retain", "-1MiB"}, WantErr: `-retain: invalid size "-1MiB": negative`},
+	})
 }
 
-// helpEnv makes the child process of TestMain_Help run main with -h.
-const helpEnv = "SEGMENTLOG_HELP_CHILD"
-
-// TestMain_Help runs main with -h in a child process (this test binary
-// again) and checks that it prints the usage and exits with status 0.
+// TestMain_Help checks that -h prints the usage and exits with status 0.
 func TestMain_Help(t *testing.T) {
-	if os.Getenv(helpEnv) == "1" {
-		os.Args = []string{"segmentlog", "-h"}
-		main()
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMain_Help$")
-	cmd.Env = append(os.Environ(), helpEnv+"=1")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("segmentlog -h: %v, want exit status 0\n%s", err, out)
-	}
-	if !bytes.Contains(out, []byte("Usage: go run ./examples/segmentlog")) {
-		t.Errorf("segmentlog -h printed no usage:\n%s", out)
-	}
+	exampletest.Help(t, "segmentlog", main, "Usage: go run ./examples/segmentlog")
 }
 
 func TestPayloadFor(t *testing.T) {
