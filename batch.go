@@ -223,11 +223,12 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if n > 0 {
 		last = (off + int64(n) - 1) >> m.shift
 	}
+	var size int64
 	if write {
 		// Stores through the returned bytes and the runs cached below
 		// (each chunk's part within Size) cannot be refused: allocate
 		// them on disk first, so a full disk is this call's error.
-		size := m.state().size.Load()
+		size = m.state().size.Load()
 		m.mu.Lock()
 		var err error
 		for idx := first; idx <= last && err == nil; idx++ {
@@ -257,7 +258,13 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		return p[o : o+int64(n) : o+int64(n)], nil
 	}
 	// Point the fast path at each held chunk, within [Start, Size).
-	start, size := m.state().start.Load(), m.state().size.Load()
+	// The runs end at the Size the allocation above covered (a later,
+	// larger Size is not allocated for them), and only a call that
+	// allocated marks them writable.
+	start := m.state().start.Load()
+	if !write {
+		size = m.state().size.Load()
+	}
 	for idx := first; idx <= last; idx++ {
 		// chunkOffset: (idx+1)<<shift overflows for the top chunk.
 		lo, hi := max(idx<<m.shift, start), min(chunkOffset(idx+1, m.shift), size)
@@ -267,7 +274,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		b.runs[uint64(idx)%batchRuns] = batchRun{
 			lo:    lo,
 			run:   m.slotBytes(int64(m.slotNum(idx)), lo&m.mask, int(hi-lo)),
-			write: b.find(idx).write,
+			write: write,
 		}
 	}
 	return m.slotBytes(int64(m.slotNum(first)), off&m.mask, int(int64(n))), nil

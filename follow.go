@@ -43,6 +43,9 @@ func (m *Manager) Refresh() error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return m.errorf("refresh", whole, ErrClosed, "")
+	}
 	if !m.follows.Load() && m.mfile == nil {
 		// Opened on a version 1 manifest: a writer may have rewritten it
 		// as version 2 since, with a state page to follow.
@@ -91,10 +94,14 @@ func (m *Manager) pull() error {
 		return nil // the values of Close's moment stay
 	}
 	ps, ok := m.shared.load(bootOf(m.fsys.BootID()))
-	if ok && ps.epoch == m.seen.Load() && m.followable(ps) {
-		st := m.state()
-		if ps.start == st.start.Load() {
-			st.size.Store(ps.size)
+	if st := m.state(); ok && ps.stable && ps.epoch == m.seen.Load() && m.followable(ps) && ps.start == st.start.Load() {
+		// Within an epoch Size only grows: raise it, never lower it, so
+		// that concurrent pulls that loaded in one order and store in
+		// another cannot take it back. A shrink moves the epoch, and
+		// followLocked stores the exact value.
+		for cur := st.size.Load(); ps.size > cur && !st.size.CompareAndSwap(cur, ps.size); cur = st.size.Load() {
+		}
+		if m.seen.Load() == ps.epoch {
 			return nil
 		}
 	}

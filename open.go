@@ -116,9 +116,28 @@ func open(dir string, o Options) (*Manager, error) {
 	// them, so a ReadOnly Open that listed first could miss chunks that
 	// the manifest it read next needs.
 	ms, mfErr := readManifest(fsys, dir)
+	// So is the state page, for the same reason: Start and Size, where a
+	// writer of this boot set them there, say which chunks must exist.
+	var (
+		mfl       *manifestFile
+		cur       = ms.mf
+		recovered bool
+		err       error
+	)
+	if mfErr == nil && ms.version == manifestV2 {
+		if mfl, cur, recovered, err = openState(fsys, dir, ms); err != nil {
+			return nil, err
+		}
+	}
+	fail := func(err error) (*Manager, error) {
+		if mfl != nil {
+			err = errors.Join(err, mfl.close())
+		}
+		return nil, err
+	}
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
-		return nil, unpath(dir, err)
+		return fail(unpath(dir, err))
 	}
 	var (
 		chunks       []int64
@@ -139,8 +158,8 @@ func open(dir string, o Options) (*Manager, error) {
 			// other files were removed: refuse before changing anything.
 			if !e.Type().IsRegular() {
 				if !o.ReadOnly {
-					return nil, fmt.Errorf("%w: %s is not a regular file (mode %v)", ErrCorrupt,
-						filepath.Join(dir, name), e.Type())
+					return fail(fmt.Errorf("%w: %s is not a regular file (mode %v)", ErrCorrupt,
+						filepath.Join(dir, name), e.Type()))
 				}
 				continue
 			}
@@ -161,60 +180,29 @@ func open(dir string, o Options) (*Manager, error) {
 	switch {
 	case haveManifest:
 		if mfErr != nil {
-			return nil, mfErr
+			return fail(mfErr)
 		}
 		if o.ChunkSize != 0 && o.ChunkSize != ms.mf.chunkSize {
-			return nil, fmt.Errorf("%w: ChunkSize %d, but the dataset's chunk size is %d", ErrInvalidOptions, o.ChunkSize, ms.mf.chunkSize)
+			return fail(fmt.Errorf("%w: ChunkSize %d, but the dataset's chunk size is %d", ErrInvalidOptions, o.ChunkSize, ms.mf.chunkSize))
 		}
 	case len(chunks) > 0:
-		return nil, fmt.Errorf("%w: %d chunk files but no %s", ErrCorrupt, len(chunks), ManifestName)
+		return fail(fmt.Errorf("%w: %d chunk files but no %s", ErrCorrupt, len(chunks), ManifestName))
 	case o.ReadOnly:
-		return nil, fmt.Errorf("%w: %w to open (%s missing): %w", ErrReadOnly, errNoDataset, ManifestName, fs.ErrNotExist)
+		return fail(fmt.Errorf("%w: %w to open (%s missing): %w", ErrReadOnly, errNoDataset, ManifestName, fs.ErrNotExist))
 	case o.ErrorIfNotExists:
-		return nil, fmt.Errorf("%w (%s missing): %w", errNoDataset, ManifestName, fs.ErrNotExist)
+		return fail(fmt.Errorf("%w (%s missing): %w", errNoDataset, ManifestName, fs.ErrNotExist))
 	default:
 		ms = manifestState{mf: manifest{chunkSize: o.ChunkSize}, seq: 1, version: manifestV2}
 		if ms.mf.chunkSize == 0 {
 			ms.mf.chunkSize = DefaultChunkSize
 		}
 		create = true
+		cur = ms.mf
 	}
 	if err := o.fitMapped(ms.mf.chunkSize); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	shift := log2(ms.mf.chunkSize)
-
-	// What to open: the state page, where a writer of this boot left it,
-	// holds Start and Size as they were when it stopped, crash or not;
-	// otherwise the newest record does.
-	var mfl *manifestFile
-	cur, recovered := ms.mf, false
-	if ms.version == manifestV2 && !create {
-		if mfl, err = openManifestFile(fsys, dir, false); err != nil {
-			return nil, err
-		}
-		ps, ok := (&sharedPage{p: mfl.st}).load(bootOf(fsys.BootID()))
-		if !ok {
-			_ = mfl.close()
-			return nil, fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt,
-				filepath.Join(dir, ManifestName))
-		}
-		if ps.live {
-			cur = manifest{chunkSize: ms.mf.chunkSize, first: ps.start >> shift, size: ps.size}
-			if err := cur.check(); err != nil || ps.start != cur.first<<shift {
-				_ = mfl.close()
-				return nil, fmt.Errorf("%w: manifest %s: state page: start %d, size %d", ErrCorrupt,
-					filepath.Join(dir, ManifestName), ps.start, ps.size)
-			}
-			recovered = !ps.clean
-		}
-	}
-	fail := func(err error) (*Manager, error) {
-		if mfl != nil {
-			err = errors.Join(err, mfl.close())
-		}
-		return nil, err
-	}
 
 	// Chunks below first are left by a DropBefore that crashed part way;
 	// chunks from first on must follow each other without a gap and cover
@@ -254,7 +242,11 @@ func open(dir string, o Options) (*Manager, error) {
 	}
 
 	if o.ReadOnly {
-		return newManager(dir, o, ms, cur, nchunks, mfl, false)
+		m, err := newManager(dir, o, ms, cur, nchunks, mfl, false)
+		if err != nil {
+			return fail(err)
+		}
+		return m, nil
 	}
 	if mfl != nil {
 		if err := mfl.close(); err != nil {
@@ -286,7 +278,8 @@ func open(dir string, o Options) (*Manager, error) {
 	if err != nil {
 		return fail(err)
 	}
-	m.mu.dirDirty = len(temps)+len(stale) > 0
+	// newManager may have set it already (a crash left names unsynced).
+	m.mu.dirDirty = m.mu.dirDirty || len(temps)+len(stale) > 0
 	return m, nil
 }
 
@@ -340,6 +333,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	case mfl != nil && !o.ReadOnly:
 		m.shared = &sharedPage{p: mfl.st}
 		if _, ok := m.shared.setup(bootOf(m.fsys.BootID()), cur.first<<shift, cur.size); !ok {
+			m.ar.Release() // nothing is mapped in it yet
 			return nil, fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt, mfl.f.Name())
 		}
 		// The manifest, written whole, allocates nothing more when asked.
@@ -419,4 +413,30 @@ func checkChunkFile(path string, fi fs.FileInfo, chunkSize int64) error {
 		return fmt.Errorf("%w: chunk file %s has %d bytes, want %d", ErrCorrupt, path, fi.Size(), chunkSize)
 	}
 	return nil
+}
+
+// openState opens the version 2 manifest of dir, whose newest record is ms,
+// read-only, and returns it with the extent to open: the state page's Start
+// and Size where a writer of this boot set them (recovered if that writer
+// did not close cleanly: the page cache may hold writes no Sync covered),
+// the record's otherwise.
+func openState(fsys vfs.FS, dir string, ms manifestState) (mfl *manifestFile, cur manifest, recovered bool, err error) {
+	if mfl, err = openManifestFile(fsys, dir, false); err != nil {
+		return nil, manifest{}, false, err
+	}
+	path := filepath.Join(dir, ManifestName)
+	ps, ok := (&sharedPage{p: mfl.st}).load(bootOf(fsys.BootID()))
+	if !ok {
+		return nil, manifest{}, false, errors.Join(fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt, path), mfl.close())
+	}
+	if !ps.live {
+		return mfl, ms.mf, false, nil
+	}
+	shift := log2(ms.mf.chunkSize)
+	cur = manifest{chunkSize: ms.mf.chunkSize, first: ps.start >> shift, size: ps.size}
+	if err := cur.check(); err != nil || ps.start != cur.first<<shift {
+		return nil, manifest{}, false, errors.Join(fmt.Errorf("%w: manifest %s: state page: start %d, size %d", ErrCorrupt,
+			path, ps.start, ps.size), mfl.close())
+	}
+	return mfl, cur, !ps.clean, nil
 }

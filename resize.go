@@ -38,6 +38,10 @@ func (m *Manager) growLocked(end int64) error {
 	for idx := last; idx < need; idx++ {
 		if err := m.createLocked(idx); err != nil {
 			for j := idx - 1; j >= last; j-- { // highest first: no gap on a crash
+				// Forget the file everywhere createLocked recorded it.
+				delete(m.mu.dirty, j)
+				delete(m.mu.allocEnd, j)
+				m.dropFdLocked(j)
 				err = errors.Join(err, m.removeChunk(j))
 			}
 			return fmt.Errorf("grow to %d bytes: %w", end, err) // classified by the caller's wrapErr
@@ -233,18 +237,11 @@ func (m *Manager) Grow(n int64) error {
 // at any point leaves a consistent dataset. A chunk held by a pin or a
 // Batch at the time stays mapped until its last holder releases it.
 func (m *Manager) Truncate(size int64) error {
-	if err := m.checkWrite("truncate", atOff(size)); err != nil {
+	unlock, err := m.lockShrink("truncate", size)
+	if err != nil {
 		return err
 	}
-	m.resize.Lock()
-	defer m.resize.Unlock()
-	m.syncMu.Lock()
-	defer m.syncMu.Unlock()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed.Load() {
-		return m.errorf("truncate", atOff(size), ErrClosed, "")
-	}
+	defer unlock()
 	st := m.state()
 	if start := st.start.Load(); size < start {
 		return m.errorf("truncate", atOff(size), ErrOutOfRange, fmt.Sprintf("below start %d", start))
@@ -259,14 +256,21 @@ func (m *Manager) Truncate(size int64) error {
 	}
 	keep := chunksFor(size, m.shift) - m.mu.first
 	if keep < m.mu.nchunks {
+		// From the current first chunk: after a crash inside DropBefore
+		// the newest record may be ahead of it, and a record's Size is
+		// never below its Start.
 		rec := m.mu.durable
-		rec.size = min(rec.size, size)
+		rec.first = min(rec.first, m.mu.first)
+		rec.size = max(min(rec.size, size), rec.first<<m.shift)
 		if err := m.recordLocked(rec); err != nil {
 			return m.wrapErr("truncate", atOff(size), err)
 		}
 	}
 	st.size.Store(size)
 	m.mirrorSizeLocked(size)
+	// After the new Size is in the page: readers raise Size freely within
+	// an epoch, and take the exact value when the epoch moves.
+	m.bumpEpochLocked()
 	m.shrinks.Add(1)
 	m.mu.reserved = size
 	if keep >= m.mu.nchunks {
@@ -279,6 +283,29 @@ func (m *Manager) Truncate(size int64) error {
 	return m.wrapErr("truncate", atOff(size), m.deleteChunksLocked(from, to))
 }
 
+// lockShrink checks what a call that shrinks the dataset (Truncate,
+// DropBefore) at offset off must, and takes every lock it needs, in order:
+// resize exclusively (no extension is half done), syncMu, then mu. It
+// returns the function that releases them.
+func (m *Manager) lockShrink(op string, off int64) (unlock func(), err error) {
+	if err := m.checkWrite(op, atOff(off)); err != nil {
+		return nil, err
+	}
+	m.resize.Lock()
+	m.syncMu.Lock()
+	m.mu.Lock()
+	unlock = func() {
+		m.mu.Unlock()
+		m.syncMu.Unlock()
+		m.resize.Unlock()
+	}
+	if m.closed.Load() {
+		unlock()
+		return nil, m.errorf(op, atOff(off), ErrClosed, "")
+	}
+	return unlock, nil
+}
+
 // DropBefore deletes every chunk that lies wholly below offset off, for
 // retention in log and segment stores, and moves Start up to the first
 // remaining chunk (off rounded down to a multiple of ChunkSize). Offsets of
@@ -289,18 +316,11 @@ func (m *Manager) Truncate(size int64) error {
 // manifest, no temporary file, so it works on a full disk) before it
 // deletes any file.
 func (m *Manager) DropBefore(off int64) error {
-	if err := m.checkWrite("drop", atOff(off)); err != nil {
+	unlock, err := m.lockShrink("drop", off)
+	if err != nil {
 		return err
 	}
-	m.resize.Lock()
-	defer m.resize.Unlock()
-	m.syncMu.Lock()
-	defer m.syncMu.Unlock()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed.Load() {
-		return m.errorf("drop", atOff(off), ErrClosed, "")
-	}
+	defer unlock()
 	st := m.state()
 	if size := st.size.Load(); off > size {
 		return m.errorf("drop", atOff(off), ErrOutOfRange, fmt.Sprintf("past size %d", size))
@@ -357,6 +377,10 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 		err = errors.Join(err, m.removeChunk(idx))
 	}
 	m.mu.dirDirty = true
+	// Again once the files are gone: a reader that reconciled between the
+	// first bump and the unlinks found them still under their names, and
+	// must look again before it can meet a file made anew under one.
+	m.bumpEpochLocked()
 	if err != nil {
 		return fmt.Errorf("delete chunks %d to %d: %w", from, to-1, err)
 	}

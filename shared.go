@@ -84,20 +84,23 @@ func (s *sharedPage) markClean() (ok bool) {
 type pageState struct {
 	epoch       uint64
 	start, size int64
+	stable      bool // the epoch did not move while Start and Size were read
 	live        bool // set up by a writer of the current boot
 	clean       bool // and closed cleanly
 	magic       bool // set up by a writer at all
 }
 
 // load copies the page's state; boot is the current boot's ID. The epoch is
-// loaded first: a change of Start or Size that a deletion of chunk files
-// follows is seen with the new epoch, or next time.
+// loaded before and after Start and Size, as in a seqlock: the writer
+// advances it after every shrink (and around deleting chunk files), so
+// within one epoch Size only grows.
 func (s *sharedPage) load(boot [48]byte) (ps pageState, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	p := s.p
 	ps.epoch = p.epoch.Load()
 	ps.start = p.start.Load()
 	ps.size = p.size.Load()
+	ps.stable = p.epoch.Load() == ps.epoch
 	ps.magic = string(p.magic[:]) == stateMagic
 	ps.live = ps.magic && boot != [48]byte{} && p.boot == boot
 	ps.clean = p.clean.Load() == 1

@@ -82,6 +82,9 @@ func (m *Manager) syncLocked() error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.shared != nil && m.shared.broken.Load() {
+		return m.errorf("sync", whole, ErrCorrupt, fmt.Sprintf("manifest %s faults: another program truncated it", m.mfile.f.Name()))
+	}
 	if err := m.mfile.stillNamed(m.fsys); err != nil {
 		return err
 	}
@@ -136,7 +139,11 @@ func (m *Manager) flush() (size int64, err error) {
 			hard = errors.Join(hard, e)
 		}
 		for idx := vh.first; idx < vh.first+vh.n; idx++ {
-			m.mu.dirty[idx] = struct{}{}
+			// A chunk deleted since (Truncate, DropBefore) has no file
+			// left to sync.
+			if idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
+				m.mu.dirty[idx] = struct{}{}
+			}
 		}
 	}
 	var evicted []int64

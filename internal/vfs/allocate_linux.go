@@ -23,7 +23,7 @@ func allocate(f *os.File, off, n int64) error {
 // readBootID returns the kernel's random boot ID, new at every boot.
 func readBootID() string {
 	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil || len(b) < 32 {
+	if err != nil || len(b) < 36 {
 		return ""
 	}
 	return string(b[:36])
