@@ -28,7 +28,13 @@ package chunkmap
 // record being written, and Open falls back to the other; no temporary file
 // and no rename are needed, and no block is allocated, so a Sync (and a
 // Truncate or DropBefore) works on a full disk. The two records sit in
-// different 512-byte sectors, the unit a disk writes atomically.
+// different 512-byte sectors, the unit a disk writes atomically. They share
+// one 4 KiB block with the state page, so the kernel's writeback of the
+// state page rewrites them too, with the bytes they already hold; on a disk
+// whose atomic unit is 4 KiB a torn write leaves the block old or new, and
+// either holds one valid record. A device that garbles a whole block it was
+// writing when the power failed would lose both; keeping each record in a
+// block of its own would guard against that at 8 KiB more per dataset.
 //
 // The state page is not a durable record: it is mapped shared by the writer
 // and by every reader, and holds the current Start and Size, updated with
