@@ -295,8 +295,18 @@ type cmBase struct {
 	m *chunkmap.Manager
 }
 
+// openManager opens the dataset for a chunkmap contender. Every contender
+// but chunkmap-admit turns admission off (NoAdmission), so that each maps a
+// chunk on its first miss as it did before admission became the default,
+// and the rows stay comparable across versions.
 func openManager(d Dataset) (cmBase, error) {
+	return openManagerAdmit(d, false)
+}
+
+// openManagerAdmit is openManager with admission on or off.
+func openManagerAdmit(d Dataset, admit bool) (cmBase, error) {
 	opts := d.Options
+	opts.NoAdmission = !admit
 	m, err := chunkmap.Open(d.Dir, &opts)
 	return cmBase{m: m}, err
 }
@@ -468,8 +478,7 @@ type chunkmapAdmit struct {
 }
 
 func openAdmit(d Dataset) (Contender, error) {
-	d.Options.NoAdmission = false
-	b, err := openManager(d)
+	b, err := openManagerAdmit(d, true)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 const evictChunks = 64
 
 // BenchmarkEvictIdle: random 8-byte ReadAt by 2 goroutines over a dataset
-// of 64 chunks of 64 KiB with MaxMapped 2 and Admission off, so that nearly
+// of 64 chunks of 64 KiB with MaxMapped 2 and admission off, so that nearly
 // every read misses and evicts a chunk, while idle goroutines sit parked on
 // a channel: does the cost of an eviction (unmapping a chunk that other
 // goroutines might still be reading) grow with the number of goroutines
