@@ -124,9 +124,12 @@ func open(dir string, o Options) (*Manager, error) {
 		recovered bool
 		err       error
 	)
+	// A state page that cannot be used is reported after the options are
+	// checked against the record, as a damaged record would be.
+	var stateErr error
 	if mfErr == nil && ms.version == manifestV2 {
-		if mfl, cur, recovered, err = openState(fsys, dir, ms); err != nil {
-			return nil, err
+		if mfl, cur, recovered, stateErr = openState(fsys, dir, ms); stateErr != nil {
+			cur = ms.mf
 		}
 	}
 	fail := func(err error) (*Manager, error) {
@@ -201,6 +204,9 @@ func open(dir string, o Options) (*Manager, error) {
 	}
 	if err := o.fitMapped(ms.mf.chunkSize); err != nil {
 		return fail(err)
+	}
+	if stateErr != nil {
+		return fail(stateErr)
 	}
 	shift := log2(ms.mf.chunkSize)
 
