@@ -13,7 +13,17 @@ import (
 // errors.ErrUnsupported: writing zeros instead could overwrite bytes a
 // concurrent store put there.
 func allocate(f *os.File, off, n int64) error {
-	err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
+	// Through the raw descriptor: f.Fd() would also switch the file to
+	// blocking mode, a system call of its own on every allocation.
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if cerr := rc.Control(func(fd uintptr) {
+		err = unix.Fallocate(int(fd), unix.FALLOC_FL_KEEP_SIZE, off, n)
+	}); cerr != nil {
+		return cerr
+	}
 	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
 		return fmt.Errorf("fallocate: %w: %w", errors.ErrUnsupported, err)
 	}

@@ -33,6 +33,10 @@ func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 		}
 		return nil, err
 	}
+	if flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
+		// Made by this call, so a regular file: no need to look.
+		return OSFile{f}, nil
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, errors.Join(err, f.Close())

@@ -15,18 +15,6 @@ import (
 // instead of hanging the caller.
 const openFlags = unix.O_NOFOLLOW | unix.O_NONBLOCK
 
-// clearNonblock turns O_NONBLOCK off again on a regular file (where it has
-// no effect on Linux, but might elsewhere).
-func clearNonblock(f *os.File) error {
-	fd := int(f.Fd())
-	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	if err != nil {
-		return err
-	}
-	_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
-	return err
-}
-
 // syncDir fsyncs directory dir (fsync(2): syncing a file does not sync the
 // entry that names it).
 func syncDir(dir string) error {
