@@ -330,6 +330,10 @@ func (c *File) Zero(off, n int64) error {
 		return nil
 	}
 	if err := zeroRange(c.f.OS(), off, n); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) { // a pwrite's: the path is named once, here
+			err = pe.Err
+		}
 		return c.err("zero", err)
 	}
 	return nil
