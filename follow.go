@@ -93,8 +93,13 @@ func (m *Manager) pull() error {
 	if m.closed.Load() {
 		return nil // the values of Close's moment stay
 	}
-	ps, ok := m.shared.load(bootOf(m.fsys.BootID()))
-	if st := m.state(); ok && ps.stable && ps.epoch == m.seen.Load() && m.followable(ps) && ps.start == st.start.Load() {
+	ps, ok := m.shared.load(m.boot)
+	if !ok || !m.followable(ps) {
+		// Nothing to follow (a page of an earlier boot, or one that
+		// faults): followLocked would change nothing, so take no lock.
+		return nil
+	}
+	if st := m.state(); ps.stable && ps.epoch == m.seen.Load() && ps.start == st.start.Load() {
 		// Within an epoch Size only grows: raise it, never lower it, so
 		// that concurrent pulls that loaded in one order and store in
 		// another cannot take it back. A shrink moves the epoch, and
@@ -124,7 +129,7 @@ func (m *Manager) pull() error {
 //
 // REQUIRES: m.mu held; m.follows.Load().
 func (m *Manager) followLocked() (bool, error) {
-	ps, ok := m.shared.load(bootOf(m.fsys.BootID()))
+	ps, ok := m.shared.load(m.boot)
 	if !ok || !m.followable(ps) {
 		return false, nil
 	}

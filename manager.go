@@ -106,8 +106,10 @@ type Manager struct {
 	// seen is the shared page's epoch this reader last reconciled its open
 	// chunk files with (follow.go).
 	seen atomic.Uint64
-	// fsys is the file system every file operation goes through.
+	// fsys is the file system every file operation goes through; boot is
+	// its boot ID as the state page records it, fixed at Open.
 	fsys vfs.FS
+	boot [48]byte
 	// mfile is the open manifest file, with the mapping st points into; nil
 	// for Scratch and for a reader of a version 1 manifest.
 	mfile *manifestFile

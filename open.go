@@ -306,6 +306,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 		mask:      ms.mf.chunkSize - 1,
 		mfile:     mfl,
 		allocStep: allocStep(ms.mf.chunkSize),
+		boot:      bootOf(o.fsys().BootID()),
 	}
 	m.opts.ChunkSize = ms.mf.chunkSize
 	if err := m.reserveArena(nchunks); err != nil {
@@ -338,7 +339,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	switch {
 	case mfl != nil && !o.ReadOnly:
 		m.shared = &sharedPage{p: mfl.st}
-		if _, ok := m.shared.setup(bootOf(m.fsys.BootID()), cur.first<<shift, cur.size); !ok {
+		if _, ok := m.shared.setup(m.boot, cur.first<<shift, cur.size); !ok {
 			m.ar.Release() // nothing is mapped in it yet
 			return nil, fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt, mfl.f.Name())
 		}
@@ -354,7 +355,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	case mfl != nil:
 		m.shared = &sharedPage{p: mfl.st}
 		m.follows.Store(true)
-		if ps, ok := m.shared.load(bootOf(m.fsys.BootID())); ok {
+		if ps, ok := m.shared.load(m.boot); ok {
 			m.seen.Store(ps.epoch)
 		}
 	}

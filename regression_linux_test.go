@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chunkmap/chunkmap/internal/vfs"
 	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
@@ -186,7 +189,8 @@ func TestRegression_ViewTruncateSyncForever(t *testing.T) {
 	}
 }
 
-// R5: growLocked's rollback leaves the removed chunks in mu.dirty (and fds).
+// R5: growLocked's rollback left the removed chunks in mu.dirty and their
+// descriptors in the file cache.
 func TestRegression_GrowRollbackSyncForever(t *testing.T) {
 	dir := t.TempDir()
 	f := vfstest.NewFaulty(nil)
@@ -198,8 +202,14 @@ func TestRegression_GrowRollbackSyncForever(t *testing.T) {
 	}
 	defer m.Close()
 	f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, "0000000000000002.chunk"), Err: syscall.EMFILE, Times: 1})
-	_, err = m.Append(make([]byte, 3*cs))
-	t.Logf("Append: %v", err)
+	if _, err := m.Append(make([]byte, 3*cs)); err == nil {
+		t.Fatal("Append succeeded although creating chunk 2 failed")
+	}
+	// The chunks created before the failure are removed again: none may
+	// stay open, or queued for a Sync that would then fail for ever.
+	if n := deletedFds(t, dir); n != 0 {
+		t.Errorf("%d descriptors of removed chunk files are still open", n)
+	}
 	for i := range 2 {
 		if err := m.Sync(); err != nil {
 			t.Errorf("Sync %d after the failed Append: %v", i, err)
@@ -250,4 +260,124 @@ func TestRegression_TruncateAfterRecoveryBadRecord(t *testing.T) {
 		return
 	}
 	w3.Close()
+}
+
+type countFS struct {
+	vfs.FS
+	syncDirs atomic.Int32
+}
+
+func (c *countFS) SyncDir(d string) error { c.syncDirs.Add(1); return c.FS.SyncDir(d) }
+
+// R7: a recovering Open (process crash, same boot) resets dirDirty, so the
+// first Sync records chunks whose names were never made durable.
+func TestRegression_RecoveryForgetsDirSync(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, &Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Append(make([]byte, 10))
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	w.Append(make([]byte, 3*cs)) // creates chunks 1..3; no Sync
+	w.mu.lock.unlock()           // SIGKILL
+	c := &countFS{FS: vfs.OS}
+	o := &Options{ChunkSize: cs}
+	SetFS(o, c)
+	w2, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	t.Logf("recovered size %d, dirDirty %v, dirty %d", w2.Size(), w2.mu.dirDirty, len(w2.mu.dirty))
+	before := c.syncDirs.Load()
+	if err := w2.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if c.syncDirs.Load() == before {
+		t.Errorf("Sync recorded size %d (chunks 1..3 created by the crashed process) without fsyncing the directory", w2.mu.durable.size)
+	}
+}
+
+// R8: concurrent lock-free pulls store Size unordered: a goroutine can see
+// a reader's Size go backwards.
+func TestRegression_FollowerSizeRegresses(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, &Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Append(make([]byte, 8))
+	r, err := Open(dir, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var stop atomic.Bool
+	var back atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			last := int64(0)
+			for !stop.Load() {
+				s := r.Size()
+				if s < last {
+					back.Add(1)
+				}
+				last = s
+			}
+		}()
+	}
+	buf := make([]byte, 8)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		w.Append(buf)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if n := back.Load(); n > 0 {
+		t.Errorf("a reader's Size went backwards %d times while the writer only appended", n)
+	}
+}
+
+func TestRegression_ViewDropBeforeSyncForever(t *testing.T) {
+	dir := t.TempDir()
+	m, err := Open(dir, &Options{ChunkSize: cs, ArenaSize: 2 * cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.Append(make([]byte, 4*cs))
+	p, err := m.PinWritable(cs+cs/2, cs) // chunks 1,2 wrap the 2-slot arena: a view
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DropBefore(3 * cs); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Sync with the pin: %v", m.Sync() != nil)
+	p.Release()
+	m.Append(make([]byte, 4*cs)) // the dataset grows on; 1 and 2 never come back
+	for i := range 2 {
+		if err := m.Sync(); err != nil {
+			t.Errorf("Sync %d: %v", i, err)
+		}
+	}
+}
+
+func deletedFds(t *testing.T, dir string) int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	n := 0
+	for _, e := range ents {
+		l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		if strings.HasPrefix(l, dir) && strings.HasSuffix(l, "(deleted)") {
+			n++
+		}
+	}
+	return n
 }

@@ -56,13 +56,7 @@ func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 func TestRun_Usage(t *testing.T) {
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantOut  string // in stdout
-		wantErr  string // in stderr
-	}{
+	tests := []cmdCase{
 		{"no args", nil, exitUsage, "", "Usage:"},
 		{"help", []string{"help"}, exitOK, "chunkmap demo", ""},
 		{"-h", []string{"-h"}, exitOK, "chunkmap verify DIR", ""},
@@ -76,28 +70,9 @@ func TestRun_Usage(t *testing.T) {
 		{"bad chunk", []string{"demo", "-size", "1MiB", "-chunk", "1000"}, exitUsage, "", "chunkmap demo: -chunk 1000: want a power of two from 64 KiB to 2 GiB"},
 	}
 	for _, cmd := range commands {
-		tests = append(tests, struct {
-			name     string
-			args     []string
-			wantCode int
-			wantOut  string
-			wantErr  string
-		}{cmd.name + " -h", []string{cmd.name, "-h"}, exitOK, "Usage: chunkmap " + cmd.name, ""})
+		tests = append(tests, cmdCase{cmd.name + " -h", []string{cmd.name, "-h"}, exitOK, "Usage: chunkmap " + cmd.name, ""})
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			code, out, errOut := runCmd(t, tc.args...)
-			if code != tc.wantCode {
-				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out, errOut)
-			}
-			if !strings.Contains(out, tc.wantOut) {
-				t.Errorf("stdout does not contain %q:\n%s", tc.wantOut, out)
-			}
-			if !strings.Contains(errOut, tc.wantErr) {
-				t.Errorf("stderr does not contain %q:\n%s", tc.wantErr, errOut)
-			}
-		})
-	}
+	runCases(t, tests)
 }
 
 // TestSizeValue checks the size flags' use of internal/units (whose own
@@ -599,5 +574,35 @@ func TestRun_FlagErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("a refused salvage created %s", out)
+	}
+}
+
+// cmdCase is one run of the command: its arguments, the exit status it
+// must give, and text that stdout and stderr must contain.
+type cmdCase struct {
+	name     string
+	args     []string
+	wantCode int
+	wantOut  string // in stdout
+	wantErr  string // in stderr
+}
+
+// runCases runs each case as a subtest and checks its exit status and
+// output.
+func runCases(t *testing.T, tests []cmdCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCmd(t, tc.args...)
+			if code != tc.wantCode {
+				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out, errOut)
+			}
+			if !strings.Contains(out, tc.wantOut) {
+				t.Errorf("stdout does not contain %q:\n%s", tc.wantOut, out)
+			}
+			if !strings.Contains(errOut, tc.wantErr) {
+				t.Errorf("stderr does not contain %q:\n%s", tc.wantErr, errOut)
+			}
+		})
 	}
 }

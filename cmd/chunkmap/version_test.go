@@ -70,13 +70,7 @@ go        go1.26.8
 }
 
 func TestRun_Version(t *testing.T) {
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantOut  string // in stdout
-		wantErr  string // in stderr
-	}{
+	tests := []cmdCase{
 		// A test binary has build information with the main module's path.
 		{"version", []string{"version"}, exitOK, "module    github.com/chunkmap/chunkmap\n", ""},
 		{"go version", []string{"version"}, exitOK, "go        " + runtime.Version() + "\n", ""},
@@ -85,20 +79,7 @@ func TestRun_Version(t *testing.T) {
 		{"extra arg", []string{"version", "x"}, exitUsage, "", `unexpected argument "x"`},
 		{"bad flag", []string{"version", "-json"}, exitUsage, "", "flag provided but not defined: -json"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			code, out, errOut := runCmd(t, tc.args...)
-			if code != tc.wantCode {
-				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out, errOut)
-			}
-			if !strings.Contains(out, tc.wantOut) {
-				t.Errorf("stdout does not contain %q:\n%s", tc.wantOut, out)
-			}
-			if !strings.Contains(errOut, tc.wantErr) {
-				t.Errorf("stderr does not contain %q:\n%s", tc.wantErr, errOut)
-			}
-		})
-	}
+	runCases(t, tests)
 }
 
 // TestVersion_Built builds the command as a user does from a checkout and
