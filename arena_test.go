@@ -285,6 +285,86 @@ func TestBatch_UseAfterReturn(t *testing.T) {
 	})
 }
 
+// TestBatch_StateReuse runs batches on two Managers whose chunk 0 holds
+// different bytes, one after another and with a stale Batch kept from each:
+// a Batch's cache is recycled when it ends, so a batch must never see what
+// an earlier batch cached (another dataset's bytes, another chunk's, or a
+// writable run it did not allocate), and a stale Batch must reach nothing
+// while the recycled state serves another batch.
+func TestBatch_StateReuse(t *testing.T) {
+	a := evictionDataset(t, 4, nil)
+	b := newTestManager(t, nil)
+	other := bytes.Repeat([]byte{0xA5}, 2*cs)
+	writeAt(t, b, other, 0)
+	var stale []*chunkmap.Batch
+	check := func(m *chunkmap.Manager, want func(int64) byte) {
+		t.Helper()
+		err := m.Batch(func(bt *chunkmap.Batch) error {
+			stale = append(stale, bt)
+			for _, off := range []int64{0, 8, cs - 8, cs, cs + 64} {
+				p, err := bt.Bytes(off, 8)
+				if err != nil {
+					return err
+				}
+				for i, c := range p {
+					if c != want(off+int64(i)) {
+						return fmt.Errorf("Bytes(%d, 8)[%d] = %#x, want %#x", off, i, c, want(off+int64(i)))
+					}
+				}
+				for _, s := range stale[:len(stale)-1] {
+					if _, err := s.Bytes(off, 8); !errors.Is(err, chunkmap.ErrClosed) {
+						return fmt.Errorf("a stale Batch's Bytes(%d, 8) = %v, want ErrClosed", off, err)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for range 3 {
+		check(a, chunkByte)
+		check(b, func(int64) byte { return 0xA5 })
+	}
+	// A batch that cached writable runs of a, then one on b that only
+	// reads: b's bytes, and a WritableBytes on b that goes the slow way.
+	if err := a.Batch(func(bt *chunkmap.Batch) error {
+		p, err := bt.WritableBytes(16, 8)
+		if err != nil {
+			return err
+		}
+		copy(p, "abcdefgh")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Batch(func(bt *chunkmap.Batch) error {
+		p, err := bt.Bytes(16, 8)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(p, other[16:24]) {
+			return fmt.Errorf("Bytes(16, 8) on the second Manager = %q, want its own bytes", p)
+		}
+		q, err := bt.WritableBytes(16, 8)
+		if err != nil {
+			return err
+		}
+		copy(q, "ABCDEFGH")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 8)
+	if _, err := a.ReadAt(got, 16); err != nil || string(got) != "abcdefgh" {
+		t.Errorf("first Manager at 16 = %q, %v; want abcdefgh", got, err)
+	}
+	if _, err := b.ReadAt(got, 16); err != nil || string(got) != "ABCDEFGH" {
+		t.Errorf("second Manager at 16 = %q, %v; want ABCDEFGH", got, err)
+	}
+}
+
 // TestPinned_CopyAndDoubleRelease releases a copy of a Pinned and the
 // original, twice each, while another pin of the same chunk is held; that
 // pin must stay mapped through heavy eviction (the first version dropped

@@ -5,7 +5,9 @@ package chunkmap
 
 import (
 	"fmt"
+	"math"
 	"runtime/debug"
+	"sync"
 	"unsafe"
 )
 
@@ -30,10 +32,21 @@ import (
 type Batch struct {
 	m     *Manager
 	shift uint
+	// st is the batch's state, taken from batchStates for the length of
+	// the function; once the batch ends it is &endedState, whose empty
+	// cache sends every call to the slow path, which reports ErrClosed.
+	// So a Batch used after its function returned never reaches a state
+	// that another Batch has since taken.
+	st *batchState
+}
+
+// batchState is what a Batch keeps while it runs. It is pooled: opening a
+// batch allocates only the small Batch handle.
+type batchState struct {
 	// The fast path: a direct-mapped cache of the chunks the batch has
 	// reached, by chunk index mod len(runs). Each entry holds the bytes
-	// [lo, lo+len(run)) of one held chunk within [Start, Size) as of when
-	// it was filled, and whether the chunk is held writable.
+	// [lo, lo+n) of one held chunk within [Start, Size) as of when it was
+	// filled; wn is n if the chunk is held writable and allocated, else 0.
 	runs  [batchRuns]batchRun
 	epoch uint64 // Manager.shrinks when runs were last valid
 
@@ -44,16 +57,30 @@ type Batch struct {
 	wviews map[[2]int64]*viewHold
 }
 
+// batchStates recycles batchStates (2 KiB each), whose allocation and
+// clearing once cost as much as a few hundred cached accesses.
+var batchStates = sync.Pool{New: func() any { return new(batchState) }}
+
+// endedState is the state of every ended Batch. It is never written.
+var endedState batchState
+
 // batchRuns is the size of a Batch's cache of chunks: enough that a batch
 // over a few dozen chunks (2 GiB of 64 MiB chunks, say) finds each in one
-// load, small enough that opening a batch stays cheap (2.5 KiB).
+// load, small enough that a state stays small (2 KiB).
 const batchRuns = 64
 
-// batchRun is one entry of a Batch's cache.
+// maxRun bounds a cached run's length (a chunk's: at most 2 GiB, 1 GiB on
+// 32-bit platforms), so that the fast paths slice an array pointer, which
+// costs one check of n.
+const maxRun = min(MaxChunkSize, math.MaxInt>>1+1)
+
+// batchRun is one entry of a Batch's cache: the n bytes from offset lo,
+// mapped at p.
 type batchRun struct {
-	lo    int64
-	run   []byte
-	write bool
+	lo int64
+	n  uint64
+	wn uint64 // n if the bytes may be stored to, else 0
+	p  unsafe.Pointer
 }
 
 // batchChunk is a chunk a Batch holds in its arena slot.
@@ -67,21 +94,45 @@ type batchChunk struct {
 // it keeps an index.
 const batchIndexFrom = 16
 
+// batchHeldKeep is the most held entries a pooled state keeps room for.
+const batchHeldKeep = 1024
+
 // find returns the batch's hold of chunk idx, or nil. The cache of runs
 // answers most lookups before this is needed.
-func (b *Batch) find(idx int64) *batchChunk {
-	if b.index != nil {
-		if i, ok := b.index[idx]; ok {
-			return &b.held[i]
+func (st *batchState) find(idx int64) *batchChunk {
+	if st.index != nil {
+		if i, ok := st.index[idx]; ok {
+			return &st.held[i]
 		}
 		return nil
 	}
-	for i := range b.held {
-		if b.held[i].idx == idx {
-			return &b.held[i]
+	for i := range st.held {
+		if st.held[i].idx == idx {
+			return &st.held[i]
 		}
 	}
 	return nil
+}
+
+// reset empties st for the next batch, clearing only the cache entries
+// the batch filled (each is the entry of a chunk it held).
+func (st *batchState) reset() {
+	if len(st.held) >= batchRuns {
+		clear(st.runs[:])
+	} else {
+		for _, c := range st.held {
+			st.runs[uint64(c.idx)%batchRuns] = batchRun{}
+		}
+	}
+	st.epoch = 0
+	clear(st.held)
+	if cap(st.held) > batchHeldKeep {
+		st.held = nil
+	}
+	st.held = st.held[:0]
+	st.index = nil
+	clear(st.views)
+	clear(st.wviews)
 }
 
 // Batch calls fn with a Batch and returns fn's error. A fault on mapped
@@ -98,7 +149,7 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 		return m.errorf("batch", whole, ErrClosed, "")
 	}
 	m.batches.Add(1)
-	b := &Batch{m: m, shift: m.shift}
+	b := &Batch{m: m, shift: m.shift, st: batchStates.Get().(*batchState)}
 	defer m.batches.Add(-1)
 	defer b.end()
 	f, err := runBatch(b, fn)
@@ -116,26 +167,27 @@ func runBatch(b *Batch, fn func(*Batch) error) (f fault, err error) {
 
 // end releases everything the batch holds and makes it unusable.
 func (b *Batch) end() {
-	m := b.m
-	b.m = nil
-	clear(b.runs[:])
-	for _, c := range b.held {
+	m, st := b.m, b.st
+	b.m, b.st = nil, &endedState
+	for _, c := range st.held {
 		if c.write {
 			m.unholdWritable(c.idx, c.s)
 		} else {
 			m.unholdSlot(c.s)
 		}
 	}
-	if len(b.views)+len(b.wviews) > 0 {
+	if len(st.views)+len(st.wviews) > 0 {
 		m.mu.Lock()
-		for _, vh := range b.views {
+		for _, vh := range st.views {
 			m.releaseViewLocked(vh)
 		}
-		for _, vh := range b.wviews {
+		for _, vh := range st.wviews {
 			m.releaseViewLocked(vh)
 		}
 		m.mu.Unlock()
 	}
+	st.reset()
+	batchStates.Put(st)
 }
 
 // faultErr is the error of a fault in the batch's function, naming the
@@ -147,13 +199,13 @@ func (b *Batch) faultErr(f fault) error {
 		return &placedError{fmt.Errorf("batch at offset %d: %w: chunk file %s (truncated or removed by another process, or an I/O error)",
 			idx<<m.shift+int64(o), ErrFault, m.chunkPath(idx))}
 	}
-	for _, c := range b.held {
+	for _, c := range b.st.held {
 		base := uintptr(m.slotAddr(int64(m.slotNum(c.idx))))
 		if f.addr-base < uintptr(m.chunkSize) {
 			return at(c.idx, f.addr-base)
 		}
 	}
-	for _, views := range []map[[2]int64]*viewHold{b.views, b.wviews} {
+	for _, views := range []map[[2]int64]*viewHold{b.st.views, b.st.wviews} {
 		for _, vh := range views {
 			p := vh.v.Bytes()
 			if len(p) == 0 {
@@ -173,9 +225,13 @@ func (b *Batch) faultErr(f fault) error {
 // chunk boundaries, and the bytes are contiguous. Otherwise Bytes returns
 // ErrOutOfRange.
 func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
-	r := &b.runs[uint64(off>>b.shift)%batchRuns]
-	if o := uint64(off - r.lo); o < uint64(len(r.run)) && uint64(n) <= uint64(len(r.run))-o && b.m.shrinks.Load() == b.epoch {
-		return r.run[o : o+uint64(n) : o+uint64(n)], nil
+	st := b.st
+	// shift&63 spares the compiler's clamp for shifts of 64 or more.
+	r := &st.runs[uint64(off>>(b.shift&63))%batchRuns]
+	// The n check comes first: an ended batch's entries are all empty, so
+	// b.m (nil then) is not reached.
+	if o := uint64(off - r.lo); o < r.n && uint64(n) <= r.n-o && b.m.shrinks.Load() == st.epoch {
+		return (*[maxRun]byte)(unsafe.Add(r.p, o))[:n:n], nil
 	}
 	return b.slow(off, n, false)
 }
@@ -185,9 +241,10 @@ func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
 // Batch does not extend the dataset: [off, off+n) must already lie within
 // [Start, Size). On a ReadOnly Manager it returns ErrReadOnly.
 func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
-	r := &b.runs[uint64(off>>b.shift)%batchRuns]
-	if o := uint64(off - r.lo); r.write && o < uint64(len(r.run)) && uint64(n) <= uint64(len(r.run))-o && b.m.shrinks.Load() == b.epoch {
-		return r.run[o : o+uint64(n) : o+uint64(n)], nil
+	st := b.st
+	r := &st.runs[uint64(off>>(b.shift&63))%batchRuns]
+	if o := uint64(off - r.lo); o < r.wn && uint64(n) <= r.wn-o && b.m.shrinks.Load() == st.epoch {
+		return (*[maxRun]byte)(unsafe.Add(r.p, o))[:n:n], nil
 	}
 	return b.slow(off, n, true)
 }
@@ -203,10 +260,11 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%s: %w: the Batch was used after its function returned", place(op, at(off, int64(n))), ErrClosed)
 	}
-	if e := m.shrinks.Load(); e != b.epoch {
+	st := b.st
+	if e := m.shrinks.Load(); e != st.epoch {
 		// Something the cached runs relied on changed: check again.
-		clear(b.runs[:])
-		b.epoch = e
+		clear(st.runs[:])
+		st.epoch = e
 	}
 	if write {
 		if err := m.checkWrite(op, at(off, int64(max(n, 0)))); err != nil {
@@ -271,11 +329,11 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		if lo >= hi {
 			continue
 		}
-		b.runs[uint64(idx)%batchRuns] = batchRun{
-			lo:    lo,
-			run:   m.slotBytes(int64(m.slotNum(idx)), lo&m.mask, int(hi-lo)),
-			write: write,
+		r := batchRun{lo: lo, n: uint64(hi - lo), p: unsafe.Add(m.slotAddr(int64(m.slotNum(idx))), lo&m.mask)}
+		if write {
+			r.wn = r.n
 		}
+		st.runs[uint64(idx)%batchRuns] = r
 	}
 	return m.slotBytes(int64(m.slotNum(first)), off&m.mask, int(int64(n))), nil
 }
@@ -285,8 +343,8 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 // by another chunk, and the caller must use a view. The chunk is one of
 // those of op on the n bytes at off.
 func (b *Batch) hold(idx int64, write bool, op string, off int64, n int) (bool, error) {
-	m := b.m
-	c := b.find(idx)
+	m, st := b.m, b.st
+	c := st.find(idx)
 	if c != nil && c.s.doomed.Load() {
 		// Deleted since the batch took it (and perhaps created again):
 		// the caller maps what the chunk is now in a view.
@@ -307,17 +365,17 @@ func (b *Batch) hold(idx int64, write bool, op string, off int64, n int) (bool, 
 			}
 			s = mp.s
 		}
-		if b.held == nil {
-			b.held = b.inline[:0]
+		if st.held == nil {
+			st.held = st.inline[:0]
 		}
-		b.held = append(b.held, batchChunk{idx: idx, s: s})
-		c = &b.held[len(b.held)-1]
-		if b.index != nil {
-			b.index[idx] = len(b.held) - 1
-		} else if len(b.held) > batchIndexFrom {
-			b.index = make(map[int64]int, 2*len(b.held))
-			for i, h := range b.held {
-				b.index[h.idx] = i
+		st.held = append(st.held, batchChunk{idx: idx, s: s})
+		c = &st.held[len(st.held)-1]
+		if st.index != nil {
+			st.index[idx] = len(st.held) - 1
+		} else if len(st.held) > batchIndexFrom {
+			st.index = make(map[int64]int, 2*len(st.held))
+			for i, h := range st.held {
+				st.index[h.idx] = i
 			}
 		}
 	}
@@ -335,9 +393,9 @@ func (b *Batch) hold(idx int64, write bool, op string, off int64, n int) (bool, 
 func (b *Batch) view(first, last int64, write bool, op string, off int64, n int) ([]byte, error) {
 	m := b.m
 	key := [2]int64{first, last}
-	views := &b.views
+	views := &b.st.views
 	if write {
-		views = &b.wviews
+		views = &b.st.wviews
 	}
 	if vh := (*views)[key]; vh != nil {
 		return vh.v.Bytes(), nil
