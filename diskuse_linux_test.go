@@ -114,3 +114,57 @@ func appendSeq(t *testing.T, m *chunkmap.Manager, n int64) {
 		done += k
 	}
 }
+
+// TestScatter_AllocatesBeforeStoring scatters into a mapped chunk whose file
+// is allocated only for its first step: the lock-free path must not store
+// past the allocated prefix (a full disk would then fault, or lose the
+// store at writeback, instead of failing the call), so the value far into
+// the chunk goes the locked way, which allocates the file up to it first.
+func TestScatter_AllocatesBeforeStoring(t *testing.T) {
+	const chunkSize = 4 << 20 // allocation steps of 256 KiB
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkSize, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// Chunk 0 allocated for its first step only, mapped; chunk 1 makes
+	// the far offsets of chunk 0 lie within Size.
+	for _, off := range []int64{0, chunkSize} {
+		if _, err := m.WriteAt(make([]byte, 8), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.ReadAt(make([]byte, 8), 0); err != nil {
+		t.Fatal(err)
+	}
+	chunk0 := filepath.Join(dir, "0000000000000000.chunk")
+	before := fileBlocks(t, chunk0)
+	if before >= 1<<20 {
+		t.Fatalf("chunk 0 has %d bytes allocated before the scatter, want one step (256 KiB)", before)
+	}
+	offs := []int64{8, 16, 3 << 20, 3<<20 + 8}
+	src := []byte("aaaaaaaabbbbbbbbccccccccdddddddd")
+	if err := m.Scatter(src, offs, 8); err != nil {
+		t.Fatal(err)
+	}
+	if after := fileBlocks(t, chunk0); after < 3<<20+8 {
+		t.Errorf("chunk 0 has %d bytes allocated after a store at %d, want at least %d", after, 3<<20, 3<<20+8)
+	}
+	got := make([]byte, 8)
+	for i, off := range offs {
+		if _, err := m.ReadAt(got, off); err != nil || string(got) != string(src[8*i:8*i+8]) {
+			t.Errorf("ReadAt(%d) = %q, %v; want %q", off, got, err, src[8*i:8*i+8])
+		}
+	}
+}
+
+// fileBlocks returns the bytes allocated on disk to the file at path.
+func fileBlocks(t *testing.T, path string) int64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}

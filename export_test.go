@@ -31,3 +31,7 @@ func (m *Manager) ArenaReleased() bool {
 
 // Slots returns the number of slots in m's arena.
 func (m *Manager) Slots() int { return len(m.slots) }
+
+// SetScatteredArena makes every Manager opened after it treat its arena as
+// not contiguous (see scatteredArena).
+func SetScatteredArena(on bool) { scatteredArena = on }

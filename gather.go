@@ -103,52 +103,76 @@ func (m *Manager) checkGather(op string, nbuf, noffs, n int) error {
 	return nil
 }
 
-// gatherDistinct is the most distinct (slot, chunk) pairs one block of a
-// Gather checks; a block that reaches more ends early, and the next one
-// goes on. It keeps gatherSlots small, because the block zeroes it.
+// gatherDistinct is the most distinct chunks one block of a Gather or
+// Scatter checks (or a chunk checked again after recent lost it); a block
+// that reaches more ends early, and the next one goes on. It keeps the
+// tables below small, because each block zeroes them.
 const gatherDistinct = 64
+
+// recentAt is where a block's table of recent chunks keeps a chunk, from its
+// last offset t (never 0): a multiplicative hash, which spares the hot loops
+// a shift by the chunk size (a shift by a variable ties up a register on
+// amd64, and the loops have none to spare).
+func recentAt(t int64) uint64 { return uint64(t) * 0x9e3779b97f4a7c15 >> 58 }
 
 // gatherSlots is what hotGather checked of the slots a block reads from:
 // each distinct (slot, chunk) once, with the generation it saw.
 type gatherSlots struct {
-	n      int
-	slot   [gatherDistinct]*slot
-	want   [gatherDistinct]int64 // 1 + the chunk index
-	gen    [gatherDistinct]uint64
-	recent [64]int32 // 1 + the position in slot of a recent (slot, chunk), by slot number mod 64
+	n    int
+	slot [gatherDistinct]*slot
+	want [gatherDistinct]int64 // 1 + the chunk index
+	gen  [gatherDistinct]uint64
+	// recent holds the last offset of chunks checked in this block, at
+	// recentAt of it: a value whose chunk is there needs no check (a
+	// chunk's slot is fixed, so the chunk names it). A chunk pushed out by
+	// another is checked, and listed, again.
+	recent [64]int64
 }
 
-// resolve fills addr with the mapped address of each n-byte value at offs,
-// stopping before the first that is outside [Start, Size), straddles a chunk
-// boundary or lies in a chunk that is not mapped, and returns how many it
-// resolved. It checks each slot once per block (the first time a value of
-// its chunk comes up, as far as gs.recent remembers) and records it in gs.
-func (m *Manager) resolve(offs []int64, n int, gs *gatherSlots, addr *[gatherBlock]unsafe.Pointer) int {
+// resolve returns how many of the n-byte values at offs, from the first,
+// the lock-free path can read: it stops before the first that is outside
+// [Start, Size), straddles a chunk boundary or lies in a chunk that is not
+// mapped. It checks each chunk's slot once per block (as far as gs.recent
+// remembers) and records it in gs.
+func (m *Manager) resolve(offs []int64, n int, gs *gatherSlots) int {
 	start, size := m.state().start.Load(), m.state().size.Load()
-	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
-	for k, off := range offs {
-		o := off & mask
-		if off < start || off > size-int64(n) || o > last {
+	mask, last, end := m.mask, m.chunkSize-int64(n), size-int64(n)
+	for k := 0; ; {
+		// The inner loop makes no call, so that its values stay in
+		// registers; it leaves for a chunk not checked yet.
+		for ; k < len(offs); k++ {
+			off := offs[k]
+			if off < start || off > end || off&mask > last {
+				return k
+			}
+			if t := off | mask; gs.recent[recentAt(t)] != t {
+				break
+			}
+		}
+		if k == len(offs) || !gs.check(m, offs[k]) {
 			return k
 		}
-		want := off>>shift + 1
-		j := (want - 1) & m.smask
-		s := &m.slots[j]
-		if r := gs.recent[j&63]; r == 0 || gs.slot[r-1] != s || gs.want[r-1] != want {
-			if gs.n == gatherDistinct {
-				return k
-			}
-			g := s.gen.Load()
-			if s.own.Load() != want {
-				return k
-			}
-			gs.slot[gs.n], gs.want[gs.n], gs.gen[gs.n] = s, want, g
-			gs.n++
-			gs.recent[j&63] = int32(gs.n)
-		}
-		addr[k] = unsafe.Add(m.slotAddr(j), o)
 	}
-	return len(offs)
+}
+
+// check checks that the chunk of offset off is mapped in its slot and lists
+// the slot with the generation it saw; false means the chunk is not mapped,
+// or the block has listed gatherDistinct slots already.
+func (gs *gatherSlots) check(m *Manager, off int64) bool {
+	if gs.n == gatherDistinct {
+		return false
+	}
+	want := off>>m.shift + 1
+	s := m.slot(want - 1)
+	g := s.gen.Load()
+	if s.own.Load() != want {
+		return false
+	}
+	gs.slot[gs.n], gs.want[gs.n], gs.gen[gs.n] = s, want, g
+	gs.n++
+	t := off | m.mask
+	gs.recent[recentAt(t)] = t
+	return true
 }
 
 // hotGather copies up to gatherBlock values, stopping before the first the
@@ -160,23 +184,8 @@ func (m *Manager) hotGather(dst []byte, offs []int64, n int) (done int) {
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
 	var gs gatherSlots
-	var addr [gatherBlock]unsafe.Pointer
-	k := m.resolve(offs, n, &gs, &addr)
-	// The loads are independent, so their misses overlap.
-	switch n {
-	case 8:
-		for i := range addr[:k] {
-			*(*[8]byte)(dst[i*8:]) = *(*[8]byte)(addr[i])
-		}
-	case 4:
-		for i := range addr[:k] {
-			*(*[4]byte)(dst[i*4:]) = *(*[4]byte)(addr[i])
-		}
-	default:
-		for i := range addr[:k] {
-			copy(dst[i*n:(i+1)*n], unsafe.Slice((*byte)(addr[i]), n))
-		}
-	}
+	k := m.resolve(offs, n, &gs)
+	m.copyValues(dst, offs[:k], n, false)
 	loadFence()
 	for i, s := range gs.slot[:gs.n] {
 		if s.own.Load() != gs.want[i] || s.gen.Load() != gs.gen[i] {
@@ -189,75 +198,151 @@ func (m *Manager) hotGather(dst []byte, offs []int64, n int) (done int) {
 	return k
 }
 
+// copyValues copies the n-byte value at each of offs, whose chunks the
+// caller has checked, to buf (or, with store, from buf to the mapping).
+// The addresses come from the offsets alone, so the loads (or stores) are
+// independent and their cache misses overlap, as in a loop over one flat
+// mapping.
+func (m *Manager) copyValues(buf []byte, offs []int64, n int, store bool) {
+	if m.fbase != nil {
+		for i, off := range offs {
+			p := unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(off>>m.shift&m.smask), off&m.mask)), n)
+			if store {
+				copy(p, buf[i*n:(i+1)*n])
+			} else {
+				copy(buf[i*n:(i+1)*n], p)
+			}
+		}
+		return
+	}
+	// The arena is contiguous: a value is at its offset modulo the
+	// arena's size from the arena's base.
+	base, amask := m.abase, m.smask<<m.shift|m.mask
+	switch {
+	case n == 8 && !store:
+		for i, off := range offs {
+			*(*[8]byte)(buf[i*8:]) = *(*[8]byte)(unsafe.Add(base, off&amask))
+		}
+	case n == 8:
+		for i, off := range offs {
+			*(*[8]byte)(unsafe.Add(base, off&amask)) = *(*[8]byte)(buf[i*8:])
+		}
+	case n == 4 && !store:
+		for i, off := range offs {
+			*(*[4]byte)(buf[i*4:]) = *(*[4]byte)(unsafe.Add(base, off&amask))
+		}
+	case n == 4:
+		for i, off := range offs {
+			*(*[4]byte)(unsafe.Add(base, off&amask)) = *(*[4]byte)(buf[i*4:])
+		}
+	default:
+		for i, off := range offs {
+			p := unsafe.Slice((*byte)(unsafe.Add(base, off&amask)), n)
+			if store {
+				copy(p, buf[i*n:(i+1)*n])
+			} else {
+				copy(buf[i*n:(i+1)*n], p)
+			}
+		}
+	}
+}
+
+// scatterSlots is what hotScatter announced itself in: each distinct
+// (slot, chunk) once, and where its chunk is allocated on disk.
+type scatterSlots struct {
+	n       int
+	entered [gatherDistinct]*slot // every slot announced, once per entry
+	idx     [gatherDistinct]int64 // its chunk
+	// recent and alloc hold, at recentAt of a chunk's last offset, that
+	// offset and the chunk's allocation watermark as seen once announced
+	// in its slot (see gatherSlots.recent).
+	recent [64]int64
+	alloc  [64]int64
+}
+
+// enterAll returns how many of the n-byte values at offs, from the first,
+// the lock-free path can store: it stops before the first that is outside
+// [Start, Size), straddles a chunk boundary, or lies in a chunk that is not
+// mapped or not allocated that far. It announces a store in each chunk's
+// slot once per block (as far as ws.recent remembers), before checking the
+// slot, and records it in ws; the caller leaves each.
+func (m *Manager) enterAll(offs []int64, n int, ws *scatterSlots) int {
+	start, size := m.state().start.Load(), m.state().size.Load()
+	mask, last, end := m.mask, m.chunkSize-int64(n), size-int64(n)
+	for k := 0; ; {
+		// As in resolve, the inner loop makes no call.
+		for ; k < len(offs); k++ {
+			off := offs[k]
+			o := off & mask
+			if off < start || off > end || o > last {
+				return k
+			}
+			if t, h := off|mask, recentAt(off|mask); ws.recent[h] != t || o+int64(n) > ws.alloc[h] {
+				break
+			}
+		}
+		if k == len(offs) || !ws.enter(m, offs[k], n) {
+			return k
+		}
+	}
+}
+
+// enter announces a store in the slot of offset off's chunk and checks the
+// slot: false means the chunk is not mapped there, or not allocated as far
+// as the n bytes at off, or the block has announced itself in
+// gatherDistinct slots already. Once a store is announced and the chunk
+// checked, the chunk stays in its slot until the store leaves (see
+// slots.go), so the check holds for every value of the block.
+func (ws *scatterSlots) enter(m *Manager, off int64, n int) bool {
+	if ws.n == gatherDistinct {
+		return false
+	}
+	want := off>>m.shift + 1
+	s := m.slot(want - 1)
+	s.enter()
+	ws.entered[ws.n], ws.idx[ws.n] = s, want-1
+	ws.n++
+	if s.own.Load() != want {
+		return false
+	}
+	alloc := s.alloc.Load()
+	if off&m.mask+int64(n) > alloc {
+		return false
+	}
+	h := recentAt(off | m.mask)
+	ws.recent[h], ws.alloc[h] = off|m.mask, alloc
+	return true
+}
+
 // hotScatter stores up to gatherBlock values, announcing itself in each
 // slot it stores to before checking the slot (see slots.go), and returns how
 // many it stored, and in clean the chunks it stored to whose dirty flag was
 // clear (for the caller to mark outside the guard). A slot is announced once
-// per block however many values go to it (a small direct-mapped set of the
-// slots announced finds most repeats), because each announcement is an
+// per block however many values go to it, because each announcement is an
 // atomic operation, which on cold data keeps the processor from overlapping
 // the stores' cache misses. After a fault it leaves every slot it announced
 // itself in and returns 0: the block's first value is then written on the
 // locked path, which reports the fault, and values of the block that were
 // stored already are stored again.
 func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherBlock]int64) (done, nclean int) {
-	var entered [gatherBlock]*slot // every slot announced, once per entry
-	var enteredIdx [gatherBlock]int64
-	var nentered int
+	var ws scatterSlots
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(interface{ Addr() uintptr }); !ok {
 				panic(r)
 			}
-			for _, s := range entered[:nentered] {
+			for _, s := range ws.entered[:ws.n] {
 				s.leave()
 			}
 			done, nclean = 0, 0
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	start, size := m.state().start.Load(), m.state().size.Load()
-	shift, mask, last := m.shift, m.mask, m.chunkSize-int64(n)
-	var addr [gatherBlock]unsafe.Pointer
-	var recent [64]*slot // slots announced in this block, by slot number mod 64
-	k := 0
-	for _, off := range offs {
-		o := off & mask
-		if off < start || off > size-int64(n) || o > last {
-			break
-		}
-		want := off>>shift + 1
-		j := (want - 1) & m.smask
-		s := &m.slots[j]
-		if recent[j&63] != s {
-			s.enter()
-			entered[nentered], enteredIdx[nentered] = s, want-1
-			nentered++
-			recent[j&63] = s
-		}
-		if s.own.Load() != want || o+int64(n) > s.alloc.Load() {
-			break
-		}
-		addr[k] = unsafe.Add(m.slotAddr(j), o)
-		k++
-	}
-	switch n {
-	case 8:
-		for i := range addr[:k] {
-			*(*[8]byte)(addr[i]) = *(*[8]byte)(src[i*8:])
-		}
-	case 4:
-		for i := range addr[:k] {
-			*(*[4]byte)(addr[i]) = *(*[4]byte)(src[i*4:])
-		}
-	default:
-		for i := range addr[:k] {
-			copy(unsafe.Slice((*byte)(addr[i]), n), src[i*n:(i+1)*n])
-		}
-	}
-	ne := nentered
-	nentered = 0
-	for i, s := range entered[:ne] {
+	k := m.enterAll(offs, n, &ws)
+	m.copyValues(src, offs[:k], n, true)
+	ne := ws.n
+	ws.n = 0 // left below: the deferred recovery must not leave them again
+	for i, s := range ws.entered[:ne] {
 		dirty := s.leave()
 		if !s.used.Load() {
 			s.used.Store(true)
@@ -265,7 +350,7 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherBloc
 		// Marking a chunk that was not stored to (a value refused after
 		// its slot was announced) costs at most an fsync.
 		if !dirty {
-			clean[nclean] = enteredIdx[i]
+			clean[nclean] = ws.idx[i]
 			nclean++
 		}
 	}

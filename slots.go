@@ -186,7 +186,7 @@ func (m *Manager) reserveArena(nchunks int64) error {
 	}
 	m.slots = make([]slot, n)
 	m.smask = int64(n - 1)
-	m.contiguous = m.ar.Contiguous()
+	m.contiguous = m.ar.Contiguous() && !scatteredArena
 	if m.contiguous {
 		m.abase = m.ar.Base()
 	} else {
@@ -194,6 +194,12 @@ func (m *Manager) reserveArena(nchunks int64) error {
 	}
 	return nil
 }
+
+// scatteredArena makes Open treat every arena as not contiguous, as on
+// platforms that cannot map a file at a chosen address: slot addresses are
+// then loaded, and ranges across chunks go through private views. Tests set
+// it (export_test.go) to run those paths on every platform.
+var scatteredArena bool
 
 // slotAddr returns the address of slot k. Where the arena is contiguous it
 // is computed, never loaded, so it is the same before and after the slot is

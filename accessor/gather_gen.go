@@ -19,6 +19,9 @@ func (v *ViewAccessor) ReadUint64sAt(offs []int64, dst []uint64) error {
 	if len(dst) < len(offs) {
 		return shortValues("read uint64s at", len(offs), len(dst))
 	}
+	if v.native() {
+		return v.m.Gather(rawBytes(dst[:len(offs)]), offs, 8)
+	}
 	var buf [gatherStep * 8]byte
 	for i := 0; i < len(offs); i += gatherStep {
 		k := min(gatherStep, len(offs)-i)
@@ -38,6 +41,9 @@ func (v *ViewAccessor) WriteUint64sAt(offs []int64, src []uint64) error {
 	if len(src) < len(offs) {
 		return shortValues("write uint64s at", len(offs), len(src))
 	}
+	if v.native() {
+		return v.m.Scatter(rawBytes(src[:len(offs)]), offs, 8)
+	}
 	var buf [gatherStep * 8]byte
 	for i := 0; i < len(offs); i += gatherStep {
 		k := min(gatherStep, len(offs)-i)
@@ -54,6 +60,9 @@ func (v *ViewAccessor) ReadUint32sAt(offs []int64, dst []uint32) error {
 	if len(dst) < len(offs) {
 		return shortValues("read uint32s at", len(offs), len(dst))
 	}
+	if v.native() {
+		return v.m.Gather(rawBytes(dst[:len(offs)]), offs, 4)
+	}
 	var buf [gatherStep * 4]byte
 	for i := 0; i < len(offs); i += gatherStep {
 		k := min(gatherStep, len(offs)-i)
@@ -69,6 +78,9 @@ func (v *ViewAccessor) ReadUint32sAt(offs []int64, dst []uint32) error {
 func (v *ViewAccessor) WriteUint32sAt(offs []int64, src []uint32) error {
 	if len(src) < len(offs) {
 		return shortValues("write uint32s at", len(offs), len(src))
+	}
+	if v.native() {
+		return v.m.Scatter(rawBytes(src[:len(offs)]), offs, 4)
 	}
 	var buf [gatherStep * 4]byte
 	for i := 0; i < len(offs); i += gatherStep {
