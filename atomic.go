@@ -146,7 +146,7 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (x uint64, swapped, ok, clean bool) {
 	var in *slot
 	defer catchWrite(debug.SetPanicOnFault(true), &in)
-	want := off>>m.shift + 1
+	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
 	if kind == atomicLoad {

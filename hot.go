@@ -56,7 +56,7 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 	// A fault unwinds before ok is set, so it reads false.
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
-	want := off>>m.shift + 1
+	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
 	g := s.gen.Load()
@@ -97,7 +97,7 @@ const (
 func (m *Manager) hotWrite1(p []byte, off int64) (res int) {
 	var in *slot
 	defer catchWrite(debug.SetPanicOnFault(true), &in)
-	want := off>>m.shift + 1
+	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
 	s.enter()
@@ -144,7 +144,7 @@ const maxSpan = 16
 func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
-	first, last := off>>m.shift, (off+int64(len(p))-1)>>m.shift
+	first, last := m.chunkOf(off), m.chunkOf(off+int64(len(p))-1)
 	k := first & m.smask
 	if m.fbase != nil || last-first >= maxSpan || last-first > m.smask-k {
 		return false
@@ -174,7 +174,7 @@ func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 // hotReadSpan is for reads: it announces itself in every chunk's slot,
 // stores the range in one go, and marks the chunks it found clean.
 func (m *Manager) hotWriteSpan(p []byte, off int64) (ok bool) {
-	first, last := off>>m.shift, (off+int64(len(p))-1)>>m.shift
+	first, last := m.chunkOf(off), m.chunkOf(off+int64(len(p))-1)
 	k := first & m.smask
 	if m.fbase != nil || last-first >= maxSpan || last-first > m.smask-k {
 		return false

@@ -208,7 +208,7 @@ var scatteredArena bool
 // checks of slots.go.
 func (m *Manager) slotAddr(k int64) unsafe.Pointer {
 	if m.fbase == nil {
-		return unsafe.Add(m.abase, k<<m.shift)
+		return unsafe.Add(m.abase, k<<(m.shift&63))
 	}
 	return unsafe.Pointer(m.fbase[k].Load())
 }
@@ -218,6 +218,10 @@ func (m *Manager) slotAddr(k int64) unsafe.Pointer {
 func (m *Manager) slotBytes(k, o int64, n int) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), o)), n)
 }
+
+// chunkOf returns the index of the chunk that holds offset off. (The mask
+// spares the hot paths the compiler's clamp for shifts of 64 or more.)
+func (m *Manager) chunkOf(off int64) int64 { return off >> (m.shift & 63) }
 
 // slot returns the slot of chunk idx.
 func (m *Manager) slot(idx int64) *slot { return &m.slots[idx&m.smask] }
