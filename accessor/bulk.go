@@ -1,11 +1,8 @@
 package accessor
 
-// This file holds the helpers of the bulk calls, which read or store a
-// whole slice of values in one call; the calls and their converters are
-// generated into bulk_gen.go (see generate.go). Bytes move between the Manager and a stack buffer in
-// pieces of bulkBuf bytes, each with one call of the Manager's ReadAt or
-// WriteAt, and the byte-order conversion runs over a whole piece in a loop
-// the compiler inlines; no call is made per element.
+// This file holds the checks and buffers of the bulk calls, which read or
+// store a whole slice of values in one call (values.go implements them;
+// their per-type methods are generated into bulk_gen.go, see generate.go).
 
 import (
 	"fmt"
@@ -14,11 +11,12 @@ import (
 	"github.com/chunkmap/chunkmap"
 )
 
-// bulkBuf is the size in bytes of the stack buffer of a bulk call: it
-// amortises the cost of a Manager call (a lookup and a fault guard, about
-// 10 ns) over a piece. A call of at most smallBuf bytes uses a buffer of
-// that size instead, because Go zeroes a stack array where it is declared
-// and zeroing 4 KiB would cost a short call more than the call itself.
+// bulkBuf is the size in bytes of the stack buffer in which a bulk write in
+// a byte order other than the machine's converts its values: it amortises
+// the cost of a Manager call (a lookup and a fault guard, about 10 ns) over
+// a piece. A call of at most smallBuf bytes uses a buffer of that size
+// instead, because Go zeroes a stack array where it is declared and zeroing
+// 4 KiB would cost a short call more than the call itself.
 const (
 	bulkBuf  = 4096
 	smallBuf = 128

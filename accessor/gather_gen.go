@@ -2,7 +2,7 @@
 
 package accessor
 
-// This file holds the gather and scatter calls (see gather.go).
+// This file holds the gather and scatter calls (see values.go).
 
 // ReadUint64sAt reads the uint64 at each offset offs[k] into dst[k], in the
 // accessor's byte order. len(dst) must be at least len(offs). Every value
@@ -16,21 +16,7 @@ package accessor
 // overlaps the cache misses of independent values as it does over one flat
 // mapping.
 func (v *ViewAccessor) ReadUint64sAt(offs []int64, dst []uint64) error {
-	if len(dst) < len(offs) {
-		return shortValues("read uint64s at", len(offs), len(dst))
-	}
-	if v.native() {
-		return v.m.Gather(rawBytes(dst[:len(offs)]), offs, 8)
-	}
-	var buf [gatherStep * 8]byte
-	for i := 0; i < len(offs); i += gatherStep {
-		k := min(gatherStep, len(offs)-i)
-		if err := v.m.Gather(buf[:8*k], offs[i:i+k], 8); err != nil {
-			return err
-		}
-		v.decodeUint64s(dst[i:i+k], buf[:8*k])
-	}
-	return nil
+	return gatherValues(v, "read uint64s at", offs, dst)
 }
 
 // WriteUint64sAt stores src[k] at each offset offs[k], in the accessor's
@@ -38,57 +24,15 @@ func (v *ViewAccessor) ReadUint64sAt(offs []int64, dst []uint64) error {
 // wholly within [Start, Size): unlike WriteUint64 it does not extend Size.
 // On an error, the values for earlier offsets have been written.
 func (v *ViewAccessor) WriteUint64sAt(offs []int64, src []uint64) error {
-	if len(src) < len(offs) {
-		return shortValues("write uint64s at", len(offs), len(src))
-	}
-	if v.native() {
-		return v.m.Scatter(rawBytes(src[:len(offs)]), offs, 8)
-	}
-	var buf [gatherStep * 8]byte
-	for i := 0; i < len(offs); i += gatherStep {
-		k := min(gatherStep, len(offs)-i)
-		v.encodeUint64s(buf[:8*k], src[i:i+k])
-		if err := v.m.Scatter(buf[:8*k], offs[i:i+k], 8); err != nil {
-			return err
-		}
-	}
-	return nil
+	return scatterValues(v, "write uint64s at", offs, src)
 }
 
 // ReadUint32sAt is ReadUint64sAt for uint32 values.
 func (v *ViewAccessor) ReadUint32sAt(offs []int64, dst []uint32) error {
-	if len(dst) < len(offs) {
-		return shortValues("read uint32s at", len(offs), len(dst))
-	}
-	if v.native() {
-		return v.m.Gather(rawBytes(dst[:len(offs)]), offs, 4)
-	}
-	var buf [gatherStep * 4]byte
-	for i := 0; i < len(offs); i += gatherStep {
-		k := min(gatherStep, len(offs)-i)
-		if err := v.m.Gather(buf[:4*k], offs[i:i+k], 4); err != nil {
-			return err
-		}
-		v.decodeUint32s(dst[i:i+k], buf[:4*k])
-	}
-	return nil
+	return gatherValues(v, "read uint32s at", offs, dst)
 }
 
 // WriteUint32sAt is WriteUint64sAt for uint32 values.
 func (v *ViewAccessor) WriteUint32sAt(offs []int64, src []uint32) error {
-	if len(src) < len(offs) {
-		return shortValues("write uint32s at", len(offs), len(src))
-	}
-	if v.native() {
-		return v.m.Scatter(rawBytes(src[:len(offs)]), offs, 4)
-	}
-	var buf [gatherStep * 4]byte
-	for i := 0; i < len(offs); i += gatherStep {
-		k := min(gatherStep, len(offs)-i)
-		v.encodeUint32s(buf[:4*k], src[i:i+k])
-		if err := v.m.Scatter(buf[:4*k], offs[i:i+k], 4); err != nil {
-			return err
-		}
-	}
-	return nil
+	return scatterValues(v, "write uint32s at", offs, src)
 }

@@ -3,6 +3,7 @@ package accessor_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -14,8 +15,8 @@ import (
 // boundaries included, through the gather and scatter calls, under LRU
 // pressure, and checks them against single typed calls.
 func TestGather(t *testing.T) {
-	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
-		t.Run(order.String(), func(t *testing.T) {
+	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian, swapOrder{}} {
+		t.Run(fmt.Sprintf("order=%v", order), func(t *testing.T) {
 			m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: 64 << 10, MaxMapped: 2})
 			if err != nil {
 				t.Fatal(err)

@@ -78,12 +78,6 @@ var orders = []Order{
 	{Kind: "bigEndian", Impl: "binary.BigEndian"},
 }
 
-// unroll is how many values a step of a bulk converter's main loop
-// converts: with constant indexes the compiler drops the bounds checks it
-// cannot drop from b[k*i:], which made four a step two to three times
-// faster than one (measured on amd64 with Go 1.26).
-const unroll = 4
-
 // files are the files written, each by the template of its name.
 var files = []string{"typed_gen.go", "bulk_gen.go", "gather_gen.go", "batch_gen.go"}
 
@@ -116,7 +110,6 @@ func main() {
 		// The unsigned types the converters are written for.
 		"Words":  filter(func(t Type) bool { return t.Size > 1 && t.Name == t.Bits }),
 		"Orders": orders,
-		"Unroll": unroll,
 	}
 	for _, name := range files {
 		var b bytes.Buffer
@@ -142,16 +135,6 @@ var funcs = template.FuncMap{
 	// to converts expr, of t's Go type, to t's Bits type.
 	"to":    func(t Type, expr string) string { return conv(t.ToBits, expr) },
 	"lower": strings.ToLower,
-	"add":   func(a, b int) int { return a + b },
-	"mul":   func(a, b int) int { return a * b },
-	// seq returns 0, 1, ..., n-1.
-	"seq": func(n int) []int {
-		s := make([]int, n)
-		for i := range s {
-			s[i] = i
-		}
-		return s
-	},
 }
 
 func conv(fn, expr string) string {
