@@ -169,6 +169,7 @@ type ViewAccessor struct {
 	m      *chunkmap.Manager
 	kind   orderKind
 	custom binary.ByteOrder // the order when kind is customOrder
+	native bool             // the order is the machine's (see values.go)
 }
 
 // Assert that a ViewAccessor is an io.ReaderAt and an io.WriterAt.
@@ -197,6 +198,7 @@ func New(m *chunkmap.Manager, order binary.ByteOrder) *ViewAccessor {
 	default:
 		v.kind, v.custom = customOrder, order
 	}
+	v.native = v.kind == littleEndian && !nativeBig || v.kind == bigEndian && nativeBig
 	return v
 }
 

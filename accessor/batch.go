@@ -1,10 +1,16 @@
 package accessor
 
 // This file holds Batch: typed reads and writes under one fault guard for
-// many accesses, on top of chunkmap.Batch. Its typed methods all have one
-// shape, and are generated into batch_gen.go (see generate.go).
+// many accesses, on top of chunkmap.Batch. Its typed methods are generated
+// into batch_gen.go (see generate.go); batchRead and batchWrite implement
+// them for every type.
 
-import "github.com/chunkmap/chunkmap"
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"github.com/chunkmap/chunkmap"
+)
 
 // Batch is a scope, opened by [ViewAccessor.Batch], in which typed reads
 // and writes share one fault guard and read the mapped bytes in place, with
@@ -78,4 +84,52 @@ func (bt *Batch) put(off int64, src []byte) error {
 	copy(p, src[:k])
 	copy(q, src[k:])
 	return nil
+}
+
+// batchRead is Batch.ReadName: the value's bytes, straight from the
+// mapping, loaded into an aligned word (n is a constant in each
+// instantiation, so one case of each switch remains), converted to the
+// machine's order and read as a T.
+func batchRead[T value](bt *Batch, off int64) (T, error) {
+	n := sizeOf[T]()
+	p, err := bt.get(off, n)
+	if err != nil {
+		return 0, err
+	}
+	var w uint64
+	ne := binary.NativeEndian
+	switch n {
+	case 1:
+		*(*uint8)(unsafe.Pointer(&w)) = p[0]
+	case 2:
+		*(*uint16)(unsafe.Pointer(&w)) = ne.Uint16(p)
+	case 4:
+		*(*uint32)(unsafe.Pointer(&w)) = ne.Uint32(p)
+	case 8:
+		w = ne.Uint64(p)
+	}
+	if n > 1 && !bt.v.native {
+		if bt.v.kind != customOrder {
+			reverseWord(&w, n)
+		} else {
+			bt.v.toNative((*[8]byte)(unsafe.Pointer(&w))[:n:n], n)
+		}
+	}
+	return *(*T)(unsafe.Pointer(&w)), nil
+}
+
+// batchWrite is Batch.WriteName, the inverse of batchRead.
+func batchWrite[T value](bt *Batch, off int64, x T) error {
+	var w uint64
+	*(*T)(unsafe.Pointer(&w)) = x
+	n := sizeOf[T]()
+	b := (*[8]byte)(unsafe.Pointer(&w))[:n:n]
+	if n > 1 && !bt.v.native {
+		if bt.v.kind != customOrder {
+			reverseWord(&w, n)
+		} else {
+			bt.v.fromNative(b, n)
+		}
+	}
+	return bt.put(off, b)
 }

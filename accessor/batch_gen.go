@@ -4,166 +4,102 @@ package accessor
 
 // This file holds the typed reads and writes of a Batch (see batch.go).
 
-import "math"
-
-// ReadUint8 returns the uint8 at offset off.
+// ReadUint8 is [Batch.ReadUint64] for uint8 values, 1 byte.
 func (bt *Batch) ReadUint8(off int64) (uint8, error) {
-	b, err := bt.get(off, 1)
-	if err != nil {
-		return 0, err
-	}
-	return b[0], nil
+	return batchRead[uint8](bt, off)
 }
 
-// WriteUint8 stores x at offset off.
+// WriteUint8 is [Batch.WriteUint64] for uint8 values, 1 byte.
 func (bt *Batch) WriteUint8(off int64, x uint8) error {
-	b := bt.tmp[:1]
-	b[0] = x
-	return bt.put(off, b)
+	return batchWrite(bt, off, x)
 }
 
-// ReadInt8 returns the int8 at offset off.
+// ReadInt8 is [Batch.ReadUint64] for int8 values, 1 byte.
 func (bt *Batch) ReadInt8(off int64) (int8, error) {
-	b, err := bt.get(off, 1)
-	if err != nil {
-		return 0, err
-	}
-	return int8(b[0]), nil
+	return batchRead[int8](bt, off)
 }
 
-// WriteInt8 stores x at offset off.
+// WriteInt8 is [Batch.WriteUint64] for int8 values, 1 byte.
 func (bt *Batch) WriteInt8(off int64, x int8) error {
-	b := bt.tmp[:1]
-	b[0] = uint8(x)
-	return bt.put(off, b)
+	return batchWrite(bt, off, x)
 }
 
-// ReadUint16 returns the uint16 at offset off, in the accessor's byte order.
+// ReadUint16 is [Batch.ReadUint64] for uint16 values, 2 bytes.
 func (bt *Batch) ReadUint16(off int64) (uint16, error) {
-	b, err := bt.get(off, 2)
-	if err != nil {
-		return 0, err
-	}
-	return bt.v.uint16(b), nil
+	return batchRead[uint16](bt, off)
 }
 
-// WriteUint16 stores x at offset off, in the accessor's byte order.
+// WriteUint16 is [Batch.WriteUint64] for uint16 values, 2 bytes.
 func (bt *Batch) WriteUint16(off int64, x uint16) error {
-	b := bt.tmp[:2]
-	bt.v.putUint16(b, x)
-	return bt.put(off, b)
+	return batchWrite(bt, off, x)
 }
 
-// ReadInt16 returns the int16 at offset off, in the accessor's byte order.
+// ReadInt16 is [Batch.ReadUint64] for int16 values, 2 bytes.
 func (bt *Batch) ReadInt16(off int64) (int16, error) {
-	b, err := bt.get(off, 2)
-	if err != nil {
-		return 0, err
-	}
-	return int16(bt.v.uint16(b)), nil
+	return batchRead[int16](bt, off)
 }
 
-// WriteInt16 stores x at offset off, in the accessor's byte order.
+// WriteInt16 is [Batch.WriteUint64] for int16 values, 2 bytes.
 func (bt *Batch) WriteInt16(off int64, x int16) error {
-	b := bt.tmp[:2]
-	bt.v.putUint16(b, uint16(x))
-	return bt.put(off, b)
+	return batchWrite(bt, off, x)
 }
 
-// ReadUint32 returns the uint32 at offset off, in the accessor's byte order.
+// ReadUint32 is [Batch.ReadUint64] for uint32 values, 4 bytes.
 func (bt *Batch) ReadUint32(off int64) (uint32, error) {
-	b, err := bt.get(off, 4)
-	if err != nil {
-		return 0, err
-	}
-	return bt.v.uint32(b), nil
+	return batchRead[uint32](bt, off)
 }
 
-// WriteUint32 stores x at offset off, in the accessor's byte order.
+// WriteUint32 is [Batch.WriteUint64] for uint32 values, 4 bytes.
 func (bt *Batch) WriteUint32(off int64, x uint32) error {
-	b := bt.tmp[:4]
-	bt.v.putUint32(b, x)
-	return bt.put(off, b)
+	return batchWrite(bt, off, x)
 }
 
-// ReadInt32 returns the int32 at offset off, in the accessor's byte order.
+// ReadInt32 is [Batch.ReadUint64] for int32 values, 4 bytes.
 func (bt *Batch) ReadInt32(off int64) (int32, error) {
-	b, err := bt.get(off, 4)
-	if err != nil {
-		return 0, err
-	}
-	return int32(bt.v.uint32(b)), nil
+	return batchRead[int32](bt, off)
 }
 
-// WriteInt32 stores x at offset off, in the accessor's byte order.
+// WriteInt32 is [Batch.WriteUint64] for int32 values, 4 bytes.
 func (bt *Batch) WriteInt32(off int64, x int32) error {
-	b := bt.tmp[:4]
-	bt.v.putUint32(b, uint32(x))
-	return bt.put(off, b)
+	return batchWrite(bt, off, x)
 }
 
 // ReadUint64 returns the uint64 at offset off, in the accessor's byte order.
 func (bt *Batch) ReadUint64(off int64) (uint64, error) {
-	b, err := bt.get(off, 8)
-	if err != nil {
-		return 0, err
-	}
-	return bt.v.uint64(b), nil
+	return batchRead[uint64](bt, off)
 }
 
 // WriteUint64 stores x at offset off, in the accessor's byte order.
 func (bt *Batch) WriteUint64(off int64, x uint64) error {
-	b := bt.tmp[:8]
-	bt.v.putUint64(b, x)
-	return bt.put(off, b)
+	return batchWrite(bt, off, x)
 }
 
-// ReadInt64 returns the int64 at offset off, in the accessor's byte order.
+// ReadInt64 is [Batch.ReadUint64] for int64 values, 8 bytes.
 func (bt *Batch) ReadInt64(off int64) (int64, error) {
-	b, err := bt.get(off, 8)
-	if err != nil {
-		return 0, err
-	}
-	return int64(bt.v.uint64(b)), nil
+	return batchRead[int64](bt, off)
 }
 
-// WriteInt64 stores x at offset off, in the accessor's byte order.
+// WriteInt64 is [Batch.WriteUint64] for int64 values, 8 bytes.
 func (bt *Batch) WriteInt64(off int64, x int64) error {
-	b := bt.tmp[:8]
-	bt.v.putUint64(b, uint64(x))
-	return bt.put(off, b)
+	return batchWrite(bt, off, x)
 }
 
-// ReadFloat32 returns the float32 at offset off, in the accessor's byte
-// order.
+// ReadFloat32 is [Batch.ReadUint64] for float32 values, 4 bytes.
 func (bt *Batch) ReadFloat32(off int64) (float32, error) {
-	b, err := bt.get(off, 4)
-	if err != nil {
-		return 0, err
-	}
-	return math.Float32frombits(bt.v.uint32(b)), nil
+	return batchRead[float32](bt, off)
 }
 
-// WriteFloat32 stores x at offset off, in the accessor's byte order.
+// WriteFloat32 is [Batch.WriteUint64] for float32 values, 4 bytes.
 func (bt *Batch) WriteFloat32(off int64, x float32) error {
-	b := bt.tmp[:4]
-	bt.v.putUint32(b, math.Float32bits(x))
-	return bt.put(off, b)
+	return batchWrite(bt, off, x)
 }
 
-// ReadFloat64 returns the float64 at offset off, in the accessor's byte
-// order.
+// ReadFloat64 is [Batch.ReadUint64] for float64 values, 8 bytes.
 func (bt *Batch) ReadFloat64(off int64) (float64, error) {
-	b, err := bt.get(off, 8)
-	if err != nil {
-		return 0, err
-	}
-	return math.Float64frombits(bt.v.uint64(b)), nil
+	return batchRead[float64](bt, off)
 }
 
-// WriteFloat64 stores x at offset off, in the accessor's byte order.
+// WriteFloat64 is [Batch.WriteUint64] for float64 values, 8 bytes.
 func (bt *Batch) WriteFloat64(off int64, x float64) error {
-	b := bt.tmp[:8]
-	bt.v.putUint64(b, math.Float64bits(x))
-	return bt.put(off, b)
+	return batchWrite(bt, off, x)
 }

@@ -5,42 +5,24 @@ package accessor
 // This file holds the bulk calls, which read or store a whole slice of
 // values in one call (see values.go).
 
-// ReadUint16s fills dst with the len(dst) uint16 values stored from offset
-// off on, 2 bytes each, in the accessor's byte order. The whole range [off,
-// off+2*len(dst)) must lie within [Start, Size); otherwise ReadUint16s
-// returns an error matching [chunkmap.ErrOutOfRange] and leaves dst
-// untouched. After another error (ErrFault, a chunk that could not be
-// mapped, a concurrent Truncate) dst may be partly filled. ReadUint16s does
-// not retain dst.
+// ReadUint16s is [ViewAccessor.ReadUint64s] for uint16 values, 2 bytes each.
 func (v *ViewAccessor) ReadUint16s(off int64, dst []uint16) error {
 	return readValues(v, "read uint16s", off, dst)
 }
 
-// WriteUint16s stores the values of src from offset off on, 2 bytes each, in
-// the accessor's byte order. Like WriteAt it extends Size to off+2*len(src)
-// if that is past it, and never over bytes not yet written. If it returns an
-// error, a prefix of src may have been written (and Size extended over it).
-// WriteUint16s does not retain src.
+// WriteUint16s is [ViewAccessor.WriteUint64s] for uint16 values, 2 bytes
+// each.
 func (v *ViewAccessor) WriteUint16s(off int64, src []uint16) error {
 	return writeValues(v, "write uint16s", off, src)
 }
 
-// ReadUint32s fills dst with the len(dst) uint32 values stored from offset
-// off on, 4 bytes each, in the accessor's byte order. The whole range [off,
-// off+4*len(dst)) must lie within [Start, Size); otherwise ReadUint32s
-// returns an error matching [chunkmap.ErrOutOfRange] and leaves dst
-// untouched. After another error (ErrFault, a chunk that could not be
-// mapped, a concurrent Truncate) dst may be partly filled. ReadUint32s does
-// not retain dst.
+// ReadUint32s is [ViewAccessor.ReadUint64s] for uint32 values, 4 bytes each.
 func (v *ViewAccessor) ReadUint32s(off int64, dst []uint32) error {
 	return readValues(v, "read uint32s", off, dst)
 }
 
-// WriteUint32s stores the values of src from offset off on, 4 bytes each, in
-// the accessor's byte order. Like WriteAt it extends Size to off+4*len(src)
-// if that is past it, and never over bytes not yet written. If it returns an
-// error, a prefix of src may have been written (and Size extended over it).
-// WriteUint32s does not retain src.
+// WriteUint32s is [ViewAccessor.WriteUint64s] for uint32 values, 4 bytes
+// each.
 func (v *ViewAccessor) WriteUint32s(off int64, src []uint32) error {
 	return writeValues(v, "write uint32s", off, src)
 }
@@ -65,42 +47,26 @@ func (v *ViewAccessor) WriteUint64s(off int64, src []uint64) error {
 	return writeValues(v, "write uint64s", off, src)
 }
 
-// ReadFloat32s fills dst with the len(dst) float32 values stored from offset
-// off on, 4 bytes each, in the accessor's byte order. The whole range [off,
-// off+4*len(dst)) must lie within [Start, Size); otherwise ReadFloat32s
-// returns an error matching [chunkmap.ErrOutOfRange] and leaves dst
-// untouched. After another error (ErrFault, a chunk that could not be
-// mapped, a concurrent Truncate) dst may be partly filled. ReadFloat32s does
-// not retain dst.
+// ReadFloat32s is [ViewAccessor.ReadUint64s] for float32 values, 4 bytes
+// each.
 func (v *ViewAccessor) ReadFloat32s(off int64, dst []float32) error {
 	return readValues(v, "read float32s", off, dst)
 }
 
-// WriteFloat32s stores the values of src from offset off on, 4 bytes each,
-// in the accessor's byte order. Like WriteAt it extends Size to
-// off+4*len(src) if that is past it, and never over bytes not yet written.
-// If it returns an error, a prefix of src may have been written (and Size
-// extended over it). WriteFloat32s does not retain src.
+// WriteFloat32s is [ViewAccessor.WriteUint64s] for float32 values, 4 bytes
+// each.
 func (v *ViewAccessor) WriteFloat32s(off int64, src []float32) error {
 	return writeValues(v, "write float32s", off, src)
 }
 
-// ReadFloat64s fills dst with the len(dst) float64 values stored from offset
-// off on, 8 bytes each, in the accessor's byte order. The whole range [off,
-// off+8*len(dst)) must lie within [Start, Size); otherwise ReadFloat64s
-// returns an error matching [chunkmap.ErrOutOfRange] and leaves dst
-// untouched. After another error (ErrFault, a chunk that could not be
-// mapped, a concurrent Truncate) dst may be partly filled. ReadFloat64s does
-// not retain dst.
+// ReadFloat64s is [ViewAccessor.ReadUint64s] for float64 values, 8 bytes
+// each.
 func (v *ViewAccessor) ReadFloat64s(off int64, dst []float64) error {
 	return readValues(v, "read float64s", off, dst)
 }
 
-// WriteFloat64s stores the values of src from offset off on, 8 bytes each,
-// in the accessor's byte order. Like WriteAt it extends Size to
-// off+8*len(src) if that is past it, and never over bytes not yet written.
-// If it returns an error, a prefix of src may have been written (and Size
-// extended over it). WriteFloat64s does not retain src.
+// WriteFloat64s is [ViewAccessor.WriteUint64s] for float64 values, 8 bytes
+// each.
 func (v *ViewAccessor) WriteFloat64s(off int64, src []float64) error {
 	return writeValues(v, "write float64s", off, src)
 }

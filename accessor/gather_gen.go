@@ -4,6 +4,16 @@ package accessor
 
 // This file holds the gather and scatter calls (see values.go).
 
+// ReadUint32sAt is [ViewAccessor.ReadUint64sAt] for uint32 values.
+func (v *ViewAccessor) ReadUint32sAt(offs []int64, dst []uint32) error {
+	return gatherValues(v, "read uint32s at", offs, dst)
+}
+
+// WriteUint32sAt is [ViewAccessor.WriteUint64sAt] for uint32 values.
+func (v *ViewAccessor) WriteUint32sAt(offs []int64, src []uint32) error {
+	return scatterValues(v, "write uint32s at", offs, src)
+}
+
 // ReadUint64sAt reads the uint64 at each offset offs[k] into dst[k], in the
 // accessor's byte order. len(dst) must be at least len(offs). Every value
 // must lie wholly within [Start, Size); otherwise it returns an error
@@ -25,14 +35,4 @@ func (v *ViewAccessor) ReadUint64sAt(offs []int64, dst []uint64) error {
 // On an error, the values for earlier offsets have been written.
 func (v *ViewAccessor) WriteUint64sAt(offs []int64, src []uint64) error {
 	return scatterValues(v, "write uint64s at", offs, src)
-}
-
-// ReadUint32sAt is ReadUint64sAt for uint32 values.
-func (v *ViewAccessor) ReadUint32sAt(offs []int64, dst []uint32) error {
-	return gatherValues(v, "read uint32s at", offs, dst)
-}
-
-// WriteUint32sAt is WriteUint64sAt for uint32 values.
-func (v *ViewAccessor) WriteUint32sAt(offs []int64, src []uint32) error {
-	return scatterValues(v, "write uint32s at", offs, src)
 }

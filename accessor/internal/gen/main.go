@@ -24,7 +24,6 @@ import (
 	"go/format"
 	"log"
 	"os"
-	"slices"
 	"strings"
 	"text/template"
 )
@@ -38,44 +37,25 @@ type Type struct {
 	Go string
 	// Size is the size in bytes.
 	Size int
-	// Bits is the unsigned type of the same size whose bits are stored, as
-	// the binary.ByteOrder method names spell it (Uint32 for float32).
-	Bits string
-	// FromBits and ToBits convert a value of the Bits type to the Go type
-	// and back; empty means no conversion.
-	FromBits, ToBits string
 	// Bulk says whether the type has the bulk calls ReadNames and
 	// WriteNames, and Gather whether it has ReadNamesAt and WriteNamesAt.
 	Bulk, Gather bool
 }
 
 // types is the type table: every type the accessor reads and writes, in the
-// order its methods appear in the generated files.
+// order its methods appear in the generated files. Each family's docs are
+// written in full for uint64, and the others' refer to it.
 var types = []Type{
-	{Name: "Uint8", Go: "uint8", Size: 1, Bits: "Uint8"},
-	{Name: "Int8", Go: "int8", Size: 1, Bits: "Uint8", FromBits: "int8", ToBits: "uint8"},
-	{Name: "Uint16", Go: "uint16", Size: 2, Bits: "Uint16", Bulk: true},
-	{Name: "Int16", Go: "int16", Size: 2, Bits: "Uint16", FromBits: "int16", ToBits: "uint16"},
-	{Name: "Uint32", Go: "uint32", Size: 4, Bits: "Uint32", Bulk: true, Gather: true},
-	{Name: "Int32", Go: "int32", Size: 4, Bits: "Uint32", FromBits: "int32", ToBits: "uint32"},
-	{Name: "Uint64", Go: "uint64", Size: 8, Bits: "Uint64", Bulk: true, Gather: true},
-	{Name: "Int64", Go: "int64", Size: 8, Bits: "Uint64", FromBits: "int64", ToBits: "uint64"},
-	{Name: "Float32", Go: "float32", Size: 4, Bits: "Uint32", FromBits: "math.Float32frombits", ToBits: "math.Float32bits", Bulk: true},
-	{Name: "Float64", Go: "float64", Size: 8, Bits: "Uint64", FromBits: "math.Float64frombits", ToBits: "math.Float64bits", Bulk: true},
-}
-
-// Order is a byte order the converters call through its concrete type, so
-// that the compiler inlines it and the bytes stay on the caller's stack. Any
-// other order is the accessor's custom field, an interface, called in the
-// default case of each switch.
-type Order struct {
-	Kind string // the orderKind constant
-	Impl string // the binary package's variable
-}
-
-var orders = []Order{
-	{Kind: "littleEndian", Impl: "binary.LittleEndian"},
-	{Kind: "bigEndian", Impl: "binary.BigEndian"},
+	{Name: "Uint8", Go: "uint8", Size: 1},
+	{Name: "Int8", Go: "int8", Size: 1},
+	{Name: "Uint16", Go: "uint16", Size: 2, Bulk: true},
+	{Name: "Int16", Go: "int16", Size: 2},
+	{Name: "Uint32", Go: "uint32", Size: 4, Bulk: true, Gather: true},
+	{Name: "Int32", Go: "int32", Size: 4},
+	{Name: "Uint64", Go: "uint64", Size: 8, Bulk: true, Gather: true},
+	{Name: "Int64", Go: "int64", Size: 8},
+	{Name: "Float32", Go: "float32", Size: 4, Bulk: true},
+	{Name: "Float64", Go: "float64", Size: 8, Bulk: true},
 }
 
 // files are the files written, each by the template of its name.
@@ -99,17 +79,12 @@ func main() {
 	if len(os.Args) > 1 {
 		log.Fatal("usage: go run ./internal/gen (in the accessor directory; it takes no arguments)")
 	}
-	t := template.Must(template.New("accessor.tmpl").Funcs(funcs).Parse(text))
+	t := template.Must(template.New("accessor.tmpl").Parse(text))
 	data := map[string]any{
 		"Header": header,
 		"Types":  types,
 		"Bulk":   filter(func(t Type) bool { return t.Bulk }),
-		// The widest gather type comes first: its docs are written in
-		// full, and the others' refer to it.
-		"Gather": gatherTypes(),
-		// The unsigned types the converters are written for.
-		"Words":  filter(func(t Type) bool { return t.Size > 1 && t.Name == t.Bits }),
-		"Orders": orders,
+		"Gather": filter(func(t Type) bool { return t.Gather }),
 	}
 	for _, name := range files {
 		var b bytes.Buffer
@@ -129,21 +104,6 @@ func main() {
 	}
 }
 
-var funcs = template.FuncMap{
-	// from converts expr, of t's Bits type, to t's Go type.
-	"from": func(t Type, expr string) string { return conv(t.FromBits, expr) },
-	// to converts expr, of t's Go type, to t's Bits type.
-	"to":    func(t Type, expr string) string { return conv(t.ToBits, expr) },
-	"lower": strings.ToLower,
-}
-
-func conv(fn, expr string) string {
-	if fn == "" {
-		return expr
-	}
-	return fn + "(" + expr + ")"
-}
-
 func filter(keep func(Type) bool) []Type {
 	var s []Type
 	for _, t := range types {
@@ -151,12 +111,6 @@ func filter(keep func(Type) bool) []Type {
 			s = append(s, t)
 		}
 	}
-	return s
-}
-
-func gatherTypes() []Type {
-	s := filter(func(t Type) bool { return t.Gather })
-	slices.SortStableFunc(s, func(a, b Type) int { return b.Size - a.Size })
 	return s
 }
 
