@@ -2,7 +2,8 @@ package accessor
 
 // This file holds Scanner: range-over-func scans of typed values and of
 // mapped blocks over a range, whose errors the Scanner records as
-// bufio.Scanner does. The typed scans all have one shape.
+// bufio.Scanner does. The typed scans are one generic function,
+// scanValues; their per-type methods are generated into typed_gen.go.
 //
 // The two kinds of scan are guarded differently, for speed and for Go's
 // rules on loop bodies:
@@ -30,11 +31,10 @@ package accessor
 //     loop body panic and did not resume panicking"), so it panics again.
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"iter"
-	"math"
+	"unsafe"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -162,8 +162,8 @@ func (s *Scanner) start(op string, off int64, n, size int) cursor {
 }
 
 // next copies the next piece of the scan into buf, whose length is a
-// multiple of the value size, converts its values to little endian, and
-// returns it with its offset. It returns nil at the end of the range, and
+// multiple of the value size and which is aligned for the values, converts
+// them to the machine's byte order, and returns it with its offset. It returns nil at the end of the range, and
 // after an error, which it records in the Scanner.
 func (c *cursor) next(buf []byte) ([]byte, int64) {
 	k := min(c.end-c.off, int64(len(buf)))
@@ -183,284 +183,30 @@ func (c *cursor) next(buf []byte) ([]byte, int64) {
 		c.end = c.off
 		return nil, 0
 	}
-	if v.kind != littleEndian {
-		v.toLittle(b, c.size)
-	}
+	v.toNative(b, c.size)
 	off := c.off
 	c.off += k
 	return b, off
 }
 
-// toLittle rewrites each size-byte value of b, stored in the accessor's
-// byte order, in little endian, so that one loop serves every order.
-func (v *ViewAccessor) toLittle(b []byte, size int) {
-	if v.kind == customOrder {
-		// A value passed to an interface method escapes: decode from a
-		// copy, so that b (the scan's stack buffer) does not.
-		t := make([]byte, len(b))
-		copy(t, b)
-		for i := 0; i+size <= len(b); i += size {
-			switch size {
-			case 2:
-				binary.LittleEndian.PutUint16(b[i:], v.custom.Uint16(t[i:]))
-			case 4:
-				binary.LittleEndian.PutUint32(b[i:], v.custom.Uint32(t[i:]))
-			case 8:
-				binary.LittleEndian.PutUint64(b[i:], v.custom.Uint64(t[i:]))
-			}
-		}
-		return
-	}
-	for i := 0; i+size <= len(b); i += size {
-		switch size {
-		case 2:
-			binary.LittleEndian.PutUint16(b[i:], binary.BigEndian.Uint16(b[i:]))
-		case 4:
-			binary.LittleEndian.PutUint32(b[i:], binary.BigEndian.Uint32(b[i:]))
-		case 8:
-			binary.LittleEndian.PutUint64(b[i:], binary.BigEndian.Uint64(b[i:]))
-		}
-	}
-}
-
-// Uint16s returns an iterator over the n uint16 values stored from offset
-// off on, 2 bytes each in the accessor's byte order: it yields each value
-// with its offset, in order. [off, off+2*n) must lie within [Start, Size)
-// when the scan starts; otherwise it yields nothing, and Err reports an
-// error matching [chunkmap.ErrOutOfRange]. A scan of n = 0 values yields
-// nothing.
-//
-// The values are copied a piece of 2 KiB at a time, each piece with one
-// fault-guarded [ViewAccessor.ReadAt], ahead of the loop body: a store to a
-// value not yet yielded may or may not be seen. A piece that cannot be read
-// (Size shrank below it, the Manager was closed, its chunk file was
-// truncated from outside: ErrOutOfRange, ErrClosed, ErrFault) ends the
-// scan, with the error in Err; the values yielded before it are correct.
-// Nothing is held while the loop body runs.
-func (s *Scanner) Uint16s(off int64, n int) iter.Seq2[int64, uint16] {
-	return func(yield func(int64, uint16) bool) {
-		var buf [scanPiece]byte
-		c := s.start("scan uint16s", off, n, 2)
-		for b, o := c.next(buf[:]); b != nil; b, o = c.next(buf[:]) {
-			for ; len(b) >= 8; b, o = b[8:], o+8 {
-				if !yield(o, binary.LittleEndian.Uint16(b[0:2])) {
-					return
-				}
-				if !yield(o+2, binary.LittleEndian.Uint16(b[2:4])) {
-					return
-				}
-				if !yield(o+4, binary.LittleEndian.Uint16(b[4:6])) {
-					return
-				}
-				if !yield(o+6, binary.LittleEndian.Uint16(b[6:8])) {
+// scanValues is the typed scan of n values of T from offset off on; op
+// names it. The loop over a piece takes four values a step (see the top of
+// this file).
+func scanValues[T value](s *Scanner, op string, off int64, n int) iter.Seq2[int64, T] {
+	return func(yield func(int64, T) bool) {
+		var words [scanPiece / 8]uint64 // aligned for any T
+		size := sizeOf[T]()
+		c := s.start(op, off, n, size)
+		for b, o := c.next(rawBytes(words[:])); b != nil; b, o = c.next(rawBytes(words[:])) {
+			vals := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/size)
+			for ; len(vals) >= 4; vals, o = vals[4:], o+int64(4*size) {
+				if !yield(o, vals[0]) || !yield(o+int64(size), vals[1]) ||
+					!yield(o+int64(2*size), vals[2]) || !yield(o+int64(3*size), vals[3]) {
 					return
 				}
 			}
-			for ; len(b) >= 2; b, o = b[2:], o+2 {
-				if !yield(o, binary.LittleEndian.Uint16(b)) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// Int16s is [Scanner.Uint16s] for int16 values.
-func (s *Scanner) Int16s(off int64, n int) iter.Seq2[int64, int16] {
-	return func(yield func(int64, int16) bool) {
-		var buf [scanPiece]byte
-		c := s.start("scan int16s", off, n, 2)
-		for b, o := c.next(buf[:]); b != nil; b, o = c.next(buf[:]) {
-			for ; len(b) >= 8; b, o = b[8:], o+8 {
-				if !yield(o, int16(binary.LittleEndian.Uint16(b[0:2]))) {
-					return
-				}
-				if !yield(o+2, int16(binary.LittleEndian.Uint16(b[2:4]))) {
-					return
-				}
-				if !yield(o+4, int16(binary.LittleEndian.Uint16(b[4:6]))) {
-					return
-				}
-				if !yield(o+6, int16(binary.LittleEndian.Uint16(b[6:8]))) {
-					return
-				}
-			}
-			for ; len(b) >= 2; b, o = b[2:], o+2 {
-				if !yield(o, int16(binary.LittleEndian.Uint16(b))) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// Uint32s is [Scanner.Uint16s] for uint32 values, 4 bytes each.
-func (s *Scanner) Uint32s(off int64, n int) iter.Seq2[int64, uint32] {
-	return func(yield func(int64, uint32) bool) {
-		var buf [scanPiece]byte
-		c := s.start("scan uint32s", off, n, 4)
-		for b, o := c.next(buf[:]); b != nil; b, o = c.next(buf[:]) {
-			for ; len(b) >= 16; b, o = b[16:], o+16 {
-				if !yield(o, binary.LittleEndian.Uint32(b[0:4])) {
-					return
-				}
-				if !yield(o+4, binary.LittleEndian.Uint32(b[4:8])) {
-					return
-				}
-				if !yield(o+8, binary.LittleEndian.Uint32(b[8:12])) {
-					return
-				}
-				if !yield(o+12, binary.LittleEndian.Uint32(b[12:16])) {
-					return
-				}
-			}
-			for ; len(b) >= 4; b, o = b[4:], o+4 {
-				if !yield(o, binary.LittleEndian.Uint32(b)) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// Int32s is [Scanner.Uint16s] for int32 values, 4 bytes each.
-func (s *Scanner) Int32s(off int64, n int) iter.Seq2[int64, int32] {
-	return func(yield func(int64, int32) bool) {
-		var buf [scanPiece]byte
-		c := s.start("scan int32s", off, n, 4)
-		for b, o := c.next(buf[:]); b != nil; b, o = c.next(buf[:]) {
-			for ; len(b) >= 16; b, o = b[16:], o+16 {
-				if !yield(o, int32(binary.LittleEndian.Uint32(b[0:4]))) {
-					return
-				}
-				if !yield(o+4, int32(binary.LittleEndian.Uint32(b[4:8]))) {
-					return
-				}
-				if !yield(o+8, int32(binary.LittleEndian.Uint32(b[8:12]))) {
-					return
-				}
-				if !yield(o+12, int32(binary.LittleEndian.Uint32(b[12:16]))) {
-					return
-				}
-			}
-			for ; len(b) >= 4; b, o = b[4:], o+4 {
-				if !yield(o, int32(binary.LittleEndian.Uint32(b))) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// Float32s is [Scanner.Uint16s] for float32 values, 4 bytes each.
-func (s *Scanner) Float32s(off int64, n int) iter.Seq2[int64, float32] {
-	return func(yield func(int64, float32) bool) {
-		var buf [scanPiece]byte
-		c := s.start("scan float32s", off, n, 4)
-		for b, o := c.next(buf[:]); b != nil; b, o = c.next(buf[:]) {
-			for ; len(b) >= 16; b, o = b[16:], o+16 {
-				if !yield(o, math.Float32frombits(binary.LittleEndian.Uint32(b[0:4]))) {
-					return
-				}
-				if !yield(o+4, math.Float32frombits(binary.LittleEndian.Uint32(b[4:8]))) {
-					return
-				}
-				if !yield(o+8, math.Float32frombits(binary.LittleEndian.Uint32(b[8:12]))) {
-					return
-				}
-				if !yield(o+12, math.Float32frombits(binary.LittleEndian.Uint32(b[12:16]))) {
-					return
-				}
-			}
-			for ; len(b) >= 4; b, o = b[4:], o+4 {
-				if !yield(o, math.Float32frombits(binary.LittleEndian.Uint32(b))) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// Uint64s is [Scanner.Uint16s] for uint64 values, 8 bytes each.
-func (s *Scanner) Uint64s(off int64, n int) iter.Seq2[int64, uint64] {
-	return func(yield func(int64, uint64) bool) {
-		var buf [scanPiece]byte
-		c := s.start("scan uint64s", off, n, 8)
-		for b, o := c.next(buf[:]); b != nil; b, o = c.next(buf[:]) {
-			for ; len(b) >= 32; b, o = b[32:], o+32 {
-				if !yield(o, binary.LittleEndian.Uint64(b[0:8])) {
-					return
-				}
-				if !yield(o+8, binary.LittleEndian.Uint64(b[8:16])) {
-					return
-				}
-				if !yield(o+16, binary.LittleEndian.Uint64(b[16:24])) {
-					return
-				}
-				if !yield(o+24, binary.LittleEndian.Uint64(b[24:32])) {
-					return
-				}
-			}
-			for ; len(b) >= 8; b, o = b[8:], o+8 {
-				if !yield(o, binary.LittleEndian.Uint64(b)) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// Int64s is [Scanner.Uint16s] for int64 values, 8 bytes each.
-func (s *Scanner) Int64s(off int64, n int) iter.Seq2[int64, int64] {
-	return func(yield func(int64, int64) bool) {
-		var buf [scanPiece]byte
-		c := s.start("scan int64s", off, n, 8)
-		for b, o := c.next(buf[:]); b != nil; b, o = c.next(buf[:]) {
-			for ; len(b) >= 32; b, o = b[32:], o+32 {
-				if !yield(o, int64(binary.LittleEndian.Uint64(b[0:8]))) {
-					return
-				}
-				if !yield(o+8, int64(binary.LittleEndian.Uint64(b[8:16]))) {
-					return
-				}
-				if !yield(o+16, int64(binary.LittleEndian.Uint64(b[16:24]))) {
-					return
-				}
-				if !yield(o+24, int64(binary.LittleEndian.Uint64(b[24:32]))) {
-					return
-				}
-			}
-			for ; len(b) >= 8; b, o = b[8:], o+8 {
-				if !yield(o, int64(binary.LittleEndian.Uint64(b))) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// Float64s is [Scanner.Uint16s] for float64 values, 8 bytes each.
-func (s *Scanner) Float64s(off int64, n int) iter.Seq2[int64, float64] {
-	return func(yield func(int64, float64) bool) {
-		var buf [scanPiece]byte
-		c := s.start("scan float64s", off, n, 8)
-		for b, o := c.next(buf[:]); b != nil; b, o = c.next(buf[:]) {
-			for ; len(b) >= 32; b, o = b[32:], o+32 {
-				if !yield(o, math.Float64frombits(binary.LittleEndian.Uint64(b[0:8]))) {
-					return
-				}
-				if !yield(o+8, math.Float64frombits(binary.LittleEndian.Uint64(b[8:16]))) {
-					return
-				}
-				if !yield(o+16, math.Float64frombits(binary.LittleEndian.Uint64(b[16:24]))) {
-					return
-				}
-				if !yield(o+24, math.Float64frombits(binary.LittleEndian.Uint64(b[24:32]))) {
-					return
-				}
-			}
-			for ; len(b) >= 8; b, o = b[8:], o+8 {
-				if !yield(o, math.Float64frombits(binary.LittleEndian.Uint64(b))) {
+			for i, x := range vals {
+				if !yield(o+int64(i*size), x) {
 					return
 				}
 			}

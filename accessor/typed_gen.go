@@ -2,7 +2,10 @@
 
 package accessor
 
-// This file holds the typed single-value reads and writes (see values.go).
+// This file holds the typed single-value reads and writes (see values.go)
+// and the typed scans (see iter.go).
+
+import "iter"
 
 // ReadUint8 is [ViewAccessor.ReadUint64] for uint8 values, 1 byte.
 func (v *ViewAccessor) ReadUint8(off int64) (uint8, error) {
@@ -109,4 +112,57 @@ func (v *ViewAccessor) ReadFloat64(off int64) (float64, error) {
 // WriteFloat64 is [ViewAccessor.WriteUint64] for float64 values, 8 bytes.
 func (v *ViewAccessor) WriteFloat64(off int64, x float64) error {
 	return writeValue(v, off, x)
+}
+
+// Uint16s is [Scanner.Uint64s] for uint16 values, 2 bytes each.
+func (s *Scanner) Uint16s(off int64, n int) iter.Seq2[int64, uint16] {
+	return scanValues[uint16](s, "scan uint16s", off, n)
+}
+
+// Int16s is [Scanner.Uint64s] for int16 values, 2 bytes each.
+func (s *Scanner) Int16s(off int64, n int) iter.Seq2[int64, int16] {
+	return scanValues[int16](s, "scan int16s", off, n)
+}
+
+// Uint32s is [Scanner.Uint64s] for uint32 values, 4 bytes each.
+func (s *Scanner) Uint32s(off int64, n int) iter.Seq2[int64, uint32] {
+	return scanValues[uint32](s, "scan uint32s", off, n)
+}
+
+// Int32s is [Scanner.Uint64s] for int32 values, 4 bytes each.
+func (s *Scanner) Int32s(off int64, n int) iter.Seq2[int64, int32] {
+	return scanValues[int32](s, "scan int32s", off, n)
+}
+
+// Uint64s returns an iterator over the n uint64 values stored from offset
+// off on, 8 bytes each in the accessor's byte order: it yields each value
+// with its offset, in order. [off, off+8*n) must lie within [Start, Size)
+// when the scan starts; otherwise it yields nothing, and Err reports an
+// error matching [chunkmap.ErrOutOfRange]. A scan of n = 0 values yields
+// nothing.
+//
+// The values are copied a piece of 2 KiB at a time, each piece with one
+// fault-guarded [ViewAccessor.ReadAt], ahead of the loop body: a store to a
+// value not yet yielded may or may not be seen. A piece that cannot be read
+// (Size shrank below it, the Manager was closed, its chunk file was
+// truncated from outside: ErrOutOfRange, ErrClosed, ErrFault) ends the scan,
+// with the error in Err; the values yielded before it are correct. Nothing
+// is held while the loop body runs.
+func (s *Scanner) Uint64s(off int64, n int) iter.Seq2[int64, uint64] {
+	return scanValues[uint64](s, "scan uint64s", off, n)
+}
+
+// Int64s is [Scanner.Uint64s] for int64 values, 8 bytes each.
+func (s *Scanner) Int64s(off int64, n int) iter.Seq2[int64, int64] {
+	return scanValues[int64](s, "scan int64s", off, n)
+}
+
+// Float32s is [Scanner.Uint64s] for float32 values, 4 bytes each.
+func (s *Scanner) Float32s(off int64, n int) iter.Seq2[int64, float32] {
+	return scanValues[float32](s, "scan float32s", off, n)
+}
+
+// Float64s is [Scanner.Uint64s] for float64 values, 8 bytes each.
+func (s *Scanner) Float64s(off int64, n int) iter.Seq2[int64, float64] {
+	return scanValues[float64](s, "scan float64s", off, n)
 }
