@@ -96,11 +96,21 @@ type coldImpl struct {
 	open func(d Dataset) (Contender, error)
 }
 
-// chunkmapWith opens chunkmap's Manager with advice as Options.Advice.
+// chunkmapWith opens chunkmap's Manager with advice as Options.Advice and
+// admission off (every miss maps its chunk).
 func chunkmapWith(advice chunkmap.Advice) func(Dataset) (Contender, error) {
 	return func(d Dataset) (Contender, error) {
 		d.Options.Advice = advice
 		return openChunkmap(d)
+	}
+}
+
+// chunkmapAdmitWith is chunkmapWith with admission on, the default: a miss
+// maps its chunk only once the chunk is hot, and is served by pread before.
+func chunkmapAdmitWith(advice chunkmap.Advice) func(Dataset) (Contender, error) {
+	return func(d Dataset) (Contender, error) {
+		d.Options.Advice = advice
+		return openAdmit(d)
 	}
 }
 
@@ -141,16 +151,18 @@ func coldLoop(b *testing.B, d Dataset, open func(Dataset) (Contender, error), op
 	b.ReportMetric(float64(alloc)/n, "B/op")
 }
 
-// BenchmarkColdRandom: random 4 KiB reads, each of a different page, of the
-// 512 MiB dataset dropped from the page cache before each pass of 4096
-// reads: pread on the flat file, and chunkmap's ReadAt with the default
+// BenchmarkColdRandom: random 4 KiB reads, each of a different page, of a
+// 512 MiB dataset (chunks of 64 KiB and of 64 MiB) dropped from the page
+// cache before each pass of 4096 reads: pread on the flat file, and
+// chunkmap's ReadAt with the default
 // hint (the kernel's read-around on every fault) and with Options.Advice =
-// AdviceRandom (no read-ahead). ns/op, allocs/op and B/op are per read; it
+// AdviceRandom (no read-ahead), each with admission off (every miss maps
+// its chunk) and on (the default: misses of chunks that are not hot are
+// served by pread). ns/op, allocs/op and B/op are per read; it
 // reports reads/s and disk-bytes/op, the bytes read from disk per read
 // (4096 is the least). The passes, not the drops and opens between them,
 // are timed.
 func BenchmarkColdRandom(b *testing.B) {
-	d := coldDataset(b)
 	r := rand.New(rand.NewPCG(7, 7))
 	offs := make([]int64, coldReads)
 	for i, pg := range r.Perm(coldIOSize / pageSize)[:coldReads] {
@@ -160,31 +172,48 @@ func BenchmarkColdRandom(b *testing.B) {
 		{"pread", openPread},
 		{"chunkmap", chunkmapWith(chunkmap.AdviceNormal)},
 		{"chunkmap-random", chunkmapWith(chunkmap.AdviceRandom)},
+		{"chunkmap-admit", chunkmapAdmitWith(chunkmap.AdviceNormal)},
+		{"chunkmap-admit-random", chunkmapAdmitWith(chunkmap.AdviceRandom)},
 	}
-	for _, impl := range impls {
-		b.Run("impl="+impl.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(coldReads * pageSize)
-			p, want := make([]byte, pageSize), make([]byte, pageSize)
-			coldLoop(b, d, impl.open, coldReads, func(c Contender) error {
-				for _, off := range offs {
-					if _, err := c.ReadAt(p, off); err != nil {
-						return err
-					}
-				}
-				// Check the last page read (outside the loop, so a check
-				// per read does not slow the fastest).
-				Fill(want, offs[len(offs)-1])
-				if !bytes.Equal(p, want) {
-					return fmt.Errorf("%s read other bytes at %d", impl.name, offs[len(offs)-1])
-				}
-				return nil
-			})
-			ops := float64(b.N) * coldReads
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/ops, "ns/op")
-			b.ReportMetric(ops/b.Elapsed().Seconds(), "reads/s")
+	// 8192 chunks of 64 KiB, where a pass opens and maps (or opens and
+	// preads) a chunk file on most reads, and 8 chunks of 64 MiB, where
+	// those costs are paid 8 times a pass; pread reads the one flat file
+	// in both, and is measured again in each so that ratios compare runs
+	// made together.
+	for _, chunkSize := range []int64{smallChunk, 64 << 20} {
+		d := dataset(b, coldIOSize, chunkSize, 0)
+		b.Run("chunk="+FormatSize(chunkSize), func(b *testing.B) {
+			for _, impl := range impls {
+				b.Run("impl="+impl.name, func(b *testing.B) {
+					coldRandom(b, d, impl, offs)
+				})
+			}
 		})
 	}
+}
+
+// coldRandom runs the passes of BenchmarkColdRandom over d with impl.
+func coldRandom(b *testing.B, d Dataset, impl coldImpl, offs []int64) {
+	b.ReportAllocs()
+	b.SetBytes(coldReads * pageSize)
+	p, want := make([]byte, pageSize), make([]byte, pageSize)
+	coldLoop(b, d, impl.open, coldReads, func(c Contender) error {
+		for _, off := range offs {
+			if _, err := c.ReadAt(p, off); err != nil {
+				return err
+			}
+		}
+		// Check the last page read (outside the loop, so a check per
+		// read does not slow the fastest).
+		Fill(want, offs[len(offs)-1])
+		if !bytes.Equal(p, want) {
+			return fmt.Errorf("%s read other bytes at %d", impl.name, offs[len(offs)-1])
+		}
+		return nil
+	})
+	ops := float64(b.N) * coldReads
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/ops, "ns/op")
+	b.ReportMetric(ops/b.Elapsed().Seconds(), "reads/s")
 }
 
 // BenchmarkColdScan: one sequential scan of the whole 512 MiB dataset,
