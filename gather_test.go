@@ -1,8 +1,10 @@
 package chunkmap_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -128,4 +130,79 @@ func newBenchlessManager(t *testing.T) *chunkmap.Manager {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestGatherScatter_ManyChunksMapped gathers and scatters blocks whose
+// values fall in far more chunks than one block checks at once
+// (gatherDistinct), with every chunk mapped, so that the lock-free passes do
+// the work: blocks end early when their table of chunks is full, chunks
+// collide in the table of recent ones, and every value must still come
+// from, and go to, its own offset.
+func TestGatherScatter_ManyChunksMapped(t *testing.T) {
+	const (
+		chunkSize = 64 << 10
+		nchunks   = 200
+		size      = nchunks * chunkSize
+	)
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	for _, n := range []int{3, 4, 8} {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: nchunks, NoAdmission: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			model := make([]byte, size)
+			r := rand.New(rand.NewPCG(seed, uint64(n)))
+			for i := range model {
+				model[i] = byte(r.Uint32())
+			}
+			if _, err := m.WriteAt(model, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.ReadAt(make([]byte, size), 0); err != nil { // maps every chunk
+				t.Fatal(err)
+			}
+			offs := make([]int64, 1000)
+			buf := make([]byte, n*len(offs))
+			for round := range 10 {
+				// Distinct slots of n bytes, so that a scatter's values
+				// never overlap and the model is exact.
+				for i, k := range r.Perm(size / n)[:len(offs)] {
+					offs[i] = int64(k * n)
+				}
+				if round%2 == 0 {
+					if err := m.Gather(buf, offs, n); err != nil {
+						t.Fatalf("round %d: Gather: %v", round, err)
+					}
+					for i, off := range offs {
+						if got, want := buf[i*n:(i+1)*n], model[off:off+int64(n)]; !bytes.Equal(got, want) {
+							t.Fatalf("round %d: value %d at %d = %x, want %x", round, i, off, got, want)
+						}
+					}
+					continue
+				}
+				for i := range buf {
+					buf[i] = byte(r.Uint32())
+				}
+				if err := m.Scatter(buf, offs, n); err != nil {
+					t.Fatalf("round %d: Scatter: %v", round, err)
+				}
+				for i, off := range offs {
+					copy(model[off:], buf[i*n:(i+1)*n])
+				}
+				got := make([]byte, size)
+				if _, err := m.ReadAt(got, 0); err != nil {
+					t.Fatal(err)
+				}
+				if i := firstDiff(got, model); i >= 0 {
+					t.Fatalf("round %d: byte %d = %#x after Scatter, want %#x", round, i, got[i], model[i])
+				}
+			}
+			if st := m.Stats(); st.Mapped != nchunks {
+				t.Errorf("Stats().Mapped = %d, want all %d chunks mapped (the test must run the lock-free passes)", st.Mapped, nchunks)
+			}
+		})
+	}
 }
