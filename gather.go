@@ -53,11 +53,11 @@ const gatherBlock = 256
 // arguments: a block at a time through the lock-free passes, and one value
 // at a time through ReadAt's or WriteAt's general path where they stop.
 func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, write bool) error {
-	var clean [gatherBlock]int64
 	for i := 0; i < len(offs); {
 		block := offs[i:min(i+gatherBlock, len(offs))]
 		var k, nclean int
 		if write {
+			var clean [gatherDistinct]int64 // declared here: Go zeroes it, and a Gather has no use for it
 			k, nclean = m.hotScatter(buf[i*n:], block, n, &clean)
 			for _, idx := range clean[:nclean] {
 				m.markStored(idx)
@@ -324,7 +324,7 @@ func (ws *scatterSlots) enter(m *Manager, off int64, n int) bool {
 // itself in and returns 0: the block's first value is then written on the
 // locked path, which reports the fault, and values of the block that were
 // stored already are stored again.
-func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherBlock]int64) (done, nclean int) {
+func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherDistinct]int64) (done, nclean int) {
 	var ws scatterSlots
 	defer func() {
 		if r := recover(); r != nil {
