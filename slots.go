@@ -525,6 +525,14 @@ type retired struct {
 // Manager never closed is never retired, and one kept reachable keeps its
 // range), the range stays reserved: a cost, never a risk.
 //
+// On 32-bit platforms that cost is too high, and the range is given back
+// at once: a reader still past its first check then loads from an
+// unmapped range (a fault, which its guard turns into a retry) or from
+// whatever the system maps there next, and discards it when its second
+// check finds its chunk gone. No store can land there: writers announce
+// themselves before they check, and every slot was drained of them when
+// Close emptied it. The README says so under Platforms.
+//
 // REQUIRES: m.mu held.
 func (m *Manager) releaseArenaLocked() error {
 	if !m.closed.Load() || len(m.mu.doomed) > 0 || m.ar == nil {
@@ -536,12 +544,27 @@ func (m *Manager) releaseArenaLocked() error {
 	if m.mfile != nil {
 		state = m.mfile.mm
 	}
-	runtime.AddCleanup(m, func(r retired) {
-		r.ar.Release()
-		if r.state != nil {
-			r.state.Unmap()
-		}
-	}, retired{m.ar, state})
+	r := retired{m.ar, state}
 	m.ar = nil
+	if scarceAddressSpace {
+		r.release()
+	} else {
+		runtime.AddCleanup(m, retired.release, r)
+	}
 	return err
+}
+
+// scarceAddressSpace is whether a closed Manager gives its range back at
+// once (see releaseArenaLocked): on 32-bit platforms, where two or three
+// arenas of 1 GiB chunks fill the address space, a closed Manager that the
+// program still references would otherwise keep a reopen of its dataset
+// from reserving one.
+const scarceAddressSpace = bits.UintSize == 32
+
+// release gives the retired ranges back to the system.
+func (r retired) release() {
+	r.ar.Release()
+	if r.state != nil {
+		r.state.Unmap()
+	}
 }
