@@ -268,6 +268,13 @@ func TestBatch_UseAfterReturn(t *testing.T) {
 	if _, err := kept.WritableBytes(0, 8); !errors.Is(err, chunkmap.ErrClosed) {
 		t.Errorf("WritableBytes after the function returned = %v, want ErrClosed", err)
 	}
+	var zero chunkmap.Batch
+	if _, err := zero.Bytes(0, 8); !errors.Is(err, chunkmap.ErrClosed) {
+		t.Errorf("Bytes of a zero Batch = %v, want ErrClosed", err)
+	}
+	if _, err := zero.WritableBytes(0, 8); !errors.Is(err, chunkmap.ErrClosed) {
+		t.Errorf("WritableBytes of a zero Batch = %v, want ErrClosed", err)
+	}
 	m.Batch(func(b *chunkmap.Batch) error {
 		if _, err := b.Bytes(m.Size()-1, 2); !errors.Is(err, chunkmap.ErrOutOfRange) {
 			t.Errorf("Bytes past Size = %v, want ErrOutOfRange", err)

@@ -226,6 +226,11 @@ func (b *Batch) faultErr(f fault) error {
 // ErrOutOfRange.
 func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
 	st := b.st
+	if st == nil {
+		// A zero Batch. (The compiler checks st for nil anyway; this
+		// check takes the place of its.)
+		return b.slow(off, n, false)
+	}
 	// shift&63 spares the compiler's clamp for shifts of 64 or more.
 	r := &st.runs[uint64(off>>(b.shift&63))%batchRuns]
 	// The n check comes first: an ended batch's entries are all empty, so
@@ -242,6 +247,9 @@ func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
 // [Start, Size). On a ReadOnly Manager it returns ErrReadOnly.
 func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
 	st := b.st
+	if st == nil {
+		return b.slow(off, n, true)
+	}
 	r := &st.runs[uint64(off>>(b.shift&63))%batchRuns]
 	if o := uint64(off - r.lo); o < r.wn && uint64(n) <= r.wn-o && b.m.shrinks.Load() == st.epoch {
 		return (*[maxRun]byte)(unsafe.Add(r.p, o))[:n:n], nil
@@ -258,6 +266,9 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		op = "batch write"
 	}
 	if m == nil {
+		if b.st == nil {
+			return nil, fmt.Errorf("%s: %w: a zero Batch (use the one Manager.Batch passes to its function)", place(op, at(off, int64(n))), ErrClosed)
+		}
 		return nil, fmt.Errorf("%s: %w: the Batch was used after its function returned", place(op, at(off, int64(n))), ErrClosed)
 	}
 	st := b.st

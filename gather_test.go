@@ -206,3 +206,56 @@ func TestGatherScatter_ManyChunksMapped(t *testing.T) {
 		})
 	}
 }
+
+// TestGatherScatter_SharedSlot gathers and scatters, in one block, a value
+// of a mapped chunk and one of a chunk that shares its slot (chunks 0 and
+// 204 of a 4-slot arena, which also fall in the same bucket of a block's
+// table of recent chunks): the second value must come from, and go to, its
+// own chunk, never the one mapped in the slot. It fails if the table
+// answers "checked" for a chunk it does not hold.
+func TestGatherScatter_SharedSlot(t *testing.T) {
+	const other = 204 // 204 mod 4 = 0
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs, ArenaSize: 4 * cs, MaxMapped: 4, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Slots() != 4 {
+		t.Fatalf("%d slots, want 4", m.Slots())
+	}
+	aa, bb, cc := bytes.Repeat([]byte{0xAA}, 16), bytes.Repeat([]byte{0xBB}, 8), bytes.Repeat([]byte{0xCC}, 16)
+	if _, err := m.WriteAt(bb, other*cs+8); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt(aa, 0); err != nil {
+		t.Fatal(err)
+	}
+	mapChunk0 := func() {
+		t.Helper()
+		if _, err := m.ReadAt(make([]byte, 1), 0); err != nil { // chunk 0 into slot 0
+			t.Fatal(err)
+		}
+	}
+	offs := []int64{0, other*cs + 8}
+	mapChunk0()
+	got := make([]byte, 16)
+	if err := m.Gather(got, offs, 8); err != nil {
+		t.Fatal(err)
+	}
+	if want := append(aa[:8:8], bb...); !bytes.Equal(got, want) {
+		t.Fatalf("Gather = %x, want %x", got, want)
+	}
+	mapChunk0()
+	if err := m.Scatter(cc, offs, 8); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		off  int64
+		want []byte
+	}{{0, cc[:8]}, {8, aa[8:]}, {other*cs + 8, cc[8:]}} {
+		b := make([]byte, 8)
+		if _, err := m.ReadAt(b, c.off); err != nil || !bytes.Equal(b, c.want) {
+			t.Errorf("after Scatter, ReadAt(%d) = %x, %v; want %x", c.off, b, err, c.want)
+		}
+	}
+}

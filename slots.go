@@ -525,8 +525,8 @@ type retired struct {
 // Manager never closed is never retired, and one kept reachable keeps its
 // range), the range stays reserved: a cost, never a risk.
 //
-// On 32-bit platforms that cost is too high, and the range is given back
-// at once: a reader still past its first check then loads from an
+// On 32-bit platforms that cost is too high, and the arena's range is
+// given back at once (the manifest's state page, one page, still waits): a reader still past its first check then loads from an
 // unmapped range (a fault, which its guard turns into a retry) or from
 // whatever the system maps there next, and discards it when its second
 // check finds its chunk gone. No store can land there: writers announce
@@ -547,10 +547,12 @@ func (m *Manager) releaseArenaLocked() error {
 	r := retired{m.ar, state}
 	m.ar = nil
 	if scarceAddressSpace {
-		r.release()
-	} else {
-		runtime.AddCleanup(m, retired.release, r)
+		// The arena now; the state page (one page, which a follower's
+		// Size may still load and act on) once m is unreachable.
+		r.ar.Release()
+		r.ar = nil
 	}
+	runtime.AddCleanup(m, retired.release, r)
 	return err
 }
 
@@ -563,7 +565,9 @@ const scarceAddressSpace = bits.UintSize == 32
 
 // release gives the retired ranges back to the system.
 func (r retired) release() {
-	r.ar.Release()
+	if r.ar != nil {
+		r.ar.Release()
+	}
 	if r.state != nil {
 		r.state.Unmap()
 	}

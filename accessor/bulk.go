@@ -6,7 +6,6 @@ package accessor
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -68,14 +67,4 @@ func (v *ViewAccessor) checkWrite(op string, off int64, count, size int) (int64,
 func (v *ViewAccessor) rangeErr(op string, off, n int64, detail string) error {
 	return fmt.Errorf("%s (%d bytes) at offset %d in %s: %w: %s",
 		op, n, off, v.m.Dir(), chunkmap.ErrOutOfRange, detail)
-}
-
-// readPiece fills b from offset off+at, one piece of the bulk read op of n
-// bytes at off. Size may have shrunk since checkRead.
-func (v *ViewAccessor) readPiece(op string, b []byte, off, at, n int64) error {
-	_, err := v.m.ReadAt(b, off+at)
-	if err == io.EOF {
-		return v.pastSize(op, off, n)
-	}
-	return err
 }

@@ -32,8 +32,9 @@ func (v *ViewAccessor) WriteUint32s(off int64, src []uint32) error {
 // off+8*len(dst)) must lie within [Start, Size); otherwise ReadUint64s
 // returns an error matching [chunkmap.ErrOutOfRange] and leaves dst
 // untouched. After another error (ErrFault, a chunk that could not be
-// mapped, a concurrent Truncate) dst may be partly filled. ReadUint64s does
-// not retain dst.
+// mapped, a concurrent Truncate: ErrOutOfRange) dst holds the values read
+// before it, and the rest of dst may have changed. ReadUint64s does not
+// retain dst.
 func (v *ViewAccessor) ReadUint64s(off int64, dst []uint64) error {
 	return readValues(v, "read uint64s", off, dst)
 }

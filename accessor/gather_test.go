@@ -126,3 +126,49 @@ func TestGather_Errors(t *testing.T) {
 		t.Errorf("after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestGather_ErrorKeepsLaterValues gathers offsets of which the third is
+// past Size, in every kind of byte order, and in more than one piece: the
+// values before it must be read and decoded, and the values from it on must
+// be what dst held (they were once byte-swapped in place in an order other
+// than the machine's).
+func TestGather_ErrorKeepsLaterValues(t *testing.T) {
+	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian, swapOrder{}} {
+		t.Run(fmt.Sprintf("order=%v", order), func(t *testing.T) {
+			m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: 64 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			v := accessor.New(m, order)
+			const n = 600 // more than one piece of 256
+			for i := range n {
+				if err := v.WriteUint64(int64(8*i), uint64(1000+i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const sentinel = 0x0102030405060708
+			for _, bad := range []int{2, 300} {
+				offs := make([]int64, n)
+				for i := range offs {
+					offs[i] = int64(8 * i)
+				}
+				offs[bad] = 1 << 40
+				dst := make([]uint64, n)
+				for i := range dst {
+					dst[i] = sentinel
+				}
+				if err := v.ReadUint64sAt(offs, dst); !errors.Is(err, chunkmap.ErrOutOfRange) {
+					t.Fatalf("failing at %d: ReadUint64sAt = %v, want ErrOutOfRange", bad, err)
+				}
+				for i, x := range dst {
+					if want := uint64(1000 + i); i < bad && x != want {
+						t.Fatalf("failing at %d: dst[%d] = %#x, want %#x", bad, i, x, want)
+					} else if i >= bad && x != sentinel {
+						t.Fatalf("failing at %d: dst[%d] = %#x, want it untouched (%#x)", bad, i, x, uint64(sentinel))
+					}
+				}
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ package accessor
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/bits"
 	"unsafe"
 )
@@ -178,8 +179,13 @@ func readValues[T value](v *ViewAccessor, op string, off int64, dst []T) error {
 		return err
 	}
 	b := rawBytes(dst)
-	err = v.readPiece(op, b, off, 0, n)
-	v.toNative(b, size) // also after an error: dst holds values, or what it held
+	k, err := v.m.ReadAt(b, off)
+	// Only the whole values read are converted: after an error the rest
+	// of dst is what ReadAt left there.
+	v.toNative(b[:k/size*size], size)
+	if err == io.EOF {
+		err = v.pastSize(op, off, n) // Size shrank since the check
+	}
 	return err
 }
 
@@ -228,10 +234,32 @@ func gatherValues[T value](v *ViewAccessor, op string, offs []int64, dst []T) er
 		return shortValues(op, len(offs), len(dst))
 	}
 	size := sizeOf[T]()
-	b := rawBytes(dst[:len(offs)])
-	err := v.m.Gather(b, offs, size)
-	v.toNative(b, size) // also after an error, for the values before it
-	return err
+	if v.native {
+		return v.m.Gather(rawBytes(dst[:len(offs)]), offs, size)
+	}
+	// In another order the values come through a buffer, a piece at a
+	// time, so that after an error each value of dst is either converted
+	// or as it was: a piece that fails is gathered again a value at a
+	// time, up to the value that fails.
+	var words [gatherStep]uint64
+	buf := rawBytes(words[:])
+	for i := 0; i < len(offs); i += gatherStep {
+		k := min(gatherStep, len(offs)-i)
+		b := buf[:k*size]
+		if err := v.m.Gather(b, offs[i:i+k], size); err != nil {
+			for j := range k {
+				if err := v.m.Gather(b[:size], offs[i+j:i+j+1], size); err != nil {
+					return err
+				}
+				v.toNative(b[:size], size)
+				copy(rawBytes(dst[i+j:i+j+1]), b[:size])
+			}
+			continue // the failure passed (a concurrent Truncate undone, say)
+		}
+		v.toNative(b, size)
+		copy(rawBytes(dst[i:i+k]), b)
+	}
+	return nil
 }
 
 // scatterValues is WriteNamesAt.
