@@ -1,8 +1,9 @@
 package accessor
 
 // This file holds the helpers of the gather and scatter calls: typed values
-// at many scattered offsets in one call, under one fault guard. The calls
-// are generated into gather_gen.go (see generate.go).
+// at many scattered offsets in one call, under one fault guard per 256
+// (gatherValues and scatterValues in values.go; their per-type methods are
+// generated into gather_gen.go, see generate.go).
 
 import (
 	"fmt"

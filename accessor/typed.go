@@ -1,12 +1,11 @@
 package accessor
 
-// This file holds the helpers of the typed single-value reads and writes,
-// which are generated into typed_gen.go (see generate.go). They all have
-// one shape, so that a reviewer can check them line by line: a stack buffer
-// the size of the value, the Manager's ReadAt or WriteAt (whose hit path
-// takes no lock and is fault guarded, and which assembles a value that
-// straddles a chunk boundary from both chunks), and the byte order's
-// encoding.
+// This file holds the helpers of the typed single-value reads and writes
+// (readValue and writeValue in values.go; their per-type methods are
+// generated into typed_gen.go, see generate.go). A value is read or written
+// with one call of the Manager's ReadAt or WriteAt, whose hit path takes no
+// lock and is fault guarded, and which assembles a value that straddles a
+// chunk boundary from both chunks.
 
 import "io"
 
