@@ -12,8 +12,9 @@ import "io"
 // readErr is the error of the typed read op of n bytes at off whose ReadAt
 // failed with err. ReadAt reports a read past Size with io.EOF, as
 // io.ReaderAt must; a typed read reports it with ErrOutOfRange, because a
-// value cut short is not a value. (ReadAt is called directly by each method,
-// not through a helper, to keep a call off the hit path.)
+// value cut short is not a value. (readValue calls ReadAt itself, and each
+// method's one-line body is inlined into its caller, so a typed read makes
+// the one call of ReadAt on its hit path.)
 func (v *ViewAccessor) readErr(op string, err error, off int64, n int) error {
 	if err == io.EOF {
 		return v.pastSize(op, off, int64(n))
