@@ -12,9 +12,10 @@ import "io"
 // readErr is the error of the typed read op of n bytes at off whose ReadAt
 // failed with err. ReadAt reports a read past Size with io.EOF, as
 // io.ReaderAt must; a typed read reports it with ErrOutOfRange, because a
-// value cut short is not a value. (readValue calls ReadAt itself, and each
-// method's one-line body is inlined into its caller, so a typed read makes
-// the one call of ReadAt on its hit path.)
+// value cut short is not a value. (Each method's one-line body is inlined
+// into its caller, which so calls readValue, and readValue calls ReadAt
+// directly: one call on top of ReadAt's, as when each method held its own
+// body.)
 func (v *ViewAccessor) readErr(op string, err error, off int64, n int) error {
 	if err == io.EOF {
 		return v.pastSize(op, off, int64(n))
