@@ -17,11 +17,14 @@ import (
 //
 // Gather exists for random access at memory speed: the values are copied
 // under one fault guard per 256, with no lock and no locked instruction, in
-// passes: one that resolves every offset to its mapped address, one that
-// copies (its cache misses are independent of each other, so the processor
-// overlaps them as it does in a loop over one flat mapping), and one that
-// checks that no slot changed owner meanwhile (see slots.go). Gather may run
-// in parallel with every other method; it does not retain dst or offs.
+// passes: one that checks the range of every offset and the slot of every
+// chunk they fall in (each chunk once), one that copies from addresses
+// computed from the offsets alone (its cache misses are independent of each
+// other, so the processor overlaps them as it does in a loop over one flat
+// mapping), and one that checks that no slot changed owner meanwhile (see
+// slots.go). Gather may run in parallel with every other method; it does not
+// retain dst or offs. A Gather that fails may have written to dst past the
+// values before the failing offset.
 func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 	if err := m.checkGather("gather", len(dst), len(offs), n); err != nil {
 		return err
@@ -33,9 +36,10 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 // src[k*n:(k+1)*n] to offset offs[k]. Every value must lie wholly within
 // [Start, Size): Scatter does not extend the dataset. On an error it returns
 // ErrOutOfRange (or ErrReadOnly, ErrClosed, ErrFault) after writing the
-// values before the offending one. Like Gather it resolves addresses first
-// and stores second, under one fault guard per 256 values; each store is
-// announced in its slot (see slots.go), which Gather's loads need not be.
+// values before the offending one. Like Gather it checks first and stores
+// second, under one fault guard per 256 values; it announces its stores in
+// each slot it stores to, once per 256 values, before it checks the slot
+// (see slots.go), which Gather's loads need not do.
 func (m *Manager) Scatter(src []byte, offs []int64, n int) error {
 	if err := m.checkGather("scatter", len(src), len(offs), n); err != nil {
 		return err
