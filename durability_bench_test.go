@@ -1,6 +1,7 @@
 package chunkmap_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,62 +22,65 @@ func BenchmarkGrowth(b *testing.B) {
 	for i := range buf {
 		buf[i] = byte(i) | 1
 	}
+	// Each target opens its file or dataset in dir and returns how to
+	// write a block to its end and how to finish (make durable and close).
+	targets := []struct {
+		name string
+		open func(dir string) (write func([]byte) error, finish func() error, err error)
+	}{
+		{"chunkmap", func(dir string) (func([]byte) error, func() error, error) {
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+			if err != nil {
+				return nil, nil, err
+			}
+			return func(p []byte) error { _, err := m.Append(p); return err }, m.Close, nil
+		}},
+		{"osfile", func(dir string) (func([]byte) error, func() error, error) {
+			f, err := os.Create(filepath.Join(dir, "file"))
+			if err != nil {
+				return nil, nil, err
+			}
+			return func(p []byte) error { _, err := f.Write(p); return err },
+				func() error { return errors.Join(f.Sync(), f.Close()) }, nil
+		}},
+	}
+	parent := b.TempDir()
 	for _, durable := range []bool{false, true} {
 		suffix := ""
 		if durable {
 			suffix = "+sync"
 		}
-		b.Run("case=chunkmap"+suffix, func(b *testing.B) {
-			b.SetBytes(total)
-			for b.Loop() {
-				dir := b.TempDir()
-				m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for range total / block {
-					if _, err := m.Append(buf); err != nil {
+		for _, tc := range targets {
+			b.Run("case="+tc.name+suffix, func(b *testing.B) {
+				b.SetBytes(total)
+				for b.Loop() {
+					dir, err := os.MkdirTemp(parent, "growth-")
+					if err != nil {
 						b.Fatal(err)
 					}
-				}
-				if !durable {
-					b.StopTimer()
-				}
-				if err := m.Close(); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				os.RemoveAll(dir)
-				b.StartTimer()
-			}
-		})
-		b.Run("case=osfile"+suffix, func(b *testing.B) {
-			b.SetBytes(total)
-			for b.Loop() {
-				dir := b.TempDir()
-				f, err := os.Create(filepath.Join(dir, "file"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				for range total / block {
-					if _, err := f.Write(buf); err != nil {
+					write, finish, err := tc.open(dir)
+					if err != nil {
 						b.Fatal(err)
 					}
-				}
-				if !durable {
+					for range total / block {
+						if err := write(buf); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if !durable {
+						b.StopTimer()
+					}
+					if err := finish(); err != nil {
+						b.Fatal(err)
+					}
 					b.StopTimer()
+					if err := os.RemoveAll(dir); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
 				}
-				if err := f.Sync(); err != nil {
-					b.Fatal(err)
-				}
-				if err := f.Close(); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				os.RemoveAll(dir)
-				b.StartTimer()
-			}
-		})
+			})
+		}
 	}
 }
 

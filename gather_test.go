@@ -201,7 +201,7 @@ func TestGatherScatter_ManyChunksMapped(t *testing.T) {
 				}
 			}
 			if st := m.Stats(); st.Mapped != nchunks {
-				t.Errorf("Stats().Mapped = %d, want all %d chunks mapped (the test must run the lock-free passes)", st.Mapped, nchunks)
+				t.Errorf("Stats().Mapped = %d, want all %d chunks mapped (so that the lock-free passes can serve every value)", st.Mapped, nchunks)
 			}
 		})
 	}

@@ -9,9 +9,11 @@ package accessor
 // A value's bytes in memory are its encoding in the machine's byte order.
 // So in the accessor's order when that is the machine's (little endian on
 // every platform Go runs on but a few), values move between the mapping and
-// the caller's slice with no buffer and no conversion; in another order the
-// bytes are converted in place (reading) or in a stack buffer (writing,
-// which must not change the caller's slice).
+// the caller's slice with no buffer and no conversion. In another order a
+// bulk read converts the values it read in place; a gather goes through a
+// stack buffer, so that a failure leaves each value converted or as it was;
+// writes convert in a stack buffer, because they must not change the
+// caller's slice.
 
 import (
 	"encoding/binary"
