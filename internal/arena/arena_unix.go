@@ -14,14 +14,61 @@ import (
 //lint:ignore U1000 the type exists for the field of Arena that other platforms use
 type platArena struct{}
 
+// hugeAlign is the size of the largest page-table entry that maps file
+// pages (a PMD: 2 MiB on amd64, and on arm64 with 4 KiB pages), and so the
+// most a slot's address needs to be aligned to.
+const hugeAlign = 2 << 20
+
+// alignOf returns what the base of an arena of slots of slotSize bytes is
+// aligned to: the slot size up to hugeAlign, so that every slot starts as
+// aligned as its size allows.
+func alignOf(slotSize int64) int64 { return min(slotSize, hugeAlign) }
+
 // reserve maps the whole range inaccessible and anonymous. PROT_NONE pages
 // are not committed memory, and MAP_NORESERVE (where it exists) keeps the
 // range out of overcommit accounting (mmap(2)).
+//
+// The range starts at a multiple of alignOf(slotSize): it is reserved with
+// a margin, which is then trimmed. Where a chunk's page cache sits in 2 MiB
+// folios (Linux reads and writes files in large folios), the kernel maps
+// each with one page-table entry only at a 2 MiB-aligned address, and
+// random reads over memory mapped that way miss the TLB far less often
+// (12 against 15 ns per cold 8-byte read over 2 GiB on the machine of the
+// README's figures). The kernel aligns large anonymous mappings itself
+// only in some configurations, so the arena does not rely on it.
 func (a *Arena) reserve() error {
-	p, err := unix.MmapPtr(-1, 0, nil, uintptr(int64(a.nslots)*a.slotSize),
+	size := uintptr(int64(a.nslots) * a.slotSize)
+	page := uintptr(os.Getpagesize())
+	al := max(uintptr(alignOf(a.slotSize)), page)
+	extra := al - page
+	if size > ^uintptr(0)>>1-extra {
+		extra = 0 // no room for the margin; the range is correct unaligned
+	}
+	p, err := unix.MmapPtr(-1, 0, nil, size+extra,
 		unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|mapNoReserve)
+	if err != nil && extra > 0 {
+		// Too little address space for the margin (a 32-bit process):
+		// the range unaligned is still correct, only slower.
+		extra = 0
+		p, err = unix.MmapPtr(-1, 0, nil, size,
+			unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|mapNoReserve)
+	}
 	if err != nil {
 		return err
+	}
+	if extra > 0 {
+		head := (al - uintptr(p)%al) % al
+		// The margin outside the aligned range goes back at once. It was
+		// never touched, and unmapping the end of a mapping needs no
+		// memory, so these calls do not fail; if one did, the pages
+		// would only stay reserved and inaccessible.
+		if head > 0 {
+			_ = unix.MunmapPtr(p, head)
+		}
+		if tail := extra - head; tail > 0 {
+			_ = unix.MunmapPtr(unsafe.Add(p, head+size), tail)
+		}
+		p = unsafe.Add(p, head)
 	}
 	a.base, a.fixed = p, true
 	return nil
