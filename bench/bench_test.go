@@ -149,6 +149,7 @@ func eachImpl(b *testing.B, d Dataset, warm func(Contender) error, want func(Imp
 				b.ResetTimer()
 			}
 			run(b, c)
+			reportHuge(b, d)
 		})
 		if c == nil {
 			continue
