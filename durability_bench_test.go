@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -11,7 +12,8 @@ import (
 
 // BenchmarkGrowth measures growing a dataset with 64 KiB chunks by Appends
 // of 1 MiB blocks, against writing the same blocks to the end of one
-// os.File. Each iteration writes 64 MiB into a fresh dataset (or file);
+// os.File, and against the least any design with a file per chunk can do
+// (filefloor). Each iteration writes 64 MiB into a fresh dataset (or file);
 // b.SetBytes makes the figures throughputs. The cases without "+sync" time
 // the writes alone (into the page cache, as a file's writes go), which is
 // what chunk creation without an fsync makes fast; those with it include
@@ -42,6 +44,45 @@ func BenchmarkGrowth(b *testing.B) {
 			}
 			return func(p []byte) error { _, err := f.Write(p); return err },
 				func() error { return errors.Join(f.Sync(), f.Close()) }, nil
+		}},
+		// The least a file per chunk costs: each 64 KiB piece written to a
+		// file of its own, created and closed, with no allocation ahead,
+		// no check of the file and no record of it; finishing fsyncs every
+		// file and the directory, as Close's Sync does.
+		{"filefloor", func(dir string) (func([]byte) error, func() error, error) {
+			n := 0
+			write := func(p []byte) error {
+				for ; len(p) > 0; n++ {
+					piece := p[:min(len(p), chunkmap.MinChunkSize)]
+					f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(n)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+					if err != nil {
+						return err
+					}
+					_, err = f.Write(piece)
+					if err = errors.Join(err, f.Close()); err != nil {
+						return err
+					}
+					p = p[len(piece):]
+				}
+				return nil
+			}
+			finish := func() error {
+				for i := range n {
+					f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(i)), os.O_RDWR, 0)
+					if err != nil {
+						return err
+					}
+					if err := errors.Join(f.Sync(), f.Close()); err != nil {
+						return err
+					}
+				}
+				d, err := os.Open(dir)
+				if err != nil {
+					return err
+				}
+				return errors.Join(d.Sync(), d.Close())
+			}
+			return write, finish, nil
 		}},
 	}
 	parent := b.TempDir()
