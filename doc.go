@@ -52,8 +52,11 @@
 // [Batch] slice across chunk boundaries is one contiguous slice.
 //
 // The manifest records the format version, ChunkSize, the index of the first
-// chunk (Start = first*ChunkSize) and Size. It is replaced atomically
-// (temporary file, fsync, rename, fsync of the directory).
+// chunk (Start = first*ChunkSize) and Size, in two checksummed records
+// written in place in turn (a record torn by a power loss fails its
+// checksum and the other is used), followed by the state page described
+// under Durability. Only its creation writes a temporary file, fsyncs it,
+// renames it into place and fsyncs the directory.
 //
 // # Concurrency
 //
