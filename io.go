@@ -210,11 +210,11 @@ func (m *Manager) writeAt(p []byte, off int64) (int, error) {
 	}
 	m.resize.RLock()
 	defer m.resize.RUnlock()
-	if err := m.reserve(off, end); err != nil {
+	c, err := m.reserve(off, end)
+	if err != nil {
 		return 0, m.wrapErr("write", at(off, int64(len(p))), err)
 	}
-	n, err := m.write(p, off)
-	m.publish(off, end, false)
+	n, err := m.extend(p, c, false)
 	return n, m.wrapErr("write", at(off, int64(len(p))), err)
 }
 
@@ -312,9 +312,15 @@ func (m *Manager) writeSlow(p []byte, off int64) error {
 // Append writes p at the end of the dataset and returns the offset it was
 // written at. Concurrent appends never overlap: each reserves its own range
 // atomically, and Size covers an append only when every earlier one has
-// finished, so a reader never sees a hole. A zero-length Append changes
-// nothing and returns the current end. If creating a chunk or allocating
-// its blocks fails it returns the error and leaves the dataset as it was.
+// finished, so a reader never sees a hole. An Append returns once Size
+// covers it (one that finishes before an earlier one waits for it, as
+// appends to a file wait for each other), so every Append that returned
+// survives a crash of the process, and a Sync called after it records it.
+// A zero-length Append changes nothing and returns the current end. If
+// creating a chunk, allocating its blocks or writing fails, Append returns
+// the error and leaves Size as it was, except where a later Append has
+// already reserved the bytes after it: its range then stays in the
+// dataset, holding what was written of p and zeros elsewhere.
 func (m *Manager) Append(p []byte) (int64, error) {
 	if err := m.checkWrite("append", ofLen(int64(len(p)))); err != nil {
 		return 0, err
@@ -332,24 +338,63 @@ func (m *Manager) Append(p []byte) (int64, error) {
 		return 0, m.errorf("append", at(off, int64(len(p))), ErrOutOfRange, "end overflows int64")
 	}
 	end := off + int64(len(p)) // checked above: no overflow
-	err := m.reserveLocked(off, end)
+	c, err := m.claimLocked(off, end)
 	m.mu.Unlock()
 	if err != nil {
 		return 0, m.wrapErr("append", at(off, int64(len(p))), err)
 	}
-	_, err = m.write(p, off)
-	m.publish(off, end, true)
+	_, err = m.extend(p, c, true)
 	return off, m.wrapErr("append", at(off, int64(len(p))), err)
+}
+
+// claim is a range reserved for a write that extends the dataset.
+type claim struct {
+	off, end int64
+	prev     int64  // where the reservation stood before
+	seq      uint64 // the reservation's number (mu.claims after it)
+}
+
+// extend writes p over the range c handed to this caller, publishes it,
+// and for a successful append waits until Size covers it. The range is
+// published also if the write panics, so that later appends waiting for it
+// are not kept waiting.
+func (m *Manager) extend(p []byte, c claim, isAppend bool) (n int, err error) {
+	done := false
+	defer func() {
+		if !done {
+			m.publish(c, isAppend, false)
+		}
+	}()
+	n, err = m.write(p, c.off)
+	done = true
+	if !m.publish(c, isAppend, err == nil) && isAppend && err == nil {
+		m.awaitCovered(c.end)
+	}
+	return n, err
 }
 
 // reserve prepares [off, end) for a write that extends the dataset: it
 // creates the chunks, zeroes stale bytes, and hands the range to the
 // caller, who then calls publish. Its errors do not name the operation,
 // offset or directory: the caller's do.
-func (m *Manager) reserve(off, end int64) error {
+func (m *Manager) reserve(off, end int64) (claim, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.reserveLocked(off, end)
+	return m.claimLocked(off, end)
+}
+
+// claimLocked is reserveLocked, returning what publish needs to give the
+// range back if its write fails.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) claimLocked(off, end int64) (claim, error) {
+	c := claim{off: off, end: end, prev: m.mu.reserved}
+	if err := m.reserveLocked(off, end); err != nil {
+		return claim{}, err
+	}
+	m.mu.claims++
+	c.seq = m.mu.claims
+	return c, nil
 }
 
 func (m *Manager) reserveLocked(off, end int64) error {
@@ -383,16 +428,25 @@ func (m *Manager) reserveLocked(off, end int64) error {
 	return nil
 }
 
-// publish extends Size over a finished write of [off, end). An append is
-// covered only once Size has reached its offset; one that finishes early
-// waits in pending.
-func (m *Manager) publish(off, end int64, isAppend bool) {
+// publish extends Size over the finished write of claim c, and reports
+// whether Size now covers it. An append is covered only once Size has
+// reached its offset; one that finishes early waits in pending. A write
+// that failed (ok false) gives its range back if no range was claimed
+// after it, leaving Size as it was; its bytes are then past reserved, where
+// the next reservation zeroes them. Otherwise a later writer depends on
+// it, so it is published as if it had succeeded, with what it wrote.
+func (m *Manager) publish(c claim, isAppend, ok bool) (covered bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !ok && m.mu.claims == c.seq {
+		m.mu.reserved = c.prev
+		return false
+	}
+	off, end := c.off, c.end
 	size := m.state().size.Load()
 	if isAppend && off > size {
 		m.mu.pending[off] = end
-		return
+		return false
 	}
 	size = max(size, end)
 	for changed := true; changed; {
@@ -407,6 +461,21 @@ func (m *Manager) publish(off, end int64, isAppend bool) {
 	}
 	m.state().size.Store(size)
 	m.mirrorSizeLocked(size)
+	m.mu.covered.Broadcast()
+	return true
+}
+
+// awaitCovered waits until Size reaches end: until every append reserved
+// before the caller's has been published. Those appends are writes in
+// progress in other goroutines, each of which publishes when its write
+// returns, and no shrink can run meanwhile (the caller holds resize), so
+// the wait ends.
+func (m *Manager) awaitCovered(end int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for m.state().size.Load() < end {
+		m.mu.covered.Wait()
+	}
 }
 
 // checkRange checks that [off, off+n) lies within [Start, Size).

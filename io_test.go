@@ -11,6 +11,7 @@ import (
 	"testing/iotest"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
 func TestManager_ReadAt(t *testing.T) {
@@ -387,4 +388,90 @@ func TestManager_IO(t *testing.T) {
 			t.Fatalf("io.Copy out of the Manager differs at byte %d", i)
 		}
 	})
+}
+
+// TestAppend_FailureLeavesSize checks that an Append or a WriteAt past
+// Size whose write fails leaves Size where it was, and that the next
+// Append takes the same offset: a failed write must not extend the dataset
+// over bytes it never wrote.
+func TestAppend_FailureLeavesSize(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(m *chunkmap.Manager, p []byte) error
+	}{
+		{"append", func(m *chunkmap.Manager, p []byte) error { _, err := m.Append(p); return err }},
+		{"writeat", func(m *chunkmap.Manager, p []byte) error { _, err := m.WriteAt(p, m.Size()); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := vfstest.NewFaulty(nil)
+			o := chunkmap.Options{ChunkSize: chunkmap.MinChunkSize}
+			chunkmap.SetFS(&o, f)
+			dir := t.TempDir()
+			m, err := chunkmap.Open(dir, &o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.Append([]byte("head")); err != nil {
+				t.Fatal(err)
+			}
+			// A write of a whole chunk goes to the chunk file by pwrite;
+			// the rule fails it once.
+			r := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpWrite, "*.chunk"), Times: 1})
+			p := bytes.Repeat([]byte{0xab}, 2*chunkmap.MinChunkSize)
+			if err := tc.write(m, p); err == nil || f.Fired(r) == 0 {
+				t.Fatalf("write with a failing pwrite: err %v, rule fired %d times; want an error", err, f.Fired(r))
+			}
+			if got := m.Size(); got != 4 {
+				t.Fatalf("Size after the failed write = %d, want 4", got)
+			}
+			off, err := m.Append([]byte("tail"))
+			if err != nil || off != 4 {
+				t.Fatalf("Append after the failed write = %d, %v; want 4, nil", off, err)
+			}
+			got := make([]byte, 8)
+			if _, err := m.ReadAt(got, 0); err != nil || string(got) != "headtail" {
+				t.Fatalf("ReadAt(0, 8) = %q, %v; want \"headtail\"", got, err)
+			}
+		})
+	}
+}
+
+// TestAppend_ReturnsCovered checks that every Append returns only once
+// Size covers it, also when an earlier, longer Append is still writing:
+// otherwise a crash (or a Sync) right after it returned would lose it.
+func TestAppend_ReturnsCovered(t *testing.T) {
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	big := make([]byte, 4<<20)
+	small := make([]byte, 100)
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := range 40 {
+				p := small
+				if (g+i)%4 == 0 {
+					p = big
+				}
+				off, err := m.Append(p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if size := m.Size(); size < off+int64(len(p)) {
+					errs <- fmt.Errorf("Append of %d bytes returned offset %d with Size %d: not covered", len(p), off, size)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

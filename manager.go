@@ -152,9 +152,13 @@ type Manager struct {
 		first    int64
 		nchunks  int64
 		reserved int64           // end of the bytes handed to writers
+		claims   uint64          // ranges handed to writers so far (io.go)
 		hwm      int64           // bytes at or past hwm are zero
 		pending  map[int64]int64 // appends done out of order: off -> end
-		scratch  map[int64]*chunk.File
+		// covered is signalled when Size grows over pending appends, whose
+		// callers wait for it before they return (Append).
+		covered *sync.Cond
+		scratch map[int64]*chunk.File
 		// removeLater holds chunks deleted while held whose files wait
 		// for the last release (only where unmapBeforeRemove).
 		removeLater map[int64]struct{}

@@ -325,6 +325,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.mu.allocEnd = make(map[int64]int64)
 	m.mu.fdLimit = fileBudget()
 	m.mu.idle = sync.NewCond(&m.mu.Mutex)
+	m.mu.covered = sync.NewCond(&m.mu.Mutex)
 	m.mu.first = cur.first
 	m.mu.nchunks = nchunks
 	m.mu.reserved = cur.size
