@@ -91,8 +91,12 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	}
 	m.mu.Lock()
 	if write {
-		if k > 0 {
-			m.mu.dirty[idx] = struct{}{} // after the store, as on the hot path
+		// Marked after the store, as on the hot path, and only if the
+		// chunk still exists: a Truncate or DropBefore that deleted it
+		// meanwhile let the pwrite land in the unlinked file, a write
+		// ordered before the deletion, which no Sync can (or need) fsync.
+		if k > 0 && idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
+			m.mu.dirty[idx] = struct{}{}
 		}
 		if m.mu.pwrites--; m.mu.pwrites == 0 {
 			m.mu.idle.Broadcast()
