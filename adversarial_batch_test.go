@@ -378,7 +378,6 @@ func TestAdversarial_BatchEscapes(t *testing.T) {
 // faults from other panics by that method alone swallows the panic and
 // returns ErrFault "outside the chunks the batch holds".
 func TestAdversarial_BatchPanicWithAddrGoesOn(t *testing.T) {
-	t.Skip("known bug: catchFault (hot.go:25-34) treats any panic value with an Addr() uintptr method as a memory fault, so Batch swallows the user's panic and returns ErrFault")
 	m, _ := advFill(t, t.TempDir(), 100)
 	defer m.Close()
 	var recovered any

@@ -332,7 +332,7 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherDist
 	var ws scatterSlots
 	defer func() {
 		if r := recover(); r != nil {
-			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+			if _, ok := memFault(r); !ok {
 				panic(r)
 			}
 			for _, s := range ws.entered[:ws.n] {

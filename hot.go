@@ -7,6 +7,7 @@ package chunkmap
 // the caller takes the locked path in io.go, which settles it.
 
 import (
+	"runtime"
 	"runtime/debug"
 	"unsafe"
 )
@@ -17,6 +18,21 @@ type fault struct {
 	hit  bool
 }
 
+// memFault reports whether a recovered panic value r is a memory fault
+// that SetPanicOnFault turned into a panic, and its address. Such a value
+// is a runtime.Error with an Addr method; a panic value of the program's
+// own that merely has an Addr method is not one, and goes on.
+func memFault(r any) (addr uintptr, ok bool) {
+	a, ok := r.(interface {
+		runtime.Error
+		Addr() uintptr
+	})
+	if !ok {
+		return 0, false
+	}
+	return a.Addr(), true
+}
+
 // catchFault is deferred, with the result of debug.SetPanicOnFault(true), by
 // every function that touches mapped memory that it does not hold. It
 // restores the goroutine's previous setting and turns a fault into f; any
@@ -25,11 +41,11 @@ type fault struct {
 func catchFault(prev bool, f *fault) {
 	debug.SetPanicOnFault(prev)
 	if r := recover(); r != nil {
-		a, ok := r.(interface{ Addr() uintptr })
+		addr, ok := memFault(r)
 		if !ok {
 			panic(r)
 		}
-		f.addr, f.hit = a.Addr(), true
+		f.addr, f.hit = addr, true
 	}
 }
 
@@ -39,7 +55,7 @@ func catchFault(prev bool, f *fault) {
 func catchWrite(prev bool, in **slot) {
 	debug.SetPanicOnFault(prev)
 	if r := recover(); r != nil {
-		if _, ok := r.(interface{ Addr() uintptr }); !ok {
+		if _, ok := memFault(r); !ok {
 			panic(r)
 		}
 		if *in != nil {

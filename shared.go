@@ -29,7 +29,7 @@ type sharedPage struct {
 func (s *sharedPage) catchPage(prev bool, ok *bool) {
 	debug.SetPanicOnFault(prev)
 	if r := recover(); r != nil {
-		if _, fault := r.(interface{ Addr() uintptr }); !fault {
+		if _, fault := memFault(r); !fault {
 			panic(r)
 		}
 		s.broken.Store(true)

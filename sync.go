@@ -65,6 +65,11 @@ func (m *Manager) Sync() error {
 	}
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
+	// Close takes syncMu too: a Close that got it first has closed the
+	// files this Sync would use (and synced them itself).
+	if m.closed.Load() {
+		return m.errorf("sync", whole, ErrClosed, "")
+	}
 	return m.wrapErr("sync", whole, m.syncLocked())
 }
 
