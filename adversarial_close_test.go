@@ -433,7 +433,6 @@ func advCloseRace(t *testing.T, opts chunkmap.Options, seed uint64) {
 	t.Logf("%d acknowledged writes, %d appends, %d adds checked", total, len(appends), adds.Load())
 }
 
-
 // TestAdversarial_SyncRacingCloseReturnsErrClosed runs Syncs (with writes
 // to give them work) in parallel with Close, over many rounds. Every Sync
 // must return nil (it ran before Close) or an error matching ErrClosed: a

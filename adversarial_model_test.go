@@ -665,4 +665,3 @@ func TestAdversarial_RetentionRaces(t *testing.T) {
 		})
 	}
 }
-
