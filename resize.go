@@ -6,6 +6,7 @@ package chunkmap
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -61,6 +62,16 @@ func (m *Manager) createLocked(idx int64) error {
 		f, err = chunk.CreateScratch(m.dir, idx, m.chunkSize, m.opts.FileMode)
 	} else {
 		f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
+		if _, later := m.mu.removeLater[idx]; errors.Is(err, fs.ErrExist) && !later {
+			// A file past the dataset's end holds nothing of it: one
+			// that a Truncate failed to delete (a file made immutable,
+			// say), or that another program put there. Open would
+			// remove it; so does growth, once, and then creates anew.
+			if rerr := removeFile(m.fsys, m.chunkPath(idx)); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
+		}
 	}
 	if err != nil {
 		return err
