@@ -51,14 +51,17 @@ func TestModulePathV2(t *testing.T) {
 	for _, f := range root {
 		copyFile(f)
 	}
-	err = filepath.WalkDir("internal", func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") {
-			copyFile(path)
+	// The packages the root package's tests import come along.
+	for _, dir := range []string{"internal", "accessor"} {
+		err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") {
+				copyFile(path)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	cmd := exec.Command(goTool, "test", "-count=1", "-run", "^(TestStragglers|TestEviction_ManyIdleGoroutines|TestPin_AcrossBoundariesUnderPressure)$", ".")
 	cmd.Dir = dst

@@ -320,6 +320,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.mu.removeLater = make(map[int64]struct{})
 	m.mu.dirty = make(map[int64]struct{})
 	m.mu.pending = make(map[int64]int64)
+	m.mu.ids = make(map[int64]fs.FileInfo)
 	m.mu.freq = make(map[int64]uint16)
 	m.mu.fds = make(map[int64]*fdEntry)
 	m.mu.allocEnd = make(map[int64]int64)
@@ -384,6 +385,9 @@ func openScratch(dir string, o Options) (*Manager, error) {
 
 // openChunk opens chunk idx unmapped: by name, or for a scratch dataset,
 // which has no names, as a clone of the descriptor kept since its creation.
+// The first open of a chunk's file records its identity, for Sync.
+//
+// REQUIRES: m.mu held.
 func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
 	if m.opts.Scratch {
 		f := m.mu.scratch[idx]
@@ -392,7 +396,11 @@ func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
 		}
 		return f.Clone()
 	}
-	return chunk.Open(m.fsys, m.dir, idx, m.chunkSize, mode)
+	f, err := chunk.Open(m.fsys, m.dir, idx, m.chunkSize, mode)
+	if err == nil && m.mu.ids[idx] == nil {
+		m.mu.ids[idx] = f.Info()
+	}
+	return f, err
 }
 
 // chunkPath returns the path of chunk idx's file, for messages.

@@ -42,6 +42,7 @@ func (m *Manager) growLocked(end int64) error {
 				// Forget the file everywhere createLocked recorded it.
 				delete(m.mu.dirty, j)
 				delete(m.mu.allocEnd, j)
+				delete(m.mu.ids, j)
 				m.dropFdLocked(j)
 				err = errors.Join(err, m.removeChunk(j))
 			}
@@ -63,18 +64,25 @@ func (m *Manager) createLocked(idx int64) error {
 	} else {
 		f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
 		if _, later := m.mu.removeLater[idx]; errors.Is(err, fs.ErrExist) && !later {
-			// A file past the dataset's end holds nothing of it: one
-			// that a Truncate failed to delete (a file made immutable,
-			// say), or that another program put there. Open would
-			// remove it; so does growth, once, and then creates anew.
-			if rerr := removeFile(m.fsys, m.chunkPath(idx)); rerr != nil {
-				return errors.Join(err, rerr)
+			// A regular file past the dataset's end holds nothing of
+			// it: one that a Truncate failed to delete (a file made
+			// immutable, say), or that another program put there. Open
+			// would remove it; so does growth, once, and then creates
+			// anew. Anything else under the name (a directory, a link)
+			// is left alone, as Open leaves it, and refuses the growth.
+			if fi, lerr := m.fsys.Lstat(m.chunkPath(idx)); lerr == nil && fi.Mode().IsRegular() {
+				if rerr := removeFile(m.fsys, m.chunkPath(idx)); rerr != nil {
+					return errors.Join(err, rerr)
+				}
+				f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
 			}
-			f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
 		}
 	}
 	if err != nil {
 		return err
+	}
+	if !m.opts.Scratch {
+		m.mu.ids[idx] = f.Info()
 	}
 	// Where the file system cannot allocate a range, every new chunk is
 	// written whole now, while nothing else can use it, so that no store
@@ -378,6 +386,7 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 		}
 		delete(m.mu.freq, idx) // after dropLocked, which hands it back
 		delete(m.mu.allocEnd, idx)
+		delete(m.mu.ids, idx)
 	}
 	var err error
 	for idx := to - 1; idx >= from; idx-- {

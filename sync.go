@@ -161,9 +161,10 @@ func (m *Manager) flush() (size int64, err error) {
 	m.mu.Unlock()
 
 	for _, mp := range live {
-		if e := m.syncMapping(mp); e != nil {
+		h, s := m.syncMapping(mp)
+		if h != nil || s != nil {
 			m.markDirty(mp)
-			hard = errors.Join(hard, e)
+			hard, soft = errors.Join(hard, h), errors.Join(soft, s)
 		}
 		m.unholdSlot(mp.s)
 	}
@@ -204,12 +205,37 @@ func (m *Manager) flush() (size int64, err error) {
 }
 
 // syncMapping flushes mp's slot where the platform needs that (not Linux:
-// see arena.Flush) and fsyncs its file. The caller holds the slot.
-func (m *Manager) syncMapping(mp *mapping) error {
+// see arena.Flush) and fsyncs its file, and returns a failed flush or fsync
+// as hard and any other failure as soft, as fsyncChunk does. The fsync goes
+// through the mapping's own file, which succeeds also when another program
+// has removed or replaced the file under its name; so it then checks the
+// name, and reports the loss. The caller holds the slot, and marks it dirty
+// again after an error, so that every Sync reports the loss.
+func (m *Manager) syncMapping(mp *mapping) (hard, soft error) {
 	if err := m.ar.Flush(mp.k); err != nil {
-		return fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err)
+		return fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err), nil
 	}
-	return mp.file.Sync()
+	if err := mp.file.Sync(); err != nil {
+		return err, nil
+	}
+	if m.opts.Scratch {
+		return nil, nil
+	}
+	return nil, m.chunkGone(mp.file.Path(), chunk.SameFile(m.fsys, mp.file.Path(), mp.file.Info()))
+}
+
+// chunkGone turns the result of a check that the chunk file at path is the
+// one the Manager wrote (chunk.SameFile) into the error Sync reports.
+func (m *Manager) chunkGone(path string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: chunk file %s was removed by another program; its unsynced writes are lost", ErrFault, path)
+	case errors.Is(err, chunk.ErrReplaced):
+		return fmt.Errorf("%w: chunk file %s was replaced by another program (another file stands under its name); its unsynced writes are lost", ErrFault, path)
+	}
+	return fmt.Errorf("stat chunk file %s: %w", path, unpath(path, err))
 }
 
 // markDirty records that mp's chunk was stored to: it sets the slot's dirty
@@ -358,12 +384,27 @@ func (m *Manager) fail(err error) error {
 // REQUIRES: m.syncMu held (no Truncate or DropBefore runs).
 func (m *Manager) fsyncChunk(idx int64) (hard, soft error) {
 	path := filepath.Join(m.dir, chunk.Name(idx))
+	m.mu.Lock()
+	id := m.mu.ids[idx] // the file written to, if the Manager opened it
+	m.mu.Unlock()
 	f, err := m.fsys.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: chunk file %s was removed by another program; its unsynced writes are lost", ErrFault, path)
+		return nil, m.chunkGone(path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open chunk file %s to sync it: %w", path, unpath(path, err))
+	}
+	if id != nil {
+		// Opened by name: the file under it must be the one written to,
+		// or the writes went to a file another program has since
+		// replaced, and an fsync of this one would acknowledge them.
+		fi, err := f.Stat()
+		if err == nil && !os.SameFile(fi, id) {
+			err = &fs.PathError{Op: "stat", Path: path, Err: chunk.ErrReplaced}
+		}
+		if err != nil {
+			return nil, errors.Join(m.chunkGone(path, err), f.Close())
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return errors.Join(fmt.Errorf("fsync chunk file %s: %w", path, unpath(path, err)), f.Close()), nil

@@ -63,6 +63,10 @@ const (
 // file does not have the size the caller expects.
 var ErrSize = errors.New("chunk: file has the wrong size")
 
+// ErrReplaced is the Err of the *fs.PathError that [SameFile] returns when
+// another file stands under a chunk's name.
+var ErrReplaced = errors.New("chunk: another file stands under the name")
+
 // File is one chunk file and, while mapped, its mapping.
 //
 // A File is not safe for concurrent use: its owner serialises Map, Unmap,
@@ -75,6 +79,7 @@ type File struct {
 	index int64
 	size  int64
 	mode  Mode
+	info  fs.FileInfo // the file's identity when it was opened or created
 
 	// m is the mapping as mmap-go returned it. Unmap must get this exact
 	// slice: x/sys rejects a sub-slice (mmapper checks len == cap).
@@ -103,7 +108,11 @@ func Create(fsys vfs.FS, dir string, index int64, size int64, perm os.FileMode) 
 	if err := f.Truncate(size); err != nil {
 		return nil, errors.Join(pathErr(err), f.Close(), fsys.Remove(final))
 	}
-	return &File{f: f, path: final, index: index, size: size, mode: ReadWrite}, nil
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, errors.Join(pathErr(err), f.Close(), fsys.Remove(final))
+	}
+	return &File{f: f, path: final, index: index, size: size, mode: ReadWrite, info: fi}, nil
 }
 
 // unwrapPath returns err as an *fs.PathError with op and path, without
@@ -141,7 +150,7 @@ func Open(fsys vfs.FS, dir string, index int64, size int64, mode Mode) (*File, e
 		err := fmt.Errorf("%w: %d bytes, want %d", ErrSize, fi.Size(), size)
 		return nil, errors.Join(&fs.PathError{Op: "open", Path: path, Err: err}, f.Close())
 	}
-	return &File{f: f, path: path, index: index, size: size, mode: mode}, nil
+	return &File{f: f, path: path, index: index, size: size, mode: mode, info: fi}, nil
 }
 
 // Allocate makes sure the blocks of [off, off+n) of the chunk are allocated,
@@ -185,6 +194,25 @@ func (c *File) OS() *os.File { return c.f.OS() }
 
 // Path returns the file's path.
 func (c *File) Path() string { return c.path }
+
+// Info returns what Stat said of the file when it was opened or created:
+// its identity, for [SameFile], which tells whether the chunk's name still
+// leads to this file.
+func (c *File) Info() fs.FileInfo { return c.info }
+
+// SameFile reports an error unless the file under path is the file that
+// info describes: an error wrapping fs.ErrNotExist if none is, one wrapping
+// ErrReplaced if another is, or the error of the Lstat.
+func SameFile(fsys vfs.FS, path string, info fs.FileInfo) error {
+	onDisk, err := fsys.Lstat(path)
+	switch {
+	case err != nil:
+		return err
+	case !os.SameFile(onDisk, info):
+		return &fs.PathError{Op: "lstat", Path: path, Err: ErrReplaced}
+	}
+	return nil
+}
 
 // Index returns the chunk's index.
 func (c *File) Index() int64 { return c.index }

@@ -46,5 +46,5 @@ func (c *File) Clone() (*File, error) {
 	if err != nil {
 		return nil, c.err("clone", err)
 	}
-	return &File{f: vfs.Wrap(f), path: c.path, index: c.index, size: c.size, mode: c.mode}, nil
+	return &File{f: vfs.Wrap(f), path: c.path, index: c.index, size: c.size, mode: c.mode, info: c.info}, nil
 }
