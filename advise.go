@@ -97,6 +97,9 @@ func (m *Manager) Advise(off, n int64, advice Advice) error {
 	if m.closed.Load() {
 		return m.errorf("advise", at(off, n), ErrClosed, "")
 	}
+	if err := m.follow("advise", at(off, n)); err != nil {
+		return err
+	}
 	if n == 0 {
 		return nil
 	}

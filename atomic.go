@@ -97,6 +97,9 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 		if m.closed.Load() {
 			return 0, false, m.errorf(op, at(off, int64(size)), ErrClosed, "")
 		}
+		if err := m.follow(op, at(off, int64(size))); err != nil {
+			return 0, false, err
+		}
 	} else if err := m.checkWrite(op, at(off, int64(size))); err != nil {
 		return 0, false, err
 	}

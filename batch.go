@@ -284,6 +284,14 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	} else if m.closed.Load() {
 		return nil, m.errorf(op, at(off, int64(n)), ErrClosed, "")
 	}
+	if err := m.follow(op, at(off, int64(n))); err != nil {
+		return nil, err
+	}
+	if e := m.shrinks.Load(); e != st.epoch {
+		// The writer deleted chunks the cached runs may point at.
+		clear(st.runs[:])
+		st.epoch = e
+	}
 	if err := m.checkRange(op, off, n); err != nil {
 		return nil, err
 	}

@@ -87,6 +87,18 @@ func (m *Manager) Refresh() error {
 	return m.wrapErr("refresh", whole, err)
 }
 
+// follow is pull for the calls other than ReadAt that read Start, Size or
+// chunks (Pin, Gather, the atomics, Batch, Advise): for a following reader
+// it takes the writer's current Start and Size, and lets go of chunk files
+// the writer deleted, before the call uses them; for a writer it costs one
+// atomic load.
+func (m *Manager) follow(op string, s span) error {
+	if !m.follows.Load() {
+		return nil
+	}
+	return m.wrapErr(op, s, m.pull())
+}
+
 // pull brings a following reader's Start and Size up to date with the
 // shared state page, lock-free while the epoch has not moved.
 func (m *Manager) pull() error {

@@ -5,6 +5,7 @@ package chunkmap_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -184,4 +185,94 @@ func BenchmarkFollow(b *testing.B) {
 		total += (<-seen).Sub(t0)
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/seen")
+}
+
+// TestFollow_EveryReadPath checks that a following reader sees the writer's
+// new bytes, and stops seeing the bytes of a chunk the writer deleted and
+// made anew, through every way of reading, not only ReadAt: Pin, Gather,
+// the atomic loads, Batch and Advise each bring it up to date first.
+func TestFollow_EveryReadPath(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := t.TempDir()
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Append(make([]byte, cs+8)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	reads := []struct {
+		name string
+		read func(off int64) ([]byte, error)
+	}{
+		{"Pin", func(off int64) ([]byte, error) {
+			p, err := r.Pin(off, 8)
+			if err != nil {
+				return nil, err
+			}
+			defer p.Release()
+			return bytes.Clone(p.Bytes()), nil
+		}},
+		{"Gather", func(off int64) ([]byte, error) {
+			b := make([]byte, 8)
+			return b, r.Gather(b, []int64{off}, 8)
+		}},
+		{"LoadUint64", func(off int64) ([]byte, error) {
+			x, err := r.LoadUint64(off)
+			return binary.LittleEndian.AppendUint64(nil, x), err
+		}},
+		{"Batch", func(off int64) ([]byte, error) {
+			var b []byte
+			err := r.Batch(func(bt *chunkmap.Batch) error {
+				p, err := bt.Bytes(off, 8)
+				b = bytes.Clone(p)
+				return err
+			})
+			return b, err
+		}},
+		{"Advise", func(off int64) ([]byte, error) {
+			if err := r.Advise(off, 8, chunkmap.AdviceWillNeed); err != nil {
+				return nil, err
+			}
+			b := make([]byte, 8)
+			_, err := r.ReadAt(b, off)
+			return b, err
+		}},
+	}
+	for i, rd := range reads {
+		// New bytes past the Size the reader last saw.
+		off := w.Size()
+		val := bytes.Repeat([]byte{byte('a' + i)}, 8)
+		if _, err := w.Append(val); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := rd.read(off); err != nil || !bytes.Equal(got, val) {
+			t.Errorf("%s of an Append the writer made: %q, %v; want %q", rd.name, got, err, val)
+		}
+		// A chunk deleted and made anew under the reader.
+		at := w.Size() - 8
+		old := bytes.Repeat([]byte{'A' + byte(i)}, 8)
+		if _, err := w.WriteAt(old, at); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := rd.read(at); err != nil || !bytes.Equal(got, old) {
+			t.Fatalf("%s before the truncate: %q, %v; want %q", rd.name, got, err, old)
+		}
+		if err := w.Truncate(at / cs * cs); err != nil {
+			t.Fatal(err)
+		}
+		fresh := bytes.Repeat([]byte{'0' + byte(i)}, 8)
+		if _, err := w.WriteAt(fresh, at); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := rd.read(at); err != nil || !bytes.Equal(got, fresh) {
+			t.Errorf("%s after the writer truncated and wrote again: %q, %v; want %q", rd.name, got, err, fresh)
+		}
+	}
 }

@@ -29,6 +29,9 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 	if err := m.checkGather("gather", len(dst), len(offs), n); err != nil {
 		return err
 	}
+	if err := m.follow("gather", ofLen(int64(n))); err != nil {
+		return err
+	}
 	return m.gatherScatter("gather", dst, offs, n, false)
 }
 

@@ -74,6 +74,9 @@ func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) 
 	if m.closed.Load() {
 		return nil, m.errorf(op, at(off, int64(n)), ErrClosed, "")
 	}
+	if err := m.follow(op, at(off, int64(n))); err != nil {
+		return nil, err
+	}
 	if err := m.checkRange(op, off, n); err != nil {
 		return nil, err
 	}
