@@ -28,9 +28,10 @@ type fdEntry struct {
 // Mapping a chunk costs tens of microseconds and unmapping the one it
 // replaces up to a millisecond, so when the working set is larger than
 // MaxMapped chunks, mapping on every miss makes each miss cost far more
-// than a pread. With Options.Admission a chunk is therefore admitted only if
-// it has missed, recently, more than twice as often (plus admitMargin) as
-// the mapped chunk with the fewest recent uses has been used; the counts
+// than a pread. With admission (the default; Options.NoAdmission turns it
+// off) a chunk is therefore admitted only if it has missed, recently, more
+// than twice as often (plus admitMargin) as the mapped chunk with the
+// fewest recent uses has been used; the counts
 // halve as they grow (see ageLocked), so the choice follows a moving
 // working set. A chunk is admitted and mapped under the same hold of mu:
 // released in between, another miss would find the victim's place free and

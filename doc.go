@@ -46,8 +46,11 @@
 //
 // The arena is reserved at Open and costs address space, not memory. A
 // chunk is mapped over its slot on first use (MAP_FIXED on Unix, a
-// placeholder on Windows), evicting the least recently used unheld chunk
-// beyond MaxMapped, whose slot becomes an inaccessible reservation again.
+// placeholder on Windows). Beyond MaxMapped, a miss is served by pread
+// or replaces the unheld chunk with the fewest recent uses (admission, the
+// default), or evicts the least recently used unheld chunk (NoAdmission,
+// and always for pins, batches and atomics); an evicted chunk's slot
+// becomes an inaccessible reservation again.
 // Mapped neighbours are neighbours in memory, so a [Pinned] range or a
 // [Batch] slice across chunk boundaries is one contiguous slice.
 //
@@ -55,8 +58,9 @@
 // chunk (Start = first*ChunkSize) and Size, in two checksummed records
 // written in place in turn (a record torn by a power loss fails its
 // checksum and the other is used), followed by the state page described
-// under Durability. Only its creation writes a temporary file, fsyncs it,
-// renames it into place and fsyncs the directory.
+// under Durability. Only its creation (and the one-time upgrade of a
+// version 1 manifest) writes a temporary file, fsyncs it, renames it into
+// place and fsyncs the directory.
 //
 // # Concurrency
 //
@@ -122,8 +126,8 @@
 //     ErrFault.
 //   - If another process truncates or removes a chunk file, accesses to it
 //     return ErrFault instead of crashing the process.
-//   - MaxMapped may be exceeded by the chunks held by pins and open batches,
-//     and only by them.
+//   - MaxMapped may be exceeded by the chunks held by pins, open batches and
+//     a Sync in progress, and only by them.
 //   - Bytes a Batch handed out before a concurrent Truncate or DropBefore
 //     deleted their chunk still point at the deleted chunk until the Batch
 //     ends; stores through them are discarded with it. The Batch's next

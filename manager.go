@@ -12,7 +12,7 @@ package chunkmap
 //	resize.go   growth, Grow, Truncate, DropBefore
 //	sync.go     dirty tracking, Sync and the manifest
 //	pin.go      Pin and Pinned; batch.go Batch; gather.go Gather/Scatter
-//	refresh.go  ReadOnly Managers following a writer
+//	follow.go   ReadOnly Managers following a writer
 //
 // Invariants (each holds whenever mu is not held):
 //

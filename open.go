@@ -27,7 +27,8 @@ import (
 // Open maps nothing, and its cost grows linearly with the number of chunk
 // files. It checks the whole directory before it changes anything: a
 // directory that does not hold a consistent dataset, or a dir that is not a
-// directory, gives ErrCorrupt and is left exactly as it was. Every name it
+// directory itself (a symlink to one included: name the directory), gives
+// ErrCorrupt and is left exactly as it was. Every name it
 // opens is refused unless it is a regular file, without blocking on a FIFO
 // or following a symlink. A failure of the operating system (permission
 // denied, too many open files) gives ErrIO, the system's error in the

@@ -34,10 +34,10 @@ type Options struct {
 	// must match the dataset's.
 	ChunkSize int64
 	// MaxMapped is the most chunks kept mapped at once; 0 means
-	// DefaultMaxMapped (on 32-bit platforms, as many as fit in 1 GiB of
-	// address space, at least 1). Chunks pinned by [Manager.Pin] are never
-	// unmapped, so while more than MaxMapped chunks are pinned, more are
-	// mapped.
+	// DefaultMaxMapped (on 32-bit platforms fewer where that many chunks
+	// do not fit in 1 GiB of address space: 1 GiB / ChunkSize, at least
+	// 1). Chunks pinned by [Manager.Pin] are never unmapped, so while more
+	// than MaxMapped chunks are pinned, more are mapped.
 	MaxMapped int
 	// ReadOnly opens an existing dataset for reading only: chunks are mapped
 	// read-only and every write returns ErrReadOnly. Open never creates or

@@ -5,9 +5,9 @@ package chunkmap
 // Reads and writes that find their chunk mapped take a path with no shared
 // counter (a counter there would put a contended cache line under every
 // access), so they are not counted one by one: Hits counts the lookups of
-// the slower paths (Pin, and the chunks found used at each scan of the
-// mapped chunks' use flags, made on eviction and by Admission) that found
-// the chunk mapped.
+// the slower paths (a Pin across chunks or of a chunk not mapped, and the
+// chunks found used at each scan of the mapped chunks' use flags, made on
+// eviction and by admission) that found the chunk mapped.
 type Stats struct {
 	Chunks    int   // chunk files in the dataset
 	Mapped    int   // chunks mapped now (in the arena, held after deletion, or in private views), held or not

@@ -1,7 +1,8 @@
 package chunk
 
 // This file holds the naming scheme of chunk files and of the temporary
-// files that Create writes before it renames them.
+// files that Create wrote before renaming them in version 0.1.0, which a
+// crash then could leave behind and which openers still remove.
 
 import (
 	"fmt"
@@ -12,9 +13,8 @@ import (
 // Ext is the extension of every chunk file.
 const Ext = ".chunk"
 
-// tempSuffix marks a chunk file that Create has not finished. A crash between
-// creating and renaming it leaves one behind; [IsTemp] recognises it so that
-// an opener can remove it.
+// tempSuffix marks a chunk file that Create (of version 0.1.0) had not
+// finished; [IsTemp] recognises one so that an opener can remove it.
 const tempSuffix = ".tmp"
 
 // Name returns the file name of chunk index: the index as 16 lower-case hex
@@ -44,13 +44,16 @@ func ParseName(name string) (index int64, ok bool) {
 	return int64(u), true
 }
 
-// tempName is the name Create writes chunk index under before renaming it.
+// tempName is the name of chunk index's temporary file: the one Create of
+// version 0.1.0 renamed, and the one CreateScratch makes where it must
+// create a file by name before unlinking it.
 func tempName(index int64) string {
 	return Name(index) + tempSuffix
 }
 
 // IsTemp reports whether name is a temporary chunk file left by an
-// interrupted [Create]. Such a file never holds acknowledged data.
+// interrupted Create of version 0.1.0. Such a file never holds acknowledged
+// data.
 func IsTemp(name string) bool {
 	base, found := strings.CutSuffix(name, tempSuffix)
 	if !found {
