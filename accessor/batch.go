@@ -32,27 +32,38 @@ type Batch struct {
 // a fault ends it (with an error matching [chunkmap.ErrFault]). Opening a
 // Batch allocates; the calls inside it do not.
 func (v *ViewAccessor) Batch(fn func(b *Batch) error) error {
+	if fn == nil {
+		return v.m.Batch(nil) // the Manager's error for a nil function
+	}
 	end := v.m.ChunkSize() - 1
 	return v.m.Batch(func(cb *chunkmap.Batch) error {
 		return fn(&Batch{v: v, b: cb, end: end})
 	})
 }
 
+// zeroBatch stands in for the chunkmap.Batch of a zero Batch: its methods
+// report ErrClosed, naming the misuse, and write nothing.
+var zeroBatch chunkmap.Batch
+
 // get returns the n bytes at off: the mapped bytes themselves, or for a
 // value that straddles a chunk boundary a copy assembled in bt.tmp.
 func (bt *Batch) get(off int64, n int) ([]byte, error) {
+	b := bt.b
+	if b == nil {
+		return zeroBatch.Bytes(off, n)
+	}
 	o := off & bt.end
 	if off < 0 || o <= bt.end+1-int64(n) {
-		return bt.b.Bytes(off, n)
+		return b.Bytes(off, n)
 	}
 	k := int(bt.end + 1 - o) // bytes in the first chunk
-	p, err := bt.b.Bytes(off, k)
+	p, err := b.Bytes(off, k)
 	if err != nil {
-		return nil, err
+		return nil, bt.v.restate("batch read", off, int64(n), err)
 	}
-	q, err := bt.b.Bytes(off+int64(k), n-k)
+	q, err := b.Bytes(off+int64(k), n-k)
 	if err != nil {
-		return nil, err
+		return nil, bt.v.restate("batch read", off, int64(n), err)
 	}
 	copy(bt.tmp[:k], p)
 	copy(bt.tmp[k:n], q)
@@ -62,10 +73,15 @@ func (bt *Batch) get(off int64, n int) ([]byte, error) {
 // put stores src at off, across a chunk boundary if need be. Nothing is
 // stored if any part of the range is refused.
 func (bt *Batch) put(off int64, src []byte) error {
+	b := bt.b
+	if b == nil {
+		_, err := zeroBatch.WritableBytes(off, len(src))
+		return err
+	}
 	n := len(src)
 	o := off & bt.end
 	if off < 0 || o <= bt.end+1-int64(n) {
-		p, err := bt.b.WritableBytes(off, n)
+		p, err := b.WritableBytes(off, n)
 		if err != nil {
 			return err
 		}
@@ -73,13 +89,13 @@ func (bt *Batch) put(off int64, src []byte) error {
 		return nil
 	}
 	k := int(bt.end + 1 - o)
-	p, err := bt.b.WritableBytes(off, k)
+	p, err := b.WritableBytes(off, k)
 	if err != nil {
-		return err
+		return bt.v.restate("batch write", off, int64(n), err)
 	}
-	q, err := bt.b.WritableBytes(off+int64(k), n-k)
+	q, err := b.WritableBytes(off+int64(k), n-k)
 	if err != nil {
-		return err
+		return bt.v.restate("batch write", off, int64(n), err)
 	}
 	copy(p, src[:k])
 	copy(q, src[k:])
@@ -124,7 +140,7 @@ func batchWrite[T value](bt *Batch, off int64, x T) error {
 	*(*T)(unsafe.Pointer(&w)) = x
 	n := sizeOf[T]()
 	b := (*[8]byte)(unsafe.Pointer(&w))[:n:n]
-	if n > 1 && !bt.v.native {
+	if n > 1 && bt.v != nil && !bt.v.native { // a zero Batch has no accessor: put reports it
 		if bt.v.kind != customOrder {
 			reverseWord(&w, n)
 		} else {

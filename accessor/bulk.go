@@ -6,6 +6,7 @@ package accessor
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -28,11 +29,11 @@ const maxOffset = 1<<63 - 1
 // returns its length in bytes. The whole range must lie within
 // [Start, Size), so that an error leaves dst untouched.
 func (v *ViewAccessor) checkRead(op string, off int64, count, size int) (int64, error) {
+	n := int64(count) * int64(size)
 	// An empty ReadAt reports a closed Manager and a negative offset.
 	if _, err := v.m.ReadAt(nil, off); err != nil {
-		return 0, err
+		return 0, v.restate(op, off, n, err)
 	}
-	n := int64(count) * int64(size)
 	if n == 0 {
 		return 0, nil
 	}
@@ -50,16 +51,40 @@ func (v *ViewAccessor) checkRead(op string, off int64, count, size int) (int64, 
 // checkWrite checks a bulk write op of count values of size bytes at off
 // and returns its length in bytes.
 func (v *ViewAccessor) checkWrite(op string, off int64, count, size int) (int64, error) {
+	n := int64(count) * int64(size)
 	// An empty WriteAt reports a closed or read-only Manager, a failed
 	// Sync and a negative offset.
 	if _, err := v.m.WriteAt(nil, off); err != nil {
-		return 0, err
+		return 0, v.restate(op, off, n, err)
 	}
-	n := int64(count) * int64(size)
 	if n > maxOffset-off {
 		return 0, v.rangeErr(op, off, n, "end overflows int64")
 	}
 	return n, nil
+}
+
+// restated is an error of the Manager restated for the accessor call that
+// met it: its message names the call's operation and extent instead of
+// those of the Manager call underneath; Unwrap returns the Manager's error,
+// so errors.Is and errors.As see its sentinel and its chain.
+type restated struct {
+	msg string
+	err error
+}
+
+func (e *restated) Error() string { return e.msg }
+func (e *restated) Unwrap() error { return e.err }
+
+// restate returns err, the error of a Manager call made on behalf of the
+// accessor call op of n bytes at off, as an error of op: the Manager's
+// message after its own operation, extent and directory, behind op's.
+func (v *ViewAccessor) restate(op string, off, n int64, err error) error {
+	dir := v.m.Dir()
+	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, " in "+dir+": "); ok {
+		msg = after
+	}
+	return &restated{fmt.Sprintf("%s (%d bytes) at offset %d in %s: %s", op, n, off, dir, msg), err}
 }
 
 // rangeErr is the error of a bulk call op of n bytes at off outside the
