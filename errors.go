@@ -88,7 +88,7 @@ var (
 	// Manager stays usable, and so do the other chunks; the data of the
 	// faulting chunk is in doubt (stores a Batch made before the fault
 	// stay made). Sync reports a dirty chunk file that another program
-	// removed so, every time: its unsynced writes are lost.
+	// removed or replaced so, every time: its unsynced writes are lost.
 	ErrFault = errors.New("chunkmap: fault on mapped memory")
 	// ErrIO is returned when the operating system refuses or fails a call
 	// for a reason no other sentinel names: permission denied, too many

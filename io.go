@@ -375,7 +375,7 @@ func (m *Manager) extend(p []byte, c claim, isAppend bool) (n int, err error) {
 
 // reserve prepares [off, end) for a write that extends the dataset: it
 // creates the chunks, zeroes stale bytes, and hands the range to the
-// caller, who then calls publish. Its errors do not name the operation,
+// caller, who then calls extend. Its errors do not name the operation,
 // offset or directory: the caller's do.
 func (m *Manager) reserve(off, end int64) (claim, error) {
 	m.mu.Lock()
@@ -439,7 +439,10 @@ func (m *Manager) publish(c claim, isAppend, ok bool) (covered bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !ok && m.mu.claims == c.seq {
+		// The claim is undone: the one before it is the latest again, so
+		// it too can be given back if it fails.
 		m.mu.reserved = c.prev
+		m.mu.claims = c.seq - 1
 		return false
 	}
 	off, end := c.off, c.end

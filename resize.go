@@ -70,11 +70,16 @@ func (m *Manager) createLocked(idx int64) error {
 			// would remove it; so does growth, once, and then creates
 			// anew. Anything else under the name (a directory, a link)
 			// is left alone, as Open leaves it, and refuses the growth.
+			// A following reader may still use the old file: the epoch
+			// moves before it goes and again once the new one stands,
+			// as around deleteChunksLocked's unlinks.
 			if fi, lerr := m.fsys.Lstat(m.chunkPath(idx)); lerr == nil && fi.Mode().IsRegular() {
+				m.bumpEpochLocked()
 				if rerr := removeFile(m.fsys, m.chunkPath(idx)); rerr != nil {
 					return errors.Join(err, rerr)
 				}
 				f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
+				m.bumpEpochLocked()
 			}
 		}
 	}

@@ -1,0 +1,119 @@
+package chunkmap_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// TestReview_AppendStress: concurrent Appends, some of whose pwrites fail,
+// with Truncates and DropBefores in between rounds. Every Append that
+// returned nil must read back; every byte Size covers must be a byte some
+// Append wrote, or zero; nothing may hang.
+func TestReview_AppendStress(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	var fails atomic.Int64
+	h := &hookFS{FS: vfs.OS}
+	h.hook = func(name string, off int64, n int) error {
+		if n >= 4096 && rand.IntN(5) == 0 {
+			fails.Add(1)
+			return errHook
+		}
+		return nil
+	}
+	o := chunkmap.Options{ChunkSize: cs, MaxMapped: 2}
+	chunkmap.SetFS(&o, h)
+	m, err := chunkmap.Open(t.TempDir(), &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	type rec struct {
+		off int64
+		p   []byte
+	}
+	type trunc struct {
+		at    int64
+		round int
+	}
+	var truncs []trunc
+	for round := range 30 {
+		var mu sync.Mutex
+		var ok []rec
+		var wg sync.WaitGroup
+		done := make(chan struct{})
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 20 {
+					n := 1 + rand.IntN(200)
+					if rand.IntN(3) == 0 {
+						n = cs/2 + rand.IntN(2*cs)
+					}
+					p := bytes.Repeat([]byte{byte(1 + round)}, n)
+					off, err := m.Append(p)
+					if err == nil {
+						mu.Lock()
+						ok = append(ok, rec{off, p})
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("appends hang")
+		}
+		size := m.Size()
+		start := m.Start()
+		for _, r := range ok {
+			if r.off < start {
+				continue
+			}
+			if r.off+int64(len(r.p)) > size {
+				t.Fatalf("round %d: Append at %d of %d bytes returned nil, Size %d", round, r.off, len(r.p), size)
+			}
+			got := make([]byte, len(r.p))
+			if _, err := m.ReadAt(got, r.off); err != nil || !bytes.Equal(got, r.p) {
+				t.Fatalf("round %d: Append at %d of %d bytes reads back differently (%v)", round, r.off, len(r.p), err)
+			}
+		}
+		if size > start {
+			all := make([]byte, size-start)
+			if _, err := m.ReadAt(all, start); err != nil {
+				t.Fatal(err)
+			}
+			for _, tr := range truncs {
+				for i := max(tr.at, start) - start; i < int64(len(all)); i++ {
+					if v := all[i]; v != 0 && int(v) <= tr.round+1 {
+						t.Fatalf("round %d: byte at %d is %d, written in round %d before a Truncate to %d in round %d: stale", round, start+i, v, v-1, tr.at, tr.round)
+					}
+				}
+			}
+		}
+		switch round % 3 {
+		case 0:
+			at := start + (size-start)/2
+			if err := m.Truncate(at); err != nil {
+				t.Fatal(err)
+			}
+			truncs = append(truncs, trunc{at, round})
+		case 1:
+			if err := m.DropBefore(size / 2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = fmt.Sprint()
+	}
+	t.Logf("%d injected failures", fails.Load())
+}
