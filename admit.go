@@ -97,7 +97,7 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 		// meanwhile let the pwrite land in the unlinked file, a write
 		// ordered before the deletion, which no Sync can (or need) fsync.
 		if k > 0 && idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
-			m.mu.dirty[idx] = struct{}{}
+			m.markFileDirtyLocked(idx, e.f.Info())
 		}
 		if m.mu.pwrites--; m.mu.pwrites == 0 {
 			m.mu.idle.Broadcast()

@@ -156,9 +156,10 @@ type Manager struct {
 		claims   uint64          // ranges handed to writers so far (io.go)
 		hwm      int64           // bytes at or past hwm are zero
 		pending  map[int64]int64 // appends done out of order: off -> end
-		// ids holds the identity of each chunk file the Manager created or
-		// opened, so that Sync can tell when another program removed or
-		// replaced one it wrote to (sync.go). Not kept for Scratch.
+		// ids holds, for chunks in dirty, the identity of the file the
+		// unsynced writes went to, where known, so that Sync can tell
+		// when another program removed or replaced it (sync.go). It is
+		// as large as dirty at most; never kept for Scratch.
 		ids map[int64]fs.FileInfo
 		// covered is signalled when Size grows over pending appends, whose
 		// callers wait for it before they return (Append).

@@ -386,9 +386,6 @@ func openScratch(dir string, o Options) (*Manager, error) {
 
 // openChunk opens chunk idx unmapped: by name, or for a scratch dataset,
 // which has no names, as a clone of the descriptor kept since its creation.
-// The first open of a chunk's file records its identity, for Sync.
-//
-// REQUIRES: m.mu held.
 func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
 	if m.opts.Scratch {
 		f := m.mu.scratch[idx]
@@ -397,11 +394,7 @@ func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
 		}
 		return f.Clone()
 	}
-	f, err := chunk.Open(m.fsys, m.dir, idx, m.chunkSize, mode)
-	if err == nil && m.mu.ids[idx] == nil {
-		m.mu.ids[idx] = f.Info()
-	}
-	return f, err
+	return chunk.Open(m.fsys, m.dir, idx, m.chunkSize, mode)
 }
 
 // chunkPath returns the path of chunk idx's file, for messages.

@@ -86,9 +86,6 @@ func (m *Manager) createLocked(idx int64) error {
 	if err != nil {
 		return err
 	}
-	if !m.opts.Scratch {
-		m.mu.ids[idx] = f.Info()
-	}
 	// Where the file system cannot allocate a range, every new chunk is
 	// written whole now, while nothing else can use it, so that no store
 	// through a mapping ever needs a block the disk has not got. A
@@ -122,7 +119,8 @@ func (m *Manager) createLocked(idx int64) error {
 	} else if err := f.Close(); err != nil {
 		return errors.Join(err, removeFile(m.fsys, f.Path()))
 	}
-	m.mu.dirty[idx] = struct{}{}
+	delete(m.mu.ids, idx) // a new file: not the one a leftover entry names
+	m.markFileDirtyLocked(idx, f.Info())
 	m.mu.dirDirty = true
 	return nil
 }
@@ -207,11 +205,12 @@ func (m *Manager) zeroLocked(from, to int64) error {
 			return chunkError(err)
 		}
 		err = e.f.Zero(from&m.mask, n)
+		id := e.f.Info()
 		m.releaseFdLocked(e)
 		if err != nil {
 			return fmt.Errorf("zero %d bytes at offset %d: %w", n, from, spaceErr(err))
 		}
-		m.mu.dirty[idx] = struct{}{}
+		m.markFileDirtyLocked(idx, id)
 		from += n
 	}
 	return nil

@@ -365,7 +365,7 @@ func (m *Manager) dropLocked(mp *mapping, deleted bool) {
 			if err := m.ar.Flush(mp.k); err != nil {
 				m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
 			}
-			m.mu.dirty[mp.index] = struct{}{}
+			m.markFileDirtyLocked(mp.index, mp.file.Info())
 		}
 	}
 	s.doomed.Store(true)
@@ -416,7 +416,7 @@ func (m *Manager) unmapLocked(mp *mapping) {
 		if err := m.ar.Flush(mp.k); err != nil {
 			m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
 		}
-		m.mu.dirty[mp.index] = struct{}{}
+		m.markFileDirtyLocked(mp.index, mp.file.Info())
 	}
 	// fbase keeps the slot's old address: a reader that loads it after own
 	// was cleared then faults, or fails its second check, rather than

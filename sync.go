@@ -152,10 +152,15 @@ func (m *Manager) flush() (size int64, err error) {
 		}
 	}
 	var evicted []int64
+	ids := make(map[int64]fs.FileInfo, len(m.mu.ids))
 	for idx := range m.mu.dirty {
 		evicted = append(evicted, idx)
+		if id, ok := m.mu.ids[idx]; ok {
+			ids[idx] = id
+		}
 	}
 	clear(m.mu.dirty)
+	clear(m.mu.ids)
 	dirDirty := m.mu.dirDirty
 	m.mu.dirDirty = false
 	m.mu.Unlock()
@@ -170,7 +175,7 @@ func (m *Manager) flush() (size int64, err error) {
 	}
 	var retry []int64
 	for _, idx := range evicted {
-		h, s := m.fsyncChunk(idx)
+		h, s := m.fsyncChunk(idx, ids[idx])
 		hard, soft = errors.Join(hard, h), errors.Join(soft, s)
 		if s != nil {
 			retry = append(retry, idx)
@@ -190,7 +195,7 @@ func (m *Manager) flush() (size int64, err error) {
 	if len(retry) > 0 || (dirDirty && (hard != nil || soft != nil)) {
 		m.mu.Lock()
 		for _, idx := range retry {
-			m.mu.dirty[idx] = struct{}{}
+			m.markFileDirtyLocked(idx, ids[idx])
 		}
 		m.mu.dirDirty = m.mu.dirDirty || dirDirty
 		m.mu.Unlock()
@@ -238,6 +243,20 @@ func (m *Manager) chunkGone(path string, err error) error {
 	return fmt.Errorf("stat chunk file %s: %w", path, unpath(path, err))
 }
 
+// markFileDirtyLocked queues chunk idx, written through the file that id
+// describes (nil if unknown), for the next Sync to fsync by name. The first
+// file recorded since the last Sync stays: if another program replaced it
+// since, writes went to a file no longer under the name, and Sync must
+// report them lost rather than acknowledge an fsync of the new one.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) markFileDirtyLocked(idx int64, id fs.FileInfo) {
+	m.mu.dirty[idx] = struct{}{}
+	if _, ok := m.mu.ids[idx]; !ok && id != nil && !m.opts.Scratch {
+		m.mu.ids[idx] = id
+	}
+}
+
 // markDirty records that mp's chunk was stored to: it sets the slot's dirty
 // flag and queues mp for the next Sync. It takes mu so that no writer can
 // see the flag set before mp is queued: one that did would skip markDirty
@@ -261,7 +280,7 @@ func (m *Manager) markDirtyLocked(mp *mapping) {
 	case mp.gone:
 		// Unmapped since the store, which reached the page cache: the
 		// chunk is fsync'd through a new descriptor.
-		m.mu.dirty[mp.index] = struct{}{}
+		m.markFileDirtyLocked(mp.index, mp.file.Info())
 	default:
 		mp.s.setDirty()
 		m.enqueueLocked(mp)
@@ -382,11 +401,8 @@ func (m *Manager) fail(err error) error {
 // removed by another program.
 //
 // REQUIRES: m.syncMu held (no Truncate or DropBefore runs).
-func (m *Manager) fsyncChunk(idx int64) (hard, soft error) {
+func (m *Manager) fsyncChunk(idx int64, id fs.FileInfo) (hard, soft error) {
 	path := filepath.Join(m.dir, chunk.Name(idx))
-	m.mu.Lock()
-	id := m.mu.ids[idx] // the file written to, if the Manager opened it
-	m.mu.Unlock()
 	f, err := m.fsys.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, m.chunkGone(path, err)

@@ -13,11 +13,11 @@ import (
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
-// TestReview_AppendStress: concurrent Appends, some of whose pwrites fail,
-// with Truncates and DropBefores in between rounds. Every Append that
+// TestAppend_FailureStress runs concurrent Appends, some of whose pwrites
+// fail, with Truncates and DropBefores in between rounds. Every Append that
 // returned nil must read back; every byte Size covers must be a byte some
 // Append wrote, or zero; nothing may hang.
-func TestReview_AppendStress(t *testing.T) {
+func TestAppend_FailureStress(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	var fails atomic.Int64
 	h := &hookFS{FS: vfs.OS}

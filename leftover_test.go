@@ -8,13 +8,12 @@ import (
 	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
-// TestReview_LeftoverRemovedWithoutEpoch: a Truncate that fails to unlink a
-// chunk file leaves it past the end; a following reader keeps it open (it is
-// still the file under its name). Growth then removes it and creates a new
-// chunk under the same name (resize.go createLocked), without moving the
-// state page's epoch, so the reader never learns that its open file is gone
-// and keeps reading the old chunk's bytes where the writer wrote new ones.
-func TestReview_LeftoverRemovedWithoutEpoch(t *testing.T) {
+// TestGrow_LeftoverMovesEpoch checks growth over a chunk file that a
+// Truncate failed to unlink: growth removes the leftover and creates the
+// chunk anew under the same name, and a following reader, which kept the
+// old file open (it was still under its name), must learn of it through
+// the epoch and read the writer's new bytes, not the old chunk's.
+func TestGrow_LeftoverMovesEpoch(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	f := vfstest.NewFaulty(nil)
 	o := chunkmap.Options{ChunkSize: cs}

@@ -45,16 +45,12 @@ func (f *hookFile) WriteAt(p []byte, off int64) (int, error) {
 
 var errHook = errors.New("injected write error")
 
-// TestReview_FailedAppendAfterLaterRollback: two appends whose writes both
-// fail, the later one first. The later one is the latest claim, so it gives
-// its range back; the earlier one then finds mu.claims != its seq (the
-// counter never goes back), and is published as if it had succeeded,
-// although no range after it is claimed any longer. Size then covers the
-// bytes of a failed Append that nothing depends on: the README says "a
-// failed one leaves Size as it was", the CHANGELOG that a failed write
-// gives its range back "unless a later write has already claimed the bytes
-// after it" (none has: the later claim was given back).
-func TestReview_FailedAppendAfterLaterRollback(t *testing.T) {
+// TestAppend_FailedAfterLaterRollback checks two Appends whose writes both
+// fail, the later one first: the later one gives its range back, and then
+// so must the earlier one, since no range after it is claimed any longer.
+// Size must stay where it was, not cover the bytes of a failed Append that
+// nothing depends on.
+func TestAppend_FailedAfterLaterRollback(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	inA := make(chan struct{})
 	releaseA := make(chan struct{})
