@@ -123,6 +123,12 @@ var sentinels = [...]error{
 // (see the sentinels' doc).
 var errNoDataset = errors.New("no dataset")
 
+// errDirMoved is lockDir's error when the directory it locked is no longer
+// the one under the path: a concurrent Remove deleted it (and an Open may
+// have made a new one) between the open of the directory and its lock.
+// Open and Remove try again; if it persists, it is reported as ErrLocked.
+var errDirMoved = fmt.Errorf("%w: the directory was removed or replaced while it was being locked", ErrLocked)
+
 // classify returns err marked with the sentinel that says what the caller
 // can do about it, if it matches none yet: an error for lack of space
 // (ENOSPC, EDQUOT, EFBIG) with ErrNoSpace, any other with ErrIO. io.EOF and

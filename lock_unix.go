@@ -40,6 +40,23 @@ func lockDir(dir string, exclusive bool) (*dirLock, error) {
 		}
 		return nil, fmt.Errorf("lock: flock: %w", err)
 	}
+	// The lock is on the directory this descriptor opened. Remove deletes
+	// a directory while it holds it locked; an Open that opened it just
+	// before gets the lock once Remove lets go, on a directory no path
+	// leads to any more, while the path may name a new one that another
+	// Open has locked. Such a lock guards nothing.
+	mine, err := f.Stat()
+	if err == nil {
+		var now os.FileInfo
+		if now, err = os.Stat(dir); err == nil && !os.SameFile(mine, now) || errors.Is(err, os.ErrNotExist) {
+			f.Close()
+			return nil, errDirMoved
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock: %w", unpath(dir, err))
+	}
 	return &dirLock{f: f}, nil
 }
 

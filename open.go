@@ -72,16 +72,19 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, openErr(dir, err)
 	}
-	if !o.ReadOnly {
+	var lock *dirLock
+	for tries := 1; !o.ReadOnly; tries++ {
 		if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 			return nil, openErr(dir, err)
 		}
-	}
-	var lock *dirLock
-	if !o.ReadOnly {
-		if lock, err = lockDir(dir, true); err != nil {
-			return nil, openErr(dir, err)
+		// A concurrent Remove may delete the directory between the two:
+		// then make it again and lock the new one.
+		if lock, err = lockDir(dir, true); err == nil || !errors.Is(err, errDirMoved) || tries == 3 {
+			break
 		}
+	}
+	if err != nil {
+		return nil, openErr(dir, err)
 	}
 	m, err := open(dir, o)
 	// A ReadOnly Open holds no lock, so the writer's Truncate or DropBefore

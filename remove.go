@@ -65,6 +65,13 @@ func removeDataset(fsys vfs.FS, dir string) error {
 		return fmt.Errorf("%w: not a directory (mode %v)", ErrCorrupt, fi.Mode().Type())
 	}
 	lock, err := lockDir(dir, true) // its errors do not name dir
+	if errors.Is(err, errDirMoved) {
+		// Another Remove deleted the directory meanwhile.
+		if _, serr := fsys.Lstat(dir); errors.Is(serr, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %w", errNoDataset, fs.ErrNotExist)
+		}
+		lock, err = lockDir(dir, true)
+	}
 	if err != nil {
 		return err
 	}
