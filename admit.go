@@ -257,7 +257,7 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 	if m.opts.ReadOnly {
 		mode = chunk.ReadOnly
 	}
-	f, err := m.openChunk(idx, mode)
+	f, err := m.openFollowed(idx, mode)
 	if err != nil {
 		return nil, err
 	}

@@ -181,15 +181,58 @@ func (m *Manager) followLocked() (bool, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			break // deleted since Size was read: the epoch says so next time
 		}
-		if err != nil {
-			return true, err
+		if err == nil {
+			err = checkChunkFile(path, fi, m.chunkSize)
 		}
-		if err := checkChunkFile(path, fi, m.chunkSize); err != nil {
+		if err != nil {
+			// A writer that deleted the chunk since the page was read
+			// (and may be making it anew, empty at first) moved the
+			// epoch first: then this view is stale, not the file bad,
+			// and the next pull takes the new one.
+			if now, ok := m.shared.load(m.boot); ok && now.epoch != ps.epoch {
+				break
+			}
 			return true, err
 		}
 		m.mu.nchunks++
 	}
 	return true, nil
+}
+
+// openFollowed is openChunk for a chunk a following reader needs. The
+// writer may have deleted the chunk (Truncate, DropBefore), and be making
+// it anew, since this reader last took its state: it moves the epoch before
+// it deletes. So a file is used only if the epoch had not moved when it was
+// opened; otherwise, or if the open failed (a writer opening after a crash
+// removes chunk files past Size before it moves the epoch), the reader
+// takes the state again and tries again, three times at most. A chunk then
+// outside [Start, Size) is ErrOutOfRange, as a range that a concurrent
+// Truncate moved is for the writer itself.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) openFollowed(idx int64, mode chunk.Mode) (*chunk.File, error) {
+	if !m.follows.Load() {
+		return m.openChunk(idx, mode)
+	}
+	for tries := 1; ; tries++ {
+		seen := m.seen.Load()
+		f, err := m.openChunk(idx, mode)
+		ps, ok := m.shared.load(m.boot)
+		if err == nil && (!ok || ps.epoch == seen) || tries == 3 {
+			return f, err
+		}
+		if err == nil {
+			f.Close() // perhaps the chunk made anew: take the state first
+		}
+		if _, ferr := m.followLocked(); ferr != nil {
+			return nil, ferr
+		}
+		st := m.state()
+		if start, size := st.start.Load(), st.size.Load(); idx < start>>m.shift || idx >= chunksFor(size, m.shift) {
+			return nil, fmt.Errorf("%w: chunk %d lies outside start %d and size %d now (the writer truncated or dropped it meanwhile)",
+				ErrOutOfRange, idx, start, size)
+		}
+	}
 }
 
 // followable reports whether a reader may take Start and Size from the

@@ -275,7 +275,7 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 	if m.opts.ReadOnly {
 		mode = chunk.ReadOnly
 	}
-	f, err := m.openChunk(idx, mode)
+	f, err := m.openFollowed(idx, mode)
 	if err != nil {
 		return nil, chunkError(err)
 	}
