@@ -56,6 +56,9 @@ func (m *Manager) Refresh() error {
 		}
 	}
 	if m.follows.Load() {
+		if err := m.mfile.stillNamed(m.fsys); err != nil {
+			return m.wrapErr("refresh", whole, err)
+		}
 		m.seen.Store(m.seen.Load() - 1) // makes followLocked check every open file
 		followed, err := m.followLocked()
 		if err != nil {
@@ -217,6 +220,13 @@ func (m *Manager) openFollowed(idx int64, mode chunk.Mode) (*chunk.File, error) 
 	for tries := 1; ; tries++ {
 		seen := m.seen.Load()
 		f, err := m.openChunk(idx, mode)
+		if err == nil && m.mfile != nil {
+			// The dataset may have been removed and made anew under
+			// the same directory: its chunk files are not this one's.
+			if merr := m.mfile.stillNamed(m.fsys); merr != nil {
+				return nil, errors.Join(merr, f.Close())
+			}
+		}
 		ps, ok := m.shared.load(m.boot)
 		if err == nil && (!ok || ps.epoch == seen) || tries == 3 {
 			return f, err
