@@ -439,11 +439,11 @@ func freeBytes(t *testing.T, dir string) int64 {
 	return int64(st.Bavail) * int64(st.Bsize)
 }
 
-// fillDisk writes a new file named name in dir until the file system is
-// full to the last byte.
+// fillDisk appends to the file named name in dir (making it if need be)
+// until the file system is full to the last byte.
 func fillDisk(t *testing.T, dir, name string) {
 	t.Helper()
-	f, err := os.Create(filepath.Join(dir, name))
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}

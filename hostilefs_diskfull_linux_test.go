@@ -9,14 +9,12 @@ package chunkmap_test
 // back, before and after a reopen.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -99,26 +97,11 @@ func hfsWantSentinel(t *testing.T, what string, err error) {
 	t.Errorf("%s: error %v matches no sentinel", what, err)
 }
 
-// hfsFill fills the file system of dir to the last byte through the file
-// at path (appending to it).
-func hfsFill(t *testing.T, path string) {
+// hfsFillPath fills the file system of path to the last byte by appending
+// to the file at path.
+func hfsFillPath(t *testing.T, path string) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := bytes.Repeat([]byte{0xee}, 64<<10)
-	for _, n := range []int{len(buf), 4096, 1} {
-		for {
-			if _, err := f.Write(buf[:n]); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("filling the disk: %v", err)
-				}
-				break
-			}
-		}
-	}
+	fillDisk(t, filepath.Dir(path), filepath.Base(path))
 }
 
 // TestHostileFS_DiskFullRandom runs random WriteAt, Append, Truncate,
@@ -162,7 +145,7 @@ func TestHostileFS_DiskFullRandom(t *testing.T) {
 					t.Fatal(err)
 				}
 			} else {
-				hfsFill(t, filler)
+				hfsFillPath(t, filler)
 			}
 			full = !full
 			continue
