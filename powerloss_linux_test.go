@@ -488,6 +488,18 @@ type plStats struct {
 	early        int // cuts with name changes written out before their SyncDir
 }
 
+// plReport reports the violations vs, as far as the first five of a run
+// go (done were found before them), and returns how many there are.
+func plReport(t *testing.T, vs []plViolation, done int) int {
+	t.Helper()
+	for j, v := range vs {
+		if done+j < 5 {
+			t.Errorf("violation: %v", v)
+		}
+	}
+	return len(vs)
+}
+
 // plCheck checks every cut of w, stopping at the first violation if
 // firstOnly, and returns the violations.
 func plCheck(t *testing.T, w *plWorkload, root string, firstOnly bool, st *plStats) []plViolation {
@@ -761,13 +773,7 @@ func TestPowerLoss(t *testing.T) {
 		if w.firstCut > 0 {
 			v1++
 		}
-		vs := plCheck(t, w, images, false, &st)
-		for j, v := range vs {
-			if violations+j < 5 {
-				t.Errorf("violation: %v", v)
-			}
-		}
-		violations += len(vs)
+		violations += plReport(t, plCheck(t, w, images, false, &st), violations)
 		if err := os.RemoveAll(filepath.Dir(w.dir)); err != nil {
 			t.Fatal(err)
 		}
