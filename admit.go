@@ -93,10 +93,12 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	m.mu.Lock()
 	if write {
 		// Marked after the store, as on the hot path, and only if the
-		// chunk still exists: a Truncate or DropBefore that deleted it
-		// meanwhile let the pwrite land in the unlinked file, a write
-		// ordered before the deletion, which no Sync can (or need) fsync.
-		if k > 0 && idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
+		// chunk still exists in the file written to: a Truncate or
+		// DropBefore that deleted it meanwhile (dropping the descriptor,
+		// even if the chunk was made anew since) let the pwrite land in
+		// the unlinked file, a write ordered before the deletion, which
+		// no Sync can (or need) fsync.
+		if k > 0 && !e.dead && idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
 			m.markFileDirtyLocked(idx, e.f.Info())
 		}
 		if m.mu.pwrites--; m.mu.pwrites == 0 {

@@ -5,8 +5,10 @@ package chunkmap
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -55,6 +57,11 @@ type batchState struct {
 	index  map[int64]int // positions in held, once it is long
 	views  map[[2]int64]*viewHold
 	wviews map[[2]int64]*viewHold
+	// retired holds views taken out of views and wviews when the chunks
+	// they map may have been deleted: not handed out again, but kept
+	// mapped until the batch ends, since bytes they handed out may still
+	// be in use.
+	retired []*viewHold
 }
 
 // batchStates recycles batchStates (2 KiB each), whose allocation and
@@ -114,6 +121,24 @@ func (st *batchState) find(idx int64) *batchChunk {
 	return nil
 }
 
+// revalidate drops what the batch cached on the strength of the Manager's
+// shrink counter having been e0 if it has moved to e: the runs of the fast
+// path, and the views (which it retires, see retired). A chunk deleted and
+// created again is then reached anew.
+func (st *batchState) revalidate(e uint64) {
+	if e == st.epoch {
+		return
+	}
+	clear(st.runs[:])
+	for _, views := range []map[[2]int64]*viewHold{st.views, st.wviews} {
+		for _, vh := range views {
+			st.retired = append(st.retired, vh)
+		}
+		clear(views)
+	}
+	st.epoch = e
+}
+
 // reset empties st for the next batch, clearing only the cache entries
 // the batch filled (each is the entry of a chunk it held).
 func (st *batchState) reset() {
@@ -133,6 +158,8 @@ func (st *batchState) reset() {
 	st.index = nil
 	clear(st.views)
 	clear(st.wviews)
+	clear(st.retired)
+	st.retired = st.retired[:0]
 }
 
 // Batch calls fn with a Batch and returns fn's error. A fault on mapped
@@ -176,12 +203,15 @@ func (b *Batch) end() {
 			m.unholdSlot(c.s)
 		}
 	}
-	if len(st.views)+len(st.wviews) > 0 {
+	if len(st.views)+len(st.wviews)+len(st.retired) > 0 {
 		m.mu.Lock()
 		for _, vh := range st.views {
 			m.releaseViewLocked(vh)
 		}
 		for _, vh := range st.wviews {
+			m.releaseViewLocked(vh)
+		}
+		for _, vh := range st.retired {
 			m.releaseViewLocked(vh)
 		}
 		m.mu.Unlock()
@@ -205,15 +235,14 @@ func (b *Batch) faultErr(f fault) error {
 			return at(c.idx, f.addr-base)
 		}
 	}
-	for _, views := range []map[[2]int64]*viewHold{b.st.views, b.st.wviews} {
-		for _, vh := range views {
-			p := vh.v.Bytes()
-			if len(p) == 0 {
-				continue
-			}
-			if o := f.addr - uintptr(unsafe.Pointer(unsafe.SliceData(p))); o < uintptr(len(p)) {
-				return at(vh.first+int64(o>>m.shift), o&uintptr(m.mask))
-			}
+	views := slices.Concat(b.st.retired, slices.Collect(maps.Values(b.st.views)), slices.Collect(maps.Values(b.st.wviews)))
+	for _, vh := range views {
+		p := vh.v.Bytes()
+		if len(p) == 0 {
+			continue
+		}
+		if o := f.addr - uintptr(unsafe.Pointer(unsafe.SliceData(p))); o < uintptr(len(p)) {
+			return at(vh.first+int64(o>>m.shift), o&uintptr(m.mask))
 		}
 	}
 	return m.errorf("batch", whole, ErrFault, fmt.Sprintf("at address %#x, outside the chunks the batch holds", f.addr))
@@ -272,11 +301,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w: the Batch was used after its function returned", place(op, at(off, int64(n))), ErrClosed)
 	}
 	st := b.st
-	if e := m.shrinks.Load(); e != st.epoch {
-		// Something the cached runs relied on changed: check again.
-		clear(st.runs[:])
-		st.epoch = e
-	}
+	st.revalidate(m.shrinks.Load())
 	if write {
 		if err := m.checkWrite(op, at(off, int64(max(n, 0)))); err != nil {
 			return nil, err
@@ -287,11 +312,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if err := m.follow(op, at(off, int64(n))); err != nil {
 		return nil, err
 	}
-	if e := m.shrinks.Load(); e != st.epoch {
-		// The writer deleted chunks the cached runs may point at.
-		clear(st.runs[:])
-		st.epoch = e
-	}
+	st.revalidate(m.shrinks.Load()) // a writer followed may have deleted chunks
 	if err := m.checkRange(op, off, n); err != nil {
 		return nil, err
 	}
@@ -304,10 +325,12 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if write {
 		// Stores through the returned bytes and the runs cached below
 		// (each chunk's part within Size) cannot be refused: allocate
-		// them on disk first, so a full disk is this call's error.
-		size = m.state().size.Load()
+		// them on disk first, so a full disk is this call's error. A
+		// Truncate may have deleted the chunks since the range was
+		// checked: that is ErrOutOfRange, as for the range check.
 		m.mu.Lock()
-		var err error
+		size = m.state().size.Load()
+		err := m.checkChunksLocked(off, n)
 		for idx := first; idx <= last && err == nil; idx++ {
 			err = m.allocLocked(idx, min(m.chunkSize, size-idx<<m.shift))
 		}

@@ -279,8 +279,10 @@ func (m *Manager) markDirtyLocked(mp *mapping) {
 		// Its chunk was deleted: there is nothing to flush.
 	case mp.gone:
 		// Unmapped since the store, which reached the page cache: the
-		// chunk is fsync'd through a new descriptor.
-		m.markFileDirtyLocked(mp.index, mp.file.Info())
+		// chunk is fsync'd through a new descriptor. The file is not
+		// recorded: the chunk may have been deleted and made anew since
+		// (the slot's doomed flag then belongs to the new mapping).
+		m.markFileDirtyLocked(mp.index, nil)
 	default:
 		mp.s.setDirty()
 		m.enqueueLocked(mp)

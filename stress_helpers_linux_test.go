@@ -1,0 +1,133 @@
+//go:build linux
+
+package chunkmap_test
+
+// Helpers of the stress_*_test.go files: seeds that can be replayed, the
+// kernel's own count of this process's mappings of a dataset's chunk files,
+// and its count of open file descriptors.
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// stressSeed returns the seed of a stress test: CHUNKMAP_STRESS_SEED if
+// set (to replay a failure), else the clock. It logs it either way.
+func stressSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("CHUNKMAP_STRESS_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CHUNKMAP_STRESS_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (replay with CHUNKMAP_STRESS_SEED=%d)", seed, seed)
+	return seed
+}
+
+// stressChunkMapped returns the bytes of this process's mappings of chunk
+// files of dir, deleted ones included, as /proc/self/maps lists them.
+func stressChunkMapped(t *testing.T, dir string) int64 {
+	t.Helper()
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var total int64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 6 {
+			continue
+		}
+		path := strings.Join(fields[5:], " ")
+		path = strings.TrimSuffix(path, " (deleted)")
+		if !strings.HasPrefix(path, dir+"/") || !strings.HasSuffix(path, ".chunk") {
+			continue
+		}
+		lo, hi, _ := strings.Cut(fields[0], "-")
+		a, _ := strconv.ParseUint(lo, 16, 64)
+		b, _ := strconv.ParseUint(hi, 16, 64)
+		total += int64(b - a)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return total
+}
+
+// stressFDs returns how many file descriptors the process has open, and
+// how many of them are files of dir.
+func stressFDs(t *testing.T, dir string) (all, ofDir int) {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		all++
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(l, dir+"/") {
+			ofDir++
+		}
+	}
+	return all, ofDir
+}
+
+// stressCheckBound checks at a quiet moment (nothing held but holds that
+// take at most extra chunk mappings: a chunk held in its slot takes one, a
+// private view one per chunk) that Stats().Mapped is at most MaxMapped plus
+// Stats().Pinned, that Stats().Pinned is at most extra (zero if extra is),
+// and that the kernel lists exactly Stats().Mapped chunks' worth of
+// mappings of dir's chunk files.
+func stressCheckBound(t *testing.T, m *chunkmap.Manager, dir string, maxMapped, extra int, what string) {
+	t.Helper()
+	st := m.Stats()
+	cs := m.ChunkSize()
+	if st.Mapped > maxMapped+st.Pinned || st.Mapped > maxMapped+extra {
+		t.Errorf("%s: Stats().Mapped = %d, want at most MaxMapped %d + %d held (Pinned %d)", what, st.Mapped, maxMapped, extra, st.Pinned)
+	}
+	if st.Pinned > extra {
+		t.Errorf("%s: Stats().Pinned = %d, want at most %d", what, st.Pinned, extra)
+	}
+	if k := stressChunkMapped(t, dir); k != int64(st.Mapped)*cs {
+		t.Errorf("%s: /proc/self/maps lists %d bytes (%.2f chunks) of chunk files mapped, Stats().Mapped = %d", what, k, float64(k)/float64(cs), st.Mapped)
+	}
+}
+
+// stressErr reports an error that is neither nil, io.EOF, nor one of
+// allowed, or that matches no sentinel.
+func stressErr(t *testing.T, what string, err error, allowed ...error) bool {
+	t.Helper()
+	if err == nil {
+		return false
+	}
+	if msg := advErrCheck(err); msg != "" {
+		t.Errorf("%s: %s", what, msg)
+		return true
+	}
+	if err == io.EOF {
+		return false
+	}
+	for _, a := range allowed {
+		if errors.Is(err, a) {
+			return false
+		}
+	}
+	t.Errorf("%s: unexpected error %v", what, err)
+	return true
+}
+
+// stressYield yields, to let other goroutines evict meanwhile.
+func stressYield() { runtime.Gosched() }
