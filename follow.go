@@ -59,8 +59,12 @@ func (m *Manager) Refresh() error {
 		if err := m.mfile.stillNamed(m.fsys); err != nil {
 			return m.wrapErr("refresh", whole, err)
 		}
-		m.seen.Store(m.seen.Load() - 1) // makes followLocked check every open file
+		seen := m.seen.Load()
+		m.seen.Store(seen - 1) // makes followLocked check every open file
 		followed, err := m.followLocked()
+		if !followed {
+			m.seen.Store(seen) // nothing was checked: the epoch seen stands
+		}
 		if err != nil {
 			return m.wrapErr("refresh", whole, err)
 		}
@@ -223,15 +227,18 @@ func (m *Manager) openFollowed(idx int64, mode chunk.Mode) (*chunk.File, error) 
 		if err == nil && m.mfile != nil {
 			// The dataset may have been removed and made anew under
 			// the same directory: its chunk files are not this one's.
-			if merr := m.mfile.stillNamed(m.fsys); merr != nil {
+			if merr := m.mfile.named(m.fsys); merr != nil {
 				return nil, errors.Join(merr, f.Close())
 			}
 		}
 		ps, ok := m.shared.load(m.boot)
-		if err == nil && (!ok || ps.epoch == seen) || tries == 3 {
-			return f, err
+		if err == nil && (!ok || !m.followable(ps) || ps.epoch == seen) {
+			return f, nil
 		}
 		if err == nil {
+			if tries == 3 {
+				return f, nil // the epoch keeps moving: this file is as good as any
+			}
 			f.Close() // perhaps the chunk made anew: take the state first
 		}
 		if _, ferr := m.followLocked(); ferr != nil {
@@ -241,6 +248,9 @@ func (m *Manager) openFollowed(idx int64, mode chunk.Mode) (*chunk.File, error) 
 		if start, size := st.start.Load(), st.size.Load(); idx < start>>m.shift || idx >= chunksFor(size, m.shift) {
 			return nil, fmt.Errorf("%w: chunk %d lies outside start %d and size %d now (the writer truncated or dropped it meanwhile)",
 				ErrOutOfRange, idx, start, size)
+		}
+		if err != nil && tries == 3 {
+			return nil, err
 		}
 	}
 }

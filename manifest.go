@@ -354,9 +354,10 @@ func bootOf(id string) (b [48]byte) {
 // manifestFile is an open version 2 manifest file and its mapped state
 // page.
 type manifestFile struct {
-	f  vfs.File
-	mm mmap.MMap
-	st *statePage
+	f    vfs.File
+	mm   mmap.MMap
+	st   *statePage
+	info fs.FileInfo // the file's identity when it was opened
 }
 
 // openManifestFile opens and maps the version 2 manifest of dir, writable
@@ -382,7 +383,7 @@ func openManifestFile(fsys vfs.FS, dir string, writable bool) (*manifestFile, er
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("map manifest %s: %w", path, err), f.Close())
 	}
-	return &manifestFile{f: f, mm: mm, st: (*statePage)(unsafe.Pointer(&mm[stateOff]))}, nil
+	return &manifestFile{f: f, mm: mm, st: (*statePage)(unsafe.Pointer(&mm[stateOff])), info: fi}, nil
 }
 
 // writeRecord writes mf as record seq and fsyncs the file. A failed write
@@ -397,6 +398,23 @@ func (mfl *manifestFile) writeRecord(mf manifest, seq uint64) (fsyncErr, err err
 		return fmt.Errorf("fsync manifest %s: %w", path, unpath(path, err)), nil
 	}
 	return nil, nil
+}
+
+// named is stillNamed at the cost of one Lstat, for a follower's every
+// chunk open: the file under the name must be the one opened (by its
+// identity then) and still whole.
+func (mfl *manifestFile) named(fsys vfs.FS) error {
+	path := mfl.f.Name()
+	onDisk, err := fsys.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || err == nil && !os.SameFile(onDisk, mfl.info):
+		return fmt.Errorf("%w: manifest %s was removed or replaced by another program", ErrCorrupt, path)
+	case err != nil:
+		return fmt.Errorf("stat manifest %s: %w", path, unpath(path, err))
+	case onDisk.Size() != manifestLen:
+		return fmt.Errorf("%w: manifest %s was truncated to %d bytes by another program", ErrCorrupt, path, onDisk.Size())
+	}
+	return nil
 }
 
 // stillNamed reports an error unless the manifest file is still the file

@@ -389,6 +389,8 @@ func openScratch(dir string, o Options) (*Manager, error) {
 
 // openChunk opens chunk idx unmapped: by name, or for a scratch dataset,
 // which has no names, as a clone of the descriptor kept since its creation.
+//
+// REQUIRES: m.mu held (for the scratch files).
 func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
 	if m.opts.Scratch {
 		f := m.mu.scratch[idx]

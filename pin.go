@@ -6,6 +6,7 @@ package chunkmap
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync/atomic"
 
@@ -45,6 +46,33 @@ type viewHold struct {
 	first int64 // index of the first chunk
 	n     int64 // chunks mapped
 	write bool
+	// ids are the identities of the files mapped, for Sync (see
+	// markViewDirtyLocked), and shrinks the Manager's shrink counter
+	// when they were mapped.
+	ids     []fs.FileInfo
+	shrinks uint64
+}
+
+// markViewDirtyLocked queues the chunks of a writable view that still
+// exist for the next Sync, naming the files the view maps unless the
+// dataset has shrunk since they were mapped (then a chunk may have been
+// deleted and made anew, and the view's file is not the one to compare).
+//
+// REQUIRES: m.mu held.
+func (m *Manager) markViewDirtyLocked(vh *viewHold) {
+	same := m.shrinks.Load() == vh.shrinks
+	for idx := vh.first; idx < vh.first+vh.n; idx++ {
+		// A chunk deleted since (Truncate, DropBefore) has no file left
+		// to sync.
+		if idx < m.mu.first || idx >= m.mu.first+m.mu.nchunks {
+			continue
+		}
+		var id fs.FileInfo
+		if same {
+			id = vh.ids[idx-vh.first]
+		}
+		m.markFileDirtyLocked(idx, id)
+	}
 }
 
 // Pin returns the bytes [off, off+n) of the dataset pinned in place, for
@@ -154,7 +182,9 @@ func (m *Manager) checkChunksLocked(off int64, n int) error {
 // the arena places them side by side, else a private view. Its errors do
 // not name the operation or offset (see wrapErr).
 //
-// REQUIRES: m.mu held; the chunks exist.
+// REQUIRES: m.mu held; the chunks existed when the caller checked (for a
+// follower, the writer may delete them while this maps them: the error
+// of the open then says so).
 func (m *Manager) holdRangeLocked(first, last int64, write bool, op string) ([]byte, []*slot, *viewHold, error) {
 	span := last - first + 1
 	if span == 1 || (m.contiguous && span <= int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last)) {
@@ -162,8 +192,12 @@ func (m *Manager) holdRangeLocked(first, last int64, write bool, op string) ([]b
 		for idx := first; idx <= last; idx++ {
 			mp, err := m.holdLocked(idx, write, op)
 			if err != nil || mp == nil {
+				// A follower's holdLocked may have taken the writer's
+				// state meanwhile and doomed chunks held here (deleted
+				// by the writer): the last hold of such a chunk unmaps it.
 				for _, h := range held {
 					m.unholdLocked(h, write)
+					m.finishDoomedLocked(h.s)
 				}
 				if err != nil {
 					return nil, nil, nil, err
@@ -229,7 +263,10 @@ func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHol
 	if err != nil {
 		return nil, fmt.Errorf("map chunks %d to %d side by side: %w", first, first+n-1, classify(err))
 	}
-	vh := &viewHold{v: v, first: first, n: n, write: write}
+	vh := &viewHold{v: v, first: first, n: n, write: write, shrinks: m.shrinks.Load()}
+	for _, f := range files {
+		vh.ids = append(vh.ids, f.Info())
+	}
 	m.mu.views = append(m.mu.views, vh)
 	m.maps.Add(n)
 	return vh, nil
@@ -251,11 +288,7 @@ func (m *Manager) releaseViewLocked(vh *viewHold) error {
 		if err = vh.v.Flush(); err != nil {
 			err = m.fail(err)
 		}
-		for idx := vh.first; idx < vh.first+vh.n; idx++ {
-			if idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
-				m.mu.dirty[idx] = struct{}{}
-			}
-		}
+		m.markViewDirtyLocked(vh)
 	}
 	m.unmaps.Add(vh.n)
 	return errors.Join(err, vh.v.Release())

@@ -57,6 +57,7 @@ package chunkmap
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/bits"
 	"runtime"
 	"sync/atomic"
@@ -361,11 +362,17 @@ func (m *Manager) dropLocked(mp *mapping, deleted bool) {
 		// Every chunk of a writable Manager is fsync'd by the Sync that
 		// follows (Close's): a writer that stored before the drain may
 		// still be on its way to mark the chunk, after that Sync looked.
-		if s.takeDirty() || !m.opts.ReadOnly {
+		if dirty := s.takeDirty(); dirty || !m.opts.ReadOnly {
 			if err := m.ar.Flush(mp.k); err != nil {
 				m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
 			}
-			m.markFileDirtyLocked(mp.index, mp.file.Info())
+			// Only a chunk known to be stored to names its file: a
+			// clean one another program replaced has lost nothing.
+			var id fs.FileInfo
+			if dirty {
+				id = mp.file.Info()
+			}
+			m.markFileDirtyLocked(mp.index, id)
 		}
 	}
 	s.doomed.Store(true)
@@ -487,6 +494,15 @@ func (m *Manager) unholdSlot(s *slot) {
 	if !m.closed.Load() {
 		m.evictLocked(0)
 	}
+	m.finishDoomedLocked(s)
+}
+
+// finishDoomedLocked unmaps slot s if its chunk was deleted while held and
+// no hold is left, and gives a closed Manager's arena back once nothing is
+// left in it.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) finishDoomedLocked(s *slot) {
 	if s.holds.Load() > 0 || !s.doomed.Load() {
 		return
 	}

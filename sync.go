@@ -143,13 +143,7 @@ func (m *Manager) flush() (size int64, err error) {
 		if e := vh.v.Flush(); e != nil {
 			hard = errors.Join(hard, e)
 		}
-		for idx := vh.first; idx < vh.first+vh.n; idx++ {
-			// A chunk deleted since (Truncate, DropBefore) has no file
-			// left to sync.
-			if idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
-				m.mu.dirty[idx] = struct{}{}
-			}
-		}
+		m.markViewDirtyLocked(vh)
 	}
 	var evicted []int64
 	ids := make(map[int64]fs.FileInfo, len(m.mu.ids))
@@ -398,7 +392,9 @@ func (m *Manager) fail(err error) error {
 }
 
 // fsyncChunk fsyncs the file of chunk idx, which has no live mapping, and
-// returns a failed fsync as hard and any other failure as soft. Chunks the
+// returns a failed fsync as hard and any other failure as soft. id, if not
+// nil, describes the file the unsynced writes went to: another file under
+// the name is reported as a loss, not fsync'd in its place. Chunks the
 // Manager deleted are no longer listed as dirty, so a missing file was
 // removed by another program.
 //

@@ -1,0 +1,233 @@
+//go:build unix
+
+package chunkmap
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// missHookFS is the real file system, with a hook run before every open
+// of a file whose name ends in hookName, and counts of such opens. bootID,
+// if set, replaces the machine's boot ID (a reader that runs "after a
+// reboot").
+type missHookFS struct {
+	vfs.FS
+	hookName string
+	hook     func() // run before the open, if not nil
+	opens    atomic.Int64
+	bootID   string
+}
+
+func (h *missHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	if h.hookName != "" && strings.HasSuffix(name, string(filepath.Separator)+h.hookName) {
+		h.opens.Add(1)
+		if h.hook != nil {
+			h.hook()
+		}
+	}
+	return h.FS.OpenFile(name, flag, perm)
+}
+
+func (h *missHookFS) BootID() string {
+	if h.bootID != "" {
+		return h.bootID
+	}
+	return h.FS.BootID()
+}
+
+// TestFollow_FailedPinUnmapsDoomedSlot checks a follower's Pin over two
+// chunks that holds chunk 0 in the arena and then, mapping chunk 1, finds
+// that the writer truncated both meanwhile: the Pin fails, and the slot of
+// chunk 0, doomed by the follow, must be unmapped with its last hold (and
+// the arena given back after Close), not left doomed for good.
+func TestFollow_FailedPinUnmapsDoomedSlot(t *testing.T) {
+	const cs = MinChunkSize
+	dir := t.TempDir()
+	w, err := Open(dir, &Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteAt(bytes.Repeat([]byte{7}, 2*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	h := &missHookFS{FS: vfs.OS, hookName: chunk.Name(1)}
+	o := &Options{ReadOnly: true, NoAdmission: true, MaxMapped: 4}
+	SetFS(o, h)
+	r, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.contiguous {
+		t.Skip("needs a contiguous arena")
+	}
+	b := make([]byte, 8)
+	if _, err := r.ReadAt(b, 0); err != nil { // maps chunk 0
+		t.Fatal(err)
+	}
+	var fired atomic.Bool
+	h.hook = func() {
+		if !fired.Swap(true) {
+			if err := w.Truncate(0); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	p, err := r.Pin(0, 2*cs)
+	if err == nil {
+		p.Release()
+	}
+	t.Logf("Pin racing Truncate(0): %v", err)
+	if _, doomed, _ := r.Mappings(); doomed != 0 {
+		t.Errorf("after the failed Pin released everything: %d doomed mappings left (slot never unmapped)", doomed)
+	}
+	if err := r.Close(); err != nil {
+		t.Logf("Close: %v", err)
+	}
+	if !r.ArenaReleased() {
+		t.Errorf("after Close with nothing held, the arena was not released")
+	}
+}
+
+// TestFollow_LastTryIsOutOfRange checks a follower whose writer deletes
+// the chunk it opens during each of its tries: the follower must report
+// ErrOutOfRange (or io.EOF), taking the state again after its last try,
+// never ErrFault.
+func TestFollow_LastTryIsOutOfRange(t *testing.T) {
+	const cs = MinChunkSize
+	dir := t.TempDir()
+	w, err := Open(dir, &Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	block := bytes.Repeat([]byte{7}, 2*cs)
+	if _, err := w.WriteAt(block, 0); err != nil {
+		t.Fatal(err)
+	}
+	h := &missHookFS{FS: vfs.OS, hookName: chunk.Name(1)}
+	o := &Options{ReadOnly: true, NoAdmission: true}
+	SetFS(o, h)
+	r, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var n atomic.Int64
+	h.hook = func() {
+		// The writer truncates chunk 1 away and grows it again, twice;
+		// the third time it only truncates.
+		if err := w.Truncate(cs); err != nil {
+			t.Error(err)
+		}
+		if n.Add(1) < 3 {
+			if _, err := w.WriteAt(block[cs:], cs); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	b := make([]byte, 8)
+	_, err = r.ReadAt(b, cs+8)
+	t.Logf("ReadAt racing three Truncates: %v (opens of chunk 1: %d)", err, h.opens.Load())
+	if errors.Is(err, ErrFault) || errors.Is(err, ErrCorrupt) {
+		t.Errorf("healthy follower racing its writer's Truncate: %v; want ErrOutOfRange or io.EOF", err)
+	}
+}
+
+// TestFollow_RefreshOnUnfollowablePage checks that Refresh on a follower
+// whose state page is not followable (set up in an earlier boot) leaves
+// the epoch it has seen as it was, so that a later miss opens the chunk
+// file once, not three times.
+func TestFollow_RefreshOnUnfollowablePage(t *testing.T) {
+	const cs = MinChunkSize
+	dir := t.TempDir()
+	w, err := Open(dir, &Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt(bytes.Repeat([]byte{7}, 4*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h := &missHookFS{FS: vfs.OS, hookName: chunk.Name(2), bootID: "another-boot-0000000000000000000000"}
+	o := &Options{ReadOnly: true, NoAdmission: true}
+	SetFS(o, h)
+	r, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	if _, err := r.ReadAt(b, 2*cs); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.opens.Load(); got != 1 {
+		t.Errorf("one miss on chunk 2 after Refresh opened its file %d times, want 1", got)
+	}
+}
+
+// TestSync_ViewWriteToReplacedFile checks stores through a private view (a
+// writable Pin across chunks whose slots are not side by side) to a chunk
+// whose file another program replaces: Sync must report them lost, not
+// fsync the new file by name and acknowledge them.
+func TestSync_ViewWriteToReplacedFile(t *testing.T) {
+	const cs = MinChunkSize
+	SetScatteredArena(true)
+	defer SetScatteredArena(false)
+	dir := t.TempDir()
+	m, err := Open(dir, &Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.WriteAt(make([]byte, 2*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.PinWritable(cs-4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.view == nil {
+		t.Skip("the pin did not take a private view")
+	}
+	copy(p.Bytes(), "ABCDEFGH")
+	// Another program replaces chunk 0's file with a copy taken before
+	// the store reached it... or after: either way the file under the
+	// name is not the one the view wrote to.
+	path := filepath.Join(dir, chunk.Name(0))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "copy")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	copy(p.Bytes(), "abcdefgh") // lands in the old, unlinked file
+	p.Release()
+	if err := m.Sync(); err == nil {
+		t.Errorf("Sync = nil, but the stores to chunk 0 through the view went to a file another program replaced; want ErrFault")
+	} else {
+		t.Logf("Sync: %v", err)
+	}
+}
