@@ -54,8 +54,13 @@ import (
 // last successful Sync is in doubt. Any other failure (a file that cannot
 // be opened for lack of descriptors, ErrIO; a full disk writing the
 // manifest, ErrNoSpace) fails this Sync only; the next one tries again. A
-// chunk file or manifest that another program removed is reported by every
-// Sync (ErrFault, ErrCorrupt): what was written to it is lost.
+// chunk file or manifest that another program removed or replaced is
+// reported by every Sync (ErrFault, ErrCorrupt): what was written to it is
+// lost. For a chunk, Sync compares the file under the name with the file
+// the writes went to where it knows that file, which is every case but
+// two: a lock-free store whose chunk was evicted in the instant between
+// the store and its being recorded, and stores through a private view
+// (a Pin across the arena's end) while the dataset shrank.
 func (m *Manager) Sync() error {
 	if m.closed.Load() {
 		return m.errorf("sync", whole, ErrClosed, "")
