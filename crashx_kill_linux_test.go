@@ -82,13 +82,6 @@ func (s *cxModel) put(off int64, p []byte) {
 	}
 }
 
-func (s *cxModel) byteAt(off int64) byte {
-	if off < s.size() {
-		return s.data[off]
-	}
-	return 0
-}
-
 // cxCall is a call the child reported starting.
 type cxCall struct {
 	id   int64
@@ -132,7 +125,7 @@ func TestCrashx_ConcurrentAppendKill(t *testing.T) {
 	}
 	seed0 := crashxSeed(t, "CHUNKMAP_CRASHX_SEED")
 	rng := rand.New(rand.NewPCG(seed0, 11))
-	rounds := 40
+	rounds := 20
 	if testing.Short() {
 		rounds = 8
 	}

@@ -163,7 +163,7 @@ func cpRun(t *testing.T, root string, seed uint64, failed *int) *plWorkload {
 func TestCrashx_PowerLossWithFailingCalls(t *testing.T) {
 	root := t.TempDir()
 	images, _ := plImageRoot(t)
-	n := 96
+	n := 48
 	if v, err := strconv.Atoi(os.Getenv("CHUNKMAP_CRASHX_PL_WORKLOADS")); err == nil && v > 0 {
 		n = v
 	} else if testing.Short() || raceEnabled {

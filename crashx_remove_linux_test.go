@@ -124,7 +124,7 @@ func crashxSeed(t *testing.T, env string) uint64 {
 // whose path-based file operations then land in the directory made anew.
 func TestCrashx_OpenRemoveRace(t *testing.T) {
 	dir := t.TempDir() + "/ds"
-	budget := 5 * time.Second
+	budget := 3 * time.Second
 	if testing.Short() {
 		budget = 2 * time.Second
 	}
@@ -232,7 +232,7 @@ func TestCrashx_FollowerRaceWithTruncateSpuriousErrors(t *testing.T) {
 		}
 		done <- nil
 	}()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	b := make([]byte, 64)
 	var spurious, reads int
 	var seen []error

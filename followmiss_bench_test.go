@@ -27,7 +27,7 @@ func BenchmarkFollowMiss(b *testing.B) {
 			name = "follower"
 		}
 		b.Run(name, func(b *testing.B) {
-			m := w
+			var m *chunkmap.Manager
 			if ro {
 				r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true, MaxMapped: 1, NoAdmission: true})
 				if err != nil {
@@ -48,11 +48,12 @@ func BenchmarkFollowMiss(b *testing.B) {
 				m = m2
 			}
 			p := make([]byte, 8)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
+			i := 0
+			for b.Loop() {
 				if _, err := m.ReadAt(p, int64(i&1)*cs); err != nil {
 					b.Fatal(err)
 				}
+				i++
 			}
 		})
 	}

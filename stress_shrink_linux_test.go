@@ -238,7 +238,7 @@ func stressShrinkRun(t *testing.T, opts chunkmap.Options, seed uint64) {
 			}
 		})
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(time.Second)
 	close(stop)
 	advWait(t, &wg, 60*time.Second, "workers")
 	t.Logf("%d truncations", truncs)
@@ -534,7 +534,7 @@ func TestStress_BatchWriteRacingTruncate(t *testing.T) {
 			}
 		}
 	})
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	var ok, oor int
 	for time.Now().Before(deadline) && !t.Failed() {
 		err := m.Batch(func(b *chunkmap.Batch) error {
