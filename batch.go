@@ -49,8 +49,9 @@ type batchState struct {
 	// reached, by chunk index mod len(runs). Each entry holds the bytes
 	// [lo, lo+n) of one held chunk within [Start, Size) as of when it was
 	// filled; wn is n if the chunk is held writable and allocated, else 0.
-	runs  [batchRuns]batchRun
-	epoch uint64 // Manager.shrinks when runs were last valid
+	runs      [batchRuns]batchRun
+	epoch     uint64 // Manager.shrinks when runs were last valid
+	deletions uint64 // Manager.deletions when views were last valid
 
 	held   []batchChunk // the chunks held, in the order first touched
 	inline [4]batchChunk
@@ -121,22 +122,25 @@ func (st *batchState) find(idx int64) *batchChunk {
 	return nil
 }
 
-// revalidate drops what the batch cached on the strength of the Manager's
-// shrink counter having been e0 if it has moved to e: the runs of the fast
-// path, and the views (which it retires, see retired). A chunk deleted and
-// created again is then reached anew.
-func (st *batchState) revalidate(e uint64) {
-	if e == st.epoch {
-		return
+// revalidate drops what the batch cached that m's counters say may be
+// stale: the runs of the fast path if the dataset shrank (or anything else
+// moved shrinks), and the views (which it retires, see retired) only if
+// chunk files may have been deleted, so that a chunk deleted and created
+// again is reached anew.
+func (st *batchState) revalidate(m *Manager) {
+	if e := m.shrinks.Load(); e != st.epoch {
+		clear(st.runs[:])
+		st.epoch = e
 	}
-	clear(st.runs[:])
-	for _, views := range []map[[2]int64]*viewHold{st.views, st.wviews} {
-		for _, vh := range views {
-			st.retired = append(st.retired, vh)
+	if d := m.deletions.Load(); d != st.deletions {
+		for _, views := range []map[[2]int64]*viewHold{st.views, st.wviews} {
+			for _, vh := range views {
+				st.retired = append(st.retired, vh)
+			}
+			clear(views)
 		}
-		clear(views)
+		st.deletions = d
 	}
-	st.epoch = e
 }
 
 // reset empties st for the next batch, clearing only the cache entries
@@ -149,7 +153,7 @@ func (st *batchState) reset() {
 			st.runs[uint64(c.idx)%batchRuns] = batchRun{}
 		}
 	}
-	st.epoch = 0
+	st.epoch, st.deletions = 0, 0
 	clear(st.held)
 	if cap(st.held) > batchHeldKeep {
 		st.held = nil
@@ -301,7 +305,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w: the Batch was used after its function returned", place(op, at(off, int64(n))), ErrClosed)
 	}
 	st := b.st
-	st.revalidate(m.shrinks.Load())
+	st.revalidate(m)
 	if write {
 		if err := m.checkWrite(op, at(off, int64(max(n, 0)))); err != nil {
 			return nil, err
@@ -312,7 +316,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if err := m.follow(op, at(off, int64(n))); err != nil {
 		return nil, err
 	}
-	st.revalidate(m.shrinks.Load()) // a writer followed may have deleted chunks
+	st.revalidate(m) // a writer followed may have deleted chunks
 	if err := m.checkRange(op, off, n); err != nil {
 		return nil, err
 	}

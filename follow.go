@@ -173,6 +173,7 @@ func (m *Manager) followLocked() (bool, error) {
 		known := max(first, min(m.mu.first+m.mu.nchunks, need))
 		m.mu.first, m.mu.nchunks = first, known-first
 		m.shrinks.Add(1)
+		m.deletions.Add(1)
 		m.seen.Store(ps.epoch)
 	}
 	// Order matters to lock-free readers: shrink the range they may read
@@ -322,6 +323,7 @@ func (m *Manager) applyLocked(mf manifest, n int64) {
 		}
 	}
 	m.shrinks.Add(1)
+	m.deletions.Add(1)
 	m.mu.first = mf.first
 	m.mu.nchunks = n
 	// Order matters to lock-free readers: shrink the range they may read

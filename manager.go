@@ -134,6 +134,10 @@ type Manager struct {
 	// chunk is deleted, a Sync fails, or the Manager closes. A Batch
 	// checks it on its fast path (batch.go).
 	shrinks atomic.Uint64
+	// deletions advances whenever chunk files may have been deleted (by
+	// this Manager, or for a follower by its writer): private views and
+	// the file identities they keep are trusted only while it stands.
+	deletions atomic.Uint64
 
 	hits, misses, maps, unmaps, evictions atomic.Int64
 

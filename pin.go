@@ -47,20 +47,20 @@ type viewHold struct {
 	n     int64 // chunks mapped
 	write bool
 	// ids are the identities of the files mapped, for Sync (see
-	// markViewDirtyLocked), and shrinks the Manager's shrink counter
+	// markViewDirtyLocked), and deletions the Manager's deletion counter
 	// when they were mapped.
-	ids     []fs.FileInfo
-	shrinks uint64
+	ids       []fs.FileInfo
+	deletions uint64
 }
 
 // markViewDirtyLocked queues the chunks of a writable view that still
-// exist for the next Sync, naming the files the view maps unless the
-// dataset has shrunk since they were mapped (then a chunk may have been
-// deleted and made anew, and the view's file is not the one to compare).
+// exist for the next Sync, naming the files the view maps unless chunk
+// files have been deleted since they were mapped (then a chunk may have
+// been made anew, and the view's file is not the one to compare).
 //
 // REQUIRES: m.mu held.
 func (m *Manager) markViewDirtyLocked(vh *viewHold) {
-	same := m.shrinks.Load() == vh.shrinks
+	same := m.deletions.Load() == vh.deletions
 	for idx := vh.first; idx < vh.first+vh.n; idx++ {
 		// A chunk deleted since (Truncate, DropBefore) has no file left
 		// to sync.
@@ -263,7 +263,7 @@ func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHol
 	if err != nil {
 		return nil, fmt.Errorf("map chunks %d to %d side by side: %w", first, first+n-1, classify(err))
 	}
-	vh := &viewHold{v: v, first: first, n: n, write: write, shrinks: m.shrinks.Load()}
+	vh := &viewHold{v: v, first: first, n: n, write: write, deletions: m.deletions.Load()}
 	for _, f := range files {
 		vh.ids = append(vh.ids, f.Info())
 	}

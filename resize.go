@@ -401,6 +401,7 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 		err = errors.Join(err, m.removeChunk(idx))
 	}
 	m.mu.dirDirty = true
+	m.deletions.Add(1)
 	// Again once the files are gone: a reader that reconciled between the
 	// first bump and the unlinks found them still under their names, and
 	// must look again before it can meet a file made anew under one.

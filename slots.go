@@ -366,10 +366,12 @@ func (m *Manager) dropLocked(mp *mapping, deleted bool) {
 			if err := m.ar.Flush(mp.k); err != nil {
 				m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
 			}
-			// Only a chunk known to be stored to names its file: a
-			// clean one another program replaced has lost nothing.
+			// Only a chunk that may have been stored to since the last
+			// Sync names its file (one marked dirty, or held writable,
+			// whose stores mark nothing): a clean one that another
+			// program replaced has lost nothing.
 			var id fs.FileInfo
-			if dirty {
+			if dirty || s.wholds.Load() > 0 {
 				id = mp.file.Info()
 			}
 			m.markFileDirtyLocked(mp.index, id)
