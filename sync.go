@@ -60,7 +60,8 @@ import (
 // the writes went to where it knows that file, which is every case but
 // two: a lock-free store whose chunk was evicted in the instant between
 // the store and its being recorded, and stores through a private view
-// (a Pin across the arena's end) while the dataset shrank.
+// (a Pin across the arena's end) while Truncate or DropBefore deleted chunk
+// files.
 func (m *Manager) Sync() error {
 	if m.closed.Load() {
 		return m.errorf("sync", whole, ErrClosed, "")
