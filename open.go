@@ -60,9 +60,6 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		return nil, openErr(dir, err)
 	}
 	fsys := o.fsys()
-	if o.Scratch {
-		return openScratch(dir, o)
-	}
 	if fi, err := fsys.Lstat(dir); err == nil && !fi.IsDir() {
 		return nil, openErr(dir, fmt.Errorf("%w: not a directory (mode %v)", ErrCorrupt, fi.Mode().Type()))
 	} else if errors.Is(err, fs.ErrNotExist) && o.ReadOnly {
@@ -71,6 +68,9 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		return nil, openErr(dir, fmt.Errorf("%w: %w", errNoDataset, fs.ErrNotExist))
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, openErr(dir, err)
+	}
+	if o.Scratch {
+		return openScratch(dir, o)
 	}
 	var lock *dirLock
 	for tries := 1; !o.ReadOnly; tries++ {

@@ -1,0 +1,90 @@
+package chunkmap_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// probeSeed returns the seed for a randomized probe: PROBE_SEED if set (to
+// replay a failure), else the clock. It logs the seed either way.
+func probeSeed(t *testing.T) int64 {
+	t.Helper()
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("PROBE_SEED"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("PROBE_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (replay with PROBE_SEED=%d)", seed, seed)
+	return seed
+}
+
+// probeWatchdog crashes the test binary with every goroutine's stack if
+// the test is still running after d: a hang is a failure, not a timeout of
+// the whole suite. Call the returned function when the test ends.
+func probeWatchdog(t *testing.T, d time.Duration) func() {
+	name := t.Name()
+	tm := time.AfterFunc(d, func() {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		panic(fmt.Sprintf("%s: hung for %v\n%s", name, d, buf))
+	})
+	return func() { tm.Stop() }
+}
+
+// probeSentinels are the errors every error of the package must match one
+// of (besides io.EOF and fs.ErrNotExist).
+var probeSentinels = []error{
+	chunkmap.ErrClosed, chunkmap.ErrReadOnly, chunkmap.ErrOutOfRange, chunkmap.ErrCorrupt,
+	chunkmap.ErrLocked, chunkmap.ErrInvalidOptions, chunkmap.ErrUnaligned, chunkmap.ErrNoSpace,
+	chunkmap.ErrBusy, chunkmap.ErrFault, chunkmap.ErrIO, chunkmap.ErrSyncFailed,
+}
+
+// probeWantErr fails unless err matches want and its message starts with
+// the operation op.
+func probeWantErr(t *testing.T, err, want error, op, what string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: err = %v, want %v", what, err, want)
+		return
+	}
+	if err != io.EOF && !strings.HasPrefix(err.Error(), op+" ") {
+		t.Errorf("%s: error %q does not start with the operation %q", what, err, op)
+	}
+}
+
+// probeListDir returns the names in dir, sorted.
+func probeListDir(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// probeOpenFDs returns how many descriptors the process has open, or -1
+// where /proc is missing.
+func probeOpenFDs() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(entries)
+}
+
