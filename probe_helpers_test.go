@@ -87,4 +87,3 @@ func probeOpenFDs() int {
 	}
 	return len(entries)
 }
-
