@@ -99,7 +99,7 @@ func TestCrashx_FollowerAcrossWriterKill(t *testing.T) {
 		cfReaderChild(strings.TrimPrefix(role, "reader,"))
 		return
 	}
-	seed := crashxSeed(t, "CHUNKMAP_CRASHX_SEED")
+	seed := testSeed(t, "CHUNKMAP_CRASHX_SEED")
 	rng := rand.New(rand.NewPCG(seed, 5))
 	rounds := 3
 	if testing.Short() {

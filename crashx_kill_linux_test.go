@@ -123,7 +123,7 @@ func TestCrashx_ConcurrentAppendKill(t *testing.T) {
 		cxKillChild(spec)
 		return
 	}
-	seed0 := crashxSeed(t, "CHUNKMAP_CRASHX_SEED")
+	seed0 := testSeed(t, "CHUNKMAP_CRASHX_SEED")
 	rng := rand.New(rand.NewPCG(seed0, 11))
 	rounds := 20
 	if testing.Short() {

@@ -169,7 +169,7 @@ func TestCrashx_PowerLossWithFailingCalls(t *testing.T) {
 	} else if testing.Short() || raceEnabled {
 		n = 4
 	}
-	seed := crashxSeed(t, "CHUNKMAP_CRASHX_PL_SEED")
+	seed := testSeed(t, "CHUNKMAP_CRASHX_PL_SEED")
 	var st plStats
 	violations, failed := 0, 0
 	start := time.Now()

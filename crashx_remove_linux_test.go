@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -101,18 +99,6 @@ func TestCrashx_FollowerAfterRemoveAndRecreate(t *testing.T) {
 	for _, p := range problems {
 		t.Error(p)
 	}
-}
-
-// crashxSeed returns the seed of a test: the environment variable env if
-// set, else the clock; it logs it for a replay.
-func crashxSeed(t *testing.T, env string) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if v, err := strconv.ParseUint(os.Getenv(env), 10, 64); err == nil {
-		seed = v
-	}
-	t.Logf("seed %d (replay with %s=%d)", seed, env, seed)
-	return seed
 }
 
 // TestCrashx_OpenRemoveRace races read-write Opens of one directory, from

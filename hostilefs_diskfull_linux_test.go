@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -62,22 +61,6 @@ func (md *hfsModel) check(t *testing.T, m *chunkmap.Manager, when string) {
 	}
 }
 
-// hfsSeed returns the seed of a randomized test: HOSTILEFS_SEED if set,
-// else the clock. It logs it, so that a failure can be replayed.
-func hfsSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("HOSTILEFS_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("HOSTILEFS_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (rerun with HOSTILEFS_SEED=%d)", seed, seed)
-	return seed
-}
-
 // hfsSentinels are the errors every failure of the library must match one
 // of (README, "Errors").
 var hfsSentinels = []error{
@@ -119,7 +102,7 @@ func hfsFillPath(t *testing.T, path string) {
 // and that after all that every acknowledged byte reads back, from the
 // open Manager and after a reopen.
 func TestHostileFS_DiskFullRandom(t *testing.T) {
-	seed := hfsSeed(t)
+	seed := testSeed(t, "HOSTILEFS_SEED")
 	r := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	root := mountTmpfs(t, 6<<20)
 	dir := filepath.Join(root, "ds")

@@ -6,29 +6,12 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chunkmap/chunkmap"
 )
-
-// probeSeed returns the seed for a randomized probe: PROBE_SEED if set (to
-// replay a failure), else the clock. It logs the seed either way.
-func probeSeed(t *testing.T) int64 {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PROBE_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PROBE_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with PROBE_SEED=%d)", seed, seed)
-	return seed
-}
 
 // probeWatchdog crashes the test binary with every goroutine's stack if
 // the test is still running after d: a hang is a failure, not a timeout of

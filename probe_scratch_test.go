@@ -265,7 +265,7 @@ func TestProbeScratch_ShrinkGivesBackDescriptors(t *testing.T) {
 // dataset's files behind.
 func TestProbeScratch_ManyAtOnce(t *testing.T) {
 	defer probeWatchdog(t, 60*time.Second)()
-	seed := probeSeed(t)
+	seed := int64(testSeed(t, "PROBE_SEED"))
 	dir := t.TempDir()
 	pm, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: probeCS})
 	if err != nil {

@@ -26,7 +26,7 @@ import (
 func TestStress_GatherWideArena(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	const nchunks = 80
-	seed := stressSeed(t)
+	seed := testSeed(t, "CHUNKMAP_STRESS_SEED")
 	for i, o := range []chunkmap.Options{
 		{ChunkSize: cs, MaxMapped: 2, ArenaSize: 2 * cs},
 		{ChunkSize: cs, MaxMapped: 2, ArenaSize: 2 * cs, NoAdmission: true},

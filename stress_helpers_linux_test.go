@@ -15,26 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chunkmap/chunkmap"
 )
-
-// stressSeed returns the seed of a stress test: CHUNKMAP_STRESS_SEED if
-// set (to replay a failure), else the clock. It logs it either way.
-func stressSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("CHUNKMAP_STRESS_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("CHUNKMAP_STRESS_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with CHUNKMAP_STRESS_SEED=%d)", seed, seed)
-	return seed
-}
 
 // stressChunkMapped returns the bytes of this process's mappings of chunk
 // files of dir, deleted ones included, as /proc/self/maps lists them.

@@ -38,7 +38,7 @@ func TestStress_MixedModel(t *testing.T) {
 		{ChunkSize: cs, MaxMapped: 3, ArenaSize: 4 * cs},
 		{ChunkSize: cs, MaxMapped: 3, ArenaSize: 2 * cs, NoAdmission: true},
 	}
-	seed := stressSeed(t)
+	seed := testSeed(t, "CHUNKMAP_STRESS_SEED")
 	for i, o := range configs {
 		t.Run(fmt.Sprintf("mapped%d/arena%d/noadm=%v", o.MaxMapped, o.ArenaSize/cs, o.NoAdmission), func(t *testing.T) {
 			s := seed + uint64(i)

@@ -63,7 +63,7 @@ func TestStress_ShrinkRacesHolders(t *testing.T) {
 		{ChunkSize: cs, MaxMapped: 2, ArenaSize: 2 * cs},
 		{ChunkSize: cs, MaxMapped: 2, ArenaSize: cs, NoAdmission: true},
 	}
-	seed := stressSeed(t)
+	seed := testSeed(t, "CHUNKMAP_STRESS_SEED")
 	for i, o := range configs {
 		t.Run(fmt.Sprintf("mapped%d/arena%d/noadm=%v", o.MaxMapped, o.ArenaSize/cs, o.NoAdmission), func(t *testing.T) {
 			s := seed + uint64(i)
