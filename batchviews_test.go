@@ -13,8 +13,7 @@ import (
 // deleted, so the Batch must keep using its view, not map a new one at
 // every shrink and hold them all until it ends.
 func TestBatch_ViewsBoundedUnderShrinks(t *testing.T) {
-	chunkmap.SetScatteredArena(true)
-	defer chunkmap.SetScatteredArena(false)
+	defer chunkmap.SetScatteredArena(chunkmap.SetScatteredArena(true))
 	const cs = chunkmap.MinChunkSize
 	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs})
 	if err != nil {

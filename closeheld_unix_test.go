@@ -67,8 +67,7 @@ func TestClose_ReportsReplacedChunkHeldWritable(t *testing.T) {
 // file was deleted by the Manager, so Close's Sync must compare with the
 // view's file and report the loss.
 func TestClose_ReportsReplacedChunkInView(t *testing.T) {
-	chunkmap.SetScatteredArena(true)
-	defer chunkmap.SetScatteredArena(false)
+	defer chunkmap.SetScatteredArena(chunkmap.SetScatteredArena(true))
 	const cs = chunkmap.MinChunkSize
 	dir := t.TempDir()
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})

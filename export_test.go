@@ -33,5 +33,10 @@ func (m *Manager) ArenaReleased() bool {
 func (m *Manager) Slots() int { return len(m.slots) }
 
 // SetScatteredArena makes every Manager opened after it treat its arena as
-// not contiguous (see scatteredArena).
-func SetScatteredArena(on bool) { scatteredArena = on }
+// not contiguous (see scatteredArena), or not, and returns the setting it
+// replaced, for a test to restore (the scattered child process of
+// TestScatteredArena runs with it on throughout).
+func SetScatteredArena(on bool) (was bool) {
+	was, scatteredArena = scatteredArena, on
+	return was
+}

@@ -186,8 +186,7 @@ func TestFollow_RefreshOnUnfollowablePage(t *testing.T) {
 // fsync the new file by name and acknowledge them.
 func TestSync_ViewWriteToReplacedFile(t *testing.T) {
 	const cs = MinChunkSize
-	SetScatteredArena(true)
-	defer SetScatteredArena(false)
+	defer SetScatteredArena(SetScatteredArena(true))
 	dir := t.TempDir()
 	m, err := Open(dir, &Options{ChunkSize: cs})
 	if err != nil {
