@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -240,19 +241,26 @@ func TestProbeOptions_MissingDataset(t *testing.T) {
 // gets 0o700). Each writes across chunk boundaries and reads back.
 func TestProbeOptions_ValidExtremes(t *testing.T) {
 	defer probeWatchdog(t, 60*time.Second)()
+	// The largest chunk and mapped window that fit the address space: on
+	// 32-bit platforms ChunkSize and ChunkSize × MaxMapped are at most
+	// 1 GiB (see the README's Limits).
+	maxChunk, maxMapped := int64(chunkmap.MaxChunkSize), math.MaxInt
+	if strconv.IntSize == 32 {
+		maxChunk, maxMapped = 1<<30, 1<<30/probeCS
+	}
 	cases := []chunkmap.Options{
 		{ChunkSize: chunkmap.MinChunkSize},
-		{ChunkSize: chunkmap.MaxChunkSize},
+		{ChunkSize: maxChunk},
 		{ChunkSize: probeCS, MaxMapped: 1},
-		{ChunkSize: probeCS, MaxMapped: math.MaxInt},
-		{ChunkSize: probeCS, MaxMapped: math.MaxInt / 4},
-		{ChunkSize: probeCS, MaxMapped: math.MaxInt/4 + 1},
+		{ChunkSize: probeCS, MaxMapped: maxMapped},
+		{ChunkSize: probeCS, MaxMapped: maxMapped / 4},
+		{ChunkSize: probeCS, MaxMapped: maxMapped/4 + 1},
 		{ChunkSize: probeCS, ArenaSize: 1},
 		{ChunkSize: probeCS, ArenaSize: probeCS - 1},
 		{ChunkSize: probeCS, ArenaSize: probeCS + 1},
 		{ChunkSize: probeCS, ArenaSize: 3*probeCS + 1},
 		{ChunkSize: probeCS, ArenaSize: math.MaxInt64},
-		{ChunkSize: chunkmap.MaxChunkSize, ArenaSize: math.MaxInt64},
+		{ChunkSize: maxChunk, ArenaSize: math.MaxInt64},
 		{ChunkSize: probeCS, ArenaSize: 1, MaxMapped: 1},
 		{ChunkSize: probeCS, Advice: chunkmap.AdviceRandom},
 		{ChunkSize: probeCS, Advice: chunkmap.AdviceSequential},
