@@ -238,7 +238,10 @@ func (m *Manager) openFollowed(idx int64, mode chunk.Mode) (*chunk.File, error) 
 		}
 		if err == nil {
 			if tries == 3 {
-				return f, nil // the epoch keeps moving: this file is as good as any
+				// The writer keeps deleting: this file was under the
+				// name after the last state this reader took, so reads
+				// through it are reads made just before the deletion.
+				return f, nil
 			}
 			f.Close() // perhaps the chunk made anew: take the state first
 		}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chunkmap/chunkmap"
 )
 
 // probeWatchdog crashes the test binary with every goroutine's stack if
@@ -24,14 +22,6 @@ func probeWatchdog(t *testing.T, d time.Duration) func() {
 		panic(fmt.Sprintf("%s: hung for %v\n%s", name, d, buf))
 	})
 	return func() { tm.Stop() }
-}
-
-// probeSentinels are the errors every error of the package must match one
-// of (besides io.EOF and fs.ErrNotExist).
-var probeSentinels = []error{
-	chunkmap.ErrClosed, chunkmap.ErrReadOnly, chunkmap.ErrOutOfRange, chunkmap.ErrCorrupt,
-	chunkmap.ErrLocked, chunkmap.ErrInvalidOptions, chunkmap.ErrUnaligned, chunkmap.ErrNoSpace,
-	chunkmap.ErrBusy, chunkmap.ErrFault, chunkmap.ErrIO, chunkmap.ErrSyncFailed,
 }
 
 // probeWantErr fails unless err matches want and its message starts with
