@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -161,12 +160,12 @@ func (m *Manager) followLocked() (bool, error) {
 	st := m.state()
 	if ps.epoch != m.seen.Load() || first != m.mu.first {
 		for _, mp := range m.mu.lru.Values() {
-			if mp.index < first || replaced(mp.file) {
+			if mp.index < first || m.replaced(mp.file) {
 				m.dropLocked(mp, true)
 			}
 		}
 		for idx, e := range m.mu.fds {
-			if idx < first || replaced(e.f) {
+			if idx < first || m.replaced(e.f) {
 				m.dropFdLocked(idx)
 			}
 		}
@@ -228,7 +227,7 @@ func (m *Manager) openFollowed(idx int64, mode chunk.Mode) (*chunk.File, error) 
 		if err == nil && m.mfile != nil {
 			// The dataset may have been removed and made anew under
 			// the same directory: its chunk files are not this one's.
-			if merr := m.mfile.named(m.fsys); merr != nil {
+			if merr := m.mfile.stillNamed(m.fsys); merr != nil {
 				return nil, errors.Join(merr, f.Close())
 			}
 		}
@@ -316,12 +315,12 @@ func (m *Manager) countChunks(mf manifest) (int64, error) {
 // or were replaced.
 func (m *Manager) applyLocked(mf manifest, n int64) {
 	for _, mp := range m.mu.lru.Values() {
-		if mp.index < mf.first || mp.index >= mf.first+n || replaced(mp.file) {
+		if mp.index < mf.first || mp.index >= mf.first+n || m.replaced(mp.file) {
 			m.dropLocked(mp, true)
 		}
 	}
 	for idx, e := range m.mu.fds {
-		if idx < mf.first || idx >= mf.first+n || replaced(e.f) {
+		if idx < mf.first || idx >= mf.first+n || m.replaced(e.f) {
 			m.dropFdLocked(idx)
 		}
 	}
@@ -346,13 +345,8 @@ func (m *Manager) applyLocked(mf manifest, n int64) {
 // Truncate, and may have created a new one there since, which the manifest
 // alone cannot show. f keeps the old file open, so its inode cannot be
 // reused.
-func replaced(f *chunk.File) bool {
-	onDisk, err := os.Stat(f.Path())
-	if err != nil {
-		return true
-	}
-	mine, err := f.Stat()
-	return err != nil || !os.SameFile(onDisk, mine)
+func (m *Manager) replaced(f *chunk.File) bool {
+	return chunk.SameFile(m.fsys, f.Path(), f.Info()) != nil
 }
 
 // mirrorSizeLocked copies a writer's new Size into the shared state page,

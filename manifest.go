@@ -400,10 +400,12 @@ func (mfl *manifestFile) writeRecord(mf manifest, seq uint64) (fsyncErr, err err
 	return nil, nil
 }
 
-// named is stillNamed at the cost of one Lstat, for a follower's every
-// chunk open: the file under the name must be the one opened (by its
-// identity then) and still whole.
-func (mfl *manifestFile) named(fsys vfs.FS) error {
+// stillNamed reports an error unless the manifest file is still the file
+// under its name in dir, and whole: one removed or replaced from outside
+// makes every record written to it lost to the next Open. It costs one
+// Lstat, compared with the identity the file had when it was opened (a
+// follower checks at every chunk it opens).
+func (mfl *manifestFile) stillNamed(fsys vfs.FS) error {
 	path := mfl.f.Name()
 	onDisk, err := fsys.Lstat(path)
 	switch {
@@ -415,27 +417,6 @@ func (mfl *manifestFile) named(fsys vfs.FS) error {
 		return fmt.Errorf("%w: manifest %s was truncated to %d bytes by another program", ErrCorrupt, path, onDisk.Size())
 	}
 	return nil
-}
-
-// stillNamed reports an error unless the manifest file is still the file
-// under its name in dir: one removed or replaced from outside makes every
-// record written to it lost to the next Open.
-func (mfl *manifestFile) stillNamed(fsys vfs.FS) error {
-	path := mfl.f.Name()
-	onDisk, err := fsys.Lstat(path)
-	if err == nil {
-		var mine fs.FileInfo
-		if mine, err = mfl.f.Stat(); err == nil && os.SameFile(onDisk, mine) {
-			if mine.Size() != manifestLen {
-				return fmt.Errorf("%w: manifest %s was truncated to %d bytes by another program", ErrCorrupt, path, mine.Size())
-			}
-			return nil
-		}
-	}
-	if err == nil || errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: manifest %s was removed or replaced by another program", ErrCorrupt, path)
-	}
-	return fmt.Errorf("stat manifest %s: %w", path, unpath(path, err))
 }
 
 // close unmaps and closes the manifest file. The state page must not be
