@@ -52,11 +52,7 @@ func (h *missHookFS) BootID() string {
 func TestFollow_FailedPinUnmapsDoomedSlot(t *testing.T) {
 	const cs = MinChunkSize
 	dir := t.TempDir()
-	w, err := Open(dir, &Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, dir)
 	if _, err := w.WriteAt(bytes.Repeat([]byte{7}, 2*cs), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +101,7 @@ func TestFollow_FailedPinUnmapsDoomedSlot(t *testing.T) {
 func TestFollow_LastTryIsOutOfRange(t *testing.T) {
 	const cs = MinChunkSize
 	dir := t.TempDir()
-	w, err := Open(dir, &Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, dir)
 	block := bytes.Repeat([]byte{7}, 2*cs)
 	if _, err := w.WriteAt(block, 0); err != nil {
 		t.Fatal(err)
@@ -188,11 +180,7 @@ func TestSync_ViewWriteToReplacedFile(t *testing.T) {
 	const cs = MinChunkSize
 	defer SetScatteredArena(SetScatteredArena(true))
 	dir := t.TempDir()
-	m, err := Open(dir, &Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openWriter(t, dir)
 	if _, err := m.WriteAt(make([]byte, 2*cs), 0); err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,7 @@ import (
 func TestSyncIDs_FollowerKeepsNone(t *testing.T) {
 	const cs = MinChunkSize
 	dir := t.TempDir()
-	w, err := Open(dir, &Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, dir)
 	if _, err := w.Append(bytes.Repeat([]byte{1}, cs)); err != nil {
 		t.Fatal(err)
 	}
@@ -91,4 +87,16 @@ func TestSyncIDs_BoundedByDirty(t *testing.T) {
 	if ids > held {
 		t.Errorf("after reading one byte of each of %d chunks (nothing written): %d chunk identities kept, for %d chunks mapped, open or dirty", n, ids, held)
 	}
+}
+
+// openWriter opens a read-write Manager of 64 KiB chunks on dir, closed when
+// the test ends.
+func openWriter(t *testing.T, dir string) *Manager {
+	t.Helper()
+	m, err := Open(dir, &Options{ChunkSize: MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
