@@ -264,6 +264,12 @@ func readManifest(fsys vfs.FS, dir string) (manifestState, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return manifestState{}, fmt.Errorf("read manifest %s: %w", path, unpath(path, err))
 	}
+	if n > manifestLen {
+		// Too long for any version: say how long, not how much was read.
+		if fi, err := f.Stat(); err == nil {
+			return manifestState{}, fmt.Errorf("%w: manifest %s: %d bytes, want %d", ErrCorrupt, path, fi.Size(), manifestLen)
+		}
+	}
 	return decodeManifest(path, b[:n])
 }
 

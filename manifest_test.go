@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -586,5 +587,27 @@ func TestManifest_ReaderRefresh(t *testing.T) {
 				t.Errorf("after Refresh found the writer, its next Append: Size() = %d, want %d", got, want)
 			}
 		})
+	}
+}
+
+// TestManifest_TooLongNamesItsSize: a MANIFEST longer than any version's
+// is refused as corrupt, and the message gives its real size, not the
+// number of bytes Open read before it knew.
+func TestManifest_TooLongNamesItsSize(t *testing.T) {
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, chunkmap.ManifestName)
+	if err := os.Truncate(path, 10000); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if !errors.Is(err, chunkmap.ErrCorrupt) || !strings.Contains(err.Error(), "10000 bytes") {
+		t.Fatalf("Open of a 10000-byte manifest: %v, want ErrCorrupt naming 10000 bytes", err)
 	}
 }

@@ -77,6 +77,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 			return nil, openErr(dir, err)
 		}
+		dir = joinable(dir)
 		// A concurrent Remove may delete the directory between the two:
 		// then make it again and lock the new one.
 		if lock, err = lockDir(dir, true); err == nil || !errors.Is(err, errDirMoved) || tries == 3 {
@@ -86,6 +87,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	if err != nil {
 		return nil, openErr(dir, err)
 	}
+	dir = joinable(dir)
 	m, err := open(dir, o)
 	// A ReadOnly Open holds no lock, so the writer's Truncate or DropBefore
 	// may delete chunks after the manifest was read; the manifest then says
@@ -373,6 +375,7 @@ func openScratch(dir string, o Options) (*Manager, error) {
 	if err := o.fsys().MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 		return nil, openErr(dir, err)
 	}
+	dir = joinable(dir)
 	mf := manifest{chunkSize: o.ChunkSize}
 	if mf.chunkSize == 0 {
 		mf.chunkSize = DefaultChunkSize

@@ -64,6 +64,7 @@ func removeDataset(fsys vfs.FS, dir string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("%w: not a directory (mode %v)", ErrCorrupt, fi.Mode().Type())
 	}
+	dir = joinable(dir)
 	lock, err := lockDir(dir, true) // its errors do not name dir
 	if errors.Is(err, errDirMoved) {
 		// Another Remove deleted the directory meanwhile.

@@ -48,9 +48,10 @@ naming the lost chunk, if the range touches one.`, stdout, stderr)
 	if code, ok := checkChunkSet(cs, "cat", stderr); !ok {
 		return code
 	}
-	m, err := openReadOnly(pos[0])
+	dir := datasetDir(pos[0])
+	m, err := openReadOnly(dir)
 	if errors.Is(err, chunkmap.ErrCorrupt) {
-		return catDamaged(pos[0], cs.n, off, n, *hexDump, *all, err, stdout, stderr) // catdamaged.go
+		return catDamaged(dir, cs.n, off, n, *hexDump, *all, err, stdout, stderr) // catdamaged.go
 	}
 	if err != nil {
 		return fail(stderr, "cat", err)
@@ -61,7 +62,7 @@ naming the lost chunk, if the range touches one.`, stdout, stderr)
 		from = m.Start()
 	}
 	if from < m.Start() || from > m.Size() {
-		return fail(stderr, "cat", fmt.Errorf("offset %d is outside [Start, Size] = [%d, %d]", from, m.Start(), m.Size()))
+		return fail(stderr, "cat", fmt.Errorf("-off %d is outside [Start, Size] = [%d, %d]", from, m.Start(), m.Size()))
 	}
 	to := m.Size()
 	if n.set && n.n < to-from {
@@ -72,7 +73,9 @@ naming the lost chunk, if the range touches one.`, stdout, stderr)
 	var dst io.Writer = w
 	var dump *hexDumper
 	if *hexDump {
-		dump = &hexDumper{w: w, off: from, all: *all}
+		// hexdump -C -s N prints the end of an empty range after a
+		// skip, but not of an empty -n 0.
+		dump = &hexDumper{w: w, off: from, all: *all, dumped: from != 0 && !(n.set && n.n == 0)}
 		dst = dump
 	}
 	buf := make([]byte, 1<<20)
@@ -236,7 +239,7 @@ and what is done; run trim again to finish.`, stdout, stderr)
 	}
 	s := newStopper(stdout)
 	defer s.release()
-	err := trim(s.ctx, trimConfig{dir: pos[0], before: before.n}, s.out, stderr)
+	err := trim(s.ctx, trimConfig{dir: datasetDir(pos[0]), before: before.n}, s.out, stderr)
 	return s.status("trim", err, stderr)
 }
 

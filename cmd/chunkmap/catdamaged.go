@@ -38,7 +38,7 @@ func catDamaged(dir string, chunkSize int64, off, n sizeValue, hexDump, all bool
 		from = s.start
 	}
 	if from < s.start || from > s.size {
-		return fail(stderr, "cat", fmt.Errorf("offset %d is outside [Start, Size] = [%d, %d]", from, s.start, s.size))
+		return fail(stderr, "cat", fmt.Errorf("-off %d is outside [Start, Size] = [%d, %d]", from, s.start, s.size))
 	}
 	to := s.size
 	if n.set && n.n < to-from {
@@ -49,7 +49,9 @@ func catDamaged(dir string, chunkSize int64, off, n sizeValue, hexDump, all bool
 	var dst io.Writer = w
 	var dump *hexDumper
 	if hexDump {
-		dump = &hexDumper{w: w, off: from, all: all}
+		// hexdump -C -s N prints the end of an empty range after a
+		// skip, but not of an empty -n 0.
+		dump = &hexDumper{w: w, off: from, all: all, dumped: from != 0 && !(n.set && n.n == 0)}
 		dst = dump
 	}
 	var lost []lostRange

@@ -18,13 +18,17 @@ import (
 
 // dirScan is what a dataset directory holds, by kind of file.
 type dirScan struct {
-	manifest  bool
-	chunks    map[int64]fs.FileInfo // files with a chunk name, by index
-	temps     []string              // leftovers of interrupted writes
-	unknown   []string              // everything chunkmap ignores
-	files     int                   // regular files of any kind
-	allocated int64                 // bytes the files take on disk
-	apparent  int64                 // sum of the file sizes
+	manifest bool
+	chunks   map[int64]fs.FileInfo // files with a chunk name, by index
+	temps    []string              // leftovers of interrupted writes
+	// badTemps are entries under a temporary name that are not regular
+	// files: not leftovers of chunkmap, and a read-write Open refuses the
+	// dataset while they are there.
+	badTemps  map[string]fs.FileMode
+	unknown   []string // everything chunkmap ignores
+	files     int      // regular files of any kind
+	allocated int64    // bytes the files take on disk
+	apparent  int64    // sum of the file sizes
 }
 
 // lockFileName is the lock file chunkmap keeps in a dataset directory on
@@ -54,6 +58,11 @@ func scanDir(dir string) (*dirScan, error) {
 			s.manifest = true
 		case isChunk:
 			s.chunks[idx] = fi
+		case (chunk.IsTemp(name) || name == chunkmap.ManifestName+".tmp") && !fi.Mode().IsRegular():
+			if s.badTemps == nil {
+				s.badTemps = make(map[string]fs.FileMode)
+			}
+			s.badTemps[name] = fi.Mode()
 		case chunk.IsTemp(name) || name == chunkmap.ManifestName+".tmp":
 			s.temps = append(s.temps, name)
 		case name == lockFileName:
@@ -112,7 +121,7 @@ exits with status 3. 'chunkmap verify DIR' gives advice for each fault, and
 	if code, ok := checkChunkSet(cs, "info", stderr); !ok {
 		return code
 	}
-	dir := pos[0]
+	dir := datasetDir(pos[0])
 	m, err := openReadOnly(dir)
 	if errors.Is(err, chunkmap.ErrCorrupt) {
 		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
@@ -143,7 +152,7 @@ exits with status 3. 'chunkmap verify DIR' gives advice for each fault, and
 // printDisk prints the lines of info about the directory's files.
 func printDisk(w io.Writer, dir string, scan *dirScan) {
 	fmt.Fprintf(w, "on disk     %d (%s) in %d files\n", scan.allocated, formatBytes(scan.allocated), scan.files)
-	if extra := len(scan.temps) + len(scan.unknown); extra > 0 {
+	if extra := len(scan.temps) + len(scan.badTemps) + len(scan.unknown); extra > 0 {
 		fmt.Fprintf(w, "other files %d (run 'chunkmap verify %s' to list them)\n", extra, dir)
 	}
 }
@@ -244,7 +253,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	if code, ok := checkChunkSet(cs, "verify", stderr); !ok {
 		return code
 	}
-	dir := pos[0]
+	dir := datasetDir(pos[0])
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fail(stderr, "verify", err)

@@ -54,7 +54,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
@@ -270,6 +272,20 @@ func parse(fs *flag.FlagSet, args []string, npos int, help string, stdout, stder
 		return nil, exitUsage, false
 	}
 	return pos, exitOK, true
+}
+
+// datasetDir is the dataset directory an operator named as dir: the
+// directory a symlink dir points to, since the library opens only a
+// directory itself (a swapped symlink must not redirect a program), while
+// an operator who names a link means its target. Anything else is dir.
+func datasetDir(dir string) string {
+	if fi, err := os.Lstat(dir); err != nil || fi.Mode().Type() != fs.ModeSymlink {
+		return dir
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		return real
+	}
+	return dir
 }
 
 // fail prints the error of subcommand name and returns exitFail.

@@ -47,14 +47,11 @@ func newMeter(stderr io.Writer, label string, total int64) *meter {
 	return &meter{w: stderr, label: label, total: total, every: meterEvery, began: now, shown: now}
 }
 
-// isTerminal reports whether w is a terminal (a character device).
+// isTerminal reports whether w is a terminal: a character device such as
+// /dev/null is not (see terminal).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && terminal(f)
 }
 
 // add counts n more bytes done, and redraws the line if it is time.

@@ -61,7 +61,7 @@ func runSalvage(args []string, stdout, stderr io.Writer) int {
 	if code, ok := checkChunkSet(cs, "salvage", stderr); !ok {
 		return code
 	}
-	return salvage(salvageConfig{dir: pos[0], out: pos[1], chunkSize: cs.n, flat: *flat}, stdout, stderr)
+	return salvage(salvageConfig{dir: datasetDir(pos[0]), out: pos[1], chunkSize: cs.n, flat: *flat}, stdout, stderr)
 }
 
 // salvageConfig is one salvage.
@@ -206,22 +206,35 @@ func checkOut(dir, out string, flat bool) error {
 }
 
 // resolve returns path absolute and with its symlinks resolved, as far as
-// it exists.
+// it exists, as the kernel resolves it: a ".." steps out of what the
+// component before it resolved to (filepath.Abs and Clean would drop both
+// as text, and "L/.." is not "." when L is a symlink).
 func resolve(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	var rest []string
-	for p := abs; ; p = filepath.Dir(p) {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			return filepath.Join(append([]string{real}, rest...)...), nil
+	if !filepath.IsAbs(path) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
 		}
-		if filepath.Dir(p) == p {
-			return abs, nil
-		}
-		rest = append([]string{filepath.Base(p)}, rest...)
+		path = wd + string(filepath.Separator) + path
 	}
+	parts := strings.Split(path, string(filepath.Separator))
+	for i := len(parts); i > 0; i-- {
+		prefix := strings.Join(parts[:i], string(filepath.Separator))
+		if prefix == "" {
+			prefix = string(filepath.Separator)
+		}
+		real, err := filepath.EvalSymlinks(prefix)
+		if err != nil {
+			continue
+		}
+		for _, p := range parts[i:] {
+			if p == ".." {
+				return "", fmt.Errorf("%s: %w (a \"..\" follows a name that does not exist)", path, fs.ErrNotExist)
+			}
+		}
+		return filepath.Join(append([]string{real}, parts[i:]...)...), nil
+	}
+	return filepath.Clean(path), nil
 }
 
 // sink is where salvage writes.

@@ -30,6 +30,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -278,6 +279,7 @@ func surveyDir(dir string, chunkSize int64) (*survey, error) {
 	}
 	s.scan = scan
 	s.manifestFaults()
+	s.tempFaults()
 	if !s.chooseChunkSize(chunkSize) {
 		if len(scan.chunks) > 0 {
 			s.note("the chunk files cannot be checked: %v", s.csErr)
@@ -554,12 +556,42 @@ func (s *survey) chunkFaults() {
 	if next < s.end {
 		missing(next, s.end)
 	}
+	// Outside [first, end) a chunk name holds no data. Open deletes
+	// regular files there; anything else it leaves alone, and growing or
+	// dropping over it fails: that is a fault, though nothing is lost.
+	regular := func(idx []int64, where string) []int64 {
+		var keep []int64
+		for _, i := range idx {
+			if fi := s.scan.chunks[i]; !fi.Mode().IsRegular() {
+				s.fault(0, 0, "remove it: nothing of the dataset is lost, and chunkmap never deletes what it did not write",
+					"%s lies %s but is not a regular file (mode %v): a read-write Open leaves it, and a Truncate or Append that needs the name fails", chunk.Name(i), where, fi.Mode())
+				continue
+			}
+			keep = append(keep, i)
+		}
+		return keep
+	}
+	below, past = regular(below, "below Start"), regular(past, "past Size")
 	for _, i := range below {
 		s.note("%s lies below Start (left by an interrupted DropBefore); the next read-write Open deletes it", chunk.Name(i))
 	}
-	if len(past) > 0 {
-		s.note("%d chunk file(s) lie past Size (%s … %s): they hold no data of the dataset, and the next read-write Open deletes them",
+	switch len(past) {
+	case 0:
+	case 1:
+		s.note("%s lies past Size: it holds no data of the dataset, and the next read-write Open deletes it", chunk.Name(past[0]))
+	default:
+		s.note("%d chunk files lie past Size (%s … %s): they hold no data of the dataset, and the next read-write Open deletes them",
 			len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1]))
+	}
+}
+
+// tempFaults adds a fault for each entry under a temporary name that is
+// not a regular file: a read-write Open refuses the dataset while it is
+// there.
+func (s *survey) tempFaults() {
+	for _, name := range slices.Sorted(maps.Keys(s.scan.badTemps)) {
+		s.fault(0, 0, "remove it: nothing of the dataset is lost, and chunkmap never deletes what it did not write",
+			"%s is not a regular file (mode %v): a read-write Open refuses the dataset while it is there", name, s.scan.badTemps[name])
 	}
 }
 

@@ -1,0 +1,68 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chunkmap/chunkmap/internal/chunk"
+)
+
+// TestClixMeter_OnlyOnATerminal: the progress line goes to standard error
+// "only when it is a terminal". /dev/null is a character device but no
+// terminal (isatty fails), so no meter may draw there.
+func TestClixMeter_OnlyOnATerminal(t *testing.T) {
+	for _, dev := range []string{os.DevNull, "/dev/zero"} {
+		f, err := os.OpenFile(dev, os.O_WRONLY, 0)
+		if err != nil {
+			t.Skip(err)
+		}
+		if m := newMeter(f, "salvage", 1<<30); m != nil {
+			t.Errorf("newMeter(%s) draws progress: %s is not a terminal", dev, dev)
+		}
+		f.Close()
+	}
+}
+
+// TestClixCat_OffOutOfRangeNamesFlag: errors name flags; an -off outside
+// [Start, Size] should say "-off" (as trim's "-before N is out of range"
+// does), not a bare "offset".
+func TestClixCat_OffOutOfRangeNamesFlag(t *testing.T) {
+	healthy, damaged := newDataset(t), newDataset(t)
+	remove(t, filepath.Join(damaged, chunk.Name(2)))
+	for _, d := range []string{healthy, damaged} {
+		code, _, errOut := clixRun(t, "cat", "-off", "999999999", d)
+		if code == exitOK || !strings.Contains(errOut, "-off") {
+			t.Errorf("cat -off 999999999: exit status %d, stderr %q; want an error naming -off", code, errOut)
+		}
+	}
+}
+
+// TestClixNoDataset: an empty directory, a file, a missing path, a FIFO as
+// DIR: every command fails with status 1 and a message, nothing hangs,
+// nothing is created.
+func TestClixNoDataset(t *testing.T) {
+	tmp := t.TempDir()
+	empty := filepath.Join(tmp, "empty")
+	mkdir(t, empty)
+	file := filepath.Join(tmp, "file")
+	write(t, file, "not a dataset")
+	fifo := filepath.Join(tmp, "fifo")
+	must(t, mkfifo(fifo))
+	before := snapshot(t, tmp)
+	for _, dir := range []string{empty, file, fifo, filepath.Join(tmp, "none")} {
+		for _, args := range [][]string{
+			{"info", dir}, {"verify", dir}, {"verify", "-read", dir}, {"cat", dir}, {"cat", "-hex", dir},
+			{"trim", dir, "-before", "0"}, {"salvage", dir, filepath.Join(t.TempDir(), "out")},
+		} {
+			code, out, errOut := clixRun(t, args...)
+			if code != exitFail || errOut == "" {
+				t.Errorf("%q: exit status %d, stdout %q, stderr %q; want 1 and an error", args, code, out, errOut)
+			}
+		}
+	}
+	checkUnchanged(t, tmp, before)
+}

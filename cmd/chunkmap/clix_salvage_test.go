@@ -1,0 +1,165 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// TestClixSalvage_HostileChunks salvages a dataset whose chunk 2 is
+// missing, cut short or not a regular file, into a dataset and into a flat
+// file: exit status 3, exactly the lost range listed, every byte of the
+// intact chunks copied, zeros in the lost range, DIR unchanged.
+func TestClixSalvage_HostileChunks(t *testing.T) {
+	for _, d := range clixChunkDamages() {
+		t.Run(d.name, func(t *testing.T) {
+			dir := newDataset(t)
+			d.damage(t, dir)
+			before := snapshot(t, dir)
+			wantBytes := want(0, testSize, [][2]int64{d.lost})
+			for _, flat := range []bool{false, true} {
+				out := filepath.Join(t.TempDir(), "out")
+				args := []string{"salvage", dir, out}
+				if flat {
+					args = []string{"salvage", "-flat", dir, out}
+				}
+				code, stdout, stderr := clixRun(t, args...)
+				if code != exitDamaged {
+					t.Fatalf("%q: exit status %d, want 3\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+				}
+				if got := lostRanges(t, stdout); !slices.Equal(got, [][2]int64{d.lost}) {
+					t.Errorf("%q: lost ranges %v, want [%v]\n%s", args, got, d.lost, stdout)
+				}
+				var got []byte
+				if flat {
+					b, err := os.ReadFile(out)
+					must(t, err)
+					got = b
+				} else {
+					_, _, got = readDataset(t, out)
+				}
+				if !bytes.Equal(got, wantBytes) {
+					t.Errorf("%q: the copy (%d bytes) is not the original with zeros in %v", args, len(got), d.lost)
+				}
+			}
+			checkUnchanged(t, dir, before)
+		})
+	}
+}
+
+// TestClixSalvage_ManifestDamage salvages a dataset whose manifest is
+// missing, unreadable or garbled: the chunk size is inferred from the chunk
+// files, every byte is recovered, and DIR is unchanged.
+func TestClixSalvage_ManifestDamage(t *testing.T) {
+	mf := func(dir string) string { return filepath.Join(dir, chunkmap.ManifestName) }
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+	}{
+		{"deleted", func(t *testing.T, dir string) { remove(t, mf(dir)) }},
+		{"empty", func(t *testing.T, dir string) { must(t, os.Truncate(mf(dir), 0)) }},
+		{"garbage", func(t *testing.T, dir string) { write(t, mf(dir), strings.Repeat("garbage!", 1024)) }},
+		{"fifo", func(t *testing.T, dir string) { remove(t, mf(dir)); must(t, syscall.Mkfifo(mf(dir), 0o644)) }},
+		{"directory", func(t *testing.T, dir string) { remove(t, mf(dir)); mkdir(t, mf(dir)) }},
+		{"symlink to /dev/zero", func(t *testing.T, dir string) { remove(t, mf(dir)); must(t, os.Symlink("/dev/zero", mf(dir))) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newDataset(t)
+			tc.damage(t, dir)
+			before := snapshot(t, dir)
+			out := filepath.Join(t.TempDir(), "out")
+			code, stdout, stderr := clixRun(t, "salvage", "-flat", dir, out)
+			checkUnchanged(t, dir, before)
+			if code != exitOK {
+				t.Fatalf("exit status %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			if !strings.Contains(stdout, "chunk size 65536 (64 KiB), from the sizes of the chunk files") {
+				t.Errorf("chunk size not inferred from the chunk files:\n%s", stdout)
+			}
+			got, err := os.ReadFile(out)
+			must(t, err)
+			// Size is the end of the last chunk: the original, then zeros.
+			if !bytes.Equal(got, want(0, 6*tcs, nil)) {
+				t.Errorf("the copy (%d bytes) does not hold the original bytes", len(got))
+			}
+		})
+	}
+}
+
+// TestClixSalvage_OutEscapesThroughSymlinkDotDot: OUT spelled as
+// LINK/../ds/x, where LINK is a symlink to a sibling of DIR, is outside DIR
+// for a lexical path cleanup but inside DIR for the kernel, which resolves
+// ".." after the symlink. salvage must refuse it (or write outside DIR); it
+// must never create anything in DIR.
+func TestClixSalvage_OutEscapesThroughSymlinkDotDot(t *testing.T) {
+	for _, flat := range []bool{true, false} {
+		name := "dataset"
+		if flat {
+			name = "flat"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := newDataset(t) // TMP/ds
+			parent := filepath.Dir(dir)
+			mkdir(t, filepath.Join(parent, "sibling"))
+			elsewhere := t.TempDir()
+			link := filepath.Join(elsewhere, "L")
+			must(t, os.Symlink(filepath.Join(parent, "sibling"), link))
+			out := link + "/../ds/out" // the kernel: TMP/ds/out
+			before := snapshot(t, dir)
+			args := []string{"salvage", dir, out}
+			if flat {
+				args = []string{"salvage", "-flat", dir, out}
+			}
+			code, stdout, stderr := clixRun(t, args...)
+			t.Logf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			checkUnchanged(t, dir, before)
+		})
+	}
+}
+
+// TestClixSalvage_RefusesOut checks the OUTs salvage must refuse beyond
+// those TestRun_Salvage_Refuses covers: through symlinks to DIR, a path
+// with ".." that lands in DIR, a dangling symlink; DIR stays unchanged.
+func TestClixSalvage_RefusesOut(t *testing.T) {
+	dir := newDataset(t)
+	before := snapshot(t, dir)
+	tmp := t.TempDir()
+	toDir := filepath.Join(tmp, "todir")
+	must(t, os.Symlink(dir, toDir))
+	dangling := filepath.Join(tmp, "dangling")
+	must(t, os.Symlink(filepath.Join(dir, "new"), dangling))
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"OUT is a symlink to DIR", []string{dir, toDir}, "lies inside DIR"},
+		{"OUT under a symlink to DIR", []string{dir, filepath.Join(toDir, "out")}, "lies inside DIR"},
+		{"flat OUT under a symlink to DIR", []string{"-flat", dir, filepath.Join(toDir, "out")}, "lies inside DIR"},
+		{"OUT with .. into DIR", []string{dir, filepath.Join(tmp, "..", filepath.Base(filepath.Dir(dir)), "ds", "x", "..", "out")}, "lies inside DIR"},
+		{"OUT a dangling symlink into DIR", []string{dir, dangling}, "already exists"},
+		{"flat OUT a dangling symlink into DIR", []string{"-flat", dir, dangling}, "already exists"},
+		{"DIR is OUT's parent via symlink", []string{"-flat", toDir, filepath.Join(dir, "f")}, "lies inside DIR"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := clixRun(t, append([]string{"salvage"}, tc.args...)...)
+			if code != exitFail || !strings.Contains(stderr, tc.wantErr) {
+				t.Errorf("exit status %d, stderr %q; want 1 and %q", code, stderr, tc.wantErr)
+			}
+		})
+	}
+	checkUnchanged(t, dir, before)
+	if _, err := os.Lstat(filepath.Join(dir, "new")); err == nil {
+		t.Errorf("salvage created %s through a dangling symlink", filepath.Join(dir, "new"))
+	}
+}

@@ -1,0 +1,69 @@
+//go:build unix
+
+package chunkmap_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// TestOpen_DotDotAfterSymlink: a path whose ".." follows a symlink names
+// what the kernel makes of it (the parent of the link's target), for the
+// directory and for every file in it alike. Joining file names to the path
+// as text would put the manifest and the chunks somewhere else than the
+// directory Open created and locked.
+func TestOpen_DotDotAfterSymlink(t *testing.T) {
+	root := t.TempDir()
+	target := filepath.Join(root, "a", "sub")
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "b", "L")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	// The kernel resolves L/.. to root/a; as text it would be root/b.
+	path := link + string(filepath.Separator) + ".." + string(filepath.Separator) + "ds"
+	real := filepath.Join(root, "a", "ds")
+
+	data := bytes.Repeat([]byte("dotdot"), 20000) // two 64 KiB chunks
+	m, err := chunkmap.Open(path, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "b", "ds")); !os.IsNotExist(err) {
+		t.Errorf("%s exists (err %v): files went where the path reads as text", filepath.Join(root, "b", "ds"), err)
+	}
+	for _, p := range []string{path, real} {
+		r, err := chunkmap.Open(p, &chunkmap.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("reopen %s: %v", p, err)
+		}
+		got := make([]byte, len(data))
+		if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("reopen %s: ReadAt: %v, equal %v", p, err, bytes.Equal(got, data))
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := chunkmap.Remove(path); err != nil {
+		t.Fatalf("Remove(%s): %v", path, err)
+	}
+	if entries, err := os.ReadDir(real); !os.IsNotExist(err) {
+		t.Errorf("after Remove, %s holds %d entries (err %v)", real, len(entries), err)
+	}
+}
