@@ -94,6 +94,10 @@ func (m *Manager) Advise(off, n int64, advice Advice) error {
 	if n < 0 {
 		return m.errorf("advise", at(off, n), ErrOutOfRange, "negative length")
 	}
+	if off < 0 {
+		// Refused whatever n is, as by every other call.
+		return m.errorf("advise", at(off, n), ErrOutOfRange, "negative offset")
+	}
 	if m.closed.Load() {
 		return m.errorf("advise", at(off, n), ErrClosed, "")
 	}

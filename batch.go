@@ -10,13 +10,19 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
 // Batch is a scope, opened by [Manager.Batch], in which any number of
 // accesses share one fault guard. Its accessors return mapped bytes
-// directly, so a loop of typed reads over a Batch costs little more than
-// the same loop over one flat mapping.
+// directly, and are small enough to be inlined into the caller's loop: an
+// access within the chunks around the one the batch last reached for the
+// first time (those it holds side by side in the arena) costs a bounds
+// check, two loads and a compare more than the same access to one flat
+// mapping; one to another chunk it holds costs a call, and the first
+// access to a chunk a lookup and a hold. On a ReadOnly Manager that follows
+// a writer, each call follows the writer first, through the call.
 //
 // A Batch holds every chunk it touches, from the first touch until its
 // function returns (or panics): those chunks are not unmapped meanwhile, so
@@ -30,8 +36,29 @@ import (
 // deletion. Keep batches short.
 //
 // A Batch must not be used after its function returns (its methods then
-// return ErrClosed), nor by more than one goroutine at a time.
+// return ErrClosed), nor by more than one goroutine at a time. A copy of a
+// Batch acts for the Batch it was copied from, through the call, and ends
+// with it.
 type Batch struct {
+	// The fast paths' windows: Bytes hands out [lo, lo+n), mapped at p,
+	// and WritableBytes [wlo, wlo+wn), mapped at wp, without a call. Each
+	// lies in chunks the batch holds (writable, for the second, and
+	// allocated on disk) side by side in the arena, and within [Start,
+	// Size) as of when Manager.shrinks was epoch. n and wn are 0 in a zero
+	// or ended Batch, which sends every call to the slow path.
+	lo, wlo int64
+	n, wn   uint64
+	p, wp   unsafe.Pointer
+	epoch   uint64
+	// shrinks is &m.shrinks as a plain word (an atomic.Uint64 is its
+	// word), loaded with atomic.LoadUint64, which costs the inliner less
+	// than the method.
+	shrinks *uint64
+	// self is the Batch itself: a copy (whose self is the original)
+	// misses the fast paths, and its slow path acts for the original, so
+	// that it sees the original end.
+	self *Batch
+
 	m     *Manager
 	shift uint
 	// st is the batch's state, taken from batchStates for the length of
@@ -50,7 +77,6 @@ type batchState struct {
 	// [lo, lo+n) of one held chunk within [Start, Size) as of when it was
 	// filled; wn is n if the chunk is held writable and allocated, else 0.
 	runs      [batchRuns]batchRun
-	epoch     uint64 // Manager.shrinks when runs were last valid
 	deletions uint64 // Manager.deletions when views were last valid
 
 	held   []batchChunk // the chunks held, in the order first touched
@@ -91,6 +117,14 @@ type batchRun struct {
 	p  unsafe.Pointer
 }
 
+// lim is how many bytes of r may be read, or with write stored to.
+func (r batchRun) lim(write bool) uint64 {
+	if write {
+		return r.wn
+	}
+	return r.n
+}
+
 // batchChunk is a chunk a Batch holds in its arena slot.
 type batchChunk struct {
 	idx   int64
@@ -122,15 +156,34 @@ func (st *batchState) find(idx int64) *batchChunk {
 	return nil
 }
 
+// add records a hold of chunk idx's slot s, and returns it.
+func (st *batchState) add(idx int64, s *slot) *batchChunk {
+	if st.held == nil {
+		st.held = st.inline[:0]
+	}
+	st.held = append(st.held, batchChunk{idx: idx, s: s})
+	if st.index != nil {
+		st.index[idx] = len(st.held) - 1
+	} else if len(st.held) > batchIndexFrom {
+		st.index = make(map[int64]int, 2*len(st.held))
+		for i, h := range st.held {
+			st.index[h.idx] = i
+		}
+	}
+	return &st.held[len(st.held)-1]
+}
+
 // revalidate drops what the batch cached that m's counters say may be
-// stale: the runs of the fast path if the dataset shrank (or anything else
+// stale: the windows and runs if the dataset shrank (or anything else
 // moved shrinks), and the views (which it retires, see retired) only if
 // chunk files may have been deleted, so that a chunk deleted and created
 // again is reached anew.
-func (st *batchState) revalidate(m *Manager) {
-	if e := m.shrinks.Load(); e != st.epoch {
+func (b *Batch) revalidate() {
+	m, st := b.m, b.st
+	if e := m.shrinks.Load(); e != b.epoch {
 		clear(st.runs[:])
-		st.epoch = e
+		b.n, b.wn = 0, 0
+		b.epoch = e
 	}
 	if d := m.deletions.Load(); d != st.deletions {
 		for _, views := range []map[[2]int64]*viewHold{st.views, st.wviews} {
@@ -153,7 +206,7 @@ func (st *batchState) reset() {
 			st.runs[uint64(c.idx)%batchRuns] = batchRun{}
 		}
 	}
-	st.epoch, st.deletions = 0, 0
+	st.deletions = 0
 	clear(st.held)
 	if cap(st.held) > batchHeldKeep {
 		st.held = nil
@@ -180,7 +233,8 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 		return m.errorf("batch", whole, ErrClosed, "")
 	}
 	m.batches.Add(1)
-	b := &Batch{m: m, shift: m.shift, st: batchStates.Get().(*batchState)}
+	b := &Batch{m: m, shift: m.shift, st: batchStates.Get().(*batchState), shrinks: (*uint64)(unsafe.Pointer(&m.shrinks)), epoch: m.shrinks.Load()}
+	b.self = b
 	defer m.batches.Add(-1)
 	defer b.end()
 	f, err := runBatch(b, fn)
@@ -200,6 +254,7 @@ func runBatch(b *Batch, fn func(*Batch) error) (f fault, err error) {
 func (b *Batch) end() {
 	m, st := b.m, b.st
 	b.m, b.st = nil, &endedState
+	b.n, b.wn = 0, 0
 	for _, c := range st.held {
 		if c.write {
 			m.unholdWritable(c.idx, c.s)
@@ -257,35 +312,64 @@ func (b *Batch) faultErr(f fault) error {
 // be stored to. [off, off+n) must lie within [Start, Size); it may cross
 // chunk boundaries, and the bytes are contiguous. Otherwise Bytes returns
 // ErrOutOfRange.
-func (b *Batch) Bytes(off int64, n int) ([]byte, error) {
-	st := b.st
-	if st == nil {
-		// A zero Batch. (The compiler checks st for nil anyway; this
-		// check takes the place of its.)
-		return b.slow(off, n, false)
-	}
-	// shift&63 spares the compiler's clamp for shifts of 64 or more.
-	r := &st.runs[uint64(off>>(b.shift&63))%batchRuns]
-	// The n check comes first: an ended batch's entries are all empty, so
-	// b.m (nil then) is not reached.
-	if o := uint64(off - r.lo); o < r.n && uint64(n) <= r.n-o && b.m.shrinks.Load() == st.epoch {
-		return (*[maxRun]byte)(unsafe.Add(r.p, o))[:n:n], nil
-	}
-	return b.slow(off, n, false)
+func (b *Batch) Bytes(off int64, n int) (p []byte, err error) {
+	// Small enough to be inlined into the caller's loop (see batchBytes);
+	// the named results cost the inliner less than returning a call.
+	p, err = batchBytes(b, off, n, (*Batch).slowRead)
+	return
 }
 
 // WritableBytes is Bytes for storing: the caller may write the n bytes
 // returned, and a Sync that starts after the store makes it durable. A
 // Batch does not extend the dataset: [off, off+n) must already lie within
 // [Start, Size). On a ReadOnly Manager it returns ErrReadOnly.
-func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
-	st := b.st
-	if st == nil {
-		return b.slow(off, n, true)
+func (b *Batch) WritableBytes(off int64, n int) (p []byte, err error) {
+	p, err = batchWritableBytes(b, off, n, (*Batch).slowWrite)
+	return
+}
+
+// batchBytes is Bytes: the window's bytes if [off, off+n) lies in it and
+// nothing shrank the dataset since it was set, else slow's answer. slow is
+// a parameter because the inliner charges a call of a parameter far less
+// than a call of a function: that keeps Bytes within its budget, and once
+// Bytes is inlined the call is a direct one.
+func batchBytes(b *Batch, off int64, n int, slow func(*Batch, int64, int) ([]byte, error)) (p []byte, err error) {
+	// The n check first: a zero Batch has no shrinks to load.
+	if o := uint64(off - b.lo); o < b.n && uint64(n) <= b.n-o && atomic.LoadUint64(b.shrinks) == b.epoch && b.self == b {
+		return unsafe.Slice((*byte)(unsafe.Add(b.p, o)), n), nil
 	}
-	r := &st.runs[uint64(off>>(b.shift&63))%batchRuns]
-	if o := uint64(off - r.lo); o < r.wn && uint64(n) <= r.wn-o && b.m.shrinks.Load() == st.epoch {
-		return (*[maxRun]byte)(unsafe.Add(r.p, o))[:n:n], nil
+	p, err = slow(b, off, n)
+	return
+}
+
+// batchWritableBytes is batchBytes for WritableBytes.
+func batchWritableBytes(b *Batch, off int64, n int, slow func(*Batch, int64, int) ([]byte, error)) (p []byte, err error) {
+	if o := uint64(off - b.wlo); o < b.wn && uint64(n) <= b.wn-o && atomic.LoadUint64(b.shrinks) == b.epoch && b.self == b {
+		return unsafe.Slice((*byte)(unsafe.Add(b.wp, o)), n), nil
+	}
+	p, err = slow(b, off, n)
+	return
+}
+
+// slowRead is Bytes outside the window: the runs answer for chunks the
+// batch holds elsewhere, the slow path for the rest.
+func (b *Batch) slowRead(off int64, n int) ([]byte, error) {
+	if b.m != nil && b.self == b && b.m.shrinks.Load() == b.epoch {
+		r := &b.st.runs[uint64(off>>(b.shift&63))%batchRuns]
+		if o := uint64(off - r.lo); o < r.n && uint64(n) <= r.n-o {
+			return (*[maxRun]byte)(unsafe.Add(r.p, o))[:n:n], nil
+		}
+	}
+	return b.slow(off, n, false)
+}
+
+// slowWrite is slowRead for WritableBytes.
+func (b *Batch) slowWrite(off int64, n int) ([]byte, error) {
+	if b.m != nil && b.self == b && b.m.shrinks.Load() == b.epoch {
+		r := &b.st.runs[uint64(off>>(b.shift&63))%batchRuns]
+		if o := uint64(off - r.lo); o < r.wn && uint64(n) <= r.wn-o {
+			return (*[maxRun]byte)(unsafe.Add(r.p, o))[:n:n], nil
+		}
 	}
 	return b.slow(off, n, true)
 }
@@ -293,6 +377,9 @@ func (b *Batch) WritableBytes(off int64, n int) ([]byte, error) {
 // slow checks the range, holds its chunks if the batch does not yet, and
 // returns its bytes, pointing the fast path at them.
 func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
+	if b.self != nil {
+		b = b.self // itself, or the original of a copy
+	}
 	m := b.m
 	op := "batch read"
 	if write {
@@ -305,7 +392,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w: the Batch was used after its function returned", place(op, at(off, int64(n))), ErrClosed)
 	}
 	st := b.st
-	st.revalidate(m)
+	b.revalidate()
 	if write {
 		if err := m.checkWrite(op, at(off, int64(max(n, 0)))); err != nil {
 			return nil, err
@@ -316,7 +403,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if err := m.follow(op, at(off, int64(n))); err != nil {
 		return nil, err
 	}
-	st.revalidate(m) // a writer followed may have deleted chunks
+	b.revalidate() // a writer followed may have deleted chunks
 	if err := m.checkRange(op, off, n); err != nil {
 		return nil, err
 	}
@@ -361,10 +448,16 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		o := off - first<<m.shift
 		return p[o : o+int64(n) : o+int64(n)], nil
 	}
-	// Point the fast path at each held chunk, within [Start, Size).
-	// The runs end at the Size the allocation above covered (a later,
+	p := m.slotBytes(int64(m.slotNum(first)), off&m.mask, int(int64(n)))
+	if m.follows.Load() {
+		// A follower's shrinks moves only when it follows the writer:
+		// each of its calls must follow (above), so none is cached.
+		return p, nil
+	}
+	// Point the runs and a window at the held chunks, within [Start,
+	// Size). They end at the Size the allocation above covered (a later,
 	// larger Size is not allocated for them), and only a call that
-	// allocated marks them writable.
+	// allocated makes them writable.
 	start := m.state().start.Load()
 	if !write {
 		size = m.state().size.Load()
@@ -381,7 +474,66 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		}
 		st.runs[uint64(idx)%batchRuns] = r
 	}
-	return m.slotBytes(int64(m.slotNum(first)), off&m.mask, int(int64(n))), nil
+	b.widen(first, last, false)
+	if write {
+		b.widen(first, last, true)
+	}
+	return p, nil
+}
+
+// widenGap is the most chunks a window reaches out on each side of the
+// chunks a call touched: it bounds the work of a call that sets a window.
+const widenGap = 32
+
+// widen points a window of the fast path (the writable one, with write) at
+// chunks [first, last], whose runs the caller has just set, and at the
+// chunks next to them, side by side in the arena, whose runs (writable
+// ones, with write) join them: a batch of random accesses over a few dozen
+// chunks finds most of them in its window, without a call, once it has
+// touched them. A run exists only for a chunk the batch holds and, while
+// the epoch stands, was not deleted; a writable one ends where its chunk is
+// allocated. So the window's bytes are the union of its chunks' runs, and
+// the batch holds no chunk for it that it did not touch.
+func (b *Batch) widen(first, last int64, write bool) {
+	m := b.m
+	f, l := first, last
+	if m.contiguous {
+		for f > max(0, first-widenGap) && m.slotNum(f) > 0 && l-(f-1) < int64(len(m.slots)) && b.joins(f-1, f, write) {
+			f--
+		}
+		for l < last+widenGap && m.slotNum(l+1) > 0 && l+1-f < int64(len(m.slots)) && b.joins(l, l+1, write) {
+			l++
+		}
+	}
+	rf, rl := b.run(f, write), b.run(l, write)
+	lo, hi := rf.lo, rl.lo+int64(rl.lim(write))
+	var n uint64
+	if rf.lim(write) > 0 && rl.lim(write) > 0 && lo < hi {
+		n = uint64(hi - lo)
+	}
+	if write {
+		b.wlo, b.wn, b.wp = lo, n, rf.p
+	} else {
+		b.lo, b.n, b.p = lo, n, rf.p
+	}
+}
+
+// run returns the batch's run of chunk idx (writable, with write), or an
+// empty one: the entry of its cache may hold another chunk's.
+func (b *Batch) run(idx int64, write bool) batchRun {
+	r := b.st.runs[uint64(idx)%batchRuns]
+	if r.lim(write) == 0 || r.lo>>b.shift != idx {
+		return batchRun{}
+	}
+	return r
+}
+
+// joins reports whether the runs of chunks a and a+1 = c (writable ones,
+// with write) exist and meet: a's ends at its chunk's end, c's starts at
+// its chunk's start.
+func (b *Batch) joins(a, c int64, write bool) bool {
+	ra, rc := b.run(a, write), b.run(c, write)
+	return ra.lim(write) > 0 && rc.lim(write) > 0 && ra.lo+int64(ra.lim(write)) == c<<b.shift && rc.lo == c<<b.shift
 }
 
 // hold holds chunk idx in its arena slot for the rest of the batch (and
@@ -411,19 +563,7 @@ func (b *Batch) hold(idx int64, write bool, op string, off int64, n int) (bool, 
 			}
 			s = mp.s
 		}
-		if st.held == nil {
-			st.held = st.inline[:0]
-		}
-		st.held = append(st.held, batchChunk{idx: idx, s: s})
-		c = &st.held[len(st.held)-1]
-		if st.index != nil {
-			st.index[idx] = len(st.held) - 1
-		} else if len(st.held) > batchIndexFrom {
-			st.index = make(map[int64]int, 2*len(st.held))
-			for i, h := range st.held {
-				st.index[h.idx] = i
-			}
-		}
+		c = st.add(idx, s)
 	}
 	if write && !c.write {
 		c.write = true

@@ -34,7 +34,8 @@ var (
 	// ErrOutOfRange is returned for offsets and lengths that are negative,
 	// overflow int64, or fall outside the bytes the call may touch (below
 	// Start; past Size for typed reads, pins, batches, gathers, atomics,
-	// Advise and DropBefore), and for an unknown Advice. Nothing was done
+	// Advise and DropBefore), and for an unknown Advice or a Gather or
+	// Scatter value size outside [1, MinChunkSize]. Nothing was done
 	// (Gather and Scatter stop at the first offending value, having done
 	// the ones before); the Manager is fine. Read Start and Size again: a
 	// concurrent Truncate or DropBefore may have moved them.

@@ -52,6 +52,9 @@ func (m *Manager) Refresh() error {
 			m.mfile = mfl
 			m.shared = &sharedPage{p: mfl.st}
 			m.follows.Store(true)
+			// Open batches cached bytes as of a dataset that did not
+			// change; from now on each of their calls follows.
+			m.shrinks.Add(1)
 		}
 	}
 	if m.follows.Load() {

@@ -13,7 +13,9 @@ import (
 // offs[k], into dst[k*n:(k+1)*n]. len(dst) must be at least len(offs)*n.
 // Every value must lie wholly within [Start, Size); otherwise Gather returns
 // ErrOutOfRange naming the first offending offset, after filling dst for the
-// offsets before it. Values may straddle chunk boundaries.
+// offsets before it. Values may straddle chunk boundaries. n must lie in
+// [1, MinChunkSize]: Gather is for small values (read a larger one with
+// ReadAt); another n is ErrOutOfRange.
 //
 // Gather exists for random access at memory speed: the values are copied
 // under one fault guard per 256, with no lock and no locked instruction, in
@@ -37,7 +39,8 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 
 // Scatter writes len(offs) values of n bytes each, the k-th from
 // src[k*n:(k+1)*n] to offset offs[k]. Every value must lie wholly within
-// [Start, Size): Scatter does not extend the dataset. On an error it returns
+// [Start, Size): Scatter does not extend the dataset, and n must lie in [1,
+// MinChunkSize], as for Gather. On an error it returns
 // ErrOutOfRange (or ErrReadOnly, ErrClosed, ErrFault) after writing the
 // values before the offending one. Like Gather it checks first and stores
 // second, under one fault guard per 256 values; it announces its stores in

@@ -487,12 +487,41 @@ func (m *Manager) holdFast(idx int64) (*slot, bool) {
 // unholdSlot releases one hold of s. If this was the last hold, it unmaps
 // the slot if its chunk was deleted while held, and evicts chunks if holds
 // had kept more than MaxMapped mapped.
+//
+// When that work is already due, the last hold is released under mu, in
+// the critical section that does it, so that Stats never counts the chunk
+// as mapped beyond MaxMapped and not held. Otherwise it is released
+// without the lock; holds that keep more than MaxMapped mapped from an
+// instant later are seen after the release, and the work is done then.
 func (m *Manager) unholdSlot(s *slot) {
-	if s.holds.Add(-1) > 0 || !s.doomed.Load() && !m.over.Load() {
+	for {
+		h := s.holds.Load()
+		if h == 1 && (s.doomed.Load() || m.over.Load()) {
+			break
+		}
+		if !s.holds.CompareAndSwap(h, h-1) {
+			continue
+		}
+		if h > 1 || !s.doomed.Load() && !m.over.Load() {
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.afterLastHoldLocked(s)
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	s.holds.Add(-1)
+	m.afterLastHoldLocked(s)
+}
+
+// afterLastHoldLocked does what the release of the last hold of s leaves to
+// do: evict what holds had kept mapped beyond MaxMapped, and unmap s if its
+// chunk was deleted while held.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) afterLastHoldLocked(s *slot) {
 	if !m.closed.Load() {
 		m.evictLocked(0)
 	}
