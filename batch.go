@@ -177,14 +177,16 @@ func (st *batchState) add(idx int64, s *slot) *batchChunk {
 // stale: the windows and runs if the dataset shrank (or anything else
 // moved shrinks), and the views (which it retires, see retired) only if
 // chunk files may have been deleted, so that a chunk deleted and created
-// again is reached anew.
-func (b *Batch) revalidate() {
+// again is reached anew. It reports whether the batch may cache what it
+// reads from here on: not while a change of Size or Start is under way.
+func (b *Batch) revalidate() (cache bool) {
 	m, st := b.m, b.st
 	if e := m.shrinks.Load(); e != b.epoch {
 		clear(st.runs[:])
 		b.n, b.wn = 0, 0
 		b.epoch = e
 	}
+	cache = m.shrinking.Load() == 0
 	if d := m.deletions.Load(); d != st.deletions {
 		for _, views := range []map[[2]int64]*viewHold{st.views, st.wviews} {
 			for _, vh := range views {
@@ -194,6 +196,7 @@ func (b *Batch) revalidate() {
 		}
 		st.deletions = d
 	}
+	return cache
 }
 
 // reset empties st for the next batch, clearing only the cache entries
@@ -404,7 +407,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if err := m.follow(op, at(off, int64(n))); err != nil {
 		return nil, err
 	}
-	b.revalidate() // a writer followed may have deleted chunks
+	cache := b.revalidate() // a writer followed may have deleted chunks
 	if err := m.checkRange(op, off, n); err != nil {
 		return nil, err
 	}
@@ -450,9 +453,10 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		return p[o : o+int64(n) : o+int64(n)], nil
 	}
 	p := m.slotBytes(int64(m.slotNum(first)), off&m.mask, int(int64(n)))
-	if m.follows.Load() {
+	if m.follows.Load() || !cache {
 		// A follower's shrinks moves only when it follows the writer:
-		// each of its calls must follow (above), so none is cached.
+		// each of its calls must follow (above), so none is cached. Nor
+		// is anything read while Size or Start changes.
 		return p, nil
 	}
 	// Point the runs and a window at the held chunks, within [Start,

@@ -134,6 +134,10 @@ type Manager struct {
 	// chunk is deleted, a Sync fails, or the Manager closes. A Batch
 	// checks it on its fast path (batch.go).
 	shrinks atomic.Uint64
+	// shrinking counts changes of Size or Start under way (beginShrink):
+	// a Batch caches nothing while it is not 0, since what it reads may
+	// be the old value under the new epoch.
+	shrinking atomic.Int32
 	// deletions advances whenever chunk files may have been deleted (by
 	// this Manager, or for a follower by its writer): private views and
 	// the file identities they keep are trusted only while it stands.
@@ -266,7 +270,7 @@ func (m *Manager) Close() error {
 	// emptied, and the dirty flags move to the list the Sync fsyncs.
 	m.mu.Lock()
 	m.closed.Store(true)
-	m.shrinks.Add(1)
+	m.shrinks.Add(1) // after closed: a batch that caches sees it
 	for len(m.mu.live) > 0 {
 		m.dropLocked(m.mu.live[len(m.mu.live)-1], false)
 	}

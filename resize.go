@@ -289,12 +289,13 @@ func (m *Manager) Truncate(size int64) error {
 			return m.wrapErr("truncate", atOff(size), err)
 		}
 	}
+	m.beginShrink()
 	st.size.Store(size)
 	m.mirrorSizeLocked(size)
 	// After the new Size is in the page: readers raise Size freely within
 	// an epoch, and take the exact value when the epoch moves.
 	m.bumpEpochLocked()
-	m.shrinks.Add(1)
+	m.endShrink()
 	m.mu.reserved = size
 	if keep >= m.mu.nchunks {
 		return nil
@@ -304,6 +305,22 @@ func (m *Manager) Truncate(size int64) error {
 	m.mu.nchunks = keep
 	m.mu.hwm = min(m.mu.hwm, (m.mu.first+keep)<<m.shift)
 	return m.wrapErr("truncate", atOff(size), m.deleteChunksLocked(from, to))
+}
+
+// beginShrink and endShrink bracket a change of Size or Start: the epoch
+// that batches check moves before the new value can be seen and again
+// after, and while the change is under way no batch caches what it reads
+// (see shrinking). So a batch never hands out, from what it cached, bytes
+// that a caller could already have seen go out of range.
+func (m *Manager) beginShrink() {
+	m.shrinking.Add(1)
+	m.shrinks.Add(1)
+}
+
+// endShrink ends what beginShrink began.
+func (m *Manager) endShrink() {
+	m.shrinks.Add(1)
+	m.shrinking.Add(-1)
 }
 
 // lockShrink checks what a call that shrinks the dataset (Truncate,
@@ -358,11 +375,12 @@ func (m *Manager) DropBefore(off int64) error {
 	if err := m.recordLocked(rec); err != nil {
 		return m.wrapErr("drop", atOff(off), err)
 	}
+	m.beginShrink()
 	st.start.Store(newFirst << m.shift)
 	if m.shared != nil {
 		m.shared.setStart(newFirst << m.shift)
 	}
-	m.shrinks.Add(1)
+	m.endShrink()
 	oldFirst := m.mu.first
 	m.mu.nchunks -= newFirst - oldFirst
 	m.mu.first = newFirst
