@@ -8,6 +8,11 @@ package chunkmap
 // the slower paths (a Pin across chunks or of a chunk not mapped, and the
 // chunks found used at each scan of the mapped chunks' use flags, made on
 // eviction and by admission) that found the chunk mapped.
+//
+// Mapped stays within MaxMapped plus Pinned, with one exception for an
+// instant: when the last hold of a chunk is released lock-free just as
+// another goroutine maps a chunk beyond MaxMapped, the released chunk is
+// counted as mapped and not held until the releaser evicts it, right after.
 type Stats struct {
 	Chunks    int   // chunk files in the dataset
 	Mapped    int   // chunks mapped now (in the arena, held after deletion, or in private views), held or not
