@@ -33,7 +33,7 @@ func TestScatteredArena(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the access tests again; skipped with -short")
 	}
-	const tests = "^(TestScattered_.*|TestManager_Gather.*|TestGather.*|TestScatter.*|TestPin.*|TestBatch.*|TestManager_Batch|TestStragglers|TestManager_Concurrent.*|TestEviction_.*|TestRead_.*|TestWrite.*|TestAtomic.*|TestTruncate.*|TestDropBefore.*)$"
+	const tests = "^(TestScattered_.*|TestManager_Gather.*|TestGather.*|TestScatter.*|TestPin.*|TestBatch_.*|TestBatchWin_ExactModel|TestManager_Batch|TestStragglers|TestManager_Concurrent.*|TestEviction_.*|TestRead_.*|TestWrite.*|TestAtomic.*|TestTruncate.*|TestDropBefore.*)$"
 	cmd := exec.Command(os.Args[0], "-test.run", tests, "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), scatteredEnv+"=1")
 	out, err := cmd.CombinedOutput()
