@@ -269,8 +269,9 @@ func (m *Manager) Close() error {
 	// return ErrClosed, stores in flight finish before their slot is
 	// emptied, and the dirty flags move to the list the Sync fsyncs.
 	m.mu.Lock()
+	m.beginShrink() // around closed, as around a new Size (resize.go)
 	m.closed.Store(true)
-	m.shrinks.Add(1) // after closed: a batch that caches sees it
+	m.endShrink()
 	for len(m.mu.live) > 0 {
 		m.dropLocked(m.mu.live[len(m.mu.live)-1], false)
 	}

@@ -391,9 +391,11 @@ func notOpened(err error) bool {
 // file, not the operation: each call that returns it does.
 func (m *Manager) fail(err error) error {
 	err = fmt.Errorf("%w: %w", ErrSyncFailed, err)
-	if m.failed.CompareAndSwap(nil, &err) {
-		m.shrinks.Add(1) // batches must see the failure on their next write
-	}
+	// Batches must see the failure on their next write: around it, as
+	// around a new Size (resize.go).
+	m.beginShrink()
+	m.failed.CompareAndSwap(nil, &err)
+	m.endShrink()
 	return err
 }
 
