@@ -35,7 +35,9 @@
 // with a unit: B, KiB, MiB, GiB, TiB, PiB, EiB (powers of 1024) or kB, MB,
 // GB, TB, PB, EB (powers of 1000), case-insensitive, with or without a
 // space; a fraction is allowed if it makes whole bytes (1.5GiB). Flags
-// may come before or after DIR. Every subcommand takes -h.
+// may come before or after DIR. Every subcommand takes -h. DIR may be a
+// symlink to the dataset's directory, which the command follows (the
+// library's Open refuses one).
 //
 // Long operations (demo's phases, trim, verify -read, salvage) draw a
 // progress line on standard error when it is a terminal. demo and trim stop
