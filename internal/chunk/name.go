@@ -44,21 +44,31 @@ func ParseName(name string) (index int64, ok bool) {
 	return int64(u), true
 }
 
-// tempName is the name of chunk index's temporary file: the one Create of
-// version 0.1.0 renamed, and the one CreateScratch makes where it must
-// create a file by name before unlinking it.
-func tempName(index int64) string {
-	return Name(index) + tempSuffix
+// scratchName is a name for a scratch chunk of index that CreateScratch
+// makes where it must create a file by name before unlinking it: unique
+// with tag, so that scratch datasets sharing a directory never collide,
+// and recognised by IsTemp, so that a crash in that instant leaves nothing
+// a writer's Open does not remove.
+func scratchName(index int64, tag uint32) string {
+	return fmt.Sprintf("%s.%08x%s", Name(index), tag, tempSuffix)
 }
 
-// IsTemp reports whether name is a temporary chunk file left by an
-// interrupted Create of version 0.1.0. Such a file never holds acknowledged
-// data.
+// IsTemp reports whether name is a temporary chunk file: one left by an
+// interrupted Create of version 0.1.0 (a chunk's Name and tempSuffix), or a
+// scratch chunk's name of an instant (scratchName). Such a file never holds
+// acknowledged data.
 func IsTemp(name string) bool {
 	base, found := strings.CutSuffix(name, tempSuffix)
 	if !found {
 		return false
 	}
-	_, ok := ParseName(base)
+	if _, ok := ParseName(base); ok {
+		return true
+	}
+	chunkPart, tag, found := strings.Cut(base, Ext+".")
+	if !found || len(tag) != 8 || strings.Trim(tag, "0123456789abcdef") != "" {
+		return false
+	}
+	_, ok := ParseName(chunkPart + Ext)
 	return ok
 }

@@ -21,11 +21,11 @@ import (
 // meant to outlive it. Use Clone to get a descriptor that can be mapped and
 // closed independently.
 func CreateScratch(dir string, index int64, size int64, perm fs.FileMode) (*File, error) {
-	path := filepath.Join(dir, tempName(index))
+	path := filepath.Join(dir, Name(index))
 	if size <= 0 {
 		return nil, &fs.PathError{Op: "create", Path: path, Err: fmt.Errorf("size %d is not positive: %w", size, ErrSize)}
 	}
-	f, err := createUnnamed(dir, path, perm)
+	f, err := createUnnamed(dir, index, perm)
 	if err != nil {
 		return nil, &fs.PathError{Op: "create", Path: path, Err: err}
 	}

@@ -9,7 +9,7 @@ import (
 	"runtime"
 )
 
-func createUnnamed(dir, path string, perm os.FileMode) (*os.File, error) {
+func createUnnamed(dir string, index int64, perm os.FileMode) (*os.File, error) {
 	return nil, fmt.Errorf("%w on %s/%s", errors.ErrUnsupported, runtime.GOOS, runtime.GOARCH)
 }
 

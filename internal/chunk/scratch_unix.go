@@ -4,27 +4,44 @@ package chunk
 
 import (
 	"errors"
+	"io/fs"
+	"math/rand/v2"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
 
-// createUnnamed creates a file in dir that has no name once it returns.
-// Where the kernel has no O_TMPFILE, the file exists under path for the
-// instant between creating and unlinking it; a crash exactly there leaves a
-// temporary chunk name behind.
-func createUnnamed(dir, path string, perm os.FileMode) (*os.File, error) {
+// createUnnamed creates a file for chunk index in dir that has no name
+// once it returns. Where the kernel has no O_TMPFILE, the file exists for
+// the instant between creating and unlinking it under a name of its own
+// (scratchName); a crash exactly there leaves that name behind, which a
+// writer's Open removes.
+func createUnnamed(dir string, index int64, perm os.FileMode) (*os.File, error) {
 	if f, err := openTmpfile(dir, perm); err == nil {
 		return f, nil
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return nil, err
+	return createThenUnlink(dir, index, perm)
+}
+
+// createThenUnlink is createUnnamed without O_TMPFILE.
+func createThenUnlink(dir string, index int64, perm os.FileMode) (*os.File, error) {
+	for tries := 0; ; tries++ {
+		path := filepath.Join(dir, scratchName(index, rand.Uint32()))
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, perm)
+		if errors.Is(err, fs.ErrExist) && tries < 8 {
+			continue // another scratch chunk's name of the instant
+		}
+		if err != nil {
+			return nil, err
+		}
+		// A writer's Open in the same directory may have removed the name
+		// already: either way it is gone.
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, errors.Join(err, f.Close())
+		}
+		return f, nil
 	}
-	if err := os.Remove(path); err != nil {
-		return nil, errors.Join(err, f.Close())
-	}
-	return f, nil
 }
 
 // dupFile returns a second descriptor for f's open file.
