@@ -396,7 +396,11 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w: the Batch was used after its function returned", place(op, at(off, int64(n))), ErrClosed)
 	}
 	st := b.st
-	b.revalidate()
+	// The epoch is loaded before the checks below (closed, failed, the
+	// range): what is cached must be valid in an epoch that had begun
+	// before they passed, so caching needs it unchanged at the end too.
+	cache := b.revalidate()
+	epoch := b.epoch
 	if write {
 		if err := m.checkWrite(op, at(off, int64(max(n, 0)))); err != nil {
 			return nil, err
@@ -407,7 +411,8 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if err := m.follow(op, at(off, int64(n))); err != nil {
 		return nil, err
 	}
-	cache := b.revalidate() // a writer followed may have deleted chunks
+	// A writer followed may have deleted chunks.
+	cache = b.revalidate() && cache && b.epoch == epoch
 	if err := m.checkRange(op, off, n); err != nil {
 		return nil, err
 	}

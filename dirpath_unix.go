@@ -7,27 +7,43 @@ import (
 	"strings"
 )
 
-// joinable returns dir in a form whose joins with a file name mean what the
-// kernel makes of dir: filepath.Join cleans its result as text, but the
-// kernel resolves "L/.." to the parent of what L points to, not to "." when
-// L is a symlink. A dir without a ".." component is returned as it is, and
-// so is one whose part up to its last ".." does not exist (yet).
-func joinable(dir string) string {
-	parts := strings.Split(dir, string(filepath.Separator))
-	last := -1
-	for i := len(parts) - 1; i >= 0; i-- {
-		if parts[i] == ".." {
-			last = i
-			break
-		}
-	}
-	if last < 0 {
-		return dir
-	}
-	prefix := strings.Join(parts[:last+1], string(filepath.Separator))
-	real, err := filepath.EvalSymlinks(prefix)
+// canonicalDir returns the path of the directory dir names, absolute and
+// with every symlink resolved, as the kernel resolves it ("L/.." is the
+// parent of what L points to, where filepath.Join would make it "."). A
+// Manager keeps this path, not dir: joining file names to it means what
+// the kernel makes of them, and a symlink among dir's parents that another
+// program points elsewhere after Open cannot send the Manager's files into
+// another directory. If dir cannot be resolved (it does not exist yet),
+// canonicalDir returns dir.
+func canonicalDir(dir string) string {
+	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return dir
 	}
-	return filepath.Join(append([]string{real}, parts[last+1:]...)...)
+	if abs, err := filepath.Abs(real); err == nil {
+		return abs
+	}
+	return real
+}
+
+// lastComponent returns dir without the trailing separators and "."
+// components that make the kernel follow a symlink dir names ("link/" and
+// "link/." are the directory link points to): what Lstat must look at to
+// tell whether the dataset's directory is itself a symlink.
+func lastComponent(dir string) string {
+	sep := string(filepath.Separator)
+	for {
+		t := strings.TrimRight(dir, sep)
+		if t == "" {
+			return sep
+		}
+		base, found := strings.CutSuffix(t, sep+".")
+		if !found {
+			return t
+		}
+		if base == "" {
+			return sep
+		}
+		dir = base
+	}
 }

@@ -27,10 +27,12 @@ import (
 // Open maps nothing, and its cost grows linearly with the number of chunk
 // files. It checks the whole directory before it changes anything: a
 // directory that does not hold a consistent dataset, or a dir that is not a
-// directory itself (a symlink to one included: name the directory), gives
-// ErrCorrupt and is left exactly as it was. Every name it
+// directory itself (a symlink to one included, also as "link/": name the
+// directory), gives ErrCorrupt and is left exactly as it was. Every name it
 // opens is refused unless it is a regular file, without blocking on a FIFO
-// or following a symlink. A failure of the operating system (permission
+// or following a symlink. On Unix, Open resolves dir once, as the kernel
+// does (symlinks among its parents, ".."), and the Manager keeps that
+// directory: a parent symlink pointed elsewhere later does not move it. A failure of the operating system (permission
 // denied, too many open files) gives ErrIO, the system's error in the
 // chain.
 //
@@ -60,7 +62,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		return nil, openErr(dir, err)
 	}
 	fsys := o.fsys()
-	if fi, err := fsys.Lstat(dir); err == nil && !fi.IsDir() {
+	if fi, err := fsys.Lstat(lastComponent(dir)); err == nil && !fi.IsDir() {
 		return nil, openErr(dir, fmt.Errorf("%w: not a directory (mode %v)", ErrCorrupt, fi.Mode().Type()))
 	} else if errors.Is(err, fs.ErrNotExist) && o.ReadOnly {
 		return nil, openErr(dir, fmt.Errorf("%w: %w to open: %w", ErrReadOnly, errNoDataset, fs.ErrNotExist))
@@ -77,7 +79,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 			return nil, openErr(dir, err)
 		}
-		dir = joinable(dir)
+		dir = canonicalDir(dir)
 		// A concurrent Remove may delete the directory between the two:
 		// then make it again and lock the new one.
 		if lock, err = lockDir(dir, true); err == nil || !errors.Is(err, errDirMoved) || tries == 3 {
@@ -87,7 +89,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	if err != nil {
 		return nil, openErr(dir, err)
 	}
-	dir = joinable(dir)
+	dir = canonicalDir(dir)
 	m, err := open(dir, o)
 	// A ReadOnly Open holds no lock, so the writer's Truncate or DropBefore
 	// may delete chunks after the manifest was read; the manifest then says
@@ -375,7 +377,7 @@ func openScratch(dir string, o Options) (*Manager, error) {
 	if err := o.fsys().MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 		return nil, openErr(dir, err)
 	}
-	dir = joinable(dir)
+	dir = canonicalDir(dir)
 	mf := manifest{chunkSize: o.ChunkSize}
 	if mf.chunkSize == 0 {
 		mf.chunkSize = DefaultChunkSize

@@ -55,7 +55,7 @@ func Remove(dir string) error {
 // removeDataset does the work of Remove through fsys. Its errors do not
 // name dir, but do name the file involved, by its name in dir.
 func removeDataset(fsys vfs.FS, dir string) error {
-	fi, err := fsys.Lstat(dir)
+	fi, err := fsys.Lstat(lastComponent(dir))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w: %w", errNoDataset, fs.ErrNotExist)
@@ -64,7 +64,7 @@ func removeDataset(fsys vfs.FS, dir string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("%w: not a directory (mode %v)", ErrCorrupt, fi.Mode().Type())
 	}
-	dir = joinable(dir)
+	dir = canonicalDir(dir)
 	lock, err := lockDir(dir, true) // its errors do not name dir
 	if errors.Is(err, errDirMoved) {
 		// Another Remove deleted the directory meanwhile.

@@ -107,7 +107,8 @@ naming the lost chunk, if the range touches one.`, stdout, stderr)
 // line equal to the whole line before it is not printed: the first of a
 // run is replaced by a line holding "*", the rest by nothing. A partial
 // line, the last of a range, is always printed. Close prints the offset
-// where the dump ends, on a line of its own, if any byte was dumped.
+// where the dump ends, on a line of its own, if any byte was dumped or the
+// dump began after a skip (as hexdump -C -s N does, unless -n 0).
 type hexDumper struct {
 	w    *bufio.Writer
 	off  int64 // dataset offset of line[0]
@@ -118,7 +119,7 @@ type hexDumper struct {
 	prev     [16]byte // the whole line before line, printed or not
 	havePrev bool     // prev holds it: false at the start of a run of bytes
 	starred  bool     // the "*" of the repeats of prev is out
-	dumped   bool     // a byte or a gap was dumped: Close prints the end
+	dumped   bool     // a byte or a gap was dumped, or the dump began after a skip: Close prints the end
 }
 
 func (d *hexDumper) Write(p []byte) (int, error) {

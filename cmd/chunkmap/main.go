@@ -56,9 +56,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
@@ -276,15 +274,19 @@ func parse(fs *flag.FlagSet, args []string, npos int, help string, stdout, stder
 	return pos, exitOK, true
 }
 
-// datasetDir is the dataset directory an operator named as dir: the
-// directory a symlink dir points to, since the library opens only a
-// directory itself (a swapped symlink must not redirect a program), while
-// an operator who names a link means its target. Anything else is dir.
+// datasetDir is the dataset directory an operator named as dir, absolute
+// and with its symlinks resolved as the kernel resolves them: the commands
+// that read the files themselves (verify, salvage, a damaged dataset's info
+// and cat) join names to it, and "S/../ds" must mean there what the kernel
+// makes of it. A dir that is itself a symlink is followed, since the
+// operator means its target (the library's Open refuses one, so that a
+// swapped link cannot redirect a program). A dir that does not exist is
+// returned as it is, for the error that names it.
 func datasetDir(dir string) string {
-	if fi, err := os.Lstat(dir); err != nil || fi.Mode().Type() != fs.ModeSymlink {
+	if _, err := os.Stat(dir); err != nil {
 		return dir
 	}
-	if real, err := filepath.EvalSymlinks(dir); err == nil {
+	if real, err := resolve(dir); err == nil {
 		return real
 	}
 	return dir

@@ -1,0 +1,324 @@
+//go:build linux
+
+package main
+
+// The chunkmap tool on hostile input: DIR and OUT through symlinks and
+// "..", read-only commands that must leave DIR exactly as it was, OUT on a
+// full tmpfs, SIGTERM and SIGPIPE during salvage and trim.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// TestAdvxCLIChild is the tool's main when ADVX_CLI_ARGS is set (the test
+// binary re-executed as the chunkmap binary, for signals and pipes).
+func TestAdvxCLIChild(t *testing.T) {
+	args := os.Getenv("ADVX_CLI_ARGS")
+	if args == "" {
+		t.Skip("helper process")
+	}
+	os.Exit(run(strings.Split(args, "\x1f"), os.Stdout, os.Stderr))
+}
+
+func advxCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAdvxCLIChild$")
+	cmd.Env = append(os.Environ(), "ADVX_CLI_ARGS="+strings.Join(args, "\x1f"))
+	return cmd
+}
+
+// advxDataset makes a dataset of n bytes (a pattern) in dir.
+func advxDataset(t *testing.T, dir string, n int) []byte {
+	t.Helper()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i*7 + i>>16)
+	}
+	if _, err := m.Append(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// advxSnap describes every entry of dir: name, mode, size, mtime, content.
+func advxSnap(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %v %d %d", p, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+		if fi.Mode().IsRegular() {
+			c, _ := os.ReadFile(p)
+			fmt.Fprintf(&b, " %x", sha256.Sum256(c))
+		}
+		b.WriteString("\n")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestAdvxCLI_ReadOnlyCommandsThroughPaths: info, verify, verify -read, cat
+// and salvage, with DIR spelled through a symlink, "L/", "..", "//" and a
+// relative path, leave DIR as it was, down to what a read-write Open would
+// clean up (a MANIFEST.tmp, a chunk file past Size).
+func TestAdvxCLI_ReadOnlyCommandsThroughPaths(t *testing.T) {
+	root := t.TempDir()
+	t.Chdir(root)
+	ds := filepath.Join(root, "data", "ds")
+	data := advxDataset(t, ds, 3*int(chunkmap.MinChunkSize)+11)
+	os.WriteFile(filepath.Join(ds, "MANIFEST.tmp"), []byte("junk"), 0o644)
+	os.WriteFile(filepath.Join(ds, "0000000000000009.chunk"), make([]byte, chunkmap.MinChunkSize), 0o644)
+	os.MkdirAll(filepath.Join(root, "data", "sub"), 0o755)
+	os.Symlink(ds, "L")
+	os.Symlink(filepath.Join(root, "data", "sub"), "S")
+	before := advxSnap(t, ds)
+	spellings := []string{"L", "L/", "L/.", "S/../ds", "data//ds/", "./data/sub/../ds", ds}
+	for i, dir := range spellings {
+		for _, args := range [][]string{
+			{"info", dir}, {"verify", dir}, {"verify", "-read", dir},
+			{"cat", "-off", "65530", "-n", "20", dir},
+			{"salvage", dir, filepath.Join(root, fmt.Sprintf("out%d", i))},
+			{"salvage", "-flat", dir, filepath.Join(root, fmt.Sprintf("flat%d", i))},
+		} {
+			code, out, errOut := clixRun(t, args...)
+			want := 0
+			if args[0] == "verify" {
+				want = 1 // the leftovers are noted; a fault is status 1
+			}
+			if code != 0 && code != want {
+				t.Errorf("%q: status %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
+			}
+			if args[0] == "cat" && code == 0 && out != string(data[65530:65550]) {
+				t.Errorf("%q: got %q", args, out)
+			}
+			if after := advxSnap(t, ds); after != before {
+				t.Fatalf("%q changed DIR:\nbefore:\n%s\nafter:\n%s", args, before, after)
+			}
+		}
+		flat, err := os.ReadFile(filepath.Join(root, fmt.Sprintf("flat%d", i)))
+		if err != nil || !bytes.Equal(flat, data) {
+			t.Errorf("salvage -flat through %q: %v, equal %v", dir, err, bytes.Equal(flat, data))
+		}
+	}
+}
+
+// TestAdvxCLI_SalvageOutInsideDir: OUT that resolves into DIR through a
+// symlink followed by "..", a symlink to DIR, or DIR/../DIR is refused
+// with status 2 or 1, and DIR is left as it was.
+func TestAdvxCLI_SalvageOutInsideDir(t *testing.T) {
+	root := t.TempDir()
+	t.Chdir(root)
+	ds := filepath.Join(root, "ds")
+	advxDataset(t, ds, 100000)
+	os.Mkdir(filepath.Join(ds, "sub"), 0o755)
+	os.Symlink(filepath.Join(ds, "sub"), "IN") // IN/.. is ds
+	os.Symlink(ds, "D")
+	before := advxSnap(t, ds)
+	for _, out := range []string{"IN/../out", "IN/out", "D/out", "D", "D/", "ds/../ds/out", "IN/..", root + "//ds/sub/../x"} {
+		for _, flat := range []bool{false, true} {
+			args := []string{"salvage", "ds", out}
+			if flat {
+				args = []string{"salvage", "-flat", "ds", out}
+			}
+			code, _, errOut := clixRun(t, args...)
+			if code == 0 || code == 3 {
+				t.Errorf("%q: status %d, want a refusal (OUT lies inside DIR)", args, code)
+			}
+			_ = errOut
+			if after := advxSnap(t, ds); after != before {
+				t.Fatalf("%q changed DIR:\n%s", args, after)
+			}
+		}
+	}
+}
+
+// TestAdvxCLI_SalvageFullTmpfs: OUT on a 1 MiB tmpfs, a dataset of 3 MiB:
+// salvage fails with status 1 and a message about space, and neither hangs
+// nor claims success; DIR unchanged.
+func TestAdvxCLI_SalvageFullTmpfs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	root := t.TempDir()
+	mnt := filepath.Join(root, "mnt")
+	os.Mkdir(mnt, 0o755)
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	ds := filepath.Join(root, "ds")
+	advxDataset(t, ds, 3<<20)
+	before := advxSnap(t, ds)
+	for _, args := range [][]string{
+		{"salvage", ds, filepath.Join(mnt, "out")},
+		{"salvage", "-flat", ds, filepath.Join(mnt, "flat")},
+	} {
+		code, out, errOut := clixRun(t, args...)
+		if code != 1 || !strings.Contains(strings.ToLower(errOut), "space") {
+			t.Errorf("%q: status %d, want 1 with a message about space\nstdout: %s\nstderr: %s", args, code, out, errOut)
+		}
+		if advxSnap(t, ds) != before {
+			t.Fatalf("%q changed DIR", args)
+		}
+		os.RemoveAll(args[len(args)-1])
+	}
+	// Through a symlink and "..": the same.
+	os.Symlink(filepath.Join(mnt), filepath.Join(root, "M"))
+	code, _, errOut := clixRun(t, "salvage", ds, filepath.Join(root, "M", ".", "out"))
+	if code != 1 {
+		t.Errorf("salvage to M/./out: status %d: %s", code, errOut)
+	}
+}
+
+// TestAdvxCLI_TrimSIGTERM: SIGTERM during a trim of many chunks: status 1
+// (or 0 if it had finished), and the dataset opens consistently with Start
+// a chunk boundary no further than asked, the rest of the bytes intact.
+func TestAdvxCLI_TrimSIGTERM(t *testing.T) {
+	for round := range 2 {
+		dir := filepath.Join(t.TempDir(), "ds")
+		cs := int64(chunkmap.MinChunkSize)
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const nchunks = 1200
+		if err := m.Truncate(nchunks * cs); err != nil { // sparse
+			t.Fatal(err)
+		}
+		tail := []byte("the end of the dataset")
+		if _, err := m.Append(tail); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		cmd := advxCmd("trim", dir, "-before", fmt.Sprint(nchunks*cs))
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(15+round*10) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("trim did not stop within 3s of SIGTERM")
+		}
+		code := cmd.ProcessState.ExitCode()
+		if code != 0 && code != 1 {
+			t.Errorf("round %d: trim after SIGTERM: status %d (%v)\nstderr: %s", round, code, cmd.ProcessState, errOut.String())
+		}
+		r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("round %d: after SIGTERM (status %d): %v", round, code, err)
+		}
+		got := make([]byte, len(tail))
+		if r.Start()%cs != 0 || r.Start() > nchunks*cs || r.Size() != nchunks*cs+int64(len(tail)) {
+			t.Errorf("round %d: Start %d Size %d", round, r.Start(), r.Size())
+		} else if _, err := r.ReadAt(got, nchunks*cs); err != nil || !bytes.Equal(got, tail) {
+			t.Errorf("round %d: tail: %v %q", round, err, got)
+		}
+		r.Close()
+		if c, o, e := clixRun(t, "verify", dir); c != 0 {
+			t.Errorf("round %d: verify after SIGTERM: %d\n%s%s", round, c, o, e)
+		}
+		t.Logf("round %d: status %d, Start %d", round, code, r.Start())
+	}
+}
+
+// TestAdvxCLI_SalvageSignals: SIGTERM during salvage, and salvage writing
+// its report into a closed pipe: it ends (never hangs), with a non-zero
+// status or by the signal, and DIR is unchanged.
+func TestAdvxCLI_SalvageSignals(t *testing.T) {
+	root := t.TempDir()
+	ds := filepath.Join(root, "ds")
+	advxDataset(t, ds, 16<<20)
+	before := advxSnap(t, ds)
+	for round, how := range []string{"sigterm", "sigpipe"} {
+		out := filepath.Join(root, fmt.Sprintf("out%d", round))
+		cmd := advxCmd("salvage", ds, out)
+		var errOut bytes.Buffer
+		cmd.Stderr = &errOut
+		var pr, pw *os.File
+		if how == "sigpipe" {
+			var err error
+			pr, pw, err = os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stdout = pw
+			pr.Close() // every write to stdout gets EPIPE
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if pw != nil {
+			pw.Close()
+		}
+		if how == "sigterm" {
+			time.Sleep(30 * time.Millisecond)
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("%s: salvage did not end within 3s", how)
+		}
+		st := cmd.ProcessState
+		t.Logf("%s: %v; stderr: %s", how, st, errOut.String())
+		if how == "sigpipe" && st.ExitCode() == 0 {
+			t.Errorf("salvage with a closed standard output: status 0 (its report was lost)")
+		}
+		if advxSnap(t, ds) != before {
+			t.Fatalf("%s: DIR changed", how)
+		}
+	}
+}
+
+// TestAdvxCLI_VerifyDotDotAfterSymlink: verify of a healthy dataset named
+// as S/../ds, where S is a symlink whose target's parent holds ds (the
+// kernel's reading), reports what verify of the plain path reports.
+func TestAdvxCLI_VerifyDotDotAfterSymlink(t *testing.T) {
+	root := t.TempDir()
+	t.Chdir(root)
+	advxDataset(t, filepath.Join(root, "data", "ds"), 70000)
+	os.MkdirAll(filepath.Join(root, "data", "sub"), 0o755)
+	os.Symlink(filepath.Join(root, "data", "sub"), "S")
+	wantCode, _, _ := clixRun(t, "verify", "data/ds")
+	code, out, errOut := clixRun(t, "verify", "S/../ds")
+	if code != wantCode {
+		t.Errorf("verify S/../ds: status %d, verify data/ds: %d\n%s%s", code, wantCode, out, errOut)
+	}
+}
