@@ -13,21 +13,11 @@ import (
 // batch already holds checks nothing else. Close's bracket (beginShrink;
 // closed.Store(true); endShrink, the exact sequence in Manager.Close)
 // landing between the two must not leave a read window in the post-Close
-// epoch, through which Bytes would keep succeeding after Close. The flag is flipped here with Close's own
-// sequence (and back, inside a bracket) because the real Close can only be
-// raced once per Manager.
+// epoch, through which Bytes would keep succeeding after Close. The flag
+// is flipped here with Close's own sequence (and back, inside a bracket)
+// because the real Close can only be raced once per Manager.
 func TestBatchEpoch_WindowCachedAfterClosedFlag(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("needs 2 Ps")
-	}
-	const cs = MinChunkSize
-	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 8, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Append(bytes.Repeat([]byte{1}, cs)); err != nil {
-		t.Fatal(err)
-	}
+	m := openEpochRace(t, 1)
 	var stop, found atomic.Bool
 	done := make(chan struct{})
 	go func() {
@@ -73,4 +63,22 @@ func TestBatchEpoch_WindowCachedAfterClosedFlag(t *testing.T) {
 	m.closed.Store(false)
 	m.Close()
 	t.Logf("tries %d, found %v", tries, found.Load())
+}
+
+// openEpochRace opens a dataset of 64 KiB chunks holding chunks bytes of
+// ones, for a test that races a batch against changes of the epoch; it
+// skips where the race cannot run in parallel.
+func openEpochRace(t *testing.T, chunks int) *Manager {
+	t.Helper()
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs 2 Ps")
+	}
+	m, err := Open(t.TempDir(), &Options{ChunkSize: MinChunkSize, MaxMapped: 8, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(bytes.Repeat([]byte{1}, chunks*MinChunkSize)); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -1,7 +1,6 @@
 package chunkmap
 
 import (
-	"bytes"
 	"errors"
 	"runtime"
 	"sync/atomic"
@@ -15,18 +14,8 @@ import (
 // which later WritableBytes calls would succeed from the fast path although
 // the Manager has failed: slow caches only if the epoch did not move.
 func TestBatchEpoch_WindowCachedAfterFail(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("needs 2 Ps")
-	}
-	const cs = MinChunkSize
-	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 8, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openEpochRace(t, 2)
 	defer m.Close()
-	if _, err := m.Append(bytes.Repeat([]byte{1}, 2*cs)); err != nil {
-		t.Fatal(err)
-	}
 	var stop, found atomic.Bool
 	var fails atomic.Int64
 	go func() {

@@ -1,8 +1,6 @@
 package chunkmap
 
 import (
-	"bytes"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,18 +10,9 @@ import (
 // run) stands in the current epoch, with no change under way, it ends at or
 // below the current Size, while another goroutine truncates and regrows.
 func TestBatchEpoch_WindowWithinSizeUnderTruncate(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("needs 2 Ps")
-	}
 	const cs = MinChunkSize
-	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 8, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openEpochRace(t, 2)
 	defer m.Close()
-	if _, err := m.Append(bytes.Repeat([]byte{1}, 2*cs)); err != nil {
-		t.Fatal(err)
-	}
 	var stop atomic.Bool
 	done := make(chan struct{})
 	go func() {
