@@ -67,3 +67,31 @@ func TestOpen_DotDotAfterSymlink(t *testing.T) {
 		t.Errorf("after Remove, %s holds %d entries (err %v)", real, len(entries), err)
 	}
 }
+
+// TestDir_AsGiven: Dir returns the directory as it was given to Open,
+// relative or through a symlink, while the files go where Open resolved it.
+func TestDir_AsGiven(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "real"), filepath.Join(root, "L")); err != nil {
+		t.Fatal(err)
+	}
+	given := filepath.Join(root, "L", "ds")
+	for _, o := range []*chunkmap.Options{{ChunkSize: chunkmap.MinChunkSize}, {ChunkSize: chunkmap.MinChunkSize, Scratch: true}} {
+		m, err := chunkmap.Open(given, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Dir(); got != given {
+			t.Errorf("Dir() = %q, want %q as given (Scratch %v)", got, given, o.Scratch)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "real", "ds", chunkmap.ManifestName)); err != nil {
+		t.Errorf("the manifest is not in the resolved directory: %v", err)
+	}
+}

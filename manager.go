@@ -71,7 +71,8 @@ const maxOffset = math.MaxInt64
 // is unmapped to make room, and held chunks are never unmapped, so MaxMapped
 // is exceeded (never waited on) while more chunks than that are held.
 type Manager struct {
-	dir       string
+	dir       string // the directory as Open resolved it: every file is joined to it
+	given     string // dir as given to Open, for Dir
 	opts      Options
 	chunkSize int64
 	shift     uint
@@ -241,8 +242,10 @@ func (m *Manager) state() *statePage { return &m.st }
 // ReadOnly reports whether the Manager was opened with [Options.ReadOnly].
 func (m *Manager) ReadOnly() bool { return m.opts.ReadOnly }
 
-// Dir returns the dataset's directory.
-func (m *Manager) Dir() string { return m.dir }
+// Dir returns the dataset's directory as it was given to Open. (The
+// Manager works in that directory as Open resolved it, which error
+// messages name.)
+func (m *Manager) Dir() string { return m.given }
 
 var (
 	_ io.ReaderAt = (*Manager)(nil)

@@ -71,8 +71,13 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, openErr(dir, err)
 	}
+	given := dir // what Dir returns; the Manager works in canonicalDir(dir)
 	if o.Scratch {
-		return openScratch(dir, o)
+		m, err := openScratch(dir, o)
+		if err == nil {
+			m.given = given
+		}
+		return m, err
 	}
 	var lock *dirLock
 	for tries := 1; !o.ReadOnly; tries++ {
@@ -101,6 +106,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		return nil, openErr(dir, errors.Join(err, lock.unlock()))
 	}
 	m.mu.lock = lock
+	m.given = given
 	return m, nil
 }
 
