@@ -64,5 +64,20 @@ func (l *dirLock) unlock() error {
 	if l == nil {
 		return nil
 	}
-	return l.f.Close() // closing the last descriptor releases the flock
+	// Unlock before closing: the lock belongs to the open file
+	// description, and a child process the program forks in another
+	// goroutine holds a duplicate of it until it execs, so closing alone
+	// could leave the directory locked for that instant (and a reopen
+	// right after Close would find it locked).
+	var err error
+	for {
+		err = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("unlock: %w", err)
+	}
+	return errors.Join(err, l.f.Close())
 }
