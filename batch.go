@@ -355,27 +355,20 @@ func batchWritableBytes(b *Batch, off int64, n int, slow func(*Batch, int64, int
 	return
 }
 
-// slowRead is Bytes outside the window: the runs answer for chunks the
-// batch holds elsewhere, the slow path for the rest.
-func (b *Batch) slowRead(off int64, n int) ([]byte, error) {
-	if b.m != nil && b.self == b && b.m.shrinks.Load() == b.epoch {
-		r := &b.st.runs[uint64(off>>(b.shift&63))%batchRuns]
-		if o := uint64(off - r.lo); o < r.n && uint64(n) <= r.n-o {
-			return (*[maxRun]byte)(unsafe.Add(r.p, o))[:n:n], nil
-		}
-	}
-	return b.slow(off, n, false)
-}
+func (b *Batch) slowRead(off int64, n int) ([]byte, error)  { return b.outside(off, n, false) }
+func (b *Batch) slowWrite(off int64, n int) ([]byte, error) { return b.outside(off, n, true) }
 
-// slowWrite is slowRead for WritableBytes.
-func (b *Batch) slowWrite(off int64, n int) ([]byte, error) {
+// outside is Bytes (WritableBytes, with write) outside the window: the
+// runs answer for chunks the batch holds elsewhere, the slow path for the
+// rest.
+func (b *Batch) outside(off int64, n int, write bool) ([]byte, error) {
 	if b.m != nil && b.self == b && b.m.shrinks.Load() == b.epoch {
 		r := &b.st.runs[uint64(off>>(b.shift&63))%batchRuns]
-		if o := uint64(off - r.lo); o < r.wn && uint64(n) <= r.wn-o {
+		if lim, o := r.lim(write), uint64(off-r.lo); o < lim && uint64(n) <= lim-o {
 			return (*[maxRun]byte)(unsafe.Add(r.p, o))[:n:n], nil
 		}
 	}
-	return b.slow(off, n, true)
+	return b.slow(off, n, write)
 }
 
 // slow checks the range, holds its chunks if the batch does not yet, and
