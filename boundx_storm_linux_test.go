@@ -97,38 +97,9 @@ func bxStorm(t *testing.T, c bxStormCfg, dur time.Duration) {
 	var wg sync.WaitGroup
 	const patEnd = atomChunk * bxChunk // pattern checked below here
 
-	// The sampler.
-	var samples, statsOver, osOver atomic.Int64
-	var worstStats, worstOS atomic.Pointer[string]
+	var smp bxSampler
 	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			st := m.Stats()
-			if st.Mapped > c.maxMapped+st.Pinned {
-				statsOver.Add(1)
-				s := fmt.Sprintf("%+v", st)
-				worstStats.Store(&s)
-			}
-			held.window()
-			b, _ := bxMaps(t, dir)
-			hw := held.hw.Load()
-			// The kernel may list, besides MaxMapped chunks and the
-			// test's holds, one chunk released and not yet evicted.
-			if b > (int64(c.maxMapped)+hw+1)*bxChunk {
-				osOver.Add(1)
-				s := fmt.Sprintf("kernel maps %.2f chunks of %s, MaxMapped %d + at most %d held by the test", float64(b)/bxChunk, dir, c.maxMapped, hw)
-				worstOS.Store(&s)
-			}
-			samples.Add(1)
-			time.Sleep(200 * time.Microsecond)
-		}
-	}()
+	go func() { defer wg.Done(); smp.run(t, m, dir, c.maxMapped, &held, false, stop) }()
 
 	randOff := func(r *rand.Rand, n int) int64 { return r.Int64N(patEnd - int64(n) + 1) }
 	worker := func(id int) {
@@ -330,14 +301,7 @@ func bxStorm(t *testing.T, c bxStormCfg, dur time.Duration) {
 	close(stop)
 	wg.Wait()
 	errs.report(t)
-	if n := statsOver.Load(); n > 0 {
-		// The window between a last release and its eviction; see
-		// TestBoundxStatsReleaseWindow, which checks that path closely.
-		t.Logf("Stats: Mapped > MaxMapped + Pinned in %d of %d samples; last: %s", n, samples.Load(), *worstStats.Load())
-	}
-	if n := osOver.Load(); n > 0 {
-		t.Errorf("kernel: more chunks mapped than MaxMapped plus the test's holds in %d of %d samples; last: %s", n, samples.Load(), *worstOS.Load())
-	}
+	smp.report(t)
 
 	bxQuietClose(t, m, dir, c.maxMapped)
 	m, va = nil, nil
@@ -376,39 +340,9 @@ func bxStormShrink(t *testing.T, c bxStormCfg, dur time.Duration) {
 	var held bxHeld
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var samples, statsOver, osOver atomic.Int64
-	var lastStats, lastOS atomic.Pointer[string]
+	var smp bxSampler
 	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			st := m.Stats()
-			if st.Mapped > c.maxMapped+st.Pinned {
-				statsOver.Add(1)
-				s := fmt.Sprintf("%+v", st)
-				lastStats.Store(&s)
-			}
-			held.window()
-			b, _ := bxMaps(t, dir)
-			hw := held.hw.Load()
-			// A Sync holds the chunks it flushes, and chunks deleted
-			// while held stay mapped: Pinned counts both. One chunk may
-			// be released and not yet evicted.
-			st2 := m.Stats()
-			if lim := (int64(c.maxMapped) + int64(max(st.Pinned, st2.Pinned)) + hw + 1) * bxChunk; b > lim {
-				osOver.Add(1)
-				s := fmt.Sprintf("kernel maps %.2f chunks, MaxMapped %d, test holds at most %d (Stats before: %+v, after: %+v):\n%s", float64(b)/bxChunk, c.maxMapped, hw, st, st2, bxMapsOf(t, dir))
-				lastOS.Store(&s)
-			}
-			samples.Add(1)
-			time.Sleep(200 * time.Microsecond)
-		}
-	}()
+	go func() { defer wg.Done(); smp.run(t, m, dir, c.maxMapped, &held, true, stop) }()
 	worker := func(id int) {
 		defer wg.Done()
 		r := rand.New(rand.NewPCG(uint64(id), 7))
@@ -519,17 +453,65 @@ func bxStormShrink(t *testing.T, c bxStormCfg, dur time.Duration) {
 	close(stop)
 	wg.Wait()
 	errs.report(t)
-	if n := statsOver.Load(); n > 0 {
-		// The window between a last release and its eviction; see
-		// TestBoundxStatsReleaseWindow, which checks that path closely.
-		t.Logf("Stats: Mapped > MaxMapped + Pinned in %d of %d samples; last: %s", n, samples.Load(), *lastStats.Load())
-	}
-	if n := osOver.Load(); n > 0 {
-		t.Errorf("kernel: too many chunks mapped in %d of %d samples; last: %s", n, samples.Load(), *lastOS.Load())
-	}
+	smp.report(t)
 	bxQuietClose(t, m, dir, c.maxMapped)
 	m, va = nil, nil
 	bxWaitGone(t, dir, baseG, 2*time.Second)
+}
+
+// bxSampler samples a storm until it stops: Stats against MaxMapped plus
+// Pinned, and the kernel's mappings of the dataset against MaxMapped plus
+// the test's own holds, plus one chunk released and not yet evicted.
+type bxSampler struct {
+	samples, statsOver, osOver atomic.Int64
+	lastStats, lastOS          atomic.Pointer[string]
+}
+
+// run samples until stop. With pinned, the kernel may also map what Stats
+// counts as held before or after the look (a Sync holds the chunks it
+// flushes, and chunks deleted while held stay mapped).
+func (s *bxSampler) run(t *testing.T, m *chunkmap.Manager, dir string, maxMapped int, held *bxHeld, pinned bool, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		st := m.Stats()
+		if st.Mapped > maxMapped+st.Pinned {
+			s.statsOver.Add(1)
+			msg := fmt.Sprintf("%+v", st)
+			s.lastStats.Store(&msg)
+		}
+		held.window()
+		b, _ := bxMaps(t, dir)
+		hw := held.hw.Load()
+		lim, st2 := int64(maxMapped)+hw+1, st
+		if pinned {
+			st2 = m.Stats()
+			lim += int64(max(st.Pinned, st2.Pinned))
+		}
+		if b > lim*bxChunk {
+			s.osOver.Add(1)
+			msg := fmt.Sprintf("kernel maps %.2f chunks, MaxMapped %d, test holds at most %d (Stats before: %+v, after: %+v):\n%s", float64(b)/bxChunk, maxMapped, hw, st, st2, bxMapsOf(t, dir))
+			s.lastOS.Store(&msg)
+		}
+		s.samples.Add(1)
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// report logs the Stats samples over the bound and fails on the kernel's.
+func (s *bxSampler) report(t *testing.T) {
+	t.Helper()
+	if n := s.statsOver.Load(); n > 0 {
+		// The instant between a last release and its eviction; see
+		// TestBoundxStatsReleaseWindow, which checks that path closely.
+		t.Logf("Stats: Mapped > MaxMapped + Pinned in %d of %d samples; last: %s", n, s.samples.Load(), *s.lastStats.Load())
+	}
+	if n := s.osOver.Load(); n > 0 {
+		t.Errorf("kernel: more chunks mapped than MaxMapped plus the holds in %d of %d samples; last: %s", n, s.samples.Load(), *s.lastOS.Load())
+	}
 }
 
 // bxQuietClose checks, once nothing is held, that Stats keeps the bound
