@@ -18,41 +18,61 @@ import (
 // because the real Close can only be raced once per Manager.
 func TestBatchEpoch_WindowCachedAfterClosedFlag(t *testing.T) {
 	m := openEpochRace(t, 1)
-	var stop, found atomic.Bool
+	tries, e := raceWindow(t, m, false, func(on bool) {
+		m.beginShrink() // as Close does
+		m.closed.Store(on)
+		m.endShrink()
+	}, m.closed.Load)
+	if e != 0 {
+		t.Errorf("after %d tries: Bytes = nil error with m.closed set (window cached in epoch %d)", tries, e)
+	}
+	m.Close()
+}
+
+// raceWindow flips a state of m on and off in another goroutine, with set
+// (which changes it as the Manager does), while batches force their slow
+// path at offset 8, for reading or (write) storing. Whenever that leaves a
+// window standing in the current epoch with the state on, a second call at
+// offset 16 must fail; raceWindow returns the tries made and, if one did
+// not fail, the epoch its window stood in (else 0). It runs for at most 2
+// seconds and leaves the state off.
+func raceWindow(t *testing.T, m *Manager, write bool, set func(on bool), on func() bool) (tries int, epoch uint64) {
+	t.Helper()
+	var stop atomic.Bool
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for !stop.Load() {
-			m.beginShrink() // as Close does
-			m.closed.Store(true)
-			m.endShrink()
+			set(true)
 			for i := 0; i < 50; i++ {
 				runtime.Gosched()
 			}
-			m.beginShrink()
-			m.closed.Store(false)
-			m.endShrink()
+			set(false) // inside a bracket: windows set before are dropped
 		}
 	}()
+	access := (*Batch).Bytes
+	if write {
+		access = (*Batch).WritableBytes
+	}
 	deadline := time.Now().Add(2 * time.Second)
-	tries := 0
-	for !found.Load() && time.Now().Before(deadline) {
+	for epoch == 0 && time.Now().Before(deadline) {
 		m.Batch(func(b *Batch) error {
-			for i := 0; i < 1000 && !found.Load(); i++ {
-				b.n, b.wn = 0, 0
+			for i := 0; i < 1000 && epoch == 0; i++ {
+				b.n, b.wn = 0, 0 // the slow path every time
 				clear(b.st.runs[:])
 				tries++
-				if _, err := b.Bytes(8, 8); err != nil {
+				if _, err := access(b, 8, 8); err != nil {
 					continue
 				}
-				e := m.shrinks.Load()
-				if b.n == 0 || e != b.epoch || m.shrinking.Load() != 0 || !m.closed.Load() {
+				e, n := m.shrinks.Load(), b.n
+				if write {
+					n = b.wn
+				}
+				if n == 0 || e != b.epoch || m.shrinking.Load() != 0 || !on() {
 					continue
 				}
-				p, err := b.Bytes(16, 8)
-				if m.shrinks.Load() == e && err == nil && p != nil {
-					t.Errorf("after %d tries: Bytes = nil error with m.closed set (window cached in epoch %d)", tries, e)
-					found.Store(true)
+				if p, err := access(b, 16, 8); m.shrinks.Load() == e && err == nil && p != nil {
+					epoch = e
 				}
 			}
 			return nil
@@ -60,9 +80,9 @@ func TestBatchEpoch_WindowCachedAfterClosedFlag(t *testing.T) {
 	}
 	stop.Store(true)
 	<-done
-	m.closed.Store(false)
-	m.Close()
-	t.Logf("tries %d, found %v", tries, found.Load())
+	set(false)
+	t.Logf("tries %d, found %v", tries, epoch != 0)
+	return tries, epoch
 }
 
 // openEpochRace opens a dataset of 64 KiB chunks holding chunks bytes of
