@@ -414,24 +414,6 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	if n > 0 {
 		last = (off + int64(n) - 1) >> m.shift
 	}
-	var size int64
-	if write {
-		// Stores through the returned bytes and the runs cached below
-		// (each chunk's part within Size) cannot be refused: allocate
-		// them on disk first, so a full disk is this call's error. A
-		// Truncate may have deleted the chunks since the range was
-		// checked: that is ErrOutOfRange, as for the range check.
-		m.mu.Lock()
-		size = m.state().size.Load()
-		err := m.checkChunksLocked(off, n)
-		for idx := first; idx <= last && err == nil; idx++ {
-			err = m.allocLocked(idx, min(m.chunkSize, size-idx<<m.shift))
-		}
-		m.mu.Unlock()
-		if err != nil {
-			return nil, m.wrapErr(op, at(off, int64(n)), err)
-		}
-	}
 	arenaOK := first == last || (m.contiguous && last-first < int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last))
 	if arenaOK {
 		for idx := first; idx <= last; idx++ {
@@ -440,6 +422,29 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 				return nil, m.wrapErr(op, at(off, int64(n)), err)
 			}
 			arenaOK = arenaOK && ok
+		}
+	}
+	var size int64
+	if write {
+		// Stores through the returned bytes and the runs cached below
+		// (each chunk's part within Size) cannot be refused: they must
+		// be allocated on disk first, so that a full disk is this
+		// call's error. Chunks held in their slots usually are already,
+		// which their slots tell without the lock; otherwise allocate
+		// them. A Truncate may have deleted the chunks since the range
+		// was checked: that is ErrOutOfRange, as for the range check.
+		size = m.state().size.Load()
+		if !arenaOK || !b.allocated(first, last, off, n, size) {
+			m.mu.Lock()
+			size = m.state().size.Load()
+			err := m.checkChunksLocked(off, n)
+			for idx := first; idx <= last && err == nil; idx++ {
+				err = m.allocLocked(idx, min(m.chunkSize, size-idx<<m.shift))
+			}
+			m.mu.Unlock()
+			if err != nil {
+				return nil, m.wrapErr(op, at(off, int64(n)), err)
+			}
 		}
 	}
 	if !arenaOK {
@@ -482,6 +487,24 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		b.widen(first, last, true)
 	}
 	return p, nil
+}
+
+// allocated reports whether chunks [first, last], which the batch holds in
+// their slots, are allocated on disk as far as the allocation for stores
+// below Size (size, which covers [off, off+n)) reaches: what the locked
+// path in slow would otherwise allocate. A held slot's alloc is its own
+// chunk's (its owner cannot change while held), and it only grows.
+func (b *Batch) allocated(first, last, off int64, n int, size int64) bool {
+	m := b.m
+	if off+int64(n) > size {
+		return false
+	}
+	for idx := first; idx <= last; idx++ {
+		if m.slot(idx).alloc.Load() < min(m.chunkSize, size-idx<<m.shift) {
+			return false
+		}
+	}
+	return true
 }
 
 // widenGap is the most chunks a window reaches out on each side of the
@@ -571,7 +594,13 @@ func (b *Batch) hold(idx int64, write bool, op string, off int64, n int) (bool, 
 	if write && !c.write {
 		c.write = true
 		c.s.wholds.Add(1)
-		m.markDirtyIndex(idx, c.s)
+		// A chunk whose dirty flag is set is queued for Sync, and a Sync
+		// that takes the flag after the writable hold was counted queues
+		// the chunk again (sync.go): only a clean chunk needs marking,
+		// which takes mu.
+		if !c.s.isDirty() {
+			m.markDirtyIndex(idx, c.s)
+		}
 	}
 	return true, nil
 }

@@ -218,3 +218,55 @@ func BenchmarkAdmissionMiss(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkShortBatch measures a Batch of one 8-byte access, as a request
+// handler that reads or updates one record under one fault guard would
+// open: the cost of opening and ending a batch and of its first touch of a
+// chunk (a hold, and for writes the check that the chunk is allocated and
+// queued for Sync). The parallel cases run one such batch per iteration on
+// every processor, against the same chunk.
+func BenchmarkShortBatch(b *testing.B) {
+	const size = 64 << 10
+	m := openBench(b, size)
+	offs := benchOffsets(size, 1024)
+	for _, tc := range []struct {
+		name     string
+		write    bool
+		parallel bool
+	}{{"read", false, false}, {"write", true, false}, {"read-parallel", false, true}, {"write-parallel", true, true}} {
+		b.Run("op="+tc.name, func(b *testing.B) {
+			one := func(i int) error {
+				off := offs[i%len(offs)]
+				return m.Batch(func(bt *chunkmap.Batch) error {
+					if tc.write {
+						p, err := bt.WritableBytes(off, 8)
+						if err == nil {
+							binary.LittleEndian.PutUint64(p, uint64(i))
+						}
+						return err
+					}
+					_, err := bt.Bytes(off, 8)
+					return err
+				})
+			}
+			if !tc.parallel {
+				i := 0
+				for b.Loop() {
+					if err := one(i); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+				return
+			}
+			b.RunParallel(func(pb *testing.PB) {
+				for i := 0; pb.Next(); i++ {
+					if err := one(i); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
