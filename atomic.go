@@ -7,8 +7,9 @@ package chunkmap
 import (
 	"fmt"
 	"runtime/debug"
-	"sync/atomic"
 	"unsafe"
+
+	"github.com/chunkmap/chunkmap/internal/word"
 )
 
 // atomicKind says which operation atomicOp performs.
@@ -159,9 +160,9 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 		}
 		w := unsafe.Add(m.slotAddr(k), off&m.mask)
 		if size == 4 {
-			x = uint64(atomic.LoadUint32((*uint32)(w)))
+			x = uint64(word.Load32((*uint32)(w)))
 		} else {
-			x = atomic.LoadUint64((*uint64)(w))
+			x = word.Load64((*uint64)(w))
 		}
 		if s.own.Load() != want || s.gen.Load() != g {
 			return 0, false, false, false
@@ -192,32 +193,33 @@ func atomicAt(kind atomicKind, size int, w unsafe.Pointer, a, b uint64) (x uint6
 	return x, swapped, f
 }
 
-// atomicOn performs the operation on the word at w.
+// atomicOn performs the operation on the word at w, with package word's
+// operations, which a fault guard can catch also in a race-detector build.
 func atomicOn(kind atomicKind, size int, w unsafe.Pointer, a, b uint64) (x uint64, swapped bool) {
 	if size == 4 {
 		p := (*uint32)(w)
 		switch kind {
 		case atomicLoad:
-			return uint64(atomic.LoadUint32(p)), false
+			return uint64(word.Load32(p)), false
 		case atomicStore:
-			atomic.StoreUint32(p, uint32(a))
+			word.Store32(p, uint32(a))
 		case atomicAdd:
-			return uint64(atomic.AddUint32(p, uint32(a))), false
+			return uint64(word.Add32(p, uint32(a))), false
 		case atomicCAS:
-			return 0, atomic.CompareAndSwapUint32(p, uint32(a), uint32(b))
+			return 0, word.Cas32(p, uint32(a), uint32(b))
 		}
 		return 0, false
 	}
 	p := (*uint64)(w)
 	switch kind {
 	case atomicLoad:
-		return atomic.LoadUint64(p), false
+		return word.Load64(p), false
 	case atomicStore:
-		atomic.StoreUint64(p, a)
+		word.Store64(p, a)
 	case atomicAdd:
-		return atomic.AddUint64(p, a), false
+		return word.Add64(p, a), false
 	case atomicCAS:
-		return 0, atomic.CompareAndSwapUint64(p, a, b)
+		return 0, word.Cas64(p, a, b)
 	}
 	return 0, false
 }
