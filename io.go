@@ -167,8 +167,11 @@ func faultErr(mp *mapping, f fault) error {
 // changes nothing. Writing below Start returns ErrOutOfRange.
 //
 // WriteAt may run in parallel with every other method; concurrent writes to
-// overlapping bytes have the semantics of plain memory stores. It does not
-// retain p. If creating a chunk or allocating the blocks a write past Size
+// overlapping bytes have the semantics of plain memory stores. A WriteAt and
+// a Truncate, DropBefore or Close happen one after the other, each whole,
+// as a file's write and truncate do: a write across chunks is never cut
+// short by them, and one that returns ErrClosed or ErrOutOfRange has
+// written nothing. It does not retain p. If creating a chunk or allocating the blocks a write past Size
 // needs fails (for example, the disk is full: the error matches ErrNoSpace)
 // it returns the error and leaves the dataset as it was.
 func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
@@ -200,6 +203,15 @@ func (m *Manager) writeAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	// No Truncate, DropBefore or Close runs while the write does: one
+	// would take away chunks the write has begun to fill, leaving it half
+	// done and failed (ErrOutOfRange, ErrClosed), where a file's write and
+	// truncate each happen whole, one after the other.
+	m.resize.RLock()
+	defer m.resize.RUnlock()
+	if m.closed.Load() {
+		return 0, m.errorf("write", at(off, int64(len(p))), ErrClosed, "")
+	}
 	if off < m.state().start.Load() {
 		return 0, m.errorf("write", at(off, int64(len(p))), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
 	}
@@ -208,8 +220,6 @@ func (m *Manager) writeAt(p []byte, off int64) (int, error) {
 		n, err := m.write(p, off)
 		return n, m.wrapErr("write", at(off, int64(len(p))), err)
 	}
-	m.resize.RLock()
-	defer m.resize.RUnlock()
 	c, err := m.reserve(off, end)
 	if err != nil {
 		return 0, m.wrapErr("write", at(off, int64(len(p))), err)
@@ -401,26 +411,28 @@ func (m *Manager) reserveLocked(off, end int64) error {
 	if m.closed.Load() {
 		return ErrClosed
 	}
-	if err := m.growLocked(end); err != nil {
-		return err
-	}
-	if end > m.mu.reserved && m.mu.hwm > m.mu.reserved {
-		// Bytes past reserved may be stale (from before a Truncate, or
-		// unsynced writes before a crash). Those up to end are zeroed,
-		// the range handed to this writer included: another writer's
-		// publish may cover it before this one has written it, and a
-		// reader must then see zeros, as in a file's gap, never old data.
-		// Those past end stay stale, past reserved, as the invariant
-		// allows.
-		if err := m.zeroLocked(m.mu.reserved, min(end, m.mu.hwm)); err != nil {
-			return err
+	// If zeroing or allocating fails, the chunk files the growth created
+	// go again: the dataset is left as it was.
+	err := m.growThenLocked(end, func() error {
+		if end > m.mu.reserved && m.mu.hwm > m.mu.reserved {
+			// Bytes past reserved may be stale (from before a Truncate,
+			// or unsynced writes before a crash). Those up to end are
+			// zeroed, the range handed to this writer included: another
+			// writer's publish may cover it before this one has written
+			// it, and a reader must then see zeros, as in a file's gap,
+			// never old data. Those past end stay stale, past reserved,
+			// as the invariant allows.
+			if err := m.zeroLocked(m.mu.reserved, min(end, m.mu.hwm)); err != nil {
+				return err
+			}
 		}
-	}
-	// The blocks the write needs are allocated before the range is handed
-	// out: a write that failed for lack of space afterwards would have to
-	// be published all the same (later appends wait for it), extending
-	// Size over bytes never written.
-	if err := m.allocRangeLocked(off, end-off); err != nil {
+		// The blocks the write needs are allocated before the range is
+		// handed out: a write that failed for lack of space afterwards
+		// would have to be published all the same (later appends wait
+		// for it), extending Size over bytes never written.
+		return m.allocRangeLocked(off, end-off)
+	})
+	if err != nil {
 		return err
 	}
 	m.mu.reserved = max(m.mu.reserved, end)

@@ -79,7 +79,10 @@ func TestSync_PwriteRacingOwnTruncateIsNoFault(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if _, err := m.WriteAt(bytes.Repeat([]byte{1}, cs), cs); err != nil { // bulk: pwrite
+	// A Scatter of one chunk-sized value at an unmapped chunk takes
+	// pwrite, and (unlike WriteAt, which no Truncate interrupts) runs
+	// concurrently with a shrink.
+	if err := m.Scatter(bytes.Repeat([]byte{1}, cs), []int64{cs}, cs); err != nil {
 		t.Fatal(err)
 	}
 	if !fired.Load() {
