@@ -60,6 +60,7 @@ type Batch struct {
 	self *Batch
 
 	m     *Manager
+	dir   string // m's directory, which errors name after the batch ended
 	shift uint
 	// st is the batch's state, taken from batchStates for the length of
 	// the function; once the batch ends it is &endedState, whose empty
@@ -236,7 +237,7 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 		return m.errorf("batch", whole, ErrClosed, "")
 	}
 	m.batches.Add(1)
-	b := &Batch{m: m, shift: m.shift, st: batchStates.Get().(*batchState), shrinks: (*uint64)(unsafe.Pointer(&m.shrinks)), epoch: m.shrinks.Load()}
+	b := &Batch{m: m, dir: m.dir, shift: m.shift, st: batchStates.Get().(*batchState), shrinks: (*uint64)(unsafe.Pointer(&m.shrinks)), epoch: m.shrinks.Load()}
 	b.self = b
 	defer m.batches.Add(-1)
 	defer b.end()
@@ -386,7 +387,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		if b.st == nil {
 			return nil, fmt.Errorf("%s: %w: a zero Batch (use the one Manager.Batch passes to its function)", place(op, at(off, int64(n))), ErrClosed)
 		}
-		return nil, fmt.Errorf("%s: %w: the Batch was used after its function returned", place(op, at(off, int64(n))), ErrClosed)
+		return nil, fmt.Errorf("%s in %s: %w: the Batch was used after its function returned", place(op, at(off, int64(n))), b.dir, ErrClosed)
 	}
 	st := b.st
 	// The epoch is loaded before the checks below (closed, failed, the

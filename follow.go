@@ -61,11 +61,15 @@ func (m *Manager) Refresh() error {
 		if err := m.mfile.stillNamed(m.fsys); err != nil {
 			return m.wrapErr("refresh", whole, err)
 		}
+		held := m.heldIndexesLocked()
 		seen := m.seen.Load()
 		m.seen.Store(seen - 1) // makes followLocked check every open file
 		followed, err := m.followLocked()
 		if !followed {
 			m.seen.Store(seen) // nothing was checked: the epoch seen stands
+		}
+		if err == nil && followed {
+			err = m.checkHeldLocked(held)
 		}
 		if err != nil {
 			return m.wrapErr("refresh", whole, err)
@@ -94,6 +98,56 @@ func (m *Manager) Refresh() error {
 		}
 	}
 	return m.wrapErr("refresh", whole, err)
+}
+
+// heldIndexesLocked returns the chunks a reader has open: mapped, or with
+// a descriptor kept for pread.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) heldIndexesLocked() []int64 {
+	idxs := make([]int64, 0, m.mu.lru.Len()+len(m.mu.fds))
+	for _, mp := range m.mu.lru.Values() {
+		idxs = append(idxs, mp.index)
+	}
+	for idx := range m.mu.fds {
+		idxs = append(idxs, idx)
+	}
+	return idxs
+}
+
+// checkHeldLocked checks, for Refresh, the chunks in held that a reader had
+// open before it followed the writer and that [Start, Size) still needs: a
+// writer deletes whole chunk files (moving the epoch first) and never
+// resizes one, so a file missing, of the wrong size or not a regular file
+// there is another program's doing, ErrCorrupt. If the epoch moved while
+// they were checked, a writer is at work and nothing is reported: the next
+// call follows it.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) checkHeldLocked(held []int64) error {
+	lo, hi := m.mu.first, m.mu.first+m.mu.nchunks
+	var err error
+	for _, idx := range held {
+		if idx < lo || idx >= hi || err != nil {
+			continue
+		}
+		path := m.chunkPath(idx)
+		fi, lerr := m.fsys.Lstat(path)
+		switch {
+		case errors.Is(lerr, fs.ErrNotExist):
+			err = fmt.Errorf("%w: chunk file %s was removed, and Size %d needs it", ErrCorrupt, path, m.state().size.Load())
+		case lerr != nil:
+			err = fmt.Errorf("stat chunk file %s: %w", path, unpath(path, lerr))
+		default:
+			err = checkChunkFile(path, fi, m.chunkSize)
+		}
+	}
+	if err != nil {
+		if ps, ok := m.shared.load(m.boot); ok && ps.epoch != m.seen.Load() {
+			return nil
+		}
+	}
+	return err
 }
 
 // follow is pull for the calls other than ReadAt that read Start, Size or

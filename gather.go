@@ -263,6 +263,9 @@ type scatterSlots struct {
 	n       int
 	entered [gatherDistinct]*slot // every slot announced, once per entry
 	idx     [gatherDistinct]int64 // its chunk
+	// checked is true for the slots whose check passed: their chunks
+	// are stored to. A slot announced and refused was not.
+	checked [gatherDistinct]bool
 	// recent and alloc hold, at recentAt of a chunk's last offset, that
 	// offset and the chunk's allocation watermark as seen once announced
 	// in its slot (see gatherSlots.recent).
@@ -321,6 +324,7 @@ func (ws *scatterSlots) enter(m *Manager, off int64, n int) bool {
 	}
 	h := recentAt(off | m.mask)
 	ws.recent[h], ws.alloc[h] = off|m.mask, alloc
+	ws.checked[ws.n-1] = true
 	return true
 }
 
@@ -357,9 +361,10 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherDist
 		if !s.used.Load() {
 			s.used.Store(true)
 		}
-		// Marking a chunk that was not stored to (a value refused after
-		// its slot was announced) costs at most an fsync.
-		if !dirty {
+		// A slot refused (its chunk not mapped there, or not allocated
+		// that far) was not stored to: marking its chunk would make Sync
+		// fsync it, and report it lost if its file is gone.
+		if !dirty && ws.checked[i] {
 			clean[nclean] = ws.idx[i]
 			nclean++
 		}

@@ -30,11 +30,16 @@ import (
 // directory itself (a symlink to one included, also as "link/": name the
 // directory), gives ErrCorrupt and is left exactly as it was. Every name it
 // opens is refused unless it is a regular file, without blocking on a FIFO
-// or following a symlink. On Unix, Open resolves dir once, as the kernel
-// does (symlinks among its parents, ".."), and the Manager keeps that
-// directory: a parent symlink pointed elsewhere later does not move it. A failure of the operating system (permission
-// denied, too many open files) gives ErrIO, the system's error in the
-// chain.
+// or following a symlink: a FIFO, directory or symlink under the manifest's
+// name, or under the name of a chunk that [Start, Size) needs, is
+// ErrCorrupt (as is one under a temporary name, for a read-write Open). One
+// under a chunk name outside [Start, Size) holds nothing of the dataset and
+// is left alone, as files Open does not recognise are; a growth that needs
+// the name fails. On Unix, Open resolves dir once, as the kernel does
+// (symlinks among its parents, ".."), and the Manager keeps that directory:
+// a parent symlink pointed elsewhere later does not move it. A failure of
+// the operating system (permission denied, too many open files) gives
+// ErrIO, the system's error in the chain.
 //
 // After a crash of the writer's process, Open finds Size and Start where
 // the writer last set them (in the manifest's state page, see
@@ -63,7 +68,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	}
 	fsys := o.fsys()
 	if fi, err := fsys.Lstat(lastComponent(dir)); err == nil && !fi.IsDir() {
-		return nil, openErr(dir, fmt.Errorf("%w: not a directory (mode %v)", ErrCorrupt, fi.Mode().Type()))
+		return nil, openErr(dir, fmt.Errorf("%w: not a directory (it is %s)", ErrCorrupt, vfs.Kind(fi.Mode())))
 	} else if errors.Is(err, fs.ErrNotExist) && o.ReadOnly {
 		return nil, openErr(dir, fmt.Errorf("%w: %w to open: %w", ErrReadOnly, errNoDataset, fs.ErrNotExist))
 	} else if errors.Is(err, fs.ErrNotExist) && o.ErrorIfNotExists {
@@ -175,8 +180,8 @@ func open(dir string, o Options) (*Manager, error) {
 			// other files were removed: refuse before changing anything.
 			if !e.Type().IsRegular() {
 				if !o.ReadOnly {
-					return fail(fmt.Errorf("%w: %s is not a regular file (mode %v)", ErrCorrupt,
-						filepath.Join(dir, name), e.Type()))
+					return fail(fmt.Errorf("%w: %s is not a regular file (it is %s)", ErrCorrupt,
+						filepath.Join(dir, name), vfs.Kind(e.Type())))
 				}
 				continue
 			}
@@ -433,8 +438,8 @@ func removeFile(fsys vfs.FS, path string) error {
 func checkChunkFile(path string, fi fs.FileInfo, chunkSize int64) error {
 	switch {
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%w: chunk file %s is not a regular file (mode %v), want one of %d bytes", ErrCorrupt,
-			path, fi.Mode(), chunkSize)
+		return fmt.Errorf("%w: chunk file %s is not a regular file (it is %s), want one of %d bytes", ErrCorrupt,
+			path, vfs.Kind(fi.Mode()), chunkSize)
 	case fi.Size() != chunkSize:
 		return fmt.Errorf("%w: chunk file %s has %d bytes, want %d", ErrCorrupt, path, fi.Size(), chunkSize)
 	}

@@ -62,7 +62,7 @@ func removeDataset(fsys vfs.FS, dir string) error {
 	case err != nil:
 		return bareErr(err)
 	case !fi.IsDir():
-		return fmt.Errorf("%w: not a directory (mode %v)", ErrCorrupt, fi.Mode().Type())
+		return fmt.Errorf("%w: not a directory (it is %s)", ErrCorrupt, vfs.Kind(fi.Mode()))
 	}
 	dir = canonicalDir(dir)
 	lock, err := lockDir(dir, true) // its errors do not name dir
@@ -111,7 +111,7 @@ func removeLocked(fsys vfs.FS, dir string) error {
 		// The type comes from the listing (or lstat), so a symlink is
 		// seen as one and nothing is opened: refuse before any change.
 		if !e.Type().IsRegular() {
-			return fmt.Errorf("%w: %s is not a regular file (mode %v)", ErrCorrupt, name, e.Type())
+			return fmt.Errorf("%w: %s is not a regular file (it is %s)", ErrCorrupt, name, vfs.Kind(e.Type()))
 		}
 		switch {
 		case isChunk:

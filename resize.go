@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // growLocked creates chunk files until the capacity reaches end. If a
@@ -38,19 +39,55 @@ func (m *Manager) growLocked(end int64) error {
 	}
 	for idx := last; idx < need; idx++ {
 		if err := m.createLocked(idx); err != nil {
-			for j := idx - 1; j >= last; j-- { // highest first: no gap on a crash
-				// Forget the file everywhere createLocked recorded it.
-				delete(m.mu.dirty, j)
-				delete(m.mu.allocEnd, j)
-				delete(m.mu.ids, j)
-				m.dropFdLocked(j)
-				err = errors.Join(err, m.removeChunk(j))
-			}
+			err = errors.Join(err, m.unmakeLocked(last, idx))
 			return fmt.Errorf("grow to %d bytes: %w", end, err) // classified by the caller's wrapErr
 		}
 	}
 	m.mu.nchunks = need - m.mu.first
 	return nil
+}
+
+// unmakeLocked removes the chunk files [from, to) that growth has just
+// created, and has not mapped, highest first (so that a crash meanwhile
+// leaves no gap), forgetting them everywhere createLocked recorded them.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) unmakeLocked(from, to int64) error {
+	var err error
+	for j := to - 1; j >= from; j-- {
+		delete(m.mu.dirty, j)
+		delete(m.mu.allocEnd, j)
+		delete(m.mu.ids, j)
+		m.dropFdLocked(j)
+		err = errors.Join(err, m.removeChunk(j))
+	}
+	return err
+}
+
+// growAllocLocked is growLocked(end) followed by allocRangeLocked(off, n).
+// If the allocation fails (a full disk), the chunk files the growth created
+// are removed again: a failed write or Grow leaves the dataset as it was.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) growAllocLocked(end, off, n int64) error {
+	return m.growThenLocked(end, func() error { return m.allocRangeLocked(off, n) })
+}
+
+// growThenLocked is growLocked(end) followed by then: if then fails, the
+// chunk files the growth created are removed again.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) growThenLocked(end int64, then func() error) error {
+	had := m.mu.first + m.mu.nchunks
+	if err := m.growLocked(end); err != nil {
+		return err
+	}
+	err := then()
+	if now := m.mu.first + m.mu.nchunks; err != nil && now > had {
+		err = errors.Join(err, m.unmakeLocked(had, now))
+		m.mu.nchunks = had - m.mu.first
+	}
+	return err
 }
 
 // createLocked creates the file of chunk idx.
@@ -73,7 +110,11 @@ func (m *Manager) createLocked(idx int64) error {
 			// A following reader may still use the old file: the epoch
 			// moves before it goes and again once the new one stands,
 			// as around deleteChunksLocked's unlinks.
-			if fi, lerr := m.fsys.Lstat(m.chunkPath(idx)); lerr == nil && fi.Mode().IsRegular() {
+			fi, lerr := m.fsys.Lstat(m.chunkPath(idx))
+			if lerr == nil && !fi.Mode().IsRegular() {
+				return fmt.Errorf("%w: %s is not a regular file (it is %s): the chunk cannot be created", ErrCorrupt, m.chunkPath(idx), vfs.Kind(fi.Mode()))
+			}
+			if lerr == nil {
 				m.bumpEpochLocked()
 				if rerr := removeFile(m.fsys, m.chunkPath(idx)); rerr != nil {
 					return errors.Join(err, rerr)
@@ -239,13 +280,7 @@ func (m *Manager) Grow(n int64) error {
 	if n > maxOffset-size {
 		return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
 	}
-	if err := m.growLocked(size + n); err != nil {
-		return m.wrapErr("grow", at(size, n), err)
-	}
-	if err := m.allocRangeLocked(size, n); err != nil {
-		return m.wrapErr("grow", at(size, n), err)
-	}
-	return nil
+	return m.wrapErr("grow", at(size, n), m.growAllocLocked(size+n, size, n))
 }
 
 // Truncate sets Size. Chunk files wholly past the new Size are deleted, and

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // Sync makes durable everything written before it was called, so that it
@@ -97,7 +98,7 @@ func (m *Manager) syncLocked() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.shared != nil && m.shared.broken.Load() {
-		return m.errorf("sync", whole, ErrCorrupt, fmt.Sprintf("manifest %s faults: another program truncated it", m.mfile.f.Name()))
+		return fmt.Errorf("%w: manifest %s faults: another program truncated it", ErrCorrupt, m.mfile.f.Name())
 	}
 	if err := m.mfile.stillNamed(m.fsys); err != nil {
 		return err
@@ -452,6 +453,11 @@ func (m *Manager) fsyncChunk(idx int64, id fs.FileInfo) (hard, soft error) {
 	f, err := m.fsys.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, m.chunkGone(path, err)
+	}
+	if errors.Is(err, vfs.ErrNotRegular) {
+		// A directory, FIFO or symlink stands where the chunk was: the
+		// file written to was replaced.
+		return nil, m.chunkGone(path, fmt.Errorf("%w: %w", chunk.ErrReplaced, err))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open chunk file %s to sync it: %w", path, unpath(path, err))

@@ -6,6 +6,8 @@ package accessor
 
 import (
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
@@ -80,11 +82,36 @@ func (e *restated) Unwrap() error { return e.err }
 // message after its own operation, extent and directory, behind op's.
 func (v *ViewAccessor) restate(op string, off, n int64, err error) error {
 	dir := v.m.Dir()
-	msg := err.Error()
-	if _, after, ok := strings.Cut(msg, " in "+dir+": "); ok {
-		msg = after
+	msg := unplace(err.Error(), dir)
+	where := fmt.Sprintf("%s (%d bytes) at offset %d", op, n, off)
+	if !strings.Contains(msg, dir+string(filepath.Separator)) {
+		// As the Manager's messages do: the directory once, unless
+		// the message names a file in it.
+		where += " in " + dir
 	}
-	return &restated{fmt.Sprintf("%s (%d bytes) at offset %d in %s: %s", op, n, off, dir, msg), err}
+	return &restated{where + ": " + msg, err}
+}
+
+// placeRE matches the place at the start of a Manager's error message:
+// the operation, then the length and the offset where the call has them
+// ("batch read 8 bytes at offset 12").
+var placeRE = regexp.MustCompile(`^[a-z]+(?: [a-z]+)*(?: -?[0-9]+ bytes)?(?: at offset -?[0-9]+)?`)
+
+// unplace returns msg, a Manager's error message, without the place it
+// starts with (see placeRE) and the directory after it: what is left says
+// what went wrong, for restate to put behind the accessor call's own place.
+func unplace(msg, dir string) string {
+	loc := placeRE.FindStringIndex(msg)
+	if loc == nil {
+		return msg
+	}
+	rest := msg[loc[1]:]
+	for _, sep := range []string{" in " + dir + ": ", " " + dir + ": ", ": "} {
+		if after, ok := strings.CutPrefix(rest, sep); ok {
+			return after
+		}
+	}
+	return msg
 }
 
 // rangeErr is the error of a bulk call op of n bytes at off outside the

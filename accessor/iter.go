@@ -177,7 +177,7 @@ func (c *cursor) next(buf []byte) ([]byte, int64) {
 			// Size shrank since the scan started.
 			err = v.pastSize(c.op, c.first, c.end-c.first)
 		} else {
-			err = fmt.Errorf("%s (%d bytes) at offset %d: %w", c.op, c.end-c.first, c.first, err)
+			err = v.restate(c.op, c.first, c.end-c.first, err)
 		}
 		c.s.fail(err)
 		c.end = c.off
@@ -254,7 +254,7 @@ func (s *Scanner) blocks(off, n int64, yield func(int64, []byte) bool) {
 		k := min(end-o, mask+1-o&mask)
 		more, err := s.block(o, int(k), yield)
 		if err != nil {
-			s.fail(fmt.Errorf("%s (%d bytes) at offset %d: %w", op, n, off, err))
+			s.fail(s.v.restate(op, off, n, err))
 			return
 		}
 		if !more {

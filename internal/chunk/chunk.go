@@ -105,12 +105,14 @@ func Create(fsys vfs.FS, dir string, index int64, size int64, perm os.FileMode) 
 	if err != nil {
 		return nil, unwrapPath(err, "create", final)
 	}
+	// The file's own errors name its path already (an *fs.PathError):
+	// unwrapPath names it once, with the operation that failed.
 	if err := f.Truncate(size); err != nil {
-		return nil, errors.Join(pathErr(err), f.Close(), fsys.Remove(final))
+		return nil, errors.Join(unwrapPath(err, "truncate", final), f.Close(), fsys.Remove(final))
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, errors.Join(pathErr(err), f.Close(), fsys.Remove(final))
+		return nil, errors.Join(unwrapPath(err, "stat", final), f.Close(), fsys.Remove(final))
 	}
 	return &File{f: f, path: final, index: index, size: size, mode: ReadWrite, info: fi}, nil
 }

@@ -29,7 +29,7 @@ func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 				err = pe.Err
 			}
 			return nil, &fs.PathError{Op: "open", Path: name,
-				Err: fmt.Errorf("%w (mode %v): %w", ErrNotRegular, fi.Mode().Type(), err)}
+				Err: fmt.Errorf("%w (it is %s): %w", ErrNotRegular, Kind(fi.Mode()), err)}
 		}
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, errors.Join(&fs.PathError{Op: "open", Path: name,
-			Err: fmt.Errorf("%w (mode %v)", ErrNotRegular, fi.Mode().Type())}, f.Close())
+			Err: fmt.Errorf("%w (it is %s)", ErrNotRegular, Kind(fi.Mode()))}, f.Close())
 	}
 	if err := clearNonblock(f); err != nil {
 		return nil, errors.Join(&fs.PathError{Op: "open", Path: name, Err: err}, f.Close())
@@ -91,3 +91,25 @@ func (o OSFile) Allocate(off, n int64) error {
 // Wrap returns f as a File of [OS], for files opened outside the seam
 // (unnamed scratch files).
 func Wrap(f *os.File) File { return OSFile{f} }
+
+// Kind names the type of a file that mode describes, for messages that
+// refuse one that is not a regular file: "a directory", "a FIFO", "a
+// symlink", "a socket", "a device"; "a regular file" for one.
+func Kind(mode fs.FileMode) string {
+	switch t := mode.Type(); {
+	case t == 0:
+		return "a regular file"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeSymlink != 0:
+		return "a symlink"
+	case t&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "of type " + t.String()
+	}
+}
