@@ -138,8 +138,8 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 	var f fault
 	x, swapped, f = atomicAt(kind, size, w, a, b)
 	if f.hit {
-		return 0, false, &placedError{fmt.Errorf("%s: %w: chunk file %s (truncated or removed by another process, or an I/O error; fault at address %#x)",
-			place(op, at(off, int64(size))), ErrFault, m.chunkPath(off>>m.shift), f.addr)}
+		return 0, false, placed(place(op, at(off, int64(size))), "%w: chunk file %s (truncated or removed by another process, or an I/O error; fault at address %#x)",
+			ErrFault, m.chunkPath(off>>m.shift), f.addr)
 	}
 	return x, swapped, nil
 }

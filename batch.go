@@ -289,8 +289,8 @@ func (b *Batch) end() {
 func (b *Batch) faultErr(f fault) error {
 	m := b.m
 	at := func(idx int64, o uintptr) error {
-		return &placedError{fmt.Errorf("batch at offset %d: %w: chunk file %s (truncated or removed by another process, or an I/O error)",
-			idx<<m.shift+int64(o), ErrFault, m.chunkPath(idx))}
+		return placed(place("batch", atOff(idx<<m.shift+int64(o))), "%w: chunk file %s (truncated or removed by another process, or an I/O error)",
+			ErrFault, m.chunkPath(idx))
 	}
 	for _, c := range b.st.held {
 		base := uintptr(m.slotAddr(int64(m.slotNum(c.idx))))
@@ -387,7 +387,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		if b.st == nil {
 			return nil, fmt.Errorf("%s: %w: a zero Batch (use the one Manager.Batch passes to its function)", place(op, at(off, int64(n))), ErrClosed)
 		}
-		return nil, fmt.Errorf("%s in %s: %w: the Batch was used after its function returned", place(op, at(off, int64(n))), b.dir, ErrClosed)
+		return nil, placed(place(op, at(off, int64(n)))+" in "+b.dir, "%w: the Batch was used after its function returned", ErrClosed)
 	}
 	st := b.st
 	// The epoch is loaded before the checks below (closed, failed, the

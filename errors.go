@@ -166,7 +166,24 @@ func unpath(path string, err error) error {
 
 // placedError is an error whose message names its operation and place
 // already (Manager.errorf, Manager.wrapErr): callers pass it on as it is.
-type placedError struct{ err error }
+// The place ends, with ": ", at byte at of the message.
+type placedError struct {
+	err error
+	at  int
+}
+
+// placed returns the error whose message is where + ": " + what err's
+// format makes of the rest.
+func placed(where, format string, args ...any) *placedError {
+	return &placedError{fmt.Errorf("%s: "+format, append([]any{where}, args...)...), len(where) + 2}
+}
+
+// Unplaced returns the message without the place it starts with (the
+// operation, extent and directory): what went wrong. Package accessor
+// restates a Manager's error for its own call with it, without parsing the
+// message (whose directory is the one Open resolved, which the path the
+// caller gave need not spell the same way).
+func (e *placedError) Unplaced() string { return e.err.Error()[e.at:] }
 
 func (e *placedError) Error() string { return e.err.Error() }
 func (e *placedError) Unwrap() error { return e.err }

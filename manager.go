@@ -387,7 +387,7 @@ func (m *Manager) errorf(op string, s span, sentinel error, detail string) error
 	if detail != "" {
 		detail = ": " + detail
 	}
-	return &placedError{fmt.Errorf("%s: %w%s", m.where(op, s, ""), sentinel, detail)}
+	return placed(m.where(op, s, ""), "%w%s", sentinel, detail)
 }
 
 // wrapErr is errorf for an error err that caused operation op on s to
@@ -399,7 +399,7 @@ func (m *Manager) wrapErr(op string, s span, err error) error {
 		return err
 	}
 	err = classify(unpath(m.dir, err))
-	return &placedError{fmt.Errorf("%s: %w", m.where(op, s, err.Error()), err)}
+	return placed(m.where(op, s, err.Error()), "%w", err)
 }
 
 // where is place followed by the dataset's directory, "in DIR" (or "DIR"

@@ -82,7 +82,7 @@ func (e *restated) Unwrap() error { return e.err }
 // message after its own operation, extent and directory, behind op's.
 func (v *ViewAccessor) restate(op string, off, n int64, err error) error {
 	dir := v.m.Dir()
-	msg := unplace(err.Error(), dir)
+	msg := unplace(err, dir)
 	where := fmt.Sprintf("%s (%d bytes) at offset %d", op, n, off)
 	if !strings.Contains(msg, dir+string(filepath.Separator)) {
 		// As the Manager's messages do: the directory once, unless
@@ -97,10 +97,16 @@ func (v *ViewAccessor) restate(op string, off, n int64, err error) error {
 // ("batch read 8 bytes at offset 12").
 var placeRE = regexp.MustCompile(`^[a-z]+(?: [a-z]+)*(?: -?[0-9]+ bytes)?(?: at offset -?[0-9]+)?`)
 
-// unplace returns msg, a Manager's error message, without the place it
-// starts with (see placeRE) and the directory after it: what is left says
-// what went wrong, for restate to put behind the accessor call's own place.
-func unplace(msg, dir string) string {
+// unplace returns the message of err, a Manager's error, without the place
+// it starts with and the directory after it: what is left says what went
+// wrong, for restate to put behind the accessor call's own place. A
+// Manager's error says where its place ends (Unplaced); for any other, the
+// place is matched (see placeRE) with dir, the directory as Dir gives it.
+func unplace(err error, dir string) string {
+	if pe, ok := err.(interface{ Unplaced() string }); ok {
+		return pe.Unplaced()
+	}
+	msg := err.Error()
 	loc := placeRE.FindStringIndex(msg)
 	if loc == nil {
 		return msg

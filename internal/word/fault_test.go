@@ -34,11 +34,11 @@ func faulted(fn func()) (hit bool, addr uintptr) {
 	return false, 0
 }
 
-// TestRvw2_FaultOnTruncatedMappingIsPanic checks that every operation on a
+// TestFaultOnTruncatedMappingIsPanic checks that every operation on a
 // word of a shared file mapping whose file was truncated underneath it turns
 // into a recoverable panic (SIGBUS), and that the operations give the right
 // values on the mapping before the truncation.
-func TestRvw2_FaultOnTruncatedMappingIsPanic(t *testing.T) {
+func TestFaultOnTruncatedMappingIsPanic(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f")
 	f, err := os.Create(path)
 	if err != nil {

@@ -1,0 +1,210 @@
+package chunkmap_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// allocFailFS passes every operation to vfs.OS, except that Allocate on a
+// chunk file whose index is at least from fails with ENOSPC while on is set.
+type allocFailFS struct {
+	vfs.FS
+	on    atomic.Bool
+	from  int64
+	fails atomic.Int64
+}
+
+func (a *allocFailFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	f, err := a.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &allocFailFile{File: f, a: a}, nil
+}
+
+type allocFailFile struct {
+	vfs.File
+	a *allocFailFS
+}
+
+func chunkIndexOf(name string) int64 {
+	base := filepath.Base(name)
+	if !strings.HasSuffix(base, ".chunk") {
+		return -1
+	}
+	var idx int64
+	for _, c := range strings.TrimSuffix(base, ".chunk") {
+		var d int64
+		switch {
+		case c >= '0' && c <= '9':
+			d = int64(c - '0')
+		case c >= 'a' && c <= 'f':
+			d = int64(c-'a') + 10
+		default:
+			return -1
+		}
+		idx = idx*16 + d
+	}
+	return idx
+}
+
+func (f *allocFailFile) Allocate(off, n int64) error {
+	if f.a.on.Load() && chunkIndexOf(f.Name()) >= f.a.from {
+		f.a.fails.Add(1)
+		return &os.PathError{Op: "fallocate", Path: f.Name(), Err: syscall.ENOSPC}
+	}
+	return f.File.Allocate(off, n)
+}
+
+func chunkFilesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		if strings.HasSuffix(e.Name(), ".chunk") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TestFailedGrowthLeavesNoChunkFiles checks that a WriteAt, Append and
+// Grow whose allocation fails in a chunk the call itself created leave the
+// dataset as it was: no new chunk file, Size unchanged, and the next
+// growth (once space is back) works, also after a reopen.
+func TestFailedGrowthLeavesNoChunkFiles(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := t.TempDir()
+	fsys := &allocFailFS{FS: vfs.OS, from: 1}
+	o := chunkmap.Options{ChunkSize: cs}
+	chunkmap.SetFS(&o, fsys)
+	m, err := chunkmap.Open(dir, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt([]byte("head"), 0); err != nil {
+		t.Fatal(err)
+	}
+	before := chunkFilesIn(t, dir)
+	fsys.on.Store(true)
+	calls := map[string]func() error{
+		"WriteAt": func() error { _, err := m.WriteAt(make([]byte, 3*cs), cs/2); return err },
+		"Append":  func() error { _, err := m.Append(make([]byte, 2*cs)); return err },
+		"Grow":    func() error { return m.Grow(4 * cs) },
+		"Truncate up": func() error {
+			// Truncate allocates nothing past Size: it may succeed.
+			return nil
+		},
+	}
+	for name, call := range calls {
+		err := call()
+		if name == "Truncate up" {
+			continue
+		}
+		if !errors.Is(err, chunkmap.ErrNoSpace) {
+			t.Errorf("%s with allocation failing: %v, want ErrNoSpace", name, err)
+		}
+		if got := chunkFilesIn(t, dir); strings.Join(got, ",") != strings.Join(before, ",") {
+			t.Errorf("%s failed but left chunk files %v, want %v", name, got, before)
+		}
+		if m.Size() != 4 {
+			t.Errorf("%s failed but Size is %d, want 4", name, m.Size())
+		}
+	}
+	if fsys.fails.Load() == 0 {
+		t.Fatal("no allocation was refused: the test did not exercise rollback")
+	}
+	fsys.on.Store(false)
+	want := bytes.Repeat([]byte{7}, 2*cs)
+	if _, err := m.WriteAt(want, cs); err != nil {
+		t.Fatalf("WriteAt once space is back: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err = chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer m.Close()
+	got := make([]byte, 2*cs)
+	if _, err := m.ReadAt(got, cs); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after reopen: %v, bytes equal %v", err, bytes.Equal(got, want))
+	}
+}
+
+// TestFailedGrowthConcurrentAppends runs appends that succeed next to
+// growths that fail and roll back: no successful append may lose a chunk
+// file, and Size must cover every successful append.
+func TestFailedGrowthConcurrentAppends(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := t.TempDir()
+	fsys := &allocFailFS{FS: vfs.OS, from: 100}
+	o := chunkmap.Options{ChunkSize: cs}
+	chunkmap.SetFS(&o, fsys)
+	m, err := chunkmap.Open(dir, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	okAt := map[int64]byte{}
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 40 {
+				v := byte(g*40 + i + 1)
+				if g == 0 {
+					// Far past the end: fails in a chunk the call creates.
+					fsys.on.Store(true)
+					_, err := m.WriteAt([]byte{v}, 100*cs+int64(i))
+					fsys.on.Store(false)
+					if err == nil {
+						t.Errorf("WriteAt far past the end with allocation failing: nil error")
+					}
+					continue
+				}
+				off, err := m.Append(bytes.Repeat([]byte{v}, cs/4))
+				if err == nil {
+					mu.Lock()
+					okAt[off] = v
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if fsys.fails.Load() == 0 {
+		t.Fatal("no allocation was refused: the test did not exercise rollback")
+	}
+	if n := len(chunkFilesIn(t, dir)); int64(n) != (m.Size()+cs-1)/cs {
+		t.Errorf("%d chunk files for Size %d", n, m.Size())
+	}
+	for off, v := range okAt {
+		p := make([]byte, cs/4)
+		if _, err := m.ReadAt(p, off); err != nil {
+			t.Fatalf("ReadAt of a successful append at %d: %v", off, err)
+		}
+		if !bytes.Equal(p, bytes.Repeat([]byte{v}, cs/4)) {
+			t.Fatalf("append at %d: bytes changed", off)
+		}
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+}
