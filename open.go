@@ -376,8 +376,15 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	case mfl != nil:
 		m.shared = &sharedPage{p: mfl.st}
 		m.follows.Store(true)
+		// Start and Size above were read before the chunk files were
+		// checked: a writer may have shrunk the dataset since, moving the
+		// epoch. Taking the page's epoch now as seen would make the
+		// reader raise Size within it but never lower it to the
+		// writer's. So no epoch is seen yet: the first call follows the
+		// writer under the lock (followLocked), which takes Start, Size
+		// and the epoch together.
 		if ps, ok := m.shared.load(m.boot); ok {
-			m.seen.Store(ps.epoch)
+			m.seen.Store(ps.epoch - 1)
 		}
 	}
 	return m, nil
