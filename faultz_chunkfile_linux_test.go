@@ -158,115 +158,86 @@ func TestFaultz_ChunkFileFaultFailsEveryCallAndHeals(t *testing.T) {
 	fzWatchdog(t, 20*time.Second)
 	seed := fzSeed(t)
 	ops := fzOps()
-	for _, mode := range []string{"unopened", "mapped"} {
-		for _, f := range fzChunkFaults() {
-			if mode == "mapped" && !f.inPlace {
-				continue
+	fzChunkFaultModes(t, func(t *testing.T, mode string, f fzChunkFault, opts chunkmap.Options) {
+		r := rand.New(rand.NewPCG(seed, uint64(len(f.name))))
+		dir := filepath.Join(t.TempDir(), "ds")
+		model := fzRandom(r, int(3*fzCS))
+		fzWriteClosed(t, dir, model)
+		real := fzRealDir(t, dir)
+		path := fzChunk(real, 1)
+		orig := append([]byte(nil), model[fzCS:2*fzCS]...)
+		off := fzCS + 20000 // past the odd truncation's last page
+		var m *chunkmap.Manager
+		for _, op := range ops {
+			what := fmt.Sprintf("%s after chunk file %s (%s)", op.name, f.name, mode)
+			if m == nil {
+				m = fzOpen(t, dir, opts)
 			}
-			t.Run(mode+"/"+strings.ReplaceAll(f.name, " ", "_"), func(t *testing.T) {
-				t.Parallel()
-				r := rand.New(rand.NewPCG(seed, uint64(len(f.name))))
-				dir := filepath.Join(t.TempDir(), "ds")
-				real := ""
-				model := fzRandom(r, int(3*fzCS))
-				{
-					m := fzOpen(t, dir, chunkmap.Options{})
-					if _, err := m.WriteAt(model, 0); err != nil {
-						t.Fatal(err)
-					}
-					if err := m.Close(); err != nil {
-						t.Fatal(err)
-					}
-					real = fzRealDir(t, dir)
+			va := accessor.New(m, nil)
+			if mode == "mapped" {
+				fzExpect(t, what+": before the fault", m, fzCS, orig) // maps chunk 1
+			}
+			f.inject(t, path)
+			before, _ := os.Lstat(path)
+			var beforeMode fs.FileMode
+			if before != nil {
+				beforeMode = before.Mode()
+			}
+			var err error
+			fzDo(t, what, func() { err = op.run(m, va, off) })
+			switch {
+			case op.hint && err == nil:
+			case op.pin && mode == "mapped" && err == nil:
+			default:
+				want := fzMsg{op: op.op, files: []string{path}, wrapped: op.op == "scan"}
+				if op.op != "batch" {
+					want.names = append(want.names, fmt.Sprintf("offset %d", off))
 				}
-				path := fzChunk(real, 1)
-				orig := append([]byte(nil), model[fzCS:2*fzCS]...)
-				off := fzCS + 20000 // past the odd truncation's last page
-				opts := chunkmap.Options{MaxMapped: 2}
-				if mode == "mapped" {
-					opts = chunkmap.Options{MaxMapped: 8, NoAdmission: true}
+				fzCheck(t, what, err, chunkmap.ErrFault, want)
+			}
+			fzCheckLeftAlone(t, what, path, f, beforeMode)
+			fzRestoreChunk(t, path, orig, f.inPlace)
+			// The same Manager reads the chunk again once it is back.
+			fzExpect(t, what+": after the file was put back", m, fzCS, orig)
+			if mode == "unopened" {
+				// A fresh Manager for the next call, so that each
+				// one meets a chunk it has not opened; closing
+				// this one must work, as nothing is wrong now.
+				var cerr error
+				fzDo(t, what+": Close", func() { cerr = m.Close() })
+				if cerr != nil {
+					t.Errorf("%s: Close after the file was put back: %v", what, cerr)
 				}
-				var m *chunkmap.Manager
-				for _, op := range ops {
-					what := fmt.Sprintf("%s after chunk file %s (%s)", op.name, f.name, mode)
-					if m == nil {
-						m = fzOpen(t, dir, opts)
-					}
-					va := accessor.New(m, nil)
-					if mode == "mapped" {
-						fzExpect(t, what+": before the fault", m, fzCS, orig) // maps chunk 1
-					}
-					f.inject(t, path)
-					before, _ := os.Lstat(path)
-					var beforeMode fs.FileMode
-					if before != nil {
-						beforeMode = before.Mode()
-					}
-					var err error
-					fzDo(t, what, func() { err = op.run(m, va, off) })
-					switch {
-					case op.hint && err == nil:
-					case op.pin && mode == "mapped" && err == nil:
-					default:
-						want := fzMsg{op: op.op, files: []string{path}, wrapped: op.op == "scan"}
-						if op.op != "batch" {
-							want.names = append(want.names, fmt.Sprintf("offset %d", off))
-						}
-						fzCheck(t, what, err, chunkmap.ErrFault, want)
-					}
-					fzCheckLeftAlone(t, what, path, f, beforeMode)
-					fzRestoreChunk(t, path, orig, f.inPlace)
-					// The same Manager reads the chunk again once it is back.
-					fzExpect(t, what+": after the file was put back", m, fzCS, orig)
-					if mode == "unopened" {
-						// A fresh Manager for the next call, so that each
-						// one meets a chunk it has not opened; closing
-						// this one must work, as nothing is wrong now.
-						var cerr error
-						fzDo(t, what+": Close", func() { cerr = m.Close() })
-						if cerr != nil {
-							t.Errorf("%s: Close after the file was put back: %v", what, cerr)
-						}
-						m = nil
-					}
-				}
-				if m == nil {
-					m = fzOpen(t, dir, opts)
-				}
-				// Usable: the other chunks, and chunk 1 again.
-				fzExpect(t, "chunk 0", m, 0, model[:fzCS])
-				fzExpect(t, "chunk 2", m, 2*fzCS, model[2*fzCS:])
-				upd := fzRandom(r, 3000)
-				for _, at := range []int64{100, fzCS + 5000, 2*fzCS + 7} {
-					if _, err := m.WriteAt(upd, at); err != nil {
-						t.Fatalf("WriteAt %d after the faults: %v", at, err)
-					}
-					copy(model[at:], upd)
-				}
-				tail := fzRandom(r, 999)
-				at, err := m.Append(tail)
-				if err != nil || at != int64(len(model)) {
-					t.Fatalf("Append after the faults: at %d, %v; want at %d", at, err, len(model))
-				}
-				model = append(model, tail...)
-				if err := m.Sync(); err != nil {
-					t.Fatalf("Sync after the faults were repaired: %v", err)
-				}
-				if err := m.Close(); err != nil {
-					t.Fatalf("Close after the faults were repaired: %v", err)
-				}
-				m2, err := chunkmap.Open(dir, nil)
-				if err != nil {
-					t.Fatalf("reopen after the faults were repaired: %v", err)
-				}
-				defer m2.Close()
-				if m2.Size() != int64(len(model)) {
-					t.Fatalf("reopened Size %d, want %d", m2.Size(), len(model))
-				}
-				fzExpect(t, "reopened", m2, 0, model)
-			})
+				m = nil
+			}
 		}
-	}
+		if m == nil {
+			m = fzOpen(t, dir, opts)
+		}
+		// Usable: the other chunks, and chunk 1 again.
+		fzExpect(t, "chunk 0", m, 0, model[:fzCS])
+		fzExpect(t, "chunk 2", m, 2*fzCS, model[2*fzCS:])
+		upd := fzRandom(r, 3000)
+		for _, at := range []int64{100, fzCS + 5000, 2*fzCS + 7} {
+			if _, err := m.WriteAt(upd, at); err != nil {
+				t.Fatalf("WriteAt %d after the faults: %v", at, err)
+			}
+			copy(model[at:], upd)
+		}
+		model = fzAppend(t, "Append after the faults", m, model, fzRandom(r, 999))
+		if err := m.Sync(); err != nil {
+			t.Fatalf("Sync after the faults were repaired: %v", err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatalf("Close after the faults were repaired: %v", err)
+		}
+		m2, err := chunkmap.Open(dir, nil)
+		if err != nil {
+			t.Fatalf("reopen after the faults were repaired: %v", err)
+		}
+		defer m2.Close()
+		fzHolds(t, "reopened", m2, 0, model)
+	})
 }
 
 // TestFaultz_TailChunkFaultFailsGrowthCalls breaks the last, partly
@@ -299,88 +270,61 @@ func TestFaultz_TailChunkFaultFailsGrowthCalls(t *testing.T) {
 			return va.WriteUint64s(m.Size(), []uint64{1, 2, 3})
 		}},
 	}
-	for _, mode := range []string{"unopened", "mapped"} {
-		for _, f := range fzChunkFaults() {
-			if mode == "mapped" && !f.inPlace {
-				continue
-			}
-			t.Run(mode+"/"+strings.ReplaceAll(f.name, " ", "_"), func(t *testing.T) {
-				t.Parallel()
-				r := rand.New(rand.NewPCG(seed, uint64(len(f.name))+7))
-				dir := filepath.Join(t.TempDir(), "ds")
-				// Size ends at 3/4 of chunk 1, past the odd truncation's
-				// last page, so that growth meets the fault.
-				model := fzRandom(r, int(fzCS+fzCS*3/4))
-				m := fzOpen(t, dir, chunkmap.Options{})
-				if _, err := m.WriteAt(model, 0); err != nil {
-					t.Fatal(err)
-				}
-				if err := m.Close(); err != nil {
-					t.Fatal(err)
-				}
-				real := fzRealDir(t, dir)
-				path := fzChunk(real, 1)
-				orig, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				opts := chunkmap.Options{MaxMapped: 2}
-				if mode == "mapped" {
-					opts = chunkmap.Options{MaxMapped: 8, NoAdmission: true}
-				}
-				for _, g := range grows {
-					what := fmt.Sprintf("%s after the last chunk file was %s (%s)", g.name, f.name, mode)
-					m := fzOpen(t, dir, opts)
-					va := accessor.New(m, nil)
-					if mode == "mapped" {
-						fzExpect(t, what+": before the fault", m, fzCS, model[fzCS:])
-					}
-					f.inject(t, path)
-					before, _ := os.Lstat(path)
-					var beforeMode fs.FileMode
-					if before != nil {
-						beforeMode = before.Mode()
-					}
-					size := m.Size()
-					var err error
-					fzDo(t, what, func() { err = g.run(m, va) })
-					fzCheck(t, what, err, chunkmap.ErrFault, fzMsg{op: g.op, files: []string{path}})
-					if m.Size() != size {
-						t.Errorf("%s: Size moved from %d to %d", what, size, m.Size())
-					}
-					fzCheckLeftAlone(t, what, path, f, beforeMode)
-					if _, err := os.Lstat(fzChunk(real, 2)); err == nil {
-						t.Errorf("%s: the failed call left chunk file 2 behind", what)
-					}
-					fzRestoreChunk(t, path, orig, f.inPlace)
-					var cerr error
-					fzDo(t, what+": Close", func() { cerr = m.Close() })
-					if cerr != nil {
-						t.Errorf("%s: Close after the file was put back: %v", what, cerr)
-					}
-				}
-				// Growth works again on a healthy chunk.
-				m = fzOpen(t, dir, opts)
-				tail := fzRandom(r, int(fzCS/2))
-				at, err := m.Append(tail)
-				if err != nil || at != int64(len(model)) {
-					t.Fatalf("Append after the repair: at %d, %v; want at %d", at, err, len(model))
-				}
-				model = append(model, tail...)
-				if err := m.Grow(fzCS); err != nil {
-					t.Fatalf("Grow after the repair: %v", err)
-				}
-				if err := m.Close(); err != nil {
-					t.Fatalf("Close after the repair: %v", err)
-				}
-				m2 := fzOpen(t, dir, chunkmap.Options{})
-				if m2.Size() != int64(len(model)) {
-					t.Fatalf("reopened Size %d, want %d", m2.Size(), len(model))
-				}
-				fzExpect(t, "reopened", m2, 0, model)
-			})
+	fzChunkFaultModes(t, func(t *testing.T, mode string, f fzChunkFault, opts chunkmap.Options) {
+		r := rand.New(rand.NewPCG(seed, uint64(len(f.name))+7))
+		dir := filepath.Join(t.TempDir(), "ds")
+		// Size ends at 3/4 of chunk 1, past the odd truncation's
+		// last page, so that growth meets the fault.
+		model := fzRandom(r, int(fzCS+fzCS*3/4))
+		fzWriteClosed(t, dir, model)
+		real := fzRealDir(t, dir)
+		path := fzChunk(real, 1)
+		orig, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		for _, g := range grows {
+			what := fmt.Sprintf("%s after the last chunk file was %s (%s)", g.name, f.name, mode)
+			m := fzOpen(t, dir, opts)
+			va := accessor.New(m, nil)
+			if mode == "mapped" {
+				fzExpect(t, what+": before the fault", m, fzCS, model[fzCS:])
+			}
+			f.inject(t, path)
+			before, _ := os.Lstat(path)
+			var beforeMode fs.FileMode
+			if before != nil {
+				beforeMode = before.Mode()
+			}
+			size := m.Size()
+			var err error
+			fzDo(t, what, func() { err = g.run(m, va) })
+			fzCheck(t, what, err, chunkmap.ErrFault, fzMsg{op: g.op, files: []string{path}})
+			if m.Size() != size {
+				t.Errorf("%s: Size moved from %d to %d", what, size, m.Size())
+			}
+			fzCheckLeftAlone(t, what, path, f, beforeMode)
+			if _, err := os.Lstat(fzChunk(real, 2)); err == nil {
+				t.Errorf("%s: the failed call left chunk file 2 behind", what)
+			}
+			fzRestoreChunk(t, path, orig, f.inPlace)
+			var cerr error
+			fzDo(t, what+": Close", func() { cerr = m.Close() })
+			if cerr != nil {
+				t.Errorf("%s: Close after the file was put back: %v", what, cerr)
+			}
+		}
+		// Growth works again on a healthy chunk.
+		m := fzOpen(t, dir, opts)
+		model = fzAppend(t, "Append after the repair", m, model, fzRandom(r, int(fzCS/2)))
+		if err := m.Grow(fzCS); err != nil {
+			t.Fatalf("Grow after the repair: %v", err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatalf("Close after the repair: %v", err)
+		}
+		fzHolds(t, "reopened", fzOpen(t, dir, chunkmap.Options{}), 0, model)
+	})
 }
 
 // TestFaultz_DirtyChunkReplacedFailsEverySyncAndClose writes to chunk 1,
@@ -449,15 +393,9 @@ func TestFaultz_FailedStoreLeavesNothingToSync(t *testing.T) {
 		// A dataset of its own for each call: a Close that fails leaves
 		// the next Open a dataset to recover.
 		dir := filepath.Join(t.TempDir(), "ds")
-		m := fzOpen(t, dir, chunkmap.Options{})
-		if _, err := m.WriteAt(bytes.Repeat([]byte{3}, int(3*fzCS)), 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
+		fzWriteClosed(t, dir, bytes.Repeat([]byte{3}, int(3*fzCS)))
 		path := fzChunk(fzRealDir(t, dir), 1)
-		m = fzOpen(t, dir, chunkmap.Options{MaxMapped: 2})
+		m := fzOpen(t, dir, chunkmap.Options{MaxMapped: 2})
 		if err := m.Sync(); err != nil {
 			t.Fatalf("Sync before the fault: %v", err)
 		}
@@ -476,6 +414,28 @@ func TestFaultz_FailedStoreLeavesNothingToSync(t *testing.T) {
 		fzDo(t, "Close", func() { err = m.Close() })
 		if err != nil {
 			t.Errorf("Close after a failed %s that wrote nothing: %v", op.name, err)
+		}
+	}
+}
+
+// fzChunkFaultModes runs fn in a parallel subtest for every chunk fault,
+// injected into a chunk file not mapped yet ("unopened", Options MaxMapped
+// 2) and, for the faults that keep the file, into one mapped ("mapped",
+// MaxMapped 8 and NoAdmission), with the options of the mode.
+func fzChunkFaultModes(t *testing.T, fn func(t *testing.T, mode string, f fzChunkFault, opts chunkmap.Options)) {
+	for _, mode := range []string{"unopened", "mapped"} {
+		for _, f := range fzChunkFaults() {
+			if mode == "mapped" && !f.inPlace {
+				continue
+			}
+			t.Run(mode+"/"+strings.ReplaceAll(f.name, " ", "_"), func(t *testing.T) {
+				t.Parallel()
+				opts := chunkmap.Options{MaxMapped: 2}
+				if mode == "mapped" {
+					opts = chunkmap.Options{MaxMapped: 8, NoAdmission: true}
+				}
+				fn(t, mode, f, opts)
+			})
 		}
 	}
 }

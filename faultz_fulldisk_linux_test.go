@@ -203,12 +203,7 @@ func TestFaultz_FullDiskFailsEveryWritingCallAsNoSpace(t *testing.T) {
 				t.Fatal(err)
 			}
 			model = append(model, grown...)
-			tail := fzRandom(r, 5000)
-			at, err := m.Append(tail)
-			if err != nil || at != int64(len(model)) {
-				t.Fatalf("Append: at %d, %v; want at %d", at, err, len(model))
-			}
-			model = append(model, tail...)
+			model = fzAppend(t, "Append", m, model, fzRandom(r, 5000))
 			if err := m.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
@@ -217,10 +212,7 @@ func TestFaultz_FullDiskFailsEveryWritingCallAsNoSpace(t *testing.T) {
 				t.Fatalf("reopen: %v", err)
 			}
 			defer m2.Close()
-			if m2.Start() != fzCS || m2.Size() != int64(len(model)) {
-				t.Fatalf("reopened Start %d Size %d, want %d and %d", m2.Start(), m2.Size(), fzCS, len(model))
-			}
-			fzExpect(t, "reopened", m2, fzCS, model[fzCS:])
+			fzHolds(t, "reopened", m2, fzCS, model)
 		})
 	}
 }
@@ -246,19 +238,7 @@ func TestFaultz_InodeExhaustionAtGrowthIsNoSpace(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Use up every inode.
-	var spare []string
-	for i := 0; ; i++ {
-		p := filepath.Join(mnt, fmt.Sprintf("inode%03d", i))
-		f, err := os.Create(p)
-		if err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-		f.Close()
-		spare = append(spare, p)
-	}
+	spare := fzUseInodes(t, mnt)
 	files := fzChunkFiles(t, real)
 	calls := []struct {
 		name, op string
@@ -305,11 +285,7 @@ func TestFaultz_InodeExhaustionAtGrowthIsNoSpace(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	m2 := fzOpen(t, dir, chunkmap.Options{})
-	if m2.Size() != int64(len(model)) {
-		t.Fatalf("reopened Size %d, want %d", m2.Size(), len(model))
-	}
-	fzExpect(t, "reopened", m2, 0, model)
+	fzHolds(t, "reopened", fzOpen(t, dir, chunkmap.Options{}), 0, model)
 }
 
 // TestFaultz_AbsurdGrowthRefusedUpFront checks the last clause of
@@ -738,18 +714,7 @@ func TestFaultz_CreateOnFullDiskFailsCleanly(t *testing.T) {
 			if full == "blocks" {
 				spare = append(spare, fzFill(t, mnt))
 			} else {
-				for i := 0; ; i++ {
-					p := filepath.Join(mnt, fmt.Sprintf("inode%03d", i))
-					f, err := os.Create(p)
-					if err != nil {
-						if !errors.Is(err, syscall.ENOSPC) {
-							t.Fatal(err)
-						}
-						break
-					}
-					f.Close()
-					spare = append(spare, p)
-				}
+				spare = fzUseInodes(t, mnt)
 			}
 			var m *chunkmap.Manager
 			var err error

@@ -120,20 +120,11 @@ func TestFaultz_FileSizeLimitIsNoSpace(t *testing.T) {
 		t.Fatal(err)
 	}
 	limited = false
-	tail := fzRandom(r, int(fzCS))
-	at, err := m.Append(tail)
-	if err != nil || at != int64(len(model)) {
-		t.Fatalf("Append once the limit was lifted: at %d, %v; want at %d", at, err, len(model))
-	}
-	model = append(model, tail...)
+	model = fzAppend(t, "Append once the limit was lifted", m, model, fzRandom(r, int(fzCS)))
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	m2 := fzOpen(t, dir, chunkmap.Options{})
-	if m2.Start() != fzCS || m2.Size() != int64(len(model)) {
-		t.Fatalf("reopened Start %d Size %d, want %d and %d", m2.Start(), m2.Size(), fzCS, len(model))
-	}
-	fzExpect(t, "reopened", m2, fzCS, model[fzCS:])
+	fzHolds(t, "reopened", fzOpen(t, dir, chunkmap.Options{}), fzCS, model)
 }
 
 // TestFaultz_PermissionDeniedIsIOAndRecoverable runs as nobody in a child
@@ -186,18 +177,7 @@ func TestFaultz_PermissionDeniedIsIOAndRecoverable(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, 12))
 	dir := filepath.Join(os.Getenv("FAULTZ_DIR"), "ds")
 	model := fzRandom(r, int(3*fzCS))
-	{
-		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: fzCS})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.WriteAt(model, 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fzWriteClosed(t, dir, model)
 	real := fzRealDir(t, dir)
 	path := fzChunk(real, 1)
 	off := fzCS + 20000
@@ -281,20 +261,11 @@ func TestFaultz_PermissionDeniedIsIOAndRecoverable(t *testing.T) {
 		t.Errorf("Sync in a read-only directory: %v", err)
 	}
 	chmod(real, 0o755)
-	tail := fzRandom(r, int(fzCS))
-	at, err := m.Append(tail)
-	if err != nil || at != int64(len(model)) {
-		t.Fatalf("Append once the directory was writable again: at %d, %v; want at %d", at, err, len(model))
-	}
-	model = append(model, tail...)
+	model = fzAppend(t, "Append once the directory was writable again", m, model, fzRandom(r, int(fzCS)))
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	m2 := fzOpen(t, dir, chunkmap.Options{})
-	if m2.Size() != int64(len(model)) {
-		t.Fatalf("reopened Size %d, want %d", m2.Size(), len(model))
-	}
-	fzExpect(t, "reopened", m2, 0, model)
+	fzHolds(t, "reopened", fzOpen(t, dir, chunkmap.Options{}), 0, model)
 }
 
 // errorsIsPermission reports whether fs.ErrPermission is in err's chain.

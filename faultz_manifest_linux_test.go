@@ -289,13 +289,7 @@ func TestFaultz_OpenRefusesBrokenManifestAndLeavesDirAlone(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, uint64(len(f.name))))
 			dir := filepath.Join(t.TempDir(), "ds")
 			model := fzRandom(r, int(2*fzCS+123))
-			m := fzOpen(t, dir, chunkmap.Options{})
-			if _, err := m.WriteAt(model, 0); err != nil {
-				t.Fatal(err)
-			}
-			if err := m.Close(); err != nil {
-				t.Fatal(err)
-			}
+			fzWriteClosed(t, dir, model)
 			real := fzRealDir(t, dir)
 			man := filepath.Join(real, chunkmap.ManifestName)
 			good, err := os.ReadFile(man)
@@ -303,22 +297,8 @@ func TestFaultz_OpenRefusesBrokenManifestAndLeavesDirAlone(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.inject(t, man)
-			before := fzSnapshot(t, real)
-			for _, opts := range []*chunkmap.Options{nil, {ReadOnly: true}, {ChunkSize: fzCS, MaxMapped: 1}} {
-				var m *chunkmap.Manager
-				var err error
-				fzDo(t, "Open", func() { m, err = chunkmap.Open(dir, opts) })
-				what := fmt.Sprintf("Open(%+v) after the manifest was %s", opts, f.name)
-				if !fzCheck(t, what, err, chunkmap.ErrCorrupt, fzMsg{op: "open", files: []string{man}}) && m != nil {
-					m.Close()
-				}
-				fzSameSnapshot(t, what, before, fzSnapshot(t, real))
-			}
-			if fi, err := os.Lstat(man); err == nil && !fi.Mode().IsRegular() {
-				fzDo(t, "Remove", func() { err = chunkmap.Remove(dir) })
-				fzCheck(t, "Remove after the manifest was "+f.name, err, chunkmap.ErrCorrupt, fzMsg{files: []string{man}})
-				fzSameSnapshot(t, "Remove after the manifest was "+f.name, before, fzSnapshot(t, real))
-			}
+			fzOpenRefused(t, dir, real, man, "the manifest was "+f.name,
+				[]*chunkmap.Options{nil, {ReadOnly: true}, {ChunkSize: fzCS, MaxMapped: 1}})
 			os.Remove(man + ".orig")
 			if err := os.RemoveAll(man); err != nil {
 				t.Fatal(err)
@@ -326,11 +306,7 @@ func TestFaultz_OpenRefusesBrokenManifestAndLeavesDirAlone(t *testing.T) {
 			if err := os.WriteFile(man, good, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			m2 := fzOpen(t, dir, chunkmap.Options{})
-			if m2.Size() != int64(len(model)) {
-				t.Fatalf("Size %d once the manifest was put back, want %d", m2.Size(), len(model))
-			}
-			fzExpect(t, "once the manifest was put back", m2, 0, model)
+			fzHolds(t, "once the manifest was put back", fzOpen(t, dir, chunkmap.Options{}), 0, model)
 		})
 	}
 }
@@ -354,39 +330,14 @@ func TestFaultz_OpenRefusesBrokenChunkFilesAndLeavesDirAlone(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, uint64(len(f.name))))
 			dir := filepath.Join(t.TempDir(), "ds")
 			model := fzRandom(r, int(3*fzCS-5))
-			m := fzOpen(t, dir, chunkmap.Options{})
-			if _, err := m.WriteAt(model, 0); err != nil {
-				t.Fatal(err)
-			}
-			if err := m.Close(); err != nil {
-				t.Fatal(err)
-			}
+			fzWriteClosed(t, dir, model)
 			real := fzRealDir(t, dir)
 			path := fzChunk(real, 1)
 			orig := append([]byte(nil), model[fzCS:2*fzCS]...)
 			f.inject(t, path)
-			before := fzSnapshot(t, real)
-			for _, opts := range []*chunkmap.Options{nil, {ReadOnly: true}} {
-				var m *chunkmap.Manager
-				var err error
-				fzDo(t, "Open", func() { m, err = chunkmap.Open(dir, opts) })
-				what := fmt.Sprintf("Open(%+v) after chunk file 1 was %s", opts, f.name)
-				if !fzCheck(t, what, err, chunkmap.ErrCorrupt, fzMsg{op: "open", files: []string{path}}) && m != nil {
-					m.Close()
-				}
-				fzSameSnapshot(t, what, before, fzSnapshot(t, real))
-			}
-			if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
-				fzDo(t, "Remove", func() { err = chunkmap.Remove(dir) })
-				fzCheck(t, "Remove after chunk file 1 was "+f.name, err, chunkmap.ErrCorrupt, fzMsg{files: []string{path}})
-				fzSameSnapshot(t, "Remove after chunk file 1 was "+f.name, before, fzSnapshot(t, real))
-			}
+			fzOpenRefused(t, dir, real, path, "chunk file 1 was "+f.name, []*chunkmap.Options{nil, {ReadOnly: true}})
 			fzRestoreChunk(t, path, orig, f.inPlace)
-			m2 := fzOpen(t, dir, chunkmap.Options{})
-			if m2.Size() != int64(len(model)) {
-				t.Fatalf("Size %d once the chunk file was put back, want %d", m2.Size(), len(model))
-			}
-			fzExpect(t, "once the chunk file was put back", m2, 0, model)
+			fzHolds(t, "once the chunk file was put back", fzOpen(t, dir, chunkmap.Options{}), 0, model)
 		})
 	}
 }
@@ -402,13 +353,7 @@ func TestFaultz_OpenClearsLeftoverStateFiles(t *testing.T) {
 	fzWatchdog(t, 20*time.Second)
 	dir := filepath.Join(t.TempDir(), "ds")
 	model := bytes.Repeat([]byte("0123456789abcdef"), int(fzCS/16)+3)
-	m := fzOpen(t, dir, chunkmap.Options{})
-	if _, err := m.WriteAt(model, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	fzWriteClosed(t, dir, model)
 	real := fzRealDir(t, dir)
 	tmp := filepath.Join(real, chunkmap.ManifestName+".tmp")
 	past := fzChunk(real, 3)
@@ -426,10 +371,7 @@ func TestFaultz_OpenClearsLeftoverStateFiles(t *testing.T) {
 	}
 	fzSameSnapshot(t, "ReadOnly Open", before, fzSnapshot(t, real))
 	w := fzOpen(t, dir, chunkmap.Options{})
-	if w.Size() != int64(len(model)) {
-		t.Fatalf("Size %d, want %d", w.Size(), len(model))
-	}
-	fzExpect(t, "read-write", w, 0, model)
+	fzHolds(t, "read-write", w, 0, model)
 	for _, p := range []string{tmp, past} {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("read-write Open left %s behind", p)

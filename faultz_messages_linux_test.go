@@ -24,15 +24,9 @@ func TestFaultz_ScanErrorNamesOffsetOnce(t *testing.T) {
 	fzSkipInChild(t)
 	fzWatchdog(t, 20*time.Second)
 	dir := filepath.Join(t.TempDir(), "ds")
-	m := fzOpen(t, dir, chunkmap.Options{})
-	if _, err := m.WriteAt(make([]byte, 3*fzCS), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	fzWriteClosed(t, dir, make([]byte, 3*fzCS))
 	// A Manager that has not opened chunk 1 yet meets its file gone.
-	m = fzOpen(t, dir, chunkmap.Options{})
+	m := fzOpen(t, dir, chunkmap.Options{})
 	path := fzChunk(fzRealDir(t, dir), 1)
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ package chunkmap_test
 
 import (
 	"fmt"
+	"iter"
 	"sync/atomic"
 
 	"github.com/chunkmap/chunkmap"
@@ -37,6 +38,30 @@ func fzTouch(p []byte) {
 		s += p[i]
 	}
 	fzSink.Add(uint64(s))
+}
+
+// fzRead returns a typed read that drops its value.
+func fzRead[T any](read func(*accessor.ViewAccessor, int64) (T, error)) func(*accessor.ViewAccessor, int64) error {
+	return func(va *accessor.ViewAccessor, off int64) error {
+		_, err := read(va, off)
+		return err
+	}
+}
+
+// fzWrite returns a typed write of x.
+func fzWrite[T any](write func(*accessor.ViewAccessor, int64, T) error, x T) func(*accessor.ViewAccessor, int64) error {
+	return func(va *accessor.ViewAccessor, off int64) error { return write(va, off, x) }
+}
+
+// fzCount returns a scan of count values at off by seq that returns how
+// many it yielded.
+func fzCount[T any](seq func(*accessor.Scanner, int64, int) iter.Seq2[int64, T], count int) func(*accessor.Scanner, int64) int {
+	return func(s *accessor.Scanner, off int64) (n int) {
+		for range seq(s, off, count) {
+			n++
+		}
+		return n
+	}
 }
 
 // fzOps returns every call under test.
@@ -130,16 +155,16 @@ func fzOps() []fzOp {
 		name string
 		fn   func(va *accessor.ViewAccessor, off int64) error
 	}{
-		{"Uint8", func(va *accessor.ViewAccessor, off int64) error { _, err := va.ReadUint8(off); return err }},
-		{"Int8", func(va *accessor.ViewAccessor, off int64) error { _, err := va.ReadInt8(off); return err }},
-		{"Uint16", func(va *accessor.ViewAccessor, off int64) error { _, err := va.ReadUint16(off); return err }},
-		{"Int16", func(va *accessor.ViewAccessor, off int64) error { _, err := va.ReadInt16(off); return err }},
-		{"Uint32", func(va *accessor.ViewAccessor, off int64) error { _, err := va.ReadUint32(off); return err }},
-		{"Int32", func(va *accessor.ViewAccessor, off int64) error { _, err := va.ReadInt32(off); return err }},
-		{"Uint64", func(va *accessor.ViewAccessor, off int64) error { _, err := va.ReadUint64(off); return err }},
-		{"Int64", func(va *accessor.ViewAccessor, off int64) error { _, err := va.ReadInt64(off); return err }},
-		{"Float32", func(va *accessor.ViewAccessor, off int64) error { _, err := va.ReadFloat32(off); return err }},
-		{"Float64", func(va *accessor.ViewAccessor, off int64) error { _, err := va.ReadFloat64(off); return err }},
+		{"Uint8", fzRead((*accessor.ViewAccessor).ReadUint8)},
+		{"Int8", fzRead((*accessor.ViewAccessor).ReadInt8)},
+		{"Uint16", fzRead((*accessor.ViewAccessor).ReadUint16)},
+		{"Int16", fzRead((*accessor.ViewAccessor).ReadInt16)},
+		{"Uint32", fzRead((*accessor.ViewAccessor).ReadUint32)},
+		{"Int32", fzRead((*accessor.ViewAccessor).ReadInt32)},
+		{"Uint64", fzRead((*accessor.ViewAccessor).ReadUint64)},
+		{"Int64", fzRead((*accessor.ViewAccessor).ReadInt64)},
+		{"Float32", fzRead((*accessor.ViewAccessor).ReadFloat32)},
+		{"Float64", fzRead((*accessor.ViewAccessor).ReadFloat64)},
 	}
 	for _, r := range reads {
 		add("ViewAccessor.Read"+r.name, "read", false, func(_ *chunkmap.Manager, va *accessor.ViewAccessor, off int64) error {
@@ -150,16 +175,16 @@ func fzOps() []fzOp {
 		name string
 		fn   func(va *accessor.ViewAccessor, off int64) error
 	}{
-		{"Uint8", func(va *accessor.ViewAccessor, off int64) error { return va.WriteUint8(off, 1) }},
-		{"Int8", func(va *accessor.ViewAccessor, off int64) error { return va.WriteInt8(off, -1) }},
-		{"Uint16", func(va *accessor.ViewAccessor, off int64) error { return va.WriteUint16(off, 1) }},
-		{"Int16", func(va *accessor.ViewAccessor, off int64) error { return va.WriteInt16(off, -1) }},
-		{"Uint32", func(va *accessor.ViewAccessor, off int64) error { return va.WriteUint32(off, 1) }},
-		{"Int32", func(va *accessor.ViewAccessor, off int64) error { return va.WriteInt32(off, -1) }},
-		{"Uint64", func(va *accessor.ViewAccessor, off int64) error { return va.WriteUint64(off, 1) }},
-		{"Int64", func(va *accessor.ViewAccessor, off int64) error { return va.WriteInt64(off, -1) }},
-		{"Float32", func(va *accessor.ViewAccessor, off int64) error { return va.WriteFloat32(off, 1.5) }},
-		{"Float64", func(va *accessor.ViewAccessor, off int64) error { return va.WriteFloat64(off, 2.5) }},
+		{"Uint8", fzWrite((*accessor.ViewAccessor).WriteUint8, 1)},
+		{"Int8", fzWrite((*accessor.ViewAccessor).WriteInt8, -1)},
+		{"Uint16", fzWrite((*accessor.ViewAccessor).WriteUint16, 1)},
+		{"Int16", fzWrite((*accessor.ViewAccessor).WriteInt16, -1)},
+		{"Uint32", fzWrite((*accessor.ViewAccessor).WriteUint32, 1)},
+		{"Int32", fzWrite((*accessor.ViewAccessor).WriteInt32, -1)},
+		{"Uint64", fzWrite((*accessor.ViewAccessor).WriteUint64, 1)},
+		{"Int64", fzWrite((*accessor.ViewAccessor).WriteInt64, -1)},
+		{"Float32", fzWrite((*accessor.ViewAccessor).WriteFloat32, 1.5)},
+		{"Float64", fzWrite((*accessor.ViewAccessor).WriteFloat64, 2.5)},
 	}
 	for _, w := range writes {
 		add("ViewAccessor.Write"+w.name, "write", true, func(_ *chunkmap.Manager, va *accessor.ViewAccessor, off int64) error {
@@ -281,54 +306,14 @@ func fzOps() []fzOp {
 		name string
 		fn   func(s *accessor.Scanner, off int64) int
 	}{
-		{"Uint64s", func(s *accessor.Scanner, off int64) (n int) {
-			for range s.Uint64s(off, 3) {
-				n++
-			}
-			return
-		}},
-		{"Int64s", func(s *accessor.Scanner, off int64) (n int) {
-			for range s.Int64s(off, 3) {
-				n++
-			}
-			return
-		}},
-		{"Float64s", func(s *accessor.Scanner, off int64) (n int) {
-			for range s.Float64s(off, 3) {
-				n++
-			}
-			return
-		}},
-		{"Uint32s", func(s *accessor.Scanner, off int64) (n int) {
-			for range s.Uint32s(off, 6) {
-				n++
-			}
-			return
-		}},
-		{"Int32s", func(s *accessor.Scanner, off int64) (n int) {
-			for range s.Int32s(off, 6) {
-				n++
-			}
-			return
-		}},
-		{"Float32s", func(s *accessor.Scanner, off int64) (n int) {
-			for range s.Float32s(off, 6) {
-				n++
-			}
-			return
-		}},
-		{"Uint16s", func(s *accessor.Scanner, off int64) (n int) {
-			for range s.Uint16s(off, 12) {
-				n++
-			}
-			return
-		}},
-		{"Int16s", func(s *accessor.Scanner, off int64) (n int) {
-			for range s.Int16s(off, 12) {
-				n++
-			}
-			return
-		}},
+		{"Uint64s", fzCount((*accessor.Scanner).Uint64s, 3)},
+		{"Int64s", fzCount((*accessor.Scanner).Int64s, 3)},
+		{"Float64s", fzCount((*accessor.Scanner).Float64s, 3)},
+		{"Uint32s", fzCount((*accessor.Scanner).Uint32s, 6)},
+		{"Int32s", fzCount((*accessor.Scanner).Int32s, 6)},
+		{"Float32s", fzCount((*accessor.Scanner).Float32s, 6)},
+		{"Uint16s", fzCount((*accessor.Scanner).Uint16s, 12)},
+		{"Int16s", fzCount((*accessor.Scanner).Int16s, 12)},
 		{"Blocks", func(s *accessor.Scanner, off int64) (n int) {
 			for _, b := range s.Blocks(off, 8) {
 				fzTouch(b)

@@ -407,3 +407,83 @@ func fzChildPassed(t *testing.T, run string, out string, err error) {
 		t.Fatalf("the child process failed (%v):\n%s", err, out)
 	}
 }
+
+// fzWriteClosed writes model at 0 of the dataset in dir, created with a
+// chunk size of fzCS if need be, and closes it.
+func fzWriteClosed(t *testing.T, dir string, model []byte) {
+	t.Helper()
+	m := fzOpen(t, dir, chunkmap.Options{})
+	if _, err := m.WriteAt(model, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fzHolds checks that m, opened again, starts at start (when that is not
+// 0) and ends at len(model), and that every byte past start reads as model.
+func fzHolds(t *testing.T, what string, m *chunkmap.Manager, start int64, model []byte) {
+	t.Helper()
+	if start != 0 && m.Start() != start {
+		t.Fatalf("%s: Start %d, want %d", what, m.Start(), start)
+	}
+	if m.Size() != int64(len(model)) {
+		t.Fatalf("%s: Size %d, want %d", what, m.Size(), len(model))
+	}
+	fzExpect(t, what, m, start, model[start:])
+}
+
+// fzAppend appends tail to m, checks that it landed at the end of model,
+// and returns model with tail.
+func fzAppend(t *testing.T, what string, m *chunkmap.Manager, model, tail []byte) []byte {
+	t.Helper()
+	at, err := m.Append(tail)
+	if err != nil || at != int64(len(model)) {
+		t.Fatalf("%s: at %d, %v; want at %d", what, at, err, len(model))
+	}
+	return append(model, tail...)
+}
+
+// fzOpenRefused checks that Open with each of optss, and Remove when path
+// is not a regular file, refuse the dataset in dir as ErrCorrupt naming
+// path, and leave its directory real as it was (before). broken says what
+// happened to path.
+func fzOpenRefused(t *testing.T, dir, real, path, broken string, optss []*chunkmap.Options) {
+	t.Helper()
+	before := fzSnapshot(t, real)
+	for _, opts := range optss {
+		var m *chunkmap.Manager
+		var err error
+		fzDo(t, "Open", func() { m, err = chunkmap.Open(dir, opts) })
+		what := fmt.Sprintf("Open(%+v) after %s", opts, broken)
+		if !fzCheck(t, what, err, chunkmap.ErrCorrupt, fzMsg{op: "open", files: []string{path}}) && m != nil {
+			m.Close()
+		}
+		fzSameSnapshot(t, what, before, fzSnapshot(t, real))
+	}
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		fzDo(t, "Remove", func() { err = chunkmap.Remove(dir) })
+		fzCheck(t, "Remove after "+broken, err, chunkmap.ErrCorrupt, fzMsg{files: []string{path}})
+		fzSameSnapshot(t, "Remove after "+broken, before, fzSnapshot(t, real))
+	}
+}
+
+// fzUseInodes creates empty files in dir until the file system has no
+// inode left, and returns their paths.
+func fzUseInodes(t *testing.T, dir string) []string {
+	t.Helper()
+	var spare []string
+	for i := 0; ; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("inode%03d", i))
+		f, err := os.Create(p)
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			return spare
+		}
+		f.Close()
+		spare = append(spare, p)
+	}
+}

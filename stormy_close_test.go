@@ -55,16 +55,7 @@ func stormyCloseScenarios(t *testing.T, modes []string) {
 			}
 			e := stormyNewEnv(t)
 			w := stormyNewWorld(e, seed+uint64(i)*7919, cfg)
-			t.Cleanup(func() {
-				w.stop.Store(true)
-				w.releaseHeld()
-				if w.ro != nil && !w.rclosed.Load() {
-					w.ro.Close()
-				}
-				if !w.closed.Load() {
-					w.m.Close()
-				}
-			})
+			w.closeOnCleanup(t)
 			rng := stormyRNG(seed, uint64(77+i))
 			threshold := 20 + rng.Int64N(200)
 			w.closeScenario = true

@@ -297,20 +297,30 @@ func stormyCopyPinned(p *chunkmap.Pinned) *chunkmap.Pinned {
 
 // stormyEncode returns x's low size bytes in order.
 func stormyEncode(order binary.ByteOrder, size int64, x uint64) []byte {
-	b := make([]byte, size)
-	switch size {
-	case 1:
-		b[0] = byte(x)
-	case 2:
-		order.PutUint16(b, uint16(x))
-	case 4:
-		order.PutUint32(b, uint32(x))
-	case 8:
-		order.PutUint64(b, x)
-	default:
+	v, ok := map[int64]any{1: uint8(x), 2: uint16(x), 4: uint32(x), 8: x}[size]
+	if !ok {
 		panic(fmt.Sprint("size ", size))
 	}
+	b, err := binary.Append(nil, order, v)
+	if err != nil {
+		panic(err)
+	}
 	return b
+}
+
+// closeOnCleanup leaves nothing of w open when t ends, even if it failed
+// part way.
+func (w *stormyWorld) closeOnCleanup(t *testing.T) {
+	t.Cleanup(func() {
+		w.stop.Store(true)
+		w.releaseHeld()
+		if w.ro != nil && !w.rclosed.Load() {
+			w.ro.Close()
+		}
+		if !w.closed.Load() {
+			w.m.Close()
+		}
+	})
 }
 
 // stormyPanic is a value a stormy test panics with, to see it come back.

@@ -28,17 +28,7 @@ func stormyRunWorld(t *testing.T, cfg stormyConfig) *stormyWorld {
 	seed := stormySeed(t)
 	e := stormyNewEnv(t)
 	w := stormyNewWorld(e, seed, cfg)
-	t.Cleanup(func() {
-		// Leave nothing open if the test failed part way.
-		w.stop.Store(true)
-		w.releaseHeld()
-		if w.ro != nil && !w.rclosed.Load() {
-			w.ro.Close()
-		}
-		if !w.closed.Load() {
-			w.m.Close()
-		}
-	})
+	w.closeOnCleanup(t)
 	for p := range cfg.phases {
 		w.storm(p, nil)
 		w.quiesce(p)

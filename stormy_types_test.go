@@ -5,6 +5,8 @@ package chunkmap_test
 // moved with its model.
 
 import (
+	"encoding/binary"
+	"iter"
 	"math"
 	"math/rand/v2"
 
@@ -36,107 +38,86 @@ func (ty *stormyTyped) gen(rng *rand.Rand) uint64 {
 	return rng.Uint64()
 }
 
+// stormyNum is every type the accessor reads and writes.
+type stormyNum interface {
+	uint8 | int8 | uint16 | int16 | uint32 | int32 | uint64 | int64 | float32 | float64
+}
+
+// stormyBits returns the bits of y as a uint64 (a signed value's bits
+// without sign extension).
+func stormyBits[T stormyNum](y T) uint64 {
+	switch y := any(y).(type) {
+	case float32:
+		return uint64(math.Float32bits(y))
+	case float64:
+		return math.Float64bits(y)
+	case int8:
+		return uint64(uint8(y))
+	case int16:
+		return uint64(uint16(y))
+	case int32:
+		return uint64(uint32(y))
+	}
+	return uint64(y)
+}
+
+// stormyFromBits is the inverse of stormyBits: the value of type T whose
+// bits are the low bits of x.
+func stormyFromBits[T stormyNum](x uint64) T {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return any(math.Float32frombits(uint32(x))).(T)
+	case float64:
+		return any(math.Float64frombits(x)).(T)
+	}
+	return T(x)
+}
+
+// stormyTypeOf describes a type T and its value size, and whether it is a
+// float.
+func stormyTypeOf[T stormyNum]() (size int64, float bool) {
+	var z T
+	_, f32 := any(z).(float32)
+	_, f64 := any(z).(float64)
+	return int64(binary.Size(z)), f32 || f64
+}
+
+type (
+	stormyVA = accessor.ViewAccessor
+	stormyBt = accessor.Batch
+)
+
+// stormyType makes the table entry of type T from its four calls.
+func stormyType[T stormyNum](name string,
+	write func(*stormyVA, int64, T) error, read func(*stormyVA, int64) (T, error),
+	bwrite func(*stormyBt, int64, T) error, bread func(*stormyBt, int64) (T, error),
+) stormyTyped {
+	size, float := stormyTypeOf[T]()
+	return stormyTyped{name, size, float,
+		func(v *stormyVA, off int64, x uint64) error { return write(v, off, stormyFromBits[T](x)) },
+		func(v *stormyVA, off int64) (uint64, error) {
+			y, err := read(v, off)
+			return stormyBits(y), err
+		},
+		func(b *stormyBt, off int64, x uint64) error { return bwrite(b, off, stormyFromBits[T](x)) },
+		func(b *stormyBt, off int64) (uint64, error) {
+			y, err := bread(b, off)
+			return stormyBits(y), err
+		}}
+}
+
 var stormyTypes = []stormyTyped{
-	{"uint8", 1, false,
-		func(v *accessor.ViewAccessor, off int64, x uint64) error { return v.WriteUint8(off, uint8(x)) },
-		func(v *accessor.ViewAccessor, off int64) (uint64, error) {
-			y, err := v.ReadUint8(off)
-			return uint64(y), err
-		},
-		func(b *accessor.Batch, off int64, x uint64) error { return b.WriteUint8(off, uint8(x)) },
-		func(b *accessor.Batch, off int64) (uint64, error) { y, err := b.ReadUint8(off); return uint64(y), err }},
-	{"int8", 1, false,
-		func(v *accessor.ViewAccessor, off int64, x uint64) error { return v.WriteInt8(off, int8(x)) },
-		func(v *accessor.ViewAccessor, off int64) (uint64, error) {
-			y, err := v.ReadInt8(off)
-			return uint64(uint8(y)), err
-		},
-		func(b *accessor.Batch, off int64, x uint64) error { return b.WriteInt8(off, int8(x)) },
-		func(b *accessor.Batch, off int64) (uint64, error) {
-			y, err := b.ReadInt8(off)
-			return uint64(uint8(y)), err
-		}},
-	{"uint16", 2, false,
-		func(v *accessor.ViewAccessor, off int64, x uint64) error { return v.WriteUint16(off, uint16(x)) },
-		func(v *accessor.ViewAccessor, off int64) (uint64, error) {
-			y, err := v.ReadUint16(off)
-			return uint64(y), err
-		},
-		func(b *accessor.Batch, off int64, x uint64) error { return b.WriteUint16(off, uint16(x)) },
-		func(b *accessor.Batch, off int64) (uint64, error) { y, err := b.ReadUint16(off); return uint64(y), err }},
-	{"int16", 2, false,
-		func(v *accessor.ViewAccessor, off int64, x uint64) error { return v.WriteInt16(off, int16(x)) },
-		func(v *accessor.ViewAccessor, off int64) (uint64, error) {
-			y, err := v.ReadInt16(off)
-			return uint64(uint16(y)), err
-		},
-		func(b *accessor.Batch, off int64, x uint64) error { return b.WriteInt16(off, int16(x)) },
-		func(b *accessor.Batch, off int64) (uint64, error) {
-			y, err := b.ReadInt16(off)
-			return uint64(uint16(y)), err
-		}},
-	{"uint32", 4, false,
-		func(v *accessor.ViewAccessor, off int64, x uint64) error { return v.WriteUint32(off, uint32(x)) },
-		func(v *accessor.ViewAccessor, off int64) (uint64, error) {
-			y, err := v.ReadUint32(off)
-			return uint64(y), err
-		},
-		func(b *accessor.Batch, off int64, x uint64) error { return b.WriteUint32(off, uint32(x)) },
-		func(b *accessor.Batch, off int64) (uint64, error) { y, err := b.ReadUint32(off); return uint64(y), err }},
-	{"int32", 4, false,
-		func(v *accessor.ViewAccessor, off int64, x uint64) error { return v.WriteInt32(off, int32(x)) },
-		func(v *accessor.ViewAccessor, off int64) (uint64, error) {
-			y, err := v.ReadInt32(off)
-			return uint64(uint32(y)), err
-		},
-		func(b *accessor.Batch, off int64, x uint64) error { return b.WriteInt32(off, int32(x)) },
-		func(b *accessor.Batch, off int64) (uint64, error) {
-			y, err := b.ReadInt32(off)
-			return uint64(uint32(y)), err
-		}},
-	{"float32", 4, true,
-		func(v *accessor.ViewAccessor, off int64, x uint64) error {
-			return v.WriteFloat32(off, math.Float32frombits(uint32(x)))
-		},
-		func(v *accessor.ViewAccessor, off int64) (uint64, error) {
-			y, err := v.ReadFloat32(off)
-			return uint64(math.Float32bits(y)), err
-		},
-		func(b *accessor.Batch, off int64, x uint64) error {
-			return b.WriteFloat32(off, math.Float32frombits(uint32(x)))
-		},
-		func(b *accessor.Batch, off int64) (uint64, error) {
-			y, err := b.ReadFloat32(off)
-			return uint64(math.Float32bits(y)), err
-		}},
-	{"uint64", 8, false,
-		func(v *accessor.ViewAccessor, off int64, x uint64) error { return v.WriteUint64(off, x) },
-		func(v *accessor.ViewAccessor, off int64) (uint64, error) { return v.ReadUint64(off) },
-		func(b *accessor.Batch, off int64, x uint64) error { return b.WriteUint64(off, x) },
-		func(b *accessor.Batch, off int64) (uint64, error) { return b.ReadUint64(off) }},
-	{"int64", 8, false,
-		func(v *accessor.ViewAccessor, off int64, x uint64) error { return v.WriteInt64(off, int64(x)) },
-		func(v *accessor.ViewAccessor, off int64) (uint64, error) {
-			y, err := v.ReadInt64(off)
-			return uint64(y), err
-		},
-		func(b *accessor.Batch, off int64, x uint64) error { return b.WriteInt64(off, int64(x)) },
-		func(b *accessor.Batch, off int64) (uint64, error) { y, err := b.ReadInt64(off); return uint64(y), err }},
-	{"float64", 8, true,
-		func(v *accessor.ViewAccessor, off int64, x uint64) error {
-			return v.WriteFloat64(off, math.Float64frombits(x))
-		},
-		func(v *accessor.ViewAccessor, off int64) (uint64, error) {
-			y, err := v.ReadFloat64(off)
-			return math.Float64bits(y), err
-		},
-		func(b *accessor.Batch, off int64, x uint64) error {
-			return b.WriteFloat64(off, math.Float64frombits(x))
-		},
-		func(b *accessor.Batch, off int64) (uint64, error) {
-			y, err := b.ReadFloat64(off)
-			return math.Float64bits(y), err
-		}},
+	stormyType("uint8", (*stormyVA).WriteUint8, (*stormyVA).ReadUint8, (*stormyBt).WriteUint8, (*stormyBt).ReadUint8),
+	stormyType("int8", (*stormyVA).WriteInt8, (*stormyVA).ReadInt8, (*stormyBt).WriteInt8, (*stormyBt).ReadInt8),
+	stormyType("uint16", (*stormyVA).WriteUint16, (*stormyVA).ReadUint16, (*stormyBt).WriteUint16, (*stormyBt).ReadUint16),
+	stormyType("int16", (*stormyVA).WriteInt16, (*stormyVA).ReadInt16, (*stormyBt).WriteInt16, (*stormyBt).ReadInt16),
+	stormyType("uint32", (*stormyVA).WriteUint32, (*stormyVA).ReadUint32, (*stormyBt).WriteUint32, (*stormyBt).ReadUint32),
+	stormyType("int32", (*stormyVA).WriteInt32, (*stormyVA).ReadInt32, (*stormyBt).WriteInt32, (*stormyBt).ReadInt32),
+	stormyType("float32", (*stormyVA).WriteFloat32, (*stormyVA).ReadFloat32, (*stormyBt).WriteFloat32, (*stormyBt).ReadFloat32),
+	stormyType("uint64", (*stormyVA).WriteUint64, (*stormyVA).ReadUint64, (*stormyBt).WriteUint64, (*stormyBt).ReadUint64),
+	stormyType("int64", (*stormyVA).WriteInt64, (*stormyVA).ReadInt64, (*stormyBt).WriteInt64, (*stormyBt).ReadInt64),
+	stormyType("float64", (*stormyVA).WriteFloat64, (*stormyVA).ReadFloat64, (*stormyBt).WriteFloat64, (*stormyBt).ReadFloat64),
 }
 
 // stormyBulk is one of the accessor's bulk slice calls. read fills its dst
@@ -165,97 +146,37 @@ func (bk *stormyBulk) gen(rng *rand.Rand, n int) []uint64 {
 	return xs
 }
 
+// stormyBulkOf makes the table entry of the bulk calls of type T.
+func stormyBulkOf[T stormyNum](name string, write, read func(*stormyVA, int64, []T) error) stormyBulk {
+	size, float := stormyTypeOf[T]()
+	return stormyBulk{name, size, float,
+		func(v *stormyVA, off int64, xs []uint64) error {
+			src := make([]T, len(xs))
+			for i, x := range xs {
+				src[i] = stormyFromBits[T](x)
+			}
+			return write(v, off, src)
+		},
+		func(v *stormyVA, off int64, n int, marker uint64) ([]uint64, error) {
+			dst := make([]T, n)
+			for i := range dst {
+				dst[i] = stormyFromBits[T](marker)
+			}
+			err := read(v, off, dst)
+			out := make([]uint64, n)
+			for i, y := range dst {
+				out[i] = stormyBits(y)
+			}
+			return out, err
+		}}
+}
+
 var stormyBulks = []stormyBulk{
-	{"uint64s", 8, false,
-		func(v *accessor.ViewAccessor, off int64, xs []uint64) error { return v.WriteUint64s(off, xs) },
-		func(v *accessor.ViewAccessor, off int64, n int, marker uint64) ([]uint64, error) {
-			dst := make([]uint64, n)
-			for i := range dst {
-				dst[i] = marker
-			}
-			err := v.ReadUint64s(off, dst)
-			return dst, err
-		}},
-	{"float64s", 8, true,
-		func(v *accessor.ViewAccessor, off int64, xs []uint64) error {
-			src := make([]float64, len(xs))
-			for i, x := range xs {
-				src[i] = math.Float64frombits(x)
-			}
-			return v.WriteFloat64s(off, src)
-		},
-		func(v *accessor.ViewAccessor, off int64, n int, marker uint64) ([]uint64, error) {
-			dst := make([]float64, n)
-			for i := range dst {
-				dst[i] = math.Float64frombits(marker)
-			}
-			err := v.ReadFloat64s(off, dst)
-			out := make([]uint64, n)
-			for i, y := range dst {
-				out[i] = math.Float64bits(y)
-			}
-			return out, err
-		}},
-	{"uint32s", 4, false,
-		func(v *accessor.ViewAccessor, off int64, xs []uint64) error {
-			src := make([]uint32, len(xs))
-			for i, x := range xs {
-				src[i] = uint32(x)
-			}
-			return v.WriteUint32s(off, src)
-		},
-		func(v *accessor.ViewAccessor, off int64, n int, marker uint64) ([]uint64, error) {
-			dst := make([]uint32, n)
-			for i := range dst {
-				dst[i] = uint32(marker)
-			}
-			err := v.ReadUint32s(off, dst)
-			out := make([]uint64, n)
-			for i, y := range dst {
-				out[i] = uint64(y)
-			}
-			return out, err
-		}},
-	{"float32s", 4, true,
-		func(v *accessor.ViewAccessor, off int64, xs []uint64) error {
-			src := make([]float32, len(xs))
-			for i, x := range xs {
-				src[i] = math.Float32frombits(uint32(x))
-			}
-			return v.WriteFloat32s(off, src)
-		},
-		func(v *accessor.ViewAccessor, off int64, n int, marker uint64) ([]uint64, error) {
-			dst := make([]float32, n)
-			for i := range dst {
-				dst[i] = math.Float32frombits(uint32(marker))
-			}
-			err := v.ReadFloat32s(off, dst)
-			out := make([]uint64, n)
-			for i, y := range dst {
-				out[i] = uint64(math.Float32bits(y))
-			}
-			return out, err
-		}},
-	{"uint16s", 2, false,
-		func(v *accessor.ViewAccessor, off int64, xs []uint64) error {
-			src := make([]uint16, len(xs))
-			for i, x := range xs {
-				src[i] = uint16(x)
-			}
-			return v.WriteUint16s(off, src)
-		},
-		func(v *accessor.ViewAccessor, off int64, n int, marker uint64) ([]uint64, error) {
-			dst := make([]uint16, n)
-			for i := range dst {
-				dst[i] = uint16(marker)
-			}
-			err := v.ReadUint16s(off, dst)
-			out := make([]uint64, n)
-			for i, y := range dst {
-				out[i] = uint64(y)
-			}
-			return out, err
-		}},
+	stormyBulkOf("uint64s", (*stormyVA).WriteUint64s, (*stormyVA).ReadUint64s),
+	stormyBulkOf("float64s", (*stormyVA).WriteFloat64s, (*stormyVA).ReadFloat64s),
+	stormyBulkOf("uint32s", (*stormyVA).WriteUint32s, (*stormyVA).ReadUint32s),
+	stormyBulkOf("float32s", (*stormyVA).WriteFloat32s, (*stormyVA).ReadFloat32s),
+	stormyBulkOf("uint16s", (*stormyVA).WriteUint16s, (*stormyVA).ReadUint16s),
 }
 
 // stormyScanT is one of a Scanner's typed iterators, driven through f with
@@ -266,61 +187,25 @@ type stormyScanT struct {
 	scan func(s *accessor.Scanner, off int64, n int, f func(int64, uint64) bool)
 }
 
+// stormyScanOf makes the table entry of a Scanner's iterator of type T.
+func stormyScanOf[T stormyNum](name string, seq func(*accessor.Scanner, int64, int) iter.Seq2[int64, T]) stormyScanT {
+	size, _ := stormyTypeOf[T]()
+	return stormyScanT{name, size, func(s *accessor.Scanner, off int64, n int, f func(int64, uint64) bool) {
+		for o, x := range seq(s, off, n) {
+			if !f(o, stormyBits(x)) {
+				break
+			}
+		}
+	}}
+}
+
 var stormyScans = []stormyScanT{
-	{"Uint64s", 8, func(s *accessor.Scanner, off int64, n int, f func(int64, uint64) bool) {
-		for o, x := range s.Uint64s(off, n) {
-			if !f(o, x) {
-				break
-			}
-		}
-	}},
-	{"Int64s", 8, func(s *accessor.Scanner, off int64, n int, f func(int64, uint64) bool) {
-		for o, x := range s.Int64s(off, n) {
-			if !f(o, uint64(x)) {
-				break
-			}
-		}
-	}},
-	{"Float64s", 8, func(s *accessor.Scanner, off int64, n int, f func(int64, uint64) bool) {
-		for o, x := range s.Float64s(off, n) {
-			if !f(o, math.Float64bits(x)) {
-				break
-			}
-		}
-	}},
-	{"Uint32s", 4, func(s *accessor.Scanner, off int64, n int, f func(int64, uint64) bool) {
-		for o, x := range s.Uint32s(off, n) {
-			if !f(o, uint64(x)) {
-				break
-			}
-		}
-	}},
-	{"Int32s", 4, func(s *accessor.Scanner, off int64, n int, f func(int64, uint64) bool) {
-		for o, x := range s.Int32s(off, n) {
-			if !f(o, uint64(uint32(x))) {
-				break
-			}
-		}
-	}},
-	{"Float32s", 4, func(s *accessor.Scanner, off int64, n int, f func(int64, uint64) bool) {
-		for o, x := range s.Float32s(off, n) {
-			if !f(o, uint64(math.Float32bits(x))) {
-				break
-			}
-		}
-	}},
-	{"Uint16s", 2, func(s *accessor.Scanner, off int64, n int, f func(int64, uint64) bool) {
-		for o, x := range s.Uint16s(off, n) {
-			if !f(o, uint64(x)) {
-				break
-			}
-		}
-	}},
-	{"Int16s", 2, func(s *accessor.Scanner, off int64, n int, f func(int64, uint64) bool) {
-		for o, x := range s.Int16s(off, n) {
-			if !f(o, uint64(uint16(x))) {
-				break
-			}
-		}
-	}},
+	stormyScanOf("Uint64s", (*accessor.Scanner).Uint64s),
+	stormyScanOf("Int64s", (*accessor.Scanner).Int64s),
+	stormyScanOf("Float64s", (*accessor.Scanner).Float64s),
+	stormyScanOf("Uint32s", (*accessor.Scanner).Uint32s),
+	stormyScanOf("Int32s", (*accessor.Scanner).Int32s),
+	stormyScanOf("Float32s", (*accessor.Scanner).Float32s),
+	stormyScanOf("Uint16s", (*accessor.Scanner).Uint16s),
+	stormyScanOf("Int16s", (*accessor.Scanner).Int16s),
 }

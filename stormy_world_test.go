@@ -388,6 +388,64 @@ func (o *stormyOwner) bytes(n int64) []byte {
 	return b
 }
 
+// claim picks a range as pick does and marks its cell busy; the caller
+// deletes the cell from o.busy when done.
+func (o *stormyOwner) claim(s int64, aligned bool, maxCount int64) (k int, a, b int64) {
+	k, a, b = o.pick(s, aligned, maxCount)
+	o.busy[k] = true
+	return k, a, b
+}
+
+// fillOrCopy, unless short, copies data into the held bytes bs when
+// writing, or returns a copy of them when reading; then now and then it runs
+// a nested op while they are held.
+func (o *stormyOwner) fillOrCopy(bs, data []byte, write, short bool) (got []byte) {
+	if !short {
+		if write {
+			copy(bs, data)
+		} else {
+			got = append([]byte(nil), bs...)
+		}
+	}
+	if o.rng.IntN(6) == 0 {
+		o.nested()
+	}
+	return got
+}
+
+// settle checks the error of a call on [a, b) and records what it wrote,
+// or compares what it read.
+func (o *stormyOwner) settle(c stormyCtx, r stormyRes, what, prefix string, err error, a, b int64, write bool, data, got []byte) {
+	ok := o.verr(c, r, what, prefix, err, stormyInRange, b)
+	if write {
+		o.record(a, data, stormyOutcome(err, true), r)
+	} else if ok {
+		o.compare(what, a, got, r)
+	}
+}
+
+// settlePiece records a written piece at off (done or not done), or
+// compares a read one that was done.
+func (o *stormyOwner) settlePiece(what string, off int64, b []byte, write, done bool, r stormyRes) {
+	if write {
+		oc := stormyNotDone
+		if done {
+			oc = stormyDone
+		}
+		o.record(off, b, oc, r)
+	} else if done {
+		o.compare(what, off, b, r)
+	}
+}
+
+// batchCalled checks that a Batch function ran at most once, and the error.
+func (o *stormyOwner) batchCalled(c stormyCtx, r stormyRes, what string, calls int, err error, b int64) {
+	if calls > 1 {
+		o.w.e.failf("%s: function called %d times", what, calls)
+	}
+	o.verr(c, r, what, "batch", err, stormyInRange, b)
+}
+
 // pick returns a cell of o's that is not busy and a range in it of count
 // values of size s (count at most maxCount, if that is positive), at a
 // multiple of s if aligned. It favours ranges across chunk boundaries.
@@ -767,8 +825,7 @@ func (o *stormyOwner) release(what string, p *chunkmap.Pinned) {
 func (o *stormyOwner) opPin(write bool) {
 	w := o.w
 	ro := !write && o.useRO()
-	k, a, b := o.pick(1, false, 0)
-	o.busy[k] = true
+	k, a, b := o.claim(1, false, 0)
 	defer delete(o.busy, k)
 	n := int(b - a)
 	var data, got []byte
@@ -787,25 +844,14 @@ func (o *stormyOwner) opPin(write bool) {
 	}
 	if err == nil {
 		bs := p.Bytes()
-		if len(bs) != n {
+		short := len(bs) != n
+		if short {
 			w.e.failf("%s: Bytes has %d bytes", what, len(bs))
-		} else if write {
-			copy(bs, data)
-		} else {
-			got = append([]byte(nil), bs...)
 		}
-		if o.rng.IntN(6) == 0 {
-			o.nested()
-		}
+		got = o.fillOrCopy(bs, data, write, short)
 		o.release(what, p)
 	}
-	r := o.end(c)
-	ok := o.verr(c, r, what, "pin ", err, stormyInRange, b)
-	if write {
-		o.record(a, data, stormyOutcome(err, true), r)
-	} else if ok {
-		o.compare(what, a, got, r)
-	}
+	o.settle(c, o.end(c), what, "pin ", err, a, b, write, data, got)
 }
 
 // opPinTwice pins a range twice and releases the first pin through a copy
@@ -813,8 +859,7 @@ func (o *stormyOwner) opPin(write bool) {
 func (o *stormyOwner) opPinTwice() {
 	w := o.w
 	ro := o.useRO()
-	k, a, b := o.pick(1, false, 0)
-	o.busy[k] = true
+	k, a, b := o.claim(1, false, 0)
 	defer delete(o.busy, k)
 	n := int(b - a)
 	what := fmt.Sprintf("second Pin of %d bytes at %d (follower %v)", n, a, ro)
@@ -869,8 +914,7 @@ func (o *stormyOwner) pieces(a, b int64) []stormyPiece {
 func (o *stormyOwner) opBatch(write bool) {
 	w := o.w
 	ro := !write && o.useRO()
-	k, a, b := o.pick(1, false, 0)
-	o.busy[k] = true
+	k, a, b := o.claim(1, false, 0)
 	defer delete(o.busy, k)
 	var data []byte
 	if write {
@@ -921,29 +965,20 @@ func (o *stormyOwner) opBatch(write bool) {
 		return nil
 	})
 	r := o.end(c)
-	if calls > 1 {
-		w.e.failf("%s: function called %d times", what, calls)
-	}
-	o.verr(c, r, what, "batch", err, stormyInRange, b)
+	o.batchCalled(c, r, what, calls, err, b)
 	for i, pc := range ps {
+		piece := got[pc.a-a : pc.b-a]
 		if write {
-			oc := stormyNotDone
-			if done[i] {
-				oc = stormyDone
-			}
-			o.record(pc.a, data[pc.a-a:pc.b-a], oc, r)
-		} else if done[i] {
-			o.compare(what, pc.a, got[pc.a-a:pc.b-a], r)
+			piece = data[pc.a-a : pc.b-a]
 		}
+		o.settlePiece(what, pc.a, piece, write, done[i], r)
 	}
 }
 
 func (o *stormyOwner) opAccBatch(write bool) {
-	w := o.w
 	ro := !write && o.useRO()
 	ty := &stormyTypes[o.rng.IntN(len(stormyTypes))]
-	k, a, b := o.pick(ty.size, o.rng.IntN(2) == 0, 64)
-	o.busy[k] = true
+	k, a, b := o.claim(ty.size, o.rng.IntN(2) == 0, 64)
 	defer delete(o.busy, k)
 	v, order, vname := o.acc(ro)
 	n := int((b - a) / ty.size)
@@ -980,21 +1015,9 @@ func (o *stormyOwner) opAccBatch(write bool) {
 		return nil
 	})
 	r := o.end(c)
-	if calls > 1 {
-		w.e.failf("%s: function called %d times", what, calls)
-	}
-	o.verr(c, r, what, "batch", err, stormyInRange, b)
+	o.batchCalled(c, r, what, calls, err, b)
 	for i, x := range xs {
-		off := a + int64(i)*ty.size
-		if write {
-			oc := stormyNotDone
-			if done[i] {
-				oc = stormyDone
-			}
-			o.record(off, stormyEncode(order, ty.size, x), oc, r)
-		} else if done[i] {
-			o.compare(what, off, stormyEncode(order, ty.size, x), r)
-		}
+		o.settlePiece(what, a+int64(i)*ty.size, stormyEncode(order, ty.size, x), write, done[i], r)
 	}
 }
 
@@ -1047,40 +1070,90 @@ func (o *stormyOwner) values(n int64, count int) (offs []int64, cells []int) {
 
 const stormyBadOff = int64(1) << 40
 
+// stormyValues is what a Scatter or a Gather works on: how it is called
+// (0 Manager, 1 uint64s, 2 uint32s), the value size, the offsets (one of
+// them, bad, maybe out of range) with the cells they lie in, and the span
+// [lo, hi) the good ones cover.
+type stormyValues struct {
+	via    int
+	n      int64
+	offs   []int64
+	cells  []int
+	bad    int
+	lo, hi int64
+}
+
+// pickValues draws the values of a Scatter or a Gather and marks their
+// cells busy; the caller hands it to done when the call is over. It reports
+// false when no value fits.
+func (o *stormyOwner) pickValues() (stormyValues, bool) {
+	var sv stormyValues
+	sv.via = o.rng.IntN(3)
+	sv.n = []int64{1, 2, 3, 5, 8, 16, 64, 200}[o.rng.IntN(8)]
+	switch sv.via {
+	case 1:
+		sv.n = 8
+	case 2:
+		sv.n = 4
+	}
+	sv.offs, sv.cells = o.values(sv.n, 1+o.rng.IntN(40))
+	sv.bad = -1
+	if len(sv.offs) == 0 {
+		return sv, false
+	}
+	if o.rng.IntN(5) == 0 {
+		sv.bad = o.rng.IntN(len(sv.offs))
+		sv.offs[sv.bad] = stormyBadOff
+	}
+	sv.lo, sv.hi = int64(math.MaxInt64), int64(0)
+	for i, off := range sv.offs {
+		if i != sv.bad {
+			sv.lo, sv.hi = min(sv.lo, off), max(sv.hi, off+sv.n)
+		}
+	}
+	if sv.hi == 0 {
+		sv.lo, sv.hi = o.w.base, o.w.base+1
+	}
+	return sv, true
+}
+
+func (o *stormyOwner) done(sv stormyValues) {
+	for _, k := range sv.cells {
+		delete(o.busy, k)
+	}
+}
+
+// checkValues checks the error of a Scatter or a Gather: with a bad offset
+// and a clean call, ErrOutOfRange, whose message names the offset when
+// named is set, and in any case what verr allows. It reports whether the
+// call was clean.
+func (o *stormyOwner) checkValues(sv stormyValues, c stormyCtx, r stormyRes, what, prefix string, err error, named bool) bool {
+	w := o.w
+	clean := !c.closed0 && !r.closing && !r.overlap && c.sz0 >= sv.hi
+	if sv.bad >= 0 {
+		if clean {
+			if !errors.Is(err, chunkmap.ErrOutOfRange) {
+				w.e.failf("%s: got %v, want ErrOutOfRange for offset %d", what, err, stormyBadOff)
+			} else if named && !bytes.Contains([]byte(err.Error()), []byte(fmt.Sprintf("at offset %d ", stormyBadOff))) {
+				w.e.failf("%s: error does not name the offending offset %d: %v", what, stormyBadOff, err)
+			}
+		}
+		o.verr(c, r, what, prefix, err, stormyInRange, stormyBadOff)
+	} else {
+		o.verr(c, r, what, prefix, err, stormyInRange, sv.hi)
+	}
+	return clean
+}
+
 func (o *stormyOwner) opScatter() {
 	w := o.w
-	via := o.rng.IntN(3)
-	n := []int64{1, 2, 3, 5, 8, 16, 64, 200}[o.rng.IntN(8)]
-	switch via {
-	case 1:
-		n = 8
-	case 2:
-		n = 4
-	}
-	offs, cells := o.values(n, 1+o.rng.IntN(40))
-	defer func() {
-		for _, k := range cells {
-			delete(o.busy, k)
-		}
-	}()
-	if len(offs) == 0 {
+	sv, ok := o.pickValues()
+	defer o.done(sv)
+	if !ok {
 		return
 	}
-	bad := -1
-	if o.rng.IntN(5) == 0 {
-		bad = o.rng.IntN(len(offs))
-		offs[bad] = stormyBadOff
-	}
+	via, n, offs, bad, lo, hi := sv.via, sv.n, sv.offs, sv.bad, sv.lo, sv.hi
 	src := o.bytes(n * int64(len(offs)))
-	lo, hi := int64(math.MaxInt64), int64(0)
-	for i, off := range offs {
-		if i != bad {
-			lo, hi = min(lo, off), max(hi, off+n)
-		}
-	}
-	if hi == 0 {
-		lo, hi = w.base, w.base+1
-	}
 	var err error
 	var name string
 	c := o.begin(false, lo, hi)
@@ -1105,19 +1178,7 @@ func (o *stormyOwner) opScatter() {
 	}
 	r := o.end(c)
 	what := fmt.Sprintf("%s of %d values of %d bytes (bad index %d)", name, len(offs), n, bad)
-	clean := !c.closed0 && !r.closing && !r.overlap && c.sz0 >= hi
-	if bad >= 0 {
-		if clean {
-			if !errors.Is(err, chunkmap.ErrOutOfRange) {
-				w.e.failf("%s: got %v, want ErrOutOfRange for offset %d", what, err, stormyBadOff)
-			} else if via == 0 && !bytes.Contains([]byte(err.Error()), []byte(fmt.Sprintf("at offset %d ", stormyBadOff))) {
-				w.e.failf("%s: error does not name the offending offset %d: %v", what, stormyBadOff, err)
-			}
-		}
-		o.verr(c, r, what, "scatter ", err, stormyInRange, stormyBadOff)
-	} else {
-		o.verr(c, r, what, "scatter ", err, stormyInRange, hi)
-	}
+	clean := o.checkValues(sv, c, r, what, "scatter ", err, via == 0)
 	for i, off := range offs {
 		if i == bad {
 			continue
@@ -1138,37 +1199,12 @@ func (o *stormyOwner) opScatter() {
 func (o *stormyOwner) opGather() {
 	w := o.w
 	ro := o.useRO()
-	via := o.rng.IntN(3)
-	n := []int64{1, 2, 3, 5, 8, 16, 64, 200}[o.rng.IntN(8)]
-	switch via {
-	case 1:
-		n = 8
-	case 2:
-		n = 4
-	}
-	offs, cells := o.values(n, 1+o.rng.IntN(40))
-	defer func() {
-		for _, k := range cells {
-			delete(o.busy, k)
-		}
-	}()
-	if len(offs) == 0 {
+	sv, ok := o.pickValues()
+	defer o.done(sv)
+	if !ok {
 		return
 	}
-	bad := -1
-	if o.rng.IntN(5) == 0 {
-		bad = o.rng.IntN(len(offs))
-		offs[bad] = stormyBadOff
-	}
-	lo, hi := int64(math.MaxInt64), int64(0)
-	for i, off := range offs {
-		if i != bad {
-			lo, hi = min(lo, off), max(hi, off+n)
-		}
-	}
-	if hi == 0 {
-		lo, hi = w.base, w.base+1
-	}
+	via, n, offs, bad, lo, hi := sv.via, sv.n, sv.offs, sv.bad, sv.lo, sv.hi
 	dst := make([]byte, n*int64(len(offs)))
 	var err error
 	var name string
@@ -1199,20 +1235,10 @@ func (o *stormyOwner) opGather() {
 	}
 	r := o.end(c)
 	what := fmt.Sprintf("%s of %d values of %d bytes (bad index %d, follower %v)", name, len(offs), n, bad, ro)
-	clean := !c.closed0 && !r.closing && !r.overlap && c.sz0 >= hi
+	clean := o.checkValues(sv, c, r, what, "gather ", err, true)
 	upTo := len(offs)
 	if bad >= 0 {
-		if clean {
-			if !errors.Is(err, chunkmap.ErrOutOfRange) {
-				w.e.failf("%s: got %v, want ErrOutOfRange for offset %d", what, err, stormyBadOff)
-			} else if !bytes.Contains([]byte(err.Error()), []byte(fmt.Sprintf("at offset %d ", stormyBadOff))) {
-				w.e.failf("%s: error does not name the offending offset %d: %v", what, stormyBadOff, err)
-			}
-		}
-		o.verr(c, r, what, "gather ", err, stormyInRange, stormyBadOff)
 		upTo = bad
-	} else {
-		o.verr(c, r, what, "gather ", err, stormyInRange, hi)
 	}
 	if err != nil && !(bad >= 0 && clean) {
 		return
@@ -1226,8 +1252,7 @@ func (o *stormyOwner) opAtomic() {
 	w := o.w
 	ro := o.useRO()
 	size := []int64{4, 8}[o.rng.IntN(2)]
-	k, a, b := o.pick(size, true, 1)
-	o.busy[k] = true
+	k, a, b := o.claim(size, true, 1)
 	defer delete(o.busy, k)
 	kind := o.rng.IntN(4) // 0 load, 1 store, 2 add, 3 compare-and-swap
 	if ro {
@@ -1346,8 +1371,7 @@ func (o *stormyOwner) opAtomic() {
 func (o *stormyOwner) opSlice(write bool) {
 	w := o.w
 	ro := !write && o.useRO()
-	k, a, b := o.pick(1, false, 0)
-	o.busy[k] = true
+	k, a, b := o.claim(1, false, 0)
 	defer delete(o.busy, k)
 	v, _, vname := o.acc(ro)
 	n := int(b - a)
@@ -1363,16 +1387,11 @@ func (o *stormyOwner) opSlice(write bool) {
 			w.e.failf("%s: Off is %d", what, view.Off())
 		}
 		bs := view.Bytes()
-		if len(bs) != n || cap(bs) != n {
+		short := len(bs) != n || cap(bs) != n
+		if short {
 			w.e.failf("%s: Bytes has length %d and capacity %d, want %d", what, len(bs), cap(bs), n)
-		} else if write {
-			copy(bs, data)
-		} else {
-			got = append([]byte(nil), bs...)
 		}
-		if o.rng.IntN(6) == 0 {
-			o.nested()
-		}
+		got = o.fillOrCopy(bs, data, write, short)
 		view.Release()
 		if o.rng.IntN(2) == 0 {
 			view.Release()
@@ -1381,13 +1400,7 @@ func (o *stormyOwner) opSlice(write bool) {
 			w.e.failf("%s: Bytes is not nil after Release", what)
 		}
 	}
-	r := o.end(c)
-	ok := o.verr(c, r, what, "slice: pin ", err, stormyInRange, b)
-	if write {
-		o.record(a, data, stormyOutcome(err, true), r)
-	} else if ok {
-		o.compare(what, a, got, r)
-	}
+	o.settle(c, o.end(c), what, "slice: pin ", err, a, b, write, data, got)
 }
 
 // opBatchTricks writes through a Batch whose function then panics, returns
@@ -1396,8 +1409,7 @@ func (o *stormyOwner) opSlice(write bool) {
 // an escaped Batch returns ErrClosed.
 func (o *stormyOwner) opBatchTricks() {
 	w := o.w
-	k, a, b := o.pick(1, false, 0)
-	o.busy[k] = true
+	k, a, b := o.claim(1, false, 0)
 	defer delete(o.busy, k)
 	n := int(b - a)
 	data := o.bytes(b - a)
@@ -1491,8 +1503,7 @@ func (o *stormyOwner) opBatchSeesTruncate() {
 	if !w.cfg.shrink || o.depth > 0 {
 		return
 	}
-	k, a, b := o.pick(1, false, 0)
-	o.busy[k] = true
+	k, a, b := o.claim(1, false, 0)
 	defer delete(o.busy, k)
 	n := int(b - a)
 	what := fmt.Sprintf("Batch Bytes of %d bytes at %d before and after a Truncate", n, a)
@@ -1586,8 +1597,7 @@ func (o *stormyOwner) opScan() {
 	w := o.w
 	ro := o.useRO()
 	st := &stormyScans[o.rng.IntN(len(stormyScans))]
-	k, a, b := o.pick(st.size, o.rng.IntN(2) == 0, 0)
-	o.busy[k] = true
+	k, a, b := o.claim(st.size, o.rng.IntN(2) == 0, 0)
 	defer delete(o.busy, k)
 	v, order, vname := o.acc(ro)
 	count := int((b - a) / st.size)
@@ -1658,8 +1668,7 @@ func (o *stormyOwner) opScan() {
 func (o *stormyOwner) opBlocks() {
 	w := o.w
 	ro := o.useRO()
-	k, a, b := o.pick(1, false, 0)
-	o.busy[k] = true
+	k, a, b := o.claim(1, false, 0)
 	defer delete(o.busy, k)
 	v, _, vname := o.acc(ro)
 	s := v.Scan()
