@@ -171,9 +171,10 @@ func faultErr(mp *mapping, f fault) error {
 // a Truncate, DropBefore or Close happen one after the other, each whole,
 // as a file's write and truncate do: a write across chunks is never cut
 // short by them, and one that returns ErrClosed or ErrOutOfRange has
-// written nothing. It does not retain p. If creating a chunk or allocating the blocks a write past Size
-// needs fails (for example, the disk is full: the error matches ErrNoSpace)
-// it returns the error and leaves the dataset as it was.
+// written nothing. It does not retain p. If creating a chunk or allocating
+// the blocks a write past Size needs fails (for example, the disk is full:
+// the error matches ErrNoSpace) it returns the error and leaves the dataset
+// as it was.
 func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// The common write, small and inside one mapped chunk and inside
 	// [Start, Size), goes straight to hotWrite1. On cold data a write's
