@@ -199,6 +199,24 @@ func bxFill(t testing.TB, m *chunkmap.Manager, chunks int) {
 	}
 }
 
+// bxSettleMaps collects garbage until no mapping of dir's files is left
+// (the cleanups of closed, unreachable Managers have run), and fails the
+// test if some is still there after 5 s.
+func bxSettleMaps(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		if _, lines := bxMaps(t, dir); lines == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("closed Managers still map files of %s:\n%s", dir, bxMapsOf(t, dir))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // bxWaitGone waits (collecting garbage, for the arena's cleanup) until no
 // mapping and no descriptor of dir is left, and the goroutine count is back
 // at base; it reports what is left after wait.
