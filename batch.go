@@ -385,7 +385,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 	}
 	if m == nil {
 		if b.st == nil {
-			return nil, fmt.Errorf("%s: %w: a zero Batch (use the one Manager.Batch passes to its function)", place(op, at(off, int64(n))), ErrClosed)
+			return nil, placed(place(op, at(off, int64(n))), "%w: a zero Batch (use the one Manager.Batch passes to its function)", ErrClosed)
 		}
 		return nil, placed(place(op, at(off, int64(n)))+" in "+b.dir, "%w: the Batch was used after its function returned", ErrClosed)
 	}

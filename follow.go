@@ -126,28 +126,28 @@ func (m *Manager) heldIndexesLocked() []int64 {
 // REQUIRES: m.mu held.
 func (m *Manager) checkHeldLocked(held []int64) error {
 	lo, hi := m.mu.first, m.mu.first+m.mu.nchunks
-	var err error
 	for _, idx := range held {
-		if idx < lo || idx >= hi || err != nil {
+		if idx < lo || idx >= hi {
 			continue
 		}
 		path := m.chunkPath(idx)
-		fi, lerr := m.fsys.Lstat(path)
+		fi, err := m.fsys.Lstat(path)
 		switch {
-		case errors.Is(lerr, fs.ErrNotExist):
+		case errors.Is(err, fs.ErrNotExist):
 			err = fmt.Errorf("%w: chunk file %s was removed, and Size %d needs it", ErrCorrupt, path, m.state().size.Load())
-		case lerr != nil:
-			err = fmt.Errorf("stat chunk file %s: %w", path, unpath(path, lerr))
+		case err != nil:
+			err = fmt.Errorf("stat chunk file %s: %w", path, unpath(path, err))
 		default:
 			err = checkChunkFile(path, fi, m.chunkSize)
 		}
-	}
-	if err != nil {
-		if ps, ok := m.shared.load(m.boot); ok && ps.epoch != m.seen.Load() {
-			return nil
+		if err != nil {
+			if ps, ok := m.shared.load(m.boot); ok && ps.epoch != m.seen.Load() {
+				return nil
+			}
+			return err
 		}
 	}
-	return err
+	return nil
 }
 
 // follow is pull for the calls other than ReadAt that read Start, Size or

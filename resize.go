@@ -64,17 +64,10 @@ func (m *Manager) unmakeLocked(from, to int64) error {
 	return err
 }
 
-// growAllocLocked is growLocked(end) followed by allocRangeLocked(off, n).
-// If the allocation fails (a full disk), the chunk files the growth created
-// are removed again: a failed write or Grow leaves the dataset as it was.
-//
-// REQUIRES: m.mu held.
-func (m *Manager) growAllocLocked(end, off, n int64) error {
-	return m.growThenLocked(end, func() error { return m.allocRangeLocked(off, n) })
-}
-
-// growThenLocked is growLocked(end) followed by then: if then fails, the
-// chunk files the growth created are removed again.
+// growThenLocked is growLocked(end) followed by then (zeroing, allocating
+// blocks): if then fails, on a full disk say, the chunk files the growth
+// created are removed again, so that a failed write or Grow leaves the
+// dataset as it was.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) growThenLocked(end int64, then func() error) error {
@@ -280,7 +273,7 @@ func (m *Manager) Grow(n int64) error {
 	if n > maxOffset-size {
 		return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
 	}
-	return m.wrapErr("grow", at(size, n), m.growAllocLocked(size+n, size, n))
+	return m.wrapErr("grow", at(size, n), m.growThenLocked(size+n, func() error { return m.allocRangeLocked(size, n) }))
 }
 
 // Truncate sets Size. Chunk files wholly past the new Size are deleted, and

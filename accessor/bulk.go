@@ -7,7 +7,6 @@ package accessor
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
@@ -82,7 +81,7 @@ func (e *restated) Unwrap() error { return e.err }
 // message after its own operation, extent and directory, behind op's.
 func (v *ViewAccessor) restate(op string, off, n int64, err error) error {
 	dir := v.m.Dir()
-	msg := unplace(err, dir)
+	msg := unplace(err)
 	where := fmt.Sprintf("%s (%d bytes) at offset %d", op, n, off)
 	if !strings.Contains(msg, dir+string(filepath.Separator)) {
 		// As the Manager's messages do: the directory once, unless
@@ -92,32 +91,16 @@ func (v *ViewAccessor) restate(op string, off, n int64, err error) error {
 	return &restated{where + ": " + msg, err}
 }
 
-// placeRE matches the place at the start of a Manager's error message:
-// the operation, then the length and the offset where the call has them
-// ("batch read 8 bytes at offset 12").
-var placeRE = regexp.MustCompile(`^[a-z]+(?: [a-z]+)*(?: -?[0-9]+ bytes)?(?: at offset -?[0-9]+)?`)
-
 // unplace returns the message of err, a Manager's error, without the place
-// it starts with and the directory after it: what is left says what went
-// wrong, for restate to put behind the accessor call's own place. A
-// Manager's error says where its place ends (Unplaced); for any other, the
-// place is matched (see placeRE) with dir, the directory as Dir gives it.
-func unplace(err error, dir string) string {
+// it starts with (the operation, extent and directory), which every error
+// the Manager places records (Unplaced): what is left says what went wrong,
+// for restate to put behind the accessor call's own place. Any other
+// error's message is kept whole.
+func unplace(err error) string {
 	if pe, ok := err.(interface{ Unplaced() string }); ok {
 		return pe.Unplaced()
 	}
-	msg := err.Error()
-	loc := placeRE.FindStringIndex(msg)
-	if loc == nil {
-		return msg
-	}
-	rest := msg[loc[1]:]
-	for _, sep := range []string{" in " + dir + ": ", " " + dir + ": ", ": "} {
-		if after, ok := strings.CutPrefix(rest, sep); ok {
-			return after
-		}
-	}
-	return msg
+	return err.Error()
 }
 
 // rangeErr is the error of a bulk call op of n bytes at off outside the
