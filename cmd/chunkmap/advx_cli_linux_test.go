@@ -223,10 +223,14 @@ func TestAdvxCLI_TrimSIGTERM(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(15+round*10) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
+		// The signal goes once trim has moved Start (past a quarter of
+		// the chunks in round 1): its handler is installed before it
+		// opens the dataset, whatever the machine's load. A trim that
+		// finishes first gets no signal.
+		advxAwaitStart(t, dir, int64(round)*nchunks/4*cs+1, done)
+		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
 		case <-time.After(3 * time.Second):
@@ -253,6 +257,32 @@ func TestAdvxCLI_TrimSIGTERM(t *testing.T) {
 		}
 		t.Logf("round %d: status %d, Start %d", round, code, r.Start())
 	}
+}
+
+// advxAwaitStart waits until the dataset in dir has a Start of at least
+// start, as a reader sees it, or until the process whose Wait result done
+// carries has ended (putting that result back); it fails the test after
+// 10 s.
+func advxAwaitStart(t *testing.T, dir string, start int64, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			done <- err
+			return
+		default:
+		}
+		if r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true}); err == nil {
+			moved := r.Start() >= start
+			r.Close()
+			if moved {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("Start of %s did not reach %d within 10 s", dir, start)
 }
 
 // TestAdvxCLI_SalvageSignals: SIGTERM during salvage, and salvage writing
