@@ -82,7 +82,9 @@ type batchState struct {
 
 	held   []batchChunk // the chunks held, in the order first touched
 	inline [4]batchChunk
-	index  map[int64]int // positions in held, once it is long
+	// index maps chunks to their positions in held once held is longer
+	// than batchIndexFrom; the map is kept, emptied, for the next batch.
+	index  map[int64]int
 	views  map[[2]int64]*viewHold
 	wviews map[[2]int64]*viewHold
 	// retired holds views taken out of views and wviews when the chunks
@@ -143,7 +145,7 @@ const batchHeldKeep = 1024
 // find returns the batch's hold of chunk idx, or nil. The cache of runs
 // answers most lookups before this is needed.
 func (st *batchState) find(idx int64) *batchChunk {
-	if st.index != nil {
+	if len(st.held) > batchIndexFrom {
 		if i, ok := st.index[idx]; ok {
 			return &st.held[i]
 		}
@@ -163,10 +165,13 @@ func (st *batchState) add(idx int64, s *slot) *batchChunk {
 		st.held = st.inline[:0]
 	}
 	st.held = append(st.held, batchChunk{idx: idx, s: s})
-	if st.index != nil {
-		st.index[idx] = len(st.held) - 1
-	} else if len(st.held) > batchIndexFrom {
-		st.index = make(map[int64]int, 2*len(st.held))
+	switch n := len(st.held); {
+	case n > batchIndexFrom+1:
+		st.index[idx] = n - 1
+	case n == batchIndexFrom+1:
+		if st.index == nil {
+			st.index = make(map[int64]int, 4*n)
+		}
 		for i, h := range st.held {
 			st.index[h.idx] = i
 		}
@@ -216,7 +221,10 @@ func (st *batchState) reset() {
 		st.held = nil
 	}
 	st.held = st.held[:0]
-	st.index = nil
+	if len(st.index) > batchHeldKeep {
+		st.index = nil
+	}
+	clear(st.index)
 	clear(st.views)
 	clear(st.wviews)
 	clear(st.retired)
@@ -523,44 +531,73 @@ const widenGap = 32
 // the batch holds no chunk for it that it did not touch.
 func (b *Batch) widen(first, last int64, write bool) {
 	m := b.m
+	lo, _, okf := b.span(first, write)
+	_, hi, okl := b.span(last, write)
+	// p is where the window's first byte, lo, is mapped.
+	p := b.st.runs[uint64(first)%batchRuns].p
 	f, l := first, last
-	if m.contiguous {
-		for f > max(0, first-widenGap) && m.slotNum(f) > 0 && l-(f-1) < int64(len(m.slots)) && b.joins(f-1, f, write) {
-			f--
+	if okf && okl && m.contiguous {
+		// The window in place joins the new runs if it ends where they
+		// begin or begins where they end: adopt it, so that a batch that
+		// walks through chunks extends its window in one step.
+		wlo, wn, wp := b.lo, b.n, b.p
+		if write {
+			wlo, wn, wp = b.wlo, b.wn, b.wp
 		}
-		for l < last+widenGap && m.slotNum(l+1) > 0 && l+1-f < int64(len(m.slots)) && b.joins(l, l+1, write) {
-			l++
+		if wn > 0 {
+			whi := wlo + int64(wn)
+			wf, wl := wlo>>b.shift, (whi-1)>>b.shift
+			switch {
+			case whi == lo && lo == first<<b.shift && m.slotNum(first) > 0 && last-wf < int64(len(m.slots)):
+				f, lo, p = wf, wlo, wp
+			case hi == wlo && wlo == chunkOffset(last+1, b.shift) && m.slotNum(wf) > 0 && wl-first < int64(len(m.slots)):
+				l, hi = wl, whi
+			}
+		}
+		// Each step loads one entry: the neighbour's run must exist and
+		// meet the window's edge, which must be a chunk boundary.
+		fl, ll := max(0, f-widenGap), l+widenGap
+		for f > fl && m.slotNum(f) > 0 && l-(f-1) < int64(len(m.slots)) && lo == f<<b.shift {
+			plo, pend, ok := b.span(f-1, write)
+			if !ok || pend != lo {
+				break
+			}
+			f, lo, p = f-1, plo, b.st.runs[uint64(f-1)%batchRuns].p
+		}
+		for l < ll && m.slotNum(l+1) > 0 && l+1-f < int64(len(m.slots)) && hi == chunkOffset(l+1, b.shift) {
+			nlo, nend, ok := b.span(l+1, write)
+			if !ok || nlo != hi {
+				break
+			}
+			l, hi = l+1, nend
 		}
 	}
-	rf, rl := b.run(f, write), b.run(l, write)
-	lo, hi := rf.lo, rl.lo+int64(rl.lim(write))
 	var n uint64
-	if rf.lim(write) > 0 && rl.lim(write) > 0 && lo < hi {
+	if !okf || !okl || lo >= hi {
+		p = nil
+	} else {
 		n = uint64(hi - lo)
 	}
 	if write {
-		b.wlo, b.wn, b.wp = lo, n, rf.p
+		b.wlo, b.wn, b.wp = lo, n, p
 	} else {
-		b.lo, b.n, b.p = lo, n, rf.p
+		b.lo, b.n, b.p = lo, n, p
 	}
 }
 
-// run returns the batch's run of chunk idx (writable, with write), or an
-// empty one: the entry of its cache may hold another chunk's.
-func (b *Batch) run(idx int64, write bool) batchRun {
-	r := b.st.runs[uint64(idx)%batchRuns]
-	if r.lim(write) == 0 || r.lo>>b.shift != idx {
-		return batchRun{}
+// span returns the bytes [lo, end) of the batch's run of chunk idx
+// (writable, with write), and false if it has none: the entry of its cache
+// may hold another chunk's.
+func (b *Batch) span(idx int64, write bool) (lo, end int64, ok bool) {
+	r := &b.st.runs[uint64(idx)%batchRuns]
+	n := r.n
+	if write {
+		n = r.wn
 	}
-	return r
-}
-
-// joins reports whether the runs of chunks a and a+1 = c (writable ones,
-// with write) exist and meet: a's ends at its chunk's end, c's starts at
-// its chunk's start.
-func (b *Batch) joins(a, c int64, write bool) bool {
-	ra, rc := b.run(a, write), b.run(c, write)
-	return ra.lim(write) > 0 && rc.lim(write) > 0 && ra.lo+int64(ra.lim(write)) == c<<b.shift && rc.lo == c<<b.shift
+	if n == 0 || r.lo>>b.shift != idx {
+		return 0, 0, false
+	}
+	return r.lo, r.lo + int64(n), true
 }
 
 // hold holds chunk idx in its arena slot for the rest of the batch (and
