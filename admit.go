@@ -100,6 +100,12 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 		// no Sync can (or need) fsync.
 		if k > 0 && !e.dead && idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
 			m.markFileDirtyLocked(idx, e.f.Info())
+			// The bytes written are allocated now; if they extend the
+			// allocated prefix, stores through a mapping may use them
+			// without a fallocate.
+			if o, have := off&m.mask, m.mu.allocEnd[idx]; o <= have && o+int64(k) > have {
+				m.noteAllocLocked(idx, o+int64(k))
+			}
 		}
 		if m.mu.pwrites--; m.mu.pwrites == 0 {
 			m.mu.idle.Broadcast()

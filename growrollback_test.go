@@ -11,17 +11,20 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
-// allocFailFS passes every operation to vfs.OS, except that Allocate on a
-// chunk file whose index is at least from fails with ENOSPC while on is set.
+// allocFailFS passes every operation to vfs.OS, except that Allocate and
+// WriteAt on a chunk file whose index is at least from fail with ENOSPC
+// while on is set, as on a full disk.
 type allocFailFS struct {
 	vfs.FS
 	on    atomic.Bool
 	from  int64
+	below int64 // if not 0, Allocate fails only below this index
 	fails atomic.Int64
 }
 
@@ -60,11 +63,19 @@ func chunkIndexOf(name string) int64 {
 }
 
 func (f *allocFailFile) Allocate(off, n int64) error {
-	if f.a.on.Load() && chunkIndexOf(f.Name()) >= f.a.from {
+	if idx := chunkIndexOf(f.Name()); f.a.on.Load() && idx >= f.a.from && (f.a.below == 0 || idx < f.a.below) {
 		f.a.fails.Add(1)
 		return &os.PathError{Op: "fallocate", Path: f.Name(), Err: syscall.ENOSPC}
 	}
 	return f.File.Allocate(off, n)
+}
+
+func (f *allocFailFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.a.on.Load() && chunkIndexOf(f.Name()) >= f.a.from {
+		f.a.fails.Add(1)
+		return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+	}
+	return f.File.WriteAt(p, off)
 }
 
 func chunkFilesIn(t *testing.T, dir string) []string {
@@ -206,5 +217,103 @@ func TestFailedGrowthConcurrentAppends(t *testing.T) {
 	}
 	if err := m.Sync(); err != nil {
 		t.Fatalf("Sync: %v", err)
+	}
+}
+
+// gateFS is allocFailFS whose first failing WriteAt waits, once it has
+// signalled blocked, until release is closed.
+type gateFS struct {
+	allocFailFS
+	blocked, release chan struct{}
+	once             sync.Once
+}
+
+func (g *gateFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	f, err := g.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &gateFile{allocFailFile: allocFailFile{File: f, a: &g.allocFailFS}, g: g}, nil
+}
+
+type gateFile struct {
+	allocFailFile
+	g *gateFS
+}
+
+func (f *gateFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.g.on.Load() {
+		f.g.once.Do(func() {
+			close(f.g.blocked)
+			<-f.g.release
+		})
+	}
+	return f.allocFailFile.WriteAt(p, off)
+}
+
+// TestBulkAppendOnFullDiskWhileAnotherClaims: a bulk Append's range is
+// handed out unallocated (its pwrite allocates), so an Append that claims
+// the next range while the first is still writing must allocate the
+// first's range before its own. Where the first's range has no space
+// (the second's chunk has) that fails the second Append, leaves the first
+// the latest claim, and the first, failing in turn, gives its range back:
+// Size and the chunk files are as they were, and no zeros are left in the
+// dataset. Had the second claimed its range, it would have succeeded, and
+// the first's failed range would have stayed in the dataset as zeros.
+func TestBulkAppendOnFullDiskWhileAnotherClaims(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := t.TempDir()
+	fsys := &gateFS{allocFailFS: allocFailFS{FS: vfs.OS, below: 3}, blocked: make(chan struct{}), release: make(chan struct{})}
+	o := chunkmap.Options{ChunkSize: cs}
+	chunkmap.SetFS(&o, fsys)
+	m, err := chunkmap.Open(dir, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append([]byte("head")); err != nil {
+		t.Fatal(err)
+	}
+	before := chunkFilesIn(t, dir)
+	fsys.on.Store(true)
+	first := make(chan error, 1)
+	go func() {
+		_, err := m.Append(make([]byte, 3*cs-4)) // chunks 0 to 2
+		first <- err
+	}()
+	<-fsys.blocked
+	second := make(chan error, 1)
+	go func() {
+		_, err := m.Append([]byte("second"))
+		second <- err
+	}()
+	// A second Append that claimed its range waits for the first, which
+	// waits for release: give up waiting rather than hang.
+	select {
+	case err := <-second:
+		if !errors.Is(err, chunkmap.ErrNoSpace) {
+			t.Errorf("Append claiming after an unallocated bulk Append on a full disk: %v, want ErrNoSpace", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("Append claiming after an unallocated bulk Append on a full disk claimed its range: it waits for the first")
+	}
+	close(fsys.release)
+	if err := <-first; !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Errorf("bulk Append on a full disk: %v, want ErrNoSpace", err)
+	}
+	if m.Size() != 4 {
+		t.Errorf("Size %d after both Appends failed, want 4", m.Size())
+	}
+	if got := chunkFilesIn(t, dir); strings.Join(got, ",") != strings.Join(before, ",") {
+		t.Errorf("failed Appends left chunk files %v, want %v", got, before)
+	}
+	fsys.on.Store(false)
+	off, err := m.Append([]byte("third"))
+	if err != nil || off != 4 {
+		t.Fatalf("Append once space is back: at %d, %v; want at 4", off, err)
+	}
+	got := make([]byte, 9)
+	if _, err := m.ReadAt(got, 0); err != nil || string(got) != "headthird" {
+		t.Fatalf("dataset reads %q, %v; want \"headthird\"", got, err)
 	}
 }

@@ -363,6 +363,10 @@ type claim struct {
 	off, end int64
 	prev     int64  // where the reservation stood before
 	seq      uint64 // the reservation's number (mu.claims after it)
+	// The chunks the claim's growth created, [made, upto): removed again
+	// if its write fails and it is given back, unless more growth
+	// followed.
+	made, upto int64
 }
 
 // extend writes p over the range c handed to this caller, publishes it,
@@ -397,18 +401,43 @@ func (m *Manager) reserve(off, end int64) (claim, error) {
 // claimLocked is reserveLocked, returning what publish needs to give the
 // range back if its write fails.
 //
+// A write of bulkWrite bytes or more goes to the chunk files with pwrite,
+// which allocates the blocks it fills and fails for lack of space by
+// itself: its range is handed out unallocated, saving a fallocate that
+// would allocate (on tmpfs: zero) every page the write then fills. That is
+// safe only while the claim is the latest, whose failure gives its range
+// back. So at most one claim is unallocated, mu.unalloc, and the next
+// claim first allocates what of it its write may not have filled yet; if
+// that fails, the next claim fails instead, and the earlier one stays the
+// latest.
+//
 // REQUIRES: m.mu held.
 func (m *Manager) claimLocked(off, end int64) (claim, error) {
-	c := claim{off: off, end: end, prev: m.mu.reserved}
-	if err := m.reserveLocked(off, end); err != nil {
+	if u := m.mu.unalloc; u.seq != 0 {
+		if err := m.allocRangeLocked(u.off, u.end-u.off); err != nil {
+			return claim{}, err
+		}
+		m.mu.unalloc = claim{}
+	}
+	c := claim{off: off, end: end, prev: m.mu.reserved, made: m.mu.first + m.mu.nchunks}
+	byWrite := end-off >= bulkWrite && !m.fillChunks
+	if err := m.reserveLocked(off, end, !byWrite); err != nil {
 		return claim{}, err
 	}
 	m.mu.claims++
 	c.seq = m.mu.claims
+	c.upto = m.mu.first + m.mu.nchunks
+	if byWrite {
+		m.mu.unalloc = c
+	}
 	return c, nil
 }
 
-func (m *Manager) reserveLocked(off, end int64) error {
+// reserveLocked creates the chunks [off, end) needs, zeroes the stale bytes
+// before it, allocates its blocks if alloc, and moves reserved past it.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) reserveLocked(off, end int64, alloc bool) error {
 	if m.closed.Load() {
 		return ErrClosed
 	}
@@ -428,9 +457,14 @@ func (m *Manager) reserveLocked(off, end int64) error {
 			}
 		}
 		// The blocks the write needs are allocated before the range is
-		// handed out: a write that failed for lack of space afterwards
-		// would have to be published all the same (later appends wait
-		// for it), extending Size over bytes never written.
+		// handed out, unless its write allocates them (claimLocked): a
+		// write that failed for lack of space afterwards would have to
+		// be published all the same if a later claim depends on it
+		// (later appends wait for it), extending Size over bytes never
+		// written.
+		if !alloc {
+			return nil
+		}
 		return m.allocRangeLocked(off, end-off)
 	})
 	if err != nil {
@@ -451,11 +485,25 @@ func (m *Manager) reserveLocked(off, end int64) error {
 func (m *Manager) publish(c claim, isAppend, ok bool) (covered bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.mu.unalloc.seq == c.seq {
+		// Done: what the write filled is allocated (fileIOLocked), and
+		// the range is published or given back below.
+		m.mu.unalloc = claim{}
+	}
 	if !ok && m.mu.claims == c.seq {
 		// The claim is undone: the one before it is the latest again, so
-		// it too can be given back if it fails.
+		// it too can be given back if it fails. The chunk files its
+		// growth created go too, unless a Grow has created more since:
+		// nothing else reaches past reserved, so nothing else used them.
 		m.mu.reserved = c.prev
 		m.mu.claims = c.seq - 1
+		// (A file that cannot be removed is past the dataset's end,
+		// where growth and Open remove it; the write's error is the
+		// caller's.)
+		if c.upto > c.made && m.mu.first+m.mu.nchunks == c.upto {
+			_ = m.unmakeLocked(c.made, c.upto)
+			m.mu.nchunks = c.made - m.mu.first
+		}
 		return false
 	}
 	off, end := c.off, c.end

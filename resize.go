@@ -193,11 +193,19 @@ func (m *Manager) allocLocked(idx, end int64) error {
 	if err != nil {
 		return spaceErr(err)
 	}
+	m.noteAllocLocked(idx, to)
+	return nil
+}
+
+// noteAllocLocked records that the first to bytes of chunk idx are
+// allocated on disk, where the lock-free writers of its slot see it too.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) noteAllocLocked(idx, to int64) {
 	m.mu.allocEnd[idx] = to
 	if mp := m.mappingLocked(idx); mp != nil {
 		mp.s.alloc.Store(to)
 	}
-	return nil
 }
 
 // allocRangeLocked is allocLocked for the bytes [off, off+n) of the
@@ -298,7 +306,7 @@ func (m *Manager) Truncate(size int64) error {
 		return m.errorf("truncate", atOff(size), ErrOutOfRange, fmt.Sprintf("below start %d", start))
 	}
 	if size >= st.size.Load() {
-		if err := m.reserveLocked(size, size); err != nil {
+		if err := m.reserveLocked(size, size, true); err != nil {
 			return m.wrapErr("truncate", atOff(size), err)
 		}
 		st.size.Store(size)
