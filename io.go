@@ -7,6 +7,7 @@ package chunkmap
 import (
 	"fmt"
 	"io"
+	"runtime"
 )
 
 // ReadAt implements [io.ReaderAt]. It copies len(p) bytes from offset off
@@ -174,7 +175,10 @@ func faultErr(mp *mapping, f fault) error {
 // written nothing. It does not retain p. If creating a chunk or allocating
 // the blocks a write past Size needs fails (for example, the disk is full:
 // the error matches ErrNoSpace) it returns the error and leaves the dataset
-// as it was.
+// as it was, unless a later write has already claimed the bytes after it
+// (see Append). A write of 64 KiB or more across chunks writes them in
+// parallel: if one fails, n counts the bytes before that chunk, and chunks
+// after it may hold new bytes too.
 func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// The common write, small and inside one mapped chunk and inside
 	// [Start, Size), goes straight to hotWrite1. On cold data a write's
@@ -262,14 +266,7 @@ const bulkWrite = 64 << 10
 // write stores p at offset off, a chunk at a time. The chunks exist.
 func (m *Manager) write(p []byte, off int64) (int, error) {
 	if len(p) >= bulkWrite {
-		for n := 0; n < len(p); {
-			k, err := m.fileIO(p[n:], off+int64(n), true)
-			n += k
-			if err != nil {
-				return n, err
-			}
-		}
-		return len(p), nil
+		return m.writeFiles(p, off)
 	}
 	if m.hotWriteSpan(p, off) {
 		return len(p), nil
@@ -287,6 +284,55 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 			}
 		}
 		n += k
+	}
+	return n, nil
+}
+
+// bulkFanout is the most goroutines (the caller's among them) that write
+// the chunks of one bulk write at once.
+const bulkFanout = 4
+
+// writeFiles is write for a bulk write: it pwrites each chunk's part of p
+// to its file, on up to bulkFanout goroutines (no more than GOMAXPROCS)
+// when p spans several chunks, since the copy into the page cache, not the
+// disk, bounds such writes, and the caller waits for them all. It returns
+// the bytes written before the first chunk whose write failed, and that
+// failure.
+func (m *Manager) writeFiles(p []byte, off int64) (int, error) {
+	first := off >> m.shift
+	pieces := int((off+int64(len(p))-1)>>m.shift - first + 1)
+	if pieces == 1 {
+		for n := 0; n < len(p); {
+			k, err := m.fileIO(p[n:], off+int64(n), true)
+			n += k
+			if err != nil {
+				return n, err
+			}
+		}
+		return len(p), nil
+	}
+	ns := make([]int, pieces)
+	errs := make([]error, pieces)
+	fanOut(pieces, min(bulkFanout, runtime.GOMAXPROCS(0)), func(i int) {
+		// chunkOffset: (idx+1)<<shift overflows for the top chunk.
+		lo := max(off, (first+int64(i))<<m.shift)
+		hi := min(off+int64(len(p)), chunkOffset(first+int64(i)+1, m.shift))
+		q := p[lo-off : hi-off]
+		for ns[i] < len(q) {
+			k, err := m.fileIO(q[ns[i]:], lo+int64(ns[i]), true)
+			ns[i] += k
+			if err != nil {
+				errs[i] = err
+				return
+			}
+		}
+	})
+	n := 0
+	for i := range pieces {
+		n += ns[i]
+		if errs[i] != nil {
+			return n, errs[i]
+		}
 	}
 	return n, nil
 }
