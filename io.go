@@ -549,6 +549,8 @@ func (m *Manager) publish(c claim, isAppend, ok bool) (covered bool) {
 		if c.upto > c.made && m.mu.first+m.mu.nchunks == c.upto {
 			_ = m.unmakeLocked(c.made, c.upto)
 			m.mu.nchunks = c.made - m.mu.first
+			// Chunks created again start as zeros (as in Truncate).
+			m.mu.hwm = min(m.mu.hwm, chunkOffset(c.made, m.shift))
 		}
 		return false
 	}
