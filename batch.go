@@ -83,8 +83,8 @@ type batchState struct {
 	held   []batchChunk // the chunks held, in the order first touched
 	inline [4]batchChunk
 	// index maps chunks to their positions in held once held is longer
-	// than batchIndexFrom; the map is kept, emptied, for the next batch.
-	index  map[int64]int
+	// than batchIndexFrom; it is kept, emptied, for the next batch.
+	index  heldIndex
 	views  map[[2]int64]*viewHold
 	wviews map[[2]int64]*viewHold
 	// retired holds views taken out of views and wviews when the chunks
@@ -146,7 +146,7 @@ const batchHeldKeep = 1024
 // answers most lookups before this is needed.
 func (st *batchState) find(idx int64) *batchChunk {
 	if len(st.held) > batchIndexFrom {
-		if i, ok := st.index[idx]; ok {
+		if i := st.index.get(idx); i >= 0 {
 			return &st.held[i]
 		}
 		return nil
@@ -167,16 +167,87 @@ func (st *batchState) add(idx int64, s *slot) *batchChunk {
 	st.held = append(st.held, batchChunk{idx: idx, s: s})
 	switch n := len(st.held); {
 	case n > batchIndexFrom+1:
-		st.index[idx] = n - 1
+		st.index.put(idx, n-1)
 	case n == batchIndexFrom+1:
-		if st.index == nil {
-			st.index = make(map[int64]int, 4*n)
-		}
 		for i, h := range st.held {
-			st.index[h.idx] = i
+			st.index.put(h.idx, i)
 		}
 	}
 	return &st.held[len(st.held)-1]
+}
+
+// heldIndex is a hash table from chunk indexes to positions in a batch's
+// held list, with open addressing and linear probing: a few loads per
+// lookup where a map costs a hash call and a group scan, at every first
+// touch of a chunk by a batch holding many.
+type heldIndex struct {
+	keys []int64 // chunk index + 1; 0 marks an empty entry
+	pos  []int32
+	n    int
+}
+
+// get returns the position of chunk idx, or -1.
+func (t *heldIndex) get(idx int64) int {
+	if t.n == 0 {
+		return -1
+	}
+	mask := uint64(len(t.keys) - 1)
+	for i := heldHash(idx) & mask; ; i = (i + 1) & mask {
+		switch t.keys[i] {
+		case idx + 1:
+			return int(t.pos[i])
+		case 0:
+			return -1
+		}
+	}
+}
+
+// put records that chunk idx, not yet in t, is at position p.
+func (t *heldIndex) put(idx int64, p int) {
+	if 2*(t.n+1) > len(t.keys) {
+		old, oldPos := t.keys, t.pos
+		size := max(64, 2*len(old))
+		t.keys, t.pos, t.n = make([]int64, size), make([]int32, size), 0
+		for i, k := range old {
+			if k != 0 {
+				t.put(k-1, int(oldPos[i]))
+			}
+		}
+	}
+	mask := uint64(len(t.keys) - 1)
+	i := heldHash(idx) & mask
+	for t.keys[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.keys[i], t.pos[i] = idx+1, int32(p)
+	t.n++
+}
+
+// reset empties t, which holds the chunks of held, keeping its room
+// unless it grew past what a pooled state keeps.
+func (t *heldIndex) reset(held []batchChunk) {
+	switch {
+	case t.n == 0:
+	case len(t.keys) > 2*batchHeldKeep:
+		*t = heldIndex{}
+	case 4*t.n < len(t.keys):
+		// Few entries: clear just theirs.
+		mask := uint64(len(t.keys) - 1)
+		for _, c := range held {
+			for i := heldHash(c.idx) & mask; t.keys[i] != 0; i = (i + 1) & mask {
+				t.keys[i] = 0
+			}
+		}
+	default:
+		clear(t.keys)
+	}
+	t.n = 0
+}
+
+// heldHash spreads chunk indexes, which are often consecutive, over the
+// table (Fibonacci hashing: the top bits of a product with 2^64/φ).
+func heldHash(idx int64) uint64 {
+	return (uint64(idx) * 0x9e3779b97f4a7c15) >> 32
 }
 
 // revalidate drops what the batch cached that m's counters say may be
@@ -216,15 +287,12 @@ func (st *batchState) reset() {
 		}
 	}
 	st.deletions = 0
+	st.index.reset(st.held)
 	clear(st.held)
 	if cap(st.held) > batchHeldKeep {
 		st.held = nil
 	}
 	st.held = st.held[:0]
-	if len(st.index) > batchHeldKeep {
-		st.index = nil
-	}
-	clear(st.index)
 	clear(st.views)
 	clear(st.wviews)
 	clear(st.retired)

@@ -1,6 +1,7 @@
 package chunkmap
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -106,6 +107,62 @@ func checkWindow(t *testing.T, m *Manager, b *Batch, lo int64, n uint64, p unsaf
 		cl := max(lo, idx<<m.shift)
 		if got, want := unsafe.Add(p, cl-lo), unsafe.Add(m.slotAddr(int64(m.slotNum(idx))), cl&m.mask); got != want {
 			t.Fatalf("window [%d,%d) maps offset %d at %p, its slot has it at %p", lo, hi, cl, got, want)
+		}
+	}
+}
+
+// TestHeldIndexAgainstMap puts chunk indexes (runs, strides, far apart and
+// near the top of the range) into a heldIndex and checks every lookup,
+// present and absent, against a map, through resets that clear a few
+// entries or all of them.
+func TestHeldIndexAgainstMap(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 1))
+	var ix heldIndex
+	for round := range 40 {
+		n := r.IntN(3000)
+		if round%3 == 0 {
+			n = r.IntN(20)
+		}
+		want := make(map[int64]int)
+		var held []batchChunk
+		base := r.Int64N(math.MaxInt64 >> 16)
+		for len(held) < n {
+			var idx int64
+			switch r.IntN(3) {
+			case 0:
+				idx = base + int64(len(held))
+			case 1:
+				idx = base + 64*r.Int64N(1<<20)
+			default:
+				idx = math.MaxInt64>>16 - r.Int64N(1<<12)
+			}
+			if _, ok := want[idx]; ok {
+				continue
+			}
+			want[idx] = len(held)
+			ix.put(idx, len(held))
+			held = append(held, batchChunk{idx: idx})
+		}
+		for idx, p := range want {
+			if got := ix.get(idx); got != p {
+				t.Fatalf("round %d: get(%d) = %d, want %d", round, idx, got, p)
+			}
+			if _, ok := want[idx+1]; !ok && ix.get(idx+1) != -1 {
+				t.Fatalf("round %d: get(%d) found an index never put", round, idx+1)
+			}
+		}
+		ix.reset(held)
+		for _, c := range held {
+			if ix.get(c.idx) != -1 {
+				t.Fatalf("round %d: chunk %d still found after reset", round, c.idx)
+			}
+		}
+		for i := range ix.keys {
+			if ix.keys[i] != 0 {
+				t.Fatalf("round %d: entry %d not cleared by reset", round, i)
+			}
 		}
 	}
 }
