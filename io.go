@@ -176,9 +176,10 @@ func faultErr(mp *mapping, f fault) error {
 // the blocks a write past Size needs fails (for example, the disk is full:
 // the error matches ErrNoSpace) it returns the error and leaves the dataset
 // as it was, unless a later write has already claimed the bytes after it
-// (see Append). A write of 64 KiB or more across chunks writes them in
-// parallel: if one fails, n counts the bytes before that chunk, and chunks
-// after it may hold new bytes too.
+// (see Append); n then counts only what it wrote below Size. A write of
+// 64 KiB or more across chunks writes them in parallel: if one fails, n
+// counts the bytes before that chunk, and chunks after it may hold new
+// bytes too.
 func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// The common write, small and inside one mapped chunk and inside
 	// [Start, Size), goes straight to hotWrite1. On cold data a write's
@@ -411,8 +412,9 @@ type claim struct {
 	seq      uint64 // the reservation's number (mu.claims after it)
 	// The chunks the claim's growth created, [made, upto): removed again
 	// if its write fails and it is given back, unless more growth
-	// followed.
+	// followed, or a Grow (mu.grows, as of the claim) ran meanwhile.
 	made, upto int64
+	grows      uint64
 }
 
 // extend writes p over the range c handed to this caller, publishes it,
@@ -428,10 +430,13 @@ func (m *Manager) extend(p []byte, c claim, isAppend bool) (n int, err error) {
 	}()
 	n, err = m.write(p, c.off)
 	done = true
-	if !m.publish(c, isAppend, err == nil) && isAppend && err == nil {
+	covered, kept := m.publish(c, isAppend, err == nil)
+	if !covered && isAppend && err == nil {
 		m.awaitCovered(c.end)
 	}
-	return n, err
+	// A range given back holds nothing of the dataset past Size: n counts
+	// only the bytes written below it.
+	return int(min(int64(n), max(0, kept-c.off))), err
 }
 
 // reserve prepares [off, end) for a write that extends the dataset: it
@@ -465,7 +470,7 @@ func (m *Manager) claimLocked(off, end int64) (claim, error) {
 		}
 		m.mu.unalloc = claim{}
 	}
-	c := claim{off: off, end: end, prev: m.mu.reserved, made: m.mu.first + m.mu.nchunks}
+	c := claim{off: off, end: end, prev: m.mu.reserved, made: m.mu.first + m.mu.nchunks, grows: m.mu.grows}
 	byWrite := end-off >= bulkWrite && !m.fillChunks
 	if err := m.reserveLocked(off, end, !byWrite); err != nil {
 		return claim{}, err
@@ -522,13 +527,23 @@ func (m *Manager) reserveLocked(off, end int64, alloc bool) error {
 }
 
 // publish extends Size over the finished write of claim c, and reports
-// whether Size now covers it. An append is covered only once Size has
-// reached its offset; one that finishes early waits in pending. A write
-// that failed (ok false) gives its range back if no range was claimed
-// after it, leaving Size as it was; its bytes are then past reserved, where
-// the next reservation zeroes them. Otherwise a later writer depends on
-// it, so it is published as if it had succeeded, with what it wrote.
-func (m *Manager) publish(c claim, isAppend, ok bool) (covered bool) {
+// whether Size now covers it, and where what stays of the claim's range in
+// the dataset ends. An append is covered only once Size has reached its
+// offset; one that finishes early waits in pending. A write that failed (ok
+// false) gives its range back if no range was claimed after it, leaving
+// Size as it was (what it wrote below Size stays); its bytes past Size are
+// then past reserved, where the next reservation zeroes them. Otherwise a
+// later writer depends on it, so it is published as if it had succeeded,
+// with what it wrote.
+func (m *Manager) publish(c claim, isAppend, ok bool) (covered bool, kept int64) {
+	if !ok {
+		// A claim given back may remove the chunk files its growth
+		// created, which a Sync running meanwhile could have taken
+		// as dirty, and then find gone: removal excludes Sync, as in
+		// Truncate.
+		m.syncMu.Lock()
+		defer m.syncMu.Unlock()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.mu.unalloc.seq == c.seq {
@@ -545,20 +560,21 @@ func (m *Manager) publish(c claim, isAppend, ok bool) (covered bool) {
 		m.mu.claims = c.seq - 1
 		// (A file that cannot be removed is past the dataset's end,
 		// where growth and Open remove it; the write's error is the
-		// caller's.)
-		if c.upto > c.made && m.mu.first+m.mu.nchunks == c.upto {
+		// caller's.) A Grow meanwhile may have allocated in them what
+		// it promised: they stay then.
+		if c.upto > c.made && m.mu.first+m.mu.nchunks == c.upto && m.mu.grows == c.grows {
 			_ = m.unmakeLocked(c.made, c.upto)
 			m.mu.nchunks = c.made - m.mu.first
 			// Chunks created again start as zeros (as in Truncate).
 			m.mu.hwm = min(m.mu.hwm, chunkOffset(c.made, m.shift))
 		}
-		return false
+		return false, m.state().size.Load()
 	}
 	off, end := c.off, c.end
 	size := m.state().size.Load()
 	if isAppend && off > size {
 		m.mu.pending[off] = end
-		return false
+		return false, end
 	}
 	size = max(size, end)
 	for changed := true; changed; {
@@ -574,7 +590,7 @@ func (m *Manager) publish(c claim, isAppend, ok bool) (covered bool) {
 	m.state().size.Store(size)
 	m.mirrorSizeLocked(size)
 	m.mu.covered.Broadcast()
-	return true
+	return true, end
 }
 
 // awaitCovered waits until Size reaches end: until every append reserved

@@ -164,6 +164,7 @@ type Manager struct {
 		reserved int64           // end of the bytes handed to writers
 		claims   uint64          // ranges handed to writers so far (io.go)
 		unalloc  claim           // the latest claim, if its write allocates its blocks (claimLocked)
+		grows    uint64          // Grow calls so far (claims give back only chunks no Grow used)
 		hwm      int64           // bytes at or past hwm are zero
 		pending  map[int64]int64 // appends done out of order: off -> end
 		// ids holds, for chunks in dirty, the identity of the file the

@@ -281,6 +281,7 @@ func (m *Manager) Grow(n int64) error {
 	if n > maxOffset-size {
 		return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
 	}
+	m.mu.grows++
 	return m.wrapErr("grow", at(size, n), m.growThenLocked(size+n, func() error { return m.allocRangeLocked(size, n) }))
 }
 
