@@ -199,6 +199,12 @@ func (m *Manager) holdRangeLocked(first, last int64, write bool, op string) ([]b
 					m.unholdLocked(h, write)
 					m.finishDoomedLocked(h.s)
 				}
+				// Holds kept these chunks mapped past MaxMapped,
+				// perhaps: with them gone, evict down to the bound,
+				// as the release of a last hold does.
+				if !m.closed.Load() {
+					m.evictLocked(0)
+				}
 				if err != nil {
 					return nil, nil, nil, err
 				}
