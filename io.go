@@ -7,7 +7,6 @@ package chunkmap
 import (
 	"fmt"
 	"io"
-	"runtime"
 )
 
 // ReadAt implements [io.ReaderAt]. It copies len(p) bytes from offset off
@@ -176,10 +175,7 @@ func faultErr(mp *mapping, f fault) error {
 // the blocks a write past Size needs fails (for example, the disk is full:
 // the error matches ErrNoSpace) it returns the error and leaves the dataset
 // as it was, unless a later write has already claimed the bytes after it
-// (see Append); n then counts only what it wrote below Size. A write of
-// 64 KiB or more across chunks writes them in parallel: if one fails, n
-// counts the bytes before that chunk, and chunks after it may hold new
-// bytes too.
+// (see Append); n then counts only what it wrote below Size.
 func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// The common write, small and inside one mapped chunk and inside
 	// [Start, Size), goes straight to hotWrite1. On cold data a write's
@@ -289,53 +285,21 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// bulkFanout is the most goroutines (the caller's among them) that write
-// the chunks of one bulk write at once.
-const bulkFanout = 4
-
 // writeFiles is write for a bulk write: it pwrites each chunk's part of p
-// to its file, on up to bulkFanout goroutines (no more than GOMAXPROCS)
-// when p spans several chunks, since the copy into the page cache, not the
-// disk, bounds such writes, and the caller waits for them all. It returns
-// the bytes written before the first chunk whose write failed, and that
-// failure.
+// to its file, in order, and returns the bytes written before the first
+// chunk whose write failed, and that failure. (Writing the chunks on
+// several goroutines would be faster on tmpfs, but p would then escape to
+// the heap in every WriteAt and Append, also in the small ones whose
+// caller's buffer now stays on its stack: see TestWriteAtSmallNoAlloc.)
 func (m *Manager) writeFiles(p []byte, off int64) (int, error) {
-	first := off >> m.shift
-	pieces := int((off+int64(len(p))-1)>>m.shift - first + 1)
-	if pieces == 1 {
-		for n := 0; n < len(p); {
-			k, err := m.fileIO(p[n:], off+int64(n), true)
-			n += k
-			if err != nil {
-				return n, err
-			}
-		}
-		return len(p), nil
-	}
-	ns := make([]int, pieces)
-	errs := make([]error, pieces)
-	fanOut(pieces, min(bulkFanout, runtime.GOMAXPROCS(0)), func(i int) {
-		// chunkOffset: (idx+1)<<shift overflows for the top chunk.
-		lo := max(off, (first+int64(i))<<m.shift)
-		hi := min(off+int64(len(p)), chunkOffset(first+int64(i)+1, m.shift))
-		q := p[lo-off : hi-off]
-		for ns[i] < len(q) {
-			k, err := m.fileIO(q[ns[i]:], lo+int64(ns[i]), true)
-			ns[i] += k
-			if err != nil {
-				errs[i] = err
-				return
-			}
-		}
-	})
-	n := 0
-	for i := range pieces {
-		n += ns[i]
-		if errs[i] != nil {
-			return n, errs[i]
+	for n := 0; n < len(p); {
+		k, err := m.fileIO(p[n:], off+int64(n), true)
+		n += k
+		if err != nil {
+			return n, err
 		}
 	}
-	return n, nil
+	return len(p), nil
 }
 
 // writeSlow stores p, which lies within one chunk, at offset off, holding

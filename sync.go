@@ -235,7 +235,7 @@ const syncFanout = 16
 // fanOut calls fn(i) for every i in [0, n), on up to width goroutines
 // (the caller's among them), and returns once all calls have returned.
 // Each i is taken by one goroutine; fn must be safe for concurrent use and
-// must not panic.
+// must not panic. Whatever fn reaches escapes to the heap.
 func fanOut(n, width int, fn func(i int)) {
 	var next atomic.Int64
 	work := func() {
