@@ -19,14 +19,7 @@ import (
 func TestBulkWriteAcrossChunks(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	f := vfstest.NewFaulty(nil)
-	o := chunkmap.Options{ChunkSize: cs}
-	chunkmap.SetFS(&o, f)
-	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, _ := openOnFS(t, f)
 	var model []byte
 	fill := func(n int, v byte) []byte {
 		p := make([]byte, n)

@@ -23,14 +23,7 @@ func TestGrowDuringFailedBulkAppendKeepsItsChunks(t *testing.T) {
 	g := &claimGateFS{FS: vfs.OS, failFrom: 3, holdIdx: -1,
 		writeSeen: make(chan struct{}), writeGate: make(chan struct{}),
 		openSeen: make(chan struct{}), openGate: make(chan struct{})}
-	o := chunkmap.Options{ChunkSize: cs}
-	chunkmap.SetFS(&o, g)
-	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, dir := openOnFS(t, g)
 	if _, err := m.Append([]byte("head")); err != nil {
 		t.Fatal(err)
 	}

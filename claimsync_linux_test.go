@@ -103,19 +103,7 @@ func TestSyncRacingFailedBulkAppendReportsNoLoss(t *testing.T) {
 	g := &claimGateFS{FS: vfs.OS, failFrom: 1, holdIdx: 1,
 		writeSeen: make(chan struct{}), writeGate: make(chan struct{}),
 		openSeen: make(chan struct{}), openGate: make(chan struct{})}
-	o := chunkmap.Options{ChunkSize: cs}
-	chunkmap.SetFS(&o, g)
-	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			m.Close()
-		}
-	}()
+	m, _ := openOnFS(t, g)
 	if _, err := m.Append([]byte("head")); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +157,6 @@ func TestSyncRacingFailedBulkAppendReportsNoLoss(t *testing.T) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		t.Errorf("Sync racing a failed bulk Append reports a loss that did not happen:\n first Sync: %v\n next Sync: %v\n third Sync: %v", err1, err2, err3)
 	}
-	closed = true
 	if err := m.Close(); err != nil {
 		t.Errorf("Close after the race: %v", err)
 	}

@@ -78,6 +78,22 @@ func (f *allocFailFile) WriteAt(p []byte, off int64) (int, error) {
 	return f.File.WriteAt(p, off)
 }
 
+// openOnFS opens a new dataset of MinChunkSize chunks in a temporary
+// directory through fsys, closed when the test ends, and returns it and
+// the directory.
+func openOnFS(t *testing.T, fsys vfs.FS) (*chunkmap.Manager, string) {
+	t.Helper()
+	o := chunkmap.Options{ChunkSize: chunkmap.MinChunkSize}
+	chunkmap.SetFS(&o, fsys)
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, dir
+}
+
 func chunkFilesIn(t *testing.T, dir string) []string {
 	t.Helper()
 	es, err := os.ReadDir(dir)
@@ -262,15 +278,8 @@ func (f *gateFile) WriteAt(p []byte, off int64) (int, error) {
 // the first's failed range would have stayed in the dataset as zeros.
 func TestBulkAppendOnFullDiskWhileAnotherClaims(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
-	dir := t.TempDir()
 	fsys := &gateFS{allocFailFS: allocFailFS{FS: vfs.OS, below: 3}, blocked: make(chan struct{}), release: make(chan struct{})}
-	o := chunkmap.Options{ChunkSize: cs}
-	chunkmap.SetFS(&o, fsys)
-	m, err := chunkmap.Open(dir, &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, dir := openOnFS(t, fsys)
 	if _, err := m.Append([]byte("head")); err != nil {
 		t.Fatal(err)
 	}
