@@ -263,7 +263,19 @@ const bulkWrite = 64 << 10
 // write stores p at offset off, a chunk at a time. The chunks exist.
 func (m *Manager) write(p []byte, off int64) (int, error) {
 	if len(p) >= bulkWrite {
-		return m.writeFiles(p, off)
+		// Chunk by chunk, on this goroutine. (Writing the chunks on
+		// several goroutines is faster on tmpfs, but p would then escape
+		// to the heap in every WriteAt and Append, also in the small ones
+		// whose caller's buffer stays on its stack: see
+		// TestWriteAtSmallNoAlloc.)
+		for n := 0; n < len(p); {
+			k, err := m.fileIO(p[n:], off+int64(n), true)
+			n += k
+			if err != nil {
+				return n, err
+			}
+		}
+		return len(p), nil
 	}
 	if m.hotWriteSpan(p, off) {
 		return len(p), nil
@@ -283,23 +295,6 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 		n += k
 	}
 	return n, nil
-}
-
-// writeFiles is write for a bulk write: it pwrites each chunk's part of p
-// to its file, in order, and returns the bytes written before the first
-// chunk whose write failed, and that failure. (Writing the chunks on
-// several goroutines would be faster on tmpfs, but p would then escape to
-// the heap in every WriteAt and Append, also in the small ones whose
-// caller's buffer now stays on its stack: see TestWriteAtSmallNoAlloc.)
-func (m *Manager) writeFiles(p []byte, off int64) (int, error) {
-	for n := 0; n < len(p); {
-		k, err := m.fileIO(p[n:], off+int64(n), true)
-		n += k
-		if err != nil {
-			return n, err
-		}
-	}
-	return len(p), nil
 }
 
 // writeSlow stores p, which lies within one chunk, at offset off, holding
