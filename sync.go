@@ -173,7 +173,7 @@ func (m *Manager) flush() (size int64, err error) {
 	// are joined in the order of live, then evicted, not as they finish.
 	type result struct{ hard, soft error }
 	res := make([]result, len(live)+len(evicted))
-	fanOut(len(res), syncFanout, func(i int) {
+	fanOut(len(res), func(i int) {
 		if i < len(live) {
 			mp := live[i]
 			h, s := m.syncMapping(mp)
@@ -232,11 +232,11 @@ func (m *Manager) flush() (size int64, err error) {
 // BenchmarkSyncMany).
 const syncFanout = 16
 
-// fanOut calls fn(i) for every i in [0, n), on up to width goroutines
+// fanOut calls fn(i) for every i in [0, n), on up to syncFanout goroutines
 // (the caller's among them), and returns once all calls have returned.
 // Each i is taken by one goroutine; fn must be safe for concurrent use and
 // must not panic. Whatever fn reaches escapes to the heap.
-func fanOut(n, width int, fn func(i int)) {
+func fanOut(n int, fn func(i int)) {
 	var next atomic.Int64
 	work := func() {
 		for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
@@ -244,7 +244,7 @@ func fanOut(n, width int, fn func(i int)) {
 		}
 	}
 	var wg sync.WaitGroup
-	for range min(n, width) - 1 {
+	for range min(n, syncFanout) - 1 {
 		wg.Go(work)
 	}
 	work()
