@@ -453,7 +453,7 @@ func (m *Manager) reserveLocked(off, end int64, alloc bool) error {
 	}
 	// If zeroing or allocating fails, the chunk files the growth created
 	// go again: the dataset is left as it was.
-	err := m.growThenLocked(end, func() error {
+	err := m.growThenLocked(end, !alloc, func() error {
 		if end > m.mu.reserved && m.mu.hwm > m.mu.reserved {
 			// Bytes past reserved may be stale (from before a Truncate,
 			// or unsynced writes before a crash). Those up to end are

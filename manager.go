@@ -153,6 +153,8 @@ type Manager struct {
 	resize sync.RWMutex
 	// syncMu serialises Sync, Truncate, DropBefore and Close.
 	syncMu sync.Mutex
+	// ahead holds the chunk files made ahead of growth (ahead.go).
+	ahead ahead
 
 	mu struct {
 		sync.Mutex
@@ -283,6 +285,9 @@ func (m *Manager) Close() error {
 	for m.mu.pwrites > 0 {
 		m.mu.idle.Wait() // each is one pwrite, already under way
 	}
+	// No chunk is owed (ahead.go) once the writes have finished; the
+	// maker may still be on its way out.
+	m.cancelLocked()
 	m.mu.Unlock()
 	var err error
 	if !m.opts.ReadOnly {

@@ -344,6 +344,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.mu.fds = make(map[int64]*fdEntry)
 	m.mu.allocEnd = make(map[int64]int64)
 	m.mu.fdLimit = fileBudget()
+	m.ahead.changed.L = &m.ahead.mu
 	m.mu.idle = sync.NewCond(&m.mu.Mutex)
 	m.mu.covered = sync.NewCond(&m.mu.Mutex)
 	m.mu.first = cur.first
@@ -411,9 +412,10 @@ func openScratch(dir string, o Options) (*Manager, error) {
 }
 
 // openChunk opens chunk idx unmapped: by name, or for a scratch dataset,
-// which has no names, as a clone of the descriptor kept since its creation.
+// which has no names, as a clone of the descriptor kept since its creation;
+// a chunk whose file growth still owes is settled first (ahead.go).
 //
-// REQUIRES: m.mu held (for the scratch files).
+// REQUIRES: m.mu held.
 func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
 	if m.opts.Scratch {
 		f := m.mu.scratch[idx]
@@ -421,6 +423,9 @@ func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
 			return nil, fmt.Errorf("scratch chunk %d: %w", idx, fs.ErrNotExist)
 		}
 		return f.Clone()
+	}
+	if f, err := m.settleLocked(idx); f != nil || err != nil {
+		return f, err
 	}
 	return chunk.Open(m.fsys, m.dir, idx, m.chunkSize, mode)
 }

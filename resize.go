@@ -22,7 +22,12 @@ import (
 // caller's do (wrapErr).
 //
 // REQUIRES: m.mu held.
-func (m *Manager) growLocked(end int64) error {
+func (m *Manager) growLocked(end int64, pipeline bool) error {
+	// The chunks the growth before owes are settled first, so that those
+	// owed are always the latest growth's (ahead.go).
+	if err := m.settleAllLocked(); err != nil {
+		return fmt.Errorf("grow to %d bytes: %w", end, err)
+	}
 	last := m.mu.first + m.mu.nchunks // index of the next chunk to create
 	need := chunksFor(end, m.shift)
 	if need <= last {
@@ -36,6 +41,19 @@ func (m *Manager) growLocked(end int64) error {
 	} else if avail, err := chunk.FreeSpace(m.dir); err == nil && need-last > avail/m.chunkSize {
 		return fmt.Errorf("%w: growth to %d bytes needs %d chunks of %d bytes, %d bytes free",
 			ErrNoSpace, end, need-last, m.chunkSize, avail)
+	}
+	if pipeline && need-last > 1 && m.mu.probed && !m.fillChunks && !m.opts.Scratch {
+		// A bulk write: the first chunk's file now, the others' on the
+		// maker while the write fills the first.
+		if err := m.createLocked(last); err != nil {
+			return fmt.Errorf("grow to %d bytes: %w", end, err)
+		}
+		for idx := last + 1; idx < need; idx++ {
+			delete(m.mu.allocEnd, idx)
+		}
+		m.mu.nchunks = need - m.mu.first
+		m.oweLocked(last+1, need)
+		return nil
 	}
 	for idx := last; idx < need; idx++ {
 		if err := m.createLocked(idx); err != nil {
@@ -53,6 +71,7 @@ func (m *Manager) growLocked(end int64) error {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) unmakeLocked(from, to int64) error {
+	m.cancelLocked() // the chunks owed, if any, are among them (ahead.go)
 	var err error
 	for j := to - 1; j >= from; j-- {
 		delete(m.mu.dirty, j)
@@ -70,12 +89,12 @@ func (m *Manager) unmakeLocked(from, to int64) error {
 // dataset as it was.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) growThenLocked(end int64, then func() error) error {
+func (m *Manager) growThenLocked(end int64, pipeline bool, then func() error) error {
 	had := m.mu.first + m.mu.nchunks
-	if err := m.growLocked(end); err != nil {
-		return err
+	err := m.growLocked(end, pipeline)
+	if err == nil {
+		err = then()
 	}
-	err := then()
 	if now := m.mu.first + m.mu.nchunks; err != nil && now > had {
 		err = errors.Join(err, m.unmakeLocked(had, now))
 		m.mu.nchunks = had - m.mu.first
@@ -83,10 +102,27 @@ func (m *Manager) growThenLocked(end int64, then func() error) error {
 	return err
 }
 
-// createLocked creates the file of chunk idx.
+// createLocked creates the file of chunk idx, keeps it open for the writes
+// that follow growth, and records it for the next Sync.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) createLocked(idx int64) error {
+	f, err := m.createFileLocked(idx)
+	if err != nil || f == nil {
+		return err
+	}
+	if err := m.keepFdLocked(idx, f); err != nil {
+		return errors.Join(err, removeFile(m.fsys, f.Path()))
+	}
+	m.adoptLocked(idx, f)
+	return nil
+}
+
+// createFileLocked creates the file of chunk idx and returns it, or for a
+// scratch dataset keeps it and returns nil.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 	var f *chunk.File
 	var err error
 	if m.opts.Scratch {
@@ -105,12 +141,12 @@ func (m *Manager) createLocked(idx int64) error {
 			// as around deleteChunksLocked's unlinks.
 			fi, lerr := m.fsys.Lstat(m.chunkPath(idx))
 			if lerr == nil && !fi.Mode().IsRegular() {
-				return fmt.Errorf("%w: %s is not a regular file (it is %s): the chunk cannot be created", ErrCorrupt, m.chunkPath(idx), vfs.Kind(fi.Mode()))
+				return nil, fmt.Errorf("%w: %s is not a regular file (it is %s): the chunk cannot be created", ErrCorrupt, m.chunkPath(idx), vfs.Kind(fi.Mode()))
 			}
 			if lerr == nil {
 				m.bumpEpochLocked()
 				if rerr := removeFile(m.fsys, m.chunkPath(idx)); rerr != nil {
-					return errors.Join(err, rerr)
+					return nil, errors.Join(err, rerr)
 				}
 				f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
 				m.bumpEpochLocked()
@@ -118,7 +154,7 @@ func (m *Manager) createLocked(idx int64) error {
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Where the file system cannot allocate a range, every new chunk is
 	// written whole now, while nothing else can use it, so that no store
@@ -137,26 +173,15 @@ func (m *Manager) createLocked(idx int64) error {
 	}
 	if m.opts.Scratch {
 		if err != nil {
-			return errors.Join(err, f.Close())
+			return nil, errors.Join(err, f.Close())
 		}
 		m.mu.scratch[idx] = f
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return errors.Join(err, f.Close(), removeFile(m.fsys, f.Path()))
+		return nil, errors.Join(err, f.Close(), removeFile(m.fsys, f.Path()))
 	}
-	// The new file is kept open for the pwrites and allocations that
-	// follow growth, saving an open and a stat of it by name.
-	if len(m.mu.fds) < m.mu.fdLimit {
-		m.dropFdLocked(idx)
-		m.mu.fds[idx] = &fdEntry{f: f}
-	} else if err := f.Close(); err != nil {
-		return errors.Join(err, removeFile(m.fsys, f.Path()))
-	}
-	delete(m.mu.ids, idx) // a new file: not the one a leftover entry names
-	m.markFileDirtyLocked(idx, f.Info())
-	m.mu.dirDirty = true
-	return nil
+	return f, nil
 }
 
 // allocStep returns the granularity in which chunk files of chunkSize bytes
@@ -282,7 +307,7 @@ func (m *Manager) Grow(n int64) error {
 		return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
 	}
 	m.mu.grows++
-	return m.wrapErr("grow", at(size, n), m.growThenLocked(size+n, func() error { return m.allocRangeLocked(size, n) }))
+	return m.wrapErr("grow", at(size, n), m.growThenLocked(size+n, false, func() error { return m.allocRangeLocked(size, n) }))
 }
 
 // Truncate sets Size. Chunk files wholly past the new Size are deleted, and

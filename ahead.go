@@ -1,0 +1,230 @@
+package chunkmap
+
+// This file holds pipelined growth: the chunk files a bulk write needs are
+// created on a goroutine of the Manager's, the maker, while the write fills
+// the first of them. Creating a file takes the directory's lock in the
+// kernel (about 10 µs on tmpfs, far more on some disks) and a pwrite of a
+// 64 KiB chunk does not, so with small chunks the creation overlaps the
+// writing instead of adding to it.
+//
+// A bulk claim (claimLocked) that grows by more than one chunk creates the
+// first new chunk itself and hands the rest, [from, end), to the maker:
+// they count as chunks of the dataset at once (nchunks covers them), but
+// their files are owed. Every use of a chunk's file goes through openChunk,
+// which settles an owed chunk first (settleLocked): it waits while the
+// maker is making it, takes the file if the maker made it, and otherwise
+// (the maker failed) creates it, so the error reaches the call that needed
+// the file. Owed chunks lie past reserved's old value, hence past Size: no
+// reader, follower or Sync can need them before the write or another
+// growth does.
+//
+// The owed chunks are always those of the latest growth: every growth
+// (growLocked, which every claim and Grow runs) settles all of them first.
+// So a bulk write that fails and gives its range back, with no growth
+// since, unmakes them (cancelLocked stops the maker first); one that
+// succeeds wrote, so settled, each of them; and when the write returns no
+// chunk is owed. Files made ahead of need are never left in the directory.
+//
+// Ownership of a file: the maker creates only chunk next, and only while
+// next < end and it has not failed; settleLocked creates a chunk only when
+// the maker is not running or has failed before it. A chunk file is thus
+// created by exactly one of them, with O_EXCL.
+//
+// Locks: ahead.mu. The maker never holds it while it creates a file, and
+// takes no other lock, so a caller holding m.mu may wait for it (lock
+// order: m.mu, then ahead.mu).
+
+import (
+	"sync"
+
+	"github.com/chunkmap/chunkmap/internal/chunk"
+)
+
+// The states of an owed chunk.
+const (
+	owed    = iota // not made yet
+	made           // the maker made it: in files
+	settled        // taken by settleLocked, or created there
+)
+
+// ahead holds the chunks owed by the latest growth and the state of their
+// maker.
+type ahead struct {
+	mu sync.Mutex
+	// changed is signalled when the maker finishes a file or exits.
+	changed sync.Cond
+	// from and end bound the owed chunks; from == end when none are.
+	from, end int64
+	// state and files, indexed by chunk - from: what became of each, and
+	// the file the maker made while it is made.
+	state []uint8
+	files []*chunk.File
+	// next is the chunk the maker makes next; it stops at end, or at the
+	// first failure (failed).
+	next    int64
+	running bool
+	failed  bool
+}
+
+// oweLocked hands the files of chunks [from, end) to the maker, after a
+// growth that counted them.
+//
+// REQUIRES: m.mu held; no chunk owed.
+func (m *Manager) oweLocked(from, end int64) {
+	a := &m.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := int(end - from)
+	a.from, a.end, a.next, a.failed = from, end, from, false
+	a.state = append(a.state[:0], make([]uint8, n)...)
+	a.files = append(a.files[:0], make([]*chunk.File, n)...)
+	a.running = true
+	go m.makeAhead()
+}
+
+// makeAhead is the maker: it creates the owed chunk files in order until
+// the last, or until a creation fails, which it leaves to settleLocked to
+// retry and report.
+func (m *Manager) makeAhead() {
+	a := &m.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for !a.failed && a.next < a.end {
+		idx := a.next
+		a.mu.Unlock()
+		f, err := chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
+		a.mu.Lock()
+		if err != nil {
+			a.failed = true
+			break
+		}
+		a.files[idx-a.from], a.state[idx-a.from] = f, made
+		a.next++
+		a.changed.Broadcast()
+	}
+	a.running = false
+	a.changed.Broadcast()
+}
+
+// settleLocked makes sure chunk idx, if owed, has its file, and returns it
+// if this call got it from the maker or created it (the caller then owns
+// it); nil with no error means idx is not owed, or was settled before, and
+// its file is opened by name.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) settleLocked(idx int64) (*chunk.File, error) {
+	a := &m.ahead
+	a.mu.Lock()
+	if idx < a.from || idx >= a.end {
+		a.mu.Unlock()
+		return nil, nil
+	}
+	for a.running && !a.failed && idx >= a.next {
+		a.changed.Wait() // a few system calls away: the maker is making it, or one before it
+	}
+	i := idx - a.from
+	st, f := a.state[i], a.files[i]
+	a.mu.Unlock()
+	switch st {
+	case settled:
+		return nil, nil
+	case owed:
+		// The maker failed before it, and stopped: create it here, as
+		// growth does (a leftover file under the name included), and
+		// report a failure, leaving it owed.
+		var err error
+		if f, err = m.createFileLocked(idx); err != nil {
+			return nil, err
+		}
+	}
+	a.mu.Lock()
+	a.state[i], a.files[i] = settled, nil
+	if a.allSettled() {
+		a.from, a.end = 0, 0
+	}
+	a.mu.Unlock()
+	m.adoptLocked(idx, f)
+	return f, nil
+}
+
+// allSettled reports whether no chunk is owed any more.
+//
+// REQUIRES: a.mu held.
+func (a *ahead) allSettled() bool {
+	for _, st := range a.state {
+		if st != settled {
+			return false
+		}
+	}
+	return true
+}
+
+// settleAllLocked settles every owed chunk, keeping their files open in the
+// descriptor cache as growth does, and returns the first error creating one.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) settleAllLocked() error {
+	a := &m.ahead
+	a.mu.Lock()
+	from, end := a.from, a.end
+	a.mu.Unlock()
+	for idx := from; idx < end; idx++ {
+		f, err := m.settleLocked(idx)
+		if err != nil {
+			return err
+		}
+		if f != nil {
+			// A file that cannot be closed is still the chunk's: it is
+			// opened by name when needed.
+			_ = m.keepFdLocked(idx, f)
+		}
+	}
+	return nil
+}
+
+// cancelLocked stops the maker, waits for it, and closes the files it made
+// that were not settled; nothing is owed afterwards. The caller removes
+// the owed chunks' names (unmakeLocked), or knows none is owed (Close).
+//
+// REQUIRES: m.mu held.
+func (m *Manager) cancelLocked() {
+	a := &m.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failed = true
+	for a.running {
+		a.changed.Wait()
+	}
+	for i, f := range a.files {
+		if f != nil {
+			f.Close()
+			a.files[i] = nil
+		}
+	}
+	a.from, a.end = 0, 0
+}
+
+// adoptLocked records a chunk file growth has just created (itself, or by
+// the maker): its writes are for the next Sync to fsync, with the
+// directory, as the file's name is not durable yet.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) adoptLocked(idx int64, f *chunk.File) {
+	delete(m.mu.ids, idx) // a new file: not the one a leftover entry names
+	m.markFileDirtyLocked(idx, f.Info())
+	m.mu.dirDirty = true
+}
+
+// keepFdLocked keeps f, the new file of chunk idx, open in the descriptor
+// cache for the pwrites and allocations that follow growth, saving an open
+// and a stat of it by name, or closes it if the cache is full.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) keepFdLocked(idx int64, f *chunk.File) error {
+	if len(m.mu.fds) < m.mu.fdLimit {
+		m.dropFdLocked(idx)
+		m.mu.fds[idx] = &fdEntry{f: f}
+		return nil
+	}
+	return f.Close()
+}

@@ -1,0 +1,327 @@
+package chunkmap_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// aheadChunk is the chunk size of these tests: the smallest, with which a
+// bulk write spans many chunks.
+const aheadChunk = chunkmap.MinChunkSize
+
+// wantDatasetFiles checks that dir holds exactly the chunk files of m's
+// chunks: none made ahead of need, none missing.
+func wantDatasetFiles(t *testing.T, m *chunkmap.Manager, dir, when string) {
+	t.Helper()
+	first := m.Start() / aheadChunk
+	got := chunkFiles(t, dir)
+	if want := span(first, first+int64(m.Stats().Chunks)); !slices.Equal(got, want) {
+		t.Fatalf("%s: chunk files %v, want %v (Stats.Chunks %d)", when, got, want, m.Stats().Chunks)
+	}
+}
+
+// overlapFS holds back the creation of chunk files from index 2 on until
+// chunk 1 has been written, for up to a minute: a write that creates all
+// its chunk files before it writes the first waits out the minute.
+type overlapFS struct {
+	vfs.FS
+	written chan struct{} // closed at chunk 1's first write
+	once    sync.Once
+	waited  atomic.Bool // a creation waited out the minute
+}
+
+func (o *overlapFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	if flag&os.O_CREATE != 0 && chunkIndexOf(name) >= 2 {
+		select {
+		case <-o.written:
+		case <-time.After(time.Minute):
+			o.waited.Store(true)
+		}
+	}
+	f, err := o.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &overlapFile{File: f, o: o}, nil
+}
+
+type overlapFile struct {
+	vfs.File
+	o *overlapFS
+}
+
+func (f *overlapFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := f.File.WriteAt(p, off)
+	if chunkIndexOf(f.Name()) == 1 {
+		f.o.once.Do(func() { close(f.o.written) })
+	}
+	return n, err
+}
+
+// TestBulkWriteCreatesChunksWhileItWrites checks that a bulk Append writes
+// its first chunk while the files of the others are still to be created
+// (the creation is pipelined with the writing), that the data reads back,
+// and that no file is left made ahead of need.
+func TestBulkWriteCreatesChunksWhileItWrites(t *testing.T) {
+	fsys := &overlapFS{FS: vfs.OS, written: make(chan struct{})}
+	m, dir := openOnFS(t, fsys)
+	data := pattern(1, 8*aheadChunk)
+	if _, err := m.Append(data); err != nil {
+		t.Fatal(err)
+	}
+	if fsys.waited.Load() {
+		t.Fatal("the files of chunks 2 to 7 were created before chunk 1 was written: growth did not overlap the write")
+	}
+	if got := readAll(t, m); !bytes.Equal(got, data) {
+		t.Fatal("the data read back differs")
+	}
+	wantDatasetFiles(t, m, dir, "after the Append")
+}
+
+// createFailFS fails the creation (O_CREATE) of chunk file fail with
+// ENOSPC, as long as times, decremented by each try, stays at 0 or above.
+type createFailFS struct {
+	vfs.FS
+	fail  int64
+	times atomic.Int64
+	fails atomic.Int64
+}
+
+func (c *createFailFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	if flag&os.O_CREATE != 0 && chunkIndexOf(name) == c.fail && c.times.Add(-1) >= 0 {
+		c.fails.Add(1)
+		return nil, &os.PathError{Op: "open", Path: name, Err: syscall.ENOSPC}
+	}
+	return c.FS.OpenFile(name, flag, perm)
+}
+
+// TestBulkWriteRetriesAChunkItsMakerFailed checks that a chunk whose
+// creation failed in the background is created again by the write that
+// needs it, which then succeeds whole.
+func TestBulkWriteRetriesAChunkItsMakerFailed(t *testing.T) {
+	fsys := &createFailFS{FS: vfs.OS, fail: 5}
+	fsys.times.Store(1)
+	m, dir := openOnFS(t, fsys)
+	data := pattern(2, 8*aheadChunk)
+	if _, err := m.Append(data); err != nil {
+		t.Fatal(err)
+	}
+	if fsys.fails.Load() != 1 {
+		t.Fatalf("the creation of chunk 5 failed %d times, want 1", fsys.fails.Load())
+	}
+	if got := readAll(t, m); !bytes.Equal(got, data) {
+		t.Fatal("the data read back differs")
+	}
+	wantDatasetFiles(t, m, dir, "after the Append")
+}
+
+// TestBulkWriteWhoseChunkCannotBeCreatedLeavesNothing checks that a bulk
+// Append whose chunk file cannot be created (here, on a full disk) fails
+// with ErrNoSpace, leaves Size and the directory as they were, and that
+// the next Append works once there is room.
+func TestBulkWriteWhoseChunkCannotBeCreatedLeavesNothing(t *testing.T) {
+	fsys := &createFailFS{FS: vfs.OS, fail: 6}
+	m, dir := openOnFS(t, fsys)
+	data := pattern(3, 12*aheadChunk)
+	if _, err := m.Append(data[:3*aheadChunk]); err != nil {
+		t.Fatal(err)
+	}
+	fsys.times.Store(1 << 40) // every creation of chunk 6 fails
+	_, err := m.Append(data[3*aheadChunk:])
+	if !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Fatalf("Append whose chunk 6 cannot be created: %v, want ErrNoSpace", err)
+	}
+	if m.Size() != 3*aheadChunk {
+		t.Fatalf("Size %d after the failed Append, want %d", m.Size(), 3*aheadChunk)
+	}
+	wantDatasetFiles(t, m, dir, "after the failed Append")
+	fsys.times.Store(0)
+	if _, err := m.Append(data[3*aheadChunk:]); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, m); !bytes.Equal(got, data) {
+		t.Fatal("the data read back differs")
+	}
+	wantDatasetFiles(t, m, dir, "after the next Append")
+}
+
+// readAll reads [Start, Size) of m.
+func readAll(t *testing.T, m *chunkmap.Manager) []byte {
+	t.Helper()
+	p := make([]byte, m.Size()-m.Start())
+	if _, err := m.ReadAt(p, m.Start()); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestGrowthAgainstModel runs random growth (bulk and small Appends,
+// WriteAt past Size, Grow) mixed with Truncate and DropBefore, checking
+// every byte against a model and, after each call, that the directory
+// holds exactly the dataset's chunk files.
+func TestGrowthAgainstModel(t *testing.T) {
+	seed := testSeed(t, "CHUNKMAP_GROWTH_SEED")
+	r := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: aheadChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var model []byte // model[i] is the byte at offset i; below Start unused
+	start := int64(0)
+	for step := range 300 {
+		size := int64(len(model))
+		var op string
+		switch k := r.IntN(10); {
+		case k < 4:
+			n := 1 + r.IntN(6*aheadChunk)
+			p := pattern(uint64(step), n)
+			op = fmt.Sprintf("Append(%d)", n)
+			if _, err := m.Append(p); err != nil {
+				t.Fatalf("step %d: %s: %v", step, op, err)
+			}
+			model = append(model, p...)
+		case k < 6:
+			off := size + int64(r.IntN(3*aheadChunk))
+			n := 1 + r.IntN(4*aheadChunk)
+			p := pattern(uint64(step), n)
+			op = fmt.Sprintf("WriteAt(%d, %d)", n, off)
+			if _, err := m.WriteAt(p, off); err != nil {
+				t.Fatalf("step %d: %s: %v", step, op, err)
+			}
+			model = append(model, make([]byte, off+int64(n)-size)...)
+			copy(model[off:], p)
+		case k < 7:
+			n := int64(r.IntN(4 * aheadChunk))
+			op = fmt.Sprintf("Grow(%d)", n)
+			if err := m.Grow(n); err != nil {
+				t.Fatalf("step %d: %s: %v", step, op, err)
+			}
+		case k < 9:
+			to := start + r.Int64N(size-start+1)
+			op = fmt.Sprintf("Truncate(%d)", to)
+			if err := m.Truncate(to); err != nil {
+				t.Fatalf("step %d: %s: %v", step, op, err)
+			}
+			model = model[:to]
+		default:
+			to := start + r.Int64N(size-start+1)
+			op = fmt.Sprintf("DropBefore(%d)", to)
+			if err := m.DropBefore(to); err != nil {
+				t.Fatalf("step %d: %s: %v", step, op, err)
+			}
+			start = m.Start()
+		}
+		if got := m.Size(); got != int64(len(model)) {
+			t.Fatalf("step %d: after %s Size is %d, model %d", step, op, got, len(model))
+		}
+		if got := readAll(t, m); !bytes.Equal(got, model[start:]) {
+			i := firstDiff(got, model[start:])
+			t.Fatalf("step %d: after %s: offset %d differs from the model", step, op, start+int64(i))
+		}
+		wantDatasetFiles(t, m, dir, fmt.Sprintf("step %d: after %s", step, op))
+	}
+}
+
+// TestBulkAppendsBesideGrowth runs bulk Appends on two goroutines
+// while another Grows, appends small records and Syncs, so that growth on other
+// goroutines meets chunks a bulk Append still owes; every Append's bytes
+// must read back at the offset it returned, and the directory must hold
+// exactly the dataset's chunk files afterwards, also after a reopen.
+func TestBulkAppendsBesideGrowth(t *testing.T) {
+	seed := testSeed(t, "CHUNKMAP_GROWTH_SEED")
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: aheadChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	type rec struct {
+		off  int64
+		data []byte
+	}
+	var (
+		appenders, beside sync.WaitGroup
+		stop              atomic.Bool
+		recs              = make([][]rec, 3) // two bulk appenders, then the small Appends beside them
+	)
+	for w := range 2 {
+		appenders.Go(func() {
+			r := rand.New(rand.NewPCG(seed, uint64(w)))
+			for i := range 60 {
+				p := pattern(seed+uint64(w*1000+i), 1+r.IntN(5*aheadChunk))
+				off, err := m.Append(p)
+				if err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+				recs[w] = append(recs[w], rec{off, p})
+			}
+		})
+	}
+	beside.Go(func() {
+		r := rand.New(rand.NewPCG(seed, 7))
+		for !stop.Load() {
+			var err error
+			switch r.IntN(3) {
+			case 0:
+				err = m.Grow(int64(r.IntN(3 * aheadChunk)))
+			case 1:
+				err = m.Sync()
+			default:
+				// A small Append claims after a bulk one that may still
+				// owe chunks, and allocates its range first.
+				p := pattern(r.Uint64(), 1+r.IntN(100))
+				var off int64
+				if off, err = m.Append(p); err == nil {
+					recs[2] = append(recs[2], rec{off, p})
+				}
+			}
+			if err != nil {
+				t.Errorf("beside the Appends: %v", err)
+				return
+			}
+		}
+	})
+	appenders.Wait()
+	stop.Store(true)
+	beside.Wait()
+	check := func(m *chunkmap.Manager, when string) {
+		t.Helper()
+		for _, rs := range recs {
+			for _, rc := range rs {
+				got := make([]byte, len(rc.data))
+				if _, err := m.ReadAt(got, rc.off); err != nil {
+					t.Fatalf("%s: ReadAt(%d bytes, %d): %v", when, len(got), rc.off, err)
+				}
+				if !bytes.Equal(got, rc.data) {
+					t.Fatalf("%s: the Append at %d reads back different bytes", when, rc.off)
+				}
+			}
+		}
+	}
+	check(m, "open")
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := chunkmap.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	check(m2, "reopened")
+	wantDatasetFiles(t, m2, dir, "after a reopen")
+}
