@@ -22,8 +22,10 @@ package chunkmap
 // (growLocked, which every claim and Grow runs) settles all of them first.
 // So a bulk write that fails and gives its range back, with no growth
 // since, unmakes them (cancelLocked stops the maker first); one that
-// succeeds wrote, so settled, each of them; and when the write returns no
-// chunk is owed. Files made ahead of need are never left in the directory.
+// succeeds settled those it wrote, and settles the rest (the chunks wholly
+// in the gap of a write past Size) before it publishes; and when the write
+// returns no chunk is owed. Files made ahead of need are never left in the
+// directory.
 //
 // Ownership of a file: the maker creates only chunk next, and only while
 // next < end and it has not failed; settleLocked creates a chunk only when
@@ -64,6 +66,10 @@ type ahead struct {
 	next    int64
 	running bool
 	failed  bool
+	// gen counts the growths that owed chunks. A maker serves one: one
+	// still on its way out when the next growth starts another must not
+	// go on with the new chunks, nor say that the new maker stopped.
+	gen uint64
 }
 
 // oweLocked hands the files of chunks [from, end) to the maker, after a
@@ -79,21 +85,30 @@ func (m *Manager) oweLocked(from, end int64) {
 	a.state = append(a.state[:0], make([]uint8, n)...)
 	a.files = append(a.files[:0], make([]*chunk.File, n)...)
 	a.running = true
-	go m.makeAhead()
+	a.gen++
+	go m.makeAhead(a.gen)
 }
 
-// makeAhead is the maker: it creates the owed chunk files in order until
-// the last, or until a creation fails, which it leaves to settleLocked to
-// retry and report.
-func (m *Manager) makeAhead() {
+// makeAhead is the maker of growth gen: it creates the owed chunk files in
+// order until the last, or until a creation fails, which it leaves to
+// settleLocked to retry and report.
+func (m *Manager) makeAhead(gen uint64) {
 	a := &m.ahead
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for !a.failed && a.next < a.end {
+	for a.gen == gen && !a.failed && a.next < a.end {
 		idx := a.next
 		a.mu.Unlock()
 		f, err := chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
 		a.mu.Lock()
+		if err == nil && a.gen != gen {
+			// Cannot happen (a growth settles or cancels every chunk
+			// owed before it owes more, and either waits for this
+			// creation); were it to, the file would lie past the end,
+			// where Open removes it.
+			f.Close()
+			break
+		}
 		if err != nil {
 			a.failed = true
 			break
@@ -102,8 +117,10 @@ func (m *Manager) makeAhead() {
 		a.next++
 		a.changed.Broadcast()
 	}
-	a.running = false
-	a.changed.Broadcast()
+	if a.gen == gen {
+		a.running = false
+		a.changed.Broadcast()
+	}
 }
 
 // settleLocked makes sure chunk idx, if owed, has its file, and returns it
@@ -145,6 +162,16 @@ func (m *Manager) settleLocked(idx int64) (*chunk.File, error) {
 	a.mu.Unlock()
 	m.adoptLocked(idx, f)
 	return f, nil
+}
+
+// owesLocked reports whether a chunk is owed.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) owesLocked() bool {
+	a := &m.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.from < a.end
 }
 
 // allSettled reports whether no chunk is owed any more.

@@ -168,9 +168,10 @@ func readAll(t *testing.T, m *chunkmap.Manager) []byte {
 }
 
 // TestGrowthAgainstModel runs random growth (bulk and small Appends,
-// WriteAt past Size, Grow) mixed with Truncate and DropBefore, checking
-// every byte against a model and, after each call, that the directory
-// holds exactly the dataset's chunk files.
+// WriteAt past Size, Grow) mixed with Sync, Truncate and DropBefore,
+// checking every byte against a model and, after each call, that the
+// directory holds exactly the dataset's chunk files; Sync and Close must
+// not fail.
 func TestGrowthAgainstModel(t *testing.T) {
 	seed := testSeed(t, "CHUNKMAP_GROWTH_SEED")
 	r := rand.New(rand.NewPCG(seed, seed^0x5eed))
@@ -210,6 +211,11 @@ func TestGrowthAgainstModel(t *testing.T) {
 			if err := m.Grow(n); err != nil {
 				t.Fatalf("step %d: %s: %v", step, op, err)
 			}
+		case k < 8:
+			op = "Sync"
+			if err := m.Sync(); err != nil {
+				t.Fatalf("step %d: %s: %v", step, op, err)
+			}
 		case k < 9:
 			to := start + r.Int64N(size-start+1)
 			op = fmt.Sprintf("Truncate(%d)", to)
@@ -233,6 +239,9 @@ func TestGrowthAgainstModel(t *testing.T) {
 			t.Fatalf("step %d: after %s: offset %d differs from the model", step, op, start+int64(i))
 		}
 		wantDatasetFiles(t, m, dir, fmt.Sprintf("step %d: after %s", step, op))
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -324,4 +333,63 @@ func TestBulkAppendsBesideGrowth(t *testing.T) {
 	defer m2.Close()
 	check(m2, "reopened")
 	wantDatasetFiles(t, m2, dir, "after a reopen")
+}
+
+// TestWritePastSizeSettlesItsGap checks that a bulk write past Size, whose
+// gap holds whole chunks it never writes, leaves those chunks' files in
+// the dataset when it returns: a Truncate or DropBefore that deletes them,
+// a growth and a Sync after it succeed, the gap reads as zeros, and the
+// dataset reopens.
+func TestWritePastSizeSettlesItsGap(t *testing.T) {
+	for _, shrink := range []string{"none", "Truncate", "DropBefore"} {
+		t.Run(shrink, func(t *testing.T) {
+			dir := t.TempDir()
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: aheadChunk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			head, tail := pattern(4, aheadChunk/2), pattern(5, 2*aheadChunk)
+			if _, err := m.Append(head); err != nil {
+				t.Fatal(err)
+			}
+			// Chunks 1 to 4 lie wholly in the gap; 5 and 6 are written.
+			if _, err := m.WriteAt(tail, 5*aheadChunk); err != nil {
+				t.Fatal(err)
+			}
+			wantDatasetFiles(t, m, dir, "after the write past Size")
+			want := append(append(head, make([]byte, 5*aheadChunk-len(head))...), tail...)
+			switch shrink {
+			case "Truncate":
+				err, want = m.Truncate(aheadChunk/2), want[:aheadChunk/2]
+			case "DropBefore":
+				err, want = m.DropBefore(5*aheadChunk), want[5*aheadChunk:]
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A growth after it, then a Sync.
+			more := pattern(6, 100)
+			if _, err := m.Append(more); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, more...)
+			if err := m.Sync(); err != nil {
+				t.Fatalf("Sync after %s and an Append: %v", shrink, err)
+			}
+			if got := readAll(t, m); !bytes.Equal(got, want) {
+				t.Fatalf("offset %d differs from what was written", m.Start()+int64(firstDiff(got, want)))
+			}
+			wantDatasetFiles(t, m, dir, "after "+shrink)
+			if err := m.Close(); err != nil {
+				t.Fatalf("Close after %s: %v", shrink, err)
+			}
+			m2, err := chunkmap.Open(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m2.Close()
+			wantDatasetFiles(t, m2, dir, "after a reopen")
+		})
+	}
 }

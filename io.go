@@ -374,6 +374,9 @@ type claim struct {
 	// followed, or a Grow (mu.grows, as of the claim) ran meanwhile.
 	made, upto int64
 	grows      uint64
+	// owes says that the claim's growth left chunk files for the maker
+	// to create (ahead.go).
+	owes bool
 }
 
 // extend writes p over the range c handed to this caller, publishes it,
@@ -388,6 +391,15 @@ func (m *Manager) extend(p []byte, c claim, isAppend bool) (n int, err error) {
 		}
 	}()
 	n, err = m.write(p, c.off)
+	if err == nil && c.owes {
+		// A write past Size leaves the chunks wholly in its gap
+		// untouched: their files, which the maker may still owe, are
+		// settled before Size covers them, so that no chunk is owed
+		// once the write returns (ahead.go).
+		m.mu.Lock()
+		err = m.settleAllLocked()
+		m.mu.Unlock()
+	}
 	done = true
 	covered, kept := m.publish(c, isAppend, err == nil)
 	if !covered && isAppend && err == nil {
@@ -437,6 +449,7 @@ func (m *Manager) claimLocked(off, end int64) (claim, error) {
 	m.mu.claims++
 	c.seq = m.mu.claims
 	c.upto = m.mu.first + m.mu.nchunks
+	c.owes = m.owesLocked()
 	if byWrite {
 		m.mu.unalloc = c
 	}
