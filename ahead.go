@@ -32,11 +32,12 @@ package chunkmap
 // the maker is not running or has failed before it. A chunk file is thus
 // created by exactly one of them, with O_EXCL.
 //
-// Locks: ahead.mu. The maker never holds it while it creates a file, and
-// takes no other lock, so a caller holding m.mu may wait for it (lock
-// order: m.mu, then ahead.mu).
+// Locks: ahead.mu, besides m.mu. The maker never holds ahead.mu while it
+// creates a file, and takes no other lock, so a caller holding m.mu may
+// wait for it (lock order: m.mu, then ahead.mu).
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -52,63 +53,61 @@ const (
 // ahead holds the chunks owed by the latest growth and the state of their
 // maker.
 type ahead struct {
-	mu sync.Mutex
-	// changed is signalled when the maker finishes a file or exits.
-	changed sync.Cond
-	// from and end bound the owed chunks; from == end when none are.
+	// from and end bound the owed chunks; from == end when none are. They
+	// change only under both m.mu and mu, so a holder of either may read
+	// them: the growth paths, which hold m.mu, see that nothing is owed
+	// without taking mu.
 	from, end int64
+
+	mu sync.Mutex
+	// changed is signalled when the maker finishes a file or stops.
+	changed sync.Cond
 	// state and files, indexed by chunk - from: what became of each, and
-	// the file the maker made while it is made.
+	// the file the maker made while it is made; left counts the chunks
+	// not settled.
 	state []uint8
 	files []*chunk.File
+	left  int
 	// next is the chunk the maker makes next; it stops at end, or at the
-	// first failure (failed).
+	// first failure (failed). It changes running to false under mu in the
+	// step that makes the last file or fails, so once every chunk is
+	// settled (or the maker was cancelled) no maker runs, and the next
+	// growth's maker is the only one.
 	next    int64
 	running bool
 	failed  bool
-	// gen counts the growths that owed chunks. A maker serves one: one
-	// still on its way out when the next growth starts another must not
-	// go on with the new chunks, nor say that the new maker stopped.
-	gen uint64
 }
 
 // oweLocked hands the files of chunks [from, end) to the maker, after a
 // growth that counted them.
 //
-// REQUIRES: m.mu held; no chunk owed.
+// REQUIRES: m.mu held; no chunk owed, so no maker running.
 func (m *Manager) oweLocked(from, end int64) {
 	a := &m.ahead
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	n := int(end - from)
-	a.from, a.end, a.next, a.failed = from, end, from, false
-	a.state = append(a.state[:0], make([]uint8, n)...)
-	a.files = append(a.files[:0], make([]*chunk.File, n)...)
+	a.from, a.end, a.next, a.failed, a.left = from, end, from, false, n
+	a.state = slices.Grow(a.state[:0], n)[:n]
+	a.files = slices.Grow(a.files[:0], n)[:n]
+	clear(a.state) // owed
+	clear(a.files)
 	a.running = true
-	a.gen++
-	go m.makeAhead(a.gen)
+	go m.makeAhead()
 }
 
-// makeAhead is the maker of growth gen: it creates the owed chunk files in
-// order until the last, or until a creation fails, which it leaves to
-// settleLocked to retry and report.
-func (m *Manager) makeAhead(gen uint64) {
+// makeAhead is the maker: it creates the owed chunk files in order until
+// the last, or until a creation fails, which it leaves to settleLocked to
+// retry and report.
+func (m *Manager) makeAhead() {
 	a := &m.ahead
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for a.gen == gen && !a.failed && a.next < a.end {
+	for !a.failed && a.next < a.end {
 		idx := a.next
 		a.mu.Unlock()
 		f, err := chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
 		a.mu.Lock()
-		if err == nil && a.gen != gen {
-			// Cannot happen (a growth settles or cancels every chunk
-			// owed before it owes more, and either waits for this
-			// creation); were it to, the file would lie past the end,
-			// where Open removes it.
-			f.Close()
-			break
-		}
 		if err != nil {
 			a.failed = true
 			break
@@ -117,10 +116,8 @@ func (m *Manager) makeAhead(gen uint64) {
 		a.next++
 		a.changed.Broadcast()
 	}
-	if a.gen == gen {
-		a.running = false
-		a.changed.Broadcast()
-	}
+	a.running = false
+	a.changed.Broadcast()
 }
 
 // settleLocked makes sure chunk idx, if owed, has its file, and returns it
@@ -131,11 +128,10 @@ func (m *Manager) makeAhead(gen uint64) {
 // REQUIRES: m.mu held.
 func (m *Manager) settleLocked(idx int64) (*chunk.File, error) {
 	a := &m.ahead
-	a.mu.Lock()
 	if idx < a.from || idx >= a.end {
-		a.mu.Unlock()
 		return nil, nil
 	}
+	a.mu.Lock()
 	for a.running && !a.failed && idx >= a.next {
 		a.changed.Wait() // a few system calls away: the maker is making it, or one before it
 	}
@@ -156,34 +152,12 @@ func (m *Manager) settleLocked(idx int64) (*chunk.File, error) {
 	}
 	a.mu.Lock()
 	a.state[i], a.files[i] = settled, nil
-	if a.allSettled() {
+	if a.left--; a.left == 0 {
 		a.from, a.end = 0, 0
 	}
 	a.mu.Unlock()
 	m.adoptLocked(idx, f)
 	return f, nil
-}
-
-// owesLocked reports whether a chunk is owed.
-//
-// REQUIRES: m.mu held.
-func (m *Manager) owesLocked() bool {
-	a := &m.ahead
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.from < a.end
-}
-
-// allSettled reports whether no chunk is owed any more.
-//
-// REQUIRES: a.mu held.
-func (a *ahead) allSettled() bool {
-	for _, st := range a.state {
-		if st != settled {
-			return false
-		}
-	}
-	return true
 }
 
 // settleAllLocked settles every owed chunk, keeping their files open in the
@@ -192,10 +166,7 @@ func (a *ahead) allSettled() bool {
 // REQUIRES: m.mu held.
 func (m *Manager) settleAllLocked() error {
 	a := &m.ahead
-	a.mu.Lock()
-	from, end := a.from, a.end
-	a.mu.Unlock()
-	for idx := from; idx < end; idx++ {
+	for idx, end := a.from, a.end; idx < end; idx++ {
 		f, err := m.settleLocked(idx)
 		if err != nil {
 			return err
@@ -209,9 +180,15 @@ func (m *Manager) settleAllLocked() error {
 	return nil
 }
 
+// owesLocked reports whether a chunk is owed.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) owesLocked() bool { return m.ahead.from < m.ahead.end }
+
 // cancelLocked stops the maker, waits for it, and closes the files it made
 // that were not settled; nothing is owed afterwards. The caller removes
-// the owed chunks' names (unmakeLocked), or knows none is owed (Close).
+// the owed chunks' names (unmakeLocked). Close needs no call: no chunk is
+// owed, so no maker runs, once the writes have finished.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) cancelLocked() {
@@ -228,7 +205,7 @@ func (m *Manager) cancelLocked() {
 			a.files[i] = nil
 		}
 	}
-	a.from, a.end = 0, 0
+	a.from, a.end, a.left = 0, 0, 0
 }
 
 // adoptLocked records a chunk file growth has just created (itself, or by

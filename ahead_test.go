@@ -15,6 +15,7 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/vfs"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
 // aheadChunk is the chunk size of these tests: the smallest, with which a
@@ -34,10 +35,11 @@ func wantDatasetFiles(t *testing.T, m *chunkmap.Manager, dir, when string) {
 
 // overlapFS holds back the creation of chunk files from index 2 on until
 // chunk 1 has been written, for up to a minute: a write that creates all
-// its chunk files before it writes the first waits out the minute.
+// its chunk files before it writes the first waits out the minute (once:
+// the creations after it go on).
 type overlapFS struct {
 	vfs.FS
-	written chan struct{} // closed at chunk 1's first write
+	written chan struct{} // closed at chunk 1's first write, or after the minute
 	once    sync.Once
 	waited  atomic.Bool // a creation waited out the minute
 }
@@ -48,6 +50,7 @@ func (o *overlapFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File,
 		case <-o.written:
 		case <-time.After(time.Minute):
 			o.waited.Store(true)
+			o.once.Do(func() { close(o.written) })
 		}
 	}
 	f, err := o.FS.OpenFile(name, flag, perm)
@@ -90,36 +93,28 @@ func TestBulkWriteCreatesChunksWhileItWrites(t *testing.T) {
 	wantDatasetFiles(t, m, dir, "after the Append")
 }
 
-// createFailFS fails the creation (O_CREATE) of chunk file fail with
-// ENOSPC, as long as times, decremented by each try, stays at 0 or above.
-type createFailFS struct {
-	vfs.FS
-	fail  int64
-	times atomic.Int64
-	fails atomic.Int64
+// failOpen returns a rule failing the opening (the creation included) of
+// chunk idx's file with ENOSPC, times times (0: every time).
+func failOpen(idx int64, times int) vfstest.Rule {
+	return vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, chunkName(idx)), Err: syscall.ENOSPC, Times: times}
 }
 
-func (c *createFailFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	if flag&os.O_CREATE != 0 && chunkIndexOf(name) == c.fail && c.times.Add(-1) >= 0 {
-		c.fails.Add(1)
-		return nil, &os.PathError{Op: "open", Path: name, Err: syscall.ENOSPC}
-	}
-	return c.FS.OpenFile(name, flag, perm)
-}
+// chunkName is the file name of chunk idx.
+func chunkName(idx int64) string { return fmt.Sprintf("%016x.chunk", idx) }
 
 // TestBulkWriteRetriesAChunkItsMakerFailed checks that a chunk whose
 // creation failed in the background is created again by the write that
 // needs it, which then succeeds whole.
 func TestBulkWriteRetriesAChunkItsMakerFailed(t *testing.T) {
-	fsys := &createFailFS{FS: vfs.OS, fail: 5}
-	fsys.times.Store(1)
+	fsys := vfstest.NewFaulty(nil)
+	r := fsys.Add(failOpen(5, 1))
 	m, dir := openOnFS(t, fsys)
 	data := pattern(2, 8*aheadChunk)
 	if _, err := m.Append(data); err != nil {
 		t.Fatal(err)
 	}
-	if fsys.fails.Load() != 1 {
-		t.Fatalf("the creation of chunk 5 failed %d times, want 1", fsys.fails.Load())
+	if n := fsys.Fired(r); n != 1 {
+		t.Fatalf("the creation of chunk 5 failed %d times, want 1", n)
 	}
 	if got := readAll(t, m); !bytes.Equal(got, data) {
 		t.Fatal("the data read back differs")
@@ -128,33 +123,47 @@ func TestBulkWriteRetriesAChunkItsMakerFailed(t *testing.T) {
 }
 
 // TestBulkWriteWhoseChunkCannotBeCreatedLeavesNothing checks that a bulk
-// Append whose chunk file cannot be created (here, on a full disk) fails
-// with ErrNoSpace, leaves Size and the directory as they were, and that
-// the next Append works once there is room.
+// write whose chunk file cannot be created (here, on a full disk) fails
+// with ErrNoSpace and leaves Size and the directory as they were, and
+// that the same write works once there is room: for an Append, which
+// writes the chunk, and for a WriteAt past Size, whose gap holds it.
 func TestBulkWriteWhoseChunkCannotBeCreatedLeavesNothing(t *testing.T) {
-	fsys := &createFailFS{FS: vfs.OS, fail: 6}
-	m, dir := openOnFS(t, fsys)
-	data := pattern(3, 12*aheadChunk)
-	if _, err := m.Append(data[:3*aheadChunk]); err != nil {
-		t.Fatal(err)
+	const head = 3 * aheadChunk
+	for _, tc := range []struct {
+		name  string
+		write func(m *chunkmap.Manager, p []byte) error
+		off   int64 // where the write puts p
+	}{
+		{"Append", func(m *chunkmap.Manager, p []byte) error { _, err := m.Append(p); return err }, head},
+		{"WriteAt past Size", func(m *chunkmap.Manager, p []byte) error { _, err := m.WriteAt(p, 9*aheadChunk); return err }, 9 * aheadChunk},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := vfstest.NewFaulty(nil)
+			m, dir := openOnFS(t, fsys)
+			data := pattern(3, head)
+			if _, err := m.Append(data); err != nil {
+				t.Fatal(err)
+			}
+			r := fsys.Add(failOpen(6, 0))
+			p := pattern(4, 4*aheadChunk+100)
+			if err := tc.write(m, p); !errors.Is(err, chunkmap.ErrNoSpace) {
+				t.Fatalf("%s whose chunk 6 cannot be created: %v, want ErrNoSpace", tc.name, err)
+			}
+			if m.Size() != head {
+				t.Fatalf("Size %d after the failed %s, want %d", m.Size(), tc.name, head)
+			}
+			wantDatasetFiles(t, m, dir, "after the failed "+tc.name)
+			fsys.Disarm(r)
+			if err := tc.write(m, p); err != nil {
+				t.Fatal(err)
+			}
+			want := append(append(data, make([]byte, tc.off-head)...), p...)
+			if got := readAll(t, m); !bytes.Equal(got, want) {
+				t.Fatalf("offset %d differs from what was written", firstDiff(got, want))
+			}
+			wantDatasetFiles(t, m, dir, "after the next "+tc.name)
+		})
 	}
-	fsys.times.Store(1 << 40) // every creation of chunk 6 fails
-	_, err := m.Append(data[3*aheadChunk:])
-	if !errors.Is(err, chunkmap.ErrNoSpace) {
-		t.Fatalf("Append whose chunk 6 cannot be created: %v, want ErrNoSpace", err)
-	}
-	if m.Size() != 3*aheadChunk {
-		t.Fatalf("Size %d after the failed Append, want %d", m.Size(), 3*aheadChunk)
-	}
-	wantDatasetFiles(t, m, dir, "after the failed Append")
-	fsys.times.Store(0)
-	if _, err := m.Append(data[3*aheadChunk:]); err != nil {
-		t.Fatal(err)
-	}
-	if got := readAll(t, m); !bytes.Equal(got, data) {
-		t.Fatal("the data read back differs")
-	}
-	wantDatasetFiles(t, m, dir, "after the next Append")
 }
 
 // readAll reads [Start, Size) of m.

@@ -285,9 +285,6 @@ func (m *Manager) Close() error {
 	for m.mu.pwrites > 0 {
 		m.mu.idle.Wait() // each is one pwrite, already under way
 	}
-	// No chunk is owed (ahead.go) once the writes have finished; the
-	// maker may still be on its way out.
-	m.cancelLocked()
 	m.mu.Unlock()
 	var err error
 	if !m.opts.ReadOnly {
