@@ -15,6 +15,7 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/vfs"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
 // allocFailFS passes every operation to vfs.OS, except that Allocate and
@@ -324,5 +325,57 @@ func TestBulkAppendOnFullDiskWhileAnotherClaims(t *testing.T) {
 	got := make([]byte, 9)
 	if _, err := m.ReadAt(got, 0); err != nil || string(got) != "headthird" {
 		t.Fatalf("dataset reads %q, %v; want \"headthird\"", got, err)
+	}
+}
+
+// TestFailedWriteUnmapsTheChunksItGaveBack checks that a write past Size
+// that fails part way, after storing through the mapping of a chunk its
+// growth created, leaves no mapping of that chunk behind when it gives the
+// chunks back: a Sync then reports nothing lost, and the same write made
+// again reaches the new chunk files and survives a reopen. (A mapping left
+// in its slot took the second write to the removed file.) With two chunks
+// mapped at most, the write maps chunk 7, the first it creates, and writes
+// chunk 8 with pwrite (admission turns it away), where the fault is
+// injected.
+func TestFailedWriteUnmapsTheChunksItGaveBack(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	fsys := vfstest.NewFaulty(nil)
+	o := chunkmap.Options{ChunkSize: cs, ArenaSize: 16 * cs, MaxMapped: 2}
+	chunkmap.SetFS(&o, fsys)
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.WriteAt(pattern(1, 1000), 6*cs+5); err != nil {
+		t.Fatal(err)
+	}
+	// Across the new chunks 7 and 8; writing chunk 8 fails.
+	p, off := pattern(2, 2679), int64(8*cs-2035)
+	r := fsys.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpWrite, chunkName(8)), Err: syscall.EIO, Times: 1})
+	if _, err := m.WriteAt(p, off); !errors.Is(err, chunkmap.ErrIO) || fsys.Fired(r) != 1 {
+		t.Fatalf("WriteAt failing in chunk 8: %v (the fault fired %d times), want ErrIO", err, fsys.Fired(r))
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatalf("Sync after the failed write: %v", err)
+	}
+	if _, err := m.WriteAt(p, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := chunkmap.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	got := make([]byte, len(p))
+	if _, err := m2.ReadAt(got, off); err != nil {
+		t.Fatal(err)
+	}
+	if i := firstDiff(got, p); i >= 0 {
+		t.Fatalf("after a reopen, offset %d of the write made again reads %#x, want %#x", off+int64(i), got[i], p[i])
 	}
 }

@@ -66,21 +66,18 @@ func (m *Manager) growLocked(end int64, pipeline bool) error {
 }
 
 // unmakeLocked removes the chunk files [from, to) that growth has just
-// created, and has not mapped, highest first (so that a crash meanwhile
-// leaves no gap), forgetting them everywhere createLocked recorded them.
+// created, as a shrink deletes chunks (deleteChunksLocked): the write that
+// failed may have mapped and stored to one of them, and a mapping left in
+// its slot would take later stores to the removed file, and Sync would
+// report its dirty flag as writes lost.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) unmakeLocked(from, to int64) error {
 	m.cancelLocked() // the chunks owed, if any, are among them (ahead.go)
-	var err error
-	for j := to - 1; j >= from; j-- {
-		delete(m.mu.dirty, j)
-		delete(m.mu.allocEnd, j)
-		delete(m.mu.ids, j)
-		m.dropFdLocked(j)
-		err = errors.Join(err, m.removeChunk(j))
+	if from >= to {
+		return nil
 	}
-	return err
+	return m.deleteChunksLocked(from, to)
 }
 
 // growThenLocked is growLocked(end) followed by then (zeroing, allocating
