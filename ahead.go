@@ -186,12 +186,16 @@ func (m *Manager) settleAllLocked() error {
 func (m *Manager) owesLocked() bool { return m.ahead.from < m.ahead.end }
 
 // cancelLocked stops the maker, waits for it, and closes the files it made
-// that were not settled; nothing is owed afterwards. The caller removes
-// the owed chunks' names (unmakeLocked). Close needs no call: no chunk is
-// owed, so no maker runs, once the writes have finished.
+// that were not settled; nothing is owed afterwards. It returns the owed
+// chunks whose files neither the maker nor settleLocked created: their
+// names may be taken by entries of somebody else's (a leftover directory,
+// a FIFO: what made the creation fail), so the caller, which removes the
+// owed chunks' files (unmakeLocked), must leave those names alone. Close
+// needs no call: no chunk is owed, so no maker runs, once the writes have
+// finished.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) cancelLocked() {
+func (m *Manager) cancelLocked() (never []int64) {
 	a := &m.ahead
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -205,7 +209,13 @@ func (m *Manager) cancelLocked() {
 			a.files[i] = nil
 		}
 	}
+	for i, st := range a.state[:a.end-a.from] {
+		if st == owed {
+			never = append(never, a.from+int64(i))
+		}
+	}
 	a.from, a.end, a.left = 0, 0, 0
+	return never
 }
 
 // adoptLocked records a chunk file growth has just created (itself, or by

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
 	"github.com/chunkmap/chunkmap/internal/vfs"
@@ -73,11 +74,13 @@ func (m *Manager) growLocked(end int64, pipeline bool) error {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) unmakeLocked(from, to int64) error {
-	m.cancelLocked() // the chunks owed, if any, are among them (ahead.go)
+	// The chunks owed, if any, are among them (ahead.go); those never
+	// created keep their names.
+	never := m.cancelLocked()
 	if from >= to {
 		return nil
 	}
-	return m.deleteChunksLocked(from, to)
+	return m.deleteChunksLocked(from, to, never)
 }
 
 // growThenLocked is growLocked(end) followed by then (zeroing, allocating
@@ -363,7 +366,7 @@ func (m *Manager) Truncate(size int64) error {
 	to := m.mu.first + m.mu.nchunks
 	m.mu.nchunks = keep
 	m.mu.hwm = min(m.mu.hwm, (m.mu.first+keep)<<m.shift)
-	return m.wrapErr("truncate", atOff(size), m.deleteChunksLocked(from, to))
+	return m.wrapErr("truncate", atOff(size), m.deleteChunksLocked(from, to, nil))
 }
 
 // beginShrink and endShrink bracket a change of Size or Start: the epoch
@@ -443,18 +446,19 @@ func (m *Manager) DropBefore(off int64) error {
 	oldFirst := m.mu.first
 	m.mu.nchunks -= newFirst - oldFirst
 	m.mu.first = newFirst
-	return m.wrapErr("drop", atOff(off), m.deleteChunksLocked(oldFirst, newFirst))
+	return m.wrapErr("drop", atOff(off), m.deleteChunksLocked(oldFirst, newFirst, nil))
 }
 
 // deleteChunksLocked unmaps (or dooms, if held) and removes chunk files
-// [from, to); the next Sync syncs the directory. The state page's epoch
-// moves first, so readers in other processes stop using the files. Files
-// go from the highest index down: a crash part way leaves the chunks that
-// remain without a gap (those below Start are stale and those past Size
-// spare; Open removes both).
+// [from, to), but for the names in spare, whose files the caller never
+// created (see cancelLocked); the next Sync syncs the directory. The state
+// page's epoch moves first, so readers in other processes stop using the
+// files. Files go from the highest index down: a crash part way leaves the
+// chunks that remain without a gap (those below Start are stale and those
+// past Size spare; Open removes both).
 //
 // REQUIRES: m.mu held.
-func (m *Manager) deleteChunksLocked(from, to int64) error {
+func (m *Manager) deleteChunksLocked(from, to int64, spare []int64) error {
 	m.bumpEpochLocked()
 	held := make(map[int64]bool)
 	for idx := to - 1; idx >= from; idx-- {
@@ -471,6 +475,9 @@ func (m *Manager) deleteChunksLocked(from, to int64) error {
 	}
 	var err error
 	for idx := to - 1; idx >= from; idx-- {
+		if slices.Contains(spare, idx) {
+			continue
+		}
 		if unmapBeforeRemove && held[idx] {
 			m.mu.removeLater[idx] = struct{}{}
 			continue
