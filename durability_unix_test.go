@@ -256,9 +256,11 @@ func TestDurability_ManifestRemoved(t *testing.T) {
 
 // TestDurability_ManifestTruncated truncates the manifest under the open
 // writer, whose state page is a mapping of it: the writer must not crash
-// when it next mirrors Size or Start there, reads and writes keep working,
-// every Sync reports ErrCorrupt, and no call writes a record into the
-// truncated file (which would regrow it to an odd size).
+// when it next mirrors Size or Start there; a call that changes Size
+// reports ErrCorrupt, as a crash of the process would lose its change,
+// but makes it; reads keep working; every Sync reports ErrCorrupt; and no
+// call writes a record into the truncated file (which would regrow it to
+// an odd size).
 func TestDurability_ManifestTruncated(t *testing.T) {
 	dir := t.TempDir()
 	m := openDurability(t, dir, chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
@@ -272,14 +274,18 @@ func TestDurability_ManifestTruncated(t *testing.T) {
 	if err := os.Truncate(manifestPath(dir), 0); err != nil {
 		t.Fatal(err)
 	}
-	// Every change of Size or Start stores to the state page.
+	// Every change of Size or Start stores to the state page, which
+	// faults: the call fails, since a crash would lose its change, but
+	// the change is made in this process.
 	p = pattern(2, 3*cs)
-	writeAt(t, m, p, cs+7) // past Size, across chunks
+	n, err := m.WriteAt(p, cs+7) // past Size, across chunks
+	wantErrNaming(t, "WriteAt past Size after the manifest was truncated", err, chunkmap.ErrCorrupt, manifestPath(dir))
+	if n != len(p) {
+		t.Fatalf("WriteAt past Size after the manifest was truncated wrote %d bytes, want %d", n, len(p))
+	}
 	md.writeAt(p, cs+7)
 	off, err := m.Append([]byte("appended"))
-	if err != nil {
-		t.Fatalf("Append after the manifest was truncated: %v", err)
-	}
+	wantErrNaming(t, "Append after the manifest was truncated", err, chunkmap.ErrCorrupt, manifestPath(dir))
 	md.writeAt([]byte("appended"), off)
 	md.check(t, m)
 	for i := range 2 {

@@ -406,6 +406,38 @@ func (m *Manager) replaced(f *chunk.File) bool {
 	return chunk.SameFile(m.fsys, f.Path(), f.Info()) != nil
 }
 
+// pageErrLocked reports an error if the writer's Start and Size are not in
+// the shared state page, where a crash of the process cannot lose them: a
+// fault hit the page since it last took them. It first writes them there
+// again, and returns nil if that works.
+//
+// REQUIRES: m.mu held (it writes the values of the latest change).
+func (m *Manager) pageErrLocked() error {
+	if m.shared == nil || !m.shared.broken.Load() {
+		return nil
+	}
+	st := m.state()
+	if m.shared.restore(st.start.Load(), st.size.Load()) {
+		return nil
+	}
+	path := m.mfile.f.Name()
+	if fi, err := m.mfile.f.Stat(); err == nil && fi.Size() < manifestLen {
+		return fmt.Errorf("%w: manifest %s was truncated to %d bytes by another program: Start and Size cannot be recorded", ErrCorrupt, path, fi.Size())
+	}
+	return fmt.Errorf("%w: manifest %s: its state page cannot be written (the system refuses writes to the file, or the device failed): a crash of the process would lose the change", ErrIO, path)
+}
+
+// pageErr is pageErrLocked for a caller not holding m.mu; it takes no lock
+// while the page is whole.
+func (m *Manager) pageErr() error {
+	if m.shared == nil || !m.shared.broken.Load() {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pageErrLocked()
+}
+
 // mirrorSizeLocked copies a writer's new Size into the shared state page,
 // before the call that changed it returns.
 //

@@ -175,7 +175,13 @@ func faultErr(mp *mapping, f fault) error {
 // the blocks a write past Size needs fails (for example, the disk is full:
 // the error matches ErrNoSpace) it returns the error and leaves the dataset
 // as it was, unless a later write has already claimed the bytes after it
-// (see Append); n then counts only what it wrote below Size.
+// (see Append); n then counts only what it wrote below Size. A write past
+// Size whose new Size the manifest's state page cannot take (a manifest
+// the system refuses writes to, or a failing device) returns an error
+// matching ErrIO (ErrCorrupt if another program truncated the manifest)
+// although p is written and Size covers it: a crash of the process may lose
+// it until a later call that changes Size, or Sync, records it in the page,
+// which each of them tries again.
 func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// The common write, small and inside one mapped chunk and inside
 	// [Start, Size), goes straight to hotWrite1. On cold data a write's
@@ -337,7 +343,9 @@ func (m *Manager) writeSlow(p []byte, off int64) error {
 // creating a chunk, allocating its blocks or writing fails, Append returns
 // the error and leaves Size as it was, except where a later Append has
 // already reserved the bytes after it: its range then stays in the
-// dataset, holding what was written of p and zeros elsewhere.
+// dataset, holding what was written of p and zeros elsewhere. As with
+// WriteAt, an Append whose new Size the manifest's state page cannot take
+// returns an error although Size covers it in this process.
 func (m *Manager) Append(p []byte) (int64, error) {
 	if err := m.checkWrite("append", ofLen(int64(len(p)))); err != nil {
 		return 0, err
@@ -404,6 +412,11 @@ func (m *Manager) extend(p []byte, c claim, isAppend bool) (n int, err error) {
 	covered, kept := m.publish(c, isAppend, err == nil)
 	if !covered && isAppend && err == nil {
 		m.awaitCovered(c.end)
+	}
+	if err == nil {
+		// Size covers the write: so must the shared state page, or a
+		// crash of the process would lose what the write returned.
+		err = m.pageErr()
 	}
 	// A range given back holds nothing of the dataset past Size: n counts
 	// only the bytes written below it.

@@ -337,7 +337,7 @@ func (m *Manager) Truncate(size int64) error {
 		}
 		st.size.Store(size)
 		m.mirrorSizeLocked(size)
-		return nil
+		return m.wrapErr("truncate", atOff(size), m.pageErrLocked())
 	}
 	keep := chunksFor(size, m.shift) - m.mu.first
 	if keep < m.mu.nchunks {
@@ -360,13 +360,14 @@ func (m *Manager) Truncate(size int64) error {
 	m.endShrink()
 	m.mu.reserved = size
 	if keep >= m.mu.nchunks {
-		return nil
+		return m.wrapErr("truncate", atOff(size), m.pageErrLocked())
 	}
 	from := m.mu.first + keep
 	to := m.mu.first + m.mu.nchunks
 	m.mu.nchunks = keep
 	m.mu.hwm = min(m.mu.hwm, (m.mu.first+keep)<<m.shift)
-	return m.wrapErr("truncate", atOff(size), m.deleteChunksLocked(from, to, nil))
+	err = m.deleteChunksLocked(from, to, nil)
+	return m.wrapErr("truncate", atOff(size), errors.Join(err, m.pageErrLocked()))
 }
 
 // beginShrink and endShrink bracket a change of Size or Start: the epoch
@@ -446,7 +447,8 @@ func (m *Manager) DropBefore(off int64) error {
 	oldFirst := m.mu.first
 	m.mu.nchunks -= newFirst - oldFirst
 	m.mu.first = newFirst
-	return m.wrapErr("drop", atOff(off), m.deleteChunksLocked(oldFirst, newFirst, nil))
+	err = m.deleteChunksLocked(oldFirst, newFirst, nil)
+	return m.wrapErr("drop", atOff(off), errors.Join(err, m.pageErrLocked()))
 }
 
 // deleteChunksLocked unmaps (or dooms, if held) and removes chunk files

@@ -9,8 +9,10 @@ package chunkmap
 // paths: its own Start and Size live in a private statePage (Manager.st),
 // the writer mirrors every change into the shared page here, under a guard,
 // and a reader copies the shared values into its own under a guard too. A
-// fault marks the page broken: the writer then reports the manifest as
-// damaged at the next Sync, and a reader stops following.
+// fault marks the page broken: a reader then stops following; the writer
+// fails every call whose change the page could not take (a crash of the
+// process would lose it), and retries the page at each such call and at
+// Sync (pageErrLocked), so that it works again once the cause is gone.
 
 import (
 	"runtime/debug"
@@ -20,7 +22,7 @@ import (
 // sharedPage is the mapped state page of the manifest file.
 type sharedPage struct {
 	p      *statePage
-	broken atomic.Bool // a fault hit the page: the file was truncated
+	broken atomic.Bool // a fault hit the page: the file was truncated, made read-only, or failed
 }
 
 // catchPage is deferred, with the result of debug.SetPanicOnFault(true), by
@@ -63,6 +65,22 @@ func (s *sharedPage) setSize(size int64) (ok bool) {
 func (s *sharedPage) setStart(start int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	s.p.start.Store(start)
+	return true
+}
+
+// restore writes Start and Size again after a fault marked the page broken,
+// and clears the mark if the stores went through: the cause (a manifest
+// made read-only to the system, say) is gone. Start and Size may be below
+// what the page held before, so the epoch moves after them, as after a
+// shrink: a reader takes the exact values when it sees the epoch move.
+func (s *sharedPage) restore(start, size int64) (ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	p := s.p
+	p.clean.Store(0)
+	p.start.Store(start)
+	p.size.Store(size)
+	p.epoch.Add(1)
+	s.broken.Store(false)
 	return true
 }
 

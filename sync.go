@@ -97,8 +97,8 @@ func (m *Manager) syncLocked() error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.shared != nil && m.shared.broken.Load() {
-		return fmt.Errorf("%w: manifest %s faults: another program truncated it", ErrCorrupt, m.mfile.f.Name())
+	if err := m.pageErrLocked(); err != nil {
+		return err
 	}
 	if err := m.mfile.stillNamed(m.fsys); err != nil {
 		return err
