@@ -501,6 +501,9 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 			arenaOK = arenaOK && ok
 		}
 	}
+	if batchHeldHook != nil {
+		batchHeldHook()
+	}
 	var size int64
 	if write {
 		// Stores through the returned bytes and the runs cached below
@@ -523,6 +526,15 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 				return nil, m.wrapErr(op, at(off, int64(n)), err)
 			}
 		}
+	}
+	if arenaOK && b.deletedSince(first, last) {
+		// A Truncate or DropBefore deleted a chunk after the batch took
+		// it: its slot maps the removed file, which the bytes returned
+		// must not reach (stores there would be lost, reads would see
+		// what the chunk held before, and pages the file never had
+		// fault on a full disk). Once more: hold finds the slot doomed
+		// and the chunk as it is now goes into a view.
+		return b.slow(off, n, write)
 	}
 	if !arenaOK {
 		p, err := b.view(first, last, write, op, off, n)
@@ -564,6 +576,25 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		b.widen(first, last, true)
 	}
 	return p, nil
+}
+
+// batchHeldHook, if set, runs in slow between the holds and the checks
+// after them: tests set it (export_test.go) to delete chunks in that
+// window, which otherwise only a concurrent Truncate reaches.
+var batchHeldHook func()
+
+// deletedSince reports whether one of chunks [first, last], which the batch
+// holds in their slots, was deleted (or unmapped by an eviction that raced
+// the hold) since the batch took it. It is checked after everything else
+// slow does, the allocation included: a deletion after it orders before
+// nothing slow returned, as a store racing a Truncate.
+func (b *Batch) deletedSince(first, last int64) bool {
+	for idx := first; idx <= last; idx++ {
+		if c := b.st.find(idx); c != nil && c.s.doomed.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // allocated reports whether chunks [first, last], which the batch holds in

@@ -40,3 +40,8 @@ func SetScatteredArena(on bool) (was bool) {
 	was, scatteredArena = scatteredArena, on
 	return was
 }
+
+// SetBatchHeldHook makes fn run inside every Batch's Bytes and
+// WritableBytes call that holds chunks, right after it holds them (see
+// batchHeldHook); nil removes it.
+func SetBatchHeldHook(fn func()) { batchHeldHook = fn }
