@@ -5,6 +5,7 @@ package chunkmap
 // could not do.
 
 import (
+	"errors"
 	"fmt"
 	"io"
 )
@@ -13,7 +14,8 @@ import (
 // into p. A read that reaches past Size returns the bytes before Size and
 // io.EOF; a read that fills p returns a nil error. Reading below Start
 // returns ErrOutOfRange. ReadAt may run in parallel with every other method;
-// it does not retain p.
+// one that a concurrent Truncate overtakes returns what it read before the
+// new Size and io.EOF. It does not retain p.
 func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	// The common case first: a read inside one mapped chunk and inside
 	// Size, in one guarded frame. Neither Close nor Start needs a check
@@ -65,6 +67,12 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 	}
 	n, err := m.read(p[:want], off)
 	if err != nil {
+		if errors.Is(err, ErrOutOfRange) && off+int64(n) >= m.state().size.Load() {
+			// A Truncate that ran meanwhile took away what the read had
+			// not reached yet: as a file's read that meets its
+			// truncation, this one ends at the new Size.
+			return n, io.EOF
+		}
 		return n, m.wrapErr("read", at(off, int64(len(p))), err)
 	}
 	if want < len(p) {

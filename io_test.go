@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
@@ -474,4 +476,50 @@ func TestAppend_ReturnsCovered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestReadAtOvertakenByTruncate reads the whole dataset while another
+// goroutine shrinks and regrows it: a read that a Truncate overtakes must
+// end at the new Size with io.EOF, as a file's read does, never fail with
+// ErrOutOfRange (Start stays 0) or return more than it asked for.
+func TestReadAtOvertakenByTruncate(t *testing.T) {
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	const full = 8 * cs
+	writeAt(t, m, pattern(9, full), 0)
+	var stop atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		for !stop.Load() {
+			for _, size := range []int64{cs, full} {
+				if err := m.Truncate(size); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	p := make([]byte, full)
+	var short int
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		n, err := m.ReadAt(p, 0)
+		switch {
+		case err == nil && n == full:
+		case err == io.EOF && n < full:
+			short++
+		default:
+			stop.Store(true)
+			<-done
+			t.Fatalf("ReadAt(%d bytes at 0) beside a shrinking Truncate = %d, %v; want %d, nil or fewer and io.EOF", full, n, err, full)
+		}
+	}
+	stop.Store(true)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d reads ended early at a new Size", short)
 }

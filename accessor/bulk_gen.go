@@ -43,7 +43,12 @@ func (v *ViewAccessor) ReadUint64s(off int64, dst []uint64) error {
 // the accessor's byte order. Like WriteAt it extends Size to off+8*len(src)
 // if that is past it, and never over bytes not yet written. If it returns an
 // error, a prefix of src may have been written (and Size extended over it).
-// WriteUint64s does not retain src.
+// The values reach the Manager in pieces of 4 KiB, each one WriteAt, so
+// unlike one WriteAt a longer WriteUint64s is not whole with respect to a
+// concurrent Truncate or DropBefore: one may fall between two pieces,
+// cutting the values before it while those after it extend Size again. Order
+// such calls yourself, or use one WriteAt, where that matters. WriteUint64s
+// does not retain src.
 func (v *ViewAccessor) WriteUint64s(off int64, src []uint64) error {
 	return writeValues(v, "write uint64s", off, src)
 }
