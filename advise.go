@@ -104,9 +104,7 @@ func (m *Manager) Advise(off, n int64, advice Advice) error {
 	if err := m.follow("advise", at(off, n)); err != nil {
 		return err
 	}
-	if n == 0 {
-		return nil
-	}
+	// An empty range too must lie within [Start, Size), as for Pin.
 	if d := m.rangeDetail(off, n); d != "" {
 		return m.errorf("advise", at(off, n), ErrOutOfRange, d)
 	}

@@ -3,6 +3,7 @@ package chunkmap_test
 import (
 	"errors"
 	"io"
+	"math"
 	"math/bits"
 	"testing"
 
@@ -32,6 +33,8 @@ func TestManager_Advise(t *testing.T) {
 		a      chunkmap.Advice
 	}{
 		{"past size", m.Size() - 1, 2, chunkmap.AdviceRandom},
+		{"empty, at size", m.Size(), 0, chunkmap.AdviceRandom},
+		{"empty, far past size", math.MaxInt64, 0, chunkmap.AdviceRandom},
 		{"negative offset", -1, 1, chunkmap.AdviceRandom},
 		{"negative length", 0, -1, chunkmap.AdviceRandom},
 		{"overflow", 1 << 62, 1 << 62, chunkmap.AdviceRandom},

@@ -8,13 +8,17 @@ package chunkmap_test
 // accessor's package doc: every error "names the operation and the offset".
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // TestFaultz_ScanErrorNamesOffsetOnce removes chunk 1's file and checks
@@ -40,5 +44,73 @@ func TestFaultz_ScanErrorNamesOffsetOnce(t *testing.T) {
 		var err error
 		fzDo(t, op.name, func() { err = op.run(m, va, off) })
 		fzCheck(t, op.name+" over a removed chunk file", err, chunkmap.ErrFault, fzMsg{op: "scan", files: []string{path}})
+	}
+}
+
+// TestFaultz_ZeroingOnFullDiskNamedOnce grows a dataset over bytes a failed
+// write left past Size, with the disk full: the stale bytes must be zeroed
+// first, which fails, and the error must match ErrNoSpace and name the
+// operation and its offset once, and the chunk file.
+func TestFaultz_ZeroingOnFullDiskNamedOnce(t *testing.T) {
+	root := mountTmpfs(t, 1<<20)
+	dir := filepath.Join(root, "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// A bulk write allocates by its pwrite: the rest of chunk 1 stays a
+	// hole.
+	if _, err := m.Append(pattern(1, cs+18000)); err != nil {
+		t.Fatal(err)
+	}
+	// With a few pages free, a bulk Append writes some of its bytes past
+	// Size and fails, giving its range back: those bytes are stale.
+	fillDisk(t, root, "filler")
+	if err := os.Truncate(filepath.Join(root, "filler"), fileSize(t, filepath.Join(root, "filler"))-16<<10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(pattern(2, 70000)); !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Fatalf("Append of 70000 bytes with 16 KiB free: %v, want ErrNoSpace", err)
+	}
+	fillDisk(t, root, "filler2")
+	size := m.Size()
+	_, err = m.Append(make([]byte, 70000))
+	if !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Fatalf("Append over stale bytes on a full disk: %v, want ErrNoSpace", err)
+	}
+	msg := err.Error()
+	if want := fmt.Sprintf("append 70000 bytes at offset %d", size); !strings.HasPrefix(msg, want) || strings.Count(msg, "bytes at offset") != 1 {
+		t.Errorf("error %q: want it to start with %q and name one length and offset", msg, want)
+	}
+	if !strings.Contains(msg, chunk.Name(1)) {
+		t.Errorf("error %q does not name chunk file %s", msg, chunk.Name(1))
+	}
+}
+
+// TestFaultz_SyncNamesRemovedChunkOnce removes a chunk file that was both
+// stored to through its mapping and written by pwrite since the last Sync:
+// Sync must report the loss with ErrFault naming the file once.
+func TestFaultz_SyncNamesRemovedChunkOnce(t *testing.T) {
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	writeAt(t, m, pattern(1, 3*cs), 0)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	writeAt(t, m, []byte{1}, cs+10) // a store through chunk 1's mapping
+	path := filepath.Join(dir, chunk.Name(1))
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	writeAt(t, m, pattern(2, 2*cs), cs/2) // a bulk write: pwrite, across chunk 1
+	err = m.Sync()
+	wantErrNaming(t, "Sync after chunk 1 was removed", err, chunkmap.ErrFault, path)
+	if n := strings.Count(err.Error(), path); n != 1 {
+		t.Errorf("Sync's error names %s %d times: %v", path, n, err)
 	}
 }

@@ -275,7 +275,7 @@ func (m *Manager) zeroLocked(from, to int64) error {
 		id := e.f.Info()
 		m.releaseFdLocked(e)
 		if err != nil {
-			return fmt.Errorf("zero %d bytes at offset %d: %w", n, from, spaceErr(err))
+			return spaceErr(err) // names the file; the caller names the operation and offset
 		}
 		m.markFileDirtyLocked(idx, id)
 		from += n

@@ -189,10 +189,23 @@ func (m *Manager) flush() (size int64, err error) {
 		res[i] = result{h, s}
 	})
 	var retry []int64
+	var said map[string]bool
 	for i, r := range res {
-		hard, soft = errors.Join(hard, r.hard), errors.Join(soft, r.soft)
-		if i >= len(live) && r.soft != nil {
+		hard = errors.Join(hard, r.hard)
+		if r.soft == nil {
+			continue
+		}
+		if i >= len(live) {
 			retry = append(retry, evicted[i-len(live)])
+		}
+		// A chunk both mapped and written by pwrite since the last Sync
+		// is in live and in evicted: a file gone is reported once.
+		if msg := r.soft.Error(); !said[msg] {
+			if said == nil {
+				said = make(map[string]bool)
+			}
+			said[msg] = true
+			soft = errors.Join(soft, r.soft)
 		}
 	}
 	// New files' names (and removed ones) are durable only once their
