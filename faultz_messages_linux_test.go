@@ -87,30 +87,3 @@ func TestFaultz_ZeroingOnFullDiskNamedOnce(t *testing.T) {
 		t.Errorf("error %q does not name chunk file %s", msg, chunk.Name(1))
 	}
 }
-
-// TestFaultz_SyncNamesRemovedChunkOnce removes a chunk file that was both
-// stored to through its mapping and written by pwrite since the last Sync:
-// Sync must report the loss with ErrFault naming the file once.
-func TestFaultz_SyncNamesRemovedChunkOnce(t *testing.T) {
-	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	writeAt(t, m, pattern(1, 3*cs), 0)
-	if err := m.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	writeAt(t, m, []byte{1}, cs+10) // a store through chunk 1's mapping
-	path := filepath.Join(dir, chunk.Name(1))
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	writeAt(t, m, pattern(2, 2*cs), cs/2) // a bulk write: pwrite, across chunk 1
-	err = m.Sync()
-	wantErrNaming(t, "Sync after chunk 1 was removed", err, chunkmap.ErrFault, path)
-	if n := strings.Count(err.Error(), path); n != 1 {
-		t.Errorf("Sync's error names %s %d times: %v", path, n, err)
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -28,8 +29,12 @@ import (
 // that too.
 func TestHostileFS_SyncDirtyChunkGone(t *testing.T) {
 	for _, how := range []string{"removed", "replaced"} {
-		for _, size := range []int{8, cs} { // a store through the mapping, a bulk pwrite
-			t.Run(fmt.Sprintf("%s/write=%d", how, size), func(t *testing.T) {
+		for _, tc := range []struct {
+			size   int  // 8: a store through the mapping; cs: a bulk pwrite
+			stored bool // chunk 1 made dirty through its mapping before it goes
+		}{{8, false}, {cs, false}, {cs, true}} {
+			size := tc.size
+			t.Run(fmt.Sprintf("%s/write=%d/stored=%v", how, size, tc.stored), func(t *testing.T) {
 				dir := t.TempDir()
 				m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 4, NoAdmission: true})
 				if err != nil {
@@ -41,6 +46,9 @@ func TestHostileFS_SyncDirtyChunkGone(t *testing.T) {
 					t.Fatal(err)
 				}
 				readAt(t, m, cs+8, 8) // maps chunk 1
+				if tc.stored {
+					writeAt(t, m, []byte{1}, cs+10)
+				}
 				path := filepath.Join(dir, chunk.Name(1))
 				switch how {
 				case "removed":
@@ -66,6 +74,9 @@ func TestHostileFS_SyncDirtyChunkGone(t *testing.T) {
 				t.Logf("Sync: %v", syncErr)
 				if syncErr != nil {
 					wantErrNaming(t, "Sync", syncErr, chunkmap.ErrFault, path)
+					if n := strings.Count(syncErr.Error(), path); n != 1 {
+						t.Errorf("Sync's error names %s %d times: %v", path, n, syncErr)
+					}
 					if err := m.Sync(); !errors.Is(err, chunkmap.ErrFault) {
 						t.Errorf("the second Sync: %v, want ErrFault again", err)
 					}
