@@ -495,3 +495,78 @@ func TestWritePastSizeSettlesItsGap(t *testing.T) {
 		})
 	}
 }
+
+// writeHookFS calls onWrite before every write to a chunk file.
+type writeHookFS struct {
+	vfs.FS
+	onWrite func()
+}
+
+func (f writeHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil || chunkIndexOf(name) < 0 {
+		return file, err
+	}
+	return writeHookFile{file, f.onWrite}, nil
+}
+
+type writeHookFile struct {
+	vfs.File
+	onWrite func()
+}
+
+func (f writeHookFile) WriteAt(p []byte, off int64) (int, error) {
+	f.onWrite()
+	return f.File.WriteAt(p, off)
+}
+
+// TestFailedGrowBesideFailedBulkWrite runs a Grow while a bulk Append
+// writes its first chunk, with chunk 3's name taken by a FIFO: both fail.
+// The failed Grow made no promise, so the Append still gives its chunks
+// back, and no chunk is owed once it returned; a Truncate then must not
+// remove the FIFO, which the library never created.
+func TestFailedGrowBesideFailedBulkWrite(t *testing.T) {
+	const head = 5
+	dir := t.TempDir()
+	var once sync.Once
+	entered, release := make(chan struct{}), make(chan struct{})
+	o := &chunkmap.Options{ChunkSize: aheadChunk}
+	chunkmap.SetFS(o, writeHookFS{vfs.OS, func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}})
+	m, err := chunkmap.Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append(pattern(5, head)); err != nil { // a small write: no pwrite
+		t.Fatal(err)
+	}
+	blocked := filepath.Join(dir, chunkName(3))
+	if err := syscall.Mkfifo(blocked, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errA := make(chan error, 1)
+	go func() { _, err := m.Append(pattern(6, 5*aheadChunk)); errA <- err }()
+	<-entered
+	errG := m.Grow(aheadChunk)
+	close(release)
+	if err := <-errA; !errors.Is(err, chunkmap.ErrCorrupt) {
+		t.Fatalf("bulk Append over a FIFO at chunk 3: %v, want ErrCorrupt", err)
+	}
+	if !errors.Is(errG, chunkmap.ErrCorrupt) {
+		t.Fatalf("Grow beside it: %v, want ErrCorrupt", errG)
+	}
+	if err := m.Truncate(head - 2); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(blocked); err != nil || fi.Mode().Type() != fs.ModeNamedPipe {
+		t.Fatalf("after the failed Append and Grow and a Truncate, the FIFO at chunk 3: %v, %v", fi, err)
+	}
+	if got := regularChunks(t, dir); !slices.Equal(got, []int64{0}) {
+		t.Fatalf("chunk files %v, want [0]", got)
+	}
+}

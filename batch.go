@@ -584,8 +584,8 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 var batchHeldHook func()
 
 // deletedSince reports whether one of chunks [first, last], which the batch
-// holds in their slots, was deleted (or unmapped by an eviction that raced
-// the hold) since the batch took it. It is checked after everything else
+// holds in their slots, was deleted (or its slot emptied by Close) since
+// the batch took it. It is checked after everything else
 // slow does, the allocation included: a deletion after it orders before
 // nothing slow returned, as a store racing a Truncate.
 func (b *Batch) deletedSince(first, last int64) bool {

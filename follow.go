@@ -417,7 +417,7 @@ func (m *Manager) pageErrLocked() error {
 		return nil
 	}
 	st := m.state()
-	if m.shared.restore(st.start.Load(), st.size.Load()) {
+	if m.shared.restore(m.boot, st.start.Load(), st.size.Load()) {
 		return nil
 	}
 	path := m.mfile.f.Name()

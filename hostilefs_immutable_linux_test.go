@@ -18,6 +18,7 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // hfsChattr runs chattr with flag on path, skipping the test where the
@@ -86,12 +87,14 @@ func TestHostileFS_TruncateUnremovableChunk(t *testing.T) {
 // TestHostileFS_ImmutableManifest makes the manifest immutable while a
 // writer has the dataset open, after a Sync: the next store to its state
 // page faults, so the page cannot take a new Size, and a crash of the
-// process would lose it. Every call that changes Size must then fail with
-// ErrIO naming the manifest (not return nil, not claim the file was
-// truncated), Sync too; once the file is mutable again, Sync and the
+// process would lose it. That call must fail with ErrIO naming the
+// manifest (not return nil, not claim the file was truncated), and every
+// later call that would change Size, and Sync, must be refused the same
+// way with nothing done; once the file is mutable again, Sync and the
 // calls work in the same Manager, and what they did is there after a
 // reopen.
 func TestHostileFS_ImmutableManifest(t *testing.T) {
+	skipImmutableUnderRace(t)
 	dir := t.TempDir()
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
 	if err != nil {
@@ -99,15 +102,18 @@ func TestHostileFS_ImmutableManifest(t *testing.T) {
 	}
 	defer func() { m.Close() }()
 	var md hfsModel
-	appendModel := func(p []byte) error {
+	// appendModel appends p; made says whether the Append makes its
+	// change in this process even if it fails (the page refused it after
+	// the write) or, failing, makes none (refused first).
+	appendModel := func(p []byte, made bool) error {
 		t.Helper()
 		off, err := m.Append(p)
-		if err == nil || !errors.Is(err, chunkmap.ErrOutOfRange) {
-			md.write(p, off) // written, and in Size in this process even if the page refused it
+		if err == nil || made {
+			md.write(p, off)
 		}
 		return err
 	}
-	if err := appendModel(pattern(1, 1000)); err != nil {
+	if err := appendModel(pattern(1, 1000), true); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Sync(); err != nil {
@@ -115,9 +121,10 @@ func TestHostileFS_ImmutableManifest(t *testing.T) {
 	}
 	mpath := filepath.Join(dir, chunkmap.ManifestName)
 	hfsChattr(t, "+i", mpath)
-	wantErrNaming(t, "Append with the manifest immutable", appendModel(pattern(2, 1000)), chunkmap.ErrIO, mpath)
+	wantErrNaming(t, "Append with the manifest immutable", appendModel(pattern(2, 1000), true), chunkmap.ErrIO, mpath)
+	// Refused with nothing done: the page cannot take the new Size.
 	wantErrNaming(t, "Truncate with the manifest immutable", m.Truncate(1500), chunkmap.ErrIO, mpath)
-	md.truncate(1500)
+	wantErrNaming(t, "Append with the manifest still immutable", appendModel(pattern(4, 10), false), chunkmap.ErrIO, mpath)
 	err = m.Sync()
 	wantErrNaming(t, "Sync with the manifest immutable", err, chunkmap.ErrIO, mpath)
 	if errors.Is(err, chunkmap.ErrCorrupt) {
@@ -128,7 +135,7 @@ func TestHostileFS_ImmutableManifest(t *testing.T) {
 	if err := m.Sync(); err != nil {
 		t.Fatalf("Sync once the manifest is mutable again: %v", err)
 	}
-	if err := appendModel(pattern(3, 2*cs)); err != nil {
+	if err := appendModel(pattern(3, 2*cs), true); err != nil {
 		t.Fatalf("Append once the manifest is mutable again: %v", err)
 	}
 	md.check(t, m, "once the manifest is mutable again")
@@ -147,6 +154,7 @@ func TestHostileFS_ImmutableManifest(t *testing.T) {
 // Append that returned nil: after a reopen (the manifest mutable again)
 // its bytes are there.
 func TestHostileFS_ImmutableManifestKill(t *testing.T) {
+	skipImmutableUnderRace(t)
 	if args := hfsChild("immutable-manifest"); args != nil {
 		immutableManifestChild(args[0])
 		return
@@ -218,4 +226,171 @@ func immutableManifestChild(dir string) {
 	appendOne()
 	os.Stdout.Sync()
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+}
+
+// skipImmutableUnderRace skips a test whose state page faults on a store
+// while the race detector is on: its atomic operations run in the race
+// runtime's own code, where a fault cannot be turned into a panic
+// (SetPanicOnFault covers Go code only), so the process dies. Builds
+// without the race detector catch the fault and return ErrIO.
+func skipImmutableUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("a fault inside the race detector's atomics cannot be recovered")
+	}
+}
+
+// TestHostileFS_ImmutableManifestTruncateKill runs a child whose state
+// page holds Size 3 chunks and whose newest record a smaller Size (so a
+// Truncate to one chunk writes no record), makes the manifest immutable
+// with its page written back, truncates to one chunk, and kills itself.
+// The page cannot take the new Size, so Truncate must not delete the
+// chunks the page still names: Open after the kill must succeed, with the
+// old Size, or the new one if Truncate returned nil.
+func TestHostileFS_ImmutableManifestTruncateKill(t *testing.T) {
+	skipImmutableUnderRace(t)
+	if args := hfsChild("immutable-truncate"); args != nil {
+		immutableTruncateChild(args[0])
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileFS_ImmutableManifestTruncateKill$")
+	cmd.Env = append(os.Environ(), hfsChildEnv+"=immutable-truncate,"+dir)
+	out, _ := cmd.CombinedOutput()
+	exec.Command("chattr", "-i", filepath.Join(dir, chunkmap.ManifestName)).Run()
+	if strings.Contains(string(out), "SKIP ") {
+		t.Skipf("the child could not make the manifest immutable:\n%s", out)
+	}
+	var verdict string
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "Truncate: "); ok {
+			verdict = v
+		}
+	}
+	if verdict == "" {
+		t.Fatalf("the child did not get to Truncate:\n%s", out)
+	}
+	m, err := chunkmap.Open(dir, nil)
+	if err != nil {
+		t.Fatalf("Open after the kill (Truncate returned %s): %v", verdict, err)
+	}
+	defer m.Close()
+	want := int64(3 * cs)
+	if verdict == "<nil>" {
+		want = cs
+	}
+	if m.Size() != want {
+		t.Fatalf("Size %d after the kill (Truncate returned %s), want %d", m.Size(), verdict, want)
+	}
+	got := make([]byte, want-100)
+	if _, err := m.ReadAt(got, 100); err != nil || !bytes.Equal(got, pattern(2, 3*cs-100)[:want-100]) {
+		t.Fatalf("after the kill ReadAt: %v, bytes equal %v", err, bytes.Equal(got, pattern(2, 3*cs-100)[:want-100]))
+	}
+}
+
+// immutableTruncateChild is the child of
+// TestHostileFS_ImmutableManifestTruncateKill.
+func immutableTruncateChild(dir string) {
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err == nil {
+		_, err = m.Append(pattern(1, 100))
+	}
+	if err == nil {
+		err = m.Sync()
+	}
+	if err == nil {
+		_, err = m.Append(pattern(2, 3*cs-100))
+	}
+	if err != nil {
+		fmt.Println("setup:", err)
+		os.Exit(2)
+	}
+	// Writes the state page back, so that the next store to it faults
+	// once the file is immutable.
+	mpath := filepath.Join(dir, chunkmap.ManifestName)
+	if f, err := os.Open(mpath); err == nil {
+		f.Sync()
+		f.Close()
+	}
+	if out, err := exec.Command("chattr", "+i", mpath).CombinedOutput(); err != nil {
+		fmt.Printf("SKIP chattr: %v: %s\n", err, out)
+		os.Exit(0)
+	}
+	fmt.Printf("Truncate: %v\n", m.Truncate(cs))
+	os.Stdout.Sync()
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+}
+
+// removeHookFS calls onRemove before every removal.
+type removeHookFS struct {
+	vfs.FS
+	onRemove func(path string)
+}
+
+func (f removeHookFS) Remove(name string) error {
+	f.onRemove(name)
+	return f.FS.Remove(name)
+}
+
+// TestHostileFS_DropBeforeAfterPageBroke lets Appends fail while the
+// manifest is immutable (their Size is in this process, not in the page),
+// makes it mutable again, and drops chunks: the page must hold the
+// current Start and Size before the first chunk file goes, so that a
+// crash at that moment leaves a dataset Open accepts. The directory is
+// copied as it stands when DropBefore removes its first file, and opened.
+func TestHostileFS_DropBeforeAfterPageBroke(t *testing.T) {
+	skipImmutableUnderRace(t)
+	dir, snap := t.TempDir(), t.TempDir()
+	mpath := filepath.Join(dir, chunkmap.ManifestName)
+	copied := false
+	o := &chunkmap.Options{ChunkSize: cs}
+	chunkmap.SetFS(o, removeHookFS{vfs.OS, func(path string) {
+		if copied || !strings.HasSuffix(path, ".chunk") {
+			return
+		}
+		copied = true
+		// What a crash at this instant leaves: the page cache as it is.
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, e := range es {
+			if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
+				t.Error(err)
+			} else if err := os.WriteFile(filepath.Join(snap, e.Name()), b, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+	}})
+	m, err := chunkmap.Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append(pattern(1, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	hfsChattr(t, "+i", mpath)
+	if _, err := m.Append(pattern(2, 6*cs)); !errors.Is(err, chunkmap.ErrIO) {
+		t.Fatalf("Append with the manifest immutable: %v, want ErrIO", err)
+	}
+	hfsChattr(t, "-i", mpath)
+	if err := m.DropBefore(4 * cs); err != nil {
+		t.Fatalf("DropBefore once the manifest is mutable again: %v", err)
+	}
+	if !copied {
+		t.Fatal("DropBefore removed no chunk file")
+	}
+	r, err := chunkmap.Open(snap, nil)
+	if err != nil {
+		t.Fatalf("Open of the directory as a crash during DropBefore's removals leaves it: %v", err)
+	}
+	defer r.Close()
+	if r.Size() != 6*cs+1000 {
+		t.Fatalf("Size %d in the directory as a crash during DropBefore leaves it, want %d", r.Size(), 6*cs+1000)
+	}
 }

@@ -14,8 +14,9 @@ import (
 // into p. A read that reaches past Size returns the bytes before Size and
 // io.EOF; a read that fills p returns a nil error. Reading below Start
 // returns ErrOutOfRange. ReadAt may run in parallel with every other method;
-// one that a concurrent Truncate overtakes returns what it read before the
-// new Size and io.EOF. It does not retain p.
+// one that a concurrent Truncate overtakes returns the bytes it read before
+// the Truncate took the rest away (n may reach past the new Size) and
+// io.EOF. It does not retain p.
 func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	// The common case first: a read inside one mapped chunk and inside
 	// Size, in one guarded frame. Neither Close nor Start needs a check
@@ -67,10 +68,10 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 	}
 	n, err := m.read(p[:want], off)
 	if err != nil {
-		if errors.Is(err, ErrOutOfRange) && off+int64(n) >= m.state().size.Load() {
+		if errors.As(err, new(pastEnd)) {
 			// A Truncate that ran meanwhile took away what the read had
 			// not reached yet: as a file's read that meets its
-			// truncation, this one ends at the new Size.
+			// truncation, this one ends there.
 			return n, io.EOF
 		}
 		return n, m.wrapErr("read", at(off, int64(len(p))), err)
@@ -456,6 +457,12 @@ func (m *Manager) reserve(off, end int64) (claim, error) {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) claimLocked(off, end int64) (claim, error) {
+	// The state page must take the new Size when the write publishes:
+	// one that a fault left behind is written again first, or the write
+	// is refused with nothing done.
+	if err := m.pageErrLocked(); err != nil {
+		return claim{}, err
+	}
 	if u := m.mu.unalloc; u.seq != 0 {
 		if err := m.allocRangeLocked(u.off, u.end-u.off); err != nil {
 			return claim{}, err

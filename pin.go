@@ -171,11 +171,27 @@ func (m *Manager) checkChunksLocked(off int64, n int) error {
 			return err
 		}
 	}
-	if first < m.mu.first || last >= m.mu.first+m.mu.nchunks {
+	if first < m.mu.first {
 		return fmt.Errorf("%w: chunks %d to %d do not all exist", ErrOutOfRange, first, last)
+	}
+	if last >= m.mu.first+m.mu.nchunks {
+		return pastEnd{first, last}
 	}
 	return nil
 }
+
+// pastEnd is checkChunksLocked's error for a range that reaches past the
+// last chunk: a Truncate took chunks away after the caller checked the
+// range against Size, and Size is now at or below the first byte the
+// caller could not reach. It matches ErrOutOfRange; ReadAt ends at it
+// with io.EOF, as a file's read that meets its truncation.
+type pastEnd struct{ first, last int64 }
+
+func (e pastEnd) Error() string {
+	return fmt.Sprintf("%v: chunks %d to %d do not all exist", ErrOutOfRange, e.first, e.last)
+}
+
+func (e pastEnd) Is(target error) bool { return target == ErrOutOfRange }
 
 // holdRangeLocked holds chunks [first, last] and returns their bytes, one
 // contiguous slice from the start of chunk first: the held arena slots if

@@ -306,8 +306,14 @@ func (m *Manager) Grow(n int64) error {
 	if n > maxOffset-size {
 		return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
 	}
-	m.mu.grows++
-	return m.wrapErr("grow", at(size, n), m.growThenLocked(size+n, false, func() error { return m.allocRangeLocked(size, n) }))
+	err := m.growThenLocked(size+n, false, func() error { return m.allocRangeLocked(size, n) })
+	if err == nil {
+		// Only a Grow that made its promise keeps a failed write from
+		// giving back the chunks it allocated in (publish); a failed one
+		// removed what it created.
+		m.mu.grows++
+	}
+	return m.wrapErr("grow", at(size, n), err)
 }
 
 // Truncate sets Size. Chunk files wholly past the new Size are deleted, and
@@ -359,15 +365,20 @@ func (m *Manager) Truncate(size int64) error {
 	m.bumpEpochLocked()
 	m.endShrink()
 	m.mu.reserved = size
-	if keep >= m.mu.nchunks {
-		return m.wrapErr("truncate", atOff(size), m.pageErrLocked())
+	if err := m.pageErrLocked(); err != nil || keep >= m.mu.nchunks {
+		// A page that could not take the new Size still names the
+		// chunks past it, which a crash would bring back: they stay,
+		// past Size, as spare chunks growth uses and Open removes.
+		return m.wrapErr("truncate", atOff(size), err)
 	}
 	from := m.mu.first + keep
 	to := m.mu.first + m.mu.nchunks
 	m.mu.nchunks = keep
 	m.mu.hwm = min(m.mu.hwm, (m.mu.first+keep)<<m.shift)
-	err = m.deleteChunksLocked(from, to, nil)
-	return m.wrapErr("truncate", atOff(size), errors.Join(err, m.pageErrLocked()))
+	// No chunk is owed while no write runs (ahead.go); were one, the
+	// names of those never created would be somebody else's.
+	spare := m.cancelLocked()
+	return m.wrapErr("truncate", atOff(size), m.deleteChunksLocked(from, to, spare))
 }
 
 // beginShrink and endShrink bracket a change of Size or Start: the epoch
@@ -405,6 +416,13 @@ func (m *Manager) lockShrink(op string, off int64) (unlock func(), err error) {
 	if m.closed.Load() {
 		unlock()
 		return nil, m.errorf(op, atOff(off), ErrClosed, "")
+	}
+	// The state page must hold the current Start and Size before the
+	// call changes them and deletes files: a page left behind (a fault
+	// hit it) would name chunks the call deletes.
+	if err := m.pageErrLocked(); err != nil {
+		unlock()
+		return nil, m.wrapErr(op, atOff(off), err)
 	}
 	return unlock, nil
 }
@@ -447,8 +465,12 @@ func (m *Manager) DropBefore(off int64) error {
 	oldFirst := m.mu.first
 	m.mu.nchunks -= newFirst - oldFirst
 	m.mu.first = newFirst
-	err = m.deleteChunksLocked(oldFirst, newFirst, nil)
-	return m.wrapErr("drop", atOff(off), errors.Join(err, m.pageErrLocked()))
+	if err := m.pageErrLocked(); err != nil {
+		// The page still names the chunks below the new Start: they
+		// stay, as after a crash inside DropBefore, for Open to remove.
+		return m.wrapErr("drop", atOff(off), err)
+	}
+	return m.wrapErr("drop", atOff(off), m.deleteChunksLocked(oldFirst, newFirst, nil))
 }
 
 // deleteChunksLocked unmaps (or dooms, if held) and removes chunk files

@@ -68,17 +68,25 @@ func (s *sharedPage) setStart(start int64) (ok bool) {
 	return true
 }
 
-// restore writes Start and Size again after a fault marked the page broken,
-// and clears the mark if the stores went through: the cause (a manifest
-// made read-only to the system, say) is gone. Start and Size may be below
-// what the page held before, so the epoch moves after them, as after a
-// shrink: a reader takes the exact values when it sees the epoch move.
-func (s *sharedPage) restore(start, size int64) (ok bool) {
+// restore writes the page whole again after a fault marked it broken, as
+// setup does for writer boot, and clears the mark if the stores went
+// through: the cause (a manifest made read-only to the system, say) is
+// gone. The page may hold values from before any number of changes, so
+// the epoch moves before and after, as around a shrink (a reader takes
+// the exact values when it sees the epoch move), and Start is lowered
+// before Size is set and raised after it, so the page never says Start >
+// Size. Magic and boot go last: a page another program zeroed (the file
+// truncated and grown again) is trusted only once Start and Size are in.
+func (s *sharedPage) restore(boot [48]byte, start, size int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	p := s.p
+	p.epoch.Add(1)
 	p.clean.Store(0)
-	p.start.Store(start)
+	p.start.Store(min(p.start.Load(), start))
 	p.size.Store(size)
+	p.start.Store(start)
+	copy(p.magic[:], stateMagic)
+	p.boot = boot
 	p.epoch.Add(1)
 	s.broken.Store(false)
 	return true

@@ -733,8 +733,7 @@ func torOps(start, size int64) []torOp {
 				switch {
 				case adv == Advice(99), c.n < 0:
 					want = ErrOutOfRange
-				case c.n == 0:
-				case !r.md.inRange(c.off, c.n):
+				case !r.md.inRange(c.off, c.n): // an empty range too, as for Pin
 					want = ErrOutOfRange
 				}
 				r.wantErr(fmt.Sprintf("Advise(%d, %d, %v) in [%d, %d)", c.off, c.n, adv, r.md.start, r.md.size), err, want)
