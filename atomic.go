@@ -155,7 +155,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 	s := &m.slots[k]
 	if kind == atomicLoad {
 		g := s.gen.Load()
-		if s.own.Load() != want {
+		if s.own.Load() != want || off+int64(size) > m.state().size.Load() {
 			return 0, false, false, false
 		}
 		w := unsafe.Add(m.slotAddr(k), off&m.mask)
@@ -171,7 +171,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 	}
 	s.enter()
 	in = s
-	if s.own.Load() != want || off&m.mask+int64(size) > s.alloc.Load() {
+	if s.own.Load() != want || off&m.mask+int64(size) > s.alloc.Load() || off+int64(size) > m.state().size.Load() {
 		in = nil
 		s.leave()
 		return 0, false, false, false

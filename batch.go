@@ -536,15 +536,25 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		// and the chunk as it is now goes into a view.
 		return b.slow(off, n, write)
 	}
+	var p []byte
 	if !arenaOK {
-		p, err := b.view(first, last, write, op, off, n)
+		v, err := b.view(first, last, write, op, off, n)
 		if err != nil {
 			return nil, m.wrapErr(op, at(off, int64(n)), err)
 		}
 		o := off - first<<m.shift
-		return p[o : o+int64(n) : o+int64(n)], nil
+		p = v[o : o+int64(n) : o+int64(n)]
 	}
-	p := m.slotBytes(int64(m.slotNum(first)), off&m.mask, int(int64(n)))
+	if d := m.rangeDetail(off, int64(n)); d != "" {
+		// Checked again now that the chunks are held: a Truncate since
+		// the check above may have made a chunk anew short of the range
+		// (see slots.go).
+		return nil, m.errorf(op, at(off, int64(n)), ErrOutOfRange, d)
+	}
+	if !arenaOK {
+		return p, nil
+	}
+	p = m.slotBytes(int64(m.slotNum(first)), off&m.mask, int(int64(n)))
 	if m.follows.Load() || !cache {
 		// A follower's shrinks moves only when it follows the writer:
 		// each of its calls must follow (above), so none is cached. Nor
@@ -753,7 +763,13 @@ func (b *Batch) view(first, last int64, write bool, op string, off int64, n int)
 		views = &b.st.wviews
 	}
 	if vh := (*views)[key]; vh != nil {
-		return vh.v.Bytes(), nil
+		if m.deletions.Load() == b.st.deletions {
+			return vh.v.Bytes(), nil
+		}
+		// Chunks were deleted during this call, after revalidate
+		// looked: the view may map removed files. Retire the views and
+		// map the chunks as they are now.
+		b.revalidate()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

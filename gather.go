@@ -4,6 +4,7 @@ package chunkmap
 // scattered offsets under one fault guard per block, in tight loops.
 
 import (
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"unsafe"
@@ -83,14 +84,22 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 		// boundary, in a chunk that is not mapped, or one whose access
 		// faulted or raced with an eviction.
 		off := offs[i]
-		if err := m.checkRange(op, off, n); err != nil {
-			return err
-		}
 		var err error
 		if write {
-			_, err = m.write(buf[i*n:(i+1)*n], off)
-		} else {
+			// As in WriteAt, no Truncate runs between the range check
+			// and the store.
+			m.resize.RLock()
+			if err = m.checkRange(op, off, n); err == nil {
+				_, err = m.write(buf[i*n:(i+1)*n], off)
+			}
+			m.resize.RUnlock()
+		} else if err = m.checkRange(op, off, n); err == nil {
 			_, err = m.read(buf[i*n:(i+1)*n], off)
+			if errors.As(err, new(pastEnd)) {
+				// A Truncate overtook the read: the value is past Size
+				// now, or Size grew back over it, and it is read again.
+				continue
+			}
 		}
 		if err != nil {
 			return m.wrapErr(op, at(off, int64(n)), err)
@@ -153,16 +162,27 @@ func (m *Manager) resolve(offs []int64, n int, gs *gatherSlots) int {
 		for ; k < len(offs); k++ {
 			off := offs[k]
 			if off < start || off > end || off&mask > last {
-				return k
+				return m.sizeHeld(k, size)
 			}
 			if t := off | mask; gs.recent[recentAt(t)] != t {
 				break
 			}
 		}
 		if k == len(offs) || !gs.check(m, offs[k]) {
-			return k
+			return m.sizeHeld(k, size)
 		}
 	}
+}
+
+// sizeHeld returns k, the values a block's check pass accepted against
+// Size size, if Size has not dropped below size since the pass looked at
+// their slots, and 0 otherwise (see slots.go): the caller then takes the
+// locked path for the block's first value.
+func (m *Manager) sizeHeld(k int, size int64) int {
+	if k > 0 && m.state().size.Load() < size {
+		return 0
+	}
+	return k
 }
 
 // check checks that the chunk of offset off is mapped in its slot and lists
@@ -288,14 +308,14 @@ func (m *Manager) enterAll(offs []int64, n int, ws *scatterSlots) int {
 			off := offs[k]
 			o := off & mask
 			if off < start || off > end || o > last {
-				return k
+				return m.sizeHeld(k, size)
 			}
 			if t, h := off|mask, recentAt(off|mask); ws.recent[h] != t || o+int64(n) > ws.alloc[h] {
 				break
 			}
 		}
 		if k == len(offs) || !ws.enter(m, offs[k], n) {
-			return k
+			return m.sizeHeld(k, size)
 		}
 	}
 }

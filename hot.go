@@ -76,7 +76,7 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
 	g := s.gen.Load()
-	if s.own.Load() != want {
+	if s.own.Load() != want || off+int64(len(p)) > m.state().size.Load() {
 		return false
 	}
 	src := unsafe.Add(m.slotAddr(k), off&m.mask)
@@ -118,8 +118,9 @@ func (m *Manager) hotWrite1(p []byte, off int64) (res int) {
 	s := &m.slots[k]
 	s.enter()
 	in = s
-	// alloc is read after own: it is the allocation of own's chunk.
-	if s.own.Load() != want || off&m.mask+int64(len(p)) > s.alloc.Load() {
+	// alloc is read after own: it is the allocation of own's chunk. Size
+	// is read again after entering (see slots.go).
+	if s.own.Load() != want || off&m.mask+int64(len(p)) > s.alloc.Load() || off+int64(len(p)) > m.state().size.Load() {
 		in = nil
 		s.leave()
 		return notStored
@@ -172,6 +173,9 @@ func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 			return false
 		}
 	}
+	if off+int64(len(p)) > m.state().size.Load() {
+		return false
+	}
 	copy(p, unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)))
 	loadFence()
 	for i := int64(0); i <= last-first; i++ {
@@ -212,6 +216,7 @@ func (m *Manager) hotWriteSpan(p []byte, off int64) (ok bool) {
 			ok = false
 		}
 	}
+	ok = ok && off+int64(len(p)) <= m.state().size.Load()
 	if ok {
 		f := copyGuarded(unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)), p)
 		ok = !f.hit

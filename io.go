@@ -113,6 +113,12 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 	if err := m.lockChunk(p, off); err != nil {
 		return err
 	}
+	if off+int64(len(p)) > m.state().size.Load() {
+		// A Truncate shrank the dataset since the caller checked the
+		// range, and the chunk may have been made anew (see slots.go).
+		m.mu.Unlock()
+		return pastEnd{off >> m.shift, off >> m.shift}
+	}
 	// A large read of a chunk that is not mapped, under AdviceSequential,
 	// is a scan: pread lets the page cache read ahead across the file,
 	// where a mapping's faults read ahead only within what they touch,

@@ -117,8 +117,10 @@ func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) 
 	o := off & m.mask
 	if last == st.first {
 		// The common case: one chunk, mapped; hold it without the lock.
-		if s, ok := m.holdFast(st.first); ok && write && s.alloc.Load() < o+int64(n) {
-			m.unholdSlot(s) // not yet allocated on disk: the locked path does it
+		if s, ok := m.holdFast(st.first); ok && (write && s.alloc.Load() < o+int64(n) || off+int64(n) > m.state().size.Load()) {
+			// Not yet allocated on disk, or Size no longer covers the
+			// range (see slots.go): the locked path sees to it.
+			m.unholdSlot(s)
 		} else if ok {
 			if write {
 				s.wholds.Add(1)
@@ -136,6 +138,10 @@ func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) 
 	defer m.mu.Unlock()
 	if err := m.checkChunksLocked(off, n); err != nil {
 		return nil, m.wrapErr(op, at(off, int64(n)), err)
+	}
+	if d := m.rangeDetail(off, int64(n)); d != "" {
+		// A Truncate since the check above (see slots.go).
+		return nil, m.errorf(op, at(off, int64(n)), ErrOutOfRange, d)
 	}
 	if write {
 		// Stores through a pin cannot be refused: the blocks under them

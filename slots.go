@@ -45,6 +45,20 @@ package chunkmap
 //     zero: a held slot is never emptied or given to another chunk. A chunk
 //     deleted while held stays mapped, doomed, until its last holder leaves.
 //
+// The range check comes again after the slot's. A check of [off, off+n)
+// against Size made before the slot was looked at may be stale by then: a
+// Truncate may have deleted the chunk and another created it anew, with
+// Size now short of off+n, and the slot may hold the new file. An access
+// there would read bytes past Size, or store them past every byte a later
+// growth zeroes, to appear when Size reaches them. So every access loads
+// Size once more after it has checked (reader), entered (writer) or held
+// (holder) the slot, and takes the locked path if Size no longer covers
+// it; the locked paths check Size under mu. A Size that covers the access
+// at that moment makes it an access after every shrink before it; a
+// shrink after it finds the access in the old file (deleted: the access
+// orders before the shrink) or within the chunk, below the high-water
+// mark that growth zeroes from.
+//
 // No access depends on the name of a function, the scheduling of a
 // goroutine or the number of goroutines in the process: eviction reads two
 // counters of one slot.
