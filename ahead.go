@@ -37,6 +37,7 @@ package chunkmap
 // wait for it (lock order: m.mu, then ahead.mu).
 
 import (
+	"io/fs"
 	"slices"
 	"sync"
 
@@ -62,12 +63,15 @@ type ahead struct {
 	mu sync.Mutex
 	// changed is signalled when the maker finishes a file or stops.
 	changed sync.Cond
-	// state and files, indexed by chunk - from: what became of each, and
-	// the file the maker made while it is made; left counts the chunks
-	// not settled.
+	// state, files and infos, indexed by chunk - from: what became of
+	// each, and the file the maker made (kept open while fewer than
+	// aheadOpen are, else closed and known by its identity); left counts
+	// the chunks not settled, and open the files kept open.
 	state []uint8
 	files []*chunk.File
+	infos []fs.FileInfo
 	left  int
+	open  int
 	// next is the chunk the maker makes next; it stops at end, or at the
 	// first failure (failed). It changes running to false under mu in the
 	// step that makes the last file or fails, so once every chunk is
@@ -90,8 +94,11 @@ func (m *Manager) oweLocked(from, end int64) {
 	a.from, a.end, a.next, a.failed, a.left = from, end, from, false, n
 	a.state = slices.Grow(a.state[:0], n)[:n]
 	a.files = slices.Grow(a.files[:0], n)[:n]
+	a.infos = slices.Grow(a.infos[:0], n)[:n]
 	clear(a.state) // owed
 	clear(a.files)
+	clear(a.infos)
+	a.open = 0
 	a.running = true
 	go m.makeAhead()
 }
@@ -112,7 +119,17 @@ func (m *Manager) makeAhead() {
 			a.failed = true
 			break
 		}
-		a.files[idx-a.from], a.state[idx-a.from] = f, made
+		i := idx - a.from
+		a.infos[i], a.state[i] = f.Info(), made
+		if a.open < aheadOpen {
+			a.files[i] = f
+			a.open++
+		} else {
+			// A growth across a gap of thousands of chunks would
+			// otherwise hold a descriptor for each: the write opens
+			// this one by name when it gets there.
+			f.Close()
+		}
 		a.next++
 		a.changed.Broadcast()
 	}
@@ -121,9 +138,9 @@ func (m *Manager) makeAhead() {
 }
 
 // settleLocked makes sure chunk idx, if owed, has its file, and returns it
-// if this call got it from the maker or created it (the caller then owns
-// it); nil with no error means idx is not owed, or was settled before, and
-// its file is opened by name.
+// if this call got it open from the maker or created it (the caller then
+// owns it); nil with no error means idx is not owed, was settled before,
+// or was made and closed by the maker, and its file is opened by name.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) settleLocked(idx int64) (*chunk.File, error) {
@@ -136,7 +153,7 @@ func (m *Manager) settleLocked(idx int64) (*chunk.File, error) {
 		a.changed.Wait() // a few system calls away: the maker is making it, or one before it
 	}
 	i := idx - a.from
-	st, f := a.state[i], a.files[i]
+	st, f, info := a.state[i], a.files[i], a.infos[i]
 	a.mu.Unlock()
 	switch st {
 	case settled:
@@ -149,16 +166,24 @@ func (m *Manager) settleLocked(idx int64) (*chunk.File, error) {
 		if f, err = m.createFileLocked(idx); err != nil {
 			return nil, err
 		}
+		info = f.Info()
 	}
 	a.mu.Lock()
-	a.state[i], a.files[i] = settled, nil
+	if a.files[i] != nil {
+		a.open--
+	}
+	a.state[i], a.files[i], a.infos[i] = settled, nil, nil
 	if a.left--; a.left == 0 {
 		a.from, a.end = 0, 0
 	}
 	a.mu.Unlock()
-	m.adoptLocked(idx, f)
+	m.adoptLocked(idx, info)
 	return f, nil
 }
+
+// aheadOpen is the most files the maker keeps open for the write to take;
+// those it makes beyond are closed, and opened again by name.
+const aheadOpen = 16
 
 // settleAllLocked settles every owed chunk, keeping their files open in the
 // descriptor cache as growth does, and returns the first error creating one.
@@ -209,6 +234,7 @@ func (m *Manager) cancelLocked() (never []int64) {
 			a.files[i] = nil
 		}
 	}
+	a.open = 0
 	for i, st := range a.state[:a.end-a.from] {
 		if st == owed {
 			never = append(never, a.from+int64(i))
@@ -219,13 +245,13 @@ func (m *Manager) cancelLocked() (never []int64) {
 }
 
 // adoptLocked records a chunk file growth has just created (itself, or by
-// the maker): its writes are for the next Sync to fsync, with the
-// directory, as the file's name is not durable yet.
+// the maker), whose identity is id: its writes are for the next Sync to
+// fsync, with the directory, as the file's name is not durable yet.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) adoptLocked(idx int64, f *chunk.File) {
+func (m *Manager) adoptLocked(idx int64, id fs.FileInfo) {
 	delete(m.mu.ids, idx) // a new file: not the one a leftover entry names
-	m.markFileDirtyLocked(idx, f.Info())
+	m.markFileDirtyLocked(idx, id)
 	m.mu.dirDirty = true
 }
 

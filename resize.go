@@ -114,7 +114,7 @@ func (m *Manager) createLocked(idx int64) error {
 	if err := m.keepFdLocked(idx, f); err != nil {
 		return errors.Join(err, removeFile(m.fsys, f.Path()))
 	}
-	m.adoptLocked(idx, f)
+	m.adoptLocked(idx, f.Info())
 	return nil
 }
 
