@@ -214,10 +214,15 @@ func open(dir string, o Options) (*Manager, error) {
 	case o.ErrorIfNotExists:
 		return fail(fmt.Errorf("%w (%s missing): %w", errNoDataset, ManifestName, fs.ErrNotExist))
 	default:
-		ms = manifestState{mf: manifest{chunkSize: o.ChunkSize}, seq: 1, version: manifestV2}
-		if ms.mf.chunkSize == 0 {
-			ms.mf.chunkSize = DefaultChunkSize
+		cs := o.ChunkSize
+		if cs == 0 {
+			cs = DefaultChunkSize
 		}
+		mf, err := o.startOf(cs)
+		if err != nil {
+			return fail(err)
+		}
+		ms = manifestState{mf: mf, seq: 1, version: manifestV2}
 		create = true
 		cur = ms.mf
 	}
@@ -397,11 +402,15 @@ func openScratch(dir string, o Options) (*Manager, error) {
 		return nil, openErr(dir, err)
 	}
 	dir = canonicalDir(dir)
-	mf := manifest{chunkSize: o.ChunkSize}
-	if mf.chunkSize == 0 {
-		mf.chunkSize = DefaultChunkSize
+	cs := o.ChunkSize
+	if cs == 0 {
+		cs = DefaultChunkSize
 	}
-	if err := o.fitMapped(mf.chunkSize); err != nil {
+	mf, err := o.startOf(cs)
+	if err == nil {
+		err = o.fitMapped(mf.chunkSize)
+	}
+	if err != nil {
 		return nil, openErr(dir, err)
 	}
 	m, err := newManager(dir, o, manifestState{mf: mf}, mf, 0, nil, false)

@@ -621,3 +621,63 @@ func TestOpen_ErrorIfNotExists(t *testing.T) {
 		})
 	}
 }
+
+// TestOpen_Start creates datasets that begin past offset 0: Start and Size
+// are Options.Start, the first Append writes there, no chunk file below it
+// exists, and a reopen keeps it; a Start that is not a multiple of the
+// chunk size, or negative, is refused before anything is written; an
+// existing dataset keeps its own Start.
+func TestOpen_Start(t *testing.T) {
+	const start = 1 << 40
+	for _, scratch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("scratch=%v", scratch), func(t *testing.T) {
+			dir := t.TempDir()
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, Start: start, Scratch: scratch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if m.Start() != start || m.Size() != start {
+				t.Fatalf("Start, Size = %d, %d, want %d, %d", m.Start(), m.Size(), int64(start), int64(start))
+			}
+			p := pattern(3, cs+10)
+			if off, err := m.Append(p); err != nil || off != start {
+				t.Fatalf("Append = %d, %v; want %d, nil", off, err, int64(start))
+			}
+			if got := readAt(t, m, start, len(p)); !bytes.Equal(got, p) {
+				t.Fatalf("the appended bytes read back differently at %d", firstDiff(got, p))
+			}
+			if _, err := m.ReadAt(make([]byte, 1), start-1); !errors.Is(err, chunkmap.ErrOutOfRange) {
+				t.Fatalf("ReadAt below Start: %v, want ErrOutOfRange", err)
+			}
+			if scratch {
+				return
+			}
+			if got, want := chunkFiles(t, dir), span(start/cs, start/cs+2); !slices.Equal(got, want) {
+				t.Fatalf("chunk files %v, want %v", got, want)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// Reopened with another Start: the dataset's own stands.
+			if m, err = chunkmap.Open(dir, &chunkmap.Options{Start: 2 * cs}); err != nil {
+				t.Fatal(err)
+			}
+			if m.Start() != start || m.Size() != start+int64(len(p)) {
+				t.Fatalf("after a reopen Start, Size = %d, %d, want %d, %d", m.Start(), m.Size(), int64(start), start+int64(len(p)))
+			}
+		})
+	}
+	for _, bad := range []int64{cs / 2, -cs, start + 1} {
+		dir := filepath.Join(t.TempDir(), "ds")
+		if m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, Start: bad}); !errors.Is(err, chunkmap.ErrInvalidOptions) {
+			if err == nil {
+				m.Close()
+			}
+			t.Errorf("Open with Start %d: %v, want ErrInvalidOptions", bad, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, chunkmap.ManifestName)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Open with Start %d refused, but left a manifest: %v", bad, err)
+		}
+	}
+}

@@ -116,6 +116,14 @@ type Options struct {
 	// that lies in one chunk, if it is 64 KiB or more and the chunk is not
 	// mapped, is read with pread and maps nothing, as a scan should.
 	Advice Advice
+	// Start is where a dataset that Open creates begins: its Start and
+	// its Size are both Start, and the first Append writes there. It keeps
+	// offsets that live elsewhere valid, in a copy of a dataset whose
+	// front was dropped, or a log whose positions continue another's, at
+	// no cost: no chunk file below it is created. It must be a multiple of
+	// the chunk size (ErrInvalidOptions otherwise). An existing dataset
+	// keeps its own Start, whatever this says.
+	Start int64
 	// FileMode is the permission of new chunk and manifest files; 0 means
 	// DefaultFileMode. A new dataset directory gets the same mode with the
 	// search (x) bit added wherever the read bit is set.
@@ -149,6 +157,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: ArenaSize %d is negative", ErrInvalidOptions, o.ArenaSize)
 	case o.Advice < AdviceNormal || o.Advice > AdviceDontNeed:
 		return o, fmt.Errorf("%w: Advice %d is not one of the Advice constants", ErrInvalidOptions, o.Advice)
+	case o.Start < 0:
+		return o, fmt.Errorf("%w: Start %d is negative", ErrInvalidOptions, o.Start)
 	}
 	if o.Scratch && o.ReadOnly {
 		return o, fmt.Errorf("%w: Scratch and ReadOnly together", ErrInvalidOptions)
@@ -193,4 +203,13 @@ func (o *Options) fitMapped(chunkSize int64) error {
 			ErrInvalidOptions, chunkSize, o.MaxMapped, int64(maxMapped32))
 	}
 	return nil
+}
+
+// startOf returns the manifest of a dataset that Open creates with chunk
+// size chunkSize: empty, from o.Start on, which must be a multiple of it.
+func (o *Options) startOf(chunkSize int64) (manifest, error) {
+	if o.Start%chunkSize != 0 {
+		return manifest{}, fmt.Errorf("%w: Start %d is not a multiple of the chunk size %d", ErrInvalidOptions, o.Start, chunkSize)
+	}
+	return manifest{chunkSize: chunkSize, first: o.Start / chunkSize, size: o.Start}, nil
 }

@@ -148,6 +148,13 @@ func TestRun_Verify_Limits(t *testing.T) {
 		if code != exitFail || out != "" || !strings.Contains(errOut, "disagrees with the chunk size 65536") {
 			t.Errorf("exit status %d, stdout %q, stderr %q; want 1 and an error", code, out, errOut)
 		}
+		// info on a damaged dataset, which it could not list the damage
+		// of with that chunk size, refuses it too.
+		remove(t, filepath.Join(dir, chunk.Name(2)))
+		code, out, errOut = runCmd(t, "info", "-chunk", "128KiB", dir)
+		if code != exitFail || out != "" || !strings.Contains(errOut, "disagrees with the chunk size 65536") {
+			t.Errorf("info of a damaged dataset: exit status %d, stdout %q, stderr %q; want 1 and an error", code, out, errOut)
+		}
 	})
 	t.Run("read with damage", func(t *testing.T) {
 		dir := newDataset(t)

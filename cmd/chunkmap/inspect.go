@@ -164,6 +164,11 @@ func infoDamaged(dir string, chunkSize int64, openErr error, stdout, stderr io.W
 	if err != nil {
 		return fail(stderr, "info", err)
 	}
+	if s.cs == 0 && s.mv.best >= 0 {
+		// -chunk disagrees with the manifest: the chunk files cannot be
+		// checked, so the damage could not be listed.
+		return fail(stderr, "info", fmt.Errorf("%v\n(%s is damaged: %v)", s.csErr, dir, openErr))
+	}
 	fmt.Fprintf(stderr, "chunkmap info: warning: %s is damaged (%s); this is what its files say\n", dir, s.damage(openErr))
 	fmt.Fprintf(stdout, "dataset     %s\n", dir)
 	fmt.Fprintf(stdout, "damaged     %d problem(s): run 'chunkmap verify %s' for advice, 'chunkmap salvage %s OUT' to copy what is readable\n",

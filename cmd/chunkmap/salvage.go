@@ -254,47 +254,17 @@ type datasetSink struct {
 }
 
 // createDataset creates a dataset in out (which checkOut found new or
-// empty) with chunk size cs and Start start.
+// empty) with chunk size cs and Start start, a multiple of cs (the Start
+// of a dataset always is), so that the salvaged bytes keep their offsets.
 func createDataset(out string, cs, start int64) (*datasetSink, error) {
-	m, err := chunkmap.Open(out, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, ErrorIfNotExists: false})
+	m, err := chunkmap.Open(out, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, Start: start})
 	if err != nil {
 		return nil, err
 	}
-	if m.Size() != 0 || m.Start() != 0 {
+	if m.Size() != start || m.Start() != start {
 		return nil, errors.Join(fmt.Errorf("%s already holds a dataset (created since it was checked)", out), m.Close())
 	}
-	if err := advanceStart(m, start); err != nil {
-		return nil, errors.Join(fmt.Errorf("set Start of %s to %d: %w", out, start, err), m.Close())
-	}
 	return &datasetSink{m: m, start: start}, nil
-}
-
-// advanceStart moves the Start of m, an empty dataset, to start, so that
-// the salvaged bytes keep their offsets. The API has no other way than
-// growing and dropping whole chunks; it is done a bounded number of chunks
-// at a time, so the files created and deleted on the way never need more
-// than that much space (they are sparse anyway), and growth by more than 16
-// chunks that the free space could not hold is refused by the library with
-// ErrNoSpace, in which case the steps shrink to 16.
-func advanceStart(m *chunkmap.Manager, start int64) error {
-	step := int64(1024)
-	for cur := m.Start(); cur < start; cur = m.Start() {
-		next := start
-		if (start-cur)/m.ChunkSize() > step {
-			next = cur + step*m.ChunkSize()
-		}
-		if err := m.Truncate(next); err != nil {
-			if errors.Is(err, chunkmap.ErrNoSpace) && step > 16 {
-				step = 16
-				continue
-			}
-			return err
-		}
-		if err := m.DropBefore(next); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (d *datasetSink) write(p []byte, off int64) error {

@@ -433,6 +433,46 @@ func TestRun_Salvage_Start(t *testing.T) {
 	checkUnchanged(t, dir, before)
 }
 
+// TestRun_Salvage_FarStart salvages a dataset whose Start is a TiB in,
+// with its middle chunk deleted: the copy keeps the offsets, without
+// creating (and deleting) a chunk file for every chunk below Start, which
+// took hours at such a Start; the test's deadline is the check.
+func TestRun_Salvage_FarStart(t *testing.T) {
+	const start = 1 << 40
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: tcs, Start: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("far start "), 3*tcs/10+10)
+	if _, err := m.Append(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	remove(t, filepath.Join(dir, chunk.Name(start/tcs+1)))
+	before := snapshot(t, dir)
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := runCmd(t, "salvage", dir, out)
+	if code != exitDamaged {
+		t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	wantLost := [][2]int64{{start + tcs, start + 2*tcs}}
+	if got := lostRanges(t, stdout); !slices.Equal(got, wantLost) {
+		t.Errorf("lost ranges %v, want %v", got, wantLost)
+	}
+	gotStart, size, got := readDataset(t, out)
+	if gotStart != start || size != start+int64(len(data)) {
+		t.Errorf("salvaged dataset: start %d, size %d; want %d, %d", gotStart, size, int64(start), start+int64(len(data)))
+	}
+	clear(data[tcs : 2*tcs])
+	if !bytes.Equal(got, data) {
+		t.Errorf("salvaged dataset does not hold the original with zeros where lost")
+	}
+	checkUnchanged(t, dir, before)
+}
+
 func TestRun_Salvage_Refuses(t *testing.T) {
 	dir := newDataset(t)
 	before := snapshot(t, dir)
