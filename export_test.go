@@ -45,3 +45,7 @@ func SetScatteredArena(on bool) (was bool) {
 // WritableBytes call that holds chunks, right after it holds them (see
 // batchHeldHook); nil removes it.
 func SetBatchHeldHook(fn func()) { batchHeldHook = fn }
+
+// SetReadSlowHook makes fn run as every read's locked path begins (see
+// readSlowHook); nil removes it.
+func SetReadSlowHook(fn func()) { readSlowHook = fn }

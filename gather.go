@@ -95,7 +95,7 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 			m.resize.RUnlock()
 		} else if err = m.checkRange(op, off, n); err == nil {
 			_, err = m.read(buf[i*n:(i+1)*n], off)
-			if errors.As(err, new(pastEnd)) {
+			if errors.Is(err, errPastEnd) {
 				// A Truncate overtook the read: the value is past Size
 				// now, or Size grew back over it, and it is read again.
 				continue

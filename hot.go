@@ -110,7 +110,12 @@ const (
 // the store, so a Sync clearing it concurrently either finds the stored bytes
 // in the page cache or cleared it before the writer read it, and the flag
 // read is the flag of the writer's own chunk (see slots.go and sync.go).
-func (m *Manager) hotWrite1(p []byte, off int64) (res int) {
+//
+// sized says whether the caller's check of the range against Size may be
+// stale (WriteAt's fast path), so that Size is checked again after entering
+// (see slots.go); callers under resize, which no Truncate runs beside, and
+// whose range may lie past Size (a write that extends it) pass false.
+func (m *Manager) hotWrite1(p []byte, off int64, sized bool) (res int) {
 	var in *slot
 	defer catchWrite(debug.SetPanicOnFault(true), &in)
 	want := m.chunkOf(off) + 1
@@ -120,7 +125,7 @@ func (m *Manager) hotWrite1(p []byte, off int64) (res int) {
 	in = s
 	// alloc is read after own: it is the allocation of own's chunk. Size
 	// is read again after entering (see slots.go).
-	if s.own.Load() != want || off&m.mask+int64(len(p)) > s.alloc.Load() || off+int64(len(p)) > m.state().size.Load() {
+	if s.own.Load() != want || off&m.mask+int64(len(p)) > s.alloc.Load() || sized && off+int64(len(p)) > m.state().size.Load() {
 		in = nil
 		s.leave()
 		return notStored
@@ -192,8 +197,9 @@ func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 
 // hotWriteSpan is hotWrite1 for a range across chunk boundaries, as
 // hotReadSpan is for reads: it announces itself in every chunk's slot,
-// stores the range in one go, and marks the chunks it found clean.
-func (m *Manager) hotWriteSpan(p []byte, off int64) (ok bool) {
+// stores the range in one go, and marks the chunks it found clean. sized is
+// as for hotWrite1.
+func (m *Manager) hotWriteSpan(p []byte, off int64, sized bool) (ok bool) {
 	first, last := m.chunkOf(off), m.chunkOf(off+int64(len(p))-1)
 	k := first & m.smask
 	if m.fbase != nil || last-first >= maxSpan || last-first > m.smask-k {
@@ -216,7 +222,7 @@ func (m *Manager) hotWriteSpan(p []byte, off int64) (ok bool) {
 			ok = false
 		}
 	}
-	ok = ok && off+int64(len(p)) <= m.state().size.Load()
+	ok = ok && (!sized || off+int64(len(p)) <= m.state().size.Load())
 	if ok {
 		f := copyGuarded(unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)), p)
 		ok = !f.hit

@@ -67,8 +67,20 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 		want = int(size - off)
 	}
 	n, err := m.read(p[:want], off)
+	for errors.Is(err, errPastEnd) {
+		// Overtaken by a Truncate, which may have left Size past where
+		// the read stopped: it reads on up to the new Size.
+		size := m.state().size.Load()
+		if off+int64(n) >= size {
+			break
+		}
+		want = int(min(int64(want), size-off))
+		var k int
+		k, err = m.read(p[n:want], off+int64(n))
+		n += k
+	}
 	if err != nil {
-		if errors.As(err, new(pastEnd)) {
+		if errors.Is(err, errPastEnd) {
 			// A Truncate that ran meanwhile took away what the read had
 			// not reached yet: as a file's read that meets its
 			// truncation, this one ends there.
@@ -110,6 +122,9 @@ func (m *Manager) read(p []byte, off int64) (int, error) {
 // Admission does not map, or whose slot another chunk holds, is read with
 // pread.
 func (m *Manager) readSlow(p []byte, off int64) error {
+	if readSlowHook != nil {
+		readSlowHook()
+	}
 	if err := m.lockChunk(p, off); err != nil {
 		return err
 	}
@@ -207,7 +222,7 @@ func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 		off >= 0 && n <= m.state().size.Load()-off && n <= m.chunkSize-off&m.mask {
 		// As in ReadAt, Close and Start need no check: hotWrite1 finds
 		// the own word of a chunk taken away cleared.
-		switch m.hotWrite1(p, off) {
+		switch m.hotWrite1(p, off, true) {
 		case stored:
 			return len(p), nil
 		case storedClean:
@@ -298,14 +313,14 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 		}
 		return len(p), nil
 	}
-	if m.hotWriteSpan(p, off) {
+	if m.hotWriteSpan(p, off, false) {
 		return len(p), nil
 	}
 	n := 0
 	for n < len(p) {
 		o := off + int64(n)
 		k := int(min(int64(len(p)-n), m.chunkSize-o&m.mask))
-		switch m.hotWrite1(p[n:n+k], o) {
+		switch m.hotWrite1(p[n:n+k], o, false) {
 		case storedClean:
 			m.markStored(o >> m.shift)
 		case notStored:
@@ -317,6 +332,11 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// readSlowHook, if set, runs as readSlow begins: tests set it
+// (export_test.go) to truncate the dataset under a read, which otherwise
+// only a concurrent Truncate does.
+var readSlowHook func()
 
 // writeSlow stores p, which lies within one chunk, at offset off, holding
 // mu (see readSlow), and marks the chunk dirty.

@@ -523,3 +523,37 @@ func TestReadAtOvertakenByTruncate(t *testing.T) {
 	}
 	t.Logf("%d reads ended early at a new Size", short)
 }
+
+// TestReadAtOvertakenEndsAtNewSize truncates a 1 MiB dataset of one chunk
+// to 512 KiB as a 1 MiB read of it takes its locked path: the read must
+// end at the new Size, with its 512 KiB and io.EOF, not where it was when
+// the Truncate overtook it.
+func TestReadAtOvertakenEndsAtNewSize(t *testing.T) {
+	const big = 1 << 20
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: big, MaxMapped: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	data := pattern(4, big)
+	writeAt(t, m, data, 0)
+	fired := false
+	chunkmap.SetReadSlowHook(func() {
+		if !fired {
+			fired = true
+			if err := m.Truncate(big / 2); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	defer chunkmap.SetReadSlowHook(nil)
+	p := make([]byte, big)
+	n, err := m.ReadAt(p, 0)
+	if !fired {
+		t.Fatal("the read did not take its locked path")
+	}
+	if n != big/2 || err != io.EOF || !bytes.Equal(p[:n], data[:n]) {
+		t.Fatalf("ReadAt(%d bytes at 0) overtaken by Truncate(%d) = %d, %v (bytes equal: %v); want %d, io.EOF",
+			big, big/2, n, err, bytes.Equal(p[:n], data[:n]), big/2)
+	}
+}

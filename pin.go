@@ -197,7 +197,11 @@ func (e pastEnd) Error() string {
 	return fmt.Sprintf("%v: chunks %d to %d do not all exist", ErrOutOfRange, e.first, e.last)
 }
 
-func (e pastEnd) Is(target error) bool { return target == ErrOutOfRange }
+func (e pastEnd) Is(target error) bool { return target == ErrOutOfRange || target == errPastEnd }
+
+// errPastEnd matches a pastEnd error, for errors.Is, which unlike errors.As
+// allocates nothing on the read paths that test for it.
+var errPastEnd = errors.New("chunkmap: past the last chunk")
 
 // holdRangeLocked holds chunks [first, last] and returns their bytes, one
 // contiguous slice from the start of chunk first: the held arena slots if

@@ -326,7 +326,10 @@ func (m *Manager) Grow(n int64) error {
 // record in the manifest needs the file (lowering the recorded Size to the
 // new one if it must, which costs one fsync of the manifest), so a crash
 // at any point leaves a consistent dataset. A chunk held by a pin or a
-// Batch at the time stays mapped until its last holder releases it.
+// Batch at the time stays mapped until its last holder releases it; stores
+// through its bytes past the new Size after Truncate returns are not the
+// dataset's (in a deleted chunk they go nowhere, in a kept one they may
+// show once the dataset grows over them again), so stop them first.
 func (m *Manager) Truncate(size int64) error {
 	unlock, err := m.lockShrink("truncate", size)
 	if err != nil {
@@ -364,6 +367,15 @@ func (m *Manager) Truncate(size int64) error {
 	// an epoch, and take the exact value when the epoch moves.
 	m.bumpEpochLocked()
 	m.endShrink()
+	// A lock-free store that checked Size before the new one may still be
+	// on its way to a chunk kept from here on: it finishes now, before a
+	// later growth zeroes [size, hwm), and those after it see the new Size
+	// (see slots.go). Deleted chunks are drained as they go.
+	for idx := size >> m.shift; idx < m.mu.first+m.mu.nchunks; idx++ {
+		if mp := m.mappingLocked(idx); mp != nil {
+			drainWriters(mp.s)
+		}
+	}
 	m.mu.reserved = size
 	if err := m.pageErrLocked(); err != nil || keep >= m.mu.nchunks {
 		// A page that could not take the new Size still names the

@@ -53,11 +53,16 @@ package chunkmap
 // growth zeroes, to appear when Size reaches them. So every access loads
 // Size once more after it has checked (reader), entered (writer) or held
 // (holder) the slot, and takes the locked path if Size no longer covers
-// it; the locked paths check Size under mu. A Size that covers the access
-// at that moment makes it an access after every shrink before it; a
-// shrink after it finds the access in the old file (deleted: the access
-// orders before the shrink) or within the chunk, below the high-water
-// mark that growth zeroes from.
+// it; the locked paths check Size under mu, and callers under resize need
+// no check, as no Truncate runs beside them. A Size that covers the access
+// at that moment makes it an access after every shrink before it. A shrink
+// after it either deletes the chunk (the store went to the old file, and
+// orders before the shrink) or keeps it: then Truncate waits for the
+// stores in flight on the chunks it keeps past the new Size (drainWriters)
+// before it returns, so each lands below the high-water mark before any
+// growth zeroes from there. Bytes a pin or a Batch holds are plain memory:
+// stores through them after a Truncate past the new Size are the caller's
+// (see Manager.Truncate).
 //
 // No access depends on the name of a function, the scheduling of a
 // goroutine or the number of goroutines in the process: eviction reads two
