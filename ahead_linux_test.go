@@ -2,10 +2,7 @@ package chunkmap_test
 
 import (
 	"bytes"
-	"os"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -17,24 +14,7 @@ import (
 // each (that failed with EMFILE, also on retry, where a Truncate over the
 // same gap succeeded).
 func TestBulkWriteAcrossAWideGapUnderAFileLimit(t *testing.T) {
-	var old unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
-		t.Skipf("getrlimit: %v", err)
-	}
-	f, err := os.Open(os.DevNull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lowest := uint64(f.Fd())
-	f.Close()
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: lowest + 256, Max: old.Max}); err != nil {
-		t.Skipf("setrlimit: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
-			t.Errorf("restoring RLIMIT_NOFILE: %v", err)
-		}
-	})
+	limitFiles(t, 256)
 	dir := t.TempDir()
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: aheadChunk})
 	if err != nil {

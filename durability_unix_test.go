@@ -314,6 +314,21 @@ func TestDurability_ManifestTruncated(t *testing.T) {
 // parallel with others.
 func lowerFileLimit(t *testing.T) (restore func()) {
 	t.Helper()
+	restore = limitFiles(t, 0)
+	if f, err := os.Open(os.DevNull); err == nil {
+		f.Close()
+		restore()
+		t.Skip("opening a file still succeeds under the lowered limit")
+	}
+	return restore
+}
+
+// limitFiles sets the soft descriptor limit to spare descriptors past the
+// lowest free one, and returns a function that restores the limit; the
+// test's cleanup restores it too. It skips the test where the limit
+// cannot be read or set.
+func limitFiles(t *testing.T, spare uint64) (restore func()) {
+	t.Helper()
 	var old unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
 		t.Skipf("getrlimit: %v", err)
@@ -322,7 +337,7 @@ func lowerFileLimit(t *testing.T) (restore func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lowest := f.Fd() // the lowest free descriptor, free again once closed
+	lowest := uint64(f.Fd()) // the lowest free descriptor, free again once closed
 	f.Close()
 	restore = func() {
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
@@ -330,13 +345,8 @@ func lowerFileLimit(t *testing.T) (restore func()) {
 		}
 	}
 	t.Cleanup(restore)
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(lowest), Max: old.Max}); err != nil {
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: lowest + spare, Max: old.Max}); err != nil {
 		t.Skipf("setrlimit: %v", err)
-	}
-	if f, err := os.Open(os.DevNull); err == nil {
-		f.Close()
-		restore()
-		t.Skip("opening a file still succeeds under the lowered limit")
 	}
 	return restore
 }
