@@ -382,9 +382,10 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherDist
 			s.used.Store(true)
 		}
 		// A slot refused (its chunk not mapped there, or not allocated
-		// that far) was not stored to: marking its chunk would make Sync
-		// fsync it, and report it lost if its file is gone.
-		if !dirty && ws.checked[i] {
+		// that far), or a block whose stores were all called off (Size
+		// dropped: sizeHeld), stored nothing: marking its chunk would
+		// make Sync fsync it, and report it lost if its file is gone.
+		if !dirty && ws.checked[i] && k > 0 {
 			clean[nclean] = ws.idx[i]
 			nclean++
 		}
