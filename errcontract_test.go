@@ -204,7 +204,7 @@ func managerCalls(m *chunkmap.Manager, s shape, read, write bool) []ecCase {
 	}
 	add(false, "ReadAt", func() error { _, err := m.ReadAt(p, 12); return err }, at("read", "4 bytes", "at offset 12"))
 	add(false, "Pin", func() error { _, err := m.Pin(12, 4); return err }, at("pin", "4 bytes", "at offset 12"))
-	add(false, "Gather", func() error { return m.Gather(p, []int64{12}, 4) }, at("gather", "4 bytes", ""))
+	add(false, "Gather", func() error { return m.Gather(p, []int64{12}, 4) }, at("gather", "4 bytes", "at offset 12"))
 	add(false, "Advise", func() error { return m.Advise(12, 4, chunkmap.AdviceRandom) }, at("advise", "4 bytes", "at offset 12"))
 	add(false, "LoadUint32", func() error { _, err := m.LoadUint32(12); return err }, at("atomic load", "4 bytes", "at offset 12"))
 	add(false, "LoadUint64", func() error { _, err := m.LoadUint64(16); return err }, at("atomic load", "8 bytes", "at offset 16"))
@@ -217,7 +217,7 @@ func managerCalls(m *chunkmap.Manager, s shape, read, write bool) []ecCase {
 	add(true, "Truncate", func() error { return m.Truncate(12) }, at("truncate", "", "at offset 12"))
 	add(true, "DropBefore", func() error { return m.DropBefore(12) }, at("drop", "", "at offset 12"))
 	add(true, "PinWritable", func() error { _, err := m.PinWritable(12, 4); return err }, at("pin", "4 bytes", "at offset 12"))
-	add(true, "Scatter", func() error { return m.Scatter(p, []int64{12}, 4) }, at("scatter", "4 bytes", ""))
+	add(true, "Scatter", func() error { return m.Scatter(p, []int64{12}, 4) }, at("scatter", "4 bytes", "at offset 12"))
 	add(true, "StoreUint32", func() error { return m.StoreUint32(12, 1) }, at("atomic store", "4 bytes", "at offset 12"))
 	add(true, "AddUint32", func() error { _, err := m.AddUint32(12, 1); return err }, at("atomic add", "4 bytes", "at offset 12"))
 	add(true, "CompareAndSwapUint32", func() error { _, err := m.CompareAndSwapUint32(12, 0, 1); return err }, at("atomic compare-and-swap", "4 bytes", "at offset 12"))
@@ -280,9 +280,6 @@ func TestErrorContract_OutOfRange(t *testing.T) {
 	p := make([]byte, 4)
 	below := managerCalls(m, oor("", "", ""), true, false)
 	for i := range below {
-		if below[i].name == "Gather" {
-			below[i].off = "at offset 12" // the offending value's
-		}
 		below[i].name += "/below start"
 	}
 	runCases(t, append(below,

@@ -29,10 +29,10 @@ import (
 // retain dst or offs. A Gather that fails may have written to dst past the
 // values before the failing offset.
 func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
-	if err := m.checkGather("gather", len(dst), len(offs), n); err != nil {
+	if err := m.checkGather("gather", len(dst), offs, n); err != nil {
 		return err
 	}
-	if err := m.follow("gather", ofLen(int64(n))); err != nil {
+	if err := m.follow("gather", firstValue(offs, n)); err != nil {
 		return err
 	}
 	return m.gatherScatter("gather", dst, offs, n, false)
@@ -48,10 +48,12 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 // each slot it stores to, once per 256 values, before it checks the slot
 // (see slots.go), which Gather's loads need not do.
 func (m *Manager) Scatter(src []byte, offs []int64, n int) error {
-	if err := m.checkGather("scatter", len(src), len(offs), n); err != nil {
+	if err := m.checkGather("scatter", len(src), offs, n); err != nil {
 		return err
 	}
-	if err := m.checkWrite("scatter", ofLen(int64(n))); err != nil {
+	// A first offset that is negative or overflows is refused here, as
+	// the value loop would refuse it, with nothing written.
+	if err := m.checkWrite("scatter", firstValue(offs, n)); err != nil {
 		return err
 	}
 	return m.gatherScatter("scatter", src, offs, n, true)
@@ -109,17 +111,29 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 	return nil
 }
 
-func (m *Manager) checkGather(op string, nbuf, noffs, n int) error {
+// checkGather checks a Gather's or Scatter's arguments, and that the
+// Manager is open; an error of the Manager's state names the first value's
+// offset, where the call fails.
+func (m *Manager) checkGather(op string, nbuf int, offs []int64, n int) error {
 	if m.closed.Load() {
-		return m.errorf(op, ofLen(int64(n)), ErrClosed, "")
+		return m.errorf(op, firstValue(offs, n), ErrClosed, "")
 	}
 	if n <= 0 || n > MinChunkSize {
 		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("value size %d outside [1, %d]", n, MinChunkSize))
 	}
-	if noffs > nbuf/n {
-		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("%d values of %d bytes do not fit a %d-byte buffer", noffs, n, nbuf))
+	if len(offs) > nbuf/n {
+		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("%d values of %d bytes do not fit a %d-byte buffer", len(offs), n, nbuf))
 	}
 	return nil
+}
+
+// firstValue is the span of the first of the n-byte values at offs, or
+// the value size alone if there is none.
+func firstValue(offs []int64, n int) span {
+	if len(offs) == 0 {
+		return ofLen(int64(n))
+	}
+	return at(offs[0], int64(n))
 }
 
 // gatherDistinct is the most distinct chunks one block of a Gather or
