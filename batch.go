@@ -595,9 +595,9 @@ var batchHeldHook func()
 
 // deletedSince reports whether one of chunks [first, last], which the batch
 // holds in their slots, was deleted (or its slot emptied by Close) since
-// the batch took it. It is checked after everything else
-// slow does, the allocation included: a deletion after it orders before
-// nothing slow returned, as a store racing a Truncate.
+// the batch took it. It is checked after everything else slow does, the
+// allocation included: a deletion after it orders before nothing slow
+// returned, as a store racing a Truncate.
 func (b *Batch) deletedSince(first, last int64) bool {
 	for idx := first; idx <= last; idx++ {
 		if c := b.st.find(idx); c != nil && c.s.doomed.Load() {

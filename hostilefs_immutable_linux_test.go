@@ -160,17 +160,10 @@ func TestHostileFS_ImmutableManifestKill(t *testing.T) {
 		return
 	}
 	dir := t.TempDir()
-	mpath := filepath.Join(dir, chunkmap.ManifestName)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileFS_ImmutableManifestKill$")
-	cmd.Env = append(os.Environ(), hfsChildEnv+"=immutable-manifest,"+dir)
-	out, _ := cmd.CombinedOutput()
-	exec.Command("chattr", "-i", mpath).Run()
-	if strings.Contains(string(out), "SKIP ") {
-		t.Skipf("the child could not make the manifest immutable:\n%s", out)
-	}
+	out := runImmutableChild(t, "TestHostileFS_ImmutableManifestKill", "immutable-manifest", dir)
 	var returned [][2]int64
 	var reports int
-	for _, l := range strings.Split(string(out), "\n") {
+	for _, l := range strings.Split(out, "\n") {
 		var off, n int64
 		var verdict string
 		if _, err := fmt.Sscanf(l, "A %d %d %s", &off, &n, &verdict); err == nil {
@@ -254,15 +247,9 @@ func TestHostileFS_ImmutableManifestTruncateKill(t *testing.T) {
 		return
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileFS_ImmutableManifestTruncateKill$")
-	cmd.Env = append(os.Environ(), hfsChildEnv+"=immutable-truncate,"+dir)
-	out, _ := cmd.CombinedOutput()
-	exec.Command("chattr", "-i", filepath.Join(dir, chunkmap.ManifestName)).Run()
-	if strings.Contains(string(out), "SKIP ") {
-		t.Skipf("the child could not make the manifest immutable:\n%s", out)
-	}
+	out := runImmutableChild(t, "TestHostileFS_ImmutableManifestTruncateKill", "immutable-truncate", dir)
 	var verdict string
-	for _, l := range strings.Split(string(out), "\n") {
+	for _, l := range strings.Split(out, "\n") {
 		if v, ok := strings.CutPrefix(l, "Truncate: "); ok {
 			verdict = v
 		}
@@ -393,4 +380,20 @@ func TestHostileFS_DropBeforeAfterPageBroke(t *testing.T) {
 	if r.Size() != 6*cs+1000 {
 		t.Fatalf("Size %d in the directory as a crash during DropBefore leaves it, want %d", r.Size(), 6*cs+1000)
 	}
+}
+
+// runImmutableChild runs test in a child process as role on dir, makes
+// dir's manifest mutable again once the child has died, and returns what
+// the child printed; it skips the test if the child could not make the
+// manifest immutable.
+func runImmutableChild(t *testing.T, test, role, dir string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), hfsChildEnv+"="+role+","+dir)
+	out, _ := cmd.CombinedOutput()
+	exec.Command("chattr", "-i", filepath.Join(dir, chunkmap.ManifestName)).Run()
+	if strings.Contains(string(out), "SKIP ") {
+		t.Skipf("the child could not make the manifest immutable:\n%s", out)
+	}
+	return string(out)
 }

@@ -128,11 +128,11 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 	if err := m.lockChunk(p, off); err != nil {
 		return err
 	}
-	if off+int64(len(p)) > m.state().size.Load() {
+	if size := m.state().size.Load(); off+int64(len(p)) > size {
 		// A Truncate shrank the dataset since the caller checked the
 		// range, and the chunk may have been made anew (see slots.go).
 		m.mu.Unlock()
-		return pastEnd{off >> m.shift, off >> m.shift}
+		return pastEnd{fmt.Sprintf("past size %d", size)}
 	}
 	// A large read of a chunk that is not mapped, under AdviceSequential,
 	// is a scan: pread lets the page cache read ahead across the file,

@@ -181,21 +181,19 @@ func (m *Manager) checkChunksLocked(off int64, n int) error {
 		return fmt.Errorf("%w: chunks %d to %d do not all exist", ErrOutOfRange, first, last)
 	}
 	if last >= m.mu.first+m.mu.nchunks {
-		return pastEnd{first, last}
+		return pastEnd{fmt.Sprintf("chunks %d to %d do not all exist", first, last)}
 	}
 	return nil
 }
 
-// pastEnd is checkChunksLocked's error for a range that reaches past the
-// last chunk: a Truncate took chunks away after the caller checked the
-// range against Size, and Size is now at or below the first byte the
-// caller could not reach. It matches ErrOutOfRange; ReadAt ends at it
-// with io.EOF, as a file's read that meets its truncation.
-type pastEnd struct{ first, last int64 }
+// pastEnd is the error of a range that a Truncate shrank the dataset
+// under after the caller checked it against Size: it reaches past the
+// last chunk (checkChunksLocked) or past Size (readSlow), and detail says
+// which. It matches ErrOutOfRange; ReadAt reads on up to the new Size at
+// it and ends with io.EOF, as a file's read that meets its truncation.
+type pastEnd struct{ detail string }
 
-func (e pastEnd) Error() string {
-	return fmt.Sprintf("%v: chunks %d to %d do not all exist", ErrOutOfRange, e.first, e.last)
-}
+func (e pastEnd) Error() string { return fmt.Sprintf("%v: %s", ErrOutOfRange, e.detail) }
 
 func (e pastEnd) Is(target error) bool { return target == ErrOutOfRange || target == errPastEnd }
 

@@ -370,7 +370,10 @@ func (m *Manager) Truncate(size int64) error {
 	// A lock-free store that checked Size before the new one may still be
 	// on its way to a chunk kept from here on: it finishes now, before a
 	// later growth zeroes [size, hwm), and those after it see the new Size
-	// (see slots.go). Deleted chunks are drained as they go.
+	// (see slots.go). The chunks about to be deleted need no wait (a store
+	// there goes to the removed file), but a page that cannot take the new
+	// Size keeps them all, so every chunk from the new Size on is waited
+	// for.
 	for idx := size >> m.shift; idx < m.mu.first+m.mu.nchunks; idx++ {
 		if mp := m.mappingLocked(idx); mp != nil {
 			drainWriters(mp.s)
