@@ -41,6 +41,14 @@ func SetScatteredArena(on bool) (was bool) {
 	return was
 }
 
+// SetKeepHoles makes every Manager opened after it leave bytes below Size
+// that were never written as holes even on tmpfs (see keepHoles), or not,
+// and returns the setting it replaced.
+func SetKeepHoles(on bool) (was bool) {
+	was, keepHoles = keepHoles, on
+	return was
+}
+
 // SetBatchHeldHook makes fn run inside every Batch's Bytes and
 // WritableBytes call that holds chunks, right after it holds them (see
 // batchHeldHook); nil removes it.

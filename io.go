@@ -468,6 +468,12 @@ func (m *Manager) reserve(off, end int64) (claim, error) {
 	return m.claimLocked(off, end)
 }
 
+// keepHoles makes Open treat every file system as one that keeps holes
+// (holesFault false): tests set it (export_test.go) to leave holes below
+// Size on a small tmpfs, which they fill to exercise the allocation of
+// stores into holes, as on a full disk of a file system that keeps them.
+var keepHoles bool
+
 // claimLocked is reserveLocked, returning what publish needs to give the
 // range back if its write fails.
 //
@@ -530,6 +536,18 @@ func (m *Manager) reserveLocked(off, end int64, alloc bool) error {
 			// never old data. Those past end stay stale, past reserved,
 			// as the invariant allows.
 			if err := m.zeroLocked(m.mu.reserved, min(end, m.mu.hwm)); err != nil {
+				return err
+			}
+		}
+		// Where reading a hole through a mapping needs a page (tmpfs),
+		// the bytes this reservation leaves unwritten before off (a
+		// Truncate that extends the dataset, the gap before a write past
+		// Size) are allocated too: Size will cover them, and on a full
+		// file system a read of them through a pin, a Batch or an
+		// atomic would fault, a SIGBUS for a pin, where read(2) returns
+		// zeros. So a full disk is this call's error instead.
+		if m.holesFault && off > m.mu.reserved {
+			if err := m.allocRangeLocked(m.mu.reserved, off-m.mu.reserved); err != nil {
 				return err
 			}
 		}

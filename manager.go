@@ -117,9 +117,12 @@ type Manager struct {
 	mfile *manifestFile
 	// allocStep is the granularity in which chunk files are allocated on
 	// disk ahead of writes (resize.go); fillChunks is set where the file
-	// system cannot allocate a range, so new chunks are written whole.
+	// system cannot allocate a range, so new chunks are written whole;
+	// holesFault where reading a hole through a mapping needs a page
+	// (tmpfs), so bytes below Size are never left a hole (reserveLocked).
 	allocStep  int64
 	fillChunks bool
+	holesFault bool
 	// failed holds the first fsync (or msync) error; every later Sync and
 	// write returns it, because after a failed fsync the kernel may have
 	// dropped the dirty pages and nothing can be promised about them.

@@ -332,6 +332,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 		allocStep: allocStep(ms.mf.chunkSize),
 		boot:      bootOf(o.fsys().BootID()),
 	}
+	m.holesFault = !o.ReadOnly && !keepHoles && chunk.HolesFault(dir)
 	m.opts.ChunkSize = ms.mf.chunkSize
 	if err := m.reserveArena(nchunks); err != nil {
 		return nil, err

@@ -318,7 +318,10 @@ func (m *Manager) Grow(n int64) error {
 
 // Truncate sets Size. Chunk files wholly past the new Size are deleted, and
 // bytes past it read as zeros if the dataset is extended again. Truncating
-// below Start returns ErrOutOfRange.
+// below Start returns ErrOutOfRange. A Truncate that extends the dataset
+// leaves the new bytes holes on disk, except on tmpfs, where it allocates
+// them (see the README's "How it works") and fails with ErrNoSpace, Size
+// unchanged, if the file system cannot hold them.
 //
 // Like every change of Size, a Truncate survives a crash of the process as
 // soon as it returns, and a power loss once a Sync follows; it syncs
