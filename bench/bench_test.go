@@ -206,7 +206,7 @@ func guarded[T any](impl Impl) bool {
 }
 
 // random accepts what guarded does, and the contenders that only the random
-// workloads measure (chunkslices, guardfloor, chunkmap-pinned).
+// workloads measure (chunkslices, guardfloor, scopefloor, chunkmap-pinned).
 func random[T any](impl Impl) bool {
 	return Can[T](impl) && !impl.Pressure && (impl.RandOnly || !impl.Pinned)
 }

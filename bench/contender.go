@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"unsafe"
 
 	"github.com/edsrzf/mmap-go"
 	xmmap "golang.org/x/exp/mmap"
@@ -95,9 +96,10 @@ type Impl struct {
 	Pressure bool
 	// RandOnly marks a contender that only the random workloads (RandRead,
 	// RandWrite, ParallelRead) measure, beside flat, whether its accesses
-	// are guarded or not: the reference designs chunkslices and guardfloor,
-	// which bound what chunking alone and a per-call fault guard alone
-	// cost, and chunkmap-pinned, one pin of the whole dataset.
+	// are guarded or not: the reference designs chunkslices, guardfloor
+	// and scopefloor, which bound what chunking alone, a per-call fault
+	// guard alone and a scope's per-access check alone cost, and
+	// chunkmap-pinned, one pin of the whole dataset.
 	RandOnly bool
 
 	proto any // a nil value of the contender's type, to test capabilities
@@ -114,6 +116,7 @@ var Impls = []Impl{
 	{Name: "xexp", Open: openXexp, proto: (*xexp)(nil)},
 	{Name: "chunkslices", Open: openChunkSlices, RandOnly: true, proto: (*chunkSlices)(nil)},
 	{Name: "guardfloor", Open: openGuardFloor, RandOnly: true, proto: (*guardFloor)(nil)},
+	{Name: "scopefloor", Open: openScopeFloor, RandOnly: true, proto: (*scopeFloor)(nil)},
 	{Name: "chunkmap", Open: openChunkmap, proto: (*chunkmapRW)(nil)},
 	{Name: "chunkmap-typed", Open: openTyped, Variant: true, proto: (*chunkmapTyped)(nil)},
 	{Name: "chunkmap-batch", Open: openBatch, Variant: true, proto: (*chunkmapBatch)(nil)},
@@ -778,6 +781,95 @@ func catchFault(prev bool, err *error) {
 		}
 		*err = fmt.Errorf("bench: guardfloor: fault at address %#x", a.Addr())
 	}
+}
+
+// scopeFloor is flat read and written the way a Batch is: one fault guard
+// per kernel call, and each access through a method of a scope object,
+// inlined into the kernel's loop, that checks the offset against a window
+// of mapped bytes kept in the object's fields and returns the bytes (the
+// window is the whole flat mapping, so no access leaves it). It is the
+// least such a scope can cost per access: Batch checks the same window,
+// plus two words that tell whether it is still valid, and keeps more than
+// one chunk in it. A scope object is reached through a pointer (its
+// window moves when an access leaves it), so Go loads the window's fields
+// again on every access: the loop stores each value it reads, and Go does
+// not keep a load from memory in a register across a store that might
+// alias it.
+type scopeFloor struct {
+	flat
+}
+
+func openScopeFloor(d Dataset) (Contender, error) {
+	c, err := openFlat(d)
+	if err != nil {
+		return nil, err
+	}
+	return &scopeFloor{*c.(*flat)}, nil
+}
+
+// floorScope is scopeFloor's scope object: the n bytes from offset lo,
+// mapped at p.
+type floorScope struct {
+	lo int64
+	n  uint64
+	p  unsafe.Pointer
+}
+
+// bytes returns the n bytes at off, or an error if they leave the window.
+// Small enough to be inlined (miss is a parameter for the inliner's sake,
+// as in chunkmap's Batch).
+func (s *floorScope) bytes(off int64, n int) (p []byte, err error) {
+	p, err = floorBytes(s, off, n, (*floorScope).miss)
+	return
+}
+
+func floorBytes(s *floorScope, off int64, n int, miss func(*floorScope, int64, int) ([]byte, error)) (p []byte, err error) {
+	if o := uint64(off - s.lo); o < s.n && uint64(n) <= s.n-o {
+		return unsafe.Slice((*byte)(unsafe.Add(s.p, o)), n), nil
+	}
+	p, err = miss(s, off, n)
+	return
+}
+
+func (s *floorScope) miss(off int64, n int) ([]byte, error) {
+	return nil, fmt.Errorf("%w: %d bytes at %d", errScopeRange, n, off)
+}
+
+var errScopeRange = errors.New("bench: scopefloor: offset out of range")
+
+// scope runs fn with a scope over the whole mapping under one fault guard.
+func (c *scopeFloor) scope(fn func(*floorScope) error) (err error) {
+	s := &floorScope{n: uint64(len(c.m)), p: unsafe.Pointer(unsafe.SliceData(c.m))}
+	defer catchFault(debug.SetPanicOnFault(true), &err)
+	return fn(s)
+}
+
+func (c *scopeFloor) ReadUint64s(offs []int64, dst []uint64) error {
+	dst = dst[:len(offs)]
+	return c.scope(func(s *floorScope) error {
+		for i, off := range offs {
+			p, err := s.bytes(off, 8)
+			if err != nil {
+				return err
+			}
+			dst[i] = binary.LittleEndian.Uint64(p)
+		}
+		return nil
+	})
+}
+
+func (c *scopeFloor) WriteUint64s(offs []int64, src []uint64) error {
+	src = src[:len(offs)]
+	return c.scope(func(s *floorScope) error {
+		for i, off := range offs {
+			p, err := s.bytes(off, 8)
+			if err != nil {
+				return err
+			}
+			binary.LittleEndian.PutUint64(p, src[i])
+		}
+		return nil
+	})
 }
 
 // --- helpers ------------------------------------------------------------------

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -171,9 +172,9 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-// TestGuardFloor checks that guardfloor's guard turns a fault into an
-// error: a load and a store past the end of a file truncated under its
-// mapping.
+// TestGuardFloor checks that guardfloor's guard, and scopefloor's, turn a
+// fault into an error: a load and a store past the end of a file truncated
+// under its mapping.
 func TestGuardFloor(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, make([]byte, 2*4096), 0o644); err != nil {
@@ -208,5 +209,20 @@ func TestGuardFloor(t *testing.T) {
 	}
 	if err := guardedStore(m, 4096, 1); err == nil {
 		t.Error("guardedStore past the end of the file succeeded")
+	}
+	// scopefloor's scope guards its accesses the same way.
+	sf := &scopeFloor{flat{f: f, m: m}}
+	dst := make([]uint64, 1)
+	if err := sf.ReadUint64s([]int64{8}, dst); err != nil || dst[0] != 42 {
+		t.Fatalf("scopefloor read = %d, %v, want 42", dst[0], err)
+	}
+	if err := sf.ReadUint64s([]int64{int64(len(m)) - 4}, dst); !errors.Is(err, errScopeRange) {
+		t.Errorf("scopefloor read out of range: %v, want errScopeRange", err)
+	}
+	if err := sf.ReadUint64s([]int64{4096}, dst); err == nil {
+		t.Error("scopefloor read past the end of the file succeeded")
+	}
+	if err := sf.WriteUint64s([]int64{4096}, dst); err == nil {
+		t.Error("scopefloor write past the end of the file succeeded")
 	}
 }

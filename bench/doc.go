@@ -5,9 +5,11 @@
 //     encoding/binary, the physical limit;
 //   - pread: os.File ReadAt and WriteAt, a system call per access;
 //   - xexp: golang.org/x/exp/mmap's ReaderAt (read workloads only);
-//   - chunkslices and guardfloor: reference designs for the random
-//     workloads, what chunking alone (a [][]byte of per-chunk mappings) and
-//     a per-call fault guard alone (one non-inlined guarded load) cost;
+//   - chunkslices, guardfloor and scopefloor: reference designs for the
+//     random workloads, what chunking alone (a [][]byte of per-chunk
+//     mappings), a per-call fault guard alone (one non-inlined guarded
+//     load) and a scope's per-access window check alone (an inlined check
+//     of fields loaded through a pointer, one guard per block) cost;
 //   - chunkmap: the Manager's ReadAt, WriteAt and Append;
 //   - chunkmap-typed, chunkmap-bulk, chunkmap-view: the accessor package's
 //     single typed calls, bulk slice calls and pinned Views;
