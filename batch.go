@@ -4,7 +4,6 @@ package chunkmap
 // the mapped bytes of the chunks the batch holds.
 
 import (
-	"fmt"
 	"maps"
 	"math"
 	"runtime/debug"
@@ -300,11 +299,14 @@ func (st *batchState) reset() {
 }
 
 // Batch calls fn with a Batch and returns fn's error. A fault on mapped
-// memory inside fn (a chunk file truncated by another process, an I/O error)
-// ends fn at once and Batch returns an error matching ErrFault; stores fn
-// made before the fault stay made. If fn panics, the batch releases what it
-// holds and the panic goes on. fn may call any method of the Manager,
-// Close included (see [Manager.Close]).
+// memory inside fn at bytes the batch handed out (a chunk file truncated by
+// another process, an I/O error) ends fn at once and Batch returns an error
+// matching ErrFault; stores fn made before the fault stay made. If fn
+// panics, the batch releases what it holds and the panic goes on; so does a
+// fault at memory that is not the batch's (the program's own, or bytes of a
+// Pin already released), as the runtime.Error that reports it, which
+// outside a Batch would end the program. fn may call any method of the
+// Manager, Close included (see [Manager.Close]).
 func (m *Manager) Batch(fn func(b *Batch) error) error {
 	if fn == nil {
 		return m.errorf("batch", whole, ErrInvalidOptions, "nil function")
@@ -319,15 +321,39 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 	defer b.end()
 	f, err := runBatch(b, fn)
 	if f.hit {
-		return b.faultErr(f)
+		if err := b.faultErr(f.fault); err != nil {
+			return err
+		}
+		// Not at bytes the batch handed out: not the dataset's fault.
+		panic(f.val)
 	}
 	return err
 }
 
+// batchFault is a fault in a Batch's function, with the panic value that
+// reported it.
+type batchFault struct {
+	fault
+	val any
+}
+
 // runBatch runs fn under the fault guard.
-func runBatch(b *Batch, fn func(*Batch) error) (f fault, err error) {
-	defer catchFault(debug.SetPanicOnFault(true), &f)
+func runBatch(b *Batch, fn func(*Batch) error) (f batchFault, err error) {
+	defer catchBatchFault(debug.SetPanicOnFault(true), &f)
 	return f, fn(b)
+}
+
+// catchBatchFault is catchFault for runBatch, keeping the panic value, which
+// Batch raises again if the fault is not at the batch's bytes.
+func catchBatchFault(prev bool, f *batchFault) {
+	debug.SetPanicOnFault(prev)
+	if r := recover(); r != nil {
+		addr, ok := memFault(r)
+		if !ok {
+			panic(r)
+		}
+		f.addr, f.hit, f.val = addr, true, r
+	}
 }
 
 // end releases everything the batch holds and makes it unusable.
@@ -361,7 +387,8 @@ func (b *Batch) end() {
 
 // faultErr is the error of a fault in the batch's function, naming the
 // chunk file it hit and the offset of the byte, if the address lies in a
-// chunk the batch holds (in its arena slot or in a view).
+// chunk the batch holds (in its arena slot or in a view): the only bytes it
+// hands out. Otherwise it returns nil.
 func (b *Batch) faultErr(f fault) error {
 	m := b.m
 	at := func(idx int64, o uintptr) error {
@@ -384,7 +411,7 @@ func (b *Batch) faultErr(f fault) error {
 			return at(vh.first+int64(o>>m.shift), o&uintptr(m.mask))
 		}
 	}
-	return m.errorf("batch", whole, ErrFault, fmt.Sprintf("at address %#x, outside the chunks the batch holds", f.addr))
+	return nil
 }
 
 // Bytes returns the n bytes at offset off for reading, straight from the

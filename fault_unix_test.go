@@ -11,8 +11,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -256,6 +258,58 @@ func TestFault_Batch(t *testing.T) {
 	})
 	if !errors.Is(err, chunkmap.ErrFault) {
 		t.Fatalf("Batch over a truncated chunk: %v, want ErrFault", err)
+	}
+}
+
+// TestFault_BatchForeign faults inside a Batch function on memory that is
+// not the batch's: a page of the program's own with no access. That is the
+// program's fault, not the dataset's: the runtime's error must go on as a
+// panic (Batch must not report ErrFault, which would put the dataset in
+// doubt), the batch must release its holds, and a fault at a chunk an
+// outer Batch holds, raised again by an inner one, is the outer's ErrFault.
+func TestFault_BatchForeign(t *testing.T) {
+	m, dir, _ := openFaultDataset(t, 4)
+	page, err := syscall.Mmap(-1, 0, 4096, syscall.PROT_NONE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(page)
+	var recovered any
+	func() {
+		defer func() { recovered = recover() }()
+		err = m.Batch(func(b *chunkmap.Batch) error {
+			if _, err := b.Bytes(faultChunk, 8); err != nil {
+				return err
+			}
+			faultSink = page[100]
+			return errors.New("a load from a PROT_NONE page did not fault")
+		})
+	}()
+	if re, ok := recovered.(interface{ Addr() uintptr }); !ok || re.Addr() != uintptr(unsafe.Pointer(&page[100])) {
+		t.Fatalf("a fault outside the batch's bytes: recovered %v, Batch returned %v; want the runtime's fault at %p to go on", recovered, err, &page[100])
+	}
+	if st := m.Stats(); st.Pinned != 0 {
+		t.Errorf("after the fault, Stats.Pinned = %d, want 0", st.Pinned)
+	}
+	// Nested: the inner batch does not hold chunk 1, the outer does.
+	err = m.Batch(func(outer *chunkmap.Batch) error {
+		p, err := outer.Bytes(faultChunk+64, 8)
+		if err != nil {
+			return err
+		}
+		if err := os.Truncate(filepath.Join(dir, chunk.Name(1)), 0); err != nil {
+			return err
+		}
+		return m.Batch(func(inner *chunkmap.Batch) error {
+			if _, err := inner.Bytes(0, 8); err != nil {
+				return err
+			}
+			faultSink = p[0]
+			return errors.New("read past a truncated file did not fault")
+		})
+	})
+	if !errors.Is(err, chunkmap.ErrFault) || !strings.Contains(err.Error(), chunk.Name(1)) {
+		t.Fatalf("a fault at the outer batch's chunk inside an inner batch: %v, want ErrFault naming %s", err, chunk.Name(1))
 	}
 }
 
