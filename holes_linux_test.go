@@ -2,6 +2,7 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -39,36 +40,49 @@ var holeMakers = map[string]func(m *chunkmap.Manager) error{
 	},
 }
 
+// holeReads are the read paths TestHoles_ReadOnFullTmpfs takes, those
+// prefixed "follower " on a ReadOnly Manager opened on the writer's
+// dataset.
+var holeReads = []string{"ReadAt", "Gather", "ReadUint64", "Uint64s", "Pin", "Batch",
+	"Blocks", "LoadUint64", "accessor Batch", "follower ReadAt", "follower Pin", "follower Batch"}
+
 // TestHoles_ReadOnFullTmpfs makes the holes, then fills the tmpfs, then
 // reads 12 KiB of never-written bytes in chunk 2 through each read path,
-// on the writer and on a ReadOnly follower: each must read zeros. Each
-// case runs in a child process, so that a SIGBUS (a read pin's fault is
-// not guarded) fails only it.
+// on the writer and on a ReadOnly follower: each must read zeros. Each way
+// of making holes runs in a child process, which takes every read path in
+// turn and says which it starts, so that a SIGBUS (a read pin's fault is
+// not guarded) fails that child and names the path.
 func TestHoles_ReadOnFullTmpfs(t *testing.T) {
-	if what := os.Getenv("CHUNKMAP_HOLES_CHILD"); what != "" {
-		holesChild(t, what, os.Getenv("CHUNKMAP_HOLES_MAKER"), os.Getenv("CHUNKMAP_HOLES_DIR"))
+	if maker := os.Getenv("CHUNKMAP_HOLES_MAKER"); maker != "" {
+		holesChild(t, maker, os.Getenv("CHUNKMAP_HOLES_DIR"))
 		return
 	}
 	for _, maker := range []string{"truncate", "gap", "bulkgap"} {
-		for _, what := range []string{"ReadAt", "Gather", "ReadUint64", "Uint64s", "Pin", "Batch",
-			"Blocks", "LoadUint64", "accessor Batch", "follower ReadAt", "follower Pin", "follower Batch"} {
-			t.Run(maker+"/"+strings.ReplaceAll(what, " ", "_"), func(t *testing.T) {
-				mnt := mountTmpfs(t, 1<<20)
-				cmd := exec.Command(os.Args[0], "-test.run=^TestHoles_ReadOnFullTmpfs$", "-test.v")
-				cmd.Env = append(os.Environ(), "CHUNKMAP_HOLES_CHILD="+what, "CHUNKMAP_HOLES_MAKER="+maker, "CHUNKMAP_HOLES_DIR="+mnt)
-				out, err := cmd.CombinedOutput()
-				if err != nil {
-					if i := bytes.Index(out, []byte("fatal error")); i >= 0 {
-						out = out[max(0, i-200):min(len(out), i+300)]
-					}
-					t.Errorf("%s of never-written bytes below Size on a full tmpfs (%s): %v\n%s", what, maker, err, out)
+		t.Run(maker, func(t *testing.T) {
+			mnt := mountTmpfs(t, 1<<20)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHoles_ReadOnFullTmpfs$", "-test.v")
+			cmd.Env = append(os.Environ(), "CHUNKMAP_HOLES_MAKER="+maker, "CHUNKMAP_HOLES_DIR="+mnt)
+			out, err := cmd.CombinedOutput()
+			if err == nil && bytes.Count(out, []byte("holes: read ok: ")) != len(holeReads) {
+				err = errors.New("not every read path reported")
+			}
+			if err != nil {
+				path := "(none started)"
+				if i := bytes.LastIndex(out, []byte("holes: reading ")); i >= 0 {
+					path = string(out[i+len("holes: reading "):][:bytes.IndexByte(out[i:], '\n')-len("holes: reading ")])
 				}
-			})
-		}
+				if i := bytes.Index(out, []byte("fatal error")); i >= 0 {
+					out = out[max(0, i-200):min(len(out), i+300)]
+				}
+				t.Errorf("reads of never-written bytes below Size on a full tmpfs (%s), last path started %s: %v\n%s", maker, path, err, out)
+			}
+		})
 	}
 }
 
-func holesChild(t *testing.T, what, maker, mnt string) {
+// holesChild makes the holes in a dataset on the tmpfs at mnt, fills the
+// tmpfs and reads them through every path of holeReads.
+func holesChild(t *testing.T, maker, mnt string) {
 	dir := filepath.Join(mnt, "ds")
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: holesChunk, MaxMapped: 4, NoAdmission: true})
 	if err != nil {
@@ -85,23 +99,34 @@ func holesChild(t *testing.T, what, maker, mnt string) {
 		t.Fatal(err)
 	}
 	fillDisk(t, mnt, "fill")
-	r := m
-	if w, ok := strings.CutPrefix(what, "follower "); ok {
-		r, err = chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true, NoAdmission: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		what = w
+	f, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer f.Close()
+	for _, what := range holeReads {
+		fmt.Printf("holes: reading %s\n", what)
+		r := m
+		if w, ok := strings.CutPrefix(what, "follower "); ok {
+			r, what = f, w
+		}
+		if err := holesRead(r, what); err != nil {
+			t.Errorf("%s of never-written bytes below Size (%s): %v", what, maker, err)
+			continue
+		}
+		fmt.Printf("holes: read ok: %s\n", what)
+	}
+}
+
+// holesRead reads 12 KiB of never-written bytes in chunk 2 through the
+// read path what, and checks that they are zeros.
+func holesRead(r *chunkmap.Manager, what string) error {
 	off, n := int64(2*holesChunk+3*4096), 3*4096
 	va := accessor.New(r, nil)
 	var got []byte
+	var err error
 	word := func(x uint64, err error) error {
-		got = fmt.Appendf(nil, "%d", x)
-		if x == 0 {
-			got = []byte{0}
-		}
+		got = binary.LittleEndian.AppendUint64(nil, x)
 		return err
 	}
 	switch what {
@@ -118,7 +143,7 @@ func holesChild(t *testing.T, what, maker, mnt string) {
 	case "Uint64s":
 		s := va.Scan()
 		for _, x := range s.Uint64s(off, n/8) {
-			got = append(got, byte(x), byte(x>>8))
+			got = binary.LittleEndian.AppendUint64(got, x)
 		}
 		err = s.Err()
 	case "Blocks":
@@ -142,17 +167,18 @@ func holesChild(t *testing.T, what, maker, mnt string) {
 	case "accessor Batch":
 		err = va.Batch(func(b *accessor.Batch) error { return word(b.ReadUint64(off)) })
 	default:
-		t.Fatalf("unknown read path %q", what)
+		return fmt.Errorf("unknown read path %q", what)
 	}
 	if err != nil {
-		t.Fatalf("%s: %v (a file reads zeros)", what, err)
+		return fmt.Errorf("%w (a file reads zeros)", err)
 	}
 	if len(got) == 0 {
-		t.Fatalf("%s read nothing", what)
+		return errors.New("read nothing")
 	}
 	if i := bytes.IndexFunc(got, func(r rune) bool { return r != 0 }); i >= 0 {
-		t.Fatalf("%s: byte %d is %#x, want 0", what, i, got[i])
+		return fmt.Errorf("byte %d is %#x, want 0", i, got[i])
 	}
+	return nil
 }
 
 // TestHoles_GrowOnFullTmpfs fills the tmpfs first: a call that would leave
