@@ -303,10 +303,10 @@ func (st *batchState) reset() {
 // another process, an I/O error) ends fn at once and Batch returns an error
 // matching ErrFault; stores fn made before the fault stay made. If fn
 // panics, the batch releases what it holds and the panic goes on; so does a
-// fault at memory that is not the batch's (the program's own, or bytes of a
-// Pin already released), as the runtime.Error that reports it, which
-// outside a Batch would end the program. fn may call any method of the
-// Manager, Close included (see [Manager.Close]).
+// fault at memory that is not the batch's (the program's own, or a Pin's
+// bytes), as the runtime.Error that reports it, which outside a Batch would
+// end the program. fn may call any method of the Manager, Close included
+// (see [Manager.Close]).
 func (m *Manager) Batch(fn func(b *Batch) error) error {
 	if fn == nil {
 		return m.errorf("batch", whole, ErrInvalidOptions, "nil function")
@@ -319,40 +319,31 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 	b.self = b
 	defer m.batches.Add(-1)
 	defer b.end()
-	f, err := runBatch(b, fn)
-	if f.hit {
-		if err := b.faultErr(f.fault); err != nil {
-			return err
-		}
-		// Not at bytes the batch handed out: not the dataset's fault.
-		panic(f.val)
-	}
-	return err
+	return runBatch(b, fn)
 }
 
-// batchFault is a fault in a Batch's function, with the panic value that
-// reported it.
-type batchFault struct {
-	fault
-	val any
+// runBatch runs fn under the fault guard: it returns fn's error, or the
+// batch's ErrFault if fn faulted at bytes the batch handed out.
+func runBatch(b *Batch, fn func(*Batch) error) (err error) {
+	defer catchBatchFault(debug.SetPanicOnFault(true), b, &err)
+	return fn(b)
 }
 
-// runBatch runs fn under the fault guard.
-func runBatch(b *Batch, fn func(*Batch) error) (f batchFault, err error) {
-	defer catchBatchFault(debug.SetPanicOnFault(true), &f)
-	return f, fn(b)
-}
-
-// catchBatchFault is catchFault for runBatch, keeping the panic value, which
-// Batch raises again if the fault is not at the batch's bytes.
-func catchBatchFault(prev bool, f *batchFault) {
+// catchBatchFault is catchFault for runBatch. A fault at the batch's bytes
+// becomes *err; one elsewhere is not the dataset's fault, and goes on as
+// the runtime's panic, raised again here, while the frames of the code
+// that faulted are still on the stack for the report of a panic that no
+// one recovers.
+func catchBatchFault(prev bool, b *Batch, err *error) {
 	debug.SetPanicOnFault(prev)
 	if r := recover(); r != nil {
 		addr, ok := memFault(r)
 		if !ok {
 			panic(r)
 		}
-		f.addr, f.hit, f.val = addr, true, r
+		if *err = b.faultErr(fault{addr: addr, hit: true}); *err == nil {
+			panic(r)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -291,6 +292,9 @@ func TestFault_BatchForeign(t *testing.T) {
 	if st := m.Stats(); st.Pinned != 0 {
 		t.Errorf("after the fault, Stats.Pinned = %d, want 0", st.Pinned)
 	}
+	if debug.SetPanicOnFault(false) {
+		t.Error("after the fault went on, faults still panic on this goroutine: Batch did not restore the setting")
+	}
 	// Nested: the inner batch does not hold chunk 1, the outer does.
 	err = m.Batch(func(outer *chunkmap.Batch) error {
 		p, err := outer.Bytes(faultChunk+64, 8)
@@ -310,6 +314,37 @@ func TestFault_BatchForeign(t *testing.T) {
 	})
 	if !errors.Is(err, chunkmap.ErrFault) || !strings.Contains(err.Error(), chunk.Name(1)) {
 		t.Fatalf("a fault at the outer batch's chunk inside an inner batch: %v, want ErrFault naming %s", err, chunk.Name(1))
+	}
+}
+
+// faultForeign loads from page, which has no access: the frame the crash
+// report of TestFault_BatchForeignReport must name.
+//
+//go:noinline
+func faultForeign(page []byte) { faultSink = page[100] }
+
+// TestFault_BatchForeignReport lets a fault at the program's own memory in
+// a Batch function go unrecovered, in a child process: the program must
+// end with the runtime's report of the fault, naming its address and the
+// function that faulted, as it would outside a Batch.
+func TestFault_BatchForeignReport(t *testing.T) {
+	if os.Getenv("CHUNKMAP_FOREIGN_FAULT") != "" {
+		m, _, _ := openFaultDataset(t, 4)
+		page, err := syscall.Mmap(-1, 0, 4096, syscall.PROT_NONE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Batch(func(b *chunkmap.Batch) error {
+			faultForeign(page)
+			return nil
+		})
+		t.Fatal("the fault did not end the program")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFault_BatchForeignReport$")
+	cmd.Env = append(os.Environ(), "CHUNKMAP_FOREIGN_FAULT=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("faultForeign")) || !bytes.Contains(out, []byte("addr=")) {
+		t.Fatalf("the child ended with %v; its report must name the address and faultForeign:\n%s", err, out)
 	}
 }
 

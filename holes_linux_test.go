@@ -218,3 +218,147 @@ func TestHoles_GrowOnFullTmpfs(t *testing.T) {
 		})
 	}
 }
+
+// countChunkFiles returns how many chunk files dir holds.
+func countChunkFiles(t *testing.T, dir string) (n int) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".chunk") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHoles_FailedGapLeavesNoAllocation leaves room for about one and a
+// half chunks of 1 MiB (16 allocation steps each), then extends the
+// dataset by ten chunks: the call fails with ErrNoSpace, and must leave
+// Size, the chunk files and the file system's free space as they were (no
+// step of the existing chunk allocated past Size, no new chunk file).
+func TestHoles_FailedGapLeavesNoAllocation(t *testing.T) {
+	const cs = 1 << 20
+	for _, name := range []string{"gap", "bulkgap", "truncate"} {
+		t.Run(name, func(t *testing.T) {
+			mnt := mountTmpfs(t, 16<<20)
+			dir := filepath.Join(mnt, "ds")
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.WriteAt([]byte("hello"), 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(mnt, "fill"), make([]byte, freeBytes(t, mnt)-cs-cs/2), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			free, chunks := freeBytes(t, mnt), countChunkFiles(t, dir)
+			switch name {
+			case "gap":
+				_, err = m.WriteAt([]byte("x"), 10*cs)
+			case "bulkgap":
+				_, err = m.WriteAt(bytes.Repeat([]byte{1}, cs), 10*cs)
+			case "truncate":
+				err = m.Truncate(10 * cs)
+			}
+			if !errors.Is(err, chunkmap.ErrNoSpace) {
+				t.Fatalf("%s: %v, want ErrNoSpace", name, err)
+			}
+			if got := m.Size(); got != 5 {
+				t.Errorf("Size after the failed %s = %d, want 5", name, got)
+			}
+			if got := countChunkFiles(t, dir); got != chunks {
+				t.Errorf("%d chunk files after the failed %s, %d before", got, name, chunks)
+			}
+			if got := freeBytes(t, mnt); got != free {
+				t.Errorf("%d bytes free after the failed %s, %d before: it left blocks allocated past Size", got, name, free)
+			}
+		})
+	}
+}
+
+// TestHoles_FailedWriteAcrossSizeCountsWhatItChanged writes 70,000 bytes
+// from 10,000 below Size on a full tmpfs: the write fails with ErrNoSpace,
+// Size stays, and the bytes below Size are the new ones exactly as far as
+// n says and the old ones after. (A pwrite of the whole range stores into
+// the pages that exist and then, on tmpfs, reports nothing written.)
+func TestHoles_FailedWriteAcrossSizeCountsWhatItChanged(t *testing.T) {
+	mnt := mountTmpfs(t, 1<<20)
+	m, err := chunkmap.Open(filepath.Join(mnt, "ds"), &chunkmap.Options{ChunkSize: holesChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	const size, off = 100000, 90000
+	if _, err := m.WriteAt(bytes.Repeat([]byte{0x11}, size), 0); err != nil {
+		t.Fatal(err)
+	}
+	fillDisk(t, mnt, "fill")
+	n, err := m.WriteAt(bytes.Repeat([]byte{0x22}, 70000), off)
+	if !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Fatalf("WriteAt across Size on a full tmpfs: n %d, %v; want ErrNoSpace", n, err)
+	}
+	if got := m.Size(); got != size {
+		t.Fatalf("Size after the failed write = %d, want %d", got, size)
+	}
+	got := make([]byte, size)
+	if _, err := m.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := off; i < size; i++ {
+		want := byte(0x11)
+		if i-off < n {
+			want = 0x22
+		}
+		if got[i] != want {
+			t.Fatalf("the failed WriteAt returned n %d, but the byte at %d is %#x, want %#x", n, i, got[i], want)
+		}
+	}
+	if n != size-off {
+		t.Errorf("the failed WriteAt returned n %d, want %d: the bytes below Size are allocated", n, size-off)
+	}
+}
+
+// TestHoles_OverwriteAfterReopenOnFullDisk reopens a dataset on a full
+// tmpfs: the new Manager does not know how far its chunks are allocated,
+// yet stores into bytes below Size need no new blocks, and must work.
+func TestHoles_OverwriteAfterReopenOnFullDisk(t *testing.T) {
+	mnt := mountTmpfs(t, 1<<20)
+	dir := filepath.Join(mnt, "ds")
+	opts := &chunkmap.Options{ChunkSize: holesChunk}
+	m, err := chunkmap.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt(bytes.Repeat([]byte{0x11}, 100000), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fillDisk(t, mnt, "fill")
+	if m, err = chunkmap.Open(dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, off := range []int64{8, holesChunk + 8, 100000 - 8} {
+		if _, err := m.WriteAt([]byte("overwrit"), off); err != nil {
+			t.Errorf("WriteAt(8 bytes at %d) below Size on a full disk after a reopen: %v", off, err)
+		}
+		if err := m.StoreUint64(off, 42); err != nil {
+			t.Errorf("StoreUint64(%d) below Size on a full disk after a reopen: %v", off, err)
+		}
+	}
+	// Past the pages the first write filled (to 102,400), blocks are
+	// needed.
+	if _, err := m.WriteAt([]byte("x"), 110000); !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Errorf("WriteAt past Size into pages never written on a full disk: %v, want ErrNoSpace", err)
+	}
+}

@@ -433,7 +433,22 @@ func (m *Manager) extend(p []byte, c claim, isAppend bool) (n int, err error) {
 			m.publish(c, isAppend, false)
 		}
 	}()
-	n, err = m.write(p, c.off)
+	// The bytes below the claim's start, c.prev (those of a write that
+	// begins below Size), are written first, on their own: they are
+	// allocated already, while a pwrite that also reaches past them may
+	// fail for lack of space, and on tmpfs it then reports nothing
+	// written although it has stored into the pages that existed, so n
+	// would miss bytes it changed below Size.
+	split := len(p)
+	if c.prev > c.off && c.prev-c.off < int64(len(p)) {
+		split = int(c.prev - c.off)
+	}
+	n, err = m.write(p[:split], c.off)
+	if err == nil && split < len(p) {
+		var k int
+		k, err = m.write(p[split:], c.prev)
+		n += k
+	}
 	if err == nil && c.owes {
 		// A write past Size leaves the chunks wholly in its gap
 		// untouched: their files, which the maker may still owe, are
@@ -542,14 +557,17 @@ func (m *Manager) reserveLocked(off, end int64, alloc bool) error {
 		// Where reading a hole through a mapping needs a page (tmpfs),
 		// the bytes this reservation leaves unwritten before off (a
 		// Truncate that extends the dataset, the gap before a write past
-		// Size) are allocated too: Size will cover them, and on a full
-		// file system a read of them through a pin, a Batch or an
-		// atomic would fault, a SIGBUS for a pin, where read(2) returns
-		// zeros. So a full disk is this call's error instead.
+		// Size) are allocated too, with the write's own if alloc: Size
+		// will cover them, and on a full file system a read of them
+		// through a pin, a Batch or an atomic would fault, a SIGBUS for
+		// a pin, where read(2) returns zeros. So a full disk is this
+		// call's error instead.
 		if m.holesFault && off > m.mu.reserved {
-			if err := m.allocRangeLocked(m.mu.reserved, off-m.mu.reserved); err != nil {
-				return err
+			to := off
+			if alloc {
+				to = end
 			}
+			return m.allocDownLocked(m.mu.reserved, to)
 		}
 		// The blocks the write needs are allocated before the range is
 		// handed out, unless its write allocates them (claimLocked): a

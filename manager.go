@@ -119,7 +119,8 @@ type Manager struct {
 	// disk ahead of writes (resize.go); fillChunks is set where the file
 	// system cannot allocate a range, so new chunks are written whole;
 	// holesFault where reading a hole through a mapping needs a page
-	// (tmpfs), so bytes below Size are never left a hole (reserveLocked).
+	// (tmpfs), so this Manager leaves no byte it brings below Size a hole
+	// (reserveLocked); holes the dataset had at Open stay.
 	allocStep  int64
 	fillChunks bool
 	holesFault bool

@@ -210,6 +210,16 @@ func (m *Manager) allocLocked(idx, end int64) error {
 		return chunkError(err)
 	}
 	err = e.f.Allocate(have, to-have)
+	if err != nil && isSpaceErr(err) && to > end {
+		// The step reaches past end into bytes not allocated yet, on a
+		// full disk: the bytes up to end may be allocated already (a
+		// Manager opened again does not know how far its chunks are;
+		// allocating what is allocated needs no space), so that much
+		// is asked for alone.
+		if err = e.f.Allocate(have, end-have); err == nil {
+			to = end
+		}
+	}
 	m.releaseFdLocked(e)
 	if errors.Is(err, errors.ErrUnsupported) {
 		// The chunk was written whole when it was created (fillChunks).
@@ -246,6 +256,25 @@ func (m *Manager) allocRangeLocked(off, n int64) error {
 		}
 		off += k
 		n -= k
+	}
+	return nil
+}
+
+// allocDownLocked is allocRangeLocked for the bytes [from, to), one
+// allocation per chunk, the last chunk first. It is for tmpfs, where a
+// fallocate that fails gives back what it allocated: the chunks before the
+// one that failed are those growth has just created, which it removes
+// again, so a failure leaves the chunks that existed as they were, with no
+// allocation past Size.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) allocDownLocked(from, to int64) error {
+	for to > from {
+		idx := (to - 1) >> m.shift
+		if err := m.allocLocked(idx, to-idx<<m.shift); err != nil {
+			return err
+		}
+		to = max(from, idx<<m.shift)
 	}
 	return nil
 }
