@@ -165,7 +165,7 @@ func (m *Manager) admitLocked(idx int64) bool {
 	m.countLocked(&freq, 1)
 	m.mu.freq[idx] = freq
 	m.ageLocked()
-	if len(m.mu.live) < m.opts.MaxMapped {
+	if len(m.mu.live) < m.mu.mapBound {
 		return true
 	}
 	m.mu.unfolded++

@@ -57,3 +57,10 @@ func SetBatchHeldHook(fn func()) { batchHeldHook = fn }
 // SetReadSlowHook makes fn run as every read's locked path begins (see
 // readSlowHook); nil removes it.
 func SetReadSlowHook(fn func()) { readSlowHook = fn }
+
+// SetMapBudget sets the most chunk mappings the Managers of the process keep
+// between them, and returns a function that restores the system's.
+func SetMapBudget(n int64) (restore func()) {
+	was := testMapBudget.Swap(n)
+	return func() { testMapBudget.Store(was) }
+}

@@ -181,7 +181,13 @@ func (m *Manager) mapForIOLocked(idx int64, op string) (*mapping, error) {
 		m.misses.Add(1)
 		return nil, nil
 	}
-	return m.lookupLocked(idx, op)
+	mp, err := m.lookupLocked(idx, op)
+	if err != nil && mapRefused(err) {
+		// A file's read or write needs no mapping: when the system has
+		// none left to give, so does this one.
+		return nil, nil
+	}
+	return mp, err
 }
 
 // faultErr is the error of an access that faulted in mp's chunk. It names

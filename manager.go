@@ -193,6 +193,10 @@ type Manager struct {
 		doomed   []*mapping                      // deleted while held; unmapped at the last release
 		views    []*viewHold                     // private views of pins and batches (pin.go)
 		slotErr  error                           // the first error unmapping a slot, for Close
+		// mapBound is the most chunks kept mapped that nobody holds:
+		// MaxMapped, lowered for good once the system refuses a mapping
+		// for want of memory or of mappings (see refusedLocked).
+		mapBound int
 
 		// Admission (admit.go).
 		freq     map[int64]uint16 // recent misses per unmapped chunk

@@ -341,6 +341,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	// count itself (held chunks may exceed MaxMapped), so the LRU's own
 	// bound must never evict.
 	m.mu.lru, _ = simplelru.NewLRU[int64, *mapping](math.MaxInt32, nil)
+	m.mu.mapBound = m.opts.MaxMapped
 	m.mu.scratch = make(map[int64]*chunk.File)
 	m.mu.removeLater = make(map[int64]struct{})
 	m.mu.dirty = make(map[int64]struct{})

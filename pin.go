@@ -299,6 +299,7 @@ func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHol
 	}
 	m.mu.views = append(m.mu.views, vh)
 	m.maps.Add(n)
+	mappedInProcess.Add(n)
 	return vh, nil
 }
 
@@ -321,6 +322,7 @@ func (m *Manager) releaseViewLocked(vh *viewHold) error {
 		m.markViewDirtyLocked(vh)
 	}
 	m.unmaps.Add(vh.n)
+	mappedInProcess.Add(-vh.n)
 	return errors.Join(err, vh.v.Release())
 }
 

@@ -72,6 +72,14 @@ package chunkmap
 // one held; or a chunk deleted while held and created again) cannot be
 // mapped in the arena until that hold ends: ReadAt and WriteAt serve it with
 // pread and pwrite, and Pin and Batch map it in a private view (pin.go).
+// So is a chunk whose slot is lost (arena.ErrSlotLost: emptied over the
+// system's limit of mappings, and its range perhaps taken by another
+// mapping), for the Manager's life; a lost slot's own word stays 0, so no
+// lock-free access and no range across slots uses it.
+//
+// The system's own bound on mappings is kept in two ways: the Managers of
+// a process keep at most mapBudget chunks mapped between them, and a
+// refused mapping lowers the Manager's bound (refusedLocked).
 
 import (
 	"errors"
@@ -79,6 +87,7 @@ import (
 	"io/fs"
 	"math/bits"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -284,7 +293,60 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 		}
 	}
 	m.evictLocked(1)
-	return m.mapLocked(idx, op)
+	if mappedInProcess.Load() >= mapBudget() {
+		// The Managers of the process hold their share of the system's
+		// mappings: this one gives back one of its own first, so that
+		// the process keeps the rest (see mapBudget).
+		m.evictOldestLocked()
+	}
+	if m.ar.Lost(m.slotNum(idx)) {
+		// The slot was given up (arena.ErrSlotLost), maybe by the
+		// eviction of the chunk that lived there just now.
+		return nil, nil
+	}
+	mp, err := m.mapLocked(idx, op)
+	if err != nil && mapRefused(err) {
+		mp, err = m.refusedLocked(idx, op, err)
+	}
+	return mp, err
+}
+
+// refusedLocked is lookupLocked after the system refused to map chunk idx
+// for want of memory or of mappings (err, from mapLocked): the process has
+// as many mappings as the system allows it (vm.max_map_count on Linux), or
+// no address space or memory left for one more. Whatever else holds them,
+// the chunks mapped here are the ones this Manager can give back, and a
+// process whose runtime cannot map a heap arena or a goroutine stack dies.
+//
+// So the Manager gives back what it can and keeps away from the limit
+// from then on. It evicts every chunk nobody holds: the system counts a
+// mapped slot between two empty ones as three mappings (two pieces of the
+// reservation around the chunk), and only slots emptied next to empty ones
+// merge back into one, so evicting a few chunks among mapped neighbours
+// would give nothing back. And it lowers the bound on mapped chunks for
+// good to 3/8 of the n mapped now: b chunks take at most 2b+1 mappings,
+// so the most the Manager takes from then on, 3n/4+1, leaves the process a
+// quarter of the n or more it held at the refusal. Then the mapping is
+// tried once more. ReadAt and WriteAt serve a chunk that still cannot be
+// mapped by pread and pwrite (mapForIOLocked); other calls return the
+// error.
+//
+// REQUIRES: m.mu held; chunk idx not mapped, its slot empty.
+func (m *Manager) refusedLocked(idx int64, op string, err error) (*mapping, error) {
+	if n := len(m.mu.live); n > 0 {
+		m.mu.mapBound = max(1, min(m.mu.mapBound, 3*n/8))
+	}
+	// Room for mapBound more within mapBound: every chunk not held goes.
+	m.evictLocked(m.mu.mapBound)
+	m.over.Store(len(m.mu.live) > m.mu.mapBound)
+	mp, err2 := m.mapLocked(idx, op)
+	if err2 == nil {
+		return mp, nil
+	}
+	if mapRefused(err2) {
+		err = err2
+	}
+	return nil, fmt.Errorf("%w (%s; MaxMapped is now %d)", err, mapRefusedHint, m.mu.mapBound)
 }
 
 // mapLocked maps chunk idx at its empty slot and makes it live.
@@ -305,6 +367,7 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 		return nil, errors.Join(chunkError(err), f.Close())
 	}
 	m.maps.Add(1)
+	mappedInProcess.Add(1)
 	s := &m.slots[k]
 	mp := &mapping{index: idx, k: k, s: s, file: f, freq: m.mu.freq[idx]}
 	delete(m.mu.freq, idx)
@@ -323,7 +386,7 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 	m.mu.lru.Add(idx, mp)
 	mp.live = len(m.mu.live)
 	m.mu.live = append(m.mu.live, mp)
-	m.over.Store(len(m.mu.live) > m.opts.MaxMapped)
+	m.over.Store(len(m.mu.live) > m.mu.mapBound)
 	return mp, nil
 }
 
@@ -332,7 +395,7 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) evictLocked(n int) {
-	if len(m.mu.live)+n <= m.opts.MaxMapped {
+	if len(m.mu.live)+n <= m.mu.mapBound {
 		return
 	}
 	// Set before the holds are read, and kept set while evicting: a holder
@@ -341,15 +404,51 @@ func (m *Manager) evictLocked(n int) {
 	m.over.Store(true)
 	m.mu.evicting = true
 	m.foldUsedLocked()
-	for tries := m.mu.lru.Len(); tries > 0 && len(m.mu.live)+n > m.opts.MaxMapped; tries-- {
+	for tries := m.mu.lru.Len(); tries > 0 && len(m.mu.live)+n > m.mu.mapBound; tries-- {
 		idx, mp, _ := m.mu.lru.GetOldest()
 		if !m.evictOneLocked(mp) {
 			m.mu.lru.Get(idx) // held: try the next oldest
 		}
 	}
 	m.mu.evicting = false
-	m.over.Store(len(m.mu.live)+n > m.opts.MaxMapped)
+	m.over.Store(len(m.mu.live)+n > m.mu.mapBound)
 }
+
+// evictOldestLocked unmaps the least recently used chunk that nobody
+// holds, if there is one, whatever the bound.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) evictOldestLocked() {
+	m.foldUsedLocked()
+	for tries := m.mu.lru.Len(); tries > 0; tries-- {
+		idx, mp, _ := m.mu.lru.GetOldest()
+		if m.evictOneLocked(mp) {
+			return
+		}
+		m.mu.lru.Get(idx) // held: try the next oldest
+	}
+}
+
+// mappedInProcess counts the chunk mappings of every Manager in the
+// process, in arenas and in private views, against mapBudget.
+var mappedInProcess atomic.Int64
+
+// mapBudget returns the most chunk mappings the Managers of the process
+// keep between them, read from the system once (systemMapBudget), or set
+// by a test (testMapBudget, when not 0). A Manager about to map a chunk
+// while they have as many gives back one of its own first; one with none to
+// give back maps all the same, and the others give back theirs as they map.
+func mapBudget() int64 {
+	if b := testMapBudget.Load(); b != 0 {
+		return b
+	}
+	return systemBudget()
+}
+
+var (
+	systemBudget  = sync.OnceValue(systemMapBudget)
+	testMapBudget atomic.Int64
+)
 
 // evictOneLocked unmaps the live mapping mp unless it is held, and reports
 // whether it did.
@@ -423,7 +522,7 @@ func (m *Manager) unliveLocked(mp *mapping) {
 	m.mu.live = m.mu.live[:len(m.mu.live)-1]
 	mp.live = -1
 	if !m.mu.evicting {
-		m.over.Store(len(m.mu.live) > m.opts.MaxMapped)
+		m.over.Store(len(m.mu.live) > m.mu.mapBound)
 	}
 }
 
@@ -449,14 +548,17 @@ func (m *Manager) unmapLocked(mp *mapping) {
 	// fbase keeps the slot's old address: a reader that loads it after own
 	// was cleared then faults, or fails its second check, rather than
 	// dereference nil.
-	if err := m.ar.Unmap(mp.k); err != nil && m.mu.slotErr == nil {
+	if err := m.ar.Unmap(mp.k); err != nil && !errors.Is(err, arena.ErrSlotLost) && m.mu.slotErr == nil {
 		// The slot stays mapped, and own stays cleared, so nothing
-		// reaches it; mapping the next chunk there replaces it.
+		// reaches it; mapping the next chunk there replaces it. (A lost
+		// slot's mapping is gone, and its chunks are served as those of
+		// a slot held by another chunk: see lookupLocked.)
 		m.mu.slotErr = fmt.Errorf("unmap chunk %d: %w", mp.index, err)
 	}
 	mp.file.Close()
 	mp.gone = true
 	m.unmaps.Add(1)
+	mappedInProcess.Add(-1)
 }
 
 // drainWriters waits until no lock-free store is in flight on s. Each is a

@@ -16,7 +16,11 @@
 // which the range is free for the kernel to hand to another mapping. An
 // access to an unmapped slot faults (recoverably under
 // runtime/debug.SetPanicOnFault) and never reaches memory that belongs to
-// anything else.
+// anything else. The one exception is a process over Linux's limit of
+// mappings, where the kernel refuses even that replacement: the slot is
+// then unmapped and reserved again, and if another mapping took its range
+// in between, the slot is lost and the Arena leaves it alone for good (see
+// ErrSlotLost).
 //
 // Where a platform cannot map at a fixed address (Windows before 10 version
 // 1803, which lacks placeholders, and systems that are neither Unix nor
@@ -61,6 +65,9 @@ type Arena struct {
 	slotSize int64
 	nslots   int
 	fixed    bool
+	// lost holds the slots given up because a mapping of another owner
+	// may lie in their range (see ErrSlotLost); nil while there are none.
+	lost map[int]struct{}
 	//lint:ignore U1000 empty and unused on Unix; the other platforms keep their state here
 	plat platArena // what the platform needs besides
 }
@@ -82,6 +89,19 @@ func Reserve(nslots int, slotSize int64) (*Arena, error) {
 		return nil, fmt.Errorf("arena: reserve %d slots of %d bytes: %w", nslots, slotSize, err)
 	}
 	return a, nil
+}
+
+// ErrSlotLost is the error of Unmap when it emptied a slot but could not
+// put its reservation back (Linux, over its limit of mappings: see
+// unmapSlot), and of Map on such a slot afterwards. The range may then hold
+// a mapping of another owner, so the Arena never maps there again and
+// Release leaves it alone; the rest of the Arena works as before.
+var ErrSlotLost = errors.New("arena: slot lost to the system")
+
+// Lost reports whether slot k was lost (see ErrSlotLost).
+func (a *Arena) Lost(k int) bool {
+	_, ok := a.lost[k]
+	return ok
 }
 
 // Slots returns the number of slots.
@@ -116,6 +136,9 @@ func (a *Arena) Map(k int, f *os.File, writable bool) (unsafe.Pointer, error) {
 	if k < 0 || k >= a.nslots {
 		return nil, &os.PathError{Op: "map", Path: f.Name(), Err: fmt.Errorf("slot %d of %d", k, a.nslots)}
 	}
+	if a.Lost(k) {
+		return nil, &os.PathError{Op: "map", Path: f.Name(), Err: fmt.Errorf("slot %d: %w", k, ErrSlotLost)}
+	}
 	p, err := a.mapSlot(k, f, writable)
 	if err != nil {
 		return nil, &os.PathError{Op: "map", Path: f.Name(), Err: err}
@@ -124,12 +147,22 @@ func (a *Arena) Map(k int, f *os.File, writable bool) (unsafe.Pointer, error) {
 }
 
 // Unmap makes slot k inaccessible again. Unmapping a slot that holds no
-// mapping does nothing.
+// mapping does nothing. After an error matching ErrSlotLost the slot's
+// mapping is gone, and so is the slot.
 func (a *Arena) Unmap(k int) error {
 	if k < 0 || k >= a.nslots {
 		return fmt.Errorf("arena: unmap slot %d of %d", k, a.nslots)
 	}
+	if a.Lost(k) {
+		return nil
+	}
 	if err := a.unmapSlot(k); err != nil {
+		if errors.Is(err, ErrSlotLost) {
+			if a.lost == nil {
+				a.lost = make(map[int]struct{})
+			}
+			a.lost[k] = struct{}{}
+		}
 		return fmt.Errorf("arena: unmap slot %d: %w", k, err)
 	}
 	return nil

@@ -3,6 +3,7 @@
 package arena
 
 import (
+	"errors"
 	"os"
 	"unsafe"
 
@@ -79,6 +80,9 @@ func (a *Arena) reserve() error {
 // overlaps pages of any existing mapping(s), then the overlapped part of the
 // existing mapping(s) will be discarded").
 func (a *Arena) mapSlot(k int, f *os.File, writable bool) (unsafe.Pointer, error) {
+	if refused(k, false) {
+		return nil, unix.ENOMEM
+	}
 	prot := unix.PROT_READ
 	if writable {
 		prot |= unix.PROT_WRITE
@@ -95,15 +99,42 @@ func (a *Arena) mapSlot(k int, f *os.File, writable bool) (unsafe.Pointer, error
 }
 
 // unmapSlot puts an inaccessible anonymous reservation over slot k, again
-// with MAP_FIXED, so the range never becomes a hole.
+// with MAP_FIXED, so the range never becomes a hole. Where the system
+// refuses even that for want of mappings, overLimit takes over.
 func (a *Arena) unmapSlot(k int) error {
-	_, err := unix.MmapPtr(-1, 0, a.slotAddr(k), uintptr(a.slotSize),
-		unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED|mapNoReserve)
+	var err error
+	if refused(k, true) {
+		err = unix.ENOMEM
+	} else {
+		_, err = reserveAt(a.slotAddr(k), uintptr(a.slotSize), unix.MAP_FIXED)
+	}
+	if err != nil && errors.Is(err, unix.ENOMEM) {
+		return a.overLimit(k, err)
+	}
 	return err
 }
 
+// reserveAt maps an inaccessible anonymous reservation of n bytes at p,
+// with flag saying how (MAP_FIXED, or MAP_FIXED_NOREPLACE where it exists).
+func reserveAt(p unsafe.Pointer, n uintptr, flag int) (unsafe.Pointer, error) {
+	return unix.MmapPtr(-1, 0, p, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|flag|mapNoReserve)
+}
+
+// release unmaps the range, around the slots lost (see ErrSlotLost), whose
+// ranges may hold mappings of other owners.
 func (a *Arena) release() error {
-	return unix.MunmapPtr(a.base, uintptr(int64(a.nslots)*a.slotSize))
+	var err error
+	from := 0
+	for k := 0; k <= a.nslots; k++ {
+		if k < a.nslots && !a.Lost(k) {
+			continue
+		}
+		if k > from {
+			err = errors.Join(err, unix.MunmapPtr(a.slotAddr(from), uintptr(int64(k-from)*a.slotSize)))
+		}
+		from = k + 1
+	}
+	return err
 }
 
 func advise(p unsafe.Pointer, n int64, adv Advice) error {

@@ -1,0 +1,10 @@
+//go:build !linux
+
+package chunkmap
+
+import "math"
+
+// systemMapBudget is the most chunk mappings the Managers of the process
+// keep between them: no bound here, where the system counts no mappings per
+// process apart from address space and memory.
+func systemMapBudget() int64 { return math.MaxInt64 }
