@@ -32,6 +32,37 @@ func chunkPattern(off, n int64) []byte {
 	return b
 }
 
+// openPattern opens a Manager of chunks of mapLimitChunk bytes in dir, with
+// maxMapped and admission off, and appends n chunks of chunkPattern, which
+// it returns as the model.
+func openPattern(t *testing.T, dir string, n int64, maxMapped int) (*chunkmap.Manager, []byte) {
+	t.Helper()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: mapLimitChunk, MaxMapped: maxMapped, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := chunkPattern(0, n*mapLimitChunk)
+	if _, err := m.Append(model); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	return m, model
+}
+
+// wantReopened checks that the dataset in dir, opened anew, holds model.
+func wantReopened(t *testing.T, dir string, model []byte) {
+	t.Helper()
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := make([]byte, len(model))
+	if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, model) {
+		t.Fatalf("reopened dataset differs from the model (%v)", err)
+	}
+}
+
 // TestMapLimit_LostSlot checks a Manager whose arena loses a slot: evicting
 // the chunk there meets the kernel's refusal (more mappings than
 // vm.max_map_count), the slot is emptied by munmap, and another mapping
@@ -42,15 +73,8 @@ func TestMapLimit_LostSlot(t *testing.T) {
 	const cs, n = mapLimitChunk, 6
 	page := os.Getpagesize()
 	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, model := openPattern(t, dir, n, 2)
 	defer m.Close()
-	model := chunkPattern(0, n*cs)
-	if _, err := m.Append(model); err != nil {
-		t.Fatal(err)
-	}
 	var foreign unsafe.Pointer
 	t.Cleanup(func() {
 		arena.SetLimitHooks(nil, nil, nil)
@@ -139,15 +163,7 @@ func TestMapLimit_LostSlot(t *testing.T) {
 	if *(*byte)(foreign) != 'F' {
 		t.Fatal("the mapping in the lost slot changed after Close")
 	}
-	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	got := make([]byte, len(model))
-	if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, model) {
-		t.Fatalf("reopened dataset differs from the model (%v)", err)
-	}
+	wantReopened(t, dir, model)
 }
 
 // TestMapLimit_Unmappable checks a Manager whose every mapping the system
@@ -158,15 +174,8 @@ func TestMapLimit_LostSlot(t *testing.T) {
 func TestMapLimit_Unmappable(t *testing.T) {
 	const cs, n = mapLimitChunk, 8
 	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 4, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, model := openPattern(t, dir, n, 4)
 	defer m.Close()
-	model := chunkPattern(0, n*cs)
-	if _, err := m.Append(model); err != nil {
-		t.Fatal(err)
-	}
 	buf := make([]byte, 8)
 	for c := range int64(3) {
 		if _, err := m.ReadAt(buf, c*cs); err != nil {
@@ -198,7 +207,7 @@ func TestMapLimit_Unmappable(t *testing.T) {
 			t.Errorf("%s with mappings refused = %v; want ErrIO naming ENOMEM, vm.max_map_count and the bound now in force", what, err)
 		}
 	}
-	_, err = m.Pin(5*cs, 16)
+	_, err := m.Pin(5*cs, 16)
 	check("Pin", err)
 	check("Batch", m.Batch(func(b *chunkmap.Batch) error {
 		_, err := b.Bytes(6*cs, 8)
@@ -217,15 +226,7 @@ func TestMapLimit_Unmappable(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	got := make([]byte, len(model))
-	if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, model) {
-		t.Fatalf("reopened dataset differs from the model (%v)", err)
-	}
+	wantReopened(t, dir, model)
 }
 
 // TestMapLimit_Budget checks the share of the system's mappings the
@@ -421,14 +422,6 @@ func mapLimitChild(t *testing.T, dir string) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	got := make([]byte, len(model))
-	if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, model) {
-		t.Fatalf("reopened dataset differs from the model (%v)", err)
-	}
+	wantReopened(t, dir, model)
 	fmt.Println("maplimit: done")
 }
