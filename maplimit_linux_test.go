@@ -49,6 +49,17 @@ func openPattern(t *testing.T, dir string, n int64, maxMapped int) (*chunkmap.Ma
 	return m, model
 }
 
+// wantRefusal checks that err, of the call what, is a mapping the system
+// refused: ErrIO, matching ENOMEM, naming vm.max_map_count and the bound
+// now in force.
+func wantRefusal(t *testing.T, what string, err error, bound int) {
+	t.Helper()
+	if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.ENOMEM) ||
+		!strings.Contains(err.Error(), "vm.max_map_count") || !strings.Contains(err.Error(), fmt.Sprintf("MaxMapped is now %d", bound)) {
+		t.Errorf("%s with mappings refused = %v; want ErrIO naming ENOMEM, vm.max_map_count and MaxMapped %d", what, err, bound)
+	}
+}
+
 // wantReopened checks that the dataset in dir, opened anew, holds model.
 func wantReopened(t *testing.T, dir string, model []byte) {
 	t.Helper()
@@ -151,6 +162,16 @@ func TestMapLimit_LostSlot(t *testing.T) {
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)
 	}
+	// A lost slot's chunk is pinned in a private view, which the system
+	// may refuse too: the Manager gives back its chunks and says why.
+	arena.SetLimitHooks(func(int) bool { return true }, nil, nil)
+	_, err = m.Pin(100, 8)
+	arena.SetLimitHooks(nil, nil, nil)
+	wantRefusal(t, "Pin of the lost slot's chunk", err, 1)
+	if st := m.Stats(); st.Mapped != 0 {
+		t.Errorf("after a refused view: %d chunks mapped, want every unheld one given back", st.Mapped)
+	}
+	read(cs + 8)
 	if *(*byte)(foreign) != 'F' {
 		t.Fatal("the Manager wrote into the mapping that took its lost slot")
 	}
@@ -200,19 +221,12 @@ func TestMapLimit_Unmappable(t *testing.T) {
 	if st := m.Stats(); st.Mapped != 0 {
 		t.Errorf("with mappings refused: %d chunks still mapped, want every unheld one given back", st.Mapped)
 	}
-	check := func(what string, err error) {
-		t.Helper()
-		if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.ENOMEM) ||
-			!strings.Contains(err.Error(), "vm.max_map_count") || !strings.Contains(err.Error(), "MaxMapped is now 1") {
-			t.Errorf("%s with mappings refused = %v; want ErrIO naming ENOMEM, vm.max_map_count and the bound now in force", what, err)
-		}
-	}
 	_, err := m.Pin(5*cs, 16)
-	check("Pin", err)
-	check("Batch", m.Batch(func(b *chunkmap.Batch) error {
+	wantRefusal(t, "Pin", err, 1)
+	wantRefusal(t, "Batch", m.Batch(func(b *chunkmap.Batch) error {
 		_, err := b.Bytes(6*cs, 8)
 		return err
-	}))
+	}), 1)
 
 	arena.SetLimitHooks(nil, nil, nil)
 	p, err := m.Pin(5*cs, 64)

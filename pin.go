@@ -290,6 +290,14 @@ func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHol
 		oss[i] = f.OS()
 	}
 	v, err := arena.MapView(oss, m.chunkSize, write)
+	if err != nil && mapRefused(err) {
+		// As for a chunk in its slot (refusedLocked): give back what
+		// can be, and try once more.
+		m.relieveLocked()
+		if v, err = arena.MapView(oss, m.chunkSize, write); err != nil && mapRefused(err) {
+			err = m.refusalError(err)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("map chunks %d to %d side by side: %w", first, first+n-1, classify(err))
 	}

@@ -333,12 +333,7 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 //
 // REQUIRES: m.mu held; chunk idx not mapped, its slot empty.
 func (m *Manager) refusedLocked(idx int64, op string, err error) (*mapping, error) {
-	if n := len(m.mu.live); n > 0 {
-		m.mu.mapBound = max(1, min(m.mu.mapBound, 3*n/8))
-	}
-	// Room for mapBound more within mapBound: every chunk not held goes.
-	m.evictLocked(m.mu.mapBound)
-	m.over.Store(len(m.mu.live) > m.mu.mapBound)
+	m.relieveLocked()
 	mp, err2 := m.mapLocked(idx, op)
 	if err2 == nil {
 		return mp, nil
@@ -346,7 +341,30 @@ func (m *Manager) refusedLocked(idx int64, op string, err error) (*mapping, erro
 	if mapRefused(err2) {
 		err = err2
 	}
-	return nil, fmt.Errorf("%w (%s; MaxMapped is now %d)", err, mapRefusedHint, m.mu.mapBound)
+	return nil, m.refusalError(err)
+}
+
+// relieveLocked is what a Manager does when the system refuses it a
+// mapping (see refusedLocked): it lowers its bound to 3/8 of the chunks
+// mapped now and unmaps every chunk nobody holds.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) relieveLocked() {
+	if n := len(m.mu.live); n > 0 {
+		m.mu.mapBound = max(1, min(m.mu.mapBound, 3*n/8))
+	}
+	// Room for mapBound more within mapBound: every chunk not held goes.
+	m.evictLocked(m.mu.mapBound)
+	m.over.Store(len(m.mu.live) > m.mu.mapBound)
+}
+
+// refusalError is err, a mapping the system refused for want of memory or
+// mappings once the Manager had given back what it could, with what an
+// operator can do about it.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) refusalError(err error) error {
+	return fmt.Errorf("%w (%s; MaxMapped is now %d)", err, mapRefusedHint, m.mu.mapBound)
 }
 
 // mapLocked maps chunk idx at its empty slot and makes it live.
