@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
+	"sync/atomic"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
@@ -253,19 +255,17 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 		e.refs++
 		return e, nil
 	}
-	if len(m.mu.fds) >= m.mu.fdLimit {
-		for k, e := range m.mu.fds { // any idle one; the cache is small
-			if e.refs == 0 {
-				m.dropFdLocked(k)
-				break
-			}
-		}
+	// Past the process's budget, a Manager with no idle file of its own
+	// to close keeps this one only for the call.
+	keep := true
+	if len(m.mu.fds) >= m.mu.fdLimit || filesInProcess.Load() >= fileBudgetInProcess() {
+		keep = m.dropIdleFdsLocked(1) || filesInProcess.Load() < fileBudgetInProcess()
 	}
 	mode := chunk.ReadWrite
 	if m.opts.ReadOnly {
 		mode = chunk.ReadOnly
 	}
-	f, err := m.openFollowed(idx, mode)
+	f, err := m.openChunkLocked(idx, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -273,8 +273,74 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 		f.Fadvise(0, 0, m.opts.Advice.chunk()) // a hint: a failure changes nothing else
 	}
 	e := &fdEntry{f: f, refs: 1}
-	m.mu.fds[idx] = e
+	if keep {
+		m.cacheFdLocked(idx, e)
+	} else {
+		e.dead = true // closed at its release
+	}
 	return e, nil
+}
+
+// filesInProcess counts the files the descriptor caches of every Manager
+// in the process hold, against fileBudgetInProcess.
+var filesInProcess atomic.Int64
+
+// fileBudgetInProcess returns the most files the Managers' descriptor
+// caches hold between them (processFileBudget, read once; or set by a test,
+// testFileBudget, when not 0): a Manager at it closes one of its own before
+// it caches another, so that many Managers together do not take the
+// descriptors the rest of the program needs.
+func fileBudgetInProcess() int64 {
+	if b := testFileBudget.Load(); b != 0 {
+		return b
+	}
+	return systemFileBudget()
+}
+
+var (
+	systemFileBudget = sync.OnceValue(processFileBudget)
+	testFileBudget   atomic.Int64
+)
+
+// cacheFdLocked puts e, chunk idx's open file, in the descriptor cache.
+//
+// REQUIRES: m.mu held; idx not in the cache.
+func (m *Manager) cacheFdLocked(idx int64, e *fdEntry) {
+	m.mu.fds[idx] = e
+	filesInProcess.Add(1)
+}
+
+// dropIdleFdsLocked closes up to n cached files that no call is using (all
+// of them for n < 0), and reports whether it closed any.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) dropIdleFdsLocked(n int) bool {
+	dropped := false
+	for k, e := range m.mu.fds { // the cache is small
+		if n == 0 {
+			break
+		}
+		if e.refs == 0 {
+			m.dropFdLocked(k)
+			dropped = true
+			n--
+		}
+	}
+	return dropped
+}
+
+// openChunkLocked is openFollowed, except that where the system refuses
+// for want of descriptors (EMFILE, ENFILE) the Manager first gives back the
+// ones it can, its idle cached files, and tries once more: the refusal may
+// be of its own making, and should not last.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) openChunkLocked(idx int64, mode chunk.Mode) (*chunk.File, error) {
+	f, err := m.openFollowed(idx, mode)
+	if err != nil && filesRefused(err) && m.dropIdleFdsLocked(-1) {
+		f, err = m.openFollowed(idx, mode)
+	}
+	return f, err
 }
 
 func (m *Manager) releaseFdLocked(e *fdEntry) {
@@ -291,6 +357,7 @@ func (m *Manager) dropFdLocked(idx int64) {
 		return
 	}
 	delete(m.mu.fds, idx)
+	filesInProcess.Add(-1)
 	e.dead = true
 	if e.refs == 0 {
 		e.f.Close()

@@ -261,9 +261,9 @@ func (m *Manager) adoptLocked(idx int64, id fs.FileInfo) {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) keepFdLocked(idx int64, f *chunk.File) error {
-	if len(m.mu.fds) < m.mu.fdLimit {
+	if len(m.mu.fds) < m.mu.fdLimit && filesInProcess.Load() < fileBudgetInProcess() {
 		m.dropFdLocked(idx)
-		m.mu.fds[idx] = &fdEntry{f: f}
+		m.cacheFdLocked(idx, &fdEntry{f: f})
 		return nil
 	}
 	return f.Close()

@@ -63,6 +63,19 @@ func TestErrorContract_FullDisk(t *testing.T) {
 // descriptor to spare.
 func TestErrorContract_TooManyFiles(t *testing.T) {
 	m, dir := ecDataset(t, chunkmap.Options{MaxMapped: 8, NoAdmission: true}, 3*ecChunk)
+	// A Manager refused a descriptor gives back the files it can (its
+	// cache of open files, its idle mappings) and tries again: for the
+	// read to meet the refusal, it has none to give. Opened anew, its
+	// cache is empty, and pins hold its mapped chunks.
+	o := chunkmap.Options{MaxMapped: 8, NoAdmission: true}
+	m = reopen(t, m, &o)
+	for c := range int64(2) {
+		p, err := m.Pin(c*ecChunk, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Release()
+	}
 	w, other := ecDataset(t, chunkmap.Options{}, 100)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)

@@ -58,6 +58,14 @@ func SetBatchHeldHook(fn func()) { batchHeldHook = fn }
 // readSlowHook); nil removes it.
 func SetReadSlowHook(fn func()) { readSlowHook = fn }
 
+// SetReleaseAtClose makes Close give the arena's range back at once, as
+// on 32-bit platforms, and returns a function that restores the default.
+func SetReleaseAtClose(on bool) (restore func()) {
+	was := scarceAddressSpace
+	scarceAddressSpace = on
+	return func() { scarceAddressSpace = was }
+}
+
 // SetMapBudget sets the most chunk mappings the Managers of the process keep
 // between them, and returns a function that restores the system's.
 func SetMapBudget(n int64) (restore func()) {

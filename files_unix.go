@@ -21,6 +21,25 @@ func fileBudget() int {
 	return int(max(16, min(maxOpenFiles, r.Cur/4)))
 }
 
+// processFileBudget is how many chunk files the Managers of the process
+// keep open between them for pread and pwrite: a quarter of the process's
+// descriptor limit, so that several Managers together leave the rest of the
+// program (and their mappings' files) three quarters of it.
+func processFileBudget() int64 {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		return 4 * maxOpenFiles
+	}
+	return int64(max(16, min(1<<20, r.Cur/4)))
+}
+
+// filesRefused reports whether err is the system refusing to open a file
+// because the process (EMFILE) or the system (ENFILE) has as many open as
+// it allows.
+func filesRefused(err error) bool {
+	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)
+}
+
 // isSpaceErr reports whether err says the disk, a quota or the file size
 // limit has no room.
 func isSpaceErr(err error) bool {

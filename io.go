@@ -182,9 +182,11 @@ func (m *Manager) mapForIOLocked(idx int64, op string) (*mapping, error) {
 		return nil, nil
 	}
 	mp, err := m.lookupLocked(idx, op)
-	if err != nil && mapRefused(err) {
+	if err != nil && refused(err) {
 		// A file's read or write needs no mapping: when the system has
-		// none left to give, so does this one.
+		// none left to give, so does this one. (Where it refused a
+		// descriptor, the Manager has given back those of its idle
+		// mappings and cached files by now, and pread tries for one.)
 		return nil, nil
 	}
 	return mp, err

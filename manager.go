@@ -131,8 +131,9 @@ type Manager struct {
 	// batches counts open Batch scopes, so that Close can report them;
 	// nothing waits for it to fall.
 	batches atomic.Int32
-	// over is set while more than MaxMapped chunks are mapped (because
-	// they are held), so that the release of a hold knows to evict.
+	// over is set while more chunks are mapped than the bound in force,
+	// mu.mapBound (because they are held), so that the release of a hold
+	// knows to evict.
 	over atomic.Bool
 	// shrinks advances whenever bytes an open Batch may have cached stop
 	// being what the Batch may hand out: Size shrinks, Start moves, a

@@ -83,6 +83,9 @@ func wantReopened(t *testing.T, dir string, model []byte) {
 func TestMapLimit_LostSlot(t *testing.T) {
 	const cs, n = mapLimitChunk, 6
 	page := os.Getpagesize()
+	// Close gives the arena back at once, so that the check after it
+	// sees the lost slot's range left alone.
+	defer chunkmap.SetReleaseAtClose(true)()
 	dir := t.TempDir()
 	m, model := openPattern(t, dir, n, 2)
 	defer m.Close()
@@ -178,13 +181,57 @@ func TestMapLimit_LostSlot(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	m = nil
-	runtime.GC() // the arena's range goes back once the Manager is unreachable
-	runtime.GC()
 	if *(*byte)(foreign) != 'F' {
 		t.Fatal("the mapping in the lost slot changed after Close")
 	}
 	wantReopened(t, dir, model)
+}
+
+// TestMapLimit_LostSlotEvictsNothing checks that a miss on a lost slot's
+// chunk, which pread serves, evicts no mapped chunk to make room it will
+// not use: reads cycling over that chunk and two mapped ones, with
+// MaxMapped 2, evict nothing.
+func TestMapLimit_LostSlotEvictsNothing(t *testing.T) {
+	const cs = mapLimitChunk
+	page := os.Getpagesize()
+	m, model := openPattern(t, t.TempDir(), 4, 2)
+	defer m.Close()
+	var foreign unsafe.Pointer
+	t.Cleanup(func() {
+		arena.SetLimitHooks(nil, nil, nil)
+		if foreign != nil {
+			unix.MunmapPtr(foreign, uintptr(page))
+		}
+	})
+	buf := make([]byte, 8)
+	read := func(off int64) {
+		t.Helper()
+		if _, err := m.ReadAt(buf, off); err != nil || !bytes.Equal(buf, model[off:off+8]) {
+			t.Fatalf("ReadAt(%d) = %x, %v; want %x", off, buf, err, model[off:off+8])
+		}
+	}
+	read(0)
+	read(cs)
+	arena.SetLimitHooks(nil, func(k int) bool { return k == 0 }, func(p unsafe.Pointer, n uintptr) {
+		if q, err := unix.MmapPtr(-1, 0, p, uintptr(page), unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE); err == nil {
+			foreign = q
+		}
+	})
+	read(2 * cs) // evicts chunk 0, whose slot is lost
+	arena.SetLimitHooks(nil, nil, nil)
+	if foreign == nil {
+		t.Fatal("slot 0 was not lost")
+	}
+	read(cs)
+	before := m.Stats()
+	for range 10 {
+		for _, c := range []int64{0, 1, 2} {
+			read(c * cs)
+		}
+	}
+	if d := m.Stats().Evictions - before.Evictions; d != 0 {
+		t.Errorf("reads of a lost slot's chunk beside 2 mapped chunks evicted %d times, want 0", d)
+	}
 }
 
 // TestMapLimit_Unmappable checks a Manager whose every mapping the system

@@ -39,18 +39,20 @@ type Options struct {
 	// 1). Chunks pinned by [Manager.Pin] are never unmapped, so while more
 	// than MaxMapped chunks are pinned, more are mapped.
 	//
-	// The system bounds mappings too, and a Go program whose runtime
-	// cannot map memory dies, so two rules keep a Manager from taking the
-	// last of them. On Linux the Managers of a process keep at most a
-	// quarter of vm.max_map_count chunks mapped between them (16,382 by
-	// default; a chunk takes up to two of the process's mappings): beyond
-	// that, each Manager unmaps one of its own before it maps another. And
-	// once the system refuses a mapping for want of memory or mappings,
-	// the Manager lowers its bound for good to 3/8 of the chunks it had
-	// mapped, unmaps every chunk nobody holds, and serves ReadAt and WriteAt
-	// by pread and pwrite while it still cannot map; other calls return an
-	// error matching ErrIO (and syscall.ENOMEM) that says what to raise
-	// and the bound now in force.
+	// The system bounds mappings and open files too, and a Go program
+	// whose runtime cannot map memory dies, so these rules keep Managers
+	// from taking the last of them. On Linux the Managers of a process
+	// keep at most a quarter of vm.max_map_count chunks mapped between them
+	// (16,382 by default; a chunk takes up to two of the process's
+	// mappings): beyond that, each Manager unmaps one of its own before it
+	// maps another. Every mapped chunk keeps its file open. And once the
+	// system refuses a mapping for want of memory or mappings, or a file
+	// for want of descriptors, the Manager lowers its bound for good to 3/8
+	// of the chunks it has mapped (again at each refusal, down to 1), unmaps
+	// every chunk nobody holds, and serves ReadAt and WriteAt by pread and
+	// pwrite while it still cannot map; other calls return an error
+	// matching ErrIO (and the system's error: syscall.ENOMEM or EMFILE on
+	// Unix) that says what to raise and the bound now in force.
 	MaxMapped int
 	// ReadOnly opens an existing dataset for reading only: chunks are mapped
 	// read-only and every write returns ErrReadOnly. Open never creates or

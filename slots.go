@@ -199,19 +199,31 @@ func arenaSlots(o Options, chunkSize, nchunks int64) int {
 
 // reserveArena reserves the arena and its slot table. If the address space
 // cannot give that much in one range, it asks for half as much, down to one
-// slot.
+// slot; and then, having found the most it can have (the address space is
+// scarce: a limit such as RLIMIT_AS, or a 32-bit process), it takes half of
+// that, so that the process keeps room to grow its heap and stacks. Taking
+// all of it would leave the runtime as little as nothing, and a Go program
+// whose runtime cannot map memory dies. The arena is correct at any size:
+// fewer slots only make chunks share them sooner.
 func (m *Manager) reserveArena(nchunks int64) error {
 	n := arenaSlots(m.opts, m.chunkSize, nchunks)
+	scarce := false
 	for {
 		a, err := arena.Reserve(n, m.chunkSize)
+		if err == nil && scarce && n > 1 {
+			a.Release()
+			n /= 2
+			a, err = arena.Reserve(n, m.chunkSize)
+		}
 		if err == nil {
 			m.ar = a
 			break
 		}
 		if n == 1 {
-			return fmt.Errorf("reserve %d bytes of address space: %w", m.chunkSize, err)
+			return fmt.Errorf("reserve %d bytes of address space: %w (the process is out of address space: raise its limit, ulimit -v, or use a smaller ChunkSize; a closed Manager's range returns to the system once the Manager is garbage collected)", m.chunkSize, err)
 		}
 		n /= 2
+		scarce = true
 	}
 	m.slots = make([]slot, n)
 	m.smask = int64(n - 1)
@@ -268,7 +280,7 @@ func (m *Manager) mappingLocked(idx int64) *mapping {
 
 // lookupLocked returns the live mapping of chunk idx, mapping it if need
 // be, or nil with a nil error if the chunk's slot is held by another chunk
-// (see the top of this file). The chunk must exist. Its errors name the
+// or lost (see the top of this file). The chunk must exist. Its errors name the
 // chunk file, not the operation or offset (see wrapErr).
 //
 // REQUIRES: m.mu held.
@@ -292,6 +304,12 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 			return nil, nil
 		}
 	}
+	if m.ar.Lost(m.slotNum(idx)) {
+		// The slot was given up (arena.ErrSlotLost), maybe by the
+		// eviction of the chunk that lived there just now. Checked before
+		// the evictions below, which would make room for nothing.
+		return nil, nil
+	}
 	m.evictLocked(1)
 	if mappedInProcess.Load() >= mapBudget() {
 		// The Managers of the process hold their share of the system's
@@ -299,49 +317,52 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 		// the process keeps the rest (see mapBudget).
 		m.evictOldestLocked()
 	}
-	if m.ar.Lost(m.slotNum(idx)) {
-		// The slot was given up (arena.ErrSlotLost), maybe by the
-		// eviction of the chunk that lived there just now.
-		return nil, nil
-	}
 	mp, err := m.mapLocked(idx, op)
-	if err != nil && mapRefused(err) {
-		mp, err = m.refusedLocked(idx, op, err)
+	if err != nil && refused(err) {
+		mp, err = m.refusedLocked(idx, op)
 	}
 	return mp, err
 }
 
+// refused reports whether err is the system refusing a mapping, or the
+// open of a file, for want of what the Manager's mappings take: memory,
+// mappings or descriptors (each mapped chunk keeps its file open).
+func refused(err error) bool { return mapRefused(err) || filesRefused(err) }
+
 // refusedLocked is lookupLocked after the system refused to map chunk idx
-// for want of memory or of mappings (err, from mapLocked): the process has
+// for want of memory or of mappings: the process has
 // as many mappings as the system allows it (vm.max_map_count on Linux), or
-// no address space or memory left for one more. Whatever else holds them,
+// no address space or memory left for one more. (Or it refused to open the
+// chunk's file for want of descriptors, after the Manager closed its idle
+// cached ones: every mapped chunk keeps its file open, and the same steps
+// give those back.) Whatever else holds them,
 // the chunks mapped here are the ones this Manager can give back, and a
 // process whose runtime cannot map a heap arena or a goroutine stack dies.
 //
 // So the Manager gives back what it can and keeps away from the limit
-// from then on. It evicts every chunk nobody holds: the system counts a
+// from then on (relieveLocked). It evicts every chunk nobody holds: the system counts a
 // mapped slot between two empty ones as three mappings (two pieces of the
 // reservation around the chunk), and only slots emptied next to empty ones
 // merge back into one, so evicting a few chunks among mapped neighbours
 // would give nothing back. And it lowers the bound on mapped chunks for
 // good to 3/8 of the n mapped now: b chunks take at most 2b+1 mappings,
 // so the most the Manager takes from then on, 3n/4+1, leaves the process a
-// quarter of the n or more it held at the refusal. Then the mapping is
-// tried once more. ReadAt and WriteAt serve a chunk that still cannot be
-// mapped by pread and pwrite (mapForIOLocked); other calls return the
+// quarter of the n or more it held at the refusal. Each refusal lowers it
+// again (to 3/8 of what is mapped then, the held chunks, and never below
+// 1); there is no waiting before the next attempt, as the cause may be gone
+// by then, and a failed mmap costs no more than a pread. Then the mapping
+// is tried once more. ReadAt and WriteAt serve a chunk that still cannot
+// be mapped by pread and pwrite (mapForIOLocked); other calls return the
 // error.
 //
 // REQUIRES: m.mu held; chunk idx not mapped, its slot empty.
-func (m *Manager) refusedLocked(idx int64, op string, err error) (*mapping, error) {
+func (m *Manager) refusedLocked(idx int64, op string) (*mapping, error) {
 	m.relieveLocked()
-	mp, err2 := m.mapLocked(idx, op)
-	if err2 == nil {
-		return mp, nil
+	mp, err := m.mapLocked(idx, op)
+	if err != nil && refused(err) {
+		err = m.refusalError(err)
 	}
-	if mapRefused(err2) {
-		err = err2
-	}
-	return nil, m.refusalError(err)
+	return mp, err
 }
 
 // relieveLocked is what a Manager does when the system refuses it a
@@ -364,7 +385,11 @@ func (m *Manager) relieveLocked() {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) refusalError(err error) error {
-	return fmt.Errorf("%w (%s; MaxMapped is now %d)", err, mapRefusedHint, m.mu.mapBound)
+	hint := mapRefusedHint
+	if filesRefused(err) {
+		hint = "the process is out of file descriptors: raise its limit (ulimit -n), or lower MaxMapped"
+	}
+	return fmt.Errorf("%w (%s; MaxMapped is now %d)", err, hint, m.mu.mapBound)
 }
 
 // mapLocked maps chunk idx at its empty slot and makes it live.
@@ -375,7 +400,7 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 	if m.opts.ReadOnly {
 		mode = chunk.ReadOnly
 	}
-	f, err := m.openFollowed(idx, mode)
+	f, err := m.openChunkLocked(idx, mode)
 	if err != nil {
 		return nil, chunkError(err)
 	}
@@ -747,7 +772,8 @@ func (m *Manager) releaseArenaLocked() error {
 // arenas of 1 GiB chunks fill the address space, a closed Manager that the
 // program still references would otherwise keep a reopen of its dataset
 // from reserving one.
-const scarceAddressSpace = bits.UintSize == 32
+// Tests set it, to see a range given back.
+var scarceAddressSpace = bits.UintSize == 32
 
 // release gives the retired ranges back to the system.
 func (r retired) release() {

@@ -18,8 +18,8 @@ type Stats struct {
 	Mapped    int   // chunks mapped now (in the arena, held after deletion, or in private views), held or not
 	Pinned    int   // chunks held now by pins, batches, or a Sync in progress (see Manager.Pin)
 	Hits      int64 // slow-path lookups that found the chunk mapped
-	Misses    int64 // lookups that found the chunk unmapped (then mapped, or with Admission served by pread or pwrite)
+	Misses    int64 // lookups that found the chunk unmapped (then mapped, or served by pread or pwrite: under Admission, for a chunk whose arena slot is held by another or lost, or while the system refuses mappings)
 	Maps      int64 // chunk mappings made
 	Unmaps    int64 // chunk mappings released
-	Evictions int64 // chunks unmapped to make room: to stay within MaxMapped, for Admission, or for a chunk that needs the same arena slot
+	Evictions int64 // chunks unmapped to make room: to stay within MaxMapped (or the bound a refused mapping lowered it to, or the process's share of mappings on Linux), for Admission, or for a chunk that needs the same arena slot
 }

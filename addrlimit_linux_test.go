@@ -1,0 +1,106 @@
+package chunkmap_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"golang.org/x/sys/unix"
+)
+
+// vmSize returns the process's address space in use (VmSize).
+func vmSize(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmSize:"); ok {
+			var kb uint64
+			if _, err := fmt.Sscan(strings.TrimSpace(rest), &kb); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	t.Skip("no VmSize in /proc/self/status")
+	return 0
+}
+
+// TestAddrLimit_Open runs Open under an address-space limit (RLIMIT_AS) in
+// children. With 2,100 MiB to spare, the default 1 GiB chunks' arena used
+// to take 2 GiB of it, the most that fit, and the program died at its next
+// heap growth: it must leave room, so that 200 MiB of heap can be had
+// after it, and work. With 512 MiB to spare not one 1 GiB slot fits: Open
+// must fail with ErrIO naming ENOMEM and the limit to raise.
+func TestAddrLimit_Open(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector reserves address space of its own far beyond these limits")
+	}
+	if spare := os.Getenv("CHUNKMAP_ADDRLIMIT_SPARE"); spare != "" {
+		addrLimitChild(t, spare, os.Getenv("CHUNKMAP_ADDRLIMIT_DIR"))
+		return
+	}
+	for _, spare := range []string{"2100", "512"} {
+		t.Run("spare="+spare+"MiB", func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestAddrLimit_Open$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), "CHUNKMAP_ADDRLIMIT_SPARE="+spare, "CHUNKMAP_ADDRLIMIT_DIR="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil || !bytes.Contains(out, []byte("addrlimit: done")) {
+				if i := bytes.Index(out, []byte("fatal error")); i >= 0 {
+					out = out[max(0, i-300):min(len(out), i+600)]
+				}
+				t.Fatalf("child with %s MiB of address space to spare: %v\n%s", spare, err, out)
+			}
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.Contains(l, "addrlimit:") {
+					t.Log(strings.TrimSpace(l))
+				}
+			}
+		})
+	}
+}
+
+// addrLimitChild is TestAddrLimit_Open's child.
+func addrLimitChild(t *testing.T, spare, dir string) {
+	var mib uint64
+	fmt.Sscan(spare, &mib)
+	limit := vmSize(t) + mib<<20
+	if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
+		t.Skip(err)
+	}
+	m, err := chunkmap.Open(filepath.Join(dir, "ds"), nil)
+	if mib < 1024 {
+		if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.ENOMEM) || !strings.Contains(err.Error(), "ulimit -v") {
+			t.Fatalf("Open with %d MiB of address space to spare = %v; want ErrIO naming ENOMEM and ulimit -v", mib, err)
+		}
+		fmt.Printf("addrlimit: %v\n", err)
+		fmt.Println("addrlimit: done")
+		return
+	}
+	if err != nil {
+		t.Fatalf("Open with %d MiB of address space to spare: %v", mib, err)
+	}
+	defer m.Close()
+	if _, err := m.WriteAt([]byte("hello"), 3<<30); err != nil {
+		t.Fatal(err)
+	}
+	heap := make([][]byte, 50)
+	for i := range heap {
+		heap[i] = make([]byte, 4<<20)
+		heap[i][0] = 1
+	}
+	got := make([]byte, 5)
+	if _, err := m.ReadAt(got, 3<<30); err != nil || string(got) != "hello" {
+		t.Fatalf("ReadAt = %q, %v", got, err)
+	}
+	fmt.Printf("addrlimit: %d MiB to spare: the program grew its heap by %d MiB after Open\n", mib, len(heap)*4)
+	fmt.Println("addrlimit: done")
+}
