@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"sync"
 	"sync/atomic"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -18,8 +17,13 @@ import (
 // fdEntry is an open chunk file used for pread and pwrite.
 type fdEntry struct {
 	f    *chunk.File
+	idx  int64
 	refs int  // calls using f now
 	dead bool // dropped from the cache; closed when refs reaches 0
+	// once is set for a file cached past the process's budget: it leaves
+	// the cache when refs reaches 0. It stays cached meanwhile, so that a
+	// deletion of its chunk marks it dead as it marks any other.
+	once bool
 }
 
 // Admission decides whether a chunk that missed is worth mapping (see
@@ -253,32 +257,61 @@ const maxOpenFiles = 1024
 func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 	if e := m.mu.fds[idx]; e != nil {
 		e.refs++
+		if m.mu.fdHits++; m.mu.fdHits%fdRecheck == 0 {
+			m.trimFdsLocked()
+		}
 		return e, nil
 	}
-	// Past the process's budget, a Manager with no idle file of its own
-	// to close keeps this one only for the call.
+	// Past the process's budget (or its own), a Manager closes idle files
+	// of its own until it is within it again (after the limit was
+	// lowered, that may be many); with none to close, it keeps this one
+	// only while calls use it (fdEntry.once).
 	keep := true
-	if len(m.mu.fds) >= m.mu.fdLimit || filesInProcess.Load() >= fileBudgetInProcess() {
-		keep = m.dropIdleFdsLocked(1) || filesInProcess.Load() < fileBudgetInProcess()
+	if budget := fileBudgetInProcess(); len(m.mu.fds) >= m.mu.fdLimit || filesInProcess.Load() >= budget {
+		for filesInProcess.Load() >= budget {
+			if !m.dropIdleFdsLocked(1) {
+				break
+			}
+		}
+		if len(m.mu.fds) >= m.mu.fdLimit {
+			m.dropIdleFdsLocked(1)
+		}
+		keep = filesInProcess.Load() < budget
 	}
 	mode := chunk.ReadWrite
 	if m.opts.ReadOnly {
 		mode = chunk.ReadOnly
 	}
-	f, err := m.openChunkLocked(idx, mode)
+	f, err := m.openChunkLocked(idx, mode, true)
 	if err != nil {
 		return nil, err
 	}
 	if m.opts.Advice != AdviceNormal {
 		f.Fadvise(0, 0, m.opts.Advice.chunk()) // a hint: a failure changes nothing else
 	}
-	e := &fdEntry{f: f, refs: 1}
-	if keep {
-		m.cacheFdLocked(idx, e)
-	} else {
-		e.dead = true // closed at its release
-	}
+	e := &fdEntry{f: f, idx: idx, refs: 1, once: !keep}
+	m.cacheFdLocked(idx, e)
 	return e, nil
+}
+
+// fdRecheck is how many of a Manager's uses of cached files pass between
+// two looks at the descriptor limit (trimFdsLocked), which a program may
+// lower while Managers are open: often enough that a cache shrinks soon
+// after, rarely enough that the system call is lost among the preads.
+const fdRecheck = 1024
+
+// trimFdsLocked closes idle cached files until the Manager is within its own
+// budget and the process's, read anew.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) trimFdsLocked() {
+	m.mu.fdLimit = fileBudget()
+	budget := fileBudgetInProcess()
+	for filesInProcess.Load() > budget || len(m.mu.fds) > m.mu.fdLimit {
+		if !m.dropIdleFdsLocked(1) {
+			return
+		}
+	}
 }
 
 // filesInProcess counts the files the descriptor caches of every Manager
@@ -286,21 +319,22 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 var filesInProcess atomic.Int64
 
 // fileBudgetInProcess returns the most files the Managers' descriptor
-// caches hold between them (processFileBudget, read once; or set by a test,
+// caches hold between them (processFileBudget; or set by a test,
 // testFileBudget, when not 0): a Manager at it closes one of its own before
 // it caches another, so that many Managers together do not take the
 // descriptors the rest of the program needs.
+//
+// The limit is read at each call, a cheap one made only when a file is
+// about to be cached: a program may lower it while Managers are open.
 func fileBudgetInProcess() int64 {
 	if b := testFileBudget.Load(); b != 0 {
 		return b
 	}
-	return systemFileBudget()
+	return processFileBudget()
 }
 
-var (
-	systemFileBudget = sync.OnceValue(processFileBudget)
-	testFileBudget   atomic.Int64
-)
+// testFileBudget, when not 0, is fileBudgetInProcess: tests set it.
+var testFileBudget atomic.Int64
 
 // cacheFdLocked puts e, chunk idx's open file, in the descriptor cache.
 //
@@ -329,23 +363,70 @@ func (m *Manager) dropIdleFdsLocked(n int) bool {
 	return dropped
 }
 
-// openChunkLocked is openFollowed, except that where the system refuses
-// for want of descriptors (EMFILE, ENFILE) the Manager first gives back the
-// ones it can, its idle cached files, and tries once more: the refusal may
-// be of its own making, and should not last.
+// openChunkLocked is openFollowed, given back descriptors if refused (see
+// withFilesLocked).
 //
 // REQUIRES: m.mu held.
-func (m *Manager) openChunkLocked(idx int64, mode chunk.Mode) (*chunk.File, error) {
-	f, err := m.openFollowed(idx, mode)
-	if err != nil && filesRefused(err) && m.dropIdleFdsLocked(-1) {
+func (m *Manager) openChunkLocked(idx int64, mode chunk.Mode, mappings bool) (f *chunk.File, err error) {
+	err = m.withFilesLocked(mappings, func() error {
 		f, err = m.openFollowed(idx, mode)
-	}
+		return err
+	})
 	return f, err
+}
+
+// withFilesLocked runs open, a call that opens a file, and where the system
+// refuses it for want of descriptors (EMFILE, ENFILE) gives back what the
+// Manager can and runs it again: the refusal may be of the Manager's own
+// making, and should not outlast it. It closes the idle cached files
+// first; with mappings, if that was not enough, it also unmaps the chunks
+// nobody holds (each keeps its file open), lowering MaxMapped as a refused
+// mapping does (relieveLocked), and a refusal that remains says what to
+// raise. Mapping a chunk passes mappings false: lookupLocked does that
+// part itself (refusedLocked). Every path that opens a chunk file goes
+// through it or through withFiles.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) withFilesLocked(mappings bool, open func() error) error {
+	err := open()
+	if err == nil || !filesRefused(err) {
+		return err
+	}
+	if m.dropIdleFdsLocked(-1) {
+		if err = open(); err == nil || !filesRefused(err) {
+			return err
+		}
+	}
+	if !mappings {
+		return err
+	}
+	m.relieveLocked()
+	if err = open(); err != nil && filesRefused(err) {
+		err = m.refusalError(err)
+	}
+	return err
+}
+
+// withFiles is withFilesLocked, without mappings, for callers that do not
+// hold mu.
+func (m *Manager) withFiles(open func() error) error {
+	err := open()
+	if err != nil && filesRefused(err) {
+		m.mu.Lock()
+		dropped := m.dropIdleFdsLocked(-1)
+		m.mu.Unlock()
+		if dropped {
+			err = open()
+		}
+	}
+	return err
 }
 
 func (m *Manager) releaseFdLocked(e *fdEntry) {
 	if e.refs--; e.refs == 0 && e.dead {
 		e.f.Close()
+	} else if e.refs == 0 && e.once {
+		m.dropFdLocked(e.idx)
 	}
 }
 

@@ -263,7 +263,7 @@ func (m *Manager) adoptLocked(idx int64, id fs.FileInfo) {
 func (m *Manager) keepFdLocked(idx int64, f *chunk.File) error {
 	if len(m.mu.fds) < m.mu.fdLimit && filesInProcess.Load() < fileBudgetInProcess() {
 		m.dropFdLocked(idx)
-		m.cacheFdLocked(idx, &fdEntry{f: f})
+		m.cacheFdLocked(idx, &fdEntry{f: f, idx: idx})
 		return nil
 	}
 	return f.Close()

@@ -381,6 +381,10 @@ func TestDurability_SyncOutOfDescriptors(t *testing.T) {
 	}
 	md.writeAt(p, off)
 
+	// A Manager refused a descriptor closes its idle cached files and
+	// tries again, which would find one: with none cached, it has none to
+	// give back.
+	chunkmap.DropFileCache(m)
 	restore := lowerFileLimit(t)
 	err = m.Sync()
 	// A store through the mapping needs no descriptor.
@@ -410,6 +414,33 @@ func TestDurability_SyncOutOfDescriptors(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	md.check(t, openDurability(t, dir, opts))
+}
+
+// TestDurability_OutOfDescriptorsGivesBack checks a Manager that holds
+// idle cached files when the process has no descriptor left: Sync (which
+// opens evicted chunks' files and the directory), growth (which creates a
+// chunk file) and Close must close those files and go on, not fail.
+func TestDurability_OutOfDescriptorsGivesBack(t *testing.T) {
+	dir := t.TempDir()
+	opts := chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true}
+	m := openDurability(t, dir, opts)
+	var md model
+	for i := range int64(4) { // each chunk made and its file cached; each write evicts the one before
+		p := pattern(uint64(30+i), 700)
+		writeAt(t, m, p, i*cs+100)
+		md.writeAt(p, i*cs+100)
+	}
+	restore := lowerFileLimit(t)
+	serr := m.Sync()
+	p := pattern(40, 300)
+	_, werr := m.WriteAt(p, 5*cs) // a new chunk file, and a gap
+	cerr := m.Close()
+	restore()
+	if serr != nil || werr != nil || cerr != nil {
+		t.Fatalf("with no descriptor free but the Manager's own cached files: Sync %v, WriteAt past Size %v, Close %v; want all nil", serr, werr, cerr)
+	}
+	md.writeAt(p, 5*cs)
 	md.check(t, openDurability(t, dir, opts))
 }
 

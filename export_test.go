@@ -66,6 +66,15 @@ func SetReleaseAtClose(on bool) (restore func()) {
 	return func() { scarceAddressSpace = was }
 }
 
+// DropFileCache closes m's cached open files that no call is using, as m
+// does itself when refused a descriptor: a test that takes every
+// descriptor then leaves m none to give back.
+func DropFileCache(m *Manager) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dropIdleFdsLocked(-1)
+}
+
 // SetMapBudget sets the most chunk mappings the Managers of the process keep
 // between them, and returns a function that restores the system's.
 func SetMapBudget(n int64) (restore func()) {

@@ -49,3 +49,51 @@ func TestFileLimit_CacheBudget(t *testing.T) {
 		t.Errorf("after Close: %d files still counted as cached", got)
 	}
 }
+
+// TestFileLimit_PastBudgetWriteMarksDirty checks a pwrite through a file
+// opened past the process's budget of cached files (another Manager holds
+// the budget): the chunk must be marked for the next Sync like any other,
+// or a Sync that returned nil would not have made the write durable.
+func TestFileLimit_PastBudgetWriteMarksDirty(t *testing.T) {
+	const cs = MinChunkSize
+	was := testFileBudget.Swap(filesInProcess.Load() + 1)
+	defer testFileBudget.Store(was)
+	other, err := Open(t.TempDir(), &Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Append(make([]byte, cs)); err != nil { // its new file takes the budget
+		t.Fatal(err)
+	}
+	m, err := Open(t.TempDir(), &Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append(make([]byte, cs)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	n := len(m.mu.fds)
+	m.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d files cached past the budget", n)
+	}
+	if _, err := m.WriteAt(bytes.Repeat([]byte{'x'}, bulkWrite), 0); err != nil { // a pwrite
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	_, dirty := m.mu.dirty[0]
+	n = len(m.mu.fds)
+	m.mu.Unlock()
+	if !dirty {
+		t.Error("a pwrite through a file opened past the budget left its chunk unmarked for Sync")
+	}
+	if n != 0 {
+		t.Errorf("%d files still cached after the pwrite, past the budget", n)
+	}
+}

@@ -108,11 +108,33 @@ func fileLimitChild(t *testing.T, base string) {
 		}
 	}
 	canOpen("after the Manager was refused descriptors")
+	// Growth needs a new file: with every descriptor taken by the
+	// program, the Manager must give back its own to make one.
+	var hogs []*os.File
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			break
+		}
+		hogs = append(hogs, f)
+	}
+	grow := chunkPattern(n*cs, 3*cs)
+	_, err = m.Append(grow)
+	for _, f := range hogs {
+		f.Close()
+	}
+	if err != nil {
+		t.Fatalf("Append with every descriptor taken by the program: %v", err)
+	}
+	model = append(model, grow...)
+	if err := m.Sync(); err != nil {
+		t.Fatalf("Sync after growth at the limit: %v", err)
+	}
 	// Pins hold their chunks: once every descriptor is taken, a Pin is
 	// refused and says why.
 	var pins []*chunkmap.Pinned
 	var refusal error
-	for c := int64(0); c < n && refusal == nil; c++ {
+	for c := int64(0); c < n+3 && refusal == nil; c++ {
 		p, err := m.Pin(c*cs, 8)
 		if err != nil {
 			refusal = err

@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package chunkmap
 
@@ -9,7 +9,7 @@ import (
 )
 
 // fileBudget is how many chunk files a Manager keeps open for pread and
-// pwrite. Windows has no small per-process handle limit to share.
+// pwrite.
 func fileBudget() int { return maxOpenFiles }
 
 // processFileBudget is how many chunk files the Managers of the process
@@ -17,11 +17,10 @@ func fileBudget() int { return maxOpenFiles }
 func processFileBudget() int64 { return math.MaxInt64 }
 
 // filesRefused reports whether err is the system refusing to open a file
-// for want of handles (ERROR_TOO_MANY_OPEN_FILES).
-func filesRefused(err error) bool { return errors.Is(err, syscall.Errno(4)) }
-
-// isSpaceErr reports whether err says the disk or a quota has no room
-// (ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL).
-func isSpaceErr(err error) bool {
-	return errors.Is(err, syscall.Errno(112)) || errors.Is(err, syscall.Errno(39))
+// for want of descriptors.
+func filesRefused(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
+
+// isSpaceErr reports whether err says the disk has no room.
+func isSpaceErr(err error) bool { return errors.Is(err, syscall.ENOSPC) }

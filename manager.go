@@ -83,6 +83,10 @@ type Manager struct {
 	ar    *arena.Arena
 	slots []slot // one per slot of ar; a power of two of them
 	smask int64  // len(slots)-1
+	// scarce is set where address space is scarce (a 32-bit process, or
+	// one with RLIMIT_AS): Close then gives the arena back at once (see
+	// releaseArenaLocked).
+	scarce bool
 	// abase is the arena's first byte where it is contiguous: slot k is at
 	// abase + k*ChunkSize. fbase holds each slot's address where it is not
 	// (see arena.Arena.Contiguous), and is nil otherwise.
@@ -206,6 +210,7 @@ type Manager struct {
 		victim   *mapping         // the mapped chunk admission would replace
 		fds      map[int64]*fdEntry
 		fdLimit  int // the most files fds holds (see fileBudget)
+		fdHits   int // uses of cached files, for trimFdsLocked
 		// pwrites counts pwrites in flight (fileIOLocked), which mark
 		// their chunk after the store, outside mu: Close waits for them
 		// before its final Sync. idle is signalled when it falls to 0.

@@ -279,7 +279,7 @@ func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHol
 		}
 	}()
 	for idx := first; idx < first+n; idx++ {
-		f, err := m.openChunkLocked(idx, mode)
+		f, err := m.openChunkLocked(idx, mode, true)
 		if err != nil {
 			return nil, chunkError(err)
 		}

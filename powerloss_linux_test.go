@@ -976,13 +976,16 @@ func TestFaultInjection_EMFILEDuringSync(t *testing.T) {
 	for i := range int64(chunks) {
 		faultWrite(t, m, 1, i*plChunk+1000, 2000) // through the mapping, evicting the chunk before
 	}
-	rule := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, "*.chunk"), Err: syscall.EMFILE, Times: 1})
+	// Chunk 1's open fails, and so does the one more try the Manager
+	// makes after closing its idle cached files.
+	rule := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, "*1.chunk"), Err: syscall.EMFILE, Times: 2})
 	if err := m.Sync(); !errors.Is(err, syscall.EMFILE) {
 		t.Fatalf("Sync with an open failing: %v, want EMFILE", err)
 	}
-	if f.Fired(rule) != 1 {
-		t.Fatalf("the EMFILE rule fired %d times, want 1", f.Fired(rule))
+	if n := f.Fired(rule); n < 1 {
+		t.Fatalf("the EMFILE rule fired %d times, want 1 or 2", n)
 	}
+	f.Disarm(rule)
 	if err := m.Sync(); err != nil {
 		t.Fatalf("Sync after descriptors are available again: %v", err)
 	}

@@ -118,6 +118,18 @@ func (m *Manager) createLocked(idx int64) error {
 	return nil
 }
 
+// createChunkLocked creates chunk idx's file (chunk.Create), given back
+// idle descriptors if refused (see withFilesLocked).
+//
+// REQUIRES: m.mu held.
+func (m *Manager) createChunkLocked(idx int64) (f *chunk.File, err error) {
+	err = m.withFilesLocked(true, func() error {
+		f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
+		return err
+	})
+	return f, err
+}
+
 // createFileLocked creates the file of chunk idx and returns it, or for a
 // scratch dataset keeps it and returns nil.
 //
@@ -128,7 +140,7 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 	if m.opts.Scratch {
 		f, err = chunk.CreateScratch(m.dir, idx, m.chunkSize, m.opts.FileMode)
 	} else {
-		f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
+		f, err = m.createChunkLocked(idx)
 		if _, later := m.mu.removeLater[idx]; errors.Is(err, fs.ErrExist) && !later {
 			// A regular file past the dataset's end holds nothing of
 			// it: one that a Truncate failed to delete (a file made
@@ -148,7 +160,7 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 				if rerr := removeFile(m.fsys, m.chunkPath(idx)); rerr != nil {
 					return nil, errors.Join(err, rerr)
 				}
-				f, err = chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
+				f, err = m.createChunkLocked(idx)
 				m.bumpEpochLocked()
 			}
 		}

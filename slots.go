@@ -85,6 +85,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/bits"
 	"runtime"
 	"sync"
@@ -199,32 +200,49 @@ func arenaSlots(o Options, chunkSize, nchunks int64) int {
 
 // reserveArena reserves the arena and its slot table. If the address space
 // cannot give that much in one range, it asks for half as much, down to one
-// slot; and then, having found the most it can have (the address space is
-// scarce: a limit such as RLIMIT_AS, or a 32-bit process), it takes half of
-// that, so that the process keeps room to grow its heap and stacks. Taking
-// all of it would leave the runtime as little as nothing, and a Go program
-// whose runtime cannot map memory dies. The arena is correct at any size:
-// fewer slots only make chunks share them sooner.
+// slot.
+//
+// Where address space is scarce (the process has a limit, RLIMIT_AS, or a
+// first reservation failed), it keeps only an arena that leaves at least
+// as much again free beside it, found by reserving that much more for an
+// instant, so that the process keeps room to grow its heap and stacks: a
+// Go program whose runtime cannot map memory dies, and an arena that took
+// all there was would leave it nothing. Under a limit, the arenas of the
+// process also take at most a quarter of it between them
+// (arenasInProcess), so that many Managers do not each take half of what
+// the one before left. Failing all that, not one slot, Open fails. The
+// arena is correct at any size: fewer slots only make chunks share them
+// sooner.
 func (m *Manager) reserveArena(nchunks int64) error {
 	n := arenaSlots(m.opts, m.chunkSize, nchunks)
-	scarce := false
+	limit, limited := addressSpaceLimit()
+	if limited {
+		share := int64(min(limit/4, math.MaxInt64)) - arenasInProcess.Load()
+		n = int(max(1, min(int64(n), share/m.chunkSize)))
+	}
+	m.scarce = scarceAddressSpace || limited
+	scarce := limited
 	for {
 		a, err := arena.Reserve(n, m.chunkSize)
-		if err == nil && scarce && n > 1 {
-			a.Release()
-			n /= 2
-			a, err = arena.Reserve(n, m.chunkSize)
+		if err == nil && scarce {
+			if probe, perr := arena.Reserve(n, m.chunkSize); perr != nil {
+				a.Release()
+				a, err = nil, perr
+			} else {
+				probe.Release()
+			}
 		}
 		if err == nil {
 			m.ar = a
 			break
 		}
 		if n == 1 {
-			return fmt.Errorf("reserve %d bytes of address space: %w (the process is out of address space: raise its limit, ulimit -v, or use a smaller ChunkSize; a closed Manager's range returns to the system once the Manager is garbage collected)", m.chunkSize, err)
+			return fmt.Errorf("reserve %d bytes of address space, and as much again for the rest of the program: %w (the process is short of address space: raise its limit, ulimit -v, or use a smaller ChunkSize; a closed Manager's range returns to the system at once under a limit, else once the Manager is garbage collected)", m.chunkSize, err)
 		}
 		n /= 2
 		scarce = true
 	}
+	arenasInProcess.Add(int64(n) * m.chunkSize)
 	m.slots = make([]slot, n)
 	m.smask = int64(n - 1)
 	m.contiguous = m.ar.Contiguous() && !scatteredArena
@@ -400,7 +418,7 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 	if m.opts.ReadOnly {
 		mode = chunk.ReadOnly
 	}
-	f, err := m.openChunkLocked(idx, mode)
+	f, err := m.openChunkLocked(idx, mode, false)
 	if err != nil {
 		return nil, chunkError(err)
 	}
@@ -757,28 +775,38 @@ func (m *Manager) releaseArenaLocked() error {
 	}
 	r := retired{m.ar, state}
 	m.ar = nil
-	if scarceAddressSpace {
+	if m.scarce {
 		// The arena now; the state page (one page, which a follower's
 		// Size may still load and act on) once m is unreachable.
-		r.ar.Release()
+		releaseArena(r.ar)
 		r.ar = nil
 	}
 	runtime.AddCleanup(m, retired.release, r)
 	return err
 }
 
-// scarceAddressSpace is whether a closed Manager gives its range back at
-// once (see releaseArenaLocked): on 32-bit platforms, where two or three
+// scarceAddressSpace is whether every closed Manager gives its range back
+// at once (see releaseArenaLocked): on 32-bit platforms, where two or three
 // arenas of 1 GiB chunks fill the address space, a closed Manager that the
 // program still references would otherwise keep a reopen of its dataset
-// from reserving one.
-// Tests set it, to see a range given back.
+// from reserving one. So does a Manager opened under an address-space
+// limit (Manager.scarce). Tests set it, to see a range given back.
 var scarceAddressSpace = bits.UintSize == 32
+
+// arenasInProcess counts the bytes of address space that the arenas of
+// every Manager in the process hold (see reserveArena).
+var arenasInProcess atomic.Int64
+
+// releaseArena gives arena a back to the system.
+func releaseArena(a *arena.Arena) {
+	arenasInProcess.Add(-int64(a.Slots()) * a.SlotSize())
+	a.Release()
+}
 
 // release gives the retired ranges back to the system.
 func (r retired) release() {
 	if r.ar != nil {
-		r.ar.Release()
+		releaseArena(r.ar)
 	}
 	if r.state != nil {
 		r.state.Unmap()

@@ -211,7 +211,7 @@ func (m *Manager) flush() (size int64, err error) {
 	// New files' names (and removed ones) are durable only once their
 	// directory is synced: before any record can need them.
 	if dirDirty {
-		if e := m.fsys.SyncDir(m.dir); notOpened(e) {
+		if e := m.withFiles(func() error { return m.fsys.SyncDir(m.dir) }); notOpened(e) {
 			// The directory could not be opened (no descriptors, say):
 			// no fsync failed, and the next Sync tries again.
 			soft = errors.Join(soft, fmt.Errorf("sync directory: %w", unpath(m.dir, e)))
@@ -464,7 +464,11 @@ func (m *Manager) fail(err error) error {
 // REQUIRES: m.syncMu held (no Truncate or DropBefore runs).
 func (m *Manager) fsyncChunk(idx int64, id fs.FileInfo) (hard, soft error) {
 	path := filepath.Join(m.dir, chunk.Name(idx))
-	f, err := m.fsys.OpenFile(path, os.O_RDWR, 0)
+	var f vfs.File
+	err := m.withFiles(func() (err error) {
+		f, err = m.fsys.OpenFile(path, os.O_RDWR, 0)
+		return err
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, m.chunkGone(path, err)
 	}
