@@ -48,7 +48,7 @@ func TestAddrLimit_Open(t *testing.T) {
 		addrLimitChild(t, spare, os.Getenv("CHUNKMAP_ADDRLIMIT_DIR"))
 		return
 	}
-	for _, spare := range []string{"2100", "512"} {
+	for _, spare := range []string{"2100", "512", "3000pins"} {
 		t.Run("spare="+spare+"MiB", func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestAddrLimit_Open$", "-test.v", "-test.count=1")
 			cmd.Env = append(os.Environ(), "CHUNKMAP_ADDRLIMIT_SPARE="+spare, "CHUNKMAP_ADDRLIMIT_DIR="+t.TempDir())
@@ -68,6 +68,38 @@ func TestAddrLimit_Open(t *testing.T) {
 	}
 }
 
+// addrLimitPins opens, under the limit, a dataset of small chunks whose
+// arena the limit caps at a share of it that is no power of two, and pins
+// and writes across every chunk boundary: the arena's slots must still be
+// a power of two, chunk i in slot i masked, or a range across two chunks
+// that are not side by side in the arena runs off the first.
+func addrLimitPins(t *testing.T, dir string) {
+	const cs, n = chunkmap.MinChunkSize, 300
+	m, err := chunkmap.Open(filepath.Join(dir, "pins"), &chunkmap.Options{ChunkSize: cs, ArenaSize: 1 << 34, MaxMapped: 2 * n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Truncate(n * cs); err != nil {
+		t.Fatal(err)
+	}
+	for c := int64(1); c < n; c++ {
+		off := c*cs - 8
+		p, err := m.PinWritable(off, 16)
+		if err != nil {
+			t.Fatalf("PinWritable across chunks %d and %d: %v", c-1, c, err)
+		}
+		copy(p.Bytes(), fmt.Sprintf("across %9d", c))
+		p.Release()
+		got := make([]byte, 16)
+		if _, err := m.ReadAt(got, off); err != nil || string(got) != fmt.Sprintf("across %9d", c) {
+			t.Fatalf("ReadAt across chunks %d and %d = %q, %v", c-1, c, got, err)
+		}
+	}
+	fmt.Printf("addrlimit: %d pins across chunk boundaries under the limit\n", n-1)
+	fmt.Println("addrlimit: done")
+}
+
 // addrLimitChild is TestAddrLimit_Open's child.
 func addrLimitChild(t *testing.T, spare, dir string) {
 	var mib uint64
@@ -75,6 +107,10 @@ func addrLimitChild(t *testing.T, spare, dir string) {
 	limit := vmSize(t) + mib<<20
 	if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
 		t.Skip(err)
+	}
+	if strings.HasSuffix(spare, "pins") {
+		addrLimitPins(t, dir)
+		return
 	}
 	m, err := chunkmap.Open(filepath.Join(dir, "ds"), nil)
 	if mib < 1024 {

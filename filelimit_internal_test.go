@@ -97,3 +97,43 @@ func TestFileLimit_PastBudgetWriteMarksDirty(t *testing.T) {
 		t.Errorf("%d files still cached after the pwrite, past the budget", n)
 	}
 }
+
+// TestFileLimit_CacheFollowsLoweredLimit checks that a descriptor cache
+// filled under one limit shrinks to a lower one set while the Manager is
+// open: it looks again every fdRecheck uses of its files.
+func TestFileLimit_CacheFollowsLoweredLimit(t *testing.T) {
+	const cs, n = MinChunkSize, 40
+	was := testFileBudget.Load()
+	defer testFileBudget.Store(was)
+	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append(make([]byte, n*cs)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	for c := int64(0); c < n; c++ { // served by pread: every file cached
+		if _, err := m.ReadAt(buf, c*cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cached := func() int {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.mu.fds)
+	}
+	if got := cached(); got < n-1 {
+		t.Fatalf("%d files cached, want about %d", got, n)
+	}
+	testFileBudget.Store(filesInProcess.Load() - n + 4) // the limit lowered: room for 4 of them
+	for i := range 2 * fdRecheck {
+		if _, err := m.ReadAt(buf, int64(i%n)*cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := cached(); got > 4 {
+		t.Errorf("%d files cached %d uses after the limit was lowered to leave room for 4", got, 2*fdRecheck)
+	}
+}

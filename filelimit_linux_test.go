@@ -11,8 +11,38 @@ import (
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 	"golang.org/x/sys/unix"
 )
+
+// TestFileLimit_WriteKeepsItsMapping checks a write into a mapped chunk
+// whose allocation must open the chunk's file and is refused a descriptor:
+// the Manager gives back its unheld mappings to get one, the write's own
+// among them, and the write must then go by pwrite, not through the
+// emptied slot (a false ErrFault, and the bytes lost).
+func TestFileLimit_WriteKeepsItsMapping(t *testing.T) {
+	m, f, _ := faultDataset(t, chunkmap.Options{MaxMapped: 4, NoAdmission: true})
+	defer m.Close()
+	if err := m.Truncate(2 * plChunk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReadAt(make([]byte, 16), 0); err != nil { // maps chunk 0
+		t.Fatal(err)
+	}
+	chunkmap.DropFileCache(m)
+	rule := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, "*0.chunk"), Err: unix.EMFILE, Times: 1})
+	p := bytes.Repeat([]byte{'z'}, 100)
+	if _, err := m.WriteAt(p, 1000); err != nil {
+		t.Fatalf("WriteAt with one open of its chunk refused: %v", err)
+	}
+	if f.Fired(rule) != 1 {
+		t.Fatalf("the refusal fired %d times, want 1", f.Fired(rule))
+	}
+	got := make([]byte, len(p))
+	if _, err := m.ReadAt(got, 1000); err != nil || !bytes.Equal(got, p) {
+		t.Fatalf("read back %q, %v; want %q", got, err, p)
+	}
+}
 
 // TestFileLimit_Refused runs, in a child whose descriptor limit is 256,
 // what used to exhaust it with the library's own files: four Managers

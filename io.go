@@ -365,6 +365,13 @@ func (m *Manager) writeSlow(p []byte, off int64) error {
 		m.mu.Unlock()
 		return err
 	}
+	if m.mappingLocked(mp.index) != mp {
+		// The allocation opened the chunk's file, and the system refused
+		// it a descriptor until the Manager gave back its unheld
+		// mappings, this one among them (withFilesLocked): pwrite it.
+		_, err := m.fileIOLocked(p, off, true)
+		return err
+	}
 	f := copyGuarded(m.slotBytes(int64(mp.k), off&m.mask, len(p)), p)
 	mp.s.used.Store(true)
 	m.markDirtyLocked(mp)

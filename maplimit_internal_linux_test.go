@@ -89,3 +89,26 @@ func TestMapLimit_CountBalanced(t *testing.T) {
 		t.Fatalf("after Close and every release: the process counts %d chunk mappings more than before", got)
 	}
 }
+
+// TestAddrLimit_ArenaCountBalanced checks that the process's count of
+// arena address space, which its share under RLIMIT_AS is held to, goes
+// back where it was once a Manager's arena is released at Close.
+func TestAddrLimit_ArenaCountBalanced(t *testing.T) {
+	was := scarceAddressSpace
+	scarceAddressSpace = true // Close releases the arena at once
+	defer func() { scarceAddressSpace = was }()
+	start := arenasInProcess.Load()
+	m, err := Open(t.TempDir(), &Options{ChunkSize: MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := arenasInProcess.Load()-start, int64(len(m.slots))*MinChunkSize; got != want {
+		t.Errorf("open: the process counts %d bytes of arenas more, the Manager reserved %d", got, want)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := arenasInProcess.Load() - start; got != 0 {
+		t.Errorf("after Close: the process counts %d bytes of arenas more than before", got)
+	}
+}

@@ -217,10 +217,11 @@ func (m *Manager) reserveArena(nchunks int64) error {
 	n := arenaSlots(m.opts, m.chunkSize, nchunks)
 	limit, limited := addressSpaceLimit()
 	if limited {
+		// A power of two, as every slot count is: chunk i's slot is i
+		// masked.
 		share := int64(min(limit/4, math.MaxInt64)) - arenasInProcess.Load()
-		n = int(max(1, min(int64(n), share/m.chunkSize)))
+		n = 1 << (bits.Len64(uint64(max(1, min(int64(n), share/m.chunkSize)))) - 1)
 	}
-	m.scarce = scarceAddressSpace || limited
 	scarce := limited
 	for {
 		a, err := arena.Reserve(n, m.chunkSize)
@@ -242,6 +243,7 @@ func (m *Manager) reserveArena(nchunks int64) error {
 		n /= 2
 		scarce = true
 	}
+	m.scarce = scarceAddressSpace || scarce
 	arenasInProcess.Add(int64(n) * m.chunkSize)
 	m.slots = make([]slot, n)
 	m.smask = int64(n - 1)
@@ -403,12 +405,25 @@ func (m *Manager) relieveLocked() {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) refusalError(err error) error {
+	var said *refusal
+	if errors.As(err, &said) {
+		return err // a nested call said it already
+	}
 	hint := mapRefusedHint
 	if filesRefused(err) {
 		hint = "the process is out of file descriptors: raise its limit (ulimit -n), or lower MaxMapped"
 	}
-	return fmt.Errorf("%w (%s; MaxMapped is now %d)", err, hint, m.mu.mapBound)
+	return &refusal{err: err, why: fmt.Sprintf("%s; MaxMapped is now %d", hint, m.mu.mapBound)}
 }
+
+// refusal is a refused mapping or descriptor, with what to do about it.
+type refusal struct {
+	err error
+	why string
+}
+
+func (r *refusal) Error() string { return r.err.Error() + " (" + r.why + ")" }
+func (r *refusal) Unwrap() error { return r.err }
 
 // mapLocked maps chunk idx at its empty slot and makes it live.
 //
