@@ -162,23 +162,11 @@ func fileLimitChild(t *testing.T, base string) {
 	}
 	// Pins hold their chunks: once every descriptor is taken, a Pin is
 	// refused and says why.
-	var pins []*chunkmap.Pinned
-	var refusal error
-	for c := int64(0); c < n+3 && refusal == nil; c++ {
-		p, err := m.Pin(c*cs, 8)
-		if err != nil {
-			refusal = err
-			break
-		}
-		pins = append(pins, p)
-	}
-	for _, p := range pins {
-		p.Release()
-	}
+	pinned, refusal := pinUntilRefused(m, n+3)
 	if !errors.Is(refusal, chunkmap.ErrIO) || !errors.Is(refusal, unix.EMFILE) || !strings.Contains(refusal.Error(), "ulimit -n") {
-		t.Fatalf("after %d pins, Pin = %v; want ErrIO naming EMFILE and ulimit -n", len(pins), refusal)
+		t.Fatalf("after %d pins, Pin = %v; want ErrIO naming EMFILE and ulimit -n", pinned, refusal)
 	}
-	fmt.Printf("filelimit: one Manager: refused after %d pins: %v; Stats %+v\n", len(pins), refusal, m.Stats())
+	fmt.Printf("filelimit: one Manager: refused after %d pins: %v; Stats %+v\n", pinned, refusal, m.Stats())
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}

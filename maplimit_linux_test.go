@@ -49,6 +49,68 @@ func openPattern(t *testing.T, dir string, n int64, maxMapped int) (*chunkmap.Ma
 	return m, model
 }
 
+// loseSlotZero runs evict, which must evict the chunk in arena slot 0,
+// with the kernel refusing to reserve that slot again and another mapping
+// (one page, holding 'F') taking its range meanwhile, so that the slot is
+// lost; it returns that mapping, which the test's cleanup unmaps.
+func loseSlotZero(t *testing.T, evict func()) unsafe.Pointer {
+	t.Helper()
+	page := os.Getpagesize()
+	var foreign unsafe.Pointer
+	t.Cleanup(func() {
+		arena.SetLimitHooks(nil, nil, nil)
+		if foreign != nil {
+			unix.MunmapPtr(foreign, uintptr(page))
+		}
+	})
+	arena.SetLimitHooks(nil, func(k int) bool { return k == 0 }, func(p unsafe.Pointer, n uintptr) {
+		q, err := unix.MmapPtr(-1, 0, p, uintptr(page), unix.PROT_READ|unix.PROT_WRITE,
+			unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE)
+		if err == nil && q == p {
+			foreign = q
+			*(*byte)(q) = 'F'
+		}
+	})
+	evict()
+	arena.SetLimitHooks(nil, nil, nil)
+	if foreign == nil {
+		t.Fatal("slot 0 was not lost")
+	}
+	return foreign
+}
+
+// modelReader returns a function that checks the 8 bytes m reads at an
+// offset against model.
+func modelReader(t *testing.T, m *chunkmap.Manager, model []byte) func(off int64) {
+	buf := make([]byte, 8)
+	return func(off int64) {
+		t.Helper()
+		if _, err := m.ReadAt(buf, off); err != nil || !bytes.Equal(buf, model[off:off+8]) {
+			t.Fatalf("ReadAt(%d) = %x, %v; want %x", off, buf, err, model[off:off+8])
+		}
+	}
+}
+
+// pinUntilRefused pins the first 8 bytes of each of m's chunks from the
+// first, holding every pin, until a Pin fails or n are held; it releases
+// them all and returns how many it held and the error that stopped it.
+func pinUntilRefused(m *chunkmap.Manager, n int64) (int, error) {
+	var pins []*chunkmap.Pinned
+	var refusal error
+	for c := int64(0); c < n; c++ {
+		p, err := m.Pin(c*mapLimitChunk, 8)
+		if err != nil {
+			refusal = err
+			break
+		}
+		pins = append(pins, p)
+	}
+	for _, p := range pins {
+		p.Release()
+	}
+	return len(pins), refusal
+}
+
 // wantRefusal checks that err, of the call what, is a mapping the system
 // refused: ErrIO, matching ENOMEM, naming vm.max_map_count and the bound
 // now in force.
@@ -82,44 +144,18 @@ func wantReopened(t *testing.T, dir string, model []byte) {
 // nothing the Manager does, Close included, may touch the other mapping.
 func TestMapLimit_LostSlot(t *testing.T) {
 	const cs, n = mapLimitChunk, 6
-	page := os.Getpagesize()
 	// Close gives the arena back at once, so that the check after it
 	// sees the lost slot's range left alone.
 	defer chunkmap.SetReleaseAtClose(true)()
 	dir := t.TempDir()
 	m, model := openPattern(t, dir, n, 2)
 	defer m.Close()
-	var foreign unsafe.Pointer
-	t.Cleanup(func() {
-		arena.SetLimitHooks(nil, nil, nil)
-		if foreign != nil {
-			unix.MunmapPtr(foreign, uintptr(page))
-		}
-	})
-	buf := make([]byte, 8)
-	read := func(off int64) {
-		t.Helper()
-		if _, err := m.ReadAt(buf, off); err != nil || !bytes.Equal(buf, model[off:off+8]) {
-			t.Fatalf("ReadAt(%d) = %x, %v; want %x", off, buf, err, model[off:off+8])
-		}
-	}
+	read := modelReader(t, m, model)
 	read(0) // chunk 0, slot 0
 	read(cs)
 	// Mapping chunk 2 evicts chunk 0, whose slot the kernel refuses to
 	// reserve again, and whose range another mapping takes.
-	arena.SetLimitHooks(nil, func(k int) bool { return k == 0 }, func(p unsafe.Pointer, n uintptr) {
-		q, err := unix.MmapPtr(-1, 0, p, uintptr(page), unix.PROT_READ|unix.PROT_WRITE,
-			unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE)
-		if err == nil && q == p {
-			foreign = q
-			*(*byte)(q) = 'F'
-		}
-	})
-	read(2 * cs)
-	arena.SetLimitHooks(nil, nil, nil)
-	if foreign == nil {
-		t.Fatal("chunk 0 was not evicted through the lost-slot path")
-	}
+	foreign := loseSlotZero(t, func() { read(2 * cs) })
 
 	// Every call reaches chunk 0 all the same.
 	for _, off := range []int64{0, 100, cs - 8} {
@@ -193,35 +229,12 @@ func TestMapLimit_LostSlot(t *testing.T) {
 // MaxMapped 2, evict nothing.
 func TestMapLimit_LostSlotEvictsNothing(t *testing.T) {
 	const cs = mapLimitChunk
-	page := os.Getpagesize()
 	m, model := openPattern(t, t.TempDir(), 4, 2)
 	defer m.Close()
-	var foreign unsafe.Pointer
-	t.Cleanup(func() {
-		arena.SetLimitHooks(nil, nil, nil)
-		if foreign != nil {
-			unix.MunmapPtr(foreign, uintptr(page))
-		}
-	})
-	buf := make([]byte, 8)
-	read := func(off int64) {
-		t.Helper()
-		if _, err := m.ReadAt(buf, off); err != nil || !bytes.Equal(buf, model[off:off+8]) {
-			t.Fatalf("ReadAt(%d) = %x, %v; want %x", off, buf, err, model[off:off+8])
-		}
-	}
+	read := modelReader(t, m, model)
 	read(0)
 	read(cs)
-	arena.SetLimitHooks(nil, func(k int) bool { return k == 0 }, func(p unsafe.Pointer, n uintptr) {
-		if q, err := unix.MmapPtr(-1, 0, p, uintptr(page), unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE); err == nil {
-			foreign = q
-		}
-	})
-	read(2 * cs) // evicts chunk 0, whose slot is lost
-	arena.SetLimitHooks(nil, nil, nil)
-	if foreign == nil {
-		t.Fatal("slot 0 was not lost")
-	}
+	loseSlotZero(t, func() { read(2 * cs) }) // evicts chunk 0
 	read(cs)
 	before := m.Stats()
 	for range 10 {
@@ -449,24 +462,12 @@ func mapLimitChild(t *testing.T, dir string) {
 	// The process is then at its limit with nothing the Manager may give
 	// back, where any allocation of the runtime's may need a mapping and
 	// kill it: the pins go at once.
-	var pins []*chunkmap.Pinned
-	var refusal error
-	for c := int64(0); c < n && refusal == nil; c++ {
-		p, err := m.Pin(c*cs, 8)
-		if err != nil {
-			refusal = err
-			break
-		}
-		pins = append(pins, p)
-	}
-	for _, p := range pins {
-		p.Release()
-	}
+	pinned, refusal := pinUntilRefused(m, n)
 	if !errors.Is(refusal, chunkmap.ErrIO) || !errors.Is(refusal, syscall.ENOMEM) ||
 		!strings.Contains(refusal.Error(), "vm.max_map_count") || !strings.Contains(refusal.Error(), "MaxMapped is now") {
-		t.Fatalf("at the limit with every mapped chunk pinned: after %d pins, Pin = %v; want ErrIO naming ENOMEM, vm.max_map_count and the bound", len(pins), refusal)
+		t.Fatalf("at the limit with every mapped chunk pinned: after %d pins, Pin = %v; want ErrIO naming ENOMEM, vm.max_map_count and the bound", pinned, refusal)
 	}
-	fmt.Printf("maplimit: refused after %d pins: %v\n", len(pins), refusal)
+	fmt.Printf("maplimit: refused after %d pins: %v\n", pinned, refusal)
 	if err := unix.Munmap(region); err != nil {
 		t.Fatal(err)
 	}
