@@ -341,6 +341,7 @@ var testFileBudget atomic.Int64
 // REQUIRES: m.mu held; idx not in the cache.
 func (m *Manager) cacheFdLocked(idx int64, e *fdEntry) {
 	m.mu.fds[idx] = e
+	m.cached.Add(1)
 	filesInProcess.Add(1)
 }
 
@@ -438,6 +439,7 @@ func (m *Manager) dropFdLocked(idx int64) {
 		return
 	}
 	delete(m.mu.fds, idx)
+	m.cached.Add(-1)
 	filesInProcess.Add(-1)
 	e.dead = true
 	if e.refs == 0 {

@@ -2,7 +2,9 @@ package chunkmap
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // TestFileLimit_CacheBudget checks the share of descriptors that the
@@ -135,5 +137,39 @@ func TestFileLimit_CacheFollowsLoweredLimit(t *testing.T) {
 	}
 	if got := cached(); got > 4 {
 		t.Errorf("%d files cached %d uses after the limit was lowered to leave room for 4", got, 2*fdRecheck)
+	}
+}
+
+// TestFileLimit_DroppedManagerGivesBackItsShare checks that a Manager
+// dropped without Close, whose cached files the runtime closes once it is
+// unreachable, leaves the process's count of cached files with them: its
+// share of the budget must not stay taken for the life of the process.
+func TestFileLimit_DroppedManagerGivesBackItsShare(t *testing.T) {
+	const cs, n = MinChunkSize, 12
+	start := filesInProcess.Load()
+	func() {
+		m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Append(make([]byte, n*cs)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 8)
+		for c := int64(0); c < n; c++ {
+			if _, err := m.ReadAt(buf, c*cs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := filesInProcess.Load() - start; got < n/2 {
+			t.Fatalf("%d files cached, want most of %d", got, n)
+		}
+	}() // m is dropped unclosed
+	for i := 0; i < 50 && filesInProcess.Load() != start; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := filesInProcess.Load() - start; got != 0 {
+		t.Errorf("a Manager dropped unclosed still counts %d cached files after collection", got)
 	}
 }

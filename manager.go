@@ -83,6 +83,9 @@ type Manager struct {
 	ar    *arena.Arena
 	slots []slot // one per slot of ar; a power of two of them
 	smask int64  // len(slots)-1
+	// cached counts the files in mu.fds, for the process's count when
+	// the Manager is dropped unclosed (see newManager).
+	cached *atomic.Int64
 	// scarce is set where address space is scarce (a 32-bit process, or
 	// one with RLIMIT_AS): Close then gives the arena back at once (see
 	// releaseArenaLocked).

@@ -10,8 +10,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
@@ -349,6 +351,11 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.mu.ids = make(map[int64]fs.FileInfo)
 	m.mu.freq = make(map[int64]uint16)
 	m.mu.fds = make(map[int64]*fdEntry)
+	// The files of a Manager dropped without Close are closed by the
+	// runtime once they are unreachable; they then leave the process's
+	// count of cached files with it (see filesInProcess).
+	m.cached = new(atomic.Int64)
+	runtime.AddCleanup(m, func(n *atomic.Int64) { filesInProcess.Add(-n.Load()) }, m.cached)
 	m.mu.allocEnd = make(map[int64]int64)
 	m.mu.fdLimit = fileBudget()
 	m.ahead.changed.L = &m.ahead.mu
