@@ -350,30 +350,30 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 func refused(err error) bool { return mapRefused(err) || filesRefused(err) }
 
 // refusedLocked is lookupLocked after the system refused to map chunk idx
-// for want of memory or of mappings: the process has
-// as many mappings as the system allows it (vm.max_map_count on Linux), or
-// no address space or memory left for one more. (Or it refused to open the
-// chunk's file for want of descriptors, after the Manager closed its idle
-// cached ones: every mapped chunk keeps its file open, and the same steps
-// give those back.) Whatever else holds them,
-// the chunks mapped here are the ones this Manager can give back, and a
-// process whose runtime cannot map a heap arena or a goroutine stack dies.
+// for want of memory or of mappings: the process has as many mappings as
+// the system allows it (vm.max_map_count on Linux), or no address space or
+// memory left for one more. (Or it refused to open the chunk's file for
+// want of descriptors, after the Manager closed its idle cached ones:
+// every mapped chunk keeps its file open, and the same steps give those
+// back.) Whatever else holds them, the chunks mapped here are the ones this
+// Manager can give back, and a process whose runtime cannot map a heap
+// arena or a goroutine stack dies.
 //
-// So the Manager gives back what it can and keeps away from the limit
-// from then on (relieveLocked). It evicts every chunk nobody holds: the system counts a
-// mapped slot between two empty ones as three mappings (two pieces of the
-// reservation around the chunk), and only slots emptied next to empty ones
-// merge back into one, so evicting a few chunks among mapped neighbours
-// would give nothing back. And it lowers the bound on mapped chunks for
-// good to 3/8 of the n mapped now: b chunks take at most 2b+1 mappings,
-// so the most the Manager takes from then on, 3n/4+1, leaves the process a
-// quarter of the n or more it held at the refusal. Each refusal lowers it
-// again (to 3/8 of what is mapped then, the held chunks, and never below
-// 1); there is no waiting before the next attempt, as the cause may be gone
-// by then, and a failed mmap costs no more than a pread. Then the mapping
-// is tried once more. ReadAt and WriteAt serve a chunk that still cannot
-// be mapped by pread and pwrite (mapForIOLocked); other calls return the
-// error.
+// So the Manager gives back what it can and keeps away from the limit from
+// then on (relieveLocked). It evicts every chunk nobody holds: the system
+// counts a mapped slot between two empty ones as three mappings (two pieces
+// of the reservation around the chunk), and only slots emptied next to
+// empty ones merge back into one, so evicting a few chunks among mapped
+// neighbours would give nothing back. And it lowers the bound on mapped
+// chunks for good to 3/8 of the n mapped now: b chunks take at most 2b+1
+// mappings, so the most the Manager takes from then on, 3n/4+1, leaves the
+// process a quarter of the n or more it held at the refusal. Each refusal
+// lowers it again (to 3/8 of what is mapped then, the held chunks, and
+// never below 1); there is no waiting before the next attempt, as the
+// cause may be gone by then, and a failed mmap costs no more than a pread.
+// Then the mapping is tried once more. ReadAt and WriteAt serve a chunk
+// that still cannot be mapped by pread and pwrite (mapForIOLocked); other
+// calls return the error.
 //
 // REQUIRES: m.mu held; chunk idx not mapped, its slot empty.
 func (m *Manager) refusedLocked(idx int64, op string) (*mapping, error) {
