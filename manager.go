@@ -203,7 +203,8 @@ type Manager struct {
 		slotErr  error                           // the first error unmapping a slot, for Close
 		// mapBound is the most chunks kept mapped that nobody holds:
 		// MaxMapped, lowered for good once the system refuses a mapping
-		// for want of memory or of mappings (see refusedLocked).
+		// for want of memory, mappings or descriptors (see
+		// refusedLocked).
 		mapBound int
 
 		// Admission (admit.go).
