@@ -247,7 +247,7 @@ func (m *Manager) foldUsedLocked() {
 }
 
 // maxOpenFiles is the most chunk files the Manager keeps open for pread
-// and pwrite, besides the files of its mappings (see fileBudget). Reopening
+// and pwrite, besides the files of its mappings (see fileBudgets). Reopening
 // a file costs an open, an fstat and a close, three times a pread, so the
 // cache holds the whole working set of most uses.
 const maxOpenFiles = 1024
@@ -258,26 +258,14 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 	if e := m.mu.fds[idx]; e != nil {
 		e.refs++
 		if m.mu.fdHits++; m.mu.fdHits%fdRecheck == 0 {
-			m.trimFdsLocked()
+			m.fdRoomLocked(0)
 		}
 		return e, nil
 	}
-	// Past the process's budget (or its own), a Manager closes idle files
-	// of its own until it is within it again (after the limit was
-	// lowered, that may be many); with none to close, it keeps this one
-	// only while calls use it (fdEntry.once).
-	keep := true
-	if budget := fileBudgetInProcess(); len(m.mu.fds) >= m.mu.fdLimit || filesInProcess.Load() >= budget {
-		for filesInProcess.Load() >= budget {
-			if !m.dropIdleFdsLocked(1) {
-				break
-			}
-		}
-		if len(m.mu.fds) >= m.mu.fdLimit {
-			m.dropIdleFdsLocked(1)
-		}
-		keep = filesInProcess.Load() < budget
-	}
+	// With no room in the process's budget and no idle file of its own to
+	// close, the Manager keeps this one only while calls use it
+	// (fdEntry.once).
+	keep := m.fdRoomLocked(1)
 	mode := chunk.ReadWrite
 	if m.opts.ReadOnly {
 		mode = chunk.ReadOnly
@@ -295,23 +283,35 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 }
 
 // fdRecheck is how many of a Manager's uses of cached files pass between
-// two looks at the descriptor limit (trimFdsLocked), which a program may
+// two looks at the descriptor limit (fdRoomLocked), which a program may
 // lower while Managers are open: often enough that a cache shrinks soon
 // after, rarely enough that the system call is lost among the preads.
 const fdRecheck = 1024
 
-// trimFdsLocked closes idle cached files until the Manager is within its own
-// budget and the process's, read anew.
+// fileBudgets returns the most files a Manager's cache holds (own:
+// maxOpenFiles, or the process's budget if that is less) and the most the
+// caches of every Manager hold between them (process), from the
+// descriptor limit as it is now.
+func fileBudgets() (own, process int64) {
+	process = fileBudgetInProcess()
+	return min(maxOpenFiles, process), process
+}
+
+// fdRoomLocked closes idle cached files until room more fit within the
+// Manager's budget and the process's (fileBudgets), and reports whether
+// they fit the process's. (A Manager whose files are all in use may stay
+// past its own budget: the process's is the one that protects the rest of
+// the program.)
 //
 // REQUIRES: m.mu held.
-func (m *Manager) trimFdsLocked() {
-	m.mu.fdLimit = fileBudget()
-	budget := fileBudgetInProcess()
-	for filesInProcess.Load() > budget || len(m.mu.fds) > m.mu.fdLimit {
+func (m *Manager) fdRoomLocked(room int) bool {
+	own, process := fileBudgets()
+	for filesInProcess.Load()+int64(room) > process || int64(len(m.mu.fds)+room) > own {
 		if !m.dropIdleFdsLocked(1) {
-			return
+			break
 		}
 	}
+	return filesInProcess.Load()+int64(room) <= process
 }
 
 // filesInProcess counts the files the descriptor caches of every Manager

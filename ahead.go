@@ -257,11 +257,12 @@ func (m *Manager) adoptLocked(idx int64, id fs.FileInfo) {
 
 // keepFdLocked keeps f, the new file of chunk idx, open in the descriptor
 // cache for the pwrites and allocations that follow growth, saving an open
-// and a stat of it by name, or closes it if the cache is full.
+// and a stat of it by name, or closes it if the process's budget has no
+// room for it.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) keepFdLocked(idx int64, f *chunk.File) error {
-	if len(m.mu.fds) < m.mu.fdLimit && filesInProcess.Load() < fileBudgetInProcess() {
+	if m.fdRoomLocked(1) {
 		m.dropFdLocked(idx)
 		m.cacheFdLocked(idx, &fdEntry{f: f, idx: idx})
 		return nil

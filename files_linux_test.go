@@ -8,27 +8,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestFileBudget checks that the cache of open chunk files shrinks with a
-// low descriptor limit instead of exhausting it.
+// TestFileBudget checks that the caches of open chunk files, a Manager's
+// and all the process's, shrink with a low descriptor limit instead of
+// exhausting it.
 func TestFileBudget(t *testing.T) {
 	var old unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
 		t.Skip(err)
 	}
 	defer unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
-	for _, tc := range []struct{ soft, want uint64 }{
-		{256, 64},
-		{40, 16},
-		{1 << 20, maxOpenFiles},
+	for _, tc := range []struct{ soft, own, process int64 }{
+		{256, 64, 64},
+		{40, 16, 16},
+		{1 << 20, maxOpenFiles, 1 << 18},
 	} {
-		if tc.soft > old.Max {
+		if uint64(tc.soft) > old.Max {
 			continue
 		}
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: tc.soft, Max: old.Max}); err != nil {
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(tc.soft), Max: old.Max}); err != nil {
 			t.Fatal(err)
 		}
-		if got := fileBudget(); uint64(got) != tc.want {
-			t.Errorf("with a descriptor limit of %d: fileBudget() = %d, want %d", tc.soft, got, tc.want)
+		if own, process := fileBudgets(); own != tc.own || process != tc.process {
+			t.Errorf("with a descriptor limit of %d: fileBudgets() = %d, %d; want %d, %d", tc.soft, own, process, tc.own, tc.process)
 		}
 	}
 }

@@ -8,10 +8,6 @@ import (
 	"syscall"
 )
 
-// fileBudget is how many chunk files a Manager keeps open for pread and
-// pwrite.
-func fileBudget() int { return maxOpenFiles }
-
 // processFileBudget is how many chunk files the Managers of the process
 // keep open between them: no bound beyond each Manager's own here.
 func processFileBudget() int64 { return math.MaxInt64 }

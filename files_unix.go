@@ -8,23 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fileBudget is how many chunk files a Manager keeps open for pread and
-// pwrite: maxOpenFiles, or a quarter of the process's descriptor limit if
-// that is less, so that the cache leaves room for the mappings' files and
-// the rest of the program where the limit is low (some containers keep it
-// at 1024).
-func fileBudget() int {
-	var r unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
-		return maxOpenFiles
-	}
-	return int(max(16, min(maxOpenFiles, r.Cur/4)))
-}
-
 // processFileBudget is how many chunk files the Managers of the process
 // keep open between them for pread and pwrite: a quarter of the process's
-// descriptor limit, so that several Managers together leave the rest of the
-// program (and their mappings' files) three quarters of it.
+// descriptor limit (at least 16), so that several Managers together leave
+// the rest of the program (and their mappings' files) three quarters of it
+// where the limit is low (some containers keep it at 1024).
 func processFileBudget() int64 {
 	var r unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {

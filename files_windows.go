@@ -6,12 +6,9 @@ import (
 	"syscall"
 )
 
-// fileBudget is how many chunk files a Manager keeps open for pread and
-// pwrite. Windows has no small per-process handle limit to share.
-func fileBudget() int { return maxOpenFiles }
-
 // processFileBudget is how many chunk files the Managers of the process
-// keep open between them: no bound beyond each Manager's own here.
+// keep open between them: no bound beyond each Manager's own, as Windows
+// has no small per-process handle limit to share.
 func processFileBudget() int64 { return math.MaxInt64 }
 
 // filesRefused reports whether err is the system refusing to open a file

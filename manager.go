@@ -213,8 +213,7 @@ type Manager struct {
 		unfolded int              // misses since the last foldUsedLocked
 		victim   *mapping         // the mapped chunk admission would replace
 		fds      map[int64]*fdEntry
-		fdLimit  int // the most files fds holds (see fileBudget)
-		fdHits   int // uses of cached files, for trimFdsLocked
+		fdHits   int // uses of cached files, for fdRoomLocked
 		// pwrites counts pwrites in flight (fileIOLocked), which mark
 		// their chunk after the store, outside mu: Close waits for them
 		// before its final Sync. idle is signalled when it falls to 0.

@@ -357,7 +357,6 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.cached = new(atomic.Int64)
 	runtime.AddCleanup(m, func(n *atomic.Int64) { filesInProcess.Add(-n.Load()) }, m.cached)
 	m.mu.allocEnd = make(map[int64]int64)
-	m.mu.fdLimit = fileBudget()
 	m.ahead.changed.L = &m.ahead.mu
 	m.mu.idle = sync.NewCond(&m.mu.Mutex)
 	m.mu.covered = sync.NewCond(&m.mu.Mutex)
