@@ -67,6 +67,11 @@ func (m *Manager) lockChunk(p []byte, off int64) error {
 func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	idx := off >> m.shift
 	n := int(min(int64(len(p)), m.chunkSize-off&m.mask))
+	// A file this call opens had its size checked as it was opened
+	// (chunk.Open), or set as it was created (chunk.Create, the maker's
+	// files among them): a write through it needs no check of its own.
+	// Scratch files are cloned, unchecked.
+	sized := m.mu.fds[idx] == nil && !m.opts.Scratch
 	e, err := m.fdLocked(idx)
 	if err != nil {
 		m.mu.Unlock()
@@ -81,9 +86,12 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	if write {
 		// A pwrite past the end of a file that another program truncated
 		// would grow it again, silently, to an odd size: refuse instead,
-		// as a store through the mapping would fault.
+		// as a store through the mapping would fault. (The check is
+		// not atomic with the write: it keeps the window that small.)
 		var fi fs.FileInfo
-		if fi, err = e.f.Stat(); err == nil && fi.Size() != m.chunkSize {
+		if sized {
+			k, err = e.f.WriteAt(p[:n], off&m.mask)
+		} else if fi, err = e.f.Stat(); err == nil && fi.Size() != m.chunkSize {
 			err, end = io.EOF, fi.Size()
 		} else if err == nil {
 			k, err = e.f.WriteAt(p[:n], off&m.mask)
