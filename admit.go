@@ -77,8 +77,20 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 		m.mu.Unlock()
 		return 0, chunkError(err)
 	}
+	var shrinks uint64
 	if write {
 		m.mu.pwrites++
+	} else {
+		// A read checks its range under mu, and after the pread that no
+		// shrink ran meanwhile: a growth after one may have zeroed the
+		// bytes (see slots.go). (A write needs neither: it holds
+		// resize, so no Truncate or DropBefore runs beside it.)
+		if size := m.state().size.Load(); off+int64(n) > size {
+			m.releaseFdLocked(e)
+			m.mu.Unlock()
+			return 0, pastEnd{fmt.Sprintf("past size %d", size)}
+		}
+		shrinks = m.shrinks.Load()
 	}
 	m.mu.Unlock()
 	var k int
@@ -124,6 +136,9 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 		if m.mu.pwrites--; m.mu.pwrites == 0 {
 			m.mu.idle.Broadcast()
 		}
+	}
+	if !write && m.shrinks.Load() != shrinks {
+		k, err = 0, pastEnd{"truncated during the read"}
 	}
 	m.releaseFdLocked(e)
 	m.mu.Unlock()

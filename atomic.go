@@ -98,12 +98,23 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 		if m.closed.Load() {
 			return 0, false, m.errorf(op, at(off, int64(size)), ErrClosed, "")
 		}
-		if err := m.follow(op, at(off, int64(size))); err != nil {
-			return 0, false, err
+		if m.follows.Load() {
+			err = m.followedRead(op, at(off, int64(size)), func() (err error) {
+				x, _, err = m.atomicIn(kind, size, off, a, b)
+				return err
+			})
+			return x, false, err
 		}
 	} else if err := m.checkWrite(op, at(off, int64(size))); err != nil {
 		return 0, false, err
 	}
+	return m.atomicIn(kind, size, off, a, b)
+}
+
+// atomicIn is atomicOp once the Manager's state is checked (and, for a
+// following reader, Start and Size are the writer's).
+func (m *Manager) atomicIn(kind atomicKind, size int, off int64, a, b uint64) (x uint64, swapped bool, err error) {
+	op := atomicNames[kind]
 	if off&int64(size-1) != 0 {
 		if off < 0 {
 			return 0, false, m.errorf(op, at(off, int64(size)), ErrOutOfRange, "negative offset")
@@ -135,8 +146,19 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 	}
 	defer p.Release()
 	w := unsafe.Pointer(unsafe.SliceData(p.Bytes()))
+	// The pin holds the chunk, not Size: a Truncate since the check may
+	// have cut the word off, and a growth since zeroed it. Under mu
+	// neither runs, so the word is checked again there and operated on
+	// before either can (a follower's writer is another Manager: its
+	// caller checks the writer's epoch around the call).
+	m.mu.Lock()
+	if d := m.rangeDetail(off, int64(size)); d != "" {
+		m.mu.Unlock()
+		return 0, false, m.errorf(op, at(off, int64(size)), ErrOutOfRange, d)
+	}
 	var f fault
 	x, swapped, f = atomicAt(kind, size, w, a, b)
+	m.mu.Unlock()
 	if f.hit {
 		return 0, false, placed(place(op, at(off, int64(size))), "%w: chunk file %s (truncated or removed by another process, or an I/O error; fault at address %#x)",
 			ErrFault, m.chunkPath(off>>m.shift), f.addr)
@@ -154,6 +176,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
 	if kind == atomicLoad {
+		e := m.shrinks.Load()
 		g := s.gen.Load()
 		if s.own.Load() != want || off+int64(size) > m.state().size.Load() {
 			return 0, false, false, false
@@ -164,7 +187,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 		} else {
 			x = word.Load64((*uint64)(w))
 		}
-		if s.own.Load() != want || s.gen.Load() != g {
+		if s.own.Load() != want || s.gen.Load() != g || m.shrinks.Load() != e {
 			return 0, false, false, false
 		}
 		return x, false, true, false

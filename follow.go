@@ -150,6 +150,40 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 	return nil
 }
 
+// followedRead runs read, a read of a following reader (ReadAt, Gather, an
+// atomic load), until the writer's epoch stands still across it, and
+// returns read's error as it is. The writer moves the epoch after every
+// shrink, before any growth after it can zero the bytes cut off or write
+// them anew; so a read that checked its range against Size before a shrink,
+// and copied after such a growth, is made again under the new Start and
+// Size, never returning bytes the dataset did not hold (see slots.go for
+// the writer's own reads, which its shrink epoch guards). A writer that
+// shrinks the dataset during every one of followTries reads fails the call
+// with ErrOutOfRange, as a read racing a shrink may.
+func (m *Manager) followedRead(op string, s span, read func() error) error {
+	for tries := 1; ; tries++ {
+		if err := m.pull(); err != nil {
+			return m.wrapErr(op, s, err)
+		}
+		ps, ok := m.shared.load(m.boot)
+		if !ok || !m.followable(ps) {
+			return read() // no writer to follow: nothing shrinks meanwhile
+		}
+		if ps.stable && ps.epoch == m.seen.Load() {
+			err := read()
+			if now, ok := m.shared.load(m.boot); !ok || now.epoch == ps.epoch {
+				return err
+			}
+		}
+		if tries == followTries {
+			return m.errorf(op, s, ErrOutOfRange, fmt.Sprintf("the writer shrank the dataset during each of %d tries", followTries))
+		}
+	}
+}
+
+// followTries is how many times followedRead tries a read.
+const followTries = 8
+
 // follow is pull for the calls other than ReadAt that read Start, Size or
 // chunks (Pin, Gather, the atomics, Batch, Advise): for a following reader
 // it takes the writer's current Start and Size, and lets go of chunk files

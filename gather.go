@@ -32,8 +32,10 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 	if err := m.checkGather("gather", len(dst), offs, n); err != nil {
 		return err
 	}
-	if err := m.follow("gather", firstValue(offs, n)); err != nil {
-		return err
+	if m.follows.Load() {
+		return m.followedRead("gather", firstValue(offs, n), func() error {
+			return m.gatherScatter("gather", dst, offs, n, false)
+		})
 	}
 	return m.gatherScatter("gather", dst, offs, n, false)
 }
@@ -227,10 +229,14 @@ func (gs *gatherSlots) check(m *Manager, off int64) bool {
 func (m *Manager) hotGather(dst []byte, offs []int64, n int) (done int) {
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
+	e := m.shrinks.Load() // before resolve loads Size
 	var gs gatherSlots
 	k := m.resolve(offs, n, &gs)
 	m.copyValues(dst, offs[:k], n, false)
 	loadFence()
+	if m.shrinks.Load() != e {
+		return 0
+	}
 	for i, s := range gs.slot[:gs.n] {
 		if s.own.Load() != gs.want[i] || s.gen.Load() != gs.gen[i] {
 			return 0

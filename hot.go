@@ -65,13 +65,14 @@ func catchWrite(prev bool, in **slot) {
 }
 
 // hotRead1 fills p, which lies within one chunk, from offset off, and
-// reports whether it could. It loads the slot's generation and own word
-// before and after the copy (see slots.go); p may hold anything when it
-// reports false.
+// reports whether it could. It loads the slot's generation and own word,
+// and the Manager's shrink epoch, before and after the copy (see slots.go);
+// p may hold anything when it reports false.
 func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 	// A fault unwinds before ok is set, so it reads false.
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
+	e := m.shrinks.Load()
 	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
@@ -86,7 +87,7 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 		copy(p, unsafe.Slice((*byte)(src), len(p)))
 	}
 	loadFence()
-	if s.own.Load() != want || s.gen.Load() != g {
+	if s.own.Load() != want || s.gen.Load() != g || m.shrinks.Load() != e {
 		return false
 	}
 	if !s.used.Load() {
@@ -166,6 +167,7 @@ const maxSpan = 16
 func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
+	e := m.shrinks.Load()
 	first, last := m.chunkOf(off), m.chunkOf(off+int64(len(p))-1)
 	k := first & m.smask
 	if m.fbase != nil || last-first >= maxSpan || last-first > m.smask-k {
@@ -183,6 +185,9 @@ func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 	}
 	copy(p, unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)))
 	loadFence()
+	if m.shrinks.Load() != e {
+		return false
+	}
 	for i := int64(0); i <= last-first; i++ {
 		s := &m.slots[k+i]
 		if s.own.Load() != first+i+1 || s.gen.Load() != gens[i] {

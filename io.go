@@ -48,13 +48,21 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	if m.follows.Load() {
-		// Take the writer's Start and Size, and if it deleted chunk files
-		// since, stop using those that are gone before reading through
-		// any of them.
-		if err := m.pull(); err != nil {
-			return 0, m.wrapErr("read", at(off, int64(len(p))), err)
-		}
+		// Under the writer's Start and Size, and with the chunk files it
+		// deleted since let go before reading through any of them.
+		var n int
+		err := m.followedRead("read", at(off, int64(len(p))), func() (err error) {
+			n, err = m.readIn(p, off)
+			return err
+		})
+		return n, err
 	}
+	return m.readIn(p, off)
+}
+
+// readIn is readAt once the arguments are checked (and, for a following
+// reader, Start and Size are the writer's).
+func (m *Manager) readIn(p []byte, off int64) (int, error) {
 	if off < m.state().start.Load() {
 		return 0, m.errorf("read", at(off, int64(len(p))), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
 	}

@@ -373,7 +373,12 @@ func (m *Manager) Grow(n int64) error {
 // Batch at the time stays mapped until its last holder releases it; stores
 // through its bytes past the new Size after Truncate returns are not the
 // dataset's (in a deleted chunk they go nowhere, in a kept one they may
-// show once the dataset grows over them again), so stop them first.
+// show once the dataset grows over them again), so stop them first; loads
+// through them may see whatever a later growth writes there, zeros
+// included. A read (ReadAt, Gather, an atomic load, here or in a following
+// reader) that a Truncate overtakes returns bytes from before it, stopping
+// at the new Size, or reads again after it; never the zeros with which a
+// growth after it replaces the bytes it cut off.
 func (m *Manager) Truncate(size int64) error {
 	unlock, err := m.lockShrink("truncate", size)
 	if err != nil {

@@ -60,9 +60,21 @@ package chunkmap
 // orders before the shrink) or keeps it: then Truncate waits for the
 // stores in flight on the chunks it keeps past the new Size (drainWriters)
 // before it returns, so each lands below the high-water mark before any
-// growth zeroes from there. Bytes a pin or a Batch holds are plain memory:
-// stores through them after a Truncate past the new Size are the caller's
-// (see Manager.Truncate).
+// growth zeroes from there. A reader cannot be waited for that way (it
+// announces nothing), and a Truncate that keeps its chunk changes neither
+// own nor gen: a read that checked Size before the Truncate and copies
+// after the growth that followed it would return the zeros the growth
+// wrote over the bytes cut off, before it wrote them anew, which the
+// dataset never held. So a reader also loads the Manager's shrink epoch
+// (shrinks, which every Truncate, DropBefore and Close moves before and
+// after its new Size, so before any growth after it) before it checks Size
+// and again after the copy, and discards the copy if it moved; a pread
+// checks Size under mu and the epoch after. (A following reader's writer
+// is another Manager: its reads check the writer's epoch in the state
+// page the same way, see followedRead.) Bytes a pin or a Batch holds are
+// plain memory: stores through them after a Truncate past the new Size
+// are the caller's, and loads from them may see what a growth after it
+// writes, zeros included (see Manager.Truncate).
 //
 // No access depends on the name of a function, the scheduling of a
 // goroutine or the number of goroutines in the process: eviction reads two
