@@ -142,6 +142,11 @@ type Manager struct {
 	// mu.mapBound (because they are held), so that the release of a hold
 	// knows to evict.
 	over atomic.Bool
+	// shrinks, shrinking and deletions change only around shrinks and
+	// deletions, and every lock-free read loads shrinks: they keep a cache
+	// line of their own, away from batches (every Batch call) and the
+	// counters of misses below.
+	_ [64]byte
 	// shrinks advances whenever bytes an open Batch may have cached stop
 	// being what the Batch may hand out: Size shrinks, Start moves, a
 	// chunk is deleted, a Sync fails, or the Manager closes. A Batch
@@ -155,6 +160,7 @@ type Manager struct {
 	// this Manager, or for a follower by its writer): private views and
 	// the file identities they keep are trusted only while it stands.
 	deletions atomic.Uint64
+	_ [64]byte
 
 	hits, misses, maps, unmaps, evictions atomic.Int64
 
