@@ -162,18 +162,16 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // with ErrOutOfRange, as a read racing a shrink may.
 func (m *Manager) followedRead(op string, s span, read func() error) error {
 	for tries := 1; ; tries++ {
-		if err := m.pull(); err != nil {
+		e, live, err := m.pullEpoch()
+		if err != nil {
 			return m.wrapErr(op, s, err)
 		}
-		ps, ok := m.shared.load(m.boot)
-		if !ok || !m.followable(ps) {
+		if !live {
 			return read() // no writer to follow: nothing shrinks meanwhile
 		}
-		if ps.stable && ps.epoch == m.seen.Load() {
-			err := read()
-			if now, ok := m.shared.load(m.boot); !ok || now.epoch == ps.epoch {
-				return err
-			}
+		err = read()
+		if now, ok := m.shared.epochNow(); !ok || now == e {
+			return err
 		}
 		if tries == followTries {
 			return m.errorf(op, s, ErrOutOfRange, fmt.Sprintf("the writer shrank the dataset during each of %d tries", followTries))
@@ -199,14 +197,22 @@ func (m *Manager) follow(op string, s span) error {
 // pull brings a following reader's Start and Size up to date with the
 // shared state page, lock-free while the epoch has not moved.
 func (m *Manager) pull() error {
+	_, _, err := m.pullEpoch()
+	return err
+}
+
+// pullEpoch is pull, and returns the writer's epoch as of which the
+// reader's Start and Size now are; live is false if there is no writer to
+// follow (or the reader is closed), so that nothing shrinks under a read.
+func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
 	if m.closed.Load() {
-		return nil // the values of Close's moment stay
+		return 0, false, nil // the values of Close's moment stay
 	}
 	ps, ok := m.shared.load(m.boot)
 	if !ok || !m.followable(ps) {
 		// Nothing to follow (a page of an earlier boot, or one that
 		// faults): followLocked would change nothing, so take no lock.
-		return nil
+		return 0, false, nil
 	}
 	if st := m.state(); ps.stable && ps.epoch == m.seen.Load() && ps.start == st.start.Load() {
 		// Within an epoch Size only grows: raise it, never lower it, so
@@ -216,16 +222,16 @@ func (m *Manager) pull() error {
 		for cur := st.size.Load(); ps.size > cur && !st.size.CompareAndSwap(cur, ps.size); cur = st.size.Load() {
 		}
 		if m.seen.Load() == ps.epoch {
-			return nil
+			return ps.epoch, true, nil
 		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return nil
+		return 0, false, nil
 	}
-	_, err := m.followLocked()
-	return err
+	live, err = m.followLocked()
+	return m.seen.Load(), live, err
 }
 
 // followLocked brings a following reader's Start, Size, open chunk files

@@ -99,6 +99,12 @@ func (s *sharedPage) bumpEpoch() (ok bool) {
 	return true
 }
 
+// epochNow loads the epoch alone.
+func (s *sharedPage) epochNow() (e uint64, ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	return s.p.epoch.Load(), true
+}
+
 // markClean says that the last record holds everything (a clean Close).
 func (s *sharedPage) markClean() (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
