@@ -160,7 +160,7 @@ type Manager struct {
 	// this Manager, or for a follower by its writer): private views and
 	// the file identities they keep are trusted only while it stands.
 	deletions atomic.Uint64
-	_ [64]byte
+	_         [64]byte
 
 	hits, misses, maps, unmaps, evictions atomic.Int64
 
