@@ -41,10 +41,21 @@ func scanDir(dir string) (*dirScan, error) {
 	if err != nil {
 		return nil, err
 	}
+	return scanEntries(entries)
+}
+
+// scanEntries sorts a directory's entries into kinds.
+func scanEntries(entries []fs.DirEntry) (*dirScan, error) {
 	s := &dirScan{chunks: make(map[int64]fs.FileInfo)}
 	for _, e := range entries {
 		name := e.Name()
 		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			// Removed since the listing: a live writer's Truncate or
+			// DropBefore (the tools open the dataset read-only, beside
+			// it), or a temporary file renamed into place.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

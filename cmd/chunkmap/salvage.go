@@ -36,7 +36,9 @@ size most of them have, when it is a valid chunk size and none is larger).
 Start and Size come from the manifest as Open would take them (the state
 page a writer of this boot left, else the newest valid record), else from
 the state page alone, else from the chunk files present (Size is then the
-end of the last one). The output says which source it used.
+end of the last one). Where the manifest's other record is damaged, it may
+have recorded more than the valid one, so Size runs on to the end of the
+last chunk file present. The output says which source it used.
 
 DIR is only read: salvage opens every file read-only and never opens DIR as
 a dataset, so nothing in it is cleaned up or rewritten. OUT must not exist
@@ -84,7 +86,7 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	if err := checkOut(cfg.dir, cfg.out, cfg.flat); err != nil {
 		return fail(stderr, "salvage", err)
 	}
-	s, err := surveyDir(cfg.dir, cfg.chunkSize)
+	s, err := surveyWide(cfg.dir, cfg.chunkSize)
 	if err != nil {
 		return fail(stderr, "salvage", err)
 	}

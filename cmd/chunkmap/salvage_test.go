@@ -253,6 +253,19 @@ func TestRun_Salvage(t *testing.T) {
 			wantOut:  []string{"from the chunk files present (0000000000000000.chunk … 0000000000000005.chunk; Size is the end of the last one"},
 		},
 		{
+			// Record B and the state page cut off: B might have recorded
+			// more than A, so salvage copies to the end of the last chunk
+			// file (see TestRun_Salvage_CutManifest for a B that did).
+			name: "manifest cut after record A",
+			damage: func(t *testing.T, dir string) {
+				if err := os.Truncate(filepath.Join(dir, chunkmap.ManifestName), 100); err != nil {
+					t.Fatal(err)
+				}
+			},
+			size:    6 * tcs,
+			wantOut: []string{"widened from size 328680 to the end of the last chunk file, 0000000000000005.chunk: record B is damaged", "nothing lost"},
+		},
+		{
 			name:    "manifest missing",
 			damage:  func(t *testing.T, dir string) { remove(t, filepath.Join(dir, chunkmap.ManifestName)) },
 			size:    6 * tcs,
@@ -332,6 +345,51 @@ func TestRun_Salvage(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRun_Salvage_CutManifest checks that salvage copies the chunk files a
+// newer record covered when that record is cut off the manifest and the
+// valid one is older: 1 chunk synced, then 5 more written and closed, then
+// the manifest cut after its first record.
+func TestRun_Salvage_CutManifest(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: tcs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := want(0, 6*tcs, nil)
+	if _, err := m.WriteAt(b[:tcs], 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt(b[tcs:], tcs); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, chunkmap.ManifestName), 100); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, _ := runCmd(t, "info", dir); !strings.Contains(stdout, "size 65536") {
+		t.Fatalf("info (exit %d) does not show a valid record of size 65536 left:\n%s", code, stdout)
+	}
+	before := snapshot(t, dir)
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := runCmd(t, "salvage", "-flat", dir, out)
+	checkUnchanged(t, dir, before)
+	if code != exitOK || !strings.Contains(stdout, "widened from size 65536 to the end of the last chunk file, 0000000000000005.chunk") {
+		t.Fatalf("exit status %d, want %d, and a Size widened over the chunk files\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, b) {
+		t.Errorf("salvaged %d bytes, not the %d written", len(got), len(b))
 	}
 }
 

@@ -263,6 +263,10 @@ type survey struct {
 
 	faults []finding // one per fault: the manifest first, then chunks by index
 	notes  []string
+
+	// wide is salvage's: where the manifest's other record is damaged,
+	// the dataset runs to the end of the last chunk file (see widen).
+	wide bool
 }
 
 // surveyDir reads dir. chunkSize, if not 0, is the chunk size to use when
@@ -270,9 +274,21 @@ type survey struct {
 // The error is for a directory that cannot be listed; everything else is a
 // fault or a note in the survey.
 func surveyDir(dir string, chunkSize int64) (*survey, error) {
+	return surveyWith(&survey{dir: dir}, chunkSize)
+}
+
+// surveyWide is surveyDir for salvage: it takes the widest extent the files
+// allow (see widen).
+func surveyWide(dir string, chunkSize int64) (*survey, error) {
+	return surveyWith(&survey{dir: dir, wide: true}, chunkSize)
+}
+
+// surveyWith fills in s, whose dir and wide are set, as surveyDir says.
+func surveyWith(s *survey, chunkSize int64) (*survey, error) {
+	dir := s.dir
 	// The manifest first, as Open does: a writer creates chunks before it
 	// records a Size that needs them.
-	s := &survey{dir: dir, mv: readManifestView(dir, vfs.OS.BootID())}
+	s.mv = readManifestView(dir, vfs.OS.BootID())
 	scan, err := scanDir(dir)
 	if err != nil {
 		return nil, err
@@ -474,6 +490,9 @@ func (s *survey) chooseExtent() error {
 			s.note("the manifest's state page says start %d, size %d (%s); as Open does, the last record is used, start %d, size %d",
 				page.start, page.size, pageDesc(), s.start, s.size)
 		}
+		if s.wide {
+			s.widen()
+		}
 	case pageFits:
 		s.start, s.size = page.start, page.size
 		s.extentFrom = "the manifest's state page (" + pageDesc() + "; both records are damaged)"
@@ -496,6 +515,32 @@ func (s *survey) chooseExtent() error {
 	s.first = s.start / cs
 	s.end = chunksFor(s.size, cs)
 	return nil
+}
+
+// widen takes Size, chosen from the manifest's valid record, to the end of
+// the last chunk file present when the other record is damaged: that one
+// may have been the newer (a Sync cut short by a power loss, or a file cut
+// or garbled since), and the chunk files past the valid record's Size may
+// hold what it recorded. In a salvage, copying bytes past the true Size
+// (zeros, or writes no Sync acknowledged) is the lesser harm than leaving
+// data behind.
+func (s *survey) widen() {
+	mv := &s.mv
+	if mv.version != 2 || mv.recs[1-mv.best].ok {
+		return
+	}
+	idx := s.scan.indices()
+	if len(idx) == 0 {
+		return
+	}
+	last := idx[len(idx)-1]
+	if last >= math.MaxInt64/s.cs || (last+1)*s.cs <= s.size {
+		return
+	}
+	was := s.size
+	s.size = (last + 1) * s.cs
+	s.extentFrom += fmt.Sprintf(", widened from size %d to the end of the last chunk file, %s: %s is damaged, and may have recorded more (bytes past %d may be zeros, or writes no Sync acknowledged)",
+		was, chunk.Name(last), recordName(mv.version, 1-mv.best), was)
 }
 
 // chunksFor returns how many chunks of cs bytes cover [0, size), without
