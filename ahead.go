@@ -29,8 +29,9 @@ package chunkmap
 //
 // Ownership of a file: the maker creates only chunk next, and only while
 // next < end and it has not failed; settleLocked creates a chunk only when
-// the maker is not running or has failed before it. A chunk file is thus
-// created by exactly one of them, with O_EXCL.
+// the maker is not running, has failed before it, or has not begun it (it
+// then moves next past it, under mu, so the maker goes on after it). A
+// chunk file is thus created by exactly one of them, with O_EXCL.
 //
 // Locks: ahead.mu, besides m.mu. The maker never holds ahead.mu while it
 // creates a file, and takes no other lock, so a caller holding m.mu may
@@ -80,12 +81,19 @@ type ahead struct {
 	next    int64
 	running bool
 	failed  bool
+	// making is set while the maker creates chunk next; settleLocked
+	// creates next itself while it is not (see settleLocked). run counts
+	// the makers started: one whose run has ended before it began finds
+	// a later run's number, and stops at once.
+	making bool
+	run    uint64
 }
 
 // oweLocked hands the files of chunks [from, end) to the maker, after a
 // growth that counted them.
 //
-// REQUIRES: m.mu held; no chunk owed, so no maker running.
+// REQUIRES: m.mu held; no chunk owed, so no maker running (a maker that
+// never began, every chunk of its run taken over, finds its run over).
 func (m *Manager) oweLocked(from, end int64) {
 	a := &m.ahead
 	a.mu.Lock()
@@ -100,21 +108,29 @@ func (m *Manager) oweLocked(from, end int64) {
 	clear(a.infos)
 	a.open = 0
 	a.running = true
-	go m.makeAhead()
+	a.run++
+	go m.makeAhead(a.run)
 }
 
 // makeAhead is the maker: it creates the owed chunk files in order until
 // the last, or until a creation fails, which it leaves to settleLocked to
 // retry and report.
-func (m *Manager) makeAhead() {
+func (m *Manager) makeAhead(run uint64) {
 	a := &m.ahead
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.run != run {
+		// Every chunk of its run was taken over before it began
+		// (settleLocked), and another run has begun since: not its own.
+		return
+	}
 	for !a.failed && a.next < a.end {
 		idx := a.next
+		a.making = true
 		a.mu.Unlock()
 		f, err := chunk.Create(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
 		a.mu.Lock()
+		a.making = false
 		if err != nil {
 			a.failed = true
 			break
@@ -130,7 +146,7 @@ func (m *Manager) makeAhead() {
 			// this one by name when it gets there.
 			f.Close()
 		}
-		a.next++
+		a.next = idx + 1
 		a.changed.Broadcast()
 	}
 	a.running = false
@@ -150,6 +166,20 @@ func (m *Manager) settleLocked(idx int64) (*chunk.File, error) {
 	}
 	a.mu.Lock()
 	for a.running && !a.failed && idx >= a.next {
+		if idx == a.next && !a.making {
+			// The maker has not begun it: its thread may still be
+			// waking, which can take longer than creating the file
+			// (about 150 µs against 15 on a virtual machine). The
+			// chunk is taken over, and the maker goes on after it.
+			a.next = idx + 1
+			if a.next == a.end {
+				// Nothing is left for the maker, which has not
+				// begun: its run is over (see makeAhead).
+				a.running = false
+				a.changed.Broadcast()
+			}
+			break
+		}
 		a.changed.Wait() // a few system calls away: the maker is making it, or one before it
 	}
 	i := idx - a.from
@@ -159,9 +189,9 @@ func (m *Manager) settleLocked(idx int64) (*chunk.File, error) {
 	case settled:
 		return nil, nil
 	case owed:
-		// The maker failed before it, and stopped: create it here, as
-		// growth does (a leftover file under the name included), and
-		// report a failure, leaving it owed.
+		// The maker failed before it, and stopped, or has not begun it:
+		// create it here, as growth does (a leftover file under the name
+		// included), and report a failure, leaving it owed.
 		var err error
 		if f, err = m.createFileLocked(idx); err != nil {
 			return nil, err

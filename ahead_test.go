@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -400,5 +401,67 @@ func TestWritePastSizeSettlesItsGap(t *testing.T) {
 			defer m2.Close()
 			wantDatasetFiles(t, m2, dir, "after a reopen")
 		})
+	}
+}
+
+// TestBulkAppendsOnOneThread runs bulk Appends, Truncates and writes past
+// Size with one P, so that the maker a growth starts rarely runs before
+// the write needs its chunks: the write takes them over, and the maker
+// begins (if at all) after its run has ended, or after another run began.
+// Every byte must read back, the directory must hold exactly the dataset's
+// chunk files after each call, and Close and a reopen must succeed.
+func TestBulkAppendsOnOneThread(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	seed := testSeed(t, "CHUNKMAP_GROWTH_SEED")
+	r := rand.New(rand.NewPCG(seed, 1))
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: aheadChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var model []byte
+	for step := range 200 {
+		var op string
+		switch k := r.IntN(8); {
+		case k < 6:
+			p := pattern(uint64(step), 1+r.IntN(20*aheadChunk))
+			op = fmt.Sprintf("Append(%d)", len(p))
+			if _, err := m.Append(p); err != nil {
+				t.Fatalf("step %d: %s: %v", step, op, err)
+			}
+			model = append(model, p...)
+		case k < 7:
+			off := int64(len(model)) + int64(r.IntN(4*aheadChunk))
+			p := pattern(uint64(step), 2*aheadChunk+r.IntN(8*aheadChunk))
+			op = fmt.Sprintf("WriteAt(%d, %d)", len(p), off)
+			if _, err := m.WriteAt(p, off); err != nil {
+				t.Fatalf("step %d: %s: %v", step, op, err)
+			}
+			model = append(model, make([]byte, off+int64(len(p))-int64(len(model)))...)
+			copy(model[off:], p)
+		default:
+			to := r.Int64N(int64(len(model)) + 1)
+			op = fmt.Sprintf("Truncate(%d)", to)
+			if err := m.Truncate(to); err != nil {
+				t.Fatalf("step %d: %s: %v", step, op, err)
+			}
+			model = model[:to]
+		}
+		if got := readAll(t, m); !bytes.Equal(got, model) {
+			t.Fatalf("step %d: after %s: offset %d differs from the model", step, op, firstDiff(got, model))
+		}
+		wantDatasetFiles(t, m, dir, fmt.Sprintf("step %d: after %s", step, op))
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := chunkmap.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if got := readAll(t, m2); !bytes.Equal(got, model) {
+		t.Fatalf("reopened: offset %d differs from the model", firstDiff(got, model))
 	}
 }
