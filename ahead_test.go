@@ -453,15 +453,7 @@ func TestBulkAppendsOnOneThread(t *testing.T) {
 		}
 		wantDatasetFiles(t, m, dir, fmt.Sprintf("step %d: after %s", step, op))
 	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	m2, err := chunkmap.Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m2.Close()
-	if got := readAll(t, m2); !bytes.Equal(got, model) {
+	if got := readAll(t, reopen(t, m, nil)); !bytes.Equal(got, model) {
 		t.Fatalf("reopened: offset %d differs from the model", firstDiff(got, model))
 	}
 }
