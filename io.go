@@ -168,8 +168,11 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 		// On tmpfs even a read of a hole through a mapping needs a page,
 		// so on a full tmpfs it faults; pread reads the hole as zeros. A
 		// file truncated from outside fails both ways.
-		if _, err := m.fileIO(p, off, false); err == nil {
+		switch _, err := m.fileIO(p, off, false); {
+		case err == nil:
 			return nil
+		case errors.Is(err, errPastEnd):
+			return err // a Truncate overtook the read: not the file's fault
 		}
 		return faultErr(mp, f)
 	}
