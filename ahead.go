@@ -75,9 +75,11 @@ type ahead struct {
 	open  int
 	// next is the chunk the maker makes next; it stops at end, or at the
 	// first failure (failed). It changes running to false under mu in the
-	// step that makes the last file or fails, so once every chunk is
-	// settled (or the maker was cancelled) no maker runs, and the next
-	// growth's maker is the only one.
+	// step that makes the last file or fails (or settleLocked does, taking
+	// over the last chunk from a maker that has not begun), so once every
+	// chunk is settled (or the maker was cancelled) no maker runs but,
+	// perhaps, one that has not begun and will find its run over (run),
+	// and the next growth's maker is the only one.
 	next    int64
 	running bool
 	failed  bool

@@ -99,10 +99,15 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 			return 0, false, m.errorf(op, at(off, int64(size)), ErrClosed, "")
 		}
 		if m.follows.Load() {
-			err = m.followedRead(op, at(off, int64(size)), func() (err error) {
+			var ok bool
+			ok, err = m.followedRead(op, at(off, int64(size)), func() (int64, error) {
+				var err error
 				x, _, err = m.atomicIn(kind, size, off, a, b)
-				return err
+				return valuesEnd([]int64{off}, size), err
 			})
+			if !ok {
+				x = 0
+			}
 			return x, false, err
 		}
 	} else if err := m.checkWrite(op, at(off, int64(size))); err != nil {
@@ -152,6 +157,10 @@ func (m *Manager) atomicIn(kind atomicKind, size int, off int64, a, b uint64) (x
 	// before either can (a follower's writer is another Manager: its
 	// caller checks the writer's epoch around the call).
 	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		return 0, false, m.errorf(op, at(off, int64(size)), ErrClosed, "")
+	}
 	if d := m.rangeDetail(off, int64(size)); d != "" {
 		m.mu.Unlock()
 		return 0, false, m.errorf(op, at(off, int64(size)), ErrOutOfRange, d)

@@ -151,36 +151,75 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 }
 
 // followedRead runs read, a read of a following reader (ReadAt, Gather, an
-// atomic load), until the writer's epoch stands still across it, and
-// returns read's error as it is. The writer moves the epoch after every
-// shrink, before any growth after it can zero the bytes cut off or write
-// them anew; so a read that checked its range against Size before a shrink,
-// and copied after such a growth, is made again under the new Start and
-// Size, never returning bytes the dataset did not hold (see slots.go for
-// the writer's own reads, which its shrink epoch guards). A writer that
-// shrinks the dataset during every one of followTries reads fails the call
-// with ErrOutOfRange, as a read racing a shrink may.
-func (m *Manager) followedRead(op string, s span, read func() error) error {
+// atomic load) that returns the end of the bytes it read, until nothing the
+// writer did during it can have changed those bytes, and returns read's
+// error as it is, with ok set. The writer moves the epoch after every cut of
+// Size (a Truncate), before any growth after it can zero the bytes cut off
+// or write them anew, so a read the epoch did not move under stands. The
+// epoch also moves for changes that leave the read's bytes alone (a
+// DropBefore, a Truncate past them): a read stands too if the page's Size
+// covered its bytes as its try began and every cut recorded since (the
+// state page keeps the last 16) left them in. Otherwise it is made again,
+// under the new Start and Size. A writer that cuts into the bytes during
+// each of followTries reads makes followedRead return ErrOutOfRange, as a
+// read racing a shrink may, and ok false: what read returned is to be
+// discarded. (The writer's own reads are guarded by its shrink epoch: see
+// slots.go.)
+func (m *Manager) followedRead(op string, s span, read func() (end int64, err error)) (ok bool, err error) {
 	for tries := 1; ; tries++ {
+		c0, size0, marked := m.shared.cutMark()
 		e, live, err := m.pullEpoch()
 		if err != nil {
-			return m.wrapErr(op, s, err)
+			return false, m.wrapErr(op, s, err)
 		}
 		if !live {
-			return read() // no writer to follow: nothing shrinks meanwhile
+			_, err = read() // no writer to follow: nothing changes meanwhile
+			return true, err
 		}
-		err = read()
+		end, err := read()
 		if now, ok := m.shared.epochNow(); !ok || now == e {
-			return err
+			return true, err
+		}
+		if marked && end <= size0 && m.shared.uncut(c0, end) {
+			return true, err
 		}
 		if tries == followTries {
-			return m.errorf(op, s, ErrOutOfRange, fmt.Sprintf("the writer shrank the dataset during each of %d tries", followTries))
+			return false, m.errorf(op, s, ErrOutOfRange, fmt.Sprintf("the writer cut the dataset into the bytes read during each of %d tries", followTries))
 		}
 	}
 }
 
 // followTries is how many times followedRead tries a read.
 const followTries = 8
+
+// followPiece is the most bytes a following reader's ReadAt reads under
+// one epoch of the writer (followedRead): a few microseconds of copying.
+const followPiece = 256 << 10
+
+// readFollowed is readAt for a following reader: a piece at a time, each
+// read under one epoch of the writer, with the chunk files the writer
+// deleted let go before it reads through any of them. A read that a
+// Truncate overtakes stops at the new Size, with io.EOF, after the pieces
+// before it; so does one that runs out of tries, with ErrOutOfRange.
+func (m *Manager) readFollowed(p []byte, off int64) (int, error) {
+	n := 0
+	for {
+		piece := p[n:min(len(p), n+followPiece)]
+		o := off + int64(n)
+		var k int
+		ok, err := m.followedRead("read", at(o, int64(len(piece))), func() (int64, error) {
+			var err error
+			k, err = m.readIn(piece, o)
+			return o + int64(k), err
+		})
+		if !ok {
+			return n, err
+		}
+		if n += k; err != nil || n == len(p) {
+			return n, err
+		}
+	}
+}
 
 // follow is pull for the calls other than ReadAt that read Start, Size or
 // chunks (Pin, Gather, the atomics, Batch, Advise): for a following reader

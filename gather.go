@@ -33,9 +33,17 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 		return err
 	}
 	if m.follows.Load() {
-		return m.followedRead("gather", firstValue(offs, n), func() error {
-			return m.gatherScatter("gather", dst, offs, n, false)
-		})
+		// A block at a time, each under one epoch of the writer.
+		for i := 0; i < len(offs); i += gatherBlock {
+			block := offs[i:min(i+gatherBlock, len(offs))]
+			_, err := m.followedRead("gather", firstValue(block, n), func() (int64, error) {
+				return valuesEnd(block, n), m.gatherScatter("gather", dst[i*n:], block, n, false)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return m.gatherScatter("gather", dst, offs, n, false)
 }
@@ -59,6 +67,19 @@ func (m *Manager) Scatter(src []byte, offs []int64, n int) error {
 		return err
 	}
 	return m.gatherScatter("scatter", src, offs, n, true)
+}
+
+// valuesEnd returns the end of the furthest of the n-byte values at offs
+// (maxOffset for one past it).
+func valuesEnd(offs []int64, n int) int64 {
+	end := int64(0)
+	for _, off := range offs {
+		if off > maxOffset-int64(n) {
+			return maxOffset
+		}
+		end = max(end, off+int64(n))
+	}
+	return end
 }
 
 // gatherBlock is how many values a hot pass resolves before it copies them.

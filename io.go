@@ -48,14 +48,7 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	if m.follows.Load() {
-		// Under the writer's Start and Size, and with the chunk files it
-		// deleted since let go before reading through any of them.
-		var n int
-		err := m.followedRead("read", at(off, int64(len(p))), func() (err error) {
-			n, err = m.readIn(p, off)
-			return err
-		})
-		return n, err
+		return m.readFollowed(p, off)
 	}
 	return m.readIn(p, off)
 }

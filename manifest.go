@@ -9,7 +9,7 @@ package chunkmap
 //
 //	   0  record A   64 bytes
 //	 512  record B   64 bytes
-//	2048  state page 128 bytes
+//	2048  state page 256 bytes
 //
 // A record is what a Sync made durable, little endian:
 //
@@ -342,6 +342,14 @@ type statePage struct {
 	clean atomic.Uint32
 	_     uint32
 	_     [4]uint64
+	// cuts counts the writer's cuts of Size (a Truncate below it, and the
+	// state a writer sets up or restores), and cut holds the Size each of
+	// the last len(cut) of them left, at its number modulo len(cut): a
+	// reader whose read the epoch moved under tells from them whether the
+	// bytes it read were cut (see followedRead). Both are written before
+	// the epoch moves.
+	cuts atomic.Uint64
+	cut  [16]atomic.Int64
 }
 
 // Compile-time checks: the state page fits its place, and its atomic fields

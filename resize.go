@@ -413,8 +413,12 @@ func (m *Manager) Truncate(size int64) error {
 	st.size.Store(size)
 	m.mirrorSizeLocked(size)
 	// After the new Size is in the page: readers raise Size freely within
-	// an epoch, and take the exact value when the epoch moves.
-	m.bumpEpochLocked()
+	// an epoch, and take the exact value when the epoch moves. The cut is
+	// recorded first, for readers whose reads the epoch moves under
+	// (followedRead).
+	if m.shared != nil {
+		m.shared.cutTo(size)
+	}
 	m.endShrink()
 	// A lock-free store that checked Size before the new one may still be
 	// on its way to a chunk kept from here on: it finishes now, before a

@@ -51,7 +51,51 @@ func (s *sharedPage) setup(boot [48]byte, start, size int64) (epoch uint64, ok b
 	p.size.Store(size)
 	copy(p.magic[:], stateMagic)
 	p.boot = boot
+	p.recordCut(size) // the last writer's Size may have been larger
 	return p.epoch.Add(1), true
+}
+
+// recordCut records a cut of Size to size (statePage.cut), before the
+// epoch moves.
+func (p *statePage) recordCut(size int64) {
+	c := p.cuts.Load()
+	p.cut[c%uint64(len(p.cut))].Store(size)
+	p.cuts.Store(c + 1)
+}
+
+// cutTo records a Truncate's new Size, size, which the page holds already,
+// and moves the epoch: readers take the exact values when they see it move.
+func (s *sharedPage) cutTo(size int64) (ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	s.p.recordCut(size)
+	s.p.epoch.Add(1)
+	return true
+}
+
+// cutMark returns how many cuts the writer has made and, loaded after
+// them, Size: what followedRead compares a read's range with.
+func (s *sharedPage) cutMark() (cuts uint64, size int64, ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	cuts = s.p.cuts.Load()
+	return cuts, s.p.size.Load(), true
+}
+
+// uncut reports whether every cut the writer has made since it had made
+// c0 left Size at end or above, as far as the page still records them.
+func (s *sharedPage) uncut(c0 uint64, end int64) (ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	p := s.p
+	n := uint64(len(p.cut))
+	c1 := p.cuts.Load()
+	if c1-c0 > n {
+		return false // more than the page records, or a new writer's page
+	}
+	for c := c0; c < c1; c++ {
+		if p.cut[c%n].Load() < end {
+			return false
+		}
+	}
+	return p.cuts.Load()-c0 <= n // and none of those read was written over since
 }
 
 // setSize mirrors a new Size.
@@ -87,6 +131,7 @@ func (s *sharedPage) restore(boot [48]byte, start, size int64) (ok bool) {
 	p.start.Store(start)
 	copy(p.magic[:], stateMagic)
 	p.boot = boot
+	p.recordCut(size) // the page may have said more
 	p.epoch.Add(1)
 	s.broken.Store(false)
 	return true

@@ -1,9 +1,9 @@
 package chunkmap_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -160,7 +160,67 @@ func TestShrinkRead(t *testing.T) {
 			}
 			stop.Store(true)
 			wg.Wait()
-			t.Log(fmt.Sprintf("%d reads, %d wrong", reads.Load(), bad.Load()))
+			t.Logf("%d reads, %d wrong", reads.Load(), bad.Load())
 		})
 	}
+}
+
+// TestFollowerReadBesideCuts checks that a following reader's long reads of
+// bytes the writer never cuts succeed, and read right, while the writer
+// cuts and regrows the end of the dataset as fast as it can: the epoch
+// moves under nearly every read, and the cuts the state page records show
+// that none reached the bytes read.
+func TestFollowerReadBesideCuts(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := t.TempDir()
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := shrinkWords(1, 0, 16<<20)
+	if _, err := w.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var stop atomic.Bool
+	var cuts atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tail := shrinkWords(1, int64(len(data))-16, 16)
+		for !stop.Load() {
+			if err := w.Truncate(int64(len(data)) - 16); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := w.Append(tail); err != nil {
+				t.Error(err)
+				return
+			}
+			cuts.Add(1)
+		}
+	})
+	p := make([]byte, 8<<20) // [0, 8 MiB): never cut
+	reads := 100
+	if raceEnabled {
+		reads = 20
+	}
+	for i := range reads {
+		n, err := r.ReadAt(p, 0)
+		if err != nil || n != len(p) {
+			t.Errorf("read %d of [0, %d) beside %d cuts at %d: n %d, %v", i, len(p), cuts.Load(), len(data)-16, n, err)
+			break
+		}
+		if !bytes.Equal(p, data[:len(p)]) {
+			t.Errorf("read %d of [0, %d): wrong bytes at %d", i, len(p), firstDiff(p, data))
+			break
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d reads beside %d cuts", reads, cuts.Load())
 }

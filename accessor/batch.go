@@ -19,7 +19,10 @@ import (
 //
 // Reads must lie within [Start, Size) and, unlike the ViewAccessor's typed
 // writes, so must writes: a Batch does not extend the dataset. Values that
-// straddle a chunk boundary are assembled from both chunks.
+// straddle a chunk boundary are assembled from both chunks. The bytes a
+// Batch reads are those it holds, plain memory: a read racing a Truncate
+// that cuts them off, and the growth after it, may return what that growth
+// writes, zeros included (the ViewAccessor's own reads never do).
 type Batch struct {
 	v   *ViewAccessor
 	b   *chunkmap.Batch

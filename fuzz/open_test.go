@@ -350,7 +350,7 @@ func (r *openRun) corrupt(d *decoder) {
 		case 1: // record B
 			pos = recStride + int(pb%recLen)
 		case 2: // the state page
-			pos = pageOff + int(pb%pageLen)
+			pos = pageOff + int(pb)%pageLen
 		default: // anywhere, the padding included
 			pos = int(pb)<<4 | int(rb>>2&15)
 		}

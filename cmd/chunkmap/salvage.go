@@ -36,9 +36,11 @@ size most of them have, when it is a valid chunk size and none is larger).
 Start and Size come from the manifest as Open would take them (the state
 page a writer of this boot left, else the newest valid record), else from
 the state page alone, else from the chunk files present (Size is then the
-end of the last one). Where the manifest's other record is damaged, it may
-have recorded more than the valid one, so Size runs on to the end of the
-last chunk file present. The output says which source it used.
+end of the last one). Where the manifest's other record is damaged (not
+merely never written), it may have recorded more than the valid one, so
+Size runs on to the end of the last chunk file present, and what is
+missing past the valid record's Size is listed as not copied, not as lost.
+The output says which source it used.
 
 DIR is only read: salvage opens every file read-only and never opens DIR as
 a dataset, so nothing in it is cleaned up or rewritten. OUT must not exist
@@ -124,7 +126,7 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		r.open = cfg.open
 	}
 	var (
-		lost            []lostRange
+		lost, unsure    []lostRange
 		copied, lostLen int64
 	)
 	zeros := make([]byte, len(r.buf))
@@ -137,6 +139,17 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		}
 		return dst.write(p, off)
 	}, func(l lostRange) {
+		if w := s.widened; w > 0 && l.to > w {
+			// Past the valid record's Size the bytes were perhaps never
+			// the dataset's: what is missing there is noted, not lost.
+			if l.from < w {
+				lost = append(lost, lostRange{from: l.from, to: w, first: l.first, n: l.n, kind: l.kind, why: l.why})
+				lostLen += w - l.from
+				l.from = w
+			}
+			unsure = append(unsure, l)
+			return
+		}
 		lost = append(lost, l)
 		lostLen += l.to - l.from
 	}, m)
@@ -152,6 +165,9 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 
 	for _, l := range lost {
 		fmt.Fprintf(stdout, "  lost [%d, %d) (%s): %s\n", l.from, l.to, formatBytes(l.to-l.from), l.describe())
+	}
+	for _, l := range unsure {
+		fmt.Fprintf(stdout, "  not copied [%d, %d) (%s), past the valid record's size %d: %s\n", l.from, l.to, formatBytes(l.to-l.from), s.widened, l.describe())
 	}
 	for _, n := range s.notes {
 		fmt.Fprintf(stdout, "  note: %s\n", n)

@@ -393,6 +393,52 @@ func TestRun_Salvage_CutManifest(t *testing.T) {
 	}
 }
 
+// TestRun_Salvage_WidenedLosses checks what salvage does with the chunk
+// files past the valid record's Size: where the other record was never
+// written (a new dataset's), nothing, as Open does; where it was cut off,
+// it copies them, and a chunk missing among them is noted, not lost.
+func TestRun_Salvage_WidenedLosses(t *testing.T) {
+	t.Run("other record never written", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "ds")
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: tcs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Grow(6 * tcs); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// As after a restart of the machine: the state page is not
+		// this boot's, so the record counts.
+		f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt([]byte("another boot"), 2048+8); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		remove(t, filepath.Join(dir, chunk.Name(3)))
+		code, stdout, stderr := runCmd(t, "salvage", "-flat", dir, filepath.Join(t.TempDir(), "out"))
+		if code != exitOK || strings.Contains(stdout, "widened") || !strings.Contains(stdout, "size 0") {
+			t.Errorf("exit status %d, want %d, size 0 and no widening\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+		}
+	})
+	t.Run("missing past the valid record", func(t *testing.T) {
+		dir := newDataset(t)
+		if err := os.Truncate(filepath.Join(dir, chunkmap.ManifestName), 100); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, chunk.Name(7)), strings.Repeat("x", tcs))
+		code, stdout, stderr := runCmd(t, "salvage", "-flat", dir, filepath.Join(t.TempDir(), "out"))
+		if code != exitOK || !strings.Contains(stdout, "not copied [393216, 458752) (64 KiB), past the valid record's size 328680: 0000000000000006.chunk is missing") {
+			t.Errorf("exit status %d, want %d, and the missing chunk noted\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+		}
+	})
+}
+
 func TestRun_Salvage_ChunkSize(t *testing.T) {
 	t.Run("ambiguous", func(t *testing.T) {
 		dir := newDataset(t)

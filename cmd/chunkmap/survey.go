@@ -59,6 +59,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // record is one manifest record as read, valid or not.
 type record struct {
 	ok        bool
+	blank     bool  // all zeros: never written (a new manifest's second record)
 	err       error // why it is not valid
 	seq       uint64
 	chunkSize int64
@@ -146,6 +147,7 @@ func (mv *manifestView) decode(b []byte, length int64, bootID string) {
 			continue
 		}
 		r := decodeRecord(b[at : at+recordLen])
+		r.blank = !r.ok && !slices.ContainsFunc(b[at:at+recordLen], func(c byte) bool { return c != 0 })
 		if r.ok && int(r.seq%2) != i {
 			r = record{err: fmt.Errorf("record %d at offset %d", r.seq, at)}
 		}
@@ -265,8 +267,10 @@ type survey struct {
 	notes  []string
 
 	// wide is salvage's: where the manifest's other record is damaged,
-	// the dataset runs to the end of the last chunk file (see widen).
-	wide bool
+	// the dataset runs to the end of the last chunk file (see widen), and
+	// widened is the Size it ran on from; 0 if it did not.
+	wide    bool
+	widened int64
 }
 
 // surveyDir reads dir. chunkSize, if not 0, is the chunk size to use when
@@ -526,8 +530,11 @@ func (s *survey) chooseExtent() error {
 // data behind.
 func (s *survey) widen() {
 	mv := &s.mv
-	if mv.version != 2 || mv.recs[1-mv.best].ok {
+	if mv.version != 2 {
 		return
+	}
+	if other := mv.recs[1-mv.best]; other.ok || other.blank {
+		return // the other record is valid, or was never written
 	}
 	idx := s.scan.indices()
 	if len(idx) == 0 {
@@ -538,7 +545,7 @@ func (s *survey) widen() {
 		return
 	}
 	was := s.size
-	s.size = (last + 1) * s.cs
+	s.size, s.widened = (last+1)*s.cs, was
 	s.extentFrom += fmt.Sprintf(", widened from size %d to the end of the last chunk file, %s: %s is damaged, and may have recorded more (bytes past %d may be zeros, or writes no Sync acknowledged)",
 		was, chunk.Name(last), recordName(mv.version, 1-mv.best), was)
 }
