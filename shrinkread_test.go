@@ -171,17 +171,13 @@ func TestShrinkRead(t *testing.T) {
 // moves under nearly every read, and the cuts the state page records show
 // that none reached the bytes read.
 func TestFollowerReadBesideCuts(t *testing.T) {
-	const cs = chunkmap.MinChunkSize
 	dir := t.TempDir()
-	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openTestManager(t, dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
 	data := shrinkWords(1, 0, 16<<20)
 	if _, err := w.WriteAt(data, 0); err != nil {
 		t.Fatal(err)
 	}
+	// Not openTestManager: a follower's Size is as of its last read.
 	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
