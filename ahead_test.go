@@ -103,13 +103,47 @@ func failOpen(idx int64, times int) vfstest.Rule {
 // chunkName is the file name of chunk idx.
 func chunkName(idx int64) string { return fmt.Sprintf("%016x.chunk", idx) }
 
+// makerFirstFS holds the writes to chunk 0 until the creation of chunk idx
+// has been tried (for up to a minute): a write held in its first chunk
+// takes over none of the others, so the maker tries it.
+type makerFirstFS struct {
+	vfs.FS
+	idx   int64
+	tried chan struct{}
+	once  sync.Once
+}
+
+func (g *makerFirstFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	f, err := g.FS.OpenFile(name, flag, perm)
+	if flag&os.O_CREATE != 0 && chunkIndexOf(name) == g.idx {
+		g.once.Do(func() { close(g.tried) })
+	}
+	if err != nil || chunkIndexOf(name) != 0 {
+		return f, err
+	}
+	return &heldFile{File: f, g: g}, nil
+}
+
+type heldFile struct {
+	vfs.File
+	g *makerFirstFS
+}
+
+func (f *heldFile) WriteAt(p []byte, off int64) (int, error) {
+	select {
+	case <-f.g.tried:
+	case <-time.After(time.Minute):
+	}
+	return f.File.WriteAt(p, off)
+}
+
 // TestBulkWriteRetriesAChunkItsMakerFailed checks that a chunk whose
 // creation failed in the background is created again by the write that
 // needs it, which then succeeds whole.
 func TestBulkWriteRetriesAChunkItsMakerFailed(t *testing.T) {
 	fsys := vfstest.NewFaulty(nil)
 	r := fsys.Add(failOpen(5, 1))
-	m, dir := openOnFS(t, fsys)
+	m, dir := openOnFS(t, &makerFirstFS{FS: fsys, idx: 5, tried: make(chan struct{})})
 	data := pattern(2, 8*aheadChunk)
 	if _, err := m.Append(data); err != nil {
 		t.Fatal(err)

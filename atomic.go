@@ -102,8 +102,10 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 			var ok bool
 			ok, err = m.followedRead(op, at(off, int64(size)), func() (int64, error) {
 				var err error
-				x, _, err = m.atomicIn(kind, size, off, a, b)
-				return valuesEnd([]int64{off}, size), err
+				if x, _, err = m.atomicIn(kind, size, off, a, b); err != nil {
+					return 0, err
+				}
+				return valuesEnd([]int64{off}, size), nil
 			})
 			if !ok {
 				x = 0

@@ -151,11 +151,14 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 }
 
 // followedRead runs read, a read of a following reader (ReadAt, Gather, an
-// atomic load) that returns the end of the bytes it read, until nothing the
-// writer did during it can have changed those bytes, and returns read's
-// error as it is, with ok set. The writer moves the epoch after every cut of
-// Size (a Truncate), before any growth after it can zero the bytes cut off
-// or write them anew, so a read the epoch did not move under stands. The
+// atomic load) that returns the end of the bytes it read (0 for none, as
+// after an error that voids them), until nothing the writer did during it
+// can have changed those bytes, and returns read's error as it is, with ok
+// set. The writer moves the epoch after every cut of Size (a Truncate),
+// before any growth after it can zero the bytes cut off or write them
+// anew, so a read stands if the epoch did not move under it and the page's
+// Size still covers its bytes (within an epoch that Size only grows, so a
+// read past it used a Size raised from before a cut: see pullEpoch). The
 // epoch also moves for changes that leave the read's bytes alone (a
 // DropBefore, a Truncate past them): a read stands too if the page's Size
 // covered its bytes as its try began and every cut recorded since (the
@@ -166,9 +169,16 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // discarded. (The writer's own reads are guarded by its shrink epoch: see
 // slots.go.)
 func (m *Manager) followedRead(op string, s span, read func() (end int64, err error)) (ok bool, err error) {
+	exact := false
 	for tries := 1; ; tries++ {
 		c0, size0, marked := m.shared.cutMark()
-		e, live, err := m.pullEpoch()
+		var e uint64
+		var live bool
+		if exact {
+			e, live, err = m.pullLocked()
+		} else {
+			e, live, err = m.pullEpoch()
+		}
 		if err != nil {
 			return false, m.wrapErr(op, s, err)
 		}
@@ -177,12 +187,17 @@ func (m *Manager) followedRead(op string, s span, read func() (end int64, err er
 			return true, err
 		}
 		end, err := read()
-		if now, ok := m.shared.epochNow(); !ok || now == e {
+		now, size, ok := m.shared.epochSize()
+		if !ok || now == e && end <= size {
 			return true, err
 		}
 		if marked && end <= size0 && m.shared.uncut(c0, end) {
 			return true, err
 		}
+		// Within an epoch the page's Size only grows, so a read past it
+		// used a Size raised from before a shrink (see pullEpoch): the
+		// next try takes the exact one.
+		exact = now == e
 		if tries == followTries {
 			return false, m.errorf(op, s, ErrOutOfRange, fmt.Sprintf("the writer cut the dataset into the bytes read during each of %d tries", followTries))
 		}
@@ -209,7 +224,9 @@ func (m *Manager) readFollowed(p []byte, off int64) (int, error) {
 		var k int
 		ok, err := m.followedRead("read", at(o, int64(len(piece))), func() (int64, error) {
 			var err error
-			k, err = m.readIn(piece, o)
+			if k, err = m.readIn(piece, o); k == 0 {
+				return 0, err // nothing read: nothing to check
+			}
 			return o + int64(k), err
 		})
 		if !ok {
@@ -257,13 +274,29 @@ func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
 		// Within an epoch Size only grows: raise it, never lower it, so
 		// that concurrent pulls that loaded in one order and store in
 		// another cannot take it back. A shrink moves the epoch, and
-		// followLocked stores the exact value.
-		for cur := st.size.Load(); ps.size > cur && !st.size.CompareAndSwap(cur, ps.size); cur = st.size.Load() {
+		// followLocked stores the exact value. It stores the new epoch
+		// in seen before it stores Size, so a raise checks seen after
+		// loading the Size it replaces: one from before the shrink then
+		// fails its compare-and-swap, instead of raising the exact
+		// value back (a raise that still lands, the value being the
+		// same, is undone below, and followedRead checks a read against
+		// the page's Size after it).
+		for {
+			cur := st.size.Load()
+			if ps.size <= cur || m.seen.Load() != ps.epoch || st.size.CompareAndSwap(cur, ps.size) {
+				break
+			}
 		}
 		if m.seen.Load() == ps.epoch {
 			return ps.epoch, true, nil
 		}
 	}
+	return m.pullLocked()
+}
+
+// pullLocked is pull's locked path: followLocked stores the page's exact
+// Start and Size.
+func (m *Manager) pullLocked() (epoch uint64, live bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {

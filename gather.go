@@ -37,7 +37,10 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 		for i := 0; i < len(offs); i += gatherBlock {
 			block := offs[i:min(i+gatherBlock, len(offs))]
 			_, err := m.followedRead("gather", firstValue(block, n), func() (int64, error) {
-				return valuesEnd(block, n), m.gatherScatter("gather", dst[i*n:], block, n, false)
+				if err := m.gatherScatter("gather", dst[i*n:], block, n, false); err != nil {
+					return 0, err // dst is void after an error
+				}
+				return valuesEnd(block, n), nil
 			})
 			if err != nil {
 				return err

@@ -95,7 +95,10 @@ func (s *sharedPage) uncut(c0 uint64, end int64) (ok bool) {
 			return false
 		}
 	}
-	return p.cuts.Load()-c0 <= n // and none of those read was written over since
+	// None of those read was written over since: recordCut writes the
+	// slot of cut c before cuts becomes c+1, so cut c0+n may have written
+	// over c0's slot while cuts still says c0+n.
+	return p.cuts.Load()-c0 < n
 }
 
 // setSize mirrors a new Size.
@@ -144,10 +147,11 @@ func (s *sharedPage) bumpEpoch() (ok bool) {
 	return true
 }
 
-// epochNow loads the epoch alone.
-func (s *sharedPage) epochNow() (e uint64, ok bool) {
+// epochSize loads the epoch, then Size.
+func (s *sharedPage) epochSize() (e uint64, size int64, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
-	return s.p.epoch.Load(), true
+	e = s.p.epoch.Load()
+	return e, s.p.size.Load(), true
 }
 
 // markClean says that the last record holds everything (a clean Close).
