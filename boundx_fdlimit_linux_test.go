@@ -179,80 +179,90 @@ func TestBoundxFDChild(t *testing.T) {
 			others.Store(what, err.Error())
 		}
 	}
-	for _, extra := range []int{0, 2} {
-		lower(extra)
-		var wg sync.WaitGroup
-		for g := 0; g < 64; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				r := rand.New(rand.NewPCG(uint64(g), uint64(extra)))
-				for i := 0; i < 20; i++ {
-					c := r.Int64N(chunks)
-					off := c*bxChunk + r.Int64N(bxChunk-16)
-					switch r.IntN(12) {
-					case 0:
-						p := make([]byte, 16)
-						_, err := m.ReadAt(p, off)
-						note("ReadAt", err)
-						if err == nil && p[0] != bxFillByte(off) {
-							errs.add("ReadAt(%d): %d, want %d", off, p[0], bxFillByte(off))
-						}
-					case 1:
-						_, err := m.WriteAt([]byte{bxFillByte(off)}, off)
-						note("WriteAt", err)
-					case 2:
-						p, err := m.Pin(off, bxChunk)
-						note("Pin", err)
-						if err == nil {
-							if p.Bytes()[0] != bxFillByte(off) {
-								errs.add("Pin(%d): wrong byte", off)
-							}
-							p.Release()
-						}
-					case 3:
-						note("Batch", m.Batch(func(b *chunkmap.Batch) error {
-							p, err := b.Bytes(off, 2*bxChunk-int(off%bxChunk)-1)
+	// Whether a call meets EMFILE, rather than the Manager giving back
+	// enough to serve it, depends on how many run at once: on a loaded
+	// machine fewer do, so the rounds go on (up to 5) until one has.
+	sawEMFILE := func() bool {
+		saw := false
+		emfile.Range(func(any, any) bool { saw = true; return false })
+		return saw
+	}
+	for round := 0; round < 5 && (round == 0 || !sawEMFILE()); round++ {
+		for _, extra := range []int{0, 2} {
+			lower(extra)
+			var wg sync.WaitGroup
+			for g := 0; g < 64; g++ {
+				wg.Add(1)
+				go func(g int) {
+					defer wg.Done()
+					r := rand.New(rand.NewPCG(uint64(g), uint64(extra+10*round)))
+					for i := 0; i < 20; i++ {
+						c := r.Int64N(chunks)
+						off := c*bxChunk + r.Int64N(bxChunk-16)
+						switch r.IntN(12) {
+						case 0:
+							p := make([]byte, 16)
+							_, err := m.ReadAt(p, off)
+							note("ReadAt", err)
 							if err == nil && p[0] != bxFillByte(off) {
-								errs.add("Batch.Bytes(%d): wrong byte", off)
+								errs.add("ReadAt(%d): %d, want %d", off, p[0], bxFillByte(off))
 							}
-							return err
-						}))
-					case 4:
-						note("Sync", m.Sync())
-					case 5:
-						// Grow the dataset past its end, then cut it back.
-						_, err := m.WriteAt([]byte{1}, (chunks+1+r.Int64N(3))*bxChunk)
-						note("WriteAt past Size", err)
-						note("Truncate", m.Truncate(chunks*bxChunk))
-					case 6:
-						dst := make([]byte, 8)
-						note("Gather", m.Gather(dst, []int64{off, (off + 3*bxChunk) % (chunks * bxChunk)}, 4))
-					case 7:
-						note("Advise", m.Advise(off, 3*bxChunk, chunkmap.AdviceDontNeed))
-					case 8:
-						w, err := va.Slice(off, 2*bxChunk)
-						note("Slice", err)
-						if err == nil {
-							w.Release()
+						case 1:
+							_, err := m.WriteAt([]byte{bxFillByte(off)}, off)
+							note("WriteAt", err)
+						case 2:
+							p, err := m.Pin(off, bxChunk)
+							note("Pin", err)
+							if err == nil {
+								if p.Bytes()[0] != bxFillByte(off) {
+									errs.add("Pin(%d): wrong byte", off)
+								}
+								p.Release()
+							}
+						case 3:
+							note("Batch", m.Batch(func(b *chunkmap.Batch) error {
+								p, err := b.Bytes(off, 2*bxChunk-int(off%bxChunk)-1)
+								if err == nil && p[0] != bxFillByte(off) {
+									errs.add("Batch.Bytes(%d): wrong byte", off)
+								}
+								return err
+							}))
+						case 4:
+							note("Sync", m.Sync())
+						case 5:
+							// Grow the dataset past its end, then cut it back.
+							_, err := m.WriteAt([]byte{1}, (chunks+1+r.Int64N(3))*bxChunk)
+							note("WriteAt past Size", err)
+							note("Truncate", m.Truncate(chunks*bxChunk))
+						case 6:
+							dst := make([]byte, 8)
+							note("Gather", m.Gather(dst, []int64{off, (off + 3*bxChunk) % (chunks * bxChunk)}, 4))
+						case 7:
+							note("Advise", m.Advise(off, 3*bxChunk, chunkmap.AdviceDontNeed))
+						case 8:
+							w, err := va.Slice(off, 2*bxChunk)
+							note("Slice", err)
+							if err == nil {
+								w.Release()
+							}
+						case 9:
+							s := va.Scan()
+							for range s.Blocks(c*bxChunk, bxChunk) {
+							}
+							note("Scan.Blocks", s.Err())
+						case 10:
+							note("Grow", m.Grow(2*bxChunk))
+							note("Truncate", m.Truncate(chunks*bxChunk))
+						case 11:
+							_, err := m.AddUint64(off&^7, 0)
+							note("AddUint64", err)
 						}
-					case 9:
-						s := va.Scan()
-						for range s.Blocks(c*bxChunk, bxChunk) {
-						}
-						note("Scan.Blocks", s.Err())
-					case 10:
-						note("Grow", m.Grow(2*bxChunk))
-						note("Truncate", m.Truncate(chunks*bxChunk))
-					case 11:
-						_, err := m.AddUint64(off&^7, 0)
-						note("AddUint64", err)
 					}
-				}
-			}(g)
+				}(g)
+			}
+			wg.Wait()
+			restore()
 		}
-		wg.Wait()
-		restore()
 	}
 	errs.report(t)
 	var seen []string
