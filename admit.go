@@ -72,25 +72,22 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	// files among them): a write through it needs no check of its own.
 	// Scratch files are cloned, unchecked.
 	sized := m.mu.fds[idx] == nil && !m.opts.Scratch
+	// A read checks its range under mu, and after the pread that no
+	// shrink ran meanwhile: a growth after one may have zeroed the bytes
+	// (see slots.go). (A write needs neither: it holds resize, so no
+	// Truncate or DropBefore runs beside it.)
+	if size := m.state().size.Load(); !write && off+int64(n) > size {
+		m.mu.Unlock()
+		return 0, pastEnd{fmt.Sprintf("past size %d", size)}
+	}
+	shrinks := m.shrinks.Load()
 	e, err := m.fdLocked(idx)
 	if err != nil {
 		m.mu.Unlock()
 		return 0, chunkError(err)
 	}
-	var shrinks uint64
 	if write {
 		m.mu.pwrites++
-	} else {
-		// A read checks its range under mu, and after the pread that no
-		// shrink ran meanwhile: a growth after one may have zeroed the
-		// bytes (see slots.go). (A write needs neither: it holds
-		// resize, so no Truncate or DropBefore runs beside it.)
-		if size := m.state().size.Load(); off+int64(n) > size {
-			m.releaseFdLocked(e)
-			m.mu.Unlock()
-			return 0, pastEnd{fmt.Sprintf("past size %d", size)}
-		}
-		shrinks = m.shrinks.Load()
 	}
 	m.mu.Unlock()
 	var k int

@@ -143,7 +143,9 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 			// Past the valid record's Size the bytes were perhaps never
 			// the dataset's: what is missing there is noted, not lost.
 			if l.from < w {
-				lost = append(lost, lostRange{from: l.from, to: w, first: l.first, n: l.n, kind: l.kind, why: l.why})
+				head := l
+				head.to = w
+				lost = append(lost, head)
 				lostLen += w - l.from
 				l.from = w
 			}
