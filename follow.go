@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"path/filepath"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -161,8 +162,9 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // read past it used a Size raised from before a cut: see pullEpoch). The
 // epoch also moves for changes that leave the read's bytes alone (a
 // DropBefore, a Truncate past them): a read stands too if the page's Size
-// covered its bytes as its try began and every cut recorded since (the
-// state page keeps the last 16) left them in. Otherwise it is made again,
+// covered its bytes as its try began and every cut since left them in (the
+// state page tells the lowest Size the cuts from any recent one on left,
+// however many there were: cutLows). Otherwise it is made again,
 // under the new Start and Size. A writer that cuts into the bytes during
 // each of followTries reads makes followedRead return ErrOutOfRange, as a
 // read racing a shrink may, and ok false: what read returned is to be
@@ -328,13 +330,24 @@ func (m *Manager) followLocked() (bool, error) {
 	}
 	st := m.state()
 	if ps.epoch != m.seen.Load() || first != m.mu.first {
+		kept := m.keptBelowLocked()
+		gone := func(idx int64, f *chunk.File) bool {
+			switch {
+			case idx < first:
+				return true
+			case kept >= 0:
+				return idx >= kept
+			default:
+				return m.replaced(f)
+			}
+		}
 		for _, mp := range m.mu.lru.Values() {
-			if mp.index < first || m.replaced(mp.file) {
+			if gone(mp.index, mp.file) {
 				m.dropLocked(mp, true)
 			}
 		}
 		for idx, e := range m.mu.fds {
-			if idx < first || m.replaced(e.f) {
+			if gone(idx, e.f) {
 				m.dropFdLocked(idx)
 			}
 		}
@@ -373,6 +386,48 @@ func (m *Manager) followLocked() (bool, error) {
 		m.mu.nchunks++
 	}
 	return true, nil
+}
+
+// keptBelowLocked returns, for followLocked, the first chunk whose file
+// the writer may have deleted since this reader last reconciled, or -1 if
+// the shared page cannot tell. Between Start and Size a writer deletes a
+// chunk file only in a cut of Size (Truncate, and the cut Open records for
+// the files past Size a crash left), each of which the page records before
+// the epoch moves and the files go: so the chunks below the lowest Size
+// recorded since kept their files, and the reader keeps them without a
+// look at each name, which would cost a system call per chunk it holds.
+// (Beside a writer that cut the end of the dataset every hundred
+// microseconds, those looks made each try of a long read take so long that
+// the writer cut past cutLows' reach during it: see followedRead.) Chunks
+// from there on are let go: the bytes they held were cut off. Chunks below
+// Start are let go by the caller; the first reconcile, and one the page
+// cannot answer (cutLows), look at every name.
+//
+// The cuts looked at are those from the first whose files were not yet
+// gone at the last reconcile: a cut the page counts may not have deleted
+// its files yet, and one it does not count yet moves the epoch after the
+// load of it that followLocked made, so the next reconcile looks at both.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) keptBelowLocked() int64 {
+	done, ok := m.shared.cutsDeletedCount()
+	if !ok {
+		m.mu.cutsKnown = false
+		return -1
+	}
+	low, known := int64(0), false
+	if m.mu.cutsKnown {
+		low, known = m.shared.lowestCut(m.mu.cutsSeen)
+	}
+	m.mu.cutsSeen, m.mu.cutsKnown = done, true
+	switch {
+	case !known:
+		return -1
+	case low == math.MaxInt64:
+		return math.MaxInt64 // no cut: every file is the one opened
+	default:
+		return chunksFor(low, m.shift)
+	}
 }
 
 // openFollowed is openChunk for a chunk a following reader needs. The

@@ -199,6 +199,11 @@ type Manager struct {
 		// removeLater holds chunks deleted while held whose files wait
 		// for the last release (only where unmapBeforeRemove).
 		removeLater map[int64]struct{}
+		// cutsSeen is, for a following reader, the shared page's count
+		// of cuts whose chunk files were gone as of its last reconcile
+		// (keptBelowLocked); cutsKnown is set once there was one.
+		cutsSeen  uint64
+		cutsKnown bool
 
 		// The mapped chunks (slots.go).
 		evicting bool                            // evictLocked runs: unliveLocked leaves over alone

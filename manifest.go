@@ -341,16 +341,42 @@ type statePage struct {
 	// newer than the last record.
 	clean atomic.Uint32
 	_     uint32
-	_     [4]uint64
+	// cutsDone is the number of cuts (below) whose chunk files are gone:
+	// a reader need not look for the deletions of those again
+	// (keptBelowLocked).
+	cutsDone atomic.Uint64
+	_        [3]uint64
 	// cuts counts the writer's cuts of Size (a Truncate below it, and the
-	// state a writer sets up or restores), and cut holds the Size each of
-	// the last len(cut) of them left, at its number modulo len(cut): a
-	// reader whose read the epoch moved under tells from them whether the
-	// bytes it read were cut (see followedRead). Both are written before
+	// state a writer sets up or restores), and lows tells the lowest Size
+	// that the cuts from any given number on left: a reader whose read the
+	// epoch moved under tells from it whether the bytes it read were cut
+	// (see followedRead), and one that reconciles its open chunk files
+	// which of them may be gone (keptBelowLocked). Both are written before
 	// the epoch moves.
 	cuts atomic.Uint64
-	cut  [16]atomic.Int64
+	lows cutLows
 }
+
+// cutLows is the state page's record of the Sizes that cuts left, kept so
+// that a reader can ask "what is the lowest Size any cut from number c0 on
+// left?" however many cuts there were since: a stack of the cuts that left
+// a Size lower than every cut after them, oldest (and lowest) first. A new
+// cut takes the place of those above it that left as much or more, and
+// the answer for c0 is the Size of the first entry numbered c0 or later.
+// When the stack is full its oldest entry goes, and from says from which
+// number on answers are exact. The writer changes it inside seq, which is
+// odd meanwhile; a reader copies it between two equal even loads of seq.
+type cutLows struct {
+	seq  atomic.Uint64
+	from atomic.Uint64 // cuts numbered below from may be missing
+	n    atomic.Uint64 // entries in use
+	at   [cutLowsCap]atomic.Uint64
+	size [cutLowsCap]atomic.Int64
+}
+
+// cutLowsCap is how many entries cutLows holds: as many cuts, each to a
+// Size above the last, as a reader's question can reach back over.
+const cutLowsCap = 32
 
 // Compile-time checks: the state page fits its place, and its atomic fields
 // are 8-byte aligned at any mapping address (which is page aligned).

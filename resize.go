@@ -418,6 +418,7 @@ func (m *Manager) Truncate(size int64) error {
 	// (followedRead).
 	if m.shared != nil {
 		m.shared.cutTo(size)
+		defer m.shared.cutsDeleted() // once the files are gone, or kept
 	}
 	m.endShrink()
 	// A lock-free store that checked Size before the new one may still be

@@ -15,6 +15,8 @@ package chunkmap
 // Sync (pageErrLocked), so that it works again once the cause is gone.
 
 import (
+	"math"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 )
@@ -51,16 +53,51 @@ func (s *sharedPage) setup(boot [48]byte, start, size int64) (epoch uint64, ok b
 	p.size.Store(size)
 	copy(p.magic[:], stateMagic)
 	p.boot = boot
-	p.recordCut(size) // the last writer's Size may have been larger
+	// The last writer's Size may have been larger; Open removed the
+	// files past this one.
+	p.resetCuts()
+	p.recordCut(size)
+	p.cutsDone.Store(p.cuts.Load())
 	return p.epoch.Add(1), true
 }
 
-// recordCut records a cut of Size to size (statePage.cut), before the
+// recordCut records a cut of Size to size (statePage.lows), before the
 // epoch moves.
 func (p *statePage) recordCut(size int64) {
 	c := p.cuts.Load()
-	p.cut[c%uint64(len(p.cut))].Store(size)
+	l := &p.lows
+	q := l.seq.Load() | 1
+	l.seq.Store(q)
+	n := min(l.n.Load(), cutLowsCap)
+	for n > 0 && l.size[n-1].Load() >= size {
+		n--
+	}
+	if n == cutLowsCap {
+		l.from.Store(l.at[0].Load() + 1)
+		for i := 1; i < cutLowsCap; i++ {
+			l.at[i-1].Store(l.at[i].Load())
+			l.size[i-1].Store(l.size[i].Load())
+		}
+		n--
+	}
+	l.at[n].Store(c)
+	l.size[n].Store(size)
+	l.n.Store(n + 1)
 	p.cuts.Store(c + 1)
+	l.seq.Store(q + 1)
+}
+
+// resetCuts empties the record of cuts: a writer that sets the page up,
+// or writes it whole again, cannot tell whether the last one died inside
+// recordCut, or what another program wrote there. Readers then have no
+// answer (lowestCut) for cuts before the next one.
+func (p *statePage) resetCuts() {
+	l := &p.lows
+	q := l.seq.Load() | 1
+	l.seq.Store(q)
+	l.n.Store(0)
+	l.from.Store(p.cuts.Load())
+	l.seq.Store(q + 1)
 }
 
 // cutTo records a Truncate's new Size, size, which the page holds already,
@@ -72,6 +109,14 @@ func (s *sharedPage) cutTo(size int64) (ok bool) {
 	return true
 }
 
+// cutsDeleted says that the chunk files of every cut recorded so far are
+// gone (or kept for good, as spare chunks past Size).
+func (s *sharedPage) cutsDeleted() (ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	s.p.cutsDone.Store(s.p.cuts.Load())
+	return true
+}
+
 // cutMark returns how many cuts the writer has made and, loaded after
 // them, Size: what followedRead compares a read's range with.
 func (s *sharedPage) cutMark() (cuts uint64, size int64, ok bool) {
@@ -80,25 +125,47 @@ func (s *sharedPage) cutMark() (cuts uint64, size int64, ok bool) {
 	return cuts, s.p.size.Load(), true
 }
 
-// uncut reports whether every cut the writer has made since it had made
-// c0 left Size at end or above, as far as the page still records them.
-func (s *sharedPage) uncut(c0 uint64, end int64) (ok bool) {
+// lowestCut returns the lowest Size that a cut the writer made since it
+// had made c0 left (math.MaxInt64 if it made none), and ok true if the
+// page can tell: it records enough cuts for that (cutLows), and the writer
+// is not in the middle of recording one for long.
+func (s *sharedPage) lowestCut(c0 uint64) (low int64, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	p := s.p
-	n := uint64(len(p.cut))
-	c1 := p.cuts.Load()
-	if c1-c0 > n {
-		return false // more than the page records, or a new writer's page
-	}
-	for c := c0; c < c1; c++ {
-		if p.cut[c%n].Load() < end {
-			return false
+	l := &p.lows
+	for range 100 {
+		q := l.seq.Load()
+		if q&1 != 0 {
+			runtime.Gosched() // a cut being recorded: it takes a moment
+			continue
+		}
+		c1, from, n := p.cuts.Load(), l.from.Load(), l.n.Load()
+		low = math.MaxInt64
+		for i := range min(n, cutLowsCap) {
+			if l.at[i].Load() >= c0 {
+				low = l.size[i].Load()
+				break
+			}
+		}
+		if l.seq.Load() == q {
+			return low, n <= cutLowsCap && from <= c0 && c0 <= c1
 		}
 	}
-	// None of those read was written over since: recordCut writes the
-	// slot of cut c before cuts becomes c+1, so cut c0+n may have written
-	// over c0's slot while cuts still says c0+n.
-	return p.cuts.Load()-c0 < n
+	return 0, false
+}
+
+// uncut reports whether every cut the writer has made since it had made
+// c0 left Size at end or above, as far as the page still records them.
+func (s *sharedPage) uncut(c0 uint64, end int64) bool {
+	low, ok := s.lowestCut(c0)
+	return ok && low >= end
+}
+
+// cutsDeletedCount returns how many cuts the writer has made whose chunk
+// files are gone (cutsDeleted).
+func (s *sharedPage) cutsDeletedCount() (cuts uint64, ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	return s.p.cutsDone.Load(), true
 }
 
 // setSize mirrors a new Size.
@@ -134,7 +201,9 @@ func (s *sharedPage) restore(boot [48]byte, start, size int64) (ok bool) {
 	p.start.Store(start)
 	copy(p.magic[:], stateMagic)
 	p.boot = boot
+	p.resetCuts()
 	p.recordCut(size) // the page may have said more
+	p.cutsDone.Store(p.cuts.Load())
 	p.epoch.Add(1)
 	s.broken.Store(false)
 	return true
