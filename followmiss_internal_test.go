@@ -218,3 +218,54 @@ func TestSync_ViewWriteToReplacedFile(t *testing.T) {
 		t.Logf("Sync: %v", err)
 	}
 }
+
+// TestFollow_ReadOutOfTries checks a follower whose writer cuts into the
+// bytes it reads during every try (followedRead): after followTries tries
+// the read fails with ErrOutOfRange and returns none of the bytes it read,
+// which no try could vouch for; once the writer stops, it reads them.
+func TestFollow_ReadOutOfTries(t *testing.T) {
+	const cs = MinChunkSize
+	dir := t.TempDir()
+	w := openWriter(t, dir)
+	block := bytes.Repeat([]byte{7}, 2*cs)
+	if _, err := w.WriteAt(block, 0); err != nil {
+		t.Fatal(err)
+	}
+	h := &missHookFS{FS: vfs.OS, hookName: chunk.Name(1)}
+	o := &Options{ReadOnly: true, NoAdmission: true}
+	SetFS(o, h)
+	r, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var cutting atomic.Bool
+	var cuts atomic.Int64
+	h.hook = func() {
+		// Chunk 1 goes and comes back, with the same bytes, while the
+		// reader opens it: every try sees a cut into its bytes.
+		if !cutting.Load() {
+			return
+		}
+		if err := w.Truncate(cs); err != nil {
+			t.Error(err)
+		}
+		if _, err := w.WriteAt(block[cs:], cs); err != nil {
+			t.Error(err)
+		}
+		cuts.Add(1)
+	}
+	cutting.Store(true)
+	b := make([]byte, 16)
+	n, err := r.ReadAt(b, cs+8)
+	cutting.Store(false)
+	if n != 0 || !errors.Is(err, ErrOutOfRange) || !strings.Contains(err.Error(), "tries") {
+		t.Errorf("ReadAt while every try is cut into (%d cuts) = %d, %v; want 0 and ErrOutOfRange after %d tries", cuts.Load(), n, err, followTries)
+	}
+	if c := cuts.Load(); c < followTries {
+		t.Errorf("%d cuts during the read, want one a try at least (%d)", c, followTries)
+	}
+	if n, err := r.ReadAt(b, cs+8); n != len(b) || err != nil || !bytes.Equal(b, block[:len(b)]) {
+		t.Errorf("ReadAt once the writer stopped = %d, %v, %v", n, err, b)
+	}
+}
