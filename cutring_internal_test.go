@@ -16,45 +16,87 @@ func TestLowestCut(t *testing.T) {
 	const none = math.MaxInt64
 	tests := []struct {
 		name  string
-		cuts  []int64 // the Sizes the cuts left, from number 0 on
-		reset int     // resetCuts before cut number reset (-1: never)
+		cuts  []int64 // the Sizes the cuts left, numbered from 1 (0 sets the page up)
+		reset int     // cuts[reset] begins a new numbering (0: none)
 		c0    uint64
 		low   int64
 		ok    bool
 	}{
-		{"no cuts", nil, -1, 0, none, true},
-		{"none since c0", []int64{10, 20}, -1, 2, none, true},
-		{"the last", []int64{10, 20}, -1, 1, 20, true},
-		{"lower before c0", []int64{5, 30, 20, 40}, -1, 1, 20, true},
-		{"lowest since c0 is older", []int64{50, 10, 30, 20}, -1, 0, 10, true},
-		{"equal cuts", cutSizes(4000, 1000), -1, 3, 4000, true},
-		{"c0 past the count", []int64{10}, -1, 2, 0, false},
-		{"before a reset", []int64{10, 20, 30}, 2, 1, 0, false},
-		{"at a reset", []int64{10, 20, 30}, 2, 2, 30, true},
+		{"no cuts", nil, 0, 1, none, true},
+		{"none since c0", []int64{10, 20}, 0, 3, none, true},
+		{"the last", []int64{10, 20}, 0, 2, 20, true},
+		{"lower before c0", []int64{5, 30, 20, 40}, 0, 2, 20, true},
+		{"lowest since c0 is older", []int64{50, 10, 30, 20}, 0, 1, 10, true},
+		{"equal cuts", cutSizes(4000, 1000), 0, 4, 4000, true},
+		{"c0 past the count", []int64{10}, 0, 3, 0, false},
+		{"before a new numbering", []int64{10, 20, 30}, 2, 2, 0, false},
+		{"at a new numbering", []int64{10, 20, 30}, 2, 3, 30, true},
 		// Each cut above the last keeps an entry: the oldest go once
 		// there are more than the page holds.
-		{"rising, all held", rising(cutLowsCap), -1, 0, 0, true},
-		{"rising, oldest gone", rising(cutLowsCap + 1), -1, 0, 0, false},
-		{"rising, past the gone", rising(cutLowsCap + 1), -1, 1, 1, true},
-		{"rising, then one low", append(rising(3*cutLowsCap), 2), -1, 0, 0, false},
-		{"rising, then one low, late c0", append(rising(3*cutLowsCap), 2), -1, 2*cutLowsCap + 1, 2, true},
+		{"rising, all held", rising(cutLowsCap), 0, 1, 0, true},
+		{"rising, oldest gone", rising(cutLowsCap + 1), 0, 1, 0, false},
+		{"rising, past the gone", rising(cutLowsCap + 1), 0, 2, 1, true},
+		{"rising, then one low", append(rising(3*cutLowsCap), 2), 0, 1, 0, false},
+		{"rising, then one low, late c0", append(rising(3*cutLowsCap), 2), 0, 2*cutLowsCap + 2, 2, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &statePage{}
-			s := &sharedPage{p: p}
+			p, s := newCutPage()
 			for i, size := range tc.cuts {
-				if i == tc.reset {
-					p.resetCuts()
+				if i == tc.reset && i > 0 {
+					p.restartCuts(size)
+				} else {
+					p.recordCut(size)
 				}
-				p.recordCut(size)
 			}
-			low, ok := s.lowestCut(tc.c0)
+			low, ok := s.lowestCut(p.lows.id.Load(), tc.c0)
 			if ok != tc.ok || ok && low != tc.low {
 				t.Errorf("lowestCut(%d) after cuts to %v = %d, %v; want %d, %v", tc.c0, tc.cuts, low, ok, tc.low, tc.ok)
 			}
 		})
 	}
+}
+
+// TestLowestCutNumberings checks that a question in numbers of cuts from
+// before the page was set up again is not answered, even once the new
+// numbering has passed them: a page another program zeroed numbers its
+// cuts from 0 again.
+func TestLowestCutNumberings(t *testing.T) {
+	p, s := newCutPage()
+	for range 6 {
+		p.recordCut(1000)
+	}
+	id, c0 := p.lows.id.Load(), p.cuts.Load() // a reader's mark
+	*p = statePage{}                          // zeroed by another program
+	if _, ok := s.lowestCut(id, c0); ok {
+		t.Errorf("lowestCut answered on a zeroed page")
+	}
+	p.restartCuts(500) // the writer writes the page whole again
+	p.recordCut(10)    // and cuts into what the reader read
+	for range 10 {
+		p.recordCut(1000)
+	}
+	if low, ok := s.lowestCut(id, c0); ok {
+		t.Errorf("lowestCut(%d) in the old numbering = %d, true after the page was set up again; want no answer", c0, low)
+	}
+	if low, ok := s.lowestCut(p.lows.id.Load(), 1); !ok || low != 10 {
+		t.Errorf("lowestCut(1) in the new numbering = %d, %v; want 10, true", low, ok)
+	}
+	if id, done, ok := s.cutsDeletedCount(); !ok || id != p.lows.id.Load() || done != 1 {
+		t.Errorf("cutsDeletedCount = %d, %d, %v; want the new id, 1 (the cut of setting up), true", id, done, ok)
+	}
+	s.cutsDeleted()
+	if _, done, _ := s.cutsDeletedCount(); done != p.cuts.Load() {
+		t.Errorf("cutsDeletedCount after cutsDeleted = %d, want %d", done, p.cuts.Load())
+	}
+}
+
+// newCutPage returns a state page set up as a writer does (its cut 0 left
+// Size at the largest value, below no other), and the sharedPage over it.
+func newCutPage() (*statePage, *sharedPage) {
+	p := &statePage{}
+	p.restartCuts(math.MaxInt64)
+	return p, &sharedPage{p: p}
 }
 
 // TestLowestCutRandom checks every answer of cutLows against the minimum
@@ -65,9 +107,8 @@ func TestLowestCutRandom(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	p := &statePage{}
-	s := &sharedPage{p: p}
-	var sizes []int64
+	p, s := newCutPage()
+	sizes := []int64{math.MaxInt64} // by number; 0 set the page up
 	for range 3000 {
 		var size int64
 		switch rng.IntN(4) {
@@ -92,7 +133,7 @@ func TestLowestCutRandom(t *testing.T) {
 			for _, v := range sizes[c0:] {
 				want = min(want, v)
 			}
-			low, ok := s.lowestCut(c0)
+			low, ok := s.lowestCut(p.lows.id.Load(), c0)
 			if ok && low != want {
 				t.Fatalf("seed %d: lowestCut(%d) after %d cuts = %d, want %d", seed, c0, c1, low, want)
 			}
@@ -108,11 +149,13 @@ func TestLowestCutRandom(t *testing.T) {
 // numbers, others ask and check each answer against the cuts counted just
 // before and just after the question.
 func TestLowestCutInFlight(t *testing.T) {
-	p := &statePage{}
-	s := &sharedPage{p: p}
 	// Runs that rise past what the page holds (entries move down), then
 	// fall (entries go): every change recordCut makes.
 	size := func(c uint64) int64 { return int64(c%(cutLowsCap+9)) * 3 % 101 }
+	p := &statePage{}
+	s := &sharedPage{p: p}
+	p.restartCuts(size(0))
+	id := p.lows.id.Load()
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var answered, asked atomic.Int64
@@ -121,7 +164,7 @@ func TestLowestCutInFlight(t *testing.T) {
 			for !stop.Load() {
 				before := p.cuts.Load()
 				c0 := before - min(before, uint64(rand.IntN(cutLowsCap)))
-				low, ok := s.lowestCut(c0)
+				low, ok := s.lowestCut(id, c0)
 				after := p.cuts.Load()
 				asked.Add(1)
 				if !ok {
@@ -147,7 +190,7 @@ func TestLowestCutInFlight(t *testing.T) {
 			}
 		})
 	}
-	for c := uint64(0); c < 200000 && !t.Failed(); c++ {
+	for c := uint64(1); c < 200000 && !t.Failed(); c++ {
 		p.recordCut(size(c))
 	}
 	stop.Store(true)
@@ -158,15 +201,14 @@ func TestLowestCutInFlight(t *testing.T) {
 	t.Logf("%d of %d questions answered", answered.Load(), asked.Load())
 
 	// A writer that stopped inside recordCut (it died there) leaves the
-	// record unanswerable until the next one resets it.
+	// record unanswerable until the next one sets the page up again.
 	p.lows.seq.Add(1)
-	if low, ok := s.lowestCut(p.cuts.Load()); ok {
+	if low, ok := s.lowestCut(id, p.cuts.Load()); ok {
 		t.Errorf("lowestCut with a cut half recorded = %d, true; want no answer", low)
 	}
-	p.resetCuts()
-	p.recordCut(5)
-	if low, ok := s.lowestCut(p.cuts.Load() - 1); !ok || low != 5 {
-		t.Errorf("lowestCut after a reset and a cut = %d, %v; want 5, true", low, ok)
+	p.restartCuts(5)
+	if low, ok := s.lowestCut(p.lows.id.Load(), p.cuts.Load()-1); !ok || low != 5 {
+		t.Errorf("lowestCut after the page was set up again = %d, %v; want 5, true", low, ok)
 	}
 }
 

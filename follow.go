@@ -10,9 +10,11 @@ package chunkmap
 // it knows (the writer creates a file before it publishes a Size that needs
 // it), and of files the writer deleted through the state page's epoch,
 // which the writer advances before it deletes any: a reader that sees the
-// epoch move closes the files it has open that are no longer under their
-// names (followLocked), so that it never reads a deleted chunk where the
-// writer has since made a new one.
+// epoch move closes the files it has open that may no longer be under
+// their names (followLocked): those below Start, those past Size, and
+// those past the lowest Size a cut left since it last looked (the state
+// page records the cuts: keptBelowLocked), so that it never reads a
+// deleted chunk where the writer has since made a new one.
 
 import (
 	"errors"
@@ -64,7 +66,8 @@ func (m *Manager) Refresh() error {
 		}
 		held := m.heldIndexesLocked()
 		seen := m.seen.Load()
-		m.seen.Store(seen - 1) // makes followLocked check every open file
+		m.seen.Store(seen - 1) // makes followLocked check every open file,
+		m.mu.cutsID = 0        // by its name
 		followed, err := m.followLocked()
 		if !followed {
 			m.seen.Store(seen) // nothing was checked: the epoch seen stands
@@ -173,7 +176,7 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 func (m *Manager) followedRead(op string, s span, read func() (end int64, err error)) (ok bool, err error) {
 	exact := false
 	for tries := 1; ; tries++ {
-		c0, size0, marked := m.shared.cutMark()
+		id0, c0, size0, marked := m.shared.cutMark()
 		var e uint64
 		var live bool
 		if exact {
@@ -193,7 +196,7 @@ func (m *Manager) followedRead(op string, s span, read func() (end int64, err er
 		if !ok || now == e && end <= size {
 			return true, err
 		}
-		if marked && end <= size0 && m.shared.uncut(c0, end) {
+		if marked && end <= size0 && m.shared.uncut(id0, c0, end) {
 			return true, err
 		}
 		// Within an epoch the page's Size only grows, so a read past it
@@ -333,7 +336,9 @@ func (m *Manager) followLocked() (bool, error) {
 		kept := m.keptBelowLocked()
 		gone := func(idx int64, f *chunk.File) bool {
 			switch {
-			case idx < first:
+			case idx < first, idx >= need:
+				// Past Size the writer may replace a file without
+				// a cut: one an unlink left, growth's spare ones.
 				return true
 			case kept >= 0:
 				return idx >= kept
@@ -391,11 +396,14 @@ func (m *Manager) followLocked() (bool, error) {
 // keptBelowLocked returns, for followLocked, the first chunk whose file
 // the writer may have deleted since this reader last reconciled, or -1 if
 // the shared page cannot tell. Between Start and Size a writer deletes a
-// chunk file only in a cut of Size (Truncate, and the cut Open records for
-// the files past Size a crash left), each of which the page records before
-// the epoch moves and the files go: so the chunks below the lowest Size
-// recorded since kept their files, and the reader keeps them without a
-// look at each name, which would cost a system call per chunk it holds.
+// chunk file only in a cut of Size: a Truncate, which the page records
+// before the epoch moves and the files go, or the files past Size that a
+// crash left, which a writer's Open removes before it records its Size as
+// a cut (restartCuts) and moves the epoch. (Past Size it also replaces
+// files without a cut, where one was left or is spare: followLocked lets
+// go of every file there.) So the chunks below the lowest Size recorded
+// since kept their files, and the reader keeps them without a look at
+// each name, which would cost a system call per chunk it holds.
 // (Beside a writer that cut the end of the dataset every hundred
 // microseconds, those looks made each try of a long read take so long that
 // the writer cut past cutLows' reach during it: see followedRead.) Chunks
@@ -410,16 +418,16 @@ func (m *Manager) followLocked() (bool, error) {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) keptBelowLocked() int64 {
-	done, ok := m.shared.cutsDeletedCount()
+	id, done, ok := m.shared.cutsDeletedCount()
 	if !ok {
-		m.mu.cutsKnown = false
+		m.mu.cutsID = 0
 		return -1
 	}
 	low, known := int64(0), false
-	if m.mu.cutsKnown {
-		low, known = m.shared.lowestCut(m.mu.cutsSeen)
+	if m.mu.cutsID == id {
+		low, known = m.shared.lowestCut(id, m.mu.cutsSeen)
 	}
-	m.mu.cutsSeen, m.mu.cutsKnown = done, true
+	m.mu.cutsID, m.mu.cutsSeen = id, done
 	switch {
 	case !known:
 		return -1
@@ -567,8 +575,8 @@ func (m *Manager) applyLocked(mf manifest, n int64) {
 // replaced reports whether the open chunk file f (mapped, or cached for
 // pread) is no longer the file under its name: the writer deleted it with a
 // Truncate, and may have created a new one there since, which the manifest
-// alone cannot show. f keeps the old file open, so its inode cannot be
-// reused.
+// alone cannot show, or another program replaced it (which Refresh looks
+// for). f keeps the old file open, so its inode cannot be reused.
 func (m *Manager) replaced(f *chunk.File) bool {
 	return chunk.SameFile(m.fsys, f.Path(), f.Info()) != nil
 }

@@ -2,10 +2,14 @@ package chunkmap
 
 import (
 	"bytes"
+	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
+	"github.com/chunkmap/chunkmap/internal/chunk"
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
@@ -100,4 +104,192 @@ func firstDiffAt(a, b []byte) int {
 		return min(len(a), len(b))
 	}
 	return -1
+}
+
+// failRemoveFS is the real file system, whose Remove of the file named
+// fail fails.
+type failRemoveFS struct {
+	vfs.FS
+	fail atomic.Pointer[string]
+}
+
+func (f *failRemoveFS) Remove(name string) error {
+	if p := f.fail.Load(); p != nil && *p == name {
+		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrPermission}
+	}
+	return f.FS.Remove(name)
+}
+
+// TestFollow_FileLeftPastSizeIsLetGo checks a follower beside a Truncate
+// whose unlink of a chunk file failed, so that the file stays past Size,
+// followed by more cuts than the state page records: the follower looks
+// at every name and finds the file still there, and growth later replaces
+// it without a cut (createFileLocked). The follower must not keep it.
+func TestFollow_FileLeftPastSizeIsLetGo(t *testing.T) {
+	dir := t.TempDir()
+	ffs := &failRemoveFS{FS: vfs.OS}
+	wo := &Options{ChunkSize: MinChunkSize}
+	SetFS(wo, ffs)
+	w, err := Open(dir, wo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cs := w.ChunkSize()
+	if _, err := w.Append(bytes.Repeat([]byte{'A'}, 4*int(cs))); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.ReadAt(make([]byte, 4*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(dir, chunk.Name(3))
+	ffs.fail.Store(&left)
+	if err := w.Truncate(3 * cs); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("Truncate whose unlink fails: %v, want fs.ErrPermission", err)
+	}
+	ffs.fail.Store(nil)
+	// Cuts each above the last, more than the page records.
+	for i := range int64(cutLowsCap + 2) {
+		if err := w.Truncate(3*cs - 1000 + i); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Append([]byte{'A', 'A'}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.ReadAt(make([]byte, 1), 0); err != nil {
+		t.Fatal(err)
+	}
+	// Growth over chunk 3 replaces the file left there.
+	if _, err := w.Append(bytes.Repeat([]byte{'B'}, int(4*cs-w.Size()))); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 16)
+	if _, err := r.ReadAt(got, 3*cs+100); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, bytes.Repeat([]byte{'B'}, 16)) {
+		t.Errorf("follower read %q in chunk 3, want the B's of its new file", got)
+	}
+}
+
+// TestFollow_PageSetUpAgain checks a follower whose writer writes the state
+// page whole again after another program zeroed it (the manifest truncated
+// and grown again), which numbers cuts from 0 again: the follower's count
+// of cuts from before must not be taken for one of the new numbering,
+// which would let it keep a chunk file a new cut deleted.
+func TestFollow_PageSetUpAgain(t *testing.T) {
+	dir := t.TempDir()
+	w := openWriter(t, dir)
+	cs := w.ChunkSize()
+	if _, err := w.Append(bytes.Repeat([]byte{'A'}, 4*int(cs))); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	all := make([]byte, 4*cs)
+	for range 6 { // cuts at the end, each followed
+		if _, err := r.ReadAt(all, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Truncate(4*cs - 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Append([]byte{'A'}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.ReadAt(all, 0); err != nil {
+		t.Fatal(err)
+	}
+	mpath := filepath.Join(dir, ManifestName)
+	if err := os.Truncate(mpath, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Truncate(4*cs - 2); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Truncate with the manifest cut to 0 bytes: %v, want ErrCorrupt", err)
+	}
+	if err := os.Truncate(mpath, manifestLen); err != nil {
+		t.Fatal(err)
+	}
+	// The writer writes the page again, cuts chunk 3 away and makes it
+	// anew, then cuts enough at the end for the new count to pass the
+	// follower's.
+	if err := w.Truncate(2 * cs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Append(bytes.Repeat([]byte{'B'}, 2*int(cs))); err != nil {
+		t.Fatal(err)
+	}
+	for range 8 {
+		if err := w.Truncate(4*cs - 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Append([]byte{'B'}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make([]byte, 8)
+	if _, err := r.ReadAt(got, 3*cs); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, bytes.Repeat([]byte{'B'}, 8)) {
+		t.Errorf("follower read %q in chunk 3, want the B's of its new file", got)
+	}
+}
+
+// TestRefresh_ChecksReplacedFiles checks that Refresh looks at the name of
+// every chunk file a follower holds, though no cut since its last look
+// touched them: another program replaced one.
+func TestRefresh_ChecksReplacedFiles(t *testing.T) {
+	dir := t.TempDir()
+	w := openWriter(t, dir)
+	cs := w.ChunkSize()
+	if _, err := w.Append(bytes.Repeat([]byte{'A'}, 3*int(cs))); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b := make([]byte, 8)
+	for range 2 { // past the first reconcile, which looks at every name
+		if _, err := r.ReadAt(b, cs); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Truncate(3*cs - 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Append([]byte{'A'}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.ReadAt(b, cs); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, chunk.Name(1))
+	if err := os.WriteFile(p+".new", bytes.Repeat([]byte{'Z'}, int(cs)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".new", p); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadAt(b, cs); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, bytes.Repeat([]byte{'Z'}, 8)) {
+		t.Errorf("after Refresh the follower reads %q from the chunk file it held; the file under the name holds Z's", b)
+	}
 }

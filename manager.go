@@ -200,10 +200,11 @@ type Manager struct {
 		// for the last release (only where unmapBeforeRemove).
 		removeLater map[int64]struct{}
 		// cutsSeen is, for a following reader, the shared page's count
-		// of cuts whose chunk files were gone as of its last reconcile
-		// (keptBelowLocked); cutsKnown is set once there was one.
-		cutsSeen  uint64
-		cutsKnown bool
+		// of cuts whose chunk files were gone as of its last reconcile,
+		// in the numbering cutsID (keptBelowLocked); 0 before the first
+		// and after a reconcile that had no count.
+		cutsSeen uint64
+		cutsID   uint64
 
 		// The mapped chunks (slots.go).
 		evicting bool                            // evictLocked runs: unliveLocked leaves over alone

@@ -331,8 +331,9 @@ type statePage struct {
 	magic [8]byte  // stateMagic once the writer set it up
 	boot  [48]byte // the writer's boot ID, NUL-padded
 	// epoch advances whenever the writer deletes chunk files (Truncate,
-	// DropBefore) and when a writer opens: a reader that sees it move
-	// checks that the chunk files it has open are still the dataset's.
+	// DropBefore) and when a writer opens: a reader that sees it move lets
+	// go of the chunk files it has open that may not be the dataset's any
+	// more (keptBelowLocked).
 	epoch atomic.Uint64
 	start atomic.Int64
 	size  atomic.Int64
@@ -341,11 +342,7 @@ type statePage struct {
 	// newer than the last record.
 	clean atomic.Uint32
 	_     uint32
-	// cutsDone is the number of cuts (below) whose chunk files are gone:
-	// a reader need not look for the deletions of those again
-	// (keptBelowLocked).
-	cutsDone atomic.Uint64
-	_        [3]uint64
+	_     [4]uint64
 	// cuts counts the writer's cuts of Size (a Truncate below it, and the
 	// state a writer sets up or restores), and lows tells the lowest Size
 	// that the cuts from any given number on left: a reader whose read the
@@ -359,16 +356,28 @@ type statePage struct {
 
 // cutLows is the state page's record of the Sizes that cuts left, kept so
 // that a reader can ask "what is the lowest Size any cut from number c0 on
-// left?" however many cuts there were since: a stack of the cuts that left
-// a Size lower than every cut after them, oldest (and lowest) first. A new
+// left?" however many cuts there were since, unless more than cutLowsCap
+// of them each left a Size above the last: a stack of the cuts that left a
+// Size lower than every cut after them, oldest (and lowest) first. A new
 // cut takes the place of those above it that left as much or more, and
 // the answer for c0 is the Size of the first entry numbered c0 or later.
 // When the stack is full its oldest entry goes, and from says from which
-// number on answers are exact. The writer changes it inside seq, which is
-// odd meanwhile; a reader copies it between two equal even loads of seq.
+// number on answers are exact.
+//
+// The numbers count from where a writer set the page up or wrote it whole
+// again (restartCuts), which may be below numbers a reader holds from
+// before (the page of a manifest another program truncated and grew again
+// is zeros): so that a reader cannot take them for the same, the writer
+// draws a new id then, never 0, and a reader's question names the id its
+// numbers are of. The writer changes the record inside seq, which is odd
+// meanwhile; a reader copies it between two equal even loads of seq.
 type cutLows struct {
 	seq  atomic.Uint64
+	id   atomic.Uint64 // of this numbering of cuts; 0 on a page not set up
 	from atomic.Uint64 // cuts numbered below from may be missing
+	// done is the number of cuts whose chunk files are gone: a reader
+	// need not look for the deletions of those again (keptBelowLocked).
+	done atomic.Uint64
 	n    atomic.Uint64 // entries in use
 	at   [cutLowsCap]atomic.Uint64
 	size [cutLowsCap]atomic.Int64

@@ -16,6 +16,7 @@ package chunkmap
 
 import (
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -55,9 +56,7 @@ func (s *sharedPage) setup(boot [48]byte, start, size int64) (epoch uint64, ok b
 	p.boot = boot
 	// The last writer's Size may have been larger; Open removed the
 	// files past this one.
-	p.resetCuts()
-	p.recordCut(size)
-	p.cutsDone.Store(p.cuts.Load())
+	p.restartCuts(size)
 	return p.epoch.Add(1), true
 }
 
@@ -87,17 +86,52 @@ func (p *statePage) recordCut(size int64) {
 	l.seq.Store(q + 1)
 }
 
-// resetCuts empties the record of cuts: a writer that sets the page up,
-// or writes it whole again, cannot tell whether the last one died inside
-// recordCut, or what another program wrote there. Readers then have no
-// answer (lowestCut) for cuts before the next one.
-func (p *statePage) resetCuts() {
+// restartCuts begins a new numbering of cuts (cutLows), under a new id,
+// with one cut, of Size to size, whose chunk files are gone: a writer that
+// sets the page up, or writes it whole again, cannot tell whether the last
+// one died inside recordCut, or what another program wrote there. Readers
+// then have no answer (lowestCut) for cuts before it.
+func (p *statePage) restartCuts(size int64) {
 	l := &p.lows
 	q := l.seq.Load() | 1
 	l.seq.Store(q)
-	l.n.Store(0)
-	l.from.Store(p.cuts.Load())
+	c := p.cuts.Load()
+	l.id.Store(newCutsID())
+	l.from.Store(c)
+	l.at[0].Store(c)
+	l.size[0].Store(size)
+	l.n.Store(1)
+	p.cuts.Store(c + 1)
+	l.done.Store(c + 1)
 	l.seq.Store(q + 1)
+}
+
+// newCutsID returns a random id for a numbering of cuts, never 0.
+func newCutsID() uint64 {
+	for {
+		if id := rand.Uint64(); id != 0 {
+			return id
+		}
+	}
+}
+
+// read runs f, which loads fields of the record, until the writer did not
+// change the record meanwhile, and reports whether that happened within a
+// hundred tries (a writer stopped inside a change, or dead there, leaves
+// readers no answer until the next restartCuts).
+func (l *cutLows) read(f func()) bool {
+	for range 100 {
+		q := l.seq.Load()
+		if q&1 != 0 {
+			runtime.Gosched() // a cut being recorded: it takes a moment
+			continue
+		}
+		f()
+		if l.seq.Load() == q {
+			return true
+		}
+	}
+	return false
 }
 
 // cutTo records a Truncate's new Size, size, which the page holds already,
@@ -110,35 +144,37 @@ func (s *sharedPage) cutTo(size int64) (ok bool) {
 }
 
 // cutsDeleted says that the chunk files of every cut recorded so far are
-// gone (or kept for good, as spare chunks past Size).
+// gone: unlinked, or, where an unlink failed, left past Size, where a
+// reader keeps no file (followLocked).
 func (s *sharedPage) cutsDeleted() (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
-	s.p.cutsDone.Store(s.p.cuts.Load())
+	s.p.lows.done.Store(s.p.cuts.Load())
 	return true
 }
 
-// cutMark returns how many cuts the writer has made and, loaded after
-// them, Size: what followedRead compares a read's range with.
-func (s *sharedPage) cutMark() (cuts uint64, size int64, ok bool) {
+// cutMark returns the id of the numbering of cuts, how many cuts the
+// writer has made and, loaded after them, Size: what followedRead compares
+// a read's range with.
+func (s *sharedPage) cutMark() (id, cuts uint64, size int64, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
-	cuts = s.p.cuts.Load()
-	return cuts, s.p.size.Load(), true
+	l := &s.p.lows
+	if !l.read(func() { id, cuts = l.id.Load(), s.p.cuts.Load() }) {
+		return 0, 0, 0, false
+	}
+	return id, cuts, s.p.size.Load(), id != 0
 }
 
 // lowestCut returns the lowest Size that a cut the writer made since it
-// had made c0 left (math.MaxInt64 if it made none), and ok true if the
-// page can tell: it records enough cuts for that (cutLows), and the writer
-// is not in the middle of recording one for long.
-func (s *sharedPage) lowestCut(c0 uint64) (low int64, ok bool) {
+// had made c0, in numbering id, left (math.MaxInt64 if it made none), and
+// ok true if the page can tell: the numbering is still id, it records
+// enough cuts for that (cutLows), and the writer is not in the middle of
+// recording one for long.
+func (s *sharedPage) lowestCut(id, c0 uint64) (low int64, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	p := s.p
 	l := &p.lows
-	for range 100 {
-		q := l.seq.Load()
-		if q&1 != 0 {
-			runtime.Gosched() // a cut being recorded: it takes a moment
-			continue
-		}
+	answered := false
+	ok = l.read(func() {
 		c1, from, n := p.cuts.Load(), l.from.Load(), l.n.Load()
 		low = math.MaxInt64
 		for i := range min(n, cutLowsCap) {
@@ -147,25 +183,28 @@ func (s *sharedPage) lowestCut(c0 uint64) (low int64, ok bool) {
 				break
 			}
 		}
-		if l.seq.Load() == q {
-			return low, n <= cutLowsCap && from <= c0 && c0 <= c1
-		}
-	}
-	return 0, false
+		answered = id != 0 && l.id.Load() == id && n <= cutLowsCap && from <= c0 && c0 <= c1
+	})
+	return low, ok && answered
 }
 
 // uncut reports whether every cut the writer has made since it had made
-// c0 left Size at end or above, as far as the page still records them.
-func (s *sharedPage) uncut(c0 uint64, end int64) bool {
-	low, ok := s.lowestCut(c0)
+// c0, in numbering id, left Size at end or above, as far as the page can
+// tell.
+func (s *sharedPage) uncut(id, c0 uint64, end int64) bool {
+	low, ok := s.lowestCut(id, c0)
 	return ok && low >= end
 }
 
-// cutsDeletedCount returns how many cuts the writer has made whose chunk
-// files are gone (cutsDeleted).
-func (s *sharedPage) cutsDeletedCount() (cuts uint64, ok bool) {
+// cutsDeletedCount returns the id of the numbering of cuts and how many
+// cuts the writer has made whose chunk files are gone (cutsDeleted).
+func (s *sharedPage) cutsDeletedCount() (id, done uint64, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
-	return s.p.cutsDone.Load(), true
+	l := &s.p.lows
+	if !l.read(func() { id, done = l.id.Load(), l.done.Load() }) {
+		return 0, 0, false
+	}
+	return id, done, id != 0
 }
 
 // setSize mirrors a new Size.
@@ -201,9 +240,7 @@ func (s *sharedPage) restore(boot [48]byte, start, size int64) (ok bool) {
 	p.start.Store(start)
 	copy(p.magic[:], stateMagic)
 	p.boot = boot
-	p.resetCuts()
-	p.recordCut(size) // the page may have said more
-	p.cutsDone.Store(p.cuts.Load())
+	p.restartCuts(size) // the page may have said more
 	p.epoch.Add(1)
 	s.broken.Store(false)
 	return true
