@@ -167,7 +167,8 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // DropBefore, a Truncate past them): a read stands too if the page's Size
 // covered its bytes as its try began and every cut since left them in (the
 // state page tells the lowest Size the cuts from any recent one on left,
-// however many there were: cutLows). Otherwise it is made again,
+// unless more than cutLowsCap of them each left more than the last:
+// cutLows). Otherwise it is made again,
 // under the new Start and Size. A writer that cuts into the bytes during
 // each of followTries reads makes followedRead return ErrOutOfRange, as a
 // read racing a shrink may, and ok false: what read returned is to be
@@ -321,6 +322,9 @@ func (m *Manager) pullLocked() (epoch uint64, live bool, err error) {
 //
 // REQUIRES: m.mu held; m.follows.Load().
 func (m *Manager) followLocked() (bool, error) {
+	// Before the page: every cut counted as done is then in the Size
+	// loaded next (keptBelowLocked).
+	cutsID, cutsDone, cutsOK := m.shared.cutsDeletedCount()
 	ps, ok := m.shared.load(m.boot)
 	if !ok || !m.followable(ps) {
 		return false, nil
@@ -333,7 +337,7 @@ func (m *Manager) followLocked() (bool, error) {
 	}
 	st := m.state()
 	if ps.epoch != m.seen.Load() || first != m.mu.first {
-		kept := m.keptBelowLocked()
+		kept := m.keptBelowLocked(cutsID, cutsDone, cutsOK)
 		gone := func(idx int64, f *chunk.File) bool {
 			switch {
 			case idx < first, idx >= need:
@@ -395,30 +399,35 @@ func (m *Manager) followLocked() (bool, error) {
 
 // keptBelowLocked returns, for followLocked, the first chunk whose file
 // the writer may have deleted since this reader last reconciled, or -1 if
-// the shared page cannot tell. Between Start and Size a writer deletes a
-// chunk file only in a cut of Size: a Truncate, which the page records
-// before the epoch moves and the files go, or the files past Size that a
-// crash left, which a writer's Open removes before it records its Size as
-// a cut (restartCuts) and moves the epoch. (Past Size it also replaces
-// files without a cut, where one was left or is spare: followLocked lets
-// go of every file there.) So the chunks below the lowest Size recorded
-// since kept their files, and the reader keeps them without a look at
-// each name, which would cost a system call per chunk it holds.
-// (Beside a writer that cut the end of the dataset every hundred
-// microseconds, those looks made each try of a long read take so long that
-// the writer cut past cutLows' reach during it: see followedRead.) Chunks
-// from there on are let go: the bytes they held were cut off. Chunks below
-// Start are let go by the caller; the first reconcile, and one the page
-// cannot answer (cutLows), look at every name.
+// the shared page cannot tell; id and done are the page's numbering of
+// cuts and count of cuts whose files are gone, and ok whether it gave
+// them, as loaded before the page's Start and Size.
+//
+// Within [Start, Size) the writer deletes chunk files only when it cuts
+// Size: a Truncate records the cut before the epoch moves and the files
+// go. (A writer's Open removes the files past Size that a crash left, and
+// sets the page up with a new numbering, which has no answer for the
+// reader; past Size the writer also replaces files without a cut, where an
+// unlink left one or growth has spare ones: followLocked lets go of every
+// file there.) So the chunks below the lowest Size the cuts since the last
+// reconcile left kept their files, and the reader keeps them without a
+// look at each name, which would cost a system call per chunk it holds
+// (beside a writer that cut the end of the dataset every hundred
+// microseconds, those looks took so long that long reads failed: see
+// followedRead). Chunks from there on are let go: the bytes they held were
+// cut off. The first reconcile, one the page cannot answer (another
+// numbering, more rising cuts than cutLows holds, a writer stopped inside
+// a change of it) and Refresh's look at every name.
 //
 // The cuts looked at are those from the first whose files were not yet
-// gone at the last reconcile: a cut the page counts may not have deleted
-// its files yet, and one it does not count yet moves the epoch after the
-// load of it that followLocked made, so the next reconcile looks at both.
+// gone at the last reconcile: a cut not counted as done may not have
+// deleted its files yet, so the next reconcile looks at it again; one
+// counted as done was counted before this reconcile loaded Size, so the
+// Size the reader takes is at or below it, or above it only through growth
+// that came after the deletion (and replaced any file an unlink left).
 //
 // REQUIRES: m.mu held.
-func (m *Manager) keptBelowLocked() int64 {
-	id, done, ok := m.shared.cutsDeletedCount()
+func (m *Manager) keptBelowLocked(id, done uint64, ok bool) int64 {
 	if !ok {
 		m.mu.cutsID = 0
 		return -1

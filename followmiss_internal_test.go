@@ -269,3 +269,68 @@ func TestFollow_ReadOutOfTries(t *testing.T) {
 		t.Errorf("ReadAt once the writer stopped = %d, %v, %v", n, err, b)
 	}
 }
+
+// TestFollow_PinAcrossReplacedChunks checks a follower's Pin over two
+// chunks that holds (or opens) the first and then, opening the second,
+// finds that the writer cut both away and wrote them anew: the Pin must
+// hand out the new bytes of both, never the old first chunk beside the
+// new second one. "slots" pins where the arena places the chunks side by
+// side; "view" where it cannot, and the Pin maps a private view.
+func TestFollow_PinAcrossReplacedChunks(t *testing.T) {
+	const cs = MinChunkSize
+	tests := []struct {
+		name  string
+		arena int64 // Options.ArenaSize
+		off   int64 // of the 16 bytes pinned, across chunks off/cs and the next
+	}{
+		{"slots", 0, cs - 8},
+		{"view", 2 * cs, 2*cs - 8}, // chunks 1 and 2: slots 1 and 0
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w := openWriter(t, dir)
+			if _, err := w.WriteAt(bytes.Repeat([]byte{'A'}, 3*cs), 0); err != nil {
+				t.Fatal(err)
+			}
+			second := chunk.Name(tc.off/cs + 1)
+			h := &missHookFS{FS: vfs.OS, hookName: second}
+			o := &Options{ReadOnly: true, NoAdmission: true, MaxMapped: 4, ArenaSize: tc.arena}
+			SetFS(o, h)
+			r, err := Open(dir, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if tc.name == "slots" && !r.contiguous {
+				t.Skip("needs a contiguous arena")
+			}
+			if _, err := r.ReadAt(make([]byte, 1), 0); err != nil {
+				t.Fatal(err)
+			}
+			var fired atomic.Bool
+			h.hook = func() {
+				if fired.Swap(true) {
+					return
+				}
+				if err := w.Truncate(0); err != nil {
+					t.Error(err)
+				}
+				if _, err := w.WriteAt(bytes.Repeat([]byte{'B'}, 3*cs), 0); err != nil {
+					t.Error(err)
+				}
+			}
+			p, err := r.Pin(tc.off, 16)
+			if err != nil {
+				t.Fatalf("Pin across %s after the writer remade both chunks once: %v", second, err)
+			}
+			defer p.Release()
+			if got := p.Bytes(); !bytes.Equal(got, bytes.Repeat([]byte{'B'}, 16)) {
+				t.Errorf("Pin across chunks remade during it = %q, want the B's of both new files", got)
+			}
+			if !fired.Load() {
+				t.Errorf("the writer never remade the chunks during the Pin: the test tests nothing")
+			}
+		})
+	}
+}

@@ -201,8 +201,10 @@ type Manager struct {
 		removeLater map[int64]struct{}
 		// cutsSeen is, for a following reader, the shared page's count
 		// of cuts whose chunk files were gone as of its last reconcile,
-		// in the numbering cutsID (keptBelowLocked); 0 before the first
-		// and after a reconcile that had no count.
+		// in the numbering cutsID (keptBelowLocked). cutsID is 0, which
+		// no numbering has, before the first reconcile, after one that
+		// had no count, and from Refresh on: the next looks at every
+		// name.
 		cutsSeen uint64
 		cutsID   uint64
 

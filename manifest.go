@@ -348,8 +348,9 @@ type statePage struct {
 	// that the cuts from any given number on left: a reader whose read the
 	// epoch moved under tells from it whether the bytes it read were cut
 	// (see followedRead), and one that reconciles its open chunk files
-	// which of them may be gone (keptBelowLocked). Both are written before
-	// the epoch moves.
+	// which of them may be gone (keptBelowLocked). A cut is counted and
+	// recorded before the epoch moves; lows.done counts it once its chunk
+	// files are gone.
 	cuts atomic.Uint64
 	lows cutLows
 }

@@ -206,29 +206,68 @@ var errPastEnd = errors.New("chunkmap: past the last chunk")
 // the arena places them side by side, else a private view. Its errors do
 // not name the operation or offset (see wrapErr).
 //
+// A follower holds or opens the chunks one at a time, and may take the
+// writer's state while it does (a miss follows): if the writer deleted and
+// made anew a chunk held or opened before that, the bytes would join an
+// old chunk to a new one, so the range is held again, three times at most,
+// then refused with ErrOutOfRange as a range the writer keeps cutting.
+//
 // REQUIRES: m.mu held; the chunks existed when the caller checked (for a
 // follower, the writer may delete them while this maps them: the error
 // of the open then says so).
 func (m *Manager) holdRangeLocked(first, last int64, write bool, op string) ([]byte, []*slot, *viewHold, error) {
+	for tries := 1; ; tries++ {
+		b, slots, vh, err := m.holdRangeOnceLocked(first, last, write, op)
+		if err != errStaleHold {
+			return b, slots, vh, err
+		}
+		if tries == staleTries {
+			return nil, nil, nil, staleError(first, last)
+		}
+	}
+}
+
+// staleTries is how many times a follower holds or maps a range of chunks
+// that the writer keeps replacing (holdRangeLocked, mapViewLocked).
+const staleTries = 3
+
+// staleError is the error of a range of chunks [first, last] that a
+// follower could not hold whole in staleTries tries.
+func staleError(first, last int64) error {
+	return fmt.Errorf("%w: the writer deleted and made anew chunks of %d to %d while they were mapped, each of %d times",
+		ErrOutOfRange, first, last, staleTries)
+}
+
+// errStaleHold is holdRangeOnceLocked's report that a follower's range
+// joined chunks from before and after the writer replaced one of them.
+var errStaleHold = errors.New("chunkmap: a chunk held was replaced meanwhile")
+
+// holdRangeOnceLocked is one try of holdRangeLocked.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) holdRangeOnceLocked(first, last int64, write bool, op string) ([]byte, []*slot, *viewHold, error) {
 	span := last - first + 1
 	if span == 1 || (m.contiguous && span <= int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last)) {
 		held := make([]*mapping, 0, span)
+		release := func() {
+			// A follower's holdLocked may have taken the writer's
+			// state meanwhile and doomed chunks held here (deleted by
+			// the writer): the last hold of such a chunk unmaps it.
+			for _, h := range held {
+				m.unholdLocked(h, write)
+				m.finishDoomedLocked(h.s)
+			}
+			// Holds kept these chunks mapped past MaxMapped, perhaps:
+			// with them gone, evict down to the bound, as the release
+			// of a last hold does.
+			if !m.closed.Load() {
+				m.evictLocked(0)
+			}
+		}
 		for idx := first; idx <= last; idx++ {
 			mp, err := m.holdLocked(idx, write, op)
 			if err != nil || mp == nil {
-				// A follower's holdLocked may have taken the writer's
-				// state meanwhile and doomed chunks held here (deleted
-				// by the writer): the last hold of such a chunk unmaps it.
-				for _, h := range held {
-					m.unholdLocked(h, write)
-					m.finishDoomedLocked(h.s)
-				}
-				// Holds kept these chunks mapped past MaxMapped,
-				// perhaps: with them gone, evict down to the bound,
-				// as the release of a last hold does.
-				if !m.closed.Load() {
-					m.evictLocked(0)
-				}
+				release()
 				if err != nil {
 					return nil, nil, nil, err
 				}
@@ -236,6 +275,12 @@ func (m *Manager) holdRangeLocked(first, last int64, write bool, op string) ([]b
 				break
 			}
 			held = append(held, mp)
+		}
+		for _, h := range held {
+			if h.s.doomed.Load() {
+				release()
+				return nil, nil, nil, errStaleHold
+			}
 		}
 		if held != nil {
 			slots := make([]*slot, len(held))
@@ -264,10 +309,27 @@ func (m *Manager) unholdLocked(mp *mapping, write bool) {
 }
 
 // mapViewLocked maps chunks [first, first+n) side by side in a private
-// view.
+// view. A follower maps them again, staleTries times at most, if the
+// writer replaced one it had opened while it opened the next
+// (holdRangeLocked).
 //
 // REQUIRES: m.mu held; the chunks exist.
 func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHold, error) {
+	for tries := 1; ; tries++ {
+		vh, err := m.mapViewOnceLocked(first, n, write, op)
+		if err != errStaleHold {
+			return vh, err
+		}
+		if tries == staleTries {
+			return nil, staleError(first, first+n-1)
+		}
+	}
+}
+
+// mapViewOnceLocked is one try of mapViewLocked.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) mapViewOnceLocked(first, n int64, write bool, op string) (*viewHold, error) {
 	mode := chunk.ReadOnly
 	if write {
 		mode = chunk.ReadWrite
@@ -278,12 +340,22 @@ func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHol
 			f.Close()
 		}
 	}()
+	deletions := m.deletions.Load()
 	for idx := first; idx < first+n; idx++ {
 		f, err := m.openChunkLocked(idx, mode, true)
 		if err != nil {
 			return nil, chunkError(err)
 		}
 		files = append(files, f)
+	}
+	if m.follows.Load() && m.deletions.Load() != deletions {
+		// The open of a later chunk took the writer's state: the files
+		// opened before it may be gone (holdRangeLocked).
+		for _, f := range files {
+			if m.replaced(f) {
+				return nil, errStaleHold
+			}
+		}
 	}
 	oss := make([]*os.File, len(files))
 	for i, f := range files {

@@ -87,10 +87,13 @@ func (p *statePage) recordCut(size int64) {
 }
 
 // restartCuts begins a new numbering of cuts (cutLows), under a new id,
-// with one cut, of Size to size, whose chunk files are gone: a writer that
-// sets the page up, or writes it whole again, cannot tell whether the last
-// one died inside recordCut, or what another program wrote there. Readers
-// then have no answer (lowestCut) for cuts before it.
+// with one cut, of Size to size, counted as done: a writer that sets the
+// page up, or writes it whole again, cannot tell whether the last one died
+// inside recordCut, or what another program wrote there. Readers then have
+// no answer (lowestCut) for cuts before it, and look at every name once.
+// (Files past size may not be gone yet, when restore runs inside a
+// Truncate, but they are past the Size a reader takes after it loads the
+// count, and a reader keeps no file there: followLocked.)
 func (p *statePage) restartCuts(size int64) {
 	l := &p.lows
 	q := l.seq.Load() | 1
