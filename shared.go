@@ -120,10 +120,11 @@ func newCutsID() uint64 {
 
 // read runs f, which loads fields of the record, until the writer did not
 // change the record meanwhile, and reports whether that happened within a
-// hundred tries (a writer stopped inside a change, or dead there, leaves
-// readers no answer until the next restartCuts).
+// few tries: a change takes a fraction of a microsecond, and a writer
+// stopped inside one, or dead there, leaves readers no answer until the
+// next restartCuts, which each of their reads would otherwise pay for.
 func (l *cutLows) read(f func()) bool {
-	for range 100 {
+	for range 10 {
 		q := l.seq.Load()
 		if q&1 != 0 {
 			runtime.Gosched() // a cut being recorded: it takes a moment
