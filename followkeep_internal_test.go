@@ -24,26 +24,50 @@ func (c *lstatCountFS) Lstat(name string) (fs.FileInfo, error) {
 	return c.FS.Lstat(name)
 }
 
+// followed fills writer w with chunks chunk files of the byte fill and
+// opens a follower of its directory with options o (ReadOnly is set),
+// closed when the test ends.
+func followed(t *testing.T, w *Manager, chunks int, fill byte, o *Options) *Manager {
+	t.Helper()
+	if _, err := w.Append(bytes.Repeat([]byte{fill}, chunks*int(w.ChunkSize()))); err != nil {
+		t.Fatal(err)
+	}
+	if o == nil {
+		o = &Options{}
+	}
+	o.ReadOnly = true
+	r, err := Open(w.Dir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// wantRead checks that r reads n bytes of fill at off.
+func wantRead(t *testing.T, r *Manager, off int64, n int, fill byte, what string) {
+	t.Helper()
+	got := make([]byte, n)
+	if _, err := r.ReadAt(got, off); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if i := bytes.IndexFunc(got, func(c rune) bool { return c != rune(fill) }); i >= 0 {
+		t.Errorf("%s: byte %d of %d at %d is %q, want %q", what, i, n, off, got[i], fill)
+	}
+}
+
 // TestFollow_ReconcileKeepsChunksBelowCuts checks that a following reader
 // that reconciles after its writer's cuts (keptBelowLocked) keeps the
 // chunks below the lowest cut without looking at their names, lets go of
 // those past it, and reads the bytes the writer wrote anew there.
 func TestFollow_ReconcileKeepsChunksBelowCuts(t *testing.T) {
 	const chunks = 32
-	dir := t.TempDir()
-	w := openWriter(t, dir)
+	w := openWriter(t, t.TempDir())
 	cs := w.ChunkSize()
-	if _, err := w.Append(bytes.Repeat([]byte{'A'}, chunks*int(cs))); err != nil {
-		t.Fatal(err)
-	}
 	counter := &lstatCountFS{FS: vfs.OS}
-	o := &Options{ReadOnly: true, MaxMapped: 2 * chunks}
+	o := &Options{MaxMapped: 2 * chunks}
 	SetFS(o, counter)
-	r, err := Open(dir, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := followed(t, w, chunks, 'A', o)
 	all := make([]byte, chunks*cs)
 	// Twice: the first reconcile after Open looks at every name.
 	for range 2 {
@@ -84,26 +108,8 @@ func TestFollow_ReconcileKeepsChunksBelowCuts(t *testing.T) {
 	if _, err := w.Append(bytes.Repeat([]byte{'B'}, len(all)-int(cs)-8)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.ReadAt(all, 0); err != nil {
-		t.Fatal(err)
-	}
-	want := append(bytes.Repeat([]byte{'A'}, int(cs)+8), bytes.Repeat([]byte{'B'}, len(all)-int(cs)-8)...)
-	if i := firstDiffAt(all, want); i >= 0 {
-		t.Errorf("after a cut to %d and growth: byte %d is %q, want %q", cs+8, i, all[i], want[i])
-	}
-}
-
-// firstDiffAt returns the first index where a and b differ, or -1.
-func firstDiffAt(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	if len(a) != len(b) {
-		return min(len(a), len(b))
-	}
-	return -1
+	wantRead(t, r, 0, int(cs)+8, 'A', "the bytes the cut kept")
+	wantRead(t, r, cs+8, len(all)-int(cs)-8, 'B', "the bytes growth wrote after the cut")
 }
 
 // failRemoveFS is the real file system, whose Remove of the file named
@@ -136,17 +142,8 @@ func TestFollow_FileLeftPastSizeIsLetGo(t *testing.T) {
 	}
 	defer w.Close()
 	cs := w.ChunkSize()
-	if _, err := w.Append(bytes.Repeat([]byte{'A'}, 4*int(cs))); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(dir, &Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := r.ReadAt(make([]byte, 4*cs), 0); err != nil {
-		t.Fatal(err)
-	}
+	r := followed(t, w, 4, 'A', nil)
+	wantRead(t, r, 0, 4*int(cs), 'A', "before the cuts")
 	left := filepath.Join(dir, chunk.Name(3))
 	ffs.fail.Store(&left)
 	if err := w.Truncate(3 * cs); !errors.Is(err, fs.ErrPermission) {
@@ -169,13 +166,7 @@ func TestFollow_FileLeftPastSizeIsLetGo(t *testing.T) {
 	if _, err := w.Append(bytes.Repeat([]byte{'B'}, int(4*cs-w.Size()))); err != nil {
 		t.Fatal(err)
 	}
-	got := make([]byte, 16)
-	if _, err := r.ReadAt(got, 3*cs+100); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, bytes.Repeat([]byte{'B'}, 16)) {
-		t.Errorf("follower read %q in chunk 3, want the B's of its new file", got)
-	}
+	wantRead(t, r, 3*cs+100, 16, 'B', "chunk 3 made anew")
 }
 
 // TestFollow_PageSetUpAgain checks a follower whose writer writes the state
@@ -187,19 +178,9 @@ func TestFollow_PageSetUpAgain(t *testing.T) {
 	dir := t.TempDir()
 	w := openWriter(t, dir)
 	cs := w.ChunkSize()
-	if _, err := w.Append(bytes.Repeat([]byte{'A'}, 4*int(cs))); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(dir, &Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	all := make([]byte, 4*cs)
+	r := followed(t, w, 4, 'A', nil)
 	for range 6 { // cuts at the end, each followed
-		if _, err := r.ReadAt(all, 0); err != nil {
-			t.Fatal(err)
-		}
+		wantRead(t, r, 0, 4*int(cs), 'A', "before the page was set up again")
 		if err := w.Truncate(4*cs - 1); err != nil {
 			t.Fatal(err)
 		}
@@ -207,9 +188,7 @@ func TestFollow_PageSetUpAgain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := r.ReadAt(all, 0); err != nil {
-		t.Fatal(err)
-	}
+	wantRead(t, r, 0, 4*int(cs)-1, 'A', "before the page was set up again")
 	mpath := filepath.Join(dir, ManifestName)
 	if err := os.Truncate(mpath, 0); err != nil {
 		t.Fatal(err)
@@ -237,13 +216,7 @@ func TestFollow_PageSetUpAgain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := make([]byte, 8)
-	if _, err := r.ReadAt(got, 3*cs); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, bytes.Repeat([]byte{'B'}, 8)) {
-		t.Errorf("follower read %q in chunk 3, want the B's of its new file", got)
-	}
+	wantRead(t, r, 3*cs, 8, 'B', "chunk 3 made anew after the page was set up again")
 }
 
 // TestRefresh_ChecksReplacedFiles checks that Refresh looks at the name of
@@ -253,19 +226,9 @@ func TestRefresh_ChecksReplacedFiles(t *testing.T) {
 	dir := t.TempDir()
 	w := openWriter(t, dir)
 	cs := w.ChunkSize()
-	if _, err := w.Append(bytes.Repeat([]byte{'A'}, 3*int(cs))); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(dir, &Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b := make([]byte, 8)
+	r := followed(t, w, 3, 'A', nil)
 	for range 2 { // past the first reconcile, which looks at every name
-		if _, err := r.ReadAt(b, cs); err != nil {
-			t.Fatal(err)
-		}
+		wantRead(t, r, cs, 8, 'A', "before the cuts")
 		if err := w.Truncate(3*cs - 1); err != nil {
 			t.Fatal(err)
 		}
@@ -273,9 +236,7 @@ func TestRefresh_ChecksReplacedFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := r.ReadAt(b, cs); err != nil {
-		t.Fatal(err)
-	}
+	wantRead(t, r, cs, 8, 'A', "after the cuts")
 	p := filepath.Join(dir, chunk.Name(1))
 	if err := os.WriteFile(p+".new", bytes.Repeat([]byte{'Z'}, int(cs)), 0o644); err != nil {
 		t.Fatal(err)
@@ -286,10 +247,5 @@ func TestRefresh_ChecksReplacedFiles(t *testing.T) {
 	if err := r.Refresh(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.ReadAt(b, cs); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(b, bytes.Repeat([]byte{'Z'}, 8)) {
-		t.Errorf("after Refresh the follower reads %q from the chunk file it held; the file under the name holds Z's", b)
-	}
+	wantRead(t, r, cs, 8, 'Z', "after Refresh, the file another program put under the name")
 }

@@ -100,20 +100,12 @@ func TestFollow_FailedPinUnmapsDoomedSlot(t *testing.T) {
 // never ErrFault.
 func TestFollow_LastTryIsOutOfRange(t *testing.T) {
 	const cs = MinChunkSize
-	dir := t.TempDir()
-	w := openWriter(t, dir)
-	block := bytes.Repeat([]byte{7}, 2*cs)
-	if _, err := w.WriteAt(block, 0); err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, t.TempDir())
 	h := &missHookFS{FS: vfs.OS, hookName: chunk.Name(1)}
-	o := &Options{ReadOnly: true, NoAdmission: true}
+	o := &Options{NoAdmission: true}
 	SetFS(o, h)
-	r, err := Open(dir, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := followed(t, w, 2, 7, o)
+	block := bytes.Repeat([]byte{7}, 2*cs)
 	var n atomic.Int64
 	h.hook = func() {
 		// The writer truncates chunk 1 away and grows it again, twice;
@@ -128,7 +120,7 @@ func TestFollow_LastTryIsOutOfRange(t *testing.T) {
 		}
 	}
 	b := make([]byte, 8)
-	_, err = r.ReadAt(b, cs+8)
+	_, err := r.ReadAt(b, cs+8)
 	t.Logf("ReadAt racing three Truncates: %v (opens of chunk 1: %d)", err, h.opens.Load())
 	if errors.Is(err, ErrFault) || errors.Is(err, ErrCorrupt) {
 		t.Errorf("healthy follower racing its writer's Truncate: %v; want ErrOutOfRange or io.EOF", err)
@@ -225,20 +217,12 @@ func TestSync_ViewWriteToReplacedFile(t *testing.T) {
 // which no try could vouch for; once the writer stops, it reads them.
 func TestFollow_ReadOutOfTries(t *testing.T) {
 	const cs = MinChunkSize
-	dir := t.TempDir()
-	w := openWriter(t, dir)
-	block := bytes.Repeat([]byte{7}, 2*cs)
-	if _, err := w.WriteAt(block, 0); err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, t.TempDir())
 	h := &missHookFS{FS: vfs.OS, hookName: chunk.Name(1)}
-	o := &Options{ReadOnly: true, NoAdmission: true}
+	o := &Options{NoAdmission: true}
 	SetFS(o, h)
-	r, err := Open(dir, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := followed(t, w, 2, 7, o)
+	block := bytes.Repeat([]byte{7}, 2*cs)
 	var cutting atomic.Bool
 	var cuts atomic.Int64
 	h.hook = func() {
@@ -288,20 +272,12 @@ func TestFollow_PinAcrossReplacedChunks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			w := openWriter(t, dir)
-			if _, err := w.WriteAt(bytes.Repeat([]byte{'A'}, 3*cs), 0); err != nil {
-				t.Fatal(err)
-			}
+			w := openWriter(t, t.TempDir())
 			second := chunk.Name(tc.off/cs + 1)
 			h := &missHookFS{FS: vfs.OS, hookName: second}
-			o := &Options{ReadOnly: true, NoAdmission: true, MaxMapped: 4, ArenaSize: tc.arena}
+			o := &Options{NoAdmission: true, MaxMapped: 4, ArenaSize: tc.arena}
 			SetFS(o, h)
-			r, err := Open(dir, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
+			r := followed(t, w, 3, 'A', o)
 			if tc.name == "slots" && !r.contiguous {
 				t.Skip("needs a contiguous arena")
 			}
