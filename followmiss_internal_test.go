@@ -37,6 +37,17 @@ func (h *missHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File
 	return h.FS.OpenFile(name, flag, perm)
 }
 
+// hookedFollower opens a writer of chunks chunk files of the byte fill
+// (64 KiB chunks) and a follower with options o whose opens of the file
+// hookName run h.hook; both are closed when the test ends.
+func hookedFollower(t *testing.T, chunks int, fill byte, hookName string, o Options) (w, r *Manager, h *missHookFS) {
+	t.Helper()
+	w = openWriter(t, t.TempDir())
+	h = &missHookFS{FS: vfs.OS, hookName: hookName}
+	SetFS(&o, h)
+	return w, followed(t, w, chunks, fill, &o), h
+}
+
 func (h *missHookFS) BootID() string {
 	if h.bootID != "" {
 		return h.bootID
@@ -100,11 +111,7 @@ func TestFollow_FailedPinUnmapsDoomedSlot(t *testing.T) {
 // never ErrFault.
 func TestFollow_LastTryIsOutOfRange(t *testing.T) {
 	const cs = MinChunkSize
-	w := openWriter(t, t.TempDir())
-	h := &missHookFS{FS: vfs.OS, hookName: chunk.Name(1)}
-	o := &Options{NoAdmission: true}
-	SetFS(o, h)
-	r := followed(t, w, 2, 7, o)
+	w, r, h := hookedFollower(t, 2, 7, chunk.Name(1), Options{NoAdmission: true})
 	block := bytes.Repeat([]byte{7}, 2*cs)
 	var n atomic.Int64
 	h.hook = func() {
@@ -217,11 +224,7 @@ func TestSync_ViewWriteToReplacedFile(t *testing.T) {
 // which no try could vouch for; once the writer stops, it reads them.
 func TestFollow_ReadOutOfTries(t *testing.T) {
 	const cs = MinChunkSize
-	w := openWriter(t, t.TempDir())
-	h := &missHookFS{FS: vfs.OS, hookName: chunk.Name(1)}
-	o := &Options{NoAdmission: true}
-	SetFS(o, h)
-	r := followed(t, w, 2, 7, o)
+	w, r, h := hookedFollower(t, 2, 7, chunk.Name(1), Options{NoAdmission: true})
 	block := bytes.Repeat([]byte{7}, 2*cs)
 	var cutting atomic.Bool
 	var cuts atomic.Int64
@@ -272,12 +275,8 @@ func TestFollow_PinAcrossReplacedChunks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := openWriter(t, t.TempDir())
 			second := chunk.Name(tc.off/cs + 1)
-			h := &missHookFS{FS: vfs.OS, hookName: second}
-			o := &Options{NoAdmission: true, MaxMapped: 4, ArenaSize: tc.arena}
-			SetFS(o, h)
-			r := followed(t, w, 3, 'A', o)
+			w, r, h := hookedFollower(t, 3, 'A', second, Options{NoAdmission: true, MaxMapped: 4, ArenaSize: tc.arena})
 			if tc.name == "slots" && !r.contiguous {
 				t.Skip("needs a contiguous arena")
 			}
