@@ -9,7 +9,7 @@ package chunkmap
 //
 //	   0  record A   64 bytes
 //	 512  record B   64 bytes
-//	2048  state page 256 bytes
+//	2048  state page 680 bytes (statePage)
 //
 // A record is what a Sync made durable, little endian:
 //
