@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
 	"github.com/chunkmap/chunkmap/internal/vfs"
@@ -248,4 +249,90 @@ func TestRefresh_ChecksReplacedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRead(t, r, cs, 8, 'Z', "after Refresh, the file another program put under the name")
+}
+
+// returnsWithin runs f and fails the test if it has not returned within
+// 10 seconds (a hang, which the test would otherwise share).
+func returnsWithin(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return within 10 s", what)
+	}
+}
+
+// TestFollow_ChunksPastWhatItKnows checks a follower whose Size covers
+// chunk files it has not looked for yet (the writer grew the dataset since
+// it last did), when it can no longer follow the writer or a file is
+// missing: it must read the files there are and fail, never spin, on the
+// one that is not.
+func TestFollow_ChunksPastWhatItKnows(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, dir string)
+		want   error // nil: the read succeeds
+	}{
+		{"page wiped", func(t *testing.T, dir string) {
+			// Another program writes zeros over the state page: the
+			// follower keeps the Size it had, with nobody to follow.
+			f, err := os.OpenFile(filepath.Join(dir, ManifestName), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt(make([]byte, manifestLen-stateOff), stateOff); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
+		{"chunk file removed", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, chunk.Name(6))); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrFault},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w := openWriter(t, dir)
+			cs := w.ChunkSize()
+			r := followed(t, w, 4, 'A', nil)
+			r.Size() // the first look: chunks 0 to 3
+			if _, err := w.Append(bytes.Repeat([]byte{'B'}, 4*int(cs))); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Size(); got != 8*cs { // takes the writer's Size, looks for no file
+				t.Fatalf("follower Size = %d, want %d", got, 8*cs)
+			}
+			r.mu.Lock()
+			known := r.mu.first + r.mu.nchunks
+			r.mu.Unlock()
+			if known != 4 {
+				t.Fatalf("the follower knows %d chunk files, want 4: the test needs it not to know chunk 6", known)
+			}
+			tc.tamper(t, dir)
+			got := make([]byte, 16)
+			var n int
+			var err error
+			returnsWithin(t, "ReadAt", func() { n, err = r.ReadAt(got, 6*cs) })
+			if tc.want == nil {
+				if err != nil || !bytes.Equal(got[:n], bytes.Repeat([]byte{'B'}, 16)) {
+					t.Errorf("ReadAt in chunk 6 = %d, %q, %v; want the 16 B's there", n, got[:n], err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) || n != 0 {
+				t.Errorf("ReadAt in chunk 6 = %d, %v; want 0 and an error matching %v", n, err, tc.want)
+			}
+			returnsWithin(t, "Gather", func() { err = r.Gather(got[:8], []int64{6 * cs}, 8) })
+			if !errors.Is(err, tc.want) {
+				t.Errorf("Gather in chunk 6 = %v; want an error matching %v", err, tc.want)
+			}
+		})
+	}
 }

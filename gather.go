@@ -122,11 +122,16 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 			}
 			m.resize.RUnlock()
 		} else if err = m.checkRange(op, off, n); err == nil {
+			shrinks, size := m.shrinks.Load(), m.state().size.Load()
 			_, err = m.read(buf[i*n:(i+1)*n], off)
 			if errors.Is(err, errPastEnd) {
-				// A Truncate overtook the read: the value is past Size
-				// now, or Size grew back over it, and it is read again.
-				continue
+				if m.shrankSince(shrinks, size) {
+					// A Truncate overtook the read: the value is past
+					// Size now, or Size grew back over it, and it is
+					// read again.
+					continue
+				}
+				err = m.missingChunk(off) // as in readIn
 			}
 		}
 		if err != nil {

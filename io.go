@@ -67,11 +67,18 @@ func (m *Manager) readIn(p []byte, off int64) (int, error) {
 	if int64(want) > size-off {
 		want = int(size - off)
 	}
+	shrinks := m.shrinks.Load()
 	n, err := m.read(p[:want], off)
 	for errors.Is(err, errPastEnd) {
 		// Overtaken by a Truncate, which may have left Size past where
 		// the read stopped: it reads on up to the new Size.
-		size := m.state().size.Load()
+		if !m.shrankSince(shrinks, size) {
+			// Nothing moved: a chunk Size needs is not there, and
+			// trying again would not bring it (a follower's chunk file
+			// that another program removed).
+			return n, m.wrapErr("read", at(off, int64(len(p))), m.missingChunk(off+int64(n)))
+		}
+		shrinks, size = m.shrinks.Load(), m.state().size.Load()
 		if off+int64(n) >= size {
 			break
 		}
@@ -693,6 +700,20 @@ func (m *Manager) checkRange(op string, off int64, n int) error {
 		return m.errorf(op, at(off, int64(n)), ErrOutOfRange, d)
 	}
 	return nil
+}
+
+// shrankSince reports whether Size or Start may have changed since the
+// shrink epoch was shrinks and Size size: whether a read that met
+// errPastEnd meanwhile can be tried again with hope of another result. A
+// follower takes its writer's state first: a writer that deletes a chunk
+// file moves the epoch before, so a follower that found the file gone
+// before it saw the epoch move sees it now.
+func (m *Manager) shrankSince(shrinks uint64, size int64) bool {
+	moved := func() bool { return m.shrinks.Load() != shrinks || m.state().size.Load() != size }
+	if !moved() && m.follows.Load() {
+		m.pull() // an error leaves the state as it was: nothing moved
+	}
+	return moved()
 }
 
 // rangeDetail says why [off, off+n) does not lie within [Start, Size), or

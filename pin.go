@@ -173,7 +173,14 @@ func (m *Manager) checkChunksLocked(off int64, n int) error {
 	first, last := off>>m.shift, (off+int64(max(n, 1)-1))>>m.shift
 	if m.follows.Load() && (first < m.mu.first || last >= m.mu.first+m.mu.nchunks) {
 		// A reader learns of the writer's new chunks here.
-		if _, err := m.followLocked(); err != nil {
+		followed, err := m.followLocked()
+		if err == nil && !followed {
+			// The page stopped being one to follow (another program
+			// wiped or cut the manifest): the reader keeps the Size
+			// it had, and finds the chunk files that Size needs.
+			err = m.findChunksLocked(chunksFor(m.state().size.Load(), m.shift), func() bool { return false })
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -184,6 +191,15 @@ func (m *Manager) checkChunksLocked(off int64, n int) error {
 		return pastEnd{fmt.Sprintf("chunks %d to %d do not all exist", first, last)}
 	}
 	return nil
+}
+
+// missingChunk is the error of a read at off that met errPastEnd, a chunk
+// that does not exist, while nothing changed Size or Start: Size needs a
+// chunk file that is not there. A writer's chunks always are; a follower's
+// may have been removed by another program (ErrFault, as for one it had
+// opened before).
+func (m *Manager) missingChunk(off int64) error {
+	return fmt.Errorf("%w: chunk file %s is missing, and Size %d needs it", ErrFault, m.chunkPath(off>>m.shift), m.state().size.Load())
 }
 
 // pastEnd is the error of a range that a Truncate shrank the dataset
