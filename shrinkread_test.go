@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -219,4 +220,46 @@ func TestFollowerReadBesideCuts(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 	t.Logf("%d reads beside %d cuts", reads, cuts.Load())
+}
+
+// TestReadOnlyOpenBesideCuts checks that a ReadOnly Open beside a writer
+// that cuts the last chunks away and grows them again as fast as it can
+// succeeds: the chunk files it finds missing, or new and still empty, are
+// the writer's doing, and reading the dataset again settles it.
+func TestReadOnlyOpenBesideCuts(t *testing.T) {
+	dir := t.TempDir()
+	const cs = chunkmap.MinChunkSize
+	const size = 64 * cs
+	w := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
+	if _, err := w.Append(make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := int64(0); !stop.Load(); i++ {
+			if err := w.Truncate(size - cs*(1+i%4) - 8*(i%1000)); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := w.Append(make([]byte, size-w.Size())); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	opens, failed := 0, 0
+	for start := time.Now(); time.Since(start) < 2*time.Second; opens++ {
+		r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+		if err != nil {
+			if failed++; failed <= 3 {
+				t.Errorf("ReadOnly Open %d beside the writer's cuts: %v", opens, err)
+			}
+			continue
+		}
+		r.Close()
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d ReadOnly Opens, %d failed", opens, failed)
 }
