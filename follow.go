@@ -71,6 +71,7 @@ func (m *Manager) Refresh() error {
 		followed, err := m.followLocked()
 		if !followed {
 			m.seen.Store(seen) // nothing was checked: the epoch seen stands
+			err = nil          // the records say what the dataset is (below)
 		}
 		if err == nil && followed {
 			err = m.checkHeldLocked(held)
@@ -98,6 +99,7 @@ func (m *Manager) Refresh() error {
 		var n int64
 		if n, err = m.countChunks(mf); err == nil {
 			m.applyLocked(mf, n)
+			m.followedLive.Store(false) // it follows the records now
 			return nil
 		}
 	}
@@ -274,7 +276,7 @@ func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
 	if !ok || !m.followable(ps) {
 		// Nothing to follow (a page of an earlier boot, or one that
 		// faults): followLocked would change nothing, so take no lock.
-		return 0, false, nil
+		return 0, false, m.pageGone(ok)
 	}
 	if st := m.state(); ps.stable && ps.epoch == m.seen.Load() && ps.start == st.start.Load() {
 		// Within an epoch Size only grows: raise it, never lower it, so
@@ -327,8 +329,9 @@ func (m *Manager) followLocked() (bool, error) {
 	cutsID, cutsDone, cutsOK := m.shared.cutsDeletedCount()
 	ps, ok := m.shared.load(m.boot)
 	if !ok || !m.followable(ps) {
-		return false, nil
+		return false, m.pageGone(ok)
 	}
+	m.followedLive.Store(true)
 	first := ps.start >> m.shift
 	need := chunksFor(ps.size, m.shift)
 	if ps.start < 0 || ps.start != first<<m.shift || ps.size < ps.start {
@@ -410,6 +413,27 @@ func (m *Manager) findChunksLocked(need int64, stale func() bool) error {
 		m.mu.nchunks++
 	}
 	return nil
+}
+
+// pageGone is the error of a follower whose state page is no longer one to
+// follow (ok false: it faults), nil if it never was. A page a live writer
+// set up stays one until the machine restarts, whatever the writer does
+// (a crash, a clean Close, a writer of another process opening after it):
+// only another program that cuts the manifest file or writes over the
+// page takes it away. The reader then cannot tell the writer's Start and
+// Size, nor which chunk files it deleted, and every call that would use
+// them fails with ErrCorrupt, until a Refresh reads the manifest's records
+// (the last Sync's state) and the reader follows those.
+func (m *Manager) pageGone(ok bool) error {
+	if !m.followedLive.Load() {
+		return nil
+	}
+	how := "was written over"
+	if !ok {
+		how = "cannot be read (the file was cut short)"
+	}
+	return fmt.Errorf("%w: manifest %s: the state page %s by another program while this reader followed its writer: Refresh reads the manifest again",
+		ErrCorrupt, filepath.Join(m.dir, ManifestName), how)
 }
 
 // keptBelowLocked returns, for followLocked, the first chunk whose file

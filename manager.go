@@ -113,8 +113,11 @@ type Manager struct {
 	shared  *sharedPage
 	follows atomic.Bool
 	// seen is the shared page's epoch this reader last reconciled its open
-	// chunk files with (follow.go).
-	seen atomic.Uint64
+	// chunk files with (follow.go). followedLive is set once it took Start
+	// and Size from a page a live writer set up, and cleared by a Refresh
+	// that reads the manifest's records instead (pageGone).
+	seen         atomic.Uint64
+	followedLive atomic.Bool
 	// fsys is the file system every file operation goes through; boot is
 	// its boot ID as the state page records it, fixed at Open.
 	fsys vfs.FS

@@ -173,14 +173,7 @@ func (m *Manager) checkChunksLocked(off int64, n int) error {
 	first, last := off>>m.shift, (off+int64(max(n, 1)-1))>>m.shift
 	if m.follows.Load() && (first < m.mu.first || last >= m.mu.first+m.mu.nchunks) {
 		// A reader learns of the writer's new chunks here.
-		followed, err := m.followLocked()
-		if err == nil && !followed {
-			// The page stopped being one to follow (another program
-			// wiped or cut the manifest): the reader keeps the Size
-			// it had, and finds the chunk files that Size needs.
-			err = m.findChunksLocked(chunksFor(m.state().size.Load(), m.shift), func() bool { return false })
-		}
-		if err != nil {
+		if _, err := m.followLocked(); err != nil {
 			return err
 		}
 	}
