@@ -35,7 +35,10 @@ import (
 // reader therefore follows the last record Sync wrote), Refresh reads the
 // manifest again, and starts following a writer that has opened the
 // dataset since. Chunks the writer deleted are unmapped (or, if pinned,
-// once released). On a read-write Manager Refresh does nothing.
+// once released). A reader whose state page another program wrote over or
+// cut (its calls fail with ErrCorrupt) follows the manifest's records from
+// a Refresh on, if they are whole. On a read-write Manager Refresh does
+// nothing.
 func (m *Manager) Refresh() error {
 	if m.closed.Load() {
 		return m.errorf("refresh", whole, ErrClosed, "")
@@ -71,7 +74,9 @@ func (m *Manager) Refresh() error {
 		followed, err := m.followLocked()
 		if !followed {
 			m.seen.Store(seen) // nothing was checked: the epoch seen stands
-			err = nil          // the records say what the dataset is (below)
+		}
+		if errors.Is(err, errPageGone) {
+			err = nil // the records say what the dataset is (below)
 		}
 		if err == nil && followed {
 			err = m.checkHeldLocked(held)
@@ -276,7 +281,7 @@ func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
 	if !ok || !m.followable(ps) {
 		// Nothing to follow (a page of an earlier boot, or one that
 		// faults): followLocked would change nothing, so take no lock.
-		return 0, false, m.pageGone(ok)
+		return 0, false, m.pageGone(ps, ok)
 	}
 	if st := m.state(); ps.stable && ps.epoch == m.seen.Load() && ps.start == st.start.Load() {
 		// Within an epoch Size only grows: raise it, never lower it, so
@@ -319,8 +324,8 @@ func (m *Manager) pullLocked() (epoch uint64, live bool, err error) {
 // epoch moved, it closes the files that are gone or were replaced; then it
 // looks for chunk files up to where Size needs them. It reports false,
 // changing nothing, when the page is not one to follow (no writer has set
-// it up since the machine started, and the last one did not close
-// cleanly, or the page faults).
+// it up since the machine started, or the page faults), with pageGone's
+// error if the reader followed it before.
 //
 // REQUIRES: m.mu held; m.follows.Load().
 func (m *Manager) followLocked() (bool, error) {
@@ -329,15 +334,15 @@ func (m *Manager) followLocked() (bool, error) {
 	cutsID, cutsDone, cutsOK := m.shared.cutsDeletedCount()
 	ps, ok := m.shared.load(m.boot)
 	if !ok || !m.followable(ps) {
-		return false, m.pageGone(ok)
+		return false, m.pageGone(ps, ok)
 	}
-	m.followedLive.Store(true)
 	first := ps.start >> m.shift
 	need := chunksFor(ps.size, m.shift)
 	if ps.start < 0 || ps.start != first<<m.shift || ps.size < ps.start {
 		return false, fmt.Errorf("%w: manifest %s: state page: start %d, size %d", ErrCorrupt,
 			filepath.Join(m.dir, ManifestName), ps.start, ps.size)
 	}
+	m.followedLive.Store(true)
 	st := m.state()
 	if ps.epoch != m.seen.Load() || first != m.mu.first {
 		kept := m.keptBelowLocked(cutsID, cutsDone, cutsOK)
@@ -415,26 +420,34 @@ func (m *Manager) findChunksLocked(need int64, stale func() bool) error {
 	return nil
 }
 
-// pageGone is the error of a follower whose state page is no longer one to
-// follow (ok false: it faults), nil if it never was. A page a live writer
-// set up stays one until the machine restarts, whatever the writer does
-// (a crash, a clean Close, a writer of another process opening after it):
-// only another program that cuts the manifest file or writes over the
-// page takes it away. The reader then cannot tell the writer's Start and
-// Size, nor which chunk files it deleted, and every call that would use
-// them fails with ErrCorrupt, until a Refresh reads the manifest's records
-// (the last Sync's state) and the reader follows those.
-func (m *Manager) pageGone(ok bool) error {
-	if !m.followedLive.Load() {
+// pageGone is the error of a follower whose state page ps is no longer one
+// to follow (ok false: it faults), nil if it never was. A page a live
+// writer set up keeps its magic until the machine restarts, whatever the
+// writer does (a crash, a clean Close, a writer of another process opening
+// after it): only another program that cuts the manifest file or writes
+// over the page takes it away. The reader then cannot tell the writer's
+// Start and Size, nor which chunk files it deleted, and every call that
+// would use them fails with ErrCorrupt (Size and Start return the last
+// values), until a Refresh reads the manifest's records, where they are
+// whole, and the reader follows those, or the writer writes the page whole
+// again. A page whose magic stands under another boot ID (a writer whose
+// platform told the boot apart from the reader's: Windows computes it from
+// the clock) only stops being followed, as before the reader followed it.
+func (m *Manager) pageGone(ps pageState, ok bool) error {
+	if !m.followedLive.Load() || ok && ps.magic {
 		return nil
 	}
 	how := "was written over"
 	if !ok {
-		how = "cannot be read (the file was cut short)"
+		how = "cannot be read (the file was cut short, or the device failed)"
 	}
-	return fmt.Errorf("%w: manifest %s: the state page %s by another program while this reader followed its writer: Refresh reads the manifest again",
-		ErrCorrupt, filepath.Join(m.dir, ManifestName), how)
+	return fmt.Errorf("%w: manifest %s: the state page %s by another program while this reader followed its writer: %w",
+		ErrCorrupt, filepath.Join(m.dir, ManifestName), how, errPageGone)
 }
+
+// errPageGone marks pageGone's errors, which Refresh answers by reading
+// the manifest's records.
+var errPageGone = errors.New("a Refresh reads the manifest's records")
 
 // keptBelowLocked returns, for followLocked, the first chunk whose file
 // the writer may have deleted since this reader last reconciled, or -1 if

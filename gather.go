@@ -121,17 +121,24 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 				_, err = m.write(buf[i*n:(i+1)*n], off)
 			}
 			m.resize.RUnlock()
-		} else if err = m.checkRange(op, off, n); err == nil {
-			shrinks, size := m.shrinks.Load(), m.state().size.Load()
-			_, err = m.read(buf[i*n:(i+1)*n], off)
+		} else {
+			// Before the range check, the epoch first (see shrankSince).
+			shrinks := m.shrinks.Load()
+			size := m.state().size.Load()
+			if err = m.checkRange(op, off, n); err == nil {
+				_, err = m.read(buf[i*n:(i+1)*n], off)
+			}
 			if errors.Is(err, errPastEnd) {
-				if m.shrankSince(shrinks, size) {
+				moved, perr := m.shrankSince(shrinks, size)
+				if perr == nil && moved {
 					// A Truncate overtook the read: the value is past
 					// Size now, or Size grew back over it, and it is
 					// read again.
 					continue
 				}
-				err = m.missingChunk(off) // as in readIn
+				if err = perr; err == nil {
+					err = m.missingChunk(off) // as in readIn
+				}
 			}
 		}
 		if err != nil {

@@ -59,6 +59,9 @@ func (m *Manager) readIn(p []byte, off int64) (int, error) {
 	if off < m.state().start.Load() {
 		return 0, m.errorf("read", at(off, int64(len(p))), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
 	}
+	// The shrink epoch before Size: a Truncate that changes the Size
+	// read moves the epoch after it was loaded (see shrankSince).
+	shrinks := m.shrinks.Load()
 	size := m.state().size.Load()
 	if off >= size {
 		return 0, io.EOF
@@ -67,12 +70,15 @@ func (m *Manager) readIn(p []byte, off int64) (int, error) {
 	if int64(want) > size-off {
 		want = int(size - off)
 	}
-	shrinks := m.shrinks.Load()
 	n, err := m.read(p[:want], off)
 	for errors.Is(err, errPastEnd) {
 		// Overtaken by a Truncate, which may have left Size past where
 		// the read stopped: it reads on up to the new Size.
-		if !m.shrankSince(shrinks, size) {
+		moved, perr := m.shrankSince(shrinks, size)
+		if perr != nil {
+			return n, m.wrapErr("read", at(off, int64(len(p))), perr)
+		}
+		if !moved {
 			// Nothing moved: a chunk Size needs is not there, and
 			// trying again would not bring it (a follower's chunk file
 			// that another program removed).
@@ -703,17 +709,20 @@ func (m *Manager) checkRange(op string, off int64, n int) error {
 }
 
 // shrankSince reports whether Size or Start may have changed since the
-// shrink epoch was shrinks and Size size: whether a read that met
-// errPastEnd meanwhile can be tried again with hope of another result. A
-// follower takes its writer's state first: a writer that deletes a chunk
-// file moves the epoch before, so a follower that found the file gone
-// before it saw the epoch move sees it now.
-func (m *Manager) shrankSince(shrinks uint64, size int64) bool {
+// shrink epoch was shrinks and Size size, loaded in that order before the
+// range was checked: whether a read that met errPastEnd meanwhile can be
+// tried again with hope of another result. A follower takes its writer's
+// state first: a writer that deletes a chunk file moves the epoch before,
+// so a follower that found the file gone before it saw the epoch move sees
+// it now; an error of that (pageGone) is returned.
+func (m *Manager) shrankSince(shrinks uint64, size int64) (bool, error) {
 	moved := func() bool { return m.shrinks.Load() != shrinks || m.state().size.Load() != size }
 	if !moved() && m.follows.Load() {
-		m.pull() // an error leaves the state as it was: nothing moved
+		if err := m.pull(); err != nil {
+			return false, err
+		}
 	}
-	return moved()
+	return moved(), nil
 }
 
 // rangeDetail says why [off, off+n) does not lie within [Start, Size), or

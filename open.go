@@ -106,10 +106,10 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	// A ReadOnly Open holds no lock, so the writer's Truncate or DropBefore
 	// may delete chunks after the manifest was read (and growth make them
 	// anew, empty at first); the manifest then says so, and reading it
-	// again settles it. Beside a writer that cuts and regrows every few
-	// hundred microseconds, three tries in a row met such a change about
-	// once in ten thousand Opens; a dataset that is damaged is reported
-	// after readOnlyOpenTries.
+	// again settles it. Beside a writer that cuts and regrows the last
+	// chunks every few hundred microseconds, three tries in a row met such
+	// changes in up to one Open in two thousand; a dataset that is damaged
+	// is reported after readOnlyOpenTries.
 	for tries := 1; err != nil && o.ReadOnly && tries < readOnlyOpenTries && errors.Is(err, ErrCorrupt); tries++ {
 		m, err = open(dir, o)
 	}
