@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -324,8 +325,13 @@ func lowerFileLimit(t *testing.T) (restore func()) {
 }
 
 // limitFiles sets the soft descriptor limit to spare descriptors past the
-// lowest free one, and returns a function that restores the limit; the
-// test's cleanup restores it too. It skips the test where the limit
+// highest one in use, with every free one below it taken by a file of its
+// own, and returns a function that restores the limit and closes those;
+// the test's cleanup restores it too. So a descriptor the code under test
+// closes can be opened again, as under a real limit: with a free one left
+// below (an earlier test's file that the garbage collector closed), the
+// limit would fall below the code's own descriptors, and closing them
+// would free nothing it may open. It skips the test where the limit
 // cannot be read or set.
 func limitFiles(t *testing.T, spare uint64) (restore func()) {
 	t.Helper()
@@ -333,15 +339,31 @@ func limitFiles(t *testing.T, spare uint64) (restore func()) {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
 		t.Skipf("getrlimit: %v", err)
 	}
-	f, err := os.Open(os.DevNull)
-	if err != nil {
-		t.Fatal(err)
+	highest := highestFd(t)
+	var fillers []*os.File
+	var lowest uint64 // the lowest free descriptor past every one in use
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lowest = uint64(f.Fd()); lowest > highest {
+			f.Close() // free again, the first past the limit's base
+			break
+		}
+		fillers = append(fillers, f)
 	}
-	lowest := uint64(f.Fd()) // the lowest free descriptor, free again once closed
-	f.Close()
+	restored := false
 	restore = func() {
+		if restored {
+			return
+		}
+		restored = true
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
 			t.Errorf("restoring RLIMIT_NOFILE: %v", err)
+		}
+		for _, f := range fillers {
+			f.Close()
 		}
 	}
 	t.Cleanup(restore)
@@ -349,6 +371,26 @@ func limitFiles(t *testing.T, spare uint64) (restore func()) {
 		t.Skipf("setrlimit: %v", err)
 	}
 	return restore
+}
+
+// highestFd returns the highest descriptor the process has open, as its
+// descriptor directory lists them; 0 where there is none to read.
+func highestFd(t *testing.T) uint64 {
+	t.Helper()
+	for _, dir := range []string{"/proc/self/fd", "/dev/fd"} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		var highest uint64
+		for _, e := range entries {
+			if fd, err := strconv.ParseUint(e.Name(), 10, 64); err == nil {
+				highest = max(highest, fd)
+			}
+		}
+		return highest
+	}
+	return 0
 }
 
 // TestDurability_SyncOutOfDescriptors makes Sync unable to open the files of
