@@ -381,43 +381,28 @@ func (m *Manager) followLocked() (bool, error) {
 	}
 	st.start.Store(ps.start)
 	st.size.Store(ps.size)
-	err := m.findChunksLocked(need, func() bool {
-		// A writer that deleted the chunk since the page was read (and
-		// may be making it anew, empty at first) moved the epoch first:
-		// then this view is stale, not the file bad, and the next pull
-		// takes the new one.
-		now, ok := m.shared.load(m.boot)
-		return ok && now.epoch != ps.epoch
-	})
-	return true, err
-}
-
-// findChunksLocked looks for the chunk files past the last one the reader
-// knows, up to need, and counts those it finds in m.mu.nchunks. It stops
-// at the first one missing (deleted since Size was read: the epoch says so
-// next time), and at one that is not a chunk file if stale reports that
-// the writer moved on meanwhile; otherwise that is its error.
-//
-// REQUIRES: m.mu held; a reader.
-func (m *Manager) findChunksLocked(need int64, stale func() bool) error {
 	for idx := m.mu.first + m.mu.nchunks; idx < need; idx++ {
 		path := filepath.Join(m.dir, chunk.Name(idx))
 		fi, err := m.fsys.Lstat(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+			break // deleted since Size was read: the epoch says so next time
 		}
 		if err == nil {
 			err = checkChunkFile(path, fi, m.chunkSize)
 		}
 		if err != nil {
-			if stale() {
-				return nil
+			// A writer that deleted the chunk since the page was read
+			// (and may be making it anew, empty at first) moved the
+			// epoch first: then this view is stale, not the file bad,
+			// and the next pull takes the new one.
+			if now, ok := m.shared.load(m.boot); ok && now.epoch != ps.epoch {
+				break
 			}
-			return err
+			return true, err
 		}
 		m.mu.nchunks++
 	}
-	return nil
+	return true, nil
 }
 
 // pageGone is the error of a follower whose state page ps is no longer one

@@ -262,22 +262,27 @@ func TestFollow_ReadOutOfTries(t *testing.T) {
 // finds that the writer cut both away and wrote them anew: the Pin must
 // hand out the new bytes of both, never the old first chunk beside the
 // new second one. "slots" pins where the arena places the chunks side by
-// side; "view" where it cannot, and the Pin maps a private view.
+// side; "view" where it cannot, and the Pin maps a private view. A writer
+// that remakes them at every open of the second makes the Pin fail with
+// ErrOutOfRange after its last try.
 func TestFollow_PinAcrossReplacedChunks(t *testing.T) {
 	const cs = MinChunkSize
 	tests := []struct {
-		name  string
-		arena int64 // Options.ArenaSize
-		off   int64 // of the 16 bytes pinned, across chunks off/cs and the next
+		name   string
+		arena  int64 // Options.ArenaSize
+		off    int64 // of the 16 bytes pinned, across chunks off/cs and the next
+		always bool  // the writer remakes the chunks at every open, not once
 	}{
-		{"slots", 0, cs - 8},
-		{"view", 2 * cs, 2*cs - 8}, // chunks 1 and 2: slots 1 and 0
+		{"slots", 0, cs - 8, false},
+		{"view", 2 * cs, 2*cs - 8, false}, // chunks 1 and 2: slots 1 and 0
+		{"slots, every time", 0, cs - 8, true},
+		{"view, every time", 2 * cs, 2*cs - 8, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			second := chunk.Name(tc.off/cs + 1)
 			w, r, h := hookedFollower(t, 3, 'A', second, Options{NoAdmission: true, MaxMapped: 4, ArenaSize: tc.arena})
-			if tc.name == "slots" && !r.contiguous {
+			if tc.arena == 0 && !r.contiguous {
 				t.Skip("needs a contiguous arena")
 			}
 			if _, err := r.ReadAt(make([]byte, 1), 0); err != nil {
@@ -285,7 +290,7 @@ func TestFollow_PinAcrossReplacedChunks(t *testing.T) {
 			}
 			var fired atomic.Bool
 			h.hook = func() {
-				if fired.Swap(true) {
+				if fired.Swap(true) && !tc.always {
 					return
 				}
 				if err := w.Truncate(0); err != nil {
@@ -296,6 +301,15 @@ func TestFollow_PinAcrossReplacedChunks(t *testing.T) {
 				}
 			}
 			p, err := r.Pin(tc.off, 16)
+			if tc.always {
+				if !errors.Is(err, ErrOutOfRange) || !strings.Contains(err.Error(), "each of") {
+					t.Errorf("Pin across chunks remade at every open = %v; want ErrOutOfRange after its last try", err)
+				}
+				if err == nil {
+					p.Release()
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("Pin across %s after the writer remade both chunks once: %v", second, err)
 			}
