@@ -323,3 +323,52 @@ func TestFollow_PinAcrossReplacedChunks(t *testing.T) {
 		})
 	}
 }
+
+// TestFollow_MissThenPageWiped checks a follower's read and gather whose
+// open of a chunk file it knows finds the file gone (the writer truncated
+// it away meanwhile) and, taking the writer's state to learn why
+// (openFollowed), finds the state page wiped by another program: the call
+// must return that (ErrCorrupt), not call the file missing (ErrFault) nor
+// try again for ever.
+func TestFollow_MissThenPageWiped(t *testing.T) {
+	const cs = MinChunkSize
+	calls := []struct {
+		name string
+		call func(r *Manager, off int64) error
+	}{
+		{"ReadAt", func(r *Manager, off int64) error { _, err := r.ReadAt(make([]byte, 8), off); return err }},
+		{"Gather", func(r *Manager, off int64) error { return r.Gather(make([]byte, 8), []int64{off}, 8) }},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			w, r, h := hookedFollower(t, 2, 7, chunk.Name(1), Options{NoAdmission: true})
+			var fired atomic.Bool
+			h.hook = func() {
+				if fired.Swap(true) {
+					return
+				}
+				if err := w.Truncate(cs); err != nil {
+					t.Error(err)
+				}
+				f, err := os.OpenFile(filepath.Join(w.dir, ManifestName), os.O_WRONLY, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer f.Close()
+				if _, err := f.WriteAt(make([]byte, manifestLen-stateOff), stateOff); err != nil {
+					t.Error(err)
+				}
+			}
+			var err error
+			returnsWithin(t, c.name, func() { err = c.call(r, cs+8) })
+			t.Logf("%s after the file went and the page was wiped: %v", c.name, err)
+			if !fired.Load() {
+				t.Fatal("the follower never opened chunk 1: the test needs it to")
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("%s = %v; want an error matching ErrCorrupt (the state page is gone)", c.name, err)
+			}
+		})
+	}
+}
