@@ -322,10 +322,11 @@ func (m *Manager) pullLocked() (epoch uint64, live bool, err error) {
 // followLocked brings a following reader's Start, Size, open chunk files
 // and count of chunk files up to date with the shared state page: if the
 // epoch moved, it closes the files that are gone or were replaced; then it
-// looks for chunk files up to where Size needs them. It reports false,
-// changing nothing, when the page is not one to follow (no writer has set
-// it up since the machine started, or the page faults), with pageGone's
-// error if the reader followed it before.
+// looks for chunk files up to where Size needs them. It reports false when
+// the page is not one to follow (no writer has set it up since the machine
+// started, or the page faults), with pageGone's error if the reader
+// followed it before; Start and Size then stay as they are, and only chunk
+// files they need that the reader has not looked for yet are looked for.
 //
 // REQUIRES: m.mu held; m.follows.Load().
 func (m *Manager) followLocked() (bool, error) {
@@ -334,7 +335,13 @@ func (m *Manager) followLocked() (bool, error) {
 	cutsID, cutsDone, cutsOK := m.shared.cutsDeletedCount()
 	ps, ok := m.shared.load(m.boot)
 	if !ok || !m.followable(ps) {
-		return false, m.pageGone(ps, ok)
+		if err := m.pageGone(ps, ok); err != nil {
+			return false, err
+		}
+		// Not followed (any more): the reader keeps its Start and Size,
+		// which a lock-free pull may have raised past the chunk files it
+		// looked for, so it looks for those Size needs, as Open does.
+		return false, m.findChunksLocked(chunksFor(m.state().size.Load(), m.shift), func() bool { return false })
 	}
 	first := ps.start >> m.shift
 	need := chunksFor(ps.size, m.shift)
@@ -381,28 +388,43 @@ func (m *Manager) followLocked() (bool, error) {
 	}
 	st.start.Store(ps.start)
 	st.size.Store(ps.size)
+	// A writer that deleted a chunk since the page was read (and may be
+	// making it anew, empty at first) moved the epoch first: then a file
+	// that fails the check means this view is stale, not the file bad, and
+	// the next pull takes the new one.
+	return true, m.findChunksLocked(need, func() bool {
+		now, ok := m.shared.load(m.boot)
+		return ok && now.epoch != ps.epoch
+	})
+}
+
+// findChunksLocked looks for the chunk files from the first the reader does
+// not know up to chunk need (exclusive), counting each it finds in
+// m.mu.nchunks. It stops at the first that does not exist (deleted since
+// Size was read: the epoch says so next time), and at the first that is
+// not a chunk file of the right size if stale reports that the reader's
+// view is out of date; otherwise that file is its error.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) findChunksLocked(need int64, stale func() bool) error {
 	for idx := m.mu.first + m.mu.nchunks; idx < need; idx++ {
 		path := filepath.Join(m.dir, chunk.Name(idx))
 		fi, err := m.fsys.Lstat(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			break // deleted since Size was read: the epoch says so next time
+			return nil
 		}
 		if err == nil {
 			err = checkChunkFile(path, fi, m.chunkSize)
 		}
 		if err != nil {
-			// A writer that deleted the chunk since the page was read
-			// (and may be making it anew, empty at first) moved the
-			// epoch first: then this view is stale, not the file bad,
-			// and the next pull takes the new one.
-			if now, ok := m.shared.load(m.boot); ok && now.epoch != ps.epoch {
-				break
+			if stale() {
+				return nil
 			}
-			return true, err
+			return err
 		}
 		m.mu.nchunks++
 	}
-	return true, nil
+	return nil
 }
 
 // pageGone is the error of a follower whose state page ps is no longer one
@@ -415,7 +437,7 @@ func (m *Manager) followLocked() (bool, error) {
 // would use them fails with ErrCorrupt (Size and Start return the last
 // values), until a Refresh reads the manifest's records, where they are
 // whole, and the reader follows those, or the writer writes the page whole
-// again. A page whose magic stands under another boot ID (a writer whose
+// again (its next change of Size or Start does, or its next Sync). A page whose magic stands under another boot ID (a writer whose
 // platform told the boot apart from the reader's: Windows computes it from
 // the clock) only stops being followed, as before the reader followed it.
 func (m *Manager) pageGone(ps pageState, ok bool) error {

@@ -337,3 +337,62 @@ func TestFollow_ChunksPastWhatItKnows(t *testing.T) {
 		})
 	}
 }
+
+// TestFollow_PageZeroedWriterRewrites checks a state page that another
+// program writes zeros over while the writer runs (no fault: the file
+// keeps its length): the follower's calls fail with ErrCorrupt, and the
+// writer's next change of Size or Start, or Sync, writes the page whole again,
+// returning nil, after which the follower follows it again, without a
+// Refresh, and reads what the writer wrote.
+func TestFollow_PageZeroedWriterRewrites(t *testing.T) {
+	changes := []struct {
+		name   string
+		change func(w *Manager) error
+	}{
+		{"Append", func(w *Manager) error { _, err := w.Append(bytes.Repeat([]byte{'B'}, 100)); return err }},
+		{"Truncate", func(w *Manager) error { return w.Truncate(w.Size() - 100) }},
+		{"DropBefore", func(w *Manager) error { return w.DropBefore(w.ChunkSize()) }},
+		{"Sync", func(w *Manager) error { return w.Sync() }},
+	}
+	for _, c := range changes {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w := openWriter(t, dir)
+			r := followed(t, w, 3, 'A', nil)
+			wantRead(t, r, 0, 16, 'A', "before the page was zeroed")
+			f, err := os.OpenFile(filepath.Join(dir, ManifestName), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.WriteAt(make([]byte, manifestLen-stateOff), stateOff)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.ReadAt(make([]byte, 8), 0); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("follower's ReadAt with the page zeroed = %v; want ErrCorrupt", err)
+			}
+			if err := c.change(w); err != nil {
+				t.Fatalf("writer's %s after the page was zeroed: %v", c.name, err)
+			}
+			var start, size int64
+			returnsWithin(t, "follower's Start and Size", func() { start, size = r.Start(), r.Size() })
+			if start != w.Start() || size != w.Size() {
+				t.Errorf("follower's Start, Size = %d, %d after the writer's %s; want the writer's %d, %d", start, size, c.name, w.Start(), w.Size())
+			}
+			got := make([]byte, 16)
+			if _, err := r.ReadAt(got, size-16); err != nil {
+				t.Errorf("follower's ReadAt of the last 16 bytes after the writer's %s: %v", c.name, err)
+			}
+			want := make([]byte, 16)
+			if _, err := w.ReadAt(want, size-16); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("follower read %q, the writer %q", got, want)
+			}
+		})
+	}
+}

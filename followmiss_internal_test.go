@@ -372,3 +372,106 @@ func TestFollow_MissThenPageWiped(t *testing.T) {
 		})
 	}
 }
+
+// TestFollow_PinCutMeanwhile checks a follower's Pin whose hold of a chunk
+// takes the writer's state (the miss follows) after the writer cut the
+// range and wrote part of it again: the Pin must fail with ErrOutOfRange,
+// as a range no longer within Size, not hand out bytes past the writer's
+// Size (zeros) beside its new ones. Cases: a pin across two chunks held in
+// the arena's slots and mapped in a private view, and one in one chunk.
+func TestFollow_PinCutMeanwhile(t *testing.T) {
+	const cs = MinChunkSize
+	tests := []struct {
+		name  string
+		arena int64
+		off   int64 // the pin is [off, off+16)
+	}{
+		{"across chunks, slots", 0, cs - 8},
+		{"across chunks, view", 2 * cs, 2*cs - 8},
+		{"one chunk", 0, cs + 8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hooked := chunk.Name((tc.off + 15) / cs) // the pin's last chunk, opened last
+			w, r, h := hookedFollower(t, 3, 'A', hooked, Options{NoAdmission: true, MaxMapped: 4, ArenaSize: tc.arena})
+			if tc.arena == 0 && !r.contiguous {
+				t.Skip("needs a contiguous arena")
+			}
+			wantRead(t, r, 0, 1, 'A', "chunk 0") // maps chunk 0
+			newSize := tc.off + 12               // covers 12 of the pin's 16 bytes
+			var fired atomic.Bool
+			h.hook = func() {
+				if fired.Swap(true) {
+					return
+				}
+				if err := w.Truncate(0); err != nil {
+					t.Error(err)
+				}
+				if _, err := w.WriteAt(bytes.Repeat([]byte{'B'}, int(newSize)), 0); err != nil {
+					t.Error(err)
+				}
+			}
+			p, err := r.Pin(tc.off, 16)
+			if !fired.Load() {
+				t.Fatalf("the follower never opened %s: the test needs it to", hooked)
+			}
+			if err == nil {
+				t.Errorf("Pin(%d, 16) with the writer's Size now %d = %q, nil; want ErrOutOfRange", tc.off, w.Size(), p.Bytes())
+				p.Release()
+			} else if !errors.Is(err, ErrOutOfRange) {
+				t.Errorf("Pin(%d, 16) = %v; want ErrOutOfRange", tc.off, err)
+			}
+			if live, doomed, views := r.Mappings(); doomed != 0 || views != 0 || live > 4 {
+				t.Errorf("after the refused Pin: %d live, %d doomed, %d view mappings; want at most MaxMapped live and nothing else", live, doomed, views)
+			}
+			wantRead(t, r, 0, int(newSize), 'B', "the bytes the writer wrote again")
+		})
+	}
+}
+
+// TestFollow_OtherBootPastWhatItKnows checks a follower whose Size covers
+// chunk files it has not looked for yet (taken without the lock) when a
+// writer whose platform tells another boot opens the dataset: the reader
+// stops following and keeps its Size, and must read every byte below it,
+// looking for the files it did not know, not call them missing (ErrFault).
+func TestFollow_OtherBootPastWhatItKnows(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, &Options{ChunkSize: MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := w.ChunkSize()
+	r := followed(t, w, 4, 'A', nil)
+	r.Size() // the first look: chunks 0 to 3
+	if _, err := w.Append(bytes.Repeat([]byte{'B'}, 4*int(cs))); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Size(); got != 8*cs {
+		t.Fatalf("follower Size = %d, want %d", got, 8*cs)
+	}
+	r.mu.Lock()
+	known := r.mu.first + r.mu.nchunks
+	r.mu.Unlock()
+	if known != 4 {
+		t.Fatalf("the follower knows %d chunk files, want 4: the test needs it not to know chunk 6", known)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{ChunkSize: MinChunkSize}
+	SetFS(&o, &missHookFS{FS: vfs.OS, bootID: "another-boot-0000000000000000000000"})
+	w2, err := Open(dir, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	wantRead(t, r, 6*cs, 16, 'B', "ReadAt in chunk 6, below the follower's Size")
+	got := make([]byte, 8)
+	if err := r.Gather(got, []int64{7 * cs}, 8); err != nil || got[0] != 'B' {
+		t.Errorf("Gather in chunk 7 = %q, %v; want B and nil", got, err)
+	}
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	wantRead(t, r, 6*cs, 16, 'B', "chunk 6 after Refresh")
+}

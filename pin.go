@@ -154,9 +154,40 @@ func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) 
 	if err != nil {
 		return nil, m.wrapErr(op, at(off, int64(n)), err)
 	}
+	if m.follows.Load() {
+		// A follower's holds may have taken the writer's state (a miss
+		// follows), which may no longer cover the range: the writer cut
+		// it, and perhaps wrote part of it again.
+		if d := m.rangeDetail(off, int64(n)); d != "" {
+			m.releaseHeldLocked(slots, view, write)
+			return nil, m.errorf(op, at(off, int64(n)), ErrOutOfRange, d)
+		}
+	}
 	st.slots, st.view = slots, view
 	st.b = b[o : o+int64(n) : o+int64(n)]
 	return st, nil
+}
+
+// releaseHeldLocked gives back what holdRangeLocked held for a pin that
+// is refused after all: the slots' holds (a chunk the writer deleted
+// meanwhile is unmapped with its last hold) or the view, then evicts down
+// to MaxMapped, which the holds may have kept mapped past.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) releaseHeldLocked(slots []*slot, view *viewHold, write bool) {
+	for _, s := range slots {
+		if write {
+			s.wholds.Add(-1)
+		}
+		s.holds.Add(-1)
+		m.finishDoomedLocked(s)
+	}
+	if view != nil {
+		m.releaseViewLocked(view)
+	}
+	if !m.closed.Load() {
+		m.evictLocked(0)
+	}
 }
 
 // checkChunksLocked checks that the Manager is open and the chunks of

@@ -215,6 +215,7 @@ func (s *sharedPage) cutsDeletedCount() (id, done uint64, ok bool) {
 func (s *sharedPage) setSize(size int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	s.p.size.Store(size)
+	s.checkMagic()
 	return true
 }
 
@@ -222,7 +223,29 @@ func (s *sharedPage) setSize(size int64) (ok bool) {
 func (s *sharedPage) setStart(start int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	s.p.start.Store(start)
+	s.checkMagic()
 	return true
+}
+
+// verify is checkMagic under a fault guard, for Sync.
+func (s *sharedPage) verify() (ok bool) {
+	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	s.checkMagic()
+	return true
+}
+
+// checkMagic marks the page broken if its magic is gone: another program
+// wrote over it (zeros, say) without cutting the file, which faults
+// nothing, and readers stop trusting the page. The writer's change that
+// mirrored a value (or its Sync, through verify) calls pageErrLocked next,
+// which writes the page whole again (restore), so readers follow it again
+// from there.
+//
+// REQUIRES: the caller's fault guard (the page is mapped memory).
+func (s *sharedPage) checkMagic() {
+	if string(s.p.magic[:]) != stateMagic {
+		s.broken.Store(true)
+	}
 }
 
 // restore writes the page whole again after a fault marked it broken, as

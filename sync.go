@@ -97,6 +97,9 @@ func (m *Manager) syncLocked() error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.shared != nil {
+		m.shared.verify() // a page written over is written whole again next
+	}
 	if err := m.pageErrLocked(); err != nil {
 		return err
 	}
