@@ -14,14 +14,19 @@ import (
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
-// lstatCountFS counts the Lstat calls of a Manager.
+// lstatCountFS counts the Lstat calls of a Manager, and runs onLstat, if
+// set, before each.
 type lstatCountFS struct {
 	vfs.FS
-	n atomic.Int64
+	n       atomic.Int64
+	onLstat func(name string)
 }
 
 func (c *lstatCountFS) Lstat(name string) (fs.FileInfo, error) {
 	c.n.Add(1)
+	if c.onLstat != nil {
+		c.onLstat(name)
+	}
 	return c.FS.Lstat(name)
 }
 
@@ -392,6 +397,62 @@ func TestFollow_PageZeroedWriterRewrites(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("follower read %q, the writer %q", got, want)
+			}
+		})
+	}
+}
+
+// TestFollow_RemovedChunkBesideAppends checks a follower whose Size covers
+// a chunk file that another program removed, while its writer appends: a
+// ReadAt or Gather there must report the missing file (ErrFault) at once,
+// not try again for as long as Size keeps growing (growth never takes a
+// chunk file away, so it cannot explain one gone). The writer appends a
+// byte each time the follower looks for the file, so that Size has always
+// grown when the follower asks why the file is not there.
+func TestFollow_RemovedChunkBesideAppends(t *testing.T) {
+	calls := []struct {
+		name string
+		call func(r *Manager, off int64) error
+	}{
+		{"ReadAt", func(r *Manager, off int64) error { _, err := r.ReadAt(make([]byte, 16), off); return err }},
+		{"Gather", func(r *Manager, off int64) error { return r.Gather(make([]byte, 8), []int64{off + 8}, 8) }},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w := openWriter(t, dir)
+			cs := w.ChunkSize()
+			looks := &lstatCountFS{FS: vfs.OS}
+			o := &Options{}
+			SetFS(o, looks)
+			r := followed(t, w, 4, 'A', o)
+			r.Size() // the first look: chunks 0 to 3
+			if _, err := w.Append(bytes.Repeat([]byte{'B'}, 4*int(cs))); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Size(); got != 8*cs { // takes the writer's Size, looks for no file
+				t.Fatalf("follower Size = %d, want %d", got, 8*cs)
+			}
+			if err := os.Remove(filepath.Join(dir, chunk.Name(6))); err != nil {
+				t.Fatal(err)
+			}
+			const most = 10000 // appends, so that even a spin ends
+			var appends atomic.Int64
+			looks.onLstat = func(name string) {
+				if filepath.Base(name) == chunk.Name(6) && appends.Add(1) <= most {
+					if _, err := w.Append([]byte{'C'}); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			var err error
+			returnsWithin(t, c.name, func() { err = c.call(r, 6*cs) })
+			t.Logf("%s beside the writer's appends, after %d looks for the file: %v", c.name, appends.Load(), err)
+			if !errors.Is(err, ErrFault) {
+				t.Errorf("%s in the removed chunk 6 = %v; want ErrFault", c.name, err)
+			}
+			if n := appends.Load(); n > 20 {
+				t.Errorf("%s looked for the removed file %d times: it tried again because Size grew", c.name, n)
 			}
 		})
 	}

@@ -708,15 +708,17 @@ func (m *Manager) checkRange(op string, off int64, n int) error {
 	return nil
 }
 
-// shrankSince reports whether Size or Start may have changed since the
-// shrink epoch was shrinks and Size size, loaded in that order before the
-// range was checked: whether a read that met errPastEnd meanwhile can be
-// tried again with hope of another result. A follower takes its writer's
-// state first: a writer that deletes a chunk file moves the epoch before,
-// so a follower that found the file gone before it saw the epoch move sees
-// it now; an error of that (pageGone) is returned.
+// shrankSince reports whether the dataset may have shrunk since the shrink
+// epoch was shrinks and Size size, loaded in that order before the range
+// was checked: whether a read that met errPastEnd meanwhile can be tried
+// again with hope of another result. A follower takes its writer's state
+// first: a writer that deletes a chunk file moves the epoch before, so a
+// follower that found the file gone before it saw the epoch move sees it
+// now; an error of that (pageGone) is returned. Size grown meanwhile does
+// not count: growth takes no chunk file away, and a reader that tried
+// again for it would do so for as long as its writer appends.
 func (m *Manager) shrankSince(shrinks uint64, size int64) (bool, error) {
-	moved := func() bool { return m.shrinks.Load() != shrinks || m.state().size.Load() != size }
+	moved := func() bool { return m.shrinks.Load() != shrinks || m.state().size.Load() < size }
 	if !moved() && m.follows.Load() {
 		if err := m.pull(); err != nil {
 			return false, err
