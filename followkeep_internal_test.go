@@ -365,17 +365,7 @@ func TestFollow_PageZeroedWriterRewrites(t *testing.T) {
 			w := openWriter(t, dir)
 			r := followed(t, w, 3, 'A', nil)
 			wantRead(t, r, 0, 16, 'A', "before the page was zeroed")
-			f, err := os.OpenFile(filepath.Join(dir, ManifestName), os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = f.WriteAt(make([]byte, manifestLen-stateOff), stateOff)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			zeroPage(t, dir)
 			if _, err := r.ReadAt(make([]byte, 8), 0); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("follower's ReadAt with the page zeroed = %v; want ErrCorrupt", err)
 			}
@@ -454,6 +444,75 @@ func TestFollow_RemovedChunkBesideAppends(t *testing.T) {
 			if n := appends.Load(); n > 20 {
 				t.Errorf("%s looked for the removed file %d times: it tried again because Size grew", c.name, n)
 			}
+		})
+	}
+}
+
+// zeroPage writes zeros over the state page of dir's manifest, as another
+// program might (the file keeps its length: nothing faults).
+func zeroPage(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, ManifestName), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteAt(make([]byte, manifestLen-stateOff), stateOff)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFollow_RestoredPageEpoch checks the epoch of a state page that the
+// writer writes whole again after another program zeroed it: were it to
+// count on from the zeroed value, it would come back to the epoch a
+// follower last reconciled at, and the follower would take nothing as
+// changed after the writer's next cut, keeping the file of a chunk the cut
+// deleted and serving its old bytes where the writer's dataset now holds
+// zeros. The writer deletes chunk 2, cuts on until its epoch reaches the
+// follower's (64 times at most), and makes chunk 2 anew.
+func TestFollow_RestoredPageEpoch(t *testing.T) {
+	restores := []struct {
+		name    string
+		restore func(w *Manager) error // run right after the page is zeroed
+	}{
+		{"by a Truncate", func(w *Manager) error { return w.Truncate(w.Size() - 1) }},
+		{"by a Sync", func(w *Manager) error { return w.Sync() }},
+		{"by an Append", func(w *Manager) error { _, err := w.Append([]byte{'A'}); return err }},
+	}
+	for _, tc := range restores {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w := openWriter(t, dir)
+			cs := w.ChunkSize()
+			r := followed(t, w, 3, 'A', nil)
+			// Cuts inside the last chunk move the epoch and delete nothing.
+			for i := int64(1); i <= 8; i++ {
+				if err := w.Truncate(3*cs - i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantRead(t, r, 2*cs, 16, 'A', "chunk 2 before the page was zeroed") // maps chunk 2
+			seen := r.seen.Load()
+			zeroPage(t, dir)
+			if err := tc.restore(w); err != nil {
+				t.Fatalf("writer's call after the page was zeroed: %v", err)
+			}
+			// The first cut deletes chunk 2; the others move the epoch on
+			// to the follower's, if it is ahead.
+			for i := int64(1); i == 1 || i <= 64 && w.shared.p.epoch.Load() < seen; i++ {
+				if err := w.Truncate(2*cs - i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Truncate(3 * cs); err != nil { // chunk 2 made anew: zeros
+				t.Fatal(err)
+			}
+			t.Logf("follower's epoch %d, writer's page epoch now %d", seen, w.shared.p.epoch.Load())
+			wantRead(t, w, 2*cs, 16, 0, "writer, chunk 2 made anew")
+			wantRead(t, r, 2*cs, 16, 0, "follower, chunk 2 made anew (the writer reads zeros)")
 		})
 	}
 }

@@ -45,20 +45,33 @@ func (s *sharedPage) catchPage(prev bool, ok *bool) {
 // setup makes the page the live state of a writer of boot with Start and
 // Size start and size, in an order a reader in another process can follow:
 // a reader trusts the page once magic and boot match, so Start and Size are
-// right before they do, and the epoch moves last. It returns the new epoch.
+// right before they do (and boot before magic), and the epoch moves last,
+// to a new random value (newEpoch). It returns the new epoch.
 func (s *sharedPage) setup(boot [48]byte, start, size int64) (epoch uint64, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	p := s.p
 	p.clean.Store(0)
 	p.start.Store(start)
 	p.size.Store(size)
-	copy(p.magic[:], stateMagic)
 	p.boot = boot
+	copy(p.magic[:], stateMagic)
 	// The last writer's Size may have been larger; Open removed the
 	// files past this one.
 	p.restartCuts(size)
-	return p.epoch.Add(1), true
+	e := newEpoch()
+	p.epoch.Store(e)
+	return e, true
 }
+
+// newEpoch returns a random epoch for a page a writer sets up or writes
+// whole again. Readers only compare epochs for equality, and the page may
+// have been written over (zeros, say) since a reader took the one it
+// holds: counting on from what the page says could come back to that
+// value, and the reader would take nothing as changed, keeping chunk files
+// the writer has since deleted. A random start leaves room for 2^62 moves
+// and meets a reader's old value with a chance of about one in 2^62 per
+// move.
+func newEpoch() uint64 { return rand.Uint64() >> 1 }
 
 // recordCut records a cut of Size to size (statePage.lows), before the
 // epoch moves.
@@ -253,20 +266,23 @@ func (s *sharedPage) checkMagic() {
 // through: the cause (a manifest made read-only to the system, say) is
 // gone. The page may hold values from before any number of changes, so
 // the epoch moves before and after, as around a shrink (a reader takes
-// the exact values when it sees the epoch move), and Start is lowered
-// before Size is set and raised after it, so the page never says Start >
-// Size. Magic and boot go last: a page another program zeroed (the file
-// truncated and grown again) is trusted only once Start and Size are in.
+// the exact values when it sees the epoch move; the first move is to a
+// new random epoch, see newEpoch), and Start is lowered before Size is
+// set and raised after it, so the page never says Start > Size. Boot and
+// magic go last, magic after boot: a page another program zeroed (or cut
+// and grew again) is trusted only once Start and Size are in, and never
+// seen as a live page of another boot, which a reader would read without
+// following.
 func (s *sharedPage) restore(boot [48]byte, start, size int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	p := s.p
-	p.epoch.Add(1)
+	p.epoch.Store(newEpoch())
 	p.clean.Store(0)
 	p.start.Store(min(p.start.Load(), start))
 	p.size.Store(size)
 	p.start.Store(start)
-	copy(p.magic[:], stateMagic)
 	p.boot = boot
+	copy(p.magic[:], stateMagic)
 	p.restartCuts(size) // the page may have said more
 	p.epoch.Add(1)
 	s.broken.Store(false)
