@@ -175,8 +175,10 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // covered its bytes as its try began and every cut since left them in (the
 // state page tells the lowest Size the cuts from any recent one on left,
 // unless more than cutLowsCap of them each left more than the last:
-// cutLows). Otherwise it is made again,
-// under the new Start and Size. A writer that cuts into the bytes during
+// cutLows); a read that failed with nothing read stands only in the
+// first case, since its error may come from the writer's change (a chunk
+// file it deleted). Otherwise it is made again, under the new Start and
+// Size. A writer that cuts into the bytes during
 // each of followTries reads makes followedRead return ErrOutOfRange, as a
 // read racing a shrink may, and ok false: what read returned is to be
 // discarded. (The writer's own reads are guarded by its shrink epoch: see
@@ -204,7 +206,9 @@ func (m *Manager) followedRead(op string, s span, read func() (end int64, err er
 		if !ok || now == e && end <= size {
 			return true, err
 		}
-		if marked && end <= size0 && m.shared.uncut(id0, c0, end) {
+		// An error (nothing read: end 0) stands only if the epoch did
+		// not move: it may be of the writer's change (a file it deleted).
+		if marked && end > 0 && end <= size0 && m.shared.uncut(id0, c0, end) {
 			return true, err
 		}
 		// Within an epoch the page's Size only grows, so a read past it
@@ -514,7 +518,12 @@ func (m *Manager) keptBelowLocked(id, done uint64, ok bool) int64 {
 // removes chunk files past Size before it moves the epoch), the reader
 // takes the state again and tries again, three times at most. A chunk then
 // outside [Start, Size) is ErrOutOfRange, as a range that a concurrent
-// Truncate moved is for the writer itself.
+// Truncate moved is for the writer itself. A file opened as the epoch
+// moved may be a chunk made anew after the state the reader has, and cut
+// since: the third such file is used only if it is still under its name
+// after the reader took the state again, and otherwise, as when the writer
+// deleted the chunk during each try, the chunk is ErrOutOfRange too. A
+// file missing while the epoch stood still is the open's error.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) openFollowed(idx int64, mode chunk.Mode) (*chunk.File, error) {
@@ -535,27 +544,44 @@ func (m *Manager) openFollowed(idx int64, mode chunk.Mode) (*chunk.File, error) 
 		if err == nil && (!ok || !m.followable(ps) || ps.epoch == seen) {
 			return f, nil
 		}
-		if err == nil {
-			if tries == 3 {
-				// The writer keeps deleting: this file was under the
-				// name after the last state this reader took, so reads
-				// through it are reads made just before the deletion.
-				return f, nil
-			}
-			f.Close() // perhaps the chunk made anew: take the state first
+		if err == nil && tries < 3 {
+			// Perhaps the chunk made anew, after the state this reader
+			// took and perhaps cut since: that state cannot vouch for
+			// it. Take the state first.
+			f.Close()
+			f = nil
 		}
 		if _, ferr := m.followLocked(); ferr != nil {
-			return nil, ferr
+			return nil, closeFile(f, ferr)
 		}
 		st := m.state()
 		if start, size := st.start.Load(), st.size.Load(); idx < start>>m.shift || idx >= chunksFor(size, m.shift) {
-			return nil, fmt.Errorf("%w: chunk %d lies outside start %d and size %d now (the writer truncated or dropped it meanwhile)",
-				ErrOutOfRange, idx, start, size)
+			return nil, closeFile(f, fmt.Errorf("%w: chunk %d lies outside start %d and size %d now (the writer truncated or dropped it meanwhile)",
+				ErrOutOfRange, idx, start, size))
 		}
-		if err != nil && tries == 3 {
+		if tries == 3 {
+			if f != nil && !m.replaced(f) {
+				// The writer keeps cutting: the file is still under
+				// its name after the state just taken, which vouches
+				// for it.
+				return f, nil
+			}
+			if f != nil || m.seen.Load() != seen {
+				// The writer deleted the chunk during each open.
+				return nil, closeFile(f, fmt.Errorf("%w: the writer deleted chunk %d while it was opened, each of %d times", ErrOutOfRange, idx, tries))
+			}
 			return nil, err
 		}
 	}
+}
+
+// closeFile closes f, if not nil, and returns err: a file opened and not
+// to be used.
+func closeFile(f *chunk.File, err error) error {
+	if f != nil {
+		f.Close()
+	}
+	return err
 }
 
 // followable reports whether a reader may take Start and Size from the

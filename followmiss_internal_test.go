@@ -5,6 +5,8 @@ package chunkmap
 import (
 	"bytes"
 	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,25 +18,38 @@ import (
 )
 
 // missHookFS is the real file system, with a hook run before every open
-// of a file whose name ends in hookName, and counts of such opens. bootID,
-// if set, replaces the machine's boot ID (a reader that runs "after a
-// reboot").
+// of a file whose name ends in hookName (and, with lstat, before every
+// Lstat of it: the look a follower takes at a file it opened as the epoch
+// moved), and counts of such opens. bootID, if set, replaces the machine's
+// boot ID (a reader that runs "after a reboot").
 type missHookFS struct {
 	vfs.FS
 	hookName string
 	hook     func() // run before the open, if not nil
+	lstat    bool
 	opens    atomic.Int64
 	bootID   string
 }
 
+func (h *missHookFS) hooked(name string) bool {
+	return h.hookName != "" && strings.HasSuffix(name, string(filepath.Separator)+h.hookName)
+}
+
 func (h *missHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	if h.hookName != "" && strings.HasSuffix(name, string(filepath.Separator)+h.hookName) {
+	if h.hooked(name) {
 		h.opens.Add(1)
 		if h.hook != nil {
 			h.hook()
 		}
 	}
 	return h.FS.OpenFile(name, flag, perm)
+}
+
+func (h *missHookFS) Lstat(name string) (fs.FileInfo, error) {
+	if h.lstat && h.hooked(name) && h.hook != nil {
+		h.hook()
+	}
+	return h.FS.Lstat(name)
 }
 
 // hookedFollower opens a writer of chunks chunk files of the byte fill
@@ -225,12 +240,14 @@ func TestSync_ViewWriteToReplacedFile(t *testing.T) {
 func TestFollow_ReadOutOfTries(t *testing.T) {
 	const cs = MinChunkSize
 	w, r, h := hookedFollower(t, 2, 7, chunk.Name(1), Options{NoAdmission: true})
+	h.lstat = true
 	block := bytes.Repeat([]byte{7}, 2*cs)
 	var cutting atomic.Bool
 	var cuts atomic.Int64
 	h.hook = func() {
 		// Chunk 1 goes and comes back, with the same bytes, while the
-		// reader opens it: every try sees a cut into its bytes.
+		// reader opens it or looks at its name: every try sees a cut
+		// into its bytes.
 		if !cutting.Load() {
 			return
 		}
@@ -263,8 +280,8 @@ func TestFollow_ReadOutOfTries(t *testing.T) {
 // hand out the new bytes of both, never the old first chunk beside the
 // new second one. "slots" pins where the arena places the chunks side by
 // side; "view" where it cannot, and the Pin maps a private view. A writer
-// that remakes them at every open of the second makes the Pin fail with
-// ErrOutOfRange after its last try.
+// that remakes them at every open of the second, and at every look at its
+// name, makes the Pin fail with ErrOutOfRange after its last try.
 func TestFollow_PinAcrossReplacedChunks(t *testing.T) {
 	const cs = MinChunkSize
 	tests := []struct {
@@ -288,6 +305,7 @@ func TestFollow_PinAcrossReplacedChunks(t *testing.T) {
 			if _, err := r.ReadAt(make([]byte, 1), 0); err != nil {
 				t.Fatal(err)
 			}
+			h.lstat = tc.always
 			var fired atomic.Bool
 			h.hook = func() {
 				if fired.Swap(true) && !tc.always {
@@ -474,4 +492,186 @@ func TestFollow_OtherBootPastWhatItKnows(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRead(t, r, 6*cs, 16, 'B', "chunk 6 after Refresh")
+}
+
+// TestRev2_ThirdTryStaleState: a follower's miss whose writer remakes the
+// chunk at each of openFollowed's three opens. The first two remakes keep
+// the range in Size (the follower takes that state); the third cuts Size
+// to just into chunk 1 and writes 4 bytes, so [cs+8, cs+24) is past the
+// writer's Size. openFollowed's third try returns the file although the
+// epoch moved, and the caller checks the range against the state of the
+// second try: Pin and Batch.Bytes hand out the zeros past the writer's Size.
+// TestFollow_ThirdOpenTakesNoFile checks a follower whose open of chunk 1
+// sees the writer cut it away and make it anew during each of its three
+// tries, the last time short of the bytes asked for: Pin and Batch.Bytes
+// must not take the file the third open found (made after the state the
+// reader has, and cut since) and hand out bytes past the writer's Size;
+// they, and ReadAt and LoadUint64, fail with ErrOutOfRange (or io.EOF).
+func TestFollow_ThirdOpenTakesNoFile(t *testing.T) {
+	const cs = MinChunkSize
+	calls := []struct {
+		name string
+		call func(r *Manager, off int64, n int) ([]byte, error)
+	}{
+		{"Pin", func(r *Manager, off int64, n int) ([]byte, error) {
+			p, err := r.Pin(off, n)
+			if err != nil {
+				return nil, err
+			}
+			defer p.Release()
+			return bytes.Clone(p.Bytes()), nil
+		}},
+		{"Batch.Bytes", func(r *Manager, off int64, n int) (got []byte, err error) {
+			err = r.Batch(func(b *Batch) error {
+				p, err := b.Bytes(off, n)
+				got = bytes.Clone(p)
+				return err
+			})
+			return got, err
+		}},
+		{"ReadAt", func(r *Manager, off int64, n int) ([]byte, error) {
+			got := make([]byte, n)
+			k, err := r.ReadAt(got, off)
+			return got[:k], err
+		}},
+		{"LoadUint64", func(r *Manager, off int64, n int) ([]byte, error) {
+			x, err := r.LoadUint64(off)
+			if err != nil {
+				return nil, err
+			}
+			var b [8]byte
+			for i := range b {
+				b[i] = byte(x >> (8 * i))
+			}
+			return b[:], nil
+		}},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			w, r, h := hookedFollower(t, 3, 'A', chunk.Name(1), Options{NoAdmission: true, MaxMapped: 4})
+			wantRead(t, r, 0, 1, 'A', "chunk 0")
+			var fires atomic.Int64
+			h.hook = func() {
+				k := fires.Add(1)
+				if k > 3 {
+					return
+				}
+				if err := w.Truncate(cs); err != nil {
+					t.Error(err)
+				}
+				if k < 3 {
+					if _, err := w.WriteAt(bytes.Repeat([]byte{'B'}, 2*cs), cs); err != nil {
+						t.Error(err)
+					}
+					return
+				}
+				if _, err := w.WriteAt([]byte("CCCC"), cs); err != nil {
+					t.Error(err)
+				}
+			}
+			off, n := int64(cs+8), 8
+			got, err := c.call(r, off, n)
+			t.Logf("%s(%d, %d) with the writer's Size now %d: %q, %v (opens of chunk 1: %d)", c.name, off, n, w.Size(), got, err, h.opens.Load())
+			if fires.Load() < 3 {
+				t.Fatalf("the writer remade chunk 1 %d times, the test needs 3", fires.Load())
+			}
+			if err == nil || !errors.Is(err, ErrOutOfRange) && !errors.Is(err, io.EOF) {
+				t.Errorf("%s(%d, %d) = %q, %v with the writer's Size %d: bytes past its Size; want ErrOutOfRange (or EOF)", c.name, off, n, got, err, w.Size())
+			}
+		})
+	}
+}
+
+// aroundOpenFS runs before and after every open of a file named name.
+// aroundOpenFS is vfs.OS, with before and after run around each open of a
+// file named name, counted in opens.
+type aroundOpenFS struct {
+	vfs.FS
+	name          string
+	before, after func()
+	opens         atomic.Int64
+}
+
+func (h *aroundOpenFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	if !strings.HasSuffix(name, string(filepath.Separator)+h.name) {
+		return h.FS.OpenFile(name, flag, perm)
+	}
+	h.opens.Add(1)
+	if h.before != nil {
+		h.before()
+	}
+	f, err := h.FS.OpenFile(name, flag, perm)
+	if h.after != nil {
+		h.after()
+	}
+	return f, err
+}
+
+// TestRev2_MissGoneEachTryIsFault: a follower misses on chunk 1 while its
+// writer cuts the chunk away just before each open and writes it anew just
+// after (a log reset and refilled): every open fails with ENOENT, every
+// state the reader takes has the chunk in range. The range was cut during
+// the call: the error must match ErrOutOfRange, never ErrFault (the file
+// is not missing by another program's doing).
+// TestFollow_DeletedAtEachOpenIsOutOfRange checks calls of a follower
+// whose writer deletes chunk 1 just before each of its opens of the file
+// and makes it anew just after: each open fails, but the epoch moved
+// during each, so the chunk was the writer's to delete and the call must
+// fail with ErrOutOfRange (or succeed), not call the file missing
+// (ErrFault); ReadAt, Gather and LoadUint64 try again first.
+func TestFollow_DeletedAtEachOpenIsOutOfRange(t *testing.T) {
+	const cs = MinChunkSize
+	calls := []struct {
+		name string
+		call func(r *Manager, off int64) error
+	}{
+		{"Pin", func(r *Manager, off int64) error {
+			p, err := r.Pin(off, 8)
+			if err == nil {
+				p.Release()
+			}
+			return err
+		}},
+		{"Batch.Bytes", func(r *Manager, off int64) error {
+			return r.Batch(func(b *Batch) error { _, err := b.Bytes(off, 8); return err })
+		}},
+		{"ReadAt", func(r *Manager, off int64) error { _, err := r.ReadAt(make([]byte, 8), off); return err }},
+		{"Gather", func(r *Manager, off int64) error { return r.Gather(make([]byte, 8), []int64{off}, 8) }},
+		{"LoadUint64", func(r *Manager, off int64) error { _, err := r.LoadUint64(off); return err }},
+		{"Advise", func(r *Manager, off int64) error { return r.Advise(off, 8, AdviceWillNeed) }},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			w := openWriter(t, t.TempDir())
+			h := &aroundOpenFS{FS: vfs.OS, name: chunk.Name(1)}
+			o := Options{NoAdmission: true, MaxMapped: 4}
+			SetFS(&o, h)
+			r := followed(t, w, 3, 'A', &o)
+			wantRead(t, r, 0, 1, 'A', "chunk 0")
+			block := bytes.Repeat([]byte{'B'}, 2*cs)
+			var on atomic.Bool
+			on.Store(true)
+			h.before = func() {
+				if on.Load() {
+					if err := w.Truncate(cs); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			h.after = func() {
+				if on.Load() {
+					if _, err := w.WriteAt(block, cs); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			var err error
+			returnsWithin(t, c.name, func() { err = c.call(r, cs+8) })
+			on.Store(false)
+			t.Logf("%s: %v (opens of chunk 1: %d)", c.name, err, h.opens.Load())
+			if errors.Is(err, ErrFault) || err != nil && !errors.Is(err, ErrOutOfRange) {
+				t.Errorf("%s racing a writer that cut chunk 1 away at each open = %v; want ErrOutOfRange (or success), not ErrFault", c.name, err)
+			}
+		})
+	}
 }

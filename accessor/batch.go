@@ -18,16 +18,16 @@ import (
 // its function returns, nor by more than one goroutine at a time.
 //
 // Reads must lie within [Start, Size) and, unlike the ViewAccessor's typed
-// writes, so must writes: a Batch does not extend the dataset. Values that
-// straddle a chunk boundary are assembled from both chunks. The bytes a
+// writes, so must writes: a Batch does not extend the dataset. A value that
+// straddles a chunk boundary is read or stored in place in both chunks,
+// which the Batch holds side by side (or maps together in a private view
+// where the arena does not place them so). The bytes a
 // Batch reads are those it holds, plain memory: a read racing a Truncate
 // that cuts them off, and the growth after it, may return what that growth
 // writes, zeros included (the ViewAccessor's own reads never do).
 type Batch struct {
-	v   *ViewAccessor
-	b   *chunkmap.Batch
-	end int64 // ChunkSize - 1: the mask of an offset within its chunk
-	tmp [8]byte
+	v *ViewAccessor
+	b *chunkmap.Batch
 }
 
 // Batch calls fn with a Batch over the accessor's Manager and returns fn's
@@ -38,9 +38,8 @@ func (v *ViewAccessor) Batch(fn func(b *Batch) error) error {
 	if fn == nil {
 		return v.m.Batch(nil) // the Manager's error for a nil function
 	}
-	end := v.m.ChunkSize() - 1
 	return v.m.Batch(func(cb *chunkmap.Batch) error {
-		return fn(&Batch{v: v, b: cb, end: end})
+		return fn(&Batch{v: v, b: cb})
 	})
 }
 
@@ -48,60 +47,31 @@ func (v *ViewAccessor) Batch(fn func(b *Batch) error) error {
 // report ErrClosed, naming the misuse, and write nothing.
 var zeroBatch chunkmap.Batch
 
-// get returns the n bytes at off: the mapped bytes themselves, or for a
-// value that straddles a chunk boundary a copy assembled in bt.tmp.
+// get returns the n bytes at off, straight from the mapping. A value that
+// straddles a chunk boundary is one range of chunkmap.Batch.Bytes too, so
+// that both parts are of the same chunks: two calls could join the first
+// chunk as the batch held it to the second as it is after a Truncate that
+// deleted and remade both (chunkmap.Batch reaches a deleted chunk anew).
 func (bt *Batch) get(off int64, n int) ([]byte, error) {
-	b := bt.b
-	if b == nil {
+	if bt.b == nil {
 		return zeroBatch.Bytes(off, n)
 	}
-	o := off & bt.end
-	if off < 0 || o <= bt.end+1-int64(n) {
-		return b.Bytes(off, n)
-	}
-	k := int(bt.end + 1 - o) // bytes in the first chunk
-	p, err := b.Bytes(off, k)
-	if err != nil {
-		return nil, bt.v.restate("batch read", off, int64(n), err)
-	}
-	q, err := b.Bytes(off+int64(k), n-k)
-	if err != nil {
-		return nil, bt.v.restate("batch read", off, int64(n), err)
-	}
-	copy(bt.tmp[:k], p)
-	copy(bt.tmp[k:n], q)
-	return bt.tmp[:n], nil
+	return bt.b.Bytes(off, n)
 }
 
-// put stores src at off, across a chunk boundary if need be. Nothing is
-// stored if any part of the range is refused.
+// put stores src at off, across a chunk boundary if need be, in one range
+// of chunkmap.Batch.WritableBytes (see get). Nothing is stored if the
+// range is refused.
 func (bt *Batch) put(off int64, src []byte) error {
-	b := bt.b
-	if b == nil {
+	if bt.b == nil {
 		_, err := zeroBatch.WritableBytes(off, len(src))
 		return err
 	}
-	n := len(src)
-	o := off & bt.end
-	if off < 0 || o <= bt.end+1-int64(n) {
-		p, err := b.WritableBytes(off, n)
-		if err != nil {
-			return err
-		}
-		copy(p, src)
-		return nil
-	}
-	k := int(bt.end + 1 - o)
-	p, err := b.WritableBytes(off, k)
+	p, err := bt.b.WritableBytes(off, len(src))
 	if err != nil {
-		return bt.v.restate("batch write", off, int64(n), err)
+		return err
 	}
-	q, err := b.WritableBytes(off+int64(k), n-k)
-	if err != nil {
-		return bt.v.restate("batch write", off, int64(n), err)
-	}
-	copy(p, src[:k])
-	copy(q, src[k:])
+	copy(p, src)
 	return nil
 }
 

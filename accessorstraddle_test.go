@@ -1,0 +1,86 @@
+package chunkmap_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// openHookFS is vfs.OS, with hook run before each open of a file named
+// name.
+type openHookFS struct {
+	vfs.FS
+	name string
+	hook func()
+}
+
+func (h *openHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	if filepath.Base(name) == h.name && h.hook != nil {
+		h.hook()
+	}
+	return h.FS.OpenFile(name, flag, perm)
+}
+
+// TestAccessorBatch_StraddleAcrossRemake checks an accessor Batch's read of
+// a value that straddles chunks 0 and 1 on a follower, when the follower's
+// open of chunk 1 (its first touch) finds that the writer deleted both
+// chunks and wrote them anew meanwhile: the value must be wholly the old
+// chunks' or wholly the new ones', never the old chunk 0's half joined to
+// the new chunk 1's.
+func TestAccessorBatch_StraddleAcrossRemake(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := t.TempDir()
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteAt(bytes.Repeat([]byte{'A'}, 3*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	h := &openHookFS{FS: vfs.OS, name: "0000000000000001.chunk"}
+	o := &chunkmap.Options{ReadOnly: true, NoAdmission: true, MaxMapped: 4}
+	chunkmap.SetFS(o, h)
+	r, err := chunkmap.Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.ReadAt(make([]byte, 1), 0); err != nil { // maps chunk 0
+		t.Fatal(err)
+	}
+	var fired atomic.Bool
+	h.hook = func() {
+		if fired.Swap(true) {
+			return
+		}
+		if err := w.Truncate(0); err != nil {
+			t.Error(err)
+		}
+		if _, err := w.WriteAt(bytes.Repeat([]byte{'B'}, 3*cs), 0); err != nil {
+			t.Error(err)
+		}
+	}
+	var got uint64
+	err = accessor.New(r, binary.LittleEndian).Batch(func(b *accessor.Batch) error {
+		var err error
+		got, err = b.ReadUint64(cs - 4)
+		return err
+	})
+	if !fired.Load() {
+		t.Fatal("the follower never opened chunk 1: the test needs it to")
+	}
+	var p [8]byte
+	binary.LittleEndian.PutUint64(p[:], got)
+	t.Logf("value straddling chunks 0 and 1: %q, %v", p, err)
+	if err == nil && string(p[:]) != "AAAAAAAA" && string(p[:]) != "BBBBBBBB" {
+		t.Errorf("value straddling chunks 0 and 1 = %q: halves of the deleted chunks and of the new ones", p)
+	}
+}
