@@ -34,6 +34,10 @@ is printed, followed by a line holding "*", and the dump goes on at the
 next line that differs; the last line holds the offset where the range
 ends. -all prints every line, as hexdump -v does.
 
+A dataset that a writer has open is read as the writer changes it: if the
+writer truncates it while cat reads, the output ends where the dataset
+now does, and cat says so and exits with status 1.
+
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
 marks each lost range and goes on; either way it exits with status 1,
@@ -81,10 +85,23 @@ naming the lost chunk, if the range touches one.`, stdout, stderr)
 	buf := make([]byte, 1<<20)
 	for p := from; p < to; {
 		k := int(min(int64(len(buf)), to-p))
-		if _, err := m.ReadAt(buf[:k], p); err != nil {
-			return fail(stderr, "cat", err)
+		got, err := m.ReadAt(buf[:k], p)
+		if _, werr := dst.Write(buf[:got]); werr != nil {
+			return fail(stderr, "cat", werr)
 		}
-		if _, err := dst.Write(buf[:k]); err != nil {
+		if errors.Is(err, io.EOF) {
+			// A writer that has the dataset open truncated it: the
+			// output ends where the dataset now does, as a file's.
+			if dump != nil {
+				dump.Close()
+			}
+			if err := w.Flush(); err != nil {
+				return fail(stderr, "cat", err)
+			}
+			return fail(stderr, "cat", fmt.Errorf("%w: the dataset was truncated to Size %d while cat read it: the output ends at offset %d, short of %d",
+				chunkmap.ErrOutOfRange, m.Size(), p+int64(got), to))
+		}
+		if err != nil {
 			return fail(stderr, "cat", err)
 		}
 		p += int64(k)

@@ -260,3 +260,57 @@ func TestRun_Trim_Stopped(t *testing.T) {
 		t.Errorf("trim again: exit status %d, %q, stderr %q", code, out, errOut)
 	}
 }
+
+// truncatingWriter is an output that, at its first Write, has the writer
+// m truncate the dataset to size.
+type truncatingWriter struct {
+	bytes.Buffer
+	m    *chunkmap.Manager
+	size int64
+	done bool
+	err  error
+}
+
+func (w *truncatingWriter) Write(p []byte) (int, error) {
+	if !w.done {
+		w.done, w.err = true, w.m.Truncate(w.size)
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestRun_Cat_TruncatedMeanwhile checks cat of a dataset whose writer
+// truncates it while cat reads: the output holds every byte up to where
+// the dataset now ends, and cat says where and why it stopped, with exit
+// status 1, not a bare "EOF".
+func TestRun_Cat_TruncatedMeanwhile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if _, err := m.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	const cut = 1<<20 + 1000 // inside cat's second read of 1 MiB
+	out := &truncatingWriter{m: m, size: cut}
+	var errs bytes.Buffer
+	code := run([]string{"cat", dir}, out, &errs)
+	if out.err != nil {
+		t.Fatal(out.err)
+	}
+	t.Logf("exit %d, stderr: %s", code, errs.String())
+	if code != exitFail {
+		t.Errorf("exit status %d, want %d", code, exitFail)
+	}
+	if !bytes.Equal(out.Bytes(), data[:cut]) {
+		t.Errorf("output: %d bytes, want the first %d of the dataset", out.Len(), cut)
+	}
+	if msg := errs.String(); !strings.Contains(msg, "truncated to Size 1049576") || !strings.Contains(msg, "ends at offset 1049576") {
+		t.Errorf("stderr %q: want where the dataset now ends and the output with it", msg)
+	}
+}
