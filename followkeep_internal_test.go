@@ -62,6 +62,34 @@ func wantRead(t *testing.T, r *Manager, off int64, n int, fill byte, what string
 	}
 }
 
+// followedPastWhatItKnows is followed with 4 chunks of 'A', then 4 more
+// chunks of 'B' appended by w (synced, with sync): the follower's Size
+// covers all 8, and it has looked for the files of the first 4 only.
+func followedPastWhatItKnows(t *testing.T, w *Manager, o *Options, sync bool) *Manager {
+	t.Helper()
+	cs := w.ChunkSize()
+	r := followed(t, w, 4, 'A', o)
+	r.Size() // the first look: chunks 0 to 3
+	if _, err := w.Append(bytes.Repeat([]byte{'B'}, 4*int(cs))); err != nil {
+		t.Fatal(err)
+	}
+	if sync {
+		if err := w.Sync(); err != nil { // the records say 8 chunks too
+			t.Fatal(err)
+		}
+	}
+	if got := r.Size(); got != 8*cs { // takes the writer's Size, looks for no file
+		t.Fatalf("follower Size = %d, want %d", got, 8*cs)
+	}
+	r.mu.Lock()
+	known := r.mu.first + r.mu.nchunks
+	r.mu.Unlock()
+	if known != 4 {
+		t.Fatalf("the follower knows %d chunk files, want 4: the test needs it not to know chunks 4 to 7", known)
+	}
+	return r
+}
+
 // TestFollow_ReconcileKeepsChunksBelowCuts checks that a following reader
 // that reconciles after its writer's cuts (keptBelowLocked) keeps the
 // chunks below the lowest cut without looking at their names, lets go of
@@ -304,23 +332,7 @@ func TestFollow_ChunksPastWhatItKnows(t *testing.T) {
 			dir := t.TempDir()
 			w := openWriter(t, dir)
 			cs := w.ChunkSize()
-			r := followed(t, w, 4, 'A', nil)
-			r.Size() // the first look: chunks 0 to 3
-			if _, err := w.Append(bytes.Repeat([]byte{'B'}, 4*int(cs))); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Sync(); err != nil { // the records say 8 chunks too
-				t.Fatal(err)
-			}
-			if got := r.Size(); got != 8*cs { // takes the writer's Size, looks for no file
-				t.Fatalf("follower Size = %d, want %d", got, 8*cs)
-			}
-			r.mu.Lock()
-			known := r.mu.first + r.mu.nchunks
-			r.mu.Unlock()
-			if known != 4 {
-				t.Fatalf("the follower knows %d chunk files, want 4: the test needs it not to know chunk 6", known)
-			}
+			r := followedPastWhatItKnows(t, w, nil, true)
 			tc.tamper(t, dir)
 			got := make([]byte, 16)
 			var n int
@@ -415,14 +427,7 @@ func TestFollow_RemovedChunkBesideAppends(t *testing.T) {
 			looks := &lstatCountFS{FS: vfs.OS}
 			o := &Options{}
 			SetFS(o, looks)
-			r := followed(t, w, 4, 'A', o)
-			r.Size() // the first look: chunks 0 to 3
-			if _, err := w.Append(bytes.Repeat([]byte{'B'}, 4*int(cs))); err != nil {
-				t.Fatal(err)
-			}
-			if got := r.Size(); got != 8*cs { // takes the writer's Size, looks for no file
-				t.Fatalf("follower Size = %d, want %d", got, 8*cs)
-			}
+			r := followedPastWhatItKnows(t, w, o, false)
 			if err := os.Remove(filepath.Join(dir, chunk.Name(6))); err != nil {
 				t.Fatal(err)
 			}
