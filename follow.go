@@ -344,8 +344,11 @@ func (m *Manager) followLocked() (bool, error) {
 		}
 		// Not followed (any more): the reader keeps its Start and Size,
 		// which a lock-free pull may have raised past the chunk files it
-		// looked for, so it looks for those Size needs, as Open does.
-		return false, m.findChunksLocked(chunksFor(m.state().size.Load(), m.shift), func() bool { return false })
+		// looked for, so it looks for those Size needs, as Open does. A
+		// writer it does not follow may be making one of them anew (an
+		// empty file at first): the look stops at a file that fails the
+		// check, with no error, and a read there reports the file.
+		return false, m.findChunksLocked(chunksFor(m.state().size.Load(), m.shift), func() bool { return true })
 	}
 	first := ps.start >> m.shift
 	need := chunksFor(ps.size, m.shift)
