@@ -31,7 +31,11 @@ var atomicNames = [4]string{"atomic load", "atomic store", "atomic add", "atomic
 // ErrUnaligned, and the word must lie within [Start, Size), else it matches
 // ErrOutOfRange. Like every atomic it may run in parallel with every other
 // method, and is atomic with respect to the other atomics on the same word,
-// in this process and in others that map the dataset.
+// in this process and in others that map the dataset. An atomic whose chunk
+// is not mapped maps it (atomics need the mapping, never pread), and holds
+// it for the length of the operation, like a pin: concurrent atomics that
+// miss on different chunks may take the mapped chunks past MaxMapped by
+// one each, until they return.
 func (m *Manager) LoadUint32(off int64) (uint32, error) {
 	x, _, err := m.atomicOp(atomicLoad, 4, off, 0, 0)
 	return uint32(x), err

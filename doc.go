@@ -8,8 +8,8 @@
 // [i*ChunkSize, (i+1)*ChunkSize). Growing adds chunk files and never touches
 // the mappings of existing ones, so data that is mapped stays where it is.
 // At most [Options.MaxMapped] chunks are mapped at a time (plus those held
-// by pins and open batches); the least recently used is unmapped to make
-// room.
+// by pins, open batches and atomic operations in progress); the least
+// recently used is unmapped to make room.
 //
 //	m, err := chunkmap.Open("/data/events", &chunkmap.Options{ChunkSize: 64 << 20})
 //	if err != nil {
@@ -126,8 +126,10 @@
 //     ErrFault.
 //   - If another process truncates or removes a chunk file, accesses to it
 //     return ErrFault instead of crashing the process.
-//   - MaxMapped may be exceeded by the chunks held by pins, open batches and
-//     a Sync in progress, and only by them.
+//   - MaxMapped may be exceeded by the chunks held by pins, open batches, a
+//     Sync in progress and atomic operations in progress (each holds the
+//     chunk it had to map for the length of the operation), and only by
+//     them.
 //   - Bytes a Batch handed out before a concurrent Truncate or DropBefore
 //     deleted their chunk still point at the deleted chunk until the Batch
 //     ends; stores through them are discarded with it. The Batch's next

@@ -67,7 +67,8 @@ const maxOffset = math.MaxInt64
 // copied.
 //
 // At most [Options.MaxMapped] chunks are mapped at once, plus the chunks held
-// by pins and open batches: the least recently used chunk that nobody holds
+// by pins, open batches, a Sync and atomic operations in progress: the
+// least recently used chunk that nobody holds
 // is unmapped to make room, and held chunks are never unmapped, so MaxMapped
 // is exceeded (never waited on) while more chunks than that are held.
 type Manager struct {

@@ -36,8 +36,9 @@ type Options struct {
 	// MaxMapped is the most chunks kept mapped at once; 0 means
 	// DefaultMaxMapped (on 32-bit platforms fewer where that many chunks
 	// do not fit in 1 GiB of address space: 1 GiB / ChunkSize, at least
-	// 1). Chunks pinned by [Manager.Pin] are never unmapped, so while more
-	// than MaxMapped chunks are pinned, more are mapped.
+	// 1). Chunks held by pins ([Manager.Pin]), open batches, a Sync and
+	// atomic operations in progress are never unmapped, so while more than
+	// MaxMapped chunks are held, more are mapped.
 	//
 	// The system bounds mappings and open files too, and a Go program
 	// whose runtime cannot map memory dies, so these rules keep Managers

@@ -16,7 +16,7 @@ package chunkmap
 type Stats struct {
 	Chunks    int   // chunk files in the dataset
 	Mapped    int   // chunks mapped now (in the arena, held after deletion, or in private views), held or not
-	Pinned    int   // chunks held now by pins, batches, or a Sync in progress (see Manager.Pin)
+	Pinned    int   // chunks held now by pins, batches, a Sync or atomic operations in progress (see Manager.Pin)
 	Hits      int64 // slow-path lookups that found the chunk mapped
 	Misses    int64 // lookups that found the chunk unmapped (then mapped, or served by pread or pwrite: under Admission, for a chunk whose arena slot is held by another or lost, or while the system refuses mappings)
 	Maps      int64 // chunk mappings made
