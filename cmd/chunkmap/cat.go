@@ -35,8 +35,8 @@ next line that differs; the last line holds the offset where the range
 ends. -all prints every line, as hexdump -v does.
 
 A dataset that a writer has open is read as the writer changes it: if the
-writer truncates it while cat reads, the output ends where the dataset
-now does, and cat says so and exits with status 1.
+writer truncates it, or drops the bytes cat has not read yet, while cat
+reads, the output ends there, and cat says so and exits with status 1.
 
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
@@ -61,14 +61,17 @@ naming the lost chunk, if the range touches one.`, stdout, stderr)
 		return fail(stderr, "cat", err)
 	}
 	defer m.Close()
+	// Start and Size once: a writer that has the dataset open may move
+	// them meanwhile (see the reads below).
+	start, size := m.Start(), m.Size()
 	from := off.n
 	if !off.set {
-		from = m.Start()
+		from = start
 	}
-	if from < m.Start() || from > m.Size() {
-		return fail(stderr, "cat", fmt.Errorf("-off %d is outside [Start, Size] = [%d, %d]", from, m.Start(), m.Size()))
+	if from < start || from > size {
+		return fail(stderr, "cat", fmt.Errorf("-off %d is outside [Start, Size] = [%d, %d]", from, start, size))
 	}
-	to := m.Size()
+	to := size
 	if n.set && n.n < to-from {
 		to = from + n.n
 	}
@@ -89,20 +92,27 @@ naming the lost chunk, if the range touches one.`, stdout, stderr)
 		if _, werr := dst.Write(buf[:got]); werr != nil {
 			return fail(stderr, "cat", werr)
 		}
-		if errors.Is(err, io.EOF) {
-			// A writer that has the dataset open truncated it: the
-			// output ends where the dataset now does, as a file's.
+		var cut string
+		switch {
+		case errors.Is(err, io.EOF):
+			cut = fmt.Sprintf("truncated to Size %d", m.Size())
+		case errors.Is(err, chunkmap.ErrOutOfRange) && p < m.Start():
+			cut = fmt.Sprintf("dropped before Start %d", m.Start())
+		case err != nil:
+			return fail(stderr, "cat", err)
+		}
+		if cut != "" {
+			// A writer that has the dataset open cut it: the output
+			// ends where the bytes went, as a file's read ends at its
+			// truncation.
 			if dump != nil {
 				dump.Close()
 			}
 			if err := w.Flush(); err != nil {
 				return fail(stderr, "cat", err)
 			}
-			return fail(stderr, "cat", fmt.Errorf("%w: the dataset was truncated to Size %d while cat read it: the output ends at offset %d, short of %d",
-				chunkmap.ErrOutOfRange, m.Size(), p+int64(got), to))
-		}
-		if err != nil {
-			return fail(stderr, "cat", err)
+			return fail(stderr, "cat", fmt.Errorf("%w: the dataset was %s while cat read it: the output ends at offset %d, short of %d",
+				chunkmap.ErrOutOfRange, cut, p+int64(got), to))
 		}
 		p += int64(k)
 	}
@@ -291,13 +301,16 @@ func trim(ctx context.Context, cfg trimConfig, stdout, stderr io.Writer) (err er
 		newMeterFunc = func(label string, total int64) *meter { return newMeter(stderr, label, total) }
 	}
 	prog := newMeterFunc("trim "+dir, target-oldStart)
-	step := (target - oldStart + trimSteps*cs - 1) / (trimSteps * cs) * cs // whole chunks
+	step := chunksFor(target-oldStart, trimSteps*cs) * cs // whole chunks
 	var stopped error
 	for cur := oldStart; cur < target && err == nil; cur = m.Start() {
 		if stopped = stopErr(ctx); stopped != nil {
 			break
 		}
-		next := min(target, cur+step)
+		next := target
+		if step < target-cur {
+			next = cur + step // below target: no overflow
+		}
 		err = m.DropBefore(next)
 		prog.add(m.Start() - cur)
 	}

@@ -314,3 +314,56 @@ func TestRun_Cat_TruncatedMeanwhile(t *testing.T) {
 		t.Errorf("stderr %q: want where the dataset now ends and the output with it", msg)
 	}
 }
+
+// droppingWriter is an output that, at its first Write, has the writer m
+// drop the bytes before off.
+type droppingWriter struct {
+	bytes.Buffer
+	m    *chunkmap.Manager
+	off  int64
+	done bool
+	err  error
+}
+
+func (w *droppingWriter) Write(p []byte) (int, error) {
+	if !w.done {
+		w.done, w.err = true, w.m.DropBefore(w.off)
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestRun_Cat_DroppedMeanwhile checks cat (without -off) of a dataset whose
+// writer drops the bytes cat has not read yet: the output ends there, and
+// cat says so, with exit status 1, never naming an -off it was not given.
+func TestRun_Cat_DroppedMeanwhile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if _, err := m.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	const drop = 2 << 20 // past cat's first read of 1 MiB
+	out := &droppingWriter{m: m, off: drop}
+	var errs bytes.Buffer
+	code := run([]string{"cat", dir}, out, &errs)
+	if out.err != nil {
+		t.Fatal(out.err)
+	}
+	t.Logf("exit %d, stderr: %s", code, errs.String())
+	if code != exitFail {
+		t.Errorf("exit status %d, want %d", code, exitFail)
+	}
+	if !bytes.Equal(out.Bytes(), data[:1<<20]) {
+		t.Errorf("output: %d bytes, want the first %d of the dataset", out.Len(), 1<<20)
+	}
+	if msg := errs.String(); !strings.Contains(msg, "dropped before Start 2097152") || strings.Contains(msg, "-off") {
+		t.Errorf("stderr %q: want the Start the bytes were dropped before, and no -off", msg)
+	}
+}

@@ -114,7 +114,10 @@ func (r *chunkReader) read(from, to int64, data func(off int64, p []byte) error,
 	}
 	for off := from; off < to; {
 		i := off / r.cs
-		end := min(to, (i+1)*r.cs)
+		end := to
+		if i < (to-1)/r.cs {
+			end = (i + 1) * r.cs // below to: no overflow at the top chunk
+		}
 		if k, found := slices.BinarySearch(r.present, i); !found {
 			// A run of missing chunks, up to the next one present.
 			end = to
@@ -170,7 +173,10 @@ func (r *chunkReader) readChunk(i, from, to int64, data func(int64, []byte) erro
 	shortWhy := func(n int64) string {
 		return fmt.Sprintf("has %d bytes, want %d (the chunk size)", n, r.cs)
 	}
-	readable := min(to, base+fi.Size())
+	readable := to
+	if fi.Size() < to-base {
+		readable = base + fi.Size() // below to: no overflow at the top chunk
+	}
 	for off := from; off < readable; {
 		k := min(int64(len(r.buf)), readable-off)
 		p := r.buf[:k]
@@ -197,7 +203,10 @@ func (r *chunkReader) readChunk(i, from, to int64, data func(int64, []byte) erro
 		// A read error: read the block again sector by sector, and lose
 		// only the sectors that fail.
 		for s := off; s < off+k; {
-			e := min(off+k, (s/sectorSize+1)*sectorSize)
+			e := off + k
+			if s/sectorSize < (e-1)/sectorSize {
+				e = (s/sectorSize + 1) * sectorSize // below off+k: no overflow
+			}
 			q := p[:e-s]
 			if n, err := f.ReadAt(q, s-base); err == nil || (errors.Is(err, io.EOF) && int64(n) == e-s) {
 				if err := data(s, q); err != nil {

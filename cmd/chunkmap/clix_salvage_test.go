@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -162,4 +163,50 @@ func TestClixSalvage_RefusesOut(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(dir, "new")); err == nil {
 		t.Errorf("salvage created %s through a dangling symlink", filepath.Join(dir, "new"))
 	}
+}
+
+// TestClixTopChunk runs the commands that read chunk files directly over a
+// dataset whose last chunk is the top one (Start just below 2^63, a valid
+// Options.Start): each must finish, and recover or check its bytes (an
+// end computed as the chunk after the top one overflowed, and the copy
+// started again at the bottom, for ever).
+func TestClixTopChunk(t *testing.T) {
+	const top = (1<<47 - 1) * testChunk // the top chunk's offset for 64 KiB chunks
+	dir := filepath.Join(t.TempDir(), "top")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk, Start: top - testChunk})
+	must(t, err)
+	data := bytes.Repeat([]byte("top of the range "), 4000) // across into the top chunk
+	_, err = m.Append(data)
+	must(t, err)
+	must(t, m.Close())
+	before := snapshot(t, dir)
+	out, flat := filepath.Join(t.TempDir(), "out"), filepath.Join(t.TempDir(), "flat")
+	for _, args := range [][]string{
+		{"verify", "-read", dir},
+		{"salvage", dir, out},
+		{"salvage", "-flat", dir, flat},
+	} {
+		done := make(chan struct{})
+		var code int
+		var stdout, stderr string
+		go func() {
+			defer close(done)
+			code, stdout, stderr = clixRun(t, args...)
+		}()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%q did not finish within 20 s", args)
+		}
+		if code != exitOK {
+			t.Errorf("%q: exit status %d, want 0\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+		}
+	}
+	if start, size, got := readDataset(t, out); start != top-testChunk || size != start+int64(len(data)) || !bytes.Equal(got, data) {
+		t.Errorf("salvaged dataset: Start %d, Size %d, bytes equal: %v; want %d, %d, true", start, size, bytes.Equal(got, data), top-testChunk, top-testChunk+int64(len(data)))
+	}
+	if got, err := os.ReadFile(flat); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("salvaged flat file: %d bytes, %v; want the %d bytes of the dataset", len(got), err, len(data))
+	}
+	checkUnchanged(t, dir, before)
 }
