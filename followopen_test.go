@@ -63,3 +63,60 @@ func TestFollow_ShrinkDuringOpen(t *testing.T) {
 		t.Errorf("reader's ReadAt at 1000, past the writer's Size 100: n %d, %v (bytes %x), want io.EOF", n, err, p[:n])
 	}
 }
+
+// TestReadOnlyOpenBesideDrops checks a ReadOnly Open beside a writer that
+// drops the first chunk each time the reader looks at a chunk file, 20
+// times: more than a whole Open is tried again (readOnlyOpenTries), so the
+// Open must follow the writer's cuts while it checks the files, not call
+// the dataset corrupt, and then read what the writer holds.
+func TestReadOnlyOpenBesideDrops(t *testing.T) {
+	const cs, chunks, drops = chunkmap.MinChunkSize, 40, 20
+	dir := t.TempDir()
+	w := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
+	data := make([]byte, chunks*cs)
+	for i := range data {
+		data[i] = byte(i / cs)
+	}
+	if _, err := w.Append(data); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	h := &everyLstatFS{FS: vfs.OS, hook: func() {
+		if n < drops {
+			n++
+			if err := w.DropBefore(w.Start() + cs); err != nil {
+				t.Error(err)
+			}
+		}
+	}}
+	o := &chunkmap.Options{ReadOnly: true}
+	chunkmap.SetFS(o, h)
+	r, err := chunkmap.Open(dir, o)
+	if err != nil {
+		t.Fatalf("ReadOnly Open beside %d drops: %v", n, err)
+	}
+	defer r.Close()
+	if n != drops {
+		t.Fatalf("the writer dropped %d chunks during the Open, want %d: the test needs it to", n, drops)
+	}
+	if r.Start() != w.Start() || r.Size() != w.Size() {
+		t.Errorf("reader's Start, Size = %d, %d; want the writer's %d, %d", r.Start(), r.Size(), w.Start(), w.Size())
+	}
+	got := make([]byte, w.Size()-w.Start())
+	if _, err := r.ReadAt(got, w.Start()); err != nil || !bytes.Equal(got, data[w.Start():]) {
+		t.Errorf("reader's ReadAt of [Start, Size): %v, equal %v", err, bytes.Equal(got, data[w.Start():]))
+	}
+}
+
+// everyLstatFS is vfs.OS with hook run before every Lstat of a chunk file.
+type everyLstatFS struct {
+	vfs.FS
+	hook func()
+}
+
+func (h *everyLstatFS) Lstat(name string) (fs.FileInfo, error) {
+	if strings.HasSuffix(name, ".chunk") {
+		h.hook()
+	}
+	return h.FS.Lstat(name)
+}

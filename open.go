@@ -150,6 +150,7 @@ func open(dir string, o Options) (*Manager, error) {
 	var (
 		mfl       *manifestFile
 		cur       = ms.mf
+		ps        pageState
 		recovered bool
 		err       error
 	)
@@ -157,9 +158,10 @@ func open(dir string, o Options) (*Manager, error) {
 	// checked against the record, as a damaged record would be.
 	var stateErr error
 	if mfErr == nil && ms.version == manifestV2 {
-		if mfl, cur, recovered, stateErr = openState(fsys, dir, ms); stateErr != nil {
+		if mfl, cur, ps, stateErr = openState(fsys, dir, ms); stateErr != nil {
 			cur = ms.mf
 		}
+		recovered = ps.live && !ps.clean
 	}
 	fail := func(err error) (*Manager, error) {
 		if mfl != nil {
@@ -257,6 +259,18 @@ func open(dir string, o Options) (*Manager, error) {
 		chunks = chunks[1:]
 	}
 	nchunks := chunksFor(cur.size, shift) - cur.first
+	if o.ReadOnly && ps.live {
+		// Following a writer of this boot, which may cut the dataset
+		// while this looks.
+		if nchunks, cur, err = checkFollowed(fsys, dir, &sharedPage{p: mfl.st}, bootOf(fsys.BootID()), ps, cur); err != nil {
+			return fail(err)
+		}
+		m, err := newManager(dir, o, ms, cur, nchunks, mfl, false)
+		if err != nil {
+			return fail(err)
+		}
+		return m, nil
+	}
 	for k := int64(0); k < nchunks; k++ {
 		if k >= int64(len(chunks)) || chunks[k] != cur.first+k {
 			return fail(fmt.Errorf("%w: chunk file %s is missing (size %d needs chunks %d to %d)", ErrCorrupt,
@@ -488,23 +502,78 @@ func checkChunkFile(path string, fi fs.FileInfo, chunkSize int64) error {
 // and Size where a writer of this boot set them (recovered if that writer
 // did not close cleanly: the page cache may hold writes no Sync covered),
 // the record's otherwise.
-func openState(fsys vfs.FS, dir string, ms manifestState) (mfl *manifestFile, cur manifest, recovered bool, err error) {
+func openState(fsys vfs.FS, dir string, ms manifestState) (mfl *manifestFile, cur manifest, ps pageState, err error) {
 	if mfl, err = openManifestFile(fsys, dir, false); err != nil {
-		return nil, manifest{}, false, err
+		return nil, manifest{}, pageState{}, err
 	}
 	path := filepath.Join(dir, ManifestName)
 	ps, ok := (&sharedPage{p: mfl.st}).load(bootOf(fsys.BootID()))
 	if !ok {
-		return nil, manifest{}, false, errors.Join(fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt, path), mfl.close())
+		return nil, manifest{}, pageState{}, errors.Join(fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt, path), mfl.close())
 	}
 	if !ps.live {
-		return mfl, ms.mf, false, nil
+		return mfl, ms.mf, ps, nil
 	}
-	shift := log2(ms.mf.chunkSize)
-	cur = manifest{chunkSize: ms.mf.chunkSize, first: ps.start >> shift, size: ps.size}
-	if err := cur.check(); err != nil || ps.start != cur.first<<shift {
-		return nil, manifest{}, false, errors.Join(fmt.Errorf("%w: manifest %s: state page: start %d, size %d", ErrCorrupt,
-			path, ps.start, ps.size), mfl.close())
+	if cur, err = pageExtent(path, ms.mf.chunkSize, ps); err != nil {
+		return nil, manifest{}, pageState{}, errors.Join(err, mfl.close())
 	}
-	return mfl, cur, !ps.clean, nil
+	return mfl, cur, ps, nil
 }
+
+// pageExtent returns the extent a live state page ps of the manifest at
+// path says, for chunk size cs, or ErrCorrupt if it is not one.
+func pageExtent(path string, cs int64, ps pageState) (manifest, error) {
+	shift := log2(cs)
+	cur := manifest{chunkSize: cs, first: ps.start >> shift, size: ps.size}
+	if err := cur.check(); err != nil || ps.start != cur.first<<shift {
+		return manifest{}, fmt.Errorf("%w: manifest %s: state page: start %d, size %d", ErrCorrupt, path, ps.start, ps.size)
+	}
+	return cur, nil
+}
+
+// checkFollowed checks, for a ReadOnly Open of a dataset whose writer of
+// this boot set up the state page (page, as loaded in ps, saying cur),
+// that the chunk files cur needs are there, and returns how many there are
+// from cur.first and the extent it checked. A live writer may cut the
+// dataset meanwhile: it moves the epoch before it deletes files (and may
+// make them anew, empty at first), so a file missing or failing the check
+// under an epoch that has moved since is no damage: the page is taken
+// again, with the extent it says now. Only under an unchanged epoch is it
+// ErrCorrupt. The files are looked at by name, not from a listing, which a
+// writer that cuts every few hundred microseconds would outdate before the
+// check of a large dataset ended.
+func checkFollowed(fsys vfs.FS, dir string, page *sharedPage, boot [48]byte, ps pageState, cur manifest) (int64, manifest, error) {
+	path := filepath.Join(dir, ManifestName)
+	for tries := 1; ; tries++ {
+		need := chunksFor(cur.size, log2(cur.chunkSize))
+		var bad error
+		for idx := cur.first; idx < need && bad == nil; idx++ {
+			name := filepath.Join(dir, chunk.Name(idx))
+			fi, err := fsys.Lstat(name)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				bad = fmt.Errorf("%w: chunk file %s is missing (size %d needs chunks %d to %d)", ErrCorrupt, name, cur.size, cur.first, need-1)
+			case err != nil:
+				return 0, manifest{}, err
+			default:
+				bad = checkChunkFile(name, fi, cur.chunkSize)
+			}
+		}
+		if bad == nil {
+			return need - cur.first, cur, nil
+		}
+		now, ok := page.load(boot)
+		if !ok || !now.live || now.epoch == ps.epoch || tries == followOpenTries {
+			return 0, manifest{}, bad
+		}
+		next, err := pageExtent(path, cur.chunkSize, now)
+		if err != nil {
+			return 0, manifest{}, err
+		}
+		ps, cur = now, next
+	}
+}
+
+// followOpenTries is how many extents checkFollowed checks, each under an
+// epoch the writer moved during the check before it.
+const followOpenTries = 100
