@@ -165,6 +165,34 @@ func TestClixSalvage_RefusesOut(t *testing.T) {
 	}
 }
 
+// TestClixSalvage_RefusesOutThroughBindMount salvages into a directory
+// under a bind mount of DIR: no symlink leads there, but it is DIR, and
+// salvage must refuse it, leaving DIR unchanged. It needs root (mount).
+func TestClixSalvage_RefusesOutThroughBindMount(t *testing.T) {
+	dir := newDataset(t)
+	before := snapshot(t, dir)
+	bind := filepath.Join(t.TempDir(), "bind")
+	must(t, os.Mkdir(bind, 0o755))
+	if err := syscall.Mount(dir, bind, "", syscall.MS_BIND, ""); err != nil {
+		t.Skipf("bind mount: %v (needs root)", err)
+	}
+	defer func() {
+		if err := syscall.Unmount(bind, 0); err != nil {
+			t.Errorf("unmount %s: %v", bind, err)
+		}
+	}()
+	for _, args := range [][]string{
+		{"salvage", dir, filepath.Join(bind, "out")},
+		{"salvage", "-flat", dir, filepath.Join(bind, "out")},
+	} {
+		code, _, stderr := clixRun(t, args...)
+		if code != exitFail || !strings.Contains(stderr, "lies inside DIR") {
+			t.Errorf("%q: exit status %d, stderr %q; want 1 and \"lies inside DIR\"", args, code, stderr)
+		}
+	}
+	checkUnchanged(t, dir, before)
+}
+
 // TestClixTopChunk runs the commands that read chunk files directly over a
 // dataset whose last chunk is the top one (Start just below 2^63, a valid
 // Options.Start): each must finish, and recover or check its bytes (an

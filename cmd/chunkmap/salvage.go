@@ -199,6 +199,19 @@ func checkOut(dir, out string, flat bool) error {
 	if rel, err := filepath.Rel(realDir, realOut); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return fmt.Errorf("OUT %s lies inside DIR %s: salvage never writes into DIR", out, dir)
 	}
+	// The same directory may also be reached by another path that no
+	// symlink explains (a bind mount): compare each existing directory
+	// on OUT's path with DIR itself.
+	if dfi, err := os.Stat(realDir); err == nil {
+		for p := realOut; ; p = filepath.Dir(p) {
+			if fi, err := os.Stat(p); err == nil && os.SameFile(fi, dfi) {
+				return fmt.Errorf("OUT %s lies inside DIR %s (as %s, another path to it): salvage never writes into DIR", out, dir, p)
+			}
+			if p == filepath.Dir(p) {
+				break
+			}
+		}
+	}
 	fi, err := os.Lstat(out)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
