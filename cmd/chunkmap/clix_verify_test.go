@@ -177,3 +177,56 @@ func TestClixVerify_SymlinkDir(t *testing.T) {
 		t.Errorf("verify: exit status %d, and the report does not say DIR is a symlink:\n%s", code, out)
 	}
 }
+
+// TestClixVerify_BesideWriter runs verify, and verify -read, again and
+// again while a writer that has the dataset open appends three chunks and
+// drops two from the front in a loop: the chunk files its drops delete
+// while verify looks are its changes, not damage, so every run must find
+// the dataset OK (exit status 0).
+func TestClixVerify_BesideWriter(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := filepath.Join(t.TempDir(), "ds")
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	must(t, err)
+	defer w.Close()
+	block := make([]byte, 3*cs)
+	_, err = w.Append(block)
+	must(t, err)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := w.Append(block); err != nil {
+				done <- err
+				return
+			}
+			if w.Size()-w.Start() > 8*cs {
+				if err := w.DropBefore(w.Start() + 2*cs); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		if err := <-done; err != nil {
+			t.Errorf("writer: %v", err)
+		}
+	}()
+	for i := range 30 {
+		args := []string{"verify", dir}
+		if i%2 == 1 {
+			args = []string{"verify", "-read", dir}
+		}
+		if code, stdout, stderr := clixRun(t, args...); code != exitOK {
+			t.Fatalf("run %d, %q beside the writer: exit status %d, want 0\nstdout:\n%s\nstderr:\n%s", i, args, code, stdout, stderr)
+		}
+	}
+}

@@ -287,8 +287,65 @@ func surveyWide(dir string, chunkSize int64) (*survey, error) {
 	return surveyWith(&survey{dir: dir, wide: true}, chunkSize)
 }
 
-// surveyWith fills in s, whose dir and wide are set, as surveyDir says.
+// surveyWith fills in s, whose dir and wide are set, as surveyDir says. A
+// writer that has the dataset open may cut it while the survey looks (a
+// Truncate or DropBefore deletes chunk files after it moves the state
+// page's epoch), which would pass for chunk files missing: a survey that
+// found faults is taken again while the manifest changed under it, up to
+// surveyTries times, and then says that it did.
 func surveyWith(s *survey, chunkSize int64) (*survey, error) {
+	for tries := 1; ; tries++ {
+		t := &survey{dir: s.dir, wide: s.wide}
+		if _, err := surveyOnce(t, chunkSize); err != nil {
+			return nil, err
+		}
+		if len(t.faults) == 0 || !t.mv.page.liveWriter() {
+			*s = *t
+			return s, nil
+		}
+		now := readManifestView(s.dir, vfs.OS.BootID())
+		if !t.mv.changedIn(now) {
+			*s = *t
+			return s, nil
+		}
+		if tries == surveyTries {
+			*s = *t
+			s.note("a writer changed the dataset during each of %d surveys (its state page moved): faults above may be its changes, not damage; run again once it is idle", surveyTries)
+			return s, nil
+		}
+	}
+}
+
+// surveyTries is how many times surveyWith surveys a dataset whose writer
+// changes it meanwhile.
+const surveyTries = 10
+
+// liveWriter reports whether ps, if any, is the state page of a writer of
+// this boot that has not closed the dataset cleanly: one that may be
+// changing it now.
+func (ps *statePage) liveWriter() bool { return ps != nil && ps.live && !ps.clean }
+
+// changedIn reports whether the manifest now says something other than mv
+// did: another record, or a state page with another epoch, Start or Size.
+func (mv *manifestView) changedIn(now manifestView) bool {
+	if mv.best != now.best {
+		return true
+	}
+	if mv.best >= 0 {
+		r, q := mv.recs[mv.best], now.recs[now.best]
+		if r.seq != q.seq || r.first != q.first || r.size != q.size || r.chunkSize != q.chunkSize {
+			return true
+		}
+	}
+	a, b := mv.page, now.page
+	if (a == nil) != (b == nil) {
+		return true
+	}
+	return a != nil && (a.epoch != b.epoch || a.start != b.start || a.size != b.size)
+}
+
+// surveyOnce is one survey of s.dir (see surveyWith).
+func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 	dir := s.dir
 	// The manifest first, as Open does: a writer creates chunks before it
 	// records a Size that needs them.
