@@ -61,6 +61,9 @@ naming the lost chunk, if the range touches one.`, stdout, stderr)
 		return fail(stderr, "cat", err)
 	}
 	defer m.Close()
+	if err := chunkAgrees(cs, m.ChunkSize()); err != nil {
+		return fail(stderr, "cat", err)
+	}
 	// Start and Size once: a writer that has the dataset open may move
 	// them meanwhile (see the reads below).
 	start, size := m.Start(), m.Size()

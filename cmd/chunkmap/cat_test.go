@@ -367,3 +367,23 @@ func TestRun_Cat_DroppedMeanwhile(t *testing.T) {
 		t.Errorf("stderr %q: want the Start the bytes were dropped before, and no -off", msg)
 	}
 }
+
+// TestRun_ChunkFlagDisagrees checks info and cat given a -chunk that is
+// not the chunk size of a healthy dataset: like verify and salvage, they
+// refuse it (exit status 1, naming both sizes), rather than ignore it.
+func TestRun_ChunkFlagDisagrees(t *testing.T) {
+	dir := newDataset(t)
+	for _, args := range [][]string{
+		{"info", "-chunk", "128KiB", dir},
+		{"cat", "-chunk", "128KiB", dir},
+		{"verify", "-chunk", "128KiB", dir},
+	} {
+		code, stdout, stderr := runCmd(t, args...)
+		if code != exitFail || !strings.Contains(stderr, "-chunk 131072 disagrees") || !strings.Contains(stderr, "65536") {
+			t.Errorf("%q: exit status %d, stderr %q (stdout %d bytes); want 1 and the two chunk sizes", args, code, stderr, len(stdout))
+		}
+	}
+	if code, _, stderr := runCmd(t, "info", "-chunk", "64KiB", dir); code != exitOK {
+		t.Errorf("info -chunk 64KiB (the dataset's): exit status %d, stderr %q; want 0", code, stderr)
+	}
+}

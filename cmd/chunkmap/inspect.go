@@ -147,6 +147,9 @@ exits with status 3. 'chunkmap verify DIR' gives advice for each fault, and
 	if err := m.Close(); err != nil {
 		return fail(stderr, "info", err)
 	}
+	if err := chunkAgrees(cs, cs0); err != nil {
+		return fail(stderr, "info", err)
+	}
 	scan, err := scanDir(dir)
 	if err != nil {
 		return fail(stderr, "info", err)

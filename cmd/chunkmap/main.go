@@ -309,6 +309,17 @@ func checkChunkFlag(n int64) error {
 	return nil
 }
 
+// chunkAgrees returns an error if the -chunk flag cs was given and differs
+// from the chunk size of a dataset that opened (as verify and salvage
+// refuse one that differs from a valid manifest's): -chunk is for a
+// dataset whose manifest has no valid record.
+func chunkAgrees(cs sizeValue, size int64) error {
+	if cs.set && cs.n != size {
+		return fmt.Errorf("-chunk %d disagrees with the dataset's chunk size %d, from its manifest; leave -chunk out", cs.n, size)
+	}
+	return nil
+}
+
 // checkChunkSet checks the -chunk flag cs of command name, if it was given,
 // with checkChunkFlag. It returns exitUsage and false after printing the
 // error.
