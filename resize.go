@@ -378,7 +378,10 @@ func (m *Manager) Grow(n int64) error {
 // included. A read (ReadAt, Gather, an atomic load, here or in a following
 // reader) that a Truncate overtakes returns bytes from before it, stopping
 // at the new Size, or reads again after it; never the zeros with which a
-// growth after it replaces the bytes it cut off.
+// growth after it replaces the bytes it cut off. If the system refuses to
+// delete a chunk file (a file made immutable, a read-only directory), the
+// error matches ErrIO and names the file, but the new Size stands: the file
+// stays past Size, where the next growth over it or Open removes it.
 func (m *Manager) Truncate(size int64) error {
 	unlock, err := m.lockShrink("truncate", size)
 	if err != nil {
@@ -504,7 +507,9 @@ func (m *Manager) lockShrink(op string, off int64) (unlock func(), err error) {
 // survives a process crash at once and a power loss after the next Sync,
 // and it records the new Start in the manifest (one fsync of the
 // manifest, no temporary file, so it works on a full disk) before it
-// deletes any file.
+// deletes any file. If the system refuses to delete one, the error matches
+// ErrIO and names the file, but the new Start stands: the file stays below
+// Start, where the next read-write Open removes it.
 func (m *Manager) DropBefore(off int64) error {
 	unlock, err := m.lockShrink("drop", off)
 	if err != nil {
