@@ -261,110 +261,69 @@ func TestRun_Trim_Stopped(t *testing.T) {
 	}
 }
 
-// truncatingWriter is an output that, at its first Write, has the writer
-// m truncate the dataset to size.
-type truncatingWriter struct {
+// cuttingWriter is an output that, at its first Write, runs cut (a change
+// the dataset's writer makes while cat reads).
+type cuttingWriter struct {
 	bytes.Buffer
-	m    *chunkmap.Manager
-	size int64
+	cut  func() error
 	done bool
 	err  error
 }
 
-func (w *truncatingWriter) Write(p []byte) (int, error) {
+func (w *cuttingWriter) Write(p []byte) (int, error) {
 	if !w.done {
-		w.done, w.err = true, w.m.Truncate(w.size)
+		w.done, w.err = true, w.cut()
 	}
 	return w.Buffer.Write(p)
 }
 
-// TestRun_Cat_TruncatedMeanwhile checks cat of a dataset whose writer
-// truncates it while cat reads: the output holds every byte up to where
-// the dataset now ends, and cat says where and why it stopped, with exit
-// status 1, not a bare "EOF".
-func TestRun_Cat_TruncatedMeanwhile(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
-	if err != nil {
-		t.Fatal(err)
+// TestRun_Cat_CutMeanwhile checks cat (without -off) of a dataset whose
+// writer truncates it, or drops the bytes cat has not read yet, while cat
+// reads: the output holds every byte up to where the cut left it, and cat
+// says where and why it stopped, with exit status 1, not a bare "EOF" nor
+// a complaint about an -off it was not given.
+func TestRun_Cat_CutMeanwhile(t *testing.T) {
+	tests := []struct {
+		name   string
+		cut    func(m *chunkmap.Manager) error
+		outLen int    // bytes of output: the first of the dataset
+		msg    string // in the message
+	}{
+		{"truncated", func(m *chunkmap.Manager) error { return m.Truncate(1<<20 + 1000) }, 1<<20 + 1000, "truncated to Size 1049576"},
+		{"dropped", func(m *chunkmap.Manager) error { return m.DropBefore(2 << 20) }, 1 << 20, "dropped before Start 2097152"},
 	}
-	defer m.Close()
-	data := make([]byte, 3<<20)
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
-	if _, err := m.WriteAt(data, 0); err != nil {
-		t.Fatal(err)
-	}
-	const cut = 1<<20 + 1000 // inside cat's second read of 1 MiB
-	out := &truncatingWriter{m: m, size: cut}
-	var errs bytes.Buffer
-	code := run([]string{"cat", dir}, out, &errs)
-	if out.err != nil {
-		t.Fatal(out.err)
-	}
-	t.Logf("exit %d, stderr: %s", code, errs.String())
-	if code != exitFail {
-		t.Errorf("exit status %d, want %d", code, exitFail)
-	}
-	if !bytes.Equal(out.Bytes(), data[:cut]) {
-		t.Errorf("output: %d bytes, want the first %d of the dataset", out.Len(), cut)
-	}
-	if msg := errs.String(); !strings.Contains(msg, "truncated to Size 1049576") || !strings.Contains(msg, "ends at offset 1049576") {
-		t.Errorf("stderr %q: want where the dataset now ends and the output with it", msg)
-	}
-}
-
-// droppingWriter is an output that, at its first Write, has the writer m
-// drop the bytes before off.
-type droppingWriter struct {
-	bytes.Buffer
-	m    *chunkmap.Manager
-	off  int64
-	done bool
-	err  error
-}
-
-func (w *droppingWriter) Write(p []byte) (int, error) {
-	if !w.done {
-		w.done, w.err = true, w.m.DropBefore(w.off)
-	}
-	return w.Buffer.Write(p)
-}
-
-// TestRun_Cat_DroppedMeanwhile checks cat (without -off) of a dataset whose
-// writer drops the bytes cat has not read yet: the output ends there, and
-// cat says so, with exit status 1, never naming an -off it was not given.
-func TestRun_Cat_DroppedMeanwhile(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	data := make([]byte, 3<<20)
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
-	if _, err := m.WriteAt(data, 0); err != nil {
-		t.Fatal(err)
-	}
-	const drop = 2 << 20 // past cat's first read of 1 MiB
-	out := &droppingWriter{m: m, off: drop}
-	var errs bytes.Buffer
-	code := run([]string{"cat", dir}, out, &errs)
-	if out.err != nil {
-		t.Fatal(out.err)
-	}
-	t.Logf("exit %d, stderr: %s", code, errs.String())
-	if code != exitFail {
-		t.Errorf("exit status %d, want %d", code, exitFail)
-	}
-	if !bytes.Equal(out.Bytes(), data[:1<<20]) {
-		t.Errorf("output: %d bytes, want the first %d of the dataset", out.Len(), 1<<20)
-	}
-	if msg := errs.String(); !strings.Contains(msg, "dropped before Start 2097152") || strings.Contains(msg, "-off") {
-		t.Errorf("stderr %q: want the Start the bytes were dropped before, and no -off", msg)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			data := make([]byte, 3<<20) // cat reads 1 MiB at a time
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			if _, err := m.WriteAt(data, 0); err != nil {
+				t.Fatal(err)
+			}
+			out := &cuttingWriter{cut: func() error { return tc.cut(m) }}
+			var errs bytes.Buffer
+			code := run([]string{"cat", dir}, out, &errs)
+			if out.err != nil {
+				t.Fatal(out.err)
+			}
+			t.Logf("exit %d, stderr: %s", code, errs.String())
+			if code != exitFail {
+				t.Errorf("exit status %d, want %d", code, exitFail)
+			}
+			if !bytes.Equal(out.Bytes(), data[:tc.outLen]) {
+				t.Errorf("output: %d bytes, want the first %d of the dataset", out.Len(), tc.outLen)
+			}
+			if msg := errs.String(); !strings.Contains(msg, tc.msg) || !strings.Contains(msg, fmt.Sprintf("ends at offset %d", tc.outLen)) || strings.Contains(msg, "-off") {
+				t.Errorf("stderr %q: want %q, where the output ends, and no -off", msg, tc.msg)
+			}
+		})
 	}
 }
 
