@@ -199,7 +199,7 @@ func TestClixSalvage_RefusesOutThroughBindMount(t *testing.T) {
 // end computed as the chunk after the top one overflowed, and the copy
 // started again at the bottom, for ever).
 func TestClixTopChunk(t *testing.T) {
-	const top = (1<<47 - 1) * testChunk // the top chunk's offset for 64 KiB chunks
+	const top int64 = (1<<47 - 1) * testChunk // the top chunk's offset for 64 KiB chunks
 	dir := filepath.Join(t.TempDir(), "top")
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk, Start: top - testChunk})
 	must(t, err)
