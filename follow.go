@@ -178,10 +178,9 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // cutLows); a read that failed with nothing read stands only in the
 // first case, since its error may come from the writer's change (a chunk
 // file it deleted). Otherwise it is made again, under the new Start and
-// Size. A writer that cuts into the bytes during
-// each of followTries reads makes followedRead return ErrOutOfRange, as a
-// read racing a shrink may, and ok false: what read returned is to be
-// discarded. (The writer's own reads are guarded by its shrink epoch: see
+// Size. A writer that cuts into the bytes during each of followTries reads
+// makes followedRead return ErrOutOfRange, as a read racing a shrink may,
+// and ok false: what read returned is to be discarded. (The writer's own reads are guarded by its shrink epoch: see
 // slots.go.)
 func (m *Manager) followedRead(op string, s span, read func() (end int64, err error)) (ok bool, err error) {
 	exact := false
@@ -444,9 +443,10 @@ func (m *Manager) findChunksLocked(need int64, stale func() bool) error {
 // would use them fails with ErrCorrupt (Size and Start return the last
 // values), until a Refresh reads the manifest's records, where they are
 // whole, and the reader follows those, or the writer writes the page whole
-// again (its next change of Size or Start does, or its next Sync). A page whose magic stands under another boot ID (a writer whose
-// platform told the boot apart from the reader's: Windows computes it from
-// the clock) only stops being followed, as before the reader followed it.
+// again (its next change of Size or Start does, or its next Sync). A page
+// whose magic stands under another boot ID (a writer whose platform told
+// the boot apart from the reader's: Windows computes it from the clock)
+// only stops being followed, as before the reader followed it.
 func (m *Manager) pageGone(ps pageState, ok bool) error {
 	if !m.followedLive.Load() || ok && ps.magic {
 		return nil

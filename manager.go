@@ -68,9 +68,9 @@ const maxOffset = math.MaxInt64
 //
 // At most [Options.MaxMapped] chunks are mapped at once, plus the chunks held
 // by pins, open batches, a Sync and atomic operations in progress: the
-// least recently used chunk that nobody holds
-// is unmapped to make room, and held chunks are never unmapped, so MaxMapped
-// is exceeded (never waited on) while more chunks than that are held.
+// least recently used chunk that nobody holds is unmapped to make room, and
+// held chunks are never unmapped, so MaxMapped is exceeded (never waited
+// on) while more chunks than that are held.
 type Manager struct {
 	dir       string // the directory as Open resolved it: every file is joined to it
 	given     string // dir as given to Open, for Dir
