@@ -19,6 +19,7 @@ package chunkmap
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"path/filepath"
@@ -177,7 +178,7 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // unless more than cutLowsCap of them each left more than the last:
 // cutLows); a read that failed with nothing read stands only in the
 // first case, since its error may come from the writer's change (a chunk
-// file it deleted). Otherwise it is made again, under the new Start and
+// file it deleted), or if it found its offset at or past Size (io.EOF). Otherwise it is made again, under the new Start and
 // Size. A writer that cuts into the bytes during each of followTries reads
 // makes followedRead return ErrOutOfRange, as a read racing a shrink may,
 // and ok false: what read returned is to be discarded. (The writer's own reads are guarded by its shrink epoch: see
@@ -208,6 +209,11 @@ func (m *Manager) followedRead(op string, s span, read func() (end int64, err er
 		// An error (nothing read: end 0) stands only if the epoch did
 		// not move: it may be of the writer's change (a file it deleted).
 		if marked && end > 0 && end <= size0 && m.shared.uncut(id0, c0, end) {
+			return true, err
+		}
+		if end == 0 && errors.Is(err, io.EOF) {
+			// Nothing read because the offset was at or past Size
+			// when the read looked, whatever the writer did after.
 			return true, err
 		}
 		// Within an epoch the page's Size only grows, so a read past it

@@ -662,3 +662,36 @@ func TestFollow_DeletedAtEachOpenIsOutOfRange(t *testing.T) {
 		})
 	}
 }
+
+// TestFollow_EOFBesideCuts checks a follower's read past Size while the
+// writer cuts the tail and grows it back during each of its tries: the
+// read reads nothing and meets io.EOF, which stands whatever the writer
+// did after it, and must not be tried again until it ends with
+// ErrOutOfRange ("cut into the bytes read").
+func TestFollow_EOFBesideCuts(t *testing.T) {
+	const cs = MinChunkSize
+	w := openWriter(t, t.TempDir())
+	r := followed(t, w, 4, 'A', nil)
+	size := int64(4 * cs)
+	wantRead(t, r, 0, 16, 'A', "first read")
+	off := size + 1000
+	tries := 0
+	p := make([]byte, 16)
+	ok, err := r.followedRead("read", at(off, int64(len(p))), func() (int64, error) {
+		tries++
+		if err := w.Truncate(size - 10); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Truncate(size); err != nil {
+			t.Fatal(err)
+		}
+		k, err := r.readIn(p, off)
+		if k == 0 {
+			return 0, err
+		}
+		return off + int64(k), err
+	})
+	if !ok || !errors.Is(err, io.EOF) || tries != 1 {
+		t.Errorf("read at %d past Size %d beside cuts of its tail = ok %v, %v after %d tries; want io.EOF after 1", off, size, ok, err, tries)
+	}
+}

@@ -2,8 +2,10 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -108,15 +110,66 @@ func TestReadOnlyOpenBesideDrops(t *testing.T) {
 	}
 }
 
-// everyLstatFS is vfs.OS with hook run before every Lstat of a chunk file.
+// everyLstatFS is vfs.OS with hook run before every Lstat of a chunk file
+// (of the file name only, if name is set).
 type everyLstatFS struct {
 	vfs.FS
+	name string
 	hook func()
 }
 
 func (h *everyLstatFS) Lstat(name string) (fs.FileInfo, error) {
-	if strings.HasSuffix(name, ".chunk") {
+	if strings.HasSuffix(name, ".chunk") && (h.name == "" || name == h.name) {
 		h.hook()
 	}
 	return h.FS.Lstat(name)
+}
+
+// TestReadOnlyOpenDamagedBesideCuts checks a ReadOnly Open of a dataset
+// whose chunk 2 another program removed, while its writer cuts the tail
+// (and grows it back) each time the reader looks at chunk 2's name: the
+// cuts never reach chunk 2, so the Open must report the damage
+// (ErrCorrupt) after one look per try, not take the page again for every
+// cut, looking at every chunk file each time.
+func TestReadOnlyOpenDamagedBesideCuts(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := t.TempDir()
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its Close reports the removed chunk's unsynced writes as lost.
+	defer w.Close()
+	const size = 8 * cs
+	if _, err := w.Append(make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "0000000000000002.chunk")
+	if err := os.Remove(missing); err != nil {
+		t.Fatal(err)
+	}
+	looks := 0
+	h := &everyLstatFS{FS: vfs.OS, name: missing}
+	h.hook = func() {
+		looks++
+		if err := w.Truncate(size - 10); err != nil {
+			t.Error(err)
+		}
+		if err := w.Truncate(size); err != nil {
+			t.Error(err)
+		}
+	}
+	o := &chunkmap.Options{ReadOnly: true}
+	chunkmap.SetFS(o, h)
+	r, err := chunkmap.Open(dir, o)
+	if err == nil {
+		r.Close()
+	}
+	t.Logf("ReadOnly Open after %d looks at the removed chunk: %v", looks, err)
+	if !errors.Is(err, chunkmap.ErrCorrupt) {
+		t.Errorf("ReadOnly Open with chunk 2 removed = %v; want ErrCorrupt", err)
+	}
+	if looks > 10 {
+		t.Errorf("the Open looked for the removed chunk %d times beside cuts that never reach it; want one a try (10 at most)", looks)
+	}
 }

@@ -533,21 +533,35 @@ func pageExtent(path string, cs int64, ps pageState) (manifest, error) {
 
 // checkFollowed checks, for a ReadOnly Open of a dataset whose writer of
 // this boot set up the state page (page, as loaded in ps, saying cur),
-// that the chunk files cur needs are there, and returns how many there are
-// from cur.first and the extent it checked. A live writer may cut the
-// dataset meanwhile: it moves the epoch before it deletes files (and may
-// make them anew, empty at first), so a file missing or failing the check
-// under an epoch that has moved since is no damage: the page is taken
-// again, with the extent it says now. Only under an unchanged epoch is it
-// ErrCorrupt. The files are looked at by name, not from a listing, which a
-// writer that cuts every few hundred microseconds would outdate before the
-// check of a large dataset ended.
+// that the chunk files Start and Size need are there, and returns how many
+// there are from the first and the extent it checked. A live writer may
+// cut the dataset meanwhile: it counts the cut in the page and moves the
+// epoch before it deletes files (and may make them anew, empty at first),
+// so a file missing or failing the check is no damage if a cut since the
+// pass began could have reached it, or Start has passed it: the page is
+// taken again, with the extent it says now. Otherwise, or when the page
+// cannot tell, it is ErrCorrupt. The files are looked at by name, not from
+// a listing, which a writer that cuts every few hundred microseconds would
+// outdate before the check of a large dataset ended.
 func checkFollowed(fsys vfs.FS, dir string, page *sharedPage, boot [48]byte, ps pageState, cur manifest) (int64, manifest, error) {
 	path := filepath.Join(dir, ManifestName)
+	shift := log2(cur.chunkSize)
 	for tries := 1; ; tries++ {
-		need := chunksFor(cur.size, log2(cur.chunkSize))
+		// The cuts counted before the page is taken: those after may
+		// have deleted what this pass finds missing.
+		id0, c0, _, marked := page.cutMark()
+		if now, ok := page.load(boot); ok && now.live {
+			next, err := pageExtent(path, cur.chunkSize, now)
+			if err != nil {
+				return 0, manifest{}, err
+			}
+			ps, cur = now, next
+		}
+		need := chunksFor(cur.size, shift)
 		var bad error
+		badIdx := int64(-1)
 		for idx := cur.first; idx < need && bad == nil; idx++ {
+			badIdx = idx
 			name := filepath.Join(dir, chunk.Name(idx))
 			fi, err := fsys.Lstat(name)
 			switch {
@@ -563,17 +577,14 @@ func checkFollowed(fsys vfs.FS, dir string, page *sharedPage, boot [48]byte, ps 
 			return need - cur.first, cur, nil
 		}
 		now, ok := page.load(boot)
-		if !ok || !now.live || now.epoch == ps.epoch || tries == followOpenTries {
+		cutAway := ok && now.live && now.epoch != ps.epoch &&
+			(!marked || now.start>>shift > badIdx || !page.uncut(id0, c0, badIdx<<shift+1))
+		if !cutAway || tries == followOpenTries {
 			return 0, manifest{}, bad
 		}
-		next, err := pageExtent(path, cur.chunkSize, now)
-		if err != nil {
-			return 0, manifest{}, err
-		}
-		ps, cur = now, next
 	}
 }
 
-// followOpenTries is how many extents checkFollowed checks, each under an
-// epoch the writer moved during the check before it.
+// followOpenTries is how many passes checkFollowed makes, each after the
+// writer cut the dataset where the pass before found a file missing.
 const followOpenTries = 100
