@@ -84,3 +84,45 @@ func TestAccessorBatch_StraddleAcrossRemake(t *testing.T) {
 		t.Errorf("value straddling chunks 0 and 1 = %q: halves of the deleted chunks and of the new ones", p)
 	}
 }
+
+// TestAccessorBatch_StraddlesMapEachChunkOnce checks what an accessor
+// Batch maps to read values across chunk boundaries where the arena cannot
+// place two chunks side by side (an arena of one slot): each chunk is held
+// once, in the slot or a view of its own, so the batch maps at most as
+// many chunks as it touches, not a view of two chunks per boundary on top.
+func TestAccessorBatch_StraddlesMapEachChunkOnce(t *testing.T) {
+	const cs, chunks = chunkmap.MinChunkSize, 32
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: 4, ArenaSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	data := make([]byte, chunks*cs)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	if _, err := m.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	most := 0
+	err = accessor.New(m, binary.LittleEndian).Batch(func(b *accessor.Batch) error {
+		for i := int64(1); i < chunks; i++ {
+			off := i*cs - 4
+			x, err := b.ReadUint64(off)
+			if err != nil {
+				return err
+			}
+			if want := binary.LittleEndian.Uint64(data[off:]); x != want {
+				t.Errorf("ReadUint64(%d) = %#x, want %#x", off, x, want)
+			}
+			most = max(most, m.Stats().Mapped)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if most > chunks {
+		t.Errorf("a Batch reading across %d boundaries mapped %d chunks at most; want no more than the %d chunks it touched", chunks-1, most, chunks)
+	}
+}

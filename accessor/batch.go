@@ -19,15 +19,16 @@ import (
 //
 // Reads must lie within [Start, Size) and, unlike the ViewAccessor's typed
 // writes, so must writes: a Batch does not extend the dataset. A value that
-// straddles a chunk boundary is read or stored in place in both chunks,
-// which the Batch holds side by side (or maps together in a private view
-// where the arena does not place them so). The bytes a
+// straddles a chunk boundary is read from, or stored to, both chunks, as
+// of one state of the dataset. The bytes a
 // Batch reads are those it holds, plain memory: a read racing a Truncate
 // that cuts them off, and the growth after it, may return what that growth
 // writes, zeros included (the ViewAccessor's own reads never do).
 type Batch struct {
-	v *ViewAccessor
-	b *chunkmap.Batch
+	v   *ViewAccessor
+	b   *chunkmap.Batch
+	end int64 // ChunkSize - 1: the mask of an offset within its chunk
+	tmp [8]byte
 }
 
 // Batch calls fn with a Batch over the accessor's Manager and returns fn's
@@ -38,8 +39,9 @@ func (v *ViewAccessor) Batch(fn func(b *Batch) error) error {
 	if fn == nil {
 		return v.m.Batch(nil) // the Manager's error for a nil function
 	}
+	end := v.m.ChunkSize() - 1
 	return v.m.Batch(func(cb *chunkmap.Batch) error {
-		return fn(&Batch{v: v, b: cb})
+		return fn(&Batch{v: v, b: cb, end: end})
 	})
 }
 
@@ -47,31 +49,87 @@ func (v *ViewAccessor) Batch(fn func(b *Batch) error) error {
 // report ErrClosed, naming the misuse, and write nothing.
 var zeroBatch chunkmap.Batch
 
-// get returns the n bytes at off, straight from the mapping. A value that
-// straddles a chunk boundary is one range of chunkmap.Batch.Bytes too, so
-// that both parts are of the same chunks: two calls could join the first
-// chunk as the batch held it to the second as it is after a Truncate that
-// deleted and remade both (chunkmap.Batch reaches a deleted chunk anew).
+// get returns the n bytes at off: the mapped bytes themselves, or for a
+// value that straddles a chunk boundary a copy assembled in bt.tmp from
+// both chunks (see parts).
 func (bt *Batch) get(off int64, n int) ([]byte, error) {
-	if bt.b == nil {
+	b := bt.b
+	if b == nil {
 		return zeroBatch.Bytes(off, n)
 	}
-	return bt.b.Bytes(off, n)
+	o := off & bt.end
+	if off < 0 || o <= bt.end+1-int64(n) {
+		return b.Bytes(off, n)
+	}
+	p, q, err := bt.parts(off, n, b.Bytes)
+	if err != nil {
+		return nil, bt.v.restate("batch read", off, int64(n), err)
+	}
+	k := copy(bt.tmp[:], p)
+	copy(bt.tmp[k:n], q)
+	return bt.tmp[:n], nil
 }
 
-// put stores src at off, across a chunk boundary if need be, in one range
-// of chunkmap.Batch.WritableBytes (see get). Nothing is stored if the
-// range is refused.
+// parts returns the two parts, in the chunks on either side of a boundary,
+// of the n bytes at off, through bytes (Bytes or WritableBytes). Each part
+// is one call, which holds only its own chunk: one call over both would
+// map the two side by side in a private view, on top of the slots, where
+// the arena does not place them so. Two calls could join the first chunk
+// as the batch held it to the second as it is after a Truncate that
+// deleted and remade both (which a follower's miss on the second may take),
+// so the first part is asked for again after the second: the same address
+// means the batch still holds the same first chunk (a deleted one is
+// reached anew, in a mapping of its own), so both parts are of one state.
+// Where the first chunk keeps being replaced, the value is taken in one
+// range after all.
+func (bt *Batch) parts(off int64, n int, bytes func(int64, int) ([]byte, error)) (p, q []byte, err error) {
+	k := int(bt.end + 1 - off&bt.end) // bytes in the first chunk
+	for range 3 {
+		if p, err = bytes(off, k); err != nil {
+			return nil, nil, err
+		}
+		if q, err = bytes(off+int64(k), n-k); err != nil {
+			return nil, nil, err
+		}
+		again, err := bytes(off, k)
+		if err != nil {
+			return nil, nil, err
+		}
+		if &again[0] == &p[0] {
+			return p, q, nil
+		}
+	}
+	whole, err := bytes(off, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	return whole[:k], whole[k:], nil
+}
+
+// put stores src at off, across a chunk boundary if need be (see parts).
+// Nothing is stored if any part of the range is refused.
 func (bt *Batch) put(off int64, src []byte) error {
-	if bt.b == nil {
+	b := bt.b
+	if b == nil {
 		_, err := zeroBatch.WritableBytes(off, len(src))
 		return err
 	}
-	p, err := bt.b.WritableBytes(off, len(src))
-	if err != nil {
-		return err
+	n := len(src)
+	o := off & bt.end
+	if off < 0 || o <= bt.end+1-int64(n) {
+		p, err := b.WritableBytes(off, n)
+		if err != nil {
+			return err
+		}
+		copy(p, src)
+		return nil
 	}
-	copy(p, src)
+	p, q, err := bt.parts(off, n, b.WritableBytes)
+	if err != nil {
+		return bt.v.restate("batch write", off, int64(n), err)
+	}
+	k := copy(p, src)
+	copy(q, src[k:])
 	return nil
 }
 
