@@ -1,7 +1,9 @@
 package chunkmap
 
 import (
+	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/chunkmap/chunkmap/internal/arena"
@@ -97,6 +99,11 @@ func TestAddrLimit_ArenaCountBalanced(t *testing.T) {
 	was := scarceAddressSpace
 	scarceAddressSpace = true // Close releases the arena at once
 	defer func() { scarceAddressSpace = was }()
+	// Managers that earlier tests closed give their arenas back when the
+	// garbage collector finds them unreachable, from a goroutine of the
+	// runtime: let those cleanups run before counting, or one that runs
+	// meanwhile would change the count under the test.
+	settleArenaCleanups()
 	start := arenasInProcess.Load()
 	m, err := Open(t.TempDir(), &Options{ChunkSize: MinChunkSize})
 	if err != nil {
@@ -110,5 +117,20 @@ func TestAddrLimit_ArenaCountBalanced(t *testing.T) {
 	}
 	if got := arenasInProcess.Load() - start; got != 0 {
 		t.Errorf("after Close: the process counts %d bytes of arenas more than before", got)
+	}
+}
+
+// settleArenaCleanups runs the garbage collector until the arenas of
+// unreachable closed Managers have been given back: until the count of
+// arena bytes stays the same across a collection and the cleanups after
+// it (a few rounds at most).
+func settleArenaCleanups() {
+	for range 20 {
+		before := arenasInProcess.Load()
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // cleanups run on a goroutine of their own
+		if arenasInProcess.Load() == before {
+			return
+		}
 	}
 }
