@@ -37,11 +37,7 @@ func (h *openHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File
 func TestAccessorBatch_StraddleAcrossRemake(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	dir := t.TempDir()
-	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
 	if _, err := w.WriteAt(bytes.Repeat([]byte{'A'}, 3*cs), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +88,7 @@ func TestAccessorBatch_StraddleAcrossRemake(t *testing.T) {
 // many chunks as it touches, not a view of two chunks per boundary on top.
 func TestAccessorBatch_StraddlesMapEachChunkOnce(t *testing.T) {
 	const cs, chunks = chunkmap.MinChunkSize, 32
-	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: 4, ArenaSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openTestManager(t, t.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: 4, ArenaSize: cs})
 	data := make([]byte, chunks*cs)
 	for i := range data {
 		data[i] = byte(i)
@@ -105,7 +97,7 @@ func TestAccessorBatch_StraddlesMapEachChunkOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	most := 0
-	err = accessor.New(m, binary.LittleEndian).Batch(func(b *accessor.Batch) error {
+	err := accessor.New(m, binary.LittleEndian).Batch(func(b *accessor.Batch) error {
 		for i := int64(1); i < chunks; i++ {
 			off := i*cs - 4
 			x, err := b.ReadUint64(off)
