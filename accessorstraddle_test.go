@@ -3,6 +3,7 @@ package chunkmap_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -14,7 +15,7 @@ import (
 )
 
 // openHookFS is vfs.OS, with hook run before each open of a file named
-// name.
+// name (of every chunk file, if name is "").
 type openHookFS struct {
 	vfs.FS
 	name string
@@ -22,10 +23,34 @@ type openHookFS struct {
 }
 
 func (h *openHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	if filepath.Base(name) == h.name && h.hook != nil {
+	if (filepath.Base(name) == h.name || h.name == "" && filepath.Ext(name) == ".chunk") && h.hook != nil {
 		h.hook()
 	}
 	return h.FS.OpenFile(name, flag, perm)
+}
+
+// straddleFollower opens a writer of 3 chunks of 'A' (64 KiB chunks) and
+// a follower whose opens of chunk files run h's hook, and maps the
+// follower's chunk 0; both are closed when the test ends.
+func straddleFollower(t *testing.T, h *openHookFS) (w, r *chunkmap.Manager) {
+	t.Helper()
+	const cs = chunkmap.MinChunkSize
+	dir := t.TempDir()
+	w = openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
+	if _, err := w.WriteAt(bytes.Repeat([]byte{'A'}, 3*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	o := &chunkmap.Options{ReadOnly: true, NoAdmission: true, MaxMapped: 4}
+	chunkmap.SetFS(o, h)
+	r, err := chunkmap.Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if _, err := r.ReadAt(make([]byte, 1), 0); err != nil { // maps chunk 0
+		t.Fatal(err)
+	}
+	return w, r
 }
 
 // TestAccessorBatch_StraddleAcrossRemake checks an accessor Batch's read of
@@ -36,22 +61,8 @@ func (h *openHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File
 // the new chunk 1's.
 func TestAccessorBatch_StraddleAcrossRemake(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
-	dir := t.TempDir()
-	w := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
-	if _, err := w.WriteAt(bytes.Repeat([]byte{'A'}, 3*cs), 0); err != nil {
-		t.Fatal(err)
-	}
 	h := &openHookFS{FS: vfs.OS, name: "0000000000000001.chunk"}
-	o := &chunkmap.Options{ReadOnly: true, NoAdmission: true, MaxMapped: 4}
-	chunkmap.SetFS(o, h)
-	r, err := chunkmap.Open(dir, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := r.ReadAt(make([]byte, 1), 0); err != nil { // maps chunk 0
-		t.Fatal(err)
-	}
+	w, r := straddleFollower(t, h)
 	var fired atomic.Bool
 	h.hook = func() {
 		if fired.Swap(true) {
@@ -65,7 +76,7 @@ func TestAccessorBatch_StraddleAcrossRemake(t *testing.T) {
 		}
 	}
 	var got uint64
-	err = accessor.New(r, binary.LittleEndian).Batch(func(b *accessor.Batch) error {
+	err := accessor.New(r, binary.LittleEndian).Batch(func(b *accessor.Batch) error {
 		var err error
 		got, err = b.ReadUint64(cs - 4)
 		return err
@@ -116,5 +127,49 @@ func TestAccessorBatch_StraddlesMapEachChunkOnce(t *testing.T) {
 	}
 	if most > chunks {
 		t.Errorf("a Batch reading across %d boundaries mapped %d chunks at most; want no more than the %d chunks it touched", chunks-1, most, chunks)
+	}
+}
+
+// TestAccessorBatch_StraddleRemadeEveryTime is
+// TestAccessorBatch_StraddleAcrossRemake with a writer that deletes and
+// remakes both chunks, with a new byte, at every open of a chunk file (40
+// times at most): the batch does not hold the same first chunk across its
+// two parts for long, so after its tries it takes the value in one range,
+// which must still hold one version of the value (8 equal bytes), never
+// two.
+func TestAccessorBatch_StraddleRemadeEveryTime(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	h := &openHookFS{FS: vfs.OS}
+	w, r := straddleFollower(t, h)
+	var remakes atomic.Int64
+	h.hook = func() {
+		n := remakes.Add(1)
+		if n > 40 {
+			return
+		}
+		if err := w.Truncate(0); err != nil {
+			t.Error(err)
+		}
+		if _, err := w.WriteAt(bytes.Repeat([]byte{byte('A' + n)}, 3*cs), 0); err != nil {
+			t.Error(err)
+		}
+	}
+	var got uint64
+	err := accessor.New(r, binary.LittleEndian).Batch(func(b *accessor.Batch) error {
+		var err error
+		got, err = b.ReadUint64(cs - 4)
+		return err
+	})
+	var p [8]byte
+	binary.LittleEndian.PutUint64(p[:], got)
+	t.Logf("value straddling chunks 0 and 1 after %d remakes: %q, %v", remakes.Load(), p, err)
+	if remakes.Load() < 8 {
+		t.Fatalf("the writer remade the chunks %d times: the test needs the batch to run out of its 3 tries", remakes.Load())
+	}
+	if err == nil && !bytes.Equal(p[:], bytes.Repeat(p[:1], 8)) {
+		t.Errorf("value straddling chunks 0 and 1 = %q: two versions joined", p)
+	}
+	if err != nil && !errors.Is(err, chunkmap.ErrOutOfRange) {
+		t.Errorf("value straddling chunks remade at every open: %v; want a value, or ErrOutOfRange", err)
 	}
 }

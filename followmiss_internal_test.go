@@ -18,7 +18,8 @@ import (
 )
 
 // missHookFS is the real file system, with a hook run before every open
-// of a file whose name ends in hookName (and, with lstat, before every
+// of a file whose name ends in hookName, and after run after it (and, with
+// lstat, hook before every
 // Lstat of it: the look a follower takes at a file it opened as the epoch
 // moved), and counts of such opens. bootID, if set, replaces the machine's
 // boot ID (a reader that runs "after a reboot").
@@ -26,6 +27,7 @@ type missHookFS struct {
 	vfs.FS
 	hookName string
 	hook     func() // run before the open, if not nil
+	after    func() // run after the open, if not nil
 	lstat    bool
 	opens    atomic.Int64
 	bootID   string
@@ -36,13 +38,18 @@ func (h *missHookFS) hooked(name string) bool {
 }
 
 func (h *missHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	if h.hooked(name) {
-		h.opens.Add(1)
-		if h.hook != nil {
-			h.hook()
-		}
+	if !h.hooked(name) {
+		return h.FS.OpenFile(name, flag, perm)
 	}
-	return h.FS.OpenFile(name, flag, perm)
+	h.opens.Add(1)
+	if h.hook != nil {
+		h.hook()
+	}
+	f, err := h.FS.OpenFile(name, flag, perm)
+	if h.after != nil {
+		h.after()
+	}
+	return f, err
 }
 
 func (h *missHookFS) Lstat(name string) (fs.FileInfo, error) {
@@ -481,13 +488,6 @@ func TestFollow_OtherBootPastWhatItKnows(t *testing.T) {
 	wantRead(t, r, 6*cs, 16, 'B', "chunk 6 after Refresh")
 }
 
-// TestRev2_ThirdTryStaleState: a follower's miss whose writer remakes the
-// chunk at each of openFollowed's three opens. The first two remakes keep
-// the range in Size (the follower takes that state); the third cuts Size
-// to just into chunk 1 and writes 4 bytes, so [cs+8, cs+24) is past the
-// writer's Size. openFollowed's third try returns the file although the
-// epoch moved, and the caller checks the range against the state of the
-// second try: Pin and Batch.Bytes hand out the zeros past the writer's Size.
 // TestFollow_ThirdOpenTakesNoFile checks a follower whose open of chunk 1
 // sees the writer cut it away and make it anew during each of its three
 // tries, the last time short of the bytes asked for: Pin and Batch.Bytes
@@ -569,37 +569,6 @@ func TestFollow_ThirdOpenTakesNoFile(t *testing.T) {
 	}
 }
 
-// aroundOpenFS runs before and after every open of a file named name.
-// aroundOpenFS is vfs.OS, with before and after run around each open of a
-// file named name, counted in opens.
-type aroundOpenFS struct {
-	vfs.FS
-	name          string
-	before, after func()
-	opens         atomic.Int64
-}
-
-func (h *aroundOpenFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	if !strings.HasSuffix(name, string(filepath.Separator)+h.name) {
-		return h.FS.OpenFile(name, flag, perm)
-	}
-	h.opens.Add(1)
-	if h.before != nil {
-		h.before()
-	}
-	f, err := h.FS.OpenFile(name, flag, perm)
-	if h.after != nil {
-		h.after()
-	}
-	return f, err
-}
-
-// TestRev2_MissGoneEachTryIsFault: a follower misses on chunk 1 while its
-// writer cuts the chunk away just before each open and writes it anew just
-// after (a log reset and refilled): every open fails with ENOENT, every
-// state the reader takes has the chunk in range. The range was cut during
-// the call: the error must match ErrOutOfRange, never ErrFault (the file
-// is not missing by another program's doing).
 // TestFollow_DeletedAtEachOpenIsOutOfRange checks calls of a follower
 // whose writer deletes chunk 1 just before each of its opens of the file
 // and makes it anew just after: each open fails, but the epoch moved
@@ -630,7 +599,7 @@ func TestFollow_DeletedAtEachOpenIsOutOfRange(t *testing.T) {
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
 			w := openWriter(t, t.TempDir())
-			h := &aroundOpenFS{FS: vfs.OS, name: chunk.Name(1)}
+			h := &missHookFS{FS: vfs.OS, hookName: chunk.Name(1)}
 			o := Options{NoAdmission: true, MaxMapped: 4}
 			SetFS(&o, h)
 			r := followed(t, w, 3, 'A', &o)
@@ -638,7 +607,7 @@ func TestFollow_DeletedAtEachOpenIsOutOfRange(t *testing.T) {
 			block := bytes.Repeat([]byte{'B'}, 2*cs)
 			var on atomic.Bool
 			on.Store(true)
-			h.before = func() {
+			h.hook = func() {
 				if on.Load() {
 					if err := w.Truncate(cs); err != nil {
 						t.Error(err)

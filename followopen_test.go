@@ -15,21 +15,6 @@ import (
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
-// lstatHookFS runs hook once, at the first Lstat of a chunk file: inside a
-// reader's Open, after it has read Start and Size and before it returns.
-type lstatHookFS struct {
-	vfs.FS
-	once sync.Once
-	hook func()
-}
-
-func (h *lstatHookFS) Lstat(name string) (fs.FileInfo, error) {
-	if strings.HasSuffix(name, ".chunk") {
-		h.once.Do(h.hook)
-	}
-	return h.FS.Lstat(name)
-}
-
 // TestFollow_ShrinkDuringOpen checks a reader whose Open races a writer's
 // Truncate: the reader read Size before the Truncate and the page's epoch
 // after it. Its first call must still take the writer's new Size, never
@@ -45,10 +30,13 @@ func TestFollow_ShrinkDuringOpen(t *testing.T) {
 	if _, err := w.Append(bytes.Repeat([]byte{0xaa}, 3000)); err != nil {
 		t.Fatal(err)
 	}
-	h := &lstatHookFS{FS: vfs.OS, hook: func() {
-		if err := w.Truncate(100); err != nil {
-			t.Error(err)
-		}
+	var once sync.Once // at the first Lstat of a chunk file: inside the reader's Open
+	h := &everyLstatFS{FS: vfs.OS, hook: func() {
+		once.Do(func() {
+			if err := w.Truncate(100); err != nil {
+				t.Error(err)
+			}
+		})
 	}}
 	opts := chunkmap.Options{ReadOnly: true}
 	chunkmap.SetFS(&opts, h)
