@@ -55,8 +55,12 @@ const touchStride = 4096
 // Scanner runs range-over-func scans over a ViewAccessor's dataset and
 // records their errors, as [bufio.Scanner] does: a scan that fails just
 // ends, and Err returns why. The first error sticks: once a Scanner holds
-// one, each of its scans yields nothing, so a caller may run several scans
-// and check Err once at the end.
+// one, each of its scans yields nothing more, so a caller may run several
+// scans and check Err once at the end. That includes a scan in progress
+// when a scan nested in its loop body fails: it ends too, once it has
+// yielded the values it had read (a typed scan reads up to 2 KiB of them
+// at a time; a block scan, one block), so that a scan that ran to its end
+// never leaves an error behind.
 //
 //	s := va.Scan()
 //	for off, x := range s.Uint64s(0, n) {
@@ -167,7 +171,8 @@ func (s *Scanner) start(op string, off int64, n, size int) cursor {
 // after an error, which it records in the Scanner.
 func (c *cursor) next(buf []byte) ([]byte, int64) {
 	k := min(c.end-c.off, int64(len(buf)))
-	if k <= 0 {
+	if k <= 0 || c.s.err != nil {
+		// At the end, or a nested scan failed (see Scanner).
 		return nil, 0
 	}
 	b := buf[:k]
@@ -232,6 +237,12 @@ func scanValues[T value](s *Scanner, op string, off int64, n int) iter.Seq2[int6
 // that very step) panics in the loop body with an error matching
 // [chunkmap.ErrFault]: Go does not let an iterator turn its loop body's
 // panic into an error.
+//
+// Range over Blocks directly. Consumed through [iter.Pull2], the blocks are
+// read on the caller's goroutine while the scan, and its fault guard, run
+// on another: a block's chunk file truncated from outside in that step
+// then kills the process with SIGBUS, as it does for a [chunkmap.Pinned]'s
+// bytes.
 func (s *Scanner) Blocks(off, n int64) iter.Seq2[int64, []byte] {
 	return func(yield func(int64, []byte) bool) {
 		s.blocks(off, n, yield)
@@ -250,7 +261,8 @@ func (s *Scanner) blocks(off, n int64, yield func(int64, []byte) bool) {
 		return
 	}
 	mask := s.v.m.ChunkSize() - 1
-	for o, end := off, off+n; o < end; {
+	// A nested scan that failed ends this one too (see Scanner).
+	for o, end := off, off+n; o < end && s.err == nil; {
 		k := min(end-o, mask+1-o&mask)
 		more, err := s.block(o, int(k), yield)
 		if err != nil {

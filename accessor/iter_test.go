@@ -332,6 +332,57 @@ func TestScanner_OutOfRange(t *testing.T) {
 	}
 }
 
+// TestScanner_NestedFailureEndsOuter runs a scan that fails (out of range)
+// in the loop body of another on the same Scanner: the outer scan must end
+// once it has yielded what it had read, the typed one within a piece (2
+// KiB) of values and the block scan with the block it yields, so that a
+// scan that ran to its end never leaves an error in Err.
+func TestScanner_NestedFailureEndsOuter(t *testing.T) {
+	m := newTestManager(t, nil)
+	fill(t, m, 0, 3*cs)
+	va := accessor.New(m, nil)
+	for _, tc := range []struct {
+		name string
+		scan func(s *accessor.Scanner, inner func()) (yields int64, covered int64)
+		most int64 // the most bytes the outer scan may cover after the failure
+	}{
+		{"Uint64s", func(s *accessor.Scanner, inner func()) (int64, int64) {
+			var n int64
+			for range s.Uint64s(0, 3*cs/8) {
+				if n++; n == 1 {
+					inner()
+				}
+			}
+			return n, n * 8
+		}, 2 << 10},
+		{"Blocks", func(s *accessor.Scanner, inner func()) (int64, int64) {
+			var n, covered int64
+			for _, p := range s.Blocks(0, 3*cs) {
+				covered += int64(len(p))
+				if n++; n == 1 {
+					inner()
+				}
+			}
+			return n, covered
+		}, cs},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := va.Scan()
+			_, covered := tc.scan(s, func() {
+				for range s.Uint64s(3*cs, 1) { // past Size
+					t.Fatal("the failing scan yielded")
+				}
+			})
+			if !errors.Is(s.Err(), chunkmap.ErrOutOfRange) {
+				t.Fatalf("Err() = %v, want the nested scan's ErrOutOfRange", s.Err())
+			}
+			if covered > tc.most {
+				t.Errorf("the outer scan went on over %d bytes after the nested one failed, want at most %d", covered, tc.most)
+			}
+		})
+	}
+}
+
 // TestScanner_Break breaks out of scans early, and returns from inside
 // them: nothing stays held, the Manager works, and Close succeeds (no
 // ErrBusy from a Batch left open).
