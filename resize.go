@@ -502,8 +502,9 @@ func (m *Manager) lockShrink(op string, off int64) (unlock func(), err error) {
 // DropBefore deletes every chunk that lies wholly below offset off, for
 // retention in log and segment stores, and moves Start up to the first
 // remaining chunk (off rounded down to a multiple of ChunkSize). Offsets of
-// the remaining bytes do not change. Dropping past Size returns
-// ErrOutOfRange; dropping at or below Start does nothing. Like Truncate, it
+// the remaining bytes do not change. Dropping past Size, or at a negative
+// offset, returns ErrOutOfRange; dropping at or below Start otherwise does
+// nothing. Like Truncate, it
 // survives a process crash at once and a power loss after the next Sync,
 // and it records the new Start in the manifest (one fsync of the
 // manifest, no temporary file, so it works on a full disk) before it
