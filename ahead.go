@@ -213,6 +213,23 @@ func (m *Manager) settleLocked(idx int64) (*chunk.File, error) {
 	return f, nil
 }
 
+// awaitAhead waits, holding no lock but ahead.mu, while the maker is on
+// its way to chunk idx: so that a piece of a spread write (spread.go) does
+// not wait for its file in settleLocked, under m.mu, holding up the pieces
+// on the other goroutine. It returns at once where settleLocked would not
+// wait: idx is not owed, or is the maker's next chunk and not begun (to be
+// taken over), or the maker stopped.
+//
+// REQUIRES: m.mu not held.
+func (m *Manager) awaitAhead(idx int64) {
+	a := &m.ahead
+	a.mu.Lock()
+	for a.running && !a.failed && idx >= a.next && idx < a.end && (idx > a.next || a.making) {
+		a.changed.Wait()
+	}
+	a.mu.Unlock()
+}
+
 // aheadOpen is the most files the maker keeps open for the write to take;
 // those it makes beyond are closed, and opened again by name.
 const aheadOpen = 16

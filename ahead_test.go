@@ -35,12 +35,12 @@ func wantDatasetFiles(t *testing.T, m *chunkmap.Manager, dir, when string) {
 }
 
 // overlapFS holds back the creation of chunk files from index 2 on until
-// chunk 1 has been written, for up to a minute: a write that creates all
+// chunk 0 has been written, for up to a minute: a write that creates all
 // its chunk files before it writes the first waits out the minute (once:
 // the creations after it go on).
 type overlapFS struct {
 	vfs.FS
-	written chan struct{} // closed at chunk 1's first write, or after the minute
+	written chan struct{} // closed at chunk 0's first write, or after the minute
 	once    sync.Once
 	waited  atomic.Bool // a creation waited out the minute
 }
@@ -68,10 +68,37 @@ type overlapFile struct {
 
 func (f *overlapFile) WriteAt(p []byte, off int64) (int, error) {
 	n, err := f.File.WriteAt(p, off)
-	if chunkIndexOf(f.Name()) == 1 {
+	if chunkIndexOf(f.Name()) == 0 {
 		f.o.once.Do(func() { close(f.o.written) })
 	}
 	return n, err
+}
+
+// writeHookFS calls onWrite before every write to a chunk file, and the
+// function it returns, if not nil, after it.
+type writeHookFS struct {
+	vfs.FS
+	onWrite func() (after func())
+}
+
+func (f writeHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil || chunkIndexOf(name) < 0 {
+		return file, err
+	}
+	return writeHookFile{file, f.onWrite}, nil
+}
+
+type writeHookFile struct {
+	vfs.File
+	onWrite func() func()
+}
+
+func (f writeHookFile) WriteAt(p []byte, off int64) (int, error) {
+	if after := f.onWrite(); after != nil {
+		defer after()
+	}
+	return f.File.WriteAt(p, off)
 }
 
 // TestBulkWriteCreatesChunksWhileItWrites checks that a bulk Append writes
@@ -86,7 +113,7 @@ func TestBulkWriteCreatesChunksWhileItWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	if fsys.waited.Load() {
-		t.Fatal("the files of chunks 2 to 7 were created before chunk 1 was written: growth did not overlap the write")
+		t.Fatal("the files of chunks 2 to 7 were created before chunk 0 was written: growth did not overlap the write")
 	}
 	if got := readAll(t, m); !bytes.Equal(got, data) {
 		t.Fatal("the data read back differs")

@@ -108,30 +108,6 @@ func regularChunks(t *testing.T, dir string) []int64 {
 	return idx
 }
 
-// writeHookFS calls onWrite before every write to a chunk file.
-type writeHookFS struct {
-	vfs.FS
-	onWrite func()
-}
-
-func (f writeHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	file, err := f.FS.OpenFile(name, flag, perm)
-	if err != nil || chunkIndexOf(name) < 0 {
-		return file, err
-	}
-	return writeHookFile{file, f.onWrite}, nil
-}
-
-type writeHookFile struct {
-	vfs.File
-	onWrite func()
-}
-
-func (f writeHookFile) WriteAt(p []byte, off int64) (int, error) {
-	f.onWrite()
-	return f.File.WriteAt(p, off)
-}
-
 // TestFailedGrowBesideFailedBulkWrite runs a Grow while a bulk Append
 // writes its first chunk, with chunk 3's name taken by a FIFO: both fail.
 // The failed Grow made no promise, so the Append still gives its chunks
@@ -143,11 +119,12 @@ func TestFailedGrowBesideFailedBulkWrite(t *testing.T) {
 	var once sync.Once
 	entered, release := make(chan struct{}), make(chan struct{})
 	o := &chunkmap.Options{ChunkSize: aheadChunk}
-	chunkmap.SetFS(o, writeHookFS{vfs.OS, func() {
+	chunkmap.SetFS(o, writeHookFS{vfs.OS, func() func() {
 		once.Do(func() {
 			close(entered)
 			<-release
 		})
+		return nil
 	}})
 	m, err := chunkmap.Open(dir, o)
 	if err != nil {

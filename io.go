@@ -324,19 +324,7 @@ const bulkWrite = 64 << 10
 // write stores p at offset off, a chunk at a time. The chunks exist.
 func (m *Manager) write(p []byte, off int64) (int, error) {
 	if len(p) >= bulkWrite {
-		// Chunk by chunk, on this goroutine. (Writing the chunks on
-		// several goroutines is faster on tmpfs, but p would then escape
-		// to the heap in every WriteAt and Append, also in the small ones
-		// whose caller's buffer stays on its stack: see
-		// TestWriteAtSmallNoAlloc.)
-		for n := 0; n < len(p); {
-			k, err := m.fileIO(p[n:], off+int64(n), true)
-			n += k
-			if err != nil {
-				return n, err
-			}
-		}
-		return len(p), nil
+		return m.writeFiles(p, off)
 	}
 	if m.hotWriteSpan(p, off, false) {
 		return len(p), nil
@@ -356,6 +344,20 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 		n += k
 	}
 	return n, nil
+}
+
+// writeFiles writes p at offset off to the chunk files with pwrite, chunk
+// by chunk, on this goroutine. (A growth write across many small chunks is
+// spread over two goroutines instead: see spread.go.)
+func (m *Manager) writeFiles(p []byte, off int64) (int, error) {
+	for n := 0; n < len(p); {
+		k, err := m.fileIO(p[n:], off+int64(n), true)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return len(p), nil
 }
 
 // readSlowHook, if set, runs as readSlow begins: tests set it
@@ -475,11 +477,20 @@ func (m *Manager) extend(p []byte, c claim, isAppend bool) (n int, err error) {
 	if c.prev > c.off && c.prev-c.off < int64(len(p)) {
 		split = int(c.prev - c.off)
 	}
-	n, err = m.write(p[:split], c.off)
-	if err == nil && split < len(p) {
-		var k int
-		k, err = m.write(p[split:], c.prev)
-		n += k
+	// The bytes past c.prev were reserved by this claim alone: they may
+	// be spread (spread.go).
+	switch {
+	case c.off >= c.prev:
+		n, err = m.writeGrown(p, c.off)
+	case split < len(p):
+		n, err = m.write(p[:split], c.off)
+		if err == nil {
+			var k int
+			k, err = m.writeGrown(p[split:], c.prev)
+			n += k
+		}
+	default:
+		n, err = m.write(p, c.off)
 	}
 	if err == nil && c.owes {
 		// A write past Size leaves the chunks wholly in its gap

@@ -177,6 +177,9 @@ type Manager struct {
 	syncMu sync.Mutex
 	// ahead holds the chunk files made ahead of growth (ahead.go).
 	ahead ahead
+	// stages holds the staging buffers of spread writes, of ChunkSize
+	// bytes each (spread.go).
+	stages sync.Pool
 
 	mu struct {
 		sync.Mutex
