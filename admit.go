@@ -125,9 +125,15 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 			m.markFileDirtyLocked(idx, e.f.Info())
 			// The bytes written are allocated now; if they extend the
 			// allocated prefix, stores through a mapping may use them
-			// without a fallocate.
-			if o, have := off&m.mask, m.mu.allocEnd[idx]; o <= have && o+int64(k) > have {
-				m.noteAllocLocked(idx, o+int64(k))
+			// without a fallocate, up to allocAlign (see maxFolio).
+			if o, have := off&m.mask, m.mu.allocEnd[idx]; o <= have {
+				to := o + int64(k)
+				if to < m.chunkSize {
+					to &^= m.allocAlign - 1
+				}
+				if to > have {
+					m.noteAllocLocked(idx, to)
+				}
 			}
 		}
 		if m.mu.pwrites--; m.mu.pwrites == 0 {

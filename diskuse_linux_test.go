@@ -121,7 +121,8 @@ func appendSeq(t *testing.T, m *chunkmap.Manager, n int64) {
 // store at writeback, instead of failing the call), so the value far into
 // the chunk goes the locked way, which allocates the file up to it first.
 func TestScatter_AllocatesBeforeStoring(t *testing.T) {
-	const chunkSize = 4 << 20 // allocation steps of 256 KiB
+	const chunkSize = 32 << 20 // allocation steps of 2 MiB
+	const far = 24 << 20
 	dir := t.TempDir()
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkSize, NoAdmission: true})
 	if err != nil {
@@ -140,16 +141,16 @@ func TestScatter_AllocatesBeforeStoring(t *testing.T) {
 	}
 	chunk0 := filepath.Join(dir, "0000000000000000.chunk")
 	before := fileBlocks(t, chunk0)
-	if before >= 1<<20 {
-		t.Fatalf("chunk 0 has %d bytes allocated before the scatter, want one step (256 KiB)", before)
+	if before >= 8<<20 {
+		t.Fatalf("chunk 0 has %d bytes allocated before the scatter, want one step (2 MiB)", before)
 	}
-	offs := []int64{8, 16, 3 << 20, 3<<20 + 8}
+	offs := []int64{8, 16, far, far + 8}
 	src := []byte("aaaaaaaabbbbbbbbccccccccdddddddd")
 	if err := m.Scatter(src, offs, 8); err != nil {
 		t.Fatal(err)
 	}
-	if after := fileBlocks(t, chunk0); after < 3<<20+8 {
-		t.Errorf("chunk 0 has %d bytes allocated after a store at %d, want at least %d", after, 3<<20, 3<<20+8)
+	if after := fileBlocks(t, chunk0); after < far+8 {
+		t.Errorf("chunk 0 has %d bytes allocated after a store at %d, want at least %d", after, far, far+8)
 	}
 	got := make([]byte, 8)
 	for i, off := range offs {

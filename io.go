@@ -381,6 +381,14 @@ func (m *Manager) writeSlow(p []byte, off int64) error {
 		return err
 	}
 	if err := m.allocLocked(mp.index, off&m.mask+int64(len(p))); err != nil {
+		if isSpaceErr(err) {
+			// A full disk, where the blocks a store through the
+			// mapping needs around p (see maxFolio) are not known to
+			// be allocated: pwrite stores p alone, and fails by
+			// itself if p's own blocks are not allocated.
+			_, err := m.fileIOLocked(p, off, true)
+			return err
+		}
 		m.mu.Unlock()
 		return err
 	}

@@ -127,12 +127,14 @@ type Manager struct {
 	// for Scratch and for a reader of a version 1 manifest.
 	mfile *manifestFile
 	// allocStep is the granularity in which chunk files are allocated on
-	// disk ahead of writes (resize.go); fillChunks is set where the file
+	// disk ahead of writes, and allocAlign that of the prefix of a chunk
+	// counted as allocated (resize.go); fillChunks is set where the file
 	// system cannot allocate a range, so new chunks are written whole;
 	// holesFault where reading a hole through a mapping needs a page
 	// (tmpfs), so this Manager leaves no byte it brings below Size a hole
 	// (reserveLocked); holes the dataset had at Open stay.
 	allocStep  int64
+	allocAlign int64 // see allocAlign in resize.go
 	fillChunks bool
 	holesFault bool
 	// failed holds the first fsync (or msync) error; every later Sync and

@@ -353,10 +353,12 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 		shift:     shift,
 		mask:      ms.mf.chunkSize - 1,
 		mfile:     mfl,
-		allocStep: allocStep(ms.mf.chunkSize),
 		boot:      bootOf(o.fsys().BootID()),
 	}
-	m.holesFault = !o.ReadOnly && !keepHoles && chunk.HolesFault(dir)
+	tmpfs := chunk.HolesFault(dir)
+	m.allocAlign = allocAlign(m.chunkSize, tmpfs)
+	m.allocStep = allocStep(m.chunkSize, m.allocAlign)
+	m.holesFault = !o.ReadOnly && !keepHoles && tmpfs
 	m.opts.ChunkSize = ms.mf.chunkSize
 	if err := m.reserveArena(nchunks); err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/bits"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -198,10 +200,37 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 
 // allocStep returns the granularity in which chunk files of chunkSize bytes
 // are allocated on disk ahead of writes: a sixteenth of the chunk, from
-// 64 KiB to 64 MiB (64 MiB for the default 1 GiB chunks), and never more
-// than the chunk.
-func allocStep(chunkSize int64) int64 {
-	return min(chunkSize, max(MinChunkSize, min(chunkSize/16, 64<<20)))
+// 64 KiB to 64 MiB (64 MiB for the default 1 GiB chunks), at least align
+// (the chunk's allocAlign), and never more than the chunk. It is a multiple
+// of align.
+func allocStep(chunkSize, align int64) int64 {
+	return min(chunkSize, max(MinChunkSize, align, min(chunkSize/16, 64<<20)))
+}
+
+// maxFolio bounds the folios in which the page cache keeps a file's bytes:
+// runs of pages up to a page table's span (2 MiB with 4 KiB pages), or 2^11
+// pages where that is less, each aligned to its size. A store through a
+// mapping into a folio makes a disk file system allocate blocks for the
+// whole folio (Linux's page_mkwrite), and on a full disk a folio that
+// reaches past the allocated blocks makes that store a SIGBUS, although its
+// own bytes are allocated. (Where a block is smaller than a page, the same
+// holds page by page.)
+var maxFolio = func() int64 {
+	page := int64(os.Getpagesize())
+	return page << min(bits.Len64(uint64(page/8))-1, 11)
+}()
+
+// allocAlign returns the granularity of the allocated prefix of a chunk of
+// chunkSize bytes: the prefix that stores through a mapping may count as
+// allocated ends at a multiple of it, or at the chunk's end, so that no
+// folio a store reaches is partly a hole (see maxFolio). On tmpfs, whose
+// fallocate allocates whole folios (pages, or huge pages where it is
+// mounted with them), a page is enough.
+func allocAlign(chunkSize int64, tmpfs bool) int64 {
+	if tmpfs {
+		return min(chunkSize, int64(os.Getpagesize()))
+	}
+	return min(chunkSize, maxFolio)
 }
 
 // allocLocked makes sure the first end bytes of chunk idx are allocated on
@@ -222,14 +251,15 @@ func (m *Manager) allocLocked(idx, end int64) error {
 		return chunkError(err)
 	}
 	err = e.f.Allocate(have, to-have)
-	if err != nil && isSpaceErr(err) && to > end {
+	if align := m.allocAlign; err != nil && isSpaceErr(err) && to > (end+align-1)&^(align-1) {
 		// The step reaches past end into bytes not allocated yet, on a
 		// full disk: the bytes up to end may be allocated already (a
 		// Manager opened again does not know how far its chunks are;
 		// allocating what is allocated needs no space), so that much
-		// is asked for alone.
-		if err = e.f.Allocate(have, end-have); err == nil {
-			to = end
+		// is asked for alone, rounded up to allocAlign (see maxFolio).
+		up := (end + align - 1) &^ (align - 1)
+		if err = e.f.Allocate(have, up-have); err == nil {
+			to = up
 		}
 	}
 	m.releaseFdLocked(e)
