@@ -79,3 +79,61 @@ func fileSizeLimitChild(t *testing.T, dir string) {
 	}
 	fmt.Println("file-size-limit checks done")
 }
+
+// TestHostileFS_FileSizeLimitWriteCountsWhatChanged runs a child whose file
+// size limit is 16 KiB, on a dataset of four 64 KiB chunks written whole: a
+// WriteAt of three chunks from offset 1000, inside Size, stores the bytes
+// below the limit in chunk 0, and its next pwrite fails with EFBIG. The
+// WriteAt must fail with ErrNoSpace, and its n must count exactly the bytes
+// it changed, as io.WriterAt asks: those of [1000, 16 KiB).
+func TestHostileFS_FileSizeLimitWriteCountsWhatChanged(t *testing.T) {
+	if args := hfsChild("fsizewrite"); args != nil {
+		fileSizeLimitWriteChild(t, args[0])
+		return
+	}
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt(make([]byte, 4*chunkmap.MinChunkSize), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileFS_FileSizeLimitWriteCountsWhatChanged$", "-test.v")
+	cmd.Env = append(os.Environ(), hfsChildEnv+"=fsizewrite,"+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("file-size-limit write checks done")) {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	t.Logf("child:\n%s", out)
+}
+
+func fileSizeLimitWriteChild(t *testing.T, dir string) {
+	const limit, off = 16 << 10, 1000
+	signal.Ignore(syscall.SIGXFSZ)
+	lim := &syscall.Rlimit{Cur: limit, Max: limit}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, lim); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	m, err := chunkmap.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p := bytes.Repeat([]byte{0xaa}, 3*chunkmap.MinChunkSize)
+	n, err := m.WriteAt(p, off)
+	fmt.Printf("WriteAt(%d bytes at %d) past the limit = %d, %v\n", len(p), off, n, err)
+	wantErr(t, "WriteAt past the file size limit", err, chunkmap.ErrNoSpace)
+	got := make([]byte, m.Size())
+	if _, err := m.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	changed := bytes.Count(got, []byte{0xaa})
+	if n != changed || n != limit-off || !bytes.Equal(got[off:off+n], p[:n]) {
+		t.Errorf("the failed WriteAt returned n %d and changed %d bytes; want both %d, from offset %d", n, changed, limit-off, off)
+	}
+	fmt.Println("file-size-limit write checks done")
+}

@@ -228,9 +228,13 @@ func faultErr(mp *mapping, f fault) error {
 // short by them, and one that returns ErrClosed or ErrOutOfRange has
 // written nothing. It does not retain p. If creating a chunk or allocating
 // the blocks a write past Size needs fails (for example, the disk is full:
-// the error matches ErrNoSpace) it returns the error and leaves the dataset
-// as it was, unless a later write has already claimed the bytes after it
-// (see Append); n then counts only what it wrote below Size. A write past
+// the error matches ErrNoSpace) it returns the error and leaves Size as it
+// was, unless a later write has already claimed the bytes after it (see
+// Append); a write that began below Size may have written the bytes below
+// it, which n counts. Any WriteAt that fails (a full disk or a file size
+// limit under a write inside Size, say) counts in n the bytes from off on
+// that the system reported written; on tmpfs a pwrite that fails for lack
+// of space may have stored into pages that existed past them. A write past
 // Size whose new Size the manifest's state page cannot take (a manifest
 // the system refuses writes to, or a failing device) returns an error
 // matching ErrIO (ErrCorrupt if another program truncated the manifest)

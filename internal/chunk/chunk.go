@@ -80,6 +80,7 @@ type File struct {
 	size  int64
 	mode  Mode
 	info  fs.FileInfo // the file's identity when it was opened or created
+	fd    int         // the descriptor writeOS uses, or -1
 
 	// m is the mapping as mmap-go returned it. Unmap must get this exact
 	// slice: x/sys rejects a sub-slice (mmapper checks len == cap).
@@ -114,7 +115,7 @@ func Create(fsys vfs.FS, dir string, index int64, size int64, perm os.FileMode) 
 	if err != nil {
 		return nil, errors.Join(unwrapPath(err, "stat", final), f.Close(), fsys.Remove(final))
 	}
-	return &File{f: f, path: final, index: index, size: size, mode: ReadWrite, info: fi}, nil
+	return &File{f: f, path: final, index: index, size: size, mode: ReadWrite, info: fi, fd: fdOf(f)}, nil
 }
 
 // unwrapPath returns err as an *fs.PathError with op and path, without
@@ -152,7 +153,7 @@ func Open(fsys vfs.FS, dir string, index int64, size int64, mode Mode) (*File, e
 		err := fmt.Errorf("%w: %d bytes, want %d", ErrSize, fi.Size(), size)
 		return nil, errors.Join(&fs.PathError{Op: "open", Path: path, Err: err}, f.Close())
 	}
-	return &File{f: f, path: path, index: index, size: size, mode: mode, info: fi}, nil
+	return &File{f: f, path: path, index: index, size: size, mode: mode, info: fi, fd: fdOf(f)}, nil
 }
 
 // Allocate makes sure the blocks of [off, off+n) of the chunk are allocated,
@@ -342,7 +343,7 @@ func (c *File) WriteAt(p []byte, off int64) (int, error) {
 		return 0, c.err("write", fmt.Errorf("%d bytes at offset %d: %w", len(p), off, ErrSize))
 	}
 	if osf, ok := c.f.(vfs.OSFile); ok {
-		return osf.File.WriteAt(p, off)
+		return c.writeOS(osf.File, p, off)
 	}
 	return c.f.WriteAt(bytes.Clone(p), off) // see ReadAt
 }
@@ -389,6 +390,14 @@ func (c *File) Close() error {
 	err = errors.Join(err, c.f.Close())
 	c.f = nil
 	return err
+}
+
+// fdOf returns the descriptor of f for writeOS, or -1.
+func fdOf(f vfs.File) int {
+	if osf, ok := f.(vfs.OSFile); ok {
+		return osFd(osf.File)
+	}
+	return -1
 }
 
 func (c *File) err(op string, err error) error {

@@ -32,7 +32,7 @@ func CreateScratch(dir string, index int64, size int64, perm fs.FileMode) (*File
 	if err := f.Truncate(size); err != nil {
 		return nil, errors.Join(&fs.PathError{Op: "create", Path: path, Err: err}, f.Close())
 	}
-	return &File{f: vfs.Wrap(f), path: path + " (scratch)", index: index, size: size, mode: ReadWrite}, nil
+	return &File{f: vfs.Wrap(f), path: path + " (scratch)", index: index, size: size, mode: ReadWrite, fd: osFd(f)}, nil
 }
 
 // Clone returns a new, unmapped File for the same open file, with its own
@@ -46,5 +46,5 @@ func (c *File) Clone() (*File, error) {
 	if err != nil {
 		return nil, c.err("clone", err)
 	}
-	return &File{f: vfs.Wrap(f), path: c.path, index: c.index, size: c.size, mode: c.mode, info: c.info}, nil
+	return &File{f: vfs.Wrap(f), path: c.path, index: c.index, size: c.size, mode: c.mode, info: c.info, fd: osFd(f)}, nil
 }

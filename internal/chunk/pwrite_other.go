@@ -1,0 +1,13 @@
+//go:build !unix
+
+package chunk
+
+import "os"
+
+// osFd returns -1: writeOS uses os.File.WriteAt here.
+func osFd(f *os.File) int { return -1 }
+
+// writeOS writes p at offset off of the chunk's operating system file.
+func (c *File) writeOS(osf *os.File, p []byte, off int64) (int, error) {
+	return osf.WriteAt(p, off)
+}

@@ -1,0 +1,51 @@
+//go:build unix
+
+package chunk
+
+import (
+	"io"
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// osFd returns the descriptor of f for writeOS, or -1 where f is not an
+// operating system file or will not give it up.
+func osFd(f *os.File) int {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	if rc.Control(func(d uintptr) { fd = int(d) }) != nil {
+		return -1
+	}
+	return fd
+}
+
+// writeOS writes p at offset off of the chunk's operating system file with
+// pwrite, and returns the bytes written also when it fails part way:
+// os.File.WriteAt reports none of them then, although a pwrite cut short by
+// a full disk or RLIMIT_FSIZE has stored a prefix of p (and the next one
+// failed), and a caller must count what changed. The descriptor stays
+// valid meanwhile: a File is closed only once no call uses it.
+func (c *File) writeOS(osf *os.File, p []byte, off int64) (n int, err error) {
+	if c.fd < 0 {
+		return osf.WriteAt(p, off)
+	}
+	for n < len(p) {
+		k, err := unix.Pwrite(c.fd, p[n:], off+int64(n))
+		if k > 0 {
+			n += k
+		}
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return n, &fs.PathError{Op: "write", Path: osf.Name(), Err: err}
+		case k == 0:
+			return n, &fs.PathError{Op: "write", Path: osf.Name(), Err: io.ErrShortWrite}
+		}
+	}
+	return n, nil
+}
