@@ -220,6 +220,43 @@ func TestDurability_SyncEvictedChunkRemoved(t *testing.T) {
 	}
 }
 
+// TestDurability_SyncChunkTruncatedInPlace dirties a chunk, then another
+// program truncates its file in place (the same file, cut to 0 bytes):
+// the writes are lost, so every Sync must say so with ErrFault naming the
+// file, for a chunk still mapped and for one evicted (fsynced by name).
+func TestDurability_SyncChunkTruncatedInPlace(t *testing.T) {
+	for _, evicted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("evicted=%v", evicted), func(t *testing.T) {
+			dir := t.TempDir()
+			m := openDurability(t, dir, chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
+			if err := m.Truncate(3 * cs); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			writeAt(t, m, []byte("lost"), 100) // chunk 0, mapped and dirty
+			if evicted {
+				writeAt(t, m, []byte("kept"), cs+100) // chunk 0 is evicted dirty
+				if st := m.Stats(); st.Evictions == 0 {
+					t.Fatalf("chunk 0 was not evicted: %+v", st)
+				}
+			}
+			path := filepath.Join(dir, chunk.Name(0))
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				err := m.Sync()
+				wantErrNaming(t, fmt.Sprintf("Sync %d after %s was truncated", i+1, path), err, chunkmap.ErrFault, path)
+				if err != nil && !strings.Contains(err.Error(), "truncated") {
+					t.Errorf("Sync %d: %v, want it to say the file was truncated", i+1, err)
+				}
+			}
+		})
+	}
+}
+
 // TestDurability_ManifestRemoved removes the manifest from outside: every
 // later Sync must report ErrCorrupt, whether or not it has a new record to
 // write (the records go to a file no Open will read), and so must Truncate,

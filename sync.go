@@ -58,9 +58,9 @@ import (
 // last successful Sync is in doubt. Any other failure (a file that cannot
 // be opened for lack of descriptors, ErrIO; a full disk writing the
 // manifest, ErrNoSpace) fails this Sync only; the next one tries again. A
-// chunk file or manifest that another program removed or replaced is
-// reported by every Sync (ErrFault, ErrCorrupt): what was written to it is
-// lost. For a chunk, Sync compares the file under the name with the file
+// chunk file or manifest that another program removed or replaced, or a
+// dirty chunk file it truncated in place, is reported by every Sync
+// (ErrFault, ErrCorrupt): what was written to it is lost. For a chunk, Sync compares the file under the name with the file
 // the writes went to where it knows that file, which is every case but
 // two: a lock-free store whose chunk was evicted in the instant between
 // the store and its being recorded, and stores through a private view
@@ -284,7 +284,25 @@ func (m *Manager) syncMapping(mp *mapping) (hard, soft error) {
 	if m.opts.Scratch {
 		return nil, nil
 	}
-	return nil, m.chunkGone(mp.file.Path(), chunk.SameFile(m.fsys, mp.file.Path(), mp.file.Info()))
+	if err := m.chunkGone(mp.file.Path(), chunk.SameFile(m.fsys, mp.file.Path(), mp.file.Info())); err != nil {
+		return nil, err
+	}
+	return nil, m.chunkCut(mp.file.Path(), mp.file.Stat)
+}
+
+// chunkCut reports the chunk file at path as cut short if stat, on the file
+// Sync has just fsynced, says it is not ChunkSize long: another program
+// truncated it in place, and the writes past its end are lost (a store
+// there faults, a pwrite is refused), which Sync must not acknowledge.
+func (m *Manager) chunkCut(path string, stat func() (fs.FileInfo, error)) error {
+	fi, err := stat()
+	switch {
+	case err != nil:
+		return fmt.Errorf("stat chunk file %s: %w", path, unpath(path, err))
+	case fi.Size() != m.chunkSize:
+		return fmt.Errorf("%w: chunk file %s was truncated by another program (%d bytes, not %d); its unsynced writes past its end are lost", ErrFault, path, fi.Size(), m.chunkSize)
+	}
+	return nil
 }
 
 // chunkGone turns the result of a check that the chunk file at path is the
@@ -498,5 +516,5 @@ func (m *Manager) fsyncChunk(idx int64, id fs.FileInfo) (hard, soft error) {
 	if err := f.Sync(); err != nil {
 		return errors.Join(fmt.Errorf("fsync chunk file %s: %w", path, unpath(path, err)), f.Close()), nil
 	}
-	return nil, f.Close()
+	return nil, errors.Join(m.chunkCut(path, f.Stat), f.Close())
 }
