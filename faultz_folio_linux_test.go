@@ -1,6 +1,7 @@
 package chunkmap_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -199,5 +200,51 @@ func fzFolioChild(t *testing.T) {
 	}
 	if err := m.StoreUint64(off+8, 1); err != nil && !errors.Is(err, chunkmap.ErrNoSpace) {
 		t.Errorf("StoreUint64(%d) over data on a full disk after a reopen: %v, want nil or ErrNoSpace", off+8, err)
+	}
+}
+
+// TestFaultz_FullDiskPwriteFallbackCountsWhatChanged makes a small WriteAt
+// into a mapped sparse chunk on a full tmpfs with one free page: its
+// allocation fails, and it falls back to pwrite, which stores the first
+// page and fails on the second. n must count the page: WriteAt counts in n
+// the bytes the system reported written.
+func TestFaultz_FullDiskPwriteFallbackCountsWhatChanged(t *testing.T) {
+	fzNeedRoot(t)
+	fzSkipInChild(t)
+	mnt := fzMount(t, "size=1m")
+	dir := filepath.Join(mnt, "ds")
+	was := chunkmap.SetKeepHoles(true)
+	m := fzOpen(t, dir, chunkmap.Options{MaxMapped: 8, NoAdmission: true})
+	chunkmap.SetKeepHoles(was)
+	defer m.Close()
+	if _, err := m.WriteAt(make([]byte, 2*fzCS), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Truncate(4 * fzCS); err != nil {
+		t.Fatal(err)
+	}
+	// Map chunk 2 (sparse) by reading it.
+	if _, err := m.ReadAt(make([]byte, 8), 2*fzCS+32<<10); err != nil {
+		t.Fatal(err)
+	}
+	filler := fzFill(t, mnt)
+	fi, err := os.Stat(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filler, fi.Size()-fi.Size()%4096-4096); err != nil {
+		t.Fatal(err)
+	}
+	p := bytes.Repeat([]byte{0xaa}, 8<<10)
+	off := 2 * fzCS
+	n, err := m.WriteAt(p, off)
+	t.Logf("WriteAt(8 KiB at %d) = %d, %v", off, n, err)
+	got := make([]byte, m.Size())
+	if _, err := m.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	changed := bytes.Count(got, []byte{0xaa})
+	if n != changed {
+		t.Errorf("WriteAt returned n %d (err %v) but changed %d bytes", n, err, changed)
 	}
 }

@@ -137,3 +137,65 @@ func fileSizeLimitWriteChild(t *testing.T, dir string) {
 	}
 	fmt.Println("file-size-limit write checks done")
 }
+
+// TestHostileFS_FileSizeLimitSmallWriteCountsWhatChanged is
+// TestHostileFS_FileSizeLimitWriteCountsWhatChanged for a small WriteAt (8
+// KiB) into a chunk that admission does not map, which goes to the file
+// with pwrite on the locked path: it stores the 4 KiB below the limit, then
+// fails with EFBIG, and n must count those 4 KiB.
+func TestHostileFS_FileSizeLimitSmallWriteCountsWhatChanged(t *testing.T) {
+	if args := hfsChild("fsizesmall"); args != nil {
+		fileSizeLimitSmallWriteChild(t, args[0])
+		return
+	}
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt(make([]byte, 4*chunkmap.MinChunkSize), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileFS_FileSizeLimitSmallWriteCountsWhatChanged$", "-test.v")
+	cmd.Env = append(os.Environ(), hfsChildEnv+"=fsizesmall,"+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("small write checks done")) {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+func fileSizeLimitSmallWriteChild(t *testing.T, dir string) {
+	const limit, off = 16 << 10, 12 << 10
+	signal.Ignore(syscall.SIGXFSZ)
+	lim := &syscall.Rlimit{Cur: limit, Max: limit}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, lim); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	m, err := chunkmap.Open(dir, &chunkmap.Options{MaxMapped: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// Map chunk 1 and use it, so that chunk 0 is not admitted.
+	buf := make([]byte, 100)
+	for range 50 {
+		if _, err := m.ReadAt(buf, chunkmap.MinChunkSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := bytes.Repeat([]byte{0xaa}, 8<<10)
+	n, err := m.WriteAt(p, off)
+	fmt.Printf("WriteAt(%d bytes at %d) across the limit = %d, %v\n", len(p), off, n, err)
+	got := make([]byte, m.Size())
+	if _, err := m.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	changed := bytes.Count(got, []byte{0xaa})
+	if n != changed {
+		t.Errorf("the failed WriteAt returned n %d but changed %d bytes (from offset %d)", n, changed, off)
+	}
+	fmt.Println("small write checks done")
+}

@@ -341,8 +341,8 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 		case storedClean:
 			m.markStored(o >> m.shift)
 		case notStored:
-			if err := m.writeSlow(p[n:n+k], o); err != nil {
-				return n, err
+			if w, err := m.writeSlow(p[n:n+k], o); err != nil {
+				return n + w, err
 			}
 		}
 		n += k
@@ -370,19 +370,19 @@ func (m *Manager) writeFiles(p []byte, off int64) (int, error) {
 var readSlowHook func()
 
 // writeSlow stores p, which lies within one chunk, at offset off, holding
-// mu (see readSlow), and marks the chunk dirty.
-func (m *Manager) writeSlow(p []byte, off int64) error {
+// mu (see readSlow), and marks the chunk dirty. After an error, n counts the
+// bytes of p a pwrite reported written (none after a fault).
+func (m *Manager) writeSlow(p []byte, off int64) (n int, err error) {
 	if err := m.lockChunk(p, off); err != nil {
-		return err
+		return 0, err
 	}
 	mp, err := m.mapForIOLocked(off>>m.shift, "write")
 	if err != nil {
 		m.mu.Unlock()
-		return err
+		return 0, err
 	}
 	if mp == nil {
-		_, err := m.fileIOLocked(p, off, true)
-		return err
+		return m.fileIOLocked(p, off, true)
 	}
 	if err := m.allocLocked(mp.index, off&m.mask+int64(len(p))); err != nil {
 		if isSpaceErr(err) {
@@ -390,27 +390,25 @@ func (m *Manager) writeSlow(p []byte, off int64) error {
 			// mapping needs around p (see maxFolio) are not known to
 			// be allocated: pwrite stores p alone, and fails by
 			// itself if p's own blocks are not allocated.
-			_, err := m.fileIOLocked(p, off, true)
-			return err
+			return m.fileIOLocked(p, off, true)
 		}
 		m.mu.Unlock()
-		return err
+		return 0, err
 	}
 	if m.mappingLocked(mp.index) != mp {
 		// The allocation opened the chunk's file, and the system refused
 		// it a descriptor until the Manager gave back its unheld
 		// mappings, this one among them (withFilesLocked): pwrite it.
-		_, err := m.fileIOLocked(p, off, true)
-		return err
+		return m.fileIOLocked(p, off, true)
 	}
 	f := copyGuarded(m.slotBytes(int64(mp.k), off&m.mask, len(p)), p)
 	mp.s.used.Store(true)
 	m.markDirtyLocked(mp)
 	m.mu.Unlock()
 	if f.hit {
-		return faultErr(mp, f)
+		return 0, faultErr(mp, f)
 	}
-	return nil
+	return len(p), nil
 }
 
 // Append writes p at the end of the dataset and returns the offset it was

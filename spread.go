@@ -27,7 +27,9 @@ package chunkmap
 // Only growth writes are spread (extend's bytes past the previous
 // reservation): a failed piece leaves the pieces after it written or not,
 // and past the old reservation those bytes are given back or zeroed with
-// the range (see publish and reserveLocked), never seen as the dataset's.
+// the range (see publish and reserveLocked), or, where a later claim keeps
+// the range in the dataset, they are what was written of p at its own
+// offsets, as Append allows.
 
 import (
 	"sync"
@@ -122,11 +124,16 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 	s.stop.Store(false)
 	s.done.Add(1)
 	go s.writer()
-	ended := false
+	ended, finished := false, false
 	defer func() {
-		// Should a piece panic here, the writer is not left waiting.
-		if !ended {
-			s.ready <- -1
+		// Should a piece panic here, the writer is stopped before the
+		// panic goes on: extend gives the range back as it unwinds, and
+		// no piece may be written after that.
+		if !finished {
+			s.stop.Store(true)
+			if !ended {
+				s.ready <- -1
+			}
 			s.done.Wait()
 		}
 	}()
@@ -176,6 +183,7 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 		s.errs[i] = nil
 	}
 	s.m = nil
+	finished = true
 	spreads.Put(s)
 	return n, err
 }

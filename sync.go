@@ -290,17 +290,17 @@ func (m *Manager) syncMapping(mp *mapping) (hard, soft error) {
 	return nil, m.chunkCut(mp.file.Path(), mp.file.Stat)
 }
 
-// chunkCut reports the chunk file at path as cut short if stat, on the file
-// Sync has just fsynced, says it is not ChunkSize long: another program
-// truncated it in place, and the writes past its end are lost (a store
-// there faults, a pwrite is refused), which Sync must not acknowledge.
+// chunkCut reports the chunk file at path if stat, on the file Sync has
+// just fsynced, says it is not ChunkSize long: another program truncated
+// (or extended) it in place, and writes past a cut are lost (a store there
+// faults, a pwrite is refused), which Sync must not acknowledge.
 func (m *Manager) chunkCut(path string, stat func() (fs.FileInfo, error)) error {
 	fi, err := stat()
 	switch {
 	case err != nil:
 		return fmt.Errorf("stat chunk file %s: %w", path, unpath(path, err))
 	case fi.Size() != m.chunkSize:
-		return fmt.Errorf("%w: chunk file %s was truncated by another program (%d bytes, not %d); its unsynced writes past its end are lost", ErrFault, path, fi.Size(), m.chunkSize)
+		return fmt.Errorf("%w: chunk file %s was truncated or extended by another program (%d bytes, not %d); its unsynced writes may be lost", ErrFault, path, fi.Size(), m.chunkSize)
 	}
 	return nil
 }
