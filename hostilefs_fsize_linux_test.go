@@ -81,49 +81,68 @@ func fileSizeLimitChild(t *testing.T, dir string) {
 }
 
 // TestHostileFS_FileSizeLimitWriteCountsWhatChanged runs a child whose file
-// size limit is 16 KiB, on a dataset of four 64 KiB chunks written whole: a
-// WriteAt of three chunks from offset 1000, inside Size, stores the bytes
-// below the limit in chunk 0, and its next pwrite fails with EFBIG. The
-// WriteAt must fail with ErrNoSpace, and its n must count exactly the bytes
-// it changed, as io.WriterAt asks: those of [1000, 16 KiB).
+// size limit is 16 KiB, on a dataset of four 64 KiB chunks written whole,
+// and writes across the limit inside Size: the pwrite stores the bytes
+// below the limit, and the next fails with EFBIG. The WriteAt must fail
+// with ErrNoSpace, and its n must count exactly the bytes it changed, as
+// io.WriterAt asks: for a bulk write of three chunks from offset 1000, and
+// for a small one (8 KiB at 12 KiB) into a chunk that admission does not
+// map, which goes to the file on the locked path.
 func TestHostileFS_FileSizeLimitWriteCountsWhatChanged(t *testing.T) {
 	if args := hfsChild("fsizewrite"); args != nil {
-		fileSizeLimitWriteChild(t, args[0])
+		fileSizeLimitWriteChild(t, args[0], args[1])
 		return
 	}
-	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"bulk", "small"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.WriteAt(make([]byte, 4*chunkmap.MinChunkSize), 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHostileFS_FileSizeLimitWriteCountsWhatChanged$", "-test.v")
+			cmd.Env = append(os.Environ(), hfsChildEnv+"=fsizewrite,"+name+","+dir)
+			out, err := cmd.CombinedOutput()
+			if err != nil || !bytes.Contains(out, []byte("file-size-limit write checks done")) {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+		})
 	}
-	if _, err := m.WriteAt(make([]byte, 4*chunkmap.MinChunkSize), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileFS_FileSizeLimitWriteCountsWhatChanged$", "-test.v")
-	cmd.Env = append(os.Environ(), hfsChildEnv+"=fsizewrite,"+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("file-size-limit write checks done")) {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	t.Logf("child:\n%s", out)
 }
 
-func fileSizeLimitWriteChild(t *testing.T, dir string) {
-	const limit, off = 16 << 10, 1000
+func fileSizeLimitWriteChild(t *testing.T, name, dir string) {
+	const limit = 16 << 10
 	signal.Ignore(syscall.SIGXFSZ)
 	lim := &syscall.Rlimit{Cur: limit, Max: limit}
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, lim); err != nil {
 		t.Skipf("setrlimit: %v", err)
 	}
-	m, err := chunkmap.Open(dir, nil)
+	opts := &chunkmap.Options{}
+	off, p := int64(1000), bytes.Repeat([]byte{0xaa}, 3*chunkmap.MinChunkSize)
+	if name == "small" {
+		opts.MaxMapped = 1
+		off, p = 12<<10, p[:8<<10]
+	}
+	m, err := chunkmap.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	p := bytes.Repeat([]byte{0xaa}, 3*chunkmap.MinChunkSize)
+	if name == "small" {
+		// Chunk 1 mapped and used, so that admission maps no other.
+		buf := make([]byte, 100)
+		for range 50 {
+			if _, err := m.ReadAt(buf, chunkmap.MinChunkSize); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	n, err := m.WriteAt(p, off)
 	fmt.Printf("WriteAt(%d bytes at %d) past the limit = %d, %v\n", len(p), off, n, err)
 	wantErr(t, "WriteAt past the file size limit", err, chunkmap.ErrNoSpace)
@@ -132,70 +151,8 @@ func fileSizeLimitWriteChild(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	changed := bytes.Count(got, []byte{0xaa})
-	if n != changed || n != limit-off || !bytes.Equal(got[off:off+n], p[:n]) {
-		t.Errorf("the failed WriteAt returned n %d and changed %d bytes; want both %d, from offset %d", n, changed, limit-off, off)
+	if want := int(limit - off); n != changed || n != want || !bytes.Equal(got[off:off+int64(n)], p[:n]) {
+		t.Errorf("the failed WriteAt returned n %d and changed %d bytes; want both %d, from offset %d", n, changed, want, off)
 	}
 	fmt.Println("file-size-limit write checks done")
-}
-
-// TestHostileFS_FileSizeLimitSmallWriteCountsWhatChanged is
-// TestHostileFS_FileSizeLimitWriteCountsWhatChanged for a small WriteAt (8
-// KiB) into a chunk that admission does not map, which goes to the file
-// with pwrite on the locked path: it stores the 4 KiB below the limit, then
-// fails with EFBIG, and n must count those 4 KiB.
-func TestHostileFS_FileSizeLimitSmallWriteCountsWhatChanged(t *testing.T) {
-	if args := hfsChild("fsizesmall"); args != nil {
-		fileSizeLimitSmallWriteChild(t, args[0])
-		return
-	}
-	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.WriteAt(make([]byte, 4*chunkmap.MinChunkSize), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileFS_FileSizeLimitSmallWriteCountsWhatChanged$", "-test.v")
-	cmd.Env = append(os.Environ(), hfsChildEnv+"=fsizesmall,"+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("small write checks done")) {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-}
-
-func fileSizeLimitSmallWriteChild(t *testing.T, dir string) {
-	const limit, off = 16 << 10, 12 << 10
-	signal.Ignore(syscall.SIGXFSZ)
-	lim := &syscall.Rlimit{Cur: limit, Max: limit}
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, lim); err != nil {
-		t.Skipf("setrlimit: %v", err)
-	}
-	m, err := chunkmap.Open(dir, &chunkmap.Options{MaxMapped: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	// Map chunk 1 and use it, so that chunk 0 is not admitted.
-	buf := make([]byte, 100)
-	for range 50 {
-		if _, err := m.ReadAt(buf, chunkmap.MinChunkSize); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := bytes.Repeat([]byte{0xaa}, 8<<10)
-	n, err := m.WriteAt(p, off)
-	fmt.Printf("WriteAt(%d bytes at %d) across the limit = %d, %v\n", len(p), off, n, err)
-	got := make([]byte, m.Size())
-	if _, err := m.ReadAt(got, 0); err != nil {
-		t.Fatal(err)
-	}
-	changed := bytes.Count(got, []byte{0xaa})
-	if n != changed {
-		t.Errorf("the failed WriteAt returned n %d but changed %d bytes (from offset %d)", n, changed, off)
-	}
-	fmt.Println("small write checks done")
 }
