@@ -382,7 +382,8 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	runtime.AddCleanup(m, func(n *atomic.Int64) { filesInProcess.Add(-n.Load()) }, m.cached)
 	m.mu.allocEnd = make(map[int64]int64)
 	m.ahead.changed.L = &m.ahead.mu
-	m.stages.New = func() any { b := make([]byte, m.chunkSize); return &b }
+	cs := m.chunkSize
+	m.stages.New = func() any { b := make([]byte, cs); return &b }
 	m.mu.idle = sync.NewCond(&m.mu.Mutex)
 	m.mu.covered = sync.NewCond(&m.mu.Mutex)
 	m.mu.first = cur.first
