@@ -191,42 +191,23 @@ func TestDurability_TruncatedChunk(t *testing.T) {
 	}
 }
 
-// TestDurability_SyncEvictedChunkRemoved dirties a chunk, evicts it, and
-// removes its file from outside: what was written to it is lost, so every
-// Sync must say so with ErrFault naming the file, never return nil.
-func TestDurability_SyncEvictedChunkRemoved(t *testing.T) {
-	dir := t.TempDir()
-	m := openDurability(t, dir, chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
-	if err := m.Truncate(3 * cs); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	writeAt(t, m, []byte("lost"), 100)    // chunk 0, mapped and dirty
-	writeAt(t, m, []byte("kept"), cs+100) // chunk 1 takes the one place: 0 is evicted dirty
-	if st := m.Stats(); st.Evictions == 0 {
-		t.Fatalf("chunk 0 was not evicted: %+v", st)
-	}
-	path := filepath.Join(dir, chunk.Name(0))
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2 {
-		wantErrNaming(t, fmt.Sprintf("Sync %d after %s was removed", i+1, path), m.Sync(), chunkmap.ErrFault, path)
-	}
-	if err := m.Close(); !errors.Is(err, chunkmap.ErrFault) {
-		t.Errorf("Close after a dirty chunk file was removed: %v, want ErrFault", err)
-	}
-}
-
-// TestDurability_SyncChunkTruncatedInPlace dirties a chunk, then another
-// program truncates its file in place (the same file, cut to 0 bytes):
-// the writes are lost, so every Sync must say so with ErrFault naming the
-// file, for a chunk still mapped and for one evicted (fsynced by name).
-func TestDurability_SyncChunkTruncatedInPlace(t *testing.T) {
-	for _, evicted := range []bool{false, true} {
-		t.Run(fmt.Sprintf("evicted=%v", evicted), func(t *testing.T) {
+// TestDurability_SyncDirtyChunkDamaged dirties a chunk, then another
+// program removes its file or truncates it in place (the same file, cut to
+// 0 bytes), with the chunk still mapped or evicted (fsynced by name): what
+// was written to it is lost, so every Sync, and Close, must say so with
+// ErrFault naming the file, never return nil.
+func TestDurability_SyncDirtyChunkDamaged(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		damage  func(path string) error
+		evicted bool
+		says    string // in the message
+	}{
+		{"removed, evicted", os.Remove, true, "removed"},
+		{"truncated, mapped", func(p string) error { return os.Truncate(p, 0) }, false, "truncated"},
+		{"truncated, evicted", func(p string) error { return os.Truncate(p, 0) }, true, "truncated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			m := openDurability(t, dir, chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
 			if err := m.Truncate(3 * cs); err != nil {
@@ -236,22 +217,25 @@ func TestDurability_SyncChunkTruncatedInPlace(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeAt(t, m, []byte("lost"), 100) // chunk 0, mapped and dirty
-			if evicted {
-				writeAt(t, m, []byte("kept"), cs+100) // chunk 0 is evicted dirty
+			if tc.evicted {
+				writeAt(t, m, []byte("kept"), cs+100) // chunk 1 takes the one place: 0 is evicted dirty
 				if st := m.Stats(); st.Evictions == 0 {
 					t.Fatalf("chunk 0 was not evicted: %+v", st)
 				}
 			}
 			path := filepath.Join(dir, chunk.Name(0))
-			if err := os.Truncate(path, 0); err != nil {
+			if err := tc.damage(path); err != nil {
 				t.Fatal(err)
 			}
 			for i := range 2 {
 				err := m.Sync()
-				wantErrNaming(t, fmt.Sprintf("Sync %d after %s was truncated", i+1, path), err, chunkmap.ErrFault, path)
-				if err != nil && !strings.Contains(err.Error(), "truncated") {
-					t.Errorf("Sync %d: %v, want it to say the file was truncated", i+1, err)
+				wantErrNaming(t, fmt.Sprintf("Sync %d after %s was %s", i+1, path, tc.says), err, chunkmap.ErrFault, path)
+				if err != nil && !strings.Contains(err.Error(), tc.says) {
+					t.Errorf("Sync %d: %v, want it to say the file was %s", i+1, err, tc.says)
 				}
+			}
+			if err := m.Close(); !errors.Is(err, chunkmap.ErrFault) {
+				t.Errorf("Close after a dirty chunk file was %s: %v, want ErrFault", tc.says, err)
 			}
 		})
 	}

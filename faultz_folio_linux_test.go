@@ -37,9 +37,6 @@ func TestFaultz_FullDiskStoresBesidePartialAllocation(t *testing.T) {
 	}
 	fzSkipInChild(t)
 	fzWatchdog(t, 120*time.Second)
-	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
-		t.Skip("needs mkfs.ext4")
-	}
 	for _, tc := range []struct {
 		name  string
 		block int
@@ -51,22 +48,7 @@ func TestFaultz_FullDiskStoresBesidePartialAllocation(t *testing.T) {
 		{"4KiB blocks, 1MiB chunks, 64KiB free", 4096, 1 << 20, 64 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			back := fzMount(t, "size=40m")
-			img := filepath.Join(back, "img")
-			if err := os.WriteFile(img, nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Truncate(img, 32<<20); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-b", strconv.Itoa(tc.block), "-O", "^has_journal", "-E", "nodiscard,lazy_itable_init=1", img).CombinedOutput(); err != nil {
-				t.Skipf("mkfs.ext4: %v: %s", err, out)
-			}
-			mnt := t.TempDir()
-			if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
-				t.Skipf("cannot mount a loop device: %v: %s", err, out)
-			}
-			t.Cleanup(func() { fzUnmount(t, mnt) })
+			mnt := fzMountExt4(t, fzMount(t, "size=40m"), 32<<20, tc.block)
 			exe, err := os.Executable()
 			if err != nil {
 				t.Fatal(err)

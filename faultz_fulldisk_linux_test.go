@@ -617,27 +617,10 @@ func TestFaultz_FullDiskAtSyncIsStickySyncFailed(t *testing.T) {
 	fzNeedRoot(t)
 	fzSkipInChild(t)
 	fzWatchdog(t, 20*time.Second)
-	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
-		t.Skip("needs mkfs.ext4")
-	}
 	seed := fzSeed(t)
 	r := rand.New(rand.NewPCG(seed, 8))
 	back := fzMount(t, "size=3m")
-	img := filepath.Join(back, "img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 16<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-E", "nodiscard,lazy_itable_init=1", img).CombinedOutput(); err != nil {
-		t.Skipf("mkfs.ext4: %v: %s", err, out)
-	}
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a loop device: %v: %s", err, out)
-	}
-	t.Cleanup(func() { fzUnmount(t, mnt) })
+	mnt := fzMountExt4(t, back, 16<<20, 0)
 	dir := filepath.Join(mnt, "ds")
 	m := fzOpen(t, dir, chunkmap.Options{})
 	real := fzRealDir(t, dir)

@@ -264,6 +264,37 @@ func fzMount(t *testing.T, opts string) string {
 	return dir
 }
 
+// fzMountExt4 makes an ext4 file system of size bytes, with blocks of
+// block bytes (0: mkfs's choice) and no journal, in an image file in back,
+// mounts it through a loop device on a new directory, unmounts it when t
+// ends, and returns the directory. It skips t where mkfs.ext4 or loop
+// devices are missing.
+func fzMountExt4(t *testing.T, back string, size int64, block int) string {
+	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
+		t.Skip("needs mkfs.ext4")
+	}
+	img := filepath.Join(back, "img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-q", "-F", "-O", "^has_journal", "-E", "nodiscard,lazy_itable_init=1"}
+	if block > 0 {
+		args = append(args, "-b", strconv.Itoa(block))
+	}
+	if out, err := exec.Command("mkfs.ext4", append(args, img)...).CombinedOutput(); err != nil {
+		t.Skipf("mkfs.ext4: %v: %s", err, out)
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a loop device: %v: %s", err, out)
+	}
+	t.Cleanup(func() { fzUnmount(t, mnt) })
+	return mnt
+}
+
 // fzUnmount unmounts dir, lazily if something still holds it. A closed
 // Manager's MANIFEST mapping is released by the garbage collector, so a
 // busy mount gets one collection before the lazy unmount.

@@ -681,7 +681,8 @@ func (m *Manager) applyLocked(mf manifest, n int64) {
 // alone cannot show, or another program replaced it (which Refresh looks
 // for). f keeps the old file open, so its inode cannot be reused.
 func (m *Manager) replaced(f *chunk.File) bool {
-	return chunk.SameFile(m.fsys, f.Path(), f.Info()) != nil
+	_, err := chunk.SameFile(m.fsys, f.Path(), f.Info())
+	return err != nil
 }
 
 // pageErrLocked reports an error if the writer's Start and Size are not in

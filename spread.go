@@ -51,24 +51,18 @@ const (
 	spreadMax = 32
 )
 
-// The states of a spread piece.
-const (
-	pieceFree  = iota // not claimed yet
-	pieceTaken        // claimed by the caller or the writer
-)
-
 // spread is one pass of a spread write: its pieces, and what became of
 // each.
 type spread struct {
 	m     *Manager
-	off   int64          // the dataset offset of the pass's first byte
-	ends  [spreadMax]int // piece i is [ends[i-1], ends[i]) of the pass's bytes (ends[-1] = 0)
-	state [spreadMax]atomic.Int32
+	off   int64                  // the dataset offset of the pass's first byte
+	ends  [spreadMax]int         // piece i is [ends[i-1], ends[i]) of the pass's bytes (ends[-1] = 0)
+	taken [spreadMax]atomic.Bool // claimed by the caller or the writer
 	n     [spreadMax]int
 	errs  [spreadMax]error
 	stage [spreadMax]*[]byte // the staged copy of each odd piece, from m.stages
 	// ready carries the odd pieces staged, in order, then -1 once all
-	// are. It is kept with the pass, so that a pass allocates nothing.
+	// are. It is kept with the pass, which is pooled, and reused.
 	ready chan int
 	done  sync.WaitGroup // the writer's run
 	stop  atomic.Bool    // set on a failure: later pieces are not begun
@@ -89,14 +83,13 @@ func (m *Manager) writeGrown(p []byte, off int64) (int, error) {
 		// The pass ends at a chunk boundary, after at most spreadMax
 		// pieces.
 		o := off + int64(n)
-		first := m.chunkSize - o&m.mask
 		end := len(p)
-		if rest := int64(len(p) - n); rest > first+(spreadMax-1)*m.chunkSize {
-			end = n + int(first+(spreadMax-1)*m.chunkSize)
+		if most := m.chunkSize - o&m.mask + (spreadMax-1)*m.chunkSize; int64(len(p)-n) > most {
+			end = n + int(most)
 		}
 		var k int
 		var err error
-		if pieces := 1 + (int64(end-n)-first+m.chunkSize-1)>>m.shift; int64(end-n) <= first || pieces < spreadPieces {
+		if pieces := (o+int64(end-n)-1)>>m.shift - o>>m.shift + 1; pieces < spreadPieces {
 			k, err = m.write(p[n:end], o)
 		} else {
 			k, err = m.spreadWrite(p[n:end], o)
@@ -118,7 +111,7 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 	for at := 0; at < len(p); np++ {
 		at += int(min(int64(len(p)-at), m.chunkSize-(off+int64(at))&m.mask))
 		s.ends[np] = at
-		s.state[np].Store(pieceFree)
+		s.taken[np].Store(false)
 		s.n[np], s.errs[np] = 0, nil
 	}
 	s.stop.Store(false)
@@ -164,7 +157,7 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 	n := 0
 	for i := 0; i < np; i++ {
 		n += s.n[i]
-		if s.errs[i] != nil || s.state[i].Load() != pieceTaken {
+		if s.errs[i] != nil || !s.taken[i].Load() {
 			break
 		}
 	}
@@ -192,7 +185,7 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 // staged copy, when src is nil) unless the other goroutine claimed it, or a
 // piece failed before.
 func (s *spread) claim(i int, p []byte) {
-	if s.stop.Load() || !s.state[i].CompareAndSwap(pieceFree, pieceTaken) {
+	if s.stop.Load() || !s.taken[i].CompareAndSwap(false, true) {
 		return
 	}
 	lo := 0

@@ -284,22 +284,19 @@ func (m *Manager) syncMapping(mp *mapping) (hard, soft error) {
 	if m.opts.Scratch {
 		return nil, nil
 	}
-	if err := m.chunkGone(mp.file.Path(), chunk.SameFile(m.fsys, mp.file.Path(), mp.file.Info())); err != nil {
-		return nil, err
+	fi, err := chunk.SameFile(m.fsys, mp.file.Path(), mp.file.Info())
+	if err != nil {
+		return nil, m.chunkGone(mp.file.Path(), err)
 	}
-	return nil, m.chunkCut(mp.file.Path(), mp.file.Stat)
+	return nil, m.chunkCut(mp.file.Path(), fi)
 }
 
-// chunkCut reports the chunk file at path if stat, on the file Sync has
-// just fsynced, says it is not ChunkSize long: another program truncated
+// chunkCut reports the chunk file at path if fi, which Sync took of the
+// file it fsyncs, says it is not ChunkSize long: another program truncated
 // (or extended) it in place, and writes past a cut are lost (a store there
 // faults, a pwrite is refused), which Sync must not acknowledge.
-func (m *Manager) chunkCut(path string, stat func() (fs.FileInfo, error)) error {
-	fi, err := stat()
-	switch {
-	case err != nil:
-		return fmt.Errorf("stat chunk file %s: %w", path, unpath(path, err))
-	case fi.Size() != m.chunkSize:
+func (m *Manager) chunkCut(path string, fi fs.FileInfo) error {
+	if fi.Size() != m.chunkSize {
 		return fmt.Errorf("%w: chunk file %s was truncated or extended by another program (%d bytes, not %d); its unsynced writes may be lost", ErrFault, path, fi.Size(), m.chunkSize)
 	}
 	return nil
@@ -501,20 +498,19 @@ func (m *Manager) fsyncChunk(idx int64, id fs.FileInfo) (hard, soft error) {
 	if err != nil {
 		return nil, fmt.Errorf("open chunk file %s to sync it: %w", path, unpath(path, err))
 	}
-	if id != nil {
-		// Opened by name: the file under it must be the one written to,
-		// or the writes went to a file another program has since
-		// replaced, and an fsync of this one would acknowledge them.
-		fi, err := f.Stat()
-		if err == nil && !os.SameFile(fi, id) {
-			err = &fs.PathError{Op: "stat", Path: path, Err: chunk.ErrReplaced}
-		}
-		if err != nil {
-			return nil, errors.Join(m.chunkGone(path, err), f.Close())
-		}
+	// Opened by name: the file under it must be the one written to, or
+	// the writes went to a file another program has since replaced, and
+	// an fsync of this one would acknowledge them; and it must not have
+	// been cut (chunkCut).
+	fi, err := f.Stat()
+	if err == nil && id != nil && !os.SameFile(fi, id) {
+		err = &fs.PathError{Op: "stat", Path: path, Err: chunk.ErrReplaced}
+	}
+	if err != nil {
+		return nil, errors.Join(m.chunkGone(path, err), f.Close())
 	}
 	if err := f.Sync(); err != nil {
 		return errors.Join(fmt.Errorf("fsync chunk file %s: %w", path, unpath(path, err)), f.Close()), nil
 	}
-	return nil, errors.Join(m.chunkCut(path, f.Stat), f.Close())
+	return nil, errors.Join(m.chunkCut(path, fi), f.Close())
 }

@@ -205,16 +205,17 @@ func (c *File) Info() fs.FileInfo { return c.info }
 
 // SameFile reports an error unless the file under path is the file that
 // info describes: an error wrapping fs.ErrNotExist if none is, one wrapping
-// ErrReplaced if another is, or the error of the Lstat.
-func SameFile(fsys vfs.FS, path string, info fs.FileInfo) error {
+// ErrReplaced if another is, or the error of the Lstat. Otherwise it
+// returns what the Lstat said of the file now (its size, say).
+func SameFile(fsys vfs.FS, path string, info fs.FileInfo) (fs.FileInfo, error) {
 	onDisk, err := fsys.Lstat(path)
 	switch {
 	case err != nil:
-		return err
+		return nil, err
 	case !os.SameFile(onDisk, info):
-		return &fs.PathError{Op: "lstat", Path: path, Err: ErrReplaced}
+		return nil, &fs.PathError{Op: "lstat", Path: path, Err: ErrReplaced}
 	}
-	return nil
+	return onDisk, nil
 }
 
 // Index returns the chunk's index.
