@@ -292,29 +292,50 @@ func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
 		// faults): followLocked would change nothing, so take no lock.
 		return 0, false, m.pageGone(ps, ok)
 	}
-	if st := m.state(); ps.stable && ps.epoch == m.seen.Load() && ps.start == st.start.Load() {
-		// Within an epoch Size only grows: raise it, never lower it, so
-		// that concurrent pulls that loaded in one order and store in
-		// another cannot take it back. A shrink moves the epoch, and
-		// followLocked stores the exact value. It stores the new epoch
-		// in seen before it stores Size, so a raise checks seen after
-		// loading the Size it replaces: one from before the shrink then
-		// fails its compare-and-swap, instead of raising the exact
-		// value back (a raise that still lands, the value being the
-		// same, is undone below, and followedRead checks a read against
-		// the page's Size after it).
-		for {
-			cur := st.size.Load()
-			if ps.size <= cur || m.seen.Load() != ps.epoch || st.size.CompareAndSwap(cur, ps.size) {
-				break
-			}
-		}
-		if m.seen.Load() == ps.epoch {
-			return ps.epoch, true, nil
-		}
+	if e, ok := m.raiseFollowed(ps); ok {
+		return e, true, nil
 	}
 	return m.pullLocked()
 }
+
+// raiseFollowed is pullEpoch's lock-free path: if ps, a followable page
+// just loaded, is of the epoch the reader last took under the lock, with
+// the same Start, it raises the reader's Size to the page's and reports
+// true. Within an epoch Size only grows, so it raises Size, never lowers
+// it: concurrent pulls that loaded in one order and store in another
+// cannot take it back. A raise checks seen after it loads the Size it
+// replaces, so one that loaded a Size followLocked replaces meanwhile fails
+// its compare-and-swap: followLocked sets seen to midFollow before it loads
+// the page and stores the new epoch only after the page's Start and Size.
+// One that still lands (the value followLocked stored being the same as
+// the one the raise loaded: a page of an epoch before, cut back to that
+// Size since) finds seen moved and reports false, so the caller takes the
+// locked path, which stores the exact value again; followedRead checks a
+// read against the page's Size after it.
+func (m *Manager) raiseFollowed(ps pageState) (epoch uint64, ok bool) {
+	st := m.state()
+	if !ps.stable || ps.epoch == midFollow || ps.epoch != m.seen.Load() || ps.start != st.start.Load() {
+		return 0, false
+	}
+	for {
+		cur := st.size.Load()
+		if ps.size <= cur || m.seen.Load() != ps.epoch || st.size.CompareAndSwap(cur, ps.size) {
+			break
+		}
+	}
+	return ps.epoch, m.seen.Load() == ps.epoch
+}
+
+// takePageHook, if not nil, runs in takePageLocked once it has the page,
+// before it stores the page's Start and Size (a test's race, made to
+// order).
+var takePageHook func()
+
+// midFollow is the value of seen while followLocked takes the page's
+// Start and Size: no epoch a writer makes (newEpoch gives values below
+// 2^63, and a dataset would need 2^63 cuts to reach it), so every
+// lock-free raise fails until the new values are in.
+const midFollow = ^uint64(0)
 
 // pullLocked is pull's locked path: followLocked stores the page's exact
 // Start and Size.
@@ -339,13 +360,46 @@ func (m *Manager) pullLocked() (epoch uint64, live bool, err error) {
 //
 // REQUIRES: m.mu held; m.follows.Load().
 func (m *Manager) followLocked() (bool, error) {
+	ps, followed, err := m.takePageLocked()
+	if err != nil || !followed {
+		return false, err
+	}
+	// A writer that deleted a chunk since the page was read (and may be
+	// making it anew, empty at first) moved the epoch first: then a file
+	// that fails the check means this view is stale, not the file bad, and
+	// the next pull takes the new one.
+	return true, m.findChunksLocked(chunksFor(ps.size, m.shift), func() bool {
+		now, ok := m.shared.load(m.boot)
+		return ok && now.epoch != ps.epoch
+	})
+}
+
+// takePageLocked is followLocked up to the look for chunk files: it takes
+// the page's Start, Size and epoch, and lets go of the files the writer
+// deleted if the epoch moved. If the page is not one to follow it looks
+// for the chunk files Size needs and returns followed false.
+//
+// Lock-free raises of Size (raiseFollowed) stop while it runs: it sets
+// seen to midFollow before it loads the page, and stores the page's epoch
+// only after its Start and Size. So every raise that lands meanwhile used
+// a page loaded before this one: of the same epoch it raised Size to at
+// most the page's, which this stores; of one before, it finds seen moved
+// and its caller comes here after. Size stored as the page has it then
+// never takes back a raise that a reader already reads by: a reader that
+// appended and then read its bytes would otherwise find them past Size.
+//
+// REQUIRES: m.mu held; m.follows.Load().
+func (m *Manager) takePageLocked() (ps pageState, followed bool, err error) {
+	seen := m.seen.Load()
+	m.seen.Store(midFollow)
+	defer func() { m.seen.Store(seen) }()
 	// Before the page: every cut counted as done is then in the Size
 	// loaded next (keptBelowLocked).
 	cutsID, cutsDone, cutsOK := m.shared.cutsDeletedCount()
 	ps, ok := m.shared.load(m.boot)
 	if !ok || !m.followable(ps) {
 		if err := m.pageGone(ps, ok); err != nil {
-			return false, err
+			return ps, false, err
 		}
 		// Not followed (any more): the reader keeps its Start and Size,
 		// which a lock-free pull may have raised past the chunk files it
@@ -353,17 +407,17 @@ func (m *Manager) followLocked() (bool, error) {
 		// writer it does not follow may be making one of them anew (an
 		// empty file at first): the look stops at a file that fails the
 		// check, with no error, and a read there reports the file.
-		return false, m.findChunksLocked(chunksFor(m.state().size.Load(), m.shift), func() bool { return true })
+		return ps, false, m.findChunksLocked(chunksFor(m.state().size.Load(), m.shift), func() bool { return true })
 	}
 	first := ps.start >> m.shift
 	need := chunksFor(ps.size, m.shift)
 	if ps.start < 0 || ps.start != first<<m.shift || ps.size < ps.start {
-		return false, fmt.Errorf("%w: manifest %s: state page: start %d, size %d", ErrCorrupt,
+		return ps, false, fmt.Errorf("%w: manifest %s: state page: start %d, size %d", ErrCorrupt,
 			filepath.Join(m.dir, ManifestName), ps.start, ps.size)
 	}
 	m.followedLive.Store(true)
 	st := m.state()
-	if ps.epoch != m.seen.Load() || first != m.mu.first {
+	if ps.epoch != seen || first != m.mu.first {
 		kept := m.keptBelowLocked(cutsID, cutsDone, cutsOK)
 		gone := func(idx int64, f *chunk.File) bool {
 			switch {
@@ -391,7 +445,9 @@ func (m *Manager) followLocked() (bool, error) {
 		m.mu.first, m.mu.nchunks = first, known-first
 		m.shrinks.Add(1)
 		m.deletions.Add(1)
-		m.seen.Store(ps.epoch)
+	}
+	if takePageHook != nil {
+		takePageHook()
 	}
 	// Order matters to lock-free readers: shrink the range they may read
 	// before widening it.
@@ -400,14 +456,8 @@ func (m *Manager) followLocked() (bool, error) {
 	}
 	st.start.Store(ps.start)
 	st.size.Store(ps.size)
-	// A writer that deleted a chunk since the page was read (and may be
-	// making it anew, empty at first) moved the epoch first: then a file
-	// that fails the check means this view is stale, not the file bad, and
-	// the next pull takes the new one.
-	return true, m.findChunksLocked(need, func() bool {
-		now, ok := m.shared.load(m.boot)
-		return ok && now.epoch != ps.epoch
-	})
+	seen = ps.epoch
+	return ps, true, nil
 }
 
 // findChunksLocked looks for the chunk files from the first the reader does
