@@ -307,11 +307,14 @@ func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
 // replaces, so one that loaded a Size followLocked replaces meanwhile fails
 // its compare-and-swap: followLocked sets seen to midFollow before it loads
 // the page and stores the new epoch only after the page's Start and Size.
-// One that still lands (the value followLocked stored being the same as
-// the one the raise loaded: a page of an epoch before, cut back to that
-// Size since) finds seen moved and reports false, so the caller takes the
-// locked path, which stores the exact value again; followedRead checks a
-// read against the page's Size after it.
+// One that still lands (its goroutine stopped between the check of seen
+// and the compare-and-swap while a whole takePageLocked ran, which stored
+// the very value the raise loaded: the writer cut Size back to it) finds
+// seen moved and reports false, so the caller takes the locked path,
+// which stores the exact value again. Until then the larger Size of the
+// epoch before stands: followedRead checks every read against the page's
+// epoch and Size after it, but a Pin or a Batch in that window may be
+// given bytes past the cut, as they were before it.
 func (m *Manager) raiseFollowed(ps pageState) (epoch uint64, ok bool) {
 	st := m.state()
 	if !ps.stable || ps.epoch == midFollow || ps.epoch != m.seen.Load() || ps.start != st.start.Load() {
@@ -326,10 +329,9 @@ func (m *Manager) raiseFollowed(ps pageState) (epoch uint64, ok bool) {
 	return ps.epoch, m.seen.Load() == ps.epoch
 }
 
-// takePageHook, if not nil, runs in takePageLocked once it has the page,
-// before it stores the page's Start and Size (a test's race, made to
-// order).
-var takePageHook func()
+// takePageHook, if not nil, runs in takePageLocked once it has loaded the
+// page, and may change what it loaded (a test's race, made to order).
+var takePageHook func(ps *pageState)
 
 // midFollow is the value of seen while followLocked takes the page's
 // Start and Size: no epoch a writer makes (newEpoch gives values below
@@ -397,6 +399,9 @@ func (m *Manager) takePageLocked() (ps pageState, followed bool, err error) {
 	// loaded next (keptBelowLocked).
 	cutsID, cutsDone, cutsOK := m.shared.cutsDeletedCount()
 	ps, ok := m.shared.load(m.boot)
+	if takePageHook != nil {
+		takePageHook(&ps)
+	}
 	if !ok || !m.followable(ps) {
 		if err := m.pageGone(ps, ok); err != nil {
 			return ps, false, err
@@ -417,7 +422,11 @@ func (m *Manager) takePageLocked() (ps pageState, followed bool, err error) {
 	}
 	m.followedLive.Store(true)
 	st := m.state()
-	if ps.epoch != seen || first != m.mu.first {
+	// A page whose epoch moved while it was loaded may hold the Start and
+	// Size of a later epoch than the one it names, after deletions that
+	// one does not show: its files are looked at as after a move, and the
+	// epoch stored is the earlier, so the next pull takes the page again.
+	if ps.epoch != seen || !ps.stable || first != m.mu.first {
 		kept := m.keptBelowLocked(cutsID, cutsDone, cutsOK)
 		gone := func(idx int64, f *chunk.File) bool {
 			switch {
@@ -445,9 +454,6 @@ func (m *Manager) takePageLocked() (ps pageState, followed bool, err error) {
 		m.mu.first, m.mu.nchunks = first, known-first
 		m.shrinks.Add(1)
 		m.deletions.Add(1)
-	}
-	if takePageHook != nil {
-		takePageHook()
 	}
 	// Order matters to lock-free readers: shrink the range they may read
 	// before widening it.

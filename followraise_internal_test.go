@@ -43,7 +43,7 @@ func TestFollow_RaiseNotTakenBack(t *testing.T) {
 				raised       bool
 				off, raiseTo int64
 			)
-			takePageHook = func() {
+			takePageHook = func(*pageState) {
 				if calls++; calls > 1 {
 					return
 				}
@@ -75,4 +75,47 @@ func TestFollow_RaiseNotTakenBack(t *testing.T) {
 			wantRead(t, r, off, 100, 'B', "the appended bytes")
 		})
 	}
+}
+
+// TestFollow_UnstablePageLetsGoOfReplacedChunks checks that a follower
+// whose locked take of the state page loaded the epoch it took last, and
+// then the Start and Size of a later one (the load is not stable: the
+// writer cut a chunk off, deleting its file, and made it anew while the
+// load ran), lets go of the chunk's old file before anything uses it.
+// Otherwise the call that took the page (a Pin or a Batch, after follow)
+// hands out the deleted file's bytes under a Size that covers the chunk
+// made anew.
+func TestFollow_UnstablePageLetsGoOfReplacedChunks(t *testing.T) {
+	w := openWriter(t, t.TempDir())
+	cs := w.ChunkSize()
+	r := followed(t, w, 3, 'A', &Options{NoAdmission: true})
+	wantRead(t, r, 2*cs, 100, 'A', "chunk 2 before the cut") // maps chunk 2
+	old := r.seen.Load()
+	if err := w.Truncate(2 * cs); err != nil { // deletes chunk 2's file
+		t.Fatal(err)
+	}
+	if _, err := w.Append(bytes.Repeat([]byte{'C'}, int(cs))); err != nil { // makes it anew
+		t.Fatal(err)
+	}
+	// The load as it runs beside the writer's cut: the epoch first, as
+	// the reader took it last; Start and Size after the cut and growth.
+	takePageHook = func(ps *pageState) { ps.epoch, ps.stable = old, false }
+	r.mu.Lock()
+	ps, followed, err := r.takePageLocked()
+	r.mu.Unlock()
+	takePageHook = nil
+	if err != nil || !followed || ps.size != 3*cs {
+		t.Fatalf("takePageLocked: followed %v, Size %d, %v; want true, %d, nil", followed, ps.size, err, 3*cs)
+	}
+	// What a Pin of chunk 2 that followed just now gets: the chunk's
+	// slot, with no other pull.
+	got := make([]byte, 100)
+	if r.hotRead1(got, 2*cs) && got[0] != 'C' {
+		t.Errorf("after a page loaded as the epoch taken before, with Size %d of a later one, chunk 2 reads %q through the reader's mapping of the deleted file; the writer's chunk 2 holds 'C'",
+			ps.size, got[0])
+	}
+	if r.seen.Load() != old {
+		t.Errorf("seen is %d after the unstable load; want %d, the epoch it named, so that the next pull takes the page again", r.seen.Load(), old)
+	}
+	wantRead(t, r, 2*cs, 100, 'C', "chunk 2 made anew")
 }
