@@ -233,9 +233,9 @@ func TestAdvxCLI_TrimSIGTERM(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
-		case <-time.After(3 * time.Second):
+		case <-time.After(advxWatchdog):
 			cmd.Process.Kill()
-			t.Fatalf("trim did not stop within 3s of SIGTERM")
+			t.Fatalf("trim did not stop within %v of SIGTERM", advxWatchdog)
 		}
 		code := cmd.ProcessState.ExitCode()
 		if code != 0 && code != 1 {
@@ -259,13 +259,19 @@ func TestAdvxCLI_TrimSIGTERM(t *testing.T) {
 	}
 }
 
+// advxWatchdog is how long a command may take to stop after a signal, or
+// to get somewhere, before the test calls it hung: a watchdog, not a
+// measure of speed (under -race beside the rest of CI a command can take
+// seconds to do what takes it milliseconds alone).
+const advxWatchdog = 30 * time.Second
+
 // advxAwaitStart waits until the dataset in dir has a Start of at least
 // start, as a reader sees it, or until the process whose Wait result done
 // carries has ended (putting that result back); it fails the test after
-// 10 s.
+// advxWatchdog.
 func advxAwaitStart(t *testing.T, dir string, start int64, done chan error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(advxWatchdog)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-done:
@@ -322,9 +328,9 @@ func TestAdvxCLI_SalvageSignals(t *testing.T) {
 		go func() { done <- cmd.Wait() }()
 		select {
 		case <-done:
-		case <-time.After(3 * time.Second):
+		case <-time.After(advxWatchdog):
 			cmd.Process.Kill()
-			t.Fatalf("%s: salvage did not end within 3s", how)
+			t.Fatalf("%s: salvage did not end within %v", how, advxWatchdog)
 		}
 		st := cmd.ProcessState
 		t.Logf("%s: %v; stderr: %s", how, st, errOut.String())
