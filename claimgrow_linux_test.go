@@ -35,7 +35,7 @@ func TestGrowDuringFailedBulkAppendKeepsItsChunks(t *testing.T) {
 	}()
 	select {
 	case <-g.writeSeen:
-	case <-time.After(2 * time.Second):
+	case <-time.After(claimWatchdog):
 		t.Fatal("the bulk Append never reached its pwrite of chunk 3")
 	}
 	// Size is 4: Grow(cs) prepares [4, cs+4), in chunks 0 and 1.

@@ -15,6 +15,10 @@ import (
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
+// claimWatchdog is how long the claim tests wait for a step they set up
+// before they call it hung: a watchdog, not a measure of speed.
+const claimWatchdog = 30 * time.Second
+
 // claimGateFS passes every operation to vfs.OS, except:
 //   - while failWrites is set, a WriteAt on a chunk file of index >= failFrom
 //     first waits for writeGate (once), then fails with ENOSPC (a full disk at
@@ -119,7 +123,7 @@ func TestSyncRacingFailedBulkAppendReportsNoLoss(t *testing.T) {
 	}()
 	select {
 	case <-g.writeSeen:
-	case <-time.After(2 * time.Second):
+	case <-time.After(claimWatchdog):
 		t.Fatal("the bulk Append never reached its pwrite")
 	}
 	// The Append's pwrite of chunk 1 is under way; a Sync now takes the
@@ -129,7 +133,7 @@ func TestSyncRacingFailedBulkAppendReportsNoLoss(t *testing.T) {
 	go func() { syncErr <- m.Sync() }()
 	select {
 	case <-g.openSeen:
-	case <-time.After(2 * time.Second):
+	case <-time.After(claimWatchdog):
 		close(g.writeGate)
 		t.Fatal("Sync never opened chunk 1")
 	}

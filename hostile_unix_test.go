@@ -24,7 +24,7 @@ import (
 
 // hostileTimeout bounds every call on a hostile directory. It turns a hang
 // into a failure and asserts nothing about speed.
-const hostileTimeout = 5 * time.Second
+const hostileTimeout = 20 * time.Second
 
 // within runs f and fails the test if it does not return within
 // hostileTimeout. It then opens fifo for reading and writing until f
