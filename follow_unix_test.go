@@ -153,17 +153,7 @@ func followChild() {
 // reader spins on Size in a goroutine; ns/op is the time from the start of
 // the Append to the reader seeing the new Size.
 func BenchmarkFollow(b *testing.B) {
-	dir := b.TempDir()
-	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Close()
-	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
+	w, r := openFollowing(b)
 	p := make([]byte, 64)
 	want := make(chan int64)
 	seen := make(chan time.Time)
@@ -193,20 +183,10 @@ func BenchmarkFollow(b *testing.B) {
 // the atomic loads, Batch and Advise each bring it up to date first.
 func TestFollow_EveryReadPath(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
-	dir := t.TempDir()
-	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w, r := openFollowing(t)
 	if _, err := w.Append(make([]byte, cs+8)); err != nil {
 		t.Fatal(err)
 	}
-	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	reads := []struct {
 		name string
 		read func(off int64) ([]byte, error)

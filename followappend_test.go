@@ -12,6 +12,24 @@ import (
 	"github.com/chunkmap/chunkmap"
 )
 
+// openFollowing opens a writer with chunks of the smallest size on a new
+// directory, and a read-only Manager that follows it; the test's cleanup
+// closes both.
+func openFollowing(tb testing.TB) (w, r *chunkmap.Manager) {
+	tb.Helper()
+	dir := tb.TempDir()
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { w.Close() })
+	if r, err = chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true}); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	return w, r
+}
+
 // TestFollow_AppendsReadBackBesideDrops has goroutines append records
 // through a writer and read each back at once through a follower of the
 // same process, while another goroutine drops old chunks (each drop moves
@@ -24,17 +42,7 @@ func TestFollow_AppendsReadBackBesideDrops(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	const cs = chunkmap.MinChunkSize
-	dir := t.TempDir()
-	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	w, r := openFollowing(t)
 
 	var (
 		wg      sync.WaitGroup
