@@ -70,8 +70,8 @@ func (m *Manager) Refresh() error {
 		}
 		held := m.heldIndexesLocked()
 		seen := m.seen.Load()
-		m.seen.Store(seen - 1) // makes followLocked check every open file,
-		m.mu.cutsID = 0        // by its name
+		m.seen.Store(midFollow) // makes followLocked check every open file,
+		m.mu.cutsID = 0         // by its name
 		followed, err := m.followLocked()
 		if !followed {
 			m.seen.Store(seen) // nothing was checked: the epoch seen stands
@@ -301,20 +301,24 @@ func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
 // raiseFollowed is pullEpoch's lock-free path: if ps, a followable page
 // just loaded, is of the epoch the reader last took under the lock, with
 // the same Start, it raises the reader's Size to the page's and reports
-// true. Within an epoch Size only grows, so it raises Size, never lowers
-// it: concurrent pulls that loaded in one order and store in another
-// cannot take it back. A raise checks seen after it loads the Size it
-// replaces, so one that loaded a Size followLocked replaces meanwhile fails
-// its compare-and-swap: followLocked sets seen to midFollow before it loads
-// the page and stores the new epoch only after the page's Start and Size.
-// One that still lands (its goroutine stopped between the check of seen
-// and the compare-and-swap while a whole takePageLocked ran, which stored
-// the very value the raise loaded: the writer cut Size back to it) finds
-// seen moved and reports false, so the caller takes the locked path,
-// which stores the exact value again. Until then the larger Size of the
-// epoch before stands: followedRead checks every read against the page's
-// epoch and Size after it, but a Pin or a Batch in that window may be
-// given bytes past the cut, as they were before it.
+// true. Within an epoch Size only grows (but for the moment a Truncate
+// takes between storing the cut Size and moving the epoch), so it raises
+// Size, never lowers it: concurrent pulls that loaded in one order and
+// store in another cannot take it back. A raise checks seen after it loads
+// the Size it replaces, so one that loaded a Size takePageLocked replaces
+// meanwhile fails its compare-and-swap: takePageLocked sets seen to
+// midFollow before it loads the page and stores the page's epoch only
+// after its Start and Size. One that still lands (its goroutine stopped
+// between the check of seen and the compare-and-swap while a whole
+// takePageLocked ran, which stored the very value the raise loaded: the
+// writer cut Size back to it) finds seen moved and reports false, so the
+// caller takes the locked path, which stores the exact value again; if
+// that take found the cut still in the epoch the raise loaded (a Truncate
+// stores Size before it moves the epoch), the raise stands like any raise
+// from just before a cut. Until the next take the larger Size stands:
+// followedRead checks every read against the page's epoch and Size after
+// it, but a Pin or a Batch in that window may be given bytes past the
+// cut, as they were before it.
 func (m *Manager) raiseFollowed(ps pageState) (epoch uint64, ok bool) {
 	st := m.state()
 	if !ps.stable || ps.epoch == midFollow || ps.epoch != m.seen.Load() || ps.start != st.start.Load() {
@@ -329,14 +333,23 @@ func (m *Manager) raiseFollowed(ps pageState) (epoch uint64, ok bool) {
 	return ps.epoch, m.seen.Load() == ps.epoch
 }
 
-// takePageHook, if not nil, runs in takePageLocked once it has loaded the
-// page, and may change what it loaded (a test's race, made to order).
-var takePageHook func(ps *pageState)
+// takePageHook, if not nil, runs in takePageLocked (a test's race, made to
+// order): with stage takeLoaded once it has loaded the page, when it may
+// change what was loaded, and with stage takeStoring as it is about to
+// store Start and Size.
+var takePageHook func(stage int, ps *pageState)
 
-// midFollow is the value of seen while followLocked takes the page's
-// Start and Size: no epoch a writer makes (newEpoch gives values below
-// 2^63, and a dataset would need 2^63 cuts to reach it), so every
-// lock-free raise fails until the new values are in.
+// Stages of takePageLocked at which takePageHook runs.
+const (
+	takeLoaded = iota
+	takeStoring
+)
+
+// midFollow is the value of seen while takePageLocked takes the page's
+// Start and Size, and before the first take: no epoch a writer makes
+// (newEpoch gives values below 2^63, and a dataset would need 2^63 cuts to
+// reach it), so every lock-free raise fails until the new values are in,
+// and the next take finds the epoch moved.
 const midFollow = ^uint64(0)
 
 // pullLocked is pull's locked path: followLocked stores the page's exact
@@ -385,10 +398,12 @@ func (m *Manager) followLocked() (bool, error) {
 // seen to midFollow before it loads the page, and stores the page's epoch
 // only after its Start and Size. So every raise that lands meanwhile used
 // a page loaded before this one: of the same epoch it raised Size to at
-// most the page's, which this stores; of one before, it finds seen moved
-// and its caller comes here after. Size stored as the page has it then
-// never takes back a raise that a reader already reads by: a reader that
-// appended and then read its bytes would otherwise find them past Size.
+// most the page's, which this stores, unless the writer cut Size since
+// (and the bytes past the cut are gone anyway); of one before, it finds
+// seen moved and its caller comes here after. Size stored as the page has
+// it then never takes back a raise that a reader already reads by: a
+// reader that appended and then read its bytes would otherwise find them
+// past Size.
 //
 // REQUIRES: m.mu held; m.follows.Load().
 func (m *Manager) takePageLocked() (ps pageState, followed bool, err error) {
@@ -400,7 +415,7 @@ func (m *Manager) takePageLocked() (ps pageState, followed bool, err error) {
 	cutsID, cutsDone, cutsOK := m.shared.cutsDeletedCount()
 	ps, ok := m.shared.load(m.boot)
 	if takePageHook != nil {
-		takePageHook(&ps)
+		takePageHook(takeLoaded, &ps)
 	}
 	if !ok || !m.followable(ps) {
 		if err := m.pageGone(ps, ok); err != nil {
@@ -454,6 +469,9 @@ func (m *Manager) takePageLocked() (ps pageState, followed bool, err error) {
 		m.mu.first, m.mu.nchunks = first, known-first
 		m.shrinks.Add(1)
 		m.deletions.Add(1)
+	}
+	if takePageHook != nil {
+		takePageHook(takeStoring, &ps)
 	}
 	// Order matters to lock-free readers: shrink the range they may read
 	// before widening it.

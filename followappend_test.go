@@ -56,7 +56,10 @@ func TestFollow_AppendsReadBackBesideDrops(t *testing.T) {
 	for g := range low {
 		low[g].Store(math.MaxInt64)
 	}
-	deadline := time.Now().Add(300 * time.Millisecond)
+	// It runs for 300 ms and at least minDrops drops, or until the
+	// watchdog: a machine that stalls the test does not fail it.
+	const minDrops = 10
+	began := time.Now()
 	for g := range 4 {
 		wg.Add(1)
 		go func() {
@@ -90,7 +93,7 @@ func TestFollow_AppendsReadBackBesideDrops(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for !stop.Load() {
-			if time.Now().After(deadline) {
+			if since := time.Since(began); since > 300*time.Millisecond && drops.Load() >= minDrops || since > time.Minute {
 				stop.Store(true)
 				return
 			}
@@ -113,7 +116,7 @@ func TestFollow_AppendsReadBackBesideDrops(t *testing.T) {
 	}()
 	wg.Wait()
 	t.Logf("%d appends read back, %d drops", appends.Load(), drops.Load())
-	if drops.Load() == 0 {
-		t.Error("no drop ran beside the appends")
+	if drops.Load() < minDrops && !t.Failed() {
+		t.Errorf("%d drops ran beside the appends in a minute; want %d", drops.Load(), minDrops)
 	}
 }

@@ -423,9 +423,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 		// writer's. So no epoch is seen yet: the first call follows the
 		// writer under the lock (followLocked), which takes Start, Size
 		// and the epoch together.
-		if ps, ok := m.shared.load(m.boot); ok {
-			m.seen.Store(ps.epoch - 1)
-		}
+		m.seen.Store(midFollow)
 	}
 	return m, nil
 }
