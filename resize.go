@@ -251,13 +251,12 @@ func (m *Manager) allocLocked(idx, end int64) error {
 		return chunkError(err)
 	}
 	err = e.f.Allocate(have, to-have)
-	if align := m.allocAlign; err != nil && isSpaceErr(err) && to > (end+align-1)&^(align-1) {
+	if up := (end + m.allocAlign - 1) &^ (m.allocAlign - 1); err != nil && isSpaceErr(err) && to > up {
 		// The step reaches past end into bytes not allocated yet, on a
 		// full disk: the bytes up to end may be allocated already (a
 		// Manager opened again does not know how far its chunks are;
 		// allocating what is allocated needs no space), so that much
 		// is asked for alone, rounded up to allocAlign (see maxFolio).
-		up := (end + align - 1) &^ (align - 1)
 		if err = e.f.Allocate(have, up-have); err == nil {
 			to = up
 		}
@@ -534,11 +533,10 @@ func (m *Manager) lockShrink(op string, off int64) (unlock func(), err error) {
 // remaining chunk (off rounded down to a multiple of ChunkSize). Offsets of
 // the remaining bytes do not change. Dropping past Size, or at a negative
 // offset, returns ErrOutOfRange; dropping at or below Start otherwise does
-// nothing. Like Truncate, it
-// survives a process crash at once and a power loss after the next Sync,
-// and it records the new Start in the manifest (one fsync of the
-// manifest, no temporary file, so it works on a full disk) before it
-// deletes any file. If the system refuses to delete one, the error matches
+// nothing. Like Truncate, it survives a process crash at once and a power
+// loss after the next Sync, and it records the new Start in the manifest
+// (one fsync of the manifest, no temporary file, so it works on a full
+// disk) before it deletes any file. If the system refuses to delete one, the error matches
 // ErrIO and names the file, but the new Start stands: the file stays below
 // Start, where the next read-write Open removes it.
 func (m *Manager) DropBefore(off int64) error {

@@ -182,7 +182,7 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 }
 
 // claim writes piece i from the caller's p (or, on the writer, from its
-// staged copy, when src is nil) unless the other goroutine claimed it, or a
+// staged copy, when p is nil) unless the other goroutine claimed it, or a
 // piece failed before.
 func (s *spread) claim(i int, p []byte) {
 	if s.stop.Load() || !s.taken[i].CompareAndSwap(false, true) {

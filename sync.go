@@ -60,12 +60,12 @@ import (
 // manifest, ErrNoSpace) fails this Sync only; the next one tries again. A
 // chunk file or manifest that another program removed or replaced, or a
 // dirty chunk file it truncated in place, is reported by every Sync
-// (ErrFault, ErrCorrupt): what was written to it is lost. For a chunk, Sync compares the file under the name with the file
-// the writes went to where it knows that file, which is every case but
-// two: a lock-free store whose chunk was evicted in the instant between
-// the store and its being recorded, and stores through a private view
-// (a Pin across the arena's end) while Truncate or DropBefore deleted chunk
-// files.
+// (ErrFault, ErrCorrupt): what was written to it is lost. For a chunk,
+// Sync compares the file under the name with the file the writes went to
+// where it knows that file, which is every case but two: a lock-free store
+// whose chunk was evicted in the instant between the store and its being
+// recorded, and stores through a private view (a Pin across the arena's
+// end) while Truncate or DropBefore deleted chunk files.
 func (m *Manager) Sync() error {
 	if m.closed.Load() {
 		return m.errorf("sync", whole, ErrClosed, "")
