@@ -192,10 +192,11 @@ func TestDurability_TruncatedChunk(t *testing.T) {
 }
 
 // TestDurability_SyncDirtyChunkDamaged dirties a chunk, then another
-// program removes its file or truncates it in place (the same file, cut to
-// 0 bytes), with the chunk still mapped or evicted (fsynced by name): what
-// was written to it is lost, so every Sync, and Close, must say so with
-// ErrFault naming the file, never return nil.
+// program removes its file, or truncates it in place (the same file, cut to
+// 0 bytes or extended to twice ChunkSize), with the chunk still mapped or
+// evicted (fsynced by name): what was written to it is in doubt, so every
+// Sync, and Close, must say so with ErrFault naming the file, never return
+// nil.
 func TestDurability_SyncDirtyChunkDamaged(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -206,6 +207,8 @@ func TestDurability_SyncDirtyChunkDamaged(t *testing.T) {
 		{"removed, evicted", os.Remove, true, "removed"},
 		{"truncated, mapped", func(p string) error { return os.Truncate(p, 0) }, false, "truncated"},
 		{"truncated, evicted", func(p string) error { return os.Truncate(p, 0) }, true, "truncated"},
+		{"extended, mapped", func(p string) error { return os.Truncate(p, 2*cs) }, false, "extended"},
+		{"extended, evicted", func(p string) error { return os.Truncate(p, 2*cs) }, true, "extended"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
