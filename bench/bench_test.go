@@ -109,7 +109,8 @@ func values(offs []int64) []uint64 {
 }
 
 // dataset returns a dataset of size bytes in chunks of chunkSize, with
-// every chunk mappable unless maxMapped says otherwise.
+// every chunk mappable unless maxMapped says otherwise, its files settled
+// in the page cache alike (see settle).
 func dataset(b *testing.B, size, chunkSize int64, maxMapped int) Dataset {
 	b.Helper()
 	flatPath, err := cache.FlatFile(size)
@@ -123,8 +124,10 @@ func dataset(b *testing.B, size, chunkSize int64, maxMapped int) Dataset {
 	if maxMapped == 0 {
 		maxMapped = int((size + chunkSize - 1) / chunkSize)
 	}
-	return Dataset{Size: size, Flat: flatPath, Dir: dir,
+	d := Dataset{Size: size, Flat: flatPath, Dir: dir,
 		Options: chunkmap.Options{ChunkSize: chunkSize, MaxMapped: maxMapped}}
+	settle(b, d)
+	return d
 }
 
 // eachImpl runs run as sub-benchmark impl=<name> for every contender that

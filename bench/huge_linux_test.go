@@ -3,12 +3,94 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
+
+// settled is the set of data files settle has brought into the page cache
+// in this process.
+var settled sync.Map
+
+// settle makes the page cache hold every file of d (the flat file and each
+// chunk file) the same way, once per process: it writes back and drops
+// each file's cached bytes, then reads them again through a mapping
+// advised MADV_HUGEPAGE, so that Linux caches them in folios of up to
+// 2 MiB wherever the file system allows. Without it, a file's folio sizes
+// are its history (how it was written, how read-ahead grew when it was
+// last read: anew in each chunk file), the flat file and the chunk files
+// differ in how many of their bytes TLB entries of 2 MiB can map, and
+// cold-set ratios measure that instead of the access paths (see
+// reportHuge). Where the kernel keeps smaller folios (no transparent huge
+// pages, a file system without large folios) both are read alike all the
+// same.
+func settle(b *testing.B, d Dataset) {
+	b.Helper()
+	if _, done := settled.Load(d.Dir); done {
+		return
+	}
+	paths := []string{d.Flat}
+	chunks, err := filepath.Glob(filepath.Join(d.Dir, "*.chunk"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range append(paths, chunks...) {
+		if err := settleFile(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	settled.Store(d.Dir, true)
+}
+
+// settleFile drops path's cached bytes and reads them back through a
+// mapping advised MADV_HUGEPAGE (see settle).
+func settleFile(path string) (err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	fd := int(f.Fd())
+	// Dirty pages are not dropped: write them back first.
+	if err := unix.Fdatasync(fd); err != nil {
+		return fmt.Errorf("settle %s: fdatasync: %w", path, err)
+	}
+	if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("settle %s: drop: %w", path, err)
+	}
+	m, err := unix.Mmap(fd, 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("settle %s: map: %w", path, err)
+	}
+	defer func() {
+		if uerr := unix.Munmap(m); err == nil && uerr != nil {
+			err = fmt.Errorf("settle %s: unmap: %w", path, uerr)
+		}
+	}()
+	// EINVAL where transparent huge pages are not built in: the reads
+	// below then cache the file as the kernel does by default, which is
+	// still the same for every file.
+	_ = unix.Madvise(m, unix.MADV_HUGEPAGE)
+	var sum byte
+	for i := 0; i < len(m); i += 4096 {
+		sum += m[i]
+	}
+	settleSink = sum
+	return nil
+}
+
+// settleSink keeps settleFile's loads from being optimized away.
+var settleSink byte
 
 // reportHuge reports "huge-%": of the dataset's bytes the process has
 // mapped and resident (the flat file's and the chunk files'), the share
