@@ -35,6 +35,10 @@
 // needs that size and removed when the test binary exits; with
 // CHUNKMAP_BENCH_DIR set they live there instead and are kept, so that
 // several test processes can share them (the caller removes the directory).
+// On Linux, before a dataset is first used in a process, its files are
+// settled in the page cache alike (settle, huge_linux_test.go), so that the
+// flat file and the chunk files sit in folios of the same sizes and cold
+// ratios compare access paths.
 //
 // cmd/report runs the suite and prints it as a markdown table with each
 // contender's ratio to flat.
