@@ -90,29 +90,7 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 		m.mu.pwrites++
 	}
 	m.mu.Unlock()
-	var k int
-	var end int64 // the size of a short file, after io.EOF
-	if write {
-		// A pwrite past the end of a file that another program truncated
-		// would grow it again, silently, to an odd size: refuse instead,
-		// as a store through the mapping would fault. (The check is
-		// not atomic with the write: it keeps the window that small.)
-		var fi fs.FileInfo
-		if sized {
-			k, err = e.f.WriteAt(p[:n], off&m.mask)
-		} else if fi, err = e.f.Stat(); err == nil && fi.Size() != m.chunkSize {
-			err, end = io.EOF, fi.Size()
-		} else if err == nil {
-			k, err = e.f.WriteAt(p[:n], off&m.mask)
-		}
-	} else {
-		k, err = e.f.ReadAt(p[:n], off&m.mask)
-		if err == io.EOF {
-			if fi, serr := e.f.Stat(); serr == nil {
-				end = fi.Size()
-			}
-		}
-	}
+	k, end, err := m.chunkFileIO(e, p[:n], off, write, sized)
 	m.mu.Lock()
 	if write {
 		// Marked after the store, as on the hot path, and only if the
@@ -151,6 +129,56 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 			ErrFault, e.f.Path(), end, m.chunkSize)
 	}
 	return k, err
+}
+
+// chunkFileIO is the part of fileIOLocked that runs without mu: p's pread
+// or pwrite at offset off of chunk file e, whose file had its size checked
+// as it was opened if sized. end is the file's size after an io.EOF.
+//
+// If the file system panics, the panic goes on, but first mu is taken
+// again to put back what fileIOLocked raised for the call: the pwrite in
+// flight, which Close and Sync wait for, and the descriptor's reference.
+// Without that, a caller that recovers (as net/http does) would leave
+// every later Close waiting for a pwrite that never ends.
+// REQUIRES: mu not held.
+func (m *Manager) chunkFileIO(e *fdEntry, p []byte, off int64, write, sized bool) (k int, end int64, err error) {
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		m.mu.Lock()
+		if write {
+			if m.mu.pwrites--; m.mu.pwrites == 0 {
+				m.mu.idle.Broadcast()
+			}
+		}
+		m.releaseFdLocked(e)
+		m.mu.Unlock()
+	}()
+	if write {
+		// A pwrite past the end of a file that another program truncated
+		// would grow it again, silently, to an odd size: refuse instead,
+		// as a store through the mapping would fault. (The check is
+		// not atomic with the write: it keeps the window that small.)
+		var fi fs.FileInfo
+		if sized {
+			k, err = e.f.WriteAt(p, off&m.mask)
+		} else if fi, err = e.f.Stat(); err == nil && fi.Size() != m.chunkSize {
+			err, end = io.EOF, fi.Size()
+		} else if err == nil {
+			k, err = e.f.WriteAt(p, off&m.mask)
+		}
+	} else {
+		k, err = e.f.ReadAt(p, off&m.mask)
+		if err == io.EOF {
+			if fi, serr := e.f.Stat(); serr == nil {
+				end = fi.Size()
+			}
+		}
+	}
+	done = true
+	return k, end, err
 }
 
 // admitMargin is how many recent misses a chunk needs beyond twice its

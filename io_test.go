@@ -439,6 +439,71 @@ func TestAppend_FailureLeavesSize(t *testing.T) {
 	}
 }
 
+// TestFileIO_PanicLetsCloseReturn makes a chunk file's pread or pwrite
+// panic, recovers the panic as a server would, and checks that the
+// Manager stays usable and that Close returns: a pwrite or a descriptor
+// reference left counted by the unwinding call would make Close wait for
+// ever.
+func TestFileIO_PanicLetsCloseReturn(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	for _, tc := range []struct {
+		name string
+		op   string
+		do   func(m *chunkmap.Manager) error
+	}{
+		// A growth write of whole chunks goes to the chunk files by
+		// pwrite.
+		{"pwrite", vfstest.OpWrite, func(m *chunkmap.Manager) error {
+			_, err := m.WriteAt(bytes.Repeat([]byte{0xab}, 2*cs), m.Size())
+			return err
+		}},
+		// With MaxMapped 1 and chunk 0 mapped, admission serves a read
+		// of chunk 2 by pread.
+		{"pread", vfstest.OpRead, func(m *chunkmap.Manager) error {
+			_, err := m.ReadAt(make([]byte, 8), 2*cs)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := vfstest.NewFaulty(nil)
+			o := chunkmap.Options{ChunkSize: cs, MaxMapped: 1}
+			chunkmap.SetFS(&o, f)
+			m, err := chunkmap.Open(t.TempDir(), &o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.WriteAt(pattern(5, 3*cs), 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.ReadAt(make([]byte, 8), 0); err != nil {
+				t.Fatal(err)
+			}
+			r := f.Add(vfstest.Rule{Match: vfstest.OpOn(tc.op, "*.chunk"), Mode: vfstest.Panic, Times: 1})
+			recovered := func() (v any) {
+				defer func() { v = recover() }()
+				tc.do(m)
+				return nil
+			}()
+			if recovered == nil || f.Fired(r) != 1 {
+				t.Fatalf("%s through a panicking file: recovered %v, rule fired %d times; want the panic", tc.name, recovered, f.Fired(r))
+			}
+			if err := tc.do(m); err != nil {
+				t.Fatalf("%s again, with the file system healthy: %v", tc.name, err)
+			}
+			closed := make(chan error, 1)
+			go func() { closed <- m.Close() }()
+			select {
+			case err := <-closed:
+				if err != nil {
+					t.Fatalf("Close after the recovered panic: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Close did not return within 30s after a recovered panic in a chunk file's I/O")
+			}
+		})
+	}
+}
+
 // TestAppend_ReturnsCovered checks that every Append returns only once
 // Size covers it, also when an earlier, longer Append is still writing:
 // otherwise a crash (or a Sync) right after it returned would lose it.

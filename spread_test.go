@@ -169,6 +169,70 @@ func TestSpreadWriteFailedPiece(t *testing.T) {
 	}
 }
 
+// TestSpreadWritePanickingPiece makes the pwrite of one of the caller's
+// pieces of a spread growth write panic, recovers the panic, and checks
+// what TestSpreadWriteFailedPiece checks of a failed piece: Size, the
+// directory and the bytes below Size as they were, and the write whole
+// when tried again. Nothing the call raised may stay counted: Close must
+// return. (The Manager is opened without openOnFS's cleanup, whose Close
+// would hang the test past the watchdog.)
+func TestSpreadWritePanickingPiece(t *testing.T) {
+	const head = 2*aheadChunk + 10 // piece 0 is chunk 2's tail
+	const n = 20 * aheadChunk
+	// The caller writes the even pieces, so these are its own: the first,
+	// and one after the writer has pieces of its own in flight.
+	for _, at := range []int64{2, 4} {
+		t.Run(fmt.Sprintf("chunk %d", at), func(t *testing.T) {
+			fsys := vfstest.NewFaulty(nil)
+			o := chunkmap.Options{ChunkSize: chunkmap.MinChunkSize}
+			chunkmap.SetFS(&o, fsys)
+			dir := t.TempDir()
+			m, err := chunkmap.Open(dir, &o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := pattern(3, head)
+			if _, err := m.Append(data); err != nil {
+				t.Fatal(err)
+			}
+			r := fsys.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpWrite, chunkName(at)), Mode: vfstest.Panic, Times: 1})
+			p := pattern(4, n)
+			recovered := func() (v any) {
+				defer func() { v = recover() }()
+				m.Append(p)
+				return nil
+			}()
+			if recovered == nil || fsys.Fired(r) != 1 {
+				t.Fatalf("Append through a panicking pwrite of chunk %d: recovered %v, rule fired %d times; want the panic", at, recovered, fsys.Fired(r))
+			}
+			if m.Size() != head {
+				t.Fatalf("Size %d after the panic, want %d", m.Size(), head)
+			}
+			wantDatasetFiles(t, m, dir, "after the panic")
+			if got := readAll(t, m); !bytes.Equal(got, data) {
+				t.Fatalf("offset %d below Size changed", firstDiff(got, data))
+			}
+			if _, err := m.Append(p); err != nil {
+				t.Fatal(err)
+			}
+			want := append(data, p...)
+			if got := readAll(t, m); !bytes.Equal(got, want) {
+				t.Fatalf("offset %d differs from what was written", firstDiff(got, want))
+			}
+			closed := make(chan error, 1)
+			go func() { closed <- m.Close() }()
+			select {
+			case err := <-closed:
+				if err != nil {
+					t.Fatalf("Close after the recovered panic: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Close did not return within 30s after a recovered panic in a spread write")
+			}
+		})
+	}
+}
+
 // TestSpreadAppendsBesideReaders runs spread Appends on three goroutines
 // while two others read what Size covers, checking each byte against the
 // Append that wrote it; under -race this checks the staging and the

@@ -55,6 +55,12 @@ const (
 	// the bug of a rename published before the fsync that should precede
 	// it. A rule in this mode matches only OpSync.
 	SyncAfterRename
+	// Panic makes a file's ReadAt or WriteAt panic, with the error a Fail
+	// rule would return, without doing anything: a file system that
+	// breaks its contract, for tests that the library puts back what it
+	// holds while the panic unwinds. A rule in this mode matches only
+	// OpRead and OpWrite.
+	Panic
 )
 
 // Rule says which operations of a [Faulty] file system to fail or skip.
@@ -158,6 +164,7 @@ func (f *Faulty) check(op, path string) *Rule {
 		case r.Times > 0 && r.fired >= r.Times:
 		case r.Mode == Skip && !skippable[op]:
 		case r.Mode == SyncAfterRename && op != OpSync:
+		case r.Mode == Panic && op != OpRead && op != OpWrite:
 		case r.Match != nil && !r.Match(op, path):
 		default:
 			r.fired++
@@ -270,6 +277,9 @@ func (f *faultyFile) path() string { return f.f.Name() }
 
 func (f *faultyFile) ReadAt(p []byte, off int64) (int, error) {
 	if r := f.fs.check(OpRead, f.path()); r != nil {
+		if r.Mode == Panic {
+			panic(inject(r, OpRead, f.path()))
+		}
 		return 0, inject(r, OpRead, f.path())
 	}
 	return f.f.ReadAt(p, off)
@@ -277,8 +287,11 @@ func (f *faultyFile) ReadAt(p []byte, off int64) (int, error) {
 
 func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
 	if r := f.fs.check(OpWrite, f.path()); r != nil {
-		if r.Mode == Fail {
+		switch r.Mode {
+		case Fail:
 			return 0, inject(r, OpWrite, f.path())
+		case Panic:
+			panic(inject(r, OpWrite, f.path()))
 		}
 		return len(p), nil
 	}
