@@ -5,11 +5,13 @@
 //     encoding/binary, the physical limit;
 //   - pread: os.File ReadAt and WriteAt, a system call per access;
 //   - xexp: golang.org/x/exp/mmap's ReaderAt (read workloads only);
-//   - chunkslices, guardfloor and scopefloor: reference designs for the
-//     random workloads, what chunking alone (a [][]byte of per-chunk
-//     mappings), a per-call fault guard alone (one non-inlined guarded
-//     load) and a scope's per-access window check alone (an inlined check
-//     of fields loaded through a pointer, one guard per block) cost;
+//   - chunkslices, guardfloor, scopefloor and holdfloor: reference designs
+//     for the random workloads, what chunking alone (a [][]byte of
+//     per-chunk mappings), a per-call fault guard alone (one non-inlined
+//     guarded load), a scope's per-access window check alone (an inlined
+//     check of fields loaded through a pointer, one guard per block) and
+//     that scope holding each chunk at its first access (an atomic add,
+//     and another to let go as the scope ends) cost;
 //   - chunkmap: the Manager's ReadAt, WriteAt and Append;
 //   - chunkmap-typed, chunkmap-bulk, chunkmap-view: the accessor package's
 //     single typed calls, bulk slice calls and pinned Views;
