@@ -137,9 +137,10 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 //
 // If the file system panics, the panic goes on, but first mu is taken
 // again to put back what fileIOLocked raised for the call: the pwrite in
-// flight, which Close and Sync wait for, and the descriptor's reference.
-// Without that, a caller that recovers (as net/http does) would leave
-// every later Close waiting for a pwrite that never ends.
+// flight, which Close waits for before its final Sync, and the
+// descriptor's reference. Without that, a caller that recovers (as
+// net/http does) would leave every later Close waiting for a pwrite that
+// never ends.
 // REQUIRES: mu not held.
 func (m *Manager) chunkFileIO(e *fdEntry, p []byte, off int64, write, sized bool) (k int, end int64, err error) {
 	done := false
@@ -149,6 +150,12 @@ func (m *Manager) chunkFileIO(e *fdEntry, p []byte, off int64, write, sized bool
 		}
 		m.mu.Lock()
 		if write {
+			// The file system may have written part of p before it
+			// panicked: the chunk is marked as after a write that
+			// returned, so that the next Sync fsyncs what it did.
+			if idx := off >> m.shift; !e.dead && idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
+				m.markFileDirtyLocked(idx, e.f.Info())
+			}
 			if m.mu.pwrites--; m.mu.pwrites == 0 {
 				m.mu.idle.Broadcast()
 			}

@@ -114,13 +114,7 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 		off := offs[i]
 		var err error
 		if write {
-			// As in WriteAt, no Truncate runs between the range check
-			// and the store.
-			m.resize.RLock()
-			if err = m.checkRange(op, off, n); err == nil {
-				_, err = m.write(buf[i*n:(i+1)*n], off)
-			}
-			m.resize.RUnlock()
+			err = m.scatterOne(op, buf[i*n:(i+1)*n], off)
 		} else {
 			// Before the range check, the epoch first (see shrankSince).
 			shrinks := m.shrinks.Load()
@@ -147,6 +141,20 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 		i++
 	}
 	return nil
+}
+
+// scatterOne writes one value of a Scatter, p, at offset off on WriteAt's
+// path. As in WriteAt, no Truncate runs between the range check and the
+// store; resize is let go by a deferred call, so that a panic of the file
+// system under the write leaves no Truncate, DropBefore or Close waiting.
+func (m *Manager) scatterOne(op string, p []byte, off int64) error {
+	m.resize.RLock()
+	defer m.resize.RUnlock()
+	if err := m.checkRange(op, off, len(p)); err != nil {
+		return err
+	}
+	_, err := m.write(p, off)
+	return err
 }
 
 // checkGather checks a Gather's or Scatter's arguments, and that the

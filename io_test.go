@@ -441,9 +441,10 @@ func TestAppend_FailureLeavesSize(t *testing.T) {
 
 // TestFileIO_PanicLetsCloseReturn makes a chunk file's pread or pwrite
 // panic, recovers the panic as a server would, and checks that the
-// Manager stays usable and that Close returns: a pwrite or a descriptor
-// reference left counted by the unwinding call would make Close wait for
-// ever.
+// Manager stays usable, that Truncate and Close return, and that Close
+// leaves no chunk file open: a pwrite, a descriptor reference or a lock
+// left held by the unwinding call would make Truncate or Close wait for
+// ever, or keep the file open.
 func TestFileIO_PanicLetsCloseReturn(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	for _, tc := range []struct {
@@ -458,17 +459,22 @@ func TestFileIO_PanicLetsCloseReturn(t *testing.T) {
 			return err
 		}},
 		// With MaxMapped 1 and chunk 0 mapped, admission serves a read
-		// of chunk 2 by pread.
+		// of chunk 2 by pread, and a Scatter to it by pwrite, on the
+		// path that holds resize.
 		{"pread", vfstest.OpRead, func(m *chunkmap.Manager) error {
 			_, err := m.ReadAt(make([]byte, 8), 2*cs)
 			return err
+		}},
+		{"scatter", vfstest.OpWrite, func(m *chunkmap.Manager) error {
+			return m.Scatter(make([]byte, 8), []int64{2 * cs}, 8)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := vfstest.NewFaulty(nil)
 			o := chunkmap.Options{ChunkSize: cs, MaxMapped: 1}
 			chunkmap.SetFS(&o, f)
-			m, err := chunkmap.Open(t.TempDir(), &o)
+			dir := t.TempDir()
+			m, err := chunkmap.Open(dir, &o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -490,15 +496,26 @@ func TestFileIO_PanicLetsCloseReturn(t *testing.T) {
 			if err := tc.do(m); err != nil {
 				t.Fatalf("%s again, with the file system healthy: %v", tc.name, err)
 			}
-			closed := make(chan error, 1)
-			go func() { closed <- m.Close() }()
-			select {
-			case err := <-closed:
-				if err != nil {
-					t.Fatalf("Close after the recovered panic: %v", err)
+			for _, step := range []struct {
+				name string
+				do   func() error
+			}{
+				{"Truncate", func() error { return m.Truncate(3 * cs) }},
+				{"Close", m.Close},
+			} {
+				done := make(chan error, 1)
+				go func() { done <- step.do() }()
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatalf("%s after the recovered panic: %v", step.name, err)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatalf("%s did not return within 30s after a recovered panic in a chunk file's I/O", step.name)
 				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("Close did not return within 30s after a recovered panic in a chunk file's I/O")
+			}
+			if open, ok := probeFDsUnder(dir); ok && len(open) > 0 {
+				t.Fatalf("after Close, the process still holds open %q", open)
 			}
 		})
 	}

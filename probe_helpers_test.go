@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -49,6 +50,22 @@ func probeListDir(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// probeFDsUnder returns the files below dir that the process holds open,
+// and false where /proc is missing.
+func probeFDsUnder(dir string) ([]string, bool) {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, false
+	}
+	var open []string
+	for _, e := range entries {
+		if p, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			open = append(open, p)
+		}
+	}
+	return open, true
 }
 
 // probeOpenFDs returns how many descriptors the process has open, or -1

@@ -66,6 +66,9 @@ type spread struct {
 	ready chan int
 	done  sync.WaitGroup // the writer's run
 	stop  atomic.Bool    // set on a failure: later pieces are not begun
+	// panicked is what the writer recovered from a panic of the file
+	// system, for the caller to panic with once the writer is done.
+	panicked any
 }
 
 var spreads = sync.Pool{New: func() any { return &spread{ready: make(chan int, spreadMax)} }}
@@ -150,6 +153,12 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 		s.claim(i, p)
 	}
 	s.done.Wait()
+	if r := s.panicked; r != nil {
+		// The deferred cleanup above runs as this unwinds; the writer is
+		// done, and extend gives the range back.
+		s.panicked = nil
+		panic(r)
+	}
 	// n counts the pieces written whole, in order, and the part of the
 	// first that was not; err is the first piece's error that stopped the
 	// pass (a piece not begun was stopped by a failure of a later one,
@@ -211,6 +220,17 @@ func (s *spread) claim(i int, p []byte) {
 // staged pieces the caller has not claimed, in order.
 func (s *spread) writer() {
 	defer s.done.Done()
+	defer func() {
+		// Nothing above this goroutine could recover a panic of the
+		// file system, which would end the process: the pass stops
+		// instead, and the caller panics with the value once the writer
+		// is done. (ready has room for every piece, so the caller never
+		// waits for a writer that stopped reading.)
+		if r := recover(); r != nil {
+			s.panicked = r
+			s.stop.Store(true)
+		}
+	}()
 	for i := <-s.ready; i >= 0; i = <-s.ready {
 		s.claim(i, nil)
 	}

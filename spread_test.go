@@ -179,9 +179,11 @@ func TestSpreadWriteFailedPiece(t *testing.T) {
 func TestSpreadWritePanickingPiece(t *testing.T) {
 	const head = 2*aheadChunk + 10 // piece 0 is chunk 2's tail
 	const n = 20 * aheadChunk
-	// The caller writes the even pieces, so these are its own: the first,
-	// and one after the writer has pieces of its own in flight.
-	for _, at := range []int64{2, 4} {
+	// The caller writes the even pieces: the first, and one after the
+	// writer has pieces of its own in flight. The odd ones are the
+	// writer's, unless the caller claims them first: a panic on the
+	// writer's goroutine must reach the caller, not end the process.
+	for _, at := range []int64{2, 3, 4, 7} {
 		t.Run(fmt.Sprintf("chunk %d", at), func(t *testing.T) {
 			fsys := vfstest.NewFaulty(nil)
 			o := chunkmap.Options{ChunkSize: chunkmap.MinChunkSize}

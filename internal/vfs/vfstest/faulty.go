@@ -59,7 +59,9 @@ const (
 	// rule would return, without doing anything: a file system that
 	// breaks its contract, for tests that the library puts back what it
 	// holds while the panic unwinds. A rule in this mode matches only
-	// OpRead and OpWrite.
+	// OpRead and OpWrite. The library copes with it on the chunk files'
+	// pread and pwrite only; a rule on the manifest, whose reads and
+	// writes run under the Manager's locks, leaves those locks held.
 	Panic
 )
 
