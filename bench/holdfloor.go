@@ -9,20 +9,20 @@ import (
 )
 
 // holdFloor is scopeFloor plus what a scope that bounds the memory it keeps
-// mapped cannot do without: it holds each chunk (bigChunk bytes of the flat
-// mapping) at its first access, so that no other goroutine could unmap it
-// while the scope runs, and lets go of every chunk it held when it ends.
+// mapped cannot do without: it holds each chunk (floorChunk bytes of the
+// flat mapping) at its first access, so that no other goroutine could unmap
+// it while the scope runs, and lets go of every chunk it held when it ends.
 // A hold is one atomic add to a counter of the chunk's, on a cache line of
-// its own, as an evictor must see it before it unmaps the chunk; the scope
-// remembers what it holds in a table of its own, checked inline on every
-// access. It is the least a Batch can cost that holds exactly the chunks
-// it touches: on x86 an atomic read-modify-write is a full barrier, so
-// each first access to a chunk waits for the loads before it to complete,
-// which a flat loop overlaps.
+// its own, which an evictor would check before it unmaps the chunk; the
+// scope remembers what it holds in a table of its own, checked inline on
+// every access. That is what a Batch must do at the least, holding exactly
+// the chunks it touches with Go's atomics: on x86 an atomic
+// read-modify-write is a full barrier, so each first access to a chunk
+// waits for the loads and stores before it to complete, which a flat loop
+// overlaps.
 type holdFloor struct {
 	flat
-	counts []paddedCount
-	s      holdScope // reused by each kernel call (a contender is used by one goroutine)
+	s holdScope // reused by each kernel call (a contender is used by one goroutine)
 }
 
 // paddedCount is a chunk's count of holds, alone on its cache line.
@@ -31,42 +31,54 @@ type paddedCount struct {
 	_ [56]byte
 }
 
+// openHoldFloor maps d's flat file and makes a count of holds for each of
+// its chunks.
 func openHoldFloor(d Dataset) (Contender, error) {
-	if d.Options.ChunkSize != floorChunk {
-		return nil, fmt.Errorf("bench: holdfloor holds chunks of %d bytes, the big sets' ChunkSize, not %d", floorChunk, d.Options.ChunkSize)
-	}
 	c, err := openFlat(d)
 	if err != nil {
 		return nil, err
 	}
 	f := *c.(*flat)
-	counts := make([]paddedCount, (len(f.m)+floorChunk-1)/floorChunk)
-	s := holdScope{n: uint64(len(f.m)), p: unsafe.Pointer(unsafe.SliceData(f.m)), held: make([]bool, len(counts)), counts: counts}
-	return &holdFloor{flat: f, counts: counts, s: s}, nil
+	nchunks := (len(f.m) + floorChunk - 1) / floorChunk
+	s := holdScope{
+		n:      uint64(len(f.m)),
+		p:      unsafe.Pointer(unsafe.SliceData(f.m)),
+		held:   make([]bool, nchunks),
+		counts: make([]paddedCount, nchunks),
+	}
+	return &holdFloor{flat: f, s: s}, nil
 }
 
-// floorChunk is holdFloor's chunk size: the big sets' ChunkSize (bigChunk
-// in bench_test.go). A constant, so that finding a chunk's hold costs a
-// shift by a constant, as little as it can.
+// floorChunk is holdFloor's chunk size, whatever the dataset's ChunkSize:
+// the big sets' (bigChunk in bench_test.go), on which its figures are
+// read. A constant, so that finding a chunk costs a shift by a constant,
+// as little as it can.
 const floorChunk = 64 << 20
 
-// holdScope is holdFloor's scope object: the flat mapping, and which of its
-// chunks the scope holds.
+// holdScope is holdFloor's scope object.
 type holdScope struct {
-	n      uint64
-	p      unsafe.Pointer
-	held   []bool
+	n    uint64         // the mapping's length
+	p    unsafe.Pointer // where it is mapped
+	held []bool         // by chunk: whether the scope holds it
+	// list has the chunks held, in the order first held: what the
+	// scope lets go of as it ends.
 	list   []int
-	counts []paddedCount
+	counts []paddedCount // by chunk: its holds, shared by every scope
 }
 
 // bytes returns the n bytes at off, holding their chunk first if the scope
-// does not yet. Small enough to be inlined.
+// does not yet. The benchmark's values never cross a chunk boundary, so the
+// inline check looks at the chunk of off alone; miss holds every chunk of
+// the range.
 func (s *holdScope) bytes(off int64, n int) (p []byte, err error) {
 	p, err = holdBytes(s, off, n, (*holdScope).miss)
 	return
 }
 
+// holdBytes is bytes. miss is a parameter because the inliner charges a
+// call of a parameter far less than a call of a function, which keeps
+// bytes within the budget that lets it be inlined into the kernel's loop,
+// as Batch.Bytes is.
 func holdBytes(s *holdScope, off int64, n int, miss func(*holdScope, int64, int) ([]byte, error)) (p []byte, err error) {
 	if o := uint64(off); o < s.n && uint64(n) <= s.n-o && s.held[o/floorChunk] {
 		return unsafe.Slice((*byte)(unsafe.Add(s.p, o)), n), nil
@@ -75,9 +87,10 @@ func holdBytes(s *holdScope, off int64, n int, miss func(*holdScope, int64, int)
 	return
 }
 
-// miss holds the chunks of [off, off+n) and returns their bytes.
+// miss holds the chunks of [off, off+n) that the scope does not hold yet
+// and returns their bytes.
 func (s *holdScope) miss(off int64, n int) ([]byte, error) {
-	if o := uint64(off); o >= s.n || uint64(n) > s.n-o {
+	if o := uint64(off); o >= s.n || n <= 0 || uint64(n) > s.n-o {
 		return nil, fmt.Errorf("%w: %d bytes at %d", errScopeRange, n, off)
 	}
 	for i := off / floorChunk; i <= (off+int64(n)-1)/floorChunk; i++ {
@@ -96,7 +109,7 @@ func (c *holdFloor) scope(fn func(*holdScope) error) (err error) {
 	s := &c.s
 	defer func() {
 		for _, i := range s.list {
-			c.counts[i].n.Add(-1)
+			s.counts[i].n.Add(-1)
 			s.held[i] = false
 		}
 		s.list = s.list[:0]
@@ -105,6 +118,7 @@ func (c *holdFloor) scope(fn func(*holdScope) error) (err error) {
 	return fn(s)
 }
 
+// ReadUint64s is the random-read kernel: one scope per call.
 func (c *holdFloor) ReadUint64s(offs []int64, dst []uint64) error {
 	dst = dst[:len(offs)]
 	return c.scope(func(s *holdScope) error {
@@ -119,6 +133,7 @@ func (c *holdFloor) ReadUint64s(offs []int64, dst []uint64) error {
 	})
 }
 
+// WriteUint64s is the random-write kernel: one scope per call.
 func (c *holdFloor) WriteUint64s(offs []int64, src []uint64) error {
 	src = src[:len(offs)]
 	return c.scope(func(s *holdScope) error {
