@@ -84,15 +84,41 @@ func (f *allocFailFile) WriteAt(p []byte, off int64) (int, error) {
 // the directory.
 func openOnFS(t *testing.T, fsys vfs.FS) (*chunkmap.Manager, string) {
 	t.Helper()
-	o := chunkmap.Options{ChunkSize: chunkmap.MinChunkSize}
+	m, dir := openOnFSUnclosed(t, fsys, chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	t.Cleanup(func() { m.Close() })
+	return m, dir
+}
+
+// openOnFSUnclosed opens a dataset in a new directory with options o, doing
+// every file operation through fsys, and leaves closing it to the test: a
+// test that checks that Close returns (with nilWithin) must fail, not hang
+// in a cleanup that closes the Manager once more.
+func openOnFSUnclosed(t *testing.T, fsys vfs.FS, o chunkmap.Options) (*chunkmap.Manager, string) {
+	t.Helper()
 	chunkmap.SetFS(&o, fsys)
 	dir := t.TempDir()
 	m, err := chunkmap.Open(dir, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
 	return m, dir
+}
+
+// nilWithin runs f, named what, and fails the test if it returns an error
+// or has not returned within 30 seconds (a hang, which the test would
+// otherwise share; the goroutine is left behind).
+func nilWithin(t *testing.T, what string, f func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not return within 30s", what)
+	}
 }
 
 func chunkFilesIn(t *testing.T, dir string) []string {

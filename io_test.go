@@ -471,13 +471,7 @@ func TestFileIO_PanicLetsCloseReturn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := vfstest.NewFaulty(nil)
-			o := chunkmap.Options{ChunkSize: cs, MaxMapped: 1}
-			chunkmap.SetFS(&o, f)
-			dir := t.TempDir()
-			m, err := chunkmap.Open(dir, &o)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, dir := openOnFSUnclosed(t, f, chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
 			if _, err := m.WriteAt(pattern(5, 3*cs), 0); err != nil {
 				t.Fatal(err)
 			}
@@ -496,24 +490,8 @@ func TestFileIO_PanicLetsCloseReturn(t *testing.T) {
 			if err := tc.do(m); err != nil {
 				t.Fatalf("%s again, with the file system healthy: %v", tc.name, err)
 			}
-			for _, step := range []struct {
-				name string
-				do   func() error
-			}{
-				{"Truncate", func() error { return m.Truncate(3 * cs) }},
-				{"Close", m.Close},
-			} {
-				done := make(chan error, 1)
-				go func() { done <- step.do() }()
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Fatalf("%s after the recovered panic: %v", step.name, err)
-					}
-				case <-time.After(30 * time.Second):
-					t.Fatalf("%s did not return within 30s after a recovered panic in a chunk file's I/O", step.name)
-				}
-			}
+			nilWithin(t, "Truncate after the recovered panic", func() error { return m.Truncate(3 * cs) })
+			nilWithin(t, "Close after the recovered panic", m.Close)
 			if open, ok := probeFDsUnder(dir); ok && len(open) > 0 {
 				t.Fatalf("after Close, the process still holds open %q", open)
 			}
