@@ -92,36 +92,24 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	m.mu.Unlock()
 	k, end, err := m.chunkFileIO(e, p[:n], off, write, sized)
 	m.mu.Lock()
-	if write {
-		// Marked after the store, as on the hot path, and only if the
-		// chunk still exists in the file written to: a Truncate or
-		// DropBefore that deleted it meanwhile (dropping the descriptor,
-		// even if the chunk was made anew since) let the pwrite land in
-		// the unlinked file, a write ordered before the deletion, which
-		// no Sync can (or need) fsync.
-		if k > 0 && !e.dead && idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
-			m.markFileDirtyLocked(idx, e.f.Info())
-			// The bytes written are allocated now; if they extend the
-			// allocated prefix, stores through a mapping may use them
-			// without a fallocate, up to allocAlign (see maxFolio).
-			if o, have := off&m.mask, m.mu.allocEnd[idx]; o <= have {
-				to := o + int64(k)
-				if to < m.chunkSize {
-					to &^= m.allocAlign - 1
-				}
-				if to > have {
-					m.noteAllocLocked(idx, to)
-				}
+	if write && k > 0 && m.markPwriteLocked(e, idx) {
+		// The bytes written are allocated now; if they extend the
+		// allocated prefix, stores through a mapping may use them
+		// without a fallocate, up to allocAlign (see maxFolio).
+		if o, have := off&m.mask, m.mu.allocEnd[idx]; o <= have {
+			to := o + int64(k)
+			if to < m.chunkSize {
+				to &^= m.allocAlign - 1
+			}
+			if to > have {
+				m.noteAllocLocked(idx, to)
 			}
 		}
-		if m.mu.pwrites--; m.mu.pwrites == 0 {
-			m.mu.idle.Broadcast()
-		}
 	}
+	m.endFileIOLocked(e, write)
 	if !write && m.shrinks.Load() != shrinks {
 		k, err = 0, pastEnd{"truncated during the read"}
 	}
-	m.releaseFdLocked(e)
 	m.mu.Unlock()
 	if err == io.EOF {
 		// The chunk file is not ChunkSize long: someone truncated it.
@@ -153,14 +141,9 @@ func (m *Manager) chunkFileIO(e *fdEntry, p []byte, off int64, write, sized bool
 			// The file system may have written part of p before it
 			// panicked: the chunk is marked as after a write that
 			// returned, so that the next Sync fsyncs what it did.
-			if idx := off >> m.shift; !e.dead && idx >= m.mu.first && idx < m.mu.first+m.mu.nchunks {
-				m.markFileDirtyLocked(idx, e.f.Info())
-			}
-			if m.mu.pwrites--; m.mu.pwrites == 0 {
-				m.mu.idle.Broadcast()
-			}
+			m.markPwriteLocked(e, off>>m.shift)
 		}
-		m.releaseFdLocked(e)
+		m.endFileIOLocked(e, write)
 		m.mu.Unlock()
 	}()
 	if write {
@@ -186,6 +169,37 @@ func (m *Manager) chunkFileIO(e *fdEntry, p []byte, off int64, write, sized bool
 	}
 	done = true
 	return k, end, err
+}
+
+// markPwriteLocked marks chunk idx, which a pwrite through file e stored
+// to, for the next Sync, and reports whether it did. Like a store through
+// a mapping it is marked after the store, and only if the chunk still
+// exists in the file written to: a Truncate or DropBefore that deleted it
+// meanwhile (dropping the descriptor, even if the chunk was made anew
+// since) let the pwrite land in the unlinked file, a write ordered before
+// the deletion, which no Sync can (or need) fsync.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) markPwriteLocked(e *fdEntry, idx int64) bool {
+	if e.dead || idx < m.mu.first || idx >= m.mu.first+m.mu.nchunks {
+		return false
+	}
+	m.markFileDirtyLocked(idx, e.f.Info())
+	return true
+}
+
+// endFileIOLocked puts back what fileIOLocked raised for a pread or pwrite
+// (with write) through e once it has ended, returned or panicked: the
+// pwrite in flight, which Close waits for, and the descriptor's reference.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) endFileIOLocked(e *fdEntry, write bool) {
+	if write {
+		if m.mu.pwrites--; m.mu.pwrites == 0 {
+			m.mu.idle.Broadcast()
+		}
+	}
+	m.releaseFdLocked(e)
 }
 
 // admitMargin is how many recent misses a chunk needs beyond twice its

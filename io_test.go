@@ -499,6 +499,43 @@ func TestFileIO_PanicLetsCloseReturn(t *testing.T) {
 	}
 }
 
+// TestFileIO_PanickedPwriteIsSynced checks that a pwrite whose file system
+// panicked marks its chunk for the next Sync, as a pwrite that returned
+// does: the file system may have written part of the bytes first. A Skip
+// rule on the chunk file's fsync counts the fsyncs Sync makes of it.
+func TestFileIO_PanickedPwriteIsSynced(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	f := vfstest.NewFaulty(nil)
+	m, _ := openOnFSUnclosed(t, f, chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
+	defer m.Close()
+	if _, err := m.WriteAt(pattern(5, 3*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// A value of a Scatter goes to chunk 2 by pwrite, since admission
+	// refuses it a mapping while chunk 0 is mapped (MaxMapped 1).
+	if _, err := m.ReadAt(make([]byte, 8), 0); err != nil {
+		t.Fatal(err)
+	}
+	r := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpWrite, chunkName(2)), Mode: vfstest.Panic, Times: 1})
+	func() {
+		defer func() { recover() }()
+		m.Scatter(make([]byte, 8), []int64{2*cs + 8}, 8)
+	}()
+	if f.Fired(r) != 1 {
+		t.Fatal("the Scatter's pwrite to chunk 2 was never tried")
+	}
+	synced := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpSync, chunkName(2)), Mode: vfstest.Skip})
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if f.Fired(synced) == 0 {
+		t.Fatal("Sync made no fsync of chunk 2 after a pwrite to it panicked")
+	}
+}
+
 // TestAppend_ReturnsCovered checks that every Append returns only once
 // Size covers it, also when an earlier, longer Append is still writing:
 // otherwise a crash (or a Sync) right after it returned would lose it.

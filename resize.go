@@ -536,9 +536,9 @@ func (m *Manager) lockShrink(op string, off int64) (unlock func(), err error) {
 // nothing. Like Truncate, it survives a process crash at once and a power
 // loss after the next Sync, and it records the new Start in the manifest
 // (one fsync of the manifest, no temporary file, so it works on a full
-// disk) before it deletes any file. If the system refuses to delete one, the error matches
-// ErrIO and names the file, but the new Start stands: the file stays below
-// Start, where the next read-write Open removes it.
+// disk) before it deletes any file. If the system refuses to delete one,
+// the error matches ErrIO and names the file, but the new Start stands:
+// the file stays below Start, where the next read-write Open removes it.
 func (m *Manager) DropBefore(off int64) error {
 	unlock, err := m.lockShrink("drop", off)
 	if err != nil {

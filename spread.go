@@ -153,11 +153,11 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 		s.claim(i, p)
 	}
 	s.done.Wait()
-	if r := s.panicked; r != nil {
-		// The deferred cleanup above runs as this unwinds; the writer is
-		// done, and extend gives the range back.
-		s.panicked = nil
-		panic(r)
+	if s.panicked != nil {
+		// The deferred cleanup above runs as this unwinds (the pass is
+		// not pooled again); the writer is done, and extend gives the
+		// range back.
+		panic(s.panicked)
 	}
 	// n counts the pieces written whole, in order, and the part of the
 	// first that was not; err is the first piece's error that stopped the

@@ -35,22 +35,24 @@ func settle(b *testing.B, d Dataset) {
 	if _, done := settled.Load(d.Dir); done {
 		return
 	}
-	paths := []string{d.Flat}
+	if err := dropCache(d); err != nil {
+		b.Fatal(err)
+	}
 	chunks, err := filepath.Glob(filepath.Join(d.Dir, "*.chunk"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, p := range append(paths, chunks...) {
-		if err := settleFile(p); err != nil {
+	for _, p := range append([]string{d.Flat}, chunks...) {
+		if err := readHuge(p); err != nil {
 			b.Fatal(err)
 		}
 	}
 	settled.Store(d.Dir, true)
 }
 
-// settleFile drops path's cached bytes and reads them back through a
+// readHuge reads path, just dropped from the page cache, back through a
 // mapping advised MADV_HUGEPAGE (see settle).
-func settleFile(path string) (err error) {
+func readHuge(path string) (err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -60,15 +62,7 @@ func settleFile(path string) (err error) {
 	if err != nil || st.Size() == 0 {
 		return err
 	}
-	fd := int(f.Fd())
-	// Dirty pages are not dropped: write them back first.
-	if err := unix.Fdatasync(fd); err != nil {
-		return fmt.Errorf("settle %s: fdatasync: %w", path, err)
-	}
-	if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
-		return fmt.Errorf("settle %s: drop: %w", path, err)
-	}
-	m, err := unix.Mmap(fd, 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("settle %s: map: %w", path, err)
 	}
@@ -89,7 +83,7 @@ func settleFile(path string) (err error) {
 	return nil
 }
 
-// settleSink keeps settleFile's loads from being optimized away.
+// settleSink keeps readHuge's loads from being optimized away.
 var settleSink byte
 
 // reportHuge reports "huge-%": of the dataset's bytes the process has
