@@ -450,6 +450,67 @@ func batchWritableBytes(b *Batch, off int64, n int, slow func(*Batch, int64, int
 	return
 }
 
+// Hold holds the chunks of [off, off+n) for reading for the rest of the
+// batch, as a first access to each of them would, and points the fast
+// path of Bytes at them: a batch that goes on to read at random across
+// many of these chunks then finds each in one inlined check, where
+// otherwise each access that leaves the chunks around the one it last
+// reached for the first time costs a call. Random reads over 32 chunks of
+// 64 MiB ran about 1.45× faster with their range held first (see the
+// README's performance section).
+//
+// Every chunk of the range stays mapped until the function returns, beyond
+// MaxMapped if need be: hold only what the batch will use, as far as the
+// memory it maps can be spared. The range follows Bytes' rules; unlike
+// Bytes, n is an int64 and may be 0 (Hold then only checks off). If Hold
+// returns an error, it may have held some chunks of the range already,
+// which the batch lets go of as it ends.
+func (b *Batch) Hold(off, n int64) error { return b.holdRange("batch hold", off, n, false) }
+
+// HoldWritable is Hold for storing: the chunks of [off, off+n) are held
+// writable and allocated on disk as WritableBytes would hold them (so that
+// a full disk is this call's error), and the fast path of WritableBytes
+// points at them. On a ReadOnly Manager it returns ErrReadOnly.
+func (b *Batch) HoldWritable(off, n int64) error {
+	return b.holdRange("batch hold writable", off, n, true)
+}
+
+// holdRange is Hold (HoldWritable, with write): slow on each chunk's part
+// of the range in turn, in order, so that each call's window joins the
+// last one's (see widen). One call of slow over the whole range would map
+// it in one private view where it does not fit in the arena side by side.
+// The parts are at most maxRun bytes, which an int holds.
+func (b *Batch) holdRange(op string, off, n int64, write bool) error {
+	s := b
+	if b.self != nil {
+		s = b.self // itself, or the original of a copy
+	}
+	m := s.m
+	if m == nil {
+		return s.closedErr(op, off, n)
+	}
+	if n < 0 || off < 0 || n > maxOffset-off {
+		return m.errorf(op, at(off, n), ErrOutOfRange, m.rangeDetail(off, n))
+	}
+	for first := true; ; first = false {
+		k := min(n, m.chunkSize-off&m.mask, maxRun)
+		if _, err := s.slow(op, off, int(k), write); err != nil {
+			return err
+		}
+		if first {
+			// The first part passed the checks of the Manager's state
+			// (and a follower followed its writer): the rest of the
+			// range is checked as a whole before more is held.
+			if d := m.rangeDetail(off, n); d != "" {
+				return m.errorf(op, at(off, n), ErrOutOfRange, d)
+			}
+		}
+		if off, n = off+k, n-k; n == 0 {
+			return nil
+		}
+	}
+}
+
 func (b *Batch) slowRead(off int64, n int) ([]byte, error)  { return b.outside(off, n, false) }
 func (b *Batch) slowWrite(off int64, n int) ([]byte, error) { return b.outside(off, n, true) }
 
@@ -463,25 +524,23 @@ func (b *Batch) outside(off int64, n int, write bool) ([]byte, error) {
 			return (*[maxRun]byte)(unsafe.Add(r.p, o))[:n:n], nil
 		}
 	}
-	return b.slow(off, n, write)
-}
-
-// slow checks the range, holds its chunks if the batch does not yet, and
-// returns its bytes, pointing the fast path at them.
-func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
-	if b.self != nil {
-		b = b.self // itself, or the original of a copy
-	}
-	m := b.m
 	op := "batch read"
 	if write {
 		op = "batch write"
 	}
+	return b.slow(op, off, n, write)
+}
+
+// slow checks the range, holds its chunks if the batch does not yet, and
+// returns its bytes, pointing the fast path at them. op names the call in
+// errors.
+func (b *Batch) slow(op string, off int64, n int, write bool) ([]byte, error) {
+	if b.self != nil {
+		b = b.self // itself, or the original of a copy
+	}
+	m := b.m
 	if m == nil {
-		if b.st == nil {
-			return nil, placed(place(op, at(off, int64(n))), "%w: a zero Batch (use the one Manager.Batch passes to its function)", ErrClosed)
-		}
-		return nil, placed(place(op, at(off, int64(n)))+" in "+b.dir, "%w: the Batch was used after its function returned", ErrClosed)
+		return nil, b.closedErr(op, off, int64(n))
 	}
 	st := b.st
 	// The epoch is loaded before the checks below (closed, failed, the
@@ -552,7 +611,7 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		// what the chunk held before, and pages the file never had
 		// fault on a full disk). Once more: hold finds the slot doomed
 		// and the chunk as it is now goes into a view.
-		return b.slow(off, n, write)
+		return b.slow(op, off, n, write)
 	}
 	var p []byte
 	if !arenaOK {
@@ -604,6 +663,15 @@ func (b *Batch) slow(off int64, n int, write bool) ([]byte, error) {
 		b.widen(first, last, true)
 	}
 	return p, nil
+}
+
+// closedErr is the error of op on the n bytes at off through b, which is
+// a zero or an ended Batch (b.m is nil).
+func (b *Batch) closedErr(op string, off, n int64) error {
+	if b.st == nil {
+		return placed(place(op, at(off, n)), "%w: a zero Batch (use the one Manager.Batch passes to its function)", ErrClosed)
+	}
+	return placed(place(op, at(off, n))+" in "+b.dir, "%w: the Batch was used after its function returned", ErrClosed)
 }
 
 // batchHeldHook, if set, runs in slow between the holds and the checks

@@ -211,6 +211,9 @@ func managerCalls(m *chunkmap.Manager, s shape, read, write bool) []ecCase {
 	add(false, "Batch.Bytes", func() error {
 		return m.Batch(func(b *chunkmap.Batch) error { _, err := b.Bytes(12, 4); return err })
 	}, at("batch read", "4 bytes", "at offset 12"))
+	add(false, "Batch.Hold", func() error {
+		return m.Batch(func(b *chunkmap.Batch) error { return b.Hold(12, 4) })
+	}, at("batch hold", "4 bytes", "at offset 12"))
 	add(true, "WriteAt", func() error { _, err := m.WriteAt(p, 12); return err }, at("write", "4 bytes", "at offset 12"))
 	add(true, "Append", func() error { _, err := m.Append(p); return err }, at("append", "4 bytes", ""))
 	add(true, "Grow", func() error { return m.Grow(4) }, at("grow", "4 bytes", "at offset"))
@@ -227,6 +230,9 @@ func managerCalls(m *chunkmap.Manager, s shape, read, write bool) []ecCase {
 	add(true, "Batch.WritableBytes", func() error {
 		return m.Batch(func(b *chunkmap.Batch) error { _, err := b.WritableBytes(12, 4); return err })
 	}, at("batch write", "4 bytes", "at offset 12"))
+	add(true, "Batch.HoldWritable", func() error {
+		return m.Batch(func(b *chunkmap.Batch) error { return b.HoldWritable(12, 4) })
+	}, at("batch hold writable", "4 bytes", "at offset 12"))
 	return cases
 }
 
@@ -242,7 +248,7 @@ func TestErrorContract_Closed(t *testing.T) {
 	closed := shape{want: chunkmap.ErrClosed, paths: []string{dir}}
 	// Batch itself reports the closed Manager (below), before any
 	// Batch method can.
-	cases := without(managerCalls(m, closed, true, true), "Batch.Bytes", "Batch.WritableBytes")
+	cases := without(managerCalls(m, closed, true, true), "Batch.Bytes", "Batch.WritableBytes", "Batch.Hold", "Batch.HoldWritable")
 	whole := func(op string) shape { s := closed; s.op = op; return s }
 	cases = append(cases,
 		ecCase{"Close", m.Close, whole("close")},
@@ -251,6 +257,8 @@ func TestErrorContract_Closed(t *testing.T) {
 		ecCase{"Batch", func() error { return m.Batch(func(*chunkmap.Batch) error { return nil }) }, whole("batch")},
 		ecCase{"Batch.Bytes after the function", func() error { _, err := kept.Bytes(12, 4); return err },
 			shape{want: chunkmap.ErrClosed, op: "batch read", n: "4 bytes", off: "at offset 12"}},
+		ecCase{"Batch.Hold after the function", func() error { return kept.Hold(12, 4) },
+			shape{want: chunkmap.ErrClosed, op: "batch hold", n: "4 bytes", off: "at offset 12"}},
 	)
 	runCases(t, cases)
 }
@@ -305,6 +313,12 @@ func TestErrorContract_OutOfRange(t *testing.T) {
 		ecCase{"Batch.WritableBytes/past size", func() error {
 			return m.Batch(func(b *chunkmap.Batch) error { _, err := b.WritableBytes(size, 1); return err })
 		}, oor("batch write", "1 bytes", "at offset 196708")},
+		ecCase{"Batch.Hold/past size", func() error {
+			return m.Batch(func(b *chunkmap.Batch) error { return b.Hold(ecChunk, size) })
+		}, oor("batch hold", "196708 bytes", "at offset 65536")},
+		ecCase{"Batch.HoldWritable/negative", func() error {
+			return m.Batch(func(b *chunkmap.Batch) error { return b.HoldWritable(ecChunk, -1) })
+		}, oor("batch hold writable", "-1 bytes", "at offset 65536")},
 		ecCase{"Gather/past size", func() error { return m.Gather(make([]byte, 16), []int64{ecChunk, size - 4}, 8) }, oor("gather", "8 bytes", "at offset 196704")},
 		ecCase{"Gather/value size", func() error { return m.Gather(p, []int64{ecChunk}, 0) }, oor("gather", "0 bytes", "")},
 		ecCase{"Gather/short buffer", func() error { return m.Gather(p, []int64{ecChunk}, 8) }, oor("gather", "8 bytes", "")},

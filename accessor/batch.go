@@ -45,6 +45,26 @@ func (v *ViewAccessor) Batch(fn func(b *Batch) error) error {
 	})
 }
 
+// Hold holds the chunks of the n bytes at off for reading for the rest of
+// the batch, so that the typed reads that follow find them without a call;
+// see [chunkmap.Batch.Hold], which it is, for when that pays and what it
+// keeps mapped.
+func (bt *Batch) Hold(off, n int64) error {
+	if bt.b == nil {
+		return zeroBatch.Hold(off, n)
+	}
+	return bt.b.Hold(off, n)
+}
+
+// HoldWritable is Hold for the typed writes that follow; see
+// [chunkmap.Batch.HoldWritable].
+func (bt *Batch) HoldWritable(off, n int64) error {
+	if bt.b == nil {
+		return zeroBatch.HoldWritable(off, n)
+	}
+	return bt.b.HoldWritable(off, n)
+}
+
 // zeroBatch stands in for the chunkmap.Batch of a zero Batch: its methods
 // report ErrClosed, naming the misuse, and write nothing.
 var zeroBatch chunkmap.Batch

@@ -134,3 +134,63 @@ func TestBatch_Errors(t *testing.T) {
 		t.Errorf("Batch after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestBatch_Hold: typed writes after HoldWritable and typed reads after
+// Hold, at random offsets across every chunk of the range (straddling
+// values included), match a model; Hold's errors reach the caller as
+// chunkmap's, and a zero Batch's Hold reports ErrClosed.
+func TestBatch_Hold(t *testing.T) {
+	const cs, chunks = 64 << 10, 9
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Truncate(chunks * cs); err != nil {
+		t.Fatal(err)
+	}
+	v := accessor.New(m, binary.BigEndian)
+	model := map[int64]uint64{}
+	for i := range int64(200) {
+		// Offsets spread over every chunk at multiples of 8; every 10th
+		// straddles the boundary at the end of its chunk. The offsets
+		// are fixed and no two values overlap.
+		off := i * 7919 * 8 % (chunks*cs - 8)
+		if k := off / cs; i%10 == 9 && k < chunks-1 {
+			off = (k+1)*cs - 3
+		}
+		model[off] = uint64(i)*0x9e3779b97f4a7c15 + 1
+	}
+	err = v.Batch(func(b *accessor.Batch) error {
+		if err := b.HoldWritable(0, chunks*cs); err != nil {
+			return err
+		}
+		for off, x := range model {
+			if err := b.WriteUint64(off, x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = v.Batch(func(b *accessor.Batch) error {
+		if err := b.Hold(0, chunks*cs); err != nil {
+			return err
+		}
+		for off, want := range model {
+			if got, err := b.ReadUint64(off); err != nil || got != want {
+				t.Errorf("ReadUint64(%d) = %#x, %v; want %#x", off, got, err, want)
+			}
+		}
+		return b.Hold(cs, chunks*cs)
+	})
+	if !errors.Is(err, chunkmap.ErrOutOfRange) {
+		t.Errorf("Hold past Size: %v, want ErrOutOfRange", err)
+	}
+	var zero accessor.Batch
+	if err := zero.HoldWritable(0, 8); !errors.Is(err, chunkmap.ErrClosed) {
+		t.Errorf("HoldWritable on a zero Batch: %v, want ErrClosed", err)
+	}
+}
