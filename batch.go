@@ -464,7 +464,9 @@ func batchWritableBytes(b *Batch, off int64, n int, slow func(*Batch, int64, int
 // memory it maps can be spared. The range follows Bytes' rules; unlike
 // Bytes, n is an int64 and may be 0 (Hold then only checks off). If Hold
 // returns an error, it may have held some chunks of the range already,
-// which the batch lets go of as it ends.
+// which the batch lets go of as it ends. On a ReadOnly Manager that
+// follows a writer, whose batches follow it on every call (and so have no
+// fast path), Hold only holds.
 func (b *Batch) Hold(off, n int64) error { return b.holdRange("batch hold", off, n, false) }
 
 // HoldWritable is Hold for storing: the chunks of [off, off+n) are held

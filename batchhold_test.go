@@ -131,7 +131,7 @@ func TestBatchHold_BoundAndRelease(t *testing.T) {
 // the Manager is opened again.
 func TestBatchHold_WritableStoresPersist(t *testing.T) {
 	m, cs := openWindowed(t, 6)
-	dir, size := m.Dir(), m.Size()
+	size := m.Size()
 	err := m.Batch(func(b *chunkmap.Batch) error {
 		if err := b.HoldWritable(cs-3, size-cs); err != nil {
 			return err
@@ -151,14 +151,7 @@ func TestBatchHold_WritableStoresPersist(t *testing.T) {
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	m2, err := chunkmap.Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m2.Close()
+	m2 := reopen(t, m, nil)
 	buf := make([]byte, 8)
 	for off := cs - 3; off < size-8; off += cs / 2 {
 		if _, err := m2.ReadAt(buf, off); err != nil || string(buf) != "HOLDHOLD" {

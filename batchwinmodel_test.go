@@ -63,9 +63,10 @@ func checkWinModel(m *Manager, b *Batch, lo int64, n uint64, p unsafe.Pointer, w
 }
 
 // TestBatchWindowModel walks, jumps and spans (up to past batchRuns
-// chunks, and across the arena's wrap) with Bytes and WritableBytes, while
-// the batch function itself grows Size (so runs end mid-chunk and later
-// reach the end) and sometimes truncates; after every call both windows are
+// chunks, and across the arena's wrap) with Bytes and WritableBytes, and
+// holds ranges with Hold and HoldWritable, while the batch function itself
+// grows Size (so runs end mid-chunk and later reach the end) and sometimes
+// truncates; after every call both windows are
 // checked, and every byte handed out is checked against a model.
 func TestBatchWindowModel(t *testing.T) {
 	const cs = MinChunkSize
@@ -121,6 +122,24 @@ func TestBatchWindowModel(t *testing.T) {
 							cur = min(cur, ns-1)
 							continue
 						}
+					case 2: // hold a range, which sets the windows over it
+						off := r.Int64N(int64(len(model)))
+						n := r.Int64N(int64(len(model)) - off + 1)
+						write := r.IntN(2) == 0
+						hold := b.Hold
+						if write {
+							hold = b.HoldWritable
+						}
+						if err := hold(off, n); err != nil {
+							return fmt.Errorf("step %d: hold [%d,%d) write %v: %v", step, off, off+n, write, err)
+						}
+						if err := checkWinModel(m, b, b.lo, b.n, b.p, false); err != nil {
+							return fmt.Errorf("step %d after hold [%d,%d) write %v: %v", step, off, off+n, write, err)
+						}
+						if err := checkWinModel(m, b, b.wlo, b.wn, b.wp, true); err != nil {
+							return fmt.Errorf("step %d after hold [%d,%d) write %v: %v", step, off, off+n, write, err)
+						}
+						continue
 					}
 					size := int64(len(model))
 					var n int64

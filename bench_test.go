@@ -275,8 +275,9 @@ func BenchmarkShortBatch(b *testing.B) {
 
 // BenchmarkBatchTouch measures the first touch of a chunk in a Batch: each
 // batch reads one word from each of 64 chunks of 64 KiB (the words stay in
-// the CPU's caches), walking through them in order or in a random order.
-// ns/op is per chunk touched.
+// the CPU's caches), walking through them in order or in a random order,
+// or in the random order after one Hold of the 64 chunks. ns/op is per
+// chunk touched.
 func BenchmarkBatchTouch(b *testing.B) {
 	const chunks, cs = 64, 64 << 10
 	m, err := chunkmap.Open(b.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: chunks})
@@ -299,11 +300,17 @@ func BenchmarkBatchTouch(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		offs []int64
-	}{{"walk", walk}, {"shuffled", shuffled}} {
+		hold bool
+	}{{"walk", walk, false}, {"shuffled", shuffled, false}, {"held-shuffled", shuffled, true}} {
 		b.Run("order="+tc.name, func(b *testing.B) {
 			var sum uint64
 			for b.Loop() {
 				err := m.Batch(func(bt *chunkmap.Batch) error {
+					if tc.hold {
+						if err := bt.Hold(0, chunks*cs); err != nil {
+							return err
+						}
+					}
 					for _, off := range tc.offs {
 						p, err := bt.Bytes(off, 8)
 						if err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"unsafe"
 
 	"github.com/edsrzf/mmap-go"
@@ -121,7 +122,7 @@ var Impls = []Impl{
 	{Name: "chunkmap", Open: openChunkmap, proto: (*chunkmapRW)(nil)},
 	{Name: "chunkmap-typed", Open: openTyped, Variant: true, proto: (*chunkmapTyped)(nil)},
 	{Name: "chunkmap-batch", Open: openBatch, Variant: true, proto: (*chunkmapBatch)(nil)},
-	{Name: "chunkmap-batch-held", Open: openBatchHeld, Variant: true, proto: (*chunkmapBatchHeld)(nil)},
+	{Name: "chunkmap-batch-held", Open: openBatchHeld, Variant: true, proto: (*chunkmapBatch)(nil)},
 	{Name: "chunkmap-gather", Open: openGather, Variant: true, proto: (*chunkmapGather)(nil)},
 	{Name: "chunkmap-bulk", Open: openBulk, Variant: true, proto: (*chunkmapBulk)(nil)},
 	{Name: "chunkmap-view", Open: openView, Variant: true, Pinned: true, proto: (*chunkmapView)(nil)},
@@ -409,9 +410,15 @@ func (c *chunkmapTyped) WriteUint64s(offs []int64, src []uint64) error {
 
 // chunkmapBatch makes each kernel call one Manager.Batch: one fault guard
 // for the whole block, and a hit path of plain loads from the bytes the
-// Batch hands out, decoded with encoding/binary.
+// Batch hands out, decoded with encoding/binary. With hold (the
+// chunkmap-batch-held contender), each Batch begins with one Hold
+// (HoldWritable) of the range its block's offsets span, so that every
+// access of the block finds its chunk in the window of the fast path,
+// where otherwise the accesses to chunks the batch has not touched yet,
+// and to those outside its window, go through calls.
 type chunkmapBatch struct {
 	cmBase
+	hold bool
 }
 
 func openBatch(d Dataset) (Contender, error) {
@@ -422,9 +429,34 @@ func openBatch(d Dataset) (Contender, error) {
 	return &chunkmapBatch{cmBase: b}, nil
 }
 
+func openBatchHeld(d Dataset) (Contender, error) {
+	b, err := openManager(d)
+	if err != nil {
+		return nil, err
+	}
+	return &chunkmapBatch{cmBase: b, hold: true}, nil
+}
+
+// holdSpan holds in b, if c holds, the range from the lowest to the end of
+// the highest of the 8-byte values at offs, as a user who knows the range
+// a batch will reach would.
+func (c *chunkmapBatch) holdSpan(b *chunkmap.Batch, offs []int64, write bool) error {
+	if !c.hold || len(offs) == 0 {
+		return nil
+	}
+	lo, hi := slices.Min(offs), slices.Max(offs)+8
+	if write {
+		return b.HoldWritable(lo, hi-lo)
+	}
+	return b.Hold(lo, hi-lo)
+}
+
 func (c *chunkmapBatch) ReadUint64s(offs []int64, dst []uint64) error {
 	dst = dst[:len(offs)]
 	return c.m.Batch(func(b *chunkmap.Batch) error {
+		if err := c.holdSpan(b, offs, false); err != nil {
+			return err
+		}
 		for i, off := range offs {
 			p, err := b.Bytes(off, 8)
 			if err != nil {
@@ -439,57 +471,7 @@ func (c *chunkmapBatch) ReadUint64s(offs []int64, dst []uint64) error {
 func (c *chunkmapBatch) WriteUint64s(offs []int64, src []uint64) error {
 	src = src[:len(offs)]
 	return c.m.Batch(func(b *chunkmap.Batch) error {
-		for i, off := range offs {
-			p, err := b.WritableBytes(off, 8)
-			if err != nil {
-				return err
-			}
-			binary.LittleEndian.PutUint64(p, src[i])
-		}
-		return nil
-	})
-}
-
-// chunkmapBatchHeld is chunkmapBatch with the dataset held first: each
-// Batch begins with one Hold (HoldWritable) of [Start, Size), so that the
-// block's random accesses all find their chunks in the window of the fast
-// path, where chunkmapBatch reaches the chunks it has not yet touched, and
-// those outside its window, through calls.
-type chunkmapBatchHeld struct {
-	cmBase
-}
-
-func openBatchHeld(d Dataset) (Contender, error) {
-	b, err := openManager(d)
-	if err != nil {
-		return nil, err
-	}
-	return &chunkmapBatchHeld{cmBase: b}, nil
-}
-
-func (c *chunkmapBatchHeld) ReadUint64s(offs []int64, dst []uint64) error {
-	dst = dst[:len(offs)]
-	return c.m.Batch(func(b *chunkmap.Batch) error {
-		start := c.m.Start()
-		if err := b.Hold(start, c.m.Size()-start); err != nil {
-			return err
-		}
-		for i, off := range offs {
-			p, err := b.Bytes(off, 8)
-			if err != nil {
-				return err
-			}
-			dst[i] = binary.LittleEndian.Uint64(p)
-		}
-		return nil
-	})
-}
-
-func (c *chunkmapBatchHeld) WriteUint64s(offs []int64, src []uint64) error {
-	src = src[:len(offs)]
-	return c.m.Batch(func(b *chunkmap.Batch) error {
-		start := c.m.Start()
-		if err := b.HoldWritable(start, c.m.Size()-start); err != nil {
+		if err := c.holdSpan(b, offs, true); err != nil {
 			return err
 		}
 		for i, off := range offs {

@@ -15,8 +15,10 @@
 //   - chunkmap: the Manager's ReadAt, WriteAt and Append;
 //   - chunkmap-typed, chunkmap-bulk, chunkmap-view: the accessor package's
 //     single typed calls, bulk slice calls and pinned Views;
-//   - chunkmap-batch, chunkmap-gather, chunkmap-pinned: Manager.Batch per
-//     block, gather and scatter, and one Pin of the whole dataset.
+//   - chunkmap-batch, chunkmap-batch-held, chunkmap-gather,
+//     chunkmap-pinned: Manager.Batch per block (the second holding the
+//     range the block's offsets span first, with Batch.Hold), gather and
+//     scatter, and one Pin of the whole dataset.
 //
 // Besides those, BenchmarkEvictIdle (evict_test.go) measures eviction with
 // many idle goroutines, and BenchmarkColdRandom and BenchmarkColdScan
