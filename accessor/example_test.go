@@ -261,3 +261,48 @@ func ExampleViewAccessor_Batch() {
 	fmt.Println(sum)
 	// Output: 7864384
 }
+
+// A Batch that will reach most chunks of a range in no useful order holds
+// the range first, so that every access finds its chunk without a call.
+func ExampleBatch_Hold() {
+	m, cleanup := openExample()
+	defer cleanup()
+	va := accessor.New(m, nil)
+	const n = 1 << 17 // 128 Ki uint64s: 1 MiB, 16 chunks
+	if err := m.Truncate(8 * n); err != nil {
+		log.Fatal(err)
+	}
+	err := va.Batch(func(b *accessor.Batch) error {
+		if err := b.HoldWritable(0, 8*n); err != nil {
+			return err
+		}
+		for i := range int64(n) {
+			if err := b.WriteUint64(8*i, uint64(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var sum uint64
+	err = va.Batch(func(b *accessor.Batch) error {
+		if err := b.Hold(0, 8*n); err != nil {
+			return err
+		}
+		for i := range int64(1000) {
+			x, err := b.ReadUint64(8 * (i * 7919 % n)) // a stride that visits the chunks out of order
+			if err != nil {
+				return err
+			}
+			sum += x
+		}
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(sum)
+	// Output: 65192468
+}
