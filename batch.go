@@ -459,16 +459,19 @@ func batchWritableBytes(b *Batch, off int64, n int, slow func(*Batch, int64, int
 // over 32 chunks of 64 MiB not in the CPU's caches ran 1.36× faster with
 // their range held first, and such writes 1.6× (see the README's
 // performance section); a batch that stays within a chunk or two gains
-// nothing.
+// nothing. The fast path spans the chunks that lie side by side in the
+// arena: a range that crosses the end of the arena's reservation (see
+// Options.ArenaSize), or chunks whose slots other held chunks occupy, are
+// held all the same, and reached through the call.
 //
 // Every chunk of the range stays mapped until the function returns, beyond
 // MaxMapped if need be: hold only what the batch will use, as far as the
 // memory it maps can be spared. The range follows Bytes' rules, but n is
-// an int64 (with n 0, Hold only checks off). If Hold
-// returns an error, it may have held some chunks of the range already,
-// which the batch lets go of as it ends. On a ReadOnly Manager that
-// follows a writer, whose batches follow it on every call (and so have no
-// fast path), Hold only holds.
+// an int64; with n 0, Hold holds the chunk of off, as Bytes(off, 0) does.
+// If Hold returns an error, which names the whole range, it may have held
+// some chunks of the range already, which the batch lets go of as it ends.
+// On a ReadOnly Manager that follows a writer, whose batches follow it on
+// every call (and so have no fast path), Hold only holds.
 func (b *Batch) Hold(off, n int64) error { return b.holdRange("batch hold", off, n, false) }
 
 // HoldWritable is Hold for storing: the chunks of [off, off+n) are held
@@ -491,25 +494,26 @@ func (b *Batch) holdRange(op string, off, n int64, write bool) error {
 	}
 	m := s.m
 	if m == nil {
-		return s.closedErr(op, off, n)
+		return s.closedErr(op, at(off, n))
 	}
 	if n < 0 || off < 0 || n > maxOffset-off {
 		return m.errorf(op, at(off, n), ErrOutOfRange, m.rangeDetail(off, n))
 	}
-	for first := true; ; first = false {
-		k := min(n, m.chunkSize-off&m.mask, maxRun)
-		if _, err := s.slow(op, off, int(k), write); err != nil {
+	where := at(off, n) // errors name the whole range
+	for o, left := off, n; ; {
+		k := min(left, m.chunkSize-o&m.mask, maxRun)
+		if _, err := s.slow(op, where, o, int(k), write); err != nil {
 			return err
 		}
-		if first {
+		if o == off {
 			// The first part passed the checks of the Manager's state
 			// (and a follower followed its writer): the rest of the
 			// range is checked as a whole before more is held.
 			if d := m.rangeDetail(off, n); d != "" {
-				return m.errorf(op, at(off, n), ErrOutOfRange, d)
+				return m.errorf(op, where, ErrOutOfRange, d)
 			}
 		}
-		if off, n = off+k, n-k; n == 0 {
+		if o, left = o+k, left-k; left == 0 {
 			return nil
 		}
 	}
@@ -532,19 +536,20 @@ func (b *Batch) outside(off int64, n int, write bool) ([]byte, error) {
 	if write {
 		op = "batch write"
 	}
-	return b.slow(op, off, n, write)
+	return b.slow(op, at(off, int64(n)), off, n, write)
 }
 
 // slow checks the range, holds its chunks if the batch does not yet, and
-// returns its bytes, pointing the fast path at them. op names the call in
-// errors.
-func (b *Batch) slow(op string, off int64, n int, write bool) ([]byte, error) {
+// returns its bytes, pointing the fast path at them. Its errors name op on
+// where: the n bytes at off themselves, or the range of a Hold that they
+// are a part of.
+func (b *Batch) slow(op string, where span, off int64, n int, write bool) ([]byte, error) {
 	if b.self != nil {
 		b = b.self // itself, or the original of a copy
 	}
 	m := b.m
 	if m == nil {
-		return nil, b.closedErr(op, off, int64(n))
+		return nil, b.closedErr(op, where)
 	}
 	st := b.st
 	// The epoch is loaded before the checks below (closed, failed, the
@@ -553,19 +558,19 @@ func (b *Batch) slow(op string, off int64, n int, write bool) ([]byte, error) {
 	cache := b.revalidate()
 	epoch := b.epoch
 	if write {
-		if err := m.checkWrite(op, at(off, int64(max(n, 0)))); err != nil {
+		if err := m.checkWrite(op, span{off: where.off, n: max(where.n, 0), hasOff: true, hasLen: true}); err != nil {
 			return nil, err
 		}
 	} else if m.closed.Load() {
-		return nil, m.errorf(op, at(off, int64(n)), ErrClosed, "")
+		return nil, m.errorf(op, where, ErrClosed, "")
 	}
-	if err := m.follow(op, at(off, int64(n))); err != nil {
+	if err := m.follow(op, where); err != nil {
 		return nil, err
 	}
 	// A writer followed may have deleted chunks.
 	cache = b.revalidate() && cache && b.epoch == epoch
-	if err := m.checkRange(op, off, n); err != nil {
-		return nil, err
+	if d := m.rangeDetail(off, int64(n)); d != "" {
+		return nil, m.errorf(op, where, ErrOutOfRange, d)
 	}
 	first := off >> m.shift
 	last := first
@@ -577,7 +582,7 @@ func (b *Batch) slow(op string, off int64, n int, write bool) ([]byte, error) {
 		for idx := first; idx <= last; idx++ {
 			ok, err := b.hold(idx, write, op, off, n)
 			if err != nil {
-				return nil, m.wrapErr(op, at(off, int64(n)), err)
+				return nil, m.wrapErr(op, where, err)
 			}
 			arenaOK = arenaOK && ok
 		}
@@ -604,7 +609,7 @@ func (b *Batch) slow(op string, off int64, n int, write bool) ([]byte, error) {
 			}
 			m.mu.Unlock()
 			if err != nil {
-				return nil, m.wrapErr(op, at(off, int64(n)), err)
+				return nil, m.wrapErr(op, where, err)
 			}
 		}
 	}
@@ -615,13 +620,13 @@ func (b *Batch) slow(op string, off int64, n int, write bool) ([]byte, error) {
 		// what the chunk held before, and pages the file never had
 		// fault on a full disk). Once more: hold finds the slot doomed
 		// and the chunk as it is now goes into a view.
-		return b.slow(op, off, n, write)
+		return b.slow(op, where, off, n, write)
 	}
 	var p []byte
 	if !arenaOK {
 		v, err := b.view(first, last, write, op, off, n)
 		if err != nil {
-			return nil, m.wrapErr(op, at(off, int64(n)), err)
+			return nil, m.wrapErr(op, where, err)
 		}
 		o := off - first<<m.shift
 		p = v[o : o+int64(n) : o+int64(n)]
@@ -630,7 +635,7 @@ func (b *Batch) slow(op string, off int64, n int, write bool) ([]byte, error) {
 		// Checked again now that the chunks are held: a Truncate since
 		// the check above may have made a chunk anew short of the range
 		// (see slots.go).
-		return nil, m.errorf(op, at(off, int64(n)), ErrOutOfRange, d)
+		return nil, m.errorf(op, where, ErrOutOfRange, d)
 	}
 	if !arenaOK {
 		return p, nil
@@ -669,13 +674,13 @@ func (b *Batch) slow(op string, off int64, n int, write bool) ([]byte, error) {
 	return p, nil
 }
 
-// closedErr is the error of op on the n bytes at off through b, which is
-// a zero or an ended Batch (b.m is nil).
-func (b *Batch) closedErr(op string, off, n int64) error {
+// closedErr is the error of op on where through b, which is a zero or an
+// ended Batch (b.m is nil).
+func (b *Batch) closedErr(op string, where span) error {
 	if b.st == nil {
-		return placed(place(op, at(off, n)), "%w: a zero Batch (use the one Manager.Batch passes to its function)", ErrClosed)
+		return placed(place(op, where), "%w: a zero Batch (use the one Manager.Batch passes to its function)", ErrClosed)
 	}
-	return placed(place(op, at(off, n))+" in "+b.dir, "%w: the Batch was used after its function returned", ErrClosed)
+	return placed(place(op, where)+" in "+b.dir, "%w: the Batch was used after its function returned", ErrClosed)
 }
 
 // batchHeldHook, if set, runs in slow between the holds and the checks

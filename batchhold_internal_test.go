@@ -51,6 +51,21 @@ func TestBatchHold_OneWindow(t *testing.T) {
 					t.Errorf("arena %d, write %v: %d chunks held after Hold of all %d", tc.arena, write, pinned, chunks)
 				}
 				if !tc.whole {
+					// Each chunk is held by a part of its own: in its
+					// slot, or in a view of that chunk alone, never in
+					// one view of the whole range.
+					views := 0
+					for _, vs := range []map[[2]int64]*viewHold{b.st.views, b.st.wviews} {
+						for key := range vs {
+							if key[0] != key[1] {
+								t.Errorf("arena %d, write %v: a view of chunks %d-%d", tc.arena, write, key[0], key[1])
+							}
+							views++
+						}
+					}
+					if got := len(b.st.held) + views; got != chunks {
+						t.Errorf("arena %d, write %v: %d chunks held in slots and views, want %d", tc.arena, write, got, chunks)
+					}
 					return nil
 				}
 				// The window starts at Start (0), in lo's chunk.

@@ -3,6 +3,7 @@ package chunkmap_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -157,5 +158,43 @@ func TestBatchHold_WritableStoresPersist(t *testing.T) {
 		if _, err := m2.ReadAt(buf, off); err != nil || string(buf) != "HOLDHOLD" {
 			t.Fatalf("after reopening, %d reads %q (%v), want HOLDHOLD", off, buf, err)
 		}
+	}
+}
+
+// TestBatchHold_TruncatedMidway: a Truncate between two chunks of a Hold
+// (run from the hook between a part's holds and its checks) ends the Hold
+// with ErrOutOfRange naming the whole range asked for, and the batch goes
+// on working within the new Size.
+func TestBatchHold_TruncatedMidway(t *testing.T) {
+	m, cs := openWindowed(t, 6)
+	calls := 0
+	chunkmap.SetBatchHeldHook(func() {
+		if calls++; calls == 2 {
+			if err := m.Truncate(2 * cs); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	defer chunkmap.SetBatchHeldHook(nil)
+	err := m.Batch(func(b *chunkmap.Batch) error {
+		err := b.Hold(100, 5*cs)
+		if want := fmt.Sprintf("batch hold %d bytes at offset 100", 5*cs); !errors.Is(err, chunkmap.ErrOutOfRange) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Hold across a Truncate: %v, want ErrOutOfRange naming %q", err, want)
+		}
+		p, err := b.Bytes(cs, int(cs))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(p, bytes.Repeat([]byte{'b'}, int(cs))) {
+			t.Error("chunk 1 reads other bytes after the Truncate")
+		}
+		_, err = b.Bytes(2*cs, 1)
+		if !errors.Is(err, chunkmap.ErrOutOfRange) {
+			t.Errorf("Bytes past the new Size: %v, want ErrOutOfRange", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

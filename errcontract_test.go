@@ -273,7 +273,15 @@ func TestErrorContract_ReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	runCases(t, managerCalls(m, shape{want: chunkmap.ErrReadOnly, paths: []string{dir}}, false, true))
+	ro := shape{want: chunkmap.ErrReadOnly, paths: []string{dir}}
+	// A Hold over several chunks is named as a whole, not by the part
+	// that failed.
+	across := ro
+	across.op, across.n, across.off = "batch hold writable", "131080 bytes", "at offset 5"
+	runCases(t, append(managerCalls(m, ro, false, true),
+		ecCase{"Batch.HoldWritable/across chunks", func() error {
+			return m.Batch(func(b *chunkmap.Batch) error { return b.HoldWritable(5, 2*ecChunk+8) })
+		}, across}))
 }
 
 func TestErrorContract_OutOfRange(t *testing.T) {
@@ -316,6 +324,12 @@ func TestErrorContract_OutOfRange(t *testing.T) {
 		ecCase{"Batch.Hold/past size", func() error {
 			return m.Batch(func(b *chunkmap.Batch) error { return b.Hold(ecChunk, size) })
 		}, oor("batch hold", "196708 bytes", "at offset 65536")},
+		ecCase{"Batch.Hold/from past size", func() error {
+			return m.Batch(func(b *chunkmap.Batch) error { return b.Hold(size+10, 3*ecChunk) })
+		}, oor("batch hold", "196608 bytes", "at offset 196718")},
+		ecCase{"Batch.Hold/below start", func() error {
+			return m.Batch(func(b *chunkmap.Batch) error { return b.Hold(10, 3*ecChunk) })
+		}, oor("batch hold", "196608 bytes", "at offset 10")},
 		ecCase{"Batch.HoldWritable/negative", func() error {
 			return m.Batch(func(b *chunkmap.Batch) error { return b.HoldWritable(ecChunk, -1) })
 		}, oor("batch hold writable", "-1 bytes", "at offset 65536")},

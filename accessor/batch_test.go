@@ -135,9 +135,10 @@ func TestBatch_Errors(t *testing.T) {
 	}
 }
 
-// TestBatch_Hold: typed writes after HoldWritable and typed reads after
-// Hold, at random offsets across every chunk of the range (straddling
-// values included), match a model; Hold's errors reach the caller as
+// TestBatch_Hold: HoldWritable and Hold hold every chunk of their range;
+// typed writes after HoldWritable and typed reads after Hold, at offsets
+// across every chunk of the range (straddling values included), match a
+// model; Hold's errors reach the caller as
 // chunkmap's, and a zero Batch's Hold reports ErrClosed.
 func TestBatch_Hold(t *testing.T) {
 	const cs, chunks = 64 << 10, 9
@@ -165,6 +166,9 @@ func TestBatch_Hold(t *testing.T) {
 		if err := b.HoldWritable(0, chunks*cs); err != nil {
 			return err
 		}
+		if pinned := m.Stats().Pinned; pinned != chunks {
+			t.Errorf("after HoldWritable of %d chunks, %d are held", chunks, pinned)
+		}
 		for off, x := range model {
 			if err := b.WriteUint64(off, x); err != nil {
 				return err
@@ -178,6 +182,9 @@ func TestBatch_Hold(t *testing.T) {
 	err = v.Batch(func(b *accessor.Batch) error {
 		if err := b.Hold(0, chunks*cs); err != nil {
 			return err
+		}
+		if pinned := m.Stats().Pinned; pinned != chunks {
+			t.Errorf("after Hold of %d chunks, %d are held", chunks, pinned)
 		}
 		for off, want := range model {
 			if got, err := b.ReadUint64(off); err != nil || got != want {
