@@ -327,7 +327,7 @@ func TestErrorContract_OutOfRange(t *testing.T) {
 		ecCase{"Batch.Hold/from past size", func() error {
 			return m.Batch(func(b *chunkmap.Batch) error { return b.Hold(size+10, 3*ecChunk) })
 		}, oor("batch hold", "196608 bytes", "at offset 196718")},
-		ecCase{"Batch.Hold/below start", func() error {
+		ecCase{"Batch.Hold/below start across chunks", func() error {
 			return m.Batch(func(b *chunkmap.Batch) error { return b.Hold(10, 3*ecChunk) })
 		}, oor("batch hold", "196608 bytes", "at offset 10")},
 		ecCase{"Batch.HoldWritable/negative", func() error {
