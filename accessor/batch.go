@@ -77,8 +77,7 @@ func (bt *Batch) get(off int64, n int) ([]byte, error) {
 	if b == nil {
 		return zeroBatch.Bytes(off, n)
 	}
-	o := off & bt.end
-	if off < 0 || o <= bt.end+1-int64(n) {
+	if bt.inChunk(off, n) {
 		return b.Bytes(off, n)
 	}
 	p, q, err := bt.parts(off, n, b.Bytes)
@@ -88,6 +87,13 @@ func (bt *Batch) get(off int64, n int) ([]byte, error) {
 	k := copy(bt.tmp[:], p)
 	copy(bt.tmp[k:n], q)
 	return bt.tmp[:n], nil
+}
+
+// inChunk reports whether the n bytes at off lie within one chunk, or off
+// is negative (which Bytes refuses): whether one call of Bytes or
+// WritableBytes answers for them.
+func (bt *Batch) inChunk(off int64, n int) bool {
+	return off < 0 || off&bt.end <= bt.end+1-int64(n)
 }
 
 // parts returns the two parts, in the chunks on either side of a boundary,
@@ -135,8 +141,7 @@ func (bt *Batch) put(off int64, src []byte) error {
 		return err
 	}
 	n := len(src)
-	o := off & bt.end
-	if off < 0 || o <= bt.end+1-int64(n) {
+	if bt.inChunk(off, n) {
 		p, err := b.WritableBytes(off, n)
 		if err != nil {
 			return err
@@ -159,7 +164,14 @@ func (bt *Batch) put(off int64, src []byte) error {
 // machine's order and read as a T.
 func batchRead[T value](bt *Batch, off int64) (T, error) {
 	n := sizeOf[T]()
-	p, err := bt.get(off, n)
+	var p []byte
+	var err error
+	if b := bt.b; b != nil && bt.inChunk(off, n) {
+		// Bytes' fast path, inlined here: one call per value, this one.
+		p, err = b.Bytes(off, n)
+	} else {
+		p, err = bt.get(off, n)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -197,6 +209,15 @@ func batchWrite[T value](bt *Batch, off int64, x T) error {
 		} else {
 			bt.v.fromNative(b, n)
 		}
+	}
+	if cb := bt.b; cb != nil && bt.inChunk(off, n) {
+		// WritableBytes' fast path, inlined here (see batchRead).
+		p, err := cb.WritableBytes(off, n)
+		if err != nil {
+			return err
+		}
+		copy(p, b)
+		return nil
 	}
 	return bt.put(off, b)
 }
