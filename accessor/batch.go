@@ -216,7 +216,18 @@ func batchWrite[T value](bt *Batch, off int64, x T) error {
 		if err != nil {
 			return err
 		}
-		copy(p, b)
+		// One store of n bytes, where copy would call memmove.
+		ne := binary.NativeEndian
+		switch n {
+		case 1:
+			p[0] = b[0]
+		case 2:
+			ne.PutUint16(p, *(*uint16)(unsafe.Pointer(&w)))
+		case 4:
+			ne.PutUint32(p, *(*uint32)(unsafe.Pointer(&w)))
+		case 8:
+			ne.PutUint64(p, w)
+		}
 		return nil
 	}
 	return bt.put(off, b)

@@ -123,6 +123,7 @@ var Impls = []Impl{
 	{Name: "chunkmap-typed", Open: openTyped, Variant: true, proto: (*chunkmapTyped)(nil)},
 	{Name: "chunkmap-batch", Open: openBatch, Variant: true, proto: (*chunkmapBatch)(nil)},
 	{Name: "chunkmap-batch-held", Open: openBatchHeld, Variant: true, proto: (*chunkmapBatch)(nil)},
+	{Name: "chunkmap-typed-batch", Open: openTypedBatch, Variant: true, proto: (*chunkmapTypedBatch)(nil)},
 	{Name: "chunkmap-gather", Open: openGather, Variant: true, proto: (*chunkmapGather)(nil)},
 	{Name: "chunkmap-bulk", Open: openBulk, Variant: true, proto: (*chunkmapBulk)(nil)},
 	{Name: "chunkmap-view", Open: openView, Variant: true, Pinned: true, proto: (*chunkmapView)(nil)},
@@ -480,6 +481,49 @@ func (c *chunkmapBatch) WriteUint64s(offs []int64, src []uint64) error {
 				return err
 			}
 			binary.LittleEndian.PutUint64(p, src[i])
+		}
+		return nil
+	})
+}
+
+// chunkmapTypedBatch makes each kernel call one accessor Batch
+// (ViewAccessor.Batch) and reads and writes with its typed calls,
+// ReadUint64 and WriteUint64: chunkmapBatch with the accessor's decoding
+// and its handling of values across chunk boundaries, one call per value.
+type chunkmapTypedBatch struct {
+	cmBase
+	va *accessor.ViewAccessor
+}
+
+func openTypedBatch(d Dataset) (Contender, error) {
+	b, err := openManager(d)
+	if err != nil {
+		return nil, err
+	}
+	return &chunkmapTypedBatch{cmBase: b, va: accessor.New(b.m, binary.LittleEndian)}, nil
+}
+
+func (c *chunkmapTypedBatch) ReadUint64s(offs []int64, dst []uint64) error {
+	dst = dst[:len(offs)]
+	return c.va.Batch(func(b *accessor.Batch) error {
+		for i, off := range offs {
+			x, err := b.ReadUint64(off)
+			if err != nil {
+				return err
+			}
+			dst[i] = x
+		}
+		return nil
+	})
+}
+
+func (c *chunkmapTypedBatch) WriteUint64s(offs []int64, src []uint64) error {
+	src = src[:len(offs)]
+	return c.va.Batch(func(b *accessor.Batch) error {
+		for i, off := range offs {
+			if err := b.WriteUint64(off, src[i]); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

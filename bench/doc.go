@@ -13,8 +13,9 @@
 //     that scope holding each chunk at its first access (an atomic add,
 //     and another to let go as the scope ends) cost;
 //   - chunkmap: the Manager's ReadAt, WriteAt and Append;
-//   - chunkmap-typed, chunkmap-bulk, chunkmap-view: the accessor package's
-//     single typed calls, bulk slice calls and pinned Views;
+//   - chunkmap-typed, chunkmap-typed-batch, chunkmap-bulk, chunkmap-view:
+//     the accessor package's single typed calls, typed calls in a Batch,
+//     bulk slice calls and pinned Views;
 //   - chunkmap-batch, chunkmap-batch-held, chunkmap-gather,
 //     chunkmap-pinned: Manager.Batch per block (the second holding the
 //     range the block's offsets span first, with Batch.Hold), gather and
