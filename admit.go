@@ -462,16 +462,20 @@ func (m *Manager) openChunkLocked(idx int64, mode chunk.Mode, mappings bool) (f 
 // part itself (refusedLocked). Every path that opens a chunk file goes
 // through it or through withFiles.
 //
+// open runs again after the idle files are closed even if this call found
+// none to close: calls that open files side by side (Sync fsyncs its
+// chunks so) are all refused at once, and the first to close the cached
+// files makes the room the others need.
+//
 // REQUIRES: m.mu held.
 func (m *Manager) withFilesLocked(mappings bool, open func() error) error {
 	err := open()
 	if err == nil || !filesRefused(err) {
 		return err
 	}
-	if m.dropIdleFdsLocked(-1) {
-		if err = open(); err == nil || !filesRefused(err) {
-			return err
-		}
+	m.dropIdleFdsLocked(-1)
+	if err = open(); err == nil || !filesRefused(err) {
+		return err
 	}
 	if !mappings {
 		return err
@@ -489,11 +493,9 @@ func (m *Manager) withFiles(open func() error) error {
 	err := open()
 	if err != nil && filesRefused(err) {
 		m.mu.Lock()
-		dropped := m.dropIdleFdsLocked(-1)
+		m.dropIdleFdsLocked(-1)
 		m.mu.Unlock()
-		if dropped {
-			err = open()
-		}
+		err = open()
 	}
 	return err
 }
