@@ -558,7 +558,7 @@ func (b *Batch) slow(op string, where span, off int64, n int, write bool) ([]byt
 	cache := b.revalidate()
 	epoch := b.epoch
 	if write {
-		if err := m.checkWrite(op, span{off: where.off, n: max(where.n, 0), hasOff: true, hasLen: true}); err != nil {
+		if err := m.checkWrite(op, at(where.off, max(where.n, 0))); err != nil {
 			return nil, err
 		}
 	} else if m.closed.Load() {

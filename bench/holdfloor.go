@@ -118,7 +118,10 @@ func (c *holdFloor) scope(fn func(*holdScope) error) (err error) {
 	return fn(s)
 }
 
-// ReadUint64s is the random-read kernel: one scope per call.
+// ReadUint64s is the random-read kernel: one scope per call. It and
+// WriteUint64s are written out like scopeFloor's, not shared through a
+// generic function, so that bytes is inlined into the loop as in a
+// caller's own code.
 func (c *holdFloor) ReadUint64s(offs []int64, dst []uint64) error {
 	dst = dst[:len(offs)]
 	return c.scope(func(s *holdScope) error {
