@@ -44,11 +44,18 @@ type Batch struct {
 	// lies in chunks the batch holds (writable, for the second, and
 	// allocated on disk) side by side in the arena, and within [Start,
 	// Size) as of when Manager.shrinks was epoch. n and wn are 0 in a zero
-	// or ended Batch, which sends every call to the slow path.
-	lo, wlo int64
-	n, wn   uint64
-	p, wp   unsafe.Pointer
-	epoch   uint64
+	// or ended Batch, which sends every call to the slow path. lim (wlim)
+	// is n-7 (wn-7), or 0 if n (wn) is less than 8: a value of at most 8
+	// bytes at lo+o lies in the window if o < lim, one compare where a
+	// length that varies takes two (see batchwin).
+	//
+	// These fields, up to shrinks, are batchwin.Head's, in its order
+	// (batchhead.go checks it): package accessor reads them through one.
+	lo, wlo   int64
+	n, wn     uint64
+	lim, wlim uint64
+	p, wp     unsafe.Pointer
+	epoch     uint64
 	// shrinks is &m.shrinks as a plain word (an atomic.Uint64 is its
 	// word), loaded with atomic.LoadUint64, which costs the inliner less
 	// than the method.
@@ -259,7 +266,8 @@ func (b *Batch) revalidate() (cache bool) {
 	m, st := b.m, b.st
 	if e := m.shrinks.Load(); e != b.epoch {
 		clear(st.runs[:])
-		b.n, b.wn = 0, 0
+		b.setWindow(false, 0, 0, nil)
+		b.setWindow(true, 0, 0, nil)
 		b.epoch = e
 	}
 	cache = m.shrinking.Load() == 0
@@ -351,7 +359,8 @@ func catchBatchFault(prev bool, b *Batch, err *error) {
 func (b *Batch) end() {
 	m, st := b.m, b.st
 	b.m, b.st = nil, &endedState
-	b.n, b.wn = 0, 0
+	b.setWindow(false, 0, 0, nil)
+	b.setWindow(true, 0, 0, nil)
 	for _, c := range st.held {
 		if c.write {
 			m.unholdWritable(c.idx, c.s)
@@ -782,10 +791,20 @@ func (b *Batch) widen(first, last int64, write bool) {
 	} else {
 		n = uint64(hi - lo)
 	}
+	b.setWindow(write, lo, n, p)
+}
+
+// setWindow points the fast path's window (the writable one, with write)
+// at the n bytes from offset lo, mapped at p.
+func (b *Batch) setWindow(write bool, lo int64, n uint64, p unsafe.Pointer) {
+	var lim uint64
+	if n >= 8 {
+		lim = n - 7
+	}
 	if write {
-		b.wlo, b.wn, b.wp = lo, n, p
+		b.wlo, b.wn, b.wlim, b.wp = lo, n, lim, p
 	} else {
-		b.lo, b.n, b.p = lo, n, p
+		b.lo, b.n, b.lim, b.p = lo, n, lim, p
 	}
 }
 

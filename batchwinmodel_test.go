@@ -15,6 +15,17 @@ import (
 // own slot, at its slot's address, within [Start, Size), and the window
 // never wraps the arena or spans more than len(slots) chunks.
 func checkWinModel(m *Manager, b *Batch, lo int64, n uint64, p unsafe.Pointer, write bool) error {
+	// lim (wlim) is what the accessor's typed calls check: n-7, or 0.
+	lim, wantLim := b.lim, uint64(0)
+	if write {
+		lim = b.wlim
+	}
+	if n >= 8 {
+		wantLim = n - 7
+	}
+	if lim != wantLim {
+		return fmt.Errorf("window of %d bytes (write %v) has lim %d, want %d", n, write, lim, wantLim)
+	}
 	if n == 0 {
 		return nil
 	}

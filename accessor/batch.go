@@ -7,15 +7,26 @@ package accessor
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/batchwin"
 )
 
 // Batch is a scope, opened by [ViewAccessor.Batch], in which typed reads
 // and writes share one fault guard and read the mapped bytes in place, with
 // no lock and no locked instruction per call. A Batch must not be used after
 // its function returns, nor by more than one goroutine at a time.
+//
+// With the machine's byte order (binary.NativeEndian, or the one of
+// LittleEndian and BigEndian that it is), the typed calls are inlined into
+// the caller's loop: a value within the chunks around the one the batch
+// last reached for the first time (see [chunkmap.Batch]) costs a compare,
+// a check that the dataset did not shrink and a load or store, as with
+// [chunkmap.Batch.Bytes]; other values, and every value in another order,
+// cost a call. Like any load in Go, a read whose value the caller never
+// uses may be left out by the compiler, and then cannot fault.
 //
 // Reads must lie within [Start, Size) and, unlike the ViewAccessor's typed
 // writes, so must writes: a Batch does not extend the dataset. A value that
@@ -25,10 +36,14 @@ import (
 // that cuts them off, and the growth after it, may return what that growth
 // writes, zeros included (the ViewAccessor's own reads never do).
 type Batch struct {
-	v   *ViewAccessor
-	b   *chunkmap.Batch
-	end int64 // ChunkSize - 1: the mask of an offset within its chunk
-	tmp [8]byte
+	// h is b's fast-path windows, read in place (see readFast); with
+	// fast false, which a zero Batch has, every call takes the call.
+	h    *batchwin.Head
+	fast bool // values load and store as themselves (see readFast)
+	v    *ViewAccessor
+	b    *chunkmap.Batch
+	end  int64 // ChunkSize - 1: the mask of an offset within its chunk
+	tmp  [8]byte
 }
 
 // Batch calls fn with a Batch over the accessor's Manager and returns fn's
@@ -41,7 +56,7 @@ func (v *ViewAccessor) Batch(fn func(b *Batch) error) error {
 	}
 	end := v.m.ChunkSize() - 1
 	return v.m.Batch(func(cb *chunkmap.Batch) error {
-		return fn(&Batch{v: v, b: cb, end: end})
+		return fn(&Batch{h: (*batchwin.Head)(unsafe.Pointer(cb)), fast: v.native && unalignedOK, v: v, b: cb, end: end})
 	})
 }
 
@@ -156,6 +171,40 @@ func (bt *Batch) put(off int64, src []byte) error {
 	k := copy(p, src)
 	copy(q, src[k:])
 	return nil
+}
+
+// readFast is Batch.ReadName: the value, loaded as itself from the
+// mapping, if the accessor's order is the machine's (and the processor
+// loads values at any address, see unalignedOK) and the value lies in the
+// window of chunkmap.Batch.Bytes' fast path, read in place through bt.h;
+// else slow's answer (slow is a parameter for the reason batchBytes in
+// package chunkmap gives). The window is contiguous memory in chunks the
+// batch holds, across chunk boundaries too, so where the value lies in its
+// chunk needs no check. Small enough, with its caller, to be inlined into
+// the caller's loop: one check of the window, one of the epoch and a load
+// per value, where batchRead is a call.
+func readFast[T value](bt *Batch, off int64, slow func(*Batch, int64) (T, error)) (x T, err error) {
+	if h := bt.h; bt.fast {
+		if o := uint64(off - h.Lo); o < h.Lim && atomic.LoadUint64(h.Shrinks) == h.Epoch {
+			return *(*T)(unsafe.Add(h.P, o)), nil
+		}
+	}
+	x, err = slow(bt, off)
+	return
+}
+
+// writeFast is readFast for Batch.WriteName: the value is stored as itself
+// in the window of chunkmap.Batch.WritableBytes, whose chunks the batch
+// holds writable and allocated on disk (and marked for Sync).
+func writeFast[T value](bt *Batch, off int64, x T, slow func(*Batch, int64, T) error) (err error) {
+	if h := bt.h; bt.fast {
+		if o := uint64(off - h.WLo); o < h.WLim && atomic.LoadUint64(h.Shrinks) == h.Epoch {
+			*(*T)(unsafe.Add(h.WP, o)) = x
+			return nil
+		}
+	}
+	err = slow(bt, off, x)
+	return
 }
 
 // batchRead is Batch.ReadName: the value's bytes, straight from the

@@ -5,101 +5,121 @@ package accessor
 // This file holds the typed reads and writes of a Batch (see batch.go).
 
 // ReadUint8 is [Batch.ReadUint64] for uint8 values, 1 byte.
-func (bt *Batch) ReadUint8(off int64) (uint8, error) {
-	return batchRead[uint8](bt, off)
+func (bt *Batch) ReadUint8(off int64) (x uint8, err error) {
+	x, err = readFast(bt, off, batchRead[uint8])
+	return
 }
 
 // WriteUint8 is [Batch.WriteUint64] for uint8 values, 1 byte.
-func (bt *Batch) WriteUint8(off int64, x uint8) error {
-	return batchWrite(bt, off, x)
+func (bt *Batch) WriteUint8(off int64, x uint8) (err error) {
+	err = writeFast(bt, off, x, batchWrite[uint8])
+	return
 }
 
 // ReadInt8 is [Batch.ReadUint64] for int8 values, 1 byte.
-func (bt *Batch) ReadInt8(off int64) (int8, error) {
-	return batchRead[int8](bt, off)
+func (bt *Batch) ReadInt8(off int64) (x int8, err error) {
+	x, err = readFast(bt, off, batchRead[int8])
+	return
 }
 
 // WriteInt8 is [Batch.WriteUint64] for int8 values, 1 byte.
-func (bt *Batch) WriteInt8(off int64, x int8) error {
-	return batchWrite(bt, off, x)
+func (bt *Batch) WriteInt8(off int64, x int8) (err error) {
+	err = writeFast(bt, off, x, batchWrite[int8])
+	return
 }
 
 // ReadUint16 is [Batch.ReadUint64] for uint16 values, 2 bytes.
-func (bt *Batch) ReadUint16(off int64) (uint16, error) {
-	return batchRead[uint16](bt, off)
+func (bt *Batch) ReadUint16(off int64) (x uint16, err error) {
+	x, err = readFast(bt, off, batchRead[uint16])
+	return
 }
 
 // WriteUint16 is [Batch.WriteUint64] for uint16 values, 2 bytes.
-func (bt *Batch) WriteUint16(off int64, x uint16) error {
-	return batchWrite(bt, off, x)
+func (bt *Batch) WriteUint16(off int64, x uint16) (err error) {
+	err = writeFast(bt, off, x, batchWrite[uint16])
+	return
 }
 
 // ReadInt16 is [Batch.ReadUint64] for int16 values, 2 bytes.
-func (bt *Batch) ReadInt16(off int64) (int16, error) {
-	return batchRead[int16](bt, off)
+func (bt *Batch) ReadInt16(off int64) (x int16, err error) {
+	x, err = readFast(bt, off, batchRead[int16])
+	return
 }
 
 // WriteInt16 is [Batch.WriteUint64] for int16 values, 2 bytes.
-func (bt *Batch) WriteInt16(off int64, x int16) error {
-	return batchWrite(bt, off, x)
+func (bt *Batch) WriteInt16(off int64, x int16) (err error) {
+	err = writeFast(bt, off, x, batchWrite[int16])
+	return
 }
 
 // ReadUint32 is [Batch.ReadUint64] for uint32 values, 4 bytes.
-func (bt *Batch) ReadUint32(off int64) (uint32, error) {
-	return batchRead[uint32](bt, off)
+func (bt *Batch) ReadUint32(off int64) (x uint32, err error) {
+	x, err = readFast(bt, off, batchRead[uint32])
+	return
 }
 
 // WriteUint32 is [Batch.WriteUint64] for uint32 values, 4 bytes.
-func (bt *Batch) WriteUint32(off int64, x uint32) error {
-	return batchWrite(bt, off, x)
+func (bt *Batch) WriteUint32(off int64, x uint32) (err error) {
+	err = writeFast(bt, off, x, batchWrite[uint32])
+	return
 }
 
 // ReadInt32 is [Batch.ReadUint64] for int32 values, 4 bytes.
-func (bt *Batch) ReadInt32(off int64) (int32, error) {
-	return batchRead[int32](bt, off)
+func (bt *Batch) ReadInt32(off int64) (x int32, err error) {
+	x, err = readFast(bt, off, batchRead[int32])
+	return
 }
 
 // WriteInt32 is [Batch.WriteUint64] for int32 values, 4 bytes.
-func (bt *Batch) WriteInt32(off int64, x int32) error {
-	return batchWrite(bt, off, x)
+func (bt *Batch) WriteInt32(off int64, x int32) (err error) {
+	err = writeFast(bt, off, x, batchWrite[int32])
+	return
 }
 
 // ReadUint64 returns the uint64 at offset off, in the accessor's byte order.
-func (bt *Batch) ReadUint64(off int64) (uint64, error) {
-	return batchRead[uint64](bt, off)
+func (bt *Batch) ReadUint64(off int64) (x uint64, err error) {
+	x, err = readFast(bt, off, batchRead[uint64])
+	return
 }
 
 // WriteUint64 stores x at offset off, in the accessor's byte order.
-func (bt *Batch) WriteUint64(off int64, x uint64) error {
-	return batchWrite(bt, off, x)
+func (bt *Batch) WriteUint64(off int64, x uint64) (err error) {
+	err = writeFast(bt, off, x, batchWrite[uint64])
+	return
 }
 
 // ReadInt64 is [Batch.ReadUint64] for int64 values, 8 bytes.
-func (bt *Batch) ReadInt64(off int64) (int64, error) {
-	return batchRead[int64](bt, off)
+func (bt *Batch) ReadInt64(off int64) (x int64, err error) {
+	x, err = readFast(bt, off, batchRead[int64])
+	return
 }
 
 // WriteInt64 is [Batch.WriteUint64] for int64 values, 8 bytes.
-func (bt *Batch) WriteInt64(off int64, x int64) error {
-	return batchWrite(bt, off, x)
+func (bt *Batch) WriteInt64(off int64, x int64) (err error) {
+	err = writeFast(bt, off, x, batchWrite[int64])
+	return
 }
 
 // ReadFloat32 is [Batch.ReadUint64] for float32 values, 4 bytes.
-func (bt *Batch) ReadFloat32(off int64) (float32, error) {
-	return batchRead[float32](bt, off)
+func (bt *Batch) ReadFloat32(off int64) (x float32, err error) {
+	x, err = readFast(bt, off, batchRead[float32])
+	return
 }
 
 // WriteFloat32 is [Batch.WriteUint64] for float32 values, 4 bytes.
-func (bt *Batch) WriteFloat32(off int64, x float32) error {
-	return batchWrite(bt, off, x)
+func (bt *Batch) WriteFloat32(off int64, x float32) (err error) {
+	err = writeFast(bt, off, x, batchWrite[float32])
+	return
 }
 
 // ReadFloat64 is [Batch.ReadUint64] for float64 values, 8 bytes.
-func (bt *Batch) ReadFloat64(off int64) (float64, error) {
-	return batchRead[float64](bt, off)
+func (bt *Batch) ReadFloat64(off int64) (x float64, err error) {
+	x, err = readFast(bt, off, batchRead[float64])
+	return
 }
 
 // WriteFloat64 is [Batch.WriteUint64] for float64 values, 8 bytes.
-func (bt *Batch) WriteFloat64(off int64, x float64) error {
-	return batchWrite(bt, off, x)
+func (bt *Batch) WriteFloat64(off int64, x float64) (err error) {
+	err = writeFast(bt, off, x, batchWrite[float64])
+	return
 }
