@@ -505,7 +505,14 @@ func (b *Batch) holdRange(op string, off, n int64, write bool) error {
 	if m == nil {
 		return s.closedErr(op, at(off, n))
 	}
-	if n < 0 || off < 0 || n > maxOffset-off {
+	// In the order of slow's checks (and Pin's): the Manager's state
+	// before the range.
+	switch {
+	case m.closed.Load():
+		return m.errorf(op, at(off, n), ErrClosed, "")
+	case write && m.opts.ReadOnly:
+		return m.errorf(op, at(off, n), ErrReadOnly, "")
+	case n < 0 || off < 0 || n > maxOffset-off:
 		return m.errorf(op, at(off, n), ErrOutOfRange, m.rangeDetail(off, n))
 	}
 	where := at(off, n) // errors name the whole range

@@ -74,6 +74,21 @@ func TestBatchHold_Errors(t *testing.T) {
 	if !errors.Is(err, chunkmap.ErrReadOnly) {
 		t.Errorf("HoldWritable on a ReadOnly Manager: %v, want ErrReadOnly", err)
 	}
+	// The Manager's state is checked before the range, as Bytes and Pin
+	// check it: a bad range on a ReadOnly or closed Manager names that.
+	err = ro.Batch(func(b *chunkmap.Batch) error { return b.HoldWritable(-1, 8) })
+	if !errors.Is(err, chunkmap.ErrReadOnly) {
+		t.Errorf("HoldWritable(-1, 8) on a ReadOnly Manager: %v, want ErrReadOnly", err)
+	}
+	err = ro.Batch(func(b *chunkmap.Batch) error {
+		if err := ro.Close(); err != nil {
+			t.Logf("Close inside the batch: %v", err) // ErrBusy: the batch is open
+		}
+		return b.Hold(-1, -1)
+	})
+	if !errors.Is(err, chunkmap.ErrClosed) {
+		t.Errorf("Hold(-1, -1) after Close: %v, want ErrClosed", err)
+	}
 }
 
 // TestBatchHold_BoundAndRelease: a Hold keeps every chunk of its range

@@ -228,9 +228,12 @@ func runOps(t *testing.T, in []byte) {
 }
 
 // step decodes and runs one operation on both the Manager and the model.
-func (r *opsRun) step(d *decoder) {
+func (r *opsRun) step(d *decoder) { r.stepOp(d.byte()%numOps, d) }
+
+// stepOp decodes the arguments of operation op and runs it on both.
+func (r *opsRun) stepOp(op byte, d *decoder) {
 	m, mod := r.m, r.mod
-	switch op := d.byte() % numOps; op {
+	switch op {
 	case opWriteAt:
 		off, n := r.off(d), length(d)
 		if off+int64(n) > maxSize {
