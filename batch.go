@@ -4,6 +4,7 @@ package chunkmap
 // the mapped bytes of the chunks the batch holds.
 
 import (
+	"errors"
 	"maps"
 	"math"
 	"runtime/debug"
@@ -491,11 +492,16 @@ func (b *Batch) HoldWritable(off, n int64) error {
 	return b.holdRange("batch hold writable", off, n, true)
 }
 
-// holdRange is Hold (HoldWritable, with write): slow on each chunk's part
-// of the range in turn, in order, so that each call's window joins the
-// last one's (see widen). One call of slow over the whole range would map
-// it in one private view where it does not fit in the arena side by side.
-// The parts are at most maxRun bytes, which an int holds.
+// holdRange is Hold (HoldWritable, with write). Where the range's chunks
+// lie side by side in the arena, one call of slowSpan holds them all, sets
+// their runs and points the window at them: a check of the Manager, of the
+// range, of deletions and one widen for the range, instead of one for each
+// chunk. Where they do not (a range longer than the arena, across its end,
+// longer than an int, or a chunk whose slot another holds), slowSpan maps
+// no view (it would map the whole range a second time, in private) but
+// returns errParts, and the range is held a part per chunk, in order, so
+// that each part's window joins the last one's (see widen). The parts are
+// at most maxRun bytes, which an int holds.
 func (b *Batch) holdRange(op string, off, n int64, write bool) error {
 	s := b
 	if b.self != nil {
@@ -516,6 +522,11 @@ func (b *Batch) holdRange(op string, off, n int64, write bool) error {
 		return m.errorf(op, at(off, n), ErrOutOfRange, m.rangeDetail(off, n))
 	}
 	where := at(off, n) // errors name the whole range
+	if n <= math.MaxInt {
+		if _, err := s.slowSpan(op, where, off, int(n), write, true); err != errParts {
+			return err
+		}
+	}
 	for o, left := off, n; ; {
 		k := min(left, m.chunkSize-o&m.mask, maxRun)
 		if _, err := s.slow(op, where, o, int(k), write); err != nil {
@@ -560,6 +571,17 @@ func (b *Batch) outside(off int64, n int, write bool) ([]byte, error) {
 // where: the n bytes at off themselves, or the range of a Hold that they
 // are a part of.
 func (b *Batch) slow(op string, where span, off int64, n int, write bool) ([]byte, error) {
+	return b.slowSpan(op, where, off, n, write, false)
+}
+
+// errParts is slowSpan's answer, with noView, for a range whose chunks it
+// cannot hold side by side in the arena. It never leaves the package.
+var errParts = errors.New("chunkmap: the range is not side by side in the arena")
+
+// slowSpan is slow; with noView, where the range's chunks are not held side
+// by side in the arena, it returns errParts instead of mapping them in a
+// view, having held those it could.
+func (b *Batch) slowSpan(op string, where span, off int64, n int, write, noView bool) ([]byte, error) {
 	if b.self != nil {
 		b = b.self // itself, or the original of a copy
 	}
@@ -606,6 +628,9 @@ func (b *Batch) slow(op string, where span, off int64, n int, write bool) ([]byt
 	if batchHeldHook != nil {
 		batchHeldHook()
 	}
+	if !arenaOK && noView {
+		return nil, errParts
+	}
 	var size int64
 	if write {
 		// Stores through the returned bytes and the runs cached below
@@ -636,7 +661,7 @@ func (b *Batch) slow(op string, where span, off int64, n int, write bool) ([]byt
 		// what the chunk held before, and pages the file never had
 		// fault on a full disk). Once more: hold finds the slot doomed
 		// and the chunk as it is now goes into a view.
-		return b.slow(op, where, off, n, write)
+		return b.slowSpan(op, where, off, n, write, noView)
 	}
 	var p []byte
 	if !arenaOK {

@@ -176,40 +176,66 @@ func TestBatchHold_WritableStoresPersist(t *testing.T) {
 	}
 }
 
-// TestBatchHold_TruncatedMidway: a Truncate between two chunks of a Hold
-// (run from the hook between a part's holds and its checks) ends the Hold
-// with ErrOutOfRange naming the whole range asked for, and the batch goes
-// on working within the new Size.
+// TestBatchHold_TruncatedMidway: a Truncate between a Hold's holds and its
+// checks (run from the hook there) ends the Hold with ErrOutOfRange naming
+// the whole range asked for, and the batch goes on working within the new
+// Size: where the range's chunks lie side by side in the arena, held in one
+// go, and where the arena is too small for them, between two parts.
 func TestBatchHold_TruncatedMidway(t *testing.T) {
-	m, cs := openWindowed(t, 6)
-	calls := 0
-	chunkmap.SetBatchHeldHook(func() {
-		if calls++; calls == 2 {
-			if err := m.Truncate(2 * cs); err != nil {
-				t.Error(err)
+	const cs = chunkmap.MinChunkSize
+	for _, tc := range []struct {
+		name     string
+		arena    int64
+		truncAt  int // the hook call that truncates
+		wantHook int // the hook calls the Hold makes
+	}{
+		{"side by side", 0, 1, 1},
+		{"part by part", 4 * cs, 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: 8, NoAdmission: true, ArenaSize: tc.arena})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	})
-	defer chunkmap.SetBatchHeldHook(nil)
-	err := m.Batch(func(b *chunkmap.Batch) error {
-		err := b.Hold(100, 5*cs)
-		if want := fmt.Sprintf("batch hold %d bytes at offset 100", 5*cs); !errors.Is(err, chunkmap.ErrOutOfRange) || !strings.Contains(err.Error(), want) {
-			t.Errorf("Hold across a Truncate: %v, want ErrOutOfRange naming %q", err, want)
-		}
-		p, err := b.Bytes(cs, int(cs))
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(p, bytes.Repeat([]byte{'b'}, int(cs))) {
-			t.Error("chunk 1 reads other bytes after the Truncate")
-		}
-		_, err = b.Bytes(2*cs, 1)
-		if !errors.Is(err, chunkmap.ErrOutOfRange) {
-			t.Errorf("Bytes past the new Size: %v, want ErrOutOfRange", err)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+			defer m.Close()
+			for i := range 6 {
+				if _, err := m.Append(bytes.Repeat([]byte{byte('a' + i)}, cs)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			calls := 0
+			chunkmap.SetBatchHeldHook(func() {
+				if calls++; calls == tc.truncAt {
+					if err := m.Truncate(2 * cs); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			defer chunkmap.SetBatchHeldHook(nil)
+			err = m.Batch(func(b *chunkmap.Batch) error {
+				err := b.Hold(100, 5*cs)
+				if want := fmt.Sprintf("batch hold %d bytes at offset 100", 5*cs); !errors.Is(err, chunkmap.ErrOutOfRange) || !strings.Contains(err.Error(), want) {
+					t.Errorf("Hold across a Truncate: %v, want ErrOutOfRange naming %q", err, want)
+				}
+				if calls != tc.wantHook {
+					t.Errorf("the Hold reached its checks %d times, want %d", calls, tc.wantHook)
+				}
+				p, err := b.Bytes(cs, int(cs))
+				if err != nil {
+					return err
+				}
+				if !bytes.Equal(p, bytes.Repeat([]byte{'b'}, int(cs))) {
+					t.Error("chunk 1 reads other bytes after the Truncate")
+				}
+				_, err = b.Bytes(2*cs, 1)
+				if !errors.Is(err, chunkmap.ErrOutOfRange) {
+					t.Errorf("Bytes past the new Size: %v, want ErrOutOfRange", err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
