@@ -58,7 +58,8 @@ func raceWindow(t *testing.T, m *Manager, write bool, set func(on bool), on func
 	for epoch == 0 && time.Now().Before(deadline) {
 		m.Batch(func(b *Batch) error {
 			for i := 0; i < 1000 && epoch == 0; i++ {
-				b.n, b.wn = 0, 0 // the slow path every time
+				b.setWindow(false, 0, 0, nil) // the slow path every time
+				b.setWindow(true, 0, 0, nil)
 				clear(b.st.runs[:])
 				tries++
 				if _, err := access(b, 8, 8); err != nil {

@@ -27,7 +27,8 @@ func TestBatchEpoch_WindowWithinSizeUnderTruncate(t *testing.T) {
 	for time.Now().Before(deadline) && bad == 0 {
 		m.Batch(func(b *Batch) error {
 			for i := 0; i < 1000; i++ {
-				b.n, b.wn = 0, 0
+				b.setWindow(false, 0, 0, nil)
+				b.setWindow(true, 0, 0, nil)
 				tries++
 				w := i&1 == 0
 				var err error

@@ -1,10 +1,14 @@
 package chunkmap
 
-// The leading fields of Batch are those of batchwin.Head, in its order and
-// at its offsets, which package accessor's typed Batch calls read through a
-// *batchwin.Head (see headOf in package accessor): each line below fails to
-// compile if a field moves. A constant index out of [0, 1) is an error, and
-// so is a negative difference of uintptr constants.
+// The leading fields of Batch are those of batchwin.Head, in its order, at
+// its offsets and of its sizes, and Head ends where Batch's next field
+// begins: package accessor's typed Batch calls read them through a
+// *batchwin.Head (see Batch.h in package accessor). Each line below fails to
+// compile if a field moves, changes size, or is added to one and not the
+// other: a constant index out of [0, 1) is an error, and so is a negative
+// difference of uintptr constants. (Making Head Batch's first field would
+// need no check, but each access through it costs the inliner a node more,
+// and Bytes has none to spare.)
 
 import (
 	"unsafe"
@@ -15,22 +19,36 @@ import (
 var (
 	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.lo)-unsafe.Offsetof(batchwin.Head{}.Lo)]
 	_ = [1]struct{}{}[unsafe.Offsetof(batchwin.Head{}.Lo)-unsafe.Offsetof(Batch{}.lo)]
+	_ = [1]struct{}{}[unsafe.Sizeof(Batch{}.lo)-unsafe.Sizeof(batchwin.Head{}.Lo)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.wlo)-unsafe.Offsetof(batchwin.Head{}.WLo)]
 	_ = [1]struct{}{}[unsafe.Offsetof(batchwin.Head{}.WLo)-unsafe.Offsetof(Batch{}.wlo)]
+	_ = [1]struct{}{}[unsafe.Sizeof(Batch{}.wlo)-unsafe.Sizeof(batchwin.Head{}.WLo)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.n)-unsafe.Offsetof(batchwin.Head{}.N)]
 	_ = [1]struct{}{}[unsafe.Offsetof(batchwin.Head{}.N)-unsafe.Offsetof(Batch{}.n)]
+	_ = [1]struct{}{}[unsafe.Sizeof(Batch{}.n)-unsafe.Sizeof(batchwin.Head{}.N)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.wn)-unsafe.Offsetof(batchwin.Head{}.WN)]
 	_ = [1]struct{}{}[unsafe.Offsetof(batchwin.Head{}.WN)-unsafe.Offsetof(Batch{}.wn)]
+	_ = [1]struct{}{}[unsafe.Sizeof(Batch{}.wn)-unsafe.Sizeof(batchwin.Head{}.WN)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.lim)-unsafe.Offsetof(batchwin.Head{}.Lim)]
 	_ = [1]struct{}{}[unsafe.Offsetof(batchwin.Head{}.Lim)-unsafe.Offsetof(Batch{}.lim)]
+	_ = [1]struct{}{}[unsafe.Sizeof(Batch{}.lim)-unsafe.Sizeof(batchwin.Head{}.Lim)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.wlim)-unsafe.Offsetof(batchwin.Head{}.WLim)]
 	_ = [1]struct{}{}[unsafe.Offsetof(batchwin.Head{}.WLim)-unsafe.Offsetof(Batch{}.wlim)]
+	_ = [1]struct{}{}[unsafe.Sizeof(Batch{}.wlim)-unsafe.Sizeof(batchwin.Head{}.WLim)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.p)-unsafe.Offsetof(batchwin.Head{}.P)]
 	_ = [1]struct{}{}[unsafe.Offsetof(batchwin.Head{}.P)-unsafe.Offsetof(Batch{}.p)]
+	_ = [1]struct{}{}[unsafe.Sizeof(Batch{}.p)-unsafe.Sizeof(batchwin.Head{}.P)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.wp)-unsafe.Offsetof(batchwin.Head{}.WP)]
 	_ = [1]struct{}{}[unsafe.Offsetof(batchwin.Head{}.WP)-unsafe.Offsetof(Batch{}.wp)]
+	_ = [1]struct{}{}[unsafe.Sizeof(Batch{}.wp)-unsafe.Sizeof(batchwin.Head{}.WP)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.epoch)-unsafe.Offsetof(batchwin.Head{}.Epoch)]
 	_ = [1]struct{}{}[unsafe.Offsetof(batchwin.Head{}.Epoch)-unsafe.Offsetof(Batch{}.epoch)]
+	_ = [1]struct{}{}[unsafe.Sizeof(Batch{}.epoch)-unsafe.Sizeof(batchwin.Head{}.Epoch)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.shrinks)-unsafe.Offsetof(batchwin.Head{}.Shrinks)]
 	_ = [1]struct{}{}[unsafe.Offsetof(batchwin.Head{}.Shrinks)-unsafe.Offsetof(Batch{}.shrinks)]
+	_ = [1]struct{}{}[unsafe.Sizeof(Batch{}.shrinks)-unsafe.Sizeof(batchwin.Head{}.Shrinks)]
+	// Head ends where Batch's fields past it begin: a field added to Head
+	// alone would read Batch's next one.
+	_ = [1]struct{}{}[unsafe.Sizeof(batchwin.Head{})-unsafe.Offsetof(Batch{}.self)]
+	_ = [1]struct{}{}[unsafe.Offsetof(Batch{}.self)-unsafe.Sizeof(batchwin.Head{})]
 )

@@ -20,13 +20,16 @@ import (
 // its function returns, nor by more than one goroutine at a time.
 //
 // With the machine's byte order (binary.NativeEndian, or the one of
-// LittleEndian and BigEndian that it is), the typed calls are inlined into
-// the caller's loop: a value within the chunks around the one the batch
-// last reached for the first time (see [chunkmap.Batch]) costs a compare,
-// a check that the dataset did not shrink and a load or store, as with
-// [chunkmap.Batch.Bytes]; other values, and every value in another order,
-// cost a call. Like any load in Go, a read whose value the caller never
-// uses may be left out by the compiler, and then cannot fault.
+// LittleEndian and BigEndian that it is), on processors that load and store
+// at any address (386, amd64, arm64, loong64, ppc64, ppc64le, s390x), the
+// typed calls are inlined into the caller's loop: a value within the chunks
+// around the one the batch last reached for the first time (see
+// [chunkmap.Batch], and [Batch.Hold] to widen them) costs a compare, a check
+// that the dataset did not shrink and a load or store, as with
+// [chunkmap.Batch.Bytes]. Other values (among them those in the last 7
+// bytes of those chunks), every value in another order or on another
+// processor, cost a call. Like any load in Go, a read whose value the
+// caller never uses may be left out by the compiler, and then cannot fault.
 //
 // Reads must lie within [Start, Size) and, unlike the ViewAccessor's typed
 // writes, so must writes: a Batch does not extend the dataset. A value that
@@ -37,7 +40,12 @@ import (
 // writes, zeros included (the ViewAccessor's own reads never do).
 type Batch struct {
 	// h is b's fast-path windows, read in place (see readFast); with
-	// fast false, which a zero Batch has, every call takes the call.
+	// fast false, which a zero Batch has, every call takes the call. b
+	// is the chunkmap.Batch that Manager.Batch made for this batch and
+	// passed to ViewAccessor.Batch's function, never handed to the
+	// caller: nothing but chunkmap's own code writes *h, and it clears
+	// the windows when the batch ends, so a copy of bt, or bt used after
+	// the batch, finds them empty.
 	h    *batchwin.Head
 	fast bool // values load and store as themselves (see readFast)
 	v    *ViewAccessor

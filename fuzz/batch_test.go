@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -230,81 +231,146 @@ func (r *opsRun) batchAccess(op byte, d *decoder, b *chunkmap.Batch, native, oth
 		}
 
 	case bHold, bHoldWritable:
+		// The target: b, or one of the accessor Batches, each a batch of
+		// its own whose typed calls a hold points at the range.
+		target := d.byte() % 3
 		off, n := r.off(d), length(d)
 		write := op == bHoldWritable
-		r.logf("Hold(%d, %d bytes, writable %v)", off, n, write)
+		r.logf("Hold(%d, %d bytes, writable %v) on batch %d", off, n, write, target)
+		hold, holdW := b.Hold, b.HoldWritable
+		switch target {
+		case 1:
+			hold, holdW = native.Hold, native.HoldWritable
+		case 2:
+			hold, holdW = other.Hold, other.HoldWritable
+		}
 		var err error
 		if write {
-			err = b.HoldWritable(off, int64(n))
+			err = holdW(off, int64(n))
 		} else {
-			err = b.Hold(off, int64(n))
+			err = hold(off, int64(n))
 		}
-		r.checkErr(fmt.Sprintf("Hold(%d, %d bytes, writable %v)", off, n, write), err, mod.Pin(off, n, write))
+		r.checkErr(fmt.Sprintf("Hold(%d, %d bytes, writable %v) on batch %d", off, n, write, target), err, mod.Pin(off, n, write))
 
 	case bReadTyped, bWriteTyped:
 		kb := d.byte()
-		w, _ := typedKind(kb)
+		k := batchTypedKind(kb)
 		bt, order := native, binary.ByteOrder(binary.NativeEndian)
 		if kb&0x80 != 0 {
 			bt, order = other, otherOrder()
 		}
 		off := r.typedOff(d)
 		write := op == bWriteTyped
-		r.logf("Batch typed(%d bytes at %d, %v, write %v)", w, off, order, write)
-		want := mod.Pin(off, w, write)
+		r.logf("Batch typed(%s at %d, %v, write %v)", k.name, off, order, write)
+		want := mod.Pin(off, k.w, write)
 		var buf [8]byte
 		if write {
-			x := uint64(r.gen)*0x9e3779b97f4a7c15 + uint64(off)
-			var err error
-			switch w {
-			case 2:
-				order.PutUint16(buf[:], uint16(x))
-				err = bt.WriteUint16(off, uint16(x))
-			case 4:
-				order.PutUint32(buf[:], uint32(x))
-				err = bt.WriteUint32(off, uint32(x))
-			default:
-				order.PutUint64(buf[:], x)
-				err = bt.WriteUint64(off, x)
-			}
-			r.checkErr(fmt.Sprintf("Batch WriteUint%d(%d)", 8*w, off), err, want)
+			x := (uint64(r.gen)*0x9e3779b97f4a7c15 + uint64(off)) | k.nan
+			err := k.write(bt, off, x)
+			r.checkErr(fmt.Sprintf("Batch Write%s(%d)", k.name, off), err, want)
 			if err == nil {
-				copy(mod.data[off:], buf[:w])
+				k.put(order, buf[:], x)
+				copy(mod.data[off:], buf[:k.w])
 			}
 			return
 		}
-		var got, wantX uint64
-		var err error
-		switch w {
-		case 2:
-			var v uint16
-			v, err = bt.ReadUint16(off)
-			got = uint64(v)
-		case 4:
-			var v uint32
-			v, err = bt.ReadUint32(off)
-			got = uint64(v)
-		default:
-			got, err = bt.ReadUint64(off)
-		}
-		r.checkErr(fmt.Sprintf("Batch ReadUint%d(%d)", 8*w, off), err, want)
+		got, err := k.read(bt, off)
+		r.checkErr(fmt.Sprintf("Batch Read%s(%d)", k.name, off), err, want)
 		if err != nil {
 			return
 		}
-		copy(buf[:], mod.data[off:off+int64(w)])
-		switch w {
-		case 2:
-			wantX = uint64(order.Uint16(buf[:]))
-		case 4:
-			wantX = uint64(order.Uint32(buf[:]))
-		default:
-			wantX = order.Uint64(buf[:])
-		}
-		if got != wantX {
-			r.fatalf("Batch ReadUint%d(%d) %v = %#x, want %#x", 8*w, off, order, got, wantX)
+		copy(buf[:], mod.data[off:off+int64(k.w)])
+		if wantX := k.get(order, buf[:]); got != wantX {
+			r.fatalf("Batch Read%s(%d) %v = %#x, want %#x", k.name, off, order, got, wantX)
 		}
 	}
 }
+
+// typedOp is one typed call of an accessor Batch: reads return, and writes
+// take, the value's bits in the low bits of a uint64.
+type typedOp struct {
+	name  string
+	w     int
+	nan   uint64 // bits a write sets in its value: a float's are a NaN's or an infinity's
+	read  func(bt *accessor.Batch, off int64) (uint64, error)
+	write func(bt *accessor.Batch, off int64, x uint64) error
+}
+
+// put encodes the w low bytes of x in order, as write stores them.
+func (k typedOp) put(order binary.ByteOrder, b []byte, x uint64) {
+	switch k.w {
+	case 1:
+		b[0] = byte(x)
+	case 2:
+		order.PutUint16(b, uint16(x))
+	case 4:
+		order.PutUint32(b, uint32(x))
+	default:
+		order.PutUint64(b, x)
+	}
+}
+
+// get decodes what read returns from the w bytes of b in order.
+func (k typedOp) get(order binary.ByteOrder, b []byte) uint64 {
+	switch k.w {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(order.Uint16(b))
+	case 4:
+		return uint64(order.Uint32(b))
+	}
+	return order.Uint64(b)
+}
+
+// typedOps are the typed calls a batch may make: every width, signed and
+// unsigned, and both floats, whose bits must pass unchanged (a NaN's
+// payload included).
+var typedOps = [...]typedOp{
+	{"Uint8", 1, 0, func(bt *accessor.Batch, off int64) (uint64, error) {
+		v, err := bt.ReadUint8(off)
+		return uint64(v), err
+	},
+		func(bt *accessor.Batch, off int64, x uint64) error { return bt.WriteUint8(off, uint8(x)) }},
+	{"Int16", 2, 0, func(bt *accessor.Batch, off int64) (uint64, error) {
+		v, err := bt.ReadInt16(off)
+		return uint64(uint16(v)), err
+	},
+		func(bt *accessor.Batch, off int64, x uint64) error { return bt.WriteInt16(off, int16(x)) }},
+	{"Uint32", 4, 0, func(bt *accessor.Batch, off int64) (uint64, error) {
+		v, err := bt.ReadUint32(off)
+		return uint64(v), err
+	},
+		func(bt *accessor.Batch, off int64, x uint64) error { return bt.WriteUint32(off, uint32(x)) }},
+	{"Uint64", 8, 0, func(bt *accessor.Batch, off int64) (uint64, error) { return bt.ReadUint64(off) },
+		func(bt *accessor.Batch, off int64, x uint64) error { return bt.WriteUint64(off, x) }},
+	{"Int8", 1, 0, func(bt *accessor.Batch, off int64) (uint64, error) {
+		v, err := bt.ReadInt8(off)
+		return uint64(uint8(v)), err
+	},
+		func(bt *accessor.Batch, off int64, x uint64) error { return bt.WriteInt8(off, int8(x)) }},
+	{"Uint16", 2, 0, func(bt *accessor.Batch, off int64) (uint64, error) {
+		v, err := bt.ReadUint16(off)
+		return uint64(v), err
+	},
+		func(bt *accessor.Batch, off int64, x uint64) error { return bt.WriteUint16(off, uint16(x)) }},
+	{"Float32", 4, 0x7f80_0000, func(bt *accessor.Batch, off int64) (uint64, error) {
+		v, err := bt.ReadFloat32(off)
+		return uint64(math.Float32bits(v)), err
+	}, func(bt *accessor.Batch, off int64, x uint64) error {
+		return bt.WriteFloat32(off, math.Float32frombits(uint32(x)))
+	}},
+	{"Float64", 8, 0x7ff0_0000_0000_0000, func(bt *accessor.Batch, off int64) (uint64, error) {
+		v, err := bt.ReadFloat64(off)
+		return math.Float64bits(v), err
+	}, func(bt *accessor.Batch, off int64, x uint64) error {
+		return bt.WriteFloat64(off, math.Float64frombits(x))
+	}},
+}
+
+// batchTypedKind decodes the typed call of a batch's typed operation from
+// its low three bits; bit 7 picks the order that is not the machine's.
+func batchTypedKind(b byte) typedOp { return typedOps[b&7] }
 
 // checkStale uses the handles of the last batch, whose function returned:
 // every call reports ErrClosed, and nothing is stored.
@@ -347,6 +413,29 @@ func batchOf(ops ...[]byte) []byte {
 	return b
 }
 
+// btyped spells the kind and offset of a batch's typed operation: typedOps[k],
+// in the order that is not the machine's with other, at delta bytes from
+// the start of chunk c (c == 16: from Size).
+func btyped(k int, other bool, c byte, delta int) []byte {
+	b := byte(k)
+	if other {
+		b |= 0x80
+	}
+	return []byte{b, c, byte(int8(delta))}
+}
+
+// Indexes of typedOps for the seeds.
+const (
+	tUint8 = iota
+	tInt16
+	tUint32
+	tUint64
+	tInt8
+	tUint16
+	tFloat32
+	tFloat64
+)
+
 // bop spells one operation of a batch.
 func bop(parts ...any) []byte { return seed(1, parts...)[1:] }
 
@@ -375,43 +464,56 @@ func batchSeeds() [][]byte {
 		// Reads and writes across a chunk edge and at Size, typed ones in
 		// both orders, then read back outside the batch.
 		join([]byte{1}, outer(opWriteAt, mid(0, 63), big(127)),
-			batchOf(bop(bBytes, edge(1, -5), 10), bop(bReadTyped, typed(8, false, 1, -3)), bop(bReadTyped, typed(8, true, 1, -4)),
+			batchOf(bop(bBytes, edge(1, -5), 10), bop(bReadTyped, btyped(tUint64, false, 1, -3)), bop(bReadTyped, btyped(tUint64, true, 1, -4)),
 				bop(bWritable, edge(1, -3), 6), bop(bBytes, nearSize(-3), 10), bop(bBytes, nearSize(0), 0),
-				bop(bWriteTyped, typed(4, false, 1, -2)), bop(bWriteTyped, typed(8, true, 1, -5)), bop(bReadTyped, typed(2, false, 1, -1))),
+				bop(bWriteTyped, btyped(tUint32, false, 1, -2)), bop(bWriteTyped, btyped(tUint64, true, 1, -5)), bop(bReadTyped, btyped(tUint16, false, 1, -1))),
 			outer(opReadAt, edge(1, -8), 20)),
 		// Holds over more chunks than MaxMapped, then typed accesses within
 		// them; the bound holds again after the batch.
 		join([]byte{0}, outer(opWriteAt, mid(0, 0), big(127)), outer(opWriteAt, mid(2, 0), big(127)),
-			batchOf(bop(bHold, edge(0, 0), big(127)), bop(bReadTyped, typed(8, false, 1, 0)), bop(bReadTyped, typed(4, false, 0, 8)),
-				bop(bHoldWritable, mid(2, 0), big(100)), bop(bWriteTyped, typed(8, false, 3, -4)), bop(bReadTyped, typed(8, false, 3, -4)),
-				bop(bBytes, edge(2, -16), 32), bop(bHold, nearSize(1), 1)),
+			batchOf(bop(bHold, 1, edge(0, 0), big(127)), bop(bReadTyped, btyped(tUint64, false, 1, 0)), bop(bReadTyped, btyped(tUint32, false, 0, 8)),
+				bop(bHoldWritable, 1, mid(2, 0), big(100)), bop(bWriteTyped, btyped(tUint64, false, 3, -4)), bop(bReadTyped, btyped(tUint64, false, 3, -4)),
+				bop(bBytes, edge(2, -16), 32), bop(bHold, 1, nearSize(1), 1)),
 			outer(opReadAt, edge(3, -8), 16)),
 		// A Truncate and a WriteAt from inside the function: the batch sees
 		// the dataset as it is after each.
 		join([]byte{1}, outer(opWriteAt, mid(2, 0), 100),
 			batchOf(bop(bBytes, mid(2, 0), 50), join(callOf(opTruncate, edge(1, 5))), bop(bBytes, mid(2, 0), 50),
-				bop(bReadTyped, typed(8, false, 1, 0)), bop(bReadTyped, typed(4, false, 1, 1)),
+				bop(bReadTyped, btyped(tUint64, false, 1, 0)), bop(bReadTyped, btyped(tUint32, false, 1, 1)),
 				join(callOf(opWriteAt, mid(2, 0), 40)), bop(bBytes, mid(2, 0), 40), bop(bBytes, edge(1, 0), 10),
 				bop(bWritable, edge(1, 2), 8))),
 		// A DropBefore from inside the function: below Start is out of range.
 		join([]byte{2}, outer(opWriteAt, mid(3, 0), 100),
-			batchOf(bop(bHold, edge(1, 0), big(70)), bop(bBytes, edge(1, 0), 8), join(callOf(opDropBefore, mid(2, 1))),
-				bop(bBytes, edge(1, 0), 8), bop(bReadTyped, typed(8, false, 1, 0)), bop(bBytes, nearStart(0), 16),
-				bop(bWriteTyped, typed(8, false, 2, 0)))),
+			batchOf(bop(bHold, 0, edge(1, 0), big(70)), bop(bBytes, edge(1, 0), 8), join(callOf(opDropBefore, mid(2, 1))),
+				bop(bBytes, edge(1, 0), 8), bop(bReadTyped, btyped(tUint64, false, 1, 0)), bop(bBytes, nearStart(0), 16),
+				bop(bWriteTyped, btyped(tUint64, false, 2, 0)))),
 		// Close from inside the function, the batch's calls after it, and
 		// a reopen.
 		join([]byte{1}, outer(opWriteAt, edge(1, -5), 10),
-			batchOf(bop(bBytes, edge(1, -5), 10), bop(bClose), bop(bBytes, edge(1, -5), 10), bop(bReadTyped, typed(8, false, 1, -5)),
-				bop(bWriteTyped, typed(8, false, 1, -5)), bop(bHold, edge(1, 0), 1), bop(bClose)),
+			batchOf(bop(bBytes, edge(1, -5), 10), bop(bClose), bop(bBytes, edge(1, -5), 10), bop(bReadTyped, btyped(tUint64, false, 1, -5)),
+				bop(bWriteTyped, btyped(tUint64, false, 1, -5)), bop(bHold, 1, edge(1, 0), 1), bop(bClose)),
 			outer(opReopen, 0), outer(opReadAt, edge(1, -5), 10)),
 		// A panic after holds and stores: the holds end, the stores stay.
 		join([]byte{0}, outer(opWriteAt, mid(0, 0), big(127)),
-			batchOf(bop(bHoldWritable, edge(0, 0), big(127)), bop(bWritable, edge(1, -4), 8), bop(bWriteTyped, typed(8, false, 0, 16)), bop(bPanic)),
+			batchOf(bop(bHoldWritable, 1, edge(0, 0), big(127)), bop(bWritable, edge(1, -4), 8), bop(bWriteTyped, btyped(tUint64, false, 0, 16)), bop(bPanic)),
 			outer(opReadAt, edge(1, -8), 16), outer(opSync), outer(opReopen, 0), outer(opReadAt, edge(0, 8), 16)),
 		// A one-chunk arena: a batch across chunks holds views.
 		join([]byte{0x20}, outer(opWriteAt, mid(0, 0), big(127)),
-			batchOf(bop(bBytes, edge(1, -8), 16), bop(bReadTyped, typed(8, false, 1, -3)), bop(bHold, edge(0, 0), big(127)),
-				bop(bWritable, edge(1, -8), 16), bop(bReadTyped, typed(8, false, 0, 0)), bop(bReadTyped, typed(8, false, 1, 0))),
-			batchOf(bop(bReadTyped, typed(8, false, 1, -8))), outer(opReadAt, edge(1, -8), 16)),
+			batchOf(bop(bBytes, edge(1, -8), 16), bop(bReadTyped, btyped(tUint64, false, 1, -3)), bop(bHold, 1, edge(0, 0), big(127)),
+				bop(bWritable, edge(1, -8), 16), bop(bReadTyped, btyped(tUint64, false, 0, 0)), bop(bReadTyped, btyped(tUint64, false, 1, 0))),
+			batchOf(bop(bReadTyped, btyped(tUint64, false, 1, -8))), outer(opReadAt, edge(1, -8), 16)),
+		// Every typed kind in the machine's order within a window the
+		// accessor Batch holds (two stores in one chunk, the last bytes
+		// before Size, floats with NaN bits), then the other order.
+		join([]byte{1}, outer(opWriteAt, mid(0, 0), big(127)),
+			batchOf(bop(bHoldWritable, 1, edge(0, 0), big(127)), bop(bWriteTyped, btyped(tUint64, false, 0, 8)),
+				bop(bWriteTyped, btyped(tFloat64, false, 0, 24)), bop(bReadTyped, btyped(tFloat64, false, 0, 24)),
+				bop(bWriteTyped, btyped(tFloat32, false, 1, -3)), bop(bReadTyped, btyped(tFloat32, false, 1, -3)),
+				bop(bWriteTyped, btyped(tInt16, false, 1, -1)), bop(bReadTyped, btyped(tUint8, false, 16, -1)),
+				bop(bWriteTyped, btyped(tInt8, false, 16, -1)), bop(bReadTyped, btyped(tInt8, false, 16, -1)),
+				bop(bReadTyped, btyped(tUint64, false, 16, -8)), bop(bReadTyped, btyped(tUint64, false, 16, -7)),
+				bop(bWriteTyped, btyped(tUint32, true, 0, 40)), bop(bReadTyped, btyped(tUint32, false, 0, 40)),
+				bop(bReadTyped, btyped(tUint16, true, 1, -1))),
+			outer(opReadAt, mid(0, 0), 64)),
 	}
 }
