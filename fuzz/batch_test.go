@@ -59,31 +59,7 @@ func FuzzBatch(f *testing.F) {
 }
 
 func runBatchOps(t *testing.T, in []byte) {
-	d := &decoder{b: in}
-	h := d.byte()
-	r := &opsRun{
-		t:         t,
-		dir:       t.TempDir(),
-		maxMapped: 1 + int(h&0x7f)%3,
-		mod:       newModel(chunkSize),
-	}
-	opts := &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, NoAdmission: h&0x80 == 0,
-		ArenaSize: arenaSizes[h>>5&3]}
-	r.logf("Open(%+v)", *opts)
-	m, err := chunkmap.Open(r.dir, opts)
-	if err != nil {
-		r.fatalf("Open: %v", err)
-	}
-	r.m = m
-	defer func() {
-		for _, p := range r.pins {
-			p.p.Release()
-		}
-		r.m.Close()
-		if r.follower != nil {
-			r.follower.Close()
-		}
-	}()
+	r, d := startOps(t, in)
 	var stale batchHandles
 	for ops := 0; d.more() && ops < maxOps; ops++ {
 		r.gen++

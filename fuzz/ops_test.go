@@ -193,6 +193,20 @@ func FuzzOps(f *testing.F) {
 var arenaSizes = [4]int64{0, chunkSize, 2 * chunkSize, 4 * chunkSize}
 
 func runOps(t *testing.T, in []byte) {
+	r, d := startOps(t, in)
+	for ops := 0; d.more() && ops < maxOps; ops++ {
+		r.gen++
+		r.step(d)
+		r.checkState()
+	}
+	r.finish()
+}
+
+// startOps decodes the header byte of in and opens the Manager it spells
+// (see FuzzOps) in a new directory, closed again, with the run's pins and
+// follower, when the test ends; it returns the run and the decoder of the
+// rest of in.
+func startOps(t *testing.T, in []byte) (*opsRun, *decoder) {
 	d := &decoder{b: in}
 	h := d.byte()
 	r := &opsRun{
@@ -209,7 +223,7 @@ func runOps(t *testing.T, in []byte) {
 		r.fatalf("Open: %v", err)
 	}
 	r.m = m
-	defer func() {
+	t.Cleanup(func() {
 		// Leave nothing mapped or locked when the run fails early.
 		for _, p := range r.pins {
 			p.p.Release()
@@ -218,13 +232,8 @@ func runOps(t *testing.T, in []byte) {
 		if r.follower != nil {
 			r.follower.Close()
 		}
-	}()
-	for ops := 0; d.more() && ops < maxOps; ops++ {
-		r.gen++
-		r.step(d)
-		r.checkState()
-	}
-	r.finish()
+	})
+	return r, d
 }
 
 // step decodes and runs one operation on both the Manager and the model.
