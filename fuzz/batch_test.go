@@ -491,5 +491,14 @@ func batchSeeds() [][]byte {
 				bop(bWriteTyped, btyped(tUint32, true, 0, 40)), bop(bReadTyped, btyped(tUint32, false, 0, 40)),
 				bop(bReadTyped, btyped(tUint16, true, 1, -1))),
 			outer(opReadAt, mid(0, 0), 64)),
+		// A Truncate from inside the function over chunks whose window the
+		// typed calls hold: they must see it, and the chunks made again.
+		join([]byte{1}, outer(opWriteAt, mid(3, 0), 100),
+			batchOf(bop(bHoldWritable, 1, edge(2, 0), big(127)), bop(bReadTyped, btyped(tUint64, false, 3, 3)),
+				bop(bWriteTyped, btyped(tUint64, false, 3, 8)), callOf(opTruncate, edge(2, 5)),
+				bop(bReadTyped, btyped(tUint64, false, 3, 3)), bop(bWriteTyped, btyped(tUint64, false, 3, 8)),
+				bop(bReadTyped, btyped(tUint16, false, 2, 3)), callOf(opWriteAt, mid(3, 0), 100),
+				bop(bReadTyped, btyped(tUint64, false, 3, 3)), bop(bReadTyped, btyped(tUint64, false, 3, 8)),
+				bop(bWriteTyped, btyped(tFloat64, false, 2, 16)), bop(bReadTyped, btyped(tFloat64, false, 2, 16)))),
 	}
 }
