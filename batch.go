@@ -50,7 +50,7 @@ type Batch struct {
 	// bytes at lo+o lies in the window if o < lim, one compare where a
 	// length that varies takes two (see batchwin).
 	//
-	// These fields, up to shrinks, are batchwin.Head's, in its order
+	// These fields, up to shift, are batchwin.Head's, in its order
 	// (batchhead.go checks it): package accessor reads them through one.
 	lo, wlo   int64
 	n, wn     uint64
@@ -61,27 +61,28 @@ type Batch struct {
 	// word), loaded with atomic.LoadUint64, which costs the inliner less
 	// than the method.
 	shrinks *uint64
-	// self is the Batch itself: a copy (whose self is the original)
-	// misses the fast paths, and its slow path acts for the original, so
-	// that it sees the original end.
-	self *Batch
-
-	m     *Manager
-	dir   string // m's directory, which errors name after the batch ended
-	shift uint
 	// st is the batch's state, taken from batchStates for the length of
 	// the function; once the batch ends it is &endedState, whose empty
 	// cache sends every call to the slow path, which reports ErrClosed.
 	// So a Batch used after its function returned never reaches a state
 	// that another Batch has since taken.
-	st *batchState
+	st    *batchState
+	shift uint
+	// self is the Batch itself: a copy (whose self is the original)
+	// misses the fast paths, and its slow path acts for the original, so
+	// that it sees the original end.
+	self *Batch
+
+	m   *Manager
+	dir string // m's directory, which errors name after the batch ended
 }
 
 // batchState is what a Batch keeps while it runs. It is pooled: opening a
 // batch allocates only the small Batch handle.
 type batchState struct {
 	// Behind the windows: a direct-mapped cache of the chunks the batch
-	// has reached, by chunk index mod len(runs). Each entry holds the bytes
+	// has reached, by chunk index mod len(runs). It is the first field:
+	// package accessor reads it through batchwin.Head.Runs. Each entry holds the bytes
 	// [lo, lo+n) of one held chunk within [Start, Size) as of when it was
 	// filled; wn is n if the chunk is held writable and allocated, else 0.
 	runs      [batchRuns]batchRun

@@ -16,9 +16,13 @@ import (
 // inlined typed calls do not answer goes to the slow path, which such a
 // Batch answers with ErrClosed, and so tells the two apart.
 func fakeBatch(buf []byte, lo int64, shrinks *uint64) *Batch {
-	n := uint64(len(buf))
+	n, lim := uint64(len(buf)), uint64(0)
+	if n >= 8 {
+		lim = n - 7
+	}
 	p := unsafe.Pointer(unsafe.SliceData(buf))
-	h := &batchwin.Head{Lo: lo, WLo: lo, N: n, WN: n, Lim: n - 7, WLim: n - 7, P: p, WP: p, Shrinks: shrinks}
+	h := &batchwin.Head{Lo: lo, WLo: lo, N: n, WN: n, Lim: lim, WLim: lim, P: p, WP: p, Shrinks: shrinks,
+		Runs: new([batchwin.NRuns]batchwin.Run), Shift: 16}
 	return &Batch{h: h, fast: unalignedOK, v: New(nil, binary.NativeEndian)}
 }
 
@@ -148,5 +152,62 @@ func TestBatchFast_OnlyNative(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s order: fast path %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestBatchFast_Runs checks the typed calls' second place to look, the
+// batch's cache of runs, on a fake run of 40 bytes at offset 3<<16+1000 in
+// a batch whose window is empty: a value wholly in the run is loaded and
+// stored in place (the last byte too, which the window's one compare
+// leaves out), one that starts before it or reaches past it, one in the
+// run's entry that names another chunk, one after a shrink, and a store
+// past the run's writable bytes all go on to the slow path.
+func TestBatchFast_Runs(t *testing.T) {
+	if !unalignedOK {
+		t.Skip("this processor has no fast path: every typed Batch call is a call")
+	}
+	const lo = 3<<16 + 1000
+	buf := make([]byte, 40)
+	for i := range buf {
+		buf[i] = byte(i*37 + 11)
+	}
+	ne := binary.NativeEndian
+	var shrinks uint64
+	bt := fakeBatch(nil, 0, &shrinks)
+	bt.h.Runs[3] = batchwin.Run{Lo: lo, N: 40, WN: 32, P: unsafe.Pointer(unsafe.SliceData(buf))}
+
+	if x, err := bt.ReadUint64(lo + 32); err != nil || x != ne.Uint64(buf[32:]) {
+		t.Errorf("ReadUint64 at the run's last place = %#x, %v; want it from the run", x, err)
+	}
+	if x, err := bt.ReadUint8(lo + 39); err != nil || x != buf[39] {
+		t.Errorf("ReadUint8 of the run's last byte = %#x, %v; want %#x", x, err, buf[39])
+	}
+	if err := bt.WriteUint32(lo+28, 0xa1b2c3d4); err != nil || ne.Uint32(buf[28:]) != 0xa1b2c3d4 {
+		t.Errorf("WriteUint32 at the writable bytes' last place: %v, stored %#x", err, ne.Uint32(buf[28:]))
+	}
+	before := append([]byte(nil), buf...)
+	for _, c := range []struct {
+		name string
+		run  func() error
+	}{
+		{"ReadUint64 reaching past the run", func() error { _, err := bt.ReadUint64(lo + 33); return err }},
+		{"ReadUint16 starting before it", func() error { _, err := bt.ReadUint16(lo - 1); return err }},
+		{"ReadUint64 in chunk 67, whose entry is chunk 3's", func() error { _, err := bt.ReadUint64(lo + 64<<16); return err }},
+		{"WriteUint8 past the writable bytes", func() error { return bt.WriteUint8(lo+32, 1) }},
+		{"ReadUint64 at a negative offset", func() error { _, err := bt.ReadUint64(-8); return err }},
+	} {
+		if err := c.run(); !errors.Is(err, chunkmap.ErrClosed) {
+			t.Errorf("%s: %v, want the slow path's ErrClosed", c.name, err)
+		}
+	}
+	if string(buf) != string(before) {
+		t.Errorf("a refused write changed the run's bytes")
+	}
+	shrinks = 1
+	if _, err := bt.ReadUint64(lo); !errors.Is(err, chunkmap.ErrClosed) {
+		t.Errorf("ReadUint64 in the run after a shrink: %v, want the slow path's ErrClosed", err)
+	}
+	if err := bt.WriteUint64(lo, 1); !errors.Is(err, chunkmap.ErrClosed) {
+		t.Errorf("WriteUint64 in the run after a shrink: %v, want the slow path's ErrClosed", err)
 	}
 }

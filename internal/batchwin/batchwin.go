@@ -24,4 +24,22 @@ type Head struct {
 	P, WP     unsafe.Pointer
 	Epoch     uint64
 	Shrinks   *uint64
+	// Runs is the batch's cache of the chunks it holds (the first field
+	// of its state): chunk i's bytes are in Runs[i%NRuns] if that run's
+	// Lo>>Shift is i and its N is not 0, valid as the windows are. An
+	// ended Batch's Runs are all empty.
+	Runs  *[NRuns]Run
+	Shift uint
+}
+
+// NRuns is the size of a Batch's cache of runs.
+const NRuns = 64
+
+// Run is one entry of a Batch's cache: the N bytes from offset Lo, mapped
+// at P, of one chunk the batch holds, of which the first WN may be stored
+// to.
+type Run struct {
+	Lo    int64
+	N, WN uint64
+	P     unsafe.Pointer
 }
