@@ -81,10 +81,11 @@ type Batch struct {
 // batch allocates only the small Batch handle.
 type batchState struct {
 	// Behind the windows: a direct-mapped cache of the chunks the batch
-	// has reached, by chunk index mod len(runs). It is the first field:
-	// package accessor reads it through batchwin.Head.Runs. Each entry holds the bytes
-	// [lo, lo+n) of one held chunk within [Start, Size) as of when it was
-	// filled; wn is n if the chunk is held writable and allocated, else 0.
+	// has reached, by chunk index mod len(runs). Each entry holds the
+	// bytes [lo, lo+n) of one held chunk within [Start, Size) as of when
+	// it was filled; wn is n if the chunk is held writable and allocated,
+	// else 0. It is the first field: package accessor reads it through
+	// batchwin.Head.Runs.
 	runs      [batchRuns]batchRun
 	deletions uint64 // Manager.deletions when views were last valid
 

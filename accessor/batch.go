@@ -39,13 +39,14 @@ import (
 // that cuts them off, and the growth after it, may return what that growth
 // writes, zeros included (the ViewAccessor's own reads never do).
 type Batch struct {
-	// h is b's fast-path windows, read in place (see readFast); with
-	// fast false, which a zero Batch has, every call takes the call. b
-	// is the chunkmap.Batch that Manager.Batch made for this batch and
-	// passed to ViewAccessor.Batch's function, never handed to the
-	// caller: nothing but chunkmap's own code writes *h, and it clears
-	// the windows when the batch ends, so a copy of bt, or bt used after
-	// the batch, finds them empty.
+	// h is b's fast-path windows and cache of runs, read in place (see
+	// readFast and inRun); with fast false, which a zero Batch has,
+	// every call takes the call. b is the chunkmap.Batch that
+	// Manager.Batch made for this batch and passed to
+	// ViewAccessor.Batch's function, never handed to the caller: nothing
+	// but chunkmap's own code writes *h, and it empties the windows and
+	// the runs when the batch ends, so a copy of bt, or bt used after the
+	// batch, finds them empty.
 	h    *batchwin.Head
 	fast bool // values load and store as themselves (see readFast)
 	v    *ViewAccessor
