@@ -1,12 +1,14 @@
-// Package batchwin describes the windows of a chunkmap.Batch's fast paths,
-// so that package accessor's typed Batch calls can check them inline, as
-// Batch.Bytes and Batch.WritableBytes do, without a call per value.
+// Package batchwin describes the windows of a chunkmap.Batch's fast paths
+// and its cache of runs, so that package accessor's typed Batch calls can
+// check them inline, as Batch.Bytes and Batch.WritableBytes do, without a
+// call per value.
 //
-// Head mirrors the leading fields of chunkmap.Batch, which are declared in
-// the same order and checked at compile time to lie at the same offsets
-// (batchhead.go in package chunkmap). Only package chunkmap writes
-// them; package accessor reads them through a *Head that points at the
-// chunkmap.Batch its function was given.
+// Head mirrors the leading fields of chunkmap.Batch, and Run an entry of
+// its cache; they are declared in the same order and checked at compile
+// time to lie at the same offsets with the same sizes (batchhead.go in
+// package chunkmap). Only package chunkmap writes them; package accessor
+// reads them through a *Head that points at the chunkmap.Batch its
+// function was given.
 package batchwin
 
 import "unsafe"
