@@ -236,10 +236,11 @@ func (bt *Batch) inRun(off int64, n int, write bool) unsafe.Pointer {
 	return nil
 }
 
-// batchRead is Batch.ReadName: the value's bytes, straight from the
-// mapping, loaded into an aligned word (n is a constant in each
-// instantiation, so one case of each switch remains), converted to the
-// machine's order and read as a T.
+// batchRead is Batch.ReadName outside readFast's window: with fast, the
+// value itself if the batch's cache of runs has it (inRun); else its bytes,
+// straight from the mapping, loaded into an aligned word (n is a constant
+// in each instantiation, so one case of each switch remains), converted to
+// the machine's order and read as a T.
 func batchRead[T value](bt *Batch, off int64) (T, error) {
 	n := sizeOf[T]()
 	if bt.fast {
