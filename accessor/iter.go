@@ -115,9 +115,14 @@ func (s *Scanner) fail(err error) {
 // int64, and may be huge or negative.
 func (s *Scanner) check(op string, off, count int64, size int) (int64, error) {
 	v := s.v
-	// An empty ReadAt reports a closed Manager and a negative offset.
+	// An empty ReadAt reports a closed Manager and a negative offset, in
+	// the scan's name and extent (none if count is not one).
+	var extent int64
+	if count > 0 && count <= maxOffset/int64(size) {
+		extent = count * int64(size)
+	}
 	if _, err := v.m.ReadAt(nil, off); err != nil {
-		return 0, fmt.Errorf("%s: %w", op, err)
+		return 0, v.restate(op, off, extent, err)
 	}
 	if count < 0 {
 		return 0, v.rangeErr(op, off, 0, fmt.Sprintf("negative count %d", count))

@@ -14,8 +14,9 @@ import (
 // TestRestatedErrorNamesPlaceOnce opens a dataset through a symlink,
 // a relative path and a path with a trailing slash (so that Dir differs
 // from the directory the Manager's messages name), and checks that a bulk
-// call's error restated from the Manager's names the call once: its own
-// operation and offset, not also the Manager's "read 0 bytes at offset 0".
+// call's or a scan's error restated from the Manager's names the call once:
+// its own operation, length and offset, not also the Manager's "read 0 bytes
+// at offset 0".
 func TestRestatedErrorNamesPlaceOnce(t *testing.T) {
 	base := t.TempDir()
 	real := filepath.Join(base, "real")
@@ -38,14 +39,47 @@ func TestRestatedErrorNamesPlaceOnce(t *testing.T) {
 		if _, err := m.WriteAt(make([]byte, 64), 0); err != nil {
 			t.Fatal(err)
 		}
+		negative := func() error { // before Close
+			s := va.Scan()
+			for range s.Int32s(-4, 1) {
+			}
+			return s.Err()
+		}()
 		m.Close()
-		err = va.ReadUint64s(8, make([]uint64, 2))
-		if !errors.Is(err, chunkmap.ErrClosed) {
-			t.Fatalf("Open(%q): ReadUint64s after Close: %v, want ErrClosed", dir, err)
-		}
-		msg := err.Error()
-		if strings.Count(msg, "at offset") != 1 || strings.Contains(msg, "read 0 bytes") {
-			t.Errorf("Open(%q), Dir() %q: ReadUint64s after Close names its place more than once:\n\t%s", dir, m.Dir(), msg)
+		for _, c := range []struct {
+			name, extent string
+			err          error
+			want         error
+		}{
+			{"ReadUint64s after Close", "(16 bytes) at offset 8", va.ReadUint64s(8, make([]uint64, 2)), chunkmap.ErrClosed},
+			{"ReadUint64 after Close", "read uint64 (8 bytes) at offset 8", second(va.ReadUint64(8)), chunkmap.ErrClosed},
+			{"WriteInt16 after Close", "write int16 (2 bytes) at offset 6", va.WriteInt16(6, 1), chunkmap.ErrClosed},
+			{"Scan().Int32s(-4, 1)", "(4 bytes) at offset -4", negative, chunkmap.ErrOutOfRange},
+			{"Scan().Uint64s(8, 4) after Close", "(32 bytes) at offset 8", scanErr(va.Scan(), func(s *accessor.Scanner) {
+				for range s.Uint64s(8, 4) {
+				}
+			}), chunkmap.ErrClosed},
+			{"Scan().Blocks(0, 100) after Close", "(100 bytes) at offset 0", scanErr(va.Scan(), func(s *accessor.Scanner) {
+				for range s.Blocks(0, 100) {
+				}
+			}), chunkmap.ErrClosed},
+		} {
+			if !errors.Is(c.err, c.want) {
+				t.Fatalf("Open(%q): %s: %v, want %v", dir, c.name, c.err, c.want)
+			}
+			msg := c.err.Error()
+			if strings.Count(msg, "at offset") != 1 || strings.Contains(msg, "read 0 bytes") || !strings.Contains(msg, c.extent) {
+				t.Errorf("Open(%q), Dir() %q: %s does not name its own extent, %q, once:\n\t%s", dir, m.Dir(), c.name, c.extent, msg)
+			}
 		}
 	}
+}
+
+// second returns the error of a call that returns a value and an error.
+func second[T any](_ T, err error) error { return err }
+
+// scanErr runs loop over s and returns s.Err.
+func scanErr(s *accessor.Scanner, loop func(*accessor.Scanner)) error {
+	loop(s)
+	return s.Err()
 }

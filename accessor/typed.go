@@ -12,7 +12,9 @@ import "io"
 // readErr is the error of the typed read op of n bytes at off whose ReadAt
 // failed with err. ReadAt reports a read past Size with io.EOF, as
 // io.ReaderAt must; a typed read reports it with ErrOutOfRange, because a
-// value cut short is not a value. (Each method's one-line body is inlined
+// value cut short is not a value. Any other error is restated as the typed
+// read's, so that its message names the value's type, as every error of
+// the typed calls does (see restate). (Each method's one-line body is inlined
 // into its caller, which so calls readValue, and readValue calls ReadAt
 // directly: one call on top of ReadAt's, as when each method held its own
 // body.)
@@ -20,7 +22,7 @@ func (v *ViewAccessor) readErr(op string, err error, off int64, n int) error {
 	if err == io.EOF {
 		return v.pastSize(op, off, int64(n))
 	}
-	return err
+	return v.restate(op, off, int64(n), err)
 }
 
 // write stores b at offset off.

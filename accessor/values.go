@@ -155,7 +155,10 @@ func writeValue[T value](v *ViewAccessor, off int64, x T) error {
 			v.fromNative(b, n)
 		}
 	}
-	return v.write(b, off)
+	if err := v.write(b, off); err != nil {
+		return v.restate(fmt.Sprintf("write %T", T(0)), off, int64(n), err)
+	}
+	return nil
 }
 
 // reverseWord reverses the bytes of the n-byte value at the start of *w.
