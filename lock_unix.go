@@ -11,7 +11,10 @@ import (
 )
 
 // dirLock is an advisory lock on a dataset directory.
-type dirLock struct{ f *os.File }
+type dirLock struct {
+	f    *os.File
+	info os.FileInfo // the directory locked
+}
 
 // lockDir takes an exclusive flock(2) on the directory itself, so no lock
 // file is left behind. flock locks belong to the open file description, so
@@ -57,7 +60,15 @@ func lockDir(dir string, exclusive bool) (*dirLock, error) {
 		f.Close()
 		return nil, fmt.Errorf("lock: %w", unpath(dir, err))
 	}
-	return &dirLock{f: f}, nil
+	return &dirLock{f: f, info: mine}, nil
+}
+
+// dir describes the directory locked, for vfs.Bind; nil for no lock.
+func (l *dirLock) dir() os.FileInfo {
+	if l == nil {
+		return nil
+	}
+	return l.info
 }
 
 func (l *dirLock) unlock() error {

@@ -45,3 +45,7 @@ func (l *dirLock) unlock() error {
 	}
 	return l.f.Close()
 }
+
+// dir returns nil: the lock is not on the directory itself, so vfs.Bind
+// has nothing to check the directory it opens against.
+func (l *dirLock) dir() os.FileInfo { return nil }

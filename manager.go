@@ -186,6 +186,9 @@ type Manager struct {
 	mu struct {
 		sync.Mutex
 		lock *dirLock // nil for ReadOnly and Scratch
+		// unbind closes the handle of the directory that fsys works in
+		// (vfs.Bind); nil for Scratch.
+		unbind func() error
 
 		// The dataset's extent.
 		first    int64
@@ -349,7 +352,10 @@ func (m *Manager) Close() error {
 		delete(m.mu.scratch, idx)
 	}
 	err = errors.Join(err, m.releaseArenaLocked(), m.mu.lock.unlock())
-	m.mu.lock = nil
+	if m.mu.unbind != nil {
+		err = errors.Join(err, m.mu.unbind())
+	}
+	m.mu.lock, m.mu.unbind = nil, nil
 	if err != nil {
 		return m.wrapErr("close", whole, err)
 	}

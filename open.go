@@ -102,6 +102,18 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		return nil, openErr(dir, err)
 	}
 	dir = canonicalDir(dir)
+	// From here on every file of the dataset is named through a handle
+	// of the directory locked (or, ReadOnly, opened now): another program
+	// that renames or removes it and makes another under its name sends
+	// no call of this Manager there.
+	bound, unbind, err := vfs.Bind(fsys, dir, lock.dir())
+	if errors.Is(err, vfs.ErrMoved) {
+		err = errDirMoved
+	}
+	if err != nil {
+		return nil, openErr(dir, errors.Join(err, lock.unlock()))
+	}
+	o.fs = bound
 	m, err := open(dir, o)
 	// A ReadOnly Open holds no lock, so the writer's Truncate or DropBefore
 	// may delete chunks after the manifest was read (and growth make them
@@ -114,9 +126,9 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		m, err = open(dir, o)
 	}
 	if err != nil {
-		return nil, openErr(dir, errors.Join(err, lock.unlock()))
+		return nil, openErr(dir, errors.Join(err, unbind(), lock.unlock()))
 	}
-	m.mu.lock = lock
+	m.mu.lock, m.mu.unbind = lock, unbind
 	m.given = given
 	return m, nil
 }

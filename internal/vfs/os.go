@@ -18,12 +18,21 @@ var OS FS = osFS{}
 type osFS struct{}
 
 func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	f, err := os.OpenFile(name, flag|openFlags, perm)
+	open := func() (*os.File, error) { return os.OpenFile(name, flag|openFlags, perm) }
+	lstat := func() (fs.FileInfo, error) { return os.Lstat(name) }
+	return openRegular(name, flag, open, lstat)
+}
+
+// openRegular opens name with open, which adds openFlags to flag, and
+// refuses it unless it is a regular file; lstat describes name, to tell
+// why an open failed.
+func openRegular(name string, flag int, open func() (*os.File, error), lstat func() (fs.FileInfo, error)) (File, error) {
+	f, err := open()
 	if err != nil {
 		// O_NOFOLLOW fails on a symlink with an errno that differs between
 		// systems (ELOOP on Linux), and other types fail with their own
 		// (EISDIR, ENXIO for a FIFO without a reader): tell them by lstat.
-		if fi, lerr := os.Lstat(name); lerr == nil && !fi.Mode().IsRegular() {
+		if fi, lerr := lstat(); lerr == nil && !fi.Mode().IsRegular() {
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
 				err = pe.Err
