@@ -29,12 +29,3 @@ func allocate(f *os.File, off, n int64) error {
 	}
 	return err
 }
-
-// readBootID returns the kernel's random boot ID, new at every boot.
-func readBootID() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil || len(b) < 36 {
-		return ""
-	}
-	return string(b[:36])
-}

@@ -50,7 +50,10 @@ type FS interface {
 	// BootID identifies the running boot of the machine: it differs after
 	// every restart, so a page cache that survived (a process crash) can
 	// be told from one that did not (a power loss). It is "" where the
-	// platform cannot tell.
+	// platform cannot tell. Where the platform has no identity of its
+	// own for a boot (or hides it: Linux without /proc), it is the time
+	// the machine booted, which a change of the wall clock moves: a
+	// change callers take for a restart, the safe side.
 	BootID() string
 }
 
