@@ -523,8 +523,8 @@ func mountTmpfs(t *testing.T, size int64) string {
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
 		t.Skipf("cannot mount a tmpfs (%v): needs root", err)
 	}
-	// Detached: a closed Manager keeps its manifest's state page mapped
-	// until it is garbage collected, and that keeps the file system busy.
+	// Detached: a test that fails midway may leave a Manager open, or a
+	// pin held, whose mappings keep the file system busy.
 	t.Cleanup(func() {
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
 			t.Errorf("unmount %s: %v", dir, err)

@@ -340,8 +340,14 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.mfile != nil {
-		// The state page stays mapped, for lock-free calls still in
-		// flight, until the arena goes (releaseArenaLocked).
+		// The state page stays at its address, for lock-free calls
+		// still in flight, until the arena goes (releaseArenaLocked);
+		// but as a copy of itself, so that the manifest's file is no
+		// longer mapped: it may be deleted, its space freed and its
+		// file system unmounted while the program keeps the closed
+		// Manager. A page that cannot be copied stays a mapping of the
+		// file until then, which costs nothing but that.
+		_ = detachMapping(m.mfile.mm, !m.opts.ReadOnly)
 		err = errors.Join(err, m.mfile.f.Close())
 	}
 	for idx := range m.mu.fds {

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package chunkmap
+
+// detachMapping does nothing: without a way to replace a mapping in place
+// in one step, the manifest stays mapped until the closed Manager is
+// unreachable (see releaseArenaLocked).
+func detachMapping([]byte, bool) error { return nil }
