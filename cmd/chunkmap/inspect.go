@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -300,7 +301,9 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		notes = append(notes, fmt.Sprintf("%s is a temporary file left by an interrupted write; the next read-write Open deletes it", name))
 	}
 	for _, name := range s.scan.unknown {
-		if strings.HasSuffix(name, chunk.Ext) {
+		if hex, ok := strings.CutSuffix(name, chunk.Ext); ok && canonicalHex(hex) {
+			notes = append(notes, fmt.Sprintf("%s names a chunk index past the largest chunkmap uses (%#x); chunkmap ignores it", name, int64(math.MaxInt64)))
+		} else if ok {
 			notes = append(notes, fmt.Sprintf("%s is not a canonical chunk name (16 lower-case hex digits); chunkmap ignores it", name))
 		} else {
 			notes = append(notes, fmt.Sprintf("%s is not part of the dataset; chunkmap ignores it", name))
@@ -396,4 +399,18 @@ func verifyRead(s *survey, stderr io.Writer, problems *[]problem) int64 {
 		})
 	}
 	return unread
+}
+
+// canonicalHex reports whether s is 16 lower-case hex digits, the form of
+// a chunk file's index (whether or not it is one chunkmap can use).
+func canonicalHex(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

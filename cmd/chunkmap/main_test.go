@@ -216,6 +216,7 @@ func TestRun_Verify(t *testing.T) {
 				write(t, filepath.Join(dir, chunk.Name(6)+".tmp"), "half made")
 				write(t, filepath.Join(dir, "notes.txt"), "mine")
 				write(t, filepath.Join(dir, "2A.chunk"), "odd name")
+				write(t, filepath.Join(dir, "8000000000000000.chunk"), "index past int64")
 			},
 			wantCode: exitOK,
 			want: []string{
@@ -223,6 +224,7 @@ func TestRun_Verify(t *testing.T) {
 				"note: 0000000000000006.chunk.tmp is a temporary file",
 				"note: notes.txt is not part of the dataset",
 				"note: 2A.chunk is not a canonical chunk name",
+				"note: 8000000000000000.chunk names a chunk index past the largest chunkmap uses (0x7fffffffffffffff)",
 			},
 		},
 	}
