@@ -71,7 +71,7 @@ func TestDirMovedWhileOpen(t *testing.T) {
 			t.Logf("after the directory was %s: ReadAt %v, WriteAt %v, Append %v, Sync %v", name, rerr, werr, aerr, serr)
 			for what, err := range map[string]error{"ReadAt": rerr, "WriteAt": werr, "Append": aerr, "Sync": serr} {
 				switch {
-				case err != nil && !crashxSentinel(err):
+				case err != nil && !matchesSentinel(err):
 					t.Errorf("%s after the directory was %s: %v matches no sentinel", what, name, err)
 				case err != nil && !removed:
 					t.Errorf("%s after the directory was renamed: %v, want it to work in the directory where it is now", what, err)
