@@ -10,7 +10,6 @@ package vfs
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -53,22 +52,26 @@ func (osFS) Bind(dir string, want fs.FileInfo) (FS, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if want != nil {
-		got, err := root.Stat(".")
-		if err == nil && !os.SameFile(got, want) {
-			err = &fs.PathError{Op: "open", Path: dir, Err: ErrMoved}
-		}
-		if err != nil {
-			return nil, nil, errors.Join(err, root.Close())
-		}
+	got, err := root.Stat(".")
+	if err == nil && want != nil && !os.SameFile(got, want) {
+		err = &fs.PathError{Op: "open", Path: dir, Err: ErrMoved}
 	}
-	return &boundFS{dir: dir, root: root}, root.Close, nil
+	var h dirHandle
+	if err == nil {
+		h, err = openDirHandle(dir, got)
+	}
+	if err != nil {
+		return nil, nil, errors.Join(err, root.Close())
+	}
+	b := &boundFS{dir: dir, root: root, h: h}
+	return b, func() error { return errors.Join(h.close(), root.Close()) }, nil
 }
 
 // boundFS is [OS] bound to one directory (see [Bind]).
 type boundFS struct {
 	dir  string // cleaned
 	root *os.Root
+	h    dirHandle // what opens files in it, where a Root is not enough (bind_unix.go)
 }
 
 // in returns the name of path in the bound directory ("." for the
@@ -88,34 +91,7 @@ func (b *boundFS) OpenFile(name string, flag int, perm os.FileMode) (File, error
 	if !ok || rel == "." {
 		return OS.OpenFile(name, flag, perm)
 	}
-	open := func() (*os.File, error) {
-		f, err := b.root.OpenFile(rel, flag|openFlags, perm)
-		return f, renamed(err, "open", name)
-	}
-	lstat := func() (fs.FileInfo, error) { return b.root.Lstat(rel) }
-	f, err := openRegular(name, flag, open, lstat)
-	if err != nil || flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
-		return f, err
-	}
-	// A Root follows a symlink that stays inside it, where an open by
-	// path refuses every symlink (O_NOFOLLOW): the name must still be the
-	// regular file that was opened. (If it was swapped for another file
-	// or a symlink meanwhile, the open is refused: the safe side.)
-	fi, err := b.root.Lstat(rel)
-	if err == nil && (!fi.Mode().IsRegular() || !sameAsOpen(f, fi)) {
-		err = &fs.PathError{Op: "open", Path: name,
-			Err: fmt.Errorf("%w (it is %s)", ErrNotRegular, Kind(fi.Mode()))}
-	}
-	if err != nil {
-		return nil, errors.Join(renamed(err, "lstat", name), f.Close())
-	}
-	return f, nil
-}
-
-// sameAsOpen reports whether fi describes the file f has open.
-func sameAsOpen(f File, fi fs.FileInfo) bool {
-	open, err := f.Stat()
-	return err == nil && os.SameFile(open, fi)
+	return b.openIn(rel, name, flag, perm)
 }
 
 func (b *boundFS) Remove(name string) error {
