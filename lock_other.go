@@ -20,6 +20,6 @@ func lockDir(dir string, exclusive bool) (*dirLock, error) {
 
 func (l *dirLock) unlock() error { return nil }
 
-// dir returns nil: the lock is not on the directory itself, so vfs.Bind
-// has nothing to check the directory it opens against.
-func (l *dirLock) dir() os.FileInfo { return nil }
+// dir returns nil: the lock is not on the directory itself (and vfs.Bind
+// binds nothing here).
+func (l *dirLock) dir() *os.File { return nil }

@@ -11,10 +11,7 @@ import (
 )
 
 // dirLock is an advisory lock on a dataset directory.
-type dirLock struct {
-	f    *os.File
-	info os.FileInfo // the directory locked
-}
+type dirLock struct{ f *os.File }
 
 // lockDir takes an exclusive flock(2) on the directory itself, so no lock
 // file is left behind. flock locks belong to the open file description, so
@@ -60,15 +57,16 @@ func lockDir(dir string, exclusive bool) (*dirLock, error) {
 		f.Close()
 		return nil, fmt.Errorf("lock: %w", unpath(dir, err))
 	}
-	return &dirLock{f: f, info: mine}, nil
+	return &dirLock{f: f}, nil
 }
 
-// dir describes the directory locked, for vfs.Bind; nil for no lock.
-func (l *dirLock) dir() os.FileInfo {
+// dir returns the descriptor of the directory locked, for vfs.Bind; nil
+// for no lock.
+func (l *dirLock) dir() *os.File {
 	if l == nil {
 		return nil
 	}
-	return l.info
+	return l.f
 }
 
 func (l *dirLock) unlock() error {

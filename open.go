@@ -86,32 +86,46 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		}
 		return m, err
 	}
-	var lock *dirLock
+	var (
+		lock   *dirLock
+		bound  vfs.FS
+		unbind func() error
+	)
 	for tries := 1; !o.ReadOnly; tries++ {
 		if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 			return nil, openErr(dir, err)
 		}
 		dir = canonicalDir(dir)
-		// A concurrent Remove may delete the directory between the two:
-		// then make it again and lock the new one.
-		if lock, err = lockDir(dir, true); err == nil || !errors.Is(err, errDirMoved) || tries == 3 {
+		// A concurrent Remove may delete the directory between the two,
+		// or another program put another in its place before the
+		// handles below are opened: then lock the one there now.
+		if lock, err = lockDir(dir, true); err == nil {
+			// From here on every file of the dataset is named through
+			// the directory locked: another program that renames or
+			// removes it and makes another under its name sends no
+			// call of this Manager there.
+			if bound, unbind, err = vfs.Bind(fsys, dir, lock.dir()); err != nil {
+				if errors.Is(err, vfs.ErrMoved) {
+					err = errDirMoved
+				}
+				err = errors.Join(err, lock.unlock())
+				lock = nil
+			}
+		}
+		if err == nil || !errors.Is(err, errDirMoved) || tries == 3 {
 			break
+		}
+	}
+	if o.ReadOnly {
+		// A reader works in the directory it opens now, as a writer
+		// does in the one it locked.
+		dir = canonicalDir(dir)
+		if bound, unbind, err = vfs.Bind(fsys, dir, nil); errors.Is(err, vfs.ErrMoved) {
+			err = fmt.Errorf("%w: the directory was replaced again and again while it was being opened: %w", ErrCorrupt, err)
 		}
 	}
 	if err != nil {
 		return nil, openErr(dir, err)
-	}
-	dir = canonicalDir(dir)
-	// From here on every file of the dataset is named through a handle
-	// of the directory locked (or, ReadOnly, opened now): another program
-	// that renames or removes it and makes another under its name sends
-	// no call of this Manager there.
-	bound, unbind, err := vfs.Bind(fsys, dir, lock.dir())
-	if errors.Is(err, vfs.ErrMoved) {
-		err = errDirMoved
-	}
-	if err != nil {
-		return nil, openErr(dir, errors.Join(err, lock.unlock()))
 	}
 	o.fs = bound
 	m, err := open(dir, o)

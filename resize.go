@@ -41,7 +41,7 @@ func (m *Manager) growLocked(end int64, pipeline bool) error {
 	// input, not a reason to fill a file system. Growth by a few chunks,
 	// the common case, is left to the allocation to refuse.
 	if need-last <= 16 {
-	} else if avail, err := chunk.FreeSpace(m.dir); err == nil && need-last > avail/m.chunkSize {
+	} else if avail, err := m.freeSpace(); err == nil && need-last > avail/m.chunkSize {
 		return fmt.Errorf("%w: growth to %d bytes needs %d chunks of %d bytes, %d bytes free",
 			ErrNoSpace, end, need-last, m.chunkSize, avail)
 	}
@@ -647,4 +647,14 @@ func (m *Manager) removeChunk(idx int64) error {
 		return f.Close() // the system deletes the unnamed file
 	}
 	return removeFile(m.fsys, filepath.Join(m.dir, chunk.Name(idx)))
+}
+
+// freeSpace returns the bytes free for the dataset's growth: on the file
+// system of the directory's handle where fsys has one (vfs.Bind), since a
+// directory renamed while open may not be where its path now leads.
+func (m *Manager) freeSpace() (int64, error) {
+	if d, ok := m.fsys.(interface{ FreeSpace() (int64, error) }); ok {
+		return d.FreeSpace()
+	}
+	return chunk.FreeSpace(m.dir)
 }

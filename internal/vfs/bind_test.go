@@ -8,8 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestBind checks the bound FS against OS: the same answers by the same
@@ -33,14 +34,10 @@ func TestBind(t *testing.T) {
 	if err := os.Symlink("a", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, unbind, err := Bind(OS, dir, fi)
+	b, unbind, err := Bind(OS, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +58,14 @@ func TestBind(t *testing.T) {
 	if _, err := b.OpenFile(filepath.Join(dir, "none"), os.O_RDWR, 0); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), filepath.Join(dir, "none")) {
 		t.Errorf("OpenFile of a missing name: %v, want ErrNotExist naming the path", err)
 	}
+	if fi, err := b.Lstat(dir + "/"); err != nil || !fi.IsDir() {
+		t.Errorf("Lstat of the directory with a trailing separator: %v, %v", fi, err)
+	}
+	locked, err := os.Open(dir) // as a writer's lock holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locked.Close()
 
 	// Renamed, and another directory made under the old name.
 	moved := filepath.Join(base, "moved")
@@ -118,8 +123,8 @@ func TestBind(t *testing.T) {
 		t.Errorf("Remove took the other directory's file: %v", err)
 	}
 
-	// A directory other than the one expected.
-	if _, _, err := Bind(OS, dir, fi); !errors.Is(err, ErrMoved) {
-		t.Errorf("Bind of a directory other than want: %v, want ErrMoved", err)
+	// The directory locked is no longer the one at the path.
+	if _, _, err := Bind(OS, dir, locked); !errors.Is(err, ErrMoved) {
+		t.Errorf("Bind of a path that now names another directory than the one locked: %v, want ErrMoved", err)
 	}
 }

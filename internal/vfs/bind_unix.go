@@ -4,71 +4,221 @@ package vfs
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// dirHandle is a descriptor of the bound directory, through which files
-// in it are opened with openat(2) and O_NOFOLLOW: one system call, as an
-// open by path. (A Root's open follows a symlink that stays inside it,
-// which would take a look at the name after the open to refuse, and two
-// more system calls on every chunk a miss maps.)
-type dirHandle struct{ fd int }
+// bindTries is how many times Bind opens a directory that moves while it
+// does (given no descriptor of it) before it gives up.
+const bindTries = 3
 
-// openDirHandle opens dir, which must be the directory that want
-// describes (the Root's).
-func openDirHandle(dir string, want fs.FileInfo) (dirHandle, error) {
-	var fd int
+func (osFS) Bind(dir string, locked *os.File) (FS, func() error, error) {
+	dir = filepath.Clean(dir)
+	for tries := 1; ; tries++ {
+		b, err := bind(dir, locked)
+		switch {
+		case err == nil:
+			return b, b.close, nil
+		case !errors.Is(err, ErrMoved) || locked != nil || tries == bindTries:
+			return nil, nil, err
+		}
+	}
+}
+
+// boundFS is [OS] bound to one directory (see [Bind]). Files in it are
+// opened through a descriptor of it (dir), with openat(2) and O_NOFOLLOW,
+// in one system call as by path; the rest goes through a Root, whose
+// methods return what package os does. (A Root's own open follows a
+// symlink that stays inside it: refusing one, as OS does, would take a look
+// at the name after every open.)
+type boundFS struct {
+	path string // the directory's path, cleaned
+	dir  *os.File
+	root *os.Root
+}
+
+// bind opens the directory at path, or the one locked has open, twice:
+// as a descriptor and as a Root, which must be the same directory.
+func bind(path string, locked *os.File) (*boundFS, error) {
+	var dir *os.File
 	var err error
-	for {
-		fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			break
+	if locked != nil {
+		dir, err = openat(locked, ".", path, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	} else {
+		dir, err = os.OpenFile(path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(path)
+	if err != nil {
+		return nil, errors.Join(err, dir.Close())
+	}
+	d, err := dir.Stat()
+	if err == nil {
+		var r fs.FileInfo
+		if r, err = root.Stat("."); err == nil && !os.SameFile(d, r) {
+			err = &fs.PathError{Op: "open", Path: path, Err: ErrMoved}
 		}
 	}
 	if err != nil {
-		return dirHandle{}, &fs.PathError{Op: "open", Path: dir, Err: err}
+		return nil, errors.Join(err, root.Close(), dir.Close())
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return dirHandle{}, errors.Join(&fs.PathError{Op: "stat", Path: dir, Err: err}, unix.Close(fd))
-	}
-	if ws, ok := want.Sys().(*syscall.Stat_t); !ok || uint64(ws.Dev) != uint64(st.Dev) || uint64(ws.Ino) != uint64(st.Ino) {
-		return dirHandle{}, errors.Join(&fs.PathError{Op: "open", Path: dir, Err: ErrMoved}, unix.Close(fd))
-	}
-	return dirHandle{fd}, nil
+	return &boundFS{path: path, dir: dir, root: root}, nil
 }
 
-func (h dirHandle) close() error {
-	if err := unix.Close(h.fd); err != nil {
-		return fmt.Errorf("close directory: %w", err)
-	}
-	return nil
-}
+func (b *boundFS) close() error { return errors.Join(b.root.Close(), b.dir.Close()) }
 
-// openIn opens rel, a name in the bound directory, which path names, as
-// OS.OpenFile opens path.
-func (b *boundFS) openIn(rel, path string, flag int, perm os.FileMode) (File, error) {
-	open := func() (*os.File, error) {
-		var fd int
-		var err error
+// openat opens name in the directory that dir has open, with flag and
+// perm (a permission: its bits are the system's), and returns it as a
+// file named path.
+func openat(dir *os.File, name, path string, flag int, perm os.FileMode) (*os.File, error) {
+	rc, err := dir.SyscallConn()
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	fd := -1
+	cerr := rc.Control(func(dfd uintptr) {
 		for {
-			// perm is a permission (a chunk's or the manifest's mode),
-			// whose bits are the system's.
-			fd, err = unix.Openat(b.h.fd, rel, flag|openFlags|unix.O_CLOEXEC, uint32(perm.Perm()))
+			fd, err = unix.Openat(int(dfd), name, flag|unix.O_CLOEXEC, uint32(perm.Perm()))
 			if err != unix.EINTR {
 				break
 			}
 		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-		}
-		return os.NewFile(uintptr(fd), path), nil
+	})
+	if cerr != nil {
+		err = cerr
 	}
+	if err == nil {
+		// Before NewFile looks at it, so that a regular file is not
+		// given to the poller (see clearNonblockFD).
+		if err = clearNonblockFD(fd); err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// in returns the name of path in the bound directory ("." for the
+// directory itself), and false if path is not in it.
+func (b *boundFS) in(path string) (string, bool) {
+	path = filepath.Clean(path)
+	switch {
+	case path == b.path:
+		return ".", true
+	case filepath.Dir(path) == b.path:
+		return filepath.Base(path), true
+	}
+	return "", false
+}
+
+func (b *boundFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	rel, ok := b.in(name)
+	if !ok || rel == "." {
+		return OS.OpenFile(name, flag, perm)
+	}
+	open := func() (*os.File, error) { return openat(b.dir, rel, name, flag|openFlags, perm) }
 	lstat := func() (fs.FileInfo, error) { return b.root.Lstat(rel) }
-	return openRegular(path, flag, open, lstat)
+	return openRegular(name, flag, open, lstat)
+}
+
+func (b *boundFS) Remove(name string) error {
+	if rel, ok := b.in(name); ok && rel != "." {
+		return renamed(b.root.Remove(rel), "remove", name)
+	}
+	return OS.Remove(name)
+}
+
+func (b *boundFS) Rename(oldname, newname string) error {
+	o, ok1 := b.in(oldname)
+	n, ok2 := b.in(newname)
+	if !ok1 || !ok2 || o == "." || n == "." {
+		return OS.Rename(oldname, newname)
+	}
+	if err := b.root.Rename(o, n); err != nil {
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = le.Err
+		}
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
+	}
+	return nil
+}
+
+func (b *boundFS) MkdirAll(dir string, perm os.FileMode) error {
+	if rel, ok := b.in(dir); ok && rel == "." {
+		// The bound directory exists, wherever it is now.
+		_, err := b.dir.Stat()
+		return renamed(err, "mkdir", dir)
+	}
+	return OS.MkdirAll(dir, perm)
+}
+
+func (b *boundFS) ReadDir(dir string) ([]fs.DirEntry, error) {
+	if rel, ok := b.in(dir); !ok || rel != "." {
+		return OS.ReadDir(dir)
+	}
+	d, err := b.root.Open(".")
+	if err != nil {
+		return nil, renamed(err, "open", dir)
+	}
+	entries, err := d.ReadDir(-1)
+	err = errors.Join(renamed(err, "readdirent", dir), d.Close())
+	// Sorted by name, as os.ReadDir returns them.
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return entries, err
+}
+
+func (b *boundFS) Lstat(name string) (fs.FileInfo, error) {
+	if rel, ok := b.in(name); ok {
+		fi, err := b.root.Lstat(rel)
+		return fi, renamed(err, "lstat", name)
+	}
+	return OS.Lstat(name)
+}
+
+func (b *boundFS) SyncDir(dir string) error {
+	if rel, ok := b.in(dir); ok && rel == "." {
+		return syncRoot(b.root, dir)
+	}
+	return OS.SyncDir(dir)
+}
+
+func (b *boundFS) BootID() string { return OS.BootID() }
+
+// FreeSpace returns the bytes available to an unprivileged user on the file
+// system of the bound directory (fstatfs(2)), which may no longer be the
+// one its path leads to.
+func (b *boundFS) FreeSpace() (int64, error) {
+	rc, err := b.dir.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var st unix.Statfs_t
+	if cerr := rc.Control(func(fd uintptr) { err = unix.Fstatfs(int(fd), &st) }); cerr != nil {
+		return 0, cerr
+	}
+	if err != nil {
+		return 0, &fs.PathError{Op: "statfs", Path: b.path, Err: err}
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// renamed returns err, an error of a Root's method, naming path and op as
+// the error of the same call by path would: a Root's errors name the
+// name in it, and its own operations ("openat").
+func renamed(err error, op, path string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: op, Path: path, Err: pe.Err}
+	}
+	return err
 }

@@ -20,3 +20,9 @@ func clearNonblock(f *os.File) error {
 	_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
 	return err
 }
+
+// clearNonblockFD is clearNonblock for a descriptor not yet made a file:
+// os.NewFile gives a non-blocking descriptor to the poller, which on the
+// BSDs and macOS takes a regular file (kqueue), at one more system call
+// per open and to no use.
+func clearNonblockFD(fd int) error { return unix.SetNonblock(fd, false) }

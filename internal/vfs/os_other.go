@@ -21,13 +21,3 @@ func syncDir(dir string) error {
 	}
 	return errors.Join(d.Sync(), d.Close())
 }
-
-// syncRoot fsyncs the directory r opened, which is named dir; its errors
-// are those of syncDir(dir).
-func syncRoot(r *os.Root, dir string) error {
-	d, err := r.Open(".")
-	if err != nil {
-		return renamed(err, "open", dir)
-	}
-	return errors.Join(renamed(d.Sync(), "sync", dir), d.Close())
-}

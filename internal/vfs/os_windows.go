@@ -12,6 +12,3 @@ func clearNonblock(*os.File) error { return nil }
 // metadata journal, and Windows cannot open a directory for FlushFileBuffers
 // without backup privileges.
 func syncDir(string) error { return nil }
-
-// syncRoot does nothing, as syncDir does not.
-func syncRoot(*os.Root, string) error { return nil }
