@@ -529,7 +529,10 @@ func (m *Manager) findChunksLocked(need int64, stale func() bool) error {
 // the boot apart from the reader's: Windows computes it from the clock)
 // only stops being followed, as before the reader followed it.
 func (m *Manager) pageGone(ps pageState, ok bool) error {
-	if !m.followedLive.Load() || ok && ps.magic {
+	// A closed reader's page is a copy of what it was at Close, and for
+	// an instant, where the system cannot swap it in one step, zeros
+	// (detachMapping): not a page another program wrote over.
+	if !m.followedLive.Load() || ok && ps.magic || m.closed.Load() {
 		return nil
 	}
 	how := "was written over"
