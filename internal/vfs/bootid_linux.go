@@ -19,12 +19,20 @@ func readBootID() string {
 
 // bootClocks returns the second the machine booted: the wall clock less
 // the time since boot (CLOCK_BOOTTIME, which counts suspended time too), as
-// on Windows. Within one boot it stays the same, unless the wall clock is
-// set (by NTP, say) by a second or more, or the reading straddles a second
-// boundary, which callers take for a restart: the safe side, where a page
-// cache that survived is not trusted. A restart gives the same value only
-// if the machine's clock puts its new boot within the same second as the
-// old one, which a clock that runs on across restarts cannot.
+// on Windows. Within one boot it stays the same unless the wall clock is
+// set: a step of any size (NTP's, say) may move it across a second
+// boundary, and so may the instant between the two readings. A value that
+// moved reads as a restart: the safe side, where the page cache is not
+// trusted to have survived. A restart gives the same value only if the
+// machine's clock puts its new boot within the same second as the old one,
+// which a clock that runs on across restarts cannot; one that starts from
+// a fixed time at every boot can, and so gives "" here: a boot before
+// minBootSecond (1970, where a machine without a clock chip starts).
+// Machines with no clock chip that restore a saved time at boot, with no
+// network to correct it and no /proc either, are the case left: if the
+// saved time is the same at two boots, a power loss between them is taken
+// for a crash of the process, and the state page's Size is trusted over
+// bytes that may not have reached the disk.
 func bootClocks() string {
 	var wall, up unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_REALTIME, &wall) != nil || unix.ClockGettime(unix.CLOCK_BOOTTIME, &up) != nil {
@@ -34,5 +42,12 @@ func bootClocks() string {
 	if wall.Nsec < up.Nsec {
 		sec--
 	}
+	if sec < minBootSecond {
+		return ""
+	}
 	return fmt.Sprintf("boottime:%d", sec)
 }
+
+// minBootSecond is 2020-01-01T00:00:00Z: a wall clock that says the
+// machine booted before it has not been set.
+const minBootSecond = 1577836800
