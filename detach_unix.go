@@ -14,8 +14,9 @@ import (
 // read-only unless writable (see detach_linux.go). Without mremap's move,
 // the anonymous memory replaces b first (MAP_FIXED, one step) and the
 // bytes are copied back after, so a concurrent load may see zeros in
-// between: only calls racing with Close load there, and a zero Size or
-// Start sends them to the paths that check for a closed Manager.
+// between: only calls racing with Close load there, a zero Size or Start
+// sends them to the paths that check for a closed Manager, and a reader
+// takes a page of zeros after Close for no sign of damage (pageGone).
 func detachMapping(b []byte, writable bool) error {
 	saved := make([]byte, len(b))
 	if f := copyGuarded(saved, b); f.hit {
