@@ -186,8 +186,8 @@ type Manager struct {
 	mu struct {
 		sync.Mutex
 		lock *dirLock // nil for ReadOnly and Scratch
-		// unbind closes the handle of the directory that fsys works in
-		// (vfs.Bind); nil for Scratch.
+		// unbind closes the handles of the directory that fsys works
+		// in (vfs.Bind); nil for Scratch.
 		unbind func() error
 
 		// The dataset's extent.

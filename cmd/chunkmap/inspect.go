@@ -301,7 +301,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		notes = append(notes, fmt.Sprintf("%s is a temporary file left by an interrupted write; the next read-write Open deletes it", name))
 	}
 	for _, name := range s.scan.unknown {
-		if hex, ok := strings.CutSuffix(name, chunk.Ext); ok && canonicalHex(hex) {
+		if hex, ok := strings.CutSuffix(name, chunk.Ext); ok && chunk.IndexDigits(hex) {
 			notes = append(notes, fmt.Sprintf("%s names a chunk index past the largest chunkmap uses (%#x); chunkmap ignores it", name, int64(math.MaxInt64)))
 		} else if ok {
 			notes = append(notes, fmt.Sprintf("%s is not a canonical chunk name (16 lower-case hex digits); chunkmap ignores it", name))
@@ -399,18 +399,4 @@ func verifyRead(s *survey, stderr io.Writer, problems *[]problem) int64 {
 		})
 	}
 	return unread
-}
-
-// canonicalHex reports whether s is 16 lower-case hex digits, the form of
-// a chunk file's index (whether or not it is one chunkmap can use).
-func canonicalHex(s string) bool {
-	if len(s) != 16 {
-		return false
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

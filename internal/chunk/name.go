@@ -29,19 +29,29 @@ func Name(index int64) string {
 // lower-case hex digits, [Ext], and an index that is not negative.
 func ParseName(name string) (index int64, ok bool) {
 	hex, found := strings.CutSuffix(name, Ext)
-	if !found || len(hex) != 16 {
+	if !found || !IndexDigits(hex) {
 		return 0, false
-	}
-	for _, c := range hex {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return 0, false
-		}
 	}
 	u, err := strconv.ParseUint(hex, 16, 64)
 	if err != nil || int64(u) < 0 {
 		return 0, false
 	}
 	return int64(u), true
+}
+
+// IndexDigits reports whether s has the form of a chunk name's index: 16
+// lower-case hex digits (whether or not their value is an index, which
+// must not be negative as an int64).
+func IndexDigits(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // scratchName is a name for a scratch chunk of index that CreateScratch

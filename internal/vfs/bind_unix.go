@@ -153,14 +153,8 @@ func (b *boundFS) Rename(oldname, newname string) error {
 	return nil
 }
 
-func (b *boundFS) MkdirAll(dir string, perm os.FileMode) error {
-	if rel, ok := b.in(dir); ok && rel == "." {
-		// The bound directory exists, wherever it is now.
-		_, err := b.dir.Stat()
-		return renamed(err, "mkdir", dir)
-	}
-	return OS.MkdirAll(dir, perm)
-}
+// MkdirAll goes by path: a Manager makes its directory before it binds it.
+func (b *boundFS) MkdirAll(dir string, perm os.FileMode) error { return OS.MkdirAll(dir, perm) }
 
 func (b *boundFS) ReadDir(dir string) ([]fs.DirEntry, error) {
 	if rel, ok := b.in(dir); !ok || rel != "." {
