@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 const salvageHelp = `Salvage copies every readable byte of the dataset in DIR, damaged or not,
@@ -49,8 +50,10 @@ checksums: salvage cannot tell bytes overwritten inside a chunk file from
 good ones; it recovers what the files hold.
 
 Exit status: 0 when every byte was copied, 3 when some were lost (zeros in
-their place; the ranges are listed), 1 when salvage could not run or OUT
-could not be written, 2 for a usage error. A progress line goes to standard
+their place; the ranges are listed), 1 when salvage could not run, OUT
+could not be written, or a writer that has the dataset open cut it while
+salvage read it (run salvage again once it has closed the dataset), 2 for
+a usage error. A progress line goes to standard
 error when it is a terminal.`
 
 func runSalvage(args []string, stdout, stderr io.Writer) int {
@@ -173,6 +176,15 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	}
 	for _, n := range s.notes {
 		fmt.Fprintf(stdout, "  note: %s\n", n)
+	}
+	// A writer that has the dataset open may cut it while salvage reads:
+	// the chunk files it deletes then look missing, and those it makes
+	// anew hold its later bytes. That is no damage, and the copy is no
+	// copy of one moment: say so instead of listing losses as damage.
+	if s.mv.cutIn(readManifestView(cfg.dir, vfs.OS.BootID())) {
+		fmt.Fprintf(stdout, "salvage %s: copied %d bytes into %s; a writer changed the dataset meanwhile\n", cfg.dir, copied, cfg.out)
+		return fail(stderr, "salvage", fmt.Errorf("a writer changed %s while salvage read it (it cut the dataset, dropped chunks or reopened it): %s may mix bytes from before and after the change, and ranges listed as lost may be its changes, not damage; run salvage again once the writer has closed the dataset",
+			cfg.dir, cfg.out))
 	}
 	if lostLen == 0 {
 		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes into %s; nothing lost\n", cfg.dir, copied, cfg.out)

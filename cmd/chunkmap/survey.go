@@ -344,6 +344,20 @@ func (mv *manifestView) changedIn(now manifestView) bool {
 	return a != nil && (a.epoch != b.epoch || a.start != b.start || a.size != b.size)
 }
 
+// cutIn reports whether now, the manifest read again later, shows that a
+// writer cut the dataset (Truncate below Size, DropBefore) or set up the
+// state page anew (another writer's Open) since mv was read: the page's
+// epoch, Start or boot moved. Only such a change deletes or replaces chunk
+// files, or bytes below the Size mv gave; within one epoch a writer only
+// raises Size.
+func (mv *manifestView) cutIn(now manifestView) bool {
+	a, b := mv.page, now.page
+	if b == nil || !b.magic {
+		return false
+	}
+	return a == nil || !a.magic || a.epoch != b.epoch || a.start != b.start || a.boot != b.boot
+}
+
 // surveyOnce is one survey of s.dir (see surveyWith).
 func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 	dir := s.dir
