@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -95,6 +97,23 @@ func TestVersion_Built(t *testing.T) {
 		t.Skip("no go command on PATH")
 	}
 	head, gitErr := exec.Command("git", "rev-parse", "HEAD").Output()
+	if gitErr != nil {
+		gitErr = fmt.Errorf("git rev-parse HEAD: %w", gitErr)
+	} else {
+		// The go command finds a repository by a .git directory: in a
+		// worktree of one (git worktree add), where .git is a file, it
+		// records no revision although git works.
+		top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+		if err == nil {
+			fi, serr := os.Lstat(filepath.Join(strings.TrimSpace(string(top)), ".git"))
+			if serr == nil && !fi.IsDir() {
+				err = fmt.Errorf("%s is a git worktree (.git is a file), where go build records no revision", strings.TrimSpace(string(top)))
+			}
+		}
+		if err != nil {
+			gitErr = err
+		}
+	}
 	bin := filepath.Join(t.TempDir(), "chunkmap")
 	args := []string{"build", "-o", bin}
 	if gitErr == nil {
@@ -120,7 +139,7 @@ func TestVersion_Built(t *testing.T) {
 		t.Fatal("no version line first")
 	}
 	if gitErr != nil {
-		t.Logf("git rev-parse HEAD: %v; the revision is not checked", gitErr)
+		t.Logf("%v; the revision is not checked", gitErr)
 		return
 	}
 	rev := strings.TrimSpace(string(head))
