@@ -188,8 +188,13 @@ func readValues[T value](v *ViewAccessor, op string, off int64, dst []T) error {
 	// Only the whole values read are converted: after an error the rest
 	// of dst is what ReadAt left there.
 	v.toNative(b[:k/size*size], size)
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		err = v.pastSize(op, off, n) // Size shrank since the check
+	case err != nil:
+		// A fault, or Start moved or the Manager closed since the
+		// check: named as this call, not as the ReadAt underneath.
+		err = v.restate(op, off, n, err)
 	}
 	return err
 }
@@ -203,13 +208,16 @@ func writeValues[T value](v *ViewAccessor, op string, off int64, src []T) error 
 		return err
 	}
 	raw := rawBytes(src)
+	// A piece that fails (a fault, no space, Start moved or the Manager
+	// closed since the check) fails the call, named as the call and not
+	// as the piece's WriteAt, whose extent the caller never asked for.
 	if v.native {
 		// In pieces, as in another order: one WriteAt of 64 KiB or
 		// more would take pwrite, slower than stores into a chunk that
 		// is mapped already.
 		for i := 0; i < len(raw); i += bulkBuf {
 			if err := v.write(raw[i:min(i+bulkBuf, len(raw))], off+int64(i)); err != nil {
-				return err
+				return v.restate(op, off, n, err)
 			}
 		}
 		return nil
@@ -219,7 +227,10 @@ func writeValues[T value](v *ViewAccessor, op string, off int64, src []T) error 
 		buf := rawBytes(words[:])
 		b := buf[:copy(buf, raw)]
 		v.fromNative(b, size)
-		return v.write(b, off)
+		if err := v.write(b, off); err != nil {
+			return v.restate(op, off, n, err)
+		}
+		return nil
 	}
 	var words [bulkBuf / 8]uint64
 	buf := rawBytes(words[:])
@@ -227,7 +238,7 @@ func writeValues[T value](v *ViewAccessor, op string, off int64, src []T) error 
 		b := buf[:copy(buf, raw[i:])]
 		v.fromNative(b, size)
 		if err := v.write(b, off+int64(i)); err != nil {
-			return err
+			return v.restate(op, off, n, err)
 		}
 	}
 	return nil
