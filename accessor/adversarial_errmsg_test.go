@@ -2,6 +2,7 @@ package accessor_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -86,4 +87,74 @@ func TestAdversarialBulkErrorNamesCall(t *testing.T) {
 	advIsErr(t, "ReadUint64s after Close", err, chunkmap.ErrClosed, "uint64s", "16 bytes")
 	err = va.WriteUint64s(0, make([]uint64, 2))
 	advIsErr(t, "WriteUint64s after Close", err, chunkmap.ErrClosed, "uint64s", "16 bytes")
+}
+
+// TestAdversarialBatchErrorNamesType proves that every refused typed call
+// of a Batch (past Size, straddling a chunk boundary past Size, negative,
+// below Start, a write on a read-only Manager, any call after Close) names
+// its own operation, the value's type, its length and its offset once, as
+// the ViewAccessor's typed calls do ("batch read uint64 (8 bytes) at
+// offset 12"), and not as the chunkmap.Batch call underneath, which names
+// neither the type nor, for half a straddling value, the value's extent.
+func TestAdversarialBatchErrorNamesType(t *testing.T) {
+	dir := t.TempDir()
+	m := advOpen(t, dir, nil)
+	if _, err := m.WriteAt(make([]byte, 3*advCS), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DropBefore(advCS); err != nil {
+		t.Fatal(err)
+	}
+	ro := advOpen(t, dir, &chunkmap.Options{ReadOnly: true})
+	check := func(what string, err, sentinel error, op string, size int, off int64) {
+		t.Helper()
+		extent := fmt.Sprintf("%s (%d bytes) at offset %d", op, size, off)
+		advIsErr(t, what, err, sentinel, extent)
+		if err != nil && strings.Count(err.Error(), "at offset") != 1 {
+			t.Errorf("%s: %q names more than one place", what, err)
+		}
+	}
+	for _, o := range advOrders {
+		va, vro := accessor.New(m, o.order), accessor.New(ro, o.order)
+		for _, ty := range advTypes {
+			name := strings.ToLower(ty.name)
+			offs := []int64{
+				3*advCS + 1,                // at Size
+				-8,                         // negative
+				advCS - 1,                  // below Start
+				3*advCS - int64(ty.size)/2, // across the boundary at Size (at Size for a byte)
+			}
+			err := va.Batch(func(b *accessor.Batch) error {
+				for _, off := range offs {
+					_, err := ty.br(b, off)
+					check(fmt.Sprintf("%s: Batch.Read%s(%d)", o.name, ty.name, off), err, chunkmap.ErrOutOfRange, "batch read "+name, ty.size, off)
+					err = ty.bw(b, off, 1)
+					check(fmt.Sprintf("%s: Batch.Write%s(%d)", o.name, ty.name, off), err, chunkmap.ErrOutOfRange, "batch write "+name, ty.size, off)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Straddling a boundary inside [Start, Size): refused on a
+			// read-only Manager.
+			off := 2*advCS - int64(ty.size)/2
+			err = vro.Batch(func(b *accessor.Batch) error {
+				err := ty.bw(b, off, 1)
+				check(fmt.Sprintf("%s: read-only Batch.Write%s(%d)", o.name, ty.name, off), err, chunkmap.ErrReadOnly, "batch write "+name, ty.size, off)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var saved *accessor.Batch
+			if err := va.Batch(func(b *accessor.Batch) error { saved = b; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			_, err = ty.br(saved, off)
+			check(fmt.Sprintf("%s: Read%s(%d) after the batch", o.name, ty.name, off), err, chunkmap.ErrClosed, "batch read "+name, ty.size, off)
+			err = ty.bw(saved, off+8, 1)
+			check(fmt.Sprintf("%s: Write%s(%d) after the batch", o.name, ty.name, off+8), err, chunkmap.ErrClosed, "batch write "+name, ty.size, off+8)
+		}
+	}
 }

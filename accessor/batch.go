@@ -7,6 +7,7 @@ package accessor
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync/atomic"
 	"unsafe"
 
@@ -95,7 +96,8 @@ var zeroBatch chunkmap.Batch
 
 // get returns the n bytes at off: the mapped bytes themselves, or for a
 // value that straddles a chunk boundary a copy assembled in bt.tmp from
-// both chunks (see parts).
+// both chunks (see parts). Its errors are those of the chunkmap.Batch,
+// which batchRead restates.
 func (bt *Batch) get(off int64, n int) ([]byte, error) {
 	b := bt.b
 	if b == nil {
@@ -106,7 +108,7 @@ func (bt *Batch) get(off int64, n int) ([]byte, error) {
 	}
 	p, q, err := bt.parts(off, n, b.Bytes)
 	if err != nil {
-		return nil, bt.v.restate("batch read", off, int64(n), err)
+		return nil, err
 	}
 	k := copy(bt.tmp[:], p)
 	copy(bt.tmp[k:n], q)
@@ -157,7 +159,8 @@ func (bt *Batch) parts(off int64, n int, bytes func(int64, int) ([]byte, error))
 }
 
 // put stores src at off, across a chunk boundary if need be (see parts).
-// Nothing is stored if any part of the range is refused.
+// Nothing is stored if any part of the range is refused. Its errors are
+// those of the chunkmap.Batch, which batchWrite restates.
 func (bt *Batch) put(off int64, src []byte) error {
 	b := bt.b
 	if b == nil {
@@ -175,7 +178,7 @@ func (bt *Batch) put(off int64, src []byte) error {
 	}
 	p, q, err := bt.parts(off, n, b.WritableBytes)
 	if err != nil {
-		return bt.v.restate("batch write", off, int64(n), err)
+		return err
 	}
 	k := copy(p, src)
 	copy(q, src[k:])
@@ -257,7 +260,7 @@ func batchRead[T value](bt *Batch, off int64) (T, error) {
 		p, err = bt.get(off, n)
 	}
 	if err != nil {
-		return 0, err
+		return 0, bt.restate(fmt.Sprintf("batch read %T", T(0)), off, n, err)
 	}
 	var w uint64
 	ne := binary.NativeEndian
@@ -304,7 +307,7 @@ func batchWrite[T value](bt *Batch, off int64, x T) error {
 		// WritableBytes' fast path, inlined here (see batchRead).
 		p, err := cb.WritableBytes(off, n)
 		if err != nil {
-			return err
+			return bt.restate(fmt.Sprintf("batch write %T", T(0)), off, n, err)
 		}
 		// One store of n bytes, where copy would call memmove.
 		ne := binary.NativeEndian
@@ -320,5 +323,23 @@ func batchWrite[T value](bt *Batch, off int64, x T) error {
 		}
 		return nil
 	}
-	return bt.put(off, b)
+	if err := bt.put(off, b); err != nil {
+		return bt.restate(fmt.Sprintf("batch write %T", T(0)), off, n, err)
+	}
+	return nil
+}
+
+// restate is the error of the typed Batch call op (which names the type)
+// of n bytes at off whose chunkmap.Batch call failed with err: named as
+// the typed call, as the ViewAccessor's typed calls name theirs, and not
+// as the Bytes or WritableBytes underneath (which names neither the type
+// nor, for a value that straddles a chunk boundary, the value's own
+// extent). A zero Batch has no chunkmap.Batch, nor a Manager whose
+// directory to name: its error is the zero chunkmap.Batch's. Off the fast
+// path: the name is made only for an error.
+func (bt *Batch) restate(op string, off int64, n int, err error) error {
+	if bt.b == nil {
+		return err
+	}
+	return bt.v.restate(op, off, int64(n), err)
 }
