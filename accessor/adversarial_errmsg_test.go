@@ -158,3 +158,43 @@ func TestAdversarialBatchErrorNamesType(t *testing.T) {
 		}
 	}
 }
+
+// TestAdversarialGatherErrorNamesCall proves that a refused gather or
+// scatter call names itself, and so the values' type ("read uint64s at"),
+// and the offset that failed once, in every byte order: past Size,
+// negative, on a read-only or closed Manager. (It returned the Manager's
+// Gather or Scatter error alone, which names neither.)
+func TestAdversarialGatherErrorNamesCall(t *testing.T) {
+	dir := t.TempDir()
+	m := advOpen(t, dir, nil)
+	if _, err := m.WriteAt(make([]byte, advCS+64), 0); err != nil {
+		t.Fatal(err)
+	}
+	ro := advOpen(t, dir, &chunkmap.Options{ReadOnly: true})
+	check := func(what string, err, sentinel error, op string, off int64) {
+		t.Helper()
+		advIsErr(t, what, err, sentinel, op+": ", fmt.Sprintf("at offset %d", off))
+		if err != nil && strings.Count(err.Error(), "at offset") != 1 {
+			t.Errorf("%s: %q names more than one place", what, err)
+		}
+	}
+	for _, o := range advOrders {
+		va, vro := accessor.New(m, o.order), accessor.New(ro, o.order)
+		for _, bad := range []int64{advCS + 62, -8} {
+			offs := []int64{0, 8, bad, 16}
+			check(o.name+": ReadUint64sAt", va.ReadUint64sAt(offs, make([]uint64, 4)), chunkmap.ErrOutOfRange, "read uint64s at", bad)
+			check(o.name+": ReadUint32sAt", va.ReadUint32sAt(offs, make([]uint32, 4)), chunkmap.ErrOutOfRange, "read uint32s at", bad)
+			check(o.name+": WriteUint64sAt", va.WriteUint64sAt(offs, make([]uint64, 4)), chunkmap.ErrOutOfRange, "write uint64s at", bad)
+			check(o.name+": WriteUint32sAt", va.WriteUint32sAt(offs, make([]uint32, 4)), chunkmap.ErrOutOfRange, "write uint32s at", bad)
+		}
+		check(o.name+": read-only WriteUint64sAt", vro.WriteUint64sAt([]int64{8}, []uint64{1}), chunkmap.ErrReadOnly, "write uint64s at", 8)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range advOrders {
+		va := accessor.New(m, o.order)
+		check(o.name+": ReadUint32sAt after Close", va.ReadUint32sAt([]int64{4}, make([]uint32, 1)), chunkmap.ErrClosed, "read uint32s at", 4)
+		check(o.name+": WriteUint64sAt after Close", va.WriteUint64sAt([]int64{8}, []uint64{1}), chunkmap.ErrClosed, "write uint64s at", 8)
+	}
+}
