@@ -44,12 +44,14 @@ func createThenUnlink(dir string, index int64, perm os.FileMode) (*os.File, erro
 	}
 }
 
-// dupFile returns a second descriptor for f's open file.
+// dupFile returns a second descriptor for f's open file. It is made
+// close-on-exec in the same call (F_DUPFD_CLOEXEC): a dup followed by a
+// separate CloseOnExec would leave a moment in which a fork and exec by
+// another goroutine of the program inherits it.
 func dupFile(f *os.File) (*os.File, error) {
-	fd, err := unix.Dup(int(f.Fd()))
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	unix.CloseOnExec(fd)
 	return os.NewFile(uintptr(fd), f.Name()), nil
 }

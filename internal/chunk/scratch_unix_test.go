@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestCreateThenUnlink: where a scratch chunk must be created by name and
@@ -64,5 +66,31 @@ func TestIsTemp_ScratchName(t *testing.T) {
 		if got := IsTemp(tc.name); got != tc.want {
 			t.Errorf("IsTemp(%q) = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestDupFileCloseOnExec: the second descriptor of a scratch chunk is
+// close-on-exec from the moment it exists, so a program that starts another
+// does not hand it the scratch file.
+func TestDupFileCloseOnExec(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "scratch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := dupFile(f)
+	if err != nil {
+		t.Fatalf("dupFile: %v", err)
+	}
+	defer d.Close()
+	if d.Fd() == f.Fd() {
+		t.Fatalf("dupFile returned the same descriptor %d", d.Fd())
+	}
+	flags, err := unix.FcntlInt(d.Fd(), unix.F_GETFD, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags&unix.FD_CLOEXEC == 0 {
+		t.Errorf("descriptor %d from dupFile is not close-on-exec (flags %#x)", d.Fd(), flags)
 	}
 }

@@ -12,8 +12,10 @@ import (
 // openFlags makes an open refuse a symlink and return at once on a FIFO
 // (whose open would otherwise wait for a writer), so that a hostile entry
 // under a dataset's names is refused by the type check after the open
-// instead of hanging the caller.
-const openFlags = unix.O_NOFOLLOW | unix.O_NONBLOCK
+// instead of hanging the caller; and it keeps a terminal device under such a
+// name from becoming the controlling terminal of a program that has none
+// (O_NOCTTY), which the open alone would do before the check refuses it.
+const openFlags = unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY
 
 // syncDir fsyncs directory dir (fsync(2): syncing a file does not sync the
 // entry that names it).
