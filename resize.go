@@ -569,8 +569,13 @@ func (m *Manager) DropBefore(off int64) error {
 	m.mu.nchunks -= newFirst - oldFirst
 	m.mu.first = newFirst
 	if err := m.pageErrLocked(); err != nil {
-		// The page still names the chunks below the new Start: they
-		// stay, as after a crash inside DropBefore, for Open to remove.
+		// The page still names the chunks below the new Start: their
+		// files stay, as after a crash inside DropBefore, for Open to
+		// remove. They are out of the dataset all the same, and so out
+		// of use: ReadAt's and WriteAt's lock-free paths do not check
+		// Start, they find a chunk taken away by its cleared own word
+		// (see slots.go).
+		m.retireChunksLocked(oldFirst, newFirst)
 		return m.wrapErr("drop", atOff(off), err)
 	}
 	return m.wrapErr("drop", atOff(off), m.deleteChunksLocked(oldFirst, newFirst, nil))
@@ -587,19 +592,7 @@ func (m *Manager) DropBefore(off int64) error {
 // REQUIRES: m.mu held.
 func (m *Manager) deleteChunksLocked(from, to int64, spare []int64) error {
 	m.bumpEpochLocked()
-	held := make(map[int64]bool)
-	for idx := to - 1; idx >= from; idx-- {
-		delete(m.mu.dirty, idx)
-		m.dropFdLocked(idx)
-		if mp := m.mappingLocked(idx); mp != nil {
-			mp.s.takeDirty() // the file is going; nothing to sync
-			m.dropLocked(mp, true)
-			held[idx] = !mp.gone
-		}
-		delete(m.mu.freq, idx) // after dropLocked, which hands it back
-		delete(m.mu.allocEnd, idx)
-		delete(m.mu.ids, idx)
-	}
+	held := m.retireChunksLocked(from, to)
 	var err error
 	for idx := to - 1; idx >= from; idx-- {
 		if slices.Contains(spare, idx) {
@@ -621,6 +614,30 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64) error {
 		return fmt.Errorf("delete chunks %d to %d: %w", from, to-1, err)
 	}
 	return nil
+}
+
+// retireChunksLocked takes chunks [from, to), which are no longer the
+// dataset's, out of use, as their deletion does, without removing their
+// files: it unmaps them (or dooms them, if held, see dropLocked), closes
+// their cached descriptors and forgets what the Manager kept for them,
+// their unsynced stores included. It returns the chunks still held.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) retireChunksLocked(from, to int64) (held map[int64]bool) {
+	held = make(map[int64]bool)
+	for idx := to - 1; idx >= from; idx-- {
+		delete(m.mu.dirty, idx)
+		m.dropFdLocked(idx)
+		if mp := m.mappingLocked(idx); mp != nil {
+			mp.s.takeDirty() // the chunk is going; nothing to sync
+			m.dropLocked(mp, true)
+			held[idx] = !mp.gone
+		}
+		delete(m.mu.freq, idx) // after dropLocked, which hands it back
+		delete(m.mu.allocEnd, idx)
+		delete(m.mu.ids, idx)
+	}
+	return held
 }
 
 // removeLaterLocked removes the files whose removal waited for their

@@ -12,8 +12,9 @@ package chunkmap
 //	state    own       mapped  moved on by
 //	empty    0         no      mapLocked: to live
 //	live     index+1   yes     evictOneLocked (holds 0, writers drained): to empty
-//	                           dropLocked (chunk deleted, or Close): to doomed
-//	                           if held, else to empty
+//	                           dropLocked (chunk deleted or dropped below
+//	                           Start, or Close): to doomed if held, else to
+//	                           empty
 //	doomed   0         yes     the last release (unholdSlot): to empty
 //
 // Only mu holders change a slot's state. Lock-free accessors use a slot as
@@ -555,7 +556,8 @@ func (m *Manager) evictOneLocked(mp *mapping) bool {
 }
 
 // dropLocked takes a live mapping out of use for good, because its chunk is
-// deleted or the Manager closes: it is unmapped now, or at its last release
+// deleted (or, with deleted, left below Start: retireChunksLocked) or the
+// Manager closes: it is unmapped now, or at its last release
 // if it is held. A chunk that is not deleted keeps what was stored to it for
 // the next Sync, held writable or not.
 //
