@@ -600,7 +600,7 @@ func (b *Batch) slowSpan(op string, where span, off int64, n int, write, noView 
 	cache := b.revalidate()
 	epoch := b.epoch
 	if write {
-		if err := m.checkWrite(op, at(where.off, max(where.n, 0))); err != nil {
+		if err := m.checkWrite(op, where); err != nil { // names a negative n as given
 			return nil, err
 		}
 	} else if m.closed.Load() {

@@ -260,7 +260,20 @@ func TestErrorContract_Closed(t *testing.T) {
 		ecCase{"Batch.Hold after the function", func() error { return kept.Hold(12, 4) },
 			shape{want: chunkmap.ErrClosed, op: "batch hold", n: "4 bytes", off: "at offset 12"}},
 	)
-	runCases(t, cases)
+	runCases(t, append(cases, negativeLengths(m, closed)...))
+}
+
+// negativeLengths are calls given a negative length that check the Manager
+// (closed, read-only) before the length: their messages name the length
+// given, not 0.
+func negativeLengths(m *chunkmap.Manager, s shape) []ecCase {
+	grow, pin := s, s
+	grow.op, grow.n, grow.off = "grow", "-1 bytes", "at offset"
+	pin.op, pin.n, pin.off = "pin", "-4 bytes", "at offset 12"
+	return []ecCase{
+		{"Grow/negative", func() error { return m.Grow(-1) }, grow},
+		{"PinWritable/negative", func() error { _, err := m.PinWritable(12, -4); return err }, pin},
+	}
 }
 
 func TestErrorContract_ReadOnly(t *testing.T) {
@@ -278,10 +291,18 @@ func TestErrorContract_ReadOnly(t *testing.T) {
 	// that failed.
 	across := ro
 	across.op, across.n, across.off = "batch hold writable", "131080 bytes", "at offset 5"
-	runCases(t, append(managerCalls(m, ro, false, true),
+	// A negative length is named as given, also where ErrReadOnly comes
+	// before the check of the range.
+	bw := ro
+	bw.op, bw.n, bw.off = "batch write", "-4 bytes", "at offset 12"
+	cases := append(managerCalls(m, ro, false, true),
 		ecCase{"Batch.HoldWritable/across chunks", func() error {
 			return m.Batch(func(b *chunkmap.Batch) error { return b.HoldWritable(5, 2*ecChunk+8) })
-		}, across}))
+		}, across},
+		ecCase{"Batch.WritableBytes/negative", func() error {
+			return m.Batch(func(b *chunkmap.Batch) error { _, err := b.WritableBytes(12, -4); return err })
+		}, bw})
+	runCases(t, append(cases, negativeLengths(m, ro)...))
 }
 
 func TestErrorContract_OutOfRange(t *testing.T) {

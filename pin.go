@@ -89,8 +89,9 @@ func (m *Manager) Pin(off int64, n int) (*Pinned, error) {
 // Manager it returns ErrReadOnly.
 func (m *Manager) PinWritable(off int64, n int) (*Pinned, error) {
 	// checkWrite reports ErrClosed first, then ErrReadOnly, then a failed
-	// Sync: stores through the pin would be in doubt like any write.
-	if err := m.checkWrite("pin", at(off, int64(max(n, 0)))); err != nil {
+	// Sync: stores through the pin would be in doubt like any write. Its
+	// message names n as given, negative too (pin refuses that).
+	if err := m.checkWrite("pin", at(off, int64(n))); err != nil {
 		return nil, err
 	}
 	return m.pin("pin", off, n, true)

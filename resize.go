@@ -359,7 +359,10 @@ func (m *Manager) zeroLocked(from, to int64) error {
 // the error and leaves the dataset as it was.
 func (m *Manager) Grow(n int64) error {
 	size := m.state().size.Load()
-	if err := m.checkWrite("grow", at(size, max(n, 0))); err != nil {
+	// The length as given, negative too: the message names the call's
+	// arguments (checkWrite refuses no negative length; the check below
+	// does, after ErrClosed, ErrReadOnly and a failed Sync).
+	if err := m.checkWrite("grow", at(size, n)); err != nil {
 		return err
 	}
 	if n < 0 {
