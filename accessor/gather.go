@@ -21,15 +21,3 @@ const gatherStep = 256
 func shortValues(op string, noffs, nvals int) error {
 	return fmt.Errorf("%s: %w: %d offsets but room for %d values", op, chunkmap.ErrOutOfRange, noffs, nvals)
 }
-
-// calledBy returns err, the error of a Gather or Scatter made for the
-// gather or scatter call op, behind op's name, which names the value's type
-// ("read uint64s at: gather 8 bytes at offset 12 in /data: ..."): the
-// Manager's place is kept, because it names the offset that failed, which
-// only the Manager knows. nil stays nil.
-func calledBy(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}

@@ -251,7 +251,7 @@ func gatherValues[T value](v *ViewAccessor, op string, offs []int64, dst []T) er
 	}
 	size := sizeOf[T]()
 	if v.native {
-		return calledBy(op, v.m.Gather(rawBytes(dst[:len(offs)]), offs, size))
+		return v.m.Gather(rawBytes(dst[:len(offs)]), offs, size)
 	}
 	// In another order the values come through a buffer, a piece at a
 	// time, so that after an error each value of dst is either converted
@@ -265,7 +265,7 @@ func gatherValues[T value](v *ViewAccessor, op string, offs []int64, dst []T) er
 		if err := v.m.Gather(b, offs[i:i+k], size); err != nil {
 			for j := range k {
 				if err := v.m.Gather(b[:size], offs[i+j:i+j+1], size); err != nil {
-					return calledBy(op, err)
+					return err
 				}
 				v.toNative(b[:size], size)
 				copy(rawBytes(dst[i+j:i+j+1]), b[:size])
@@ -286,7 +286,7 @@ func scatterValues[T value](v *ViewAccessor, op string, offs []int64, src []T) e
 	size := sizeOf[T]()
 	raw := rawBytes(src[:len(offs)])
 	if v.native {
-		return calledBy(op, v.m.Scatter(raw, offs, size))
+		return v.m.Scatter(raw, offs, size)
 	}
 	var words [gatherStep]uint64
 	buf := rawBytes(words[:])
@@ -295,7 +295,7 @@ func scatterValues[T value](v *ViewAccessor, op string, offs []int64, src []T) e
 		b := buf[:copy(buf[:k*size], raw[i*size:])]
 		v.fromNative(b, size)
 		if err := v.m.Scatter(b, offs[i:i+k], size); err != nil {
-			return calledBy(op, err)
+			return err
 		}
 	}
 	return nil
