@@ -13,6 +13,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -193,6 +194,8 @@ func TestBatch_CloseInside(t *testing.T) {
 			}
 			if err := m.Close(); !errors.Is(err, chunkmap.ErrBusy) {
 				t.Errorf("Close inside a batch = %v, want ErrBusy", err)
+			} else if msg := err.Error(); strings.Count(msg, "still open") != 1 || !strings.Contains(msg, "still open: 1; its chunks") {
+				t.Errorf("Close inside a batch: %q, want the sentinel's words once, then how many batches", msg)
 			}
 			pin.Release() // after Close, inside the batch
 			// The batch's held bytes stay readable until it ends.

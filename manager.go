@@ -366,7 +366,12 @@ func (m *Manager) Close() error {
 		return m.wrapErr("close", whole, err)
 	}
 	if n := m.batches.Load(); n > 0 {
-		return m.errorf("close", whole, ErrBusy, fmt.Sprintf("%d batches still open; the chunks they hold stay mapped until they end", n))
+		// After the sentinel's own words ("batches still open"): how many.
+		what := "1; its chunks stay mapped until its function returns"
+		if n > 1 {
+			what = fmt.Sprintf("%d; their chunks stay mapped until their functions return", n)
+		}
+		return m.errorf("close", whole, ErrBusy, what)
 	}
 	return nil
 }
