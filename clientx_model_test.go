@@ -16,14 +16,19 @@ import (
 	"github.com/chunkmap/chunkmap"
 )
 
-// clxModel is the file a Manager claims to be: bytes [0, len(data)) of which
-// [start, len(data)) are readable.
+// clxModel is the file a Manager claims to be: bytes [base, base+len(data))
+// of which [start, base+len(data)) are readable. base is the Options.Start
+// the dataset was created with (0 for most tests).
 type clxModel struct {
+	base  int64
 	data  []byte
 	start int64
 }
 
-func (f *clxModel) size() int64 { return int64(len(f.data)) }
+func (f *clxModel) size() int64 { return f.base + int64(len(f.data)) }
+
+// bytes returns the model's n bytes at off, which lie in [base, size()).
+func (f *clxModel) bytes(off, n int64) []byte { return f.data[off-f.base : off-f.base+n] }
 
 // readAt is what ReadAt must return on the model: n, and the error kind
 // (nil, io.EOF, or ErrOutOfRange).
@@ -43,7 +48,7 @@ func (f *clxModel) readAt(p []byte, off int64) (int, error) {
 	if off >= f.size() {
 		return 0, io.EOF
 	}
-	n := copy(p, f.data[off:])
+	n := copy(p, f.data[off-f.base:])
 	if n < len(p) {
 		return n, io.EOF
 	}
@@ -57,14 +62,14 @@ func (f *clxModel) writeAt(p []byte, off int64) {
 	if end := off + int64(len(p)); end > f.size() {
 		f.data = append(f.data, make([]byte, end-f.size())...)
 	}
-	copy(f.data[off:], p)
+	copy(f.data[off-f.base:], p)
 }
 
 func (f *clxModel) truncate(n int64) {
 	if n < f.size() {
 		// Keep the backing bytes zero for a later growth.
-		clear(f.data[n:])
-		f.data = f.data[:n]
+		clear(f.data[n-f.base:])
+		f.data = f.data[:n-f.base]
 		return
 	}
 	f.data = append(f.data, make([]byte, n-f.size())...)
@@ -116,6 +121,74 @@ func clxCheckAll(t *testing.T, what string, m *chunkmap.Manager, f *clxModel) {
 		clxCheckRead(t, what, m, f, f.start, int(f.size()-f.start))
 	}
 	clxCheckRead(t, what+" (at size)", m, f, f.size(), 1)
+}
+
+// clxStepWrite writes p at off through m, as step what of a model test:
+// below Start it must be refused with ErrOutOfRange and change nothing;
+// elsewhere it must write all of p, which it then writes into f.
+func clxStepWrite(t *testing.T, what string, m *chunkmap.Manager, f *clxModel, p []byte, off int64) {
+	t.Helper()
+	got, err := m.WriteAt(p, off)
+	if off < f.start && len(p) > 0 {
+		if d := clxErr(err, chunkmap.ErrOutOfRange, "write", fmt.Sprintf("offset %d", off)); d != "" || got != 0 {
+			t.Fatalf("%s = %d: %s", what, got, d)
+		}
+		return
+	}
+	if err != nil || got != len(p) {
+		t.Fatalf("%s = %d, %v", what, got, err)
+	}
+	f.writeAt(p, off)
+}
+
+// clxStepAppend appends p through m, as step what of a model test: it must
+// land at the model's Size, and then lands there in f.
+func clxStepAppend(t *testing.T, what string, m *chunkmap.Manager, f *clxModel, p []byte) {
+	t.Helper()
+	got, err := m.Append(p)
+	if err != nil || got != f.size() {
+		t.Fatalf("%s = %d, %v; want %d, nil", what, got, err, f.size())
+	}
+	f.writeAt(p, f.size())
+}
+
+// clxStepTruncate truncates m to n, as step what of a model test: below
+// Start it must be refused with ErrOutOfRange; elsewhere it must succeed,
+// and f is truncated too. It reports whether the Truncate was made.
+func clxStepTruncate(t *testing.T, what string, m *chunkmap.Manager, f *clxModel, n int64) bool {
+	t.Helper()
+	err := m.Truncate(n)
+	if n < f.start {
+		if d := clxErr(err, chunkmap.ErrOutOfRange, "truncate", fmt.Sprint(n)); d != "" {
+			t.Fatalf("%s: %s", what, d)
+		}
+		return false
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	f.truncate(n)
+	return true
+}
+
+// clxStepDrop drops m before n, as step what of a model test whose chunks
+// are cs bytes: past Size it must be refused with ErrOutOfRange; elsewhere
+// it must succeed, moving Start up to n's chunk. It reports whether the
+// DropBefore was made.
+func clxStepDrop(t *testing.T, what string, m *chunkmap.Manager, f *clxModel, n, cs int64) bool {
+	t.Helper()
+	err := m.DropBefore(n)
+	if n > f.size() {
+		if d := clxErr(err, chunkmap.ErrOutOfRange, "drop", fmt.Sprint(n)); d != "" {
+			t.Fatalf("%s: %s", what, d)
+		}
+		return false
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	f.start = max(f.start, n/cs*cs)
+	return true
 }
 
 // TestClientxModel runs random sequences of every size-changing call against
@@ -196,18 +269,7 @@ func clxModelRound(t *testing.T, seed uint64, scratch bool) {
 			for i := range p {
 				p[i] = byte(rng.Uint32()) | 1
 			}
-			what += fmt.Sprintf(" WriteAt(%d bytes, %d)", n, off)
-			got, err := m.WriteAt(p, off)
-			if off < f.start && n > 0 {
-				if d := clxErr(err, chunkmap.ErrOutOfRange, "write", fmt.Sprintf("offset %d", off)); d != "" || got != 0 {
-					t.Fatalf("%s = %d: %s", what, got, d)
-				}
-				continue
-			}
-			if err != nil || got != n {
-				t.Fatalf("%s = %d, %v", what, got, err)
-			}
-			f.writeAt(p, off)
+			clxStepWrite(t, what+fmt.Sprintf(" WriteAt(%d bytes, %d)", n, off), m, f, p, off)
 		case op < 35: // Append
 			n := randLen()
 			if f.size()+int64(n) > maxSize {
@@ -217,12 +279,7 @@ func clxModelRound(t *testing.T, seed uint64, scratch bool) {
 			for i := range p {
 				p[i] = byte(rng.Uint32()) | 2
 			}
-			what += fmt.Sprintf(" Append(%d bytes)", n)
-			got, err := m.Append(p)
-			if err != nil || got != f.size() {
-				t.Fatalf("%s = %d, %v; want %d, nil", what, got, err, f.size())
-			}
-			f.writeAt(p, f.size())
+			clxStepAppend(t, what+fmt.Sprintf(" Append(%d bytes)", n), m, f, p)
 		case op < 55: // ReadAt
 			off, n := randOff(), randLen()
 			clxCheckRead(t, what, m, f, off, n)
@@ -241,32 +298,10 @@ func clxModelRound(t *testing.T, seed uint64, scratch bool) {
 			default:
 				n = (f.size()/clxChunk)*clxChunk + rng.Int64N(3) - 1
 			}
-			what += fmt.Sprintf(" Truncate(%d)", n)
-			err := m.Truncate(n)
-			if n < f.start {
-				if d := clxErr(err, chunkmap.ErrOutOfRange, "truncate", fmt.Sprint(n)); d != "" {
-					t.Fatalf("%s: %s", what, d)
-				}
-				continue
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-			f.truncate(n)
+			clxStepTruncate(t, what+fmt.Sprintf(" Truncate(%d)", n), m, f, n)
 		case op < 72: // DropBefore
 			n := f.start + rng.Int64N(max(1, f.size()-f.start+clxChunk))
-			what += fmt.Sprintf(" DropBefore(%d)", n)
-			err := m.DropBefore(n)
-			if n > f.size() {
-				if d := clxErr(err, chunkmap.ErrOutOfRange, "drop", fmt.Sprint(n)); d != "" {
-					t.Fatalf("%s: %s", what, d)
-				}
-				continue
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-			f.start = max(f.start, n/clxChunk*clxChunk)
+			clxStepDrop(t, what+fmt.Sprintf(" DropBefore(%d)", n), m, f, n, clxChunk)
 		case op < 77:
 			if err := m.Sync(); err != nil {
 				t.Fatalf("%s Sync: %v", what, err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,38 +13,6 @@ import (
 	"github.com/chunkmap/chunkmap"
 )
 
-// edgeModel is the file a Manager claims to be, for a dataset created with
-// Options.Start = base: bytes [base, base+len(data)) of which [start,
-// base+len(data)) are readable.
-type edgeModel struct {
-	base  int64
-	data  []byte
-	start int64
-}
-
-func (f *edgeModel) size() int64 { return f.base + int64(len(f.data)) }
-
-func (f *edgeModel) bytes(off, n int64) []byte { return f.data[off-f.base : off-f.base+n] }
-
-func (f *edgeModel) writeAt(p []byte, off int64) {
-	if len(p) == 0 {
-		return
-	}
-	if end := off + int64(len(p)); end > f.size() {
-		f.data = append(f.data, make([]byte, end-f.size())...)
-	}
-	copy(f.data[off-f.base:], p)
-}
-
-func (f *edgeModel) truncate(n int64) {
-	if n < f.size() {
-		clear(f.data[n-f.base:])
-		f.data = f.data[:n-f.base]
-		return
-	}
-	f.data = append(f.data, make([]byte, n-f.size())...)
-}
-
 // edgePin is a pin the model holds across other calls. Its bytes are the
 // dataset's until a Truncate, DropBefore or Close makes it stale.
 type edgePin struct {
@@ -54,55 +21,6 @@ type edgePin struct {
 	write bool
 	stale bool
 	of    *chunkmap.Manager
-}
-
-// edgeCheckRead reads n bytes at off through m and compares with the model,
-// as an os.File of the same bytes would answer.
-func edgeCheckRead(t *testing.T, what string, m *chunkmap.Manager, f *edgeModel, off int64, n int) {
-	t.Helper()
-	got := make([]byte, n)
-	for i := range got {
-		got[i] = 0xA5
-	}
-	gn, gerr := m.ReadAt(got, off)
-	switch {
-	case off < 0:
-		if d := clxErr(gerr, chunkmap.ErrOutOfRange, "read", fmt.Sprintf("offset %d", off)); d != "" || gn != 0 {
-			t.Fatalf("%s: ReadAt(%d bytes, %d) = %d: %s", what, n, off, gn, d)
-		}
-		return
-	case n == 0:
-		if gn != 0 || gerr != nil {
-			t.Fatalf("%s: ReadAt(0 bytes, %d) = %d, %v", what, off, gn, gerr)
-		}
-		return
-	case off < f.start:
-		if d := clxErr(gerr, chunkmap.ErrOutOfRange, "read", fmt.Sprintf("offset %d", off)); d != "" || gn != 0 {
-			t.Fatalf("%s: ReadAt(%d bytes, %d) = %d: %s", what, n, off, gn, d)
-		}
-		return
-	}
-	want := 0
-	if off < f.size() {
-		want = int(min(int64(n), f.size()-off))
-	}
-	if gn != want {
-		t.Fatalf("%s: ReadAt(%d bytes, %d) = %d, %v; want %d (start %d size %d)", what, n, off, gn, gerr, want, f.start, f.size())
-	}
-	if want < n && gerr != io.EOF || want == n && gerr != nil {
-		t.Fatalf("%s: ReadAt(%d bytes, %d) = %d, %v (start %d size %d)", what, n, off, gn, gerr, f.start, f.size())
-	}
-	if want == 0 {
-		return
-	}
-	if w := f.bytes(off, int64(want)); !bytes.Equal(got[:want], w) {
-		i := 0
-		for got[i] == w[i] {
-			i++
-		}
-		t.Fatalf("%s: ReadAt(%d bytes, %d): byte at offset %d is %#x, want %#x (start %d size %d)",
-			what, n, off, off+int64(i), got[i], w[i], f.start, f.size())
-	}
 }
 
 // edgeCheckStats checks the bound Stats promises: Mapped stays within
@@ -184,7 +102,7 @@ func edgeModelRound(t *testing.T, seed uint64, scratch bool) {
 	o.ChunkSize = cs
 	m := clxOpen(t, dir, o)
 	defer func() { m.Close() }()
-	f := &edgeModel{base: base, start: base}
+	f := &clxModel{base: base, start: base}
 	if m.Start() != base || m.Size() != base {
 		t.Fatalf("new dataset: Start, Size = %d, %d; want %d", m.Start(), m.Size(), base)
 	}
@@ -261,34 +179,18 @@ func edgeModelRound(t *testing.T, seed uint64, scratch bool) {
 				continue
 			}
 			p := randBytes(n)
-			what += fmt.Sprintf(" WriteAt(%d bytes, %d)", n, off)
-			got, err := m.WriteAt(p, off)
-			if off < f.start && n > 0 {
-				if d := clxErr(err, chunkmap.ErrOutOfRange, "write", fmt.Sprintf("offset %d", off)); d != "" || got != 0 {
-					t.Fatalf("%s = %d: %s", what, got, d)
-				}
-				continue
-			}
-			if err != nil || got != n {
-				t.Fatalf("%s = %d, %v", what, got, err)
-			}
-			f.writeAt(p, off)
+			clxStepWrite(t, what+fmt.Sprintf(" WriteAt(%d bytes, %d)", n, off), m, f, p, off)
 		case op < 28: // Append
 			n := randLen()
 			if f.size()+int64(n) > base+span {
 				continue
 			}
 			p := randBytes(n)
-			what += fmt.Sprintf(" Append(%d bytes)", n)
-			got, err := m.Append(p)
-			if err != nil || got != f.size() {
-				t.Fatalf("%s = %d, %v; want %d, nil", what, got, err, f.size())
-			}
-			f.writeAt(p, f.size())
+			clxStepAppend(t, what+fmt.Sprintf(" Append(%d bytes)", n), m, f, p)
 		case op < 45: // ReadAt, by the writer and every follower
 			off, n := randOff(), randLen()
 			for i, r := range readers() {
-				edgeCheckRead(t, fmt.Sprintf("%s (reader %d)", what, i), r, f, off, n)
+				clxCheckRead(t, fmt.Sprintf("%s (reader %d)", what, i), r, f, off, n)
 			}
 		case op < 53: // Truncate
 			var n int64
@@ -300,34 +202,14 @@ func edgeModelRound(t *testing.T, seed uint64, scratch bool) {
 			default:
 				n = f.start + rng.Int64N(max(1, f.size()-f.start+1))
 			}
-			what += fmt.Sprintf(" Truncate(%d)", n)
-			err := m.Truncate(n)
-			if n < f.start {
-				if d := clxErr(err, chunkmap.ErrOutOfRange, "truncate", fmt.Sprint(n)); d != "" {
-					t.Fatalf("%s: %s", what, d)
-				}
-				continue
+			if clxStepTruncate(t, what+fmt.Sprintf(" Truncate(%d)", n), m, f, n) {
+				stalePins(nil)
 			}
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-			f.truncate(n)
-			stalePins(nil)
 		case op < 57: // DropBefore
 			n := f.start + rng.Int64N(max(1, f.size()-f.start+cs))
-			what += fmt.Sprintf(" DropBefore(%d)", n)
-			err := m.DropBefore(n)
-			if n > f.size() {
-				if d := clxErr(err, chunkmap.ErrOutOfRange, "drop", fmt.Sprint(n)); d != "" {
-					t.Fatalf("%s: %s", what, d)
-				}
-				continue
+			if clxStepDrop(t, what+fmt.Sprintf(" DropBefore(%d)", n), m, f, n, cs) {
+				stalePins(nil)
 			}
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-			f.start = max(f.start, n/cs*cs)
-			stalePins(nil)
 		case op < 60:
 			if err := m.Sync(); err != nil {
 				t.Fatalf("%s Sync: %v", what, err)
@@ -347,7 +229,7 @@ func edgeModelRound(t *testing.T, seed uint64, scratch bool) {
 				fols = append(fols, follower{fm, mm})
 			}
 			for i, fo := range fols {
-				edgeCheckRead(t, fmt.Sprintf("%s (follower %d, writer closed)", what, i), fo.m, f, f.start, int(f.size()-f.start)+1)
+				clxCheckRead(t, fmt.Sprintf("%s (follower %d, writer closed)", what, i), fo.m, f, f.start, int(f.size()-f.start)+1)
 			}
 			m = clxOpen(t, dir, opts())
 			what += " (reopened)"
@@ -415,7 +297,7 @@ func edgeModelRound(t *testing.T, seed uint64, scratch bool) {
 				j := rng.IntN(len(b))
 				b[j] = byte(rng.Uint32()) | 4
 				f.bytes(p.off, int64(len(b)))[j] = b[j]
-				edgeCheckRead(t, what+" after a store through a pin", m, f, p.off+int64(j), 1)
+				clxCheckRead(t, what+" after a store through a pin", m, f, p.off+int64(j), 1)
 			default:
 				if !bytes.Equal(b, f.bytes(p.off, int64(len(b)))) {
 					t.Fatalf("%s: bytes of the pin at %d (%d bytes) differ from the model", what, p.off, len(b))
@@ -469,7 +351,7 @@ func edgeModelRound(t *testing.T, seed uint64, scratch bool) {
 				if r.Start() != f.start || r.Size() != f.size() {
 					t.Fatalf("%s: reader %d: Start, Size = %d, %d; want %d, %d", what, i, r.Start(), r.Size(), f.start, f.size())
 				}
-				edgeCheckRead(t, fmt.Sprintf("%s (reader %d, all)", what, i), r, f, f.start, int(f.size()-f.start)+1)
+				clxCheckRead(t, fmt.Sprintf("%s (reader %d, all)", what, i), r, f, f.start, int(f.size()-f.start)+1)
 			}
 		}
 		if m.Size() != f.size() || m.Start() != f.start {
@@ -495,11 +377,11 @@ func edgeModelRound(t *testing.T, seed uint64, scratch bool) {
 		if err := fo.m.Refresh(); err != nil {
 			t.Fatalf("follower %d Refresh after the writer closed: %v", i, err)
 		}
-		edgeCheckRead(t, fmt.Sprintf("end (follower %d)", i), fo.m, f, f.start, int(f.size()-f.start)+1)
+		clxCheckRead(t, fmt.Sprintf("end (follower %d)", i), fo.m, f, f.start, int(f.size()-f.start)+1)
 	}
 	if scratch {
 		return
 	}
 	m = clxOpen(t, dir, &chunkmap.Options{ReadOnly: true})
-	edgeCheckRead(t, "reopened read-only", m, f, f.start, int(f.size()-f.start)+1)
+	clxCheckRead(t, "reopened read-only", m, f, f.start, int(f.size()-f.start)+1)
 }
