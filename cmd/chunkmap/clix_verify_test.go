@@ -107,6 +107,12 @@ func TestClixVerify_IrregularTempName(t *testing.T) {
 			if strings.Contains(out, "the next read-write Open deletes it") {
 				t.Errorf("verify claims the next read-write Open deletes %s; it refuses the dataset instead", name)
 			}
+			// info opens read-only, which ignores temporary names, but
+			// must not call the dataset sound either.
+			code, out, errOut := clixRun(t, "info", dir)
+			if code != exitDamaged || !strings.Contains(out, name+" is not a regular file") || !strings.Contains(errOut, "warning") {
+				t.Errorf("info exits with status %d (want %d), stdout:\n%s\nstderr:\n%s", code, exitDamaged, out, errOut)
+			}
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -125,7 +126,9 @@ works while a writer has it open.
 On a damaged dataset (one that Open refuses as corrupt) it prints what the
 files say instead: the manifest's records and state page, the chunk files
 present, and the damage, one line per fault; it warns on standard error and
-exits with status 3. 'chunkmap verify DIR' gives advice for each fault, and
+exits with status 3. So it does, after describing the dataset as usual, when
+only a read-write Open refuses it (something other than a regular file under
+a temporary name). 'chunkmap verify DIR' gives advice for each fault, and
 'chunkmap salvage DIR OUT' copies what is readable.`, stdout, stderr)
 	if !ok {
 		return code
@@ -161,6 +164,18 @@ exits with status 3. 'chunkmap verify DIR' gives advice for each fault, and
 	fmt.Fprintf(stdout, "start       %d (%s)\n", start, formatBytes(start))
 	fmt.Fprintf(stdout, "size        %d (%s)\n", size, formatBytes(size))
 	printDisk(stdout, dir, scan)
+	// A read-only Open ignores temporary names, but a read-write Open
+	// refuses a dataset while one of them is no regular file: the
+	// dataset's bytes are intact, yet no writer can open it.
+	if len(scan.badTemps) > 0 {
+		names := slices.Sorted(maps.Keys(scan.badTemps))
+		for _, name := range names {
+			fmt.Fprintf(stdout, "damage      %s is not a regular file (mode %v): a read-write Open refuses the dataset while it is there\n", name, scan.badTemps[name])
+		}
+		fmt.Fprintf(stderr, "chunkmap info: warning: %s cannot be opened for writing while %s is there; run 'chunkmap verify %s' for advice\n",
+			dir, strings.Join(names, ", "), dir)
+		return exitDamaged
+	}
 	return exitOK
 }
 
