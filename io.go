@@ -688,24 +688,80 @@ func (m *Manager) publish(c claim, isAppend, ok bool) (covered bool, kept int64)
 	off, end := c.off, c.end
 	size := m.state().size.Load()
 	if isAppend && off > size {
-		m.mu.pending[off] = end
+		m.mu.pending.add(off, end)
 		return false, end
 	}
-	size = max(size, end)
-	for changed := true; changed; {
-		changed = false
-		for o, e := range m.mu.pending {
-			if o <= size {
-				size = max(size, e)
-				delete(m.mu.pending, o)
-				changed = true
-			}
-		}
-	}
+	size = m.mu.pending.cover(max(size, end))
 	m.state().size.Store(size)
 	m.mirrorSizeLocked(size)
 	m.mu.covered.Broadcast()
 	return true, end
+}
+
+// pendingAppends holds the appends that finished before Size reached their
+// offset, as a heap by offset. A publish merges those that the new Size
+// reaches, in turn from the lowest, so it looks at each pending append once
+// (and at one more) instead of scanning them all again for each one it
+// merges: with thousands of goroutines appending, thousands wait here, and
+// such a scan under mu made every Append cost time in proportion to them.
+type pendingAppends struct {
+	h []pendingAppend
+	// looked counts the pending appends cover has looked at, for tests.
+	looked int
+}
+
+// pendingAppend is the range [off, end) of a finished append.
+type pendingAppend struct{ off, end int64 }
+
+// add puts the finished append [off, end) in p.
+func (p *pendingAppends) add(off, end int64) {
+	p.h = append(p.h, pendingAppend{off, end})
+	for i := len(p.h) - 1; i > 0; {
+		up := (i - 1) / 2
+		if p.h[up].off <= p.h[i].off {
+			break
+		}
+		p.h[i], p.h[up] = p.h[up], p.h[i]
+		i = up
+	}
+}
+
+// cover takes out of p every append that a Size of size reaches, as Size
+// grows over each, and returns the Size that covers them all.
+func (p *pendingAppends) cover(size int64) int64 {
+	for len(p.h) > 0 {
+		p.looked++
+		if p.h[0].off > size {
+			break
+		}
+		size = max(size, p.h[0].end)
+		p.pop()
+	}
+	if len(p.h) == 0 && cap(p.h) > 1024 {
+		p.h = nil // a burst of appenders is over: give back what it took
+	}
+	return size
+}
+
+// pop removes the lowest append from p.
+func (p *pendingAppends) pop() {
+	last := len(p.h) - 1
+	p.h[0] = p.h[last]
+	p.h = p.h[:last]
+	for i := 0; ; {
+		low, l, r := i, 2*i+1, 2*i+2
+		if l < last && p.h[l].off < p.h[low].off {
+			low = l
+		}
+		if r < last && p.h[r].off < p.h[low].off {
+			low = r
+		}
+		if low == i {
+			return
+		}
+		p.h[i], p.h[low] = p.h[low], p.h[i]
+		i = low
+	}
 }
 
 // awaitCovered waits until Size reaches end: until every append reserved

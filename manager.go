@@ -193,12 +193,12 @@ type Manager struct {
 		// The dataset's extent.
 		first    int64
 		nchunks  int64
-		reserved int64           // end of the bytes handed to writers
-		claims   uint64          // ranges handed to writers so far (io.go)
-		unalloc  claim           // the latest claim, if its write allocates its blocks (claimLocked)
-		grows    uint64          // Grow calls so far (claims give back only chunks no Grow used)
-		hwm      int64           // bytes at or past hwm are zero
-		pending  map[int64]int64 // appends done out of order: off -> end
+		reserved int64          // end of the bytes handed to writers
+		claims   uint64         // ranges handed to writers so far (io.go)
+		unalloc  claim          // the latest claim, if its write allocates its blocks (claimLocked)
+		grows    uint64         // Grow calls so far (claims give back only chunks no Grow used)
+		hwm      int64          // bytes at or past hwm are zero
+		pending  pendingAppends // appends done out of order (io.go)
 		// ids holds, for chunks in dirty, the identity of the file the
 		// unsynced writes went to, where known, so that Sync can tell
 		// when another program removed or replaced it (sync.go). It is

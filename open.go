@@ -397,7 +397,6 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.mu.scratch = make(map[int64]*chunk.File)
 	m.mu.removeLater = make(map[int64]struct{})
 	m.mu.dirty = make(map[int64]struct{})
-	m.mu.pending = make(map[int64]int64)
 	m.mu.ids = make(map[int64]fs.FileInfo)
 	m.mu.freq = make(map[int64]uint16)
 	m.mu.fds = make(map[int64]*fdEntry)
