@@ -296,6 +296,34 @@ func (m *Manager) ageLocked() {
 	}
 }
 
+// forgetBelowLocked deletes the counts of the chunks below first, for a
+// following reader whose writer dropped them: Start moves up to first. The
+// writer forgets the counts of the chunks it deletes (retireChunksLocked),
+// but a reader learns of them only from the new Start, and without this it
+// would keep a count for every chunk a log it follows ever had (ageLocked
+// deletes counts only once they average agePer per chunk, which a log read
+// a few times per chunk never reaches). It looks at the chunks dropped or
+// at the counts, whichever are fewer.
+//
+// REQUIRES: m.mu held; mappings of the chunks dropped already let go.
+func (m *Manager) forgetBelowLocked(first int64) {
+	from := m.mu.first
+	if first <= from {
+		return
+	}
+	if first-from > int64(len(m.mu.freq)) {
+		for idx := range m.mu.freq {
+			if idx < first {
+				delete(m.mu.freq, idx)
+			}
+		}
+		return
+	}
+	for idx := from; idx < first; idx++ {
+		delete(m.mu.freq, idx)
+	}
+}
+
 // foldUsedLocked moves the chunks used since the last fold to the front of
 // the LRU and, with Admission, credits each with the misses since the last
 // fold (at least one). The hot paths record use in a flag because touching

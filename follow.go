@@ -467,6 +467,7 @@ func (m *Manager) takePageLocked() (ps pageState, followed bool, err error) {
 			}
 		}
 		known := max(first, min(m.mu.first+m.mu.nchunks, need))
+		m.forgetBelowLocked(first) // after dropLocked, which hands counts back
 		m.mu.first, m.mu.nchunks = first, known-first
 		m.shrinks.Add(1)
 		m.deletions.Add(1)
@@ -739,6 +740,7 @@ func (m *Manager) applyLocked(mf manifest, n int64) {
 	}
 	m.shrinks.Add(1)
 	m.deletions.Add(1)
+	m.forgetBelowLocked(mf.first)
 	m.mu.first = mf.first
 	m.mu.nchunks = n
 	// Order matters to lock-free readers: shrink the range they may read
