@@ -39,7 +39,10 @@ func (m *Manager) growLocked(end int64, pipeline bool) error {
 	// Refuse at once what cannot fit, rather than create files until the
 	// disk is full and then remove them: a write at offset 1<<62 is valid
 	// input, not a reason to fill a file system. Growth by a few chunks,
-	// the common case, is left to the allocation to refuse.
+	// the common case, is left to the allocation to refuse, and so is any
+	// growth where freeSpace cannot tell (a file system that counts no
+	// blocks, such as ramfs or a tmpfs without a size limit, reports 0
+	// free).
 	if need-last <= 16 {
 	} else if avail, err := m.freeSpace(); err == nil && need-last > avail/m.chunkSize {
 		return fmt.Errorf("%w: growth to %d bytes needs %d chunks of %d bytes, %d bytes free",

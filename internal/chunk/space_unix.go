@@ -2,14 +2,19 @@
 
 package chunk
 
-import "golang.org/x/sys/unix"
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
 
 // FreeSpace returns the bytes available to an unprivileged user on the file
-// system holding dir (statfs(2): f_bavail × f_bsize).
+// system holding dir (statfs(2): f_bavail × f_bsize), or an error wrapping
+// errors.ErrUnsupported where the file system counts no blocks (vfs.Avail).
 func FreeSpace(dir string) (int64, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return 0, err
 	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
+	return vfs.Avail(&st)
 }

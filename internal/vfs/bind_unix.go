@@ -190,7 +190,8 @@ func (b *boundFS) BootID() string { return OS.BootID() }
 
 // FreeSpace returns the bytes available to an unprivileged user on the file
 // system of the bound directory (fstatfs(2)), which may no longer be the
-// one its path leads to.
+// one its path leads to; an error wrapping errors.ErrUnsupported where the
+// file system counts no blocks (Avail).
 func (b *boundFS) FreeSpace() (int64, error) {
 	rc, err := b.dir.SyscallConn()
 	if err != nil {
@@ -203,7 +204,7 @@ func (b *boundFS) FreeSpace() (int64, error) {
 	if err != nil {
 		return 0, &fs.PathError{Op: "statfs", Path: b.path, Err: err}
 	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
+	return Avail(&st)
 }
 
 // renamed returns err, an error of a Root's method, naming path and op as
