@@ -71,7 +71,9 @@ var (
 	// has no room for a write that needs new blocks (the operating
 	// system's ENOSPC, EDQUOT or EFBIG stays in the chain): the call that
 	// writes, grows or pins writable fails, and a store through a mapping
-	// never does, because blocks are allocated before it. It is also
+	// never does, because blocks are allocated before it (except on a
+	// full copy-on-write file system, btrfs, which needs new blocks for
+	// every write-back: see the README's "How it works"). It is also
 	// returned, before any file is created, for growth by many chunks that
 	// the free space cannot hold (an absurd offset fails at once instead
 	// of filling the disk). Either way the dataset is left as it was and

@@ -406,6 +406,16 @@ func (m *Manager) writeSlow(p []byte, off int64) (n int, err error) {
 	m.markDirtyLocked(mp)
 	m.mu.Unlock()
 	if f.hit {
+		// A store through a mapping faults also where the file system
+		// cannot reserve the blocks the page's write-back needs: on a
+		// full copy-on-write file system (btrfs), bytes allocated and
+		// written before are written back to new blocks. pwrite fails
+		// there by itself, with ENOSPC (ErrNoSpace), or stores p where
+		// there was room after all; a file truncated by another
+		// program fails both ways, as in ReadAt (ErrFault).
+		if k, err := m.fileIO(p, off, true); err == nil || isSpaceErr(err) {
+			return k, err
+		}
 		return 0, faultErr(mp, f)
 	}
 	return len(p), nil

@@ -6,11 +6,66 @@ package chunkmap_test
 // still do, or refuse with an error matching a sentinel.
 
 import (
+	"bytes"
+	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
 )
+
+// ofsMountImage makes a file system of size bytes with mkfs (and args) in
+// an image file, mounts it through a loop device on a new directory,
+// unmounts it when t ends, and returns the directory. It skips t where
+// mkfs is missing or mounting is not allowed (not root, no loop devices,
+// no such file system in the kernel).
+func ofsMountImage(t *testing.T, mkfs string, size int64, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath(mkfs); err != nil {
+		t.Skipf("needs %s", mkfs)
+	}
+	img := filepath.Join(t.TempDir(), "img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, append(args, img)...).CombinedOutput(); err != nil {
+		t.Skipf("%s: %v: %s", mkfs, err, out)
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a loop device: %v: %s", err, out)
+	}
+	t.Cleanup(func() { fzUnmount(t, mnt) })
+	return mnt
+}
+
+// ofsFill fills the file system of dir with a file of its own, to its last
+// block, and returns the file's path.
+func ofsFill(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := bytes.Repeat([]byte{1}, 1<<20)
+	for _, n := range []int{1 << 20, 4096} {
+		for {
+			if _, err := f.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // ofsMountRamfs mounts a ramfs on a new directory and unmounts it when t
 // ends. It skips t where mounting is not allowed (not root).
@@ -62,5 +117,61 @@ func TestOtherFS_GrowthWhereNoBlocksAreCounted(t *testing.T) {
 				t.Errorf("Close: %v", err)
 			}
 		})
+	}
+}
+
+// TestOtherFS_FullCopyOnWriteWrite: on a copy-on-write file system
+// (btrfs) every write-back of a page goes to new blocks, so on a full one
+// a store through a mapping into bytes allocated and written before
+// faults, although they were allocated before it. WriteAt and Scatter into
+// such bytes failed with ErrFault ("truncated or removed by another
+// process, or an I/O error"), which says the chunk's data is in doubt;
+// they must fail with ErrNoSpace, which says to free space and retry, and
+// succeed once there is room.
+func TestOtherFS_FullCopyOnWriteWrite(t *testing.T) {
+	mnt := ofsMountImage(t, "mkfs.btrfs", 256<<20, "-q", "-f")
+	dir := filepath.Join(mnt, "ds")
+	const cs = 1 << 20
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	data := bytes.Repeat([]byte{7}, 4*cs)
+	if _, err := m.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(4) { // map every chunk
+		if _, err := m.ReadAt(make([]byte, 8), i*cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Sync(); err != nil { // clean pages: the next store faults
+		t.Fatal(err)
+	}
+	filler := ofsFill(t, mnt)
+	if _, err := m.WriteAt([]byte("abcdefgh"), 5*4096); !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Errorf("WriteAt into written bytes on a full btrfs: %v, want ErrNoSpace", err)
+	}
+	if err := m.Scatter([]byte("12345678"), []int64{cs + 3*4096}, 8); !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Errorf("Scatter into written bytes on a full btrfs: %v, want ErrNoSpace", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt([]byte("abcdefgh"), 5*4096); err != nil {
+		t.Errorf("WriteAt after space was freed: %v", err)
+	}
+	if err := m.Scatter([]byte("12345678"), []int64{cs + 3*4096}, 8); err != nil {
+		t.Errorf("Scatter after space was freed: %v", err)
+	}
+	copy(data[5*4096:], "abcdefgh")
+	copy(data[cs+3*4096:], "12345678")
+	got := make([]byte, len(data))
+	if _, err := m.ReadAt(got, 0); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("read back: %v, equal %v", err, bytes.Equal(got, data))
 	}
 }
