@@ -129,3 +129,32 @@ func TestSync_OneFailedFsyncAmongMany(t *testing.T) {
 		t.Errorf("Sync after the failed fsync: %v, want ErrSyncFailed again", err)
 	}
 }
+
+// TestSync_FailedFsyncOfMappedChunkNamesItOnce: a chunk that is mapped is
+// fsync'd through its mapping's file, whose error (an *fs.PathError of
+// the file's Sync, as os.File's is) was wrapped in a second one naming the
+// same file: "sync DIR/...chunk: sync DIR/...chunk: read-only file
+// system", as on a file system that went read-only after an error.
+func TestSync_FailedFsyncOfMappedChunkNamesItOnce(t *testing.T) {
+	m, f, _ := faultDataset(t, chunkmap.Options{NoAdmission: true})
+	defer m.Close()
+	if _, err := m.WriteAt([]byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReadAt(make([]byte, 1), 0); err != nil { // maps chunk 0
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("%016x.chunk", 0)
+	f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpSync, name), Err: syscall.EROFS})
+	err := m.Sync()
+	if !errors.Is(err, chunkmap.ErrSyncFailed) || !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("Sync with chunk %s's fsync failing: %v, want ErrSyncFailed and EROFS", name, err)
+	}
+	// The chunk is fsync'd through its mapping, and again by name (it was
+	// created since the last Sync): each error names it once.
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if strings.Count(line, name) > 1 {
+			t.Errorf("Sync's error names %s more than once: %s", name, line)
+		}
+	}
+}

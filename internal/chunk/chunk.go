@@ -402,6 +402,11 @@ func fdOf(f vfs.File) int {
 }
 
 func (c *File) err(op string, err error) error {
+	// The file's own errors (os.File's Sync and WriteAt) name it already:
+	// the path is said once, with the operation of this File.
+	if pe, ok := err.(*fs.PathError); ok {
+		err = pe.Err
+	}
 	return &fs.PathError{Op: op, Path: c.path, Err: err}
 }
 
