@@ -37,6 +37,7 @@ func diskUse(t *testing.T, dir string) (files, self int64) {
 // at most one allocation step and the manifest, not whole chunks: chunk
 // files are sparse, and allocated ahead of the writes in steps.
 func TestDiskUse_FollowsData(t *testing.T) {
+	keepHolesOnTmpfs(t)
 	const step = 64 << 20 // allocStep of the default 1 GiB chunks
 	tests := []struct {
 		name   string
@@ -121,6 +122,7 @@ func appendSeq(t *testing.T, m *chunkmap.Manager, n int64) {
 // store at writeback, instead of failing the call), so the value far into
 // the chunk goes the locked way, which allocates the file up to it first.
 func TestScatter_AllocatesBeforeStoring(t *testing.T) {
+	keepHolesOnTmpfs(t)
 	const chunkSize = 32 << 20 // allocation steps of 2 MiB
 	const far = 24 << 20
 	dir := t.TempDir()
