@@ -81,3 +81,8 @@ func SetMapBudget(n int64) (restore func()) {
 	was := testMapBudget.Swap(n)
 	return func() { testMapBudget.Store(was) }
 }
+
+// FreeSpace returns the bytes free on the file system of m's directory, as
+// growth checks them (freeSpace), for tests that need more than a small
+// file system has.
+func FreeSpace(m *Manager) (int64, error) { return m.freeSpace() }

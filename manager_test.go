@@ -804,6 +804,10 @@ func TestManager_ManyChunks(t *testing.T) {
 		return i*cs + (i*8)%(cs-16), p
 	}
 	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: maxMapped, NoAdmission: true})
+	// Grow allocates every block: a small file system refuses it up front.
+	if free, err := chunkmap.FreeSpace(m); err == nil && free < nchunks*cs {
+		t.Skipf("builds a dataset of 625 MiB; the file system of %s has %d bytes free", m.Dir(), free)
+	}
 	t0 := time.Now()
 	if err := m.Grow(nchunks * cs); err != nil {
 		t.Fatal(err)
