@@ -126,8 +126,14 @@ func addrLimitChild(t *testing.T, spare, dir string) {
 		t.Fatalf("Open with %d MiB of address space to spare: %v", mib, err)
 	}
 	defer m.Close()
-	if _, err := m.WriteAt([]byte("hello"), 3<<30); err != nil {
-		t.Fatal(err)
+	// Where the file system cannot allocate a range (ext2), chunks are
+	// written whole: a write at 3 GiB would write 4 GiB, so the heap
+	// grows beside an empty dataset.
+	write := !chunkmap.FillsChunks(m)
+	if write {
+		if _, err := m.WriteAt([]byte("hello"), 3<<30); err != nil {
+			t.Fatal(err)
+		}
 	}
 	heap := make([][]byte, 50)
 	for i := range heap {
@@ -135,7 +141,7 @@ func addrLimitChild(t *testing.T, spare, dir string) {
 		heap[i][0] = 1
 	}
 	got := make([]byte, 5)
-	if _, err := m.ReadAt(got, 3<<30); err != nil || string(got) != "hello" {
+	if _, err := m.ReadAt(got, 3<<30); write && (err != nil || string(got) != "hello") {
 		t.Fatalf("ReadAt = %q, %v", got, err)
 	}
 	fmt.Printf("addrlimit: %d MiB to spare: the program grew its heap by %d MiB after Open\n", mib, len(heap)*4)

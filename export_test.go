@@ -86,3 +86,9 @@ func SetMapBudget(n int64) (restore func()) {
 // growth checks them (freeSpace), for tests that need more than a small
 // file system has.
 func FreeSpace(m *Manager) (int64, error) { return m.freeSpace() }
+
+// FillsChunks reports whether m writes every new chunk whole at its
+// creation: its file system cannot allocate a range (ext2, no fallocate;
+// every platform but Linux), so there growth makes no sparse files and
+// is never pipelined with a bulk write.
+func FillsChunks(m *Manager) bool { return m.fillChunks }
