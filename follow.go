@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
+	"unsafe"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
@@ -783,7 +784,33 @@ func (m *Manager) pageErrLocked() error {
 	if fi, err := m.mfile.f.Stat(); err == nil && fi.Size() < manifestLen {
 		return fmt.Errorf("%w: manifest %s was truncated to %d bytes by another program: Start and Size cannot be recorded", ErrCorrupt, path, fi.Size())
 	}
+	if err := m.pageCause(); err != nil {
+		sentinel := ErrIO
+		if isSpaceErr(err) {
+			sentinel = ErrNoSpace
+		}
+		return fmt.Errorf("%w: manifest %s: its state page cannot be written: %w: a crash of the process would lose the change", sentinel, path, unpath(path, err))
+	}
 	return fmt.Errorf("%w: manifest %s: its state page cannot be written (the system refuses writes to the file, or the device failed): a crash of the process would lose the change", ErrIO, path)
+}
+
+// pageCause returns the system's error for the stores into the state page
+// that faulted: a pwrite of the page's magic as it stands, which changes
+// nothing (under mu nothing else writes it), fails as they did: EPERM for
+// a manifest made immutable, EIO from a failed device, and ENOSPC on a
+// full copy-on-write file system (btrfs), which needs new blocks for
+// every write-back, so that the caller can tell a full disk (ErrNoSpace:
+// free space) from the rest. nil if the pwrite works.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) pageCause() error {
+	off := int64(stateOff) + int64(unsafe.Offsetof(statePage{}.magic))
+	var b [len(stateMagic)]byte
+	if _, err := m.mfile.f.ReadAt(b[:], off); err != nil {
+		return err
+	}
+	_, err := m.mfile.f.WriteAt(b[:], off)
+	return err
 }
 
 // pageErr is pageErrLocked for a caller not holding m.mu; it takes no lock

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -185,5 +186,52 @@ func TestOtherFS_FullCopyOnWriteWrite(t *testing.T) {
 	got := make([]byte, len(data))
 	if _, err := m.ReadAt(got, 0); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("read back: %v, equal %v", err, bytes.Equal(got, data))
+	}
+}
+
+// TestOtherFS_FullCopyOnWriteStatePage: on a full btrfs a store into the
+// manifest's shared state page faults too (its write-back needs new
+// blocks), so a Truncate that shrinks within a chunk, which changes
+// nothing but the page, cannot record its Size. It failed with ErrIO
+// saying "the system refuses writes to the file, or the device failed",
+// with no system error in the chain; it must fail with ErrNoSpace, ENOSPC
+// in the chain, and work once there is room.
+func TestOtherFS_FullCopyOnWriteStatePage(t *testing.T) {
+	skipImmutableUnderRace(t) // the same fault, in the race detector's atomics
+	mnt := ofsMountImage(t, "mkfs.btrfs", 256<<20, "-q", "-f")
+	dir := filepath.Join(mnt, "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.WriteAt(bytes.Repeat([]byte{7}, 1<<20), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil { // the page written back: the next store faults in
+		t.Fatal(err)
+	}
+	filler := ofsFill(t, mnt)
+	err = m.Truncate(1000)
+	if !errors.Is(err, chunkmap.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("Truncate on a full btrfs: %v, want ErrNoSpace and ENOSPC", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Truncate(1000); err != nil {
+		t.Errorf("Truncate once there is room: %v", err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Errorf("Sync once there is room: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m, err = chunkmap.Open(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Size(); got != 1000 {
+		t.Errorf("Size after reopening = %d, want 1000", got)
 	}
 }
