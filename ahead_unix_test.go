@@ -131,6 +131,9 @@ func TestFailedGrowBesideFailedBulkWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	// Where chunks are written whole at creation the Append fails on the
+	// FIFO before it writes, and the hook it waits for never runs.
+	skipWhereChunksAreFilled(t, m)
 	if _, err := m.Append(pattern(5, head)); err != nil { // a small write: no pwrite
 		t.Fatal(err)
 	}

@@ -307,6 +307,9 @@ func TestBulkAppendOnFullDiskWhileAnotherClaims(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	fsys := &gateFS{allocFailFS: allocFailFS{FS: vfs.OS, below: 3}, blocked: make(chan struct{}), release: make(chan struct{})}
 	m, dir := openOnFS(t, fsys)
+	// Where chunks are written whole at creation no range is handed out
+	// unallocated, and a pwrite into one needs no space.
+	skipWhereChunksAreFilled(t, m)
 	if _, err := m.Append([]byte("head")); err != nil {
 		t.Fatal(err)
 	}
