@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -82,7 +83,12 @@ func clixChunkDamages() []clixDamage {
 			huge := filepath.Join(filepath.Dir(dir), "huge")
 			f, err := os.Create(huge)
 			must(t, err)
-			must(t, f.Truncate(1<<40))
+			if err := f.Truncate(1 << 40); errors.Is(err, syscall.EFBIG) {
+				f.Close()
+				t.Skipf("the file system holds no file of 1 TiB (ext2 with small blocks): %v", err)
+			} else {
+				must(t, err)
+			}
 			must(t, f.Close())
 			replace(t, dir, func(p string) error { return os.Symlink(huge, p) })
 		}, whole},
