@@ -97,7 +97,8 @@ func ofsMountRamfs(t *testing.T) string {
 // them. Growth by more than a few chunks at once, which is refused up front
 // where the free space cannot hold it, was refused there with ErrNoSpace
 // ("... needs 100 chunks of 65536 bytes, 0 bytes free"), although the file
-// system takes it.
+// system takes it. Their limit is the memory: growth past it (a write at
+// 1 TiB) must still be refused up front, not fill the memory.
 func TestOtherFS_GrowthWhereNoBlocksAreCounted(t *testing.T) {
 	for _, fs := range []struct {
 		name  string
@@ -125,6 +126,12 @@ func TestOtherFS_GrowthWhereNoBlocksAreCounted(t *testing.T) {
 			}
 			if got := m.Size(); got != 300*cs+1 {
 				t.Errorf("Size = %d, want %d", got, 300*cs+1)
+			}
+			if _, err := m.WriteAt([]byte("x"), 1<<40); !errors.Is(err, chunkmap.ErrNoSpace) {
+				t.Errorf("WriteAt at 1 TiB: %v, want ErrNoSpace", err)
+			}
+			if got := m.Size(); got != 300*cs+1 {
+				t.Errorf("Size after the refused write = %d, want %d", got, 300*cs+1)
 			}
 			if err := m.Close(); err != nil {
 				t.Errorf("Close: %v", err)

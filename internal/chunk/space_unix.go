@@ -9,8 +9,10 @@ import (
 )
 
 // FreeSpace returns the bytes available to an unprivileged user on the file
-// system holding dir (statfs(2): f_bavail × f_bsize), or an error wrapping
-// errors.ErrUnsupported where the file system counts no blocks (vfs.Avail).
+// system holding dir (statfs(2): f_bavail × f_bsize; the memory for a
+// memory file system without a size limit), or an error wrapping
+// errors.ErrUnsupported where the file system counts no blocks otherwise
+// (vfs.Avail).
 func FreeSpace(dir string) (int64, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {

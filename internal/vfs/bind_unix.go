@@ -190,8 +190,8 @@ func (b *boundFS) BootID() string { return OS.BootID() }
 
 // FreeSpace returns the bytes available to an unprivileged user on the file
 // system of the bound directory (fstatfs(2)), which may no longer be the
-// one its path leads to; an error wrapping errors.ErrUnsupported where the
-// file system counts no blocks (Avail).
+// one its path leads to (or as Avail says where the file system counts no
+// blocks).
 func (b *boundFS) FreeSpace() (int64, error) {
 	rc, err := b.dir.SyscallConn()
 	if err != nil {

@@ -1,0 +1,9 @@
+//go:build unix && !linux
+
+package vfs
+
+import "golang.org/x/sys/unix"
+
+// memoryLimit knows no file system that keeps its files in memory without
+// a size limit here (see space_linux.go).
+func memoryLimit(*unix.Statfs_t) (int64, bool) { return 0, false }
