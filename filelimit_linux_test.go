@@ -24,6 +24,7 @@ func TestFileLimit_WriteKeepsItsMapping(t *testing.T) {
 	keepHolesOnTmpfs(t) // else Truncate allocates chunk 0 whole, and the write opens nothing
 	m, f, _ := faultDataset(t, chunkmap.Options{MaxMapped: 4, NoAdmission: true})
 	defer m.Close()
+	skipWhereChunksAreFilled(t, m) // each chunk allocated whole at creation: the write opens nothing
 	if err := m.Truncate(2 * plChunk); err != nil {
 		t.Fatal(err)
 	}
