@@ -63,6 +63,10 @@ func TestDiskUse_FollowsData(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if chunkmap.FillsChunks(m) {
+				m.Close()
+			}
+			skipWhereChunksAreFilled(t, m) // chunk files are not sparse there
 			if free, err := chunkmap.FreeSpace(m); err == nil && free < n+2*tc.step+4<<10 {
 				m.Close()
 				t.Skipf("%s, %d bytes: the file system of %s has %d bytes free", tc.name, n, dir, free)
