@@ -24,7 +24,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	return errors.Join(d.Sync(), d.Close())
+	return errors.Join(dirSynced(d.Sync()), d.Close())
 }
 
 // syncRoot fsyncs the directory r opened, which is named dir; its errors
@@ -34,5 +34,18 @@ func syncRoot(r *os.Root, dir string) error {
 	if err != nil {
 		return renamed(err, "open", dir)
 	}
-	return errors.Join(renamed(d.Sync(), "sync", dir), d.Close())
+	return errors.Join(renamed(dirSynced(d.Sync()), "sync", dir), d.Close())
+}
+
+// dirSynced is err, the result of a directory's fsync, but nil for EINVAL:
+// fsync(2) says EINVAL where the file does not support synchronization,
+// which some file systems (vboxsf, several network and FUSE ones) answer
+// for every directory. Nothing can make their entries durable, and taking
+// that as a failed fsync would fail every Sync, and the creation of every
+// dataset, there for good. A directory that can be synced does not fail so.
+func dirSynced(err error) error {
+	if errors.Is(err, unix.EINVAL) {
+		return nil
+	}
+	return err
 }

@@ -19,3 +19,14 @@ func memoryLimit(st *unix.Statfs_t) (int64, bool) {
 	}
 	return int64(si.Totalram) * int64(si.Unit), true
 }
+
+// blockUnit returns the size of the blocks st counts: on Linux the fragment
+// size f_frsize (as statvfs(3) takes it), which a file system may set apart
+// from f_bsize, its preferred I/O size (some FUSE file systems do), and
+// f_bsize where a kernel leaves f_frsize 0.
+func blockUnit(st *unix.Statfs_t) int64 {
+	if st.Frsize > 0 {
+		return int64(st.Frsize)
+	}
+	return int64(st.Bsize)
+}
