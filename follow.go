@@ -769,10 +769,15 @@ func (m *Manager) replaced(f *chunk.File) bool {
 // pageErrLocked reports an error if the writer's Start and Size are not in
 // the shared state page, where a crash of the process cannot lose them: a
 // fault hit the page since it last took them. It first writes them there
-// again, and returns nil if that works.
+// again, and returns nil if that works. made says that the caller's change
+// of Size or Start is made in this process already: a full disk is then
+// ErrIO, as every other cause is, with the system's error in the chain,
+// because ErrNoSpace promises a dataset left as it was, to be retried (an
+// Append retried so would be appended twice). A call that asks before it
+// changes anything (made false) is refused with ErrNoSpace there.
 //
 // REQUIRES: m.mu held (it writes the values of the latest change).
-func (m *Manager) pageErrLocked() error {
+func (m *Manager) pageErrLocked(made bool) error {
 	if m.shared == nil || !m.shared.broken.Load() {
 		return nil
 	}
@@ -786,7 +791,7 @@ func (m *Manager) pageErrLocked() error {
 	}
 	if err := m.pageCause(); err != nil {
 		sentinel := ErrIO
-		if isSpaceErr(err) {
+		if isSpaceErr(err) && !made {
 			sentinel = ErrNoSpace
 		}
 		return fmt.Errorf("%w: manifest %s: its state page cannot be written: %w: a crash of the process would lose the change", sentinel, path, unpath(path, err))
@@ -813,15 +818,15 @@ func (m *Manager) pageCause() error {
 	return err
 }
 
-// pageErr is pageErrLocked for a caller not holding m.mu; it takes no lock
-// while the page is whole.
+// pageErr is pageErrLocked for a caller not holding m.mu, whose change is
+// made; it takes no lock while the page is whole.
 func (m *Manager) pageErr() error {
 	if m.shared == nil || !m.shared.broken.Load() {
 		return nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.pageErrLocked()
+	return m.pageErrLocked(true)
 }
 
 // mirrorSizeLocked copies a writer's new Size into the shared state page,

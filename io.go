@@ -570,7 +570,7 @@ func (m *Manager) claimLocked(off, end int64) (claim, error) {
 	// The state page must take the new Size when the write publishes:
 	// one that a fault left behind is written again first, or the write
 	// is refused with nothing done.
-	if err := m.pageErrLocked(); err != nil {
+	if err := m.pageErrLocked(false); err != nil {
 		return claim{}, err
 	}
 	if u := m.mu.unalloc; u.seq != 0 {

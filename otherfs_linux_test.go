@@ -201,8 +201,11 @@ func TestOtherFS_FullCopyOnWriteWrite(t *testing.T) {
 // blocks), so a Truncate that shrinks within a chunk, which changes
 // nothing but the page, cannot record its Size. It failed with ErrIO
 // saying "the system refuses writes to the file, or the device failed",
-// with no system error in the chain; it must fail with ErrNoSpace, ENOSPC
-// in the chain, and work once there is room.
+// with no system error in the chain; it must fail with ENOSPC in the
+// chain, and work once there is room. Its Size is changed in this process
+// all the same, so the error is ErrIO, not ErrNoSpace, which promises a
+// dataset left as it was; the next such call, refused with nothing done,
+// is ErrNoSpace.
 func TestOtherFS_FullCopyOnWriteStatePage(t *testing.T) {
 	skipImmutableUnderRace(t) // the same fault, in the race detector's atomics
 	mnt := ofsMountImage(t, "mkfs.btrfs", 256<<20, "-q", "-f")
@@ -220,8 +223,18 @@ func TestOtherFS_FullCopyOnWriteStatePage(t *testing.T) {
 	}
 	filler := ofsFill(t, mnt)
 	err = m.Truncate(1000)
+	if !errors.Is(err, chunkmap.ErrIO) || errors.Is(err, chunkmap.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("Truncate on a full btrfs: %v, want ErrIO (its Size is changed) and ENOSPC", err)
+	}
+	if got := m.Size(); got != 1000 {
+		t.Errorf("Size after the Truncate = %d, want 1000", got)
+	}
+	err = m.Truncate(500)
 	if !errors.Is(err, chunkmap.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
-		t.Errorf("Truncate on a full btrfs: %v, want ErrNoSpace and ENOSPC", err)
+		t.Errorf("Truncate while the page still cannot be written: %v, want ErrNoSpace and ENOSPC", err)
+	}
+	if got := m.Size(); got != 1000 {
+		t.Errorf("Size after the refused Truncate = %d, want 1000", got)
 	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -240,5 +253,55 @@ func TestOtherFS_FullCopyOnWriteStatePage(t *testing.T) {
 	}
 	if got := m.Size(); got != 1000 {
 		t.Errorf("Size after reopening = %d, want 1000", got)
+	}
+}
+
+// TestOtherFS_FullCopyOnWriteAppend: on a full btrfs an Append into a
+// chunk's preallocated bytes is stored (pwrite writes there without new
+// blocks, after the store through the mapping faulted), but the state page
+// cannot take the new Size. That Append returned ErrNoSpace, whose
+// contract is a dataset left as it was, to be retried once there is room,
+// while Size covered its bytes: a caller that retried it appended the
+// record twice. It must return ErrIO (ENOSPC in the chain), which says the
+// change is made in this process; an Append after it, refused with nothing
+// done, is ErrNoSpace.
+func TestOtherFS_FullCopyOnWriteAppend(t *testing.T) {
+	skipImmutableUnderRace(t) // the state page faults on a store
+	mnt := ofsMountImage(t, "mkfs.btrfs", 256<<20, "-q", "-f")
+	dir := filepath.Join(mnt, "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append(make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil { // the page written back: the next store faults in
+		t.Fatal(err)
+	}
+	filler := ofsFill(t, mnt)
+	_, err = m.Append([]byte("record"))
+	if m.Size() == 4096 {
+		t.Skipf("the Append was refused with nothing done (%v): its bytes did not fit either", err)
+	}
+	if !errors.Is(err, chunkmap.ErrIO) || errors.Is(err, chunkmap.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("Append whose bytes Size covers but the state page cannot record: %v, want ErrIO and ENOSPC, not ErrNoSpace", err)
+	}
+	if _, err := m.Append([]byte("second")); !errors.Is(err, chunkmap.ErrNoSpace) {
+		t.Errorf("Append while the page still cannot be written: %v, want ErrNoSpace", err)
+	}
+	if got := m.Size(); got != 4096+6 {
+		t.Errorf("Size = %d, want %d", got, 4096+6)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Errorf("Sync once there is room: %v", err)
+	}
+	got := make([]byte, 6)
+	if _, err := m.ReadAt(got, 4096); err != nil || string(got) != "record" {
+		t.Errorf("ReadAt(4096) = %q, %v, want \"record\"", got, err)
 	}
 }

@@ -433,7 +433,7 @@ func (m *Manager) Truncate(size int64) error {
 		}
 		st.size.Store(size)
 		m.mirrorSizeLocked(size)
-		return m.wrapErr("truncate", atOff(size), m.pageErrLocked())
+		return m.wrapErr("truncate", atOff(size), m.pageErrLocked(true))
 	}
 	keep := chunksFor(size, m.shift) - m.mu.first
 	if keep < m.mu.nchunks {
@@ -472,7 +472,7 @@ func (m *Manager) Truncate(size int64) error {
 		}
 	}
 	m.mu.reserved = size
-	if err := m.pageErrLocked(); err != nil || keep >= m.mu.nchunks {
+	if err := m.pageErrLocked(true); err != nil || keep >= m.mu.nchunks {
 		// A page that could not take the new Size still names the
 		// chunks past it, which a crash would bring back: they stay,
 		// past Size, as spare chunks growth uses and Open removes.
@@ -527,7 +527,7 @@ func (m *Manager) lockShrink(op string, off int64) (unlock func(), err error) {
 	// The state page must hold the current Start and Size before the
 	// call changes them and deletes files: a page left behind (a fault
 	// hit it) would name chunks the call deletes.
-	if err := m.pageErrLocked(); err != nil {
+	if err := m.pageErrLocked(false); err != nil {
 		unlock()
 		return nil, m.wrapErr(op, atOff(off), err)
 	}
@@ -574,7 +574,7 @@ func (m *Manager) DropBefore(off int64) error {
 	oldFirst := m.mu.first
 	m.mu.nchunks -= newFirst - oldFirst
 	m.mu.first = newFirst
-	if err := m.pageErrLocked(); err != nil {
+	if err := m.pageErrLocked(true); err != nil {
 		// The page still names the chunks below the new Start: their
 		// files stay, as after a crash inside DropBefore, for Open to
 		// remove. They are out of the dataset all the same, and so out

@@ -100,7 +100,7 @@ func (m *Manager) syncLocked() error {
 	if m.shared != nil {
 		m.shared.verify() // a page written over is written whole again next
 	}
-	if err := m.pageErrLocked(); err != nil {
+	if err := m.pageErrLocked(false); err != nil {
 		return err
 	}
 	if err := m.mfile.stillNamed(m.fsys); err != nil {
