@@ -42,7 +42,7 @@ func (m *Manager) growLocked(end int64, pipeline bool) error {
 	// the common case, is left to the allocation to refuse, and so is any
 	// growth where freeSpace cannot tell (a file system that counts no
 	// blocks reports 0 free; for ramfs and a tmpfs without a size limit
-	// freeSpace gives the memory instead).
+	// freeSpace gives the memory and swap instead).
 	if need-last <= 16 {
 	} else if avail, err := m.freeSpace(); err == nil && need-last > avail/m.chunkSize {
 		return fmt.Errorf("%w: growth to %d bytes needs %d chunks of %d bytes, %d bytes free",

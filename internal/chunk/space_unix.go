@@ -9,7 +9,7 @@ import (
 )
 
 // FreeSpace returns the bytes available to an unprivileged user on the file
-// system holding dir (statfs(2): f_bavail × f_bsize; the memory for a
+// system holding dir (statfs(2): f_bavail blocks; the memory and swap for a
 // memory file system without a size limit), or an error wrapping
 // errors.ErrUnsupported where the file system counts no blocks otherwise
 // (vfs.Avail).
