@@ -21,8 +21,8 @@ import (
 // dirScan is what a dataset directory holds, by kind of file.
 type dirScan struct {
 	manifest bool
-	chunks   map[int64]fs.FileInfo // files with a chunk name, by index
-	temps    []string              // leftovers of interrupted writes
+	chunks   map[int64]chunkEntry // files with a chunk name, by index
+	temps    []string             // leftovers of interrupted writes
 	// badTemps are entries under a temporary name that are not regular
 	// files: not leftovers of chunkmap, and a read-write Open refuses the
 	// dataset while they are there.
@@ -37,18 +37,60 @@ type dirScan struct {
 // Windows, where a directory itself cannot be locked.
 const lockFileName = "LOCK"
 
+// chunkEntry is what a scan keeps of a file with a chunk name: its size and
+// mode, 16 bytes where its fs.FileInfo takes a few hundred, so that a
+// dataset of a million chunks is scanned in tens of megabytes.
+type chunkEntry struct {
+	size int64
+	mode fs.FileMode
+}
+
+// Size returns the file's size, as fs.FileInfo.Size does.
+func (e chunkEntry) Size() int64 { return e.size }
+
+// Mode returns the file's mode, as fs.FileInfo.Mode does.
+func (e chunkEntry) Mode() fs.FileMode { return e.mode }
+
+// scanBatch is how many directory entries scanDir reads at a time: a
+// directory of a million chunk files is never held listed whole.
+const scanBatch = 4096
+
 // scanDir lists dir and sorts its entries into kinds.
 func scanDir(dir string) (*dirScan, error) {
-	entries, err := os.ReadDir(dir)
+	d, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	return scanEntries(entries)
+	defer d.Close()
+	s := &dirScan{chunks: make(map[int64]chunkEntry)}
+	for {
+		entries, err := d.ReadDir(scanBatch)
+		if err := s.add(entries); err != nil {
+			return nil, err
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(s.temps)
+	slices.Sort(s.unknown)
+	return s, nil
 }
 
 // scanEntries sorts a directory's entries into kinds.
 func scanEntries(entries []fs.DirEntry) (*dirScan, error) {
-	s := &dirScan{chunks: make(map[int64]fs.FileInfo)}
+	s := &dirScan{chunks: make(map[int64]chunkEntry)}
+	if err := s.add(entries); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// add sorts entries, a part of a directory's listing, into s.
+func (s *dirScan) add(entries []fs.DirEntry) error {
 	for _, e := range entries {
 		name := e.Name()
 		fi, err := e.Info()
@@ -59,7 +101,7 @@ func scanEntries(entries []fs.DirEntry) (*dirScan, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if fi.Mode().IsRegular() {
 			s.files++
@@ -70,7 +112,7 @@ func scanEntries(entries []fs.DirEntry) (*dirScan, error) {
 		case name == chunkmap.ManifestName:
 			s.manifest = true
 		case isChunk:
-			s.chunks[idx] = fi
+			s.chunks[idx] = chunkEntry{size: fi.Size(), mode: fi.Mode()}
 		case (chunk.IsTemp(name) || name == chunkmap.ManifestName+".tmp") && !fi.Mode().IsRegular():
 			if s.badTemps == nil {
 				s.badTemps = make(map[string]fs.FileMode)
@@ -83,7 +125,7 @@ func scanEntries(entries []fs.DirEntry) (*dirScan, error) {
 			s.unknown = append(s.unknown, name)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // indices returns the chunk indices found, in order.

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -55,4 +57,49 @@ func TestScanEntries_Vanished(t *testing.T) {
 	if _, err := scanEntries(entries); err == nil {
 		t.Error("scanEntries passed over an entry whose lstat failed with an I/O error")
 	}
+}
+
+// TestScanDir_MemoryPerChunk: a scan keeps a few dozen bytes per chunk
+// file, not its fs.FileInfo (a few hundred), so that the tools scan a
+// dataset of a million chunks in tens of megabytes; and it lists the
+// directory in batches, sorting what it keeps by name.
+func TestScanDir_MemoryPerChunk(t *testing.T) {
+	const n = 2*scanBatch + 17
+	dir := t.TempDir()
+	for i := range int64(n) {
+		f, err := os.Create(filepath.Join(dir, chunk.Name(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	for _, name := range []string{"zz-unknown", "aa-unknown", chunk.Name(3) + ".tmp", chunk.Name(1) + ".tmp"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s, err := scanDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	runtime.KeepAlive(s)
+	if len(s.chunks) != n || s.files != n+4 {
+		t.Fatalf("scan found %d chunk files and %d files, want %d and %d", len(s.chunks), s.files, n, n+4)
+	}
+	if per := kept / n; per > 128 {
+		t.Errorf("scan of %d chunk files keeps %d bytes, %d per chunk; want at most 128", n, kept, per)
+	}
+	if want := []string{"aa-unknown", "zz-unknown"}; !slices.Equal(s.unknown, want) {
+		t.Errorf("unknown files %q, want %q", s.unknown, want)
+	}
+	if want := []string{chunk.Name(1) + ".tmp", chunk.Name(3) + ".tmp"}; !slices.Equal(s.temps, want) {
+		t.Errorf("temporary files %q, want %q", s.temps, want)
+	}
+	t.Logf("%d chunk files: %d bytes kept, %d per chunk", n, kept, kept/n)
 }

@@ -720,7 +720,7 @@ func (s *survey) tempFaults() {
 
 // chunkFault checks the file of chunk i, described by fi (from lstat), and
 // returns what is wrong and the bytes of [Start, Size) it loses.
-func (s *survey) chunkFault(i int64, fi fs.FileInfo) (from, to int64, what string, ok bool) {
+func (s *survey) chunkFault(i int64, fi chunkEntry) (from, to int64, what string, ok bool) {
 	name := chunk.Name(i)
 	switch {
 	case !fi.Mode().IsRegular():
