@@ -714,6 +714,8 @@ func (m *Manager) publish(c claim, isAppend, ok bool) (covered bool, kept int64)
 // (and at one more) instead of scanning them all again for each one it
 // merges: with thousands of goroutines appending, thousands wait here, and
 // such a scan under mu made every Append cost time in proportion to them.
+// (container/heap would box each entry in an interface to push it: an
+// allocation per out-of-order Append, under mu.)
 type pendingAppends struct {
 	h []pendingAppend
 	// looked counts the pending appends cover has looked at, for tests.

@@ -128,6 +128,15 @@ func (s *dirScan) add(entries []fs.DirEntry) error {
 	return nil
 }
 
+// badTempNames returns the names of badTemps, in order.
+func (s *dirScan) badTempNames() []string { return slices.Sorted(maps.Keys(s.badTemps)) }
+
+// badTempProblem says what is wrong with badTemps entry name, as info and
+// verify report it.
+func (s *dirScan) badTempProblem(name string) string {
+	return fmt.Sprintf("%s is not a regular file (mode %v): a read-write Open refuses the dataset while it is there", name, s.badTemps[name])
+}
+
 // indices returns the chunk indices found, in order.
 func (s *dirScan) indices() []int64 {
 	idx := make([]int64, 0, len(s.chunks))
@@ -210,9 +219,9 @@ a temporary name). 'chunkmap verify DIR' gives advice for each fault, and
 	// refuses a dataset while one of them is no regular file: the
 	// dataset's bytes are intact, yet no writer can open it.
 	if len(scan.badTemps) > 0 {
-		names := slices.Sorted(maps.Keys(scan.badTemps))
+		names := scan.badTempNames()
 		for _, name := range names {
-			fmt.Fprintf(stdout, "damage      %s is not a regular file (mode %v): a read-write Open refuses the dataset while it is there\n", name, scan.badTemps[name])
+			fmt.Fprintf(stdout, "damage      %s\n", scan.badTempProblem(name))
 		}
 		fmt.Fprintf(stderr, "chunkmap info: warning: %s cannot be opened for writing while %s is there; run 'chunkmap verify %s' for advice\n",
 			dir, strings.Join(names, ", "), dir)

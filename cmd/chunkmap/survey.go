@@ -30,7 +30,6 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -712,9 +711,9 @@ func (s *survey) chunkFaults() {
 // not a regular file: a read-write Open refuses the dataset while it is
 // there.
 func (s *survey) tempFaults() {
-	for _, name := range slices.Sorted(maps.Keys(s.scan.badTemps)) {
+	for _, name := range s.scan.badTempNames() {
 		s.fault(0, 0, "remove it: nothing of the dataset is lost, and chunkmap never deletes what it did not write",
-			"%s is not a regular file (mode %v): a read-write Open refuses the dataset while it is there", name, s.scan.badTemps[name])
+			"%s", s.scan.badTempProblem(name))
 	}
 }
 
