@@ -88,6 +88,11 @@ func (a Advice) chunk() chunk.Advice {
 // from). Chunks mapped later get [Options.Advice], not this hint. Advise may
 // run in parallel with every other method.
 func (m *Manager) Advise(off, n int64, advice Advice) error {
+	// A closed Manager first, as for every other call: ErrClosed is the
+	// answer to any call after Close, whatever its arguments.
+	if m.closed.Load() {
+		return m.errorf("advise", at(off, n), ErrClosed, "")
+	}
 	if advice < AdviceNormal || advice > AdviceDontNeed {
 		return m.errorf("advise", at(off, n), ErrOutOfRange, fmt.Sprintf("unknown advice %d", int(advice)))
 	}
@@ -97,9 +102,6 @@ func (m *Manager) Advise(off, n int64, advice Advice) error {
 	if off < 0 {
 		// Refused whatever n is, as by every other call.
 		return m.errorf("advise", at(off, n), ErrOutOfRange, "negative offset")
-	}
-	if m.closed.Load() {
-		return m.errorf("advise", at(off, n), ErrClosed, "")
 	}
 	if err := m.follow("advise", at(off, n)); err != nil {
 		return err

@@ -319,11 +319,13 @@ func (st *batchState) reset() {
 // end the program. fn may call any method of the Manager, Close included
 // (see [Manager.Close]).
 func (m *Manager) Batch(fn func(b *Batch) error) error {
-	if fn == nil {
-		return m.errorf("batch", whole, ErrInvalidOptions, "nil function")
-	}
+	// A closed Manager first, as for every other call: ErrClosed is the
+	// answer to any call after Close, whatever its arguments.
 	if m.closed.Load() {
 		return m.errorf("batch", whole, ErrClosed, "")
+	}
+	if fn == nil {
+		return m.errorf("batch", whole, ErrInvalidOptions, "nil function")
 	}
 	m.batches.Add(1)
 	b := &Batch{m: m, dir: m.dir, shift: m.shift, st: batchStates.Get().(*batchState), shrinks: (*uint64)(unsafe.Pointer(&m.shrinks)), epoch: m.shrinks.Load()}

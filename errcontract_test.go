@@ -260,6 +260,15 @@ func TestErrorContract_Closed(t *testing.T) {
 		ecCase{"Batch.Hold after the function", func() error { return kept.Hold(12, 4) },
 			shape{want: chunkmap.ErrClosed, op: "batch hold", n: "4 bytes", off: "at offset 12"}},
 	)
+	// Arguments that an open Manager refuses do not hide the closed one:
+	// ErrClosed answers every call after Close.
+	advise := func(off, n string) shape { s := closed; s.op, s.n, s.off = "advise", n, off; return s }
+	cases = append(cases,
+		ecCase{"Advise/unknown advice", func() error { return m.Advise(12, 4, chunkmap.Advice(99)) }, advise("at offset 12", "4 bytes")},
+		ecCase{"Advise/negative offset", func() error { return m.Advise(-8, 4, chunkmap.AdviceNormal) }, advise("at offset -8", "4 bytes")},
+		ecCase{"Advise/negative length", func() error { return m.Advise(12, -4, chunkmap.AdviceNormal) }, advise("at offset 12", "-4 bytes")},
+		ecCase{"Batch/nil function", func() error { return m.Batch(nil) }, whole("batch")},
+	)
 	runCases(t, append(cases, negativeLengths(m, closed)...))
 }
 

@@ -17,7 +17,11 @@ import (
 const gatherStep = 256
 
 // shortValues is the error of a gather or scatter call given fewer values
-// than offsets.
-func shortValues(op string, noffs, nvals int) error {
-	return fmt.Errorf("%s: %w: %d offsets but room for %d values", op, chunkmap.ErrOutOfRange, noffs, nvals)
+// than offsets. A closed Manager is reported first, as by every call after
+// Close (an empty Gather checks it and nothing else).
+func (v *ViewAccessor) shortValues(op string, noffs, nvals int) error {
+	if err := v.m.Gather(nil, nil, 1); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s in %s: %w: %d offsets but room for %d values", op, v.m.Dir(), chunkmap.ErrOutOfRange, noffs, nvals)
 }

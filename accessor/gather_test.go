@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -115,8 +116,22 @@ func TestGather_Errors(t *testing.T) {
 			t.Errorf("%s: WriteUint64sAt = %v, want ErrOutOfRange", tc.name, err)
 		}
 	}
-	if err := v.ReadUint64sAt([]int64{0, 8}, dst[:1]); !errors.Is(err, chunkmap.ErrOutOfRange) {
-		t.Errorf("short dst: %v, want ErrOutOfRange", err)
+	short := []struct {
+		name string
+		do   func() error
+	}{
+		{"ReadUint64sAt", func() error { return v.ReadUint64sAt([]int64{0, 8}, dst[:1]) }},
+		{"WriteUint64sAt", func() error { return v.WriteUint64sAt([]int64{0, 8}, dst[:1]) }},
+		{"ReadUint32sAt", func() error { return v.ReadUint32sAt([]int64{0, 8}, make([]uint32, 1)) }},
+		{"WriteUint32sAt", func() error { return v.WriteUint32sAt([]int64{0, 8}, nil) }},
+	}
+	for _, c := range short {
+		err := c.do()
+		if !errors.Is(err, chunkmap.ErrOutOfRange) {
+			t.Errorf("%s with fewer values than offsets: %v, want ErrOutOfRange", c.name, err)
+		} else if !strings.Contains(err.Error(), m.Dir()) {
+			t.Errorf("%s with fewer values than offsets: %q does not name the dataset %s", c.name, err, m.Dir())
+		}
 	}
 	if m.Size() != 1000 {
 		t.Errorf("Size = %d after refused scatters, want 1000", m.Size())
@@ -124,6 +139,13 @@ func TestGather_Errors(t *testing.T) {
 	m.Close()
 	if err := v.ReadUint64sAt([]int64{0}, dst); !errors.Is(err, chunkmap.ErrClosed) {
 		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+	// A closed Manager is reported whatever the arguments, as by every call
+	// after Close.
+	for _, c := range short {
+		if err := c.do(); !errors.Is(err, chunkmap.ErrClosed) {
+			t.Errorf("%s with fewer values than offsets after Close: %v, want ErrClosed", c.name, err)
+		}
 	}
 }
 
