@@ -56,9 +56,9 @@ func (v *ViewAccessor) Slice(off int64, n int) (*View, error) {
 // Bytes returns the pinned bytes: mapped memory owned by the Manager, with
 // length and capacity n. They are valid until Release and must not be used
 // after it (on Unix a stray access then faults, or reads a later mapping's
-// data). Bytes returns nil once Release has been called.
+// data). Bytes returns nil once Release has been called, and on a nil View.
 func (w *View) Bytes() []byte {
-	if w.released.Load() {
+	if w == nil || w.released.Load() {
 		return nil
 	}
 	return w.b
@@ -68,9 +68,11 @@ func (w *View) Bytes() []byte {
 func (w *View) Off() int64 { return w.off }
 
 // Release unpins the bytes; after it the chunk may be evicted and unmapped
-// again. Calling Release more than once, from any goroutine, does nothing.
+// again. Calling Release more than once, from any goroutine, or on a nil
+// View (what a failed Slice returns), does nothing, as for a
+// [chunkmap.Pinned].
 func (w *View) Release() {
-	if w.released.Swap(true) {
+	if w == nil || w.released.Swap(true) {
 		return
 	}
 	w.p.Release()

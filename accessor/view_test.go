@@ -154,8 +154,16 @@ func TestViewAccessor_SliceErrors(t *testing.T) {
 		w.Release()
 	}
 	for _, tc := range []struct{ off, n int64 }{{3*cs + 96, 8}, {-1, 2}, {0, -1}} {
-		if w, err := va.Slice(tc.off, int(tc.n)); !errors.Is(err, chunkmap.ErrOutOfRange) {
+		w, err := va.Slice(tc.off, int(tc.n))
+		if !errors.Is(err, chunkmap.ErrOutOfRange) {
 			t.Errorf("Slice(%d, %d) = %v, %v, want ErrOutOfRange", tc.off, tc.n, w, err)
+		}
+		// The nil View of a failed Slice may be released, as a nil
+		// Pinned may, so that a deferred Release need not wait for the
+		// error check.
+		w.Release()
+		if w.Bytes() != nil {
+			t.Errorf("Slice(%d, %d) failed, and its View has bytes", tc.off, tc.n)
 		}
 	}
 	// A whole chunk, and an empty range, are fine.
