@@ -265,7 +265,8 @@ func log2(n int64) uint { return uint(bits.TrailingZeros64(uint64(n))) }
 func (m *Manager) ChunkSize() int64 { return m.chunkSize }
 
 // Size returns the logical length of the dataset: one past the highest byte
-// written, or as set by Truncate. Bytes of an Append still in progress are
+// written, or as set by Truncate (a new dataset's Size is its Start, see
+// Options.Start). Bytes of an Append still in progress are
 // not counted until every earlier Append has finished.
 func (m *Manager) Size() int64 {
 	if m.follows.Load() {
@@ -274,8 +275,9 @@ func (m *Manager) Size() int64 {
 	return m.state().size.Load()
 }
 
-// Start returns the first readable offset: 0 until DropBefore, and always a
-// multiple of ChunkSize.
+// Start returns the first readable offset: where the dataset was created to
+// begin (Options.Start, 0 by default) until DropBefore moves it up, and
+// always a multiple of ChunkSize.
 func (m *Manager) Start() int64 {
 	if m.follows.Load() {
 		m.pull()

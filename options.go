@@ -140,8 +140,9 @@ type Options struct {
 	// the chunk size (ErrInvalidOptions otherwise). An existing dataset
 	// keeps its own Start, whatever this says.
 	Start int64
-	// FileMode is the permission of new chunk and manifest files; 0 means
-	// DefaultFileMode. A new dataset directory gets the same mode with the
+	// FileMode is the permission of new chunk and manifest files: only the
+	// bits of os.ModePerm (a type bit, os.ModeSetuid, os.ModeSticky or a
+	// bit of 0o7000 is ErrInvalidOptions); 0 means DefaultFileMode. A new dataset directory gets the same mode with the
 	// search (x) bit added wherever the read bit is set.
 	FileMode os.FileMode
 
@@ -180,7 +181,11 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: Scratch and ReadOnly together", ErrInvalidOptions)
 	}
 	if o.FileMode&^os.ModePerm != 0 {
-		return o, fmt.Errorf("%w: FileMode %v has bits other than permissions", ErrInvalidOptions, o.FileMode)
+		// The octal form too: String shows no bit of 0o7000, which
+		// os.FileMode leaves undefined, so "-rwxr-xr-x" alone would not
+		// say what is wrong with 0o4755.
+		return o, fmt.Errorf("%w: FileMode %v (%#o) has bits other than the permission bits %#o",
+			ErrInvalidOptions, o.FileMode, uint32(o.FileMode), uint32(os.ModePerm))
 	}
 	if o.FileMode == 0 {
 		o.FileMode = DefaultFileMode

@@ -152,6 +152,24 @@ func TestProbeOptions_RefusedCreatesNothing(t *testing.T) {
 	m.Close()
 }
 
+// TestProbeOptions_FileModeNamesBits proves that a refused FileMode's
+// message names the mode in octal: os.FileMode's String shows no bit of
+// 0o7000, so "-rwxr-xr-x" alone does not say what is wrong with 0o4755.
+func TestProbeOptions_FileModeNamesBits(t *testing.T) {
+	for _, mode := range []os.FileMode{0o4755, 0o1000, 0o2644, os.ModeDir | 0o644, os.ModeSetuid | 0o600} {
+		dir := filepath.Join(t.TempDir(), "ds")
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: probeCS, FileMode: mode})
+		if err == nil {
+			m.Close()
+			t.Errorf("Open with FileMode %#o succeeded, want ErrInvalidOptions", uint32(mode))
+			continue
+		}
+		if want := fmt.Sprintf("%#o", uint32(mode)); !errors.Is(err, chunkmap.ErrInvalidOptions) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open with FileMode %#o = %v, want ErrInvalidOptions naming %s", uint32(mode), err, want)
+		}
+	}
+}
+
 // TestProbeOptions_ChunkSizeMismatch proves that a valid ChunkSize that
 // differs from an existing dataset's is refused with ErrInvalidOptions
 // naming ChunkSize, writer or reader, and changes nothing; a matching one
