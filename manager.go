@@ -53,6 +53,7 @@ import (
 
 	"github.com/chunkmap/chunkmap/internal/arena"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/msgdir"
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
@@ -295,6 +296,10 @@ func (m *Manager) ReadOnly() bool { return m.opts.ReadOnly }
 // Manager works in that directory as Open resolved it, which error
 // messages name.)
 func (m *Manager) Dir() string { return m.given }
+
+func init() {
+	msgdir.Dir = func(m any) string { return m.(*Manager).dir }
+}
 
 var (
 	_ io.ReaderAt = (*Manager)(nil)

@@ -224,5 +224,5 @@ func (v *ViewAccessor) WriteAt(p []byte, off int64) (int, error) {
 // reaches past Size.
 func (v *ViewAccessor) pastSize(op string, off, n int64) error {
 	return fmt.Errorf("%s (%d bytes) at offset %d in %s: %w: past size %d",
-		op, n, off, v.m.Dir(), chunkmap.ErrOutOfRange, v.m.Size())
+		op, n, off, v.dir(), chunkmap.ErrOutOfRange, v.m.Size())
 }

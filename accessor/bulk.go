@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/msgdir"
 )
 
 // bulkBuf is the size in bytes of the stack buffer in which a bulk write in
@@ -80,7 +81,7 @@ func (e *restated) Unwrap() error { return e.err }
 // accessor call op of n bytes at off, as an error of op: the Manager's
 // message after its own operation, extent and directory, behind op's.
 func (v *ViewAccessor) restate(op string, off, n int64, err error) error {
-	dir := v.m.Dir()
+	dir := v.dir()
 	msg := unplace(err)
 	where := fmt.Sprintf("%s (%d bytes) at offset %d", op, n, off)
 	if !strings.Contains(msg, dir+string(filepath.Separator)) {
@@ -103,9 +104,13 @@ func unplace(err error) string {
 	return err.Error()
 }
 
+// dir is the dataset's directory as the Manager's own messages name it
+// (see internal/msgdir), for the accessor's messages to name it alike.
+func (v *ViewAccessor) dir() string { return msgdir.Dir(v.m) }
+
 // rangeErr is the error of a bulk call op of n bytes at off outside the
 // range it may touch.
 func (v *ViewAccessor) rangeErr(op string, off, n int64, detail string) error {
 	return fmt.Errorf("%s (%d bytes) at offset %d in %s: %w: %s",
-		op, n, off, v.m.Dir(), chunkmap.ErrOutOfRange, detail)
+		op, n, off, v.dir(), chunkmap.ErrOutOfRange, detail)
 }

@@ -23,5 +23,5 @@ func (v *ViewAccessor) shortValues(op string, noffs, nvals int) error {
 	if err := v.m.Gather(nil, nil, 1); err != nil {
 		return err
 	}
-	return fmt.Errorf("%s in %s: %w: %d offsets but room for %d values", op, v.m.Dir(), chunkmap.ErrOutOfRange, noffs, nvals)
+	return fmt.Errorf("%s %d offsets in %s: %w: room for %d values", op, noffs, v.dir(), chunkmap.ErrOutOfRange, nvals)
 }

@@ -45,7 +45,40 @@ func TestRestatedErrorNamesPlaceOnce(t *testing.T) {
 			}
 			return s.Err()
 		}()
+		// The accessor's own refusals, before Close, each built where
+		// the accessor finds the fault.
+		own := []struct {
+			name string
+			err  error
+		}{
+			{"ReadUint64 past Size", second(va.ReadUint64(60))},
+			{"Scan().Int32s(0, -1)", scanErr(va.Scan(), func(s *accessor.Scanner) {
+				for range s.Int32s(0, -1) {
+				}
+			})},
+			{"ReadUint64sAt with no room", va.ReadUint64sAt([]int64{0}, nil)},
+			{"Batch.ReadUint64 past Size", va.Batch(func(b *accessor.Batch) error { return second(b.ReadUint64(60)) })},
+		}
 		m.Close()
+		own = append(own, struct {
+			name string
+			err  error
+		}{"ReadUint64 after Close", second(va.ReadUint64(8))})
+		// Every message names the directory as the Manager's own messages
+		// do, the one Open resolved, once, whatever path Open was given.
+		resolved := managerDir(t, m)
+		for _, c := range append(own, struct {
+			name string
+			err  error
+		}{"Scan().Int32s(-4, 1)", negative}) {
+			if c.err == nil {
+				t.Fatalf("Open(%q): %s succeeded", dir, c.name)
+			}
+			if msg := c.err.Error(); !strings.Contains(msg, " in "+resolved+": ") || strings.Count(msg, resolved) != 1 ||
+				(m.Dir() != resolved && strings.Contains(msg, " in "+m.Dir()+":")) {
+				t.Errorf("Open(%q): %s does not name the directory once as the Manager's messages do (%s):\n\t%s", dir, c.name, resolved, msg)
+			}
+		}
 		for _, c := range []struct {
 			name, extent string
 			err          error
@@ -82,4 +115,20 @@ func second[T any](_ T, err error) error { return err }
 func scanErr(s *accessor.Scanner, loop func(*accessor.Scanner)) error {
 	loop(s)
 	return s.Err()
+}
+
+// managerDir returns the directory that m's own error messages name: what
+// a refused call's message says after " in ".
+func managerDir(t *testing.T, m *chunkmap.Manager) string {
+	t.Helper()
+	_, err := m.ReadAt(nil, -1)
+	if err == nil {
+		t.Fatal("ReadAt at offset -1 succeeded")
+	}
+	_, rest, ok := strings.Cut(err.Error(), " in ")
+	dir, _, ok2 := strings.Cut(rest, ": ")
+	if !ok || !ok2 {
+		t.Fatalf("no directory in %q", err)
+	}
+	return dir
 }
