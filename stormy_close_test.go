@@ -273,7 +273,7 @@ func stormyAllClosed(e *stormyEnv, name string, m *chunkmap.Manager, v *accessor
 		{"accessor WriteFloat64s", "write ", func() error { return v.WriteFloat64s(off, []float64{1}) }},
 		{"accessor ReadUint64sAt", "gather ", func() error { return v.ReadUint64sAt([]int64{off}, make([]uint64, 1)) }},
 		{"accessor WriteUint32sAt", "scatter ", func() error { return v.WriteUint32sAt([]int64{off}, []uint32{1}) }},
-		{"accessor Slice", "slice: pin ", func() error {
+		{"accessor Slice", "slice (", func() error {
 			s, err := v.Slice(off, 8)
 			if err == nil {
 				s.Release()

@@ -1400,7 +1400,7 @@ func (o *stormyOwner) opSlice(write bool) {
 			w.e.failf("%s: Bytes is not nil after Release", what)
 		}
 	}
-	o.settle(c, o.end(c), what, "slice: pin ", err, a, b, write, data, got)
+	o.settle(c, o.end(c), what, "slice (", err, a, b, write, data, got)
 }
 
 // opBatchTricks writes through a Batch whose function then panics, returns
@@ -2165,7 +2165,7 @@ func (w *stormyWorld) holder() {
 			}
 			prefix := "pin "
 			if slice {
-				prefix = "slice: pin "
+				prefix = "slice ("
 			}
 			if w.e.check(fmt.Sprintf("phase %d holder: pin of %d bytes at %d (follower %v)", w.phase, n, off, ro), prefix, err, al...) {
 				w.held = append(w.held, h)

@@ -110,6 +110,18 @@ func (s *Scanner) fail(err error) {
 	}
 }
 
+// countErr is the error of a scan op of count values of size bytes at off
+// whose extent in bytes cannot be stated (count is negative, or the bytes
+// overflow int64): it names the count as given.
+func (s *Scanner) countErr(op string, off, count int64, size int, detail string) error {
+	unit := "values"
+	if size == 1 {
+		unit = "bytes"
+	}
+	return fmt.Errorf("%s (%d %s) at offset %d in %s: %w: %s",
+		op, count, unit, off, s.v.dir(), chunkmap.ErrOutOfRange, detail)
+}
+
 // check checks a scan op of count values of size bytes at off and returns
 // its length in bytes, as checkRead does for a bulk read; count is an
 // int64, and may be huge or negative.
@@ -125,10 +137,10 @@ func (s *Scanner) check(op string, off, count int64, size int) (int64, error) {
 		return 0, v.restate(op, off, extent, err)
 	}
 	if count < 0 {
-		return 0, v.rangeErr(op, off, 0, fmt.Sprintf("negative count %d", count))
+		return 0, s.countErr(op, off, count, size, "negative count")
 	}
 	if count > maxOffset/int64(size) || count*int64(size) > maxOffset-off {
-		return 0, v.rangeErr(op, off, 0, fmt.Sprintf("the end of %d values of %d bytes overflows int64", count, size))
+		return 0, s.countErr(op, off, count, size, fmt.Sprintf("the end of %d values of %d bytes overflows int64", count, size))
 	}
 	n := count * int64(size)
 	if n == 0 {

@@ -45,6 +45,11 @@ func TestRestatedErrorNamesPlaceOnce(t *testing.T) {
 			}
 			return s.Err()
 		}()
+		negCount := scanErr(va.Scan(), func(s *accessor.Scanner) {
+			for range s.Int32s(0, -1) {
+			}
+		})
+		slicePast := second(va.Slice(60, 8))
 		// The accessor's own refusals, before Close, each built where
 		// the accessor finds the fault.
 		own := []struct {
@@ -88,6 +93,11 @@ func TestRestatedErrorNamesPlaceOnce(t *testing.T) {
 			{"ReadUint64 after Close", "read uint64 (8 bytes) at offset 8", second(va.ReadUint64(8)), chunkmap.ErrClosed},
 			{"WriteInt16 after Close", "write int16 (2 bytes) at offset 6", va.WriteInt16(6, 1), chunkmap.ErrClosed},
 			{"Scan().Int32s(-4, 1)", "(4 bytes) at offset -4", negative, chunkmap.ErrOutOfRange},
+			// A negative count is named as given, not as 0 bytes.
+			{"Scan().Int32s(0, -1)", "scan int32s (-1 values) at offset 0", negCount, chunkmap.ErrOutOfRange},
+			// Slice names itself, not also the Pin underneath.
+			{"Slice past Size", "slice (8 bytes) at offset 60", slicePast, chunkmap.ErrOutOfRange},
+			{"Slice after Close", "slice (4 bytes) at offset 8", second(va.Slice(8, 4)), chunkmap.ErrClosed},
 			{"Scan().Uint64s(8, 4) after Close", "(32 bytes) at offset 8", scanErr(va.Scan(), func(s *accessor.Scanner) {
 				for range s.Uint64s(8, 4) {
 				}

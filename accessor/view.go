@@ -4,7 +4,6 @@ package accessor
 // in place.
 
 import (
-	"fmt"
 	"sync/atomic"
 
 	"github.com/chunkmap/chunkmap"
@@ -47,7 +46,7 @@ func (v *ViewAccessor) Slice(off int64, n int) (*View, error) {
 		w.p, err = v.m.PinWritable(off, n)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("slice: %w", err)
+		return nil, v.restate("slice", off, int64(n), err)
 	}
 	w.b = w.p.Bytes()
 	return w, nil
