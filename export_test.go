@@ -92,3 +92,11 @@ func FreeSpace(m *Manager) (int64, error) { return m.freeSpace() }
 // every platform but Linux), so there growth makes no sparse files and
 // is never pipelined with a bulk write.
 func FillsChunks(m *Manager) bool { return m.fillChunks }
+
+// SetUnmapBeforeRemove makes Managers defer the removal of a chunk file
+// that a pin or batch maps until its last release, as on Windows (see
+// unmapBeforeRemove), or not, and returns the setting it replaced.
+func SetUnmapBeforeRemove(on bool) (was bool) {
+	was, unmapBeforeRemove = unmapBeforeRemove, on
+	return was
+}

@@ -444,7 +444,25 @@ func (m *Manager) releaseViewLocked(vh *viewHold) error {
 	}
 	m.unmaps.Add(vh.n)
 	mappedInProcess.Add(-vh.n)
-	return errors.Join(err, vh.v.Release())
+	err = errors.Join(err, vh.v.Release())
+	if unmapBeforeRemove {
+		m.removeLaterLocked()
+	}
+	return err
+}
+
+// viewedLocked reports whether a private view maps chunk idx: where a
+// mapped file cannot be deleted (unmapBeforeRemove), its file then waits
+// for the view's release.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) viewedLocked(idx int64) bool {
+	for _, vh := range m.mu.views {
+		if idx >= vh.first && idx < vh.first+vh.n {
+			return true
+		}
+	}
+	return false
 }
 
 // Bytes returns the pinned bytes. The slice stays valid, and its bytes

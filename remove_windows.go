@@ -4,4 +4,4 @@ package chunkmap
 // deleted (DeleteFile fails with ERROR_USER_MAPPED_FILE), so chunks are
 // unmapped before their files are removed, and a pinned chunk's file is
 // removed when its last pin is released.
-const unmapBeforeRemove = true
+var unmapBeforeRemove = true
