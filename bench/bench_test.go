@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -238,10 +237,7 @@ type counters struct {
 func readCounters() counters {
 	var c counters
 	runtime.ReadMemStats(&c.mem)
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		c.minflt, c.majflt = int64(ru.Minflt), int64(ru.Majflt)
-	}
+	c.minflt, c.majflt = pageFaults()
 	return c
 }
 
