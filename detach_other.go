@@ -2,7 +2,9 @@
 
 package chunkmap
 
-// detachMapping does nothing: without a way to replace a mapping in place
-// in one step, the manifest stays mapped until the closed Manager is
-// unreachable (see releaseArenaLocked).
-func detachMapping([]byte, bool) error { return nil }
+import "errors"
+
+// detachMapping does nothing and says so: without a way to replace a
+// mapping in place in one step, the manifest stays mapped until the closed
+// Manager is unreachable (see releaseArenaLocked).
+func detachMapping([]byte, bool) error { return errors.ErrUnsupported }

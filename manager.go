@@ -125,8 +125,10 @@ type Manager struct {
 	fsys vfs.FS
 	boot [48]byte
 	// mfile is the open manifest file, with the mapping st points into; nil
-	// for Scratch and for a reader of a version 1 manifest.
-	mfile *manifestFile
+	// for Scratch and for a reader of a version 1 manifest. mfileOpen is
+	// set where Close leaves the file open for the mapping (see Close).
+	mfile     *manifestFile
+	mfileOpen bool
 	// allocStep is the granularity in which chunk files are allocated on
 	// disk ahead of writes, and allocAlign that of the prefix of a chunk
 	// counted as allocated (resize.go); fillChunks is set where the file
@@ -354,8 +356,17 @@ func (m *Manager) Close() error {
 		// file system unmounted while the program keeps the closed
 		// Manager. A page that cannot be copied stays a mapping of the
 		// file until then, which costs nothing but that.
-		_ = detachMapping(m.mfile.mm, !m.opts.ReadOnly)
-		err = errors.Join(err, m.mfile.f.Close())
+		if derr := detachMapping(m.mfile.mm, !m.opts.ReadOnly); errors.Is(derr, errors.ErrUnsupported) {
+			// Where no page is ever copied (Windows), mmap-go's Unmap
+			// of a writable view flushes the file through the handle
+			// it was mapped from (FlushFileBuffers), and if that
+			// fails, as on a closed handle, it returns before
+			// UnmapViewOfFile: the view would stay for good. The file
+			// is closed after the Unmap (retired.release).
+			m.mfileOpen = true
+		} else {
+			err = errors.Join(err, m.mfile.f.Close())
+		}
 	}
 	for idx := range m.mu.fds {
 		m.dropFdLocked(idx)

@@ -110,6 +110,7 @@ import (
 
 	"github.com/chunkmap/chunkmap/internal/arena"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // slot is the state of one place in the arena that lock-free accessors
@@ -766,8 +767,9 @@ func (m *Manager) finishDoomedLocked(s *slot) {
 
 // retired is what a closed Manager gives back once nothing can use it.
 type retired struct {
-	ar    *arena.Arena
-	state mmap.MMap // the manifest's state page
+	ar        *arena.Arena
+	state     mmap.MMap // the manifest's state page
+	stateFile vfs.File  // the manifest file, where Close left it open for state
 }
 
 // releaseArenaLocked retires the arena once the Manager is closed and
@@ -798,11 +800,13 @@ func (m *Manager) releaseArenaLocked() error {
 	}
 	err := m.mu.slotErr
 	m.mu.slotErr = nil
-	var state mmap.MMap
+	r := retired{ar: m.ar}
 	if m.mfile != nil {
-		state = m.mfile.mm
+		r.state = m.mfile.mm
+		if m.mfileOpen {
+			r.stateFile = m.mfile.f
+		}
 	}
-	r := retired{m.ar, state}
 	m.ar = nil
 	if m.scarce {
 		// The arena now; the state page (one page, which a follower's
@@ -839,5 +843,8 @@ func (r retired) release() {
 	}
 	if r.state != nil {
 		r.state.Unmap()
+	}
+	if r.stateFile != nil {
+		r.stateFile.Close()
 	}
 }
