@@ -131,7 +131,11 @@ func (a *Arena) slotAddr(k int) unsafe.Pointer {
 // Map maps the first SlotSize bytes of f, shared, at slot k, replacing the
 // reservation (or the mapping) there, and returns the slot's address. f
 // must be at least SlotSize bytes long and opened for writing if writable.
-// f may be closed after Map returns; the mapping keeps the file.
+// Where the arena is contiguous, f may be closed after Map returns: the
+// mapping keeps the file. Where it is not (perSlot), f must stay open
+// until the slot is unmapped: mmap-go flushes a writable mapping through
+// f's handle on Windows (FlushFileBuffers), at Flush and before Unmap,
+// whose unmapping a closed handle makes fail.
 func (a *Arena) Map(k int, f *os.File, writable bool) (unsafe.Pointer, error) {
 	if k < 0 || k >= a.nslots {
 		return nil, &os.PathError{Op: "map", Path: f.Name(), Err: fmt.Errorf("slot %d of %d", k, a.nslots)}
