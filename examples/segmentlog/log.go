@@ -41,6 +41,8 @@ const (
 	// DefaultMaxRecord is the largest payload a log accepts unless told
 	// otherwise. Recovery treats a longer length as a torn header.
 	DefaultMaxRecord = 16 << 20
+	// MaxMaxRecord is the largest MaxRecord: a frame's length is 32 bits.
+	MaxMaxRecord = 1<<32 - 1
 	// indexChunkSize holds 65536 index entries per chunk.
 	indexChunkSize = 1 << 20
 )
@@ -67,7 +69,8 @@ type Options struct {
 	SegmentSize int64
 	// MaxMapped is the most segments mapped at once; 0 means 16.
 	MaxMapped int
-	// MaxRecord is the largest payload in bytes; 0 means DefaultMaxRecord.
+	// MaxRecord is the largest payload in bytes, at most MaxMaxRecord; 0
+	// means DefaultMaxRecord.
 	MaxRecord int
 }
 
@@ -117,6 +120,12 @@ func OpenLog(dir string, opts *Options) (*Log, Recovery, error) {
 	}
 	if o.MaxRecord == 0 {
 		o.MaxRecord = DefaultMaxRecord
+	}
+	// Checked before anything is made: the checks of every frame compare
+	// its 32-bit length with MaxRecord, so a larger one would be cut to
+	// 32 bits there and refuse records Append had taken.
+	if o.MaxRecord < 0 || uint64(o.MaxRecord) > MaxMaxRecord {
+		return nil, Recovery{}, fmt.Errorf("open log %s: %w: MaxRecord %d is outside [0, %d]", dir, chunkmap.ErrInvalidOptions, o.MaxRecord, uint64(MaxMaxRecord))
 	}
 	segment := o.SegmentSize
 	recDir := filepath.Join(dir, "records")
@@ -241,7 +250,7 @@ func (l *Log) frameAt(pos, end int64, payload *[]byte) (length int64, reason str
 		return 0, "", err
 	}
 	n := binary.LittleEndian.Uint32(h[0:])
-	if n > uint32(l.max) {
+	if uint64(n) > uint64(l.max) {
 		return 0, fmt.Sprintf("length %d over the maximum %d", n, l.max), nil
 	}
 	if int64(n) > end-pos-headerLen {

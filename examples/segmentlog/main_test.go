@@ -496,3 +496,49 @@ func TestPayloadFor(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenLog_MaxRecord checks that OpenLog refuses a MaxRecord the frame's
+// 32-bit length cannot carry, or a negative one: the checks of recovery and
+// of every read compared lengths with MaxRecord cut to 32 bits, so a log
+// opened with MaxRecord 4 GiB + 100 read its own 150-byte record as corrupt
+// ("length 150 over the maximum").
+func TestOpenLog_MaxRecord(t *testing.T) {
+	maxes := []int{-1}
+	if strconv.IntSize == 64 {
+		// Through variables, so that the test compiles where int is 32
+		// bits and no int is past the limit.
+		wide, widest := int64(MaxMaxRecord)+100, int64(MaxMaxRecord)
+		maxes = append(maxes, int(wide), int(widest)) // the last is accepted
+	}
+	for i, max := range maxes {
+		dir := filepath.Join(t.TempDir(), "log")
+		l, _, err := OpenLog(dir, &Options{SegmentSize: 64 << 10, MaxRecord: max})
+		if i == 2 {
+			if err != nil {
+				t.Fatalf("OpenLog with MaxRecord %d: %v", max, err)
+			}
+			if _, err := l.Append(make([]byte, 150)); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := l.Read(0); err != nil || len(r.Data) != 150 {
+				t.Errorf("Read(0) = %d bytes, %v", len(r.Data), err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err == nil {
+			_, aerr := l.Append(make([]byte, 150))
+			_, rerr := l.Read(0)
+			l.Close()
+			t.Fatalf("OpenLog with MaxRecord %d: no error (Append: %v, Read: %v)", max, aerr, rerr)
+		}
+		if !errors.Is(err, chunkmap.ErrInvalidOptions) || !strings.Contains(err.Error(), fmt.Sprintf("MaxRecord %d", max)) {
+			t.Errorf("OpenLog with MaxRecord %d: %v, want ErrInvalidOptions naming MaxRecord", max, err)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("OpenLog with MaxRecord %d made %s (%v)", max, dir, err)
+		}
+	}
+}
