@@ -12,6 +12,10 @@
 // The default array is 4 GiB (2^29 elements) in 64 MiB chunks with 8 mapped,
 // so at most 512 MiB is mapped at a time and the LRU evicts throughout.
 // Without -dir it works in a temporary directory and removes it afterwards.
+// Ctrl-C, SIGTERM, SIGHUP or a closed standard output (hugearray | head -1)
+// stop it at its next check: it closes the dataset, removes its temporary
+// directory (a -dir DIR keeps what was written) and exits with status 1,
+// quietly for a closed output.
 package main
 
 import (
@@ -29,12 +33,16 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/stop"
 	"github.com/chunkmap/chunkmap/internal/units"
 )
 
 func main() {
 	log.SetFlags(0)
 	if err := run(os.Args[1:], os.Stdout); err != nil {
+		if stop.Quiet(err) {
+			os.Exit(1) // whoever read the output is gone
+		}
 		log.Fatalf("hugearray: %v", err)
 	}
 }
@@ -86,6 +94,10 @@ func run(args []string, w io.Writer) (err error) {
 		return fmt.Errorf("-n %d: the array's bytes would overflow int64 offsets", cfg.n)
 	}
 
+	// Watched from before the temporary directory exists, so that no stop
+	// can leave it behind.
+	st := stop.New(w)
+	defer st.Release()
 	if cfg.dir == "" {
 		tmp, err := os.MkdirTemp("", "chunkmap-hugearray-")
 		if err != nil {
@@ -96,7 +108,10 @@ func run(args []string, w io.Writer) (err error) {
 	} else if entries, err := os.ReadDir(cfg.dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("-dir %s is not empty", cfg.dir)
 	}
-	return hugeArray(cfg, w)
+	if err := hugeArray(cfg, st, st); err != nil {
+		return err
+	}
+	return st.Err() // a stop after the last check: the output is cut short
 }
 
 // value is the element stored at index i: distinct for every index, so a
@@ -107,7 +122,9 @@ func value(i int64) uint64 { return uint64(i)*0x9e3779b97f4a7c15 + 1 }
 // rotation carries high bits of the product down into the low ones.
 func checksum(sum, v uint64) uint64 { return bits.RotateLeft64((sum^v)*0x100000001b3, 29) }
 
-func hugeArray(cfg config, w io.Writer) (err error) {
+// hugeArray runs the example, printing to w; it stops at its next check
+// once st.Err is not nil.
+func hugeArray(cfg config, st *stop.Stopper, w io.Writer) (err error) {
 	m, err := chunkmap.Open(cfg.dir, &chunkmap.Options{ChunkSize: cfg.chunk, MaxMapped: cfg.maxMapped})
 	if err != nil {
 		return err
@@ -131,8 +148,14 @@ func hugeArray(cfg config, w io.Writer) (err error) {
 		if err := arr.WriteUint64s(i*8, b); err != nil {
 			return err
 		}
+		if err := st.Err(); err != nil {
+			return err
+		}
 	}
 	report(w, "fill (WriteUint64s)", bytes, cfg.n, time.Since(begin))
+	if err := st.Err(); err != nil {
+		return err
+	}
 
 	begin = time.Now()
 	if err := m.Sync(); err != nil {
@@ -151,6 +174,9 @@ func hugeArray(cfg config, w io.Writer) (err error) {
 		for _, v := range b {
 			got = checksum(got, v)
 		}
+		if err := st.Err(); err != nil {
+			return err
+		}
 	}
 	report(w, "checksum (ReadUint64s)", bytes, cfg.n, time.Since(begin))
 	if got != want {
@@ -162,7 +188,12 @@ func hugeArray(cfg config, w io.Writer) (err error) {
 	rng := rand.New(rand.NewPCG(cfg.seed, 0))
 	before := m.Stats()
 	begin = time.Now()
-	for range cfg.probes {
+	for p := range cfg.probes {
+		if p%4096 == 0 {
+			if err := st.Err(); err != nil {
+				return err
+			}
+		}
 		i := rng.Int64N(cfg.n)
 		v, err := arr.ReadUint64(i * 8)
 		if err != nil {

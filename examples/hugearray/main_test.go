@@ -106,3 +106,19 @@ func TestRun_Flags(t *testing.T) {
 func TestMain_Help(t *testing.T) {
 	exampletest.Help(t, "hugearray", main, "Usage: go run ./examples/hugearray")
 }
+
+// TestMain_ClosedOutput checks that a closed standard output (hugearray |
+// true) stops the example quietly with status 1 and that it removes its
+// temporary directory, where SIGPIPE used to kill it at its first write
+// and leave the directory behind.
+func TestMain_ClosedOutput(t *testing.T) {
+	exampletest.ClosedOutput(t, "hugearray", main, []string{"-n", "64Ki", "-chunk", "64KiB", "-probes", "1000"})
+}
+
+// TestMain_Signals checks that SIGINT, SIGTERM and SIGHUP stop the example
+// with status 1, saying so, and that it removes its temporary directory.
+func TestMain_Signals(t *testing.T) {
+	// A billion probes: the example is still running when the signal
+	// comes, whenever that is.
+	exampletest.Signals(t, "hugearray", main, []string{"-n", "64Ki", "-chunk", "64KiB", "-probes", "1000000000"})
+}

@@ -4,7 +4,11 @@
 //
 //	go run ./examples/quickstart [-dir DIR]
 //
-// Without -dir it works in a temporary directory and removes it afterwards.
+// Without -dir it works in a temporary directory and removes it afterwards,
+// also when Ctrl-C, SIGTERM, SIGHUP or a closed standard output
+// (quickstart | head -1) would stop it: it finishes its few milliseconds
+// of work, removes the directory and exits with status 1, quietly for a
+// closed output.
 package main
 
 import (
@@ -21,11 +25,15 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/stop"
 )
 
 func main() {
 	log.SetFlags(0)
 	if err := run(os.Args[1:], os.Stdout); err != nil {
+		if stop.Quiet(err) {
+			os.Exit(1) // whoever read the output is gone
+		}
 		log.Fatalf("quickstart: %v", err)
 	}
 }
@@ -46,6 +54,16 @@ func run(args []string, w io.Writer) (err error) {
 	} else if err != nil {
 		return fmt.Errorf("%w (-h prints the flags)", err)
 	}
+	// Watched from before the temporary directory exists, so that no stop
+	// can leave it behind; the work is too short to be worth stopping.
+	st := stop.New(w)
+	defer st.Release()
+	defer func() {
+		if err == nil {
+			err = st.Err()
+		}
+	}()
+	w = st
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "chunkmap-quickstart-")
 		if err != nil {

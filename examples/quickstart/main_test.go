@@ -61,3 +61,11 @@ func TestRun_Flags(t *testing.T) {
 func TestMain_Help(t *testing.T) {
 	exampletest.Help(t, "quickstart", main, "Usage: go run ./examples/quickstart")
 }
+
+// TestMain_ClosedOutput checks that a closed standard output (quickstart |
+// true) makes the example exit quietly with status 1 after removing its
+// temporary directory, where SIGPIPE used to kill it at its first write
+// and leave the directory behind.
+func TestMain_ClosedOutput(t *testing.T) {
+	exampletest.ClosedOutput(t, "quickstart", main, nil)
+}

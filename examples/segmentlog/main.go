@@ -29,12 +29,16 @@ import (
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/stop"
 	"github.com/chunkmap/chunkmap/internal/units"
 )
 
 func main() {
 	log.SetFlags(0)
 	if err := run(os.Args[1:], os.Stdout); err != nil {
+		if stop.Quiet(err) {
+			os.Exit(1) // whoever read the output is gone
+		}
 		log.Fatalf("segmentlog: %v", err)
 	}
 }
@@ -84,6 +88,10 @@ func run(args []string, w io.Writer) (err error) {
 	if cfg.records < 2 || cfg.syncEvery < 1 || cfg.maxLen < 16 || cfg.reads < 0 {
 		return errors.New("want -records at least 2, -sync-every at least 1, -max-len at least 16")
 	}
+	// Watched from before the temporary directory exists, so that no stop
+	// can leave it behind.
+	st := stop.New(w)
+	defer st.Release()
 	if cfg.dir == "" {
 		tmp, err := os.MkdirTemp("", "chunkmap-segmentlog-")
 		if err != nil {
@@ -94,10 +102,15 @@ func run(args []string, w io.Writer) (err error) {
 	} else if entries, err := os.ReadDir(cfg.dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("-dir %s is not empty", cfg.dir)
 	}
-	return demo(cfg, w)
+	if err := demo(cfg, st, st); err != nil {
+		return err
+	}
+	return st.Err() // a stop after the last check: the output is cut short
 }
 
-func demo(cfg config, w io.Writer) (err error) {
+// demo runs the example, printing to w; it stops at its next check once
+// st.Err is not nil.
+func demo(cfg config, st *stop.Stopper, w io.Writer) (err error) {
 	opts := &Options{SegmentSize: cfg.segment, MaxRecord: cfg.maxLen}
 	fmt.Fprintf(w, "segment log in %s: segments of %s, payloads of 16 to %d bytes\n", cfg.dir, size(cfg.segment), cfg.maxLen)
 
@@ -130,6 +143,9 @@ func demo(cfg config, w io.Writer) (err error) {
 			}
 			syncs++
 		}
+		if err := st.Err(); err != nil {
+			return err
+		}
 	}
 	d := time.Since(begin)
 	step(w, begin, fmt.Sprintf("append %d records", cfg.records),
@@ -137,6 +153,9 @@ func demo(cfg config, w io.Writer) (err error) {
 			size(payloadBytes), float64(cfg.records)/d.Seconds(), size(int64(float64(payloadBytes)/d.Seconds())), syncs, cfg.syncEvery))
 
 	// A clean close and reopen: nothing to recover.
+	if err := st.Err(); err != nil {
+		return err
+	}
 	begin = time.Now()
 	if err := l.Close(); err != nil {
 		l = nil
@@ -180,6 +199,9 @@ func demo(cfg config, w io.Writer) (err error) {
 		}
 		n++
 		nbytes += int64(len(r.Data))
+		if err := st.Err(); err != nil {
+			return err
+		}
 	}
 	if uint64(n) != l.Next()-mid {
 		return fmt.Errorf("iteration from %d returned %d records, want %d", mid, n, l.Next()-mid)
@@ -191,7 +213,12 @@ func demo(cfg config, w io.Writer) (err error) {
 	// Random reads by record number, through the index.
 	rng := rand.New(rand.NewPCG(1, 2))
 	begin = time.Now()
-	for range cfg.reads {
+	for i := range cfg.reads {
+		if i%1024 == 0 {
+			if err := st.Err(); err != nil {
+				return err
+			}
+		}
 		seq := rng.Uint64N(l.Next())
 		r, err := l.Read(seq)
 		if err != nil {
@@ -205,6 +232,9 @@ func demo(cfg config, w io.Writer) (err error) {
 	step(w, begin, fmt.Sprintf("read %d records at random", cfg.reads), fmt.Sprintf("%.0f reads/s", float64(cfg.reads)/d.Seconds()))
 
 	// Retention.
+	if err := st.Err(); err != nil {
+		return err
+	}
 	segsBefore, bytesBefore := l.Segments(), l.Bytes()
 	begin = time.Now()
 	dropped, err := l.RetainBytes(cfg.retain)

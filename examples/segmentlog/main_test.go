@@ -542,3 +542,19 @@ func TestOpenLog_MaxRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestMain_ClosedOutput checks that a closed standard output (segmentlog |
+// true) stops the example quietly with status 1 and that it removes its
+// temporary directory, where SIGPIPE used to kill it at its first write
+// and leave the directory behind.
+func TestMain_ClosedOutput(t *testing.T) {
+	exampletest.ClosedOutput(t, "segmentlog", main, []string{"-records", "100", "-segment", "64KiB", "-reads", "100"})
+}
+
+// TestMain_Signals checks that SIGINT, SIGTERM and SIGHUP stop the example
+// with status 1, saying so, and that it removes its temporary directory.
+func TestMain_Signals(t *testing.T) {
+	// A billion reads: the example is still running when the signal
+	// comes, whenever that is.
+	exampletest.Signals(t, "segmentlog", main, []string{"-records", "100", "-segment", "64KiB", "-reads", "1000000000"})
+}

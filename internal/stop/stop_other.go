@@ -1,0 +1,18 @@
+//go:build !unix && !windows
+
+package stop
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// stopSignals stop a program: here only os.Interrupt, the one signal
+// every platform delivers.
+var stopSignals = []os.Signal{os.Interrupt}
+
+// isBrokenPipe reports whether err is a write to a pipe with no reader.
+func isBrokenPipe(err error) bool {
+	return errors.Is(err, syscall.EPIPE)
+}
