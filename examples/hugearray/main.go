@@ -87,8 +87,21 @@ func run(args []string, w io.Writer) (err error) {
 	if cfg.chunk, err = parseCount(*chunk); err != nil {
 		return fmt.Errorf("-chunk: %w", err)
 	}
-	if cfg.n <= 0 || cfg.batch <= 0 || cfg.probes < 0 {
-		return errors.New("-n and -batch must be positive, -probes at least 0")
+	// Checked before anything is made, so that an error names the flag
+	// rather than the Options field the library would name, and the
+	// header does not print a chunk size or window the library replaces
+	// with its defaults (0 means those there).
+	switch {
+	case cfg.n <= 0:
+		return fmt.Errorf("-n %s: want at least 1", *n)
+	case cfg.chunk < chunkmap.MinChunkSize || cfg.chunk > chunkmap.MaxChunkSize || cfg.chunk&(cfg.chunk-1) != 0:
+		return fmt.Errorf("-chunk %s: want a power of two from 64KiB to 2GiB", *chunk)
+	case cfg.maxMapped < 1:
+		return fmt.Errorf("-max-mapped %d: want at least 1", cfg.maxMapped)
+	case cfg.batch < 1:
+		return fmt.Errorf("-batch %d: want at least 1", cfg.batch)
+	case cfg.probes < 0:
+		return fmt.Errorf("-probes %d: want at least 0", cfg.probes)
 	}
 	if cfg.n > math.MaxInt64/8 {
 		return fmt.Errorf("-n %d: the array's bytes would overflow int64 offsets", cfg.n)

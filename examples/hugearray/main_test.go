@@ -99,6 +99,15 @@ func TestRun_Flags(t *testing.T) {
 		{Name: "bad -n", Args: []string{"-n", "0.1Ki"}, WantErr: `-n: invalid size "0.1Ki": not a whole number of bytes`},
 		{Name: "bad -chunk", Args: []string{"-chunk", "64XB"}, WantErr: `-chunk: invalid size "64XB": unknown unit`},
 		{Name: "huge -n", Args: []string{"-n", "2Ei"}, WantErr: "overflow int64 offsets"},
+		// Each value the program or the library refuses, or replaces with
+		// a default, is named with its flag before a dataset is made.
+		{Name: "zero -n", Args: []string{"-n", "0"}, WantErr: "-n 0: want at least 1"},
+		{Name: "zero -chunk", Args: []string{"-chunk", "0"}, WantErr: "-chunk 0: want a power of two from 64KiB to 2GiB"},
+		{Name: "odd -chunk", Args: []string{"-chunk", "1000"}, WantErr: "-chunk 1000: want a power of two from 64KiB to 2GiB"},
+		{Name: "huge -chunk", Args: []string{"-chunk", "4Gi"}, WantErr: "-chunk 4Gi: want a power of two"},
+		{Name: "zero -max-mapped", Args: []string{"-max-mapped", "0"}, WantErr: "-max-mapped 0: want at least 1"},
+		{Name: "zero -batch", Args: []string{"-batch", "0"}, WantErr: "-batch 0: want at least 1"},
+		{Name: "negative -probes", Args: []string{"-probes", "-1"}, WantErr: "-probes -1: want at least 0"},
 	})
 }
 

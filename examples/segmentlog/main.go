@@ -85,8 +85,22 @@ func run(args []string, w io.Writer) (err error) {
 	if cfg.retain, err = units.ParseSize(*retain); err != nil {
 		return fmt.Errorf("-retain: %w", err)
 	}
-	if cfg.records < 2 || cfg.syncEvery < 1 || cfg.maxLen < 16 || cfg.reads < 0 {
-		return errors.New("want -records at least 2, -sync-every at least 1, -max-len at least 16")
+	// Checked before anything is made, so that an error names the flag
+	// rather than the Options field the library would name, after the
+	// example made its directory.
+	switch {
+	case cfg.segment < chunkmap.MinChunkSize || cfg.segment > chunkmap.MaxChunkSize || cfg.segment&(cfg.segment-1) != 0:
+		return fmt.Errorf("-segment %s: want a power of two from 64KiB to 2GiB", *segment)
+	case cfg.records < 2:
+		return fmt.Errorf("-records %d: want at least 2", cfg.records)
+	case cfg.syncEvery < 1:
+		return fmt.Errorf("-sync-every %d: want at least 1", cfg.syncEvery)
+	case cfg.maxLen < 16 || uint64(cfg.maxLen) > MaxMaxRecord:
+		return fmt.Errorf("-max-len %d: want 16 to %d (a frame's length is 32 bits)", cfg.maxLen, uint64(MaxMaxRecord))
+	case cfg.reads < 0:
+		return fmt.Errorf("-reads %d: want at least 0", cfg.reads)
+	case cfg.retainAge < 0:
+		return fmt.Errorf("-retain-age %v: want 0 (off) or more", cfg.retainAge)
 	}
 	// Watched from before the temporary directory exists, so that no stop
 	// can leave it behind.

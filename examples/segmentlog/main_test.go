@@ -480,6 +480,15 @@ func TestRun_Flags(t *testing.T) {
 		{Name: "unknown flag", Args: []string{"-nope"}, WantErr: "flag provided but not defined: -nope (-h prints the flags)"},
 		{Name: "bad -segment", Args: []string{"-segment", "4XiB"}, WantErr: `-segment: invalid size "4XiB": unknown unit`},
 		{Name: "bad -retain", Args: []string{"-retain", "-1MiB"}, WantErr: `-retain: invalid size "-1MiB": negative`},
+		// Each value the program or the library refuses, or replaces with
+		// a default, is named with its flag before a log is made.
+		{Name: "zero -segment", Args: []string{"-segment", "0"}, WantErr: "-segment 0: want a power of two from 64KiB to 2GiB"},
+		{Name: "odd -segment", Args: []string{"-segment", "1000"}, WantErr: "-segment 1000: want a power of two from 64KiB to 2GiB"},
+		{Name: "one record", Args: []string{"-records", "1"}, WantErr: "-records 1: want at least 2"},
+		{Name: "zero -sync-every", Args: []string{"-sync-every", "0"}, WantErr: "-sync-every 0: want at least 1"},
+		{Name: "short -max-len", Args: []string{"-max-len", "15"}, WantErr: "-max-len 15: want 16 to 4294967295"},
+		{Name: "negative -reads", Args: []string{"-reads", "-1"}, WantErr: "-reads -1: want at least 0"},
+		{Name: "negative -retain-age", Args: []string{"-retain-age", "-1s"}, WantErr: "-retain-age -1s: want 0 (off) or more"},
 	})
 }
 
