@@ -66,3 +66,31 @@ func TestClixNoDataset(t *testing.T) {
 	}
 	checkUnchanged(t, tmp, before)
 }
+
+// TestClixDanglingSymlink: DIR a symlink to nothing, or to itself. The
+// tool follows a symlink DIR, so every command says that the path does
+// not resolve, as verify, trim and salvage did; info and cat said
+// "corrupt dataset: not a directory (it is a symlink)", the library's
+// refusal of a symlink it is not asked to follow, which sent the operator
+// to look for damage in a dataset that is not there.
+func TestClixDanglingSymlink(t *testing.T) {
+	tmp := t.TempDir()
+	dangling := filepath.Join(tmp, "dangling")
+	must(t, os.Symlink(filepath.Join(tmp, "none"), dangling))
+	loop := filepath.Join(tmp, "loop")
+	must(t, os.Symlink(loop, loop))
+	for _, tc := range []struct{ dir, want string }{
+		{dangling, "no such file or directory"},
+		{loop, "too many levels of symbolic links"},
+	} {
+		for _, args := range [][]string{
+			{"info", tc.dir}, {"verify", tc.dir}, {"cat", tc.dir}, {"cat", "-hex", tc.dir},
+			{"trim", tc.dir, "-before", "0"}, {"salvage", tc.dir, filepath.Join(t.TempDir(), "out")},
+		} {
+			code, _, errOut := clixRun(t, args...)
+			if code != exitFail || !strings.Contains(errOut, tc.dir) || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "corrupt") {
+				t.Errorf("%q: exit status %d, stderr %q; want %d naming %s: %s", args, code, errOut, exitFail, tc.dir, tc.want)
+			}
+		}
+	}
+}

@@ -150,6 +150,15 @@ func (s *dirScan) indices() []int64 {
 // openReadOnly opens the dataset in dir for reading. A read-only Manager
 // takes no lock, so it works while a writer has the dataset open.
 func openReadOnly(dir string) (*chunkmap.Manager, error) {
+	// datasetDir leaves a symlink it cannot follow (dangling, or a loop)
+	// as it is, and Open refuses every symlink as a corrupt dataset; the
+	// tool follows symlinks, so what is wrong is that the path does not
+	// resolve, as verify, trim and salvage say.
+	if fi, err := os.Lstat(dir); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, err
+		}
+	}
 	return chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true, MaxMapped: 2})
 }
 
