@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -277,9 +279,14 @@ and what is done; run trim again to finish.`, stdout, stderr)
 // trim runs cfg, printing what it did to stdout, and returns its error.
 func trim(ctx context.Context, cfg trimConfig, stdout, stderr io.Writer) (err error) {
 	dir := cfg.dir
-	// A read-write Open would create a dataset where there is none.
-	if _, err := os.Stat(filepath.Join(dir, chunkmap.ManifestName)); err != nil {
+	// A read-write Open would create a dataset where there is none. Only
+	// a name that is not there says so: a manifest that cannot be
+	// examined (permission denied) may well be a dataset's, and one that
+	// is not a regular file is Open's to refuse, naming it.
+	if _, err := os.Lstat(filepath.Join(dir, chunkmap.ManifestName)); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return fmt.Errorf("%s holds no dataset: %w", dir, err)
+	} else if err != nil {
+		return err
 	}
 	m, err := chunkmap.Open(dir, &chunkmap.Options{MaxMapped: 1})
 	if err != nil {

@@ -3,11 +3,15 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
@@ -93,4 +97,58 @@ func TestClixDanglingSymlink(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClixTrimManifestNotExamined: trim says DIR "holds no dataset" only
+// where no MANIFEST is there. It said so of a MANIFEST it could not
+// examine (a directory nobody but its owner may search), which holds a
+// dataset all the same, and of a MANIFEST that is a dangling symlink,
+// which Open refuses as corrupt, naming it.
+func TestClixTrimManifestNotExamined(t *testing.T) {
+	t.Run("symlink", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "ds")
+		advxDataset(t, dir, 3*chunkmap.MinChunkSize)
+		manifest := filepath.Join(dir, chunkmap.ManifestName)
+		must(t, os.Rename(manifest, manifest+".moved"))
+		must(t, os.Symlink(manifest+".moved.gone", manifest))
+		code, _, errOut := clixRun(t, "trim", dir, "-before", "64KiB")
+		if code != exitFail || strings.Contains(errOut, "holds no dataset") || !strings.Contains(errOut, "corrupt") || !strings.Contains(errOut, manifest) {
+			t.Errorf("trim with MANIFEST a dangling symlink: status %d, stderr %q; want %d, a corrupt dataset naming %s", code, errOut, exitFail, manifest)
+		}
+	})
+	t.Run("permission", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root, to run the tool as another user")
+		}
+		// The tool runs as nobody, from a copy of the test binary that
+		// nobody may run, on a dataset in a directory only root may
+		// search.
+		exe, err := os.Executable()
+		must(t, err)
+		bin := filepath.Join(t.TempDir(), "chunkmap.test")
+		data, err := os.ReadFile(exe)
+		must(t, err)
+		must(t, os.WriteFile(bin, data, 0o755))
+		for d := filepath.Dir(bin); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+			must(t, os.Chmod(d, 0o755))
+		}
+		dir := filepath.Join(t.TempDir(), "ds")
+		advxDataset(t, dir, 3*chunkmap.MinChunkSize)
+		for d := filepath.Dir(dir); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+			must(t, os.Chmod(d, 0o755))
+		}
+		must(t, os.Chmod(dir, 0o700))
+		cmd := advxCmd("trim", dir, "-before", "64KiB")
+		cmd.Path, cmd.Args[0] = bin, bin
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+		var errOut bytes.Buffer
+		cmd.Stderr = &errOut
+		err = cmd.Run()
+		if _, ok := err.(*exec.ExitError); err != nil && !ok {
+			t.Fatal(err)
+		}
+		if code := cmd.ProcessState.ExitCode(); code != exitFail || strings.Contains(errOut.String(), "holds no dataset") || !strings.Contains(errOut.String(), "permission denied") {
+			t.Errorf("trim as nobody of a dataset in a directory of mode 0700: status %d, stderr %q; want %d and permission denied", code, &errOut, exitFail)
+		}
+	})
 }
