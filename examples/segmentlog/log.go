@@ -499,6 +499,8 @@ func (l *Log) Records(from uint64) iter.Seq2[Record, error] {
 
 // RetainBytes deletes the oldest segments whose records all lie before the
 // newest max bytes of the log. It returns how many records were deleted.
+// The segment that holds the head of the newest record stays while part
+// of that record lies in a later one, as it does for RetainAge.
 func (l *Log) RetainBytes(max int64) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -539,6 +541,19 @@ func (l *Log) dropBefore(seq uint64) (int, error) {
 			return 0, err
 		}
 		pos = e.pos
+	} else if cs := l.records.ChunkSize(); l.next > l.first && pos%cs != 0 {
+		// Every record would go, but the segment that holds the end of
+		// the log stays. If the last record begins below it, the bytes
+		// left there are its tail, and with no index entry left recovery
+		// could not tell where records begin (it would refuse the log as
+		// corrupt): keep the last record then.
+		last, err := l.entry(l.next - 1)
+		if err != nil {
+			return 0, err
+		}
+		if last.pos < pos/cs*cs {
+			pos = last.pos
+		}
 	}
 	if pos < l.records.Start()+l.records.ChunkSize() {
 		return 0, nil // no whole segment below

@@ -567,3 +567,56 @@ func TestMain_Signals(t *testing.T) {
 	// comes, whenever that is.
 	exampletest.Signals(t, "segmentlog", main, []string{"-records", "100", "-segment", "64KiB", "-reads", "1000000000"})
 }
+
+// TestLog_RetainEverythingReopens checks that retention which deletes
+// every record reopens cleanly when the last record straddles a segment
+// boundary. Retention kept the segment that holds the end of the log but
+// deleted the one that holds the head of the last record, and no index
+// entry was left, so OpenLog could not tell where records begin in what
+// remained and refused the log as corrupt ("no index entry for the
+// records from position 65536 on").
+func TestLog_RetainEverythingReopens(t *testing.T) {
+	for _, retain := range []string{"bytes", "age"} {
+		t.Run(retain, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "log")
+			l, _, err := OpenLog(dir, testOptions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Records of 1000 bytes until one crosses the first segment
+			// boundary; the log ends 960 bytes into the second segment.
+			seg := testOptions.SegmentSize
+			for l.Bytes() <= seg {
+				if _, err := l.Append(make([]byte, 1000-headerLen)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			next := l.Next()
+			if retain == "bytes" {
+				_, err = l.RetainBytes(0)
+			} else {
+				_, err = l.RetainAge(time.Hour, time.Now().Add(2*time.Hour))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l, rec, err := OpenLog(dir, testOptions)
+			if err != nil {
+				t.Fatalf("reopen after retaining nothing: %v", err)
+			}
+			defer l.Close()
+			if l.Next() != next || rec.Scanned != 0 || rec.Discarded != 0 || rec.IndexDropped != 0 {
+				t.Errorf("reopen: Next() = %d, recovery %+v; want %d and nothing recovered", l.Next(), rec, next)
+			}
+			if _, err := l.Append(make([]byte, 100)); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := l.Read(next); err != nil || len(r.Data) != 100 {
+				t.Errorf("Read(%d) after reopening: %d bytes, %v", next, len(r.Data), err)
+			}
+		})
+	}
+}
