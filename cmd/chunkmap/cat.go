@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/stop"
 )
 
 func runCat(args []string, stdout, stderr io.Writer) int {
@@ -270,10 +271,10 @@ and what is done; run trim again to finish.`, stdout, stderr)
 		fmt.Fprintln(stderr, "chunkmap trim: -before is required")
 		return exitUsage
 	}
-	s := newStopper(stdout)
-	defer s.release()
-	err := trim(s.ctx, trimConfig{dir: datasetDir(pos[0]), before: before.n}, s.out, stderr)
-	return s.status("trim", err, stderr)
+	s := stop.New(stdout)
+	defer s.Release()
+	err := trim(s.Context(), trimConfig{dir: datasetDir(pos[0]), before: before.n}, s, stderr)
+	return status(s, "trim", err, stderr)
 }
 
 // trim runs cfg, printing what it did to stdout, and returns its error.

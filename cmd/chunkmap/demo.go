@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/stop"
 )
 
 // Demo defaults: 1 GiB in 64 MiB chunks with 4 mapped, so three quarters of
@@ -86,10 +87,10 @@ quietly for a closed output.`, stdout, stderr)
 		return exitUsage
 	}
 
-	s := newStopper(stdout)
-	defer s.release()
-	err := demo(s.ctx, cfg, s.out, stderr)
-	return s.status("demo", err, stderr)
+	s := stop.New(stdout)
+	defer s.Release()
+	err := demo(s.Context(), cfg, s, stderr)
+	return status(s, "demo", err, stderr)
 }
 
 // maxMapped32 is what a 32-bit process may keep mapped: -chunk times

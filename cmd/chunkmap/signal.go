@@ -9,41 +9,15 @@ package main
 // other commands only read, and keep the default: a signal or a closed
 // pipe ends them at once, which leaves nothing behind.
 //
-// The signals are in signal_unix.go, signal_windows.go and
-// signal_other.go, with isBrokenPipe.
+// The stopper itself is internal/stop's, which the examples use too.
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"os/signal"
+
+	"github.com/chunkmap/chunkmap/internal/stop"
 )
-
-// stopper is what a command that must clean up runs under: a context that
-// is cancelled when the process is asked to stop, and the command's
-// standard output, whose first failed write counts as such a request.
-// While a stopper is in force (until release), the stop signals no longer
-// end the process: the command must check ctx often enough.
-type stopper struct {
-	ctx     context.Context
-	out     *stopWriter
-	release func()
-}
-
-// newStopper starts watching for stopSignals and for write errors on
-// stdout. Call release when the command is done.
-func newStopper(stdout io.Writer) *stopper {
-	sigCtx, stopNotify := signal.NotifyContext(context.Background(), stopSignals...)
-	ctx, cancel := context.WithCancelCause(sigCtx)
-	return &stopper{
-		ctx: ctx,
-		out: &stopWriter{w: stdout, cancel: cancel},
-		release: func() {
-			cancel(nil)
-			stopNotify()
-		},
-	}
-}
 
 // stopErr returns the error that ends a command whose context ctx is
 // done: "stopped: " and the cause, a signal ("terminated signal received")
@@ -56,39 +30,19 @@ func stopErr(ctx context.Context) error {
 	return fmt.Errorf("stopped: %w", context.Cause(ctx))
 }
 
-// status prints err, the outcome of command name, and returns the exit
-// status: exitOK for no error; exitFail, printing nothing, when standard
-// output is a broken pipe (whoever read it is gone and wants no more);
-// exitFail with the error otherwise.
-func (s *stopper) status(name string, err error, stderr io.Writer) int {
+// status prints err, the outcome of command name run under s, and
+// returns the exit status: exitOK for no error; exitFail, printing
+// nothing, when standard output is a broken pipe (whoever read it is gone
+// and wants no more); exitFail with the error otherwise.
+func status(s *stop.Stopper, name string, err error, stderr io.Writer) int {
+	werr := s.OutputErr()
 	switch {
-	case s.out.err != nil && isBrokenPipe(s.out.err):
+	case stop.Quiet(werr):
 		return exitFail
 	case err != nil:
 		return fail(stderr, name, err)
-	case s.out.err != nil:
-		return fail(stderr, name, fmt.Errorf("write standard output: %w", s.out.err))
+	case werr != nil:
+		return fail(stderr, name, werr)
 	}
 	return exitOK
-}
-
-// stopWriter is a command's standard output under a stopper: it passes
-// writes on, and the first that fails cancels the stopper's context, so
-// that the command stops at its next check, and fails every later write.
-type stopWriter struct {
-	w      io.Writer
-	cancel context.CancelCauseFunc
-	err    error // the first write error
-}
-
-func (o *stopWriter) Write(p []byte) (int, error) {
-	if o.err != nil {
-		return 0, o.err
-	}
-	n, err := o.w.Write(p)
-	if err != nil {
-		o.err = err
-		o.cancel(fmt.Errorf("write standard output: %w", err))
-	}
-	return n, err
 }

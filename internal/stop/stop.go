@@ -1,4 +1,5 @@
-// Package stop lets the programs in examples/ stop cleanly when they are
+// Package stop lets the programs in examples/, and the commands of
+// cmd/chunkmap that create or delete files, stop cleanly when they are
 // asked to: on Ctrl-C, SIGTERM or SIGHUP, or when their standard output is
 // closed (go run ./examples/hugearray | head -1), a program sees it at its
 // next check, closes its dataset, removes its temporary directory and
@@ -6,10 +7,6 @@
 // each of these ends the process at once and leaves the temporary
 // directory behind: for hugearray's defaults, 4 GiB in the system's
 // temporary directory.
-//
-// cmd/chunkmap has its own stopper (its signal.go), tied to its exit
-// statuses; this one serves the examples, whose run functions return an
-// error.
 //
 // The signals are in stop_unix.go, stop_windows.go and stop_other.go, with
 // isBrokenPipe.
@@ -81,6 +78,23 @@ func (s *Stopper) Err() error {
 		return fmt.Errorf("stopped: %w", &outputError{werr})
 	}
 	return fmt.Errorf("stopped: %w", context.Cause(s.ctx))
+}
+
+// Context returns a context that is done once the program is asked to
+// stop, for code that checks a context rather than the Stopper; its cause
+// is the signal, or the write error of the output (but see Err, which
+// names the write error where both came).
+func (s *Stopper) Context() context.Context { return s.ctx }
+
+// OutputErr returns the first failed write to the output, as "write
+// standard output: " and its error, or nil if none failed.
+func (s *Stopper) OutputErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.werr == nil {
+		return nil
+	}
+	return &outputError{s.werr}
 }
 
 // Release stops watching: the stop signals have their default effect
