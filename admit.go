@@ -531,6 +531,12 @@ func (m *Manager) withFiles(open func() error) error {
 func (m *Manager) releaseFdLocked(e *fdEntry) {
 	if e.refs--; e.refs == 0 && e.dead {
 		e.f.Close()
+		if m.mu.fdsInUse[e.idx]--; m.mu.fdsInUse[e.idx] == 0 {
+			delete(m.mu.fdsInUse, e.idx)
+			if unmapBeforeRemove {
+				m.removeLaterLocked() // its chunk's file may wait for it
+			}
+		}
 	} else if e.refs == 0 && e.once {
 		m.dropFdLocked(e.idx)
 	}
@@ -549,6 +555,8 @@ func (m *Manager) dropFdLocked(idx int64) {
 	e.dead = true
 	if e.refs == 0 {
 		e.f.Close()
+	} else {
+		m.mu.fdsInUse[idx]++
 	}
 }
 

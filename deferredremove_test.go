@@ -5,10 +5,15 @@ package chunkmap_test
 // release. These tests run that path on every platform.
 
 import (
+	"errors"
+	"io"
+	"os"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 func TestDeferredRemove(t *testing.T) {
@@ -45,4 +50,87 @@ func TestDeferredRemove(t *testing.T) {
 			wantChunkFiles(t, m.Dir(), 0, 2)
 		})
 	}
+}
+
+// TestDeferredRemove_ReadInFlight: a chunk served by pread (not mapped)
+// whose file a ReadAt has open when Truncate deletes the chunk. Windows
+// cannot delete a file with a handle open for I/O (DeleteFile: "fails if
+// an application attempts to delete a file that has other handles open
+// for normal I/O"), so there the Truncate failed with ErrIO and left the
+// file until the next Open; the file must wait for the read instead, as
+// for a pin.
+func TestDeferredRemove_ReadInFlight(t *testing.T) {
+	defer chunkmap.SetUnmapBeforeRemove(chunkmap.SetUnmapBeforeRemove(true))
+	dir := t.TempDir()
+	m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
+	writeAt(t, m, make([]byte, 4*cs), 0)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fsys := &blockReadFS{FS: vfs.OS, idx: 2, entered: make(chan struct{}), release: make(chan struct{})}
+	o := chunkmap.Options{ChunkSize: cs, MaxMapped: 1}
+	chunkmap.SetFS(&o, fsys)
+	m = openTestManager(t, dir, &o)
+	// Chunk 0 takes the one mapping; chunk 2, read once, is not worth
+	// evicting it for (admission), so its reads are preads.
+	var b [8]byte
+	if _, err := m.ReadAt(b[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReadAt(b[:], 2*cs); err != nil || fsys.preads.Load() == 0 {
+		t.Fatalf("read of chunk 2: %v after %d preads of it; want a pread", err, fsys.preads.Load())
+	}
+	fsys.armed.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.ReadAt(b[:], 2*cs+8)
+		done <- err
+	}()
+	<-fsys.entered
+	terr := m.Truncate(2 * cs)
+	got := chunkFiles(t, dir)
+	close(fsys.release)
+	if err := <-done; err != nil && !errors.Is(err, chunkmap.ErrOutOfRange) && !errors.Is(err, io.EOF) {
+		t.Errorf("read overtaken by Truncate: %v", err)
+	}
+	if terr != nil {
+		t.Fatal(terr)
+	}
+	if want := []int64{0, 1, 2}; !slices.Equal(got, want) {
+		t.Errorf("chunk files while a read has chunk 2 open = %v, want %v: its file goes once the read is done", got, want)
+	}
+	wantChunkFiles(t, dir, 0, 2)
+}
+
+// blockReadFS is vfs.OS, but for a pread of chunk idx once armed: it
+// closes entered and waits for release.
+type blockReadFS struct {
+	vfs.FS
+	idx     int64
+	armed   atomic.Bool
+	preads  atomic.Int64
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockReadFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	f, err := b.FS.OpenFile(name, flag, perm)
+	if err != nil || chunkIndexOf(name) != b.idx {
+		return f, err
+	}
+	return &blockReadFile{File: f, fs: b}, nil
+}
+
+type blockReadFile struct {
+	vfs.File
+	fs *blockReadFS
+}
+
+func (f *blockReadFile) ReadAt(p []byte, off int64) (int, error) {
+	f.fs.preads.Add(1)
+	if f.fs.armed.Swap(false) {
+		close(f.fs.entered)
+		<-f.fs.release
+	}
+	return f.File.ReadAt(p, off)
 }

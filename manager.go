@@ -214,6 +214,10 @@ type Manager struct {
 		// removeLater holds chunks deleted while held whose files wait
 		// for the last release (only where unmapBeforeRemove).
 		removeLater map[int64]struct{}
+		// fdsInUse counts, per chunk, the files dropped from the fd cache
+		// that a pread still has open: where unmapBeforeRemove, such a
+		// file cannot be deleted either (see removeLaterLocked).
+		fdsInUse map[int64]int
 		// cutsSeen is, for a following reader, the shared page's count
 		// of cuts whose chunk files were gone as of its last reconcile,
 		// in the numbering cutsID (keptBelowLocked). cutsID is 0, which

@@ -396,6 +396,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.mu.mapBound = m.opts.MaxMapped
 	m.mu.scratch = make(map[int64]*chunk.File)
 	m.mu.removeLater = make(map[int64]struct{})
+	m.mu.fdsInUse = make(map[int64]int)
 	m.mu.dirty = make(map[int64]struct{})
 	m.mu.ids = make(map[int64]fs.FileInfo)
 	m.mu.freq = make(map[int64]uint16)

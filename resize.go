@@ -604,7 +604,7 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64) error {
 		if slices.Contains(spare, idx) {
 			continue
 		}
-		if unmapBeforeRemove && (held[idx] || m.viewedLocked(idx)) {
+		if unmapBeforeRemove && (held[idx] || m.viewedLocked(idx) || m.mu.fdsInUse[idx] > 0) {
 			m.mu.removeLater[idx] = struct{}{}
 			continue
 		}
@@ -648,8 +648,9 @@ func (m *Manager) retireChunksLocked(from, to int64) (held map[int64]bool) {
 
 // removeLaterLocked removes the files whose removal waited for their
 // chunk's last pin (see unmapBeforeRemove), but for those still mapped by
-// another hold (a slot or a private view), whose release calls it again.
-// Chunks created again under the same index since are kept.
+// another hold (a slot or a private view) or open for a pread, whose
+// release calls it again. Chunks created again under the same index since
+// are kept.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) removeLaterLocked() {
@@ -658,7 +659,7 @@ func (m *Manager) removeLaterLocked() {
 			delete(m.mu.removeLater, idx)
 			continue
 		}
-		if m.viewedLocked(idx) || slices.ContainsFunc(m.mu.doomed, func(mp *mapping) bool { return mp.index == idx }) {
+		if m.viewedLocked(idx) || m.mu.fdsInUse[idx] > 0 || slices.ContainsFunc(m.mu.doomed, func(mp *mapping) bool { return mp.index == idx }) {
 			continue
 		}
 		if m.removeChunk(idx) == nil {
