@@ -68,7 +68,7 @@ func TestShrinkRead(t *testing.T) {
 		{"follower-gather", chunkmap.Options{NoAdmission: true}, cs + cs/2, cs / 4, gather, true},
 		{"follower-load", chunkmap.Options{NoAdmission: true}, cs + cs/2, 8, load, true},
 	}
-	gens := uint32(2000)
+	gens := uint32(10000)
 	if testing.Short() || raceEnabled {
 		gens = 300
 	}
@@ -111,7 +111,14 @@ func TestShrinkRead(t *testing.T) {
 			for range 2 {
 				wg.Go(func() {
 					b := make([]byte, tc.n)
-					for !stop.Load() {
+					for i := 1; !stop.Load(); i++ {
+						// The writer yields every few generations; a
+						// reader that never yields runs until the
+						// scheduler preempts it, 10 ms later, so that
+						// with one P the test ran for minutes.
+						if i%64 == 0 {
+							runtime.Gosched()
+						}
 						if tc.name == "readat-pread" {
 							// Keep chunk 0 the mapped one.
 							if _, err := r.ReadAt(b[:8], 0); err != nil {
