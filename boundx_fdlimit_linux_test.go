@@ -264,6 +264,33 @@ func TestBoundxFDChild(t *testing.T) {
 			restore()
 		}
 	}
+	// With one P (one CPU, or a CPU quota of one), or few calls at once on
+	// a quiet machine, the storm's calls run nearly one at a time and the
+	// Manager gives back enough for each: none meets EMFILE. Holding what
+	// the calls open leaves it nothing to give back, whatever the
+	// schedule: pins of every chunk, then of chunks the dataset grows by,
+	// until a call is refused.
+	lower(0)
+	var held []*chunkmap.Pinned
+	for c := int64(0); c < 2*chunks; c++ {
+		if c*bxChunk >= m.Size() {
+			if err := m.Truncate((c + 1) * bxChunk); err != nil {
+				note("Truncate (all held)", err)
+				break
+			}
+		}
+		p, err := m.Pin(c*bxChunk, bxChunk)
+		if err != nil {
+			note("Pin (all held)", err)
+			break
+		}
+		held = append(held, p)
+	}
+	t.Logf("%d chunks pinned with no descriptor to spare, Size %d", len(held), m.Size())
+	for _, p := range held {
+		p.Release()
+	}
+	restore()
 	errs.report(t)
 	var seen []string
 	emfile.Range(func(k, v any) bool { seen = append(seen, k.(string)); return true })
