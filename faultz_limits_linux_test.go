@@ -137,6 +137,7 @@ func TestFaultz_FileSizeLimitIsNoSpace(t *testing.T) {
 func TestFaultz_PermissionDeniedIsIOAndRecoverable(t *testing.T) {
 	if !fzIsChild(fzPermRole) {
 		fzNeedRoot(t)
+		fzNeedOthersReachTemp(t)
 		fzSkipInChild(t)
 		fzWatchdog(t, 20*time.Second)
 		seed := fzSeed(t)
