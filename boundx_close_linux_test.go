@@ -39,7 +39,7 @@ func TestBoundxCloseRace(t *testing.T) {
 	for round := 0; round < 4; round++ {
 		bxCloseRound(t, round, 64)
 	}
-	bxWaitGone(t, "/nonexistent-boundx", baseG, 2*time.Second)
+	bxWaitGone(t, "/nonexistent-boundx", baseG)
 }
 
 func bxCloseRound(t *testing.T, round, workers int) {
@@ -272,7 +272,7 @@ func bxCloseRound(t *testing.T, round, workers int) {
 		t.Errorf("round %d: the arena is not retired after Close and every release", round)
 	}
 	m, va, kept = nil, nil, nil
-	bxWaitGone(t, dir, 1<<30, 2*time.Second)
+	bxWaitGone(t, dir, 1<<30)
 }
 
 // bxAllClosed checks that every method of a closed m returns ErrClosed.

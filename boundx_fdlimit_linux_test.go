@@ -150,7 +150,7 @@ func TestBoundxFDChild(t *testing.T) {
 			t.Errorf("Close: %v", err)
 		}
 		m = nil
-		bxWaitGone(t, dir, 1<<30, 2*time.Second)
+		bxWaitGone(t, dir, 1<<30)
 		return
 	}
 
@@ -332,7 +332,7 @@ func TestBoundxFDChild(t *testing.T) {
 		t.Errorf("Close: %v", err)
 	}
 	m, va = nil, nil
-	bxWaitGone(t, dir, 1<<30, 2*time.Second)
+	bxWaitGone(t, dir, 1<<30)
 	m, err = chunkmap.Open(dir, nil)
 	if err != nil {
 		t.Fatalf("reopen: %v", err)

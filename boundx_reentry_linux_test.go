@@ -75,7 +75,7 @@ func TestBoundxBatchCloseInside(t *testing.T) {
 		t.Errorf("after the Batch ended: Stats %+v", st)
 	}
 	m = nil
-	bxWaitGone(t, dir, baseG, 2*time.Second)
+	bxWaitGone(t, dir, baseG)
 }
 
 // TestBoundxBatchPanicReleases panics (and runtime.Goexits) out of Batch
@@ -162,7 +162,7 @@ func TestBoundxBatchPanicReleases(t *testing.T) {
 		t.Errorf("Close after the batches ended by panics: %v, want nil (no batch is open)", err)
 	}
 	m = nil
-	bxWaitGone(t, dir, 1<<30, 2*time.Second)
+	bxWaitGone(t, dir, 1<<30)
 }
 
 // bxUseEnded calls b's methods on every chunk of a 6-chunk dataset; b's
@@ -223,7 +223,7 @@ func TestBoundxBatchAfterEnd(t *testing.T) {
 		t.Errorf("Close: %v, want nil", err)
 	}
 	m = nil
-	bxWaitGone(t, dir, 1<<30, time.Second)
+	bxWaitGone(t, dir, 1<<30)
 }
 
 // TestBoundxBatchCopyAfterEnd uses a copy of the Batch value fn got, after
@@ -258,7 +258,7 @@ func TestBoundxBatchCopyAfterEnd(t *testing.T) {
 		t.Errorf("after Close: Stats %+v, want nothing mapped or held", st)
 	}
 	m = nil
-	bxWaitGone(t, dir, 1<<30, 500*time.Millisecond)
+	bxWaitGone(t, dir, 1<<30)
 }
 
 // TestBoundxPinnedCopies releases copies of a Pinned, twice and from many
@@ -323,7 +323,7 @@ func TestBoundxPinnedCopies(t *testing.T) {
 		t.Error(err)
 	}
 	m = nil
-	bxWaitGone(t, dir, 1<<30, time.Second)
+	bxWaitGone(t, dir, 1<<30)
 }
 
 // TestBoundxReentrantBatch calls, from inside a Batch function holding
@@ -397,5 +397,5 @@ func TestBoundxReentrantBatch(t *testing.T) {
 		t.Error(err)
 	}
 	m = nil
-	bxWaitGone(t, dir, 1<<30, time.Second)
+	bxWaitGone(t, dir, 1<<30)
 }

@@ -305,7 +305,7 @@ func bxStorm(t *testing.T, c bxStormCfg, dur time.Duration) {
 
 	bxQuietClose(t, m, dir, c.maxMapped)
 	m, va = nil, nil
-	bxWaitGone(t, dir, baseG, 2*time.Second)
+	bxWaitGone(t, dir, baseG)
 }
 
 // TestBoundxStormShrink is TestBoundxStormBound with the calls that change
@@ -456,7 +456,7 @@ func bxStormShrink(t *testing.T, c bxStormCfg, dur time.Duration) {
 	smp.report(t)
 	bxQuietClose(t, m, dir, c.maxMapped)
 	m, va = nil, nil
-	bxWaitGone(t, dir, baseG, 2*time.Second)
+	bxWaitGone(t, dir, baseG)
 }
 
 // bxSampler samples a storm until it stops: Stats against MaxMapped plus
