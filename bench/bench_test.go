@@ -222,6 +222,10 @@ func viewOrFlat[T any](impl Impl) bool {
 	return Can[T](impl) && ((impl.Pinned && !impl.RandOnly) || impl.Name == "flat")
 }
 
+// blockWriter accepts the plain contenders that write blocks: flat, pread
+// and chunkmap.
+func blockWriter(impl Impl) bool { return plain(impl) && Can[BlockWriter](impl) }
+
 // plain accepts the contenders that are not another API over chunkmap's
 // Manager nor a reference design: flat, pread, xexp and chunkmap.
 func plain(impl Impl) bool { return !impl.Variant && !impl.RandOnly }
@@ -336,6 +340,47 @@ func BenchmarkRandWrite(b *testing.B) {
 					}
 					return err
 				})
+			})
+		})
+	}
+}
+
+// Workload 3, in blocks: random writes of whole 64 KiB and 1 MiB blocks
+// over the bytes already there, in a 64 MiB span warmed as for RandWrite
+// (every page dirty and mapped writable), by WriteAt. chunkmap sends a
+// write of 64 KiB or more to pwrite (io.go, bulkWrite), which is what a
+// hot rewrite in large blocks costs it against flat's copy.
+func BenchmarkRandWriteBlock(b *testing.B) {
+	const span = 64 << 20
+	d := dataset(b, coldSize, bigChunk, 0)
+	for _, size := range []struct {
+		name string
+		n    int64
+	}{{"64KiB", 64 << 10}, {"1MiB", 1 << 20}} {
+		b.Run("size="+size.name, func(b *testing.B) {
+			// Each block holds the bytes already at its place, so that
+			// every contender's data stays the same.
+			blocks := make([][]byte, span/size.n)
+			for i := range blocks {
+				blocks[i] = make([]byte, size.n)
+				Fill(blocks[i], int64(i)*size.n)
+			}
+			r := rand.New(rand.NewPCG(5, uint64(size.n)))
+			order := make([]int, 1024)
+			for i := range order {
+				order[i] = r.IntN(len(blocks))
+			}
+			eachImpl(b, d, writes(span), blockWriter, func(b *testing.B, c Contender) {
+				w, i := c.(BlockWriter), 0
+				b.ReportAllocs()
+				b.SetBytes(size.n)
+				for b.Loop() {
+					k := order[i&(len(order)-1)]
+					i++
+					if _, err := w.WriteAt(blocks[k], int64(k)*size.n); err != nil {
+						b.Fatal(err)
+					}
+				}
 			})
 		})
 	}

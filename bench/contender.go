@@ -53,6 +53,13 @@ type RandWriter interface {
 	WriteUint64s(offs []int64, src []uint64) error
 }
 
+// BlockWriter writes whole blocks at an offset: flat, pread and chunkmap's
+// Manager.
+type BlockWriter interface {
+	Contender
+	io.WriterAt
+}
+
 // RunReader reads runs of consecutive uint64s: the shape of the accessor's
 // bulk calls.
 type RunReader interface {
@@ -178,6 +185,13 @@ func (c *flat) ReadUint64s(offs []int64, dst []uint64) error {
 	return nil
 }
 
+func (c *flat) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(c.m)) {
+		return 0, fmt.Errorf("bench: flat write of %d bytes at offset %d: out of range", len(p), off)
+	}
+	return copy(c.m[off:], p), nil
+}
+
 func (c *flat) WriteUint64s(offs []int64, src []uint64) error {
 	b := []byte(c.m)
 	src = src[:len(offs)]
@@ -216,7 +230,8 @@ func openPread(d Dataset) (Contender, error) {
 	return &pread{f: f}, nil
 }
 
-func (c *pread) ReadAt(p []byte, off int64) (int, error) { return c.f.ReadAt(p, off) }
+func (c *pread) ReadAt(p []byte, off int64) (int, error)  { return c.f.ReadAt(p, off) }
+func (c *pread) WriteAt(p []byte, off int64) (int, error) { return c.f.WriteAt(p, off) }
 
 func (c *pread) ReadUint64s(offs []int64, dst []uint64) error {
 	var b [8]byte
@@ -336,6 +351,8 @@ func openChunkmap(d Dataset) (Contender, error) {
 	}
 	return &chunkmapRW{cmBase: b}, nil
 }
+
+func (c *chunkmapRW) WriteAt(p []byte, off int64) (int, error) { return c.m.WriteAt(p, off) }
 
 func (c *chunkmapRW) ReadUint64s(offs []int64, dst []uint64) error {
 	var b [8]byte
