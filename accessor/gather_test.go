@@ -194,3 +194,70 @@ func TestGather_ErrorKeepsLaterValues(t *testing.T) {
 		})
 	}
 }
+
+// TestGather_EmptyReportsState gathers and scatters no values in every
+// kind of byte order: a closed Manager, and a scatter through a read-only
+// one, must be reported as the machine's order reports them (through
+// Manager.Gather and Scatter), not pass because there was nothing to
+// convert (found by FuzzAccess: ReadUint32sAt of no offsets in big endian
+// after Close returned nil).
+func TestGather_EmptyReportsState(t *testing.T) {
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Truncate(1000); err != nil {
+		t.Fatal(err)
+	}
+	orders := []binary.ByteOrder{binary.NativeEndian, binary.LittleEndian, binary.BigEndian, swapOrder{}}
+	calls := func(v *accessor.ViewAccessor) []struct {
+		name  string
+		write bool
+		do    func() error
+	} {
+		return []struct {
+			name  string
+			write bool
+			do    func() error
+		}{
+			{"ReadUint64sAt", false, func() error { return v.ReadUint64sAt(nil, nil) }},
+			{"ReadUint32sAt", false, func() error { return v.ReadUint32sAt([]int64{}, make([]uint32, 2)) }},
+			{"WriteUint64sAt", true, func() error { return v.WriteUint64sAt(nil, nil) }},
+			{"WriteUint32sAt", true, func() error { return v.WriteUint32sAt([]int64{}, make([]uint32, 2)) }},
+		}
+	}
+	for _, order := range orders {
+		for _, c := range calls(accessor.New(m, order)) {
+			if err := c.do(); err != nil {
+				t.Errorf("%s of no values (%v) on an open Manager: %v, want nil", c.name, order, err)
+			}
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, order := range orders {
+		for _, c := range calls(accessor.New(m, order)) {
+			if err := c.do(); !errors.Is(err, chunkmap.ErrClosed) {
+				t.Errorf("%s of no values (%v) after Close: %v, want ErrClosed", c.name, order, err)
+			}
+		}
+	}
+	ro, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	for _, order := range orders {
+		for _, c := range calls(accessor.New(ro, order)) {
+			err := c.do()
+			switch {
+			case c.write && !errors.Is(err, chunkmap.ErrReadOnly):
+				t.Errorf("%s of no values (%v) on a read-only Manager: %v, want ErrReadOnly", c.name, order, err)
+			case !c.write && err != nil:
+				t.Errorf("%s of no values (%v) on a read-only Manager: %v, want nil", c.name, order, err)
+			}
+		}
+	}
+}

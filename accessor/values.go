@@ -250,7 +250,9 @@ func gatherValues[T value](v *ViewAccessor, op string, offs []int64, dst []T) er
 		return v.shortValues(op, len(offs), len(dst))
 	}
 	size := sizeOf[T]()
-	if v.native {
+	if v.native || len(offs) == 0 {
+		// No values still go through Gather, which reports a closed
+		// Manager as every call does; the loop below would not call it.
 		return v.m.Gather(rawBytes(dst[:len(offs)]), offs, size)
 	}
 	// In another order the values come through a buffer, a piece at a
@@ -285,7 +287,9 @@ func scatterValues[T value](v *ViewAccessor, op string, offs []int64, src []T) e
 	}
 	size := sizeOf[T]()
 	raw := rawBytes(src[:len(offs)])
-	if v.native {
+	if v.native || len(offs) == 0 {
+		// No values still go through Scatter, which reports a closed or
+		// read-only Manager; the loop below would not call it.
 		return v.m.Scatter(raw, offs, size)
 	}
 	var words [gatherStep]uint64
