@@ -2,8 +2,10 @@
 // sequences of operations on a Manager with a plain in-memory model of the
 // same bytes, FuzzBatch does the same with batches among them (each access
 // of a Batch and of an accessor Batch, and calls of the Manager from inside
-// the batch's function, checked as they happen), and FuzzOpen feeds Open
-// directories that the fuzzer has corrupted. It is made only of test files and uses only exported API.
+// the batch's function, checked as they happen), FuzzAccess with the
+// calls the other two leave out among them (Gather and Scatter, the
+// atomics, the accessor's bulk, gather, scatter, Slice and scan calls), and
+// FuzzOpen feeds Open directories that the fuzzer has corrupted. It is made only of test files and uses only exported API.
 package fuzz
 
 // This file holds the model: the semantics of a dataset written down as
