@@ -718,26 +718,12 @@ func goffs(offs ...[2]int) []byte {
 func tat(c byte, delta int) []byte { return []byte{c, byte(int8(delta))} }
 
 // blockCall spells the index in batchCalls of op, for a block scan's body.
-func blockCall(op byte) byte {
-	for i, c := range batchCalls {
-		if c == op {
-			return byte(i)
-		}
-	}
-	panic(fmt.Sprintf("operation %d may not run in a scan's body", op))
-}
+func blockCall(op byte) byte { return byte(batchCall(op, "a scan's body")) }
 
 // accessSeeds are inputs that start the fuzzer at the interesting places:
 // values straddling chunk edges and at Size, a tiny arena, scans whose body
 // shrinks the range, a Scanner reused after its error.
 func accessSeeds() [][]byte {
-	join := func(steps ...[]byte) []byte {
-		var b []byte
-		for _, s := range steps {
-			b = append(b, s...)
-		}
-		return b
-	}
 	return [][]byte{
 		// Gather and Scatter across a chunk edge and at Size, then the
 		// typed ones in both orders.

@@ -417,25 +417,33 @@ func bop(parts ...any) []byte { return seed(1, parts...)[1:] }
 
 // callOf spells bCall running the FuzzOps operation op (one of batchCalls).
 func callOf(op byte, parts ...any) []byte {
+	return bop(append([]any{bCall, batchCall(op, "a batch")}, parts...)...)
+}
+
+// batchCall returns the index in batchCalls of op, which a seed runs in
+// where (a batch, a scan's body).
+func batchCall(op byte, where string) int {
 	for i, c := range batchCalls {
 		if c == op {
-			return bop(append([]any{bCall, i}, parts...)...)
+			return i
 		}
 	}
-	panic(fmt.Sprintf("operation %d may not run in a batch", op))
+	panic(fmt.Sprintf("operation %d may not run in %s", op, where))
+}
+
+// join is the input of steps one after another, for the seeds.
+func join(steps ...[]byte) []byte {
+	var b []byte
+	for _, s := range steps {
+		b = append(b, s...)
+	}
+	return b
 }
 
 // batchSeeds are inputs that start the fuzzer at the interesting places of
 // a batch: chunk edges, Size and Start, holds beyond MaxMapped, shrinks and
 // Close from inside the function, a panic, a tiny arena.
 func batchSeeds() [][]byte {
-	join := func(steps ...[]byte) []byte {
-		var b []byte
-		for _, s := range steps {
-			b = append(b, s...)
-		}
-		return b
-	}
 	return [][]byte{
 		// Reads and writes across a chunk edge and at Size, typed ones in
 		// both orders, then read back outside the batch.
