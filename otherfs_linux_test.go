@@ -140,6 +140,23 @@ func TestOtherFS_GrowthWhereNoBlocksAreCounted(t *testing.T) {
 	}
 }
 
+// ofsOpenBtrfs mounts a fresh 256 MiB btrfs image (see ofsMountImage) and
+// opens a dataset of 1 MiB chunks in it with o's other options; it returns
+// the mount and the Manager, which is closed when t ends, before the
+// unmount.
+func ofsOpenBtrfs(t *testing.T, o chunkmap.Options) (mnt, dir string, m *chunkmap.Manager) {
+	t.Helper()
+	mnt = ofsMountImage(t, "mkfs.btrfs", 256<<20, "-q", "-f")
+	dir = filepath.Join(mnt, "ds")
+	o.ChunkSize = 1 << 20
+	m, err := chunkmap.Open(dir, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return mnt, dir, m
+}
+
 // TestOtherFS_FullCopyOnWriteWrite: on a copy-on-write file system
 // (btrfs) every write-back of a page goes to new blocks, so on a full one
 // a store through a mapping into bytes allocated and written before
@@ -149,14 +166,8 @@ func TestOtherFS_GrowthWhereNoBlocksAreCounted(t *testing.T) {
 // they must fail with ErrNoSpace, which says to free space and retry, and
 // succeed once there is room.
 func TestOtherFS_FullCopyOnWriteWrite(t *testing.T) {
-	mnt := ofsMountImage(t, "mkfs.btrfs", 256<<20, "-q", "-f")
-	dir := filepath.Join(mnt, "ds")
 	const cs = 1 << 20
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	mnt, _, m := ofsOpenBtrfs(t, chunkmap.Options{NoAdmission: true})
 	data := bytes.Repeat([]byte{7}, 4*cs)
 	if _, err := m.WriteAt(data, 0); err != nil {
 		t.Fatal(err)
@@ -208,13 +219,7 @@ func TestOtherFS_FullCopyOnWriteWrite(t *testing.T) {
 // is ErrNoSpace.
 func TestOtherFS_FullCopyOnWriteStatePage(t *testing.T) {
 	skipImmutableUnderRace(t) // the same fault, in the race detector's atomics
-	mnt := ofsMountImage(t, "mkfs.btrfs", 256<<20, "-q", "-f")
-	dir := filepath.Join(mnt, "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	mnt, dir, m := ofsOpenBtrfs(t, chunkmap.Options{})
 	if _, err := m.WriteAt(bytes.Repeat([]byte{7}, 1<<20), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +227,7 @@ func TestOtherFS_FullCopyOnWriteStatePage(t *testing.T) {
 		t.Fatal(err)
 	}
 	filler := ofsFill(t, mnt)
-	err = m.Truncate(1000)
+	err := m.Truncate(1000)
 	if !errors.Is(err, chunkmap.ErrIO) || errors.Is(err, chunkmap.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("Truncate on a full btrfs: %v, want ErrIO (its Size is changed) and ENOSPC", err)
 	}
@@ -251,6 +256,7 @@ func TestOtherFS_FullCopyOnWriteStatePage(t *testing.T) {
 	if m, err = chunkmap.Open(dir, nil); err != nil {
 		t.Fatal(err)
 	}
+	defer m.Close()
 	if got := m.Size(); got != 1000 {
 		t.Errorf("Size after reopening = %d, want 1000", got)
 	}
@@ -267,13 +273,7 @@ func TestOtherFS_FullCopyOnWriteStatePage(t *testing.T) {
 // done, is ErrNoSpace.
 func TestOtherFS_FullCopyOnWriteAppend(t *testing.T) {
 	skipImmutableUnderRace(t) // the state page faults on a store
-	mnt := ofsMountImage(t, "mkfs.btrfs", 256<<20, "-q", "-f")
-	dir := filepath.Join(mnt, "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	mnt, _, m := ofsOpenBtrfs(t, chunkmap.Options{})
 	if _, err := m.Append(make([]byte, 4096)); err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestOtherFS_FullCopyOnWriteAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 	filler := ofsFill(t, mnt)
-	_, err = m.Append([]byte("record"))
+	_, err := m.Append([]byte("record"))
 	if m.Size() == 4096 {
 		t.Skipf("the Append was refused with nothing done (%v): its bytes did not fit either", err)
 	}
