@@ -140,7 +140,12 @@ func (s *Scanner) check(op string, off, count int64, size int) (int64, error) {
 		return 0, s.countErr(op, off, count, size, "negative count")
 	}
 	if count > maxOffset/int64(size) || count*int64(size) > maxOffset-off {
-		return 0, s.countErr(op, off, count, size, fmt.Sprintf("the end of %d values of %d bytes overflows int64", count, size))
+		// A block scan counts bytes, not values (as countErr names it).
+		detail := "end overflows int64"
+		if size > 1 {
+			detail = fmt.Sprintf("the end of %d values of %d bytes overflows int64", count, size)
+		}
+		return 0, s.countErr(op, off, count, size, detail)
 	}
 	n := count * int64(size)
 	if n == 0 {
