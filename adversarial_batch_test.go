@@ -2,10 +2,12 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
@@ -396,5 +398,79 @@ func TestAdversarial_BatchPanicWithAddrGoesOn(t *testing.T) {
 	}
 	if st := m.Stats(); st.Pinned != 0 {
 		t.Errorf("after the panic, Stats.Pinned = %d", st.Pinned)
+	}
+}
+
+// advFakeFault is a panic value of the program's own type that looks like
+// the runtime's fault errors in every way a method set can: a runtime.Error
+// with an Addr method, whose address the test chooses.
+type advFakeFault struct{ addr uintptr }
+
+func (f advFakeFault) Addr() uintptr { return f.addr }
+func (advFakeFault) Error() string   { return "fake fault" }
+func (advFakeFault) RuntimeError()   {}
+
+// TestAdversarial_BatchPanicLikeFaultGoesOn panics in a Batch function, and
+// in the loop body of a block scan (which runs inside a Batch), with a
+// value of the program's own type that is a runtime.Error with an Addr
+// method naming a byte the batch handed out: in the arena, and in a
+// private view. The doc says a panic in fn goes on; only a fault the
+// runtime raised is the batch's ErrFault. Telling them apart by the
+// method set alone swallowed the panic, Batch returning ErrFault, and
+// turned the scan's into a panic of the scan's own error.
+func TestAdversarial_BatchPanicLikeFaultGoesOn(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	cases := []struct {
+		name string
+		run  func(m *chunkmap.Manager) error
+	}{
+		{"batch in arena", func(m *chunkmap.Manager) error {
+			return m.Batch(func(b *chunkmap.Batch) error {
+				p, err := b.Bytes(10, 100)
+				if err != nil {
+					return err
+				}
+				panic(advFakeFault{uintptr(unsafe.Pointer(&p[5]))})
+			})
+		}},
+		{"batch in view", func(m *chunkmap.Manager) error {
+			// Chunks 1 and 2 share slot 1 of 2 (advBatchOpts): a view.
+			return m.Batch(func(b *chunkmap.Batch) error {
+				p, err := b.WritableBytes(2*cs-10, 20)
+				if err != nil {
+					return err
+				}
+				panic(advFakeFault{uintptr(unsafe.Pointer(&p[15]))})
+			})
+		}},
+		{"block scan", func(m *chunkmap.Manager) error {
+			s := accessor.New(m, binary.LittleEndian).Scan()
+			for _, p := range s.Blocks(0, cs) {
+				panic(advFakeFault{uintptr(unsafe.Pointer(&p[5]))})
+			}
+			return s.Err()
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, data := advFill(t, t.TempDir(), 3*cs)
+			defer m.Close()
+			var recovered any
+			var err error
+			func() {
+				defer func() { recovered = recover() }()
+				err = tc.run(m)
+			}()
+			if _, ok := recovered.(advFakeFault); !ok {
+				t.Fatalf("the function's panic(%T{...}) did not go on: recovered %v (%T), returned %v", advFakeFault{}, recovered, recovered, err)
+			}
+			if st := m.Stats(); st.Pinned != 0 {
+				t.Errorf("after the panic, Stats.Pinned = %d", st.Pinned)
+			}
+			got := make([]byte, len(data))
+			if _, err := m.ReadAt(got, 0); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("after the panic, ReadAt = %v, bytes equal %v", err, bytes.Equal(got, data))
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ package chunkmap
 // the caller takes the locked path in io.go, which settles it.
 
 import (
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"unsafe"
@@ -20,17 +21,28 @@ type fault struct {
 
 // memFault reports whether a recovered panic value r is a memory fault
 // that SetPanicOnFault turned into a panic, and its address. Such a value
-// is a runtime.Error with an Addr method; a panic value of the program's
-// own that merely has an Addr method is not one, and goes on.
+// is a runtime.Error with an Addr method, of a type of package runtime: a
+// Batch's function may panic with a value of the program's own that has
+// the same methods, even an address the batch handed out, and that panic
+// is not a fault, and goes on.
 func memFault(r any) (addr uintptr, ok bool) {
 	a, ok := r.(interface {
 		runtime.Error
 		Addr() uintptr
 	})
-	if !ok {
+	if !ok || !runtimeType(reflect.TypeOf(r)) {
 		return 0, false
 	}
 	return a.Addr(), true
+}
+
+// runtimeType reports whether t, or what it points to, is a type of
+// package runtime, which no other package can declare.
+func runtimeType(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.PkgPath() == "runtime"
 }
 
 // catchFault is deferred, with the result of debug.SetPanicOnFault(true), by
