@@ -80,6 +80,10 @@ func run(args []string, w io.Writer) (err error) {
 		return nil // asking for the usage is no failure
 	} else if err != nil {
 		return fmt.Errorf("%w (-h prints the flags)", err)
+	} else if fs.NArg() > 0 {
+		// Parse stops at the first argument that is no flag, so any
+		// flags after it would go unheard.
+		return fmt.Errorf("unexpected argument %q (-h prints the flags)", fs.Arg(0))
 	}
 	if cfg.n, err = parseCount(*n); err != nil {
 		return fmt.Errorf("-n: %w", err)

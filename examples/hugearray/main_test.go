@@ -108,6 +108,10 @@ func TestRun_Flags(t *testing.T) {
 		{Name: "zero -max-mapped", Args: []string{"-max-mapped", "0"}, WantErr: "-max-mapped 0: want at least 1"},
 		{Name: "zero -batch", Args: []string{"-batch", "0"}, WantErr: "-batch 0: want at least 1"},
 		{Name: "negative -probes", Args: []string{"-probes", "-1"}, WantErr: "-probes -1: want at least 0"},
+		// The flag package stops at the first argument that is no flag:
+		// "hugearray extra -n 64Ki" ignored -n and built the default
+		// 4 GiB array.
+		{Name: "argument", Args: []string{"-n", "64Ki", "-chunk", "64KiB", "-probes", "0", "extra"}, WantErr: `unexpected argument "extra" (-h prints the flags)`},
 	})
 }
 

@@ -54,6 +54,9 @@ func TestRun_Flags(t *testing.T) {
 		{Name: "-help", Args: []string{"-help"}, WantOut: "-dir directory"},
 		{Name: "unknown flag", Args: []string{"-nope"}, WantErr: "flag provided but not defined: -nope (-h prints the flags)"},
 		{Name: "missing value", Args: []string{"-dir"}, WantErr: "flag needs an argument: -dir"},
+		// The flag package stops at the first argument that is no flag:
+		// a -dir after it would be ignored.
+		{Name: "argument", Args: []string{"extra"}, WantErr: `unexpected argument "extra" (-h prints the flags)`},
 	})
 }
 

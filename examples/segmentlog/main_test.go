@@ -489,6 +489,9 @@ func TestRun_Flags(t *testing.T) {
 		{Name: "short -max-len", Args: []string{"-max-len", "15"}, WantErr: "-max-len 15: want 16 to 4294967295"},
 		{Name: "negative -reads", Args: []string{"-reads", "-1"}, WantErr: "-reads -1: want at least 0"},
 		{Name: "negative -retain-age", Args: []string{"-retain-age", "-1s"}, WantErr: "-retain-age -1s: want 0 (off) or more"},
+		// The flag package stops at the first argument that is no flag:
+		// the flags after it would be ignored.
+		{Name: "argument", Args: []string{"-records", "2", "-reads", "0", "-segment", "64KiB", "extra"}, WantErr: `unexpected argument "extra" (-h prints the flags)`},
 	})
 }
 
