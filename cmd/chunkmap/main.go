@@ -57,6 +57,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
@@ -268,6 +269,15 @@ func parse(fs *flag.FlagSet, args []string, npos int, help string, stdout, stder
 		} else {
 			fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), pos[npos])
 		}
+		printUsage(stderr)
+		return nil, exitUsage, false
+	}
+	// Every positional argument names a path (DIR, OUT). An empty one is
+	// a variable left unset ("chunkmap cat "$DS""), not the current
+	// directory, which the library and os take it to be in some calls
+	// and not in others.
+	if slices.Contains(pos, "") {
+		fmt.Fprintf(stderr, "%s: empty argument: a path is needed\n", fs.Name())
 		printUsage(stderr)
 		return nil, exitUsage, false
 	}

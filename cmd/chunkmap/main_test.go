@@ -610,3 +610,40 @@ func runCases(t *testing.T, tests []cmdCase) {
 		})
 	}
 }
+
+// TestRun_EmptyArgument checks that an empty DIR or OUT ("chunkmap cat
+// "$DS"" with DS unset) is a usage error, and never the current
+// directory: cat printed the dataset there, info opened it and then
+// failed, and verify said "stat : no such file or directory".
+func TestRun_EmptyArgument(t *testing.T) {
+	dir := newDataset(t)
+	t.Chdir(dir)
+	for _, args := range [][]string{
+		{"cat", ""},
+		{"cat", "", "-hex"},
+		{"info", ""},
+		{"verify", ""},
+		{"verify", "-read", ""},
+		{"trim", "", "-before", "64KiB"},
+		{"salvage", "", filepath.Join(t.TempDir(), "out")},
+		{"salvage", dir, ""},
+		{"salvage", "-flat", dir, ""},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errOut := runCmd(t, args...)
+			if code != exitUsage || out != "" || !strings.Contains(errOut, "empty argument") {
+				t.Errorf("exit status %d, stdout %d bytes, stderr %q; want %d, nothing, and an empty argument named",
+					code, len(out), firstLine(errOut), exitUsage)
+			}
+		})
+	}
+	if code, out, errOut := runCmd(t, "verify", dir); code != exitOK {
+		t.Errorf("verify after the calls: exit status %d\n%s%s", code, out, errOut)
+	}
+}
+
+// firstLine returns the first line of s.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
