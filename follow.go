@@ -246,9 +246,11 @@ func (m *Manager) readFollowed(p []byte, off int64) (int, error) {
 		piece := p[n:min(len(p), n+followPiece)]
 		o := off + int64(n)
 		var k int
-		ok, err := m.followedRead("read", at(o, int64(len(piece))), func() (int64, error) {
+		// Errors name the call, not the piece: its caller knows no
+		// pieces.
+		ok, err := m.followedRead("read", at(off, int64(len(p))), func() (int64, error) {
 			var err error
-			if k, err = m.readIn(piece, o); k == 0 {
+			if k, err = m.readIn(piece, o, at(off, int64(len(p)))); k == 0 {
 				return 0, err // nothing read: nothing to check
 			}
 			return o + int64(k), err

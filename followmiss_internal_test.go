@@ -654,7 +654,7 @@ func TestFollow_EOFBesideCuts(t *testing.T) {
 		if err := w.Truncate(size); err != nil {
 			t.Fatal(err)
 		}
-		k, err := r.readIn(p, off)
+		k, err := r.readIn(p, off, at(off, int64(len(p))))
 		if k == 0 {
 			return 0, err
 		}

@@ -50,14 +50,15 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 	if m.follows.Load() {
 		return m.readFollowed(p, off)
 	}
-	return m.readIn(p, off)
+	return m.readIn(p, off, at(off, int64(len(p))))
 }
 
 // readIn is readAt once the arguments are checked (and, for a following
-// reader, Start and Size are the writer's).
-func (m *Manager) readIn(p []byte, off int64) (int, error) {
+// reader, Start and Size are the writer's). Its errors name call, the span
+// of the ReadAt: a following reader reads p as a piece of it.
+func (m *Manager) readIn(p []byte, off int64, call span) (int, error) {
 	if off < m.state().start.Load() {
-		return 0, m.errorf("read", at(off, int64(len(p))), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
+		return 0, m.errorf("read", call, ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
 	}
 	// The shrink epoch before Size: a Truncate that changes the Size
 	// read moves the epoch after it was loaded (see shrankSince).
@@ -76,13 +77,13 @@ func (m *Manager) readIn(p []byte, off int64) (int, error) {
 		// the read stopped: it reads on up to the new Size.
 		moved, perr := m.shrankSince(shrinks, size)
 		if perr != nil {
-			return n, m.wrapErr("read", at(off, int64(len(p))), perr)
+			return n, m.wrapErr("read", call, perr)
 		}
 		if !moved {
 			// Nothing moved: a chunk Size needs is not there, and
 			// trying again would not bring it (a follower's chunk file
 			// that another program removed).
-			return n, m.wrapErr("read", at(off, int64(len(p))), m.missingChunk(off+int64(n)))
+			return n, m.wrapErr("read", call, m.missingChunk(off+int64(n)))
 		}
 		shrinks, size = m.shrinks.Load(), m.state().size.Load()
 		if off+int64(n) >= size {
@@ -100,7 +101,7 @@ func (m *Manager) readIn(p []byte, off int64) (int, error) {
 			// truncation, this one ends there.
 			return n, io.EOF
 		}
-		return n, m.wrapErr("read", at(off, int64(len(p))), err)
+		return n, m.wrapErr("read", call, err)
 	}
 	if want < len(p) {
 		return n, io.EOF
