@@ -82,7 +82,7 @@ func catDamaged(dir string, chunkSize int64, off, n sizeValue, hexDump, all bool
 		l := lost[0]
 		fmt.Fprintf(stderr, "chunkmap cat: stopped at offset %d: [%d, %d) is lost: %s\n", l.from, l.from, l.to, l.describe())
 		if l.to < to {
-			fmt.Fprintf(stderr, "(-off %d goes on after it; 'chunkmap salvage -flat %s OUT' copies every readable byte, zeros where lost)\n", l.to, dir)
+			fmt.Fprintf(stderr, "(-off %d goes on after it; 'chunkmap salvage -flat %s OUT' copies every readable byte, zeros where lost)\n", l.to, cmdArg(dir))
 		}
 		return exitFail
 	}

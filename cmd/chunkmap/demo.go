@@ -231,7 +231,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 		fmt.Fprintln(stdout, "random reads over more than the mapped window map a chunk on most misses; leave -admission on, which serves them with pread instead")
 	}
 	if cfg.dir != "" {
-		fmt.Fprintf(stdout, "dataset kept in %s (try: chunkmap info %s)\n", dsDir, dsDir)
+		fmt.Fprintf(stdout, "dataset kept in %s (try: chunkmap info %s)\n", dsDir, cmdArg(dsDir))
 	}
 	return nil
 }

@@ -204,7 +204,7 @@ a temporary name). 'chunkmap verify DIR' gives advice for each fault, and
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "chunkmap info: %v\n(run 'chunkmap verify %s' for a full report)\n", err, dir)
+		fmt.Fprintf(stderr, "chunkmap info: %v\n(run 'chunkmap verify %s' for a full report)\n", err, cmdArg(dir))
 		return exitFail
 	}
 	cs0, start, size, chunks := m.ChunkSize(), m.Start(), m.Size(), int64(m.Stats().Chunks)
@@ -233,7 +233,7 @@ a temporary name). 'chunkmap verify DIR' gives advice for each fault, and
 			fmt.Fprintf(stdout, "damage      %s\n", scan.badTempProblem(name))
 		}
 		fmt.Fprintf(stderr, "chunkmap info: warning: %s cannot be opened for writing while %s is there; run 'chunkmap verify %s' for advice\n",
-			dir, strings.Join(names, ", "), dir)
+			dir, strings.Join(names, ", "), cmdArg(dir))
 		return exitDamaged
 	}
 	return exitOK
@@ -243,7 +243,7 @@ a temporary name). 'chunkmap verify DIR' gives advice for each fault, and
 func printDisk(w io.Writer, dir string, scan *dirScan) {
 	fmt.Fprintf(w, "on disk     %d (%s) in %d files\n", scan.allocated, formatBytes(scan.allocated), scan.files)
 	if extra := len(scan.temps) + len(scan.badTemps) + len(scan.unknown); extra > 0 {
-		fmt.Fprintf(w, "other files %d (run 'chunkmap verify %s' to list them)\n", extra, dir)
+		fmt.Fprintf(w, "other files %d (run 'chunkmap verify %s' to list them)\n", extra, cmdArg(dir))
 	}
 }
 
@@ -262,7 +262,7 @@ func infoDamaged(dir string, chunkSize int64, openErr error, stdout, stderr io.W
 	fmt.Fprintf(stderr, "chunkmap info: warning: %s is damaged (%s); this is what its files say\n", dir, s.damage(openErr))
 	fmt.Fprintf(stdout, "dataset     %s\n", dir)
 	fmt.Fprintf(stdout, "damaged     %d problem(s): run 'chunkmap verify %s' for advice, 'chunkmap salvage %s OUT' to copy what is readable\n",
-		len(s.faults), dir, dir)
+		len(s.faults), cmdArg(dir), cmdArg(dir))
 	mv := &s.mv
 	switch {
 	case !mv.present:

@@ -399,7 +399,7 @@ func (s *survey) salvageAdvice(what, flags string) string {
 	if flags != "" {
 		flags += " "
 	}
-	return fmt.Sprintf("%s; run 'chunkmap salvage %s%s OUT' to copy every readable byte into a new dataset, zeros where bytes are lost", what, flags, s.dir)
+	return fmt.Sprintf("%s; run 'chunkmap salvage %s%s OUT' to copy every readable byte into a new dataset, zeros where bytes are lost", what, flags, cmdArg(s.dir))
 }
 
 // manifestFaults adds at most one fault for the manifest, and notes.
