@@ -130,13 +130,14 @@ func run(args []string, w io.Writer) (err error) {
 // st.Err is not nil.
 func demo(cfg config, st *stop.Stopper, w io.Writer) (err error) {
 	opts := &Options{SegmentSize: cfg.segment, MaxRecord: cfg.maxLen}
-	fmt.Fprintf(w, "segment log in %s: segments of %s, payloads of 16 to %d bytes\n", cfg.dir, size(cfg.segment), cfg.maxLen)
-
 	begin := time.Now()
 	l, rec, err := OpenLog(cfg.dir, opts)
 	if err != nil {
 		return err
 	}
+	// Printed once the log is open, so that a refused -dir prints only
+	// its error.
+	fmt.Fprintf(w, "segment log in %s: segments of %s, payloads of 16 to %d bytes\n", cfg.dir, size(cfg.segment), cfg.maxLen)
 	defer func() {
 		if l != nil {
 			err = errors.Join(err, l.Close())

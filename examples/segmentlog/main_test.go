@@ -623,3 +623,20 @@ func TestLog_RetainEverythingReopens(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_RefusedDirPrintsNothing checks that a -dir the log cannot be made
+// in fails with its error alone, before any line of the demo is printed.
+func TestRun_RefusedDirPrintsNothing(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run([]string{"-dir", file, "-records", "2", "-reads", "0", "-segment", "64KiB"}, &out)
+	if err == nil || !strings.Contains(err.Error(), file) {
+		t.Fatalf("run with -dir %s = %v, want an error naming it", file, err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("run printed before it failed:\n%s", &out)
+	}
+}
