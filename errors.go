@@ -61,8 +61,8 @@ var (
 	ErrLocked = errors.New("chunkmap: dataset locked by another writer")
 	// ErrInvalidOptions is returned by Open for options out of their
 	// range, for a ChunkSize that differs from the dataset's, and for
-	// Scratch with ReadOnly; and by Batch for a nil function. Nothing was
-	// done: fix the argument.
+	// Scratch with ReadOnly; by Open and [Remove] for an empty dir; and by
+	// Batch for a nil function. Nothing was done: fix the argument.
 	ErrInvalidOptions = errors.New("chunkmap: invalid options")
 	// ErrUnaligned is returned by atomic operations at an offset that is not
 	// a multiple of the operand's size. Nothing was done.
@@ -125,6 +125,11 @@ var sentinels = [...]error{
 // report a missing dataset: the one kind of error that matches no sentinel
 // (see the sentinels' doc).
 var errNoDataset = errors.New("no dataset")
+
+// errEmptyDir is the error of Open and Remove for an empty dir. It names
+// no directory: taken for the current one, an unset variable would open,
+// or remove, whatever dataset the program runs in.
+var errEmptyDir = fmt.Errorf("%w: empty directory path (the current directory is \".\")", ErrInvalidOptions)
 
 // errDirMoved is lockDir's error when the directory it locked is no longer
 // the one under the path: a concurrent Remove deleted it (and an Open may

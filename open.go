@@ -39,7 +39,8 @@ import (
 // is left alone, as files Open does not recognise are; a growth that needs
 // the name fails. On Unix, Open resolves dir once, as the kernel does
 // (symlinks among its parents, ".."), and the Manager keeps that directory:
-// a parent symlink pointed elsewhere later does not move it. A failure of
+// a parent symlink pointed elsewhere later does not move it. An empty dir
+// is ErrInvalidOptions (the current directory is "."). A failure of
 // the operating system (permission denied, too many open files) gives
 // ErrIO, the system's error in the chain.
 //
@@ -67,6 +68,9 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, openErr(dir, err)
+	}
+	if dir == "" {
+		return nil, openErr(dir, errEmptyDir)
 	}
 	fsys := o.fsys()
 	if fi, err := fsys.Lstat(lastComponent(dir)); err == nil && !fi.IsDir() {

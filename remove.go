@@ -27,7 +27,9 @@ import (
 // deleted, Remove fails instead, part way, until they close).
 //
 // A missing directory, or one without a manifest, chunk file or temporary
-// file of a dataset, gives an error matching fs.ErrNotExist; a dir that is
+// file of a dataset, gives an error matching fs.ErrNotExist; so does an
+// empty dir, as for [os.Remove], which also matches ErrInvalidOptions (the
+// current directory is "."); a dir that is
 // not a directory (a symlink to one included), an error matching
 // ErrCorrupt. So does anything but a regular file under a dataset's file
 // names (a FIFO, a symlink, a directory): Remove refuses it before it
@@ -55,6 +57,9 @@ func Remove(dir string) error {
 // removeDataset does the work of Remove through fsys. Its errors do not
 // name dir, but do name the file involved, by its name in dir.
 func removeDataset(fsys vfs.FS, dir string) error {
+	if dir == "" {
+		return fmt.Errorf("%w: %w", errEmptyDir, fs.ErrNotExist)
+	}
 	fi, err := fsys.Lstat(lastComponent(dir))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
