@@ -6,6 +6,7 @@ package accessor
 // generated into gather_gen.go, see generate.go).
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/chunkmap/chunkmap"
@@ -16,12 +17,19 @@ import (
 // Manager call, small enough to stay in L1.
 const gatherStep = 256
 
-// shortValues is the error of a gather or scatter call given fewer values
-// than offsets. A closed Manager is reported first, as by every call after
-// Close (an empty Gather checks it and nothing else).
-func (v *ViewAccessor) shortValues(op string, noffs, nvals int) error {
-	if err := v.m.Gather(nil, nil, 1); err != nil {
+// shortValues is the error of a gather (or, with write, scatter) call of
+// values of size bytes given fewer values than offsets. A closed Manager is
+// reported first, as by every call after Close, and as the call would have
+// reported it with enough values: by the Gather or Scatter underneath,
+// which checks it before its arguments, so that the error names the scatter
+// of a write call, the value size and the first offset.
+func (v *ViewAccessor) shortValues(op string, write bool, offs []int64, size, nvals int) error {
+	check := v.m.Gather
+	if write {
+		check = v.m.Scatter
+	}
+	if err := check(nil, offs, size); errors.Is(err, chunkmap.ErrClosed) {
 		return err
 	}
-	return fmt.Errorf("%s %d offsets in %s: %w: room for %d values", op, noffs, v.dir(), chunkmap.ErrOutOfRange, nvals)
+	return fmt.Errorf("%s %d offsets in %s: %w: room for %d values", op, len(offs), v.dir(), chunkmap.ErrOutOfRange, nvals)
 }

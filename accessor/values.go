@@ -247,7 +247,7 @@ func writeValues[T value](v *ViewAccessor, op string, off int64, src []T) error 
 // gatherValues is ReadNamesAt.
 func gatherValues[T value](v *ViewAccessor, op string, offs []int64, dst []T) error {
 	if len(dst) < len(offs) {
-		return v.shortValues(op, len(offs), len(dst))
+		return v.shortValues(op, false, offs, sizeOf[T](), len(dst))
 	}
 	size := sizeOf[T]()
 	if v.native || len(offs) == 0 {
@@ -283,7 +283,7 @@ func gatherValues[T value](v *ViewAccessor, op string, offs []int64, dst []T) er
 // scatterValues is WriteNamesAt.
 func scatterValues[T value](v *ViewAccessor, op string, offs []int64, src []T) error {
 	if len(src) < len(offs) {
-		return v.shortValues(op, len(offs), len(src))
+		return v.shortValues(op, true, offs, sizeOf[T](), len(src))
 	}
 	size := sizeOf[T]()
 	raw := rawBytes(src[:len(offs)])
