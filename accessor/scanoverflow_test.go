@@ -2,6 +2,7 @@ package accessor_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -19,16 +20,20 @@ func TestScanOverflowMessage(t *testing.T) {
 		name      string
 		run       func(s *accessor.Scanner)
 		want, bad string
+		wide      bool // needs a 64-bit int to overflow
 	}{
 		{"Uint64s", func(s *accessor.Scanner) {
 			for range s.Uint64s(8, int(^uint(0)>>1)/4) {
 			}
-		}, "scan uint64s (2305843009213693951 values) at offset 8", ""},
+		}, "scan uint64s (2305843009213693951 values) at offset 8", "", true},
 		{"Blocks", func(s *accessor.Scanner) {
 			for range s.Blocks(10, 1<<63-5) {
 			}
-		}, "scan blocks (9223372036854775803 bytes) at offset 10", "values"},
+		}, "scan blocks (9223372036854775803 bytes) at offset 10", "values", false},
 	} {
+		if c.wide && strconv.IntSize < 64 {
+			continue // no int count of 8-byte values reaches past int64
+		}
 		s := va.Scan()
 		c.run(s)
 		err := s.Err()
