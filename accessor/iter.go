@@ -88,6 +88,8 @@ type Scanner struct {
 }
 
 // Scan returns a new Scanner over the accessor's dataset, with no error.
+// Scan is the only way to make one: the zero Scanner has no dataset, and
+// its scans panic.
 func (v *ViewAccessor) Scan() *Scanner {
 	return &Scanner{v: v}
 }

@@ -63,8 +63,14 @@ func (w *View) Bytes() []byte {
 	return w.b
 }
 
-// Off returns the logical offset of the view's first byte.
-func (w *View) Off() int64 { return w.off }
+// Off returns the logical offset of the view's first byte (before and
+// after Release), or 0 on a nil View.
+func (w *View) Off() int64 {
+	if w == nil {
+		return 0
+	}
+	return w.off
+}
 
 // Release unpins the bytes; after it the chunk may be evicted and unmapped
 // again. Calling Release more than once, from any goroutine, or on a nil

@@ -162,8 +162,8 @@ func TestViewAccessor_SliceErrors(t *testing.T) {
 		// Pinned may, so that a deferred Release need not wait for the
 		// error check.
 		w.Release()
-		if w.Bytes() != nil {
-			t.Errorf("Slice(%d, %d) failed, and its View has bytes", tc.off, tc.n)
+		if w.Bytes() != nil || w.Off() != 0 {
+			t.Errorf("Slice(%d, %d) failed, and its View has bytes or an offset", tc.off, tc.n)
 		}
 	}
 	// A whole chunk, and an empty range, are fine.
