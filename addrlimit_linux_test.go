@@ -147,3 +147,87 @@ func addrLimitChild(t *testing.T, spare, dir string) {
 	fmt.Printf("addrlimit: %d MiB to spare: the program grew its heap by %d MiB after Open\n", mib, len(heap)*4)
 	fmt.Println("addrlimit: done")
 }
+
+// TestAddrLimit_ManyManagers opens hundreds of Managers in children under
+// an address-space limit of 300 MiB more than the child uses, then grows
+// the heap by 64 MiB. The arenas used to take a quarter of the limit
+// itself, which the Go runtime's own reservations (a gigabyte or more on
+// 64-bit platforms) made more than all there was to spare, and an arena
+// needed only as much again beside it: Managers of 64 KiB chunks took the
+// last of the address space but 64 KiB, and the runtime died ("fatal
+// error: runtime: cannot allocate memory") while the program was still
+// opening them. Each Open must succeed or fail with ErrIO naming ENOMEM,
+// and the program must live on.
+func TestAddrLimit_ManyManagers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector reserves address space of its own far beyond these limits")
+	}
+	if cs := os.Getenv("CHUNKMAP_ADDRLIMIT_MANY_CS"); cs != "" {
+		addrLimitManyChild(t, cs, os.Getenv("CHUNKMAP_ADDRLIMIT_DIR"))
+		return
+	}
+	for _, c := range []struct{ cs, n string }{
+		{"65536", "300"},
+		{"1048576", "100"},
+	} {
+		t.Run("chunk="+c.cs, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestAddrLimit_ManyManagers$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), "CHUNKMAP_ADDRLIMIT_MANY_CS="+c.cs, "CHUNKMAP_ADDRLIMIT_MANY_N="+c.n,
+				"CHUNKMAP_ADDRLIMIT_DIR="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil || !bytes.Contains(out, []byte("addrlimit: done")) {
+				if i := bytes.Index(out, []byte("fatal error")); i >= 0 {
+					out = out[max(0, i-300):min(len(out), i+600)]
+				}
+				t.Fatalf("child with chunks of %s bytes: %v\n%s", c.cs, err, out)
+			}
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.Contains(l, "addrlimit:") {
+					t.Log(strings.TrimSpace(l))
+				}
+			}
+		})
+	}
+}
+
+// addrLimitManyChild is TestAddrLimit_ManyManagers's child.
+func addrLimitManyChild(t *testing.T, cs, dir string) {
+	var chunkSize int64
+	var n int
+	fmt.Sscan(cs, &chunkSize)
+	fmt.Sscan(os.Getenv("CHUNKMAP_ADDRLIMIT_MANY_N"), &n)
+	limit := vmSize(t) + 300<<20
+	if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
+		t.Skip(err)
+	}
+	var ms []*chunkmap.Manager
+	for i := range n {
+		m, err := chunkmap.Open(filepath.Join(dir, fmt.Sprint(i)), &chunkmap.Options{ChunkSize: chunkSize})
+		if err != nil {
+			if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.ENOMEM) || !strings.Contains(err.Error(), "ulimit -v") {
+				t.Fatalf("Open %d under the limit = %v; want ErrIO naming ENOMEM and ulimit -v", i, err)
+			}
+			continue
+		}
+		if _, err := m.WriteAt([]byte("hello"), int64(i)*chunkSize/2); err != nil {
+			t.Fatalf("WriteAt of Manager %d: %v", i, err)
+		}
+		ms = append(ms, m)
+	}
+	heap := make([][]byte, 16)
+	for i := range heap {
+		heap[i] = make([]byte, 4<<20)
+		heap[i][0] = 1
+	}
+	for i, m := range ms {
+		got := make([]byte, 5)
+		if _, err := m.ReadAt(got, int64(i)*chunkSize/2); err != nil || string(got) != "hello" {
+			t.Fatalf("ReadAt of Manager %d = %q, %v", i, got, err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Printf("addrlimit: %d of %d Managers of %d-byte chunks opened, then the heap grew by %d MiB\n", len(ms), n, chunkSize, len(heap)*4)
+	fmt.Println("addrlimit: done")
+}

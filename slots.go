@@ -186,6 +186,14 @@ const (
 	// maxArena32 bounds the arena on 32-bit platforms, which share 2-3 GiB
 	// of address space with the heap and the stacks.
 	maxArena32 = 1 << 28
+	// minRoom is the least address space an arena leaves free beside it
+	// where address space is scarce (see reserveArena): what the Go
+	// runtime reserves to grow its heap by one arena (64 MiB on 64-bit
+	// platforms) where it cannot place it at its hint, an arena and as
+	// much again to align it. "As much again" alone left 64 KiB beside a
+	// slot of the smallest chunks, and with 64 MiB the heap's next growth
+	// still failed.
+	minRoom = 128 << 20
 )
 
 // arenaSlots returns the number of slots to reserve for chunks of
@@ -218,29 +226,41 @@ func arenaSlots(o Options, chunkSize, nchunks int64) int {
 //
 // Where address space is scarce (the process has a limit, RLIMIT_AS, or a
 // first reservation failed), it keeps only an arena that leaves at least
-// as much again free beside it, found by reserving that much more for an
-// instant, so that the process keeps room to grow its heap and stacks: a
-// Go program whose runtime cannot map memory dies, and an arena that took
-// all there was would leave it nothing. Under a limit, the arenas of the
-// process also take at most a quarter of it between them
-// (arenasInProcess), so that many Managers do not each take half of what
-// the one before left. Failing all that, not one slot, Open fails. The
-// arena is correct at any size: fewer slots only make chunks share them
-// sooner.
+// as much again free beside it, and at least minRoom, found by reserving
+// that much more for an instant, so that the process keeps room to grow
+// its heap and stacks: a Go program whose runtime cannot map memory dies,
+// and an arena that took all there was would leave it nothing. Under a
+// limit, the arenas of the process also take at most a quarter between
+// them (arenasInProcess) of the room the rest of the process leaves under
+// it, so that many Managers do not each take half of what the one before
+// left. (A quarter of the limit itself would not do: the Go runtime alone
+// reserves a gigabyte or more of address space on 64-bit platforms, so
+// under a limit of 1.5 GiB a quarter of it was more than all that was
+// free, and Managers of small chunks took the rest, down to the last
+// "as much again" of one slot, and the program died at its next heap
+// growth.) Failing all that, not one slot, Open fails. The arena is
+// correct at any size: fewer slots only make chunks share them sooner.
 func (m *Manager) reserveArena(nchunks int64) error {
 	n := arenaSlots(m.opts, m.chunkSize, nchunks)
 	limit, limited := addressSpaceLimit()
 	if limited {
+		room := limit
+		if used, ok := addressSpaceInUse(); ok {
+			// What the rest of the process holds: what is mapped, less
+			// the arenas already counted in the share.
+			rest := used - min(used, uint64(arenasInProcess.Load()))
+			room -= min(room, rest)
+		}
 		// A power of two, as every slot count is: chunk i's slot is i
 		// masked.
-		share := int64(min(limit/4, math.MaxInt64)) - arenasInProcess.Load()
+		share := int64(min(room/4, math.MaxInt64)) - arenasInProcess.Load()
 		n = 1 << (bits.Len64(uint64(max(1, min(int64(n), share/m.chunkSize)))) - 1)
 	}
 	scarce := limited
 	for {
 		a, err := arena.Reserve(n, m.chunkSize)
 		if err == nil && scarce {
-			if probe, perr := arena.Reserve(n, m.chunkSize); perr != nil {
+			if probe, perr := arena.Reserve(1, max(int64(n)*m.chunkSize, minRoom)); perr != nil {
 				a.Release()
 				a, err = nil, perr
 			} else {
@@ -252,7 +272,7 @@ func (m *Manager) reserveArena(nchunks int64) error {
 			break
 		}
 		if n == 1 {
-			return fmt.Errorf("reserve %d bytes of address space, and as much again for the rest of the program: %w (the process is short of address space: raise its limit, ulimit -v, or use a smaller ChunkSize; a closed Manager's range returns to the system at once under a limit, else once the Manager is garbage collected)", m.chunkSize, err)
+			return fmt.Errorf("reserve %d bytes of address space, and %d more for the rest of the program: %w (the process is short of address space: raise its limit, ulimit -v, or use a smaller ChunkSize; a closed Manager's range returns to the system at once under a limit, else once the Manager is garbage collected)", m.chunkSize, max(m.chunkSize, minRoom), err)
 		}
 		n /= 2
 		scarce = true
