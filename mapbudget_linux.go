@@ -1,6 +1,8 @@
 package chunkmap
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -14,12 +16,36 @@ import (
 // other half: a Go program whose runtime cannot map a heap arena or a
 // thread's stack dies. If the limit cannot be read, Linux's default (65,530)
 // stands.
-func systemMapBudget() int64 {
-	limit := int64(65530)
+func systemMapBudget() int64 { return max(1, maxMapCount()/4) }
+
+// mapCountLimit is maxMapCount, or what a test has it say.
+var mapCountLimit = maxMapCount
+
+// maxMapCount returns vm.max_map_count, or Linux's default (65,530) if it
+// cannot be read.
+func maxMapCount() int64 {
 	if b, err := os.ReadFile("/proc/sys/vm/max_map_count"); err == nil {
 		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
-			limit = n
+			return n
 		}
 	}
-	return max(1, limit/4)
+	return 65530
+}
+
+// mapLimitNote says, for the error of a reservation or mapping the system
+// refused with ENOMEM, whether the process is at its limit of mappings
+// rather than of address space: then raising ulimit -v would not help. It
+// returns "" where the process has room for mappings, or the counts cannot
+// be read.
+func mapLimitNote() string {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return ""
+	}
+	n := int64(bytes.Count(b, []byte{'\n'}))
+	limit := mapCountLimit()
+	if n < limit-limit/16 {
+		return ""
+	}
+	return fmt.Sprintf("; the process has %d mappings of the %d vm.max_map_count allows: close Managers, or raise the limit (sysctl vm.max_map_count)", n, limit)
 }

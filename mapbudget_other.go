@@ -8,3 +8,7 @@ import "math"
 // keep between them: no bound here, where the system counts no mappings per
 // process apart from address space and memory.
 func systemMapBudget() int64 { return math.MaxInt64 }
+
+// mapLimitNote returns "": no system here counts a process's mappings
+// apart from address space and memory.
+func mapLimitNote() string { return "" }

@@ -272,7 +272,7 @@ func (m *Manager) reserveArena(nchunks int64) error {
 			break
 		}
 		if n == 1 {
-			return fmt.Errorf("reserve %d bytes of address space, and %d more for the rest of the program: %w (the process is short of address space: raise its limit, ulimit -v, or use a smaller ChunkSize; a closed Manager's range returns to the system at once under a limit, else once the Manager is garbage collected)", m.chunkSize, max(m.chunkSize, minRoom), err)
+			return fmt.Errorf("reserve %d bytes of address space, and %d more for the rest of the program: %w (the process is short of address space: raise its limit, ulimit -v, or use a smaller ChunkSize; a closed Manager's range returns to the system at once under a limit, else once the Manager is garbage collected%s)", m.chunkSize, max(m.chunkSize, minRoom), err, mapLimitNote())
 		}
 		n /= 2
 		scarce = true
