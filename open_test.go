@@ -15,10 +15,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
 func TestOpen_Defaults(t *testing.T) {
@@ -679,5 +681,65 @@ func TestOpen_Start(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, chunkmap.ManifestName)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Open with Start %d refused, but left a manifest: %v", bad, err)
 		}
+	}
+}
+
+// TestOpen_ChunksDescribedByListing checks that a read-write Open checks
+// each chunk file against the directory listing's description of it,
+// without a second lstat per chunk (which cost a third of an Open), and
+// still finds a chunk file of the wrong size. Lstat of every chunk file
+// fails here: an Open that makes one fails.
+func TestOpen_ChunksDescribedByListing(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	for _, tc := range []struct {
+		name    string
+		cut     bool // chunk 2 cut to 100 bytes before the Open
+		wantErr error
+	}{
+		{name: "whole", wantErr: nil},
+		{name: "short chunk", cut: true, wantErr: chunkmap.ErrCorrupt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := bytes.Repeat([]byte{0x5a}, 4*cs)
+			if _, err := m.WriteAt(want, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			file2 := filepath.Join(dir, "0000000000000002.chunk")
+			if tc.cut {
+				if err := os.Truncate(file2, 100); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f := vfstest.NewFaulty(nil)
+			rule := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpLstat, "*.chunk"), Err: syscall.EACCES})
+			o := chunkmap.Options{ChunkSize: cs}
+			chunkmap.SetFS(&o, f)
+			m, err = chunkmap.Open(dir, &o)
+			if n := f.Fired(rule); n != 0 {
+				t.Errorf("Open made %d lstats of chunk files, want 0 (the listing describes them)", n)
+			}
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || !strings.Contains(fmt.Sprint(err), file2) {
+					t.Fatalf("Open = %v, want %v naming %s", err, tc.wantErr, file2)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			got := make([]byte, len(want))
+			if _, err := m.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("ReadAt after Open: %v (bytes equal: %v)", err, bytes.Equal(got, want))
+			}
+		})
 	}
 }
