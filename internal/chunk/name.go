@@ -21,7 +21,17 @@ const tempSuffix = ".tmp"
 // digits followed by [Ext], so that names sort in offset order
 // (Name(42) == "000000000000002a.chunk").
 func Name(index int64) string {
-	return fmt.Sprintf("%016x%s", uint64(index), Ext)
+	// Written out rather than with fmt: Open names every chunk it checks,
+	// and Sprintf was a tenth of its time.
+	const digits = "0123456789abcdef"
+	var b [16 + len(Ext)]byte
+	u := uint64(index)
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[u&15]
+		u >>= 4
+	}
+	copy(b[16:], Ext)
+	return string(b[:])
 }
 
 // ParseName reports the index that name encodes, and whether name is a chunk

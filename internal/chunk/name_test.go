@@ -18,6 +18,7 @@ func TestName(t *testing.T) {
 		{42, "000000000000002a.chunk"},
 		{0xabcdef, "0000000000abcdef.chunk"},
 		{math.MaxInt64, "7fffffffffffffff.chunk"},
+		{0x123456789abcdef0, "123456789abcdef0.chunk"},
 	}
 	for _, tc := range tests {
 		if got := chunk.Name(tc.index); got != tc.want {
@@ -27,6 +28,11 @@ func TestName(t *testing.T) {
 		if !ok || got != tc.index {
 			t.Errorf("ParseName(%q) = %d, %v, want %d, true", tc.want, got, ok, tc.index)
 		}
+	}
+	// A negative index is never made (ParseName refuses its name), but is
+	// named as two's complement, as before.
+	if got := chunk.Name(-1); got != "ffffffffffffffff.chunk" {
+		t.Errorf("Name(-1) = %q", got)
 	}
 }
 
