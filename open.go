@@ -310,11 +310,9 @@ func open(dir string, o Options) (*Manager, error) {
 				filepath.Join(dir, chunk.Name(cur.first+k)), cur.size, cur.first, cur.first+nchunks-1))
 		}
 		path := filepath.Join(dir, chunk.Name(chunks[k]))
-		// The listing's own description: where the directory is read
-		// through its handle (os.Root), ReadDir has already made an lstat
-		// of every entry, and a second one per chunk was a third of the
-		// time of an Open. Elsewhere Info makes the lstat itself.
-		fi, err := listed[k].Info()
+		// The listing's own description where it is an lstat (see
+		// chunkInfo): a second lstat per chunk was a third of an Open.
+		fi, err := chunkInfo(fsys, path, listed[k])
 		if errors.Is(err, fs.ErrNotExist) {
 			// Removed since the listing: a writer's Truncate or DropBefore.
 			return fail(fmt.Errorf("%w: chunk file %s is missing (size %d)", ErrCorrupt, path, cur.size))
