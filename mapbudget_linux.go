@@ -32,11 +32,11 @@ func maxMapCount() int64 {
 	return 65530
 }
 
-// mapLimitNote says, for the error of a reservation or mapping the system
-// refused with ENOMEM, whether the process is at its limit of mappings
-// rather than of address space: then raising ulimit -v would not help. It
-// returns "" where the process has room for mappings, or the counts cannot
-// be read.
+// mapLimitNote says, for the error of a reservation the system refused
+// with ENOMEM, whether the process is at its limit of mappings rather than
+// of address space: then raising ulimit -v would not help (see arenaErr).
+// It returns "" where the process has room for mappings, or the counts
+// cannot be read.
 func mapLimitNote() string {
 	b, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
@@ -47,5 +47,5 @@ func mapLimitNote() string {
 	if n < limit-limit/16 {
 		return ""
 	}
-	return fmt.Sprintf("; the process has %d mappings of the %d vm.max_map_count allows: close Managers, or raise the limit (sysctl vm.max_map_count)", n, limit)
+	return fmt.Sprintf("the process is at its limit of mappings, not of address space: it has %d of the %d vm.max_map_count allows; close Managers, or raise the limit (sysctl vm.max_map_count)", n, limit)
 }

@@ -103,6 +103,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -196,6 +197,21 @@ const (
 	minRoom = 128 << 20
 )
 
+// arenaErr is the error of reserveArena when not one slot of chunkSize
+// bytes could be kept: err, the reservation's, with what to do about it.
+// Where the system refused it for want of memory (ENOMEM) and the process
+// is at its limit of mappings (mapLimitNote), that limit is what to raise;
+// raising ulimit -v, the advice otherwise, would not help.
+func arenaErr(chunkSize int64, err error) error {
+	advice := "the process is short of address space: raise its limit, ulimit -v, or use a smaller ChunkSize"
+	if errors.Is(err, syscall.ENOMEM) {
+		if note := mapLimitNote(); note != "" {
+			advice = note
+		}
+	}
+	return fmt.Errorf("reserve %d bytes of address space, and %d more for the rest of the program: %w (%s; a closed Manager's range returns to the system at once under a limit, else once the Manager is garbage collected)", chunkSize, max(chunkSize, minRoom), err, advice)
+}
+
 // arenaSlots returns the number of slots to reserve for chunks of
 // chunkSize bytes in a dataset of nchunks chunks: Options.ArenaSize rounded
 // up to a power of two, or by default four times as many as the dataset or
@@ -272,7 +288,7 @@ func (m *Manager) reserveArena(nchunks int64) error {
 			break
 		}
 		if n == 1 {
-			return fmt.Errorf("reserve %d bytes of address space, and %d more for the rest of the program: %w (the process is short of address space: raise its limit, ulimit -v, or use a smaller ChunkSize; a closed Manager's range returns to the system at once under a limit, else once the Manager is garbage collected%s)", m.chunkSize, max(m.chunkSize, minRoom), err, mapLimitNote())
+			return arenaErr(m.chunkSize, err)
 		}
 		n /= 2
 		scarce = true
