@@ -3,6 +3,7 @@ package chunkmap
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -38,14 +39,41 @@ func maxMapCount() int64 {
 // It returns "" where the process has room for mappings, or the counts
 // cannot be read.
 func mapLimitNote() string {
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
+	n, ok := mappingCount()
+	if !ok {
 		return ""
 	}
-	n := int64(bytes.Count(b, []byte{'\n'}))
 	limit := mapCountLimit()
 	if n < limit-limit/16 {
 		return ""
 	}
 	return fmt.Sprintf("the process is at its limit of mappings, not of address space: it has %d of the %d vm.max_map_count allows; close Managers, or raise the limit (sysctl vm.max_map_count)", n, limit)
+}
+
+// mappingCount returns the number of mappings the process has (the lines
+// of /proc/self/maps), and whether it could be read. It reads through one
+// small buffer: it is called where the process is at its limit of
+// mappings, whose file is some 5 MiB at Linux's default, and growing the
+// heap by that much might need a mapping the kernel refuses, which the Go
+// runtime dies of.
+func mappingCount() (int64, bool) {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	var (
+		buf [16 << 10]byte
+		n   int64
+	)
+	for {
+		k, err := f.Read(buf[:])
+		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return n, true
+		}
+		if err != nil {
+			return 0, false
+		}
+	}
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestMapLimitNote checks that an error for want of memory names
@@ -75,5 +78,48 @@ func TestArenaErr_MapLimit(t *testing.T) {
 				t.Errorf("%q tells of address space (ulimit -v): %v, want %v", msg, got, !c.wantMap)
 			}
 		})
+	}
+}
+
+// TestMapLimitNote_SmallHeap checks that mapLimitNote counts the mappings
+// without reading /proc/self/maps whole into the heap: it is called where
+// the process is at its limit of mappings, and a heap grown by the size of
+// that file (some 5 MiB at Linux's default limit) may need a mapping the
+// kernel refuses. Here the process is given 20,000 more mappings.
+func TestMapLimitNote_SmallHeap(t *testing.T) {
+	const extra = 20000
+	var maps [][]byte
+	defer func() {
+		for _, b := range maps {
+			unix.Munmap(b)
+		}
+	}()
+	for i := range extra {
+		// Alternate protections, so that neighbours do not merge.
+		prot := unix.PROT_READ
+		if i%2 == 1 {
+			prot = unix.PROT_NONE
+		}
+		b, err := unix.Mmap(-1, 0, os.Getpagesize(), prot, unix.MAP_PRIVATE|unix.MAP_ANON)
+		if err != nil {
+			t.Skipf("mapping %d: %v", i, err)
+		}
+		maps = append(maps, b)
+	}
+	n, ok := mappingCount()
+	if !ok || n < extra {
+		t.Fatalf("mappingCount() = %d, %v, want at least %d, true", n, ok, extra)
+	}
+	defer func(f func() int64) { mapCountLimit = f }(mapCountLimit)
+	mapCountLimit = func() int64 { return n }
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	note := mapLimitNote()
+	runtime.ReadMemStats(&after)
+	if !strings.Contains(note, "vm.max_map_count") {
+		t.Errorf("mapLimitNote() at the limit = %q, want one naming vm.max_map_count", note)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 256<<10 {
+		t.Errorf("mapLimitNote() with %d mappings allocated %d bytes, want at most 256 KiB", n, got)
 	}
 }
