@@ -75,6 +75,11 @@ func DropFileCache(m *Manager) {
 	m.dropIdleFdsLocked(-1)
 }
 
+// MapsHeld returns what the Managers of the process hold against the
+// budget SetMapBudget sets: their chunk mappings, and one for each Manager
+// holding an arena (those other tests dropped unclosed included).
+func MapsHeld() int64 { return mappedInProcess.Load() + arenasHeld.Load() }
+
 // SetMapBudget sets the most chunk mappings the Managers of the process keep
 // between them, and returns a function that restores the system's.
 func SetMapBudget(n int64) (restore func()) {

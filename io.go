@@ -199,6 +199,13 @@ func (m *Manager) mapForIOLocked(idx int64, op string) (*mapping, error) {
 		m.misses.Add(1)
 		return nil, nil
 	}
+	if overMapBudget() && !m.evictOldestLocked() {
+		// The Managers of the process hold their share of the system's
+		// mappings, and this one has none of its own to give back: a
+		// file's read or write needs no mapping.
+		m.misses.Add(1)
+		return nil, nil
+	}
 	mp, err := m.lookupLocked(idx, op)
 	if err != nil && refused(err) {
 		// A file's read or write needs no mapping: when the system has

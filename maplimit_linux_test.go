@@ -310,7 +310,8 @@ func TestMapLimit_Unmappable(t *testing.T) {
 // and read right throughout.
 func TestMapLimit_Budget(t *testing.T) {
 	const cs, n, budget = mapLimitChunk, 24, 8
-	defer chunkmap.SetMapBudget(budget)()
+	// Over what other tests left held (Managers dropped unclosed).
+	defer chunkmap.SetMapBudget(chunkmap.MapsHeld() + budget)()
 	var ms [2]*chunkmap.Manager
 	var models [2][]byte
 	for i := range ms {
@@ -486,4 +487,84 @@ func mapLimitChild(t *testing.T, dir string) {
 	}
 	wantReopened(t, dir, model)
 	fmt.Println("maplimit: done")
+}
+
+// TestMapLimit_ManyManagers checks how many Managers share the system's
+// mappings: each open one counts as a chunk mapping against the budget
+// (its arena and state page take as many), so chunks give way to Managers
+// (one over the budget with no chunk of its own to unmap serves ReadAt and
+// WriteAt by pread and pwrite, and reads right), and Open refuses a Manager
+// with ErrIO matching ENOMEM and naming vm.max_map_count once the Managers
+// would hold more than three quarters of the system's mappings (about four
+// budgets). Before, every Manager mapped its chunk all the same, and past
+// the system's limit the process died at its runtime's next mapping.
+func TestMapLimit_ManyManagers(t *testing.T) {
+	const cs = mapLimitChunk
+	// Over what other tests left held (Managers dropped unclosed), which
+	// counts as the Managers here do.
+	base := chunkmap.MapsHeld()
+	budget := base + 8
+	defer chunkmap.SetMapBudget(budget)()
+	root := t.TempDir()
+	var ms []*chunkmap.Manager
+	var models [][]byte
+	defer func() {
+		for _, m := range ms {
+			m.Close()
+		}
+	}()
+	mapped := func() (n int64) {
+		for _, m := range ms {
+			n += int64(m.Stats().Mapped)
+		}
+		return n
+	}
+	var refused error
+	for i := range int(4 * budget) {
+		m, err := chunkmap.Open(fmt.Sprintf("%s/%d", root, i), &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
+		if err != nil {
+			refused = err
+			break
+		}
+		ms = append(ms, m)
+		models = append(models, chunkPattern(int64(i)<<20, 2*cs))
+		if _, err := m.WriteAt(models[i], 0); err != nil {
+			t.Fatalf("WriteAt of Manager %d: %v", i, err)
+		}
+		for j, m := range ms {
+			buf := make([]byte, 64)
+			off := int64(cs + 100*j)
+			if _, err := m.ReadAt(buf, off); err != nil || !bytes.Equal(buf, models[j][off:off+64]) {
+				t.Fatalf("with %d Managers open, ReadAt of Manager %d = %v, or wrong bytes", i+1, j, err)
+			}
+		}
+		// Open refuses a Manager before the Managers hold more than
+		// three quarters of four budgets.
+		if got := chunkmap.MapsHeld(); got > 3*budget/2+1 {
+			t.Fatalf("%d Managers open hold %d chunks mapped: %d held against a budget of %d", len(ms), mapped(), got, budget)
+		}
+	}
+	if refused == nil || len(ms) == 0 {
+		t.Fatalf("%d Managers opened under a budget of %d chunk mappings (%d held before), then %v", len(ms), budget, base, refused)
+	}
+	if !errors.Is(refused, chunkmap.ErrIO) || !errors.Is(refused, syscall.ENOMEM) || !strings.Contains(refused.Error(), "vm.max_map_count") {
+		t.Fatalf("Open over the share of mappings = %v; want ErrIO, ENOMEM, naming vm.max_map_count", refused)
+	}
+	if got := ms[len(ms)-1].Stats().Mapped; got != 0 {
+		t.Errorf("the last Manager opened, over the budget, mapped %d chunks", got)
+	}
+	t.Logf("%d Managers opened, %d chunks mapped; then: %v", len(ms), mapped(), refused)
+
+	// Closing Managers makes room for another.
+	for _, m := range ms[:len(ms)/2] {
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms = ms[len(ms)/2:]
+	m, err := chunkmap.Open(fmt.Sprintf("%s/again", root), &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatalf("Open once half the Managers closed: %v", err)
+	}
+	ms = append(ms, m)
 }

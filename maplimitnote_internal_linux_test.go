@@ -29,7 +29,7 @@ func TestMapLimitNote(t *testing.T) {
 	}{
 		{"far below", 100 * n, false},
 		{"at the limit", n, true},
-		{"just above what the process has", n + 2, true},
+		{"a sixteenth more than the process has", n + n/16, true},
 		{"a fifth more", n + n/5, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -437,6 +437,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 		m.shared = &sharedPage{p: mfl.st}
 		if _, ok := m.shared.setup(m.boot, cur.first<<shift, cur.size); !ok {
 			releaseArena(m.ar) // nothing is mapped in it yet
+			arenasHeld.Add(-1)
 			return nil, fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt, mfl.f.Name())
 		}
 		// The manifest, written whole, allocates nothing more when asked.

@@ -45,8 +45,12 @@ type Options struct {
 	// from taking the last of them. On Linux the Managers of a process
 	// keep at most a quarter of vm.max_map_count chunks mapped between them
 	// (16,382 by default; a chunk takes up to two of the process's
-	// mappings): beyond that, each Manager unmaps one of its own before it
-	// maps another. Every mapped chunk keeps its file open. And once the
+	// mappings, and each open Manager counts as one, for its arena and
+	// state page): beyond that, each Manager unmaps one of its own before
+	// it maps another, or serves ReadAt and WriteAt by pread and pwrite if
+	// it has none, and Open refuses a Manager that would take the Managers
+	// past three quarters of the process's mappings (ErrIO, matching
+	// syscall.ENOMEM). Every mapped chunk keeps its file open. And once the
 	// system refuses a mapping for want of memory or mappings, or a file
 	// for want of descriptors, the Manager lowers its bound for good to 3/8
 	// of the chunks it has mapped (again at each refusal, down to 1), unmaps

@@ -90,8 +90,10 @@ package chunkmap
 // mapping), for the Manager's life; a lost slot's own word stays 0, so no
 // lock-free access and no range across slots uses it.
 //
-// The system's own bound on mappings is kept in two ways: the Managers of
-// a process keep at most mapBudget chunks mapped between them, and a
+// The system's own bound on mappings is kept in three ways: the Managers
+// of a process keep at most mapBudget chunks mapped between them (each
+// Manager counting as one), Open refuses a Manager that would take them
+// past three quarters of the system's mappings (roomForArena), and a
 // refused mapping lowers the Manager's bound (refusedLocked).
 
 import (
@@ -257,6 +259,9 @@ func arenaSlots(o Options, chunkSize, nchunks int64) int {
 // growth.) Failing all that, not one slot, Open fails. The arena is
 // correct at any size: fewer slots only make chunks share them sooner.
 func (m *Manager) reserveArena(nchunks int64) error {
+	if err := roomForArena(); err != nil {
+		return fmt.Errorf("reserve an arena: %w", err)
+	}
 	n := arenaSlots(m.opts, m.chunkSize, nchunks)
 	limit, limited := addressSpaceLimit()
 	if limited {
@@ -295,6 +300,7 @@ func (m *Manager) reserveArena(nchunks int64) error {
 	}
 	m.scarce = scarceAddressSpace || scarce
 	arenasInProcess.Add(int64(n) * m.chunkSize)
+	arenasHeld.Add(1)
 	m.slots = make([]slot, n)
 	m.smask = int64(n - 1)
 	m.contiguous = m.ar.Contiguous() && !scatteredArena
@@ -381,7 +387,7 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 		return nil, nil
 	}
 	m.evictLocked(1)
-	if mappedInProcess.Load() >= mapBudget() {
+	if overMapBudget() {
 		// The Managers of the process hold their share of the system's
 		// mappings: this one gives back one of its own first, so that
 		// the process keeps the rest (see mapBudget).
@@ -541,29 +547,68 @@ func (m *Manager) evictLocked(n int) {
 }
 
 // evictOldestLocked unmaps the least recently used chunk that nobody
-// holds, if there is one, whatever the bound.
+// holds, if there is one, whatever the bound, and reports whether it did.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) evictOldestLocked() {
+func (m *Manager) evictOldestLocked() bool {
 	m.foldUsedLocked()
 	for tries := m.mu.lru.Len(); tries > 0; tries-- {
 		idx, mp, _ := m.mu.lru.GetOldest()
 		if m.evictOneLocked(mp) {
-			return
+			return true
 		}
 		m.mu.lru.Get(idx) // held: try the next oldest
 	}
+	return false
 }
 
 // mappedInProcess counts the chunk mappings of every Manager in the
 // process, in arenas and in private views, against mapBudget.
 var mappedInProcess atomic.Int64
 
+// arenasHeld counts the Managers of the process that hold an arena: open
+// ones, and closed ones whose pins or batches still hold chunks. Each holds
+// about two mappings besides its chunks' (the arena's reservation and the
+// manifest's state page), as many as a chunk, so each counts as one against
+// mapBudget: the more Managers, the fewer chunks they keep mapped. (A
+// closed Manager's range waits for the garbage collector, where address
+// space is plentiful, but no longer counts: the collector runs as the
+// program allocates, and an Open must not fail for want of it.)
+var arenasHeld atomic.Int64
+
+// overMapBudget reports whether the Managers of the process hold their
+// share of the system's mappings (see mapBudget).
+func overMapBudget() bool {
+	return mappedInProcess.Load()+arenasHeld.Load() >= mapBudget()
+}
+
+// roomForArena refuses a new Manager where the Managers of the process
+// would hold more than three quarters of the mappings the system allows it,
+// about four times mapBudget: chunks give way to Managers (overMapBudget),
+// but a chunk mapped in an idle Manager stays until that Manager maps
+// another, and the arenas and state pages of Managers never give way. The
+// rest of the program keeps at least a quarter, and a Go program whose
+// runtime cannot map a heap arena or a thread's stack dies. The error
+// matches syscall.ENOMEM, as the system's refusal would.
+func roomForArena() error {
+	b := mapBudget()
+	if b > math.MaxInt64/8 {
+		return nil // no count of mappings here
+	}
+	held := 2 * (mappedInProcess.Load() + arenasHeld.Load() + 1)
+	if held <= 3*b {
+		return nil
+	}
+	return fmt.Errorf("the Managers of the process would hold about %d of the %d mappings the system allows it (vm.max_map_count), more than three quarters: %w (close Managers, or raise the limit: sysctl vm.max_map_count)", held, 4*b, syscall.ENOMEM)
+}
+
 // mapBudget returns the most chunk mappings the Managers of the process
-// keep between them, read from the system once (systemMapBudget), or set
-// by a test (testMapBudget, when not 0). A Manager about to map a chunk
-// while they have as many gives back one of its own first; one with none to
-// give back maps all the same, and the others give back theirs as they map.
+// keep between them, each Manager holding an arena counting as one
+// (arenasHeld), read from the system once (systemMapBudget), or set by a
+// test (testMapBudget, when not 0). A Manager about to map a chunk while
+// they have as many gives back one of its own first; one with none to give
+// back serves ReadAt and WriteAt without a mapping, and maps for a pin, a
+// batch or an atomic all the same; the others give back theirs as they map.
 func mapBudget() int64 {
 	if b := testMapBudget.Load(); b != 0 {
 		return b
@@ -837,6 +882,7 @@ func (m *Manager) releaseArenaLocked() error {
 	err := m.mu.slotErr
 	m.mu.slotErr = nil
 	r := retired{ar: m.ar}
+	arenasHeld.Add(-1)
 	if m.mfile != nil {
 		r.state = m.mfile.mm
 		if m.mfileOpen {
