@@ -360,6 +360,11 @@ func (m *Manager) zeroLocked(from, to int64) error {
 // and allocating their blocks on disk now, so later writes up to there
 // neither create files nor fail for lack of space. It does not change Size. If creating a chunk fails it returns
 // the error and leaves the dataset as it was.
+//
+// The chunks Grow makes past Size last as long as the Manager, or until a
+// Truncate deletes them: the next read-write Open removes every chunk file
+// wholly past the recorded Size, as it removes what a crash during growth
+// leaves (a ReadOnly Manager does not count them in Stats.Chunks).
 func (m *Manager) Grow(n int64) error {
 	size := m.state().size.Load()
 	// The length as given, negative too: the message names the call's

@@ -13,10 +13,25 @@ package chunkmap
 // instant: when the last hold of a chunk is released lock-free just as
 // another goroutine maps a chunk beyond MaxMapped, the released chunk is
 // counted as mapped and not held until the releaser evicts it, right after.
+//
+// Mapped and Pinned count mappings of chunks, as the system lists them
+// (Mapped × ChunkSize is the bytes of chunk files the process maps through
+// the Manager), so a chunk mapped twice counts twice: bytes of a Pin, or of
+// a Batch, across the arena's end or over a chunk whose slot another held
+// chunk occupies come from a private view that maps each of its chunks
+// again, also where the chunk is mapped in the arena or in another view. A
+// Batch keeps one such view for each span of chunks it asked for bytes of
+// (one for reading and one for writing), until its function returns; so
+// both counts may exceed Chunks.
+//
+// Chunks is the chunk files of the dataset as the Manager knows them: a
+// writer's, every file from Start on, chunks Grow made past Size included;
+// a ReadOnly Manager's, those that [Start, Size) covers (it does not look
+// for files past Size).
 type Stats struct {
-	Chunks    int   // chunk files in the dataset
-	Mapped    int   // chunks mapped now (in the arena, held after deletion, or in private views), held or not
-	Pinned    int   // chunks held now by pins, batches, a Sync or atomic operations in progress (see Manager.Pin)
+	Chunks    int   // chunk files in the dataset (see above)
+	Mapped    int   // chunk mappings now (in the arena, held after deletion, or in private views), held or not
+	Pinned    int   // those of them held now by pins, batches, a Sync or atomic operations in progress (see Manager.Pin)
 	Hits      int64 // slow-path lookups that found the chunk mapped
 	Misses    int64 // lookups that found the chunk unmapped (then mapped, or served by pread or pwrite: under Admission, for a chunk whose arena slot is held by another or lost, or while the system refuses mappings)
 	Maps      int64 // chunk mappings made
