@@ -12,16 +12,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// processMappings returns the number of the process's mappings, or skips
+// the test where /proc does not tell.
+func processMappings(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Skip(err)
+	}
+	return int64(bytes.Count(b, []byte{'\n'}))
+}
+
 // TestMapLimitNote checks that an error for want of memory names
 // vm.max_map_count where the process's mappings are at that limit, and
 // only there: raising ulimit -v, which the rest of the message suggests,
 // does not help then.
 func TestMapLimitNote(t *testing.T) {
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Skip(err)
-	}
-	n := int64(bytes.Count(b, []byte{'\n'}))
+	n := processMappings(t)
 	for _, c := range []struct {
 		name  string
 		limit int64
@@ -48,11 +55,7 @@ func TestMapLimitNote(t *testing.T) {
 // mappings, to close Managers or raise vm.max_map_count, and not that the
 // process is short of address space (ulimit -v); elsewhere, the latter.
 func TestArenaErr_MapLimit(t *testing.T) {
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Skip(err)
-	}
-	n := int64(bytes.Count(b, []byte{'\n'}))
+	n := processMappings(t)
 	for _, c := range []struct {
 		name    string
 		limit   int64

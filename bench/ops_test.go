@@ -189,6 +189,21 @@ type readImpl struct {
 	open func(d Dataset) (io.ReaderAt, io.Closer, error)
 }
 
+// openWarm opens d with impl, reads it all once so that it is in the page
+// cache (and mapped, where impl maps), and closes it when b ends.
+func (impl readImpl) openWarm(b *testing.B, d Dataset) io.ReaderAt {
+	b.Helper()
+	ra, c, err := impl.open(d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	if err := Warm(ra, d.Size); err != nil {
+		b.Fatal(err)
+	}
+	return ra
+}
+
 func readImpls() []readImpl {
 	cm := func(ro bool) func(Dataset) (io.ReaderAt, io.Closer, error) {
 		return func(d Dataset) (io.ReaderAt, io.Closer, error) {
@@ -234,14 +249,7 @@ func BenchmarkReadBlock(b *testing.B) {
 		b.Run("order="+order, func(b *testing.B) {
 			for _, impl := range readImpls() {
 				b.Run("impl="+impl.name, func(b *testing.B) {
-					ra, c, err := impl.open(d)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer c.Close()
-					if err := Warm(ra, d.Size); err != nil {
-						b.Fatal(err)
-					}
+					ra := impl.openWarm(b, d)
 					p := make([]byte, size)
 					var off int64
 					i := 0
@@ -275,14 +283,7 @@ func BenchmarkSectionCopy(b *testing.B) {
 	d.Options.MaxMapped = 0
 	for _, impl := range readImpls() {
 		b.Run("impl="+impl.name, func(b *testing.B) {
-			ra, c, err := impl.open(d)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			if err := Warm(ra, d.Size); err != nil {
-				b.Fatal(err)
-			}
+			ra := impl.openWarm(b, d)
 			b.SetBytes(opsSize)
 			b.ReportAllocs()
 			for b.Loop() {
