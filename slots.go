@@ -779,7 +779,8 @@ func (m *Manager) holdFast(idx int64) (*slot, bool) {
 
 // unholdSlot releases one hold of s. If this was the last hold, it unmaps
 // the slot if its chunk was deleted while held, and evicts chunks if holds
-// had kept more than MaxMapped mapped.
+// had kept more than MaxMapped mapped, or one if the Managers of the
+// process are over their budget of mappings (overMapBudget).
 //
 // When that work is already due, the last hold is released under mu, in
 // the critical section that does it, so that Stats never counts the chunk
@@ -789,13 +790,13 @@ func (m *Manager) holdFast(idx int64) (*slot, bool) {
 func (m *Manager) unholdSlot(s *slot) {
 	for {
 		h := s.holds.Load()
-		if h == 1 && (s.doomed.Load() || m.over.Load()) {
+		if h == 1 && (s.doomed.Load() || m.over.Load() || overMapBudget()) {
 			break
 		}
 		if !s.holds.CompareAndSwap(h, h-1) {
 			continue
 		}
-		if h > 1 || !s.doomed.Load() && !m.over.Load() {
+		if h > 1 || !s.doomed.Load() && !m.over.Load() && !overMapBudget() {
 			return
 		}
 		m.mu.Lock()
@@ -810,13 +811,22 @@ func (m *Manager) unholdSlot(s *slot) {
 }
 
 // afterLastHoldLocked does what the release of the last hold of s leaves to
-// do: evict what holds had kept mapped beyond MaxMapped, and unmap s if its
-// chunk was deleted while held.
+// do: evict what holds had kept mapped beyond MaxMapped (and one chunk
+// where the Managers of the process are over their budget), and unmap s if
+// its chunk was deleted while held.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) afterLastHoldLocked(s *slot) {
 	if !m.closed.Load() {
 		m.evictLocked(0)
+		if overMapBudget() {
+			// The Managers of the process hold their share of the
+			// system's mappings: what a pin, a batch or an atomic mapped
+			// past it gives way once let go, or Managers that each map
+			// one chunk so would hold more mappings than Open lets them
+			// (roomForArena), and keep them while idle.
+			m.evictOldestLocked()
+		}
 	}
 	m.finishDoomedLocked(s)
 }

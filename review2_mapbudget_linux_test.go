@@ -1,0 +1,535 @@
+package chunkmap_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+const rcs = chunkmap.MinChunkSize
+
+func rOpen(t *testing.T, dir string, o chunkmap.Options) *chunkmap.Manager {
+	t.Helper()
+	if o.ChunkSize == 0 {
+		o.ChunkSize = rcs
+	}
+	m, err := chunkmap.Open(dir, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func wantHeld(t *testing.T, what string, want int64) {
+	t.Helper()
+	if got := chunkmap.MapsHeld(); got != want {
+		t.Errorf("%s: MapsHeld = %d, want %d", what, got, want)
+	}
+}
+
+// TestReview2_BalancedPaths: every way in and out of a Manager gives back
+// what it counted.
+func TestReview2_BalancedPaths(t *testing.T) {
+	start := chunkmap.MapsHeld()
+	root := t.TempDir()
+
+	// Plain open/write/close, close twice.
+	d := filepath.Join(root, "a")
+	m := rOpen(t, d, chunkmap.Options{NoAdmission: true})
+	if _, err := m.WriteAt(chunkPattern(0, 3*rcs), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); !errors.Is(err, chunkmap.ErrClosed) {
+		t.Fatalf("second Close = %v", err)
+	}
+	wantHeld(t, "after open/close/close", start)
+
+	// Close with a pin held, then release.
+	m = rOpen(t, d, chunkmap.Options{NoAdmission: true})
+	p, err := m.Pin(rcs+10, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := m.PinWritable(2*rcs-50, 100) // across two chunks: a private view
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if chunkmap.MapsHeld() == start {
+		t.Errorf("pins held after Close count nothing")
+	}
+	p.Release()
+	pw.Release()
+	wantHeld(t, "after Close with pins, then Release", start)
+
+	// Close from inside a Batch, and from outside while another goroutine's
+	// batch is open.
+	m = rOpen(t, d, chunkmap.Options{NoAdmission: true})
+	err = m.Batch(func(b *chunkmap.Batch) error {
+		if _, err := b.Bytes(0, 10); err != nil {
+			return err
+		}
+		if _, err := b.WritableBytes(rcs-5, 10); err != nil {
+			return err
+		}
+		return m.Close()
+	})
+	if !errors.Is(err, chunkmap.ErrBusy) {
+		t.Errorf("Close inside Batch = %v, want ErrBusy", err)
+	}
+	wantHeld(t, "after Close inside Batch", start)
+
+	m = rOpen(t, d, chunkmap.Options{NoAdmission: true})
+	in, out := make(chan struct{}), make(chan struct{})
+	go func() {
+		m.Batch(func(b *chunkmap.Batch) error {
+			b.Hold(0, 3*rcs)
+			close(in)
+			<-out
+			return nil
+		})
+		close(out)
+	}()
+	<-in
+	if err := m.Close(); !errors.Is(err, chunkmap.ErrBusy) {
+		t.Errorf("Close beside a batch = %v", err)
+	}
+	out <- struct{}{}
+	<-out
+	wantHeld(t, "after Close beside a batch", start)
+
+	// Scratch.
+	s := rOpen(t, filepath.Join(root, "s"), chunkmap.Options{Scratch: true})
+	s.WriteAt(chunkPattern(0, 2*rcs), 0)
+	if chunkmap.MapsHeld() <= start {
+		t.Errorf("Scratch counts nothing")
+	}
+	s.Close()
+	s.Close()
+	wantHeld(t, "after Scratch", start)
+
+	// ReadOnly beside a writer, and after it.
+	w := rOpen(t, d, chunkmap.Options{})
+	r := rOpen(t, d, chunkmap.Options{ReadOnly: true})
+	buf := make([]byte, 100)
+	if _, err := r.ReadAt(buf, rcs); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	w.Close()
+	r = rOpen(t, d, chunkmap.Options{ReadOnly: true})
+	r.ReadAt(buf, 0)
+	r.Close()
+	wantHeld(t, "after ReadOnly", start)
+
+	// Open failures.
+	bad := filepath.Join(root, "bad")
+	m = rOpen(t, bad, chunkmap.Options{})
+	m.WriteAt(chunkPattern(0, 3*rcs), 0)
+	m.Close()
+	orig, _ := os.ReadFile(filepath.Join(bad, chunkmap.ManifestName))
+	for _, name := range []string{"manifest short", "manifest garbage", "state page garbage", "chunk missing", "chunk short"} {
+		dir := filepath.Join(root, "bad-"+name)
+		copyDir(t, bad, dir)
+		applyOn(t, dir, name, orig)
+		for _, ro := range []bool{false, true} {
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: rcs, ReadOnly: ro})
+			if err == nil {
+				t.Logf("%s (ReadOnly %v): opened", name, ro)
+				m.Close()
+			} else {
+				t.Logf("%s (ReadOnly %v): %v", name, ro, err)
+			}
+			wantHeld(t, "after Open of "+name, start)
+		}
+	}
+
+	// A refused Open.
+	restore := chunkmap.SetMapBudget(start + 1)
+	m1, err1 := chunkmap.Open(filepath.Join(root, "r1"), &chunkmap.Options{ChunkSize: rcs})
+	_, err2 := chunkmap.Open(filepath.Join(root, "r2"), &chunkmap.Options{ChunkSize: rcs})
+	restore()
+	if err1 != nil {
+		t.Fatalf("first Open under budget start+1: %v", err1)
+	}
+	if err2 == nil || !errors.Is(err2, chunkmap.ErrIO) || !errors.Is(err2, syscall.ENOMEM) {
+		t.Errorf("second Open = %v, want ErrIO/ENOMEM", err2)
+	}
+	m1.Close()
+	wantHeld(t, "after refused Open", start)
+}
+
+
+func rChunkName(t *testing.T, dir string, i int) string {
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		if e.Name() != chunkmap.ManifestName && e.Type().IsRegular() && e.Name()[0] != '.' && e.Name() != "LOCK" {
+			names = append(names, e.Name())
+		}
+	}
+	if i >= len(names) {
+		t.Fatalf("no chunk %d in %v", i, names)
+	}
+	return names[i]
+}
+
+func copyDir(t *testing.T, from, to string) {
+	os.MkdirAll(to, 0o755)
+	ents, _ := os.ReadDir(from)
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(from, e.Name()))
+		os.WriteFile(filepath.Join(to, e.Name()), b, 0o644)
+	}
+}
+
+func applyOn(t *testing.T, dir, name string, orig []byte) {
+	mf := filepath.Join(dir, chunkmap.ManifestName)
+	switch name {
+	case "manifest short":
+		os.WriteFile(mf, orig[:100], 0o644)
+	case "manifest garbage":
+		b := bytes.Clone(orig)
+		for i := range 64 {
+			b[i] ^= 0xff
+		}
+		os.WriteFile(mf, b, 0o644)
+	case "state page garbage":
+		b := bytes.Clone(orig)
+		for i := len(b) - 512; i < len(b); i++ {
+			b[i] = 0xff
+		}
+		os.WriteFile(mf, b, 0o644)
+	case "chunk missing":
+		os.Remove(filepath.Join(dir, rChunkName(t, dir, 1)))
+	case "chunk short":
+		os.Truncate(filepath.Join(dir, rChunkName(t, dir, 0)), 100)
+	}
+}
+
+// TestReview2_CloseRace: Close racing every other call leaves the count
+// balanced.
+func TestReview2_CloseRace(t *testing.T) {
+	start := chunkmap.MapsHeld()
+	root := t.TempDir()
+	for round := range 30 {
+		m := rOpen(t, filepath.Join(root, fmt.Sprint(round%3)), chunkmap.Options{NoAdmission: round%2 == 0, MaxMapped: 2})
+		m.WriteAt(chunkPattern(0, 6*rcs), 0)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var pins []*chunkmap.Pinned
+		for g := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(round), uint64(g)))
+				buf := make([]byte, 200)
+				for range 200 {
+					off := rng.Int64N(6*rcs - 200)
+					switch rng.IntN(7) {
+					case 0:
+						m.ReadAt(buf, off)
+					case 1:
+						m.WriteAt(chunkPattern(off, 200), off)
+					case 2:
+						if p, err := m.Pin(off, 200); err == nil {
+							mu.Lock()
+							pins = append(pins, p)
+							mu.Unlock()
+						}
+					case 3:
+						m.Batch(func(b *chunkmap.Batch) error {
+							b.Bytes(off, 200)
+							b.WritableBytes(rng.Int64N(6*rcs-200), 200)
+							return nil
+						})
+					case 4:
+						m.AddUint64(off&^7, 0)
+					case 5:
+						m.Gather(buf[:8], []int64{off, rng.Int64N(6 * rcs)}, 4)
+					case 6:
+						if g == 0 {
+							m.Close()
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		m.Close()
+		for _, p := range pins {
+			p.Release()
+		}
+	}
+	wantHeld(t, "after Close races", start)
+}
+
+// TestReview2_Storm: many goroutines open, use and close Managers under a
+// tiny budget, each against its model.
+func TestReview2_Storm(t *testing.T) {
+	start := chunkmap.MapsHeld()
+	restore := chunkmap.SetMapBudget(start + 3)
+	defer restore()
+	root := t.TempDir()
+	const workers = 10
+	deadline := time.Now().Add(20 * time.Second)
+	if testing.Short() {
+		deadline = time.Now().Add(5 * time.Second)
+	}
+	var wg sync.WaitGroup
+	var refusals, opens, overOps [workers]int
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 77))
+			dir := filepath.Join(root, fmt.Sprint(w))
+			var model []byte // from offset 0; bytes below startOff are gone
+			var startOff int64
+			fail := func(f string, a ...any) {
+				errs <- fmt.Errorf("worker %d: "+f, append([]any{w}, a...)...)
+			}
+			for time.Now().Before(deadline) {
+				o := &chunkmap.Options{ChunkSize: rcs, NoAdmission: rng.IntN(2) == 0, MaxMapped: 1 + rng.IntN(4)}
+				m, err := chunkmap.Open(dir, o)
+				if err != nil {
+					if errors.Is(err, chunkmap.ErrIO) && errors.Is(err, syscall.ENOMEM) {
+						refusals[w]++
+						time.Sleep(time.Millisecond)
+						continue
+					}
+					fail("Open: %v", err)
+					return
+				}
+				opens[w]++
+				// the whole content first
+				if sz := m.Size(); sz != int64(len(model)) || m.Start() != startOff {
+					fail("reopen: size %d start %d, model %d %d", sz, m.Start(), len(model), startOff)
+					m.Close()
+					return
+				}
+				if len(model) > int(startOff) {
+					got := make([]byte, int64(len(model))-startOff)
+					if _, err := m.ReadAt(got, startOff); err != nil || !bytes.Equal(got, model[startOff:]) {
+						fail("reopen: ReadAt whole = %v, equal %v", err, bytes.Equal(got, model[startOff:]))
+						m.Close()
+						return
+					}
+				}
+				for range 20 + rng.IntN(60) {
+					if chunkmap.MapsHeld() >= start+3 {
+						overOps[w]++
+					}
+					size := int64(len(model))
+					rnd := func(n int64) int64 {
+						if size-startOff-n <= 0 {
+							return -1
+						}
+						return startOff + rng.Int64N(size-startOff-n)
+					}
+					switch op := rng.IntN(12); op {
+					case 0, 1: // WriteAt, maybe past size
+						n := 1 + rng.Int64N(2*rcs)
+						off := startOff + rng.Int64N(max(1, size-startOff+rcs))
+						if size > 6*rcs {
+							off = startOff + rng.Int64N(max(1, size-startOff-n))
+						}
+						p := make([]byte, n)
+						for i := range p {
+							p[i] = byte(rng.Uint32())
+						}
+						if _, err := m.WriteAt(p, off); err != nil {
+							fail("WriteAt(%d, %d): %v", n, off, err)
+							m.Close()
+							return
+						}
+						if off+n > int64(len(model)) {
+							model = append(model, make([]byte, off+n-int64(len(model)))...)
+						}
+						copy(model[off:], p)
+					case 2: // Append
+						p := make([]byte, 1+rng.IntN(int(rcs)))
+						for i := range p {
+							p[i] = byte(rng.Uint32())
+						}
+						at, err := m.Append(p)
+						if err != nil || at != size {
+							fail("Append at %d: %d, %v", size, at, err)
+							m.Close()
+							return
+						}
+						model = append(model, p...)
+					case 3, 4: // ReadAt
+						n := 1 + rng.Int64N(2*rcs)
+						off := rnd(n)
+						if off < 0 {
+							continue
+						}
+						got := make([]byte, n)
+						if _, err := m.ReadAt(got, off); err != nil || !bytes.Equal(got, model[off:off+n]) {
+							fail("ReadAt(%d, %d) = %v, equal %v", n, off, err, err == nil && bytes.Equal(got, model[off:off+n]))
+							m.Close()
+							return
+						}
+					case 5: // Pin
+						off := rnd(300)
+						if off < 0 {
+							continue
+						}
+						p, err := m.Pin(off, 300)
+						if err != nil || !bytes.Equal(p.Bytes(), model[off:off+300]) {
+							fail("Pin(%d) = %v", off, err)
+							m.Close()
+							return
+						}
+						p.Release()
+						pw, err := m.PinWritable(off, 8)
+						if err != nil {
+							fail("PinWritable: %v", err)
+							m.Close()
+							return
+						}
+						copy(pw.Bytes(), "pinnedXX")
+						copy(model[off:], "pinnedXX")
+						pw.Release()
+					case 6: // Batch
+						o1, o2 := rnd(100), rnd(100)
+						if o1 < 0 {
+							continue
+						}
+						err := m.Batch(func(b *chunkmap.Batch) error {
+							r, err := b.Bytes(o1, 100)
+							if err != nil {
+								return err
+							}
+							if !bytes.Equal(r, model[o1:o1+100]) {
+								return fmt.Errorf("batch bytes at %d wrong", o1)
+							}
+							wb, err := b.WritableBytes(o2, 100)
+							if err != nil {
+								return err
+							}
+							for i := range wb {
+								wb[i] = byte(i + 3)
+							}
+							return nil
+						})
+						if err != nil {
+							fail("Batch: %v", err)
+							m.Close()
+							return
+						}
+						for i := range 100 {
+							model[o2+int64(i)] = byte(i + 3)
+						}
+					case 7: // Gather
+						if rnd(8) < 0 {
+							continue
+						}
+						offs := make([]int64, 20)
+						for i := range offs {
+							offs[i] = rnd(8)
+						}
+						dst := make([]byte, 8*len(offs))
+						if err := m.Gather(dst, offs, 8); err != nil {
+							fail("Gather: %v", err)
+							m.Close()
+							return
+						}
+						for i, off := range offs {
+							if !bytes.Equal(dst[8*i:8*i+8], model[off:off+8]) {
+								fail("Gather at %d wrong", off)
+								m.Close()
+								return
+							}
+						}
+					case 8: // atomics
+						off := rnd(8)
+						if off < 0 {
+							continue
+						}
+						off &^= 7
+						if off < startOff {
+							continue
+						}
+						if _, err := m.AddUint64(off, 1); err != nil {
+							fail("AddUint64: %v", err)
+							m.Close()
+							return
+						}
+						// little-endian add in the model
+						c := uint16(1)
+						for i := range 8 {
+							c += uint16(model[off+int64(i)])
+							model[off+int64(i)] = byte(c)
+							c >>= 8
+						}
+					case 9: // Truncate
+						if size-startOff < 2*rcs {
+							continue
+						}
+						ns := startOff + rng.Int64N(size-startOff)
+						if err := m.Truncate(ns); err != nil {
+							fail("Truncate(%d): %v", ns, err)
+							m.Close()
+							return
+						}
+						model = model[:ns]
+					case 10: // DropBefore
+						if size-startOff < 8*rcs {
+							continue
+						}
+						off := startOff + rng.Int64N(size-startOff)
+						if err := m.DropBefore(off); err != nil {
+							fail("DropBefore(%d): %v", off, err)
+							m.Close()
+							return
+						}
+						startOff = max(startOff, off&^(rcs-1))
+					case 11:
+						if err := m.Sync(); err != nil {
+							fail("Sync: %v", err)
+						}
+					}
+				}
+				if err := m.Close(); err != nil {
+					fail("Close: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline) + 60*time.Second):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("deadlock? stacks:\n%s", buf[:runtime.Stack(buf, true)])
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("opens %v refusals %v overOps %v", opens, refusals, overOps)
+	wantHeld(t, "after storm", start)
+}

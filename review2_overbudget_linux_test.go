@@ -1,0 +1,210 @@
+package chunkmap_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"time"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
+)
+
+// TestReview2_OverBudget: a Manager over the process's budget with nothing
+// of its own to unmap serves every call, and a Sync makes what pwrite
+// wrote durable (a power loss right after it keeps it).
+func TestReview2_OverBudget(t *testing.T) {
+	for _, noAdm := range []bool{true, false} {
+		start := chunkmap.MapsHeld()
+		restore := chunkmap.SetMapBudget(start + 1)
+		root := t.TempDir()
+		dir := filepath.Join(root, "d")
+		rec := vfstest.NewRecorder(vfs.OS, "A")
+		o := chunkmap.Options{ChunkSize: rcs, NoAdmission: noAdm}
+		chunkmap.SetFS(&o, rec)
+		m, err := chunkmap.Open(dir, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		model := chunkPattern(0, 5*rcs+123)
+		if _, err := m.WriteAt(model, 0); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			off := int64(i) * 17001 % int64(len(model)-300)
+			if _, err := m.WriteAt(model[off:off+300], off); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 300)
+			if _, err := m.ReadAt(got, off); err != nil || !bytes.Equal(got, model[off:off+300]) {
+				t.Fatalf("ReadAt %d: %v", off, err)
+			}
+		}
+		if st := m.Stats(); st.Mapped != 0 {
+			t.Errorf("over budget, Mapped = %d after ReadAt/WriteAt", st.Mapped)
+		}
+		// pins, batches, atomics, Gather map all the same
+		p, err := m.PinWritable(rcs-4, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(p.Bytes(), "ABCDEFGH")
+		copy(model[rcs-4:], "ABCDEFGH")
+		p.Release()
+		if _, err := m.AddUint64(3*rcs, 5); err != nil {
+			t.Fatal(err)
+		}
+		model[3*rcs] += 5
+		err = m.Batch(func(b *chunkmap.Batch) error {
+			w, err := b.WritableBytes(2*rcs-10, 20)
+			if err != nil {
+				return err
+			}
+			copy(w, "batchbatchbatchbatch")
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(model[2*rcs-10:], "batchbatchbatchbatch")
+		dst := make([]byte, 16)
+		if err := m.Gather(dst, []int64{0, 4*rcs + 7}, 8); err != nil || !bytes.Equal(dst[:8], model[:8]) || !bytes.Equal(dst[8:], model[4*rcs+7:4*rcs+15]) {
+			t.Fatalf("Gather: %v", err)
+		}
+		// more pwrites after the chunks above were mapped
+		for i := range 10 {
+			off := int64(i)*31337%int64(len(model)-50) + 1
+			b := bytes.Repeat([]byte{byte(i + 1)}, 50)
+			if _, err := m.WriteAt(b, off); err != nil {
+				t.Fatal(err)
+			}
+			copy(model[off:], b)
+		}
+		ext := chunkPattern(int64(len(model)), 2*rcs)
+		if _, err := m.Append(ext); err != nil {
+			t.Fatal(err)
+		}
+		model = append(model, ext...)
+		got := make([]byte, len(model))
+		if _, err := m.ReadAt(got, 0); err != nil || !bytes.Equal(got, model) {
+			t.Fatalf("whole ReadAt: %v", err)
+		}
+		if err := m.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		img := filepath.Join(root, "img")
+		if err := rec.Materialize(dir, vfstest.Cut{After: rec.Steps()}, img); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		o2 := chunkmap.Options{ChunkSize: rcs}
+		chunkmap.SetFS(&o2, vfstest.WithBootID(vfs.OS, "B"))
+		m2, err := chunkmap.Open(img, &o2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m2.Size() != int64(len(model)) {
+			t.Errorf("after a power loss past Sync: Size %d, want %d", m2.Size(), len(model))
+		}
+		got = make([]byte, m2.Size())
+		m2.ReadAt(got, 0)
+		if !bytes.Equal(got, model[:len(got)]) {
+			for i := range got {
+				if got[i] != model[i] {
+					t.Errorf("NoAdmission %v: after a power loss past Sync, byte %d = %d, want %d", noAdm, i, got[i], model[i])
+					break
+				}
+			}
+		}
+		m2.Close()
+		restore()
+		wantHeld(t, "end", start)
+	}
+}
+
+// TestReview2_ClosedUncollected: closed Managers that the collector has not
+// reached yet hold their mappings, which count nowhere.
+func TestReview2_ClosedUncollected(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC()
+	dir := t.TempDir()
+	before, heldBefore := r2Maps(), chunkmap.MapsHeld()
+	for range 3000 {
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: rcs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+	}
+	after, heldAfter := r2Maps(), chunkmap.MapsHeld()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("3000 open/close without GC: process mappings %d -> %d, MapsHeld %d -> %d, heap alloc %d", before, after, heldBefore, heldAfter, ms.HeapAlloc)
+	runtime.GC()
+	runtime.GC()
+	time.Sleep(100 * time.Millisecond)
+	t.Logf("after GC: process mappings %d", r2Maps())
+}
+
+func r2Maps() int {
+	b, _ := os.ReadFile("/proc/self/maps")
+	return bytes.Count(b, []byte("\n"))
+}
+
+// TestReview2_PinsPastShare: Managers opened up to Open's refusal, each
+// then taking one pin, atomic or batch and letting it go, must not leave
+// the Managers holding more than Open's three quarters (held <= 1.5 budgets,
+// as TestMapLimit_ManyManagers checks after ReadAt and WriteAt).
+func TestReview2_PinsPastShare(t *testing.T) {
+	for _, how := range []string{"atomic", "pin", "batch"} {
+		t.Run(how, func(t *testing.T) {
+			start := chunkmap.MapsHeld()
+			budget := start + 8
+			defer chunkmap.SetMapBudget(budget)()
+			root := t.TempDir()
+			var ms []*chunkmap.Manager
+			defer func() {
+				for _, m := range ms {
+					m.Close()
+				}
+			}()
+			for i := 0; ; i++ {
+				m, err := chunkmap.Open(filepath.Join(root, fmt.Sprint(i)), &chunkmap.Options{ChunkSize: rcs, NoAdmission: true})
+				if err != nil {
+					break
+				}
+				ms = append(ms, m)
+				if _, err := m.WriteAt(chunkPattern(0, 2*rcs), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, m := range ms {
+				switch how {
+				case "atomic":
+					if _, err := m.AddUint64(rcs, 1); err != nil {
+						t.Fatal(err)
+					}
+				case "pin":
+					p, err := m.Pin(rcs, 8)
+					if err != nil {
+						t.Fatal(err)
+					}
+					p.Release()
+				case "batch":
+					if err := m.Batch(func(b *chunkmap.Batch) error { _, err := b.Bytes(rcs, 8); return err }); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if got := chunkmap.MapsHeld(); got > 3*budget/2+1 {
+				t.Errorf("%d Managers (refused at the next), each after one %s let go: MapsHeld %d, over the %d that Open's three quarters allow (budget %d): about %d of %d mappings",
+					len(ms), how, got, 3*budget/2+1, budget, 2*got, 4*budget)
+			}
+		})
+	}
+}
