@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -520,10 +521,12 @@ func TestMapLimit_ManyManagers(t *testing.T) {
 		return n
 	}
 	var refused error
+	var refusedDir string
 	for i := range int(4 * budget) {
-		m, err := chunkmap.Open(fmt.Sprintf("%s/%d", root, i), &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
+		dir := fmt.Sprintf("%s/%d", root, i)
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
 		if err != nil {
-			refused = err
+			refused, refusedDir = err, dir
 			break
 		}
 		ms = append(ms, m)
@@ -549,6 +552,9 @@ func TestMapLimit_ManyManagers(t *testing.T) {
 	}
 	if !errors.Is(refused, chunkmap.ErrIO) || !errors.Is(refused, syscall.ENOMEM) || !strings.Contains(refused.Error(), "vm.max_map_count") {
 		t.Fatalf("Open over the share of mappings = %v; want ErrIO, ENOMEM, naming vm.max_map_count", refused)
+	}
+	if _, err := os.Stat(refusedDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused Open left %s behind (stat: %v)", refusedDir, err)
 	}
 	if got := ms[len(ms)-1].Stats().Mapped; got != 0 {
 		t.Errorf("the last Manager opened, over the budget, mapped %d chunks", got)

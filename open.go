@@ -73,6 +73,11 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	if dir == "" {
 		return nil, openErr(dir, errEmptyDir)
 	}
+	// Checked again when the arena is reserved; here first, so that a
+	// refused Open leaves the directory as it was.
+	if err := roomForArena(); err != nil {
+		return nil, openErr(dir, fmt.Errorf("reserve an arena: %w", err))
+	}
 	fsys := o.fsys()
 	if fi, err := fsys.Lstat(lastComponent(dir)); err == nil && !fi.IsDir() {
 		return nil, openErr(dir, fmt.Errorf("%w: not a directory (it is %s)", ErrCorrupt, vfs.Kind(fi.Mode())))

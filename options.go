@@ -78,7 +78,9 @@ type Options struct {
 	// Refresh).
 	ReadOnly bool
 	// NoAdmission turns admission off: every miss maps its chunk,
-	// evicting the least recently used one. Choose it when the working set
+	// evicting the least recently used one (but for a Manager over the
+	// process's share of the system's mappings with no chunk of its own
+	// to unmap: see MaxMapped). Choose it when the working set
 	// fits in MaxMapped chunks, so that each chunk is mapped once and every
 	// access after that takes the lock-free path.
 	//

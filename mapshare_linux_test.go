@@ -1,5 +1,10 @@
 package chunkmap_test
 
+// Tests of the process's share of the system's mappings (mapBudget): every
+// Manager holding an arena counts against it, on every way in and out, and
+// Managers opened, used and closed by many goroutines under a tiny budget
+// stay right.
+
 import (
 	"bytes"
 	"errors"
@@ -16,12 +21,13 @@ import (
 	"github.com/chunkmap/chunkmap"
 )
 
-const rcs = chunkmap.MinChunkSize
+const shareChunk = chunkmap.MinChunkSize
 
-func rOpen(t *testing.T, dir string, o chunkmap.Options) *chunkmap.Manager {
+// shareOpen opens dir with o, in chunks of shareChunk unless o says.
+func shareOpen(t *testing.T, dir string, o chunkmap.Options) *chunkmap.Manager {
 	t.Helper()
 	if o.ChunkSize == 0 {
-		o.ChunkSize = rcs
+		o.ChunkSize = shareChunk
 	}
 	m, err := chunkmap.Open(dir, &o)
 	if err != nil {
@@ -30,6 +36,8 @@ func rOpen(t *testing.T, dir string, o chunkmap.Options) *chunkmap.Manager {
 	return m
 }
 
+// wantHeld checks what the Managers of the process hold against the
+// budget (chunkmap.MapsHeld).
 func wantHeld(t *testing.T, what string, want int64) {
 	t.Helper()
 	if got := chunkmap.MapsHeld(); got != want {
@@ -37,16 +45,16 @@ func wantHeld(t *testing.T, what string, want int64) {
 	}
 }
 
-// TestReview2_BalancedPaths: every way in and out of a Manager gives back
+// TestMapShare_BalancedPaths: every way in and out of a Manager gives back
 // what it counted.
-func TestReview2_BalancedPaths(t *testing.T) {
+func TestMapShare_BalancedPaths(t *testing.T) {
 	start := chunkmap.MapsHeld()
 	root := t.TempDir()
 
 	// Plain open/write/close, close twice.
 	d := filepath.Join(root, "a")
-	m := rOpen(t, d, chunkmap.Options{NoAdmission: true})
-	if _, err := m.WriteAt(chunkPattern(0, 3*rcs), 0); err != nil {
+	m := shareOpen(t, d, chunkmap.Options{NoAdmission: true})
+	if _, err := m.WriteAt(chunkPattern(0, 3*shareChunk), 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Close(); err != nil {
@@ -58,12 +66,12 @@ func TestReview2_BalancedPaths(t *testing.T) {
 	wantHeld(t, "after open/close/close", start)
 
 	// Close with a pin held, then release.
-	m = rOpen(t, d, chunkmap.Options{NoAdmission: true})
-	p, err := m.Pin(rcs+10, 100)
+	m = shareOpen(t, d, chunkmap.Options{NoAdmission: true})
+	p, err := m.Pin(shareChunk+10, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw, err := m.PinWritable(2*rcs-50, 100) // across two chunks: a private view
+	pw, err := m.PinWritable(2*shareChunk-50, 100) // across two chunks: a private view
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +87,12 @@ func TestReview2_BalancedPaths(t *testing.T) {
 
 	// Close from inside a Batch, and from outside while another goroutine's
 	// batch is open.
-	m = rOpen(t, d, chunkmap.Options{NoAdmission: true})
+	m = shareOpen(t, d, chunkmap.Options{NoAdmission: true})
 	err = m.Batch(func(b *chunkmap.Batch) error {
 		if _, err := b.Bytes(0, 10); err != nil {
 			return err
 		}
-		if _, err := b.WritableBytes(rcs-5, 10); err != nil {
+		if _, err := b.WritableBytes(shareChunk-5, 10); err != nil {
 			return err
 		}
 		return m.Close()
@@ -94,11 +102,11 @@ func TestReview2_BalancedPaths(t *testing.T) {
 	}
 	wantHeld(t, "after Close inside Batch", start)
 
-	m = rOpen(t, d, chunkmap.Options{NoAdmission: true})
+	m = shareOpen(t, d, chunkmap.Options{NoAdmission: true})
 	in, out := make(chan struct{}), make(chan struct{})
 	go func() {
 		m.Batch(func(b *chunkmap.Batch) error {
-			b.Hold(0, 3*rcs)
+			b.Hold(0, 3*shareChunk)
 			close(in)
 			<-out
 			return nil
@@ -114,8 +122,8 @@ func TestReview2_BalancedPaths(t *testing.T) {
 	wantHeld(t, "after Close beside a batch", start)
 
 	// Scratch.
-	s := rOpen(t, filepath.Join(root, "s"), chunkmap.Options{Scratch: true})
-	s.WriteAt(chunkPattern(0, 2*rcs), 0)
+	s := shareOpen(t, filepath.Join(root, "s"), chunkmap.Options{Scratch: true})
+	s.WriteAt(chunkPattern(0, 2*shareChunk), 0)
 	if chunkmap.MapsHeld() <= start {
 		t.Errorf("Scratch counts nothing")
 	}
@@ -124,23 +132,23 @@ func TestReview2_BalancedPaths(t *testing.T) {
 	wantHeld(t, "after Scratch", start)
 
 	// ReadOnly beside a writer, and after it.
-	w := rOpen(t, d, chunkmap.Options{})
-	r := rOpen(t, d, chunkmap.Options{ReadOnly: true})
+	w := shareOpen(t, d, chunkmap.Options{})
+	r := shareOpen(t, d, chunkmap.Options{ReadOnly: true})
 	buf := make([]byte, 100)
-	if _, err := r.ReadAt(buf, rcs); err != nil {
+	if _, err := r.ReadAt(buf, shareChunk); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
 	w.Close()
-	r = rOpen(t, d, chunkmap.Options{ReadOnly: true})
+	r = shareOpen(t, d, chunkmap.Options{ReadOnly: true})
 	r.ReadAt(buf, 0)
 	r.Close()
 	wantHeld(t, "after ReadOnly", start)
 
 	// Open failures.
 	bad := filepath.Join(root, "bad")
-	m = rOpen(t, bad, chunkmap.Options{})
-	m.WriteAt(chunkPattern(0, 3*rcs), 0)
+	m = shareOpen(t, bad, chunkmap.Options{})
+	m.WriteAt(chunkPattern(0, 3*shareChunk), 0)
 	m.Close()
 	orig, _ := os.ReadFile(filepath.Join(bad, chunkmap.ManifestName))
 	for _, name := range []string{"manifest short", "manifest garbage", "state page garbage", "chunk missing", "chunk short"} {
@@ -148,7 +156,7 @@ func TestReview2_BalancedPaths(t *testing.T) {
 		copyDir(t, bad, dir)
 		applyOn(t, dir, name, orig)
 		for _, ro := range []bool{false, true} {
-			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: rcs, ReadOnly: ro})
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: shareChunk, ReadOnly: ro})
 			if err == nil {
 				t.Logf("%s (ReadOnly %v): opened", name, ro)
 				m.Close()
@@ -161,8 +169,8 @@ func TestReview2_BalancedPaths(t *testing.T) {
 
 	// A refused Open.
 	restore := chunkmap.SetMapBudget(start + 1)
-	m1, err1 := chunkmap.Open(filepath.Join(root, "r1"), &chunkmap.Options{ChunkSize: rcs})
-	_, err2 := chunkmap.Open(filepath.Join(root, "r2"), &chunkmap.Options{ChunkSize: rcs})
+	m1, err1 := chunkmap.Open(filepath.Join(root, "r1"), &chunkmap.Options{ChunkSize: shareChunk})
+	_, err2 := chunkmap.Open(filepath.Join(root, "r2"), &chunkmap.Options{ChunkSize: shareChunk})
 	restore()
 	if err1 != nil {
 		t.Fatalf("first Open under budget start+1: %v", err1)
@@ -174,8 +182,8 @@ func TestReview2_BalancedPaths(t *testing.T) {
 	wantHeld(t, "after refused Open", start)
 }
 
-
-func rChunkName(t *testing.T, dir string, i int) string {
+// shareChunkName returns the name of the i-th chunk file in dir.
+func shareChunkName(t *testing.T, dir string, i int) string {
 	ents, _ := os.ReadDir(dir)
 	var names []string
 	for _, e := range ents {
@@ -189,18 +197,32 @@ func rChunkName(t *testing.T, dir string, i int) string {
 	return names[i]
 }
 
+// copyDir copies the regular files of from into to.
 func copyDir(t *testing.T, from, to string) {
-	os.MkdirAll(to, 0o755)
-	ents, _ := os.ReadDir(from)
+	t.Helper()
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		b, _ := os.ReadFile(filepath.Join(from, e.Name()))
-		os.WriteFile(filepath.Join(to, e.Name()), b, 0o644)
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(to, e.Name()), b, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
+// applyOn damages the dataset in dir as the case name says; orig is its
+// manifest.
 func applyOn(t *testing.T, dir, name string, orig []byte) {
 	mf := filepath.Join(dir, chunkmap.ManifestName)
 	switch name {
@@ -219,20 +241,20 @@ func applyOn(t *testing.T, dir, name string, orig []byte) {
 		}
 		os.WriteFile(mf, b, 0o644)
 	case "chunk missing":
-		os.Remove(filepath.Join(dir, rChunkName(t, dir, 1)))
+		os.Remove(filepath.Join(dir, shareChunkName(t, dir, 1)))
 	case "chunk short":
-		os.Truncate(filepath.Join(dir, rChunkName(t, dir, 0)), 100)
+		os.Truncate(filepath.Join(dir, shareChunkName(t, dir, 0)), 100)
 	}
 }
 
-// TestReview2_CloseRace: Close racing every other call leaves the count
+// TestMapShare_CloseRace: Close racing every other call leaves the count
 // balanced.
-func TestReview2_CloseRace(t *testing.T) {
+func TestMapShare_CloseRace(t *testing.T) {
 	start := chunkmap.MapsHeld()
 	root := t.TempDir()
 	for round := range 30 {
-		m := rOpen(t, filepath.Join(root, fmt.Sprint(round%3)), chunkmap.Options{NoAdmission: round%2 == 0, MaxMapped: 2})
-		m.WriteAt(chunkPattern(0, 6*rcs), 0)
+		m := shareOpen(t, filepath.Join(root, fmt.Sprint(round%3)), chunkmap.Options{NoAdmission: round%2 == 0, MaxMapped: 2})
+		m.WriteAt(chunkPattern(0, 6*shareChunk), 0)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		var pins []*chunkmap.Pinned
@@ -243,7 +265,7 @@ func TestReview2_CloseRace(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(round), uint64(g)))
 				buf := make([]byte, 200)
 				for range 200 {
-					off := rng.Int64N(6*rcs - 200)
+					off := rng.Int64N(6*shareChunk - 200)
 					switch rng.IntN(7) {
 					case 0:
 						m.ReadAt(buf, off)
@@ -258,13 +280,13 @@ func TestReview2_CloseRace(t *testing.T) {
 					case 3:
 						m.Batch(func(b *chunkmap.Batch) error {
 							b.Bytes(off, 200)
-							b.WritableBytes(rng.Int64N(6*rcs-200), 200)
+							b.WritableBytes(rng.Int64N(6*shareChunk-200), 200)
 							return nil
 						})
 					case 4:
 						m.AddUint64(off&^7, 0)
 					case 5:
-						m.Gather(buf[:8], []int64{off, rng.Int64N(6 * rcs)}, 4)
+						m.Gather(buf[:8], []int64{off, rng.Int64N(6 * shareChunk)}, 4)
 					case 6:
 						if g == 0 {
 							m.Close()
@@ -282,17 +304,17 @@ func TestReview2_CloseRace(t *testing.T) {
 	wantHeld(t, "after Close races", start)
 }
 
-// TestReview2_Storm: many goroutines open, use and close Managers under a
+// TestMapShare_Storm: many goroutines open, use and close Managers under a
 // tiny budget, each against its model.
-func TestReview2_Storm(t *testing.T) {
+func TestMapShare_Storm(t *testing.T) {
 	start := chunkmap.MapsHeld()
 	restore := chunkmap.SetMapBudget(start + 3)
 	defer restore()
 	root := t.TempDir()
 	const workers = 10
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(8 * time.Second)
 	if testing.Short() {
-		deadline = time.Now().Add(5 * time.Second)
+		deadline = time.Now().Add(3 * time.Second)
 	}
 	var wg sync.WaitGroup
 	var refusals, opens, overOps [workers]int
@@ -309,7 +331,7 @@ func TestReview2_Storm(t *testing.T) {
 				errs <- fmt.Errorf("worker %d: "+f, append([]any{w}, a...)...)
 			}
 			for time.Now().Before(deadline) {
-				o := &chunkmap.Options{ChunkSize: rcs, NoAdmission: rng.IntN(2) == 0, MaxMapped: 1 + rng.IntN(4)}
+				o := &chunkmap.Options{ChunkSize: shareChunk, NoAdmission: rng.IntN(2) == 0, MaxMapped: 1 + rng.IntN(4)}
 				m, err := chunkmap.Open(dir, o)
 				if err != nil {
 					if errors.Is(err, chunkmap.ErrIO) && errors.Is(err, syscall.ENOMEM) {
@@ -348,9 +370,9 @@ func TestReview2_Storm(t *testing.T) {
 					}
 					switch op := rng.IntN(12); op {
 					case 0, 1: // WriteAt, maybe past size
-						n := 1 + rng.Int64N(2*rcs)
-						off := startOff + rng.Int64N(max(1, size-startOff+rcs))
-						if size > 6*rcs {
+						n := 1 + rng.Int64N(2*shareChunk)
+						off := startOff + rng.Int64N(max(1, size-startOff+shareChunk))
+						if size > 6*shareChunk {
 							off = startOff + rng.Int64N(max(1, size-startOff-n))
 						}
 						p := make([]byte, n)
@@ -367,7 +389,7 @@ func TestReview2_Storm(t *testing.T) {
 						}
 						copy(model[off:], p)
 					case 2: // Append
-						p := make([]byte, 1+rng.IntN(int(rcs)))
+						p := make([]byte, 1+rng.IntN(int(shareChunk)))
 						for i := range p {
 							p[i] = byte(rng.Uint32())
 						}
@@ -379,7 +401,7 @@ func TestReview2_Storm(t *testing.T) {
 						}
 						model = append(model, p...)
 					case 3, 4: // ReadAt
-						n := 1 + rng.Int64N(2*rcs)
+						n := 1 + rng.Int64N(2*shareChunk)
 						off := rnd(n)
 						if off < 0 {
 							continue
@@ -484,7 +506,7 @@ func TestReview2_Storm(t *testing.T) {
 							c >>= 8
 						}
 					case 9: // Truncate
-						if size-startOff < 2*rcs {
+						if size-startOff < 2*shareChunk {
 							continue
 						}
 						ns := startOff + rng.Int64N(size-startOff)
@@ -495,7 +517,7 @@ func TestReview2_Storm(t *testing.T) {
 						}
 						model = model[:ns]
 					case 10: // DropBefore
-						if size-startOff < 8*rcs {
+						if size-startOff < 8*shareChunk {
 							continue
 						}
 						off := startOff + rng.Int64N(size-startOff)
@@ -504,7 +526,7 @@ func TestReview2_Storm(t *testing.T) {
 							m.Close()
 							return
 						}
-						startOff = max(startOff, off&^(rcs-1))
+						startOff = max(startOff, off&^(shareChunk-1))
 					case 11:
 						if err := m.Sync(); err != nil {
 							fail("Sync: %v", err)

@@ -3,11 +3,7 @@ package chunkmap_test
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"time"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -15,23 +11,23 @@ import (
 	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
-// TestReview2_OverBudget: a Manager over the process's budget with nothing
+// TestMapShare_OverBudget: a Manager over the process's budget with nothing
 // of its own to unmap serves every call, and a Sync makes what pwrite
 // wrote durable (a power loss right after it keeps it).
-func TestReview2_OverBudget(t *testing.T) {
+func TestMapShare_OverBudget(t *testing.T) {
 	for _, noAdm := range []bool{true, false} {
 		start := chunkmap.MapsHeld()
 		restore := chunkmap.SetMapBudget(start + 1)
 		root := t.TempDir()
 		dir := filepath.Join(root, "d")
 		rec := vfstest.NewRecorder(vfs.OS, "A")
-		o := chunkmap.Options{ChunkSize: rcs, NoAdmission: noAdm}
+		o := chunkmap.Options{ChunkSize: shareChunk, NoAdmission: noAdm}
 		chunkmap.SetFS(&o, rec)
 		m, err := chunkmap.Open(dir, &o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		model := chunkPattern(0, 5*rcs+123)
+		model := chunkPattern(0, 5*shareChunk+123)
 		if _, err := m.WriteAt(model, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -49,19 +45,19 @@ func TestReview2_OverBudget(t *testing.T) {
 			t.Errorf("over budget, Mapped = %d after ReadAt/WriteAt", st.Mapped)
 		}
 		// pins, batches, atomics, Gather map all the same
-		p, err := m.PinWritable(rcs-4, 8)
+		p, err := m.PinWritable(shareChunk-4, 8)
 		if err != nil {
 			t.Fatal(err)
 		}
 		copy(p.Bytes(), "ABCDEFGH")
-		copy(model[rcs-4:], "ABCDEFGH")
+		copy(model[shareChunk-4:], "ABCDEFGH")
 		p.Release()
-		if _, err := m.AddUint64(3*rcs, 5); err != nil {
+		if _, err := m.AddUint64(3*shareChunk, 5); err != nil {
 			t.Fatal(err)
 		}
-		model[3*rcs] += 5
+		model[3*shareChunk] += 5
 		err = m.Batch(func(b *chunkmap.Batch) error {
-			w, err := b.WritableBytes(2*rcs-10, 20)
+			w, err := b.WritableBytes(2*shareChunk-10, 20)
 			if err != nil {
 				return err
 			}
@@ -71,9 +67,9 @@ func TestReview2_OverBudget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		copy(model[2*rcs-10:], "batchbatchbatchbatch")
+		copy(model[2*shareChunk-10:], "batchbatchbatchbatch")
 		dst := make([]byte, 16)
-		if err := m.Gather(dst, []int64{0, 4*rcs + 7}, 8); err != nil || !bytes.Equal(dst[:8], model[:8]) || !bytes.Equal(dst[8:], model[4*rcs+7:4*rcs+15]) {
+		if err := m.Gather(dst, []int64{0, 4*shareChunk + 7}, 8); err != nil || !bytes.Equal(dst[:8], model[:8]) || !bytes.Equal(dst[8:], model[4*shareChunk+7:4*shareChunk+15]) {
 			t.Fatalf("Gather: %v", err)
 		}
 		// more pwrites after the chunks above were mapped
@@ -85,7 +81,7 @@ func TestReview2_OverBudget(t *testing.T) {
 			}
 			copy(model[off:], b)
 		}
-		ext := chunkPattern(int64(len(model)), 2*rcs)
+		ext := chunkPattern(int64(len(model)), 2*shareChunk)
 		if _, err := m.Append(ext); err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +98,7 @@ func TestReview2_OverBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.Close()
-		o2 := chunkmap.Options{ChunkSize: rcs}
+		o2 := chunkmap.Options{ChunkSize: shareChunk}
 		chunkmap.SetFS(&o2, vfstest.WithBootID(vfs.OS, "B"))
 		m2, err := chunkmap.Open(img, &o2)
 		if err != nil {
@@ -127,40 +123,11 @@ func TestReview2_OverBudget(t *testing.T) {
 	}
 }
 
-// TestReview2_ClosedUncollected: closed Managers that the collector has not
-// reached yet hold their mappings, which count nowhere.
-func TestReview2_ClosedUncollected(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	runtime.GC()
-	dir := t.TempDir()
-	before, heldBefore := r2Maps(), chunkmap.MapsHeld()
-	for range 3000 {
-		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: rcs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Close()
-	}
-	after, heldAfter := r2Maps(), chunkmap.MapsHeld()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	t.Logf("3000 open/close without GC: process mappings %d -> %d, MapsHeld %d -> %d, heap alloc %d", before, after, heldBefore, heldAfter, ms.HeapAlloc)
-	runtime.GC()
-	runtime.GC()
-	time.Sleep(100 * time.Millisecond)
-	t.Logf("after GC: process mappings %d", r2Maps())
-}
-
-func r2Maps() int {
-	b, _ := os.ReadFile("/proc/self/maps")
-	return bytes.Count(b, []byte("\n"))
-}
-
-// TestReview2_PinsPastShare: Managers opened up to Open's refusal, each
+// TestMapShare_PinsPastShare: Managers opened up to Open's refusal, each
 // then taking one pin, atomic or batch and letting it go, must not leave
 // the Managers holding more than Open's three quarters (held <= 1.5 budgets,
 // as TestMapLimit_ManyManagers checks after ReadAt and WriteAt).
-func TestReview2_PinsPastShare(t *testing.T) {
+func TestMapShare_PinsPastShare(t *testing.T) {
 	for _, how := range []string{"atomic", "pin", "batch"} {
 		t.Run(how, func(t *testing.T) {
 			start := chunkmap.MapsHeld()
@@ -174,29 +141,29 @@ func TestReview2_PinsPastShare(t *testing.T) {
 				}
 			}()
 			for i := 0; ; i++ {
-				m, err := chunkmap.Open(filepath.Join(root, fmt.Sprint(i)), &chunkmap.Options{ChunkSize: rcs, NoAdmission: true})
+				m, err := chunkmap.Open(filepath.Join(root, fmt.Sprint(i)), &chunkmap.Options{ChunkSize: shareChunk, NoAdmission: true})
 				if err != nil {
 					break
 				}
 				ms = append(ms, m)
-				if _, err := m.WriteAt(chunkPattern(0, 2*rcs), 0); err != nil {
+				if _, err := m.WriteAt(chunkPattern(0, 2*shareChunk), 0); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for _, m := range ms {
 				switch how {
 				case "atomic":
-					if _, err := m.AddUint64(rcs, 1); err != nil {
+					if _, err := m.AddUint64(shareChunk, 1); err != nil {
 						t.Fatal(err)
 					}
 				case "pin":
-					p, err := m.Pin(rcs, 8)
+					p, err := m.Pin(shareChunk, 8)
 					if err != nil {
 						t.Fatal(err)
 					}
 					p.Release()
 				case "batch":
-					if err := m.Batch(func(b *chunkmap.Batch) error { _, err := b.Bytes(rcs, 8); return err }); err != nil {
+					if err := m.Batch(func(b *chunkmap.Batch) error { _, err := b.Bytes(shareChunk, 8); return err }); err != nil {
 						t.Fatal(err)
 					}
 				}

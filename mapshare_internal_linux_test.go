@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// TestReview2_SetupFailBalanced: newManager's failure after reserveArena
+// TestMapShare_SetupFailBalanced: newManager's failure after reserveArena
 // (a state page that faults) gives back what reserveArena counted.
-func TestReview2_SetupFailBalanced(t *testing.T) {
+func TestMapShare_SetupFailBalanced(t *testing.T) {
 	dir := t.TempDir()
 	m, err := Open(dir, &Options{ChunkSize: MinChunkSize})
 	if err != nil {
