@@ -140,7 +140,7 @@ func TestMapShare_PinsPastShare(t *testing.T) {
 					m.Close()
 				}
 			}()
-			for i := 0; ; i++ {
+			for i := 0; i < 4*int(budget); i++ {
 				m, err := chunkmap.Open(filepath.Join(root, fmt.Sprint(i)), &chunkmap.Options{ChunkSize: shareChunk, NoAdmission: true})
 				if err != nil {
 					break
