@@ -7,6 +7,7 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -500,13 +501,8 @@ func TestMapShare_Storm(t *testing.T) {
 							m.Close()
 							return
 						}
-						// little-endian add in the model
-						c := uint16(1)
-						for i := range 8 {
-							c += uint16(model[off+int64(i)])
-							model[off+int64(i)] = byte(c)
-							c >>= 8
-						}
+						// AddUint64 adds in the machine's byte order.
+						binary.NativeEndian.PutUint64(model[off:], binary.NativeEndian.Uint64(model[off:])+1)
 					case 9: // Truncate
 						if size-startOff < 2*shareChunk {
 							continue

@@ -73,8 +73,8 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	if dir == "" {
 		return nil, openErr(dir, errEmptyDir)
 	}
-	// Checked again when the arena is reserved; here first, so that a
-	// refused Open leaves the directory as it was.
+	// Before anything else, so that a refused Open leaves the directory
+	// as it was; every Open, Scratch and ReadOnly too, reserves an arena.
 	if err := roomForArena(); err != nil {
 		return nil, openErr(dir, fmt.Errorf("reserve an arena: %w", err))
 	}

@@ -258,10 +258,10 @@ func arenaSlots(o Options, chunkSize, nchunks int64) int {
 // "as much again" of one slot, and the program died at its next heap
 // growth.) Failing all that, not one slot, Open fails. The arena is
 // correct at any size: fewer slots only make chunks share them sooner.
+//
+// Open has checked the process's share of mappings (roomForArena) before
+// it touched the directory.
 func (m *Manager) reserveArena(nchunks int64) error {
-	if err := roomForArena(); err != nil {
-		return fmt.Errorf("reserve an arena: %w", err)
-	}
 	n := arenaSlots(m.opts, m.chunkSize, nchunks)
 	limit, limited := addressSpaceLimit()
 	if limited {
