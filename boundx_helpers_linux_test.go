@@ -112,7 +112,11 @@ func (e *bxErrs) check(what string, err error, allowed ...error) {
 // (deleted ones included) and the number of /proc/self/maps lines naming
 // any file of dir.
 func bxMaps(t testing.TB, dir string) (chunkBytes int64, lines int) {
-	b := bxReadMaps(t)
+	return bxMapsIn(bxReadMaps(t), dir)
+}
+
+// bxMapsIn is bxMaps over b, a listing read by bxReadMaps.
+func bxMapsIn(b []byte, dir string) (chunkBytes int64, lines int) {
 	sc := bufio.NewScanner(strings.NewReader(string(b)))
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	for sc.Scan() {
@@ -261,6 +265,11 @@ func bxMapsOf(t testing.TB, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return bxLinesOf(b, dir)
+}
+
+// bxLinesOf returns the lines of the listing b that name files of dir.
+func bxLinesOf(b []byte, dir string) string {
 	var out []string
 	for _, l := range strings.Split(string(b), "\n") {
 		if strings.Contains(l, dir+"/") {

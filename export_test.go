@@ -105,3 +105,18 @@ func SetUnmapBeforeRemove(on bool) (was bool) {
 	was, unmapBeforeRemove = unmapBeforeRemove, on
 	return was
 }
+
+// StatsHolding returns m's Stats and runs fn under the same hold of m's
+// lock. Every chunk of m is mapped and unmapped under that lock, so what
+// the kernel lists of m's mappings while fn runs is what the Stats count:
+// a listing of /proc/self/maps is no snapshot (the kernel reads it a page
+// at a time, and since Linux 6.17 one mapping at a time), and one read
+// while chunks come and go can list a chunk unmapped before it read the
+// next one mapped.
+func (m *Manager) StatsHolding(fn func()) Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.statsLocked()
+	fn()
+	return st
+}

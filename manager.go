@@ -405,6 +405,13 @@ func (m *Manager) Stats() Stats {
 	if m.follows.Load() && !m.closed.Load() {
 		m.followLocked() // counts the writer's chunks; an error changes nothing
 	}
+	return m.statsLocked()
+}
+
+// statsLocked is Stats without a follower's look at its writer.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) statsLocked() Stats {
 	held := 0
 	for _, mp := range m.mu.live {
 		if mp.s.holds.Load() > 0 {
