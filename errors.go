@@ -96,7 +96,10 @@ var (
 	// ErrIO is returned when the operating system refuses or fails a call
 	// for a reason no other sentinel names: permission denied, too many
 	// open files, a path through something that is not a directory, an
-	// I/O error of a read or write, address space or memory exhausted.
+	// I/O error of a read or write, address space or memory exhausted, a
+	// buffer the caller gave that is not memory the call can read or
+	// write (syscall.EFAULT: a mapping of a file that another program
+	// truncated, say; the dataset is not at fault).
 	// Its error stays in the chain (errors.Is(err, fs.ErrPermission),
 	// errors.Is(err, syscall.EMFILE)). The call failed and the dataset is
 	// as the call's documentation says after an error (a ReadAt or

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
+	"unsafe"
 )
 
 // ReadAt implements [io.ReaderAt]. It copies len(p) bytes from offset off
@@ -168,10 +170,14 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 		_, err := m.fileIOLocked(p, off, false)
 		return err
 	}
-	f := copyGuarded(p, m.slotBytes(int64(mp.k), off&m.mask, len(p)))
+	src := m.slotBytes(int64(mp.k), off&m.mask, len(p))
+	f := copyGuarded(p, src)
 	mp.s.used.Store(true)
 	m.mu.Unlock()
 	if f.hit {
+		if err := bufferFault(f, src); err != nil {
+			return err
+		}
 		// On tmpfs even a read of a hole through a mapping needs a page,
 		// so on a full tmpfs it faults; pread reads the hole as zeros. A
 		// file truncated from outside fails both ways.
@@ -215,6 +221,20 @@ func (m *Manager) mapForIOLocked(idx int64, op string) (*mapping, error) {
 		return nil, nil
 	}
 	return mp, err
+}
+
+// bufferFault is the error of a guarded copy between ours, bytes of a
+// chunk, and a caller's buffer, that faulted at f.addr, if that lies
+// outside ours: then the caller's buffer is not memory the call may read or
+// write (a mapping of a file that another program truncated, say). The
+// dataset is not at fault, and the error is the one pread and pwrite return
+// for such a buffer, EFAULT. It is nil for a fault in ours.
+func bufferFault(f fault, ours []byte) error {
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(ours)))
+	if f.addr >= lo && f.addr-lo < uintptr(len(ours)) {
+		return nil
+	}
+	return fmt.Errorf("%w: the buffer given faulted at address %#x, outside the dataset: %w", ErrIO, f.addr, syscall.EFAULT)
 }
 
 // faultErr is the error of an access that faulted in mp's chunk. It names
@@ -409,11 +429,15 @@ func (m *Manager) writeSlow(p []byte, off int64) (n int, err error) {
 		// mappings, this one among them (withFilesLocked): pwrite it.
 		return m.fileIOLocked(p, off, true)
 	}
-	f := copyGuarded(m.slotBytes(int64(mp.k), off&m.mask, len(p)), p)
+	dst := m.slotBytes(int64(mp.k), off&m.mask, len(p))
+	f := copyGuarded(dst, p)
 	mp.s.used.Store(true)
 	m.markDirtyLocked(mp)
 	m.mu.Unlock()
 	if f.hit {
+		if err := bufferFault(f, dst); err != nil {
+			return 0, err
+		}
 		// A store through a mapping faults also where the file system
 		// cannot reserve the blocks the page's write-back needs: on a
 		// full copy-on-write file system (btrfs), bytes allocated and

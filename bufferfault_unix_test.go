@@ -1,0 +1,120 @@
+//go:build unix
+
+package chunkmap_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/accessor"
+	mmap "github.com/edsrzf/mmap-go"
+)
+
+// faultingBuffer returns n bytes of memory that fault when touched: a
+// mapping of a file truncated to nothing after it was mapped, as a
+// program's buffer mapped from a file that another program truncated.
+func faultingBuffer(t *testing.T, n int) []byte {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "foreign"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	mm, err := mmap.Map(f, mmap.RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mm.Unmap() })
+	if err := f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	return mm[:n:n]
+}
+
+// TestBufferFault passes every call that copies between the dataset and a
+// caller's buffer a buffer that faults. The caller's memory is at fault,
+// not the dataset: each call returns ErrIO with EFAULT, as pread and pwrite
+// do for such a buffer, never ErrFault naming a chunk file as "truncated or
+// removed by another process", and the dataset and the Manager are as they
+// were. A following reader's calls are checked too. Chunks mapped (lock-free and locked paths) and not (pread and
+// pwrite, MaxMapped 1 under admission) are both reached.
+func TestBufferFault(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	want := make([]byte, 16*cs)
+	for i := range want {
+		want[i] = byte(i*7 + i>>16)
+	}
+	if _, err := m.WriteAt(want, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReadAt(make([]byte, 8), 0); err != nil { // maps chunk 0
+		t.Fatal(err)
+	}
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	bad := faultingBuffer(t, cs)
+	va := accessor.New(m, nil)
+	u64s := func(b []byte) []uint64 { return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/8) }
+	const unmapped = 9 * cs // a chunk admission serves by pread and pwrite
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"ReadAt 8 mapped", func() error { _, err := m.ReadAt(bad[:8], 0); return err }},
+		{"ReadAt 4096 mapped", func() error { _, err := m.ReadAt(bad[:4096], 100); return err }},
+		{"ReadAt across chunks", func() error { _, err := m.ReadAt(bad[:4096], cs-100); return err }},
+		{"ReadAt 8 unmapped", func() error { _, err := m.ReadAt(bad[:8], unmapped); return err }},
+		{"reader's ReadAt", func() error { _, err := r.ReadAt(bad[:8], 0); return err }},
+		{"reader's Gather", func() error { return r.Gather(bad[:8], []int64{cs}, 8) }},
+		{"WriteAt 8 mapped", func() error { _, err := m.WriteAt(bad[:8], 0); return err }},
+		{"WriteAt 4096 mapped", func() error { _, err := m.WriteAt(bad[:4096], 100); return err }},
+		{"WriteAt whole chunk", func() error { _, err := m.WriteAt(bad, 0); return err }},
+		{"WriteAt 8 unmapped", func() error { _, err := m.WriteAt(bad[:8], unmapped); return err }},
+		{"Gather", func() error { return m.Gather(bad[:16], []int64{0, 8}, 8) }},
+		{"Scatter", func() error { return m.Scatter(bad[:16], []int64{0, 8}, 8) }},
+		{"accessor ReadUint64s", func() error { return va.ReadUint64s(0, u64s(bad[:128])) }},
+		{"accessor WriteUint64s", func() error { return va.WriteUint64s(0, u64s(bad[:128])) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.call()
+			if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EFAULT) || errors.Is(err, chunkmap.ErrFault) {
+				t.Fatalf("got %v; want ErrIO matching EFAULT, not ErrFault", err)
+			}
+			if msg := err.Error(); strings.Contains(msg, "truncated or removed") {
+				t.Errorf("the message blames the dataset: %q", msg)
+			}
+		})
+	}
+	got := make([]byte, len(want))
+	if _, err := m.ReadAt(got, 0); err != nil {
+		t.Fatalf("ReadAt after the faults: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the dataset changed under writes whose buffer faulted at its first byte")
+	}
+	if _, err := m.WriteAt([]byte("fine"), 0); err != nil {
+		t.Fatalf("WriteAt after the faults: %v", err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatalf("Sync after the faults: %v", err)
+	}
+}
