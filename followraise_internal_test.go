@@ -118,9 +118,14 @@ func TestFollow_UnstablePageLetsGoOfReplacedChunks(t *testing.T) {
 	// What a Pin of chunk 2 that followed just now gets: the chunk's
 	// slot, with no other pull.
 	got := make([]byte, 100)
-	if r.hotRead1(got, 2*cs) && got[0] != 'C' {
+	if r.hotRead1(got, 2*cs, nil) && got[0] != 'C' {
 		t.Errorf("after a page loaded as the epoch taken before, with Size %d of a later one, chunk 2 reads %q through the reader's mapping of the deleted file; the writer's chunk 2 holds 'C'",
 			ps.size, got[0])
+	}
+	// And what ReadAt's lock-free path for a follower gets, which checks
+	// the page's epoch against seen.
+	if r.hotRead1(got, 2*cs, r.shared.p) && got[0] != 'C' {
+		t.Errorf("a follower's lock-free read of chunk 2 reads %q through its mapping of the deleted file; the writer's chunk 2 holds 'C'", got[0])
 	}
 	if r.seen.Load() != old {
 		t.Errorf("seen is %d after the unstable load; want %d, the epoch it named, so that the next pull takes the page again", r.seen.Load(), old)

@@ -80,10 +80,28 @@ func catchWrite(prev bool, in **slot) {
 // reports whether it could. It loads the slot's generation and own word,
 // and the Manager's shrink epoch, before and after the copy (see slots.go);
 // p may hold anything when it reports false.
-func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
+//
+// A following reader passes its writer's shared state page as pg (others
+// pass nil), and the read then also checks, under the same guard, what
+// followedRead checks under three of its own: that the page's epoch is the
+// one the reader last took under its lock (seen), whose chunk files are
+// the ones it maps, before the copy and still after it, and that the
+// page's Size still covers p after it (a Truncate stores the cut Size
+// before it moves the epoch). Within an epoch the page's Size only grows,
+// so the reader's own Size, which ReadAt checked p against, is at most the
+// page's. Anything else, or a fault on the page, reports false, and the
+// caller takes followedRead's path, which settles it.
+func (m *Manager) hotRead1(p []byte, off int64, pg *statePage) (ok bool) {
 	// A fault unwinds before ok is set, so it reads false.
 	var f fault
 	defer catchFault(debug.SetPanicOnFault(true), &f)
+	var pe uint64
+	if pg != nil {
+		pe = pg.epoch.Load()
+		if pe != m.seen.Load() || pe == midFollow || pg.magic != stateMagicBytes {
+			return false
+		}
+	}
 	e := m.shrinks.Load()
 	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
@@ -100,6 +118,9 @@ func (m *Manager) hotRead1(p []byte, off int64) (ok bool) {
 	}
 	loadFence()
 	if s.own.Load() != want || s.gen.Load() != g || m.shrinks.Load() != e {
+		return false
+	}
+	if pg != nil && (pg.epoch.Load() != pe || off+int64(len(p)) > pg.size.Load()) {
 		return false
 	}
 	if !s.used.Load() {

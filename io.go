@@ -24,11 +24,17 @@ func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	// Size, in one guarded frame. Neither Close nor Start needs a check
 	// here: Close and DropBefore clear the own word of every chunk they
 	// take away, so hotRead1 fails for those, and the checks below say why.
-	// A reader following a writer takes readAt, which checks the shared
-	// state page first.
-	if n := int64(len(p)); off >= 0 && n > 0 && n <= m.state().size.Load()-off && n <= m.chunkSize-off&m.mask &&
-		!m.follows.Load() && m.hotRead1(p, off) {
-		return len(p), nil
+	// A reader following a writer checks the writer's shared state page
+	// too, in the same guarded frame; where that does not settle the
+	// read, readAt follows the writer first.
+	if n := int64(len(p)); off >= 0 && n > 0 && n <= m.state().size.Load()-off && n <= m.chunkSize-off&m.mask {
+		var pg *statePage
+		if m.follows.Load() {
+			pg = m.shared.p
+		}
+		if m.hotRead1(p, off, pg) {
+			return len(p), nil
+		}
 	}
 	return m.readAt(p, off)
 }
@@ -124,7 +130,7 @@ func (m *Manager) read(p []byte, off int64) (int, error) {
 	for n < len(p) {
 		o := off + int64(n)
 		k := int(min(int64(len(p)-n), m.chunkSize-o&m.mask))
-		if !m.hotRead1(p[n:n+k], o) {
+		if !m.hotRead1(p[n:n+k], o, nil) {
 			if err := m.readSlow(p[n:n+k], o); err != nil {
 				return n, err
 			}

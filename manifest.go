@@ -85,6 +85,10 @@ const (
 	stateMagic = "CMSTATE2"
 )
 
+// stateMagicBytes is stateMagic as the state page holds it, for a compare
+// in one load on a reader's hot path (hotRead1).
+var stateMagicBytes = [8]byte([]byte(stateMagic))
+
 // manifest is the persistent description of a dataset.
 type manifest struct {
 	chunkSize int64

@@ -42,7 +42,7 @@ func TestSlot_GenerationCatchesABA(t *testing.T) {
 	}
 	// And hotRead1 itself, checked between its loads by the same rule,
 	// succeeds only when nothing moved.
-	if !m.hotRead1(b[:], 0) {
+	if !m.hotRead1(b[:], 0, nil) {
 		t.Fatal("hotRead1 of a mapped chunk failed")
 	}
 }

@@ -276,6 +276,35 @@ func BenchmarkReadBlock(b *testing.B) {
 	}
 }
 
+// BenchmarkReadSmall: 8-byte ReadAt at random 8-byte-aligned offsets in the
+// first MiB of the dataset (in the CPU's caches): the cost of one call,
+// which for a read-only Manager includes following its writer.
+func BenchmarkReadSmall(b *testing.B) {
+	d := dataset(b, opsSize, bigChunk, 0)
+	d.Options.MaxMapped = 0
+	r := rand.New(rand.NewPCG(7, 7))
+	rnd := make([]int64, 1<<12)
+	for i := range rnd {
+		rnd[i] = r.Int64N(1<<20/8) * 8
+	}
+	for _, impl := range readImpls() {
+		b.Run("impl="+impl.name, func(b *testing.B) {
+			ra := impl.openWarm(b, d)
+			p := make([]byte, 8)
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ra.ReadAt(p, rnd[i]); err != nil {
+					b.Fatal(err)
+				}
+				if i++; i == len(rnd) {
+					i = 0
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkSectionCopy: io.Copy to io.Discard out of an io.SectionReader
 // over the whole dataset (io.Discard reads 8 KiB at a time).
 func BenchmarkSectionCopy(b *testing.B) {
