@@ -240,7 +240,7 @@ func bufferFault(f fault, ours []byte) error {
 	if f.addr >= lo && f.addr-lo < uintptr(len(ours)) {
 		return nil
 	}
-	return fmt.Errorf("%w: the buffer given faulted at address %#x, outside the dataset: %w", ErrIO, f.addr, syscall.EFAULT)
+	return fmt.Errorf("%w: the buffer passed faulted at address %#x: %w", ErrIO, f.addr, syscall.EFAULT)
 }
 
 // faultErr is the error of an access that faulted in mp's chunk. It names
