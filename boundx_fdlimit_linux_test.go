@@ -23,6 +23,18 @@ import (
 // process of its own, whose descriptor limit it lowers.
 const bxChildEnv = "CHUNKMAP_BOUNDX_FDCHILD"
 
+// bxChildHang bounds a child of TestBoundxFDExhaust: its own watchdog, and
+// (with room for the process to start and dump its stacks) the parent's
+// wait for it. The bound only tells a hang, which never ends, from a slow
+// child. The calls child's storm waits on the disk more than it runs: a
+// round made some 750 fsyncs (strace: 4.9 s of them, 6.6 ms each, beside
+// other tests' writes) and used 0.55 s of CPU in 4.1 s, and the rounds go
+// on, up to 5, until a call meets EMFILE; the open child waits up to
+// bxGoneWait, 6 times, for cleanups. On a loaded 2-core machine the calls
+// child took 4 to 10 s against a watchdog of 12 s, the whole test up to
+// 12 s against 20.
+const bxChildHang = 60 * time.Second
+
 // TestBoundxFDExhaust runs, in a child process (the descriptor limit is
 // per process), every kind of call with the descriptor limit lowered to
 // a few above what is open: each must return, with an error that matches
@@ -33,7 +45,7 @@ func TestBoundxFDExhaust(t *testing.T) {
 	if os.Getenv(bxChildEnv) != "" {
 		t.Skip("in the child")
 	}
-	bxWatchdog(t, 20*time.Second)
+	bxWatchdog(t, 2*(bxChildHang+30*time.Second)) // the children's own bounds below
 	for _, mode := range []string{"calls", "open"} {
 		t.Run(mode, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestBoundxFDChild$", "-test.v", "-test.count=1")
@@ -44,7 +56,7 @@ func TestBoundxFDExhaust(t *testing.T) {
 			go func() { out, err = cmd.CombinedOutput(); close(done) }()
 			select {
 			case <-done:
-			case <-time.After(15 * time.Second):
+			case <-time.After(bxChildHang + 20*time.Second): // its own watchdog first
 				cmd.Process.Signal(syscall.SIGQUIT) // the child's stacks
 				<-done
 				t.Fatalf("child hung:\n%s", out)
@@ -63,7 +75,7 @@ func TestBoundxFDChild(t *testing.T) {
 	if mode == "" {
 		t.Skip("run by TestBoundxFDExhaust")
 	}
-	bxWatchdog(t, 12*time.Second)
+	bxWatchdog(t, bxChildHang)
 	dir := os.Getenv("BOUNDX_DIR") + "/ds"
 	var orig syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
