@@ -13,12 +13,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // helperArgsEnv holds the command line, one argument per line, that
 // TestHelperProcess runs; it is set only in the child processes the signal
 // tests start.
 const helperArgsEnv = "CHUNKMAP_HELPER_ARGS"
+
+// helperHoldEnv, set to 1 in a child of startHelper, holds every write to
+// standard output after the first until the pipe has no reader (heldOutput).
+const helperHoldEnv = "CHUNKMAP_HELPER_HOLD"
 
 // TestHelperProcess is not a test: it is the chunkmap command in a child
 // process (syscall's TestFcntlFlock pattern), run by startHelper.
@@ -27,7 +33,36 @@ func TestHelperProcess(t *testing.T) {
 	if !ok {
 		return
 	}
-	os.Exit(run(strings.Split(args, "\n"), os.Stdout, os.Stderr))
+	var stdout io.Writer = os.Stdout
+	if os.Getenv(helperHoldEnv) == "1" {
+		stdout = &heldOutput{f: os.Stdout}
+	}
+	os.Exit(run(strings.Split(args, "\n"), stdout, os.Stderr))
+}
+
+// heldOutput writes to f, a pipe, but holds every write after the first
+// until the pipe has no reader (poll reports POLLERR or POLLHUP), or for a
+// minute at most: the write then meets the closed pipe, as a write after
+// the reader exits does, whatever the schedule. A test that closes the
+// reader after the first line cannot otherwise know that the command has
+// not written everything into the pipe's buffer first, nor that it gets to
+// its next write soon after, other than by timing its work.
+type heldOutput struct {
+	f      *os.File
+	writes int
+}
+
+func (h *heldOutput) Write(p []byte) (int, error) {
+	if h.writes++; h.writes > 1 {
+		fds := []unix.PollFd{{Fd: int32(h.f.Fd())}} // no events: POLLERR and POLLHUP come anyway
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+			n, err := unix.Poll(fds, 100)
+			if err == nil && n > 0 && fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
+				break
+			}
+		}
+	}
+	return h.f.Write(p)
 }
 
 // startHelper starts chunkmap with args in a child process whose temporary
@@ -35,8 +70,15 @@ func TestHelperProcess(t *testing.T) {
 // error (to read once it has exited).
 func startHelper(t *testing.T, tmp string, args ...string) (*exec.Cmd, io.ReadCloser, *bytes.Buffer) {
 	t.Helper()
+	return startHelperEnv(t, tmp, nil, args...)
+}
+
+// startHelperEnv is startHelper with env added to the child's environment.
+func startHelperEnv(t *testing.T, tmp string, env []string, args ...string) (*exec.Cmd, io.ReadCloser, *bytes.Buffer) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join(args, "\n"), "TMPDIR="+tmp)
+	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -127,10 +169,14 @@ func TestRun_Demo_Signal(t *testing.T) {
 func TestRun_Demo_ClosedPipe(t *testing.T) {
 	t.Run("after the first line", func(t *testing.T) {
 		tmp := t.TempDir()
-		// About a second of random reads after the first line: the pipe
-		// is closed long before the demo writes its table.
-		cmd, stdout, stderr := startHelper(t, tmp, "demo", "-size", "4MiB", "-chunk", "64KiB", "-max-mapped", "2",
-			"-reads", "1000000", "-read-size", "8", "-compare=false")
+		// The demo's next write after its first line, the table, is
+		// held until the pipe is closed (heldOutput): the demo does not
+		// notice a closed output before it writes, and its two million
+		// random reads, meant to outlast the close, took 9 to 27 s under
+		// load and over the minute waitHelper allows under more (GOARCH=386
+		// -short beside the race run).
+		cmd, stdout, stderr := startHelperEnv(t, tmp, []string{helperHoldEnv + "=1"}, "demo", "-size", "4MiB", "-chunk", "64KiB", "-max-mapped", "2",
+			"-reads", "1000", "-read-size", "8", "-compare=false")
 		first, err := bufio.NewReader(stdout).ReadString('\n')
 		if err != nil || !strings.Contains(first, tmp) {
 			t.Fatalf("first line %q (%v), want the demo's header naming its directory in %s", first, err, tmp)
