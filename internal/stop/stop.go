@@ -8,8 +8,12 @@
 // directory behind: for hugearray's defaults, 4 GiB in the system's
 // temporary directory.
 //
+// A closed output is seen as soon as its reader goes where the output is
+// a pipe or a socket on Unix (watchOutput), and elsewhere at the next write
+// to it, which fails.
+//
 // The signals are in stop_unix.go, stop_windows.go and stop_other.go, with
-// isBrokenPipe.
+// isBrokenPipe and watchOutput.
 package stop
 
 import (
@@ -26,10 +30,12 @@ import (
 // signals no longer end the process: the program must call Err often
 // enough.
 type Stopper struct {
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	release func()
-	w       io.Writer
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	release  func()
+	endWatch func() // ends watchOutput's watch; nil if there is none
+	once     sync.Once
+	w        io.Writer
 
 	mu   sync.Mutex // serialises writes; protects werr
 	werr error      // the first write error
@@ -40,7 +46,9 @@ type Stopper struct {
 func New(w io.Writer) *Stopper {
 	sigCtx, stopNotify := signal.NotifyContext(context.Background(), stopSignals...)
 	ctx, cancel := context.WithCancelCause(sigCtx)
-	return &Stopper{ctx: ctx, cancel: cancel, release: stopNotify, w: w}
+	s := &Stopper{ctx: ctx, cancel: cancel, release: stopNotify, w: w}
+	s.endWatch = s.watchOutput()
+	return s
 }
 
 // Write writes p to the output. The first write that fails stops the
@@ -54,10 +62,27 @@ func (s *Stopper) Write(p []byte) (int, error) {
 	}
 	n, err := s.w.Write(p)
 	if err != nil {
-		s.werr = err
-		s.cancel(&outputError{err})
+		s.failLocked(err)
 	}
 	return n, err
+}
+
+// outputGone stops the program for err, the output's reader gone, as a
+// failed write would, unless a write failed first.
+func (s *Stopper) outputGone(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.werr == nil {
+		s.failLocked(err)
+	}
+}
+
+// failLocked records err as the output's error and stops the program.
+//
+// REQUIRES: s.mu held; s.werr nil.
+func (s *Stopper) failLocked(err error) {
+	s.werr = err
+	s.cancel(&outputError{err})
 }
 
 // Err returns nil while the program may go on, and once it was asked to
@@ -98,10 +123,15 @@ func (s *Stopper) OutputErr() error {
 }
 
 // Release stops watching: the stop signals have their default effect
-// again.
+// again, and nothing watches the output. Calling it again does nothing.
 func (s *Stopper) Release() {
-	s.release()
-	s.cancel(nil)
+	s.once.Do(func() {
+		s.release()
+		if s.endWatch != nil {
+			s.endWatch()
+		}
+		s.cancel(nil)
+	})
 }
 
 // outputError is the cause of a stop by a failed write to the output.

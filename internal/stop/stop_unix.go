@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // stopSignals stop a program: Ctrl-C, kill's default SIGTERM, SIGHUP when
@@ -18,4 +20,62 @@ var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, sys
 // isBrokenPipe reports whether err is a write to a pipe with no reader.
 func isBrokenPipe(err error) bool {
 	return errors.Is(err, syscall.EPIPE)
+}
+
+// watchOutput watches the output, if it is a pipe or a socket, for its
+// reader going away, and returns what ends the watch (nil if there is
+// none). poll reports POLLERR (a pipe) or POLLHUP (a socket) on the
+// writing end once nothing reads the other, with no write needed: a
+// program that writes rarely (the demo, between its phases) then stops at
+// its next check, where a failed write would stop it only at its next
+// write. The watch polls a pipe of its own too, whose closing ends it.
+func (s *Stopper) watchOutput() (end func()) {
+	f, ok := s.w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
+		return nil
+	}
+	out, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	wake, woken, err := os.Pipe()
+	if err != nil {
+		return nil
+	}
+	wakeConn, err := wake.SyscallConn()
+	if err != nil {
+		wake.Close()
+		woken.Close()
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var gone bool
+		// Control keeps each descriptor open while poll waits on it.
+		out.Control(func(ofd uintptr) {
+			wakeConn.Control(func(wfd uintptr) {
+				fds := []unix.PollFd{{Fd: int32(ofd)}, {Fd: int32(wfd), Events: unix.POLLIN}}
+				for {
+					_, err := unix.Poll(fds, -1)
+					if err == unix.EINTR {
+						continue
+					}
+					gone = err == nil && fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0
+					return
+				}
+			})
+		})
+		if gone {
+			s.outputGone(&os.PathError{Op: "poll", Path: f.Name(), Err: syscall.EPIPE})
+		}
+	}()
+	return func() {
+		woken.Close()
+		<-done
+		wake.Close()
+	}
 }

@@ -19,3 +19,7 @@ var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 func isBrokenPipe(err error) bool {
 	return errors.Is(err, windows.ERROR_NO_DATA) || errors.Is(err, windows.ERROR_BROKEN_PIPE)
 }
+
+// watchOutput returns nil: here a closed output is seen at the next write
+// to it, which fails.
+func (s *Stopper) watchOutput() (end func()) { return nil }
