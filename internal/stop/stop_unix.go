@@ -6,8 +6,6 @@ import (
 	"errors"
 	"os"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // stopSignals stop a program: Ctrl-C, kill's default SIGTERM, SIGHUP when
@@ -24,11 +22,13 @@ func isBrokenPipe(err error) bool {
 
 // watchOutput watches the output, if it is a pipe or a socket, for its
 // reader going away, and returns what ends the watch (nil if there is
-// none). poll reports POLLERR (a pipe) or POLLHUP (a socket) on the
-// writing end once nothing reads the other, with no write needed: a
+// none). The system reports an error (a pipe) or a hang-up (a socket) on
+// the writing end once nothing reads the other, with no write needed: a
 // program that writes rarely (the demo, between its phases) then stops at
 // its next check, where a failed write would stop it only at its next
-// write. The watch polls a pipe of its own too, whose closing ends it.
+// write. The watch waits on a pipe of its own too, whose closing ends it
+// (awaitGone). The program may close the output while it is watched: the
+// watch does not keep it open (see awaitGone).
 func (s *Stopper) watchOutput() (end func()) {
 	f, ok := s.w.(*os.File)
 	if !ok {
@@ -54,22 +54,7 @@ func (s *Stopper) watchOutput() (end func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		var gone bool
-		// Control keeps each descriptor open while poll waits on it.
-		out.Control(func(ofd uintptr) {
-			wakeConn.Control(func(wfd uintptr) {
-				fds := []unix.PollFd{{Fd: int32(ofd)}, {Fd: int32(wfd), Events: unix.POLLIN}}
-				for {
-					_, err := unix.Poll(fds, -1)
-					if err == unix.EINTR {
-						continue
-					}
-					gone = err == nil && fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0
-					return
-				}
-			})
-		})
-		if gone {
+		if awaitGone(out, wakeConn) {
 			s.outputGone(&os.PathError{Op: "poll", Path: f.Name(), Err: syscall.EPIPE})
 		}
 	}()

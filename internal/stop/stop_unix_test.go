@@ -3,10 +3,13 @@
 package stop
 
 import (
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -109,4 +112,84 @@ func TestStopper_ReleaseEndsTheWatch(t *testing.T) {
 	if _, err := w.Write([]byte("y")); err != nil {
 		t.Errorf("the pipe after Release: %v", err)
 	}
+}
+
+// TestStopper_ProgramClosesOutput checks that a program may close its
+// output while the Stopper watches it, before Release: the close returns,
+// and the reader sees the end of the output at once, as without a watch.
+// An output in non-blocking mode (os.Pipe's, or a standard output a parent
+// left so) is waited for by Close until nothing uses its descriptor, and a
+// blocking one is closed by the system only then: a watch that held the
+// descriptor until Release hung the first and kept the second open.
+func TestStopper_ProgramClosesOutput(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		blocking bool
+	}{
+		{"non-blocking pipe", false},
+		{"blocking pipe", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if tc.blocking {
+				// As the os package makes standard output: a File of
+				// a descriptor in blocking mode, not polled.
+				fd, err := syscall.Dup(int(w.Fd()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.Close()
+				w = os.NewFile(uintptr(fd), "blocking")
+			}
+			s := New(w)
+			defer s.Release()
+			awaitWatch(t)
+			closed := make(chan error, 1)
+			go func() { closed <- w.Close() }()
+			select {
+			case err := <-closed:
+				if err != nil {
+					t.Fatalf("close: %v", err)
+				}
+			case <-time.After(time.Minute): // a hang, not a slow machine
+				t.Fatal("the output's Close did not return within a minute while the Stopper watched it")
+			}
+			// The reader sees the end of the output: no descriptor of
+			// the pipe's writing end is left open.
+			got := make(chan error, 1)
+			go func() { _, err := r.Read(make([]byte, 1)); got <- err }()
+			select {
+			case err := <-got:
+				if err != io.EOF {
+					t.Fatalf("read after the writer closed: %v, want EOF", err)
+				}
+			case <-time.After(time.Minute): // a hang, not a slow machine
+				r.SetReadDeadline(time.Now())
+				t.Fatal("the reader saw no end of the output within a minute of its Close")
+			}
+			if err := s.Err(); err != nil {
+				t.Errorf("Err() = %v after the program closed its own output", err)
+			}
+		})
+	}
+}
+
+// awaitWatch waits until the watch's goroutine waits in poll.
+func awaitWatch(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for range 10000 {
+		st := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(st, "\n\n") {
+			if strings.Contains(g, "[syscall") && strings.Contains(g, "watchOutput") {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("the watch never waited in poll")
 }
