@@ -5,8 +5,10 @@ package chunkmap_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -116,5 +118,77 @@ func TestBufferFault(t *testing.T) {
 	}
 	if err := m.Sync(); err != nil {
 		t.Fatalf("Sync after the faults: %v", err)
+	}
+}
+
+// TestBufferFault_PinOfTheDataset passes each call a buffer that is a pin
+// of the same Manager, whose chunk file another program truncated: the
+// fault lies in the dataset's memory, a chunk other than the one the call
+// copies, and the call returns ErrFault naming that chunk's file, as any
+// access through its mapping does, not ErrIO with EFAULT, whose
+// documentation says the dataset is not at fault.
+func TestBufferFault_PinOfTheDataset(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	for _, scattered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("scattered=%v", scattered), func(t *testing.T) {
+			defer chunkmap.SetScatteredArena(chunkmap.SetScatteredArena(scattered))
+			dir := filepath.Join(t.TempDir(), "ds")
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.WriteAt(bytes.Repeat([]byte{'a'}, 2*cs), 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.ReadAt(make([]byte, 8), 0); err != nil { // maps chunk 0
+				t.Fatal(err)
+			}
+			pin, err := m.PinWritable(cs, cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pin.Release()
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, e := range ents {
+				if e.Name() != chunkmap.ManifestName && !e.IsDir() {
+					names = append(names, e.Name())
+				}
+			}
+			slices.Sort(names)
+			if len(names) != 2 {
+				t.Fatalf("chunk files %q, want 2", names)
+			}
+			chunk1 := filepath.Join(dir, names[1])
+			if err := os.Truncate(chunk1, 0); err != nil { // another program
+				t.Fatal(err)
+			}
+			b := pin.Bytes()
+			for _, c := range []struct {
+				name string
+				call func() error
+			}{
+				{"ReadAt into it", func() error { _, err := m.ReadAt(b[:8], 0); return err }},
+				{"ReadAt 4096 into it", func() error { _, err := m.ReadAt(b[:4096], 100); return err }},
+				{"WriteAt from it", func() error { _, err := m.WriteAt(b[:8], 0); return err }},
+				{"WriteAt 4096 from it", func() error { _, err := m.WriteAt(b[:4096], 100); return err }},
+				{"Gather into it", func() error { return m.Gather(b[:16], []int64{0, 8}, 8) }},
+				{"Scatter from it", func() error { return m.Scatter(b[:16], []int64{0, 8}, 8) }},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					err := c.call()
+					if !errors.Is(err, chunkmap.ErrFault) || errors.Is(err, syscall.EFAULT) {
+						t.Fatalf("got %v; want ErrFault", err)
+					}
+					if !strings.Contains(err.Error(), chunk1) {
+						t.Errorf("the error does not name %s, whose file faulted: %v", chunk1, err)
+					}
+				})
+			}
+		})
 	}
 }

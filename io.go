@@ -181,7 +181,7 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 	mp.s.used.Store(true)
 	m.mu.Unlock()
 	if f.hit {
-		if err := bufferFault(f, src); err != nil {
+		if err := m.bufferFault(f, src); err != nil {
 			return err
 		}
 		// On tmpfs even a read of a hole through a mapping needs a page,
@@ -232,13 +232,26 @@ func (m *Manager) mapForIOLocked(idx int64, op string) (*mapping, error) {
 // bufferFault is the error of a guarded copy between ours, bytes of a
 // chunk, and a caller's buffer, that faulted at f.addr, if that lies
 // outside ours: then the caller's buffer is not memory the call may read or
-// write (a mapping of a file that another program truncated, say). The
-// dataset is not at fault, and the error is the one pread and pwrite return
-// for such a buffer, EFAULT. It is nil for a fault in ours.
-func bufferFault(f fault, ours []byte) error {
+// write (a mapping of a file that another program truncated, say), and the
+// error is the one pread and pwrite return for such a buffer, EFAULT. It is
+// nil for a fault in ours. A buffer may also be bytes of this dataset
+// (a pin): a fault in a slot that maps a chunk is that chunk file's, and
+// is reported as any access through its mapping is, ErrFault naming the
+// file.
+func (m *Manager) bufferFault(f fault, ours []byte) error {
 	lo := uintptr(unsafe.Pointer(unsafe.SliceData(ours)))
 	if f.addr >= lo && f.addr-lo < uintptr(len(ours)) {
 		return nil
+	}
+	for k := range m.slots {
+		base := uintptr(m.slotAddr(int64(k)))
+		if base == 0 || f.addr < base || f.addr-base >= uintptr(m.chunkSize) {
+			continue
+		}
+		if own := m.slots[k].own.Load(); own != 0 {
+			return chunkFaultErr(m.chunkPath(own-1), f)
+		}
+		break
 	}
 	return fmt.Errorf("%w: the buffer passed faulted at address %#x: %w", ErrIO, f.addr, syscall.EFAULT)
 }
@@ -246,8 +259,13 @@ func bufferFault(f fault, ours []byte) error {
 // faultErr is the error of an access that faulted in mp's chunk. It names
 // the chunk file, not the operation or offset: the caller's error does.
 func faultErr(mp *mapping, f fault) error {
+	return chunkFaultErr(mp.file.Path(), f)
+}
+
+// chunkFaultErr is faultErr for the chunk file at path.
+func chunkFaultErr(path string, f fault) error {
 	return fmt.Errorf("%w: chunk file %s (truncated or removed by another process, or an I/O error; fault at address %#x)",
-		ErrFault, mp.file.Path(), f.addr)
+		ErrFault, path, f.addr)
 }
 
 // WriteAt implements [io.WriterAt]. It writes p at offset off, creating
@@ -441,7 +459,7 @@ func (m *Manager) writeSlow(p []byte, off int64) (n int, err error) {
 	m.markDirtyLocked(mp)
 	m.mu.Unlock()
 	if f.hit {
-		if err := bufferFault(f, dst); err != nil {
+		if err := m.bufferFault(f, dst); err != nil {
 			return 0, err
 		}
 		// A store through a mapping faults also where the file system
