@@ -243,17 +243,32 @@ func (m *Manager) bufferFault(f fault, ours []byte) error {
 	if f.addr >= lo && f.addr-lo < uintptr(len(ours)) {
 		return nil
 	}
-	for k := range m.slots {
-		base := uintptr(m.slotAddr(int64(k)))
-		if base == 0 || f.addr < base || f.addr-base >= uintptr(m.chunkSize) {
-			continue
-		}
+	if k, ok := m.slotAt(f.addr); ok {
 		if own := m.slots[k].own.Load(); own != 0 {
 			return chunkFaultErr(m.chunkPath(own-1), f)
 		}
-		break
 	}
 	return fmt.Errorf("%w: the buffer passed faulted at address %#x: %w", ErrIO, f.addr, syscall.EFAULT)
+}
+
+// slotAt returns the slot whose range holds address addr, if one does: by
+// arithmetic in a contiguous arena, by a look at every slot in a scattered
+// one (only a fault's report asks).
+func (m *Manager) slotAt(addr uintptr) (k int, ok bool) {
+	if m.fbase == nil {
+		base := uintptr(m.abase)
+		if addr < base || (addr-base)>>m.shift >= uintptr(len(m.slots)) {
+			return 0, false
+		}
+		return int((addr - base) >> m.shift), true
+	}
+	for k := range m.slots {
+		base := uintptr(m.slotAddr(int64(k)))
+		if base != 0 && addr >= base && addr-base < uintptr(m.chunkSize) {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // faultErr is the error of an access that faulted in mp's chunk. It names
