@@ -9,8 +9,9 @@
 // temporary directory.
 //
 // A closed output is seen as soon as its reader goes where the output is
-// a pipe or a socket on Unix (watchOutput), and elsewhere at the next write
-// to it, which fails.
+// a pipe or a Unix-domain socket on Unix (watchOutput), and elsewhere (a
+// TCP socket, whose peer's close the system reports only to a write; other
+// platforms) at the next write to it, which fails.
 //
 // The signals are in stop_unix.go, stop_windows.go and stop_other.go, with
 // isBrokenPipe and watchOutput.

@@ -22,8 +22,9 @@ func isBrokenPipe(err error) bool {
 
 // watchOutput watches the output, if it is a pipe or a socket, for its
 // reader going away, and returns what ends the watch (nil if there is
-// none). The system reports an error (a pipe) or a hang-up (a socket) on
-// the writing end once nothing reads the other, with no write needed: a
+// none). The system reports an error (a pipe) or a hang-up (a Unix-domain
+// socket) on the writing end once nothing reads the other, with no write
+// needed (a TCP peer's close shows only to a write, as before): a
 // program that writes rarely (the demo, between its phases) then stops at
 // its next check, where a failed write would stop it only at its next
 // write. The watch waits on a pipe of its own too, whose closing ends it
