@@ -448,6 +448,36 @@ func (m *Manager) cacheFdLocked(idx int64, e *fdEntry) {
 	filesInProcess.Add(1)
 }
 
+// takeFdLocked takes chunk idx's file out of the cache for a mapping, which
+// keeps its file open, and returns it; nil if the cache has none that no
+// call is using. It spares mapLocked all but a stat of an open by name (an
+// open, two fstats and a close) for a chunk evicted and mapped again
+// (keepFdLocked), or read by pread first.
+//
+// Every path of the Manager that deletes or replaces a chunk file, and a
+// follower's every move to a state that cut or replaced one, drops the
+// cached files of those chunks as it drops their mappings. Another program
+// may have replaced the file under its name all the same: a mapping maps
+// the file under the name, as an open would (later stores go where a
+// reopen finds them), so a cached file that is no longer there is closed
+// and the chunk opened by name. (A scratch chunk has no name to check.)
+//
+// REQUIRES: m.mu held.
+func (m *Manager) takeFdLocked(idx int64) *chunk.File {
+	e := m.mu.fds[idx]
+	if e == nil || e.refs > 0 {
+		return nil
+	}
+	if !m.opts.Scratch && m.replaced(e.f) {
+		m.dropFdLocked(idx)
+		return nil
+	}
+	delete(m.mu.fds, idx)
+	m.cached.Add(-1)
+	filesInProcess.Add(-1)
+	return e.f
+}
+
 // dropIdleFdsLocked closes up to n cached files that no call is using (all
 // of them for n < 0), and reports whether it closed any.
 //

@@ -304,10 +304,12 @@ func (m *Manager) adoptLocked(idx int64, id fs.FileInfo) {
 	m.mu.dirDirty = true
 }
 
-// keepFdLocked keeps f, the new file of chunk idx, open in the descriptor
-// cache for the pwrites and allocations that follow growth, saving an open
-// and a stat of it by name, or closes it if the process's budget has no
-// room for it.
+// keepFdLocked keeps f, chunk idx's file, open in the descriptor cache, in
+// place of any file of the chunk cached before, or closes it if the
+// process's budget has no room for it: a new file, for the pwrites and
+// allocations that follow growth; an evicted mapping's, for the mapping or
+// pread that follows (takeFdLocked). Either saves an open and a stat of it
+// by name.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) keepFdLocked(idx int64, f *chunk.File) error {

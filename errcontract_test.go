@@ -600,6 +600,16 @@ func TestErrorContract_IO(t *testing.T) {
 	o, f := faulty()
 	o.MaxMapped, o.NoAdmission = 8, true
 	m, dir := ecDataset(t, o, 3*ecChunk)
+	// Opened again, the Manager has no chunk file open: a file that growth
+	// kept open would serve the mapping that the open case below fails.
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := chunkmap.Open(dir, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
 	file := func(i int64) string { return filepath.Join(dir, chunk.Name(i)) }
 	emfile := func(name string) *vfstest.Rule {
 		return f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, name), Err: syscall.EMFILE})

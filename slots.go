@@ -453,6 +453,9 @@ func (m *Manager) relieveLocked() {
 	// Room for mapBound more within mapBound: every chunk not held goes.
 	m.evictLocked(m.mu.mapBound)
 	m.over.Store(len(m.mu.live) > m.mu.mapBound)
+	// The evicted chunks' files went to the descriptor cache: a refusal
+	// for want of descriptors needs them closed.
+	m.dropIdleFdsLocked(-1)
 }
 
 // refusalError is err, a mapping the system refused for want of memory or
@@ -489,9 +492,12 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 	if m.opts.ReadOnly {
 		mode = chunk.ReadOnly
 	}
-	f, err := m.openChunkLocked(idx, mode, false)
-	if err != nil {
-		return nil, chunkError(err)
+	f := m.takeFdLocked(idx)
+	if f == nil {
+		var err error
+		if f, err = m.openChunkLocked(idx, mode, false); err != nil {
+			return nil, chunkError(err)
+		}
 	}
 	k := m.slotNum(idx)
 	p, err := m.ar.Map(k, f.OS(), mode == chunk.ReadWrite)
@@ -699,8 +705,10 @@ func (m *Manager) unliveLocked(mp *mapping) {
 }
 
 // unmapLocked empties mp's slot: it waits for the lock-free stores in
-// flight, remembers a dirty chunk for the next Sync, unmaps and closes the
-// file.
+// flight, remembers a dirty chunk for the next Sync, and unmaps it. The
+// file goes to the descriptor cache if the chunk is only evicted (not
+// doomed: see dropLocked), so that mapping it again costs no open, and is
+// closed otherwise.
 //
 // REQUIRES: m.mu held; mp's own word cleared and nobody holding it.
 func (m *Manager) unmapLocked(mp *mapping) {
@@ -727,7 +735,11 @@ func (m *Manager) unmapLocked(mp *mapping) {
 		// a slot held by another chunk: see lookupLocked.)
 		m.mu.slotErr = fmt.Errorf("unmap chunk %d: %w", mp.index, err)
 	}
-	mp.file.Close()
+	if s.doomed.Load() {
+		mp.file.Close()
+	} else {
+		_ = m.keepFdLocked(mp.index, mp.file) // a close's error changes nothing here
+	}
 	mp.gone = true
 	m.unmaps.Add(1)
 	mappedInProcess.Add(-1)

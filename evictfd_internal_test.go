@@ -1,0 +1,159 @@
+//go:build unix
+
+package chunkmap
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// chunkOpenFS is the real file system, counting the opens of chunk files.
+type chunkOpenFS struct {
+	vfs.FS
+	opens atomic.Int64
+}
+
+func (c *chunkOpenFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	if strings.HasSuffix(name, ".chunk") {
+		c.opens.Add(1)
+	}
+	return c.FS.OpenFile(name, flag, perm)
+}
+
+// fillChunks writes chunk i of m (for i < n) full of the byte fill+i.
+func fillChunks(t *testing.T, m *Manager, n int, fill byte) {
+	t.Helper()
+	cs := int(m.ChunkSize())
+	for i := range n {
+		if _, err := m.WriteAt(bytes.Repeat([]byte{fill + byte(i)}, cs), int64(i*cs)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestEvict_RemapKeepsTheFile checks that a chunk evicted and mapped again
+// is mapped from the file its eviction kept open, not opened again by name:
+// with MaxMapped 1 and reads alternating between two chunks, every read
+// evicts, and the two chunk files are opened once each. The bytes read are
+// the chunks' own, and Close leaves no file of the dataset open.
+func TestEvict_RemapKeepsTheFile(t *testing.T) {
+	for _, ro := range []bool{false, true} {
+		name := "writer"
+		if ro {
+			name = "follower"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			w := openWriter(t, dir)
+			fillChunks(t, w, 2, 'a')
+			m := w
+			c := &chunkOpenFS{FS: vfs.OS}
+			o := &Options{MaxMapped: 1, NoAdmission: true, ReadOnly: ro}
+			SetFS(o, c)
+			if ro {
+				r, err := Open(dir, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m = r
+			} else {
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				var err error
+				if m, err = Open(dir, o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const rounds = 50
+			ev0 := m.Stats().Evictions
+			for i := range 2 * rounds {
+				idx := i % 2
+				wantRead(t, m, int64(idx)*m.ChunkSize()+int64(i*8), 8, 'a'+byte(idx), "read")
+			}
+			if ev := m.Stats().Evictions - ev0; ev < 2*rounds-1 {
+				t.Fatalf("%d evictions in %d alternating reads with MaxMapped 1, want at least %d", ev, 2*rounds, 2*rounds-1)
+			}
+			if n := c.opens.Load(); n > 2 {
+				t.Errorf("chunk files opened %d times for 2 chunks evicted and mapped %d times: an evicted chunk's file is not kept", n, 2*rounds)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if ro {
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := fdsUnder(t, dir); n != 0 {
+				t.Errorf("after Close: %d descriptors still open on files of the dataset", n)
+			}
+		})
+	}
+}
+
+// TestEvict_KeptFileNotOfADeletedChunk checks that the file an eviction
+// kept is never mapped once its chunk was deleted and made anew: by the
+// writer's own Truncate and growth, and, for a follower, by its writer's.
+// Mapping the kept file would read the deleted chunk's bytes.
+func TestEvict_KeptFileNotOfADeletedChunk(t *testing.T) {
+	for _, ro := range []bool{false, true} {
+		name := "writer"
+		if ro {
+			name = "follower"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			w, err := Open(dir, &Options{ChunkSize: MinChunkSize, MaxMapped: 1, NoAdmission: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			fillChunks(t, w, 2, 'a')
+			m := w
+			if ro {
+				if m, err = Open(dir, &Options{ReadOnly: true, MaxMapped: 1, NoAdmission: true}); err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+			}
+			cs := m.ChunkSize()
+			wantRead(t, m, cs, 8, 'b', "chunk 1")   // maps chunk 1
+			wantRead(t, m, 0, 8, 'a', "chunk 0")    // evicts it: its file is kept
+			wantRead(t, m, cs+8, 8, 'b', "chunk 1") // mapped again from the kept file
+			wantRead(t, m, 8, 8, 'a', "chunk 0")    // kept again
+			if err := w.Truncate(cs); err != nil {  // deletes chunk 1's file
+				t.Fatal(err)
+			}
+			if _, err := w.WriteAt(bytes.Repeat([]byte{'z'}, int(cs)), cs); err != nil { // a new file
+				t.Fatal(err)
+			}
+			wantRead(t, m, cs, int(cs), 'z', "chunk 1 after it was deleted and written anew")
+			wantRead(t, m, 0, 8, 'a', "chunk 0")
+			wantRead(t, m, cs+16, 8, 'z', "chunk 1 mapped again")
+		})
+	}
+}
+
+// fdsUnder returns how many descriptors the process has open on files under
+// dir.
+func fdsUnder(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		l, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err == nil && strings.HasPrefix(strings.TrimSuffix(l, " (deleted)"), dir+"/") {
+			n++
+		}
+	}
+	return n
+}
