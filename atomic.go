@@ -103,6 +103,14 @@ func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x
 			return 0, false, m.errorf(op, at(off, int64(size)), ErrClosed, "")
 		}
 		if m.follows.Load() {
+			// The common case first, as ReadAt takes it: an aligned word
+			// within the reader's Size, in a chunk it maps, read under
+			// the page checks of hotRead1.
+			if off&int64(size-1) == 0 && off >= 0 && off <= m.state().size.Load()-int64(size) {
+				if x, _, ok, _ := m.hotAtomic(kind, size, off, 0, 0, m.shared.p); ok {
+					return x, false, nil
+				}
+			}
 			var ok bool
 			ok, err = m.followedRead(op, at(off, int64(size)), func() (int64, error) {
 				var err error
@@ -137,7 +145,7 @@ func (m *Manager) atomicIn(kind atomicKind, size int, off int64, a, b uint64) (x
 			return 0, false, err
 		}
 	}
-	x, swapped, ok, clean := m.hotAtomic(kind, size, off, a, b)
+	x, swapped, ok, clean := m.hotAtomic(kind, size, off, a, b, nil)
 	if ok {
 		if clean {
 			m.markStored(off >> m.shift)
@@ -183,14 +191,23 @@ func (m *Manager) atomicIn(kind atomicKind, size int, off int64, a, b uint64) (x
 
 // hotAtomic performs the operation lock-free if the word's chunk is mapped,
 // as hotRead1 and hotWrite1 do (see slots.go), and reports whether it did,
-// and for a write whether the chunk's dirty flag was clear.
-func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (x uint64, swapped, ok, clean bool) {
+// and for a write whether the chunk's dirty flag was clear. A following
+// reader's load passes its writer's state page as pg, which it checks as
+// hotRead1 does; others pass nil.
+func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64, pg *statePage) (x uint64, swapped, ok, clean bool) {
 	var in *slot
 	defer catchWrite(debug.SetPanicOnFault(true), &in)
 	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
 	if kind == atomicLoad {
+		var pe uint64
+		if pg != nil {
+			var taken bool // not ok: a fault must leave ok false
+			if pe, taken = m.pageTaken(pg); !taken {
+				return 0, false, false, false
+			}
+		}
 		e := m.shrinks.Load()
 		g := s.gen.Load()
 		if s.own.Load() != want || off+int64(size) > m.state().size.Load() {
@@ -203,6 +220,9 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64) (
 			x = word.Load64((*uint64)(w))
 		}
 		if s.own.Load() != want || s.gen.Load() != g || m.shrinks.Load() != e {
+			return 0, false, false, false
+		}
+		if pg != nil && !pageStill(pg, pe, off+int64(size)) {
 			return 0, false, false, false
 		}
 		return x, false, true, false

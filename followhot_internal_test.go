@@ -6,7 +6,7 @@ import (
 )
 
 // TestFollow_HotReadChecksThePage checks each check of a following reader's
-// lock-free read (hotRead1 with the shared page) against the state of the
+// lock-free read (hotRead1 with the shared page, and hotAtomic's load) against the state of the
 // page that must send it to followedRead's path: the page's epoch moved
 // since the reader took it (a cut and its deletions, or a writer set the
 // page up again), the page written over, and the Size a Truncate stores
@@ -33,6 +33,8 @@ func TestFollow_HotReadChecksThePage(t *testing.T) {
 		{"Size cut below the read, epoch not moved yet", func() { wp.size.Store(off + int64(n) - 1) }, func() { wp.size.Store(2 * cs) }, false},
 		{"Size cut to the read's end", func() { wp.size.Store(off + int64(n)) }, func() { wp.size.Store(2 * cs) }, true},
 	}
+	// The word a LoadUint64 reads ends where the read does.
+	woff := off + int64(n) - 8
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := make([]byte, n)
@@ -44,6 +46,15 @@ func TestFollow_HotReadChecksThePage(t *testing.T) {
 			}
 			if ok && !bytes.Equal(got, bytes.Repeat([]byte{'A'}, n)) {
 				t.Fatalf("read %q, want 'A's", got)
+			}
+			c.set()
+			x, _, ok, _ := r.hotAtomic(atomicLoad, 8, woff, 0, 0, pg)
+			c.undo()
+			if ok != c.stand {
+				t.Fatalf("hotAtomic's load with the page = %v, want %v", ok, c.stand)
+			}
+			if ok && x != 0x4141414141414141 {
+				t.Fatalf("load %#x, want 'A's", x)
 			}
 		})
 	}

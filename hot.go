@@ -97,8 +97,8 @@ func (m *Manager) hotRead1(p []byte, off int64, pg *statePage) (ok bool) {
 	defer catchFault(debug.SetPanicOnFault(true), &f)
 	var pe uint64
 	if pg != nil {
-		pe = pg.epoch.Load()
-		if pe != m.seen.Load() || pe == midFollow || pg.magic != stateMagicBytes {
+		var taken bool // not ok: a fault must leave ok false
+		if pe, taken = m.pageTaken(pg); !taken {
 			return false
 		}
 	}
@@ -120,13 +120,30 @@ func (m *Manager) hotRead1(p []byte, off int64, pg *statePage) (ok bool) {
 	if s.own.Load() != want || s.gen.Load() != g || m.shrinks.Load() != e {
 		return false
 	}
-	if pg != nil && (pg.epoch.Load() != pe || off+int64(len(p)) > pg.size.Load()) {
+	if pg != nil && !pageStill(pg, pe, off+int64(len(p))) {
 		return false
 	}
 	if !s.used.Load() {
 		s.used.Store(true)
 	}
 	return true
+}
+
+// pageTaken returns the epoch of pg, a following reader's view of its
+// writer's state page, and whether it is the state the reader took last
+// (seen), so that a lock-free read of a chunk mapped by the reader reads
+// the chunk file the writer has under that name (see hotRead1). A caller
+// calls it under a fault guard, as it does pageStill after the read: the
+// page is a mapping of the manifest, which another program may truncate.
+func (m *Manager) pageTaken(pg *statePage) (epoch uint64, ok bool) {
+	epoch = pg.epoch.Load()
+	return epoch, epoch == m.seen.Load() && epoch != midFollow && pg.magic == stateMagicBytes
+}
+
+// pageStill reports whether pg's epoch is still epoch, as pageTaken
+// returned it before a read, and its Size still covers the read's end.
+func pageStill(pg *statePage, epoch uint64, end int64) bool {
+	return pg.epoch.Load() == epoch && end <= pg.size.Load()
 }
 
 // Results of hotWrite1.
