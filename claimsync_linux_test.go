@@ -23,8 +23,10 @@ const claimWatchdog = 30 * time.Second
 //   - while failWrites is set, a WriteAt on a chunk file of index >= failFrom
 //     first waits for writeGate (once), then fails with ENOSPC (a full disk at
 //     pwrite);
-//   - while holdOpen is set, an OpenFile (without O_CREATE) of the chunk file
-//     of index holdIdx signals openSeen and waits for openGate (once).
+//   - while holdOpen is set, an OpenFile (without O_CREATE) or an Lstat of
+//     the chunk file of index holdIdx signals openSeen and waits for
+//     openGate (once): Sync opens a chunk file by name, or looks at the
+//     name of one it holds open, before it fsyncs it.
 type claimGateFS struct {
 	vfs.FS
 	failWrites atomic.Bool
@@ -57,15 +59,28 @@ func claimChunkIndex(name string) int64 {
 }
 
 func (g *claimGateFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	if flag&os.O_CREATE == 0 && g.holdOpen.Load() && claimChunkIndex(name) == g.holdIdx && g.openOnce.CompareAndSwap(false, true) {
-		close(g.openSeen)
-		<-g.openGate
+	if flag&os.O_CREATE == 0 {
+		g.hold(name)
 	}
 	f, err := g.FS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
 	return &claimGateFile{File: f, g: g}, nil
+}
+
+func (g *claimGateFS) Lstat(name string) (os.FileInfo, error) {
+	g.hold(name)
+	return g.FS.Lstat(name)
+}
+
+// hold waits for openGate if name is the first use of the held chunk's
+// file while holdOpen is set.
+func (g *claimGateFS) hold(name string) {
+	if g.holdOpen.Load() && claimChunkIndex(name) == g.holdIdx && g.openOnce.CompareAndSwap(false, true) {
+		close(g.openSeen)
+		<-g.openGate
+	}
 }
 
 type claimGateFile struct {

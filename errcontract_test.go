@@ -646,6 +646,9 @@ func TestErrorContract_IO(t *testing.T) {
 		if _, err := m.WriteAt(make([]byte, ecChunk), 0); err != nil {
 			t.Fatal(err)
 		}
+		// Not through the file the pwrite left in the descriptor cache,
+		// which Sync would use: by name.
+		chunkmap.DropFileCache(m)
 		r := emfile(chunk.Name(0))
 		checkShape(t, m.Sync(), ioErr("sync", "", "", file(0)))
 		f.Disarm(r)
@@ -655,6 +658,7 @@ func TestErrorContract_IO(t *testing.T) {
 		if _, err := m.WriteAt(make([]byte, ecChunk), 0); err != nil {
 			t.Fatal(err)
 		}
+		chunkmap.DropFileCache(m)
 		r = emfile(chunk.Name(0))
 		defer f.Disarm(r)
 		checkShape(t, m.Close(), ioErr("close", "", "", file(0)))

@@ -4,25 +4,59 @@ package chunkmap
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/chunkmap/chunkmap/internal/chunk"
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
-// chunkOpenFS is the real file system, counting the opens of chunk files.
+// chunkOpenFS is the real file system, counting the opens of chunk files
+// and the fsyncs of each.
 type chunkOpenFS struct {
 	vfs.FS
-	opens atomic.Int64
+	opens  atomic.Int64
+	mu     sync.Mutex
+	fsyncs map[string]int // by base name
 }
 
 func (c *chunkOpenFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	if strings.HasSuffix(name, ".chunk") {
-		c.opens.Add(1)
+	if !strings.HasSuffix(name, ".chunk") {
+		return c.FS.OpenFile(name, flag, perm)
 	}
-	return c.FS.OpenFile(name, flag, perm)
+	c.opens.Add(1)
+	f, err := c.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &syncCountFile{File: f, c: c}, nil
+}
+
+// synced returns how many times the chunk file of index idx was fsync'd.
+func (c *chunkOpenFS) synced(idx int64) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fsyncs[chunk.Name(idx)]
+}
+
+type syncCountFile struct {
+	vfs.File
+	c *chunkOpenFS
+}
+
+func (f *syncCountFile) Sync() error {
+	f.c.mu.Lock()
+	if f.c.fsyncs == nil {
+		f.c.fsyncs = make(map[string]int)
+	}
+	f.c.fsyncs[filepath.Base(f.Name())]++
+	f.c.mu.Unlock()
+	return f.File.Sync()
 }
 
 // fillChunks writes chunk i of m (for i < n) full of the byte fill+i.
@@ -137,6 +171,75 @@ func TestEvict_KeptFileNotOfADeletedChunk(t *testing.T) {
 			wantRead(t, m, 0, 8, 'a', "chunk 0")
 			wantRead(t, m, cs+16, 8, 'z', "chunk 1 mapped again")
 		})
+	}
+}
+
+// TestEvict_SyncThroughKeptFiles checks that Sync fsyncs evicted dirty
+// chunks through the files their evictions kept, opening none by name, and
+// still reports a file another program put under a chunk's name since the
+// writes (they went to the file that was there before): the kept file is
+// then not the one under the name.
+func TestEvict_SyncThroughKeptFiles(t *testing.T) {
+	dir := t.TempDir()
+	c := &chunkOpenFS{FS: vfs.OS}
+	o := &Options{ChunkSize: MinChunkSize, MaxMapped: 1, NoAdmission: true}
+	SetFS(o, c)
+	m, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.WriteAt(make([]byte, 4*MinChunkSize), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// Each store maps its chunk, evicting the one before, dirty.
+	for i := range int64(4) {
+		if err := m.StoreUint64(i*MinChunkSize+64, uint64(i)+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opens := c.opens.Load()
+	before := [4]int{}
+	for i := range before {
+		before[i] = c.synced(int64(i))
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.opens.Load() - opens; n != 0 {
+		t.Errorf("Sync opened %d chunk files by name; the evicted chunks' files were kept open", n)
+	}
+	for i := range int64(4) {
+		if c.synced(i) == before[i] {
+			t.Errorf("Sync did not fsync chunk %d, written since the last Sync", i)
+		}
+	}
+
+	// Chunk 1 is evicted and dirty again; another program then puts a
+	// copy of its file under its name.
+	if err := m.StoreUint64(MinChunkSize+72, 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.StoreUint64(3*MinChunkSize+72, 9); err != nil { // evicts chunk 1
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, chunk.Name(1))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "copy")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); !errors.Is(err, ErrFault) || !strings.Contains(err.Error(), "replaced") {
+		t.Errorf("Sync after another program replaced a dirty chunk's file = %v, want ErrFault naming the replacement", err)
 	}
 }
 

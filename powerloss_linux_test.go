@@ -977,7 +977,9 @@ func TestFaultInjection_EMFILEDuringSync(t *testing.T) {
 		faultWrite(t, m, 1, i*plChunk+1000, 2000) // through the mapping, evicting the chunk before
 	}
 	// Chunk 1's open fails, and so does the one more try the Manager
-	// makes after closing its idle cached files.
+	// makes after closing its idle cached files. (With the evicted chunks'
+	// files still cached, Sync would fsync through them and open none.)
+	chunkmap.DropFileCache(m)
 	rule := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, "*1.chunk"), Err: syscall.EMFILE, Times: 2})
 	if err := m.Sync(); !errors.Is(err, syscall.EMFILE) {
 		t.Fatalf("Sync with an open failing: %v, want EMFILE", err)

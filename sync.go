@@ -291,6 +291,46 @@ func (m *Manager) syncMapping(mp *mapping) (hard, soft error) {
 	return nil, m.chunkCut(mp.file.Path(), fi)
 }
 
+// fsyncCached is fsyncChunk through the file of chunk idx that the
+// descriptor cache holds (an evicted chunk's, or one pread and pwrite
+// used), which needs no descriptor of its own: a Sync that finds the
+// process out of descriptors still fsyncs those chunks. It reports whether
+// it settled the chunk: not if the cache holds no file of it, or if the
+// file under the chunk's name is not the cached one (fsyncChunk's open by
+// name then does the rest, and says what happened to the name).
+//
+// REQUIRES: m.syncMu held; m.mu not held.
+func (m *Manager) fsyncCached(idx int64, id fs.FileInfo) (hard, soft error, done bool) {
+	m.mu.Lock()
+	e := m.mu.fds[idx]
+	if e != nil {
+		e.refs++ // kept open until released, even if dropped meanwhile
+	}
+	m.mu.Unlock()
+	if e == nil {
+		return nil, nil, false
+	}
+	defer func() {
+		m.mu.Lock()
+		m.releaseFdLocked(e)
+		m.mu.Unlock()
+	}()
+	path := e.f.Path()
+	fi, err := chunk.SameFile(m.fsys, path, e.f.Info())
+	if err != nil {
+		return nil, nil, false
+	}
+	if id != nil && !os.SameFile(fi, id) {
+		// The writes went to a file that is neither the cached one nor
+		// under the name any more.
+		return nil, m.chunkGone(path, &fs.PathError{Op: "stat", Path: path, Err: chunk.ErrReplaced}), true
+	}
+	if err := e.f.Sync(); err != nil {
+		return err, nil, true
+	}
+	return nil, m.chunkCut(path, fi), true
+}
+
 // chunkCut reports the chunk file at path if fi, which Sync took of the
 // file it fsyncs, says it is not ChunkSize long: another program truncated
 // (or extended) it in place, and writes past a cut are lost (a store there
@@ -317,7 +357,9 @@ func (m *Manager) chunkGone(path string, err error) error {
 }
 
 // markFileDirtyLocked queues chunk idx, written through the file that id
-// describes (nil if unknown), for the next Sync to fsync by name. The first
+// describes (nil if unknown), for the next Sync to fsync by name (through
+// the descriptor cache's file of it, if that is the file under the name:
+// fsyncCached). The first
 // file recorded since the last Sync stays: if another program replaced it
 // since, writes went to a file no longer under the name, and Sync must
 // report them lost rather than acknowledge an fsync of the new one.
@@ -352,7 +394,7 @@ func (m *Manager) markDirtyLocked(mp *mapping) {
 		// Its chunk was deleted: there is nothing to flush.
 	case mp.gone:
 		// Unmapped since the store, which reached the page cache: the
-		// chunk is fsync'd through a new descriptor. The file is not
+		// chunk is fsync'd by name (fsyncChunk). The file is not
 		// recorded: the chunk may have been deleted and made anew since
 		// (the slot's doomed flag then belongs to the new mapping).
 		m.markFileDirtyLocked(mp.index, nil)
@@ -481,6 +523,9 @@ func (m *Manager) fail(err error) error {
 //
 // REQUIRES: m.syncMu held (no Truncate or DropBefore runs).
 func (m *Manager) fsyncChunk(idx int64, id fs.FileInfo) (hard, soft error) {
+	if hard, soft, done := m.fsyncCached(idx, id); done {
+		return hard, soft
+	}
 	path := filepath.Join(m.dir, chunk.Name(idx))
 	var f vfs.File
 	err := m.withFiles(func() (err error) {
