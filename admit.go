@@ -459,8 +459,8 @@ func (m *Manager) cacheFdLocked(idx int64, e *fdEntry) {
 // cached files of those chunks as it drops their mappings. Another program
 // may have replaced the file under its name all the same: a mapping maps
 // the file under the name, as an open would (later stores go where a
-// reopen finds them), so a cached file that is no longer there is closed
-// and the chunk opened by name. (A scratch chunk has no name to check.)
+// reopen finds them), so a cached file that is no longer there, or no
+// longer ChunkSize long, is closed and the chunk opened by name. (A scratch chunk has no name to check.)
 //
 // REQUIRES: m.mu held.
 func (m *Manager) takeFdLocked(idx int64) *chunk.File {
@@ -468,9 +468,17 @@ func (m *Manager) takeFdLocked(idx int64) *chunk.File {
 	if e == nil || e.refs > 0 {
 		return nil
 	}
-	if !m.opts.Scratch && m.replaced(e.f) {
-		m.dropFdLocked(idx)
-		return nil
+	if !m.opts.Scratch {
+		// The stat stands for chunk.Open's, size check included: a file
+		// another program truncated or extended in place is still the
+		// same file, but mapped it would fault past its end (a Pin would
+		// hand out bytes that raise SIGBUS) or be used as if whole, where
+		// an open by name reports ErrFault (chunkError). Such a file is
+		// closed and the chunk opened by name, which says so.
+		if fi, err := chunk.SameFile(m.fsys, e.f.Path(), e.f.Info()); err != nil || fi.Size() != m.chunkSize {
+			m.dropFdLocked(idx)
+			return nil
+		}
 	}
 	delete(m.mu.fds, idx)
 	m.cached.Add(-1)
