@@ -305,14 +305,21 @@ func (m *Manager) adoptLocked(idx int64, id fs.FileInfo) {
 }
 
 // keepFdLocked keeps f, chunk idx's file, open in the descriptor cache, in
-// place of any file of the chunk cached before, or closes it if the
-// process's budget has no room for it: a new file, for the pwrites and
+// place of any idle file of the chunk cached before, or closes it if the
+// process's budget has no room for it or a call uses the one cached: a new file, for the pwrites and
 // allocations that follow growth; an evicted mapping's, for the mapping or
 // pread that follows (takeFdLocked). Either saves an open and a stat of it
 // by name.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) keepFdLocked(idx int64, f *chunk.File) error {
+	if e := m.mu.fds[idx]; e != nil && e.refs > 0 {
+		// A call uses the chunk's cached file (a pwrite, say, that began
+		// before the chunk was mapped): it stays. Dropped, it would be
+		// dead, which says its chunk was deleted, and a pwrite through it
+		// would be marked for no Sync (markPwriteLocked).
+		return f.Close()
+	}
 	if m.fdRoomLocked(1) {
 		m.dropFdLocked(idx)
 		m.cacheFdLocked(idx, &fdEntry{f: f, idx: idx})
