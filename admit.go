@@ -460,7 +460,8 @@ func (m *Manager) cacheFdLocked(idx int64, e *fdEntry) {
 // may have replaced the file under its name all the same: a mapping maps
 // the file under the name, as an open would (later stores go where a
 // reopen finds them), so a cached file that is no longer there, or no
-// longer ChunkSize long, is closed and the chunk opened by name. (A scratch chunk has no name to check.)
+// longer ChunkSize long, is closed and the chunk opened by name. (A
+// scratch chunk has no name to check.)
 //
 // REQUIRES: m.mu held.
 func (m *Manager) takeFdLocked(idx int64) *chunk.File {

@@ -306,10 +306,10 @@ func (m *Manager) adoptLocked(idx int64, id fs.FileInfo) {
 
 // keepFdLocked keeps f, chunk idx's file, open in the descriptor cache, in
 // place of any idle file of the chunk cached before, or closes it if the
-// process's budget has no room for it or a call uses the one cached: a new file, for the pwrites and
-// allocations that follow growth; an evicted mapping's, for the mapping or
-// pread that follows (takeFdLocked). Either saves an open and a stat of it
-// by name.
+// process's budget has no room for it or a call uses the one cached: a new
+// file, for the pwrites and allocations that follow growth; an evicted
+// mapping's, for the mapping or pread that follows (takeFdLocked). Either
+// saves an open and a stat of it by name.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) keepFdLocked(idx int64, f *chunk.File) error {
