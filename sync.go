@@ -359,10 +359,10 @@ func (m *Manager) chunkGone(path string, err error) error {
 // markFileDirtyLocked queues chunk idx, written through the file that id
 // describes (nil if unknown), for the next Sync to fsync by name (through
 // the descriptor cache's file of it, if that is the file under the name:
-// fsyncCached). The first
-// file recorded since the last Sync stays: if another program replaced it
-// since, writes went to a file no longer under the name, and Sync must
-// report them lost rather than acknowledge an fsync of the new one.
+// fsyncCached). The first file recorded since the last Sync stays: if
+// another program replaced it since, writes went to a file no longer under
+// the name, and Sync must report them lost rather than acknowledge an
+// fsync of the new one.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) markFileDirtyLocked(idx int64, id fs.FileInfo) {
