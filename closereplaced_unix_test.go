@@ -4,12 +4,9 @@ package chunkmap_test
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
-	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // TestClose_CleanReplacedChunkIsNoFault checks a synced chunk, still
@@ -35,18 +32,7 @@ func TestClose_CleanReplacedChunkIsNoFault(t *testing.T) {
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, chunk.Name(0))
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, "copy")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	verifyReplaceChunk(t, dir, 0)
 	if err := m.Close(); err != nil {
 		t.Errorf("Close = %v; nothing was written since the last Sync", err)
 	}

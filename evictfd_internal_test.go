@@ -226,18 +226,7 @@ func TestEvict_SyncThroughKeptFiles(t *testing.T) {
 	if err := m.StoreUint64(3*MinChunkSize+72, 9); err != nil { // evicts chunk 1
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, chunk.Name(1))
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, "copy")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	replaceChunkFile(t, dir, 1)
 	if err := m.Sync(); !errors.Is(err, ErrFault) || !strings.Contains(err.Error(), "replaced") {
 		t.Errorf("Sync after another program replaced a dirty chunk's file = %v, want ErrFault naming the replacement", err)
 	}
@@ -259,4 +248,22 @@ func fdsUnder(t *testing.T, dir string) int {
 		}
 	}
 	return n
+}
+
+// replaceChunkFile replaces chunk idx's file in dir by a copy of it, as
+// another program would.
+func replaceChunkFile(t *testing.T, dir string, idx int64) {
+	t.Helper()
+	path := filepath.Join(dir, chunk.Name(idx))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "copy")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
 }

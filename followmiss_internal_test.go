@@ -219,18 +219,7 @@ func TestSync_ViewWriteToReplacedFile(t *testing.T) {
 	// Another program replaces chunk 0's file with a copy taken before
 	// the store reached it... or after: either way the file under the
 	// name is not the one the view wrote to.
-	path := filepath.Join(dir, chunk.Name(0))
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, "copy")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	replaceChunkFile(t, dir, 0)
 	copy(p.Bytes(), "abcdefgh") // lands in the old, unlinked file
 	p.Release()
 	if err := m.Sync(); err == nil {

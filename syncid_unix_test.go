@@ -4,12 +4,9 @@ package chunkmap_test
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
-	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // TestSync_ReplacedCleanChunkIsNoFault checks a synced, clean chunk file
@@ -40,18 +37,7 @@ func TestSync_ReplacedCleanChunkIsNoFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another program replaces the clean chunk file with a copy of it.
-	path := filepath.Join(dir, chunk.Name(1))
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, "copy")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	verifyReplaceChunk(t, dir, 1)
 	// The Manager maps the file now under the name and writes to it.
 	if _, err := m.WriteAt([]byte("22222222"), cs+8); err != nil {
 		t.Fatal(err)
