@@ -104,6 +104,7 @@ func TestEvict_RemapKeepsTheFile(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			t.Cleanup(func() { m.Close() }) // a second Close is harmless
 			const rounds = 50
 			ev0 := m.Stats().Evictions
 			for i := range 2 * rounds {
