@@ -523,11 +523,11 @@ func (m *Manager) openChunkLocked(idx int64, mode chunk.Mode, mappings bool) (f 
 // Manager can and runs it again: the refusal may be of the Manager's own
 // making, and should not outlast it. It closes the idle cached files
 // first; with mappings, if that was not enough, it also unmaps the chunks
-// nobody holds (each keeps its file open), lowering MaxMapped as a refused
-// mapping does (relieveLocked), and a refusal that remains says what to
-// raise. Mapping a chunk passes mappings false: lookupLocked does that
-// part itself (refusedLocked). Every path that opens a chunk file goes
-// through it or through withFiles.
+// nobody holds (each keeps its file open) and closes their files,
+// lowering MaxMapped as a refused mapping does (relieveLocked), and a
+// refusal that remains says what to raise. Mapping a chunk passes mappings
+// false: lookupLocked does that part itself (refusedLocked). Every path
+// that opens a chunk file goes through it or through withFiles.
 //
 // open runs again after the idle files are closed even if this call found
 // none to close: calls that open files side by side (Sync fsyncs its

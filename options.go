@@ -50,7 +50,10 @@ type Options struct {
 	// it maps another, or serves ReadAt and WriteAt by pread and pwrite if
 	// it has none, and Open refuses a Manager that would take the Managers
 	// past three quarters of the process's mappings (ErrIO, matching
-	// syscall.ENOMEM). Every mapped chunk keeps its file open. And once the
+	// syscall.ENOMEM). Every mapped chunk keeps its file open, and an
+	// evicted chunk's file stays in the descriptor cache that serves pread
+	// and pwrite (within its budget: see the README), so that mapping the
+	// chunk again opens nothing. And once the
 	// system refuses a mapping for want of memory or mappings, or a file
 	// for want of descriptors, the Manager lowers its bound for good to 3/8
 	// of the chunks it has mapped (again at each refusal, down to 1), unmaps
