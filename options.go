@@ -53,11 +53,11 @@ type Options struct {
 	// syscall.ENOMEM). Every mapped chunk keeps its file open, and an
 	// evicted chunk's file stays in the descriptor cache that serves pread
 	// and pwrite (within its budget: see the README), so that mapping the
-	// chunk again opens nothing. And once the
-	// system refuses a mapping for want of memory or mappings, or a file
-	// for want of descriptors, the Manager lowers its bound for good to 3/8
-	// of the chunks it has mapped (again at each refusal, down to 1), unmaps
-	// every chunk nobody holds, and serves ReadAt and WriteAt by pread and
+	// chunk again opens nothing. And once the system refuses a mapping
+	// for want of memory or mappings, or a file for want of descriptors,
+	// the Manager lowers its bound for good to 3/8 of the chunks it has
+	// mapped (again at each refusal, down to 1), unmaps every chunk nobody
+	// holds (closing its file), and serves ReadAt and WriteAt by pread and
 	// pwrite while it still cannot map; other calls return an error
 	// matching ErrIO (and the system's error: syscall.ENOMEM or EMFILE on
 	// Unix) that says what to raise and the bound now in force.
