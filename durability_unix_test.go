@@ -485,9 +485,17 @@ func TestDurability_SyncOutOfDescriptors(t *testing.T) {
 
 // TestDurability_OutOfDescriptorsGivesBack checks a Manager that holds
 // idle cached files when the process has no descriptor left: Sync (which
-// opens evicted chunks' files and the directory), growth (which creates a
-// chunk file) and Close must close those files and go on, not fail.
+// fsyncs evicted chunks through their cached files, opens the others and
+// the directory), growth (which creates a chunk file) and Close must close
+// those files and go on, not fail. With uncached, one evicted chunk has no
+// cached file, and Sync opens it by name.
 func TestDurability_OutOfDescriptorsGivesBack(t *testing.T) {
+	for _, uncached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("uncached=%v", uncached), func(t *testing.T) { outOfDescriptorsGivesBack(t, uncached) })
+	}
+}
+
+func outOfDescriptorsGivesBack(t *testing.T, uncached bool) {
 	dir := t.TempDir()
 	opts := chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true}
 	m := openDurability(t, dir, opts)
@@ -496,6 +504,12 @@ func TestDurability_OutOfDescriptorsGivesBack(t *testing.T) {
 		p := pattern(uint64(30+i), 700)
 		writeAt(t, m, p, i*cs+100)
 		md.writeAt(p, i*cs+100)
+	}
+	if uncached {
+		// The cache's budget may leave a chunk without a cached file:
+		// Sync opens it by name, with no descriptor free until it
+		// closes the others, which it fsyncs through.
+		chunkmap.DropCachedFile(m, 1)
 	}
 	restore := lowerFileLimit(t)
 	serr := m.Sync()

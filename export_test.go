@@ -75,6 +75,14 @@ func DropFileCache(m *Manager) {
 	m.dropIdleFdsLocked(-1)
 }
 
+// DropCachedFile closes m's cached open file of chunk idx, as the cache's
+// budget may leave a chunk without one.
+func DropCachedFile(m *Manager, idx int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dropFdLocked(idx)
+}
+
 // MapsHeld returns what the Managers of the process hold against the
 // budget SetMapBudget sets: their chunk mappings, and one for each Manager
 // holding an arena (those other tests dropped unclosed included).

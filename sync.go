@@ -174,7 +174,14 @@ func (m *Manager) flush() (size int64, err error) {
 
 	// The chunks are fsync'd side by side (see syncFanout); their errors
 	// are joined in the order of live, then evicted, not as they finish.
-	type result struct{ hard, soft error }
+	// Evicted chunks whose files the descriptor cache holds go first, with
+	// the mapped ones; those opened by name go after, when this Sync uses
+	// no cached file, so that a refusal for want of descriptors can close
+	// every idle one (withFiles).
+	type result struct {
+		hard, soft error
+		done       bool
+	}
 	res := make([]result, len(live)+len(evicted))
 	fanOut(len(res), func(i int) {
 		if i < len(live) {
@@ -184,12 +191,24 @@ func (m *Manager) flush() (size int64, err error) {
 				m.markDirty(mp)
 			}
 			m.unholdSlot(mp.s)
-			res[i] = result{h, s}
+			res[i] = result{h, s, true}
 			return
 		}
 		idx := evicted[i-len(live)]
+		h, s, done := m.fsyncCached(idx, ids[idx])
+		res[i] = result{h, s, done}
+	})
+	var byName []int
+	for i := len(live); i < len(res); i++ {
+		if !res[i].done {
+			byName = append(byName, i)
+		}
+	}
+	fanOut(len(byName), func(j int) {
+		i := byName[j]
+		idx := evicted[i-len(live)]
 		h, s := m.fsyncChunk(idx, ids[idx])
-		res[i] = result{h, s}
+		res[i] = result{h, s, true}
 	})
 	var retry []int64
 	var said map[string]bool
@@ -514,8 +533,9 @@ func (m *Manager) fail(err error) error {
 	return err
 }
 
-// fsyncChunk fsyncs the file of chunk idx, which has no live mapping, and
-// returns a failed fsync as hard and any other failure as soft. id, if not
+// fsyncChunk fsyncs the file of chunk idx, which has no live mapping,
+// opened by name (where fsyncCached could not), and returns a failed fsync
+// as hard and any other failure as soft. id, if not
 // nil, describes the file the unsynced writes went to: another file under
 // the name is reported as a loss, not fsync'd in its place. Chunks the
 // Manager deleted are no longer listed as dirty, so a missing file was
@@ -523,9 +543,6 @@ func (m *Manager) fail(err error) error {
 //
 // REQUIRES: m.syncMu held (no Truncate or DropBefore runs).
 func (m *Manager) fsyncChunk(idx int64, id fs.FileInfo) (hard, soft error) {
-	if hard, soft, done := m.fsyncCached(idx, id); done {
-		return hard, soft
-	}
 	path := filepath.Join(m.dir, chunk.Name(idx))
 	var f vfs.File
 	err := m.withFiles(func() (err error) {
