@@ -4,31 +4,10 @@ package chunkmap_test
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
-	"github.com/chunkmap/chunkmap/internal/chunk"
 )
-
-// replaceChunk replaces chunk idx's file by a copy of it, as another
-// program would.
-func verifyReplaceChunk(t *testing.T, dir string, idx int64) {
-	t.Helper()
-	path := filepath.Join(dir, chunk.Name(idx))
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, "copy")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestClose_ReportsReplacedChunkHeldWritable checks a chunk held by a
 // writable pin across a Sync (which clears its dirty flag), stored to
@@ -54,7 +33,7 @@ func TestClose_ReportsReplacedChunkHeldWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	copy(p.Bytes(), "lostlost") // to the old file
-	verifyReplaceChunk(t, dir, 0)
+	chunkmap.ReplaceChunkFile(t, dir, 0)
 	err = m.Close()
 	if !errors.Is(err, chunkmap.ErrFault) {
 		t.Errorf("Close = %v, want ErrFault: stores through the writable pin went to a file another program replaced", err)
@@ -86,7 +65,7 @@ func TestClose_ReportsReplacedChunkInView(t *testing.T) {
 		t.Fatal(err)
 	}
 	copy(p.Bytes()[8:], "lostlost") // chunk 1, old file
-	verifyReplaceChunk(t, dir, 1)
+	chunkmap.ReplaceChunkFile(t, dir, 1)
 	if err := m.Close(); !errors.Is(err, chunkmap.ErrFault) {
 		t.Errorf("Close = %v, want ErrFault: stores through the pin's view went to a file another program replaced, and the dataset never shrank", err)
 	}
@@ -116,7 +95,7 @@ func TestClose_InBatchReportsReplacedChunk(t *testing.T) {
 			t.Fatal(err)
 		}
 		copy(p, "lostlost")
-		verifyReplaceChunk(t, dir, 0)
+		chunkmap.ReplaceChunkFile(t, dir, 0)
 		closeErr = m.Close()
 		return nil
 	})

@@ -32,7 +32,7 @@ func TestClose_CleanReplacedChunkIsNoFault(t *testing.T) {
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	verifyReplaceChunk(t, dir, 0)
+	chunkmap.ReplaceChunkFile(t, dir, 0)
 	if err := m.Close(); err != nil {
 		t.Errorf("Close = %v; nothing was written since the last Sync", err)
 	}

@@ -76,60 +76,54 @@ func fillChunks(t *testing.T, m *Manager, n int, fill byte) {
 // evicts, and the two chunk files are opened once each. The bytes read are
 // the chunks' own, and Close leaves no file of the dataset open.
 func TestEvict_RemapKeepsTheFile(t *testing.T) {
-	for _, ro := range []bool{false, true} {
-		name := "writer"
+	byRole(t, func(t *testing.T, ro bool) {
+		dir := t.TempDir()
+		w := openWriter(t, dir)
+		fillChunks(t, w, 2, 'a')
+		m := w
+		c := &chunkOpenFS{FS: vfs.OS}
+		o := &Options{MaxMapped: 1, NoAdmission: true, ReadOnly: ro}
+		SetFS(o, c)
 		if ro {
-			name = "follower"
-		}
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			w := openWriter(t, dir)
-			fillChunks(t, w, 2, 'a')
-			m := w
-			c := &chunkOpenFS{FS: vfs.OS}
-			o := &Options{MaxMapped: 1, NoAdmission: true, ReadOnly: ro}
-			SetFS(o, c)
-			if ro {
-				r, err := Open(dir, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				m = r
-			} else {
-				if err := w.Close(); err != nil {
-					t.Fatal(err)
-				}
-				var err error
-				if m, err = Open(dir, o); err != nil {
-					t.Fatal(err)
-				}
-			}
-			t.Cleanup(func() { m.Close() }) // a second Close is harmless
-			const rounds = 50
-			ev0 := m.Stats().Evictions
-			for i := range 2 * rounds {
-				idx := i % 2
-				wantRead(t, m, int64(idx)*m.ChunkSize()+int64(i*8), 8, 'a'+byte(idx), "read")
-			}
-			if ev := m.Stats().Evictions - ev0; ev < 2*rounds-1 {
-				t.Fatalf("%d evictions in %d alternating reads with MaxMapped 1, want at least %d", ev, 2*rounds, 2*rounds-1)
-			}
-			if n := c.opens.Load(); n > 2 {
-				t.Errorf("chunk files opened %d times for 2 chunks evicted and mapped %d times: an evicted chunk's file is not kept", n, 2*rounds)
-			}
-			if err := m.Close(); err != nil {
+			r, err := Open(dir, o)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if ro {
-				if err := w.Close(); err != nil {
-					t.Fatal(err)
-				}
+			m = r
+		} else {
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
 			}
-			if n := fdsUnder(t, dir); n != 0 {
-				t.Errorf("after Close: %d descriptors still open on files of the dataset", n)
+			var err error
+			if m, err = Open(dir, o); err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+		}
+		t.Cleanup(func() { m.Close() }) // a second Close is harmless
+		const rounds = 50
+		ev0 := m.Stats().Evictions
+		for i := range 2 * rounds {
+			idx := i % 2
+			wantRead(t, m, int64(idx)*m.ChunkSize()+int64(i*8), 8, 'a'+byte(idx), "read")
+		}
+		if ev := m.Stats().Evictions - ev0; ev < 2*rounds-1 {
+			t.Fatalf("%d evictions in %d alternating reads with MaxMapped 1, want at least %d", ev, 2*rounds, 2*rounds-1)
+		}
+		if n := c.opens.Load(); n > 2 {
+			t.Errorf("chunk files opened %d times for 2 chunks evicted and mapped %d times: an evicted chunk's file is not kept", n, 2*rounds)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if ro {
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := fdsUnder(t, dir); n != 0 {
+			t.Errorf("after Close: %d descriptors still open on files of the dataset", n)
+		}
+	})
 }
 
 // TestEvict_KeptFileNotOfADeletedChunk checks that the file an eviction
@@ -137,42 +131,36 @@ func TestEvict_RemapKeepsTheFile(t *testing.T) {
 // writer's own Truncate and growth, and, for a follower, by its writer's.
 // Mapping the kept file would read the deleted chunk's bytes.
 func TestEvict_KeptFileNotOfADeletedChunk(t *testing.T) {
-	for _, ro := range []bool{false, true} {
-		name := "writer"
-		if ro {
-			name = "follower"
+	byRole(t, func(t *testing.T, ro bool) {
+		dir := t.TempDir()
+		w, err := Open(dir, &Options{ChunkSize: MinChunkSize, MaxMapped: 1, NoAdmission: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			w, err := Open(dir, &Options{ChunkSize: MinChunkSize, MaxMapped: 1, NoAdmission: true})
-			if err != nil {
+		defer w.Close()
+		fillChunks(t, w, 2, 'a')
+		m := w
+		if ro {
+			if m, err = Open(dir, &Options{ReadOnly: true, MaxMapped: 1, NoAdmission: true}); err != nil {
 				t.Fatal(err)
 			}
-			defer w.Close()
-			fillChunks(t, w, 2, 'a')
-			m := w
-			if ro {
-				if m, err = Open(dir, &Options{ReadOnly: true, MaxMapped: 1, NoAdmission: true}); err != nil {
-					t.Fatal(err)
-				}
-				defer m.Close()
-			}
-			cs := m.ChunkSize()
-			wantRead(t, m, cs, 8, 'b', "chunk 1")   // maps chunk 1
-			wantRead(t, m, 0, 8, 'a', "chunk 0")    // evicts it: its file is kept
-			wantRead(t, m, cs+8, 8, 'b', "chunk 1") // mapped again from the kept file
-			wantRead(t, m, 8, 8, 'a', "chunk 0")    // kept again
-			if err := w.Truncate(cs); err != nil {  // deletes chunk 1's file
-				t.Fatal(err)
-			}
-			if _, err := w.WriteAt(bytes.Repeat([]byte{'z'}, int(cs)), cs); err != nil { // a new file
-				t.Fatal(err)
-			}
-			wantRead(t, m, cs, int(cs), 'z', "chunk 1 after it was deleted and written anew")
-			wantRead(t, m, 0, 8, 'a', "chunk 0")
-			wantRead(t, m, cs+16, 8, 'z', "chunk 1 mapped again")
-		})
-	}
+			defer m.Close()
+		}
+		cs := m.ChunkSize()
+		wantRead(t, m, cs, 8, 'b', "chunk 1")   // maps chunk 1
+		wantRead(t, m, 0, 8, 'a', "chunk 0")    // evicts it: its file is kept
+		wantRead(t, m, cs+8, 8, 'b', "chunk 1") // mapped again from the kept file
+		wantRead(t, m, 8, 8, 'a', "chunk 0")    // kept again
+		if err := w.Truncate(cs); err != nil {  // deletes chunk 1's file
+			t.Fatal(err)
+		}
+		if _, err := w.WriteAt(bytes.Repeat([]byte{'z'}, int(cs)), cs); err != nil { // a new file
+			t.Fatal(err)
+		}
+		wantRead(t, m, cs, int(cs), 'z', "chunk 1 after it was deleted and written anew")
+		wantRead(t, m, 0, 8, 'a', "chunk 0")
+		wantRead(t, m, cs+16, 8, 'z', "chunk 1 mapped again")
+	})
 }
 
 // TestEvict_SyncThroughKeptFiles checks that Sync fsyncs evicted dirty
@@ -227,7 +215,7 @@ func TestEvict_SyncThroughKeptFiles(t *testing.T) {
 	if err := m.StoreUint64(3*MinChunkSize+72, 9); err != nil { // evicts chunk 1
 		t.Fatal(err)
 	}
-	replaceChunkFile(t, dir, 1)
+	ReplaceChunkFile(t, dir, 1)
 	if err := m.Sync(); !errors.Is(err, ErrFault) || !strings.Contains(err.Error(), "replaced") {
 		t.Errorf("Sync after another program replaced a dirty chunk's file = %v, want ErrFault naming the replacement", err)
 	}
@@ -251,20 +239,14 @@ func fdsUnder(t *testing.T, dir string) int {
 	return n
 }
 
-// replaceChunkFile replaces chunk idx's file in dir by a copy of it, as
-// another program would.
-func replaceChunkFile(t *testing.T, dir string, idx int64) {
+// byRole runs f as a subtest for a writer (ro false) and for a follower.
+func byRole(t *testing.T, f func(t *testing.T, ro bool)) {
 	t.Helper()
-	path := filepath.Join(dir, chunk.Name(idx))
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, "copy")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
+	for _, ro := range []bool{false, true} {
+		name := "writer"
+		if ro {
+			name = "follower"
+		}
+		t.Run(name, func(t *testing.T) { f(t, ro) })
 	}
 }

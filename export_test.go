@@ -1,5 +1,13 @@
 package chunkmap
 
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chunkmap/chunkmap/internal/chunk"
+)
+
 // Mappings reports the mappings m holds: chunks live in the arena, chunks
 // deleted while held (doomed), and chunks in private views. After Close with
 // every pin and batch released all three are zero.
@@ -127,4 +135,22 @@ func (m *Manager) StatsHolding(fn func()) Stats {
 	st := m.statsLocked()
 	fn()
 	return st
+}
+
+// ReplaceChunkFile replaces chunk idx's file in dir by a copy of it, as
+// another program would: the same bytes under the name, in another file.
+func ReplaceChunkFile(t testing.TB, dir string, idx int64) {
+	t.Helper()
+	path := filepath.Join(dir, chunk.Name(idx))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "copy")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
 }

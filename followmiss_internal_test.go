@@ -219,7 +219,7 @@ func TestSync_ViewWriteToReplacedFile(t *testing.T) {
 	// Another program replaces chunk 0's file with a copy taken before
 	// the store reached it... or after: either way the file under the
 	// name is not the one the view wrote to.
-	replaceChunkFile(t, dir, 0)
+	ReplaceChunkFile(t, dir, 0)
 	copy(p.Bytes(), "abcdefgh") // lands in the old, unlinked file
 	p.Release()
 	if err := m.Sync(); err == nil {

@@ -37,7 +37,7 @@ func TestSync_ReplacedCleanChunkIsNoFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another program replaces the clean chunk file with a copy of it.
-	verifyReplaceChunk(t, dir, 1)
+	chunkmap.ReplaceChunkFile(t, dir, 1)
 	// The Manager maps the file now under the name and writes to it.
 	if _, err := m.WriteAt([]byte("22222222"), cs+8); err != nil {
 		t.Fatal(err)
