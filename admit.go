@@ -377,12 +377,20 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.opts.Advice != AdviceNormal {
-		f.Fadvise(0, 0, m.opts.Advice.chunk()) // a hint: a failure changes nothing else
-	}
+	m.adviseFile(f)
 	e := &fdEntry{f: f, idx: idx, refs: 1, once: !keep}
 	m.cacheFdLocked(idx, e)
 	return e, nil
+}
+
+// adviseFile gives f, a chunk file just opened, the dataset's Advice as a
+// hint for the preads and pwrites through it: every file the descriptor
+// cache may hold gets it where it is opened, those that mappings open
+// included. A hint: a failure changes nothing else.
+func (m *Manager) adviseFile(f *chunk.File) {
+	if m.opts.Advice != AdviceNormal {
+		f.Fadvise(0, 0, m.opts.Advice.chunk())
+	}
 }
 
 // fdRecheck is how many of a Manager's uses of cached files pass between

@@ -250,3 +250,51 @@ func byRole(t *testing.T, f func(t *testing.T, ro bool)) {
 		t.Run(name, func(t *testing.T) { f(t, ro) })
 	}
 }
+
+// TestEvict_SyncKeptFileNotTheWrittenOne checks Sync where the file the
+// descriptor cache holds is the one under the chunk's name, but the writes
+// since the last Sync went to an earlier file that another program
+// replaced: the chunk was stored to and evicted, its file replaced, and the
+// new file mapped (clean) and evicted in turn, so the cache holds it. An
+// fsync of the cached file would acknowledge writes that are lost; Sync
+// must report them.
+func TestEvict_SyncKeptFileNotTheWrittenOne(t *testing.T) {
+	dir := t.TempDir()
+	c := &chunkOpenFS{FS: vfs.OS}
+	o := &Options{ChunkSize: MinChunkSize, MaxMapped: 1, NoAdmission: true}
+	SetFS(o, c)
+	m, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.WriteAt(make([]byte, 2*MinChunkSize), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.StoreUint64(MinChunkSize+64, 7); err != nil { // chunk 1, dirty
+		t.Fatal(err)
+	}
+	wantRead(t, m, 0, 8, 0, "chunk 0, which evicts chunk 1") // chunk 1's file kept
+	ReplaceChunkFile(t, dir, 1)
+	// The cache's file of chunk 1 is no longer under its name: the next
+	// mapping opens the new one, and the eviction after keeps that.
+	wantRead(t, m, MinChunkSize+8, 8, 0, "chunk 1's new file")
+	wantRead(t, m, 8, 8, 0, "chunk 0, which evicts chunk 1 again")
+	m.mu.Lock()
+	e := m.mu.fds[1]
+	m.mu.Unlock()
+	if e == nil {
+		t.Fatal("chunk 1's new file is not cached after its eviction")
+	}
+	opens := c.opens.Load()
+	err = m.Sync()
+	if !errors.Is(err, ErrFault) || !strings.Contains(err.Error(), "replaced") {
+		t.Errorf("Sync of writes to a replaced file, the new one cached = %v, want ErrFault naming the replacement", err)
+	}
+	if n := c.opens.Load() - opens; n != 0 {
+		t.Errorf("Sync opened %d chunk files: the cached one is the file under the name, and settles it", n)
+	}
+}

@@ -498,12 +498,7 @@ func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
 		if f, err = m.openChunkLocked(idx, mode, false); err != nil {
 			return nil, chunkError(err)
 		}
-		if m.opts.Advice != AdviceNormal {
-			// For the preads through it once the chunk is evicted and
-			// its file cached (fdLocked gives the files it opens the
-			// same hint). A hint: a failure changes nothing else.
-			f.Fadvise(0, 0, m.opts.Advice.chunk())
-		}
+		m.adviseFile(f) // for the preads through it once it is cached
 	}
 	k := m.slotNum(idx)
 	p, err := m.ar.Map(k, f.OS(), mode == chunk.ReadWrite)
