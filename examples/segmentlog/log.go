@@ -38,8 +38,10 @@ const (
 
 	// DefaultSegmentSize is the segment (chunk) size of a new log.
 	DefaultSegmentSize = 64 << 20
-	// DefaultMaxRecord is the largest payload a log accepts unless told
-	// otherwise. Recovery treats a longer length as a torn header.
+	// DefaultMaxRecord is the largest payload Append accepts unless told
+	// otherwise. It bounds new records only: recovery and reads take a
+	// frame of any length that its CRC vouches for, so a log reopened with
+	// a smaller MaxRecord keeps its longer records.
 	DefaultMaxRecord = 16 << 20
 	// MaxMaxRecord is the largest MaxRecord: a frame's length is 32 bits.
 	MaxMaxRecord = 1<<32 - 1
@@ -69,8 +71,9 @@ type Options struct {
 	SegmentSize int64
 	// MaxMapped is the most segments mapped at once; 0 means 16.
 	MaxMapped int
-	// MaxRecord is the largest payload in bytes, at most MaxMaxRecord; 0
-	// means DefaultMaxRecord.
+	// MaxRecord is the largest payload in bytes that Append accepts, at
+	// most MaxMaxRecord; 0 means DefaultMaxRecord. Records a log already
+	// holds stay whatever their length.
 	MaxRecord int
 }
 
@@ -121,9 +124,9 @@ func OpenLog(dir string, opts *Options) (*Log, Recovery, error) {
 	if o.MaxRecord == 0 {
 		o.MaxRecord = DefaultMaxRecord
 	}
-	// Checked before anything is made: the checks of every frame compare
-	// its 32-bit length with MaxRecord, so a larger one would be cut to
-	// 32 bits there and refuse records Append had taken.
+	// Checked before anything is made: a frame's length is 32 bits, so
+	// Append would cut a longer payload's length to 32 bits and write a
+	// frame that no check could take.
 	if o.MaxRecord < 0 || uint64(o.MaxRecord) > MaxMaxRecord {
 		return nil, Recovery{}, fmt.Errorf("open log %s: %w: MaxRecord %d is outside [0, %d]", dir, chunkmap.ErrInvalidOptions, o.MaxRecord, uint64(MaxMaxRecord))
 	}
@@ -200,9 +203,8 @@ func (l *Log) recover() (Recovery, error) {
 	// Scan from the last synced point; index what is complete.
 	rec.From = from
 	pos, now := from, time.Now().UnixNano()
-	var payload []byte
 	for pos < rSize {
-		length, reason, err := l.frameAt(pos, rSize, &payload)
+		length, reason, err := l.frameAt(pos, rSize, nil)
 		if err != nil {
 			return rec, err
 		}
@@ -241,6 +243,13 @@ func (l *Log) recover() (Recovery, error) {
 // frameAt checks the frame at pos, which must end by end. It returns the
 // frame's length, or why it is not a valid record; err is for I/O errors
 // only. If payload is not nil, the payload is read into *payload.
+//
+// A length is checked against the bytes present and then by the frame's
+// CRC, never against MaxRecord, which bounds what Append takes and not
+// what a log holds: recovery and Read of a log reopened with a smaller
+// MaxRecord keep its longer records. Without payload (recovery) the CRC is
+// computed a piece at a time, so that a garbage length, which may be up to
+// 4 GiB, costs no buffer of its size.
 func (l *Log) frameAt(pos, end int64, payload *[]byte) (length int64, reason string, err error) {
 	if end-pos < headerLen {
 		return 0, fmt.Sprintf("torn header (%d bytes)", end-pos), nil
@@ -250,30 +259,48 @@ func (l *Log) frameAt(pos, end int64, payload *[]byte) (length int64, reason str
 		return 0, "", err
 	}
 	n := binary.LittleEndian.Uint32(h[0:])
-	if uint64(n) > uint64(l.max) {
-		return 0, fmt.Sprintf("length %d over the maximum %d", n, l.max), nil
-	}
 	if int64(n) > end-pos-headerLen {
 		return 0, fmt.Sprintf("torn record (length %d, %d bytes present)", n, end-pos-headerLen), nil
 	}
-	var buf []byte
-	if payload != nil {
-		buf = *payload
-	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := l.records.ReadAt(buf, pos+headerLen); err != nil {
-		return 0, "", err
-	}
-	if payload != nil {
+	var crc uint32
+	if payload == nil {
+		if crc, err = l.crcAt(h[:4], pos+headerLen, int64(n)); err != nil {
+			return 0, "", err
+		}
+	} else {
+		buf := *payload
+		if cap(buf) < int(n) {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := l.records.ReadAt(buf, pos+headerLen); err != nil {
+			return 0, "", err
+		}
 		*payload = buf
+		crc = frameCRC(h[:4], buf)
 	}
-	if got, want := binary.LittleEndian.Uint32(h[4:]), frameCRC(h[:4], buf); got != want {
-		return 0, fmt.Sprintf("checksum %#08x, want %#08x", got, want), nil
+	if got := binary.LittleEndian.Uint32(h[4:]); got != crc {
+		return 0, fmt.Sprintf("checksum %#08x, want %#08x", got, crc), nil
 	}
 	return headerLen + int64(n), "", nil
+}
+
+// crcAt returns the CRC-32C of lenBytes and the n bytes of records at off
+// (frameCRC of a frame whose payload it reads a piece of at most 64 KiB at
+// a time).
+func (l *Log) crcAt(lenBytes []byte, off, n int64) (uint32, error) {
+	piece := make([]byte, min(n, 64<<10))
+	crc := crc32.Checksum(lenBytes, castagnoli)
+	for n > 0 {
+		b := piece[:min(n, int64(len(piece)))]
+		if _, err := l.records.ReadAt(b, off); err != nil {
+			return 0, err
+		}
+		crc = crc32.Update(crc, castagnoli, b)
+		off += int64(len(b))
+		n -= int64(len(b))
+	}
+	return crc, nil
 }
 
 // frameCRC is the CRC-32C of a frame's length bytes and payload.

@@ -640,3 +640,44 @@ func TestRun_RefusedDirPrintsNothing(t *testing.T) {
 		t.Errorf("run printed before it failed:\n%s", &out)
 	}
 }
+
+// TestOpenLog_SmallerMaxRecordKeepsRecords checks that MaxRecord bounds
+// only what Append accepts: a log closed cleanly, and one whose last
+// records a crash left past the index, both reopened with a MaxRecord
+// smaller than records they hold, keep every record, readable by number
+// and by iteration. Recovery used to take a length over the new MaxRecord
+// for a torn header: it dropped the index entries of synced records and
+// truncated the log there.
+func TestOpenLog_SmallerMaxRecordKeepsRecords(t *testing.T) {
+	for _, pastIndex := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pastIndex=%v", pastIndex), func(t *testing.T) {
+			const n = 200 // payloads of up to testMaxLen bytes, 300
+			dir := newTestLog(t, n)
+			next := uint64(n)
+			if pastIndex {
+				withRecords(t, dir, func(m *chunkmap.Manager) {
+					rawAppend(t, m, frameFor(n))
+					rawAppend(t, m, frameFor(n+1))
+				})
+				next += 2
+			}
+			small := *testOptions
+			small.MaxRecord = 64
+			l, rec, err := OpenLog(dir, &small)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if rec.Discarded != 0 || rec.IndexDropped != 0 {
+				t.Errorf("OpenLog with MaxRecord %d: %+v, want nothing discarded or dropped", small.MaxRecord, rec)
+			}
+			if got := l.Next(); got != next {
+				t.Fatalf("Next() = %d, want %d", got, next)
+			}
+			checkLog(t, l)
+			if _, err := l.Append(make([]byte, 65)); !errors.Is(err, ErrTooLarge) {
+				t.Errorf("Append of 65 bytes with MaxRecord 64: %v, want ErrTooLarge", err)
+			}
+		})
+	}
+}
