@@ -547,11 +547,36 @@ func (l *Log) RetainAge(maxAge time.Duration, now time.Time) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cut := now.Add(-maxAge).UnixNano()
-	seq, err := l.search(l.first, l.next, func(e entry) bool { return e.time >= cut })
+	seq, err := l.firstSince(l.first, l.next, cut)
 	if err != nil {
 		return 0, err
 	}
 	return l.dropBefore(seq)
+}
+
+// firstSince returns the first record number in [lo, hi) appended at or
+// after cut (Unix nanoseconds), or hi if none was. It walks the index, a
+// piece at a time, where search would halve it: times rise along the index
+// only while the wall clock does, and after a clock set back a record
+// has an earlier time than those before it, on which a binary search
+// could land and then delete the newer records before it.
+func (l *Log) firstSince(lo, hi uint64, cut int64) (uint64, error) {
+	const step = 256 // entries a ReadAt
+	var b [step * entryLen]byte
+	for lo < hi {
+		k := min(hi-lo, step)
+		p := b[:k*entryLen]
+		if _, err := l.index.ReadAt(p, int64(lo)*entryLen); err != nil {
+			return 0, fmt.Errorf("index entries %d to %d: %w", lo, lo+k-1, err)
+		}
+		for i := range k {
+			if int64(binary.LittleEndian.Uint64(p[i*entryLen+8:])) >= cut {
+				return lo + i, nil
+			}
+		}
+		lo += k
+	}
+	return hi, nil
 }
 
 // dropBefore deletes the segments wholly below record seq, and the index

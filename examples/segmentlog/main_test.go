@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -680,4 +681,55 @@ func TestOpenLog_SmallerMaxRecordKeepsRecords(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLog_RetainAgeClockSetBack checks RetainAge's promise that a clock set
+// back makes retention keep records longer, never shorter: no record
+// appended at or after the cut is deleted. The index's times are rewritten
+// as a wall clock set back after record 600 leaves them: rising from
+// record 0 to 599, then far lower. RetainAge used to find the cut with a
+// binary search, which assumes rising times: it landed among the later
+// records, all older than the cut, and deleted records 500 to 599 too,
+// which are newer than it.
+func TestLog_RetainAgeClockSetBack(t *testing.T) {
+	const n, setBack = 1500, 600 // about 4 segments of 64 KiB
+	dir := newTestLog(t, n)
+	base := time.Now().Add(-24 * time.Hour).UnixNano()
+	timeOf := func(seq uint64) int64 {
+		if seq < setBack {
+			return base + int64(seq)*int64(time.Second)
+		}
+		return base - int64(time.Hour) + int64(seq)*int64(time.Millisecond)
+	}
+	idx, err := chunkmap.Open(filepath.Join(dir, "index"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range uint64(n) {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(timeOf(seq)))
+		if _, err := idx.WriteAt(b[:], int64(seq)*entryLen+8); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, _, err := OpenLog(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// Records 0 to 499 are older than the cut, 500 to 599 newer.
+	cut := time.Unix(0, timeOf(500))
+	if _, err := l.RetainAge(time.Minute, cut.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if first := l.First(); first > 500 {
+		t.Errorf("RetainAge with the cut at record 500's time deleted records up to %d, appended after the cut", first-1)
+	}
+	if l.First() == 0 {
+		t.Errorf("RetainAge deleted nothing; records 0 to 499 fill more than one segment")
+	}
+	checkLog(t, l)
 }
