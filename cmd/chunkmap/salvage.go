@@ -41,7 +41,9 @@ end of the last one). Where the manifest's other record is damaged (not
 merely never written), it may have recorded more than the valid one, so
 Size runs on to the end of the last chunk file present, and what is
 missing past the valid record's Size is listed as not copied, not as lost.
-The output says which source it used.
+The output says which source it used. An extent that OUT cannot hold (a
+stray chunk file far from the rest stretches one taken from the chunk
+files) is refused before anything is copied, and OUT is left as it was.
 
 DIR is only read: salvage opens every file read-only and never opens DIR as
 a dataset, so nothing in it is cleaned up or rewritten. OUT must not exist
@@ -123,6 +125,14 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		return fail(stderr, "salvage", err)
+	}
+	// The whole extent is set up before anything is copied, so that one
+	// OUT cannot hold (a stray chunk file far from the rest stretched it
+	// past the free space or the file size limit) fails here, with
+	// nothing copied and OUT as it was, not partway.
+	if err := dst.reserve(s.size); err != nil {
+		return fail(stderr, "salvage", fmt.Errorf("the extent [%d, %d) (%s) is too large to copy into %s: %w; nothing was copied (if a chunk file far from the rest stretched the extent, move it out of a copy of %s, or restore the manifest, and salvage the copy)",
+			s.start, s.size, formatBytes(s.size-s.start), cfg.out, errors.Join(err, dst.discard()), cfg.dir))
 	}
 	r := newChunkReader(s)
 	if cfg.open != nil {
@@ -286,22 +296,35 @@ func resolve(path string) (string, error) {
 type sink interface {
 	// write writes p at dataset offset off.
 	write(p []byte, off int64) error
+	// reserve sets the end to dataset offset size before anything is
+	// written: it fails where OUT cannot hold the extent.
+	reserve(size int64) error
 	// finish sets the end to dataset offset size, syncs and closes.
 	finish(size int64) error
 	// abort closes after a failure.
 	abort() error
+	// discard closes and removes what the sink created, leaving OUT as
+	// it was before salvage, after a reserve that failed.
+	discard() error
 }
 
 // datasetSink is a new dataset.
 type datasetSink struct {
 	m     *chunkmap.Manager
 	start int64
+	// existed is the mode of OUT, an empty directory before salvage,
+	// or 0 if salvage made it.
+	existed fs.FileMode
 }
 
 // createDataset creates a dataset in out (which checkOut found new or
 // empty) with chunk size cs and Start start, a multiple of cs (the Start
 // of a dataset always is), so that the salvaged bytes keep their offsets.
 func createDataset(out string, cs, start int64) (*datasetSink, error) {
+	var existed fs.FileMode
+	if fi, err := os.Lstat(out); err == nil && fi.IsDir() {
+		existed = fi.Mode()
+	}
 	m, err := chunkmap.Open(out, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, Start: start})
 	if err != nil {
 		return nil, err
@@ -309,7 +332,29 @@ func createDataset(out string, cs, start int64) (*datasetSink, error) {
 	if m.Size() != start || m.Start() != start {
 		return nil, errors.Join(fmt.Errorf("%s already holds a dataset (created since it was checked)", out), m.Close())
 	}
-	return &datasetSink{m: m, start: start}, nil
+	return &datasetSink{m: m, start: start, existed: existed}, nil
+}
+
+// reserve grows the new dataset to size: the Manager refuses growth that
+// the free space cannot hold before it creates any file.
+func (d *datasetSink) reserve(size int64) error {
+	if d.m.Size() < size {
+		return d.m.Truncate(size)
+	}
+	return nil
+}
+
+func (d *datasetSink) discard() error {
+	dir := d.m.Dir()
+	if err := errors.Join(d.m.Close(), chunkmap.Remove(dir)); err != nil || d.existed == 0 {
+		return err
+	}
+	// Remove took the directory, empty again, with the dataset: put back
+	// the empty directory OUT was.
+	if err := os.Mkdir(dir, d.existed.Perm()); err != nil {
+		return err
+	}
+	return os.Chmod(dir, d.existed.Perm())
 }
 
 func (d *datasetSink) write(p []byte, off int64) error {
@@ -350,6 +395,14 @@ func (d *datasetSink) abort() error { return d.m.Close() }
 type flatSink struct {
 	f    *os.File
 	base int64
+}
+
+// reserve sets the file's size, sparse, to the extent's: it fails where
+// the file system's file size limit is lower.
+func (fl *flatSink) reserve(size int64) error { return fl.f.Truncate(size - fl.base) }
+
+func (fl *flatSink) discard() error {
+	return errors.Join(fl.f.Close(), os.Remove(fl.f.Name()))
 }
 
 func createFlat(out string, base int64) (*flatSink, error) {

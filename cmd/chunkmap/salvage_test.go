@@ -706,3 +706,52 @@ salvage %[1]s: copied 263144 bytes into %[2]s; 65536 bytes lost in 1 range(s), z
 		t.Errorf("salvage printed\n%s\nwant\n%s", stdout, wantOut)
 	}
 }
+
+// TestRun_Salvage_TooLargeExtentCopiesNothing checks the README's promise
+// for a dataset whose extent comes from its chunk files: a stray chunk file
+// far from the rest makes the extent too large to copy, and salvage says so
+// and copies nothing. It used to copy the chunks before the stray one into
+// OUT and only then fail, at the growth to the stray one's offset, leaving
+// a partial OUT that a second salvage into the same OUT refuses.
+func TestRun_Salvage_TooLargeExtentCopiesNothing(t *testing.T) {
+	dir := newDataset(t)
+	remove(t, filepath.Join(dir, chunkmap.ManifestName))
+	b, err := os.ReadFile(filepath.Join(dir, chunk.Name(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const far = 1 << 40 // chunk index: an extent of 64 PiB
+	write(t, filepath.Join(dir, chunk.Name(far)), string(b))
+	before := snapshot(t, dir)
+	for _, flat := range []bool{false, true} {
+		t.Run(fmt.Sprintf("flat=%v", flat), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			args := []string{"salvage", dir, out}
+			if flat {
+				args = []string{"salvage", "-flat", dir, out}
+			}
+			code, stdout, stderr := runCmd(t, args...)
+			if flat && code == exitDamaged {
+				// A file system that holds a sparse file of 64 PiB
+				// (tmpfs) takes the copy: no extent is too large there.
+				return
+			}
+			if code != exitFail || !strings.Contains(stderr, "too large to copy") || !strings.Contains(stderr, "nothing was copied") {
+				t.Fatalf("exit status %d, want 1 saying the extent is too large to copy and nothing was copied\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			if _, err := os.Lstat(out); !errors.Is(err, fs.ErrNotExist) {
+				entries, _ := os.ReadDir(out)
+				t.Errorf("OUT %s was left behind (%v, %d entries)", out, err, len(entries))
+			}
+		})
+	}
+	// An empty directory given as OUT stays, empty.
+	empty := t.TempDir()
+	if code, _, stderr := runCmd(t, "salvage", dir, empty); code != exitFail {
+		t.Errorf("salvage into an empty directory: exit status %d, stderr %q; want 1", code, stderr)
+	}
+	if entries, err := os.ReadDir(empty); err != nil || len(entries) != 0 {
+		t.Errorf("OUT, an empty directory before, now holds %d entries (%v)", len(entries), err)
+	}
+	checkUnchanged(t, dir, before)
+}
