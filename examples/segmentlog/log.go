@@ -486,10 +486,10 @@ func (l *Log) readFrame(pos, end int64, payload *[]byte) (int64, error) {
 }
 
 // Records iterates over the records from number from to the end of the log
-// as it is when the iteration starts. It looks up the first record in the
-// index and then reads frames one after the other. A record's Data is valid
-// until the next iteration step; copy it to keep it. An error ends the
-// iteration.
+// as it is when the iteration starts. It reads frames one after the other,
+// and their index entries (for each record's Time) 256 at a time. A
+// record's Data is valid until the next iteration step; copy it to keep
+// it. An error ends the iteration.
 func (l *Log) Records(from uint64) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		l.mu.Lock()
@@ -502,21 +502,33 @@ func (l *Log) Records(from uint64) iter.Seq2[Record, error] {
 		if from == next {
 			return
 		}
-		e, err := l.entry(from)
-		if err != nil {
-			yield(Record{}, err)
-			return
-		}
-		pos, now := e.pos, time.Unix(0, e.time)
-		var buf []byte
+		const step = 256 // index entries a ReadAt
+		var (
+			ents [step * entryLen]byte
+			at   = from // the record of ents[0:]
+			have uint64 // entries in ents
+			pos  int64
+			buf  []byte
+		)
 		for seq := from; seq < next; seq++ {
+			if seq-at >= have {
+				at, have = seq, min(next-seq, step)
+				if _, err := l.index.ReadAt(ents[:have*entryLen], int64(seq)*entryLen); err != nil {
+					yield(Record{}, fmt.Errorf("index entries %d to %d: %w", seq, seq+have-1, err))
+					return
+				}
+			}
+			e := ents[(seq-at)*entryLen:]
+			if seq == from {
+				pos = int64(binary.LittleEndian.Uint64(e))
+			}
 			length, err := l.readFrame(pos, end, &buf)
 			if err != nil {
 				yield(Record{}, fmt.Errorf("record %d: %w", seq, err))
 				return
 			}
-			// The time is the first record's; Read has each one's.
-			if !yield(Record{Seq: seq, Pos: pos, Time: now, Data: buf}, nil) {
+			t := time.Unix(0, int64(binary.LittleEndian.Uint64(e[8:])))
+			if !yield(Record{Seq: seq, Pos: pos, Time: t, Data: buf}, nil) {
 				return
 			}
 			pos += length

@@ -297,6 +297,19 @@ func TestLog_Records(t *testing.T) {
 			t.Errorf("Records(101): %v, want ErrNotFound", err)
 		}
 	}
+	// Each record carries its own time, as Read gives it.
+	for r, err := range l.Records(0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr, err := l.Read(r.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Time.Equal(rr.Time) || r.Pos != rr.Pos || !bytes.Equal(r.Data, rr.Data) {
+			t.Fatalf("Records(0): record %d has time %v, position %d; Read has %v, %d (or other data)", r.Seq, r.Time, r.Pos, rr.Time, rr.Pos)
+		}
+	}
 	// Breaking out of the loop early is fine.
 	for r := range l.Records(10) {
 		if r.Seq == 12 {
