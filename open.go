@@ -79,14 +79,23 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		return nil, openErr(dir, fmt.Errorf("reserve an arena: %w", err))
 	}
 	fsys := o.fsys()
-	if fi, err := fsys.Lstat(lastComponent(dir)); err == nil && !fi.IsDir() {
+	fi, lerr := fsys.Lstat(lastComponent(dir))
+	if errors.Is(lerr, fs.ErrNotExist) && !o.ReadOnly && !o.ErrorIfNotExists {
+		// Open will create the directory and the dataset: refuse the
+		// options that only a new dataset's chunk size can check (Start,
+		// and MaxMapped on 32-bit platforms) before anything is made.
+		if err := o.newShape(); err != nil {
+			return nil, openErr(dir, err)
+		}
+	}
+	if lerr == nil && !fi.IsDir() {
 		return nil, openErr(dir, fmt.Errorf("%w: not a directory (it is %s)", ErrCorrupt, vfs.Kind(fi.Mode())))
-	} else if errors.Is(err, fs.ErrNotExist) && o.ReadOnly {
+	} else if errors.Is(lerr, fs.ErrNotExist) && o.ReadOnly {
 		return nil, openErr(dir, fmt.Errorf("%w: %w to open: %w", ErrReadOnly, errNoDataset, fs.ErrNotExist))
-	} else if errors.Is(err, fs.ErrNotExist) && o.ErrorIfNotExists {
+	} else if errors.Is(lerr, fs.ErrNotExist) && o.ErrorIfNotExists {
 		return nil, openErr(dir, fmt.Errorf("%w: %w", errNoDataset, fs.ErrNotExist))
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, openErr(dir, err)
+	} else if lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
+		return nil, openErr(dir, lerr)
 	}
 	given := dir // what Dir returns; the Manager works in canonicalDir(dir)
 	if o.Scratch {
@@ -264,11 +273,7 @@ func open(dir string, o Options) (*Manager, error) {
 	case o.ErrorIfNotExists:
 		return fail(fmt.Errorf("%w (%s missing): %w", errNoDataset, ManifestName, fs.ErrNotExist))
 	default:
-		cs := o.ChunkSize
-		if cs == 0 {
-			cs = DefaultChunkSize
-		}
-		mf, err := o.startOf(cs)
+		mf, err := o.startOf(o.newChunkSize())
 		if err != nil {
 			return fail(err)
 		}
@@ -471,21 +476,19 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 
 // openScratch returns an empty scratch Manager in dir (Options.Scratch).
 func openScratch(dir string, o Options) (*Manager, error) {
-	if err := o.fsys().MkdirAll(dir, dirMode(o.FileMode)); err != nil {
-		return nil, openErr(dir, err)
-	}
-	dir = canonicalDir(dir)
-	cs := o.ChunkSize
-	if cs == 0 {
-		cs = DefaultChunkSize
-	}
-	mf, err := o.startOf(cs)
+	// Checked before the directory is made, so that a refused Open
+	// creates nothing.
+	mf, err := o.startOf(o.newChunkSize())
 	if err == nil {
 		err = o.fitMapped(mf.chunkSize)
 	}
 	if err != nil {
 		return nil, openErr(dir, err)
 	}
+	if err := o.fsys().MkdirAll(dir, dirMode(o.FileMode)); err != nil {
+		return nil, openErr(dir, err)
+	}
+	dir = canonicalDir(dir)
 	m, err := newManager(dir, o, manifestState{mf: mf}, mf, 0, nil, false)
 	if err != nil {
 		return nil, openErr(dir, err)

@@ -235,6 +235,26 @@ func (o *Options) fitMapped(chunkSize int64) error {
 	return nil
 }
 
+// newChunkSize returns the chunk size of a dataset that Open creates.
+func (o *Options) newChunkSize() int64 {
+	if o.ChunkSize == 0 {
+		return DefaultChunkSize
+	}
+	return o.ChunkSize
+}
+
+// newShape checks the options that depend on the chunk size of a dataset
+// that Open creates (Start, and MaxMapped on 32-bit platforms), without
+// changing o, so that Open can refuse them before it makes anything.
+func (o *Options) newShape() error {
+	c := *o
+	mf, err := c.startOf(c.newChunkSize())
+	if err != nil {
+		return err
+	}
+	return c.fitMapped(mf.chunkSize)
+}
+
 // startOf returns the manifest of a dataset that Open creates with chunk
 // size chunkSize: empty, from o.Start on, which must be a multiple of it.
 func (o *Options) startOf(chunkSize int64) (manifest, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -356,5 +357,63 @@ func TestProbeOptions_ValidExtremes(t *testing.T) {
 			}
 			m.Close()
 		}
+	}
+}
+
+// TestProbeOptions_StartRefusedCreatesNothing proves that an Open refused
+// for a Start that is not a multiple of the chunk size creates no
+// directory, as the other refused options do (ErrInvalidOptions: nothing
+// was done), for a given ChunkSize and the default one, and for a Scratch
+// dataset (and, on 32-bit platforms, for a ChunkSize × MaxMapped that does
+// not fit).
+func TestProbeOptions_StartRefusedCreatesNothing(t *testing.T) {
+	root := t.TempDir()
+	bad := []chunkmap.Options{
+		{ChunkSize: chunkmap.MinChunkSize, Start: 1},
+		{ChunkSize: chunkmap.MinChunkSize, Start: chunkmap.MinChunkSize + 4096},
+		{Start: chunkmap.MinChunkSize}, // not a multiple of DefaultChunkSize
+		{ChunkSize: chunkmap.MinChunkSize, Start: 1, Scratch: true},
+		{Start: chunkmap.MinChunkSize, Scratch: true},
+	}
+	field := "Start"
+	if bits.UintSize == 32 {
+		// ChunkSize × MaxMapped past 1 GiB, which only a new dataset's
+		// chunk size shows.
+		bad = append(bad, chunkmap.Options{ChunkSize: 1 << 30, MaxMapped: 2})
+	}
+	for i, o := range bad {
+		if o.MaxMapped != 0 {
+			field = "MaxMapped"
+		}
+		dir := filepath.Join(root, fmt.Sprintf("missing%d", i), "ds")
+		m, err := chunkmap.Open(dir, &o)
+		if err == nil {
+			m.Close()
+			t.Errorf("Open(%+v) succeeded, want ErrInvalidOptions", o)
+			continue
+		}
+		if !errors.Is(err, chunkmap.ErrInvalidOptions) || !strings.Contains(err.Error(), field) {
+			t.Errorf("Open(%+v) = %v, want ErrInvalidOptions naming %s", o, err, field)
+		}
+		if _, err := os.Lstat(filepath.Dir(dir)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Open(%+v) refused, but it created %s (%v)", o, filepath.Dir(dir), err)
+		}
+	}
+	// An existing dataset keeps its own Start, whatever Options.Start says.
+	dir := filepath.Join(root, "existing")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize, Start: 2 * chunkmap.MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err = chunkmap.Open(dir, &chunkmap.Options{Start: chunkmap.MinChunkSize})
+	if err != nil {
+		t.Fatalf("reopen with a Start the dataset ignores: %v", err)
+	}
+	defer m.Close()
+	if got := m.Start(); got != 2*chunkmap.MinChunkSize {
+		t.Errorf("Start() = %d, want %d", got, 2*chunkmap.MinChunkSize)
 	}
 }
