@@ -397,8 +397,9 @@ func (m *Manager) Grow(n int64) error {
 	return m.wrapErr("grow", at(size, n), err)
 }
 
-// Truncate sets Size. Chunk files wholly past the new Size are deleted, and
-// bytes past it read as zeros if the dataset is extended again. Truncating
+// Truncate sets Size. Chunk files wholly past the new Size are deleted
+// (also those Grow made, when the Truncate extends the dataset or keeps its
+// Size), and bytes past it read as zeros if the dataset is extended again. Truncating
 // below Start returns ErrOutOfRange. A Truncate that extends the dataset
 // leaves the new bytes holes on disk, except on tmpfs, where it allocates
 // them (see the README's "How it works") and fails with ErrNoSpace, Size
@@ -438,7 +439,29 @@ func (m *Manager) Truncate(size int64) error {
 		}
 		st.size.Store(size)
 		m.mirrorSizeLocked(size)
-		return m.wrapErr("truncate", atOff(size), m.pageErrLocked(true))
+		if err := m.pageErrLocked(true); err != nil {
+			return m.wrapErr("truncate", atOff(size), err)
+		}
+		// Spare chunks that Grow made wholly past the new Size go, as
+		// a Truncate promises. A reader cannot have opened them (it
+		// opens only what [Start, Size) covers), and no record should
+		// need them; one that did is lowered first, as below.
+		keep := chunksFor(size, m.shift) - m.mu.first
+		if keep >= m.mu.nchunks {
+			return nil
+		}
+		if rec := m.mu.durable; chunksFor(rec.size, m.shift) > m.mu.first+keep {
+			rec.first = min(rec.first, m.mu.first)
+			rec.size = max(min(rec.size, size), rec.first<<m.shift)
+			if err := m.recordLocked(rec); err != nil {
+				return m.wrapErr("truncate", atOff(size), err)
+			}
+		}
+		from, to := m.mu.first+keep, m.mu.first+m.mu.nchunks
+		m.mu.nchunks = keep
+		m.mu.hwm = min(m.mu.hwm, (m.mu.first+keep)<<m.shift)
+		spare := m.cancelLocked()
+		return m.wrapErr("truncate", atOff(size), m.deleteChunksLocked(from, to, spare))
 	}
 	keep := chunksFor(size, m.shift) - m.mu.first
 	if keep < m.mu.nchunks {

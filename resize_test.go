@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -302,5 +304,67 @@ func TestTruncate_NoStaleBytes(t *testing.T) {
 			}
 		}
 		wg.Wait()
+	}
+}
+
+// TestManager_TruncateDeletesGrowSpare proves the Truncate and Grow docs'
+// promise that a Truncate deletes the chunk files wholly past its new Size,
+// those Grow made included, also when it extends the dataset or keeps its
+// Size (the way to give back what a Grow reserved), and that the bytes
+// kept read as before.
+func TestManager_TruncateDeletesGrowSpare(t *testing.T) {
+	dir := t.TempDir()
+	m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	data := pattern(7, cs+100)
+	writeAt(t, m, data, 0)
+	files := func() int {
+		t.Helper()
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".chunk") {
+				n++
+			}
+		}
+		return n
+	}
+	steps := []struct {
+		name  string
+		do    func() error
+		size  int64
+		files int
+	}{
+		{"grow 4 chunks", func() error { return m.Grow(4 * cs) }, cs + 100, 6},
+		{"truncate extends into the third", func() error { return m.Truncate(2*cs + 1) }, 2*cs + 1, 3},
+		{"grow again", func() error { return m.Grow(2 * cs) }, 2*cs + 1, 5},
+		{"truncate to Size", func() error { return m.Truncate(m.Size()) }, 2*cs + 1, 3},
+		{"grow to a boundary", func() error { return m.Grow(cs - 1) }, 2*cs + 1, 3},
+		{"grow one more", func() error { return m.Grow(cs) }, 2*cs + 1, 4},
+		{"truncate to the boundary", func() error { return m.Truncate(3 * cs) }, 3 * cs, 3},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := m.Size(); got != s.size {
+			t.Errorf("%s: Size() = %d, want %d", s.name, got, s.size)
+		}
+		if got, st := files(), m.Stats(); got != s.files || st.Chunks != s.files {
+			t.Errorf("%s: %d chunk files, Stats().Chunks %d, want %d", s.name, got, st.Chunks, s.files)
+		}
+	}
+	got := make([]byte, 3*cs)
+	if _, err := m.ReadAt(got, 0); err != nil {
+		t.Fatalf("ReadAt: %v", err)
+	}
+	want := append(append([]byte{}, data...), make([]byte, 3*cs-len(data))...)
+	if !bytes.Equal(got, want) {
+		t.Errorf("ReadAt after the Truncates: bytes differ from what was written, zeros past it")
+	}
+	if _, err := m.Append([]byte("tail")); err != nil {
+		t.Fatalf("Append after: %v", err)
 	}
 }

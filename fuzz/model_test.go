@@ -163,7 +163,7 @@ func (m *model) Grow(n int64) error {
 }
 
 // Truncate sets Size, not below Start. Chunk files wholly past the new Size
-// are deleted; extending creates them.
+// are deleted, spare ones Grow made included; extending creates them.
 func (m *model) Truncate(size int64) error {
 	if err := m.checkWrite(size, 0); err != nil {
 		return err
@@ -173,6 +173,8 @@ func (m *model) Truncate(size int64) error {
 	}
 	if size >= m.size {
 		m.grow(size)
+		m.nchunks = min(m.nchunks, m.ceilChunks(size)-m.first())
+		m.files = m.nchunks
 	} else {
 		m.nchunks = min(m.nchunks, m.ceilChunks(size)-m.first())
 		m.files = m.nchunks
