@@ -444,34 +444,19 @@ func (m *Manager) Truncate(size int64) error {
 		}
 		// Spare chunks that Grow made wholly past the new Size go, as
 		// a Truncate promises. A reader cannot have opened them (it
-		// opens only what [Start, Size) covers), and no record should
-		// need them; one that did is lowered first, as below.
+		// opens only what [Start, Size) covers).
 		keep := chunksFor(size, m.shift) - m.mu.first
 		if keep >= m.mu.nchunks {
 			return nil
 		}
-		if rec := m.mu.durable; chunksFor(rec.size, m.shift) > m.mu.first+keep {
-			rec.first = min(rec.first, m.mu.first)
-			rec.size = max(min(rec.size, size), rec.first<<m.shift)
-			if err := m.recordLocked(rec); err != nil {
-				return m.wrapErr("truncate", atOff(size), err)
-			}
+		if err := m.lowerRecordLocked(size); err != nil {
+			return m.wrapErr("truncate", atOff(size), err)
 		}
-		from, to := m.mu.first+keep, m.mu.first+m.mu.nchunks
-		m.mu.nchunks = keep
-		m.mu.hwm = min(m.mu.hwm, (m.mu.first+keep)<<m.shift)
-		spare := m.cancelLocked()
-		return m.wrapErr("truncate", atOff(size), m.deleteChunksLocked(from, to, spare))
+		return m.wrapErr("truncate", atOff(size), m.deletePastLocked(keep))
 	}
 	keep := chunksFor(size, m.shift) - m.mu.first
 	if keep < m.mu.nchunks {
-		// From the current first chunk: after a crash inside DropBefore
-		// the newest record may be ahead of it, and a record's Size is
-		// never below its Start.
-		rec := m.mu.durable
-		rec.first = min(rec.first, m.mu.first)
-		rec.size = max(min(rec.size, size), rec.first<<m.shift)
-		if err := m.recordLocked(rec); err != nil {
+		if err := m.lowerRecordLocked(size); err != nil {
 			return m.wrapErr("truncate", atOff(size), err)
 		}
 	}
@@ -506,6 +491,29 @@ func (m *Manager) Truncate(size int64) error {
 		// past Size, as spare chunks growth uses and Open removes.
 		return m.wrapErr("truncate", atOff(size), err)
 	}
+	return m.wrapErr("truncate", atOff(size), m.deletePastLocked(keep))
+}
+
+// lowerRecordLocked writes a manifest record that needs no chunk past Size
+// size, unless the newest one needs none already, before a Truncate
+// deletes them: its Size at most size, from the current first chunk on
+// (after a crash inside DropBefore the newest record may be ahead of it,
+// and a record's Size is never below its Start).
+//
+// REQUIRES: m.mu held.
+func (m *Manager) lowerRecordLocked(size int64) error {
+	rec := m.mu.durable
+	rec.first = min(rec.first, m.mu.first)
+	rec.size = max(min(rec.size, size), rec.first<<m.shift)
+	return m.recordLocked(rec) // nothing to write if it is the newest
+}
+
+// deletePastLocked deletes the chunks from the dataset's keep-th on, which
+// lie wholly past Size, for a Truncate that lowered the manifest's record
+// first (lowerRecordLocked).
+//
+// REQUIRES: m.mu held, and resize held for writing (no write runs).
+func (m *Manager) deletePastLocked(keep int64) error {
 	from := m.mu.first + keep
 	to := m.mu.first + m.mu.nchunks
 	m.mu.nchunks = keep
@@ -513,7 +521,7 @@ func (m *Manager) Truncate(size int64) error {
 	// No chunk is owed while no write runs (ahead.go); were one, the
 	// names of those never created would be somebody else's.
 	spare := m.cancelLocked()
-	return m.wrapErr("truncate", atOff(size), m.deleteChunksLocked(from, to, spare))
+	return m.deleteChunksLocked(from, to, spare)
 }
 
 // beginShrink and endShrink bracket a change of Size or Start: the epoch
