@@ -84,7 +84,7 @@ func checkShape(t *testing.T, err error, s shape) {
 		if !strings.Contains(head, " "+s.n) {
 			t.Errorf("error %q does not name the length %q at its start", msg, s.n)
 		}
-	} else if strings.Contains(head, " bytes") {
+	} else if strings.Contains(head, " byte") {
 		t.Errorf("error %q names a length, but the call has none", msg)
 	}
 	if s.off != "" {
@@ -350,7 +350,7 @@ func TestErrorContract_OutOfRange(t *testing.T) {
 		}, oor("batch read", "4 bytes", "at offset 196706")},
 		ecCase{"Batch.WritableBytes/past size", func() error {
 			return m.Batch(func(b *chunkmap.Batch) error { _, err := b.WritableBytes(size, 1); return err })
-		}, oor("batch write", "1 bytes", "at offset 196708")},
+		}, oor("batch write", "1 byte", "at offset 196708")},
 		ecCase{"Batch.Hold/past size", func() error {
 			return m.Batch(func(b *chunkmap.Batch) error { return b.Hold(ecChunk, size) })
 		}, oor("batch hold", "196708 bytes", "at offset 65536")},
@@ -636,7 +636,7 @@ func TestErrorContract_IO(t *testing.T) {
 		runCases(t, []ecCase{
 			{"WriteAt", func() error { _, err := m.WriteAt(make([]byte, 4), 3*ecChunk+8); return err }, ioErr("write", "4 bytes", "at offset 196616", file(3))},
 			{"Append", func() error { _, err := m.Append(make([]byte, 4)); return err }, ioErr("append", "4 bytes", "at offset 196608", file(3))},
-			{"Grow", func() error { return m.Grow(1) }, ioErr("grow", "1 bytes", "at offset 196608", file(3))},
+			{"Grow", func() error { return m.Grow(1) }, ioErr("grow", "1 byte", "at offset 196608", file(3))},
 			{"Truncate", func() error { return m.Truncate(3*ecChunk + 1) }, ioErr("truncate", "", "at offset 196609", file(3))},
 		})
 	})

@@ -257,8 +257,12 @@ type Manager struct {
 		dirty    map[int64]struct{} // chunks to fsync by index
 		dirtyq   []*mapping         // mappings whose dirty flag was set since the last Sync took the queue
 		dirDirty bool               // chunk files were created or removed since the last Sync
-		durable  manifest           // what the manifest's newest record says
-		seq      uint64             // that record's sequence number
+		// cleanLeft is how many more small writes to chunks whose
+		// mappings are clean go to the files with pwrite before the
+		// next Sync (see cleanWrites).
+		cleanLeft int
+		durable   manifest // what the manifest's newest record says
+		seq       uint64   // that record's sequence number
 		// allocEnd is, per chunk, how far from its start the file is
 		// known to be allocated on disk (resize.go); absent means unknown.
 		allocEnd map[int64]int64
@@ -462,7 +466,11 @@ var whole span
 // alone.
 func place(op string, s span) string {
 	if s.hasLen {
-		op += " " + strconv.FormatInt(s.n, 10) + " bytes"
+		unit := " bytes"
+		if s.n == 1 {
+			unit = " byte"
+		}
+		op += " " + strconv.FormatInt(s.n, 10) + unit
 	}
 	if s.hasOff {
 		op += " at offset " + strconv.FormatInt(s.off, 10)
