@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
@@ -91,6 +92,11 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	}
 	m.mu.Unlock()
 	k, end, err := m.chunkFileIO(e, p[:n], off, write, sized)
+	if errors.Is(err, syscall.EFAULT) && n > 0 {
+		if ferr := m.bufferRefused(p[:n]); ferr != nil {
+			err = ferr
+		}
+	}
 	m.mu.Lock()
 	if write && k > 0 && m.markPwriteLocked(e, idx) {
 		// The bytes written are allocated now; if they extend the

@@ -176,6 +176,7 @@ func TestBufferFault_PinOfTheDataset(t *testing.T) {
 				{"ReadAt 4096 into it", func() error { _, err := m.ReadAt(b[:4096], 100); return err }},
 				{"WriteAt from it", func() error { _, err := m.WriteAt(b[:8], 0); return err }},
 				{"WriteAt 4096 from it", func() error { _, err := m.WriteAt(b[:4096], 100); return err }},
+				{"WriteAt of a chunk from it (pwrite)", func() error { _, err := m.WriteAt(b[:cs], 0); return err }},
 				{"Gather into it", func() error { return m.Gather(b[:16], []int64{0, 8}, 8) }},
 				{"Scatter from it", func() error { return m.Scatter(b[:16], []int64{0, 8}, 8) }},
 			} {

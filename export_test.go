@@ -28,6 +28,24 @@ func (m *Manager) QueuedDirty() int {
 	return len(m.mu.dirtyq)
 }
 
+// DirtyChunks reports how many chunks the next Sync is to fsync: those whose
+// mappings wait in its queue, and those listed by index (written with
+// pwrite, or unmapped while dirty).
+func (m *Manager) DirtyChunks() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	set := make(map[int64]bool, len(m.mu.dirtyq)+len(m.mu.dirty))
+	for _, mp := range m.mu.dirtyq {
+		if !mp.gone {
+			set[mp.index] = true
+		}
+	}
+	for idx := range m.mu.dirty {
+		set[idx] = true
+	}
+	return len(set)
+}
+
 // ArenaReleased reports whether m has retired its arena (after Close, once
 // nothing holds a slot): every slot inaccessible, the range given back when
 // m is unreachable.
@@ -154,3 +172,7 @@ func ReplaceChunkFile(t testing.TB, dir string, idx int64) {
 		t.Fatal(err)
 	}
 }
+
+// CleanWrites is how many small writes to chunks with clean mappings a
+// Manager sends to the files with pwrite between two Syncs.
+const CleanWrites = cleanWrites

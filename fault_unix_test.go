@@ -390,7 +390,7 @@ func TestFault_ScatterMarksStored(t *testing.T) {
 	if !errors.Is(err, chunkmap.ErrFault) {
 		t.Fatalf("Scatter onto a truncated chunk: err = %v, want ErrFault", err)
 	}
-	if got := m.QueuedDirty(); got < 1 {
+	if got := m.DirtyChunks(); got < 1 {
 		t.Errorf("after a Scatter stored to chunk 0 and faulted: %d chunks queued for Sync, want chunk 0", got)
 	}
 }

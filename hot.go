@@ -155,7 +155,10 @@ const (
 
 // hotWrite1 stores p, which lies within one chunk, at offset off, and says
 // how it went (see notStored, stored and storedClean). After a fault part
-// of p may be stored; the locked path stores all of it again.
+// of p may be stored; the locked path stores all of it again. It stores only
+// to a chunk marked dirty: the first write to a chunk since the last Sync
+// takes the locked path, which may send it to the file instead (see
+// cleanWrites).
 //
 // The dirty flag is read by the atomic operation that leaves the slot, after
 // the store, so a Sync clearing it concurrently either finds the stored bytes
@@ -172,11 +175,11 @@ func (m *Manager) hotWrite1(p []byte, off int64, sized bool) (res int) {
 	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
-	s.enter()
+	w := s.enter()
 	in = s
 	// alloc is read after own: it is the allocation of own's chunk. Size
 	// is read again after entering (see slots.go).
-	if s.own.Load() != want || off&m.mask+int64(len(p)) > s.alloc.Load() || sized && off+int64(len(p)) > m.state().size.Load() {
+	if w&dirtyBit == 0 || s.own.Load() != want || off&m.mask+int64(len(p)) > s.alloc.Load() || sized && off+int64(len(p)) > m.state().size.Load() {
 		in = nil
 		s.leave()
 		return notStored
@@ -252,8 +255,9 @@ func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 
 // hotWriteSpan is hotWrite1 for a range across chunk boundaries, as
 // hotReadSpan is for reads: it announces itself in every chunk's slot,
-// stores the range in one go, and marks the chunks it found clean. sized is
-// as for hotWrite1.
+// stores the range in one go, and marks the chunks it found clean when it
+// left (a Sync ran meanwhile). Like hotWrite1 it stores only where every
+// chunk was marked dirty when it entered. sized is as for hotWrite1.
 func (m *Manager) hotWriteSpan(p []byte, off int64, sized bool) (ok bool) {
 	first, last := m.chunkOf(off), m.chunkOf(off+int64(len(p))-1)
 	k := first & m.smask
@@ -263,10 +267,12 @@ func (m *Manager) hotWriteSpan(p []byte, off int64, sized bool) (ok bool) {
 	n := last - first + 1
 	// Announce in every slot first, then check them all: each slot then
 	// follows the rule of slots.go for the whole store.
-	for i := range n {
-		m.slots[k+i].enter()
-	}
 	ok = true
+	for i := range n {
+		if m.slots[k+i].enter()&dirtyBit == 0 {
+			ok = false
+		}
+	}
 	for i := range n {
 		// Every chunk but the last is stored to its end.
 		need := m.chunkSize

@@ -417,6 +417,9 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.mu.removeLater = make(map[int64]struct{})
 	m.mu.fdsInUse = make(map[int64]int)
 	m.mu.dirty = make(map[int64]struct{})
+	if !m.opts.Scratch && !m.opts.ReadOnly {
+		m.mu.cleanLeft = cleanWrites
+	}
 	m.mu.ids = make(map[int64]fs.FileInfo)
 	m.mu.freq = make(map[int64]uint16)
 	m.mu.fds = make(map[int64]*fdEntry)

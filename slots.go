@@ -140,8 +140,9 @@ type slot struct {
 // leaving reads it in the same atomic operation (see slots.go and sync.go).
 const dirtyBit = 1 << 31
 
-// enter announces a lock-free store.
-func (s *slot) enter() { s.wd.Add(1) }
+// enter announces a lock-free store and returns the slot's word after it,
+// whose dirtyBit says whether the chunk was stored to since the last Sync.
+func (s *slot) enter() uint32 { return s.wd.Add(1) }
 
 // leave ends a lock-free store and reports whether the chunk was marked
 // dirty at that instant.

@@ -79,7 +79,7 @@ var spreads = sync.Pool{New: func() any { return &spread{ready: make(chan int, s
 // failed piece.
 func (m *Manager) writeGrown(p []byte, off int64) (int, error) {
 	if m.chunkSize > spreadChunk || len(p) < bulkWrite {
-		return m.write(p, off)
+		return m.writeIn(p, off, false)
 	}
 	n := 0
 	for n < len(p) {
@@ -93,7 +93,7 @@ func (m *Manager) writeGrown(p []byte, off int64) (int, error) {
 		var k int
 		var err error
 		if pieces := (o+int64(end-n)-1)>>m.shift - o>>m.shift + 1; pieces < spreadPieces {
-			k, err = m.write(p[n:end], o)
+			k, err = m.writeIn(p[n:end], o, false)
 		} else {
 			k, err = m.spreadWrite(p[n:end], o)
 		}

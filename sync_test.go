@@ -8,7 +8,7 @@ import (
 
 // TestSync_ScansOnlyDirty checks that Sync finds the dirty chunks through a
 // queue the writers fill, not by scanning every mapped chunk: with a
-// thousand chunks mapped and one written, one mapping waits for Sync.
+// thousand chunks mapped and one written, Sync has one chunk to fsync.
 func TestSync_ScansOnlyDirty(t *testing.T) {
 	const chunks = 1000
 	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: chunks})
@@ -18,20 +18,20 @@ func TestSync_ScansOnlyDirty(t *testing.T) {
 	for i := range int64(chunks) {
 		writeAt(t, m, []byte{1}, i*cs+7)
 	}
-	if got := m.QueuedDirty(); got != chunks {
+	if got := m.DirtyChunks(); got != chunks {
 		t.Errorf("after writing %d chunks: %d queued, want %d", chunks, got, chunks)
 	}
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.QueuedDirty(); got != 0 {
+	if got := m.DirtyChunks(); got != 0 {
 		t.Errorf("after Sync: %d queued, want 0", got)
 	}
 	for range 3 { // many stores to one chunk queue it once
 		writeAt(t, m, []byte{2}, 500*cs+9)
 		writeAt(t, m, make([]byte, 100), 500*cs+100)
 	}
-	if got := m.QueuedDirty(); got != 1 {
+	if got := m.DirtyChunks(); got != 1 {
 		t.Errorf("after writing one chunk: %d queued, want 1", got)
 	}
 	if err := m.Sync(); err != nil {
@@ -46,7 +46,7 @@ func TestSync_ScansOnlyDirty(t *testing.T) {
 		if err := m.Sync(); err != nil {
 			t.Fatal(err)
 		}
-		if got := m.QueuedDirty(); got != 1 {
+		if got := m.DirtyChunks(); got != 1 {
 			t.Errorf("with a writable pin, after Sync: %d queued, want 1", got)
 		}
 	}
@@ -54,7 +54,7 @@ func TestSync_ScansOnlyDirty(t *testing.T) {
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.QueuedDirty(); got != 0 {
+	if got := m.DirtyChunks(); got != 0 {
 		t.Errorf("after Release and Sync: %d queued, want 0", got)
 	}
 }

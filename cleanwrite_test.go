@@ -1,0 +1,216 @@
+package chunkmap_test
+
+// Tests of where a small write goes: after a Sync, the first CleanWrites
+// writes to chunks whose mappings are clean go to the files with pwrite,
+// which marks only the blocks they write for the next fsync; the rest, and
+// every write to a chunk already stored to, store through the mapping.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// countPwrites opens dir with opts through a file system that counts the
+// writes to chunk files (pwrites: stores through a mapping are not seen)
+// in n.
+func countPwrites(t *testing.T, dir string, opts chunkmap.Options, n *atomic.Int64) *chunkmap.Manager {
+	t.Helper()
+	chunkmap.SetFS(&opts, writeHookFS{FS: vfs.OS, onWrite: func() func() { n.Add(1); return nil }})
+	m, err := chunkmap.Open(dir, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func TestSmallWrites_FirstAfterSyncGoToTheFile(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	for _, tc := range []struct {
+		name string
+		size int   // bytes per write
+		off  int64 // of the first write; later ones follow 4 KiB apart
+	}{
+		{"8B", 8, 0},
+		{"4KiB", 4096, 0},
+		{"below bulk", 64<<10 - 8, 0},
+		{"across a chunk boundary", 64, cs - 32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var pw atomic.Int64
+			m := countPwrites(t, dir, chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
+			const chunks = 4
+			if _, err := m.WriteAt(make([]byte, chunks*cs), 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			// Map every chunk: reads map on a miss without admission.
+			var b [1]byte
+			for i := int64(0); i < chunks; i++ {
+				if _, err := m.ReadAt(b[:], i*cs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if st := m.Stats(); st.Mapped != chunks {
+				t.Fatalf("Mapped = %d after reading every chunk, want %d", st.Mapped, chunks)
+			}
+			want := make([]byte, chunks*cs)
+			write := func(i int) {
+				t.Helper()
+				p := bytes.Repeat([]byte{byte(i + 1)}, tc.size)
+				off := (tc.off + int64(i)*4096) % (chunks*cs - int64(tc.size))
+				if _, err := m.WriteAt(p, off); err != nil {
+					t.Fatal(err)
+				}
+				copy(want[off:], p)
+			}
+			// pieces is how many chunks a write at off touches: each
+			// piece is a write of its own to a file or a mapping.
+			pieces := func(i int) int64 {
+				off := (tc.off + int64(i)*4096) % (chunks*cs - int64(tc.size))
+				return (off+int64(tc.size)-1)/cs - off/cs + 1
+			}
+			// After a Sync, the first CleanWrites pieces go to the files
+			// (no chunk is stored to through its mapping before that)...
+			pw.Store(0)
+			var total int64
+			for i := range 3 * chunkmap.CleanWrites {
+				write(i)
+				if total += pieces(i); total <= chunkmap.CleanWrites {
+					if got := pw.Load(); got != total {
+						t.Fatalf("write %d after a Sync: %d pwrites so far, want %d", i, got, total)
+					}
+				}
+			}
+			// ...and the rest through the mappings.
+			if got := pw.Load(); got != chunkmap.CleanWrites {
+				t.Fatalf("%d writes (%d pieces) after a Sync made %d pwrites, want %d", 3*chunkmap.CleanWrites, total, got, chunkmap.CleanWrites)
+			}
+			// The next Sync starts again.
+			if err := m.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			pw.Store(0)
+			write(3 * chunkmap.CleanWrites)
+			if got, want := pw.Load(), pieces(3*chunkmap.CleanWrites); got != want {
+				t.Fatalf("the first write after the second Sync made %d pwrites, want %d", got, want)
+			}
+			got := make([]byte, len(want))
+			if _, err := m.ReadAt(got, 0); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatal("ReadAt does not return what the writes wrote")
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			m2 := openTestManager(t, dir, &chunkmap.Options{ReadOnly: true})
+			if _, err := m2.ReadAt(got, 0); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatal("the dataset reopened does not hold what the writes wrote")
+			}
+		})
+	}
+}
+
+// TestSmallWrites_PwriteSeenThroughPin: a write that goes to the file
+// while a pin holds the chunk's mapping is in the pinned bytes at once (the
+// page cache is shared). A chunk held writable is stored to through its
+// mapping by its holder, so writes to it store there too; both kinds are
+// durable after a Sync.
+func TestSmallWrites_PwriteSeenThroughPin(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := t.TempDir()
+	var pw atomic.Int64
+	m := countPwrites(t, dir, chunkmap.Options{ChunkSize: cs}, &pw)
+	if _, err := m.WriteAt(make([]byte, 2*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	pin, err := m.Pin(0, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pin.Release()
+	wpin, err := m.PinWritable(cs, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wpin.Release()
+	pw.Store(0)
+	for i := range uint64(8) {
+		var v [8]byte
+		binary.LittleEndian.PutUint64(v[:], i+100)
+		if _, err := m.WriteAt(v[:], int64(i)*4096); err != nil {
+			t.Fatal(err)
+		}
+		if got := binary.LittleEndian.Uint64(pin.Bytes()[i*4096:]); got != i+100 {
+			t.Fatalf("pinned bytes at %d hold %d after WriteAt of %d", i*4096, got, i+100)
+		}
+		binary.LittleEndian.PutUint64(v[:], i+200)
+		if _, err := m.WriteAt(v[:], cs+int64(i)*4096); err != nil {
+			t.Fatal(err)
+		}
+		if got := binary.LittleEndian.Uint64(wpin.Bytes()[i*4096:]); got != i+200 {
+			t.Fatalf("writable pinned bytes at %d hold %d after WriteAt of %d", i*4096, got, i+200)
+		}
+		binary.LittleEndian.PutUint64(wpin.Bytes()[i*4096+8:], i+300)
+		if _, err := m.ReadAt(v[:], cs+int64(i)*4096+8); err != nil {
+			t.Fatal(err)
+		}
+		if got := binary.LittleEndian.Uint64(v[:]); got != i+300 {
+			t.Fatalf("ReadAt at %d = %d after a store of %d through the pin", cs+int64(i)*4096+8, got, i+300)
+		}
+	}
+	if pw.Load() != 8 {
+		t.Fatalf("8 small writes to a clean chunk and 8 to one held writable after a Sync made %d pwrites, want 8", pw.Load())
+	}
+	// A Sync leaves the chunk held writable clean, and writes to it still
+	// store through the mapping.
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Store(0)
+	if _, err := m.WriteAt([]byte{9}, cs+4000); err != nil {
+		t.Fatal(err)
+	}
+	if got := wpin.Bytes()[4000]; got != 9 || pw.Load() != 0 {
+		t.Fatalf("a write to a chunk held writable after a Sync: pinned byte %d, %d pwrites; want 9, 0", got, pw.Load())
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	pin.Release()
+	wpin.Release()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2 := openTestManager(t, dir, &chunkmap.Options{ReadOnly: true})
+	for i := range uint64(8) {
+		var v [8]byte
+		for _, c := range []struct {
+			off  int64
+			want uint64
+		}{{int64(i) * 4096, i + 100}, {cs + int64(i)*4096, i + 200}, {cs + int64(i)*4096 + 8, i + 300}} {
+			if _, err := m2.ReadAt(v[:], c.off); err != nil {
+				t.Fatal(err)
+			}
+			if got := binary.LittleEndian.Uint64(v[:]); got != c.want {
+				t.Fatalf("reopened, offset %d holds %d, want %d", c.off, got, c.want)
+			}
+		}
+	}
+}
