@@ -92,22 +92,6 @@ func TestFailedBulkWriteLeavesEntriesItDidNotMake(t *testing.T) {
 	}
 }
 
-// regularChunks lists the chunks whose names in dir are regular files.
-func regularChunks(t *testing.T, dir string) []int64 {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var idx []int64
-	for _, e := range es {
-		if i := chunkIndexOf(e.Name()); i >= 0 && e.Type().IsRegular() {
-			idx = append(idx, i)
-		}
-	}
-	return idx
-}
-
 // TestFailedGrowBesideFailedBulkWrite runs a Grow while a bulk Append
 // writes its first chunk, with chunk 3's name taken by a FIFO: both fail.
 // The failed Grow made no promise, so the Append still gives its chunks

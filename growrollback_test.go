@@ -410,3 +410,19 @@ func TestFailedWriteUnmapsTheChunksItGaveBack(t *testing.T) {
 		t.Fatalf("after a reopen, offset %d of the write made again reads %#x, want %#x", off+int64(i), got[i], p[i])
 	}
 }
+
+// regularChunks lists the chunks whose names in dir are regular files.
+func regularChunks(t *testing.T, dir string) []int64 {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx []int64
+	for _, e := range es {
+		if i := chunkIndexOf(e.Name()); i >= 0 && e.Type().IsRegular() {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
