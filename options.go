@@ -151,8 +151,12 @@ type Options struct {
 	Start int64
 	// FileMode is the permission of new chunk and manifest files: only the
 	// bits of os.ModePerm (a type bit, os.ModeSetuid, os.ModeSticky or a
-	// bit of 0o7000 is ErrInvalidOptions); 0 means DefaultFileMode. A new dataset directory gets the same mode with the
-	// search (x) bit added wherever the read bit is set.
+	// bit of 0o7000 is ErrInvalidOptions); 0 means DefaultFileMode. A new
+	// dataset directory gets the same mode with the search (x) bit added
+	// wherever the read bit is set. The mode is applied as given (the
+	// process's umask still clears bits): without the owner's write bit
+	// (0o444, say) the files stay readable, but a later writer that is not
+	// root cannot open them for writing (ErrIO matching fs.ErrPermission).
 	FileMode os.FileMode
 
 	// fs is the file system every file operation goes through; nil means
