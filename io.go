@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"syscall"
 	"unsafe"
 )
@@ -465,11 +466,33 @@ const cleanWrites = 32
 //
 // REQUIRES: m.mu held.
 func (m *Manager) cleanWriteLocked(mp *mapping) bool {
-	if m.mu.cleanLeft == 0 || mp.s.isDirty() || mp.s.wholds.Load() > 0 {
+	if m.mu.cleanLeft == 0 || mp.s.isDirty() || mp.s.wholds.Load() > 0 || !m.pwritesMappedLocked(mp) {
 		return false
 	}
 	m.mu.cleanLeft--
 	return true
+}
+
+// pwritesMappedLocked reports whether a pwrite to mp's chunk goes to the
+// file mp maps. A pwrite goes through the descriptor cache's file of the
+// chunk, opened by name where the cache has none (a mapped chunk's file
+// leaves the cache for its mapping: takeFdLocked); another program may have
+// replaced the file under the name since the chunk was mapped, and a
+// pwrite would then land in the new file while ReadAt reads, and Sync
+// checks, the mapped one: the write would not be read back, and Sync would
+// not report the replacement. Such a write stores through the mapping, as
+// every write to the chunk did before, and Sync reports the loss.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) pwritesMappedLocked(mp *mapping) bool {
+	e, err := m.fdLocked(mp.index)
+	if err != nil {
+		// The mapping's path says what is wrong, if anything is.
+		return false
+	}
+	same := os.SameFile(e.f.Info(), mp.file.Info())
+	m.releaseFdLocked(e)
+	return same
 }
 
 // write stores p at offset off, bytes below the reservation of the last
