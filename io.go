@@ -462,7 +462,8 @@ const cleanWrites = 32
 // cleanWriteLocked reports whether a write under bulkWrite to mp's chunk
 // goes to its file with pwrite (see cleanWrites), and counts it if so. A
 // chunk held writable (a pin, a Batch) is not: its holder's stores dirty
-// its folios whatever the write does.
+// its folios whatever the write does. Nor is one whose file under its name
+// is not the one mapped (pwritesMappedLocked).
 //
 // REQUIRES: m.mu held.
 func (m *Manager) cleanWriteLocked(mp *mapping) bool {
