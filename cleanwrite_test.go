@@ -214,3 +214,41 @@ func TestSmallWrites_PwriteSeenThroughPin(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallWrites_ScatterStoresThroughTheMapping: a Scatter stores through
+// the mappings whatever the state of their chunks, also for the values its
+// own loop leaves to WriteAt's path (one across a chunk boundary).
+func TestSmallWrites_ScatterStoresThroughTheMapping(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	var pw atomic.Int64
+	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
+	if _, err := m.WriteAt(make([]byte, 2*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	for _, off := range []int64{0, cs} { // map both chunks
+		if _, err := m.ReadAt(b[:], off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pw.Store(0)
+	src := []byte("abcdefgh12345678")
+	if err := m.Scatter(src, []int64{100, cs - 4}, 8); err != nil {
+		t.Fatal(err)
+	}
+	if got := pw.Load(); got != 0 {
+		t.Fatalf("a Scatter to clean chunks after a Sync made %d pwrites, want 0", got)
+	}
+	got := make([]byte, 8)
+	for i, off := range []int64{100, cs - 4} {
+		if _, err := m.ReadAt(got, off); err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(src[8*i:8*i+8]) {
+			t.Fatalf("at %d: %q, want %q", off, got, src[8*i:8*i+8])
+		}
+	}
+}

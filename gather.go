@@ -144,16 +144,18 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 }
 
 // scatterOne writes one value of a Scatter, p, at offset off on WriteAt's
-// path. As in WriteAt, no Truncate runs between the range check and the
-// store; resize is let go by a deferred call, so that a panic of the file
-// system under the write leaves no Truncate, DropBefore or Close waiting.
+// path, storing through the mapping as Scatter's own loop does (never a
+// small write's pwrite: see cleanWrites). As in WriteAt, no Truncate runs
+// between the range check and the store; resize is let go by a deferred
+// call, so that a panic of the file system under the write leaves no
+// Truncate, DropBefore or Close waiting.
 func (m *Manager) scatterOne(op string, p []byte, off int64) error {
 	m.resize.RLock()
 	defer m.resize.RUnlock()
 	if err := m.checkRange(op, off, len(p)); err != nil {
 		return err
 	}
-	_, err := m.write(p, off)
+	_, err := m.writeIn(p, off, false)
 	return err
 }
 

@@ -502,9 +502,9 @@ func (m *Manager) write(p []byte, off int64) (int, error) {
 	return m.writeIn(p, off, true)
 }
 
-// writeIn is write, and for a write that grows the dataset (writeGrown),
-// with clean false, the same without sending small writes to the files
-// (see cleanWrites).
+// writeIn is write, and with clean false, for a write that grows the
+// dataset (writeGrown) or a value of a Scatter (scatterOne), the same
+// without sending small writes to the files (see cleanWrites).
 func (m *Manager) writeIn(p []byte, off int64, clean bool) (int, error) {
 	if len(p) >= bulkWrite {
 		return m.writeFiles(p, off)
