@@ -103,10 +103,14 @@ func (m *Manager) syncLocked() error {
 	if err := m.pageErrLocked(false); err != nil {
 		return err
 	}
-	if err := m.mfile.stillNamed(m.fsys); err != nil {
-		return err
+	mf := manifest{chunkSize: m.chunkSize, first: m.mu.first, size: max(size, m.mu.first<<m.shift)}
+	if mf == m.mu.durable {
+		// Nothing to record; a manifest another program removed or
+		// replaced is still reported, by every Sync. (recordLocked
+		// checks the name itself before it writes.)
+		return m.mfile.stillNamed(m.fsys)
 	}
-	return m.recordLocked(manifest{chunkSize: m.chunkSize, first: m.mu.first, size: max(size, m.mu.first<<m.shift)})
+	return m.recordLocked(mf)
 }
 
 // flush makes durable every store made before it was called, and the
