@@ -181,13 +181,71 @@ func (v *VFS) Delete(name string, syncDir bool) error {
 	if !datasetExists(name) {
 		return sqlite3.IOERR_DELETE_NOENT
 	}
-	if err := chunkmap.Remove(name); err != nil {
+	// SQLite counts on xDelete being atomic, as unlink is: in DELETE
+	// journal mode the journal's deletion is the commit point, and a
+	// journal that is still there is hot and is rolled back. Remove
+	// deletes a dataset file by file (the chunks from the highest down,
+	// then the manifest), so a crash part way left a manifest whose
+	// chunks are missing: the next Open of the journal failed with
+	// ErrCorrupt and the database could not be opened at all. The
+	// dataset is first renamed out of the way, in one step, and the
+	// renamed directory removed after; one a crash left behind is
+	// removed before the next rename (a rename cannot replace a
+	// directory that is not empty).
+	tomb := name + deletedSuffix
+	if err := removeTomb(tomb); err != nil {
+		return sysErr(err, sqlite3.IOERR_DELETE)
+	}
+	if err := os.Rename(name, tomb); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return sqlite3.IOERR_DELETE_NOENT
 		}
 		return sysErr(err, sqlite3.IOERR_DELETE)
 	}
+	if syncDir {
+		if err := syncParent(name); err != nil {
+			return sysErr(err, sqlite3.IOERR_DIR_FSYNC)
+		}
+	}
+	if err := removeTomb(tomb); err != nil {
+		return sysErr(err, sqlite3.IOERR_DELETE)
+	}
 	return nil
+}
+
+// deletedSuffix names the directory a dataset is renamed to as the VFS
+// deletes it (see Delete). No file SQLite names ends with it.
+const deletedSuffix = ".chunkmap-deleted"
+
+// removeTomb removes the dataset renamed to tomb by Delete, if any.
+func removeTomb(tomb string) error {
+	if _, err := os.Lstat(tomb); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	err := chunkmap.Remove(tomb)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Nothing of a dataset left in it (a crash after Remove
+		// emptied it): remove the directory itself.
+		err = os.Remove(tomb)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+	}
+	return err
+}
+
+// syncParent fsyncs the directory that holds name, so that a change of
+// name's directory entry is durable.
+func syncParent(name string) error {
+	d, err := os.Open(filepath.Dir(name))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Access reports whether the dataset for name exists.
