@@ -349,7 +349,7 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 	}
 	n, err := f.d.m.WriteAt(p, off)
 	if err != nil {
-		return n, sysErr(err, sqlite3.IOERR_WRITE)
+		return n, spaceErr(err, sqlite3.IOERR_WRITE)
 	}
 	return n, nil
 }
@@ -362,7 +362,7 @@ func (f *file) Truncate(size int64) error {
 		return sqlite3.IOERR_TRUNCATE
 	}
 	f.v.Stats.Truncates.Add(1)
-	return sysErr(f.d.m.Truncate(size), sqlite3.IOERR_TRUNCATE)
+	return spaceErr(f.d.m.Truncate(size), sqlite3.IOERR_TRUNCATE)
 }
 
 func (f *file) Sync(flags vfs.SyncFlag) error {
@@ -385,7 +385,7 @@ func (f *file) SizeHint(size int64) error {
 		return sqlite3.IOERR_TRUNCATE
 	}
 	if cur := f.d.m.Size(); size > cur && !f.readOnly {
-		return sysErr(f.d.m.Grow(size-cur), sqlite3.IOERR_TRUNCATE)
+		return spaceErr(f.d.m.Grow(size-cur), sqlite3.IOERR_TRUNCATE)
 	}
 	return nil
 }
@@ -481,6 +481,16 @@ func (f *file) CheckReservedLock() (bool, error) {
 	f.d.lockMtx.Lock()
 	defer f.d.lockMtx.Unlock()
 	return f.d.reserved, nil
+}
+
+// spaceErr is sysErr for the calls that can run out of room: an error
+// matching chunkmap.ErrNoSpace is SQLITE_FULL ("database or disk is
+// full"), as SQLite's own VFS reports ENOSPC, and not a disk I/O error.
+func spaceErr(err error, code sqlite3.ExtendedErrorCode) error {
+	if errors.Is(err, chunkmap.ErrNoSpace) {
+		return sysErr(err, sqlite3.FULL)
+	}
+	return sysErr(err, code)
 }
 
 // sysErr gives SQLite an error it can classify: chunkmap's error wrapped
