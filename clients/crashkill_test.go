@@ -84,7 +84,7 @@ func TestSQLiteKillMidCommit(t *testing.T) {
 	for _, mode := range []struct {
 		jm  string
 		run time.Duration
-	}{{"DELETE", 2 * time.Second}, {"TRUNCATE", time.Second}, {"WAL", time.Second}} {
+	}{{"DELETE", 2 * time.Second}, {"TRUNCATE", time.Second}, {"PERSIST", time.Second}, {"WAL", time.Second}} {
 		jm := mode.jm
 		t.Run(jm, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "kill.db")
@@ -176,6 +176,52 @@ func TestSQLiteKillMidCommit(t *testing.T) {
 				if err := c.Close(); err != nil {
 					t.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestVFSDeleteLeftovers checks that Delete clears what a crash in an
+// earlier Delete left: a renamed dataset missing chunks, or its empty
+// directory.
+func TestVFSDeleteLeftovers(t *testing.T) {
+	for _, left := range []string{"half", "empty"} {
+		t.Run(left, func(t *testing.T) {
+			v, _ := newVFS(t, false)
+			name := filepath.Join(t.TempDir(), "x.db-journal")
+			for _, d := range []string{name, name + deletedSuffix} {
+				m := openCM(t, d, chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+				if _, err := m.Append(make([]byte, 3*chunkmap.MinChunkSize)); err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tomb := name + deletedSuffix
+			switch left {
+			case "half":
+				if err := os.Remove(filepath.Join(tomb, "0000000000000002.chunk")); err != nil {
+					t.Fatal(err)
+				}
+			case "empty":
+				if err := os.RemoveAll(tomb); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Mkdir(tomb, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := v.Delete(name, true); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []string{name, tomb} {
+				if _, err := os.Lstat(d); !os.IsNotExist(err) {
+					t.Errorf("%s left after Delete: %v", d, err)
+				}
+			}
+			if ok, _ := v.Access(name, 0); ok {
+				t.Error("Access reports the deleted dataset")
 			}
 		})
 	}
