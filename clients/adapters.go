@@ -58,6 +58,10 @@ type VFSStats struct {
 // ScratchRoot. The WAL index (-shm) is an ordinary file made by
 // vfs.NewSharedMemory, next to the dataset directories, when WAL is set.
 //
+// Delete renames a dataset aside before it removes it, so that a crash
+// never leaves SQLite a half-removed journal (see Delete); a write that
+// fails with chunkmap.ErrNoSpace is SQLITE_FULL.
+//
 // Locking is in-process: every connection to a path shares one Manager
 // (a read-write Manager locks its directory, so a second Open of the same
 // dataset in this process would fail) and one lock state.
