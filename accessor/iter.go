@@ -100,7 +100,10 @@ func (v *ViewAccessor) Scan() *Scanner {
 // it (after a concurrent Truncate, say), [chunkmap.ErrClosed],
 // [chunkmap.ErrFault] for a chunk file truncated or removed by another
 // process or a failed device, and so on. A scan yields values, in order,
-// up to the point where it failed, and none after it.
+// up to the point where it failed, and none after it. A typed scan checks
+// and copies its range a piece of 2 KiB at a time, so the piece that meets
+// a concurrent Truncate's new Size fails whole: its values below the new
+// Size are not yielded either.
 func (s *Scanner) Err() error {
 	return s.err
 }
