@@ -129,6 +129,11 @@ var sentinels = [...]error{
 // (see the sentinels' doc).
 var errNoDataset = errors.New("no dataset")
 
+// errManifestAppeared marks the error of a ReadOnly open that found no
+// manifest, then listed the directory and found one: a writer created the
+// dataset meanwhile, and Open reads it again.
+var errManifestAppeared = errors.New("created meanwhile")
+
 // errEmptyDir is the error of Open and Remove for an empty dir. It names
 // no directory: taken for the current one, an unset variable would open,
 // or remove, whatever dataset the program runs in.

@@ -155,7 +155,9 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	// chunks every few hundred microseconds, three tries in a row met such
 	// changes in up to one Open in two thousand; a dataset that is damaged
 	// is reported after readOnlyOpenTries.
-	for tries := 1; err != nil && o.ReadOnly && tries < readOnlyOpenTries && errors.Is(err, ErrCorrupt); tries++ {
+	// So is one that met the manifest of a new dataset being created
+	// (errManifestAppeared).
+	for tries := 1; err != nil && o.ReadOnly && tries < readOnlyOpenTries && (errors.Is(err, ErrCorrupt) || errors.Is(err, errManifestAppeared)); tries++ {
 		m, err = open(dir, o)
 	}
 	if err != nil {
@@ -260,6 +262,12 @@ func open(dir string, o Options) (*Manager, error) {
 
 	switch {
 	case haveManifest:
+		if mfErr != nil && o.ReadOnly && errors.Is(mfErr, fs.ErrNotExist) {
+			// A writer renamed the manifest of a new dataset into place
+			// between the read and the listing: as of the read there was
+			// no dataset, and Open reads it again (errManifestAppeared).
+			return fail(fmt.Errorf("%w: %w to open (%s %w): %w", ErrReadOnly, errNoDataset, ManifestName, errManifestAppeared, fs.ErrNotExist))
+		}
 		if mfErr != nil {
 			return fail(mfErr)
 		}
