@@ -32,23 +32,23 @@ import (
 	"github.com/chunkmap/chunkmap"
 )
 
-// h6Follow reads the dataset in dir as a follower until stop is set: it
+// mpFollow reads the dataset in dir as a follower until stop is set: it
 // opens it ReadOnly (again and again until the dataset exists), then reads
 // it through ReadAt, Pin, Gather, LoadUint64 and Batch, sometimes closing
 // and opening again. bad reports a byte never written at its offset, an
 // error that matches no sentinel, or one a follower of an undamaged
 // dataset must not get.
-func h6Follow(dir string, seed uint64, stop *atomic.Bool, reads *atomic.Int64, bad func(string, ...any)) {
-	h6FollowTolerant(dir, seed, stop, reads, nil, bad)
+func mpFollow(dir string, seed uint64, stop *atomic.Bool, reads *atomic.Int64, bad func(string, ...any)) {
+	mpFollowTolerant(dir, seed, stop, reads, nil, bad)
 }
 
-// h6FollowTolerant is h6Follow, but where tolerant is set it takes any
+// mpFollowTolerant is mpFollow, but where tolerant is set it takes any
 // error that matches a sentinel (the dataset's files were tampered with)
-// and only counts it (HUNT6_SHOW=1 prints the first two to stderr).
-func h6FollowTolerant(dir string, seed uint64, stop *atomic.Bool, reads *atomic.Int64, tolerant *atomic.Int64, bad func(string, ...any)) {
+// and only counts it (CHUNKMAP_MULTIPROC_SHOW=1 prints the first two to stderr).
+func mpFollowTolerant(dir string, seed uint64, stop *atomic.Bool, reads *atomic.Int64, tolerant *atomic.Int64, bad func(string, ...any)) {
 	lenient := func(err error) bool {
 		if tolerant != nil && crashxSentinel(err) {
-			if tolerant.Add(1) <= 2 && os.Getenv("HUNT6_SHOW") != "" {
+			if tolerant.Add(1) <= 2 && os.Getenv("CHUNKMAP_MULTIPROC_SHOW") != "" {
 				fmt.Fprintln(os.Stderr, "tolerated:", err)
 			}
 			return true
@@ -138,17 +138,17 @@ func h6FollowTolerant(dir string, seed uint64, stop *atomic.Bool, reads *atomic.
 	}
 }
 
-// h6Child is a child process: the test binary run again with env.
-type h6Child struct {
+// mpChild is a child process: the test binary run again with env.
+type mpChild struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string
 	stderr *bytes.Buffer
 }
 
-func h6Start(t *testing.T, run string, env ...string) *h6Child {
+func mpStart(t *testing.T, run string, env ...string) *mpChild {
 	t.Helper()
-	c := &h6Child{cmd: exec.Command(os.Args[0], "-test.run=^"+run+"$"), stderr: new(bytes.Buffer)}
+	c := &mpChild{cmd: exec.Command(os.Args[0], "-test.run=^"+run+"$"), stderr: new(bytes.Buffer)}
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stderr = c.stderr
 	var err error
@@ -175,14 +175,14 @@ func h6Start(t *testing.T, run string, env ...string) *h6Child {
 	return c
 }
 
-func (c *h6Child) kill() {
+func (c *mpChild) kill() {
 	c.cmd.Process.Signal(syscall.SIGKILL)
 	c.cmd.Wait()
 }
 
 // next returns the child's next line, or "" once it has exited; it fails
 // the test if the child says nothing for 10 s.
-func (c *h6Child) next(t *testing.T, what string) string {
+func (c *mpChild) next(t *testing.T, what string) string {
 	t.Helper()
 	select {
 	case line, ok := <-c.lines:
@@ -196,7 +196,7 @@ func (c *h6Child) next(t *testing.T, what string) string {
 	return ""
 }
 
-// TestHunt6_FollowersFromBeforeCreationAcrossWriterKills starts followers
+// TestMultiproc_FollowersFromBeforeCreationAcrossWriterKills starts followers
 // (goroutines that open the dataset ReadOnly again and again until it
 // exists) before anything exists at the path, then runs writer processes
 // one after the other, each killed with SIGKILL at a random moment (the
@@ -206,13 +206,13 @@ func (c *h6Child) next(t *testing.T, what string) string {
 // error that matches no sentinel (nor ErrFault or ErrCorrupt: nothing
 // damages a file), never hang; the writer must not notice the killed
 // follower; and after each kill a read-write Open must recover a dataset
-// every byte of which was written there. HUNT6_SEED replays a run.
-func TestHunt6_FollowersFromBeforeCreationAcrossWriterKills(t *testing.T) {
-	if dir := os.Getenv("HUNT6_PINNER"); dir != "" {
-		h6Pinner(dir)
+// every byte of which was written there. CHUNKMAP_MULTIPROC_SEED replays a run.
+func TestMultiproc_FollowersFromBeforeCreationAcrossWriterKills(t *testing.T) {
+	if dir := os.Getenv("CHUNKMAP_MULTIPROC_PINNER"); dir != "" {
+		mpPinner(dir)
 		return
 	}
-	seed := testSeed(t, "HUNT6_SEED")
+	seed := testSeed(t, "CHUNKMAP_MULTIPROC_SEED")
 	rng := rand.New(rand.NewPCG(seed, 11))
 	dir := t.TempDir() + "/ds"
 	var (
@@ -233,7 +233,7 @@ func TestHunt6_FollowersFromBeforeCreationAcrossWriterKills(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h6Follow(dir, seed+uint64(g), &stop, &reads, bad)
+			mpFollow(dir, seed+uint64(g), &stop, &reads, bad)
 		}()
 	}
 	defer func() {
@@ -258,10 +258,10 @@ func TestHunt6_FollowersFromBeforeCreationAcrossWriterKills(t *testing.T) {
 		// Let the followers spin on a missing dataset first.
 		time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
 		wseed := rng.Uint64()
-		writer := h6Start(t, "TestCrashx_FollowerAcrossWriterKill", fmt.Sprintf("CHUNKMAP_CRASHX_FOLLOW=writer,%s,%d", dir, wseed))
-		var pinner *h6Child
+		writer := mpStart(t, "TestCrashx_FollowerAcrossWriterKill", fmt.Sprintf("CHUNKMAP_CRASHX_FOLLOW=writer,%s,%d", dir, wseed))
+		var pinner *mpChild
 		if round > 0 && rng.IntN(2) == 0 {
-			pinner = h6Start(t, "TestHunt6_FollowersFromBeforeCreationAcrossWriterKills", "HUNT6_PINNER="+dir)
+			pinner = mpStart(t, "TestMultiproc_FollowersFromBeforeCreationAcrossWriterKills", "CHUNKMAP_MULTIPROC_PINNER="+dir)
 		}
 		// The first writer sometimes dies while it creates the dataset.
 		life := time.Duration(rng.IntN(300)) * time.Millisecond
@@ -320,10 +320,10 @@ func TestHunt6_FollowersFromBeforeCreationAcrossWriterKills(t *testing.T) {
 	}
 }
 
-// h6Pinner is the pinning follower process: it opens the dataset in dir
+// mpPinner is the pinning follower process: it opens the dataset in dir
 // ReadOnly (waiting for it to exist) and pins, checks and holds ranges
 // until it is killed, writing "bad ..." to stderr for a wrong byte.
-func h6Pinner(dir string) {
+func mpPinner(dir string) {
 	var m *chunkmap.Manager
 	for {
 		var err error
@@ -364,15 +364,15 @@ func h6Pinner(dir string) {
 	}
 }
 
-// TestHunt6_RacingWriterOpensOfANewDataset starts several processes that
+// TestMultiproc_RacingWriterOpensOfANewDataset starts several processes that
 // open one directory, which does not exist yet, for writing at the same
 // instant, and a few that open it ReadOnly: exactly one writer must win
 // and every other must get ErrLocked; each reader gets the dataset or
 // ErrReadOnly matching fs.ErrNotExist, never ErrCorrupt. The winner then
 // appends and closes, and the dataset must open with its bytes.
-func TestHunt6_RacingWriterOpensOfANewDataset(t *testing.T) {
-	if spec := os.Getenv("HUNT6_OPENER"); spec != "" {
-		h6Opener(spec)
+func TestMultiproc_RacingWriterOpensOfANewDataset(t *testing.T) {
+	if spec := os.Getenv("CHUNKMAP_MULTIPROC_OPENER"); spec != "" {
+		mpOpener(spec)
 		return
 	}
 	root := t.TempDir()
@@ -384,13 +384,13 @@ func TestHunt6_RacingWriterOpensOfANewDataset(t *testing.T) {
 	for round := range rounds {
 		dir := fmt.Sprintf("%s/ds%d", root, round)
 		at := time.Now().Add(300 * time.Millisecond).UnixNano()
-		var kids []*h6Child
+		var kids []*mpChild
 		for i := range writers + readers {
 			role := "w"
 			if i >= writers {
 				role = "r"
 			}
-			kids = append(kids, h6Start(t, "TestHunt6_RacingWriterOpensOfANewDataset", fmt.Sprintf("HUNT6_OPENER=%s,%s,%d", role, dir, at)))
+			kids = append(kids, mpStart(t, "TestMultiproc_RacingWriterOpensOfANewDataset", fmt.Sprintf("CHUNKMAP_MULTIPROC_OPENER=%s,%s,%d", role, dir, at)))
 		}
 		won := -1
 		for i, k := range kids {
@@ -434,11 +434,11 @@ func TestHunt6_RacingWriterOpensOfANewDataset(t *testing.T) {
 	}
 }
 
-// h6Opener is a child of TestHunt6_RacingWriterOpensOfANewDataset: spec is
+// mpOpener is a child of TestMultiproc_RacingWriterOpensOfANewDataset: spec is
 // "w|r,DIR,UNIXNANO"; it opens DIR at that instant and prints "ok",
 // "locked" or "none" (no dataset, for a reader) or the error, then, once
 // stdin is closed, appends (the winning writer) and closes.
-func h6Opener(spec string) {
+func mpOpener(spec string) {
 	f := strings.Split(spec, ",")
 	at, _ := strconv.ParseInt(f[2], 10, 64)
 	time.Sleep(time.Until(time.Unix(0, at)))
@@ -467,7 +467,7 @@ func h6Opener(spec string) {
 	fmt.Println("closed")
 }
 
-// TestHunt6_ReadOnlyOpenWhileTheDatasetIsCreated has a writer process
+// TestMultiproc_ReadOnlyOpenWhileTheDatasetIsCreated has a writer process
 // create datasets ds0, ds1, ... one after the other (each Open creates
 // the directory and the manifest, appends and closes), while followers
 // here open each one ReadOnly again and again until it exists. Open's doc
@@ -475,9 +475,9 @@ func h6Opener(spec string) {
 // dataset returns ErrReadOnly matching fs.ErrNotExist; one that meets the
 // manifest as the writer renames it into place must get that, or the
 // dataset, and never ErrIO for a file that was missing a moment before.
-func TestHunt6_ReadOnlyOpenWhileTheDatasetIsCreated(t *testing.T) {
+func TestMultiproc_ReadOnlyOpenWhileTheDatasetIsCreated(t *testing.T) {
 	const n = 300
-	if root := os.Getenv("HUNT6_CREATOR"); root != "" {
+	if root := os.Getenv("CHUNKMAP_MULTIPROC_CREATOR"); root != "" {
 		r := rand.New(rand.NewPCG(uint64(os.Getpid()), 2))
 		for k := range n {
 			time.Sleep(time.Duration(r.IntN(500)) * time.Microsecond)
@@ -495,7 +495,7 @@ func TestHunt6_ReadOnlyOpenWhileTheDatasetIsCreated(t *testing.T) {
 		return
 	}
 	root := t.TempDir()
-	creator := h6Start(t, "TestHunt6_ReadOnlyOpenWhileTheDatasetIsCreated", "HUNT6_CREATOR="+root)
+	creator := mpStart(t, "TestMultiproc_ReadOnlyOpenWhileTheDatasetIsCreated", "CHUNKMAP_MULTIPROC_CREATOR="+root)
 	var (
 		wg  sync.WaitGroup
 		mu  sync.Mutex
@@ -534,15 +534,15 @@ func TestHunt6_ReadOnlyOpenWhileTheDatasetIsCreated(t *testing.T) {
 	}
 }
 
-// TestHunt6_ManifestTamperedWhileWriterAndFollowersRun runs a writer
+// TestMultiproc_ManifestTamperedWhileWriterAndFollowersRun runs a writer
 // process (cfWriterChild) and followers here while a third program (this
 // test) truncates the MANIFEST, cuts it short, or renames a copy of it
 // over it, at random moments. Calls may fail then, but only with errors
 // that match a sentinel; no follower may crash (SIGBUS on the state page),
 // hang, or read a byte never written at its offset; and the writer may
-// exit only with such an error. HUNT6_SEED replays a run.
-func TestHunt6_ManifestTamperedWhileWriterAndFollowersRun(t *testing.T) {
-	seed := testSeed(t, "HUNT6_SEED")
+// exit only with such an error. CHUNKMAP_MULTIPROC_SEED replays a run.
+func TestMultiproc_ManifestTamperedWhileWriterAndFollowersRun(t *testing.T) {
+	seed := testSeed(t, "CHUNKMAP_MULTIPROC_SEED")
 	rng := rand.New(rand.NewPCG(seed, 13))
 	for round := range 3 {
 		dir := t.TempDir() + "/ds"
@@ -572,7 +572,7 @@ func TestHunt6_ManifestTamperedWhileWriterAndFollowersRun(t *testing.T) {
 			}
 		}
 		wseed := rng.Uint64()
-		writer := h6Start(t, "TestCrashx_FollowerAcrossWriterKill", fmt.Sprintf("CHUNKMAP_CRASHX_FOLLOW=writer,%s,%d", dir, wseed))
+		writer := mpStart(t, "TestCrashx_FollowerAcrossWriterKill", fmt.Sprintf("CHUNKMAP_CRASHX_FOLLOW=writer,%s,%d", dir, wseed))
 		if got := writer.next(t, "writer"); got != "open" {
 			t.Fatalf("writer: %q\n%s", got, writer.stderr.String())
 		}
@@ -580,7 +580,7 @@ func TestHunt6_ManifestTamperedWhileWriterAndFollowersRun(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				h6FollowTolerant(dir, seed+uint64(g), &stop, &reads, &tolerated, bad)
+				mpFollowTolerant(dir, seed+uint64(g), &stop, &reads, &tolerated, bad)
 			}()
 		}
 		mf := dir + "/" + chunkmap.ManifestName
