@@ -928,7 +928,7 @@ func (b *Batch) view(first, last int64, write bool, op string, off int64, n int)
 	if err := m.checkChunksLocked(off, n); err != nil {
 		return nil, err
 	}
-	vh, err := m.mapViewLocked(first, last-first+1, write, op)
+	vh, err := m.mapViewLocked(first, last-first+1, 0, m.chunkSize, write, op)
 	if err != nil {
 		return nil, err
 	}

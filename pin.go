@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
+	"math/bits"
 	"os"
 	"sync/atomic"
 
@@ -45,6 +47,9 @@ type viewHold struct {
 	v     *arena.View
 	first int64 // index of the first chunk
 	n     int64 // chunks mapped
+	// lo is where in the first chunk the view's bytes begin: 0 where
+	// it maps its chunks whole, else a page boundary (see spanView).
+	lo    int64
 	write bool
 	// ids are the identities of the files mapped, for Sync (see
 	// markViewDirtyLocked), and deletions the Manager's deletion counter
@@ -151,7 +156,7 @@ func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) 
 			return nil, m.wrapErr(op, at(off, int64(n)), err)
 		}
 	}
-	b, slots, view, err := m.holdRangeLocked(st.first, last, write, op)
+	b, slots, view, err := m.holdRangeLocked(st.first, last, o, int64(n), write, op)
 	if err != nil {
 		return nil, m.wrapErr(op, at(off, int64(n)), err)
 	}
@@ -165,6 +170,9 @@ func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) 
 		}
 	}
 	st.slots, st.view = slots, view
+	if view != nil {
+		o -= view.lo // a span view starts at the page of off
+	}
 	st.b = b[o : o+int64(n) : o+int64(n)]
 	return st, nil
 }
@@ -256,9 +264,9 @@ var errPastEnd = errors.New("chunkmap: past the last chunk")
 // REQUIRES: m.mu held; the chunks existed when the caller checked (for a
 // follower, the writer may delete them while this maps them: the error
 // of the open then says so).
-func (m *Manager) holdRangeLocked(first, last int64, write bool, op string) ([]byte, []*slot, *viewHold, error) {
+func (m *Manager) holdRangeLocked(first, last, o, nb int64, write bool, op string) ([]byte, []*slot, *viewHold, error) {
 	for tries := 1; ; tries++ {
-		b, slots, vh, err := m.holdRangeOnceLocked(first, last, write, op)
+		b, slots, vh, err := m.holdRangeOnceLocked(first, last, o, nb, write, op)
 		if err != errStaleHold {
 			return b, slots, vh, err
 		}
@@ -286,7 +294,7 @@ var errStaleHold = errors.New("chunkmap: a chunk held was replaced meanwhile")
 // holdRangeOnceLocked is one try of holdRangeLocked.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) holdRangeOnceLocked(first, last int64, write bool, op string) ([]byte, []*slot, *viewHold, error) {
+func (m *Manager) holdRangeOnceLocked(first, last, o, nb int64, write bool, op string) ([]byte, []*slot, *viewHold, error) {
 	span := last - first + 1
 	if span == 1 || (m.contiguous && span <= int64(len(m.slots)) && m.slotNum(first) <= m.slotNum(last)) {
 		held := make([]*mapping, 0, span)
@@ -331,11 +339,39 @@ func (m *Manager) holdRangeOnceLocked(first, last int64, write bool, op string) 
 			return m.slotBytes(int64(held[0].k), 0, int(span<<m.shift)), slots, nil, nil
 		}
 	}
-	vh, err := m.mapViewLocked(first, span, write, op)
+	lo, hi := int64(0), m.chunkSize
+	if spanView && span > maxWholeView>>m.shift {
+		lo, hi = m.spanOf(o, nb)
+	}
+	vh, err := m.mapViewLocked(first, span, lo, hi, write, op)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return vh.v.Bytes(), nil, vh, nil
+}
+
+// spanView lets a pin's private view map only the pages of its range
+// where its chunks whole would take more than maxWholeView bytes, and that
+// is possible: on 32-bit platforms, a view of whole chunks of 1 GiB (the
+// default ChunkSize) across one boundary is 2 GiB, more than one range of
+// a 32-bit address space can hold, so every pin across two such chunks
+// failed, and one of two chunks of 512 MiB needed a free GiB. Elsewhere a
+// view maps its chunks whole, so that Stats.Mapped × ChunkSize stays the
+// bytes of chunk files mapped.
+const spanView = arena.SpanViews
+
+// maxWholeView is the most bytes a private view maps whole (see spanView):
+// the arena's bound on 32-bit platforms, as much as an int holds on 64-bit
+// ones.
+const maxWholeView = maxArena32 + (math.MaxInt-maxArena32)*(bits.UintSize/64)
+
+// spanOf returns the page-aligned bounds of a span view of the nb bytes
+// from offset o of a first chunk on: where in the first chunk it begins,
+// and where in the last one it ends.
+func (m *Manager) spanOf(o, nb int64) (lo, hi int64) {
+	page := int64(os.Getpagesize())
+	end := (o+nb-1)&m.mask + 1
+	return o &^ (page - 1), min(m.chunkSize, (end+page-1)&^(page-1))
 }
 
 // unholdLocked releases a hold taken by holdLocked that was not handed
@@ -355,9 +391,9 @@ func (m *Manager) unholdLocked(mp *mapping, write bool) {
 // (holdRangeLocked).
 //
 // REQUIRES: m.mu held; the chunks exist.
-func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHold, error) {
+func (m *Manager) mapViewLocked(first, n, lo, hi int64, write bool, op string) (*viewHold, error) {
 	for tries := 1; ; tries++ {
-		vh, err := m.mapViewOnceLocked(first, n, write, op)
+		vh, err := m.mapViewOnceLocked(first, n, lo, hi, write, op)
 		if err != errStaleHold {
 			return vh, err
 		}
@@ -370,7 +406,7 @@ func (m *Manager) mapViewLocked(first, n int64, write bool, op string) (*viewHol
 // mapViewOnceLocked is one try of mapViewLocked.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) mapViewOnceLocked(first, n int64, write bool, op string) (*viewHold, error) {
+func (m *Manager) mapViewOnceLocked(first, n, lo, hi int64, write bool, op string) (*viewHold, error) {
 	mode := chunk.ReadOnly
 	if write {
 		mode = chunk.ReadWrite
@@ -402,19 +438,25 @@ func (m *Manager) mapViewOnceLocked(first, n int64, write bool, op string) (*vie
 	for i, f := range files {
 		oss[i] = f.OS()
 	}
-	v, err := arena.MapView(oss, m.chunkSize, write)
+	mapView := func() (*arena.View, error) {
+		if lo == 0 && hi == m.chunkSize {
+			return arena.MapView(oss, m.chunkSize, write)
+		}
+		return arena.MapSpan(oss, m.chunkSize, lo, hi, write)
+	}
+	v, err := mapView()
 	if err != nil && mapRefused(err) {
 		// As for a chunk in its slot (refusedLocked): give back what
 		// can be, and try once more.
 		m.relieveLocked()
-		if v, err = arena.MapView(oss, m.chunkSize, write); err != nil && mapRefused(err) {
+		if v, err = mapView(); err != nil && mapRefused(err) {
 			err = m.refusalError(err)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("map chunks %d to %d side by side: %w", first, first+n-1, classify(err))
 	}
-	vh := &viewHold{v: v, first: first, n: n, write: write, deletions: m.deletions.Load()}
+	vh := &viewHold{v: v, first: first, n: n, lo: lo, write: write, deletions: m.deletions.Load()}
 	for _, f := range files {
 		vh.ids = append(vh.ids, f.Info())
 	}

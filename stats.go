@@ -22,7 +22,10 @@ package chunkmap
 // again, also where the chunk is mapped in the arena or in another view. A
 // Batch keeps one such view for each span of chunks it asked for bytes of
 // (one for reading and one for writing), until its function returns; so
-// both counts may exceed Chunks.
+// both counts may exceed Chunks. (One exception to the bytes: on 32-bit
+// Unix, a Pin whose private view of whole chunks would take more than
+// 256 MiB, two of 1 GiB say, gets a view of only the pages of its range,
+// which counts each of its chunks all the same.)
 //
 // Chunks is the chunk files of the dataset as the Manager knows them: a
 // writer's, every file from Start on, chunks Grow made past Size included;

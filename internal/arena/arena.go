@@ -221,7 +221,7 @@ func Advise(p unsafe.Pointer, n int64, adv Advice) error {
 // for a caller that needs their bytes side by side where the arena cannot
 // place them so (their slots wrap around its end).
 type View struct {
-	a *Arena
+	a *Arena // the reservation of MapView; nil for one of MapSpan
 	b []byte
 }
 
@@ -249,6 +249,9 @@ func (v *View) Bytes() []byte { return v.b }
 
 // Flush is [Arena.Flush] for every file of the view.
 func (v *View) Flush() error {
+	if v.a == nil {
+		return flushSpan(v.b)
+	}
 	var err error
 	for k := range v.a.nslots {
 		err = errors.Join(err, v.a.Flush(k))
@@ -258,6 +261,10 @@ func (v *View) Flush() error {
 
 // Release unmaps the view.
 func (v *View) Release() error {
+	b := v.b
 	v.b = nil
+	if v.a == nil {
+		return releaseSpan(b)
+	}
 	return v.a.Release()
 }

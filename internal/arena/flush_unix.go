@@ -14,3 +14,11 @@ import (
 func (a *Arena) flushSlot(k int) error {
 	return unix.Msync(unsafe.Slice((*byte)(a.slotAddr(k)), a.slotSize), unix.MS_SYNC)
 }
+
+// flushSpan is flushSlot for a view of MapSpan.
+func flushSpan(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return unix.Msync(b, unix.MS_SYNC)
+}
