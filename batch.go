@@ -413,7 +413,8 @@ func (b *Batch) faultErr(f fault) error {
 			continue
 		}
 		if o := f.addr - uintptr(unsafe.Pointer(unsafe.SliceData(p))); o < uintptr(len(p)) {
-			return at(vh.first+int64(o>>m.shift), o&uintptr(m.mask))
+			o64 := int64(o) + vh.lo // a span view starts at byte lo of its first chunk
+			return at(vh.first+o64>>m.shift, uintptr(o64&m.mask))
 		}
 	}
 	return nil
@@ -675,8 +676,7 @@ func (b *Batch) slowSpan(op string, where span, off int64, n int, write, noView 
 		if err != nil {
 			return nil, m.wrapErr(op, where, err)
 		}
-		o := off - first<<m.shift
-		p = v[o : o+int64(n) : o+int64(n)]
+		p = v
 	}
 	if d := m.rangeDetail(off, int64(n)); d != "" {
 		// Checked again now that the chunks are held: a Truncate since
@@ -904,9 +904,12 @@ func (b *Batch) hold(idx int64, write bool, op string, off int64, n int) (bool, 
 	return true, nil
 }
 
-// view returns the bytes of chunks [first, last] side by side in a private
-// view that the batch holds until it ends, mapping it if it has none: those
-// of op on the n bytes at off.
+// view returns the n bytes at off, of op, from the chunks [first, last]
+// side by side in a private view that the batch holds until it ends,
+// mapping it if it has none. Where a view of the chunks whole would take
+// more than maxWholeView bytes it maps only the pages of [off, off+n) (see
+// spanView); such a view that does not cover the bytes asked for is
+// retired, and the chunks mapped again for them.
 func (b *Batch) view(first, last int64, write bool, op string, off int64, n int) ([]byte, error) {
 	m := b.m
 	key := [2]int64{first, last}
@@ -914,21 +917,40 @@ func (b *Batch) view(first, last int64, write bool, op string, off int64, n int)
 	if write {
 		views = &b.st.wviews
 	}
+	bytesOf := func(vh *viewHold) ([]byte, bool) {
+		v := vh.v.Bytes()
+		o := off - first<<m.shift - vh.lo
+		if o < 0 || o > int64(len(v)) || int64(n) > int64(len(v))-o {
+			return nil, false
+		}
+		return v[o : o+int64(n) : o+int64(n)], true
+	}
 	if vh := (*views)[key]; vh != nil {
 		if m.deletions.Load() == b.st.deletions {
-			return vh.v.Bytes(), nil
+			if p, ok := bytesOf(vh); ok {
+				return p, nil
+			}
+			// A span view of other pages: the bytes it handed out stay
+			// valid until the batch ends.
+			b.st.retired = append(b.st.retired, vh)
+			delete(*views, key)
+		} else {
+			// Chunks were deleted during this call, after revalidate
+			// looked: the view may map removed files. Retire the views
+			// and map the chunks as they are now.
+			b.revalidate()
 		}
-		// Chunks were deleted during this call, after revalidate
-		// looked: the view may map removed files. Retire the views and
-		// map the chunks as they are now.
-		b.revalidate()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.checkChunksLocked(off, n); err != nil {
 		return nil, err
 	}
-	vh, err := m.mapViewLocked(first, last-first+1, 0, m.chunkSize, write, op)
+	lo, hi := int64(0), m.chunkSize
+	if spanView && last-first+1 > maxWholeView>>m.shift {
+		lo, hi = m.spanOf(off&m.mask, int64(n))
+	}
+	vh, err := m.mapViewLocked(first, last-first+1, lo, hi, write, op)
 	if err != nil {
 		return nil, err
 	}
@@ -936,5 +958,6 @@ func (b *Batch) view(first, last int64, write bool, op string, off int64, n int)
 		*views = make(map[[2]int64]*viewHold)
 	}
 	(*views)[key] = vh
-	return vh.v.Bytes(), nil
+	p, _ := bytesOf(vh) // it covers them: spanOf's bounds
+	return p, nil
 }

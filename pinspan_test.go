@@ -76,3 +76,65 @@ func TestPin_AcrossBigChunks(t *testing.T) {
 		}
 	}
 }
+
+// TestBatch_AcrossBigChunks is TestPin_AcrossBigChunks for a Batch's bytes:
+// on 32-bit platforms its views of chunks of 1 GiB side by side failed the
+// same way. Two ranges across the same boundary, pages apart, each get
+// their bytes, and the first range's stay valid after the second's.
+func TestBatch_AcrossBigChunks(t *testing.T) {
+	for _, cs := range []int64{1 << 30, 512 << 20} {
+		m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs})
+		if err != nil && bits.UintSize == 32 && errors.Is(err, chunkmap.ErrIO) {
+			t.Skipf("chunk size %d: Open: %v", cs, err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Truncate(3 * cs); err != nil {
+			t.Fatal(err)
+		}
+		ranges := [][2]int64{{cs - 4, 8}, {cs - 100000, 8}, {cs - 8, 200000}, {2*cs - 1, 2}}
+		err = m.Batch(func(b *chunkmap.Batch) error {
+			var got [][]byte
+			for i, r := range ranges {
+				p, err := b.WritableBytes(r[0], int(r[1]))
+				if err != nil {
+					return err
+				}
+				if len(p) != int(r[1]) {
+					t.Fatalf("chunk size %d: WritableBytes(%d, %d): %d bytes", cs, r[0], r[1], len(p))
+				}
+				p[0] = byte(0x10 + i)
+				got = append(got, p)
+				q, err := b.Bytes(r[0], int(r[1]))
+				if err != nil {
+					return err
+				}
+				if q[0] != byte(0x10+i) {
+					t.Errorf("chunk size %d: Bytes(%d) after a store through WritableBytes: %#x", cs, r[0], q[0])
+				}
+			}
+			for i, p := range got {
+				if p[0] != byte(0x10+i) {
+					t.Errorf("chunk size %d: bytes of range %d changed to %#x", cs, i, p[0])
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("chunk size %d: Batch: %v", cs, err)
+		}
+		one := make([]byte, 1)
+		for i, r := range ranges {
+			if _, err := m.ReadAt(one, r[0]); err != nil || one[0] != byte(0x10+i) {
+				t.Errorf("chunk size %d: ReadAt(%d) after the batch = %#x, %v; want %#x", cs, r[0], one[0], err, 0x10+i)
+			}
+		}
+		if st := m.Stats(); st.Pinned != 0 {
+			t.Errorf("chunk size %d: Stats %+v after the batch", cs, st)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
