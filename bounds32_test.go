@@ -636,3 +636,60 @@ func TestBounds32_FarValues(t *testing.T) {
 		t.Errorf("LoadUint64 after DropBefore = %#x, %v", x, err)
 	}
 }
+
+// TestBounds32_FollowerPastFourGiB: a ReadOnly Manager following a writer
+// whose chunks lie around 4 GiB reads, loads, pins across 2^32 and
+// gathers there, and sees the writer's Truncate.
+func TestBounds32_FollowerPastFourGiB(t *testing.T) {
+	const cs = 64 << 10
+	dir := t.TempDir()
+	base := int64(1<<32 - 2*cs)
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, Start: base, MaxMapped: 1, ArenaSize: 2 * cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := h5Fill(base, 4*cs)
+	if _, err := w.Append(data); err != nil {
+		t.Fatal(err)
+	}
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true, MaxMapped: 1, ArenaSize: 2 * cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := make([]byte, 4*cs)
+	if n, err := r.ReadAt(got, base); n != len(got) || err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("follower ReadAt: %d, %v", n, err)
+	}
+	if err := w.StoreUint64(1<<32, 42); err != nil {
+		t.Fatal(err)
+	}
+	if x, err := r.LoadUint64(1 << 32); x != 42 || err != nil {
+		t.Fatalf("follower LoadUint64: %d, %v", x, err)
+	}
+	if _, err := w.Append(h5Fill(base+4*cs, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if x, err := r.LoadUint64(base + 4*cs); err != nil || x == 0 {
+		t.Fatalf("follower LoadUint64 of appended: %#x, %v", x, err)
+	}
+	p, err := r.Pin(1<<32-4, 8)
+	if err != nil {
+		t.Fatalf("follower Pin across 4 GiB: %v", err)
+	}
+	if !bytes.Equal(p.Bytes()[:4], data[2*cs-4:2*cs]) {
+		t.Fatalf("follower Pin: wrong bytes")
+	}
+	p.Release()
+	if err := w.Truncate(1<<32 + 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.LoadUint64(1 << 32); !errors.Is(err, chunkmap.ErrOutOfRange) {
+		t.Fatalf("follower LoadUint64 past the cut: %v, want ErrOutOfRange", err)
+	}
+	dst := make([]byte, 8)
+	if err := r.Gather(dst, []int64{1<<32 - 8}, 8); err != nil || !bytes.Equal(dst, data[2*cs-8:2*cs]) {
+		t.Fatalf("follower Gather: %x %v", dst, err)
+	}
+}
