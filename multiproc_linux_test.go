@@ -341,16 +341,14 @@ func mpPinner(dir string) {
 		}
 		off := start + r.Int64N(size-start)
 		n := 1 + r.IntN(min(2*cfChunk, int(size-off)))
-		var p *chunkmap.Pinned
-		var err error
 		if r.IntN(3) == 0 {
-			p, err = m.PinWritable(off, n)
-			if !errors.Is(err, chunkmap.ErrReadOnly) {
+			if _, err := m.PinWritable(off, n); !errors.Is(err, chunkmap.ErrReadOnly) {
 				fmt.Fprintf(os.Stderr, "bad PinWritable on a follower: %v\n", err)
 			}
 			continue
 		}
-		if p, err = m.Pin(off, n); err != nil {
+		p, err := m.Pin(off, n)
+		if err != nil {
 			continue
 		}
 		if j := cfBad(off, p.Bytes()); j >= 0 {
