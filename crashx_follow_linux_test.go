@@ -19,7 +19,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,44 +109,12 @@ func TestCrashx_FollowerAcrossWriterKill(t *testing.T) {
 	}
 }
 
-// cfChild is a child process of the follow test.
-type cfChild struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan string
-	stderr *bytes.Buffer
-}
+// cfChild is a child process of the follow test (see mpStart).
+type cfChild struct{ *mpChild }
 
 func cfStart(t *testing.T, role string) *cfChild {
 	t.Helper()
-	c := &cfChild{cmd: exec.Command(os.Args[0], "-test.run=^TestCrashx_FollowerAcrossWriterKill$"), stderr: new(bytes.Buffer)}
-	c.cmd.Env = append(os.Environ(), "CHUNKMAP_CRASHX_FOLLOW="+role)
-	c.cmd.Stderr = c.stderr
-	var err error
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c.lines = make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-		close(c.lines)
-	}()
-	t.Cleanup(func() {
-		c.cmd.Process.Signal(syscall.SIGKILL)
-		c.cmd.Wait()
-	})
-	return c
+	return &cfChild{mpStart(t, "TestCrashx_FollowerAcrossWriterKill", "CHUNKMAP_CRASHX_FOLLOW="+role)}
 }
 
 // reply returns the child's next line of output that is not a progress

@@ -146,6 +146,9 @@ type mpChild struct {
 	stderr *bytes.Buffer
 }
 
+// mpStart runs the test named run again in a child process, with env added
+// to its environment, its stdout read line by line into lines, and kills it
+// when t ends. The child tests of this file and crashx_follow's use it.
 func mpStart(t *testing.T, run string, env ...string) *mpChild {
 	t.Helper()
 	c := &mpChild{cmd: exec.Command(os.Args[0], "-test.run=^"+run+"$"), stderr: new(bytes.Buffer)}
