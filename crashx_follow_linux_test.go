@@ -370,52 +370,8 @@ func cfReaderChild(spec string) {
 				}
 				off := start + r.Int64N(size-start)
 				n := 1 + r.IntN(min(3*cfChunk, int(size-off)))
-				var b []byte
-				var err error
-				method := r.IntN(5)
-				switch method {
-				case 0:
-					b = make([]byte, n)
-					var k int
-					k, err = m.ReadAt(b, off)
-					b = b[:k]
-					if err == io.EOF {
-						err = nil
-					}
-				case 1:
-					var p *chunkmap.Pinned
-					if p, err = m.Pin(off, n); err == nil {
-						b = bytes.Clone(p.Bytes())
-						p.Release()
-					}
-				case 2:
-					off &^= 7
-					k := 1 + r.IntN(300)
-					offs := make([]int64, k)
-					for i := range offs {
-						offs[i] = (start + r.Int64N(size-start)) &^ 7
-					}
-					dst := make([]byte, 8*k)
-					if err = m.Gather(dst, offs, 8); err == nil {
-						for i, o := range offs {
-							if j := cfBad(o, dst[8*i:8*i+8]); j >= 0 {
-								say("bad Gather read %#x at %d, never written there", dst[8*i+j], o+int64(j))
-							}
-						}
-					}
-				case 3:
-					off = (off + 7) &^ 7
-					var x uint64
-					if x, err = m.LoadUint64(off); err == nil {
-						b = binary.LittleEndian.AppendUint64(nil, x)
-					}
-				case 4:
-					err = m.Batch(func(bt *chunkmap.Batch) error {
-						p, err := bt.Bytes(off, n)
-						b = bytes.Clone(p)
-						return err
-					})
-				}
+				method, at, b, err := cfReadRandom(m, r, off, n, start, size, 300, func(format string, args ...any) { say("bad "+format, args...) })
+				off = at
 				reads.Add(1)
 				if err != nil {
 					if !expected(err) {
@@ -500,4 +456,57 @@ func cfState(m *chunkmap.Manager, seed uint64) string {
 		}
 	}
 	return fmt.Sprintf("state %d %d %08x", start, size, crc32.ChecksumIEEE(data))
+}
+
+// cfReadRandom reads the n bytes at off of follower m (Start start, Size
+// size) by a method it draws from r: ReadAt, Pin, LoadUint64 or Batch.Bytes,
+// which return the bytes read from at (off, or for a LoadUint64 off rounded
+// down to 8),
+// or a Gather of up to gathers values at random 8-byte offsets, which
+// checks them itself and reports a value never written at its offset to bad.
+func cfReadRandom(m *chunkmap.Manager, r *rand.Rand, off int64, n int, start, size int64, gathers int, bad func(string, ...any)) (method int, at int64, b []byte, err error) {
+	method, at = r.IntN(5), off
+	switch method {
+	case 0:
+		b = make([]byte, n)
+		var k int
+		k, err = m.ReadAt(b, off)
+		b = b[:k]
+		if err == io.EOF {
+			err = nil
+		}
+	case 1:
+		var p *chunkmap.Pinned
+		if p, err = m.Pin(off, n); err == nil {
+			b = bytes.Clone(p.Bytes())
+			p.Release()
+		}
+	case 2:
+		k := 1 + r.IntN(gathers)
+		offs := make([]int64, k)
+		for i := range offs {
+			offs[i] = (start + r.Int64N(size-start)) &^ 7
+		}
+		dst := make([]byte, 8*k)
+		if err = m.Gather(dst, offs, 8); err == nil {
+			for i, o := range offs {
+				if j := cfBad(o, dst[8*i:8*i+8]); j >= 0 {
+					bad("Gather read %#x at %d, never written there", dst[8*i+j], o+int64(j))
+				}
+			}
+		}
+	case 3:
+		var x uint64
+		at = off &^ 7
+		if x, err = m.LoadUint64(at); err == nil {
+			b = binary.LittleEndian.AppendUint64(nil, x)
+		}
+	case 4:
+		err = m.Batch(func(bt *chunkmap.Batch) error {
+			p, err := bt.Bytes(off, n)
+			b = bytes.Clone(p)
+			return err
+		})
+	}
+	return method, at, b, err
 }

@@ -13,7 +13,6 @@ package chunkmap_test
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -77,50 +76,9 @@ func mpFollowTolerant(dir string, seed uint64, stop *atomic.Bool, reads *atomic.
 			}
 			off := start + r.Int64N(size-start)
 			n := 1 + r.IntN(min(3*cfChunk, int(size-off)))
+			var method int
 			var b []byte
-			method := r.IntN(5)
-			switch method {
-			case 0:
-				b = make([]byte, n)
-				var k int
-				k, err = m.ReadAt(b, off)
-				b = b[:k]
-				if err == io.EOF {
-					err = nil
-				}
-			case 1:
-				var p *chunkmap.Pinned
-				if p, err = m.Pin(off, n); err == nil {
-					b = bytes.Clone(p.Bytes())
-					p.Release()
-				}
-			case 2:
-				k := 1 + r.IntN(100)
-				offs := make([]int64, k)
-				for i := range offs {
-					offs[i] = (start + r.Int64N(size-start)) &^ 7
-				}
-				dst := make([]byte, 8*k)
-				if err = m.Gather(dst, offs, 8); err == nil {
-					for i, o := range offs {
-						if j := cfBad(o, dst[8*i:8*i+8]); j >= 0 {
-							bad("Gather read %#x at %d, never written there", dst[8*i+j], o+int64(j))
-						}
-					}
-				}
-			case 3:
-				off &^= 7
-				var x uint64
-				if x, err = m.LoadUint64(off); err == nil {
-					b = binary.LittleEndian.AppendUint64(nil, x)
-				}
-			case 4:
-				err = m.Batch(func(bt *chunkmap.Batch) error {
-					p, err := bt.Bytes(off, n)
-					b = bytes.Clone(p)
-					return err
-				})
-			}
+			method, off, b, err = cfReadRandom(m, r, off, n, start, size, 100, bad)
 			reads.Add(1)
 			if err != nil {
 				if !errors.Is(err, chunkmap.ErrOutOfRange) && !lenient(err) {
