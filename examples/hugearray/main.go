@@ -20,32 +20,22 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log"
 	"math"
 	"math/bits"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/program"
 	"github.com/chunkmap/chunkmap/internal/stop"
 	"github.com/chunkmap/chunkmap/internal/units"
 )
 
-func main() {
-	log.SetFlags(0)
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		if stop.Quiet(err) {
-			os.Exit(1) // whoever read the output is gone
-		}
-		log.Fatalf("hugearray: %v", err)
-	}
-}
+func main() { program.Main("hugearray", run) }
 
 // config is the command line.
 type config struct {
@@ -61,12 +51,7 @@ type config struct {
 // run runs the example with the command line args, printing to w.
 func run(args []string, w io.Writer) (err error) {
 	var cfg config
-	fs := flag.NewFlagSet("hugearray", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned; -h prints the usage to w
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: go run ./examples/hugearray [flags]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := program.Flags("hugearray")
 	fs.StringVar(&cfg.dir, "dir", "", "dataset `directory`, new or empty, kept afterwards (default: a temporary directory, removed)")
 	n := fs.String("n", "512Mi", "array `length` in elements (8 bytes each): a count such as 300000, 64Ki or 512Mi")
 	chunk := fs.String("chunk", "64MiB", "chunk `size`: a power of two from 64KiB (or 64Ki) to 2GiB")
@@ -74,16 +59,8 @@ func run(args []string, w io.Writer) (err error) {
 	fs.IntVar(&cfg.batch, "batch", 1<<20, "elements per bulk write or read")
 	fs.IntVar(&cfg.probes, "probes", 100_000, "random probes")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the probe positions")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(w)
-		fs.Usage()
-		return nil // asking for the usage is no failure
-	} else if err != nil {
-		return fmt.Errorf("%w (-h prints the flags)", err)
-	} else if fs.NArg() > 0 {
-		// Parse stops at the first argument that is no flag, so any
-		// flags after it would go unheard.
-		return fmt.Errorf("unexpected argument %q (-h prints the flags)", fs.Arg(0))
+	if help, err := program.Parse(fs, args, w); help || err != nil {
+		return err
 	}
 	if cfg.n, err = parseCount(*n); err != nil {
 		return fmt.Errorf("-n: %w", err)
@@ -110,25 +87,10 @@ func run(args []string, w io.Writer) (err error) {
 	if cfg.n > math.MaxInt64/8 {
 		return fmt.Errorf("-n %d: the array's bytes would overflow int64 offsets", cfg.n)
 	}
-
-	// Watched from before the temporary directory exists, so that no stop
-	// can leave it behind.
-	st := stop.New(w)
-	defer st.Release()
-	if cfg.dir == "" {
-		tmp, err := os.MkdirTemp("", "chunkmap-hugearray-")
-		if err != nil {
-			return err
-		}
-		defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
-		cfg.dir = tmp
-	} else if entries, err := os.ReadDir(cfg.dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("-dir %s is not empty", cfg.dir)
-	}
-	if err := hugeArray(cfg, st, st); err != nil {
-		return err
-	}
-	return st.Err() // a stop after the last check: the output is cut short
+	return program.Work(w, cfg.dir, "hugearray", program.Empty, func(dir string, st *stop.Stopper) error {
+		cfg.dir = dir
+		return hugeArray(cfg, st, st)
+	})
 }
 
 // value is the element stored at index i: distinct for every index, so a

@@ -14,77 +14,44 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log"
 	"math"
-	"os"
 	"slices"
 	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/program"
 	"github.com/chunkmap/chunkmap/internal/stop"
 )
 
-func main() {
-	log.SetFlags(0)
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		if stop.Quiet(err) {
-			os.Exit(1) // whoever read the output is gone
-		}
-		log.Fatalf("quickstart: %v", err)
-	}
-}
+func main() { program.Main("quickstart", run) }
 
 // run runs the example with the command line args, printing to w.
-func run(args []string, w io.Writer) (err error) {
-	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned; -h prints the usage to w
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: go run ./examples/quickstart [flags]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+func run(args []string, w io.Writer) error {
+	fs := program.Flags("quickstart")
 	dir := fs.String("dir", "", "dataset `directory`, kept afterwards (default: a temporary directory, removed)")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(w)
-		fs.Usage()
-		return nil // asking for the usage is no failure
-	} else if err != nil {
-		return fmt.Errorf("%w (-h prints the flags)", err)
-	} else if fs.NArg() > 0 {
-		// Parse stops at the first argument that is no flag, so any
-		// flags after it would go unheard.
-		return fmt.Errorf("unexpected argument %q (-h prints the flags)", fs.Arg(0))
+	if help, err := program.Parse(fs, args, w); help || err != nil {
+		return err
 	}
-	// Watched from before the temporary directory exists, so that no stop
-	// can leave it behind; the work is too short to be worth stopping.
-	st := stop.New(w)
-	defer st.Release()
-	defer func() {
-		if err == nil {
-			err = st.Err()
-		}
-	}()
-	w = st
-	if *dir == "" {
-		tmp, err := os.MkdirTemp("", "chunkmap-quickstart-")
-		if err != nil {
-			return err
-		}
-		defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
-		*dir = tmp
-	}
+	// The work is too short to be worth stopping: a stop is seen after it.
+	return program.Work(w, *dir, "quickstart", program.Any, func(dir string, st *stop.Stopper) error {
+		return quickstart(dir, st)
+	})
+}
+
+// quickstart runs the example in the directory dir, printing to w.
+func quickstart(dir string, w io.Writer) (err error) {
 	step := stepper(w)
 
 	// Open creates the dataset. Chunks are 64 KiB here, the smallest size,
 	// so that a few bytes are enough to cross from one chunk to the next.
-	m, err := chunkmap.Open(*dir, &chunkmap.Options{ChunkSize: 64 << 10, MaxMapped: 2})
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 10, MaxMapped: 2})
 	if err != nil {
 		return err
 	}
-	step("open %s: chunk size %d, size %d", *dir, m.ChunkSize(), m.Size())
+	step("open %s: chunk size %d, size %d", dir, m.ChunkSize(), m.Size())
 
 	// A typed view in little-endian byte order (nil means little endian).
 	va := accessor.New(m, nil)
@@ -128,7 +95,7 @@ func run(args []string, w io.Writer) (err error) {
 	step("close")
 
 	// Reopen: ChunkSize 0 means "whatever the dataset has".
-	m, err = chunkmap.Open(*dir, &chunkmap.Options{ReadOnly: true})
+	m, err = chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}

@@ -19,29 +19,19 @@ package main
 import (
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/program"
 	"github.com/chunkmap/chunkmap/internal/stop"
 	"github.com/chunkmap/chunkmap/internal/units"
 )
 
-func main() {
-	log.SetFlags(0)
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		if stop.Quiet(err) {
-			os.Exit(1) // whoever read the output is gone
-		}
-		log.Fatalf("segmentlog: %v", err)
-	}
-}
+func main() { program.Main("segmentlog", run) }
 
 // config is the command line.
 type config struct {
@@ -58,12 +48,7 @@ type config struct {
 // run runs the example with the command line args, printing to w.
 func run(args []string, w io.Writer) (err error) {
 	var cfg config
-	fs := flag.NewFlagSet("segmentlog", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned; -h prints the usage to w
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: go run ./examples/segmentlog [flags]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := program.Flags("segmentlog")
 	fs.StringVar(&cfg.dir, "dir", "", "log `directory`, new or empty, kept afterwards (default: a temporary directory, removed)")
 	fs.IntVar(&cfg.records, "records", 200_000, "records to append")
 	segment := fs.String("segment", "4MiB", "segment (chunk) size: a power of two from 64KiB to 2GiB")
@@ -72,16 +57,8 @@ func run(args []string, w io.Writer) (err error) {
 	fs.IntVar(&cfg.syncEvery, "sync-every", 1000, "records between Syncs")
 	fs.IntVar(&cfg.maxLen, "max-len", 1024, "largest payload in bytes; payloads are 16 to max-len bytes")
 	fs.IntVar(&cfg.reads, "reads", 10_000, "random reads by record number")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(w)
-		fs.Usage()
-		return nil // asking for the usage is no failure
-	} else if err != nil {
-		return fmt.Errorf("%w (-h prints the flags)", err)
-	} else if fs.NArg() > 0 {
-		// Parse stops at the first argument that is no flag, so any
-		// flags after it would go unheard.
-		return fmt.Errorf("unexpected argument %q (-h prints the flags)", fs.Arg(0))
+	if help, err := program.Parse(fs, args, w); help || err != nil {
+		return err
 	}
 	if cfg.segment, err = units.ParseSize(*segment); err != nil {
 		return fmt.Errorf("-segment: %w", err)
@@ -106,24 +83,10 @@ func run(args []string, w io.Writer) (err error) {
 	case cfg.retainAge < 0:
 		return fmt.Errorf("-retain-age %v: want 0 (off) or more", cfg.retainAge)
 	}
-	// Watched from before the temporary directory exists, so that no stop
-	// can leave it behind.
-	st := stop.New(w)
-	defer st.Release()
-	if cfg.dir == "" {
-		tmp, err := os.MkdirTemp("", "chunkmap-segmentlog-")
-		if err != nil {
-			return err
-		}
-		defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
-		cfg.dir = tmp
-	} else if entries, err := os.ReadDir(cfg.dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("-dir %s is not empty", cfg.dir)
-	}
-	if err := demo(cfg, st, st); err != nil {
-		return err
-	}
-	return st.Err() // a stop after the last check: the output is cut short
+	return program.Work(w, cfg.dir, "segmentlog", program.Empty, func(dir string, st *stop.Stopper) error {
+		cfg.dir = dir
+		return demo(cfg, st, st)
+	})
 }
 
 // demo runs the example, printing to w; it stops at its next check once
