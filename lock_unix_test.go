@@ -374,6 +374,26 @@ func (p *procPeer) reply(cmd string) string {
 	return ""
 }
 
+// replied reports, without waiting, whether the peer has answered cmd,
+// sent before deadline was made, with "ok"; any other answer, its exit, or
+// the deadline passing fail the test.
+func (p *procPeer) replied(cmd string, deadline <-chan time.Time) bool {
+	p.t.Helper()
+	select {
+	case <-deadline:
+		p.t.Fatalf("peer %d did not answer %q within %v\n%s", p.cmd.Process.Pid, cmd, peerTimeout, p.output())
+	case r, ok := <-p.replies:
+		if r != "ok" || !ok {
+			p.t.Fatalf("peer %d: %s: %q\n%s", p.cmd.Process.Pid, cmd, r, p.output())
+		}
+		return true
+	case <-p.exited:
+		p.t.Fatalf("peer %d exited\n%s", p.cmd.Process.Pid, p.output())
+	default:
+	}
+	return false
+}
+
 func (p *procPeer) output() string {
 	b, _ := os.ReadFile(p.log)
 	return string(b)
@@ -804,7 +824,8 @@ func TestRefresh_ReadersWhileWriterGrows(t *testing.T) {
 	w := startPeer(t, dir)
 	expectReply(t, w, "open rw", "ok")
 	live := lockOpen(t, dir, roOptions)
-	w.send(fmt.Sprintf("grow %d %d", rounds, piece))
+	cmd := fmt.Sprintf("grow %d %d", rounds, piece)
+	w.send(cmd)
 	check := func(what string, m *chunkmap.Manager) {
 		t.Helper()
 		start, size := m.Start(), m.Size()
@@ -830,18 +851,7 @@ func TestRefresh_ReadersWhileWriterGrows(t *testing.T) {
 	var liveSizes []int64 // the live reader's Size, when it changed
 	deadline := time.After(peerTimeout)
 	for done := false; !done; {
-		select {
-		case <-deadline:
-			t.Fatalf("writer did not finish within %v\n%s", peerTimeout, w.output())
-		case r, ok := <-w.replies:
-			if r != "ok" || !ok {
-				t.Fatalf("writer: grow: %q\n%s", r, w.output())
-			}
-			done = true
-		case <-w.exited:
-			t.Fatalf("writer exited\n%s", w.output())
-		default:
-		}
+		done = w.replied(cmd, deadline)
 		check("live reader", live)
 		if n := len(liveSizes); n == 0 || liveSizes[n-1] != live.Size() {
 			if n > 0 && live.Size() < liveSizes[n-1] {
@@ -895,7 +905,8 @@ func TestRefresh_ReadersWhileWriterChurns(t *testing.T) {
 	expectReplyf(t, w, "ok", "append 1 %d", 4*lockChunk)
 	expectReply(t, w, "sync", "ok")
 	live := lockOpen(t, dir, roOptions)
-	w.send(fmt.Sprintf("churn %d %d", 300, lockChunk/3+1))
+	cmd := fmt.Sprintf("churn %d %d", 300, lockChunk/3+1)
+	w.send(cmd)
 	buf := make([]byte, lockChunk+100)
 	// check reads across the end of the chunk before the last one, which
 	// the writer's Truncates delete and its Appends create again.
@@ -923,18 +934,7 @@ func TestRefresh_ReadersWhileWriterChurns(t *testing.T) {
 	opens := 0
 	deadline := time.After(peerTimeout)
 	for done := false; !done; {
-		select {
-		case <-deadline:
-			t.Fatalf("writer did not finish within %v\n%s", peerTimeout, w.output())
-		case r, ok := <-w.replies:
-			if r != "ok" || !ok {
-				t.Fatalf("writer: churn: %q\n%s", r, w.output())
-			}
-			done = true
-		case <-w.exited:
-			t.Fatalf("writer exited\n%s", w.output())
-		default:
-		}
+		done = w.replied(cmd, deadline)
 		check("live reader", live)
 		r, err := chunkmap.Open(dir, roOptions)
 		if err != nil {
