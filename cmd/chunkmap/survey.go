@@ -58,7 +58,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // record is one manifest record as read, valid or not.
 type record struct {
 	ok        bool
-	blank     bool  // all zeros: never written (a new manifest's second record)
+	blank     bool  // all zeros: never written if the other is seq 1 (see neverWritten)
 	err       error // why it is not valid
 	seq       uint64
 	chunkSize int64
@@ -440,9 +440,11 @@ func (s *survey) manifestFaults() {
 	case shortV2:
 		s.fault(0, 0, s.salvageAdvice(fmt.Sprintf("%s (%s) is valid", recordName(2, mv.best), mv.recordSummary(mv.best)), ""),
 			"%s has %d bytes, want %d: Open refuses it", name, mv.length, manifestV2Len)
-	case len(damaged) > 0:
+	case len(damaged) > 0 && !mv.neverWritten(1-mv.best):
 		// A power loss during a Sync tears the record being written; Open
 		// uses the other one, and the next Sync overwrites the torn one.
+		// (A new dataset's manifest, never synced since, has one record:
+		// no damage.)
 		other := 1 - mv.best
 		s.note("%s: %s is damaged (%v); %s (%s) is used, and the next Sync rewrites the damaged one",
 			name, recordName(2, other), mv.recs[other].err, recordName(2, mv.best), mv.recordSummary(mv.best))
@@ -450,6 +452,16 @@ func (s *survey) manifestFaults() {
 	if mv.version == 1 {
 		s.note("%s has format version 1; the next read-write Open rewrites it as version 2", name)
 	}
+}
+
+// neverWritten reports whether record i of a version 2 manifest is one
+// that no Sync has written yet: all zeros, beside a valid record of seq 1,
+// the one record a new (or upgraded) manifest is created with. Records
+// are written in turn, seq at (seq%2)*512, so beside a record of a later
+// seq the other one was written, and zeros there are damage: it may have
+// been the newer of the two.
+func (mv *manifestView) neverWritten(i int) bool {
+	return mv.version == 2 && mv.recs[i].blank && mv.best == 1-i && mv.recs[mv.best].seq == 1
 }
 
 // recordSummary describes record i, e.g. "seq 3: chunk size 65536, first
@@ -603,7 +615,7 @@ func (s *survey) widen() {
 	if mv.version != 2 {
 		return
 	}
-	if other := mv.recs[1-mv.best]; other.ok || other.blank {
+	if other := 1 - mv.best; mv.recs[other].ok || mv.neverWritten(other) {
 		return // the other record is valid, or was never written
 	}
 	idx := s.scan.indices()
