@@ -141,6 +141,9 @@ func TestCrashRecovery_KillAnywhere(t *testing.T) {
 	seed0 := testSeed(t, "CHUNKMAP_CRASHREC_SEED")
 	rng := rand.New(rand.NewPCG(seed0, 5))
 	rounds := 60
+	if raceEnabled {
+		rounds = 20 // each round starts a race-instrumented child
+	}
 	if v, err := strconv.Atoi(os.Getenv("CHUNKMAP_CRASHREC_ROUNDS")); err == nil {
 		rounds = v
 	}
