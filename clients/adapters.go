@@ -277,6 +277,10 @@ type file struct {
 	flags    vfs.OpenFlag
 	shm      vfs.SharedMemory
 	closed   bool
+	// hasReserved says that this handle holds the dataset's RESERVED
+	// lock: one that went from SHARED straight to EXCLUSIVE never took it,
+	// and must not release another handle's when it unlocks.
+	hasReserved bool
 }
 
 var (
@@ -406,7 +410,10 @@ func (f *file) LockState() vfs.LockLevel { return f.lock }
 
 // Lock and Unlock follow SQLite's five-level protocol in memory, like the
 // memdb VFS of go-sqlite3: the lock state is the dataset's, shared by every
-// handle on it in this process.
+// handle on it in this process. Unlike memdb's, every way to EXCLUSIVE
+// passes PENDING, as in os_unix.c: the pager goes from SHARED straight to
+// EXCLUSIVE to roll back a hot journal, and no other handle may take
+// SHARED meanwhile.
 func (f *file) Lock(lock vfs.LockLevel) error {
 	if f.lock >= lock {
 		return nil
@@ -432,8 +439,16 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 			return sqlite3.BUSY
 		}
 		d.reserved = true
+		f.hasReserved = true
 	case vfs.LOCK_EXCLUSIVE:
-		if f.lock == vfs.LOCK_RESERVED {
+		if f.lock < vfs.LOCK_PENDING {
+			// From SHARED too (a hot journal's rollback): PENDING
+			// first, so that no new reader comes in while this
+			// handle waits for the others to leave, and none while
+			// it holds EXCLUSIVE. Only one handle holds PENDING.
+			if d.pending {
+				return sqlite3.BUSY
+			}
 			f.lock = vfs.LOCK_PENDING
 			d.pending = true
 		}
@@ -462,8 +477,9 @@ func (f *file) Unlock(lock vfs.LockLevel) error {
 	d := f.d
 	d.lockMtx.Lock()
 	defer d.lockMtx.Unlock()
-	if f.lock >= vfs.LOCK_RESERVED {
+	if f.hasReserved {
 		d.reserved = false
+		f.hasReserved = false
 	}
 	if f.lock >= vfs.LOCK_PENDING {
 		d.pending = false
@@ -484,7 +500,9 @@ func (f *file) CheckReservedLock() (bool, error) {
 	}
 	f.d.lockMtx.Lock()
 	defer f.d.lockMtx.Unlock()
-	return f.d.reserved, nil
+	// Any lock above SHARED counts, as in os_unix.c: a handle that went
+	// from SHARED straight to PENDING or EXCLUSIVE holds no RESERVED.
+	return f.d.reserved || f.d.pending, nil
 }
 
 // spaceErr is sysErr for the calls that can run out of room: an error
