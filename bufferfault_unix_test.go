@@ -193,3 +193,75 @@ func TestBufferFault_PinOfTheDataset(t *testing.T) {
 		})
 	}
 }
+
+// partlyFaultingBuffer returns n bytes of memory whose first good bytes
+// read as zeros and whose rest fault when touched: a mapping of a file that
+// another program cut to good bytes after it was mapped.
+func partlyFaultingBuffer(t *testing.T, n, good int) []byte {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "foreign"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	mm, err := mmap.Map(f, mmap.RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mm.Unmap() })
+	if err := f.Truncate(int64(good)); err != nil {
+		t.Fatal(err)
+	}
+	return mm[:n:n]
+}
+
+// TestBufferFault_GrowthAcrossChunks writes a buffer that faults, whole or
+// from its second chunk's worth on, as the bytes of an Append or a WriteAt
+// past Size that grows the dataset by several chunks: such a write is
+// spread over two goroutines (spread.go), and its pieces for the other one
+// are copied out of the buffer first. Each call must fail as a write of a
+// bad buffer does, ErrIO matching EFAULT, leave Size as it was and the
+// Manager usable; the copy faulted outside any guard before, which killed
+// the process (SIGBUS, "unexpected fault address").
+func TestBufferFault_GrowthAcrossChunks(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	const n = 6 * cs // spread: at least spreadPieces chunks
+	for _, good := range []int{0, cs} {
+		for _, c := range []struct {
+			name string
+			call func(m *chunkmap.Manager, b []byte) error
+		}{
+			{"Append", func(m *chunkmap.Manager, b []byte) error { _, err := m.Append(b); return err }},
+			{"WriteAt past Size", func(m *chunkmap.Manager, b []byte) error { _, err := m.WriteAt(b, m.Size()+100); return err }},
+			{"WriteAt across Size", func(m *chunkmap.Manager, b []byte) error { _, err := m.WriteAt(b, m.Size()-100); return err }},
+		} {
+			t.Run(fmt.Sprintf("%s/good=%d", c.name, good), func(t *testing.T) {
+				m, err := chunkmap.Open(filepath.Join(t.TempDir(), "ds"), &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				if _, err := m.WriteAt(bytes.Repeat([]byte{'a'}, cs+5), 0); err != nil {
+					t.Fatal(err)
+				}
+				size := m.Size()
+				err = c.call(m, partlyFaultingBuffer(t, n, good))
+				if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EFAULT) {
+					t.Fatalf("got %v; want ErrIO matching EFAULT", err)
+				}
+				if got := m.Size(); got != size {
+					t.Errorf("Size %d after the failed write, want %d", got, size)
+				}
+				if off, err := m.Append([]byte("fine")); err != nil || off != size {
+					t.Errorf("Append after the failed write: offset %d, %v; want %d, nil", off, err, size)
+				}
+				if err := m.Sync(); err != nil {
+					t.Errorf("Sync after the failed write: %v", err)
+				}
+			})
+		}
+	}
+}

@@ -140,9 +140,20 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 		if i+1 < np && !s.stop.Load() {
 			b := m.stages.Get().(*[]byte)
 			lo, hi := s.ends[i], s.ends[i+1]
-			*b = (*b)[:copy((*b)[:cap(*b)], p[lo:hi])]
-			s.stage[i+1] = b
-			s.ready <- i + 1
+			// p is the caller's, and may be memory that faults (a
+			// mapping of a file another program cut): the copy is
+			// guarded, as every copy from a caller's buffer is. A
+			// piece that faults is not staged but left to this
+			// goroutine, whose pwrite from p then fails with EFAULT
+			// (or ErrFault, for a pin of this dataset) as a write of
+			// that piece alone would.
+			if f := copyGuarded((*b)[:hi-lo], p[lo:hi]); f.hit {
+				m.stages.Put(b)
+			} else {
+				*b = (*b)[:hi-lo]
+				s.stage[i+1] = b
+				s.ready <- i + 1
+			}
 		}
 		s.claim(i, p)
 	}
