@@ -20,7 +20,12 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"runtime"
+	"runtime/debug"
+	"syscall"
 	"unsafe"
+
+	"github.com/chunkmap/chunkmap"
 )
 
 // value is a type of the typed calls.
@@ -87,6 +92,32 @@ func (v *ViewAccessor) fromNative(b []byte, size int) {
 		}
 		copy(b, t)
 	}
+}
+
+// copyValues copies src to dst, one of them the caller's slice of values
+// and the other a buffer of the accessor's, under a fault guard: the
+// caller's memory may fault when touched (a mapping of a file that another
+// program cut, the bytes of a released View), which in the native order,
+// where the caller's slice goes to the Manager's WriteAt, Gather or Scatter
+// as it is, is the error they return for such a buffer, ErrIO matching
+// EFAULT, as pread and pwrite do. A plain copy would kill the process
+// instead. It returns that error, or nil.
+func copyValues(dst, src []byte) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(interface {
+				runtime.Error
+				Addr() uintptr
+			})
+			if !ok {
+				panic(r) // not a fault: a bug, which goes on
+			}
+			err = fmt.Errorf("%w: the buffer passed faulted at address %#x: %w", chunkmap.ErrIO, f.Addr(), syscall.EFAULT)
+		}
+	}()
+	copy(dst, src)
+	return nil
 }
 
 // reverseEach reverses the bytes of each size-byte value of b, which is
@@ -224,8 +255,10 @@ func writeValues[T value](v *ViewAccessor, op string, off int64, src []T) error 
 	}
 	if n <= smallBuf {
 		var words [smallBuf / 8]uint64 // aligned for any value
-		buf := rawBytes(words[:])
-		b := buf[:copy(buf, raw)]
+		b := rawBytes(words[:])[:len(raw)]
+		if err := copyValues(b, raw); err != nil {
+			return v.restate(op, off, n, err)
+		}
 		v.fromNative(b, size)
 		if err := v.write(b, off); err != nil {
 			return v.restate(op, off, n, err)
@@ -235,7 +268,10 @@ func writeValues[T value](v *ViewAccessor, op string, off int64, src []T) error 
 	var words [bulkBuf / 8]uint64
 	buf := rawBytes(words[:])
 	for i := 0; i < len(raw); i += bulkBuf {
-		b := buf[:copy(buf, raw[i:])]
+		b := buf[:min(len(buf), len(raw)-i)]
+		if err := copyValues(b, raw[i:]); err != nil {
+			return v.restate(op, off, n, err)
+		}
 		v.fromNative(b, size)
 		if err := v.write(b, off+int64(i)); err != nil {
 			return v.restate(op, off, n, err)
@@ -270,12 +306,16 @@ func gatherValues[T value](v *ViewAccessor, op string, offs []int64, dst []T) er
 					return err
 				}
 				v.toNative(b[:size], size)
-				copy(rawBytes(dst[i+j:i+j+1]), b[:size])
+				if err := copyValues(rawBytes(dst[i+j:i+j+1]), b[:size]); err != nil {
+					return v.restate(op, offs[i+j], int64(size), err)
+				}
 			}
 			continue // the failure passed (a concurrent Truncate undone, say)
 		}
 		v.toNative(b, size)
-		copy(rawBytes(dst[i:i+k]), b)
+		if err := copyValues(rawBytes(dst[i:i+k]), b); err != nil {
+			return v.restate(op, offs[i], int64(size), err)
+		}
 	}
 	return nil
 }
@@ -296,7 +336,10 @@ func scatterValues[T value](v *ViewAccessor, op string, offs []int64, src []T) e
 	buf := rawBytes(words[:])
 	for i := 0; i < len(offs); i += gatherStep {
 		k := min(gatherStep, len(offs)-i)
-		b := buf[:copy(buf[:k*size], raw[i*size:])]
+		b := buf[:k*size]
+		if err := copyValues(b, raw[i*size:]); err != nil {
+			return v.restate(op, offs[i], int64(size), err)
+		}
 		v.fromNative(b, size)
 		if err := v.m.Scatter(b, offs[i:i+k], size); err != nil {
 			return err
