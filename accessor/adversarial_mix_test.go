@@ -42,8 +42,7 @@ func (md *mixModel) in(off, n int64) bool {
 // (ErrOutOfRange exactly where the model says), Size and Start against a
 // model, and that nothing stays held or mapped past MaxMapped.
 func TestAdversarialMixModel(t *testing.T) {
-	seed := rand.Int64()
-	t.Logf("seed %d", seed)
+	seed := int64(testSeed(t, "ADV_MIX_SEED"))
 	for _, arena := range []int64{1, 3} {
 		for _, o := range advOrders {
 			for _, noadm := range []bool{false, true} {

@@ -46,8 +46,7 @@ func TestBatchFast_RacingShrinks(t *testing.T) {
 		fill(i, 1)
 	}
 
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testSeed(t, "BATCHFAST_SEED")
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
@@ -37,16 +34,6 @@ var clxOrders = []struct {
 	{"big", binary.BigEndian, binary.BigEndian},
 	{"native", binary.NativeEndian, binary.NativeEndian},
 	{"custom", clxOrder{}, binary.BigEndian},
-}
-
-func clxSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("CLIENTX_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (replay with CLIENTX_SEED=%d)", seed, seed)
-	return seed
 }
 
 func clxOpenM(t *testing.T, dir string, o *chunkmap.Options) *chunkmap.Manager {
@@ -80,7 +67,7 @@ func clxBoundaryOff(rng *rand.Rand, lo, hi int64, size int) int64 {
 // the bytes against encoding/binary, and reads them back through scans,
 // block scans and views, also after Truncate and DropBefore.
 func TestClientxAccessorModel(t *testing.T) {
-	seed := clxSeed(t)
+	seed := testSeed(t, "CLIENTX_SEED")
 	for _, o := range clxOrders {
 		t.Run(o.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, uint64(len(o.name))))

@@ -19,7 +19,7 @@ import (
 // inside the block it holds (and below it) and writes it again, with new
 // bytes; the held block stays readable, and a fresh scan sees the new bytes.
 func TestLifecycle_BlockBodyCutsAndRegrows(t *testing.T) {
-	seed := lifecycleSeed(t)
+	seed := testSeed(t, "LIFECYCLE_SEED")
 	for _, slots := range []int64{1, 2, 0} {
 		rng := rand.New(rand.NewPCG(seed, uint64(slots)))
 		m := advOpen(t, t.TempDir(), &chunkmap.Options{ChunkSize: advCS, MaxMapped: 1, ArenaSize: slots * advCS})

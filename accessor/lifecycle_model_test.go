@@ -10,29 +10,17 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 )
 
-func lifecycleSeed(t *testing.T) uint64 {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("LIFECYCLE_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (replay with LIFECYCLE_SEED=%d)", seed, seed)
-	return seed
-}
-
 // TestLifecycle_BatchModelCallbacks runs typed batches whose function also
 // truncates, drops, writes, syncs and scans, against a byte model, with an
 // arena of one or two slots.
 func TestLifecycle_BatchModelCallbacks(t *testing.T) {
-	seed := lifecycleSeed(t)
+	seed := testSeed(t, "LIFECYCLE_SEED")
 	for _, slots := range []int64{1, 2, 3} {
 		for _, ord := range advOrders {
 			rng := rand.New(rand.NewPCG(seed, uint64(slots)))

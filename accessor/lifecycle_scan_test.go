@@ -18,7 +18,7 @@ import (
 )
 
 func TestLifecycle_ScansRaceCloseAndPull(t *testing.T) {
-	seed := lifecycleSeed(t)
+	seed := testSeed(t, "LIFECYCLE_SEED")
 	for round := 0; round < 30; round++ {
 		rng := rand.New(rand.NewPCG(seed, uint64(round)))
 		const n = 6 * advCS / 8

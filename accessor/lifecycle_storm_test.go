@@ -24,7 +24,7 @@ import (
 // truncates past the regions, drops before them and syncs; the arena has
 // a few slots, so regions share them.
 func TestLifecycle_TypedOwnedStorm(t *testing.T) {
-	seed := lifecycleSeed(t)
+	seed := testSeed(t, "LIFECYCLE_SEED")
 	for _, ord := range advOrders[1:3] {
 		dir := t.TempDir()
 		m := advOpen(t, dir, &chunkmap.Options{ChunkSize: advCS, MaxMapped: 1, ArenaSize: 3 * advCS})
