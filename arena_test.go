@@ -52,8 +52,7 @@ func TestEviction_ManyIdleGoroutines(t *testing.T) {
 		wg.Go(func() { <-park })
 	}
 	defer func() { close(park); wg.Wait() }()
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t, "CHUNKMAP_SEED")
 	var readers sync.WaitGroup
 	for w := range 4 {
 		readers.Go(func() {
@@ -442,8 +441,7 @@ func TestPin_AcrossBoundariesUnderPressure(t *testing.T) {
 					}
 				})
 			}
-			seed := rand.Uint64()
-			t.Logf("seed %d", seed)
+			seed := testSeed(t, "CHUNKMAP_SEED")
 			r := rand.New(rand.NewPCG(seed, 3))
 			mirror := make([]byte, n*cs)
 			for i := range mirror {
@@ -501,8 +499,7 @@ func TestStragglers(t *testing.T) {
 	}
 	lo, hi := int64(drop*cs), int64((drop+stable)*cs)
 	words := (hi - lo) / 8
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t, "CHUNKMAP_SEED")
 	owned := make([][]uint64, workers) // word k belongs to worker k%workers
 	for w := range owned {
 		owned[w] = make([]uint64, words)

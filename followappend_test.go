@@ -39,8 +39,7 @@ func openFollowing(tb testing.TB) (w, r *chunkmap.Manager) {
 // io.EOF. A follower once took a raised Size back to the one it had loaded
 // under its lock before the raise, and the read found its bytes past Size.
 func TestFollow_AppendsReadBackBesideDrops(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t, "CHUNKMAP_SEED")
 	const cs = chunkmap.MinChunkSize
 	w, r := openFollowing(t)
 

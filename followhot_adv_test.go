@@ -19,8 +19,7 @@ import (
 // since the read began, of its offset.
 func TestFollowHot_ReopenTruncateDrop(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t, "CHUNKMAP_SEED")
 	dir := t.TempDir()
 	opts := &chunkmap.Options{ChunkSize: cs, MaxMapped: 8}
 	w, err := chunkmap.Open(dir, opts)

@@ -144,8 +144,7 @@ func TestGatherScatter_ManyChunksMapped(t *testing.T) {
 		nchunks   = 200
 		size      = nchunks * chunkSize
 	)
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t, "CHUNKMAP_SEED")
 	for _, n := range []int{3, 4, 8} {
 		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
 			m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: nchunks, NoAdmission: true})

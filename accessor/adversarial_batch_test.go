@@ -17,8 +17,7 @@ import (
 // what the model holds, agrees with the accessor's own typed reads, and
 // survives Close and reopen.
 func TestAdversarialBatchTyped(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t, "CHUNKMAP_SEED")
 	for _, o := range advOrders {
 		t.Run(o.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 4))

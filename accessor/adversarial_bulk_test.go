@@ -30,8 +30,7 @@ func advWant64(md *advModel, enc binary.ByteOrder, off int64) uint64 {
 // exactly the encoding of each value, read back what the model holds,
 // leave the caller's source slice unchanged, and survive Close and reopen.
 func TestAdversarialBulkRoundTrip(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t, "CHUNKMAP_SEED")
 	for _, o := range advOrders {
 		t.Run(o.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 2))
@@ -231,8 +230,7 @@ func TestAdversarialBulkReadOutOfRangeLeavesDst(t *testing.T) {
 // offset; and that WriteUint64sAt with the same offsets writes every value
 // before the invalid one and none after it.
 func TestAdversarialGatherMixed(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t, "CHUNKMAP_SEED")
 	for _, o := range advOrders {
 		t.Run(o.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 3))

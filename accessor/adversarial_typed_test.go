@@ -155,8 +155,7 @@ func advMask(size int, x uint64) uint64 {
 // at Size, that a write past Size extends it with zeros in between, and that
 // every byte survives Close and reopen.
 func TestAdversarialTypedBoundaries(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t, "CHUNKMAP_SEED")
 	for _, o := range advOrders {
 		t.Run(o.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 1))
