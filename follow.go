@@ -695,8 +695,12 @@ func (m *Manager) bumpEpochLocked() {
 	}
 }
 
-// countChunks counts the chunk files from mf.first on, stopping at the
-// first missing one, and checks that they cover mf.size.
+// countChunks checks the chunk files that mf needs, from mf.first up to
+// the chunk holding its last byte, as a ReadOnly Open checks them, and
+// returns how many that is. Names past mf.size are not looked at: like
+// Open, a reader leaves them alone, since they hold nothing of the dataset
+// (a writer's spare chunks from Grow, a short or empty file a crash during
+// growth left, or something another program put there).
 func (m *Manager) countChunks(mf manifest) (int64, error) {
 	need := chunksFor(mf.size, m.shift)
 	idx := mf.first
@@ -707,24 +711,20 @@ func (m *Manager) countChunks(mf manifest) (int64, error) {
 	if known := min(m.mu.first+m.mu.nchunks, need); mf.first >= m.mu.first && known > idx {
 		idx = known
 	}
-	for ; ; idx++ {
+	for ; idx < need; idx++ {
 		path := filepath.Join(m.dir, chunk.Name(idx))
 		fi, err := m.fsys.Lstat(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			break
+			return 0, fmt.Errorf("%w: chunk file %s is missing (size %d)", ErrCorrupt, path, mf.size)
 		}
 		if err != nil {
+			return 0, fmt.Errorf("stat chunk file %s: %w", path, unpath(path, err))
+		}
+		if err := checkChunkFile(path, fi, m.chunkSize); err != nil {
 			return 0, err
 		}
-		if fi.Size() != m.chunkSize {
-			return 0, fmt.Errorf("%w: chunk file %s: %d bytes, want %d", ErrCorrupt, path, fi.Size(), m.chunkSize)
-		}
 	}
-	if idx < need {
-		return 0, fmt.Errorf("%w: chunk file %s is missing (size %d)", ErrCorrupt,
-			filepath.Join(m.dir, chunk.Name(idx)), mf.size)
-	}
-	return idx - mf.first, nil
+	return need - mf.first, nil
 }
 
 // applyLocked adopts the recorded state mf with n chunk files from mf.first,
