@@ -711,16 +711,30 @@ func (m *Manager) countChunks(mf manifest) (int64, error) {
 	if known := min(m.mu.first+m.mu.nchunks, need); mf.first >= m.mu.first && known > idx {
 		idx = known
 	}
-	for ; idx < need; idx++ {
+	check := func(idx int64) error {
 		path := filepath.Join(m.dir, chunk.Name(idx))
 		fi, err := m.fsys.Lstat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return 0, fmt.Errorf("%w: chunk file %s is missing (size %d)", ErrCorrupt, path, mf.size)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("%w: chunk file %s is missing (size %d)", ErrCorrupt, path, mf.size)
+		case err != nil:
+			return fmt.Errorf("stat chunk file %s: %w", path, unpath(path, err))
 		}
-		if err != nil {
-			return 0, fmt.Errorf("stat chunk file %s: %w", path, unpath(path, err))
+		return checkChunkFile(path, fi, m.chunkSize)
+	}
+	// The chunks the reader holds open below those are looked at all the
+	// same: Refresh vouches for every file it holds, and another program
+	// may have removed, cut or replaced one (as checkHeldLocked does for a
+	// reader that follows a live writer).
+	for _, h := range m.heldIndexesLocked() {
+		if h >= mf.first && h < idx {
+			if err := check(h); err != nil {
+				return 0, err
+			}
 		}
-		if err := checkChunkFile(path, fi, m.chunkSize); err != nil {
+	}
+	for ; idx < need; idx++ {
+		if err := check(idx); err != nil {
 			return 0, err
 		}
 	}

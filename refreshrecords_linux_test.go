@@ -4,6 +4,7 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,4 +97,44 @@ func rrOpenReader(t *testing.T, dir string) *chunkmap.Manager {
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
+}
+
+// TestRefresh_RecordsCheckOpenChunks opens a reader that follows the
+// manifest's records (rrSetup), reads every chunk so that it holds their
+// files, and then removes, cuts short or replaces with a FIFO the file of
+// a chunk Size needs. Refresh promises that when it returns the reader has
+// checked every chunk file it holds open against the directory, and reports
+// such a file as ErrCorrupt naming it, as it does for a reader that follows
+// a live writer; it returned nil, since it looked only at the chunks past
+// the ones it had checked at Open.
+func TestRefresh_RecordsCheckOpenChunks(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		break_ func(p string) error
+	}{
+		{"removed", os.Remove},
+		{"cut short", func(p string) error { return os.Truncate(p, cs/2) }},
+		{"replaced by a FIFO", func(p string) error {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			return syscall.Mkfifo(p, 0o644)
+		}},
+	} {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			dir := rrSetup(t)
+			r := rrOpenReader(t, dir)
+			if _, err := r.ReadAt(make([]byte, rrSize), 0); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, "0000000000000001.chunk")
+			if err := c.break_(p); err != nil {
+				t.Fatal(err)
+			}
+			err := r.Refresh()
+			if !errors.Is(err, chunkmap.ErrCorrupt) || !strings.Contains(err.Error(), p) {
+				t.Errorf("Refresh with chunk 1 %s: %v, want ErrCorrupt naming %s", c.name, err, p)
+			}
+		})
+	}
 }
