@@ -19,7 +19,10 @@ type dirLock struct{ f *os.File }
 // process does. The kernel drops the lock when the process dies. Its
 // errors do not name dir: the caller's do.
 func lockDir(dir string, exclusive bool) (*dirLock, error) {
-	f, err := os.Open(dir)
+	// O_DIRECTORY: the caller looked at dir before, but another program
+	// may have put a FIFO under its name since, whose plain open would
+	// wait for a writer forever; this one fails at once (ENOTDIR).
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", unpath(dir, err))
 	}

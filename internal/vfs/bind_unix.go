@@ -55,7 +55,12 @@ func bind(path string, locked *os.File) (*boundFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.OpenRoot(path)
+	// By path, as os.OpenRoot opens it: with a trailing "/." it names a
+	// directory or nothing, so that a FIFO another program put under the
+	// name since dir was opened fails at once (ENOTDIR) instead of
+	// blocking this open until a writer comes (OpenRoot passes no
+	// O_DIRECTORY). Whatever it opens must be dir (checked below).
+	root, err := os.OpenRoot(path + string(filepath.Separator) + ".")
 	if err != nil {
 		return nil, errors.Join(err, dir.Close())
 	}
