@@ -4,7 +4,10 @@ package main
 
 import (
 	"io/fs"
+	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // allocated returns the bytes the file system has allocated to the file fi
@@ -14,4 +17,11 @@ func allocated(fi fs.FileInfo) int64 {
 		return int64(st.Blocks) * 512
 	}
 	return fi.Size()
+}
+
+// openDir opens the directory dir to list it. O_DIRECTORY: a FIFO that
+// another program put under the name since it was looked at fails at once
+// (ENOTDIR), where a plain open would wait for a writer forever.
+func openDir(dir string) (*os.File, error) {
+	return os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
 }

@@ -57,7 +57,7 @@ const scanBatch = 4096
 
 // scanDir lists dir and sorts its entries into kinds.
 func scanDir(dir string) (*dirScan, error) {
-	d, err := os.Open(dir)
+	d, err := openDir(dir)
 	if err != nil {
 		return nil, err
 	}
