@@ -15,15 +15,32 @@ import (
 // program points elsewhere after Open cannot send the Manager's files into
 // another directory. If dir cannot be resolved (it does not exist yet),
 // canonicalDir returns dir.
+//
+// The last component itself is never followed: the caller looked at it
+// (Lstat) and found a directory, but another program may have put a
+// symlink under its name since, and resolving that would take the Manager
+// to wherever it points (another dataset). The opens of the directory
+// refuse a symlink there instead (O_NOFOLLOW).
 func canonicalDir(dir string) string {
-	real, err := filepath.EvalSymlinks(dir)
+	// Split as text, not with filepath.Dir, which would clean "L/.."
+	// away before the kernel's meaning of it is taken.
+	last := lastComponent(dir)
+	parent, base := ".", last
+	if i := strings.LastIndex(last, string(filepath.Separator)); i >= 0 {
+		parent, base = last[:i+1], last[i+1:]
+	}
+	if base == ".." || base == "." || base == "" {
+		// Not a name a symlink can stand under: resolve it whole.
+		parent, base = last, ""
+	}
+	real, err := filepath.EvalSymlinks(parent)
 	if err != nil {
 		return dir
 	}
 	if abs, err := filepath.Abs(real); err == nil {
-		return abs
+		real = abs
 	}
-	return real
+	return filepath.Join(real, base)
 }
 
 // lastComponent returns dir without the trailing separators and "."

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // dirLock is an advisory lock on a dataset directory.
@@ -19,11 +21,18 @@ type dirLock struct{ f *os.File }
 // process does. The kernel drops the lock when the process dies. Its
 // errors do not name dir: the caller's do.
 func lockDir(dir string, exclusive bool) (*dirLock, error) {
-	// O_DIRECTORY: the caller looked at dir before, but another program
-	// may have put a FIFO under its name since, whose plain open would
-	// wait for a writer forever; this one fails at once (ENOTDIR).
-	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	// The caller looked at dir before, but another program may have put
+	// something else under its name since. O_DIRECTORY: a FIFO, whose
+	// plain open would wait for a writer forever, fails at once (ENOTDIR).
+	// O_NOFOLLOW: a symlink (dir has none, canonicalDir resolved them)
+	// fails too (ELOOP), instead of sending the lock, and the Manager
+	// bound to the directory locked, to wherever it points: another
+	// dataset. Either is what Open says of such a dir, ErrCorrupt.
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
 	if err != nil {
+		if fi, lerr := os.Lstat(dir); lerr == nil && !fi.IsDir() {
+			return nil, fmt.Errorf("%w: not a directory (it is %s): %w", ErrCorrupt, vfs.Kind(fi.Mode()), unpath(dir, err))
+		}
 		return nil, fmt.Errorf("lock: %w", unpath(dir, err))
 	}
 	how := unix.LOCK_SH
