@@ -82,15 +82,27 @@ func removeDataset(fsys vfs.FS, dir string) error {
 		return err
 	}
 	// From here on the lock is held: no writer changes the directory.
-	err = removeLocked(fsys, dir)
+	// Its files are named through the directory locked, as a Manager's
+	// are (see Open): another program that renames it, or puts a symlink
+	// to another dataset under its name, sends no removal of a file
+	// there; by path, one listing could be of this directory and the
+	// removals of that one, which no lock of this Remove guards.
+	bound, unbind, err := vfs.Bind(fsys, dir, lock.dir())
+	if err != nil {
+		if errors.Is(err, vfs.ErrMoved) {
+			err = errDirMoved
+		}
+		return errors.Join(err, lock.unlock())
+	}
+	err = removeLocked(bound, dir)
 	if err == nil {
 		// Still under the lock, so that no Open can have begun a new
 		// dataset in the directory: on Unix a locked directory can be
 		// removed. A directory holding anything else (the LOCK file on
 		// Windows) stays.
-		err = removeIfEmpty(fsys, dir)
+		err = removeIfEmpty(bound, dir)
 	}
-	return errors.Join(err, lock.unlock())
+	return errors.Join(err, unbind(), lock.unlock())
 }
 
 // removeLocked removes the dataset files of dir in the order Remove
