@@ -59,9 +59,11 @@ const (
 	DontNeed
 )
 
-// ErrSize is the Err of the *fs.PathError that [Open] returns when a chunk
-// file does not have the size the caller expects.
-var ErrSize = errors.New("chunk: file has the wrong size")
+// ErrSize is the Err of the *fs.PathError that [Open] returns when what is
+// under a chunk file's name is not a chunk file: a file that does not have
+// the size the caller expects, or not a regular file at all. The message
+// goes on with which of the two it is.
+var ErrSize = errors.New("chunk: not a chunk file")
 
 // ErrReplaced is the Err of the *fs.PathError that [SameFile] returns when
 // another file stands under a chunk's name.
