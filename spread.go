@@ -78,6 +78,9 @@ var spreads = sync.Pool{New: func() any { return &spread{ready: make(chan int, s
 // two goroutines; n counts the bytes written from off on up to the first
 // failed piece.
 func (m *Manager) writeGrown(p []byte, off int64) (int, error) {
+	if len(p) >= growWrite && len(p) < bulkWrite {
+		return m.writeFiles(p, off)
+	}
 	if m.chunkSize > spreadChunk || len(p) < bulkWrite {
 		return m.writeIn(p, off, false)
 	}

@@ -62,9 +62,11 @@ func growers() []grower {
 	}
 }
 
-// BenchmarkAppend: appends of small records to a new file or dataset.
+// BenchmarkAppend: appends of records to a new file or dataset, small ones
+// and ones of a few pages (16 and 60 KiB, under the 64 KiB from which a
+// write over existing bytes goes to pwrite too).
 func BenchmarkAppend(b *testing.B) {
-	for _, size := range []int{16, 100, 4 << 10} {
+	for _, size := range []int{16, 100, 4 << 10, 16 << 10, 60 << 10} {
 		b.Run("size="+FormatSize(int64(size)), func(b *testing.B) {
 			p := make([]byte, size)
 			Fill(p, 0)
@@ -133,7 +135,7 @@ func BenchmarkGrowWrite(b *testing.B) {
 		{"chunkmap", cm(chunkmap.Options{})},
 		{"chunkmap-64MiB", cm(chunkmap.Options{ChunkSize: 64 << 20})},
 	}
-	for _, size := range []int{4 << 10, 64 << 10} {
+	for _, size := range []int{4 << 10, 16 << 10, 64 << 10} {
 		b.Run("size="+FormatSize(int64(size)), func(b *testing.B) {
 			p := make([]byte, size)
 			Fill(p, 0)
