@@ -157,19 +157,19 @@ func (m *Manager) chunkFileIO(e *fdEntry, p []byte, off int64, write, sized bool
 		// would grow it again, silently, to an odd size: refuse instead,
 		// as a store through the mapping would fault. (The check is
 		// not atomic with the write: it keeps the window that small.)
-		var fi fs.FileInfo
+		var size int64
 		if sized {
 			k, err = e.f.WriteAt(p, off&m.mask)
-		} else if fi, err = e.f.Stat(); err == nil && fi.Size() != m.chunkSize {
-			err, end = io.EOF, fi.Size()
+		} else if size, err = e.f.Len(); err == nil && size != m.chunkSize {
+			err, end = io.EOF, size
 		} else if err == nil {
 			k, err = e.f.WriteAt(p, off&m.mask)
 		}
 	} else {
 		k, err = e.f.ReadAt(p, off&m.mask)
 		if err == io.EOF {
-			if fi, serr := e.f.Stat(); serr == nil {
-				end = fi.Size()
+			if size, serr := e.f.Len(); serr == nil {
+				end = size
 			}
 		}
 	}
