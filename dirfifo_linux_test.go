@@ -6,13 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/swaptest"
 )
 
 // TestOpen_DirSwappedForFIFONeverHangs has another goroutine swap a
@@ -36,25 +35,11 @@ func TestOpen_DirSwappedForFIFONeverHangs(t *testing.T) {
 			if err := m.Close(); err != nil {
 				t.Fatal(err)
 			}
-			aside, fifo := filepath.Join(root, "aside"), filepath.Join(root, "fifo")
+			fifo := filepath.Join(root, "fifo")
 			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			var stop atomic.Bool
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for !stop.Load() {
-					if os.Rename(dir, aside) != nil {
-						continue
-					}
-					os.Rename(fifo, dir)
-					os.Rename(dir, fifo)
-					os.Rename(aside, dir)
-				}
-			}()
-			defer func() { stop.Store(true); wg.Wait() }()
+			swaps := swaptest.Start(t, dir, fifo)
 			call := func() {
 				var m *chunkmap.Manager
 				var err error
@@ -80,9 +65,8 @@ func TestOpen_DirSwappedForFIFONeverHangs(t *testing.T) {
 				case <-done:
 				case <-time.After(5 * time.Second):
 					t.Errorf("%s hung in try %d (the directory swapped for a FIFO)", mode, i)
-					stop.Store(true)
-					wg.Wait()
-					for _, p := range []string{dir, fifo, aside} { // give the open a writer
+					swaps.Stop()
+					for _, p := range []string{dir, fifo} { // give the open a writer
 						if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
 							w.Close()
 						} else if !errors.Is(err, os.ErrNotExist) {

@@ -5,14 +5,11 @@ package chunkmap_test
 import (
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/swaptest"
 )
 
 // TestOpen_DirSwappedForSymlinkStaysPut has another goroutine swap a
@@ -50,19 +47,8 @@ func TestOpen_DirSwappedForSymlinkStaysPut(t *testing.T) {
 	// Swapped in one step each time (RENAME_EXCHANGE), so that the name
 	// always stands for one of the two: a gap would let Open make a new
 	// dataset there, as it must.
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			if err := unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, link, unix.RENAME_EXCHANGE); err != nil {
-				t.Errorf("swap: %v", err)
-				return
-			}
-		}
-	}()
-	defer func() { stop.Store(true); wg.Wait() }()
+	swaps := swaptest.Start(t, dir, link)
+	defer swaps.Stop()
 	deadline := time.Now().Add(3 * time.Second)
 	tries, opened := 0, 0
 	for ; time.Now().Before(deadline); tries++ {

@@ -6,14 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/swaptest"
 )
 
 // TestRemove_DirSwappedForSymlinkLeavesOtherDataset runs Remove on a
@@ -64,35 +61,9 @@ func TestRemove_DirSwappedForSymlinkLeavesOtherDataset(t *testing.T) {
 	if err := os.Symlink(other, link); err != nil {
 		t.Fatal(err)
 	}
-	var (
-		stop atomic.Bool
-		wg   sync.WaitGroup
-	)
-	swap := func() error { return unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, link, unix.RENAME_EXCHANGE) }
-	startSwaps := func() {
-		stop.Store(false)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				if err := swap(); err != nil {
-					t.Errorf("swap: %v", err)
-					return
-				}
-			}
-		}()
-	}
-	stopSwaps := func() {
-		stop.Store(true)
-		wg.Wait()
-		if fi, err := os.Lstat(dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-			if err := swap(); err != nil { // the directory back under its name
-				t.Fatal(err)
-			}
-		}
-	}
-	startSwaps()
-	defer stopSwaps()
+	// Stop puts the directory back under its name.
+	swaps := swaptest.Start(t, dir, link)
+	defer swaps.Stop()
 	deadline := time.Now().Add(2 * time.Second)
 	tries, removed := 0, 0
 	for ; time.Now().Before(deadline) && !t.Failed(); tries++ {
@@ -100,7 +71,7 @@ func TestRemove_DirSwappedForSymlinkLeavesOtherDataset(t *testing.T) {
 			continue // the name was the symlink, or moved, at some step
 		}
 		removed++
-		stopSwaps()
+		swaps.Stop()
 		if got := names(other); !slices.Equal(got, otherNames) {
 			t.Errorf("try %d: Remove(%s) returned nil, and the other dataset holds %v, want %v", tries, dir, got, otherNames)
 		}
@@ -108,7 +79,7 @@ func TestRemove_DirSwappedForSymlinkLeavesOtherDataset(t *testing.T) {
 			t.Errorf("try %d: Remove(%s) returned nil, and the directory holds %v, want [keep]", tries, dir, got)
 		}
 		make3(dir)
-		startSwaps()
+		swaps.Restart()
 	}
 	t.Logf("%d tries, %d Removes returned nil", tries, removed)
 	if removed == 0 {

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chunkmap/chunkmap/internal/swaptest"
 )
 
 // giveWriter opens each FIFO among paths for writing, for a moment: an
@@ -59,25 +59,11 @@ func TestRun_DirSwappedForFIFONeverHangs(t *testing.T) {
 		t.Run(cmd, func(t *testing.T) {
 			dir := newDataset(t)
 			root := filepath.Dir(dir)
-			aside, fifo := filepath.Join(root, "aside"), filepath.Join(root, "fifo")
+			fifo := filepath.Join(root, "fifo")
 			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			var stop atomic.Bool
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for !stop.Load() {
-					if os.Rename(dir, aside) != nil {
-						continue
-					}
-					os.Rename(fifo, dir)
-					os.Rename(dir, fifo)
-					os.Rename(aside, dir)
-				}
-			}()
-			defer func() { stop.Store(true); wg.Wait() }()
+			swaps := swaptest.Start(t, dir, fifo)
 			out := t.TempDir()
 			deadline := time.Now().Add(time.Second)
 			for i := 0; time.Now().Before(deadline); i++ {
@@ -94,9 +80,8 @@ func TestRun_DirSwappedForFIFONeverHangs(t *testing.T) {
 				case <-done:
 				case <-time.After(5 * time.Second):
 					t.Errorf("%s hung in try %d (DIR swapped for a FIFO)", cmd, i)
-					stop.Store(true)
-					wg.Wait()
-					giveWriter(dir, fifo, aside)
+					swaps.Stop()
+					giveWriter(dir, fifo)
 					<-done
 					return
 				}
