@@ -34,7 +34,13 @@ func TestScatteredArena(t *testing.T) {
 		t.Skip("runs the access tests again; skipped with -short")
 	}
 	const tests = "^(TestScattered_.*|TestManager_Gather.*|TestGather.*|TestScatter.*|TestPin.*|TestBatch_.*|TestBatchWin_ExactModel|TestManager_Batch|TestStragglers|TestManager_Concurrent.*|TestEviction_.*|TestRead_.*|TestWrite.*|TestAtomic.*|TestTruncate.*|TestDropBefore.*)$"
-	cmd := exec.Command(os.Args[0], "-test.run", tests, "-test.count=1", "-test.v")
+	args := []string{"-test.run", tests, "-test.count=1", "-test.v"}
+	if raceEnabled {
+		// The race run covers these tests at full length in its own
+		// process; the rerun adds the arena's layout, not more rounds.
+		args = append(args, "-test.short")
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), scatteredEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
