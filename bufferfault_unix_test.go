@@ -16,32 +16,9 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/faulttest"
 	mmap "github.com/edsrzf/mmap-go"
 )
-
-// faultingBuffer returns n bytes of memory that fault when touched: a
-// mapping of a file truncated to nothing after it was mapped, as a
-// program's buffer mapped from a file that another program truncated.
-func faultingBuffer(t *testing.T, n int) []byte {
-	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), "foreign"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(int64(n)); err != nil {
-		t.Fatal(err)
-	}
-	mm, err := mmap.Map(f, mmap.RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mm.Unmap() })
-	if err := f.Truncate(0); err != nil {
-		t.Fatal(err)
-	}
-	return mm[:n:n]
-}
 
 // TestBufferFault passes every call that copies between the dataset and a
 // caller's buffer a buffer that faults. The caller's memory is at fault,
@@ -73,7 +50,7 @@ func TestBufferFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	bad := faultingBuffer(t, cs)
+	bad := faulttest.Buffer(t, cs)
 	va := accessor.New(m, nil)
 	u64s := func(b []byte) []uint64 { return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/8) }
 	const unmapped = 9 * cs // a chunk admission serves by pread and pwrite

@@ -5,40 +5,14 @@ package accessor_test
 import (
 	"encoding/binary"
 	"errors"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"unsafe"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
-	mmap "github.com/edsrzf/mmap-go"
+	"github.com/chunkmap/chunkmap/internal/faulttest"
 )
-
-// faultingValues returns n uint64s of memory that fault when touched: a
-// mapping of a file truncated to nothing after it was mapped, as a
-// program's buffer mapped from a file that another program truncated.
-func faultingValues(t *testing.T, n int) []uint64 {
-	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), "foreign"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(int64(8 * n)); err != nil {
-		t.Fatal(err)
-	}
-	mm, err := mmap.Map(f, mmap.RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mm.Unmap() })
-	if err := f.Truncate(0); err != nil {
-		t.Fatal(err)
-	}
-	return unsafe.Slice((*uint64)(unsafe.Pointer(&mm[0])), n)
-}
 
 // TestBufferFaultInEveryOrder passes the bulk and gather calls a slice of
 // values that faults, in each byte order. The native order hands it to
@@ -51,7 +25,8 @@ func TestBufferFaultInEveryOrder(t *testing.T) {
 	if _, err := m.WriteAt(make([]byte, 3*advCS), 0); err != nil {
 		t.Fatal(err)
 	}
-	bad := faultingValues(t, 1024)
+	b := faulttest.Buffer(t, 8*1024)
+	bad := unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), 1024)
 	offs := []int64{0, 8, advCS, 2 * advCS}
 	for _, o := range []struct {
 		name  string
