@@ -17,7 +17,6 @@ import (
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 	"github.com/chunkmap/chunkmap/internal/faulttest"
-	mmap "github.com/edsrzf/mmap-go"
 )
 
 // TestBufferFault passes every call that copies between the dataset and a
@@ -171,30 +170,6 @@ func TestBufferFault_PinOfTheDataset(t *testing.T) {
 	}
 }
 
-// partlyFaultingBuffer returns n bytes of memory whose first good bytes
-// read as zeros and whose rest fault when touched: a mapping of a file that
-// another program cut to good bytes after it was mapped.
-func partlyFaultingBuffer(t *testing.T, n, good int) []byte {
-	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), "foreign"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(int64(n)); err != nil {
-		t.Fatal(err)
-	}
-	mm, err := mmap.Map(f, mmap.RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mm.Unmap() })
-	if err := f.Truncate(int64(good)); err != nil {
-		t.Fatal(err)
-	}
-	return mm[:n:n]
-}
-
 // TestBufferFault_GrowthAcrossChunks writes a buffer that faults, whole or
 // from its second chunk's worth on, as the bytes of an Append or a WriteAt
 // past Size that grows the dataset by several chunks: such a write is
@@ -225,7 +200,7 @@ func TestBufferFault_GrowthAcrossChunks(t *testing.T) {
 					t.Fatal(err)
 				}
 				size := m.Size()
-				err = c.call(m, partlyFaultingBuffer(t, n, good))
+				err = c.call(m, faulttest.PartlyFaulting(t, n, good))
 				if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EFAULT) {
 					t.Fatalf("got %v; want ErrIO matching EFAULT", err)
 				}

@@ -383,6 +383,28 @@ func (c *File) Stat() (fs.FileInfo, error) {
 	return c.f.Stat()
 }
 
+// Len returns the size the open file has now. Where the File has an
+// operating system descriptor it asks fstat directly, which allocates
+// nothing (os.File.Stat allocates a FileInfo for every call): a pwrite
+// checks the size of its file before each write (see the Manager's
+// chunkFileIO).
+func (c *File) Len() (int64, error) {
+	if c.f == nil {
+		return 0, c.err("stat", fs.ErrClosed)
+	}
+	size, ok, err := c.fdLen()
+	if !ok {
+		var fi fs.FileInfo
+		if fi, err = c.f.Stat(); err == nil {
+			size = fi.Size()
+		}
+	}
+	if err != nil {
+		return 0, c.err("stat", err)
+	}
+	return size, nil
+}
+
 // Close unmaps the chunk if it is mapped and closes the file. It does not
 // sync. Calling Close twice returns an error wrapping [fs.ErrClosed].
 func (c *File) Close() error {

@@ -3,7 +3,6 @@
 package chunk
 
 import (
-	"io/fs"
 	"os"
 )
 
@@ -15,14 +14,5 @@ func (c *File) writeOS(osf *os.File, p []byte, off int64) (int, error) {
 	return osf.WriteAt(p, off)
 }
 
-// Len returns the size the open file has now.
-func (c *File) Len() (int64, error) {
-	if c.f == nil {
-		return 0, c.err("stat", fs.ErrClosed)
-	}
-	fi, err := c.f.Stat()
-	if err != nil {
-		return 0, c.err("stat", err)
-	}
-	return fi.Size(), nil
-}
+// fdLen reports ok false: Len asks the file's Stat here.
+func (c *File) fdLen() (size int64, ok bool, err error) { return 0, false, nil }

@@ -50,21 +50,12 @@ func (c *File) writeOS(osf *os.File, p []byte, off int64) (n int, err error) {
 	return n, nil
 }
 
-// Len returns the size the open file has now. Where the File has an
-// operating system descriptor it asks fstat directly, which allocates
-// nothing (os.File.Stat allocates a FileInfo for every call): a pwrite
-// checks the size of its file before each write (see the Manager's
-// chunkFileIO).
-func (c *File) Len() (int64, error) {
-	if c.f == nil {
-		return 0, c.err("stat", fs.ErrClosed)
-	}
+// fdLen returns the size of the chunk's operating system file now, by
+// fstat into a Stat_t of its own, which allocates nothing; ok is false
+// where the File has no descriptor (see Len).
+func (c *File) fdLen() (size int64, ok bool, err error) {
 	if c.fd < 0 {
-		fi, err := c.f.Stat()
-		if err != nil {
-			return 0, c.err("stat", err)
-		}
-		return fi.Size(), nil
+		return 0, false, nil
 	}
 	var st unix.Stat_t
 	for {
@@ -72,9 +63,6 @@ func (c *File) Len() (int64, error) {
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			return 0, c.err("stat", err)
-		}
-		return st.Size, nil
+		return st.Size, true, err
 	}
 }

@@ -19,6 +19,14 @@ import (
 // mapping goes at the end of the test.
 func Buffer(t testing.TB, n int) []byte {
 	t.Helper()
+	return PartlyFaulting(t, n, 0)
+}
+
+// PartlyFaulting returns n bytes whose first good bytes read as zeros and
+// whose rest fault when touched: the mapping of Buffer, its file cut to
+// good bytes instead of nothing.
+func PartlyFaulting(t testing.TB, n, good int) []byte {
+	t.Helper()
 	f, err := os.Create(filepath.Join(t.TempDir(), "foreign"))
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +40,7 @@ func Buffer(t testing.TB, n int) []byte {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mm.Unmap() })
-	if err := f.Truncate(0); err != nil {
+	if err := f.Truncate(int64(good)); err != nil {
 		t.Fatal(err)
 	}
 	return mm[:n:n]
