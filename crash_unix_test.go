@@ -205,32 +205,46 @@ func TestCrash(t *testing.T) {
 	t.Logf("%d crash rounds: %d operations returned before a SIGKILL (%d of them Syncs), none lost", rounds, totalOps, totalSyn)
 }
 
-// crashRound runs one child on dir, kills it after delay, and returns the
-// index of the last operation that returned (-1 if none) and how many of
-// the operations up to it were Syncs.
-func crashRound(t *testing.T, dir string, seed uint64, maxMapped int, delay time.Duration) (done, synced int) {
+// crashStart runs the test named run again in a child process, with env
+// added to its environment, and returns it, the lines it reports on its
+// descriptor 3 (its stdout is the test framework's), closed once it
+// exits, and its stderr. The crash tests' children report each operation
+// there before and after it.
+func crashStart(t *testing.T, run, env string) (cmd *exec.Cmd, lines <-chan string, stderr *bytes.Buffer) {
 	t.Helper()
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("CHUNKMAP_CRASH_CHILD=%s,%d,%d", dir, seed, maxMapped))
+	cmd = exec.Command(os.Args[0], "-test.run=^"+run+"$")
+	cmd.Env = append(os.Environ(), env)
 	cmd.ExtraFiles = []*os.File{pw}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	stderr = new(bytes.Buffer)
+	cmd.Stderr = stderr
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
 		t.Fatal(err)
 	}
-	pw.Close()
-	lines := make(chan string)
+	ch := make(chan string, 1024)
 	go func() {
+		defer pr.Close()
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			lines <- sc.Text()
+			ch <- sc.Text()
 		}
-		close(lines)
+		close(ch)
 	}()
+	return cmd, ch, stderr
+}
+
+// crashRound runs one child on dir, kills it after delay, and returns the
+// index of the last operation that returned (-1 if none) and how many of
+// the operations up to it were Syncs.
+func crashRound(t *testing.T, dir string, seed uint64, maxMapped int, delay time.Duration) (done, synced int) {
+	t.Helper()
+	cmd, lines, stderr := crashStart(t, "TestCrash", fmt.Sprintf("CHUNKMAP_CRASH_CHILD=%s,%d,%d", dir, seed, maxMapped))
 	// Kill only once the child has opened the dataset, so every round
 	// crashes into real work.
 	kill := time.After(10 * time.Second)
@@ -257,7 +271,6 @@ func crashRound(t *testing.T, dir string, seed uint64, maxMapped int, delay time
 		}
 	}
 	cmd.Wait()
-	pr.Close()
 	return done, synced
 }
 

@@ -12,14 +12,12 @@ package chunkmap_test
 // byte against the model of TestCrash (crashState, checkRecovered).
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -256,28 +254,7 @@ func applyModel(s *crashState, op crashOp) {
 // the last operation that returned, -1 if none.
 func crashRecoveryRound(t *testing.T, dir string, seed uint64, early bool, delay time.Duration) int {
 	t.Helper()
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashRecovery_KillAnywhere$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("CHUNKMAP_CRASHREC_CHILD=%s,%d", dir, seed))
-	cmd.ExtraFiles = []*os.File{pw}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	cmd, lines, stderr := crashStart(t, "TestCrashRecovery_KillAnywhere", fmt.Sprintf("CHUNKMAP_CRASHREC_CHILD=%s,%d", dir, seed))
 	var kill <-chan time.Time
 	limit := time.After(20 * time.Second)
 	done := -1

@@ -11,12 +11,10 @@ package chunkmap_test
 // made of it.
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,28 +186,7 @@ func TestCrashx_ConcurrentAppendKill(t *testing.T) {
 // still in flight at the kill last, not done).
 func cxRun(t *testing.T, dir string, seed uint64, delay time.Duration, round int) []*cxCall {
 	t.Helper()
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashx_ConcurrentAppendKill$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("CHUNKMAP_CRASHX_KILL_CHILD=%s,%d", dir, seed))
-	cmd.ExtraFiles = []*os.File{pw}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	defer pr.Close()
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	cmd, lines, stderr := crashStart(t, "TestCrashx_ConcurrentAppendKill", fmt.Sprintf("CHUNKMAP_CRASHX_KILL_CHILD=%s,%d", dir, seed))
 	var (
 		order  []*cxCall
 		byID   = map[int64]*cxCall{}
