@@ -81,9 +81,14 @@ func (e *restated) Unwrap() error { return e.err }
 // accessor call op of n bytes at off, as an error of op: the Manager's
 // message after its own operation, extent and directory, behind op's.
 func (v *ViewAccessor) restate(op string, off, n int64, err error) error {
+	return v.restatePlace(fmt.Sprintf("%s (%d bytes) at offset %d", op, n, off), err)
+}
+
+// restatePlace is restate for a call whose place, its operation, extent
+// and offset, the caller has put into words: where.
+func (v *ViewAccessor) restatePlace(where string, err error) error {
 	dir := v.dir()
 	msg := unplace(err)
-	where := fmt.Sprintf("%s (%d bytes) at offset %d", op, n, off)
 	if !strings.Contains(msg, dir+string(filepath.Separator)) {
 		// As the Manager's messages do: the directory once, unless
 		// the message names a file in it.

@@ -115,16 +115,23 @@ func (s *Scanner) fail(err error) {
 	}
 }
 
-// countErr is the error of a scan op of count values of size bytes at off
-// whose extent in bytes cannot be stated (count is negative, or the bytes
-// overflow int64): it names the count as given.
-func (s *Scanner) countErr(op string, off, count int64, size int, detail string) error {
+// countPlace names a scan op of count values of size bytes at off whose
+// extent in bytes cannot be stated (count is negative, or the bytes
+// overflow int64): by the count as given, in values (a block scan's count
+// is bytes).
+func countPlace(op string, off, count int64, size int) string {
 	unit := "values"
 	if size == 1 {
 		unit = "bytes"
 	}
-	return fmt.Errorf("%s (%d %s) at offset %d in %s: %w: %s",
-		op, count, unit, off, s.v.dir(), chunkmap.ErrOutOfRange, detail)
+	return fmt.Sprintf("%s (%d %s) at offset %d", op, count, unit, off)
+}
+
+// countErr is the error of a scan op of count values of size bytes at off
+// whose extent in bytes cannot be stated: it names the count as given.
+func (s *Scanner) countErr(op string, off, count int64, size int, detail string) error {
+	return fmt.Errorf("%s in %s: %w: %s",
+		countPlace(op, off, count, size), s.v.dir(), chunkmap.ErrOutOfRange, detail)
 }
 
 // check checks a scan op of count values of size bytes at off and returns
@@ -133,13 +140,13 @@ func (s *Scanner) countErr(op string, off, count int64, size int, detail string)
 func (s *Scanner) check(op string, off, count int64, size int) (int64, error) {
 	v := s.v
 	// An empty ReadAt reports a closed Manager and a negative offset, in
-	// the scan's name and extent (none if count is not one).
-	var extent int64
-	if count > 0 && count <= maxOffset/int64(size) {
-		extent = count * int64(size)
-	}
+	// the scan's name and extent: its bytes, or the count as given where
+	// they cannot be stated (as countErr names it), never "0 bytes".
 	if _, err := v.m.ReadAt(nil, off); err != nil {
-		return 0, v.restate(op, off, extent, err)
+		if count < 0 || count > maxOffset/int64(size) {
+			return 0, v.restatePlace(countPlace(op, off, count, size), err)
+		}
+		return 0, v.restate(op, off, count*int64(size), err)
 	}
 	if count < 0 {
 		return 0, s.countErr(op, off, count, size, "negative count")
