@@ -271,7 +271,7 @@ and what is done; run trim again to finish.`, stdout, stderr)
 		fmt.Fprintln(stderr, "chunkmap trim: -before is required")
 		return exitUsage
 	}
-	s := stop.New(stdout)
+	s := stop.New(rawOutput(stdout))
 	defer s.Release()
 	err := trim(s.Context(), trimConfig{dir: datasetDir(pos[0]), before: before.n}, s, stderr)
 	return status(s, "trim", err, stderr)

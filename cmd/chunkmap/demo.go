@@ -87,7 +87,7 @@ quietly for a closed output.`, stdout, stderr)
 		return exitUsage
 	}
 
-	s := stop.New(stdout)
+	s := stop.New(rawOutput(stdout))
 	defer s.Release()
 	err := demo(s.Context(), cfg, s, stderr)
 	return status(s, "demo", err, stderr)

@@ -104,8 +104,52 @@ func init() {
 }
 
 // run executes the command line args (without the program name), writing to
-// stdout and stderr, and returns the exit status.
+// stdout and stderr, and returns the exit status. A command whose report
+// could not be written to stdout (a full disk, /dev/full, a closed pipe
+// where SIGPIPE is ignored) fails with exitFail, even one that would have
+// succeeded or described damage: its output is what it was run for.
 func run(args []string, stdout, stderr io.Writer) int {
+	out := &checkedOutput{w: stdout}
+	code := runCommand(args, out, stderr)
+	if out.err != nil && (code == exitOK || code == exitDamaged) {
+		name := "chunkmap"
+		if len(args) > 0 && slices.ContainsFunc(commands, func(c command) bool { return c.name == args[0] }) {
+			name += " " + args[0]
+		}
+		fmt.Fprintf(stderr, "%s: write standard output: %v\n", name, out.err)
+		return exitFail
+	}
+	return code
+}
+
+// checkedOutput is a command's standard output: it keeps the first write
+// error, for run to fail the command with. Most commands print with
+// fmt.Fprintf and ignore its error; cat, demo and trim check their own.
+type checkedOutput struct {
+	w   io.Writer
+	err error
+}
+
+func (o *checkedOutput) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	return n, err
+}
+
+// rawOutput returns the writer under w, a command's standard output from
+// run: stop.New must see the *os.File itself to notice, on Unix, that the
+// reader of a pipe has gone before anything is written.
+func rawOutput(w io.Writer) io.Writer {
+	if o, ok := w.(*checkedOutput); ok {
+		return o.w
+	}
+	return w
+}
+
+// runCommand is run without the check of stdout.
+func runCommand(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return exitUsage
