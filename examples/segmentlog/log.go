@@ -544,9 +544,17 @@ func (l *Log) RetainBytes(max int64) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cut := l.end - max
-	seq, err := l.search(l.first, l.next, func(e entry) bool { return e.pos >= cut })
+	// The first record that ends after cut, the one whose tail lies in the
+	// newest max bytes, stays: record k ends where record k+1 begins (the
+	// last one at l.end). The first record that begins at or after cut
+	// would be too late: the segments holding the one before it, which
+	// may be many for a record longer than a segment, would go.
+	seq, err := l.search(min(l.first+1, l.next), l.next, func(e entry) bool { return e.pos > cut })
 	if err != nil {
 		return 0, err
+	}
+	if seq > l.first && (seq < l.next || l.end > cut) {
+		seq-- // record seq-1 ends at the entry found, or at l.end, after cut
 	}
 	return l.dropBefore(seq)
 }

@@ -585,6 +585,75 @@ func TestMain_Signals(t *testing.T) {
 	exampletest.Signals(t, "segmentlog", main, []string{"-records", "100", "-segment", "64KiB", "-reads", "1000000000"})
 }
 
+// TestLog_RetainBytesKeepsTheNewestBytes checks RetainBytes' promise with
+// records longer than a segment: it deletes only segments whose records
+// all lie before the newest max bytes, so every record with a byte among
+// them stays readable and at least max bytes stay. It cut at the first
+// record that begins within the newest max bytes, so the segments holding
+// the record before it, whose tail lies among them, went too (and with a
+// record of several segments, Bytes fell far below max).
+func TestLog_RetainBytesKeepsTheNewestBytes(t *testing.T) {
+	const seg = 64 << 10
+	opts := &Options{SegmentSize: seg, MaxMapped: 2, MaxRecord: 1 << 20}
+	tests := []struct {
+		name  string
+		sizes []int // payloads
+		max   int64
+	}{
+		{"cut in a record of three segments", []int{100, 200_000, 100}, 100_000},
+		{"cut in the tail of a record that spans a boundary", []int{100, 150_000, 100}, 1000},
+		{"cut in the last record", []int{100, 200_000}, 1000},
+		{"cut at the start of a record", []int{seg - headerLen, seg - headerLen, 100}, seg + headerLen + 100},
+		{"cut between records, nothing kept past it", []int{2 * seg, 100}, 108},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, _, err := OpenLog(filepath.Join(t.TempDir(), "log"), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			var pos []int64 // where each record begins, and where the log ends
+			for i, n := range tt.sizes {
+				pos = append(pos, l.Bytes())
+				if _, err := l.Append(bytes.Repeat([]byte{byte(i + 1)}, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			end := l.Bytes()
+			cut := end - tt.max
+			if _, err := l.RetainBytes(tt.max); err != nil {
+				t.Fatal(err)
+			}
+			// Record i ends at pos[i+1] (the last at end): it has a byte
+			// among the newest max bytes if it ends after cut.
+			keep := len(tt.sizes) // the first record that does
+			for i := range tt.sizes {
+				recEnd := end
+				if i+1 < len(tt.sizes) {
+					recEnd = pos[i+1]
+				}
+				if recEnd <= cut {
+					continue
+				}
+				keep = min(keep, i)
+				if r, err := l.Read(uint64(i)); err != nil || len(r.Data) != tt.sizes[i] {
+					t.Errorf("record %d, [%d, %d), ends among the newest %d bytes [%d, %d): Read: %d bytes, %v; want it kept",
+						i, pos[i], recEnd, tt.max, cut, end, len(r.Data), err)
+				}
+			}
+			if got := l.Bytes(); got < tt.max {
+				t.Errorf("after RetainBytes(%d), Bytes() = %d, want at least %d", tt.max, got, tt.max)
+			}
+			// Nothing is kept that need not be: the segments below the
+			// one that holds the head of that record are gone.
+			if got, want := l.records.Start(), pos[keep]/seg*seg; got != want {
+				t.Errorf("after RetainBytes(%d), the records start at %d, want %d (the segment of record %d)", tt.max, got, want, keep)
+			}
+		})
+	}
+}
+
 // TestLog_RetainEverythingReopens checks that retention which deletes
 // every record reopens cleanly when the last record straddles a segment
 // boundary. Retention kept the segment that holds the end of the log but
