@@ -53,12 +53,16 @@ func TestEviction_ManyIdleGoroutines(t *testing.T) {
 	}
 	defer func() { close(park); wg.Wait() }()
 	seed := testSeed(t, "CHUNKMAP_SEED")
+	reads := 2000
+	if testing.Short() {
+		reads = 700 // still evicts on nearly every read: over 2,500 evictions
+	}
 	var readers sync.WaitGroup
 	for w := range 4 {
 		readers.Go(func() {
 			r := rand.New(rand.NewPCG(seed, uint64(w)+2))
 			var b [16]byte
-			for range 2000 {
+			for range reads {
 				off := r.Int64N(64*cs - 16)
 				if _, err := m.ReadAt(b[:], off); err != nil {
 					t.Errorf("ReadAt(%d): %v", off, err)
@@ -447,7 +451,11 @@ func TestPin_AcrossBoundariesUnderPressure(t *testing.T) {
 			for i := range mirror {
 				mirror[i] = chunkByte(int64(i))
 			}
-			for range 200 {
+			pins := 200
+			if testing.Short() {
+				pins = 60
+			}
+			for range pins {
 				off := r.Int64N(n*cs - 3*cs)
 				size := 1 + r.IntN(3*cs)
 				write := r.IntN(2) == 0
@@ -504,6 +512,10 @@ func TestStragglers(t *testing.T) {
 	for w := range owned {
 		owned[w] = make([]uint64, words)
 	}
+	iters := 3000
+	if testing.Short() {
+		iters = 1000
+	}
 	var wg sync.WaitGroup
 	var stop atomic.Bool
 	for w := range workers {
@@ -511,7 +523,7 @@ func TestStragglers(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, uint64(w)))
 			mine := owned[w]
 			var buf [8]byte
-			for i := 0; i < 3000 && !t.Failed(); i++ {
+			for i := 0; i < iters && !t.Failed(); i++ {
 				k := r.Int64N(words/workers)*workers + int64(w)
 				off := lo + k*8
 				v := r.Uint64() | 1

@@ -154,9 +154,7 @@ func TestGatherScatter_ManyChunksMapped(t *testing.T) {
 			defer m.Close()
 			model := make([]byte, size)
 			r := rand.New(rand.NewPCG(seed, uint64(n)))
-			for i := range model {
-				model[i] = byte(r.Uint32())
-			}
+			fillRandom(r, model)
 			if _, err := m.WriteAt(model, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -188,9 +186,7 @@ func TestGatherScatter_ManyChunksMapped(t *testing.T) {
 					}
 					continue
 				}
-				for i := range buf {
-					buf[i] = byte(r.Uint32())
-				}
+				fillRandom(r, buf)
 				if err := m.Scatter(buf, offs, n); err != nil {
 					t.Fatalf("round %d: Scatter: %v", round, err)
 				}

@@ -6,7 +6,9 @@ package chunkmap_test
 // alone, so it depends on nothing in the other test files.
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -116,4 +118,15 @@ func firstDiff(a, b []byte) int {
 		return min(len(a), len(b))
 	}
 	return -1
+}
+
+// fillRandom fills p with bytes from r, eight at a time: a loop that stores
+// each byte on its own is many times slower under the race detector, which
+// checks every store.
+func fillRandom(r *rand.Rand, p []byte) {
+	var w [8]byte
+	for len(p) > 0 {
+		binary.LittleEndian.PutUint64(w[:], r.Uint64())
+		p = p[copy(p, w[:]):]
+	}
 }

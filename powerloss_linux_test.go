@@ -757,7 +757,7 @@ func TestPowerLoss(t *testing.T) {
 	} else if testing.Short() {
 		n = 3
 	} else if raceEnabled {
-		n /= 4 // the race detector finds races in a few; the rest is CI time
+		n /= 6 // the race detector finds races in a few; the rest is CI time
 	}
 	seed := plSeed()
 	t.Logf("seed %d, %d workloads (CHUNKMAP_POWERLOSS_SEED, CHUNKMAP_POWERLOSS_WORKLOADS), images in %s", seed, n, images)

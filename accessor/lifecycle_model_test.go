@@ -21,6 +21,13 @@ import (
 // arena of one or two slots.
 func TestLifecycle_BatchModelCallbacks(t *testing.T) {
 	seed := testSeed(t, "LIFECYCLE_SEED")
+	// The batches run on one goroutine, where the race detector, which
+	// slows them about five times, has little to find: under it a quarter
+	// of the steps run, and all of them without it.
+	steps := 60
+	if raceEnabled {
+		steps = 15
+	}
 	for _, slots := range []int64{1, 2, 3} {
 		for _, ord := range advOrders {
 			rng := rand.New(rand.NewPCG(seed, uint64(slots)))
@@ -38,7 +45,7 @@ func TestLifecycle_BatchModelCallbacks(t *testing.T) {
 				t.Fatal(err)
 			}
 			md.put(0, init)
-			for step := 0; step < 60; step++ {
+			for step := 0; step < steps; step++ {
 				err := va.Batch(func(b *accessor.Batch) error {
 					for k := 0; k < 20; k++ {
 						if size()-start < 16 {
