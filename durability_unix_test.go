@@ -13,8 +13,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +26,8 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
 // openDurability opens the dataset in dir and closes it when the test ends
@@ -704,4 +708,97 @@ func TestDurability_FullDisk(t *testing.T) {
 		t.Fatalf("Close on a full disk: %v", err)
 	}
 	md.check(t, openDurability(t, dir, opts))
+}
+
+// TestDurability_NewDirectoryNamed checks that an Open that makes the
+// dataset's directory (and parents of it) fsyncs the parent of each
+// directory it made before it returns. A directory's name is an entry of
+// its parent, durable only once the parent is fsync'd (the model of
+// powerloss_linux_test.go: every name as of its directory's last fsync);
+// without it a power loss may take the whole directory, and with it
+// everything that Sync acknowledged.
+func TestDurability_NewDirectoryNamed(t *testing.T) {
+	tests := []struct {
+		name string
+		rel  string   // the dataset's directory, under a new temporary one
+		made []string // the directories Open makes, outermost first
+	}{
+		{"dataset directory", "ds", []string{"ds"}},
+		{"dataset directory and its parents", "a/b/ds", []string{"a", "a/b", "a/b/ds"}},
+		{"path with a trailing separator", "c/ds/", []string{"c", "c/ds"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, err := filepath.EvalSymlinks(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := vfstest.NewRecorder(vfs.OS, "boot")
+			rec.NoSync = true
+			opts := chunkmap.Options{ChunkSize: chunkmap.MinChunkSize}
+			chunkmap.SetFS(&opts, rec)
+			dir := filepath.Join(root, tt.rel)
+			if strings.HasSuffix(tt.rel, "/") {
+				dir += "/"
+			}
+			m, err := chunkmap.Open(dir, &opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.WriteAt([]byte("acknowledged"), 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			steps := rec.Log(1, rec.Steps())
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			mkdir := slices.IndexFunc(steps, func(s vfstest.Step) bool { return s.Kind == vfstest.KindMkdir })
+			if mkdir < 0 {
+				t.Fatalf("no mkdir recorded: %v", steps)
+			}
+			for _, d := range tt.made {
+				parent := filepath.Dir(filepath.Join(root, d))
+				if !slices.ContainsFunc(steps[mkdir:], func(s vfstest.Step) bool {
+					return s.Kind == vfstest.KindSyncDir && filepath.Clean(s.Path) == parent
+				}) {
+					t.Errorf("Open made %s, but nothing fsync'd %s, which names it, before Sync returned: a power loss may take the dataset (steps: %v)", filepath.Join(root, d), parent, steps)
+				}
+			}
+		})
+	}
+}
+
+// TestDurability_NewDirectoryNamedEIO checks that an Open whose fsync of a
+// parent of the directories it made fails returns the error and removes
+// the directories again: a later Open must make them, and sync them,
+// anew, since one that finds them would not know they were never synced.
+func TestDurability_NewDirectoryNamedEIO(t *testing.T) {
+	root := t.TempDir()
+	f := vfstest.NewFaulty(nil)
+	rule := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpSyncDir, "a"), Err: syscall.EIO, Times: 1})
+	opts := chunkmap.Options{ChunkSize: chunkmap.MinChunkSize}
+	chunkmap.SetFS(&opts, f)
+	dir := filepath.Join(root, "a", "b", "ds")
+	if m, err := chunkmap.Open(dir, &opts); !errors.Is(err, syscall.EIO) || !errors.Is(err, chunkmap.ErrIO) {
+		if err == nil {
+			m.Close()
+		}
+		t.Fatalf("Open with the fsync of a parent failing: %v, want EIO and ErrIO", err)
+	}
+	if f.Fired(rule) != 1 {
+		t.Fatalf("the EIO rule fired %d times, want 1", f.Fired(rule))
+	}
+	if _, err := os.Lstat(filepath.Join(root, "a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after the failed Open, %s: %v, want it removed again", filepath.Join(root, "a"), err)
+	}
+	m, err := chunkmap.Open(dir, &opts)
+	if err != nil {
+		t.Fatalf("Open once the fault is gone: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -110,10 +111,18 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		bound  vfs.FS
 		unbind func() error
 	)
+	var made []string // the directories the MkdirAll below makes
+	if errors.Is(lerr, fs.ErrNotExist) && !o.ReadOnly {
+		made = missingDirs(fsys, dir)
+	}
 	for tries := 1; !o.ReadOnly; tries++ {
 		if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 			return nil, openErr(dir, err)
 		}
+		if err := syncMade(fsys, made); err != nil {
+			return nil, openErr(dir, err)
+		}
+		made = nil
 		dir = canonicalDir(dir)
 		// A concurrent Remove may delete the directory between the two,
 		// or another program put another in its place before the
@@ -166,6 +175,62 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	m.mu.lock, m.mu.unbind = lock, unbind
 	m.given = given
 	return m, nil
+}
+
+// missingDirs returns the directories that MkdirAll(dir) is to make,
+// outermost first: dir and those of its parents that do not exist. They
+// are prefixes of dir as written, as MkdirAll makes them, not cleaned: a
+// ".." after a symlink steps out of the symlink's target (see
+// canonicalDir), where filepath.Clean would drop both as text.
+func missingDirs(fsys vfs.FS, dir string) []string {
+	var made []string
+	for d := dir; ; {
+		d = strings.TrimRightFunc(d, func(r rune) bool { return os.IsPathSeparator(uint8(r)) })
+		if d == "" || filepath.VolumeName(d) == d {
+			break // the root
+		}
+		if _, err := fsys.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		made = append(made, d)
+		i := strings.LastIndexFunc(d, func(r rune) bool { return os.IsPathSeparator(uint8(r)) })
+		if i < 0 {
+			break // relative: its parent is the current directory
+		}
+		d = d[:i+1]
+	}
+	slices.Reverse(made)
+	return made
+}
+
+// syncMade fsyncs the parent of each directory in made, which Open has just
+// made, outermost first. A directory's name is an entry of its parent, and
+// durable only once the parent is fsync'd: without it a power loss could
+// take the dataset's directory, and with it everything a Sync acknowledged.
+// A parent the process may not read (a directory of mode 0o300) cannot be
+// opened to be fsync'd, nor its entry made durable otherwise: it is
+// skipped, as the system's refusal of a directory fsync (EINVAL) is. If a
+// fsync fails, the directories made are removed again (those still
+// empty), so that the next Open makes, and syncs, them anew.
+func syncMade(fsys vfs.FS, made []string) error {
+	for _, d := range made {
+		// The directory that holds d's entry: by the kernel's lookup of
+		// "d/.." where d has a ".." that a symlink before it may take
+		// elsewhere than the text says.
+		parent := filepath.Dir(d)
+		if slices.Contains(strings.FieldsFunc(d, func(r rune) bool { return os.IsPathSeparator(uint8(r)) }), "..") {
+			parent = d + string(filepath.Separator) + ".."
+		}
+		err := fsys.SyncDir(parent)
+		if err == nil || notOpened(err) && errors.Is(err, fs.ErrPermission) {
+			continue
+		}
+		for _, d := range slices.Backward(made) {
+			_ = fsys.Remove(d) // fails on one that is not empty, as it should
+		}
+		return fmt.Errorf("sync directory %s: %w", parent, unpath(parent, err))
+	}
+	return nil
 }
 
 // readOnlyOpenTries is how many times a ReadOnly Open reads a dataset that
