@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +82,9 @@ type salvageConfig struct {
 	// open opens a chunk file of dir; nil means openChunkFile. Tests set
 	// it to inject read errors.
 	open func(path string) (chunkFile, error)
+	// syncDir fsyncs a directory; nil means syncDir. Tests set it to see
+	// which directories are synced, and when.
+	syncDir func(dir string) error
 }
 
 // salvage runs cfg and returns the exit status.
@@ -119,7 +123,11 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 
 	var dst sink
 	if cfg.flat {
-		dst, err = createFlat(cfg.out, s.start)
+		sync := cfg.syncDir
+		if sync == nil {
+			sync = syncDir
+		}
+		dst, err = createFlat(cfg.out, s.start, sync)
 	} else {
 		dst, err = createDataset(cfg.out, s.cs, s.start)
 	}
@@ -175,6 +183,10 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		err = errors.Join(err, dst.abort())
 	}
 	if err != nil {
+		if cfg.flat {
+			// The copy was written under a temporary name, removed again.
+			return fail(stderr, "salvage", fmt.Errorf("%w (%s was not written)", err, cfg.out))
+		}
 		return fail(stderr, "salvage", fmt.Errorf("%w (%s is incomplete)", err, cfg.out))
 	}
 
@@ -392,9 +404,17 @@ func (d *datasetSink) finish(size int64) error {
 func (d *datasetSink) abort() error { return d.m.Close() }
 
 // flatSink is a new flat file holding dataset offset base at file offset 0.
+// It is written under a temporary name beside OUT (OUT.salvage-N.tmp) and
+// takes OUT's name only once it is whole and fsync'd, after which the
+// directory that names it is fsync'd: OUT never names a partial copy that
+// a kill or a power loss left (with the full size, zeros where nothing was
+// copied yet, it would read like a whole one), and a copy salvage reported
+// survives a power loss.
 type flatSink struct {
-	f    *os.File
-	base int64
+	f       *os.File // the temporary file
+	out     string
+	base    int64
+	syncDir func(dir string) error
 }
 
 // reserve sets the file's size, sparse, to the extent's: it fails where
@@ -405,12 +425,20 @@ func (fl *flatSink) discard() error {
 	return errors.Join(fl.f.Close(), os.Remove(fl.f.Name()))
 }
 
-func createFlat(out string, base int64) (*flatSink, error) {
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, err
+// createFlat creates the temporary file of a flat copy into out (which
+// checkOut found new) of the bytes from dataset offset base on.
+func createFlat(out string, base int64, syncDir func(string) error) (*flatSink, error) {
+	for {
+		tmp := fmt.Sprintf("%s.salvage-%d.tmp", out, rand.Uint32())
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue // left by a salvage that was killed: another name
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &flatSink{f: f, out: out, base: base, syncDir: syncDir}, nil
 	}
-	return &flatSink{f: f, base: base}, nil
 }
 
 func (fl *flatSink) write(p []byte, off int64) error {
@@ -418,12 +446,32 @@ func (fl *flatSink) write(p []byte, off int64) error {
 	return err
 }
 
+// finish fsyncs the whole copy, gives it OUT's name, and fsyncs the
+// directory. A hard link takes the name, and fails if another program
+// created OUT since checkOut looked, where a rename would replace it; a
+// file system without hard links gets the rename.
 func (fl *flatSink) finish(size int64) error {
+	tmp := fl.f.Name()
 	err := fl.f.Truncate(size - fl.base)
 	if err == nil {
 		err = fl.f.Sync()
 	}
-	return errors.Join(err, fl.f.Close())
+	if err = errors.Join(err, fl.f.Close()); err != nil {
+		return errors.Join(err, os.Remove(tmp))
+	}
+	if err = os.Link(tmp, fl.out); err == nil {
+		err = os.Remove(tmp)
+	} else if _, lerr := os.Lstat(fl.out); errors.Is(lerr, fs.ErrNotExist) {
+		err = os.Rename(tmp, fl.out)
+	} else {
+		err = errors.Join(fmt.Errorf("%s was created by another program while salvage copied", fl.out), os.Remove(tmp))
+	}
+	if err != nil {
+		return err
+	}
+	return fl.syncDir(filepath.Dir(fl.out))
 }
 
-func (fl *flatSink) abort() error { return fl.f.Close() }
+func (fl *flatSink) abort() error {
+	return errors.Join(fl.f.Close(), os.Remove(fl.f.Name()))
+}

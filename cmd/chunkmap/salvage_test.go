@@ -755,3 +755,58 @@ func TestRun_Salvage_TooLargeExtentCopiesNothing(t *testing.T) {
 	}
 	checkUnchanged(t, dir, before)
 }
+
+// TestSalvage_FlatPublishedWhole checks that salvage -flat never leaves a
+// partial copy under OUT's name, and that the copy it reports is durable:
+// OUT does not exist while salvage copies (a kill then would leave a file
+// of the full size, zeros where it had not copied yet, that reads like a
+// whole salvage), appears only once it is whole and fsync'd, and its
+// directory, which names it, is fsync'd after it does.
+func TestSalvage_FlatPublishedWhole(t *testing.T) {
+	dir := newDataset(t)
+	before := snapshot(t, dir)
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "out")
+	opens, seen := 0, 0
+	open := func(path string) (chunkFile, error) {
+		opens++
+		if _, err := os.Lstat(out); !errors.Is(err, fs.ErrNotExist) {
+			seen++
+		}
+		return openChunkFile(path)
+	}
+	var synced []string
+	syncDir := func(d string) error {
+		if _, err := os.Lstat(out); err != nil {
+			t.Errorf("directory %s fsync'd before OUT was named: %v", d, err)
+		}
+		synced = append(synced, d)
+		return nil
+	}
+	var stdout, stderr bytes.Buffer
+	code := salvage(salvageConfig{dir: dir, out: out, flat: true, open: open, syncDir: syncDir}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	if opens == 0 || seen > 0 {
+		t.Errorf("OUT existed at %d of the %d chunk opens of the copy: a kill then leaves a partial copy under its name", seen, opens)
+	}
+	if !slices.Contains(synced, outDir) {
+		t.Errorf("directories fsync'd: %v, want %s, which names OUT", synced, outDir)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want(0, testSize, nil)) {
+		t.Errorf("OUT holds %d bytes, not the %d of the dataset", len(got), testSize)
+	}
+	if entries, err := os.ReadDir(outDir); err != nil || len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("OUT's directory holds %v (%v), want OUT alone: a temporary file was left", names, err)
+	}
+	checkUnchanged(t, dir, before)
+}
