@@ -176,3 +176,16 @@ func ReplaceChunkFile(t testing.TB, dir string, idx int64) {
 // CleanWrites is how many small writes to chunks with clean mappings a
 // Manager sends to the files with pwrite between two Syncs.
 const CleanWrites = cleanWrites
+
+// Abandon leaves m as a crash of its process would leave the dataset:
+// nothing synced, closed or cleaned up, the page cache (with the stores
+// through m's mappings) as it is, and only the directory lock released,
+// as the kernel releases it, so that the next Open recovers as after a
+// crash. m must not be used again.
+func Abandon(m *Manager) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	err := m.mu.lock.unlock()
+	m.mu.lock = nil
+	return err
+}
