@@ -381,10 +381,11 @@ func phaseLabel(name string, cfg demoConfig, hot int64) string {
 }
 
 // rate formats the throughput of r: bytes per second, and operations per
-// second for phases counted in operations.
+// second for phases counted in operations. A phase that moved no bytes
+// (-reads 0) has none.
 func rate(r result) string {
 	s := r.dur.Seconds()
-	if s <= 0 {
+	if s <= 0 || r.bytes == 0 {
 		return "-"
 	}
 	bps := formatBytes(int64(float64(r.bytes)/s)) + "/s"
@@ -396,9 +397,10 @@ func rate(r result) string {
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
 
-// ratio says how many times faster chunkmap was than os.File.
+// ratio says how many times faster chunkmap was than os.File; "-" where a
+// phase moved no bytes, whose time measures only the loop around nothing.
 func ratio(cm, of result) string {
-	if cm.dur <= 0 || of.dur <= 0 {
+	if cm.dur <= 0 || of.dur <= 0 || cm.bytes == 0 || of.bytes == 0 {
 		return "-"
 	}
 	return fmt.Sprintf("%.2fx", of.dur.Seconds()/cm.dur.Seconds())

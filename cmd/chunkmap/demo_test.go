@@ -108,3 +108,34 @@ func TestRun_Demo_OutputError(t *testing.T) {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestDemo_NoReads checks that random-read phases that read nothing
+// (-reads 0) show no rate and no speed ratio, where a ratio of two loops
+// around nothing would read as a measurement.
+func TestDemo_NoReads(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	var out bytes.Buffer
+	cfg := smallDemo()
+	cfg.reads = 0
+	if err := demo(context.Background(), cfg, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for line := range strings.Lines(out.String()) {
+		if !strings.HasPrefix(line, "random ") {
+			continue
+		}
+		rows++
+		f := strings.Fields(line)
+		// ... rate, seconds, maps, os.File rate, seconds, ratio
+		if n := len(f); n < 6 || f[n-1] != "-" || f[n-3] != "-" || f[n-6] != "-" {
+			t.Errorf("a phase of no reads shows a rate or a ratio: %q", line)
+		}
+	}
+	if rows != 2 {
+		t.Errorf("%d random-read rows, want 2:\n%s", rows, out.String())
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out.String())
+	}
+}
