@@ -57,12 +57,18 @@ func Flags(name string) *flag.FlagSet {
 
 // Parse parses args with fs, a set from Flags. After -h or -help it prints
 // the usage to w and returns help true and a nil error: asking for the
-// usage is no failure. A flag it cannot parse, or an argument that is not
-// a flag, is an error that says -h prints the flags.
+// usage is no failure, but failing to print it is (a full disk, a closed
+// pipe), and returns that error. A flag it cannot parse, or an argument
+// that is not a flag, is an error that says -h prints the flags.
 func Parse(fs *flag.FlagSet, args []string, w io.Writer) (help bool, err error) {
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(w)
+		// flag prints with fmt.Fprint*, which drops write errors.
+		out := &errWriter{w: w}
+		fs.SetOutput(out)
 		fs.Usage()
+		if out.err != nil {
+			return true, fmt.Errorf("printing the usage: %w", out.err)
+		}
 		return true, nil
 	} else if err != nil {
 		return false, fmt.Errorf("%w (-h prints the flags)", err)
@@ -105,4 +111,19 @@ func Work(w io.Writer, dir, name string, empty bool, work func(dir string, st *s
 		return err
 	}
 	return st.Err()
+}
+
+// errWriter writes to w until a write fails, and keeps that error.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
 }

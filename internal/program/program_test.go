@@ -106,3 +106,22 @@ func TestWork_NamedDirectory(t *testing.T) {
 		})
 	}
 }
+
+// failWriter fails every write.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errFull }
+
+var errFull = errors.New("no space left on device")
+
+// TestParse_HelpUnwritten checks that -h whose usage cannot be written (a
+// full disk, a closed pipe) is an error, so the program does not exit 0
+// having printed nothing.
+func TestParse_HelpUnwritten(t *testing.T) {
+	fs := Flags("x")
+	fs.Int("n", 1, "a `count`")
+	help, err := Parse(fs, []string{"-h"}, failWriter{})
+	if !help || !errors.Is(err, errFull) {
+		t.Fatalf("Parse(-h) to a failing writer = %v, %v; want true and an error wrapping %v", help, err, errFull)
+	}
+}
