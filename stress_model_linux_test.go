@@ -175,7 +175,7 @@ func stressModelRun(t *testing.T, opts chunkmap.Options, seed uint64) {
 		if _, err := m.ReadAt(got, 0); err != nil {
 			t.Fatalf("%s: read region: %v", what, err)
 		}
-		if i := stressDiff(got, model); i >= 0 {
+		if i := firstDiff(got, model); i >= 0 {
 			t.Fatalf("%s: byte %d (chunk %d, stripe %d) = %#x, model %#x", what, i, i/chunkmap.MinChunkSize, i/smStripe, got[i], model[i])
 		}
 		for _, r := range recs {
@@ -212,18 +212,6 @@ func stressModelRun(t *testing.T, opts chunkmap.Options, seed uint64) {
 	stressCheckBound(t, m2, dir, 1, 0, "after reopen")
 }
 
-func stressDiff(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	if len(a) != len(b) {
-		return min(len(a), len(b))
-	}
-	return -1
-}
-
 // smStep does one random operation of worker g on its stripes and checks
 // it against the model; it returns a description of what went wrong.
 func smStep(t *testing.T, m *chunkmap.Manager, rng *rand.Rand, g int, owned []int, model []byte, totals *[smStripes][smCounter]atomic.Uint64) string {
@@ -237,7 +225,7 @@ func smStep(t *testing.T, m *chunkmap.Manager, rng *rand.Rand, g int, owned []in
 		}
 	}
 	check := func(what string, got []byte, off int64) string {
-		if i := stressDiff(got, model[off:off+int64(len(got))]); i >= 0 {
+		if i := firstDiff(got, model[off:off+int64(len(got))]); i >= 0 {
 			return fmt.Sprintf("%s: byte at %d (chunk %d) = %#x, model %#x", what, off+int64(i), (off+int64(i))/chunkmap.MinChunkSize, got[i], model[off+int64(i)])
 		}
 		return ""

@@ -255,7 +255,7 @@ func stressShrinkRun(t *testing.T, opts chunkmap.Options, seed uint64) {
 		t.Helper()
 		got := make([]byte, maxSize)
 		if _, err := m.ReadAt(got, 0); err != nil || !bytes.Equal(got, full) {
-			t.Fatalf("%s: ReadAt: %v, at %d", what, err, stressDiff(got, full))
+			t.Fatalf("%s: ReadAt: %v, at %d", what, err, firstDiff(got, full))
 		}
 		offs := make([]int64, 0, maxSize/61)
 		for o := int64(0); o+61 <= maxSize; o += 61 {
@@ -263,7 +263,7 @@ func stressShrinkRun(t *testing.T, opts chunkmap.Options, seed uint64) {
 		}
 		g := make([]byte, len(offs)*61)
 		if err := m.Gather(g, offs, 61); err != nil || !bytes.Equal(g, full[:len(g)]) {
-			t.Fatalf("%s: Gather: %v, at %d", what, err, stressDiff(g, full[:len(g)]))
+			t.Fatalf("%s: Gather: %v, at %d", what, err, firstDiff(g, full[:len(g)]))
 		}
 		err := m.Batch(func(b *chunkmap.Batch) error {
 			p, err := b.Bytes(cs/2, 3*cs)
@@ -271,7 +271,7 @@ func stressShrinkRun(t *testing.T, opts chunkmap.Options, seed uint64) {
 				return err
 			}
 			if !bytes.Equal(p, full[cs/2:cs/2+3*cs]) {
-				return fmt.Errorf("batch bytes differ at %d", stressDiff(p, full[cs/2:cs/2+3*cs]))
+				return fmt.Errorf("batch bytes differ at %d", firstDiff(p, full[cs/2:cs/2+3*cs]))
 			}
 			return nil
 		})
@@ -283,7 +283,7 @@ func stressShrinkRun(t *testing.T, opts chunkmap.Options, seed uint64) {
 			t.Fatalf("%s: Pin: %v", what, err)
 		}
 		if !bytes.Equal(pin.Bytes(), full[cs-7:3*cs-7]) {
-			t.Errorf("%s: pinned bytes differ at %d", what, stressDiff(pin.Bytes(), full[cs-7:3*cs-7]))
+			t.Errorf("%s: pinned bytes differ at %d", what, firstDiff(pin.Bytes(), full[cs-7:3*cs-7]))
 		}
 		pin.Release()
 	}
@@ -371,7 +371,7 @@ func TestStress_PinAcrossTruncateRegrow(t *testing.T) {
 					t.Helper()
 					got := make([]byte, 4*cs)
 					if _, err := m.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
-						t.Fatalf("%s: ReadAt: %v, first difference at %d", what, err, stressDiff(got, want))
+						t.Fatalf("%s: ReadAt: %v, first difference at %d", what, err, firstDiff(got, want))
 					}
 					offs := []int64{2*cs - 4, 3*cs - 4, cs - 4, 4*cs - 8, 2 * cs}
 					g := make([]byte, 8*len(offs))
