@@ -8,10 +8,12 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -691,5 +693,61 @@ func TestBounds32_FollowerPastFourGiB(t *testing.T) {
 	dst := make([]byte, 8)
 	if err := r.Gather(dst, []int64{1<<32 - 8}, 8); err != nil || !bytes.Equal(dst, data[2*cs-8:2*cs]) {
 		t.Fatalf("follower Gather: %x %v", dst, err)
+	}
+}
+
+// TestBounds32_DatasetChunkSize opens a dataset of the largest chunks
+// (2 GiB, which a 64-bit process makes), read-write and read-only. A 64-bit
+// process opens it; a 32-bit one cannot map such a chunk and refuses it
+// with ErrInvalidOptions, saying so, and not as damage (ErrCorrupt): both
+// records are intact, and the dataset is left as it was.
+func TestBounds32_DatasetChunkSize(t *testing.T) {
+	const big = chunkmap.MaxChunkSize
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// An empty dataset needs no chunk file: give both records the
+	// largest chunk size.
+	editManifestFile(t, dir, func(b []byte) {
+		for slot := range 2 {
+			if r := recordIn(b, slot); parseRecord(r).valid() {
+				binary.LittleEndian.PutUint64(r[16:], big)
+				resealRecord(r)
+			}
+		}
+	})
+	before := readManifestFile(t, dir)
+	for _, ro := range []bool{false, true} {
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: ro})
+		if bits.UintSize == 64 {
+			if err != nil {
+				t.Fatalf("Open(ReadOnly %v): %v", ro, err)
+			}
+			if got := m.ChunkSize(); got != big {
+				t.Errorf("Open(ReadOnly %v): ChunkSize %d, want %d", ro, got, int64(big))
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err == nil {
+			m.Close()
+			t.Fatalf("Open(ReadOnly %v) of a dataset of %d-byte chunks in a 32-bit process succeeded", ro, int64(big))
+		}
+		if !errors.Is(err, chunkmap.ErrInvalidOptions) || errors.Is(err, chunkmap.ErrCorrupt) {
+			t.Errorf("Open(ReadOnly %v): %v; want ErrInvalidOptions, not ErrCorrupt", ro, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "2147483648") || !strings.Contains(msg, "32-bit") || strings.Contains(msg, "damaged") {
+			t.Errorf("Open(ReadOnly %v): message %q does not say that the chunk size does not fit a 32-bit process", ro, msg)
+		}
+		if !bytes.Equal(readManifestFile(t, dir), before) {
+			t.Errorf("Open(ReadOnly %v) changed the manifest", ro)
+		}
 	}
 }

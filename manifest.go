@@ -217,7 +217,7 @@ func decodeFields(b []byte) (manifest, error) {
 
 // check reports whether mf describes a possible dataset.
 func (mf manifest) check() error {
-	if err := validChunkSize(mf.chunkSize); err != nil {
+	if !formatChunkSize(mf.chunkSize) {
 		return fmt.Errorf("chunk size %d is not a power of two from %d to %d", mf.chunkSize, int64(MinChunkSize), int64(MaxChunkSize))
 	}
 	shift := log2(mf.chunkSize)

@@ -339,6 +339,9 @@ func open(dir string, o Options) (*Manager, error) {
 		if o.ChunkSize != 0 && o.ChunkSize != ms.mf.chunkSize {
 			return fail(fmt.Errorf("%w: ChunkSize %d, but the dataset's chunk size is %d", ErrInvalidOptions, o.ChunkSize, ms.mf.chunkSize))
 		}
+		if !chunkSizeFits(ms.mf.chunkSize) {
+			return fail(fmt.Errorf("%w: the dataset's chunk size %d does not fit the 32-bit address space (at most 1 GiB)", ErrInvalidOptions, ms.mf.chunkSize))
+		}
 	case len(chunks) > 0:
 		return fail(fmt.Errorf("%w: %d chunk files but no %s", ErrCorrupt, len(chunks), ManifestName))
 	case o.ReadOnly:

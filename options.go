@@ -206,16 +206,34 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
+// validChunkSize checks the option ChunkSize n: a chunk size of the
+// format (formatChunkSize) that this platform can map.
 func validChunkSize(n int64) error {
 	switch {
 	case n < MinChunkSize || n > MaxChunkSize:
 		return fmt.Errorf("%w: ChunkSize %d is outside [%d, %d]", ErrInvalidOptions, n, int64(MinChunkSize), int64(MaxChunkSize))
 	case n&(n-1) != 0:
 		return fmt.Errorf("%w: ChunkSize %d is not a power of two", ErrInvalidOptions, n)
-	case bits.UintSize == 32 && n > 1<<30:
+	case !chunkSizeFits(n):
 		return fmt.Errorf("%w: ChunkSize %d does not fit the 32-bit address space (at most 1 GiB)", ErrInvalidOptions, n)
 	}
 	return nil
+}
+
+// formatChunkSize reports whether n is a chunk size a dataset may have: a
+// power of two from MinChunkSize to MaxChunkSize, on every platform. A
+// manifest is checked against this alone: a dataset of 2 GiB chunks, made
+// by a 64-bit process, is intact where a 32-bit one cannot map it (Open
+// refuses it there with ErrInvalidOptions, see chunkSizeFits).
+func formatChunkSize(n int64) bool {
+	return n >= MinChunkSize && n <= MaxChunkSize && n&(n-1) == 0
+}
+
+// chunkSizeFits reports whether this platform can map a chunk of n bytes:
+// every chunk size on 64-bit platforms, at most 1 GiB of the 2-3 GiB a
+// 32-bit one has.
+func chunkSizeFits(n int64) bool {
+	return bits.UintSize == 64 || n <= 1<<30
 }
 
 // maxMapped32 bounds ChunkSize × MaxMapped on 32-bit platforms, whose 2-3
