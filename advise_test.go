@@ -88,6 +88,35 @@ func TestOpen_ArenaSize(t *testing.T) {
 	}
 }
 
+// TestOpen_ArenaDefault checks the default arena's size against MaxMapped,
+// up to its largest value: four times MaxMapped slots, at least 64, at most
+// 65,536 and the platform's bound (256 GiB, 256 MiB on 32-bit platforms).
+func TestOpen_ArenaDefault(t *testing.T) {
+	maxArena := int64(1) << 38
+	if bits.UintSize == 32 {
+		maxArena = 1 << 28
+	}
+	most := min(1<<16, int(maxArena/cs))
+	for _, tc := range []struct {
+		maxMapped int
+		want      int
+	}{
+		{1, 64}, {16, 64}, {17, 128}, {1 << 12, min(1<<14, most)}, {1 << 14, most},
+		{1 << 20, most}, {math.MaxInt/4 + 1, most}, {math.MaxInt, most},
+	} {
+		if bits.UintSize == 32 && int64(tc.maxMapped) > (1<<30)/cs {
+			continue // refused there: ChunkSize × MaxMapped beyond 1 GiB
+		}
+		m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: tc.maxMapped})
+		if got := m.Slots(); got != tc.want {
+			t.Errorf("MaxMapped %d: %d slots, want %d", tc.maxMapped, got, tc.want)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestAdviceSequential_ScanMapsNothing reads a dataset in large blocks with
 // AdviceSequential: the bytes are right and no chunk is mapped for it.
 func TestAdviceSequential_ScanMapsNothing(t *testing.T) {

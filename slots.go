@@ -227,7 +227,9 @@ func arenaSlots(o Options, chunkSize, nchunks int64) int {
 	if bits.UintSize == 32 {
 		bytes = maxArena32
 	}
-	want := max(minSlots, 4*max(nchunks, int64(o.MaxMapped)))
+	// Bounded before it is multiplied: 4 × a MaxMapped near
+	// math.MaxInt64 overflowed, to the fewest slots instead of the most.
+	want := max(minSlots, 4*min(max(nchunks, int64(o.MaxMapped)), maxSlots))
 	n := max(1, min(want, maxSlots, bytes/chunkSize))
 	if o.ArenaSize > 0 {
 		n = o.ArenaSize / chunkSize
