@@ -61,7 +61,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.maxMapped, "max-mapped", defaultDemoMaxMapped, "most chunks mapped at once")
 	fs.Var(&block, "block", "`size` of each sequential WriteAt and ReadAt: a multiple of 8 bytes, at most 1GiB")
 	fs.IntVar(&cfg.reads, "reads", defaultDemoReads, "random reads in each random phase")
-	fs.Var(&readSize, "read-size", "`size` of each random read: a multiple of 8 bytes, at most -size")
+	fs.Var(&readSize, "read-size", "`size` of each random read: a multiple of 8 bytes, at most 1GiB and at most -size")
 	fs.BoolVar(&cfg.compare, "compare", true, "run the same phases through os.File for comparison")
 	fs.BoolVar(&cfg.admission, "admission", true, "serve misses with pread/pwrite unless a chunk is worth mapping (-admission=false sets Options.NoAdmission: map a chunk on every miss)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random offsets")
@@ -110,8 +110,9 @@ func (c *demoConfig) check() error {
 		return fmt.Errorf("-size %d: want a positive multiple of 8 bytes", c.size)
 	case c.block <= 0 || c.block%8 != 0 || c.block > 1<<30:
 		return fmt.Errorf("-block %d: want a positive multiple of 8 bytes, at most 1 GiB", c.block)
-	case c.readSize <= 0 || c.readSize%8 != 0 || c.readSize > c.size:
-		return fmt.Errorf("-read-size %d: want a positive multiple of 8 bytes, at most -size (%d)", c.readSize, c.size)
+	case c.readSize <= 0 || c.readSize%8 != 0 || c.readSize > 1<<30 || c.readSize > c.size:
+		// At most 1 GiB, as -block: the buffer is allocated whole.
+		return fmt.Errorf("-read-size %d: want a positive multiple of 8 bytes, at most 1 GiB and at most -size (%d)", c.readSize, c.size)
 	case c.maxMapped <= 0:
 		return fmt.Errorf("-max-mapped %d: want at least 1", c.maxMapped)
 	case bits.UintSize == 32 && c.chunk*int64(c.maxMapped) > maxMapped32:
@@ -242,7 +243,8 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 // has its meter, erased when the phase ends, or when phases returns early.
 func phases(ctx context.Context, who string, t target, cfg demoConfig, hot int64, sample func(), maps func() int64) ([]result, error) {
 	var res []result
-	buf := make([]byte, cfg.block)
+	// The random reads use it too, and -read-size may exceed -block.
+	buf := make([]byte, max(cfg.block, cfg.readSize))
 	mapsBefore := maps()
 	add := func(r result) {
 		now := maps()

@@ -431,6 +431,51 @@ func TestRun_Demo(t *testing.T) {
 	})
 }
 
+// TestRun_Demo_ExtremeFlags runs the demo with flags at the edges of what
+// it accepts: every run ends with status 0, reads what it was asked to, and
+// says so, or is refused as a usage error naming the flag.
+func TestRun_Demo_ExtremeFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string // in stdout, or in stderr for a refusal
+	}{
+		{"read-size above block", []string{"-size", "256KiB", "-block", "64KiB", "-read-size", "128KiB"}, exitOK,
+			[]string{"random 128 KiB reads, all 256 KiB", "random 128 KiB reads, hot 256 KiB"}},
+		{"read-size above 1 GiB", []string{"-size", "4GiB", "-read-size", "2GiB"}, exitUsage,
+			[]string{"-read-size 2147483648: want a positive multiple of 8 bytes, at most 1 GiB and at most -size"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("TMPDIR", t.TempDir())
+			args := append([]string{"demo", "-chunk", "64KiB", "-reads", "50", "-compare=false"}, tc.args...)
+			var code int
+			var out, errOut string
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("chunkmap %s panicked: %v", strings.Join(args, " "), r)
+					}
+				}()
+				code, out, errOut = runCmd(t, args...)
+			}()
+			if code != tc.code {
+				t.Fatalf("chunkmap %s: exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, tc.code, out, errOut)
+			}
+			text := out
+			if tc.code != exitOK {
+				text = errOut
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(text, want) {
+					t.Errorf("chunkmap %s: output does not contain %q:\n%s", strings.Join(args, " "), want, text)
+				}
+			}
+		})
+	}
+}
+
 func remove(t *testing.T, path string) {
 	t.Helper()
 	if err := os.Remove(path); err != nil {
@@ -548,7 +593,7 @@ func TestRun_FlagErrors(t *testing.T) {
 		{"demo chunk too large", []string{"demo", "-chunk", "4GiB"}, "-chunk 4294967296: " + chunkRange},
 		{"demo size", []string{"demo", "-size", "1001"}, "-size 1001: want a positive multiple of 8 bytes"},
 		{"demo block", []string{"demo", "-block", "0"}, "-block 0: want a positive multiple of 8 bytes, at most 1 GiB"},
-		{"demo read-size", []string{"demo", "-size", "1MiB", "-read-size", "2MiB"}, "-read-size 2097152: want a positive multiple of 8 bytes, at most -size (1048576)"},
+		{"demo read-size", []string{"demo", "-size", "1MiB", "-read-size", "2MiB"}, "-read-size 2097152: want a positive multiple of 8 bytes, at most 1 GiB and at most -size (1048576)"},
 		{"demo max-mapped", []string{"demo", "-max-mapped", "0"}, "-max-mapped 0: want at least 1"},
 		{"demo reads", []string{"demo", "-reads", "-1"}, "-reads -1: want at least 0"},
 		{"info chunk", []string{"info", dir, "-chunk", "1000"}, "chunkmap info: -chunk 1000: " + chunkRange},
