@@ -179,7 +179,10 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 	peak := 0
 	sample := func() { peak = max(peak, m.Stats().Mapped) }
 	maps := func() int64 { return m.Stats().Maps }
-	hot := min(cfg.size, window)
+	// The hot set holds one read at least: a window smaller than
+	// -read-size (which check keeps within -size) left no offset to read
+	// from.
+	hot := max(cfg.readSize, min(cfg.size, window))
 
 	cm, err := phases(ctx, "chunkmap", m, cfg, hot, sample, maps)
 	stats := m.Stats()

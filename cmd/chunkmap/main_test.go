@@ -443,6 +443,8 @@ func TestRun_Demo_ExtremeFlags(t *testing.T) {
 	}{
 		{"read-size above block", []string{"-size", "256KiB", "-block", "64KiB", "-read-size", "128KiB"}, exitOK,
 			[]string{"random 128 KiB reads, all 256 KiB", "random 128 KiB reads, hot 256 KiB"}},
+		{"read-size above the mapped window", []string{"-size", "1MiB", "-max-mapped", "1", "-read-size", "256KiB"}, exitOK,
+			[]string{"at most 1 mapped (64 KiB)", "random 256 KiB reads, hot 256 KiB"}},
 		{"read-size above 1 GiB", []string{"-size", "4GiB", "-read-size", "2GiB"}, exitUsage,
 			[]string{"-read-size 2147483648: want a positive multiple of 8 bytes, at most 1 GiB and at most -size"}},
 	}
