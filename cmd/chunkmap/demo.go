@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"os"
@@ -161,7 +162,13 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 		return err
 	}
 	nchunks := (cfg.size + cfg.chunk - 1) / cfg.chunk
-	window := int64(cfg.maxMapped) * cfg.chunk
+	// The product overflows for a -max-mapped near math.MaxInt64 (on
+	// 64-bit platforms, where check does not bound it): it is at least
+	// any dataset then.
+	window := int64(math.MaxInt64)
+	if int64(cfg.maxMapped) <= math.MaxInt64/cfg.chunk {
+		window = int64(cfg.maxMapped) * cfg.chunk
+	}
 	admission := ""
 	if cfg.admission {
 		admission = ", with Admission"

@@ -445,6 +445,8 @@ func TestRun_Demo_ExtremeFlags(t *testing.T) {
 			[]string{"random 128 KiB reads, all 256 KiB", "random 128 KiB reads, hot 256 KiB"}},
 		{"read-size above the mapped window", []string{"-size", "1MiB", "-max-mapped", "1", "-read-size", "256KiB"}, exitOK,
 			[]string{"at most 1 mapped (64 KiB)", "random 256 KiB reads, hot 256 KiB"}},
+		{"max-mapped MaxInt64", []string{"-size", "256KiB", "-max-mapped", "9223372036854775807"}, exitOK,
+			[]string{"at most 9223372036854775807 mapped (8.00 EiB)", "random 4 KiB reads, hot 256 KiB", "fits in the mapped window"}},
 		{"read-size above 1 GiB", []string{"-size", "4GiB", "-read-size", "2GiB"}, exitUsage,
 			[]string{"-read-size 2147483648: want a positive multiple of 8 bytes, at most 1 GiB and at most -size"}},
 	}
