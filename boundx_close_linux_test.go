@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 )
@@ -34,7 +36,7 @@ func bxPatOrZero(b []byte, off int64) (int64, bool) {
 // before Close must stay readable until released; and once they are
 // released no mapping, descriptor or goroutine may be left.
 func TestBoundxCloseRace(t *testing.T) {
-	bxWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	baseG := runtime.NumGoroutine()
 	for round := 0; round < 4; round++ {
 		bxCloseRound(t, round, 64)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 )
@@ -45,7 +47,7 @@ func TestBoundxFDExhaust(t *testing.T) {
 	if os.Getenv(bxChildEnv) != "" {
 		t.Skip("in the child")
 	}
-	bxWatchdog(t, 2*(bxChildHang+30*time.Second)) // the children's own bounds below
+	watchdog.Start(t, 2*(bxChildHang+30*time.Second)) // the children's own bounds below
 	for _, mode := range []string{"calls", "open"} {
 		t.Run(mode, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestBoundxFDChild$", "-test.v", "-test.count=1")
@@ -75,7 +77,7 @@ func TestBoundxFDChild(t *testing.T) {
 	if mode == "" {
 		t.Skip("run by TestBoundxFDExhaust")
 	}
-	bxWatchdog(t, bxChildHang)
+	watchdog.Start(t, bxChildHang)
 	dir := os.Getenv("BOUNDX_DIR") + "/ds"
 	var orig syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {

@@ -4,8 +4,9 @@ package chunkmap_test
 
 // Helpers of the boundx_*_test.go files: black-box checks of resource
 // bounds (mappings, descriptors, goroutines), re-entrancy and hangs. Each
-// test arms a watchdog (bxWatchdog) that dumps every goroutine's stack and
-// panics, so that a hang is reported instead of stalling the run.
+// test arms a watchdog (internal/watchdog) that dumps every goroutine's
+// stack and ends the process, so that a hang is reported instead of
+// stalling the run.
 
 import (
 	"bufio"
@@ -26,25 +27,6 @@ import (
 
 // bxChunk is the chunk size of every boundx test: the smallest.
 const bxChunk = chunkmap.MinChunkSize
-
-// bxWatchdog panics with every goroutine's stack if the test has not
-// finished after d.
-func bxWatchdog(t *testing.T, d time.Duration) {
-	t.Helper()
-	done := make(chan struct{})
-	name := t.Name()
-	go func() {
-		select {
-		case <-done:
-		case <-time.After(d):
-			buf := make([]byte, 8<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			fmt.Fprintf(os.Stderr, "\n=== boundx watchdog: %s still running after %v; all goroutines:\n%s\n", name, d, buf)
-			panic("boundx watchdog: " + name + " hung")
-		}
-	}()
-	t.Cleanup(func() { close(done) })
-}
 
 // bxSentinels are the errors every error of the package must match.
 var bxSentinels = []error{

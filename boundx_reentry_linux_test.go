@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 )
 
@@ -32,7 +34,7 @@ func bxQuiet(t *testing.T, m *chunkmap.Manager, dir string, maxMapped int, what 
 // ErrBusy), the Batch's next calls ErrClosed, Batch itself fn's error, and
 // once it has returned nothing of the dataset may stay mapped or open.
 func TestBoundxBatchCloseInside(t *testing.T) {
-	bxWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	baseG := runtime.NumGoroutine()
 	m, dir := bxOpen(t, chunkmap.Options{MaxMapped: 1})
 	bxFill(t, m, 6)
@@ -84,7 +86,7 @@ func TestBoundxBatchCloseInside(t *testing.T) {
 // setting must be what it was, every hold must be released (Stats and the
 // kernel agree) and Close must not report open batches.
 func TestBoundxBatchPanicReleases(t *testing.T) {
-	bxWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	m, dir := bxOpen(t, chunkmap.Options{MaxMapped: 2, NoAdmission: true})
 	bxFill(t, m, 8)
 	holdAll := func(b *chunkmap.Batch, from int64) {
@@ -195,7 +197,7 @@ func bxUseEnded(t *testing.T, who string, b *chunkmap.Batch) {
 // the pointer fn got, from the same goroutine and from another one: each
 // call must return ErrClosed, hand out no bytes and take no hold.
 func TestBoundxBatchAfterEnd(t *testing.T) {
-	bxWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	m, dir := bxOpen(t, chunkmap.Options{MaxMapped: 1, NoAdmission: true})
 	bxFill(t, m, 6)
 	var leaked *chunkmap.Batch
@@ -233,7 +235,7 @@ func TestBoundxBatchAfterEnd(t *testing.T) {
 // no hold: a hold it took would keep its chunk mapped past MaxMapped for
 // good, and past Close.
 func TestBoundxBatchCopyAfterEnd(t *testing.T) {
-	bxWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	m, dir := bxOpen(t, chunkmap.Options{MaxMapped: 1, NoAdmission: true})
 	bxFill(t, m, 6)
 	var copied *chunkmap.Batch
@@ -266,7 +268,7 @@ func TestBoundxBatchCopyAfterEnd(t *testing.T) {
 // holder's pin must stay (its chunk mapped, counted in Pinned, readable),
 // and the bound must hold once everything is released.
 func TestBoundxPinnedCopies(t *testing.T) {
-	bxWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	m, dir := bxOpen(t, chunkmap.Options{MaxMapped: 1, NoAdmission: true})
 	bxFill(t, m, 6)
 	for round := 0; round < 50; round++ {
@@ -333,7 +335,7 @@ func TestBoundxPinnedCopies(t *testing.T) {
 // must match a sentinel, the batch's later calls must see the dataset as
 // it is, and after the Batch the bound must hold exactly.
 func TestBoundxReentrantBatch(t *testing.T) {
-	bxWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	m, dir := bxOpen(t, chunkmap.Options{MaxMapped: 2})
 	var errs bxErrs
 	for round := 0; round < 20; round++ {

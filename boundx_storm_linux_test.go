@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 )
@@ -64,7 +66,7 @@ func (c bxStormCfg) String() string {
 // must hold exactly, and after Close every mapping, descriptor and
 // goroutine must be gone.
 func TestBoundxStormBound(t *testing.T) {
-	bxWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	cfgs := []bxStormCfg{
 		{maxMapped: 1},
 		{maxMapped: 2, noAdmission: true},
@@ -316,7 +318,7 @@ func bxStorm(t *testing.T, c bxStormCfg, dur time.Duration) {
 // kernel never more than that allows, and at the end the bound holds
 // exactly and Close leaves nothing behind.
 func TestBoundxStormShrink(t *testing.T) {
-	bxWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	for _, c := range []bxStormCfg{
 		{maxMapped: 2},
 		{maxMapped: 1, noAdmission: true, arenaChunks: 4},
@@ -543,7 +545,7 @@ func bxQuietClose(t *testing.T, m *chunkmap.Manager, dir string, maxMapped int) 
 // the lock to evict: a Stats that got the lock in between would count a
 // chunk that is mapped, not held, and beyond MaxMapped.
 func TestBoundxStatsReleaseWindow(t *testing.T) {
-	bxWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	m, dir := bxOpen(t, chunkmap.Options{MaxMapped: 1, NoAdmission: true})
 	bxFill(t, m, 4)
 	stop := make(chan struct{})

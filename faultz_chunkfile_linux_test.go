@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 )
@@ -155,7 +157,7 @@ func fzCheckLeftAlone(t *testing.T, what, path string, f fzChunkFault, before fs
 // succeed, and are not touched).
 func TestFaultz_ChunkFileFaultFailsEveryCallAndHeals(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	ops := fzOps()
 	fzChunkFaultModes(t, func(t *testing.T, mode string, f fzChunkFault, opts chunkmap.Options) {
@@ -247,7 +249,7 @@ func TestFaultz_ChunkFileFaultFailsEveryCallAndHeals(t *testing.T) {
 // reopens with every byte.
 func TestFaultz_TailChunkFaultFailsGrowthCalls(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	type growOp struct {
 		name, op string
@@ -335,7 +337,7 @@ func TestFaultz_TailChunkFaultFailsGrowthCalls(t *testing.T) {
 // other chunks stay usable.
 func TestFaultz_DirtyChunkReplacedFailsEverySyncAndClose(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	for _, noAdm := range []bool{false, true} {
 		for _, f := range fzChunkFaults() {
 			if f.inPlace {
@@ -385,7 +387,7 @@ func TestFaultz_DirtyChunkReplacedFailsEverySyncAndClose(t *testing.T) {
 // chunk file removed or replaced by another program this way").
 func TestFaultz_FailedStoreLeavesNothingToSync(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	for _, op := range fzOps() {
 		if !op.write {
 			continue

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 )
@@ -157,7 +159,7 @@ func fzFlapChild(t *testing.T, name, group string) {
 		if os.Getenv("FAULTZ_OPS") != group {
 			t.Skip("the child runs the other group")
 		}
-		fzWatchdog(t, 8*time.Second)
+		watchdog.Start(t, 8*time.Second)
 		seed := fzSeed(t)
 		for _, noAdm := range []bool{false, true} {
 			d := 300 * time.Millisecond

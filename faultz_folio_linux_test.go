@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 )
@@ -36,7 +38,7 @@ func TestFaultz_FullDiskStoresBesidePartialAllocation(t *testing.T) {
 		return
 	}
 	fzSkipInChild(t)
-	fzWatchdog(t, 120*time.Second)
+	watchdog.Start(t, 120*time.Second)
 	for _, tc := range []struct {
 		name  string
 		block int

@@ -32,6 +32,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 	"github.com/chunkmap/chunkmap/internal/vfs"
@@ -74,7 +76,7 @@ func fzCheckNoSpace(t *testing.T, what string, err error, sys syscall.Errno, m f
 func TestFaultz_FullDiskFailsEveryWritingCallAsNoSpace(t *testing.T) {
 	fzNeedRoot(t)
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	for _, noAdm := range []bool{false, true} {
 		t.Run(fmt.Sprintf("NoAdmission=%v", noAdm), func(t *testing.T) {
@@ -232,7 +234,7 @@ func TestFaultz_FullDiskFailsEveryWritingCallAsNoSpace(t *testing.T) {
 func TestFaultz_InodeExhaustionAtGrowthIsNoSpace(t *testing.T) {
 	fzNeedRoot(t)
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	r := rand.New(rand.NewPCG(seed, 6))
 	mnt := fzMount(t, "size=4m,nr_inodes=64")
@@ -301,7 +303,7 @@ func TestFaultz_InodeExhaustionAtGrowthIsNoSpace(t *testing.T) {
 func TestFaultz_AbsurdGrowthRefusedUpFront(t *testing.T) {
 	fzNeedRoot(t)
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	mnt := fzMount(t, "size=1m")
 	dir := filepath.Join(mnt, "ds")
 	creates := &fzCreateCounter{FS: vfs.OS}
@@ -373,7 +375,7 @@ func TestFaultz_FullDiskThenCrashKeepsAcknowledged(t *testing.T) {
 		return
 	}
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	mnt := fzMount(t, "size=768k")
 	dir := filepath.Join(mnt, "ds")
@@ -529,7 +531,7 @@ func fzFullDiskWriter(t *testing.T) {
 func TestFaultz_AppendsUnderFlappingFullDiskKeepAcknowledged(t *testing.T) {
 	fzNeedRoot(t)
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	mnt := fzMount(t, "size=2m")
 	dir := filepath.Join(mnt, "ds")
@@ -637,7 +639,7 @@ func TestFaultz_AppendsUnderFlappingFullDiskKeepAcknowledged(t *testing.T) {
 func TestFaultz_FullDiskAtSyncIsStickySyncFailed(t *testing.T) {
 	fzNeedRoot(t)
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	r := rand.New(rand.NewPCG(seed, 8))
 	back := fzMount(t, "size=3m")
@@ -723,7 +725,7 @@ func TestFaultz_FullDiskAtSyncIsStickySyncFailed(t *testing.T) {
 func TestFaultz_CreateOnFullDiskFailsCleanly(t *testing.T) {
 	fzNeedRoot(t)
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	for _, full := range []string{"blocks", "inodes"} {
 		t.Run(full, func(t *testing.T) {
 			mnt := fzMount(t, "size=256k,nr_inodes=32")

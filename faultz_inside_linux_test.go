@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 )
@@ -67,7 +69,7 @@ func fzHealsAfter(t *testing.T, m *chunkmap.Manager, model []byte, path string) 
 // chunk file once, and the Manager must work on.
 func TestFaultz_TruncationInsideBatchEndsIt(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	kinds := []struct {
 		name string
@@ -158,7 +160,7 @@ func TestFaultz_TruncationInsideBatchEndsIt(t *testing.T) {
 // panics with an error matching ErrFault, and the scan holds nothing after.
 func TestFaultz_TruncationInsideScanEndsIt(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	t.Run("Uint64s", func(t *testing.T) {
 		m, model, path := fzInsideDataset(t, seed)

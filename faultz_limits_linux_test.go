@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 )
@@ -41,14 +43,14 @@ const (
 func TestFaultz_FileSizeLimitIsNoSpace(t *testing.T) {
 	if !fzIsChild(fzFsizeRole) {
 		fzSkipInChild(t)
-		fzWatchdog(t, 20*time.Second)
+		watchdog.Start(t, 20*time.Second)
 		seed := fzSeed(t)
 		env := []string{fmt.Sprintf("%s=%d", fzSeedEnv, seed), "FAULTZ_DIR=" + t.TempDir()}
 		out, err := fzChild(t, "TestFaultz_FileSizeLimitIsNoSpace", fzFsizeRole, env, nil, "")
 		fzChildPassed(t, "TestFaultz_FileSizeLimitIsNoSpace", out, err)
 		return
 	}
-	fzWatchdog(t, 10*time.Second)
+	watchdog.Start(t, 10*time.Second)
 	seed := fzSeed(t)
 	r := rand.New(rand.NewPCG(seed, 11))
 	dir := filepath.Join(os.Getenv("FAULTZ_DIR"), "ds")
@@ -139,7 +141,7 @@ func TestFaultz_PermissionDeniedIsIOAndRecoverable(t *testing.T) {
 		fzNeedRoot(t)
 		fzNeedOthersReachTemp(t)
 		fzSkipInChild(t)
-		fzWatchdog(t, 20*time.Second)
+		watchdog.Start(t, 20*time.Second)
 		seed := fzSeed(t)
 		// nobody must reach the directory and run the binary.
 		base := t.TempDir()
@@ -170,7 +172,7 @@ func TestFaultz_PermissionDeniedIsIOAndRecoverable(t *testing.T) {
 		fzChildPassed(t, "TestFaultz_PermissionDeniedIsIOAndRecoverable", out, err)
 		return
 	}
-	fzWatchdog(t, 10*time.Second)
+	watchdog.Start(t, 10*time.Second)
 	if os.Geteuid() == 0 {
 		t.Fatal("the child runs as root: permissions would not apply")
 	}

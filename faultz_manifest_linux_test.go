@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 )
 
@@ -104,7 +106,7 @@ func fzManifestFaults() []fzManifestFault {
 // is put back it opens with those bytes.
 func TestFaultz_ManifestFaultFailsSyncTruncateDropAsCorrupt(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	for _, f := range fzManifestFaults() {
 		t.Run(strings.ReplaceAll(f.name, " ", "_"), func(t *testing.T) {
@@ -199,7 +201,7 @@ func TestFaultz_ManifestFaultFailsSyncTruncateDropAsCorrupt(t *testing.T) {
 // refused as ErrCorrupt.
 func TestFaultz_ManifestGarbledWhileOpenNeverCrashes(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	r := rand.New(rand.NewPCG(seed, 3))
 	dir := filepath.Join(t.TempDir(), "ds")
@@ -267,7 +269,7 @@ func TestFaultz_ManifestGarbledWhileOpenNeverCrashes(t *testing.T) {
 // put back.
 func TestFaultz_OpenRefusesBrokenManifestAndLeavesDirAlone(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	faults := fzManifestFaults()
 	faults = append(faults, fzManifestFault{"garbled", false, func(t *testing.T, p string) {
@@ -319,7 +321,7 @@ func TestFaultz_OpenRefusesBrokenManifestAndLeavesDirAlone(t *testing.T) {
 // exactly as it was; once the file is put back every byte is there.
 func TestFaultz_OpenRefusesBrokenChunkFilesAndLeavesDirAlone(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	seed := fzSeed(t)
 	for _, f := range fzChunkFaults() {
 		if f.name == "replaced by a short file" {
@@ -350,7 +352,7 @@ func TestFaultz_OpenRefusesBrokenChunkFilesAndLeavesDirAlone(t *testing.T) {
 // creates or modifies anything".
 func TestFaultz_OpenClearsLeftoverStateFiles(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	dir := filepath.Join(t.TempDir(), "ds")
 	model := bytes.Repeat([]byte("0123456789abcdef"), int(fzCS/16)+3)
 	fzWriteClosed(t, dir, model)
@@ -395,7 +397,7 @@ func TestFaultz_OpenClearsLeftoverStateFiles(t *testing.T) {
 // succeeds and the reader reads every byte.
 func TestFaultz_ReaderRefreshReportsBrokenFilesAsCorrupt(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	type target struct {
 		name     string
 		manifest bool
@@ -501,7 +503,7 @@ func fzIsAny(err error, targets ...error) bool {
 // dataset opens; Remove refuses every one of them, changing nothing.
 func TestFaultz_ForeignObjectsUnderDatasetNames(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	kinds := []struct {
 		name string
 		make func(p string) error

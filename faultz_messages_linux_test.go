@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -26,7 +28,7 @@ import (
 // every other call's error does.
 func TestFaultz_ScanErrorNamesOffsetOnce(t *testing.T) {
 	fzSkipInChild(t)
-	fzWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	dir := filepath.Join(t.TempDir(), "ds")
 	fzWriteClosed(t, dir, make([]byte, 3*fzCS))
 	// A Manager that has not opened chunk 1 yet meets its file gone.

@@ -86,18 +86,6 @@ func fzStacks() string {
 	return string(buf[:runtime.Stack(buf, true)])
 }
 
-// fzWatchdog ends the whole process with every goroutine's stack if t runs
-// longer than d: a hang anywhere (also outside fzDo) is then a loud
-// failure instead of a test binary that waits for -timeout.
-func fzWatchdog(t *testing.T, d time.Duration) {
-	name := t.Name()
-	timer := time.AfterFunc(d, func() {
-		fmt.Fprintf(os.Stderr, "FAIL: %s still running after %v; goroutines:\n%s\n", name, d, fzStacks())
-		os.Exit(2)
-	})
-	t.Cleanup(func() { timer.Stop() })
-}
-
 // fzDo runs fn, which makes one call under a fault, and fails t if the call
 // panics. A call that does not return within fzCallLimit is a hang: fzDo
 // then panics with every goroutine's stack, which ends the test binary

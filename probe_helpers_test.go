@@ -2,28 +2,12 @@ package chunkmap_test
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 )
-
-// probeWatchdog crashes the test binary with every goroutine's stack if
-// the test is still running after d: a hang is a failure, not a timeout of
-// the whole suite. Call the returned function when the test ends.
-func probeWatchdog(t *testing.T, d time.Duration) func() {
-	name := t.Name()
-	tm := time.AfterFunc(d, func() {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		panic(fmt.Sprintf("%s: hung for %v\n%s", name, d, buf))
-	})
-	return func() { tm.Stop() }
-}
 
 // probeWantErr fails unless err matches want and its message starts with
 // the operation op.

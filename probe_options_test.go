@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 )
 
@@ -91,7 +93,7 @@ var probeBadOptions = []struct {
 // dataset (byte for byte, mtimes included), leaves the caller's Options as
 // they were, and does not keep the dataset locked.
 func TestProbeOptions_RefusedCreatesNothing(t *testing.T) {
-	defer probeWatchdog(t, 60*time.Second)()
+	watchdog.Start(t, 60*time.Second)
 	root := t.TempDir()
 	existing := filepath.Join(root, "existing")
 	m, err := chunkmap.Open(existing, &chunkmap.Options{ChunkSize: probeCS})
@@ -176,7 +178,7 @@ func TestProbeOptions_FileModeNamesBits(t *testing.T) {
 // naming ChunkSize, writer or reader, and changes nothing; a matching one
 // and 0 open it.
 func TestProbeOptions_ChunkSizeMismatch(t *testing.T) {
-	defer probeWatchdog(t, 30*time.Second)()
+	watchdog.Start(t, 30*time.Second)
 	dir := t.TempDir()
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 2 * probeCS})
 	if err != nil {
@@ -259,7 +261,7 @@ func TestProbeOptions_MissingDataset(t *testing.T) {
 // math.MaxInt64; each Advice; FileMode 0o600 (files get it, the directory
 // gets 0o700). Each writes across chunk boundaries and reads back.
 func TestProbeOptions_ValidExtremes(t *testing.T) {
-	defer probeWatchdog(t, 60*time.Second)()
+	watchdog.Start(t, 60*time.Second)
 	// The largest chunk and mapped window that fit the address space: on
 	// 32-bit platforms ChunkSize and ChunkSize × MaxMapped are at most
 	// 1 GiB (see the README's Limits).

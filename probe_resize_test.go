@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 )
 
@@ -93,7 +95,7 @@ func probeRandomBytes(rng *rand.Rand, n int) []byte {
 // comparing every byte after each step, and (unless scratch) after Close
 // and reopen.
 func probeResizeModel(t *testing.T, scratch bool, steps int) {
-	defer probeWatchdog(t, 60*time.Second)()
+	watchdog.Start(t, 60*time.Second)
 	if raceEnabled {
 		// One goroutine calls, where the race detector, which slows the
 		// steps about five times, has little to find: under it a third
@@ -409,7 +411,7 @@ func TestProbeResize_ModelScratch(t *testing.T) {
 // again (Truncate up, WriteAt past Size, Append), also when Grow or a
 // reopen comes between.
 func TestProbeResize_TruncateInsideChunkThenRegrow(t *testing.T) {
-	defer probeWatchdog(t, 30*time.Second)()
+	watchdog.Start(t, 30*time.Second)
 	full := bytes.Repeat([]byte{0xEE}, 3*probeCS)
 	for _, regrow := range []string{"truncate", "writeat", "append", "grow+truncate", "reopen+truncate", "reopen+append"} {
 		for _, cut := range []int64{1, probeCS - 1, probeCS, probeCS + 1, 2*probeCS + 7} {
@@ -473,7 +475,7 @@ func TestProbeResize_TruncateInsideChunkThenRegrow(t *testing.T) {
 // (ErrOutOfRange), and that Append, WriteAt and Truncate then behave, also
 // after reopen.
 func TestProbeResize_DropBeforeEdges(t *testing.T) {
-	defer probeWatchdog(t, 30*time.Second)()
+	watchdog.Start(t, 30*time.Second)
 	dir := t.TempDir()
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: probeCS})
 	if err != nil {

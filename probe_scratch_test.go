@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 )
 
@@ -23,7 +25,7 @@ import (
 // files in it are left alone, that every call after Close returns
 // ErrClosed naming its operation, and that every descriptor is given back.
 func TestProbeScratch_EveryCall(t *testing.T) {
-	defer probeWatchdog(t, 30*time.Second)()
+	watchdog.Start(t, 30*time.Second)
 	dir := t.TempDir()
 	other := filepath.Join(dir, "unrelated.txt")
 	if err := os.WriteFile(other, []byte("keep me"), 0o644); err != nil {
@@ -229,7 +231,7 @@ func TestProbeScratch_EveryCall(t *testing.T) {
 // DropBefore on a scratch dataset close the descriptors of the chunks they
 // delete: a nameless file's blocks are freed only then.
 func TestProbeScratch_ShrinkGivesBackDescriptors(t *testing.T) {
-	defer probeWatchdog(t, 30*time.Second)()
+	watchdog.Start(t, 30*time.Second)
 	if probeOpenFDs() < 0 {
 		t.Skip("no /proc/self/fd")
 	}
@@ -264,7 +266,7 @@ func TestProbeScratch_ShrinkGivesBackDescriptors(t *testing.T) {
 // from each other and from it, and leave nothing but the persistent
 // dataset's files behind.
 func TestProbeScratch_ManyAtOnce(t *testing.T) {
-	defer probeWatchdog(t, 60*time.Second)()
+	watchdog.Start(t, 60*time.Second)
 	seed := int64(testSeed(t, "PROBE_SEED"))
 	dir := t.TempDir()
 	pm, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: probeCS})

@@ -18,27 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chunkmap/chunkmap/internal/watchdog"
+
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 )
 
 const bxaChunk = chunkmap.MinChunkSize
-
-func bxaWatchdog(t *testing.T, d time.Duration) {
-	done := make(chan struct{})
-	name := t.Name()
-	go func() {
-		select {
-		case <-done:
-		case <-time.After(d):
-			buf := make([]byte, 8<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			fmt.Fprintf(os.Stderr, "\n=== boundx watchdog: %s still running after %v:\n%s\n", name, d, buf)
-			panic("boundx watchdog: " + name + " hung")
-		}
-	}()
-	t.Cleanup(func() { close(done) })
-}
 
 // bxaMapped returns the bytes of this process's mappings of dir's chunk
 // files, and the number of maps lines naming any file of dir.
@@ -146,7 +132,7 @@ var errBxaPanic = errors.New("boundx: loop body panic")
 // names a sentinel; and after each scan nothing is held and the kernel maps
 // no more than MaxMapped chunks.
 func TestBoundxIterBlocksReentrant(t *testing.T) {
-	bxaWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	const chunks = 6
 	cases := []struct {
 		name    string
@@ -282,7 +268,7 @@ func TestBoundxIterBlocksReentrant(t *testing.T) {
 // with ErrClosed, one that truncates it with ErrOutOfRange, one that
 // panics goes on panicking.
 func TestBoundxIterTypedReentrant(t *testing.T) {
-	bxaWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	const chunks = 4
 	for _, what := range []string{"close", "truncate", "panic", "nested"} {
 		t.Run(what, func(t *testing.T) {
@@ -363,7 +349,7 @@ func TestBoundxIterTypedReentrant(t *testing.T) {
 // asked for after it fail with ErrClosed, and once every view is released
 // nothing is mapped or open.
 func TestBoundxViewsClose(t *testing.T) {
-	bxaWatchdog(t, 20*time.Second)
+	watchdog.Start(t, 20*time.Second)
 	const chunks = 8
 	for round := 0; round < 5; round++ {
 		m, va, dir := bxaOpen(t, 1, chunks)
