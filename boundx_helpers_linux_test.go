@@ -9,18 +9,18 @@ package chunkmap_test
 // stalling the run.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"reflect"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chunkmap/chunkmap/internal/procself"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -99,28 +99,15 @@ func bxMaps(t testing.TB, dir string) (chunkBytes int64, lines int) {
 
 // bxMapsIn is bxMaps over b, a listing read by bxReadMaps.
 func bxMapsIn(b []byte, dir string) (chunkBytes int64, lines int) {
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
-	sc.Buffer(make([]byte, 1<<16), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 {
-			continue
-		}
-		path := strings.TrimSuffix(strings.Join(fields[5:], " "), " (deleted)")
-		if !strings.HasPrefix(path, dir+"/") {
+	for _, m := range procself.ParseMaps(b) {
+		if !strings.HasPrefix(m.Path, dir+"/") {
 			continue
 		}
 		lines++
-		if !strings.HasSuffix(path, ".chunk") && !strings.Contains(path, "/#") && !strings.Contains(path, "memfd") {
-			continue
+		isChunk := strings.HasSuffix(m.Path, ".chunk") || strings.Contains(m.Path, "/#") || strings.Contains(m.Path, "memfd")
+		if isChunk && !strings.HasSuffix(m.Path, ManifestNameForBx) {
+			chunkBytes += m.Bytes()
 		}
-		if strings.HasSuffix(path, ManifestNameForBx) {
-			continue
-		}
-		lo, hi, _ := strings.Cut(fields[0], "-")
-		a, _ := strconv.ParseUint(lo, 16, 64)
-		c, _ := strconv.ParseUint(hi, 16, 64)
-		chunkBytes += int64(c - a)
 	}
 	return chunkBytes, lines
 }
@@ -131,18 +118,13 @@ const ManifestNameForBx = "/" + chunkmap.ManifestName
 // bxFDs returns how many descriptors the process has open on files of dir
 // (dir itself included).
 func bxFDs(t testing.TB, dir string) int {
-	ents, err := os.ReadDir("/proc/self/fd")
+	fds, err := procself.FDs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, e := range ents {
-		l, err := os.Readlink("/proc/self/fd/" + e.Name())
-		if err != nil {
-			continue
-		}
-		l = strings.TrimSuffix(l, " (deleted)")
-		if l == dir || strings.HasPrefix(l, dir+"/") {
+	for _, l := range fds {
+		if procself.Under(l, dir) {
 			n++
 		}
 	}
@@ -151,11 +133,11 @@ func bxFDs(t testing.TB, dir string) int {
 
 // bxAllFDs returns how many descriptors the process has open.
 func bxAllFDs(t testing.TB) int {
-	ents, err := os.ReadDir("/proc/self/fd")
+	fds, err := procself.FDs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(ents)
+	return len(fds)
 }
 
 // bxOpen opens a new dataset of bxChunk chunks in a temporary directory.
@@ -300,27 +282,11 @@ func bxCopyPinned(p *chunkmap.Pinned) *chunkmap.Pinned {
 	return c.Interface().(*chunkmap.Pinned)
 }
 
-// bxReadMaps reads /proc/self/maps with reads as large as it takes, so
-// that the kernel lists the mappings of as near one moment as it can (a
-// read may still return less than all: it reads on until EOF).
+// bxReadMaps reads /proc/self/maps (procself.ReadMaps).
 func bxReadMaps(t testing.TB) []byte {
-	f, err := os.Open("/proc/self/maps")
+	b, err := procself.ReadMaps()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	buf := make([]byte, 0, 4<<20)
-	for {
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF || (err == nil && n == 0) {
-			return buf
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-	}
+	return b
 }

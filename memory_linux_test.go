@@ -1,11 +1,12 @@
 package chunkmap_test
 
 import (
-	"bufio"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/chunkmap/chunkmap/internal/procself"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -34,22 +35,15 @@ func procStatusKiB(t *testing.T, field string) int64 {
 // as the kernel lists them in /proc/self/maps.
 func mappedFromDir(t *testing.T, dir string) (bytes int64, mappings int) {
 	t.Helper()
-	f, err := os.Open("/proc/self/maps")
+	ms, err := procself.Maps()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || !strings.HasPrefix(fields[5], dir+"/") {
-			continue
+	for _, m := range ms {
+		if strings.HasPrefix(m.Path, dir+"/") {
+			bytes += m.Bytes()
+			mappings++
 		}
-		lo, hi, _ := strings.Cut(fields[0], "-")
-		a, _ := strconv.ParseUint(lo, 16, 64)
-		b, _ := strconv.ParseUint(hi, 16, 64)
-		bytes += int64(b - a)
-		mappings++
 	}
 	return bytes, mappings
 }

@@ -7,14 +7,14 @@ package chunkmap_test
 // and its count of open file descriptors.
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/chunkmap/chunkmap/internal/procself"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -23,30 +23,15 @@ import (
 // files of dir, deleted ones included, as /proc/self/maps lists them.
 func stressChunkMapped(t *testing.T, dir string) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/maps")
+	ms, err := procself.Maps()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var total int64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 {
-			continue
+	for _, m := range ms {
+		if strings.HasPrefix(m.Path, dir+"/") && strings.HasSuffix(m.Path, ".chunk") {
+			total += m.Bytes()
 		}
-		path := strings.Join(fields[5:], " ")
-		path = strings.TrimSuffix(path, " (deleted)")
-		if !strings.HasPrefix(path, dir+"/") || !strings.HasSuffix(path, ".chunk") {
-			continue
-		}
-		lo, hi, _ := strings.Cut(fields[0], "-")
-		a, _ := strconv.ParseUint(lo, 16, 64)
-		b, _ := strconv.ParseUint(hi, 16, 64)
-		total += int64(b - a)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return total
 }
@@ -66,17 +51,16 @@ func stressFDs(t *testing.T, dir string) (all, ofDir int) {
 		t.Fatal(err)
 	}
 	f.Close()
-	ents, err := os.ReadDir("/proc/self/fd")
+	fds, err := procself.FDs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range ents {
-		all++
-		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(l, dir+"/") {
+	for _, l := range fds {
+		if strings.HasPrefix(l, dir+"/") {
 			ofDir++
 		}
 	}
-	return all, ofDir
+	return len(fds), ofDir
 }
 
 // stressCheckBound checks at a quiet moment (nothing held but holds that

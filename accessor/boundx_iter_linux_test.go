@@ -10,13 +10,13 @@ package accessor_test
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chunkmap/chunkmap/internal/procself"
 
 	"github.com/chunkmap/chunkmap/internal/watchdog"
 
@@ -29,40 +29,30 @@ const bxaChunk = chunkmap.MinChunkSize
 // bxaMapped returns the bytes of this process's mappings of dir's chunk
 // files, and the number of maps lines naming any file of dir.
 func bxaMapped(t testing.TB, dir string) (chunkBytes int64, lines int) {
-	b, err := os.ReadFile("/proc/self/maps")
+	ms, err := procself.Maps()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 6 {
-			continue
-		}
-		path := strings.TrimSuffix(strings.Join(f[5:], " "), " (deleted)")
-		if !strings.HasPrefix(path, dir+"/") {
+	for _, m := range ms {
+		if !strings.HasPrefix(m.Path, dir+"/") {
 			continue
 		}
 		lines++
-		if strings.HasSuffix(path, ".chunk") {
-			lo, hi, _ := strings.Cut(f[0], "-")
-			a, _ := strconv.ParseUint(lo, 16, 64)
-			c, _ := strconv.ParseUint(hi, 16, 64)
-			chunkBytes += int64(c - a)
+		if strings.HasSuffix(m.Path, ".chunk") {
+			chunkBytes += m.Bytes()
 		}
 	}
 	return chunkBytes, lines
 }
 
 func bxaFDs(t testing.TB, dir string) int {
-	ents, err := os.ReadDir("/proc/self/fd")
+	fds, err := procself.FDs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, e := range ents {
-		l, _ := os.Readlink("/proc/self/fd/" + e.Name())
-		l = strings.TrimSuffix(l, " (deleted)")
-		if l == dir || strings.HasPrefix(l, dir+"/") {
+	for _, l := range fds {
+		if procself.Under(l, dir) {
 			n++
 		}
 	}
