@@ -144,7 +144,11 @@ func TestBatchWin_ExactModel(t *testing.T) {
 	for _, c := range bwCfgs {
 		t.Run(c.name, func(t *testing.T) {
 			seed := testSeed(t, "BATCHWIN_SEED")
-			bwExact(t, c, seed, 300*time.Millisecond)
+			d := 300 * time.Millisecond
+			if testing.Short() {
+				d = 100 * time.Millisecond
+			}
+			bwExact(t, c, seed, d)
 		})
 	}
 }

@@ -58,7 +58,11 @@ func TestManager_GatherScatter(t *testing.T) {
 			offs := make([]int64, 400)
 			vals := make([]byte, 8*len(offs))
 			got := make([]byte, len(vals))
-			for round := range 8 {
+			rounds := 8
+			if testing.Short() {
+				rounds = 3
+			}
+			for round := range rounds {
 				perm := r.Perm(slots)
 				for i := range offs {
 					offs[i] = int64(perm[i]*4+w)*8 + 3
@@ -163,7 +167,11 @@ func TestGatherScatter_ManyChunksMapped(t *testing.T) {
 			}
 			offs := make([]int64, 1000)
 			buf := make([]byte, n*len(offs))
-			for round := range 10 {
+			rounds := 10
+			if testing.Short() {
+				rounds = 4 // two gathers and two scatters
+			}
+			for round := range rounds {
 				// Distinct slots of n bytes, so that a scatter's values
 				// never overlap and the model is exact.
 				taken := make(map[int]bool, len(offs))
