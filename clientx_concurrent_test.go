@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -196,4 +197,109 @@ func TestClientxRetentionWhileReading(t *testing.T) {
 	time.Sleep(600 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
+}
+
+// TestClientxParallelGapWrites is a parallel downloader: goroutines write
+// the disjoint blocks of a file with WriteAt in random order, most of them
+// past Size over a gap that an earlier block will fill, into a dataset that
+// a Truncate left with stale bytes past Size, while readers read random
+// ranges. io.WriterAt allows parallel WriteAt calls on disjoint ranges.
+// Every read must return each byte as zero (a gap) or as written, never a
+// stale one, fill p whenever it lies below the Size seen before it, and the
+// file must end as written. Each writer clears its buffer once WriteAt
+// returns, which a write that retained p would then store.
+func TestClientxParallelGapWrites(t *testing.T) {
+	seed := testSeed(t, "CLIENTX_SEED")
+	for round := range uint64(8) {
+		rs := seed + round
+		t.Run(fmt.Sprint("seed", rs), func(t *testing.T) { clxGapWrites(t, rs) })
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+func clxGapWrites(t *testing.T, seed uint64) {
+	const cs = clxChunk
+	const stale = 0xff // in no block: a read that returns it read stale bytes
+	rng := rand.New(rand.NewPCG(seed, 3))
+	m := clxOpen(t, filepath.Join(t.TempDir(), "ds"), &chunkmap.Options{
+		ChunkSize:   cs,
+		MaxMapped:   1 + rng.IntN(3),
+		NoAdmission: rng.IntN(2) == 0,
+		ArenaSize:   int64(rng.IntN(2)) * 4 * cs,
+	})
+	defer m.Close()
+	total := int64(6*cs + rng.IntN(cs))
+	if _, err := m.WriteAt(bytes.Repeat([]byte{stale}, int(total)), 0); err != nil {
+		t.Fatal(err)
+	}
+	keep := rng.Int64N(2 * cs) // chunks 0 and 1 keep stale bytes past it
+	if err := m.Truncate(keep); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, total)
+	for i := range want {
+		want[i] = byte(1 + rng.IntN(stale-1))
+	}
+	copy(want, bytes.Repeat([]byte{stale}, int(keep)))
+	var blocks [][2]int64
+	for at := keep; at < total; {
+		n := min(total-at, 1+rng.Int64N([]int64{100, 5000, cs, 3 * cs}[rng.IntN(4)]))
+		blocks = append(blocks, [2]int64{at, at + n})
+		at += n
+	}
+	rng.Shuffle(len(blocks), func(i, j int) { blocks[i], blocks[j] = blocks[j], blocks[i] })
+
+	var next atomic.Int64
+	var done atomic.Bool
+	var writers, readers sync.WaitGroup
+	for range 4 {
+		writers.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(blocks)) {
+					return
+				}
+				b := blocks[i]
+				p := bytes.Clone(want[b[0]:b[1]])
+				if n, err := m.WriteAt(p, b[0]); n != len(p) || err != nil {
+					t.Errorf("WriteAt(%d, %d) = %d, %v", len(p), b[0], n, err)
+					return
+				}
+				clear(p)
+			}
+		})
+	}
+	for r := range uint64(2) {
+		readers.Go(func() {
+			rr := rand.New(rand.NewPCG(seed, r))
+			buf := make([]byte, 3*cs)
+			for !done.Load() {
+				off, n := keep+rr.Int64N(total-keep), rr.IntN(len(buf))
+				size := m.Size()
+				k, err := m.ReadAt(buf[:n], off)
+				if k < n && (err == nil || off+int64(n) <= size) {
+					t.Errorf("ReadAt(%d, %d) with Size %d before it = %d, %v", n, off, size, k, err)
+					return
+				}
+				for i, c := range buf[:k] {
+					if c != 0 && c != want[off+int64(i)] {
+						t.Errorf("ReadAt(%d, %d): byte at %d is %#x, want 0 or %#x", n, off, off+int64(i), c, want[off+int64(i)])
+						return
+					}
+				}
+			}
+		})
+	}
+	writers.Wait()
+	done.Store(true)
+	readers.Wait()
+	got := make([]byte, total)
+	if n, err := m.ReadAt(got, 0); n != len(got) || err != nil {
+		t.Fatalf("ReadAt of the whole file = %d, %v; want %d, nil", n, err, total)
+	}
+	if i := advFirstDiff(got, want); i >= 0 {
+		t.Fatalf("byte at %d is %#x, want %#x", i, got[i], want[i])
+	}
 }
