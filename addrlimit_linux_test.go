@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	_ "os/user" // links cgo: see TestAddrLimit_ManyManagers
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -158,6 +159,13 @@ func addrLimitChild(t *testing.T, spare, dir string) {
 // error: runtime: cannot allocate memory") while the program was still
 // opening them. Each Open must succeed or fail with ErrIO naming ENOMEM,
 // and the program must live on.
+//
+// The test binary links cgo (the blank import of os/user), as most
+// programs that use the network do: there every thread is a pthread whose
+// stack reserves 8 MiB of address space, and the sixteen fsyncs a Sync ran
+// side by side each held one, so the children's Close died in
+// pthread_create ("Resource temporarily unavailable") until Sync fsyncs
+// two at a time where address space is scarce.
 func TestAddrLimit_ManyManagers(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector reserves address space of its own far beyond these limits")

@@ -188,7 +188,7 @@ func (m *Manager) flush() (size int64, err error) {
 		done       bool
 	}
 	res := make([]result, len(live)+len(evicted))
-	fanOut(len(res), func(i int) {
+	fanOut(m.syncWidth(), len(res), func(i int) {
 		if i < len(live) {
 			mp := live[i]
 			h, s := m.syncMapping(mp)
@@ -209,7 +209,7 @@ func (m *Manager) flush() (size int64, err error) {
 			byName = append(byName, i)
 		}
 	}
-	fanOut(len(byName), func(j int) {
+	fanOut(m.syncWidth(), len(byName), func(j int) {
 		i := byName[j]
 		idx := evicted[i-len(live)]
 		h, s := m.fsyncChunk(idx, ids[idx])
@@ -270,13 +270,33 @@ func (m *Manager) flush() (size int64, err error) {
 // of the time of one fsync after another: 1,024 dirty 64 KiB chunk files on
 // ext4 took 322 ms one at a time and 90 ms sixteen at a time (see
 // BenchmarkSyncMany).
-const syncFanout = 16
+//
+// Where address space is scarce (a limit, RLIMIT_AS, or a 32-bit process)
+// it is scarceSyncFanout instead. Each goroutine blocked in fsync holds a
+// thread of its own, and in a program that links cgo (one that uses
+// os/user, or the network through the system's resolver) a thread is a
+// pthread whose stack reserves RLIMIT_STACK, 8 MiB by default, of address
+// space: sixteen of them took 128 MiB, and under a limit that left a few
+// hundred MiB free, pthread_create failed and the Go runtime ended the
+// process.
+const (
+	syncFanout       = 16
+	scarceSyncFanout = 2
+)
 
-// fanOut calls fn(i) for every i in [0, n), on up to syncFanout goroutines
-// (the caller's among them), and returns once all calls have returned.
-// Each i is taken by one goroutine; fn must be safe for concurrent use and
-// must not panic. Whatever fn reaches escapes to the heap.
-func fanOut(n int, fn func(i int)) {
+// syncWidth returns how many chunk files a Sync of m fsyncs at a time.
+func (m *Manager) syncWidth() int {
+	if m.scarce {
+		return scarceSyncFanout
+	}
+	return syncFanout
+}
+
+// fanOut calls fn(i) for every i in [0, n), on up to width goroutines (the
+// caller's among them), and returns once all calls have returned. Each i
+// is taken by one goroutine; fn must be safe for concurrent use and must
+// not panic. Whatever fn reaches escapes to the heap.
+func fanOut(width, n int, fn func(i int)) {
 	var next atomic.Int64
 	work := func() {
 		for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
@@ -284,7 +304,7 @@ func fanOut(n int, fn func(i int)) {
 		}
 	}
 	var wg sync.WaitGroup
-	for range min(n, syncFanout) - 1 {
+	for range min(n, width) - 1 {
 		wg.Go(work)
 	}
 	work()
