@@ -322,7 +322,8 @@ func chunkFaultErr(path string, f fault) error {
 // chunk files as needed and extending Size to off+len(p) if that is past it;
 // a gap between the old Size and off reads as zeros. Writing below Start
 // returns ErrOutOfRange; a zero-length write changes nothing, and unless
-// the Manager is closed or read-only returns 0 and nil at any offset that
+// the Manager is closed or read-only, or a Sync has failed (ErrSyncFailed,
+// which every later write returns), returns 0 and nil at any offset that
 // is not negative.
 //
 // WriteAt may run in parallel with every other method; concurrent writes to
@@ -628,7 +629,9 @@ func (m *Manager) writeSlow(p []byte, off int64, clean bool) (n int, err error) 
 // covers it (one that finishes before an earlier one waits for it, as
 // appends to a file wait for each other), so every Append that returned
 // survives a crash of the process, and a Sync called after it records it.
-// A zero-length Append changes nothing and returns the current end. If
+// A zero-length Append changes nothing and returns the current end (or,
+// like every write, the error of a closed or read-only Manager or of a
+// failed Sync). If
 // creating a chunk, allocating its blocks or writing fails, Append returns
 // the error and leaves Size as it was, except where a later Append has
 // already reserved the bytes after it: its range then stays in the
