@@ -159,6 +159,10 @@ func TestCrash(t *testing.T) {
 		crashChild(t, spec)
 		return
 	}
+	// Its work is in child processes (or the go command): it runs beside
+	// the package's other such tests, two at a time on two cores, once the
+	// sequential tests are done.
+	t.Parallel()
 	rounds := 200
 	if v, err := strconv.Atoi(os.Getenv("CHUNKMAP_CRASH_ROUNDS")); err == nil {
 		rounds = v

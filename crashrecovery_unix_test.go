@@ -136,6 +136,10 @@ func TestCrashRecovery_KillAnywhere(t *testing.T) {
 		crashRecoveryChild(spec)
 		return
 	}
+	// Its work is in child processes (or the go command): it runs beside
+	// the package's other such tests, two at a time on two cores, once the
+	// sequential tests are done.
+	t.Parallel()
 	seed0 := testSeed(t, "CHUNKMAP_CRASHREC_SEED")
 	rng := rand.New(rand.NewPCG(seed0, 5))
 	rounds := 60

@@ -98,6 +98,10 @@ func TestCrashx_FollowerAcrossWriterKill(t *testing.T) {
 		cfReaderChild(strings.TrimPrefix(role, "reader,"))
 		return
 	}
+	// Its work is in child processes (or the go command): it runs beside
+	// the package's other such tests, two at a time on two cores, once the
+	// sequential tests are done.
+	t.Parallel()
 	seed := testSeed(t, "CHUNKMAP_CRASHX_SEED")
 	rng := rand.New(rand.NewPCG(seed, 5))
 	rounds := 3

@@ -123,6 +123,10 @@ func TestCrashx_ConcurrentAppendKill(t *testing.T) {
 		cxKillChild(spec)
 		return
 	}
+	// Its work is in child processes (or the go command): it runs beside
+	// the package's other such tests, two at a time on two cores, once the
+	// sequential tests are done.
+	t.Parallel()
 	seed0 := testSeed(t, "CHUNKMAP_CRASHX_SEED")
 	rng := rand.New(rand.NewPCG(seed0, 11))
 	rounds := 20

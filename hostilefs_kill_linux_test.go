@@ -45,6 +45,10 @@ func TestHostileFS_KillAfterConcurrentAppend(t *testing.T) {
 		killAfterConcurrentAppendChild(args[0])
 		return
 	}
+	// Its work is in child processes (or the go command): it runs beside
+	// the package's other such tests, two at a time on two cores, once the
+	// sequential tests are done.
+	t.Parallel()
 	for round := range 3 {
 		dir := t.TempDir()
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHostileFS_KillAfterConcurrentAppend$")

@@ -20,6 +20,10 @@ func TestModulePathV2(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the package again in a temporary module")
 	}
+	// Its work is in child processes (or the go command): it runs beside
+	// the package's other such tests, two at a time on two cores, once the
+	// sequential tests are done.
+	t.Parallel()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skipf("no go command: %v", err)

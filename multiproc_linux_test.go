@@ -334,6 +334,10 @@ func TestMultiproc_RacingWriterOpensOfANewDataset(t *testing.T) {
 		mpOpener(spec)
 		return
 	}
+	// Its work is in child processes (or the go command): it runs beside
+	// the package's other such tests, two at a time on two cores, once the
+	// sequential tests are done.
+	t.Parallel()
 	root := t.TempDir()
 	const writers, readers = 3, 2
 	rounds := 8

@@ -33,6 +33,10 @@ func TestScatteredArena(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the access tests again; skipped with -short")
 	}
+	// Its work is in child processes (or the go command): it runs beside
+	// the package's other such tests, two at a time on two cores, once the
+	// sequential tests are done.
+	t.Parallel()
 	const tests = "^(TestScattered_.*|TestManager_Gather.*|TestGather.*|TestScatter.*|TestPin.*|TestBatch_.*|TestBatchWin_ExactModel|TestManager_Batch|TestStragglers|TestManager_Concurrent.*|TestEviction_.*|TestRead_.*|TestWrite.*|TestAtomic.*|TestTruncate.*|TestDropBefore.*)$"
 	args := []string{"-test.run", tests, "-test.count=1", "-test.v"}
 	if raceEnabled {
