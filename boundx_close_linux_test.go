@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/watchdog"
-
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
 // bxPatOrZero checks that every byte of b is the storm pattern or zero

@@ -20,9 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/procself"
-
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/procself"
 )
 
 // bxChunk is the chunk size of every boundx test: the smallest.

@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/watchdog"
-
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
 // bxQuiet checks the bound with nothing held: Pinned is 0, Mapped at most

@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/watchdog"
-
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
 // bxPat is the byte every boundx storm keeps at offset off: writers only

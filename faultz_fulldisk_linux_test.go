@@ -32,11 +32,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/watchdog"
-
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
 	"github.com/chunkmap/chunkmap/internal/vfs"
+	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
 // fzChunkFiles returns the names of the chunk files in dir, sorted.

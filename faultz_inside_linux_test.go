@@ -22,10 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/watchdog"
-
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
 // fzInsideDataset returns a Manager over three chunks of random bytes, the

@@ -26,9 +26,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/watchdog"
-
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
 // fzManifestFault is one way another program breaks the MANIFEST.

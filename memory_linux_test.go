@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chunkmap/chunkmap/internal/procself"
-
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/procself"
 )
 
 // procStatusKiB returns a field of /proc/self/status in KiB.

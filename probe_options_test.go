@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/watchdog"
-
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
 // probeSnapshot describes every file under dir: name, mode, size, mtime

@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/watchdog"
-
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
 const probeCS = chunkmap.MinChunkSize

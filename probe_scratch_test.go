@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/watchdog"
-
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
 // TestProbeScratch_EveryCall proves that every method works on a scratch

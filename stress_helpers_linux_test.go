@@ -14,9 +14,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chunkmap/chunkmap/internal/procself"
-
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/procself"
 )
 
 // stressChunkMapped returns the bytes of this process's mappings of chunk

@@ -16,12 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chunkmap/chunkmap/internal/procself"
-
-	"github.com/chunkmap/chunkmap/internal/watchdog"
-
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/procself"
+	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
 const bxaChunk = chunkmap.MinChunkSize
