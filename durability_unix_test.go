@@ -726,6 +726,10 @@ func TestDurability_NewDirectoryNamed(t *testing.T) {
 		{"dataset directory", "ds", []string{"ds"}},
 		{"dataset directory and its parents", "a/b/ds", []string{"a", "a/b", "a/b/ds"}},
 		{"path with a trailing separator", "c/ds/", []string{"c", "c/ds"}},
+		// The low byte of 'Я' (U+042F) and of 'د' (U+062F) is '/': a
+		// name holding them is one name, not two.
+		{"names with runes whose low byte is a separator", "dataЯ/aدb", []string{"dataЯ", "dataЯ/aدb"}},
+		{"a name that is one such rune", "Я", []string{"Я"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
@@ -185,7 +186,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 func missingDirs(fsys vfs.FS, dir string) []string {
 	var made []string
 	for d := dir; ; {
-		d = strings.TrimRightFunc(d, func(r rune) bool { return os.IsPathSeparator(uint8(r)) })
+		d = strings.TrimRightFunc(d, isPathSep)
 		if d == "" || filepath.VolumeName(d) == d {
 			break // the root
 		}
@@ -193,7 +194,7 @@ func missingDirs(fsys vfs.FS, dir string) []string {
 			break
 		}
 		made = append(made, d)
-		i := strings.LastIndexFunc(d, func(r rune) bool { return os.IsPathSeparator(uint8(r)) })
+		i := strings.LastIndexFunc(d, isPathSep)
 		if i < 0 {
 			break // relative: its parent is the current directory
 		}
@@ -202,6 +203,11 @@ func missingDirs(fsys vfs.FS, dir string) []string {
 	slices.Reverse(made)
 	return made
 }
+
+// isPathSep reports whether r separates a path's names. Separators are
+// ASCII: a rune such as 'Я' (U+042F), whose low byte is '/', is part of a
+// name.
+func isPathSep(r rune) bool { return r < utf8.RuneSelf && os.IsPathSeparator(uint8(r)) }
 
 // syncMade fsyncs the parent of each directory in made, which Open has just
 // made, outermost first. A directory's name is an entry of its parent, and
@@ -218,7 +224,7 @@ func syncMade(fsys vfs.FS, made []string) error {
 		// "d/.." where d has a ".." that a symlink before it may take
 		// elsewhere than the text says.
 		parent := filepath.Dir(d)
-		if slices.Contains(strings.FieldsFunc(d, func(r rune) bool { return os.IsPathSeparator(uint8(r)) }), "..") {
+		if slices.Contains(strings.FieldsFunc(d, isPathSep), "..") {
 			parent = d + string(filepath.Separator) + ".."
 		}
 		err := fsys.SyncDir(parent)
