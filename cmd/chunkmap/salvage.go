@@ -183,7 +183,9 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		err = errors.Join(err, dst.abort())
 	}
 	if err != nil {
-		if cfg.flat {
+		if fl, ok := dst.(*flatSink); ok && fl.published {
+			return fail(stderr, "salvage", fmt.Errorf("%w (%s holds the whole copy, but a power loss may take it)", err, cfg.out))
+		} else if ok {
 			// The copy was written under a temporary name, removed again.
 			return fail(stderr, "salvage", fmt.Errorf("%w (%s was not written)", err, cfg.out))
 		}
@@ -411,10 +413,13 @@ func (d *datasetSink) abort() error { return d.m.Close() }
 // copied yet, it would read like a whole one), and a copy salvage reported
 // survives a power loss.
 type flatSink struct {
-	f       *os.File // the temporary file
-	out     string
-	base    int64
-	syncDir func(dir string) error
+	f   *os.File // the temporary file
+	out string
+	// published is set once the whole, fsync'd copy has OUT's name: an
+	// error after that (the directory's fsync) leaves OUT whole.
+	published bool
+	base      int64
+	syncDir   func(dir string) error
 }
 
 // reserve sets the file's size, sparse, to the extent's: it fails where
@@ -460,16 +465,19 @@ func (fl *flatSink) finish(size int64) error {
 		return errors.Join(err, os.Remove(tmp))
 	}
 	if err = os.Link(tmp, fl.out); err == nil {
-		err = os.Remove(tmp)
+		fl.published = true
+		if rerr := os.Remove(tmp); rerr != nil {
+			err = fmt.Errorf("%s left beside it: %w", tmp, rerr)
+		}
 	} else if _, lerr := os.Lstat(fl.out); errors.Is(lerr, fs.ErrNotExist) {
-		err = os.Rename(tmp, fl.out)
+		if err = os.Rename(tmp, fl.out); err != nil {
+			return errors.Join(err, os.Remove(tmp))
+		}
+		fl.published = true
 	} else {
-		err = errors.Join(fmt.Errorf("%s was created by another program while salvage copied", fl.out), os.Remove(tmp))
+		return errors.Join(fmt.Errorf("%s was created by another program while salvage copied", fl.out), os.Remove(tmp))
 	}
-	if err != nil {
-		return err
-	}
-	return fl.syncDir(filepath.Dir(fl.out))
+	return errors.Join(err, fl.syncDir(filepath.Dir(fl.out)))
 }
 
 func (fl *flatSink) abort() error {

@@ -810,3 +810,33 @@ func TestSalvage_FlatPublishedWhole(t *testing.T) {
 	}
 	checkUnchanged(t, dir, before)
 }
+
+// TestSalvage_FlatDirectorySyncFails checks that a flat salvage whose copy
+// has OUT's name but whose directory cannot be fsync'd fails saying OUT
+// holds the whole copy (a power loss may take it), not that OUT was not
+// written, which a rerun, refused for the OUT that exists, would belie.
+func TestSalvage_FlatDirectorySyncFails(t *testing.T) {
+	dir := newDataset(t)
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "out")
+	errSync := errors.New("input/output error")
+	syncDir := func(string) error { return errSync }
+	var stdout, stderr bytes.Buffer
+	code := salvage(salvageConfig{dir: dir, out: out, flat: true, syncDir: syncDir}, &stdout, &stderr)
+	if code != exitFail {
+		t.Fatalf("exit status %d, want %d\nstderr:\n%s", code, exitFail, stderr.String())
+	}
+	if msg := stderr.String(); !strings.Contains(msg, "input/output error") || !strings.Contains(msg, out+" holds the whole copy") {
+		t.Errorf("stderr %q, want the fsync's error and that %s holds the whole copy", msg, out)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want(0, testSize, nil)) {
+		t.Errorf("OUT holds %d bytes, not the %d of the dataset", len(got), testSize)
+	}
+	if entries, _ := os.ReadDir(outDir); len(entries) != 1 {
+		t.Errorf("OUT's directory holds %d entries, want OUT alone", len(entries))
+	}
+}
