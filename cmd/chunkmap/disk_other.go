@@ -14,7 +14,3 @@ func allocated(fi fs.FileInfo) int64 { return fi.Size() }
 
 // openDir opens the directory dir to list it.
 func openDir(dir string) (*os.File, error) { return os.Open(dir) }
-
-// syncDir does nothing: Windows cannot open a directory to flush it (NTFS
-// makes names durable with its metadata journal).
-func syncDir(string) error { return nil }

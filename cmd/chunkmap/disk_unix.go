@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"syscall"
@@ -25,20 +24,4 @@ func allocated(fi fs.FileInfo) int64 {
 // (ENOTDIR), where a plain open would wait for a writer forever.
 func openDir(dir string) (*os.File, error) {
 	return os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
-}
-
-// syncDir fsyncs the directory dir, so that the names of its entries are
-// durable. A file system that cannot sync a directory says EINVAL (vboxsf,
-// some network and FUSE ones): nothing can make a name durable there, and
-// that is no failure of the caller's.
-func syncDir(dir string) error {
-	d, err := openDir(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if errors.Is(err, unix.EINVAL) {
-		err = nil
-	}
-	return errors.Join(err, d.Close())
 }

@@ -82,8 +82,8 @@ type salvageConfig struct {
 	// open opens a chunk file of dir; nil means openChunkFile. Tests set
 	// it to inject read errors.
 	open func(path string) (chunkFile, error)
-	// syncDir fsyncs a directory; nil means syncDir. Tests set it to see
-	// which directories are synced, and when.
+	// syncDir fsyncs a directory; nil means vfs.OS.SyncDir. Tests set it
+	// to see which directories are synced, and when.
 	syncDir func(dir string) error
 }
 
@@ -125,7 +125,7 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	if cfg.flat {
 		sync := cfg.syncDir
 		if sync == nil {
-			sync = syncDir
+			sync = vfs.OS.SyncDir
 		}
 		dst, err = createFlat(cfg.out, s.start, sync)
 	} else {
