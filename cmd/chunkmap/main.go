@@ -61,6 +61,7 @@ import (
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/stop"
 	"github.com/chunkmap/chunkmap/internal/units"
 )
 
@@ -109,41 +110,25 @@ func init() {
 // where SIGPIPE is ignored) fails with exitFail, even one that would have
 // succeeded or described damage: its output is what it was run for.
 func run(args []string, stdout, stderr io.Writer) int {
-	out := &checkedOutput{w: stdout}
+	out := &stop.Checked{W: stdout}
 	code := runCommand(args, out, stderr)
-	if out.err != nil && (code == exitOK || code == exitDamaged) {
+	if out.Err != nil && (code == exitOK || code == exitDamaged) {
 		name := "chunkmap"
 		if len(args) > 0 && slices.ContainsFunc(commands, func(c command) bool { return c.name == args[0] }) {
 			name += " " + args[0]
 		}
-		fmt.Fprintf(stderr, "%s: write standard output: %v\n", name, out.err)
+		fmt.Fprintf(stderr, "%s: write standard output: %v\n", name, out.Err)
 		return exitFail
 	}
 	return code
-}
-
-// checkedOutput is a command's standard output: it keeps the first write
-// error, for run to fail the command with. Most commands print with
-// fmt.Fprintf and ignore its error; cat, demo and trim check their own.
-type checkedOutput struct {
-	w   io.Writer
-	err error
-}
-
-func (o *checkedOutput) Write(p []byte) (int, error) {
-	n, err := o.w.Write(p)
-	if err != nil && o.err == nil {
-		o.err = err
-	}
-	return n, err
 }
 
 // rawOutput returns the writer under w, a command's standard output from
 // run: stop.New must see the *os.File itself to notice, on Unix, that the
 // reader of a pipe has gone before anything is written.
 func rawOutput(w io.Writer) io.Writer {
-	if o, ok := w.(*checkedOutput); ok {
-		return o.w
+	if o, ok := w.(*stop.Checked); ok {
+		return o.W
 	}
 	return w
 }

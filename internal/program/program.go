@@ -62,12 +62,11 @@ func Flags(name string) *flag.FlagSet {
 // that is not a flag, is an error that says -h prints the flags.
 func Parse(fs *flag.FlagSet, args []string, w io.Writer) (help bool, err error) {
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		// flag prints with fmt.Fprint*, which drops write errors.
-		out := &errWriter{w: w}
+		out := &stop.Checked{W: w}
 		fs.SetOutput(out)
 		fs.Usage()
-		if out.err != nil {
-			return true, fmt.Errorf("printing the usage: %w", out.err)
+		if out.Err != nil {
+			return true, fmt.Errorf("printing the usage: %w", out.Err)
 		}
 		return true, nil
 	} else if err != nil {
@@ -111,19 +110,4 @@ func Work(w io.Writer, dir, name string, empty bool, work func(dir string, st *s
 		return err
 	}
 	return st.Err()
-}
-
-// errWriter writes to w until a write fails, and keeps that error.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
 }

@@ -148,3 +148,20 @@ func Quiet(err error) bool {
 	var oe *outputError
 	return errors.As(err, &oe) && isBrokenPipe(oe.err)
 }
+
+// Checked passes writes on to W and keeps the first error one returned, in
+// Err: fmt.Fprint* and flag's usage drop the errors of their writes, and a
+// program whose output was lost must not report success.
+type Checked struct {
+	W   io.Writer
+	Err error
+}
+
+// Write writes p to W, and keeps its error if it is the first.
+func (c *Checked) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	if err != nil && c.Err == nil {
+		c.Err = err
+	}
+	return n, err
+}
