@@ -10,9 +10,8 @@ import (
 
 // Mapping is one line of /proc/self/maps that names a file.
 type Mapping struct {
-	Lo, Hi  uint64 // the range of addresses, [Lo, Hi)
-	Path    string // the file, without the kernel's " (deleted)"
-	Deleted bool   // the file was deleted since it was mapped
+	Lo, Hi uint64 // the range of addresses, [Lo, Hi)
+	Path   string // the file, without the kernel's " (deleted)"
 }
 
 // Bytes returns the length of the mapping.
@@ -58,12 +57,11 @@ func ParseMaps(b []byte) []Mapping {
 		if len(f) < 6 || !strings.HasPrefix(f[5], "/") {
 			continue
 		}
-		path := strings.Join(f[5:], " ")
-		trimmed, deleted := strings.CutSuffix(path, " (deleted)")
+		path := strings.TrimSuffix(strings.Join(f[5:], " "), " (deleted)")
 		lo, hi, _ := strings.Cut(f[0], "-")
 		a, _ := strconv.ParseUint(lo, 16, 64)
 		c, _ := strconv.ParseUint(hi, 16, 64)
-		ms = append(ms, Mapping{Lo: a, Hi: c, Path: trimmed, Deleted: deleted})
+		ms = append(ms, Mapping{Lo: a, Hi: c, Path: path})
 	}
 	return ms
 }

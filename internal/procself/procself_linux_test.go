@@ -17,7 +17,7 @@ func TestParseMaps(t *testing.T) {
 		"7f00c0000000-7f00c0004000 ---p 00000000 00:00 0\n")
 	want := []Mapping{
 		{Lo: 0x400000, Hi: 0x452000, Path: "/usr/bin/dbus-daemon"},
-		{Lo: 0x7f00a0000000, Hi: 0x7f00a0010000, Path: "/data/ds/00000001.chunk", Deleted: true},
+		{Lo: 0x7f00a0000000, Hi: 0x7f00a0010000, Path: "/data/ds/00000001.chunk"},
 		{Lo: 0x7f00b0000000, Hi: 0x7f00b0001000, Path: "/data/a b/MANIFEST"},
 	}
 	got := ParseMaps(in)
