@@ -17,7 +17,10 @@ import (
 // Remove deletes the dataset in directory dir: its chunk files, its
 // manifest, and the temporary files a crash of a writer can leave; files it
 // does not recognise are left alone. If dir is empty afterwards, Remove
-// removes it too. Remove opens none of the files it removes.
+// removes it too: the directory it locked, and only while dir still names
+// it (one that another program moved away is left where it went, and what
+// stands under the name instead is left alone). Remove opens none of the
+// files it removes.
 //
 // Remove locks the directory as a read-write [Open] does: while a writer,
 // in this process or another, has the dataset open, it fails with an error
@@ -179,7 +182,9 @@ func removeLocked(fsys vfs.FS, dir string) error {
 	return nil
 }
 
-// removeIfEmpty removes directory dir if it holds nothing.
+// removeIfEmpty removes directory dir if it holds nothing: the one fsys
+// is bound to, and only while dir's path still leads to it (see
+// vfs.Bind).
 func removeIfEmpty(fsys vfs.FS, dir string) error {
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
@@ -189,6 +194,11 @@ func removeIfEmpty(fsys vfs.FS, dir string) error {
 		return nil
 	}
 	if err := removeFile(fsys, dir); err != nil {
+		if errors.Is(err, vfs.ErrMoved) {
+			// Another program moved the directory and put something
+			// else under its name: neither is Remove's to delete.
+			return nil
+		}
 		// Another program may have put a file there meanwhile.
 		if entries, lerr := fsys.ReadDir(dir); lerr == nil && len(entries) > 0 {
 			return nil

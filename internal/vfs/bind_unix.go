@@ -136,10 +136,74 @@ func (b *boundFS) OpenFile(name string, flag int, perm os.FileMode) (File, error
 }
 
 func (b *boundFS) Remove(name string) error {
-	if rel, ok := b.in(name); ok && rel != "." {
+	rel, ok := b.in(name)
+	switch {
+	case ok && rel == ".":
+		return b.removeSelf(name)
+	case ok:
 		return renamed(b.root.Remove(rel), "remove", name)
 	}
 	return OS.Remove(name)
+}
+
+// removeSelf removes the bound directory itself, named name, which must be
+// empty: through its parent, and only while the name there still leads to
+// it. By path, os.Remove would remove whatever stands under the name now:
+// another program that renamed the directory and put a symlink or an
+// empty directory of its own there would lose that (Remove of a dataset
+// whose files it had just removed from the directory it locked, say). A
+// name that leads elsewhere is an error wrapping ErrMoved, and nothing is
+// removed. What another program puts under the name between the check
+// and the removal is never removed where rmdirIfSame can tell (Linux);
+// elsewhere only if it is an empty directory, never a symlink or a file.
+func (b *boundFS) removeSelf(name string) error {
+	fail := func(err error) error { return &fs.PathError{Op: "remove", Path: name, Err: err} }
+	parent, err := os.OpenFile(filepath.Dir(b.path), os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fail(bareErr(err))
+	}
+	defer parent.Close()
+	var mine unix.Stat_t
+	if err := fdDo(b.dir, func(fd int) error { return unix.Fstat(fd, &mine) }); err != nil {
+		return fail(err)
+	}
+	base := filepath.Base(b.path)
+	err = fdDo(parent, func(pfd int) error {
+		var st unix.Stat_t
+		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+		if st.Dev != mine.Dev || st.Ino != mine.Ino {
+			return ErrMoved
+		}
+		return rmdirIfSame(pfd, base, &mine)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// fdDo calls f with the descriptor of f's file, and returns its error.
+func fdDo(file *os.File, f func(fd int) error) error {
+	rc, err := file.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if cerr := rc.Control(func(fd uintptr) { err = f(int(fd)) }); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// bareErr returns the error inside a *fs.PathError, for an error that is
+// wrapped in another naming the path.
+func bareErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func (b *boundFS) Rename(oldname, newname string) error {
