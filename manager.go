@@ -234,6 +234,10 @@ type Manager struct {
 		doomed   []*mapping                      // deleted while held; unmapped at the last release
 		views    []*viewHold                     // private views of pins and batches (pin.go)
 		slotErr  error                           // the first error unmapping a slot, for Close
+		// unmapping collects the slots Close empties (with their
+		// chunks' indexes), to empty them together (unmapCollectedLocked);
+		// nil otherwise, when each slot is emptied as it goes.
+		unmapping *[]slotChunk
 		// mapBound is the most chunks kept mapped that nobody holds:
 		// MaxMapped, lowered for good once the system refuses a mapping
 		// for want of memory, mappings or descriptors (see
@@ -339,9 +343,14 @@ func (m *Manager) Close() error {
 	m.beginShrink() // around closed, as around a new Size (resize.go)
 	m.closed.Store(true)
 	m.endShrink()
+	var emptied []slotChunk
+	if m.ar != nil && m.ar.Contiguous() {
+		m.mu.unmapping = &emptied
+	}
 	for len(m.mu.live) > 0 {
 		m.dropLocked(m.mu.live[len(m.mu.live)-1], false)
 	}
+	m.unmapCollectedLocked()
 	for m.mu.pwrites > 0 {
 		m.mu.idle.Wait() // each is one pwrite, already under way
 	}

@@ -3,6 +3,7 @@
 package arena
 
 import (
+	"errors"
 	"os"
 	"unsafe"
 )
@@ -44,3 +45,7 @@ func (a *Arena) flushSlot(k int) error {
 // advise does nothing: the platform has no madvise(2), and the hints only
 // change speed, never results.
 func advise(p unsafe.Pointer, n int64, adv Advice) error { return nil }
+
+// unmapRun is not done here: every slot is a mapping of its own (see
+// UnmapSlots).
+func (a *Arena) unmapRun(lo, n int) error { return errors.ErrUnsupported }

@@ -152,3 +152,49 @@ func TestAdvise(t *testing.T) {
 		t.Fatalf("byte after DontNeed = %d, want 5 (the file's)", got)
 	}
 }
+
+// TestArena_UnmapSlots: slots emptied together (runs and single slots,
+// in any order) all fault afterwards, each is reported once, and a slot
+// left out keeps its mapping.
+func TestArena_UnmapSlots(t *testing.T) {
+	a, err := Reserve(8, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	ps := make([]unsafe.Pointer, 8)
+	for k := range 8 {
+		if ps[k], err = a.Map(k, newFile(t, byte(k+1)), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reported := map[int]int{}
+	a.UnmapSlots([]int{6, 1, 2, 0, 4}, func(k int, err error) {
+		if err != nil {
+			t.Errorf("slot %d: %v", k, err)
+		}
+		reported[k]++
+	})
+	for _, k := range []int{0, 1, 2, 4, 6} {
+		if reported[k] != 1 {
+			t.Errorf("slot %d reported %d times, want once", k, reported[k])
+		}
+		if _, faulted := load(ps[k]); !faulted {
+			t.Errorf("load from emptied slot %d did not fault", k)
+		}
+	}
+	for _, k := range []int{3, 5, 7} {
+		if got, faulted := load(ps[k]); faulted || got != byte(k+1) {
+			t.Errorf("slot %d kept out = %d (faulted %v), want %d", k, got, faulted, k+1)
+		}
+	}
+	// The emptied slots take mappings again.
+	if p, err := a.Map(1, newFile(t, 42), false); err != nil {
+		t.Fatal(err)
+	} else if got, faulted := load(p); faulted || got != 42 {
+		t.Fatalf("slot 1 mapped again = %d (faulted %v), want 42", got, faulted)
+	}
+	if len(reported) != 5 {
+		t.Errorf("reported slots %v, want 0, 1, 2, 4, 6", reported)
+	}
+}

@@ -114,6 +114,21 @@ func (a *Arena) unmapSlot(k int) error {
 	return err
 }
 
+// unmapRun puts one inaccessible reservation over the n slots from lo, as
+// unmapSlot does over one (see UnmapSlots). Where it fails (for want of
+// mappings, as unmapSlot's replacement may), or a test refuses emptying
+// one of the slots, the caller empties them one at a time, as it would
+// have without the run.
+func (a *Arena) unmapRun(lo, n int) error {
+	for k := lo; k < lo+n; k++ {
+		if refused(k, true) {
+			return unix.ENOMEM
+		}
+	}
+	_, err := reserveAt(a.slotAddr(lo), uintptr(int64(n)*a.slotSize), unix.MAP_FIXED)
+	return err
+}
+
 // reserveAt maps an inaccessible anonymous reservation of n bytes at p,
 // with flag saying how (MAP_FIXED, or MAP_FIXED_NOREPLACE where it exists).
 func reserveAt(p unsafe.Pointer, n uintptr, flag int) (unsafe.Pointer, error) {

@@ -365,3 +365,7 @@ func callError(name string, err error) error {
 func pointer(addr uintptr) unsafe.Pointer {
 	return *(*unsafe.Pointer)(unsafe.Pointer(&addr))
 }
+
+// unmapRun is not done here: each view goes back to its placeholder on
+// its own (see UnmapSlots and unmapSlot).
+func (a *Arena) unmapRun(lo, n int) error { return errors.ErrUnsupported }

@@ -131,3 +131,67 @@ func TestOverLimit(t *testing.T) {
 		unix.MunmapPtr(q, size)
 	}
 }
+
+// TestOverLimit_UnmapSlots: UnmapSlots never covers a lost slot, whose
+// range may hold another owner's mapping, with the reservation of a run
+// around it; and a run the kernel refuses (here a test's refusal of one of
+// its slots) is emptied slot by slot, each slot as Unmap empties it.
+func TestOverLimit_UnmapSlots(t *testing.T) {
+	const size = 64 << 10
+	page := os.Getpagesize()
+	a, err := Reserve(6, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	for k := range 6 {
+		mapFile(t, a, k, size, byte('a'+k))
+	}
+	var foreign unsafe.Pointer
+	t.Cleanup(func() {
+		SetLimitHooks(nil, nil, nil)
+		if foreign != nil {
+			unix.MunmapPtr(foreign, uintptr(page))
+		}
+	})
+	// Slot 2 lost, another mapping in its hole.
+	SetLimitHooks(nil, func(k int) bool { return k == 2 }, func(p unsafe.Pointer, n uintptr) {
+		q, err := unix.MmapPtr(-1, 0, unsafe.Add(p, page), uintptr(page), unix.PROT_READ|unix.PROT_WRITE,
+			unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE)
+		if err != nil || q != unsafe.Add(p, page) {
+			t.Errorf("mapping into the hole: %p, %v", q, err)
+			return
+		}
+		foreign = q
+		*(*byte)(q) = 'F'
+	})
+	if err := a.Unmap(2); !errors.Is(err, ErrSlotLost) {
+		t.Fatalf("Unmap(2) with its hole taken = %v, want ErrSlotLost", err)
+	}
+	if foreign == nil {
+		t.FailNow()
+	}
+	// Slots 3 to 5 as one run, whose replacement slot 4's refusal fails:
+	// each is emptied on its own, slot 4 through overLimit.
+	SetLimitHooks(nil, func(k int) bool { return k == 4 }, nil)
+	errs := map[int]error{}
+	a.UnmapSlots([]int{5, 3, 1, 2, 0, 4}, func(k int, err error) { errs[k] = err })
+	SetLimitHooks(nil, nil, nil)
+	for k := range 6 {
+		if err, ok := errs[k]; !ok || err != nil {
+			t.Errorf("slot %d: reported %v, %v; want nil, true", k, err, ok)
+		}
+		if k == 2 {
+			continue
+		}
+		if _, faulted := load(a.slotAddr(k)); !faulted {
+			t.Errorf("slot %d still readable after UnmapSlots", k)
+		}
+	}
+	if got := *(*byte)(foreign); got != 'F' {
+		t.Fatalf("the mapping in the lost slot reads %q after UnmapSlots, want 'F'", got)
+	}
+	if a.Lost(4) {
+		t.Error("slot 4 lost although nothing took its range")
+	}
+}
