@@ -227,12 +227,16 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64, p
 		}
 		return x, false, true, false
 	}
-	s.enter()
+	w0 := s.enter()
 	in = s
 	if s.own.Load() != want || off&m.mask+int64(size) > s.alloc.Load() || off+int64(size) > m.state().size.Load() {
 		in = nil
 		s.leave()
 		return 0, false, false, false
+	}
+	if w0&dirtyBit == 0 && !m.straggles.Load() {
+		// Set before the store leaves the slot (see Manager.straggles).
+		m.straggles.Store(true)
 	}
 	w := unsafe.Add(m.slotAddr(k), off&m.mask)
 	x, swapped = atomicOn(kind, size, w, a, b)

@@ -411,11 +411,15 @@ func (ws *scatterSlots) enter(m *Manager, off int64, n int) bool {
 	}
 	want := off>>m.shift + 1
 	s := m.slot(want - 1)
-	s.enter()
+	w := s.enter()
 	ws.entered[ws.n], ws.idx[ws.n] = s, want-1
 	ws.n++
 	if s.own.Load() != want {
 		return false
+	}
+	if w&dirtyBit == 0 && !m.straggles.Load() {
+		// Set before the block leaves the slot (see Manager.straggles).
+		m.straggles.Store(true)
 	}
 	alloc := s.alloc.Load()
 	if off&m.mask+int64(n) > alloc {

@@ -160,6 +160,13 @@ func (s *slot) setDirty() { s.wd.Or(dirtyBit) }
 // takeDirty clears the dirty flag and reports whether it was set.
 func (s *slot) takeDirty() bool { return s.wd.And(^uint32(dirtyBit))&dirtyBit != 0 }
 
+// takeDirtyIn is takeDirty that also reports whether a store was in the
+// slot as the flag was cleared (see Manager.straggles).
+func (s *slot) takeDirtyIn() (dirty, storing bool) {
+	w := s.wd.And(^uint32(dirtyBit))
+	return w&dirtyBit != 0, w&^dirtyBit != 0
+}
+
 // mapping is a chunk mapped at its slot. Its fields are protected by mu.
 type mapping struct {
 	index  int64
@@ -659,10 +666,18 @@ func (m *Manager) dropLocked(mp *mapping, deleted bool) {
 	s.own.Store(0)
 	if !deleted {
 		drainWriters(s)
-		// Every chunk of a writable Manager is fsync'd by the Sync that
-		// follows (Close's): a writer that stored before the drain may
-		// still be on its way to mark the chunk, after that Sync looked.
-		if dirty := s.takeDirty(); dirty || !m.opts.ReadOnly {
+		// A dirty chunk, or one held writable, is fsync'd by the Sync
+		// that follows (Close's); and every chunk of a writable Manager
+		// where a lock-free store may have left its slot finding the
+		// flag clear (straggles): such a writer that stored before the
+		// drain may still be on its way to mark the chunk, after that
+		// Sync looked. Where none may have, a chunk that is not marked
+		// dirty was not stored to since the last Sync: each store left
+		// it with the flag set, and so the chunk in that Sync's queue or
+		// marked for the next. Fsyncing such chunks cost Close an fsync
+		// of every clean mapped chunk (a device cache flush each, about
+		// 200 µs on ext4).
+		if dirty := s.takeDirty(); dirty || s.wholds.Load() > 0 || (!m.opts.ReadOnly && m.straggles.Load()) {
 			if err := m.ar.Flush(mp.k); err != nil {
 				m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
 			}

@@ -143,7 +143,12 @@ func (m *Manager) flush() (size int64, err error) {
 			// Unmapped since (its flag moved to mu.dirty) or deleted.
 			continue
 		}
-		dirty := mp.s.takeDirty()
+		dirty, storing := mp.s.takeDirtyIn()
+		if dirty && storing {
+			// A store in the slot now leaves it finding the flag
+			// clear, and marks the chunk after (markStored).
+			m.straggles.Store(true)
+		}
 		if mp.s.wholds.Load() > 0 {
 			m.enqueueLocked(mp)
 		} else if !dirty {
