@@ -118,3 +118,29 @@ func TestAdversarialBlockBodyTruncatesOwnChunk(t *testing.T) {
 	advIsErr(t, "Err", s.Err(), chunkmap.ErrOutOfRange, "scan blocks")
 	advPinned(t, m, "after the scan")
 }
+
+// TestAdversarialReadOnlyScatterShortSrc proves that a scatter given fewer
+// values than offsets on a read-only Manager fails with ErrReadOnly, as
+// every other write there does whatever its arguments (and as a closed
+// Manager's ErrClosed comes before the count), not with the count's
+// ErrOutOfRange: the call could never have written.
+func TestAdversarialReadOnlyScatterShortSrc(t *testing.T) {
+	dir := t.TempDir()
+	m := advOpen(t, dir, nil)
+	if err := m.Truncate(2 * advCS); err != nil {
+		t.Fatal(err)
+	}
+	ro := advOpen(t, dir, &chunkmap.Options{ReadOnly: true})
+	for _, o := range advOrders {
+		vr := accessor.New(ro, o.order)
+		for _, tc := range []struct {
+			name string
+			do   func() error
+		}{
+			{"WriteUint64sAt", func() error { return vr.WriteUint64sAt([]int64{0, advCS - 4}, []uint64{1}) }},
+			{"WriteUint32sAt", func() error { return vr.WriteUint32sAt([]int64{8, advCS - 2, 16}, nil) }},
+		} {
+			advIsErr(t, o.name+" "+tc.name+" with fewer values than offsets", tc.do(), chunkmap.ErrReadOnly, "write uint", "offsets")
+		}
+	}
+}

@@ -22,7 +22,9 @@ const gatherStep = 256
 // reported first, as by every call after Close, and as the call would have
 // reported it with enough values: by the Gather or Scatter underneath,
 // which checks it before its arguments, so that the error names the scatter
-// of a write call, the value size and the first offset.
+// of a write call, the value size and the first offset. So is a read-only
+// Manager for a scatter, as every write there reports it whatever its
+// arguments.
 func (v *ViewAccessor) shortValues(op string, write bool, offs []int64, size, nvals int) error {
 	check := v.m.Gather
 	if write {
@@ -30,6 +32,14 @@ func (v *ViewAccessor) shortValues(op string, write bool, offs []int64, size, nv
 	}
 	if err := check(nil, offs, size); errors.Is(err, chunkmap.ErrClosed) {
 		return err
+	}
+	if write {
+		// A read-only Manager too, as every other write reports it
+		// before its arguments: Scatter checks the buffer first, so it
+		// is asked with no values, and its error restated as the call.
+		if err := v.m.Scatter(nil, nil, size); errors.Is(err, chunkmap.ErrReadOnly) {
+			return v.restatePlace(fmt.Sprintf("%s %d offsets", op, len(offs)), err)
+		}
 	}
 	return fmt.Errorf("%s %d offsets in %s: %w: room for %d values", op, len(offs), v.dir(), chunkmap.ErrOutOfRange, nvals)
 }
