@@ -61,6 +61,10 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 // each slot it stores to, once per 256 values, before it checks the slot
 // (see slots.go), which Gather's loads need not do.
 func (m *Manager) Scatter(src []byte, offs []int64, n int) error {
+	if m.opts.ReadOnly {
+		// Before its arguments, as every other write reports it.
+		return m.checkWrite("scatter", firstValue(offs, n))
+	}
 	if err := m.checkGather("scatter", len(src), offs, n); err != nil {
 		return err
 	}

@@ -294,6 +294,10 @@ func TestManager_ReadOnly(t *testing.T) {
 		{"Truncate up", func() error { return m.Truncate(10 * cs) }},
 		{"DropBefore", func() error { return m.DropBefore(cs) }},
 		{"PinWritable", func() error { _, err := m.PinWritable(0, 1); return err }},
+		{"Scatter", func() error { return m.Scatter(make([]byte, 16), []int64{0, 8}, 8) }},
+		// Read-only comes before the arguments, as for WriteAt past Size.
+		{"Scatter short src", func() error { return m.Scatter(make([]byte, 8), []int64{0, 8}, 8) }},
+		{"Scatter bad value size", func() error { return m.Scatter(nil, []int64{0}, 0) }},
 	}
 	for _, w := range writes {
 		wantErr(t, w.name, w.fn(), chunkmap.ErrReadOnly)

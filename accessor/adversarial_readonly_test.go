@@ -140,7 +140,7 @@ func TestAdversarialReadOnlyScatterShortSrc(t *testing.T) {
 			{"WriteUint64sAt", func() error { return vr.WriteUint64sAt([]int64{0, advCS - 4}, []uint64{1}) }},
 			{"WriteUint32sAt", func() error { return vr.WriteUint32sAt([]int64{8, advCS - 2, 16}, nil) }},
 		} {
-			advIsErr(t, o.name+" "+tc.name+" with fewer values than offsets", tc.do(), chunkmap.ErrReadOnly, "write uint", "offsets")
+			advIsErr(t, o.name+" "+tc.name+" with fewer values than offsets", tc.do(), chunkmap.ErrReadOnly, "scatter", "at offset")
 		}
 	}
 }

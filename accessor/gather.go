@@ -30,16 +30,8 @@ func (v *ViewAccessor) shortValues(op string, write bool, offs []int64, size, nv
 	if write {
 		check = v.m.Scatter
 	}
-	if err := check(nil, offs, size); errors.Is(err, chunkmap.ErrClosed) {
+	if err := check(nil, offs, size); errors.Is(err, chunkmap.ErrClosed) || errors.Is(err, chunkmap.ErrReadOnly) {
 		return err
-	}
-	if write {
-		// A read-only Manager too, as every other write reports it
-		// before its arguments: Scatter checks the buffer first, so it
-		// is asked with no values, and its error restated as the call.
-		if err := v.m.Scatter(nil, nil, size); errors.Is(err, chunkmap.ErrReadOnly) {
-			return v.restatePlace(fmt.Sprintf("%s %d offsets", op, len(offs)), err)
-		}
 	}
 	return fmt.Errorf("%s %d offsets in %s: %w: room for %d values", op, len(offs), v.dir(), chunkmap.ErrOutOfRange, nvals)
 }
