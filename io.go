@@ -347,8 +347,11 @@ func chunkFaultErr(path string, f fault) error {
 // it until a later call that changes Size, or Sync, records it in the page,
 // which each of them tries again.
 //
-// Writes of 64 KiB or more, and after each Sync the first few smaller ones
-// over bytes the dataset holds (32, to chunks not stored to through their
+// Writes of 64 KiB or more, the part of a write past Size if it is 8 KiB
+// or more (its pages lie past everything written, where a store through a
+// mapping takes a page fault for each: see the README's "Growth by writes
+// of a few pages"), and after each Sync the first few smaller ones over
+// bytes the dataset holds (32, to chunks not stored to through their
 // mappings since), go to the chunk files with pwrite, which share the page
 // cache with the mappings: a store through a mapping makes the next fsync
 // write its whole folio of page cache, up to 2 MiB, where a pwrite marks
