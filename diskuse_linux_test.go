@@ -3,6 +3,7 @@
 package chunkmap_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -187,4 +188,76 @@ func fileBlocks(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return st.Blocks * 512
+}
+
+// TestDiskUse_PrefixPerChunk checks the README's bound on the blocks of
+// each chunk file: the allocated blocks of a chunk are a prefix, so a
+// store far into a chunk allocates it up to there plus at most one step,
+// a chunk nothing wrote stays a hole, and a WriteAt that goes to the file
+// with pwrite (64 KiB or more) takes only the blocks it fills.
+func TestDiskUse_PrefixPerChunk(t *testing.T) {
+	keepHolesOnTmpfs(t)
+	const (
+		chunkSize = 16 << 20 // allocation steps of 2 MiB
+		step      = 2 << 20
+		far       = 10 << 20
+		slack     = 64 << 10 // a file system's own blocks
+		grown     = far + 8 + step + slack
+	)
+	tests := []struct {
+		name  string
+		write func(m *chunkmap.Manager) error
+		most  [3]int64 // the most bytes each chunk file may use
+	}{
+		{"growth write far into chunk 0", func(m *chunkmap.Manager) error {
+			_, err := m.WriteAt(make([]byte, 8), far)
+			return err
+		}, [3]int64{grown, 0, 0}},
+		{"atomic far into chunk 1", func(m *chunkmap.Manager) error {
+			return m.StoreUint64(chunkSize+far, 1)
+		}, [3]int64{0, grown, 0}},
+		{"pin far into chunk 2", func(m *chunkmap.Manager) error {
+			p, err := m.PinWritable(2*chunkSize+far, 8)
+			if err == nil {
+				p.Bytes()[0] = 1
+				p.Release()
+			}
+			return err
+		}, [3]int64{0, 0, grown}},
+		{"pwrite far into chunk 1", func(m *chunkmap.Manager) error {
+			_, err := m.WriteAt(make([]byte, 64<<10), chunkSize+far)
+			return err
+		}, [3]int64{0, 64<<10 + slack, 0}},
+	}
+	for _, tc := range tests {
+		dir := t.TempDir()
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		skipWhereChunksAreFilled(t, m)
+		if tc.name != "growth write far into chunk 0" {
+			if err := m.Truncate(3 * chunkSize); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tc.write(m); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if err := m.Truncate(3 * chunkSize); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		for i, most := range tc.most {
+			path := filepath.Join(dir, fmt.Sprintf("%016x.chunk", i))
+			if got := fileBlocks(t, path); got > most {
+				t.Errorf("%s: chunk %d uses %d bytes on disk, want at most %d", tc.name, i, got, most)
+			}
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

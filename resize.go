@@ -401,9 +401,11 @@ func (m *Manager) Grow(n int64) error {
 // (also those Grow made, when the Truncate extends the dataset or keeps its
 // Size), and bytes past it read as zeros if the dataset is extended again. Truncating
 // below Start returns ErrOutOfRange. A Truncate that extends the dataset
-// leaves the new bytes holes on disk, except on tmpfs, where it allocates
-// them (see the README's "How it works") and fails with ErrNoSpace, Size
-// unchanged, if the file system cannot hold them.
+// leaves the new bytes holes on disk (until a later write that allocates
+// reaches past them in their chunk, whose allocated blocks are a prefix),
+// except on tmpfs, where it allocates them (see the README's "How it
+// works") and fails with ErrNoSpace, Size unchanged, if the file system
+// cannot hold them.
 //
 // Like every change of Size, a Truncate survives a crash of the process as
 // soon as it returns, and a power loss once a Sync follows; it syncs
