@@ -83,8 +83,9 @@ func (m *Manager) markViewDirtyLocked(vh *viewHold) {
 // Pin returns the bytes [off, off+n) of the dataset pinned in place, for
 // reading. The range must lie within [Start, Size); otherwise Pin returns
 // ErrOutOfRange. It may cross chunk boundaries: every chunk it covers is
-// held, and the bytes are contiguous. Storing to the bytes of a read pin is
-// not allowed (on a ReadOnly Manager it faults).
+// held, and the bytes are contiguous. A Pin of 0 bytes (at an offset in
+// [Start, Size)) holds nothing, and its Bytes are empty. Storing to the
+// bytes of a read pin is not allowed (on a ReadOnly Manager it faults).
 func (m *Manager) Pin(off int64, n int) (*Pinned, error) {
 	return m.pin("pin", off, n, false)
 }
