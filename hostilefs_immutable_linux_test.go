@@ -439,3 +439,56 @@ func runImmutableChild(t *testing.T, test, role, dir string) string {
 	}
 	return string(out)
 }
+
+// TestHostileFS_OpenLeavesUnremovableLeftovers makes a chunk file below
+// Start (left by a DropBefore that could not delete it) and one wholly
+// past Size (left by a Truncate) immutable, and reopens the dataset. Open
+// removes such leftovers, but they hold nothing of the dataset: one it
+// cannot remove must not refuse the dataset. Open must succeed with every
+// byte in [Start, Size) intact, leave the files for a later Open, and
+// growth back over the one past Size must work once it is mutable again.
+func TestHostileFS_OpenLeavesUnremovableLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pattern(3, 4*cs)
+	writeAt(t, m, data, 0)
+	below, past := filepath.Join(dir, chunk.Name(0)), filepath.Join(dir, chunk.Name(3))
+	hfsChattr(t, "+i", below)
+	hfsChattr(t, "+i", past)
+	if err := m.DropBefore(cs); !errors.Is(err, chunkmap.ErrIO) {
+		t.Fatalf("DropBefore over an immutable chunk file = %v, want ErrIO", err)
+	}
+	if err := m.Truncate(3 * cs); !errors.Is(err, chunkmap.ErrIO) {
+		t.Fatalf("Truncate over an immutable chunk file = %v, want ErrIO", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err = chunkmap.Open(dir, nil)
+	if err != nil {
+		t.Fatalf("Open with unremovable leftovers below Start and past Size: %v", err)
+	}
+	defer m.Close()
+	if m.Start() != cs || m.Size() != 3*cs {
+		t.Fatalf("Start, Size = %d, %d, want %d, %d", m.Start(), m.Size(), cs, 3*cs)
+	}
+	if got := readAt(t, m, cs, 2*cs); !bytes.Equal(got, data[cs:3*cs]) {
+		t.Fatalf("bytes differ at %d", cs+int64(firstDiff(got, data[cs:3*cs])))
+	}
+	for _, p := range []string{below, past} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s: %v (Open cannot have removed it)", p, err)
+		}
+	}
+	hfsChattr(t, "-i", past)
+	tail := pattern(4, cs)
+	if off, err := m.Append(tail); err != nil || off != 3*cs {
+		t.Fatalf("Append over the leftover past Size = %d, %v", off, err)
+	}
+	if got := readAt(t, m, 3*cs, cs); !bytes.Equal(got, tail) {
+		t.Fatal("the appended chunk reads the leftover's bytes")
+	}
+}

@@ -53,8 +53,10 @@ import (
 // loss, what the last Sync recorded. On success a read-write Open removes
 // what a crash can leave behind: temporary files, chunks below the first
 // one that a DropBefore had not yet deleted, and chunk files past Size
-// (missing, empty, short or whole, none of them holds data). Files it does
-// not recognise are left alone. A read-write Open of a dataset whose
+// (missing, empty, short or whole, none of them holds data); such a chunk
+// file that the system refuses to remove (one made immutable) is left for
+// the next Open, and does not fail this one. Files it does not recognise
+// are left alone. A read-write Open of a dataset whose
 // manifest has the format of earlier versions rewrites it in the current
 // one, crash-safely.
 //
@@ -451,9 +453,12 @@ func open(dir string, o Options) (*Manager, error) {
 		}
 	}
 	for _, idx := range stale {
-		if err := removeFile(fsys, filepath.Join(dir, chunk.Name(idx))); err != nil {
-			return fail(err)
-		}
+		// A leftover holds nothing of the dataset: one the system
+		// refuses to remove (made immutable, say) stays for the next
+		// Open, and growth replaces one past Size where it needs its
+		// name (createFileLocked). Refusing the dataset for it would
+		// keep every intact byte from its owner.
+		_ = removeFile(fsys, filepath.Join(dir, chunk.Name(idx)))
 	}
 	m, err := newManager(dir, o, ms, cur, nchunks, mfl, recovered)
 	if err != nil {

@@ -582,7 +582,8 @@ func (m *Manager) lockShrink(op string, off int64) (unlock func(), err error) {
 // (one fsync of the manifest, no temporary file, so it works on a full
 // disk) before it deletes any file. If the system refuses to delete one,
 // the error matches ErrIO and names the file, but the new Start stands:
-// the file stays below Start, where the next read-write Open removes it.
+// the file stays below Start, where the next read-write Open removes it
+// (or leaves it, if the system still refuses, and opens the dataset).
 func (m *Manager) DropBefore(off int64) error {
 	unlock, err := m.lockShrink("drop", off)
 	if err != nil {
