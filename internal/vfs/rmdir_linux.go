@@ -14,9 +14,10 @@ import (
 // program may put an empty directory of its own under it in between: so
 // the name's entry is first renamed (RENAME_NOREPLACE) to a name of its
 // own, which nothing else uses, looked at there, and removed only if it is
-// st's directory; anything else is renamed back.
+// st's directory; anything else is renamed back. The aside name does not
+// contain name: it must fit NAME_MAX (255 bytes) whatever name's length.
 func rmdirIfSame(pfd int, name string, st *unix.Stat_t) error {
-	aside := fmt.Sprintf(".%s.removing-%016x", name, rand.Uint64())
+	aside := fmt.Sprintf(".chunkmap-removing-%016x", rand.Uint64())
 	err := unix.Renameat2(pfd, name, pfd, aside, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		// A file system (or kernel) without RENAME_NOREPLACE.
