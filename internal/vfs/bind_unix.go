@@ -158,7 +158,11 @@ func (b *boundFS) Remove(name string) error {
 // elsewhere only if it is an empty directory, never a symlink or a file.
 func (b *boundFS) removeSelf(name string) error {
 	fail := func(err error) error { return &fs.PathError{Op: "remove", Path: name, Err: err} }
-	parent, err := os.OpenFile(filepath.Dir(b.path), os.O_RDONLY|unix.O_DIRECTORY, 0)
+	// Removing a directory takes write and search permission on its
+	// parent, not read permission: where it can, the parent is opened
+	// for the *at calls only (parentOpen), so that an unreadable parent
+	// (mode 0o300) does not fail a removal os.Remove would make.
+	parent, err := os.OpenFile(filepath.Dir(b.path), parentOpen|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return fail(bareErr(err))
 	}

@@ -8,6 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// parentOpen is how removeSelf opens the parent it removes through: O_PATH,
+// which needs no read permission on it, and serves fstatat, renameat2 and
+// unlinkat.
+const parentOpen = unix.O_PATH
+
 // rmdirIfSame removes the empty directory name in the directory pfd has
 // open if it is the one st describes, or fails with ErrMoved and removes
 // nothing. A check and an rmdir are two lookups of the name, and another
