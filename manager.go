@@ -150,9 +150,9 @@ type Manager struct {
 	// the flag clear as it entered (an atomic, a Scatter), or one in its
 	// slot while a Sync cleared the flag (flush). Close then has every
 	// mapped chunk fsync'd, since such a store may mark its chunk after
-	// Close's final Sync looked (dropLocked). Stores that only enter a
-	// slot whose flag is set and leave it so (WriteAt, Append) mark
-	// nothing, and never set it.
+	// Close's final Sync looked (dropLocked). A WriteAt or Append stores
+	// lock-free only into a chunk whose flag is set, and sets it only
+	// when a Sync clears the flag while it is in the slot.
 	straggles atomic.Bool
 	// batches counts open Batch scopes, so that Close can report them;
 	// nothing waits for it to fall.
