@@ -198,6 +198,13 @@ func TestRemove_Errors(t *testing.T) {
 func datasetIn(t *testing.T, parent string) string {
 	t.Helper()
 	dir := filepath.Join(parent, "dataset")
+	datasetAt(t, dir)
+	return dir
+}
+
+// datasetAt makes a closed dataset of two chunks in directory dir.
+func datasetAt(t *testing.T, dir string) {
+	t.Helper()
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +213,6 @@ func datasetIn(t *testing.T, parent string) string {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return dir
 }
 
 // TestRemove_ErrLocked removes a dataset that a writer of this process has

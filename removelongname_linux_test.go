@@ -20,16 +20,7 @@ import (
 func TestRemove_LongDirNameRemovesDir(t *testing.T) {
 	for _, n := range []int{200, 240, 255} {
 		dir := filepath.Join(t.TempDir(), strings.Repeat("d", n))
-		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.WriteAt([]byte("data"), 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
+		datasetAt(t, dir)
 		if err := chunkmap.Remove(dir); err != nil {
 			t.Errorf("name of %d bytes: Remove: %v", n, err)
 		}

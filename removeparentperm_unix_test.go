@@ -25,16 +25,7 @@ func TestRemove_ParentNotReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(parent, "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.WriteAt([]byte("data"), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	datasetAt(t, dir)
 	if err := os.Chmod(parent, 0o300); err != nil {
 		t.Fatal(err)
 	}

@@ -28,20 +28,7 @@ func TestRemove_EmptiedDirSwappedLeavesWhatStandsUnderItsName(t *testing.T) {
 		t.Run(decoy, func(t *testing.T) {
 			root := t.TempDir()
 			dir, other := filepath.Join(root, "ds"), filepath.Join(root, "other")
-			makeDataset := func() {
-				t.Helper()
-				m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := m.WriteAt([]byte("data"), 0); err != nil {
-					t.Fatal(err)
-				}
-				if err := m.Close(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			makeDataset()
+			datasetAt(t, dir)
 			var err error
 			if decoy == "symlink" {
 				err = os.Symlink(root, other)
@@ -94,7 +81,7 @@ func TestRemove_EmptiedDirSwappedLeavesWhatStandsUnderItsName(t *testing.T) {
 				if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
 					t.Fatal(err) // an emptied directory Remove left
 				}
-				makeDataset()
+				datasetAt(t, dir)
 				swaps.Restart()
 			}
 			t.Logf("%d tries, %d Removes returned nil", tries, removed)
