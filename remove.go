@@ -46,7 +46,11 @@ import (
 // manifest; Open reports such a dataset as ErrCorrupt (a chunk missing),
 // and Remove, called again, finishes the job. Remove also completes any
 // other half-removed dataset: chunk files without a manifest, or a
-// manifest without its chunk files.
+// manifest without its chunk files. On Linux the emptied directory is
+// renamed aside (to ".chunkmap-removing-" and 16 hex digits, beside it)
+// before it is removed, so that only the directory Remove locked goes: a
+// crash between the two leaves that empty directory there, which holds
+// nothing and may be deleted.
 //
 // On Windows, where the lock is the file LOCK in dir, the directory keeps
 // that file and is not removed.
