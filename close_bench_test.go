@@ -54,3 +54,43 @@ func BenchmarkClose(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOpen measures an Open of a dataset of nchunks chunks of 64 KiB,
+// read-only and read-write, a read of its first byte, and its Close: what a
+// program that opens a dataset for one look pays. A read-write Open takes
+// the lock, reads the manifest and maps its state page, lists the
+// directory and checks each chunk file; a ReadOnly one takes no lock but
+// checks the chunks the writer's state page names.
+func BenchmarkOpen(b *testing.B) {
+	for _, nchunks := range []int{1, 64} {
+		dir := b.TempDir()
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Append(make([]byte, nchunks*chunkmap.MinChunkSize)); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			b.Fatal(err)
+		}
+		for _, ro := range []bool{true, false} {
+			b.Run("chunks="+strconv.Itoa(nchunks)+"/ro="+strconv.FormatBool(ro), func(b *testing.B) {
+				var p [1]byte
+				b.ReportAllocs()
+				for b.Loop() {
+					m, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: ro})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := m.ReadAt(p[:], 0); err != nil {
+						b.Fatal(err)
+					}
+					if err := m.Close(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

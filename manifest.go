@@ -257,24 +257,36 @@ func chunkOffset(idx int64, shift uint) int64 {
 // with an error wrapping fs.ErrNotExist; anything under its name that is not
 // a regular file, with ErrCorrupt (and without blocking on it).
 func readManifest(fsys vfs.FS, dir string) (manifestState, error) {
-	path := filepath.Join(dir, ManifestName)
-	f, err := openManifest(fsys, path, os.O_RDONLY)
-	if err != nil {
-		return manifestState{}, err
+	f, ms, err := openReadManifest(fsys, dir, os.O_RDONLY)
+	if f != nil {
+		f.Close()
 	}
-	defer f.Close()
+	return ms, err
+}
+
+// openReadManifest opens the manifest of dir with flag and reads it as
+// readManifest does. It returns the file open (nil if it could not be
+// opened; the caller closes it) with the result of reading it, so that Open
+// reads and maps the manifest through one open.
+func openReadManifest(fsys vfs.FS, dir string, flag int) (vfs.File, manifestState, error) {
+	path := filepath.Join(dir, ManifestName)
+	f, err := openManifest(fsys, path, flag)
+	if err != nil {
+		return nil, manifestState{}, err
+	}
 	b := make([]byte, manifestLen+1)
 	n, err := f.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return manifestState{}, fmt.Errorf("read manifest %s: %w", path, unpath(path, err))
+		return f, manifestState{}, fmt.Errorf("read manifest %s: %w", path, unpath(path, err))
 	}
 	if n > manifestLen {
 		// Too long for any version: say how long, not how much was read.
 		if fi, err := f.Stat(); err == nil {
-			return manifestState{}, fmt.Errorf("%w: manifest %s: %d bytes, want %d", ErrCorrupt, path, fi.Size(), manifestLen)
+			return f, manifestState{}, fmt.Errorf("%w: manifest %s: %d bytes, want %d", ErrCorrupt, path, fi.Size(), manifestLen)
 		}
 	}
-	return decodeManifest(path, b[:n])
+	ms, err := decodeManifest(path, b[:n])
+	return f, ms, err
 }
 
 // openManifest opens the manifest file at path through fsys, refusing what
@@ -412,19 +424,32 @@ type manifestFile struct {
 	mm   mmap.MMap
 	st   *statePage
 	info fs.FileInfo // the file's identity when it was opened
+	// writable says f is open for writing and the page mapped so.
+	writable bool
 }
 
 // openManifestFile opens and maps the version 2 manifest of dir, writable
 // or not.
 func openManifestFile(fsys vfs.FS, dir string, writable bool) (*manifestFile, error) {
-	path := filepath.Join(dir, ManifestName)
-	flag, prot := os.O_RDONLY, mmap.RDONLY
+	flag := os.O_RDONLY
 	if writable {
-		flag, prot = os.O_RDWR, mmap.RDWR
+		flag = os.O_RDWR
 	}
-	f, err := openManifest(fsys, path, flag)
+	f, err := openManifest(fsys, filepath.Join(dir, ManifestName), flag)
 	if err != nil {
 		return nil, err
+	}
+	return mapManifestFile(f, writable)
+}
+
+// mapManifestFile maps the state page of f, an open version 2 manifest,
+// writable or not (as f was opened), and returns the manifestFile that owns
+// f from then on. On error it closes f.
+func mapManifestFile(f vfs.File, writable bool) (*manifestFile, error) {
+	path := f.Name()
+	prot := mmap.RDONLY
+	if writable {
+		prot = mmap.RDWR
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -437,7 +462,7 @@ func openManifestFile(fsys vfs.FS, dir string, writable bool) (*manifestFile, er
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("map manifest %s: %w", path, err), f.Close())
 	}
-	return &manifestFile{f: f, mm: mm, st: (*statePage)(unsafe.Pointer(&mm[stateOff])), info: fi}, nil
+	return &manifestFile{f: f, mm: mm, st: (*statePage)(unsafe.Pointer(&mm[stateOff])), info: fi, writable: writable}, nil
 }
 
 // writeRecord writes mf as record seq and fsyncs the file. A failed write

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -264,7 +265,20 @@ func open(dir string, o Options) (*Manager, error) {
 	// another process creates chunks before it records a Size that needs
 	// them, so a ReadOnly Open that listed first could miss chunks that
 	// the manifest it read next needs.
-	ms, mfErr := readManifest(fsys, dir)
+	// A writer opens it for writing at once, and keeps it open unless it
+	// must write a new one: one open, not three (read, map the state page
+	// to check, map it to write). Where the system refuses to open it
+	// for writing, the checks below still run first, reading it, and
+	// the refusal comes when the writer opens it to write.
+	flag := os.O_RDWR
+	if o.ReadOnly {
+		flag = os.O_RDONLY
+	}
+	mf, ms, mfErr := openReadManifest(fsys, dir, flag)
+	writable := mf != nil && !o.ReadOnly
+	if mf == nil && !o.ReadOnly && mayNotWrite(mfErr) {
+		mf, ms, mfErr = openReadManifest(fsys, dir, os.O_RDONLY)
+	}
 	// So is the state page, for the same reason: Start and Size, where a
 	// writer of this boot set them there, say which chunks must exist.
 	var (
@@ -278,10 +292,12 @@ func open(dir string, o Options) (*Manager, error) {
 	// checked against the record, as a damaged record would be.
 	var stateErr error
 	if mfErr == nil && ms.version == manifestV2 {
-		if mfl, cur, ps, stateErr = openState(fsys, dir, ms); stateErr != nil {
+		if mfl, cur, ps, stateErr = openState(fsys, dir, ms, mf, writable); stateErr != nil {
 			cur = ms.mf
 		}
 		recovered = ps.live && !ps.clean
+	} else if mf != nil {
+		mf.Close()
 	}
 	fail := func(err error) (*Manager, error) {
 		if mfl != nil {
@@ -431,21 +447,24 @@ func open(dir string, o Options) (*Manager, error) {
 		}
 		return m, nil
 	}
-	if mfl != nil {
+	if mfl != nil && !mfl.writable {
 		if err := mfl.close(); err != nil {
 			return nil, err
 		}
 		mfl = nil
 	}
-	// Every check passed: from here on the directory changes.
+	// Every check passed: from here on the directory changes. (A new
+	// dataset, and one of version 1, had no state page to keep open.)
 	if create || ms.version == manifestV1 {
 		if err := createManifest(fsys, dir, ms.mf, o.FileMode); err != nil {
 			return nil, err
 		}
 		ms.seq, ms.version = 1, manifestV2
 	}
-	if mfl, err = openManifestFile(fsys, dir, true); err != nil {
-		return nil, err
+	if mfl == nil {
+		if mfl, err = openManifestFile(fsys, dir, true); err != nil {
+			return nil, err
+		}
 	}
 	for _, name := range temps {
 		if err := removeFile(fsys, filepath.Join(dir, name)); err != nil {
@@ -637,6 +656,13 @@ func sortChunks(chunks []int64, listed []fs.DirEntry) {
 	}
 }
 
+// mayNotWrite reports whether err is the system's refusal to open a file
+// for writing that it may open for reading: permission, or a read-only
+// file system.
+func mayNotWrite(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
+}
+
 // checkChunkFile reports ErrCorrupt unless fi, the Lstat of the chunk file
 // at path, describes a regular file of chunkSize bytes.
 func checkChunkFile(path string, fi fs.FileInfo, chunkSize int64) error {
@@ -650,13 +676,14 @@ func checkChunkFile(path string, fi fs.FileInfo, chunkSize int64) error {
 	return nil
 }
 
-// openState opens the version 2 manifest of dir, whose newest record is ms,
-// read-only, and returns it with the extent to open: the state page's Start
-// and Size where a writer of this boot set them (recovered if that writer
-// did not close cleanly: the page cache may hold writes no Sync covered),
-// the record's otherwise.
-func openState(fsys vfs.FS, dir string, ms manifestState) (mfl *manifestFile, cur manifest, ps pageState, err error) {
-	if mfl, err = openManifestFile(fsys, dir, false); err != nil {
+// openState maps the state page of f, the version 2 manifest of dir open
+// (for writing if writable), whose newest record is ms, and returns it with
+// the extent to open: the state page's Start and Size where a writer of
+// this boot set them (recovered if that writer did not close cleanly: the
+// page cache may hold writes no Sync covered), the record's otherwise. The
+// manifestFile returned owns f; on error f is closed.
+func openState(fsys vfs.FS, dir string, ms manifestState, f vfs.File, writable bool) (mfl *manifestFile, cur manifest, ps pageState, err error) {
+	if mfl, err = mapManifestFile(f, writable); err != nil {
 		return nil, manifest{}, pageState{}, err
 	}
 	path := filepath.Join(dir, ManifestName)
