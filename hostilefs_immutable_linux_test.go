@@ -492,3 +492,64 @@ func TestHostileFS_OpenLeavesUnremovableLeftovers(t *testing.T) {
 		t.Fatal("the appended chunk reads the leftover's bytes")
 	}
 }
+
+// TestHostileFS_OpenImmutableManifest: a read-write Open opens the manifest
+// for writing at once, and where the system refuses that (the file made
+// immutable), it still checks the dataset first, reading the manifest,
+// and reports damage before the refusal: a dataset with a chunk missing is
+// ErrCorrupt, an intact one ErrIO (EPERM) naming the manifest, and neither
+// Open changes the directory (its leftover temporary file stays). A
+// ReadOnly Open, which writes nothing, works.
+func TestHostileFS_OpenImmutableManifest(t *testing.T) {
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pattern(5, 3*cs)
+	writeAt(t, m, data, 0)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mpath := filepath.Join(dir, chunkmap.ManifestName)
+	temp := filepath.Join(dir, chunk.Name(7)+".tmp")
+	if !chunk.IsTemp(filepath.Base(temp)) {
+		t.Fatalf("%s is not a temporary chunk name", temp)
+	}
+	if err := os.WriteFile(temp, []byte("left by a crash"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hfsChattr(t, "+i", mpath)
+
+	wantErrNaming(t, "read-write Open of an intact dataset, manifest immutable", func() error {
+		m, err := chunkmap.Open(dir, nil)
+		if err == nil {
+			m.Close()
+		}
+		return err
+	}(), chunkmap.ErrIO, mpath)
+
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("ReadOnly Open with the manifest immutable: %v", err)
+	}
+	got := make([]byte, len(data))
+	if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("ReadOnly read back: err %v, equal %v", err, bytes.Equal(got, data))
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	middle := filepath.Join(dir, chunk.Name(1))
+	if err := os.Rename(middle, middle+".away"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chunkmap.Open(dir, nil)
+	if !errors.Is(err, chunkmap.ErrCorrupt) || !strings.Contains(err.Error(), middle) {
+		t.Errorf("read-write Open with a chunk missing, manifest immutable = %v, want ErrCorrupt naming %s", err, middle)
+	}
+	if _, err := os.Stat(temp); err != nil {
+		t.Errorf("a refused Open changed the directory: %v", err)
+	}
+}
