@@ -123,15 +123,16 @@ func (m *model) gather(dst []byte, offs []int64, n int) (int, error) {
 }
 
 // scatter is Scatter on the model: it stores the values up to the first
-// that does not lie within [Start, Size).
+// that does not lie within [Start, Size). A read-only Manager refuses it
+// before it looks at the arguments, as every other write.
 func (m *model) scatter(src []byte, offs []int64, n int) error {
 	switch {
 	case m.closed:
 		return chunkmap.ErrClosed
-	case n <= 0 || n > chunkmap.MinChunkSize:
-		return chunkmap.ErrOutOfRange
 	case m.readOnly:
 		return chunkmap.ErrReadOnly
+	case n <= 0 || n > chunkmap.MinChunkSize:
+		return chunkmap.ErrOutOfRange
 	}
 	for i, off := range offs {
 		if !m.holds(off, n) {
