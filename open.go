@@ -305,15 +305,22 @@ func open(dir string, o Options) (*Manager, error) {
 		}
 		return nil, err
 	}
-	entries, err := fsys.ReadDir(dir)
-	if err != nil {
-		return fail(unpath(dir, err))
+	// A reader of a dataset whose writer of this boot set up the state
+	// page checks the chunks by name (checkFollowed), and leaves temporary
+	// and stale files to the writer: it has no use for a listing, whose
+	// lstat of every entry (os.Root's) cost it one more per chunk.
+	following := o.ReadOnly && mfErr == nil && stateErr == nil && ps.live
+	var entries []fs.DirEntry
+	if !following {
+		if entries, err = fsys.ReadDir(dir); err != nil {
+			return fail(unpath(dir, err))
+		}
 	}
 	var (
 		chunks       []int64
 		listed       []fs.DirEntry // listed[k] is chunks[k]'s entry
 		temps        []string
-		haveManifest bool
+		haveManifest = following
 		irregular    map[int64]bool // chunk names that are not regular files
 		create       bool           // no dataset yet: write its manifest
 	)
@@ -402,7 +409,7 @@ func open(dir string, o Options) (*Manager, error) {
 		chunks, listed = chunks[1:], listed[1:]
 	}
 	nchunks := chunksFor(cur.size, shift) - cur.first
-	if o.ReadOnly && ps.live {
+	if following {
 		// Following a writer of this boot, which may cut the dataset
 		// while this looks.
 		if nchunks, cur, err = checkFollowed(fsys, dir, &sharedPage{p: mfl.st}, bootOf(fsys.BootID()), ps, cur); err != nil {
