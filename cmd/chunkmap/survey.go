@@ -595,7 +595,7 @@ func (s *survey) chooseExtent() error {
 			return fmt.Errorf("the extent is unknown (Start and Size): the manifest is damaged, and chunk file %s is too far out for chunk size %d", chunk.Name(last), cs)
 		}
 		s.start, s.size = idx[0]*cs, (last+1)*cs
-		s.extentFrom = fmt.Sprintf("the chunk files present (%s; Size is the end of the last one: the true Size may be smaller, and bytes past it read as zeros)",
+		s.extentFrom = fmt.Sprintf("the chunk files present (%s; Size is the end of the last one: the true Size may be smaller, and bytes past it may be zeros or what a Truncate cut off)",
 			chunkRange(idx[0], last-idx[0]+1))
 	}
 	s.first = s.start / cs
