@@ -20,7 +20,8 @@ import (
 // Truncate, DropBefore, Grow, Sync and Close+reopen against a Manager and
 // against an os.File, which is the oracle for every byte, every n and every
 // io.EOF; Start is modelled beside it. Reads go through the Manager, an
-// accessor.ViewAccessor, io.SectionReader with io.CopyN, and bufio.
+// accessor.ViewAccessor, a ReadOnly Manager following the writer live,
+// io.SectionReader with io.CopyN, and bufio.
 // OSFILE_SEED replays a run.
 func TestOSFileModel(t *testing.T) {
 	seed := testSeed(t, "OSFILE_SEED")
@@ -52,10 +53,15 @@ func osfRound(t *testing.T, seed uint64) {
 			ArenaSize:   int64(rng.IntN(2)) * 2 * cs,
 			Start:       base,
 			ReadOnly:    ro,
+			// AdviceSequential reads large misses with pread.
+			Advice: []chunkmap.Advice{chunkmap.AdviceNormal, chunkmap.AdviceSequential}[rng.IntN(2)],
 		}
 	}
 	m := clxOpen(t, dir, opts(false))
 	defer func() { m.Close() }()
+	// A reader that follows the writer live, across its Close and reopen.
+	fol := clxOpen(t, dir, opts(true))
+	defer fol.Close()
 	f, err := os.Create(filepath.Join(tmp, "oracle"))
 	if err != nil {
 		t.Fatal(err)
@@ -196,8 +202,11 @@ func osfRound(t *testing.T, seed uint64) {
 		case op < 53:
 			off, n := randOff(), randLen()
 			var r io.ReaderAt = m
-			if rng.IntN(3) == 0 {
+			switch rng.IntN(3) {
+			case 0:
 				r = va
+			case 1:
+				r, what = fol, what+" (follower)"
 			}
 			check(what, r, off, n)
 		case op < 66:
