@@ -269,7 +269,17 @@ func TestErrorContract_Closed(t *testing.T) {
 		ecCase{"Advise/negative length", func() error { return m.Advise(12, -4, chunkmap.AdviceNormal) }, advise("at offset 12", "-4 bytes")},
 		ecCase{"Batch/nil function", func() error { return m.Batch(nil) }, whole("batch")},
 	)
-	runCases(t, append(cases, negativeLengths(m, closed)...))
+	cases = append(cases, negativeLengths(m, closed)...)
+	runCases(t, cases)
+	// Code written for *os.File recognises a closed file by os.ErrClosed.
+	for _, c := range cases {
+		if err := c.do(); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("%s after Close: %v does not match os.ErrClosed", c.name, err)
+		}
+	}
+	if errors.Is(chunkmap.ErrIO, fs.ErrClosed) || !errors.Is(chunkmap.ErrClosed, chunkmap.ErrClosed) {
+		t.Error("ErrClosed's match of fs.ErrClosed leaks to other sentinels, or ErrClosed no longer matches itself")
+	}
 }
 
 // negativeLengths are calls given a negative length that check the Manager

@@ -24,8 +24,10 @@ var (
 	// ErrClosed is returned by every method called after [Manager.Close],
 	// Close included, and by the methods of a Batch used after its
 	// function returned. Nothing was done; the Manager cannot be used
-	// again (Open the dataset again).
-	ErrClosed = errors.New("chunkmap: manager closed")
+	// again (Open the dataset again). It matches [fs.ErrClosed] (which
+	// is os.ErrClosed) too, as the error of a closed *os.File does, so
+	// that code written for files recognises it.
+	ErrClosed error = &closedError{}
 	// ErrReadOnly is returned by every write through a Manager opened with
 	// [Options.ReadOnly], and by Open when ReadOnly would have to create a
 	// dataset (that error matches fs.ErrNotExist too). Nothing was done;
@@ -117,6 +119,16 @@ var (
 	// work until then.
 	ErrSyncFailed = errors.New("chunkmap: fsync failed")
 )
+
+// closedError is the type of ErrClosed: its own sentinel, which also
+// matches fs.ErrClosed.
+type closedError struct{}
+
+func (*closedError) Error() string { return "chunkmap: manager closed" }
+
+// Is reports whether target is fs.ErrClosed; errors.Is compares with
+// ErrClosed itself before it asks.
+func (*closedError) Is(target error) bool { return target == fs.ErrClosed }
 
 // sentinels lists the sentinel errors, for classify.
 var sentinels = [...]error{
