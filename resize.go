@@ -405,7 +405,11 @@ func (m *Manager) Grow(n int64) error {
 // reaches past them in their chunk, whose allocated blocks are a prefix),
 // except on tmpfs, where it allocates them (see the README's "How it
 // works") and fails with ErrNoSpace, Size unchanged, if the file system
-// cannot hold them.
+// cannot hold them. Holes take no space, but a Truncate that adds more
+// than 16 chunk files whose whole size the free space could not hold
+// fails with ErrNoSpace before it creates any (as every growth does, see
+// ErrNoSpace): an absurd Size is refused at once, not found out when the
+// disk fills.
 //
 // Like every change of Size, a Truncate survives a crash of the process as
 // soon as it returns, and a power loss once a Sync follows; it syncs
