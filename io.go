@@ -628,7 +628,10 @@ func (m *Manager) writeSlow(p []byte, off int64, clean bool) (n int, err error) 
 // Append writes p at the end of the dataset and returns the offset it was
 // written at. Concurrent appends never overlap: each reserves its own range
 // atomically, and Size covers an append only when every earlier one has
-// finished, so a reader never sees a hole. An Append returns once Size
+// finished, so among appends a reader never sees a hole. (A WriteAt past
+// Size extends Size at once, as a pwrite past a file's end does, also over
+// an Append still being written: until that Append finishes, a reader may
+// see zeros in its range.) An Append returns once Size
 // covers it (one that finishes before an earlier one waits for it, as
 // appends to a file wait for each other), so every Append that returned
 // survives a crash of the process, and a Sync called after it records it.
