@@ -15,17 +15,7 @@ import (
 // Sync: see dropLocked).
 func BenchmarkClose(b *testing.B) {
 	const nchunks = 32
-	dir := b.TempDir()
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := m.Append(make([]byte, nchunks*chunkmap.MinChunkSize)); err != nil {
-		b.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		b.Fatal(err)
-	}
+	dir := benchChunks(b, nchunks)
 	for _, mapped := range []int{1, 16} {
 		for _, ro := range []bool{true, false} {
 			b.Run("mapped="+strconv.Itoa(mapped)+"/ro="+strconv.FormatBool(ro), func(b *testing.B) {
@@ -63,17 +53,7 @@ func BenchmarkClose(b *testing.B) {
 // checks the chunks the writer's state page names.
 func BenchmarkOpen(b *testing.B) {
 	for _, nchunks := range []int{1, 64} {
-		dir := b.TempDir()
-		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := m.Append(make([]byte, nchunks*chunkmap.MinChunkSize)); err != nil {
-			b.Fatal(err)
-		}
-		if err := m.Close(); err != nil {
-			b.Fatal(err)
-		}
+		dir := benchChunks(b, nchunks)
 		for _, ro := range []bool{true, false} {
 			b.Run("chunks="+strconv.Itoa(nchunks)+"/ro="+strconv.FormatBool(ro), func(b *testing.B) {
 				var p [1]byte
@@ -93,4 +73,22 @@ func BenchmarkOpen(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchChunks returns the directory of a new dataset of nchunks whole
+// chunks of 64 KiB, closed.
+func benchChunks(b *testing.B, nchunks int) string {
+	b.Helper()
+	dir := b.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := m.Append(make([]byte, nchunks*chunkmap.MinChunkSize)); err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return dir
 }
