@@ -296,6 +296,17 @@ func open(dir string, o Options) (*Manager, error) {
 			cur = ms.mf
 		}
 		recovered = ps.live && !ps.clean
+		if !o.ReadOnly && stateErr == nil && ps.live && pageBehindRecord(cur, ms.mf) {
+			// Written over by another program: a writer lowers the
+			// record before the page when chunks go (Truncate) and
+			// raises its first chunk before the page's Start
+			// (DropBefore). Following the page would delete chunk files
+			// the record needs; the record is followed instead, as for
+			// a page that is garbage. (A reader may meet the page ahead
+			// of the record it read, a Truncate between the two, and
+			// deletes nothing.)
+			cur = ms.mf
+		}
 	} else if mf != nil {
 		mf.Close()
 	}
@@ -661,6 +672,14 @@ func sortChunks(chunks []int64, listed []fs.DirEntry) {
 	for i, j := range perm {
 		chunks[i], listed[i] = c[j], l[j]
 	}
+}
+
+// pageBehindRecord reports whether page, the extent a live state page
+// says, needs fewer chunks than record, the newest record, or starts at a
+// later chunk: what no writer leaves.
+func pageBehindRecord(page, record manifest) bool {
+	shift := log2(record.chunkSize)
+	return page.first > record.first || chunksFor(page.size, shift) < chunksFor(record.size, shift)
 }
 
 // mayNotWrite reports whether err is the system's refusal to open a file
