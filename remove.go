@@ -46,7 +46,10 @@ import (
 // manifest; Open reports such a dataset as ErrCorrupt (a chunk missing),
 // and Remove, called again, finishes the job. Remove also completes any
 // other half-removed dataset: chunk files without a manifest, or a
-// manifest without its chunk files. On Linux the emptied directory is
+// manifest without its chunk files. A crash after the manifest went leaves
+// dir with no dataset in it: Remove, called again, reports an error
+// matching fs.ErrNotExist and leaves dir, empty or not, in place (remove
+// it with os.Remove). On Linux the emptied directory is
 // renamed aside (to ".chunkmap-removing-" and 16 hex digits, beside it)
 // before it is removed, so that only the directory Remove locked goes: a
 // crash between the two leaves that empty directory there, which holds
