@@ -333,10 +333,13 @@ var (
 // Close syncs the dataset (unless ReadOnly), unmaps every chunk, and
 // releases the directory lock. It never waits for pins or batches: chunks
 // they hold stay mapped until they are released, and the arena is given
-// back after the last one. If a Batch is open at the time (a Batch function
-// that calls Close, say), Close still closes the Manager and returns an
-// error matching ErrBusy. Every later call returns ErrClosed, Close
-// included.
+// back after the last one. If a Batch is open as Close ends (a Batch
+// function that calls Close, say), Close still closes the Manager and
+// returns an error matching ErrBusy; one that ends while Close runs is not
+// reported. Stores a Batch or pin makes through its bytes once Close has
+// begun may come after Close's sync of their chunk: they are in the file
+// (a crash of the process keeps them), but not synced. Every later call
+// returns ErrClosed, Close included.
 func (m *Manager) Close() error {
 	m.resize.Lock()
 	defer m.resize.Unlock()
