@@ -222,9 +222,28 @@ func (m *Manager) checkChunksLocked(off int64, n int) error {
 		return fmt.Errorf("%w: chunks %d to %d do not all exist", ErrOutOfRange, first, last)
 	}
 	if last >= m.mu.first+m.mu.nchunks {
+		if m.follows.Load() && m.rangeDetail(off, int64(n)) == "" && m.epochStillLocked() {
+			// The writer's Size, just taken, needs the chunk, and the
+			// writer deleted nothing since (it moves the epoch first):
+			// the file is missing, not cut off by a Truncate.
+			return m.missingChunk(max(off, (m.mu.first+m.mu.nchunks)<<m.shift))
+		}
 		return pastEnd{fmt.Sprintf("chunks %d to %d do not all exist", first, last)}
 	}
 	return nil
+}
+
+// epochStillLocked reports whether a follower's shared state page is still
+// at the epoch the follower last took from it, or there is no live writer
+// to follow (nothing then deletes chunk files but another program).
+//
+// REQUIRES: m.mu held; m.follows.Load().
+func (m *Manager) epochStillLocked() bool {
+	ps, ok := m.shared.load(m.boot)
+	if !ok || !m.followable(ps) {
+		return true
+	}
+	return ps.stable && ps.epoch == m.seen.Load()
 }
 
 // missingChunk is the error of a read at off that met errPastEnd, a chunk
