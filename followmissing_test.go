@@ -1,6 +1,7 @@
 package chunkmap_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -80,5 +81,50 @@ func TestFollow_MissingChunkIsErrFault(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestFollow_FailedMissKeepsMappedChunk proves that a follower whose
+// chunk files are gone (the dataset was removed under it) goes on reading
+// the chunk it has mapped after a read of another chunk fails for want of
+// its file: Remove's doc says such readers fail to read the chunks they
+// have not mapped. The failed miss used to evict the mapped chunk first,
+// to make room for a mapping it then could not make, and every later read
+// of that chunk failed too.
+func TestFollow_FailedMissKeepsMappedChunk(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := filepath.Join(t.TempDir(), "ds")
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := followBytes(0, 3*cs)
+	writeAt(t, w, want, 0)
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true, MaxMapped: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.LoadUint64(0); err != nil { // maps chunk 0
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := chunkmap.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.LoadUint64(cs); !errors.Is(err, chunkmap.ErrFault) {
+		t.Fatalf("LoadUint64 of chunk 1, whose file is gone: %v; want ErrFault", err)
+	}
+	got := make([]byte, cs)
+	if _, err := r.ReadAt(got, 0); err != nil {
+		t.Fatalf("ReadAt of chunk 0, mapped before its file went: %v (stats %+v)", err, r.Stats())
+	}
+	if !bytes.Equal(got, want[:cs]) {
+		t.Fatal("ReadAt of chunk 0 read other bytes than were written")
+	}
+	if st := r.Stats(); st.Mapped != 1 || st.Evictions != 0 {
+		t.Errorf("stats %+v: want chunk 0 still mapped and nothing evicted", st)
 	}
 }

@@ -396,6 +396,16 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 		// the evictions below, which would make room for nothing.
 		return nil, nil
 	}
+	// The file first: a chunk whose file cannot be opened (a follower's,
+	// removed by another program) must not cost a mapped chunk its place
+	// for a mapping that is never made.
+	f, err := m.chunkFileLocked(idx)
+	if err != nil {
+		if refused(err) {
+			return m.refusedLocked(idx, op)
+		}
+		return nil, err
+	}
 	m.evictLocked(1)
 	if overMapBudget() {
 		// The Managers of the process hold their share of the system's
@@ -403,7 +413,7 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 		// the process keeps the rest (see mapBudget).
 		m.evictOldestLocked()
 	}
-	mp, err := m.mapLocked(idx, op)
+	mp, err := m.mapFileLocked(idx, op, f)
 	if err != nil && refused(err) {
 		mp, err = m.refusedLocked(idx, op)
 	}
@@ -498,20 +508,44 @@ func (r *refusal) Unwrap() error { return r.err }
 //
 // REQUIRES: m.mu held; the slot empty.
 func (m *Manager) mapLocked(idx int64, op string) (*mapping, error) {
-	mode := chunk.ReadWrite
+	f, err := m.chunkFileLocked(idx)
+	if err != nil {
+		return nil, err
+	}
+	return m.mapFileLocked(idx, op, f)
+}
+
+// chunkFileLocked returns chunk idx's file for a mapping: the cached one,
+// or the file opened by name.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) chunkFileLocked(idx int64) (*chunk.File, error) {
+	if f := m.takeFdLocked(idx); f != nil {
+		return f, nil
+	}
+	f, err := m.openChunkLocked(idx, m.chunkMode(), false)
+	if err != nil {
+		return nil, chunkError(err)
+	}
+	m.adviseFile(f) // for the preads through it once it is cached
+	return f, nil
+}
+
+// chunkMode is the mode the Manager maps and opens its chunk files in.
+func (m *Manager) chunkMode() chunk.Mode {
 	if m.opts.ReadOnly {
-		mode = chunk.ReadOnly
+		return chunk.ReadOnly
 	}
-	f := m.takeFdLocked(idx)
-	if f == nil {
-		var err error
-		if f, err = m.openChunkLocked(idx, mode, false); err != nil {
-			return nil, chunkError(err)
-		}
-		m.adviseFile(f) // for the preads through it once it is cached
-	}
+	return chunk.ReadWrite
+}
+
+// mapFileLocked is mapLocked with chunk idx's file f (chunkFileLocked),
+// which it keeps open with the mapping, or closes if the mapping fails.
+//
+// REQUIRES: m.mu held; the slot empty.
+func (m *Manager) mapFileLocked(idx int64, op string, f *chunk.File) (*mapping, error) {
 	k := m.slotNum(idx)
-	p, err := m.ar.Map(k, f.OS(), mode == chunk.ReadWrite)
+	p, err := m.ar.Map(k, f.OS(), m.chunkMode() == chunk.ReadWrite)
 	if err != nil {
 		return nil, errors.Join(chunkError(err), f.Close())
 	}
