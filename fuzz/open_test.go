@@ -747,7 +747,15 @@ func predictOpen(dir string, opts *chunkmap.Options, boot [bootLen]byte) predict
 		if start < 0 || start%p.chunkSize != 0 || size < start {
 			return corrupt
 		}
-		p.first, p.size, p.fromPage = start/p.chunkSize, size, true
+		// No writer leaves a page that needs fewer chunks than the
+		// record, or starts at a later chunk (it changes the record
+		// first): a writer follows the record instead of such a page,
+		// which another program wrote over. A reader follows the page.
+		first := start / p.chunkSize
+		behind := first > p.first || ceilDiv(size, p.chunkSize) < ceilDiv(p.size, p.chunkSize)
+		if opts.ReadOnly || !behind {
+			p.first, p.size, p.fromPage = first, size, true
+		}
 	}
 	// Chunk files [first, end) must exist, each a regular file of
 	// ChunkSize bytes; whatever is below or past them does not matter.
@@ -769,6 +777,15 @@ func predictOpen(dir string, opts *chunkmap.Options, boot [bootLen]byte) predict
 		return corrupt // a chunk file missing
 	}
 	return p
+}
+
+// ceilDiv returns a/b rounded up, for a >= 0 and b > 0, without
+// overflowing for a near math.MaxInt64.
+func ceilDiv(a, b int64) int64 {
+	if a%b != 0 {
+		return a/b + 1
+	}
+	return a / b
 }
 
 // fitsAddressSpace reports whether MaxMapped chunks fit the address space:
