@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"unicode/utf8"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -267,16 +266,19 @@ func open(dir string, o Options) (*Manager, error) {
 	// the manifest it read next needs.
 	// A writer opens it for writing at once, and keeps it open unless it
 	// must write a new one: one open, not three (read, map the state page
-	// to check, map it to write). Where the system refuses to open it
-	// for writing, the checks below still run first, reading it, and
-	// the refusal comes when the writer opens it to write.
+	// to check, map it to write). Where that open fails (the system
+	// refuses to open the file for writing, or it is not a regular file,
+	// which a directory's EISDIR would add to the message), the manifest
+	// is opened for reading, as before: the checks below run first, with
+	// the errors a reader gets, and a refusal to write comes when the
+	// writer opens it to write.
 	flag := os.O_RDWR
 	if o.ReadOnly {
 		flag = os.O_RDONLY
 	}
 	mf, ms, mfErr := openReadManifest(fsys, dir, flag)
 	writable := mf != nil && !o.ReadOnly
-	if mf == nil && !o.ReadOnly && mayNotWrite(mfErr) {
+	if mf == nil && !o.ReadOnly && !errors.Is(mfErr, fs.ErrNotExist) {
 		mf, ms, mfErr = openReadManifest(fsys, dir, os.O_RDONLY)
 	}
 	// So is the state page, for the same reason: Start and Size, where a
@@ -680,13 +682,6 @@ func sortChunks(chunks []int64, listed []fs.DirEntry) {
 func pageBehindRecord(page, record manifest) bool {
 	shift := log2(record.chunkSize)
 	return page.first > record.first || chunksFor(page.size, shift) < chunksFor(record.size, shift)
-}
-
-// mayNotWrite reports whether err is the system's refusal to open a file
-// for writing that it may open for reading: permission, or a read-only
-// file system.
-func mayNotWrite(err error) bool {
-	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
 }
 
 // checkChunkFile reports ErrCorrupt unless fi, the Lstat of the chunk file
