@@ -467,7 +467,10 @@ func open(dir string, o Options) (*Manager, error) {
 		}
 		return m, nil
 	}
-	if mfl != nil && !mfl.writable {
+	// The manifest opened read-only goes, and so does one the listing
+	// did not show (another program removed it in between): a new
+	// manifest is written in its place, and mapped below.
+	if mfl != nil && (!mfl.writable || create) {
 		if err := mfl.close(); err != nil {
 			return nil, err
 		}
