@@ -25,9 +25,12 @@ import (
 // Remove locks the directory as a read-write [Open] does: while a writer,
 // in this process or another, has the dataset open, it fails with an error
 // matching ErrLocked and changes nothing. ReadOnly Managers take no lock and
-// do not stop it; once their chunk files are gone they fail to read the
-// chunks they have not mapped (on Windows, where a mapped file cannot be
-// deleted, Remove fails instead, part way, until they close).
+// do not stop it; once their chunk files are gone they read the chunks
+// they have mapped, as long as those stay mapped, and fail (ErrFault) on
+// the others, one they had mapped and evicted since included: a chunk is
+// mapped again only through its file's name (on Windows, where a mapped
+// file cannot be deleted, Remove fails instead, part way, until they
+// close).
 //
 // A missing directory, or one without a manifest, chunk file or temporary
 // file of a dataset, gives an error matching fs.ErrNotExist; so does an
