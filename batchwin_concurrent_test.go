@@ -63,13 +63,15 @@ func bwCheckWords(p []byte, off int64) string {
 
 // bwCtl is the controller's state as the workers see it: while seq is even
 // and does not move across a call, Start and Size are start and size (and
-// the Manager is closed if closed).
+// the Manager is closed if it is the one closed holds).
 type bwCtl struct {
 	seq         atomic.Uint64
 	start, size atomic.Int64
-	closed      atomic.Bool // the writer
-	folClosed   atomic.Bool // the follower
-	m, fol      atomic.Pointer[chunkmap.Manager]
+	// closed and folClosed are the writer and the follower whose Close
+	// has returned: a Manager, not a flag, so that a worker that meets the
+	// next writer before open has finished does not take it for closed.
+	closed, folClosed atomic.Pointer[chunkmap.Manager]
+	m, fol            atomic.Pointer[chunkmap.Manager]
 }
 
 // bwErrs collects failures from many goroutines, keeping the first few.
@@ -135,8 +137,6 @@ func bwConcurrent(t *testing.T, c bwCfg, seed uint64, dur time.Duration) {
 		ctl.size.Store(m.Size())
 		ctl.m.Store(m)
 		ctl.fol.Store(fol)
-		ctl.closed.Store(false)
-		ctl.folClosed.Store(false)
 	}
 	first := bwOpen(t, dir, c)
 	if _, err := first.Append(bwWords(0, 24*bwCS, 1)); err != nil {
@@ -184,7 +184,7 @@ func bwConcurrent(t *testing.T, c bwCfg, seed uint64, dur time.Duration) {
 					s1 := ctl.seq.Load()
 					st, sz := ctl.start.Load(), ctl.size.Load()
 					// Closed: Close returned on m, or m was replaced (after its Close).
-					cl := !follower && (ctl.closed.Load() || ctl.m.Load() != m) || follower && (ctl.folClosed.Load() || ctl.fol.Load() != m)
+					cl := !follower && (ctl.closed.Load() == m || ctl.m.Load() != m) || follower && (ctl.folClosed.Load() == m || ctl.fol.Load() != m)
 					var off int64
 					if span := sz - st; span > 0 && r.IntN(8) != 0 {
 						// Mostly within the first few dozen chunks from Start
@@ -304,7 +304,7 @@ func bwConcurrent(t *testing.T, c bwCfg, seed uint64, dur time.Duration) {
 			if err = m.Close(); err != nil && errors.Is(err, chunkmap.ErrBusy) {
 				err = nil // batches were open, as they should be
 			}
-			ctl.closed.Store(true)
+			ctl.closed.Store(m)
 			ctl.seq.Add(1)
 			time.Sleep(time.Millisecond) // workers meet the closed Manager
 			ctl.seq.Add(1)
@@ -313,7 +313,7 @@ func bwConcurrent(t *testing.T, c bwCfg, seed uint64, dur time.Duration) {
 				if err = fol.Close(); errors.Is(err, chunkmap.ErrBusy) {
 					err = nil
 				}
-				ctl.folClosed.Store(true)
+				ctl.folClosed.Store(fol)
 			}
 			if err == nil {
 				open()
