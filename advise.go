@@ -90,7 +90,7 @@ func (a Advice) chunk() chunk.Advice {
 func (m *Manager) Advise(off, n int64, advice Advice) error {
 	// A closed Manager first, as for every other call: ErrClosed is the
 	// answer to any call after Close, whatever its arguments.
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return m.errorf("advise", at(off, n), ErrClosed, "")
 	}
 	if advice < AdviceNormal || advice > AdviceDontNeed {

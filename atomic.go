@@ -99,7 +99,7 @@ func (m *Manager) CompareAndSwapUint64(off int64, old, new uint64) (bool, error)
 func (m *Manager) atomicOp(kind atomicKind, size int, off int64, a, b uint64) (x uint64, swapped bool, err error) {
 	op := atomicNames[kind]
 	if kind == atomicLoad {
-		if m.closed.Load() {
+		if !m.live.Load() {
 			return 0, false, m.errorf(op, at(off, int64(size)), ErrClosed, "")
 		}
 		if m.follows.Load() {
@@ -171,7 +171,7 @@ func (m *Manager) atomicIn(kind atomicKind, size int, off int64, a, b uint64) (x
 	// before either can (a follower's writer is another Manager: its
 	// caller checks the writer's epoch around the call).
 	m.mu.Lock()
-	if m.closed.Load() {
+	if !m.live.Load() {
 		m.mu.Unlock()
 		return 0, false, m.errorf(op, at(off, int64(size)), ErrClosed, "")
 	}

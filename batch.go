@@ -321,7 +321,7 @@ func (st *batchState) reset() {
 func (m *Manager) Batch(fn func(b *Batch) error) error {
 	// A closed Manager first, as for every other call: ErrClosed is the
 	// answer to any call after Close, whatever its arguments.
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return m.errorf("batch", whole, ErrClosed, "")
 	}
 	if fn == nil {
@@ -521,7 +521,7 @@ func (b *Batch) holdRange(op string, off, n int64, write bool) error {
 	// In the order of slow's checks (and Pin's): the Manager's state
 	// before the range.
 	switch {
-	case m.closed.Load():
+	case !m.live.Load():
 		return m.errorf(op, at(off, n), ErrClosed, "")
 	case write && m.opts.ReadOnly:
 		return m.errorf(op, at(off, n), ErrReadOnly, "")
@@ -606,7 +606,7 @@ func (b *Batch) slowSpan(op string, where span, off int64, n int, write, noView 
 		if err := m.checkWrite(op, where); err != nil { // names a negative n as given
 			return nil, err
 		}
-	} else if m.closed.Load() {
+	} else if !m.live.Load() {
 		return nil, m.errorf(op, where, ErrClosed, "")
 	}
 	if err := m.follow(op, where); err != nil {

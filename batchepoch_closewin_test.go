@@ -9,9 +9,9 @@ import (
 )
 
 // TestBatchEpoch_WindowCachedAfterClosedFlag: the read path of Batch.slow
-// checks m.closed between its two revalidates, and hold() of a chunk the
+// checks m.live between its two revalidates, and hold() of a chunk the
 // batch already holds checks nothing else. Close's bracket (beginShrink;
-// closed.Store(true); endShrink, the exact sequence in Manager.Close)
+// live.Store(false); endShrink, the exact sequence in Manager.Close)
 // landing between the two must not leave a read window in the post-Close
 // epoch, through which Bytes would keep succeeding after Close. The flag
 // is flipped here with Close's own sequence (and back, inside a bracket)
@@ -20,11 +20,11 @@ func TestBatchEpoch_WindowCachedAfterClosedFlag(t *testing.T) {
 	m := openEpochRace(t, 1)
 	tries, e := raceWindow(t, m, false, func(on bool) {
 		m.beginShrink() // as Close does
-		m.closed.Store(on)
+		m.live.Store(!on)
 		m.endShrink()
-	}, m.closed.Load)
+	}, func() bool { return !m.live.Load() })
 	if e != 0 {
-		t.Errorf("after %d tries: Bytes = nil error with m.closed set (window cached in epoch %d)", tries, e)
+		t.Errorf("after %d tries: Bytes = nil error with m.live cleared (window cached in epoch %d)", tries, e)
 	}
 	m.Close()
 }

@@ -77,7 +77,7 @@ func checkShape(t *testing.T, err error, s shape) {
 	}
 	// The place is the message up to the first ": ".
 	head, _, _ := strings.Cut(msg, ": ")
-	if !strings.HasPrefix(head, s.op+" ") {
+	if !strings.HasPrefix(head, s.op+" ") && head != s.op { // head == op: a call on no directory (a zero Manager)
 		t.Errorf("error %q does not start with the operation %q", msg, s.op)
 	}
 	if s.n != "" {
@@ -279,6 +279,39 @@ func TestErrorContract_Closed(t *testing.T) {
 	}
 	if errors.Is(chunkmap.ErrIO, fs.ErrClosed) || !errors.Is(chunkmap.ErrClosed, chunkmap.ErrClosed) {
 		t.Error("ErrClosed's match of fs.ErrClosed leaks to other sentinels, or ErrClosed no longer matches itself")
+	}
+}
+
+// TestErrorContract_ZeroManager: a Manager that Open did not return is a
+// closed one. Every method returns ErrClosed, as after Close, instead of
+// panicking in Close or reading and writing files through a Manager with no
+// directory (Truncate of a zero Manager used to try to create a chunk file
+// in the working directory, DropBefore and Refresh returned nil, ReadAt
+// io.EOF), and the message names no directory.
+func TestErrorContract_ZeroManager(t *testing.T) {
+	t.Chdir(t.TempDir()) // whatever a zero Manager might create lands here
+	var m chunkmap.Manager
+	closed := shape{want: chunkmap.ErrClosed}
+	whole := func(op string) shape { s := closed; s.op = op; return s }
+	cases := without(managerCalls(&m, closed, true, true), "Batch.Bytes", "Batch.WritableBytes", "Batch.Hold", "Batch.HoldWritable")
+	cases = append(cases,
+		ecCase{"Close", m.Close, whole("close")},
+		ecCase{"Sync", m.Sync, whole("sync")},
+		ecCase{"Refresh", m.Refresh, whole("refresh")},
+		ecCase{"Batch", func() error { return m.Batch(func(*chunkmap.Batch) error { return nil }) }, whole("batch")},
+	)
+	cases = append(cases, negativeLengths(&m, closed)...)
+	runCases(t, cases)
+	for _, c := range cases {
+		if msg := c.do().Error(); strings.Contains(msg, " in :") || strings.Contains(msg, "  ") {
+			t.Errorf("%s: message %q names an empty directory", c.name, msg)
+		}
+	}
+	if m.Size() != 0 || m.Start() != 0 || m.Stats() != (chunkmap.Stats{}) {
+		t.Errorf("zero Manager: Size %d, Start %d, Stats %+v, want all zero", m.Size(), m.Start(), m.Stats())
+	}
+	if ents, err := os.ReadDir("."); err != nil || len(ents) != 0 {
+		t.Errorf("the calls of a zero Manager left %v in the working directory (%v)", ents, err)
 	}
 }
 

@@ -42,7 +42,7 @@ import (
 // a Refresh on, if they are whole. On a read-write Manager Refresh does
 // nothing.
 func (m *Manager) Refresh() error {
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return m.errorf("refresh", whole, ErrClosed, "")
 	}
 	if !m.opts.ReadOnly {
@@ -50,7 +50,7 @@ func (m *Manager) Refresh() error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return m.errorf("refresh", whole, ErrClosed, "")
 	}
 	if !m.follows.Load() && m.mfile == nil {
@@ -287,7 +287,7 @@ func (m *Manager) pull() error {
 // reader's Start and Size now are; live is false if there is no writer to
 // follow (or the reader is closed), so that nothing shrinks under a read.
 func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return 0, false, nil // the values of Close's moment stay
 	}
 	ps, ok := m.shared.load(m.boot)
@@ -361,7 +361,7 @@ const midFollow = ^uint64(0)
 func (m *Manager) pullLocked() (epoch uint64, live bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return 0, false, nil
 	}
 	live, err = m.followLocked()
@@ -536,7 +536,7 @@ func (m *Manager) pageGone(ps pageState, ok bool) error {
 	// A closed reader's page is a copy of what it was at Close, and for
 	// an instant, where the system cannot swap it in one step, zeros
 	// (detachMapping): not a page another program wrote over.
-	if !m.followedLive.Load() || ok && ps.magic || m.closed.Load() {
+	if !m.followedLive.Load() || ok && ps.magic || !m.live.Load() {
 		return nil
 	}
 	how := "was written over"

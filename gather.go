@@ -167,7 +167,7 @@ func (m *Manager) scatterOne(op string, p []byte, off int64) error {
 // Manager is open; an error of the Manager's state names the first value's
 // offset, where the call fails.
 func (m *Manager) checkGather(op string, nbuf int, offs []int64, n int) error {
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return m.errorf(op, firstValue(offs, n), ErrClosed, "")
 	}
 	if n <= 0 || n > MinChunkSize {

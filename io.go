@@ -46,7 +46,7 @@ func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 // a function of its own so that ReadAt's frame stays small: on the hot path
 // every spill and every word of frame costs.
 func (m *Manager) readAt(p []byte, off int64) (int, error) {
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return 0, m.errorf("read", at(off, int64(len(p))), ErrClosed, "")
 	}
 	if off < 0 {
@@ -392,7 +392,7 @@ func (m *Manager) writeAt(p []byte, off int64) (int, error) {
 	// truncate each happen whole, one after the other.
 	m.resize.RLock()
 	defer m.resize.RUnlock()
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return 0, m.errorf("write", at(off, int64(len(p))), ErrClosed, "")
 	}
 	if off < m.state().start.Load() {
@@ -416,7 +416,7 @@ func (m *Manager) writeAt(p []byte, off int64) (int, error) {
 // overflows (what of it s has).
 func (m *Manager) checkWrite(op string, s span) error {
 	switch {
-	case m.closed.Load():
+	case !m.live.Load():
 		return m.errorf(op, s, ErrClosed, "")
 	case m.opts.ReadOnly:
 		return m.errorf(op, s, ErrReadOnly, "")
@@ -808,7 +808,7 @@ func (m *Manager) claimLocked(off, end int64) (claim, error) {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) reserveLocked(off, end int64, alloc bool) error {
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return ErrClosed
 	}
 	// If zeroing or allocating fails, the chunk files the growth created

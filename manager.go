@@ -65,7 +65,8 @@ const maxOffset = math.MaxInt64
 //
 // A Manager is safe for concurrent use by multiple goroutines, Close
 // included; calls after Close return ErrClosed. A Manager must not be
-// copied.
+// copied. Only [Open] makes a usable one: a zero Manager (declared, or
+// new(Manager)) is a closed one, whose every call returns ErrClosed.
 //
 // At most [Options.MaxMapped] chunks are mapped at once, plus the chunks held
 // by pins, open batches, a Sync and atomic operations in progress: the
@@ -101,7 +102,10 @@ type Manager struct {
 	// Open, so it may be read with no lock, also after Close.
 	contiguous bool
 
-	closed atomic.Bool
+	// live is set by Open once the Manager is built and cleared by Close:
+	// a Manager that Open did not return (a zero Manager) is closed, and
+	// every method returns ErrClosed instead of touching files.
+	live atomic.Bool
 	// st holds Start and Size. It is the Manager's own: the lock-free
 	// paths read it without a guard. A writer mirrors every change into
 	// the manifest's shared state page (shared), so that it is in the page
@@ -345,7 +349,7 @@ func (m *Manager) Close() error {
 	defer m.resize.Unlock()
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return m.errorf("close", whole, ErrClosed, "")
 	}
 	// Closed first, and every chunk out of lock-free use, so that no write
@@ -353,8 +357,8 @@ func (m *Manager) Close() error {
 	// return ErrClosed, stores in flight finish before their slot is
 	// emptied, and the dirty flags move to the list the Sync fsyncs.
 	m.mu.Lock()
-	m.beginShrink() // around closed, as around a new Size (resize.go)
-	m.closed.Store(true)
+	m.beginShrink() // around live, as around a new Size (resize.go)
+	m.live.Store(false)
 	m.endShrink()
 	var emptied []slotChunk
 	if m.ar != nil && m.ar.Contiguous() {
@@ -428,7 +432,7 @@ func (m *Manager) Close() error {
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.follows.Load() && !m.closed.Load() {
+	if m.follows.Load() && m.live.Load() {
 		m.followLocked() // counts the writer's chunks; an error changes nothing
 	}
 	return m.statsLocked()
@@ -527,6 +531,8 @@ func (m *Manager) wrapErr(op string, s span, err error) error {
 func (m *Manager) where(op string, s span, msg string) string {
 	p := place(op, s)
 	switch {
+	case m.dir == "":
+		return p // a zero Manager has no directory to name
 	case s == whole:
 		return p + " " + m.dir
 	case strings.Contains(msg, m.dir+string(filepath.Separator)):

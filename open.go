@@ -529,6 +529,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 		mfile:     mfl,
 		boot:      bootOf(o.fsys().BootID()),
 	}
+	m.live.Store(true)
 	tmpfs := chunk.HolesFault(dir)
 	m.allocAlign = allocAlign(m.chunkSize, tmpfs)
 	m.allocStep = allocStep(m.chunkSize, m.allocAlign)

@@ -106,7 +106,7 @@ func (m *Manager) PinWritable(off int64, n int) (*Pinned, error) {
 // pin is Pin (or, with write, PinWritable) for operation op, which its
 // errors name.
 func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) {
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return nil, m.errorf(op, at(off, int64(n)), ErrClosed, "")
 	}
 	if err := m.follow(op, at(off, int64(n))); err != nil {
@@ -195,7 +195,7 @@ func (m *Manager) releaseHeldLocked(slots []*slot, view *viewHold, write bool) {
 	if view != nil {
 		m.releaseViewLocked(view)
 	}
-	if !m.closed.Load() {
+	if m.live.Load() {
 		m.evictLocked(0)
 	}
 }
@@ -207,7 +207,7 @@ func (m *Manager) releaseHeldLocked(slots []*slot, view *viewHold, write bool) {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) checkChunksLocked(off int64, n int) error {
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return ErrClosed
 	}
 	// off+n may be 2^63 (a range that ends the top chunk): subtract first.
@@ -329,7 +329,7 @@ func (m *Manager) holdRangeOnceLocked(first, last, o, nb int64, write bool, op s
 			// Holds kept these chunks mapped past MaxMapped, perhaps:
 			// with them gone, evict down to the bound, as the release
 			// of a last hold does.
-			if !m.closed.Load() {
+			if m.live.Load() {
 				m.evictLocked(0)
 			}
 		}

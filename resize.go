@@ -380,7 +380,7 @@ func (m *Manager) Grow(n int64) error {
 	defer m.resize.RUnlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return m.errorf("grow", at(size, n), ErrClosed, "")
 	}
 	size = m.state().size.Load()
@@ -562,7 +562,7 @@ func (m *Manager) lockShrink(op string, off int64) (unlock func(), err error) {
 		m.syncMu.Unlock()
 		m.resize.Unlock()
 	}
-	if m.closed.Load() {
+	if !m.live.Load() {
 		unlock()
 		return nil, m.errorf(op, atOff(off), ErrClosed, "")
 	}

@@ -371,7 +371,7 @@ func (m *Manager) mappingLocked(idx int64) *mapping {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return nil, ErrClosed
 	}
 	if mp := m.mappingLocked(idx); mp != nil {
@@ -929,7 +929,7 @@ func (m *Manager) unholdSlot(s *slot) {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) afterLastHoldLocked(s *slot) {
-	if !m.closed.Load() {
+	if m.live.Load() {
 		m.evictLocked(0)
 		if overMapBudget() {
 			// The Managers of the process hold their share of the
@@ -963,7 +963,7 @@ func (m *Manager) finishDoomedLocked(s *slot) {
 			break
 		}
 	}
-	if m.closed.Load() {
+	if !m.live.Load() {
 		m.releaseArenaLocked()
 	}
 }
@@ -998,7 +998,7 @@ type retired struct {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) releaseArenaLocked() error {
-	if !m.closed.Load() || len(m.mu.doomed) > 0 || m.ar == nil {
+	if m.live.Load() || len(m.mu.doomed) > 0 || m.ar == nil {
 		return nil
 	}
 	err := m.mu.slotErr

@@ -67,7 +67,7 @@ import (
 // recorded, and stores through a private view (a Pin across the arena's
 // end) while Truncate or DropBefore deleted chunk files.
 func (m *Manager) Sync() error {
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return m.errorf("sync", whole, ErrClosed, "")
 	}
 	if m.opts.ReadOnly {
@@ -77,7 +77,7 @@ func (m *Manager) Sync() error {
 	defer m.syncMu.Unlock()
 	// Close takes syncMu too: a Close that got it first has closed the
 	// files this Sync would use (and synced them itself).
-	if m.closed.Load() {
+	if !m.live.Load() {
 		return m.errorf("sync", whole, ErrClosed, "")
 	}
 	return m.wrapErr("sync", whole, m.syncLocked())

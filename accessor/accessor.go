@@ -180,8 +180,13 @@ var (
 
 // New returns an accessor for m that encodes typed values in the given byte
 // order; a nil order means [binary.LittleEndian]. Atomics ignore the order
-// and use the machine's own.
+// and use the machine's own. A nil m gives an accessor of a closed
+// Manager, whose every call returns [chunkmap.ErrClosed]. (A zero
+// ViewAccessor has no Manager at all: get one from New.)
 func New(m *chunkmap.Manager, order binary.ByteOrder) *ViewAccessor {
+	if m == nil {
+		m = new(chunkmap.Manager) // a Manager Open did not return is closed
+	}
 	v := &ViewAccessor{m: m}
 	// Comparing interfaces whose dynamic types differ is false, never a
 	// panic, so a non-comparable custom order is safe here.

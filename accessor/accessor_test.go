@@ -390,6 +390,16 @@ func TestBadInput(t *testing.T) {
 			check(16)
 		}
 	})
+	t.Run("nil-manager", func(t *testing.T) {
+		// New(nil) gives the accessor of a closed Manager, not one that
+		// panics on its first call.
+		va := accessor.New(nil, nil)
+		for _, c := range append(append(reads, atomicStores...), writes...) {
+			if err := c.fn(va, 0); !errors.Is(err, chunkmap.ErrClosed) {
+				t.Errorf("%s(0) through New(nil) = %v, want an error matching ErrClosed", c.name, err)
+			}
+		}
+	})
 	t.Run("read-only", func(t *testing.T) {
 		dir := t.TempDir()
 		w := openTestManager(t, dir, nil)
