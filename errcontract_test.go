@@ -310,6 +310,9 @@ func TestErrorContract_ZeroManager(t *testing.T) {
 	if m.Size() != 0 || m.Start() != 0 || m.Stats() != (chunkmap.Stats{}) {
 		t.Errorf("zero Manager: Size %d, Start %d, Stats %+v, want all zero", m.Size(), m.Start(), m.Stats())
 	}
+	// A deferred Close after a failed Open closes a nil *Manager.
+	var nilm *chunkmap.Manager
+	checkShape(t, nilm.Close(), whole("close"))
 	if ents, err := os.ReadDir("."); err != nil || len(ents) != 0 {
 		t.Errorf("the calls of a zero Manager left %v in the working directory (%v)", ents, err)
 	}

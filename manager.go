@@ -343,8 +343,14 @@ var (
 // reported. Stores a Batch or pin makes through its bytes once Close has
 // begun may come after Close's sync of their chunk: they are in the file
 // (a crash of the process keeps them), but not synced. Every later call
-// returns ErrClosed, Close included.
+// returns ErrClosed, Close included. Close of a nil *Manager returns an
+// error matching ErrClosed too, so that a deferred Close after a failed
+// Open, which returns nil, does not crash; other methods of a nil
+// *Manager panic, as for any nil pointer.
 func (m *Manager) Close() error {
+	if m == nil {
+		return placed("close", "%w: nil *Manager (Open failed?)", ErrClosed)
+	}
 	m.resize.Lock()
 	defer m.resize.Unlock()
 	m.syncMu.Lock()
