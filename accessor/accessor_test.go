@@ -395,8 +395,40 @@ func TestBadInput(t *testing.T) {
 		// panics on its first call.
 		va := accessor.New(nil, nil)
 		for _, c := range append(append(reads, atomicStores...), writes...) {
-			if err := c.fn(va, 0); !errors.Is(err, chunkmap.ErrClosed) {
-				t.Errorf("%s(0) through New(nil) = %v, want an error matching ErrClosed", c.name, err)
+			if err := c.fn(va, 0); !errors.Is(err, chunkmap.ErrClosed) || strings.Contains(err.Error(), " in :") {
+				t.Errorf("%s(0) through New(nil) = %v, want an error matching ErrClosed that names no directory", c.name, err)
+			}
+		}
+		sc := va.Scan()
+		for range sc.Uint64s(0, 4) {
+			t.Fatal("a scan through New(nil) yielded a value")
+		}
+		if err := sc.Err(); !errors.Is(err, chunkmap.ErrClosed) || strings.Contains(err.Error(), " in :") {
+			t.Errorf("scan through New(nil): Err = %v, want an error matching ErrClosed that names no directory", err)
+		}
+	})
+	t.Run("zero-scanner", func(t *testing.T) {
+		// The zero Scanner has no accessor: its scans yield nothing and
+		// report ErrClosed, as a zero Batch's calls do, not panic.
+		for _, scan := range []struct {
+			name string
+			run  func(s *accessor.Scanner)
+		}{
+			{"Uint64s", func(s *accessor.Scanner) {
+				for range s.Uint64s(0, 4) {
+					t.Fatal("the zero Scanner yielded a value")
+				}
+			}},
+			{"Blocks", func(s *accessor.Scanner) {
+				for range s.Blocks(0, 4) {
+					t.Fatal("the zero Scanner yielded a block")
+				}
+			}},
+		} {
+			var s accessor.Scanner
+			scan.run(&s)
+			if err := s.Err(); !errors.Is(err, chunkmap.ErrClosed) {
+				t.Errorf("%s of a zero Scanner: Err = %v, want an error matching ErrClosed", scan.name, err)
 			}
 		}
 	})

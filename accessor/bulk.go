@@ -89,7 +89,7 @@ func (v *ViewAccessor) restate(op string, off, n int64, err error) error {
 func (v *ViewAccessor) restatePlace(where string, err error) error {
 	dir := v.dir()
 	msg := unplace(err)
-	if !strings.Contains(msg, dir+string(filepath.Separator)) {
+	if dir != "" && !strings.Contains(msg, dir+string(filepath.Separator)) {
 		// As the Manager's messages do: the directory once, unless
 		// the message names a file in it.
 		where += " in " + dir

@@ -89,7 +89,8 @@ type Scanner struct {
 
 // Scan returns a new Scanner over the accessor's dataset, with no error.
 // Scan is the only way to make one: the zero Scanner has no dataset, and
-// its scans panic.
+// its scans yield nothing and leave an error matching
+// [chunkmap.ErrClosed] in Err.
 func (v *ViewAccessor) Scan() *Scanner {
 	return &Scanner{v: v}
 }
@@ -139,6 +140,10 @@ func (s *Scanner) countErr(op string, off, count int64, size int, detail string)
 // int64, and may be huge or negative.
 func (s *Scanner) check(op string, off, count int64, size int) (int64, error) {
 	v := s.v
+	if v == nil {
+		return 0, fmt.Errorf("%s: %w: a zero Scanner (use the one ViewAccessor.Scan returns)",
+			countPlace(op, off, count, size), chunkmap.ErrClosed)
+	}
 	// An empty ReadAt reports a closed Manager and a negative offset, in
 	// the scan's name and extent: its bytes, or the count as given where
 	// they cannot be stated (as countErr names it), never "0 bytes".
