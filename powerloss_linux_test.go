@@ -9,6 +9,10 @@ package chunkmap_test
 // of the name changes made since, which a journaling file system may write
 // out early), opened as after a reboot, and checked against a model of the
 // workload: what the last Sync that returned acknowledged must be there.
+// Stores that reach mapped memory without a file operation (atomics,
+// Scatter, a Batch's or a pin's bytes) reach an image only through the
+// fsync of their chunk, so the workloads include them: one that leaves
+// its chunk unmarked for the next Sync shows as a lost store.
 //
 // The tests of the fault injector (vfstest.Faulty) are at the end: failed
 // fsyncs, a full disk, and a descriptor limit.
@@ -72,16 +76,24 @@ const (
 	plCloseOpen // Close, then Open again
 	plSeedV1    // a dataset of format version 1 to start from
 	plCrashOpen // a crash of the process (Abandon), then Open again
+	// The stores that go to mapped memory without a WriteAt, each of
+	// which must mark its chunk for the next Sync (the first store to a
+	// chunk since a Sync above all):
+	plAtomic  // StoreUint64 of one aligned word
+	plScatter // Scatter of aligned words
+	plBatch   // a store through Batch.WritableBytes
+	plPin     // a store through the bytes of PinWritable
 )
 
-var plKindNames = [...]string{"Open", "WriteAt", "Append", "Truncate", "DropBefore", "Grow", "Sync", "Close", "Close+Open", "SeedV1", "Crash+Open"}
+var plKindNames = [...]string{"Open", "WriteAt", "Append", "Truncate", "DropBefore", "Grow", "Sync", "Close", "Close+Open", "SeedV1", "Crash+Open", "StoreUint64", "Scatter", "Batch", "PinWritable"}
 
 // plOp is one operation of a workload, and what became of it.
 type plOp struct {
 	kind plKind
-	off  int64 // WriteAt: offset; Truncate: size; DropBefore: offset
-	n    int64 // WriteAt, Append: length; Grow: bytes
-	gen  int   // the operation's index in the workload, which seeds its bytes
+	off  int64   // WriteAt, StoreUint64, Batch, PinWritable: offset; Truncate: size; DropBefore: offset
+	n    int64   // WriteAt, Append, Batch, PinWritable: length; Grow: bytes
+	offs []int64 // Scatter: the offsets of its 8-byte words
+	gen  int     // the operation's index in the workload, which seeds its bytes
 
 	// before is the model's Start and Size when the operation began.
 	before plExtent
@@ -94,8 +106,12 @@ type plOp struct {
 func (o plOp) String() string {
 	var args string
 	switch o.kind {
-	case plWrite:
+	case plWrite, plBatch, plPin:
 		args = fmt.Sprintf("(%d bytes at %d)", o.n, o.off)
+	case plAtomic:
+		args = fmt.Sprintf("(%d)", o.off)
+	case plScatter:
+		args = fmt.Sprintf("(%d words at %v)", len(o.offs), o.offs)
 	case plAppend:
 		args = fmt.Sprintf("(%d bytes)", o.n)
 	case plTruncate, plDrop:
@@ -144,15 +160,36 @@ func plNext(r *rand.Rand, s *plModel, gen int) plOp {
 	op := plOp{gen: gen}
 	size := s.size()
 	room := plLimit - size
+	// The aligned words inside [Start, Size) that stores to mapped memory
+	// may take: [lo, lo+8*words).
+	lo := (s.start + 7) &^ 7
+	words := max(0, (size-lo)/8)
 	switch k := r.IntN(100); {
 	case k < 14:
 		op.kind = plSync
-	case k < 38 && room > 4096:
+	case k < 30 && room > 4096:
 		// A small WriteAt, inside or past Size (leaving a hole).
 		op.kind = plWrite
 		op.off = s.start + r.Int64N(min(size-s.start+2*plChunk, plLimit-4096-s.start))
 		op.n = 1 + r.Int64N(3000)
-	case k < 48 && room > 3*plChunk:
+	case k < 36 && words > 0:
+		op.kind = plAtomic
+		op.off = lo + 8*r.Int64N(words)
+	case k < 38 && words > 0:
+		op.kind = plScatter
+		// Distinct words, so that the model need not know which of two
+		// stores to one word comes last.
+		for _, w := range r.Perm(int(min(words, 1000)))[:1+r.IntN(int(min(words, 40)))] {
+			op.offs = append(op.offs, lo+8*int64(w)*(words/min(words, 1000)))
+		}
+	case k < 42 && size > s.start:
+		op.kind = plBatch
+		if k >= 40 {
+			op.kind = plPin
+		}
+		op.off = s.start + r.Int64N(size-s.start)
+		op.n = 1 + r.Int64N(min(3000, size-op.off))
+	case k < 52 && room > 3*plChunk:
 		// A bulk WriteAt, which goes to the files with pwrite.
 		op.kind = plWrite
 		op.n = plChunk + r.Int64N(plChunk*3/2)
@@ -163,7 +200,7 @@ func plNext(r *rand.Rand, s *plModel, gen int) plOp {
 		if r.IntN(3) == 0 {
 			op.n = plChunk + r.Int64N(plChunk)
 		}
-	case k < 76:
+	case k < 78:
 		op.kind = plTruncate
 		if size > s.start && r.IntN(3) != 0 {
 			op.off = s.start + r.Int64N(size-s.start+1) // shrinking, often across chunks
@@ -224,6 +261,50 @@ func plApply(m *chunkmap.Manager, s *plModel, op *plOp) (changed [][2]int64) {
 				changed = append(changed, [2]int64{s.start, first})
 				s.start = first
 			}
+		}
+	case plAtomic:
+		var b [8]byte
+		for i := range b {
+			b[i] = plByte(op.gen, op.off+int64(i))
+		}
+		if op.err = m.StoreUint64(op.off, binary.NativeEndian.Uint64(b[:])); op.err == nil {
+			changed = append(changed, [2]int64{op.off, op.off + 8})
+			copy(s.data[op.off:], b[:])
+		}
+	case plScatter:
+		src := make([]byte, 8*len(op.offs))
+		for k, off := range op.offs {
+			for i := range 8 {
+				src[8*k+i] = plByte(op.gen, off+int64(i))
+			}
+		}
+		if op.err = m.Scatter(src, op.offs, 8); op.err == nil {
+			for k, off := range op.offs {
+				changed = append(changed, [2]int64{off, off + 8})
+				copy(s.data[off:], src[8*k:8*k+8])
+			}
+		}
+	case plBatch, plPin:
+		p := make([]byte, op.n)
+		for i := range p {
+			p[i] = plByte(op.gen, op.off+int64(i))
+		}
+		if op.kind == plBatch {
+			op.err = m.Batch(func(b *chunkmap.Batch) error {
+				q, err := b.WritableBytes(op.off, int(op.n))
+				copy(q, p)
+				return err
+			})
+		} else {
+			var pin *chunkmap.Pinned
+			if pin, op.err = m.PinWritable(op.off, int(op.n)); op.err == nil {
+				copy(pin.Bytes(), p)
+				pin.Release()
+			}
+		}
+		if op.err == nil {
+			changed = append(changed, [2]int64{op.off, op.off + op.n})
+			copy(s.data[op.off:], p)
 		}
 	case plGrow:
 		op.err = m.Grow(op.n)
