@@ -35,10 +35,12 @@ import (
 // stores through them are discarded with it, as if they had come before the
 // deletion. Keep batches short.
 //
-// A Batch must not be used after its function returns (its methods then
-// return ErrClosed), nor by more than one goroutine at a time. A copy of a
-// Batch acts for the Batch it was copied from, through the call, and ends
-// with it.
+// A Batch must not be used after its function returns, nor by more than
+// one goroutine at a time. A call that comes after the return (ordered
+// after it, as by a channel or a WaitGroup) returns ErrClosed; a call from
+// another goroutine that races with the return is a data race, and bytes
+// it is handed may be unmapped as it reads them. A copy of a Batch acts
+// for the Batch it was copied from, through the call, and ends with it.
 type Batch struct {
 	// The fast paths' windows: Bytes hands out [lo, lo+n), mapped at p,
 	// and WritableBytes [wlo, wlo+wn), mapped at wp, without a call. Each

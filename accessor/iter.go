@@ -281,7 +281,9 @@ func scanValues[T value](s *Scanner, op string, off int64, n int) iter.Seq2[int6
 // read on the caller's goroutine while the scan, and its fault guard, run
 // on another: a block's chunk file truncated from outside in that step
 // then kills the process with SIGBUS, as it does for a [chunkmap.Pinned]'s
-// bytes.
+// bytes. And the Batch of a block handed out by next stays open until the
+// next call of next or of stop: call stop when done, or the chunk stays
+// held, and Close reports ErrBusy, for as long as the scan is suspended.
 func (s *Scanner) Blocks(off, n int64) iter.Seq2[int64, []byte] {
 	return func(yield func(int64, []byte) bool) {
 		s.blocks(off, n, yield)
