@@ -370,9 +370,13 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		problems = append(problems, problem{f.what, f.advice})
 	}
 	notes := s.notes
-	if s.cs != 0 && s.mv.best < 0 {
-		notes = append(notes, fmt.Sprintf("the manifest has no valid record: the chunk files were checked against chunk size %d, from %s, and Start %d and Size %d, from %s",
-			s.cs, s.csFrom, s.start, s.size, s.extentFrom))
+	if s.cs != 0 && (s.mv.best < 0 || s.disowned != 0) {
+		why := "the manifest has no valid record"
+		if s.disowned != 0 {
+			why = "the manifest is not these chunk files'"
+		}
+		notes = append(notes, fmt.Sprintf("%s: the chunk files were checked against chunk size %d, from %s, and Start %d and Size %d, from %s",
+			why, s.cs, s.csFrom, s.start, s.size, s.extentFrom))
 	}
 	for _, name := range s.scan.temps {
 		notes = append(notes, fmt.Sprintf("%s is a temporary file left by an interrupted write; the next read-write Open deletes it", name))

@@ -35,7 +35,9 @@ with its chunk file and the reason.
 The chunk size comes from the manifest when one of its records is valid;
 otherwise from -chunk; otherwise it is inferred from the chunk files (the
 size most of them have, when it is a valid chunk size and none is larger).
-Start and Size come from the manifest as Open would take them (the state
+A manifest whose valid record names a chunk size that no chunk file has,
+while they agree on another, is another dataset's: it counts as having no
+valid record. Start and Size come from the manifest as Open would take them (the state
 page a writer of this boot left, else the newest valid record), else from
 the state page alone, else from the chunk files present (Size is then the
 end of the last one). Where the manifest's other record is damaged (not

@@ -256,6 +256,10 @@ type survey struct {
 	csFrom string
 	csErr  error
 
+	// disowned is the chunk size the chunk files have where the manifest's
+	// valid record names another (see disown), and 0 otherwise.
+	disowned int64
+
 	// [start, size) is the dataset, and extentFrom where that came from;
 	// first and end are the chunks it needs. Valid only when cs is known.
 	start, size int64
@@ -273,7 +277,8 @@ type survey struct {
 }
 
 // surveyDir reads dir. chunkSize, if not 0, is the chunk size to use when
-// the manifest has no valid record (salvage's -chunk); a valid record wins.
+// the manifest has no valid record (salvage's -chunk); a valid record wins,
+// unless the chunk files disown it (see disown).
 // The error is for a directory that cannot be listed; everything else is a
 // fault or a note in the survey.
 func surveyDir(dir string, chunkSize int64) (*survey, error) {
@@ -369,6 +374,7 @@ func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 	}
 	s.scan = scan
 	s.manifestFaults()
+	s.disown()
 	s.tempFaults()
 	if !s.chooseChunkSize(chunkSize) {
 		if len(scan.chunks) > 0 {
@@ -464,6 +470,50 @@ func (mv *manifestView) neverWritten(i int) bool {
 	return mv.version == 2 && mv.recs[i].blank && mv.best == 1-i && mv.recs[mv.best].seq == 1
 }
 
+// disown checks the manifest's valid record against the chunk files: where
+// none has the record's chunk size and they agree on another (as
+// inferChunkSize reads them), the manifest is not the one they were written
+// with (another dataset's MANIFEST copied over this one's, say), and its
+// record and state page describe another dataset. Taken as they are, they
+// had every chunk file reported as cut short or as too long, and salvage
+// put each chunk's bytes at the wrong offsets or left all but the first
+// chunk behind, reporting nothing lost. The survey then treats the
+// manifest as one with no valid record, and reports it as one fault. It
+// takes two chunk files that agree: a single one of another size is
+// taken for what another program cut short or grew, as it is in a dataset
+// of one chunk, whose record is its own.
+func (s *survey) disown() {
+	mv := &s.mv
+	if mv.best < 0 {
+		return
+	}
+	cs := mv.recs[mv.best].chunkSize
+	own, _, err := inferChunkSize(s.scan)
+	if err != nil || own == cs {
+		return
+	}
+	n, agree := 0, 0
+	for _, e := range s.scan.chunks {
+		if !e.Mode().IsRegular() {
+			continue
+		}
+		if e.Size() == cs {
+			return
+		}
+		n++
+		if e.Size() == own {
+			agree++
+		}
+	}
+	if agree < 2 {
+		return
+	}
+	s.disowned = own
+	s.fault(0, 0, s.salvageAdvice(fmt.Sprintf("the chunk files may be intact, and salvage takes them at their own size, %d", own), ""),
+		"%s: its %s (%s) does not fit the chunk files: none has %d bytes, and %d of the %d have %d: the manifest is not the one they were written with (another dataset's, copied over it?), and Open refuses the dataset",
+		chunkmap.ManifestName, recordName(mv.version, mv.best), mv.recordSummary(mv.best), cs, agree, n, own)
+}
+
 // recordSummary describes record i, e.g. "seq 3: chunk size 65536, first
 // chunk 0, size 1000".
 func (mv *manifestView) recordSummary(i int) string {
@@ -477,7 +527,7 @@ func (mv *manifestView) recordSummary(i int) string {
 // chooseChunkSize sets cs from the manifest, flag or the chunk files, and
 // reports whether it is known.
 func (s *survey) chooseChunkSize(flag int64) bool {
-	if s.mv.best >= 0 {
+	if s.mv.best >= 0 && s.disowned == 0 {
 		s.cs = s.mv.recs[s.mv.best].chunkSize
 		s.csFrom = "the manifest, " + recordName(s.mv.version, s.mv.best)
 		if flag != 0 && flag != s.cs {
@@ -544,8 +594,10 @@ func inferChunkSize(scan *dirScan) (int64, string, error) {
 // chunk files present.
 func (s *survey) chooseExtent() error {
 	mv, cs := &s.mv, s.cs
+	// A disowned manifest's record and state page are another dataset's.
+	rec := mv.best >= 0 && s.disowned == 0
 	page := mv.page
-	pageFits := page != nil && page.fits(cs)
+	pageFits := s.disowned == 0 && page != nil && page.fits(cs)
 	pageDesc := func() string {
 		var how []string
 		if page.live {
@@ -561,10 +613,10 @@ func (s *survey) chooseExtent() error {
 		return strings.Join(how, ", ")
 	}
 	switch {
-	case mv.best >= 0 && page != nil && page.live && pageFits:
+	case rec && page != nil && page.live && pageFits:
 		s.start, s.size = page.start, page.size
 		s.extentFrom = "the manifest's state page (" + pageDesc() + ")"
-	case mv.best >= 0:
+	case rec:
 		r := mv.recs[mv.best]
 		s.start, s.size = r.first*cs, r.size
 		s.extentFrom = "the manifest, " + recordName(mv.version, mv.best)
