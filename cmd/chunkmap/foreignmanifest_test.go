@@ -12,29 +12,28 @@ import (
 )
 
 // TestForeignManifest copies another dataset's MANIFEST, valid but
-// recording another chunk size, over a dataset's own: one fault. verify
-// must report it as one problem, not one per chunk file (each then looks
-// cut short, or too long with its tail "not part of the dataset"), and
-// salvage and cat must take the chunk files at their own size: with the
-// manifest's, salvage put each chunk's bytes at the wrong offsets (a
-// larger size), or dropped the second half of every chunk and reported
-// nothing lost (a smaller one).
+// recording another chunk size or an extent that holds none of the chunk
+// files, over a dataset's own: one fault. verify must report it as one
+// problem, not one per chunk file (each then looks cut short, or too long
+// with its tail "not part of the dataset"), and salvage and cat must take
+// the chunk files as they are: with the manifest's chunk size, salvage put
+// each chunk's bytes at the wrong offsets (a larger size), or dropped all
+// but the first chunk and reported nothing lost (a smaller one); with its
+// extent, it copied zeros and left every chunk file behind.
 func TestForeignManifest(t *testing.T) {
 	tests := []struct {
-		name    string
-		foreign int64 // the other dataset's chunk size
+		name         string
+		cs           int64 // the dataset's chunk size
+		foreign      int64 // the other dataset's
+		foreignStart int64 // and its Start
 	}{
-		{"larger chunk size", 2 * testChunk},
-		{"smaller chunk size", testChunk},
+		{"larger chunk size", testChunk, 2 * testChunk, 0},
+		{"smaller chunk size", 2 * testChunk, testChunk, 0},
+		{"same chunk size, extent past the chunk files", testChunk, testChunk, 10 * testChunk},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// The dataset has chunks of twice the foreign size where the
-			// foreign one is smaller, so both directions are tried.
-			cs := int64(testChunk)
-			if tc.foreign == testChunk {
-				cs = 2 * testChunk
-			}
+			cs := tc.cs
 			dir := filepath.Join(t.TempDir(), "ds")
 			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
 			if err != nil {
@@ -49,11 +48,11 @@ func TestForeignManifest(t *testing.T) {
 			}
 			must(t, m.Close())
 			other := filepath.Join(t.TempDir(), "other")
-			o, err := chunkmap.Open(other, &chunkmap.Options{ChunkSize: tc.foreign})
+			o, err := chunkmap.Open(other, &chunkmap.Options{ChunkSize: tc.foreign, Start: tc.foreignStart})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := o.WriteAt([]byte("x"), 100); err != nil {
+			if _, err := o.WriteAt([]byte("x"), tc.foreignStart+100); err != nil {
 				t.Fatal(err)
 			}
 			must(t, o.Close())
@@ -110,4 +109,26 @@ func TestForeignManifest_OneChunkCutOrGrown(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestForeignManifest_OnlySpareChunksLeft deletes the one chunk file a
+// dataset needs, beside a spare one a Grow made past Size: one fault of
+// that chunk file, which verify names, not of the manifest.
+func TestForeignManifest_OnlySpareChunksLeft(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt([]byte("data"), 100); err != nil {
+		t.Fatal(err)
+	}
+	must(t, m.Grow(testChunk))
+	must(t, m.Sync())
+	remove(t, filepath.Join(dir, "0000000000000000.chunk"))
+	code, out, errOut := runCmd(t, "verify", dir)
+	if n := len(problemLine.FindAllString(out, -1)); code != exitFail || n != 1 || !strings.Contains(out, "problem: 0000000000000000.chunk is missing") {
+		t.Errorf("verify: exit %d, %d problems, want 1 naming the chunk file:\n%s%s", code, n, out, errOut)
+	}
+	must(t, m.Close())
 }

@@ -36,11 +36,12 @@ The chunk size comes from the manifest when one of its records is valid;
 otherwise from -chunk; otherwise it is inferred from the chunk files (the
 size most of them have, when it is a valid chunk size and none is larger).
 A manifest whose valid record names a chunk size that no chunk file has,
-while they agree on another, is another dataset's: it counts as having no
-valid record. Start and Size come from the manifest as Open would take them (the state
-page a writer of this boot left, else the newest valid record), else from
-the state page alone, else from the chunk files present (Size is then the
-end of the last one). Where the manifest's other record is damaged (not
+while they agree on another, or an extent that holds no chunk file while
+some lie below it, is another dataset's: it counts as having no valid
+record. Start and Size come from the manifest as Open would take them (the
+state page a writer of this boot left, else the newest valid record), else
+from the state page alone, else from the chunk files present (Size is then
+the end of the last one). Where the manifest's other record is damaged (not
 merely never written), it may have recorded more than the valid one, so
 Size runs on to the end of the last chunk file present, and what is
 missing past the valid record's Size is listed as not copied, not as lost.

@@ -256,8 +256,9 @@ type survey struct {
 	csFrom string
 	csErr  error
 
-	// disowned is the chunk size the chunk files have where the manifest's
-	// valid record names another (see disown), and 0 otherwise.
+	// disowned is the chunk size the chunk files have where the manifest
+	// has a valid record but is not theirs (see disown and disownExtent),
+	// and 0 otherwise.
 	disowned int64
 
 	// [start, size) is the dataset, and extentFrom where that came from;
@@ -382,7 +383,14 @@ func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 		}
 		return s, nil
 	}
-	if err := s.chooseExtent(); err != nil {
+	faults, notes := len(s.faults), len(s.notes)
+	err = s.chooseExtent()
+	if err == nil && s.disownExtent() {
+		s.faults, s.notes = s.faults[:faults], s.notes[:notes]
+		s.addDisowned()
+		err = s.chooseExtent()
+	}
+	if err != nil {
 		s.cs, s.csErr = 0, err
 		s.note("the chunk files cannot be checked: %v", err)
 		return s, nil
@@ -512,6 +520,40 @@ func (s *survey) disown() {
 	s.fault(0, 0, s.salvageAdvice(fmt.Sprintf("the chunk files may be intact, and salvage takes them at their own size, %d", own), ""),
 		"%s: its %s (%s) does not fit the chunk files: none has %d bytes, and %d of the %d have %d: the manifest is not the one they were written with (another dataset's, copied over it?), and Open refuses the dataset",
 		chunkmap.ManifestName, recordName(mv.version, mv.best), mv.recordSummary(mv.best), cs, agree, n, own)
+}
+
+// disownExtent reports whether the extent chooseExtent took from the
+// manifest, whose chunk size the chunk files agree with, needs chunks and
+// holds no chunk file at all, while chunk files lie below it: chunkmap
+// never leaves that (a DropBefore records its Start before it deletes the
+// chunk files below, and deletes none above), so the manifest is another
+// dataset's here too, one of the same chunk size and a later Start. Taken
+// as it is, salvage copied zeros for its extent and left every chunk file
+// behind. Chunk files past the extent do not count: a Grow leaves spare
+// ones there, and a dataset whose chunk files another program deleted all
+// of, but for those, is one with its chunk files missing.
+func (s *survey) disownExtent() bool {
+	if s.mv.best < 0 || s.disowned != 0 || s.first >= s.end {
+		return false
+	}
+	below := false
+	for i, e := range s.scan.chunks {
+		if i >= s.first && i < s.end {
+			return false
+		}
+		below = below || (i < s.first && e.Mode().IsRegular())
+	}
+	return below
+}
+
+// addDisowned records the fault disownExtent found and makes the survey
+// treat the manifest as one with no valid record.
+func (s *survey) addDisowned() {
+	s.disowned = s.cs
+	idx := s.scan.indices()
+	s.fault(0, 0, s.salvageAdvice("the chunk files may be intact, and salvage takes Start and Size from them", ""),
+		"%s: it gives start %d and size %d (from %s), which need %s, and none of them is present, but %s: the manifest is not the one they were written with (another dataset's, copied over it?), and Open refuses the dataset",
+		chunkmap.ManifestName, s.start, s.size, s.extentFrom, chunkRange(s.first, s.end-s.first), fmt.Sprintf("%d chunk files lie below them (%s)", len(idx), chunkRange(idx[0], idx[len(idx)-1]-idx[0]+1)))
 }
 
 // recordSummary describes record i, e.g. "seq 3: chunk size 65536, first
