@@ -851,6 +851,6 @@ func (m *Manager) pageErr() error {
 // REQUIRES: m.mu held (mirrored values follow each other in order).
 func (m *Manager) mirrorSizeLocked(size int64) {
 	if m.shared != nil {
-		m.shared.setSize(size)
+		m.shared.setSize(size, m.state().start.Load())
 	}
 }

@@ -611,7 +611,7 @@ func (m *Manager) DropBefore(off int64) error {
 	m.beginShrink()
 	st.start.Store(newFirst << m.shift)
 	if m.shared != nil {
-		m.shared.setStart(newFirst << m.shift)
+		m.shared.setStart(newFirst<<m.shift, st.size.Load())
 	}
 	m.endShrink()
 	oldFirst := m.mu.first

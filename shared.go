@@ -224,39 +224,47 @@ func (s *sharedPage) cutsDeletedCount() (id, done uint64, ok bool) {
 	return id, done, id != 0
 }
 
-// setSize mirrors a new Size.
-func (s *sharedPage) setSize(size int64) (ok bool) {
+// setSize mirrors a new Size; start is the writer's Start.
+func (s *sharedPage) setSize(size, start int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	s.p.size.Store(size)
-	s.checkMagic()
+	s.check(start, size)
 	return true
 }
 
-// setStart mirrors a new Start.
-func (s *sharedPage) setStart(start int64) (ok bool) {
+// setStart mirrors a new Start; size is the writer's Size.
+func (s *sharedPage) setStart(start, size int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	s.p.start.Store(start)
-	s.checkMagic()
+	s.check(start, size)
 	return true
 }
 
-// verify is checkMagic under a fault guard, for Sync.
-func (s *sharedPage) verify() (ok bool) {
+// verify is check under a fault guard, for Sync.
+func (s *sharedPage) verify(start, size int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
-	s.checkMagic()
+	s.check(start, size)
 	return true
 }
 
-// checkMagic marks the page broken if its magic is gone: another program
-// wrote over it (zeros, say) without cutting the file, which faults
-// nothing, and readers stop trusting the page. The writer's change that
-// mirrored a value (or its Sync, through verify) calls pageErrLocked next,
-// which writes the page whole again (restore), so readers follow it again
-// from there.
+// check marks the page broken if it is not the writer's any more: its
+// magic is gone, or it holds another Start or Size than start and size,
+// the writer's, which it mirrors under mu, so that nothing of its own
+// can differ there. Another program wrote over it (zeros, say) without
+// cutting the file, which faults nothing, and readers stop trusting the
+// page, or, where the magic stands, follow values no writer recorded:
+// they hide the chunks below such a Start, and a recovery after a crash
+// takes the record instead of a page whose Start is past its first
+// chunk, losing what returned since the last Sync. The writer's change
+// that mirrored a value (or its Sync, through verify) calls pageErrLocked
+// next, which writes the page whole again (restore), so readers follow it
+// again from there.
 //
-// REQUIRES: the caller's fault guard (the page is mapped memory).
-func (s *sharedPage) checkMagic() {
-	if string(s.p.magic[:]) != stateMagic {
+// REQUIRES: the caller's fault guard (the page is mapped memory), and the
+// writer's mu held (start and size are its values of that moment).
+func (s *sharedPage) check(start, size int64) {
+	p := s.p
+	if string(p.magic[:]) != stateMagic || p.start.Load() != start || p.size.Load() != size {
 		s.broken.Store(true)
 	}
 }

@@ -98,7 +98,8 @@ func (m *Manager) syncLocked() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.shared != nil {
-		m.shared.verify() // a page written over is written whole again next
+		st := m.state()
+		m.shared.verify(st.start.Load(), st.size.Load()) // a page written over is written whole again next
 	}
 	if err := m.pageErrLocked(false); err != nil {
 		return err

@@ -1,0 +1,108 @@
+//go:build unix
+
+package chunkmap_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// TestStatePage_ValuesWrittenOverUnderWriter has another program write
+// over the Start and Size of the state page of a dataset a writer has
+// open, leaving its magic and boot ID: the page then says what no writer
+// recorded. The writer's next change of Size or Start, its Sync and its
+// Close must write the page whole again (Manager.Sync and the README's
+// ErrCorrupt row promise so), so that a follower reads the writer's bytes
+// again and a crash of the process from there recovers what the calls that
+// returned did. The writer checked only the magic: it went on storing Size
+// alone, Sync and Close returned nil and Close marked the page clean with
+// the other program's Start, so a follower, and every reader opened after
+// Close, hid the chunks below it (or failed with ErrCorrupt for a Start
+// past Size), and a recovery after a crash followed the record instead
+// (the page's Start was past the record's first chunk), losing the Append
+// that returned since the last Sync.
+func TestStatePage_ValuesWrittenOverUnderWriter(t *testing.T) {
+	const cs = 64 << 10
+	overs := []struct {
+		name        string
+		start, size int64
+	}{
+		{"Start past Size", 3 * cs, cs},
+		{"Start raised", 3 * cs, 6 * cs},
+		{"Size cut", 0, cs},
+	}
+	steps := []struct {
+		name string
+		do   func(m *chunkmap.Manager) error
+	}{
+		{"Append", func(m *chunkmap.Manager) error { _, err := m.Append([]byte("appended")); return err }},
+		{"Sync", func(m *chunkmap.Manager) error { return m.Sync() }},
+		{"DropBefore", func(m *chunkmap.Manager) error { return m.DropBefore(cs) }},
+		{"Close", func(m *chunkmap.Manager) error { return m.Close() }},
+	}
+	for _, over := range overs {
+		for _, step := range steps {
+			t.Run(over.name+"/"+step.name, func(t *testing.T) {
+				dir := filepath.Join(t.TempDir(), "ds")
+				m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				want := make([]byte, 6*cs)
+				for i := range want {
+					want[i] = byte(i/cs + 1)
+				}
+				if _, err := m.WriteAt(want, 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true, MaxMapped: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+
+				editManifestFile(t, dir, func(b []byte) {
+					binary.LittleEndian.PutUint64(b[stateStartOff:], uint64(over.start))
+					binary.LittleEndian.PutUint64(b[stateSizeOff:], uint64(over.size))
+				})
+				if err := step.do(m); err != nil {
+					t.Fatalf("%s after the page was written over: %v", step.name, err)
+				}
+				start, size := m.Start(), m.Size()
+				if step.name == "Close" {
+					start, size = 0, int64(len(want))
+				}
+				b := readManifestFile(t, dir)
+				gotStart := int64(binary.LittleEndian.Uint64(b[stateStartOff:]))
+				gotSize := int64(binary.LittleEndian.Uint64(b[stateSizeOff:]))
+				if gotStart != start || gotSize != size {
+					t.Errorf("after %s the page says Start %d, Size %d; the writer's are %d, %d", step.name, gotStart, gotSize, start, size)
+				}
+				check := func(who string, r *chunkmap.Manager) {
+					t.Helper()
+					got := make([]byte, len(want)-int(start))
+					if _, err := r.ReadAt(got, start); err != nil || !bytes.Equal(got, want[start:]) {
+						t.Errorf("%s after the writer's %s: ReadAt(%d) = %v, equal %v; Start %d, Size %d", who, step.name, start, err, bytes.Equal(got, want[start:]), r.Start(), r.Size())
+					}
+				}
+				check("the follower", r)
+				if step.name == "Close" {
+					r2, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+					if err != nil {
+						t.Fatalf("ReadOnly Open after the writer's Close: %v", err)
+					}
+					check("a reader opened after Close", r2)
+					r2.Close()
+				}
+			})
+		}
+	}
+}
