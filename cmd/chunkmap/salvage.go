@@ -39,7 +39,8 @@ A manifest whose valid record names a chunk size that no chunk file has,
 while they agree on another, or an extent that holds no chunk file while
 some lie below it, is another dataset's: it counts as having no valid
 record. Start and Size come from the manifest as Open would take them (the
-state page a writer of this boot left, else the newest valid record), else
+state page a writer of this boot left, else the newest valid record; the
+record, too, where the page says less than it, which no writer leaves), else
 from the state page alone, else from the chunk files present (Size is then
 the end of the last one). Where the manifest's other record is damaged (not
 merely never written), it may have recorded more than the valid one, so

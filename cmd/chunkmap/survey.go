@@ -654,15 +654,31 @@ func (s *survey) chooseExtent() error {
 		}
 		return strings.Join(how, ", ")
 	}
+	// A live page behind the newest record, one that needs fewer chunks or
+	// starts at a later one, is what no writer leaves: a Truncate lowers
+	// the record before the page, a DropBefore raises it first. A
+	// read-write Open takes it for a page another program wrote over and
+	// follows the record, keeping the chunk files the record needs;
+	// followed here, salvage left them behind and verify called them
+	// spare.
+	behind := false
+	if rec && pageFits && page.live {
+		r := mv.recs[mv.best]
+		behind = page.start > r.first*cs || chunksFor(page.size, cs) < chunksFor(r.size, cs)
+	}
 	switch {
-	case rec && page != nil && page.live && pageFits:
+	case rec && page != nil && page.live && pageFits && !behind:
 		s.start, s.size = page.start, page.size
 		s.extentFrom = "the manifest's state page (" + pageDesc() + ")"
 	case rec:
 		r := mv.recs[mv.best]
 		s.start, s.size = r.first*cs, r.size
 		s.extentFrom = "the manifest, " + recordName(mv.version, mv.best)
-		if page != nil && page.live {
+		if behind {
+			s.fault(0, 0, "nothing is lost: a read-write Open follows the record and writes the state page anew; until one does, readers follow the page and do not see the rest",
+				"%s: its state page (%s) holds start %d and size %d, less than its %s (%s), which no writer leaves: another program wrote over it",
+				chunkmap.ManifestName, pageDesc(), page.start, page.size, recordName(mv.version, mv.best), mv.recordSummary(mv.best))
+		} else if page != nil && page.live {
 			s.fault(0, 0, s.salvageAdvice(fmt.Sprintf("the manifest's %s (%s) is intact", recordName(mv.version, mv.best), mv.recordSummary(mv.best)), ""),
 				"%s: its state page holds start %d and size %d, which cannot belong to a dataset of chunk size %d: Open refuses it",
 				chunkmap.ManifestName, page.start, page.size, cs)

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// The state page's Start and Size, and its clean flag, in a version 2
+// manifest (statePage in the root package's manifest.go: the page at 2048,
+// its 8-byte magic, 48-byte boot ID and 8-byte epoch first).
+const (
+	pageStartOff = 2048 + 8 + 48 + 8
+	pageSizeOff  = pageStartOff + 8
+	pageCleanOff = pageSizeOff + 8
+)
+
+// TestPageBehindRecord writes over the state page of a dataset of this
+// boot so that it says less than the manifest's newest record: a Size
+// that needs fewer chunks, or a Start past the record's first chunk. No
+// writer leaves that (a Truncate lowers the record before the page, a
+// DropBefore raises it first), so a read-write Open takes the page for
+// one another program wrote over and follows the record. The tools took
+// the page: verify said OK and called the chunk files outside its extent
+// spare, ones "the next read-write Open deletes" (it keeps them), and
+// salvage copied the page's extent only, reporting nothing lost, and left
+// synced chunks behind. They must follow the record as Open does, and
+// verify must report the page as one problem.
+func TestPageBehindRecord(t *testing.T) {
+	tests := []struct {
+		name        string
+		start, size int64
+	}{
+		{"Size below the record's chunks", 0, testChunk},
+		{"Start past the record's first chunk", 3 * testChunk, testSize},
+	}
+	for _, tc := range tests {
+		for _, clean := range []uint32{0, 1} {
+			t.Run(tc.name+map[uint32]string{0: "/crashed", 1: "/closed"}[clean], func(t *testing.T) {
+				dir := newDataset(t)
+				f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_WRONLY, 0)
+				must(t, err)
+				var b [8]byte
+				binary.LittleEndian.PutUint64(b[:], uint64(tc.start))
+				_, err = f.WriteAt(b[:], pageStartOff)
+				must(t, err)
+				binary.LittleEndian.PutUint64(b[:], uint64(tc.size))
+				_, err = f.WriteAt(b[:], pageSizeOff)
+				must(t, err)
+				binary.LittleEndian.PutUint32(b[:], clean)
+				_, err = f.WriteAt(b[:4], pageCleanOff)
+				must(t, err)
+				must(t, f.Close())
+				before := snapshot(t, dir)
+
+				code, out, errOut := runCmd(t, "verify", dir)
+				if n := len(problemLine.FindAllString(out, -1)); code != exitFail || n != 1 || !strings.Contains(out, "state page") {
+					t.Errorf("verify: exit %d, %d problems, want 1 naming the state page:\n%s%s", code, n, out, errOut)
+				}
+				if strings.Contains(out, "Open deletes") {
+					t.Errorf("verify says Open deletes chunk files the record needs:\n%s", out)
+				}
+
+				want := make([]byte, testSize)
+				for i := range want {
+					want[i] = pattern(int64(i))
+				}
+				flat := filepath.Join(t.TempDir(), "flat")
+				code, out, errOut = runCmd(t, "salvage", "-flat", dir, flat)
+				got, err := os.ReadFile(flat)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("salvage -flat: exit %d, %d bytes (%v), want the record's %d:\n%s%s", code, len(got), err, len(want), out, errOut)
+				}
+				checkUnchanged(t, dir, before)
+
+				// What a read-write Open makes of it, which the tools follow.
+				m, err := chunkmap.Open(dir, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Start() != 0 || m.Size() != testSize {
+					t.Errorf("Open: Start %d, Size %d; want the record's 0, %d", m.Start(), m.Size(), int64(testSize))
+				}
+				must(t, m.Close())
+			})
+		}
+	}
+}
