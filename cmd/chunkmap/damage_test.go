@@ -340,3 +340,14 @@ func hexOf(off int64, b []byte) string {
 	w.Flush()
 	return buf.String()
 }
+
+// verifyOneProblem runs verify on dir, checks that it fails with exactly one
+// problem and that its report contains want, and returns the report.
+func verifyOneProblem(t *testing.T, dir, want string) string {
+	t.Helper()
+	code, out, errOut := runCmd(t, "verify", dir)
+	if n := len(problemLine.FindAllString(out, -1)); code != exitFail || n != 1 || !strings.Contains(out, want) {
+		t.Errorf("verify: exit %d, %d problems, want 1, with %q:\n%s%s", code, n, want, out, errOut)
+	}
+	return out
+}

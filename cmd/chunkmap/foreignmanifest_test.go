@@ -61,15 +61,12 @@ func TestForeignManifest(t *testing.T) {
 			must(t, os.WriteFile(filepath.Join(dir, chunkmap.ManifestName), mf, 0o644))
 			before := snapshot(t, dir)
 
-			code, out, errOut := runCmd(t, "verify", dir)
-			if n := len(problemLine.FindAllString(out, -1)); code != exitFail || n != 1 || !strings.Contains(out, "MANIFEST") {
-				t.Errorf("verify: exit %d, %d problems, want 1 naming the manifest:\n%s%s", code, n, out, errOut)
-			}
+			out := verifyOneProblem(t, dir, "MANIFEST")
 			if strings.Contains(out, "lie past Size") {
 				t.Errorf("verify calls chunk files that hold the data spare:\n%s", out)
 			}
 
-			code, out, errOut = runCmd(t, "cat", dir)
+			code, out, errOut := runCmd(t, "cat", dir)
 			if code != exitOK || !bytes.Equal([]byte(out), want) {
 				t.Errorf("cat: exit %d, %d bytes, want %d bytes of the chunk files; stderr:\n%s", code, len(out), len(want), errOut)
 			}
@@ -103,10 +100,7 @@ func TestForeignManifest_OneChunkCutOrGrown(t *testing.T) {
 			}
 			must(t, m.Close())
 			truncateChunk(t, dir, 0, size)
-			code, out, errOut := runCmd(t, "verify", dir)
-			if n := len(problemLine.FindAllString(out, -1)); code != exitFail || n != 1 || !strings.Contains(out, "problem: 0000000000000000.chunk has "+strconv.FormatInt(size, 10)+" bytes") {
-				t.Errorf("verify: exit %d, %d problems, want 1 naming the chunk file:\n%s%s", code, n, out, errOut)
-			}
+			verifyOneProblem(t, dir, "problem: 0000000000000000.chunk has "+strconv.FormatInt(size, 10)+" bytes")
 		})
 	}
 }
@@ -126,9 +120,6 @@ func TestForeignManifest_OnlySpareChunksLeft(t *testing.T) {
 	must(t, m.Grow(testChunk))
 	must(t, m.Sync())
 	remove(t, filepath.Join(dir, "0000000000000000.chunk"))
-	code, out, errOut := runCmd(t, "verify", dir)
-	if n := len(problemLine.FindAllString(out, -1)); code != exitFail || n != 1 || !strings.Contains(out, "problem: 0000000000000000.chunk is missing") {
-		t.Errorf("verify: exit %d, %d problems, want 1 naming the chunk file:\n%s%s", code, n, out, errOut)
-	}
+	verifyOneProblem(t, dir, "problem: 0000000000000000.chunk is missing")
 	must(t, m.Close())
 }
