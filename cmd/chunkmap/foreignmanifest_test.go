@@ -123,3 +123,24 @@ func TestForeignManifest_OnlySpareChunksLeft(t *testing.T) {
 	verifyOneProblem(t, dir, "problem: 0000000000000000.chunk is missing")
 	must(t, m.Close())
 }
+
+// TestForeignManifest_JunkBelowStart deletes the one chunk file a dataset
+// needs after a DropBefore and puts a few bytes under the name of a chunk
+// below Start: one fault of the missing chunk file, which verify names.
+// Junk under a chunk's name is no chunk another dataset wrote, and does not
+// make the manifest another dataset's.
+func TestForeignManifest_JunkBelowStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt([]byte("data"), testChunk+100); err != nil {
+		t.Fatal(err)
+	}
+	must(t, m.DropBefore(testChunk))
+	must(t, m.Close())
+	remove(t, filepath.Join(dir, "0000000000000001.chunk"))
+	write(t, filepath.Join(dir, "0000000000000000.chunk"), "below")
+	verifyOneProblem(t, dir, "problem: 0000000000000001.chunk is missing")
+}

@@ -531,7 +531,9 @@ func (s *survey) disown() {
 // as it is, salvage copied zeros for its extent and left every chunk file
 // behind. Chunk files past the extent do not count: a Grow leaves spare
 // ones there, and a dataset whose chunk files another program deleted all
-// of, but for those, is one with its chunk files missing.
+// of, but for those, is one with its chunk files missing. Nor do files
+// below it that are not a whole chunk: those are junk under a chunk's
+// name, not a chunk another dataset wrote.
 func (s *survey) disownExtent() bool {
 	if s.mv.best < 0 || s.disowned != 0 || s.first >= s.end {
 		return false
@@ -541,7 +543,7 @@ func (s *survey) disownExtent() bool {
 		if i >= s.first && i < s.end {
 			return false
 		}
-		below = below || (i < s.first && e.Mode().IsRegular())
+		below = below || (i < s.first && e.Mode().IsRegular() && e.Size() == s.cs)
 	}
 	return below
 }
