@@ -435,20 +435,28 @@ func TestRun_Demo(t *testing.T) {
 // it accepts: every run ends with status 0, reads what it was asked to, and
 // says so, or is refused as a usage error naming the flag.
 func TestRun_Demo_ExtremeFlags(t *testing.T) {
-	tests := []struct {
+	type demoCase struct {
 		name string
 		args []string
 		code int
 		want []string // in stdout, or in stderr for a refusal
-	}{
+	}
+	tests := []demoCase{
 		{"read-size above block", []string{"-size", "256KiB", "-block", "64KiB", "-read-size", "128KiB"}, exitOK,
 			[]string{"random 128 KiB reads, all 256 KiB", "random 128 KiB reads, hot 256 KiB"}},
 		{"read-size above the mapped window", []string{"-size", "1MiB", "-max-mapped", "1", "-read-size", "256KiB"}, exitOK,
 			[]string{"at most 1 mapped (64 KiB)", "random 256 KiB reads, hot 256 KiB"}},
-		{"max-mapped MaxInt64", []string{"-size", "256KiB", "-max-mapped", "9223372036854775807"}, exitOK,
-			[]string{"at most 9223372036854775807 mapped (8.00 EiB)", "random 4 KiB reads, hot 256 KiB", "fits in the mapped window"}},
 		{"read-size above 1 GiB", []string{"-size", "4GiB", "-read-size", "2GiB"}, exitUsage,
 			[]string{"-read-size 2147483648: want a positive multiple of 8 bytes, at most 1 GiB and at most -size"}},
+	}
+	// -max-mapped is an int: on a 32-bit platform its largest value is
+	// refused, since that many chunks do not fit in the address space.
+	if strconv.IntSize == 64 {
+		tests = append(tests, demoCase{"max-mapped MaxInt64", []string{"-size", "256KiB", "-max-mapped", "9223372036854775807"}, exitOK,
+			[]string{"at most 9223372036854775807 mapped (8.00 EiB)", "random 4 KiB reads, hot 256 KiB", "fits in the mapped window"}})
+	} else {
+		tests = append(tests, demoCase{"max-mapped MaxInt32", []string{"-size", "256KiB", "-max-mapped", "2147483647"}, exitUsage,
+			[]string{"-max-mapped 2147483647: 2147483647 chunks of 64 KiB exceed the"}})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
