@@ -50,11 +50,15 @@ var (
 	// and the directory is left as it was: check the path, or run
 	// `chunkmap verify`. [Remove] returns it for a dir that is not a
 	// directory and for a dataset's file name under which stands something
-	// other than a regular file, before it removes anything. Sync,
-	// Truncate and DropBefore return it when another program removed,
-	// replaced or truncated the manifest (what they record is lost: close
-	// the Manager and check the dataset), and Refresh when a chunk file or
-	// the manifest a reader needs is not what a writer leaves.
+	// other than a regular file, before it removes anything. A growth
+	// (WriteAt or Append past Size, Truncate, Grow) returns it, leaving
+	// Size and the directory as they were, when something other than a
+	// regular file stands under the name of a chunk it must create (Open
+	// leaves one past Size alone). Sync, Truncate and DropBefore return it
+	// when another program removed, replaced or truncated the manifest
+	// (what they record is lost: close the Manager and check the dataset),
+	// and Refresh when a chunk file or the manifest a reader needs is not
+	// what a writer leaves.
 	ErrCorrupt = errors.New("chunkmap: corrupt dataset")
 	// ErrLocked is returned by Open and [Remove] when another Manager, in
 	// this process or another, holds the dataset open for writing. Nothing
