@@ -26,11 +26,14 @@ import (
 // in this process or another, has the dataset open, it fails with an error
 // matching ErrLocked and changes nothing. ReadOnly Managers take no lock and
 // do not stop it; once their chunk files are gone they read the chunks
-// they have mapped, as long as those stay mapped, and fail (ErrFault) on
-// the others, one they had mapped and evicted since included: a chunk is
-// mapped again only through its file's name (on Windows, where a mapped
-// file cannot be deleted, Remove fails instead, part way, until they
-// close).
+// they have mapped, as long as those stay mapped, and those whose files
+// they still hold open for pread (the files of chunks they read with
+// pread, or mapped and evicted since, kept within the descriptor cache's
+// budget: see the README), as those files were; they fail (ErrFault) on
+// the others: a chunk is mapped again, or its file opened again, only
+// through its file's name. Refresh reports the removal (ErrCorrupt). (On
+// Windows, where a mapped file cannot be deleted, Remove fails instead,
+// part way, until they close.)
 //
 // A missing directory, or one without a manifest, chunk file or temporary
 // file of a dataset, gives an error matching fs.ErrNotExist; so does an
