@@ -342,10 +342,14 @@ func chunkFaultErr(path string, f fault) error {
 // of space may have stored into pages that existed past them. A write past
 // Size whose new Size the manifest's state page cannot take (a manifest
 // the system refuses writes to, or a failing device) returns an error
-// matching ErrIO (ErrCorrupt if another program truncated the manifest)
-// although p is written and Size covers it: a crash of the process may lose
-// it until a later call that changes Size, or Sync, records it in the page,
-// which each of them tries again.
+// matching ErrIO (ErrCorrupt if another program truncated the manifest to
+// nothing) although p is written and Size covers it: a crash of the process
+// may lose it until a later call that changes Size, or Sync, records it in
+// the page, which each of them tries again. (A manifest that another
+// program cut shorter but not to nothing keeps the memory page that holds
+// the state page mapped, which takes the new Size without a fault, so the
+// write returns nil; the next Sync, and a Truncate or DropBefore that
+// writes a record, report the cut manifest with ErrCorrupt, as Open does.)
 //
 // Writes of 64 KiB or more, the part of a write past Size if it is 8 KiB
 // or more (its pages lie past everything written, where a store through a
