@@ -228,6 +228,5 @@ func (v *ViewAccessor) WriteAt(p []byte, off int64) (int, error) {
 // pastSize is the error of a typed or bulk read of n bytes at off that
 // reaches past Size.
 func (v *ViewAccessor) pastSize(op string, off, n int64) error {
-	return fmt.Errorf("%s (%d bytes) at offset %d in %s: %w: past size %d",
-		op, n, off, v.dir(), chunkmap.ErrOutOfRange, v.m.Size())
+	return fmt.Errorf("%s in %s: %w: past size %d", extent(op, off, n), v.dir(), chunkmap.ErrOutOfRange, v.m.Size())
 }

@@ -108,7 +108,11 @@ func TestAdversarialBatchErrorNamesType(t *testing.T) {
 	ro := advOpen(t, dir, &chunkmap.Options{ReadOnly: true})
 	check := func(what string, err, sentinel error, op string, size int, off int64) {
 		t.Helper()
-		extent := fmt.Sprintf("%s (%d bytes) at offset %d", op, size, off)
+		unit := "bytes"
+		if size == 1 {
+			unit = "byte"
+		}
+		extent := fmt.Sprintf("%s (%d %s) at offset %d", op, size, unit, off)
 		advIsErr(t, what, err, sentinel, extent)
 		if err != nil && strings.Count(err.Error(), "at offset") != 1 {
 			t.Errorf("%s: %q names more than one place", what, err)

@@ -81,7 +81,17 @@ func (e *restated) Unwrap() error { return e.err }
 // accessor call op of n bytes at off, as an error of op: the Manager's
 // message after its own operation, extent and directory, behind op's.
 func (v *ViewAccessor) restate(op string, off, n int64, err error) error {
-	return v.restatePlace(fmt.Sprintf("%s (%d bytes) at offset %d", op, n, off), err)
+	return v.restatePlace(extent(op, off, n), err)
+}
+
+// extent names the accessor call op of n bytes at off: "op (n bytes) at
+// offset off".
+func extent(op string, off, n int64) string {
+	unit := "bytes"
+	if n == 1 {
+		unit = "byte"
+	}
+	return fmt.Sprintf("%s (%d %s) at offset %d", op, n, unit, off)
 }
 
 // restatePlace is restate for a call whose place, its operation, extent
@@ -116,6 +126,5 @@ func (v *ViewAccessor) dir() string { return msgdir.Dir(v.m) }
 // rangeErr is the error of a bulk call op of n bytes at off outside the
 // range it may touch.
 func (v *ViewAccessor) rangeErr(op string, off, n int64, detail string) error {
-	return fmt.Errorf("%s (%d bytes) at offset %d in %s: %w: %s",
-		op, n, off, v.dir(), chunkmap.ErrOutOfRange, detail)
+	return fmt.Errorf("%s in %s: %w: %s", extent(op, off, n), v.dir(), chunkmap.ErrOutOfRange, detail)
 }

@@ -121,9 +121,12 @@ func (s *Scanner) fail(err error) {
 // overflow int64): by the count as given, in values (a block scan's count
 // is bytes).
 func countPlace(op string, off, count int64, size int) string {
-	unit := "values"
+	unit := "value"
 	if size == 1 {
-		unit = "bytes"
+		unit = "byte"
+	}
+	if count != 1 {
+		unit += "s"
 	}
 	return fmt.Sprintf("%s (%d %s) at offset %d", op, count, unit, off)
 }
