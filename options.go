@@ -104,7 +104,8 @@ type Options struct {
 	// ErrorIfNotExists makes Open fail, with an error matching
 	// fs.ErrNotExist, instead of creating a dataset where there is none
 	// (no directory, or a directory without a manifest or chunk files). A
-	// ReadOnly Open always fails so.
+	// ReadOnly Open always fails so. With Scratch, whose dataset is always
+	// new, it fails only where dir is missing.
 	ErrorIfNotExists bool
 	// Scratch makes a dataset that keeps nothing once it is closed or its
 	// process dies, for temporary working sets too large for memory
