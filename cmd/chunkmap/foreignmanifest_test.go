@@ -91,13 +91,7 @@ func TestForeignManifest_OneChunkCutOrGrown(t *testing.T) {
 	for _, size := range []int64{testChunk / 2, 2 * testChunk} {
 		t.Run(strconv.FormatInt(size, 10), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "ds")
-			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := m.WriteAt([]byte("data"), 100); err != nil {
-				t.Fatal(err)
-			}
+			m := openWith4Bytes(t, dir, 100)
 			must(t, m.Close())
 			truncateChunk(t, dir, 0, size)
 			verifyOneProblem(t, dir, "problem: 0000000000000000.chunk has "+strconv.FormatInt(size, 10)+" bytes")
@@ -110,13 +104,7 @@ func TestForeignManifest_OneChunkCutOrGrown(t *testing.T) {
 // that chunk file, which verify names, not of the manifest.
 func TestForeignManifest_OnlySpareChunksLeft(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.WriteAt([]byte("data"), 100); err != nil {
-		t.Fatal(err)
-	}
+	m := openWith4Bytes(t, dir, 100)
 	must(t, m.Grow(testChunk))
 	must(t, m.Sync())
 	remove(t, filepath.Join(dir, "0000000000000000.chunk"))
@@ -131,16 +119,24 @@ func TestForeignManifest_OnlySpareChunksLeft(t *testing.T) {
 // make the manifest another dataset's.
 func TestForeignManifest_JunkBelowStart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.WriteAt([]byte("data"), testChunk+100); err != nil {
-		t.Fatal(err)
-	}
+	m := openWith4Bytes(t, dir, testChunk+100)
 	must(t, m.DropBefore(testChunk))
 	must(t, m.Close())
 	remove(t, filepath.Join(dir, "0000000000000001.chunk"))
 	write(t, filepath.Join(dir, "0000000000000000.chunk"), "below")
 	verifyOneProblem(t, dir, "problem: 0000000000000001.chunk is missing")
+}
+
+// openWith4Bytes opens a new dataset of testChunk chunks in dir and writes
+// "data" at off.
+func openWith4Bytes(t *testing.T, dir string, off int64) *chunkmap.Manager {
+	t.Helper()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt([]byte("data"), off); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
