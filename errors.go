@@ -157,7 +157,9 @@ var errEmptyDir = fmt.Errorf("%w: empty directory path (the current directory is
 
 // errDirMoved is lockDir's error when the directory it locked is no longer
 // the one under the path: a concurrent Remove deleted it (and an Open may
-// have made a new one) between the open of the directory and its lock.
+// have made a new one) between the open of the directory and its lock; or
+// when there is no directory to open, one the caller had just made or
+// found being deleted since.
 // Open and Remove try again; if it persists, it is reported as ErrLocked.
 var errDirMoved = fmt.Errorf("%w: the directory was removed or replaced while it was being locked", ErrLocked)
 

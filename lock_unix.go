@@ -5,6 +5,7 @@ package chunkmap
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -32,6 +33,12 @@ func lockDir(dir string, exclusive bool) (*dirLock, error) {
 	if err != nil {
 		if fi, lerr := os.Lstat(dir); lerr == nil && !fi.IsDir() {
 			return nil, fmt.Errorf("%w: not a directory (it is %s): %w", ErrCorrupt, vfs.Kind(fi.Mode()), unpath(dir, err))
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			// The caller made or found dir just before: a concurrent
+			// Remove deleted it since, as it may after the open below,
+			// and the caller makes it again or reports it gone.
+			return nil, errDirMoved
 		}
 		return nil, fmt.Errorf("lock: %w", unpath(dir, err))
 	}

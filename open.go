@@ -119,6 +119,11 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		made = missingDirs(fsys, dir)
 	}
 	for tries := 1; !o.ReadOnly; tries++ {
+		if tries > 1 {
+			// A concurrent Remove deleted the directory: made again, it
+			// is named durably again.
+			made = missingDirs(fsys, dir)
+		}
 		if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 			return nil, openErr(dir, err)
 		}
