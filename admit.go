@@ -568,17 +568,20 @@ func (m *Manager) withFilesLocked(mappings bool, open func() error) error {
 	return err
 }
 
-// withFiles is withFilesLocked, without mappings, for callers that do not
-// hold mu.
+// withFiles is withFilesLocked, with mappings, for callers that do not
+// hold mu (Sync's opens of chunk files and of the directory): closing the
+// idle cached files may free nothing where every descriptor the Manager
+// holds is a mapped chunk's, and then only unmapping them frees one. The
+// first try runs without mu; a try after a refusal runs under it, so that
+// what was given back is not taken by the Manager's other calls first.
 func (m *Manager) withFiles(open func() error) error {
 	err := open()
-	if err != nil && filesRefused(err) {
-		m.mu.Lock()
-		m.dropIdleFdsLocked(-1)
-		m.mu.Unlock()
-		err = open()
+	if err == nil || !filesRefused(err) {
+		return err
 	}
-	return err
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.withFilesLocked(true, open)
 }
 
 func (m *Manager) releaseFdLocked(e *fdEntry) {

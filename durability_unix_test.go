@@ -451,16 +451,22 @@ func TestDurability_SyncOutOfDescriptors(t *testing.T) {
 	}
 	md.writeAt(p, off)
 
-	// A Manager refused a descriptor closes its idle cached files and
-	// tries again, which would find one: with none cached, it has none to
+	// A Manager refused a descriptor closes its idle cached files, then
+	// unmaps its unheld chunks, and tries again, which would find one:
+	// with none cached and its one mapped chunk pinned, it has none to
 	// give back.
 	chunkmap.DropFileCache(m)
+	pin, err := m.Pin(off, len(p))
+	if err != nil {
+		t.Fatal(err)
+	}
 	restore := lowerFileLimit(t)
 	err = m.Sync()
 	// A store through the mapping needs no descriptor.
 	p = pattern(21, 50)
 	_, werr := m.WriteAt(p, off+10)
 	restore()
+	pin.Release()
 	if !errors.Is(err, syscall.EMFILE) {
 		t.Fatalf("Sync without descriptors: %v, want EMFILE", err)
 	}

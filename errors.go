@@ -194,6 +194,12 @@ func unpath(path string, err error) error {
 	if pe, ok := e.(*fs.PathError); ok && pe.Path == path {
 		return pe.Err
 	}
+	if r, ok := e.(*refusal); ok {
+		// A refusal for want of descriptors: its hint stays.
+		if inner := unpath(path, r.err); inner != r.err {
+			return &refusal{err: inner, why: r.why}
+		}
+	}
 	return err
 }
 

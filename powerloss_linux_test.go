@@ -1113,16 +1113,17 @@ func TestFaultInjection_EMFILEDuringSync(t *testing.T) {
 	for i := range int64(chunks) {
 		faultWrite(t, m, 1, i*plChunk+1000, 2000) // through the mapping, evicting the chunk before
 	}
-	// Chunk 1's open fails, and so does the one more try the Manager
-	// makes after closing its idle cached files. (With the evicted chunks'
-	// files still cached, Sync would fsync through them and open none.)
+	// Chunk 1's open fails, and so does every try the Manager makes
+	// after giving back its idle cached files and its unheld chunks.
+	// (With the evicted chunks' files still cached, Sync would fsync
+	// through them and open none.)
 	chunkmap.DropFileCache(m)
-	rule := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, "*1.chunk"), Err: syscall.EMFILE, Times: 2})
+	rule := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, "*1.chunk"), Err: syscall.EMFILE})
 	if err := m.Sync(); !errors.Is(err, syscall.EMFILE) {
 		t.Fatalf("Sync with an open failing: %v, want EMFILE", err)
 	}
 	if n := f.Fired(rule); n < 1 {
-		t.Fatalf("the EMFILE rule fired %d times, want 1 or 2", n)
+		t.Fatalf("the EMFILE rule fired %d times, want at least 1", n)
 	}
 	f.Disarm(rule)
 	if err := m.Sync(); err != nil {

@@ -221,6 +221,16 @@ func (m *Manager) flush() (size int64, err error) {
 		h, s := m.fsyncChunk(idx, ids[idx])
 		res[i] = result{h, s, true}
 	})
+	// Side by side, the opens that were refused a descriptor took what
+	// each other's refusals gave back (withFiles): one at a time, each
+	// needs only one.
+	for _, i := range byName {
+		if res[i].hard == nil && filesRefused(res[i].soft) {
+			idx := evicted[i-len(live)]
+			h, s := m.fsyncChunk(idx, ids[idx])
+			res[i] = result{h, s, true}
+		}
+	}
 	var retry []int64
 	var said map[string]bool
 	for i, r := range res {
