@@ -143,7 +143,13 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 	var f *chunk.File
 	var err error
 	if m.opts.Scratch {
-		f, err = chunk.CreateScratch(m.dir, idx, m.chunkSize, m.opts.FileMode)
+		// Given back descriptors if refused, as a named chunk's creation
+		// is: every mapped scratch chunk holds one of its own (a clone
+		// of its file), which only unmapping it frees.
+		err = m.withFilesLocked(true, func() error {
+			f, err = chunk.CreateScratch(m.dir, idx, m.chunkSize, m.opts.FileMode)
+			return err
+		})
 	} else {
 		f, err = m.createChunkLocked(idx)
 		if _, later := m.mu.removeLater[idx]; errors.Is(err, fs.ErrExist) && !later {
