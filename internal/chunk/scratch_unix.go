@@ -18,10 +18,23 @@ import (
 // (scratchName); a crash exactly there leaves that name behind, which a
 // writer's Open removes.
 func createUnnamed(dir string, index int64, perm os.FileMode) (*os.File, error) {
-	if f, err := openTmpfile(dir, perm); err == nil {
-		return f, nil
+	f, err := openTmpfile(dir, perm)
+	if err == nil || !tmpfileMissing(err) {
+		// Any other refusal (no descriptor free, dir gone) would refuse
+		// the named file too, whose error would name a file never made.
+		return f, err
 	}
 	return createThenUnlink(dir, index, perm)
+}
+
+// tmpfileMissing reports whether err, openTmpfile's, says that O_TMPFILE
+// is not there to use: unsupported by the platform or the file system
+// (EOPNOTSUPP, which matches errors.ErrUnsupported), or unknown to a
+// kernel before Linux 3.11, which takes the open for one of the directory
+// for writing (EISDIR; man 2 open), or refused as an invalid flag by some
+// file systems (EINVAL).
+func tmpfileMissing(err error) bool {
+	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL)
 }
 
 // createThenUnlink is createUnnamed without O_TMPFILE.

@@ -4,6 +4,8 @@ package chunk
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -92,5 +94,43 @@ func TestDupFileCloseOnExec(t *testing.T) {
 	}
 	if flags&unix.FD_CLOEXEC == 0 {
 		t.Errorf("descriptor %d from dupFile is not close-on-exec (flags %#x)", d.Fd(), flags)
+	}
+}
+
+// TestCreateScratch_ErrorNamesNoTempFile: where O_TMPFILE fails for a
+// reason other than its lack (a directory gone, no descriptor free), the
+// creation of a scratch chunk fails with that error. It went on to create
+// the file under a temporary name of its own, which failed the same way,
+// so the error named a file that never existed ("open
+// .../0000000000000003.chunk.8e3d9ed1.tmp: too many open files") instead
+// of the directory the system refused.
+func TestCreateScratch_ErrorNamesNoTempFile(t *testing.T) {
+	if _, err := openTmpfile(t.TempDir(), 0o600); err != nil {
+		t.Skipf("no O_TMPFILE here (%v): the named fallback is the only way", err)
+	}
+	for _, tc := range []struct {
+		name string
+		dir  func(t *testing.T) string
+	}{
+		{name: "dir-missing", dir: func(t *testing.T) string { return filepath.Join(t.TempDir(), "gone") }},
+		{name: "dir-a-file", dir: func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "file")
+			if err := os.WriteFile(p, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tc.dir(t)
+			f, err := CreateScratch(dir, 3, 64<<10, 0o600)
+			if err == nil {
+				f.Close()
+				t.Fatalf("CreateScratch in %s succeeded", dir)
+			}
+			if strings.Contains(err.Error(), tempSuffix) {
+				t.Errorf("CreateScratch in %s = %v: names a temporary file that was never made", dir, err)
+			}
+		})
 	}
 }
