@@ -230,7 +230,13 @@ func demo(cfg config, st *stop.Stopper, w io.Writer) (err error) {
 		}
 		dropped += more
 	}
-	step(w, begin, fmt.Sprintf("retain the newest %s", size(cfg.retain)),
+	// The step names every policy it applied: with -retain-age, most of
+	// what goes may be the age's doing, not the bytes'.
+	policy := fmt.Sprintf("retain the newest %s", size(cfg.retain))
+	if cfg.retainAge > 0 {
+		policy += fmt.Sprintf(" and the records of the last %v", cfg.retainAge)
+	}
+	step(w, begin, policy,
 		fmt.Sprintf("deleted %d records in %d segments (%s -> %s); the log holds records [%d, %d)",
 			dropped, segsBefore-l.Segments(), size(bytesBefore), size(l.Bytes()), l.First(), l.Next()))
 	if first := l.First(); first > 0 {

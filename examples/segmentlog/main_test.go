@@ -815,3 +815,30 @@ func TestLog_RetainAgeClockSetBack(t *testing.T) {
 	}
 	checkLog(t, l)
 }
+
+// TestRun_RetentionStep checks that the retention step names every policy
+// it applied: with -retain-age the segments deleted are mostly the age's,
+// and a line crediting them to -retain alone misreports what was done.
+func TestRun_RetentionStep(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "bytes", args: []string{"-retain", "256KiB"}, want: "retain the newest 256 KiB: deleted"},
+		{name: "bytes and age", args: []string{"-retain", "1GiB", "-retain-age", "1ns"}, want: "retain the newest 1 GiB and the records of the last 1ns: deleted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("TMPDIR", t.TempDir())
+			var out bytes.Buffer
+			args := append([]string{"-records", "3000", "-segment", "64KiB", "-max-len", "300", "-reads", "0"}, tt.args...)
+			if err := run(args, &out); err != nil {
+				t.Fatalf("run: %v\n%s", err, &out)
+			}
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("output does not contain %q:\n%s", tt.want, &out)
+			}
+		})
+	}
+}
