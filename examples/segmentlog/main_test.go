@@ -842,3 +842,122 @@ func TestRun_RetentionStep(t *testing.T) {
 		})
 	}
 }
+
+// retainDirEnv names the log directory a child process of
+// TestKillMidRetention appends to and retains in.
+const retainDirEnv = "SEGMENTLOG_RETAIN_DIR"
+
+// retainMaxLen makes records of up to three segments, so that retention
+// keeps segments for a record's head while its tail lies further on.
+const retainMaxLen = 150_000
+
+var retainOptions = &Options{SegmentSize: 64 << 10, MaxMapped: 2, MaxRecord: retainMaxLen}
+
+// TestKillMidRetention kills a child that appends records (some longer
+// than a segment) and applies retention by bytes and by age all the time,
+// and checks that the reopened log holds every record whose Append
+// returned and no record below the First a retention returned, whole and
+// correct. Retention that deletes every record must keep the one whose
+// tail lies in the segment left, or the reopened log has no index entry
+// for the bytes there and refuses to open (a kill between the records'
+// DropBefore and the index's is the other step this reaches).
+func TestKillMidRetention(t *testing.T) {
+	if dir := os.Getenv(retainDirEnv); dir != "" {
+		retainUntilKilled(dir)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	dir := filepath.Join(t.TempDir(), "log")
+	rng := rand.New(rand.NewPCG(11, 11))
+	var next, first uint64
+	for round := range 6 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKillMidRetention$")
+		cmd.Env = append(os.Environ(), retainDirEnv+"="+dir)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		for lines := 0; lines < 20+rng.IntN(200) && sc.Scan(); lines++ {
+			var n, f uint64
+			if _, err := fmt.Sscanf(sc.Text(), "next %d first %d", &n, &f); err != nil {
+				t.Fatalf("round %d: child said %q", round, sc.Text())
+			}
+			next, first = n, f
+		}
+		time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+
+		l, rec, err := OpenLog(dir, retainOptions)
+		if err != nil {
+			t.Fatalf("round %d: reopen after the kill: %v", round, err)
+		}
+		if l.Next() < next || l.First() < first {
+			t.Errorf("round %d: the log holds [%d, %d), but the child's calls returned with [%d, %d)", round, l.First(), l.Next(), first, next)
+		}
+		for seq := l.First(); seq < l.Next(); seq++ {
+			r, err := l.Read(seq)
+			if err != nil {
+				t.Fatalf("round %d: Read(%d): %v", round, seq, err)
+			}
+			if !bytes.Equal(r.Data, payloadFor(seq, retainMaxLen, nil)) {
+				t.Fatalf("round %d: Read(%d) returned other data", round, seq)
+			}
+		}
+		t.Logf("round %d: child returned [%d, %d), reopened [%d, %d); recovery %+v", round, first, next, l.First(), l.Next(), rec)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// retainUntilKilled appends records of payloadFor(seq, retainMaxLen) to
+// the log in dir, one at a time or in batches, syncs now and then, applies
+// RetainBytes or RetainAge after every few, and prints "next N first F"
+// after each call returns. It runs until it is killed.
+func retainUntilKilled(dir string) {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(1)
+	}
+	l, _, err := OpenLog(dir, retainOptions)
+	if err != nil {
+		fail(err)
+	}
+	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 3))
+	seq := l.Next()
+	for {
+		batch := make([][]byte, 1+rng.IntN(4))
+		for i := range batch {
+			batch[i] = payloadFor(seq+uint64(i), retainMaxLen, nil)
+		}
+		if _, err := l.AppendBatch(batch); err != nil {
+			fail(err)
+		}
+		seq += uint64(len(batch))
+		if rng.IntN(8) == 0 {
+			if err := l.Sync(); err != nil {
+				fail(err)
+			}
+		}
+		switch rng.IntN(6) {
+		case 0:
+			_, err = l.RetainAge(time.Duration(rng.IntN(20))*time.Millisecond, time.Now())
+		case 1, 2:
+			_, err = l.RetainBytes(rng.Int64N(4 << 16))
+		}
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("next %d first %d\n", seq, l.First())
+	}
+}
