@@ -218,8 +218,11 @@ func (m *Manager) checkChunksLocked(off int64, n int) error {
 			return err
 		}
 	}
+	// The caller found the range within [Start, Size): say what moved it
+	// out since, so that the error of a read racing retention reads as
+	// such.
 	if first < m.mu.first {
-		return fmt.Errorf("%w: chunks %d to %d do not all exist", ErrOutOfRange, first, last)
+		return fmt.Errorf("%w: chunk %d was dropped meanwhile (the dataset starts at chunk %d now)", ErrOutOfRange, first, m.mu.first)
 	}
 	if last >= m.mu.first+m.mu.nchunks {
 		if m.follows.Load() && m.rangeDetail(off, int64(n)) == "" && m.epochStillLocked() {
@@ -228,7 +231,7 @@ func (m *Manager) checkChunksLocked(off int64, n int) error {
 			// the file is missing, not cut off by a Truncate.
 			return m.missingChunk(max(off, (m.mu.first+m.mu.nchunks)<<m.shift))
 		}
-		return pastEnd{fmt.Sprintf("chunks %d to %d do not all exist", first, last)}
+		return pastEnd{fmt.Sprintf("chunk %d was cut off meanwhile (the dataset ends before chunk %d now)", last, m.mu.first+m.mu.nchunks)}
 	}
 	return nil
 }
