@@ -189,8 +189,8 @@ func hugeArray(cfg config, st *stop.Stopper, w io.Writer) (err error) {
 	// misses are read with pread, which costs far less than mapping a
 	// chunk for one read when the probes spread over more chunks than
 	// MaxMapped.
-	fmt.Fprintf(w, "  all %d probes correct; %d missed the mapped chunks: %d of those mapped their chunk (%d unmapped another), the rest were read with pread\n",
-		cfg.probes, after.Misses-before.Misses, after.Maps-before.Maps, after.Unmaps-before.Unmaps)
+	fmt.Fprintf(w, "  all %d probes correct; %s\n", cfg.probes,
+		missLine(after.Misses-before.Misses, after.Maps-before.Maps, after.Unmaps-before.Unmaps))
 
 	s := m.Stats()
 	fmt.Fprintf(w, "stats: chunks %d, mapped %d, pinned %d, hits %d, misses %d, maps %d, unmaps %d, evictions %d\n",
@@ -231,3 +231,16 @@ func parseCount(s string) (int64, error) {
 
 // size formats a byte count with a binary unit.
 func size(n int64) string { return units.FormatBytes(n) }
+
+// missLine says how the probes that missed the mapped chunks were served.
+func missLine(misses, maps, unmaps int64) string {
+	switch {
+	case misses == 0:
+		return "every probe hit a mapped chunk"
+	case maps == misses:
+		return fmt.Sprintf("%d missed the mapped chunks and mapped their chunk (%d unmapped another)", misses, unmaps)
+	case maps == 0:
+		return fmt.Sprintf("%d missed the mapped chunks and were read with pread", misses)
+	}
+	return fmt.Sprintf("%d missed the mapped chunks: %d of those mapped their chunk (%d unmapped another), the rest were read with pread", misses, maps, unmaps)
+}

@@ -135,3 +135,22 @@ func TestMain_Signals(t *testing.T) {
 	// comes, whenever that is.
 	exampletest.Signals(t, "hugearray", main, []string{"-n", "64Ki", "-chunk", "64KiB", "-probes", "1000000000"})
 }
+
+// TestMissLine checks that the probes' summary names only what happened:
+// no "the rest were read with pread" when there is no rest.
+func TestMissLine(t *testing.T) {
+	tests := []struct {
+		misses, maps, unmaps int64
+		want                 string
+	}{
+		{0, 0, 0, "every probe hit a mapped chunk"},
+		{5, 5, 2, "5 missed the mapped chunks and mapped their chunk (2 unmapped another)"},
+		{7, 0, 0, "7 missed the mapped chunks and were read with pread"},
+		{9, 3, 1, "9 missed the mapped chunks: 3 of those mapped their chunk (1 unmapped another), the rest were read with pread"},
+	}
+	for _, tt := range tests {
+		if got := missLine(tt.misses, tt.maps, tt.unmaps); got != tt.want {
+			t.Errorf("missLine(%d, %d, %d) = %q, want %q", tt.misses, tt.maps, tt.unmaps, got, tt.want)
+		}
+	}
+}
