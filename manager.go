@@ -339,8 +339,9 @@ var (
 // they hold stay mapped until they are released, and the arena is given
 // back after the last one. If a Batch is open as Close ends (a Batch
 // function that calls Close, say), Close still closes the Manager and
-// returns an error matching ErrBusy; one that ends while Close runs is not
-// reported. Stores a Batch or pin makes through its bytes once Close has
+// returns an error matching ErrBusy, together with any other failure (a
+// failed sync, say), which it never hides; one that ends while Close runs
+// is not reported. Stores a Batch or pin makes through its bytes once Close has
 // begun may come after Close's sync of their chunk: they are in the file
 // (a crash of the process keeps them), but not synced. Every later call
 // returns ErrClosed, Close included. Close of a nil *Manager returns an
@@ -420,16 +421,22 @@ func (m *Manager) Close() error {
 		err = errors.Join(err, m.mu.unbind())
 	}
 	m.mu.lock, m.mu.unbind = nil, nil
-	if err != nil {
-		return m.wrapErr("close", whole, err)
-	}
 	if n := m.batches.Load(); n > 0 {
 		// After the sentinel's own words ("batches still open"): how many.
+		// Joined to any other failure, which must not hide it: the
+		// caller learns both that the data was not all synced and that
+		// chunks stay mapped.
 		what := "1; its chunks stay mapped until its function returns"
 		if n > 1 {
 			what = fmt.Sprintf("%d; their chunks stay mapped until their functions return", n)
 		}
-		return m.errorf("close", whole, ErrBusy, what)
+		if err == nil {
+			return m.errorf("close", whole, ErrBusy, what)
+		}
+		err = errors.Join(err, fmt.Errorf("%w: %s", ErrBusy, what))
+	}
+	if err != nil {
+		return m.wrapErr("close", whole, err)
 	}
 	return nil
 }
