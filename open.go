@@ -158,6 +158,10 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		dir = canonicalDir(dir)
 		if bound, unbind, err = vfs.Bind(fsys, dir, nil); errors.Is(err, vfs.ErrMoved) {
 			err = fmt.Errorf("%w: the directory was replaced again and again while it was being opened: %w", ErrCorrupt, err)
+		} else if errors.Is(err, fs.ErrNotExist) {
+			// Removed since the look above (a concurrent Remove): no
+			// dataset to open, as if it had been missing then.
+			err = fmt.Errorf("%w: %w to open (the directory went while it was being opened): %w", ErrReadOnly, errNoDataset, fs.ErrNotExist)
 		}
 	}
 	if err != nil {
@@ -331,6 +335,11 @@ func open(dir string, o Options) (*Manager, error) {
 	var entries []fs.DirEntry
 	if !following {
 		if entries, err = fsys.ReadDir(dir); err != nil {
+			if o.ReadOnly && errors.Is(err, fs.ErrNotExist) {
+				// Removed since Open looked (where the FS holds no
+				// handle of it): no dataset to read.
+				return fail(fmt.Errorf("%w: %w to open (the directory went while it was being opened): %w", ErrReadOnly, errNoDataset, fs.ErrNotExist))
+			}
 			return fail(unpath(dir, err))
 		}
 	}
