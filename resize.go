@@ -609,7 +609,7 @@ func (m *Manager) DropBefore(off int64) error {
 	if newFirst<<m.shift <= st.start.Load() {
 		return nil
 	}
-	rec := m.mu.durable
+	rec := m.recordBaseLocked()
 	rec.first = newFirst
 	rec.size = max(rec.size, newFirst<<m.shift)
 	if err := m.recordLocked(rec); err != nil {
