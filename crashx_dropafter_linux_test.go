@@ -190,3 +190,26 @@ func daManifest(im *vfstest.Image) string {
 	}
 	return "no MANIFEST"
 }
+
+// TestCrashx_TruncateAfterCrashInsideDropBefore: after the crash of
+// daCrashInsideDrop, the next writer truncates the dataset to sizes from
+// below the synced bytes to past the crashed DropBefore's Start. A power
+// loss at any point after must leave a dataset that opens, whose [Start,
+// Size) holds only bytes that were synced.
+func TestCrashx_TruncateAfterCrashInsideDropBefore(t *testing.T) {
+	for _, size := range []int64{plChunk / 2, plChunk * 3 / 2, 2 * plChunk, 3*plChunk + 5, 4 * plChunk, 5*plChunk + 1} {
+		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
+			rec.NoSync = true
+			opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
+			chunkmap.SetFS(&opts, rec)
+			m, data, synced, crashed := daCrashInsideDrop(t, dir, rec, &opts)
+			if err := m.Truncate(size); err != nil {
+				t.Fatalf("Truncate(%d): %v", size, err)
+			}
+			daCrashAgain(t, m, dir, &opts, data)
+			daCheckCuts(t, rec, dir, crashed, data, synced)
+		})
+	}
+}

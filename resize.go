@@ -509,14 +509,12 @@ func (m *Manager) Truncate(size int64) error {
 
 // lowerRecordLocked writes a manifest record that needs no chunk past Size
 // size, unless the newest one needs none already, before a Truncate
-// deletes them: its Size at most size, from the current first chunk on
-// (after a crash inside DropBefore the newest record may be ahead of it,
-// and a record's Size is never below its Start).
+// deletes them: its Size at most size, from the current first chunk on (a
+// record's Size is never below its Start).
 //
 // REQUIRES: m.mu held.
 func (m *Manager) lowerRecordLocked(size int64) error {
-	rec := m.mu.durable
-	rec.first = min(rec.first, m.mu.first)
+	rec := m.recordBaseLocked()
 	rec.size = max(min(rec.size, size), rec.first<<m.shift)
 	return m.recordLocked(rec) // nothing to write if it is the newest
 }

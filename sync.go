@@ -553,17 +553,19 @@ func (m *Manager) recordLocked(mf manifest) error {
 	return nil
 }
 
-// recordBaseLocked returns the record that a DropBefore changes into its
-// own: the newest one, or an empty one at Start where the newest is ahead
-// of Start. A crash inside DropBefore leaves it so (the record is written
-// before the state page, and Open follows the page), and its Size is then
-// that DropBefore's new Start, past anything known to be synced: from a
-// lower first chunk it would name chunks whose bytes and names no Sync
-// made durable, which a power loss before the next Sync leaves missing
-// (Open then refuses the dataset) or stale. Nothing below the record's
-// first chunk is known to be durable; an empty record at Start claims
-// nothing, and the next Sync, which fsyncs every chunk after a crash,
-// records Start and Size.
+// recordBaseLocked returns the record that a DropBefore or a Truncate
+// changes into its own: the newest one, or an empty one at Start where the
+// newest is ahead of Start. A crash inside DropBefore leaves it so (the
+// record is written before the state page, and Open follows the page),
+// and its Size is then that DropBefore's new Start, past anything known
+// to be synced: from a lower first chunk it would name chunks whose bytes
+// and names no Sync made durable, which a power loss before the next Sync
+// leaves missing (Open then refuses the dataset) or stale. Kept as it is,
+// its first chunk past the page's end once a Truncate lowered Size would
+// make the next Open take the page for one written over and lose what the
+// Truncate kept. Nothing below the record's first chunk is known to be
+// durable; an empty record at Start claims nothing, and the next Sync,
+// which fsyncs every chunk after a crash, records Start and Size.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) recordBaseLocked() manifest {
