@@ -13,7 +13,9 @@ package chunkmap_test
 // one a DropBefore begun before the cut asked for. The Recorder's images
 // of a concurrent workload may hold more than a real disk would (an fsync
 // reads back stores made after it began, see vfstest.Recorder), never
-// less, so a loss they show is real.
+// less, so a loss they show is real. A workload may crash (between
+// calls) and recover once or twice on the way: what the writer that
+// recovered syncs covers what the crashed one wrote.
 
 import (
 	"fmt"
@@ -81,91 +83,106 @@ func dpRun(t *testing.T, root string, seed uint64) *dpWorkload {
 		stop.Store(true)
 	}
 	begin := func() (int64, int) { return tick.Add(1), w.rec.Steps() }
-	appenders := 3 + r.IntN(4)
-	var running sync.WaitGroup
-	for g := range appenders {
-		running.Add(1)
+	// One to three phases, each ended, but the last, by a crash of the
+	// process (between calls: a crash inside one is the kill tests'
+	// business) and an Open that recovers from the page cache.
+	phases := 1 + r.IntN(3)
+	for phase := range phases {
+		appenders := 3 + r.IntN(4)
+		var running sync.WaitGroup
+		for g := range appenders {
+			running.Add(1)
+			wg.Go(func() {
+				defer running.Done()
+				ar := rand.New(rand.NewPCG(seed, uint64(g)+uint64(phase)<<8))
+				for range 6 + ar.IntN(8) {
+					if stop.Load() {
+						return
+					}
+					n := dmHead + ar.IntN(3000)
+					if ar.IntN(8) == 0 {
+						n = plChunk/2 + ar.IntN(plChunk*3/2)
+					}
+					s := seq.Add(1)
+					bt, bs := begin()
+					off, err := m.Append(dmRecord(s, n))
+					if err != nil {
+						fail(fmt.Errorf("Append seq %d: %w", s, err))
+						return
+					}
+					note(dpEvent{kind: "append", rec: dmRec{seq: s, off: off, n: n}, beginTick: bt, beginStep: bs, endTick: tick.Add(1), endStep: w.rec.Steps()})
+					mu.Lock()
+					ends = append(ends, off)
+					mu.Unlock()
+					time.Sleep(time.Duration(ar.IntN(300)) * time.Microsecond)
+				}
+			})
+		}
+		done := make(chan struct{})
+		go func() { running.Wait(); close(done) }()
 		wg.Go(func() {
-			defer running.Done()
-			ar := rand.New(rand.NewPCG(seed, uint64(g)))
-			for range 6 + ar.IntN(8) {
-				if stop.Load() {
+			sr := rand.New(rand.NewPCG(seed, 77+uint64(phase)<<8))
+			for {
+				select {
+				case <-done:
 					return
+				case <-time.After(time.Duration(sr.IntN(800)) * time.Microsecond):
 				}
-				n := dmHead + ar.IntN(3000)
-				if ar.IntN(8) == 0 {
-					n = plChunk/2 + ar.IntN(plChunk*3/2)
-				}
-				s := seq.Add(1)
 				bt, bs := begin()
-				off, err := m.Append(dmRecord(s, n))
-				if err != nil {
-					fail(fmt.Errorf("Append seq %d: %w", s, err))
+				if err := m.Sync(); err != nil {
+					fail(fmt.Errorf("Sync: %w", err))
 					return
 				}
-				note(dpEvent{kind: "append", rec: dmRec{seq: s, off: off, n: n}, beginTick: bt, beginStep: bs, endTick: tick.Add(1), endStep: w.rec.Steps()})
-				mu.Lock()
-				ends = append(ends, off)
-				mu.Unlock()
-				time.Sleep(time.Duration(ar.IntN(300)) * time.Microsecond)
+				note(dpEvent{kind: "sync", beginTick: bt, beginStep: bs, endTick: tick.Add(1), endStep: w.rec.Steps()})
 			}
 		})
-	}
-	done := make(chan struct{})
-	go func() { running.Wait(); close(done) }()
-	wg.Go(func() {
-		sr := rand.New(rand.NewPCG(seed, 77))
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Duration(sr.IntN(800)) * time.Microsecond):
-			}
-			bt, bs := begin()
-			if err := m.Sync(); err != nil {
-				fail(fmt.Errorf("Sync: %w", err))
-				return
-			}
-			note(dpEvent{kind: "sync", beginTick: bt, beginStep: bs, endTick: tick.Add(1), endStep: w.rec.Steps()})
-		}
-	})
-	wg.Go(func() {
-		dr := rand.New(rand.NewPCG(seed, 78))
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Duration(dr.IntN(1200)) * time.Microsecond):
-			}
-			size := m.Size()
-			off := size - int64(1+dr.IntN(4))*plChunk
-			if off <= m.Start() {
-				continue
-			}
-			switch dr.IntN(5) {
-			case 3: // everything, up to Size as the dropper saw it
-				off = size
-			case 0:
+		wg.Go(func() {
+			dr := rand.New(rand.NewPCG(seed, 78+uint64(phase)<<8))
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(time.Duration(dr.IntN(1200)) * time.Microsecond):
+				}
+				size := m.Size()
+				off := size - int64(1+dr.IntN(4))*plChunk
+				if off <= m.Start() {
+					continue
+				}
+				switch dr.IntN(5) {
+				case 3: // everything, up to Size as the dropper saw it
+					off = size
+				case 0:
+					mu.Lock()
+					off = dmBoundary(ends, off)
+					mu.Unlock()
+				case 1:
+					off = off / plChunk * plChunk
+				}
+				bt, bs := begin()
 				mu.Lock()
-				off = dmBoundary(ends, off)
+				w.begun = append(w.begun, dpEvent{kind: "drop", off: off / plChunk * plChunk, beginStep: bs})
 				mu.Unlock()
-			case 1:
-				off = off / plChunk * plChunk
+				if err := m.DropBefore(off); err != nil {
+					fail(fmt.Errorf("DropBefore(%d): %w", off, err))
+					return
+				}
+				note(dpEvent{kind: "drop", off: off / plChunk * plChunk, beginTick: bt, beginStep: bs, endTick: tick.Add(1), endStep: w.rec.Steps()})
 			}
-			bt, bs := begin()
-			mu.Lock()
-			w.begun = append(w.begun, dpEvent{kind: "drop", off: off / plChunk * plChunk, beginStep: bs})
-			mu.Unlock()
-			if err := m.DropBefore(off); err != nil {
-				fail(fmt.Errorf("DropBefore(%d): %w", off, err))
-				return
-			}
-			note(dpEvent{kind: "drop", off: off / plChunk * plChunk, beginTick: bt, beginStep: bs, endTick: tick.Add(1), endStep: w.rec.Steps()})
+		})
+		wg.Wait()
+		if e := failed.Load(); e != nil {
+			t.Fatalf("seed %d: %v", seed, *e)
 		}
-	})
-	wg.Wait()
-	if e := failed.Load(); e != nil {
-		t.Fatalf("seed %d: %v", seed, *e)
+		if phase == phases-1 {
+			break
+		}
+		if err := chunkmap.Abandon(m); err != nil {
+			t.Fatalf("seed %d: Abandon: %v", seed, err)
+		}
+		if m, err = chunkmap.Open(w.dir, &opts); err != nil {
+			t.Fatalf("seed %d: Open after a crash: %v", seed, err)
+		}
 	}
 	// A last Sync, so that the last cuts acknowledge everything.
 	bt, bs := tick.Add(1), w.rec.Steps()
