@@ -215,7 +215,7 @@ func TestCrashx_DropMixKill(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("CHUNKMAP_CRASHX_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	verify := dmBuildTool(t)
+	verify := hfsTool(t)
 	dir := t.TempDir()
 	// The dataset exists before the first child, which may die before its
 	// Open has made one.
@@ -411,17 +411,6 @@ func (s *dmState) checkOpen(m *chunkmap.Manager, dir string, ro bool) error {
 	return nil
 }
 
-// dmBuildTool builds cmd/chunkmap into a temporary directory and returns
-// its path.
-func dmBuildTool(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "chunkmap")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/chunkmap").CombinedOutput(); err != nil {
-		t.Fatalf("building cmd/chunkmap: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestCrashx_DropMixFollower runs the rounds of TestCrashx_DropMixKill
 // with a ReadOnly Manager alive in another process all along, reading
 // every record an Append returned, again and again, while the writers
@@ -444,7 +433,7 @@ func TestCrashx_DropMixFollower(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("CHUNKMAP_CRASHX_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	verify := dmBuildTool(t)
+	verify := hfsTool(t)
 	dir := t.TempDir()
 	if m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: dmChunk}); err != nil {
 		t.Fatal(err)
