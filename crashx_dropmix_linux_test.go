@@ -207,23 +207,7 @@ func TestCrashx_DropMixKill(t *testing.T) {
 		return
 	}
 	t.Parallel()
-	seed0 := testSeed(t, "CHUNKMAP_CRASHX_SEED")
-	rounds := 16
-	if testing.Short() || raceEnabled {
-		rounds = 6
-	}
-	if v, err := strconv.Atoi(os.Getenv("CHUNKMAP_CRASHX_ROUNDS")); err == nil && v > 0 {
-		rounds = v
-	}
-	verify := hfsTool(t)
-	dir := t.TempDir()
-	// The dataset exists before the first child, which may die before its
-	// Open has made one.
-	if m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: dmChunk}); err != nil {
-		t.Fatal(err)
-	} else if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	seed0, rounds, verify, dir := dmSetup(t, 16, 6)
 	st := &dmState{recs: map[int64]dmRec{}}
 	early := dmRounds(t, dir, verify, rounds, seed0, st, nil)
 	t.Logf("%d rounds (%d killed inside Open), %d records checked, %d DropBefore calls returned; none lost", rounds, early, st.checked, st.drops)
@@ -425,21 +409,7 @@ func TestCrashx_DropMixFollower(t *testing.T) {
 		return
 	}
 	t.Parallel()
-	seed0 := testSeed(t, "CHUNKMAP_CRASHX_SEED")
-	rounds := 10
-	if testing.Short() || raceEnabled {
-		rounds = 5
-	}
-	if v, err := strconv.Atoi(os.Getenv("CHUNKMAP_CRASHX_ROUNDS")); err == nil && v > 0 {
-		rounds = v
-	}
-	verify := hfsTool(t)
-	dir := t.TempDir()
-	if m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: dmChunk}); err != nil {
-		t.Fatal(err)
-	} else if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	seed0, rounds, verify, dir := dmSetup(t, 10, 5)
 	f := mpStart(t, "TestCrashx_DropMixFollower", "CHUNKMAP_CRASHX_DROPMIX_FOLLOWER="+dir)
 	if got := f.next(t, "follower start"); got != "ready" {
 		t.Fatalf("follower: %q\n%s", got, f.stderr.String())
@@ -594,4 +564,29 @@ func dmFollower(dir string) {
 		time.Sleep(50 * time.Millisecond)
 		report("progress %d %d", reads.Load(), dropped.Load())
 	}
+}
+
+// dmSetup returns a run's seed (CHUNKMAP_CRASHX_SEED replays one), its
+// number of rounds (full, or short under -short and -race, or
+// CHUNKMAP_CRASHX_ROUNDS), the verify tool and a directory holding an empty
+// dataset: it exists before the first child, which may die before its
+// Open has made one.
+func dmSetup(t *testing.T, full, short int) (seed0 uint64, rounds int, verify, dir string) {
+	t.Helper()
+	seed0 = testSeed(t, "CHUNKMAP_CRASHX_SEED")
+	rounds = full
+	if testing.Short() || raceEnabled {
+		rounds = short
+	}
+	if v, err := strconv.Atoi(os.Getenv("CHUNKMAP_CRASHX_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	verify = hfsTool(t)
+	dir = t.TempDir()
+	if m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: dmChunk}); err != nil {
+		t.Fatal(err)
+	} else if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return seed0, rounds, verify, dir
 }
