@@ -64,13 +64,13 @@ func daWriteRecord(t *testing.T, fsys vfs.FS, dir string, first int64) {
 }
 
 // daCrashInsideDrop makes, through a power-loss recorder, a dataset whose
-// writer synced 1.5 chunks, appended up to 6 unsynced ones, and died
-// inside DropBefore(4 chunks) once the record {first 4, Size 4 chunks}
-// was durable, before the state page said so; then opens it again, as the
-// next writer, which recovers Start 0 and Size 6 chunks from the page. It
-// returns the writer, the bytes appended, how many were synced, and the
-// recorder's steps up to the crash.
-func daCrashInsideDrop(t *testing.T, dir string, rec *vfstest.Recorder, opts *chunkmap.Options) (m *chunkmap.Manager, data []byte, synced int64, crashed int) {
+// writer synced its first synced bytes, appended up to 6 chunks, and died
+// inside DropBefore(4 chunks) once the record {first 4, Size max(4 chunks,
+// synced)} was durable, before the state page said so; then opens it
+// again, as the next writer, which recovers Start 0 and Size 6 chunks from
+// the page. It returns the writer, the bytes appended, and the recorder's
+// steps up to the crash.
+func daCrashInsideDrop(t *testing.T, dir string, rec *vfstest.Recorder, opts *chunkmap.Options, synced int64) (m *chunkmap.Manager, data []byte, crashed int) {
 	t.Helper()
 	data = make([]byte, 6*plChunk)
 	for i := range data {
@@ -80,7 +80,6 @@ func daCrashInsideDrop(t *testing.T, dir string, rec *vfstest.Recorder, opts *ch
 	if err != nil {
 		t.Fatal(err)
 	}
-	synced = plChunk * 3 / 2
 	if _, err := m.Append(data[:synced]); err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +100,14 @@ func daCrashInsideDrop(t *testing.T, dir string, rec *vfstest.Recorder, opts *ch
 	if m.Start() != 0 || m.Size() != 6*plChunk {
 		t.Fatalf("recovered Start, Size = %d, %d, want 0, %d (the state page's)", m.Start(), m.Size(), 6*plChunk)
 	}
-	return m, data, synced, crashed
+	return m, data, crashed
 }
 
 // daCheckCuts checks the image of every cut of rec from step from on: it
-// opens, and its [Start, Size) holds only bytes of data that were synced
-// (the first synced).
-func daCheckCuts(t *testing.T, rec *vfstest.Recorder, dir string, from int, data []byte, synced int64) {
+// opens, its [Start, Size) holds only bytes of data that were synced (the
+// first synced), and it holds the synced bytes [keep, keepEnd), which no
+// call dropped or cut off, not even the one the crash interrupted.
+func daCheckCuts(t *testing.T, rec *vfstest.Recorder, dir string, from int, data []byte, synced, keep, keepEnd int64) {
 	t.Helper()
 	images, _ := plImageRoot(t)
 	fsys := plReopenFS()
@@ -129,6 +129,9 @@ func daCheckCuts(t *testing.T, rec *vfstest.Recorder, dir string, from int, data
 			if res.size > max(synced, res.start) {
 				t.Fatalf("power loss after step %d: Start, Size = %d, %d: Size covers bytes past the %d that were ever synced\n  image: %v; %s", k, res.start, res.size, synced, im, daManifest(im))
 			}
+			if keep < keepEnd && (res.start > keep || res.size < keepEnd) {
+				t.Fatalf("power loss after step %d: Start, Size = %d, %d: the synced bytes [%d, %d), which nothing dropped, are lost\n  image: %v; %s", k, res.start, res.size, keep, keepEnd, im, daManifest(im))
+			}
 			if i := plFirstDiff(res.data, data[res.start:res.size]); i >= 0 {
 				t.Fatalf("power loss after step %d: offset %d reads %#x, want %#x", k, res.start+int64(i), res.data[i], data[res.start+int64(i)])
 			}
@@ -142,22 +145,30 @@ func daCheckCuts(t *testing.T, rec *vfstest.Recorder, dir string, from int, data
 // [Start, Size) holds only bytes that were synced: chunks 2 to 5 never
 // were, nor were their names.
 func TestCrashx_DropBeforeAfterCrashInsideDropBefore(t *testing.T) {
-	for _, drop := range []int64{1, 2, 3, 4, 5} {
-		t.Run(fmt.Sprintf("drop=%d", drop), func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "ds")
-			rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
-			rec.NoSync = true
-			opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
-			chunkmap.SetFS(&opts, rec)
-			m, data, synced, crashed := daCrashInsideDrop(t, dir, rec, &opts)
-			if err := m.DropBefore(drop * plChunk); err != nil {
-				t.Fatalf("DropBefore(%d): %v", drop*plChunk, err)
-			}
-			daCrashAgain(t, m, dir, &opts, data)
-			daCheckCuts(t, rec, dir, crashed, data, synced)
-		})
+	for _, synced := range daSynced {
+		for _, drop := range []int64{1, 2, 3, 4, 5} {
+			t.Run(fmt.Sprintf("synced=%d/drop=%d", synced, drop), func(t *testing.T) {
+				dir := filepath.Join(t.TempDir(), "ds")
+				rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
+				rec.NoSync = true
+				opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
+				chunkmap.SetFS(&opts, rec)
+				m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced)
+				if err := m.DropBefore(drop * plChunk); err != nil {
+					t.Fatalf("DropBefore(%d): %v", drop*plChunk, err)
+				}
+				daCrashAgain(t, m, dir, &opts, data)
+				daCheckCuts(t, rec, dir, crashed, data, synced, max(4, drop)*plChunk, synced)
+			})
+		}
 	}
 }
+
+// daSynced are the bytes synced before the crash inside DropBefore(4
+// chunks): short of its new Start, so that the record it wrote names no
+// synced byte, and past it, so that its record still names synced bytes
+// from chunk 4 on, which no call dropped.
+var daSynced = []int64{plChunk * 3 / 2, plChunk*5 + plChunk/2}
 
 // daCrashAgain crashes m and opens dir as the next writer, which must
 // find Start and Size as m left them, and the bytes of data under them.
@@ -197,19 +208,23 @@ func daManifest(im *vfstest.Image) string {
 // loss at any point after must leave a dataset that opens, whose [Start,
 // Size) holds only bytes that were synced.
 func TestCrashx_TruncateAfterCrashInsideDropBefore(t *testing.T) {
-	for _, size := range []int64{plChunk / 2, plChunk * 3 / 2, 2 * plChunk, 3*plChunk + 5, 4 * plChunk, 5*plChunk + 1} {
-		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "ds")
-			rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
-			rec.NoSync = true
-			opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
-			chunkmap.SetFS(&opts, rec)
-			m, data, synced, crashed := daCrashInsideDrop(t, dir, rec, &opts)
-			if err := m.Truncate(size); err != nil {
-				t.Fatalf("Truncate(%d): %v", size, err)
-			}
-			daCrashAgain(t, m, dir, &opts, data)
-			daCheckCuts(t, rec, dir, crashed, data, synced)
-		})
+	for _, synced := range daSynced {
+		for _, size := range []int64{plChunk / 2, plChunk * 3 / 2, 2 * plChunk, 3*plChunk + 5, 4 * plChunk, 5*plChunk + 1} {
+			t.Run(fmt.Sprintf("synced=%d/size=%d", synced, size), func(t *testing.T) {
+				dir := filepath.Join(t.TempDir(), "ds")
+				rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
+				rec.NoSync = true
+				opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
+				chunkmap.SetFS(&opts, rec)
+				m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced)
+				if err := m.Truncate(size); err != nil {
+					t.Fatalf("Truncate(%d): %v", size, err)
+				}
+				daCrashAgain(t, m, dir, &opts, data)
+				// Synced bytes from chunk 4 up to the new Size stay;
+				// the cut may lose the rest.
+				daCheckCuts(t, rec, dir, crashed, data, synced, 4*plChunk, min(synced, size))
+			})
+		}
 	}
 }

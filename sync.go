@@ -554,25 +554,37 @@ func (m *Manager) recordLocked(mf manifest) error {
 }
 
 // recordBaseLocked returns the record that a DropBefore or a Truncate
-// changes into its own: the newest one, or an empty one at Start where the
-// newest is ahead of Start. A crash inside DropBefore leaves it so (the
-// record is written before the state page, and Open follows the page),
-// and its Size is then that DropBefore's new Start, past anything known
-// to be synced: from a lower first chunk it would name chunks whose bytes
-// and names no Sync made durable, which a power loss before the next Sync
-// leaves missing (Open then refuses the dataset) or stale. Kept as it is,
-// its first chunk past the page's end once a Truncate lowered Size would
-// make the next Open take the page for one written over and lose what the
-// Truncate kept. Nothing below the record's first chunk is known to be
-// durable; an empty record at Start claims nothing, and the next Sync,
-// which fsyncs every chunk after a crash, records Start and Size.
+// changes into its own: the newest one, moved back to Start where it is
+// ahead of Start. A crash inside DropBefore leaves it so (the record is
+// written before the state page, and Open follows the page); it is that
+// DropBefore's record, whose Size is the larger of the record before it
+// and its new Start. Kept as it is, its first chunk past the page's end
+// once a Truncate lowered Size would make the next Open take the page for
+// one written over and lose what the Truncate kept; so it starts at Start,
+// and its Size says how far from there chunks are known to be durable:
+//
+//   - a Size past its first chunk is the record before's (its new Start
+//     was less), which named and synced every chunk from its own first
+//     one, at or below Start, up to that Size: the record keeps it, and a
+//     power loss keeps those bytes, which no call that returned dropped;
+//   - a Size at its first chunk is that DropBefore's new Start, past
+//     anything known to be synced: nothing is known durable from Start
+//     on, and the record is empty there. Kept, that Size would name chunks
+//     whose bytes and names no Sync made durable, which a power loss before
+//     the next Sync leaves missing (Open then refuses the dataset) or
+//     stale.
+//
+// The next Sync, which fsyncs every chunk after a crash, records Start and
+// Size.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) recordBaseLocked() manifest {
 	rec := m.mu.durable
 	if rec.first > m.mu.first {
+		if rec.size <= rec.first<<m.shift {
+			rec.size = m.mu.first << m.shift
+		}
 		rec.first = m.mu.first
-		rec.size = m.mu.first << m.shift
 	}
 	return rec
 }
