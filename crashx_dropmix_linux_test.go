@@ -66,7 +66,7 @@ func dmBad(b []byte, seq uint64) string {
 		return fmt.Sprintf("%d bytes, shorter than a header", len(b))
 	}
 	if m := binary.LittleEndian.Uint32(b); m != dmMagic {
-		return fmt.Sprintf("magic %#x, want %#x", m, dmMagic)
+		return fmt.Sprintf("magic %#x, want %#x", m, uint32(dmMagic))
 	}
 	if n := binary.LittleEndian.Uint32(b[4:]); int(n) != len(b) {
 		return fmt.Sprintf("length %d, want %d", n, len(b))
