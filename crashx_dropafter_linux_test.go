@@ -65,12 +65,12 @@ func daWriteRecord(t *testing.T, fsys vfs.FS, dir string, first int64) {
 
 // daCrashInsideDrop makes, through a power-loss recorder, a dataset whose
 // writer synced its first synced bytes, appended up to 6 chunks, and died
-// inside DropBefore(4 chunks) once the record {first 4, Size max(4 chunks,
-// synced)} was durable, before the state page said so; then opens it
+// inside DropBefore(first chunks) once the record {first, Size max(first
+// chunks, synced)} was durable, before the state page said so; then opens it
 // again, as the next writer, which recovers Start 0 and Size 6 chunks from
 // the page. It returns the writer, the bytes appended, and the recorder's
 // steps up to the crash.
-func daCrashInsideDrop(t *testing.T, dir string, rec *vfstest.Recorder, opts *chunkmap.Options, synced int64) (m *chunkmap.Manager, data []byte, crashed int) {
+func daCrashInsideDrop(t *testing.T, dir string, rec *vfstest.Recorder, opts *chunkmap.Options, synced, first int64) (m *chunkmap.Manager, data []byte, crashed int) {
 	t.Helper()
 	data = make([]byte, 6*plChunk)
 	for i := range data {
@@ -92,7 +92,7 @@ func daCrashInsideDrop(t *testing.T, dir string, rec *vfstest.Recorder, opts *ch
 	if err := chunkmap.Abandon(m); err != nil {
 		t.Fatal(err)
 	}
-	daWriteRecord(t, rec, dir, 4)
+	daWriteRecord(t, rec, dir, first)
 	crashed = rec.Steps()
 	if m, err = chunkmap.Open(dir, opts); err != nil {
 		t.Fatalf("Open after the crash inside DropBefore: %v", err)
@@ -153,7 +153,7 @@ func TestCrashx_DropBeforeAfterCrashInsideDropBefore(t *testing.T) {
 				rec.NoSync = true
 				opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
 				chunkmap.SetFS(&opts, rec)
-				m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced)
+				m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced, 4)
 				if err := m.DropBefore(drop * plChunk); err != nil {
 					t.Fatalf("DropBefore(%d): %v", drop*plChunk, err)
 				}
@@ -216,7 +216,7 @@ func TestCrashx_TruncateAfterCrashInsideDropBefore(t *testing.T) {
 				rec.NoSync = true
 				opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
 				chunkmap.SetFS(&opts, rec)
-				m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced)
+				m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced, 4)
 				if err := m.Truncate(size); err != nil {
 					t.Fatalf("Truncate(%d): %v", size, err)
 				}
@@ -226,5 +226,40 @@ func TestCrashx_TruncateAfterCrashInsideDropBefore(t *testing.T) {
 				daCheckCuts(t, rec, dir, crashed, data, synced, 4*plChunk, min(synced, size))
 			})
 		}
+	}
+}
+
+// TestCrashx_SyncedKeptAfterCrashInsideDropBefore: a writer synced 3.5
+// chunks and died inside DropBefore(2 chunks) once its record {first 2,
+// Size 3.5 chunks} was durable. The bytes from Start up to 3.5 chunks were
+// acknowledged by that Sync; a DropBefore or Truncate of the next writer
+// that leaves some of them in the dataset must not write a record that
+// drops them, or a power loss before the next Sync loses them.
+func TestCrashx_SyncedKeptAfterCrashInsideDropBefore(t *testing.T) {
+	const synced, crashFirst = plChunk * 7 / 2, 2
+	for _, tc := range []struct {
+		name   string
+		call   func(m *chunkmap.Manager) error
+		lo, hi int64 // acknowledged bytes the call keeps, past the crashed call's Start
+	}{
+		{"drop=1", func(m *chunkmap.Manager) error { return m.DropBefore(plChunk) }, 2 * plChunk, synced},
+		{"drop=3", func(m *chunkmap.Manager) error { return m.DropBefore(3 * plChunk) }, 3 * plChunk, synced},
+		{"truncate=3", func(m *chunkmap.Manager) error { return m.Truncate(3 * plChunk) }, 2 * plChunk, 3 * plChunk},
+		{"truncate=5", func(m *chunkmap.Manager) error { return m.Truncate(5 * plChunk) }, 2 * plChunk, synced},
+		{"truncate=1", func(m *chunkmap.Manager) error { return m.Truncate(plChunk) }, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
+			rec.NoSync = true
+			opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
+			chunkmap.SetFS(&opts, rec)
+			m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced, crashFirst)
+			if err := tc.call(m); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			daCrashAgain(t, m, dir, &opts, data)
+			daCheckCuts(t, rec, dir, crashed, data, synced, tc.lo, tc.hi)
+		})
 	}
 }
