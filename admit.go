@@ -568,20 +568,24 @@ func (m *Manager) withFilesLocked(mappings bool, open func() error) error {
 	return err
 }
 
-// withFiles is withFilesLocked, with mappings, for callers that do not
-// hold mu (Sync's opens of chunk files and of the directory): closing the
-// idle cached files may free nothing where every descriptor the Manager
-// holds is a mapped chunk's, and then only unmapping them frees one. The
-// first try runs without mu; a try after a refusal runs under it, so that
-// what was given back is not taken by the Manager's other calls first.
-func (m *Manager) withFiles(open func() error) error {
+// withFiles is withFilesLocked for callers that do not hold mu (Sync's
+// opens of chunk files and of the directory): closing the idle cached
+// files may free nothing where every descriptor the Manager holds is a
+// mapped chunk's, and then only unmapping them (mappings) frees one. Opens
+// made side by side pass mappings false: they may be refused only by one
+// another, and unmapping chunks and lowering MaxMapped for good would pay
+// for a shortage that ends as they do; the caller retries them one at a
+// time with mappings. The first try runs without mu; a try after a
+// refusal runs under it, so that what was given back is not taken by the
+// Manager's other calls first.
+func (m *Manager) withFiles(mappings bool, open func() error) error {
 	err := open()
 	if err == nil || !filesRefused(err) {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.withFilesLocked(true, open)
+	return m.withFilesLocked(mappings, open)
 }
 
 func (m *Manager) releaseFdLocked(e *fdEntry) {

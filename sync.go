@@ -218,16 +218,16 @@ func (m *Manager) flush() (size int64, err error) {
 	fanOut(m.syncWidth(), len(byName), func(j int) {
 		i := byName[j]
 		idx := evicted[i-len(live)]
-		h, s := m.fsyncChunk(idx, ids[idx])
+		h, s := m.fsyncChunk(idx, ids[idx], false)
 		res[i] = result{h, s, true}
 	})
 	// Side by side, the opens that were refused a descriptor took what
 	// each other's refusals gave back (withFiles): one at a time, each
-	// needs only one.
+	// needs only one, and only a refusal then is worth unmapping chunks.
 	for _, i := range byName {
 		if res[i].hard == nil && filesRefused(res[i].soft) {
 			idx := evicted[i-len(live)]
-			h, s := m.fsyncChunk(idx, ids[idx])
+			h, s := m.fsyncChunk(idx, ids[idx], true)
 			res[i] = result{h, s, true}
 		}
 	}
@@ -254,7 +254,7 @@ func (m *Manager) flush() (size int64, err error) {
 	// New files' names (and removed ones) are durable only once their
 	// directory is synced: before any record can need them.
 	if dirDirty {
-		if e := m.withFiles(func() error { return m.fsys.SyncDir(m.dir) }); notOpened(e) {
+		if e := m.withFiles(true, func() error { return m.fsys.SyncDir(m.dir) }); notOpened(e) {
 			// The directory could not be opened (no descriptors, say):
 			// no fsync failed, and the next Sync tries again.
 			soft = errors.Join(soft, fmt.Errorf("sync directory: %w", unpath(m.dir, e)))
@@ -616,13 +616,14 @@ func (m *Manager) fail(err error) error {
 // nil, describes the file the unsynced writes went to: another file under
 // the name is reported as a loss, not fsync'd in its place. Chunks the
 // Manager deleted are no longer listed as dirty, so a missing file was
-// removed by another program.
+// removed by another program. A refused open gives back chunk mappings
+// only with mappings (see withFiles).
 //
 // REQUIRES: m.syncMu held (no Truncate or DropBefore runs).
-func (m *Manager) fsyncChunk(idx int64, id fs.FileInfo) (hard, soft error) {
+func (m *Manager) fsyncChunk(idx int64, id fs.FileInfo, mappings bool) (hard, soft error) {
 	path := filepath.Join(m.dir, chunk.Name(idx))
 	var f vfs.File
-	err := m.withFiles(func() (err error) {
+	err := m.withFiles(mappings, func() (err error) {
 		f, err = m.fsys.OpenFile(path, os.O_RDWR, 0)
 		return err
 	})

@@ -25,7 +25,7 @@ func TestWithFiles_RetriesWhenAnotherGaveBack(t *testing.T) {
 		name string
 		with func(open func() error) error
 	}{
-		{"withFiles", m.withFiles},
+		{"withFiles", func(open func() error) error { return m.withFiles(false, open) }},
 		{"withFilesLocked", func(open func() error) error {
 			m.mu.Lock()
 			defer m.mu.Unlock()
