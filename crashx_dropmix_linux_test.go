@@ -110,16 +110,7 @@ func dmChild(spec string, report *os.File) {
 	dir := parts[0]
 	seed, _ := strconv.ParseUint(parts[1], 10, 64)
 	seqBase, _ := strconv.ParseUint(parts[2], 10, 64)
-	var repMu sync.Mutex
-	say := func(format string, args ...any) {
-		repMu.Lock()
-		defer repMu.Unlock()
-		fmt.Fprintf(report, format+"\n", args...) // one write: atomic on a pipe
-	}
-	fail := func(err error) {
-		say("error %v", err)
-		os.Exit(1)
-	}
+	say, fail := childReporter(report)
 	r := rand.New(rand.NewPCG(seed, 4))
 	arena := []int64{0, 1, 3, 8}[r.IntN(4)] * dmChunk
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: dmChunk, MaxMapped: 1 + r.IntN(3), ArenaSize: arena, NoAdmission: r.IntN(2) == 0})

@@ -385,16 +385,7 @@ func cxKillChild(spec string) {
 	dir := parts[0]
 	seed, _ := strconv.ParseUint(parts[1], 10, 64)
 	report := os.NewFile(3, "report")
-	var repMu sync.Mutex
-	say := func(format string, args ...any) {
-		repMu.Lock()
-		defer repMu.Unlock()
-		fmt.Fprintf(report, format+"\n", args...) // one write: atomic on a pipe
-	}
-	fail := func(err error) {
-		say("error %v", err)
-		os.Exit(1)
-	}
+	say, fail := childReporter(report)
 	r := rand.New(rand.NewPCG(seed, 3))
 	arena := []int64{0, 1, 3, 8}[r.IntN(4)] * cxChunk
 	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cxChunk, MaxMapped: 1 + r.IntN(3), ArenaSize: arena, NoAdmission: r.IntN(2) == 0})
@@ -472,4 +463,21 @@ func cxKillChild(spec string) {
 		say("D %d 0", id)
 		excl.Unlock()
 	}
+}
+
+// childReporter returns the say and fail of a crash test's child: say
+// writes one line to report (one write, atomic on a pipe, also from many
+// goroutines), fail says "error ..." and ends the process.
+func childReporter(report *os.File) (say func(format string, args ...any), fail func(err error)) {
+	var mu sync.Mutex
+	say = func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(report, format+"\n", args...)
+	}
+	fail = func(err error) {
+		say("error %v", err)
+		os.Exit(1)
+	}
+	return say, fail
 }
