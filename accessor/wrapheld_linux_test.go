@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/procself"
 )
 
 // whHeld is a pin or view the held-model test keeps open across other
@@ -334,7 +334,7 @@ func (w *whRun) op() {
 	if fst.Mapped > w.maxMapped+fst.Pinned {
 		w.fatalf("follower's Stats: %+v, MaxMapped %d", fst, w.maxMapped)
 	}
-	if n := whChunkMaps(w.t, m.Dir()); !w.scratch && n != st.Mapped+fst.Mapped {
+	if n, _ := wrapMaps(w.t, m.Dir()); !w.scratch && n != st.Mapped+fst.Mapped {
 		w.fatalf("Stats: %+v and the follower's %+v, but /proc/self/maps lists %d mappings of chunk files", st, fst, n)
 	}
 }
@@ -601,26 +601,28 @@ func TestWrapHeld(t *testing.T) {
 			if err := m.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if n := wmChunkMaps(t, dir); n != 0 {
+			if _, n := wrapMaps(t, dir); n != 0 {
 				t.Fatalf("after Close, %d mappings of %s's files remain", n, dir)
 			}
 		})
 	}
 }
 
-// whChunkMaps counts the lines of /proc/self/maps that name chunk files of
-// dir, deleted ones included.
-func whChunkMaps(t *testing.T, dir string) int {
+// wrapMaps counts this process's mappings (lines of /proc/self/maps) of
+// dir's chunk files, deleted ones included, and of any file of dir.
+func wrapMaps(t *testing.T, dir string) (chunks, files int) {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/maps")
+	ms, err := procself.Maps()
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if strings.Contains(line, dir+"/") && strings.Contains(line, ".chunk") {
-			n++
+	for _, m := range ms {
+		if strings.HasPrefix(m.Path, dir+"/") {
+			files++
+			if strings.HasSuffix(m.Path, ".chunk") {
+				chunks++
+			}
 		}
 	}
-	return n
+	return chunks, files
 }

@@ -8,8 +8,6 @@ import (
 	"iter"
 	"math"
 	"math/rand/v2"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -640,25 +638,9 @@ func (w *wmWorld) whole(maxMapped int) {
 	if st.Pinned != 0 || st.Mapped > maxMapped {
 		w.fail("with nothing held: Stats %+v, MaxMapped %d", st, maxMapped)
 	}
-	if n := whChunkMaps(w.t, m.Dir()); n != st.Mapped {
+	if n, _ := wrapMaps(w.t, m.Dir()); n != st.Mapped {
 		w.fail("Stats %+v, but /proc/self/maps lists %d mappings of chunk files", st, n)
 	}
-}
-
-// wmChunkMaps counts the lines of /proc/self/maps that name files of dir.
-func wmChunkMaps(t *testing.T, dir string) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if strings.Contains(line, dir+"/") {
-			n++
-		}
-	}
-	return n
 }
 
 // TestWrapModel drives many goroutines over one dataset whose arena has
@@ -751,7 +733,7 @@ func TestWrapModel(t *testing.T) {
 			if err := m.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if n := wmChunkMaps(t, dir); n != 0 {
+			if _, n := wrapMaps(t, dir); n != 0 {
 				t.Fatalf("after Close, %d mappings of %s's files remain", n, dir)
 			}
 			m2, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: advCS, MaxMapped: 1, ArenaSize: 2 * advCS})
