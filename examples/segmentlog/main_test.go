@@ -402,17 +402,7 @@ func TestKillMidAppend(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	var acked uint64
 	for round := range 4 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKillMidAppend$")
-		cmd.Env = append(os.Environ(), killDirEnv+"="+dir)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		cmd, sc := startChild(t, "TestKillMidAppend", killDirEnv+"="+dir)
 		acks := 0
 		for acks < 10+rng.IntN(20) && sc.Scan() {
 			n, ok := strings.CutPrefix(sc.Text(), "acked ")
@@ -873,17 +863,7 @@ func TestKillMidRetention(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 11))
 	var next, first uint64
 	for round := range 6 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKillMidRetention$")
-		cmd.Env = append(os.Environ(), retainDirEnv+"="+dir)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		cmd, sc := startChild(t, "TestKillMidRetention", retainDirEnv+"="+dir)
 		for lines := 0; lines < 20+rng.IntN(200) && sc.Scan(); lines++ {
 			var n, f uint64
 			if _, err := fmt.Sscanf(sc.Text(), "next %d first %d", &n, &f); err != nil {
@@ -960,4 +940,22 @@ func retainUntilKilled(dir string) {
 		}
 		fmt.Printf("next %d first %d\n", seq, l.First())
 	}
+}
+
+// startChild starts this test binary running test alone with env added,
+// its standard error the test's, and returns it with a scanner of the
+// lines it prints.
+func startChild(t *testing.T, test, env string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), env)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(out)
 }
