@@ -256,17 +256,9 @@ func (w *dpWorkload) judge(k int, res dpReopened, recs []dmRec) string {
 // and reads back every record of recs at or past Start.
 func dpReopen(t *testing.T, im *vfstest.Image, root string, fsys vfs.FS, recs []dmRec) dpReopened {
 	t.Helper()
-	dst, err := os.MkdirTemp(root, "image")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst := plImageDir(t, im, root)
 	defer os.RemoveAll(dst)
-	if err := im.WriteDir(dst); err != nil {
-		t.Fatal(err)
-	}
-	opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 4}
-	chunkmap.SetFS(&opts, fsys)
-	m, err := chunkmap.Open(dst, &opts)
+	m, err := plOpenImage(dst, fsys)
 	if err != nil {
 		return dpReopened{err: err}
 	}

@@ -516,22 +516,37 @@ func plReopenFS() vfs.FS {
 	return f
 }
 
-// plReopen writes im into a new directory under root, opens it as after a
-// reboot, reads it, extends it, and closes it.
-func plReopen(t *testing.T, im *vfstest.Image, root string, fsys vfs.FS) plReopened {
+// plImageDir writes im into a new directory under root and returns it;
+// the caller removes it.
+func plImageDir(t *testing.T, im *vfstest.Image, root string) string {
 	t.Helper()
 	dst, err := os.MkdirTemp(root, "image")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dst)
 	if err := im.WriteDir(dst); err != nil {
+		os.RemoveAll(dst)
 		t.Fatal(err)
 	}
+	return dst
+}
+
+// plOpenImage opens the image in dst read-write through fsys, as after a
+// reboot, with the options every power-loss reopen uses.
+func plOpenImage(dst string, fsys vfs.FS) (*chunkmap.Manager, error) {
 	opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 4}
 	chunkmap.SetFS(&opts, fsys)
+	return chunkmap.Open(dst, &opts)
+}
+
+// plReopen writes im into a new directory under root, opens it as after a
+// reboot, reads it, extends it, and closes it.
+func plReopen(t *testing.T, im *vfstest.Image, root string, fsys vfs.FS) plReopened {
+	t.Helper()
+	dst := plImageDir(t, im, root)
+	defer os.RemoveAll(dst)
 	res := plReopened{staleAt: -1}
-	m, err := chunkmap.Open(dst, &opts)
+	m, err := plOpenImage(dst, fsys)
 	if err != nil {
 		res.openErr = err
 		return res
