@@ -43,6 +43,7 @@ import (
 	"sync"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/cond"
 )
 
 // The states of an owed chunk.
@@ -63,7 +64,7 @@ type ahead struct {
 
 	mu sync.Mutex
 	// changed is signalled when the maker finishes a file or stops.
-	changed sync.Cond
+	changed cond.Cond
 	// state, files and infos, indexed by chunk - from: what became of
 	// each, and the file the maker made (kept open while fewer than
 	// aheadOpen are, else closed and known by its identity); left counts

@@ -53,6 +53,7 @@ import (
 
 	"github.com/chunkmap/chunkmap/internal/arena"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/cond"
 	"github.com/chunkmap/chunkmap/internal/msgdir"
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
@@ -222,8 +223,10 @@ type Manager struct {
 		// as large as dirty at most; never kept for Scratch.
 		ids map[int64]fs.FileInfo
 		// covered is signalled when Size grows over pending appends, whose
-		// callers wait for it before they return (Append).
-		covered *sync.Cond
+		// callers wait for it before they return (Append). It and idle
+		// are cond.Conds: a waiter and its waker may be on either side
+		// of a testing/synctest bubble's edge.
+		covered cond.Cond
 		scratch map[int64]*chunk.File
 		// removeLater holds chunks deleted while held whose files wait
 		// for the last release (only where unmapBeforeRemove).
@@ -269,7 +272,7 @@ type Manager struct {
 		// their chunk after the store, outside mu: Close waits for them
 		// before its final Sync. idle is signalled when it falls to 0.
 		pwrites int
-		idle    *sync.Cond
+		idle    cond.Cond
 
 		// Durability (sync.go).
 		dirty    map[int64]struct{} // chunks to fsync by index

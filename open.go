@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -576,8 +575,8 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 	m.ahead.changed.L = &m.ahead.mu
 	cs := m.chunkSize
 	m.stages.New = func() any { b := make([]byte, cs); return &b }
-	m.mu.idle = sync.NewCond(&m.mu.Mutex)
-	m.mu.covered = sync.NewCond(&m.mu.Mutex)
+	m.mu.idle.L = &m.mu.Mutex
+	m.mu.covered.L = &m.mu.Mutex
 	m.mu.first = cur.first
 	m.mu.nchunks = nchunks
 	m.mu.reserved = cur.size

@@ -62,7 +62,7 @@ type spread struct {
 	errs  [spreadMax]error
 	stage [spreadMax]*[]byte // the staged copy of each odd piece, from m.stages
 	// ready carries the odd pieces staged, in order, then -1 once all
-	// are. It is kept with the pass, which is pooled, and reused.
+	// are.
 	ready chan int
 	done  sync.WaitGroup // the writer's run
 	stop  atomic.Bool    // set on a failure: later pieces are not begun
@@ -70,8 +70,6 @@ type spread struct {
 	// system, for the caller to panic with once the writer is done.
 	panicked any
 }
-
-var spreads = sync.Pool{New: func() any { return &spread{ready: make(chan int, spreadMax)} }}
 
 // writeGrown writes p at off, bytes past the previous reservation (see
 // extend), spreading the pieces of a write across several small chunks over
@@ -111,16 +109,17 @@ func (m *Manager) writeGrown(p []byte, off int64) (int, error) {
 // spreadWrite writes p (spreadPieces to spreadMax pieces) at off on this
 // goroutine and a writer.
 func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
-	s := spreads.Get().(*spread)
-	s.m, s.off = m, off
+	// A pass is made new for each, not pooled: its channel and WaitGroup
+	// belong to the testing/synctest bubble, if any, that makes them, and
+	// a pass taken from a pool by a write in another bubble, or outside,
+	// would end the process at its first send. It costs an allocation
+	// per up to spreadMax pieces written.
+	s := &spread{m: m, off: off, ready: make(chan int, spreadMax)}
 	np := 0
 	for at := 0; at < len(p); np++ {
 		at += int(min(int64(len(p)-at), m.chunkSize-(off+int64(at))&m.mask))
 		s.ends[np] = at
-		s.taken[np].Store(false)
-		s.n[np], s.errs[np] = 0, nil
 	}
-	s.stop.Store(false)
 	s.done.Add(1)
 	go s.writer()
 	ended, finished := false, false
@@ -168,9 +167,8 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 	}
 	s.done.Wait()
 	if s.panicked != nil {
-		// The deferred cleanup above runs as this unwinds (the pass is
-		// not pooled again); the writer is done, and extend gives the
-		// range back.
+		// The deferred cleanup above runs as this unwinds; the writer
+		// is done, and extend gives the range back.
 		panic(s.panicked)
 	}
 	// n counts the pieces written whole, in order, and the part of the
@@ -191,16 +189,12 @@ func (m *Manager) spreadWrite(p []byte, off int64) (int, error) {
 			break
 		}
 	}
-	for i := range s.stage[:np] {
-		if b := s.stage[i]; b != nil {
+	for _, b := range s.stage[:np] {
+		if b != nil {
 			m.stages.Put(b)
-			s.stage[i] = nil
 		}
-		s.errs[i] = nil
 	}
-	s.m = nil
 	finished = true
-	spreads.Put(s)
 	return n, err
 }
 
