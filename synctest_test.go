@@ -145,3 +145,69 @@ func TestSynctest_ManagerSharedWithABubble(t *testing.T) {
 		}
 	}
 }
+
+// TestSynctest_WorkloadInABubble runs a Manager's whole life inside a
+// bubble: Open, concurrent large and small appends, writes, reads, a
+// Batch, a Pin, Sync, Truncate, DropBefore and Close. synctest.Test panics
+// if every goroutine of the bubble is durably blocked at once, and fails
+// the test if one is left when its function returns: a wait of the
+// library's on a channel, WaitGroup or sync.Cond that only a goroutine
+// outside the call could end, or a goroutine of its that outlives the
+// Manager, fails it.
+func TestSynctest_WorkloadInABubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := range 8 {
+					n := 100
+					if (g+i)%3 == 0 {
+						n = 20 * cs // made ahead and written on two goroutines
+					}
+					p := pattern(uint64(g<<8+i), n)
+					off, err := m.Append(p)
+					if err != nil {
+						t.Errorf("Append(%d bytes): %v", n, err)
+						return
+					}
+					if got := readAt(t, m, off, n); !bytes.Equal(got, p) {
+						t.Errorf("the %d bytes appended at %d read back differently from byte %d on", n, off, firstDiff(got, p))
+					}
+					if i%4 == 1 {
+						if err := m.Sync(); err != nil {
+							t.Errorf("Sync: %v", err)
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if err := m.Batch(func(b *chunkmap.Batch) error {
+			_, err := b.Bytes(m.Size()-cs-8, 16) // across a chunk boundary
+			return err
+		}); err != nil {
+			t.Fatalf("Batch: %v", err)
+		}
+		pin, err := m.Pin(3*cs-8, 16)
+		if err != nil {
+			t.Fatalf("Pin: %v", err)
+		}
+		pin.Release()
+		if err := m.Truncate(m.Size() - 3*cs); err != nil {
+			t.Fatalf("Truncate: %v", err)
+		}
+		if err := m.DropBefore(2 * cs); err != nil {
+			t.Fatalf("DropBefore: %v", err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	})
+}
