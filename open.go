@@ -255,9 +255,15 @@ const readOnlyOpenTries = 10
 
 // openErr is the error of Open on dir caused by err: "open DIR: err", with
 // err marked with the sentinel it lacks (see classify) and without a
-// *fs.PathError that names dir again.
+// *fs.PathError that names dir again, but for its operation: "mkdir:
+// permission denied" says what was refused.
 func openErr(dir string, err error) error {
-	return fmt.Errorf("open %s: %w", dir, classify(unpath(dir, err)))
+	inner := unpath(dir, err)
+	var pe *fs.PathError
+	if inner != err && errors.As(err, &pe) {
+		inner = fmt.Errorf("%s: %w", pe.Op, inner)
+	}
+	return fmt.Errorf("open %s: %w", dir, classify(inner))
 }
 
 func dirMode(perm os.FileMode) os.FileMode {
