@@ -1,0 +1,116 @@
+//go:build unix
+
+package unpriv
+
+import (
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runChild runs t in a child process as UID and GID and reports the
+// outcome.
+func runChild(t *testing.T) {
+	t.Helper()
+	// Only the directories this function makes are opened up, not those
+	// above the system's temporary directory.
+	for d := os.TempDir(); ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("unpriv: %s may not be searched by other users, so uid %d cannot reach the test's files", d, UID)
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	base := t.TempDir()
+	// t.TempDir's parent is made 0o700; uid 65534 must search both.
+	for d := base; d != os.TempDir() && d != filepath.Dir(d); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatalf("unpriv: %v", err)
+		}
+	}
+	exe := filepath.Join(base, "test.bin")
+	if err := linkOrCopy(exe); err != nil {
+		t.Fatalf("unpriv: the test binary: %v", err)
+	}
+	tmp := filepath.Join(base, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatalf("unpriv: %v", err)
+	}
+	if err := os.Chown(tmp, UID, GID); err != nil {
+		t.Fatalf("unpriv: %v", err)
+	}
+
+	args := []string{"-test.run=" + runPattern(t.Name()), "-test.count=1", "-test.v"}
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
+	if dl, ok := t.Deadline(); ok {
+		args = append(args, "-test.timeout="+time.Until(dl).Round(time.Second).String())
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(),
+		env+"="+t.Name(),
+		"TMPDIR="+tmp,
+		"HOME="+tmp,
+		// Coverage data would go to a directory the child may not write.
+		"GOCOVERDIR=",
+		// Without the race detector's second of sleep at exit.
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
+	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: UID, Gid: GID, Groups: []uint32{}}}
+	b, err := cmd.CombinedOutput()
+	out := string(b)
+	switch {
+	case err == nil && strings.Contains(out, "--- PASS: "+t.Name()+" ("):
+		t.Logf("unpriv: passed as uid %d in a child process", UID)
+	case err == nil && strings.Contains(out, "--- SKIP: "+t.Name()+" ("):
+		t.Skipf("unpriv: skipped as uid %d in a child process:\n%s", UID, out)
+	default:
+		t.Fatalf("unpriv: as uid %d in a child process (%v):\n%s", UID, err, out)
+	}
+}
+
+// runPattern returns the -test.run pattern that selects the test or
+// subtest named name and nothing else.
+func runPattern(name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	return strings.Join(parts, "/")
+}
+
+// linkOrCopy puts the running test binary at path, where the child may
+// run it: the directory go test builds it in is root's alone. A hard link
+// costs nothing; a copy is made across file systems.
+func linkOrCopy(path string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if os.Link(exe, path) == nil {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o005 == 0o005 {
+			return nil
+		}
+		os.Remove(path)
+	}
+	src, err := os.Open(exe)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(dst, src)
+	return errors.Join(err, dst.Close())
+}
