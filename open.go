@@ -117,13 +117,21 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	if errors.Is(lerr, fs.ErrNotExist) && !o.ReadOnly {
 		made = missingDirs(fsys, dir)
 	}
+	// made, kept until the dataset is there: an Open that fails removes
+	// the directories it made (those still empty), or it would leave a
+	// half-made dataset, a directory without a manifest, of a mode that
+	// may keep the user's next Open from writing in it (a FileMode of
+	// 0o444 makes it 0o555, which only root may write).
+	var unmade []string
 	for tries := 1; !o.ReadOnly; tries++ {
 		if tries > 1 {
 			// A concurrent Remove deleted the directory: made again, it
 			// is named durably again.
 			made = missingDirs(fsys, dir)
 		}
+		unmade = made
 		if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
+			unmake(fsys, unmade)
 			return nil, openErr(dir, err)
 		}
 		if err := syncMade(fsys, made); err != nil {
@@ -164,6 +172,11 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		}
 	}
 	if err != nil {
+		if !errors.Is(err, ErrLocked) && !errors.Is(err, ErrCorrupt) {
+			// Not another writer's directory, nor something else put
+			// in its place since it was made.
+			unmake(fsys, unmade)
+		}
 		return nil, openErr(dir, err)
 	}
 	o.fs = bound
@@ -181,6 +194,9 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		m, err = open(dir, o)
 	}
 	if err != nil {
+		// While the lock keeps another writer from making the dataset
+		// in the directory.
+		unmake(fsys, unmade)
 		return nil, openErr(dir, errors.Join(err, unbind(), lock.unlock()))
 	}
 	m.mu.lock, m.mu.unbind = lock, unbind
@@ -241,12 +257,23 @@ func syncMade(fsys vfs.FS, made []string) error {
 		if err == nil || notOpened(err) && errors.Is(err, fs.ErrPermission) {
 			continue
 		}
-		for _, d := range slices.Backward(made) {
-			_ = fsys.Remove(d) // fails on one that is not empty, as it should
-		}
+		unmake(fsys, made)
 		return fmt.Errorf("sync directory %s: %w", parent, unpath(parent, err))
 	}
 	return nil
+}
+
+// unmake removes the directories in made, which Open made, innermost
+// first, where they are still empty directories: one that holds anything
+// (a dataset another Open made in it meanwhile) stays, as does anything
+// else put under its name. What it cannot remove stays; the caller's
+// error says why Open failed.
+func unmake(fsys vfs.FS, made []string) {
+	for _, d := range slices.Backward(made) {
+		if fi, err := fsys.Lstat(d); err == nil && fi.IsDir() {
+			_ = fsys.Remove(d) // fails on one that is not empty, as it should
+		}
+	}
 }
 
 // readOnlyOpenTries is how many times a ReadOnly Open reads a dataset that
