@@ -203,6 +203,17 @@ func unpath(path string, err error) error {
 	return err
 }
 
+// unpathOp is unpath keeping the operation of the *fs.PathError it takes
+// the path from: "mkdir: permission denied" says what was refused.
+func unpathOp(path string, err error) error {
+	inner := unpath(path, err)
+	var pe *fs.PathError
+	if inner != err && errors.As(err, &pe) {
+		inner = fmt.Errorf("%s: %w", pe.Op, inner)
+	}
+	return inner
+}
+
 // placedError is an error whose message names its operation and place
 // already (Manager.errorf, Manager.wrapErr): callers pass it on as it is.
 // The place ends, with ": ", at byte at of the message.

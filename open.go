@@ -285,12 +285,7 @@ const readOnlyOpenTries = 10
 // *fs.PathError that names dir again, but for its operation: "mkdir:
 // permission denied" says what was refused.
 func openErr(dir string, err error) error {
-	inner := unpath(dir, err)
-	var pe *fs.PathError
-	if inner != err && errors.As(err, &pe) {
-		inner = fmt.Errorf("%s: %w", pe.Op, inner)
-	}
-	return fmt.Errorf("open %s: %w", dir, classify(inner))
+	return fmt.Errorf("open %s: %w", dir, classify(unpathOp(dir, err)))
 }
 
 func dirMode(perm os.FileMode) os.FileMode {

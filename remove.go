@@ -108,7 +108,9 @@ func removeDataset(fsys vfs.FS, dir string) error {
 		if errors.Is(err, vfs.ErrMoved) {
 			err = errDirMoved
 		}
-		return errors.Join(err, lock.unlock())
+		// Remove names dir: "open: permission denied" for a directory
+		// that may be read but not searched.
+		return errors.Join(unpathOp(dir, err), lock.unlock())
 	}
 	err = removeLocked(bound, dir)
 	if err == nil {

@@ -62,6 +62,14 @@ func bind(path string, locked *os.File) (*boundFS, error) {
 	// O_DIRECTORY). Whatever it opens must be dir (checked below).
 	root, err := os.OpenRoot(path + string(filepath.Separator) + ".")
 	if err != nil {
+		// The "/." is this function's: the error names the directory
+		// as the caller gave it (a directory that may be read but not
+		// searched, mode 0o644, fails here), so that the caller can
+		// tell its own path in it.
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == path+string(filepath.Separator)+"." {
+			pe.Path = path
+		}
 		return nil, errors.Join(err, dir.Close())
 	}
 	d, err := dir.Stat()
