@@ -203,6 +203,10 @@ a temporary name). 'chunkmap verify DIR' gives advice for each fault, and
 			return infoDamaged(dir, cs.n, err, stdout, stderr)
 		}
 	}
+	if errors.Is(err, os.ErrPermission) {
+		// verify may read no more than Open could.
+		return fail(stderr, "info", err)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "chunkmap info: %v\n(run 'chunkmap verify %s' for a full report)\n", err, cmdArg(dir))
 		return exitFail
@@ -393,7 +397,10 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 
 	var unread int64
 	if *readAll && s.cs != 0 {
-		unread = verifyRead(s, stderr, &problems)
+		var err error
+		if unread, err = verifyRead(s, stderr, &problems); err != nil {
+			return fail(stderr, "verify", err)
+		}
 	}
 	if len(problems) == 0 && s.cs != 0 {
 		// A last check with the library itself, for anything the survey
@@ -441,8 +448,10 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 // verifyRead reads every byte of [Start, Size) that the chunk files hold
 // and adds a problem for each chunk file that cannot be opened or read (the
 // faults the survey found from the files' sizes and types are already
-// problems). It returns the bytes that could not be read.
-func verifyRead(s *survey, stderr io.Writer, problems *[]problem) int64 {
+// problems). It returns the bytes that could not be read, or the error of
+// a chunk file this user may not open, which is no problem of the
+// dataset's.
+func verifyRead(s *survey, stderr io.Writer, problems *[]problem) (int64, error) {
 	r := newChunkReader(s)
 	m := newMeter(stderr, "verify -read", s.size-s.start)
 	var (
@@ -451,7 +460,7 @@ func verifyRead(s *survey, stderr io.Writer, problems *[]problem) int64 {
 		byChunk = make(map[int64][]lostRange)
 	)
 	// data is a no-op: the read itself is the check.
-	_ = r.read(s.start, s.size, func(int64, []byte) error { return nil }, func(l lostRange) {
+	err := r.read(s.start, s.size, func(int64, []byte) error { return nil }, func(l lostRange) {
 		unread += l.to - l.from
 		if l.kind != lossOpen && l.kind != lossRead {
 			return
@@ -462,6 +471,9 @@ func verifyRead(s *survey, stderr io.Writer, problems *[]problem) int64 {
 		byChunk[l.first] = append(byChunk[l.first], l)
 	}, m)
 	m.finish()
+	if err != nil {
+		return 0, err
+	}
 	for _, i := range order {
 		ls := byChunk[i]
 		var n int64
@@ -479,5 +491,5 @@ func verifyRead(s *survey, stderr io.Writer, problems *[]problem) int64 {
 			s.salvageAdvice("restore it from a backup if there is one, or check the device", ""),
 		})
 	}
-	return unread
+	return unread, nil
 }

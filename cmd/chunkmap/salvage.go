@@ -112,6 +112,14 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		return fail(stderr, "salvage", s.csErr)
 	}
 
+	r := newChunkReader(s)
+	if cfg.open != nil {
+		r.open = cfg.open
+	}
+	if err := r.checkAccess(s.start, s.size); err != nil {
+		return fail(stderr, "salvage", fmt.Errorf("%w (nothing was copied: salvage copies what damage spared, and a file this user may not read is not damaged)", err))
+	}
+
 	kind := "a new dataset"
 	if cfg.flat {
 		kind = "a flat file"
@@ -145,10 +153,6 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	if err := dst.reserve(s.size); err != nil {
 		return fail(stderr, "salvage", fmt.Errorf("the extent [%d, %d) (%s) is too large to copy into %s: %w; nothing was copied (if a chunk file far from the rest stretched the extent, move it out of a copy of %s, or restore the manifest, and salvage the copy)",
 			s.start, s.size, formatBytes(s.size-s.start), cfg.out, errors.Join(err, dst.discard()), cfg.dir))
-	}
-	r := newChunkReader(s)
-	if cfg.open != nil {
-		r.open = cfg.open
 	}
 	var (
 		lost, unsure    []lostRange

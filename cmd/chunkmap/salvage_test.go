@@ -640,7 +640,9 @@ func TestSalvage_ReadErrors(t *testing.T) {
 	dir := newDataset(t)
 	before := snapshot(t, dir)
 	// Chunk 1 has a bad stretch of two sectors (and a third not aligned to
-	// a sector boundary), chunk 4 cannot be opened.
+	// a sector boundary), chunk 4 cannot be opened (an I/O error: a file
+	// this user may not open is not damage, see
+	// TestClixPermissionIsNotDamage).
 	open := func(path string) (chunkFile, error) {
 		switch filepath.Base(path) {
 		case chunk.Name(1):
@@ -650,7 +652,7 @@ func TestSalvage_ReadErrors(t *testing.T) {
 			}
 			return &faultyFile{chunkFile: f, from: 8192, to: 16384 + 100, err: syscall.EIO}, nil
 		case chunk.Name(4):
-			return nil, &fs.PathError{Op: "open", Path: path, Err: syscall.EACCES}
+			return nil, &fs.PathError{Op: "open", Path: path, Err: syscall.EIO}
 		}
 		return openChunkFile(path)
 	}

@@ -369,6 +369,13 @@ func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 	// The manifest first, as Open does: a writer creates chunks before it
 	// records a Size that needs them.
 	s.mv = readManifestView(dir, vfs.OS.BootID())
+	if errors.Is(s.mv.err, fs.ErrPermission) {
+		// Not damage: a manifest this user may not read (another
+		// user's) is whole all the same, and what the files alone
+		// suggest (a chunk size, a Size to the last chunk's end) is
+		// no substitute for it.
+		return nil, s.mv.err
+	}
 	scan, err := scanDir(dir)
 	if err != nil {
 		return nil, err
