@@ -12,7 +12,6 @@ package chunkmap_test
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -24,13 +23,11 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/accessor"
+	"github.com/chunkmap/chunkmap/internal/unpriv"
 	"github.com/chunkmap/chunkmap/internal/watchdog"
 )
 
-const (
-	fzFsizeRole = "fsize"
-	fzPermRole  = "perm"
-)
+const fzFsizeRole = "fsize"
 
 // TestFaultz_FileSizeLimitIsNoSpace sets RLIMIT_FSIZE below the chunk size
 // (SIGXFSZ ignored) in a child process and checks that every call that
@@ -128,56 +125,21 @@ func TestFaultz_FileSizeLimitIsNoSpace(t *testing.T) {
 	fzHolds(t, "reopened", fzOpen(t, dir, chunkmap.Options{}), fzCS, model)
 }
 
-// TestFaultz_PermissionDeniedIsIOAndRecoverable runs as nobody in a child
-// process: a chunk file made unreadable (chmod 0) fails every call that
+// TestFaultz_PermissionDeniedIsIOAndRecoverable runs as a user who is not
+// root (unpriv): a chunk file made unreadable (chmod 0) fails every call that
 // opens it with ErrIO and fs.ErrPermission naming the call and the file
 // once; a MANIFEST made unreadable fails Open so; a read-only directory
 // fails growth so, leaving Size, the bytes and the files as they were.
 // Each time, once the mode is given back, the same Manager works, and the
 // dataset reopens with every byte.
 func TestFaultz_PermissionDeniedIsIOAndRecoverable(t *testing.T) {
-	if !fzIsChild(fzPermRole) {
-		fzNeedRoot(t)
-		fzNeedOthersReachTemp(t)
-		fzSkipInChild(t)
-		watchdog.Start(t, 20*time.Second)
-		seed := fzSeed(t)
-		// nobody must reach the directory and run the binary.
-		base := t.TempDir()
-		for d := base; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-			if err := os.Chmod(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chown(base, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
-		exe, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
-		copyExe := filepath.Join(t.TempDir(), "faultz.test")
-		if err := fzCopyFile(exe, copyExe, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for d := filepath.Dir(copyExe); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-			if err := os.Chmod(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		env := []string{"FAULTZ_DIR=" + base, fmt.Sprintf("%s=%d", fzSeedEnv, seed), "HOME=" + base, "GOCOVERDIR="}
-		out, err := fzChild(t, "TestFaultz_PermissionDeniedIsIOAndRecoverable", fzPermRole, env,
-			&syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}, copyExe)
-		fzChildPassed(t, "TestFaultz_PermissionDeniedIsIOAndRecoverable", out, err)
-		return
+	if unpriv.Run(t) {
+		return // root may open any file
 	}
 	watchdog.Start(t, 10*time.Second)
-	if os.Geteuid() == 0 {
-		t.Fatal("the child runs as root: permissions would not apply")
-	}
 	seed := fzSeed(t)
 	r := rand.New(rand.NewPCG(seed, 12))
-	dir := filepath.Join(os.Getenv("FAULTZ_DIR"), "ds")
+	dir := filepath.Join(t.TempDir(), "ds")
 	model := fzRandom(r, int(3*fzCS))
 	fzWriteClosed(t, dir, model)
 	real := fzRealDir(t, dir)
@@ -272,21 +234,3 @@ func TestFaultz_PermissionDeniedIsIOAndRecoverable(t *testing.T) {
 
 // errorsIsPermission reports whether fs.ErrPermission is in err's chain.
 func errorsIsPermission(err error) bool { return errors.Is(err, fs.ErrPermission) }
-
-// fzCopyFile copies src to dst with the given mode.
-func fzCopyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}

@@ -53,21 +53,6 @@ func fzNeedRoot(t *testing.T) {
 	}
 }
 
-// fzNeedOthersReachTemp skips t unless every directory from the system's
-// temporary directory up is searchable by other users: a test that runs a
-// child as nobody opens up the directories it made, not those above them.
-func fzNeedOthersReachTemp(t *testing.T) {
-	t.Helper()
-	for d := os.TempDir(); ; d = filepath.Dir(d) {
-		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
-			t.Skipf("%s may not be searched by other users: a child running as nobody cannot reach the test's files", d)
-		}
-		if d == filepath.Dir(d) {
-			return
-		}
-	}
-}
-
 // fzIsChild reports whether this process is a re-executed child in the
 // given role.
 func fzIsChild(role string) bool { return os.Getenv(fzChildEnv) == role }

@@ -3,16 +3,14 @@
 package main
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/unpriv"
 )
 
 // TestClixMeter_OnlyOnATerminal: the progress line goes to standard error
@@ -117,47 +115,19 @@ func TestClixTrimManifestNotExamined(t *testing.T) {
 		}
 	})
 	t.Run("permission", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root, to run the tool as another user")
+		if unpriv.Run(t) {
+			return // root searches any directory
 		}
-		// The tool runs as nobody, from a copy of the test binary that
-		// nobody may run, on a dataset in a directory only root may
-		// search. The temporary directory and those above it are not
-		// the test's to open up.
-		for d := os.TempDir(); ; d = filepath.Dir(d) {
-			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
-				t.Skipf("%s may not be searched by other users, so nobody cannot reach the test's files", d)
-			}
-			if d == filepath.Dir(d) {
-				break
-			}
-		}
-		exe, err := os.Executable()
-		must(t, err)
-		bin := filepath.Join(t.TempDir(), "chunkmap.test")
-		data, err := os.ReadFile(exe)
-		must(t, err)
-		must(t, os.WriteFile(bin, data, 0o755))
-		for d := filepath.Dir(bin); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-			must(t, os.Chmod(d, 0o755))
-		}
+		// A directory this user may read but not search: its MANIFEST
+		// cannot be examined, as in another user's directory of mode
+		// 0o700.
 		dir := filepath.Join(t.TempDir(), "ds")
 		advxDataset(t, dir, 3*chunkmap.MinChunkSize)
-		for d := filepath.Dir(dir); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-			must(t, os.Chmod(d, 0o755))
-		}
-		must(t, os.Chmod(dir, 0o700))
-		cmd := advxCmd("trim", dir, "-before", "64KiB")
-		cmd.Path, cmd.Args[0] = bin, bin
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
-		var errOut bytes.Buffer
-		cmd.Stderr = &errOut
-		err = cmd.Run()
-		if _, ok := err.(*exec.ExitError); err != nil && !ok {
-			t.Fatal(err)
-		}
-		if code := cmd.ProcessState.ExitCode(); code != exitFail || strings.Contains(errOut.String(), "holds no dataset") || !strings.Contains(errOut.String(), "permission denied") {
-			t.Errorf("trim as nobody of a dataset in a directory of mode 0700: status %d, stderr %q; want %d and permission denied", code, &errOut, exitFail)
+		must(t, os.Chmod(dir, 0o600))
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		code, _, errOut := clixRun(t, "trim", dir, "-before", "64KiB")
+		if code != exitFail || strings.Contains(errOut, "holds no dataset") || !strings.Contains(errOut, "permission denied") {
+			t.Errorf("trim of a dataset in a directory of mode 0o600: status %d, stderr %q; want %d and permission denied", code, errOut, exitFail)
 		}
 	})
 }
