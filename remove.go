@@ -42,7 +42,9 @@ import (
 // not a directory (a symlink to one included), an error matching
 // ErrCorrupt. So does anything but a regular file under a dataset's file
 // names (a FIFO, a symlink, a directory): Remove refuses it before it
-// removes anything.
+// removes anything. It refuses so, with an error matching ErrIO and
+// fs.ErrPermission that names it, a file it may not delete in a sticky
+// directory (mode 0o1000, as /tmp: another user's).
 //
 // Order, and what a crash leaves: the temporary files go first, then the
 // chunk files from the highest index down, then, once the directory is
@@ -159,6 +161,17 @@ func removeLocked(fsys vfs.FS, dir string) error {
 	}
 	if !haveManifest && len(chunks) == 0 && len(temps) == 0 {
 		return fmt.Errorf("%w (no %s or chunk files): %w", errNoDataset, ManifestName, fs.ErrNotExist)
+	}
+
+	names := slices.Clone(temps)
+	for _, idx := range chunks {
+		names = append(names, chunk.Name(idx))
+	}
+	if haveManifest {
+		names = append(names, ManifestName)
+	}
+	if err := stickyRefusal(fsys, dir, names); err != nil {
+		return err
 	}
 
 	remove := func(name string) error {

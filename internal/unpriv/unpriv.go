@@ -47,3 +47,12 @@ func Run(t *testing.T) bool {
 	runChild(t)
 	return true
 }
+
+// Reachable returns a new temporary directory of t's (mode 0o755) that UID
+// may reach, for a test that runs as root to set up, before Run, what the
+// child then meets: files of another user than the child's. Off Unix it
+// is t.TempDir.
+func Reachable(t *testing.T) string {
+	t.Helper()
+	return reachable(t)
+}

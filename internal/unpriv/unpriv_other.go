@@ -9,3 +9,8 @@ func runChild(t *testing.T) {
 	t.Helper()
 	t.Skip("unpriv: needs Unix")
 }
+
+func reachable(t *testing.T) string {
+	t.Helper()
+	return t.TempDir()
+}

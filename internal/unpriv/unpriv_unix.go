@@ -29,13 +29,7 @@ func runChild(t *testing.T) {
 			break
 		}
 	}
-	base := t.TempDir()
-	// t.TempDir's parent is made 0o700; uid 65534 must search both.
-	for d := base; d != os.TempDir() && d != filepath.Dir(d); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatalf("unpriv: %v", err)
-		}
-	}
+	base := reachable(t)
 	exe := filepath.Join(base, "test.bin")
 	if err := linkOrCopy(exe); err != nil {
 		t.Fatalf("unpriv: the test binary: %v", err)
@@ -76,6 +70,19 @@ func runChild(t *testing.T) {
 	default:
 		t.Fatalf("unpriv: as uid %d in a child process (%v):\n%s", UID, err, out)
 	}
+}
+
+// reachable returns a new temporary directory of t's that UID may search
+// and read: t.TempDir's parent is made 0o700, so both are opened up.
+func reachable(t *testing.T) string {
+	t.Helper()
+	base := t.TempDir()
+	for d := base; d != os.TempDir() && d != filepath.Dir(d); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatalf("unpriv: %v", err)
+		}
+	}
+	return base
 }
 
 // runPattern returns the -test.run pattern that selects the test or
