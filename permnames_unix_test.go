@@ -51,7 +51,7 @@ func TestPermission_ErrorsNameEachPathOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		empty    bool        // an empty directory, not a dataset
-		dirMode  os.FileMode // of the dataset's directory
+		dirMode  os.FileMode // of the dataset's directory; 0: its parent is made 0o600
 		fileMode os.FileMode // of its files; 0: as made
 		ops      []op
 	}{
@@ -59,6 +59,7 @@ func TestPermission_ErrorsNameEachPathOnce(t *testing.T) {
 		{"dir 0o311", false, 0o311, 0, []op{openW, openR, remove}},
 		{"dir 0o555 files 0o444", false, 0o555, 0o444, []op{openW, remove}},
 		{"empty dir 0o555", true, 0o555, 0, []op{openW}},
+		{"parent 0o600", false, 0, 0, []op{openW, openR, remove}},
 	} {
 		for _, o := range tc.ops {
 			t.Run(tc.name+"/"+o.name, func(t *testing.T) {
@@ -86,11 +87,15 @@ func TestPermission_ErrorsNameEachPathOnce(t *testing.T) {
 						}
 					}
 				}
-				if err := os.Chmod(dir, tc.dirMode); err != nil {
+				chmodded, mode := dir, tc.dirMode
+				if mode == 0 {
+					chmodded, mode = filepath.Dir(dir), 0o600
+				}
+				if err := os.Chmod(chmodded, mode); err != nil {
 					t.Fatal(err)
 				}
 				err := o.run(dir)
-				if err := os.Chmod(dir, 0o755); err != nil {
+				if err := os.Chmod(chmodded, 0o755); err != nil {
 					t.Fatal(err)
 				}
 				for _, f := range files {
@@ -102,6 +107,11 @@ func TestPermission_ErrorsNameEachPathOnce(t *testing.T) {
 					t.Fatalf("%s: %v; want ErrIO and fs.ErrPermission", o.name, err)
 				}
 				wantEachPathOnce(t, err, dir)
+				// The refused operation is named: "mkdir: permission
+				// denied", not "permission denied".
+				if msg := err.Error(); strings.HasSuffix(msg, "I/O error: permission denied") {
+					t.Errorf("%s: %q does not name the operation refused", o.name, msg)
+				}
 				wantSameSnapshot(t, before, snapshot(t, dir))
 				if tc.empty {
 					return

@@ -83,7 +83,7 @@ func removeDataset(fsys vfs.FS, dir string) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w: %w", errNoDataset, fs.ErrNotExist)
 	case err != nil:
-		return bareErr(err)
+		return unpathOp(lastComponent(dir), err) // "lstat: permission denied"
 	case !fi.IsDir():
 		return fmt.Errorf("%w: not a directory (it is %s)", ErrCorrupt, vfs.Kind(fi.Mode()))
 	}
