@@ -53,8 +53,10 @@ import (
 // what a crash can leave behind: temporary files, chunks below the first
 // one that a DropBefore had not yet deleted, and chunk files past Size
 // (missing, empty, short or whole, none of them holds data); such a chunk
-// file that the system refuses to remove (one made immutable) is left for
-// the next Open, and does not fail this one. Files it does not recognise
+// file that the system refuses to remove (one made immutable), or a
+// temporary file it refuses for want of permission (a directory this user
+// may not write, another user's file in a sticky one), is left for the
+// next Open, and does not fail this one. Files it does not recognise
 // are left alone. A read-write Open of a dataset whose
 // manifest has the format of earlier versions rewrites it in the current
 // one, crash-safely.
@@ -531,7 +533,15 @@ func open(dir string, o Options) (*Manager, error) {
 		}
 	}
 	for _, name := range temps {
-		if err := removeFile(fsys, filepath.Join(dir, name)); err != nil {
+		// A temporary file never holds data: one the system refuses to
+		// remove (a directory this user may not write, another user's
+		// file in a sticky one) stays for the next Open, as a stale
+		// chunk file does, instead of keeping the dataset from a writer
+		// that can write every byte of it in place. Nothing uses its
+		// name as it is: createManifest removes MANIFEST.tmp before it
+		// makes one (and fails there, naming it), and temporary chunk
+		// names are version 0.1.0's or a scratch chunk's random one.
+		if err := removeFile(fsys, filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrPermission) {
 			return fail(err)
 		}
 	}
