@@ -527,9 +527,24 @@ func open(dir string, o Options) (*Manager, error) {
 		}
 		ms.seq, ms.version = 1, manifestV2
 	}
+	if create {
+		// The new dataset's manifest goes again if Open fails from here
+		// on, or it would stay as a dataset that no Open may have made:
+		// with a FileMode its user may not write (0o444), none of that
+		// user's Opens could open it again. Open removes the directory
+		// too if it made it (unmake).
+		fail0 := fail
+		fail = func(err error) (*Manager, error) {
+			m, err := fail0(err)
+			if rerr := removeFile(fsys, filepath.Join(dir, ManifestName)); rerr == nil {
+				_ = fsys.SyncDir(dir)
+			}
+			return m, err
+		}
+	}
 	if mfl == nil {
 		if mfl, err = openManifestFile(fsys, dir, true); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
 	for _, name := range temps {

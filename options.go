@@ -157,7 +157,9 @@ type Options struct {
 	// wherever the read bit is set. The mode is applied as given (the
 	// process's umask still clears bits): without the owner's write bit
 	// (0o444, say) the files stay readable, but a later writer that is not
-	// root cannot open them for writing (ErrIO matching fs.ErrPermission).
+	// root cannot open them for writing (ErrIO matching fs.ErrPermission),
+	// nor can such a user create the dataset: Open fails so, and leaves
+	// neither the directory nor a manifest behind.
 	FileMode os.FileMode
 
 	// fs is the file system every file operation goes through; nil means
