@@ -158,8 +158,10 @@ type Options struct {
 	// process's umask still clears bits): without the owner's write bit
 	// (0o444, say) the files stay readable, but a later writer that is not
 	// root cannot open them for writing (ErrIO matching fs.ErrPermission),
-	// nor can such a user create the dataset: Open fails so, and leaves
-	// neither the directory nor a manifest behind.
+	// nor can such a user create the dataset (Open fails so, and leaves
+	// neither the directory nor a manifest behind) or grow one (growth
+	// fails so, Size unchanged): a chunk file its writer could not open
+	// again would fail every Sync.
 	FileMode os.FileMode
 
 	// fs is the file system every file operation goes through; nil means

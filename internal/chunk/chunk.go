@@ -117,6 +117,18 @@ func Create(fsys vfs.FS, dir string, index int64, size int64, perm os.FileMode) 
 	if err != nil {
 		return nil, errors.Join(unwrapPath(err, "stat", final), f.Close(), fsys.Remove(final))
 	}
+	// This descriptor may write a file of any mode, but every later open
+	// of it (a mapping after an eviction, Sync's fsync, the next writer's)
+	// is by name, for reading and writing, which the system refuses its
+	// owner, unless root, where perm (or the umask) left out the owner's
+	// read or write bit. A file no writer may open again would make every
+	// Sync fail for good: the growth fails now instead, as the system
+	// would have failed it. (os.Geteuid is -1 on Windows, where a file
+	// without the write bit is read-only for everyone.)
+	if m := fi.Mode().Perm(); m&0o600 != 0o600 && os.Geteuid() != 0 {
+		err := fmt.Errorf("mode %#o leaves its owner no read and write permission, so it could not be opened again: %w", m, fs.ErrPermission)
+		return nil, errors.Join(pathErr(err), f.Close(), fsys.Remove(final))
+	}
 	return &File{f: f, path: final, index: index, size: size, mode: ReadWrite, info: fi, fd: fdOf(f)}, nil
 }
 
