@@ -169,7 +169,9 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 			if lerr == nil {
 				m.bumpEpochLocked()
 				if rerr := removeFile(m.fsys, m.chunkPath(idx)); rerr != nil {
-					return nil, errors.Join(err, rerr)
+					// The removal's error is the reason, and
+					// names the file; "file exists" is none.
+					return nil, fmt.Errorf("%w (a file past Size stands under the chunk's name, and growth removes it first)", rerr)
 				}
 				f, err = m.createChunkLocked(idx)
 				m.bumpEpochLocked()
