@@ -334,7 +334,11 @@ func trim(ctx context.Context, cfg trimConfig, stdout, stderr io.Writer) (err er
 	done := fmt.Sprintf("deleted %d chunk(s) (%s); start %d -> %d, size %d", dropped, formatBytes(int64(dropped)*cs), oldStart, newStart, size)
 	switch {
 	case err != nil && newStart > oldStart:
-		return fmt.Errorf("%w (before it: %s)", err, done)
+		// Start moved, but a chunk file the error names may still be
+		// there (DropBefore records the new Start before it deletes):
+		// the chunks are out of the dataset, not necessarily deleted.
+		return fmt.Errorf("%w (the dataset's start moved all the same: dropped %d chunk(s) (%s); start %d -> %d, size %d; a chunk file below start that is still there is deleted by the next read-write Open that may)",
+			err, dropped, formatBytes(int64(dropped)*cs), oldStart, newStart, size)
 	case err != nil:
 		return err
 	case stopped != nil:

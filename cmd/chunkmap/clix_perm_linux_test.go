@@ -64,3 +64,30 @@ func TestClixPermissionIsNotDamage(t *testing.T) {
 		})
 	}
 }
+
+// TestClixTrimNotDeleted: trim whose DropBefore moved Start but could not
+// delete the chunk file below it (a directory this user may not write)
+// fails, naming the file, and says that Start moved, not that the chunk
+// file was deleted: it said "before it: deleted 1 chunk(s) (64 KiB)" of a
+// file still there.
+func TestClixTrimNotDeleted(t *testing.T) {
+	if unpriv.Run(t) {
+		return // root writes any directory
+	}
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	must(t, err)
+	_, err = m.WriteAt(make([]byte, 3*chunkmap.MinChunkSize), 0)
+	must(t, err)
+	must(t, m.Close())
+	must(t, os.Chmod(dir, 0o555))
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	code, _, stderr := clixRun(t, "trim", dir, "-before", "64KiB")
+	first := filepath.Join(dir, chunk.Name(0))
+	if code != exitFail || !strings.Contains(stderr, first) || !strings.Contains(stderr, "start 0 -> 65536") || strings.Contains(stderr, "deleted 1") {
+		t.Errorf("trim in a directory of mode 0o555: status %d, stderr %q; want %d, naming %s, start 0 -> 65536 and no chunk deleted", code, stderr, exitFail, first)
+	}
+	if _, err := os.Lstat(first); err != nil {
+		t.Fatal(err)
+	}
+}
