@@ -262,7 +262,10 @@ func (b *boundFS) Lstat(name string) (fs.FileInfo, error) {
 
 func (b *boundFS) SyncDir(dir string) error {
 	if rel, ok := b.in(dir); ok && rel == "." {
-		return syncRoot(b.root, dir)
+		// Through the descriptor held since bind: an open of the
+		// directory would need read permission, which its mode may no
+		// longer give (0o311) while every file in it can be synced.
+		return renamed(dirSynced(b.dir.Sync()), "sync", dir)
 	}
 	return OS.SyncDir(dir)
 }

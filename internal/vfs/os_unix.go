@@ -29,16 +29,6 @@ func syncDir(dir string) error {
 	return errors.Join(dirSynced(d.Sync()), d.Close())
 }
 
-// syncRoot fsyncs the directory r opened, which is named dir; its errors
-// are those of syncDir(dir).
-func syncRoot(r *os.Root, dir string) error {
-	d, err := r.Open(".")
-	if err != nil {
-		return renamed(err, "open", dir)
-	}
-	return errors.Join(renamed(dirSynced(d.Sync()), "sync", dir), d.Close())
-}
-
 // dirSynced is err, the result of a directory's fsync, but nil for EINVAL:
 // fsync(2) says EINVAL where the file does not support synchronization,
 // which some file systems (vboxsf, several network and FUSE ones) answer
