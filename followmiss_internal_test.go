@@ -70,9 +70,9 @@ func hookedFollower(t *testing.T, chunks int, fill byte, hookName string, o Opti
 	return w, followed(t, w, chunks, fill, &o), h
 }
 
-func (h *missHookFS) BootID() string {
+func (h *missHookFS) BootID() (string, error) {
 	if h.bootID != "" {
-		return h.bootID
+		return h.bootID, nil
 	}
 	return h.FS.BootID()
 }

@@ -43,6 +43,10 @@ func benchFollowRead(b *testing.B, boot string) {
 }
 
 func BenchmarkFollowRead(b *testing.B) {
-	b.Run("page=live", func(b *testing.B) { benchFollowRead(b, vfs.OS.BootID()) })
+	boot, err := vfs.OS.BootID()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("page=live", func(b *testing.B) { benchFollowRead(b, boot) })
 	b.Run("page=earlier-boot", func(b *testing.B) { benchFollowRead(b, "another-boot") })
 }

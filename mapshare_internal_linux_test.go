@@ -32,7 +32,7 @@ func TestMapShare_SetupFailBalanced(t *testing.T) {
 	if err := mfl.f.Truncate(0); err != nil {
 		t.Fatal(err)
 	}
-	_, err = newManager(dir, o, ms, ms.mf, 1, mfl, false)
+	_, err = newManager(dir, o, [48]byte{}, ms, ms.mf, 1, mfl, false)
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("newManager over a truncated state page = %v", err)
 	}

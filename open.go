@@ -298,6 +298,16 @@ func dirMode(perm os.FileMode) os.FileMode {
 // returns its Manager. The caller holds the directory lock.
 func open(dir string, o Options) (*Manager, error) {
 	fsys := o.fsys()
+	// The boot's identity, which tells a state page of this boot from an
+	// older one: where it cannot be read now (no descriptor left, say) the
+	// Open fails, as it would for want of the manifest's, rather than take
+	// the page of a writer of this boot for an older one and trust only
+	// the last Sync.
+	id, bootErr := fsys.BootID()
+	if bootErr != nil {
+		return nil, bootErr
+	}
+	boot := bootOf(id)
 	// The manifest is read before the directory is listed: a writer in
 	// another process creates chunks before it records a Size that needs
 	// them, so a ReadOnly Open that listed first could miss chunks that
@@ -332,7 +342,7 @@ func open(dir string, o Options) (*Manager, error) {
 	// checked against the record, as a damaged record would be.
 	var stateErr error
 	if mfErr == nil && ms.version == manifestV2 {
-		if mfl, cur, ps, stateErr = openState(fsys, dir, ms, mf, writable); stateErr != nil {
+		if mfl, cur, ps, stateErr = openState(dir, boot, ms, mf, writable); stateErr != nil {
 			cur = ms.mf
 		}
 		recovered = ps.live && !ps.clean
@@ -468,10 +478,10 @@ func open(dir string, o Options) (*Manager, error) {
 	if following {
 		// Following a writer of this boot, which may cut the dataset
 		// while this looks.
-		if nchunks, cur, err = checkFollowed(fsys, dir, &sharedPage{p: mfl.st}, bootOf(fsys.BootID()), ps, cur); err != nil {
+		if nchunks, cur, err = checkFollowed(fsys, dir, &sharedPage{p: mfl.st}, boot, ps, cur); err != nil {
 			return fail(err)
 		}
-		m, err := newManager(dir, o, ms, cur, nchunks, mfl, false)
+		m, err := newManager(dir, o, boot, ms, cur, nchunks, mfl, false)
 		if err != nil {
 			return fail(err)
 		}
@@ -504,7 +514,7 @@ func open(dir string, o Options) (*Manager, error) {
 	}
 
 	if o.ReadOnly {
-		m, err := newManager(dir, o, ms, cur, nchunks, mfl, false)
+		m, err := newManager(dir, o, boot, ms, cur, nchunks, mfl, false)
 		if err != nil {
 			return fail(err)
 		}
@@ -568,7 +578,7 @@ func open(dir string, o Options) (*Manager, error) {
 		// keep every intact byte from its owner.
 		_ = removeFile(fsys, filepath.Join(dir, chunk.Name(idx)))
 	}
-	m, err := newManager(dir, o, ms, cur, nchunks, mfl, recovered)
+	m, err := newManager(dir, o, boot, ms, cur, nchunks, mfl, recovered)
 	if err != nil {
 		return fail(err)
 	}
@@ -583,7 +593,9 @@ func open(dir string, o Options) (*Manager, error) {
 // Scratch and for a reader of a version 1 manifest); a writer sets up its
 // state page. recovered says that a writer's process died with writes in
 // the page cache that no Sync covered: the first Sync fsyncs every chunk.
-func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks int64, mfl *manifestFile, recovered bool) (*Manager, error) {
+// boot is the running boot's identity as the state page stores it (none
+// for Scratch, which has no page).
+func newManager(dir string, o Options, boot [48]byte, ms manifestState, cur manifest, nchunks int64, mfl *manifestFile, recovered bool) (*Manager, error) {
 	shift := log2(ms.mf.chunkSize)
 	m := &Manager{
 		dir:       dir,
@@ -593,7 +605,7 @@ func newManager(dir string, o Options, ms manifestState, cur manifest, nchunks i
 		shift:     shift,
 		mask:      ms.mf.chunkSize - 1,
 		mfile:     mfl,
-		boot:      bootOf(o.fsys().BootID()),
+		boot:      boot,
 	}
 	m.live.Store(true)
 	tmpfs := chunk.HolesFault(dir)
@@ -688,7 +700,7 @@ func openScratch(dir string, o Options) (*Manager, error) {
 		return nil, openErr(dir, err)
 	}
 	dir = canonicalDir(dir)
-	m, err := newManager(dir, o, manifestState{mf: mf}, mf, 0, nil, false)
+	m, err := newManager(dir, o, [48]byte{}, manifestState{mf: mf}, mf, 0, nil, false)
 	if err != nil {
 		return nil, openErr(dir, err)
 	}
@@ -773,12 +785,12 @@ func checkChunkFile(path string, fi fs.FileInfo, chunkSize int64) error {
 // this boot set them (recovered if that writer did not close cleanly: the
 // page cache may hold writes no Sync covered), the record's otherwise. The
 // manifestFile returned owns f; on error f is closed.
-func openState(fsys vfs.FS, dir string, ms manifestState, f vfs.File, writable bool) (mfl *manifestFile, cur manifest, ps pageState, err error) {
+func openState(dir string, boot [48]byte, ms manifestState, f vfs.File, writable bool) (mfl *manifestFile, cur manifest, ps pageState, err error) {
 	if mfl, err = mapManifestFile(f, writable); err != nil {
 		return nil, manifest{}, pageState{}, err
 	}
 	path := filepath.Join(dir, ManifestName)
-	ps, ok := (&sharedPage{p: mfl.st}).load(bootOf(fsys.BootID()))
+	ps, ok := (&sharedPage{p: mfl.st}).load(boot)
 	if !ok {
 		return nil, manifest{}, pageState{}, errors.Join(fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt, path), mfl.close())
 	}

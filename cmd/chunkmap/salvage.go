@@ -213,7 +213,11 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	// the chunk files it deletes then look missing, and those it makes
 	// anew hold its later bytes. That is no damage, and the copy is no
 	// copy of one moment: say so instead of listing losses as damage.
-	if s.mv.cutIn(readManifestView(cfg.dir, vfs.OS.BootID())) {
+	boot, err := vfs.OS.BootID()
+	if err != nil {
+		return fail(stderr, "salvage", fmt.Errorf("copied %d bytes into %s, but cannot tell whether a writer changed %s meanwhile: read the boot ID: %w", copied, cfg.out, cfg.dir, err))
+	}
+	if s.mv.cutIn(readManifestView(cfg.dir, boot)) {
 		fmt.Fprintf(stdout, "salvage %s: copied %d bytes into %s; a writer changed the dataset meanwhile\n", cfg.dir, copied, cfg.out)
 		return fail(stderr, "salvage", fmt.Errorf("a writer changed %s while salvage read it (it cut the dataset, dropped chunks or reopened it): %s may mix bytes from before and after the change, and ranges listed as lost may be its changes, not damage; run salvage again once the writer has closed the dataset",
 			cfg.dir, cfg.out))

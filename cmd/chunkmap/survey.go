@@ -308,7 +308,11 @@ func surveyWith(s *survey, chunkSize int64) (*survey, error) {
 			*s = *t
 			return s, nil
 		}
-		now := readManifestView(s.dir, vfs.OS.BootID())
+		boot, err := vfs.OS.BootID()
+		if err != nil {
+			return nil, fmt.Errorf("read the boot ID: %w", err)
+		}
+		now := readManifestView(s.dir, boot)
 		if !t.mv.changedIn(now) {
 			*s = *t
 			return s, nil
@@ -368,7 +372,11 @@ func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 	dir := s.dir
 	// The manifest first, as Open does: a writer creates chunks before it
 	// records a Size that needs them.
-	s.mv = readManifestView(dir, vfs.OS.BootID())
+	boot, err := vfs.OS.BootID()
+	if err != nil {
+		return nil, fmt.Errorf("read the boot ID: %w", err)
+	}
+	s.mv = readManifestView(dir, boot)
 	if errors.Is(s.mv.err, fs.ErrPermission) {
 		// Not damage: a manifest this user may not read (another
 		// user's) is whole all the same, and what the files alone

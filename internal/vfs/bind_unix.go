@@ -270,7 +270,7 @@ func (b *boundFS) SyncDir(dir string) error {
 	return OS.SyncDir(dir)
 }
 
-func (b *boundFS) BootID() string { return OS.BootID() }
+func (b *boundFS) BootID() (string, error) { return OS.BootID() }
 
 // FreeSpace returns the bytes available to an unprivileged user on the file
 // system of the bound directory (fstatfs(2)), which may no longer be the

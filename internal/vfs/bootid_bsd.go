@@ -10,13 +10,13 @@ import (
 
 // readBootID returns the time the machine booted, to the microsecond: it
 // changes at every boot.
-func readBootID() string {
+func readBootID() (string, error) {
 	if id, err := unix.Sysctl("kern.bootsessionuuid"); err == nil && id != "" {
-		return id // macOS
+		return id, nil // macOS
 	}
 	tv, err := unix.SysctlTimeval("kern.boottime")
 	if err != nil {
-		return ""
+		return "", nil
 	}
-	return fmt.Sprintf("boottime:%d.%06d", tv.Sec, tv.Usec)
+	return fmt.Sprintf("boottime:%d.%06d", tv.Sec, tv.Usec), nil
 }

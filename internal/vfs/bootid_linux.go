@@ -1,20 +1,30 @@
 package vfs
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
 // readBootID returns the kernel's random boot ID, new at every boot. Where
-// it cannot be read (a chroot or a sandbox without /proc) it returns the
-// boot's clock identity instead (bootClocks).
-func readBootID() string {
-	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil && len(b) >= 36 {
-		return string(b[:36])
+// the system has none to read (a chroot or a sandbox without /proc, or
+// one that hides the file) it returns the boot's clock identity instead
+// (bootClocks). Any other failure (no descriptor left, say) is this
+// read's, not the system's: it returns the error, for the next read may
+// well succeed, and the clocks' identity differs from the one the other
+// processes of the boot read.
+func readBootID() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	switch {
+	case err == nil && len(b) >= 36:
+		return string(b[:36]), nil
+	case err == nil, errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission), errors.Is(err, unix.ENOTDIR):
+		return bootClocks(), nil
 	}
-	return bootClocks()
+	return "", err
 }
 
 // bootClocks returns the second the machine booted: the wall clock less

@@ -54,7 +54,7 @@ func TestReadBootIDPrefersTheKernels(t *testing.T) {
 	if err != nil {
 		t.Skipf("no boot_id: %v", err)
 	}
-	if got, want := readBootID(), strings.TrimSpace(string(b)); got != want {
-		t.Errorf("readBootID() = %q, want the kernel's %q", got, want)
+	if got, err := readBootID(); got != strings.TrimSpace(string(b)) || err != nil {
+		t.Errorf("readBootID() = %q, %v, want the kernel's %q", got, err, strings.TrimSpace(string(b)))
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"sync"
+	"sync/atomic"
 )
 
 // ErrNotRegular is wrapped by the error [FS.OpenFile] returns for a name
@@ -67,14 +67,23 @@ func (osFS) ReadDir(dir string) ([]fs.DirEntry, error)   { return os.ReadDir(dir
 func (osFS) Lstat(name string) (fs.FileInfo, error)      { return os.Lstat(name) }
 func (osFS) SyncDir(dir string) error                    { return syncDir(dir) }
 
-var (
-	bootOnce sync.Once
-	bootID   string
-)
+// bootID is the boot identity once read. A failed read is not kept: a
+// process that ran out of descriptors for a moment would otherwise take
+// every state page of its boot for one of an earlier boot, for good.
+var bootID atomic.Pointer[string]
 
-func (osFS) BootID() string {
-	bootOnce.Do(func() { bootID = readBootID() })
-	return bootID
+func (osFS) BootID() (string, error) {
+	if id := bootID.Load(); id != nil {
+		return *id, nil
+	}
+	id, err := readBootID()
+	if err != nil {
+		return "", err
+	}
+	// The first value kept is every caller's: two first reads of the
+	// clocks may differ by a second (see bootClocks).
+	bootID.CompareAndSwap(nil, &id)
+	return *bootID.Load(), nil
 }
 
 // OSFile is the File type of [OS]: callers that need to keep a buffer from

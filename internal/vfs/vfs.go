@@ -53,8 +53,11 @@ type FS interface {
 	// platform cannot tell. Where the platform has no identity of its
 	// own for a boot (or hides it: Linux without /proc), it is the time
 	// the machine booted, which a change of the wall clock moves: a
-	// change callers take for a restart, the safe side.
-	BootID() string
+	// change callers take for a restart, the safe side. An error says that
+	// the identity could not be read this time (no descriptor was left,
+	// say): a value made up instead would differ from the one the boot's
+	// other processes, and this one's later calls, read.
+	BootID() (string, error)
 }
 
 // File is an open file of an FS.

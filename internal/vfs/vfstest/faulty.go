@@ -262,7 +262,7 @@ func (f *Faulty) SyncDir(dir string) error {
 }
 
 // BootID is part of the vfs.FS interface: the base's.
-func (f *Faulty) BootID() string { return f.base.BootID() }
+func (f *Faulty) BootID() (string, error) { return f.base.BootID() }
 
 // faultyFile is a File of a Faulty.
 type faultyFile struct {
@@ -349,4 +349,4 @@ type bootFS struct {
 	id string
 }
 
-func (b bootFS) BootID() string { return b.id }
+func (b bootFS) BootID() (string, error) { return b.id, nil }

@@ -158,8 +158,10 @@ func TestFaulty_Bugs(t *testing.T) {
 	d := t.TempDir()
 	rec := NewRecorder(nil, "A")
 	f := NewFaulty(rec)
-	if f.BootID() != "A" || WithBootID(f, "B").BootID() != "B" {
-		t.Errorf("BootID = %q, WithBootID(B) = %q", f.BootID(), WithBootID(f, "B").BootID())
+	a, aerr := f.BootID()
+	b, berr := WithBootID(f, "B").BootID()
+	if a != "A" || b != "B" || aerr != nil || berr != nil {
+		t.Errorf("BootID = %q, %v, WithBootID(B) = %q, %v", a, aerr, b, berr)
 	}
 	skip := f.Add(Rule{Match: OpOn(OpSync, "*.chunk"), Mode: Skip})
 	late := f.Add(Rule{Match: OpOn("", "MANIFEST.tmp"), Mode: SyncAfterRename})

@@ -363,7 +363,7 @@ func (r *Recorder) SyncDir(dir string) error {
 
 // BootID is part of the vfs.FS interface: it returns the ID given to
 // NewRecorder.
-func (r *Recorder) BootID() string { return r.boot }
+func (r *Recorder) BootID() (string, error) { return r.boot, nil }
 
 // recFile is a File of a Recorder.
 type recFile struct {

@@ -196,8 +196,8 @@ func wantErr(err error) error {
 func TestRecorder_Steps(t *testing.T) {
 	d := t.TempDir()
 	r := NewRecorder(nil, "boot-A")
-	if got := r.BootID(); got != "boot-A" {
-		t.Errorf("BootID() = %q", got)
+	if got, err := r.BootID(); got != "boot-A" || err != nil {
+		t.Errorf("BootID() = %q, %v", got, err)
 	}
 	name := filepath.Join(d, "f")
 	tests := []struct {
