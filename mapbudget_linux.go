@@ -2,8 +2,10 @@ package chunkmap
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -16,8 +18,15 @@ import (
 // the Managers take at most half, and the rest of the program keeps the
 // other half: a Go program whose runtime cannot map a heap arena or a
 // thread's stack dies. If the limit cannot be read, Linux's default (65,530)
-// stands.
-func systemMapBudget() int64 { return max(1, maxMapCount()/4) }
+// stands. It reports whether the budget is the system's for good (see
+// readMaxMapCount).
+func systemMapBudget() (int64, bool) {
+	n, final := readMaxMapCount()
+	return max(1, n/4), final
+}
+
+// maxMapCountFile is where Linux tells vm.max_map_count; tests name another.
+var maxMapCountFile = "/proc/sys/vm/max_map_count"
 
 // mapCountLimit is maxMapCount, or what a test has it say.
 var mapCountLimit = maxMapCount
@@ -25,12 +34,24 @@ var mapCountLimit = maxMapCount
 // maxMapCount returns vm.max_map_count, or Linux's default (65,530) if it
 // cannot be read.
 func maxMapCount() int64 {
-	if b, err := os.ReadFile("/proc/sys/vm/max_map_count"); err == nil {
-		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
-			return n
-		}
+	n, _ := readMaxMapCount()
+	return n
+}
+
+// readMaxMapCount is maxMapCount, and reports whether its answer holds for
+// the life of the process: the limit read, or the default where the system
+// has none to read (no /proc, or a sandbox that hides it). A read that
+// failed otherwise (no descriptor was left, say) says nothing of the
+// system, and the next may succeed.
+func readMaxMapCount() (n int64, final bool) {
+	b, err := os.ReadFile(maxMapCountFile)
+	if err != nil {
+		return 65530, errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)
 	}
-	return 65530
+	if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+		return n, true
+	}
+	return 65530, true
 }
 
 // mapLimitNote says, for the error of a reservation the system refused

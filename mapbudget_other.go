@@ -6,8 +6,8 @@ import "math"
 
 // systemMapBudget is the most chunk mappings the Managers of the process
 // keep between them: no bound here, where the system counts no mappings per
-// process apart from address space and memory.
-func systemMapBudget() int64 { return math.MaxInt64 }
+// process apart from address space and memory. It is final: true.
+func systemMapBudget() (int64, bool) { return math.MaxInt64, true }
 
 // mapLimitNote returns "": no system here counts a process's mappings
 // apart from address space and memory.

@@ -103,7 +103,6 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -655,20 +654,32 @@ func roomForArena() error {
 
 // mapBudget returns the most chunk mappings the Managers of the process
 // keep between them, each Manager holding an arena counting as one
-// (arenasHeld), read from the system once (systemMapBudget), or set by a
-// test (testMapBudget, when not 0). A Manager about to map a chunk while
-// they have as many gives back one of its own first; one with none to give
-// back serves ReadAt and WriteAt without a mapping, and maps for a pin, a
-// batch or an atomic all the same; the others give back theirs as they map.
+// (arenasHeld), read from the system once it can be (systemMapBudget), or
+// set by a test (testMapBudget, when not 0). A Manager about to map a chunk
+// while they have as many gives back one of its own first; one with none
+// to give back serves ReadAt and WriteAt without a mapping, and maps for a
+// pin, a batch or an atomic all the same; the others give back theirs as
+// they map.
 func mapBudget() int64 {
 	if b := testMapBudget.Load(); b != 0 {
 		return b
 	}
-	return systemBudget()
+	if b := systemBudget.Load(); b != 0 {
+		return b
+	}
+	b, final := systemMapBudget()
+	if final {
+		systemBudget.Store(b)
+	}
+	return b
 }
 
 var (
-	systemBudget  = sync.OnceValue(systemMapBudget)
+	// systemBudget is systemMapBudget once read for good; 0 before. A
+	// read that was refused (no descriptor left) is not kept, or the
+	// process would keep Linux's default for its life, whatever the
+	// system's limit.
+	systemBudget  atomic.Int64
 	testMapBudget atomic.Int64
 )
 
