@@ -105,7 +105,6 @@ import (
 	"runtime"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	mmap "github.com/edsrzf/mmap-go"
@@ -859,14 +858,16 @@ func (m *Manager) unmapCollectedLocked() {
 // drainWriters waits until no lock-free store is in flight on s. Each is a
 // handful of instructions between two atomic adds, so the wait is short;
 // it yields rather than spin, in case the writer's goroutine was preempted
-// there, and sleeps if it takes longer (the store may be waiting for a page
-// to be read from disk).
+// there, and pauses its thread if it takes longer (the store may be waiting
+// for a page to be read from disk). Not time.Sleep: the caller holds mu,
+// and inside a testing/synctest bubble with a caller waiting for mu the
+// bubble's clock, which that sleep would wait for, never moves.
 func drainWriters(s *slot) {
 	for i := 0; s.storing(); i++ {
 		if i < 64 {
 			runtime.Gosched()
 		} else {
-			time.Sleep(20 * time.Microsecond)
+			pause()
 		}
 	}
 }
