@@ -339,9 +339,23 @@ func (m *Manager) Batch(fn func(b *Batch) error) error {
 
 // runBatch runs fn under the fault guard: it returns fn's error, or the
 // batch's ErrFault if fn faulted at bytes the batch handed out.
+//
+// In a program run with GODEBUG=panicnil=1, fn's panic(nil) recovers as
+// nil, as a runtime.Goexit does, but unlike a Goexit it stops at the guard
+// that recovered it, which would then return as if fn had returned nil. It
+// is told apart as a stop with fn not returned and no fault recorded, and
+// goes on (a Goexit never gets that far).
 func runBatch(b *Batch, fn func(*Batch) error) (err error) {
-	defer catchBatchFault(debug.SetPanicOnFault(true), b, &err)
-	return fn(b)
+	returned := false
+	func() {
+		defer catchBatchFault(debug.SetPanicOnFault(true), b, &err)
+		err = fn(b)
+		returned = true
+	}()
+	if !returned && err == nil {
+		panic(nil)
+	}
+	return err
 }
 
 // catchBatchFault is catchFault for runBatch. A fault at the batch's bytes
