@@ -861,12 +861,13 @@ func (m *Manager) unmapCollectedLocked() {
 // there, and pauses its thread if it takes longer (the store may be waiting
 // for a page to be read from disk). Not time.Sleep: the caller holds mu,
 // and inside a testing/synctest bubble with a caller waiting for mu the
-// bubble's clock, which that sleep would wait for, never moves.
+// bubble's clock, which that sleep would wait for, never moves. A pause
+// keeps the thread's processor, which a sleep gave up, so it yields first:
+// with one processor, a writer preempted while announced runs only then.
 func drainWriters(s *slot) {
 	for i := 0; s.storing(); i++ {
-		if i < 64 {
-			runtime.Gosched()
-		} else {
+		runtime.Gosched()
+		if i >= 64 {
 			pause()
 		}
 	}
