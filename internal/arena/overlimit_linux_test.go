@@ -75,9 +75,12 @@ func TestOverLimit(t *testing.T) {
 
 	// Slot 2: refused, and another mapping takes a page of the hole.
 	SetLimitHooks(nil, func(k int) bool { return k == 2 }, func(p unsafe.Pointer, n uintptr) {
-		q, err := unix.MmapPtr(-1, 0, unsafe.Add(p, page), uintptr(page), unix.PROT_READ|unix.PROT_WRITE,
+		// The hole's last page: with 64 KiB pages that is its only one,
+		// and p+page would be the next slot's, which is mapped.
+		at := unsafe.Add(p, n-uintptr(page))
+		q, err := unix.MmapPtr(-1, 0, at, uintptr(page), unix.PROT_READ|unix.PROT_WRITE,
 			unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE)
-		if err != nil || q != unsafe.Add(p, page) {
+		if err != nil || q != at {
 			t.Errorf("mapping into the hole: %p, %v", q, err)
 			return
 		}
@@ -156,9 +159,12 @@ func TestOverLimit_UnmapSlots(t *testing.T) {
 	})
 	// Slot 2 lost, another mapping in its hole.
 	SetLimitHooks(nil, func(k int) bool { return k == 2 }, func(p unsafe.Pointer, n uintptr) {
-		q, err := unix.MmapPtr(-1, 0, unsafe.Add(p, page), uintptr(page), unix.PROT_READ|unix.PROT_WRITE,
+		// The hole's last page: with 64 KiB pages that is its only one,
+		// and p+page would be the next slot's, which is mapped.
+		at := unsafe.Add(p, n-uintptr(page))
+		q, err := unix.MmapPtr(-1, 0, at, uintptr(page), unix.PROT_READ|unix.PROT_WRITE,
 			unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE)
-		if err != nil || q != unsafe.Add(p, page) {
+		if err != nil || q != at {
 			t.Errorf("mapping into the hole: %p, %v", q, err)
 			return
 		}

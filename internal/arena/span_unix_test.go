@@ -12,12 +12,15 @@ import (
 // TestMapSpan maps the pages of a range across three files and checks that
 // the view's bytes are the files' from lo on, and that stores reach them.
 func TestMapSpan(t *testing.T) {
-	const slot = 64 << 10
 	page := int64(os.Getpagesize())
+	// Four pages a file at least, so that the cases below (a span from the
+	// second page, one of a page across two files) differ where pages are
+	// 64 KiB, the smallest slot.
+	slot := max(64<<10, 4*page)
 	var files []*os.File
 	var want []byte
 	for i := range 3 {
-		b := bytes.Repeat([]byte{byte('a' + i)}, slot)
+		b := bytes.Repeat([]byte{byte('a' + i)}, int(slot))
 		for j := range b {
 			b[j] += byte(j / int(page))
 		}
