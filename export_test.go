@@ -132,6 +132,11 @@ func FreeSpace(m *Manager) (int64, error) { return m.freeSpace() }
 // is never pipelined with a bulk write.
 func FillsChunks(m *Manager) bool { return m.fillChunks }
 
+// AllocStep returns the bytes m allocates a chunk file ahead of the writes
+// at a time: 2 MiB steps of a 32 MiB chunk where pages are 4 KiB, the whole
+// chunk where they are 64 KiB (see maxFolio).
+func AllocStep(m *Manager) int64 { return m.allocStep }
+
 // SetUnmapBeforeRemove makes Managers defer the removal of a chunk file
 // that a pin or batch maps until its last release, as on Windows (see
 // unmapBeforeRemove), or not, and returns the setting it replaced.
