@@ -19,9 +19,11 @@ import (
 // outcome.
 func runChild(t *testing.T) {
 	t.Helper()
-	// Only the directories this function makes are opened up, not those
-	// above the system's temporary directory.
-	for d := os.TempDir(); ; d = filepath.Dir(d) {
+	base := reachable(t)
+	// Only the test's own directories are opened up, not those above
+	// them: where t.TempDir puts them (GOTMPDIR, or TMPDIR) is the
+	// user's to open.
+	for d := filepath.Dir(filepath.Dir(base)); ; d = filepath.Dir(d) {
 		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
 			t.Skipf("unpriv: %s may not be searched by other users, so uid %d cannot reach the test's files", d, UID)
 		}
@@ -29,7 +31,6 @@ func runChild(t *testing.T) {
 			break
 		}
 	}
-	base := reachable(t)
 	exe := filepath.Join(base, "test.bin")
 	if err := linkOrCopy(exe); err != nil {
 		t.Fatalf("unpriv: the test binary: %v", err)
@@ -73,11 +74,15 @@ func runChild(t *testing.T) {
 }
 
 // reachable returns a new temporary directory of t's that UID may search
-// and read: t.TempDir's parent is made 0o700, so both are opened up.
+// and read: t.TempDir's parent is made 0o700, so both are opened up, and
+// only they. Walking up to os.TempDir instead opened up every directory
+// above the test's where t.TempDir is not under that name as written
+// (GOTMPDIR, which testing prefers; a TMPDIR with a trailing slash): the
+// system's /tmp made 0o755, or the home holding a GOTMPDIR.
 func reachable(t *testing.T) string {
 	t.Helper()
 	base := t.TempDir()
-	for d := base; d != os.TempDir() && d != filepath.Dir(d); d = filepath.Dir(d) {
+	for _, d := range []string{base, filepath.Dir(base)} {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatalf("unpriv: %v", err)
 		}
