@@ -152,9 +152,16 @@ func Open(dir string, opts *Options) (*Manager, error) {
 			if bound, unbind, err = vfs.Bind(fsys, dir, lock.dir()); err != nil {
 				if errors.Is(err, vfs.ErrMoved) {
 					err = errDirMoved
+				} else {
+					// While the lock keeps another writer from
+					// making its dataset in the directory, as
+					// below: once it is let go, the directory,
+					// still empty, may be that writer's.
+					unmake(fsys, unmade)
 				}
 				err = errors.Join(err, lock.unlock())
 				lock = nil
+				unmade = nil
 			}
 		}
 		if err == nil || !errors.Is(err, errDirMoved) || tries == 3 {
@@ -174,9 +181,14 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		}
 	}
 	if err != nil {
-		if !errors.Is(err, ErrLocked) && !errors.Is(err, ErrCorrupt) {
-			// Not another writer's directory, nor something else put
-			// in its place since it was made.
+		if errors.Is(err, fs.ErrPermission) && !errors.Is(err, ErrLocked) && !errors.Is(err, ErrCorrupt) {
+			// The lock was refused for want of permission: the mode
+			// Open made the directory with (a FileMode of 0o200 makes
+			// it 0o200) keeps this user out, and the user's later
+			// Opens with it. No lock is held, so another writer may
+			// have locked the directory and be making its dataset in
+			// it, still empty: after any other refusal (no descriptor
+			// left) the directory stays, as usable as one Open found.
 			unmake(fsys, unmade)
 		}
 		return nil, openErr(dir, err)
