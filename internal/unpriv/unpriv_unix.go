@@ -54,6 +54,10 @@ func runChild(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		env+"="+t.Name(),
 		"TMPDIR="+tmp,
+		// testing puts t.TempDir in GOTMPDIR rather than TMPDIR
+		// where it is set: the parent's is no directory of the
+		// child's to write in.
+		"GOTMPDIR="+tmp,
 		"HOME="+tmp,
 		// Coverage data would go to a directory the child may not write.
 		"GOCOVERDIR=",
