@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // systemMapBudget is the most chunk mappings the Managers of the process
@@ -40,13 +40,15 @@ func maxMapCount() int64 {
 
 // readMaxMapCount is maxMapCount, and reports whether its answer holds for
 // the life of the process: the limit read, or the default where the system
-// has none to read (no /proc, or a sandbox that hides it). A read that
-// failed otherwise (no descriptor was left, say) says nothing of the
-// system, and the next may succeed.
+// has none to read (no /proc, a sandbox that hides it or answers with an
+// error). A read that failed for want of a resource of the process's (no
+// descriptor was left, or no memory) says nothing of the system, and the
+// next may succeed; only those are read again, since the budget is asked
+// for on the paths that map and unmap chunks.
 func readMaxMapCount() (n int64, final bool) {
 	b, err := os.ReadFile(maxMapCountFile)
 	if err != nil {
-		return 65530, errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)
+		return 65530, !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) && !errors.Is(err, syscall.ENOMEM)
 	}
 	if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
 		return n, true

@@ -79,3 +79,30 @@ func withoutDescriptors(t *testing.T, f func()) {
 	}()
 	f()
 }
+
+// TestMapBudget_UnreadableLimitIsFinal: where the limit cannot be read for
+// a reason of the system's (a sandbox whose /proc answers with an error,
+// here a directory under the name), the default is kept after the first
+// read, as where /proc is missing: the budget is asked for on the paths
+// that map and unmap chunks, which would otherwise read the file every
+// time.
+func TestMapBudget_UnreadableLimitIsFinal(t *testing.T) {
+	defer func(p string) { maxMapCountFile = p }(maxMapCountFile)
+	for _, name := range []string{"dir", "missing"} {
+		maxMapCountFile = filepath.Join(t.TempDir(), name)
+		if name == "dir" {
+			if err := os.Mkdir(maxMapCountFile, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		func() {
+			defer freshSystemBudget()()
+			if got, want := mapBudget(), int64(65530/4); got != want {
+				t.Errorf("%s: budget %d, want Linux's default's quarter, %d", name, got, want)
+			}
+			if got := systemBudget.Load(); got != 65530/4 {
+				t.Errorf("%s: the budget kept is %d, want %d: it would be read again on every map and unmap", name, got, 65530/4)
+			}
+		}()
+	}
+}
