@@ -48,7 +48,8 @@ func runChild(t *testing.T) {
 		args = append(args, "-test.short")
 	}
 	if dl, ok := t.Deadline(); ok {
-		args = append(args, "-test.timeout="+time.Until(dl).Round(time.Second).String())
+		// At least a second: -test.timeout=0s means no limit at all.
+		args = append(args, "-test.timeout="+max(time.Until(dl), time.Second).Round(time.Second).String())
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(),
