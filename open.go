@@ -134,6 +134,13 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		unmade = made
 		if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 			unmake(fsys, unmade)
+			if errors.Is(err, fs.ErrNotExist) && tries < 3 {
+				// A parent went between MkdirAll's look and its
+				// mkdir: another Open that had made it, for a dataset
+				// beside this one, failed and removed it (unmake), or
+				// a Remove ran. Made again, as after a Remove below.
+				continue
+			}
 			return nil, openErr(dir, err)
 		}
 		if err := syncMade(fsys, made); err != nil {

@@ -84,3 +84,52 @@ func TestOpen_UnmakeSparesAnotherWritersDirectory(t *testing.T) {
 		t.Fatalf("the other writer's lock: %v", otherErr)
 	}
 }
+
+// parentGoesFS is the OS whose first MkdirAll meets a parent removed
+// between its look and its mkdir: it removes parent, as another Open that
+// had made it for a dataset beside this one and failed does (unmake), and
+// fails as os.MkdirAll then does.
+type parentGoesFS struct {
+	vfs.FS
+	parent string
+	done   bool
+}
+
+func (f *parentGoesFS) MkdirAll(dir string, perm os.FileMode) error {
+	if !f.done {
+		f.done = true
+		if err := os.Remove(f.parent); err != nil {
+			return err
+		}
+		return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOENT}
+	}
+	return f.FS.MkdirAll(dir, perm)
+}
+
+// TestOpen_ParentRemovedByAnotherOpen: two Opens make datasets side by
+// side under a parent that neither found; one fails, and removes the
+// parent it made while the other's MkdirAll is between its look at the
+// parent and its mkdir. The other Open failed with ENOENT; it makes the
+// parent again, as after a concurrent Remove.
+func TestOpen_ParentRemovedByAnotherOpen(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "new")
+	if err := os.Mkdir(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(parent, "b")
+	o := &Options{ChunkSize: MinChunkSize}
+	o.fs = &parentGoesFS{FS: vfs.OS, parent: parent}
+	m, err := Open(dir, o)
+	if err != nil {
+		t.Fatalf("Open(%s) with its parent removed meanwhile: %v", dir, err)
+	}
+	if _, err := m.WriteAt([]byte("x"), 0); err != nil {
+		t.Error(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ManifestName)); err != nil {
+		t.Errorf("no manifest after Close: %v", err)
+	}
+}
