@@ -119,15 +119,25 @@ func Create(fsys vfs.FS, dir string, index int64, size int64, perm os.FileMode) 
 	}
 	// This descriptor may write a file of any mode, but every later open
 	// of it (a mapping after an eviction, Sync's fsync, the next writer's)
-	// is by name, for reading and writing, which the system refuses its
-	// owner, unless root, where perm (or the umask) left out the owner's
-	// read or write bit. A file no writer may open again would make every
-	// Sync fail for good: the growth fails now instead, as the system
-	// would have failed it. (os.Geteuid is -1 on Windows, where a file
-	// without the write bit is read-only for everyone.)
-	if m := fi.Mode().Perm(); m&0o600 != 0o600 && os.Geteuid() != 0 {
-		err := fmt.Errorf("mode %#o leaves its owner no read and write permission, so it could not be opened again: %w", m, fs.ErrPermission)
-		return nil, errors.Join(pathErr(err), f.Close(), fsys.Remove(final))
+	// is by name, for reading and writing, which the system may refuse
+	// where perm (or the umask) left out the owner's read or write bit. A
+	// file no writer may open again would make every Sync fail for good:
+	// the growth fails now instead. Whether the system refuses is its to
+	// say (root, or a process allowed to override file permissions, may
+	// open it; on Windows a file without the write bit is read-only for
+	// everyone), so the file is opened again here, in that case only.
+	if m := fi.Mode().Perm(); m&0o600 != 0o600 {
+		g, err := fsys.OpenFile(final, os.O_RDWR, 0)
+		if err == nil {
+			err = g.Close()
+		} else if errors.Is(err, fs.ErrPermission) {
+			err = pathErr(fmt.Errorf("mode %#o leaves its owner no read and write permission, so it could not be opened again: %w", m, fs.ErrPermission))
+		} else {
+			err = unwrapPath(err, "open", final)
+		}
+		if err != nil {
+			return nil, errors.Join(err, f.Close(), fsys.Remove(final))
+		}
 	}
 	return &File{f: f, path: final, index: index, size: size, mode: ReadWrite, info: fi, fd: fdOf(f)}, nil
 }
