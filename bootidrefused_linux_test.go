@@ -29,16 +29,7 @@ func TestBootIDRefused_DoesNotStick(t *testing.T) {
 	switch os.Getenv("CHUNKMAP_BOOTREFUSED_ROLE") {
 	case "":
 	case "append":
-		m, err := chunkmap.Open(os.Getenv("CHUNKMAP_BOOTREFUSED_DIR"), &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
-		if err == nil {
-			_, err = m.Append(bootIDBytes(n))
-		}
-		if err != nil {
-			fmt.Println(err)
-			os.Exit(1)
-		}
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {}
+		appendAndDie(os.Getenv("CHUNKMAP_BOOTREFUSED_DIR"), n)
 	case "check":
 		refusedOpens(os.Getenv("CHUNKMAP_BOOTREFUSED_OTHER"))
 		m, err := chunkmap.Open(os.Getenv("CHUNKMAP_BOOTREFUSED_DIR"), &chunkmap.Options{ReadOnly: true})

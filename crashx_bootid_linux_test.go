@@ -26,16 +26,7 @@ func TestCrashx_KillWithoutBootID(t *testing.T) {
 	const n = 200000
 	switch os.Getenv("CHUNKMAP_BOOTID_ROLE") {
 	case "append":
-		m, err := chunkmap.Open(os.Getenv("CHUNKMAP_BOOTID_DIR"), &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
-		if err == nil {
-			_, err = m.Append(bootIDBytes(n))
-		}
-		if err != nil {
-			fmt.Println(err)
-			os.Exit(1)
-		}
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {}
+		appendAndDie(os.Getenv("CHUNKMAP_BOOTID_DIR"), n)
 	case "check":
 		m, err := chunkmap.Open(os.Getenv("CHUNKMAP_BOOTID_DIR"), &chunkmap.Options{ReadOnly: true})
 		if err != nil {
@@ -88,4 +79,20 @@ func bootIDBytes(n int) []byte {
 		p[i] = byte(i*7 + i>>9)
 	}
 	return p
+}
+
+// appendAndDie is the writer child of the boot ID tests: it appends n
+// bytes of bootIDBytes to a new dataset of 64 KiB chunks in dir, syncs
+// nothing, and dies by SIGKILL, leaving Size only in the state page.
+func appendAndDie(dir string, n int) {
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err == nil {
+		_, err = m.Append(bootIDBytes(n))
+	}
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
 }
