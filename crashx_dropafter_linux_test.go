@@ -63,6 +63,26 @@ func daWriteRecord(t *testing.T, fsys vfs.FS, dir string, first int64) {
 	}
 }
 
+// daAfterCrash runs call on the writer that recovered from a crash inside
+// DropBefore(first chunks) after synced bytes were synced
+// (daCrashInsideDrop), crashes that writer too (daCrashAgain), and checks
+// every power loss from the first crash on (daCheckCuts): the synced bytes
+// [keep, keepEnd) must survive.
+func daAfterCrash(t *testing.T, synced, first int64, call func(*chunkmap.Manager) error, keep, keepEnd int64) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "ds")
+	rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
+	rec.NoSync = true
+	opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
+	chunkmap.SetFS(&opts, rec)
+	m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced, first)
+	if err := call(m); err != nil {
+		t.Fatalf("after the crash inside DropBefore(%d chunks): %v", first, err)
+	}
+	daCrashAgain(t, m, dir, &opts, data)
+	daCheckCuts(t, rec, dir, crashed, data, synced, keep, keepEnd)
+}
+
 // daCrashInsideDrop makes, through a power-loss recorder, a dataset whose
 // writer synced its first synced bytes, appended up to 6 chunks, and died
 // inside DropBefore(first chunks) once the record {first, Size max(first
@@ -111,32 +131,28 @@ func daCheckCuts(t *testing.T, rec *vfstest.Recorder, dir string, from int, data
 	t.Helper()
 	images, _ := plImageRoot(t)
 	fsys := plReopenFS()
-	for k := from; k <= rec.Steps(); k++ {
-		for p := 0; p <= rec.DirOps(dir, k); p++ {
-			im, err := rec.Image(dir, vfstest.Cut{After: k, DirOps: p})
-			if err != nil {
-				t.Fatal(err)
-			}
-			res := plReopen(t, im, images, fsys)
-			if res.openErr != nil {
-				t.Fatalf("power loss after step %d (%d early name changes): Open: %v\n  image: %v; %s", k, p, res.openErr, im, daManifest(im))
-			}
-			if res.readErr != nil {
-				t.Fatalf("power loss after step %d: ReadAt [%d, %d): %v", k, res.start, res.size, res.readErr)
-			}
-			// Bytes past what was synced were never durable: Size may
-			// not cover them.
-			if res.size > max(synced, res.start) {
-				t.Fatalf("power loss after step %d: Start, Size = %d, %d: Size covers bytes past the %d that were ever synced\n  image: %v; %s", k, res.start, res.size, synced, im, daManifest(im))
-			}
-			if keep < keepEnd && (res.start > keep || res.size < keepEnd) {
-				t.Fatalf("power loss after step %d: Start, Size = %d, %d: the synced bytes [%d, %d), which nothing dropped, are lost\n  image: %v; %s", k, res.start, res.size, keep, keepEnd, im, daManifest(im))
-			}
-			if i := plFirstDiff(res.data, data[res.start:res.size]); i >= 0 {
-				t.Fatalf("power loss after step %d: offset %d reads %#x, want %#x", k, res.start+int64(i), res.data[i], data[res.start+int64(i)])
-			}
+	reopen := func(im *vfstest.Image) plReopened { return plReopen(t, im, images, fsys) }
+	plEachCut(t, rec, dir, from, rec.Steps(), reopen, func(cut vfstest.Cut, im *vfstest.Image, res plReopened) bool {
+		k, p := cut.After, cut.DirOps
+		if res.openErr != nil {
+			t.Fatalf("power loss after step %d (%d early name changes): Open: %v\n  image: %v; %s", k, p, res.openErr, im, daManifest(im))
 		}
-	}
+		if res.readErr != nil {
+			t.Fatalf("power loss after step %d: ReadAt [%d, %d): %v", k, res.start, res.size, res.readErr)
+		}
+		// Bytes past what was synced were never durable: Size may
+		// not cover them.
+		if res.size > max(synced, res.start) {
+			t.Fatalf("power loss after step %d: Start, Size = %d, %d: Size covers bytes past the %d that were ever synced\n  image: %v; %s", k, res.start, res.size, synced, im, daManifest(im))
+		}
+		if keep < keepEnd && (res.start > keep || res.size < keepEnd) {
+			t.Fatalf("power loss after step %d: Start, Size = %d, %d: the synced bytes [%d, %d), which nothing dropped, are lost\n  image: %v; %s", k, res.start, res.size, keep, keepEnd, im, daManifest(im))
+		}
+		if i := plFirstDiff(res.data, data[res.start:res.size]); i >= 0 {
+			t.Fatalf("power loss after step %d: offset %d reads %#x, want %#x", k, res.start+int64(i), res.data[i], data[res.start+int64(i)])
+		}
+		return true
+	})
 }
 
 // TestCrashx_DropBeforeAfterCrashInsideDropBefore: after the crash of
@@ -148,17 +164,7 @@ func TestCrashx_DropBeforeAfterCrashInsideDropBefore(t *testing.T) {
 	for _, synced := range daSynced {
 		for _, drop := range []int64{1, 2, 3, 4, 5} {
 			t.Run(fmt.Sprintf("synced=%d/drop=%d", synced, drop), func(t *testing.T) {
-				dir := filepath.Join(t.TempDir(), "ds")
-				rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
-				rec.NoSync = true
-				opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
-				chunkmap.SetFS(&opts, rec)
-				m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced, 4)
-				if err := m.DropBefore(drop * plChunk); err != nil {
-					t.Fatalf("DropBefore(%d): %v", drop*plChunk, err)
-				}
-				daCrashAgain(t, m, dir, &opts, data)
-				daCheckCuts(t, rec, dir, crashed, data, synced, max(4, drop)*plChunk, synced)
+				daAfterCrash(t, synced, 4, func(m *chunkmap.Manager) error { return m.DropBefore(drop * plChunk) }, max(4, drop)*plChunk, synced)
 			})
 		}
 	}
@@ -211,19 +217,9 @@ func TestCrashx_TruncateAfterCrashInsideDropBefore(t *testing.T) {
 	for _, synced := range daSynced {
 		for _, size := range []int64{plChunk / 2, plChunk * 3 / 2, 2 * plChunk, 3*plChunk + 5, 4 * plChunk, 5*plChunk + 1} {
 			t.Run(fmt.Sprintf("synced=%d/size=%d", synced, size), func(t *testing.T) {
-				dir := filepath.Join(t.TempDir(), "ds")
-				rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
-				rec.NoSync = true
-				opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
-				chunkmap.SetFS(&opts, rec)
-				m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced, 4)
-				if err := m.Truncate(size); err != nil {
-					t.Fatalf("Truncate(%d): %v", size, err)
-				}
-				daCrashAgain(t, m, dir, &opts, data)
 				// Synced bytes from chunk 4 up to the new Size stay;
 				// the cut may lose the rest.
-				daCheckCuts(t, rec, dir, crashed, data, synced, 4*plChunk, min(synced, size))
+				daAfterCrash(t, synced, 4, func(m *chunkmap.Manager) error { return m.Truncate(size) }, 4*plChunk, min(synced, size))
 			})
 		}
 	}
@@ -249,17 +245,7 @@ func TestCrashx_SyncedKeptAfterCrashInsideDropBefore(t *testing.T) {
 		{"truncate=1", func(m *chunkmap.Manager) error { return m.Truncate(plChunk) }, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "ds")
-			rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
-			rec.NoSync = true
-			opts := chunkmap.Options{ChunkSize: plChunk, ArenaSize: plArena, MaxMapped: 2}
-			chunkmap.SetFS(&opts, rec)
-			m, data, crashed := daCrashInsideDrop(t, dir, rec, &opts, synced, crashFirst)
-			if err := tc.call(m); err != nil {
-				t.Fatalf("%s: %v", tc.name, err)
-			}
-			daCrashAgain(t, m, dir, &opts, data)
-			daCheckCuts(t, rec, dir, crashed, data, synced, tc.lo, tc.hi)
+			daAfterCrash(t, synced, crashFirst, tc.call, tc.lo, tc.hi)
 		})
 	}
 }

@@ -313,30 +313,21 @@ func TestCrashx_PowerLossConcurrentDrop(t *testing.T) {
 				drops++
 			}
 		}
-		cache := map[string]dpReopened{}
 		bad := 0
-		for k := 0; k <= w.rec.Steps(); k++ {
-			for p := 0; p <= w.rec.DirOps(w.dir, k); p++ {
-				cut := vfstest.Cut{After: k, DirOps: p}
-				im, err := w.rec.Image(w.dir, cut)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res, ok := cache[im.Key()]
-				if !ok {
-					res = dpReopen(t, im, images, fsys, recs)
-					cache[im.Key()] = res
-					opened++
-				}
-				cuts++
-				if what := w.judge(k, res, recs); what != "" {
-					if bad++; bad <= 3 {
-						t.Errorf("seed %d (CHUNKMAP_CRASHX_PL_SEED=%d CHUNKMAP_CRASHX_PL_WORKLOADS=1), cut after step %d with %d early name changes: %s\n  image: %v",
-							seed+uint64(i), seed+uint64(i), k, p, what, im)
-					}
+		reopen := func(im *vfstest.Image) dpReopened {
+			opened++
+			return dpReopen(t, im, images, fsys, recs)
+		}
+		plEachCut(t, w.rec, w.dir, 0, w.rec.Steps(), reopen, func(cut vfstest.Cut, im *vfstest.Image, res dpReopened) bool {
+			cuts++
+			if what := w.judge(cut.After, res, recs); what != "" {
+				if bad++; bad <= 3 {
+					t.Errorf("seed %d (CHUNKMAP_CRASHX_PL_SEED=%d CHUNKMAP_CRASHX_PL_WORKLOADS=1), cut after step %d with %d early name changes: %s\n  image: %v",
+						seed+uint64(i), seed+uint64(i), cut.After, cut.DirOps, what, im)
 				}
 			}
-		}
+			return true
+		})
 		if bad > 0 {
 			t.Logf("steps: %v", w.rec.Log(1, w.rec.Steps()))
 			break

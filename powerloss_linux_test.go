@@ -611,34 +611,50 @@ func plReport(t *testing.T, vs []plViolation, done int) int {
 func plCheck(t *testing.T, w *plWorkload, root string, firstOnly bool, st *plStats) []plViolation {
 	t.Helper()
 	fsys := plReopenFS()
-	cache := make(map[string]plReopened)
 	var out []plViolation
-	for k := w.firstCut; k <= w.steps; k++ {
-		for p := 0; p <= w.rec.DirOps(w.dir, k); p++ {
+	reopen := func(im *vfstest.Image) plReopened {
+		st.images++
+		return plReopen(t, im, root, fsys)
+	}
+	plEachCut(t, w.rec, w.dir, w.firstCut, w.steps, reopen, func(cut vfstest.Cut, im *vfstest.Image, res plReopened) bool {
+		st.cuts++
+		if cut.DirOps > 0 {
+			st.early++
+		}
+		if what := w.judge(cut.After, res); what != "" {
+			out = append(out, w.violation(cut, im, what))
+			return !firstOnly
+		}
+		return true
+	})
+	return out
+}
+
+// plEachCut calls visit with every cut of rec's recording of dir after
+// steps from to to (each with as many of the step's early name changes as
+// it may keep), the image it leaves, and reopen's result for that image,
+// until visit returns false. reopen runs once per distinct image: many
+// cuts leave the same bytes and names.
+func plEachCut[R any](t *testing.T, rec *vfstest.Recorder, dir string, from, to int, reopen func(*vfstest.Image) R, visit func(vfstest.Cut, *vfstest.Image, R) bool) {
+	t.Helper()
+	cache := make(map[string]R)
+	for k := from; k <= to; k++ {
+		for p := 0; p <= rec.DirOps(dir, k); p++ {
 			cut := vfstest.Cut{After: k, DirOps: p}
-			im, err := w.rec.Image(w.dir, cut)
+			im, err := rec.Image(dir, cut)
 			if err != nil {
 				t.Fatal(err)
 			}
 			res, ok := cache[im.Key()]
 			if !ok {
-				res = plReopen(t, im, root, fsys)
+				res = reopen(im)
 				cache[im.Key()] = res
-				st.images++
 			}
-			st.cuts++
-			if p > 0 {
-				st.early++
-			}
-			if what := w.judge(k, res); what != "" {
-				out = append(out, w.violation(cut, im, what))
-				if firstOnly {
-					return out
-				}
+			if !visit(cut, im, res) {
+				return
 			}
 		}
 	}
-	return out
 }
 
 // plCand is a record an image may hold: its Start and Size, and the
