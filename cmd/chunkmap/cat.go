@@ -331,20 +331,19 @@ func trim(ctx context.Context, cfg trimConfig, stdout, stderr io.Writer) (err er
 		err = cerr
 	}
 	dropped := oldChunks - newChunks
-	done := fmt.Sprintf("deleted %d chunk(s) (%s); start %d -> %d, size %d", dropped, formatBytes(int64(dropped)*cs), oldStart, newStart, size)
+	moved := fmt.Sprintf("%d chunk(s) (%s); start %d -> %d, size %d", dropped, formatBytes(int64(dropped)*cs), oldStart, newStart, size)
 	switch {
 	case err != nil && newStart > oldStart:
 		// Start moved, but a chunk file the error names may still be
 		// there (DropBefore records the new Start before it deletes):
 		// the chunks are out of the dataset, not necessarily deleted.
-		return fmt.Errorf("%w (the dataset's start moved all the same: dropped %d chunk(s) (%s); start %d -> %d, size %d; a chunk file below start that is still there is deleted by the next read-write Open that may)",
-			err, dropped, formatBytes(int64(dropped)*cs), oldStart, newStart, size)
+		return fmt.Errorf("%w (the dataset's start moved all the same: dropped %s; a chunk file below start that is still there is deleted by the next read-write Open that may)", err, moved)
 	case err != nil:
 		return err
 	case stopped != nil:
 		return fmt.Errorf("%w, with %d of %d chunk(s) deleted: start %d -> %d (want %d); run trim again to finish",
 			stopped, dropped, (target-oldStart)/cs, oldStart, newStart, target)
 	}
-	fmt.Fprintf(stdout, "trim %s: %s\n", dir, done)
+	fmt.Fprintf(stdout, "trim %s: deleted %s\n", dir, moved)
 	return nil
 }
