@@ -278,7 +278,7 @@ func batchRead[T value](bt *Batch, off int64) (T, error) {
 		if bt.v.kind != customOrder {
 			reverseWord(&w, n)
 		} else {
-			bt.v.toNative((*[8]byte)(unsafe.Pointer(&w))[:n:n], n)
+			bt.customToNative(&w, n)
 		}
 	}
 	return *(*T)(unsafe.Pointer(&w)), nil
@@ -300,7 +300,7 @@ func batchWrite[T value](bt *Batch, off int64, x T) error {
 		if bt.v.kind != customOrder {
 			reverseWord(&w, n)
 		} else {
-			bt.v.fromNative(b, n)
+			bt.customFromNative(&w, n)
 		}
 	}
 	if cb := bt.b; cb != nil && bt.inChunk(off, n) {
@@ -327,6 +327,40 @@ func batchWrite[T value](bt *Batch, off int64, x T) error {
 		return bt.restate(fmt.Sprintf("batch write %T", T(0)), off, n, err)
 	}
 	return nil
+}
+
+// customToNative converts the n-byte value at the start of *w from the
+// accessor's custom byte order to the machine's. The custom order's calls
+// get bt.tmp, not w: a slice of w passed into an interface's method
+// escapes, which made every call of a Batch in a custom order allocate
+// (ViewAccessor.toNative copies to the heap for the same reason), where
+// bt.tmp already lives in the heap with the Batch, which one goroutine
+// uses at a time.
+func (bt *Batch) customToNative(w *uint64, n int) {
+	t := bt.tmp[:n:n]
+	copy(t, (*[8]byte)(unsafe.Pointer(w))[:n:n])
+	switch c := bt.v.custom; n {
+	case 2:
+		*(*uint16)(unsafe.Pointer(w)) = c.Uint16(t)
+	case 4:
+		*(*uint32)(unsafe.Pointer(w)) = c.Uint32(t)
+	case 8:
+		*w = c.Uint64(t)
+	}
+}
+
+// customFromNative is the inverse of customToNative.
+func (bt *Batch) customFromNative(w *uint64, n int) {
+	t := bt.tmp[:n:n]
+	switch c := bt.v.custom; n {
+	case 2:
+		c.PutUint16(t, *(*uint16)(unsafe.Pointer(w)))
+	case 4:
+		c.PutUint32(t, *(*uint32)(unsafe.Pointer(w)))
+	case 8:
+		c.PutUint64(t, *w)
+	}
+	copy((*[8]byte)(unsafe.Pointer(w))[:n:n], t)
 }
 
 // restate is the error of the typed Batch call op (which names the type)

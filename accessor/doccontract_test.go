@@ -411,3 +411,42 @@ func TestDocContract_Batch(t *testing.T) {
 		t.Errorf("ReadFloat64 of the Batch's store = %v, %v, want 1.5, nil", x, err)
 	}
 }
+
+// TestDocContract_BatchAllocs: ViewAccessor.Batch: "Opening a Batch
+// allocates; the calls inside it do not", in every byte order: a custom
+// order, whose calls through the ViewAccessor cost an allocation each (see
+// the package doc), converts its values in a Batch without one.
+func TestDocContract_BatchAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not representative under -race (see TestAllocs)")
+	}
+	m := newTestManager(t, &chunkmap.Options{MaxMapped: 4, NoAdmission: true})
+	fill(t, m, 0, 2*cs)
+	for _, o := range advOrders {
+		va := accessor.New(m, o.order)
+		err := va.Batch(func(b *accessor.Batch) error {
+			for _, tc := range []struct {
+				name string
+				fn   func()
+			}{
+				{"ReadUint64/pos=inside", func() { b.ReadUint64(8) }},
+				{"ReadUint64/pos=straddle", func() { b.ReadUint64(cs - 3) }},
+				{"ReadInt16/pos=straddle", func() { b.ReadInt16(cs - 1) }},
+				{"ReadFloat32/pos=inside", func() { b.ReadFloat32(cs + 100) }},
+				{"WriteUint64/pos=inside", func() { b.WriteUint64(16, 7) }},
+				{"WriteUint64/pos=straddle", func() { b.WriteUint64(cs-5, 7) }},
+				{"WriteUint32/pos=straddle", func() { b.WriteUint32(cs-2, 7) }},
+				{"WriteInt16/pos=inside", func() { b.WriteInt16(cs+200, -7) }},
+			} {
+				tc.fn() // reach the chunks first
+				if got := testing.AllocsPerRun(50, tc.fn); got != 0 {
+					t.Errorf("order %s: Batch.%s: %v allocs/op, want 0", o.name, tc.name, got)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
