@@ -19,6 +19,32 @@ func exampleDir() (string, func()) {
 	return dir, func() { os.RemoveAll(dir) }
 }
 
+// The package doc's code, run (with chunks of 64 KiB rather than 64 MiB):
+// one record appended, read back and made durable.
+func Example() {
+	dir, cleanup := exampleDir()
+	defer cleanup()
+
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 64 << 10})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	off, err := m.Append([]byte("first record")) // concurrent appends never overlap
+	if err != nil {
+		log.Fatal(err)
+	}
+	buf := make([]byte, 12)
+	if _, err := m.ReadAt(buf, off); err != nil { // io.ReaderAt
+		log.Fatal(err)
+	}
+	if err := m.Sync(); err != nil { // durable from here on
+		log.Fatal(err)
+	}
+	fmt.Printf("%d %q %d\n", off, buf, m.Size())
+	// Output: 0 "first record" 12
+}
+
 func ExampleOpen() {
 	dir, cleanup := exampleDir()
 	defer cleanup()
