@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/accessor"
 	"github.com/chunkmap/chunkmap/internal/chunk"
 	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
@@ -70,5 +71,129 @@ func TestDocContract_SyncFailedSticky(t *testing.T) {
 	}
 	if err := m.Gather(p, []int64{12}, 4); err != nil {
 		t.Errorf("Gather after a failed fsync: %v", err)
+	}
+}
+
+// TestDocContract_SyncAfterStore: "A Sync that starts after a store through
+// the pinned bytes makes it durable" (PinWritable, and the accessor's Slice),
+// also while the pin is held and after a Sync in between; a Batch's
+// WritableBytes and the accessor Batch's typed writes, as the writable
+// chunk's "a Sync that starts after the store makes it durable", also after
+// a Sync inside the batch; and Sync "visits only the queue": a chunk that
+// was only read is not fsync'd. The oracle is whether the Sync after the
+// case fsyncs chunk 0 (a Skip rule counts it).
+func TestDocContract_SyncAfterStore(t *testing.T) {
+	type env struct {
+		m  *chunkmap.Manager
+		va *accessor.ViewAccessor
+	}
+	sync := func(t *testing.T, m *chunkmap.Manager) {
+		t.Helper()
+		if err := m.Sync(); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+	}
+	cases := []struct {
+		name     string
+		do       func(t *testing.T, e env)
+		wantSync bool
+	}{
+		{"PinWritable/held", func(t *testing.T, e env) {
+			p, err := e.m.PinWritable(8, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Release)
+			sync(t, e.m) // the store comes after a Sync that found the chunk clean
+			p.Bytes()[0] = 7
+		}, true},
+		{"PinWritable/released", func(t *testing.T, e env) {
+			p, err := e.m.PinWritable(8, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sync(t, e.m)
+			p.Bytes()[0] = 7
+			p.Release()
+		}, true},
+		{"Slice/held", func(t *testing.T, e env) {
+			w, err := e.va.Slice(8, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(w.Release)
+			sync(t, e.m)
+			w.Bytes()[0] = 7
+		}, true},
+		{"Batch.WritableBytes/sync inside", func(t *testing.T, e env) {
+			err := e.m.Batch(func(b *chunkmap.Batch) error {
+				p, err := b.WritableBytes(8, 8)
+				if err != nil {
+					return err
+				}
+				sync(t, e.m)
+				p[0] = 7
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"accessor Batch/held writable, sync inside", func(t *testing.T, e env) {
+			err := e.va.Batch(func(b *accessor.Batch) error {
+				if err := b.HoldWritable(0, 2*ecChunk); err != nil {
+					return err
+				}
+				if err := b.WriteUint64(16, 1); err != nil {
+					return err
+				}
+				sync(t, e.m)
+				return b.WriteUint64(8, 7) // the inlined store, no call
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"StoreUint64", func(t *testing.T, e env) {
+			if err := e.m.StoreUint64(8, 7); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"Scatter", func(t *testing.T, e env) {
+			if err := e.m.Scatter([]byte{7}, []int64{8}, 1); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"nothing", func(t *testing.T, e env) {}, false},
+		{"Pin/read", func(t *testing.T, e env) {
+			p, err := e.m.Pin(8, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = p.Bytes()[0]
+			p.Release()
+		}, false},
+		{"LoadUint64", func(t *testing.T, e env) {
+			if _, err := e.m.LoadUint64(8); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o, f := faulty()
+			o.MaxMapped, o.NoAdmission = 4, true
+			m, _ := ecDataset(t, o, 2*ecChunk)
+			if _, err := m.LoadUint64(0); err != nil { // map chunk 0
+				t.Fatal(err)
+			}
+			sync(t, m)
+			tc.do(t, env{m, accessor.New(m, nil)})
+			r := f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpSync, chunk.Name(0)), Mode: vfstest.Skip})
+			sync(t, m)
+			if got := f.Fired(r) > 0; got != tc.wantSync {
+				t.Errorf("the Sync after the case fsync'd chunk 0: %v, want %v", got, tc.wantSync)
+			}
+		})
 	}
 }
