@@ -450,3 +450,64 @@ func TestDocContract_BatchAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestDocContract_GatherScatterOrders: ReadUint32sAt and WriteUint32sAt, in
+// every byte order (the non-native ones go through a buffer 256 values at a
+// time), fill dst, or write, "for earlier offsets" and nothing from the
+// offending one on, also when it lies pieces into the call.
+func TestDocContract_GatherScatterOrders(t *testing.T) {
+	m := newTestManager(t, nil)
+	size := int64(3*cs + 100)
+	fill(t, m, 0, int(size))
+	const bad = 520 // in the third piece of 256
+	offs := make([]int64, 600)
+	for i := range offs {
+		offs[i] = int64(i) * 300 // some straddle a chunk boundary
+	}
+	offs[bad] = size - 2
+	for _, o := range advOrders {
+		t.Run(o.name, func(t *testing.T) {
+			va := accessor.New(m, o.order)
+			want := make([]uint32, len(offs))
+			for k, off := range offs[:bad] {
+				x, err := va.ReadUint32(off)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[k] = x
+			}
+			dst := make([]uint32, len(offs))
+			for k := range dst {
+				dst[k] = 0xdeadbeef
+			}
+			if err := va.ReadUint32sAt(offs, dst); !errors.Is(err, chunkmap.ErrOutOfRange) {
+				t.Fatalf("ReadUint32sAt with offset %d past Size = %v, want ErrOutOfRange", offs[bad], err)
+			}
+			for k := range dst {
+				if k < bad && dst[k] != want[k] || k >= bad && dst[k] != 0xdeadbeef {
+					t.Fatalf("ReadUint32sAt: dst[%d] = %#x (offending value %d)", k, dst[k], bad)
+				}
+			}
+			src := make([]uint32, len(offs))
+			for k := range src {
+				src[k] = uint32(k+1) * 0x01010101
+			}
+			if err := va.WriteUint32sAt(offs, src); !errors.Is(err, chunkmap.ErrOutOfRange) {
+				t.Fatalf("WriteUint32sAt with offset %d past Size = %v, want ErrOutOfRange", offs[bad], err)
+			}
+			for k, off := range offs {
+				if k == bad {
+					continue
+				}
+				x, err := va.ReadUint32(off)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if wrote := x == src[k]; wrote != (k < bad) {
+					t.Fatalf("WriteUint32sAt: value %d written %v, want %v (offending value %d)", k, wrote, k < bad, bad)
+				}
+			}
+			fill(t, m, 0, int(size))
+		})
+	}
+}
