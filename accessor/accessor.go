@@ -52,7 +52,8 @@
 // Typed and bulk calls use the [binary.ByteOrder] given to [New]:
 // [binary.LittleEndian], [binary.BigEndian] or [binary.NativeEndian] take a
 // path that allocates nothing; any other implementation works but costs an
-// allocation per call. Atomics always use the machine's native byte order,
+// allocation per call (but for the calls of a [Batch], which allocate
+// nothing in any order). Atomics always use the machine's native byte order,
 // because the processor operates on the bytes in place: read a counter
 // written by AddUint64 back with LoadUint64, or with ReadUint64 on an
 // accessor whose order is [binary.NativeEndian].
