@@ -573,8 +573,8 @@ func (m *Manager) withFilesLocked(mappings bool, open func() error) error {
 // files may free nothing where every descriptor the Manager holds is a
 // mapped chunk's, and then only unmapping them (mappings) frees one. Opens
 // made side by side pass mappings false: they may be refused only by one
-// another, and unmapping chunks and lowering MaxMapped for good would pay
-// for a shortage that ends as they do; the caller retries them one at a
+// another, and unmapping chunks and lowering MaxMapped would pay for a
+// shortage that ends as they do; the caller retries them one at a
 // time with mappings. The first try runs without mu; a try after a
 // refusal runs under it, so that what was given back is not taken by the
 // Manager's other calls first.

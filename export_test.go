@@ -194,3 +194,11 @@ func Abandon(m *Manager) error {
 	m.mu.lock = nil
 	return err
 }
+
+// RaiseFirst is how many misses a Manager lets pass after a first refusal
+// before it raises its bound again.
+const RaiseFirst = raiseFirst
+
+// RaiseMost is the most misses m lets pass between two raises of its
+// bound.
+func RaiseMost(m *Manager) int64 { return m.raiseMost() }

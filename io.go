@@ -210,6 +210,7 @@ func (m *Manager) mapForIOLocked(idx int64, op string) (*mapping, error) {
 	if mp := m.mappingLocked(idx); mp != nil {
 		return mp, nil
 	}
+	m.recoverLocked() // before admission, which reads the bound
 	if !m.admitLocked(idx) {
 		m.misses.Add(1)
 		return nil, nil

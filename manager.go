@@ -256,10 +256,17 @@ type Manager struct {
 		// nil otherwise, when each slot is emptied as it goes.
 		unmapping *[]slotChunk
 		// mapBound is the most chunks kept mapped that nobody holds:
-		// MaxMapped, lowered for good once the system refuses a mapping
-		// for want of memory, mappings or descriptors (see
-		// refusedLocked).
-		mapBound int
+		// MaxMapped, lowered when the system refuses a mapping for want
+		// of memory, mappings or descriptors (see refusedLocked), and
+		// raised again after raiseAfter misses since calmFrom (the
+		// misses counter at the last refusal or raise) with no refusal;
+		// raised says one was made since the last refusal, refusals
+		// counts them (see recoverLocked).
+		mapBound   int
+		raiseAfter int64
+		calmFrom   int64
+		raised     bool
+		refusals   int64
 
 		// Admission (admit.go).
 		freq     map[int64]uint16 // recent misses per unmapped chunk
@@ -477,6 +484,8 @@ func (m *Manager) statsLocked() Stats {
 		Maps:      m.maps.Load(),
 		Unmaps:    m.unmaps.Load(),
 		Evictions: m.evictions.Load(),
+		MapBound:  m.mu.mapBound,
+		Refusals:  m.mu.refusals,
 	}
 }
 

@@ -55,12 +55,17 @@ type Options struct {
 	// and pwrite (within its budget: see the README), so that mapping the
 	// chunk again opens nothing. And once the system refuses a mapping
 	// for want of memory or mappings, or a file for want of descriptors,
-	// the Manager lowers its bound for good to 3/8 of the chunks it has
-	// mapped (again at each refusal, down to 1), unmaps every chunk nobody
-	// holds (closing its file), and serves ReadAt and WriteAt by pread and
+	// the Manager lowers its bound to 3/8 of the chunks it has mapped
+	// (again at each refusal, down to 1), unmaps every chunk nobody holds
+	// (closing its file), and serves ReadAt and WriteAt by pread and
 	// pwrite while it still cannot map; other calls return an error
 	// matching ErrIO (and the system's error: syscall.ENOMEM or EMFILE on
-	// Unix) that says what to raise and the bound now in force.
+	// Unix) that says what to raise and the bound now in force. The bound
+	// climbs back to MaxMapped, doubling, as misses pass with no refusal
+	// (64 after a first refusal; twice as many after each raise the
+	// system refused again, up to 16,384 or 16 × MaxMapped), so a passing
+	// shortage is forgotten and one that stays costs few unmappings of
+	// every chunk (Stats.MapBound and Stats.Refusals show them).
 	MaxMapped int
 	// ReadOnly opens an existing dataset for reading only: chunks are mapped
 	// read-only and every write returns ErrReadOnly. Open never creates or

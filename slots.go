@@ -94,7 +94,8 @@ package chunkmap
 // of a process keep at most mapBudget chunks mapped between them (each
 // Manager counting as one), Open refuses a Manager that would take them
 // past three quarters of the system's mappings (roomForArena), and a
-// refused mapping lowers the Manager's bound (refusedLocked).
+// refused mapping lowers the Manager's bound (refusedLocked) until the
+// system has room again (recoverLocked).
 
 import (
 	"errors"
@@ -377,6 +378,7 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 		return mp, nil
 	}
 	m.misses.Add(1)
+	m.recoverLocked()
 	s := m.slot(idx)
 	if s.doomed.Load() {
 		return nil, nil
@@ -433,21 +435,21 @@ func refused(err error) bool { return mapRefused(err) || filesRefused(err) }
 // Manager can give back, and a process whose runtime cannot map a heap
 // arena or a goroutine stack dies.
 //
-// So the Manager gives back what it can and keeps away from the limit from
-// then on (relieveLocked). It evicts every chunk nobody holds: the system
+// So the Manager gives back what it can and keeps away from the limit for a
+// while (relieveLocked). It evicts every chunk nobody holds: the system
 // counts a mapped slot between two empty ones as three mappings (two pieces
 // of the reservation around the chunk), and only slots emptied next to
 // empty ones merge back into one, so evicting a few chunks among mapped
 // neighbours would give nothing back. And it lowers the bound on mapped
-// chunks for good to 3/8 of the n mapped now: b chunks take at most 2b+1
-// mappings, so the most the Manager takes from then on, 3n/4+1, leaves the
-// process a quarter of the n or more it held at the refusal. Each refusal
-// lowers it again (to 3/8 of what is mapped then, the held chunks, and
-// never below 1); there is no waiting before the next attempt, as the
-// cause may be gone by then, and a failed mmap costs no more than a pread.
-// Then the mapping is tried once more. ReadAt and WriteAt serve a chunk
-// that still cannot be mapped by pread and pwrite (mapForIOLocked); other
-// calls return the error.
+// chunks to 3/8 of the n mapped now: b chunks take at most 2b+1 mappings,
+// so the most the Manager takes at that bound, 3n/4+1, leaves the process a
+// quarter of the n or more it held at the refusal. Each refusal lowers it
+// again (to 3/8 of what is mapped then, the held chunks, and never below
+// 1); there is no waiting before the next attempt, as the cause may be gone
+// by then, and a failed mmap costs no more than a pread. Then the mapping is
+// tried once more. ReadAt and WriteAt serve a chunk that still cannot be
+// mapped by pread and pwrite (mapForIOLocked); other calls return the
+// error. The bound comes back up as the shortage ends (recoverLocked).
 //
 // REQUIRES: m.mu held; chunk idx not mapped, its slot empty.
 func (m *Manager) refusedLocked(idx int64, op string) (*mapping, error) {
@@ -461,10 +463,23 @@ func (m *Manager) refusedLocked(idx int64, op string) (*mapping, error) {
 
 // relieveLocked is what a Manager does when the system refuses it a
 // mapping (see refusedLocked): it lowers its bound to 3/8 of the chunks
-// mapped now and unmaps every chunk nobody holds.
+// mapped now and unmaps every chunk nobody holds. It counts the refusal
+// (Stats.Refusals) and starts, or lengthens, the wait before the bound
+// rises again (recoverLocked).
 //
 // REQUIRES: m.mu held.
 func (m *Manager) relieveLocked() {
+	m.mu.refusals++
+	switch {
+	case m.mu.raiseAfter == 0:
+		m.mu.raiseAfter = raiseFirst
+	case m.mu.raised:
+		// The last raise, or the run of misses that ended at MaxMapped,
+		// met the limit again: probe half as often.
+		m.mu.raiseAfter = min(2*m.mu.raiseAfter, m.raiseMost())
+	}
+	m.mu.raised = false
+	m.mu.calmFrom = m.misses.Load()
 	if n := len(m.mu.live); n > 0 {
 		m.mu.mapBound = max(1, min(m.mu.mapBound, 3*n/8))
 	}
@@ -474,6 +489,72 @@ func (m *Manager) relieveLocked() {
 	// The evicted chunks' files went to the descriptor cache: a refusal
 	// for want of descriptors needs them closed.
 	m.dropIdleFdsLocked(-1)
+}
+
+// The bound a refusal lowered (relieveLocked) comes back on its own: a
+// shortage of descriptors, mappings or memory is often another part of the
+// process's passing burst (connections, say), and a bound kept low for
+// good would make a long-running Manager remap at every access past it
+// for the rest of its life. The Manager cannot ask the system whether the
+// room is back (a mapping or an open that succeeds is the only test), so it
+// probes: after raiseAfter misses with no refusal it doubles the bound, up
+// to MaxMapped (recoverLocked). Misses are the clock, because they are what
+// a low bound costs: a Manager whose chunks fit the lowered bound misses
+// nothing, loses nothing by it, and raises nothing. (The process's share
+// of the system's mappings is kept apart, per map, by overMapBudget: a
+// bound above it costs nothing.)
+//
+// A probe that meets the limit again costs one relieve cycle: every chunk
+// nobody holds is unmapped, to be mapped again as it is used. So each
+// refusal that follows a raise (the raise, or the run of misses that
+// followed it, found the limit still there) doubles raiseAfter, from
+// raiseFirst up to raiseMost: the k-th failed probe of a shortage comes
+// raiseFirst·2^(k-1) misses or more after the refusal before it, so
+// against a limit that persists, n misses pay at most
+// log2(raiseMost/raiseFirst) + 1 + n/raiseMost relieve cycles. A cycle
+// unmaps at most the bound's chunks, at most MaxMapped, which raiseMost
+// (16 MaxMapped or more) amortises to a sixteenth of a remap per miss or
+// less; between cycles the bound is one the system allowed. Refusals with
+// no raise between them (the room shrank further) do not lengthen the
+// wait: each lowers the bound, and none is a probe.
+//
+// Against a limit that is gone, the bound climbs from b to MaxMapped in
+// log2(MaxMapped/b) raises, each after raiseAfter misses (at most
+// raiseMost); once it has stood at MaxMapped for raiseAfter misses with no
+// refusal, the shortage is forgotten: raiseAfter goes back to 0, and the
+// next refusal waits raiseFirst. Without misses the history stays, which
+// costs nothing until the next shortage, whose recovery then waits twice
+// as long.
+const (
+	raiseFirst = 64      // misses after a first refusal before the bound rises
+	raiseLeast = 1 << 14 // raiseMost for a MaxMapped of 1,024 or less
+)
+
+// raiseMost is the most misses the Manager waits between two raises of
+// its bound (see raiseFirst).
+func (m *Manager) raiseMost() int64 {
+	return max(raiseLeast, 16*int64(m.opts.MaxMapped))
+}
+
+// recoverLocked raises the bound a refusal lowered (relieveLocked), if
+// raiseAfter misses passed since the last refusal or raise: it doubles it,
+// up to MaxMapped, and forgets the refusals once the bound has stood at
+// MaxMapped that long. Called at each miss of the locked paths, where one
+// comparison is all it costs while nothing was refused.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) recoverLocked() {
+	if m.mu.raiseAfter == 0 || m.misses.Load()-m.mu.calmFrom < m.mu.raiseAfter {
+		return
+	}
+	m.mu.calmFrom = m.misses.Load()
+	if m.mu.mapBound >= m.opts.MaxMapped {
+		m.mu.raiseAfter, m.mu.raised = 0, false
+		return
+	}
+	m.mu.mapBound = min(m.opts.MaxMapped, 2*m.mu.mapBound)
+	m.mu.raised = true
+	m.over.Store(len(m.mu.live) > m.mu.mapBound)
 }
 
 // refusalError is err, a mapping the system refused for want of memory or

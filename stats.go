@@ -27,6 +27,16 @@ package chunkmap
 // 256 MiB, two of 1 GiB say, gets a view of only the pages of its range,
 // which counts each of its chunks all the same.)
 //
+// MapBound and Refusals show a shortage of the system's and what it cost:
+// each refusal of a mapping, or of a file, for want of memory, mappings or
+// descriptors (that closing the Manager's idle cached files did not cure)
+// lowers MapBound to 3/8 of the chunks mapped then, and MapBound climbs back
+// to MaxMapped, doubling, as misses pass without another (a few hundred
+// misses after a short shortage; more, up to 16,384 or 16 × MaxMapped
+// between two raises, after one that the Manager met again each time it
+// raised the bound). A Refusals that keeps growing says the system's limit
+// is below what MaxMapped asks: raise the limit or lower MaxMapped.
+//
 // Chunks is the chunk files of the dataset as the Manager knows them: a
 // writer's, every file from Start on, chunks Grow made past Size included;
 // a ReadOnly Manager's, those that [Start, Size) covers (it does not look
@@ -40,4 +50,6 @@ type Stats struct {
 	Maps      int64 // chunk mappings made
 	Unmaps    int64 // chunk mappings released
 	Evictions int64 // chunks unmapped to make room: to stay within MaxMapped (or the bound a refused mapping lowered it to, or the process's share of mappings on Linux), for Admission, or for a chunk that needs the same arena slot
+	MapBound  int   // the bound on unheld mapped chunks in force: MaxMapped, or less for a while after a refusal (see Refusals); 0 for a Manager that was never opened
+	Refusals  int64 // mappings and files the system refused the Manager for want of memory, mappings or descriptors, each of which lowered MapBound and unmapped every chunk nobody held (see Options.MaxMapped)
 }

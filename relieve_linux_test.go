@@ -1,0 +1,159 @@
+package chunkmap_test
+
+// A refused mapping or descriptor lowers a Manager's bound on mapped chunks
+// (relieveLocked); these tests check that the bound comes back once the
+// system has room again, and that a shortage that persists costs a bounded
+// number of relieve cycles. Each runs in a child process (runFDsRows): the
+// descriptor limit is the process's.
+
+import (
+	"bytes"
+	"math/bits"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// rlChunks is how many chunks the tests' datasets hold: more than any
+// row's MaxMapped, so that a scan of them all evicts.
+const rlChunks = 20
+
+// rlOpen opens a dataset of rlChunks chunks of random bytes in dir, and
+// returns it with the model of its bytes.
+func rlOpen(t *testing.T, dir string, maxMapped int) (*chunkmap.Manager, []byte) {
+	t.Helper()
+	const cs = chunkmap.MinChunkSize
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: maxMapped, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	want := make([]byte, rlChunks*cs)
+	fillRandom(rand.New(rand.NewPCG(uint64(maxMapped), 7)), want)
+	if _, err := m.WriteAt(want, 0); err != nil {
+		t.Fatal(err)
+	}
+	return m, want
+}
+
+// rlScan reads chunks [from, to) of m whole, in order, and checks each
+// against want.
+func rlScan(t *testing.T, m *chunkmap.Manager, want []byte, from, to int64) {
+	t.Helper()
+	const cs = chunkmap.MinChunkSize
+	got := make([]byte, cs)
+	for i := from; i < to; i++ {
+		if _, err := m.ReadAt(got, i*cs); err != nil {
+			t.Fatalf("ReadAt of chunk %d: %v", i, err)
+		}
+		if !bytes.Equal(got, want[i*cs:(i+1)*cs]) {
+			t.Fatalf("chunk %d read back differs from what was written", i)
+		}
+	}
+}
+
+// TestRelieve_BoundRecovers: a Manager that met a shortage of descriptors
+// must map MaxMapped chunks again once the shortage is over. It lowered its
+// bound for good to 3/8 of what was mapped at the refusal, so a later scan
+// of MaxMapped chunks remapped a chunk at every access for the life of the
+// Manager.
+func TestRelieve_BoundRecovers(t *testing.T) {
+	runFDsRows(t, "TestRelieve_BoundRecovers", []int{4, 8}, func(t *testing.T, maxMapped int, dir string) {
+		m, want := rlOpen(t, dir, maxMapped)
+		rlScan(t, m, want, 0, int64(maxMapped))
+		chunkmap.DropFileCache(m)
+		restore := lowerFileLimit(t)
+		rlScan(t, m, want, int64(maxMapped), rlChunks) // refused: relieves
+		restore()
+		if st := m.Stats(); st.Refusals == 0 || st.MapBound >= maxMapped {
+			t.Fatalf("a scan with no descriptor free left Refusals %d and MapBound %d, want a refusal and a bound below %d", st.Refusals, st.MapBound, maxMapped)
+		}
+		// Scan the first MaxMapped chunks until a whole scan evicts nothing
+		// and keeps them all mapped; a recovery worth its name takes a few
+		// hundred misses, not thousands.
+		const scans = 200
+		for n := 0; ; n++ {
+			if n == scans {
+				st := m.Stats()
+				t.Fatalf("after %d scans of %d chunks once descriptors were free again, each scan still evicts: %+v", scans, maxMapped, st)
+			}
+			before := m.Stats()
+			rlScan(t, m, want, 0, int64(maxMapped))
+			after := m.Stats()
+			if after.Evictions == before.Evictions && after.Mapped == maxMapped {
+				if after.MapBound != maxMapped || after.Refusals != before.Refusals {
+					t.Fatalf("recovered with MapBound %d and Refusals %d to %d, want %d and no new refusal", after.MapBound, before.Refusals, after.Refusals, maxMapped)
+				}
+				break
+			}
+		}
+	})
+}
+
+// TestRelieve_PersistingShortageBounded: under a descriptor limit that
+// stays, a few files above what the process holds, every call must still
+// work (ReadAt, and a Pin, which needs a mapping), and the Manager's probes
+// for room must cost a number of relieve cycles (each unmaps every chunk
+// nobody holds) that grows with the logarithm of the misses, not with the
+// misses themselves: a Manager that raised its bound again after a fixed
+// number of misses would unmap its chunks every few scans for as long as
+// the limit stays.
+func TestRelieve_PersistingShortageBounded(t *testing.T) {
+	runFDsRows(t, "TestRelieve_PersistingShortageBounded", []int{16}, func(t *testing.T, maxMapped int, dir string) {
+		const cs = chunkmap.MinChunkSize
+		m, want := rlOpen(t, dir, maxMapped)
+		chunkmap.DropFileCache(m)
+		restore := limitFiles(t, 4)
+		before := m.Stats()
+		const scans = 80
+		for n := range scans {
+			rlScan(t, m, want, 0, rlChunks)
+			i := int64(n % rlChunks)
+			// A write into each chunk in turn, so that relieve cycles
+			// unmap dirty chunks too.
+			w := []byte{byte(n), byte(n >> 8), 0xa5}
+			off := i*cs + int64(n)*97%(cs-int64(len(w)))
+			if _, err := m.WriteAt(w, off); err != nil {
+				t.Fatalf("WriteAt %d under the limit: %v", off, err)
+			}
+			copy(want[off:], w)
+			p, err := m.Pin(i*cs, cs)
+			if err != nil {
+				t.Fatalf("Pin of chunk %d under the limit: %v", i, err)
+			}
+			if !bytes.Equal(p.Bytes(), want[i*cs:(i+1)*cs]) {
+				t.Fatalf("Pin of chunk %d: the bytes differ from what was written", i)
+			}
+			p.Release()
+		}
+		st := m.Stats()
+		misses := st.Misses - before.Misses
+		// The first refusal, then failed probes: the k-th comes first·2^(k-1)
+		// misses or more after the refusal before it, so k ≤
+		// log2(misses/first + 1), and past most, one per most misses (see
+		// recoverLocked). bits.Len64 is the log rounded down, plus one.
+		most := chunkmap.RaiseMost(m)
+		limit := 1 + int64(bits.Len64(uint64(misses/chunkmap.RaiseFirst+1))) + misses/most
+		if got := st.Refusals - before.Refusals; got == 0 || got > limit {
+			t.Errorf("%d misses under a limit that stays cost %d refusals, want 1 to %d: %+v", misses, got, limit, st)
+		}
+		if st.MapBound >= maxMapped {
+			t.Errorf("MapBound %d under a limit that stays, want below %d", st.MapBound, maxMapped)
+		}
+		t.Logf("%d misses, %d refusals, %+v", misses, st.Refusals-before.Refusals, st)
+		restore()
+		if err := m.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		rlScan(t, r, want, 0, rlChunks)
+	})
+}
