@@ -561,7 +561,7 @@ func (m *Manager) withFilesLocked(mappings bool, open func() error) error {
 	if !mappings {
 		return err
 	}
-	m.relieveLocked()
+	m.relieveLocked(err)
 	if err = open(); err != nil && filesRefused(err) {
 		err = m.refusalError(err)
 	}

@@ -202,3 +202,16 @@ const RaiseFirst = raiseFirst
 // RaiseMost is the most misses m lets pass between two raises of its
 // bound.
 func RaiseMost(m *Manager) int64 { return m.raiseMost() }
+
+// SetSpareCounts has the Managers of the process count the mappings and
+// descriptors they may take before they raise a lowered bound (on), as
+// they do, or probe with the backoff alone (off), as where the system does
+// not tell.
+func SetSpareCounts(on bool) (restore func()) {
+	old := spareCounts
+	if !on {
+		none := func() (int64, bool) { return 0, false }
+		spareCounts.maps, spareCounts.files = none, none
+	}
+	return func() { spareCounts = old }
+}

@@ -261,11 +261,15 @@ type Manager struct {
 		// raised again after raiseAfter misses since calmFrom (the
 		// misses counter at the last refusal or raise) with no refusal;
 		// raised says one was made since the last refusal, refusals
-		// counts them (see recoverLocked).
+		// counts them, and mapsShort and filesShort say one of them was
+		// for want of mappings or memory, and of descriptors (see
+		// recoverLocked).
 		mapBound   int
 		raiseAfter int64
 		calmFrom   int64
 		raised     bool
+		mapsShort  bool
+		filesShort bool
 		refusals   int64
 
 		// Admission (admit.go).

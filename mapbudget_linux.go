@@ -73,6 +73,52 @@ func mapLimitNote() string {
 	return fmt.Sprintf("the process is at its limit of mappings, not of address space: it has %d of the %d vm.max_map_count allows; close Managers, or raise the limit (sysctl vm.max_map_count)", n, limit)
 }
 
+// spareMappings returns how many more mappings the process may make and
+// still leave a quarter of vm.max_map_count to the rest of the program
+// (negative where it holds more), and whether the count could be read.
+// It reads the whole of /proc/self/maps: a Manager asks only to raise a
+// bound that a refused mapping lowered (recoverLocked), at most once per
+// raiseFirst misses.
+func spareMappings() (int64, bool) {
+	n, ok := mappingCount()
+	if !ok {
+		return 0, false
+	}
+	limit := mapCountLimit()
+	return limit - limit/4 - n, true
+}
+
+// spareFiles returns how many more descriptors the process may open and
+// still leave a quarter of its limit (RLIMIT_NOFILE) to the rest of the
+// program (negative where it holds more), and whether it could tell. A
+// process refused the descriptor it needs to list its own has none to
+// spare. Like spareMappings, it is asked only to raise a bound that a
+// refusal lowered.
+func spareFiles() (int64, bool) {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur > 1<<40 {
+		return 0, false
+	}
+	f, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0, filesRefused(err)
+	}
+	defer f.Close()
+	n := int64(-1) // the directory's own descriptor
+	for {
+		names, err := f.Readdirnames(256)
+		n += int64(len(names))
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, false
+		}
+	}
+	limit := int64(r.Cur)
+	return limit - limit/4 - n, true
+}
+
 // mappingCount returns the number of mappings the process has (the lines
 // of /proc/self/maps), and whether it could be read. It reads through one
 // small buffer: it is called where the process is at its limit of

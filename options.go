@@ -63,9 +63,11 @@ type Options struct {
 	// Unix) that says what to raise and the bound now in force. The bound
 	// climbs back to MaxMapped, doubling, as misses pass with no refusal
 	// (64 after a first refusal; twice as many after each raise the
-	// system refused again, up to 16,384 or 16 × MaxMapped), so a passing
-	// shortage is forgotten and one that stays costs few unmappings of
-	// every chunk (Stats.MapBound and Stats.Refusals show them).
+	// system refused again, up to 16,384 or 16 × MaxMapped; on Linux only
+	// as far as the process has mappings or descriptors to spare), so a
+	// passing shortage is forgotten and one that stays costs few
+	// unmappings of every chunk (Stats.MapBound and Stats.Refusals show
+	// them).
 	MaxMapped int
 	// ReadOnly opens an existing dataset for reading only: chunks are mapped
 	// read-only and every write returns ErrReadOnly. Open never creates or

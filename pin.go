@@ -471,7 +471,7 @@ func (m *Manager) mapViewOnceLocked(first, n, lo, hi int64, write bool, op strin
 	if err != nil && mapRefused(err) {
 		// As for a chunk in its slot (refusedLocked): give back what
 		// can be, and try once more.
-		m.relieveLocked()
+		m.relieveLocked(err)
 		if v, err = mapView(); err != nil && mapRefused(err) {
 			err = m.refusalError(err)
 		}

@@ -93,67 +93,91 @@ func TestRelieve_BoundRecovers(t *testing.T) {
 
 // TestRelieve_PersistingShortageBounded: under a descriptor limit that
 // stays, a few files above what the process holds, every call must still
-// work (ReadAt, and a Pin, which needs a mapping), and the Manager's probes
-// for room must cost a number of relieve cycles (each unmaps every chunk
-// nobody holds) that grows with the logarithm of the misses, not with the
-// misses themselves: a Manager that raised its bound again after a fixed
-// number of misses would unmap its chunks every few scans for as long as
-// the limit stays.
+// work (ReadAt, WriteAt, and a Pin, which needs a mapping), and where the
+// Manager cannot count the descriptors it may take, its probes for room
+// must cost a number of relieve cycles (each unmaps every chunk nobody
+// holds) that grows with the logarithm of the misses, not with the misses
+// themselves: a Manager that raised its bound again after a fixed number
+// of misses would unmap its chunks every few scans for as long as the
+// limit stays.
 func TestRelieve_PersistingShortageBounded(t *testing.T) {
 	runFDsRows(t, "TestRelieve_PersistingShortageBounded", []int{16}, func(t *testing.T, maxMapped int, dir string) {
-		const cs = chunkmap.MinChunkSize
-		m, want := rlOpen(t, dir, maxMapped)
-		chunkmap.DropFileCache(m)
-		restore := limitFiles(t, 4)
-		before := m.Stats()
-		const scans = 80
-		for n := range scans {
-			rlScan(t, m, want, 0, rlChunks)
-			i := int64(n % rlChunks)
-			// A write into each chunk in turn, so that relieve cycles
-			// unmap dirty chunks too.
-			w := []byte{byte(n), byte(n >> 8), 0xa5}
-			off := i*cs + int64(n)*97%(cs-int64(len(w)))
-			if _, err := m.WriteAt(w, off); err != nil {
-				t.Fatalf("WriteAt %d under the limit: %v", off, err)
-			}
-			copy(want[off:], w)
-			p, err := m.Pin(i*cs, cs)
-			if err != nil {
-				t.Fatalf("Pin of chunk %d under the limit: %v", i, err)
-			}
-			if !bytes.Equal(p.Bytes(), want[i*cs:(i+1)*cs]) {
-				t.Fatalf("Pin of chunk %d: the bytes differ from what was written", i)
-			}
-			p.Release()
-		}
-		st := m.Stats()
-		misses := st.Misses - before.Misses
-		// The first refusal, then failed probes: the k-th comes first·2^(k-1)
-		// misses or more after the refusal before it, so k ≤
-		// log2(misses/first + 1), and past most, one per most misses (see
-		// recoverLocked). bits.Len64 is the log rounded down, plus one.
-		most := chunkmap.RaiseMost(m)
-		limit := 1 + int64(bits.Len64(uint64(misses/chunkmap.RaiseFirst+1))) + misses/most
-		if got := st.Refusals - before.Refusals; got == 0 || got > limit {
-			t.Errorf("%d misses under a limit that stays cost %d refusals, want 1 to %d: %+v", misses, got, limit, st)
-		}
-		if st.MapBound >= maxMapped {
-			t.Errorf("MapBound %d under a limit that stays, want below %d", st.MapBound, maxMapped)
-		}
-		t.Logf("%d misses, %d refusals, %+v", misses, st.Refusals-before.Refusals, st)
-		restore()
-		if err := m.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
-		r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		rlScan(t, r, want, 0, rlChunks)
+		defer chunkmap.SetSpareCounts(false)()
+		rlPersisting(t, maxMapped, dir, func(m *chunkmap.Manager, misses int64) int64 {
+			// The first refusal, then failed probes: the k-th comes
+			// first·2^(k-1) misses or more after the refusal before it,
+			// so k ≤ log2(misses/first + 1), and past most, one per most
+			// misses (see recoverLocked). bits.Len64 is the log rounded
+			// down, plus one.
+			most := chunkmap.RaiseMost(m)
+			return 1 + int64(bits.Len64(uint64(misses/chunkmap.RaiseFirst+1))) + misses/most
+		})
 	})
+}
+
+// TestRelieve_PersistingShortageCounted: where the Manager counts the
+// descriptors the process has spare, a limit that stays costs the one
+// relieve cycle of the first refusal: a probe would only take the process
+// back to its limit.
+func TestRelieve_PersistingShortageCounted(t *testing.T) {
+	runFDsRows(t, "TestRelieve_PersistingShortageCounted", []int{16}, func(t *testing.T, maxMapped int, dir string) {
+		rlPersisting(t, maxMapped, dir, func(*chunkmap.Manager, int64) int64 { return 1 })
+	})
+}
+
+// rlPersisting reads, writes and pins a dataset of rlChunks chunks over
+// and over under a descriptor limit a few files above what the process
+// holds, checks every byte against the model, fails the test if the
+// refusals exceed most(m, misses), and checks the bytes again
+// after a reopen with the limit lifted.
+func rlPersisting(t *testing.T, maxMapped int, dir string, most func(m *chunkmap.Manager, misses int64) int64) {
+	t.Helper()
+	const cs = chunkmap.MinChunkSize
+	m, want := rlOpen(t, dir, maxMapped)
+	chunkmap.DropFileCache(m)
+	restore := limitFiles(t, 4)
+	before := m.Stats()
+	const scans = 80
+	for n := range scans {
+		rlScan(t, m, want, 0, rlChunks)
+		i := int64(n % rlChunks)
+		// A write into each chunk in turn, so that relieve cycles unmap
+		// dirty chunks too.
+		w := []byte{byte(n), byte(n >> 8), 0xa5}
+		off := i*cs + int64(n)*97%(cs-int64(len(w)))
+		if _, err := m.WriteAt(w, off); err != nil {
+			t.Fatalf("WriteAt %d under the limit: %v", off, err)
+		}
+		copy(want[off:], w)
+		p, err := m.Pin(i*cs, cs)
+		if err != nil {
+			t.Fatalf("Pin of chunk %d under the limit: %v", i, err)
+		}
+		if !bytes.Equal(p.Bytes(), want[i*cs:(i+1)*cs]) {
+			t.Fatalf("Pin of chunk %d: the bytes differ from what was written", i)
+		}
+		p.Release()
+	}
+	st := m.Stats()
+	misses, refusals := st.Misses-before.Misses, st.Refusals-before.Refusals
+	if limit := most(m, misses); refusals == 0 || refusals > limit {
+		t.Errorf("%d misses under a limit that stays cost %d refusals, want 1 to %d: %+v", misses, refusals, limit, st)
+	}
+	if st.MapBound >= maxMapped {
+		t.Errorf("MapBound %d under a limit that stays, want below %d", st.MapBound, maxMapped)
+	}
+	t.Logf("%d misses, %d refusals, %+v", misses, refusals, st)
+	restore()
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rlScan(t, r, want, 0, rlChunks)
 }

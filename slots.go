@@ -402,7 +402,7 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 	f, err := m.chunkFileLocked(idx)
 	if err != nil {
 		if refused(err) {
-			return m.refusedLocked(idx, op)
+			return m.refusedLocked(idx, op, err)
 		}
 		return nil, err
 	}
@@ -415,7 +415,7 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 	}
 	mp, err := m.mapFileLocked(idx, op, f)
 	if err != nil && refused(err) {
-		mp, err = m.refusedLocked(idx, op)
+		mp, err = m.refusedLocked(idx, op, err)
 	}
 	return mp, err
 }
@@ -452,8 +452,8 @@ func refused(err error) bool { return mapRefused(err) || filesRefused(err) }
 // error. The bound comes back up as the shortage ends (recoverLocked).
 //
 // REQUIRES: m.mu held; chunk idx not mapped, its slot empty.
-func (m *Manager) refusedLocked(idx int64, op string) (*mapping, error) {
-	m.relieveLocked()
+func (m *Manager) refusedLocked(idx int64, op string, err error) (*mapping, error) {
+	m.relieveLocked(err)
 	mp, err := m.mapLocked(idx, op)
 	if err != nil && refused(err) {
 		err = m.refusalError(err)
@@ -462,14 +462,17 @@ func (m *Manager) refusedLocked(idx int64, op string) (*mapping, error) {
 }
 
 // relieveLocked is what a Manager does when the system refuses it a
-// mapping (see refusedLocked): it lowers its bound to 3/8 of the chunks
-// mapped now and unmaps every chunk nobody holds. It counts the refusal
-// (Stats.Refusals) and starts, or lengthens, the wait before the bound
-// rises again (recoverLocked).
+// mapping (see refusedLocked), err: it lowers its bound to 3/8 of the
+// chunks mapped now and unmaps every chunk nobody holds. It counts the
+// refusal (Stats.Refusals) and starts, or lengthens, the wait before the
+// bound rises again (recoverLocked), noting what was refused, mappings
+// (or memory) or descriptors, for which that recovery looks for room.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) relieveLocked() {
+func (m *Manager) relieveLocked(err error) {
 	m.mu.refusals++
+	m.mu.mapsShort = m.mu.mapsShort || mapRefused(err)
+	m.mu.filesShort = m.mu.filesShort || filesRefused(err)
 	switch {
 	case m.mu.raiseAfter == 0:
 		m.mu.raiseAfter = raiseFirst
@@ -518,6 +521,21 @@ func (m *Manager) relieveLocked() {
 // no raise between them (the room shrank further) do not lengthen the
 // wait: each lowers the bound, and none is a probe.
 //
+// A probe is not free for the rest of the process either: a Go program
+// whose runtime cannot map a heap arena or a thread's stack dies, and one
+// out of descriptors cannot accept a connection; a bound raised blindly
+// would take the process back to its limit each time. So where the system
+// counts what was refused (Linux), a raise goes only as far as what it may
+// take fits in what the process has spare with a quarter of the limit
+// still left: after a refusal for want of mappings or memory, two
+// mappings a chunk past those mapped now, within vm.max_map_count
+// (spareMappings); after one for want of descriptors, one a chunk, within
+// RLIMIT_NOFILE (spareFiles; every mapped chunk keeps its file open). A
+// look that finds no room waits twice as long for the next, as a failed
+// probe does, with nothing unmapped, so a shortage that lasts costs no
+// relieve cycle past the first. Where the count cannot be read, the
+// backoff alone bounds the probes.
+//
 // Against a limit that is gone, the bound climbs from b to MaxMapped in
 // log2(MaxMapped/b) raises, each after raiseAfter misses (at most
 // raiseMost); once it has stood at MaxMapped for raiseAfter misses with no
@@ -536,11 +554,16 @@ func (m *Manager) raiseMost() int64 {
 	return max(raiseLeast, 16*int64(m.opts.MaxMapped))
 }
 
+// spareCounts are spareMappings and spareFiles, or what a test has them
+// say.
+var spareCounts = struct{ maps, files func() (int64, bool) }{spareMappings, spareFiles}
+
 // recoverLocked raises the bound a refusal lowered (relieveLocked), if
 // raiseAfter misses passed since the last refusal or raise: it doubles it,
-// up to MaxMapped, and forgets the refusals once the bound has stood at
-// MaxMapped that long. Called at each miss of the locked paths, where one
-// comparison is all it costs while nothing was refused.
+// up to MaxMapped and to what the process has room for, and forgets the
+// refusals once the bound has stood at MaxMapped that long. Called at each
+// miss of the locked paths, where one comparison is all it costs while
+// nothing was refused.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) recoverLocked() {
@@ -550,9 +573,28 @@ func (m *Manager) recoverLocked() {
 	m.mu.calmFrom = m.misses.Load()
 	if m.mu.mapBound >= m.opts.MaxMapped {
 		m.mu.raiseAfter, m.mu.raised = 0, false
+		m.mu.mapsShort, m.mu.filesShort = false, false
 		return
 	}
-	m.mu.mapBound = min(m.opts.MaxMapped, 2*m.mu.mapBound)
+	bound := min(m.opts.MaxMapped, 2*m.mu.mapBound)
+	// room is the chunks that n spare mappings or descriptors allow, in
+	// an int on 32-bit platforms too.
+	room := func(n int64) int { return len(m.mu.live) + int(min(max(0, n), int64(m.opts.MaxMapped))) }
+	if m.mu.mapsShort {
+		if spare, ok := spareCounts.maps(); ok {
+			bound = min(bound, room(spare/2))
+		}
+	}
+	if m.mu.filesShort {
+		if spare, ok := spareCounts.files(); ok {
+			bound = min(bound, room(spare))
+		}
+	}
+	if bound <= m.mu.mapBound {
+		m.mu.raiseAfter = min(2*m.mu.raiseAfter, m.raiseMost())
+		return
+	}
+	m.mu.mapBound = bound
 	m.mu.raised = true
 	m.over.Store(len(m.mu.live) > m.mu.mapBound)
 }
