@@ -488,7 +488,7 @@ func (m *Manager) statsLocked() Stats {
 		Maps:      m.maps.Load(),
 		Unmaps:    m.unmaps.Load(),
 		Evictions: m.evictions.Load(),
-		MapBound:  m.mu.mapBound,
+		Lowered:   m.lowered(),
 		Refusals:  m.mu.refusals,
 	}
 }

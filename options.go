@@ -66,7 +66,7 @@ type Options struct {
 	// system refused again, up to 16,384 or 16 × MaxMapped; on Linux only
 	// as far as the process has mappings or descriptors to spare), so a
 	// passing shortage is forgotten and one that stays costs few
-	// unmappings of every chunk (Stats.MapBound and Stats.Refusals show
+	// unmappings of every chunk (Stats.Lowered and Stats.Refusals show
 	// them).
 	MaxMapped int
 	// ReadOnly opens an existing dataset for reading only: chunks are mapped

@@ -49,8 +49,8 @@ func TestRelieve_RaiseWaitsForMappings(t *testing.T) {
 	mapCountLimit = func() int64 { n, _ := mappingCount(); return n } // no room
 	for range 10 {
 		scan(chunks)
-		if st := m.Stats(); st.MapBound != lowered || st.Refusals != 1 {
-			t.Fatalf("with no mappings to spare: MapBound %d, Refusals %d; want %d and 1", st.MapBound, st.Refusals, lowered)
+		if st := m.Stats(); st.Lowered != lowered || st.Refusals != 1 {
+			t.Fatalf("with no mappings to spare: Lowered %d, Refusals %d; want %d and 1", st.Lowered, st.Refusals, lowered)
 		}
 	}
 	m.mu.Lock()
@@ -61,7 +61,7 @@ func TestRelieve_RaiseWaitsForMappings(t *testing.T) {
 	}
 
 	mapCountLimit = maxMapCount
-	for n := 0; m.Stats().MapBound < maxMapped; n++ {
+	for n := 0; m.Stats().Lowered != 0; n++ {
 		if n == 60 {
 			t.Fatalf("with room again, %d scans of %d chunks left %+v", n, chunks, m.Stats())
 		}

@@ -88,8 +88,8 @@ func rlRecovers(t *testing.T, maxMapped int, dir string, admission bool) {
 	restore := lowerFileLimit(t)
 	rlScan(t, m, want, int64(maxMapped), rlChunks) // refused: relieves
 	restore()
-	if st := m.Stats(); st.Refusals == 0 || st.MapBound >= maxMapped {
-		t.Fatalf("a scan with no descriptor free left Refusals %d and MapBound %d, want a refusal and a bound below %d", st.Refusals, st.MapBound, maxMapped)
+	if st := m.Stats(); st.Refusals == 0 || st.Lowered == 0 {
+		t.Fatalf("a scan with no descriptor free left Refusals %d and Lowered %d, want a refusal and a bound below %d", st.Refusals, st.Lowered, maxMapped)
 	}
 	// Scan the first MaxMapped chunks until a whole scan evicts nothing
 	// and keeps them all mapped; a recovery worth its name takes a few
@@ -104,8 +104,8 @@ func rlRecovers(t *testing.T, maxMapped int, dir string, admission bool) {
 		rlScan(t, m, want, 0, int64(maxMapped))
 		after := m.Stats()
 		if after.Evictions == before.Evictions && after.Mapped == maxMapped {
-			if after.MapBound != maxMapped || after.Refusals != before.Refusals {
-				t.Fatalf("recovered with MapBound %d and Refusals %d to %d, want %d and no new refusal", after.MapBound, before.Refusals, after.Refusals, maxMapped)
+			if after.Lowered != 0 || after.Refusals != before.Refusals {
+				t.Fatalf("recovered with Lowered %d and Refusals %d to %d, want 0 (MaxMapped %d in force) and no new refusal", after.Lowered, before.Refusals, after.Refusals, maxMapped)
 			}
 			break
 		}
@@ -184,8 +184,8 @@ func rlPersisting(t *testing.T, maxMapped int, dir string, most func(m *chunkmap
 	if limit := most(m, misses); refusals == 0 || refusals > limit {
 		t.Errorf("%d misses under a limit that stays cost %d refusals, want 1 to %d: %+v", misses, refusals, limit, st)
 	}
-	if st.MapBound >= maxMapped {
-		t.Errorf("MapBound %d under a limit that stays, want below %d", st.MapBound, maxMapped)
+	if st.Lowered == 0 {
+		t.Errorf("Lowered 0 under a limit that stays: MaxMapped %d in force", maxMapped)
 	}
 	t.Logf("%d misses, %d refusals, %+v", misses, refusals, st)
 	restore()

@@ -27,11 +27,11 @@ package chunkmap
 // 256 MiB, two of 1 GiB say, gets a view of only the pages of its range,
 // which counts each of its chunks all the same.)
 //
-// MapBound and Refusals show a shortage of the system's and what it cost:
+// Lowered and Refusals show a shortage of the system's and what it cost:
 // each refusal of a mapping, or of a file, for want of memory, mappings or
 // descriptors (that closing the Manager's idle cached files did not cure)
-// lowers MapBound to 3/8 of the chunks mapped then, and MapBound climbs back
-// to MaxMapped, doubling, as misses pass without another (a few hundred
+// lowers the bound on mapped chunks to 3/8 of the chunks mapped then
+// (Lowered says it), and it climbs back to MaxMapped, doubling, as misses pass without another (a few hundred
 // misses after a short shortage; more, up to 16,384 or 16 × MaxMapped
 // between two raises, after one that the Manager met again each time it
 // raised the bound). A Refusals that keeps growing says the system's limit
@@ -50,6 +50,18 @@ type Stats struct {
 	Maps      int64 // chunk mappings made
 	Unmaps    int64 // chunk mappings released
 	Evictions int64 // chunks unmapped to make room: to stay within MaxMapped (or the bound a refused mapping lowered it to, or the process's share of mappings on Linux), for Admission, or for a chunk that needs the same arena slot
-	MapBound  int   // the bound on unheld mapped chunks in force: MaxMapped, or less for a while after a refusal (see Refusals); 0 for a Manager that was never opened
-	Refusals  int64 // mappings and files the system refused the Manager for want of memory, mappings or descriptors, each of which lowered MapBound and unmapped every chunk nobody held (see Options.MaxMapped)
+	Lowered   int   // the bound on unheld mapped chunks in force while a refusal keeps it below MaxMapped (see Refusals); 0 while MaxMapped is in force
+	Refusals  int64 // mappings and files the system refused the Manager for want of memory, mappings or descriptors, each of which lowered the bound (Lowered) and unmapped every chunk nobody held (see Options.MaxMapped)
+}
+
+// lowered is Stats.Lowered: the bound in force where a refusal keeps it
+// below MaxMapped, else 0, so that the Stats of a Manager that never met a
+// shortage stay all zero until it is used.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) lowered() int {
+	if m.mu.mapBound < m.opts.MaxMapped {
+		return m.mu.mapBound
+	}
+	return 0
 }
