@@ -242,3 +242,79 @@ func addrLimitManyChild(t *testing.T, cs, dir string) {
 	fmt.Printf("addrlimit: %d of %d Managers of %d-byte chunks opened, then the heap grew by %d MiB\n", len(ms), n, chunkSize, len(heap)*4)
 	fmt.Println("addrlimit: done")
 }
+
+// TestAddrLimit_StatHidden opens Managers of 1 MiB chunks, under an
+// address-space limit of 300 MiB more than the child uses, in a child
+// whose /proc/self/stat is hidden (bind-mounted over with /dev/null, in a
+// mount namespace), as in a sandbox without /proc. The arenas of the
+// process must still take at most a quarter between them of the room the
+// rest of the process leaves under the limit (but for one slot each,
+// which every Open may take). Without the file the first
+// arena was sized from a quarter of the limit itself, which the Go
+// runtime's own reservations make more than all there is to spare: it
+// took all that the check for "as much again" beside it let it have, and
+// every later Open of the process failed with ENOMEM.
+func TestAddrLimit_StatHidden(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector reserves address space of its own far beyond these limits")
+	}
+	if os.Getenv("CHUNKMAP_ADDRLIMIT_HIDDEN") != "" {
+		addrLimitHiddenChild(t, os.Getenv("CHUNKMAP_ADDRLIMIT_DIR"))
+		return
+	}
+	script := `mount --bind /dev/null /proc/$$/stat || exit 9
+exec "$EXE" -test.run '^TestAddrLimit_StatHidden$' -test.v -test.count=1`
+	cmd := exec.Command("unshare", "--mount", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "EXE="+os.Args[0], "CHUNKMAP_ADDRLIMIT_HIDDEN=1", "CHUNKMAP_ADDRLIMIT_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); (ok && ee.ExitCode() == 9) || errors.Is(err, exec.ErrNotFound) ||
+		bytes.Contains(out, []byte("Operation not permitted")) || bytes.Contains(out, []byte("unshare failed")) {
+		t.Skipf("no mount namespace to hide /proc/self/stat in: %v\n%s", err, out)
+	}
+	if err != nil || !bytes.Contains(out, []byte("addrlimit: done")) {
+		t.Fatalf("child with /proc/self/stat hidden: %v\n%s", err, out)
+	}
+	for l := range strings.Lines(string(out)) {
+		if strings.Contains(l, "addrlimit:") {
+			t.Log(strings.TrimSpace(l))
+		}
+	}
+}
+
+// addrLimitHiddenChild is TestAddrLimit_StatHidden's child.
+func addrLimitHiddenChild(t *testing.T, dir string) {
+	const cs, spare = 1 << 20, 300 << 20
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil && len(b) > 0 {
+		t.Fatalf("/proc/self/stat is not hidden: %q", b)
+	}
+	limit := vmSize(t) + spare
+	if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
+		t.Skip(err)
+	}
+	var total int64
+	opened := 0
+	for i := range 20 {
+		m, err := chunkmap.Open(filepath.Join(dir, fmt.Sprint(i)), &chunkmap.Options{ChunkSize: cs})
+		if err != nil {
+			if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.ENOMEM) {
+				t.Fatalf("Open %d under the limit = %v; want ErrIO naming ENOMEM", i, err)
+			}
+			continue
+		}
+		defer m.Close()
+		opened++
+		total += int64(m.Slots()) * cs
+		// Every Open gets one slot, share or not (the check for room
+		// beside it guards the rest); a larger arena is one the share
+		// allowed. A chunk of slack: the vsize the share is taken
+		// from is read after the limit is set.
+		if m.Slots() > 1 && total > spare/4+cs {
+			t.Fatalf("after %d Opens the arenas take %d MiB, more than a quarter of the %d MiB to spare", opened, total>>20, spare>>20)
+		}
+	}
+	if opened < 2 {
+		t.Fatalf("%d of 20 Opens succeeded with %d MiB of address space to spare", opened, spare>>20)
+	}
+	fmt.Printf("addrlimit: %d of 20 Managers opened with /proc/self/stat hidden, their arenas %d MiB\n", opened, total>>20)
+	fmt.Println("addrlimit: done")
+}
