@@ -120,19 +120,6 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		return fail(stderr, "salvage", fmt.Errorf("%w (nothing was copied: salvage copies what damage spared, and a file this user may not read is not damaged)", err))
 	}
 
-	kind := "a new dataset"
-	if cfg.flat {
-		kind = "a flat file"
-	}
-	fmt.Fprintf(stdout, "salvage %s into %s (%s)\n", cfg.dir, cfg.out, kind)
-	fmt.Fprintf(stdout, "  chunk size %d (%s), from %s\n", s.cs, formatBytes(s.cs), s.csFrom)
-	fmt.Fprintf(stdout, "  start      %d, size %d (%s of data), from %s\n", s.start, s.size, formatBytes(s.size-s.start), s.extentFrom)
-	for _, f := range s.faults {
-		if f.from == f.to { // the losses are listed from the copy itself
-			fmt.Fprintf(stdout, "  damage: %s\n", f.what)
-		}
-	}
-
 	var dst sink
 	if cfg.flat {
 		sync := cfg.syncDir
@@ -153,6 +140,21 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	if err := dst.reserve(s.size); err != nil {
 		return fail(stderr, "salvage", fmt.Errorf("the extent [%d, %d) (%s) is too large to copy into %s: %w; nothing was copied (if a chunk file far from the rest stretched the extent, move it out of a copy of %s, or restore the manifest, and salvage the copy)",
 			s.start, s.size, formatBytes(s.size-s.start), cfg.out, errors.Join(err, dst.discard()), cfg.dir))
+	}
+	// The header comes once OUT is made and holds the extent: a salvage
+	// that could not begin prints its error alone, not the start of a
+	// copy that never was.
+	kind := "a new dataset"
+	if cfg.flat {
+		kind = "a flat file"
+	}
+	fmt.Fprintf(stdout, "salvage %s into %s (%s)\n", cfg.dir, cfg.out, kind)
+	fmt.Fprintf(stdout, "  chunk size %d (%s), from %s\n", s.cs, formatBytes(s.cs), s.csFrom)
+	fmt.Fprintf(stdout, "  start      %d, size %d (%s of data), from %s\n", s.start, s.size, formatBytes(s.size-s.start), s.extentFrom)
+	for _, f := range s.faults {
+		if f.from == f.to { // the losses are listed from the copy itself
+			fmt.Fprintf(stdout, "  damage: %s\n", f.what)
+		}
 	}
 	var (
 		lost, unsure    []lostRange
@@ -188,16 +190,15 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = dst.finish(s.size)
 	} else {
-		err = errors.Join(err, dst.abort())
+		err = errors.Join(err, dst.discard())
 	}
 	if err != nil {
 		if fl, ok := dst.(*flatSink); ok && fl.published {
 			return fail(stderr, "salvage", fmt.Errorf("%w (%s holds the whole copy, but a power loss may take it)", err, cfg.out))
-		} else if ok {
-			// The copy was written under a temporary name, removed again.
-			return fail(stderr, "salvage", fmt.Errorf("%w (%s was not written)", err, cfg.out))
 		}
-		return fail(stderr, "salvage", fmt.Errorf("%w (%s is incomplete)", err, cfg.out))
+		// A flat copy was written under a temporary name, a dataset
+		// under OUT's own: both are removed again.
+		return fail(stderr, "salvage", fmt.Errorf("%w (%s was not written)", err, cfg.out))
 	}
 
 	for _, l := range lost {
@@ -325,12 +326,14 @@ type sink interface {
 	// reserve sets the end to dataset offset size before anything is
 	// written: it fails where OUT cannot hold the extent.
 	reserve(size int64) error
-	// finish sets the end to dataset offset size, syncs and closes.
+	// finish sets the end to dataset offset size, syncs and closes;
+	// where that fails, it removes what the sink created, unless OUT
+	// holds the whole copy by then (a flat copy named, see flatSink).
 	finish(size int64) error
-	// abort closes after a failure.
-	abort() error
 	// discard closes and removes what the sink created, leaving OUT as
-	// it was before salvage, after a reserve that failed.
+	// it was before salvage, after a failure: a partial copy left under
+	// OUT's name would read like a whole one (zeros where nothing was
+	// copied yet), and a second salvage would refuse it.
 	discard() error
 }
 
@@ -371,8 +374,14 @@ func (d *datasetSink) reserve(size int64) error {
 }
 
 func (d *datasetSink) discard() error {
+	return errors.Join(d.m.Close(), d.remove())
+}
+
+// remove removes the closed dataset, and puts back the empty directory
+// OUT was, if it was one.
+func (d *datasetSink) remove() error {
 	dir := d.m.Dir()
-	if err := errors.Join(d.m.Close(), chunkmap.Remove(dir)); err != nil || d.existed == 0 {
+	if err := chunkmap.Remove(dir); err != nil || d.existed == 0 {
 		return err
 	}
 	// Remove took the directory, empty again, with the dataset: put back
@@ -388,7 +397,18 @@ func (d *datasetSink) write(p []byte, off int64) error {
 	return err
 }
 
+// finish removes the dataset where it cannot make it whole and durable,
+// as abort does.
 func (d *datasetSink) finish(size int64) error {
+	if err := d.seal(size); err != nil {
+		return errors.Join(err, d.remove())
+	}
+	return nil
+}
+
+// seal sets the dataset's Size, syncs and closes it, and checks that it
+// opens as the dataset it was meant to be.
+func (d *datasetSink) seal(size int64) error {
 	dir := d.m.Dir()
 	var err error
 	if d.m.Size() < size {
@@ -400,7 +420,6 @@ func (d *datasetSink) finish(size int64) error {
 	if err = errors.Join(err, d.m.Close()); err != nil {
 		return err
 	}
-	// What was written must open as the dataset it was meant to be.
 	m, err := openReadOnly(dir)
 	if err != nil {
 		return err
@@ -414,8 +433,6 @@ func (d *datasetSink) finish(size int64) error {
 	}
 	return nil
 }
-
-func (d *datasetSink) abort() error { return d.m.Close() }
 
 // flatSink is a new flat file holding dataset offset base at file offset 0.
 // It is written under a temporary name beside OUT (OUT.salvage-N.tmp) and
@@ -451,7 +468,11 @@ func createFlat(out string, base int64, syncDir func(string) error) (*flatSink, 
 		if errors.Is(err, fs.ErrExist) {
 			continue // left by a salvage that was killed: another name
 		}
-		if err != nil {
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			// The temporary name is salvage's own: say what the user
+			// asked for.
+			return nil, &fs.PathError{Op: "create", Path: out, Err: pe.Err}
+		} else if err != nil {
 			return nil, err
 		}
 		return &flatSink{f: f, out: out, base: base, syncDir: syncDir}, nil
@@ -490,8 +511,4 @@ func (fl *flatSink) finish(size int64) error {
 		return errors.Join(fmt.Errorf("%s was created by another program while salvage copied", fl.out), os.Remove(tmp))
 	}
 	return errors.Join(err, fl.syncDir(filepath.Dir(fl.out)))
-}
-
-func (fl *flatSink) abort() error {
-	return errors.Join(fl.f.Close(), os.Remove(fl.f.Name()))
 }
