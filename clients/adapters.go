@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/ncruces/go-sqlite3"
@@ -413,7 +412,12 @@ func (f *file) LockState() vfs.LockLevel { return f.lock }
 // handle on it in this process. Unlike memdb's, every way to EXCLUSIVE
 // passes PENDING, as in os_unix.c: the pager goes from SHARED straight to
 // EXCLUSIVE to roll back a hot journal, and no other handle may take
-// SHARED meanwhile.
+// SHARED meanwhile. A lock that cannot be had is SQLITE_BUSY at once, as
+// os_unix.c's xLock never blocks: waiting is the busy handler's (the
+// connection's busy_timeout), which retries through the VFS's Sleep. A
+// wait here, on the clock, added its own to every try, and inside a
+// testing/synctest bubble, whose clock moves only when every goroutine in
+// it is blocked, timed out at once or never.
 func (f *file) Lock(lock vfs.LockLevel) error {
 	if f.lock >= lock {
 		return nil
@@ -452,14 +456,8 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 			f.lock = vfs.LOCK_PENDING
 			d.pending = true
 		}
-		deadline := time.Now().Add(10 * time.Millisecond)
-		for d.shared > 1 {
-			if time.Now().After(deadline) {
-				return sqlite3.BUSY
-			}
-			d.lockMtx.Unlock()
-			time.Sleep(100 * time.Microsecond)
-			d.lockMtx.Lock()
+		if d.shared > 1 {
+			return sqlite3.BUSY // PENDING kept, as os_unix.c keeps it
 		}
 	}
 	f.lock = lock

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/ncruces/go-sqlite3"
@@ -42,7 +44,8 @@ func openLockPair(t *testing.T) (a, b vfsLockFile) {
 // it holds EXCLUSIVE (or waits at PENDING) no other connection may take
 // SHARED, and every other connection's CheckReservedLock reports a lock
 // above SHARED; and a connection that never held RESERVED does not release
-// another's when it unlocks.
+// another's when it unlocks; and a lock that cannot be had is refused at
+// once, not waited for.
 func TestVFSLockProtocol(t *testing.T) {
 	t.Run("exclusive from shared", func(t *testing.T) {
 		a, b := openLockPair(t)
@@ -88,6 +91,39 @@ func TestVFSLockProtocol(t *testing.T) {
 		}
 		if err := a.Lock(vfs.LOCK_RESERVED); !errors.Is(err, sqlite3.BUSY) {
 			t.Errorf("a second RESERVED lock: %v, want BUSY", err)
+		}
+	})
+	t.Run("busy at once", func(t *testing.T) {
+		// SQLite's busy handler (the connection's busy_timeout) decides
+		// whether to wait and for how long, through the VFS's Sleep, as
+		// over os_unix.c, whose xLock never blocks. A wait inside Lock
+		// added one of its own to every try, and with no busy handler
+		// turned an immediate SQLITE_BUSY into a late one; in a
+		// testing/synctest bubble, whose clock moves only when every
+		// goroutine in it is blocked, its deadline passed at once or
+		// never. The bubble's clock shows the wait: it must not move.
+		a, b := openLockPair(t)
+		for _, f := range []vfsLockFile{a, b} {
+			if err := f.Lock(vfs.LOCK_SHARED); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
+			if err := a.Lock(vfs.LOCK_EXCLUSIVE); !errors.Is(err, sqlite3.BUSY) {
+				t.Fatalf("EXCLUSIVE beside another SHARED lock: %v, want BUSY", err)
+			}
+			if waited := time.Since(start); waited != 0 {
+				t.Errorf("EXCLUSIVE beside another SHARED lock waited %v before BUSY; want BUSY at once", waited)
+			}
+		})
+		// Once the other reader is gone, the retry SQLite's busy
+		// handler makes succeeds from the PENDING lock kept.
+		if err := b.Unlock(vfs.LOCK_NONE); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Lock(vfs.LOCK_EXCLUSIVE); err != nil {
+			t.Errorf("EXCLUSIVE once the other reader is gone: %v", err)
 		}
 	})
 }
