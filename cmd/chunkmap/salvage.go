@@ -11,6 +11,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/stop"
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
@@ -60,7 +62,8 @@ Exit status: 0 when every byte was copied, 3 when some were lost (zeros in
 their place; the ranges are listed), 1 when salvage could not run, OUT
 could not be written, or a writer that has the dataset open cut it while
 salvage read it (run salvage again once it has closed the dataset), 2 for
-a usage error. A progress line goes to standard
+a usage error. A salvage that fails, or that Ctrl-C, SIGTERM or SIGHUP
+stop, removes what it wrote into OUT. A progress line goes to standard
 error when it is a terminal.`
 
 func runSalvage(args []string, stdout, stderr io.Writer) int {
@@ -75,11 +78,22 @@ func runSalvage(args []string, stdout, stderr io.Writer) int {
 	if code, ok := checkChunkSet(cs, "salvage", stderr); !ok {
 		return code
 	}
-	return salvage(salvageConfig{dir: datasetDir(pos[0]), out: pos[1], chunkSize: cs.n, flat: *flat}, stdout, stderr)
+	// Ctrl-C, SIGTERM or SIGHUP stop the copy, and OUT is removed: left
+	// to the defaults, they ended the process at once, and a dataset
+	// OUT, grown to the whole extent before the copy, read like a whole
+	// salvage. The Stopper watches no output (io.Discard): a closed
+	// standard output is no reason to throw away a copy, which is what
+	// salvage makes.
+	s := stop.New(io.Discard)
+	defer s.Release()
+	return salvage(salvageConfig{ctx: s.Context(), dir: datasetDir(pos[0]), out: pos[1], chunkSize: cs.n, flat: *flat}, stdout, stderr)
 }
 
 // salvageConfig is one salvage.
 type salvageConfig struct {
+	// ctx stops the copy when it is done (a stop signal); nil means
+	// it runs to the end.
+	ctx       context.Context
 	dir, out  string
 	chunkSize int64 // -chunk; 0 if not given
 	flat      bool
@@ -162,7 +176,14 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	)
 	zeros := make([]byte, len(r.buf))
 	m := newMeter(stderr, "salvage", s.size-s.start)
+	ctx := cfg.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	err = r.read(s.start, s.size, func(off int64, p []byte) error {
+		if err := stopErr(ctx); err != nil {
+			return err
+		}
 		copied += int64(len(p))
 		// OUT reads as zeros where nothing is written: leave it sparse.
 		if bytes.Equal(p, zeros[:len(p)]) {

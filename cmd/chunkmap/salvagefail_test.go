@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -51,7 +53,8 @@ func TestRun_Salvage_CreateFails(t *testing.T) {
 }
 
 // TestSalvage_FailsMidway checks a salvage that fails after it copied part
-// of the dataset (chunk 3 refused to this user once the copy reached it):
+// of the dataset (chunk 3 refused to this user once the copy reached it,
+// or a stop signal then, which used to end the process at once):
 // OUT must not be left looking like a whole copy. A dataset OUT grown to
 // the full Size before the copy, with zeros where nothing was copied yet,
 // opened as a complete salvage; it is removed, and an empty directory
@@ -60,12 +63,15 @@ func TestSalvage_FailsMidway(t *testing.T) {
 	dir := newDataset(t)
 	before := snapshot(t, dir)
 	for _, tc := range []struct {
-		name        string
-		flat, empty bool
+		name              string
+		flat, empty, stop bool
 	}{
-		{"dataset", false, false},
-		{"dataset into an empty directory", false, true},
-		{"flat", true, false},
+		{"dataset", false, false, false},
+		{"dataset into an empty directory", false, true, false},
+		{"flat", true, false, false},
+		{"dataset stopped", false, false, true},
+		{"dataset into an empty directory stopped", false, true, true},
+		{"flat stopped", true, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			parent := t.TempDir()
@@ -75,20 +81,27 @@ func TestSalvage_FailsMidway(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
 			opens := 0
 			open := func(path string) (chunkFile, error) {
 				if filepath.Base(path) == chunk.Name(3) {
-					if opens++; opens > 1 { // the first is checkAccess's
+					if opens++; opens > 1 && !tc.stop { // the first is checkAccess's
 						return nil, &fs.PathError{Op: "open", Path: path, Err: syscall.EACCES}
+					} else if opens > 1 {
+						cancel(errors.New("interrupt signal received"))
 					}
 				}
 				return openChunkFile(path)
 			}
 			var stdout, stderr bytes.Buffer
-			code := salvage(salvageConfig{dir: dir, out: out, flat: tc.flat, open: open}, &stdout, &stderr)
-			msg := stderr.String()
-			if code != exitFail || !strings.Contains(msg, "permission denied") || strings.Count(msg, out) != 1 || !strings.Contains(msg, "was not written") {
-				t.Fatalf("exit status %d, stderr %q; want 1, the refusal, and that %s was not written, naming it once", code, msg, out)
+			code := salvage(salvageConfig{ctx: ctx, dir: dir, out: out, flat: tc.flat, open: open}, &stdout, &stderr)
+			msg, why := stderr.String(), "permission denied"
+			if tc.stop {
+				why = "stopped: interrupt signal received"
+			}
+			if code != exitFail || !strings.Contains(msg, why) || strings.Count(msg, out) != 1 || !strings.Contains(msg, "was not written") {
+				t.Fatalf("exit status %d, stderr %q; want 1, %q, and that %s was not written, naming it once", code, msg, why, out)
 			}
 			want := "[]"
 			if tc.empty {

@@ -5,7 +5,8 @@ package main
 // their standard output is closed (chunkmap demo | head -1), they stop at
 // their next check, clean up (demo closes its dataset and removes its
 // temporary directory; trim finishes the step it is in), and exit with
-// status 1: with a message for a signal, quietly for a closed pipe. The
+// status 1: with a message for a signal, quietly for a closed pipe.
+// salvage stops on the signals alone, and removes OUT (see runSalvage). The
 // other commands only read, and keep the default: a signal or a closed
 // pipe ends them at once, which leaves nothing behind.
 //
