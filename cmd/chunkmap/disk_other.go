@@ -14,3 +14,12 @@ func allocated(fi fs.FileInfo) int64 { return fi.Size() }
 
 // openDir opens the directory dir to list it.
 func openDir(dir string) (*os.File, error) { return os.Open(dir) }
+
+// giveOwner does nothing: without Unix owners a new directory has what an
+// empty one given as OUT had (its ACL is inherited from the same parent).
+func giveOwner(path string, fi fs.FileInfo) error { return nil }
+
+// renameDir renames the directory from to to. On Windows it fails where
+// to exists (MoveFileEx replaces no directory), and salvage then copies
+// into to itself.
+func renameDir(from, to string) error { return os.Rename(from, to) }

@@ -228,6 +228,11 @@ a temporary name). 'chunkmap verify DIR' gives advice for each fault, and
 	fmt.Fprintf(stdout, "start       %d (%s)\n", start, formatBytes(start))
 	fmt.Fprintf(stdout, "size        %d (%s)\n", size, formatBytes(size))
 	printDisk(stdout, dir, scan)
+	if what := unfinishedSalvage(dir); what != "" {
+		fmt.Fprintf(stdout, "damage      %s\n", what)
+		fmt.Fprintf(stderr, "chunkmap info: warning: %s holds a partial salvage; remove it and salvage again\n", dir)
+		return exitDamaged
+	}
 	// A read-only Open ignores temporary names, but a read-write Open
 	// refuses a dataset while one of them is no regular file: the
 	// dataset's bytes are intact, yet no writer can open it.
@@ -311,6 +316,9 @@ func infoDamaged(dir string, chunkSize int64, openErr error, stdout, stderr io.W
 		lost := s.lostBytes()
 		fmt.Fprintf(stdout, "lost        %d (%s) of %d bytes\n", lost, formatBytes(lost), s.size-s.start)
 	}
+	if what := unfinishedSalvage(dir); what != "" {
+		fmt.Fprintf(stdout, "damage      %s\n", what)
+	}
 	for _, n := range s.notes {
 		fmt.Fprintf(stdout, "note        %s\n", n)
 	}
@@ -370,6 +378,9 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "verify", s.csErr) // -chunk disagrees with the manifest
 	}
 	var problems []problem
+	if what := unfinishedSalvage(dir); what != "" {
+		problems = append(problems, problem{what, "remove the directory, and salvage the damaged dataset again"})
+	}
 	for _, f := range s.faults {
 		problems = append(problems, problem{f.what, f.advice})
 	}
@@ -386,6 +397,9 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		notes = append(notes, fmt.Sprintf("%s is a temporary file left by an interrupted write; the next read-write Open deletes it", name))
 	}
 	for _, name := range s.scan.unknown {
+		if name == salvageMarker {
+			continue // a problem, above
+		}
 		if hex, ok := strings.CutSuffix(name, chunk.Ext); ok && chunk.IndexDigits(hex) {
 			notes = append(notes, fmt.Sprintf("%s names a chunk index past the largest chunkmap uses (%#x); chunkmap ignores it", name, int64(math.MaxInt64)))
 		} else if ok {

@@ -7,7 +7,10 @@ package main
 // salvage never changes DIR: it reads the manifest and the chunk files
 // directly, read-only (survey.go), and never calls chunkmap.Open on DIR, not
 // even read-only, so no cleanup, upgrade or lock can touch it. OUT must be
-// new (or an empty directory), and must not lie inside DIR.
+// new (or an empty directory), and must not lie inside DIR. OUT names
+// nothing partial after a kill or a power loss: the copy is made under a
+// temporary name beside it and renamed once whole and durable, or, where
+// no rename can replace OUT, marked partial inside it (datasetSink).
 
 import (
 	"bytes"
@@ -64,7 +67,23 @@ could not be written, or a writer that has the dataset open cut it while
 salvage read it (run salvage again once it has closed the dataset), 2 for
 a usage error. A salvage that fails, or that Ctrl-C, SIGTERM or SIGHUP
 stop, removes what it wrote into OUT. A progress line goes to standard
-error when it is a terminal.`
+error when it is a terminal.
+
+A dataset OUT is built in a temporary directory beside it,
+.OUT.salvage-N.tmp, and renamed to OUT only once it is whole and synced
+(chunk files, manifest, directory), after which OUT's parent is synced: a
+salvage killed by SIGKILL, a crash or a power loss leaves OUT missing, or
+the empty directory it was, and the temporary directory beside it, which
+nothing reads (no later salvage, verify or info of OUT): remove it with
+rm -r. An empty directory given as OUT is replaced so, keeping its mode,
+owner and group (not its ACLs or extended attributes). Where it cannot be
+replaced (a mount point, a parent this user may not write, another user's
+directory when salvage does not run as root, "."), salvage copies into OUT
+itself, with a file SALVAGE-INCOMPLETE in it until the copy is whole and
+synced: a salvage killed then leaves it, and verify reports it, info warns,
+and salvage refuses such an OUT; remove OUT's contents and salvage again. A
+flat OUT is written under a temporary name beside it, OUT.salvage-N.tmp
+(what a kill leaves), and given OUT's name once whole and synced.`
 
 func runSalvage(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("salvage")
@@ -135,14 +154,14 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	}
 
 	var dst sink
+	sync := cfg.syncDir
+	if sync == nil {
+		sync = vfs.OS.SyncDir
+	}
 	if cfg.flat {
-		sync := cfg.syncDir
-		if sync == nil {
-			sync = vfs.OS.SyncDir
-		}
 		dst, err = createFlat(cfg.out, s.start, sync)
 	} else {
-		dst, err = createDataset(cfg.out, s.cs, s.start)
+		dst, err = createDataset(cfg.out, s.cs, s.start, sync)
 	}
 	if err != nil {
 		return fail(stderr, "salvage", err)
@@ -214,11 +233,11 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		err = errors.Join(err, dst.discard())
 	}
 	if err != nil {
-		if fl, ok := dst.(*flatSink); ok && fl.published {
+		if dst.whole() {
 			return fail(stderr, "salvage", fmt.Errorf("%w (%s holds the whole copy, but a power loss may take it)", err, cfg.out))
 		}
-		// A flat copy was written under a temporary name, a dataset
-		// under OUT's own: both are removed again.
+		// The copy was written under a temporary name, or into OUT
+		// itself where that could not be renamed: it is removed again.
 		return fail(stderr, "salvage", fmt.Errorf("%w (%s was not written)", err, cfg.out))
 	}
 
@@ -298,6 +317,11 @@ func checkOut(dir, out string, flat bool) error {
 		return err
 	}
 	for _, e := range entries {
+		if e.Name() == salvageMarker {
+			return fmt.Errorf("%s holds a salvage that did not finish (%s is there): remove it and salvage again", out, salvageMarker)
+		}
+	}
+	for _, e := range entries {
 		if e.Name() == chunkmap.ManifestName {
 			return fmt.Errorf("%s already holds a dataset: salvage writes only into a new or empty directory", out)
 		}
@@ -356,33 +380,173 @@ type sink interface {
 	// OUT's name would read like a whole one (zeros where nothing was
 	// copied yet), and a second salvage would refuse it.
 	discard() error
+	// whole reports whether OUT names the whole, synced copy, which an
+	// error of finish then leaves (a directory's fsync failed).
+	whole() bool
 }
 
-// datasetSink is a new dataset.
+// salvageMarker is the file that stands in a dataset salvage is still
+// copying into, from before its first chunk file until the copy is whole
+// and synced: a salvage killed or cut by a power loss leaves it, and
+// verify, info and the next salvage say that the directory holds a partial
+// copy, which would otherwise open with the whole Size, zeros where
+// nothing was copied yet, like a whole one. chunkmap ignores files it does
+// not know, so the library opens the dataset all the same.
+const salvageMarker = "SALVAGE-INCOMPLETE"
+
+// datasetSink is a new dataset. It is built in a temporary directory
+// beside OUT (.OUT.salvage-N.tmp) that takes OUT's name only once the copy
+// is whole and durable, as a flat copy is. Where the rename cannot give it
+// OUT's name (OUT is an empty directory that is a mount point, or that
+// this user may write but not replace), it is built in OUT itself, and
+// salvageMarker marks it partial until it is whole.
 type datasetSink struct {
 	m     *chunkmap.Manager
 	start int64
-	// existed is the mode of OUT, an empty directory before salvage,
-	// or 0 if salvage made it.
-	existed fs.FileMode
+	out   string
+	// dir is where the dataset is built: a temporary directory beside
+	// out, or out itself (inPlace).
+	dir     string
+	inPlace bool
+	syncDir func(dir string) error
+	// published is set once out names the whole, synced copy: an error
+	// after that (a directory's fsync) leaves it there.
+	published bool
 }
 
-// createDataset creates a dataset in out (which checkOut found new or
-// empty) with chunk size cs and Start start, a multiple of cs (the Start
-// of a dataset always is), so that the salvaged bytes keep their offsets.
-func createDataset(out string, cs, start int64) (*datasetSink, error) {
-	var existed fs.FileMode
-	if fi, err := os.Lstat(out); err == nil && fi.IsDir() {
-		existed = fi.Mode()
-	}
-	m, err := chunkmap.Open(out, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, Start: start})
+// createDataset creates a dataset for out (which checkOut found new or
+// an empty directory) with chunk size cs and Start start, a multiple of cs
+// (the Start of a dataset always is), so that the salvaged bytes keep
+// their offsets. The dataset is made in a temporary directory beside out,
+// or in out where that cannot take its name (see datasetSink).
+func createDataset(out string, cs, start int64, syncDir func(string) error) (_ *datasetSink, err error) {
+	out = filepath.Clean(out)
+	fi, lerr := os.Lstat(out)
+	exists := lerr == nil
+	d := &datasetSink{start: start, out: out, syncDir: syncDir}
+	d.dir, err = buildDir(out, fi, exists)
 	if err != nil {
 		return nil, err
 	}
-	if m.Size() != start || m.Start() != start {
-		return nil, errors.Join(fmt.Errorf("%s already holds a dataset (created since it was checked)", out), m.Close())
+	d.inPlace = d.dir == out
+	// Where this fails, what it made goes: the whole temporary directory,
+	// but in OUT only the marker, for a dataset there is no copy of
+	// salvage's yet, and may be another program's, made since checkOut.
+	defer func() {
+		if err == nil {
+			return
+		}
+		if !d.inPlace {
+			err = errors.Join(err, d.remove())
+		} else if rerr := os.Remove(filepath.Join(d.dir, salvageMarker)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}()
+	// 1. The marker, durable before any chunk file: whatever a kill or
+	//    a power loss leaves from here on is marked partial, in out too.
+	f, err := os.OpenFile(filepath.Join(d.dir, salvageMarker), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			// Not ours, nor made by salvage before checkOut looked.
+			return nil, fmt.Errorf("%s was created by another program while salvage began", filepath.Join(d.dir, salvageMarker))
+		}
+		return nil, d.asOut(err)
 	}
-	return &datasetSink{m: m, start: start, existed: existed}, nil
+	if err = errors.Join(f.Close(), d.syncDir(d.dir)); err != nil {
+		return nil, d.asOut(err)
+	}
+	// 2. The dataset, copied into by write; finish does the rest.
+	d.m, err = chunkmap.Open(d.dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, Start: start})
+	if err != nil {
+		return nil, err
+	}
+	if d.m.Size() != start || d.m.Start() != start {
+		return nil, errors.Join(fmt.Errorf("%s already holds a dataset (created since it was checked)", out), d.m.Close())
+	}
+	return d, nil
+}
+
+// buildDir returns the directory to build the dataset for out in: a new
+// temporary directory beside out, or out itself, an empty directory that
+// a temporary one cannot replace.
+func buildDir(out string, fi fs.FileInfo, exists bool) (string, error) {
+	if b := filepath.Base(out); b == "." || b == ".." || b == string(filepath.Separator) {
+		// No directory entry of this name can be replaced (rename(2):
+		// EINVAL, EBUSY): checkOut found it an empty directory.
+		return out, nil
+	}
+	if !exists {
+		tmp, err := tempDir(out, nil)
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			// The temporary name is salvage's own: say what the user
+			// asked for.
+			return "", &fs.PathError{Op: "create", Path: out, Err: pe.Err}
+		}
+		return tmp, err
+	}
+	// Try the rename with an empty directory first: one that replaces
+	// OUT now, with its mode and owner, leaves OUT as empty as it was,
+	// and shows that the whole copy will replace it too. One that
+	// fails (OUT a mount point: EBUSY or EXDEV; a parent this user may
+	// not write, or a sticky one and another user's OUT: EACCES, EPERM;
+	// Windows, whose rename replaces no directory) leaves the copy to
+	// be made in OUT itself.
+	probe, err := tempDir(out, fi)
+	if err != nil {
+		return out, nil
+	}
+	if err := renameDir(probe, out); err != nil {
+		os.Remove(probe)
+		return out, nil
+	}
+	tmp, err := tempDir(out, fi)
+	if err != nil {
+		return out, nil
+	}
+	return tmp, nil
+}
+
+// tempDir makes a new empty directory beside out, under a name no user
+// asks for (a dot, out's name, .salvage-N.tmp), with the mode, owner and
+// group of the directory fi describes, or with a new directory's where fi
+// is nil. A directory that cannot have them is removed again.
+func tempDir(out string, fi fs.FileInfo) (string, error) {
+	for {
+		tmp := filepath.Join(filepath.Dir(out), fmt.Sprintf(".%s.salvage-%d.tmp", filepath.Base(out), rand.Uint32()))
+		err := os.Mkdir(tmp, 0o755) // chunkmap.Open's mode for a directory it makes
+		if errors.Is(err, fs.ErrExist) {
+			continue // left by a salvage that was killed: another name
+		}
+		if err != nil || fi == nil {
+			return tmp, err
+		}
+		// The owner first: chown(2) may clear the set-group-ID bit.
+		if err := giveOwner(tmp, fi); err != nil {
+			return "", errors.Join(err, os.Remove(tmp))
+		}
+		if err := os.Chmod(tmp, fi.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSetuid|fs.ModeSticky)); err != nil {
+			return "", errors.Join(err, os.Remove(tmp))
+		}
+		return tmp, nil
+	}
+}
+
+// unfinishedSalvage returns the problem of a directory that a salvage
+// left marked partial (salvageMarker), or "" where it finds no marker.
+func unfinishedSalvage(dir string) string {
+	if _, err := os.Lstat(filepath.Join(dir, salvageMarker)); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s: a salvage into %s did not finish (it was killed, or the system went down): the dataset may hold zeros where the copy had not reached yet", salvageMarker, dir)
+}
+
+// asOut replaces the temporary directory's path in err, where it is a
+// *fs.PathError's, with out's: the user asked for out.
+func (d *datasetSink) asOut(err error) error {
+	if pe := (*fs.PathError)(nil); !d.inPlace && errors.As(err, &pe) && strings.HasPrefix(pe.Path, d.dir) {
+		return &fs.PathError{Op: pe.Op, Path: d.out, Err: pe.Err}
+	}
+	return err
 }
 
 // reserve grows the new dataset to size: the Manager refuses growth that
@@ -398,19 +562,27 @@ func (d *datasetSink) discard() error {
 	return errors.Join(d.m.Close(), d.remove())
 }
 
-// remove removes the closed dataset, and puts back the empty directory
-// OUT was, if it was one.
+func (d *datasetSink) whole() bool { return d.published }
+
+// remove removes the closed dataset and then the marker, and the
+// temporary directory: out is left as it was before salvage, new or an
+// empty directory. The marker goes last, so that a kill meanwhile leaves
+// what is left marked partial.
 func (d *datasetSink) remove() error {
-	dir := d.m.Dir()
-	if err := chunkmap.Remove(dir); err != nil || d.existed == 0 {
+	err := chunkmap.Remove(d.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil // no dataset was begun
+	}
+	if err != nil {
 		return err
 	}
-	// Remove took the directory, empty again, with the dataset: put back
-	// the empty directory OUT was.
-	if err := os.Mkdir(dir, d.existed.Perm()); err != nil {
+	if err := os.Remove(filepath.Join(d.dir, salvageMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return os.Chmod(dir, d.existed.Perm())
+	if d.inPlace {
+		return nil
+	}
+	return os.Remove(d.dir)
 }
 
 func (d *datasetSink) write(p []byte, off int64) error {
@@ -418,13 +590,36 @@ func (d *datasetSink) write(p []byte, off int64) error {
 	return err
 }
 
-// finish removes the dataset where it cannot make it whole and durable,
-// as abort does.
+// finish makes the dataset whole and durable, then gives it out's name, in
+// this order, each step durable before the next:
+//
+//  1. Size set, Sync (chunk files and manifest fsync'd), Close, and a
+//     read-only Open that finds the dataset it was meant to be (seal);
+//  2. the marker removed, and the directory fsync'd;
+//  3. for a temporary directory: renamed to out, and out's parent
+//     fsync'd, so that out's entry names the new directory for good.
+//
+// Where a step before out names the whole copy fails, it removes the
+// dataset, as discard does.
 func (d *datasetSink) finish(size int64) error {
-	if err := d.seal(size); err != nil {
-		return errors.Join(err, d.remove())
+	err := d.seal(size)
+	if err == nil {
+		err = os.Remove(filepath.Join(d.dir, salvageMarker))
 	}
-	return nil
+	if err == nil {
+		err = d.syncDir(d.dir)
+	}
+	if err == nil && !d.inPlace {
+		err = renameDir(d.dir, d.out)
+	}
+	if err != nil {
+		return errors.Join(d.asOut(err), d.remove())
+	}
+	d.published = true
+	if d.inPlace {
+		return nil
+	}
+	return d.syncDir(filepath.Dir(d.out))
 }
 
 // seal sets the dataset's Size, syncs and closes it, and checks that it
@@ -475,6 +670,8 @@ type flatSink struct {
 // reserve sets the file's size, sparse, to the extent's: it fails where
 // the file system's file size limit is lower.
 func (fl *flatSink) reserve(size int64) error { return fl.f.Truncate(size - fl.base) }
+
+func (fl *flatSink) whole() bool { return fl.published }
 
 func (fl *flatSink) discard() error {
 	return errors.Join(fl.f.Close(), os.Remove(fl.f.Name()))

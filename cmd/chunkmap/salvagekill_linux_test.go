@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/unpriv"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// salvageKillEnv holds, in a child of runKilledSalvage, DIR, OUT and the
+// point at which the child kills itself, one a line.
+const salvageKillEnv = "CHUNKMAP_SALVAGE_KILL"
+
+// TestSalvageKillChild is not a test: it is a salvage in a child process
+// that kills itself with SIGKILL at a point of the copy, run by
+// runKilledSalvage. The point is "open:N", as the copy opens chunk N (after
+// OUT was made and grown to the extent), "sync:N", before the Nth
+// directory fsync of salvage's own (of a dataset built beside OUT: 1 the
+// marker's, 2 the whole copy's, 3 OUT's parent's, after the rename; built
+// in OUT: 1 the marker's, 2 after the marker is gone), or "none".
+func TestSalvageKillChild(t *testing.T) {
+	env, ok := os.LookupEnv(salvageKillEnv)
+	if !ok {
+		return
+	}
+	args := strings.Split(env, "\n")
+	dir, out, point := args[0], args[1], args[2]
+	what, n, _ := strings.Cut(point, ":")
+	at, _ := strconv.Atoi(n)
+	die := func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	opens, syncs := 0, 0
+	cfg := salvageConfig{dir: dir, out: out,
+		open: func(path string) (chunkFile, error) {
+			if what == "open" && filepath.Base(path) == chunk.Name(int64(at)) {
+				if opens++; opens > 1 { // the first is checkAccess's
+					die()
+				}
+			}
+			return openChunkFile(path)
+		},
+		syncDir: func(d string) error {
+			if syncs++; what == "sync" && syncs == at {
+				die()
+			}
+			return vfs.OS.SyncDir(d)
+		},
+	}
+	var stdout, stderr bytes.Buffer
+	code := salvage(cfg, &stdout, &stderr)
+	os.Stderr.Write(stderr.Bytes())
+	os.Exit(code)
+}
+
+// runKilledSalvage salvages dir into out in a child process run in cwd,
+// which kills itself at point (see TestSalvageKillChild), and checks that
+// it died so, or that it exited with status 0 for "none".
+func runKilledSalvage(t *testing.T, cwd, dir, out, point string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSalvageKillChild$")
+	cmd.Env = append(os.Environ(), salvageKillEnv+"="+dir+"\n"+out+"\n"+point)
+	cmd.Dir = cwd
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(clixTimeout):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("salvage killed at %s did not end within %v", point, clixTimeout)
+	}
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if point == "none" {
+		if !ws.Exited() || ws.ExitStatus() != exitOK {
+			t.Fatalf("salvage: %v, want exit status 0\n%s", cmd.ProcessState, stderr.String())
+		}
+	} else if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("salvage to be killed at %s: %v, want killed by SIGKILL\n%s", point, cmd.ProcessState, stderr.String())
+	}
+}
+
+// checkWholeSalvage fails t unless out is the whole salvage of newDataset's
+// dataset: no marker, Start 0, Size testSize, every byte its pattern, and
+// verify finds it OK.
+func checkWholeSalvage(t *testing.T, out string) {
+	t.Helper()
+	if _, err := os.Lstat(filepath.Join(out, salvageMarker)); err == nil {
+		t.Fatalf("%s still holds %s", out, salvageMarker)
+	}
+	m, err := openReadOnly(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got := make([]byte, testSize)
+	if n, err := m.ReadAt(got, 0); n != testSize || m.Start() != 0 || m.Size() != testSize {
+		t.Fatalf("%s: Start %d, Size %d, ReadAt = %d, %v; want 0, %d, %d", out, m.Start(), m.Size(), n, err, testSize, testSize)
+	}
+	for i, b := range got {
+		if b != pattern(int64(i)) {
+			t.Fatalf("%s: byte %d = %#x, want %#x", out, i, b, pattern(int64(i)))
+		}
+	}
+	if code, stdout, stderr := runCmd(t, "verify", out); code != exitOK {
+		t.Fatalf("verify %s: exit status %d\n%s%s", out, code, stdout, stderr)
+	}
+}
+
+// TestSalvage_Killed checks a dataset salvage killed with SIGKILL at points
+// of the copy, into a new OUT and into an empty directory given as OUT (of
+// mode 2750, which must stay): OUT must then be missing, or the empty
+// directory it was, or the whole salvage. It used to be grown to the
+// whole extent before the copy, so a kill left a dataset with the full
+// Size and zeros where nothing was copied yet, which read like a whole
+// salvage. What a kill leaves beside OUT is a .OUT.salvage-N.tmp
+// directory, which stands in the way of no second salvage, and which
+// verify calls a salvage that did not finish while its marker is there.
+func TestSalvage_Killed(t *testing.T) {
+	dir := newDataset(t)
+	for _, empty := range []bool{false, true} {
+		for _, tc := range []struct {
+			point string
+			whole bool // OUT is the whole salvage after the kill
+		}{
+			{"open:0", false},
+			{"open:3", false},
+			{"sync:1", false},
+			{"sync:2", false},
+			{"sync:3", true},
+		} {
+			t.Run(fmt.Sprintf("empty=%v/%s", empty, tc.point), func(t *testing.T) {
+				parent := t.TempDir()
+				out := filepath.Join(parent, "out")
+				const mode = fs.ModeDir | fs.ModeSetgid | 0o750
+				if empty {
+					if err := os.Mkdir(out, 0o700); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Chmod(out, mode); err != nil {
+						t.Fatal(err)
+					}
+				}
+				runKilledSalvage(t, parent, dir, out, tc.point)
+
+				fi, err := os.Lstat(out)
+				switch {
+				case tc.whole:
+					checkWholeSalvage(t, out)
+				case !empty && err == nil:
+					t.Fatalf("after a kill at %s, %s exists (%v): %s", tc.point, out, fi.Mode(), listDir(t, out))
+				case empty && err != nil:
+					t.Fatal(err)
+				case empty && listDir(t, out) != "[]":
+					t.Fatalf("after a kill at %s, the empty directory %s given holds %s", tc.point, out, listDir(t, out))
+				}
+				if empty && fi != nil && fi.Mode() != mode {
+					t.Errorf("%s has mode %v, want %v, the mode of the empty directory given", out, fi.Mode(), mode)
+				}
+
+				entries, err := os.ReadDir(parent)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range entries {
+					name := e.Name()
+					if name == "out" {
+						continue
+					}
+					if !strings.HasPrefix(name, ".out.salvage-") || !strings.HasSuffix(name, ".tmp") {
+						t.Fatalf("the kill left %s beside OUT, want only .out.salvage-N.tmp", name)
+					}
+					if _, err := os.Lstat(filepath.Join(parent, name, salvageMarker)); err == nil {
+						code, stdout, _ := runCmd(t, "verify", filepath.Join(parent, name))
+						if code != exitFail || !strings.Contains(stdout, "did not finish") {
+							t.Errorf("verify of the leftover %s: exit status %d, %q; want 1, a salvage that did not finish", name, code, stdout)
+						}
+					}
+				}
+				if tc.whole {
+					return
+				}
+				// The leftovers confuse no second salvage.
+				var out2, err2 bytes.Buffer
+				if code := salvage(salvageConfig{dir: dir, out: out}, &out2, &err2); code != exitOK {
+					t.Fatalf("salvage again: exit status %d, stderr %q", code, err2.String())
+				}
+				checkWholeSalvage(t, out)
+				if fi, err := os.Lstat(out); err != nil || empty && fi.Mode() != mode {
+					t.Errorf("after salvage into the empty directory of mode %v given: %v, %v", mode, fi.Mode(), err)
+				}
+			})
+		}
+	}
+}
+
+// TestSalvage_KilledInPlace checks the salvage that cannot build OUT beside
+// it and copies into OUT itself, an empty directory whose entry cannot be
+// replaced (here ".", the child's working directory): killed midway, OUT
+// holds the marker, and verify, info and a second salvage say it holds a
+// salvage that did not finish, where it read like a whole one before;
+// killed after the marker is gone, OUT is whole.
+func TestSalvage_KilledInPlace(t *testing.T) {
+	dir := newDataset(t)
+	out := filepath.Join(t.TempDir(), "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runKilledSalvage(t, out, dir, ".", "open:3")
+	if _, err := os.Lstat(filepath.Join(out, salvageMarker)); err != nil {
+		t.Fatalf("a salvage in place killed midway left no marker: %v", err)
+	}
+	if code, stdout, _ := runCmd(t, "verify", out); code != exitFail || !strings.Contains(stdout, salvageMarker) || !strings.Contains(stdout, "did not finish") {
+		t.Errorf("verify of the partial salvage: exit status %d, %q; want 1 and a salvage that did not finish", code, stdout)
+	}
+	if code, stdout, _ := runCmd(t, "info", out); code != exitDamaged || !strings.Contains(stdout, "did not finish") {
+		t.Errorf("info of the partial salvage: exit status %d, %q; want 3 and a salvage that did not finish", code, stdout)
+	}
+	if code, _, stderr := runCmd(t, "salvage", dir, out); code != exitFail || !strings.Contains(stderr, "did not finish") {
+		t.Errorf("salvage into the partial salvage: exit status %d, %q; want 1 and a salvage that did not finish", code, stderr)
+	}
+
+	// Emptied, the directory takes a salvage in place, killed only once
+	// the marker's removal is done (its fsync not yet).
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runKilledSalvage(t, out, dir, ".", "sync:2")
+	checkWholeSalvage(t, out)
+	if got := listDir(t, filepath.Dir(out)); got != "[out]" {
+		t.Errorf("a salvage in place left %s beside OUT, want [out]", got)
+	}
+}
+
+// TestSalvage_IntoEmptyDirectory checks a salvage into an empty directory
+// given as OUT, of another owner (as root) and mode 2750: the directory
+// built beside it replaces it with the same mode, owner and group, and
+// nothing is left beside it.
+func TestSalvage_IntoEmptyDirectory(t *testing.T) {
+	dir := newDataset(t)
+	parent := t.TempDir()
+	out := filepath.Join(parent, "out")
+	if err := os.Mkdir(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := os.Getuid(), os.Getgid()
+	if uid == 0 {
+		uid, gid = 65534, 65534
+		if err := os.Lchown(out, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const mode = fs.ModeDir | fs.ModeSetgid | 0o750
+	if err := os.Chmod(out, mode); err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	syncDir := func(d string) error {
+		synced = append(synced, d)
+		return vfs.OS.SyncDir(d)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := salvage(salvageConfig{dir: dir, out: out, syncDir: syncDir}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("salvage: exit status %d, %s", code, stderr.String())
+	}
+	checkWholeSalvage(t, out)
+	fi, err := os.Lstat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rename's: a copy made in place syncs only OUT.
+	if len(synced) == 0 || synced[len(synced)-1] != parent {
+		t.Errorf("salvage synced %q, last not OUT's parent: the copy was made in place, not beside it", synced)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode() != mode || int(st.Uid) != uid || int(st.Gid) != gid {
+		t.Errorf("%s has mode %v, owner %d:%d; want %v, %d:%d, the empty directory's", out, fi.Mode(), st.Uid, st.Gid, mode, uid, gid)
+	}
+	if got := listDir(t, parent); got != "[out]" {
+		t.Errorf("salvage left %s beside OUT, want [out]", got)
+	}
+}
+
+// TestSalvage_ParentNotWritable checks the fallback of a salvage into an
+// empty directory OUT that this user may write while OUT's parent is not:
+// no directory can be made beside OUT, so the copy is made in OUT itself,
+// and is whole, without the marker, at the end.
+func TestSalvage_ParentNotWritable(t *testing.T) {
+	if unpriv.Run(t) {
+		return // root writes any directory
+	}
+	dir := newDataset(t)
+	parent := t.TempDir()
+	out := filepath.Join(parent, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(parent, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(parent, 0o755) })
+	var stdout, stderr bytes.Buffer
+	if code := salvage(salvageConfig{dir: dir, out: out}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("salvage: exit status %d, %s", code, stderr.String())
+	}
+	checkWholeSalvage(t, out)
+	if got := listDir(t, parent); got != "[out]" {
+		t.Errorf("%s holds %s, want [out]", parent, got)
+	}
+}
