@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/chunkmap/chunkmap"
@@ -424,7 +425,7 @@ func createDataset(out string, cs, start int64, syncDir func(string) error) (_ *
 	fi, lerr := os.Lstat(out)
 	exists := lerr == nil
 	d := &datasetSink{start: start, out: out, syncDir: syncDir}
-	d.dir, err = buildDir(out, fi, exists)
+	d.dir, err = buildDir(out, fi, exists, syncDir)
 	if err != nil {
 		return nil, err
 	}
@@ -469,13 +470,18 @@ func createDataset(out string, cs, start int64, syncDir func(string) error) (_ *
 // buildDir returns the directory to build the dataset for out in: a new
 // temporary directory beside out, or out itself, an empty directory that
 // a temporary one cannot replace.
-func buildDir(out string, fi fs.FileInfo, exists bool) (string, error) {
+func buildDir(out string, fi fs.FileInfo, exists bool, syncDir func(string) error) (string, error) {
 	if b := filepath.Base(out); b == "." || b == ".." || b == string(filepath.Separator) {
 		// No directory entry of this name can be replaced (rename(2):
 		// EINVAL, EBUSY): checkOut found it an empty directory.
 		return out, nil
 	}
 	if !exists {
+		// chunkmap.Open, which made OUT before, made its missing
+		// parents too: so does salvage, durably.
+		if err := makeParents(filepath.Dir(out), syncDir); err != nil {
+			return "", err
+		}
 		tmp, err := tempDir(out, nil)
 		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 			// The temporary name is salvage's own: say what the user
@@ -504,6 +510,32 @@ func buildDir(out string, fi fs.FileInfo, exists bool) (string, error) {
 		return out, nil
 	}
 	return tmp, nil
+}
+
+// makeParents makes dir and its missing parents, and fsyncs the directory
+// that names each one it made, outermost first: a new directory's entry is
+// durable only once its parent is fsync'd, and the copy renamed into dir
+// would be lost with it.
+func makeParents(dir string, syncDir func(string) error) error {
+	var made []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		made = append(made, d)
+	}
+	if len(made) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range slices.Backward(made) {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // tempDir makes a new empty directory beside out, under a name no user

@@ -325,3 +325,25 @@ func TestSalvage_ParentNotWritable(t *testing.T) {
 		t.Errorf("%s holds %s, want [out]", parent, got)
 	}
 }
+
+// TestSalvage_MissingParents checks a dataset OUT whose parent directories
+// are missing: salvage makes them, as chunkmap.Open did when it made OUT
+// in place, and fsyncs the directory that names each, outermost first.
+func TestSalvage_MissingParents(t *testing.T) {
+	dir := newDataset(t)
+	top := t.TempDir()
+	out := filepath.Join(top, "a", "b", "out")
+	var synced []string
+	syncDir := func(d string) error {
+		synced = append(synced, d)
+		return vfs.OS.SyncDir(d)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := salvage(salvageConfig{dir: dir, out: out, syncDir: syncDir}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("salvage into %s: exit status %d, %s", out, code, stderr.String())
+	}
+	checkWholeSalvage(t, out)
+	if len(synced) < 2 || synced[0] != top || synced[1] != filepath.Join(top, "a") {
+		t.Errorf("salvage synced %q, want %s and %s/a first", synced, top, top)
+	}
+}
