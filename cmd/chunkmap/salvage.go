@@ -453,7 +453,12 @@ func createDataset(out string, cs, start int64, syncDir func(string) error) (_ *
 		}
 		return nil, d.asOut(err)
 	}
-	if err = errors.Join(f.Close(), d.syncDir(d.dir)); err != nil {
+	if err = f.Close(); err == nil {
+		if err = d.syncDir(d.dir); err != nil && !errors.As(err, new(*fs.PathError)) {
+			err = &fs.PathError{Op: "sync", Path: d.dir, Err: err}
+		}
+	}
+	if err != nil {
 		return nil, d.asOut(err)
 	}
 	// 2. The dataset, copied into by write; finish does the rest.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -345,5 +346,53 @@ func TestSalvage_MissingParents(t *testing.T) {
 	checkWholeSalvage(t, out)
 	if len(synced) < 2 || synced[0] != top || synced[1] != filepath.Join(top, "a") {
 		t.Errorf("salvage synced %q, want %s and %s/a first", synced, top, top)
+	}
+}
+
+// TestSalvage_DatasetDirectorySyncFails checks the fsyncs of a dataset
+// built beside OUT failing: before the rename (the marker's, the whole
+// copy's) salvage fails and leaves nothing, OUT missing; after it (OUT's
+// parent's) OUT holds the whole copy, and salvage fails saying so, as a
+// flat salvage does. Each error names OUT once: the first named neither
+// the operation nor a file, only the error.
+func TestSalvage_DatasetDirectorySyncFails(t *testing.T) {
+	dir := newDataset(t)
+	errSync := errors.New("input/output error")
+	for n, published := range []bool{false, false, true} {
+		t.Run(fmt.Sprintf("sync %d", n+1), func(t *testing.T) {
+			parent := t.TempDir()
+			out := filepath.Join(parent, "out")
+			calls := 0
+			syncDir := func(d string) error {
+				if calls++; calls == n+1 {
+					return errSync
+				}
+				return vfs.OS.SyncDir(d)
+			}
+			var stdout, stderr bytes.Buffer
+			if code := salvage(salvageConfig{dir: dir, out: out, syncDir: syncDir}, &stdout, &stderr); code != exitFail {
+				t.Fatalf("exit status %d, want %d\n%s", code, exitFail, stderr.String())
+			}
+			msg := stderr.String()
+			if !strings.Contains(msg, "input/output error") || strings.Count(msg, out) != 1 {
+				t.Errorf("stderr %q, want the fsync's error, naming %s once", msg, out)
+			}
+			if published {
+				if !strings.Contains(msg, out+" holds the whole copy") {
+					t.Errorf("stderr %q, want that %s holds the whole copy", msg, out)
+				}
+				checkWholeSalvage(t, out)
+				if got := listDir(t, parent); got != "[out]" {
+					t.Errorf("%s holds %s, want [out]", parent, got)
+				}
+				return
+			}
+			if n > 0 && !strings.Contains(msg, "was not written") { // the first fails the creation of OUT
+				t.Errorf("stderr %q, want that %s was not written", msg, out)
+			}
+			if got := listDir(t, parent); got != "[]" {
+				t.Errorf("%s holds %s, want nothing", parent, got)
+			}
+		})
 	}
 }
