@@ -374,7 +374,7 @@ type sink interface {
 	reserve(size int64) error
 	// finish sets the end to dataset offset size, syncs and closes;
 	// where that fails, it removes what the sink created, unless OUT
-	// holds the whole copy by then (a flat copy named, see flatSink).
+	// holds the whole copy by then (see whole).
 	finish(size int64) error
 	// discard closes and removes what the sink created, leaving OUT as
 	// it was before salvage, after a failure: a partial copy left under
