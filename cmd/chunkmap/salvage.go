@@ -454,9 +454,7 @@ func createDataset(out string, cs, start int64, syncDir func(string) error) (_ *
 		return nil, d.asOut(err)
 	}
 	if err = f.Close(); err == nil {
-		if err = d.syncDir(d.dir); err != nil && !errors.As(err, new(*fs.PathError)) {
-			err = &fs.PathError{Op: "sync", Path: d.dir, Err: err}
-		}
+		err = syncErr(d.dir, d.syncDir(d.dir))
 	}
 	if err != nil {
 		return nil, d.asOut(err)
@@ -603,9 +601,16 @@ func (d *datasetSink) whole() bool { return d.published }
 
 // remove removes the closed dataset and then the marker, and the
 // temporary directory: out is left as it was before salvage, new or an
-// empty directory. The marker goes last, so that a kill meanwhile leaves
-// what is left marked partial.
+// empty directory. The marker is made again where finish took it already:
+// it keeps chunkmap.Remove, which takes a directory it empties, from
+// taking out, and marks what a kill meanwhile leaves partial.
 func (d *datasetSink) remove() error {
+	marker := filepath.Join(d.dir, salvageMarker)
+	if f, err := os.OpenFile(marker, os.O_WRONLY|os.O_CREATE, 0o644); err != nil {
+		return err
+	} else if err := f.Close(); err != nil {
+		return err
+	}
 	err := chunkmap.Remove(d.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil // no dataset was begun
@@ -613,7 +618,7 @@ func (d *datasetSink) remove() error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(d.dir, salvageMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(marker); err != nil {
 		return err
 	}
 	if d.inPlace {
@@ -644,19 +649,29 @@ func (d *datasetSink) finish(size int64) error {
 		err = os.Remove(filepath.Join(d.dir, salvageMarker))
 	}
 	if err == nil {
-		err = d.syncDir(d.dir)
+		err = syncErr(d.dir, d.syncDir(d.dir))
 	}
 	if err == nil && !d.inPlace {
 		err = renameDir(d.dir, d.out)
 	}
 	if err != nil {
-		return errors.Join(d.asOut(err), d.remove())
+		return errors.Join(err, d.remove())
 	}
 	d.published = true
 	if d.inPlace {
 		return nil
 	}
-	return d.syncDir(filepath.Dir(d.out))
+	parent := filepath.Dir(d.out)
+	return syncErr(parent, d.syncDir(parent))
+}
+
+// syncErr is err, the error of the fsync of directory dir, naming the
+// operation and dir where it does not already.
+func syncErr(dir string, err error) error {
+	if err != nil && !errors.As(err, new(*fs.PathError)) {
+		return &fs.PathError{Op: "sync", Path: dir, Err: err}
+	}
+	return err
 }
 
 // seal sets the dataset's Size, syncs and closes it, and checks that it

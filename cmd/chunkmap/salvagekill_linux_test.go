@@ -350,34 +350,54 @@ func TestSalvage_MissingParents(t *testing.T) {
 }
 
 // TestSalvage_DatasetDirectorySyncFails checks the fsyncs of a dataset
-// built beside OUT failing: before the rename (the marker's, the whole
-// copy's) salvage fails and leaves nothing, OUT missing; after it (OUT's
-// parent's) OUT holds the whole copy, and salvage fails saying so, as a
-// flat salvage does. Each error names OUT once: the first named neither
-// the operation nor a file, only the error.
+// salvage failing, built beside OUT and in OUT itself (".", an empty
+// directory no rename can replace): before OUT names the whole copy (the
+// marker's fsync, the whole copy's) salvage fails and leaves OUT as it
+// was, missing or the empty directory; after it (OUT's parent's, beside
+// OUT) OUT holds the whole copy, and salvage fails saying so, as a flat
+// salvage does. Each error names the operation, and OUT once. The whole
+// copy's failing used to remove an in-place OUT with the dataset (Remove
+// takes a directory it empties: the marker was gone by then), and to add
+// a second error for the temporary directory, removed twice; the fsyncs'
+// errors named no operation.
 func TestSalvage_DatasetDirectorySyncFails(t *testing.T) {
 	dir := newDataset(t)
 	errSync := errors.New("input/output error")
-	for n, published := range []bool{false, false, true} {
-		t.Run(fmt.Sprintf("sync %d", n+1), func(t *testing.T) {
+	for _, tc := range []struct {
+		inPlace   bool
+		n         int
+		published bool
+	}{
+		{false, 1, false}, {false, 2, false}, {false, 3, true},
+		{true, 1, false}, {true, 2, false},
+	} {
+		t.Run(fmt.Sprintf("inPlace=%v/sync %d", tc.inPlace, tc.n), func(t *testing.T) {
 			parent := t.TempDir()
 			out := filepath.Join(parent, "out")
+			arg := out
+			if tc.inPlace {
+				if err := os.Mkdir(out, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				t.Chdir(out)
+				arg = "."
+			}
 			calls := 0
 			syncDir := func(d string) error {
-				if calls++; calls == n+1 {
+				if calls++; calls == tc.n {
 					return errSync
 				}
 				return vfs.OS.SyncDir(d)
 			}
 			var stdout, stderr bytes.Buffer
-			if code := salvage(salvageConfig{dir: dir, out: out, syncDir: syncDir}, &stdout, &stderr); code != exitFail {
+			if code := salvage(salvageConfig{dir: dir, out: arg, syncDir: syncDir}, &stdout, &stderr); code != exitFail {
 				t.Fatalf("exit status %d, want %d\n%s", code, exitFail, stderr.String())
 			}
 			msg := stderr.String()
-			if !strings.Contains(msg, "input/output error") || strings.Count(msg, out) != 1 {
-				t.Errorf("stderr %q, want the fsync's error, naming %s once", msg, out)
+			if !strings.Contains(msg, "sync ") || !strings.Contains(msg, "input/output error") || strings.Count(msg, "\n") != 1 || !tc.inPlace && strings.Count(msg, out) != 1 {
+				t.Errorf("stderr %q, want one line: the fsync's error, naming OUT once", msg)
 			}
-			if published {
+			if tc.published {
 				if !strings.Contains(msg, out+" holds the whole copy") {
 					t.Errorf("stderr %q, want that %s holds the whole copy", msg, out)
 				}
@@ -387,11 +407,18 @@ func TestSalvage_DatasetDirectorySyncFails(t *testing.T) {
 				}
 				return
 			}
-			if n > 0 && !strings.Contains(msg, "was not written") { // the first fails the creation of OUT
-				t.Errorf("stderr %q, want that %s was not written", msg, out)
+			if tc.n > 1 && !strings.Contains(msg, "was not written") { // the first fails the creation of OUT
+				t.Errorf("stderr %q, want that OUT was not written", msg)
 			}
-			if got := listDir(t, parent); got != "[]" {
-				t.Errorf("%s holds %s, want nothing", parent, got)
+			want := "[]"
+			if tc.inPlace {
+				want = "[out]"
+				if got := listDir(t, out); got != "[]" {
+					t.Errorf("OUT, an empty directory before, holds %s", got)
+				}
+			}
+			if got := listDir(t, parent); got != want {
+				t.Errorf("%s holds %s, want %s", parent, got, want)
 			}
 		})
 	}
