@@ -423,3 +423,58 @@ func TestSalvage_DatasetDirectorySyncFails(t *testing.T) {
 		})
 	}
 }
+
+// TestSalvage_IntoMountPoint checks a dataset salvage into an empty
+// directory that is a mount point (a tmpfs), which no rename can replace
+// (EBUSY): salvage copies into it in place. Killed midway, the copy is
+// marked partial and verify says so; run to the end, OUT is whole and
+// unmarked, still the mount point, with nothing left beside it.
+func TestSalvage_IntoMountPoint(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	dir := newDataset(t)
+	parent := t.TempDir()
+	out := filepath.Join(parent, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", out, "tmpfs", 0, "size=4m,mode=0750"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(out, syscall.MNT_DETACH) })
+
+	runKilledSalvage(t, parent, dir, out, "open:3")
+	if code, stdout, _ := runCmd(t, "verify", out); code != exitFail || !strings.Contains(stdout, "did not finish") {
+		t.Errorf("verify of the partial salvage: exit status %d, %q; want 1 and a salvage that did not finish", code, stdout)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Remove(filepath.Join(out, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var stdout, stderr bytes.Buffer
+	if code := salvage(salvageConfig{dir: dir, out: out}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("salvage: exit status %d, %s", code, stderr.String())
+	}
+	checkWholeSalvage(t, out)
+	pfi, err := os.Stat(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Sys().(*syscall.Stat_t).Dev == pfi.Sys().(*syscall.Stat_t).Dev || fi.Mode() != fs.ModeDir|0o750 {
+		t.Errorf("%s (%v) is no longer the mount point of mode 0750 it was", out, fi.Mode())
+	}
+	if got := listDir(t, parent); got != "[out]" {
+		t.Errorf("%s holds %s, want [out]", parent, got)
+	}
+}
