@@ -542,12 +542,17 @@ func makeParents(dir string, syncDir func(string) error) error {
 }
 
 // tempDir makes a new empty directory beside out, under a name no user
-// asks for (a dot, out's name, .salvage-N.tmp), with the mode, owner and
+// asks for (a dot, out's name or its first 200 bytes, .salvage-N.tmp), with the mode, owner and
 // group of the directory fi describes, or with a new directory's where fi
 // is nil. A directory that cannot have them is removed again.
 func tempDir(out string, fi fs.FileInfo) (string, error) {
 	for {
-		tmp := filepath.Join(filepath.Dir(out), fmt.Sprintf(".%s.salvage-%d.tmp", filepath.Base(out), rand.Uint32()))
+		// At most 200 bytes of out's name: with the rest, the name
+		// stays under NAME_MAX (255 on the common file systems) where
+		// out's own fits.
+		base := filepath.Base(out)
+		base = base[:min(len(base), 200)]
+		tmp := filepath.Join(filepath.Dir(out), fmt.Sprintf(".%s.salvage-%d.tmp", base, rand.Uint32()))
 		err := os.Mkdir(tmp, 0o755) // chunkmap.Open's mode for a directory it makes
 		if errors.Is(err, fs.ErrExist) {
 			continue // left by a salvage that was killed: another name

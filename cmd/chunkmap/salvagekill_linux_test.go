@@ -478,3 +478,17 @@ func TestSalvage_IntoMountPoint(t *testing.T) {
 		t.Errorf("%s holds %s, want [out]", parent, got)
 	}
 }
+
+// TestSalvage_LongName checks a dataset OUT whose name is near the file
+// system's limit of 255 bytes: the temporary directory's name, OUT's with a
+// dot before and .salvage-N.tmp after, must still fit. It did not
+// ('create OUT: file name too long'), where OUT itself could be made.
+func TestSalvage_LongName(t *testing.T) {
+	dir := newDataset(t)
+	out := filepath.Join(t.TempDir(), strings.Repeat("o", 250))
+	var stdout, stderr bytes.Buffer
+	if code := salvage(salvageConfig{dir: dir, out: out}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("salvage: exit status %d, %s", code, stderr.String())
+	}
+	checkWholeSalvage(t, out)
+}
