@@ -404,7 +404,9 @@ const salvageMarker = "SALVAGE-INCOMPLETE"
 type datasetSink struct {
 	m     *chunkmap.Manager
 	start int64
-	out   string
+	// out is OUT as the kernel resolves it (see outPath), name as the
+	// user gave it, for messages.
+	out, name string
 	// dir is where the dataset is built: a temporary directory beside
 	// out, or out itself (inPlace).
 	dir     string
@@ -420,12 +422,15 @@ type datasetSink struct {
 // (the Start of a dataset always is), so that the salvaged bytes keep
 // their offsets. The dataset is made in a temporary directory beside out,
 // or in out where that cannot take its name (see datasetSink).
-func createDataset(out string, cs, start int64, syncDir func(string) error) (_ *datasetSink, err error) {
-	out = filepath.Clean(out)
+func createDataset(name string, cs, start int64, syncDir func(string) error) (_ *datasetSink, err error) {
+	out, err := outPath(name)
+	if err != nil {
+		return nil, err
+	}
 	fi, lerr := os.Lstat(out)
 	exists := lerr == nil
-	d := &datasetSink{start: start, out: out, syncDir: syncDir}
-	d.dir, err = buildDir(out, fi, exists, syncDir)
+	d := &datasetSink{start: start, out: out, name: name, syncDir: syncDir}
+	d.dir, err = buildDir(out, name, fi, exists, syncDir)
 	if err != nil {
 		return nil, err
 	}
@@ -465,15 +470,57 @@ func createDataset(out string, cs, start int64, syncDir func(string) error) (_ *
 		return nil, err
 	}
 	if d.m.Size() != start || d.m.Start() != start {
-		return nil, errors.Join(fmt.Errorf("%s already holds a dataset (created since it was checked)", out), d.m.Close())
+		return nil, errors.Join(fmt.Errorf("%s already holds a dataset (created since it was checked)", name), d.m.Close())
 	}
 	return d, nil
+}
+
+// outPath returns the path of the directory the kernel names by out, the
+// one checkOut examined, in a form whose parent directory and last name
+// are those of that directory. filepath.Clean is no such form: it drops
+// "L/.." as text, where the kernel steps out of L's target, and a trailing
+// slash, which makes the kernel follow a symlink that out names. A last
+// name "." or ".." is kept as it is: no rename can replace it.
+func outPath(out string) (string, error) {
+	trimmed := trimSeparators(out)
+	if len(trimmed) == len(filepath.VolumeName(trimmed)) {
+		return out, nil // a root
+	}
+	base := filepath.Base(trimmed)
+	if base == "." || base == ".." {
+		return trimmed, nil
+	}
+	if len(trimmed) != len(out) {
+		// A trailing slash: the kernel follows a symlink out names.
+		return resolve(trimmed)
+	}
+	// The parent as written, not as filepath.Dir cleans it.
+	parent := out[:len(out)-len(base)]
+	switch t := trimSeparators(parent); {
+	case parent == filepath.VolumeName(out):
+		parent += "." // "C:x" is x in C:'s current directory
+	case len(t) > len(filepath.VolumeName(t)):
+		parent = t
+	}
+	parent, err := resolve(parent)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(parent, base), nil
+}
+
+// trimSeparators returns path without the separators it ends in.
+func trimSeparators(path string) string {
+	for len(path) > 0 && os.IsPathSeparator(path[len(path)-1]) {
+		path = path[:len(path)-1]
+	}
+	return path
 }
 
 // buildDir returns the directory to build the dataset for out in: a new
 // temporary directory beside out, or out itself, an empty directory that
 // a temporary one cannot replace.
-func buildDir(out string, fi fs.FileInfo, exists bool, syncDir func(string) error) (string, error) {
+func buildDir(out, name string, fi fs.FileInfo, exists bool, syncDir func(string) error) (string, error) {
 	if b := filepath.Base(out); b == "." || b == ".." || b == string(filepath.Separator) {
 		// No directory entry of this name can be replaced (rename(2):
 		// EINVAL, EBUSY): checkOut found it an empty directory.
@@ -489,7 +536,7 @@ func buildDir(out string, fi fs.FileInfo, exists bool, syncDir func(string) erro
 		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 			// The temporary name is salvage's own: say what the user
 			// asked for.
-			return "", &fs.PathError{Op: "create", Path: out, Err: pe.Err}
+			return "", &fs.PathError{Op: "create", Path: name, Err: pe.Err}
 		}
 		return tmp, err
 	}
@@ -584,7 +631,7 @@ func unfinishedSalvage(dir string) string {
 // *fs.PathError's, with out's: the user asked for out.
 func (d *datasetSink) asOut(err error) error {
 	if pe := (*fs.PathError)(nil); !d.inPlace && errors.As(err, &pe) && strings.HasPrefix(pe.Path, d.dir) {
-		return &fs.PathError{Op: pe.Op, Path: d.out, Err: pe.Err}
+		return &fs.PathError{Op: pe.Op, Path: d.name, Err: pe.Err}
 	}
 	return err
 }

@@ -492,3 +492,49 @@ func TestSalvage_LongName(t *testing.T) {
 	}
 	checkWholeSalvage(t, out)
 }
+
+// TestSalvage_OutPathAsKernelReadsIt checks that salvage writes the OUT
+// that checkOut examined, the one the kernel names: "L/../x" where L is a
+// symlink is x beside L's target, and "S/" where S is a symlink to a
+// directory is that directory. salvage used to clean OUT as text first
+// ("L/../x" became "x" in the current directory, "S/" the symlink S): it
+// made the copy in another directory than the one it reported, and with
+// "L/../ds", ds being DIR, it copied into DIR itself, which it opened
+// read-write, marked and called a dataset "created since it was checked".
+func TestSalvage_OutPathAsKernelReadsIt(t *testing.T) {
+	dir := newDataset(t)
+	top := filepath.Dir(dir)
+	t.Chdir(top)
+	if err := os.MkdirAll(filepath.Join("x", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir("empty", 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][2]string{{"x/sub", "L"}, {"empty", "S"}} {
+		if err := os.Symlink(l[0], l[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ out, want string }{
+		{"L/../new", "x/new"},
+		{"L/../ds", "x/ds"},
+		{"S/", "empty"},
+	} {
+		t.Run(tc.out, func(t *testing.T) {
+			before := snapshot(t, dir)
+			var stdout, stderr bytes.Buffer
+			if code := salvage(salvageConfig{dir: dir, out: tc.out}, &stdout, &stderr); code != exitOK {
+				t.Fatalf("salvage into %s: exit status %d, %s", tc.out, code, stderr.String())
+			}
+			checkUnchanged(t, dir, before)
+			checkWholeSalvage(t, tc.want)
+			if fi, err := os.Lstat(tc.want); err != nil || fi.Mode().Perm() != 0o755 && tc.want != "empty" || fi.Mode().Perm() != 0o750 && tc.want == "empty" {
+				t.Errorf("Lstat(%s) = %v, %v; want a directory of its mode", tc.want, fi, err)
+			}
+			if _, err := os.Lstat("new"); err == nil {
+				t.Errorf("salvage into %s made ./new", tc.out)
+			}
+		})
+	}
+}
