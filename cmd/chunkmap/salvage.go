@@ -655,12 +655,18 @@ func (d *datasetSink) whole() bool { return d.published }
 // temporary directory: out is left as it was before salvage, new or an
 // empty directory. The marker is made again where finish took it already:
 // it keeps chunkmap.Remove, which takes a directory it empties, from
-// taking out, and marks what a kill meanwhile leaves partial.
+// taking out, and marks what a kill meanwhile leaves partial. It is made
+// with O_EXCL, which follows no symlink: the directory may be another
+// user's (OUT's owner's, see tempDir), who may have put one under the
+// marker's name, and whatever stands there keeps the directory from being
+// empty all the same.
 func (d *datasetSink) remove() error {
 	marker := filepath.Join(d.dir, salvageMarker)
-	if f, err := os.OpenFile(marker, os.O_WRONLY|os.O_CREATE, 0o644); err != nil {
-		return err
-	} else if err := f.Close(); err != nil {
+	if f, err := os.OpenFile(marker, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
+		if err := f.Close(); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	err := chunkmap.Remove(d.dir)

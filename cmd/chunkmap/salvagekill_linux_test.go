@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -536,5 +537,53 @@ func TestSalvage_OutPathAsKernelReadsIt(t *testing.T) {
 				t.Errorf("salvage into %s made ./new", tc.out)
 			}
 		})
+	}
+}
+
+// TestSalvage_StoppedFollowsNoMarkerSymlink checks that a salvage stopped
+// midway, which makes its marker again before it removes the dataset,
+// creates no file where a symlink put under the marker's name points: the
+// directory it builds in belongs to OUT's owner, who may put one there
+// while a root salvage copies. The marker was made again with O_CREATE
+// alone, which follows a symlink and created its target.
+func TestSalvage_StoppedFollowsNoMarkerSymlink(t *testing.T) {
+	dir := newDataset(t)
+	top := t.TempDir()
+	out := filepath.Join(top, "out")
+	victim := filepath.Join(top, "victim")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opens := 0
+	cfg := salvageConfig{ctx: ctx, dir: dir, out: out,
+		open: func(path string) (chunkFile, error) {
+			if filepath.Base(path) == chunk.Name(1) {
+				if opens++; opens == 2 { // the first is checkAccess's
+					tmps, err := filepath.Glob(filepath.Join(top, ".out.salvage-*.tmp"))
+					if err != nil || len(tmps) != 1 {
+						t.Errorf("temporary directories %q, %v; want one", tmps, err)
+					} else {
+						marker := filepath.Join(tmps[0], salvageMarker)
+						if err := os.Remove(marker); err != nil {
+							t.Error(err)
+						}
+						if err := os.Symlink(victim, marker); err != nil {
+							t.Error(err)
+						}
+					}
+					cancel()
+				}
+			}
+			return openChunkFile(path)
+		},
+	}
+	var stdout, stderr bytes.Buffer
+	if code := salvage(cfg, &stdout, &stderr); code != exitFail {
+		t.Fatalf("exit status %d, want %d\n%s", code, exitFail, stderr.String())
+	}
+	if _, err := os.Lstat(victim); err == nil {
+		t.Errorf("salvage created %s, the target of a symlink under %s's name", victim, salvageMarker)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Errorf("salvage left %s", out)
 	}
 }
