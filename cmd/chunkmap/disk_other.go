@@ -15,9 +15,12 @@ func allocated(fi fs.FileInfo) int64 { return fi.Size() }
 // openDir opens the directory dir to list it.
 func openDir(dir string) (*os.File, error) { return os.Open(dir) }
 
-// giveOwner does nothing: without Unix owners a new directory has what an
-// empty one given as OUT had (its ACL is inherited from the same parent).
-func giveOwner(path string, fi fs.FileInfo) error { return nil }
+// giveOwnerMode gives the directory path the mode of the directory fi
+// describes. Without Unix owners a new directory has what an empty one
+// given as OUT had otherwise (its ACL is inherited from the same parent).
+func giveOwnerMode(path string, fi fs.FileInfo) error {
+	return os.Chmod(path, fi.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSetuid|fs.ModeSticky))
+}
 
 // renameDir renames the directory from to to. On Windows it fails where
 // to exists (MoveFileEx replaces no directory), and salvage then copies

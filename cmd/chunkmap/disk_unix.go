@@ -26,23 +26,36 @@ func openDir(dir string) (*os.File, error) {
 	return os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
 }
 
-// giveOwner gives path the owner and group of the directory fi describes,
-// where they differ: a directory salvage puts in place of an empty one must
-// not change who owns OUT. It fails where this user may not (chown(2):
-// only root gives a file away).
-func giveOwner(path string, fi fs.FileInfo) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	now, err := os.Lstat(path)
+// giveOwnerMode gives the directory path the owner, group and mode of the
+// directory fi describes: a directory salvage puts in place of an empty one
+// must not change who owns OUT or who may enter it. It fails where this
+// user may not (chown(2): only root gives a file away). It works on the
+// directory it opens, with O_NOFOLLOW: whoever may write path's parent may
+// swap the directory for a symlink at any time, and chmod(2) or chown(2)
+// by path would follow it (as root, to /etc/shadow, say).
+func giveOwnerMode(path string, fi fs.FileInfo) (err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}
-	if ns, ok := now.Sys().(*syscall.Stat_t); ok && ns.Uid == st.Uid && ns.Gid == st.Gid {
-		return nil
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		now, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if ns, ok := now.Sys().(*syscall.Stat_t); !ok || ns.Uid != st.Uid || ns.Gid != st.Gid {
+			// The owner first: chown(2) may clear the set-group-ID bit.
+			if err := f.Chown(int(st.Uid), int(st.Gid)); err != nil {
+				return err
+			}
+		}
 	}
-	return os.Lchown(path, int(st.Uid), int(st.Gid))
+	return f.Chmod(fi.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSetuid | fs.ModeSticky))
 }
 
 // renameDir renames the directory from to to, replacing to where it is an

@@ -607,11 +607,7 @@ func tempDir(out string, fi fs.FileInfo) (string, error) {
 		if err != nil || fi == nil {
 			return tmp, err
 		}
-		// The owner first: chown(2) may clear the set-group-ID bit.
-		if err := giveOwner(tmp, fi); err != nil {
-			return "", errors.Join(err, os.Remove(tmp))
-		}
-		if err := os.Chmod(tmp, fi.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSetuid|fs.ModeSticky)); err != nil {
+		if err := giveOwnerMode(tmp, fi); err != nil {
 			return "", errors.Join(err, os.Remove(tmp))
 		}
 		return tmp, nil
