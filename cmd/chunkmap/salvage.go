@@ -487,6 +487,12 @@ func outPath(out string) (string, error) {
 		return out, nil // a root
 	}
 	base := filepath.Base(trimmed)
+	if base == "." && len(trimmed) > 1 {
+		if _, err := os.Lstat(trimmed); errors.Is(err, fs.ErrNotExist) {
+			// "new/." is new, to be made as MkdirAll would.
+			return outPath(trimSeparators(trimmed[:len(trimmed)-1]))
+		}
+	}
 	if base == "." || base == ".." {
 		return trimmed, nil
 	}

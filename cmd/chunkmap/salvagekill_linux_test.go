@@ -521,6 +521,7 @@ func TestSalvage_OutPathAsKernelReadsIt(t *testing.T) {
 		{"L/../new", "x/new"},
 		{"L/../ds", "x/ds"},
 		{"S/", "empty"},
+		{"dot/.", "dot"},
 	} {
 		t.Run(tc.out, func(t *testing.T) {
 			before := snapshot(t, dir)
