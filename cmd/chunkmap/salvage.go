@@ -63,7 +63,7 @@ checksums: salvage cannot tell bytes overwritten inside a chunk file from
 good ones; it recovers what the files hold.
 
 Exit status: 0 when every byte was copied, 3 when some were lost (zeros in
-their place; the ranges are listed), 1 when salvage could not run, OUT
+their place; the ranges are listed) or DIR is a partial salvage, 1 when salvage could not run, OUT
 could not be written, or a writer that has the dataset open cut it while
 salvage read it (run salvage again once it has closed the dataset), 2 for
 a usage error. A salvage that fails, or that Ctrl-C, SIGTERM or SIGHUP
@@ -82,7 +82,8 @@ replaced (a mount point, a parent this user may not write, another user's
 directory when salvage does not run as root, "."), salvage copies into OUT
 itself, with a file SALVAGE-INCOMPLETE in it until the copy is whole and
 synced: a salvage killed then leaves it, and verify reports it, info warns,
-and salvage refuses such an OUT; remove OUT's contents and salvage again. A
+salvage refuses such an OUT and warns of such a DIR (status 3); remove
+OUT's contents and salvage again. A
 flat OUT is written under a temporary name beside it, OUT.salvage-N.tmp
 (what a kill leaves), and given OUT's name once whole and synced.`
 
@@ -190,6 +191,13 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  damage: %s\n", f.what)
 		}
 	}
+	// DIR may itself be a salvage killed in place: its zeros where that
+	// copy had not reached read like data, and OUT, unmarked, would pass
+	// verify. Say so, and exit as for lost bytes.
+	partial := unfinishedSalvage(cfg.dir)
+	if partial != "" {
+		fmt.Fprintf(stdout, "  damage: %s\n", partial)
+	}
 	var (
 		lost, unsure    []lostRange
 		copied, lostLen int64
@@ -264,14 +272,22 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		return fail(stderr, "salvage", fmt.Errorf("a writer changed %s while salvage read it (it cut the dataset, dropped chunks or reopened it): %s may mix bytes from before and after the change, and ranges listed as lost may be its changes, not damage; run salvage again once the writer has closed the dataset",
 			cfg.dir, cfg.out))
 	}
-	if lostLen == 0 {
+	switch {
+	case lostLen == 0 && partial == "":
 		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes into %s; nothing lost\n", cfg.dir, copied, cfg.out)
 		return exitOK
+	case lostLen == 0:
+		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes into %s; none unreadable, but %s is a partial salvage\n", cfg.dir, copied, cfg.out, cfg.dir)
+	default:
+		fmt.Fprintf(stdout, "salvage %s: copied %d bytes into %s; %d bytes lost in %d range(s), zeros in their place\n",
+			cfg.dir, copied, cfg.out, lostLen, len(lost))
+		fmt.Fprintf(stderr, "chunkmap salvage: %d bytes of %s could not be read (%d range(s), listed above); %s has zeros there\n",
+			lostLen, cfg.dir, len(lost), cfg.out)
 	}
-	fmt.Fprintf(stdout, "salvage %s: copied %d bytes into %s; %d bytes lost in %d range(s), zeros in their place\n",
-		cfg.dir, copied, cfg.out, lostLen, len(lost))
-	fmt.Fprintf(stderr, "chunkmap salvage: %d bytes of %s could not be read (%d range(s), listed above); %s has zeros there\n",
-		lostLen, cfg.dir, len(lost), cfg.out)
+	if partial != "" {
+		fmt.Fprintf(stderr, "chunkmap salvage: %s holds a salvage that did not finish (%s): %s may hold zeros where that salvage had not reached; salvage the dataset it copied again if it is still there\n",
+			cfg.dir, salvageMarker, cfg.out)
+	}
 	return exitDamaged
 }
 

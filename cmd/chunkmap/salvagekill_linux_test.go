@@ -588,3 +588,26 @@ func TestSalvage_StoppedFollowsNoMarkerSymlink(t *testing.T) {
 		t.Errorf("salvage left %s", out)
 	}
 }
+
+// TestSalvage_FromPartialSalvage checks a salvage whose DIR is a partial
+// salvage (SALVAGE-INCOMPLETE, left by one killed in place): the copy is
+// made, but salvage says that DIR's bytes may be zeros where that salvage
+// had not reached, and exits with status 3, as for lost bytes. It used to
+// report "copied all N bytes; nothing lost" with status 0, and OUT, with
+// no marker, then passed verify: the partial copy read as a whole one.
+func TestSalvage_FromPartialSalvage(t *testing.T) {
+	dir := newDataset(t)
+	partial := filepath.Join(t.TempDir(), "partial")
+	if err := os.Mkdir(partial, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runKilledSalvage(t, partial, dir, ".", "open:3")
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := runCmd(t, "salvage", partial, out)
+	if code != exitDamaged || !strings.Contains(stdout, "did not finish") || !strings.Contains(stderr, "did not finish") || strings.Contains(stdout, "nothing lost") {
+		t.Errorf("salvage of a partial salvage: exit status %d\n%s%s\nwant 3 and a salvage that did not finish", code, stdout, stderr)
+	}
+	if strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr %q, want one line", stderr)
+	}
+}
