@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/stop"
@@ -611,17 +612,13 @@ func makeParents(dir string, syncDir func(string) error) error {
 }
 
 // tempDir makes a new empty directory beside out, under a name no user
-// asks for (a dot, out's name or its first 200 bytes, .salvage-N.tmp), with the mode, owner and
-// group of the directory fi describes, or with a new directory's where fi
-// is nil. A directory that cannot have them is removed again.
+// asks for (a dot, out's name or its start, tempBase, .salvage-N.tmp),
+// with the mode, owner and group of the directory fi describes, or with a
+// new directory's where fi is nil. A directory that cannot have them is
+// removed again.
 func tempDir(out string, fi fs.FileInfo) (string, error) {
 	for {
-		// At most 200 bytes of out's name: with the rest, the name
-		// stays under NAME_MAX (255 on the common file systems) where
-		// out's own fits.
-		base := filepath.Base(out)
-		base = base[:min(len(base), 200)]
-		tmp := filepath.Join(filepath.Dir(out), fmt.Sprintf(".%s.salvage-%d.tmp", base, rand.Uint32()))
+		tmp := filepath.Join(filepath.Dir(out), fmt.Sprintf(".%s.salvage-%d.tmp", tempBase(out), rand.Uint32()))
 		err := os.Mkdir(tmp, 0o755) // chunkmap.Open's mode for a directory it makes
 		if errors.Is(err, fs.ErrExist) {
 			continue // left by a salvage that was killed: another name
@@ -633,6 +630,47 @@ func tempDir(out string, fi fs.FileInfo) (string, error) {
 			return "", errors.Join(err, os.Remove(tmp))
 		}
 		return tmp, nil
+	}
+}
+
+// tempBase is out's last element as a temporary name beside out holds it:
+// its first 200 bytes at most, so that with the rest of that name (a dot,
+// .salvage-N.tmp) it stays within NAME_MAX (255 bytes on the common file
+// systems) where out's own fits, cut between characters, so that it stays
+// valid UTF-8 where out's is, which some file systems (APFS) require.
+func tempBase(out string) string {
+	base := filepath.Base(out)
+	if len(base) <= 200 {
+		return base
+	}
+	n := 200
+	for n > 0 && !utf8.RuneStart(base[n]) {
+		n--
+	}
+	return base[:n]
+}
+
+// beside returns the path of name in the directory that holds out, as
+// the kernel reads out: its last name replaced, the rest as written.
+// filepath.Dir cleans "L/../x" as text to the current directory, where the
+// kernel steps out of L's target when L is a symlink.
+func beside(out, name string) string {
+	t := trimSeparators(out)
+	return t[:len(t)-len(filepath.Base(t))] + name
+}
+
+// dirOf is the directory that holds out, as the kernel reads out (see
+// beside).
+func dirOf(out string) string {
+	t := trimSeparators(out)
+	d := t[:len(t)-len(filepath.Base(t))]
+	switch td := trimSeparators(d); {
+	case d == "":
+		return "."
+	case len(td) == len(filepath.VolumeName(td)):
+		return d // a root ("/", `C:\`), or a volume's current directory ("C:")
+	default:
+		return td
 	}
 }
 
@@ -809,7 +847,7 @@ func (fl *flatSink) discard() error {
 // checkOut found new) of the bytes from dataset offset base on.
 func createFlat(out string, base int64, syncDir func(string) error) (*flatSink, error) {
 	for {
-		tmp := fmt.Sprintf("%s.salvage-%d.tmp", out, rand.Uint32())
+		tmp := beside(out, fmt.Sprintf("%s.salvage-%d.tmp", tempBase(out), rand.Uint32()))
 		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if errors.Is(err, fs.ErrExist) {
 			continue // left by a salvage that was killed: another name
@@ -856,5 +894,5 @@ func (fl *flatSink) finish(size int64) error {
 	} else {
 		return errors.Join(fmt.Errorf("%s was created by another program while salvage copied", fl.out), os.Remove(tmp))
 	}
-	return errors.Join(err, fl.syncDir(filepath.Dir(fl.out)))
+	return errors.Join(err, fl.syncDir(dirOf(fl.out)))
 }

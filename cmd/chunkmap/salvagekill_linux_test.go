@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
 	"github.com/chunkmap/chunkmap/internal/unpriv"
@@ -484,14 +485,62 @@ func TestSalvage_IntoMountPoint(t *testing.T) {
 // system's limit of 255 bytes: the temporary directory's name, OUT's with a
 // dot before and .salvage-N.tmp after, must still fit. It did not
 // ('create OUT: file name too long'), where OUT itself could be made.
+//
+// The same holds for a flat OUT (OUT.salvage-N.tmp), and the cut must fall
+// between characters: a name cut inside a UTF-8 sequence is not valid
+// UTF-8, which file systems that require it (APFS) refuse.
 func TestSalvage_LongName(t *testing.T) {
 	dir := newDataset(t)
-	out := filepath.Join(t.TempDir(), strings.Repeat("o", 250))
-	var stdout, stderr bytes.Buffer
-	if code := salvage(salvageConfig{dir: dir, out: out}, &stdout, &stderr); code != exitOK {
-		t.Fatalf("salvage: exit status %d, %s", code, stderr.String())
+	for _, tc := range []struct {
+		name, out string
+		flat      bool
+	}{
+		{"dataset", strings.Repeat("o", 250), false},
+		{"flat", strings.Repeat("f", 250), true},
+		{"dataset, multi-byte", "o" + strings.Repeat("é", 126), false}, // 253 bytes; byte 200 is inside an é
+		{"flat, multi-byte", "f" + strings.Repeat("é", 126), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := t.TempDir()
+			out := filepath.Join(parent, tc.out)
+			var stdout, stderr bytes.Buffer
+			if code := salvage(salvageConfig{dir: dir, out: out, flat: tc.flat, syncDir: checkValidNames(t)}, &stdout, &stderr); code != exitOK {
+				t.Fatalf("salvage: exit status %d, %s", code, stderr.String())
+			}
+			if tc.flat {
+				if _, err := os.Stat(out); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				checkWholeSalvage(t, out)
+			}
+			if got := listDir(t, parent); got != "["+tc.out+"]" {
+				t.Errorf("%s holds %s, want only OUT", parent, got)
+			}
+		})
 	}
-	checkWholeSalvage(t, out)
+}
+
+// checkValidNames returns a syncDir for salvageConfig that syncs each
+// directory after checking that its name and every name in it are valid
+// UTF-8: it sees the temporary names while they exist.
+func checkValidNames(t *testing.T) func(string) error {
+	t.Helper()
+	return func(dir string) error {
+		if name := filepath.Base(dir); !utf8.ValidString(name) {
+			t.Errorf("salvage synced a directory named %q, not valid UTF-8", name)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if !utf8.ValidString(e.Name()) {
+				t.Errorf("%s holds %q, not valid UTF-8", dir, e.Name())
+			}
+		}
+		return vfs.OS.SyncDir(dir)
+	}
 }
 
 // TestSalvage_OutPathAsKernelReadsIt checks that salvage writes the OUT
@@ -538,6 +587,49 @@ func TestSalvage_OutPathAsKernelReadsIt(t *testing.T) {
 				t.Errorf("salvage into %s made ./new", tc.out)
 			}
 		})
+	}
+}
+
+// TestSalvage_FlatOutPathAsKernelReadsIt is TestSalvage_OutPathAsKernelReadsIt
+// for a flat OUT: "L/../flat", L a symlink to x/sub, is x/flat, and the
+// directory whose fsync makes its name durable is x. salvage fsync'd
+// filepath.Dir of OUT, which cleans "L/.." as text to the current
+// directory, and left x's new entry unsynced.
+func TestSalvage_FlatOutPathAsKernelReadsIt(t *testing.T) {
+	dir := newDataset(t)
+	top := filepath.Dir(dir)
+	t.Chdir(top)
+	if err := os.MkdirAll(filepath.Join("x", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("x/sub", "L"); err != nil {
+		t.Fatal(err)
+	}
+	x, err := os.Stat("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var syncedX bool
+	syncDir := func(d string) error {
+		if fi, err := os.Stat(d); err == nil && os.SameFile(fi, x) {
+			syncedX = true
+		}
+		return vfs.OS.SyncDir(d)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := salvage(salvageConfig{dir: dir, out: "L/../flat", flat: true, syncDir: syncDir}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("salvage -flat into L/../flat: exit status %d, %s", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join("x", "flat")); err != nil {
+		t.Fatalf("salvage -flat into L/../flat made no x/flat: %v", err)
+	}
+	if !syncedX {
+		t.Errorf("salvage -flat into L/../flat did not fsync x, the directory that names it")
+	}
+	for _, d := range []string{".", "x"} {
+		if got := listDir(t, d); strings.Contains(got, "salvage") {
+			t.Errorf("%s holds %s after the salvage", d, got)
+		}
 	}
 }
 
