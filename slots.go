@@ -280,19 +280,6 @@ func (m *Manager) reserveArena(nchunks int64) error {
 			// the arenas already counted in the share.
 			rest := used - min(used, uint64(arenasInProcess.Load()))
 			room -= min(room, rest)
-		} else {
-			// The same, measured: what is free is what the limit
-			// leaves beside all that is mapped, arenas included. No
-			// more is looked for than n slots' share needs (room of
-			// four times the arenas with them), so that where there is
-			// plenty the probes never take all that is free, even for
-			// an instant in which the runtime may need some.
-			arenas, want := uint64(arenasInProcess.Load()), uint64(n)*uint64(m.chunkSize)
-			need := limit
-			if want < limit/8 && arenas < limit/8 { // no overflow
-				need = 4*(want+arenas) - arenas
-			}
-			room = min(room, freeAddressSpace(need)+arenas)
 		}
 		// A power of two, as every slot count is: chunk i's slot is i
 		// masked.
@@ -332,33 +319,6 @@ func (m *Manager) reserveArena(nchunks int64) error {
 		m.fbase = make([]atomic.Pointer[byte], n)
 	}
 	return nil
-}
-
-// freeAddressSpace returns the largest range of address space, up to
-// upTo, that one reservation can take now, to 64 KiB below: where the
-// process cannot read what it has mapped (Linux without /proc, and the
-// other systems), this is how reserveArena learns the room the limit
-// leaves. Taking the limit itself for the room instead (a quarter of it
-// for the arenas) let the first Manager take all that the check for "as
-// much again" beside its arena allowed, for the Go runtime alone reserves
-// a gigabyte or more, and every later Open of the process failed. Under a
-// limit (RLIMIT_AS counts every mapping, wherever it lies) the largest
-// reservation is what is free; on a 32-bit platform it may be less, for
-// the space is fragmented: the smaller room, the safe side.
-func freeAddressSpace(upTo uint64) uint64 {
-	const unit = 64 << 10
-	lo, hi := uint64(0), min(upTo, math.MaxInt64)/unit
-	for lo < hi {
-		mid := lo + (hi-lo+1)/2
-		a, err := arena.Reserve(1, int64(mid*unit))
-		if err != nil {
-			hi = mid - 1
-			continue
-		}
-		a.Release()
-		lo = mid
-	}
-	return lo * unit
 }
 
 // scatteredArena makes Open treat every arena as not contiguous, as on
