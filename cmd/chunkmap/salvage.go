@@ -103,10 +103,11 @@ func runSalvage(args []string, stdout, stderr io.Writer) int {
 	// Ctrl-C, SIGTERM or SIGHUP stop the copy, and OUT is removed: left
 	// to the defaults, they ended the process at once, and a dataset
 	// OUT, grown to the whole extent before the copy, read like a whole
-	// salvage. The Stopper watches no output (io.Discard): a closed
-	// standard output is no reason to throw away a copy, which is what
-	// salvage makes.
-	s := stop.New(io.Discard)
+	// salvage. The Stopper watches the stop signals alone, not the
+	// output nor SIGPIPE, which a write to a pipe with no reader raises
+	// (chunkmap salvage DIR OUT | true): a closed standard output is no
+	// reason to throw away a copy, which is what salvage makes.
+	s := stop.Signals()
 	defer s.Release()
 	return salvage(salvageConfig{ctx: s.Context(), dir: datasetDir(pos[0]), out: pos[1], chunkSize: cs.n, flat: *flat}, stdout, stderr)
 }

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"sync"
 )
@@ -45,11 +46,35 @@ type Stopper struct {
 // New starts watching for the stop signals and for write errors on w,
 // the program's standard output. Call Release when the program is done.
 func New(w io.Writer) *Stopper {
-	sigCtx, stopNotify := signal.NotifyContext(context.Background(), stopSignals...)
-	ctx, cancel := context.WithCancelCause(sigCtx)
-	s := &Stopper{ctx: ctx, cancel: cancel, release: stopNotify, w: w}
+	s := newStopper(w, append(stopSignals[:len(stopSignals):len(stopSignals)], pipeSignals...))
 	s.endWatch = s.watchOutput()
 	return s
+}
+
+// Signals starts watching for the stop signals alone, for a program whose
+// work a closed standard output must not end (chunkmap salvage, whose
+// copy is the point, not what it prints): a write to a pipe with no reader
+// fails with EPIPE, neither stopping the program nor, as SIGPIPE does by
+// default at a write to standard output or error, ending the process.
+// Call Release when the program is done.
+func Signals() *Stopper {
+	s := newStopper(io.Discard, stopSignals)
+	if len(pipeSignals) > 0 {
+		// Notified to a channel nobody reads: the signal is dropped, and
+		// the write that raised it returns EPIPE.
+		drain := make(chan os.Signal, 1)
+		signal.Notify(drain, pipeSignals...)
+		release := s.release
+		s.release = func() { release(); signal.Stop(drain) }
+	}
+	return s
+}
+
+// newStopper returns a Stopper of output w that stops on sigs.
+func newStopper(w io.Writer, sigs []os.Signal) *Stopper {
+	sigCtx, stopNotify := signal.NotifyContext(context.Background(), sigs...)
+	ctx, cancel := context.WithCancelCause(sigCtx)
+	return &Stopper{ctx: ctx, cancel: cancel, release: stopNotify, w: w}
 }
 
 // Write writes p to the output. The first write that fails stops the

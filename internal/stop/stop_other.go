@@ -12,6 +12,10 @@ import (
 // every platform delivers.
 var stopSignals = []os.Signal{os.Interrupt}
 
+// pipeSignals are none here: a write to a closed pipe fails without a
+// signal.
+var pipeSignals []os.Signal
+
 // isBrokenPipe reports whether err is a write to a pipe with no reader.
 func isBrokenPipe(err error) bool {
 	return errors.Is(err, syscall.EPIPE)

@@ -8,12 +8,16 @@ import (
 	"syscall"
 )
 
-// stopSignals stop a program: Ctrl-C, kill's default SIGTERM, SIGHUP when
-// the terminal goes away, and SIGPIPE. Notifying SIGPIPE turns what would
-// end the process at a write to a closed standard output into an EPIPE
-// error of that write (os/signal's documentation, "SIGPIPE"), which the
-// Stopper sees.
-var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}
+// stopSignals stop a program: Ctrl-C, kill's default SIGTERM, and SIGHUP
+// when the terminal goes away.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// pipeSignals are raised by a write to a pipe with no reader: SIGPIPE.
+// Notifying it turns what would end the process at a write to a closed
+// standard output into an EPIPE error of that write (os/signal's
+// documentation, "SIGPIPE"); a Stopper that watches its output (New) stops
+// on it too, and one that does not (Signals) lets the write fail alone.
+var pipeSignals = []os.Signal{syscall.SIGPIPE}
 
 // isBrokenPipe reports whether err is a write to a pipe with no reader.
 func isBrokenPipe(err error) bool {

@@ -14,6 +14,10 @@ import (
 // fails without a signal.
 var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 
+// pipeSignals are none here: a write to a closed pipe fails without a
+// signal.
+var pipeSignals []os.Signal
+
 // isBrokenPipe reports whether err is a write to a pipe with no reader:
 // ERROR_NO_DATA ("The pipe is being closed") or ERROR_BROKEN_PIPE.
 func isBrokenPipe(err error) bool {
