@@ -262,10 +262,12 @@ type Manager struct {
 		// misses counter at the last refusal or raise) with no refusal;
 		// raised says one was made since the last refusal, refusals
 		// counts them, and mapsShort and filesShort say one of them was
-		// for want of mappings or memory, and of descriptors (see
-		// recoverLocked).
+		// for want of mappings or memory, and of descriptors; lookAfter,
+		// when above raiseAfter, is the wait after looks for room that
+		// found none (see recoverLocked).
 		mapBound   int
 		raiseAfter int64
+		lookAfter  int64
 		calmFrom   int64
 		raised     bool
 		mapsShort  bool

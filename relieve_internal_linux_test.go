@@ -54,7 +54,7 @@ func TestRelieve_RaiseWaitsForMappings(t *testing.T) {
 		}
 	}
 	m.mu.Lock()
-	wait := m.mu.raiseAfter
+	wait := max(m.mu.raiseAfter, m.mu.lookAfter)
 	m.mu.Unlock()
 	if wait <= raiseFirst {
 		t.Errorf("after %d misses with no room, the next look waits %d misses, want more than %d", 10*chunks, wait, raiseFirst)

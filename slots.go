@@ -531,10 +531,15 @@ func (m *Manager) relieveLocked(err error) {
 // mappings a chunk past those mapped now, within vm.max_map_count
 // (spareMappings); after one for want of descriptors, one a chunk, within
 // RLIMIT_NOFILE (spareFiles; every mapped chunk keeps its file open). A
-// look that finds no room waits twice as long for the next, as a failed
-// probe does, with nothing unmapped, so a shortage that lasts costs no
-// relieve cycle past the first. Where the count cannot be read, the
-// backoff alone bounds the probes.
+// look that finds no room waits twice as long for the next (lookAfter),
+// as a failed probe does, with nothing unmapped, so a shortage that lasts
+// costs no relieve cycle past the first (nor a read of /proc/self/maps,
+// 5 MiB at Linux's default limit, every few misses). That wait is the
+// looks' alone: once one finds room, the raises that follow come at the
+// pace the refusals set (raiseAfter), for the system has said the room is
+// there, where keeping the looks' wait made each doubling of the bound
+// after a long shortage wait up to raiseMost misses, nearly each a remap.
+// Where the count cannot be read, the backoff alone bounds the probes.
 //
 // Against a limit that is gone, the bound climbs from b to MaxMapped in
 // log2(MaxMapped/b) raises, each after raiseAfter misses (at most
@@ -567,12 +572,13 @@ var spareCounts = struct{ maps, files func() (int64, bool) }{spareMappings, spar
 //
 // REQUIRES: m.mu held.
 func (m *Manager) recoverLocked() {
-	if m.mu.raiseAfter == 0 || m.misses.Load()-m.mu.calmFrom < m.mu.raiseAfter {
+	wait := max(m.mu.raiseAfter, m.mu.lookAfter)
+	if m.mu.raiseAfter == 0 || m.misses.Load()-m.mu.calmFrom < wait {
 		return
 	}
 	m.mu.calmFrom = m.misses.Load()
 	if m.mu.mapBound >= m.opts.MaxMapped {
-		m.mu.raiseAfter, m.mu.raised = 0, false
+		m.mu.raiseAfter, m.mu.lookAfter, m.mu.raised = 0, 0, false
 		m.mu.mapsShort, m.mu.filesShort = false, false
 		return
 	}
@@ -591,9 +597,10 @@ func (m *Manager) recoverLocked() {
 		}
 	}
 	if bound <= m.mu.mapBound {
-		m.mu.raiseAfter = min(2*m.mu.raiseAfter, m.raiseMost())
+		m.mu.lookAfter = min(2*wait, m.raiseMost())
 		return
 	}
+	m.mu.lookAfter = 0
 	m.mu.mapBound = bound
 	m.mu.raised = true
 	m.over.Store(len(m.mu.live) > m.mu.mapBound)
