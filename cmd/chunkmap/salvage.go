@@ -294,8 +294,14 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 }
 
 // checkOut refuses an OUT that exists (other than an empty directory, for
-// a dataset) or that lies inside DIR, where creating it would change DIR.
+// a dataset), that lies inside DIR, where creating it would change DIR, or
+// that ends in a separator, for a flat file.
 func checkOut(dir, out string, flat bool) error {
+	if flat && trimSeparators(out) != out {
+		// The kernel takes "new/" for a directory: the copy, made
+		// beside it, could not take its name (ENOTDIR) once whole.
+		return fmt.Errorf("%s ends in a separator, which names a directory: salvage -flat writes a file", out)
+	}
 	realDir, err := resolve(dir)
 	if err != nil {
 		return err

@@ -842,3 +842,23 @@ func TestSalvage_FlatDirectorySyncFails(t *testing.T) {
 		t.Errorf("OUT's directory holds %d entries, want OUT alone", len(entries))
 	}
 }
+
+// TestSalvage_FlatOutEndsInSeparator checks that salvage -flat refuses an
+// OUT that ends in a separator ("new/"), which names a directory, before it
+// copies anything. It used to copy the whole dataset into new.salvage-N.tmp
+// beside it and fail only at the end, at the rename to "new/" ('not a
+// directory'): for a large dataset, hours of copying and as much space
+// again for nothing.
+func TestSalvage_FlatOutEndsInSeparator(t *testing.T) {
+	dir := newDataset(t)
+	top := t.TempDir()
+	out := filepath.Join(top, "new") + string(filepath.Separator)
+	var stdout, stderr bytes.Buffer
+	code := salvage(salvageConfig{dir: dir, out: out, flat: true}, &stdout, &stderr)
+	if code != exitFail || stdout.Len() != 0 || !strings.Contains(stderr.String(), "separator") {
+		t.Errorf("salvage -flat into %s: exit status %d\n%s%s\nwant 1 before the copy begins, and why", out, code, stdout.String(), stderr.String())
+	}
+	if got := listDir(t, top); got != "[]" {
+		t.Errorf("%s holds %s after the salvage", top, got)
+	}
+}
