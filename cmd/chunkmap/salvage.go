@@ -460,14 +460,19 @@ func createDataset(name string, cs, start int64, syncDir func(string) error) (_ 
 	}
 	d.inPlace = d.dir == out
 	// Where this fails, what it made goes: the whole temporary directory,
-	// but in OUT only the marker, for a dataset there is no copy of
-	// salvage's yet, and may be another program's, made since checkOut.
+	// but in OUT only the marker, and only if this salvage made it, for a
+	// dataset there is no copy of salvage's yet, and may be another
+	// program's, made since checkOut, as may a marker (another salvage's
+	// into OUT, which says its copy is partial until it finishes).
+	madeMarker := false
 	defer func() {
 		if err == nil {
 			return
 		}
 		if !d.inPlace {
 			err = errors.Join(err, d.remove())
+		} else if !madeMarker {
+			return
 		} else if rerr := os.Remove(filepath.Join(d.dir, salvageMarker)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = errors.Join(err, rerr)
 		}
@@ -482,6 +487,7 @@ func createDataset(name string, cs, start int64, syncDir func(string) error) (_ 
 		}
 		return nil, d.asOut(err)
 	}
+	madeMarker = true
 	if err = f.Close(); err == nil {
 		err = syncErr(d.dir, d.syncDir(d.dir))
 	}

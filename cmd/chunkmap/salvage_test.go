@@ -862,3 +862,33 @@ func TestSalvage_FlatOutEndsInSeparator(t *testing.T) {
 		t.Errorf("%s holds %s after the salvage", top, got)
 	}
 }
+
+// TestSalvage_InPlaceKeepsAnotherMarker checks a salvage in place (OUT
+// "."), which finds, when it comes to make its SALVAGE-INCOMPLETE marker,
+// one made since checkOut looked, another salvage's into the same OUT:
+// salvage must fail and leave that marker, which says the other copy is
+// partial until it finishes. It removed it, as if it were its own, and a
+// kill of the other salvage then left a partial copy that read as whole.
+func TestSalvage_InPlaceKeepsAnotherMarker(t *testing.T) {
+	dir := newDataset(t)
+	out := t.TempDir()
+	t.Chdir(out)
+	marker := filepath.Join(out, salvageMarker)
+	opened := false
+	cfg := salvageConfig{dir: dir, out: ".",
+		open: func(path string) (chunkFile, error) {
+			if !opened { // checkAccess's, after checkOut
+				opened = true
+				write(t, marker, "")
+			}
+			return openChunkFile(path)
+		},
+	}
+	var stdout, stderr bytes.Buffer
+	if code := salvage(cfg, &stdout, &stderr); code != exitFail || !strings.Contains(stderr.String(), "created by another program") {
+		t.Errorf("exit status %d, %s; want %d and a marker made by another program", code, stderr.String(), exitFail)
+	}
+	if _, err := os.Lstat(marker); err != nil {
+		t.Errorf("the marker another program made: %v", err)
+	}
+}
