@@ -112,11 +112,23 @@ func init() {
 func run(args []string, stdout, stderr io.Writer) int {
 	out := &stop.Checked{W: stdout}
 	code := runCommand(args, out, stderr)
-	if out.Err != nil && (code == exitOK || code == exitDamaged) {
-		name := "chunkmap"
-		if len(args) > 0 && slices.ContainsFunc(commands, func(c command) bool { return c.name == args[0] }) {
-			name += " " + args[0]
-		}
+	name := "chunkmap"
+	if len(args) > 0 && slices.ContainsFunc(commands, func(c command) bool { return c.name == args[0] }) {
+		name += " " + args[0]
+	}
+	return outputChecked(name, out, stderr, code)
+}
+
+// outputChecked returns code, the exit status of the command name, or
+// exitFail where code says the command did its work but its standard
+// output, stdout from run (a *stop.Checked), failed: it says so on stderr.
+// A command that holds SIGPIPE (salvage) calls it itself before it lets
+// go, for stderr may be the same closed pipe (2>&1 | true), and the write
+// would then end the process with SIGPIPE; run's call then finds the
+// status already exitFail.
+func outputChecked(name string, stdout, stderr io.Writer, code int) int {
+	out, ok := stdout.(*stop.Checked)
+	if ok && out.Err != nil && (code == exitOK || code == exitDamaged) {
 		fmt.Fprintf(stderr, "%s: write standard output: %v\n", name, out.Err)
 		return exitFail
 	}

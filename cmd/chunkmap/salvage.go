@@ -107,9 +107,12 @@ func runSalvage(args []string, stdout, stderr io.Writer) int {
 	// output nor SIGPIPE, which a write to a pipe with no reader raises
 	// (chunkmap salvage DIR OUT | true): a closed standard output is no
 	// reason to throw away a copy, which is what salvage makes.
+	// A failed standard output is reported while SIGPIPE is still held
+	// (see outputChecked).
 	s := stop.Signals()
 	defer s.Release()
-	return salvage(salvageConfig{ctx: s.Context(), dir: datasetDir(pos[0]), out: pos[1], chunkSize: cs.n, flat: *flat}, stdout, stderr)
+	code = salvage(salvageConfig{ctx: s.Context(), dir: datasetDir(pos[0]), out: pos[1], chunkSize: cs.n, flat: *flat}, stdout, stderr)
+	return outputChecked("chunkmap salvage", stdout, stderr, code)
 }
 
 // salvageConfig is one salvage.

@@ -4,6 +4,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,5 +57,36 @@ func TestRun_Salvage_ClosedOutput(t *testing.T) {
 	got := make([]byte, size)
 	if n, err := r.ReadAt(got, 0); err != nil || r.Size() != size || !bytes.Equal(got, want) {
 		t.Errorf("OUT: Size %d, ReadAt %d, %v, or the bytes differ; want all %d bytes of DIR", r.Size(), n, err, size)
+	}
+}
+
+// TestRun_Salvage_ClosedOutputAndError is TestRun_Salvage_ClosedOutput
+// with standard error the same closed pipe (chunkmap salvage DIR OUT 2>&1 |
+// true): salvage must make the copy and exit with status 1, as it does with
+// only standard output closed. It released its hold on SIGPIPE before run
+// reported the failed output on standard error, and that write ended the
+// process with SIGPIPE (status 141 in the shell).
+func TestRun_Salvage_ClosedOutputAndError(t *testing.T) {
+	dir := newDataset(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // no reader, from the start
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join([]string{"salvage", dir, out}, "\n"), "TMPDIR="+tmp)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if code := waitHelper(t, cmd); code != exitFail {
+		t.Errorf("exit status %d, want %d", code, exitFail)
+	}
+	// The copy is made (checkWholeSalvage checks more, on Linux).
+	if code, stdout, stderr := runCmd(t, "verify", out); code != exitOK {
+		t.Errorf("verify %s: exit status %d\n%s%s", out, code, stdout, stderr)
 	}
 }
