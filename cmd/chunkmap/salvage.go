@@ -438,6 +438,10 @@ type datasetSink struct {
 	// out, or out itself (inPlace).
 	dir     string
 	inPlace bool
+	// owner is the empty directory OUT was, whose owner, group and mode
+	// the built directory takes just before it replaces OUT; nil where
+	// OUT is new or the copy is made in place.
+	owner   fs.FileInfo
 	syncDir func(dir string) error
 	// published is set once out names the whole, synced copy: an error
 	// after that (a directory's fsync) leaves it there.
@@ -462,6 +466,9 @@ func createDataset(name string, cs, start int64, syncDir func(string) error) (_ 
 		return nil, err
 	}
 	d.inPlace = d.dir == out
+	if exists && !d.inPlace {
+		d.owner = fi
+	}
 	// Where this fails, what it made goes: the whole temporary directory,
 	// but in OUT only the marker, and only if this salvage made it, for a
 	// dataset there is no copy of salvage's yet, and may be another
@@ -594,7 +601,13 @@ func buildDir(out, name string, fi fs.FileInfo, exists bool, syncDir func(string
 		os.Remove(probe)
 		return out, nil
 	}
-	tmp, err := tempDir(out, fi)
+	// The copy's directory is salvage's own until it is whole: given
+	// OUT's owner now, it would let that user, who may not be the one
+	// running salvage (root salvaging into a user's directory), change
+	// what salvage writes and syncs, or, in a sticky parent, move it and
+	// put something else under its name for the rename. finish gives it
+	// OUT's owner and mode just before the rename.
+	tmp, err := tempDir(out, nil)
 	if err != nil {
 		return out, nil
 	}
@@ -777,6 +790,9 @@ func (d *datasetSink) finish(size int64) error {
 	err := d.seal(size)
 	if err == nil {
 		err = os.Remove(filepath.Join(d.dir, salvageMarker))
+	}
+	if err == nil && d.owner != nil {
+		err = giveOwnerMode(d.dir, d.owner)
 	}
 	if err == nil {
 		err = syncErr(d.dir, d.syncDir(d.dir))

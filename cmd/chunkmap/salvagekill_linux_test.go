@@ -255,7 +255,9 @@ func TestSalvage_KilledInPlace(t *testing.T) {
 // TestSalvage_IntoEmptyDirectory checks a salvage into an empty directory
 // given as OUT, of another owner (as root) and mode 2750: the directory
 // built beside it replaces it with the same mode, owner and group, and
-// nothing is left beside it.
+// nothing is left beside it. While the copy runs, the directory it is
+// built in is the salvage user's alone: it was given OUT's owner when it
+// was made, which let that user change what salvage wrote and synced.
 func TestSalvage_IntoEmptyDirectory(t *testing.T) {
 	dir := newDataset(t)
 	parent := t.TempDir()
@@ -279,9 +281,33 @@ func TestSalvage_IntoEmptyDirectory(t *testing.T) {
 		synced = append(synced, d)
 		return vfs.OS.SyncDir(d)
 	}
+	opens := 0
+	open := func(path string) (chunkFile, error) {
+		opens++
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() == "out" {
+				continue
+			}
+			fi, err := os.Lstat(filepath.Join(parent, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Getuid() || fi.Mode().Perm()&0o022 != 0 {
+				t.Errorf("during the copy, %s has owner %d and mode %v: another user may change it", e.Name(), st.Uid, fi.Mode())
+			}
+		}
+		return openChunkFile(path)
+	}
 	var stdout, stderr bytes.Buffer
-	if code := salvage(salvageConfig{dir: dir, out: out, syncDir: syncDir}, &stdout, &stderr); code != exitOK {
+	if code := salvage(salvageConfig{dir: dir, out: out, syncDir: syncDir, open: open}, &stdout, &stderr); code != exitOK {
 		t.Fatalf("salvage: exit status %d, %s", code, stderr.String())
+	}
+	if opens == 0 {
+		t.Fatal("the copy opened no chunk file")
 	}
 	checkWholeSalvage(t, out)
 	fi, err := os.Lstat(out)
