@@ -5,6 +5,7 @@ package main
 import (
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // allocated returns the file's size: without st_blocks the allocation is not
@@ -26,3 +27,10 @@ func giveOwnerMode(path string, fi fs.FileInfo) error {
 // to exists (MoveFileEx replaces no directory), and salvage then copies
 // into to itself.
 func renameDir(from, to string) error { return os.Rename(from, to) }
+
+// resolve returns path absolute, as the system reads it. Windows
+// normalizes a path as text before any file system sees it
+// (GetFullPathNameW: "L\..\x" is x beside L, whatever L is; "\x" is x at
+// the root of the current drive, "C:x" x in drive C's current directory),
+// which is what filepath.Abs does.
+func resolve(path string) (string, error) { return filepath.Abs(path) }

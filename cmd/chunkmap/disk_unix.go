@@ -3,8 +3,11 @@
 package main
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -66,4 +69,36 @@ func renameDir(from, to string) error {
 		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
 	}
 	return nil
+}
+
+// resolve returns path absolute and with its symlinks resolved, as far as
+// it exists, as a Unix kernel resolves it: a ".." steps out of what the
+// component before it resolved to (filepath.Abs and Clean would drop both
+// as text, and "L/.." is not "." when L is a symlink).
+func resolve(path string) (string, error) {
+	if !filepath.IsAbs(path) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		path = wd + string(filepath.Separator) + path
+	}
+	parts := strings.Split(path, string(filepath.Separator))
+	for i := len(parts); i > 0; i-- {
+		prefix := strings.Join(parts[:i], string(filepath.Separator))
+		if prefix == "" {
+			prefix = string(filepath.Separator)
+		}
+		real, err := filepath.EvalSymlinks(prefix)
+		if err != nil {
+			continue
+		}
+		for _, p := range parts[i:] {
+			if p == ".." {
+				return "", fmt.Errorf("%s: %w (a \"..\" follows a name that does not exist)", path, fs.ErrNotExist)
+			}
+		}
+		return filepath.Join(append([]string{real}, parts[i:]...)...), nil
+	}
+	return filepath.Clean(path), nil
 }
