@@ -265,8 +265,15 @@ func arenaSlots(o Options, chunkSize, nchunks int64) int {
 // under a limit of 1.5 GiB a quarter of it was more than all that was
 // free, and Managers of small chunks took the rest, down to the last
 // "as much again" of one slot, and the program died at its next heap
-// growth.) Failing all that, not one slot, Open fails. The arena is
-// correct at any size: fewer slots only make chunks share them sooner.
+// growth.) What the rest of the process holds is read from the system
+// (addressSpaceInUse); where it cannot be (the BSDs and macOS, a sandbox
+// hiding /proc/self/stat), the whole limit counts as room, and the first
+// Managers may take more than the quarter, which fails a later Open
+// (ENOMEM) rather than the runtime. The room is not searched for with
+// reservations: one that took nearly all of it would leave the runtime,
+// if it needed memory at that instant, to die. Failing all that, not one
+// slot, Open fails. The arena is correct at any size: fewer slots only
+// make chunks share them sooner.
 //
 // Open has checked the process's share of mappings (roomForArena) before
 // it touched the directory.
