@@ -260,14 +260,25 @@ type View struct {
 
 // MapView maps the first slotSize bytes of each file, in order, into one
 // fresh range of memory. It returns an error matching
-// [errors.ErrUnsupported] where the platform cannot map at fixed addresses.
+// [errors.ErrUnsupported] for several files where the platform cannot map
+// at fixed addresses.
 func MapView(files []*os.File, slotSize int64, writable bool) (*View, error) {
 	a, err := Reserve(len(files), slotSize)
 	if err != nil {
 		return nil, err
 	}
 	if !a.fixed {
-		return nil, errors.Join(fmt.Errorf("arena: contiguous view of %d files: %w", len(files), errors.ErrUnsupported), a.Release())
+		// One file is side by side with nothing: the mapping the
+		// system places is a view of it, and a Batch relies on that for
+		// a single chunk it cannot hold in its slot.
+		if len(files) != 1 {
+			return nil, errors.Join(fmt.Errorf("arena: contiguous view of %d files: %w", len(files), errors.ErrUnsupported), a.Release())
+		}
+		p, err := a.Map(0, files[0], writable)
+		if err != nil {
+			return nil, errors.Join(err, a.Release())
+		}
+		return &View{a: a, b: unsafe.Slice((*byte)(p), slotSize)}, nil
 	}
 	for k, f := range files {
 		if _, err := a.Map(k, f, writable); err != nil {

@@ -133,6 +133,34 @@ func TestMapView(t *testing.T) {
 	}
 }
 
+// TestMapView_OneFile checks that a view of one file maps everywhere: it
+// needs no fixed address, and a Batch falls back to one for a single chunk
+// it cannot hold in its slot (one a Truncate deleted and made anew), so a
+// platform without fixed mappings (Windows before placeholders, Wine) must
+// not refuse it.
+func TestMapView_OneFile(t *testing.T) {
+	f := newFile(t, 5)
+	v, err := MapView([]*os.File{f}, slot, true)
+	if err != nil {
+		t.Fatalf("MapView of one file: %v", err)
+	}
+	b := v.Bytes()
+	if len(b) != slot || b[0] != 5 {
+		t.Fatalf("view of one file: len %d, first %d; want %d, 5", len(b), b[0], slot)
+	}
+	b[1] = 9
+	if err := v.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	var one [1]byte
+	if _, err := f.ReadAt(one[:], 1); err != nil || one[0] != 9 {
+		t.Fatalf("store through the view: file has %d, %v; want 9", one[0], err)
+	}
+	if err := v.Release(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestAdvise(t *testing.T) {
 	a, err := Reserve(1, slot)
 	if err != nil {
