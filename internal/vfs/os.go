@@ -64,7 +64,7 @@ func (osFS) Remove(name string) error                    { return os.Remove(name
 func (osFS) Rename(oldname, newname string) error        { return os.Rename(oldname, newname) }
 func (osFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
 func (osFS) ReadDir(dir string) ([]fs.DirEntry, error)   { return os.ReadDir(dir) }
-func (osFS) Lstat(name string) (fs.FileInfo, error)      { return os.Lstat(name) }
+func (osFS) Lstat(name string) (fs.FileInfo, error)      { return lstat(name) }
 func (osFS) SyncDir(dir string) error                    { return syncDir(dir) }
 
 // bootID is the boot identity once read. A failed read is not kept: a
