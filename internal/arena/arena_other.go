@@ -49,3 +49,7 @@ func advise(p unsafe.Pointer, n int64, adv Advice) error { return nil }
 // unmapRun is not done here: every slot is a mapping of its own (see
 // UnmapSlots).
 func (a *Arena) unmapRun(lo, n int) error { return errors.ErrUnsupported }
+
+// dupFile returns nil: mmap-go keeps no file handle here, so the mapping
+// needs none of its own.
+func dupFile(*os.File) (*os.File, error) { return nil, nil }

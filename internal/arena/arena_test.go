@@ -161,6 +161,41 @@ func TestMapView_OneFile(t *testing.T) {
 	}
 }
 
+// TestArena_FlushAfterFileClosed checks Map's promise that f may be closed
+// once mapped: the Manager closes a chunk's file while its slot stays
+// mapped, and later Flushes and Unmaps the slot, which must still reach the
+// file (the per-slot fallback's mmap-go flushes through a file handle).
+func TestArena_FlushAfterFileClosed(t *testing.T) {
+	f := newFile(t, 1)
+	a, err := Reserve(1, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	p, err := a.Map(0, f, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := f.Name()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	unsafe.Slice((*byte)(p), slot)[2] = 8
+	if err := a.Flush(0); err != nil {
+		t.Fatalf("Flush after the file was closed: %v", err)
+	}
+	if err := a.Unmap(0); err != nil {
+		t.Fatalf("Unmap after the file was closed: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || b[2] != 8 {
+		t.Fatalf("file after Flush and Unmap: byte 2 = %d, %v; want 8", b[2], err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatalf("remove the file once unmapped: %v", err)
+	}
+}
+
 func TestAdvise(t *testing.T) {
 	a, err := Reserve(1, slot)
 	if err != nil {

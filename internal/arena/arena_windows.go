@@ -369,3 +369,16 @@ func pointer(addr uintptr) unsafe.Pointer {
 // unmapRun is not done here: each view goes back to its placeholder on
 // its own (see UnmapSlots and unmapSlot).
 func (a *Arena) unmapRun(lo, n int) error { return errors.ErrUnsupported }
+
+// dupFile returns a handle of its own on f's file, with f's access, for a
+// per-slot mapping to flush through after f is closed.
+func dupFile(f *os.File) (*os.File, error) {
+	p := windows.CurrentProcess()
+	var h windows.Handle
+	err := windows.DuplicateHandle(p, windows.Handle(f.Fd()), p, &h, 0, false, windows.DUPLICATE_SAME_ACCESS)
+	runtime.KeepAlive(f) // f's handle is in use until DuplicateHandle returns
+	if err != nil {
+		return nil, &os.PathError{Op: "DuplicateHandle", Path: f.Name(), Err: err}
+	}
+	return os.NewFile(uintptr(h), f.Name()), nil
+}

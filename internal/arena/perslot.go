@@ -16,11 +16,13 @@ import (
 // it always, arena_windows.go on Windows older than the placeholder calls.
 type perSlot struct {
 	views []mmap.MMap // views[k] maps slot k, or is nil
+	files []*os.File  // files[k] is views[k]'s own handle on its file, or nil
 }
 
 // init makes room for n slots, none mapped.
 func (s *perSlot) init(n int) {
 	s.views = make([]mmap.MMap, n)
+	s.files = make([]*os.File, n)
 }
 
 // mapAt maps the first size bytes of f, shared, as slot k, unmapping the
@@ -33,11 +35,26 @@ func (s *perSlot) mapAt(k int, f *os.File, size int64, writable bool) (unsafe.Po
 	if writable {
 		prot = mmap.RDWR
 	}
-	m, err := mmap.MapRegion(f, int(size), prot, 0, 0)
+	// mmap-go on Windows keeps f's handle and flushes through it
+	// (FlushFileBuffers) at every Flush and before every Unmap, returning
+	// before UnmapViewOfFile if that fails; but Map lets the caller close f
+	// once mapped. The mapping gets a handle of its own, closed after it.
+	own, err := dupFile(f)
 	if err != nil {
 		return nil, err
 	}
-	s.views[k] = m
+	mf := f
+	if own != nil {
+		mf = own
+	}
+	m, err := mmap.MapRegion(mf, int(size), prot, 0, 0)
+	if err != nil {
+		if own != nil {
+			err = errors.Join(err, own.Close())
+		}
+		return nil, err
+	}
+	s.views[k], s.files[k] = m, own
 	return unsafe.Pointer(unsafe.SliceData(m)), nil
 }
 
@@ -47,8 +64,13 @@ func (s *perSlot) unmapAt(k int) error {
 	if m == nil {
 		return nil
 	}
-	s.views[k] = nil
-	return m.Unmap()
+	own := s.files[k]
+	s.views[k], s.files[k] = nil, nil
+	err := m.Unmap()
+	if own != nil {
+		err = errors.Join(err, own.Close())
+	}
+	return err
 }
 
 // unmapAll unmaps every mapped slot and returns the errors of doing so.
