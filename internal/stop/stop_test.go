@@ -21,7 +21,7 @@ func TestStopper_Output(t *testing.T) {
 		err   error
 		quiet bool
 	}{
-		{"broken pipe", &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}, true},
+		{"broken pipe", &os.PathError{Op: "write", Path: "/dev/stdout", Err: brokenPipe}, true},
 		{"full disk", &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.ENOSPC}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,8 +52,8 @@ func TestStopper_Output(t *testing.T) {
 			}
 		})
 	}
-	if Quiet(syscall.EPIPE) {
-		t.Error("Quiet of an EPIPE that did not stop the program is true")
+	if Quiet(brokenPipe) {
+		t.Error("Quiet of a broken pipe that did not stop the program is true")
 	}
 	var out bytes.Buffer
 	s := New(&out)
