@@ -9,7 +9,6 @@ package chunkmap_test
 import (
 	"bytes"
 	"errors"
-	"io"
 	"math"
 	"testing"
 
@@ -61,52 +60,6 @@ func TestDocContract_ZeroLength(t *testing.T) {
 	}
 	if st := m.Stats(); st.Chunks != 3 {
 		t.Errorf("after zero-length calls: Stats().Chunks = %d, want 3", st.Chunks)
-	}
-}
-
-// TestDocContract_ReadAtEdges: ReadAt "implements io.ReaderAt": a read that
-// reaches past Size returns the bytes before Size and io.EOF itself, and a
-// read below Start, or whose end overflows, returns ErrOutOfRange with n 0.
-func TestDocContract_ReadAtEdges(t *testing.T) {
-	m, start, size := dcDataset(t)
-	want := pattern(1, int(size))
-	tests := []struct {
-		name    string
-		off     int64
-		n       int
-		wantN   int
-		wantErr error
-	}{
-		{"at start", start, 10, 10, nil},
-		{"across chunks", 2*cs - 5, 10, 10, nil},
-		{"to size", size - 10, 10, 10, nil},
-		{"across size", size - 4, 10, 4, io.EOF},
-		{"at size", size, 10, 0, io.EOF},
-		{"past size", size + cs, 10, 0, io.EOF},
-		{"ending at MaxInt64", math.MaxInt64 - 1, 1, 0, io.EOF},
-		{"at MaxInt64", math.MaxInt64, 1, 0, chunkmap.ErrOutOfRange},
-		{"below start", start - 4, 10, 0, chunkmap.ErrOutOfRange},
-		{"negative", -1, 1, 0, chunkmap.ErrOutOfRange},
-		{"end overflows", math.MaxInt64 - 4, 10, 0, chunkmap.ErrOutOfRange},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := bytes.Repeat([]byte{0xee}, tc.n)
-			n, err := m.ReadAt(p, tc.off)
-			if n != tc.wantN {
-				t.Errorf("ReadAt(%d bytes, %d) n = %d, want %d", tc.n, tc.off, n, tc.wantN)
-			}
-			if tc.wantErr == io.EOF {
-				if err != io.EOF {
-					t.Errorf("ReadAt(%d bytes, %d) err = %v, want io.EOF itself", tc.n, tc.off, err)
-				}
-			} else if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
-				t.Errorf("ReadAt(%d bytes, %d) err = %v, want %v", tc.n, tc.off, err, tc.wantErr)
-			}
-			if n > 0 && !bytes.Equal(p[:n], want[tc.off:tc.off+int64(n)]) {
-				t.Errorf("ReadAt(%d bytes, %d) read the wrong bytes", tc.n, tc.off)
-			}
-		})
 	}
 }
 

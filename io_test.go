@@ -49,6 +49,8 @@ func TestManager_ReadAt(t *testing.T) {
 		{"negative empty", -1, 0, 0, chunkmap.ErrOutOfRange},
 		{"min int64", math.MinInt64, 1, 0, chunkmap.ErrOutOfRange},
 		{"end overflows", math.MaxInt64 - 5, 10, 0, chunkmap.ErrOutOfRange},
+		{"ending at MaxInt64", math.MaxInt64 - 1, 1, 0, io.EOF},
+		{"at MaxInt64", math.MaxInt64, 1, 0, chunkmap.ErrOutOfRange},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

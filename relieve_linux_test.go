@@ -189,6 +189,14 @@ func rlPersisting(t *testing.T, maxMapped int, dir string, most func(m *chunkmap
 	}
 	t.Logf("%d misses, %d refusals, %+v", misses, refusals, st)
 	restore()
+	rlCloseAndCheck(t, m, dir, want, rlChunks)
+}
+
+// rlCloseAndCheck syncs and closes m, then checks through a ReadOnly
+// Manager that dir holds want in its first chunks chunks: what was written
+// while mappings were refused survives the Manager.
+func rlCloseAndCheck(t *testing.T, m *chunkmap.Manager, dir string, want []byte, chunks int64) {
+	t.Helper()
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -200,5 +208,5 @@ func rlPersisting(t *testing.T, maxMapped int, dir string, most func(m *chunkmap
 		t.Fatal(err)
 	}
 	defer r.Close()
-	rlScan(t, r, want, 0, rlChunks)
+	rlScan(t, r, want, 0, chunks)
 }

@@ -181,16 +181,5 @@ func rlStress(t *testing.T, maxMapped int, dir string) {
 		}
 		rlScan(t, m, want, 0, chunks+1)
 	}
-	if err := m.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ro, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
-	rlScan(t, ro, want, 0, chunks+1)
+	rlCloseAndCheck(t, m, dir, want, chunks+1)
 }

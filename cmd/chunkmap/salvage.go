@@ -509,14 +509,7 @@ func outPath(out string) (string, error) {
 		return resolve(trimmed)
 	}
 	// The parent as written, not as filepath.Dir cleans it.
-	parent := out[:len(out)-len(base)]
-	switch t := trimSeparators(parent); {
-	case parent == filepath.VolumeName(out):
-		parent += "." // "C:x" is x in C:'s current directory
-	case len(t) > len(filepath.VolumeName(t)):
-		parent = t
-	}
-	parent, err := resolve(parent)
+	parent, err := resolve(dirOf(out))
 	if err != nil {
 		return "", err
 	}
