@@ -23,6 +23,10 @@ func giveOwnerMode(path string, fi fs.FileInfo) error {
 	return os.Chmod(path, fi.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSetuid|fs.ModeSticky))
 }
 
+// giveFilesOwner does nothing: without Unix owners the files salvage makes
+// in a directory inherit its ACL, as any new file does.
+func giveFilesOwner(dir string, fi fs.FileInfo) error { return nil }
+
 // renameDir renames the directory from to to. On Windows it fails where
 // to exists (MoveFileEx replaces no directory), and salvage then copies
 // into to itself.

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // allocated returns the bytes the file system has allocated to the file fi
@@ -59,6 +63,79 @@ func giveOwnerMode(path string, fi fs.FileInfo) (err error) {
 		}
 	}
 	return f.Chmod(fi.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSetuid | fs.ModeSticky))
+}
+
+// giveFilesOwner gives the files of the dataset salvage made in dir (its
+// chunk files and manifest) the owner and group of the directory fi
+// describes, OUT as it was, where they differ and salvage runs as root:
+// root salvaging into a user's directory would otherwise leave that user a
+// dataset of root's files, mode 0644, which the user's read-write Open
+// refuses (EACCES). A user other than root cannot give files away, and
+// leaves them its own, as any file it makes.
+//
+// In a copy made in place, dir is OUT, which its owner may change at any
+// time: each file is opened under dir's descriptor with O_NOFOLLOW (a
+// symlink is not followed) and O_NONBLOCK (a FIFO does not block), and only
+// a regular file of root's with no other name (a hard link to /etc/shadow
+// has two) is given away, through that descriptor.
+func giveFilesOwner(dir string, fi fs.FileInfo) (err error) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || os.Geteuid() != 0 {
+		return nil
+	}
+	d, err := openDir(dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if _, isChunk := chunk.ParseName(name); !isChunk && name != chunkmap.ManifestName {
+			continue
+		}
+		if err := giveFileOwner(int(d.Fd()), dir, name, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// giveFileOwner gives the file name in the directory open as dirfd (dir,
+// for messages) owner uid and group gid, as giveFilesOwner says.
+func giveFileOwner(dirfd int, dir, name string, uid, gid int) error {
+	path := filepath.Join(dir, name)
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOENT) {
+		return nil // a symlink, or gone: not a file salvage made
+	}
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil {
+		return &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if now.Mode&unix.S_IFMT != unix.S_IFREG || now.Uid != 0 || now.Nlink != 1 ||
+		(int(now.Uid) == uid && int(now.Gid) == gid) {
+		return nil
+	}
+	if err := unix.Fchown(fd, uid, gid); err != nil {
+		return &fs.PathError{Op: "chown", Path: path, Err: err}
+	}
+	// The owner is the inode's: durable with the file's fsync, which the
+	// directory's does not imply.
+	if err := unix.Fsync(fd); err != nil {
+		return &fs.PathError{Op: "sync", Path: path, Err: err}
+	}
+	return nil
 }
 
 // renameDir renames the directory from to to, replacing to where it is an

@@ -5,7 +5,13 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // TestGiveOwnerMode_FollowsNoSymlink checks that giveOwnerMode, which
@@ -71,4 +77,74 @@ func fileMode(fi os.FileInfo, err error) any {
 		return err
 	}
 	return fi.Mode()
+}
+
+// TestGiveFilesOwner checks which files giveFilesOwner gives OUT's owner in
+// a directory that owner could fill while root salvaged into it: only a
+// dataset's file (a chunk file or the manifest) that is a regular file of
+// root's with no other name. A symlink, a hard link to a file elsewhere (say
+// /etc/shadow), a FIFO and a file of another name keep their owner, and the
+// FIFO does not block the call.
+func TestGiveFilesOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root gives files away")
+	}
+	top := t.TempDir()
+	secret := filepath.Join(top, "secret")
+	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(top, "out")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(chunk.Name(0))
+	write(chunkmap.ManifestName)
+	write("notes.txt")
+	if err := os.Link(secret, filepath.Join(dir, chunk.Name(1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, chunk.Name(2))); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, chunk.Name(3)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := giveFilesOwner(dir, fi); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		uid  uint32
+	}{
+		{chunk.Name(0), 65534},
+		{chunkmap.ManifestName, 65534},
+		{"notes.txt", 0},
+		{chunk.Name(1), 0},
+		{chunk.Name(2), 0},
+		{chunk.Name(3), 0},
+		{"../secret", 0},
+	} {
+		fi, err := os.Lstat(filepath.Join(dir, tc.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != tc.uid || st.Gid != tc.uid {
+			t.Errorf("%s has owner %d:%d, want %d:%d", tc.name, st.Uid, st.Gid, tc.uid, tc.uid)
+		}
+	}
 }

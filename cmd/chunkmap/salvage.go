@@ -78,7 +78,9 @@ salvage killed by SIGKILL, a crash or a power loss leaves OUT missing, or
 the empty directory it was, and the temporary directory beside it, which
 nothing reads (no later salvage, verify or info of OUT): remove it with
 rm -r. An empty directory given as OUT is replaced so, keeping its mode,
-owner and group (not its ACLs or extended attributes). Where it cannot be
+owner and group (not its ACLs or extended attributes); run as root into
+another user's directory, salvage gives the dataset's files its owner and
+group too. Where it cannot be
 replaced (a mount point, a parent this user may not write, another user's
 directory when salvage does not run as root, "."), salvage copies into OUT
 itself, with a file SALVAGE-INCOMPLETE in it until the copy is whole and
@@ -409,7 +411,10 @@ type datasetSink struct {
 	// owner is the empty directory OUT was, whose owner, group and mode
 	// the built directory takes just before it replaces OUT; nil where
 	// OUT is new or the copy is made in place.
-	owner   fs.FileInfo
+	owner fs.FileInfo
+	// outWas is the empty directory OUT was, nil where OUT is new: the
+	// dataset's files take its owner and group (see giveFilesOwner).
+	outWas  fs.FileInfo
 	syncDir func(dir string) error
 	// published is set once out names the whole, synced copy: an error
 	// after that (a directory's fsync) leaves it there.
@@ -436,6 +441,9 @@ func createDataset(name string, cs, start int64, syncDir func(string) error) (_ 
 	d.inPlace = d.dir == out
 	if exists && !d.inPlace {
 		d.owner = fi
+	}
+	if exists {
+		d.outWas = fi
 	}
 	// Where this fails, what it made goes: the whole temporary directory,
 	// but in OUT only the marker, and only if this salvage made it, for a
@@ -741,14 +749,20 @@ func (d *datasetSink) write(p []byte, off int64) error {
 //
 //  1. Size set, Sync (chunk files and manifest fsync'd), Close, and a
 //     read-only Open that finds the dataset it was meant to be (seal);
-//  2. the marker removed, and the directory fsync'd;
-//  3. for a temporary directory: renamed to out, and out's parent
+//  2. where OUT was an existing directory, the dataset's files given its
+//     owner and group (giveFilesOwner), each fsync'd;
+//  3. the marker removed, the directory given OUT's owner and mode where
+//     it replaces an empty OUT, and fsync'd;
+//  4. for a temporary directory: renamed to out, and out's parent
 //     fsync'd, so that out's entry names the new directory for good.
 //
 // Where a step before out names the whole copy fails, it removes the
 // dataset, as discard does.
 func (d *datasetSink) finish(size int64) error {
 	err := d.seal(size)
+	if err == nil && d.outWas != nil {
+		err = giveFilesOwner(d.dir, d.outWas)
+	}
 	if err == nil {
 		err = os.Remove(filepath.Join(d.dir, salvageMarker))
 	}

@@ -325,6 +325,31 @@ func TestSalvage_IntoEmptyDirectory(t *testing.T) {
 	if got := listDir(t, parent); got != "[out]" {
 		t.Errorf("salvage left %s beside OUT, want [out]", got)
 	}
+	checkFilesOwner(t, out, uid, gid)
+}
+
+// checkFilesOwner checks that every file in dir has owner uid and group
+// gid: the files of a dataset salvage wrote into a directory of another
+// user's, who must be able to open it read-write (a chunk file or MANIFEST
+// left root's, mode 0644, refuses that user's O_RDWR).
+func checkFilesOwner(t *testing.T, dir string, uid, gid int) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 {
+		t.Fatalf("%s is empty", dir)
+	}
+	for _, e := range entries {
+		fi, err := os.Lstat(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != uid || int(st.Gid) != gid {
+			t.Errorf("%s has owner %d:%d, want %d:%d, OUT's", e.Name(), st.Uid, st.Gid, uid, gid)
+		}
+	}
 }
 
 // TestSalvage_ParentNotWritable checks the fallback of a salvage into an
@@ -486,11 +511,16 @@ func TestSalvage_IntoMountPoint(t *testing.T) {
 		}
 	}
 
+	// OUT is another user's: the copy made in it is theirs too.
+	if err := os.Chown(out, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	if code := salvage(salvageConfig{dir: dir, out: out}, &stdout, &stderr); code != exitOK {
 		t.Fatalf("salvage: exit status %d, %s", code, stderr.String())
 	}
 	checkWholeSalvage(t, out)
+	checkFilesOwner(t, out, 65534, 65534)
 	pfi, err := os.Stat(parent)
 	if err != nil {
 		t.Fatal(err)
