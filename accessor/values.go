@@ -210,9 +210,16 @@ func reverseWord(w *uint64, n int) {
 // converted in place.
 func readValues[T value](v *ViewAccessor, op string, off int64, dst []T) error {
 	size := sizeOf[T]()
-	n, err := v.checkRead(op, off, len(dst), size)
-	if err != nil || n == 0 {
-		return err
+	n := int64(len(dst)) * int64(size)
+	// A range within [Start, Size) needs none of checkRead's other
+	// checks: its empty ReadAt would only report a closed Manager, which
+	// the ReadAt below reports as well, having read nothing. Skipping it
+	// spares a short call a third of its cost.
+	if n <= 0 || off < v.m.Start() || n > v.m.Size()-off {
+		var err error
+		if n, err = v.checkRead(op, off, len(dst), size); err != nil || n == 0 {
+			return err
+		}
 	}
 	b := rawBytes(dst)
 	k, err := v.m.ReadAt(b, off)
