@@ -241,9 +241,18 @@ func readValues[T value](v *ViewAccessor, op string, off int64, dst []T) error {
 // another order through a stack buffer, bulkBuf bytes a WriteAt.
 func writeValues[T value](v *ViewAccessor, op string, off int64, src []T) error {
 	size := sizeOf[T]()
-	n, err := v.checkWrite(op, off, len(src), size)
-	if err != nil || n == 0 {
-		return err
+	n := int64(len(src)) * int64(size)
+	// In the machine's order the first piece's WriteAt, before it reads
+	// src, reports what checkWrite's empty one would (a closed or
+	// read-only Manager, a failed Sync), restated alike below: only an
+	// empty call, a negative offset and an end past MaxInt64, which the
+	// pieces would not see as a whole, need the check. It costs a short
+	// call a third of its time. (In another order src is copied first.)
+	if !v.native || n == 0 || off < 0 || n > maxOffset-off {
+		var err error
+		if n, err = v.checkWrite(op, off, len(src), size); err != nil || n == 0 {
+			return err
+		}
 	}
 	raw := rawBytes(src)
 	// A piece that fails (a fault, no space, Start moved or the Manager
