@@ -241,9 +241,9 @@ const foldEvery = 32
 // Finding the victim and folding the mapped chunks' uses into their counts
 // both scan every mapped chunk, so with many mapped they run once per
 // len(live)/foldEvery misses, and the fold credits a chunk used in that
-// span with all of its misses: more than it may deserve, which favours the
-// mapped chunks a little, and never less, which would make a uniform
-// workload remap.
+// span with all of its misses, and at least two (see foldUsedLocked): more
+// than it may deserve, which favours the mapped chunks a little, and never
+// less, which would make a uniform workload remap.
 func (m *Manager) admitLocked(idx int64) bool {
 	if m.opts.NoAdmission {
 		return true
@@ -332,7 +332,7 @@ func (m *Manager) forgetBelowLocked(first int64) {
 
 // foldUsedLocked moves the chunks used since the last fold to the front of
 // the LRU and, with Admission, credits each with the misses since the last
-// fold (at least one). The hot paths record use in a flag because touching
+// fold (at least two). The hot paths record use in a flag because touching
 // the LRU would need the lock; the order of the uses between two folds is
 // not known, so chunks used in the same interval reach the front in no
 // particular order.
@@ -340,7 +340,19 @@ func (m *Manager) foldUsedLocked() {
 	// At most one scan interval's worth: after a long stretch without a
 	// fold, a large credit would make the mapped chunks' counts so big that
 	// no chunk could replace them until many halvings later.
-	credit := min(max(1, m.mu.unfolded), 1+len(m.mu.live)/foldEvery)
+	//
+	// At least two, because a flag says only that a chunk was used, not
+	// how often, and the shortest intervals (a fold on every miss, while
+	// fewer than foldEvery chunks are mapped) end at a miss: a chunk that
+	// missed is in every interval its misses end, while a mapped chunk's
+	// uses fall in some and not in others. Under uniform reads over m
+	// more chunks than are mapped, a mapped chunk is used in 1/(m+1) of
+	// the intervals and missed chunks miss in 1/m of them each, so with a
+	// credit of one the one chunk that does not fit (m = 1) counted twice
+	// its victim's uses, the bar admission sets, and remapped every few
+	// hundred misses. A used chunk was used (m+1)/m times on average in
+	// such an interval, at most twice: a credit of two never counts less.
+	credit := max(2, min(m.mu.unfolded, 1+len(m.mu.live)/foldEvery))
 	m.mu.unfolded = 0
 	for _, mp := range m.mu.live {
 		if mp.s.used.Load() {

@@ -49,6 +49,11 @@ func TestAdmission_UniformDoesNotRemap(t *testing.T) {
 		{"chunks=32/maxmapped=8", 32, 8},
 		{"chunks=64/maxmapped=1", 64, 1},
 		{"chunks=1024/maxmapped=256", 1024, 256},
+		// One chunk more than fits: the reads between two misses then
+		// reach a given mapped chunk only every other time.
+		{"chunks=5/maxmapped=4", 5, 4},
+		{"chunks=17/maxmapped=16", 17, 16},
+		{"chunks=2/maxmapped=1", 2, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := admissionDataset(t, tc.chunks, tc.maxMapped)
