@@ -219,10 +219,11 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64, p
 		} else {
 			x = word.Load64((*uint64)(w))
 		}
-		if s.own.Load() != want || s.gen.Load() != g || m.shrinks.Load() != e {
+		// The page before the slot, as in hotRead1.
+		if pg != nil && !pageStill(pg, pe, off+int64(size)) {
 			return 0, false, false, false
 		}
-		if pg != nil && !pageStill(pg, pe, off+int64(size)) {
+		if s.own.Load() != want || s.gen.Load() != g || m.shrinks.Load() != e {
 			return 0, false, false, false
 		}
 		return x, false, true, false

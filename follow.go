@@ -797,6 +797,13 @@ func (m *Manager) pageErrLocked(made bool) error {
 	if m.shared == nil || !m.shared.broken.Load() {
 		return nil
 	}
+	if m.shared.unmapped.Load() {
+		// Close ran after the caller's check of live (an Append that
+		// checked before it waited for resize, say), and a fault on
+		// the page it unmapped marked the page broken: not the file's
+		// doing.
+		return ErrClosed
+	}
 	st := m.state()
 	if m.shared.restore(m.boot, st.start.Load(), st.size.Load()) {
 		return nil

@@ -117,10 +117,16 @@ func (m *Manager) hotRead1(p []byte, off int64, pg *statePage) (ok bool) {
 		copy(p, unsafe.Slice((*byte)(src), len(p)))
 	}
 	loadFence()
-	if s.own.Load() != want || s.gen.Load() != g || m.shrinks.Load() != e {
+	// The page first, then the slot and the shrink epoch: Close moves
+	// the shrink epoch, and empties every slot, before it unmaps the page
+	// (Windows; see sharedPage), so a pageStill that loaded after the
+	// unmap, from memory that may be another owner's by then, is caught
+	// by the loads after it, as is a pageTaken (by the own check before
+	// the copy).
+	if pg != nil && !pageStill(pg, pe, off+int64(len(p))) {
 		return false
 	}
-	if pg != nil && !pageStill(pg, pe, off+int64(len(p))) {
+	if s.own.Load() != want || s.gen.Load() != g || m.shrinks.Load() != e {
 		return false
 	}
 	if !s.used.Load() {

@@ -406,24 +406,7 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.mfile != nil {
-		// The state page stays at its address, for lock-free calls
-		// still in flight, until the arena goes (releaseArenaLocked);
-		// but as a copy of itself, so that the manifest's file is no
-		// longer mapped: it may be deleted, its space freed and its
-		// file system unmounted while the program keeps the closed
-		// Manager. A page that cannot be copied stays a mapping of the
-		// file until then, which costs nothing but that.
-		if derr := detachMapping(m.mfile.mm, !m.opts.ReadOnly); errors.Is(derr, errors.ErrUnsupported) {
-			// Where no page is ever copied (Windows), mmap-go's Unmap
-			// of a writable view flushes the file through the handle
-			// it was mapped from (FlushFileBuffers), and if that
-			// fails, as on a closed handle, it returns before
-			// UnmapViewOfFile: the view would stay for good. The file
-			// is closed after the Unmap (retired.release).
-			m.mfileOpen = true
-		} else {
-			err = errors.Join(err, m.mfile.f.Close())
-		}
+		err = errors.Join(err, m.detachStateLocked())
 	}
 	for idx := range m.mu.fds {
 		m.dropFdLocked(idx)

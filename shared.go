@@ -26,7 +26,36 @@ import (
 type sharedPage struct {
 	p      *statePage
 	broken atomic.Bool // a fault hit the page: the file was truncated, made read-only, or failed
+	// unmapped says that Close has unmapped the page, or is about to
+	// (detach_windows.go): its address may now be the system's, or
+	// memory it handed to someone else. Set under the writer's mu (or
+	// the reader's) before the page goes, never cleared.
+	unmapped atomic.Bool
 }
+
+// Once the page may be unmapped (unmapped: Windows), nothing may store to
+// it, and nothing it loads may count. Every access is one of these:
+//
+//   - A store (setup, cutTo, cutsDeleted, setSize, setStart, restore,
+//     bumpEpoch, markClean) and verify, whose check stores broken from
+//     what it loads: each first checks unmapped, and each runs under the
+//     writer's mu, which Close holds as it sets unmapped and unmaps (setup
+//     runs inside Open, before anything else has the Manager, and
+//     markClean inside Close, before it unmaps). So no store can come
+//     after the unmap: a store into memory the system has since handed to
+//     someone else would corrupt it, and no fault guard could tell.
+//   - A load (load, epochSize, cutMark, lowestCut, cutsDeletedCount),
+//     under mu or lock-free: each checks unmapped after its loads (loaded).
+//     Close sets it before the unmap, so a load that came after the unmap
+//     (and faulted, which catchPage turns into ok false, or read another
+//     owner's bytes) sees it set and returns ok false, as for a fault:
+//     the page is not one to follow, which after Close changes nothing
+//     (pageGone, pullEpoch and followedRead check live).
+//   - The hot paths' pageTaken and pageStill (hot.go), which load through
+//     a follower's statePage directly, under hotRead1's or hotAtomic's
+//     guard, which recovers a fault at any address: they load the shrink
+//     epoch after the page, and Close moves it before it unmaps (see
+//     hotRead1).
 
 // catchPage is deferred, with the result of debug.SetPanicOnFault(true), by
 // every method that touches the page: a fault marks it broken and makes the
@@ -49,6 +78,9 @@ func (s *sharedPage) catchPage(prev bool, ok *bool) {
 // to a new random value (newEpoch). It returns the new epoch.
 func (s *sharedPage) setup(boot [48]byte, start, size int64) (epoch uint64, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	if s.unmapped.Load() {
+		return 0, false
+	}
 	p := s.p
 	p.clean.Store(0)
 	p.start.Store(start)
@@ -155,6 +187,9 @@ func (l *cutLows) read(f func()) bool {
 // and moves the epoch: readers take the exact values when they see it move.
 func (s *sharedPage) cutTo(size int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	if s.unmapped.Load() {
+		return false
+	}
 	s.p.recordCut(size)
 	s.p.epoch.Add(1)
 	return true
@@ -165,6 +200,9 @@ func (s *sharedPage) cutTo(size int64) (ok bool) {
 // reader keeps no file (followLocked).
 func (s *sharedPage) cutsDeleted() (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	if s.unmapped.Load() {
+		return false
+	}
 	s.p.lows.done.Store(s.p.cuts.Load())
 	return true
 }
@@ -178,7 +216,8 @@ func (s *sharedPage) cutMark() (id, cuts uint64, size int64, ok bool) {
 	if !l.read(func() { id, cuts = l.id.Load(), s.p.cuts.Load() }) {
 		return 0, 0, 0, false
 	}
-	return id, cuts, s.p.size.Load(), id != 0
+	size = s.p.size.Load()
+	return id, cuts, size, id != 0 && s.loaded()
 }
 
 // lowestCut returns the lowest Size that a cut the writer made since it
@@ -202,7 +241,7 @@ func (s *sharedPage) lowestCut(id, c0 uint64) (low int64, ok bool) {
 		}
 		answered = id != 0 && l.id.Load() == id && n <= cutLowsCap && from <= c0 && c0 <= c1
 	})
-	return low, ok && answered
+	return low, ok && answered && s.loaded()
 }
 
 // uncut reports whether every cut the writer has made since it had made
@@ -221,12 +260,15 @@ func (s *sharedPage) cutsDeletedCount() (id, done uint64, ok bool) {
 	if !l.read(func() { id, done = l.id.Load(), l.done.Load() }) {
 		return 0, 0, false
 	}
-	return id, done, id != 0
+	return id, done, id != 0 && s.loaded()
 }
 
 // setSize mirrors a new Size; start is the writer's Start.
 func (s *sharedPage) setSize(size, start int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	if s.unmapped.Load() {
+		return false
+	}
 	s.p.size.Store(size)
 	s.check(start, size)
 	return true
@@ -235,6 +277,9 @@ func (s *sharedPage) setSize(size, start int64) (ok bool) {
 // setStart mirrors a new Start; size is the writer's Size.
 func (s *sharedPage) setStart(start, size int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	if s.unmapped.Load() {
+		return false
+	}
 	s.p.start.Store(start)
 	s.check(start, size)
 	return true
@@ -243,6 +288,9 @@ func (s *sharedPage) setStart(start, size int64) (ok bool) {
 // verify is check under a fault guard, for Sync.
 func (s *sharedPage) verify(start, size int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	if s.unmapped.Load() {
+		return false
+	}
 	s.check(start, size)
 	return true
 }
@@ -283,6 +331,9 @@ func (s *sharedPage) check(start, size int64) {
 // following.
 func (s *sharedPage) restore(boot [48]byte, start, size int64) (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	if s.unmapped.Load() {
+		return false
+	}
 	p := s.p
 	p.epoch.Store(newEpoch())
 	p.clean.Store(0)
@@ -300,6 +351,9 @@ func (s *sharedPage) restore(boot [48]byte, start, size int64) (ok bool) {
 // bumpEpoch advances the epoch, before the writer deletes chunk files.
 func (s *sharedPage) bumpEpoch() (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	if s.unmapped.Load() {
+		return false
+	}
 	s.p.epoch.Add(1)
 	return true
 }
@@ -308,12 +362,16 @@ func (s *sharedPage) bumpEpoch() (ok bool) {
 func (s *sharedPage) epochSize() (e uint64, size int64, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	e = s.p.epoch.Load()
-	return e, s.p.size.Load(), true
+	size = s.p.size.Load()
+	return e, size, s.loaded()
 }
 
 // markClean says that the last record holds everything (a clean Close).
 func (s *sharedPage) markClean() (ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
+	if s.unmapped.Load() {
+		return false
+	}
 	s.p.clean.Store(1)
 	return true
 }
@@ -342,5 +400,13 @@ func (s *sharedPage) load(boot [48]byte) (ps pageState, ok bool) {
 	ps.magic = string(p.magic[:]) == stateMagic
 	ps.live = ps.magic && boot != [48]byte{} && p.boot == boot
 	ps.clean = p.clean.Load() == 1
+	if !s.loaded() {
+		return pageState{}, false
+	}
 	return ps, true
 }
+
+// loaded reports whether what a method loaded from the page counts, as it
+// does unless the page may be unmapped (see sharedPage). It is called after
+// the loads, and Close sets unmapped before it unmaps the page.
+func (s *sharedPage) loaded() bool { return !s.unmapped.Load() }

@@ -1139,7 +1139,8 @@ type retired struct {
 // range), the range stays reserved: a cost, never a risk.
 //
 // On 32-bit platforms that cost is too high, and the arena's range is
-// given back at once (the manifest's state page, one page, still waits): a reader still past its first check then loads from an
+// given back at once (the manifest's state page, one page, still waits, but
+// for Windows, where Close unmapped it: detach_windows.go): a reader still past its first check then loads from an
 // unmapped range (a fault, which its guard turns into a retry) or from
 // whatever the system maps there next, and discards it when its second
 // check finds its chunk gone. No store can land there: writers announce
