@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -134,9 +133,10 @@ func TestBulkWriteCreatesChunksWhileItWrites(t *testing.T) {
 }
 
 // failOpen returns a rule failing the opening (the creation included) of
-// chunk idx's file with ENOSPC, times times (0: every time).
+// chunk idx's file with the system's error for a full disk (ENOSPC;
+// ERROR_DISK_FULL on Windows), times times (0: every time).
 func failOpen(idx int64, times int) vfstest.Rule {
-	return vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, chunkName(idx)), Err: syscall.ENOSPC, Times: times}
+	return vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, chunkName(idx)), Err: chunkmap.SpaceErrno, Times: times}
 }
 
 // chunkName is the file name of chunk idx.

@@ -17,6 +17,7 @@ func TestBatchEpoch_WindowAtTopOfRange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	skipNoSideBySide(t, m)
 	defer m.Close()
 	err = m.Batch(func(b *Batch) error {
 		for idx := first; idx <= torTop; idx++ {

@@ -24,6 +24,7 @@ func TestBatchHold_OneWindow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		skipNoSideBySide(t, m)
 		lo, size := int64(cs/3), int64(chunks*cs-100)
 		if err := m.Truncate(size); err != nil {
 			t.Fatal(err)

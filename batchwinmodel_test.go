@@ -95,6 +95,7 @@ func TestBatchWindowModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		skipNoSideBySide(t, m)
 		size := int64(20*cs + 333)
 		model := make([]byte, size)
 		for i := range model {

@@ -215,3 +215,14 @@ func SetSpareCounts(on bool) (restore func()) {
 	}
 	return func() { spareCounts = old }
 }
+
+// SkipIfHeldDelete, SkipCrossChunk and SkipNoSideBySide skip a test that meets one of
+// Windows's documented limits (heldskip_windows_test.go).
+var (
+	SkipIfHeldDelete = skipIfHeldDelete
+	SkipCrossChunk   = skipCrossChunk
+	SkipNoSideBySide = skipNoSideBySide
+)
+
+// SpaceErrno is the system's own error for a full disk (spaceerr_*_test.go).
+const SpaceErrno = testSpaceErrno

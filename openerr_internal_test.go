@@ -23,7 +23,9 @@ func TestOpenErr_KeepsTheOperation(t *testing.T) {
 	}{
 		{&fs.PathError{Op: "mkdir", Path: dir, Err: syscall.EACCES}, "open /srv/data: chunkmap: I/O error: mkdir: permission denied", ErrIO, fs.ErrPermission},
 		{&fs.PathError{Op: "open", Path: dir, Err: syscall.EACCES}, "open /srv/data: chunkmap: I/O error: open: permission denied", ErrIO, fs.ErrPermission},
-		{errors.Join(&fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOSPC}), "open /srv/data: chunkmap: not enough free disk space: mkdir: no space left on device", ErrNoSpace, syscall.ENOSPC},
+		// The platform's own errno for a full disk (ERROR_DISK_FULL on
+		// Windows, which never returns ENOSPC).
+		{errors.Join(&fs.PathError{Op: "mkdir", Path: dir, Err: testSpaceErrno}), "open /srv/data: chunkmap: not enough free disk space: mkdir: " + testSpaceErrno.Error(), ErrNoSpace, testSpaceErrno},
 		// A path other than dir is the message's to name, with its
 		// operation.
 		{&fs.PathError{Op: "open", Path: dir + "/MANIFEST", Err: syscall.EACCES}, "open /srv/data: chunkmap: I/O error: open /srv/data/MANIFEST: permission denied", ErrIO, fs.ErrPermission},

@@ -1,0 +1,8 @@
+//go:build !windows
+
+package chunkmap
+
+import "syscall"
+
+// testSpaceErrno is the system's error for a full disk.
+const testSpaceErrno = syscall.ENOSPC
