@@ -19,8 +19,8 @@ import (
 )
 
 // allocFailFS passes every operation to vfs.OS, except that Allocate and
-// WriteAt on a chunk file whose index is at least from fail with ENOSPC
-// while on is set, as on a full disk.
+// WriteAt on a chunk file whose index is at least from fail with the
+// system's error for a full disk (SpaceErrno) while on is set.
 type allocFailFS struct {
 	vfs.FS
 	on    atomic.Bool
@@ -66,7 +66,7 @@ func chunkIndexOf(name string) int64 {
 func (f *allocFailFile) Allocate(off, n int64) error {
 	if idx := chunkIndexOf(f.Name()); f.a.on.Load() && idx >= f.a.from && (f.a.below == 0 || idx < f.a.below) {
 		f.a.fails.Add(1)
-		return &os.PathError{Op: "fallocate", Path: f.Name(), Err: syscall.ENOSPC}
+		return &os.PathError{Op: "fallocate", Path: f.Name(), Err: chunkmap.SpaceErrno}
 	}
 	return f.File.Allocate(off, n)
 }
@@ -74,7 +74,7 @@ func (f *allocFailFile) Allocate(off, n int64) error {
 func (f *allocFailFile) WriteAt(p []byte, off int64) (int, error) {
 	if f.a.on.Load() && chunkIndexOf(f.Name()) >= f.a.from {
 		f.a.fails.Add(1)
-		return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+		return 0, &os.PathError{Op: "write", Path: f.Name(), Err: chunkmap.SpaceErrno}
 	}
 	return f.File.WriteAt(p, off)
 }
