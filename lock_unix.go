@@ -109,3 +109,14 @@ func (l *dirLock) unlock() error {
 	}
 	return errors.Join(err, l.f.Close())
 }
+
+// abandon lets go of l, held by a call that leaves no dataset in the
+// directory (an Open that failed, Remove), after tidy has removed what the
+// call made: under the lock, so that no writer can have begun a dataset in
+// a directory tidy removes. The lock is on the directory itself, so drop
+// (delete the lock's file, on Windows) means nothing here. A nil l runs
+// tidy alone.
+func (l *dirLock) abandon(_ bool, tidy func() error) error {
+	err := tidy()
+	return errors.Join(err, l.unlock())
+}

@@ -216,9 +216,12 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	}
 	if err != nil {
 		// While the lock keeps another writer from making the dataset
-		// in the directory.
-		unmake(fsys, unmade)
-		return nil, openErr(dir, errors.Join(err, unbind(), lock.unlock()))
+		// in the directory (see abandon).
+		uerr := unbind()
+		return nil, openErr(dir, errors.Join(err, uerr, lock.abandon(false, func() error {
+			unmake(fsys, unmade)
+			return nil
+		})))
 	}
 	m.mu.lock, m.mu.unbind = lock, unbind
 	m.given = given

@@ -63,8 +63,9 @@ import (
 // crash between the two leaves that empty directory there, which holds
 // nothing and may be deleted.
 //
-// On Windows, where the lock is the file LOCK in dir, the directory keeps
-// that file and is not removed.
+// On Windows, where the lock is the file LOCK in dir, Remove deletes that
+// file too, after it let go of the lock, unless another Open has opened it
+// by then (and then keeps the directory, which is that Open's).
 func Remove(dir string) error {
 	if err := removeDataset(vfs.OS, dir); err != nil {
 		return fmt.Errorf("remove %s: %w", dir, classify(err))
@@ -115,14 +116,17 @@ func removeDataset(fsys vfs.FS, dir string) error {
 		return errors.Join(unpathOp(dir, err), lock.unlock())
 	}
 	err = removeLocked(bound, dir)
-	if err == nil {
-		// Still under the lock, so that no Open can have begun a new
-		// dataset in the directory: on Unix a locked directory can be
-		// removed. A directory holding anything else (the LOCK file on
-		// Windows) stays.
-		err = removeIfEmpty(bound, dir)
-	}
-	return errors.Join(err, unbind(), lock.unlock())
+	// The emptied directory goes where no Open can have begun a new
+	// dataset in it (see abandon): on Unix still under the lock (a locked
+	// directory can be removed), on Windows once the LOCK file is gone. A
+	// directory holding anything else stays.
+	lerr := lock.abandon(err == nil, func() error {
+		if err != nil {
+			return nil
+		}
+		return removeIfEmpty(bound, dir)
+	})
+	return errors.Join(err, lerr, unbind())
 }
 
 // removeLocked removes the dataset files of dir in the order Remove
