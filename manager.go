@@ -251,6 +251,10 @@ type Manager struct {
 		doomed   []*mapping                      // deleted while held; unmapped at the last release
 		views    []*viewHold                     // private views of pins and batches (pin.go)
 		slotErr  error                           // the first error unmapping a slot, for Close
+		// detached is set by Close once it has let go of the manifest's
+		// state page (detachStateLocked): only then may the arena and
+		// the page be retired (releaseArenaLocked).
+		detached bool
 		// unmapping collects the slots Close empties (with their
 		// chunks' indexes), to empty them together (unmapCollectedLocked);
 		// nil otherwise, when each slot is emptied as it goes.
@@ -408,6 +412,7 @@ func (m *Manager) Close() error {
 	if m.mfile != nil {
 		err = errors.Join(err, m.detachStateLocked())
 	}
+	m.mu.detached = true
 	for idx := range m.mu.fds {
 		m.dropFdLocked(idx)
 	}

@@ -1149,7 +1149,13 @@ type retired struct {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) releaseArenaLocked() error {
-	if m.live.Load() || len(m.mu.doomed) > 0 || m.ar == nil {
+	// Not before Close has let go of the state page: a pin or batch let go
+	// while Close syncs, with mu released, would retire the page's mapping
+	// as it is then, which Close goes on to unmap on Windows
+	// (detach_windows.go), and its second unmap, when the Manager is
+	// collected, could take away whatever the system has mapped at that
+	// address by then: another Manager's state page or chunk.
+	if m.live.Load() || !m.mu.detached || len(m.mu.doomed) > 0 || m.ar == nil {
 		return nil
 	}
 	err := m.mu.slotErr
