@@ -77,13 +77,17 @@ func giveOwnerMode(path string, fi fs.FileInfo) (err error) {
 // time: each file is opened under dir's descriptor with O_NOFOLLOW (a
 // symlink is not followed) and O_NONBLOCK (a FIFO does not block), and only
 // a regular file of root's with no other name (a hard link to /etc/shadow
-// has two) is given away, through that descriptor.
+// has two) is given away, through that descriptor. dir itself is opened
+// with O_NOFOLLOW too: in a copy built beside OUT it is the temporary
+// directory in OUT's parent, which may be that user's own (root salvaging
+// into /home/user/out), who may then put a symlink under its name, to a
+// directory of root's datasets, say, whose files would be given away.
 func giveFilesOwner(dir string, fi fs.FileInfo) (err error) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok || os.Geteuid() != 0 {
 		return nil
 	}
-	d, err := openDir(dir)
+	d, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}

@@ -148,3 +148,53 @@ func TestGiveFilesOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestGiveFilesOwner_FollowsNoSymlink checks that giveFilesOwner does not
+// follow a symlink put in place of the directory it is given. In a copy
+// built beside OUT, that directory is salvage's temporary one in OUT's
+// parent, which the owner of OUT may well own (root salvaging into
+// /home/user/out): that user may rename it and put a symlink under its
+// name, to a directory of root's datasets, whose files the chown would
+// then give that user.
+func TestGiveFilesOwner_FollowsNoSymlink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root gives files away")
+	}
+	top := t.TempDir()
+	victim := filepath.Join(top, "roots-dataset")
+	if err := os.Mkdir(victim, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{chunk.Name(0), chunkmap.ManifestName} {
+		if err := os.WriteFile(filepath.Join(victim, name), []byte("data"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(top, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(out, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(top, ".out.salvage-1.tmp")
+	if err := os.Symlink(victim, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := giveFilesOwner(tmp, fi); err == nil {
+		t.Error("giveFilesOwner of a symlink to a directory = nil, want an error: it is not the directory salvage built")
+	}
+	for _, name := range []string{chunk.Name(0), chunkmap.ManifestName} {
+		fi, err := os.Lstat(filepath.Join(victim, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("%s, in the directory the symlink names, has owner %d:%d, want root's", name, st.Uid, st.Gid)
+		}
+	}
+}
