@@ -205,6 +205,13 @@ func (m *Manager) followedRead(op string, s span, read func() (end int64, err er
 		}
 		end, err := read()
 		now, size, ok := m.shared.epochSize()
+		if !ok && m.shared.unmapped.Load() {
+			// The reader's own Close took the page away during the
+			// read (Windows: detach_windows.go): nothing tells whether
+			// the writer cut the bytes meanwhile, and the read
+			// overlapped Close.
+			return false, m.errorf(op, s, ErrClosed, "")
+		}
 		if !ok || now == e && end <= size {
 			return true, err
 		}
