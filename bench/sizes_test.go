@@ -58,18 +58,7 @@ func BenchmarkReadAtSize(b *testing.B) {
 					for _, impl := range impls {
 						b.Run("impl="+impl.name, func(b *testing.B) {
 							ra := impl.openWarm(b, d)
-							p := make([]byte, size)
-							i := 0
-							b.SetBytes(int64(size))
-							b.ReportAllocs()
-							for b.Loop() {
-								if _, err := ra.ReadAt(p, offs[i]); err != nil {
-									b.Fatal(err)
-								}
-								if i++; i == len(offs) {
-									i = 0
-								}
-							}
+							readLoop(b, ra, size, offs)
 						})
 					}
 				})
@@ -249,18 +238,7 @@ func BenchmarkOverMapped(b *testing.B) {
 						if m != nil {
 							st0 = m.Stats()
 						}
-						p := make([]byte, size)
-						i := 0
-						b.SetBytes(int64(size))
-						b.ReportAllocs()
-						for b.Loop() {
-							if _, err := ra.ReadAt(p, offs[i]); err != nil {
-								b.Fatal(err)
-							}
-							if i++; i == len(offs) {
-								i = 0
-							}
-						}
+						readLoop(b, ra, size, offs)
 						if m != nil {
 							st := m.Stats()
 							b.ReportMetric(float64(st.Misses-st0.Misses)/float64(b.N), "misses/op")
@@ -269,6 +247,24 @@ func BenchmarkOverMapped(b *testing.B) {
 					})
 				}
 			})
+		}
+	}
+}
+
+// readLoop times ReadAt of size bytes at each of offs in turn, round and
+// round, into one buffer.
+func readLoop(b *testing.B, ra io.ReaderAt, size int, offs []int64) {
+	b.Helper()
+	p := make([]byte, size)
+	i := 0
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ra.ReadAt(p, offs[i]); err != nil {
+			b.Fatal(err)
+		}
+		if i++; i == len(offs) {
+			i = 0
 		}
 	}
 }
