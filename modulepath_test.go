@@ -56,7 +56,8 @@ func TestModulePathV2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []string{"arena_test.go", "helpers_test.go", "seed_test.go", "export_test.go", "race_on_test.go", "race_off_test.go", "memory_linux_test.go", "memory_other_test.go"}
+	tests := []string{"arena_test.go", "helpers_test.go", "seed_test.go", "export_test.go", "race_on_test.go", "race_off_test.go", "memory_linux_test.go", "memory_other_test.go",
+		"heldskip_other_test.go", "heldskip_windows_test.go", "spaceerr_other_test.go", "spaceerr_windows_test.go"}
 	for _, f := range root {
 		if !strings.HasSuffix(f, "_test.go") || slices.Contains(tests, f) {
 			copyFile(f)
