@@ -26,7 +26,7 @@ func TestHugeArray(t *testing.T) {
 			t.Errorf("output does not contain %q:\n%s", want, &out)
 		}
 	}
-	m := regexp.MustCompile(`stats: chunks (\d+), mapped (\d+), .* evictions (\d+)`).FindStringSubmatch(out.String())
+	m := regexp.MustCompile(`stats: chunks (\d+), mapped (\d+), pinned \d+, hits \d+, misses (\d+)`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no stats line in\n%s", &out)
 	}
@@ -36,8 +36,11 @@ func TestHugeArray(t *testing.T) {
 	if mapped, _ := strconv.Atoi(m[2]); mapped > 4 {
 		t.Errorf("%d chunks mapped, want at most 4", mapped)
 	}
-	if ev, _ := strconv.Atoi(m[3]); ev == 0 {
-		t.Error("no evictions in an array ten times the mapped window")
+	// Ten times the mapped window: about nine probes in ten miss it, and
+	// are read with pread (admission keeps the mapped chunks under
+	// uniform probes rather than remap).
+	if misses, _ := strconv.Atoi(m[3]); misses < 1000 {
+		t.Errorf("%d misses, want most of the 2000 probes in an array ten times the mapped window", misses)
 	}
 	if entries, _ := os.ReadDir(os.Getenv("TMPDIR")); len(entries) != 0 {
 		t.Errorf("the example left %d entries in its temporary directory", len(entries))
