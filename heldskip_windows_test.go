@@ -2,8 +2,9 @@ package chunkmap
 
 import (
 	"errors"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/windows"
 )
 
 // skipIfHeldDelete skips t if err is Windows's documented limit (README,
@@ -14,7 +15,7 @@ import (
 // own os.Remove of such a file (another program's, on Unix).
 func skipIfHeldDelete(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, syscall.Errno(32)) {
+	if errors.Is(err, windows.ERROR_SHARING_VIOLATION) {
 		t.Skipf("Windows cannot delete a chunk file another Manager holds (README, Platforms): %v", err)
 	}
 }
@@ -24,7 +25,7 @@ func skipIfHeldDelete(t testing.TB, err error) {
 // errors.ErrUnsupported (README, "Platforms").
 func skipCrossChunk(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, errors.ErrUnsupported) {
+	if crossChunkLimit(err) {
 		t.Skipf("Windows without placeholders cannot map chunks side by side; a pin or batch across chunks is unsupported (README, Platforms): %v", err)
 	}
 }

@@ -48,13 +48,15 @@ func lockDir(dir string, exclusive bool) (*dirLock, error) {
 		}
 	}
 	if err != nil {
-		if _, lerr := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) && errors.Is(lerr, fs.ErrNotExist) {
-			// The caller made or found dir just before: a concurrent
-			// Remove, or a failed Open's tidy (abandon), deleted it
-			// since, now that neither leaves the LOCK file to keep it,
-			// and the caller makes it again or reports it gone, as on
-			// Unix.
-			return nil, errDirMoved
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, lerr := os.Lstat(dir); errors.Is(lerr, fs.ErrNotExist) {
+				// The caller made or found dir just before: a
+				// concurrent Remove, or a failed Open's tidy
+				// (abandon), deleted it since, now that neither leaves
+				// the LOCK file to keep it, and the caller makes it
+				// again or reports it gone, as on Unix.
+				return nil, errDirMoved
+			}
 		}
 		return nil, fmt.Errorf("lock: %w", err)
 	}
