@@ -44,7 +44,7 @@ func TestRun_Verify_OneProblemPerFault(t *testing.T) {
 			name:     "truncated chunk",
 			damage:   func(t *testing.T, dir string) { truncateChunk(t, dir, 3, 1000) },
 			problems: 1,
-			want:     []string{"problem: 0000000000000003.chunk has 1000 bytes, want 65536 (the chunk size), mode -rw-r--r--: bytes [197608, 262144) are lost"},
+			want:     []string{"problem: 0000000000000003.chunk has 1000 bytes, want 65536 (the chunk size), mode " + chunkModeShown + ": bytes [197608, 262144) are lost"},
 			notWant:  []string{"----------", "manifest", "MANIFEST"},
 		},
 		{

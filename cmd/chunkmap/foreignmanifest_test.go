@@ -105,6 +105,9 @@ func TestForeignManifest_OneChunkCutOrGrown(t *testing.T) {
 func TestForeignManifest_OnlySpareChunksLeft(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ds")
 	m := openWith4Bytes(t, dir, 100)
+	// Closed first if the test is skipped, so TempDir's cleanup can delete
+	// the files on Windows; the test's own Close comes first otherwise.
+	t.Cleanup(func() { m.Close() })
 	must(t, m.Grow(testChunk))
 	must(t, m.Sync())
 	remove(t, filepath.Join(dir, "0000000000000000.chunk"))

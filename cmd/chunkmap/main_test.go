@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -115,7 +116,7 @@ func TestRun_Info(t *testing.T) {
 		"chunks      6 (0000000000000000.chunk … 0000000000000005.chunk)",
 		"start       0 (0 B)",
 		fmt.Sprintf("size        %d ", testSize),
-		"in 7 files", // six chunks and the manifest
+		fmt.Sprintf("in %d files", 7+lockFiles), // six chunks and the manifest
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("info output does not contain %q:\n%s", want, out)
@@ -491,8 +492,21 @@ func TestRun_Demo_ExtremeFlags(t *testing.T) {
 func remove(t *testing.T, path string) {
 	t.Helper()
 	if err := os.Remove(path); err != nil {
+		skipIfHeldDelete(t, err)
 		t.Fatal(err)
 	}
+}
+
+// notExistText returns how the platform words a missing file ("no such
+// file or directory" on Unix), as the tool's messages quote it.
+func notExistText(t *testing.T) string {
+	t.Helper()
+	_, err := os.Stat(filepath.Join(t.TempDir(), "none"))
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("stat of a missing file: %v, want a *fs.PathError matching fs.ErrNotExist", err)
+	}
+	return pe.Err.Error()
 }
 
 func write(t *testing.T, path, content string) {

@@ -523,8 +523,8 @@ func TestRun_Salvage_Start(t *testing.T) {
 	if !bytes.Equal(got, want(2*tcs, testSize, wantLost)) {
 		t.Errorf("salvaged dataset does not hold the original with zeros where lost")
 	}
-	if entries, _ := os.ReadDir(out); len(entries) != 5 { // MANIFEST and chunks 2 to 5
-		t.Errorf("salvaged dataset holds %d files, want 5", len(entries))
+	if entries, _ := os.ReadDir(out); len(entries) != 5+lockFiles { // MANIFEST and chunks 2 to 5
+		t.Errorf("salvaged dataset holds %d files, want %d", len(entries), 5+lockFiles)
 	}
 
 	flat := filepath.Join(t.TempDir(), "flat")
@@ -596,7 +596,7 @@ func TestRun_Salvage_Refuses(t *testing.T) {
 		{"OUT is DIR", []string{dir, dir}, "lies inside DIR"},
 		{"flat OUT inside DIR", []string{"-flat", dir, filepath.Join(dir, "out")}, "lies inside DIR"},
 		{"flat OUT exists", []string{"-flat", dir, existing}, "already exists"},
-		{"no DIR", []string{filepath.Join(t.TempDir(), "none"), filepath.Join(t.TempDir(), "out")}, "no such file"},
+		{"no DIR", []string{filepath.Join(t.TempDir(), "none"), filepath.Join(t.TempDir(), "out")}, notExistText(t)},
 		{"empty DIR", []string{t.TempDir(), filepath.Join(t.TempDir(), "out")}, "holds no dataset"},
 	}
 	for _, tc := range tests {
