@@ -82,7 +82,7 @@ type File struct {
 	size  int64
 	mode  Mode
 	info  fs.FileInfo // the file's identity when it was opened or created
-	fd    int         // the descriptor writeOS uses, or -1
+	fd    int         // the descriptor writeOS and fdLen use (the handle, on Windows), or -1
 
 	// m is the mapping as mmap-go returned it. Unmap must get this exact
 	// slice: x/sys rejects a sub-slice (mmapper checks len == cap).
@@ -347,7 +347,7 @@ func (c *File) ReadAt(p []byte, off int64) (int, error) {
 		return 0, c.err("read", fs.ErrClosed)
 	}
 	if osf, ok := c.f.(vfs.OSFile); ok {
-		return osf.File.ReadAt(p, off)
+		return c.readOS(osf.File, p, off)
 	}
 	// Through the interface p would escape, and every caller's buffer
 	// would be allocated on the heap: an FS other than vfs.OS (a test's)
@@ -439,7 +439,7 @@ func (c *File) Close() error {
 	return err
 }
 
-// fdOf returns the descriptor of f for writeOS, or -1.
+// fdOf returns the descriptor of f for writeOS and fdLen, or -1.
 func fdOf(f vfs.File) int {
 	if osf, ok := f.(vfs.OSFile); ok {
 		return osFd(osf.File)

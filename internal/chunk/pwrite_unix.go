@@ -24,6 +24,12 @@ func osFd(f *os.File) int {
 	return fd
 }
 
+// readOS reads p from offset off of the chunk's operating system file, as
+// os.File.ReadAt does.
+func (c *File) readOS(osf *os.File, p []byte, off int64) (int, error) {
+	return osf.ReadAt(p, off)
+}
+
 // writeOS writes p at offset off of the chunk's operating system file with
 // pwrite, and returns the bytes written also when it fails part way:
 // os.File.WriteAt reports none of them then, although a pwrite cut short by
