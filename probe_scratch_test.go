@@ -396,6 +396,11 @@ func TestProbeScratch_DirNotADirectory(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Skip(err)
 	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		// Wine 8's CreateSymbolicLinkW reports success but leaves a
+		// name that nothing finds.
+		t.Skipf("os.Symlink made no symlink: Lstat says %v, %v", fi, err)
+	}
 	for _, dir := range []string{file, link} {
 		o := chunkmap.Options{ChunkSize: probeCS}
 		m, err := chunkmap.Open(dir, &o)
