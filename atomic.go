@@ -235,9 +235,9 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64, p
 		s.leave()
 		return 0, false, false, false
 	}
-	if w0&dirtyBit == 0 && !m.straggles.Load() {
-		// Set before the store leaves the slot (see Manager.straggles).
-		m.straggles.Store(true)
+	if w0&(dirtyBit|lateBit) == 0 {
+		// Set before the store leaves the slot (see lateBit).
+		s.setLate()
 	}
 	w := unsafe.Add(m.slotAddr(k), off&m.mask)
 	x, swapped = atomicOn(kind, size, w, a, b)

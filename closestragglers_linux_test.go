@@ -58,7 +58,7 @@ type csBounds struct{ lo, hi uint64 }
 // last fsync. A store into a chunk whose dirty flag was clear (stored to
 // by nothing since the last Sync) marks the chunk only after it left the
 // chunk's slot (markStored), so Close's drain of the slot may have found
-// the flag clear; Close must fsync such a chunk anyway (Manager.straggles).
+// the flag clear; Close must fsync such a chunk anyway (lateBit).
 //
 // Each round makes a dataset of 32 chunks, all mapped, makes every chunk
 // clean with a Sync and half of them dirty again, and lets 16 workers
@@ -68,7 +68,7 @@ type csBounds struct{ lo, hi uint64 }
 // round starts (csEvict), so the first store into a clean chunk waits for
 // the disk inside the chunk's slot, Close's drain waits for it, and the
 // store marks the chunk after. With Close fsyncing only the chunks marked
-// dirty (dropLocked ignoring straggles), 5% to 40% of the rounds lost a
+// dirty (dropLocked ignoring the late mark), 5% to 40% of the rounds lost a
 // store on the 2-core reference machine, and every run of the test failed.
 func TestPowerLoss_StoresRacingClose(t *testing.T) {
 	rounds := 16

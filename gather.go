@@ -421,13 +421,13 @@ func (ws *scatterSlots) enter(m *Manager, off int64, n int) bool {
 	if s.own.Load() != want {
 		return false
 	}
-	if w&dirtyBit == 0 && !m.straggles.Load() {
-		// Set before the block leaves the slot (see Manager.straggles).
-		m.straggles.Store(true)
-	}
 	alloc := s.alloc.Load()
 	if off&m.mask+int64(n) > alloc {
 		return false
+	}
+	if w&(dirtyBit|lateBit) == 0 {
+		// Set before the block leaves the slot (see lateBit).
+		s.setLate()
 	}
 	h := recentAt(off | m.mask)
 	ws.recent[h], ws.alloc[h] = off|m.mask, alloc

@@ -149,16 +149,6 @@ type Manager struct {
 	// write returns it, because after a failed fsync the kernel may have
 	// dropped the dirty pages and nothing can be promised about them.
 	failed atomic.Pointer[error]
-	// straggles is set for good once a lock-free store may have left its
-	// slot finding the chunk's dirty flag clear, so that it marks the
-	// chunk afterwards, outside the slot (markStored): a store that found
-	// the flag clear as it entered (an atomic, a Scatter), or one in its
-	// slot while a Sync cleared the flag (flush). Close then has every
-	// mapped chunk fsync'd, since such a store may mark its chunk after
-	// Close's final Sync looked (dropLocked). A WriteAt or Append stores
-	// lock-free only into a chunk whose flag is set, and sets it only
-	// when a Sync clears the flag while it is in the slot.
-	straggles atomic.Bool
 	// batches counts open Batch scopes, so that Close can report them;
 	// nothing waits for it to fall.
 	batches atomic.Int32

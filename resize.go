@@ -685,7 +685,7 @@ func (m *Manager) retireChunksLocked(from, to int64) (held map[int64]bool) {
 		delete(m.mu.dirty, idx)
 		m.dropFdLocked(idx)
 		if mp := m.mappingLocked(idx); mp != nil {
-			mp.s.takeDirty() // the chunk is going; nothing to sync
+			mp.s.takeMarks() // the chunk is going; nothing to sync
 			m.dropLocked(mp, true)
 			held[idx] = !mp.gone
 		}

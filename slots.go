@@ -100,7 +100,6 @@ package chunkmap
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"math/bits"
 	"runtime"
@@ -139,6 +138,24 @@ type slot struct {
 // leaving reads it in the same atomic operation (see slots.go and sync.go).
 const dirtyBit = 1 << 31
 
+// lateBit is the next bit of slot.wd: a lock-free store may have left the
+// slot finding dirtyBit clear since the chunk was last fsync'd, so that it
+// marks the chunk only afterwards, outside the slot (markStored), and may
+// not have done so yet. It is set before such a store leaves: by the store
+// itself where it entered finding the flag clear (an atomic, a Scatter),
+// and by a Sync that clears the flag while a store is in the slot. Whoever
+// empties the slot (an eviction, Close) reads it with the flag, after the
+// stores in flight have left, and hands the chunk to the next Sync as if
+// the flag were set: the store's mark may come after that Sync has looked
+// (after Close's, whose nil the store's nil must not outrun), and an
+// eviction leaves nothing else that would name the chunk. A Sync that
+// fsyncs the chunk clears it when no store is in the slot: every store
+// that left before is in that fsync.
+const lateBit = 1 << 30
+
+// countMask is the part of slot.wd that counts the stores in flight.
+const countMask = lateBit - 1
+
 // enter announces a lock-free store and returns the slot's word after it,
 // whose dirtyBit says whether the chunk was stored to since the last Sync.
 func (s *slot) enter() uint32 { return s.wd.Add(1) }
@@ -148,7 +165,7 @@ func (s *slot) enter() uint32 { return s.wd.Add(1) }
 func (s *slot) leave() (dirty bool) { return s.wd.Add(^uint32(0))&dirtyBit != 0 }
 
 // storing reports whether a lock-free store is in flight.
-func (s *slot) storing() bool { return s.wd.Load()&^dirtyBit != 0 }
+func (s *slot) storing() bool { return s.wd.Load()&countMask != 0 }
 
 // isDirty reports whether the dirty flag is set.
 func (s *slot) isDirty() bool { return s.wd.Load()&dirtyBit != 0 }
@@ -156,14 +173,39 @@ func (s *slot) isDirty() bool { return s.wd.Load()&dirtyBit != 0 }
 // setDirty sets the dirty flag.
 func (s *slot) setDirty() { s.wd.Or(dirtyBit) }
 
-// takeDirty clears the dirty flag and reports whether it was set.
-func (s *slot) takeDirty() bool { return s.wd.And(^uint32(dirtyBit))&dirtyBit != 0 }
+// setLate sets lateBit, for a store that entered finding the dirty flag
+// clear, before it stores.
+func (s *slot) setLate() { s.wd.Or(lateBit) }
 
-// takeDirtyIn is takeDirty that also reports whether a store was in the
-// slot as the flag was cleared (see Manager.straggles).
-func (s *slot) takeDirtyIn() (dirty, storing bool) {
+// takeMarks clears the dirty flag and lateBit, and reports whether each
+// was set. The caller has drained the slot's stores (or no chunk is
+// published there yet).
+func (s *slot) takeMarks() (dirty, late bool) {
+	w := s.wd.And(^uint32(dirtyBit | lateBit))
+	return w&dirtyBit != 0, w&lateBit != 0
+}
+
+// takeDirtyIn clears the dirty flag for a Sync and reports whether it was
+// set. Where a store is in the slot as it clears a set flag, that store
+// leaves finding it clear, and lateBit is set (under mu, which every caller
+// that empties a slot holds, so none sees the slot in between).
+func (s *slot) takeDirtyIn() (dirty bool) {
 	w := s.wd.And(^uint32(dirtyBit))
-	return w&dirtyBit != 0, w&^dirtyBit != 0
+	if dirty = w&dirtyBit != 0; dirty && w&countMask != 0 {
+		s.wd.Or(lateBit)
+	}
+	return dirty
+}
+
+// clearLate clears lateBit unless a store is in the slot, for a Sync that
+// fsyncs the chunk after this: every store that left the slot before is in
+// the page cache by then.
+func (s *slot) clearLate() {
+	for w := s.wd.Load(); w&lateBit != 0 && w&countMask == 0; w = s.wd.Load() {
+		if s.wd.CompareAndSwap(w, w&^lateBit) {
+			return
+		}
+	}
 }
 
 // mapping is a chunk mapped at its slot. Its fields are protected by mu.
@@ -697,7 +739,7 @@ func (m *Manager) mapFileLocked(idx int64, op string, f *chunk.File) (*mapping, 
 		m.fbase[k].Store((*byte)(p))
 	}
 	s.used.Store(false)
-	s.takeDirty()
+	s.takeMarks() // the last chunk here handed its marks on as it left
 	s.alloc.Store(m.mu.allocEnd[idx])
 	s.gen.Add(1)
 	s.own.Store(idx + 1) // last: publishes the slot to lock-free accessors
@@ -848,29 +890,22 @@ func (m *Manager) dropLocked(mp *mapping, deleted bool) {
 	if !deleted {
 		drainWriters(s)
 		// A dirty chunk, or one held writable, is fsync'd by the Sync
-		// that follows (Close's); and every chunk of a writable Manager
-		// where a lock-free store may have left its slot finding the
-		// flag clear (straggles): such a writer that stored before the
+		// that follows (Close's); and one where a lock-free store may
+		// have left the slot finding the flag clear since the chunk was
+		// last fsync'd (lateBit): such a writer that stored before the
 		// drain may still be on its way to mark the chunk, after that
-		// Sync looked. Where none may have, a chunk that is not marked
-		// dirty was not stored to since the last Sync: each store left
-		// it with the flag set, and so the chunk in that Sync's queue or
-		// marked for the next. Fsyncing such chunks cost Close an fsync
-		// of every clean mapped chunk (a device cache flush each, about
-		// 200 µs on ext4).
-		if dirty := s.takeDirty(); dirty || s.wholds.Load() > 0 || (!m.opts.ReadOnly && m.straggles.Load()) {
+		// Sync looked. Any other chunk was not stored to since it was
+		// last fsync'd: each store left it with the flag set, and so the
+		// chunk in that Sync's queue or marked for the next. Fsyncing
+		// such chunks cost Close an fsync of every clean mapped chunk (a
+		// device cache flush each, about 200 µs on ext4).
+		if dirty, late := s.takeMarks(); dirty || late || s.wholds.Load() > 0 {
 			if err := m.ar.Flush(mp.k); err != nil {
 				m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
 			}
-			// Only a chunk that may have been stored to since the last
-			// Sync names its file (one marked dirty, or held writable,
-			// whose stores mark nothing): a clean one that another
-			// program replaced has lost nothing.
-			var id fs.FileInfo
-			if dirty || s.wholds.Load() > 0 {
-				id = mp.file.Info()
-			}
-			m.markFileDirtyLocked(mp.index, id)
+			// The writes went to the mapped file: another file under
+			// the name has not got them, and Sync reports it.
+			m.markFileDirtyLocked(mp.index, mp.file.Info())
 		}
 	}
 	s.doomed.Store(true)
@@ -917,7 +952,10 @@ func (m *Manager) unmapLocked(mp *mapping) {
 	}
 	s := mp.s
 	drainWriters(s)
-	if s.takeDirty() && !s.doomed.Load() {
+	// A store that left the slot finding the flag clear may mark the
+	// chunk only after this (lateBit): by then nothing names the chunk
+	// for Sync, and a Close before the mark would not fsync it.
+	if dirty, late := s.takeMarks(); (dirty || late) && !s.doomed.Load() {
 		// Where fsync does not cover stores through a mapping, they are
 		// written back before the mapping goes.
 		if err := m.ar.Flush(mp.k); err != nil {

@@ -68,7 +68,58 @@ func TestSlot_LeaveReadsOwnDirtyFlag(t *testing.T) {
 	if s.storing() {
 		t.Fatal("storing() = true with no writer in the slot")
 	}
-	if !s.takeDirty() || s.isDirty() || s.takeDirty() {
-		t.Fatal("takeDirty did not clear the flag exactly once")
+	if d, _ := s.takeMarks(); !d || s.isDirty() {
+		t.Fatal("takeMarks did not clear the flag")
+	}
+	if d, _ := s.takeMarks(); d {
+		t.Fatal("takeMarks reported the flag set twice")
+	}
+	// The late bit counts no store: a slot marked late with no writer in
+	// it is not storing, and a store's leave reads the flag past it.
+	s.setLate()
+	if s.storing() {
+		t.Fatal("storing() = true for a slot marked late with no writer in it")
+	}
+	s.enter()
+	if s.leave() {
+		t.Fatal("leave reported a slot marked only late dirty")
+	}
+	if _, late := s.takeMarks(); !late {
+		t.Fatal("takeMarks did not report the late mark")
+	}
+}
+
+// TestSlot_SyncKeepsLateWhileStoring checks the late mark's rule for Sync:
+// a Sync that clears a set flag while a store is in the slot marks the slot
+// late (the store leaves finding the flag clear and marks its chunk only
+// afterwards), and a Sync's clearLate clears the mark only once no store
+// is in the slot.
+func TestSlot_SyncKeepsLateWhileStoring(t *testing.T) {
+	var s slot
+	s.setDirty()
+	s.enter()
+	if !s.takeDirtyIn() {
+		t.Fatal("takeDirtyIn reported a dirty slot clean")
+	}
+	s.clearLate()
+	if s.leave() {
+		t.Fatal("the store left finding the flag set after a Sync cleared it")
+	}
+	if _, late := s.takeMarks(); !late {
+		t.Fatal("a Sync that cleared the flag under a store, then clearLate with the store still in, left the slot not late")
+	}
+	s.setLate()
+	s.clearLate()
+	if _, late := s.takeMarks(); late {
+		t.Fatal("clearLate left a slot with no store in it late")
+	}
+	// A clean slot's Sync marks nothing late, store in it or not.
+	s.enter()
+	if s.takeDirtyIn() {
+		t.Fatal("takeDirtyIn reported a clean slot dirty")
+	}
+	s.leave()
+	if _, late := s.takeMarks(); late {
+		t.Fatal("takeDirtyIn of a clean slot marked it late")
 	}
 }

@@ -18,10 +18,12 @@ package chunkmap
 // in the page cache, and the Sync that cleared the flag fsyncs it; or the
 // writer found the flag clear and marks the chunk for the next Sync. The
 // flag the writer reads is its own chunk's, because no slot changes owner
-// while a writer is in it. Chunks held writable by a pin or a
-// Batch take plain stores that mark nothing, so they stay queued, and are
-// fsync'd by every Sync, until the last such holder leaves (and marks them
-// once more).
+// while a writer is in it. A writer that marks after it left may be slow to
+// do so: the slot's lateBit, set before it leaves, makes an eviction or
+// Close in between hand the chunk to Sync in its place. Chunks held
+// writable by a pin or a Batch take plain stores that mark nothing, so they
+// stay queued, and are fsync'd by every Sync, until the last such holder
+// leaves (and marks them once more).
 
 import (
 	"errors"
@@ -62,10 +64,10 @@ import (
 // dirty chunk file it truncated in place, is reported by every Sync
 // (ErrFault, ErrCorrupt): what was written to it is lost. For a chunk,
 // Sync compares the file under the name with the file the writes went to
-// where it knows that file, which is every case but two: a lock-free store
-// whose chunk was evicted in the instant between the store and its being
-// recorded, and stores through a private view (a Pin across the arena's
-// end) while Truncate or DropBefore deleted chunk files.
+// where it knows that file, which is every case but one: stores through a
+// private view (a Pin across the arena's end) while Truncate or DropBefore
+// deleted chunk files. (A lock-free store whose chunk is evicted before
+// the store marks it has its file named by the eviction: see lateBit.)
 func (m *Manager) Sync() error {
 	if !m.live.Load() {
 		return m.errorf("sync", whole, ErrClosed, "")
@@ -144,17 +146,13 @@ func (m *Manager) flush() (size int64, err error) {
 			// Unmapped since (its flag moved to mu.dirty) or deleted.
 			continue
 		}
-		dirty, storing := mp.s.takeDirtyIn()
-		if dirty && storing {
-			// A store in the slot now leaves it finding the flag
-			// clear, and marks the chunk after (markStored).
-			m.straggles.Store(true)
-		}
+		dirty := mp.s.takeDirtyIn()
 		if mp.s.wholds.Load() > 0 {
 			m.enqueueLocked(mp)
 		} else if !dirty {
 			continue
 		}
+		mp.s.clearLate()  // fsync'd below, after every store that left
 		mp.s.holds.Add(1) // keeps it mapped while it is flushed
 		live = append(live, mp)
 	}
