@@ -224,5 +224,9 @@ var (
 	SkipNoSideBySide = skipNoSideBySide
 )
 
-// SpaceErrno is the system's own error for a full disk (spaceerr_*_test.go).
+// SpaceErrno is the system's own error for a full disk (errno_*_test.go).
 const SpaceErrno = testSpaceErrno
+
+// FilesErrno is the system's own error for a process out of descriptors
+// (errno_*_test.go).
+const FilesErrno = testFilesErrno

@@ -57,7 +57,7 @@ func TestModulePathV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []string{"arena_test.go", "helpers_test.go", "seed_test.go", "export_test.go", "race_on_test.go", "race_off_test.go", "memory_linux_test.go", "memory_other_test.go",
-		"heldskip_other_test.go", "heldskip_windows_test.go", "spaceerr_other_test.go", "spaceerr_windows_test.go"}
+		"heldskip_other_test.go", "heldskip_windows_test.go", "errno_other_test.go", "errno_windows_test.go"}
 	for _, f := range root {
 		if !strings.HasSuffix(f, "_test.go") || slices.Contains(tests, f) {
 			copyFile(f)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -126,7 +125,7 @@ func TestSpreadWriteFailedPiece(t *testing.T) {
 				if _, err := m.Append(data); err != nil {
 					t.Fatal(err)
 				}
-				r := fsys.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpWrite, chunkName(fail)), Err: syscall.ENOSPC})
+				r := fsys.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpWrite, chunkName(fail)), Err: chunkmap.SpaceErrno})
 				p := pattern(4, n)
 				write := func() (int, error) {
 					if isAppend {

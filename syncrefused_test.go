@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +31,7 @@ func (o *oneOpenFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File,
 		return o.FS.OpenFile(name, flag, perm)
 	}
 	if o.open > 0 {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EMFILE}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: chunkmap.FilesErrno}
 	}
 	f, err := o.FS.OpenFile(name, flag, perm)
 	if err != nil {
