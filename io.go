@@ -556,10 +556,28 @@ func (m *Manager) writeIn(p []byte, off int64, clean bool) (int, error) {
 
 // writeFiles writes p at offset off to the chunk files with pwrite, chunk
 // by chunk, on this goroutine. (A growth write across many small chunks is
-// spread over two goroutines instead: see spread.go.)
+// spread over two goroutines instead: see spread.go.) The piece of a
+// mapped chunk whose file is no longer the one under its name (another
+// program replaced it) is stored through the mapping instead, as a small
+// write's is (see pwritesMappedLocked): ReadAt reads it back, and Sync
+// reports the replacement.
 func (m *Manager) writeFiles(p []byte, off int64) (int, error) {
 	for n := 0; n < len(p); {
-		k, err := m.fileIO(p[n:], off+int64(n), true)
+		o := off + int64(n)
+		if err := m.lockChunk(p[n:], o); err != nil {
+			return n, err
+		}
+		if mp := m.mappingLocked(o >> m.shift); mp != nil && !m.pwritesMappedLocked(mp) {
+			m.mu.Unlock()
+			k := int(min(int64(len(p)-n), m.chunkSize-o&m.mask))
+			w, err := m.writeSlow(p[n:n+k], o, false)
+			n += w
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
+		k, err := m.fileIOLocked(p[n:], o, true)
 		n += k
 		if err != nil {
 			return n, err
