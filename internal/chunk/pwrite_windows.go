@@ -37,7 +37,7 @@ func osFd(f *os.File) int {
 // returns when the read is done; it moves the file pointer, which no
 // chunk file uses. It stays valid meanwhile: a File is closed only once
 // no call uses it.
-func (c *File) readOS(osf *os.File, p []byte, off int64) (n int, err error) {
+func (c *File) readOS(osf *os.File, p []byte, off int64) (int, error) {
 	if c.fd < 0 {
 		// Through the standard library p would escape (see above): a
 		// file without a handle reads into a copy.
@@ -46,40 +46,43 @@ func (c *File) readOS(osf *os.File, p []byte, off int64) (n int, err error) {
 		copy(p, buf[:n])
 		return n, err
 	}
-	for n < len(p) {
-		at := off + int64(n)
-		o := windows.Overlapped{Offset: uint32(at), OffsetHigh: uint32(at >> 32)}
-		var done uint32
-		err := windows.ReadFile(windows.Handle(c.fd), p[n:n+min(len(p)-n, maxIO)], &done, &o)
-		n += int(done)
-		switch {
-		case err == windows.ERROR_HANDLE_EOF || err == nil && done == 0:
-			return n, io.EOF
-		case err != nil:
-			return n, &fs.PathError{Op: "read", Path: osf.Name(), Err: err}
-		}
-	}
-	return n, nil
+	return c.handleIO(osf, p, off, false)
 }
 
 // writeOS writes p at offset off of the chunk's operating system file
 // with WriteFile, as readOS reads (and for the same reason), and returns
 // the bytes written also when it fails part way.
-func (c *File) writeOS(osf *os.File, p []byte, off int64) (n int, err error) {
+func (c *File) writeOS(osf *os.File, p []byte, off int64) (int, error) {
 	if c.fd < 0 {
 		return osf.WriteAt(bytes.Clone(p), off) // see readOS
 	}
+	return c.handleIO(osf, p, off, true)
+}
+
+// handleIO is readOS (or writeOS, with write) on the File's handle. One
+// function with a branch, rather than ReadFile or WriteFile passed in:
+// p would escape through a call of a function value.
+func (c *File) handleIO(osf *os.File, p []byte, off int64, write bool) (n int, err error) {
 	for n < len(p) {
 		at := off + int64(n)
 		o := windows.Overlapped{Offset: uint32(at), OffsetHigh: uint32(at >> 32)}
+		q := p[n : n+min(len(p)-n, maxIO)]
 		var done uint32
-		err := windows.WriteFile(windows.Handle(c.fd), p[n:n+min(len(p)-n, maxIO)], &done, &o)
+		op := "read"
+		if write {
+			op = "write"
+			err = windows.WriteFile(windows.Handle(c.fd), q, &done, &o)
+		} else {
+			err = windows.ReadFile(windows.Handle(c.fd), q, &done, &o)
+		}
 		n += int(done)
 		switch {
+		case !write && (err == windows.ERROR_HANDLE_EOF || err == nil && done == 0):
+			return n, io.EOF
 		case err != nil:
-			return n, &fs.PathError{Op: "write", Path: osf.Name(), Err: err}
+			return n, &fs.PathError{Op: op, Path: osf.Name(), Err: err}
 		case done == 0:
-			return n, &fs.PathError{Op: "write", Path: osf.Name(), Err: io.ErrShortWrite}
+			return n, &fs.PathError{Op: op, Path: osf.Name(), Err: io.ErrShortWrite}
 		}
 	}
 	return n, nil
