@@ -31,6 +31,10 @@ type sharedPage struct {
 	// memory it handed to someone else. Set under the writer's mu (or
 	// the reader's) before the page goes, never cleared.
 	unmapped atomic.Bool
+	// start and size are what the writer last put into the page (setup,
+	// restore, setSize, setStart), under its mu: a mirror compares the
+	// page with them before it stores (see check).
+	start, size int64
 }
 
 // Once the page may be unmapped (unmapped: Windows), nothing may store to
@@ -92,6 +96,7 @@ func (s *sharedPage) setup(boot [48]byte, start, size int64) (epoch uint64, ok b
 	p.restartCuts(size)
 	e := newEpoch()
 	p.epoch.Store(e)
+	s.start, s.size = start, size
 	return e, true
 }
 
@@ -269,7 +274,9 @@ func (s *sharedPage) setSize(size, start int64) (ok bool) {
 	if s.unmapped.Load() {
 		return false
 	}
+	s.check(start, s.size)
 	s.p.size.Store(size)
+	s.size = size
 	s.check(start, size)
 	return true
 }
@@ -280,7 +287,9 @@ func (s *sharedPage) setStart(start, size int64) (ok bool) {
 	if s.unmapped.Load() {
 		return false
 	}
+	s.check(s.start, size)
 	s.p.start.Store(start)
+	s.start = start
 	s.check(start, size)
 	return true
 }
@@ -298,7 +307,10 @@ func (s *sharedPage) verify(start, size int64) (ok bool) {
 // check marks the page broken if it is not the writer's any more: its
 // magic is gone, or it holds another Start or Size than start and size,
 // the writer's, which it mirrors under mu, so that nothing of its own
-// can differ there. Another program wrote over it (zeros, say) without
+// can differ there. setSize and setStart check before they store as well
+// as after: the store itself would hide a value another program wrote
+// over the one stored, and a reader may have raised its Size to that
+// value lock-free, which only an epoch move (restore) takes back. Another program wrote over it (zeros, say) without
 // cutting the file, which faults nothing, and readers stop trusting the
 // page, or, where the magic stands, follow values no writer recorded:
 // they hide the chunks below such a Start, and a recovery after a crash
@@ -344,6 +356,7 @@ func (s *sharedPage) restore(boot [48]byte, start, size int64) (ok bool) {
 	copy(p.magic[:], stateMagic)
 	p.restartCuts(size) // the page may have said more
 	p.epoch.Add(1)
+	s.start, s.size = start, size
 	s.broken.Store(false)
 	return true
 }

@@ -106,3 +106,94 @@ func TestStatePage_ValuesWrittenOverUnderWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestStatePage_SizeRaisedThenWriterChanges has another program raise the
+// Size of a live writer's state page (magic and boot ID left standing)
+// over bytes a Truncate cut, then the writer Append: the README promises
+// that the writer's next change of Size writes the page whole again, so
+// that its followers follow it from there. The writer checked the page
+// only after it stored its own Size, which hid the other program's, and
+// moved no epoch; a follower, which raises Size lock-free within an epoch
+// and never lowers it there, kept the other program's Size, and its Pin,
+// LoadUint64, Gather and Batch returned the bytes the Truncate had cut,
+// with a nil error, after the writer's change.
+func TestStatePage_SizeRaisedThenWriterChanges(t *testing.T) {
+	const cs = 64 << 10
+	reads := []struct {
+		name string
+		read func(r *chunkmap.Manager, off int64) ([]byte, error)
+	}{
+		{"Pin", func(r *chunkmap.Manager, off int64) ([]byte, error) {
+			p, err := r.Pin(off, 8)
+			if err != nil {
+				return nil, err
+			}
+			defer p.Release()
+			return bytes.Clone(p.Bytes()), nil
+		}},
+		{"LoadUint64", func(r *chunkmap.Manager, off int64) ([]byte, error) {
+			v, err := r.LoadUint64(off)
+			return binary.NativeEndian.AppendUint64(nil, v), err
+		}},
+		{"Gather", func(r *chunkmap.Manager, off int64) ([]byte, error) {
+			b := make([]byte, 8)
+			return b, r.Gather(b, []int64{off}, 8)
+		}},
+		{"Batch", func(r *chunkmap.Manager, off int64) (b []byte, err error) {
+			err = r.Batch(func(bt *chunkmap.Batch) error {
+				p, err := bt.Bytes(off, 8)
+				b = bytes.Clone(p)
+				return err
+			})
+			return b, err
+		}},
+		{"ReadAt", func(r *chunkmap.Manager, off int64) ([]byte, error) {
+			b := make([]byte, 8)
+			n, err := r.ReadAt(b, off)
+			return b[:n], err
+		}},
+	}
+	for _, rd := range reads {
+		t.Run(rd.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.WriteAt(bytes.Repeat([]byte{0xcc}, 2*cs), 0); err != nil {
+				t.Fatal(err)
+			}
+			r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			const cut = cs + 64
+			if err := m.Truncate(cut); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rd.read(r, 0); err != nil {
+				t.Fatalf("%s at 0 before the page was written over: %v", rd.name, err)
+			}
+			editManifestFile(t, dir, func(b []byte) {
+				binary.LittleEndian.PutUint64(b[stateSizeOff:], uint64(2*cs))
+			})
+			// The follower may believe the other program until the
+			// writer's next change; read so that it has.
+			_, _ = rd.read(r, 0)
+			if _, err := m.Append([]byte{1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
+				t.Fatal(err)
+			}
+			size := m.Size()
+			const off = cut + 1024 // cut off, past the writer's Size
+			got, err := rd.read(r, off)
+			if err == nil {
+				t.Errorf("%s at %d, past the writer's Size %d, after the writer's Append: %x, nil error (follower's Size %d)", rd.name, off, size, got, r.Size())
+			}
+			if got, err := rd.read(r, cut); err != nil || !bytes.Equal(got, []byte{1, 2, 3, 4, 5, 6, 7, 8}) {
+				t.Errorf("%s at %d, the Append's bytes: %x, %v", rd.name, int64(cut), got, err)
+			}
+		})
+	}
+}
