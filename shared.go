@@ -35,6 +35,7 @@ type sharedPage struct {
 	// restore, setSize, setStart), under its mu: a mirror compares the
 	// page with them before it stores (see check).
 	start, size int64
+	boot        [48]byte // the writer's boot ID, which setup and restore store
 }
 
 // Once the page may be unmapped (unmapped: Windows), nothing may store to
@@ -96,7 +97,7 @@ func (s *sharedPage) setup(boot [48]byte, start, size int64) (epoch uint64, ok b
 	p.restartCuts(size)
 	e := newEpoch()
 	p.epoch.Store(e)
-	s.start, s.size = start, size
+	s.start, s.size, s.boot = start, size, boot
 	return e, true
 }
 
@@ -305,26 +306,28 @@ func (s *sharedPage) verify(start, size int64) (ok bool) {
 }
 
 // check marks the page broken if it is not the writer's any more: its
-// magic is gone, or it holds another Start or Size than start and size,
-// the writer's, which it mirrors under mu, so that nothing of its own
-// can differ there. setSize and setStart check before they store as well
-// as after: the store itself would hide a value another program wrote
-// over the one stored, and a reader may have raised its Size to that
-// value lock-free, which only an epoch move (restore) takes back. Another program wrote over it (zeros, say) without
-// cutting the file, which faults nothing, and readers stop trusting the
-// page, or, where the magic stands, follow values no writer recorded:
-// they hide the chunks below such a Start, and a recovery after a crash
-// takes the record instead of a page whose Start is past its first
-// chunk, losing what returned since the last Sync. The writer's change
-// that mirrored a value (or its Sync, through verify) calls pageErrLocked
-// next, which writes the page whole again (restore), so readers follow it
-// again from there.
+// magic is gone, or it holds another boot ID, Start or Size than the
+// writer's (start and size, which it mirrors under mu, so that nothing of
+// its own can differ there). Another program wrote over it (zeros, say)
+// without cutting the file, which faults nothing, and readers stop
+// trusting the page, or, where the magic stands, follow values no writer
+// recorded: they hide the chunks below such a Start, and a recovery after
+// a crash takes the record instead of a page whose Start is past its
+// first chunk, losing what returned since the last Sync; under another
+// boot ID they stop following for good (a page of another boot is not
+// one to follow), and go on reading the files the writer deletes. The
+// writer's change that mirrored a value (or its Sync, through verify)
+// calls pageErrLocked next, which writes the page whole again (restore),
+// so readers follow it again from there. setSize and setStart check
+// before they store as well as after: the store itself would hide a value
+// another program wrote over the one stored, to which a reader may have
+// raised its Size lock-free, and which only an epoch move takes back.
 //
 // REQUIRES: the caller's fault guard (the page is mapped memory), and the
 // writer's mu held (start and size are its values of that moment).
 func (s *sharedPage) check(start, size int64) {
 	p := s.p
-	if string(p.magic[:]) != stateMagic || p.start.Load() != start || p.size.Load() != size {
+	if string(p.magic[:]) != stateMagic || p.boot != s.boot || p.start.Load() != start || p.size.Load() != size {
 		s.broken.Store(true)
 	}
 }
@@ -356,7 +359,7 @@ func (s *sharedPage) restore(boot [48]byte, start, size int64) (ok bool) {
 	copy(p.magic[:], stateMagic)
 	p.restartCuts(size) // the page may have said more
 	p.epoch.Add(1)
-	s.start, s.size = start, size
+	s.start, s.size, s.boot = start, size, boot
 	s.broken.Store(false)
 	return true
 }

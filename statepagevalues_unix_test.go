@@ -197,3 +197,71 @@ func TestStatePage_SizeRaisedThenWriterChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestStatePage_BootIDWrittenOverUnderWriter has another program write
+// over the boot ID in a live writer's state page, leaving its magic, Start
+// and Size: a follower then stops following (a page of another boot is
+// not one to follow), which it cannot tell from a writer of another boot.
+// The writer's next change must write the page whole again, as the README
+// promises for a page written over, so that the follower follows it from
+// there. The writer compared only the magic, Start and Size, so it went on
+// with the other program's boot ID for good, and after its Truncate and
+// regrowth the follower, no longer following, read the deleted chunk
+// files' bytes through its mappings with a nil error, past the writer's
+// Size too.
+func TestStatePage_BootIDWrittenOverUnderWriter(t *testing.T) {
+	const cs = 64 << 10
+	edits := []struct {
+		name string
+		edit func(b []byte)
+	}{
+		{"another boot ID", func(b []byte) { copy(b[stateBootOff:], "00000000-0000-4000-8000-000000000000") }},
+		{"boot ID cleared", func(b []byte) { clear(b[stateBootOff : stateBootOff+48]) }},
+	}
+	words := func(off int64, n int, gen byte) []byte {
+		b := make([]byte, n)
+		for i := 0; i < n; i += 8 {
+			binary.LittleEndian.PutUint64(b[i:], uint64(off+int64(i))<<8|uint64(gen))
+		}
+		return b
+	}
+	for _, e := range edits {
+		t.Run(e.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.WriteAt(words(0, 4*cs, 1), 0); err != nil {
+				t.Fatal(err)
+			}
+			r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			got := make([]byte, 4*cs)
+			if _, err := r.ReadAt(got, 0); err != nil {
+				t.Fatal(err)
+			}
+			editManifestFile(t, dir, e.edit)
+			if _, err := r.ReadAt(got[:8], 0); err != nil {
+				t.Fatalf("ReadAt after the boot ID was written over: %v", err)
+			}
+			if err := m.Truncate(0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.WriteAt(words(0, 2*cs, 2), 0); err != nil {
+				t.Fatal(err)
+			}
+			for _, off := range []int64{0, cs, 3 * cs} {
+				n, err := r.ReadAt(got[:8], off)
+				if err == nil && !bytes.Equal(got[:8], words(off, 8, 2)) {
+					t.Errorf("ReadAt(%d) after the writer's Truncate and regrowth: n %d, %x, nil error (the writer wrote %x; Size %d, the follower's %d)",
+						off, n, got[:8], words(off, 8, 2), m.Size(), r.Size())
+				}
+			}
+		})
+	}
+}
