@@ -443,8 +443,15 @@ func (m *Manager) takePageLocked() (ps pageState, followed bool, err error) {
 	first := ps.start >> m.shift
 	need := chunksFor(ps.size, m.shift)
 	if ps.start < 0 || ps.start != first<<m.shift || ps.size < ps.start {
-		return ps, false, fmt.Errorf("%w: manifest %s: state page: start %d, size %d", ErrCorrupt,
-			filepath.Join(m.dir, ManifestName), ps.start, ps.size)
+		// No writer leaves these: another program wrote over the page,
+		// as over one whose magic is gone (pageGone), and a reader
+		// that follows the records since (Refresh) keeps to them until
+		// a writer writes the page whole again.
+		if !m.followedLive.Load() {
+			return ps, false, m.findChunksLocked(chunksFor(m.state().size.Load(), m.shift), func() bool { return true })
+		}
+		return ps, false, fmt.Errorf("%w: manifest %s: state page: start %d, size %d: %w", ErrCorrupt,
+			filepath.Join(m.dir, ManifestName), ps.start, ps.size, errPageGone)
 	}
 	m.followedLive.Store(true)
 	st := m.state()

@@ -507,6 +507,10 @@ func open(dir string, o Options) (*Manager, error) {
 		if err != nil {
 			return fail(err)
 		}
+		// Start and Size came from the live page: a page another
+		// program writes over before the first call is reported
+		// (pageGone), as after any later one.
+		m.followedLive.Store(true)
 		return m, nil
 	}
 	for k := int64(0); k < nchunks; k++ {

@@ -5,6 +5,7 @@ package chunkmap_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -261,6 +262,75 @@ func TestStatePage_BootIDWrittenOverUnderWriter(t *testing.T) {
 					t.Errorf("ReadAt(%d) after the writer's Truncate and regrowth: n %d, %x, nil error (the writer wrote %x; Size %d, the follower's %d)",
 						off, n, got[:8], words(off, 8, 2), m.Size(), r.Size())
 				}
+			}
+		})
+	}
+}
+
+// TestStatePage_ValuesOutOfRangeThenRefresh has another program write a
+// Start and Size no writer can leave (Start past Size, Start not at a
+// chunk boundary, Size negative) into the state page a follower follows,
+// leaving its magic and boot ID. The follower's calls fail with
+// ErrCorrupt, and the README promises that a Refresh then makes it follow
+// the manifest's records, where they are whole, as after a page written
+// over with zeros. Refresh failed with the same ErrCorrupt instead, and so
+// did every call after it, for good once the writer had closed.
+func TestStatePage_ValuesOutOfRangeThenRefresh(t *testing.T) {
+	const cs = 64 << 10
+	overs := []struct {
+		name        string
+		start, size int64
+	}{
+		{"Start past Size", 3 * cs, cs},
+		{"Start within a chunk", cs + 8, 2 * cs},
+		{"Start negative", -cs, cs},
+		{"Size negative", 0, -1},
+	}
+	for _, over := range overs {
+		t.Run(over.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]byte, 4*cs)
+			for i := range want {
+				want[i] = byte(i/cs + 1)
+			}
+			if _, err := m.WriteAt(want, 0); err != nil {
+				t.Fatal(err)
+			}
+			r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			orig := readManifestFile(t, dir)
+			editManifestFile(t, dir, func(b []byte) {
+				binary.LittleEndian.PutUint64(b[stateStartOff:], uint64(over.start))
+				binary.LittleEndian.PutUint64(b[stateSizeOff:], uint64(over.size))
+			})
+			got := make([]byte, len(want))
+			if _, err := r.ReadAt(got, 0); !errors.Is(err, chunkmap.ErrCorrupt) {
+				t.Fatalf("ReadAt after the page was written over: %v, want ErrCorrupt", err)
+			}
+			if err := r.Refresh(); err != nil {
+				t.Fatalf("Refresh: %v, want nil (the records are whole)", err)
+			}
+			if n, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("ReadAt after Refresh: n %d, %v, equal %v (Start %d, Size %d)", n, err, bytes.Equal(got, want), r.Start(), r.Size())
+			}
+			if _, err := r.LoadUint64(cs); err != nil {
+				t.Errorf("LoadUint64 after Refresh: %v", err)
+			}
+			// The page put back as the writer left it: the follower
+			// follows it again.
+			editManifestFile(t, dir, func(b []byte) { copy(b, orig) })
+			if n, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("ReadAt after the page was put back: n %d, %v, equal %v (Start %d, Size %d)", n, err, bytes.Equal(got, want), r.Start(), r.Size())
 			}
 		})
 	}
