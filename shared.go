@@ -315,7 +315,10 @@ func (s *sharedPage) verify(start, size int64) (ok bool) {
 // a crash takes the record instead of a page whose Start is past its
 // first chunk, losing what returned since the last Sync; under another
 // boot ID they stop following for good (a page of another boot is not
-// one to follow), and go on reading the files the writer deletes. The
+// one to follow), and go on reading the files the writer deletes; and a
+// clean mark, which only Close sets, makes the next Open after a crash
+// take the dataset as closed cleanly, so that its first Sync leaves the
+// dead writer's unsynced writes to chance (recovered, in open.go). The
 // writer's change that mirrored a value (or its Sync, through verify)
 // calls pageErrLocked next, which writes the page whole again (restore),
 // so readers follow it again from there. setSize and setStart check
@@ -327,7 +330,7 @@ func (s *sharedPage) verify(start, size int64) (ok bool) {
 // writer's mu held (start and size are its values of that moment).
 func (s *sharedPage) check(start, size int64) {
 	p := s.p
-	if string(p.magic[:]) != stateMagic || p.boot != s.boot || p.start.Load() != start || p.size.Load() != size {
+	if string(p.magic[:]) != stateMagic || p.boot != s.boot || p.clean.Load() != 0 || p.start.Load() != start || p.size.Load() != size {
 		s.broken.Store(true)
 	}
 }
