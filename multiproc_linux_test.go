@@ -145,14 +145,20 @@ func (c *mpChild) kill() {
 // the test if the child says nothing for 10 s.
 func (c *mpChild) next(t *testing.T, what string) string {
 	t.Helper()
+	return c.nextWithin(t, what, 10*time.Second)
+}
+
+// nextWithin is next, failing the test if the child says nothing for d.
+func (c *mpChild) nextWithin(t *testing.T, what string, d time.Duration) string {
+	t.Helper()
 	select {
 	case line, ok := <-c.lines:
 		if !ok {
 			return ""
 		}
 		return line
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: no answer from the child in 10 s (hung)\n%s", what, c.stderr.String())
+	case <-time.After(d):
+		t.Fatalf("%s: no answer from the child in %v (hung)\n%s", what, d, c.stderr.String())
 	}
 	return ""
 }
@@ -465,16 +471,20 @@ func TestMultiproc_ReadOnlyOpenWhileTheDatasetIsCreated(t *testing.T) {
 	root := t.TempDir()
 	creator := mpStart(t, "TestMultiproc_ReadOnlyOpenWhileTheDatasetIsCreated", "CHUNKMAP_MULTIPROC_CREATOR="+root)
 	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		bad []string
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		bad  []string
+		stop atomic.Bool
 	)
-	deadline := time.Now().Add(20 * time.Second)
+	// The followers stop when the creator is done, not at a fixed time: a
+	// fixed one also bounded how long the creator might take.
+	defer wg.Wait()
+	defer stop.Store(true)
 	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := 0; k < n && time.Now().Before(deadline); {
+			for k := 0; k < n && !stop.Load(); {
 				m, err := chunkmap.Open(fmt.Sprintf("%s/ds%d", root, k), &chunkmap.Options{ReadOnly: true})
 				if err != nil {
 					if !errors.Is(err, chunkmap.ErrReadOnly) || !errors.Is(err, fs.ErrNotExist) {
@@ -489,8 +499,13 @@ func TestMultiproc_ReadOnlyOpenWhileTheDatasetIsCreated(t *testing.T) {
 			}
 		}()
 	}
+	// The creator answers once, after its n creations, each with its
+	// fsyncs: a few seconds, but 30 s and more on a loaded machine with a
+	// slow disk. The bound is for a hang only.
+	got := creator.nextWithin(t, "creator", 2*time.Minute)
+	stop.Store(true)
 	wg.Wait()
-	if got := creator.next(t, "creator"); got != "done" {
+	if got != "done" {
 		t.Fatalf("creator: %q\n%s", got, creator.stderr.String())
 	}
 	for i, b := range bad {
