@@ -77,7 +77,9 @@ func TestAddUint64_CrossProcess(t *testing.T) {
 		children = 2
 		minAdds  = 5000
 	)
-	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1})
+	// NoAdmission: under admission the parent's read of chunk 0 is served
+	// by pread, and chunk 1 stays mapped for the whole test.
+	m := newTestManager(t, &chunkmap.Options{MaxMapped: 1, NoAdmission: true})
 	va := accessor.New(m, nil)
 	fill(t, m, 0, 2*cs)
 	const off = cs + 64 // in chunk 1, which the parent keeps evicting
@@ -158,6 +160,9 @@ func TestAddUint64_CrossProcess(t *testing.T) {
 	}
 	if jumps == 0 {
 		t.Errorf("no child add was seen between %d parent adds: the processes did not run concurrently", adds)
+	}
+	if st := m.Stats(); st.Evictions == 0 {
+		t.Errorf("chunk 1 was never evicted during the adds (%+v): the children's adds never met a remap", st)
 	}
 
 	total := uint64(adds)
