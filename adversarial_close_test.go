@@ -371,7 +371,7 @@ func advCloseRace(t *testing.T, opts chunkmap.Options, seed uint64) {
 	if msg := advErrCheck(cerr, "close"); msg != "" {
 		t.Error(msg)
 	}
-	advWait(t, &wg, 20*time.Second, "workers after Close")
+	advWait(t, &wg, time.Minute, "workers after Close")
 	if err := m.Close(); !errors.Is(err, chunkmap.ErrClosed) {
 		t.Errorf("second Close: got %v, want ErrClosed", err)
 	}
@@ -470,7 +470,7 @@ func TestAdversarial_SyncRacingCloseReturnsErrClosed(t *testing.T) {
 		if err := m.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		advWait(t, &wg, 10*time.Second, "syncers")
+		advWait(t, &wg, time.Minute, "syncers")
 		close(errs)
 		for err := range errs {
 			if !errors.Is(err, chunkmap.ErrClosed) {

@@ -62,7 +62,7 @@ func TestAdversarial_ShrinkDuringBulkWriteThenSync(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", c.name, err)
 				}
-				advWait(t, &wg, 10*time.Second, "writers")
+				advWait(t, &wg, time.Minute, "writers")
 				for i := 0; i < 2; i++ {
 					if err := m.Sync(); err != nil {
 						t.Fatalf("round %d: Sync %d after %s raced bulk writes to the deleted chunks: %v", round, i+1, c.name, err)

@@ -101,7 +101,7 @@ func advModelRun(t *testing.T, opts chunkmap.Options, seed uint64) {
 	})
 	advWait(t, &wg, 60*time.Second, "writers")
 	close(stop)
-	advWait(t, &bg, 10*time.Second, "syncer")
+	advWait(t, &bg, time.Minute, "syncer")
 	if st := m.Stats(); st.Pinned != 0 {
 		t.Errorf("Stats.Pinned = %d after every pin and batch ended", st.Pinned)
 	}
@@ -637,7 +637,7 @@ func TestAdversarial_RetentionRaces(t *testing.T) {
 			}
 			advWait(t, &wg, 60*time.Second, "appenders")
 			close(stop)
-			advWait(t, &bg, 10*time.Second, "readers and retention")
+			advWait(t, &bg, time.Minute, "readers and retention")
 			start := m.Start()
 			if err := m.Close(); err != nil {
 				t.Fatal(err)

@@ -244,7 +244,7 @@ func bxCloseRound(t *testing.T, round, workers int) {
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		buf := make([]byte, 8<<20)
 		t.Fatalf("round %d: workers did not return after Close:\n%s", round, buf[:runtime.Stack(buf, true)])
 	}

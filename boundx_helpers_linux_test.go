@@ -189,7 +189,7 @@ func bxSettleMaps(t *testing.T, dir string) {
 // race detector and other test binaries on a loaded machine can delay the
 // cleanup goroutine far longer. The bound only tells a leak, which never
 // goes, from a late cleanup.
-const bxGoneWait = 10 * time.Second
+const bxGoneWait = time.Minute
 
 // bxWaitGone waits (collecting garbage, for the arena's cleanup) until no
 // mapping and no descriptor of dir is left, and the goroutine count is back

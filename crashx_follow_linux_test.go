@@ -123,10 +123,10 @@ func cfStart(t *testing.T, role string) *cfChild {
 
 // reply returns the child's next line of output that is not a progress
 // report, failing the test if the child reports a violation, dies, or
-// says nothing for 10 s (a hang).
+// says nothing for a minute (a hang).
 func (c *cfChild) reply(t *testing.T, what string) string {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(time.Minute)
 	for {
 		select {
 		case line, ok := <-c.lines:
@@ -142,7 +142,7 @@ func (c *cfChild) reply(t *testing.T, what string) string {
 			}
 			return line
 		case <-timeout:
-			t.Fatalf("%s: no answer from the child in 10 s (hung)\n%s", what, c.stderr.String())
+			t.Fatalf("%s: no answer from the child in a minute (hung)\n%s", what, c.stderr.String())
 		}
 	}
 }

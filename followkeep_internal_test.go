@@ -296,8 +296,8 @@ func returnsWithin(t *testing.T, what string, f func()) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not return within 10 s", what)
+	case <-time.After(time.Minute):
+		t.Fatalf("%s did not return within a minute", what)
 	}
 }
 

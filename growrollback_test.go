@@ -335,7 +335,7 @@ func TestBulkAppendOnFullDiskWhileAnotherClaims(t *testing.T) {
 		if !errors.Is(err, chunkmap.ErrNoSpace) {
 			t.Errorf("Append claiming after an unallocated bulk Append on a full disk: %v, want ErrNoSpace", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Errorf("Append claiming after an unallocated bulk Append on a full disk claimed its range: it waits for the first")
 	}
 	close(fsys.release)

@@ -108,7 +108,7 @@ func TestLifecycle_ManagerCallsInsideWritableBatch(t *testing.T) {
 						t.Errorf("sync: %v", err)
 					}
 				})
-				advWait(t, &wg, 20*time.Second, "sync after")
+				advWait(t, &wg, time.Minute, "sync after")
 			})
 		}
 	}

@@ -142,10 +142,10 @@ func (c *mpChild) kill() {
 }
 
 // next returns the child's next line, or "" once it has exited; it fails
-// the test if the child says nothing for 10 s.
+// the test if the child says nothing for a minute (a hang).
 func (c *mpChild) next(t *testing.T, what string) string {
 	t.Helper()
-	return c.nextWithin(t, what, 10*time.Second)
+	return c.nextWithin(t, what, time.Minute)
 }
 
 // nextWithin is next, failing the test if the child says nothing for d.
@@ -209,7 +209,7 @@ func TestMultiproc_FollowersFromBeforeCreationAcrossWriterKills(t *testing.T) {
 		go func() { wg.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(time.Minute):
 			t.Error("a follower hung")
 		}
 		for _, p := range probs {
@@ -591,7 +591,7 @@ func TestMultiproc_ManifestTamperedWhileWriterAndFollowersRun(t *testing.T) {
 		go func() { wg.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(time.Minute):
 			t.Fatalf("round %d: a follower hung", round)
 		}
 		writer.kill()

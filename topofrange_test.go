@@ -33,7 +33,7 @@ const (
 	torTop   = math.MaxInt64 >> torShift // index of the top chunk
 	torT     = int64(torTop) << torShift // its first offset
 	torMax   = int64(math.MaxInt64)      // the largest Size
-	torWait  = 10 * time.Second          // the most any one call may take
+	torWait  = time.Minute               // the most any one call may take: only a hang comes near it
 	torStale = 0xee                      // bytes past Size in the chunk files
 	torBulk  = 70000                     // a write length past bulkWrite, across a chunk boundary
 )
