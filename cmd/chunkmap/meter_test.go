@@ -3,7 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
-	"strings"
+	"regexp"
+	"sync"
 	"testing"
 	"time"
 )
@@ -43,13 +44,25 @@ func TestMeter_Wait(t *testing.T) {
 		t.Errorf("nil meter: wait returned %v, want f's error", err)
 	}
 
-	var buf bytes.Buffer
-	m = &meter{w: &buf, label: "chunkmap sync", began: time.Now()} // draws on every tick
-	if err := m.wait(func() error { time.Sleep(200 * time.Millisecond); return errF }); err != errF {
+	// f returns once the ticker drew a second time, whenever that is on a
+	// loaded host, rather than after a sleep the ticker must fit into.
+	buf := &drawLog{second: make(chan struct{})}
+	m = &meter{w: buf, label: "chunkmap sync", began: time.Now()} // draws on every tick
+	err := m.wait(func() error {
+		if n := buf.draws(); n != 1 {
+			t.Errorf("wait drew %d times before f ran, want once, at once", n)
+		}
+		select {
+		case <-buf.second:
+		case <-time.After(time.Minute):
+			t.Error("wait drew no second time in a minute of f")
+		}
+		return errF
+	})
+	if err != errF {
 		t.Errorf("wait returned %v, want f's error", err)
 	}
-	got := buf.String()
-	if !strings.HasPrefix(got, "\r\033[Kchunkmap sync: 0.0s") || strings.Count(got, "\r\033[Kchunkmap sync: ") < 2 {
+	if got := buf.String(); !regexp.MustCompile(`^(\r\033\[Kchunkmap sync: [0-9]+\.[0-9]s){2,}$`).MatchString(got) {
 		t.Errorf("wait drew %q, want the time taken, at once and then on ticks", got)
 	}
 	buf.Reset()
@@ -58,4 +71,40 @@ func TestMeter_Wait(t *testing.T) {
 	if got := buf.String(); got != "\r\033[K" {
 		t.Errorf("finish twice drew %q, want the line erased once", got)
 	}
+}
+
+// drawLog is a meter's output that counts its draws (one write each) and
+// closes second at the second; the meter's goroutine writes to it.
+type drawLog struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	n      int
+	second chan struct{}
+}
+
+func (d *drawLog) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.n++; d.n == 2 {
+		close(d.second)
+	}
+	return d.buf.Write(p)
+}
+
+func (d *drawLog) draws() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n
+}
+
+func (d *drawLog) String() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.buf.String()
+}
+
+func (d *drawLog) Reset() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.buf.Reset()
 }
