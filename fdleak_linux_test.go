@@ -63,7 +63,13 @@ func TestDroppedManagersCloseTheirDescriptors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if after := open(); after-before > 4 {
+	// Cleanups run on the runtime's goroutine after a collection, later on
+	// a loaded host: wait for them within a bound only a leak reaches.
+	after := open()
+	for deadline := time.Now().Add(time.Minute); after-before > 4 && time.Now().Before(deadline); {
+		after = open()
+	}
+	if after-before > 4 {
 		t.Errorf("%d Managers dropped without Close, once collected, left %d descriptors open", 2*n, after-before)
 	}
 }
