@@ -100,6 +100,7 @@ package chunkmap
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/bits"
 	"runtime"
@@ -141,9 +142,8 @@ const dirtyBit = 1 << 31
 // lateBit is the next bit of slot.wd: a lock-free store may have left the
 // slot finding dirtyBit clear since the chunk was last fsync'd, so that it
 // marks the chunk only afterwards, outside the slot (markStored), and may
-// not have done so yet. It is set before such a store leaves: by the store
-// itself where it entered finding the flag clear (an atomic, a Scatter),
-// and by a Sync that clears the flag while a store is in the slot. Whoever
+// not have done so yet. It is set by the store itself, before it stores,
+// where it entered finding the flag clear (an atomic, a Scatter). Whoever
 // empties the slot (an eviction, Close) reads it with the flag, after the
 // stores in flight have left, and hands the chunk to the next Sync as if
 // the flag were set: the store's mark may come after that Sync has looked
@@ -153,8 +153,19 @@ const dirtyBit = 1 << 31
 // that left before is in that fsync.
 const lateBit = 1 << 30
 
+// syncLateBit is lateBit's mark for a store that a Sync found in the slot
+// as it cleared the flag (takeDirtyIn): such a store leaves finding the
+// flag clear and marks the chunk afterwards, if it stored at all. It may
+// not have: a store of another chunk that maps to this slot announces
+// itself before it checks the slot's owner, and leaves having stored
+// nothing. So the chunk it marks is handed to the next Sync, as for
+// lateBit, but without naming the mapped file (as a clean chunk's is not:
+// see dropLocked), so that a file another program replaced after that
+// Sync fsync'd it is not reported as holding writes lost.
+const syncLateBit = 1 << 29
+
 // countMask is the part of slot.wd that counts the stores in flight.
-const countMask = lateBit - 1
+const countMask = syncLateBit - 1
 
 // enter announces a lock-free store and returns the slot's word after it,
 // whose dirtyBit says whether the chunk was stored to since the last Sync.
@@ -177,32 +188,37 @@ func (s *slot) setDirty() { s.wd.Or(dirtyBit) }
 // clear, before it stores.
 func (s *slot) setLate() { s.wd.Or(lateBit) }
 
-// takeMarks clears the dirty flag and lateBit, and reports whether each
-// was set. The caller has drained the slot's stores (or no chunk is
-// published there yet).
-func (s *slot) takeMarks() (dirty, late bool) {
-	w := s.wd.And(^uint32(dirtyBit | lateBit))
-	return w&dirtyBit != 0, w&lateBit != 0
+// takeMarks clears the dirty flag, lateBit and syncLateBit, and reports
+// whether the flag was set, whether lateBit was (stored reports either:
+// the chunk was stored to through the mapping since it was last fsync'd),
+// and whether any of the three was (the chunk may have been). The caller
+// has drained the slot's stores (or no chunk is published there yet).
+func (s *slot) takeMarks() (dirty, stored, maybe bool) {
+	w := s.wd.And(^uint32(dirtyBit | lateBit | syncLateBit))
+	dirty = w&dirtyBit != 0
+	stored = dirty || w&lateBit != 0
+	return dirty, stored, stored || w&syncLateBit != 0
 }
 
 // takeDirtyIn clears the dirty flag for a Sync and reports whether it was
 // set. Where a store is in the slot as it clears a set flag, that store
-// leaves finding it clear, and lateBit is set (under mu, which every caller
-// that empties a slot holds, so none sees the slot in between).
+// leaves finding it clear, and syncLateBit is set (under mu, which every
+// caller that empties a slot holds, so none sees the slot in between).
 func (s *slot) takeDirtyIn() (dirty bool) {
 	w := s.wd.And(^uint32(dirtyBit))
 	if dirty = w&dirtyBit != 0; dirty && w&countMask != 0 {
-		s.wd.Or(lateBit)
+		s.wd.Or(syncLateBit)
 	}
 	return dirty
 }
 
-// clearLate clears lateBit unless a store is in the slot, for a Sync that
-// fsyncs the chunk after this: every store that left the slot before is in
-// the page cache by then.
+// clearLate clears lateBit and syncLateBit unless a store is in the slot,
+// for a Sync that fsyncs the chunk after this: every store that left the
+// slot before is in the page cache by then.
 func (s *slot) clearLate() {
-	for w := s.wd.Load(); w&lateBit != 0 && w&countMask == 0; w = s.wd.Load() {
-		if s.wd.CompareAndSwap(w, w&^lateBit) {
+	const late = lateBit | syncLateBit
+	for w := s.wd.Load(); w&late != 0 && w&countMask == 0; w = s.wd.Load() {
+		if s.wd.CompareAndSwap(w, w&^late) {
 			return
 		}
 	}
@@ -892,20 +908,19 @@ func (m *Manager) dropLocked(mp *mapping, deleted bool) {
 		// A dirty chunk, or one held writable, is fsync'd by the Sync
 		// that follows (Close's); and one where a lock-free store may
 		// have left the slot finding the flag clear since the chunk was
-		// last fsync'd (lateBit): such a writer that stored before the
-		// drain may still be on its way to mark the chunk, after that
-		// Sync looked. Any other chunk was not stored to since it was
-		// last fsync'd: each store left it with the flag set, and so the
-		// chunk in that Sync's queue or marked for the next. Fsyncing
-		// such chunks cost Close an fsync of every clean mapped chunk (a
-		// device cache flush each, about 200 µs on ext4).
-		if dirty, late := s.takeMarks(); dirty || late || s.wholds.Load() > 0 {
+		// last fsync'd (lateBit, syncLateBit): such a writer that
+		// stored before the drain may still be on its way to mark the
+		// chunk, after that Sync looked. Any other chunk was not stored
+		// to since it was last fsync'd: each store left it with the flag
+		// set, and so the chunk in that Sync's queue or marked for the
+		// next. Fsyncing such chunks cost Close an fsync of every clean
+		// mapped chunk (a device cache flush each, about 200 µs on ext4).
+		_, stored, maybe := s.takeMarks()
+		if held := s.wholds.Load() > 0; maybe || held {
 			if err := m.ar.Flush(mp.k); err != nil {
 				m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
 			}
-			// The writes went to the mapped file: another file under
-			// the name has not got them, and Sync reports it.
-			m.markFileDirtyLocked(mp.index, mp.file.Info())
+			m.markFileDirtyLocked(mp.index, m.storedFileLocked(mp, stored || held))
 		}
 	}
 	s.doomed.Store(true)
@@ -916,6 +931,21 @@ func (m *Manager) dropLocked(mp *mapping, deleted bool) {
 	}
 	m.unmapLocked(mp)
 	s.doomed.Store(false)
+}
+
+// storedFileLocked returns the identity of mp's file for Sync to check the
+// name against (markFileDirtyLocked) where stored says that the chunk was
+// stored to through the mapping since it was last fsync'd: the writes went
+// to the mapped file, and another file under the name has not got them.
+// Otherwise nil: the chunk may not have been stored to (syncLateBit), and a
+// file another program replaced with a copy since has lost nothing.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) storedFileLocked(mp *mapping, stored bool) fs.FileInfo {
+	if !stored {
+		return nil
+	}
+	return mp.file.Info()
 }
 
 // unliveLocked removes mp from the LRU and the live list.
@@ -955,13 +985,13 @@ func (m *Manager) unmapLocked(mp *mapping) {
 	// A store that left the slot finding the flag clear may mark the
 	// chunk only after this (lateBit): by then nothing names the chunk
 	// for Sync, and a Close before the mark would not fsync it.
-	if dirty, late := s.takeMarks(); (dirty || late) && !s.doomed.Load() {
+	if _, stored, maybe := s.takeMarks(); maybe && !s.doomed.Load() {
 		// Where fsync does not cover stores through a mapping, they are
 		// written back before the mapping goes.
 		if err := m.ar.Flush(mp.k); err != nil {
 			m.fail(fmt.Errorf("flush chunk file %s: %w", mp.file.Path(), err))
 		}
-		m.markFileDirtyLocked(mp.index, mp.file.Info())
+		m.markFileDirtyLocked(mp.index, m.storedFileLocked(mp, stored))
 	}
 	// fbase keeps the slot's old address: a reader that loads it after own
 	// was cleared then faults, or fails its second check, rather than

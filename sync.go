@@ -19,11 +19,11 @@ package chunkmap
 // writer found the flag clear and marks the chunk for the next Sync. The
 // flag the writer reads is its own chunk's, because no slot changes owner
 // while a writer is in it. A writer that marks after it left may be slow to
-// do so: the slot's lateBit, set before it leaves, makes an eviction or
-// Close in between hand the chunk to Sync in its place. Chunks held
-// writable by a pin or a Batch take plain stores that mark nothing, so they
-// stay queued, and are fsync'd by every Sync, until the last such holder
-// leaves (and marks them once more).
+// do so: the slot's lateBit (or syncLateBit), set before it leaves, makes
+// an eviction or Close in between hand the chunk to Sync in its place.
+// Chunks held writable by a pin or a Batch take plain stores that mark
+// nothing, so they stay queued, and are fsync'd by every Sync, until the
+// last such holder leaves (and marks them once more).
 
 import (
 	"errors"
@@ -64,10 +64,13 @@ import (
 // dirty chunk file it truncated in place, is reported by every Sync
 // (ErrFault, ErrCorrupt): what was written to it is lost. For a chunk,
 // Sync compares the file under the name with the file the writes went to
-// where it knows that file, which is every case but one: stores through a
+// where it knows that file, which is every case but two: stores through a
 // private view (a Pin across the arena's end) while Truncate or DropBefore
-// deleted chunk files. (A lock-free store whose chunk is evicted before
-// the store marks it has its file named by the eviction: see lateBit.)
+// deleted chunk files, and a small lock-free write in its slot while a
+// Sync cleared the chunk's dirty flag whose chunk is evicted before the
+// write marks it (see syncLateBit). (A lock-free atomic or Scatter whose
+// chunk is evicted before the store marks it has its file named by the
+// eviction: see lateBit.)
 func (m *Manager) Sync() error {
 	if !m.live.Load() {
 		return m.errorf("sync", whole, ErrClosed, "")
