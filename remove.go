@@ -6,7 +6,9 @@ package chunkmap
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -20,7 +22,11 @@ import (
 // removes it too: the directory it locked, and only while dir still names
 // it (one that another program moved away is left where it went, and what
 // stands under the name instead is left alone). Remove opens none of the
-// files it removes.
+// files it removes, but for a manifest with no chunk file or temporary
+// file beside it, whose first bytes it reads: a file under that common
+// name (a Python package's MANIFEST, say) that does not begin as a
+// chunkmap manifest does is another program's, and Remove refuses it
+// (ErrCorrupt) rather than delete it.
 //
 // Remove locks the directory as a read-write [Open] does: while a writer,
 // in this process or another, has the dataset open, it fails with an error
@@ -167,6 +173,17 @@ func removeLocked(fsys vfs.FS, dir string) error {
 		return fmt.Errorf("%w (no %s or chunk files): %w", errNoDataset, ManifestName, fs.ErrNotExist)
 	}
 
+	if haveManifest && len(chunks) == 0 && len(temps) == 0 {
+		// Alone, the manifest is the only sign that dir holds a
+		// dataset, and the name is a common one (Python packages have
+		// a MANIFEST): Remove called on the wrong directory must not
+		// delete another program's file. With chunk files beside it,
+		// a manifest without the magic is a damaged dataset's.
+		if err := checkManifestMagic(fsys, dir); err != nil {
+			return err
+		}
+	}
+
 	names := slices.Clone(temps)
 	for _, idx := range chunks {
 		names = append(names, chunk.Name(idx))
@@ -210,6 +227,29 @@ func removeLocked(fsys vfs.FS, dir string) error {
 	}
 	if err := fsys.SyncDir(dir); err != nil {
 		return fmt.Errorf("fsync: %w", bareErr(err))
+	}
+	return nil
+}
+
+// checkManifestMagic reads the first bytes of dir's manifest and returns
+// an error matching ErrCorrupt if they are not a chunkmap manifest's magic
+// (a shorter file included). It returns nil if the file cannot be read:
+// then it cannot tell, and the manifest is removed as one. What a writer
+// puts under the name always begins with the magic, since the manifest is
+// written whole under a temporary name before it is renamed there.
+func checkManifestMagic(fsys vfs.FS, dir string) error {
+	f, err := openManifest(fsys, filepath.Join(dir, ManifestName), os.O_RDONLY)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b := make([]byte, len(manifestMagic))
+	n, err := f.ReadAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil
+	}
+	if string(b[:n]) != manifestMagic {
+		return fmt.Errorf("%w: %s is not a chunkmap manifest (it begins %q) and no chunk file is beside it: not removed, as it may be another program's", ErrCorrupt, ManifestName, b[:n])
 	}
 	return nil
 }

@@ -102,6 +102,26 @@ func TestRemove(t *testing.T) {
 		{"half removed: manifest without chunks", func(t *testing.T, dir string) {
 			removeFiles(t, dir, chunk.Name(3), chunk.Name(2), chunk.Name(1), chunk.Name(0))
 		}},
+		{"half removed: manifest without chunks, its records garbled", func(t *testing.T, dir string) {
+			removeFiles(t, dir, chunk.Name(3), chunk.Name(2), chunk.Name(1), chunk.Name(0))
+			// Only its magic says it is a manifest.
+			path := filepath.Join(dir, chunkmap.ManifestName)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 8; i < len(b); i++ {
+				b[i] ^= 0x5a
+			}
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"manifest with chunks, its magic garbled", func(t *testing.T, dir string) {
+			// Chunk files make it a damaged dataset, whatever its
+			// manifest holds: Remove deletes it.
+			writeFile(t, dir, chunkmap.ManifestName, "garbled")
+		}},
 		{"half removed: temporary file only", func(t *testing.T, dir string) {
 			removeFiles(t, dir, chunk.Name(3), chunk.Name(2), chunk.Name(1), chunk.Name(0), chunkmap.ManifestName)
 			writeFile(t, dir, chunkmap.ManifestName+".tmp", "")
@@ -173,6 +193,26 @@ func TestRemove_Errors(t *testing.T) {
 			if err := os.Mkdir(filepath.Join(dir, chunkmap.ManifestName+".tmp"), 0o755); err != nil {
 				t.Fatal(err)
 			}
+			return dir
+		}, chunkmap.ErrCorrupt},
+		// Alone, a file under the manifest's name that is not a
+		// chunkmap manifest (a Python package's MANIFEST, say) is
+		// another program's: Remove called on the wrong directory must
+		// not delete it.
+		{"another program's MANIFEST", func(t *testing.T, parent string) string {
+			dir := filepath.Join(parent, "project")
+			writeFile(t, dir, chunkmap.ManifestName, "include README.md\nrecursive-include src *.py\n")
+			writeFile(t, dir, "setup.py", "from setuptools import setup\n")
+			return dir
+		}, chunkmap.ErrCorrupt},
+		{"empty file under the manifest's name", func(t *testing.T, parent string) string {
+			dir := filepath.Join(parent, "project")
+			writeFile(t, dir, chunkmap.ManifestName, "")
+			return dir
+		}, chunkmap.ErrCorrupt},
+		{"short file under the manifest's name", func(t *testing.T, parent string) string {
+			dir := filepath.Join(parent, "project")
+			writeFile(t, dir, chunkmap.ManifestName, "CHUNKMA")
 			return dir
 		}, chunkmap.ErrCorrupt},
 		{"directory under the manifest's name", func(t *testing.T, parent string) string {
