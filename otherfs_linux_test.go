@@ -8,6 +8,7 @@ package chunkmap_test
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -303,5 +304,65 @@ func TestOtherFS_FullCopyOnWriteAppend(t *testing.T) {
 	got := make([]byte, 6)
 	if _, err := m.ReadAt(got, 4096); err != nil || string(got) != "record" {
 		t.Errorf("ReadAt(4096) = %q, %v, want \"record\"", got, err)
+	}
+}
+
+// ofsMountOverlay mounts an overlay file system whose lower layer is
+// lower, with its upper and work directories in a new directory on t's
+// temporary file system, on a new directory; it unmounts it when t ends.
+// It skips t where mounting is not allowed (not root, no overlay in the
+// kernel, a temporary directory that cannot be an upper layer).
+func ofsMountOverlay(t *testing.T, lower string) string {
+	t.Helper()
+	back := t.TempDir()
+	upper, work := filepath.Join(back, "upper"), filepath.Join(back, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mnt := t.TempDir()
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	if out, err := exec.Command("mount", "-t", "overlay", "overlay", "-o", opts, mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount an overlay file system: %v: %s", err, out)
+	}
+	t.Cleanup(func() { fzUnmount(t, mnt) })
+	return mnt
+}
+
+// TestOtherFS_OverlayRemoveLowerDataset: in a container, a dataset made
+// in the image is in an overlay's lower layer. Remove renames the emptied
+// directory aside before it removes it, and overlayfs refuses to rename a
+// directory of a lower layer (EXDEV, unless mounted with redirect_dir):
+// Remove failed with ErrIO ("remove directory: invalid cross-device
+// link") after it had deleted every file, and left the empty directory.
+// It must remove the directory as it does elsewhere.
+func TestOtherFS_OverlayRemoveLowerDataset(t *testing.T) {
+	lower := t.TempDir()
+	m, err := chunkmap.Open(filepath.Join(lower, "ds"), &chunkmap.Options{ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt(bytes.Repeat([]byte{3}, 200<<10), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(ofsMountOverlay(t, lower), "ds")
+	if m, err = chunkmap.Open(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt([]byte("upper"), 100<<10); err != nil {
+		t.Errorf("WriteAt into a chunk of the lower layer: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := chunkmap.Remove(dir); err != nil {
+		t.Errorf("Remove: %v", err)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the dataset's directory after Remove: %v, want it gone", err)
 	}
 }

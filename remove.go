@@ -67,7 +67,9 @@ import (
 // renamed aside (to ".chunkmap-removing-" and 16 hex digits, beside it)
 // before it is removed, so that only the directory Remove locked goes: a
 // crash between the two leaves that empty directory there, which holds
-// nothing and may be deleted.
+// nothing and may be deleted. A directory that cannot be renamed so (one
+// that an overlay file system's lower layer holds, as a dataset made in a
+// container's image) is removed in place.
 //
 // On Windows, where the lock is the file LOCK in dir, Remove deletes that
 // file too, after it let go of the lock, unless another Open has opened it

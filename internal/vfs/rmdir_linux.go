@@ -21,11 +21,16 @@ const parentOpen = unix.O_PATH
 // own, which nothing else uses, looked at there, and removed only if it is
 // st's directory; anything else is renamed back. The aside name does not
 // contain name: it must fit NAME_MAX (255 bytes) whatever name's length.
+// Where the rename is refused (no RENAME_NOREPLACE; a directory of an
+// overlay's lower layer) the name is removed as rmdir(2) would.
 func rmdirIfSame(pfd int, name string, st *unix.Stat_t) error {
 	aside := fmt.Sprintf(".chunkmap-removing-%016x", rand.Uint64())
 	err := unix.Renameat2(pfd, name, pfd, aside, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		// A file system (or kernel) without RENAME_NOREPLACE.
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EXDEV) {
+		// A file system (or kernel) without RENAME_NOREPLACE; or
+		// overlayfs, which cannot rename a directory that its lower
+		// layer holds (unless mounted with redirect_dir) but removes
+		// it with a whiteout, as a container expects.
 		return unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR)
 	}
 	if err != nil {
