@@ -7,13 +7,20 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -364,5 +371,110 @@ func TestOtherFS_OverlayRemoveLowerDataset(t *testing.T) {
 	}
 	if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the dataset's directory after Remove: %v, want it gone", err)
+	}
+}
+
+// TestOtherFS_ZeroingBesideLiveBytes: a write past Size after a Truncate
+// zeroes the stale bytes between Size and the write with
+// FALLOC_FL_ZERO_RANGE. XFS writes back and drops from the page cache
+// every page that range touches, rounded out to whole pages, and zeroes a
+// large folio's part of it in place first: the bytes below Size in the
+// page of an unaligned Size, which nothing changed, read as zeros for an
+// instant, to the writer's and to a follower's ReadAt. Bytes below Size
+// must always read back as written.
+func TestOtherFS_ZeroingBesideLiveBytes(t *testing.T) {
+	const cs = 64 << 10
+	for _, fs := range []struct {
+		name, mkfs string
+		size       int64
+		args       []string
+	}{
+		{"xfs", "mkfs.xfs", 320 << 20, []string{"-q", "-f"}},
+		{"btrfs", "mkfs.btrfs", 256 << 20, []string{"-q", "-f"}},
+		{"ext4 1 KiB blocks", "mkfs.ext4", 64 << 20, []string{"-q", "-F", "-b", "1024"}},
+	} {
+		t.Run(fs.name, func(t *testing.T) {
+			dir := filepath.Join(ofsMountImage(t, fs.mkfs, fs.size, fs.args...), "ds")
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			const span = 4 * cs
+			data := make([]byte, span)
+			for i := range len(data) / 8 {
+				binary.LittleEndian.PutUint64(data[8*i:], uint64(i+1))
+			}
+			if _, err := m.WriteAt(data, 0); err != nil {
+				t.Fatal(err)
+			}
+			r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			// cut is where Size is cut, in the middle of a page; the
+			// readers read the words just below it, which stay.
+			var cut atomic.Int64
+			cut.Store(span)
+			stop := make(chan struct{})
+			bad := make(chan string, 1)
+			report := func(msg string) {
+				select {
+				case bad <- msg:
+				default:
+				}
+			}
+			var wg sync.WaitGroup
+			for _, rd := range []*chunkmap.Manager{m, r} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got := make([]byte, 2048)
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						// A Truncate to a lower cut may come first: the
+						// read then ends there.
+						off := cut.Load() - int64(len(got))
+						k, err := rd.ReadAt(got, off)
+						if err != nil && !errors.Is(err, io.EOF) {
+							report(fmt.Sprintf("ReadAt(%d): %v", off, err))
+							return
+						}
+						for j := range k {
+							if got[j] != data[off+int64(j)] {
+								report(fmt.Sprintf("ReadAt(%d) below Size: byte %d is %#x, want %#x", off, off+int64(j), got[j], data[off+int64(j)]))
+								return
+							}
+						}
+					}
+				}()
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			deadline := time.Now().Add(time.Second)
+			for time.Now().Before(deadline) && len(bad) == 0 {
+				// Between the middle of chunk 1 and that of chunk 2,
+				// 2 KiB into a page.
+				c := cs + cs/2 + 4096*rng.Int64N(cs/4096) + 2048
+				cut.Store(c)
+				if err := m.Truncate(c); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := m.WriteAt(data[c:], c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(stop)
+			wg.Wait()
+			select {
+			case msg := <-bad:
+				t.Error(msg)
+			default:
+			}
+		})
 	}
 }
