@@ -478,3 +478,126 @@ func TestOtherFS_ZeroingBesideLiveBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestOtherFS_Features runs, on each kind of file system a dataset's
+// directory may be on, what a dataset needs of it: reads and writes across
+// chunk boundaries (through mappings, pread and pwrite), growth, Truncate
+// both ways, DropBefore, Sync, pins and atomics, Close and reopening, the
+// crash-safe replacement of a version 1 manifest (a temporary file, fsync
+// and rename), and Remove. Each file system is skipped where its mkfs is
+// missing or it cannot be mounted.
+func TestOtherFS_Features(t *testing.T) {
+	const cs = 64 << 10
+	image := func(mkfs string, size int64, args ...string) func(*testing.T) string {
+		return func(t *testing.T) string { return ofsMountImage(t, mkfs, size, args...) }
+	}
+	for _, fs := range []struct {
+		name  string
+		mount func(*testing.T) string
+	}{
+		{"xfs", image("mkfs.xfs", 320<<20, "-q", "-f")},
+		{"btrfs", image("mkfs.btrfs", 256<<20, "-q", "-f")},
+		{"ext4 1 KiB blocks", image("mkfs.ext4", 64<<20, "-q", "-F", "-b", "1024")},
+		{"tmpfs", func(t *testing.T) string { return fzMount(t, "size=64m") }},
+		{"overlay", func(t *testing.T) string { return ofsMountOverlay(t, t.TempDir()) }},
+	} {
+		t.Run(fs.name, func(t *testing.T) {
+			mnt := fs.mount(t)
+			dir := filepath.Join(mnt, "ds")
+			src := pattern(5, 6*cs)
+			data := make([]byte, 6*cs) // what the dataset holds
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { m.Close() }()
+			// Small writes (through mappings) and one of several chunks
+			// (pwrite), each across a chunk boundary.
+			for _, w := range [][2]int64{{cs - 100, 300}, {2*cs - 8, 16}, {2*cs + 100, 3 * cs}, {0, cs - 100}} {
+				if _, err := m.WriteAt(src[w[0]:w[0]+w[1]], w[0]); err != nil {
+					t.Fatalf("WriteAt(%d bytes at %d): %v", w[1], w[0], err)
+				}
+				copy(data[w[0]:], src[w[0]:w[0]+w[1]])
+			}
+			if err := m.StoreUint64(2*cs+8, 42); err != nil {
+				t.Fatal(err)
+			}
+			binary.NativeEndian.PutUint64(data[2*cs+8:], 42)
+			p, err := m.PinWritable(cs-4, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(p.Bytes(), "pinnedXY")
+			copy(data[cs-4:], "pinnedXY")
+			p.Release()
+			if err := m.Grow(2 * cs); err != nil {
+				t.Fatalf("Grow: %v", err)
+			}
+			if off, err := m.Append(src[5*cs+100 : 6*cs]); err != nil || off != 5*cs+100 {
+				t.Fatalf("Append = %d, %v, want %d", off, err, 5*cs+100)
+			}
+			copy(data[5*cs+100:], src[5*cs+100:])
+			// A Truncate that shrinks into a chunk, then one that extends
+			// past it: the bytes between read as zeros.
+			if err := m.Truncate(4*cs + 10); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Truncate(6 * cs); err != nil {
+				t.Fatal(err)
+			}
+			clear(data[4*cs+10:])
+			if err := m.DropBefore(cs + 5); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Sync(); err != nil {
+				t.Fatalf("Sync: %v", err)
+			}
+			check := func(m *chunkmap.Manager, what string) {
+				t.Helper()
+				if m.Start() != cs || m.Size() != 6*cs {
+					t.Errorf("%s: Start, Size = %d, %d, want %d, %d", what, m.Start(), m.Size(), cs, 6*cs)
+				}
+				got := make([]byte, 5*cs)
+				if _, err := m.ReadAt(got, cs); err != nil || !bytes.Equal(got, data[cs:]) {
+					t.Errorf("%s: read back: %v, equal %v", what, err, bytes.Equal(got, data[cs:]))
+				}
+			}
+			check(m, "before Close")
+			if err := m.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if m, err = chunkmap.Open(dir, nil); err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			check(m, "reopened")
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := chunkmap.Remove(dir); err != nil {
+				t.Errorf("Remove: %v", err)
+			}
+
+			// A version 1 manifest is replaced by a version 2 one.
+			old := filepath.Join(mnt, "v1")
+			if err := os.Mkdir(old, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(old, "0000000000000000.chunk"), src[:cs], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(manifestPath(old), encodeV1(cs, 0, cs-1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if m, err = chunkmap.Open(old, nil); err != nil {
+				t.Fatalf("Open of a version 1 dataset: %v", err)
+			}
+			if fi, err := os.Stat(manifestPath(old)); err != nil || fi.Size() != 4096 {
+				t.Errorf("the manifest after a read-write Open: %v, %v, want 4096 bytes", fi, err)
+			}
+			got := make([]byte, cs-1)
+			if _, err := m.ReadAt(got, 0); err != nil || !bytes.Equal(got, src[:cs-1]) {
+				t.Errorf("read back of the version 1 dataset: %v, equal %v", err, bytes.Equal(got, src[:cs-1]))
+			}
+		})
+	}
+}
