@@ -130,3 +130,15 @@ func fillRandom(r *rand.Rand, p []byte) {
 		p = p[copy(p, w[:]):]
 	}
 }
+
+// keepHolesOnTmpfs makes the Managers that t opens leave the bytes below
+// Size that nothing wrote as holes on tmpfs too (elsewhere they are holes
+// anyway), for a test of sparse files: on tmpfs the Manager allocates them
+// (see the README's "How it works"), so a write far past Size takes
+// memory for every byte before it, and a truncated or written chunk is
+// allocated whole.
+func keepHolesOnTmpfs(t *testing.T) {
+	t.Helper()
+	was := chunkmap.SetKeepHoles(true)
+	t.Cleanup(func() { chunkmap.SetKeepHoles(was) })
+}
