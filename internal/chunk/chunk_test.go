@@ -390,6 +390,10 @@ func TestFile_Zero(t *testing.T) {
 		wantErr error
 	}{
 		{"middle", 100, 5000, nil},
+		{"within a page", 5000, 100, nil},
+		// Whole pages go to the file system, the partial ones at both
+		// ends are written (zeroRange).
+		{"pages and both ends", 100, 3 * 4096, nil},
 		{"page", 4096, 4096, nil},
 		{"tail", testSize - 7, 7, nil},
 		{"whole", 0, testSize, nil},
