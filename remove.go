@@ -24,9 +24,10 @@ import (
 // stands under the name instead is left alone). Remove opens none of the
 // files it removes, but for a manifest with no chunk file or temporary
 // file beside it, whose first bytes it reads: a file under that common
-// name (a Python package's MANIFEST, say) that does not begin as a
-// chunkmap manifest does is another program's, and Remove refuses it
-// (ErrCorrupt) rather than delete it.
+// name (a Python package's MANIFEST, say) that holds a chunkmap
+// manifest's magic at neither of the places its records start (offsets 0
+// and 512) is another program's, and Remove refuses it (ErrCorrupt)
+// rather than delete it.
 //
 // Remove locks the directory as a read-write [Open] does: while a writer,
 // in this process or another, has the dataset open, it fails with an error
@@ -234,26 +235,33 @@ func removeLocked(fsys vfs.FS, dir string) error {
 }
 
 // checkManifestMagic reads the first bytes of dir's manifest and returns
-// an error matching ErrCorrupt if they are not a chunkmap manifest's magic
-// (a shorter file included). It returns nil if the file cannot be read:
-// then it cannot tell, and the manifest is removed as one. What a writer
-// puts under the name always begins with the magic, since the manifest is
-// written whole under a temporary name before it is renamed there.
+// an error matching ErrCorrupt if neither record slot of it begins with a
+// chunkmap manifest's magic (a shorter file included). It returns nil if
+// the file cannot be read: then it cannot tell, and the manifest is
+// removed as one. What a writer puts under the name has the magic in one
+// of the two: a new (or upgraded) manifest is written whole under a
+// temporary name before it is renamed there, with record 1 at offset
+// recordStride and zeros at offset 0 until a Sync writes record 2 there;
+// and a record overwrites the older of the two, so a crash that tears it
+// leaves the other whole. (Version 1 has its one record at offset 0.)
 func checkManifestMagic(fsys vfs.FS, dir string) error {
 	f, err := openManifest(fsys, filepath.Join(dir, ManifestName), os.O_RDONLY)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	b := make([]byte, len(manifestMagic))
+	b := make([]byte, recordStride+len(manifestMagic))
 	n, err := f.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil
 	}
-	if string(b[:n]) != manifestMagic {
-		return fmt.Errorf("%w: %s is not a chunkmap manifest (it begins %q) and no chunk file is beside it: not removed, as it may be another program's", ErrCorrupt, ManifestName, b[:n])
+	b = b[:n]
+	for _, off := range []int{0, recordStride} {
+		if len(b) >= off+len(manifestMagic) && string(b[off:off+len(manifestMagic)]) == manifestMagic {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("%w: %s is not a chunkmap manifest (it begins %q) and no chunk file is beside it: not removed, as it may be another program's", ErrCorrupt, ManifestName, b[:min(n, len(manifestMagic))])
 }
 
 // removeIfEmpty removes directory dir if it holds nothing: the one fsys

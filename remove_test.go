@@ -117,6 +117,31 @@ func TestRemove(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		// A new manifest holds record 1 only, at offset 512: its first
+		// bytes are zeros until a second record is written there.
+		{"empty dataset, never written", func(t *testing.T, dir string) {
+			removeFiles(t, dir, chunk.Name(3), chunk.Name(2), chunk.Name(1), chunk.Name(0), chunkmap.ManifestName)
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"half removed: manifest without chunks, its first record torn", func(t *testing.T, dir string) {
+			removeFiles(t, dir, chunk.Name(3), chunk.Name(2), chunk.Name(1), chunk.Name(0))
+			// The record at offset 0 torn by a crash while it was
+			// written; the one at 512 stays whole, and Open reads it.
+			f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt(make([]byte, 64), 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"manifest with chunks, its magic garbled", func(t *testing.T, dir string) {
 			// Chunk files make it a damaged dataset, whatever its
 			// manifest holds: Remove deletes it.
@@ -203,6 +228,11 @@ func TestRemove_Errors(t *testing.T) {
 			dir := filepath.Join(parent, "project")
 			writeFile(t, dir, chunkmap.ManifestName, "include README.md\nrecursive-include src *.py\n")
 			writeFile(t, dir, "setup.py", "from setuptools import setup\n")
+			return dir
+		}, chunkmap.ErrCorrupt},
+		{"another program's MANIFEST of a manifest's length", func(t *testing.T, parent string) string {
+			dir := filepath.Join(parent, "project")
+			writeFile(t, dir, chunkmap.ManifestName, strings.Repeat("include *.txt\n", 4096/14+1)[:4096])
 			return dir
 		}, chunkmap.ErrCorrupt},
 		{"empty file under the manifest's name", func(t *testing.T, parent string) string {
