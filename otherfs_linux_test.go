@@ -378,6 +378,9 @@ func TestOtherFS_ZeroingBesideLiveBytes(t *testing.T) {
 		args       []string
 	}{
 		{"xfs", "mkfs.xfs", 320 << 20, []string{"-q", "-f"}},
+		// Blocks larger than a page (Linux 6.12 on): XFS rounds the
+		// range out to whole blocks.
+		{"xfs 16 KiB blocks", "mkfs.xfs", 320 << 20, []string{"-q", "-f", "-b", "size=16384"}},
 		{"btrfs", "mkfs.btrfs", 256 << 20, []string{"-q", "-f"}},
 		{"ext4 1 KiB blocks", "mkfs.ext4", 64 << 20, []string{"-q", "-F", "-b", "1024"}},
 	} {
