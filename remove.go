@@ -70,7 +70,10 @@ import (
 // crash between the two leaves that empty directory there, which holds
 // nothing and may be deleted. A directory that cannot be renamed so (one
 // that an overlay file system's lower layer holds, as a dataset made in a
-// container's image) is removed in place.
+// container's image) is removed in place, as on other systems: checked to
+// be the one locked just before, it is removed by name, so an empty
+// directory that another program put under the name in that instant
+// would go instead.
 //
 // On Windows, where the lock is the file LOCK in dir, Remove deletes that
 // file too, after it let go of the lock, unless another Open has opened it
