@@ -156,6 +156,68 @@ func TestFault_TruncatedUnmapped(t *testing.T) {
 	}
 }
 
+// TestFault_GrowthOverTruncatedTail: after a Truncate, growth zeroes the
+// stale bytes between Size and the new end in the last chunk. When another
+// program truncated that chunk's file, the growth must fail with ErrFault
+// and leave the file as that program left it: zeros written past its end
+// would regrow it to an odd size, which hides the damage from later calls
+// and tools.
+func TestFault_GrowthOverTruncatedTail(t *testing.T) {
+	tests := []struct {
+		name   string
+		mapped bool  // chunk 1 mapped when its file is cut
+		cut    int64 // the file's new size
+		at     int64 // where the growth writes, in chunk 1
+	}{
+		{"unmapped/within a page", false, 50, 3000},
+		{"unmapped/pages away", false, 50, 3*4096 + 100},
+		{"unmapped/cut to 0", false, 0, 8000},
+		{"mapped/pages away", true, 50, 3*4096 + 100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: faultChunk, NoAdmission: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.WriteAt(bytes.Repeat([]byte{0xaa}, 2*faultChunk), 0); err != nil {
+				t.Fatal(err)
+			}
+			// The bytes of chunk 1 past offset 100 go stale.
+			if err := m.Truncate(faultChunk + 100); err != nil {
+				t.Fatal(err)
+			}
+			if tc.mapped {
+				if _, err := m.ReadAt(make([]byte, 8), faultChunk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path := filepath.Join(dir, chunk.Name(1))
+			if err := os.Truncate(path, tc.cut); err != nil { // another program
+				t.Fatal(err)
+			}
+			_, err = m.WriteAt([]byte("past size"), faultChunk+tc.at)
+			if !errors.Is(err, chunkmap.ErrFault) {
+				t.Errorf("WriteAt past Size into the cut chunk: err = %v, want ErrFault", err)
+			} else if msg := err.Error(); strings.Count(msg, path) != 1 || !strings.HasPrefix(msg, "write ") {
+				t.Errorf("WriteAt error %q does not name the operation, and %s once", msg, path)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() != tc.cut {
+				t.Errorf("the cut chunk file is %d bytes after the failed write, want %d, as it was left", fi.Size(), tc.cut)
+			}
+			if got := m.Size(); got != faultChunk+100 {
+				t.Errorf("Size = %d after the failed write, want %d", got, faultChunk+100)
+			}
+		})
+	}
+}
+
 // TestFullDisk runs a child process whose file size limit (RLIMIT_FSIZE)
 // is below ChunkSize, so creating a chunk fails as on a full disk: Append,
 // WriteAt and Grow must return the error and leave the dataset as it was.

@@ -352,7 +352,16 @@ func (m *Manager) zeroLocked(from, to int64) error {
 		if err != nil {
 			return chunkError(err)
 		}
-		err = e.f.Zero(from&m.mask, n)
+		// Zeros written past the end of a file that another program
+		// truncated would grow it again, to an odd size that hides the
+		// damage: refuse, as a write's pwrite does (fileIOLocked). Not
+		// atomic with the zeroing, which keeps the window that small.
+		if size, lerr := e.f.Len(); lerr == nil && size != m.chunkSize {
+			err = fmt.Errorf("%w: chunk file %s is %d bytes, not %d (truncated by another program)",
+				ErrFault, e.f.Path(), size, m.chunkSize)
+		} else {
+			err = e.f.Zero(from&m.mask, n)
+		}
 		id := e.f.Info()
 		m.releaseFdLocked(e)
 		if err != nil {
