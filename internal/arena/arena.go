@@ -94,7 +94,9 @@ func Reserve(nslots int, slotSize int64) (*Arena, error) {
 
 // ErrSlotLost is the error of Unmap when it emptied a slot but could not
 // put its reservation back (Linux, over its limit of mappings: see
-// unmapSlot), and of Map on such a slot afterwards. The range may then hold
+// unmapSlot), of Map when the kernel emptied the slot before it refused the
+// mapping and the reservation could not be put back (see refusedMap), and
+// of Map on such a slot afterwards. The range may then hold
 // a mapping of another owner, so the Arena never maps there again and
 // Release leaves it alone; the rest of the Arena works as before.
 var ErrSlotLost = errors.New("arena: slot lost to the system")
@@ -146,6 +148,12 @@ func (a *Arena) Map(k int, f *os.File, writable bool) (unsafe.Pointer, error) {
 	}
 	p, err := a.mapSlot(k, f, writable)
 	if err != nil {
+		if errors.Is(err, ErrSlotLost) {
+			if a.lost == nil {
+				a.lost = make(map[int]struct{})
+			}
+			a.lost[k] = struct{}{}
+		}
 		return nil, &os.PathError{Op: "map", Path: f.Name(), Err: err}
 	}
 	return p, nil

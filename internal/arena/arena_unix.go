@@ -89,7 +89,7 @@ func (a *Arena) mapSlot(k int, f *os.File, writable bool) (unsafe.Pointer, error
 	}
 	p, err := unix.MmapPtr(int(f.Fd()), 0, a.slotAddr(k), uintptr(a.slotSize), prot, unix.MAP_SHARED|unix.MAP_FIXED)
 	if err != nil {
-		return nil, err
+		return nil, a.refusedMap(k, err)
 	}
 	if p != a.slotAddr(k) { // MAP_FIXED never moves a mapping; be sure
 		unix.MunmapPtr(p, uintptr(a.slotSize))

@@ -1,7 +1,9 @@
 package arena
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -45,6 +47,71 @@ func (a *Arena) overLimit(k int, refused error) error {
 		err = unix.EEXIST
 	}
 	return fmt.Errorf("%w: %w (then putting the reservation back: %w)", ErrSlotLost, refused, err)
+}
+
+// refusedMap puts slot k's reservation back where a MAP_FIXED mapping of a
+// file over it failed (the error, refused) after the kernel had emptied
+// the range: the file system's own check comes last (ext4 and xfs refuse
+// with EIO once shut down after a device error), and Linux (6.18 as the
+// kernels before it) does not put back what it removed then. The hole
+// would be the kernel's to hand out: the Go runtime's next allocation of
+// its size (64 KiB, a chunk of the smallest size, is that of its mark-bit
+// arenas) took it, and the slot's next mapping, emptying or the arena's
+// release replaced or unmapped the runtime's memory, which died with
+// SIGSEGV. Where reserved reports the range not this Arena's any more,
+// the slot is lost, as in overLimit.
+func (a *Arena) refusedMap(k int, refused error) error {
+	if err := reserved(a.slotAddr(k), uintptr(a.slotSize), refused); err != nil {
+		return fmt.Errorf("%w: %w (then putting the reservation back: %w)", ErrSlotLost, refused, err)
+	}
+	return refused
+}
+
+// ownHole reports whether the n bytes at p, where a mapping was refused
+// with the error refused, are this process's reservation (see reserved).
+func ownHole(p unsafe.Pointer, n uintptr, refused error) bool {
+	return reserved(p, n, refused) == nil
+}
+
+// reserved makes sure that the n bytes at p, a reservation over which a
+// MAP_FIXED mapping of a file failed with the error refused, are reserved
+// still, and returns nil if they are. A range with a hole in it (mincore,
+// which maps nothing, fails with ENOMEM there) is reserved again with
+// MAP_FIXED_NOREPLACE, which fails where another owner took any of it
+// meanwhile. A range wholly mapped is still the reservation where the
+// kernel refused before it touched the range, as it does for ENOMEM (the
+// limit of mappings, of address space, of committed memory, where a new
+// reservation would be refused too); after any other refusal it may be a
+// mapping that another owner made in the whole hole (64 KiB of the Go
+// runtime's, say), and it is not taken for the reservation.
+func reserved(p unsafe.Pointer, n uintptr, refused error) error {
+	if !hasHole(p, n) {
+		if errors.Is(refused, unix.ENOMEM) {
+			return nil
+		}
+		return fmt.Errorf("the range is mapped, by this mapping's reservation or by another owner: %w", unix.EEXIST)
+	}
+	q, err := reserveAt(p, n, unix.MAP_FIXED_NOREPLACE)
+	if err == nil && q != p {
+		// A kernel before 4.17 takes the flag for a hint and maps
+		// elsewhere.
+		unix.MunmapPtr(q, n)
+		err = unix.EEXIST
+	}
+	return err
+}
+
+// hasHole reports whether some page of the n bytes at p is not mapped.
+func hasHole(p unsafe.Pointer, n uintptr) bool {
+	var vec [1024]byte
+	page := uintptr(os.Getpagesize())
+	for off := uintptr(0); off < n; off += page * uintptr(len(vec)) {
+		m := min(n-off, page*uintptr(len(vec)))
+		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(p)+off, m, uintptr(unsafe.Pointer(&vec[0]))); e == unix.ENOMEM {
+			return true
+		}
+	}
+	return false
 }
 
 // Test hooks (see SetLimitHooks): mapHook and unmapHook say whether mapping

@@ -2,10 +2,21 @@
 
 package arena
 
+import "unsafe"
+
 // overLimit returns the error of a refused reservation as it is: these
 // systems count no mappings per process, so ENOMEM there is out of memory
 // or address space, and the slot keeps its mapping.
 func (a *Arena) overLimit(k int, refused error) error { return refused }
+
+// refusedMap returns the error of a refused mapping as it is: these
+// systems check a file before they replace what its mapping goes over.
+func (a *Arena) refusedMap(k int, refused error) error { return refused }
+
+// ownHole reports whether the n bytes at p, in a reservation where a
+// mapping was refused, are still the reservation: always here (see
+// refusedMap).
+func ownHole(p unsafe.Pointer, n uintptr, refused error) bool { return true }
 
 // refused reports whether a test has mapping (or, with unmap, emptying)
 // slot k refused: never here.

@@ -52,12 +52,41 @@ func MapSpan(files []*os.File, slotSize, lo, hi int64, writable bool) (*View, er
 		if err == nil && p != at {
 			err = unix.EINVAL // MAP_FIXED never moves a mapping; be sure
 		}
+		if err != nil && spanRefusedHook != nil {
+			spanRefusedHook(at, uintptr(to-from))
+		}
 		if err != nil {
-			return nil, errors.Join(&os.PathError{Op: "map", Path: f.Name(), Err: err}, unix.MunmapPtr(base, uintptr(size)))
+			return nil, errors.Join(&os.PathError{Op: "map", Path: f.Name(), Err: err}, releaseRefusedSpan(base, uintptr(size), at, uintptr(to-from), err))
 		}
 	}
 	return &View{b: unsafe.Slice((*byte)(base), size)}, nil
 }
+
+// releaseRefusedSpan gives back the reservation of a span view of size
+// bytes at base after the mapping of n bytes at at failed with the error
+// refused. The kernel may have emptied those bytes before it refused (see
+// refusedMap), and the hole may hold another owner's mapping since: they
+// are unmapped only where ownHole says they are the view's; elsewhere
+// they stay, a cost of n bytes of address space.
+func releaseRefusedSpan(base unsafe.Pointer, size uintptr, at unsafe.Pointer, n uintptr, refused error) error {
+	head := uintptr(at) - uintptr(base)
+	var err error
+	if head > 0 {
+		err = unix.MunmapPtr(base, head)
+	}
+	if tail := size - head - n; tail > 0 {
+		err = errors.Join(err, unix.MunmapPtr(unsafe.Add(at, n), tail))
+	}
+	if ownHole(at, n, refused) {
+		err = errors.Join(err, unix.MunmapPtr(at, n))
+	}
+	return err
+}
+
+// spanRefusedHook, for tests, runs where MapSpan's mapping of n bytes at
+// at was refused, to map something into the hole the kernel may have left
+// there, as another thread could.
+var spanRefusedHook func(at unsafe.Pointer, n uintptr)
 
 // releaseSpan unmaps a view of MapSpan.
 func releaseSpan(b []byte) error {
