@@ -820,6 +820,7 @@ func (m *Manager) pageErrLocked(made bool) error {
 	}
 	st := m.state()
 	if m.shared.restore(m.boot, st.start.Load(), st.size.Load()) {
+		m.mu.pageSynced = [2]int64{-1, -1} // the page on disk is whatever was written over it
 		return nil
 	}
 	path := m.mfile.f.Name()

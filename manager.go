@@ -291,6 +291,11 @@ type Manager struct {
 		cleanLeft int
 		durable   manifest // what the manifest's newest record says
 		seq       uint64   // that record's sequence number
+		// pageSynced is the Start and Size the shared state page held
+		// when the manifest was last fsync'd, which a file system that
+		// fails under a live machine leaves on disk (see syncPageLocked);
+		// {-1, -1} where that is not known.
+		pageSynced [2]int64
 		// allocEnd is, per chunk, how far from its start the file is
 		// known to be allocated on disk (resize.go); absent means unknown.
 		allocEnd map[int64]int64

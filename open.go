@@ -687,6 +687,12 @@ func newManager(dir string, o Options, boot [48]byte, ms manifestState, cur mani
 			arenasHeld.Add(-1)
 			return nil, fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt, mfl.f.Name())
 		}
+		// After a crash of the process the page on disk may hold values
+		// older than the page cache's: the first Sync fsyncs it.
+		m.mu.pageSynced = [2]int64{cur.first << shift, cur.size}
+		if recovered {
+			m.mu.pageSynced = [2]int64{-1, -1}
+		}
 		// The manifest, written whole, allocates nothing more when asked.
 		m.fillChunks = errors.Is(mfl.f.Allocate(0, manifestLen), errors.ErrUnsupported)
 		m.mu.probed = true

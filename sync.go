@@ -114,9 +114,40 @@ func (m *Manager) syncLocked() error {
 		// Nothing to record; a manifest another program removed or
 		// replaced is still reported, by every Sync. (recordLocked
 		// checks the name itself before it writes.)
-		return m.mfile.stillNamed(m.fsys)
+		if err := m.mfile.stillNamed(m.fsys); err != nil {
+			return err
+		}
+		return m.syncPageLocked()
 	}
 	return m.recordLocked(mf)
+}
+
+// syncPageLocked fsyncs the manifest if the state page has changed since
+// its last fsync. A Truncate or DropBefore that deletes chunk files writes
+// its record (and fsyncs it) before it moves the page, so the Sync after
+// it finds the record up to date, and without this the page on disk kept
+// the Start and Size from before the shrink. A power loss does not mind
+// (the next boot takes the record), but a file system that fails under a
+// live machine and is mounted again leaves a page of this boot, which Open
+// takes for the page of a crashed process and follows: it named chunk
+// files the shrink had deleted, and Open refused the dataset (ErrCorrupt)
+// that the Sync had acknowledged.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) syncPageLocked() error {
+	if m.shared == nil {
+		return nil
+	}
+	page := [2]int64{m.shared.start, m.shared.size}
+	if page == m.mu.pageSynced {
+		return nil
+	}
+	if err := m.mfile.f.Sync(); err != nil {
+		path := m.mfile.f.Name()
+		return m.fail(fmt.Errorf("fsync manifest %s: %w", path, unpath(path, err)))
+	}
+	m.mu.pageSynced = page
+	return nil
 }
 
 // flush makes durable every store made before it was called, and the
@@ -542,6 +573,10 @@ func (m *Manager) recordLocked(mf manifest) error {
 		return err
 	}
 	seq := m.mu.seq + 1
+	var page [2]int64 // what the fsync takes to disk, at least
+	if m.shared != nil {
+		page = [2]int64{m.shared.start, m.shared.size}
+	}
 	hard, soft := m.mfile.writeRecord(mf, seq)
 	if hard != nil {
 		return m.fail(hard)
@@ -551,6 +586,7 @@ func (m *Manager) recordLocked(mf manifest) error {
 	}
 	m.mu.durable = mf
 	m.mu.seq = seq
+	m.mu.pageSynced = page
 	return nil
 }
 
