@@ -1,6 +1,7 @@
 package chunkmap_test
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -62,4 +63,39 @@ func TestCloseUnmapsManifest(t *testing.T) {
 	}
 	runtime.KeepAlive(w)
 	runtime.KeepAlive(r)
+}
+
+// TestCloseUnmapsManifestCutUnderIt: Close turns the manifest's state
+// page into a copy of itself, which needs the page readable. Where it is
+// not (another program truncated the manifest, or its file system failed
+// and the page is not in memory), the mapping of the file stayed until the
+// closed Manager was garbage collected: the file system could not be
+// unmounted (EBUSY) after Close returned.
+func TestCloseUnmapsManifestCutUnderIt(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	mnt := mountTmpfs(t, 4<<20)
+	dir := filepath.Join(mnt, "ds")
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Append(make([]byte, cs+5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, chunkmap.ManifestName), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil && !matchesSentinel(err) {
+		t.Errorf("Close: error matches no sentinel: %v", err)
+	}
+	if maps := bxMapsOf(t, dir); maps != "" {
+		t.Errorf("after Close, files of the dataset are still mapped:\n%s", maps)
+	}
+	if got := w.Size(); got != cs+5 {
+		t.Errorf("Size after Close = %d, want the last Size, %d", got, cs+5)
+	}
+	runtime.KeepAlive(w)
 }
