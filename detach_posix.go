@@ -3,6 +3,7 @@
 package chunkmap
 
 import (
+	"errors"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -22,7 +23,10 @@ import (
 //
 // REQUIRES: m.mu held, m.live false, m.mfile not nil.
 func (m *Manager) detachStateLocked() error {
-	if err := detachMapping(m.mfile.mm, !m.opts.ReadOnly); err != nil {
+	// Only a page that faulted: after any other failure (no memory for
+	// the copy) the page still reads, and calls in flight may load from
+	// it, so it stays a mapping of the file until the arena goes.
+	if err := detachMapping(m.mfile.mm, !m.opts.ReadOnly); errors.Is(err, ErrFault) {
 		// MAP_FIXED replaces the mapping in one step: the range is never
 		// free for another owner, whose mapping the unmap of the retired
 		// page (releaseArenaLocked) would take.
