@@ -473,10 +473,27 @@ func (mfl *manifestFile) writeRecord(mf manifest, seq uint64) (fsyncErr, err err
 	if _, err := mfl.f.WriteAt(encodeRecord(mf, seq), recordOff(seq)); err != nil {
 		return nil, fmt.Errorf("write manifest %s: %w", path, unpath(path, err))
 	}
-	if err := mfl.f.Sync(); err != nil {
-		return fmt.Errorf("fsync manifest %s: %w", path, unpath(path, err)), nil
+	if err := mfl.syncFile(); err != nil {
+		return err, nil
 	}
 	return nil, nil
+}
+
+// syncFile fsyncs the manifest, after it writes back the stores made
+// through the mapping of its state page where an fsync alone does not
+// cover them (flushStatePage): a Sync's fsync of the manifest is also what
+// puts on disk the page's Start and Size, which an Open in the same boot
+// follows (see syncPageLocked). Either failure is the fsync's: the
+// kernel may have dropped the pages.
+func (mfl *manifestFile) syncFile() error {
+	path := mfl.f.Name()
+	if err := flushStatePage(mfl.mm); err != nil {
+		return fmt.Errorf("flush the state page of manifest %s: %w", path, err)
+	}
+	if err := mfl.f.Sync(); err != nil {
+		return fmt.Errorf("fsync manifest %s: %w", path, unpath(path, err))
+	}
+	return nil
 }
 
 // stillNamed reports an error unless the manifest file is still the file

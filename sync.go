@@ -142,9 +142,8 @@ func (m *Manager) syncPageLocked() error {
 	if page == m.mu.pageSynced {
 		return nil
 	}
-	if err := m.mfile.f.Sync(); err != nil {
-		path := m.mfile.f.Name()
-		return m.fail(fmt.Errorf("fsync manifest %s: %w", path, unpath(path, err)))
+	if err := m.mfile.syncFile(); err != nil {
+		return m.fail(err)
 	}
 	m.mu.pageSynced = page
 	return nil
