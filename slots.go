@@ -482,6 +482,14 @@ func (m *Manager) lookupLocked(idx int64, op string) (*mapping, error) {
 	if err != nil && refused(err) {
 		mp, err = m.refusedLocked(idx, op, err)
 	}
+	if err != nil && m.ar.Lost(m.slotNum(idx)) {
+		// This mapping lost the slot (arena.ErrSlotLost: refused after
+		// the kernel emptied it, and part of the hole taken since): the
+		// chunk is served as one whose slot was lost before, where the
+		// retry of a refusal (refusedLocked) would report the loss and
+		// fail a read that pread can serve.
+		return nil, nil
+	}
 	return mp, err
 }
 

@@ -81,7 +81,7 @@ func (a *Arena) reserve() error {
 // existing mapping(s) will be discarded").
 func (a *Arena) mapSlot(k int, f *os.File, writable bool) (unsafe.Pointer, error) {
 	if refused(k, false) {
-		return nil, unix.ENOMEM
+		return nil, a.refusedByTest(k)
 	}
 	prot := unix.PROT_READ
 	if writable {

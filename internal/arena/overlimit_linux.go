@@ -126,11 +126,29 @@ var (
 // SetLimitHooks is for tests, of this package and of the Manager: from now
 // on, mapping a file at slot k fails with ENOMEM where refuseMap(k) says
 // so, and so does emptying it where refuseUnmap(k) does, as over the limit
-// of mappings; hole (if not nil) runs while an emptied slot is a hole. Nil
+// of mappings; hole (if not nil) runs while an emptied slot is a hole, and
+// makes a refused mapping empty the slot first (see refusedByTest). Nil
 // functions restore the system's behaviour. Not safe for use while an
 // Arena is in use by another goroutine.
 func SetLimitHooks(refuseMap, refuseUnmap func(k int) bool, hole func(p unsafe.Pointer, n uintptr)) {
 	mapHook, unmapHook, holeHook = refuseMap, refuseUnmap, hole
+}
+
+// refusedByTest is the error of a mapping of slot k that a test refused
+// (SetLimitHooks): ENOMEM before the slot is touched, as over the limit of
+// mappings; or, where the test set a hole hook too, ENOMEM after the slot
+// was emptied, as the kernel refuses where an allocation fails after it
+// emptied the range, with the hook run while the slot is a hole.
+func (a *Arena) refusedByTest(k int) error {
+	if holeHook == nil {
+		return unix.ENOMEM
+	}
+	p, n := a.slotAddr(k), uintptr(a.slotSize)
+	if err := unix.MunmapPtr(p, n); err != nil {
+		return err
+	}
+	holeHook(p, n)
+	return a.refusedMap(k, unix.ENOMEM)
 }
 
 // refused reports whether a test has mapping (or, with unmap, emptying)

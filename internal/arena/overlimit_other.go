@@ -2,7 +2,11 @@
 
 package arena
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
 
 // overLimit returns the error of a refused reservation as it is: these
 // systems count no mappings per process, so ENOMEM there is out of memory
@@ -17,6 +21,10 @@ func (a *Arena) refusedMap(k int, refused error) error { return refused }
 // mapping was refused, are still the reservation: always here (see
 // refusedMap).
 func ownHole(p unsafe.Pointer, n uintptr, refused error) bool { return true }
+
+// refusedByTest is the error of a mapping a test refused: never here
+// (see refused), and as over the limit if it were.
+func (a *Arena) refusedByTest(k int) error { return unix.ENOMEM }
 
 // refused reports whether a test has mapping (or, with unmap, emptying)
 // slot k refused: never here.
