@@ -357,7 +357,7 @@ func (m *Manager) zeroLocked(from, to int64) error {
 		// damage: refuse, as a write's pwrite does (fileIOLocked). Not
 		// atomic with the zeroing, which keeps the window that small.
 		if size, lerr := e.f.Len(); lerr == nil && size != m.chunkSize {
-			err = fmt.Errorf("%w: chunk file %s is %d bytes, not %d (truncated by another program)",
+			err = fmt.Errorf("%w: chunk file %s is %d bytes, not %d (truncated or extended by another program)",
 				ErrFault, e.f.Path(), size, m.chunkSize)
 		} else {
 			err = e.f.Zero(from&m.mask, n)
