@@ -1,0 +1,188 @@
+//go:build linux
+
+package chunkmap_test
+
+// The operator tool on a file system that died: see TestPowerCut_Tool and
+// TestPowerCut_ToolDuringRead.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// pctRun runs the tool with args, bounded by pcCalls, and returns its
+// output and exit status; a hang or a crash fails t.
+func pctRun(t *testing.T, tool string, args ...string) (stdout, stderr string, status int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), pcCalls)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tool, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("chunkmap %s did not finish within %v\nstderr: %s", strings.Join(args, " "), pcCalls, e.Bytes())
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ee.Exited():
+		status = ee.ExitCode()
+	default:
+		t.Fatalf("chunkmap %s: %v\nstderr: %s", strings.Join(args, " "), err, e.Bytes())
+	}
+	if s := e.String(); strings.Contains(s, "goroutine ") || strings.Contains(s, "panic:") || strings.Contains(s, "fatal error") {
+		t.Fatalf("chunkmap %s crashed:\n%s", strings.Join(args, " "), s)
+	}
+	return o.String(), e.String(), status
+}
+
+// pctDataset writes a closed dataset of chunks chunks into dir and drops
+// its pages from the cache, so that reading it needs the device.
+func pctDataset(t *testing.T, dir string, chunks int) {
+	t.Helper()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: pcChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, chunks*pcChunk-100)
+	for i := range p {
+		p[i] = plByte(2, int64(i))
+	}
+	if _, err := m.Append(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pcfDropCache(t, dir)
+}
+
+// pctOutConsistent checks that salvage's OUT is missing or a dataset
+// that verifies clean.
+func pctOutConsistent(t *testing.T, tool, out, what string) {
+	t.Helper()
+	fi, err := os.Lstat(out)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err == nil && fi.Mode().IsRegular() {
+		return // -flat: a file of [Start, Size), nothing to verify
+	}
+	if _, stderr, status := pctRun(t, tool, "verify", out); status != 0 {
+		t.Errorf("%s: OUT is there but does not verify (status %d):\n%s", what, status, stderr)
+	}
+}
+
+// TestPowerCut_Tool runs the operator tool on a dataset whose file system
+// was shut down: every command must fail with status 1 (nothing of the
+// dataset can be read, which is not damage the tool can describe)
+// naming a file of the dataset, never hang or crash; salvage must leave
+// OUT, on a healthy file system, missing or whole.
+func TestPowerCut_Tool(t *testing.T) {
+	for _, fs := range pcFileSystems {
+		t.Run(fs.name, func(t *testing.T) {
+			img, mnt := pcImage(t, fs)
+			tool := hfsTool(t)
+			pcMount(t, img, mnt)
+			dir := filepath.Join(mnt, "ds")
+			pctDataset(t, dir, 4)
+			root, err := os.Open(mnt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pcCut(root); err != nil {
+				t.Fatal(err)
+			}
+			root.Close()
+			outs := t.TempDir()
+			for _, c := range [][]string{
+				{"info", dir},
+				{"verify", dir},
+				{"verify", "-read", dir},
+				{"cat", dir},
+				{"salvage", dir, filepath.Join(outs, "out")},
+				{"salvage", "-flat", dir, filepath.Join(outs, "flat")},
+			} {
+				what := strings.Join(c, " ")
+				stdout, stderr, status := pctRun(t, tool, c...)
+				// Where the file system still lists the directory from
+				// its cache (ext4), salvage finds the files and takes
+				// each one that fails with EIO for lost bytes: status 3,
+				// OUT of zeros, every range listed.
+				if status != 1 && (status != 3 || c[0] != "salvage") {
+					t.Errorf("%s: status %d, want 1\nstderr: %s", what, status, stderr)
+				}
+				if all := stdout + stderr; !strings.Contains(all, dir) || !strings.Contains(all, "input/output error") {
+					t.Errorf("%s: the output names neither the dataset's file nor the I/O error:\n%s\n%s", what, stdout, stderr)
+				}
+				if c[0] == "salvage" {
+					pctOutConsistent(t, tool, c[len(c)-1], what)
+				}
+			}
+			pcUnmount(t, mnt, "after the tool")
+		})
+	}
+}
+
+// TestPowerCut_ToolDuringRead shuts the file system down while verify
+// -read and salvage read a dataset: each must stop with status 1 (or 3
+// for salvage, which may have copied some) naming the file, and salvage's
+// OUT must be missing or whole.
+func TestPowerCut_ToolDuringRead(t *testing.T) {
+	for _, fs := range pcFileSystems {
+		t.Run(fs.name, func(t *testing.T) {
+			img, mnt := pcImage(t, fs)
+			tool := hfsTool(t)
+			outs := t.TempDir()
+			for i, c := range [][]string{
+				{"verify", "-read"},
+				{"salvage"},
+				{"salvage", "-flat"},
+			} {
+				pcMount(t, img, mnt)
+				dir := filepath.Join(mnt, "ds"+strings.Repeat("x", i))
+				pctDataset(t, dir, 256)
+				args := append(c, dir)
+				if c[0] == "salvage" {
+					args = append(args, filepath.Join(outs, "out"+strings.Repeat("x", i)))
+				}
+				what := strings.Join(args, " ")
+				root, err := os.Open(mnt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				go func() {
+					time.Sleep(20 * time.Millisecond)
+					pcCut(root)
+				}()
+				_, stderr, status := pctRun(t, tool, args...)
+				time.Sleep(50 * time.Millisecond) // the cut is done
+				root.Close()
+				switch {
+				case status == 0:
+					t.Logf("%s finished before the cut", what)
+				case status == 1, status == 3 && c[0] == "salvage":
+					if !strings.Contains(stderr, dir) {
+						t.Errorf("%s: status %d, the message does not name the dataset's file:\n%s", what, status, stderr)
+					}
+				default:
+					t.Errorf("%s: status %d\nstderr: %s", what, status, stderr)
+				}
+				if c[0] == "salvage" {
+					pctOutConsistent(t, tool, args[len(args)-1], what)
+				}
+				pcUnmount(t, mnt, what)
+			}
+		})
+	}
+}
