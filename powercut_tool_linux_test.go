@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
 // pctRun runs the tool with args, bounded by pcCalls, and returns its
@@ -110,6 +113,8 @@ func TestPowerCut_Tool(t *testing.T) {
 				{"verify", dir},
 				{"verify", "-read", dir},
 				{"cat", dir},
+				{"cat", "-hex", dir},
+				{"trim", dir, "-before", "131072"},
 				{"salvage", dir, filepath.Join(outs, "out")},
 				{"salvage", "-flat", dir, filepath.Join(outs, "flat")},
 			} {
@@ -134,7 +139,7 @@ func TestPowerCut_Tool(t *testing.T) {
 	}
 }
 
-// TestPowerCut_ToolDuringRead shuts the file system down while verify
+// TestPowerCut_ToolDuringRead shuts the file system down while cat, verify
 // -read and salvage read a dataset: each must stop with status 1 (or 3
 // for salvage, which may have copied some) naming the file, and salvage's
 // OUT must be missing or whole.
@@ -145,11 +150,18 @@ func TestPowerCut_ToolDuringRead(t *testing.T) {
 			tool := hfsTool(t)
 			outs := t.TempDir()
 			for i, c := range [][]string{
+				{"cat"},
 				{"verify", "-read"},
 				{"salvage"},
 				{"salvage", "-flat"},
 			} {
 				pcMount(t, img, mnt)
+				if i > 0 {
+					// Room on the ext4 image for this one.
+					if err := os.RemoveAll(filepath.Join(mnt, "ds"+strings.Repeat("x", i-1))); err != nil {
+						t.Fatal(err)
+					}
+				}
 				dir := filepath.Join(mnt, "ds"+strings.Repeat("x", i))
 				pctDataset(t, dir, 256)
 				args := append(c, dir)
@@ -182,6 +194,68 @@ func TestPowerCut_ToolDuringRead(t *testing.T) {
 					pctOutConsistent(t, tool, args[len(args)-1], what)
 				}
 				pcUnmount(t, mnt, what)
+			}
+		})
+	}
+}
+
+// TestPowerCut_TrimDuringCut shuts the file system down while trim drops
+// a dataset's chunks in its steps: trim must exit 1 naming the dataset,
+// and after a new mount the dataset must open, as after a reboot, with
+// Start at a chunk boundary trim asked for or before it, and hold the
+// bytes written before trim in [Start, Size).
+func TestPowerCut_TrimDuringCut(t *testing.T) {
+	for _, fs := range pcFileSystems {
+		t.Run(fs.name, func(t *testing.T) {
+			img, mnt := pcImage(t, fs)
+			tool := hfsTool(t)
+			pcMount(t, img, mnt)
+			dir := filepath.Join(mnt, "ds")
+			const chunks = 256
+			pctDataset(t, dir, chunks)
+			root, err := os.Open(mnt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				time.Sleep(5 * time.Millisecond)
+				pcCut(root)
+			}()
+			before := int64(chunks-1) * pcChunk
+			_, stderr, status := pctRun(t, tool, "trim", dir, "-before", fmt.Sprint(before))
+			time.Sleep(50 * time.Millisecond) // the cut is done
+			root.Close()
+			switch {
+			case status == 0:
+				t.Logf("trim finished before the cut")
+			case status != 1:
+				t.Errorf("trim: status %d, want 1\nstderr: %s", status, stderr)
+			case !strings.Contains(stderr, dir):
+				t.Errorf("trim: the message does not name the dataset:\n%s", stderr)
+			}
+			pcUnmount(t, mnt, "after trim")
+
+			pcMount(t, img, mnt)
+			defer pcUnmount(t, mnt, "after the checks")
+			o := chunkmap.Options{ChunkSize: pcChunk}
+			chunkmap.SetFS(&o, vfstest.WithBootID(vfs.OS, "powercut-reboot"))
+			m, err := chunkmap.Open(dir, &o)
+			if err != nil {
+				t.Fatalf("Open after the cut: %v\non disk: %s", err, pcDescribe(dir))
+			}
+			defer m.Close()
+			start, size := m.Start(), m.Size()
+			if start%pcChunk != 0 || start > before || size != chunks*pcChunk-100 {
+				t.Fatalf("Start %d, Size %d after trim -before %d of [0, %d)", start, size, before, chunks*pcChunk-100)
+			}
+			got := make([]byte, size-start)
+			if _, err := m.ReadAt(got, start); err != nil {
+				t.Fatal(err)
+			}
+			for i, b := range got {
+				if want := plByte(2, start+int64(i)); b != want {
+					t.Fatalf("offset %d = %#02x, want %#02x (Start %d)", start+int64(i), b, want, start)
+				}
 			}
 		})
 	}
