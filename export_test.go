@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unsafe"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
@@ -230,3 +231,12 @@ const SpaceErrno = testSpaceErrno
 // FilesErrno is the system's own error for a process out of descriptors
 // (errno_*_test.go).
 const FilesErrno = testFilesErrno
+
+// StatePageAddr returns the address of the page m's manifest state page
+// is mapped at, or 0 for a Manager with none (scratch).
+func StatePageAddr(m *Manager) uintptr {
+	if m.shared == nil || m.shared.p == nil {
+		return 0
+	}
+	return uintptr(unsafe.Pointer(m.shared.p)) &^ (uintptr(os.Getpagesize()) - 1)
+}

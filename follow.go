@@ -553,11 +553,13 @@ func (m *Manager) pageGone(ps pageState, ok bool) error {
 	if !m.followedLive.Load() || ok && ps.magic || !m.live.Load() {
 		return nil
 	}
-	how := "was written over"
+	// A page that faults need not be another program's doing: a device
+	// or file system that fails under the reader faults it too.
+	how := "was written over by another program"
 	if !ok {
-		how = "cannot be read (the file was cut short, or the device failed)"
+		how = "cannot be read (another program cut the file short, or the device or file system failed)"
 	}
-	return fmt.Errorf("%w: manifest %s: the state page %s by another program while this reader followed its writer: %w",
+	return fmt.Errorf("%w: manifest %s: the state page %s while this reader followed its writer: %w",
 		ErrCorrupt, filepath.Join(m.dir, ManifestName), how, errPageGone)
 }
 

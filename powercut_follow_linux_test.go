@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -353,5 +354,103 @@ func TestPowerCut_FollowerChild(t *testing.T) {
 	}
 	if len(bad) == 0 {
 		fmt.Println("done")
+	}
+}
+
+// TestPowerCut_FollowerStatePageFault evicts a follower's state page (its
+// writer closed, the page written back), then shuts the file system down:
+// on xfs the follower's next load of the page faults (EIO becomes SIGBUS),
+// which must become ErrCorrupt naming the manifest once and saying what
+// happened (the device failed; no other program touched the page), and
+// Close must let go of the file system. ext4 serves the fault from the
+// device it still reads, so there every call may succeed.
+func TestPowerCut_FollowerStatePageFault(t *testing.T) {
+	for _, fs := range pcFileSystems {
+		t.Run(fs.name, func(t *testing.T) {
+			img, mnt := pcImage(t, fs)
+			pcMount(t, img, mnt)
+			dir := filepath.Join(mnt, "ds")
+			root, err := os.Open(mnt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
+			w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: pcChunk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Append(make([]byte, 2*pcChunk)); err != nil {
+				t.Fatal(err)
+			}
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: pcChunk, ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.ReadAt(make([]byte, 8), 8); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			pcfEvictPage(t, filepath.Join(dir, chunkmap.ManifestName), chunkmap.StatePageAddr(m))
+			if err := pcCut(root); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name string
+				fn   func() error
+			}{
+				{"ReadAt", func() error { _, err := m.ReadAt(make([]byte, 8), 8); return err }},
+				{"LoadUint64", func() error { _, err := m.LoadUint64(pcChunk); return err }},
+				{"Gather", func() error { return m.Gather(make([]byte, 8), []int64{16}, 8) }},
+			} {
+				err := pcCall(t, c.name, c.fn)
+				if err == nil {
+					continue
+				}
+				msg := err.Error()
+				switch {
+				case !errors.Is(err, chunkmap.ErrCorrupt) && !errors.Is(err, chunkmap.ErrFault) && !errors.Is(err, chunkmap.ErrIO):
+					t.Errorf("%s: %v, want ErrCorrupt, ErrFault or ErrIO", c.name, err)
+				case strings.Count(msg, chunkmap.ManifestName) > 1:
+					t.Errorf("%s: the message names the manifest more than once: %v", c.name, err)
+				case errors.Is(err, chunkmap.ErrCorrupt) && strings.Contains(msg, ") by another program"):
+					t.Errorf("%s: the message blames another program for a page the device failed to read: %v", c.name, err)
+				}
+			}
+			if err := pcCall(t, "Close", m.Close); err != nil && !matchesSentinel(err) {
+				t.Errorf("Close: error matches no sentinel: %v", err)
+			}
+			root.Close()
+			pcUnmount(t, mnt, "after Close")
+		})
+	}
+}
+
+// pcfEvictPage writes back the file name's pages and drops them from the
+// cache, after dropping the page at addr, this process's mapping of the
+// file's first page, so that the next load from addr reads the device.
+func pcfEvictPage(t *testing.T, name string, addr uintptr) {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, e := unix.Syscall(unix.SYS_MADVISE, addr, uintptr(os.Getpagesize()), unix.MADV_DONTNEED); e != 0 {
+		t.Fatalf("madvise: %v", e)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	var vec [1]byte
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, addr, uintptr(os.Getpagesize()), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatalf("mincore: %v", e)
+	}
+	if vec[0]&1 != 0 {
+		t.Skip("the state page stayed in the page cache")
 	}
 }
