@@ -148,18 +148,26 @@ func pcfFollow(dir string, seed uint64, stop <-chan struct{}, drop <-chan chan s
 	}
 }
 
+// pcMounted makes an image of fs and mounts it for t, and returns the
+// mount point, the dataset's directory in it (not made yet) and the mount
+// point opened, for pcCut; t's cleanup closes that before it unmounts.
+func pcMounted(t *testing.T, fs pcFS) (mnt, dir string, root *os.File) {
+	t.Helper()
+	img, mnt := pcImage(t, fs)
+	pcMount(t, img, mnt)
+	root, err := os.Open(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return mnt, filepath.Join(mnt, "ds"), root
+}
+
 // TestPowerCut_Followers: see the top of this file.
 func TestPowerCut_Followers(t *testing.T) {
 	for _, fs := range pcFileSystems {
 		t.Run(fs.name, func(t *testing.T) {
-			img, mnt := pcImage(t, fs)
-			pcMount(t, img, mnt)
-			dir := filepath.Join(mnt, "ds")
-			root, err := os.Open(mnt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer root.Close()
+			mnt, dir, root := pcMounted(t, fs)
 			w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: pcChunk})
 			if err != nil {
 				t.Fatal(err)
@@ -367,14 +375,7 @@ func TestPowerCut_FollowerChild(t *testing.T) {
 func TestPowerCut_FollowerStatePageFault(t *testing.T) {
 	for _, fs := range pcFileSystems {
 		t.Run(fs.name, func(t *testing.T) {
-			img, mnt := pcImage(t, fs)
-			pcMount(t, img, mnt)
-			dir := filepath.Join(mnt, "ds")
-			root, err := os.Open(mnt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer root.Close()
+			mnt, dir, root := pcMounted(t, fs)
 			w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: pcChunk})
 			if err != nil {
 				t.Fatal(err)

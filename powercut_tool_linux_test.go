@@ -94,15 +94,9 @@ func pctOutConsistent(t *testing.T, tool, out, what string) {
 func TestPowerCut_Tool(t *testing.T) {
 	for _, fs := range pcFileSystems {
 		t.Run(fs.name, func(t *testing.T) {
-			img, mnt := pcImage(t, fs)
 			tool := hfsTool(t)
-			pcMount(t, img, mnt)
-			dir := filepath.Join(mnt, "ds")
+			mnt, dir, root := pcMounted(t, fs)
 			pctDataset(t, dir, 4)
-			root, err := os.Open(mnt)
-			if err != nil {
-				t.Fatal(err)
-			}
 			if err := pcCut(root); err != nil {
 				t.Fatal(err)
 			}
