@@ -352,20 +352,13 @@ func (m *Manager) zeroLocked(from, to int64) error {
 		if err != nil {
 			return chunkError(err)
 		}
-		// Zeros written past the end of a file that another program
-		// truncated would grow it again, to an odd size that hides the
-		// damage: refuse, as a write's pwrite does (fileIOLocked). Not
-		// atomic with the zeroing, which keeps the window that small.
-		if size, lerr := e.f.Len(); lerr == nil && size != m.chunkSize {
-			err = fmt.Errorf("%w: chunk file %s is %d bytes, not %d (truncated or extended by another program)",
-				ErrFault, e.f.Path(), size, m.chunkSize)
-		} else {
-			err = e.f.Zero(from&m.mask, n)
-		}
+		// Zero refuses a file another program cut (ErrSize), which
+		// chunkError makes a fault, as for a pwrite.
+		err = e.f.Zero(from&m.mask, n)
 		id := e.f.Info()
 		m.releaseFdLocked(e)
 		if err != nil {
-			return spaceErr(err) // names the file; the caller names the operation and offset
+			return chunkError(err) // names the file; the caller names the operation and offset
 		}
 		m.markFileDirtyLocked(idx, id)
 		from += n

@@ -385,6 +385,15 @@ func (c *File) Zero(off, n int64) error {
 	if n == 0 {
 		return nil
 	}
+	// Zeros written past the end of a file that another program cut
+	// would grow it again, to an odd size that hides the damage: refuse,
+	// as a Manager's pwrite does. (Not atomic with the zeroing, which
+	// keeps the window that small.)
+	if got, err := c.Len(); err != nil {
+		return err
+	} else if got != c.size {
+		return c.err("zero", fmt.Errorf("%w: %d bytes, want %d", ErrSize, got, c.size))
+	}
 	if err := zeroRange(c.f.OS(), off, n); err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) { // a pwrite's: the path is named once, here

@@ -3,6 +3,7 @@ package chunk_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -437,6 +438,25 @@ func TestFile_Zero(t *testing.T) {
 	fi, err := os.Stat(f.Path())
 	if err != nil || fi.Size() != testSize {
 		t.Errorf("after Zero: Stat = %v, %v; want size %d", fi, err, testSize)
+	}
+}
+
+// TestFile_ZeroCutFile: Zero of a file that another program cut refuses
+// (ErrSize) and leaves the file as cut: zeros written past its end would
+// grow it again.
+func TestFile_ZeroCutFile(t *testing.T) {
+	for _, cut := range []int64{0, 50, testSize - 1} {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			_, f := create(t, 1)
+			if err := os.Truncate(f.Path(), cut); err != nil {
+				t.Fatal(err)
+			}
+			wantPathError(t, f.Zero(10, 3*4096), "zero", f.Path(), chunk.ErrSize)
+			fi, err := os.Stat(f.Path())
+			if err != nil || fi.Size() != cut {
+				t.Errorf("after the refused Zero: Stat = %v, %v; want size %d", fi, err, cut)
+			}
+		})
 	}
 }
 
