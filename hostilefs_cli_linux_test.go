@@ -34,19 +34,24 @@ func hfsTool(t *testing.T) string {
 	return path
 }
 
-// hfsRun runs the tool with args and returns its standard output, standard
-// error and exit status; a run that does not finish within 10 s fails the
-// test (the process is killed), and so does a crash.
+// hfsRun runs the tool with args, bounded by 10 s, and returns its
+// output and exit status; a hang or a crash fails t.
 func hfsRun(t *testing.T, tool string, args ...string) (stdout, stderr []byte, status int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return hfsRunWithin(t, 10*time.Second, tool, args...)
+}
+
+// hfsRunWithin is hfsRun bounded by d.
+func hfsRunWithin(t *testing.T, d time.Duration, tool string, args ...string) (stdout, stderr []byte, status int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tool, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("chunkmap %s did not finish within 10 s (killed)\nstderr: %s", strings.Join(args, " "), e.Bytes())
+		t.Fatalf("chunkmap %s did not finish within %v (killed)\nstderr: %s", strings.Join(args, " "), d, e.Bytes())
 	}
 	var ee *exec.ExitError
 	switch {
@@ -56,8 +61,10 @@ func hfsRun(t *testing.T, tool string, args ...string) (stdout, stderr []byte, s
 	default:
 		t.Fatalf("chunkmap %s: %v\nstderr: %s", strings.Join(args, " "), err, e.Bytes())
 	}
-	if bytes.Contains(e.Bytes(), []byte("goroutine ")) || bytes.Contains(e.Bytes(), []byte("panic:")) {
-		t.Fatalf("chunkmap %s crashed:\n%s", strings.Join(args, " "), e.Bytes())
+	for _, crash := range []string{"goroutine ", "panic:", "fatal error"} {
+		if bytes.Contains(e.Bytes(), []byte(crash)) {
+			t.Fatalf("chunkmap %s crashed:\n%s", strings.Join(args, " "), e.Bytes())
+		}
 	}
 	return o.Bytes(), e.Bytes(), status
 }

@@ -6,12 +6,9 @@ package chunkmap_test
 // TestPowerCut_ToolDuringRead.
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,27 +23,8 @@ import (
 // output and exit status; a hang or a crash fails t.
 func pctRun(t *testing.T, tool string, args ...string) (stdout, stderr string, status int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), pcCalls)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tool, args...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("chunkmap %s did not finish within %v\nstderr: %s", strings.Join(args, " "), pcCalls, e.Bytes())
-	}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ee.Exited():
-		status = ee.ExitCode()
-	default:
-		t.Fatalf("chunkmap %s: %v\nstderr: %s", strings.Join(args, " "), err, e.Bytes())
-	}
-	if s := e.String(); strings.Contains(s, "goroutine ") || strings.Contains(s, "panic:") || strings.Contains(s, "fatal error") {
-		t.Fatalf("chunkmap %s crashed:\n%s", strings.Join(args, " "), s)
-	}
-	return o.String(), e.String(), status
+	o, e, status := hfsRunWithin(t, pcCalls, tool, args...)
+	return string(o), string(e), status
 }
 
 // pctDataset writes a closed dataset of chunks chunks into dir and drops
