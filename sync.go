@@ -47,8 +47,10 @@ import (
 // cost grows with the number of such chunks, not with the number mapped or
 // the size of the dataset: writers queue a chunk the first time they dirty
 // it after a Sync, and Sync visits only the queue. A Sync with nothing to
-// do costs a stat of the manifest. On a ReadOnly Manager it does nothing and
-// returns nil.
+// do costs a stat of the manifest; the first one after a Truncate or
+// DropBefore that deleted chunk files (and recorded Size and Start itself)
+// also fsyncs the manifest, for its state page. On a ReadOnly Manager it
+// does nothing and returns nil.
 //
 // Without Sync, writes survive a crash of the process (they are in the
 // page cache, and Size and Start are in the manifest's shared state page),
