@@ -128,3 +128,73 @@ func shutDownFile(t *testing.T) *os.File {
 	}
 	return f
 }
+
+// TestMap_RefusedWhereMincoreCannotTell: after a mapping refused with
+// ENOMEM, refusedMap asks mincore whether the kernel left a hole in the
+// slot. mincore fails with EAGAIN when it cannot allocate the page it
+// works in, and that answer was taken for "no hole": the slot counted as
+// reserved while its range was the kernel's to hand out, and the slot's
+// next mapping would replace whatever another owner (the Go runtime) got
+// there. A slot whose range mincore cannot look at is lost; one it can
+// look at on a later try is reserved again.
+func TestMap_RefusedWhereMincoreCannotTell(t *testing.T) {
+	const size = 64 << 10
+	for _, tc := range []struct {
+		name  string
+		fails int // mincore's EAGAINs before it answers
+		lost  bool
+	}{
+		{"transient", mincoreTries - 1, false},
+		{"persistent", 1 << 30, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := Reserve(3, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Release()
+			f, err := os.Create(filepath.Join(t.TempDir(), "chunk"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := f.Truncate(size); err != nil {
+				t.Fatal(err)
+			}
+			fails := tc.fails
+			mincoreHook = func() unix.Errno {
+				if fails == 0 {
+					return 0
+				}
+				fails--
+				return unix.EAGAIN
+			}
+			// The refusal empties the slot first and maps nothing into
+			// the hole, as the kernel does where the file system refuses.
+			SetLimitHooks(func(k int) bool { return k == 1 }, nil, func(unsafe.Pointer, uintptr) {})
+			_, err = a.Map(1, f, true)
+			SetLimitHooks(nil, nil, nil)
+			mincoreHook = nil
+			if !errors.Is(err, unix.ENOMEM) {
+				t.Fatalf("refused Map = %v, want ENOMEM", err)
+			}
+			if got := errors.Is(err, ErrSlotLost); got != tc.lost {
+				t.Fatalf("refused Map = %v: ErrSlotLost %v, want %v", err, got, tc.lost)
+			}
+			if a.Lost(1) != tc.lost {
+				t.Fatalf("Lost(1) = %v, want %v", a.Lost(1), tc.lost)
+			}
+			if tc.lost {
+				return // the range is the kernel's: the arena never touches it again
+			}
+			q, err := reserveAt(a.slotAddr(1), size, unix.MAP_FIXED_NOREPLACE)
+			if err == nil {
+				unix.MunmapPtr(q, size)
+				t.Fatalf("slot 1 counts as reserved, but its range is a hole (a mapping took it at %p)", q)
+			}
+			if _, err := a.Map(1, f, true); err != nil {
+				t.Fatalf("Map of slot 1 after the refusal: %v", err)
+			}
+		})
+	}
+}

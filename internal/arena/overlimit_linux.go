@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -83,9 +84,16 @@ func ownHole(p unsafe.Pointer, n uintptr, refused error) bool {
 // limit of mappings, of address space, of committed memory, where a new
 // reservation would be refused too); after any other refusal it may be a
 // mapping that another owner made in the whole hole (64 KiB of the Go
-// runtime's, say), and it is not taken for the reservation.
+// runtime's, say), and it is not taken for the reservation. A range
+// mincore cannot look at is not taken for the reservation either: taking
+// a hole for it would leave the hole to the kernel to hand out, and the
+// slot's next mapping would replace what another owner put there.
 func reserved(p unsafe.Pointer, n uintptr, refused error) error {
-	if !hasHole(p, n) {
+	hole, err := hasHole(p, n)
+	if err != nil {
+		return fmt.Errorf("cannot tell whether the range is still reserved: %w", err)
+	}
+	if !hole {
 		if errors.Is(refused, unix.ENOMEM) {
 			return nil
 		}
@@ -101,18 +109,50 @@ func reserved(p unsafe.Pointer, n uintptr, refused error) error {
 	return err
 }
 
-// hasHole reports whether some page of the n bytes at p is not mapped.
-func hasHole(p unsafe.Pointer, n uintptr) bool {
+// mincoreTries is how many times hasHole asks mincore about one part of a
+// range that it refuses with EAGAIN, which it does when it cannot
+// allocate the page it works in: memory may be free again an instant
+// later.
+const mincoreTries = 8
+
+// hasHole reports whether some page of the n bytes at p is not mapped, or
+// an error where mincore could not tell.
+func hasHole(p unsafe.Pointer, n uintptr) (bool, error) {
 	var vec [1024]byte
 	page := uintptr(os.Getpagesize())
 	for off := uintptr(0); off < n; off += page * uintptr(len(vec)) {
 		m := min(n-off, page*uintptr(len(vec)))
-		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(p)+off, m, uintptr(unsafe.Pointer(&vec[0]))); e == unix.ENOMEM {
-			return true
+		for try := 1; ; try++ {
+			e := mincore(uintptr(p)+off, m, &vec[0])
+			if e == 0 {
+				break
+			}
+			if e == unix.ENOMEM {
+				return true, nil
+			}
+			if e != unix.EAGAIN || try == mincoreTries {
+				return false, fmt.Errorf("mincore of %d bytes at %#x: %w", m, uintptr(p)+off, e)
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
-	return false
+	return false, nil
 }
+
+// mincore is the system call, or mincoreHook's answer where a test set it.
+func mincore(addr, n uintptr, vec *byte) unix.Errno {
+	if mincoreHook != nil {
+		if e := mincoreHook(); e != 0 {
+			return e
+		}
+	}
+	_, _, e := unix.Syscall(unix.SYS_MINCORE, addr, n, uintptr(unsafe.Pointer(vec)))
+	return e
+}
+
+// mincoreHook, for tests, makes mincore fail with the errno it returns,
+// where that is not 0.
+var mincoreHook func() unix.Errno
 
 // Test hooks (see SetLimitHooks): mapHook and unmapHook say whether mapping
 // a file at slot k, or putting the reservation back over it, is to be
