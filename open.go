@@ -513,6 +513,7 @@ func open(dir string, o Options) (*Manager, error) {
 		m.followedLive.Store(true)
 		return m, nil
 	}
+	var links chunkLinks
 	for k := int64(0); k < nchunks; k++ {
 		if k >= int64(len(chunks)) || chunks[k] != cur.first+k {
 			return fail(fmt.Errorf("%w: chunk file %s is missing (size %d needs chunks %d to %d)", ErrCorrupt,
@@ -530,6 +531,9 @@ func open(dir string, o Options) (*Manager, error) {
 			return fail(err)
 		}
 		if err := checkChunkFile(path, fi, ms.mf.chunkSize); err != nil {
+			return fail(err)
+		}
+		if err := links.check(path, fi); err != nil {
 			return fail(err)
 		}
 	}
@@ -811,6 +815,31 @@ func checkChunkFile(path string, fi fs.FileInfo, chunkSize int64) error {
 	return nil
 }
 
+// chunkLinks finds two chunk files of a dataset that are one file, under
+// two names (hard links): what no writer makes, and what a store through
+// one would change under the other's offsets. It keeps only files with
+// more than one name, so an Open of a dataset without hard links makes no
+// map. A chunk file whose other names lie outside the dataset is no
+// concern of it: stores change what those names hold (see the README).
+type chunkLinks map[fileKey]string
+
+// check reports ErrCorrupt where the chunk file at path, described by fi,
+// is a file that check saw under another chunk name before.
+func (l *chunkLinks) check(path string, fi fs.FileInfo) error {
+	key, ok := linkedKey(fi)
+	if !ok {
+		return nil
+	}
+	if other, dup := (*l)[key]; dup {
+		return fmt.Errorf("%w: chunk files %s and %s are one file (hard links to it), which would hold two chunks' bytes", ErrCorrupt, other, path)
+	}
+	if *l == nil {
+		*l = make(chunkLinks)
+	}
+	(*l)[key] = path
+	return nil
+}
+
 // openState maps the state page of f, the version 2 manifest of dir open
 // (for writing if writable), whose newest record is ms, and returns it with
 // the extent to open: the state page's Start and Size where a writer of
@@ -874,6 +903,7 @@ func checkFollowed(fsys vfs.FS, dir string, page *sharedPage, boot [48]byte, ps 
 		}
 		need := chunksFor(cur.size, shift)
 		var bad error
+		var links chunkLinks
 		badIdx := int64(-1)
 		for idx := cur.first; idx < need && bad == nil; idx++ {
 			badIdx = idx
@@ -885,7 +915,9 @@ func checkFollowed(fsys vfs.FS, dir string, page *sharedPage, boot [48]byte, ps 
 			case err != nil:
 				return 0, manifest{}, err
 			default:
-				bad = checkChunkFile(name, fi, cur.chunkSize)
+				if bad = checkChunkFile(name, fi, cur.chunkSize); bad == nil {
+					bad = links.check(name, fi)
+				}
 			}
 		}
 		if bad == nil {

@@ -43,6 +43,10 @@ const lockFileName = "LOCK"
 type chunkEntry struct {
 	size int64
 	mode fs.FileMode
+	// key identifies the file where linked: it has other names (hard
+	// links), perhaps another chunk's.
+	key    fileKey
+	linked bool
 }
 
 // Size returns the file's size, as fs.FileInfo.Size does.
@@ -112,7 +116,8 @@ func (s *dirScan) add(entries []fs.DirEntry) error {
 		case name == chunkmap.ManifestName:
 			s.manifest = true
 		case isChunk:
-			s.chunks[idx] = chunkEntry{size: fi.Size(), mode: fi.Mode()}
+			key, linked := linkedKey(fi)
+			s.chunks[idx] = chunkEntry{size: fi.Size(), mode: fi.Mode(), key: key, linked: linked}
 		case (chunk.IsTemp(name) || name == chunkmap.ManifestName+".tmp") && !fi.Mode().IsRegular():
 			if s.badTemps == nil {
 				s.badTemps = make(map[string]fs.FileMode)

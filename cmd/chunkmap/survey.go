@@ -784,6 +784,7 @@ func (s *survey) lostIn(a, b int64) (from, to int64) {
 // needs an absurd number of chunks costs nothing.
 func (s *survey) chunkFaults() {
 	var below, past []int64
+	var links map[fileKey]int64 // chunks in range with other names
 	next := s.first
 	missing := func(a, b int64) {
 		from, to := s.lostIn(a, b)
@@ -812,6 +813,19 @@ func (s *survey) chunkFaults() {
 				advice = s.salvageAdvice("no data is lost, but Open refuses the dataset", "")
 			}
 			s.fault(from, to, advice, "%s", what)
+		} else if fi := s.scan.chunks[i]; fi.linked {
+			// Two chunk names of one file (hard links): Open refuses
+			// it, and one of the two chunks' bytes is gone, overwritten
+			// by the other's, which nothing here can tell apart.
+			if other, dup := links[fi.key]; dup {
+				s.fault(0, 0, s.salvageAdvice("one of the two chunks' own bytes are gone (restore them from a backup if there is one), and salvage copies the file into both", ""),
+					"%s and %s are one file (hard links to it): both chunks read the same bytes, so one of them holds the other's, and Open refuses the dataset", chunk.Name(other), chunk.Name(i))
+			} else {
+				if links == nil {
+					links = make(map[fileKey]int64)
+				}
+				links[fi.key] = i
+			}
 		}
 	}
 	if next < s.end {
