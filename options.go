@@ -18,8 +18,19 @@ const (
 	// DefaultChunkSize is the ChunkSize of a new dataset when Options leave
 	// it zero: 1 GiB.
 	DefaultChunkSize = 1 << 30
-	// DefaultMaxMapped is MaxMapped when Options leave it zero.
+	// DefaultMaxMapped is the fewest chunks MaxMapped keeps mapped when
+	// Options leave it zero: the default keeps DefaultMappedBytes of
+	// chunks mapped, at least DefaultMaxMapped and at most
+	// MaxDefaultMapped of them (see Options.MaxMapped).
 	DefaultMaxMapped = 16
+	// DefaultMappedBytes is how many bytes of chunks a zero MaxMapped
+	// keeps mapped on 64-bit platforms: 16 GiB, DefaultMaxMapped chunks
+	// of DefaultChunkSize.
+	DefaultMappedBytes int64 = DefaultMaxMapped * DefaultChunkSize
+	// MaxDefaultMapped is the most chunks a zero MaxMapped keeps mapped
+	// (fewer where the process may open few files: each mapped chunk
+	// keeps its file open).
+	MaxDefaultMapped = 1024
 	// DefaultFileMode is the mode of new files when Options leave it zero.
 	DefaultFileMode os.FileMode = 0o644
 )
@@ -33,10 +44,14 @@ type Options struct {
 	// new dataset and the dataset's own size on reopen; any other value
 	// must match the dataset's.
 	ChunkSize int64
-	// MaxMapped is the most chunks kept mapped at once; 0 means
-	// DefaultMaxMapped (on 32-bit platforms fewer where that many chunks
-	// do not fit in 1 GiB of address space: 1 GiB / ChunkSize, at least
-	// 1). Chunks held by pins ([Manager.Pin]), open batches, a Sync and
+	// MaxMapped is the most chunks kept mapped at once. 0 means as many
+	// chunks as DefaultMappedBytes (16 GiB) holds, at least
+	// DefaultMaxMapped (16) and at most MaxDefaultMapped (1024, or a
+	// quarter of the process's limit of open files if that is less):
+	// 16 chunks of 1 GiB, 256 of 64 MiB, 1024 of 16 MiB or less. On 32-bit
+	// platforms 0 means DefaultMaxMapped, fewer where that many chunks do
+	// not fit in 1 GiB of address space (1 GiB / ChunkSize, at least 1).
+	// Chunks held by pins ([Manager.Pin]), open batches, a Sync and
 	// atomic operations in progress are never unmapped, so while more than
 	// MaxMapped chunks are held, more are mapped.
 	//
@@ -257,16 +272,27 @@ const maxMapped32 = 1 << 30
 // mmap fail later.
 func (o *Options) fitMapped(chunkSize int64) error {
 	if o.MaxMapped == 0 {
-		o.MaxMapped = DefaultMaxMapped
-		if bits.UintSize == 32 {
-			o.MaxMapped = int(max(1, min(DefaultMaxMapped, maxMapped32/chunkSize)))
-		}
+		o.MaxMapped = defaultMaxMapped(chunkSize, processFileBudget())
 	}
 	if bits.UintSize == 32 && chunkSize*int64(o.MaxMapped) > maxMapped32 {
 		return fmt.Errorf("%w: ChunkSize %d × MaxMapped %d exceeds the %d bytes a 32-bit address space can keep mapped",
 			ErrInvalidOptions, chunkSize, o.MaxMapped, int64(maxMapped32))
 	}
 	return nil
+}
+
+// defaultMaxMapped is MaxMapped where Options leave it zero, for chunks
+// of chunkSize bytes and a process that may keep files open (see
+// processFileBudget). A bound in chunks alone gave small chunks a window
+// of a few MiB (16 chunks of 64 KiB: 1 MiB), so that random access over a
+// dataset a single mapping would cover went to pread; the bytes bound
+// gives every chunk size the window of the default one, and the bound in
+// chunks keeps the descriptors and mappings it costs within reason.
+func defaultMaxMapped(chunkSize, files int64) int {
+	if bits.UintSize == 32 {
+		return int(max(1, min(DefaultMaxMapped, maxMapped32/chunkSize)))
+	}
+	return int(max(DefaultMaxMapped, min(DefaultMappedBytes/chunkSize, MaxDefaultMapped, files)))
 }
 
 // newChunkSize returns the chunk size of a dataset that Open creates.
