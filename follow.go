@@ -180,14 +180,16 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // cutLows); a read that failed with nothing read stands only in the
 // first case, since its error may come from the writer's change (a chunk
 // file it deleted), or if it found its offset at or past Size (io.EOF).
-// Otherwise it is made again, under the new Start and Size. A writer that
-// cuts into the bytes during each of followTries reads makes followedRead
-// return ErrOutOfRange, as a read racing a shrink may, and ok false: what
-// read returned is to be discarded. (The writer's own reads are guarded by
-// its shrink epoch: see slots.go.)
+// Otherwise it is made again, under the new Start and Size. A read made
+// with no writer to follow stands, unless a writer set the page up during
+// it (writerCame). A writer that cuts into the bytes during each of
+// followTries reads makes followedRead return ErrOutOfRange, as a read
+// racing a shrink may, and ok false: what read returned is to be
+// discarded. (The writer's own reads are guarded by its shrink epoch: see
+// slots.go.)
 func (m *Manager) followedRead(op string, s span, read func() (end int64, err error)) (ok bool, err error) {
 	exact := false
-	for tries := 1; ; tries++ {
+	for range followTries {
 		id0, c0, size0, marked := m.shared.cutMark()
 		var e uint64
 		var live bool
@@ -200,8 +202,19 @@ func (m *Manager) followedRead(op string, s span, read func() (end int64, err er
 			return false, m.wrapErr(op, s, err)
 		}
 		if !live {
-			_, err = read() // no writer to follow: nothing changes meanwhile
-			return true, err
+			// No writer to follow as the read began, so nothing
+			// changes under it, unless the first writer of the boot
+			// opens meanwhile: it sets the page up (the epoch moves
+			// from e) and may cut the dataset and grow it again before
+			// the read reaches a chunk it has not opened, which it then
+			// opens as the writer has it, beside the old bytes of those
+			// it had. The read is then made again, following the
+			// writer.
+			_, err = read()
+			if !m.writerCame(e) {
+				return true, err
+			}
+			continue
 		}
 		end, err := read()
 		now, size, ok := m.shared.epochSize()
@@ -229,10 +242,17 @@ func (m *Manager) followedRead(op string, s span, read func() (end int64, err er
 		// used a Size raised from before a shrink (see pullEpoch): the
 		// next try takes the exact one.
 		exact = now == e
-		if tries == followTries {
-			return false, m.errorf(op, s, ErrOutOfRange, fmt.Sprintf("the writer cut the dataset into the bytes read during each of %d tries", followTries))
-		}
 	}
+	return false, m.errorf(op, s, ErrOutOfRange, fmt.Sprintf("the writer cut the dataset into the bytes read during each of %d tries", followTries))
+}
+
+// writerCame reports whether a writer to follow has set the shared state
+// page up since a pull found none to follow, with the page's epoch at e
+// (pullEpoch): a writer's Open moves the epoch when it sets the page up.
+// A closed reader has none to follow.
+func (m *Manager) writerCame(e uint64) bool {
+	ps, ok := m.shared.load(m.boot)
+	return ok && m.live.Load() && m.followable(ps) && ps.epoch != e
 }
 
 // followTries is how many times followedRead tries a read.
@@ -292,7 +312,8 @@ func (m *Manager) pull() error {
 
 // pullEpoch is pull, and returns the writer's epoch as of which the
 // reader's Start and Size now are; live is false if there is no writer to
-// follow (or the reader is closed), so that nothing shrinks under a read.
+// follow (or the reader is closed), so that nothing shrinks under a read,
+// and epoch is then the page's as it was found so (see writerCame).
 func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
 	if !m.live.Load() {
 		return 0, false, nil // the values of Close's moment stay
@@ -301,7 +322,7 @@ func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
 	if !ok || !m.followable(ps) {
 		// Nothing to follow (a page of an earlier boot, or one that
 		// faults): followLocked would change nothing, so take no lock.
-		return 0, false, m.pageGone(ps, ok)
+		return ps.epoch, false, m.pageGone(ps, ok)
 	}
 	if e, ok := m.raiseFollowed(ps); ok {
 		return e, true, nil
@@ -364,15 +385,18 @@ const (
 const midFollow = ^uint64(0)
 
 // pullLocked is pull's locked path: followLocked stores the page's exact
-// Start and Size.
+// Start and Size. Its results are pullEpoch's.
 func (m *Manager) pullLocked() (epoch uint64, live bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.live.Load() {
 		return 0, false, nil
 	}
-	live, err = m.followLocked()
-	return m.seen.Load(), live, err
+	ps, live, err := m.followPageLocked()
+	if !live {
+		return ps.epoch, false, err
+	}
+	return m.seen.Load(), true, err
 }
 
 // followLocked brings a following reader's Start, Size, open chunk files
@@ -386,15 +410,24 @@ func (m *Manager) pullLocked() (epoch uint64, live bool, err error) {
 //
 // REQUIRES: m.mu held; m.follows.Load().
 func (m *Manager) followLocked() (bool, error) {
+	_, followed, err := m.followPageLocked()
+	return followed, err
+}
+
+// followPageLocked is followLocked, and also returns the page as
+// takePageLocked loaded it.
+//
+// REQUIRES: m.mu held; m.follows.Load().
+func (m *Manager) followPageLocked() (pageState, bool, error) {
 	ps, followed, err := m.takePageLocked()
 	if err != nil || !followed {
-		return false, err
+		return ps, false, err
 	}
 	// A writer that deleted a chunk since the page was read (and may be
 	// making it anew, empty at first) moved the epoch first: then a file
 	// that fails the check means this view is stale, not the file bad, and
 	// the next pull takes the new one.
-	return true, m.findChunksLocked(chunksFor(ps.size, m.shift), func() bool {
+	return ps, true, m.findChunksLocked(chunksFor(ps.size, m.shift), func() bool {
 		now, ok := m.shared.load(m.boot)
 		return ok && now.epoch != ps.epoch
 	})
