@@ -20,7 +20,9 @@ import (
 // nothing and grows it back, with zeros. The read must return the bytes
 // of one side of that, never the old bytes of the chunk it had mapped
 // beside the zeros of the chunk it opened after the cut, which the
-// writer's Truncate promises a read it overtakes never sees.
+// writer's Truncate promises a read it overtakes never sees. Pin and a
+// Batch's Bytes, which hold the chunks instead, see the writer's
+// deletions through the follow that opening chunk 1 makes.
 func TestFollow_WriterOpensDuringRead(t *testing.T) {
 	const cs = MinChunkSize
 	tests := []struct {
@@ -33,6 +35,22 @@ func TestFollow_WriterOpensDuringRead(t *testing.T) {
 		}},
 		{"Gather", func(r *Manager, p []byte) error {
 			return r.Gather(p, []int64{cs - 8, cs}, 8)
+		}},
+		{"Pin", func(r *Manager, p []byte) error {
+			pn, err := r.Pin(cs-8, len(p))
+			if err != nil {
+				return err
+			}
+			copy(p, pn.Bytes())
+			pn.Release()
+			return nil
+		}},
+		{"Batch", func(r *Manager, p []byte) error {
+			return r.Batch(func(b *Batch) error {
+				q, err := b.Bytes(cs-8, len(p))
+				copy(p, q)
+				return err
+			})
 		}},
 	}
 	for _, tc := range tests {
