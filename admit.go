@@ -401,10 +401,11 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 	return e, nil
 }
 
-// adviseFile gives f, a chunk file just opened, the dataset's Advice as a
-// hint for the preads and pwrites through it: every file the descriptor
-// cache may hold gets it where it is opened, those that mappings open
-// included. A hint: a failure changes nothing else.
+// adviseFile gives f, a chunk file just opened or created, the dataset's
+// Advice as a hint for the preads and pwrites through it: every file the
+// descriptor cache may hold gets it where it is opened or created, those
+// that mappings open and those that growth keeps open included. A hint: a
+// failure changes nothing else.
 func (m *Manager) adviseFile(f *chunk.File) {
 	if m.opts.Advice != AdviceNormal {
 		f.Fadvise(0, 0, m.opts.Advice.chunk())

@@ -247,6 +247,7 @@ func (m *Manager) settleAllLocked() error {
 			return err
 		}
 		if f != nil {
+			m.adviseFile(f) // as createLocked's
 			// A file that cannot be closed is still the chunk's: it is
 			// opened by name when needed.
 			_ = m.keepFdLocked(idx, f)

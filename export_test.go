@@ -240,3 +240,6 @@ func StatePageAddr(m *Manager) uintptr {
 	}
 	return uintptr(unsafe.Pointer(m.shared.p)) &^ (uintptr(os.Getpagesize()) - 1)
 }
+
+// ChunkFileName returns the name of chunk idx's file in its directory.
+func ChunkFileName(idx int64) string { return chunk.Name(idx) }
