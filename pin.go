@@ -11,6 +11,7 @@ import (
 	"math/bits"
 	"os"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/chunkmap/chunkmap/internal/arena"
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -478,6 +479,11 @@ func (m *Manager) mapViewOnceLocked(first, n, lo, hi int64, write bool, op strin
 	}
 	if err != nil {
 		return nil, fmt.Errorf("map chunks %d to %d side by side: %w", first, first+n-1, classify(err))
+	}
+	if b := v.Bytes(); m.opts.Advice != AdviceNormal && len(b) > 0 {
+		// As every chunk mapped in its slot gets it (mapFileLocked). A
+		// hint only changes speed; a failure changes nothing else.
+		arena.Advise(unsafe.Pointer(unsafe.SliceData(b)), int64(len(b)), m.opts.Advice.arena())
 	}
 	vh := &viewHold{v: v, first: first, n: n, lo: lo, write: write, deletions: m.deletions.Load()}
 	for _, f := range files {
