@@ -255,6 +255,12 @@ func (m *Manager) admitLocked(idx int64) bool {
 	if len(m.mu.live) < m.mu.mapBound {
 		return true
 	}
+	if m.slotBlockedLocked(idx) {
+		// Mapping it would fail to use the room an eviction made, and
+		// the next miss of the victim would map it again: every miss of
+		// a hot chunk there cost a remap for nothing.
+		return false
+	}
 	m.mu.unfolded++
 	v := m.mu.victim
 	if m.mu.unfolded > len(m.mu.live)/foldEvery || v == nil || v.live < 0 || v.s.holds.Load() > 0 {
@@ -273,6 +279,17 @@ func (m *Manager) admitLocked(idx int64) bool {
 	}
 	m.mu.victim = nil
 	return m.evictOneLocked(v)
+}
+
+// slotBlockedLocked reports whether chunk idx, not mapped, cannot be mapped
+// in its slot now: the slot is doomed (its chunk was deleted while held),
+// lost, or holds another chunk that is held. lookupLocked serves such a
+// chunk without a mapping (nil, nil).
+//
+// REQUIRES: m.mu held.
+func (m *Manager) slotBlockedLocked(idx int64) bool {
+	s := m.slot(idx)
+	return s.doomed.Load() || s.own.Load() != 0 && s.holds.Load() > 0 || m.ar.Lost(m.slotNum(idx))
 }
 
 // countLocked adds n misses or uses to the count *c. The counts of unmapped

@@ -141,3 +141,60 @@ func TestAdmission_SkewedWorkingSet(t *testing.T) {
 		t.Errorf("%d maps in %d reads; want the window to settle", maps, n)
 	}
 }
+
+// TestAdmission_UnmappableChunkEvictsNothing checks that admission does
+// not evict a mapped chunk for a chunk that cannot be mapped anyway, whose
+// arena slot is held by another chunk (a pin of a chunk a whole arena
+// apart, or of a chunk deleted while pinned and made anew): pread serves
+// it, and the mapped chunks stay. Reads many times as frequent on that
+// chunk as on the two mapped ones, which admission would let replace one,
+// must evict nothing.
+func TestAdmission_UnmappableChunkEvictsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// hold pins what keeps chunk 0 out of its slot, and returns the
+		// release.
+		hold func(t *testing.T, m *chunkmap.Manager) func()
+	}{
+		{"slot held by another chunk", func(t *testing.T, m *chunkmap.Manager) func() {
+			p, err := m.Pin(4*cs, 8) // chunk 4, slot 0
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p.Release
+		}},
+		{"slot of a chunk deleted while held", func(t *testing.T, m *chunkmap.Manager) func() {
+			p, err := m.Pin(0, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := readAt(t, m, 0, int(6*cs))
+			if err := m.Truncate(0); err != nil {
+				t.Fatal(err)
+			}
+			writeAt(t, m, data, 0)
+			return p.Release
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Four slots: chunks 0 and 4 share slot 0.
+			m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, ArenaSize: 4 * cs})
+			for i := range int64(6) {
+				writeAt(t, m, bytes.Repeat([]byte{byte(i)}, int(cs)), i*cs)
+			}
+			release := tc.hold(t, m)
+			defer release()
+			r := rand.New(rand.NewPCG(2, 3))
+			readChunks(t, m, r, 1, 3, 8) // chunks 1 and 2 mapped
+			before := m.Stats()
+			for range 20 {
+				readChunks(t, m, r, 0, 1, 20)
+				readChunks(t, m, r, 1, 3, 2)
+			}
+			after := m.Stats()
+			if d := after.Evictions - before.Evictions; d != 0 {
+				t.Errorf("reads of a chunk whose slot is held evicted %d mapped chunks for it, want 0 (Stats %+v)", d, after)
+			}
+		})
+	}
+}
