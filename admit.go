@@ -38,7 +38,8 @@ type fdEntry struct {
 // than a pread. With admission (the default; Options.NoAdmission turns it
 // off) a chunk is therefore admitted only if it has missed, recently, more
 // than twice as often (plus admitMargin) as the mapped chunk with the
-// fewest recent uses has been used; the counts
+// fewest recent uses has been used (or the chunk in its arena slot, which
+// mapping it replaces); the counts
 // halve as they grow (see ageLocked), so the choice follows a moving
 // working set. A chunk is admitted and mapped under the same hold of mu:
 // released in between, another miss would find the victim's place free and
@@ -236,7 +237,9 @@ const foldEvery = 32
 // When it says yes and MaxMapped chunks are mapped, it has already evicted
 // the victim: the unpinned mapped chunk with the fewest recent uses, not the
 // least recently used one, whose one use since the last fold may be all the
-// use it has.
+// use it has. Where idx's arena slot holds another chunk, that chunk, which
+// mapping idx replaces, is the victim, at any bound; where the slot cannot
+// take idx now (held by another chunk, doomed or lost), it says no.
 //
 // Finding the victim and folding the mapped chunks' uses into their counts
 // both scan every mapped chunk, so with many mapped they run once per
@@ -252,14 +255,32 @@ func (m *Manager) admitLocked(idx int64) bool {
 	m.countLocked(&freq, 1)
 	m.mu.freq[idx] = freq
 	m.ageLocked()
+	s := m.slot(idx)
+	if s.doomed.Load() || m.ar.Lost(m.slotNum(idx)) {
+		// lookupLocked maps nothing there (see slots.go): a victim
+		// evicted for it would be mapped again at its next miss, for
+		// nothing.
+		return false
+	}
+	if own := s.own.Load(); own != 0 {
+		// Another chunk lives in the slot, and mapping this one
+		// replaces it (lookupLocked), whatever the bound: that chunk is
+		// the one to outdo, and evicting a victim besides would leave a
+		// place empty. Where two chunks that share a slot were read in
+		// turn, each miss evicted a victim and the occupant, and then
+		// the two remapped at every read. A held occupant stays, and
+		// the chunk is served without a mapping.
+		occ := m.mappingLocked(own - 1)
+		if occ == nil || s.holds.Load() > 0 {
+			return false
+		}
+		if m.mu.unfolded++; m.mu.unfolded > len(m.mu.live)/foldEvery {
+			m.foldUsedLocked()
+		}
+		return int(m.mu.freq[idx]) >= 2*int(occ.freq)+admitMargin
+	}
 	if len(m.mu.live) < m.mu.mapBound {
 		return true
-	}
-	if m.slotBlockedLocked(idx) {
-		// Mapping it would fail to use the room an eviction made, and
-		// the next miss of the victim would map it again: every miss of
-		// a hot chunk there cost a remap for nothing.
-		return false
 	}
 	m.mu.unfolded++
 	v := m.mu.victim
@@ -279,17 +300,6 @@ func (m *Manager) admitLocked(idx int64) bool {
 	}
 	m.mu.victim = nil
 	return m.evictOneLocked(v)
-}
-
-// slotBlockedLocked reports whether chunk idx, not mapped, cannot be mapped
-// in its slot now: the slot is doomed (its chunk was deleted while held),
-// lost, or holds another chunk that is held. lookupLocked serves such a
-// chunk without a mapping (nil, nil).
-//
-// REQUIRES: m.mu held.
-func (m *Manager) slotBlockedLocked(idx int64) bool {
-	s := m.slot(idx)
-	return s.doomed.Load() || s.own.Load() != 0 && s.holds.Load() > 0 || m.ar.Lost(m.slotNum(idx))
 }
 
 // countLocked adds n misses or uses to the count *c. The counts of unmapped

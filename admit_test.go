@@ -198,3 +198,31 @@ func TestAdmission_UnmappableChunkEvictsNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestAdmission_SharedSlotComparesItsOccupant checks admission for a chunk
+// whose arena slot holds another mapped chunk, with MaxMapped chunks
+// mapped: mapping it replaces that occupant, so the occupant is the chunk
+// it must outdo, and no other is evicted. Chunks 0 and 4 share slot 0 and
+// are read in turn, as often as each other; chunk 1, mapped and idle, has
+// the fewest uses. Admission must keep serving chunk 0 with pread (it is
+// no hotter than chunk 4), rather than evict chunk 1 and chunk 4 for it
+// and then remap chunks 0 and 4 at every read.
+func TestAdmission_SharedSlotComparesItsOccupant(t *testing.T) {
+	// Four slots: chunks 0 and 4 share slot 0.
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, ArenaSize: 4 * cs})
+	for i := range int64(6) {
+		writeAt(t, m, bytes.Repeat([]byte{byte(i)}, int(cs)), i*cs)
+	}
+	r := rand.New(rand.NewPCG(4, 5))
+	readChunks(t, m, r, 1, 2, 1)
+	readChunks(t, m, r, 4, 5, 1)
+	before := m.Stats()
+	for range 200 {
+		readChunks(t, m, r, 4, 5, 1)
+		readChunks(t, m, r, 0, 1, 1)
+	}
+	after := m.Stats()
+	if d := after.Evictions - before.Evictions; d != 0 {
+		t.Errorf("reads taking turns on two chunks that share a slot evicted %d times, want 0 (Stats %+v)", d, after)
+	}
+}

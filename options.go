@@ -111,7 +111,9 @@ type Options struct {
 	//
 	// By default (admission on) a miss maps its chunk only if it has been
 	// missed, recently, more than twice as often (plus a margin) as the
-	// mapped chunk with the fewest recent uses, which it then replaces;
+	// mapped chunk with the fewest recent uses, which it then replaces
+	// (or, where its arena slot holds another mapped chunk, as that one,
+	// which mapping it replaces, whatever the bound);
 	// ReadAt and WriteAt serve the other misses with pread and pwrite,
 	// which share the page cache with the mappings. With a working set
 	// larger than MaxMapped chunks, mapping and unmapping on every miss
