@@ -426,8 +426,9 @@ func (m *Manager) Grow(n int64) error {
 // soon as it returns, and a power loss once a Sync follows; it syncs
 // nothing itself. Before it deletes a chunk file it makes sure that no
 // record in the manifest needs the file (lowering the recorded Size to the
-// new one if it must, which costs one fsync of the manifest), so a crash
-// at any point leaves a consistent dataset. A chunk held by a pin or a
+// new one if it must, which costs one fsync of the manifest, and fails
+// with Size and the chunk files as they were if that write fails), so a
+// crash at any point leaves a consistent dataset. A chunk held by a pin or a
 // Batch at the time stays mapped until its last holder releases it; stores
 // through its bytes past the new Size after Truncate returns are not the
 // dataset's (in a deleted chunk they go nowhere, in a kept one they may
@@ -452,22 +453,30 @@ func (m *Manager) Truncate(size int64) error {
 		return m.errorf("truncate", atOff(size), ErrOutOfRange, fmt.Sprintf("below start %d", start))
 	}
 	if size >= st.size.Load() {
+		// Spare chunks that Grow made wholly past the new Size go, as
+		// a Truncate promises. A reader cannot have opened them (it
+		// opens only what [Start, Size) covers). Their chunks exist, so
+		// the growth below creates none and keep stays right.
+		keep := chunksFor(size, m.shift) - m.mu.first
+		spare := keep < m.mu.nchunks
+		if spare {
+			// Before Size moves, as when shrinking: a record that
+			// cannot be written (a full btrfs, a failed device, a
+			// manifest replaced) then fails the call with nothing
+			// done, as ErrNoSpace and ErrIO promise. The record is
+			// never lowered below Size, so this order costs nothing
+			// after a crash: it covers no byte the record before did
+			// not.
+			if err := m.lowerRecordLocked(size); err != nil {
+				return m.wrapErr("truncate", atOff(size), err)
+			}
+		}
 		if err := m.reserveLocked(size, size, true); err != nil {
 			return m.wrapErr("truncate", atOff(size), err)
 		}
 		st.size.Store(size)
 		m.mirrorSizeLocked(size)
-		if err := m.pageErrLocked(true); err != nil {
-			return m.wrapErr("truncate", atOff(size), err)
-		}
-		// Spare chunks that Grow made wholly past the new Size go, as
-		// a Truncate promises. A reader cannot have opened them (it
-		// opens only what [Start, Size) covers).
-		keep := chunksFor(size, m.shift) - m.mu.first
-		if keep >= m.mu.nchunks {
-			return nil
-		}
-		if err := m.lowerRecordLocked(size); err != nil {
+		if err := m.pageErrLocked(true); err != nil || !spare {
 			return m.wrapErr("truncate", atOff(size), err)
 		}
 		return m.wrapErr("truncate", atOff(size), m.deletePastLocked(keep))
