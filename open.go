@@ -561,18 +561,15 @@ func open(dir string, o Options) (*Manager, error) {
 	}
 	// Every check passed: from here on the directory changes. (A new
 	// dataset, and one of version 1, had no state page to keep open.)
-	if create || ms.version == manifestV1 {
-		if err := createManifest(fsys, dir, ms.mf, o.FileMode); err != nil {
-			return nil, err
-		}
-		ms.seq, ms.version = 1, manifestV2
-	}
 	if create {
 		// The new dataset's manifest goes again if Open fails from here
 		// on, or it would stay as a dataset that no Open may have made:
 		// with a FileMode its user may not write (0o444), none of that
 		// user's Opens could open it again. Open removes the directory
-		// too if it made it (unmake).
+		// too if it made it (unmake). From here on, createManifest
+		// included: its last step, the directory's fsync, fails after
+		// the rename has put the manifest in place. (The lock keeps any
+		// other writer's manifest from the name meanwhile.)
 		fail0 := fail
 		fail = func(err error) (*Manager, error) {
 			m, err := fail0(err)
@@ -581,6 +578,14 @@ func open(dir string, o Options) (*Manager, error) {
 			}
 			return m, err
 		}
+	}
+	if create || ms.version == manifestV1 {
+		// A version 1 manifest replaced stays replaced: the new one
+		// holds the same record.
+		if err := createManifest(fsys, dir, ms.mf, o.FileMode); err != nil {
+			return fail(err)
+		}
+		ms.seq, ms.version = 1, manifestV2
 	}
 	if mfl == nil {
 		if mfl, err = openManifestFile(fsys, dir, true); err != nil {
