@@ -546,7 +546,19 @@ func (m *Manager) deletePastLocked(keep int64) error {
 	// No chunk is owed while no write runs (ahead.go); were one, the
 	// names of those never created would be somebody else's.
 	spare := m.cancelLocked()
-	return m.deleteChunksLocked(from, to, spare)
+	return shrinkDeleteErr(m.deleteChunksLocked(from, to, spare))
+}
+
+// shrinkDeleteErr marks the error of a Truncate's or DropBefore's deletion
+// of chunk files with ErrIO, as their docs promise: the new Size or Start
+// stands. A refusal for want of space (an unlink on a full btrfs, which
+// rewrites metadata) would otherwise be classified ErrNoSpace, which says
+// that nothing was done.
+func shrinkDeleteErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrIO, err)
 }
 
 // beginShrink and endShrink bracket a change of Size or Start: the epoch
@@ -646,7 +658,7 @@ func (m *Manager) DropBefore(off int64) error {
 		m.retireChunksLocked(oldFirst, newFirst)
 		return m.wrapErr("drop", atOff(off), err)
 	}
-	return m.wrapErr("drop", atOff(off), m.deleteChunksLocked(oldFirst, newFirst, nil))
+	return m.wrapErr("drop", atOff(off), shrinkDeleteErr(m.deleteChunksLocked(oldFirst, newFirst, nil)))
 }
 
 // deleteChunksLocked unmaps (or dooms, if held) and removes chunk files
