@@ -676,6 +676,9 @@ func (b *Batch) slowSpan(op string, where span, off int64, n int, write, noView 
 				return nil, m.wrapErr(op, where, err)
 			}
 		}
+		if batchAllocHook != nil {
+			batchAllocHook()
+		}
 	}
 	if arenaOK && b.deletedSince(first, last) {
 		// A Truncate or DropBefore deleted a chunk after the batch took
@@ -750,6 +753,12 @@ func (b *Batch) closedErr(op string, where span) error {
 // after them: tests set it (export_test.go) to delete chunks in that
 // window, which otherwise only a concurrent Truncate reaches.
 var batchHeldHook func()
+
+// batchAllocHook, if set, runs in slow once a write's chunks are allocated
+// (or found allocated), before a view maps them: tests set it
+// (export_test.go) to replace the chunks in that window, which otherwise
+// only a concurrent Truncate reaches.
+var batchAllocHook func()
 
 // deletedSince reports whether one of chunks [first, last], which the batch
 // holds in their slots, was deleted (or its slot emptied by Close) since
@@ -961,6 +970,20 @@ func (b *Batch) view(first, last int64, write bool, op string, off int64, n int)
 	defer m.mu.Unlock()
 	if err := m.checkChunksLocked(off, n); err != nil {
 		return nil, err
+	}
+	if write {
+		// slow allocated the chunks under an earlier hold of mu: a
+		// Truncate since may have made them anew, as holes, which the
+		// view would map, and a store there would fault on a full disk.
+		// Allocated under the mu that maps them, the files mapped are
+		// the files allocated (an allocation already made costs a map
+		// lookup).
+		size := m.state().size.Load()
+		for idx := first; idx <= last; idx++ {
+			if err := m.allocLocked(idx, min(m.chunkSize, size-idx<<m.shift)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	lo, hi := int64(0), m.chunkSize
 	if spanView && last-first+1 > maxWholeView>>m.shift {

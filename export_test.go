@@ -81,6 +81,11 @@ func SetKeepHoles(on bool) (was bool) {
 // batchHeldHook); nil removes it.
 func SetBatchHeldHook(fn func()) { batchHeldHook = fn }
 
+// SetBatchAllocHook makes fn run inside every Batch's WritableBytes and
+// HoldWritable call that takes the slow path, once the chunks are allocated
+// and before a private view maps them (see batchAllocHook); nil removes it.
+func SetBatchAllocHook(fn func()) { batchAllocHook = fn }
+
 // SetReadSlowHook makes fn run as every read's locked path begins (see
 // readSlowHook); nil removes it.
 func SetReadSlowHook(fn func()) { readSlowHook = fn }
