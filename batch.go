@@ -934,7 +934,8 @@ func (b *Batch) hold(idx int64, write bool, op string, off int64, n int) (bool, 
 // mapping it if it has none. Where a view of the chunks whole would take
 // more than maxWholeView bytes it maps only the pages of [off, off+n) (see
 // spanView); such a view that does not cover the bytes asked for is
-// retired, and the chunks mapped again for them.
+// retired, and the chunks mapped again for them, over more pages where the
+// bytes lie near it (see grownSpan).
 func (b *Batch) view(first, last int64, write bool, op string, off int64, n int) ([]byte, error) {
 	m := b.m
 	key := [2]int64{first, last}
@@ -950,6 +951,7 @@ func (b *Batch) view(first, last int64, write bool, op string, off int64, n int)
 		}
 		return v[o : o+int64(n) : o+int64(n)], true
 	}
+	var prev *viewHold // a span view of other pages, which the new one may grow
 	if vh := (*views)[key]; vh != nil {
 		if m.deletions.Load() == b.st.deletions {
 			if p, ok := bytesOf(vh); ok {
@@ -959,6 +961,7 @@ func (b *Batch) view(first, last int64, write bool, op string, off int64, n int)
 			// valid until the batch ends.
 			b.st.retired = append(b.st.retired, vh)
 			delete(*views, key)
+			prev = vh
 		} else {
 			// Chunks were deleted during this call, after revalidate
 			// looked: the view may map removed files. Retire the views
@@ -988,6 +991,9 @@ func (b *Batch) view(first, last int64, write bool, op string, off int64, n int)
 	lo, hi := int64(0), m.chunkSize
 	if spanView && last-first+1 > maxWholeView>>m.shift {
 		lo, hi = m.spanOf(off&m.mask, int64(n))
+		if prev != nil {
+			lo, hi = m.grownSpan(first, last, prev, lo, hi)
+		}
 	}
 	vh, err := m.mapViewLocked(first, last-first+1, lo, hi, write, op)
 	if err != nil {
@@ -999,4 +1005,37 @@ func (b *Batch) view(first, last int64, write bool, op string, off int64, n int)
 	(*views)[key] = vh
 	p, _ := bytesOf(vh) // it covers them: spanOf's bounds
 	return p, nil
+}
+
+// grownSpan returns the bounds of a Batch's span view of chunks [first,
+// last] for the pages [lo, hi) (spanOf's bounds) that prev, the batch's
+// span view of those chunks, does not cover. A batch keeps every view it
+// handed bytes out of, so a view of just the pages of each call took a
+// mapping per page from a batch that reads through a chunk, past the
+// system's limit of mappings (65,530 on Linux) within 256 MiB. Where the
+// pages lie within prev's length of it, the new view starts where prev
+// ends (or ends where it starts), as far as the pages allow, and is twice
+// prev's length, up to maxWholeView: a batch that walks a chunk maps a
+// view per doubling, and each byte once or twice. Pages further off get a
+// view of their own, as scattered accesses do, to which a larger view
+// would only cost address space.
+func (m *Manager) grownSpan(first, last int64, prev *viewHold, lo, hi int64) (int64, int64) {
+	base, top := first<<m.shift, chunkOffset(last+1, m.shift)
+	pa := base + prev.lo
+	plen := int64(len(prev.v.Bytes()))
+	pb := pa + plen
+	ra, rb := base+lo, last<<m.shift+hi
+	if ra > pb+plen || rb < pa-plen {
+		return lo, hi
+	}
+	want := min(2*plen, maxWholeView)
+	ua, ub := ra, rb
+	if rb > pb {
+		ua = min(ra, pb)
+		ub = min(top, max(rb, ua+want))
+	} else {
+		ub = max(rb, pa)
+		ua = max(base, min(ra, ub-want))
+	}
+	return ua - base, ub - last<<m.shift
 }

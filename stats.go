@@ -25,7 +25,9 @@ package chunkmap
 // both counts may exceed Chunks. (One exception to the bytes: on 32-bit
 // Unix, a Pin whose private view of whole chunks would take more than
 // 256 MiB, two of 1 GiB say, gets a view of only the pages of its range,
-// which counts each of its chunks all the same.)
+// which counts each of its chunks all the same; so does a Batch, which
+// keeps one such view for each run of pages it reached that is not near
+// another, and one for each doubling of a run it walks through.)
 //
 // Lowered and Refusals show a shortage of the system's and what it cost:
 // each refusal of a mapping, or of a file, for want of memory, mappings or
