@@ -88,3 +88,45 @@ func TestBatch_SpanViewsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestBatch_SpanViewEmptyRange: Bytes and Hold of 0 bytes hold the chunk
+// of off and succeed (see Batch.Hold), also where that chunk is reached
+// through a span view (32-bit): at an offset on a page boundary the span
+// of the empty range was empty, and mapping it failed with ErrIO ("invalid
+// range").
+func TestBatch_SpanViewEmptyRange(t *testing.T) {
+	if strconv.IntSize != 32 {
+		t.Skip("span views are mapped on 32-bit platforms only")
+	}
+	const cs = 1 << 30
+	was := chunkmap.SetKeepHoles(true)
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
+	chunkmap.SetKeepHoles(was)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Truncate(cs + 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{cs, cs + 4096, cs + 4<<20, cs + 4<<20 + 100, cs + 8192} {
+		err := m.Batch(func(b *chunkmap.Batch) error {
+			if _, err := b.Bytes(8, 8); err != nil { // chunk 0 takes the one slot
+				return err
+			}
+			if p, err := b.Bytes(off, 0); err != nil || len(p) != 0 {
+				t.Errorf("Bytes(%d, 0) = %d bytes, %v; want 0 bytes, nil", off, len(p), err)
+			}
+			if p, err := b.WritableBytes(off, 0); err != nil || len(p) != 0 {
+				t.Errorf("WritableBytes(%d, 0) = %d bytes, %v; want 0 bytes, nil", off, len(p), err)
+			}
+			if err := b.Hold(off, 0); err != nil {
+				t.Errorf("Hold(%d, 0) = %v", off, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -391,10 +391,13 @@ const maxWholeView = maxArena32 + (math.MaxInt-maxArena32)*(bits.UintSize/64)
 
 // spanOf returns the page-aligned bounds of a span view of the nb bytes
 // from offset o of a first chunk on: where in the first chunk it begins,
-// and where in the last one it ends.
+// and where in the last one it ends. An empty range (a Batch's Bytes or
+// Hold of 0 bytes) spans the page of o, as one byte there would: its end
+// taken as o made the span of one at a page boundary empty, which no view
+// can map.
 func (m *Manager) spanOf(o, nb int64) (lo, hi int64) {
 	page := int64(os.Getpagesize())
-	end := (o+nb-1)&m.mask + 1
+	end := (o+max(nb, 1)-1)&m.mask + 1
 	return o &^ (page - 1), min(m.chunkSize, (end+page-1)&^(page-1))
 }
 
