@@ -826,12 +826,12 @@ func checkChunkFile(path string, fi fs.FileInfo, chunkSize int64) error {
 // more than one name, so an Open of a dataset without hard links makes no
 // map. A chunk file whose other names lie outside the dataset is no
 // concern of it: stores change what those names hold (see the README).
-type chunkLinks map[fileKey]string
+type chunkLinks map[vfs.FileID]string
 
 // check reports ErrCorrupt where the chunk file at path, described by fi,
 // is a file that check saw under another chunk name before.
 func (l *chunkLinks) check(path string, fi fs.FileInfo) error {
-	key, ok := linkedKey(fi)
+	key, ok := vfs.Linked(fi)
 	if !ok {
 		return nil
 	}

@@ -38,11 +38,3 @@ func renameDir(from, to string) error { return os.Rename(from, to) }
 // the root of the current drive, "C:x" x in drive C's current directory),
 // which is what filepath.Abs does.
 func resolve(path string) (string, error) { return filepath.Abs(path) }
-
-// fileKey identifies a file on this system: nothing here, where an lstat
-// does not say how many names a file has (see the library's
-// links_other.go), so chunk files that are one file are not detected.
-type fileKey struct{}
-
-// linkedKey reports false: see fileKey.
-func linkedKey(fs.FileInfo) (fileKey, bool) { return fileKey{}, false }

@@ -183,17 +183,3 @@ func resolve(path string) (string, error) {
 	}
 	return filepath.Clean(path), nil
 }
-
-// fileKey identifies a file on this system: its device and inode.
-type fileKey struct{ dev, ino uint64 }
-
-// linkedKey returns the identity of the file fi describes where it has
-// more than one name (hard links), and false where it has one or fi does
-// not say.
-func linkedKey(fi fs.FileInfo) (fileKey, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Nlink < 2 {
-		return fileKey{}, false
-	}
-	return fileKey{dev: uint64(st.Dev), ino: st.Ino}, true
-}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // dirScan is what a dataset directory holds, by kind of file.
@@ -45,7 +46,7 @@ type chunkEntry struct {
 	mode fs.FileMode
 	// key identifies the file where linked: it has other names (hard
 	// links), perhaps another chunk's.
-	key    fileKey
+	key    vfs.FileID
 	linked bool
 }
 
@@ -116,7 +117,7 @@ func (s *dirScan) add(entries []fs.DirEntry) error {
 		case name == chunkmap.ManifestName:
 			s.manifest = true
 		case isChunk:
-			key, linked := linkedKey(fi)
+			key, linked := vfs.Linked(fi)
 			s.chunks[idx] = chunkEntry{size: fi.Size(), mode: fi.Mode(), key: key, linked: linked}
 		case (chunk.IsTemp(name) || name == chunkmap.ManifestName+".tmp") && !fi.Mode().IsRegular():
 			if s.badTemps == nil {

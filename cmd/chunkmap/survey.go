@@ -784,7 +784,7 @@ func (s *survey) lostIn(a, b int64) (from, to int64) {
 // needs an absurd number of chunks costs nothing.
 func (s *survey) chunkFaults() {
 	var below, past []int64
-	var links map[fileKey]int64 // chunks in range with other names
+	var links map[vfs.FileID]int64 // chunks in range with other names
 	next := s.first
 	missing := func(a, b int64) {
 		from, to := s.lostIn(a, b)
@@ -822,7 +822,7 @@ func (s *survey) chunkFaults() {
 					"%s and %s are one file (hard links to it): both chunks read the same bytes, so one of them holds the other's, and Open refuses the dataset", chunk.Name(other), chunk.Name(i))
 			} else {
 				if links == nil {
-					links = make(map[fileKey]int64)
+					links = make(map[vfs.FileID]int64)
 				}
 				links[fi.key] = i
 			}
