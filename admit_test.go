@@ -177,11 +177,7 @@ func TestAdmission_UnmappableChunkEvictsNothing(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// Four slots: chunks 0 and 4 share slot 0.
-			m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, ArenaSize: 4 * cs})
-			for i := range int64(6) {
-				writeAt(t, m, bytes.Repeat([]byte{byte(i)}, int(cs)), i*cs)
-			}
+			m := sharedSlotManager(t)
 			release := tc.hold(t, m)
 			defer release()
 			r := rand.New(rand.NewPCG(2, 3))
@@ -199,6 +195,18 @@ func TestAdmission_UnmappableChunkEvictsNothing(t *testing.T) {
 	}
 }
 
+// sharedSlotManager opens a dataset of six chunks, each filled with its
+// index, with MaxMapped 2 and an arena of four slots: chunks 0 and 4 share
+// slot 0.
+func sharedSlotManager(t *testing.T) *chunkmap.Manager {
+	t.Helper()
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, ArenaSize: 4 * cs})
+	for i := range int64(6) {
+		writeAt(t, m, bytes.Repeat([]byte{byte(i)}, int(cs)), i*cs)
+	}
+	return m
+}
+
 // TestAdmission_SharedSlotComparesItsOccupant checks admission for a chunk
 // whose arena slot holds another mapped chunk, with MaxMapped chunks
 // mapped: mapping it replaces that occupant, so the occupant is the chunk
@@ -208,11 +216,7 @@ func TestAdmission_UnmappableChunkEvictsNothing(t *testing.T) {
 // no hotter than chunk 4), rather than evict chunk 1 and chunk 4 for it
 // and then remap chunks 0 and 4 at every read.
 func TestAdmission_SharedSlotComparesItsOccupant(t *testing.T) {
-	// Four slots: chunks 0 and 4 share slot 0.
-	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2, ArenaSize: 4 * cs})
-	for i := range int64(6) {
-		writeAt(t, m, bytes.Repeat([]byte{byte(i)}, int(cs)), i*cs)
-	}
+	m := sharedSlotManager(t)
 	r := rand.New(rand.NewPCG(4, 5))
 	readChunks(t, m, r, 1, 2, 1)
 	readChunks(t, m, r, 4, 5, 1)
