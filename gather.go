@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"syscall"
 	"unsafe"
 )
 
@@ -77,9 +78,15 @@ func (m *Manager) Scatter(src []byte, offs []int64, n int) error {
 }
 
 // valuesEnd returns the end of the furthest of the n-byte values at offs
-// (maxOffset for one past it).
-func valuesEnd(offs []int64, n int) int64 {
-	end := int64(0)
+// (maxOffset for one past it, or for offsets that fault: see loadOff).
+func valuesEnd(offs []int64, n int) (end int64) {
+	var f fault
+	defer func() {
+		if f.hit {
+			end = maxOffset
+		}
+	}()
+	defer catchFault(debug.SetPanicOnFault(true), &f) // runs first
 	for _, off := range offs {
 		if off > maxOffset-int64(n) {
 			return maxOffset
@@ -115,7 +122,10 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 		// The slow path: a value outside the range, straddling a
 		// boundary, in a chunk that is not mapped, or one whose access
 		// faulted or raced with an eviction.
-		off := offs[i]
+		off, f := loadOff(offs, i)
+		if f.hit {
+			return m.wrapErr(op, ofLen(int64(n)), offsFault(f))
+		}
 		var err error
 		if write {
 			err = m.scatterOne(op, buf[i*n:(i+1)*n], off)
@@ -185,7 +195,31 @@ func firstValue(offs []int64, n int) span {
 	if len(offs) == 0 {
 		return ofLen(int64(n))
 	}
-	return at(offs[0], int64(n))
+	off, f := loadOff(offs, 0)
+	if f.hit {
+		// Named by the value size alone: the value loop, reading the
+		// offsets again, reports the fault.
+		return ofLen(int64(n))
+	}
+	return at(off, int64(n))
+}
+
+// loadOff returns offs[i], read under a fault guard: offs is the caller's
+// memory, which, like a buffer of values, may fault when touched (a
+// mapping of a file that another program cut). The hot passes read the
+// offsets under their own guard; the slow path and the names of errors
+// read them here, so that such offsets are an error (offsFault) and not a
+// SIGBUS that kills the process. f.hit says the load faulted.
+func loadOff(offs []int64, i int) (off int64, f fault) {
+	defer catchFault(debug.SetPanicOnFault(true), &f)
+	return offs[i], fault{}
+}
+
+// offsFault is the error of offsets that faulted at f.addr when read: the
+// one pread and pwrite return for a buffer that is not memory they may
+// read, EFAULT, as for a buffer of values (see bufferFault).
+func offsFault(f fault) error {
+	return fmt.Errorf("%w: the offsets passed faulted at address %#x: %w", ErrIO, f.addr, syscall.EFAULT)
 }
 
 // gatherDistinct is the most distinct chunks one block of a Gather or

@@ -3,6 +3,7 @@
 package accessor_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"syscall"
@@ -63,3 +64,94 @@ func (customOrder) PutUint16(b []byte, v uint16) { binary.BigEndian.PutUint16(b,
 func (customOrder) PutUint32(b []byte, v uint32) { binary.BigEndian.PutUint32(b, v) }
 func (customOrder) PutUint64(b []byte, v uint64) { binary.BigEndian.PutUint64(b, v) }
 func (customOrder) String() string               { return "customOrder" }
+
+// TestOffsetsFaultInEveryOrder passes the gather and scatter calls offsets
+// in memory that faults (a mapping of a file that another program cut),
+// all of it or all but a first page of valid offsets. Reading the offsets
+// is reading the caller's buffer: the call must return ErrIO matching
+// EFAULT, as for faulting values, not kill the process with SIGBUS. A
+// closed Manager, and a read-only one asked to scatter, report ErrClosed
+// and ErrReadOnly as for any offsets. The hot passes read the offsets
+// under their fault guard; the slow path, the error names and a following
+// reader's epoch spans read them outside it.
+func TestOffsetsFaultInEveryOrder(t *testing.T) {
+	dir := t.TempDir()
+	m := advOpen(t, dir, &chunkmap.Options{MaxMapped: 4})
+	if _, err := m.WriteAt(make([]byte, 3*advCS), 0); err != nil {
+		t.Fatal(err)
+	}
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	closed, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: advCS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := closed.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const nOffs = 1024
+	asOffs := func(b []byte) []int64 { return unsafe.Slice((*int64)(unsafe.Pointer(&b[0])), len(b)/8) }
+	offsets := []struct {
+		name string
+		offs []int64
+	}{
+		{"all", asOffs(faulttest.Buffer(t, 8*nOffs))},
+		{"after512", asOffs(faulttest.PartlyFaulting(t, 8*nOffs, 4096))}, // 512 offsets of 0, then a fault
+	}
+	u64, u32 := make([]uint64, nOffs), make([]uint32, nOffs)
+	for _, of := range offsets {
+		offs := of.offs
+		for _, o := range []struct {
+			name  string
+			order binary.ByteOrder
+		}{{"native", binary.NativeEndian}, {"big", binary.BigEndian}, {"custom", customOrder{}}} {
+			va, rva := accessor.New(m, o.order), accessor.New(r, o.order)
+			for _, c := range []struct {
+				name string
+				call func() error
+			}{
+				{"ReadUint64sAt", func() error { return va.ReadUint64sAt(offs, u64) }},
+				{"WriteUint64sAt", func() error { return va.WriteUint64sAt(offs, u64) }},
+				{"ReadUint32sAt", func() error { return va.ReadUint32sAt(offs, u32) }},
+				{"WriteUint32sAt", func() error { return va.WriteUint32sAt(offs, u32) }},
+				{"reader's ReadUint64sAt", func() error { return rva.ReadUint64sAt(offs, u64) }},
+			} {
+				t.Run(of.name+"/"+o.name+"/"+c.name, func(t *testing.T) {
+					err := c.call()
+					if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EFAULT) || errors.Is(err, chunkmap.ErrFault) {
+						t.Fatalf("got %v; want ErrIO matching EFAULT, not ErrFault", err)
+					}
+				})
+			}
+		}
+		for _, c := range []struct {
+			name string
+			call func() error
+			want error
+		}{
+			{"Gather", func() error { return m.Gather(make([]byte, 8*nOffs), offs, 8) }, syscall.EFAULT},
+			{"Scatter", func() error { return m.Scatter(make([]byte, 8*nOffs), offs, 8) }, syscall.EFAULT},
+			{"reader's Gather", func() error { return r.Gather(make([]byte, 8*nOffs), offs, 8) }, syscall.EFAULT},
+			{"reader's Scatter", func() error { return r.Scatter(make([]byte, 8*nOffs), offs, 8) }, chunkmap.ErrReadOnly},
+			{"closed Gather", func() error { return closed.Gather(make([]byte, 8*nOffs), offs, 8) }, chunkmap.ErrClosed},
+			{"closed Scatter", func() error { return closed.Scatter(make([]byte, 8*nOffs), offs, 8) }, chunkmap.ErrClosed},
+			{"closed ReadUint64sAt", func() error { return accessor.New(closed, nil).ReadUint64sAt(offs, u64[:1]) }, chunkmap.ErrClosed},
+		} {
+			t.Run(of.name+"/"+c.name, func(t *testing.T) {
+				if err := c.call(); !errors.Is(err, c.want) || errors.Is(err, chunkmap.ErrFault) {
+					t.Fatalf("got %v; want an error matching %v, not ErrFault", err, c.want)
+				}
+			})
+		}
+	}
+	got := make([]byte, 3*advCS)
+	if _, err := m.ReadAt(got, 0); err != nil {
+		t.Fatalf("ReadAt after the faults: %v", err)
+	}
+	if !bytes.Equal(got, make([]byte, 3*advCS)) {
+		t.Error("the dataset changed: the scatters stored only zeros at offset 0")
+	}
+}
