@@ -173,6 +173,21 @@ type ViewAccessor struct {
 	native bool             // the order is the machine's (see values.go)
 }
 
+// closedManager is the Manager of a zero ViewAccessor: a zero Manager,
+// which is closed, so that each call returns ErrClosed, as New(nil)'s
+// accessor's do, instead of panicking on a nil Manager. Its methods only
+// read it.
+var closedManager = new(chunkmap.Manager)
+
+// mgr returns the accessor's Manager, or closedManager for a zero
+// ViewAccessor.
+func (v *ViewAccessor) mgr() *chunkmap.Manager {
+	if m := v.m; m != nil {
+		return m
+	}
+	return closedManager
+}
+
 // Assert that a ViewAccessor is an io.ReaderAt and an io.WriterAt.
 var (
 	_ io.ReaderAt = (*ViewAccessor)(nil)
@@ -182,8 +197,8 @@ var (
 // New returns an accessor for m that encodes typed values in the given byte
 // order; a nil order means [binary.LittleEndian]. Atomics ignore the order
 // and use the machine's own. A nil m gives an accessor of a closed
-// Manager, whose every call returns [chunkmap.ErrClosed]. (A zero
-// ViewAccessor has no Manager at all: get one from New.)
+// Manager, whose every call returns [chunkmap.ErrClosed], and so does a
+// zero ViewAccessor (get a working one from New).
 func New(m *chunkmap.Manager, order binary.ByteOrder) *ViewAccessor {
 	if m == nil {
 		m = new(chunkmap.Manager) // a Manager Open did not return is closed
@@ -214,7 +229,7 @@ func New(m *chunkmap.Manager, order binary.ByteOrder) *ViewAccessor {
 // returns ErrOutOfRange. It may run in parallel with every other call and
 // does not retain p.
 func (v *ViewAccessor) ReadAt(p []byte, off int64) (int, error) {
-	return v.m.ReadAt(p, off)
+	return v.mgr().ReadAt(p, off)
 }
 
 // WriteAt implements [io.WriterAt] exactly as [chunkmap.Manager.WriteAt]
@@ -223,11 +238,11 @@ func (v *ViewAccessor) ReadAt(p []byte, off int64) (int, error) {
 // to overlapping bytes having the semantics of plain memory stores, and it
 // does not retain p.
 func (v *ViewAccessor) WriteAt(p []byte, off int64) (int, error) {
-	return v.m.WriteAt(p, off)
+	return v.mgr().WriteAt(p, off)
 }
 
 // pastSize is the error of a typed or bulk read of n bytes at off that
 // reaches past Size.
 func (v *ViewAccessor) pastSize(op string, off, n int64) error {
-	return fmt.Errorf("%s in %s: %w: past size %d", extent(op, off, n), v.dir(), chunkmap.ErrOutOfRange, v.m.Size())
+	return fmt.Errorf("%s in %s: %w: past size %d", extent(op, off, n), v.dir(), chunkmap.ErrOutOfRange, v.mgr().Size())
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -405,6 +406,54 @@ func TestBadInput(t *testing.T) {
 		}
 		if err := sc.Err(); !errors.Is(err, chunkmap.ErrClosed) || strings.Contains(err.Error(), " in :") {
 			t.Errorf("scan through New(nil): Err = %v, want an error matching ErrClosed that names no directory", err)
+		}
+	})
+	t.Run("zero-accessor", func(t *testing.T) {
+		// A zero ViewAccessor has no Manager: it acts for a closed one,
+		// as New(nil)'s accessor does, and panics on no call.
+		va := new(accessor.ViewAccessor)
+		calls := append(append(reads, atomicStores...), writes...)
+		calls = append(calls, []call{
+			{"ReadAt", func(va *accessor.ViewAccessor, off int64) error {
+				_, err := va.ReadAt(make([]byte, 8), off)
+				return err
+			}},
+			{"WriteAt", func(va *accessor.ViewAccessor, off int64) error {
+				_, err := va.WriteAt(make([]byte, 8), off)
+				return err
+			}},
+			{"ReadUint64s", func(va *accessor.ViewAccessor, off int64) error { return va.ReadUint64s(off, make([]uint64, 2)) }},
+			{"WriteFloat32s", func(va *accessor.ViewAccessor, off int64) error { return va.WriteFloat32s(off, make([]float32, 2)) }},
+			{"ReadUint32sAt", func(va *accessor.ViewAccessor, off int64) error {
+				return va.ReadUint32sAt([]int64{off}, make([]uint32, 1))
+			}},
+			{"WriteUint64sAt", func(va *accessor.ViewAccessor, off int64) error {
+				return va.WriteUint64sAt([]int64{off}, make([]uint64, 1))
+			}},
+			{"Batch", func(va *accessor.ViewAccessor, off int64) error {
+				return va.Batch(func(*accessor.Batch) error { return errors.New("the function of a zero accessor's Batch ran") })
+			}},
+			{"Blocks", func(va *accessor.ViewAccessor, off int64) error {
+				sc := va.Scan()
+				for range sc.Blocks(off, 8) {
+					return errors.New("a block scan of a zero accessor yielded a block")
+				}
+				return sc.Err()
+			}},
+		}...)
+		for _, c := range calls {
+			var err error
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						err = fmt.Errorf("panic: %v", r)
+					}
+				}()
+				err = c.fn(va, 0)
+			}()
+			if !errors.Is(err, chunkmap.ErrClosed) || strings.Contains(err.Error(), " in :") {
+				t.Errorf("%s(0) on a zero ViewAccessor = %v, want an error matching ErrClosed that names no directory", c.name, err)
+			}
 		}
 	})
 	t.Run("zero-scanner", func(t *testing.T) {

@@ -9,13 +9,13 @@ package accessor
 // order. The offset must be a multiple of 4, else the error matches
 // [chunkmap.ErrUnaligned], and the word must lie within [Start, Size), else
 // it matches [chunkmap.ErrOutOfRange].
-func (v *ViewAccessor) LoadUint32(off int64) (uint32, error) { return v.m.LoadUint32(off) }
+func (v *ViewAccessor) LoadUint32(off int64) (uint32, error) { return v.mgr().LoadUint32(off) }
 
 // StoreUint32 atomically stores x at offset off, in native byte order. The
 // offset must be a multiple of 4 and the word must lie within [Start, Size):
 // atomics never extend Size. On a read-only Manager it returns an error
 // matching [chunkmap.ErrReadOnly].
-func (v *ViewAccessor) StoreUint32(off int64, x uint32) error { return v.m.StoreUint32(off, x) }
+func (v *ViewAccessor) StoreUint32(off int64, x uint32) error { return v.mgr().StoreUint32(off, x) }
 
 // AddUint32 atomically adds delta to the uint32 at offset off, in native
 // byte order, and returns the new value. To subtract a positive c, add
@@ -23,7 +23,7 @@ func (v *ViewAccessor) StoreUint32(off int64, x uint32) error { return v.m.Store
 // of 4 and the word must lie within [Start, Size). On a read-only Manager it
 // returns an error matching [chunkmap.ErrReadOnly].
 func (v *ViewAccessor) AddUint32(off int64, delta uint32) (uint32, error) {
-	return v.m.AddUint32(off, delta)
+	return v.mgr().AddUint32(off, delta)
 }
 
 // CompareAndSwapUint32 atomically replaces the uint32 at offset off with
@@ -32,22 +32,22 @@ func (v *ViewAccessor) AddUint32(off int64, delta uint32) (uint32, error) {
 // [Start, Size). On a read-only Manager it returns an error matching
 // [chunkmap.ErrReadOnly].
 func (v *ViewAccessor) CompareAndSwapUint32(off int64, old, new uint32) (bool, error) {
-	return v.m.CompareAndSwapUint32(off, old, new)
+	return v.mgr().CompareAndSwapUint32(off, old, new)
 }
 
 // LoadUint64 is LoadUint32 for the uint64 at offset off, a multiple of 8.
-func (v *ViewAccessor) LoadUint64(off int64) (uint64, error) { return v.m.LoadUint64(off) }
+func (v *ViewAccessor) LoadUint64(off int64) (uint64, error) { return v.mgr().LoadUint64(off) }
 
 // StoreUint64 is StoreUint32 for the uint64 at offset off, a multiple of 8.
-func (v *ViewAccessor) StoreUint64(off int64, x uint64) error { return v.m.StoreUint64(off, x) }
+func (v *ViewAccessor) StoreUint64(off int64, x uint64) error { return v.mgr().StoreUint64(off, x) }
 
 // AddUint64 is AddUint32 for the uint64 at offset off, a multiple of 8.
 func (v *ViewAccessor) AddUint64(off int64, delta uint64) (uint64, error) {
-	return v.m.AddUint64(off, delta)
+	return v.mgr().AddUint64(off, delta)
 }
 
 // CompareAndSwapUint64 is CompareAndSwapUint32 for the uint64 at offset
 // off, a multiple of 8.
 func (v *ViewAccessor) CompareAndSwapUint64(off int64, old, new uint64) (bool, error) {
-	return v.m.CompareAndSwapUint64(off, old, new)
+	return v.mgr().CompareAndSwapUint64(off, old, new)
 }

@@ -62,10 +62,10 @@ type Batch struct {
 // Batch allocates; the calls inside it do not.
 func (v *ViewAccessor) Batch(fn func(b *Batch) error) error {
 	if fn == nil {
-		return v.m.Batch(nil) // the Manager's error for a nil function
+		return v.mgr().Batch(nil) // the Manager's error for a nil function
 	}
-	end := v.m.ChunkSize() - 1
-	return v.m.Batch(func(cb *chunkmap.Batch) error {
+	end := v.mgr().ChunkSize() - 1
+	return v.mgr().Batch(func(cb *chunkmap.Batch) error {
 		return fn(&Batch{h: (*batchwin.Head)(unsafe.Pointer(cb)), fast: v.native && unalignedOK, v: v, b: cb, end: end})
 	})
 }

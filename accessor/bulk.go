@@ -33,13 +33,13 @@ const maxOffset = 1<<63 - 1
 func (v *ViewAccessor) checkRead(op string, off int64, count, size int) (int64, error) {
 	n := int64(count) * int64(size)
 	// An empty ReadAt reports a closed Manager and a negative offset.
-	if _, err := v.m.ReadAt(nil, off); err != nil {
+	if _, err := v.mgr().ReadAt(nil, off); err != nil {
 		return 0, v.restate(op, off, n, err)
 	}
 	if n == 0 {
 		return 0, nil
 	}
-	switch start, end := v.m.Start(), v.m.Size(); {
+	switch start, end := v.mgr().Start(), v.mgr().Size(); {
 	case n > maxOffset-off:
 		return 0, v.rangeErr(op, off, n, "end overflows int64")
 	case off < start:
@@ -56,7 +56,7 @@ func (v *ViewAccessor) checkWrite(op string, off int64, count, size int) (int64,
 	n := int64(count) * int64(size)
 	// An empty WriteAt reports a closed or read-only Manager, a failed
 	// Sync and a negative offset.
-	if _, err := v.m.WriteAt(nil, off); err != nil {
+	if _, err := v.mgr().WriteAt(nil, off); err != nil {
 		return 0, v.restate(op, off, n, err)
 	}
 	if n > maxOffset-off {
@@ -121,7 +121,7 @@ func unplace(err error) string {
 
 // dir is the dataset's directory as the Manager's own messages name it
 // (see internal/msgdir), for the accessor's messages to name it alike.
-func (v *ViewAccessor) dir() string { return msgdir.Dir(v.m) }
+func (v *ViewAccessor) dir() string { return msgdir.Dir(v.mgr()) }
 
 // rangeErr is the error of a bulk call op of n bytes at off outside the
 // range it may touch.

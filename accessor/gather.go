@@ -26,9 +26,9 @@ const gatherStep = 256
 // Manager for a scatter, as every write there reports it whatever its
 // arguments.
 func (v *ViewAccessor) shortValues(op string, write bool, offs []int64, size, nvals int) error {
-	check := v.m.Gather
+	check := v.mgr().Gather
 	if write {
-		check = v.m.Scatter
+		check = v.mgr().Scatter
 	}
 	if err := check(nil, offs, size); errors.Is(err, chunkmap.ErrClosed) || errors.Is(err, chunkmap.ErrReadOnly) {
 		return err

@@ -150,7 +150,7 @@ func (s *Scanner) check(op string, off, count int64, size int) (int64, error) {
 	// An empty ReadAt reports a closed Manager and a negative offset, in
 	// the scan's name and extent: its bytes, or the count as given where
 	// they cannot be stated (as countErr names it), never "0 bytes".
-	if _, err := v.m.ReadAt(nil, off); err != nil {
+	if _, err := v.mgr().ReadAt(nil, off); err != nil {
 		if count < 0 || count > maxOffset/int64(size) {
 			return 0, v.restatePlace(countPlace(op, off, count, size), err)
 		}
@@ -171,7 +171,7 @@ func (s *Scanner) check(op string, off, count int64, size int) (int64, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	switch start, end := v.m.Start(), v.m.Size(); {
+	switch start, end := v.mgr().Start(), v.mgr().Size(); {
 	case off < start:
 		return 0, v.rangeErr(op, off, n, fmt.Sprintf("below start %d", start))
 	case off+n > end:
@@ -219,7 +219,7 @@ func (c *cursor) next(buf []byte) ([]byte, int64) {
 	}
 	b := buf[:k]
 	v := c.s.v
-	if _, err := v.m.ReadAt(b, c.off); err != nil {
+	if _, err := v.mgr().ReadAt(b, c.off); err != nil {
 		if err == io.EOF {
 			// Size shrank since the scan started.
 			err = v.pastSize(c.op, c.first, c.end-c.first)
@@ -304,7 +304,7 @@ func (s *Scanner) blocks(off, n int64, yield func(int64, []byte) bool) {
 		s.fail(err)
 		return
 	}
-	mask := s.v.m.ChunkSize() - 1
+	mask := s.v.mgr().ChunkSize() - 1
 	// A nested scan that failed ends this one too (see Scanner).
 	for o, end := off, off+n; o < end && s.err == nil; {
 		k := min(end-o, mask+1-o&mask)
@@ -324,7 +324,7 @@ func (s *Scanner) blocks(off, n int64, yield func(int64, []byte) bool) {
 // Batch; more is what yield returned.
 func (s *Scanner) block(off int64, k int, yield func(int64, []byte) bool) (more bool, err error) {
 	inBody := false
-	err = s.v.m.Batch(func(b *chunkmap.Batch) error {
+	err = s.v.mgr().Batch(func(b *chunkmap.Batch) error {
 		p, err := b.Bytes(off, k)
 		if err != nil {
 			return err

@@ -27,6 +27,6 @@ func (v *ViewAccessor) readErr(op string, err error, off int64, n int) error {
 
 // write stores b at offset off.
 func (v *ViewAccessor) write(b []byte, off int64) error {
-	_, err := v.m.WriteAt(b, off)
+	_, err := v.mgr().WriteAt(b, off)
 	return err
 }

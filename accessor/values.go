@@ -156,7 +156,7 @@ func readValue[T value](v *ViewAccessor, off int64) (T, error) {
 	var w uint64
 	n := sizeOf[T]()
 	b := (*[8]byte)(unsafe.Pointer(&w))[:n:n]
-	if _, err := v.m.ReadAt(b, off); err != nil {
+	if _, err := v.mgr().ReadAt(b, off); err != nil {
 		// The name is made here, off the hit path, where passing it
 		// in would cost every call two spills.
 		return 0, v.readErr(fmt.Sprintf("read %T", T(0)), err, off, n)
@@ -215,14 +215,14 @@ func readValues[T value](v *ViewAccessor, op string, off int64, dst []T) error {
 	// checks: its empty ReadAt would only report a closed Manager, which
 	// the ReadAt below reports as well, having read nothing. Skipping it
 	// spares a short call a third of its cost.
-	if n <= 0 || off < v.m.Start() || n > v.m.Size()-off {
+	if n <= 0 || off < v.mgr().Start() || n > v.mgr().Size()-off {
 		var err error
 		if n, err = v.checkRead(op, off, len(dst), size); err != nil || n == 0 {
 			return err
 		}
 	}
 	b := rawBytes(dst)
-	k, err := v.m.ReadAt(b, off)
+	k, err := v.mgr().ReadAt(b, off)
 	// Only the whole values read are converted: after an error the rest
 	// of dst is what ReadAt left there.
 	v.toNative(b[:k/size*size], size)
@@ -305,7 +305,7 @@ func gatherValues[T value](v *ViewAccessor, op string, offs []int64, dst []T) er
 	if v.native || len(offs) == 0 {
 		// No values still go through Gather, which reports a closed
 		// Manager as every call does; the loop below would not call it.
-		return v.m.Gather(rawBytes(dst[:len(offs)]), offs, size)
+		return v.mgr().Gather(rawBytes(dst[:len(offs)]), offs, size)
 	}
 	// In another order the values come through a buffer, a piece at a
 	// time, so that after an error each value of dst is either converted
@@ -316,9 +316,9 @@ func gatherValues[T value](v *ViewAccessor, op string, offs []int64, dst []T) er
 	for i := 0; i < len(offs); i += gatherStep {
 		k := min(gatherStep, len(offs)-i)
 		b := buf[:k*size]
-		if err := v.m.Gather(b, offs[i:i+k], size); err != nil {
+		if err := v.mgr().Gather(b, offs[i:i+k], size); err != nil {
 			for j := range k {
-				if err := v.m.Gather(b[:size], offs[i+j:i+j+1], size); err != nil {
+				if err := v.mgr().Gather(b[:size], offs[i+j:i+j+1], size); err != nil {
 					return err
 				}
 				v.toNative(b[:size], size)
@@ -346,7 +346,7 @@ func scatterValues[T value](v *ViewAccessor, op string, offs []int64, src []T) e
 	if v.native || len(offs) == 0 {
 		// No values still go through Scatter, which reports a closed or
 		// read-only Manager; the loop below would not call it.
-		return v.m.Scatter(raw, offs, size)
+		return v.mgr().Scatter(raw, offs, size)
 	}
 	var words [gatherStep]uint64
 	buf := rawBytes(words[:])
@@ -357,7 +357,7 @@ func scatterValues[T value](v *ViewAccessor, op string, offs []int64, src []T) e
 			return v.restate(op, offs[i], int64(size), err)
 		}
 		v.fromNative(b, size)
-		if err := v.m.Scatter(b, offs[i:i+k], size); err != nil {
+		if err := v.mgr().Scatter(b, offs[i:i+k], size); err != nil {
 			return err
 		}
 	}

@@ -40,10 +40,10 @@ type View struct {
 func (v *ViewAccessor) Slice(off int64, n int) (*View, error) {
 	w := &View{off: off}
 	var err error
-	if v.m.ReadOnly() {
-		w.p, err = v.m.Pin(off, n)
+	if v.mgr().ReadOnly() {
+		w.p, err = v.mgr().Pin(off, n)
 	} else {
-		w.p, err = v.m.PinWritable(off, n)
+		w.p, err = v.mgr().PinWritable(off, n)
 	}
 	if err != nil {
 		return nil, v.restate("slice", off, int64(n), err)
