@@ -41,7 +41,9 @@ import (
 // is left alone, as files Open does not recognise are; a growth that needs
 // the name fails. On Unix, Open resolves dir once, as the kernel does
 // (symlinks among its parents, ".."), and the Manager keeps that directory:
-// a parent symlink pointed elsewhere later does not move it. An empty dir
+// a parent symlink pointed elsewhere later does not move it. On Windows,
+// Open makes dir absolute, and the Manager keeps that path: a change of the
+// working directory after Open does not move it. An empty dir
 // is ErrInvalidOptions (the current directory is "."). A failure of
 // the operating system (permission denied, too many open files) gives
 // ErrIO, the system's error in the chain.
