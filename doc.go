@@ -124,8 +124,14 @@
 //     process truncates the chunk file, touching them raises SIGBUS, where
 //     ReadAt, WriteAt, Gather, Scatter and the function of a Batch get
 //     ErrFault.
-//   - If another process truncates or removes a chunk file, accesses to it
-//     return ErrFault instead of crashing the process.
+//   - If another process truncates a chunk file, accesses past its new end
+//     return ErrFault instead of crashing the process, but for the rest of
+//     the page the end falls in, which the system fills with zeros: reads
+//     there return zeros, and stores there are lost with the page. A chunk
+//     file another process removes keeps working while the Manager has it
+//     mapped or open (the bytes live on in the unnamed file), and
+//     [Manager.Sync] reports it (ErrCorrupt). Neither is anything a
+//     library can prevent; see the README's error table.
 //   - MaxMapped may be exceeded by the chunks held by pins, open batches, a
 //     Sync in progress and atomic operations in progress (each holds the
 //     chunk it had to map for the length of the operation), and only by
