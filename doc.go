@@ -130,7 +130,8 @@
 //     there return zeros, and stores there are lost with the page. A chunk
 //     file another process removes keeps working while the Manager has it
 //     mapped or open (the bytes live on in the unnamed file), and
-//     [Manager.Sync] reports it (ErrCorrupt). Neither is anything a
+//     [Manager.Sync] reports it (ErrFault) if the chunk was written since
+//     the last Sync. Neither is anything a
 //     library can prevent; see the README's error table.
 //   - MaxMapped may be exceeded by the chunks held by pins, open batches, a
 //     Sync in progress and atomic operations in progress (each holds the
