@@ -131,8 +131,8 @@
 //     file another process removes keeps working while the Manager has it
 //     mapped or open (the bytes live on in the unnamed file), and
 //     [Manager.Sync] reports it (ErrFault) if the chunk was written since
-//     the last Sync. Neither is anything a
-//     library can prevent; see the README's error table.
+//     the last Sync. Neither is anything a library can prevent; see the
+//     README's error table.
 //   - MaxMapped may be exceeded by the chunks held by pins, open batches, a
 //     Sync in progress and atomic operations in progress (each holds the
 //     chunk it had to map for the length of the operation), and only by
