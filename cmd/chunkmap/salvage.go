@@ -243,6 +243,16 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		lostLen += l.to - l.from
 	}, m)
 	m.finish()
+	// A writer that has the dataset open may cut it while salvage reads:
+	// the chunk files it deletes then look missing, and those it makes
+	// anew hold its later bytes. That is no damage, and the copy is no
+	// copy of one moment, yet it would read like a whole one (verify
+	// passes it), and it would keep the salvage run again from OUT: it
+	// is checked for before OUT gets the copy, and such a copy removed.
+	var cut bool
+	if err == nil {
+		cut, err = cutMeanwhile(s, cfg)
+	}
 	if err == nil {
 		err = dst.finish(s.size)
 	} else {
@@ -251,6 +261,9 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	if err != nil {
 		if dst.whole() {
 			return fail(stderr, "salvage", fmt.Errorf("%w (%s holds the whole copy, but a power loss may take it)", err, cfg.out))
+		}
+		if cut {
+			fmt.Fprintf(stdout, "salvage %s: a writer changed the dataset meanwhile; the copy was removed\n", cfg.dir)
 		}
 		// The copy was written under a temporary name, or into OUT
 		// itself where that could not be renamed: it is removed again.
@@ -265,19 +278,6 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	}
 	for _, n := range s.notes {
 		fmt.Fprintf(stdout, "  note: %s\n", n)
-	}
-	// A writer that has the dataset open may cut it while salvage reads:
-	// the chunk files it deletes then look missing, and those it makes
-	// anew hold its later bytes. That is no damage, and the copy is no
-	// copy of one moment: say so instead of listing losses as damage.
-	boot, err := vfs.OS.BootID()
-	if err != nil {
-		return fail(stderr, "salvage", fmt.Errorf("copied %d bytes into %s, but cannot tell whether a writer changed %s meanwhile: read the boot ID: %w", copied, cfg.out, cfg.dir, err))
-	}
-	if s.mv.cutIn(readManifestView(cfg.dir, boot)) {
-		fmt.Fprintf(stdout, "salvage %s: copied %d bytes into %s; a writer changed the dataset meanwhile\n", cfg.dir, copied, cfg.out)
-		return fail(stderr, "salvage", fmt.Errorf("a writer changed %s while salvage read it (it cut the dataset, dropped chunks or reopened it): %s may mix bytes from before and after the change, and ranges listed as lost may be its changes, not damage; run salvage again once the writer has closed the dataset",
-			cfg.dir, cfg.out))
 	}
 	switch {
 	case lostLen == 0 && partial == "":
@@ -296,6 +296,21 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 			cfg.dir, salvageMarker, cfg.out)
 	}
 	return exitDamaged
+}
+
+// cutMeanwhile reports whether a writer cut the dataset of survey s, or
+// dropped chunks or reopened it, since s read its manifest: salvage calls
+// it once the copy has read DIR. Where it was cut, the error says so and
+// what to do; salvage then keeps no copy.
+func cutMeanwhile(s *survey, cfg salvageConfig) (bool, error) {
+	boot, err := vfs.OS.BootID()
+	if err != nil {
+		return false, fmt.Errorf("cannot tell whether a writer changed %s while salvage read it: read the boot ID: %w", cfg.dir, err)
+	}
+	if !s.mv.cutIn(readManifestView(cfg.dir, boot)) {
+		return false, nil
+	}
+	return true, fmt.Errorf("a writer changed %s while salvage read it (it cut the dataset, dropped chunks or reopened it): the copy could mix bytes from before and after the change, and what it could not read could be the writer's changes, not damage; run salvage again once the writer has closed the dataset", cfg.dir)
 }
 
 // checkOut refuses an OUT that exists (other than an empty directory, for

@@ -4,6 +4,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // TestSalvage_BesideLiveWriter salvages a dataset while its writer (in this
@@ -91,5 +95,51 @@ func TestSalvage_BesideLiveWriter(t *testing.T) {
 	}
 	if _, _, got := readDataset(t, out); !bytes.Equal(got, full) {
 		t.Errorf("salvage after the writer closed: the copy (%d bytes) differs from the dataset (%d)", len(got), len(full))
+	}
+}
+
+// TestSalvage_CutMeanwhileKeepsNoCopy cuts the dataset under salvage, with
+// its writer open, while salvage copies it. The copy may then mix bytes
+// from before and after the cut, and salvage fails with status 1 for it:
+// it must not leave that copy under OUT, where it reads like a whole one
+// (verify passes it) and where the salvage the message asks for, once the
+// writer has closed, refuses to write. It used to leave it there.
+func TestSalvage_CutMeanwhileKeepsNoCopy(t *testing.T) {
+	for _, flat := range []bool{false, true} {
+		t.Run(fmt.Sprintf("flat=%v", flat), func(t *testing.T) {
+			dir := newDataset(t)
+			w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk, MaxMapped: 2})
+			must(t, err)
+			defer w.Close()
+			out := filepath.Join(t.TempDir(), "out")
+			opened := make(map[string]int)
+			cfg := salvageConfig{dir: dir, out: out, flat: flat,
+				open: func(path string) (chunkFile, error) {
+					// The second open of a chunk is the copy's (the first
+					// is checkAccess's): cut the dataset in the middle of it.
+					if opened[path]++; opened[path] == 2 && filepath.Base(path) == chunk.Name(3) {
+						must(t, w.Truncate(testChunk))
+					}
+					return openChunkFile(path)
+				},
+			}
+			var stdout, stderr bytes.Buffer
+			code := salvage(cfg, &stdout, &stderr)
+			if code != exitFail || !strings.Contains(stderr.String(), "a writer changed") {
+				t.Fatalf("salvage while a writer cut the dataset: exit status %d, want %d and that a writer changed it\nstdout:\n%s\nstderr:\n%s",
+					code, exitFail, stdout.String(), stderr.String())
+			}
+			if _, err := os.Lstat(out); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("salvage failed with status 1, but left %s (%v): a copy that mixes bytes from before and after the cut\nstderr:\n%s", out, err, stderr.String())
+			}
+			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "*salvage*")); len(left) > 0 {
+				t.Errorf("salvage left %q beside OUT", left)
+			}
+			must(t, w.Close())
+			// What the message asks for: salvage again, into the same OUT.
+			if code, _, stderr := runCmd(t, "salvage", dir, out); code != exitOK {
+				t.Errorf("salvage again once the writer closed: exit status %d, want 0\n%s", code, stderr)
+			}
+		})
 	}
 }
