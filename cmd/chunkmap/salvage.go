@@ -431,6 +431,9 @@ type datasetSink struct {
 	// dataset's files take its owner and group (see giveFilesOwner).
 	outWas  fs.FileInfo
 	syncDir func(dir string) error
+	// parents are the directories above out that salvage made, innermost
+	// first: a salvage that fails leaves out's path as it found it.
+	parents []string
 	// published is set once out names the whole, synced copy: an error
 	// after that (a directory's fsync) leaves it there.
 	published bool
@@ -449,7 +452,7 @@ func createDataset(name string, cs, start int64, syncDir func(string) error) (_ 
 	fi, lerr := os.Lstat(out)
 	exists := lerr == nil
 	d := &datasetSink{start: start, out: out, name: name, syncDir: syncDir}
-	d.dir, err = buildDir(out, name, fi, exists, syncDir)
+	d.dir, d.parents, err = buildDir(out, name, fi, exists, syncDir)
 	if err != nil {
 		return nil, err
 	}
@@ -549,26 +552,31 @@ func trimSeparators(path string) string {
 
 // buildDir returns the directory to build the dataset for out in: a new
 // temporary directory beside out, or out itself, an empty directory that
-// a temporary one cannot replace.
-func buildDir(out, name string, fi fs.FileInfo, exists bool, syncDir func(string) error) (string, error) {
+// a temporary one cannot replace; and the directories above out it made
+// (see makeParents), which are removed again if salvage fails.
+func buildDir(out, name string, fi fs.FileInfo, exists bool, syncDir func(string) error) (string, []string, error) {
 	if b := filepath.Base(out); b == "." || b == ".." || b == string(filepath.Separator) {
 		// No directory entry of this name can be replaced (rename(2):
 		// EINVAL, EBUSY): checkOut found it an empty directory.
-		return out, nil
+		return out, nil, nil
 	}
 	if !exists {
 		// chunkmap.Open, which made OUT before, made its missing
 		// parents too: so does salvage, durably.
-		if err := makeParents(filepath.Dir(out), syncDir); err != nil {
-			return "", err
+		made, err := makeParents(filepath.Dir(out), syncDir)
+		if err != nil {
+			return "", nil, err
 		}
 		tmp, err := tempDir(out, nil)
+		if err != nil {
+			removeMade(made)
+		}
 		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 			// The temporary name is salvage's own: say what the user
 			// asked for.
-			return "", &fs.PathError{Op: "create", Path: name, Err: pe.Err}
+			return "", nil, &fs.PathError{Op: "create", Path: name, Err: pe.Err}
 		}
-		return tmp, err
+		return tmp, made, err
 	}
 	// Try the rename with an empty directory first: one that replaces
 	// OUT now, with its mode and owner, leaves OUT as empty as it was,
@@ -579,11 +587,11 @@ func buildDir(out, name string, fi fs.FileInfo, exists bool, syncDir func(string
 	// be made in OUT itself.
 	probe, err := tempDir(out, fi)
 	if err != nil {
-		return out, nil
+		return out, nil, nil
 	}
 	if err := renameDir(probe, out); err != nil {
 		os.Remove(probe)
-		return out, nil
+		return out, nil, nil
 	}
 	// The copy's directory is salvage's own until it is whole: given
 	// OUT's owner now, it would let that user, who may not be the one
@@ -593,16 +601,17 @@ func buildDir(out, name string, fi fs.FileInfo, exists bool, syncDir func(string
 	// OUT's owner and mode just before the rename.
 	tmp, err := tempDir(out, nil)
 	if err != nil {
-		return out, nil
+		return out, nil, nil
 	}
-	return tmp, nil
+	return tmp, nil, nil
 }
 
 // makeParents makes dir and its missing parents, and fsyncs the directory
 // that names each one it made, outermost first: a new directory's entry is
 // durable only once its parent is fsync'd, and the copy renamed into dir
-// would be lost with it.
-func makeParents(dir string, syncDir func(string) error) error {
+// would be lost with it. It returns the directories it made, innermost
+// first; where it fails, it removes them again.
+func makeParents(dir string, syncDir func(string) error) ([]string, error) {
 	var made []string
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
@@ -611,17 +620,32 @@ func makeParents(dir string, syncDir func(string) error) error {
 		made = append(made, d)
 	}
 	if len(made) == 0 {
-		return nil
+		return nil, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		removeMade(made)
+		return nil, err
 	}
 	for _, d := range slices.Backward(made) {
 		if err := syncDir(filepath.Dir(d)); err != nil {
-			return err
+			removeMade(made)
+			return nil, err
 		}
 	}
-	return nil
+	return made, nil
+}
+
+// removeMade removes the directories makeParents made, innermost first,
+// after a salvage failed. It stops at the first it cannot remove: one that
+// another program put something in since is no longer salvage's alone, and
+// neither are those above it. Their removal needs no fsync: a power loss
+// that brings them back leaves empty directories, as they were made.
+func removeMade(made []string) {
+	for _, d := range made {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }
 
 // tempDir makes a new empty directory beside out, under a name no user
@@ -751,7 +775,11 @@ func (d *datasetSink) remove() error {
 	if d.inPlace {
 		return nil
 	}
-	return os.Remove(d.dir)
+	if err := os.Remove(d.dir); err != nil {
+		return err
+	}
+	removeMade(d.parents)
+	return nil
 }
 
 func (d *datasetSink) write(p []byte, off int64) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -757,5 +758,48 @@ func TestSalvage_FromPartialSalvage(t *testing.T) {
 	}
 	if strings.Count(stderr, "\n") != 1 {
 		t.Errorf("stderr %q, want one line", stderr)
+	}
+}
+
+// TestSalvage_FailedRemovesParentsItMade stops a salvage into an OUT whose
+// parents it had to make (see TestSalvage_MissingParents). A salvage that
+// fails leaves OUT as it was, and so the directories above it: those it
+// made go again, innermost first, and those that were there before stay.
+// They used to be left behind, empty, so that a failed salvage into
+// backups/2026/out made backups/2026.
+func TestSalvage_FailedRemovesParentsItMade(t *testing.T) {
+	dir := newDataset(t)
+	for _, tc := range []struct {
+		name   string
+		before []string // directories under top that exist before salvage
+		want   []string // directories under top that remain after it
+	}{
+		{"all new", nil, nil},
+		{"first exists", []string{"a"}, []string{"a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			top := t.TempDir()
+			for _, d := range tc.before {
+				must(t, os.Mkdir(filepath.Join(top, d), 0o755))
+			}
+			out := filepath.Join(top, "a", "b", "out")
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // stopped before its first copy
+			var stdout, stderr bytes.Buffer
+			if code := salvage(salvageConfig{ctx: ctx, dir: dir, out: out}, &stdout, &stderr); code != exitFail {
+				t.Fatalf("salvage stopped: exit status %d, want %d\n%s", code, exitFail, stderr.String())
+			}
+			var left []string
+			must(t, filepath.WalkDir(top, func(p string, _ fs.DirEntry, err error) error {
+				if err == nil && p != top {
+					rel, _ := filepath.Rel(top, p)
+					left = append(left, rel)
+				}
+				return err
+			}))
+			if !slices.Equal(left, tc.want) {
+				t.Errorf("after a failed salvage into %s, %s holds %q, want %q", out, top, left, tc.want)
+			}
+		})
 	}
 }
