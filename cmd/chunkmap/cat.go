@@ -290,7 +290,14 @@ func trim(ctx context.Context, cfg trimConfig, stdout, stderr io.Writer) (err er
 		return err
 	}
 	m, err := chunkmap.Open(dir, &chunkmap.Options{MaxMapped: 1})
-	if err != nil {
+	// An Open that refuses the dataset leaves it as it was: say so, and
+	// what would let trim run, as the library's error does not.
+	switch {
+	case errors.Is(err, chunkmap.ErrCorrupt):
+		return fmt.Errorf("%w\n(trim changed nothing: run 'chunkmap verify %s' for a full report, 'chunkmap salvage %s OUT' to copy what is readable)", err, cmdArg(dir), cmdArg(dir))
+	case errors.Is(err, chunkmap.ErrLocked):
+		return fmt.Errorf("%w\n(trim changed nothing: it opens the dataset for writing; close the writer that has it open, and run trim again)", err)
+	case err != nil:
 		return err
 	}
 	cs, oldStart, oldChunks, size := m.ChunkSize(), m.Start(), m.Stats().Chunks, m.Size()

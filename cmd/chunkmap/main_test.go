@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -717,4 +718,46 @@ func TestRun_EmptyArgument(t *testing.T) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// TestRun_Trim_RefusedSaysWhatToDo runs trim on datasets its read-write
+// Open refuses: one damaged (a chunk file missing) and one another writer
+// has open. Trim changes nothing then, and its message must name the file
+// or the cause, say that nothing changed, and say what to do: it used to
+// print the library's error alone ("corrupt dataset: chunk file ... is
+// missing", "dataset locked by another writer"), where info points to
+// verify and verify to salvage.
+func TestRun_Trim_RefusedSaysWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  []string // in stderr
+	}{
+		{"damaged", func(t *testing.T, dir string) {
+			must(t, os.Remove(filepath.Join(dir, chunk.Name(2))))
+		}, []string{chunk.Name(2), "trim changed nothing", "chunkmap verify"}},
+		{"locked", func(t *testing.T, dir string) {
+			w, err := chunkmap.Open(dir, &chunkmap.Options{MaxMapped: 1})
+			must(t, err)
+			t.Cleanup(func() { w.Close() })
+		}, []string{"locked", "trim changed nothing", "close"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newDataset(t)
+			tc.setup(t, dir)
+			before := snapshot(t, dir)
+			code, _, stderr := runCmd(t, "trim", dir, "-before", strconv.Itoa(2*testChunk))
+			if code != exitFail {
+				t.Errorf("exit status %d, want %d", code, exitFail)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not say %q:\n%s", w, stderr)
+				}
+			}
+			if after := snapshot(t, dir); !maps.Equal(before, after) {
+				t.Errorf("trim refused the dataset but changed %s", dir)
+			}
+		})
+	}
 }
