@@ -18,7 +18,7 @@ import (
 	"github.com/chunkmap/chunkmap/internal/stop"
 )
 
-func runCat(args []string, stdout, stderr io.Writer) int {
+func runCat(args []string, stdout, stderr io.Writer) (status int) {
 	fs := newFlagSet("cat")
 	var off, n sizeValue
 	fs.Var(&off, "off", "first `offset` to copy (default Start)")
@@ -44,7 +44,11 @@ reads, the output ends there, and cat says so and exits with status 1.
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
 marks each lost range and goes on; either way it exits with status 1,
-naming the lost chunk, if the range touches one.`, stdout, stderr)
+naming the lost chunk, if the range touches one.
+
+A dataset that a salvage killed while it copied in place left marked
+partial (SALVAGE-INCOMPLETE) may hold zeros where the copy had not reached:
+cat prints its bytes, says so, and exits with status 1.`, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -56,6 +60,16 @@ naming the lost chunk, if the range touches one.`, stdout, stderr)
 		return code
 	}
 	dir := datasetDir(pos[0])
+	// A partial salvage opens like a whole dataset, its zeros where the
+	// copy had not reached read like data: the output cannot be trusted,
+	// as one that touches lost bytes cannot, and a script must not take
+	// it for good.
+	if partial := unfinishedSalvage(dir); partial != "" {
+		defer func() {
+			fmt.Fprintf(stderr, "chunkmap cat: %s; the output may hold such zeros: salvage the dataset it copied again\n", partial)
+			status = exitFail
+		}()
+	}
 	m, err := openReadOnly(dir)
 	if errors.Is(err, chunkmap.ErrCorrupt) {
 		return catDamaged(dir, cs.n, off, n, *hexDump, *all, err, stdout, stderr) // catdamaged.go

@@ -347,3 +347,35 @@ func TestRun_ChunkFlagDisagrees(t *testing.T) {
 		t.Errorf("info -chunk 64KiB (the dataset's): exit status %d, stderr %q; want 0", code, stderr)
 	}
 }
+
+// TestRun_Cat_PartialSalvage cats a dataset that a salvage killed while it
+// copied in place left marked partial (SALVAGE-INCOMPLETE): it opens like a
+// whole dataset, with zeros wherever the copy had not reached, so cat's
+// output may be zeros that stand for nothing. info warns and exits with
+// status 3, verify reports it; cat printed the bytes and exited with
+// status 0, as for a whole dataset, so that a script took them for good.
+// It must print them, say so naming the marker, and exit with status 1,
+// as for a range that touches lost bytes.
+func TestRun_Cat_PartialSalvage(t *testing.T) {
+	for _, args := range [][]string{
+		{"-n", "100"},
+		{"-n", "100", "-hex"},
+		{"-off", strconv.Itoa(testSize)}, // an empty range: the bytes are still in doubt
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := newDataset(t)
+			code, whole, _ := runCmd(t, append([]string{"cat", dir}, args...)...)
+			if code != exitOK {
+				t.Fatalf("cat of the whole dataset: exit status %d", code)
+			}
+			write(t, filepath.Join(dir, salvageMarker), "")
+			code, stdout, stderr := runCmd(t, append([]string{"cat", dir}, args...)...)
+			if code != exitFail || !strings.Contains(stderr, salvageMarker) || !strings.Contains(stderr, dir) {
+				t.Errorf("cat of a partial salvage: exit status %d, stderr %q; want %d and a message naming %s in %s", code, stderr, exitFail, salvageMarker, dir)
+			}
+			if stdout != whole {
+				t.Errorf("cat of a partial salvage printed %q, want the bytes it holds, %q", stdout, whole)
+			}
+		})
+	}
+}
