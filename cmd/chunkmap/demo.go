@@ -83,6 +83,11 @@ quietly for a closed output.`, stdout, stderr)
 		return code
 	}
 	cfg.size, cfg.chunk, cfg.block, cfg.readSize = size.n, chunkSize.n, block.n, readSize.n
+	if cfg.dir != "" {
+		// A symlink to the directory is followed, as every command's
+		// DIR is: the library's Open refuses one.
+		cfg.dir = datasetDir(cfg.dir)
+	}
 	if err := cfg.check(); err != nil {
 		fmt.Fprintf(stderr, "chunkmap demo: %v\n", err)
 		return exitUsage
