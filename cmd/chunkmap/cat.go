@@ -48,7 +48,9 @@ naming the lost chunk, if the range touches one.
 
 A dataset that a salvage killed while it copied in place left marked
 partial (SALVAGE-INCOMPLETE) may hold zeros where the copy had not reached:
-cat prints its bytes, says so, and exits with status 1.`, stdout, stderr)
+cat prints its bytes, says so, and exits with status 1. So it does where
+another program wrote over the manifest's state page to say less than its
+record, and the page cuts the range short: a read-only Open follows the page.`, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -84,16 +86,37 @@ cat prints its bytes, says so, and exits with status 1.`, stdout, stderr)
 	// Start and Size once: a writer that has the dataset open may move
 	// them meanwhile (see the reads below).
 	start, size := m.Start(), m.Size()
+	// A read-only Open follows a state page that another program wrote
+	// over to say less than the manifest's record (see pageBehind): the
+	// bytes past the page's extent are there, but this Manager does not
+	// reach them. A range the page cuts short is printed as far as it
+	// goes, and cat fails, naming the page.
+	behind, recStart, recSize, err := behindPage(dir)
+	if err != nil {
+		return fail(stderr, "cat", err)
+	}
 	from := off.n
 	if !off.set {
 		from = start
 	}
 	if from < start || from > size {
+		if behind != "" {
+			return fail(stderr, "cat", fmt.Errorf("-off %d is outside [Start, Size] = [%d, %d]: %s", from, start, size, behind))
+		}
 		return fail(stderr, "cat", fmt.Errorf("-off %d is outside [Start, Size] = [%d, %d]", from, start, size))
 	}
 	to := size
 	if n.set && n.n < to-from {
 		to = from + n.n
+	}
+	// Only a range that the page's extent ends before the record's does
+	// is cut short by it: the default one, from a Start the page moved
+	// up, or one that reaches a Size the page lowered.
+	if behind != "" && ((!off.set && start > recStart) || (to == size && recSize > size)) {
+		defer func() {
+			fmt.Fprintf(stderr, "chunkmap cat: the output may end short of the dataset's bytes: %s\n", behind)
+			status = exitFail
+		}()
 	}
 
 	w := bufio.NewWriterSize(stdout, 64<<10)

@@ -194,7 +194,9 @@ files say instead: the manifest's records and state page, the chunk files
 present, and the damage, one line per fault; it warns on standard error and
 exits with status 3. So it does, after describing the dataset as usual, when
 only a read-write Open refuses it (something other than a regular file under
-a temporary name). 'chunkmap verify DIR' gives advice for each fault, and
+a temporary name), or when its state page says less than its manifest's
+record (another program wrote over it): the Start and Size shown are then
+the page's, which a read-only Open follows. 'chunkmap verify DIR' gives advice for each fault, and
 'chunkmap salvage DIR OUT' copies what is readable.`, stdout, stderr)
 	if !ok {
 		return code
@@ -237,6 +239,16 @@ a temporary name). 'chunkmap verify DIR' gives advice for each fault, and
 	if what := unfinishedSalvage(dir); what != "" {
 		fmt.Fprintf(stdout, "damage      %s\n", what)
 		fmt.Fprintf(stderr, "chunkmap info: warning: %s holds a partial salvage; remove it and salvage again\n", dir)
+		return exitDamaged
+	}
+	// Open read-only follows a state page that another program wrote
+	// over to say less than the manifest's record: the start and size
+	// above are the page's, not the dataset's.
+	if what, _, _, err := behindPage(dir); err != nil {
+		return fail(stderr, "info", err)
+	} else if what != "" {
+		fmt.Fprintf(stdout, "damage      %s\n", what)
+		fmt.Fprintf(stderr, "chunkmap info: warning: %s: the start and size shown are its state page's, not its manifest record's\n", dir)
 		return exitDamaged
 	}
 	// A read-only Open ignores temporary names, but a read-write Open

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,5 +87,55 @@ func TestPageBehindRecord(t *testing.T) {
 				must(t, m.Close())
 			})
 		}
+	}
+}
+
+// TestPageBehindRecord_InfoAndCat is TestPageBehindRecord for info and
+// cat, which read through a read-only Open, and that follows the page: info
+// described the page's extent as the dataset's, with status 0 and no word
+// of the record, and cat printed the page's extent as all there is, with
+// status 0, though a read-write Open (and salvage) takes the record's and
+// verify reports the page as a problem. info must name the page as damage
+// (status 3), and cat a range the page cuts short (status 1); a range
+// within the page's extent is whole.
+func TestPageBehindRecord_InfoAndCat(t *testing.T) {
+	tests := []struct {
+		name        string
+		start, size int64
+	}{
+		{"Size below the record's chunks", 0, testChunk},
+		{"Start past the record's first chunk", 3 * testChunk, testSize},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newDataset(t)
+			f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_WRONLY, 0)
+			must(t, err)
+			var b [16]byte
+			binary.LittleEndian.PutUint64(b[:], uint64(tc.start))
+			binary.LittleEndian.PutUint64(b[8:], uint64(tc.size))
+			_, err = f.WriteAt(b[:], pageStartOff)
+			must(t, err)
+			must(t, f.Close())
+
+			if code, out, errOut := runCmd(t, "info", dir); code != exitDamaged || !strings.Contains(out+errOut, "state page") {
+				t.Errorf("info: exit status %d, want %d and the state page named\n%s%s", code, exitDamaged, out, errOut)
+			}
+			if code, _, errOut := runCmd(t, "cat", dir); code != exitFail || !strings.Contains(errOut, "state page") || !strings.Contains(errOut, "chunkmap verify") {
+				t.Errorf("cat: exit status %d, want %d, the state page named and what to run\n%s", code, exitFail, errOut)
+			}
+			off := strconv.FormatInt(tc.start, 10)
+			if code, out, errOut := runCmd(t, "cat", dir, "-off", off, "-n", "10"); code != exitOK || len(out) != 10 {
+				t.Errorf("cat -off %s -n 10, within the page's extent: exit status %d, %d bytes, want %d and 10\n%s", off, code, len(out), exitOK, errOut)
+			}
+			// To the end: whole where the page keeps the record's Size.
+			wantCode := exitOK
+			if tc.size < testSize {
+				wantCode = exitFail
+			}
+			if code, _, errOut := runCmd(t, "cat", dir, "-off", off); code != wantCode {
+				t.Errorf("cat -off %s, to the page's Size %d (the record's %d): exit status %d, want %d\n%s", off, tc.size, int64(testSize), code, wantCode, errOut)
+			}
+		})
 	}
 }

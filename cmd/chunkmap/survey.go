@@ -573,6 +573,47 @@ func (s *survey) addDisowned() {
 		chunkmap.ManifestName, s.start, s.size, s.extentFrom, chunkRange(s.first, s.end-s.first), fmt.Sprintf("%d chunk files lie below them (%s)", len(idx), chunkRange(idx[0], idx[len(idx)-1]-idx[0]+1)))
 }
 
+// pageBehind reports whether the state page, one a writer of this boot
+// set up, says less than the newest valid record: a Size that needs fewer
+// chunks, or a Start past the record's first chunk. No writer leaves that
+// (see chooseExtent): another program wrote over the page. A read-write
+// Open follows the record, a read-only one the page.
+func (mv *manifestView) pageBehind() bool {
+	if mv.best < 0 || mv.page == nil || !mv.page.live {
+		return false
+	}
+	r := mv.recs[mv.best]
+	cs, p := r.chunkSize, mv.page
+	return p.fits(cs) && (p.start > r.first*cs || chunksFor(p.size, cs) < chunksFor(r.size, cs))
+}
+
+// pageBehindWhat says what pageBehind found, for info and cat: the
+// page's extent, the record's, and what to run.
+func (mv *manifestView) pageBehindWhat(dir string) string {
+	r := mv.recs[mv.best]
+	return fmt.Sprintf("%s: its state page holds start %d and size %d, less than its %s (start %d, size %d), which no writer leaves: another program wrote over it, and a read-only Open (info, cat, a reader) follows the page and does not see the rest; run 'chunkmap verify %s' for advice",
+		chunkmap.ManifestName, mv.page.start, mv.page.size, recordName(mv.version, mv.best), r.first*r.chunkSize, r.size, cmdArg(dir))
+}
+
+// behindPage returns what pageBehindWhat says of the manifest of dir, or ""
+// where its state page is not behind its record. One read of the manifest
+// beside a writer that changes it may find its new page beside its old
+// record (a Truncate lowers the record, then the page), so a page behind
+// counts only where a second read finds the manifest unchanged.
+// The record's Start and Size come with it.
+func behindPage(dir string) (what string, start, size int64, err error) {
+	boot, err := vfs.OS.BootID()
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("read the boot ID: %w", err)
+	}
+	mv := readManifestView(dir, boot)
+	if !mv.pageBehind() || mv.changedIn(readManifestView(dir, boot)) {
+		return "", 0, 0, nil
+	}
+	r := mv.recs[mv.best]
+	return mv.pageBehindWhat(dir), r.first * r.chunkSize, r.size, nil
+}
+
 // recordSummary describes record i, e.g. "seq 3: chunk size 65536, first
 // chunk 0, size 1000".
 func (mv *manifestView) recordSummary(i int) string {
@@ -678,11 +719,7 @@ func (s *survey) chooseExtent() error {
 	// follows the record, keeping the chunk files the record needs;
 	// followed here, salvage left them behind and verify called them
 	// spare.
-	behind := false
-	if rec && pageFits && page.live {
-		r := mv.recs[mv.best]
-		behind = page.start > r.first*cs || chunksFor(page.size, cs) < chunksFor(r.size, cs)
-	}
+	behind := rec && pageFits && mv.pageBehind()
 	switch {
 	case rec && page != nil && page.live && pageFits && !behind:
 		s.start, s.size = page.start, page.size
