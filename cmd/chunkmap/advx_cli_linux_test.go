@@ -365,3 +365,41 @@ func TestAdvxCLI_VerifyDotDotAfterSymlink(t *testing.T) {
 		t.Errorf("verify S/../ds: status %d, verify data/ds: %d\n%s%s", code, wantCode, out, errOut)
 	}
 }
+
+// TestSalvage_NoSpaceAdviceFitsTheCause salvages a dataset whose manifest
+// gives its extent into a tmpfs too small for it. Nothing is copied, and
+// the message must say why and what to do about the space: it said, for
+// every extent OUT could not hold, that a chunk file far from the rest may
+// have stretched it, to move that file out of a copy of DIR or restore the
+// manifest, advice for an extent taken from the chunk files alone, and
+// untrue of one the manifest gives.
+func TestSalvage_NoSpaceAdviceFitsTheCause(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	must(t, os.Mkdir(mnt, 0o755))
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=128k"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	dir := newDataset(t)
+	for _, flat := range []bool{false, true} {
+		t.Run(fmt.Sprintf("flat=%v", flat), func(t *testing.T) {
+			args := []string{"salvage", dir, filepath.Join(mnt, "out")}
+			if flat {
+				args = []string{"salvage", "-flat", dir, filepath.Join(mnt, "out")}
+			}
+			code, _, stderr := runCmd(t, args...)
+			if code != exitFail || !strings.Contains(stderr, "no space left") {
+				t.Fatalf("%q: exit status %d, want %d and no space left\n%s", args, code, exitFail, stderr)
+			}
+			if strings.Contains(stderr, "far from the rest") {
+				t.Errorf("%q: the extent is the manifest's, but the message blames a stray chunk file:\n%s", args, stderr)
+			}
+			if entries, _ := os.ReadDir(mnt); len(entries) != 0 {
+				t.Errorf("%q left %d entries in %s", args, len(entries), mnt)
+			}
+		})
+	}
+}

@@ -180,8 +180,14 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	// past the free space or the file size limit) fails here, with
 	// nothing copied and OUT as it was, not partway.
 	if err := dst.reserve(s.size); err != nil {
-		return fail(stderr, "salvage", fmt.Errorf("the extent [%d, %d) (%s) is too large to copy into %s: %w; nothing was copied (if a chunk file far from the rest stretched the extent, move it out of a copy of %s, or restore the manifest, and salvage the copy)",
-			s.start, s.size, formatBytes(s.size-s.start), cfg.out, errors.Join(err, dst.discard()), cfg.dir))
+		// A stray chunk file can stretch only an extent the chunk
+		// files gave: one from the manifest is the dataset's own.
+		advice := fmt.Sprintf("make room for it where %s goes, or salvage into another file system", cfg.out)
+		if s.fromFiles {
+			advice = fmt.Sprintf("if a chunk file far from the rest stretched the extent, move it out of a copy of %s, or restore the manifest, and salvage the copy", cfg.dir)
+		}
+		return fail(stderr, "salvage", fmt.Errorf("the extent [%d, %d) (%s) is too large to copy into %s: %w; nothing was copied (%s)",
+			s.start, s.size, formatBytes(s.size-s.start), cfg.out, errors.Join(err, dst.discard()), advice))
 	}
 	// The header comes once OUT is made and holds the extent: a salvage
 	// that could not begin prints its error alone, not the start of a

@@ -266,6 +266,10 @@ type survey struct {
 	start, size int64
 	extentFrom  string
 	first, end  int64
+	// fromFiles is set where the chunk files present gave Size, as the
+	// end of the last one (chooseExtent, or widen): a stray chunk file
+	// far from the rest then stretches the extent.
+	fromFiles bool
 
 	faults []finding // one per fault: the manifest first, then chunks by index
 	notes  []string
@@ -758,7 +762,7 @@ func (s *survey) chooseExtent() error {
 		if last >= math.MaxInt64/cs {
 			return fmt.Errorf("the extent is unknown (Start and Size): the manifest is damaged, and chunk file %s is too far out for chunk size %d", chunk.Name(last), cs)
 		}
-		s.start, s.size = idx[0]*cs, (last+1)*cs
+		s.start, s.size, s.fromFiles = idx[0]*cs, (last+1)*cs, true
 		s.extentFrom = fmt.Sprintf("the chunk files present (%s; Size is the end of the last one: the true Size may be smaller, and bytes past it may be zeros or what a Truncate cut off)",
 			chunkRange(idx[0], last-idx[0]+1))
 	}
@@ -791,7 +795,7 @@ func (s *survey) widen() {
 		return
 	}
 	was := s.size
-	s.size, s.widened = (last+1)*s.cs, was
+	s.size, s.widened, s.fromFiles = (last+1)*s.cs, was, true
 	s.extentFrom += fmt.Sprintf(", widened from size %d to the end of the last chunk file, %s: %s is damaged, and may have recorded more (bytes past %d may be zeros, or writes no Sync acknowledged)",
 		was, chunk.Name(last), recordName(mv.version, 1-mv.best), was)
 }
