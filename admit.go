@@ -487,7 +487,9 @@ func fileBudgetInProcess() int64 {
 	if b := testFileBudget.Load(); b != 0 {
 		return b
 	}
-	return processFileBudget()
+	b := processFileBudget()
+	fileMapBudget.Store(b)
+	return b
 }
 
 // testFileBudget, when not 0, is fileBudgetInProcess: tests set it.

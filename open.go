@@ -82,6 +82,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	}
 	// Before anything else, so that a refused Open leaves the directory
 	// as it was; every Open, Scratch and ReadOnly too, reserves an arena.
+	refreshFileMapBudget()
 	if err := roomForArena(); err != nil {
 		return nil, openErr(dir, fmt.Errorf("reserve an arena: %w", err))
 	}

@@ -61,7 +61,8 @@ type Options struct {
 	// keep at most a quarter of vm.max_map_count chunks mapped between them
 	// (16,382 by default; a chunk takes up to two of the process's
 	// mappings, and each open Manager counts as one, for its arena and
-	// state page): beyond that, each Manager unmaps one of its own before
+	// state page), and on Unix at most a quarter of the process's
+	// descriptor limit (each mapped chunk keeps its file open): beyond that, each Manager unmaps one of its own before
 	// it maps another, or serves ReadAt and WriteAt by pread and pwrite if
 	// it has none, and Open refuses a Manager that would take the Managers
 	// past three quarters of the process's mappings (ErrIO, matching

@@ -829,10 +829,33 @@ var mappedInProcess atomic.Int64
 var arenasHeld atomic.Int64
 
 // overMapBudget reports whether the Managers of the process hold their
-// share of the system's mappings (see mapBudget).
+// share of the system's mappings (see mapBudget), or of its descriptors
+// (see fileMapBudget).
 func overMapBudget() bool {
-	return mappedInProcess.Load()+arenasHeld.Load() >= mapBudget()
+	n := mappedInProcess.Load() + arenasHeld.Load()
+	return n >= mapBudget() || n >= fileMapBudget.Load()
 }
+
+// fileMapBudget is the most chunks the Managers of the process keep mapped
+// between them for want of descriptors, each Manager counting as one (its
+// manifest and lock): every mapped chunk keeps its file open, so it is a
+// quarter of the process's descriptor limit (processFileBudget), as the
+// descriptor caches may take another quarter (fileBudgetInProcess). With
+// MaxMapped at its default, a Manager of small chunks maps up to 1,024 of
+// them; several such Managers would otherwise take the descriptors the
+// rest of the program needs, and learn of the limit only when the system
+// refuses them a file. It is read lock-free on the paths that release
+// holds, so it is kept here and refreshed, from the limit as it is then,
+// by every Open and wherever the caches read the limit.
+var fileMapBudget atomic.Int64
+
+// refreshFileMapBudget sets fileMapBudget from the descriptor limit as it
+// is now.
+func refreshFileMapBudget() {
+	fileMapBudget.Store(processFileBudget())
+}
+
+func init() { refreshFileMapBudget() }
 
 // roomForArena refuses a new Manager where the Managers of the process
 // would hold more than three quarters of the mappings the system allows it,
