@@ -234,10 +234,11 @@ const maxFreq = 1<<16 - 1
 const foldEvery = 32
 
 // admitLocked counts a miss on chunk idx and reports whether to map it.
-// When it says yes and MaxMapped chunks are mapped, it has already evicted
-// the victim: the unpinned mapped chunk with the fewest recent uses, not the
-// least recently used one, whose one use since the last fold may be all the
-// use it has. Where idx's arena slot holds another chunk, that chunk, which
+// When it says yes and MaxMapped chunks are mapped (or the Managers of the
+// process hold their budget of mappings, overMapBudget), it has already
+// evicted the victim: the unpinned mapped chunk with the fewest recent
+// uses, not the least recently used one, whose one use since the last fold
+// may be all the use it has. Where idx's arena slot holds another chunk, that chunk, which
 // mapping idx replaces, is the victim, at any bound; where the slot cannot
 // take idx now (held by another chunk, doomed or lost), it says no.
 //
@@ -279,7 +280,12 @@ func (m *Manager) admitLocked(idx int64) bool {
 		}
 		return int(m.mu.freq[idx]) >= 2*int(occ.freq)+admitMargin
 	}
-	if len(m.mu.live) < m.mu.mapBound {
+	// Where the Managers of the process hold their budget of mappings,
+	// this one is at its bound too: mapForIOLocked would evict its oldest
+	// chunk for any miss let through, and a uniform workload remapped at
+	// every miss. (With none of its own mapped it has nothing to compare,
+	// and the miss goes to pread there.)
+	if len(m.mu.live) < m.mu.mapBound && (len(m.mu.live) == 0 || !overMapBudget()) {
 		return true
 	}
 	m.mu.unfolded++
