@@ -836,6 +836,17 @@ func overMapBudget() bool {
 	return n >= mapBudget() || n >= fileMapBudget.Load()
 }
 
+// pastMapBudget reports whether the Managers of the process hold more
+// than their share of mappings or descriptors: what the release of a last
+// hold gives back. A Manager maps up to the share (a map at it unmaps one
+// of its own first, overMapBudget), so the share held is no excess; a
+// release that evicted at it left room below the share that the next miss
+// took again, and a pin of a mapped chunk cost a remap.
+func pastMapBudget() bool {
+	n := mappedInProcess.Load() + arenasHeld.Load()
+	return n > mapBudget() || n > fileMapBudget.Load()
+}
+
 // fileMapBudget is the most chunks the Managers of the process keep mapped
 // between them for want of descriptors, each Manager counting as one (its
 // manifest and lock): every mapped chunk keeps its file open, so it is a
@@ -1141,7 +1152,7 @@ func (m *Manager) holdFast(idx int64) (*slot, bool) {
 // unholdSlot releases one hold of s. If this was the last hold, it unmaps
 // the slot if its chunk was deleted while held, and evicts chunks if holds
 // had kept more than MaxMapped mapped, or one if the Managers of the
-// process are over their budget of mappings (overMapBudget).
+// process hold more than their budget of mappings (pastMapBudget).
 //
 // When that work is already due, the last hold is released under mu, in
 // the critical section that does it, so that Stats never counts the chunk
@@ -1151,13 +1162,13 @@ func (m *Manager) holdFast(idx int64) (*slot, bool) {
 func (m *Manager) unholdSlot(s *slot) {
 	for {
 		h := s.holds.Load()
-		if h == 1 && (s.doomed.Load() || m.over.Load() || overMapBudget()) {
+		if h == 1 && (s.doomed.Load() || m.over.Load() || pastMapBudget()) {
 			break
 		}
 		if !s.holds.CompareAndSwap(h, h-1) {
 			continue
 		}
-		if h > 1 || !s.doomed.Load() && !m.over.Load() && !overMapBudget() {
+		if h > 1 || !s.doomed.Load() && !m.over.Load() && !pastMapBudget() {
 			return
 		}
 		m.mu.Lock()
@@ -1173,16 +1184,16 @@ func (m *Manager) unholdSlot(s *slot) {
 
 // afterLastHoldLocked does what the release of the last hold of s leaves to
 // do: evict what holds had kept mapped beyond MaxMapped (and one chunk
-// where the Managers of the process are over their budget), and unmap s if
-// its chunk was deleted while held.
+// where the Managers of the process hold more than their budget), and
+// unmap s if its chunk was deleted while held.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) afterLastHoldLocked(s *slot) {
 	if m.live.Load() {
 		m.evictLocked(0)
-		if overMapBudget() {
-			// The Managers of the process hold their share of the
-			// system's mappings: what a pin, a batch or an atomic mapped
+		if pastMapBudget() {
+			// The Managers of the process hold more than their share
+			// of the system's mappings: what a pin, a batch or an atomic mapped
 			// past it gives way once let go, or Managers that each map
 			// one chunk so would hold more mappings than Open lets them
 			// (roomForArena), and keep them while idle.
