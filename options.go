@@ -271,11 +271,12 @@ func chunkSizeFits(n int64) bool {
 const maxMapped32 = 1 << 30
 
 // fitMapped fills in MaxMapped for chunks of chunkSize bytes if it is zero,
-// and refuses a bound the address space cannot honour, instead of letting
-// mmap fail later.
+// from the descriptor budget the Managers of the process share
+// (fileMapBudget, which Open has just read again), and refuses a bound the
+// address space cannot honour, instead of letting mmap fail later.
 func (o *Options) fitMapped(chunkSize int64) error {
 	if o.MaxMapped == 0 {
-		o.MaxMapped = defaultMaxMapped(chunkSize, processFileBudget())
+		o.MaxMapped = defaultMaxMapped(chunkSize, fileMapBudget.Load())
 	}
 	if bits.UintSize == 32 && chunkSize*int64(o.MaxMapped) > maxMapped32 {
 		return fmt.Errorf("%w: ChunkSize %d × MaxMapped %d exceeds the %d bytes a 32-bit address space can keep mapped",
