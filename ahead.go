@@ -22,9 +22,10 @@ package chunkmap
 // (growLocked, which every claim and Grow runs) settles all of them first.
 // So a bulk write that fails and gives its range back, with no growth
 // since, unmakes them (cancelLocked stops the maker first); one that
-// succeeds settled those it wrote, and settles the rest (the chunks wholly
-// in the gap of a write past Size) before it publishes; and when the write
-// returns no chunk is owed. Files made ahead of need are never left in the
+// succeeds settled those it wrote, and settles the rest of its own (the
+// chunks wholly in the gap of a write past Size) before it publishes,
+// leaving those of a later claim's growth to that claim's write; and when
+// the writes return no chunk is owed. Files made ahead of need are never left in the
 // directory.
 //
 // Ownership of a file: the maker creates only chunk next, and only while
@@ -240,8 +241,18 @@ const aheadOpen = 16
 //
 // REQUIRES: m.mu held.
 func (m *Manager) settleAllLocked() error {
+	return m.settleRangeLocked(m.ahead.from, m.ahead.end)
+}
+
+// settleRangeLocked is settleAllLocked for the owed chunks among [from, to)
+// alone: those of one claim's growth, which a write that succeeded settles
+// (extend). Chunks owed past them are a later claim's, whose write needs
+// them; a failure to create one is that write's error, not this one's.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) settleRangeLocked(from, to int64) error {
 	a := &m.ahead
-	for idx, end := a.from, a.end; idx < end; idx++ {
+	for idx, end := max(from, a.from), min(to, a.end); idx < end; idx++ {
 		f, err := m.settleLocked(idx)
 		if err != nil {
 			return err

@@ -748,9 +748,12 @@ func (m *Manager) extend(p []byte, c claim, isAppend bool) (n int, err error) {
 		// A write past Size leaves the chunks wholly in its gap
 		// untouched: their files, which the maker may still owe, are
 		// settled before Size covers them, so that no chunk is owed
-		// once the write returns (ahead.go).
+		// once the write returns (ahead.go). Only the claim's own: a
+		// later claim's growth settled these already if it ran, and
+		// owes chunks its own write needs, whose failure is not this
+		// write's.
 		m.mu.Lock()
-		err = m.settleAllLocked()
+		err = m.settleRangeLocked(c.made, c.upto)
 		m.mu.Unlock()
 	}
 	done = true
