@@ -39,7 +39,10 @@ import (
 // ErrCorrupt (as is one under a temporary name, for a read-write Open). One
 // under a chunk name outside [Start, Size) holds nothing of the dataset and
 // is left alone, as files Open does not recognise are; a growth that needs
-// the name fails. On Unix, Open resolves dir once, as the kernel does
+// the name fails. A read-write Open also refuses (ErrCorrupt) a manifest
+// with more than one name (hard links, as cp -al makes): another
+// directory's writer would write its records and state page too. On Unix,
+// Open resolves dir once, as the kernel does
 // (symlinks among its parents, ".."), and the Manager keeps that directory:
 // a parent symlink pointed elsewhere later does not move it. On Windows,
 // Open makes dir absolute, and the Manager keeps that path: a change of the
@@ -484,6 +487,17 @@ func open(dir string, o Options) (*Manager, error) {
 	}
 	if stateErr != nil {
 		return fail(stateErr)
+	}
+	if mfl != nil && !o.ReadOnly {
+		// A manifest with another name (a copy made with cp -al) is
+		// another directory's too: its writer holds a lock of its own,
+		// and the one that writes the records or the state page last
+		// sets the other's Size, whose next Open then deletes the
+		// chunks past it as stale. (A version 1 manifest is rewritten
+		// below, under this name alone.)
+		if _, linked := vfs.Linked(mfl.info); linked {
+			return fail(fmt.Errorf("%w: manifest %s has more than one name (hard links), so another directory's writer may share its records and state page: give this dataset a copy of its own", ErrCorrupt, filepath.Join(dir, ManifestName)))
+		}
 	}
 	shift := log2(ms.mf.chunkSize)
 
