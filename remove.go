@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
 	"github.com/chunkmap/chunkmap/internal/vfs"
@@ -21,9 +22,9 @@ import (
 // does not recognise are left alone. If dir is empty afterwards, Remove
 // removes it too: the directory it locked, and only while dir still names
 // it (one that another program moved away is left where it went, and what
-// stands under the name instead is left alone). Remove opens none of the
-// files it removes, but for a manifest with no chunk file or temporary
-// file beside it, whose first bytes it reads: a file under that common
+// stands under the name instead is left alone; a mount point stays too,
+// emptied). Remove opens none of the files it removes, but for a
+// manifest with no chunk file or temporary file beside it, whose first bytes it reads: a file under that common
 // name (a Python package's MANIFEST, say) that holds a chunkmap
 // manifest's magic at neither of the places its records start (offsets 0
 // and 512) is another program's, and Remove refuses it (ErrCorrupt)
@@ -282,6 +283,13 @@ func removeIfEmpty(fsys vfs.FS, dir string) error {
 		if errors.Is(err, vfs.ErrMoved) {
 			// Another program moved the directory and put something
 			// else under its name: neither is Remove's to delete.
+			return nil
+		}
+		if errors.Is(err, syscall.EBUSY) {
+			// A mount point (a volume given to the dataset): the
+			// directory is the mount's, and stays, as one holding
+			// other files does. Reporting it would make a whole
+			// removal look failed.
 			return nil
 		}
 		// Another program may have put a file there meanwhile.
