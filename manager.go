@@ -149,6 +149,10 @@ type Manager struct {
 	// write returns it, because after a failed fsync the kernel may have
 	// dropped the dirty pages and nothing can be promised about them.
 	failed atomic.Pointer[error]
+	// lateHolds is set when a pin or Batch lets go of a writable hold
+	// after Close began: it may have stored after Close's sync, so Close
+	// must not mark the state page clean (writableHeldLocked).
+	lateHolds atomic.Bool
 	// batches counts open Batch scopes, so that Close can report them;
 	// nothing waits for it to fall.
 	batches atomic.Int32
@@ -358,7 +362,8 @@ var (
 // failed sync, say), which it never hides; one that ends while Close runs
 // is not reported. Stores a Batch or pin makes through its bytes once Close has
 // begun may come after Close's sync of their chunk: they are in the file
-// (a crash of the process keeps them), but not synced. Every later call
+// (a crash of the process keeps them), but not synced until the first Sync
+// after the next Open, which fsyncs every chunk, as after a crash. Every later call
 // returns ErrClosed, Close included. Close of a nil *Manager returns an
 // error matching ErrClosed too, so that a deferred Close after a failed
 // Open, which returns nil, does not crash; other methods of a nil
@@ -396,14 +401,15 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	var err error
 	if !m.opts.ReadOnly {
-		if err = m.syncLocked(); err == nil && m.shared != nil {
-			// Everything is in the newest record: an Open needs no
-			// recovery, and readers may trust the page after a restart.
-			m.shared.markClean()
-		}
+		err = m.syncLocked()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err == nil && !m.opts.ReadOnly && m.shared != nil && !m.writableHeldLocked() {
+		// Everything is in the newest record: an Open needs no
+		// recovery, and readers may trust the page after a restart.
+		m.shared.markClean()
+	}
 	if m.mfile != nil {
 		err = errors.Join(err, m.detachStateLocked())
 	}
@@ -438,6 +444,29 @@ func (m *Manager) Close() error {
 		return m.wrapErr("close", whole, err)
 	}
 	return nil
+}
+
+// writableHeldLocked reports whether a pin or a Batch holds a chunk
+// writable, in its slot or in a private view, or let go of one since Close
+// began: its holder may store through the bytes after Close's sync, and
+// those stores are in the file but synced by nobody, so Close leaves the
+// page unclean and the next Open recovers, as after a crash: its first
+// Sync fsyncs every chunk.
+//
+// REQUIRES: m.mu held, every live mapping dropped (Close).
+func (m *Manager) writableHeldLocked() bool {
+	for _, mp := range m.mu.doomed {
+		if mp.s.wholds.Load() > 0 {
+			return true
+		}
+	}
+	for _, vh := range m.mu.views {
+		if vh.write {
+			return true
+		}
+	}
+	// After the holds: a hold let go meanwhile set it before it left.
+	return m.lateHolds.Load()
 }
 
 // Stats returns a snapshot of the Manager's counters.

@@ -511,6 +511,9 @@ func (m *Manager) releaseViewLocked(vh *viewHold) error {
 	}
 	var err error
 	if vh.write {
+		if !m.live.Load() {
+			m.lateHolds.Store(true) // see writableHeldLocked
+		}
 		if err = vh.v.Flush(); err != nil {
 			err = m.fail(err)
 		}

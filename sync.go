@@ -524,6 +524,9 @@ func (m *Manager) holdWritableLocked(mp *mapping) {
 //
 // REQUIRES: m.mu not held.
 func (m *Manager) unholdWritable(idx int64, s *slot) {
+	if !m.live.Load() {
+		m.lateHolds.Store(true) // before the hold goes: see writableHeldLocked
+	}
 	if !s.isDirty() {
 		m.markDirtyIndex(idx, s)
 	}
