@@ -193,11 +193,23 @@ func (l *Log) recover() (Recovery, error) {
 		rec.IndexDropped++
 	}
 	if n == first && rStart > 0 && rSize > rStart {
-		// Segments were deleted, and the index says nothing of where the
-		// first record after them starts (a chunk boundary may fall in the
-		// middle of a record). Retention syncs before it deletes, so this
-		// takes an index damaged from outside.
-		return rec, fmt.Errorf("%w: no index entry for the records from position %d on", ErrCorrupt, rStart)
+		// Segments were deleted, and the index has no entry from the
+		// first of the records after them on. Retention leaves an entry
+		// there unless it deleted every record, which it does only where
+		// the log ends on a segment boundary (dropBefore): Start is then
+		// where the next record begins, and a crash after that record
+		// reached the records and before its entry reached the index
+		// leaves this. Elsewhere a chunk boundary may fall in the middle
+		// of a record, which only an index damaged from outside leaves:
+		// a frame that fails its checks at Start says so, and the log is
+		// refused rather than cut to nothing.
+		_, reason, err := l.frameAt(rStart, rSize, nil)
+		if err != nil {
+			return rec, err
+		}
+		if reason != "" {
+			return rec, fmt.Errorf("%w: no index entry for the records from position %d on, and no record there (%s)", ErrCorrupt, rStart, reason)
+		}
 	}
 
 	// Scan from the last synced point; index what is complete.

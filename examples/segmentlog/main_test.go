@@ -959,3 +959,61 @@ func startChild(t *testing.T, test, env string) (*exec.Cmd, *bufio.Scanner) {
 	}
 	return cmd, bufio.NewScanner(out)
 }
+
+// TestLog_CrashAfterRetainingEverything checks that a log whose retention
+// deleted every record, with the log's end on a segment boundary, recovers
+// from a crash in its next append: the records reached the records dataset
+// and the index entry did not (a process killed between the two writes,
+// or a power loss in the Sync between their two fsyncs). The records'
+// Start was then the end of the deleted records, a record boundary, but
+// no index entry was left at or after it, and OpenLog refused the log as
+// corrupt ("no index entry for the records from position 65536 on").
+func TestLog_CrashAfterRetainingEverything(t *testing.T) {
+	for _, retain := range []string{"bytes", "age"} {
+		t.Run(retain, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "log")
+			l, _, err := OpenLog(dir, testOptions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// 16 frames of 4 KiB: the log ends on the first segment
+			// boundary.
+			seg := testOptions.SegmentSize
+			for l.Bytes() < seg {
+				if _, err := l.Append(make([]byte, 4096-headerLen)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if l.Bytes() != seg {
+				t.Fatalf("the log ends at %d, want %d", l.Bytes(), seg)
+			}
+			next := l.Next()
+			if retain == "bytes" {
+				_, err = l.RetainBytes(0)
+			} else {
+				_, err = l.RetainAge(time.Hour, time.Now().Add(2*time.Hour))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.First() != next || l.records.Start() != seg {
+				t.Fatalf("after retaining nothing: First() = %d, records start at %d; want %d and %d", l.First(), l.records.Start(), next, seg)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// The crash: record next reached the records, not the index.
+			withRecords(t, dir, func(m *chunkmap.Manager) { rawAppend(t, m, frameFor(next)) })
+
+			l, rec, err := OpenLog(dir, testOptions)
+			if err != nil {
+				t.Fatalf("reopen after a crash in the append that followed: %v", err)
+			}
+			defer l.Close()
+			if l.First() != next || l.Next() != next+1 || rec.Scanned != 1 || rec.Discarded != 0 {
+				t.Errorf("reopen: First() = %d, Next() = %d, recovery %+v; want %d, %d and 1 record scanned", l.First(), l.Next(), rec, next, next+1)
+			}
+			checkLog(t, l)
+		})
+	}
+}
