@@ -87,6 +87,11 @@ func run(args []string, w io.Writer) (err error) {
 	if cfg.n > math.MaxInt64/8 {
 		return fmt.Errorf("-n %d: the array's bytes would overflow int64 offsets", cfg.n)
 	}
+	// The header prints the window in bytes, which a count this large
+	// would wrap to a negative size.
+	if int64(cfg.maxMapped) > math.MaxInt64/cfg.chunk {
+		return fmt.Errorf("-max-mapped %d: that many chunks of %s would overflow int64 bytes", cfg.maxMapped, *chunk)
+	}
 	return program.Work(w, cfg.dir, "hugearray", program.Empty, func(dir string, st *stop.Stopper) error {
 		cfg.dir = dir
 		return hugeArray(cfg, st, st)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -116,6 +118,22 @@ func TestRun_Flags(t *testing.T) {
 		// 4 GiB array.
 		{Name: "argument", Args: []string{"-n", "64Ki", "-chunk", "64KiB", "-probes", "0", "extra"}, WantErr: `unexpected argument "extra" (-h prints the flags)`},
 	})
+}
+
+// TestRun_HugeMaxMapped checks that a -max-mapped whose window, that many
+// chunks, overflows int64 bytes is refused with its flag before a dataset
+// is made: the header printed the window as a negative size ("at most
+// 9223372036854775807 mapped (-64 KiB)"). Only a 64-bit int holds such a
+// count.
+func TestRun_HugeMaxMapped(t *testing.T) {
+	if strconv.IntSize < 64 {
+		t.Skipf("a %d-bit int holds no -max-mapped whose window overflows int64", strconv.IntSize)
+	}
+	exampletest.Flags(t, run, []exampletest.FlagCase{{
+		Name:    "huge -max-mapped",
+		Args:    []string{"-n", "64Ki", "-chunk", "64KiB", "-probes", "0", "-max-mapped", strconv.Itoa(math.MaxInt)},
+		WantErr: fmt.Sprintf("-max-mapped %d: ", math.MaxInt),
+	}})
 }
 
 // TestMain_Help checks that -h prints the usage and exits with status 0.
