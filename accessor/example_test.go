@@ -2,6 +2,7 @@ package accessor_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -187,13 +188,25 @@ func ExampleViewAccessor_Slice() {
 	}
 	fmt.Printf("%s %d\n", buf, m.Stats().Pinned)
 
-	// A view must fit in one chunk.
+	// A view must lie within [Start, Size), but may cross chunk
+	// boundaries: its bytes are one slice, and every chunk under it stays
+	// pinned until Release.
 	_, err = va.Slice(m.ChunkSize()-4, 8)
-	fmt.Println(err != nil)
+	fmt.Println(errors.Is(err, chunkmap.ErrOutOfRange))
+	if _, err := va.WriteAt([]byte("left|right"), m.ChunkSize()-5); err != nil {
+		log.Fatal(err)
+	}
+	w, err = va.Slice(m.ChunkSize()-5, 10)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s %d\n", w.Bytes(), m.Stats().Pinned)
+	w.Release()
 	// Output:
 	// hello, chunk 1
 	// hello, chunk 0
 	// true
+	// left|right 2
 }
 
 // The standard library supplies streams over a range of a Manager or a
