@@ -37,6 +37,10 @@ import (
 
 func main() { program.Main("hugearray", run) }
 
+// maxBatch is the most elements -batch takes: its buffer, 8 bytes an
+// element, is allocated whole.
+const maxBatch = 128 << 20
+
 // config is the command line.
 type config struct {
 	dir       string
@@ -56,7 +60,7 @@ func run(args []string, w io.Writer) (err error) {
 	n := fs.String("n", "512Mi", "array `length` in elements (8 bytes each): a count such as 300000, 64Ki or 512Mi")
 	chunk := fs.String("chunk", "64MiB", "chunk `size`: a power of two from 64KiB (or 64Ki) to 2GiB")
 	fs.IntVar(&cfg.maxMapped, "max-mapped", 8, "most chunks mapped at once")
-	fs.IntVar(&cfg.batch, "batch", 1<<20, "elements per bulk write or read")
+	fs.IntVar(&cfg.batch, "batch", 1<<20, "elements per bulk write or read, at most 128Mi (a buffer of 1 GiB)")
 	fs.IntVar(&cfg.probes, "probes", 100_000, "random probes")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the probe positions")
 	if help, err := program.Parse(fs, args, w); help || err != nil {
@@ -81,6 +85,11 @@ func run(args []string, w io.Writer) (err error) {
 		return fmt.Errorf("-max-mapped %d: want at least 1", cfg.maxMapped)
 	case cfg.batch < 1:
 		return fmt.Errorf("-batch %d: want at least 1", cfg.batch)
+	case cfg.batch > maxBatch:
+		// The buffer is allocated whole: a count past what memory can
+		// hold died in make (makeslice: len out of range) or ran the
+		// process out of memory.
+		return fmt.Errorf("-batch %d: want at most %d (a buffer of %s)", cfg.batch, maxBatch, size(maxBatch*8))
 	case cfg.probes < 0:
 		return fmt.Errorf("-probes %d: want at least 0", cfg.probes)
 	}

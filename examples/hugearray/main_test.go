@@ -136,6 +136,22 @@ func TestRun_HugeMaxMapped(t *testing.T) {
 	}})
 }
 
+// TestRun_HugeBatch checks that a -batch whose buffer no allocation can
+// hold is refused with its flag before a dataset is made: the example
+// printed its header and then died in make ("panic: runtime error:
+// makeslice: len out of range", exit status 2). Only a 64-bit int holds
+// such a count.
+func TestRun_HugeBatch(t *testing.T) {
+	if strconv.IntSize < 64 {
+		t.Skipf("a %d-bit int holds no -batch whose buffer overflows an allocation", strconv.IntSize)
+	}
+	exampletest.Flags(t, run, []exampletest.FlagCase{{
+		Name:    "huge -batch",
+		Args:    []string{"-n", "1Pi", "-chunk", "64KiB", "-probes", "0", "-batch", strconv.FormatInt(1<<50, 10)},
+		WantErr: fmt.Sprintf("-batch %d: want at most ", int64(1<<50)),
+	}})
+}
+
 // TestMain_Help checks that -h prints the usage and exits with status 0.
 func TestMain_Help(t *testing.T) {
 	exampletest.Help(t, "hugearray", main, "Usage: go run ./examples/hugearray")
