@@ -107,6 +107,12 @@ func (v *VFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, err
 	if v.open == nil {
 		v.open = map[string]*dataset{}
 	}
+	// Every handle of a ReadOnly VFS is read-only, whether or not the
+	// dataset is open already: a writable one on a following Manager
+	// would have its writes refused under a transaction SQLite began.
+	if v.ReadOnly && flags&vfs.OPEN_READONLY == 0 {
+		return nil, flags, sqlite3.CANTOPEN
+	}
 	d := v.open[name]
 	if d != nil && flags&vfs.OPEN_EXCLUSIVE != 0 {
 		return nil, flags, sqlite3.CANTOPEN
@@ -119,9 +125,6 @@ func (v *VFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, err
 		opts := v.Opts
 		opts.ErrorIfNotExists = flags&vfs.OPEN_CREATE == 0
 		if v.ReadOnly {
-			if flags&vfs.OPEN_READONLY == 0 {
-				return nil, flags, sqlite3.CANTOPEN
-			}
 			opts.ReadOnly, opts.ErrorIfNotExists = true, false
 		}
 		m, err := chunkmap.Open(name, &opts)

@@ -127,3 +127,50 @@ func TestVFSLockProtocol(t *testing.T) {
 		}
 	})
 }
+
+// TestVFSReadOnlyRefusesWriters checks that a ReadOnly VFS refuses every
+// handle opened for writing with SQLITE_CANTOPEN, also once a read-only
+// handle has the dataset open: the check was made only where the dataset
+// was not open yet, so a second connection that asked for read-write got a
+// handle SQLite took for writable, on the follower's Manager, which
+// refused its writes (SQLITE_IOERR_WRITE) once a transaction was under
+// way.
+func TestVFSReadOnlyRefusesWriters(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "db")
+	m, err := chunkmap.Open(name, &chunkmap.Options{ChunkSize: chunkmap.MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append(make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	v := &VFS{Opts: chunkmap.Options{MaxMapped: 1}, ScratchRoot: dir, ReadOnly: true}
+	rw := vfs.OPEN_MAIN_DB | vfs.OPEN_READWRITE | vfs.OPEN_CREATE
+	if f, _, err := v.Open(name, rw); !errors.Is(err, sqlite3.CANTOPEN) {
+		if err == nil {
+			f.Close()
+		}
+		t.Fatalf("read-write Open of a dataset not open yet: %v, want CANTOPEN", err)
+	}
+	ro, _, err := v.Open(name, vfs.OPEN_MAIN_DB|vfs.OPEN_READONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if f, _, err := v.Open(name, rw); !errors.Is(err, sqlite3.CANTOPEN) {
+		if err == nil {
+			f.Close()
+		}
+		t.Errorf("read-write Open of a dataset a read-only handle has open: %v, want CANTOPEN", err)
+	}
+	// The read-only handle is still the only one: its Close closes the
+	// Manager.
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v.open[name] != nil {
+		t.Errorf("the dataset is still open after its only handle closed")
+	}
+}
