@@ -5,9 +5,11 @@ package chunkmap_test
 // file descriptors (RLIMIT_NOFILE).
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -95,9 +97,52 @@ func TestErrorContract_TooManyFiles(t *testing.T) {
 	checkShape(t, errs.read, emfile("read", "4 bytes", "at offset 131084", filepath.Join(dir, chunk.Name(2))))
 }
 
+// TestErrorContract_OpenShortOfFiles opens a dataset with one more
+// descriptor to spare each time, so that each of Open's opens in turn is
+// the one refused, and checks that every refusal names the directory once.
+// An os.OpenRoot refused for want of descriptors came back joined twice
+// (errors.Join), which hid its path from the check that drops a path the
+// message already names: "open DIR: chunkmap: I/O error: open DIR: too
+// many open files".
+func TestErrorContract_OpenShortOfFiles(t *testing.T) {
+	w, dir := ecDataset(t, chunkmap.Options{}, 100)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for spare := 0; ; spare++ {
+		if spare == 32 {
+			t.Fatal("Open still refused with 32 descriptors to spare")
+		}
+		var m *chunkmap.Manager
+		var err error
+		withSpareFiles(t, spare, func() { m, err = chunkmap.Open(dir, nil) })
+		if err == nil {
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("Open succeeded with %d descriptors to spare", spare)
+			return
+		}
+		t.Logf("%d to spare: %v", spare, err)
+		if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EMFILE) {
+			t.Errorf("%d to spare: %v, want ErrIO and EMFILE", spare, err)
+		}
+		if n := strings.Count(err.Error(), dir); n != 1 {
+			t.Errorf("%d to spare: %q names %s %d times, want once", spare, err, dir, n)
+		}
+	}
+}
+
 // withoutFiles runs fn with every file descriptor the process may open in
 // use, then frees them.
 func withoutFiles(t *testing.T, fn func()) {
+	t.Helper()
+	withSpareFiles(t, 0, fn)
+}
+
+// withSpareFiles runs fn with all but spare of the file descriptors the
+// process may open in use, then frees them.
+func withSpareFiles(t *testing.T, spare int, fn func()) {
 	t.Helper()
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
@@ -132,6 +177,10 @@ func withoutFiles(t *testing.T, fn func()) {
 			t.Fatalf("open /dev/null: %v", err)
 		}
 		fds = append(fds, fd)
+	}
+	for ; spare > 0 && len(fds) > 0; spare-- {
+		syscall.Close(fds[len(fds)-1])
+		fds = fds[:len(fds)-1]
 	}
 	fn()
 }

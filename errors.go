@@ -188,7 +188,13 @@ func classify(err error) error {
 // fs.ErrPermission) stays.
 func unpath(path string, err error) error {
 	e := err
-	if j, ok := e.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) == 1 {
+	// A join of one error may hold another (an error joined with a nil
+	// close error, joined again by its caller with a nil unlock error).
+	for {
+		j, ok := e.(interface{ Unwrap() []error })
+		if !ok || len(j.Unwrap()) != 1 {
+			break
+		}
 		e = j.Unwrap()[0]
 	}
 	if pe, ok := e.(*fs.PathError); ok && pe.Path == path {
