@@ -8,8 +8,8 @@
 // [i*ChunkSize, (i+1)*ChunkSize). Growing adds chunk files and never touches
 // the mappings of existing ones, so data that is mapped stays where it is.
 // At most [Options.MaxMapped] chunks are mapped at a time (plus those held
-// by pins, open batches and atomic operations in progress); the least
-// recently used is unmapped to make room.
+// by pins, open batches, a Sync and atomic operations in progress); beyond
+// that a miss is served by pread or replaces a mapped chunk (see Layout).
 //
 //	m, err := chunkmap.Open("/data/events", &chunkmap.Options{ChunkSize: 64 << 20})
 //	if err != nil {
