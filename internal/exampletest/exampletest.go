@@ -25,6 +25,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // FlagCase is one call of a program's run function: its arguments, the
@@ -114,10 +115,21 @@ func startStopChild(t *testing.T, name string, args []string, tmp string, stdout
 
 // waitStopped waits for the child cmd and checks that it exited with
 // status 1, not by a signal, and left nothing in its temporary directory
-// tmp.
+// tmp. A child that has not exited two minutes after it was stopped
+// is killed and fails the test, which would otherwise hang until go
+// test's own limit and say nothing of which program ignored its stop.
 func waitStopped(t *testing.T, name string, cmd *exec.Cmd, tmp string, stderr *bytes.Buffer) {
 	t.Helper()
-	err := cmd.Wait()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s did not exit within 2 minutes of being stopped; stderr %q", name, stderr)
+	}
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatal(err)
 	}
