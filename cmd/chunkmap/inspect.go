@@ -12,7 +12,9 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
@@ -132,6 +134,18 @@ func (s *dirScan) add(entries []fs.DirEntry) error {
 		}
 	}
 	return nil
+}
+
+// shownName returns name, a file's name in a directory the operator may
+// not trust, as a report line may hold it: as it is where every character
+// is printable, quoted otherwise. Printed raw, a newline in it ended the
+// line and began what looked like one of the report's own ("  problem:
+// ..."), and an escape sequence reached the terminal.
+func shownName(name string) string {
+	if utf8.ValidString(name) && !strings.ContainsFunc(name, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return name
+	}
+	return strconv.Quote(name)
 }
 
 // badTempNames returns the names of badTemps, in order.
@@ -418,12 +432,13 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		if name == salvageMarker {
 			continue // a problem, above
 		}
+		shown := shownName(name)
 		if hex, ok := strings.CutSuffix(name, chunk.Ext); ok && chunk.IndexDigits(hex) {
-			notes = append(notes, fmt.Sprintf("%s names a chunk index past the largest chunkmap uses (%#x); chunkmap ignores it", name, int64(math.MaxInt64)))
+			notes = append(notes, fmt.Sprintf("%s names a chunk index past the largest chunkmap uses (%#x); chunkmap ignores it", shown, int64(math.MaxInt64)))
 		} else if ok {
-			notes = append(notes, fmt.Sprintf("%s is not a canonical chunk name (16 lower-case hex digits); chunkmap ignores it", name))
+			notes = append(notes, fmt.Sprintf("%s is not a canonical chunk name (16 lower-case hex digits); chunkmap ignores it", shown))
 		} else {
-			notes = append(notes, fmt.Sprintf("%s is not part of the dataset; chunkmap ignores it", name))
+			notes = append(notes, fmt.Sprintf("%s is not part of the dataset; chunkmap ignores it", shown))
 		}
 	}
 
