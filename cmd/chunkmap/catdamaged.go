@@ -72,7 +72,15 @@ func catDamaged(dir string, chunkSize int64, off, n sizeValue, hexDump, all bool
 	if dump != nil {
 		dump.Close()
 	}
-	if err := errors.Join(w.Flush(), err); err != nil && !errors.Is(err, errStopped) {
+	// A write that failed left its error in w, and the flush returns it
+	// again: it is named once.
+	switch ferr := w.Flush(); {
+	case err == nil || errors.Is(err, errStopped):
+		err = ferr
+	case ferr != nil && !errors.Is(err, ferr):
+		err = errors.Join(err, ferr)
+	}
+	if err != nil {
 		return fail(stderr, "cat", err)
 	}
 	if len(lost) == 0 {

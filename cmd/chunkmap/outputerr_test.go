@@ -54,3 +54,20 @@ func TestRun_OutputLost(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_CatDamaged_OutputLostOnce checks that cat of a damaged dataset
+// whose standard output fails names the write error once: the error of
+// the write that failed was joined with the same error again from the
+// flush of the buffer it went through, and printed twice.
+func TestRun_CatDamaged_OutputLostOnce(t *testing.T) {
+	damaged := newDataset(t)
+	truncateChunk(t, damaged, 2, 1000)
+	var stderr bytes.Buffer
+	code := run([]string{"cat", damaged}, fullWriter{}, &stderr)
+	if code != exitFail {
+		t.Errorf("cat of a damaged dataset with standard output failing: exit status %d, want %d\nstderr:\n%s", code, exitFail, stderr.String())
+	}
+	if n := strings.Count(stderr.String(), syscall.ENOSPC.Error()); n != 1 {
+		t.Errorf("cat of a damaged dataset with standard output failing: stderr names the write error %d times, want once:\n%s", n, stderr.String())
+	}
+}
