@@ -166,7 +166,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	nchunks := (cfg.size + cfg.chunk - 1) / cfg.chunk
+	nchunks := chunksFor(cfg.size, cfg.chunk) // (size+chunk-1)/chunk overflows near math.MaxInt64
 	// The product overflows for a -max-mapped near math.MaxInt64 (on
 	// 64-bit platforms, where check does not bound it): it is at least
 	// any dataset then.

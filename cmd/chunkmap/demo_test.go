@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -137,5 +138,24 @@ func TestDemo_NoReads(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", out.String())
+	}
+}
+
+// TestDemo_HugeSizeChunkCount checks the chunk count the demo's first line
+// gives for a -size near the largest one: the rounding up to whole chunks
+// overflowed, and the line said "8.00 EiB in -140737488355327 chunks".
+// The demo is stopped before it writes.
+func TestDemo_HugeSizeChunkCount(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("test signal received"))
+	cfg := smallDemo()
+	cfg.size = math.MaxInt64 &^ 7
+	var out bytes.Buffer
+	if err := demo(ctx, cfg, &out, io.Discard); err == nil {
+		t.Fatal("a stopped demo returned no error")
+	}
+	if want := " in 140737488355328 chunks of 64 KiB,"; !strings.Contains(out.String(), want) {
+		t.Errorf("the demo's first line does not say %q:\n%s", want, out.String())
 	}
 }
