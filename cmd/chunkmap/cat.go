@@ -321,7 +321,14 @@ func trim(ctx context.Context, cfg trimConfig, stdout, stderr io.Writer) (err er
 	// a name that is not there says so: a manifest that cannot be
 	// examined (permission denied) may well be a dataset's, and one that
 	// is not a regular file is Open's to refuse, naming it.
-	if _, err := os.Lstat(filepath.Join(dir, chunkmap.ManifestName)); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+	manifest := filepath.Join(dir, chunkmap.ManifestName)
+	if _, err := os.Lstat(manifest); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		// Chunk files without their manifest are a damaged dataset, as
+		// verify and salvage call it, not "no dataset".
+		if scan, serr := scanDir(dir); serr == nil && len(scan.chunks) > 0 {
+			return fmt.Errorf("%w: %s is missing (%d chunk files are present)\n(trim changed nothing: run 'chunkmap verify %s' for a full report, 'chunkmap salvage %s OUT' to copy what is readable)",
+				chunkmap.ErrCorrupt, manifest, len(scan.chunks), cmdArg(dir), cmdArg(dir))
+		}
 		return fmt.Errorf("%s holds no dataset: %w", dir, err)
 	} else if err != nil {
 		return err

@@ -736,6 +736,11 @@ func TestRun_Trim_RefusedSaysWhatToDo(t *testing.T) {
 		{"damaged", func(t *testing.T, dir string) {
 			must(t, os.Remove(filepath.Join(dir, chunk.Name(2))))
 		}, []string{chunk.Name(2), "trim changed nothing", "chunkmap verify"}},
+		// Chunk files without their manifest are a damaged dataset, as
+		// verify and salvage call it, not "no dataset".
+		{"manifest missing", func(t *testing.T, dir string) {
+			must(t, os.Remove(filepath.Join(dir, chunkmap.ManifestName)))
+		}, []string{chunkmap.ManifestName + " is missing (6 chunk files are present)", "trim changed nothing", "chunkmap verify", "chunkmap salvage"}},
 		{"locked", func(t *testing.T, dir string) {
 			w, err := chunkmap.Open(dir, &chunkmap.Options{MaxMapped: 1})
 			must(t, err)
