@@ -921,6 +921,12 @@ func createFlat(out string, base int64, syncDir func(string) error) (*flatSink, 
 
 func (fl *flatSink) write(p []byte, off int64) error {
 	_, err := fl.f.WriteAt(p, off-fl.base)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		// os.File names the file but not where (a full disk fails
+		// anywhere): the offset goes in once, beside the path.
+		return &fs.PathError{Op: pe.Op, Path: pe.Path,
+			Err: fmt.Errorf("%d bytes at offset %d (dataset offset %d): %w", len(p), off-fl.base, off, pe.Err)}
+	}
 	return err
 }
 
