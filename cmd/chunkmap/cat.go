@@ -142,7 +142,13 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 		case errors.Is(err, chunkmap.ErrOutOfRange) && p < m.Start():
 			cut = fmt.Sprintf("dropped before Start %d", m.Start())
 		case err != nil:
-			return fail(stderr, "cat", err)
+			// The bytes read before the error go out first, as a
+			// file's read ends at its error: left in w, the output
+			// ended short of the offset the error names.
+			if dump != nil {
+				dump.Close()
+			}
+			return fail(stderr, "cat", errors.Join(fmt.Errorf("%w: the output ends at offset %d", err, p+int64(got)), w.Flush()))
 		}
 		if cut != "" {
 			// A writer that has the dataset open cut it: the output
