@@ -411,7 +411,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	var problems []problem
 	if what := unfinishedSalvage(dir); what != "" {
-		problems = append(problems, problem{what, "remove the directory, and salvage the damaged dataset again"})
+		problems = append(problems, problem{what, "remove the directory (empty it, if it is a mount point), and salvage the damaged dataset again"})
 	}
 	for _, f := range s.faults {
 		problems = append(problems, problem{f.what, f.advice})
