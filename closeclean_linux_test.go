@@ -3,12 +3,9 @@
 package chunkmap_test
 
 import (
-	"bytes"
-	"path/filepath"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
-	"github.com/chunkmap/chunkmap/internal/vfs"
 	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
@@ -59,21 +56,7 @@ func TestClose_WritableHoldKeepsRecovery(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "ds")
-			rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
-			rec.NoSync = true
-			opts := chunkmap.Options{ChunkSize: cs}
-			chunkmap.SetFS(&opts, rec)
-			m, err := chunkmap.Open(dir, &opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := m.WriteAt(bytes.Repeat([]byte{1}, 2*cs), 0); err != nil {
-				t.Fatal(err)
-			}
-			if err := m.Sync(); err != nil {
-				t.Fatal(err)
-			}
+			dir, rec, opts, m := openRecordedSynced(t, cs)
 			const off = cs + 16
 			tc.store(t, m, off, 2)
 

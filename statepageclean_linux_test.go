@@ -11,6 +11,29 @@ import (
 	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
+// openRecordedSynced opens a new dataset of chunk size cs through a
+// Recorder that keeps fsyncs from the disk (its images show what a power
+// loss leaves), writes two chunks of 1s and syncs them.
+func openRecordedSynced(t *testing.T, cs int) (string, *vfstest.Recorder, chunkmap.Options, *chunkmap.Manager) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "ds")
+	rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
+	rec.NoSync = true
+	opts := chunkmap.Options{ChunkSize: int64(cs)}
+	chunkmap.SetFS(&opts, rec)
+	m, err := chunkmap.Open(dir, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt(bytes.Repeat([]byte{1}, 2*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, rec, opts, m
+}
+
 // stateCleanOff is where the state page holds its clean mark (a uint32,
 // 1 once a writer closed after a successful Sync), right after Size.
 const stateCleanOff = stateSizeOff + 8
@@ -28,21 +51,7 @@ const stateCleanOff = stateSizeOff + 8
 // none of the dead writer's chunks, whose writes a power loss then lost.
 func TestStatePage_CleanMarkWrittenOverUnderWriter(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
-	dir := filepath.Join(t.TempDir(), "ds")
-	rec := vfstest.NewRecorder(vfs.OS, plBootRecorded)
-	rec.NoSync = true
-	opts := chunkmap.Options{ChunkSize: cs}
-	chunkmap.SetFS(&opts, rec)
-	m, err := chunkmap.Open(dir, &opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.WriteAt(bytes.Repeat([]byte{1}, 2*cs), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	dir, rec, opts, m := openRecordedSynced(t, cs)
 	if _, err := m.WriteAt(bytes.Repeat([]byte{2}, cs), 0); err != nil {
 		t.Fatal(err)
 	}
