@@ -3,7 +3,6 @@
 package chunkmap_test
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -22,23 +21,6 @@ import (
 // chunk file whose other name lies outside the dataset opens (a store
 // through the Manager changes what that name holds, as the README says).
 func TestOpen_ChunkFilesThatAreOneFile(t *testing.T) {
-	build := func(t *testing.T) string {
-		t.Helper()
-		dir := t.TempDir()
-		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k := range 3 {
-			if _, err := m.Append(bytes.Repeat([]byte{byte('a' + k)}, cs)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return dir
-	}
 	link := func(t *testing.T, dir string, from, to int64) {
 		t.Helper()
 		dst := filepath.Join(dir, chunk.Name(to))
@@ -68,7 +50,7 @@ func TestOpen_ChunkFilesThatAreOneFile(t *testing.T) {
 		{"read-only", chunkmap.Options{ReadOnly: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := build(t)
+			dir := lettered(t, 3)
 			link(t, dir, 0, 2)
 			before, err := os.ReadDir(dir)
 			if err != nil {
@@ -89,7 +71,7 @@ func TestOpen_ChunkFilesThatAreOneFile(t *testing.T) {
 		})
 	}
 	t.Run("following", func(t *testing.T) {
-		dir := build(t)
+		dir := lettered(t, 3)
 		w, err := chunkmap.Open(dir, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -103,7 +85,7 @@ func TestOpen_ChunkFilesThatAreOneFile(t *testing.T) {
 		wantCorrupt(t, err, dir)
 	})
 	t.Run("linked outside", func(t *testing.T) {
-		dir := build(t)
+		dir := lettered(t, 3)
 		if err := os.Link(filepath.Join(dir, chunk.Name(1)), filepath.Join(t.TempDir(), "backup")); err != nil {
 			t.Skipf("cannot make a hard link here: %v", err)
 		}

@@ -6,6 +6,7 @@ package chunkmap_test
 // alone, so it depends on nothing in the other test files.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -63,6 +64,27 @@ func openTestManager(t testing.TB, dir string, opts *chunkmap.Options) *chunkmap
 		}
 	})
 	return m
+}
+
+// lettered makes a closed dataset in a new temporary directory of n
+// chunks of size cs, chunk k holding only the byte 'a'+k, and returns its
+// directory.
+func lettered(t *testing.T, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range n {
+		if _, err := m.Append(bytes.Repeat([]byte{byte('a' + k)}, cs)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // reopen closes m and opens its directory again with opts.

@@ -22,19 +22,7 @@ import (
 // manifest with more than one name (ErrCorrupt, naming it), changing
 // nothing; a ReadOnly Open, which writes nothing, still reads it.
 func TestOpen_ManifestSharedByTwoDirectories(t *testing.T) {
-	a := t.TempDir()
-	m, err := chunkmap.Open(a, &chunkmap.Options{ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k := range 2 {
-		if _, err := m.Append(bytes.Repeat([]byte{byte('a' + k)}, cs)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	a := lettered(t, 2)
 	b := filepath.Join(t.TempDir(), "copy")
 	if err := os.Mkdir(b, 0o755); err != nil {
 		t.Fatal(err)
