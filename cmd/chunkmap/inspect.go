@@ -225,8 +225,9 @@ the page's, which a read-only Open follows. 'chunkmap verify DIR' gives advice f
 			return infoDamaged(dir, cs.n, err, stdout, stderr)
 		}
 	}
-	if errors.Is(err, os.ErrPermission) {
-		// verify may read no more than Open could.
+	if errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrNotExist) {
+		// verify may read no more than Open could, and of a directory
+		// with no dataset it has nothing more to say.
 		return fail(stderr, "info", err)
 	}
 	if err != nil {
