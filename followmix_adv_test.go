@@ -1,0 +1,282 @@
+package chunkmap_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// TestFollowMix_EveryReadPath races every read path of followers (ReadAt,
+// Gather, LoadUint64, Pin, a Batch's Bytes), with mapped chunks and with
+// pread, against a writer that cuts into its last chunks (deleting them),
+// grows them again, writes them anew, grows spare chunks and cuts them,
+// drops its first chunks, and closes and reopens. Every word a follower
+// returns must be of its offset and of a generation at least the one the
+// word had when the call began, or zero if the call began with the word
+// cut, or a cut ran during the call.
+func TestFollowMix_EveryReadPath(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	const span = 6 * cs
+	seed := testSeed(t, "CHUNKMAP_SEED")
+	dir := t.TempDir()
+	opts := &chunkmap.Options{ChunkSize: cs, MaxMapped: 8}
+	w, err := chunkmap.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt(shrinkWords(1, 0, span), 0); err != nil {
+		t.Fatal(err)
+	}
+	// floor[i] is gen<<1 | zero: the least generation word i holds for a
+	// call that begins now, and whether it may be zero (cut, grown again,
+	// not yet written).
+	floor := make([]atomic.Uint64, span/8)
+	for i := range floor {
+		floor[i].Store(1 << 1)
+	}
+	var cuts atomic.Int64 // moves before every cut
+	var done, failed atomic.Bool
+	var wg sync.WaitGroup
+	fail := func(format string, args ...any) {
+		if !failed.Swap(true) {
+			t.Errorf(format, args...)
+		}
+	}
+	// check checks the words of b, read from off by a call that began
+	// with the floors lo and cuts c0.
+	var diag func(at int64) string
+	check := func(what string, b []byte, off int64, lo []uint64, c0 int64) {
+		for j := 0; j+8 <= len(b); j += 8 {
+			v := binary.LittleEndian.Uint64(b[j:])
+			f := lo[j/8]
+			at := off + int64(j)
+			if v == 0 {
+				if f&1 == 0 && cuts.Load() == c0 {
+					fail("%s at %d len %d: word at %d is zero, want generation >= %d (no cut since the call began); %s", what, off, len(b), at, f>>1, diag(at))
+				}
+				continue
+			}
+			gen, o := v>>32, int64(uint32(v))*8
+			if o != at || gen < f>>1 {
+				fail("%s at %d: word at %d is %#x (gen %d, offset %d), want offset %d of gen >= %d",
+					what, off, at, v, gen, o, at, f>>1)
+				return
+			}
+		}
+	}
+	okErr := func(err error) bool {
+		return err == nil || errors.Is(err, io.EOF) || errors.Is(err, chunkmap.ErrOutOfRange)
+	}
+	readerOpts := []chunkmap.Options{
+		{ReadOnly: true, MaxMapped: 8},
+		{ReadOnly: true, MaxMapped: 1},
+		{ReadOnly: true, MaxMapped: 2, NoAdmission: true},
+	}
+	for i, ro := range readerOpts {
+		r, err := chunkmap.Open(dir, &ro)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if i == 0 {
+			diag = func(at int64) string {
+				var b [8]byte
+				_, err := r.ReadAt(b[:], at)
+				r2, err2 := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+				var c [8]byte
+				if err2 == nil {
+					_, err2 = r2.ReadAt(c[:], at)
+					r2.Close()
+				}
+				return fmt.Sprintf("reader 0 reads %#x (%v), a new reader %#x (%v)", b, err, c, err2)
+			}
+		}
+		for g := range 2 {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(seed, uint64(10*i+g)))
+				buf := make([]byte, 3*cs)
+				lo := make([]uint64, 3*cs/8)
+				for n := 0; !done.Load() && !failed.Load(); n++ {
+					if n%32 == 0 {
+						runtime.Gosched()
+					}
+					start := r.Start()
+					if start >= span {
+						continue
+					}
+					k := 8 * (1 + rng.IntN(3*cs/8))
+					if rng.IntN(2) == 0 {
+						k = 8 * (1 + rng.IntN(64))
+					}
+					off := start + 8*rng.Int64N((span-start)/8)
+					if off+int64(k) > span {
+						k = int(span - off)
+					}
+					c0 := cuts.Load()
+					for j := range k / 8 {
+						lo[j] = floor[off/8+int64(j)].Load()
+					}
+					b := buf[:k]
+					switch op := rng.IntN(5); op {
+					case 0:
+						m, err := r.ReadAt(b, off)
+						if !okErr(err) {
+							fail("ReadAt(%d, %d): %v", k, off, err)
+							return
+						}
+						check("ReadAt", b[:m], off, lo, c0)
+					case 1:
+						offs := make([]int64, min(k/8, 256))
+						for j := range offs {
+							offs[j] = off + 8*int64(j)
+						}
+						err := r.Gather(b[:8*len(offs)], offs, 8)
+						if err != nil {
+							if !okErr(err) {
+								fail("Gather(%d at %d): %v", len(offs), off, err)
+								return
+							}
+							continue
+						}
+						check("Gather", b[:8*len(offs)], off, lo, c0)
+					case 2:
+						x, err := r.LoadUint64(off)
+						if err != nil {
+							if !okErr(err) {
+								fail("LoadUint64(%d): %v", off, err)
+								return
+							}
+							continue
+						}
+						binary.LittleEndian.PutUint64(b, x)
+						check("LoadUint64", b[:8], off, lo, c0)
+					case 3:
+						p, err := r.Pin(off, k)
+						if err != nil {
+							if !okErr(err) {
+								fail("Pin(%d, %d): %v", off, k, err)
+								return
+							}
+							continue
+						}
+						copy(b, p.Bytes())
+						p.Release()
+						check("Pin", b, off, lo, c0)
+					case 4:
+						err := r.Batch(func(bt *chunkmap.Batch) error {
+							for it := range 3 {
+								p, err := bt.Bytes(off, k)
+								if err != nil {
+									return err
+								}
+								copy(b, p)
+								check(fmt.Sprintf("Batch.Bytes (reader %d, call %d)", i, it), b, off, lo, c0)
+								// The next call begins now.
+								c0 = cuts.Load()
+								for j := range k / 8 {
+									lo[j] = floor[off/8+int64(j)].Load()
+								}
+							}
+							return nil
+						})
+						if !okErr(err) {
+							fail("Batch Bytes(%d, %d): %v", off, k, err)
+							return
+						}
+					}
+				}
+			})
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, 99))
+	start := int64(0)
+	gens := uint64(600)
+	if raceEnabled || testing.Short() {
+		gens = 200
+	}
+	for gen := uint64(2); gen < gens && !failed.Load(); gen++ {
+		if gen%4 == 0 {
+			runtime.Gosched()
+		}
+		// Cut into the last chunks, deleting up to two of them.
+		cut := max(start, span-3*cs+8*rng.Int64N(3*cs/8))
+		// Zeros are allowed from before the cut's count moves, for a
+		// call that loaded the count before and the floors after.
+		for i := cut / 8; i < span/8; i++ {
+			floor[i].Store(floor[i].Load() | 1)
+		}
+		cuts.Add(1)
+		if err := w.Truncate(cut); err != nil {
+			t.Fatal(err)
+		}
+		for i := cut / 8; i < span/8; i++ {
+			floor[i].Store(gen<<1 | 1)
+		}
+		switch rng.IntN(4) {
+		case 0:
+			// Grow with zeros first, then write.
+			if err := w.Truncate(span); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			// Spare chunks past Size, cut again by the next Truncate.
+			if err := w.Grow(2 * cs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Written in two parts, the second first.
+		mid := cut + 8*rng.Int64N((span-cut)/8+1)
+		if _, err := w.WriteAt(shrinkWords(uint32(gen), mid, int(span-mid)), mid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.WriteAt(shrinkWords(uint32(gen), cut, int(mid-cut)), cut); err != nil {
+			t.Fatal(err)
+		}
+		for i := cut / 8; i < span/8; i++ {
+			floor[i].Store(gen << 1)
+		}
+		// Some words below the cut are written again too.
+		if start < cut {
+			o := start + 8*rng.Int64N((cut-start)/8)
+			n := min(8*(1+rng.Int64N(512)), cut-o)
+			if _, err := w.WriteAt(shrinkWords(uint32(gen), o, int(n)), o); err != nil {
+				t.Fatal(err)
+			}
+			for i := o / 8; i < (o+n)/8; i++ {
+				floor[i].Store(gen << 1)
+			}
+		}
+		if gen%97 == 0 && start < 2*cs {
+			start += cs
+			if err := w.DropBefore(start); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if gen%61 == 0 {
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if w, err = chunkmap.Open(dir, opts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if gen%23 == 0 {
+			if err := w.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	done.Store(true)
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
