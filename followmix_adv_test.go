@@ -10,21 +10,21 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/chunkmap/chunkmap"
 )
 
 // TestFollowMix_EveryReadPath races every read path of followers (ReadAt,
 // Gather, LoadUint64, Pin, a Batch's Bytes), with mapped chunks and with
-// pread, against a writer that cuts into its last chunks (deleting them),
-// grows them again, writes them anew, grows spare chunks and cuts them,
-// drops its first chunks, and closes and reopens. Every word a follower
-// returns must be of its offset and of a generation at least the one the
-// word had when the call began, or zero if the call began with the word
-// cut, or a cut ran during the call.
+// pread, and Refresh, against a writer that cuts into its last chunks
+// (deleting them), grows them again, writes them anew, grows spare chunks
+// and cuts them, drops its first chunks, and closes and reopens. Every
+// word a follower returns must be of its offset and of a generation at
+// least the one the word had when the call began, or zero if the call
+// began with the word cut, or a cut ran during the call.
 func TestFollowMix_EveryReadPath(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
-	const span = 6 * cs
 	seed := testSeed(t, "CHUNKMAP_SEED")
 	dir := t.TempDir()
 	opts := &chunkmap.Options{ChunkSize: cs, MaxMapped: 8}
@@ -32,19 +32,86 @@ func TestFollowMix_EveryReadPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.WriteAt(shrinkWords(1, 0, span), 0); err != nil {
+	if _, err := w.WriteAt(shrinkWords(1, 0, fmSpan), 0); err != nil {
 		t.Fatal(err)
 	}
-	// floor[i] is gen<<1 | zero: the least generation word i holds for a
-	// call that begins now, and whether it may be zero (cut, grown again,
-	// not yet written).
-	floor := make([]atomic.Uint64, span/8)
-	for i := range floor {
-		floor[i].Store(1 << 1)
+	md := newFmModel(make([]byte, 8*(2+fmSpan/8)))
+	for i := range md.floor {
+		md.floor[i].Store(1 << 1)
 	}
-	var cuts atomic.Int64 // moves before every cut
 	var done, failed atomic.Bool
 	var wg sync.WaitGroup
+	fmFollow(t, dir, seed, md, &done, &failed, &wg, func(error) bool { return false })
+	rng := rand.New(rand.NewPCG(seed, 99))
+	start := int64(0)
+	gens := uint64(600)
+	if raceEnabled || testing.Short() {
+		gens = 200
+	}
+	for gen := uint64(2); gen < gens && !failed.Load(); gen++ {
+		if gen%4 == 0 {
+			runtime.Gosched()
+		}
+		if err := fmStep(w, md, rng, gen, start); err != nil {
+			t.Fatal(err)
+		}
+		if gen%97 == 0 && start < 2*cs {
+			start += cs
+			if err := w.DropBefore(start); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if gen%61 == 0 {
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if w, err = chunkmap.Open(dir, opts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if gen%23 == 0 {
+			if err := w.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	done.Store(true)
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fmModel is what a writer had at each word of the span, for followers
+// to check the words they read against: floor[i] is gen<<1 | zero, the
+// least generation word i holds for a call that begins now, and whether
+// it may be zero (cut, grown again, not yet written); cuts moves before
+// every cut, after the floors it may zero say so; gen is the writer's
+// last generation begun. It lives in memory shared with writer processes
+// in the cross-process test.
+type fmModel struct {
+	cuts, gen *atomic.Uint64
+	floor     []atomic.Uint64
+}
+
+// fmSpan is the span of the dataset the tests write: chunks 0 to 5.
+const fmSpan = 6 * chunkmap.MinChunkSize
+
+// newFmModel returns a model kept in mem, 8*(2+fmSpan/8) bytes.
+func newFmModel(mem []byte) fmModel {
+	w := unsafe.Slice((*atomic.Uint64)(unsafe.Pointer(unsafe.SliceData(mem))), len(mem)/8)
+	return fmModel{cuts: &w[0], gen: &w[1], floor: w[2 : 2+fmSpan/8]}
+}
+
+// fmFollow runs followers of the dataset in dir, one Manager per reader
+// option, two goroutines each, through every read path until done is
+// set, and checks each word they return against md; it fails the test
+// (once) through failed. lenient says which errors, besides io.EOF and
+// ErrOutOfRange, a call may return.
+func fmFollow(t *testing.T, dir string, seed uint64, md fmModel, done, failed *atomic.Bool, wg *sync.WaitGroup, lenient func(error) bool) {
+	t.Helper()
+	const cs = chunkmap.MinChunkSize
+	const span = fmSpan
 	fail := func(format string, args ...any) {
 		if !failed.Swap(true) {
 			t.Errorf(format, args...)
@@ -53,13 +120,13 @@ func TestFollowMix_EveryReadPath(t *testing.T) {
 	// check checks the words of b, read from off by a call that began
 	// with the floors lo and cuts c0.
 	var diag func(at int64) string
-	check := func(what string, b []byte, off int64, lo []uint64, c0 int64) {
+	check := func(what string, b []byte, off int64, lo []uint64, c0 uint64) {
 		for j := 0; j+8 <= len(b); j += 8 {
 			v := binary.LittleEndian.Uint64(b[j:])
 			f := lo[j/8]
 			at := off + int64(j)
 			if v == 0 {
-				if f&1 == 0 && cuts.Load() == c0 {
+				if f&1 == 0 && md.cuts.Load() == c0 {
 					fail("%s at %d len %d: word at %d is zero, want generation >= %d (no cut since the call began); %s", what, off, len(b), at, f>>1, diag(at))
 				}
 				continue
@@ -85,7 +152,7 @@ func TestFollowMix_EveryReadPath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Close()
+		t.Cleanup(func() { r.Close() })
 		if i == 0 {
 			diag = func(at int64) string {
 				var b [8]byte
@@ -120,15 +187,23 @@ func TestFollowMix_EveryReadPath(t *testing.T) {
 					if off+int64(k) > span {
 						k = int(span - off)
 					}
-					c0 := cuts.Load()
+					c0 := md.cuts.Load()
 					for j := range k / 8 {
-						lo[j] = floor[off/8+int64(j)].Load()
+						lo[j] = md.floor[off/8+int64(j)].Load()
 					}
 					b := buf[:k]
+					if rng.IntN(16) == 0 {
+						// Refresh checks every file the follower holds,
+						// beside the other goroutine's reads.
+						if err := r.Refresh(); err != nil && !lenient(err) {
+							fail("Refresh: %v", err)
+							return
+						}
+					}
 					switch op := rng.IntN(5); op {
 					case 0:
 						m, err := r.ReadAt(b, off)
-						if !okErr(err) {
+						if !okErr(err) && !lenient(err) {
 							fail("ReadAt(%d, %d): %v", k, off, err)
 							return
 						}
@@ -140,7 +215,7 @@ func TestFollowMix_EveryReadPath(t *testing.T) {
 						}
 						err := r.Gather(b[:8*len(offs)], offs, 8)
 						if err != nil {
-							if !okErr(err) {
+							if !okErr(err) && !lenient(err) {
 								fail("Gather(%d at %d): %v", len(offs), off, err)
 								return
 							}
@@ -150,7 +225,7 @@ func TestFollowMix_EveryReadPath(t *testing.T) {
 					case 2:
 						x, err := r.LoadUint64(off)
 						if err != nil {
-							if !okErr(err) {
+							if !okErr(err) && !lenient(err) {
 								fail("LoadUint64(%d): %v", off, err)
 								return
 							}
@@ -161,7 +236,7 @@ func TestFollowMix_EveryReadPath(t *testing.T) {
 					case 3:
 						p, err := r.Pin(off, k)
 						if err != nil {
-							if !okErr(err) {
+							if !okErr(err) && !lenient(err) {
 								fail("Pin(%d, %d): %v", off, k, err)
 								return
 							}
@@ -180,14 +255,14 @@ func TestFollowMix_EveryReadPath(t *testing.T) {
 								copy(b, p)
 								check(fmt.Sprintf("Batch.Bytes (reader %d, call %d)", i, it), b, off, lo, c0)
 								// The next call begins now.
-								c0 = cuts.Load()
+								c0 = md.cuts.Load()
 								for j := range k / 8 {
-									lo[j] = floor[off/8+int64(j)].Load()
+									lo[j] = md.floor[off/8+int64(j)].Load()
 								}
 							}
 							return nil
 						})
-						if !okErr(err) {
+						if !okErr(err) && !lenient(err) {
 							fail("Batch Bytes(%d, %d): %v", off, k, err)
 							return
 						}
@@ -196,87 +271,63 @@ func TestFollowMix_EveryReadPath(t *testing.T) {
 			})
 		}
 	}
-	rng := rand.New(rand.NewPCG(seed, 99))
-	start := int64(0)
-	gens := uint64(600)
-	if raceEnabled || testing.Short() {
-		gens = 200
+}
+
+// fmStep is one generation of the writer w of the tests: it cuts into
+// the last chunks past start (deleting up to two), perhaps grows them
+// with zeros or grows spare chunks, writes them anew, and writes some
+// words below the cut again, keeping md up to date.
+func fmStep(w *chunkmap.Manager, md fmModel, rng *rand.Rand, gen uint64, start int64) error {
+	const cs = chunkmap.MinChunkSize
+	const span = fmSpan
+	md.gen.Store(gen)
+	// Cut into the last chunks, deleting up to two of them.
+	cut := max(start, span-3*cs+8*rng.Int64N(3*cs/8))
+	// Zeros are allowed from before the cut's count moves, for a
+	// call that loaded the count before and the floors after.
+	for i := cut / 8; i < span/8; i++ {
+		md.floor[i].Store(md.floor[i].Load() | 1)
 	}
-	for gen := uint64(2); gen < gens && !failed.Load(); gen++ {
-		if gen%4 == 0 {
-			runtime.Gosched()
+	md.cuts.Add(1)
+	if err := w.Truncate(cut); err != nil {
+		return err
+	}
+	for i := cut / 8; i < span/8; i++ {
+		md.floor[i].Store(gen<<1 | 1)
+	}
+	switch rng.IntN(4) {
+	case 0:
+		// Grow with zeros first, then write.
+		if err := w.Truncate(span); err != nil {
+			return err
 		}
-		// Cut into the last chunks, deleting up to two of them.
-		cut := max(start, span-3*cs+8*rng.Int64N(3*cs/8))
-		// Zeros are allowed from before the cut's count moves, for a
-		// call that loaded the count before and the floors after.
-		for i := cut / 8; i < span/8; i++ {
-			floor[i].Store(floor[i].Load() | 1)
-		}
-		cuts.Add(1)
-		if err := w.Truncate(cut); err != nil {
-			t.Fatal(err)
-		}
-		for i := cut / 8; i < span/8; i++ {
-			floor[i].Store(gen<<1 | 1)
-		}
-		switch rng.IntN(4) {
-		case 0:
-			// Grow with zeros first, then write.
-			if err := w.Truncate(span); err != nil {
-				t.Fatal(err)
-			}
-		case 1:
-			// Spare chunks past Size, cut again by the next Truncate.
-			if err := w.Grow(2 * cs); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// Written in two parts, the second first.
-		mid := cut + 8*rng.Int64N((span-cut)/8+1)
-		if _, err := w.WriteAt(shrinkWords(uint32(gen), mid, int(span-mid)), mid); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.WriteAt(shrinkWords(uint32(gen), cut, int(mid-cut)), cut); err != nil {
-			t.Fatal(err)
-		}
-		for i := cut / 8; i < span/8; i++ {
-			floor[i].Store(gen << 1)
-		}
-		// Some words below the cut are written again too.
-		if start < cut {
-			o := start + 8*rng.Int64N((cut-start)/8)
-			n := min(8*(1+rng.Int64N(512)), cut-o)
-			if _, err := w.WriteAt(shrinkWords(uint32(gen), o, int(n)), o); err != nil {
-				t.Fatal(err)
-			}
-			for i := o / 8; i < (o+n)/8; i++ {
-				floor[i].Store(gen << 1)
-			}
-		}
-		if gen%97 == 0 && start < 2*cs {
-			start += cs
-			if err := w.DropBefore(start); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if gen%61 == 0 {
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if w, err = chunkmap.Open(dir, opts); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if gen%23 == 0 {
-			if err := w.Sync(); err != nil {
-				t.Fatal(err)
-			}
+	case 1:
+		// Spare chunks past Size, cut again by the next Truncate.
+		if err := w.Grow(2 * cs); err != nil {
+			return err
 		}
 	}
-	done.Store(true)
-	wg.Wait()
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
+	// Written in two parts, the second first.
+	mid := cut + 8*rng.Int64N((span-cut)/8+1)
+	if _, err := w.WriteAt(shrinkWords(uint32(gen), mid, int(span-mid)), mid); err != nil {
+		return err
 	}
+	if _, err := w.WriteAt(shrinkWords(uint32(gen), cut, int(mid-cut)), cut); err != nil {
+		return err
+	}
+	for i := cut / 8; i < span/8; i++ {
+		md.floor[i].Store(gen << 1)
+	}
+	// Some words below the cut are written again too.
+	if start < cut {
+		o := start + 8*rng.Int64N((cut-start)/8)
+		n := min(8*(1+rng.Int64N(512)), cut-o)
+		if _, err := w.WriteAt(shrinkWords(uint32(gen), o, int(n)), o); err != nil {
+			return err
+		}
+		for i := o / 8; i < (o+n)/8; i++ {
+			md.floor[i].Store(gen << 1)
+		}
+	}
+	return nil
 }
