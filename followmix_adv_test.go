@@ -146,6 +146,9 @@ func fmFollow(t *testing.T, dir string, seed uint64, md fmModel, done, failed *a
 		{ReadOnly: true, MaxMapped: 8},
 		{ReadOnly: true, MaxMapped: 1},
 		{ReadOnly: true, MaxMapped: 2, NoAdmission: true},
+		// Two places in the arena: chunks two apart share one, and
+		// reads across chunks take views.
+		{ReadOnly: true, MaxMapped: 4, ArenaSize: 2 * cs},
 	}
 	for i, ro := range readerOpts {
 		r, err := chunkmap.Open(dir, &ro)
