@@ -347,10 +347,14 @@ func (m *Manager) pullEpoch() (epoch uint64, live bool, err error) {
 // caller takes the locked path, which stores the exact value again; if
 // that take found the cut still in the epoch the raise loaded (a Truncate
 // stores Size before it moves the epoch), the raise stands like any raise
-// from just before a cut. Until the next take the larger Size stands:
+// from just before a cut. Until the next pull the larger Size stands:
 // followedRead checks every read against the page's epoch and Size after
 // it, but a Pin or a Batch in that window may be given bytes past the
-// cut, as they were before it.
+// cut, as they were before it. A page whose Size is below the reader's
+// sends the pull to the locked path: otherwise a writer killed between
+// storing a cut Size and moving the epoch, which nothing moves after it
+// until the next writer opens, left the reader's Size, Pins and Batches
+// past the cut for as long.
 func (m *Manager) raiseFollowed(ps pageState) (epoch uint64, ok bool) {
 	st := m.state()
 	if !ps.stable || ps.epoch == midFollow || ps.epoch != m.seen.Load() || ps.start != st.start.Load() {
@@ -358,7 +362,14 @@ func (m *Manager) raiseFollowed(ps pageState) (epoch uint64, ok bool) {
 	}
 	for {
 		cur := st.size.Load()
-		if ps.size <= cur || m.seen.Load() != ps.epoch || st.size.CompareAndSwap(cur, ps.size) {
+		if ps.size < cur {
+			// The page says less within the epoch: a Truncate stored the
+			// cut Size and has not moved the epoch yet, and may never
+			// (its writer died there), or a raise from a later load came
+			// first. The locked path stores the exact value.
+			return 0, false
+		}
+		if ps.size == cur || m.seen.Load() != ps.epoch || st.size.CompareAndSwap(cur, ps.size) {
 			break
 		}
 	}
