@@ -3,6 +3,7 @@
 package chunkmap_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -23,9 +24,9 @@ func TestClose_WritableHoldKeepsRecovery(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	for _, tc := range []struct {
 		name  string
-		store func(t *testing.T, m *chunkmap.Manager, off int64, b byte)
+		store func(t *testing.T, m *chunkmap.Manager, off int64, b byte) (want byte)
 	}{
-		{"pin", func(t *testing.T, m *chunkmap.Manager, off int64, b byte) {
+		{"pin", func(t *testing.T, m *chunkmap.Manager, off int64, b byte) byte {
 			t.Helper()
 			p, err := m.PinWritable(off, 8)
 			if err != nil {
@@ -36,8 +37,9 @@ func TestClose_WritableHoldKeepsRecovery(t *testing.T) {
 			}
 			p.Bytes()[0] = b
 			p.Release()
+			return b
 		}},
-		{"batch", func(t *testing.T, m *chunkmap.Manager, off int64, b byte) {
+		{"batch", func(t *testing.T, m *chunkmap.Manager, off int64, b byte) byte {
 			t.Helper()
 			err := m.Batch(func(bt *chunkmap.Batch) error {
 				p, err := bt.WritableBytes(off, 8)
@@ -53,12 +55,43 @@ func TestClose_WritableHoldKeepsRecovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			return b
+		}},
+		// A chunk the Batch read before Close and asks to write after
+		// it: Close saw no writable hold, so the Batch must not get one.
+		{"batch read, then write after Close", func(t *testing.T, m *chunkmap.Manager, off int64, b byte) byte {
+			t.Helper()
+			var werr error
+			err := m.Batch(func(bt *chunkmap.Batch) error {
+				if _, err := bt.Bytes(off, 8); err != nil {
+					return err
+				}
+				if err := m.Close(); err == nil {
+					t.Error("Close inside a Batch returned nil, want ErrBusy")
+				}
+				p, err := bt.WritableBytes(off, 8)
+				if werr = err; err != nil {
+					return nil
+				}
+				p[0] = b
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if werr != nil {
+				if !errors.Is(werr, chunkmap.ErrClosed) {
+					t.Errorf("WritableBytes after Close = %v, want ErrClosed or the bytes", werr)
+				}
+				return 1 // refused: the byte synced before
+			}
+			return b
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, rec, opts, m := openRecordedSynced(t, cs)
 			const off = cs + 16
-			tc.store(t, m, off, 2)
+			want := tc.store(t, m, off, 2)
 
 			m2, err := chunkmap.Open(dir, &opts)
 			if err != nil {
@@ -66,8 +99,8 @@ func TestClose_WritableHoldKeepsRecovery(t *testing.T) {
 			}
 			defer m2.Close()
 			got := make([]byte, 1)
-			if _, err := m2.ReadAt(got, off); err != nil || got[0] != 2 {
-				t.Fatalf("ReadAt(%d) after reopening = %v, %v; want the store after Close, 2", off, got, err)
+			if _, err := m2.ReadAt(got, off); err != nil || got[0] != want {
+				t.Fatalf("ReadAt(%d) after reopening = %v, %v; want %d", off, got, err, want)
 			}
 			if err := m2.Sync(); err != nil {
 				t.Fatal(err)
@@ -80,8 +113,8 @@ func TestClose_WritableHoldKeepsRecovery(t *testing.T) {
 			if !ok || len(f.Data) != cs {
 				t.Fatalf("image after the Sync: no whole chunk 1: %v", im)
 			}
-			if f.Data[off-cs] != 2 {
-				t.Errorf("image after the Sync of the reopened dataset: byte %d = %d, want 2: the store it read and acknowledged is lost to a power loss", off, f.Data[off-cs])
+			if f.Data[off-cs] != want {
+				t.Errorf("image after the Sync of the reopened dataset: byte %d = %d, want %d: the store it read and acknowledged is lost to a power loss", off, f.Data[off-cs], want)
 			}
 		})
 	}
