@@ -918,6 +918,17 @@ func (b *Batch) hold(idx int64, write bool, op string, off int64, n int) (bool, 
 	if write && !c.write {
 		c.write = true
 		c.s.wholds.Add(1)
+		if !m.live.Load() {
+			// A Close that began after this call's check may have
+			// looked for writable holds before this one was counted,
+			// and marked the state page clean: stores through these
+			// bytes would be synced by nobody (writableHeldLocked).
+			// Close stores live before it looks, so one of the two
+			// sees the other.
+			c.s.wholds.Add(-1)
+			c.write = false
+			return false, ErrClosed
+		}
 		// A chunk whose dirty flag is set is queued for Sync, and a Sync
 		// that takes the flag after the writable hold was counted queues
 		// the chunk again (sync.go): only a clean chunk needs marking,

@@ -132,6 +132,14 @@ func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) 
 		} else if ok {
 			if write {
 				s.wholds.Add(1)
+				if !m.live.Load() {
+					// Close began after the check above and may have
+					// looked for writable holds before this one was
+					// counted (see Batch.hold).
+					s.wholds.Add(-1)
+					m.unholdSlot(s)
+					return nil, m.errorf(op, at(off, int64(n)), ErrClosed, "")
+				}
 				if !s.isDirty() {
 					m.markDirtyIndex(st.first, s)
 				}
