@@ -362,8 +362,9 @@ var (
 // failed sync, say), which it never hides; one that ends while Close runs
 // is not reported. Stores a Batch or pin makes through its bytes once Close has
 // begun may come after Close's sync of their chunk: they are in the file
-// (a crash of the process keeps them), but not synced until the first Sync
-// after the next Open, which fsyncs every chunk, as after a crash. Every later call
+// (a crash of the process keeps them), but not synced: the first Sync
+// after the next Open fsyncs every chunk, as after a crash, and so those
+// made before it, but nothing syncs those made after it. Every later call
 // returns ErrClosed, Close included. Close of a nil *Manager returns an
 // error matching ErrClosed too, so that a deferred Close after a failed
 // Open, which returns nil, does not crash; other methods of a nil
