@@ -22,8 +22,8 @@ import (
 // does not recognise are left alone. If dir is empty afterwards, Remove
 // removes it too: the directory it locked, and only while dir still names
 // it (one that another program moved away is left where it went, and what
-// stands under the name instead is left alone; a mount point stays too (on Unix),
-// emptied). Remove opens none of the files it removes, but for a
+// stands under the name instead is left alone; on Unix a mount point
+// stays too, emptied). Remove opens none of the files it removes, but for a
 // manifest with no chunk file or temporary file beside it, whose first bytes it reads: a file under that common
 // name (a Python package's MANIFEST, say) that holds a chunkmap
 // manifest's magic at neither of the places its records start (offsets 0
