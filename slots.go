@@ -831,10 +831,7 @@ var arenasHeld atomic.Int64
 // overMapBudget reports whether the Managers of the process hold their
 // share of the system's mappings (see mapBudget), or of its descriptors
 // (see fileMapBudget).
-func overMapBudget() bool {
-	n := mappedInProcess.Load() + arenasHeld.Load()
-	return n >= mapBudget() || n >= fileMapBudget.Load()
-}
+func overMapBudget() bool { return mapsOverBudget() >= 0 }
 
 // pastMapBudget reports whether the Managers of the process hold more
 // than their share of mappings or descriptors: what the release of a last
@@ -842,9 +839,14 @@ func overMapBudget() bool {
 // of its own first, overMapBudget), so the share held is no excess; a
 // release that evicted at it left room below the share that the next miss
 // took again, and a pin of a mapped chunk cost a remap.
-func pastMapBudget() bool {
-	n := mappedInProcess.Load() + arenasHeld.Load()
-	return n > mapBudget() || n > fileMapBudget.Load()
+func pastMapBudget() bool { return mapsOverBudget() > 0 }
+
+// mapsOverBudget returns how many more mappings the Managers of the
+// process hold than the lower of their two shares (of the system's
+// mappings and of the process's descriptors), negative where they hold
+// fewer.
+func mapsOverBudget() int64 {
+	return mappedInProcess.Load() + arenasHeld.Load() - min(mapBudget(), fileMapBudget.Load())
 }
 
 // fileMapBudget is the most chunks the Managers of the process keep mapped
