@@ -3,6 +3,7 @@ package chunkmap
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/chunkmap/chunkmap/internal/vfs"
@@ -32,11 +33,20 @@ func TestClose_PinReleasedDuringCloseRetiresNothingEarly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	released, retiredEarly := false, false
-	// A chunk file's fsync runs without the Manager's mu (Sync fans
-	// them out), after Close has marked the Manager closed.
+	// A chunk file's fsync runs without the Manager's mu, after Close has
+	// marked the Manager closed. Sync fans the fsyncs out to goroutines
+	// side by side, so the hook's own state has a lock of its own.
+	var (
+		hookMu                 sync.Mutex
+		released, retiredEarly bool
+	)
 	fsys.onSync = func(name string) {
-		if released || m.live.Load() || filepath.Ext(name) != ".chunk" {
+		if m.live.Load() || filepath.Ext(name) != ".chunk" {
+			return
+		}
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		if released {
 			return
 		}
 		released = true
@@ -48,6 +58,8 @@ func TestClose_PinReleasedDuringCloseRetiresNothingEarly(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
+	hookMu.Lock()
+	defer hookMu.Unlock()
 	if !released {
 		t.Fatal("Close's sync fsync'd no chunk file after it marked the Manager closed: the pin was not released during Close")
 	}
