@@ -504,7 +504,9 @@ func TestBulkAppendsOnOneThread(t *testing.T) {
 	var model []byte
 	steps := 200
 	if raceEnabled {
-		steps = 80 // each step reads the whole dataset back
+		// Each step reads the whole dataset back, whose size grows with
+		// the steps, and the race detector checks every byte copied.
+		steps = 40
 	}
 	for step := range steps {
 		var op string

@@ -46,7 +46,7 @@ func TestFollowMix_EveryReadPath(t *testing.T) {
 	start := int64(0)
 	gens := uint64(600)
 	if raceEnabled || testing.Short() {
-		gens = 200
+		gens = 120
 	}
 	for gen := uint64(2); gen < gens && !failed.Load(); gen++ {
 		if gen%4 == 0 {
