@@ -347,7 +347,7 @@ func TestAdvx_FollowerSameProcess(t *testing.T) {
 		defer wg.Done()
 		advxWriter(t, dir, rand.New(rand.NewPCG(seed, 1)), stop, log)
 	}()
-	deadline := time.Now().Add(1500 * time.Millisecond)
+	deadline := time.Now().Add(stormFor(1500 * time.Millisecond))
 	var total atomic.Int64
 	for f := range 2 {
 		wg.Add(1)

@@ -54,7 +54,7 @@ func TestEviction_ManyIdleGoroutines(t *testing.T) {
 	defer func() { close(park); wg.Wait() }()
 	seed := testSeed(t, "CHUNKMAP_SEED")
 	reads := 2000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		reads = 700 // still evicts on nearly every read: over 2,500 evictions
 	}
 	var readers sync.WaitGroup
@@ -452,7 +452,7 @@ func TestPin_AcrossBoundariesUnderPressure(t *testing.T) {
 				mirror[i] = chunkByte(int64(i))
 			}
 			pins := 200
-			if testing.Short() {
+			if testing.Short() || raceEnabled {
 				pins = 60
 			}
 			for range pins {
@@ -513,7 +513,7 @@ func TestStragglers(t *testing.T) {
 		owned[w] = make([]uint64, words)
 	}
 	iters := 3000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		iters = 1000
 	}
 	var wg sync.WaitGroup

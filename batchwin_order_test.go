@@ -63,7 +63,7 @@ func TestBatchWin_SizeSeenThenBytes(t *testing.T) {
 			}
 		}
 	}()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(stormFor(2 * time.Second))
 	var tries, bad int
 	var first string
 	for time.Now().Before(deadline) && bad == 0 {
@@ -128,7 +128,7 @@ func TestBatchWin_StartSeenThenBytes(t *testing.T) {
 			time.Sleep(50 * time.Microsecond)
 		}
 	}()
-	deadline := time.Now().Add(1500 * time.Millisecond)
+	deadline := time.Now().Add(stormFor(1500 * time.Millisecond))
 	var tries, bad int
 	var first string
 	for time.Now().Before(deadline) && bad == 0 && m.Start() < (chunks-3)*bwCS {

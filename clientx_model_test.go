@@ -197,7 +197,7 @@ func clxStepDrop(t *testing.T, what string, m *chunkmap.Manager, f *clxModel, n,
 // a ReadOnly follower beside the writer and reopens in between.
 func TestClientxModel(t *testing.T) {
 	seed := testSeed(t, "CLIENTX_SEED")
-	deadline := time.Now().Add(1500 * time.Millisecond)
+	deadline := time.Now().Add(stormFor(1500 * time.Millisecond))
 	for round := 0; time.Now().Before(deadline); round++ {
 		rs := seed + uint64(round)
 		t.Run(fmt.Sprint("seed", rs), func(t *testing.T) { clxModelRound(t, rs, round%4 == 3) })

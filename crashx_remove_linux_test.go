@@ -218,7 +218,7 @@ func TestCrashx_FollowerRaceWithTruncateSpuriousErrors(t *testing.T) {
 		}
 		done <- nil
 	}()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(stormFor(3 * time.Second))
 	b := make([]byte, 64)
 	var spurious, reads int
 	var seen []error

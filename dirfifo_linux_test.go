@@ -57,7 +57,7 @@ func TestOpen_DirSwappedForFIFONeverHangs(t *testing.T) {
 					m.Close()
 				}
 			}
-			deadline := time.Now().Add(2 * time.Second)
+			deadline := time.Now().Add(stormFor(2 * time.Second))
 			for i := 0; time.Now().Before(deadline); i++ {
 				done := make(chan struct{})
 				go func() { defer close(done); call() }()

@@ -49,7 +49,7 @@ func TestOpen_DirSwappedForSymlinkStaysPut(t *testing.T) {
 	// dataset there, as it must.
 	swaps := swaptest.Start(t, dir, link)
 	defer swaps.Stop()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(stormFor(3 * time.Second))
 	tries, opened := 0, 0
 	for ; time.Now().Before(deadline); tries++ {
 		for _, ro := range []bool{false, true} {

@@ -50,7 +50,7 @@ func edgeCheckStats(t *testing.T, what string, m *chunkmap.Manager, maxMapped in
 // time.ParseDuration string).
 func TestEdgeModel(t *testing.T) {
 	seed := testSeed(t, "EDGEMODEL_SEED")
-	budget := 1500 * time.Millisecond
+	budget := stormFor(1500 * time.Millisecond)
 	if testing.Short() {
 		budget = 500 * time.Millisecond
 	}

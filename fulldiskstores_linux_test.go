@@ -46,7 +46,7 @@ func TestFullDiskStoresNeverFault(t *testing.T) {
 		}
 		faults.Add(1)
 	}
-	stop := time.Now().Add(1500 * time.Millisecond)
+	stop := time.Now().Add(stormFor(1500 * time.Millisecond))
 	var wg sync.WaitGroup
 	var full atomic.Int64
 	// Appenders: the content must match the offset they get, which they

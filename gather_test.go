@@ -59,7 +59,7 @@ func TestManager_GatherScatter(t *testing.T) {
 			vals := make([]byte, 8*len(offs))
 			got := make([]byte, len(vals))
 			rounds := 8
-			if testing.Short() {
+			if testing.Short() || raceEnabled {
 				rounds = 3
 			}
 			for round := range rounds {
@@ -168,7 +168,7 @@ func TestGatherScatter_ManyChunksMapped(t *testing.T) {
 			offs := make([]int64, 1000)
 			buf := make([]byte, n*len(offs))
 			rounds := 10
-			if testing.Short() {
+			if testing.Short() || raceEnabled {
 				rounds = 4 // two gathers and two scatters
 			}
 			for round := range rounds {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -163,4 +164,16 @@ func keepHolesOnTmpfs(t *testing.T) {
 	t.Helper()
 	was := chunkmap.SetKeepHoles(true)
 	t.Cleanup(func() { chunkmap.SetKeepHoles(was) })
+}
+
+// stormFor is how long a test that sets operations against each other
+// until a deadline runs them: d, or half of d under the race detector. The
+// race run is CI's, where each operation costs several times as much and
+// the whole package must stay within CI's time; the run without -race (the
+// README's test command) runs the whole of d.
+func stormFor(d time.Duration) time.Duration {
+	if raceEnabled {
+		return d / 2
+	}
+	return d
 }

@@ -116,7 +116,7 @@ func TestHostileFS_DiskFullRandom(t *testing.T) {
 	var md hfsModel
 	full := false
 	const maxSize = 40 * cs // 2.5 MiB of data at most
-	deadline := time.Now().Add(8 * time.Second)
+	deadline := time.Now().Add(stormFor(8 * time.Second))
 	steps, failures := 0, 0
 	for ; steps < 3000 && time.Now().Before(deadline); steps++ {
 		what := ""

@@ -87,7 +87,7 @@ func TestLifecycle_AtomicStoreRefusedNeverSeen(t *testing.T) {
 				}
 			}
 		})
-		deadline := time.Now().Add(time.Second)
+		deadline := time.Now().Add(stormFor(time.Second))
 		checks := 0
 		for time.Now().Before(deadline) {
 			var before []uint64

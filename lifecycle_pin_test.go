@@ -129,7 +129,7 @@ func TestLifecycle_FollowerScanWhileWriterRegrows(t *testing.T) {
 			}
 		}
 	})
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(stormFor(3 * time.Second))
 	for time.Now().Before(deadline) {
 		err := f.Batch(func(b *chunkmap.Batch) error {
 			off := rng.Int64N(6 * cs)

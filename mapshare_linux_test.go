@@ -315,7 +315,7 @@ func TestMapShare_Storm(t *testing.T) {
 	defer restore()
 	root := t.TempDir()
 	const workers = 10
-	deadline := time.Now().Add(8 * time.Second)
+	deadline := time.Now().Add(stormFor(8 * time.Second))
 	if testing.Short() {
 		deadline = time.Now().Add(3 * time.Second)
 	}

@@ -25,7 +25,7 @@ import (
 // OSFILE_SEED replays a run.
 func TestOSFileModel(t *testing.T) {
 	seed := testSeed(t, "OSFILE_SEED")
-	budget := 1500 * time.Millisecond
+	budget := stormFor(1500 * time.Millisecond)
 	if testing.Short() {
 		budget = 500 * time.Millisecond
 	}

@@ -446,7 +446,7 @@ func TestOtherFS_ZeroingBesideLiveBytes(t *testing.T) {
 				}()
 			}
 			rng := rand.New(rand.NewPCG(1, 2))
-			deadline := time.Now().Add(time.Second)
+			deadline := time.Now().Add(stormFor(time.Second))
 			for time.Now().Before(deadline) && len(bad) == 0 {
 				// Between the middle of chunk 1 and that of chunk 2,
 				// 2 KiB into a page.

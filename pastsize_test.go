@@ -52,7 +52,7 @@ func TestStoresPastSizeAfterTruncate(t *testing.T) {
 			return accessor.New(m, nil).Batch(func(b *accessor.Batch) error { return b.WriteUint64(off, val) })
 		}},
 	}
-	d := 400 * time.Millisecond
+	d := stormFor(400 * time.Millisecond)
 	if testing.Short() {
 		d = 100 * time.Millisecond
 	}

@@ -55,7 +55,7 @@ func TestRefreshNoCorruptWhileWriterTruncatesAndRegrows(t *testing.T) {
 			rounds++
 		}
 	})
-	deadline := time.Now().Add(1500 * time.Millisecond)
+	deadline := time.Now().Add(stormFor(1500 * time.Millisecond))
 	p := make([]byte, 100)
 	n := 0
 	for time.Now().Before(deadline) && !t.Failed() {

@@ -54,7 +54,7 @@ func TestRemove_EmptiedDirSwappedLeavesWhatStandsUnderItsName(t *testing.T) {
 			}
 			swaps := swaptest.Start(t, dir, other)
 			defer swaps.Stop()
-			deadline := time.Now().Add(time.Second)
+			deadline := time.Now().Add(stormFor(time.Second))
 			tries, removed := 0, 0
 			for ; time.Now().Before(deadline) && !t.Failed(); tries++ {
 				if chunkmap.Remove(dir) != nil {

@@ -64,7 +64,7 @@ func TestRemove_DirSwappedForSymlinkLeavesOtherDataset(t *testing.T) {
 	// Stop puts the directory back under its name.
 	swaps := swaptest.Start(t, dir, link)
 	defer swaps.Stop()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(stormFor(2 * time.Second))
 	tries, removed := 0, 0
 	for ; time.Now().Before(deadline) && !t.Failed(); tries++ {
 		if chunkmap.Remove(dir) != nil {

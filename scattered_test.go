@@ -7,8 +7,12 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"os/exec"
+	"regexp"
+	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -17,11 +21,112 @@ import (
 // scatteredEnv set to 1 runs the test binary with every arena scattered.
 const scatteredEnv = "CHUNKMAP_TEST_SCATTERED"
 
+// scatteredEarly is the scattered run TestMain starts before the first
+// test, when TestScatteredArena is to run: the child then works beside the
+// package's sequential tests, which leave a core mostly idle, instead of
+// after them. TestScatteredArena takes it (or starts its own, when it runs
+// again under -count).
+var scatteredEarly struct {
+	sync.Mutex
+	run *scatteredRun
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv(scatteredEnv) == "1" {
 		chunkmap.SetScatteredArena(true)
+	} else {
+		flag.Parse()
+		if scatteredSelected() {
+			scatteredEarly.run = startScattered()
+		}
 	}
 	os.Exit(m.Run())
+}
+
+// scatteredSelected reports whether this run's flags select
+// TestScatteredArena to run (and not be skipped), as far as its own name
+// tells: -test.run and -test.skip at the top level, -test.list, -short.
+func scatteredSelected() bool {
+	if testing.Short() || flagValue("test.list") != "" {
+		return false
+	}
+	const name = "TestScatteredArena"
+	matches := func(pattern string) bool {
+		top := topLevelPattern(pattern)
+		ok, err := regexp.MatchString(top, name)
+		return err == nil && ok
+	}
+	if run := flagValue("test.run"); run != "" && !matches(run) {
+		return false
+	}
+	if skip := flagValue("test.skip"); skip != "" && matches(skip) {
+		return false
+	}
+	return true
+}
+
+// topLevelPattern returns the part of a -test.run pattern that names
+// top-level tests: up to its first slash outside brackets and parentheses.
+func topLevelPattern(p string) string {
+	depth := 0
+	for i, c := range p {
+		switch c {
+		case '(', '[':
+			depth++
+		case ')', ']':
+			depth--
+		case '/':
+			if depth == 0 {
+				return p[:i]
+			}
+		}
+	}
+	return p
+}
+
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// scatteredRun is a child process running the access tests with every
+// arena scattered; done is closed when it has exited.
+type scatteredRun struct {
+	done chan struct{}
+	out  []byte
+	err  error
+}
+
+// startScattered starts the scattered run. The child dies with this
+// process where the platform allows (see killWithParent): a run that ends
+// early, failed or interrupted, leaves no test process behind.
+func startScattered() *scatteredRun {
+	const tests = "^(TestScattered_.*|TestManager_Gather.*|TestGather.*|TestScatter.*|TestPin.*|TestBatch_.*|TestBatchWin_ExactModel|TestManager_Batch|TestStragglers|TestManager_Concurrent.*|TestEviction_.*|TestRead_.*|TestWrite.*|TestAtomic.*|TestTruncate.*|TestDropBefore.*)$"
+	args := []string{"-test.run", tests, "-test.count=1", "-test.v"}
+	if raceEnabled {
+		// The race run covers these tests in its own
+		// process; the rerun adds the arena's layout, not more rounds.
+		args = append(args, "-test.short")
+	}
+	r := &scatteredRun{done: make(chan struct{})}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), scatteredEnv+"=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	go func() {
+		defer close(r.done)
+		// A parent-death signal follows the thread that started the
+		// child, not the process: this goroutine keeps that thread until
+		// the child has exited.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		killWithParent(cmd)
+		r.err = cmd.Run()
+		r.out = out.Bytes()
+	}()
+	return r
 }
 
 // TestScatteredArena runs the tests of every access path again in a child
@@ -33,25 +138,23 @@ func TestScatteredArena(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the access tests again; skipped with -short")
 	}
-	// Its work is in child processes (or the go command): it runs beside
-	// the package's other such tests, two at a time on two cores, once the
-	// sequential tests are done.
+	// Its work is in a child process, started before the first test when
+	// the flags select this one: it waits beside the package's other
+	// such tests, once the sequential tests are done.
 	t.Parallel()
-	const tests = "^(TestScattered_.*|TestManager_Gather.*|TestGather.*|TestScatter.*|TestPin.*|TestBatch_.*|TestBatchWin_ExactModel|TestManager_Batch|TestStragglers|TestManager_Concurrent.*|TestEviction_.*|TestRead_.*|TestWrite.*|TestAtomic.*|TestTruncate.*|TestDropBefore.*)$"
-	args := []string{"-test.run", tests, "-test.count=1", "-test.v"}
-	if raceEnabled {
-		// The race run covers these tests at full length in its own
-		// process; the rerun adds the arena's layout, not more rounds.
-		args = append(args, "-test.short")
+	scatteredEarly.Lock()
+	r := scatteredEarly.run
+	scatteredEarly.run = nil
+	scatteredEarly.Unlock()
+	if r == nil {
+		r = startScattered()
 	}
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), scatteredEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the access tests with a scattered arena failed: %v\n%s", err, out)
+	<-r.done
+	if r.err != nil {
+		t.Fatalf("the access tests with a scattered arena failed: %v\n%s", r.err, r.out)
 	}
-	if !bytes.Contains(out, []byte("--- PASS: TestScattered_PinAcrossIsAView")) {
-		t.Fatalf("the scattered run ran no test:\n%s", out)
+	if !bytes.Contains(r.out, []byte("--- PASS: TestScattered_PinAcrossIsAView")) {
+		t.Fatalf("the scattered run ran no test:\n%s", r.out)
 	}
 }
 

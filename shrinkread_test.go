@@ -256,7 +256,7 @@ func TestReadOnlyOpenBesideCuts(t *testing.T) {
 		}
 	})
 	opens, failed := 0, 0
-	for start := time.Now(); time.Since(start) < 2*time.Second; opens++ {
+	for start := time.Now(); time.Since(start) < stormFor(2*time.Second); opens++ {
 		r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
 		if err != nil {
 			if failed++; failed <= 3 {

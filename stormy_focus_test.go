@@ -146,7 +146,7 @@ func TestStormy_WriteRefusedByCloseWritesNothing(t *testing.T) {
 	seed := stormySeed(t)
 	rng := stormyRNG(seed, 0)
 	rounds := 40
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		rounds = 15
 	}
 	e := stormyNewEnv(t)

@@ -18,7 +18,7 @@ func stormyBaseConfig() stormyConfig {
 		noise:         2,
 		phases:        3,
 	}
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		cfg.phases = 2
 	}
 	return cfg

@@ -49,7 +49,7 @@ func TestStress_GatherWideArena(t *testing.T) {
 			// Readers gather 8-byte values at any offset; each byte must be
 			// the pattern or its complement, never anything else.
 			master := rand.New(rand.NewPCG(seed+uint64(i), 3))
-			deadline := time.Now().Add(time.Second)
+			deadline := time.Now().Add(stormFor(time.Second))
 			var wg sync.WaitGroup
 			for g := 0; g < 5; g++ {
 				rng := rand.New(rand.NewPCG(master.Uint64(), uint64(g)))

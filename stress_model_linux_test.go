@@ -73,7 +73,7 @@ func stressModelRun(t *testing.T, opts chunkmap.Options, seed uint64) {
 	model := make([]byte, smRegion)
 	var counterTotals [smStripes][smCounter]atomic.Uint64
 	master := rand.New(rand.NewPCG(seed, 1))
-	deadline := time.Now().Add(1200 * time.Millisecond)
+	deadline := time.Now().Add(stormFor(1200 * time.Millisecond))
 	stop := make(chan struct{})
 	var wg, bg sync.WaitGroup
 

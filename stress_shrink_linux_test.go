@@ -534,7 +534,7 @@ func TestStress_BatchWriteRacingTruncate(t *testing.T) {
 			}
 		}
 	})
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(stormFor(2 * time.Second))
 	var ok, oor int
 	for time.Now().Before(deadline) && !t.Failed() {
 		err := m.Batch(func(b *chunkmap.Batch) error {

@@ -138,7 +138,7 @@ func TestBatchStoreIsFsyncedByLaterSync(t *testing.T) {
 			}
 		}
 	})
-	deadline := time.Now().Add(1500 * time.Millisecond)
+	deadline := time.Now().Add(stormFor(1500 * time.Millisecond))
 	var v uint64
 	for time.Now().Before(deadline) && !t.Failed() {
 		v++

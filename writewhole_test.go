@@ -49,7 +49,7 @@ func TestWriteAtAcrossChunksIsWholeAgainstShrinks(t *testing.T) {
 			}
 		}
 	})
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(stormFor(time.Second))
 	for i := 0; time.Now().Before(deadline) && !t.Failed(); i++ {
 		q := p
 		if i%2 == 1 {
