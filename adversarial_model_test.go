@@ -45,7 +45,10 @@ func advModelRun(t *testing.T, opts chunkmap.Options, seed uint64) {
 	const cs = chunkmap.MinChunkSize
 	const writers = 6
 	const regionLen = cs + cs/3
-	const iters = 120
+	iters := 120
+	if raceEnabled {
+		iters = 70
+	}
 	dir := t.TempDir()
 	m := advOpen(t, dir, &opts)
 	va := accessor.New(m, nil)

@@ -144,7 +144,7 @@ func TestBatchWin_ExactModel(t *testing.T) {
 	for _, c := range bwCfgs {
 		t.Run(c.name, func(t *testing.T) {
 			seed := testSeed(t, "BATCHWIN_SEED")
-			d := 300 * time.Millisecond
+			d := stormFor(300 * time.Millisecond)
 			if testing.Short() {
 				d = 100 * time.Millisecond
 			}

@@ -182,7 +182,7 @@ func TestSmallWrites_ConcurrentSyncDurable(t *testing.T) {
 			})
 			syncs := 60
 			if raceEnabled {
-				syncs = 20
+				syncs = 12
 			}
 			for range syncs {
 				var cp checkpoint
