@@ -84,6 +84,8 @@ func topLevelPattern(p string) string {
 	return p
 }
 
+// flagValue returns the value of the flag of that name, or "" where
+// there is none.
 func flagValue(name string) string {
 	if f := flag.Lookup(name); f != nil {
 		return f.Value.String()
@@ -106,8 +108,8 @@ func startScattered() *scatteredRun {
 	const tests = "^(TestScattered_.*|TestManager_Gather.*|TestGather.*|TestScatter.*|TestPin.*|TestBatch_.*|TestBatchWin_ExactModel|TestManager_Batch|TestStragglers|TestManager_Concurrent.*|TestEviction_.*|TestRead_.*|TestWrite.*|TestAtomic.*|TestTruncate.*|TestDropBefore.*)$"
 	args := []string{"-test.run", tests, "-test.count=1", "-test.v"}
 	if raceEnabled {
-		// The race run covers these tests in its own
-		// process; the rerun adds the arena's layout, not more rounds.
+		// The race run covers these tests in its own process; the rerun
+		// adds the arena's layout, not more rounds.
 		args = append(args, "-test.short")
 	}
 	r := &scatteredRun{done: make(chan struct{})}
