@@ -268,7 +268,10 @@ func scanValues[T value](s *Scanner, op string, off int64, n int) iter.Seq2[int6
 // memory owned by the Manager, valid only during the iteration step that
 // yields them, and they must not be stored to or kept. [off, off+n) must
 // lie within [Start, Size) when the scan starts; otherwise it yields
-// nothing, and Err reports an error matching [chunkmap.ErrOutOfRange].
+// nothing, and Err reports an error matching [chunkmap.ErrOutOfRange]. A
+// scan of n = 0 bytes yields nothing and, as an empty ReadAt, reports no
+// error at any offset of at least 0 (a 0-byte [ViewAccessor.Slice], which
+// holds its range, checks it).
 //
 // Each block is yielded from inside a [chunkmap.Manager.Batch] that holds
 // its chunk (so a Close called from the loop body returns ErrBusy, and

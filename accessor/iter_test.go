@@ -787,3 +787,51 @@ func ExampleScanner() {
 	// block at 0 of 40 bytes
 	// 11 true
 }
+
+// TestScanner_EmptyScans: a scan of nothing yields nothing and, as an empty
+// ReadAt, reports no error at any offset of at least 0, below Start and
+// past Size too, while a negative offset and a closed Manager are errors
+// still, as the scans' docs say.
+func TestScanner_EmptyScans(t *testing.T) {
+	m := newTestManager(t, nil)
+	fill(t, m, 0, 3*cs)
+	if err := m.DropBefore(cs); err != nil {
+		t.Fatal(err)
+	}
+	va := accessor.New(m, nil)
+	scans := map[string]func(s *accessor.Scanner, off int64) int{
+		"Blocks": func(s *accessor.Scanner, off int64) (yields int) {
+			for range s.Blocks(off, 0) {
+				yields++
+			}
+			return yields
+		},
+		"Uint64s": func(s *accessor.Scanner, off int64) (yields int) {
+			for range s.Uint64s(off, 0) {
+				yields++
+			}
+			return yields
+		},
+	}
+	for name, scan := range scans {
+		for _, off := range []int64{0, cs - 1, cs, 3 * cs, 3*cs + 1, math.MaxInt64} {
+			s := va.Scan()
+			if yields := scan(s, off); yields != 0 || s.Err() != nil {
+				t.Errorf("%s(%d, 0) with Start %d, Size %d: %d yields, Err %v; want none, nil", name, off, m.Start(), m.Size(), yields, s.Err())
+			}
+		}
+		s := va.Scan()
+		if yields := scan(s, -1); yields != 0 || !errors.Is(s.Err(), chunkmap.ErrOutOfRange) {
+			t.Errorf("%s(-1, 0): %d yields, Err %v; want none, ErrOutOfRange", name, yields, s.Err())
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, scan := range scans {
+		s := va.Scan()
+		if yields := scan(s, cs); yields != 0 || !errors.Is(s.Err(), chunkmap.ErrClosed) {
+			t.Errorf("%s(%d, 0) after Close: %d yields, Err %v; want none, ErrClosed", name, int64(cs), yields, s.Err())
+		}
+	}
+}

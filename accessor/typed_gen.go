@@ -139,7 +139,8 @@ func (s *Scanner) Int32s(off int64, n int) iter.Seq2[int64, int32] {
 // with its offset, in order. [off, off+8*n) must lie within [Start, Size)
 // when the scan starts; otherwise it yields nothing, and Err reports an
 // error matching [chunkmap.ErrOutOfRange]. A scan of n = 0 values yields
-// nothing.
+// nothing and, as an empty ReadAt, reports no error at any offset of at
+// least 0 (a 0-byte [ViewAccessor.Slice], which holds its range, checks it).
 //
 // The values are copied a piece of 2 KiB at a time, each piece with one
 // fault-guarded [ViewAccessor.ReadAt], ahead of the loop body: a store to a
