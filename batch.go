@@ -749,6 +749,12 @@ func (b *Batch) closedErr(op string, where span) error {
 	return placed(place(op, where)+" in "+b.dir, "%w: the Batch was used after its function returned", ErrClosed)
 }
 
+// writeHoldHook, if set, runs where Pin's lock-free path and a Batch's
+// hold count a writable hold, after their checks that the Manager is open:
+// a test's way to begin a Close in between. Set only by tests, before the
+// calls it is to act in.
+var writeHoldHook func()
+
 // batchHeldHook, if set, runs in slow between the holds and the checks
 // after them: tests set it (export_test.go) to delete chunks in that
 // window, which otherwise only a concurrent Truncate reaches.
@@ -916,6 +922,9 @@ func (b *Batch) hold(idx int64, write bool, op string, off int64, n int) (bool, 
 		c = st.add(idx, s)
 	}
 	if write && !c.write {
+		if writeHoldHook != nil {
+			writeHoldHook()
+		}
 		c.write = true
 		c.s.wholds.Add(1)
 		if !m.live.Load() {

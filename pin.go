@@ -131,6 +131,9 @@ func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) 
 			m.unholdSlot(s)
 		} else if ok {
 			if write {
+				if writeHoldHook != nil {
+					writeHoldHook()
+				}
 				s.wholds.Add(1)
 				if !m.live.Load() {
 					// Close began after the check above and may have
