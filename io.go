@@ -21,7 +21,8 @@ import (
 // may run in parallel with every other method; one that a concurrent
 // Truncate overtakes returns the bytes it read before the Truncate took
 // the rest away (n may reach past the new Size) and io.EOF. It does not
-// retain p.
+// retain p, which must not share memory with the bytes it reads (see
+// WriteAt).
 func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	// The common case first: a read inside one mapped chunk and inside
 	// Size, in one guarded frame. Neither Close nor Start needs a check
@@ -332,7 +333,11 @@ func chunkFaultErr(path string, f fault) error {
 // a Truncate, DropBefore or Close happen one after the other, each whole,
 // as a file's write and truncate do: a write across chunks is never cut
 // short by them, and one that returns ErrClosed or ErrOutOfRange has
-// written nothing. It does not retain p. If creating a chunk or allocating
+// written nothing. It does not retain p, which must not share memory with
+// the bytes it writes (the dataset's own bytes, from a Pin, a Batch or an
+// accessor View): as with a file written from a mapping of itself, the copy
+// runs forward and may read bytes it has already overwritten, so copy such
+// bytes to a buffer of their own first. If creating a chunk or allocating
 // the blocks a write past Size needs fails (for example, the disk is full:
 // the error matches ErrNoSpace) it returns the error and leaves Size as it
 // was, unless a later write has already claimed the bytes after it (see

@@ -134,6 +134,13 @@
 //     [chunkmap.Manager.Sync] like any other write, but they are not fault
 //     guarded: if another process truncates the chunk file, touching the
 //     bytes kills the process (all other calls return ErrFault instead).
+//   - A buffer given to a read or write (WriteAt's p, a bulk call's src or
+//     dst) must not share memory with the dataset's bytes that call reads
+//     or writes, such as the bytes of a View over them: the copy runs
+//     forward in pieces, as a file's pwrite from a mapping of the same
+//     file does, so it may read bytes it has already overwritten. Copy
+//     such bytes to a buffer of their own first, or move them within one
+//     View with the built-in copy, which handles overlap.
 package accessor
 
 import (
