@@ -289,16 +289,23 @@ var scanKinds = []struct {
 	}},
 }
 
-// TestScanner_OutOfRange checks that a range not wholly inside
-// [Start, Size) yields nothing and leaves ErrOutOfRange in Err, and that
-// the first error sticks.
-func TestScanner_OutOfRange(t *testing.T) {
+// scanDataset returns a Manager holding [cs, 3*cs) (its first chunk
+// dropped), and an accessor over it, for the scans' range tests.
+func scanDataset(t *testing.T) (*chunkmap.Manager, *accessor.ViewAccessor) {
+	t.Helper()
 	m := newTestManager(t, nil)
 	fill(t, m, 0, 3*cs)
 	if err := m.DropBefore(cs); err != nil {
 		t.Fatal(err)
 	}
-	va := accessor.New(m, nil)
+	return m, accessor.New(m, nil)
+}
+
+// TestScanner_OutOfRange checks that a range not wholly inside
+// [Start, Size) yields nothing and leaves ErrOutOfRange in Err, and that
+// the first error sticks.
+func TestScanner_OutOfRange(t *testing.T) {
+	_, va := scanDataset(t)
 	for _, k := range scanKinds {
 		for _, tc := range []struct {
 			name   string
@@ -793,45 +800,26 @@ func ExampleScanner() {
 // past Size too, while a negative offset and a closed Manager are errors
 // still, as the scans' docs say.
 func TestScanner_EmptyScans(t *testing.T) {
-	m := newTestManager(t, nil)
-	fill(t, m, 0, 3*cs)
-	if err := m.DropBefore(cs); err != nil {
-		t.Fatal(err)
-	}
-	va := accessor.New(m, nil)
-	scans := map[string]func(s *accessor.Scanner, off int64) int{
-		"Blocks": func(s *accessor.Scanner, off int64) (yields int) {
-			for range s.Blocks(off, 0) {
-				yields++
-			}
-			return yields
-		},
-		"Uint64s": func(s *accessor.Scanner, off int64) (yields int) {
-			for range s.Uint64s(off, 0) {
-				yields++
-			}
-			return yields
-		},
-	}
-	for name, scan := range scans {
+	m, va := scanDataset(t)
+	for _, k := range scanKinds {
 		for _, off := range []int64{0, cs - 1, cs, 3 * cs, 3*cs + 1, math.MaxInt64} {
 			s := va.Scan()
-			if yields := scan(s, off); yields != 0 || s.Err() != nil {
-				t.Errorf("%s(%d, 0) with Start %d, Size %d: %d yields, Err %v; want none, nil", name, off, m.Start(), m.Size(), yields, s.Err())
+			if yields := k.scan(s, off, 0); yields != 0 || s.Err() != nil {
+				t.Errorf("%s(%d, 0) with Start %d, Size %d: %d yields, Err %v; want none, nil", k.name, off, m.Start(), m.Size(), yields, s.Err())
 			}
 		}
 		s := va.Scan()
-		if yields := scan(s, -1); yields != 0 || !errors.Is(s.Err(), chunkmap.ErrOutOfRange) {
-			t.Errorf("%s(-1, 0): %d yields, Err %v; want none, ErrOutOfRange", name, yields, s.Err())
+		if yields := k.scan(s, -1, 0); yields != 0 || !errors.Is(s.Err(), chunkmap.ErrOutOfRange) {
+			t.Errorf("%s(-1, 0): %d yields, Err %v; want none, ErrOutOfRange", k.name, yields, s.Err())
 		}
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for name, scan := range scans {
+	for _, k := range scanKinds {
 		s := va.Scan()
-		if yields := scan(s, cs); yields != 0 || !errors.Is(s.Err(), chunkmap.ErrClosed) {
-			t.Errorf("%s(%d, 0) after Close: %d yields, Err %v; want none, ErrClosed", name, int64(cs), yields, s.Err())
+		if yields := k.scan(s, cs, 0); yields != 0 || !errors.Is(s.Err(), chunkmap.ErrClosed) {
+			t.Errorf("%s(%d, 0) after Close: %d yields, Err %v; want none, ErrClosed", k.name, int64(cs), yields, s.Err())
 		}
 	}
 }
