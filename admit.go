@@ -119,9 +119,14 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	}
 	m.mu.Unlock()
 	if err == io.EOF {
-		// The chunk file is not ChunkSize long: someone truncated it.
-		return k, fmt.Errorf("%w: chunk file %s is %d bytes, not %d (truncated by another program)",
-			ErrFault, e.f.Path(), end, m.chunkSize)
+		// The chunk file is not ChunkSize long: another program changed
+		// its size.
+		how := "truncated"
+		if end > m.chunkSize {
+			how = "extended"
+		}
+		return k, fmt.Errorf("%w: chunk file %s is %d bytes, not %d (%s by another program)",
+			ErrFault, e.f.Path(), end, m.chunkSize, how)
 	}
 	return k, err
 }

@@ -126,33 +126,66 @@ func TestFault_ReplacedByShorterFile(t *testing.T) {
 	}
 }
 
-// TestFault_TruncatedUnmapped truncates a chunk that is served by pread
-// (not mapped, because MaxMapped is taken): reads there must fail with
-// ErrFault, not return short data as if it were the dataset's end.
+// TestFault_TruncatedUnmapped truncates or extends a chunk file that is
+// served by pread and pwrite (not mapped, because MaxMapped is taken):
+// reads of a truncated file and writes to either must fail with ErrFault
+// naming the file once and saying what happened to it, not return short
+// data as if it were the dataset's end, nor write to a file of the wrong
+// size. (A read of an extended file reads the chunk's own bytes, which
+// are all still there.)
 func TestFault_TruncatedUnmapped(t *testing.T) {
-	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: faultChunk, MaxMapped: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if _, err := m.WriteAt(make([]byte, 3*faultChunk), 0); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 8)
-	for range 3 { // chunk 0 stays mapped and used
-		if _, err := m.ReadAt(buf, 0); err != nil {
-			t.Fatal(err)
+	for _, tc := range []struct {
+		size int64  // chunk 2's file's new size
+		says string // in the message
+		ops  []string
+	}{
+		{100, "truncated by another program", []string{"read", "write"}},
+		{2 * faultChunk, "extended by another program", []string{"write"}},
+	} {
+		for _, op := range tc.ops {
+			t.Run(fmt.Sprintf("%s/%s", strings.Fields(tc.says)[0], op), func(t *testing.T) {
+				dir := t.TempDir()
+				m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: faultChunk, MaxMapped: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				if _, err := m.WriteAt(make([]byte, 3*faultChunk), 0); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 8)
+				for range 3 { // chunk 0 stays mapped and used
+					if _, err := m.ReadAt(buf, 0); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := m.ReadAt(buf, 2*faultChunk+8); err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join(dir, chunk.Name(2))
+				if err := os.Truncate(path, tc.size); err != nil { // another program
+					t.Fatal(err)
+				}
+				maps := m.Stats().Maps
+				if op == "read" {
+					_, err = m.ReadAt(buf, 2*faultChunk+8192)
+				} else {
+					_, err = m.WriteAt(buf, 2*faultChunk+8192)
+				}
+				if !errors.Is(err, chunkmap.ErrFault) {
+					t.Fatalf("%s of chunk 2 whose file is %d bytes now: err = %v, want ErrFault", op, tc.size, err)
+				}
+				if msg := err.Error(); strings.Count(msg, path) != 1 || !strings.Contains(msg, tc.says) {
+					t.Errorf("%s error %q does not name %s once and say %q", op, msg, path, tc.says)
+				}
+				if got := m.Stats().Maps; got != maps {
+					t.Errorf("the %s mapped a chunk (%d maps, %d before): it was to go to the file", op, got, maps)
+				}
+				if fi, err := os.Stat(path); err != nil || fi.Size() != tc.size {
+					t.Errorf("the chunk file after the failed %s: %v, %v; want it as the other program left it, %d bytes", op, fi, err, tc.size)
+				}
+			})
 		}
-	}
-	if _, err := m.ReadAt(buf, 2*faultChunk+8); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(filepath.Join(dir, chunk.Name(2)), 100); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.ReadAt(buf, 2*faultChunk+8192); !errors.Is(err, chunkmap.ErrFault) {
-		t.Fatalf("ReadAt on truncated chunk: err = %v, want ErrFault", err)
 	}
 }
 
