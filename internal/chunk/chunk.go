@@ -63,11 +63,11 @@ const (
 // under a chunk file's name is not a chunk file: a file that does not have
 // the size the caller expects, or not a regular file at all. The message
 // goes on with which of the two it is.
-var ErrSize = errors.New("chunk: not a chunk file")
+var ErrSize = errors.New("not a chunk file")
 
 // ErrReplaced is the Err of the *fs.PathError that [SameFile] returns when
 // another file stands under a chunk's name.
-var ErrReplaced = errors.New("chunk: another file stands under the name")
+var ErrReplaced = errors.New("another file stands under the name")
 
 // File is one chunk file and, while mapped, its mapping.
 //
