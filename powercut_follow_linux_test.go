@@ -193,6 +193,23 @@ func TestPowerCut_Followers(t *testing.T) {
 
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
+			// A failure below (the file system refusing the cut, a
+			// child gone) ends the test at once: its cleanup then
+			// stops the writer and the followers, and closes the
+			// writer, before the file system is unmounted, so that
+			// they do not run on beside the tests after this one.
+			var halt sync.Once
+			stopAll := func() { halt.Do(func() { close(stop) }) }
+			t.Cleanup(func() {
+				stopAll()
+				done := make(chan struct{})
+				go func() { wg.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(pcCalls):
+				}
+				w.Close()
+			})
 			var progress [2]atomic.Int64
 			bad := make([][]string, len(progress))
 			drops := make([]chan chan struct{}, len(progress))
@@ -253,7 +270,7 @@ func TestPowerCut_Followers(t *testing.T) {
 			// system on every follower.
 			before := [2]int64{progress[0].Load(), progress[1].Load()}
 			time.Sleep(400 * time.Millisecond)
-			close(stop)
+			stopAll()
 			done := make(chan struct{})
 			go func() { wg.Wait(); close(done) }()
 			select {
