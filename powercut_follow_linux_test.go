@@ -199,15 +199,21 @@ func TestPowerCut_Followers(t *testing.T) {
 			// writer, before the file system is unmounted, so that
 			// they do not run on beside the tests after this one.
 			var halt sync.Once
-			stopAll := func() { halt.Do(func() { close(stop) }) }
-			t.Cleanup(func() {
-				stopAll()
+			// stopped stops them, and reports whether they all
+			// returned within pcCalls.
+			stopped := func() bool {
+				halt.Do(func() { close(stop) })
 				done := make(chan struct{})
 				go func() { wg.Wait(); close(done) }()
 				select {
 				case <-done:
+					return true
 				case <-time.After(pcCalls):
+					return false
 				}
+			}
+			t.Cleanup(func() {
+				stopped()
 				w.Close()
 			})
 			var progress [2]atomic.Int64
@@ -270,12 +276,7 @@ func TestPowerCut_Followers(t *testing.T) {
 			// system on every follower.
 			before := [2]int64{progress[0].Load(), progress[1].Load()}
 			time.Sleep(400 * time.Millisecond)
-			stopAll()
-			done := make(chan struct{})
-			go func() { wg.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(pcCalls):
+			if !stopped() {
 				buf := make([]byte, 1<<20)
 				t.Fatalf("a follower or the writer did not return within %v:\n%s", pcCalls, buf[:runtime.Stack(buf, true)])
 			}
