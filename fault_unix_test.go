@@ -144,15 +144,7 @@ func TestFault_TruncatedUnmapped(t *testing.T) {
 	} {
 		for _, op := range tc.ops {
 			t.Run(fmt.Sprintf("%s/%s", strings.Fields(tc.says)[0], op), func(t *testing.T) {
-				dir := t.TempDir()
-				m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: faultChunk, MaxMapped: 1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer m.Close()
-				if _, err := m.WriteAt(make([]byte, 3*faultChunk), 0); err != nil {
-					t.Fatal(err)
-				}
+				m, dir, _ := openFaultDataset(t, 1)
 				buf := make([]byte, 8)
 				for range 3 { // chunk 0 stays mapped and used
 					if _, err := m.ReadAt(buf, 0); err != nil {
@@ -167,6 +159,7 @@ func TestFault_TruncatedUnmapped(t *testing.T) {
 					t.Fatal(err)
 				}
 				maps := m.Stats().Maps
+				var err error
 				if op == "read" {
 					_, err = m.ReadAt(buf, 2*faultChunk+8192)
 				} else {
