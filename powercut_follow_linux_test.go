@@ -398,6 +398,7 @@ func TestPowerCut_FollowerStatePageFault(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			pcCloseAtEnd(t, w)
 			if _, err := w.Append(make([]byte, 2*pcChunk)); err != nil {
 				t.Fatal(err)
 			}
@@ -405,6 +406,7 @@ func TestPowerCut_FollowerStatePageFault(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			pcCloseAtEnd(t, m)
 			if _, err := m.ReadAt(make([]byte, 8), 8); err != nil {
 				t.Fatal(err)
 			}

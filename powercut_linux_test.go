@@ -495,6 +495,31 @@ func pcCall[T any](t *testing.T, what string, fn func() T) T {
 	panic("unreachable")
 }
 
+// pcCloseAtEnd closes m and files when t ends, unless the test closed
+// them itself: a t.Fatal part way through a test skips its own Close, and
+// the Manager's descriptors and mappings would then stay open beside every
+// later test, some of which count the process's descriptors. A Close still
+// stuck after pcCalls is left running; the test has failed already.
+func pcCloseAtEnd(t *testing.T, m *chunkmap.Manager, files ...*os.File) {
+	t.Cleanup(func() {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if m != nil {
+				m.Close() // ErrClosed if the test closed it
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(pcCalls):
+			t.Errorf("Close at the end of the test did not return within %v", pcCalls)
+		}
+		for _, f := range files {
+			f.Close()
+		}
+	})
+}
+
 // pcCut shuts down the file system of f with NOLOGFLUSH.
 func pcCut(f *os.File) error {
 	flag := uint32(pcNoLogFlush)
@@ -663,6 +688,7 @@ func pcRun(t *testing.T, img, mnt string, seed uint64) bool {
 		root.Close()
 		t.Fatalf("%s: Open: %v", desc, err)
 	}
+	pcCloseAtEnd(t, m, root)
 
 	var model plModel
 	win := newPCWindow(model, "Open")
@@ -779,6 +805,7 @@ func pcRun(t *testing.T, img, mnt string, seed uint64) bool {
 		if m == nil {
 			continue
 		}
+		pcCloseAtEnd(t, m)
 		if msg := pcJudge(m, win, sameBoot); msg != "" {
 			fail("Open %s: %s\nlast acknowledged by %s: Start %d, Size %d\non disk after the cut: %s\ncalls:\n%s",
 				c.name, msg, win.ackedBy, win.ack.start, win.ack.size(), onDisk, strings.Join(log, "\n"))
@@ -906,11 +933,12 @@ func TestPowerCut_SyncAfterShrink(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					defer root.Close()
 					m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: pcChunk})
 					if err != nil {
+						root.Close()
 						t.Fatal(err)
 					}
+					pcCloseAtEnd(t, m, root)
 					p := make([]byte, c.size)
 					for i := range p {
 						p[i] = plByte(1, int64(i))
@@ -955,6 +983,7 @@ func TestPowerCut_SyncAfterShrink(t *testing.T) {
 							t.Errorf("Open %s: %v\non disk: %s", o.name, err, pcDescribe(dir))
 							continue
 						}
+						pcCloseAtEnd(t, m)
 						if start, size := m.Start(), m.Size(); start != c.start || size != c.end {
 							t.Errorf("Open %s: Start %d, Size %d; the last Sync acknowledged %d, %d\non disk: %s",
 								o.name, start, size, c.start, c.end, pcDescribe(dir))

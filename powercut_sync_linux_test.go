@@ -37,11 +37,12 @@ func TestPowerCut_SyncFailedSticks(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					defer root.Close()
 					m, err := chunkmap.Open(filepath.Join(mnt, c.name), &chunkmap.Options{ChunkSize: pcChunk})
 					if err != nil {
+						root.Close()
 						t.Fatal(err)
 					}
+					pcCloseAtEnd(t, m, root)
 					p := make([]byte, 4*pcChunk)
 					if _, err := m.Append(p); err != nil {
 						t.Fatal(err)

@@ -35,6 +35,7 @@ func pctDataset(t *testing.T, dir string, chunks int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pcCloseAtEnd(t, m)
 	p := make([]byte, chunks*pcChunk-100)
 	for i := range p {
 		p[i] = plByte(2, int64(i))
