@@ -54,7 +54,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Errors of the log.
 var (
 	// ErrNotFound is returned for a record number below First or at or
-	// past Next.
+	// past Next, also when retention deletes the record while it is read.
 	ErrNotFound = errors.New("segmentlog: no such record")
 	// ErrCorrupt is returned when a record that the index points to, or
 	// that iteration reaches, fails its checks.
@@ -467,7 +467,9 @@ func (l *Log) bounds() (first, next uint64) {
 	return l.first, l.next
 }
 
-// Read returns record seq. The returned Data is the caller's.
+// Read returns record seq. The returned Data is the caller's. A record that
+// retention deletes, before or during the read, is an error matching
+// ErrNotFound.
 func (l *Log) Read(seq uint64) (Record, error) {
 	first, next := l.bounds()
 	if seq < first || seq >= next {
@@ -475,13 +477,29 @@ func (l *Log) Read(seq uint64) (Record, error) {
 	}
 	e, err := l.entry(seq)
 	if err != nil {
-		return Record{}, err
+		return Record{}, l.deleted(seq, err)
 	}
 	r := Record{Seq: seq, Pos: e.pos, Time: time.Unix(0, e.time)}
 	if _, err := l.readFrame(e.pos, l.records.Size(), &r.Data); err != nil {
-		return Record{}, fmt.Errorf("record %d: %w", seq, err)
+		return Record{}, l.deleted(seq, fmt.Errorf("record %d: %w", seq, err))
 	}
 	return r, nil
+}
+
+// deleted returns err, an error of reading record seq, as an error matching
+// ErrNotFound if retention has deleted the record since the read checked
+// First: the read then finds the record's bytes gone (chunkmap's
+// ErrOutOfRange), and a record no longer in the log is no such record
+// however a read learns it. Retention moves First only after it has
+// deleted the segments, under l.mu, which bounds waits for.
+func (l *Log) deleted(seq uint64, err error) error {
+	if !errors.Is(err, chunkmap.ErrOutOfRange) {
+		return err
+	}
+	if first, next := l.bounds(); seq < first {
+		return fmt.Errorf("record %d: %w (retention deleted it during the read; the log holds [%d, %d))", seq, ErrNotFound, first, next)
+	}
+	return err
 }
 
 // readFrame reads the frame at pos into *payload and returns its length; a
@@ -501,7 +519,8 @@ func (l *Log) readFrame(pos, end int64, payload *[]byte) (int64, error) {
 // as it is when the iteration starts. It reads frames one after the other,
 // and their index entries (for each record's Time) 256 at a time. A
 // record's Data is valid until the next iteration step; copy it to keep
-// it. An error ends the iteration.
+// it. An error ends the iteration; retention that deletes the record the
+// iteration has reached ends it with an error matching ErrNotFound.
 func (l *Log) Records(from uint64) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		l.mu.Lock()
@@ -526,7 +545,7 @@ func (l *Log) Records(from uint64) iter.Seq2[Record, error] {
 			if seq-at >= have {
 				at, have = seq, min(next-seq, step)
 				if _, err := l.index.ReadAt(ents[:have*entryLen], int64(seq)*entryLen); err != nil {
-					yield(Record{}, fmt.Errorf("index entries %d to %d: %w", seq, seq+have-1, err))
+					yield(Record{}, l.deleted(seq, fmt.Errorf("index entries %d to %d: %w", seq, seq+have-1, err)))
 					return
 				}
 			}
@@ -536,7 +555,7 @@ func (l *Log) Records(from uint64) iter.Seq2[Record, error] {
 			}
 			length, err := l.readFrame(pos, end, &buf)
 			if err != nil {
-				yield(Record{}, fmt.Errorf("record %d: %w", seq, err))
+				yield(Record{}, l.deleted(seq, fmt.Errorf("record %d: %w", seq, err)))
 				return
 			}
 			t := time.Unix(0, int64(binary.LittleEndian.Uint64(e[8:])))

@@ -1017,3 +1017,96 @@ func TestLog_CrashAfterRetainingEverything(t *testing.T) {
 		})
 	}
 }
+
+// TestLog_ReadRacingRetention reads records at random, and iterates over
+// them slowly, while another goroutine appends and applies retention: a
+// record retention deleted after the read checked First is ErrNotFound, as
+// one deleted before it is, and every record read is whole and correct. It
+// runs until retention has overtaken the reads a number of times.
+func TestLog_ReadRacingRetention(t *testing.T) {
+	l, _, err := OpenLog(filepath.Join(t.TempDir(), "log"), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for seq := range uint64(200) {
+		if _, err := l.Append(payloadFor(seq, testMaxLen, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantGone := 20
+	if testing.Short() {
+		wantGone = 5
+	}
+	const maxAppends = 1_000_000 // about 150 MiB written, 96 KiB kept
+	done := make(chan struct{})  // closed by the reader
+	stopped := make(chan error, 1)
+	go func() {
+		for i := 0; i < maxAppends; i++ {
+			select {
+			case <-done:
+				stopped <- nil
+				return
+			default:
+			}
+			if _, err := l.Append(payloadFor(l.Next(), testMaxLen, nil)); err != nil {
+				stopped <- err
+				return
+			}
+			if i%4 == 0 {
+				if _, err := l.RetainBytes(96 << 10); err != nil {
+					stopped <- err
+					return
+				}
+			}
+		}
+		stopped <- fmt.Errorf("%d appends and retentions overtook no read %d times", maxAppends, wantGone)
+	}()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 5))
+	var reads, gone int
+	check := func(what string, seq uint64, r Record, err error) bool {
+		t.Helper()
+		switch {
+		case errors.Is(err, ErrNotFound):
+			gone++
+		case err != nil:
+			t.Errorf("%s: record %d: %v, want the record or ErrNotFound", what, seq, err)
+			return false
+		case r.Seq != seq || !bytes.Equal(r.Data, payloadFor(seq, testMaxLen, nil)):
+			t.Errorf("%s: record %d: got record %d with other data", what, seq, r.Seq)
+			return false
+		default:
+			reads++
+		}
+		return true
+	}
+	ok := true
+	for ok && gone < wantGone && len(stopped) == 0 {
+		first, next := l.First(), l.Next()
+		// Mostly the oldest records, which the next retention deletes.
+		span := next - first
+		if rng.IntN(4) != 0 {
+			span = min(span, 8)
+		}
+		seq := first + rng.Uint64N(span)
+		r, err := l.Read(seq)
+		ok = check("Read", seq, r, err)
+		// A slow iteration from the oldest record, which retention
+		// overtakes.
+		want := first
+		for r, err := range l.Records(first) {
+			if ok = ok && check("Records", want, r, err); !ok || err != nil || want-first == 256 {
+				break
+			}
+			want++
+			time.Sleep(time.Microsecond)
+		}
+	}
+	close(done)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d records read, %d found deleted", reads, gone)
+}
