@@ -120,6 +120,10 @@ func DropCachedFile(m *Manager, idx int64) {
 // holding an arena (those other tests dropped unclosed included).
 func MapsHeld() int64 { return mappedInProcess.Load() + arenasHeld.Load() }
 
+// RetiredPages returns how many state pages of closed Managers wait for
+// the garbage collector.
+func RetiredPages() int64 { return retiredPages.Load() }
+
 // SetMapBudget sets the most chunk mappings the Managers of the process keep
 // between them, and returns a function that restores the system's.
 func SetMapBudget(n int64) (restore func()) {

@@ -312,7 +312,7 @@ func TestMapLimit_Unmappable(t *testing.T) {
 func TestMapLimit_Budget(t *testing.T) {
 	const cs, n, budget = mapLimitChunk, 24, 8
 	// Over what other tests left held (Managers dropped unclosed).
-	defer chunkmap.SetMapBudget(chunkmap.MapsHeld() + budget)()
+	defer chunkmap.SetMapBudget(chunkmap.MapsHeld() + retiredHeld() + budget)()
 	var ms [2]*chunkmap.Manager
 	var models [2][]byte
 	for i := range ms {
@@ -503,7 +503,7 @@ func TestMapLimit_ManyManagers(t *testing.T) {
 	const cs = mapLimitChunk
 	// Over what other tests left held (Managers dropped unclosed), which
 	// counts as the Managers here do.
-	base := chunkmap.MapsHeld()
+	base := chunkmap.MapsHeld() + retiredHeld()
 	budget := base + 8
 	defer chunkmap.SetMapBudget(budget)()
 	root := t.TempDir()

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -44,6 +45,22 @@ func wantHeld(t *testing.T, what string, want int64) {
 	if got := chunkmap.MapsHeld(); got != want {
 		t.Errorf("%s: MapsHeld = %d, want %d", what, got, want)
 	}
+}
+
+// retiredHeld lets the garbage collector take the state pages of Managers
+// closed before, which Open counts against the budget beside what MapsHeld
+// returns, and returns what those left count for in the budget's units (two
+// pages a unit): none, unless a closed Manager is still reachable. A test
+// adds it to a budget it sets from MapsHeld, so that its own Managers open.
+func retiredHeld() int64 {
+	for range 200 {
+		if chunkmap.RetiredPages() == 0 {
+			return 0
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond) // the cleanups run on a goroutine of the runtime
+	}
+	return (chunkmap.RetiredPages() + 1) / 2
 }
 
 // TestMapShare_BalancedPaths: every way in and out of a Manager gives back
@@ -175,7 +192,7 @@ func TestMapShare_BalancedPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	restore := chunkmap.SetMapBudget((2*(chunkmap.MapsHeld()+1) - 1) / 3)
+	restore := chunkmap.SetMapBudget((2*(chunkmap.MapsHeld()+retiredHeld()+1) - 1) / 3)
 	_, err2 := chunkmap.Open(filepath.Join(root, "r2"), &chunkmap.Options{ChunkSize: shareChunk})
 	restore()
 	if err2 == nil || !errors.Is(err2, chunkmap.ErrIO) || !errors.Is(err2, syscall.ENOMEM) {
@@ -311,7 +328,7 @@ func TestMapShare_CloseRace(t *testing.T) {
 // tiny budget, each against its model.
 func TestMapShare_Storm(t *testing.T) {
 	start := chunkmap.MapsHeld()
-	restore := chunkmap.SetMapBudget(start + 3)
+	restore := chunkmap.SetMapBudget(start + retiredHeld() + 3)
 	defer restore()
 	root := t.TempDir()
 	const workers = 10
@@ -552,4 +569,60 @@ func TestMapShare_Storm(t *testing.T) {
 	}
 	t.Logf("opens %v refusals %v overOps %v", opens, refusals, overOps)
 	wantHeld(t, "after storm", start)
+}
+
+// TestMapShare_ClosedManagersCount: each closed Manager keeps its state page,
+// a mapping of its own, until the garbage collector finds it unreachable.
+// A program that keeps closed Managers reachable, or whose collector seldom
+// runs, and opens and closes Managers in a loop, piled them up past the
+// system's limit of mappings, and its runtime died at its next mapping;
+// Open now counts them, and refuses a Manager with ErrIO matching ENOMEM,
+// naming them, before the Managers hold more than three quarters of the
+// mappings. Once the closed Managers are collected, Open succeeds again.
+func TestMapShare_ClosedManagersCount(t *testing.T) {
+	start := chunkmap.MapsHeld()
+	budget := start + 8
+	restore := chunkmap.SetMapBudget(budget)
+	defer restore()
+	root := t.TempDir()
+	var closed []*chunkmap.Manager // kept reachable
+	var refused error
+	for i := range 20 * budget {
+		m, err := chunkmap.Open(filepath.Join(root, fmt.Sprint(i%4)), &chunkmap.Options{ChunkSize: shareChunk})
+		if err != nil {
+			refused = err
+			break
+		}
+		if _, err := m.WriteAt([]byte("x"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		closed = append(closed, m)
+	}
+	switch {
+	case refused == nil:
+		t.Fatalf("%d Managers opened and closed, kept reachable (%d state pages retired) under a budget of %d: Open never refused one", len(closed), chunkmap.RetiredPages(), budget)
+	case !errors.Is(refused, chunkmap.ErrIO) || !errors.Is(refused, syscall.ENOMEM) || !strings.Contains(refused.Error(), "closed Managers"):
+		t.Fatalf("Open after %d Managers closed: %v, want ErrIO matching ENOMEM, naming the closed Managers", len(closed), refused)
+	}
+	if held := 2*(chunkmap.MapsHeld()+1) + chunkmap.RetiredPages(); held <= 3*budget {
+		t.Errorf("Open refused with %d mappings counted, within three quarters of %d", held, 4*budget)
+	}
+	t.Logf("refused after %d: %v", len(closed), refused)
+
+	closed = nil
+	for try := 0; ; try++ {
+		runtime.GC()
+		m, err := chunkmap.Open(filepath.Join(root, "again"), &chunkmap.Options{ChunkSize: shareChunk})
+		if err == nil {
+			m.Close()
+			break
+		}
+		if try == 1000 {
+			t.Fatalf("Open after the closed Managers were dropped and %d collections: %v", try+1, err)
+		}
+		runtime.Gosched() // the cleanups that unmap the pages run on a goroutine of the runtime
+	}
 }

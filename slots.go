@@ -825,8 +825,18 @@ var mappedInProcess atomic.Int64
 // mapBudget: the more Managers, the fewer chunks they keep mapped. (A
 // closed Manager's range waits for the garbage collector, where address
 // space is plentiful, but no longer counts: the collector runs as the
-// program allocates, and an Open must not fail for want of it.)
+// program allocates, and the ranges of Managers closed one after another
+// lie side by side, where the system keeps them as one mapping.)
 var arenasHeld atomic.Int64
+
+// retiredPages counts the state pages of closed Managers that wait for the
+// garbage collector (releaseArenaLocked). Each is a mapping of its own:
+// the pages were written, so the system does not merge neighbours. Open
+// counts them (roomForArena), or a program whose collector seldom runs (a
+// large live heap, GOGC=off) and which opens and closes Managers in a
+// loop, or keeps closed ones reachable, would reach the system's limit of
+// mappings, and its runtime would die at its next mapping.
+var retiredPages atomic.Int64
 
 // overMapBudget reports whether the Managers of the process hold their
 // share of the system's mappings (see mapBudget), or of its descriptors
@@ -883,11 +893,16 @@ func roomForArena() error {
 	if b > math.MaxInt64/8 {
 		return nil // no count of mappings here
 	}
-	held := 2 * (mappedInProcess.Load() + arenasHeld.Load() + 1)
+	retired := retiredPages.Load()
+	held := 2*(mappedInProcess.Load()+arenasHeld.Load()+1) + retired
 	if held <= 3*b {
 		return nil
 	}
-	return fmt.Errorf("the Managers of the process would hold about %d of the %d mappings the system allows it (vm.max_map_count), more than three quarters: %w (close Managers, or raise the limit: sysctl vm.max_map_count)", held, 4*b, syscall.ENOMEM)
+	var waiting string
+	if retired > 0 {
+		waiting = fmt.Sprintf("; %d of them are the state pages of closed Managers that wait for the garbage collector (drop references to closed Managers; runtime.GC collects them)", retired)
+	}
+	return fmt.Errorf("the Managers of the process would hold about %d of the %d mappings the system allows it (vm.max_map_count), more than three quarters: %w (close Managers, or raise the limit: sysctl vm.max_map_count)%s", held, 4*b, syscall.ENOMEM, waiting)
 }
 
 // mapBudget returns the most chunk mappings the Managers of the process
@@ -1287,6 +1302,9 @@ func (m *Manager) releaseArenaLocked() error {
 		releaseArena(r.ar)
 		r.ar = nil
 	}
+	if r.state != nil {
+		retiredPages.Add(1)
+	}
 	runtime.AddCleanup(m, retired.release, r)
 	return err
 }
@@ -1316,6 +1334,7 @@ func (r retired) release() {
 	}
 	if r.state != nil {
 		r.state.Unmap()
+		retiredPages.Add(-1)
 	}
 	if r.stateFile != nil {
 		r.stateFile.Close()
