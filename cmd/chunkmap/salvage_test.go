@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -573,6 +574,48 @@ func TestRun_Salvage_FarStart(t *testing.T) {
 	clear(data[tcs : 2*tcs])
 	if !bytes.Equal(got, data) {
 		t.Errorf("salvaged dataset does not hold the original with zeros where lost")
+	}
+	checkUnchanged(t, dir, before)
+}
+
+// TestRun_Salvage_LastChunkNoManifest salvages a dataset in the last chunk
+// a dataset can have, its Size the largest there is, after its manifest is
+// deleted: the extent then comes from the chunk files, whose end lies one
+// byte past the largest Size. Salvage refused it as "too far out", and
+// info as of unknown extent, while the chunk below worked.
+func TestRun_Salvage_LastChunkNoManifest(t *testing.T) {
+	const start = math.MaxInt64 / tcs * tcs
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: tcs, Start: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("last chunk "), tcs/11+1)[:tcs-1]
+	if _, err := m.WriteAt(data, start); err != nil {
+		t.Fatal(err)
+	}
+	if size := m.Size(); size != math.MaxInt64 {
+		t.Fatalf("Size %d after writing the last chunk, want MaxInt64", size)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	remove(t, filepath.Join(dir, chunkmap.ManifestName))
+	before := snapshot(t, dir)
+	if code, stdout, stderr := runCmd(t, "info", dir); code == exitFail || strings.Contains(stdout+stderr, "unknown") {
+		t.Errorf("info: exit status %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := runCmd(t, "salvage", dir, out)
+	if code != exitOK { // nothing lost
+		t.Fatalf("salvage: exit status %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if got := lostRanges(t, stdout); len(got) != 0 {
+		t.Errorf("lost ranges %v, want none", got)
+	}
+	gotStart, size, got := readDataset(t, out)
+	if gotStart != start || size != math.MaxInt64 || !bytes.Equal(got, data) {
+		t.Errorf("salvaged dataset: start %d, size %d, same bytes %v; want %d, %d, true", gotStart, size, bytes.Equal(got, data), int64(start), int64(math.MaxInt64))
 	}
 	checkUnchanged(t, dir, before)
 }

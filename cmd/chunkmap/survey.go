@@ -759,10 +759,17 @@ func (s *survey) chooseExtent() error {
 			return errors.New("the extent is unknown (Start and Size): the manifest has no valid record or state page, and there are no chunk files")
 		}
 		last := idx[len(idx)-1]
-		if last >= math.MaxInt64/cs {
+		if last > math.MaxInt64/cs {
 			return fmt.Errorf("the extent is unknown (Start and Size): the manifest is damaged, and chunk file %s is too far out for chunk size %d", chunk.Name(last), cs)
 		}
-		s.start, s.size, s.fromFiles = idx[0]*cs, (last+1)*cs, true
+		// The last chunk a dataset can have ends at 2^63, one past the
+		// largest Size: its last byte cannot be written, so the end of
+		// the files is Size less that byte.
+		end := int64(math.MaxInt64)
+		if last < math.MaxInt64/cs {
+			end = (last + 1) * cs
+		}
+		s.start, s.size, s.fromFiles = idx[0]*cs, end, true
 		s.extentFrom = fmt.Sprintf("the chunk files present (%s; Size is the end of the last one: the true Size may be smaller, and bytes past it may be zeros or what a Truncate cut off)",
 			chunkRange(idx[0], last-idx[0]+1))
 	}
