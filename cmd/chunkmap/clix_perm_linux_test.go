@@ -19,7 +19,8 @@ import (
 // salvage, and -read each such chunk file "lost", advising a backup;
 // salvage then wrote an OUT of zeros in their place and reported the
 // bytes lost, a "salvaged" copy of nothing. info advised running verify,
-// which can read no more.
+// which can read no more. (verify without -read does not open chunk
+// files, and passes one it may not read: the README says so.)
 func TestClixPermissionIsNotDamage(t *testing.T) {
 	if unpriv.Run(t) {
 		return // root reads any file
