@@ -826,7 +826,7 @@ var mappedInProcess atomic.Int64
 // closed Manager's range waits for the garbage collector, where address
 // space is plentiful, but no longer counts: the collector runs as the
 // program allocates, and the ranges of Managers closed one after another
-// lie side by side, where the system keeps them as one mapping.)
+// usually lie side by side, where the system keeps them as one mapping.)
 var arenasHeld atomic.Int64
 
 // retiredPages counts the state pages of closed Managers that wait for the
