@@ -568,7 +568,10 @@ func (l *Log) Records(from uint64) iter.Seq2[Record, error] {
 }
 
 // RetainBytes deletes the oldest segments whose records all lie before the
-// newest max bytes of the log. It returns how many records were deleted.
+// newest max bytes of the log. It returns how many records were deleted,
+// also with an error that came after their segments were (the index's
+// entries for them could not be deleted: First has moved past them all
+// the same).
 // The segment that holds the head of the newest record stays while part
 // of that record lies in a later one, as it does for RetainAge.
 func (l *Log) RetainBytes(max int64) (int, error) {
@@ -591,7 +594,8 @@ func (l *Log) RetainBytes(max int64) (int, error) {
 }
 
 // RetainAge deletes the oldest segments whose records were all appended
-// more than maxAge before now. It returns how many records were deleted.
+// more than maxAge before now. It returns how many records were deleted,
+// as RetainBytes does.
 // Append times come from the wall clock; a clock set back makes retention
 // keep records longer, never shorter.
 func (l *Log) RetainAge(maxAge time.Duration, now time.Time) (int, error) {
@@ -672,11 +676,15 @@ func (l *Log) dropBefore(seq uint64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := l.index.DropBefore(int64(first) * entryLen); err != nil {
-		return 0, err
-	}
+	// The records below first are gone with their segments, whatever
+	// becomes of their index entries: First moves past them now, and an
+	// index that keeps entries below it (its drop failed) is cut by the
+	// next retention or ignored by recovery.
 	dropped := int(first - l.first)
 	l.first = first
+	if err := l.index.DropBefore(int64(first) * entryLen); err != nil {
+		return dropped, fmt.Errorf("index: %w", err)
+	}
 	return dropped, nil
 }
 

@@ -1110,3 +1110,77 @@ func TestLog_ReadRacingRetention(t *testing.T) {
 	}
 	t.Logf("%d records read, %d found deleted", reads, gone)
 }
+
+// TestLog_RetentionIndexDropFails makes the index's chunk files impossible
+// to delete (its directory chattr +i) and applies retention that deletes
+// segments and then the index's first chunk: the records' segments are gone when the
+// index's drop fails, so the log's First must move past them all the same,
+// the records below it be ErrNotFound, and those from it on read whole;
+// once the file can be deleted, the log reopens and retention goes on.
+func TestLog_RetentionIndexDropFails(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	l, _, err := OpenLog(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { l.Close() }()
+	const n = 70_000 // over the 65,536 entries of an index chunk
+	const maxLen = 24
+	batch := make([][]byte, 0, 1000)
+	for seq := uint64(0); seq < n; seq++ {
+		batch = append(batch, payloadFor(seq, maxLen, nil))
+		if len(batch) == cap(batch) {
+			if _, err := l.AppendBatch(batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	first := filepath.Join(dir, "index")
+	if out, err := exec.Command("chattr", "+i", first).CombinedOutput(); err != nil {
+		t.Skipf("chattr +i %s: %v: %s", first, err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", first).Run() })
+	dropped, err := l.RetainBytes(64 << 10)
+	if err == nil {
+		t.Fatalf("RetainBytes with the index's first chunk file immutable: %d dropped, no error", dropped)
+	}
+	t.Logf("RetainBytes: %d dropped, %v", dropped, err)
+	f := l.First()
+	if f < 65_536 {
+		t.Fatalf("First %d after retention deleted the segments of the records below %d", f, n-5000)
+	}
+	for _, seq := range []uint64{0, f - 1} {
+		if _, err := l.Read(seq); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Read(%d) below First %d: %v, want ErrNotFound", seq, f, err)
+		}
+	}
+	want := f
+	for r, err := range l.Records(f) {
+		if err != nil {
+			t.Fatalf("Records(%d): record %d: %v", f, want, err)
+		}
+		if r.Seq != want || !bytes.Equal(r.Data, payloadFor(want, maxLen, nil)) {
+			t.Fatalf("Records(%d): record %d is %d, or other data", f, want, r.Seq)
+		}
+		want++
+	}
+	if want != n {
+		t.Errorf("Records(%d) ended at %d, want %d", f, want, n)
+	}
+	if err := exec.Command("chattr", "-i", first).Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l, _, err = OpenLog(dir, testOptions); err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	if l.First() < f || l.Next() != n {
+		t.Errorf("reopened log holds [%d, %d), want [%d, %d) or less below", l.First(), l.Next(), f, n)
+	}
+	if _, err := l.RetainBytes(64 << 10); err != nil {
+		t.Errorf("RetainBytes after the file can be deleted: %v", err)
+	}
+}
