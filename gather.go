@@ -184,7 +184,11 @@ func (m *Manager) checkGather(op string, nbuf int, offs []int64, n int) error {
 		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("value size %d outside [1, %d]", n, MinChunkSize))
 	}
 	if len(offs) > nbuf/n {
-		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("%d values of %d bytes do not fit a %d-byte buffer", len(offs), n, nbuf))
+		values := fmt.Sprintf("%d values of %d bytes do not fit", len(offs), n)
+		if len(offs) == 1 {
+			values = fmt.Sprintf("1 value of %d bytes does not fit", n)
+		}
+		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("%s a %d-byte buffer", values, nbuf))
 	}
 	return nil
 }

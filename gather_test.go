@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -100,21 +101,29 @@ func TestManager_GatherErrors(t *testing.T) {
 	buf := make([]byte, 64)
 	for _, tc := range []struct {
 		name string
+		buf  []byte
 		offs []int64
 		n    int
+		says string // in the message, if not ""
 	}{
-		{"past size", []int64{0, 996}, 8},
-		{"negative", []int64{-1}, 8},
-		{"huge", []int64{1 << 62}, 4},
-		{"overflow", []int64{1<<63 - 2}, 8},
-		{"zero size", []int64{0}, 0},
-		{"buffer too small", []int64{0, 8, 16, 24, 32, 40, 48, 56, 64}, 8},
+		{"past size", buf, []int64{0, 996}, 8, ""},
+		{"negative", buf, []int64{-1}, 8, ""},
+		{"huge", buf, []int64{1 << 62}, 4, ""},
+		{"overflow", buf, []int64{1<<63 - 2}, 8, ""},
+		{"zero size", buf, []int64{0}, 0, ""},
+		{"buffer too small", buf, []int64{0, 8, 16, 24, 32, 40, 48, 56, 64}, 8, "9 values of 8 bytes do not fit a 64-byte buffer"},
+		{"buffer too small for one", buf[:4], []int64{0}, 8, "1 value of 8 bytes does not fit a 4-byte buffer"},
 	} {
-		if err := m.Gather(buf, tc.offs, tc.n); !errors.Is(err, chunkmap.ErrOutOfRange) {
-			t.Errorf("%s: Gather = %v, want ErrOutOfRange", tc.name, err)
-		}
-		if err := m.Scatter(buf, tc.offs, tc.n); !errors.Is(err, chunkmap.ErrOutOfRange) {
-			t.Errorf("%s: Scatter = %v, want ErrOutOfRange", tc.name, err)
+		for _, call := range []struct {
+			name string
+			fn   func([]byte, []int64, int) error
+		}{{"Gather", m.Gather}, {"Scatter", m.Scatter}} {
+			err := call.fn(tc.buf, tc.offs, tc.n)
+			if !errors.Is(err, chunkmap.ErrOutOfRange) {
+				t.Errorf("%s: %s = %v, want ErrOutOfRange", tc.name, call.name, err)
+			} else if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("%s: %s = %q, want it to say %q", tc.name, call.name, err, tc.says)
+			}
 		}
 	}
 	if m.Size() != 1000 {

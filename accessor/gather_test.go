@@ -119,18 +119,19 @@ func TestGather_Errors(t *testing.T) {
 	short := []struct {
 		name string
 		do   func() error
+		says string // what the message says of the counts
 	}{
-		{"ReadUint64sAt", func() error { return v.ReadUint64sAt([]int64{0, 8}, dst[:1]) }},
-		{"WriteUint64sAt", func() error { return v.WriteUint64sAt([]int64{0, 8}, dst[:1]) }},
-		{"ReadUint32sAt", func() error { return v.ReadUint32sAt([]int64{0, 8}, make([]uint32, 1)) }},
-		{"WriteUint32sAt", func() error { return v.WriteUint32sAt([]int64{0, 8}, nil) }},
+		{"ReadUint64sAt", func() error { return v.ReadUint64sAt([]int64{0, 8}, dst[:1]) }, "at 2 offsets in " + m.Dir() + ": chunkmap: offset out of range: room for 1 value"},
+		{"WriteUint64sAt", func() error { return v.WriteUint64sAt([]int64{0, 8, 16}, dst[:2]) }, "at 3 offsets in " + m.Dir() + ": chunkmap: offset out of range: room for 2 values"},
+		{"ReadUint32sAt", func() error { return v.ReadUint32sAt([]int64{0}, nil) }, "at 1 offset in " + m.Dir() + ": chunkmap: offset out of range: room for 0 values"},
+		{"WriteUint32sAt", func() error { return v.WriteUint32sAt([]int64{0, 8}, nil) }, "at 2 offsets in " + m.Dir() + ": chunkmap: offset out of range: room for 0 values"},
 	}
 	for _, c := range short {
 		err := c.do()
 		if !errors.Is(err, chunkmap.ErrOutOfRange) {
 			t.Errorf("%s with fewer values than offsets: %v, want ErrOutOfRange", c.name, err)
-		} else if !strings.Contains(err.Error(), m.Dir()) {
-			t.Errorf("%s with fewer values than offsets: %q does not name the dataset %s", c.name, err, m.Dir())
+		} else if !strings.HasSuffix(err.Error(), c.says) {
+			t.Errorf("%s with fewer values than offsets: %q, want it to end %q", c.name, err, c.says)
 		}
 	}
 	if m.Size() != 1000 {
