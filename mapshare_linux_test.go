@@ -575,23 +575,23 @@ func TestMapShare_Storm(t *testing.T) {
 // a mapping of its own, until the garbage collector finds it unreachable.
 // A program that keeps closed Managers reachable, or whose collector seldom
 // runs, and opens and closes Managers in a loop, piled them up past the
-// system's limit of mappings, and its runtime died at its next mapping;
-// Open now counts them, and refuses a Manager with ErrIO matching ENOMEM,
-// naming them, before the Managers hold more than three quarters of the
-// mappings. Once the closed Managers are collected, Open succeeds again.
+// system's limit of mappings, and its runtime died at its next mapping.
+// They now count against the chunks' share, so that an open Manager maps
+// fewer chunks beside them (reading right all the same), and Open refuses
+// a Manager with ErrIO matching ENOMEM, naming them, before the Managers
+// hold more than three quarters of the mappings. Once the closed Managers
+// are collected, Open succeeds again.
 func TestMapShare_ClosedManagersCount(t *testing.T) {
-	start := chunkmap.MapsHeld()
+	start := chunkmap.MapsHeld() + retiredHeld()
 	budget := start + 8
 	restore := chunkmap.SetMapBudget(budget)
 	defer restore()
 	root := t.TempDir()
 	var closed []*chunkmap.Manager // kept reachable
-	var refused error
-	for i := range 20 * budget {
+	openClose := func(i int) error {
 		m, err := chunkmap.Open(filepath.Join(root, fmt.Sprint(i%4)), &chunkmap.Options{ChunkSize: shareChunk})
 		if err != nil {
-			refused = err
-			break
+			return err
 		}
 		if _, err := m.WriteAt([]byte("x"), 0); err != nil {
 			t.Fatal(err)
@@ -600,6 +600,40 @@ func TestMapShare_ClosedManagersCount(t *testing.T) {
 			t.Fatal(err)
 		}
 		closed = append(closed, m)
+		return nil
+	}
+	// Pages for 8 chunks: the share, with what the process held before.
+	for i := range 16 {
+		if err := openClose(i); err != nil {
+			t.Fatalf("Open %d, with %d state pages waiting: %v", i, chunkmap.RetiredPages(), err)
+		}
+	}
+	m, err := chunkmap.Open(filepath.Join(root, "open"), &chunkmap.Options{ChunkSize: shareChunk, NoAdmission: true, MaxMapped: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := chunkPattern(0, 8*shareChunk)
+	if _, err := m.WriteAt(model, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(8) {
+		got := make([]byte, shareChunk)
+		if _, err := m.ReadAt(got, i*shareChunk); err != nil || !bytes.Equal(got, model[i*shareChunk:(i+1)*shareChunk]) {
+			t.Fatalf("ReadAt of chunk %d = %v, or wrong bytes", i, err)
+		}
+	}
+	if got := m.Stats().Mapped; got > 1 {
+		t.Errorf("with %d state pages of closed Managers waiting (%d chunks' worth) against a share of %d with %d held, an open Manager mapped %d chunks, want at most its first", chunkmap.RetiredPages(), (chunkmap.RetiredPages()+1)/2, budget, chunkmap.MapsHeld(), got)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed = append(closed, m)
+	var refused error
+	for i := range int(20 * budget) {
+		if refused = openClose(i); refused != nil {
+			break
+		}
 	}
 	switch {
 	case refused == nil:

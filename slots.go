@@ -832,10 +832,11 @@ var arenasHeld atomic.Int64
 // retiredPages counts the state pages of closed Managers that wait for the
 // garbage collector (releaseArenaLocked). Each is a mapping of its own:
 // the pages were written, so the system does not merge neighbours. Open
-// counts them (roomForArena), or a program whose collector seldom runs (a
-// large live heap, GOGC=off) and which opens and closes Managers in a
-// loop, or keeps closed ones reachable, would reach the system's limit of
-// mappings, and its runtime would die at its next mapping.
+// (roomForArena) and the chunks' share (mapsOverBudget) count them, or a
+// program whose collector seldom runs (a large live heap, GOGC=off) and
+// which opens and closes Managers in a loop, or keeps closed ones
+// reachable, would reach the system's limit of mappings, and its runtime
+// would die at its next mapping.
 var retiredPages atomic.Int64
 
 // overMapBudget reports whether the Managers of the process hold their
@@ -854,9 +855,13 @@ func pastMapBudget() bool { return mapsOverBudget() > 0 }
 // mapsOverBudget returns how many more mappings the Managers of the
 // process hold than the lower of their two shares (of the system's
 // mappings and of the process's descriptors), negative where they hold
-// fewer.
+// fewer. The state pages of closed Managers that wait for the collector
+// count against the first, two to a chunk (which takes two mappings, its
+// own and the split it makes in its arena's reservation); they hold no
+// descriptor.
 func mapsOverBudget() int64 {
-	return mappedInProcess.Load() + arenasHeld.Load() - min(mapBudget(), fileMapBudget.Load())
+	held := mappedInProcess.Load() + arenasHeld.Load()
+	return max(held+(retiredPages.Load()+1)/2-mapBudget(), held-fileMapBudget.Load())
 }
 
 // fileMapBudget is the most chunks the Managers of the process keep mapped
