@@ -582,7 +582,8 @@ func TestRun_Salvage_FarStart(t *testing.T) {
 // a dataset can have, its Size the largest there is, after its manifest is
 // deleted: the extent then comes from the chunk files, whose end lies one
 // byte past the largest Size. Salvage refused it as "too far out", and
-// info as of unknown extent, while the chunk below worked.
+// info as of unknown extent, while the chunk below worked. A chunk file
+// one further, past every offset, is still refused.
 func TestRun_Salvage_LastChunkNoManifest(t *testing.T) {
 	const start = math.MaxInt64 / tcs * tcs
 	dir := filepath.Join(t.TempDir(), "ds")
@@ -616,6 +617,23 @@ func TestRun_Salvage_LastChunkNoManifest(t *testing.T) {
 	gotStart, size, got := readDataset(t, out)
 	if gotStart != start || size != math.MaxInt64 || !bytes.Equal(got, data) {
 		t.Errorf("salvaged dataset: start %d, size %d, same bytes %v; want %d, %d, true", gotStart, size, bytes.Equal(got, data), int64(start), int64(math.MaxInt64))
+	}
+	checkUnchanged(t, dir, before)
+
+	// One chunk further lies past every offset there is: its extent stays
+	// unknown, and salvage refuses, naming the file, making no OUT.
+	past := chunk.Name(start/tcs + 1)
+	if err := os.Rename(filepath.Join(dir, chunk.Name(start/tcs)), filepath.Join(dir, past)); err != nil {
+		t.Fatal(err)
+	}
+	before = snapshot(t, dir)
+	out = filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr = runCmd(t, "salvage", dir, out)
+	if code != exitFail || !strings.Contains(stderr, past+" is too far out") {
+		t.Errorf("salvage of chunk file %s: exit status %d, want %d naming it too far out\nstdout:\n%s\nstderr:\n%s", past, code, exitFail, stdout, stderr)
+	}
+	if _, err := os.Lstat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused salvage made %s (lstat: %v)", out, err)
 	}
 	checkUnchanged(t, dir, before)
 }
