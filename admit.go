@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"weak"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
@@ -589,7 +591,9 @@ func (m *Manager) openChunkLocked(idx int64, mode chunk.Mode, mappings bool) (f 
 // refuses it for want of descriptors (EMFILE, ENFILE) gives back what the
 // Manager can and runs it again: the refusal may be of the Manager's own
 // making, and should not outlast it. It closes the idle cached files
-// first; with mappings, if that was not enough, it also unmaps the chunks
+// first, and the files a growth's maker keeps open for a bulk write, its
+// own and those of the process's other Managers (giveBackFilesLocked);
+// with mappings, if that was not enough, it also unmaps the chunks
 // nobody holds (each keeps its file open) and closes their files,
 // lowering MaxMapped as a refused mapping does (relieveLocked), and a
 // refusal that remains says what to raise. Mapping a chunk passes mappings
@@ -607,7 +611,7 @@ func (m *Manager) withFilesLocked(mappings bool, open func() error) error {
 	if err == nil || !filesRefused(err) {
 		return err
 	}
-	m.dropIdleFdsLocked(-1)
+	m.giveBackFilesLocked()
 	if err = open(); err == nil || !filesRefused(err) {
 		return err
 	}
@@ -684,4 +688,77 @@ func chunkError(err error) error {
 		return fmt.Errorf("%w: %w", ErrFault, err)
 	}
 	return classify(err)
+}
+
+// managers lists the open Managers of the process, so that one refused a
+// descriptor can take back the idle files of the others' caches
+// (giveBackFilesLocked): the caches share one budget, and a Manager that
+// filled it and went idle would otherwise keep every other Manager of the
+// process short of descriptors. The pointers are weak: a Manager dropped
+// without Close is still collected (and its entry then dropped here).
+var managers struct {
+	sync.Mutex
+	set map[weak.Pointer[Manager]]struct{}
+}
+
+// opened counts own, the descriptors the new Manager holds of its own,
+// against the process's share (managerFiles), and lists the Manager among
+// the open ones. Open calls it last, once nothing can fail.
+func (m *Manager) opened(own int64) {
+	m.ownFiles = own
+	managerFiles.Add(own)
+	managers.Lock()
+	defer managers.Unlock()
+	if managers.set == nil {
+		managers.set = make(map[weak.Pointer[Manager]]struct{})
+	}
+	managers.set[weak.Make(m)] = struct{}{}
+}
+
+// closedLocked undoes opened, once Close has closed the Manager's own
+// descriptors.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) closedLocked() {
+	managerFiles.Add(-m.ownFiles)
+	m.ownFiles = 0
+	managers.Lock()
+	defer managers.Unlock()
+	delete(managers.set, weak.Make(m))
+}
+
+// giveBackFilesLocked is what a Manager refused a descriptor gives back
+// before it tries again: its idle cached files, those a growth's maker
+// keeps open (closeAheadLocked), and then the same of every other open
+// Manager of the process whose lock is free at that moment. It waits for
+// no other Manager's lock: one that is busy keeps its files, and a lock
+// held by this Manager's own caller up the stack (a call from another
+// Manager's Batch, say) cannot deadlock it. Each file given back is opened
+// again by name when it is next needed.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) giveBackFilesLocked() {
+	m.dropIdleFdsLocked(-1)
+	m.closeAheadLocked()
+	managers.Lock()
+	others := make([]*Manager, 0, len(managers.set))
+	for p := range managers.set {
+		switch o := p.Value(); {
+		case o == nil:
+			delete(managers.set, p)
+		case o != m:
+			others = append(others, o)
+		}
+	}
+	managers.Unlock()
+	for _, o := range others {
+		if !o.mu.TryLock() {
+			continue
+		}
+		if o.live.Load() {
+			o.dropIdleFdsLocked(-1)
+			o.closeAheadLocked()
+		}
+		o.mu.Unlock()
+	}
 }

@@ -67,14 +67,16 @@ type ahead struct {
 	// changed is signalled when the maker finishes a file or stops.
 	changed cond.Cond
 	// state, files and infos, indexed by chunk - from: what became of
-	// each, and the file the maker made (kept open while fewer than
-	// aheadOpen are, else closed and known by its identity); left counts
-	// the chunks not settled, and open the files kept open.
+	// each, and the file the maker made (kept open while fewer than keep
+	// are, else closed and known by its identity); left counts the
+	// chunks not settled, and open the files kept open. keep is aheadOpen
+	// until a refusal of descriptors takes the files back (closeAhead).
 	state []uint8
 	files []*chunk.File
 	infos []fs.FileInfo
 	left  int
 	open  int
+	keep  int
 	// next is the chunk the maker makes next; it stops at end, or at the
 	// first failure (failed). It changes running to false under mu in the
 	// step that makes the last file or fails (or settleLocked does, taking
@@ -110,7 +112,7 @@ func (m *Manager) oweLocked(from, end int64) {
 	clear(a.state) // owed
 	clear(a.files)
 	clear(a.infos)
-	a.open = 0
+	a.open, a.keep = 0, aheadOpen
 	a.running = true
 	a.run++
 	go m.makeAhead(a.run)
@@ -141,7 +143,7 @@ func (m *Manager) makeAhead(run uint64) {
 		}
 		i := idx - a.from
 		a.infos[i], a.state[i] = f.Info(), made
-		if a.open < aheadOpen {
+		if a.open < a.keep {
 			a.files[i] = f
 			a.open++
 		} else {
@@ -235,6 +237,30 @@ func (m *Manager) awaitAhead(idx int64) {
 // aheadOpen is the most files the maker keeps open for the write to take;
 // those it makes beyond are closed, and opened again by name.
 const aheadOpen = 16
+
+// closeAheadLocked closes the files the maker keeps open for the write to
+// take, and keeps it from keeping more until the next growth: a refusal of
+// descriptors asks them back (withFilesLocked, relieveLocked), as it asks
+// back the idle files of the cache. They are not in the cache's budget,
+// and a bulk write over a process near its limit would otherwise fail for
+// want of descriptors its own growth holds. Each is then known by its
+// identity and opened by name when the write gets there, as those the
+// maker makes beyond aheadOpen are.
+//
+// REQUIRES: m.mu held (so no settleLocked holds a file it took).
+func (m *Manager) closeAheadLocked() {
+	a := &m.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.keep = 0
+	for i, f := range a.files {
+		if f != nil {
+			f.Close()
+			a.files[i] = nil
+		}
+	}
+	a.open = 0
+}
 
 // settleAllLocked settles every owed chunk, keeping their files open in the
 // descriptor cache as growth does, and returns the first error creating one.

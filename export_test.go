@@ -131,6 +131,14 @@ func SetMapBudget(n int64) (restore func()) {
 	return func() { testMapBudget.Store(was) }
 }
 
+// SetSystemMapBudget sets the share of mappings the system allows the
+// Managers of the process, a quarter of its limit, as if read from
+// vm.max_map_count, and returns a function that restores it.
+func SetSystemMapBudget(n int64) (restore func()) {
+	was := systemBudget.Swap(n)
+	return func() { systemBudget.Store(was) }
+}
+
 // FreeSpace returns the bytes free on the file system of m's directory, as
 // growth checks them (freeSpace), for tests that need more than a small
 // file system has.

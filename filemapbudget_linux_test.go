@@ -19,7 +19,9 @@ import (
 // open, and the Managers together mapped 4 × 64 chunks, the whole limit:
 // the system refused them files (Stats.Refusals), and the rest of the
 // program could be refused one too. The Managers of a process now keep at
-// most a quarter of the limit mapped between them.
+// most a quarter of the limit open between them for their mapped chunks
+// and themselves (four descriptors each: the directory's lock, two handles
+// of it and the manifest).
 func TestFileMapBudget_ManagersShareTheDescriptors(t *testing.T) {
 	if dir := os.Getenv("CHUNKMAP_FILEMAPBUDGET_DIR"); dir != "" {
 		fileMapBudgetChild(t, dir)
@@ -70,8 +72,8 @@ func fileMapBudgetChild(t *testing.T, base string) {
 		}
 		mapped += s.Mapped
 	}
-	if mapped+len(ms) > limit/4 {
-		t.Errorf("the Managers map %d chunks between them, and count %d themselves; want at most a quarter of the %d descriptors", mapped, len(ms), limit)
+	if own := 4 * len(ms); mapped+own > limit/4 {
+		t.Errorf("the Managers map %d chunks between them and hold %d descriptors of their own; want at most a quarter of the %d descriptors", mapped, own, limit)
 	}
 	if mapped == 0 {
 		t.Errorf("no chunk is mapped: the reads never took the mapped path")
@@ -82,4 +84,157 @@ func fileMapBudgetChild(t *testing.T, base string) {
 	}
 	f.Close()
 	fmt.Println("filemapbudget: done")
+}
+
+// TestFileMapBudget_ManagersCountTheirOwn runs, in a child whose
+// descriptor limit is lim, four Managers of 64 KiB chunks with the default
+// options but admission, one after another: each grows to 60 chunks with
+// one WriteAt, then reads a byte of each chunk and adds to a word in it (an
+// atomic maps its chunk). Every call must succeed and the program must
+// still be able to open files afterwards. The Managers' share of the limit
+// for mapped chunks counts their own four descriptors each (it counted
+// one), and is a quarter of the limit below 64 too (it was 16 at least):
+// without the first the program could open no file at the end (limit 48);
+// without the second the fourth Open was refused one (EMFILE). Before both,
+// the first Manager alone held 35 descriptors at a limit of 48 or 64.
+func TestFileMapBudget_ManagersCountTheirOwn(t *testing.T) {
+	if lim := os.Getenv("CHUNKMAP_OWNFILES_LIMIT"); lim != "" {
+		var n uint64
+		fmt.Sscan(lim, &n)
+		ownFilesChild(t, os.Getenv("CHUNKMAP_OWNFILES_DIR"), n)
+		return
+	}
+	for _, lim := range []int{48, 64} {
+		t.Run(fmt.Sprint("limit=", lim), func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestFileMapBudget_ManagersCountTheirOwn$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), "CHUNKMAP_OWNFILES_DIR="+t.TempDir(), fmt.Sprint("CHUNKMAP_OWNFILES_LIMIT=", lim))
+			out, err := cmd.CombinedOutput()
+			if err != nil || !bytes.Contains(out, []byte("ownfiles: done")) {
+				t.Fatalf("child with %d descriptors: %v\n%s", lim, err, out)
+			}
+		})
+	}
+}
+
+// ownFilesChild is TestFileMapBudget_ManagersCountTheirOwn's child.
+func ownFilesChild(t *testing.T, base string, limit uint64) {
+	const chunks = 60
+	// The test binary's own descriptors, and those the runtime opens,
+	// are already open: the limit is lowered past them.
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
+		t.Skip(err)
+	}
+	var ms []*chunkmap.Manager
+	for i := range 4 {
+		dir := filepath.Join(base, fmt.Sprint(i))
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
+		if err != nil {
+			t.Fatalf("Manager %d: %v", i, err)
+		}
+		defer m.Close()
+		ms = append(ms, m)
+		if _, err := m.WriteAt(bytes.Repeat([]byte{byte(i + 1)}, chunks*cs), 0); err != nil {
+			t.Fatalf("Manager %d: %v", i, err)
+		}
+		for c := range int64(chunks) {
+			b := make([]byte, 1)
+			if _, err := m.ReadAt(b, c*cs+3); err != nil || b[0] != byte(i+1) {
+				t.Fatalf("Manager %d: ReadAt chunk %d: %v, %#x; want %#x", i, c, err, b[0], i+1)
+			}
+			if _, err := m.AddUint32(c*cs+8, 1); err != nil {
+				t.Fatalf("Manager %d: AddUint32 in chunk %d: %v", i, c, err)
+			}
+		}
+	}
+	var fs []*os.File
+	defer func() {
+		for _, f := range fs {
+			f.Close()
+		}
+	}()
+	for range 4 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatalf("the program cannot open a file beside the Managers: %v", err)
+		}
+		fs = append(fs, f)
+	}
+	for i, m := range ms {
+		if err := m.Sync(); err != nil {
+			t.Errorf("Manager %d: Sync: %v", i, err)
+		}
+		if s := m.Stats(); s.Chunks != chunks {
+			t.Errorf("Manager %d: Stats %+v, want %d chunks", i, s, chunks)
+		}
+	}
+	fmt.Println("ownfiles: done")
+}
+
+// TestFileMapBudget_RefusalTakesOthersFiles checks, in a child process
+// whose descriptor limit is 64, that a Manager refused a descriptor takes
+// back the idle cached files of the process's other Managers before it
+// gives up, as it does its own. Manager A leaves its cache full (16 files);
+// the program then holds every descriptor but those B needs to open, and
+// B's first write must still create its chunk. It used to fail with ErrIO
+// (EMFILE) beside A's 16 idle files.
+func TestFileMapBudget_RefusalTakesOthersFiles(t *testing.T) {
+	if dir := os.Getenv("CHUNKMAP_TAKEBACK_DIR"); dir != "" {
+		takeBackChild(t, dir)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFileMapBudget_RefusalTakesOthersFiles$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "CHUNKMAP_TAKEBACK_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("takeback: done")) {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+// takeBackChild is TestFileMapBudget_RefusalTakesOthersFiles' child.
+func takeBackChild(t *testing.T, base string) {
+	const chunks = 60
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 64, Max: 64}); err != nil {
+		t.Skip(err)
+	}
+	a, err := chunkmap.Open(filepath.Join(base, "a"), &chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.WriteAt(make([]byte, chunks*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	for c := range int64(chunks) {
+		// Each maps its chunk and evicts the one before, whose file
+		// goes to A's cache.
+		if _, err := a.AddUint32(c*cs, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := chunkmap.Open(filepath.Join(base, "b"), &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var held []*os.File
+	defer func() {
+		for _, f := range held {
+			f.Close()
+		}
+	}()
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			break
+		}
+		held = append(held, f)
+	}
+	if _, err := b.WriteAt([]byte("first"), 0); err != nil {
+		t.Fatalf("B's first write with the program holding every other descriptor: %v", err)
+	}
+	got := make([]byte, 5)
+	if _, err := b.ReadAt(got, 0); err != nil || string(got) != "first" {
+		t.Fatalf("B's ReadAt: %v, %q", err, got)
+	}
+	fmt.Println("takeback: done")
 }

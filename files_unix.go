@@ -10,15 +10,16 @@ import (
 
 // processFileBudget is how many chunk files the Managers of the process
 // keep open between them for pread and pwrite: a quarter of the process's
-// descriptor limit (at least 16), so that several Managers together leave
+// descriptor limit (at least 4), so that several Managers together leave
 // the rest of the program (and their mappings' files) three quarters of it
-// where the limit is low (some containers keep it at 1024).
+// where the limit is low (some containers keep it at 1024). It is also
+// their share for mapped chunks and themselves (fileMapBudget).
 func processFileBudget() int64 {
 	var r unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
 		return 4 * maxOpenFiles
 	}
-	return int64(max(16, min(1<<20, r.Cur/4)))
+	return int64(max(4, min(1<<20, r.Cur/4)))
 }
 
 // filesRefused reports whether err is the system refusing to open a file

@@ -134,6 +134,9 @@ type Manager struct {
 	// set where Close leaves the file open for the mapping (see Close).
 	mfile     *manifestFile
 	mfileOpen bool
+	// ownFiles is how many descriptors the Manager holds open of its own,
+	// from Open to Close (counted in managerFiles).
+	ownFiles int64
 	// allocStep is the granularity in which chunk files are allocated on
 	// disk ahead of writes, and allocAlign that of the prefix of a chunk
 	// counted as allocated (resize.go); fillChunks is set where the file
@@ -427,6 +430,7 @@ func (m *Manager) Close() error {
 		err = errors.Join(err, m.mu.unbind())
 	}
 	m.mu.lock, m.mu.unbind = nil, nil
+	m.closedLocked()
 	if n := m.batches.Load(); n > 0 {
 		// After the sentinel's own words ("batches still open"): how many.
 		// Joined to any other failure, which must not hide it: the

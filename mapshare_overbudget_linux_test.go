@@ -2,8 +2,11 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -174,4 +177,72 @@ func TestMapShare_PinsPastShare(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMapShare_HeldChunksRefused: pins map the chunks they hold past the
+// process's share of mappings, and held chunks never give way, so pins
+// taken one after another without a release must be refused (ErrIO
+// matching syscall.ENOMEM, saying what gives room) before the Managers of
+// the process hold seven eighths of the mappings the system allows it.
+// Before, every pin was granted up to the system's limit, past which the
+// runtime's next mapping killed the process. ReadAt of a chunk that is not
+// mapped still works meanwhile (pread), and once the pins are released a
+// pin is granted again.
+func TestMapShare_HeldChunksRefused(t *testing.T) {
+	// A share b whose seven eighths (3.5 b chunks' worth) leave room
+	// for about 32 pins beside what earlier tests hold, and whose three
+	// quarters still let this Manager in.
+	start := chunkmap.MapsHeld() + retiredHeld()
+	budget := max((start+2)/3+1, (2*(start+32)+6)/7)
+	chunks := 7*budget/2 - start + 16
+	defer chunkmap.SetSystemMapBudget(budget)()
+	m, err := chunkmap.Open(t.TempDir(), &chunkmap.Options{ChunkSize: shareChunk, MaxMapped: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.WriteAt(chunkPattern(0, chunks*shareChunk), 0); err != nil {
+		t.Fatal(err)
+	}
+	var pins []*chunkmap.Pinned
+	release := func() {
+		for _, p := range pins {
+			p.Release()
+		}
+		pins = nil
+	}
+	defer release()
+	var refused error
+	for c := range chunks {
+		p, err := m.Pin(c*shareChunk, 8)
+		if err != nil {
+			refused = err
+			break
+		}
+		pins = append(pins, p)
+	}
+	if refused == nil {
+		t.Fatalf("%d pins held at once, all granted, with a share of %d mappings' worth of chunks: MapsHeld %d, about %d of the %d mappings the budget stands for",
+			len(pins), budget, chunkmap.MapsHeld(), 2*chunkmap.MapsHeld(), 4*budget)
+	}
+	if !errors.Is(refused, chunkmap.ErrIO) || !errors.Is(refused, syscall.ENOMEM) || !strings.Contains(refused.Error(), "release pins") {
+		t.Errorf("pin %d refused with %v; want ErrIO matching syscall.ENOMEM that says to release pins", len(pins), refused)
+	}
+	if held := chunkmap.MapsHeld(); 2*held > 7*budget/2 {
+		t.Errorf("with %d pins held, MapsHeld %d: about %d of %d mappings, past seven eighths", len(pins), held, 2*held, 4*budget)
+	}
+	if len(pins) < 16 {
+		t.Errorf("only %d pins granted, with room for about 32 (share %d, %d held before)", len(pins), budget, start)
+	}
+	b := make([]byte, shareChunk)
+	last := chunks - 1
+	if _, err := m.ReadAt(b, last*shareChunk); err != nil || !bytes.Equal(b, chunkPattern(last*shareChunk, shareChunk)) {
+		t.Errorf("ReadAt of chunk %d beside %d pins: %v, or wrong bytes", last, len(pins), err)
+	}
+	release()
+	p, err := m.Pin(last*shareChunk, 8)
+	if err != nil {
+		t.Fatalf("Pin after the pins were released: %v", err)
+	}
+	p.Release()
 }

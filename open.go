@@ -113,6 +113,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		m, err := openScratch(dir, o)
 		if err == nil {
 			m.given = given
+			m.opened(0)
 		}
 		return m, err
 	}
@@ -231,6 +232,16 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	}
 	m.mu.lock, m.mu.unbind = lock, unbind
 	m.given = given
+	// Its own descriptors, which Close closes: the two handles of the
+	// directory (vfs.Bind), the lock's and the manifest's.
+	own := int64(2)
+	if lock != nil {
+		own++
+	}
+	if m.mfile != nil {
+		own++
+	}
+	m.opened(own)
 	return m, nil
 }
 

@@ -121,7 +121,8 @@ type Options struct {
 	// costs far more than a pread, while a working set that spreads evenly
 	// over more chunks than fit is served at about the speed of pread, with
 	// no remapping, and chunks that grow hot are mapped within a few
-	// hundred misses. Pins, batches and atomics always map; the values of
+	// hundred misses. Pins, batches and atomics always map (unless the
+	// process is near the system's limit of mappings); the values of
 	// Gather and Scatter that miss take the path of ReadAt and WriteAt. The
 	// Manager keeps the files of up to 1024 unmapped chunks open for pread
 	// and pwrite (a quarter of the descriptor limit, if that is less).

@@ -477,6 +477,9 @@ func (m *Manager) mapViewOnceLocked(first, n, lo, hi int64, write bool, op strin
 		oss[i] = f.OS()
 	}
 	mapView := func() (*arena.View, error) {
+		if err := roomForChunks(n); err != nil {
+			return nil, err
+		}
 		if lo == 0 && hi == m.chunkSize {
 			return arena.MapView(oss, m.chunkSize, write)
 		}

@@ -563,8 +563,9 @@ func (m *Manager) relieveLocked(err error) {
 	m.evictLocked(m.mu.mapBound)
 	m.over.Store(len(m.mu.live) > m.mu.mapBound)
 	// The evicted chunks' files went to the descriptor cache: a refusal
-	// for want of descriptors needs them closed.
-	m.dropIdleFdsLocked(-1)
+	// for want of descriptors needs them closed, with those a growth's
+	// maker keeps open and the other Managers' idle ones.
+	m.giveBackFilesLocked()
 }
 
 // The bound a refusal lowered (relieveLocked) comes back on its own: a
@@ -746,7 +747,11 @@ func (m *Manager) chunkMode() chunk.Mode {
 // REQUIRES: m.mu held; the slot empty.
 func (m *Manager) mapFileLocked(idx int64, op string, f *chunk.File) (*mapping, error) {
 	k := m.slotNum(idx)
-	p, err := m.ar.Map(k, f.OS(), m.chunkMode() == chunk.ReadWrite)
+	err := roomForChunks(1)
+	var p unsafe.Pointer
+	if err == nil {
+		p, err = m.ar.Map(k, f.OS(), m.chunkMode() == chunk.ReadWrite)
+	}
 	if err != nil {
 		return nil, errors.Join(chunkError(err), f.Close())
 	}
@@ -858,23 +863,30 @@ func pastMapBudget() bool { return mapsOverBudget() > 0 }
 // fewer. The state pages of closed Managers that wait for the collector
 // count against the first, two to a chunk (which takes two mappings, its
 // own and the split it makes in its arena's reservation); they hold no
-// descriptor.
+// descriptor. The open Managers' own descriptors count against the second.
 func mapsOverBudget() int64 {
-	held := mappedInProcess.Load() + arenasHeld.Load()
-	return max(held+(retiredPages.Load()+1)/2-mapBudget(), held-fileMapBudget.Load())
+	mapped := mappedInProcess.Load()
+	held := mapped + arenasHeld.Load()
+	return max(held+(retiredPages.Load()+1)/2-mapBudget(), mapped+managerFiles.Load()-fileMapBudget.Load())
 }
 
-// fileMapBudget is the most chunks the Managers of the process keep mapped
-// between them for want of descriptors, each Manager counting as one (its
-// manifest and lock): every mapped chunk keeps its file open, so it is a
-// quarter of the process's descriptor limit (processFileBudget), as the
-// descriptor caches may take another quarter (fileBudgetInProcess). With
-// MaxMapped at its default, a Manager of small chunks maps up to 1,024 of
-// them; several such Managers would otherwise take the descriptors the
-// rest of the program needs, and learn of the limit only when the system
-// refuses them a file. It is read lock-free on the paths that release
-// holds, so it is kept here and refreshed, from the limit as it is then,
-// by every Open and wherever the caches read the limit.
+// managerFiles counts the descriptors the open Managers of the process
+// hold of their own (Manager.ownFiles: four for a writer, three for a
+// reader), against fileMapBudget.
+var managerFiles atomic.Int64
+
+// fileMapBudget is the most descriptors the Managers of the process keep
+// open between them for their mapped chunks and themselves (managerFiles:
+// their directories, locks and manifests). Every mapped chunk keeps its
+// file open, so it is a quarter of the process's descriptor limit
+// (processFileBudget), as the descriptor caches may take another quarter
+// (fileBudgetInProcess). With MaxMapped at its default, a Manager of small
+// chunks maps up to 1,024 of them; several such Managers would otherwise
+// take the descriptors the rest of the program needs, and learn of the
+// limit only when the system refuses them a file. It is read lock-free on
+// the paths that release holds, so it is kept here and refreshed, from the
+// limit as it is then, by every Open and wherever the caches read the
+// limit.
 var fileMapBudget atomic.Int64
 
 // refreshFileMapBudget sets fileMapBudget from the descriptor limit as it
@@ -894,20 +906,44 @@ func init() { refreshFileMapBudget() }
 // runtime cannot map a heap arena or a thread's stack dies. The error
 // matches syscall.ENOMEM, as the system's refusal would.
 func roomForArena() error {
-	b := mapBudget()
+	return roomForMaps(mapBudget(), 1, 6, "three quarters", "close Managers, or raise the limit: sysctl vm.max_map_count")
+}
+
+// roomForChunks refuses n more chunks where the Managers of the process
+// would then hold more than seven eighths of the mappings the system
+// allows it. Pins, batches and atomics map the chunks they hold past the
+// share of mappings (mapBudget) when the Manager has none of its own to
+// give back, and held chunks never give way, so without it enough of them
+// held at once take the process to the system's limit, where the runtime's
+// next mapping kills it. Its bound lies past roomForArena's, so that the
+// Managers Open let in may still map what they hold. The refusal is
+// handled as the system's would be (refused): the Manager gives back what
+// it can and tries again, ReadAt and WriteAt fall back to pread and
+// pwrite, and the other calls return it.
+func roomForChunks(n int64) error {
+	return roomForMaps(systemShare(), n, 7, "seven eighths", "release pins, end batches, or raise the limit: sysctl vm.max_map_count")
+}
+
+// roomForMaps refuses n more chunks' worth of mappings (two each: the
+// chunk, and the piece of its arena's reservation it splits off) where the
+// Managers of the process would then hold more than eighths/8 (said as
+// share) of the mappings the system allows it, four times b, with an error
+// that matches syscall.ENOMEM and says what, besides raising the limit,
+// gives room.
+func roomForMaps(b, n, eighths int64, share, what string) error {
 	if b > math.MaxInt64/8 {
 		return nil // no count of mappings here
 	}
 	retired := retiredPages.Load()
-	held := 2*(mappedInProcess.Load()+arenasHeld.Load()+1) + retired
-	if held <= 3*b {
+	held := 2*(mappedInProcess.Load()+arenasHeld.Load()+n) + retired
+	if 2*held <= eighths*b {
 		return nil
 	}
 	var waiting string
 	if retired > 0 {
 		waiting = fmt.Sprintf("; %d of them are the state pages of closed Managers that wait for the garbage collector (drop references to closed Managers; runtime.GC collects them)", retired)
 	}
-	return fmt.Errorf("the Managers of the process would hold about %d of the %d mappings the system allows it (vm.max_map_count), more than three quarters: %w (close Managers, or raise the limit: sysctl vm.max_map_count)%s", held, 4*b, syscall.ENOMEM, waiting)
+	return fmt.Errorf("the Managers of the process would hold about %d of the %d mappings the system allows it (vm.max_map_count), more than %s: %w (%s)%s", held, 4*b, share, syscall.ENOMEM, what, waiting)
 }
 
 // mapBudget returns the most chunk mappings the Managers of the process
@@ -922,6 +958,13 @@ func mapBudget() int64 {
 	if b := testMapBudget.Load(); b != 0 {
 		return b
 	}
+	return systemShare()
+}
+
+// systemShare is mapBudget as the system sets it, whatever share a test
+// set (testMapBudget): the bound of roomForChunks, which is about the
+// system's limit itself, not the share.
+func systemShare() int64 {
 	if b := systemBudget.Load(); b != 0 {
 		return b
 	}

@@ -1,0 +1,153 @@
+//go:build linux
+
+package chunkmap
+
+import (
+	"bytes"
+	"os"
+	"syscall"
+	"testing"
+)
+
+// openFds counts the process's open descriptors.
+func openFds(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
+}
+
+// TestAhead_RefusalClosesKeptFiles: the files a growth's maker keeps open
+// ahead of a bulk write are given back when a call of the Manager is
+// refused a descriptor (withFilesLocked), where before they stayed open
+// until the write took them, and a call that needed one more failed with
+// EMFILE beside 16 files of its own Manager's that nothing used. The write
+// that follows still finds every chunk's file, by name.
+func TestAhead_RefusalClosesKeptFiles(t *testing.T) {
+	const chunks = 40
+	m, err := Open(t.TempDir(), &Options{ChunkSize: MinChunkSize, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.WriteAt([]byte{1}, 0); err != nil { // one chunk: no maker, and growth probes the file system
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	if m.fillChunks {
+		m.mu.Unlock()
+		t.Skip("this file system cannot allocate a range: growth writes every chunk whole, with no maker")
+	}
+	if err := m.growLocked(chunks*MinChunkSize, true); err != nil {
+		m.mu.Unlock()
+		t.Fatal(err)
+	}
+	a := &m.ahead
+	a.mu.Lock()
+	for a.running {
+		a.changed.Wait()
+	}
+	kept := a.open
+	a.mu.Unlock()
+	if kept != aheadOpen {
+		m.mu.Unlock()
+		t.Fatalf("the maker keeps %d files open after making %d chunks; want %d", kept, chunks-2, aheadOpen)
+	}
+	before := openFds(t)
+	tries := 0
+	err = m.withFilesLocked(false, func() error {
+		if tries++; tries == 1 {
+			return &os.PathError{Op: "open", Path: "x", Err: syscall.EMFILE}
+		}
+		return nil
+	})
+	a.mu.Lock()
+	open, keep := a.open, a.keep
+	var left int
+	for _, f := range a.files {
+		if f != nil {
+			left++
+		}
+	}
+	a.mu.Unlock()
+	m.mu.Unlock()
+	if err != nil || tries != 2 {
+		t.Fatalf("withFilesLocked after one refusal: %v, %d tries; want nil after 2", err, tries)
+	}
+	if open != 0 || left != 0 || keep != 0 {
+		t.Errorf("after a refusal the maker keeps %d files open (%d in files), and may keep %d more; want none", open, left, keep)
+	}
+	if now := openFds(t); now > before-aheadOpen {
+		t.Errorf("%d descriptors open before the refusal, %d after; want %d fewer", before, now, aheadOpen)
+	}
+	want := bytes.Repeat([]byte{0xa5}, chunks*MinChunkSize)
+	if _, err := m.WriteAt(want, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	if _, err := m.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("ReadAt after the write: %v, or wrong bytes", err)
+	}
+}
+
+// TestManagerFiles_Counted: each open Manager counts the descriptors it
+// holds of its own against the process's share (managerFiles), as many as
+// it opened, and lists itself among the Managers that give back idle files
+// to one refused a descriptor; Close, and a refused Open, leave both as
+// they were.
+func TestManagerFiles_Counted(t *testing.T) {
+	listed := func(m *Manager) bool {
+		managers.Lock()
+		defer managers.Unlock()
+		for p := range managers.set {
+			if p.Value() == m {
+				return true
+			}
+		}
+		return false
+	}
+	dir := t.TempDir()
+	start, fds := managerFiles.Load(), openFds(t)
+	w, err := Open(dir, &Options{ChunkSize: MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wFiles, wFds := managerFiles.Load()-start, openFds(t)-fds
+	r, err := Open(dir, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rFiles, rFds := managerFiles.Load()-start-wFiles, openFds(t)-fds-wFds
+	if wFiles != 4 || rFiles != 3 {
+		t.Errorf("a writer counts %d descriptors of its own and a reader %d; want 4 and 3", wFiles, rFiles)
+	}
+	// The first Open may also start the runtime's poller (two more).
+	if int64(wFds) < wFiles || int64(wFds) > wFiles+2 || int64(rFds) != rFiles {
+		t.Errorf("a writer opened %d descriptors and a reader %d; counted %d and %d", wFds, rFds, wFiles, rFiles)
+	}
+	if !listed(w) || !listed(r) {
+		t.Errorf("open Managers listed: writer %v, reader %v", listed(w), listed(r))
+	}
+	if _, err := Open(dir, &Options{ChunkSize: MinChunkSize}); err == nil {
+		t.Fatal("a second writer of one dataset was let in")
+	}
+	if got := managerFiles.Load() - start; got != wFiles+rFiles {
+		t.Errorf("after a refused Open, %d descriptors counted; want %d", got, wFiles+rFiles)
+	}
+	for _, m := range []*Manager{r, w} {
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if listed(m) {
+			t.Error("a closed Manager is still listed")
+		}
+	}
+	if got := managerFiles.Load(); got != start {
+		t.Errorf("after Close, %d descriptors counted; want %d", got, start)
+	}
+}
