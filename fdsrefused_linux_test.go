@@ -143,3 +143,75 @@ func TestScratch_GrowOutOfDescriptorsUnmapsChunks(t *testing.T) {
 		}
 	})
 }
+
+// TestSync_OutOfDescriptorsSaysItOnce: a Sync refused a descriptor for
+// each of many chunk files (dirty chunks evicted with no cached file, the
+// one mapped chunk pinned, no descriptor free) fails with ErrIO matching
+// EMFILE, and says what to raise once: the first file's refusal with its
+// hint, then how many more were refused. It joined each file's refusal
+// whole, a few hundred bytes with the same hint apiece. The next Sync,
+// with descriptors free again, makes every chunk durable.
+func TestSync_OutOfDescriptorsSaysItOnce(t *testing.T) {
+	runFDsRows(t, "TestSync_OutOfDescriptorsSaysItOnce", []int{1}, func(t *testing.T, _ int, dir string) {
+		const cs, chunks = chunkmap.MinChunkSize, 10
+		m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if _, err := m.WriteAt(make([]byte, chunks*cs), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]byte, chunks*cs)
+		for i := range int64(chunks) {
+			p := bytes.Repeat([]byte{byte(i + 1)}, 700)
+			copy(want[i*cs+100:], p)
+			if _, err := m.AddUint64(i*cs, 0); err != nil { // maps chunk i, evicting the one before
+				t.Fatal(err)
+			}
+			if _, err := m.WriteAt(p, i*cs+100); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pin, err := m.Pin((chunks-1)*cs, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunkmap.DropFileCache(m)
+		restore := lowerFileLimit(t)
+		serr := m.Sync()
+		restore()
+		pin.Release()
+		if serr == nil {
+			t.Fatal("Sync with no descriptor free succeeded")
+		}
+		msg := serr.Error()
+		if !errors.Is(serr, chunkmap.ErrIO) || !errors.Is(serr, syscall.EMFILE) {
+			t.Errorf("Sync = %v; want ErrIO matching EMFILE", serr)
+		}
+		if n := strings.Count(msg, "ulimit -n"); n != 1 {
+			t.Errorf("Sync's error says to raise the limit %d times; want once:\n%s", n, msg)
+		}
+		if !strings.Contains(msg, fmt.Sprintf("%d more chunk files to sync could not be opened", chunks-2)) {
+			t.Errorf("Sync's error does not count the %d other files refused:\n%s", chunks-2, msg)
+		}
+		if err := m.Sync(); err != nil {
+			t.Fatalf("Sync with descriptors free again: %v", err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		got := make([]byte, len(want))
+		if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("ReadAt after reopen: %v, or the bytes differ", err)
+		}
+	})
+}

@@ -266,6 +266,10 @@ func (m *Manager) flush() (size int64, err error) {
 	}
 	var retry []int64
 	var said map[string]bool
+	// One refusal for want of descriptors says what to do; those of the
+	// other files are counted, not repeated (with the hint, a few hundred
+	// bytes each).
+	refusedOne, refusedMore := false, 0
 	for i, r := range res {
 		hard = errors.Join(hard, r.hard)
 		if r.soft == nil {
@@ -276,13 +280,25 @@ func (m *Manager) flush() (size int64, err error) {
 		}
 		// A chunk both mapped and written by pwrite since the last Sync
 		// is in live and in evicted: a file gone is reported once.
-		if msg := r.soft.Error(); !said[msg] {
+		msg := r.soft.Error()
+		switch {
+		case said[msg]:
+		case filesRefused(r.soft) && refusedOne:
+			refusedMore++
+		default:
 			if said == nil {
 				said = make(map[string]bool)
 			}
 			said[msg] = true
+			refusedOne = refusedOne || filesRefused(r.soft)
 			soft = errors.Join(soft, r.soft)
 		}
+	}
+	switch {
+	case refusedMore == 1:
+		soft = errors.Join(soft, errors.New("1 more chunk file to sync could not be opened for the same reason"))
+	case refusedMore > 1:
+		soft = errors.Join(soft, fmt.Errorf("%d more chunk files to sync could not be opened for the same reason", refusedMore))
 	}
 	// New files' names (and removed ones) are durable only once their
 	// directory is synced: before any record can need them.
