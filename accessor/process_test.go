@@ -29,6 +29,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -223,6 +224,9 @@ func crossProcessChild(t *testing.T) {
 			}
 		}
 		n += 64
+		// Lets the reader of stdin run where nothing preempts this loop
+		// (GOMAXPROCS=1 with GODEBUG=asyncpreemptoff=1).
+		runtime.Gosched()
 	}
 	fmt.Printf("count %d\n", n)
 }
