@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -461,9 +462,17 @@ const fdRecheck = 1024
 // fileBudgets returns the most files a Manager's cache holds (own:
 // maxOpenFiles, or the process's budget if that is less) and the most the
 // caches of every Manager hold between them (process), from the
-// descriptor limit as it is now.
+// descriptor limit as it is now. The open Managers' own descriptors past
+// their share (fileMapBudget, the same quarter of the limit) come out of
+// the caches': with many Managers open, what they hold of their own alone
+// would otherwise leave the program less than half the limit, and their
+// calls would be refused descriptors at every burst. (A file not kept is
+// opened for each use instead.)
 func fileBudgets() (own, process int64) {
 	process = fileBudgetInProcess()
+	if over := managerFiles.Load() - process; over > 0 {
+		process = max(0, process-over)
+	}
 	return min(maxOpenFiles, process), process
 }
 
@@ -699,6 +708,41 @@ func chunkError(err error) error {
 var managers struct {
 	sync.Mutex
 	set map[weak.Pointer[Manager]]struct{}
+}
+
+// ownFilesOf is how many descriptors a Manager opened with o holds of its
+// own (opened counts what it did open): the directory's two handles, the
+// manifest, and for a writer the lock; a scratch Manager none.
+func ownFilesOf(o Options) int64 {
+	switch {
+	case o.Scratch:
+		return 0
+	case o.ReadOnly:
+		return 3
+	}
+	return 4
+}
+
+// roomForFiles refuses a new Manager where the open Managers would then
+// hold more than three quarters of the process's descriptor limit of
+// their own, as roomForArena refuses one past three quarters of its
+// mappings: those never give way, while the chunks' and the caches'
+// shares shrink as they grow (mapsOverBudget, fileBudgets), so the
+// Managers past that point leave the program, and their own calls, a
+// quarter of the limit or less, and every burst would be refused
+// descriptors. The error matches syscall.EMFILE, as the system's refusal
+// would.
+func roomForFiles(o Options) error {
+	quarter := processFileBudget()
+	if quarter > math.MaxInt64/8 {
+		return nil // no limit of descriptors here
+	}
+	own := ownFilesOf(o)
+	held := managerFiles.Load() + own
+	if own == 0 || held <= 3*quarter {
+		return nil
+	}
+	return fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than three quarters: %w (close Managers, or raise the limit: ulimit -n)", held, 4*quarter, syscall.EMFILE)
 }
 
 // opened counts own, the descriptors the new Manager holds of its own,

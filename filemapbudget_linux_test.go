@@ -2,10 +2,14 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -237,4 +241,76 @@ func takeBackChild(t *testing.T, base string) {
 		t.Fatalf("B's ReadAt: %v, %q", err, got)
 	}
 	fmt.Println("takeback: done")
+}
+
+// TestFileMapBudget_OpenRefusedPastThreeQuarters: in a child whose
+// descriptor limit is 64, writers are opened until Open refuses one, which
+// it must do once the Managers would hold more than three quarters of the
+// limit of their own (four each: the twelfth), with ErrIO matching
+// syscall.EMFILE and a message that says what to do, leaving no directory
+// behind; readers count three each. Before, every Open succeeded until the
+// system itself refused one, with the program left without a descriptor
+// and every Manager's calls refused them. Once a Manager closes, Open
+// succeeds again.
+func TestFileMapBudget_OpenRefusedPastThreeQuarters(t *testing.T) {
+	if dir := os.Getenv("CHUNKMAP_OPENROOM_DIR"); dir != "" {
+		openRoomChild(t, dir)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFileMapBudget_OpenRefusedPastThreeQuarters$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "CHUNKMAP_OPENROOM_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("openroom: done")) {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+// openRoomChild is TestFileMapBudget_OpenRefusedPastThreeQuarters' child.
+func openRoomChild(t *testing.T, base string) {
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 64, Max: 64}); err != nil {
+		t.Skip(err)
+	}
+	var ms []*chunkmap.Manager
+	defer func() {
+		for _, m := range ms {
+			m.Close()
+		}
+	}()
+	var refused error
+	for i := range 16 {
+		m, err := chunkmap.Open(filepath.Join(base, fmt.Sprint(i)), &chunkmap.Options{ChunkSize: cs})
+		if err != nil {
+			refused = err
+			break
+		}
+		ms = append(ms, m)
+	}
+	if len(ms) != 12 || refused == nil {
+		t.Fatalf("%d writers opened under a limit of 64, then %v; want 12 (48 descriptors of their own), then a refusal", len(ms), refused)
+	}
+	if !errors.Is(refused, chunkmap.ErrIO) || !errors.Is(refused, syscall.EMFILE) || !strings.Contains(refused.Error(), "ulimit -n") {
+		t.Errorf("Open refused with %v; want ErrIO matching EMFILE that says to raise ulimit -n", refused)
+	}
+	if _, err := os.Lstat(filepath.Join(base, fmt.Sprint(len(ms)))); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused Open left its directory: %v", err)
+	}
+	// The program still has room: a quarter of the limit, less its own.
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatalf("the program cannot open a file beside 12 Managers: %v", err)
+	}
+	f.Close()
+	if err := ms[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	ms = ms[1:]
+	r, err := chunkmap.Open(filepath.Join(base, "1"), &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("Open of a reader (3 descriptors) once a writer (4) closed: %v", err)
+	}
+	ms = append(ms, r)
+	if _, err := chunkmap.Open(filepath.Join(base, "2"), &chunkmap.Options{ReadOnly: true}); !errors.Is(err, syscall.EMFILE) {
+		t.Errorf("a second reader past three quarters: %v; want a refusal matching EMFILE", err)
+	}
+	fmt.Println("openroom: done")
 }

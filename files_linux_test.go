@@ -29,6 +29,12 @@ func TestFileBudget(t *testing.T) {
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(tc.soft), Max: old.Max}); err != nil {
 			t.Fatal(err)
 		}
+		// Managers earlier tests left open hold descriptors of
+		// their own, which past their quarter come out of the caches'.
+		if over := managerFiles.Load() - tc.process; over > 0 {
+			tc.process = max(0, tc.process-over)
+			tc.own = min(tc.own, tc.process)
+		}
 		if own, process := fileBudgets(); own != tc.own || process != tc.process {
 			t.Errorf("with a descriptor limit of %d: fileBudgets() = %d, %d; want %d, %d", tc.soft, own, process, tc.own, tc.process)
 		}

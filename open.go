@@ -89,6 +89,9 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	if err := roomForArena(); err != nil {
 		return nil, openErr(dir, fmt.Errorf("reserve an arena: %w", err))
 	}
+	if err := roomForFiles(o); err != nil {
+		return nil, openErr(dir, err)
+	}
 	fsys := o.fsys()
 	fi, lerr := fsys.Lstat(lastComponent(dir))
 	if errors.Is(lerr, fs.ErrNotExist) && !o.ReadOnly && !o.ErrorIfNotExists {

@@ -1,6 +1,7 @@
 package cond_test
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -39,6 +40,7 @@ func TestCond_WakesEveryWaiter(t *testing.T) {
 			if n == waiters {
 				break
 			}
+			runtime.Gosched() // the waiters run where nothing preempts this loop
 		}
 		for range waiters {
 			<-done
