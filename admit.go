@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -749,8 +750,13 @@ func roomForFiles(o Options) error {
 // against the process's share (managerFiles), and lists the Manager among
 // the open ones. Open calls it last, once nothing can fail.
 func (m *Manager) opened(own int64) {
-	m.ownFiles = own
+	m.ownFiles = new(atomic.Int64)
+	m.ownFiles.Store(own)
 	managerFiles.Add(own)
+	// A Manager dropped without Close has its files closed by the runtime
+	// once it is unreachable (each *os.File's own cleanup), and leaves
+	// the count then, as its cached files do (newManager).
+	runtime.AddCleanup(m, func(n *atomic.Int64) { managerFiles.Add(-n.Swap(0)) }, m.ownFiles)
 	managers.Lock()
 	defer managers.Unlock()
 	if managers.set == nil {
@@ -764,8 +770,9 @@ func (m *Manager) opened(own int64) {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) closedLocked() {
-	managerFiles.Add(-m.ownFiles)
-	m.ownFiles = 0
+	if m.ownFiles != nil {
+		managerFiles.Add(-m.ownFiles.Swap(0))
+	}
 	managers.Lock()
 	defer managers.Unlock()
 	delete(managers.set, weak.Make(m))

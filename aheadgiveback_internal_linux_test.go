@@ -5,8 +5,10 @@ package chunkmap
 import (
 	"bytes"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // openFds counts the process's open descriptors.
@@ -149,5 +151,22 @@ func TestManagerFiles_Counted(t *testing.T) {
 	}
 	if got := managerFiles.Load(); got != start {
 		t.Errorf("after Close, %d descriptors counted; want %d", got, start)
+	}
+	// A Manager dropped without Close: the runtime closes its files once
+	// it is unreachable, and its count goes with them.
+	func() {
+		if _, err := Open(dir, &Options{ReadOnly: true}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if got := managerFiles.Load() - start; got != 3 {
+		t.Fatalf("a reader dropped without Close, not yet collected: %d descriptors counted; want 3", got)
+	}
+	for i := 0; managerFiles.Load() != start; i++ {
+		if i == 200 {
+			t.Fatalf("a reader dropped without Close and collected: still %d descriptors counted", managerFiles.Load()-start)
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond) // the cleanups run on a goroutine of the runtime
 	}
 }

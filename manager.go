@@ -135,8 +135,9 @@ type Manager struct {
 	mfile     *manifestFile
 	mfileOpen bool
 	// ownFiles is how many descriptors the Manager holds open of its own,
-	// from Open to Close (counted in managerFiles).
-	ownFiles int64
+	// from Open to Close (counted in managerFiles); nil before Open
+	// counted them (opened).
+	ownFiles *atomic.Int64
 	// allocStep is the granularity in which chunk files are allocated on
 	// disk ahead of writes, and allocAlign that of the prefix of a chunk
 	// counted as allocated (resize.go); fillChunks is set where the file
