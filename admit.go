@@ -468,10 +468,10 @@ const fdRecheck = 1024
 // the caches': with many Managers open, what they hold of their own alone
 // would otherwise leave the program less than half the limit, and their
 // calls would be refused descriptors at every burst. (A file not kept is
-// opened for each use instead.)
+// opened for each use instead.) A budget a test sets is taken as it is.
 func fileBudgets() (own, process int64) {
 	process = fileBudgetInProcess()
-	if over := managerFiles.Load() - process; over > 0 {
+	if over := managerFiles.Load() - process; over > 0 && testFileBudget.Load() == 0 {
 		process = max(0, process-over)
 	}
 	return min(maxOpenFiles, process), process
@@ -712,8 +712,10 @@ var managers struct {
 }
 
 // ownFilesOf is how many descriptors a Manager opened with o holds of its
-// own (opened counts what it did open): the directory's two handles, the
-// manifest, and for a writer the lock; a scratch Manager none.
+// own: the directory's two handles, the manifest, and for a writer the
+// lock; a scratch Manager none. (A reader of a version 1 manifest holds the
+// manifest open only once Refresh has read it; it counts it from the
+// start.)
 func ownFilesOf(o Options) int64 {
 	switch {
 	case o.Scratch:
@@ -732,18 +734,21 @@ func ownFilesOf(o Options) int64 {
 // Managers past that point leave the program, and their own calls, a
 // quarter of the limit or less, and every burst would be refused
 // descriptors. The error matches syscall.EMFILE, as the system's refusal
-// would.
-func roomForFiles(o Options) error {
+// would. What it lets in it counts at once, so that Opens at the same
+// moment cannot all pass: the caller gives back reserved as Open returns
+// (opened has counted the Manager by then, if it opened).
+func roomForFiles(o Options) (reserved int64, err error) {
 	quarter := processFileBudget()
-	if quarter > math.MaxInt64/8 {
-		return nil // no limit of descriptors here
-	}
 	own := ownFilesOf(o)
-	held := managerFiles.Load() + own
-	if own == 0 || held <= 3*quarter {
-		return nil
+	if quarter > math.MaxInt64/8 || own == 0 {
+		return 0, nil // no limit of descriptors here, or none to take
 	}
-	return fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than three quarters: %w (close Managers, or raise the limit: ulimit -n)", held, 4*quarter, syscall.EMFILE)
+	held := managerFiles.Add(own)
+	if held <= 3*quarter {
+		return own, nil
+	}
+	managerFiles.Add(-own)
+	return 0, fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than three quarters: %w (close Managers, or raise the limit: ulimit -n)", held, 4*quarter, syscall.EMFILE)
 }
 
 // opened counts own, the descriptors the new Manager holds of its own,
@@ -753,16 +758,30 @@ func (m *Manager) opened(own int64) {
 	m.ownFiles = new(atomic.Int64)
 	m.ownFiles.Store(own)
 	managerFiles.Add(own)
+	p := weak.Make(m)
 	// A Manager dropped without Close has its files closed by the runtime
 	// once it is unreachable (each *os.File's own cleanup), and leaves
-	// the count then, as its cached files do (newManager).
-	runtime.AddCleanup(m, func(n *atomic.Int64) { managerFiles.Add(-n.Swap(0)) }, m.ownFiles)
+	// the count and the list then, as its cached files leave theirs
+	// (newManager).
+	runtime.AddCleanup(m, func(d droppedManager) {
+		managerFiles.Add(-d.own.Swap(0))
+		managers.Lock()
+		delete(managers.set, d.p)
+		managers.Unlock()
+	}, droppedManager{m.ownFiles, p})
 	managers.Lock()
 	defer managers.Unlock()
 	if managers.set == nil {
 		managers.set = make(map[weak.Pointer[Manager]]struct{})
 	}
-	managers.set[weak.Make(m)] = struct{}{}
+	managers.set[p] = struct{}{}
+}
+
+// droppedManager is what the cleanup of a Manager dropped without Close
+// needs of it: its count of its own descriptors, and its entry in the list.
+type droppedManager struct {
+	own *atomic.Int64
+	p   weak.Pointer[Manager]
 }
 
 // closedLocked undoes opened, once Close has closed the Manager's own

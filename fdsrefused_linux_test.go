@@ -195,7 +195,7 @@ func TestSync_OutOfDescriptorsSaysItOnce(t *testing.T) {
 		if n := strings.Count(msg, "ulimit -n"); n != 1 {
 			t.Errorf("Sync's error says to raise the limit %d times; want once:\n%s", n, msg)
 		}
-		if !strings.Contains(msg, fmt.Sprintf("%d more chunk files to sync could not be opened", chunks-2)) {
+		if !strings.Contains(msg, fmt.Sprintf("%d more chunk files to sync could not be opened for want of descriptors", chunks-2)) {
 			t.Errorf("Sync's error does not count the %d other files refused:\n%s", chunks-2, msg)
 		}
 		if err := m.Sync(); err != nil {

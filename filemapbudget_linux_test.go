@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -311,6 +312,32 @@ func openRoomChild(t *testing.T, base string) {
 	ms = append(ms, r)
 	if _, err := chunkmap.Open(filepath.Join(base, "2"), &chunkmap.Options{ReadOnly: true}); !errors.Is(err, syscall.EMFILE) {
 		t.Errorf("a second reader past three quarters: %v; want a refusal matching EMFILE", err)
+	}
+	// Opens at the same moment: each counts what it takes before it
+	// looks, so no more than 12 writers get in between them.
+	for _, m := range ms {
+		m.Close()
+	}
+	ms = nil
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := chunkmap.Open(filepath.Join(base, fmt.Sprint("c", i)), &chunkmap.Options{ChunkSize: cs})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				ms = append(ms, m)
+			} else if !errors.Is(err, syscall.EMFILE) {
+				t.Errorf("concurrent Open %d: %v; want a refusal matching EMFILE", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(ms) > 12 {
+		t.Errorf("%d writers opened at once under a limit of 64; want at most 12", len(ms))
 	}
 	fmt.Println("openroom: done")
 }

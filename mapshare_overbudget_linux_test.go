@@ -229,6 +229,9 @@ func TestMapShare_HeldChunksRefused(t *testing.T) {
 	if !errors.Is(refused, chunkmap.ErrIO) || !errors.Is(refused, syscall.ENOMEM) || !strings.Contains(refused.Error(), "release pins") {
 		t.Errorf("pin %d refused with %v; want ErrIO matching syscall.ENOMEM that says to release pins", len(pins), refused)
 	}
+	if msg := refused.Error(); !strings.Contains(msg, chunkName(int64(len(pins)))) || strings.Contains(msg, "ulimit -v") {
+		t.Errorf("pin %d refused with %q; want it to name the chunk's file (%s), and no advice about address space", len(pins), msg, chunkName(int64(len(pins))))
+	}
 	if held := chunkmap.MapsHeld(); 2*held > 7*budget/2+1 {
 		t.Errorf("with %d pins held, MapsHeld %d: about %d of %d mappings, past seven eighths", len(pins), held, 2*held, 4*budget)
 	}

@@ -89,9 +89,11 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	if err := roomForArena(); err != nil {
 		return nil, openErr(dir, fmt.Errorf("reserve an arena: %w", err))
 	}
-	if err := roomForFiles(o); err != nil {
+	reserved, err := roomForFiles(o)
+	if err != nil {
 		return nil, openErr(dir, err)
 	}
+	defer managerFiles.Add(-reserved)
 	fsys := o.fsys()
 	fi, lerr := fsys.Lstat(lastComponent(dir))
 	if errors.Is(lerr, fs.ErrNotExist) && !o.ReadOnly && !o.ErrorIfNotExists {
@@ -116,7 +118,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 		m, err := openScratch(dir, o)
 		if err == nil {
 			m.given = given
-			m.opened(0)
+			m.opened(ownFilesOf(o))
 		}
 		return m, err
 	}
@@ -235,16 +237,7 @@ func Open(dir string, opts *Options) (*Manager, error) {
 	}
 	m.mu.lock, m.mu.unbind = lock, unbind
 	m.given = given
-	// Its own descriptors, which Close closes: the two handles of the
-	// directory (vfs.Bind), the lock's and the manifest's.
-	own := int64(2)
-	if lock != nil {
-		own++
-	}
-	if m.mfile != nil {
-		own++
-	}
-	m.opened(own)
+	m.opened(ownFilesOf(o))
 	return m, nil
 }
 

@@ -565,7 +565,11 @@ func (m *Manager) relieveLocked(err error) {
 	// The evicted chunks' files went to the descriptor cache: a refusal
 	// for want of descriptors needs them closed, with those a growth's
 	// maker keeps open and the other Managers' idle ones.
-	m.giveBackFilesLocked()
+	if filesRefused(err) {
+		m.giveBackFilesLocked()
+	} else {
+		m.dropIdleFdsLocked(-1)
+	}
 }
 
 // The bound a refusal lowered (relieveLocked) comes back on its own: a
@@ -687,8 +691,9 @@ func (m *Manager) recoverLocked() {
 // REQUIRES: m.mu held.
 func (m *Manager) refusalError(err error) error {
 	var said *refusal
-	if errors.As(err, &said) {
-		return err // a nested call said it already
+	var room *roomRefusal
+	if errors.As(err, &said) || errors.As(err, &room) {
+		return err // a nested call said it already, or roomForMaps did
 	}
 	hint := mapRefusedHint
 	if filesRefused(err) {
@@ -747,9 +752,11 @@ func (m *Manager) chunkMode() chunk.Mode {
 // REQUIRES: m.mu held; the slot empty.
 func (m *Manager) mapFileLocked(idx int64, op string, f *chunk.File) (*mapping, error) {
 	k := m.slotNum(idx)
-	err := roomForChunks(1)
 	var p unsafe.Pointer
-	if err == nil {
+	err := roomForChunks(1)
+	if err != nil {
+		err = &fs.PathError{Op: "map", Path: f.Path(), Err: err}
+	} else {
 		p, err = m.ar.Map(k, f.OS(), m.chunkMode() == chunk.ReadWrite)
 	}
 	if err != nil {
@@ -943,8 +950,15 @@ func roomForMaps(b, n, eighths int64, share, what string) error {
 	if retired > 0 {
 		waiting = fmt.Sprintf("; %d of them are the state pages of closed Managers that wait for the garbage collector (drop references to closed Managers; runtime.GC collects them)", retired)
 	}
-	return fmt.Errorf("the Managers of the process would hold about %d of the %d mappings the system allows it (vm.max_map_count), more than %s: %w (%s)%s", held, 4*b, share, syscall.ENOMEM, what, waiting)
+	return &roomRefusal{fmt.Errorf("the Managers of the process would hold about %d of the %d mappings the system allows it (vm.max_map_count), more than %s: %w (%s)%s", held, 4*b, share, syscall.ENOMEM, what, waiting)}
 }
+
+// roomRefusal is roomForMaps' refusal, which says what to do itself
+// (refusalError adds nothing to it).
+type roomRefusal struct{ err error }
+
+func (r *roomRefusal) Error() string { return r.err.Error() }
+func (r *roomRefusal) Unwrap() error { return r.err }
 
 // mapBudget returns the most chunk mappings the Managers of the process
 // keep between them, each Manager holding an arena counting as one

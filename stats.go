@@ -53,7 +53,7 @@ type Stats struct {
 	Unmaps    int64 // chunk mappings released
 	Evictions int64 // chunks unmapped to make room: to stay within MaxMapped (or the bound a refused mapping lowered it to, or the process's share of mappings on Linux), for Admission, or for a chunk that needs the same arena slot
 	Lowered   int   // the bound on unheld mapped chunks in force while a refusal keeps it below MaxMapped (see Refusals); 0 while MaxMapped is in force
-	Refusals  int64 // mappings and files the system refused the Manager for want of memory, mappings or descriptors, each of which lowered the bound (Lowered) and unmapped every chunk nobody held (see Options.MaxMapped)
+	Refusals  int64 // mappings and files the system refused the Manager for want of memory, mappings or descriptors (or chunks it refused itself, as they would take the process past seven eighths of the system's limit of mappings), each of which lowered the bound (Lowered) and unmapped every chunk nobody held (see Options.MaxMapped)
 }
 
 // lowered is Stats.Lowered: the bound in force where a refusal keeps it

@@ -296,9 +296,9 @@ func (m *Manager) flush() (size int64, err error) {
 	}
 	switch {
 	case refusedMore == 1:
-		soft = errors.Join(soft, errors.New("1 more chunk file to sync could not be opened for the same reason"))
+		soft = errors.Join(soft, errors.New("1 more chunk file to sync could not be opened for want of descriptors"))
 	case refusedMore > 1:
-		soft = errors.Join(soft, fmt.Errorf("%d more chunk files to sync could not be opened for the same reason", refusedMore))
+		soft = errors.Join(soft, fmt.Errorf("%d more chunk files to sync could not be opened for want of descriptors", refusedMore))
 	}
 	// New files' names (and removed ones) are durable only once their
 	// directory is synced: before any record can need them.
