@@ -73,6 +73,24 @@ func writeEvicting(t *testing.T, m *chunkmap.Manager, maxMapped int, n int64) []
 	return want
 }
 
+// closeAndReread closes m and checks that a reader of dir then reads want
+// from offset 0.
+func closeAndReread(t *testing.T, m *chunkmap.Manager, dir string, want []byte) {
+	t.Helper()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := make([]byte, len(want))
+	if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("ReadAt after reopen: %v, or the bytes differ", err)
+	}
+}
+
 // TestSync_OutOfDescriptorsUnmapsChunks: a Sync that must open chunk files
 // by name to fsync them (dirty chunks evicted with no cached file left),
 // in a process with no descriptor free but those of the Manager's mapped
@@ -97,18 +115,7 @@ func TestSync_OutOfDescriptorsUnmapsChunks(t *testing.T) {
 				t.Errorf("and its error matches neither ErrIO nor EMFILE")
 			}
 		}
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
-		r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		got := make([]byte, len(want))
-		if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
-			t.Errorf("ReadAt after reopen: %v, or the bytes differ", err)
-		}
+		closeAndReread(t, m, dir, want)
 	})
 }
 
@@ -201,17 +208,6 @@ func TestSync_OutOfDescriptorsSaysItOnce(t *testing.T) {
 		if err := m.Sync(); err != nil {
 			t.Fatalf("Sync with descriptors free again: %v", err)
 		}
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
-		r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		got := make([]byte, len(want))
-		if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
-			t.Errorf("ReadAt after reopen: %v, or the bytes differ", err)
-		}
+		closeAndReread(t, m, dir, want)
 	})
 }

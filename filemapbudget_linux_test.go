@@ -28,25 +28,43 @@ import (
 // and themselves (four descriptors each: the directory's lock, two handles
 // of it and the manifest).
 func TestFileMapBudget_ManagersShareTheDescriptors(t *testing.T) {
-	if dir := os.Getenv("CHUNKMAP_FILEMAPBUDGET_DIR"); dir != "" {
-		fileMapBudgetChild(t, dir)
+	underFileLimit(t, "TestFileMapBudget_ManagersShareTheDescriptors", 256, fileMapBudgetChild)
+}
+
+// underFileLimit runs child in a child process of the test binary whose
+// descriptor limit is limit (the limit is the process's, and the parent's
+// must stay as it is), in a directory of its own, and fails t unless the
+// child's test (test, the name t runs under) passes. In the child, where
+// fdLimitDirEnv is set, it lowers the limit and runs child.
+func underFileLimit(t *testing.T, test string, limit uint64, child func(t *testing.T, dir string)) {
+	t.Helper()
+	if dir := os.Getenv(fdLimitDirEnv); dir != "" {
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
+			t.Skip(err)
+		}
+		child(t, dir)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFileMapBudget_ManagersShareTheDescriptors$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), "CHUNKMAP_FILEMAPBUDGET_DIR="+t.TempDir())
+	top, sub, _ := strings.Cut(test, "/")
+	run := "^" + top + "$"
+	if sub != "" {
+		run += "/^" + sub + "$"
+	}
+	cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), fdLimitDirEnv+"="+t.TempDir())
 	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("filemapbudget: done")) {
-		t.Fatalf("child with 256 descriptors: %v\n%s", err, out)
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+test+" ")) {
+		t.Fatalf("child with %d descriptors: %v\n%s", limit, err, out)
 	}
 }
+
+// fdLimitDirEnv names the directory a child of underFileLimit works in.
+const fdLimitDirEnv = "CHUNKMAP_FDLIMIT_DIR"
 
 // fileMapBudgetChild is TestFileMapBudget_ManagersShareTheDescriptors'
 // child.
 func fileMapBudgetChild(t *testing.T, base string) {
 	const limit, chunks = 256, 100
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
-		t.Skip(err)
-	}
 	var ms []*chunkmap.Manager
 	for i := range 4 {
 		m, err := chunkmap.Open(filepath.Join(base, fmt.Sprint(i)), &chunkmap.Options{ChunkSize: cs})
@@ -88,7 +106,6 @@ func fileMapBudgetChild(t *testing.T, base string) {
 		t.Fatalf("the program cannot open a file: %v", err)
 	}
 	f.Close()
-	fmt.Println("filemapbudget: done")
 }
 
 // TestFileMapBudget_ManagersCountTheirOwn runs, in a child whose
@@ -103,32 +120,17 @@ func fileMapBudgetChild(t *testing.T, base string) {
 // without the second the fourth Open was refused one (EMFILE). Before both,
 // the first Manager alone held 35 descriptors at a limit of 48 or 64.
 func TestFileMapBudget_ManagersCountTheirOwn(t *testing.T) {
-	if lim := os.Getenv("CHUNKMAP_OWNFILES_LIMIT"); lim != "" {
-		var n uint64
-		fmt.Sscan(lim, &n)
-		ownFilesChild(t, os.Getenv("CHUNKMAP_OWNFILES_DIR"), n)
-		return
-	}
-	for _, lim := range []int{48, 64} {
-		t.Run(fmt.Sprint("limit=", lim), func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestFileMapBudget_ManagersCountTheirOwn$", "-test.v", "-test.count=1")
-			cmd.Env = append(os.Environ(), "CHUNKMAP_OWNFILES_DIR="+t.TempDir(), fmt.Sprint("CHUNKMAP_OWNFILES_LIMIT=", lim))
-			out, err := cmd.CombinedOutput()
-			if err != nil || !bytes.Contains(out, []byte("ownfiles: done")) {
-				t.Fatalf("child with %d descriptors: %v\n%s", lim, err, out)
-			}
+	for _, lim := range []uint64{48, 64} {
+		name := fmt.Sprint("limit=", lim)
+		t.Run(name, func(t *testing.T) {
+			underFileLimit(t, "TestFileMapBudget_ManagersCountTheirOwn/"+name, lim, ownFilesChild)
 		})
 	}
 }
 
 // ownFilesChild is TestFileMapBudget_ManagersCountTheirOwn's child.
-func ownFilesChild(t *testing.T, base string, limit uint64) {
+func ownFilesChild(t *testing.T, base string) {
 	const chunks = 60
-	// The test binary's own descriptors, and those the runtime opens,
-	// are already open: the limit is lowered past them.
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
-		t.Skip(err)
-	}
 	var ms []*chunkmap.Manager
 	for i := range 4 {
 		dir := filepath.Join(base, fmt.Sprint(i))
@@ -172,7 +174,6 @@ func ownFilesChild(t *testing.T, base string, limit uint64) {
 			t.Errorf("Manager %d: Stats %+v, want %d chunks", i, s, chunks)
 		}
 	}
-	fmt.Println("ownfiles: done")
 }
 
 // TestFileMapBudget_RefusalTakesOthersFiles checks, in a child process
@@ -183,24 +184,12 @@ func ownFilesChild(t *testing.T, base string, limit uint64) {
 // B's first write must still create its chunk. It used to fail with ErrIO
 // (EMFILE) beside A's 16 idle files.
 func TestFileMapBudget_RefusalTakesOthersFiles(t *testing.T) {
-	if dir := os.Getenv("CHUNKMAP_TAKEBACK_DIR"); dir != "" {
-		takeBackChild(t, dir)
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFileMapBudget_RefusalTakesOthersFiles$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), "CHUNKMAP_TAKEBACK_DIR="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("takeback: done")) {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
+	underFileLimit(t, "TestFileMapBudget_RefusalTakesOthersFiles", 64, takeBackChild)
 }
 
 // takeBackChild is TestFileMapBudget_RefusalTakesOthersFiles' child.
 func takeBackChild(t *testing.T, base string) {
 	const chunks = 60
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 64, Max: 64}); err != nil {
-		t.Skip(err)
-	}
 	a, err := chunkmap.Open(filepath.Join(base, "a"), &chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +230,6 @@ func takeBackChild(t *testing.T, base string) {
 	if _, err := b.ReadAt(got, 0); err != nil || string(got) != "first" {
 		t.Fatalf("B's ReadAt: %v, %q", err, got)
 	}
-	fmt.Println("takeback: done")
 }
 
 // TestFileMapBudget_OpenRefusedPastThreeQuarters: in a child whose
@@ -254,23 +242,11 @@ func takeBackChild(t *testing.T, base string) {
 // and every Manager's calls refused them. Once a Manager closes, Open
 // succeeds again.
 func TestFileMapBudget_OpenRefusedPastThreeQuarters(t *testing.T) {
-	if dir := os.Getenv("CHUNKMAP_OPENROOM_DIR"); dir != "" {
-		openRoomChild(t, dir)
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFileMapBudget_OpenRefusedPastThreeQuarters$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), "CHUNKMAP_OPENROOM_DIR="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("openroom: done")) {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
+	underFileLimit(t, "TestFileMapBudget_OpenRefusedPastThreeQuarters", 64, openRoomChild)
 }
 
 // openRoomChild is TestFileMapBudget_OpenRefusedPastThreeQuarters' child.
 func openRoomChild(t *testing.T, base string) {
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 64, Max: 64}); err != nil {
-		t.Skip(err)
-	}
 	var ms []*chunkmap.Manager
 	defer func() {
 		for _, m := range ms {
@@ -339,5 +315,4 @@ func openRoomChild(t *testing.T, base string) {
 	if len(ms) > 12 {
 		t.Errorf("%d writers opened at once under a limit of 64; want at most 12", len(ms))
 	}
-	fmt.Println("openroom: done")
 }
