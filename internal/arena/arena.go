@@ -78,16 +78,20 @@ type Arena struct {
 // covers every platform Go runs on); nslots must be positive, and their
 // product must fit the address space.
 func Reserve(nslots int, slotSize int64) (*Arena, error) {
+	what := fmt.Sprintf("arena: reserve %d slots of %d bytes", nslots, slotSize)
+	if nslots == 1 {
+		what = fmt.Sprintf("arena: reserve 1 slot of %d bytes", slotSize)
+	}
 	if nslots <= 0 || slotSize <= 0 || slotSize%(64<<10) != 0 {
-		return nil, fmt.Errorf("arena: reserve %d slots of %d bytes: invalid size", nslots, slotSize)
+		return nil, fmt.Errorf("%s: invalid size", what)
 	}
 	hi, lo := bits.Mul64(uint64(nslots), uint64(slotSize))
 	if hi != 0 || lo > uint64(^uintptr(0)>>1) {
-		return nil, fmt.Errorf("arena: reserve %d slots of %d bytes: does not fit the address space", nslots, slotSize)
+		return nil, fmt.Errorf("%s: does not fit the address space", what)
 	}
 	a := &Arena{slotSize: slotSize, nslots: nslots}
 	if err := a.reserve(); err != nil {
-		return nil, fmt.Errorf("arena: reserve %d slots of %d bytes: %w", nslots, slotSize, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return a, nil
 }

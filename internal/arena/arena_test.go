@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -105,10 +106,22 @@ func TestReserve_Invalid(t *testing.T) {
 	for _, tc := range []struct {
 		n    int
 		size int64
-	}{{0, slot}, {-1, slot}, {1, 0}, {1, 1000}, {1 << 30, 1 << 40}} {
-		if a, err := Reserve(tc.n, tc.size); err == nil {
+		msg  string
+	}{
+		{0, slot, "reserve 0 slots of 65536 bytes: invalid size"},
+		{-1, slot, "reserve -1 slots of 65536 bytes: invalid size"},
+		{1, 0, "reserve 1 slot of 0 bytes: invalid size"},
+		{1, 1000, "reserve 1 slot of 1000 bytes: invalid size"},
+		{1 << 30, 1 << 40, "reserve 1073741824 slots of 1099511627776 bytes: does not fit the address space"},
+	} {
+		a, err := Reserve(tc.n, tc.size)
+		if err == nil {
 			a.Release()
 			t.Errorf("Reserve(%d, %d) succeeded", tc.n, tc.size)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("Reserve(%d, %d) = %v; want it to say %q", tc.n, tc.size, err, tc.msg)
 		}
 	}
 }
