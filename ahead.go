@@ -240,7 +240,7 @@ const aheadOpen = 16
 
 // closeAheadLocked closes the files the maker keeps open for the write to
 // take, and keeps it from keeping more until the next growth: a refusal of
-// descriptors asks them back (withFilesLocked, relieveLocked), as it asks
+// descriptors asks them back (giveBackFilesLocked), as it asks
 // back the idle files of the cache. They are not in the cache's budget,
 // and a bulk write over a process near its limit would otherwise fail for
 // want of descriptors its own growth holds. Each is then known by its

@@ -9,16 +9,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chunkmap/chunkmap/internal/procself"
 )
 
 // openFds counts the process's open descriptors.
 func openFds(t *testing.T) int {
 	t.Helper()
-	es, err := os.ReadDir("/proc/self/fd")
+	fds, err := procself.FDs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(es)
+	return len(fds)
 }
 
 // TestAhead_RefusalClosesKeptFiles: the files a growth's maker keeps open

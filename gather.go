@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	"unsafe"
+
+	"github.com/chunkmap/chunkmap/internal/units"
 )
 
 // Gather reads len(offs) values of n bytes each, the k-th from offset
@@ -184,11 +186,11 @@ func (m *Manager) checkGather(op string, nbuf int, offs []int64, n int) error {
 		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("value size %d outside [1, %d]", n, MinChunkSize))
 	}
 	if len(offs) > nbuf/n {
-		values := fmt.Sprintf("%d values of %d bytes do not fit", len(offs), n)
+		do := "do"
 		if len(offs) == 1 {
-			values = fmt.Sprintf("1 value of %d bytes does not fit", n)
+			do = "does"
 		}
-		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("%s a %d-byte buffer", values, nbuf))
+		return m.errorf(op, ofLen(int64(n)), ErrOutOfRange, fmt.Sprintf("%s of %d bytes %s not fit a %d-byte buffer", units.Count(len(offs), "value"), n, do, nbuf))
 	}
 	return nil
 }

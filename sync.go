@@ -35,6 +35,7 @@ import (
 	"sync/atomic"
 
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/units"
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
@@ -294,11 +295,8 @@ func (m *Manager) flush() (size int64, err error) {
 			soft = errors.Join(soft, r.soft)
 		}
 	}
-	switch {
-	case refusedMore == 1:
-		soft = errors.Join(soft, errors.New("1 more chunk file to sync could not be opened for want of descriptors"))
-	case refusedMore > 1:
-		soft = errors.Join(soft, fmt.Errorf("%d more chunk files to sync could not be opened for want of descriptors", refusedMore))
+	if refusedMore > 0 {
+		soft = errors.Join(soft, fmt.Errorf("%s to sync could not be opened for want of descriptors", units.Count(refusedMore, "more chunk file")))
 	}
 	// New files' names (and removed ones) are durable only once their
 	// directory is synced: before any record can need them.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/units"
 )
 
 // gatherStep is how many values a gather or scatter call moves through its
@@ -33,13 +34,5 @@ func (v *ViewAccessor) shortValues(op string, write bool, offs []int64, size, nv
 	if err := check(nil, offs, size); errors.Is(err, chunkmap.ErrClosed) || errors.Is(err, chunkmap.ErrReadOnly) {
 		return err
 	}
-	return fmt.Errorf("%s %s in %s: %w: room for %s", op, counted(len(offs), "offset"), v.dir(), chunkmap.ErrOutOfRange, counted(nvals, "value"))
-}
-
-// counted returns n and noun, in the plural unless n is 1.
-func counted(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
+	return fmt.Errorf("%s %s in %s: %w: room for %s", op, units.Count(len(offs), "offset"), v.dir(), chunkmap.ErrOutOfRange, units.Count(nvals, "value"))
 }

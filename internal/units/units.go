@@ -1,6 +1,8 @@
 // Package units parses and formats byte counts for the chunkmap command,
 // the examples and the benchmarks, so that every flag that takes a size
-// accepts the same forms and every size printed for people reads the same.
+// accepts the same forms and every size printed for people reads the same;
+// and counts things for the messages of the library and the accessor
+// (Count).
 //
 // It lives under internal/ because its syntax is a convention of this
 // repository's programs, not part of the library's API. The nested bench
@@ -187,4 +189,13 @@ func FormatBytes(n int64) string {
 		return sign + strconv.FormatFloat(v, 'f', 2, 64) + " " + unit.name
 	}
 	return sign + strconv.FormatUint(u, 10) + " B"
+}
+
+// Count returns n and noun, in the plural (noun + "s") unless n is 1:
+// "1 offset", "3 offsets", "0 offsets".
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

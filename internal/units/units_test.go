@@ -214,3 +214,21 @@ func FuzzParseSize(f *testing.F) {
 		}
 	})
 }
+
+func TestCount(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		noun string
+		want string
+	}{
+		{0, "offset", "0 offsets"},
+		{1, "offset", "1 offset"},
+		{2, "value", "2 values"},
+		{8, "more chunk file", "8 more chunk files"},
+		{-1, "value", "-1 values"},
+	} {
+		if got := Count(tc.n, tc.noun); got != tc.want {
+			t.Errorf("Count(%d, %q) = %q, want %q", tc.n, tc.noun, got, tc.want)
+		}
+	}
+}
