@@ -417,6 +417,19 @@ func limitFiles(t *testing.T, spare uint64) (restore func()) {
 	return restore
 }
 
+// holdFiles opens n files for the rest of the test, to raise what a later
+// limitFiles leaves the process.
+func holdFiles(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+	}
+}
+
 // highestFd returns the highest descriptor the process has open, as its
 // descriptor directory lists them; 0 where there is none to read.
 func highestFd(t *testing.T) uint64 {

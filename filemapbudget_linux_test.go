@@ -32,14 +32,19 @@ func TestFileMapBudget_ManagersShareTheDescriptors(t *testing.T) {
 }
 
 // underFileLimit runs child in a child process of the test binary whose
-// descriptor limit is limit (the limit is the process's, and the parent's
-// must stay as it is), in a directory of its own, and fails t unless the
+// soft descriptor limit is limit (the limit is the process's, and the
+// parent's must stay as it is; the hard one stays, so the child may raise
+// it again), in a directory of its own, and fails t unless the
 // child's test (test, the name t runs under) passes. In the child, where
 // fdLimitDirEnv is set, it lowers the limit and runs child.
 func underFileLimit(t *testing.T, test string, limit uint64, child func(t *testing.T, dir string)) {
 	t.Helper()
 	if dir := os.Getenv(fdLimitDirEnv); dir != "" {
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
+		var r unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+			t.Skip(err)
+		}
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: r.Max}); err != nil {
 			t.Skip(err)
 		}
 		child(t, dir)
@@ -314,5 +319,61 @@ func openRoomChild(t *testing.T, base string) {
 	wg.Wait()
 	if len(ms) > 12 {
 		t.Errorf("%d writers opened at once under a limit of 64; want at most 12", len(ms))
+	}
+}
+
+// TestFileMapBudget_RaisedLimitTakenUp checks that the Managers' share of
+// descriptors follows the limit up as well as down. A Manager opened
+// under a limit of 48 maps at most 8 chunks (a quarter of the limit, less
+// its own four descriptors); once the program raises the limit, pins of
+// 16 chunks must leave all 16 mapped: with the low share kept, a Manager
+// that only maps would remap a chunk at nearly every pin, for good. (The
+// share is read again wherever a file goes to the descriptor cache, as an
+// evicted chunk's does.)
+func TestFileMapBudget_RaisedLimitTakenUp(t *testing.T) {
+	underFileLimit(t, "TestFileMapBudget_RaisedLimitTakenUp", 48, raisedLimitChild)
+}
+
+// raisedLimitChild is TestFileMapBudget_RaisedLimitTakenUp's child.
+func raisedLimitChild(t *testing.T, dir string) {
+	const chunks = 16
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: chunks, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.WriteAt(make([]byte, chunks*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	pinAll := func() {
+		t.Helper()
+		for c := range int64(chunks) {
+			p, err := m.Pin(c*cs, 8)
+			if err != nil {
+				t.Fatalf("Pin of chunk %d: %v", c, err)
+			}
+			p.Release()
+		}
+	}
+	pinAll()
+	if got := m.Stats().Mapped; got > 8 {
+		t.Fatalf("%d chunks mapped under a limit of 48, want at most 8", got)
+	}
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Cur = min(r.Max, 1024)
+	if r.Cur < 4*(chunks+8) {
+		t.Skipf("the hard descriptor limit is %d", r.Max)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		pinAll()
+	}
+	if st := m.Stats(); st.Mapped != chunks {
+		t.Fatalf("after the limit was raised to %d, %d chunks stay mapped, want %d: %+v", r.Cur, st.Mapped, chunks, st)
 	}
 }
