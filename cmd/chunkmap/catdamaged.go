@@ -28,8 +28,8 @@ func catDamaged(dir string, chunkSize int64, off, n sizeValue, hexDump, all bool
 	if err != nil {
 		return fail(stderr, "cat", err)
 	}
-	if s.cs == 0 {
-		return fail(stderr, "cat", fmt.Errorf("%v\n(%s is damaged: %v)", s.csErr, dir, openErr))
+	if !s.known() {
+		return fail(stderr, "cat", fmt.Errorf("%v\n(%s is damaged: %v)", s.unknown(), dir, openErr))
 	}
 	fmt.Fprintf(stderr, "chunkmap cat: warning: %s is damaged (%s); reading its chunk files directly, with chunk size %d from %s, start %d and size %d from %s\n",
 		dir, s.damage(openErr), s.cs, s.csFrom, s.start, s.size, s.extentFrom)

@@ -218,6 +218,24 @@ func TestRun_Info_Damaged(t *testing.T) {
 			t.Errorf("info -chunk: exit status %d:\n%s", code, out)
 		}
 	})
+	t.Run("extent unknown", func(t *testing.T) {
+		// The chunk size is known (from -chunk), the extent is not: the
+		// manifest is garbled and there are no chunk files. info used to
+		// say the chunk size was unknown.
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, chunkmap.ManifestName), bytes.Repeat([]byte{0x5a}, 5000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := runCmd(t, "info", "-chunk", "64KiB", dir)
+		for _, w := range []string{"chunk size  65536 (64 KiB), from -chunk", "extent      the extent is unknown (Start and Size): the manifest has no valid record or state page, and there are no chunk files"} {
+			if code != exitDamaged || !strings.Contains(out, w) {
+				t.Errorf("exit status %d; info output does not contain %q:\n%s", code, w, out)
+			}
+		}
+		if strings.Contains(out, "chunk size  unknown") || strings.Contains(out, "\nlost ") {
+			t.Errorf("info output says the chunk size is unknown, or counts lost bytes:\n%s", out)
+		}
+	})
 }
 
 func TestRun_Cat_Damaged(t *testing.T) {

@@ -333,9 +333,13 @@ func infoDamaged(dir string, chunkSize int64, openErr error, stdout, stderr io.W
 			fmt.Fprintf(stdout, "  state page never set up by a writer\n")
 		}
 	}
-	if s.cs == 0 {
+	switch {
+	case s.cs == 0:
 		fmt.Fprintf(stdout, "chunk size  unknown: %v\n", s.csErr)
-	} else {
+	case s.extentErr != nil:
+		fmt.Fprintf(stdout, "chunk size  %d (%s), from %s\n", s.cs, formatBytes(s.cs), s.csFrom)
+		fmt.Fprintf(stdout, "extent      %v\n", s.extentErr)
+	default:
 		fmt.Fprintf(stdout, "chunk size  %d (%s), from %s\n", s.cs, formatBytes(s.cs), s.csFrom)
 		fmt.Fprintf(stdout, "start       %d (%s), from %s\n", s.start, formatBytes(s.start), s.extentFrom)
 		fmt.Fprintf(stdout, "size        %d (%s)\n", s.size, formatBytes(s.size))
@@ -345,7 +349,7 @@ func infoDamaged(dir string, chunkSize int64, openErr error, stdout, stderr io.W
 	for _, f := range s.faults {
 		fmt.Fprintf(stdout, "damage      %s\n", f.what)
 	}
-	if s.cs != 0 {
+	if s.known() {
 		lost := s.lostBytes()
 		fmt.Fprintf(stdout, "lost        %d (%s) of %d bytes\n", lost, formatBytes(lost), s.size-s.start)
 	}
@@ -418,7 +422,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		problems = append(problems, problem{f.what, f.advice})
 	}
 	notes := s.notes
-	if s.cs != 0 && (s.mv.best < 0 || s.disowned != 0) {
+	if s.known() && (s.mv.best < 0 || s.disowned != 0) {
 		why := "the manifest has no valid record"
 		if s.disowned != 0 {
 			why = "the manifest is not these chunk files'"
@@ -444,13 +448,13 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	}
 
 	var unread int64
-	if *readAll && s.cs != 0 {
+	if *readAll && s.known() {
 		var err error
 		if unread, err = verifyRead(s, stderr, &problems); err != nil {
 			return fail(stderr, "verify", err)
 		}
 	}
-	if len(problems) == 0 && s.cs != 0 {
+	if len(problems) == 0 && s.known() {
 		// A last check with the library itself, for anything the survey
 		// does not model. Nothing above found a fault, so a failure here
 		// is the one problem.
@@ -479,7 +483,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "    advice: %s\n", p.advice)
 			}
 		}
-		if *readAll && s.cs != 0 {
+		if *readAll && s.known() {
 			fmt.Fprintf(stdout, "  read %d of the %d bytes of [Start, Size); %d could not be read (see the problems)\n", s.size-s.start-unread, s.size-s.start, unread)
 		}
 	}

@@ -150,8 +150,8 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 	if !s.mv.present && len(s.scan.chunks) == 0 {
 		return fail(stderr, "salvage", fmt.Errorf("%s holds no dataset: no %s and no chunk files", cfg.dir, chunkmap.ManifestName))
 	}
-	if s.cs == 0 {
-		return fail(stderr, "salvage", s.csErr)
+	if !s.known() {
+		return fail(stderr, "salvage", s.unknown())
 	}
 
 	r := newChunkReader(s)

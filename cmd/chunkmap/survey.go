@@ -251,10 +251,13 @@ type survey struct {
 	mv   manifestView
 
 	// cs is the chunk size, and csFrom where it came from; cs is 0, and
-	// csErr says why, when it cannot be known.
-	cs     int64
-	csFrom string
-	csErr  error
+	// csErr says why, when it cannot be known. extentErr says why the
+	// extent (start and size) cannot be known where the chunk size is.
+	// Either leaves the chunk files unchecked (known).
+	cs        int64
+	csFrom    string
+	csErr     error
+	extentErr error
 
 	// disowned is the chunk size the chunk files have where the manifest
 	// has a valid record but is not theirs (see disown and disownExtent),
@@ -410,12 +413,24 @@ func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 		err = s.chooseExtent()
 	}
 	if err != nil {
-		s.cs, s.csErr = 0, err
+		s.extentErr = err
 		s.note("the chunk files cannot be checked: %v", err)
 		return s, nil
 	}
 	s.chunkFaults()
 	return s, nil
+}
+
+// known reports whether the chunk size and the extent are known, so that
+// the chunk files could be checked and read.
+func (s *survey) known() bool { return s.cs != 0 && s.extentErr == nil }
+
+// unknown says why the chunk size or the extent is not known (!known).
+func (s *survey) unknown() error {
+	if s.cs == 0 {
+		return s.csErr
+	}
+	return s.extentErr
 }
 
 func (s *survey) fault(from, to int64, advice, format string, args ...any) {
