@@ -748,7 +748,7 @@ func roomForFiles(o Options) (reserved int64, err error) {
 		return own, nil
 	}
 	managerFiles.Add(-own)
-	return 0, fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than three quarters: %w (close Managers, or raise the limit: ulimit -n)", held, 4*quarter, syscall.EMFILE)
+	return 0, &roomRefusal{fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than three quarters: %w (close Managers, or raise the limit: ulimit -n)", held, 4*quarter, syscall.EMFILE)}
 }
 
 // opened counts own, the descriptors the new Manager holds of its own,
@@ -810,25 +810,38 @@ func (m *Manager) closedLocked() {
 func (m *Manager) giveBackFilesLocked() {
 	m.dropIdleFdsLocked(-1)
 	m.closeAheadLocked()
+	giveBackOthersFiles(m)
+}
+
+// giveBackOthersFiles closes the idle cached files, and the files a
+// growth's maker keeps open, of every open Manager of the process but
+// except (nil for none) whose lock is free at that moment, and reports
+// whether it closed any. It waits for no Manager's lock (see
+// giveBackFilesLocked).
+//
+// REQUIRES: except.mu held, if except is not nil.
+func giveBackOthersFiles(except *Manager) bool {
 	managers.Lock()
 	others := make([]*Manager, 0, len(managers.set))
 	for p := range managers.set {
 		switch o := p.Value(); {
 		case o == nil:
 			delete(managers.set, p)
-		case o != m:
+		case o != except:
 			others = append(others, o)
 		}
 	}
 	managers.Unlock()
+	closed := false
 	for _, o := range others {
 		if !o.mu.TryLock() {
 			continue
 		}
 		if o.live.Load() {
-			o.dropIdleFdsLocked(-1)
-			o.closeAheadLocked()
+			closed = o.dropIdleFdsLocked(-1) || closed
+			closed = o.closeAheadLocked() || closed
 		}
 		o.mu.Unlock()
 	}
+	return closed
 }

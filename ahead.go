@@ -245,10 +245,10 @@ const aheadOpen = 16
 // and a bulk write over a process near its limit would otherwise fail for
 // want of descriptors its own growth holds. Each is then known by its
 // identity and opened by name when the write gets there, as those the
-// maker makes beyond aheadOpen are.
+// maker makes beyond aheadOpen are. It reports whether it closed any.
 //
 // REQUIRES: m.mu held (so no settleLocked holds a file it took).
-func (m *Manager) closeAheadLocked() {
+func (m *Manager) closeAheadLocked() (closed bool) {
 	a := &m.ahead
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -257,9 +257,11 @@ func (m *Manager) closeAheadLocked() {
 		if f != nil {
 			f.Close()
 			a.files[i] = nil
+			closed = true
 		}
 	}
 	a.open = 0
+	return closed
 }
 
 // settleAllLocked settles every owed chunk, keeping their files open in the

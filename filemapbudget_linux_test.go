@@ -194,12 +194,52 @@ func TestFileMapBudget_RefusalTakesOthersFiles(t *testing.T) {
 
 // takeBackChild is TestFileMapBudget_RefusalTakesOthersFiles' child.
 func takeBackChild(t *testing.T, base string) {
-	const chunks = 60
-	a, err := chunkmap.Open(filepath.Join(base, "a"), &chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
+	fillCache(t, filepath.Join(base, "a"))
+	b, err := chunkmap.Open(filepath.Join(base, "b"), &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer b.Close()
+	holdEveryFile(t)
+	checkFirstWrite(t, b)
+}
+
+// TestFileMapBudget_OpenTakesOthersFiles is
+// TestFileMapBudget_RefusalTakesOthersFiles with B opened after the
+// program took every descriptor: Open, refused one, takes back A's idle
+// cached files as B's calls would, and B then works. Open used to fail
+// with ErrIO (EMFILE) beside A's 16 idle files.
+func TestFileMapBudget_OpenTakesOthersFiles(t *testing.T) {
+	underFileLimit(t, "TestFileMapBudget_OpenTakesOthersFiles", 64, openTakeBackChild)
+}
+
+// openTakeBackChild is TestFileMapBudget_OpenTakesOthersFiles' child.
+func openTakeBackChild(t *testing.T, base string) {
+	a := fillCache(t, filepath.Join(base, "a"))
+	holdEveryFile(t)
+	b, err := chunkmap.Open(filepath.Join(base, "b"), &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
+	if err != nil {
+		t.Fatalf("Open of B with the program holding every descriptor but A's: %v", err)
+	}
+	defer b.Close()
+	checkFirstWrite(t, b)
+	// A lost only idle files: its calls open them again by name.
+	got := make([]byte, 4)
+	if _, err := a.ReadAt(got, 5*cs); err != nil || got[0] != 1 {
+		t.Fatalf("A's ReadAt after B's Open: %v, %v", err, got)
+	}
+}
+
+// fillCache opens a Manager of 60 chunks in dir, closed when the test
+// ends, and leaves its descriptor cache full of idle files.
+func fillCache(t *testing.T, dir string) *chunkmap.Manager {
+	t.Helper()
+	const chunks = 60
+	a, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
 	if _, err := a.WriteAt(make([]byte, chunks*cs), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -210,24 +250,26 @@ func takeBackChild(t *testing.T, base string) {
 			t.Fatal(err)
 		}
 	}
-	b, err := chunkmap.Open(filepath.Join(base, "b"), &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	var held []*os.File
-	defer func() {
-		for _, f := range held {
-			f.Close()
-		}
-	}()
+	return a
+}
+
+// holdEveryFile opens files until the system refuses one, and closes them
+// when the test ends.
+func holdEveryFile(t *testing.T) {
+	t.Helper()
 	for {
 		f, err := os.Open(os.DevNull)
 		if err != nil {
-			break
+			return
 		}
-		held = append(held, f)
+		t.Cleanup(func() { f.Close() })
 	}
+}
+
+// checkFirstWrite writes b's first bytes, which creates its first chunk,
+// and reads them back.
+func checkFirstWrite(t *testing.T, b *chunkmap.Manager) {
+	t.Helper()
 	if _, err := b.WriteAt([]byte("first"), 0); err != nil {
 		t.Fatalf("B's first write with the program holding every other descriptor: %v", err)
 	}

@@ -71,7 +71,21 @@ import (
 // another, returns ErrLocked. A ReadOnly Open takes no lock: any number of
 // readers coexist with each other and with the one writer, and follow it
 // live (see [Options.ReadOnly]).
+//
+// An Open the system refuses a descriptor (EMFILE, ENFILE) closes the idle
+// cached files of the process's other Managers, as their calls would
+// (see "Descriptors" in the README), and tries once more.
 func Open(dir string, opts *Options) (*Manager, error) {
+	m, err := openOnce(dir, opts)
+	var own *roomRefusal // Open's own refusal: cached files do not count
+	if err != nil && filesRefused(err) && !errors.As(err, &own) && giveBackOthersFiles(nil) {
+		m, err = openOnce(dir, opts)
+	}
+	return m, err
+}
+
+// openOnce is Open, with no second try.
+func openOnce(dir string, opts *Options) (*Manager, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
