@@ -712,8 +712,9 @@ var managers struct {
 }
 
 // ownFilesOf is how many descriptors a Manager opened with o holds of its
-// own: the directory's two handles, the manifest, and for a writer the
-// lock; a scratch Manager none. (A reader of a version 1 manifest holds the
+// own from the start: the directory's two handles, the manifest, and for a
+// writer the lock; a scratch Manager none, but one for each of its chunks
+// as it makes them (createFileLocked). (A reader of a version 1 manifest holds the
 // manifest open only once Refresh has read it; it counts it from the
 // start.)
 func ownFilesOf(o Options) int64 {
@@ -738,17 +739,21 @@ func ownFilesOf(o Options) int64 {
 // moment cannot all pass: the caller gives back reserved as Open returns
 // (opened has counted the Manager by then, if it opened).
 func roomForFiles(o Options) (reserved int64, err error) {
+	return reserveOwnFiles(ownFilesOf(o), "close Managers, or raise the limit: ulimit -n")
+}
+
+// reserveOwnFiles counts n more descriptors of the Managers' own in
+// managerFiles and returns n, or refuses them, counting none, where the
+// Managers would then hold more than three quarters of the process's limit
+// of their own (see roomForFiles); advice says what to do then.
+func reserveOwnFiles(n int64, advice string) (reserved int64, err error) {
 	quarter := processFileBudget()
-	own := ownFilesOf(o)
-	if quarter > math.MaxInt64/8 || own == 0 {
-		return 0, nil // no limit of descriptors here, or none to take
+	held := managerFiles.Add(n)
+	if quarter > math.MaxInt64/8 || held <= 3*quarter { // no limit here, or within it
+		return n, nil
 	}
-	held := managerFiles.Add(own)
-	if held <= 3*quarter {
-		return own, nil
-	}
-	managerFiles.Add(-own)
-	return 0, &roomRefusal{fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than three quarters: %w (close Managers, or raise the limit: ulimit -n)", held, 4*quarter, syscall.EMFILE)}
+	managerFiles.Add(-n)
+	return 0, &roomRefusal{fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than three quarters: %w (%s)", held, 4*quarter, syscall.EMFILE, advice)}
 }
 
 // opened counts own, the descriptors the new Manager holds of its own,

@@ -178,3 +178,72 @@ func TestManagerFiles_Counted(t *testing.T) {
 		time.Sleep(time.Millisecond) // the cleanups run on a goroutine of the runtime
 	}
 }
+
+// TestManagerFiles_ScratchChunks: a scratch Manager holds a descriptor of
+// its own for each of its chunks (a nameless file lives only through it),
+// and counts each in managerFiles from its creation to its removal, so
+// that the process's shares of descriptors shrink as a scratch dataset
+// grows; a dropped scratch Manager leaves the count once collected.
+func TestManagerFiles_ScratchChunks(t *testing.T) {
+	for range 3 { // earlier tests' dropped Managers, as in TestManagerFiles_Counted
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	start, fds := managerFiles.Load(), openFds(t)
+	others := filesInProcess.Load() + mappedInProcess.Load()
+	m, err := Open(t.TempDir(), &Options{ChunkSize: MinChunkSize, Scratch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, chunks int64) {
+		t.Helper()
+		got, open := managerFiles.Load()-start, openFds(t)-fds
+		if got != chunks {
+			t.Errorf("%s: %d descriptors counted, want %d (one a chunk)", when, got, chunks)
+		}
+		// Besides its own, the Manager holds the clones in its
+		// descriptor cache and those of its mapped chunks, counted
+		// apart; the first Open may also start the runtime's poller
+		// (two more).
+		apart := filesInProcess.Load() + mappedInProcess.Load() - others
+		if int64(open) < got+apart || int64(open) > got+apart+2 {
+			t.Errorf("%s: %d descriptors open, %d counted as the Manager's own and %d as cached or mapped", when, open, got, apart)
+		}
+	}
+	check("opened", 0)
+	if err := m.Grow(5 * MinChunkSize); err != nil {
+		t.Fatal(err)
+	}
+	check("grown to 5 chunks", 5)
+	if err := m.Truncate(2 * MinChunkSize); err != nil {
+		t.Fatal(err)
+	}
+	check("truncated to 2 chunks", 2)
+	if err := m.DropBefore(MinChunkSize); err != nil {
+		t.Fatal(err)
+	}
+	check("first chunk dropped", 1)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("closed", 0)
+	func() {
+		m, err := Open(t.TempDir(), &Options{ChunkSize: MinChunkSize, Scratch: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Grow(3 * MinChunkSize); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if got := managerFiles.Load() - start; got != 3 {
+		t.Fatalf("a scratch Manager of 3 chunks dropped without Close, not yet collected: %d descriptors counted; want 3", got)
+	}
+	for i := 0; managerFiles.Load() != start; i++ {
+		if i == 200 {
+			t.Fatalf("a scratch Manager dropped without Close and collected: still %d descriptors counted", managerFiles.Load()-start)
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -419,3 +419,71 @@ func raisedLimitChild(t *testing.T, dir string) {
 		t.Fatalf("after the limit was raised to %d, %d chunks stay mapped, want %d: %+v", r.Cur, st.Mapped, chunks, st)
 	}
 }
+
+// TestFileMapBudget_ScratchGrowthRefused: a scratch dataset keeps a
+// descriptor for each of its chunks, which it cannot give back; in a child
+// whose descriptor limit is 256, its growth must be refused (ErrIO,
+// matching syscall.EMFILE, saying why) before the Managers hold more than
+// three quarters of the limit of their own, with every byte appended
+// before intact and the program still able to open files; and it must
+// grow again once a Truncate has freed chunks. It used to grow until the
+// system refused it a descriptor, with the process left none.
+func TestFileMapBudget_ScratchGrowthRefused(t *testing.T) {
+	underFileLimit(t, "TestFileMapBudget_ScratchGrowthRefused", 256, scratchGrowthChild)
+}
+
+// scratchGrowthChild is TestFileMapBudget_ScratchGrowthRefused's child.
+func scratchGrowthChild(t *testing.T, dir string) {
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, Scratch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	chunkOf := func(i int64) []byte { return bytes.Repeat([]byte{byte(i + 1)}, cs) }
+	var n int64
+	for ; ; n++ {
+		if n == 256 {
+			t.Fatal("a scratch dataset grew to 256 chunks under a descriptor limit of 256")
+		}
+		_, err := m.Append(chunkOf(n))
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EMFILE) || !strings.Contains(err.Error(), "scratch dataset keeps a descriptor for each of its chunks") {
+			t.Fatalf("Append of chunk %d: %v; want ErrIO matching EMFILE, saying why", n, err)
+		}
+		t.Logf("Append of chunk %d refused: %v", n, err)
+		break
+	}
+	if n < 150 || n > 3*256/4 {
+		t.Fatalf("growth refused at chunk %d; want it near three quarters of the limit (192), and no later", n)
+	}
+	if size := m.Size(); size != n*cs {
+		t.Fatalf("Size %d after the refused Append, want %d", size, n*cs)
+	}
+	var fs []*os.File
+	defer func() {
+		for _, f := range fs {
+			f.Close()
+		}
+	}()
+	for range 40 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatalf("the program cannot open a file beside the scratch dataset: %v", err)
+		}
+		fs = append(fs, f)
+	}
+	got := make([]byte, cs)
+	for i := range n {
+		if _, err := m.ReadAt(got, i*cs); err != nil || !bytes.Equal(got, chunkOf(i)) {
+			t.Fatalf("chunk %d read back: %v, or the bytes differ", i, err)
+		}
+	}
+	if err := m.Truncate(n / 2 * cs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(chunkOf(0)); err != nil {
+		t.Fatalf("Append after a Truncate freed chunks: %v", err)
+	}
+}
