@@ -712,9 +712,8 @@ var managers struct {
 }
 
 // ownFilesOf is how many descriptors a Manager opened with o holds of its
-// own from the start: the directory's two handles, the manifest, and for a
-// writer the lock; a scratch Manager none, but one for each of its chunks
-// as it makes them (createFileLocked). (A reader of a version 1 manifest holds the
+// own: the directory's two handles, the manifest, and for a writer the
+// lock; a scratch Manager none (its chunks' count apart: scratchFiles). (A reader of a version 1 manifest holds the
 // manifest open only once Refresh has read it; it counts it from the
 // start.)
 func ownFilesOf(o Options) int64 {
@@ -738,22 +737,53 @@ func ownFilesOf(o Options) int64 {
 // would. What it lets in it counts at once, so that Opens at the same
 // moment cannot all pass: the caller gives back reserved as Open returns
 // (opened has counted the Manager by then, if it opened).
+// The descriptors of scratch chunks (scratchFiles) count here too.
 func roomForFiles(o Options) (reserved int64, err error) {
-	return reserveOwnFiles(ownFilesOf(o), "close Managers, or raise the limit: ulimit -n")
+	quarter := processFileBudget()
+	own := ownFilesOf(o)
+	if quarter > math.MaxInt64/8 || own == 0 {
+		return 0, nil // no limit of descriptors here, or none to take
+	}
+	held := managerFiles.Add(own)
+	if held+scratchFiles.Load() <= 3*quarter {
+		return own, nil
+	}
+	managerFiles.Add(-own)
+	return 0, &roomRefusal{fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than three quarters: %w (close Managers, or raise the limit: ulimit -n)", held+scratchFiles.Load(), 4*quarter, syscall.EMFILE)}
 }
 
-// reserveOwnFiles counts n more descriptors of the Managers' own in
-// managerFiles and returns n, or refuses them, counting none, where the
-// Managers would then hold more than three quarters of the process's limit
-// of their own (see roomForFiles); advice says what to do then.
-func reserveOwnFiles(n int64, advice string) (reserved int64, err error) {
+// scratchFiles counts the descriptors the scratch datasets of the process
+// hold for their chunks: a nameless file lives only through one, so each
+// is held from the chunk's creation to its removal and cannot be given
+// back. They are not in the shares of mapped chunks and cached files
+// (mapsOverBudget, fileBudgets), which would leave every Manager nothing
+// to map or cache beside a scratch dataset of more chunks than a quarter of
+// the limit; where the descriptors run short, the Managers' refusals give
+// back what they hold (withFilesLocked).
+var scratchFiles atomic.Int64
+
+// reserveScratchFile counts the descriptor of a new scratch chunk in
+// scratchFiles (and in own, the Manager's count), or refuses it where the
+// Managers of the process would then hold more than seven eighths of the
+// descriptor limit of their own, so that the rest of the program keeps an
+// eighth. That is past the three quarters where Open refuses a Manager, so
+// that a scratch dataset the size of most of the limit still fits.
+func reserveScratchFile(own *atomic.Int64) error {
 	quarter := processFileBudget()
-	held := managerFiles.Add(n)
-	if quarter > math.MaxInt64/8 || held <= 3*quarter { // no limit here, or within it
-		return n, nil
+	held := scratchFiles.Add(1)
+	if quarter > math.MaxInt64/8 || 2*(held+managerFiles.Load()) <= 7*quarter {
+		own.Add(1)
+		return nil
 	}
-	managerFiles.Add(-n)
-	return 0, &roomRefusal{fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than three quarters: %w (%s)", held, 4*quarter, syscall.EMFILE, advice)}
+	scratchFiles.Add(-1)
+	return &roomRefusal{fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than seven eighths: %w (a scratch dataset keeps a descriptor for each of its chunks: shrink it, close Managers, or raise the limit: ulimit -n)", held+managerFiles.Load(), 4*quarter, syscall.EMFILE)}
+}
+
+// unreserveScratchFile undoes reserveScratchFile, once the chunk's
+// descriptor is closed.
+func unreserveScratchFile(own *atomic.Int64) {
+	own.Add(-1)
+	scratchFiles.Add(-1)
 }
 
 // opened counts own, the descriptors the new Manager holds of its own,
@@ -762,6 +792,7 @@ func reserveOwnFiles(n int64, advice string) (reserved int64, err error) {
 func (m *Manager) opened(own int64) {
 	m.ownFiles = new(atomic.Int64)
 	m.ownFiles.Store(own)
+	m.scratchFiles = new(atomic.Int64)
 	managerFiles.Add(own)
 	p := weak.Make(m)
 	// A Manager dropped without Close has its files closed by the runtime
@@ -770,10 +801,11 @@ func (m *Manager) opened(own int64) {
 	// (newManager).
 	runtime.AddCleanup(m, func(d droppedManager) {
 		managerFiles.Add(-d.own.Swap(0))
+		scratchFiles.Add(-d.scratch.Swap(0))
 		managers.Lock()
 		delete(managers.set, d.p)
 		managers.Unlock()
-	}, droppedManager{m.ownFiles, p})
+	}, droppedManager{m.ownFiles, m.scratchFiles, p})
 	managers.Lock()
 	defer managers.Unlock()
 	if managers.set == nil {
@@ -783,10 +815,11 @@ func (m *Manager) opened(own int64) {
 }
 
 // droppedManager is what the cleanup of a Manager dropped without Close
-// needs of it: its count of its own descriptors, and its entry in the list.
+// needs of it: its counts of its own descriptors, and its entry in the
+// list.
 type droppedManager struct {
-	own *atomic.Int64
-	p   weak.Pointer[Manager]
+	own, scratch *atomic.Int64
+	p            weak.Pointer[Manager]
 }
 
 // closedLocked undoes opened, once Close has closed the Manager's own
@@ -796,6 +829,7 @@ type droppedManager struct {
 func (m *Manager) closedLocked() {
 	if m.ownFiles != nil {
 		managerFiles.Add(-m.ownFiles.Swap(0))
+		scratchFiles.Add(-m.scratchFiles.Swap(0))
 	}
 	managers.Lock()
 	defer managers.Unlock()

@@ -181,15 +181,14 @@ func TestManagerFiles_Counted(t *testing.T) {
 
 // TestManagerFiles_ScratchChunks: a scratch Manager holds a descriptor of
 // its own for each of its chunks (a nameless file lives only through it),
-// and counts each in managerFiles from its creation to its removal, so
-// that the process's shares of descriptors shrink as a scratch dataset
-// grows; a dropped scratch Manager leaves the count once collected.
+// and counts each in scratchFiles from its creation to its removal; a
+// dropped scratch Manager leaves the count once collected.
 func TestManagerFiles_ScratchChunks(t *testing.T) {
 	for range 3 { // earlier tests' dropped Managers, as in TestManagerFiles_Counted
 		runtime.GC()
 		time.Sleep(time.Millisecond)
 	}
-	start, fds := managerFiles.Load(), openFds(t)
+	start, fds := scratchFiles.Load(), openFds(t)
 	others := filesInProcess.Load() + mappedInProcess.Load()
 	m, err := Open(t.TempDir(), &Options{ChunkSize: MinChunkSize, Scratch: true})
 	if err != nil {
@@ -197,7 +196,7 @@ func TestManagerFiles_ScratchChunks(t *testing.T) {
 	}
 	check := func(when string, chunks int64) {
 		t.Helper()
-		got, open := managerFiles.Load()-start, openFds(t)-fds
+		got, open := scratchFiles.Load()-start, openFds(t)-fds
 		if got != chunks {
 			t.Errorf("%s: %d descriptors counted, want %d (one a chunk)", when, got, chunks)
 		}
@@ -207,7 +206,7 @@ func TestManagerFiles_ScratchChunks(t *testing.T) {
 		// (two more).
 		apart := filesInProcess.Load() + mappedInProcess.Load() - others
 		if int64(open) < got+apart || int64(open) > got+apart+2 {
-			t.Errorf("%s: %d descriptors open, %d counted as the Manager's own and %d as cached or mapped", when, open, got, apart)
+			t.Errorf("%s: %d descriptors open, %d counted as scratch chunks' and %d as cached or mapped", when, open, got, apart)
 		}
 	}
 	check("opened", 0)
@@ -236,12 +235,12 @@ func TestManagerFiles_ScratchChunks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	if got := managerFiles.Load() - start; got != 3 {
+	if got := scratchFiles.Load() - start; got != 3 {
 		t.Fatalf("a scratch Manager of 3 chunks dropped without Close, not yet collected: %d descriptors counted; want 3", got)
 	}
-	for i := 0; managerFiles.Load() != start; i++ {
+	for i := 0; scratchFiles.Load() != start; i++ {
 		if i == 200 {
-			t.Fatalf("a scratch Manager dropped without Close and collected: still %d descriptors counted", managerFiles.Load()-start)
+			t.Fatalf("a scratch Manager dropped without Close and collected: still %d descriptors counted", scratchFiles.Load()-start)
 		}
 		runtime.GC()
 		time.Sleep(time.Millisecond)

@@ -138,6 +138,9 @@ type Manager struct {
 	// from Open to Close (counted in managerFiles); nil before Open
 	// counted them (opened).
 	ownFiles *atomic.Int64
+	// scratchFiles is how many descriptors the Manager's scratch chunks
+	// hold (counted in the process's scratchFiles); nil before opened.
+	scratchFiles *atomic.Int64
 	// allocStep is the granularity in which chunk files are allocated on
 	// disk ahead of writes, and allocAlign that of the prefix of a chunk
 	// counted as allocated (resize.go); fillChunks is set where the file

@@ -145,11 +145,10 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 	var err error
 	if m.opts.Scratch {
 		// A scratch chunk's file lives only through its descriptor,
-		// which the Manager holds until the chunk goes: one of its own
-		// (ownFiles), counted against three quarters of the limit, as
-		// Open counts a Manager's, so that a growing scratch dataset
-		// cannot take the rest of the program's descriptors.
-		if _, err := reserveOwnFiles(1, "a scratch dataset keeps a descriptor for each of its chunks: shrink it, close Managers, or raise the limit: ulimit -n"); err != nil {
+		// which the Manager holds until the chunk goes: counted, so that
+		// a growing scratch dataset cannot take the rest of the
+		// program's descriptors (reserveScratchFile).
+		if err := reserveScratchFile(m.scratchFiles); err != nil {
 			return nil, fmt.Errorf("create %s: %w", m.chunkPath(idx), err)
 		}
 		// Given back descriptors if refused, as a named chunk's creation
@@ -160,9 +159,7 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 			return err
 		})
 		if err != nil {
-			managerFiles.Add(-1)
-		} else {
-			m.ownFiles.Add(1)
+			unreserveScratchFile(m.scratchFiles)
 		}
 	} else {
 		f, err = m.createChunkLocked(idx)
@@ -212,8 +209,7 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 	}
 	if m.opts.Scratch {
 		if err != nil {
-			m.ownFiles.Add(-1)
-			managerFiles.Add(-1)
+			unreserveScratchFile(m.scratchFiles)
 			return nil, errors.Join(err, f.Close())
 		}
 		m.mu.scratch[idx] = f
@@ -761,8 +757,7 @@ func (m *Manager) removeLaterLocked() {
 func (m *Manager) removeChunk(idx int64) error {
 	if f := m.mu.scratch[idx]; f != nil {
 		delete(m.mu.scratch, idx)
-		m.ownFiles.Add(-1)
-		managerFiles.Add(-1)
+		unreserveScratchFile(m.scratchFiles)
 		return f.Close() // the system deletes the unnamed file
 	}
 	return removeFile(m.fsys, filepath.Join(m.dir, chunk.Name(idx)))
