@@ -713,9 +713,9 @@ var managers struct {
 
 // ownFilesOf is how many descriptors a Manager opened with o holds of its
 // own: the directory's two handles, the manifest, and for a writer the
-// lock; a scratch Manager none (its chunks' count apart: scratchFiles). (A reader of a version 1 manifest holds the
-// manifest open only once Refresh has read it; it counts it from the
-// start.)
+// lock; a scratch Manager none (its chunks' are counted apart, in
+// scratchFiles). (A reader of a version 1 manifest holds the manifest open
+// only once Refresh has read it; it counts it from the start.)
 func ownFilesOf(o Options) int64 {
 	switch {
 	case o.Scratch:
@@ -736,8 +736,8 @@ func ownFilesOf(o Options) int64 {
 // descriptors. The error matches syscall.EMFILE, as the system's refusal
 // would. What it lets in it counts at once, so that Opens at the same
 // moment cannot all pass: the caller gives back reserved as Open returns
-// (opened has counted the Manager by then, if it opened).
-// The descriptors of scratch chunks (scratchFiles) count here too.
+// (opened has counted the Manager by then, if it opened). The descriptors
+// of scratch chunks (scratchFiles) count among the Managers' here.
 func roomForFiles(o Options) (reserved int64, err error) {
 	quarter := processFileBudget()
 	own := ownFilesOf(o)
