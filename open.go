@@ -73,8 +73,8 @@ import (
 // live (see [Options.ReadOnly]).
 //
 // An Open the system refuses a descriptor (EMFILE, ENFILE) closes the idle
-// cached files of the process's other Managers, as their calls would
-// (see "Descriptors" in the README), and tries once more.
+// cached files of the process's other Managers whose locks are free, as
+// their own calls do when refused one, and tries once more.
 func Open(dir string, opts *Options) (*Manager, error) {
 	m, err := openOnce(dir, opts)
 	var own *roomRefusal // Open's own refusal: cached files do not count
