@@ -471,10 +471,28 @@ const fdRecheck = 1024
 // opened for each use instead.) A budget a test sets is taken as it is.
 func fileBudgets() (own, process int64) {
 	process = fileBudgetInProcess()
-	if over := managerFiles.Load() - process; over > 0 && testFileBudget.Load() == 0 {
-		process = max(0, process-over)
+	if testFileBudget.Load() == 0 {
+		quarter := process
+		if over := managerFiles.Load() - quarter; over > 0 {
+			process = max(0, process-over)
+		}
+		process = min(process, filesRoom(quarter))
 	}
 	return min(maxOpenFiles, process), process
+}
+
+// filesRoom is the most descriptors the shares of mapped chunks and of
+// cached files may each hold beside the Managers' own and their scratch
+// chunks' (scratchFiles), for a quarter of the limit of quarter: half of
+// what those leave of seven eighths of the limit, so that the Managers
+// together keep the rest of the program an eighth, as reserveScratchFile
+// promises. Only scratch chunks make it the lower bound: without them, the
+// Managers' own past a quarter already shrink the shares further.
+func filesRoom(quarter int64) int64 {
+	if quarter > math.MaxInt64/8 {
+		return math.MaxInt64 // no limit of descriptors here
+	}
+	return max(0, (7*quarter/2-managerFiles.Load()-scratchFiles.Load())/2)
 }
 
 // fdRoomLocked closes idle cached files until room more fit within the

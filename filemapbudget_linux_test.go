@@ -474,3 +474,78 @@ func scratchGrowthChild(t *testing.T, dir string) {
 		t.Fatalf("Append after a Truncate freed chunks: %v", err)
 	}
 }
+
+// TestFileMapBudget_ScratchLeavesAnEighth: a scratch dataset grown until
+// its growth is refused (seven eighths of the limit) and then read chunk
+// by chunk must leave the rest of the program an eighth of the limit, less
+// what the process held before: the shares of mapped chunks and cached
+// files (each a clone of a scratch chunk's descriptor) shrink to what the
+// scratch chunks leave. They did not count the scratch chunks, and at a
+// limit of 256 the reads took the process to its limit: the program could
+// open 11 files, and the system refused the Manager mappings.
+func TestFileMapBudget_ScratchLeavesAnEighth(t *testing.T) {
+	underFileLimit(t, "TestFileMapBudget_ScratchLeavesAnEighth", 256, scratchEighthChild)
+}
+
+// scratchEighthChild is TestFileMapBudget_ScratchLeavesAnEighth's child.
+func scratchEighthChild(t *testing.T, dir string) {
+	const limit = 256
+	base := openFdCount(t)
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, Scratch: true, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var n int64
+	for ; ; n++ {
+		if _, err := m.Append(bytes.Repeat([]byte{byte(n)}, cs)); err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				t.Fatalf("Append of chunk %d: %v", n, err)
+			}
+			break
+		}
+	}
+	got := make([]byte, 8)
+	for round := range 2 {
+		for i := range n {
+			if _, err := m.ReadAt(got, i*cs+100); err != nil || got[0] != byte(i) {
+				t.Fatalf("round %d: ReadAt of chunk %d: %v, %v", round, i, err, got)
+			}
+		}
+	}
+	free := 0
+	var fs []*os.File
+	defer func() {
+		for _, f := range fs {
+			f.Close()
+		}
+	}()
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			break
+		}
+		fs = append(fs, f)
+		free++
+	}
+	if want := limit/8 - base; free < want {
+		t.Errorf("%d scratch chunks read: the program could open %d files, want %d (an eighth of the limit, less the %d the process held first): %+v", n, free, want, base, m.Stats())
+	}
+	if st := m.Stats(); st.Refusals != 0 {
+		t.Errorf("the system refused the Manager descriptors %d times: %+v", st.Refusals, st)
+	}
+}
+
+// openFdCount is how many descriptors the process has open, once the
+// runtime's poller (two of them) has started.
+func openFdCount(t *testing.T) int {
+	t.Helper()
+	if f, err := os.Open(os.DevNull); err == nil {
+		f.Close()
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	return len(fds) - 1 // the listing's own
+}

@@ -870,11 +870,13 @@ func pastMapBudget() bool { return mapsOverBudget() > 0 }
 // fewer. The state pages of closed Managers that wait for the collector
 // count against the first, two to a chunk (which takes two mappings, its
 // own and the split it makes in its arena's reservation); they hold no
-// descriptor. The open Managers' own descriptors count against the second.
+// descriptor. The open Managers' own descriptors count against the second,
+// and so do their scratch chunks' where they leave less (filesRoom).
 func mapsOverBudget() int64 {
 	mapped := mappedInProcess.Load()
 	held := mapped + arenasHeld.Load()
-	return max(held+(retiredPages.Load()+1)/2-mapBudget(), mapped+managerFiles.Load()-fileMapBudget.Load())
+	files := fileMapBudget.Load()
+	return max(held+(retiredPages.Load()+1)/2-mapBudget(), mapped-min(files-managerFiles.Load(), filesRoom(files)))
 }
 
 // managerFiles counts the descriptors the open Managers of the process
