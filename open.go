@@ -428,7 +428,7 @@ func open(dir string, o Options) (*Manager, error) {
 				// handle of it): no dataset to read.
 				return fail(fmt.Errorf("%w: %w to open (the directory went while it was being opened): %w", ErrReadOnly, errNoDataset, fs.ErrNotExist))
 			}
-			return fail(unpath(dir, err))
+			return fail(fmt.Errorf("list the directory: %w", unpath(dir, err)))
 		}
 	}
 	var (
