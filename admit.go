@@ -467,7 +467,8 @@ const fdRecheck = 1024
 // their share (fileMapBudget, the same quarter of the limit) come out of
 // the caches': with many Managers open, what they hold of their own alone
 // would otherwise leave the program less than half the limit, and their
-// calls would be refused descriptors at every burst. (A file not kept is
+// calls would be refused descriptors at every burst. Where scratch chunks
+// leave less, the caches get what filesRoom allows. (A file not kept is
 // opened for each use instead.) A budget a test sets is taken as it is.
 func fileBudgets() (own, process int64) {
 	process = fileBudgetInProcess()
@@ -773,11 +774,12 @@ func roomForFiles(o Options) (reserved int64, err error) {
 // scratchFiles counts the descriptors the scratch datasets of the process
 // hold for their chunks: a nameless file lives only through one, so each
 // is held from the chunk's creation to its removal and cannot be given
-// back. They are not in the shares of mapped chunks and cached files
-// (mapsOverBudget, fileBudgets), which would leave every Manager nothing
-// to map or cache beside a scratch dataset of more chunks than a quarter of
-// the limit; where the descriptors run short, the Managers' refusals give
-// back what they hold (withFilesLocked).
+// back. They are not counted among the Managers' own (managerFiles), whose
+// share is a quarter of the limit: a scratch dataset of more chunks than
+// that would leave every Manager nothing to map or cache. They lower the
+// shares of mapped chunks and cached files only where, with the Managers'
+// own, they leave less than two quarters of seven eighths of the limit
+// (filesRoom).
 var scratchFiles atomic.Int64
 
 // reserveScratchFile counts the descriptor of a new scratch chunk in

@@ -246,3 +246,43 @@ func TestManagerFiles_ScratchChunks(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestManagerFiles_ScratchRegrownWhileHeld: where a chunk's removal waits
+// for its last hold (unmapBeforeRemove, as on Windows), a scratch chunk
+// cut by a Truncate while pinned and then grown again replaces the file
+// that waits: the old one is closed and uncounted at once, and the count
+// stays the chunks held. It kept the old file open, counted, until Close.
+func TestManagerFiles_ScratchRegrownWhileHeld(t *testing.T) {
+	was := unmapBeforeRemove
+	unmapBeforeRemove = true
+	defer func() { unmapBeforeRemove = was }()
+	m, err := Open(t.TempDir(), &Options{ChunkSize: MinChunkSize, Scratch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Truncate(4 * MinChunkSize); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Pin(3*MinChunkSize, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Truncate(3 * MinChunkSize); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt([]byte("again"), 3*MinChunkSize); err != nil {
+		t.Fatal(err)
+	}
+	p.Release()
+	m.mu.Lock()
+	held := int64(len(m.mu.scratch))
+	m.mu.Unlock()
+	if got := m.scratchFiles.Load(); got != held || held != 4 {
+		t.Errorf("%d scratch chunks held, %d counted; want 4 of each", held, got)
+	}
+	got := make([]byte, 5)
+	if _, err := m.ReadAt(got, 3*MinChunkSize); err != nil || string(got) != "again" {
+		t.Fatalf("ReadAt of the chunk grown again: %v, %q", err, got)
+	}
+}

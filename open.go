@@ -73,8 +73,9 @@ import (
 // live (see [Options.ReadOnly]).
 //
 // An Open the system refuses a descriptor (EMFILE, ENFILE) closes the idle
-// cached files of the process's other Managers whose locks are free, as
-// their own calls do when refused one, and tries once more.
+// cached files, and the files growth keeps open ahead of a write, of the
+// process's other Managers whose locks are free, as their own calls do
+// when refused one, and tries once more if it closed any.
 func Open(dir string, opts *Options) (*Manager, error) {
 	m, err := openOnce(dir, opts)
 	var own *roomRefusal // Open's own refusal: cached files do not count

@@ -148,6 +148,15 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 		// which the Manager holds until the chunk goes: counted, so that
 		// a growing scratch dataset cannot take the rest of the
 		// program's descriptors (reserveScratchFile).
+		if old := m.mu.scratch[idx]; old != nil {
+			// Removed by a Truncate, its file kept until a pin let go
+			// of it (where unmapBeforeRemove): the chunk made anew
+			// replaces it, and the old file goes now.
+			delete(m.mu.scratch, idx)
+			delete(m.mu.removeLater, idx)
+			unreserveScratchFile(m.scratchFiles)
+			old.Close()
+		}
 		if err := reserveScratchFile(m.scratchFiles); err != nil {
 			return nil, fmt.Errorf("create %s: %w", m.chunkPath(idx), err)
 		}
