@@ -763,12 +763,19 @@ func roomForFiles(o Options) (reserved int64, err error) {
 	if quarter > math.MaxInt64/8 || own == 0 {
 		return 0, nil // no limit of descriptors here, or none to take
 	}
-	held := managerFiles.Add(own)
-	if held+scratchFiles.Load() <= 3*quarter {
+	held := managerFiles.Add(own) + scratchFiles.Load()
+	if held <= 3*quarter {
 		return own, nil
 	}
 	managerFiles.Add(-own)
-	return 0, &roomRefusal{fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than three quarters: %w (close Managers, or raise the limit: ulimit -n)", held+scratchFiles.Load(), 4*quarter, syscall.EMFILE)}
+	return 0, filesRefusal(held, quarter, "three quarters", "close Managers, or raise the limit: ulimit -n")
+}
+
+// filesRefusal is the refusal of roomForFiles and reserveScratchFile: the
+// Managers would hold held descriptors of their own, more than share of
+// the limit (four times quarter); what says what to do.
+func filesRefusal(held, quarter int64, share, what string) error {
+	return &roomRefusal{fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than %s: %w (%s)", held, 4*quarter, share, syscall.EMFILE, what)}
 }
 
 // scratchFiles counts the descriptors the scratch datasets of the process
@@ -790,13 +797,13 @@ var scratchFiles atomic.Int64
 // that a scratch dataset the size of most of the limit still fits.
 func reserveScratchFile(own *atomic.Int64) error {
 	quarter := processFileBudget()
-	held := scratchFiles.Add(1)
-	if quarter > math.MaxInt64/8 || 2*(held+managerFiles.Load()) <= 7*quarter {
+	held := scratchFiles.Add(1) + managerFiles.Load()
+	if quarter > math.MaxInt64/8 || 2*held <= 7*quarter {
 		own.Add(1)
 		return nil
 	}
 	scratchFiles.Add(-1)
-	return &roomRefusal{fmt.Errorf("the Managers of the process would hold %d of the about %d descriptors its limit allows of their own, more than seven eighths: %w (a scratch dataset keeps a descriptor for each of its chunks: shrink it, close Managers, or raise the limit: ulimit -n)", held+managerFiles.Load(), 4*quarter, syscall.EMFILE)}
+	return filesRefusal(held, quarter, "seven eighths", "a scratch dataset keeps a descriptor for each of its chunks: shrink it, close Managers, or raise the limit: ulimit -n")
 }
 
 // unreserveScratchFile undoes reserveScratchFile, once the chunk's

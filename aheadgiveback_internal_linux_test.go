@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -170,9 +171,17 @@ func TestManagerFiles_Counted(t *testing.T) {
 	if got := managerFiles.Load() - start; got != 3 {
 		t.Fatalf("a reader dropped without Close, not yet collected: %d descriptors counted; want 3", got)
 	}
-	for i := 0; managerFiles.Load() != start; i++ {
+	waitCollected(t, &managerFiles, start, "a reader dropped without Close")
+}
+
+// waitCollected runs the collector until count is back at start, the
+// Manager (what) dropped without Close collected and its cleanup run, and
+// fails t if it is not after 200 collections.
+func waitCollected(t *testing.T, count *atomic.Int64, start int64, what string) {
+	t.Helper()
+	for i := 0; count.Load() != start; i++ {
 		if i == 200 {
-			t.Fatalf("a reader dropped without Close and collected: still %d descriptors counted", managerFiles.Load()-start)
+			t.Fatalf("%s and collected: still %d descriptors counted", what, count.Load()-start)
 		}
 		runtime.GC()
 		time.Sleep(time.Millisecond) // the cleanups run on a goroutine of the runtime
@@ -238,13 +247,7 @@ func TestManagerFiles_ScratchChunks(t *testing.T) {
 	if got := scratchFiles.Load() - start; got != 3 {
 		t.Fatalf("a scratch Manager of 3 chunks dropped without Close, not yet collected: %d descriptors counted; want 3", got)
 	}
-	for i := 0; scratchFiles.Load() != start; i++ {
-		if i == 200 {
-			t.Fatalf("a scratch Manager dropped without Close and collected: still %d descriptors counted", scratchFiles.Load()-start)
-		}
-		runtime.GC()
-		time.Sleep(time.Millisecond)
-	}
+	waitCollected(t, &scratchFiles, start, "a scratch Manager dropped without Close")
 }
 
 // TestManagerFiles_ScratchRegrownWhileHeld: where a chunk's removal waits
