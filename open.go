@@ -187,6 +187,7 @@ func openOnce(dir string, opts *Options) (*Manager, error) {
 				if errors.Is(err, vfs.ErrMoved) {
 					err = errDirMoved
 				} else {
+					err = bindErr(dir, err)
 					// While the lock keeps another writer from
 					// making its dataset in the directory, as
 					// below: once it is let go, the directory,
@@ -212,6 +213,8 @@ func openOnce(dir string, opts *Options) (*Manager, error) {
 			// Removed since the look above (a concurrent Remove): no
 			// dataset to open, as if it had been missing then.
 			err = fmt.Errorf("%w: %w to open (the directory went while it was being opened): %w", ErrReadOnly, errNoDataset, fs.ErrNotExist)
+		} else if err != nil {
+			err = bindErr(dir, err)
 		}
 	}
 	if err != nil {
@@ -331,6 +334,13 @@ func unmake(fsys vfs.FS, made []string) {
 // readOnlyOpenTries is how many times a ReadOnly Open reads a dataset that
 // looks damaged before it says so.
 const readOnlyOpenTries = 10
+
+// bindErr is err, from opening dir's handles (vfs.Bind), saying what was
+// refused: "open the directory: too many open files", where the bare
+// error of the open named only its system call.
+func bindErr(dir string, err error) error {
+	return fmt.Errorf("open the directory: %w", unpath(dir, err))
+}
 
 // openErr is the error of Open on dir caused by err: "open DIR: err", with
 // err marked with the sentinel it lacks (see classify) and without a
