@@ -448,7 +448,10 @@ func (m *Manager) Grow(n int64) error {
 // record in the manifest needs the file (lowering the recorded Size to the
 // new one if it must, which costs one fsync of the manifest, and fails
 // with Size and the chunk files as they were if that write fails), so a
-// crash at any point leaves a consistent dataset. A chunk held by a pin or a
+// crash at any point leaves a consistent dataset. If that fsync fails, the
+// record's fate is unknown: a power loss may bring the dataset back at
+// the new Size, and every later Sync of the Manager fails
+// (ErrSyncFailed), so nothing after it is acknowledged as durable. A chunk held by a pin or a
 // Batch at the time stays mapped until its last holder releases it; stores
 // through its bytes past the new Size after Truncate returns are not the
 // dataset's (in a deleted chunk they go nowhere, in a kept one they may
@@ -635,7 +638,10 @@ func (m *Manager) lockShrink(op string, off int64) (unlock func(), err error) {
 // nothing. Like Truncate, it survives a process crash at once and a power
 // loss after the next Sync, and it records the new Start in the manifest
 // (one fsync of the manifest, no temporary file, so it works on a full
-// disk) before it deletes any file. If the system refuses to delete one,
+// disk) before it deletes any file; if that write fails, DropBefore fails
+// with Start as it was, and if its fsync fails, as Truncate's may, a power
+// loss may still bring the dataset back at the new Start (see Truncate). If
+// the system refuses to delete one,
 // the error matches ErrIO and names the file, but the new Start stands:
 // the file stays below Start, where the next read-write Open removes it
 // (or leaves it, if the system still refuses, and opens the dataset).
