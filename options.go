@@ -173,8 +173,10 @@ type Options struct {
 	// offsets that live elsewhere valid, in a copy of a dataset whose
 	// front was dropped, or a log whose positions continue another's, at
 	// no cost: no chunk file below it is created. It must be a multiple of
-	// the chunk size (ErrInvalidOptions otherwise). An existing dataset
-	// keeps its own Start, whatever this says.
+	// the chunk size (ErrInvalidOptions otherwise, for a new dataset). An
+	// existing dataset keeps its own Start, whatever this says, but a
+	// negative Start is refused (ErrInvalidOptions) there too, as every
+	// negative option is.
 	Start int64
 	// FileMode is the permission of new chunk and manifest files: only the
 	// bits of os.ModePerm (a type bit, os.ModeSetuid, os.ModeSticky or a

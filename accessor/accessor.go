@@ -70,7 +70,11 @@
 //
 // Every error wraps one of the root package's sentinels (ErrOutOfRange,
 // ErrUnaligned, ErrReadOnly, ErrClosed, ErrFault, ...) so that
-// [errors.Is] matches it, and names the operation and the offset.
+// [errors.Is] matches it, and names the operation and the offset. The
+// gather and scatter calls (ReadUint64sAt and the like) are the Manager's
+// Gather and Scatter: a value whose access fails is reported as theirs
+// ("gather 8 bytes at offset 16 …"), and only a buffer too short for the
+// offsets by the accessor call's own name ("read uint64s at 2 offsets …").
 //
 // # Scans
 //
