@@ -73,8 +73,10 @@
 // [errors.Is] matches it, and names the operation and the offset. The
 // gather and scatter calls (ReadUint64sAt and the like) are the Manager's
 // Gather and Scatter: a value whose access fails is reported as theirs
-// ("gather 8 bytes at offset 16 …"), and only a buffer too short for the
-// offsets by the accessor call's own name ("read uint64s at 2 offsets …").
+// ("gather 8 bytes at offset 16 …"), and the caller's own slice, too short
+// for the offsets or faulting where the values go through the accessor's
+// buffer (a byte order not the machine's), by the accessor call's name
+// ("read uint64s at 2 offsets …").
 //
 // # Scans
 //
