@@ -409,12 +409,24 @@ func TestProbeOptions_StartRefusedCreatesNothing(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	m, err = chunkmap.Open(dir, &chunkmap.Options{Start: chunkmap.MinChunkSize})
-	if err != nil {
-		t.Fatalf("reopen with a Start the dataset ignores: %v", err)
+	// Even one it would refuse for a new dataset, not being a multiple
+	// of the chunk size; but a negative one is refused there too.
+	for _, start := range []int64{chunkmap.MinChunkSize, 100} {
+		m, err = chunkmap.Open(dir, &chunkmap.Options{Start: start})
+		if err != nil {
+			t.Fatalf("reopen with Start %d, which the dataset ignores: %v", start, err)
+		}
+		if got := m.Start(); got != 2*chunkmap.MinChunkSize {
+			t.Errorf("reopened with Start %d: Start() = %d, want %d", start, got, 2*chunkmap.MinChunkSize)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	defer m.Close()
-	if got := m.Start(); got != 2*chunkmap.MinChunkSize {
-		t.Errorf("Start() = %d, want %d", got, 2*chunkmap.MinChunkSize)
+	if m, err := chunkmap.Open(dir, &chunkmap.Options{Start: -chunkmap.MinChunkSize}); !errors.Is(err, chunkmap.ErrInvalidOptions) {
+		if err == nil {
+			m.Close()
+		}
+		t.Errorf("reopen with a negative Start: %v, want ErrInvalidOptions", err)
 	}
 }
