@@ -114,6 +114,10 @@ func encodeRecord(mf manifest, seq uint64) []byte {
 // recordOff is where record number seq is written.
 func recordOff(seq uint64) int64 { return int64(seq%2) * recordStride }
 
+// firstSeq is the number of a new manifest's first record (see
+// createManifest).
+const firstSeq = 2
+
 // manifestState is what a manifest file says.
 type manifestState struct {
 	mf      manifest
@@ -300,16 +304,31 @@ func openManifest(fsys vfs.FS, path string, flag int) (vfs.File, error) {
 }
 
 // createManifest writes a new version 2 manifest file for dir holding mf as
-// record 1, crash-safely: under a temporary name, fsync'd, renamed over
-// ManifestName, and the directory fsync'd. After a crash the directory holds
-// the old manifest (or none) or the new one, never a part of one. It
-// replaces a version 1 manifest the same way.
-func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode) error {
+// its first record, crash-safely: under a temporary name, fsync'd, renamed
+// over ManifestName, and the directory fsync'd. After a crash the directory
+// holds the old manifest (or none) or the new one, never a part of one.
+//
+// It replaces a version 1 manifest the same way; old describes that file
+// (nil for a new dataset, whose manifest takes perm). The new file keeps
+// old's permission bits, owner and group, so that the upgrade changes no
+// one's access to the dataset, and fails, leaving old in place, where the
+// system refuses them (a user other than root upgrading another user's
+// dataset).
+//
+// The first record is numbered 2, and so written at the start of the file,
+// where version 1 kept its only record: a build that reads version 1 alone
+// finds the magic and the version number there, and says the format is too
+// new for it, instead of taking a file with no magic at its start for
+// garbage.
+func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode, old fs.FileInfo) error {
 	tmp := filepath.Join(dir, manifestTemp)
 	final := filepath.Join(dir, ManifestName)
 	wrap := func(err error) error { return fmt.Errorf("write manifest %s: %w", final, err) }
 	b := make([]byte, manifestLen)
-	copy(b[recordOff(1):], encodeRecord(mf, 1))
+	copy(b[recordOff(firstSeq):], encodeRecord(mf, firstSeq))
+	if old != nil {
+		perm = old.Mode().Perm()
+	}
 	// A stale temporary file (from a crash here) is replaced.
 	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return wrap(err)
@@ -317,6 +336,18 @@ func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode) erro
 	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return wrap(err)
+	}
+	if old != nil {
+		// The owner first (chown(2) may clear mode bits), then the
+		// mode as it was, which the umask may have narrowed at the
+		// open.
+		err := keepOwner(f.OS(), old)
+		if err == nil {
+			err = f.OS().Chmod(perm)
+		}
+		if err != nil {
+			return wrap(errors.Join(err, f.Close(), fsys.Remove(tmp)))
+		}
 	}
 	if _, err := f.WriteAt(b, 0); err != nil {
 		return wrap(errors.Join(err, f.Close(), fsys.Remove(tmp)))

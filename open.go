@@ -420,6 +420,13 @@ func open(dir string, o Options) (*Manager, error) {
 	} else if mf != nil {
 		mf.Close()
 	}
+	if mfErr == nil && ms.version == manifestV1 && !o.ReadOnly {
+		// A version 1 manifest does not say whether its writer closed
+		// the dataset or died with stores in the page cache that no
+		// Sync covered: the first Sync after the upgrade fsyncs every
+		// chunk, as after a crash, so that a nil from it covers them.
+		recovered = true
+	}
 	fail := func(err error) (*Manager, error) {
 		if mfl != nil {
 			err = errors.Join(err, mfl.close())
@@ -631,10 +638,16 @@ func open(dir string, o Options) (*Manager, error) {
 	if create || ms.version == manifestV1 {
 		// A version 1 manifest replaced stays replaced: the new one
 		// holds the same record.
-		if err := createManifest(fsys, dir, ms.mf, o.FileMode); err != nil {
+		var old fs.FileInfo
+		if !create {
+			if old, err = fsys.Lstat(filepath.Join(dir, ManifestName)); err != nil {
+				return fail(err)
+			}
+		}
+		if err := createManifest(fsys, dir, ms.mf, o.FileMode, old); err != nil {
 			return fail(err)
 		}
-		ms.seq, ms.version = 1, manifestV2
+		ms.seq, ms.version = firstSeq, manifestV2
 	}
 	if mfl == nil {
 		if mfl, err = openManifestFile(fsys, dir, true); err != nil {

@@ -1,0 +1,187 @@
+//go:build unix
+
+package chunkmap_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/unpriv"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
+)
+
+// v1Dataset makes a version 1 dataset in dir: three chunk files holding
+// data, and a 44-byte manifest of mode perm recording Size len(data).
+func v1Dataset(t *testing.T, dir string, perm os.FileMode) []byte {
+	t.Helper()
+	data := pattern(44, 3*cs-10)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(3) {
+		b := make([]byte, cs)
+		copy(b, data[i*cs:])
+		if err := os.WriteFile(filepath.Join(dir, chunk.Name(i)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := manifestPath(dir)
+	if err := os.WriteFile(path, encodeV1(cs, 0, int64(len(data))), perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestManifest_UpgradeKeepsAccess: the upgrade of a version 1 manifest
+// keeps its mode (the FileMode of the Open that upgrades it, and the
+// umask, do not apply), and its owner and group where the process may
+// give them (root upgrading another user's dataset). The new manifest had
+// the upgrading process's owner and mode 0o644: root's upgrade of a
+// service's dataset left the service refused its next read-write Open,
+// as every writer opens the manifest for writing since format version 2.
+// It also checks that the first Sync after the upgrade fsyncs every chunk,
+// as after a crash, and the next none: a version 1 manifest does not say
+// whether its writer died with stores that no Sync covered.
+func TestManifest_UpgradeKeepsAccess(t *testing.T) {
+	for _, perm := range []os.FileMode{0o640, 0o666, 0o600} {
+		t.Run(perm.String(), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			data := v1Dataset(t, dir, perm)
+			const owner = unpriv.UID
+			root := os.Geteuid() == 0
+			if root {
+				if err := os.Chown(manifestPath(dir), owner, owner); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec := vfstest.NewRecorder(vfs.OS, "upgrade")
+			opts := chunkmap.Options{FileMode: 0o644}
+			chunkmap.SetFS(&opts, rec)
+			m, err := chunkmap.Open(dir, &opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			fi, err := os.Stat(manifestPath(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() == 44 {
+				t.Fatal("the manifest was not upgraded")
+			}
+			if got := fi.Mode().Perm(); got != perm {
+				t.Errorf("upgraded manifest: mode %v, want %v as it was", got, perm)
+			}
+			if st := fi.Sys().(*syscall.Stat_t); root && (st.Uid != owner || st.Gid != owner) {
+				t.Errorf("upgraded manifest: owner %d:%d, want %d:%d as it was", st.Uid, st.Gid, owner, owner)
+			}
+			chunkSyncs := func(from int) int {
+				n := 0
+				for _, s := range rec.Log(from, rec.Steps()) {
+					if s.Kind == vfstest.KindSync && strings.HasSuffix(s.Path, ".chunk") {
+						n++
+					}
+				}
+				return n
+			}
+			from := rec.Steps()
+			if err := m.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if n := chunkSyncs(from); n != 3 {
+				t.Errorf("first Sync after the upgrade fsynced %d chunks, want all 3", n)
+			}
+			from = rec.Steps()
+			if err := m.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if n := chunkSyncs(from); n != 0 {
+				t.Errorf("second Sync fsynced %d chunks, want none", n)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkDataset(t, dir, &chunkmap.Options{ChunkSize: cs}, 0, data)
+		})
+	}
+}
+
+// TestManifest_UpgradeRefusedOthersManifest: a user other than root cannot
+// give a file away, so its read-write Open of a version 1 dataset whose
+// manifest another user owns (root's, mode 0o666, in a directory anyone
+// may write) fails with ErrIO matching fs.ErrPermission, saying whose
+// manifest it is, and leaves the version 1 manifest as it was, and no
+// temporary file; a ReadOnly Open still reads the dataset. Upgraded, the
+// manifest would have been the child's, mode 0o666 at best: the owner's
+// access would hang on the mode alone.
+func TestManifest_UpgradeRefusedOthersManifest(t *testing.T) {
+	const env = "CHUNKMAP_TEST_UPGRADE_OTHERS"
+	if os.Geteuid() == 0 {
+		base := unpriv.Reachable(t)
+		dir := filepath.Join(base, "ds")
+		v1Dataset(t, dir, 0o666)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if err := os.Chmod(filepath.Join(dir, e.Name()), 0o666); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv(env, dir)
+		if !unpriv.Run(t) {
+			t.Fatal("unpriv.Run ran nothing as root")
+		}
+		return
+	}
+	if unpriv.Run(t) {
+		return
+	}
+	dir := os.Getenv(env)
+	if dir == "" {
+		t.Skip("needs a version 1 dataset of another user's: run as root, which makes one and runs the test as another user")
+	}
+	before, err := os.ReadFile(manifestPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err == nil {
+		m.Close()
+		t.Fatal("read-write Open upgraded another user's manifest")
+	}
+	if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "owner") {
+		t.Errorf("Open: %v; want ErrIO and fs.ErrPermission, saying whose manifest it is", err)
+	}
+	t.Logf("Open: %v", err)
+	after, err := os.ReadFile(manifestPath(dir))
+	if err != nil || string(after) != string(before) {
+		t.Errorf("the refused Open changed the manifest (%d bytes, was %d; %v)", len(after), len(before), err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, chunkmap.ManifestName+".tmp")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused Open left %s.tmp (Lstat: %v)", chunkmap.ManifestName, err)
+	}
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("ReadOnly Open after the refusal: %v", err)
+	}
+	defer r.Close()
+	if got := r.Size(); got != 3*cs-10 {
+		t.Errorf("Size() = %d, want %d", got, 3*cs-10)
+	}
+}
