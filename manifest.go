@@ -114,9 +114,9 @@ func encodeRecord(mf manifest, seq uint64) []byte {
 // recordOff is where record number seq is written.
 func recordOff(seq uint64) int64 { return int64(seq%2) * recordStride }
 
-// firstSeq is the number of a new manifest's first record (see
+// firstSeq is the number of a new manifest's newer record (see
 // createManifest).
-const firstSeq = 2
+const firstSeq = 1
 
 // manifestState is what a manifest file says.
 type manifestState struct {
@@ -315,17 +315,21 @@ func openManifest(fsys vfs.FS, path string, flag int) (vfs.File, error) {
 // system refuses them (a user other than root upgrading another user's
 // dataset).
 //
-// The first record is numbered 2, and so written at the start of the file,
-// where version 1 kept its only record: a build that reads version 1 alone
-// finds the magic and the version number there, and says the format is too
+// The file holds mf twice, as records 0 and 1, so that both places hold a
+// record from the start: record 0 is at the start of the file, where
+// version 1 kept its only record, and a build that reads version 1 alone
+// finds the magic and the version number there and says the format is too
 // new for it, instead of taking a file with no magic at its start for
-// garbage.
+// garbage. Record 1 is the newer, and the first Sync writes record 2 over
+// record 0, as it wrote it over the zeros there before.
 func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode, old fs.FileInfo) error {
 	tmp := filepath.Join(dir, manifestTemp)
 	final := filepath.Join(dir, ManifestName)
 	wrap := func(err error) error { return fmt.Errorf("write manifest %s: %w", final, err) }
 	b := make([]byte, manifestLen)
-	copy(b[recordOff(firstSeq):], encodeRecord(mf, firstSeq))
+	for seq := range uint64(firstSeq + 1) {
+		copy(b[recordOff(seq):], encodeRecord(mf, seq))
+	}
 	if old != nil {
 		perm = old.Mode().Perm()
 	}

@@ -504,7 +504,9 @@ func (s *survey) manifestFaults() {
 
 // neverWritten reports whether record i of a version 2 manifest is one
 // that no Sync has written yet: all zeros, beside a valid record of seq 1,
-// the one record a new (or upgraded) manifest is created with. Records
+// the one record a new (or upgraded) manifest was created with before
+// manifests were made with record 0 beside it (in the place of zeros
+// there, a record 0 lost is no newer record lost either). Records
 // are written in turn, seq at (seq%2)*512, so beside a record of a later
 // seq the other one was written, and zeros there are damage: it may have
 // been the newer of the two.
