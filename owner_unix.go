@@ -31,6 +31,9 @@ func keepOwner(f *os.File, old fs.FileInfo) error {
 		return nil
 	}
 	if err := f.Chown(int(want.Uid), int(want.Gid)); err != nil {
+		if now.Uid == want.Uid {
+			return fmt.Errorf("keep the group of the manifest it replaces (group %d, which this user is not in; root can): %w", want.Gid, err)
+		}
 		return fmt.Errorf("keep the owner of the manifest it replaces (user %d, group %d; only root or that user can): %w", want.Uid, want.Gid, err)
 	}
 	return nil
