@@ -310,10 +310,10 @@ func openManifest(fsys vfs.FS, path string, flag int) (vfs.File, error) {
 //
 // It replaces a version 1 manifest the same way; old describes that file
 // (nil for a new dataset, whose manifest takes perm). The new file keeps
-// old's permission bits, owner and group, so that the upgrade changes no
-// one's access to the dataset, and fails, leaving old in place, where the
-// system refuses them (a user other than root upgrading another user's
-// dataset).
+// old's permission bits (and the owner's write bit), owner and group, so
+// that the upgrade changes no one's access to the dataset, and fails,
+// leaving old in place, where the system refuses them (a user other than
+// root upgrading another user's dataset).
 //
 // The file holds mf twice, as records 0 and 1, so that both places hold a
 // record from the start: record 0 is at the start of the file, where
@@ -331,7 +331,12 @@ func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode, old 
 		copy(b[recordOff(seq):], encodeRecord(mf, seq))
 	}
 	if old != nil {
-		perm = old.Mode().Perm()
+		// Version 1 replaced its manifest and never wrote it in place,
+		// so its owner may have none of the write access that every
+		// writer of version 2 needs: an upgrade that kept a mode of
+		// 0o444 would leave the dataset one that no read-write Open of
+		// its owner's may open, this one included.
+		perm = old.Mode().Perm() | 0o200
 	}
 	// A stale temporary file (from a crash here) is replaced.
 	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {

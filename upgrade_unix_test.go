@@ -44,8 +44,9 @@ func v1Dataset(t *testing.T, dir string, perm os.FileMode) []byte {
 }
 
 // TestManifest_UpgradeKeepsAccess: the upgrade of a version 1 manifest
-// keeps its mode (the FileMode of the Open that upgrades it, and the
-// umask, do not apply), and its owner and group where the process may
+// keeps its mode, with the owner's write bit (the FileMode of the Open that
+// upgrades it, and the umask, do not apply), and its owner and group where
+// the process may
 // give them (root upgrading another user's dataset). The new manifest had
 // the upgrading process's owner and mode 0o644: root's upgrade of a
 // service's dataset left the service refused its next read-write Open,
@@ -54,8 +55,12 @@ func v1Dataset(t *testing.T, dir string, perm os.FileMode) []byte {
 // as after a crash, and the next none: a version 1 manifest does not say
 // whether its writer died with stores that no Sync covered.
 func TestManifest_UpgradeKeepsAccess(t *testing.T) {
-	for _, perm := range []os.FileMode{0o640, 0o666, 0o600} {
+	for _, perm := range []os.FileMode{0o640, 0o666, 0o600, 0o444} {
 		t.Run(perm.String(), func(t *testing.T) {
+			// Version 2 writes its manifest in place: the owner's
+			// write bit is added, or no read-write Open of the owner's
+			// could open the dataset again.
+			want := perm | 0o200
 			dir := filepath.Join(t.TempDir(), "ds")
 			data := v1Dataset(t, dir, perm)
 			const owner = unpriv.UID
@@ -80,8 +85,8 @@ func TestManifest_UpgradeKeepsAccess(t *testing.T) {
 			if fi.Size() == 44 {
 				t.Fatal("the manifest was not upgraded")
 			}
-			if got := fi.Mode().Perm(); got != perm {
-				t.Errorf("upgraded manifest: mode %v, want %v as it was", got, perm)
+			if got := fi.Mode().Perm(); got != want {
+				t.Errorf("upgraded manifest: mode %v, want %v (%v as it was, writable by its owner)", got, want, perm)
 			}
 			if st := fi.Sys().(*syscall.Stat_t); root && (st.Uid != owner || st.Gid != owner) {
 				t.Errorf("upgraded manifest: owner %d:%d, want %d:%d as it was", st.Uid, st.Gid, owner, owner)
