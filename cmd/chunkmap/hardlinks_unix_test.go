@@ -16,7 +16,10 @@ import (
 // the files and reported Open's refusal with the advice "the files look
 // consistent", info counted 0 problems under its warning, and salvage
 // copied without a word. Each now names the two chunk files as one
-// problem, and none changes the directory.
+// problem, and none changes the directory. salvage, which copies the file
+// into both chunks, exits with status 3, not 0 and "nothing lost": one of
+// the two chunks holds the other's bytes, and a script must not take the
+// copy for a whole one.
 func TestRun_ChunkFilesThatAreOneFile(t *testing.T) {
 	dir := newDataset(t)
 	second := filepath.Join(dir, chunk.Name(3))
@@ -38,11 +41,66 @@ func TestRun_ChunkFilesThatAreOneFile(t *testing.T) {
 	}
 	outDir := filepath.Join(t.TempDir(), "out")
 	code, out, errOut = runCmd(t, "salvage", dir, outDir)
-	if code != exitOK || !strings.Contains(out, "damage: "+what) {
-		t.Errorf("salvage: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d and a damage line saying %q", code, out, errOut, exitOK, what)
+	if code != exitDamaged || !strings.Contains(out, "damage: "+what) || strings.Contains(out, "nothing lost") ||
+		!strings.Contains(out, "1 pair of chunk names are one file") || !strings.Contains(errOut, "hard links") {
+		t.Errorf("salvage: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d, a damage line saying %q, and the pair in the summary", code, out, errOut, exitDamaged, what)
 	}
 	if code, out, _ := runCmd(t, "verify", outDir); code != exitOK {
 		t.Errorf("verify of the salvaged copy: exit %d:\n%s", code, out)
 	}
 	checkUnchanged(t, dir, before)
+}
+
+// TestRun_ManifestOfTwoNames: a read-write Open refuses a dataset whose
+// manifest has another name (as cp -al leaves it: another directory's
+// writer may share its records and state page), yet verify said OK and
+// info exited 0, while trim, refused, sent the operator to verify "for a
+// full report". verify now reports it as a problem with advice, info warns
+// with status 3, neither changes the directory, and once the advice is
+// followed (a copy renamed over the manifest) verify passes and trim runs.
+func TestRun_ManifestOfTwoNames(t *testing.T) {
+	dir := newDataset(t)
+	other := filepath.Join(t.TempDir(), "linked")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(dir, "MANIFEST")
+	if err := os.Link(manifest, filepath.Join(other, "MANIFEST")); err != nil {
+		t.Skipf("cannot make a hard link here: %v", err)
+	}
+	before := snapshot(t, dir)
+	const what = "MANIFEST has more than one name"
+
+	code, out, errOut := runCmd(t, "verify", dir)
+	if code != exitFail || !strings.Contains(out, "FAILED, 1 problem(s)") || !strings.Contains(out, what) || !strings.Contains(out, "rename the copy over MANIFEST") {
+		t.Errorf("verify: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d and one problem saying %q, with advice", code, out, errOut, exitFail, what)
+	}
+	code, out, errOut = runCmd(t, "info", dir)
+	if code != exitDamaged || !strings.Contains(out, "damage      "+what) || !strings.Contains(errOut, "cannot be opened for writing") {
+		t.Errorf("info: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d, a damage line saying %q and a warning", code, out, errOut, exitDamaged, what)
+	}
+	if code, out, errOut := runCmd(t, "trim", dir, "-before", "65536"); code != exitFail {
+		t.Errorf("trim: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d: a read-write Open refuses the dataset", code, out, errOut, exitFail)
+	}
+	checkUnchanged(t, dir, before)
+
+	// The advice: a copy of the manifest under another name in the
+	// directory, renamed over it.
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "MANIFEST.copy")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, manifest); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCmd(t, "verify", dir); code != exitOK {
+		t.Errorf("verify after the advice: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if code, out, errOut := runCmd(t, "trim", dir, "-before", "65536"); code != exitOK {
+		t.Errorf("trim after the advice: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
 }

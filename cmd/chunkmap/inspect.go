@@ -24,8 +24,13 @@ import (
 // dirScan is what a dataset directory holds, by kind of file.
 type dirScan struct {
 	manifest bool
-	chunks   map[int64]chunkEntry // files with a chunk name, by index
-	temps    []string             // leftovers of interrupted writes
+	// manifestLinked says that the manifest is a regular file with more
+	// than one name (hard links, as cp -al makes), which a read-write
+	// Open refuses: another directory's writer may share its records and
+	// state page. (Not known on Windows.)
+	manifestLinked bool
+	chunks         map[int64]chunkEntry // files with a chunk name, by index
+	temps          []string             // leftovers of interrupted writes
 	// badTemps are entries under a temporary name that are not regular
 	// files: not leftovers of chunkmap, and a read-write Open refuses the
 	// dataset while they are there.
@@ -118,6 +123,8 @@ func (s *dirScan) add(entries []fs.DirEntry) error {
 		switch idx, isChunk := chunk.ParseName(name); {
 		case name == chunkmap.ManifestName:
 			s.manifest = true
+			_, s.manifestLinked = vfs.Linked(fi)
+			s.manifestLinked = s.manifestLinked && fi.Mode().IsRegular()
 		case isChunk:
 			key, linked := vfs.Linked(fi)
 			s.chunks[idx] = chunkEntry{size: fi.Size(), mode: fi.Mode(), key: key, linked: linked}
@@ -208,7 +215,7 @@ files say instead: the manifest's records and state page, the chunk files
 present, and the damage, one line per fault; it warns on standard error and
 exits with status 3. So it does, after describing the dataset as usual, when
 only a read-write Open refuses it (something other than a regular file under
-a temporary name), or when its state page says less than its manifest's
+a temporary name, a manifest with more than one name), or when its state page says less than its manifest's
 record (another program wrote over it): the Start and Size shown are then
 the page's, which a read-only Open follows. 'chunkmap verify DIR' gives advice for each fault, and
 'chunkmap salvage DIR OUT' copies what is readable.`, stdout, stderr)
@@ -276,6 +283,13 @@ the page's, which a read-only Open follows. 'chunkmap verify DIR' gives advice f
 		}
 		fmt.Fprintf(stderr, "chunkmap info: warning: %s cannot be opened for writing while %s is there; run 'chunkmap verify %s' for advice\n",
 			dir, strings.Join(names, ", "), cmdArg(dir))
+		return exitDamaged
+	}
+	// So does a read-write Open, a manifest with more than one name.
+	if scan.manifestLinked {
+		fmt.Fprintf(stdout, "damage      %s has more than one name (hard links): another directory's writer may share its records and state page\n", chunkmap.ManifestName)
+		fmt.Fprintf(stderr, "chunkmap info: warning: %s cannot be opened for writing while its %s has more than one name; run 'chunkmap verify %s' for advice\n",
+			dir, chunkmap.ManifestName, cmdArg(dir))
 		return exitDamaged
 	}
 	return exitOK

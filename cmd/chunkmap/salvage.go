@@ -28,6 +28,7 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/stop"
+	"github.com/chunkmap/chunkmap/internal/units"
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
@@ -286,9 +287,16 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  note: %s\n", n)
 	}
 	switch {
-	case lostLen == 0 && partial == "":
+	case lostLen == 0 && partial == "" && s.linked == 0:
 		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes into %s; nothing lost\n", cfg.dir, copied, cfg.out)
 		return exitOK
+	case lostLen == 0 && partial == "":
+		// Every byte was read, but not every chunk's own: a status of
+		// success would let a script take the copy for a whole one.
+		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes into %s; none unreadable, but %s of chunk names are one file each (listed above): one chunk of each pair holds the other's bytes\n",
+			cfg.dir, copied, cfg.out, units.Count(s.linked, "pair"))
+		fmt.Fprintf(stderr, "chunkmap salvage: %s of chunk files of %s are one file each (hard links): %s holds the file's bytes in both chunks of each pair, and one of the two is not that chunk's own\n",
+			units.Count(s.linked, "pair"), cfg.dir, cfg.out)
 	case lostLen == 0:
 		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes into %s; none unreadable, but %s is a partial salvage\n", cfg.dir, copied, cfg.out, cfg.dir)
 	default:

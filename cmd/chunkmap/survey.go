@@ -276,6 +276,10 @@ type survey struct {
 
 	faults []finding // one per fault: the manifest first, then chunks by index
 	notes  []string
+	// linked counts the faults that are two chunk names of one file: no
+	// byte of theirs is unreadable, but one of the two chunks holds the
+	// other's, and nothing tells which.
+	linked int
 
 	// wide is salvage's: where the manifest's other record is damaged,
 	// the dataset runs to the end of the last chunk file (see widen), and
@@ -397,6 +401,12 @@ func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 	}
 	s.scan = scan
 	s.manifestFaults()
+	if scan.manifestLinked {
+		// A fault of its own: the records may be whole, and the chunk
+		// files the manifest's, and a read-write Open still refuses it.
+		s.fault(0, 0, "check that its Start and Size are this dataset's (the next read-write Open deletes the chunk files past Size), then give the directory a manifest of its own: copy it under another name in the directory, and rename the copy over "+chunkmap.ManifestName,
+			"%s has more than one name (hard links, as cp -al makes), so another directory's writer may share its records and state page: a read-write Open refuses the dataset, and a reader may follow that other writer", chunkmap.ManifestName)
+	}
 	s.disown()
 	s.tempFaults()
 	if !s.chooseChunkSize(chunkSize) {
@@ -777,7 +787,7 @@ func (s *survey) chooseExtent() error {
 		}
 		last := idx[len(idx)-1]
 		if last > math.MaxInt64/cs {
-			return fmt.Errorf("the extent is unknown (Start and Size): the manifest is damaged, and chunk file %s is too far out for chunk size %d", chunk.Name(last), cs)
+			return fmt.Errorf("the extent is unknown (Start and Size): the manifest is damaged, and chunk file %s is too far out for chunk size %d (move it out of a copy of %s, or restore the manifest, and salvage the copy)", chunk.Name(last), cs, cmdArg(s.dir))
 		}
 		// The last chunk a dataset can have ends at 2^63, one past the
 		// largest Size: its last byte cannot be written, so the end of
@@ -854,6 +864,13 @@ func (s *survey) chunkFaults() {
 	missing := func(a, b int64) {
 		from, to := s.lostIn(a, b)
 		advice := s.salvageAdvice("restore it from a backup if there is one", "")
+		if s.fromFiles && b-a > 1 {
+			// Size is the end of the last chunk file, the manifest
+			// being damaged: a stray chunk file far from the rest makes
+			// the run, and a salvage of that extent may not fit (it
+			// says so, copying nothing).
+			advice = fmt.Sprintf("if a chunk file far from the rest made this run (Size is the end of the last chunk file, the manifest being damaged), move it out of a copy of %s and salvage the copy; otherwise %s", cmdArg(s.dir), advice)
+		}
 		if b == a+1 {
 			s.fault(from, to, advice, "%s is missing: bytes [%d, %d) are lost", chunk.Name(a), from, to)
 		} else {
@@ -883,6 +900,7 @@ func (s *survey) chunkFaults() {
 			// it, and one of the two chunks' bytes is gone, overwritten
 			// by the other's, which nothing here can tell apart.
 			if other, dup := links[fi.key]; dup {
+				s.linked++
 				s.fault(0, 0, s.salvageAdvice("one of the two chunks' own bytes are gone (restore them from a backup if there is one), and salvage copies the file into both", ""),
 					"%s and %s are one file (hard links to it): both chunks read the same bytes, so one of them holds the other's, and Open refuses the dataset", chunk.Name(other), chunk.Name(i))
 			} else {
