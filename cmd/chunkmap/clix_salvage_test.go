@@ -138,6 +138,10 @@ func TestClixSalvage_RefusesOut(t *testing.T) {
 	must(t, os.Symlink(dir, toDir))
 	dangling := filepath.Join(tmp, "dangling")
 	must(t, os.Symlink(filepath.Join(dir, "new"), dangling))
+	emptyDir := filepath.Join(tmp, "empty")
+	must(t, os.Mkdir(emptyDir, 0o755))
+	toEmpty := filepath.Join(tmp, "toempty")
+	must(t, os.Symlink(emptyDir, toEmpty))
 	tests := []struct {
 		name    string
 		args    []string
@@ -147,9 +151,11 @@ func TestClixSalvage_RefusesOut(t *testing.T) {
 		{"OUT under a symlink to DIR", []string{dir, filepath.Join(toDir, "out")}, "lies inside DIR"},
 		{"flat OUT under a symlink to DIR", []string{"-flat", dir, filepath.Join(toDir, "out")}, "lies inside DIR"},
 		{"OUT with .. into DIR", []string{dir, filepath.Join(tmp, "..", filepath.Base(filepath.Dir(dir)), "ds", "x", "..", "out")}, "lies inside DIR"},
-		{"OUT a dangling symlink into DIR", []string{dir, dangling}, "already exists"},
+		{"OUT a dangling symlink into DIR", []string{dir, dangling}, "already exists, as a symlink"},
 		{"flat OUT a dangling symlink into DIR", []string{"-flat", dir, dangling}, "already exists"},
 		{"DIR is OUT's parent via symlink", []string{"-flat", toDir, filepath.Join(dir, "f")}, "lies inside DIR"},
+		// Said as what it is: it was "not a directory".
+		{"OUT a symlink to an empty directory", []string{dir, toEmpty}, "already exists, as a symlink"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -447,18 +447,32 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	for _, name := range s.scan.temps {
 		notes = append(notes, fmt.Sprintf("%s is a temporary file left by an interrupted write; the next read-write Open deletes it", name))
 	}
+	// A note each for the first files chunkmap ignores, then a count: a
+	// directory of thousands of stray files would bury the problems.
+	const strayNotes = 20
+	var strays int
 	for _, name := range s.scan.unknown {
 		if name == salvageMarker {
 			continue // a problem, above
 		}
+		if strays++; strays > strayNotes {
+			continue
+		}
 		shown := shownName(name)
 		if hex, ok := strings.CutSuffix(name, chunk.Ext); ok && chunk.IndexDigits(hex) {
 			notes = append(notes, fmt.Sprintf("%s names a chunk index past the largest chunkmap uses (%#x); chunkmap ignores it", shown, int64(math.MaxInt64)))
+		} else if idx, canon := chunk.ParseName(strings.ToLower(name)); ok && canon {
+			// Upper-case hex, say: the chunk it would be may be one
+			// reported missing above.
+			notes = append(notes, fmt.Sprintf("%s is not a canonical chunk name (16 lower-case hex digits); chunkmap ignores it (if it holds chunk %d, rename it %s)", shown, idx, chunk.Name(idx)))
 		} else if ok {
 			notes = append(notes, fmt.Sprintf("%s is not a canonical chunk name (16 lower-case hex digits); chunkmap ignores it", shown))
 		} else {
 			notes = append(notes, fmt.Sprintf("%s is not part of the dataset; chunkmap ignores it", shown))
 		}
+	}
+	if strays > strayNotes {
+		notes = append(notes, fmt.Sprintf("and %d more files that are not part of the dataset; chunkmap ignores them", strays-strayNotes))
 	}
 
 	var unread int64

@@ -235,6 +235,29 @@ func TestRun_Verify(t *testing.T) {
 				"note: 8000000000000000.chunk names a chunk index past the largest chunkmap uses (0x7fffffffffffffff)",
 			},
 		},
+		{
+			// A chunk name in upper-case hex (as a tool that renames
+			// files may leave it): the note says which name it would
+			// have, for a chunk reported missing.
+			name: "upper-case chunk name",
+			damage: func(t *testing.T, dir string) {
+				write(t, filepath.Join(dir, "00000000000000AB.chunk"), "upper")
+			},
+			wantCode: exitOK,
+			want:     []string{"note: 00000000000000AB.chunk is not a canonical chunk name (16 lower-case hex digits); chunkmap ignores it (if it holds chunk 171, rename it 00000000000000ab.chunk)"},
+		},
+		{
+			// Thousands of stray files would bury the problems: the
+			// first 20 are noted, then a count.
+			name: "many stray files",
+			damage: func(t *testing.T, dir string) {
+				for i := range 25 {
+					write(t, filepath.Join(dir, fmt.Sprintf("stray%02d", i)), "x")
+				}
+			},
+			wantCode: exitOK,
+			want:     []string{"note: stray19 is not part of the dataset", "note: and 5 more files that are not part of the dataset"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -368,6 +368,10 @@ func checkOut(dir, out string, flat bool) error {
 		return err
 	case flat:
 		return fmt.Errorf("%s already exists: salvage -flat writes only a new file", out)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		// Not followed: whoever may write its directory may point it
+		// elsewhere between the check and the copy.
+		return fmt.Errorf("%s already exists, as a symlink: salvage writes only into a new or empty directory, and follows no symlink there (give the path it points to)", out)
 	case !fi.IsDir():
 		return fmt.Errorf("%s already exists and is not a directory: salvage writes only into a new or empty directory", out)
 	}
