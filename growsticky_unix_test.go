@@ -32,15 +32,7 @@ func TestGrow_StickyDirOthersLeftover(t *testing.T) {
 		base := unpriv.Reachable(t)
 		dir, sig := filepath.Join(base, "ds"), filepath.Join(base, "sig")
 		datasetAt(t, dir) // Size cs+100, chunks 0 and 1, root's
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if err := os.Chmod(filepath.Join(dir, e.Name()), 0o666); err != nil {
-				t.Fatal(err)
-			}
-		}
+		chmodFiles(t, dir, 0o666)
 		leftover := filepath.Join(dir, chunk.Name(3))
 		if err := os.WriteFile(leftover, []byte("root's"), 0o644); err != nil {
 			t.Fatal(err)

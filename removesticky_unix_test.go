@@ -28,15 +28,7 @@ func TestRemove_StickyDirOthersFiles(t *testing.T) {
 	if os.Geteuid() == 0 {
 		dir := filepath.Join(unpriv.Reachable(t), "ds")
 		datasetAt(t, dir) // 2 chunks, root's
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if err := os.Chmod(filepath.Join(dir, e.Name()), 0o666); err != nil {
-				t.Fatal(err)
-			}
-		}
+		chmodFiles(t, dir, 0o666)
 		if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
 			t.Fatal(err)
 		}

@@ -122,6 +122,21 @@ func TestManifest_UpgradeKeepsAccess(t *testing.T) {
 	}
 }
 
+// chmodFiles gives every entry of dir mode perm, so that another user may
+// use the files root made there.
+func chmodFiles(t *testing.T, dir string, perm os.FileMode) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Chmod(filepath.Join(dir, e.Name()), perm); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestManifest_UpgradeRefusedOthersManifest: a user other than root cannot
 // give a file away, so its read-write Open of a version 1 dataset whose
 // manifest another user owns (root's, mode 0o666, in a directory anyone
@@ -136,15 +151,7 @@ func TestManifest_UpgradeRefusedOthersManifest(t *testing.T) {
 		base := unpriv.Reachable(t)
 		dir := filepath.Join(base, "ds")
 		v1Dataset(t, dir, 0o666)
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if err := os.Chmod(filepath.Join(dir, e.Name()), 0o666); err != nil {
-				t.Fatal(err)
-			}
-		}
+		chmodFiles(t, dir, 0o666)
 		if err := os.Chmod(dir, 0o777); err != nil {
 			t.Fatal(err)
 		}
