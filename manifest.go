@@ -322,13 +322,27 @@ func openManifest(fsys vfs.FS, path string, flag int) (vfs.File, error) {
 // new for it, instead of taking a file with no magic at its start for
 // garbage. Record 1 is the newer, and the first Sync writes record 2 over
 // record 0, as it wrote it over the zeros there before.
-func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode, old fs.FileInfo) error {
+//
+// An upgraded manifest's state page is set up as a writer of boot left it
+// when it died: whatever the Open that upgrades it does next, a later Open
+// of this boot takes the dataset for one whose writer crashed, and its
+// first Sync fsyncs every chunk. Version 1 does not say whether v0.1.0's
+// writer died with stores in the page cache that no Sync covered; only the
+// upgrading Open knows that it did not look, and it may be killed, or
+// fail, before it has set up the page itself.
+func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode, old fs.FileInfo, boot [48]byte) error {
 	tmp := filepath.Join(dir, manifestTemp)
 	final := filepath.Join(dir, ManifestName)
 	wrap := func(err error) error { return fmt.Errorf("write manifest %s: %w", final, err) }
 	b := make([]byte, manifestLen)
 	for seq := range uint64(firstSeq + 1) {
 		copy(b[recordOff(seq):], encodeRecord(mf, seq))
+	}
+	if old != nil && boot != ([48]byte{}) {
+		page := &sharedPage{p: (*statePage)(unsafe.Pointer(&b[stateOff]))}
+		if _, ok := page.setup(boot, mf.first*mf.chunkSize, mf.size); !ok {
+			return wrap(errors.New("set up the state page"))
+		}
 	}
 	if old != nil {
 		// Version 1 replaced its manifest and never wrote it in place,
@@ -350,7 +364,7 @@ func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode, old 
 		// The owner first (chown(2) may clear mode bits), then the
 		// mode as it was, which the umask may have narrowed at the
 		// open.
-		err := keepOwner(f.OS(), old)
+		err := keepOwner(f.OS(), old, perm)
 		if err == nil {
 			err = f.OS().Chmod(perm)
 		}

@@ -644,7 +644,7 @@ func open(dir string, o Options) (*Manager, error) {
 				return fail(err)
 			}
 		}
-		if err := createManifest(fsys, dir, ms.mf, o.FileMode, old); err != nil {
+		if err := createManifest(fsys, dir, ms.mf, o.FileMode, old, boot); err != nil {
 			return fail(err)
 		}
 		ms.seq, ms.version = firstSeq, manifestV2

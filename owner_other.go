@@ -9,4 +9,4 @@ import (
 
 // keepOwner does nothing where files have no Unix owner: a file's access
 // is the directory's (Windows inherits it from the folder).
-func keepOwner(*os.File, fs.FileInfo) error { return nil }
+func keepOwner(*os.File, fs.FileInfo, fs.FileMode) error { return nil }

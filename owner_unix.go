@@ -9,15 +9,18 @@ import (
 	"syscall"
 )
 
-// keepOwner gives f, a new manifest file about to replace the one old
-// describes, old's owner and group where they differ from f's. The
-// manifest is opened for writing by every read-write Open (since format
+// keepOwner gives f, a new manifest file of mode perm about to replace the
+// one old describes, old's owner and group where they differ from f's.
+// The manifest is opened for writing by every read-write Open (since format
 // version 2), so a manifest rewritten by another user (root upgrading a
 // service's dataset) that kept the writer's owner would lock the dataset's
-// own user out of it. A user other than root cannot give a file away:
-// then the error says who can do it, and the caller leaves the old file as
-// it was.
-func keepOwner(f *os.File, old fs.FileInfo) error {
+// own user out of it. A process may give a file away only with the
+// privilege to (root, outside a user namespace or an NFS export that
+// squashes it): where it may not, the error says what it could not keep,
+// and the caller leaves the old file as it was. A group that perm grants
+// nothing more than other users need not be kept (a file restored from a
+// backup may have its owner's and a group the owner is not in).
+func keepOwner(f *os.File, old fs.FileInfo, perm fs.FileMode) error {
 	want, ok := old.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil
@@ -30,11 +33,15 @@ func keepOwner(f *os.File, old fs.FileInfo) error {
 	if !ok || now.Uid == want.Uid && now.Gid == want.Gid {
 		return nil
 	}
-	if err := f.Chown(int(want.Uid), int(want.Gid)); err != nil {
-		if now.Uid == want.Uid {
-			return fmt.Errorf("keep the group of the manifest it replaces (group %d, which this user is not in; root can): %w", want.Gid, err)
-		}
-		return fmt.Errorf("keep the owner of the manifest it replaces (user %d, group %d; only root or that user can): %w", want.Uid, want.Gid, err)
+	err = f.Chown(int(want.Uid), int(want.Gid))
+	switch {
+	case err == nil:
+		return nil
+	case now.Uid != want.Uid:
+		return fmt.Errorf("keep the owner of the manifest it replaces (user %d, group %d), which this process may not give a file to (open the dataset read-write once as that user, or as root): %w", want.Uid, want.Gid, err)
+	case (perm>>3)&^perm&0o7 == 0:
+		return nil // the group grants no one more than others get
+	default:
+		return fmt.Errorf("keep the group of the manifest it replaces (group %d, whose bits in its mode grant more than other users get), which this process may not give a file to (open the dataset read-write once as a member of it, or as root): %w", want.Gid, err)
 	}
-	return nil
 }

@@ -101,7 +101,7 @@ func torPattern(seed, n int64) []byte {
 func torBuild(t *testing.T, first, size int64) (string, *torModel) {
 	t.Helper()
 	dir := t.TempDir()
-	if err := createManifest(vfs.OS, dir, manifest{chunkSize: torCS, first: first, size: size}, 0o644, nil); err != nil {
+	if err := createManifest(vfs.OS, dir, manifest{chunkSize: torCS, first: first, size: size}, 0o644, nil, [48]byte{}); err != nil {
 		t.Fatal(err)
 	}
 	md := &torModel{base: first << torShift, data: make([]byte, (torTop+1-first)<<torShift), start: first << torShift, size: size}

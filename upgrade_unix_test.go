@@ -4,10 +4,12 @@ package chunkmap_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -140,22 +142,47 @@ func chmodFiles(t *testing.T, dir string, perm os.FileMode) {
 // TestManifest_UpgradeRefusedOthersManifest: a user other than root cannot
 // give a file away, so its read-write Open of a version 1 dataset whose
 // manifest another user owns (root's, mode 0o666, in a directory anyone
-// may write) fails with ErrIO matching fs.ErrPermission, saying whose
-// manifest it is, and leaves the version 1 manifest as it was, and no
-// temporary file; a ReadOnly Open still reads the dataset. Upgraded, the
+// may write), or whose group it is not in where that group's bits grant
+// more than others get, fails with ErrIO matching fs.ErrPermission, saying
+// what it could not keep, and leaves the version 1 manifest as it was, and
+// no temporary file; a ReadOnly Open still reads the dataset. Upgraded, the
 // manifest would have been the child's, mode 0o666 at best: the owner's
-// access would hang on the mode alone.
+// access would hang on the mode alone. A group that grants nothing more
+// than others get (0o644) is not kept, and the upgrade goes on.
 func TestManifest_UpgradeRefusedOthersManifest(t *testing.T) {
 	const env = "CHUNKMAP_TEST_UPGRADE_OTHERS"
+	// Each dataset's manifest: its owner and group (root's, or the
+	// child's user with root's group), its mode, and what the child's
+	// read-write Open must do: refuse, naming what it could not keep, or
+	// upgrade (a group that grants no more than others get need not be
+	// kept).
+	cases := []struct {
+		name       string
+		uid, gid   int
+		perm       os.FileMode
+		refusedFor string // "" for an upgrade
+	}{
+		{"root's", 0, 0, 0o666, "owner"},
+		{"group grants more", unpriv.UID, 0, 0o664, "group"},
+		{"group grants no more", unpriv.UID, 0, 0o644, ""},
+	}
 	if os.Geteuid() == 0 {
 		base := unpriv.Reachable(t)
-		dir := filepath.Join(base, "ds")
-		v1Dataset(t, dir, 0o666)
-		chmodFiles(t, dir, 0o666)
-		if err := os.Chmod(dir, 0o777); err != nil {
-			t.Fatal(err)
+		for i, tc := range cases {
+			dir := filepath.Join(base, fmt.Sprint(i))
+			v1Dataset(t, dir, tc.perm)
+			chmodFiles(t, dir, 0o666)
+			if err := os.Chmod(manifestPath(dir), tc.perm); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(manifestPath(dir), tc.uid, tc.gid); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
 		}
-		t.Setenv(env, dir)
+		t.Setenv(env, base)
 		if !unpriv.Run(t) {
 			t.Fatal("unpriv.Run ran nothing as root")
 		}
@@ -164,36 +191,117 @@ func TestManifest_UpgradeRefusedOthersManifest(t *testing.T) {
 	if unpriv.Run(t) {
 		return
 	}
-	dir := os.Getenv(env)
-	if dir == "" {
-		t.Skip("needs a version 1 dataset of another user's: run as root, which makes one and runs the test as another user")
+	base := os.Getenv(env)
+	if base == "" {
+		t.Skip("needs version 1 datasets of another user's: run as root, which makes them and runs the test as another user")
 	}
-	before, err := os.ReadFile(manifestPath(dir))
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(base, fmt.Sprint(i))
+			before, err := os.ReadFile(manifestPath(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+			if tc.refusedFor == "" {
+				if err != nil {
+					t.Fatalf("Open: %v; want the upgrade", err)
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+				fi, err := os.Stat(manifestPath(dir))
+				if err != nil || fi.Size() == 44 || fi.Mode().Perm() != tc.perm {
+					t.Fatalf("upgraded manifest: %v, %v; want 4096 bytes of mode %v", fi.Mode(), err, tc.perm)
+				}
+				return
+			}
+			if err == nil {
+				m.Close()
+				t.Fatal("read-write Open upgraded a manifest whose owner or group it could not keep")
+			}
+			t.Logf("Open: %v", err)
+			if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "keep the "+tc.refusedFor) {
+				t.Errorf("Open: %v; want ErrIO and fs.ErrPermission, saying it could not keep the %s", err, tc.refusedFor)
+			}
+			after, err := os.ReadFile(manifestPath(dir))
+			if err != nil || string(after) != string(before) {
+				t.Errorf("the refused Open changed the manifest (%d bytes, was %d; %v)", len(after), len(before), err)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, chunkmap.ManifestName+".tmp")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the refused Open left %s.tmp (Lstat: %v)", chunkmap.ManifestName, err)
+			}
+			r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatalf("ReadOnly Open after the refusal: %v", err)
+			}
+			defer r.Close()
+			if got := r.Size(); got != 3*cs-10 {
+				t.Errorf("Size() = %d, want %d", got, 3*cs-10)
+			}
+		})
+	}
+}
+
+// TestManifest_UpgradeInterruptedStillSyncsAll: an Open that upgrades a
+// version 1 manifest and then fails (here the open of the new manifest
+// after the rename is refused a descriptor; a kill there is the same)
+// leaves a version 2 manifest whose next Open must still fsync every chunk
+// at its first Sync: version 1 did not say whether v0.1.0's writer died
+// with unsynced stores, and only the upgrading Open had taken that into
+// account. The new manifest's state page said nothing (zeros), so the next
+// Open took the dataset for a cleanly closed one, and its first Sync
+// fsynced no chunk.
+func TestManifest_UpgradeInterruptedStillSyncsAll(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	data := v1Dataset(t, dir, 0o644)
+	faulty := vfstest.NewFaulty(vfs.OS)
+	var renamed atomic.Bool
+	faulty.Add(vfstest.Rule{Match: func(op, path string) bool {
+		if op == vfstest.OpRename && filepath.Base(path) == chunkmap.ManifestName+".tmp" {
+			renamed.Store(true)
+			return false
+		}
+		return renamed.Load() && op == vfstest.OpOpen && filepath.Base(path) == chunkmap.ManifestName
+	}, Err: syscall.EMFILE, Times: 1})
+	opts := chunkmap.Options{ChunkSize: cs}
+	chunkmap.SetFS(&opts, faulty)
+	if m, err := chunkmap.Open(dir, &opts); err == nil {
+		m.Close()
+		t.Fatal("Open succeeded past the refused open of the new manifest")
+	} else {
+		t.Logf("Open: %v", err)
+	}
+	if fi, err := os.Stat(manifestPath(dir)); err != nil || fi.Size() == 44 {
+		t.Fatalf("the manifest was not upgraded before the failure (%v)", err)
+	}
+	boot, err := vfs.OS.BootID() // the same boot: the kill was no restart
+	if err != nil {
+		t.Skipf("no boot ID here: %v", err)
+	}
+	rec := vfstest.NewRecorder(vfs.OS, boot)
+	opts = chunkmap.Options{ChunkSize: cs}
+	chunkmap.SetFS(&opts, rec)
+	m, err := chunkmap.Open(dir, &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
-	if err == nil {
-		m.Close()
-		t.Fatal("read-write Open upgraded another user's manifest")
+	defer m.Close()
+	from := rec.Steps()
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
 	}
-	if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "owner") {
-		t.Errorf("Open: %v; want ErrIO and fs.ErrPermission, saying whose manifest it is", err)
+	n := 0
+	for _, s := range rec.Log(from, rec.Steps()) {
+		if s.Kind == vfstest.KindSync && strings.HasSuffix(s.Path, ".chunk") {
+			n++
+		}
 	}
-	t.Logf("Open: %v", err)
-	after, err := os.ReadFile(manifestPath(dir))
-	if err != nil || string(after) != string(before) {
-		t.Errorf("the refused Open changed the manifest (%d bytes, was %d; %v)", len(after), len(before), err)
+	if n != 3 {
+		t.Errorf("first Sync after an interrupted upgrade fsynced %d chunks, want all 3", n)
 	}
-	if _, err := os.Lstat(filepath.Join(dir, chunkmap.ManifestName+".tmp")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the refused Open left %s.tmp (Lstat: %v)", chunkmap.ManifestName, err)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
 	}
-	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatalf("ReadOnly Open after the refusal: %v", err)
-	}
-	defer r.Close()
-	if got := r.Size(); got != 3*cs-10 {
-		t.Errorf("Size() = %d, want %d", got, 3*cs-10)
-	}
+	checkDataset(t, dir, &chunkmap.Options{ChunkSize: cs}, 0, data)
 }

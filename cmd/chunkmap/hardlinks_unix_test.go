@@ -3,11 +3,15 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
@@ -102,5 +106,52 @@ func TestRun_ManifestOfTwoNames(t *testing.T) {
 	}
 	if code, out, errOut := runCmd(t, "trim", dir, "-before", "65536"); code != exitOK {
 		t.Errorf("trim after the advice: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+// TestRun_ManifestOfTwoNamesVersion1: a version 1 manifest with another
+// name (a cp -al backup of a v0.1.0 dataset) is no problem: the read-write
+// Open that upgrades it writes a new file under the name. verify notes it
+// and passes, info exits 0, and trim (which upgrades it) leaves the
+// directory a manifest of its own, the other name's file as it was.
+func TestRun_ManifestOfTwoNamesVersion1(t *testing.T) {
+	dir := newDataset(t)
+	manifest := filepath.Join(dir, "MANIFEST")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := m.Size()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Version 1: magic, version, chunk size, first chunk, Size, CRC-32C.
+	v1 := make([]byte, 44)
+	copy(v1, "CHUNKMAP")
+	binary.LittleEndian.PutUint32(v1[8:], 1)
+	binary.LittleEndian.PutUint64(v1[16:], testChunk)
+	binary.LittleEndian.PutUint64(v1[32:], uint64(size))
+	binary.LittleEndian.PutUint32(v1[40:], crc32.Checksum(v1[:40], crc32.MakeTable(crc32.Castagnoli)))
+	if err := os.WriteFile(manifest, v1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "MANIFEST")
+	if err := os.Link(manifest, other); err != nil {
+		t.Skipf("cannot make a hard link here: %v", err)
+	}
+	if code, out, errOut := runCmd(t, "verify", dir); code != exitOK || !strings.Contains(out, "gives this directory a file of its own") {
+		t.Errorf("verify: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d and a note", code, out, errOut, exitOK)
+	}
+	if code, out, errOut := runCmd(t, "info", dir); code != exitOK {
+		t.Errorf("info: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d", code, out, errOut, exitOK)
+	}
+	if code, out, errOut := runCmd(t, "trim", dir, "-before", "65536"); code != exitOK {
+		t.Errorf("trim: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d", code, out, errOut, exitOK)
+	}
+	if b, err := os.ReadFile(other); err != nil || !bytes.Equal(b, v1) {
+		t.Errorf("the other name's manifest changed (%d bytes, %v)", len(b), err)
+	}
+	if code, out, errOut := runCmd(t, "verify", dir); code != exitOK {
+		t.Errorf("verify after trim: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }

@@ -285,8 +285,9 @@ the page's, which a read-only Open follows. 'chunkmap verify DIR' gives advice f
 			dir, strings.Join(names, ", "), cmdArg(dir))
 		return exitDamaged
 	}
-	// So does a read-write Open, a manifest with more than one name.
-	if scan.manifestLinked {
+	// So does a read-write Open, a manifest with more than one name; but
+	// for one of version 1, which the Open that upgrades it replaces.
+	if scan.manifestLinked && readManifestView(dir, "").version != 1 {
 		fmt.Fprintf(stdout, "damage      %s has more than one name (hard links): another directory's writer may share its records and state page\n", chunkmap.ManifestName)
 		fmt.Fprintf(stderr, "chunkmap info: warning: %s cannot be opened for writing while its %s has more than one name; run 'chunkmap verify %s' for advice\n",
 			dir, chunkmap.ManifestName, cmdArg(dir))

@@ -401,7 +401,13 @@ func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 	}
 	s.scan = scan
 	s.manifestFaults()
-	if scan.manifestLinked {
+	switch {
+	case scan.manifestLinked && s.mv.present && s.mv.version == 1:
+		// Version 1 was replaced, never written in place: the upgrade
+		// to version 2 writes a new file under the name, and the other
+		// name keeps the old one.
+		s.note("%s has more than one name (hard links, as cp -al makes); the read-write Open that rewrites it as version 2 gives this directory a file of its own", chunkmap.ManifestName)
+	case scan.manifestLinked:
 		// A fault of its own: the records may be whole, and the chunk
 		// files the manifest's, and a read-write Open still refuses it.
 		s.fault(0, 0, "check that its Start and Size are this dataset's (the next read-write Open deletes the chunk files past Size), then give the directory a manifest of its own: copy it under another name in the directory, and rename the copy over "+chunkmap.ManifestName,
