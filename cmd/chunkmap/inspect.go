@@ -331,8 +331,6 @@ func infoDamaged(dir string, chunkSize int64, openErr error, stdout, stderr io.W
 		for i, r := range mv.recs {
 			label := recordName(mv.version, i)
 			switch {
-			case mv.neverWritten(i):
-				fmt.Fprintf(stdout, "  %-9s never written (a new manifest's)\n", label)
 			case !r.ok:
 				fmt.Fprintf(stdout, "  %-9s damaged: %v\n", label, r.err)
 			case i == mv.best:

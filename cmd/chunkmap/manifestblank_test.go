@@ -98,3 +98,53 @@ func TestRun_Verify_NewManifestNotDamaged(t *testing.T) {
 		}
 	}
 }
+
+// TestRun_Salvage_ZeroedFirstSyncRecord checks the case the old rule for
+// zeros beside seq 1 got wrong: a dataset closed once (Close wrote record
+// 2, in record A, with the whole Size) whose record A is then zeroed. Record
+// B, seq 1, holds the Size at creation, 0; zeros beside it were taken for
+// a record never written (as a new manifest's record A was, before new
+// manifests held their record in both places), so salvage copied nothing
+// and said "nothing lost". It now takes them for damage and widens over
+// the chunk files, copying every byte Close acknowledged.
+func TestRun_Salvage_ZeroedFirstSyncRecord(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: tcs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := want(0, 3*tcs, nil)
+	if _, err := m.Append(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The state page of another boot, so that the records count; then
+	// record A zeroed.
+	_, err = f.WriteAt([]byte("another boot"), 2048+8)
+	if err == nil {
+		_, err = f.WriteAt(make([]byte, 64), 0)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := runCmd(t, "salvage", "-flat", dir, out)
+	if code != exitOK || !strings.Contains(stdout, "widened from size 0 to the end of the last chunk file") {
+		t.Fatalf("exit status %d, want %d, and Size widened over the chunk files\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+	}
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, b) {
+		t.Errorf("salvaged %d bytes (%v), want the %d that Close acknowledged", len(got), err, len(b))
+	}
+	if code, stdout, _ := runCmd(t, "verify", dir); !strings.Contains(stdout, "record A is damaged") {
+		t.Errorf("verify (exit %d) does not note the zeroed record A:\n%s", code, stdout)
+	}
+}

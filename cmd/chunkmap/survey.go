@@ -58,7 +58,6 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // record is one manifest record as read, valid or not.
 type record struct {
 	ok        bool
-	blank     bool  // all zeros: never written if the other is seq 1 (see neverWritten)
 	err       error // why it is not valid
 	seq       uint64
 	chunkSize int64
@@ -146,7 +145,6 @@ func (mv *manifestView) decode(b []byte, length int64, bootID string) {
 			continue
 		}
 		r := decodeRecord(b[at : at+recordLen])
-		r.blank = !r.ok && !slices.ContainsFunc(b[at:at+recordLen], func(c byte) bool { return c != 0 })
 		if r.ok && int(r.seq%2) != i {
 			r = record{err: fmt.Errorf("record %d at offset %d", r.seq, at)}
 		}
@@ -504,11 +502,14 @@ func (s *survey) manifestFaults() {
 	case shortV2:
 		s.fault(0, 0, s.salvageAdvice(fmt.Sprintf("%s (%s) is valid", recordName(2, mv.best), mv.recordSummary(mv.best)), ""),
 			"%s has %d bytes, want %d: Open refuses it", name, mv.length, manifestV2Len)
-	case len(damaged) > 0 && !mv.neverWritten(1-mv.best):
+	case len(damaged) > 0:
 		// A power loss during a Sync tears the record being written; Open
 		// uses the other one, and the next Sync overwrites the torn one.
-		// (A new dataset's manifest, never synced since, has one record:
-		// no damage.)
+		// (A new manifest holds its record in both places, records 0
+		// and 1, so a record of zeros is damage: it may have been the
+		// newer. Builds before left record 0 zeros until the first Sync,
+		// which such a dataset, never synced, shows as damage too: the
+		// note says so, and salvage widens over its chunk files.)
 		other := 1 - mv.best
 		s.note("%s: %s is damaged (%v); %s (%s) is used, and the next Sync rewrites the damaged one",
 			name, recordName(2, other), mv.recs[other].err, recordName(2, mv.best), mv.recordSummary(mv.best))
@@ -516,18 +517,6 @@ func (s *survey) manifestFaults() {
 	if mv.version == 1 {
 		s.note("%s has format version 1; the next read-write Open rewrites it as version 2", name)
 	}
-}
-
-// neverWritten reports whether record i of a version 2 manifest is one
-// that no Sync has written yet: all zeros, beside a valid record of seq 1,
-// the one record a new (or upgraded) manifest was created with before
-// manifests were made with record 0 beside it (in the place of zeros
-// there, a record 0 lost is no newer record lost either). Records
-// are written in turn, seq at (seq%2)*512, so beside a record of a later
-// seq the other one was written, and zeros there are damage: it may have
-// been the newer of the two.
-func (mv *manifestView) neverWritten(i int) bool {
-	return mv.version == 2 && mv.recs[i].blank && mv.best == 1-i && mv.recs[mv.best].seq == 1
 }
 
 // disown checks the manifest's valid record against the chunk files: where
@@ -823,8 +812,8 @@ func (s *survey) widen() {
 	if mv.version != 2 {
 		return
 	}
-	if other := 1 - mv.best; mv.recs[other].ok || mv.neverWritten(other) {
-		return // the other record is valid, or was never written
+	if other := 1 - mv.best; mv.recs[other].ok {
+		return // the other record is valid
 	}
 	idx := s.scan.indices()
 	if len(idx) == 0 {
