@@ -10,6 +10,28 @@ import (
 	"github.com/chunkmap/chunkmap"
 )
 
+// patchManifest writes each patch over dir's manifest at its offset.
+func patchManifest(t *testing.T, dir string, patches map[int64][]byte) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off, b := range patches {
+		if _, err := f.WriteAt(b, off); err != nil {
+			f.Close()
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// otherBoot is the patch that makes a manifest's state page another
+// boot's, as after a restart of the machine, so that its records count.
+func otherBoot() (int64, []byte) { return 2048 + 8, []byte("another boot") }
+
 // blankRecordDataset makes a dataset of 5 chunks whose newest record (seq
 // 4, in record A at offset 0) holds Size 5*tcs and whose older one (seq 3,
 // record B) 2*tcs, with a state page of another boot, so that the records
@@ -36,17 +58,8 @@ func blankRecordDataset(t *testing.T) (string, []byte) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt([]byte("another boot"), 2048+8); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(make([]byte, 64), 0); err != nil {
-		t.Fatal(err)
-	}
+	boot, page := otherBoot()
+	patchManifest(t, dir, map[int64][]byte{boot: page, 0: make([]byte, 64)})
 	return dir, b
 }
 
@@ -120,22 +133,10 @@ func TestRun_Salvage_ZeroedFirstSyncRecord(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The state page of another boot, so that the records count; then
 	// record A zeroed.
-	_, err = f.WriteAt([]byte("another boot"), 2048+8)
-	if err == nil {
-		_, err = f.WriteAt(make([]byte, 64), 0)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	boot, page := otherBoot()
+	patchManifest(t, dir, map[int64][]byte{boot: page, 0: make([]byte, 64)})
 	out := filepath.Join(t.TempDir(), "out")
 	code, stdout, stderr := runCmd(t, "salvage", "-flat", dir, out)
 	if code != exitOK || !strings.Contains(stdout, "widened from size 0 to the end of the last chunk file") {

@@ -413,14 +413,8 @@ func TestRun_Salvage_WidenedLosses(t *testing.T) {
 		}
 		// As after a restart of the machine: the state page is not
 		// this boot's, so the record counts.
-		f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.WriteAt([]byte("another boot"), 2048+8); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
+		boot, page := otherBoot()
+		patchManifest(t, dir, map[int64][]byte{boot: page})
 		remove(t, filepath.Join(dir, chunk.Name(3)))
 		code, stdout, stderr := runCmd(t, "salvage", "-flat", dir, filepath.Join(t.TempDir(), "out"))
 		if code != exitOK || strings.Contains(stdout, "widened") || !strings.Contains(stdout, "size 0") {
