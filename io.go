@@ -168,7 +168,7 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 	var mp *mapping
 	var err error
 	if m.opts.Advice != AdviceSequential || len(p) < bulkWrite || m.mappingLocked(off>>m.shift) != nil {
-		mp, err = m.mapForIOLocked(off>>m.shift, "read")
+		mp, err = m.mapForIOLocked(off>>m.shift, "read", len(p) >= bulkWrite)
 	} else {
 		m.misses.Add(1)
 	}
@@ -203,16 +203,17 @@ func (m *Manager) readSlow(p []byte, off int64) error {
 }
 
 // mapForIOLocked returns the mapping through which ReadAt or WriteAt should
-// reach chunk idx, mapping it if Admission admits it; nil means pread or
-// pwrite.
+// reach chunk idx, mapping it if Admission admits it (a large access only
+// where that displaces no mapped chunk, see admitLocked); nil means pread
+// or pwrite.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) mapForIOLocked(idx int64, op string) (*mapping, error) {
+func (m *Manager) mapForIOLocked(idx int64, op string, large bool) (*mapping, error) {
 	if mp := m.mappingLocked(idx); mp != nil {
 		return mp, nil
 	}
 	m.recoverLocked() // before admission, which reads the bound
-	if !m.admitLocked(idx) {
+	if !m.admitLocked(idx, large) {
 		m.misses.Add(1)
 		return nil, nil
 	}
@@ -604,7 +605,7 @@ func (m *Manager) writeSlow(p []byte, off int64, clean bool) (n int, err error) 
 	if err := m.lockChunk(p, off); err != nil {
 		return 0, err
 	}
-	mp, err := m.mapForIOLocked(off>>m.shift, "write")
+	mp, err := m.mapForIOLocked(off>>m.shift, "write", false)
 	if err != nil {
 		m.mu.Unlock()
 		return 0, err

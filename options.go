@@ -114,8 +114,11 @@ type Options struct {
 	// missed, recently, more than twice as often (plus a margin) as the
 	// mapped chunk with the fewest recent uses, which it then replaces
 	// (or, where its arena slot holds another mapped chunk, as that one,
-	// which mapping it replaces, whatever the bound);
-	// ReadAt and WriteAt serve the other misses with pread and pwrite,
+	// which mapping it replaces, whatever the bound), and a read of 64 KiB
+	// or more in one chunk maps it only where that displaces no mapped
+	// chunk: its pread costs little more than a copy out of a mapping,
+	// and a scan of more than MaxMapped chunks would remap every chunk at
+	// every pass; ReadAt and WriteAt serve the other misses with pread and pwrite,
 	// which share the page cache with the mappings. With a working set
 	// larger than MaxMapped chunks, mapping and unmapping on every miss
 	// costs far more than a pread, while a working set that spreads evenly
