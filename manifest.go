@@ -339,10 +339,9 @@ func createManifest(fsys vfs.FS, dir string, mf manifest, perm os.FileMode, old 
 		copy(b[recordOff(seq):], encodeRecord(mf, seq))
 	}
 	if old != nil && boot != ([48]byte{}) {
+		// In b, heap memory: setup cannot fault, so its ok is true.
 		page := &sharedPage{p: (*statePage)(unsafe.Pointer(&b[stateOff]))}
-		if _, ok := page.setup(boot, mf.first*mf.chunkSize, mf.size); !ok {
-			return wrap(errors.New("set up the state page"))
-		}
+		page.setup(boot, mf.first*mf.chunkSize, mf.size)
 	}
 	if old != nil {
 		// Version 1 replaced its manifest and never wrote it in place,

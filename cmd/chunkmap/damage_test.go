@@ -305,12 +305,7 @@ func TestRun_ManifestV1(t *testing.T) {
 	// A dataset whose manifest has format version 1 (44 bytes, one record)
 	// verifies, with a note, and salvages without loss.
 	dir := newDataset(t)
-	b := make([]byte, 44)
-	copy(b, "CHUNKMAP")
-	binary.LittleEndian.PutUint32(b[8:], 1)
-	binary.LittleEndian.PutUint64(b[16:], tcs)
-	binary.LittleEndian.PutUint64(b[32:], testSize)
-	binary.LittleEndian.PutUint32(b[40:], crc32.Checksum(b[:40], crc32.MakeTable(crc32.Castagnoli)))
+	b := encodeV1(tcs, testSize)
 	must(t, os.WriteFile(filepath.Join(dir, chunkmap.ManifestName), b, 0o644))
 	code, out, _ := runCmd(t, "verify", dir)
 	if code != exitOK || !strings.Contains(out, "note: MANIFEST has format version 1") || !strings.Contains(out, "size 328680") {
@@ -332,6 +327,18 @@ func TestRun_ManifestV1(t *testing.T) {
 	if code != exitFail || !strings.Contains(out, "problem: MANIFEST: its record is damaged (the record: checksum") {
 		t.Errorf("verify of a damaged version 1 record: exit status %d:\n%s", code, out)
 	}
+}
+
+// encodeV1 returns a version 1 manifest (44 bytes: magic, version, chunk
+// size, first chunk 0, Size, CRC-32C of what precedes it).
+func encodeV1(chunkSize, size int64) []byte {
+	b := make([]byte, 44)
+	copy(b, "CHUNKMAP")
+	binary.LittleEndian.PutUint32(b[8:], 1)
+	binary.LittleEndian.PutUint64(b[16:], uint64(chunkSize))
+	binary.LittleEndian.PutUint64(b[32:], uint64(size))
+	binary.LittleEndian.PutUint32(b[40:], crc32.Checksum(b[:40], crc32.MakeTable(crc32.Castagnoli)))
+	return b
 }
 
 func mkdir(t *testing.T, path string) {

@@ -4,14 +4,11 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
@@ -117,21 +114,7 @@ func TestRun_ManifestOfTwoNames(t *testing.T) {
 func TestRun_ManifestOfTwoNamesVersion1(t *testing.T) {
 	dir := newDataset(t)
 	manifest := filepath.Join(dir, "MANIFEST")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	size := m.Size()
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Version 1: magic, version, chunk size, first chunk, Size, CRC-32C.
-	v1 := make([]byte, 44)
-	copy(v1, "CHUNKMAP")
-	binary.LittleEndian.PutUint32(v1[8:], 1)
-	binary.LittleEndian.PutUint64(v1[16:], testChunk)
-	binary.LittleEndian.PutUint64(v1[32:], uint64(size))
-	binary.LittleEndian.PutUint32(v1[40:], crc32.Checksum(v1[:40], crc32.MakeTable(crc32.Castagnoli)))
+	v1 := encodeV1(testChunk, testSize)
 	if err := os.WriteFile(manifest, v1, 0o644); err != nil {
 		t.Fatal(err)
 	}
