@@ -319,6 +319,13 @@ func log2(n int64) uint { return uint(bits.TrailingZeros64(uint64(n))) }
 // ChunkSize returns the size of each chunk file in bytes.
 func (m *Manager) ChunkSize() int64 { return m.chunkSize }
 
+// MaxMapped returns the bound on mapped chunks the Manager keeps:
+// [Options.MaxMapped], or the default Open chose for a zero one (from the
+// chunk size, the process's limit of open files and, on Linux, its
+// memory). A shortage of the system's lowers the bound in force for a
+// while (Stats.Lowered), not this.
+func (m *Manager) MaxMapped() int { return m.opts.MaxMapped }
+
 // Size returns the logical length of the dataset: one past the highest byte
 // written, or as set by Truncate (a new dataset's Size is its Start, see
 // Options.Start). Bytes of an Append still in progress are

@@ -1,0 +1,195 @@
+package memlimit
+
+// The limit is the least of the machine's memory (sysinfo's total RAM),
+// the cgroup v1 memory controller's effective limit for the process
+// (memory.stat's hierarchical_memory_limit, which takes the ancestors'
+// limits into account, else memory.limit_in_bytes), and every cgroup v2
+// memory.max and memory.high from the process's cgroup up to the root the
+// mount shows (v2 has no effective-limit file, so the ancestors are read
+// one by one). A hybrid system lists both hierarchies, the memory
+// controller bound to one of them: the other has no memory files, which
+// count as no limit.
+//
+// The cgroup a process is in is named in /proc/self/cgroup relative to
+// the root of its cgroup namespace; a cgroup file system is mounted with
+// some cgroup as its root (mountinfo's fourth field), so the directory of
+// the process's cgroup is the mount point plus its path below that root.
+// A process whose cgroup lies outside what the mount shows (a namespace
+// that does not match the mount) has its cgroup limits unknown, and only
+// the machine's memory counts.
+
+import (
+	"bufio"
+	"bytes"
+	"math"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Bytes returns the memory the process may fill, in bytes, and false where
+// the platform does not say. It reads /proc and the cgroup file systems at
+// every call, so a limit changed since is seen.
+func Bytes() (int64, bool) {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return 0, false
+	}
+	total := int64(math.MaxInt64)
+	if t := uint64(si.Totalram) * uint64(si.Unit); t > 0 && t < math.MaxInt64 {
+		total = int64(t)
+	}
+	lim := min(total, cgroupLimit(""))
+	if lim == math.MaxInt64 {
+		return 0, false
+	}
+	return lim, true
+}
+
+// cgroupLimit returns the least memory limit of the cgroups the process is
+// in, math.MaxInt64 if none is set or none can be read. root prefixes
+// every path it reads (tests give it a tree of their own; "" is the
+// system's).
+func cgroupLimit(root string) int64 {
+	groups, err := os.ReadFile(root + "/proc/self/cgroup")
+	if err != nil {
+		return math.MaxInt64
+	}
+	mounts, err := os.ReadFile(root + "/proc/self/mountinfo")
+	if err != nil {
+		return math.MaxInt64
+	}
+	lim := int64(math.MaxInt64)
+	for _, line := range strings.Split(string(groups), "\n") {
+		// hierarchy-ID:controller-list:cgroup-path
+		id, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		controllers, cg, ok := strings.Cut(rest, ":")
+		if !ok || !strings.HasPrefix(cg, "/") {
+			continue
+		}
+		switch {
+		case id == "0" && controllers == "":
+			if dir, top, ok := cgroupDir(mounts, cg, "cgroup2", ""); ok {
+				lim = min(lim, limitV2(root, dir, top))
+			}
+		case hasField(controllers, "memory"):
+			if dir, _, ok := cgroupDir(mounts, cg, "cgroup", "memory"); ok {
+				lim = min(lim, limitV1(root, dir))
+			}
+		}
+	}
+	return lim
+}
+
+// cgroupDir returns the directory of cgroup cg in the first mount of a
+// file system of type fstype (with option opt among its super options, if
+// opt is not ""), and the mount point, which is the highest directory of
+// that hierarchy the process can read.
+func cgroupDir(mountinfo []byte, cg, fstype, opt string) (dir, top string, ok bool) {
+	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
+	for sc.Scan() {
+		// ID parent major:minor root mount-point options [optional...] - type source super-options
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 3 || g[0] != fstype || opt != "" && !hasField(g[2], opt) {
+			continue
+		}
+		mroot, point := unescape(f[3]), unescape(f[4])
+		var rel string
+		switch {
+		case mroot == "/":
+			rel = cg
+		case cg == mroot:
+			rel = "/"
+		case strings.HasPrefix(cg, mroot+"/"):
+			rel = cg[len(mroot):]
+		default:
+			return "", "", false
+		}
+		return path.Join(point, rel), point, true
+	}
+	return "", "", false
+}
+
+// limitV1 returns the effective cgroup v1 memory limit of directory dir.
+func limitV1(root, dir string) int64 {
+	if b, err := os.ReadFile(root + dir + "/memory.stat"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "hierarchical_memory_limit "); ok {
+				return parseLimit(v)
+			}
+		}
+	}
+	b, err := os.ReadFile(root + dir + "/memory.limit_in_bytes")
+	if err != nil {
+		return math.MaxInt64
+	}
+	return parseLimit(string(b))
+}
+
+// limitV2 returns the least of memory.max and memory.high of dir and of
+// each of its parents up to top.
+func limitV2(root, dir, top string) int64 {
+	lim := int64(math.MaxInt64)
+	for d := dir; ; d = path.Dir(d) {
+		for _, name := range []string{"memory.max", "memory.high"} {
+			if b, err := os.ReadFile(root + d + "/" + name); err == nil {
+				lim = min(lim, parseLimit(string(b)))
+			}
+		}
+		if d == top || d == "/" || !strings.HasPrefix(d, top+"/") {
+			return lim
+		}
+	}
+}
+
+// parseLimit reads a limit file's value: a number of bytes, or "max" (v2)
+// or a number past any machine's memory (v1's "unlimited",
+// 9223372036854771712), both of which mean no limit, as does anything it
+// cannot read.
+func parseLimit(s string) int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return math.MaxInt64
+	}
+	return n
+}
+
+// hasField reports whether the comma-separated list holds f.
+func hasField(list, f string) bool {
+	for _, x := range strings.Split(list, ",") {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for a space, \011,
+// \012, \134) in a path.
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
