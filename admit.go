@@ -450,19 +450,21 @@ func (m *Manager) fdLocked(idx int64) (*fdEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.adviseFile(f)
+	m.adviseFile(f, false)
 	e := &fdEntry{f: f, idx: idx, refs: 1, once: !keep}
 	m.cacheFdLocked(idx, e)
 	return e, nil
 }
 
-// adviseFile gives f, a chunk file just opened or created, the dataset's
-// Advice as a hint for the preads and pwrites through it: every file the
-// descriptor cache may hold gets it where it is opened or created, those
-// that mappings open and those that growth keeps open included. A hint: a
-// failure changes nothing else.
-func (m *Manager) adviseFile(f *chunk.File) {
-	if m.opts.Advice != AdviceNormal {
+// adviseFile gives f, a chunk file just opened or created (created true),
+// the dataset's Advice as a hint for the preads and pwrites through it:
+// every file the descriptor cache may hold gets it where it is opened or
+// created, those that mappings open and those that growth keeps open
+// included. A file just created holds nothing to read in, so it gets no
+// AdviceWillNeed (which read the whole new chunk's holes into the page
+// cache as zeros). A hint: a failure changes nothing else.
+func (m *Manager) adviseFile(f *chunk.File, created bool) {
+	if m.opts.Advice != AdviceNormal && !(created && m.opts.Advice == AdviceWillNeed) {
 		f.Fadvise(0, 0, m.opts.Advice.chunk())
 	}
 }

@@ -28,7 +28,12 @@ const (
 	// AdviceSequential asks for aggressive read-ahead and early reclaim of
 	// pages already read: right for a scan.
 	AdviceSequential
-	// AdviceWillNeed asks the kernel to start reading the range now.
+	// AdviceWillNeed asks the kernel to start reading the range now, all
+	// of it: Linux reads no more than a file's read-ahead window (128 KiB
+	// by default, megabytes on some devices) of one such hint, so the
+	// library gives it in pieces of 128 KiB (8,192 system calls a GiB).
+	// As [Options.Advice] it reads in every chunk whole as it is mapped,
+	// and every chunk file as the Manager opens it (not one it creates).
 	AdviceWillNeed
 	// AdviceDontNeed lets the kernel drop the range's pages: from this
 	// process's mappings, and for chunks that are not mapped from the page

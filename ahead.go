@@ -286,7 +286,7 @@ func (m *Manager) settleRangeLocked(from, to int64) error {
 			return err
 		}
 		if f != nil {
-			m.adviseFile(f) // as createLocked's
+			m.adviseFile(f, true) // as createLocked's
 			// A file that cannot be closed is still the chunk's: it is
 			// opened by name when needed.
 			_ = m.keepFdLocked(idx, f)

@@ -116,7 +116,7 @@ func (m *Manager) createLocked(idx int64) error {
 	if err != nil || f == nil {
 		return err
 	}
-	m.adviseFile(f) // for the preads and pwrites through it once cached
+	m.adviseFile(f, true) // for the preads and pwrites through it once cached
 	if err := m.keepFdLocked(idx, f); err != nil {
 		return errors.Join(err, removeFile(m.fsys, f.Path()))
 	}

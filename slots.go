@@ -734,7 +734,7 @@ func (m *Manager) chunkFileLocked(idx int64) (*chunk.File, error) {
 	if err != nil {
 		return nil, chunkError(err)
 	}
-	m.adviseFile(f) // for the preads through it once it is cached
+	m.adviseFile(f, false) // for the preads through it once it is cached
 	return f, nil
 }
 
