@@ -4,8 +4,14 @@
 // of a Batch and of an accessor Batch, and calls of the Manager from inside
 // the batch's function, checked as they happen), FuzzAccess with the
 // calls the other two leave out among them (Gather and Scatter, the
-// atomics, the accessor's bulk, gather, scatter, Slice and scan calls), and
-// FuzzOpen feeds Open directories that the fuzzer has corrupted. It is made only of test files and uses only exported API.
+// atomics, the accessor's bulk, gather, scatter, Slice and scan calls),
+// FuzzOpsX runs FuzzOps's operations on datasets with the options those
+// leave at their defaults (Start past chunk 0, Scratch, Advice) and adds
+// Advise and a follower's Refresh, FuzzFar runs them on a dataset that
+// starts at 1 TiB or so near math.MaxInt64 that its last chunk ends at
+// 2⁶³ (every range that would end past it refused), and FuzzOpen feeds
+// Open directories that the fuzzer has corrupted. It is made only of test
+// files and uses only exported API.
 package fuzz
 
 // This file holds the model: the semantics of a dataset written down as
