@@ -347,6 +347,12 @@ func (o *Options) newShape() error {
 	if err != nil {
 		return err
 	}
+	if c.MaxMapped == 0 {
+		// The default always fits (defaultMaxMapped), and Open computes
+		// it once, later: it reads the memory limits, tens of
+		// microseconds.
+		return nil
+	}
 	return c.fitMapped(mf.chunkSize)
 }
 

@@ -1,12 +1,9 @@
 package memlimit
 
 // The limit is the least of the machine's memory (sysinfo's total RAM),
-// the cgroup v1 memory controller's effective limit for the process
-// (memory.stat's hierarchical_memory_limit, which takes the ancestors'
-// limits into account, else memory.limit_in_bytes), and every cgroup v2
-// memory.max and memory.high from the process's cgroup up to the root the
-// mount shows (v2 has no effective-limit file, so the ancestors are read
-// one by one). A hybrid system lists both hierarchies, the memory
+// every cgroup v1 memory.limit_in_bytes and every cgroup v2 memory.max and
+// memory.high from the process's cgroup up to the highest the mount shows:
+// a group's own limit does not say its ancestors', which bound it too. A hybrid system lists both hierarchies, the memory
 // controller bound to one of them: the other has no memory files, which
 // count as no limit.
 //
@@ -26,13 +23,16 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
 // Bytes returns the memory the process may fill, in bytes, and false where
-// the platform does not say. It reads /proc and the cgroup file systems at
-// every call, so a limit changed since is seen.
+// the platform does not say. It reads the limits at every call, so a limit
+// changed since is seen; where the process's cgroups are, it learns once
+// (reading mountinfo takes a hundred microseconds or more), so a process
+// moved to another cgroup afterwards keeps the limits of the first.
 func Bytes() (int64, bool) {
 	var si unix.Sysinfo_t
 	if err := unix.Sysinfo(&si); err != nil {
@@ -42,11 +42,22 @@ func Bytes() (int64, bool) {
 	if t := uint64(si.Totalram) * uint64(si.Unit); t > 0 && t < math.MaxInt64 {
 		total = int64(t)
 	}
-	lim := min(total, cgroupLimit(""))
+	lim := min(total, systemGroups().limit(""))
 	if lim == math.MaxInt64 {
 		return 0, false
 	}
 	return lim, true
+}
+
+// systemGroups is the process's groups, found once.
+var systemGroups = sync.OnceValue(func() groups { return findGroups("") })
+
+// groups is where a process's memory limits are: cgroup v1 directories
+// (v1) and v2 ones, each with the highest directory of its hierarchy the
+// process can read (top).
+type groups struct {
+	v1, top1 []string
+	v2, top2 []string
 }
 
 // cgroupLimit returns the least memory limit of the cgroups the process is
@@ -54,16 +65,22 @@ func Bytes() (int64, bool) {
 // every path it reads (tests give it a tree of their own; "" is the
 // system's).
 func cgroupLimit(root string) int64 {
-	groups, err := os.ReadFile(root + "/proc/self/cgroup")
+	return findGroups(root).limit(root)
+}
+
+// findGroups finds the directories of the cgroups the process is in, from
+// /proc/self/cgroup and /proc/self/mountinfo below root.
+func findGroups(root string) groups {
+	var g groups
+	cgroups, err := os.ReadFile(root + "/proc/self/cgroup")
 	if err != nil {
-		return math.MaxInt64
+		return g
 	}
 	mounts, err := os.ReadFile(root + "/proc/self/mountinfo")
 	if err != nil {
-		return math.MaxInt64
+		return g
 	}
-	lim := int64(math.MaxInt64)
-	for _, line := range strings.Split(string(groups), "\n") {
+	for _, line := range strings.Split(string(cgroups), "\n") {
 		// hierarchy-ID:controller-list:cgroup-path
 		id, rest, ok := strings.Cut(line, ":")
 		if !ok {
@@ -76,13 +93,26 @@ func cgroupLimit(root string) int64 {
 		switch {
 		case id == "0" && controllers == "":
 			if dir, top, ok := cgroupDir(mounts, cg, "cgroup2", ""); ok {
-				lim = min(lim, limitV2(root, dir, top))
+				g.v2, g.top2 = append(g.v2, dir), append(g.top2, top)
 			}
 		case hasField(controllers, "memory"):
-			if dir, _, ok := cgroupDir(mounts, cg, "cgroup", "memory"); ok {
-				lim = min(lim, limitV1(root, dir))
+			if dir, top, ok := cgroupDir(mounts, cg, "cgroup", "memory"); ok {
+				g.v1, g.top1 = append(g.v1, dir), append(g.top1, top)
 			}
 		}
+	}
+	return g
+}
+
+// limit returns the least memory limit of the groups' directories below
+// root, math.MaxInt64 if none sets one.
+func (g groups) limit(root string) int64 {
+	lim := int64(math.MaxInt64)
+	for i, dir := range g.v1 {
+		lim = min(lim, limitV1(root, dir, g.top1[i]))
+	}
+	for i, dir := range g.v2 {
+		lim = min(lim, limitV2(root, dir, g.top2[i]))
 	}
 	return lim
 }
@@ -120,36 +150,53 @@ func cgroupDir(mountinfo []byte, cg, fstype, opt string) (dir, top string, ok bo
 	return "", "", false
 }
 
-// limitV1 returns the effective cgroup v1 memory limit of directory dir.
-func limitV1(root, dir string) int64 {
-	if b, err := os.ReadFile(root + dir + "/memory.stat"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "hierarchical_memory_limit "); ok {
-				return parseLimit(v)
-			}
-		}
-	}
-	b, err := os.ReadFile(root + dir + "/memory.limit_in_bytes")
-	if err != nil {
-		return math.MaxInt64
-	}
-	return parseLimit(string(b))
+// limitV1 returns the least memory.limit_in_bytes of cgroup v1 directory
+// dir and of each of its parents up to top. (memory.stat's
+// hierarchical_memory_limit says the same in one file, but the kernel
+// takes tens of microseconds to write memory.stat out.)
+func limitV1(root, dir, top string) int64 {
+	return leastUp(root, dir, top, "memory.limit_in_bytes")
 }
 
-// limitV2 returns the least of memory.max and memory.high of dir and of
-// each of its parents up to top.
+// limitV2 returns the least of memory.max and memory.high of cgroup v2
+// directory dir and of each of its parents up to top: v2 has no file of
+// the effective limit.
 func limitV2(root, dir, top string) int64 {
+	return leastUp(root, dir, top, "memory.max", "memory.high")
+}
+
+// leastUp returns the least limit in the files named of dir and of each of
+// its parents up to top, math.MaxInt64 if none sets one.
+func leastUp(root, dir, top string, names ...string) int64 {
 	lim := int64(math.MaxInt64)
 	for d := dir; ; d = path.Dir(d) {
-		for _, name := range []string{"memory.max", "memory.high"} {
-			if b, err := os.ReadFile(root + d + "/" + name); err == nil {
-				lim = min(lim, parseLimit(string(b)))
+		for _, name := range names {
+			if v, ok := readSmall(root + d + "/" + name); ok {
+				lim = min(lim, parseLimit(v))
 			}
 		}
 		if d == top || d == "/" || !strings.HasPrefix(d, top+"/") {
 			return lim
 		}
 	}
+}
+
+// readSmall returns the first bytes of a limit file: a number or "max"
+// and a newline. It uses the system calls directly: os.ReadFile adds the
+// file to the runtime's poller (cgroup files can be polled), an fstat and a
+// second read, which tripled the cost of Bytes.
+func readSmall(path string) (string, bool) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false
+	}
+	defer unix.Close(fd)
+	var buf [64]byte
+	n, err := unix.Read(fd, buf[:])
+	if err != nil || n <= 0 {
+		return "", false
+	}
+	return string(buf[:n]), true
 }
 
 // parseLimit reads a limit file's value: a number of bytes, or "max" (v2)

@@ -39,20 +39,22 @@ func TestCgroupLimit(t *testing.T) {
 		files map[string]string
 		want  int64
 	}{{
-		name: "v1 hierarchical limit of the process's group",
+		name: "v1: a parent's limit bounds the process's group",
 		files: map[string]string{
-			"proc/self/cgroup":                                   "4:memory:/svc/job\n1:cpu:/\n0::/\n",
-			"proc/self/mountinfo":                                hybridMounts,
-			"sys/fs/cgroup/memory/svc/job/memory.stat":           "cache 0\nhierarchical_memory_limit 268435456\nhierarchical_memsw_limit 9223372036854771712\n",
+			"proc/self/cgroup":    "4:memory:/svc/job\n1:cpu:/\n0::/\n",
+			"proc/self/mountinfo": hybridMounts,
 			"sys/fs/cgroup/memory/svc/job/memory.limit_in_bytes": unlimitedV1,
+			"sys/fs/cgroup/memory/svc/memory.limit_in_bytes":     "268435456\n",
+			"sys/fs/cgroup/memory/memory.limit_in_bytes":         unlimitedV1,
 		},
 		want: 256 << 20,
 	}, {
-		name: "v1 limit_in_bytes where memory.stat does not say",
+		name: "v1: the group's own limit, below its parent's",
 		files: map[string]string{
-			"proc/self/cgroup":                               "4:memory:/svc\n",
-			"proc/self/mountinfo":                            hybridMounts,
-			"sys/fs/cgroup/memory/svc/memory.limit_in_bytes": "1073741824\n",
+			"proc/self/cgroup":    "4:memory:/svc/job\n",
+			"proc/self/mountinfo": hybridMounts,
+			"sys/fs/cgroup/memory/svc/job/memory.limit_in_bytes": "1073741824\n",
+			"sys/fs/cgroup/memory/svc/memory.limit_in_bytes":     "2147483648\n",
 		},
 		want: 1 << 30,
 	}, {
@@ -96,17 +98,19 @@ func TestCgroupLimit(t *testing.T) {
 	}, {
 		name: "v1 mount of a subtree (a container without a cgroup namespace)",
 		files: map[string]string{
-			"proc/self/cgroup":                 "7:memory:/docker/abc\n",
-			"proc/self/mountinfo":              "700 600 0:40 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n",
-			"sys/fs/cgroup/memory/memory.stat": "hierarchical_memory_limit 67108864\n",
+			"proc/self/cgroup":                           "7:memory:/docker/abc\n",
+			"proc/self/mountinfo":                        "700 600 0:40 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n",
+			"sys/fs/cgroup/memory/memory.limit_in_bytes": "67108864\n",
+			// Above the mount: not read.
+			"sys/fs/memory.limit_in_bytes": "4096\n",
 		},
 		want: 64 << 20,
 	}, {
 		name: "a group outside what the mount shows counts as no limit",
 		files: map[string]string{
-			"proc/self/cgroup":                 "7:memory:/other\n",
-			"proc/self/mountinfo":              "700 600 0:40 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n",
-			"sys/fs/cgroup/memory/memory.stat": "hierarchical_memory_limit 67108864\n",
+			"proc/self/cgroup":                           "7:memory:/other\n",
+			"proc/self/mountinfo":                        "700 600 0:40 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n",
+			"sys/fs/cgroup/memory/memory.limit_in_bytes": "67108864\n",
 		},
 		want: math.MaxInt64,
 	}, {
