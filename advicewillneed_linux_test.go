@@ -15,8 +15,8 @@ import (
 // WILLNEED hint, so one hint of a whole chunk brought in 8 MiB of each of
 // two 32 MiB chunks (read_ahead_kb 8192) and 128 KiB on a device with the
 // default window. The pages come in after the call returns, so the test
-// waits for them (the reading, not its speed, is checked: the wait is a
-// bound on a disk read of 64 MiB, far above what it takes).
+// waits for them while their count grows (the reading, not its speed, is
+// checked).
 func TestAdvice_WillNeedReadsTheWholeRange(t *testing.T) {
 	dir := t.TempDir()
 	readAheadHere(t, dir)
@@ -62,14 +62,50 @@ func TestAdvice_WillNeedReadsTheWholeRange(t *testing.T) {
 		if err := m.Advise(0, 2*chunkSize, chunkmap.AdviceWillNeed); err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if n = resident(); n == 2*pages {
+		// Wait while the count grows; a reclaim under memory pressure
+		// may take back a page or two.
+		n, last, moved := 0, -1, time.Now()
+		for time.Since(moved) < 5*time.Second {
+			if n = resident(); n >= 2*pages {
 				break
 			}
+			if n != last {
+				last, moved = n, time.Now()
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if n != 2*pages {
+		if n < 2*pages*99/100 {
 			t.Errorf("pinned %v: %d of %d pages resident after AdviceWillNeed of both chunks", pinned, n, 2*pages)
+		}
+	}
+}
+
+// TestAdvice_WillNeedDefaultSkipsNewChunks checks that Options.Advice
+// AdviceWillNeed reads no chunk file whole that the Manager creates, which
+// holds only holes: each new chunk of 32 MiB read in whole, as zeros, took
+// 0.4 s and its size in page cache (1 GiB chunks: 865 ms for two, against
+// 4.6 ms with one hint of the read-ahead window per mapping).
+func TestAdvice_WillNeedDefaultSkipsNewChunks(t *testing.T) {
+	dir := t.TempDir()
+	readAheadHere(t, dir)
+	const chunkSize = 32 << 20
+	m, err := chunkmap.Open(filepath.Join(dir, "ds"), &chunkmap.Options{ChunkSize: chunkSize, Advice: chunkmap.AdviceWillNeed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	writeAt(t, m, []byte("hello"), 0)
+	writeAt(t, m, []byte("hello"), chunkSize+7)
+	p, err := m.Pin(chunkSize, 5) // maps chunk 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	time.Sleep(200 * time.Millisecond) // what a hint started, done
+	for i := range int64(2) {
+		path := filepath.Join(dir, "ds", chunk.Name(i))
+		if n := residentPages(t, path); n > chunkSize/4096/2 {
+			t.Errorf("chunk %d: %d of %d pages of a new chunk file resident", i, n, chunkSize/4096)
 		}
 	}
 }

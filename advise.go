@@ -29,11 +29,14 @@ const (
 	// pages already read: right for a scan.
 	AdviceSequential
 	// AdviceWillNeed asks the kernel to start reading the range now, all
-	// of it: Linux reads no more than a file's read-ahead window (128 KiB
-	// by default, megabytes on some devices) of one such hint, so the
-	// library gives it in pieces of 128 KiB (8,192 system calls a GiB).
-	// As [Options.Advice] it reads in every chunk whole as it is mapped,
-	// and every chunk file as the Manager opens it (not one it creates).
+	// of it: Linux reads no more than the larger of a file's read-ahead
+	// window and its device's largest request of one such hint, so
+	// [Manager.Advise] gives it in pieces of that size (128 KiB where the
+	// device does not say: 8,192 system calls a GiB), without holding
+	// the Manager's lock. As [Options.Advice] it is one hint per chunk as
+	// the chunk is mapped, and per chunk file the Manager opens (not one
+	// it creates, which holds nothing to read): the kernel reads in the
+	// first window of each.
 	AdviceWillNeed
 	// AdviceDontNeed lets the kernel drop the range's pages: from this
 	// process's mappings, and for chunks that are not mapped from the page
@@ -133,9 +136,36 @@ func (m *Manager) Advise(off, n int64, advice Advice) error {
 // adviseChunk gives the hint for bytes [o, o+n) of chunk idx.
 func (m *Manager) adviseChunk(idx, o, n int64, advice Advice) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.checkChunksLocked(idx<<m.shift+o, int(n)); err != nil {
+	e, err := m.adviseMappedLocked(idx, o, n, advice)
+	if err != nil {
+		m.mu.Unlock()
 		return err
+	}
+	if advice == AdviceWillNeed {
+		// A WillNeed hint is a system call per piece the kernel reads
+		// whole (see internal/chunk): a GiB on a disk that reads ahead
+		// 128 KiB takes 8,192, and submits the reads of what is not
+		// cached. The reference to e keeps its file open meanwhile, as
+		// for a pread, and mu is free for every other call.
+		m.mu.Unlock()
+		err = e.f.Fadvise(o, n, advice.chunk())
+		m.mu.Lock()
+	} else {
+		err = e.f.Fadvise(o, n, advice.chunk())
+	}
+	m.releaseFdLocked(e)
+	m.mu.Unlock()
+	return err
+}
+
+// adviseMappedLocked checks that chunk idx is there, gives the hint to its
+// mapping if it is mapped, and returns its file, with a reference the
+// caller gives back with releaseFdLocked.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) adviseMappedLocked(idx, o, n int64, advice Advice) (*fdEntry, error) {
+	if err := m.checkChunksLocked(idx<<m.shift+o, int(n)); err != nil {
+		return nil, err
 	}
 	if mp := m.mappingLocked(idx); mp != nil {
 		// madvise wants a page-aligned start; every ChunkSize is a
@@ -143,13 +173,12 @@ func (m *Manager) adviseChunk(idx, o, n int64, advice Advice) error {
 		page := int64(os.Getpagesize())
 		lo := o &^ (page - 1)
 		if err := arena.Advise(unsafe.Add(m.slotAddr(int64(mp.k)), lo), o+n-lo, advice.arena()); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	e, err := m.fdLocked(idx)
 	if err != nil {
-		return chunkError(err)
+		return nil, chunkError(err)
 	}
-	defer m.releaseFdLocked(e)
-	return e.f.Fadvise(o, n, advice.chunk())
+	return e, nil
 }

@@ -168,20 +168,5 @@ func advise(p unsafe.Pointer, n int64, adv Advice) error {
 	default:
 		return unix.EINVAL
 	}
-	if adv == WillNeed {
-		// Linux reads in no more than the read-ahead window (or the
-		// device's largest request) per call, as for fadvise: see
-		// willNeedPiece in internal/chunk.
-		for o := int64(0); o < n; o += willNeedPiece {
-			if err := unix.Madvise(unsafe.Slice((*byte)(unsafe.Add(p, o)), min(willNeedPiece, n-o)), advice); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	return unix.Madvise(unsafe.Slice((*byte)(p), n), advice)
 }
-
-// willNeedPiece is internal/chunk's, for madvise: 128 KiB, a multiple of
-// every page size.
-const willNeedPiece = 128 << 10

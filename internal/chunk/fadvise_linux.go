@@ -1,10 +1,18 @@
 package chunk
 
-import "golang.org/x/sys/unix"
+import (
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
 
 // fadvise passes the hint to posix_fadvise(2), which steers the page
 // cache's read-ahead for pread and pwrite, and reads in or drops pages;
-// WillNeed in pieces of willNeedPiece, so that all of the range is read.
+// WillNeed in pieces the kernel reads whole (see willNeedPiece), so that
+// all of the range is read.
 func fadvise(c *File, off, n int64, a Advice) error {
 	var advice int
 	switch a {
@@ -25,28 +33,66 @@ func fadvise(c *File, off, n int64, a Advice) error {
 	if a != WillNeed {
 		return unix.Fadvise(fd, off, n, advice)
 	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
 	end := off + n
 	if n == 0 {
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			return err
-		}
 		end = st.Size
 	}
-	for o := off; o < end; o += willNeedPiece {
-		if err := unix.Fadvise(fd, o, min(willNeedPiece, end-o), advice); err != nil {
+	piece := willNeedPiece(st.Dev)
+	for o := off; o < end; o += piece {
+		if err := unix.Fadvise(fd, o, min(piece, end-o), advice); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// willNeedPiece is the most bytes one POSIX_FADV_WILLNEED (or MADV_WILLNEED,
-// which Linux passes on as one) asks the kernel to read in. The kernel
-// reads no more than the larger of the file's read-ahead window and the
-// device's largest request per call (force_page_cache_ra in
-// mm/readahead.c): on a device with read_ahead_kb 8192, one hint for a
-// 64 MiB chunk read 8 MiB of it, and one for 1 GiB as little. 128 KiB,
-// the default read-ahead window, is within every device's: a GiB takes
-// 8,192 calls, a few milliseconds beside the reading they start.
-const willNeedPiece = 128 << 10
+// minWillNeedPiece is the piece of a WillNeed hint where the device does not
+// say its own (see willNeedPiece): 128 KiB, the default read-ahead window.
+const minWillNeedPiece = 128 << 10
+
+// willNeedPieces caches willNeedPiece by device.
+var willNeedPieces sync.Map // uint64 → int64
+
+// willNeedPiece returns how many bytes one POSIX_FADV_WILLNEED on a file of
+// device dev reads in at most. The kernel reads no more than the larger of
+// the file's read-ahead window and the device's largest request per call
+// (force_page_cache_ra in mm/readahead.c): on a device with read_ahead_kb
+// 8192, one hint for a 64 MiB chunk read 8 MiB of it, and one for 1 GiB as
+// little. The device's queue says both (read_ahead_kb, max_sectors_kb; a
+// partition's are its disk's); where it does not (tmpfs, network and
+// stacked file systems), minWillNeedPiece is within every window. A
+// file's window is never below its device's (FADV_SEQUENTIAL doubles it).
+func willNeedPiece(dev uint64) int64 {
+	if p, ok := willNeedPieces.Load(dev); ok {
+		return p.(int64)
+	}
+	piece := int64(minWillNeedPiece)
+	base := "/sys/dev/block/" + strconv.FormatUint(uint64(unix.Major(dev)), 10) + ":" + strconv.FormatUint(uint64(unix.Minor(dev)), 10)
+	for _, q := range []string{base + "/queue/", base + "/../queue/"} {
+		ra, okRA := readKB(q + "read_ahead_kb")
+		ms, okMS := readKB(q + "max_sectors_kb")
+		if okRA || okMS {
+			piece = max(piece, ra, ms)
+			break
+		}
+	}
+	willNeedPieces.Store(dev, piece)
+	return piece
+}
+
+// readKB reads a sysfs number of KiB and returns it in bytes.
+func readKB(path string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	kb, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || kb <= 0 || kb > 1<<30 {
+		return 0, false
+	}
+	return kb << 10, true
+}
