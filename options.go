@@ -55,13 +55,13 @@ type Options struct {
 	// On Linux a zero MaxMapped is also no more than the chunks half the
 	// memory the process may fill holds (at least one): the machine's
 	// memory, or its cgroup's limit (v1 or v2) where that is less, as read
-	// at Open. The file pages read through mappings count against that
+	// at Open (which cgroup the process is in, at the first such Open). The file pages read through mappings count against that
 	// memory, and a fault reads the pages around the one it needs too, so
 	// random reads through a window of mapped chunks larger than the
 	// memory keep the kernel evicting and reading again, where admission
 	// serves the misses outside a smaller window with pread, which reads
 	// only what it is asked for (a cgroup of 256 MiB takes 2 chunks of
-	// 64 MiB). Stats.MaxMapped says the bound Open chose.
+	// 64 MiB). Manager.MaxMapped says the bound Open chose.
 	// Chunks held by pins ([Manager.Pin]), open batches, a Sync and
 	// atomic operations in progress are never unmapped, so while more than
 	// MaxMapped chunks are held, more are mapped.

@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,7 +88,9 @@ func findGroups(root string) groups {
 			continue
 		}
 		controllers, cg, ok := strings.Cut(rest, ":")
-		if !ok || !strings.HasPrefix(cg, "/") {
+		// A group outside the process's cgroup namespace is named
+		// through "/..": no mount the process sees shows it.
+		if !ok || !strings.HasPrefix(cg, "/") || slices.Contains(strings.Split(cg, "/"), "..") {
 			continue
 		}
 		switch {
@@ -143,7 +146,9 @@ func cgroupDir(mountinfo []byte, cg, fstype, opt string) (dir, top string, ok bo
 		case strings.HasPrefix(cg, mroot+"/"):
 			rel = cg[len(mroot):]
 		default:
-			return "", "", false
+			// Another part of the hierarchy: a later mount may show
+			// the process's group.
+			continue
 		}
 		return path.Join(point, rel), point, true
 	}

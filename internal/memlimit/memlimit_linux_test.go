@@ -114,6 +114,24 @@ func TestCgroupLimit(t *testing.T) {
 		},
 		want: math.MaxInt64,
 	}, {
+		name: "a mount of another part of the hierarchy first, the process's group's after",
+		files: map[string]string{
+			"proc/self/cgroup": "7:memory:/docker/abc\n",
+			"proc/self/mountinfo": "690 600 0:40 /other /mnt/x rw - cgroup cgroup rw,memory\n" +
+				"700 600 0:40 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n",
+			"sys/fs/cgroup/memory/memory.limit_in_bytes": "67108864\n",
+		},
+		want: 64 << 20,
+	}, {
+		name: "a group outside the cgroup namespace counts as no limit",
+		files: map[string]string{
+			"proc/self/cgroup":             "0::/../sib\n",
+			"proc/self/mountinfo":          v2Mounts,
+			"sys/fs/sib/memory.max":        "4096\n",
+			"sys/fs/cgroup/sib/memory.max": "4096\n",
+		},
+		want: math.MaxInt64,
+	}, {
 		name: "hybrid: the v2 hierarchy without memory files adds no limit",
 		files: map[string]string{
 			"proc/self/cgroup":                             "4:memory:/m\n0::/\n",
