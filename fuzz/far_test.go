@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -61,27 +60,11 @@ func runFar(t *testing.T, in []byte) {
 	d := &decoder{b: in}
 	h := d.byte()
 	base := farBases[h&3]
-	ro := &opsRun{t: t, dir: filepath.Join(t.TempDir(), "ds"), maxMapped: 1 + int(h>>2&1), mod: newModel(chunkSize)}
 	// The model's coordinates start one chunk below Start, so that every
 	// offset the decoders give (clamped at 0) lies at or above 0.
-	r := &farRun{opsRun: ro, base: base - chunkSize}
-	opts := &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, NoAdmission: h&0x80 == 0,
-		ArenaSize: arenaSizes[h>>5&3], Start: base}
-	r.logf("Open(%+v)", *opts)
-	m, err := chunkmap.Open(r.dir, opts)
-	if err != nil {
-		r.fatalf("Open: %v", err)
-	}
-	r.m = m
-	r.mod.setSize(chunkSize)
-	r.mod.start = chunkSize
-	r.mod.recLo, r.mod.recHi = chunkSize, chunkSize
-	t.Cleanup(func() {
-		for _, p := range r.pins {
-			p.p.Release()
-		}
-		r.m.Close()
-	})
+	r := &farRun{opsRun: newOpsRun(t, 1+int(h>>2&1)), base: base - chunkSize}
+	r.open(&chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, NoAdmission: h&0x80 == 0,
+		ArenaSize: arenaSizes[h>>5&3], Start: base}, chunkSize)
 	r.farState()
 	for ops := 0; d.more() && ops < maxOps; ops++ {
 		r.gen++

@@ -209,21 +209,31 @@ func runOps(t *testing.T, in []byte) {
 func startOps(t *testing.T, in []byte) (*opsRun, *decoder) {
 	d := &decoder{b: in}
 	h := d.byte()
-	r := &opsRun{
-		t:         t,
-		dir:       filepath.Join(t.TempDir(), "ds"),
-		maxMapped: 1 + int(h&0x7f)%3,
-		mod:       newModel(chunkSize),
-	}
-	opts := &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, NoAdmission: h&0x80 == 0,
-		ArenaSize: arenaSizes[h>>5&3]}
+	r := newOpsRun(t, 1+int(h&0x7f)%3)
+	r.open(&chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, NoAdmission: h&0x80 == 0,
+		ArenaSize: arenaSizes[h>>5&3]}, 0)
+	return r, d
+}
+
+// newOpsRun returns a run in a new directory, with an empty model.
+func newOpsRun(t *testing.T, maxMapped int) *opsRun {
+	return &opsRun{t: t, dir: filepath.Join(t.TempDir(), "ds"), maxMapped: maxMapped, mod: newModel(chunkSize)}
+}
+
+// open opens the run's Manager with opts, on a new dataset that starts at
+// start in the model's coordinates, closed again, with the run's pins and
+// follower, when the test ends.
+func (r *opsRun) open(opts *chunkmap.Options, start int64) {
 	r.logf("Open(%+v)", *opts)
 	m, err := chunkmap.Open(r.dir, opts)
 	if err != nil {
 		r.fatalf("Open: %v", err)
 	}
 	r.m = m
-	t.Cleanup(func() {
+	r.mod.setSize(start)
+	r.mod.start = start
+	r.mod.recLo, r.mod.recHi = start, start
+	r.t.Cleanup(func() {
 		// Leave nothing mapped or locked when the run fails early.
 		for _, p := range r.pins {
 			p.p.Release()
@@ -233,7 +243,6 @@ func startOps(t *testing.T, in []byte) (*opsRun, *decoder) {
 			r.follower.Close()
 		}
 	})
-	return r, d
 }
 
 // step decodes and runs one operation on both the Manager and the model.

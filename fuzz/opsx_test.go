@@ -8,7 +8,6 @@ package fuzz
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -34,32 +33,9 @@ func runOpsX(t *testing.T, in []byte) {
 	start := xStarts[x&3]
 	scratch := x&4 != 0
 	advice := [4]chunkmap.Advice{chunkmap.AdviceNormal, chunkmap.AdviceSequential, chunkmap.AdviceRandom, chunkmap.AdviceDontNeed}[x>>3&3]
-	r := &opsRun{
-		t:         t,
-		dir:       filepath.Join(t.TempDir(), "ds"),
-		maxMapped: 1 + int(h&0x7f)%3,
-		mod:       newModel(chunkSize),
-	}
-	opts := &chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, NoAdmission: h&0x80 == 0,
-		ArenaSize: arenaSizes[h>>5&3], Start: start, Scratch: scratch, Advice: advice}
-	r.logf("Open(%+v)", *opts)
-	m, err := chunkmap.Open(r.dir, opts)
-	if err != nil {
-		r.fatalf("Open: %v", err)
-	}
-	r.m = m
-	r.mod.setSize(start)
-	r.mod.start = start
-	r.mod.recLo, r.mod.recHi = start, start
-	t.Cleanup(func() {
-		for _, p := range r.pins {
-			p.p.Release()
-		}
-		r.m.Close()
-		if r.follower != nil {
-			r.follower.Close()
-		}
-	})
+	r := newOpsRun(t, 1+int(h&0x7f)%3)
+	r.open(&chunkmap.Options{ChunkSize: chunkSize, MaxMapped: r.maxMapped, NoAdmission: h&0x80 == 0,
+		ArenaSize: arenaSizes[h>>5&3], Start: start, Scratch: scratch, Advice: advice}, start)
 	r.checkState()
 	for ops := 0; d.more() && ops < maxOps; ops++ {
 		r.gen++
