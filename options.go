@@ -55,13 +55,14 @@ type Options struct {
 	// On Linux a zero MaxMapped is also no more than the chunks half the
 	// memory the process may fill holds (at least one): the machine's
 	// memory, or its cgroup's limit (v1 or v2) where that is less, as read
-	// at Open (which cgroup the process is in, at the first such Open). The file pages read through mappings count against that
-	// memory, and a fault reads the pages around the one it needs too, so
-	// random reads through a window of mapped chunks larger than the
-	// memory keep the kernel evicting and reading again, where admission
-	// serves the misses outside a smaller window with pread, which reads
-	// only what it is asked for (a cgroup of 256 MiB takes 2 chunks of
-	// 64 MiB). Manager.MaxMapped says the bound Open chose.
+	// at Open (which cgroup the process is in, at the first such Open).
+	// The file pages read through mappings count against that memory, and
+	// a fault reads the pages around the one it needs too, so random reads
+	// through a window of mapped chunks larger than the memory keep the
+	// kernel evicting and reading again, where admission serves the misses
+	// outside a smaller window with pread, which reads only what it is
+	// asked for (a cgroup of 256 MiB takes 2 chunks of 64 MiB).
+	// Manager.MaxMapped says the bound Open chose.
 	// Chunks held by pins ([Manager.Pin]), open batches, a Sync and
 	// atomic operations in progress are never unmapped, so while more than
 	// MaxMapped chunks are held, more are mapped.
@@ -293,10 +294,7 @@ const maxMapped32 = 1 << 30
 // address space cannot honour, instead of letting mmap fail later.
 func (o *Options) fitMapped(chunkSize int64) error {
 	if o.MaxMapped == 0 {
-		mem, ok := memlimit.Bytes()
-		if !ok {
-			mem = 0
-		}
+		mem, _ := memlimit.Bytes() // 0 where the system does not say
 		o.MaxMapped = defaultMaxMapped(chunkSize, fileMapBudget.Load(), mem)
 	}
 	if bits.UintSize == 32 && chunkSize*int64(o.MaxMapped) > maxMapped32 {
