@@ -12,7 +12,7 @@ func TestFarTop(t *testing.T) {
 		fAppend, 127, fAppend, 127, fAppend, 127, fAppend, 127, fAppend, 127, fAppend, 127, fAppend, 127,
 		fAppend, 118, // Size = MaxInt64
 		fAppend, 1, // overflows
-		fRead, 16, 0x80 | 0, 64, // Size-32, 64 bytes
+		fRead, 16, 0x80, 64, // Size-32, 64 bytes
 		fTyped, 0, 16, 0xf8, // ReadUint64(Size-8)
 		fTyped, 1, 16, 0xf7, // WriteUint64(Size-9)
 		fAtomic, 1, 16, 0xf0,
@@ -22,7 +22,7 @@ func TestFarTop(t *testing.T) {
 		fSync,
 		fReopen, 0,
 		fDrop, 16, 0x40 | 1,
-		fRead, 0, 0x80 | 0, 40,
+		fRead, 0, 0x80, 40,
 		fGrow, 1,
 		fWrite, 16, 0x80 | 31, 1,
 		fWrite, 16, 0x80 | 30, 1,
