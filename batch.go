@@ -318,7 +318,9 @@ func (st *batchState) reset() {
 // panics, the batch releases what it holds and the panic goes on; so does a
 // fault at memory that is not the batch's (the program's own, or a Pin's
 // bytes), as the runtime.Error that reports it, which outside a Batch would
-// end the program. fn may call any method of the Manager, Close included
+// end the program: fn runs with [runtime/debug.SetPanicOnFault] on for its
+// goroutine, the batch's guard, and Batch gives the caller's setting back
+// when it returns. fn may call any method of the Manager, Close included
 // (see [Manager.Close]).
 func (m *Manager) Batch(fn func(b *Batch) error) error {
 	// A closed Manager first, as for every other call: ErrClosed is the

@@ -281,7 +281,10 @@ func scanValues[T value](s *Scanner, op string, off int64, n int) iter.Seq2[int6
 // fault while the loop body itself reads a block (the file truncated in
 // that very step) panics in the loop body with an error matching
 // [chunkmap.ErrFault]: Go does not let an iterator turn its loop body's
-// panic into an error.
+// panic into an error. The loop body runs inside that Batch, so with
+// [runtime/debug.SetPanicOnFault] on: a fault at the program's own memory
+// there is a runtime panic too, where outside it would end the program
+// (the caller's setting is back once the scan ends).
 //
 // Range over Blocks directly. Consumed through [iter.Pull2], the blocks are
 // read on the caller's goroutine while the scan, and its fault guard, run
