@@ -22,7 +22,9 @@ const (
 	// DefaultMaxMapped is the fewest chunks MaxMapped keeps mapped when
 	// Options leave it zero: the default keeps DefaultMappedBytes of
 	// chunks mapped, at least DefaultMaxMapped and at most
-	// MaxDefaultMapped of them (see Options.MaxMapped).
+	// MaxDefaultMapped of them, and on Linux no more than half the memory
+	// the process may fill holds, which may be fewer (see
+	// Options.MaxMapped).
 	DefaultMaxMapped = 16
 	// DefaultMappedBytes is how many bytes of chunks a zero MaxMapped
 	// keeps mapped on 64-bit platforms: 16 GiB, DefaultMaxMapped chunks
