@@ -3,9 +3,9 @@ package memlimit
 // The limit is the least of the machine's memory (sysinfo's total RAM),
 // every cgroup v1 memory.limit_in_bytes and every cgroup v2 memory.max and
 // memory.high from the process's cgroup up to the highest the mount shows:
-// a group's own limit does not say its ancestors', which bound it too. A hybrid system lists both hierarchies, the memory
-// controller bound to one of them: the other has no memory files, which
-// count as no limit.
+// a group's own limit does not say its ancestors', which bound it too. A
+// hybrid system lists both hierarchies, the memory controller bound to one
+// of them: the other has no memory files, which count as no limit.
 //
 // The cgroup a process is in is named in /proc/self/cgroup relative to
 // the root of its cgroup namespace; a cgroup file system is mounted with
@@ -54,8 +54,8 @@ func Bytes() (int64, bool) {
 var systemGroups = sync.OnceValue(func() groups { return findGroups("") })
 
 // groups is where a process's memory limits are: cgroup v1 directories
-// (v1) and v2 ones, each with the highest directory of its hierarchy the
-// process can read (top).
+// (v1) and v2 ones (v2), each with the highest directory of its hierarchy
+// the process can read (top1, top2).
 type groups struct {
 	v1, top1 []string
 	v2, top2 []string
@@ -122,8 +122,8 @@ func (g groups) limit(root string) int64 {
 
 // cgroupDir returns the directory of cgroup cg in the first mount of a
 // file system of type fstype (with option opt among its super options, if
-// opt is not ""), and the mount point, which is the highest directory of
-// that hierarchy the process can read.
+// opt is not "") whose root holds cg, and the mount point, which is the
+// highest directory of that hierarchy the process can read there.
 func cgroupDir(mountinfo []byte, cg, fstype, opt string) (dir, top string, ok bool) {
 	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
 	for sc.Scan() {
