@@ -20,6 +20,11 @@ import (
 
 var farVerbose bool
 
+// farMaxSize bounds the model's Size, relative to its base, so that its
+// bytes stay few: 18 chunks, one past 2⁶³ for the base whose last chunk
+// ends there (17 chunks above it), so that ranges beyond it are tried.
+const farMaxSize = 18 * chunkSize
+
 var farBases = [4]int64{1 << 40, math.MaxInt64&^(chunkSize-1) - 15*chunkSize, math.MaxInt64&^(chunkSize-1) - 3*chunkSize, 1<<40 + 3*chunkSize}
 
 func FuzzFar(f *testing.F) {
@@ -188,7 +193,7 @@ func (r *farRun) farStep(d *decoder) {
 	switch op := d.byte() % numFar; op {
 	case fWrite:
 		rel, n := max(r.off(d), 0), length(d)
-		if rel+int64(n) > 18*chunkSize {
+		if rel+int64(n) > farMaxSize {
 			return
 		}
 		p := make([]byte, n)
@@ -216,7 +221,7 @@ func (r *farRun) farStep(d *decoder) {
 		r.farRead(rel, n)
 	case fAppend:
 		n := length(d)
-		if mod.size+int64(n) > 18*chunkSize {
+		if mod.size+int64(n) > farMaxSize {
 			return
 		}
 		p := make([]byte, n)
@@ -237,7 +242,7 @@ func (r *farRun) farStep(d *decoder) {
 	case fTruncate, fDrop:
 		rel := max(r.off(d), 0)
 		off, ok := r.abs(rel)
-		if !ok || rel > 18*chunkSize {
+		if !ok || rel > farMaxSize {
 			return
 		}
 		if op == fTruncate {
@@ -260,7 +265,7 @@ func (r *farRun) farStep(d *decoder) {
 		}
 	case fGrow:
 		n := int64(d.byte()) << 12
-		if mod.size+n > 18*chunkSize {
+		if mod.size+n > farMaxSize {
 			return
 		}
 		r.logf("Grow(%d)", n)
