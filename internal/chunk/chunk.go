@@ -326,8 +326,10 @@ func (c *File) Sync() error {
 
 // Fadvise passes an access-pattern hint for bytes [off, off+n) of the file
 // (n 0 means to the end) to the page cache, for reads and writes through
-// the file rather than a mapping. Where the platform has no posix_fadvise
-// it does nothing and returns nil.
+// the file rather than a mapping. WillNeed reads in all of a range of
+// n > 0 bytes, with as many calls as that takes on Linux; with n 0 it is
+// one call, which reads in the first read-ahead window from off. Where
+// the platform has no posix_fadvise it does nothing and returns nil.
 func (c *File) Fadvise(off, n int64, a Advice) error {
 	if c.f == nil {
 		return c.err("advise", fs.ErrClosed)

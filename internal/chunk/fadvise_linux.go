@@ -11,8 +11,9 @@ import (
 
 // fadvise passes the hint to posix_fadvise(2), which steers the page
 // cache's read-ahead for pread and pwrite, and reads in or drops pages;
-// WillNeed in pieces the kernel reads whole (see willNeedPiece), so that
-// all of the range is read.
+// WillNeed for a range of n > 0 bytes in pieces the kernel reads whole
+// (see willNeedPiece), so that all of the range is read, and for the whole
+// file (n 0) as one hint, which reads its first window.
 func fadvise(c *File, off, n int64, a Advice) error {
 	var advice int
 	switch a {
@@ -30,19 +31,15 @@ func fadvise(c *File, off, n int64, a Advice) error {
 		return unix.EINVAL
 	}
 	fd := int(c.f.OS().Fd())
-	if a != WillNeed {
+	if a != WillNeed || n == 0 {
 		return unix.Fadvise(fd, off, n, advice)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
-	end := off + n
-	if n == 0 {
-		end = st.Size
-	}
 	piece := willNeedPiece(st.Dev)
-	for o := off; o < end; o += piece {
+	for o, end := off, off+n; o < end; o += piece {
 		if err := unix.Fadvise(fd, o, min(piece, end-o), advice); err != nil {
 			return err
 		}
