@@ -260,6 +260,8 @@ type Manager struct {
 		// chunks' indexes), to empty them together (unmapCollectedLocked);
 		// nil otherwise, when each slot is emptied as it goes.
 		unmapping *[]slotChunk
+
+		// The bound on mapped chunks under a shortage (relieve.go).
 		// mapBound is the most chunks kept mapped that nobody holds:
 		// MaxMapped, lowered when the system refuses a mapping for want
 		// of memory, mappings or descriptors (see refusedLocked), and
