@@ -4,15 +4,18 @@ package chunkmap
 // small methods that need no more than that: the getters, Stats and Close.
 // The rest lives by concern:
 //
-//	open.go     Open: checking a directory, recovery after a crash
-//	slots.go    the arena: which chunk is mapped where, holds, eviction
-//	hot.go      the lock-free access paths and the fault guard
-//	io.go       ReadAt, WriteAt, Append and their slow paths
-//	admit.go    Admission, and pread/pwrite for chunks not worth mapping
-//	resize.go   growth, Grow, Truncate, DropBefore
-//	sync.go     dirty tracking, Sync and the manifest
-//	pin.go      Pin and Pinned; batch.go Batch; gather.go Gather/Scatter
-//	follow.go   ReadOnly Managers following a writer
+//	open.go      Open: checking a directory, recovery after a crash
+//	slots.go     the arena: which chunk is mapped where, holds, eviction
+//	relieve.go   the bound on mapped chunks when the system refuses a map
+//	mapbudget.go the process-wide shares of mappings and descriptors
+//	hot.go       the lock-free access paths and the fault guard
+//	io.go        ReadAt, WriteAt and their slow paths
+//	extend.go    Append, and writes past Size: claims and their publication
+//	admit.go     Admission, and pread/pwrite for chunks not worth mapping
+//	resize.go    growth, Grow, Truncate, DropBefore
+//	sync.go      dirty tracking, Sync and the manifest
+//	pin.go       Pin and Pinned; batch.go Batch; gather.go Gather/Scatter
+//	follow.go    ReadOnly Managers following a writer
 //
 // Invariants (each holds whenever mu is not held):
 //
@@ -213,11 +216,11 @@ type Manager struct {
 		first    int64
 		nchunks  int64
 		reserved int64          // end of the bytes handed to writers
-		claims   uint64         // ranges handed to writers so far (io.go)
+		claims   uint64         // ranges handed to writers so far (extend.go)
 		unalloc  claim          // the latest claim, if its write allocates its blocks (claimLocked)
 		grows    uint64         // Grow calls so far (claims give back only chunks no Grow used)
 		hwm      int64          // bytes at or past hwm are zero
-		pending  pendingAppends // appends done out of order (io.go)
+		pending  pendingAppends // appends done out of order (extend.go)
 		// ids holds, for chunks in dirty, the identity of the file the
 		// unsynced writes went to, where known, so that Sync can tell
 		// when another program removed or replaced it (sync.go). It is
