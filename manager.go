@@ -13,9 +13,16 @@ package chunkmap
 //	extend.go    Append, and writes past Size: claims and their publication
 //	admit.go     Admission, and pread/pwrite for chunks not worth mapping
 //	resize.go    growth, Grow, Truncate, DropBefore
-//	sync.go      dirty tracking, Sync and the manifest
+//	ahead.go     chunk files a large growth needs, made by the maker
+//	spread.go    a large growth write split over two goroutines
+//	sync.go      dirty tracking and Sync
+//	manifest.go  the manifest's records; shared.go its shared state page
 //	pin.go       Pin and Pinned; batch.go Batch; gather.go Gather/Scatter
+//	atomic.go    the atomics; advise.go hints; stats.go Stats
 //	follow.go    ReadOnly Managers following a writer
+//	remove.go    Remove
+//
+// Files named name_os.go hold what differs by platform.
 //
 // Invariants (each holds whenever mu is not held):
 //
