@@ -267,7 +267,40 @@ const followPiece = 256 << 10
 // deleted let go before it reads through any of them. A read that a
 // Truncate overtakes stops at the new Size, with io.EOF, after the pieces
 // before it; so does one that runs out of tries, with ErrOutOfRange.
+//
+// Each piece stands on its own (followedRead), but a cut of the writer's
+// between two pieces, and the growth after it, may reach bytes an earlier
+// piece read: that piece has the bytes from before the cut, the next ones
+// the growth's zeros or what was written there after it. So a read of
+// several pieces notes the writer's cuts as it begins (markRead) and, at
+// its end, keeps the bytes below the lowest Size a cut since then left
+// (those no cut reached), with io.EOF if that is short of what it read, as
+// a read that met the cut stops there; where the page cannot tell, the
+// read is made again, followTries times at most.
 func (m *Manager) readFollowed(p []byte, off int64) (int, error) {
+	if len(p) <= followPiece {
+		return m.readFollowedPieces(p, off)
+	}
+	for range followTries {
+		rm := m.shared.markRead()
+		n, err := m.readFollowedPieces(p, off)
+		low, ok := m.shared.lowestSince(rm)
+		switch {
+		case !ok:
+			continue
+		case low >= off+int64(n):
+			return n, err
+		case low > off:
+			return int(low - off), io.EOF
+		}
+		// The cut went below off: Size may have grown back over it since,
+		// and the read made again reads what stands there now.
+	}
+	return 0, m.errorf("read", at(off, int64(len(p))), ErrOutOfRange, fmt.Sprintf("the writer cut the dataset into the bytes read during each of %d tries", followTries))
+}
+
+// readFollowedPieces is readFollowed's read of p, a piece at a time.
+func (m *Manager) readFollowedPieces(p []byte, off int64) (int, error) {
 	n := 0
 	for {
 		piece := p[n:min(len(p), n+followPiece)]

@@ -36,7 +36,24 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 		return err
 	}
 	if m.follows.Load() {
-		// A block at a time, each under one epoch of the writer.
+		return m.gatherFollowed(dst, offs, n)
+	}
+	var err error
+	if werr := m.readWhole("gather", firstValue(offs, n), func() { err = m.gatherScatter("gather", dst, offs, n, false) }); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// gatherFollowed is Gather for a following reader: a block at a time, each
+// under one epoch of the writer. As for a ReadAt of several pieces
+// (readFollowed), a cut between two blocks may reach values an earlier
+// block read, beside values a later one read after the growth that
+// followed the cut: a Gather of several blocks stands only if no cut since
+// it began went below its furthest value's end, and is made again
+// otherwise, followTries times at most.
+func (m *Manager) gatherFollowed(dst []byte, offs []int64, n int) error {
+	blocks := func() error {
 		for i := 0; i < len(offs); i += gatherBlock {
 			block := offs[i:min(i+gatherBlock, len(offs))]
 			_, err := m.followedRead("gather", firstValue(block, n), func() (int64, error) {
@@ -51,7 +68,19 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 		}
 		return nil
 	}
-	return m.gatherScatter("gather", dst, offs, n, false)
+	if len(offs) <= gatherBlock {
+		return blocks()
+	}
+	for range followTries {
+		rm := m.shared.markRead()
+		if err := blocks(); err != nil {
+			return err
+		}
+		if low, ok := m.shared.lowestSince(rm); ok && low >= valuesEnd(offs, n) {
+			return nil
+		}
+	}
+	return m.errorf("gather", firstValue(offs, n), ErrOutOfRange, fmt.Sprintf("the writer cut the dataset into the values read during each of %d tries", followTries))
 }
 
 // Scatter writes len(offs) values of n bytes each, the k-th from

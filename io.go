@@ -18,11 +18,13 @@ import (
 // io.EOF; a read that fills p returns a nil error. Reading below Start
 // returns ErrOutOfRange; a zero-length read of an open Manager returns 0
 // and nil at any offset that is not negative, as os.File's does. ReadAt
-// may run in parallel with every other method; one that a concurrent
-// Truncate overtakes returns the bytes it read before the Truncate took
-// the rest away (n may reach past the new Size) and io.EOF. It does not
-// retain p, which must not share memory with the bytes it reads (see
-// WriteAt).
+// may run in parallel with every other method. One that a concurrent
+// Truncate or DropBefore overtakes is made again after it, so it returns
+// what the dataset holds then (io.EOF where the new Size cuts it short);
+// a following reader's ReadAt of more than 256 KiB may instead stop where
+// its writer's cut went, with io.EOF, keeping the bytes before it. It
+// does not retain p, which must not share memory with the bytes it reads
+// (see WriteAt).
 func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	// The common case first: a read inside one mapped chunk and inside
 	// Size, in one guarded frame. Neither Close nor Start needs a check
@@ -67,8 +69,51 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 
 // readIn is readAt once the arguments are checked (and, for a following
 // reader, Start and Size are the writer's). Its errors name call, the span
-// of the ReadAt: a following reader reads p as a piece of it.
-func (m *Manager) readIn(p []byte, off int64, call span) (int, error) {
+// of the ReadAt: a following reader reads p as a piece of it. The read
+// stands as of one moment (readWhole).
+func (m *Manager) readIn(p []byte, off int64, call span) (n int, err error) {
+	if werr := m.readWhole("read", call, func() { n, err = m.readPieces(p, off, call) }); werr != nil {
+		return 0, werr
+	}
+	return n, err
+}
+
+// readWhole runs read, which reads in pieces that each check on their own
+// that no shrink overtook them (a ReadAt's chunks, a Gather's blocks and
+// values), so that what it returns is as of one moment. A Truncate and the
+// growth after it may land between two pieces: the first read before the
+// cut, the next reads the growth's zeros, or bytes written after it, where
+// the bytes cut off stood (see slots.go). So if the shrink epoch moved
+// during the read, it is made again: on a writer with resize held for
+// reading, which no Truncate, DropBefore or Close runs beside, so once; on
+// a reader that follows no writer (whose Refresh may re-read a manifest
+// that says less) until the epoch holds still, followTries times at most,
+// and then the error is ErrOutOfRange. A following reader's pieces are
+// checked against its writer's epoch instead (followedRead, readFollowed).
+func (m *Manager) readWhole(op string, s span, read func()) error {
+	began := m.shrinks.Load()
+	read()
+	if m.follows.Load() || m.shrinks.Load() == began {
+		return nil
+	}
+	if !m.opts.ReadOnly {
+		m.resize.RLock()
+		defer m.resize.RUnlock()
+		read()
+		return nil
+	}
+	for range followTries - 1 {
+		began = m.shrinks.Load()
+		read()
+		if m.shrinks.Load() == began {
+			return nil
+		}
+	}
+	return m.errorf(op, s, ErrOutOfRange, fmt.Sprintf("the dataset shrank during each of %d tries of the read", followTries))
+}
+
+// readPieces is readIn's read of p, a chunk at a time.
+func (m *Manager) readPieces(p []byte, off int64, call span) (int, error) {
 	if off < m.state().start.Load() {
 		return 0, m.errorf("read", call, ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
 	}

@@ -458,10 +458,10 @@ func (m *Manager) Grow(n int64) error {
 // show once the dataset grows over them again), so stop them first; loads
 // through them may see whatever a later growth writes there, zeros
 // included. A read (ReadAt, Gather, an atomic load, here or in a following
-// reader) that a Truncate overtakes returns bytes from before it, stopping
-// where the Truncate took the rest away (a ReadAt's n may reach past the new
-// Size, over bytes it read before the cut), or reads again after it; never
-// the zeros with which a growth after it replaces the bytes it cut off. If the system refuses to
+// reader) that a Truncate overtakes is made again after it, or, in a
+// following reader, returns bytes from before it, stopping where the
+// Truncate took the rest away; never bytes from before the cut beside the
+// zeros with which a growth after it replaces the bytes it cut off. If the system refuses to
 // delete a chunk file (a file made immutable, a read-only directory), the
 // error matches ErrIO and names the file, but the new Size stands: the file
 // stays past Size, where the next growth over it or Open removes it.

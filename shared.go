@@ -250,6 +250,38 @@ func (s *sharedPage) lowestCut(id, c0 uint64) (low int64, ok bool) {
 	return low, ok && answered && s.loaded()
 }
 
+// readMark is what a following reader's read of several pieces notes of
+// the writer's page as it begins (markRead), to learn at its end how far
+// the writer's cuts since then reached (lowestSince).
+type readMark struct {
+	id, cuts uint64 // the cut count, in numbering id (cutMark)
+	epoch    uint64 // loaded after them
+	marked   bool   // the page numbers its cuts
+	ok       bool   // the page could be read
+}
+
+// markRead notes the cuts made so far, then the epoch: a cut between the
+// two loads came before the read, and is counted as one after it all the
+// same (lowestCut from cuts on), which at worst shortens the read.
+func (s *sharedPage) markRead() (rm readMark) {
+	rm.id, rm.cuts, _, rm.marked = s.cutMark()
+	rm.epoch, _, rm.ok = s.epochSize()
+	return rm
+}
+
+// lowestSince returns the lowest Size that a cut of the writer's since rm
+// left (math.MaxInt64 if the epoch has not moved, so no cut can have
+// reached a byte read since rm), and ok false if the page cannot tell.
+func (s *sharedPage) lowestSince(rm readMark) (low int64, ok bool) {
+	if e, _, ok := s.epochSize(); ok && rm.ok && e == rm.epoch {
+		return math.MaxInt64, true
+	}
+	if !rm.marked {
+		return 0, false
+	}
+	return s.lowestCut(rm.id, rm.cuts)
+}
+
 // uncut reports whether every cut the writer has made since it had made
 // c0, in numbering id, left Size at end or above, as far as the page can
 // tell.
