@@ -205,3 +205,90 @@ func tornRead(got []byte, offs []int64, gather bool, r, step int64) string {
 	}
 	return ""
 }
+
+// TestFollowerReadStopsAtCutBetweenPieces has a writer cut its dataset and
+// grow it back, with new bytes, while a following reader's ReadAt of two
+// pieces (it reads 256 KiB at a time) is between them: the first piece read
+// the bytes from before the cut, the second would read those after it. The
+// read must keep only the bytes below the cut, with io.EOF, and a read made
+// after it must see the new bytes.
+func TestFollowerReadStopsAtCutBetweenPieces(t *testing.T) {
+	const cs = clxChunk
+	const cut, top = 3*cs + 1000, 12*cs + 333
+	dir := t.TempDir()
+	w := clxOpen(t, dir, &chunkmap.Options{ChunkSize: cs})
+	defer w.Close()
+	r := clxOpen(t, dir, &chunkmap.Options{ChunkSize: cs, ReadOnly: true, MaxMapped: 1, NoAdmission: true})
+	defer r.Close()
+	below := make([]byte, cut)
+	for i := range below {
+		below[i] = tornByte(int64(i), 100)
+	}
+	round := func(n int64) []byte {
+		b := make([]byte, top-cut)
+		for i := range b {
+			b[i] = tornByte(cut+int64(i), n)
+		}
+		return b
+	}
+	if _, err := w.WriteAt(below, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt(round(0), cut); err != nil {
+		t.Fatal(err)
+	}
+	// Each chunk the reader reaches is a miss that maps it in place of the
+	// one before (MaxMapped 1, no admission), so its fifth locked read is
+	// the first chunk of the second piece.
+	var calls int
+	chunkmap.SetReadSlowHook(func() {
+		if calls++; calls != 5 {
+			return
+		}
+		if err := w.Truncate(cut); err != nil {
+			t.Error(err)
+		}
+		if err := w.Truncate(top); err != nil {
+			t.Error(err)
+		}
+		if _, err := w.WriteAt(round(1), cut); err != nil {
+			t.Error(err)
+		}
+	})
+	defer chunkmap.SetReadSlowHook(nil)
+	const off = 2 * cs
+	p := make([]byte, 8*cs)
+	n, err := r.ReadAt(p, off)
+	chunkmap.SetReadSlowHook(nil)
+	if calls < 5 {
+		t.Fatalf("the reader made %d locked reads, so the cut did not fall between its pieces", calls)
+	}
+	if n != cut-off || err != io.EOF {
+		t.Errorf("ReadAt(%d bytes at %d) across a cut to %d between its pieces = %d, %v; want %d, io.EOF", len(p), off, cut, n, err, cut-off)
+	}
+	for i := range min(n, len(p)) {
+		o := off + int64(i)
+		want := tornByte(o, 100)
+		if o >= cut {
+			want = tornByte(o, 0)
+		}
+		if p[i] != want {
+			t.Fatalf("byte %d = %#x, want %#x", o, p[i], want)
+		}
+	}
+	// Made again, the read sees the growth and the new bytes.
+	n, err = r.ReadAt(p, off)
+	if n != len(p) || err != nil {
+		t.Fatalf("ReadAt again = %d, %v", n, err)
+	}
+	for i := range p {
+		o := off + int64(i)
+		want := tornByte(o, 100)
+		if o >= cut {
+			want = tornByte(o, 1)
+		}
+		if p[i] != want {
+			t.Fatalf("read again: byte %d = %#x, want %#x", o, p[i], want)
+		}
+	}
+}
