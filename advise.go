@@ -4,7 +4,6 @@ package chunkmap
 // dataset, and Manager.Advise for a range.
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"unsafe"
@@ -94,7 +93,9 @@ func (a Advice) chunk() chunk.Advice {
 // and for the others through their files, which is where ReadAt and WriteAt
 // reach chunks that are not mapped (and where a mapping made later reads
 // from). Chunks mapped later get [Options.Advice], not this hint. Advise may
-// run in parallel with every other method.
+// run in parallel with every other method. A chunk that fails (cut off by a
+// concurrent Truncate, say) does not stop the hint for the others; the
+// error is the first such chunk's.
 func (m *Manager) Advise(off, n int64, advice Advice) error {
 	// A closed Manager first, as for every other call: ErrClosed is the
 	// answer to any call after Close, whatever its arguments.
@@ -118,17 +119,20 @@ func (m *Manager) Advise(off, n int64, advice Advice) error {
 	if d := m.rangeDetail(off, n); d != "" {
 		return m.errorf("advise", at(off, n), ErrOutOfRange, d)
 	}
-	var errs error
+	// A hint that fails for one chunk is still given to the others; the
+	// error is the first chunk's (those after a chunk cut off meanwhile
+	// usually fail alike), so that the message names the call once.
+	var first error
 	for o := off; o < off+n; {
 		idx := o >> m.shift
 		k := min(off+n-o, m.chunkSize-o&m.mask)
-		if err := m.adviseChunk(idx, o&m.mask, k, advice); err != nil {
-			errs = errors.Join(errs, err)
+		if err := m.adviseChunk(idx, o&m.mask, k, advice); err != nil && first == nil {
+			first = err
 		}
 		o += k
 	}
-	if errs != nil {
-		return m.wrapErr("advise", at(off, n), errs)
+	if first != nil {
+		return m.wrapErr("advise", at(off, n), first)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -161,4 +163,47 @@ func TestOpen_ArenaTooLarge(t *testing.T) {
 	if _, err := m.ReadAt(make([]byte, 1), 0); err != io.EOF {
 		t.Fatalf("ReadAt of an empty dataset = %v, want io.EOF", err)
 	}
+}
+
+// TestAdvise_CutMeanwhileNamesTheCallOnce has Advise over 16 chunks race a
+// Truncate that cuts them all off and growth that brings them back: an
+// Advise that finds chunks cut off meanwhile returns ErrOutOfRange with a
+// message of one line, naming the call once, however many of its chunks
+// were cut.
+func TestAdvise_CutMeanwhileNamesTheCallOnce(t *testing.T) {
+	m := newTestManager(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
+	const n = 16 * cs
+	writeAt(t, m, pattern(5, n), 0)
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			if err := m.Truncate(cs); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := m.Truncate(n); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	failed := 0
+	for range 20000 {
+		err := m.Advise(cs, n-cs, chunkmap.AdviceDontNeed)
+		if err == nil {
+			continue
+		}
+		failed++
+		if !errors.Is(err, chunkmap.ErrOutOfRange) {
+			t.Fatalf("Advise racing Truncate: %v, want ErrOutOfRange", err)
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || strings.Count(msg, "advise") != 1 {
+			t.Fatalf("Advise racing Truncate: message %q, want one line naming the call once", msg)
+		}
+	}
+	stop.Store(true)
+	<-done
+	t.Logf("%d of 20000 Advise calls met a cut", failed)
 }
