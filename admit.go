@@ -422,10 +422,13 @@ func (m *Manager) foldUsedLocked() {
 	m.ageLocked()
 }
 
-// maxOpenFiles is the most chunk files the Manager keeps open for pread
-// and pwrite, besides the files of its mappings (see fileBudgets). Reopening
-// a file costs an open, an fstat and a close, three times a pread, so the
-// cache holds the whole working set of most uses.
+// maxOpenFiles is the least share of the process's budget of cached files
+// (fileBudgetInProcess) that a Manager's cache may hold, whatever the
+// number of Managers (see fileBudgets). Reopening a file costs an open, two
+// fstats and a close: a miss that reopens its chunk's file took about five
+// times one served from the cache (random 8-byte reads over 4,096 chunks
+// of 64 KiB, 1,024 of them mapped), so the cache is best when it holds
+// every chunk a Manager reaches but does not map.
 const maxOpenFiles = 1024
 
 // fdLocked returns the cached open file of chunk idx, opening it if need
@@ -475,10 +478,10 @@ func (m *Manager) adviseFile(f *chunk.File, created bool) {
 // after, rarely enough that the system call is lost among the preads.
 const fdRecheck = 1024
 
-// fileBudgets returns the most files a Manager's cache holds (own:
-// maxOpenFiles, or the process's budget if that is less) and the most the
-// caches of every Manager hold between them (process), from the
-// descriptor limit as it is now. The open Managers' own descriptors past
+// fileBudgets returns the most files a Manager's cache holds (own: its
+// share of the process's budget, cacheShare) and the most the caches of
+// every Manager hold between them (process), from the descriptor limit as
+// it is now. The open Managers' own descriptors past
 // their share (fileMapBudget, the same quarter of the limit) come out of
 // the caches': with many Managers open, what they hold of their own alone
 // would otherwise leave the program less than half the limit, and their
@@ -494,7 +497,20 @@ func fileBudgets() (own, process int64) {
 		}
 		process = min(process, filesRoom(quarter))
 	}
-	return min(maxOpenFiles, process), process
+	return cacheShare(process, arenasHeld.Load()), process
+}
+
+// cacheShare is a Manager's share of process, the files the caches of
+// managers Managers hold between them: an equal part, but at least
+// maxOpenFiles, and no more than process. A Manager alone in the process
+// may then keep a file open for every chunk it does not map, up to a
+// quarter of the descriptor limit; where several share it, none can
+// crowd the others out of more than their part (a Manager at the
+// process's budget closes only files of its own to cache another, and
+// without one to close opens its file for each use), save where parts
+// would fall below maxOpenFiles, which each may then hold as before.
+func cacheShare(process, managers int64) int64 {
+	return min(process, max(maxOpenFiles, process/max(1, managers)))
 }
 
 // filesRoom is the most descriptors the shares of mapped chunks and of

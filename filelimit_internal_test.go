@@ -173,3 +173,25 @@ func TestFileLimit_DroppedManagerGivesBackItsShare(t *testing.T) {
 		t.Errorf("a Manager dropped unclosed still counts %d cached files after collection", got)
 	}
 }
+
+// TestCacheShare checks a Manager's share of the process's budget of
+// cached files: all of it for a Manager alone, an equal part among
+// several, never less than maxOpenFiles (as much as each held before the
+// shares) unless the budget itself is less, and never more than the budget.
+func TestCacheShare(t *testing.T) {
+	for _, tc := range []struct{ process, managers, want int64 }{
+		{5000, 1, 5000},
+		{5000, 0, 5000}, // a Manager counts itself as it opens
+		{5000, 2, 2500},
+		{5000, 4, maxOpenFiles + 226},
+		{5000, 10, maxOpenFiles},
+		{1 << 18, 16, 1 << 14},
+		{600, 1, 600},
+		{600, 3, 600},
+		{0, 1, 0},
+	} {
+		if got := cacheShare(tc.process, tc.managers); got != tc.want {
+			t.Errorf("cacheShare(%d, %d) = %d, want %d", tc.process, tc.managers, got, tc.want)
+		}
+	}
+}
