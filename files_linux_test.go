@@ -43,3 +43,53 @@ func TestFileBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestFileCacheHoldsUnmappedChunks reads every chunk of a dataset of 1,300
+// chunks through a Manager that maps 16 of them: the descriptor cache keeps
+// a file open for every chunk it does not map, past the 1,024 files a
+// Manager's cache held at most before its share of the process's budget
+// grew with the budget, so that a second pass reopens none of them.
+func TestFileCacheHoldsUnmappedChunks(t *testing.T) {
+	const chunks, mapped = 1300, 16
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+	// The other Managers open in the process (each at least one, as this
+	// one is) take their parts of the budget.
+	if _, process := fileBudgets(); process/(arenasHeld.Load()+1) < chunks {
+		t.Skipf("the caches' budget is %d files with a descriptor limit of %d and %d other Managers: too few for %d chunks", process, lim.Cur, arenasHeld.Load(), chunks)
+	}
+	dir := t.TempDir()
+	m, err := Open(dir, &Options{ChunkSize: MinChunkSize, MaxMapped: mapped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Grow(chunks * MinChunkSize); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteAt([]byte{1}, chunks*MinChunkSize-1); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 8)
+	for pass := range 2 {
+		for c := int64(0); c < chunks; c++ {
+			if _, err := m.ReadAt(p, c*MinChunkSize+c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if pass == 0 {
+			continue
+		}
+		m.mu.Lock()
+		cached := len(m.mu.fds)
+		m.mu.Unlock()
+		if cached < chunks-mapped {
+			t.Errorf("after two passes over %d chunks with %d mapped, the cache holds %d files, want %d or more", chunks, m.Stats().Mapped, cached, chunks-mapped)
+		}
+		if n := fdsUnder(t, dir); n < chunks {
+			t.Errorf("%d descriptors open under the dataset, want one for each of its %d chunks", n, chunks)
+		}
+	}
+}
