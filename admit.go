@@ -422,14 +422,20 @@ func (m *Manager) foldUsedLocked() {
 	m.ageLocked()
 }
 
-// maxOpenFiles is the least share of the process's budget of cached files
-// (fileBudgetInProcess) that a Manager's cache may hold, whatever the
-// number of Managers (see fileBudgets). Reopening a file costs an open, two
-// fstats and a close: a miss that reopens its chunk's file took about five
-// times one served from the cache (random 8-byte reads over 4,096 chunks
-// of 64 KiB, 1,024 of them mapped), so the cache is best when it holds
-// every chunk a Manager reaches but does not map.
-const maxOpenFiles = 1024
+// The share of the process's budget of cached files (fileBudgetInProcess)
+// that a Manager's cache may hold lies between these (see cacheShare).
+// Reopening a file costs an open, two fstats and a close: a miss that
+// reopens its chunk's file took about five times one served from the cache
+// (random 8-byte reads over 4,096 chunks of 64 KiB, 1,024 of them mapped),
+// so the cache is best when it holds every chunk a Manager reaches but does
+// not map. Each open file holds some kernel memory (the file, and its
+// inode and name kept in the system's caches), so a Manager keeps no more
+// than maxCacheShare, 4 GiB of 64 KiB chunks, even where the descriptor
+// limit would allow more (Windows has none).
+const (
+	minCacheShare = 1024
+	maxCacheShare = 1 << 16
+)
 
 // fdLocked returns the cached open file of chunk idx, opening it if need
 // be, with a reference the caller gives back with releaseFdLocked.
@@ -502,15 +508,15 @@ func fileBudgets() (own, process int64) {
 
 // cacheShare is a Manager's share of process, the files the caches of
 // managers Managers hold between them: an equal part, but at least
-// maxOpenFiles, and no more than process. A Manager alone in the process
-// may then keep a file open for every chunk it does not map, up to a
-// quarter of the descriptor limit; where several share it, none can
-// crowd the others out of more than their part (a Manager at the
-// process's budget closes only files of its own to cache another, and
+// minCacheShare, and no more than process or maxCacheShare. A Manager
+// alone in the process may then keep a file open for every chunk it does
+// not map, up to a quarter of the descriptor limit; where several share
+// it, none can crowd the others out of more than their part (a Manager at
+// the process's budget closes only files of its own to cache another, and
 // without one to close opens its file for each use), save where parts
-// would fall below maxOpenFiles, which each may then hold as before.
+// would fall below minCacheShare, which each may then hold.
 func cacheShare(process, managers int64) int64 {
-	return min(process, max(maxOpenFiles, process/max(1, managers)))
+	return min(process, maxCacheShare, max(minCacheShare, process/max(1, managers)))
 }
 
 // filesRoom is the most descriptors the shares of mapped chunks and of

@@ -2,6 +2,7 @@ package chunkmap
 
 import (
 	"bytes"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -176,16 +177,18 @@ func TestFileLimit_DroppedManagerGivesBackItsShare(t *testing.T) {
 
 // TestCacheShare checks a Manager's share of the process's budget of
 // cached files: all of it for a Manager alone, an equal part among
-// several, never less than maxOpenFiles (as much as each held before the
-// shares) unless the budget itself is less, and never more than the budget.
+// several, never less than minCacheShare unless the budget itself is less,
+// and never more than the budget or maxCacheShare.
 func TestCacheShare(t *testing.T) {
 	for _, tc := range []struct{ process, managers, want int64 }{
 		{5000, 1, 5000},
 		{5000, 0, 5000}, // a Manager counts itself as it opens
 		{5000, 2, 2500},
-		{5000, 4, maxOpenFiles + 226},
-		{5000, 10, maxOpenFiles},
+		{5000, 4, minCacheShare + 226},
+		{5000, 10, minCacheShare},
 		{1 << 18, 16, 1 << 14},
+		{1 << 18, 1, maxCacheShare},
+		{math.MaxInt64, 3, maxCacheShare}, // no descriptor limit (Windows)
 		{600, 1, 600},
 		{600, 3, 600},
 		{0, 1, 0},

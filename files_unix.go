@@ -17,7 +17,7 @@ import (
 func processFileBudget() int64 {
 	var r unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
-		return 4 * maxOpenFiles
+		return 4 * minCacheShare
 	}
 	return int64(max(4, min(1<<20, r.Cur/4)))
 }
