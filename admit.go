@@ -515,7 +515,15 @@ func fileBudgets() (own, process int64) {
 // the process's budget closes only files of its own to cache another, and
 // without one to close opens its file for each use), save where parts
 // would fall below minCacheShare, which each may then hold.
+//
+// Where the system sets no descriptor limit (process is math.MaxInt64:
+// Windows), there is no budget to share, and each Manager keeps
+// minCacheShare: on Windows a file open in one process may keep another
+// from deleting it.
 func cacheShare(process, managers int64) int64 {
+	if process == math.MaxInt64 {
+		return minCacheShare
+	}
 	return min(process, maxCacheShare, max(minCacheShare, process/max(1, managers)))
 }
 

@@ -286,6 +286,10 @@ func (m *Manager) readFollowed(p []byte, off int64) (int, error) {
 		n, err := m.readFollowedPieces(p, off)
 		low, ok := m.shared.lowestSince(rm)
 		switch {
+		case !ok && err != nil && err != io.EOF:
+			// Not known to stand, and failed: the pieces' own error,
+			// with none of their bytes.
+			return 0, err
 		case !ok:
 			continue
 		case low >= off+int64(n):

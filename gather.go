@@ -38,6 +38,10 @@ func (m *Manager) Gather(dst []byte, offs []int64, n int) error {
 	if m.follows.Load() {
 		return m.gatherFollowed(dst, offs, n)
 	}
+	if len(offs) <= 1 {
+		// One value stands on its own checks, as one ReadAt does.
+		return m.gatherScatter("gather", dst, offs, n, false)
+	}
 	var err error
 	if werr := m.readWhole("gather", firstValue(offs, n), func() { err = m.gatherScatter("gather", dst, offs, n, false) }); werr != nil {
 		return werr

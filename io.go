@@ -20,8 +20,10 @@ import (
 // and nil at any offset that is not negative, as os.File's does. ReadAt
 // may run in parallel with every other method. One that a concurrent
 // Truncate or DropBefore overtakes is made again after it, so it returns
-// what the dataset holds then (io.EOF where the new Size cuts it short);
-// a following reader's ReadAt of more than 256 KiB may instead stop where
+// what the dataset holds then (io.EOF where the new Size cuts it short):
+// on a read-write Manager once, waiting for the shrink to finish; on a
+// ReadOnly one that follows no writer up to 8 times, then ErrOutOfRange.
+// A following reader's ReadAt of more than 256 KiB may instead stop where
 // its writer's cut went, with io.EOF, keeping the bytes before it. It
 // does not retain p, which must not share memory with the bytes it reads
 // (see WriteAt).
@@ -72,6 +74,11 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 // of the ReadAt: a following reader reads p as a piece of it. The read
 // stands as of one moment (readWhole).
 func (m *Manager) readIn(p []byte, off int64, call span) (n int, err error) {
+	if int64(len(p)) <= m.chunkSize-off&m.mask {
+		// One chunk, one piece: it stands on its own checks (a piece
+		// that a shrink overtook is read again whole, see readPieces).
+		return m.readPieces(p, off, call)
+	}
 	if werr := m.readWhole("read", call, func() { n, err = m.readPieces(p, off, call) }); werr != nil {
 		return 0, werr
 	}
@@ -90,10 +97,13 @@ func (m *Manager) readIn(p []byte, off int64, call span) (n int, err error) {
 // that says less) until the epoch holds still, followTries times at most,
 // and then the error is ErrOutOfRange. A following reader's pieces are
 // checked against its writer's epoch instead (followedRead, readFollowed).
+// A read that waits for resize waits only for a shrink (or Close) that
+// overtook it, and for the writes it lets finish first.
 func (m *Manager) readWhole(op string, s span, read func()) error {
+	follows := m.follows.Load() // as the read runs under it
 	began := m.shrinks.Load()
 	read()
-	if m.follows.Load() || m.shrinks.Load() == began {
+	if follows || m.shrinks.Load() == began {
 		return nil
 	}
 	if !m.opts.ReadOnly {

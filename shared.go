@@ -270,10 +270,14 @@ func (s *sharedPage) markRead() (rm readMark) {
 }
 
 // lowestSince returns the lowest Size that a cut of the writer's since rm
-// left (math.MaxInt64 if the epoch has not moved, so no cut can have
-// reached a byte read since rm), and ok false if the page cannot tell.
+// left, and ok false if the page cannot tell. It is math.MaxInt64 where the
+// epoch has not moved, so no cut can have reached a byte read since rm, and
+// where the page could not be read (then or now: another program cut the
+// manifest, or the reader's Close let go of the page), where there is no
+// writer's cut to follow and each piece stood on its own (followedRead).
 func (s *sharedPage) lowestSince(rm readMark) (low int64, ok bool) {
-	if e, _, ok := s.epochSize(); ok && rm.ok && e == rm.epoch {
+	e, _, now := s.epochSize()
+	if !rm.ok || !now || e == rm.epoch {
 		return math.MaxInt64, true
 	}
 	if !rm.marked {

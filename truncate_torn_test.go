@@ -82,7 +82,7 @@ func TestTruncateRegrowNeverTearsReads(t *testing.T) {
 			// 3 once the growth returned.
 			var phase atomic.Int64
 			var stop atomic.Bool
-			var checked, refused atomic.Int64
+			var checked, refused, reads atomic.Int64
 			var wg sync.WaitGroup
 			errc := make(chan error, 2)
 			wg.Add(2)
@@ -106,12 +106,23 @@ func TestTruncateRegrowNeverTearsReads(t *testing.T) {
 						return
 					}
 					phase.Store(4 * (r + 1))
+					// The round's bytes stand until two more reads
+					// ended (so one ran whole in this step), or for
+					// 50 ms: a read overtaken by every cut is made
+					// again after it, mostly while Size is at the cut,
+					// where a Gather's values lie past Size and it is
+					// refused, and a slow one (a Gather that remaps a
+					// chunk per value) would be checked never.
+					ended := reads.Load()
+					for t0 := time.Now(); reads.Load() < ended+2 && time.Since(t0) < 50*time.Millisecond && !stop.Load(); {
+						time.Sleep(50 * time.Microsecond)
+					}
 				}
 			}()
 			go func() {
 				defer wg.Done()
 				rng := rand.New(rand.NewPCG(seed, 7))
-				for !stop.Load() {
+				for ; !stop.Load(); reads.Add(1) {
 					ph := phase.Load()
 					r, step := ph/4, ph%4
 					var offs []int64
