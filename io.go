@@ -72,14 +72,19 @@ func (m *Manager) readAt(p []byte, off int64) (int, error) {
 // readIn is readAt once the arguments are checked (and, for a following
 // reader, Start and Size are the writer's). Its errors name call, the span
 // of the ReadAt: a following reader reads p as a piece of it. The read
-// stands as of one moment (readWhole).
+// stands as of one moment (see readWhole), with readWhole's checks made in
+// place: a read across chunks is ReadAt's second most common.
 func (m *Manager) readIn(p []byte, off int64, call span) (n int, err error) {
-	if int64(len(p)) <= m.chunkSize-off&m.mask {
-		// One chunk, one piece: it stands on its own checks (a piece
-		// that a shrink overtook is read again whole, see readPieces).
-		return m.readPieces(p, off, call)
+	follows := m.follows.Load() // as the read runs under it
+	began := m.shrinks.Load()
+	n, err = m.readPieces(p, off, call, began)
+	if follows || m.shrinks.Load() == began || int64(len(p)) <= m.chunkSize-off&m.mask {
+		// Nothing shrank, or one chunk, one piece: it stands on its
+		// own checks (a piece a shrink overtook is read again whole,
+		// see readPieces).
+		return n, err
 	}
-	if werr := m.readWhole("read", call, func() { n, err = m.readPieces(p, off, call) }); werr != nil {
+	if werr := m.readAgain("read", call, func() { n, err = m.readPieces(p, off, call, m.shrinks.Load()) }); werr != nil {
 		return 0, werr
 	}
 	return n, err
@@ -91,14 +96,9 @@ func (m *Manager) readIn(p []byte, off int64, call span) (n int, err error) {
 // growth after it may land between two pieces: the first read before the
 // cut, the next reads the growth's zeros, or bytes written after it, where
 // the bytes cut off stood (see slots.go). So if the shrink epoch moved
-// during the read, it is made again: on a writer with resize held for
-// reading, which no Truncate, DropBefore or Close runs beside, so once; on
-// a reader that follows no writer (whose Refresh may re-read a manifest
-// that says less) until the epoch holds still, followTries times at most,
-// and then the error is ErrOutOfRange. A following reader's pieces are
-// checked against its writer's epoch instead (followedRead, readFollowed).
-// A read that waits for resize waits only for a shrink (or Close) that
-// overtook it, and for the writes it lets finish first.
+// during the read, it is made again (readAgain). A following reader's
+// pieces are checked against its writer's epoch instead (followedRead,
+// readFollowed).
 func (m *Manager) readWhole(op string, s span, read func()) error {
 	follows := m.follows.Load() // as the read runs under it
 	began := m.shrinks.Load()
@@ -106,6 +106,17 @@ func (m *Manager) readWhole(op string, s span, read func()) error {
 	if follows || m.shrinks.Load() == began {
 		return nil
 	}
+	return m.readAgain(op, s, read)
+}
+
+// readAgain makes read, a read that a shrink overtook (readWhole), again:
+// on a writer with resize held for reading, which no Truncate, DropBefore
+// or Close runs beside, so once (waiting only for the shrink or Close that
+// overtook it, and for the writes it lets finish first); on a reader that
+// follows no writer (whose Refresh may re-read a manifest that says less)
+// until the epoch holds still, followTries times at most, and then the
+// error is ErrOutOfRange.
+func (m *Manager) readAgain(op string, s span, read func()) error {
 	if !m.opts.ReadOnly {
 		m.resize.RLock()
 		defer m.resize.RUnlock()
@@ -113,7 +124,7 @@ func (m *Manager) readWhole(op string, s span, read func()) error {
 		return nil
 	}
 	for range followTries - 1 {
-		began = m.shrinks.Load()
+		began := m.shrinks.Load()
 		read()
 		if m.shrinks.Load() == began {
 			return nil
@@ -122,14 +133,14 @@ func (m *Manager) readWhole(op string, s span, read func()) error {
 	return m.errorf(op, s, ErrOutOfRange, fmt.Sprintf("the dataset shrank during each of %d tries of the read", followTries))
 }
 
-// readPieces is readIn's read of p, a chunk at a time.
-func (m *Manager) readPieces(p []byte, off int64, call span) (int, error) {
+// readPieces is readIn's read of p, a chunk at a time; shrinks is the
+// shrink epoch, loaded before it.
+func (m *Manager) readPieces(p []byte, off int64, call span, shrinks uint64) (int, error) {
 	if off < m.state().start.Load() {
 		return 0, m.errorf("read", call, ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
 	}
 	// The shrink epoch before Size: a Truncate that changes the Size
 	// read moves the epoch after it was loaded (see shrankSince).
-	shrinks := m.shrinks.Load()
 	size := m.state().size.Load()
 	if off >= size {
 		return 0, io.EOF
