@@ -550,12 +550,43 @@ func filesRoom(quarter int64) int64 {
 // REQUIRES: m.mu held.
 func (m *Manager) fdRoomLocked(room int) bool {
 	own, process := fileBudgets()
-	for filesInProcess.Load()+int64(room) > process || int64(len(m.mu.fds)+room) > own {
-		if !m.dropIdleFdsLocked(1) {
-			break
-		}
+	// In one pass each: a pass starts a walk of the cache, up to a
+	// Manager's share long.
+	if over := int64(len(m.mu.fds)+room) - own; over > 0 {
+		m.dropIdleFdsLocked(int(over))
+	}
+	if over := filesInProcess.Load() + int64(room) - process; over > 0 {
+		m.dropIdleFdsLocked(int(over))
 	}
 	return filesInProcess.Load()+int64(room) <= process
+}
+
+// trimOthersFds closes, in every open Manager of the process but m whose
+// lock is free at that moment, the idle cached files past its share of the
+// caches' budget (fileBudgets), which m's Open has just made smaller: a
+// Manager that cached files while it was alone would otherwise keep them
+// until its next use of its cache, however long it stays idle, and the new
+// one, finding the process's budget full, would open a file for each use.
+// (A Manager whose lock is busy is in use, and trims itself as it caches.)
+// It waits for no lock.
+func trimOthersFds(m *Manager) {
+	managers.Lock()
+	others := make([]*Manager, 0, len(managers.set))
+	for p := range managers.set {
+		if o := p.Value(); o != nil && o != m {
+			others = append(others, o)
+		}
+	}
+	managers.Unlock()
+	for _, o := range others {
+		if !o.mu.TryLock() {
+			continue
+		}
+		if o.live.Load() {
+			o.fdRoomLocked(0)
+		}
+		o.mu.Unlock()
+	}
 }
 
 // filesInProcess counts the files the descriptor caches of every Manager
@@ -636,7 +667,10 @@ func (m *Manager) takeFdLocked(idx int64) *chunk.File {
 // REQUIRES: m.mu held.
 func (m *Manager) dropIdleFdsLocked(n int) bool {
 	dropped := false
-	for k, e := range m.mu.fds { // the cache is small
+	// Which idle files go matters little: with the cache as large as a
+	// Manager's share, most of a dataset it does not map, a file is
+	// about as likely to be used next as any other.
+	for k, e := range m.mu.fds {
 		if n == 0 {
 			break
 		}
@@ -879,11 +913,12 @@ func (m *Manager) opened(own int64) {
 		managers.Unlock()
 	}, droppedManager{m.ownFiles, m.scratchFiles, p})
 	managers.Lock()
-	defer managers.Unlock()
 	if managers.set == nil {
 		managers.set = make(map[weak.Pointer[Manager]]struct{})
 	}
 	managers.set[p] = struct{}{}
+	managers.Unlock()
+	trimOthersFds(m)
 }
 
 // droppedManager is what the cleanup of a Manager dropped without Close

@@ -93,3 +93,63 @@ func TestFileCacheHoldsUnmappedChunks(t *testing.T) {
 		}
 	}
 }
+
+// TestFileCacheSharedWithNewManager has a Manager cache files while it is
+// alone, then go idle as a second Manager opens: the first gives back the
+// files past its share as the second opens, and the second, reading as
+// many chunks as its share holds, keeps a file for each of them.
+func TestFileCacheSharedWithNewManager(t *testing.T) {
+	const budget, mapped = 2400, 16
+	testFileBudget.Store(budget)
+	defer testFileBudget.Store(0)
+	// Managers other tests left open (or closed ones the collector has
+	// not taken yet) take their parts of the budget too.
+	base := arenasHeld.Load()
+	alone, two := cacheShare(budget, base+1), cacheShare(budget, base+2)
+	if alone <= two {
+		t.Skipf("with %d other Managers open, one more does not change the shares (%d)", base, alone)
+	}
+	chunksA, chunksB := alone+mapped, two+mapped
+	open := func(n int64) *Manager {
+		m, err := Open(t.TempDir(), &Options{ChunkSize: MinChunkSize, MaxMapped: mapped})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		if err := m.Grow(n * MinChunkSize); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.WriteAt([]byte{1}, n*MinChunkSize-1); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	readAll := func(m *Manager, n int64) {
+		p := make([]byte, 8)
+		for range 2 {
+			for c := int64(0); c < n; c++ {
+				if _, err := m.ReadAt(p, c*MinChunkSize); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	cached := func(m *Manager) int64 {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return int64(len(m.mu.fds))
+	}
+	a := open(chunksA)
+	readAll(a, chunksA)
+	if n := cached(a); n < alone {
+		t.Fatalf("alone, the Manager caches %d files of its %d unmapped chunks, within its share of %d", n, chunksA-mapped, alone)
+	}
+	b := open(chunksB)
+	if n := cached(a); n > two {
+		t.Errorf("once a second Manager opened, the first (idle) still caches %d files, past its share of %d", n, two)
+	}
+	readAll(b, chunksB)
+	if n := cached(b); n < two {
+		t.Errorf("the second Manager caches %d files of its %d unmapped chunks, within its share of %d", n, chunksB-mapped, two)
+	}
+}
