@@ -268,3 +268,43 @@ func readLoop(b *testing.B, ra io.ReaderAt, size int, offs []int64) {
 		}
 	}
 }
+
+// BenchmarkManyChunks: random 8-byte ReadAts over a dataset of 4,096
+// chunks of 64 KiB (256 MiB) through a Manager with its default MaxMapped
+// (1,024 chunks of 64 KiB) and admission: the chunks it does not map are
+// read with pread through its descriptor cache, which keeps one file open
+// for each of them where the process's descriptor limit allows.
+func BenchmarkManyChunks(b *testing.B) {
+	const chunks = 4096
+	d := dataset(b, chunks*smallChunk, smallChunk, 0)
+	d.Options.MaxMapped = 0
+	r := rand.New(rand.NewPCG(17, 17))
+	offs := make([]int64, 1<<16)
+	for i := range offs {
+		offs[i] = r.Int64N(chunks*smallChunk/8) * 8
+	}
+	for _, impl := range readImpls() {
+		if impl.name == "chunkmap-ro" {
+			continue
+		}
+		b.Run("impl="+impl.name, func(b *testing.B) {
+			ra := impl.openWarm(b, d)
+			m, _ := ra.(*chunkmap.Manager)
+			var st0 chunkmap.Stats
+			if m != nil {
+				p := make([]byte, 8)
+				for _, o := range offs { // settle admission and the cache
+					if _, err := m.ReadAt(p, o); err != nil {
+						b.Fatal(err)
+					}
+				}
+				st0 = m.Stats()
+			}
+			readLoop(b, ra, 8, offs)
+			if m != nil {
+				st := m.Stats()
+				b.ReportMetric(float64(st.Misses-st0.Misses)/float64(b.N), "misses/op")
+			}
+		})
+	}
+}
