@@ -550,6 +550,13 @@ func filesRoom(quarter int64) int64 {
 // REQUIRES: m.mu held.
 func (m *Manager) fdRoomLocked(room int) bool {
 	own, process := fileBudgets()
+	return m.fitFdsLocked(own, process, room)
+}
+
+// fitFdsLocked is fdRoomLocked with the budgets, own and process, given.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) fitFdsLocked(own, process int64, room int) bool {
 	// In one pass each: a pass starts a walk of the cache, up to a
 	// Manager's share long.
 	if over := int64(len(m.mu.fds)+room) - own; over > 0 {
@@ -568,8 +575,13 @@ func (m *Manager) fdRoomLocked(room int) bool {
 // until its next use of its cache, however long it stays idle, and the new
 // one, finding the process's budget full, would open a file for each use.
 // (A Manager whose lock is busy is in use, and trims itself as it caches.)
-// It waits for no lock.
+// It waits for no lock, and looks at no Manager where the caches hold no
+// more files between them than one share: none can be past its own then.
 func trimOthersFds(m *Manager) {
+	own, process := fileBudgets()
+	if filesInProcess.Load() <= own {
+		return
+	}
 	managers.Lock()
 	others := make([]*Manager, 0, len(managers.set))
 	for p := range managers.set {
@@ -583,7 +595,7 @@ func trimOthersFds(m *Manager) {
 			continue
 		}
 		if o.live.Load() {
-			o.fdRoomLocked(0)
+			o.fitFdsLocked(own, process, 0)
 		}
 		o.mu.Unlock()
 	}
