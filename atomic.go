@@ -196,7 +196,8 @@ func (m *Manager) atomicIn(kind atomicKind, size int, off int64, a, b uint64) (x
 // hotRead1 does; others pass nil.
 func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64, pg *statePage) (x uint64, swapped, ok, clean bool) {
 	var in *slot
-	defer catchWrite(debug.SetPanicOnFault(true), &in)
+	// ok is set only by a return after the last access (see hotRead1).
+	defer endHot(debug.SetPanicOnFault(true), &ok, &in)
 	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]

@@ -19,7 +19,7 @@ import (
 // load checks it after loading and then counts for nothing; the hot paths
 // check the shrink epoch and the slots, which Close moved and emptied
 // before, after theirs (see sharedPage). A fault on the page is recovered
-// by every guard that loads from it (catchPage, catchFault, catchWrite),
+// by every guard that loads from it (catchPage, catchFault, endHot),
 // whatever its address.
 //
 // mmap-go's Unmap of a writer's view flushes it through the file's handle

@@ -61,16 +61,28 @@ func catchFault(prev bool, f *fault) {
 	}
 }
 
-// catchWrite is catchFault for a lock-free store: if the store faulted
-// while announced in a slot (*in is that slot), it leaves the slot, so that
-// an eviction waiting for it is not kept waiting.
-func catchWrite(prev bool, in **slot) {
+// endHot is the fault guard of the lock-free paths for one access
+// (hotRead1, hotReadSpan, hotWrite1, hotAtomic), deferred with the result of
+// debug.SetPanicOnFault(true). It restores the goroutine's previous setting.
+// *done is true only once the path has returned after its last access to
+// mapped memory; then no fault can have happened, and endHot skips recover,
+// a call into the runtime that is a fifth of the guard's cost on a hit (an
+// 8-byte read of a hot chunk). Otherwise a fault is recovered, and a store
+// announced in a slot (*in, where in is not nil) leaves it, so that an
+// eviction waiting for it is not kept waiting; the path then reports that
+// it could not serve the access, and its caller takes the locked path. Any
+// other panic goes on unwinding, because it is a bug or the caller's, not
+// an I/O condition.
+func endHot(prev bool, done *bool, in **slot) {
 	debug.SetPanicOnFault(prev)
+	if *done {
+		return
+	}
 	if r := recover(); r != nil {
 		if _, ok := memFault(r); !ok {
 			panic(r)
 		}
-		if *in != nil {
+		if in != nil && *in != nil {
 			(*in).leave()
 		}
 	}
@@ -92,9 +104,9 @@ func catchWrite(prev bool, in **slot) {
 // page's. Anything else, or a fault on the page, reports false, and the
 // caller takes followedRead's path, which settles it.
 func (m *Manager) hotRead1(p []byte, off int64, pg *statePage) (ok bool) {
-	// A fault unwinds before ok is set, so it reads false.
-	var f fault
-	defer catchFault(debug.SetPanicOnFault(true), &f)
+	// A fault unwinds before ok is set, so it reads false, and ok is set
+	// only by the return after the last access: it is endHot's done.
+	defer endHot(debug.SetPanicOnFault(true), &ok, nil)
 	var pe uint64
 	if pg != nil {
 		var taken bool // not ok: a fault must leave ok false
@@ -177,7 +189,8 @@ const (
 // whose range may lie past Size (a write that extends it) pass false.
 func (m *Manager) hotWrite1(p []byte, off int64, sized bool) (res int) {
 	var in *slot
-	defer catchWrite(debug.SetPanicOnFault(true), &in)
+	var done bool // set once the store is made and the slot left
+	defer endHot(debug.SetPanicOnFault(true), &done, &in)
 	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]
@@ -201,6 +214,7 @@ func (m *Manager) hotWrite1(p []byte, off int64, sized bool) (res int) {
 	if !s.used.Load() {
 		s.used.Store(true)
 	}
+	done = true
 	if !dirty {
 		return storedClean
 	}
@@ -224,8 +238,7 @@ const maxSpan = 16
 // arena places the chunks side by side and all are mapped, it copies the
 // range in one go, checking every chunk's own word before and after.
 func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
-	var f fault
-	defer catchFault(debug.SetPanicOnFault(true), &f)
+	defer endHot(debug.SetPanicOnFault(true), &ok, nil) // as in hotRead1
 	e := m.shrinks.Load()
 	first, last := m.chunkOf(off), m.chunkOf(off+int64(len(p))-1)
 	k := first & m.smask

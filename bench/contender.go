@@ -845,8 +845,11 @@ func guardedLoad(b []byte, off int64) (x uint64, err error) {
 	if off < 0 || off > int64(len(b))-8 {
 		return 0, errGuardRange
 	}
-	defer catchFault(debug.SetPanicOnFault(true), &err)
-	return binary.LittleEndian.Uint64(b[off:]), nil
+	var done bool
+	defer endGuard(debug.SetPanicOnFault(true), &done, &err)
+	x = binary.LittleEndian.Uint64(b[off:])
+	done = true
+	return x, nil
 }
 
 // guardedStore stores x, little endian, at b[off:], or returns an error if
@@ -857,7 +860,8 @@ func guardedStore(b []byte, off int64, x uint64) (err error) {
 	if off < 0 || off > int64(len(b))-8 {
 		return errGuardRange
 	}
-	defer catchFault(debug.SetPanicOnFault(true), &err)
+	var done bool
+	defer endGuard(debug.SetPanicOnFault(true), &done, &err)
 	binary.LittleEndian.PutUint64(b[off:], x)
 	// Without a use of memory between the store and the return, go1.26's
 	// dead store elimination drops the open-coded defer's "armed" bit,
@@ -865,7 +869,24 @@ func guardedStore(b []byte, off int64, x uint64) (err error) {
 	// store is not recovered (TestGuardFloor catches it). KeepAlive costs
 	// no instruction and keeps the bit.
 	runtime.KeepAlive(b)
+	done = true
 	return nil
+}
+
+// endGuard restores the fault mode and, unless the guarded access got as
+// far as setting *done (no fault can have happened then), recovers: it
+// turns a fault on mapped memory into *err, as chunkmap's guard does, and
+// lets any other panic go on. Skipping recover when done is the cheapest
+// guard found: a call into the runtime fewer per access (chunkmap's
+// single-access paths do the same).
+func endGuard(prev bool, done *bool, err *error) {
+	debug.SetPanicOnFault(prev)
+	if *done {
+		return
+	}
+	if r := recover(); r != nil {
+		*err = faultError(r)
+	}
 }
 
 // catchFault restores the fault mode and turns a fault on mapped memory
@@ -873,12 +894,18 @@ func guardedStore(b []byte, off int64, x uint64) (err error) {
 func catchFault(prev bool, err *error) {
 	debug.SetPanicOnFault(prev)
 	if r := recover(); r != nil {
-		a, ok := r.(interface{ Addr() uintptr })
-		if !ok {
-			panic(r)
-		}
-		*err = fmt.Errorf("bench: guardfloor: fault at address %#x", a.Addr())
+		*err = faultError(r)
 	}
+}
+
+// faultError returns the error for r, a recovered fault on mapped memory;
+// any other panic value it panics with again.
+func faultError(r any) error {
+	a, ok := r.(interface{ Addr() uintptr })
+	if !ok {
+		panic(r)
+	}
+	return fmt.Errorf("bench: guardfloor: fault at address %#x", a.Addr())
 }
 
 // scopeFloor is flat read and written the way a Batch is: one fault guard

@@ -1,0 +1,96 @@
+//go:build unix
+
+package chunkmap
+
+import (
+	"bytes"
+	"os"
+	"runtime/debug"
+	"testing"
+)
+
+// TestHotPaths_FaultRecovered checks each lock-free path for one access
+// (hotRead1, hotReadSpan, hotWrite1, hotAtomic's load and store) on a
+// mapped chunk whose file another program truncated. Each first serves the
+// same access on the whole file, so that the only change is the file: the
+// access must then fault, be recovered by the path's guard (endHot, which
+// calls recover only when the path did not finish), report that it did
+// not serve it, leave the slot it announced a store in, and put back the
+// goroutine's fault setting. A guard that lost its deferred call (as an
+// open-coded defer's armed bit can be lost to dead store elimination when
+// nothing reads memory between the defer and the return) ends the test
+// process instead.
+func TestHotPaths_FaultRecovered(t *testing.T) {
+	m := openWriter(t, t.TempDir())
+	cs := m.ChunkSize()
+	if _, err := m.WriteAt(bytes.Repeat([]byte{'A'}, int(3*cs)), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{cs + 8, 2*cs + 8} {
+		// Map chunks 1 and 2, and mark them dirty: an atomic stores
+		// through the mapping (a small WriteAt to a clean chunk may go
+		// to its file instead: see cleanWrites).
+		wantRead(t, m, off, 8, 'A', "a read that maps the chunk")
+		if _, err := m.AddUint64(off, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &m.slots[1&m.smask]
+	if s.own.Load() != 2 || !s.isDirty() || m.slots[2&m.smask].own.Load() != 3 {
+		t.Fatalf("chunks 1 and 2 are not mapped in their slots, or chunk 1 is not dirty: own %d and %d, dirty %v",
+			s.own.Load(), m.slots[2&m.smask].own.Load(), s.isDirty())
+	}
+	gen := s.gen.Load()
+	off := cs + 64
+	p := make([]byte, 8)
+	span := make([]byte, 128) // across chunks 1 and 2
+	type access struct {
+		name string
+		do   func() bool // reports whether the path served the access
+	}
+	accesses := []access{
+		{"hotRead1", func() bool { return m.hotRead1(p, off, nil) }},
+		{"hotReadSpan", func() bool { return m.hotReadSpan(span, 2*cs-64) }},
+		{"hotWrite1", func() bool { return m.hotWrite1([]byte("BBBBBBBB"), off, true) != notStored }},
+		{"hotAtomic load", func() bool {
+			_, _, ok, _ := m.hotAtomic(atomicLoad, 8, off, 0, 0, nil)
+			return ok
+		}},
+		{"hotAtomic add", func() bool {
+			_, _, ok, _ := m.hotAtomic(atomicAdd, 8, off, 1, 0, nil)
+			return ok
+		}},
+	}
+	for _, a := range accesses {
+		if !a.do() {
+			t.Fatalf("%s did not serve an access to a whole chunk", a.name)
+		}
+	}
+	if err := os.Truncate(m.chunkPath(1), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []bool{false, true} {
+		prev := debug.SetPanicOnFault(want)
+		for _, a := range accesses {
+			if a.do() {
+				t.Errorf("%s served an access to a chunk whose file was truncated", a.name)
+			}
+			if got := debug.SetPanicOnFault(want); got != want {
+				t.Errorf("%s left the goroutine's fault setting %v, want the caller's %v", a.name, got, want)
+			}
+			if s.storing() {
+				// Close would wait for the store to leave: end here.
+				s.leave()
+				t.Fatalf("%s left a store announced in the slot after its fault", a.name)
+			}
+		}
+		debug.SetPanicOnFault(prev)
+	}
+	if s.own.Load() != 2 || s.gen.Load() != gen {
+		t.Errorf("chunk 1's slot changed during the test (own %d, generation %d to %d): the paths may have declined before touching the file",
+			s.own.Load(), gen, s.gen.Load())
+	}
+	if err := os.Truncate(m.chunkPath(1), cs); err != nil {
+		t.Fatal(err) // whole again, for Close
+	}
+}
