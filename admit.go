@@ -98,9 +98,7 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	m.mu.Unlock()
 	k, end, err := m.chunkFileIO(e, p[:n], off, write, sized)
 	if errors.Is(err, syscall.EFAULT) && n > 0 {
-		if ferr := m.bufferRefused(p[:n]); ferr != nil {
-			err = ferr
-		}
+		err = m.bufferRefused(p[:n], write)
 	}
 	m.mu.Lock()
 	if write && k > 0 && m.markPwriteLocked(e, idx) {

@@ -79,6 +79,11 @@ func TestBufferFault(t *testing.T) {
 			}
 			if msg := err.Error(); strings.Contains(msg, "truncated or removed") {
 				t.Errorf("the message blames the dataset: %q", msg)
+			} else if !strings.Contains(msg, "the buffer passed") || strings.Contains(msg, ".chunk") {
+				// A pread or pwrite refused with EFAULT is the
+				// buffer's fault as a guarded copy's is, and says so
+				// alike, not naming a chunk file.
+				t.Errorf("the message does not blame the buffer, or names a chunk file: %q", msg)
 			}
 		})
 	}
@@ -203,6 +208,9 @@ func TestBufferFault_GrowthAcrossChunks(t *testing.T) {
 				err = c.call(m, faulttest.PartlyFaulting(t, n, good))
 				if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EFAULT) {
 					t.Fatalf("got %v; want ErrIO matching EFAULT", err)
+				}
+				if msg := err.Error(); !strings.Contains(msg, "the buffer passed") || strings.Contains(msg, ".chunk") {
+					t.Errorf("the message does not blame the buffer, or names a chunk file: %q", msg)
 				}
 				if got := m.Size(); got != size {
 					t.Errorf("Size %d after the failed write, want %d", got, size)

@@ -323,15 +323,16 @@ func (m *Manager) bufferFault(f fault, ours []byte) error {
 	return fmt.Errorf("%w: the buffer passed faulted at address %#x: %w", ErrIO, f.addr, syscall.EFAULT)
 }
 
-// bufferRefused is the error of a pread or pwrite that the system refused
-// with EFAULT for p, its buffer, where p reaches into this Manager's arena
-// (a pin of the dataset passed as the buffer): the fault is a chunk
-// file's, reported as bufferFault reports one, ErrFault naming the file;
-// nil where p lies outside the arena, and the EFAULT stands. The system
-// does not say which byte faulted: of the chunks at p's two ends, the
-// first whose file under its name is not ChunkSize long is named, else the
-// first.
-func (m *Manager) bufferRefused(p []byte) error {
+// bufferRefused is the error of a pread or pwrite (write) that the system
+// refused with EFAULT for p, its buffer. Where p reaches into this
+// Manager's arena (a pin of the dataset passed as the buffer) the fault is
+// a chunk file's, reported as bufferFault reports one, ErrFault naming the
+// file; the system does not say which byte faulted: of the chunks at p's
+// two ends, the first whose file under its name is not ChunkSize long is
+// named, else the first. Elsewhere the caller's buffer is at fault, and
+// the error says so as bufferFault does (ErrIO, EFAULT), naming the system
+// call, not the chunk file it was for.
+func (m *Manager) bufferRefused(p []byte, write bool) error {
 	lo := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
 	var first error
 	for _, a := range [2]uintptr{lo, lo + uintptr(len(p)) - 1} {
@@ -352,7 +353,14 @@ func (m *Manager) bufferRefused(p []byte) error {
 			first = err
 		}
 	}
-	return first
+	if first != nil {
+		return first
+	}
+	call := "pread"
+	if write {
+		call = "pwrite"
+	}
+	return fmt.Errorf("%w: the buffer passed faulted in a %s: %w", ErrIO, call, syscall.EFAULT)
 }
 
 // slotAt returns the slot whose range holds address addr, if one does: by
