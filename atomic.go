@@ -37,8 +37,8 @@ var atomicNames = [4]string{"atomic load", "atomic store", "atomic add", "atomic
 // miss on different chunks may take the mapped chunks past MaxMapped by
 // one each, until they return. At the bound such a miss also unmaps
 // another chunk: atomics spread over more chunks than MaxMapped map and
-// unmap one on most calls, thousands of times the cost of a hit (see the
-// README's "What MaxMapped bounds").
+// unmap one on most calls, hundreds to thousands of times the cost of a
+// hit (see the README's "What MaxMapped bounds").
 func (m *Manager) LoadUint32(off int64) (uint32, error) {
 	x, _, err := m.atomicOp(atomicLoad, 4, off, 0, 0)
 	return uint32(x), err

@@ -46,7 +46,8 @@ func runtimeType(t reflect.Type) bool {
 }
 
 // catchFault is deferred, with the result of debug.SetPanicOnFault(true), by
-// every function that touches mapped memory that it does not hold. It
+// every function that touches mapped memory that it does not hold, but the
+// single-access paths, which defer endHot. It
 // restores the goroutine's previous setting and turns a fault into f; any
 // other panic goes on unwinding, because it is a bug or the caller's, not an
 // I/O condition.

@@ -866,8 +866,8 @@ func guardedStore(b []byte, off int64, x uint64) (err error) {
 	// Without a use of memory between the store and the return, go1.26's
 	// dead store elimination drops the open-coded defer's "armed" bit,
 	// set before the store and cleared at the return, so a fault in the
-	// store is not recovered (TestGuardFloor catches it). KeepAlive costs
-	// no instruction and keeps the bit.
+	// store is not recovered (TestGuardFloor catches it). KeepAlive
+	// keeps the bit, for a few moves of the slice to the stack.
 	runtime.KeepAlive(b)
 	done = true
 	return nil
