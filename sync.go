@@ -266,7 +266,7 @@ func (m *Manager) flush() (size int64, err error) {
 		}
 	}
 	var retry []int64
-	var said map[string]bool
+	var said map[int64]bool
 	// One refusal for want of descriptors says what to do; those of the
 	// other files are counted, not repeated (with the hint, a few hundred
 	// bytes each).
@@ -276,24 +276,29 @@ func (m *Manager) flush() (size int64, err error) {
 		if r.soft == nil {
 			continue
 		}
-		if i >= len(live) {
-			retry = append(retry, evicted[i-len(live)])
+		idx := int64(0)
+		if i < len(live) {
+			idx = live[i].index
+		} else {
+			idx = evicted[i-len(live)]
+			retry = append(retry, idx)
 		}
 		// A chunk both mapped and written by pwrite since the last Sync
-		// is in live and in evicted: a file gone is reported once.
-		msg := r.soft.Error()
+		// is in live and in evicted, and its two checks may fail in
+		// different words (a stat of the mapped file, an open by name):
+		// one is reported.
 		switch {
-		case said[msg]:
+		case said[idx]:
 		case filesRefused(r.soft) && refusedOne:
 			refusedMore++
 		default:
-			if said == nil {
-				said = make(map[string]bool)
-			}
-			said[msg] = true
 			refusedOne = refusedOne || filesRefused(r.soft)
 			soft = errors.Join(soft, r.soft)
 		}
+		if said == nil {
+			said = make(map[int64]bool)
+		}
+		said[idx] = true
 	}
 	if refusedMore > 0 {
 		soft = errors.Join(soft, fmt.Errorf("%s to sync could not be opened for want of descriptors", units.Count(refusedMore, "more chunk file")))
