@@ -338,6 +338,33 @@ func TestDurability_ManifestTruncated(t *testing.T) {
 	wantErrNaming(t, "Open after the manifest was truncated", err, chunkmap.ErrCorrupt, manifestPath(dir))
 }
 
+// TestDurability_ManifestExtended grows the manifest under the open
+// writer: Sync reports ErrCorrupt naming it, and says it was extended, not
+// truncated (which it said of any manifest not of its length).
+func TestDurability_ManifestExtended(t *testing.T) {
+	dir := t.TempDir()
+	m := openDurability(t, dir, chunkmap.Options{ChunkSize: cs})
+	writeAt(t, m, pattern(1, cs+10), 0)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(manifestPath(dir), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, 10000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = m.Sync()
+	wantErrNaming(t, "Sync after the manifest was extended", err, chunkmap.ErrCorrupt, manifestPath(dir))
+	if msg := fmt.Sprint(err); !strings.Contains(msg, "extended to 14096 bytes") || strings.Contains(msg, "truncated") {
+		t.Errorf("Sync after the manifest was extended by 10000 bytes: %v, want it to say it was extended to 14096 bytes", err)
+	}
+}
+
 // lowerFileLimit sets the soft descriptor limit so that the next open in
 // this process fails with EMFILE (the lowest free descriptor reaches it),
 // and returns a function that restores the limit; the test's cleanup

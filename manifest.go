@@ -562,8 +562,10 @@ func (mfl *manifestFile) stillNamed(fsys vfs.FS) error {
 		return fmt.Errorf("%w: manifest %s was removed or replaced by another program", ErrCorrupt, path)
 	case err != nil:
 		return fmt.Errorf("stat manifest %s: %w", path, unpath(path, err))
-	case onDisk.Size() != manifestLen:
-		return fmt.Errorf("%w: manifest %s was truncated to %d bytes by another program", ErrCorrupt, path, onDisk.Size())
+	case onDisk.Size() < manifestLen:
+		return fmt.Errorf("%w: manifest %s was truncated to %d bytes by another program (not %d)", ErrCorrupt, path, onDisk.Size(), manifestLen)
+	case onDisk.Size() > manifestLen:
+		return fmt.Errorf("%w: manifest %s was extended to %d bytes by another program (not %d)", ErrCorrupt, path, onDisk.Size(), manifestLen)
 	}
 	return nil
 }
