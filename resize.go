@@ -29,7 +29,7 @@ func (m *Manager) growLocked(end int64, pipeline bool) error {
 	// The chunks the growth before owes are settled first, so that those
 	// owed are always the latest growth's (ahead.go).
 	if err := m.settleAllLocked(); err != nil {
-		return fmt.Errorf("grow to %d bytes: %w", end, err)
+		return fmt.Errorf("grow to %d bytes: %w", end, classify(err))
 	}
 	last := m.mu.first + m.mu.nchunks // index of the next chunk to create
 	need := chunksFor(end, m.shift)
@@ -52,7 +52,7 @@ func (m *Manager) growLocked(end int64, pipeline bool) error {
 		// A bulk write: the first chunk's file now, the others' on the
 		// maker while the write fills the first.
 		if err := m.createLocked(last); err != nil {
-			return fmt.Errorf("grow to %d bytes: %w", end, err)
+			return fmt.Errorf("grow to %d bytes: %w", end, classify(err))
 		}
 		for idx := last + 1; idx < need; idx++ {
 			delete(m.mu.allocEnd, idx)
@@ -64,7 +64,7 @@ func (m *Manager) growLocked(end int64, pipeline bool) error {
 	for idx := last; idx < need; idx++ {
 		if err := m.createLocked(idx); err != nil {
 			err = errors.Join(err, m.unmakeLocked(last, idx))
-			return fmt.Errorf("grow to %d bytes: %w", end, err) // classified by the caller's wrapErr
+			return fmt.Errorf("grow to %d bytes: %w", end, classify(err))
 		}
 	}
 	m.mu.nchunks = need - m.mu.first
