@@ -285,6 +285,34 @@ func TestDurability_ManifestRemoved(t *testing.T) {
 	}
 }
 
+// TestDurability_ManifestRemovedTruncateUnrecorded: a Truncate that
+// deletes chunk files past a Size the manifest never recorded has no record
+// to write, and returned nil over a removed manifest (deleting the files);
+// it reports ErrCorrupt as every Truncate that deletes files does, and
+// does nothing.
+func TestDurability_ManifestRemovedTruncateUnrecorded(t *testing.T) {
+	dir := t.TempDir()
+	m := openDurability(t, dir, chunkmap.Options{ChunkSize: cs})
+	writeAt(t, m, pattern(1, cs+10), 0)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	writeAt(t, m, pattern(2, 3*cs), cs+10) // 5 chunks, not recorded
+	if err := os.Remove(manifestPath(dir)); err != nil {
+		t.Fatal(err)
+	}
+	size := m.Size()
+	wantErrNaming(t, "Truncate deleting unrecorded chunks after the manifest was removed", m.Truncate(3*cs), chunkmap.ErrCorrupt, manifestPath(dir))
+	if got := m.Size(); got != size {
+		t.Errorf("Size after the refused Truncate = %d, want %d", got, size)
+	}
+	for idx := int64(3); idx < 5; idx++ {
+		if _, err := os.Stat(filepath.Join(dir, chunk.Name(idx))); err != nil {
+			t.Errorf("chunk %d after the refused Truncate: %v, want it kept", idx, err)
+		}
+	}
+}
+
 // TestDurability_ManifestTruncated truncates the manifest under the open
 // writer, whose state page is a mapping of it: the writer must not crash
 // when it next mirrors Size or Start there; the call that changes Size

@@ -547,13 +547,20 @@ func (m *Manager) Truncate(size int64) error {
 // lowerRecordLocked writes a manifest record that needs no chunk past Size
 // size, unless the newest one needs none already, before a Truncate
 // deletes them: its Size at most size, from the current first chunk on (a
-// record's Size is never below its Start).
+// record's Size is never below its Start). With nothing to write it still
+// checks that the manifest is the Manager's own, as a write would, so that
+// a Truncate that deletes chunk files reports a manifest removed or
+// replaced from outside (ErrCorrupt) with nothing done, whether or not its
+// Size was recorded.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) lowerRecordLocked(size int64) error {
 	rec := m.recordBaseLocked()
 	rec.size = max(min(rec.size, size), rec.first<<m.shift)
-	return m.recordLocked(rec) // nothing to write if it is the newest
+	if rec == m.mu.durable && !m.opts.Scratch {
+		return m.mfile.stillNamed(m.fsys)
+	}
+	return m.recordLocked(rec)
 }
 
 // deletePastLocked deletes the chunks from the dataset's keep-th on, which
