@@ -276,7 +276,7 @@ func (m *Manager) flush() (size int64, err error) {
 		if r.soft == nil {
 			continue
 		}
-		idx := int64(0)
+		var idx int64
 		if i < len(live) {
 			idx = live[i].index
 		} else {
