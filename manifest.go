@@ -123,6 +123,11 @@ type manifestState struct {
 	mf      manifest
 	seq     uint64 // of the record mf came from; 0 for version 1
 	version int
+	// otherBad says that version 2's other record is damaged, so that
+	// mf may not be the newest record: the damaged one may have been
+	// written after it (a new manifest holds its first record in both
+	// places, so a record of zeros is damage too).
+	otherBad bool
 }
 
 // decodeManifest parses the manifest file b, read from path: for version 2
@@ -185,6 +190,7 @@ func decodeV2(path string, b []byte) (manifestState, error) {
 		return manifestState{}, fmt.Errorf("%w: manifest %s: both records are damaged (record A: %v; record B: %v)",
 			ErrCorrupt, path, errs[0], errs[1])
 	}
+	best.otherBad = errs[0] != nil || errs[1] != nil
 	return best, nil
 }
 

@@ -283,6 +283,56 @@ func TestManifest_TornRecord(t *testing.T) {
 	}
 }
 
+// TestManifest_DamagedRecordPageOfThisBoot damages the newest record after
+// a DropBefore or a Truncate that deleted chunk files, whose state page of
+// this boot the writer closed cleanly: the older record still needs the
+// deleted files, and the page, behind it, is what no writer leaves beside
+// the newest record. A read-write Open took the page for one another
+// program wrote over, followed the older record, and refused the dataset
+// (chunk files missing); with the other record damaged it follows the page,
+// as a reader does, and its first Sync writes the record anew, so that
+// the dataset opens without the page too.
+func TestManifest_DamagedRecordPageOfThisBoot(t *testing.T) {
+	tests := []struct {
+		name        string
+		shrink      func(m *chunkmap.Manager) error
+		start, size int64
+	}{
+		{"DropBefore", func(m *chunkmap.Manager) error { return m.DropBefore(2 * cs) }, 2 * cs, 6 * cs},
+		{"Truncate", func(m *chunkmap.Manager) error { return m.Truncate(3*cs + 10) }, 0, 3*cs + 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			data := pattern(5, 6*cs)
+			m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
+			writeAt(t, m, data, 0)
+			if err := m.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.shrink(m); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			editManifestFile(t, dir, func(b []byte) { recordIn(b, newestSlot(t, b))[60] ^= 1 })
+			want := data[:tc.size]
+
+			before := snapshot(t, dir)
+			checkDataset(t, dir, &chunkmap.Options{ReadOnly: true}, tc.start, want)
+			wantSameSnapshot(t, before, snapshot(t, dir))
+			checkDataset(t, dir, &chunkmap.Options{ChunkSize: cs}, tc.start, want)
+
+			// The Close of that writer recorded the page's Start and
+			// Size: after a restart, which voids the page, the records
+			// say the same.
+			editManifestFile(t, dir, func(b []byte) { clear(b[stateOff : stateOff+8]) })
+			checkDataset(t, dir, &chunkmap.Options{ChunkSize: cs}, tc.start, want)
+		})
+	}
+}
+
 // TestManifest_StatePage checks that a writer's Size and Start outlive its
 // process but not the boot: the dataset is copied while its writer is
 // open, as a crash of the process leaves it (the copy reads the page cache),

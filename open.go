@@ -406,7 +406,7 @@ func open(dir string, o Options) (*Manager, error) {
 			cur = ms.mf
 		}
 		recovered = ps.live && !ps.clean
-		if !o.ReadOnly && stateErr == nil && ps.live && pageBehindRecord(cur, ms.mf) {
+		if !o.ReadOnly && stateErr == nil && ps.live && !ms.otherBad && pageBehindRecord(cur, ms.mf) {
 			// Written over by another program: a writer lowers the
 			// record before the page when chunks go (Truncate) and
 			// raises its first chunk before the page's Start
@@ -415,6 +415,15 @@ func open(dir string, o Options) (*Manager, error) {
 			// a page that is garbage. (A reader may meet the page ahead
 			// of the record it read, a Truncate between the two, and
 			// deletes nothing.)
+			//
+			// Not where the other record is damaged: the record read
+			// may then be the older one, and the page behind it only
+			// because it follows the damaged, newer one (a DropBefore
+			// whose chunk files are gone, which the older record still
+			// needs). A page of this boot outlived no power loss, so
+			// the damage is not a Sync's record torn by one but another
+			// program's or the device's, and the page is the better
+			// witness of what the writer left.
 			cur = ms.mf
 		}
 	} else if mf != nil {
