@@ -117,6 +117,23 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 			fmt.Fprintf(stderr, "chunkmap cat: the output may end short of the dataset's bytes: %s\n", behind)
 			status = exitFail
 		}()
+	} else if to == size {
+		// So does one to a Size that a damaged newer record may have
+		// put further (see pastDamagedRecord).
+		scan, err := scanDir(dir)
+		if err != nil {
+			return fail(stderr, "cat", err)
+		}
+		past, err := pastDamagedRecord(dir, scan, m.ChunkSize(), size)
+		if err != nil {
+			return fail(stderr, "cat", err)
+		}
+		if past != "" {
+			defer func() {
+				fmt.Fprintf(stderr, "chunkmap cat: the output may end short of the dataset's bytes: %s\n", past)
+				status = exitFail
+			}()
+		}
 	}
 
 	w := bufio.NewWriterSize(stdout, 64<<10)

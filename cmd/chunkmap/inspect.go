@@ -273,6 +273,15 @@ the page's, which a read-only Open follows. 'chunkmap verify DIR' gives advice f
 		fmt.Fprintf(stderr, "chunkmap info: warning: %s: the start and size shown are its state page's, not its manifest record's\n", dir)
 		return exitDamaged
 	}
+	// Where the newest record may be the damaged one, the chunk files
+	// past the valid record's Size may hold data it recorded.
+	if what, err := pastDamagedRecord(dir, scan, cs0, size); err != nil {
+		return fail(stderr, "info", err)
+	} else if what != "" {
+		fmt.Fprintf(stdout, "damage      %s\n", what)
+		fmt.Fprintf(stderr, "chunkmap info: warning: %s: the size shown is the valid record's, and the damaged one may have recorded more\n", dir)
+		return exitDamaged
+	}
 	// A read-only Open ignores temporary names, but a read-write Open
 	// refuses a dataset while one of them is no regular file: the
 	// dataset's bytes are intact, yet no writer can open it.

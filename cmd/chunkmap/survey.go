@@ -271,6 +271,8 @@ type survey struct {
 	// end of the last one (chooseExtent, or widen): a stray chunk file
 	// far from the rest then stretches the extent.
 	fromFiles bool
+	// fromPage is set where a live state page gave Start and Size.
+	fromPage bool
 
 	faults []finding // one per fault: the manifest first, then chunks by index
 	notes  []string
@@ -511,8 +513,13 @@ func (s *survey) manifestFaults() {
 		// which such a dataset, never synced, shows as damage too: the
 		// note says so, and salvage widens over its chunk files.)
 		other := 1 - mv.best
-		s.note("%s: %s is damaged (%v); %s (%s) is used, and the next Sync rewrites the damaged one",
-			name, recordName(2, other), mv.recs[other].err, recordName(2, mv.best), mv.recordSummary(mv.best))
+		if p := mv.page; p != nil && p.live && p.fits(mv.recs[mv.best].chunkSize) {
+			s.note("%s: %s is damaged (%v); as Open does, the state page a writer of this boot left is followed (start %d, size %d) rather than %s (%s), and the next Sync rewrites the damaged record",
+				name, recordName(2, other), mv.recs[other].err, p.start, p.size, recordName(2, mv.best), mv.recordSummary(mv.best))
+		} else {
+			s.note("%s: %s is damaged (%v); %s (%s) is used, and the next Sync rewrites the damaged one",
+				name, recordName(2, other), mv.recs[other].err, recordName(2, mv.best), mv.recordSummary(mv.best))
+		}
 	}
 	if mv.version == 1 {
 		s.note("%s has format version 1; the next read-write Open rewrites it as version 2", name)
@@ -603,14 +610,23 @@ func (s *survey) addDisowned() {
 // set up, says less than the newest valid record: a Size that needs fewer
 // chunks, or a Start past the record's first chunk. No writer leaves that
 // (see chooseExtent): another program wrote over the page. A read-write
-// Open follows the record, a read-only one the page.
+// Open follows the record, a read-only one the page. Where the other
+// record is damaged, the valid one may be the older, and a page behind it
+// follows the damaged one (a DropBefore or Truncate that deleted chunk
+// files since): both Opens follow the page, and so does the survey.
 func (mv *manifestView) pageBehind() bool {
-	if mv.best < 0 || mv.page == nil || !mv.page.live {
+	if mv.best < 0 || mv.page == nil || !mv.page.live || mv.otherDamaged() {
 		return false
 	}
 	r := mv.recs[mv.best]
 	cs, p := r.chunkSize, mv.page
 	return p.fits(cs) && (p.start > r.first*cs || chunksFor(p.size, cs) < chunksFor(r.size, cs))
+}
+
+// otherDamaged reports whether the manifest has a valid record and its
+// other record is damaged, so that the valid one may not be the newest.
+func (mv *manifestView) otherDamaged() bool {
+	return mv.version == 2 && mv.best >= 0 && !mv.recs[1-mv.best].ok
 }
 
 // pageBehindWhat says what pageBehind found, for info and cat: the
@@ -638,6 +654,38 @@ func behindPage(dir string) (what string, start, size int64, err error) {
 	}
 	r := mv.recs[mv.best]
 	return mv.pageBehindWhat(dir), r.first * r.chunkSize, r.size, nil
+}
+
+// pastDamagedRecord says, for info and cat, what the survey reports as a
+// problem where the manifest's other record is damaged and no state page of
+// this boot gives Start and Size: chunk files of dir past size (the Size of
+// the valid record, in chunks of cs bytes), which the damaged record may
+// have recorded and the next read-write Open deletes. It returns "" where
+// there are none.
+func pastDamagedRecord(dir string, scan *dirScan, cs, size int64) (string, error) {
+	boot, err := vfs.OS.BootID()
+	if err != nil {
+		return "", fmt.Errorf("read the boot ID: %w", err)
+	}
+	mv := readManifestView(dir, boot)
+	if !mv.otherDamaged() || mv.page != nil && mv.page.live && mv.page.fits(cs) {
+		return "", nil
+	}
+	var past []int64
+	for _, i := range scan.indices() {
+		if i >= chunksFor(size, cs) {
+			past = append(past, i)
+		}
+	}
+	if len(past) == 0 {
+		return "", nil
+	}
+	files := chunk.Name(past[0]) + " lies"
+	if len(past) > 1 {
+		files = fmt.Sprintf("%d chunk files lie (%s … %s)", len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1]))
+	}
+	return fmt.Sprintf("%s past Size, and %s of the manifest is damaged: it may have been the newer record, and recorded data in them, which the next read-write Open deletes; run 'chunkmap verify %s' for advice",
+		files, recordName(mv.version, 1-mv.best), cmdArg(dir)), nil
 }
 
 // recordSummary describes record i, e.g. "seq 3: chunk size 65536, first
@@ -748,7 +796,7 @@ func (s *survey) chooseExtent() error {
 	behind := rec && pageFits && mv.pageBehind()
 	switch {
 	case rec && page != nil && page.live && pageFits && !behind:
-		s.start, s.size = page.start, page.size
+		s.start, s.size, s.fromPage = page.start, page.size, true
 		s.extentFrom = "the manifest's state page (" + pageDesc() + ")"
 	case rec:
 		r := mv.recs[mv.best]
@@ -928,9 +976,23 @@ func (s *survey) chunkFaults() {
 	for _, i := range below {
 		s.note("%s lies below Start (left by an interrupted DropBefore); the next read-write Open deletes it", chunk.Name(i))
 	}
-	switch len(past) {
-	case 0:
-	case 1:
+	switch {
+	case len(past) == 0:
+	case s.mv.otherDamaged() && !s.fromPage && !s.fromFiles:
+		// Size came from the one valid record, and the damaged one may
+		// have been newer: torn by a power loss during a Sync (then these
+		// files hold writes no Sync acknowledged), or damaged since by
+		// another program or the device (then they hold data it
+		// recorded). Nothing tells which, and the next read-write Open
+		// deletes them.
+		files := chunk.Name(past[0]) + " lies"
+		if len(past) > 1 {
+			files = fmt.Sprintf("%d chunk files lie (%s … %s)", len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1]))
+		}
+		s.fault(0, 0, fmt.Sprintf("before any read-write Open, which deletes them, run 'chunkmap salvage %s OUT': it copies them too; if a power loss or crash cut the last Sync short, they hold only writes it did not acknowledge, and a read-write Open may go ahead", cmdArg(s.dir)),
+			"%s past Size, and %s of the manifest is damaged: it may have been the newer record, and recorded data in them",
+			files, recordName(s.mv.version, 1-s.mv.best))
+	case len(past) == 1:
 		s.note("%s lies past Size: it holds no data of the dataset, and the next read-write Open deletes it", chunk.Name(past[0]))
 	default:
 		s.note("%d chunk files lie past Size (%s … %s): they hold no data of the dataset, and the next read-write Open deletes them",

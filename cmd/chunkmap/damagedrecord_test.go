@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// damageNewestRecord flips a bit of the newest of the two records of dir's
+// manifest (version 2: records at 0 and 512, their sequence number at 40
+// and checksum at 60), which then fails its checksum, and with noPage also
+// the state page's magic (at 2048), as when no writer of this boot left it.
+func damageNewestRecord(t *testing.T, dir string, noPage bool) {
+	t.Helper()
+	path := filepath.Join(dir, chunkmap.ManifestName)
+	b, err := os.ReadFile(path)
+	must(t, err)
+	castagnoli := crc32.MakeTable(crc32.Castagnoli)
+	newest, seq := -1, uint64(0)
+	for i := range 2 {
+		r := b[i*512 : i*512+64]
+		if binary.LittleEndian.Uint32(r[60:]) != crc32.Checksum(r[:60], castagnoli) {
+			t.Fatalf("record %d of %s is damaged already", i, path)
+		}
+		if s := binary.LittleEndian.Uint64(r[40:]); newest < 0 || s > seq {
+			newest, seq = i, s
+		}
+	}
+	b[newest*512+60] ^= 1
+	if noPage {
+		clear(b[2048 : 2048+8])
+	}
+	must(t, os.WriteFile(path, b, 0o644))
+}
+
+// TestDamagedRecord_PageOfThisBoot: after a DropBefore that deleted chunk
+// files, the newest record is damaged; the state page a writer of this
+// boot left says the dataset as it is. A read-write Open follows the page,
+// as a reader does (the older record needs the deleted files), and so must
+// the tools: verify said two problems, one a "state page written over" with
+// advice that was false, the other bytes [0, 128 KiB) "lost", and salvage
+// filled them with zeros and exited 3.
+func TestDamagedRecord_PageOfThisBoot(t *testing.T) {
+	dir := newDataset(t)
+	m, err := chunkmap.Open(dir, nil)
+	must(t, err)
+	must(t, m.DropBefore(2*testChunk))
+	must(t, m.Close())
+	damageNewestRecord(t, dir, false)
+	before := snapshot(t, dir)
+
+	if code, out, errOut := runCmd(t, "verify", dir); code != exitOK || !strings.Contains(out, "state page") {
+		t.Errorf("verify: exit %d, want %d and a note on the state page:\n%s%s", code, exitOK, out, errOut)
+	}
+	if code, out, errOut := runCmd(t, "info", dir); code != exitOK || !strings.Contains(out, "start       131072") {
+		t.Errorf("info: exit %d, want %d and start 131072:\n%s%s", code, exitOK, out, errOut)
+	}
+	flat := filepath.Join(t.TempDir(), "flat")
+	code, out, errOut := runCmd(t, "salvage", "-flat", dir, flat)
+	got, err := os.ReadFile(flat)
+	want := make([]byte, testSize-2*testChunk)
+	for i := range want {
+		want[i] = pattern(int64(i) + 2*testChunk)
+	}
+	if code != exitOK || err != nil || !bytes.Equal(got, want) {
+		t.Errorf("salvage -flat: exit %d, %d bytes (%v), want %d and the %d bytes from Start:\n%s%s", code, len(got), err, exitOK, len(want), out, errOut)
+	}
+	checkUnchanged(t, dir, before)
+
+	m, err = chunkmap.Open(dir, nil)
+	must(t, err)
+	if m.Start() != 2*testChunk || m.Size() != testSize {
+		t.Errorf("Open: Start %d, Size %d; want %d, %d", m.Start(), m.Size(), 2*testChunk, int64(testSize))
+	}
+	must(t, m.Close())
+}
+
+// TestDamagedRecord_FilesPastSize: the newest record, which covered the
+// last two chunks, is damaged, and no state page of this boot says more:
+// the valid, older record ends before them. That is what a power loss
+// during the last Sync leaves, and also what damage to an acknowledged
+// record leaves; only in the first case are the files spare. verify said
+// OK and that they "hold no data" (a read-write Open then deleted them),
+// and info said nothing. verify must report one problem and advise salvage
+// first, info report damage (status 3), and cat fail (status 1) after it
+// printed the valid record's bytes; salvage copies all of them.
+func TestDamagedRecord_FilesPastSize(t *testing.T) {
+	const older = 3*testChunk + 10
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	must(t, err)
+	b := make([]byte, testSize)
+	for i := range b {
+		b[i] = pattern(int64(i))
+	}
+	_, err = m.WriteAt(b[:older], 0)
+	must(t, err)
+	must(t, m.Sync())
+	_, err = m.WriteAt(b[older:], older)
+	must(t, err)
+	must(t, m.Close())
+	damageNewestRecord(t, dir, true)
+	before := snapshot(t, dir)
+
+	out := verifyOneProblem(t, dir, "past Size")
+	if !strings.Contains(out, "chunkmap salvage") || strings.Contains(out, "hold no data") {
+		t.Errorf("verify: want salvage advised and no word of files that hold no data:\n%s", out)
+	}
+	if code, out, errOut := runCmd(t, "info", dir); code != exitDamaged || !strings.Contains(out, "damage") {
+		t.Errorf("info: exit %d, want %d and a damage line:\n%s%s", code, exitDamaged, out, errOut)
+	}
+	if code, out, errOut := runCmd(t, "cat", dir); code != exitFail || out != string(b[:older]) || !strings.Contains(errOut, "past Size") {
+		t.Errorf("cat: exit %d, %d bytes, want %d, the %d bytes of the valid record, and a warning:\n%s", code, len(out), exitFail, older, errOut)
+	}
+	if code, out, errOut := runCmd(t, "cat", dir, "-n", "10"); code != exitOK || out != string(b[:10]) {
+		t.Errorf("cat -n 10: exit %d, %q, want %d and the first 10 bytes:\n%s", code, out, exitOK, errOut)
+	}
+	flat := filepath.Join(t.TempDir(), "flat")
+	code, sout, serr := runCmd(t, "salvage", "-flat", dir, flat)
+	got, err := os.ReadFile(flat)
+	if err != nil || len(got) < testSize || !bytes.Equal(got[:testSize], b) {
+		t.Errorf("salvage -flat: exit %d, %d bytes (%v), want the %d bytes written first:\n%s%s", code, len(got), err, testSize, sout, serr)
+	}
+	checkUnchanged(t, dir, before)
+}
