@@ -48,11 +48,13 @@ while they agree on another, or an extent that holds no chunk file while
 some lie below it, is another dataset's: it counts as having no valid
 record. Start and Size come from the manifest as Open would take them (the
 state page a writer of this boot left, else the newest valid record; the
-record, too, where the page says less than it, which no writer leaves), else
+record, too, where the page says less than it, which no writer leaves
+beside an intact other record), else
 from the state page alone, else from the chunk files present (Size is then
 the end of the last one). Where the manifest's other record is damaged (not
 merely never written), it may have recorded more than the valid one, so
-Size runs on to the end of the last chunk file present, and what is
+Size runs on (past a record, not past a state page of this boot) to the
+end of the last chunk file present, and what is
 missing past the valid record's Size is listed as not copied, not as lost.
 The output says which source it used. An extent that OUT cannot hold (a
 stray chunk file far from the rest stretches one taken from the chunk
