@@ -129,3 +129,27 @@ func TestDamagedRecord_FilesPastSize(t *testing.T) {
 	}
 	checkUnchanged(t, dir, before)
 }
+
+// TestChunkFlagDisagrees: with no manifest, -chunk gives the chunk size,
+// and one that every chunk file contradicts put each chunk at the wrong
+// offset with no word of why half the bytes read as lost. verify and
+// salvage go on as told, but say that -chunk disagrees with the files; a
+// -chunk that agrees says nothing of the kind.
+func TestChunkFlagDisagrees(t *testing.T) {
+	dir := newDataset(t)
+	must(t, os.Remove(filepath.Join(dir, chunkmap.ManifestName)))
+	for _, tc := range []struct {
+		chunk string
+		warn  bool
+	}{{"128KiB", true}, {"64KiB", false}} {
+		_, out, errOut := runCmd(t, "verify", "-chunk", tc.chunk, dir)
+		if got := strings.Contains(out, "-chunk 131072 disagrees with the chunk files, which say 65536"); got != tc.warn {
+			t.Errorf("verify -chunk %s: warns %v, want %v:\n%s%s", tc.chunk, got, tc.warn, out, errOut)
+		}
+		out2 := filepath.Join(t.TempDir(), "out")
+		_, out, errOut = runCmd(t, "salvage", "-chunk", tc.chunk, dir, out2)
+		if got := strings.Contains(out, "disagrees with the chunk files"); got != tc.warn {
+			t.Errorf("salvage -chunk %s: warns %v, want %v:\n%s%s", tc.chunk, got, tc.warn, out, errOut)
+		}
+	}
+}

@@ -713,6 +713,13 @@ func (s *survey) chooseChunkSize(flag int64) bool {
 	}
 	if flag != 0 {
 		s.cs, s.csFrom = flag, "-chunk"
+		// -chunk is for chunk files that do not tell their size; where
+		// they agree on another one, it is likely a slip, which puts
+		// every chunk at the wrong offset: say so, and go on as told.
+		if cs, _, err := inferChunkSize(s.scan); err == nil && cs != flag {
+			s.note("-chunk %d disagrees with the chunk files, which say %d (a chunk file is as long as a chunk): with -chunk %d the files are read as chunks of the wrong size at the wrong offsets, and bytes read as lost; check -chunk, or leave it out",
+				flag, cs, flag)
+		}
 		return true
 	}
 	s.cs, s.csFrom, s.csErr = inferChunkSize(s.scan)
