@@ -153,3 +153,39 @@ func TestChunkFlagDisagrees(t *testing.T) {
 		}
 	}
 }
+
+// TestDamagedRecord_DroppedChunks: after a DropBefore, the newest record,
+// the one with the new Start, is damaged, and no state page of this boot
+// says more: the valid record needs the chunks the DropBefore deleted. A
+// power loss during the DropBefore leaves them (it deletes after its
+// record's fsync), so they were dropped, not lost: verify said "bytes [0,
+// 128 KiB) are lost", and salvage filled them with zeros and exited 3.
+// verify reports one problem (a read-write Open refuses the dataset) that
+// loses nothing, and salvage starts at the first chunk file present.
+func TestDamagedRecord_DroppedChunks(t *testing.T) {
+	dir := newDataset(t)
+	m, err := chunkmap.Open(dir, nil)
+	must(t, err)
+	must(t, m.DropBefore(2*testChunk))
+	must(t, m.Close())
+	damageNewestRecord(t, dir, true)
+	before := snapshot(t, dir)
+
+	out := verifyOneProblem(t, dir, "DropBefore")
+	if strings.Contains(out, "lost") && !strings.Contains(out, "nothing is lost") {
+		t.Errorf("verify calls dropped chunks lost:\n%s", out)
+	}
+	flat := filepath.Join(t.TempDir(), "flat")
+	code, sout, serr := runCmd(t, "salvage", "-flat", dir, flat)
+	got, err := os.ReadFile(flat)
+	want := make([]byte, testSize-2*testChunk)
+	for i := range want {
+		want[i] = pattern(int64(i) + 2*testChunk)
+	}
+	// Size runs on to the end of the last chunk file (the damaged record
+	// may have recorded more): zeros past the valid record's.
+	if code != exitOK || err != nil || len(got) < len(want) || !bytes.Equal(got[:len(want)], want) || bytes.ContainsFunc(got[len(want):], func(r rune) bool { return r != 0 }) {
+		t.Errorf("salvage -flat: exit %d, %d bytes (%v), want %d and the %d bytes from the first chunk file on, then zeros:\n%s%s", code, len(got), err, exitOK, len(want), sout, serr)
+	}
+	checkUnchanged(t, dir, before)
+}

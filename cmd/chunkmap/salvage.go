@@ -55,7 +55,10 @@ the end of the last one). Where the manifest's other record is damaged (not
 merely never written), it may have recorded more than the valid one, so
 Size runs on (past a record, not past a state page of this boot) to the
 end of the last chunk file present, and what is
-missing past the valid record's Size is listed as not copied, not as lost.
+missing past the valid record's Size is listed as not copied, not as lost;
+and where every chunk from the valid record's Start up to the first chunk
+file present is missing, a DropBefore that the damaged record recorded
+most likely deleted them, and the new dataset starts at that file.
 The output says which source it used. An extent that OUT cannot hold (a
 stray chunk file far from the rest stretches one taken from the chunk
 files) is refused before anything is copied, and OUT is left as it was.

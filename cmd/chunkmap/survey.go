@@ -823,6 +823,12 @@ func (s *survey) chooseExtent() error {
 		}
 		if s.wide {
 			s.widen()
+			if g := s.droppedBelow(); g >= 0 {
+				was := s.start
+				s.start = g * s.cs
+				s.extentFrom += fmt.Sprintf(", and its start moved from %d to the first chunk file present, %s: %s is damaged, and a DropBefore it recorded would have deleted the chunks before it",
+					was, chunk.Name(g), recordName(mv.version, 1-mv.best))
+			}
 		}
 	case pageFits:
 		s.start, s.size = page.start, page.size
@@ -884,6 +890,30 @@ func (s *survey) widen() {
 		was, chunk.Name(last), recordName(mv.version, 1-mv.best), was)
 }
 
+// droppedBelow returns the first chunk file present in [Start, Size),
+// Start and Size taken from the manifest's valid record, where its other
+// record is damaged and every chunk from Start up to that file is missing;
+// -1 otherwise. A DropBefore that the damaged record recorded deletes those
+// chunks after its record is fsync'd, so a power loss during it leaves them
+// all: the damaged record is then no torn one, and the missing chunks were
+// most likely dropped, not lost.
+func (s *survey) droppedBelow() int64 {
+	if !s.mv.otherDamaged() || s.fromPage {
+		return -1
+	}
+	first, end := s.start/s.cs, chunksFor(s.size, s.cs)
+	for _, i := range s.scan.indices() {
+		switch {
+		case i < first:
+			continue
+		case i == first || i >= end:
+			return -1
+		}
+		return i
+	}
+	return -1
+}
+
 // chunksFor returns how many chunks of cs bytes cover [0, size), without
 // overflowing for a size near math.MaxInt64.
 func chunksFor(size, cs int64) int64 {
@@ -911,7 +941,22 @@ func (s *survey) chunkFaults() {
 	var below, past []int64
 	var links map[vfs.FileID]int64 // chunks in range with other names
 	next := s.first
+	dropped := s.droppedBelow()
 	missing := func(a, b int64) {
+		if a == s.first && b == dropped {
+			what := fmt.Sprintf("%s (%s), the first of those the valid %s needs, and %s is damaged: a DropBefore it recorded most likely deleted them",
+				map[bool]string{true: "a chunk is missing", false: fmt.Sprintf("%d chunks are missing", b-a)}[b == a+1], chunkRange(a, b-a),
+				recordName(s.mv.version, s.mv.best), recordName(s.mv.version, 1-s.mv.best))
+			salvage := fmt.Sprintf("'chunkmap salvage %s OUT' starts the new dataset at %s, Start %d", cmdArg(s.dir), chunk.Name(b), b*s.cs)
+			if s.mv.length != manifestV2Len {
+				// Open refuses the manifest itself, a fault of its own.
+				s.note("%s; %s", what, salvage)
+				return
+			}
+			s.fault(0, 0, "nothing is lost if so: "+salvage,
+				"%s, but a read-write Open, which follows the valid record, refuses the dataset", what)
+			return
+		}
 		from, to := s.lostIn(a, b)
 		advice := s.salvageAdvice("restore it from a backup if there is one", "")
 		if s.fromFiles && b-a > 1 {
