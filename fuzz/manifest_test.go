@@ -85,6 +85,9 @@ type manifestFile struct {
 	version int    // 1 or 2
 	rec     record // version 1's record, or version 2's valid one with the higher seq
 	page    statePage
+	// otherBad: version 2's other record is not valid, so that rec may
+	// not be the newest one.
+	otherBad bool
 }
 
 // decodeManifest judges a manifest file's bytes: a version 2 file is
@@ -93,15 +96,21 @@ type manifestFile struct {
 func decodeManifest(b []byte) (manifestFile, bool) {
 	if len(b) == mfLen {
 		var (
-			mf manifestFile
-			ok bool
+			mf    manifestFile
+			ok    bool
+			valid int
 		)
 		for i := range 2 {
-			r, valid := decodeRecord(b[i*recStride:i*recStride+recLen], 2)
-			if valid && int(r.seq%2) == i && (!ok || r.seq > mf.rec.seq) {
+			r, good := decodeRecord(b[i*recStride:i*recStride+recLen], 2)
+			if !good || int(r.seq%2) != i {
+				continue
+			}
+			valid++
+			if !ok || r.seq > mf.rec.seq {
 				mf.rec, ok = r, true
 			}
 		}
+		mf.otherBad = valid < 2
 		mf.version = 2
 		mf.page = readPage(b)
 		return mf, ok

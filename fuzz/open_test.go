@@ -748,11 +748,13 @@ func predictOpen(dir string, opts *chunkmap.Options, boot [bootLen]byte) predict
 			return corrupt
 		}
 		// No writer leaves a page that needs fewer chunks than the
-		// record, or starts at a later chunk (it changes the record
-		// first): a writer follows the record instead of such a page,
-		// which another program wrote over. A reader follows the page.
+		// newest record, or starts at a later chunk (it changes the
+		// record first): a writer follows the record instead of such a
+		// page, which another program wrote over. A reader follows the
+		// page, and so does a writer where the other record is damaged
+		// (the valid one may be the older).
 		first := start / p.chunkSize
-		behind := first > p.first || ceilDiv(size, p.chunkSize) < ceilDiv(p.size, p.chunkSize)
+		behind := !mf.otherBad && (first > p.first || ceilDiv(size, p.chunkSize) < ceilDiv(p.size, p.chunkSize))
 		if opts.ReadOnly || !behind {
 			p.first, p.size, p.fromPage = first, size, true
 		}
