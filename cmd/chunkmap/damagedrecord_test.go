@@ -127,6 +127,9 @@ func TestDamagedRecord_FilesPastSize(t *testing.T) {
 	if err != nil || len(got) < testSize || !bytes.Equal(got[:testSize], b) {
 		t.Errorf("salvage -flat: exit %d, %d bytes (%v), want the %d bytes written first:\n%s%s", code, len(got), err, testSize, sout, serr)
 	}
+	if !strings.Contains(sout, "not copied [0, 131072)") {
+		t.Errorf("salvage -flat: want the range below the first chunk file listed as not copied:\n%s", sout)
+	}
 	checkUnchanged(t, dir, before)
 }
 

@@ -286,6 +286,10 @@ type survey struct {
 	// widened is the Size it ran on from; 0 if it did not.
 	wide    bool
 	widened int64
+	// narrowed is set where salvage moved Start up to the first chunk
+	// file present (see droppedBelow), from narrowedFrom.
+	narrowed     bool
+	narrowedFrom int64
 }
 
 // surveyDir reads dir. chunkSize, if not 0, is the chunk size to use when
@@ -825,7 +829,7 @@ func (s *survey) chooseExtent() error {
 			s.widen()
 			if g := s.droppedBelow(); g >= 0 {
 				was := s.start
-				s.start = g * s.cs
+				s.start, s.narrowed, s.narrowedFrom = g*s.cs, true, was
 				s.extentFrom += fmt.Sprintf(", and its start moved from %d to the first chunk file present, %s: %s is damaged, and a DropBefore it recorded would have deleted the chunks before it",
 					was, chunk.Name(g), recordName(mv.version, 1-mv.best))
 			}
@@ -1037,13 +1041,20 @@ func (s *survey) chunkFaults() {
 		// another program or the device (then they hold data it
 		// recorded). Nothing tells which, and the next read-write Open
 		// deletes them.
-		files := chunk.Name(past[0]) + " lies"
+		files, them := chunk.Name(past[0])+" lies", "it"
 		if len(past) > 1 {
-			files = fmt.Sprintf("%d chunk files lie (%s … %s)", len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1]))
+			files, them = fmt.Sprintf("%d chunk files lie (%s … %s)", len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1])), "them"
 		}
-		s.fault(0, 0, fmt.Sprintf("before any read-write Open, which deletes them, run 'chunkmap salvage %s OUT': it copies them too; if a power loss or crash cut the last Sync short, they hold only writes it did not acknowledge, and a read-write Open may go ahead", cmdArg(s.dir)),
-			"%s past Size, and %s of the manifest is damaged: it may have been the newer record, and recorded data in them",
-			files, recordName(s.mv.version, 1-s.mv.best))
+		what := fmt.Sprintf("%s past Size, and %s of the manifest is damaged: it may have been the newer record, and recorded data in %s",
+			files, recordName(s.mv.version, 1-s.mv.best), them)
+		if s.mv.length != manifestV2Len {
+			// Open refuses the manifest itself, a fault of its own,
+			// whose advice is salvage.
+			s.note("%s, which 'chunkmap salvage %s OUT' copies too", what, cmdArg(s.dir))
+			break
+		}
+		s.fault(0, 0, fmt.Sprintf("before any read-write Open, which deletes %s, run 'chunkmap salvage %s OUT': it copies %s too; if a power loss or crash cut the last Sync short, %s only writes it did not acknowledge, and a read-write Open may go ahead",
+			them, cmdArg(s.dir), them, map[string]string{"it": "it holds", "them": "they hold"}[them]), "%s", what)
 	case len(past) == 1:
 		s.note("%s lies past Size: it holds no data of the dataset, and the next read-write Open deletes it", chunk.Name(past[0]))
 	default:
