@@ -684,12 +684,19 @@ func pastDamagedRecord(dir string, scan *dirScan, cs, size int64) (string, error
 	if len(past) == 0 {
 		return "", nil
 	}
-	files := chunk.Name(past[0]) + " lies"
+	what, them := pastDamagedWhat(past, recordName(mv.version, 1-mv.best))
+	return fmt.Sprintf("%s; the next read-write Open deletes %s; run 'chunkmap verify %s' for advice", what, them, cmdArg(dir)), nil
+}
+
+// pastDamagedWhat says that the chunk files past lie past Size while the
+// manifest's record named damaged is damaged, and returns the pronoun
+// for the files ("it" or "them").
+func pastDamagedWhat(past []int64, damaged string) (what, them string) {
+	files, them := chunk.Name(past[0])+" lies", "it"
 	if len(past) > 1 {
-		files = fmt.Sprintf("%d chunk files lie (%s … %s)", len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1]))
+		files, them = fmt.Sprintf("%d chunk files lie (%s … %s)", len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1])), "them"
 	}
-	return fmt.Sprintf("%s past Size, and %s of the manifest is damaged: it may have been the newer record, and recorded data in them, which the next read-write Open deletes; run 'chunkmap verify %s' for advice",
-		files, recordName(mv.version, 1-mv.best), cmdArg(dir)), nil
+	return fmt.Sprintf("%s past Size, and %s of the manifest is damaged: it may have been the newer record, and recorded data in %s", files, damaged, them), them
 }
 
 // recordSummary describes record i, e.g. "seq 3: chunk size 65536, first
@@ -1041,12 +1048,7 @@ func (s *survey) chunkFaults() {
 		// another program or the device (then they hold data it
 		// recorded). Nothing tells which, and the next read-write Open
 		// deletes them.
-		files, them := chunk.Name(past[0])+" lies", "it"
-		if len(past) > 1 {
-			files, them = fmt.Sprintf("%d chunk files lie (%s … %s)", len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1])), "them"
-		}
-		what := fmt.Sprintf("%s past Size, and %s of the manifest is damaged: it may have been the newer record, and recorded data in %s",
-			files, recordName(s.mv.version, 1-s.mv.best), them)
+		what, them := pastDamagedWhat(past, recordName(s.mv.version, 1-s.mv.best))
 		if s.mv.length != manifestV2Len {
 			// Open refuses the manifest itself, a fault of its own,
 			// whose advice is salvage.
