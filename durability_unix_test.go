@@ -11,6 +11,7 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -309,6 +310,42 @@ func TestDurability_ManifestRemovedTruncateUnrecorded(t *testing.T) {
 	for idx := int64(3); idx < 5; idx++ {
 		if _, err := os.Stat(filepath.Join(dir, chunk.Name(idx))); err != nil {
 			t.Errorf("chunk %d after the refused Truncate: %v, want it kept", idx, err)
+		}
+	}
+}
+
+// TestDurability_ManifestRemovedDropRecorded: a DropBefore whose Start a
+// record holds already (a crash inside an earlier DropBefore left it, the
+// page of this boot still at the old Start) has no record to write, and
+// returned nil over a removed manifest, deleting the chunk files below the
+// new Start. It reports ErrCorrupt, and does nothing.
+func TestDurability_ManifestRemovedDropRecorded(t *testing.T) {
+	dir := t.TempDir()
+	m := openDurability(t, dir, chunkmap.Options{ChunkSize: cs})
+	writeAt(t, m, pattern(1, 4*cs), 0)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The record the crashed DropBefore wrote before it moved the page.
+	editManifestFile(t, dir, func(b []byte) {
+		r := recordIn(b, newestSlot(t, b))
+		binary.LittleEndian.PutUint64(r[24:], 2) // first chunk
+		resealRecord(r)
+	})
+	m = openDurability(t, dir, chunkmap.Options{ChunkSize: cs})
+	if got := m.Start(); got != 0 {
+		t.Fatalf("Start after the reopen = %d, want the page's 0", got)
+	}
+	if err := os.Remove(manifestPath(dir)); err != nil {
+		t.Fatal(err)
+	}
+	wantErrNaming(t, "DropBefore to the recorded Start after the manifest was removed", m.DropBefore(2*cs), chunkmap.ErrCorrupt, manifestPath(dir))
+	if got := m.Start(); got != 0 {
+		t.Errorf("Start after the refused DropBefore = %d, want 0", got)
+	}
+	for idx := int64(0); idx < 2; idx++ {
+		if _, err := os.Stat(filepath.Join(dir, chunk.Name(idx))); err != nil {
+			t.Errorf("chunk %d after the refused DropBefore: %v, want it kept", idx, err)
 		}
 	}
 }

@@ -663,6 +663,24 @@ func open(dir string, o Options) (*Manager, error) {
 			return fail(err)
 		}
 	}
+	// Where the page followed is behind the one valid record (the other
+	// is damaged: see above), that record needs chunk files outside the
+	// page's extent, which a DropBefore or Truncate recorded in the
+	// damaged one has deleted (and the stale ones go below). A record
+	// within the page's extent goes first, in the damaged one's place,
+	// so that no record names a file that is gone: without it a power
+	// loss, which voids the page, left a dataset Open refuses, and a
+	// Truncate or DropBefore built its record from the old one. It claims
+	// no byte the old one did not. Should it fail, nothing was deleted.
+	if ms.otherBad && pageBehindRecord(cur, ms.mf) {
+		rec := ms.mf
+		rec.first = max(rec.first, cur.first)
+		rec.size = max(min(rec.size, cur.size), rec.first<<shift)
+		if hard, soft := mfl.writeRecord(rec, ms.seq+1); hard != nil || soft != nil {
+			return fail(errors.Join(hard, soft))
+		}
+		ms.mf, ms.seq, ms.otherBad = rec, ms.seq+1, false
+	}
 	for _, name := range temps {
 		// A temporary file never holds data: one the system refuses to
 		// remove (a directory this user may not write, another user's

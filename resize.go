@@ -547,16 +547,24 @@ func (m *Manager) Truncate(size int64) error {
 // lowerRecordLocked writes a manifest record that needs no chunk past Size
 // size, unless the newest one needs none already, before a Truncate
 // deletes them: its Size at most size, from the current first chunk on (a
-// record's Size is never below its Start). With nothing to write it still
-// checks that the manifest is the Manager's own, as a write would, so that
-// a Truncate that deletes chunk files reports a manifest removed or
-// replaced from outside (ErrCorrupt) with nothing done, whether or not its
-// Size was recorded.
+// record's Size is never below its Start).
 //
 // REQUIRES: m.mu held.
 func (m *Manager) lowerRecordLocked(size int64) error {
 	rec := m.recordBaseLocked()
 	rec.size = max(min(rec.size, size), rec.first<<m.shift)
+	return m.recordBeforeDeleteLocked(rec)
+}
+
+// recordBeforeDeleteLocked makes rec the newest record (recordLocked)
+// before a Truncate or DropBefore deletes chunk files. Where it is already,
+// with nothing to write, it still checks that the manifest is the
+// Manager's own, as a write would, so that a call that deletes chunk files
+// reports a manifest removed or replaced from outside (ErrCorrupt) with
+// nothing done, whether or not its change was recorded before.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) recordBeforeDeleteLocked(rec manifest) error {
 	if rec == m.mu.durable && !m.opts.Scratch {
 		return m.mfile.stillNamed(m.fsys)
 	}
@@ -669,7 +677,7 @@ func (m *Manager) DropBefore(off int64) error {
 	rec := m.recordBaseLocked()
 	rec.first = newFirst
 	rec.size = max(rec.size, newFirst<<m.shift)
-	if err := m.recordLocked(rec); err != nil {
+	if err := m.recordBeforeDeleteLocked(rec); err != nil {
 		return m.wrapErr("drop", atOff(off), err)
 	}
 	m.beginShrink()
