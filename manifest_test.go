@@ -299,7 +299,7 @@ func TestManifest_DamagedRecordPageOfThisBoot(t *testing.T) {
 		start, size int64
 		// then shrinks the dataset again after the Open, to start2
 		// and size2: its record must need no chunk file gone.
-		then           func(m *chunkmap.Manager) error
+		then          func(m *chunkmap.Manager) error
 		start2, size2 int64
 	}{
 		{"DropBefore", func(m *chunkmap.Manager) error { return m.DropBefore(2 * cs) }, 2 * cs, 6 * cs,
