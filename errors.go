@@ -56,9 +56,9 @@ var (
 	// regular file stands under the name of a chunk it must create (Open
 	// leaves one past Size alone). Sync, and a Truncate or DropBefore that
 	// deletes chunk files, return it when another program removed,
-	// replaced or truncated the manifest (what they record is lost: close
-	// the Manager and check the dataset; the Truncate or DropBefore has
-	// done nothing),
+	// replaced, truncated or extended the manifest (what they record is
+	// lost: close the Manager and check the dataset; the Truncate or
+	// DropBefore has done nothing),
 	// and Refresh when a chunk file or the manifest a reader needs is not
 	// what a writer leaves.
 	ErrCorrupt = errors.New("chunkmap: corrupt dataset")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -189,6 +190,43 @@ func TestDamagedRecord_DroppedChunks(t *testing.T) {
 	}
 	if !strings.Contains(sout, "not copied [0, 131072)") {
 		t.Errorf("salvage -flat: want the range below the first chunk file listed as not copied:\n%s", sout)
+	}
+	checkUnchanged(t, dir, before)
+}
+
+// TestDamagedRecord_TruncatedChunks is TestDamagedRecord_DroppedChunks
+// for a Truncate, which also deletes chunk files only after its record is
+// fsync'd: the valid, older record needs the chunks it cut. verify said
+// "bytes [262144, 393216) are lost", and salvage filled them with zeros.
+// verify reports one problem that loses nothing, and salvage ends at the
+// last chunk file present, listing the rest as not copied.
+func TestDamagedRecord_TruncatedChunks(t *testing.T) {
+	dir := newDataset(t)
+	m, err := chunkmap.Open(dir, nil)
+	must(t, err)
+	must(t, m.Truncate(3*testChunk+10))
+	must(t, m.Close())
+	damageNewestRecord(t, dir, true)
+	before := snapshot(t, dir)
+
+	out := verifyOneProblem(t, dir, "Truncate")
+	if strings.Contains(out, "lost") && !strings.Contains(out, "nothing is lost") {
+		t.Errorf("verify calls truncated chunks lost:\n%s", out)
+	}
+	flat := filepath.Join(t.TempDir(), "flat")
+	code, sout, serr := runCmd(t, "salvage", "-flat", dir, flat)
+	got, err := os.ReadFile(flat)
+	want := make([]byte, 3*testChunk+10)
+	for i := range want {
+		want[i] = pattern(int64(i))
+	}
+	// To the end of the last chunk file: what lies past the cut Size in
+	// it comes along (a salvage takes too much rather than too little).
+	if code != exitOK || err != nil || len(got) != 4*testChunk || !bytes.Equal(got[:len(want)], want) {
+		t.Errorf("salvage -flat: exit %d, %d bytes (%v), want %d and the %d bytes of the chunk files present:\n%s%s", code, len(got), err, exitOK, 4*testChunk, sout, serr)
+	}
+	if !strings.Contains(sout, fmt.Sprintf("not copied [%d, %d)", 4*testChunk, testSize)) {
+		t.Errorf("salvage -flat: want the range past the last chunk file listed as not copied:\n%s", sout)
 	}
 	checkUnchanged(t, dir, before)
 }

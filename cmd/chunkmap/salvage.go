@@ -286,6 +286,10 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  not copied [%d, %d) (%s), below the first chunk file present: no chunk file holds it; most likely a DropBefore that the damaged %s recorded dropped it, and if not, it is lost\n",
 			s.narrowedFrom, s.start, formatBytes(s.start-s.narrowedFrom), recordName(s.mv.version, 1-s.mv.best))
 	}
+	if s.shortened {
+		fmt.Fprintf(stdout, "  not copied [%d, %d) (%s), past the last chunk file present: no chunk file holds it; most likely a Truncate that the damaged %s recorded cut it, and if not, it is lost\n",
+			s.size, s.shortenedFrom, formatBytes(s.shortenedFrom-s.size), recordName(s.mv.version, 1-s.mv.best))
+	}
 	for _, l := range lost {
 		fmt.Fprintf(stdout, "  lost [%d, %d) (%s): %s\n", l.from, l.to, formatBytes(l.to-l.from), l.describe())
 	}
@@ -296,9 +300,9 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  note: %s\n", n)
 	}
 	switch {
-	case lostLen == 0 && partial == "" && s.linked == 0 && s.narrowed:
-		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes from the first chunk file on into %s; the %d bytes before it were not copied (see above)\n",
-			cfg.dir, copied, cfg.out, s.start-s.narrowedFrom)
+	case lostLen == 0 && partial == "" && s.linked == 0 && (s.narrowed || s.shortened):
+		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes the chunk files present hold into %s; the ranges without one were not copied (see above)\n",
+			cfg.dir, copied, cfg.out)
 		return exitOK
 	case lostLen == 0 && partial == "" && s.linked == 0:
 		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes into %s; nothing lost\n", cfg.dir, copied, cfg.out)

@@ -290,6 +290,10 @@ type survey struct {
 	// file present (see droppedBelow), from narrowedFrom.
 	narrowed     bool
 	narrowedFrom int64
+	// shortened is set where salvage cut Size down to the end of the
+	// last chunk file present (see truncatedPast), from shortenedFrom.
+	shortened     bool
+	shortenedFrom int64
 }
 
 // surveyDir reads dir. chunkSize, if not 0, is the chunk size to use when
@@ -728,7 +732,7 @@ func (s *survey) chooseChunkSize(flag int64) bool {
 		// they agree on another one, it is likely a slip, which puts
 		// every chunk at the wrong offset: say so, and go on as told.
 		if cs, _, err := inferChunkSize(s.scan); err == nil && cs != flag {
-			s.note("-chunk %d disagrees with the chunk files, which say %d (a chunk file is as long as a chunk): with -chunk %d the files are read as chunks of the wrong size at the wrong offsets, and bytes read as lost; check -chunk, or leave it out",
+			s.note("-chunk %d disagrees with the chunk files, which say %d (a chunk file is as long as a chunk): with -chunk %d the files are read as chunks of the wrong size at the wrong offsets, and bytes are reported as lost; check -chunk, or leave it out",
 				flag, cs, flag)
 		}
 		return true
@@ -840,6 +844,12 @@ func (s *survey) chooseExtent() error {
 				s.extentFrom += fmt.Sprintf(", and its start moved from %d to the first chunk file present, %s: %s is damaged, and a DropBefore it recorded would have deleted the chunks before it",
 					was, chunk.Name(g), recordName(mv.version, 1-mv.best))
 			}
+			if h := s.truncatedPast(); h >= 0 {
+				was := s.size
+				s.size, s.shortened, s.shortenedFrom = h*s.cs, true, was
+				s.extentFrom += fmt.Sprintf(", and its size cut from %d to the end of the last chunk file present, %s: %s is damaged, and a Truncate it recorded would have deleted the chunks after it",
+					was, chunk.Name(h-1), recordName(mv.version, 1-mv.best))
+			}
 		}
 	case pageFits:
 		s.start, s.size = page.start, page.size
@@ -901,18 +911,18 @@ func (s *survey) widen() {
 		was, chunk.Name(last), recordName(mv.version, 1-mv.best), was)
 }
 
-// droppedBelow returns the first chunk file present in [Start, Size),
-// Start and Size taken from the manifest's valid record, where its other
-// record is damaged and every chunk from Start up to that file is missing;
-// -1 otherwise. A DropBefore that the damaged record recorded deletes those
-// chunks after its record is fsync'd, so a power loss during it leaves them
-// all: the damaged record is then no torn one, and the missing chunks were
-// most likely dropped, not lost.
+// droppedBelow returns the first chunk file present in the extent of the
+// manifest's valid record where its other record is damaged and every chunk
+// from the record's Start up to that file is missing; -1 otherwise. A
+// DropBefore that the damaged record recorded deletes those chunks after
+// its record is fsync'd, so a power loss during it leaves them all: the
+// damaged record is then no torn one, and the missing chunks were most
+// likely dropped, not lost.
 func (s *survey) droppedBelow() int64 {
-	if !s.mv.otherDamaged() || s.fromPage {
+	first, end, ok := s.damagedRecordExtent()
+	if !ok {
 		return -1
 	}
-	first, end := s.start/s.cs, chunksFor(s.size, s.cs)
 	for _, i := range s.scan.indices() {
 		switch {
 		case i < first:
@@ -923,6 +933,33 @@ func (s *survey) droppedBelow() int64 {
 		return i
 	}
 	return -1
+}
+
+// truncatedPast is droppedBelow for a Truncate: where the other record is
+// damaged and every chunk of the valid record's extent from one past the
+// last chunk file present on is missing (no chunk file lies past them), it
+// returns the first of them; -1 otherwise.
+func (s *survey) truncatedPast() int64 {
+	first, end, ok := s.damagedRecordExtent()
+	idx := s.scan.indices()
+	if !ok || len(idx) == 0 {
+		return -1
+	}
+	if last := idx[len(idx)-1]; last >= first && last+1 < end {
+		return last + 1
+	}
+	return -1
+}
+
+// damagedRecordExtent returns the chunks [first, end) that the manifest's
+// valid record needs, and whether its other record is damaged with Start
+// and Size taken from the valid one (not from a state page of this boot).
+func (s *survey) damagedRecordExtent() (first, end int64, ok bool) {
+	if !s.mv.otherDamaged() || s.fromPage || s.disowned != 0 {
+		return 0, 0, false
+	}
+	r := s.mv.recs[s.mv.best]
+	return r.first, chunksFor(r.size, s.cs), true
 }
 
 // chunksFor returns how many chunks of cs bytes cover [0, size), without
@@ -952,20 +989,30 @@ func (s *survey) chunkFaults() {
 	var below, past []int64
 	var links map[vfs.FileID]int64 // chunks in range with other names
 	next := s.first
-	dropped := s.droppedBelow()
+	dropped, truncated := s.droppedBelow(), s.truncatedPast()
+	// shrunk reports chunks [a, b) that a DropBefore (first) or a
+	// Truncate (last) that the damaged record recorded most likely
+	// deleted: a problem, as a read-write Open refuses the dataset, but
+	// no loss.
+	shrunk := func(a, b int64, which, call, salvage string) {
+		what := fmt.Sprintf("%s (%s), the %s chunks %s needs, and %s is damaged: a %s it recorded most likely deleted them",
+			map[bool]string{true: "a chunk is missing", false: fmt.Sprintf("%d chunks are missing", b-a)}[b == a+1], chunkRange(a, b-a),
+			which, recordName(s.mv.version, s.mv.best), recordName(s.mv.version, 1-s.mv.best), call)
+		if s.mv.length != manifestV2Len {
+			// Open refuses the manifest itself, a fault of its own.
+			s.note("%s; %s", what, salvage)
+			return
+		}
+		s.fault(0, 0, "nothing is lost if so: "+salvage,
+			"%s, but a read-write Open, which follows the valid record, refuses the dataset", what)
+	}
 	missing := func(a, b int64) {
-		if a == s.first && b == dropped {
-			what := fmt.Sprintf("%s (%s), the first of those the valid %s needs, and %s is damaged: a DropBefore it recorded most likely deleted them",
-				map[bool]string{true: "a chunk is missing", false: fmt.Sprintf("%d chunks are missing", b-a)}[b == a+1], chunkRange(a, b-a),
-				recordName(s.mv.version, s.mv.best), recordName(s.mv.version, 1-s.mv.best))
-			salvage := fmt.Sprintf("'chunkmap salvage %s OUT' starts the new dataset at %s, Start %d", cmdArg(s.dir), chunk.Name(b), b*s.cs)
-			if s.mv.length != manifestV2Len {
-				// Open refuses the manifest itself, a fault of its own.
-				s.note("%s; %s", what, salvage)
-				return
-			}
-			s.fault(0, 0, "nothing is lost if so: "+salvage,
-				"%s, but a read-write Open, which follows the valid record, refuses the dataset", what)
+		switch {
+		case a == s.first && b == dropped:
+			shrunk(a, b, "first", "DropBefore", fmt.Sprintf("'chunkmap salvage %s OUT' starts the new dataset at %s, Start %d", cmdArg(s.dir), chunk.Name(b), b*s.cs))
+			return
+		case a == truncated && b == s.end:
+			shrunk(a, b, "last", "Truncate", fmt.Sprintf("'chunkmap salvage %s OUT' ends the new dataset with %s, Size %d", cmdArg(s.dir), chunk.Name(a-1), a*s.cs))
 			return
 		}
 		from, to := s.lostIn(a, b)
@@ -1055,8 +1102,8 @@ func (s *survey) chunkFaults() {
 			s.note("%s, which 'chunkmap salvage %s OUT' copies too", what, cmdArg(s.dir))
 			break
 		}
-		s.fault(0, 0, fmt.Sprintf("before any read-write Open, which deletes %s, run 'chunkmap salvage %s OUT': it copies %s too; if a power loss or crash cut the last Sync short, %s only writes it did not acknowledge, and a read-write Open may go ahead",
-			them, cmdArg(s.dir), them, map[string]string{"it": "it holds", "them": "they hold"}[them]), "%s", what)
+		s.fault(0, 0, fmt.Sprintf("before any read-write Open, which deletes %s, run 'chunkmap salvage %s OUT', which copies %s too; if a power loss or crash cut the last Sync short, %s only writes no Sync acknowledged, and a read-write Open may go ahead",
+			them, cmdArg(s.dir), them, map[string]string{"it": "the file holds", "them": "the files hold"}[them]), "%s", what)
 	case len(past) == 1:
 		s.note("%s lies past Size: it holds no data of the dataset, and the next read-write Open deletes it", chunk.Name(past[0]))
 	default:
