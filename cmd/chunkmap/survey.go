@@ -995,9 +995,12 @@ func (s *survey) chunkFaults() {
 	// deleted: a problem, as a read-write Open refuses the dataset, but
 	// no loss.
 	shrunk := func(a, b int64, which, call, salvage string) {
-		what := fmt.Sprintf("%s (%s), the %s chunks %s needs, and %s is damaged: a %s it recorded most likely deleted them",
-			map[bool]string{true: "a chunk is missing", false: fmt.Sprintf("%d chunks are missing", b-a)}[b == a+1], chunkRange(a, b-a),
-			which, recordName(s.mv.version, s.mv.best), recordName(s.mv.version, 1-s.mv.best), call)
+		n, chunks, them := fmt.Sprintf("%d chunks are missing", b-a), "chunks", "them"
+		if b == a+1 {
+			n, chunks, them = "a chunk is missing", "chunk", "it"
+		}
+		what := fmt.Sprintf("%s (%s), the %s %s %s needs, and %s is damaged: a %s it recorded most likely deleted %s",
+			n, chunkRange(a, b-a), which, chunks, recordName(s.mv.version, s.mv.best), recordName(s.mv.version, 1-s.mv.best), call, them)
 		if s.mv.length != manifestV2Len {
 			// Open refuses the manifest itself, a fault of its own.
 			s.note("%s; %s", what, salvage)
