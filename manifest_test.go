@@ -365,25 +365,8 @@ func TestManifest_DamagedRecordPageOfThisBoot(t *testing.T) {
 func powerCutCopy(t *testing.T, dir string) string {
 	t.Helper()
 	to := t.TempDir()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == chunkmap.ManifestName {
-			clear(b[stateBootOff : stateBootOff+48])
-		}
-		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyDir(t, dir, to)
+	editManifestFile(t, to, func(b []byte) { clear(b[stateBootOff : stateBootOff+48]) })
 	return to
 }
 

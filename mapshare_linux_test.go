@@ -217,30 +217,6 @@ func shareChunkName(t *testing.T, dir string, i int) string {
 	return names[i]
 }
 
-// copyDir copies the regular files of from into to.
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	if err := os.MkdirAll(to, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ents, err := os.ReadDir(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err == nil {
-			err = os.WriteFile(filepath.Join(to, e.Name()), b, 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // applyOn damages the dataset in dir as the case name says; orig is its
 // manifest.
 func applyOn(t *testing.T, dir, name string, orig []byte) {

@@ -155,78 +155,64 @@ func TestChunkFlagDisagrees(t *testing.T) {
 	}
 }
 
-// TestDamagedRecord_DroppedChunks: after a DropBefore, the newest record,
-// the one with the new Start, is damaged, and no state page of this boot
-// says more: the valid record needs the chunks the DropBefore deleted. A
-// power loss during the DropBefore leaves them (it deletes after its
-// record's fsync), so they were dropped, not lost: verify said "bytes [0,
-// 128 KiB) are lost", and salvage filled them with zeros and exited 3.
-// verify reports one problem (a read-write Open refuses the dataset) that
-// loses nothing, and salvage starts at the first chunk file present.
-func TestDamagedRecord_DroppedChunks(t *testing.T) {
-	dir := newDataset(t)
-	m, err := chunkmap.Open(dir, nil)
-	must(t, err)
-	must(t, m.DropBefore(2*testChunk))
-	must(t, m.Close())
-	damageNewestRecord(t, dir, true)
-	before := snapshot(t, dir)
+// TestDamagedRecord_ShrunkChunks: after a DropBefore (or a Truncate), the
+// newest record, the one with the new Start (or Size), is damaged, and no
+// state page of this boot says more: the valid, older record needs the
+// chunks the call deleted. Both delete chunk files only after their
+// record's fsync, so a power loss during them leaves the files: these were
+// dropped, not lost. verify said "bytes [0, 128 KiB) are lost" (or [256
+// KiB, 384 KiB)), and salvage filled them with zeros and exited 3. verify
+// reports one problem (a read-write Open refuses the dataset) that loses
+// nothing, and salvage copies the chunk files present, listing the rest as
+// not copied.
+func TestDamagedRecord_ShrunkChunks(t *testing.T) {
+	tests := []struct {
+		name   string
+		shrink func(m *chunkmap.Manager) error
+		// from, to: the bytes salvage copies from the chunk files, and
+		// notCopied the range it lists as such.
+		from, to  int64
+		notCopied string
+	}{
+		// Size runs on to the end of the last chunk file (the damaged
+		// record may have recorded more): zeros past the valid record's.
+		{"DropBefore", func(m *chunkmap.Manager) error { return m.DropBefore(2 * testChunk) }, 2 * testChunk, 6 * testChunk, "not copied [0, 131072)"},
+		// To the end of the last chunk file: what lies past the cut
+		// Size in it comes along (a salvage takes too much rather than
+		// too little).
+		{"Truncate", func(m *chunkmap.Manager) error { return m.Truncate(3*testChunk + 10) }, 0, 4 * testChunk, fmt.Sprintf("not copied [%d, %d)", 4*testChunk, testSize)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newDataset(t)
+			m, err := chunkmap.Open(dir, nil)
+			must(t, err)
+			must(t, tc.shrink(m))
+			size := m.Size()
+			must(t, m.Close())
+			damageNewestRecord(t, dir, true)
+			before := snapshot(t, dir)
 
-	out := verifyOneProblem(t, dir, "DropBefore")
-	if strings.Contains(out, "lost") && !strings.Contains(out, "nothing is lost") {
-		t.Errorf("verify calls dropped chunks lost:\n%s", out)
+			out := verifyOneProblem(t, dir, "most likely deleted")
+			if strings.Contains(out, "lost") && !strings.Contains(out, "nothing is lost") {
+				t.Errorf("verify calls the chunks the %s deleted lost:\n%s", tc.name, out)
+			}
+			flat := filepath.Join(t.TempDir(), "flat")
+			code, sout, serr := runCmd(t, "salvage", "-flat", dir, flat)
+			got, err := os.ReadFile(flat)
+			want := make([]byte, tc.to-tc.from)
+			for i := range want {
+				if off := tc.from + int64(i); off < size {
+					want[i] = pattern(off)
+				}
+			}
+			if code != exitOK || err != nil || !bytes.Equal(got[:min(len(got), int(size-tc.from))], want[:size-tc.from]) || len(got) != len(want) {
+				t.Errorf("salvage -flat: exit %d, %d bytes (%v), want %d and the %d bytes the chunk files hold:\n%s%s", code, len(got), err, exitOK, len(want), sout, serr)
+			}
+			if !strings.Contains(sout, tc.notCopied) {
+				t.Errorf("salvage -flat: want %q listed:\n%s", tc.notCopied, sout)
+			}
+			checkUnchanged(t, dir, before)
+		})
 	}
-	flat := filepath.Join(t.TempDir(), "flat")
-	code, sout, serr := runCmd(t, "salvage", "-flat", dir, flat)
-	got, err := os.ReadFile(flat)
-	want := make([]byte, testSize-2*testChunk)
-	for i := range want {
-		want[i] = pattern(int64(i) + 2*testChunk)
-	}
-	// Size runs on to the end of the last chunk file (the damaged record
-	// may have recorded more): zeros past the valid record's.
-	if code != exitOK || err != nil || len(got) < len(want) || !bytes.Equal(got[:len(want)], want) || bytes.ContainsFunc(got[len(want):], func(r rune) bool { return r != 0 }) {
-		t.Errorf("salvage -flat: exit %d, %d bytes (%v), want %d and the %d bytes from the first chunk file on, then zeros:\n%s%s", code, len(got), err, exitOK, len(want), sout, serr)
-	}
-	if !strings.Contains(sout, "not copied [0, 131072)") {
-		t.Errorf("salvage -flat: want the range below the first chunk file listed as not copied:\n%s", sout)
-	}
-	checkUnchanged(t, dir, before)
-}
-
-// TestDamagedRecord_TruncatedChunks is TestDamagedRecord_DroppedChunks
-// for a Truncate, which also deletes chunk files only after its record is
-// fsync'd: the valid, older record needs the chunks it cut. verify said
-// "bytes [262144, 393216) are lost", and salvage filled them with zeros.
-// verify reports one problem that loses nothing, and salvage ends at the
-// last chunk file present, listing the rest as not copied.
-func TestDamagedRecord_TruncatedChunks(t *testing.T) {
-	dir := newDataset(t)
-	m, err := chunkmap.Open(dir, nil)
-	must(t, err)
-	must(t, m.Truncate(3*testChunk+10))
-	must(t, m.Close())
-	damageNewestRecord(t, dir, true)
-	before := snapshot(t, dir)
-
-	out := verifyOneProblem(t, dir, "Truncate")
-	if strings.Contains(out, "lost") && !strings.Contains(out, "nothing is lost") {
-		t.Errorf("verify calls truncated chunks lost:\n%s", out)
-	}
-	flat := filepath.Join(t.TempDir(), "flat")
-	code, sout, serr := runCmd(t, "salvage", "-flat", dir, flat)
-	got, err := os.ReadFile(flat)
-	want := make([]byte, 3*testChunk+10)
-	for i := range want {
-		want[i] = pattern(int64(i))
-	}
-	// To the end of the last chunk file: what lies past the cut Size in
-	// it comes along (a salvage takes too much rather than too little).
-	if code != exitOK || err != nil || len(got) != 4*testChunk || !bytes.Equal(got[:len(want)], want) {
-		t.Errorf("salvage -flat: exit %d, %d bytes (%v), want %d and the %d bytes of the chunk files present:\n%s%s", code, len(got), err, exitOK, 4*testChunk, sout, serr)
-	}
-	if !strings.Contains(sout, fmt.Sprintf("not copied [%d, %d)", 4*testChunk, testSize)) {
-		t.Errorf("salvage -flat: want the range past the last chunk file listed as not copied:\n%s", sout)
-	}
-	checkUnchanged(t, dir, before)
 }
