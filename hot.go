@@ -68,12 +68,12 @@ func catchFault(prev bool, f *fault) {
 // *done is true only once the path has returned after its last access to
 // mapped memory; then no fault can have happened, and endHot skips recover,
 // a call into the runtime that is about a sixth of the guard's cost on a
-// hit (1.3 of 7.9 ns for an 8-byte load of a hot page). Otherwise a fault is recovered, and a store
-// announced in a slot (*in, where in is not nil) leaves it, so that an
-// eviction waiting for it is not kept waiting; the path then reports that
-// it could not serve the access, and its caller takes the locked path. Any
-// other panic goes on unwinding, because it is a bug or the caller's, not
-// an I/O condition.
+// hit (1.3 of 7.9 ns for an 8-byte load of a hot page). Otherwise a fault
+// is recovered, and a store announced in a slot (*in, where in is not nil)
+// leaves it, so that an eviction waiting for it is not kept waiting; the
+// path then reports that it could not serve the access, and its caller
+// takes the locked path. Any other panic goes on unwinding, because it is
+// a bug or the caller's, not an I/O condition.
 func endHot(prev bool, done *bool, in **slot) {
 	debug.SetPanicOnFault(prev)
 	if *done {

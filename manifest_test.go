@@ -19,6 +19,7 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
 // The manifest format, from the top of manifest.go. Version 2 is a
@@ -355,6 +356,51 @@ func TestManifest_DamagedRecordPageOfThisBoot(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestManifest_DamagedRecordRepairFails: where the record that Open writes
+// in a damaged one's place (see TestManifest_DamagedRecordPageOfThisBoot)
+// cannot be written, Open fails with ErrIO and changes nothing: it writes
+// that record before it deletes any file, and a later Open that can write
+// it opens the dataset.
+func TestManifest_DamagedRecordRepairFails(t *testing.T) {
+	dir := t.TempDir()
+	data := pattern(6, 6*cs)
+	m := openTestManager(t, dir, &chunkmap.Options{ChunkSize: cs})
+	writeAt(t, m, data, 0)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DropBefore(2 * cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	editManifestFile(t, dir, func(b []byte) { recordIn(b, newestSlot(t, b))[60] ^= 1 })
+	// A stale chunk file below Start, as a crash inside the DropBefore
+	// leaves one: Open deletes it once the record is written.
+	if err := os.WriteFile(filepath.Join(dir, chunk.Name(1)), make([]byte, cs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, dir)
+
+	f := vfstest.NewFaulty(nil)
+	f.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpWrite, chunkmap.ManifestName)})
+	o := chunkmap.Options{ChunkSize: cs}
+	chunkmap.SetFS(&o, f)
+	if m, err := chunkmap.Open(dir, &o); !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, vfstest.ErrInjected) {
+		if err == nil {
+			m.Close()
+		}
+		t.Fatalf("Open with the manifest's writes failing = %v, want ErrIO and the injected fault", err)
+	}
+	wantSameSnapshot(t, before, snapshot(t, dir))
+
+	checkDataset(t, dir, &chunkmap.Options{ChunkSize: cs}, 2*cs, data)
+	if _, err := os.Stat(filepath.Join(dir, chunk.Name(1))); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the stale chunk file below Start after an Open that wrote the record: %v, want it deleted", err)
 	}
 }
 
