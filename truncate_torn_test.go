@@ -107,14 +107,18 @@ func TestTruncateRegrowNeverTearsReads(t *testing.T) {
 					}
 					phase.Store(4 * (r + 1))
 					// The round's bytes stand until two more reads
-					// ended (so one ran whole in this step), or for
-					// 50 ms: a read overtaken by every cut is made
-					// again after it, mostly while Size is at the cut,
-					// where a Gather's values lie past Size and it is
-					// refused, and a slow one (a Gather that remaps a
-					// chunk per value) would be checked never.
+					// ended, so that one ran whole in this step: a read
+					// overtaken by every cut is made again after it,
+					// mostly while Size is at the cut, where a Gather's
+					// values lie past Size and it is refused, and a slow
+					// one (a Gather that remaps a chunk per value, under
+					// the race detector on a busy machine) would be
+					// checked never. No time limit: a bound of 50 ms
+					// let a loaded CI run check no read at all. The
+					// reader ends a read on every pass, refused or not,
+					// so the wait ends.
 					ended := reads.Load()
-					for t0 := time.Now(); reads.Load() < ended+2 && time.Since(t0) < 50*time.Millisecond && !stop.Load(); {
+					for reads.Load() < ended+2 && !stop.Load() {
 						time.Sleep(50 * time.Microsecond)
 					}
 				}
