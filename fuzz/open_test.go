@@ -674,6 +674,20 @@ type prediction struct {
 	chunks    int64        // chunk files [first, first+chunks) cover Size: Stats().Chunks
 	mf        manifestFile // the manifest read; version 0 for a new dataset
 	fromPage  bool         // Start and Size come from the state page
+	// repair: a read-write Open writes record seq+1 (repairRecord) in
+	// the damaged record's place.
+	repair bool
+}
+
+// repairRecord is the record a read-write Open writes where it follows a
+// state page behind the one valid record (prediction.repair): the valid
+// record clamped to the page's extent, numbered one past it.
+func (p prediction) repairRecord() record {
+	r := p.mf.rec
+	r.first = max(r.first, p.first)
+	r.size = max(min(r.size, p.size), r.first*r.chunkSize)
+	r.seq++
+	return r
 }
 
 func (p prediction) String() string {
@@ -754,9 +768,13 @@ func predictOpen(dir string, opts *chunkmap.Options, boot [bootLen]byte) predict
 		// page, and so does a writer where the other record is damaged
 		// (the valid one may be the older).
 		first := start / p.chunkSize
-		behind := !mf.otherBad && (first > p.first || ceilDiv(size, p.chunkSize) < ceilDiv(p.size, p.chunkSize))
-		if opts.ReadOnly || !behind {
+		pageBehind := first > p.first || ceilDiv(size, p.chunkSize) < ceilDiv(p.size, p.chunkSize)
+		if opts.ReadOnly || !pageBehind || mf.otherBad {
 			p.first, p.size, p.fromPage = first, size, true
+			// A writer that follows a page behind the valid record
+			// writes a record within the page's extent first, in
+			// the damaged one's place.
+			p.repair = !opts.ReadOnly && pageBehind
 		}
 	}
 	// Chunk files [first, end) must exist, each a regular file of
@@ -965,9 +983,19 @@ func (r *openRun) checkManifest(b []byte, before dirSnapshot, want prediction) {
 		wantRec = want.mf.rec
 	case 2:
 		wantRec = want.mf.rec
-		old := before[chunkmap.ManifestName].data
+		old := bytes.Clone(before[chunkmap.ManifestName].data)
+		if want.repair {
+			// The one record the Open may write, in place of the
+			// damaged one.
+			wantRec = want.repairRecord()
+			at := int(wantRec.seq%2) * recStride
+			if got, ok := decodeRecord(b[at:at+recLen], 2); !ok || got != wantRec {
+				r.fatalf("after a read-write Open that follows a page behind the valid record, record at %d is %+v (valid %v), want %+v", at, got, ok, wantRec)
+			}
+			copy(old[at:at+recLen], b[at:at+recLen])
+		}
 		if !bytes.Equal(b[:pageOff], old[:pageOff]) || !bytes.Equal(b[pageOff+pageLen:], old[pageOff+pageLen:]) {
-			r.fatalf("a read-write Open changed MANIFEST outside the state page")
+			r.fatalf("a read-write Open changed MANIFEST outside the state page (and the record it repairs)")
 		}
 		oldEpoch = want.mf.page.epoch
 	}
