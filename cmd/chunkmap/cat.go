@@ -44,7 +44,11 @@ reads, the output ends there, and cat says so and exits with status 1.
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
 marks each lost range and goes on; either way it exits with status 1,
-naming the lost chunk, if the range touches one.
+naming the lost chunk, if the range touches one. Where the manifest's
+newest record is damaged and the chunks at the start (or end) of the
+older record's extent are missing, a DropBefore (or Truncate) the damaged
+record holds most likely deleted them: the default range leaves them out,
+as salvage does, and a range that asks for them names them as not present.
 
 A dataset that a salvage killed while it copied in place left marked
 partial (SALVAGE-INCOMPLETE) may hold zeros where the copy had not reached:

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 )
 
@@ -33,17 +34,27 @@ func catDamaged(dir string, chunkSize int64, off, n sizeValue, hexDump, all bool
 	}
 	fmt.Fprintf(stderr, "chunkmap cat: warning: %s is damaged (%s); reading its chunk files directly, with chunk size %d from %s, start %d and size %d from %s\n",
 		dir, s.damage(openErr), s.cs, s.csFrom, s.start, s.size, s.extentFrom)
+	// Chunks missing at either end of the valid record's extent beside a
+	// damaged record were most likely deleted by the DropBefore or
+	// Truncate that record holds (see droppedBelow): the default range
+	// leaves them out, as salvage does, and a range that asks for them
+	// is told so rather than that they are lost.
+	shrunk := newShrunkEnds(s)
 	from := off.n
 	if !off.set {
-		from = s.start
+		from = max(s.start, shrunk.lo)
 	}
 	if from < s.start || from > s.size {
 		return fail(stderr, "cat", fmt.Errorf("-off %d is outside [Start, Size] = [%d, %d]", from, s.start, s.size))
 	}
 	to := s.size
+	if !n.set {
+		to = max(from, min(s.size, shrunk.hi))
+	}
 	if n.set && n.n < to-from {
 		to = from + n.n
 	}
+	shrunk.leftOut(!off.set, !n.set, from, to, stderr)
 
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	var dst io.Writer = w
@@ -65,7 +76,7 @@ func catDamaged(dir string, chunkSize int64, off, n sizeValue, hexDump, all bool
 		lost = append(lost, l)
 		if dump != nil {
 			dump.endRun()
-			fmt.Fprintf(w, "*** [%d, %d) lost: %s ***\n", l.from, l.to, l.describe())
+			fmt.Fprintf(w, "*** [%d, %d) %s: %s ***\n", l.from, l.to, shrunk.verdict(l), shrunk.describe(l))
 			dump.skipTo(l.to)
 		}
 	}, nil)
@@ -88,14 +99,73 @@ func catDamaged(dir string, chunkSize int64, off, n sizeValue, hexDump, all bool
 	}
 	if dump == nil {
 		l := lost[0]
-		fmt.Fprintf(stderr, "chunkmap cat: stopped at offset %d: [%d, %d) is lost: %s\n", l.from, l.from, l.to, l.describe())
+		fmt.Fprintf(stderr, "chunkmap cat: stopped at offset %d: [%d, %d) is %s: %s\n", l.from, l.from, l.to, shrunk.verdict(l), shrunk.describe(l))
 		if l.to < to {
 			fmt.Fprintf(stderr, "(-off %d goes on after it; 'chunkmap salvage -flat %s OUT' copies every readable byte, zeros where lost)\n", l.to, cmdArg(dir))
 		}
 		return exitFail
 	}
 	for _, l := range lost {
-		fmt.Fprintf(stderr, "chunkmap cat: [%d, %d) is lost: %s\n", l.from, l.to, l.describe())
+		fmt.Fprintf(stderr, "chunkmap cat: [%d, %d) is %s: %s\n", l.from, l.to, shrunk.verdict(l), shrunk.describe(l))
 	}
 	return exitFail
+}
+
+// shrunkEnds is the part of a damaged dataset's extent that a DropBefore
+// (below lo) or a Truncate (from hi on) recorded in the manifest's damaged
+// record most likely deleted: chunks missing at either end of the valid
+// record's extent (see droppedBelow and truncatedPast). Where there are
+// none, lo is math.MinInt64 and hi math.MaxInt64.
+type shrunkEnds struct {
+	lo, hi int64
+	// damaged names the damaged record.
+	damaged string
+}
+
+func newShrunkEnds(s *survey) shrunkEnds {
+	e := shrunkEnds{lo: math.MinInt64, hi: math.MaxInt64, damaged: recordName(s.mv.version, 1-s.mv.best)}
+	if g := s.droppedBelow(); g >= 0 {
+		e.lo = g * s.cs
+	}
+	if h := s.truncatedPast(); h >= 0 {
+		e.hi = h * s.cs
+	}
+	return e
+}
+
+// dropped and truncated tell whether l lies in the part below lo or from
+// hi on.
+func (e shrunkEnds) dropped(l lostRange) bool   { return l.kind == lossMissing && l.to <= e.lo }
+func (e shrunkEnds) truncated(l lostRange) bool { return l.kind == lossMissing && l.from >= e.hi }
+
+// verdict is what l is: lost, or not present where a shrink most likely
+// deleted it.
+func (e shrunkEnds) verdict(l lostRange) string {
+	if e.dropped(l) || e.truncated(l) {
+		return "not present"
+	}
+	return "lost"
+}
+
+// describe is l.describe, with the likely cause of chunks a shrink deleted.
+func (e shrunkEnds) describe(l lostRange) string {
+	switch {
+	case e.dropped(l):
+		return fmt.Sprintf("%s; most likely a DropBefore that the damaged %s recorded deleted these bytes, and if not, they are lost", l.describe(), e.damaged)
+	case e.truncated(l):
+		return fmt.Sprintf("%s; most likely a Truncate that the damaged %s recorded deleted these bytes, and if not, they are lost", l.describe(), e.damaged)
+	}
+	return l.describe()
+}
+
+// leftOut says which parts of the extent cat leaves out of [from, to)
+// because a shrink most likely deleted them, where from (with defFrom) or
+// to (with defTo) is the default.
+func (e shrunkEnds) leftOut(defFrom, defTo bool, from, to int64, w io.Writer) {
+	if defFrom && from == e.lo {
+		fmt.Fprintf(w, "chunkmap cat: starting at %d, the first chunk file present: no chunk file holds the bytes before it; most likely a DropBefore that the damaged %s recorded dropped them, and if not, they are lost\n", from, e.damaged)
+	}
+	if defTo && to == e.hi {
+		fmt.Fprintf(w, "chunkmap cat: ending at %d, the end of the last chunk file present: no chunk file holds the bytes after it; most likely a Truncate that the damaged %s recorded cut them, and if not, they are lost\n", to, e.damaged)
+	}
 }

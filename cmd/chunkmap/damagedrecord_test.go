@@ -212,6 +212,23 @@ func TestDamagedRecord_ShrunkChunks(t *testing.T) {
 			if !strings.Contains(sout, tc.notCopied) {
 				t.Errorf("salvage -flat: want %q listed:\n%s", tc.notCopied, sout)
 			}
+
+			// cat leaves the deleted chunks out of its default range,
+			// as salvage does, and names them as not present (not as
+			// lost) where a range asks for them.
+			catTo := min(tc.to, testSize)
+			code, cout, cerr := runCmd(t, "cat", dir)
+			if code != exitOK || int64(len(cout)) != catTo-tc.from || cout != string(got[:catTo-tc.from]) || !strings.Contains(cerr, "most likely a "+tc.name) || strings.Contains(cerr, " lost:") {
+				t.Errorf("cat: exit %d, %d bytes; want %d and the %d bytes of [%d, %d), and the left-out chunks named:\n%s", code, len(cout), exitOK, catTo-tc.from, tc.from, catTo, cerr)
+			}
+			code, _, cerr = runCmd(t, "cat", "-off", "0", "-n", fmt.Sprint(testSize), dir)
+			if code != exitFail || !strings.Contains(cerr, "is not present: ") || !strings.Contains(cerr, "most likely a "+tc.name) || strings.Contains(cerr, "is lost:") {
+				t.Errorf("cat of the whole record's extent: exit %d, want %d and the deleted chunks named as not present:\n%s", code, exitFail, cerr)
+			}
+			code, cout, _ = runCmd(t, "cat", "-hex", "-off", "0", "-n", fmt.Sprint(testSize), dir)
+			if code != exitFail || !strings.Contains(cout, ") not present: ") || strings.Contains(cout, ") lost: ") {
+				t.Errorf("cat -hex of the whole record's extent: exit %d, want %d and the deleted chunks marked as not present:\n%s", code, exitFail, cout)
+			}
 			checkUnchanged(t, dir, before)
 		})
 	}
