@@ -197,6 +197,11 @@ func TestDamagedRecord_ShrunkChunks(t *testing.T) {
 			if strings.Contains(out, "lost") && !strings.Contains(out, "nothing is lost") {
 				t.Errorf("verify calls the chunks the %s deleted lost:\n%s", tc.name, out)
 			}
+			// A read-write Open refuses this dataset: no Sync follows
+			// until it is salvaged, which the note must not promise.
+			if strings.Contains(out, "and the next Sync rewrites") || !strings.Contains(out, "the next Sync of a read-write Manager that opens the dataset rewrites") {
+				t.Errorf("verify's note on the damaged record promises a Sync that a refused Open never makes:\n%s", out)
+			}
 			flat := filepath.Join(t.TempDir(), "flat")
 			code, sout, serr := runCmd(t, "salvage", "-flat", dir, flat)
 			got, err := os.ReadFile(flat)

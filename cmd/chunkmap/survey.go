@@ -522,10 +522,10 @@ func (s *survey) manifestFaults() {
 		// note says so, and salvage widens over its chunk files.)
 		other := 1 - mv.best
 		if p := mv.page; p != nil && p.live && p.fits(mv.recs[mv.best].chunkSize) {
-			s.note("%s: %s is damaged (%v); as Open does, the state page a writer of this boot left is followed (start %d, size %d) rather than %s (%s), and the next Sync rewrites the damaged record",
+			s.note("%s: %s is damaged (%v); as Open does, the state page a writer of this boot left is followed (start %d, size %d) rather than %s (%s), and the next Sync of a read-write Manager that opens the dataset rewrites the damaged record",
 				name, recordName(2, other), mv.recs[other].err, p.start, p.size, recordName(2, mv.best), mv.recordSummary(mv.best))
 		} else {
-			s.note("%s: %s is damaged (%v); %s (%s) is used, and the next Sync rewrites the damaged one",
+			s.note("%s: %s is damaged (%v); %s (%s) is used, and the next Sync of a read-write Manager that opens the dataset rewrites the damaged one",
 				name, recordName(2, other), mv.recs[other].err, recordName(2, mv.best), mv.recordSummary(mv.best))
 		}
 	}
