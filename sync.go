@@ -266,11 +266,14 @@ func (m *Manager) flush() (size int64, err error) {
 		}
 	}
 	var retry []int64
-	var said map[int64]bool
-	// One refusal for want of descriptors says what to do; those of the
-	// other files are counted, not repeated (with the hint, a few hundred
-	// bytes each).
-	refusedOne, refusedMore := false, 0
+	// A chunk both mapped and written by pwrite since the last Sync is in
+	// live and in evicted, and its two checks may fail in different words
+	// (a stat of the mapped file, an open by name): one error is reported
+	// for it, and a cause other than a want of descriptors before one,
+	// as it says what became of the file where a refusal says only that
+	// it was not looked at.
+	var errs []error
+	var pos map[int64]int // chunk index → its error's place in errs
 	for i, r := range res {
 		hard = errors.Join(hard, r.hard)
 		if r.soft == nil {
@@ -283,22 +286,31 @@ func (m *Manager) flush() (size int64, err error) {
 			idx = evicted[i-len(live)]
 			retry = append(retry, idx)
 		}
-		// A chunk both mapped and written by pwrite since the last Sync
-		// is in live and in evicted, and its two checks may fail in
-		// different words (a stat of the mapped file, an open by name):
-		// one is reported.
-		switch {
-		case said[idx]:
-		case filesRefused(r.soft) && refusedOne:
-			refusedMore++
-		default:
-			refusedOne = refusedOne || filesRefused(r.soft)
-			soft = errors.Join(soft, r.soft)
+		if j, ok := pos[idx]; ok {
+			if filesRefused(errs[j]) && !filesRefused(r.soft) {
+				errs[j] = r.soft
+			}
+			continue
 		}
-		if said == nil {
-			said = make(map[int64]bool)
+		if pos == nil {
+			pos = make(map[int64]int)
 		}
-		said[idx] = true
+		pos[idx] = len(errs)
+		errs = append(errs, r.soft)
+	}
+	// One refusal for want of descriptors says what to do; those of the
+	// other files are counted, not repeated (with the hint, a few hundred
+	// bytes each).
+	refusedOne, refusedMore := false, 0
+	for _, e := range errs {
+		if filesRefused(e) {
+			if refusedOne {
+				refusedMore++
+				continue
+			}
+			refusedOne = true
+		}
+		soft = errors.Join(soft, e)
 	}
 	if refusedMore > 0 {
 		soft = errors.Join(soft, fmt.Errorf("%s to sync could not be opened for want of descriptors", units.Count(refusedMore, "more chunk file")))

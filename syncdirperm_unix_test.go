@@ -4,13 +4,16 @@ package chunkmap_test
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/unpriv"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
 // TestSync_DirectoryNotReadable: a writer whose dataset directory stops
@@ -84,5 +87,43 @@ func TestSync_OneChunkOneReport(t *testing.T) {
 	}
 	if err := m.Sync(); err != nil {
 		t.Errorf("Sync once the directory is searchable again: %v", err)
+	}
+}
+
+// TestSync_OneChunkRefusalYields: where one of a chunk's two checks is
+// refused a descriptor and the other finds the file gone, Sync reports the
+// file gone, whichever check came first: the refusal says only that the
+// file was not looked at. Sync reported the first error of the chunk, so
+// a refusal of the mapped file's check hid the removal that the open by
+// name found.
+func TestSync_OneChunkRefusalYields(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	fsys := vfstest.NewFaulty(nil)
+	o := &chunkmap.Options{ChunkSize: cs, MaxMapped: 1}
+	chunkmap.SetFS(o, fsys)
+	m, err := chunkmap.Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	writeAt(t, m, pattern(3, 4*cs), 0)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	writeAt(t, m, []byte("by pwrite"), cs+10)
+	if err := m.StoreUint64(cs+1024, 7); err != nil {
+		t.Fatal(err)
+	}
+	// The mapped file's check (a stat by name, as is the descriptor
+	// cache's) is refused; the open by name finds no file.
+	const name = "0000000000000001.chunk"
+	fsys.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpLstat, name), Err: syscall.EMFILE})
+	fsys.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, name), Err: fs.ErrNotExist})
+	err = m.Sync()
+	if !errors.Is(err, chunkmap.ErrFault) || !strings.Contains(err.Error(), "removed by another program") {
+		t.Errorf("Sync = %v, want ErrFault naming %s removed", err, name)
+	}
+	if n := strings.Count(err.Error(), name); n != 1 {
+		t.Errorf("Sync's error names %s %d times, want once:\n%v", name, n, err)
 	}
 }
