@@ -123,12 +123,17 @@ type shrunkEnds struct {
 }
 
 func newShrunkEnds(s *survey) shrunkEnds {
-	e := shrunkEnds{lo: math.MinInt64, hi: math.MaxInt64, damaged: recordName(s.mv.version, 1-s.mv.best)}
-	if g := s.droppedBelow(); g >= 0 {
+	e := shrunkEnds{lo: math.MinInt64, hi: math.MaxInt64}
+	g, h := s.droppedBelow(), s.truncatedPast()
+	if g >= 0 {
 		e.lo = g * s.cs
 	}
-	if h := s.truncatedPast(); h >= 0 {
+	if h >= 0 {
 		e.hi = h * s.cs
+	}
+	if g >= 0 || h >= 0 {
+		// Both need a valid record beside the damaged one.
+		e.damaged = recordName(s.mv.version, 1-s.mv.best)
 	}
 	return e
 }
