@@ -5,7 +5,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/stop"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 func runCat(args []string, stdout, stderr io.Writer) (status int) {
@@ -38,8 +41,11 @@ next line that differs; the last line holds the offset where the range
 ends. -all prints every line, as hexdump -v does.
 
 A dataset that a writer has open is read as the writer changes it: if the
-writer truncates it, or drops the bytes cat has not read yet, while cat
-reads, the output ends there, and cat says so and exits with status 1.
+writer truncates it short of the range's end (whether or not it grows it
+back before cat reads on), or drops the bytes cat has not read yet, while
+cat reads, the output ends there, and cat says so and exits with status 1;
+so it does if a writer opens the dataset meanwhile. The output never holds
+bytes from before such a cut next to bytes written after it.
 
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
@@ -149,17 +155,28 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 		dump = &hexDumper{w: w, off: from, all: *all, dumped: from != 0 && !(n.set && n.n == 0)}
 		dst = dump
 	}
+	// A Truncate (or a writer's Open) between two reads would leave the
+	// output with bytes from before it followed by bytes written after
+	// it, which the dataset never held at once: each read's bytes go out
+	// only as far as no cut since cat began reached (see cutsSince), so
+	// that the output is bytes the dataset held, as a file's read shows
+	// a file that is written meanwhile.
+	mark := readCutMark(dir)
 	buf := make([]byte, 1<<20)
 	for p := from; p < to; {
 		k := int(min(int64(len(buf)), to-p))
 		got, err := m.ReadAt(buf[:k], p)
+		keep, cut := cutsSince(mark, readCutMark(dir), p, got, to)
+		if cut != "" {
+			got, err = keep, nil
+		}
 		if _, werr := dst.Write(buf[:got]); werr != nil {
 			return fail(stderr, "cat", werr)
 		}
-		var cut string
 		switch {
+		case cut != "":
 		case errors.Is(err, io.EOF):
-			cut = fmt.Sprintf("truncated to Size %d", m.Size())
+			cut = fmt.Sprintf("truncated (to Size %d as of now)", m.Size())
 		case errors.Is(err, chunkmap.ErrOutOfRange) && p < m.Start():
 			cut = fmt.Sprintf("dropped before Start %d", m.Start())
 		case err != nil:
@@ -193,6 +210,119 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 		return fail(stderr, "cat", err)
 	}
 	return exitOK
+}
+
+// cutsSince says whether a writer cut the dataset below to (Truncate) or
+// set it up anew (a writer's Open, which may delete chunk files past Size
+// after a crash) between mark and now, two reads of the manifest's state
+// page, and how many of the got bytes read at p, after mark and before
+// now, lie below every cut since mark: those held the same bytes
+// throughout (or bytes written since, as any read of a file written
+// meanwhile may show). It returns got and "" if no such cut came, or the
+// page does not tell (a manifest another program damaged: the reads' own
+// errors tell then). A DropBefore cuts nothing below Size: it moves Start,
+// which a read below it reports.
+func cutsSince(mark, now cutMark, p int64, got int, to int64) (keep int, cut string) {
+	switch {
+	case !now.magic:
+		return got, ""
+	case !mark.magic || mark.boot != now.boot || mark.id != now.id:
+		return 0, "opened anew by a writer"
+	case mark.cuts == now.cuts:
+		return got, ""
+	}
+	low, ok := now.lowestSince(mark.cuts)
+	switch {
+	case !ok:
+		return 0, "truncated"
+	case low >= to:
+		return got, ""
+	}
+	if low < p {
+		return 0, fmt.Sprintf("truncated to Size %d, below the bytes cat had printed (it read them before the cut)", low)
+	}
+	return int(min(int64(got), low-p)), fmt.Sprintf("truncated to Size %d", low)
+}
+
+// cutMark is what the manifest's state page says of the writer's cuts of
+// Size: chunkmap's statePage.cuts and its record of the lowest Sizes they
+// left (cutLows), within one numbering of cuts (id), which a writer's Open
+// begins anew.
+type cutMark struct {
+	magic bool   // a writer set the page up
+	boot  string // that writer's boot ID
+	cuts  uint64 // cuts counted so far
+	id    uint64
+	from  uint64 // cuts numbered below from may be missing from at
+	n     uint64 // entries of at and size in use
+	at    [cutLowsCap]uint64
+	size  [cutLowsCap]int64
+}
+
+// The layout of chunkmap's statePage from its magic to its cutLows (see
+// manifest.go), at stateOff in the manifest.
+const (
+	pageCutsOff = 120
+	pageLowsOff = 128 // seq, id, from, done, n, at, size
+	cutLowsCap  = 32
+	pageCutsEnd = pageLowsOff + 5*8 + 2*cutLowsCap*8
+)
+
+// lowestSince returns the lowest Size that cuts numbered c0 or later left,
+// and false where the record does not reach back to c0.
+func (c cutMark) lowestSince(c0 uint64) (int64, bool) {
+	if c0 < c.from || c.n > cutLowsCap {
+		return 0, false
+	}
+	for i := range c.n {
+		if c.at[i] >= c0 {
+			return c.size[i], true
+		}
+	}
+	return 0, false
+}
+
+// readCutMark reads the cuts' record from the state page of dir's manifest.
+// The writer changes the record inside a sequence number that is odd
+// meanwhile, with stores a read of the file may see in part: it is read
+// twice, and taken once the two reads agree and the number is even. A
+// manifest that cannot be read, or a record that keeps changing, gives
+// a zero cutMark (magic false), which tells nothing.
+func readCutMark(dir string) cutMark {
+	f, err := vfs.OS.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_RDONLY, 0)
+	if err != nil {
+		return cutMark{}
+	}
+	defer f.Close()
+	var a, b [pageCutsEnd]byte
+	for range 8 {
+		if _, err := f.ReadAt(a[:], stateOff); err != nil {
+			return cutMark{}
+		}
+		if _, err := f.ReadAt(b[:], stateOff); err != nil {
+			return cutMark{}
+		}
+		// The magic, the boot ID and the cuts' record: Size and
+		// Start, between them, move with every write.
+		if !bytes.Equal(a[:56], b[:56]) || !bytes.Equal(a[pageCutsOff:], b[pageCutsOff:]) || a[pageLowsOff]&1 != 0 {
+			continue
+		}
+		u := func(off int) uint64 { return binary.NativeEndian.Uint64(a[off:]) }
+		c := cutMark{
+			magic: string(a[:8]) == stateMagic,
+			boot:  string(bytes.TrimRight(a[8:56], "\x00")),
+			cuts:  u(pageCutsOff),
+			id:    u(pageLowsOff + 8),
+			from:  u(pageLowsOff + 16),
+			n:     u(pageLowsOff + 32),
+		}
+		for i := range cutLowsCap {
+			c.at[i] = u(pageLowsOff + 40 + 8*i)
+			c.size[i] = int64(u(pageLowsOff + 40 + 8*cutLowsCap + 8*i))
+		}
+		return c
+	}
+	return cutMark{}
 }
 
 // hexDumper writes a dump in the layout of hexdump -C, with offsets counted

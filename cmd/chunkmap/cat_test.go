@@ -281,16 +281,41 @@ func (w *cuttingWriter) Write(p []byte) (int, error) {
 // writer truncates it, or drops the bytes cat has not read yet, while cat
 // reads: the output holds every byte up to where the cut left it, and cat
 // says where and why it stopped, with exit status 1, not a bare "EOF" nor
-// a complaint about an -off it was not given.
+// a complaint about an -off it was not given. A cut that the writer grows
+// back over before cat's next read, below what cat had printed, went
+// unseen: cat printed the old bytes, then the new ones, which the dataset
+// never held together, and exited with status 0. A cut above the range,
+// and a drop of bytes cat has printed, change none of its bytes.
 func TestRun_Cat_CutMeanwhile(t *testing.T) {
+	other := make([]byte, 4<<20) // what a writer grows the dataset back with
+	for i := range other {
+		other[i] = byte(i*7) ^ 0x5a
+	}
 	tests := []struct {
 		name   string
+		args   []string // after cat, before the directory
 		cut    func(m *chunkmap.Manager) error
-		outLen int    // bytes of output: the first of the dataset
-		msg    string // in the message
+		outLen int    // bytes of output: the first of the dataset as it was
+		msg    string // in the message; "" for a cat that succeeds
 	}{
-		{"truncated", func(m *chunkmap.Manager) error { return m.Truncate(1<<20 + 1000) }, 1<<20 + 1000, "truncated to Size 1049576"},
-		{"dropped", func(m *chunkmap.Manager) error { return m.DropBefore(2 << 20) }, 1 << 20, "dropped before Start 2097152"},
+		{"truncated", nil, func(m *chunkmap.Manager) error { return m.Truncate(1<<20 + 1000) }, 1<<20 + 1000, "truncated to Size 1049576"},
+		{"dropped", nil, func(m *chunkmap.Manager) error { return m.DropBefore(2 << 20) }, 1 << 20, "dropped before Start 2097152"},
+		{"truncated and grown back", nil, func(m *chunkmap.Manager) error {
+			if err := m.Truncate(1000); err != nil {
+				return err
+			}
+			_, err := m.WriteAt(other[1000:], 1000)
+			return err
+		}, 1 << 20, "truncated to Size 1000"},
+		{"truncated and grown back, hex", []string{"-hex"}, func(m *chunkmap.Manager) error {
+			if err := m.Truncate(0); err != nil {
+				return err
+			}
+			_, err := m.Append(other)
+			return err
+		}, 1 << 20, "truncated to Size 0"},
+		{"truncated above the range", []string{"-n", "2MiB"}, func(m *chunkmap.Manager) error { return m.Truncate(2<<20 + 1) }, 2 << 20, ""},
+		{"dropped what cat printed", nil, func(m *chunkmap.Manager) error { return m.DropBefore(1 << 20) }, 3 << 20, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -309,22 +334,76 @@ func TestRun_Cat_CutMeanwhile(t *testing.T) {
 			}
 			out := &cuttingWriter{cut: func() error { return tc.cut(m) }}
 			var errs bytes.Buffer
-			code := run([]string{"cat", dir}, out, &errs)
+			code := run(append(append([]string{"cat"}, tc.args...), dir), out, &errs)
 			if out.err != nil {
 				skipIfHeldDelete(t, out.err)
 				t.Fatal(out.err)
 			}
 			t.Logf("exit %d, stderr: %s", code, errs.String())
-			if code != exitFail {
+			want := data[:tc.outLen]
+			if len(tc.args) > 0 && tc.args[0] == "-hex" {
+				var d bytes.Buffer
+				dump := &hexDumper{w: bufio.NewWriter(&d)}
+				dump.Write(want)
+				dump.Close()
+				dump.w.Flush()
+				want = d.Bytes()
+			}
+			switch {
+			case tc.msg == "" && code != exitOK:
+				t.Errorf("exit status %d, want %d", code, exitOK)
+			case tc.msg != "" && code != exitFail:
 				t.Errorf("exit status %d, want %d", code, exitFail)
 			}
-			if !bytes.Equal(out.Bytes(), data[:tc.outLen]) {
-				t.Errorf("output: %d bytes, want the first %d of the dataset", out.Len(), tc.outLen)
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("output: %d bytes, want %d: the first %d bytes of the dataset as it was", out.Len(), len(want), tc.outLen)
+			}
+			if tc.msg == "" {
+				return
 			}
 			if msg := errs.String(); !strings.Contains(msg, tc.msg) || !strings.Contains(msg, fmt.Sprintf("ends at offset %d", tc.outLen)) || strings.Contains(msg, "-off") {
 				t.Errorf("stderr %q: want %q, where the output ends, and no -off", msg, tc.msg)
 			}
 		})
+	}
+}
+
+// TestCutMark reads the state page's record of cuts as a writer keeps it:
+// each Truncate below Size counts one and records the lowest Size cuts
+// from a given number on left, and a writer's Open begins a new numbering.
+// (cat relies on the record's layout, which chunkmap's statePage defines.)
+func TestCutMark(t *testing.T) {
+	dir := newDataset(t)
+	m, err := chunkmap.Open(dir, nil)
+	must(t, err)
+	c0 := readCutMark(dir)
+	if !c0.magic || c0.id == 0 {
+		t.Fatalf("readCutMark of an open dataset = %+v, want a page set up, with an id", c0)
+	}
+	must(t, m.Truncate(3*testChunk))
+	must(t, m.Truncate(4*testChunk)) // grows: no cut
+	must(t, m.Truncate(2*testChunk+5))
+	must(t, m.Truncate(2*testChunk+9)) // grows
+	must(t, m.Truncate(3*testChunk))   // grows
+	c1 := readCutMark(dir)
+	if c1.cuts != c0.cuts+2 || c1.id != c0.id {
+		t.Errorf("after two cuts: cuts %d (id %d), want %d (id %d)", c1.cuts, c1.id, c0.cuts+2, c0.id)
+	}
+	if low, ok := c1.lowestSince(c0.cuts); !ok || low != 2*testChunk+5 {
+		t.Errorf("lowest Size since the first cut = %d, %v; want %d", low, ok, 2*testChunk+5)
+	}
+	if low, ok := c1.lowestSince(c0.cuts + 1); !ok || low != 2*testChunk+5 {
+		t.Errorf("lowest Size since the second cut = %d, %v; want %d", low, ok, 2*testChunk+5)
+	}
+	if _, ok := c1.lowestSince(c1.cuts); ok {
+		t.Errorf("lowest Size since a cut not yet made: ok")
+	}
+	must(t, m.Close())
+	m, err = chunkmap.Open(dir, nil)
+	must(t, err)
+	defer m.Close()
+	if c2 := readCutMark(dir); !c2.magic || c2.id == c1.id {
+		t.Errorf("after a writer's Open: %+v, want a new id (was %d)", c2, c1.id)
 	}
 }
 
