@@ -239,7 +239,7 @@ func cutsSince(mark, now cutMark, p int64, got int, to int64) (keep int, cut str
 		return got, ""
 	}
 	if low < p {
-		return 0, fmt.Sprintf("truncated to Size %d, below the bytes cat had printed (it read them before the cut)", low)
+		return 0, fmt.Sprintf("truncated to Size %d (below bytes cat had printed, which it read before the cut)", low)
 	}
 	return int(min(int64(got), low-p)), fmt.Sprintf("truncated to Size %d", low)
 }
