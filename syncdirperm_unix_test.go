@@ -57,24 +57,12 @@ func TestSync_OneChunkOneReport(t *testing.T) {
 		return // root searches any directory
 	}
 	dir := filepath.Join(t.TempDir(), "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	writeAt(t, m, pattern(3, 4*cs), 0)
-	if err := m.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	writeAt(t, m, []byte("by pwrite"), cs+10)
-	if err := m.StoreUint64(cs+1024, 7); err != nil {
-		t.Fatal(err)
-	}
+	m := dirtyTwice(t, dir, &chunkmap.Options{ChunkSize: cs, MaxMapped: 1})
 	if err := os.Chmod(dir, 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(dir, 0o755) })
-	err = m.Sync()
+	err := m.Sync()
 	if !errors.Is(err, chunkmap.ErrIO) {
 		t.Fatalf("Sync with the directory unsearchable = %v, want ErrIO", err)
 	}
@@ -101,6 +89,27 @@ func TestSync_OneChunkRefusalYields(t *testing.T) {
 	fsys := vfstest.NewFaulty(nil)
 	o := &chunkmap.Options{ChunkSize: cs, MaxMapped: 1}
 	chunkmap.SetFS(o, fsys)
+	m := dirtyTwice(t, dir, o)
+	// The mapped file's check (a stat by name, as is the descriptor
+	// cache's) is refused; the open by name finds no file.
+	const name = "0000000000000001.chunk"
+	fsys.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpLstat, name), Err: syscall.EMFILE})
+	fsys.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, name), Err: fs.ErrNotExist})
+	err := m.Sync()
+	if !errors.Is(err, chunkmap.ErrFault) || !strings.Contains(err.Error(), "removed by another program") {
+		t.Errorf("Sync = %v, want ErrFault naming %s removed", err, name)
+	}
+	if n := strings.Count(err.Error(), name); n != 1 {
+		t.Errorf("Sync's error names %s %d times, want once:\n%v", name, n, err)
+	}
+}
+
+// dirtyTwice opens a dataset of four chunks at dir with o, syncs it, and
+// dirties chunk 1 both ways a Sync then checks: by pwrite (its first write
+// since the Sync, to a chunk not mapped) and through its mapping (an
+// atomic store, which maps it).
+func dirtyTwice(t *testing.T, dir string, o *chunkmap.Options) *chunkmap.Manager {
+	t.Helper()
 	m, err := chunkmap.Open(dir, o)
 	if err != nil {
 		t.Fatal(err)
@@ -114,16 +123,5 @@ func TestSync_OneChunkRefusalYields(t *testing.T) {
 	if err := m.StoreUint64(cs+1024, 7); err != nil {
 		t.Fatal(err)
 	}
-	// The mapped file's check (a stat by name, as is the descriptor
-	// cache's) is refused; the open by name finds no file.
-	const name = "0000000000000001.chunk"
-	fsys.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpLstat, name), Err: syscall.EMFILE})
-	fsys.Add(vfstest.Rule{Match: vfstest.OpOn(vfstest.OpOpen, name), Err: fs.ErrNotExist})
-	err = m.Sync()
-	if !errors.Is(err, chunkmap.ErrFault) || !strings.Contains(err.Error(), "removed by another program") {
-		t.Errorf("Sync = %v, want ErrFault naming %s removed", err, name)
-	}
-	if n := strings.Count(err.Error(), name); n != 1 {
-		t.Errorf("Sync's error names %s %d times, want once:\n%v", name, n, err)
-	}
+	return m
 }
