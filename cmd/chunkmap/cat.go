@@ -175,8 +175,13 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 		}
 		switch {
 		case cut != "":
+		case errors.Is(err, io.EOF) && got > 0:
+			// A read that meets Size returns the bytes below it: this
+			// is the Size that ended it (a later cut may have lowered
+			// it since).
+			cut = fmt.Sprintf("truncated to Size %d", p+int64(got))
 		case errors.Is(err, io.EOF):
-			cut = fmt.Sprintf("truncated (to Size %d as of now)", m.Size())
+			cut = fmt.Sprintf("truncated to Size %d or less", p)
 		case errors.Is(err, chunkmap.ErrOutOfRange) && p < m.Start():
 			cut = fmt.Sprintf("dropped before Start %d", m.Start())
 		case err != nil:
