@@ -269,9 +269,9 @@ func (m *Manager) flush() (size int64, err error) {
 	// A chunk both mapped and written by pwrite since the last Sync is in
 	// live and in evicted, and its two checks may fail in different words
 	// (a stat of the mapped file, an open by name): one error is reported
-	// for it, and a cause other than a want of descriptors before one,
-	// as it says what became of the file where a refusal says only that
-	// it was not looked at.
+	// for it, and a cause other than a want of descriptors in preference
+	// to such a refusal, as it says what became of the file where a
+	// refusal says only that the file was not looked at.
 	var errs []error
 	var pos map[int64]int // chunk index → its error's place in errs
 	for i, r := range res {

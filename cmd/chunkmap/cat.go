@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/stop"
@@ -44,8 +45,10 @@ A dataset that a writer has open is read as the writer changes it: if the
 writer truncates it short of the range's end (whether or not it grows it
 back before cat reads on), or drops the bytes cat has not read yet, while
 cat reads, the output ends there, and cat says so and exits with status 1;
-so it does if a writer opens the dataset meanwhile. The output never holds
-bytes from before such a cut next to bytes written after it.
+so it does if a writer opens the dataset meanwhile, or if cat cannot tell
+whether the writer cut the dataset (a writer stopped or killed while it
+recorded a Truncate). The output never holds bytes from before such a cut
+next to bytes written after it.
 
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
@@ -161,14 +164,25 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 	// only as far as no cut since cat began reached (see cutsSince), so
 	// that the output is bytes the dataset held, as a file's read shows
 	// a file that is written meanwhile.
-	mark := readCutMark(dir)
+	mark, err := readCutMark(dir)
+	if err != nil {
+		return fail(stderr, "cat", err)
+	}
 	buf := make([]byte, 1<<20)
 	for p := from; p < to; {
 		k := int(min(int64(len(buf)), to-p))
 		got, err := m.ReadAt(buf[:k], p)
-		keep, cut := cutsSince(mark, readCutMark(dir), p, got, to)
-		if cut != "" {
-			got, err = keep, nil
+		var cut string
+		if now, merr := readCutMark(dir); merr != nil {
+			// Whether the bytes read were cut cannot be told: they
+			// do not go out.
+			got, err = 0, merr
+		} else if keep, c := cutsSince(mark, now, p > from, p, got, to); c != "" {
+			got, err, cut = keep, nil, c
+		} else if now.settled {
+			// Cuts that spared the range, and drops, are forgotten:
+			// the record reaches back over a bounded number of cuts.
+			mark = now
 		}
 		if _, werr := dst.Write(buf[:got]); werr != nil {
 			return fail(stderr, "cat", werr)
@@ -218,59 +232,83 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 }
 
 // cutsSince says whether a writer cut the dataset below to (Truncate) or
-// set it up anew (a writer's Open, which may delete chunk files past Size
-// after a crash) between mark and now, two reads of the manifest's state
-// page, and how many of the got bytes read at p, after mark and before
-// now, lie below every cut since mark: those held the same bytes
-// throughout (or bytes written since, as any read of a file written
-// meanwhile may show). It returns got and "" if no such cut came, or the
-// page does not tell (a manifest another program damaged: the reads' own
-// errors tell then). A DropBefore cuts nothing below Size: it moves Start,
-// which a read below it reports.
-func cutsSince(mark, now cutMark, p int64, got int, to int64) (keep int, cut string) {
+// set it up anew (a writer's Open, or its restore of a state page another
+// program wrote over, either of which may delete chunk files past Size)
+// between mark and now, two reads of the manifest's state page, and how
+// many of the got bytes read at p after mark, and before now, lie below
+// every cut since mark: those held the same bytes throughout (or bytes
+// written since, as any read of a file written meanwhile may show).
+// printed says that cat printed bytes before p. It returns got and "" if
+// no such cut came, or if the manifest never had a state page (one of
+// format version 1, which no writer of this format has opened).
+//
+// The writer stores a cut's Size, records the cut, then moves the epoch,
+// and only then deletes chunk files or writes again: while the epoch
+// stands, no byte below the Size a read met was cut, whatever the record
+// says (a writer stopped, or killed, while it records a cut leaves it in
+// the middle of a change for good). Where the epoch moved, the record
+// tells whether that was a Truncate and how far it cut, or only a
+// DropBefore, which cuts nothing below Size (a read below Start reports
+// it); a record that did not settle tells nothing, and the read's bytes
+// do not go out.
+func cutsSince(mark, now cutMark, printed bool, p int64, got int, to int64) (keep int, cut string) {
 	switch {
+	case !mark.magic && !now.magic:
+		return got, ""
 	case !now.magic:
-		return got, ""
-	case !mark.magic || mark.boot != now.boot || mark.id != now.id:
+		return 0, "left without a state page in its manifest by another program"
+	case !mark.magic || mark.boot != now.boot:
 		return 0, "opened anew by a writer"
-	case mark.cuts == now.cuts:
+	case mark.epoch == now.epoch:
 		return got, ""
+	case !mark.settled || !now.settled:
+		return 0, "cut or dropped from (its manifest's record of cuts stayed in the middle of a change, and cannot tell which)"
+	case mark.id != now.id:
+		return 0, "opened anew by a writer (or its state page set up again)"
+	case mark.cuts == now.cuts:
+		return got, "" // DropBefore only
 	}
 	low, ok := now.lowestSince(mark.cuts)
 	switch {
 	case !ok:
-		return 0, "truncated"
+		return 0, "truncated more times than its manifest's record of cuts reaches back"
 	case low >= to:
 		return got, ""
-	}
-	if low < p {
+	case low < p && printed:
 		return 0, fmt.Sprintf("truncated to Size %d (below bytes cat had printed, which it read before the cut)", low)
 	}
-	return int(min(int64(got), low-p)), fmt.Sprintf("truncated to Size %d", low)
+	return int(max(0, min(int64(got), low-p))), fmt.Sprintf("truncated to Size %d", low)
 }
 
 // cutMark is what the manifest's state page says of the writer's cuts of
-// Size: chunkmap's statePage.cuts and its record of the lowest Sizes they
-// left (cutLows), within one numbering of cuts (id), which a writer's Open
-// begins anew.
+// Size: its epoch, and chunkmap's statePage.cuts with its record of the
+// lowest Sizes they left (cutLows), within one numbering of cuts (id),
+// which a writer's Open begins anew.
 type cutMark struct {
 	magic bool   // a writer set the page up
 	boot  string // that writer's boot ID
-	cuts  uint64 // cuts counted so far
-	id    uint64
-	from  uint64 // cuts numbered below from may be missing from at
-	n     uint64 // entries of at and size in use
-	at    [cutLowsCap]uint64
-	size  [cutLowsCap]int64
+	epoch uint64
+	// settled says that the record below was read whole, outside a
+	// change; it is zero otherwise.
+	settled bool
+	cuts    uint64 // cuts counted so far
+	id      uint64
+	from    uint64 // cuts numbered below from may be missing from at
+	n       uint64 // entries of at and size in use
+	at      [cutLowsCap]uint64
+	size    [cutLowsCap]int64
 }
 
-// The layout of chunkmap's statePage from its magic to its cutLows (see
-// manifest.go), at stateOff in the manifest.
+// The layout of chunkmap's statePage from its magic to the end of its
+// cutLows (see manifest.go), at stateOff in the manifest: the fields are
+// 8-byte aligned on every platform (the library checks it at compile
+// time) and stored in the machine's byte order.
 const (
-	pageCutsOff = 120
-	pageLowsOff = 128 // seq, id, from, done, n, at, size
-	cutLowsCap  = 32
-	pageCutsEnd = pageLowsOff + 5*8 + 2*cutLowsCap*8
+	pageEpochOff = 56
+	pageCutsOff  = 120
+	pageLowsOff  = 128 // seq, id, from, done, n, at, size
+	cutLowsCap   = 32
+	pageCutsEnd  = pageLowsOff + 5*8 + 2*cutLowsCap*8
 )
 
 // lowestSince returns the lowest Size that cuts numbered c0 or later left,
@@ -287,47 +325,67 @@ func (c cutMark) lowestSince(c0 uint64) (int64, bool) {
 	return 0, false
 }
 
-// readCutMark reads the cuts' record from the state page of dir's manifest.
-// The writer changes the record inside a sequence number that is odd
-// meanwhile, with stores a read of the file may see in part: it is read
-// twice, and taken once the two reads agree and the number is even. A
-// manifest that cannot be read, or a record that keeps changing, gives
-// a zero cutMark (magic false), which tells nothing.
-func readCutMark(dir string) cutMark {
+// settleFor is how long readCutMark waits for a record in the middle of a
+// change to settle: a change takes a fraction of a microsecond, unless the
+// writer was stopped or killed inside it.
+const settleFor = 100 * time.Millisecond
+
+// readCutMark reads the state page of dir's manifest. The writer changes
+// the record of cuts inside a sequence number that is odd meanwhile, with
+// stores that a read of the file may see in part: the page is read twice,
+// and the record taken as settled once the two reads agree and the number
+// is even, which readCutMark waits for up to settleFor. A manifest too
+// short to hold a state page gives a zero cutMark; one that cannot be
+// read, an error.
+func readCutMark(dir string) (cutMark, error) {
 	f, err := vfs.OS.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_RDONLY, 0)
 	if err != nil {
-		return cutMark{}
+		return cutMark{}, fmt.Errorf("cannot tell whether a writer cut the dataset while cat read it: %w", err)
 	}
 	defer f.Close()
 	var a, b [pageCutsEnd]byte
-	for range 8 {
-		if _, err := f.ReadAt(a[:], stateOff); err != nil {
-			return cutMark{}
+	read := func(p []byte) (bool, error) {
+		if _, err := f.ReadAt(p, stateOff); errors.Is(err, io.EOF) {
+			return false, nil // too short: no state page
+		} else if err != nil {
+			return false, fmt.Errorf("cannot tell whether a writer cut the dataset while cat read it: %w", err)
 		}
-		if _, err := f.ReadAt(b[:], stateOff); err != nil {
-			return cutMark{}
+		return true, nil
+	}
+	deadline := time.Now().Add(settleFor)
+	for tries := 0; ; tries++ {
+		if ok, err := read(a[:]); !ok {
+			return cutMark{}, err
 		}
-		// The magic, the boot ID and the cuts' record: Size and
-		// Start, between them, move with every write.
-		if !bytes.Equal(a[:56], b[:56]) || !bytes.Equal(a[pageCutsOff:], b[pageCutsOff:]) || a[pageLowsOff]&1 != 0 {
-			continue
+		if ok, err := read(b[:]); !ok {
+			return cutMark{}, err
 		}
 		u := func(off int) uint64 { return binary.NativeEndian.Uint64(a[off:]) }
 		c := cutMark{
 			magic: string(a[:8]) == stateMagic,
 			boot:  string(bytes.TrimRight(a[8:56], "\x00")),
-			cuts:  u(pageCutsOff),
-			id:    u(pageLowsOff + 8),
-			from:  u(pageLowsOff + 16),
-			n:     u(pageLowsOff + 32),
+			epoch: u(pageEpochOff),
 		}
-		for i := range cutLowsCap {
-			c.at[i] = u(pageLowsOff + 40 + 8*i)
-			c.size[i] = int64(u(pageLowsOff + 40 + 8*cutLowsCap + 8*i))
+		// The magic, the boot ID and the record of cuts must agree;
+		// the epoch, a word of its own, is taken from the first read
+		// (Size and Start move with every write).
+		if bytes.Equal(a[:56], b[:56]) && bytes.Equal(a[pageCutsOff:], b[pageCutsOff:]) && u(pageLowsOff)&1 == 0 {
+			c.settled = true
+			c.cuts, c.id = u(pageCutsOff), u(pageLowsOff+8)
+			c.from, c.n = u(pageLowsOff+16), u(pageLowsOff+32)
+			for i := range cutLowsCap {
+				c.at[i] = u(pageLowsOff + 40 + 8*i)
+				c.size[i] = int64(u(pageLowsOff + 40 + 8*cutLowsCap + 8*i))
+			}
+			return c, nil
 		}
-		return c
+		if !c.magic || time.Now().After(deadline) {
+			return c, nil
+		}
+		if tries >= 8 {
+			time.Sleep(time.Millisecond)
+		}
 	}
-	return cutMark{}
 }
 
 // hexDumper writes a dump in the layout of hexdump -C, with offsets counted

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -376,8 +377,9 @@ func TestCutMark(t *testing.T) {
 	dir := newDataset(t)
 	m, err := chunkmap.Open(dir, nil)
 	must(t, err)
-	c0 := readCutMark(dir)
-	if !c0.magic || c0.id == 0 {
+	c0, err := readCutMark(dir)
+	must(t, err)
+	if !c0.magic || !c0.settled || c0.id == 0 {
 		t.Fatalf("readCutMark of an open dataset = %+v, want a page set up, with an id", c0)
 	}
 	must(t, m.Truncate(3*testChunk))
@@ -385,7 +387,8 @@ func TestCutMark(t *testing.T) {
 	must(t, m.Truncate(2*testChunk+5))
 	must(t, m.Truncate(2*testChunk+9)) // grows
 	must(t, m.Truncate(3*testChunk))   // grows
-	c1 := readCutMark(dir)
+	c1, err := readCutMark(dir)
+	must(t, err)
 	if c1.cuts != c0.cuts+2 || c1.id != c0.id {
 		t.Errorf("after two cuts: cuts %d (id %d), want %d (id %d)", c1.cuts, c1.id, c0.cuts+2, c0.id)
 	}
@@ -402,8 +405,8 @@ func TestCutMark(t *testing.T) {
 	m, err = chunkmap.Open(dir, nil)
 	must(t, err)
 	defer m.Close()
-	if c2 := readCutMark(dir); !c2.magic || c2.id == c1.id {
-		t.Errorf("after a writer's Open: %+v, want a new id (was %d)", c2, c1.id)
+	if c2, err := readCutMark(dir); err != nil || !c2.magic || c2.id == c1.id || c2.epoch == c1.epoch {
+		t.Errorf("after a writer's Open: %+v, %v; want a new id and epoch (were %d, %d)", c2, err, c1.id, c1.epoch)
 	}
 }
 
@@ -457,4 +460,150 @@ func TestRun_Cat_PartialSalvage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRun_Cat_CutRecordStalled: a writer stopped (or killed) while it
+// records a cut leaves the state page's record of cuts in the middle of a
+// change. cat took such a record for "no state page", printing a read's
+// bytes unchecked where a Truncate had been grown back over, and at its
+// start took it for a writer's Open later on, failing where nothing was
+// cut. While the epoch stands nothing was cut; where it moved and the
+// record does not settle, cat stops.
+func TestRun_Cat_CutRecordStalled(t *testing.T) {
+	seqOff := int64(stateOff + pageLowsOff)
+	setSeq := func(t *testing.T, dir string, odd bool) {
+		t.Helper()
+		f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_RDWR, 0)
+		must(t, err)
+		defer f.Close()
+		var b [8]byte
+		_, err = f.ReadAt(b[:], seqOff)
+		must(t, err)
+		q := binary.NativeEndian.Uint64(b[:])
+		if odd {
+			q |= 1
+		} else if q&1 != 0 {
+			q++
+		}
+		binary.NativeEndian.PutUint64(b[:], q)
+		_, err = f.WriteAt(b[:], seqOff)
+		must(t, err)
+	}
+	other := make([]byte, 2<<20)
+	for i := range other {
+		other[i] = byte(i*7) ^ 0x5a
+	}
+	tests := []struct {
+		name   string
+		before bool // the record is mid-change as cat begins
+		cut    func(t *testing.T, m *chunkmap.Manager, dir string) error
+		code   int
+		outLen int
+		msg    string
+		// wrote applies to the dataset's first bytes what cut wrote
+		// past those cat had printed, if anything.
+		wrote func(b []byte)
+	}{
+		{"mid-change at the start, nothing cut", true, func(t *testing.T, m *chunkmap.Manager, dir string) error {
+			setSeq(t, dir, false)
+			return nil
+		}, exitOK, 2 << 20, "", nil},
+		{"mid-change at the start, a writer killed there", true, func(t *testing.T, m *chunkmap.Manager, dir string) error {
+			_, err := m.WriteAt([]byte("more"), 1<<20+5) // no cut: the epoch stands
+			return err
+		}, exitOK, 2 << 20, "", func(b []byte) { copy(b[1<<20+5:], "more") }},
+		{"cut, grown back, then a cut stalled", false, func(t *testing.T, m *chunkmap.Manager, dir string) error {
+			if err := m.Truncate(1000); err != nil {
+				return err
+			}
+			if _, err := m.WriteAt(other[1000:], 1000); err != nil {
+				return err
+			}
+			setSeq(t, dir, true)
+			return nil
+		}, exitFail, 1 << 20, "record of cuts stayed in the middle of a change", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+			must(t, err)
+			defer m.Close()
+			data := make([]byte, 2<<20)
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			_, err = m.WriteAt(data, 0)
+			must(t, err)
+			if tc.before {
+				setSeq(t, dir, true)
+			}
+			out := &cuttingWriter{cut: func() error { return tc.cut(t, m, dir) }}
+			var errs bytes.Buffer
+			code := run([]string{"cat", dir}, out, &errs)
+			must(t, out.err)
+			want := bytes.Clone(data[:tc.outLen])
+			if tc.wrote != nil {
+				tc.wrote(want)
+			}
+			if code != tc.code || !bytes.Equal(out.Bytes(), want) || !strings.Contains(errs.String(), tc.msg) {
+				t.Errorf("exit %d, %d bytes, stderr %q; want %d, the %d bytes of the dataset as it was, and %q", code, out.Len(), errs.String(), tc.code, len(want), tc.msg)
+			}
+		})
+	}
+}
+
+// TestRun_Cat_ManyCutsAboveRange: a writer that keeps cutting above the
+// range (an append log that truncates a partial tail, say) makes more cuts
+// during a long cat than the state page's record reaches back over. Such
+// cuts spare the range: cat forgets them after each read, where it ended
+// the output with status 1 ("truncated") once the record no longer reached
+// back to where it began.
+func TestRun_Cat_ManyCutsAboveRange(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	must(t, err)
+	defer m.Close()
+	data := make([]byte, 6<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	_, err = m.WriteAt(data, 0)
+	must(t, err)
+	// Between two reads (cat writes out each read's MiB at once), 16 cuts
+	// above the range, each higher than the last: 64 in all.
+	cuts := 0
+	out := &everyWrite{each: func() error {
+		for range 16 {
+			base := int64(4<<20 + 100*cuts)
+			cuts++
+			if err := m.Truncate(base + 50); err != nil {
+				return err
+			}
+			if err := m.Truncate(base); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	var errs bytes.Buffer
+	code := run([]string{"cat", "-n", "4MiB", dir}, out, &errs)
+	must(t, out.err)
+	if code != exitOK || !bytes.Equal(out.Bytes(), data[:4<<20]) || cuts < 2*cutLowsCap {
+		t.Errorf("exit %d, %d bytes, after %d cuts, stderr %q; want %d and the first 4 MiB, after more than %d cuts", code, out.Len(), cuts, errs.String(), exitOK, 2*cutLowsCap)
+	}
+}
+
+// everyWrite is a bytes.Buffer that runs each before every Write.
+type everyWrite struct {
+	bytes.Buffer
+	each func() error
+	err  error
+}
+
+func (w *everyWrite) Write(p []byte) (int, error) {
+	if w.err == nil {
+		w.err = w.each()
+	}
+	return w.Buffer.Write(p)
 }

@@ -48,8 +48,8 @@ func catDamaged(dir string, chunkSize int64, off, n sizeValue, hexDump, all bool
 		return fail(stderr, "cat", fmt.Errorf("-off %d is outside [Start, Size] = [%d, %d]", from, s.start, s.size))
 	}
 	to := s.size
-	if !n.set {
-		to = max(from, min(s.size, shrunk.hi))
+	if !n.set && from < shrunk.hi {
+		to = min(s.size, shrunk.hi)
 	}
 	if n.set && n.n < to-from {
 		to = from + n.n

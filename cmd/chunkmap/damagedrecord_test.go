@@ -230,6 +230,17 @@ func TestDamagedRecord_ShrunkChunks(t *testing.T) {
 			if code != exitFail || !strings.Contains(cerr, "is not present: ") || !strings.Contains(cerr, "most likely a "+tc.name) || strings.Contains(cerr, "is lost:") {
 				t.Errorf("cat of the whole record's extent: exit %d, want %d and the deleted chunks named as not present:\n%s", code, exitFail, cerr)
 			}
+			// An -off among the deleted chunks, without -n, asks for
+			// them too (and printed nothing, exiting 0, when the
+			// default end was cut back to the chunk files present).
+			gone := int64(0)
+			if tc.name == "Truncate" {
+				gone = tc.to
+			}
+			code, cout, cerr = runCmd(t, "cat", "-off", fmt.Sprint(gone), dir)
+			if code != exitFail || cout != "" || !strings.Contains(cerr, "is not present: ") {
+				t.Errorf("cat -off %d: exit %d, %d bytes; want %d, none, and the deleted chunks named as not present:\n%s", gone, code, len(cout), exitFail, cerr)
+			}
 			code, cout, _ = runCmd(t, "cat", "-hex", "-off", "0", "-n", fmt.Sprint(testSize), dir)
 			if code != exitFail || !strings.Contains(cout, ") not present: ") || strings.Contains(cout, ") lost: ") {
 				t.Errorf("cat -hex of the whole record's extent: exit %d, want %d and the deleted chunks marked as not present:\n%s", code, exitFail, cout)
