@@ -45,10 +45,11 @@ A dataset that a writer has open is read as the writer changes it: if the
 writer truncates it short of the range's end (whether or not it grows it
 back before cat reads on), or drops the bytes cat has not read yet, while
 cat reads, the output ends there, and cat says so and exits with status 1;
-so it does if a writer opens the dataset meanwhile, or if cat cannot tell
-whether the writer cut the dataset (a writer stopped or killed while it
-recorded a Truncate). The output never holds bytes from before such a cut
-next to bytes written after it.
+so it does if a writer opens the dataset meanwhile, if another file is put
+under the manifest's name, or if cat cannot tell whether the writer cut the
+dataset (a writer stopped or killed while it recorded a Truncate). The
+output never holds bytes from before such a cut next to bytes written
+after it.
 
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
@@ -164,7 +165,12 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 	// only as far as no cut since cat began reached (see cutsSince), so
 	// that the output is bytes the dataset held, as a file's read shows
 	// a file that is written meanwhile.
-	mark, err := readCutMark(dir)
+	mw, err := watchManifest(dir)
+	if err != nil {
+		return fail(stderr, "cat", err)
+	}
+	defer mw.close()
+	mark, err := mw.read(nil)
 	if err != nil {
 		return fail(stderr, "cat", err)
 	}
@@ -173,15 +179,17 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 		k := int(min(int64(len(buf)), to-p))
 		got, err := m.ReadAt(buf[:k], p)
 		var cut string
-		if now, merr := readCutMark(dir); merr != nil {
+		if now, merr := mw.read(&mark); merr != nil {
 			// Whether the bytes read were cut cannot be told: they
 			// do not go out.
 			got, err = 0, merr
 		} else if keep, c := cutsSince(mark, now, p > from, p, got, to); c != "" {
 			got, err, cut = keep, nil, c
-		} else if now.settled {
+		} else if now.settled && (now.epoch != mark.epoch || !mark.settled) {
 			// Cuts that spared the range, and drops, are forgotten:
 			// the record reaches back over a bounded number of cuts.
+			// (A cut recorded but not yet followed by its epoch's
+			// move is kept: see cutMark.since.)
 			mark = now
 		}
 		if _, werr := dst.Write(buf[:got]); werr != nil {
@@ -244,31 +252,32 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 //
 // The writer stores a cut's Size, records the cut, then moves the epoch,
 // and only then deletes chunk files or writes again: while the epoch
-// stands, no byte below the Size a read met was cut, whatever the record
-// says (a writer stopped, or killed, while it records a cut leaves it in
-// the middle of a change for good). Where the epoch moved, the record
-// tells whether that was a Truncate and how far it cut, or only a
-// DropBefore, which cuts nothing below Size (a read below Start reports
-// it); a record that did not settle tells nothing, and the read's bytes
-// do not go out.
+// stands, no byte a read met below that Size changed but by a write. The
+// record may already count a cut whose epoch has not moved yet (see
+// cutMark.since), which mark keeps as one still to come. Where the epoch
+// moved, the record tells whether a Truncate cut since mark and how far,
+// or whether it was only a DropBefore, which cuts nothing below Size (a
+// read below Start reports it); a record that did not settle tells
+// nothing, and the read's bytes do not go out.
 func cutsSince(mark, now cutMark, printed bool, p int64, got int, to int64) (keep int, cut string) {
+	const anew = "opened anew by a writer (or its state page set up again)"
 	switch {
 	case !mark.magic && !now.magic:
 		return got, ""
 	case !now.magic:
 		return 0, "left without a state page in its manifest by another program"
 	case !mark.magic || mark.boot != now.boot:
-		return 0, "opened anew by a writer"
+		return 0, anew
 	case mark.epoch == now.epoch:
 		return got, ""
 	case !mark.settled || !now.settled:
-		return 0, "cut or dropped from (its manifest's record of cuts stayed in the middle of a change, and cannot tell which)"
+		return 0, "changed in a way cat cannot check (its state page's epoch moved, and the record of cuts beside it stayed in the middle of a change: a writer stopped or killed as it recorded a Truncate)"
 	case mark.id != now.id:
-		return 0, "opened anew by a writer (or its state page set up again)"
-	case mark.cuts == now.cuts:
+		return 0, anew
+	case mark.since() == now.cuts:
 		return got, "" // DropBefore only
 	}
-	low, ok := now.lowestSince(mark.cuts)
+	low, ok := now.lowestSince(mark.since())
 	switch {
 	case !ok:
 		return 0, "truncated more times than its manifest's record of cuts reaches back"
@@ -292,11 +301,28 @@ type cutMark struct {
 	// change; it is zero otherwise.
 	settled bool
 	cuts    uint64 // cuts counted so far
+	// pending says that the last cut counted may not have moved the
+	// epoch yet: it left the Size the page holds.
+	pending bool
 	id      uint64
 	from    uint64 // cuts numbered below from may be missing from at
 	n       uint64 // entries of at and size in use
 	at      [cutLowsCap]uint64
 	size    [cutLowsCap]int64
+}
+
+// since returns the number of the first cut that may still change bytes
+// below the Size the page held: the cuts counted, less the last one where
+// the page holds the Size it left. The writer stores that Size, records
+// the cut, and only then moves the epoch: a page read in between counts a
+// cut that changes nothing yet, and will once the epoch moves. (A cut
+// that did move the epoch is taken along while the page still holds its
+// Size, which changes nothing: every range cat reads ends at or below it.)
+func (c cutMark) since() uint64 {
+	if c.pending {
+		return c.cuts - 1
+	}
+	return c.cuts
 }
 
 // The layout of chunkmap's statePage from its magic to the end of its
@@ -305,6 +331,7 @@ type cutMark struct {
 // time) and stored in the machine's byte order.
 const (
 	pageEpochOff = 56
+	pageSizeAt   = 72
 	pageCutsOff  = 120
 	pageLowsOff  = 128 // seq, id, from, done, n, at, size
 	cutLowsCap   = 32
@@ -325,40 +352,70 @@ func (c cutMark) lowestSince(c0 uint64) (int64, bool) {
 	return 0, false
 }
 
-// settleFor is how long readCutMark waits for a record in the middle of a
-// change to settle: a change takes a fraction of a microsecond, unless the
-// writer was stopped or killed inside it.
+// settleFor is how long manifestWatch.read waits for a record in the
+// middle of a change to settle: a change takes a fraction of a
+// microsecond, unless the writer was stopped or killed inside it.
 const settleFor = 100 * time.Millisecond
 
-// readCutMark reads the state page of dir's manifest. The writer changes
-// the record of cuts inside a sequence number that is odd meanwhile, with
-// stores that a read of the file may see in part: the page is read twice,
-// and the record taken as settled once the two reads agree and the number
-// is even, which readCutMark waits for up to settleFor. A manifest too
-// short to hold a state page gives a zero cutMark; one that cannot be
-// read, an error.
-func readCutMark(dir string) (cutMark, error) {
-	f, err := vfs.OS.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_RDONLY, 0)
+// manifestWatch is the manifest file that cat watches while it reads, open
+// from when it begins: a manifest put under the name by another program
+// (a copy renamed over it) is no longer the one the writer updates.
+type manifestWatch struct {
+	path string
+	f    chunkFile
+}
+
+func watchManifest(dir string) (*manifestWatch, error) {
+	path := filepath.Join(dir, chunkmap.ManifestName)
+	f, err := vfs.OS.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
+		return nil, fmt.Errorf("cannot tell whether a writer cuts the dataset while cat reads it: %w", err)
+	}
+	return &manifestWatch{path: path, f: f}, nil
+}
+
+func (w *manifestWatch) close() { w.f.Close() }
+
+// read reads the state page. The writer changes the record of cuts inside
+// a sequence number that is odd meanwhile, with stores that a read of the
+// file may see in part: the page is read twice, and the record taken as
+// settled once the two reads agree and the number is even. read waits for
+// that up to settleFor, unless the epoch is mark's, which makes the
+// record moot (a writer killed inside a change leaves it so for good). A
+// manifest too short to hold a state page gives a zero cutMark; one that
+// cannot be read, or that another file has replaced under the name, an
+// error.
+func (w *manifestWatch) read(mark *cutMark) (cutMark, error) {
+	fail := func(err error) (cutMark, error) {
 		return cutMark{}, fmt.Errorf("cannot tell whether a writer cut the dataset while cat read it: %w", err)
 	}
-	defer f.Close()
+	if fi, err := os.Lstat(w.path); err != nil {
+		return fail(err)
+	} else if own, err := w.f.Stat(); err != nil {
+		return fail(err)
+	} else if !os.SameFile(fi, own) {
+		return fail(fmt.Errorf("%s was replaced by another file, which its writer does not update", w.path))
+	}
 	var a, b [pageCutsEnd]byte
 	read := func(p []byte) (bool, error) {
-		if _, err := f.ReadAt(p, stateOff); errors.Is(err, io.EOF) {
+		if _, err := w.f.ReadAt(p, stateOff); errors.Is(err, io.EOF) {
 			return false, nil // too short: no state page
 		} else if err != nil {
-			return false, fmt.Errorf("cannot tell whether a writer cut the dataset while cat read it: %w", err)
+			return false, err
 		}
 		return true, nil
 	}
 	deadline := time.Now().Add(settleFor)
 	for tries := 0; ; tries++ {
-		if ok, err := read(a[:]); !ok {
-			return cutMark{}, err
+		if ok, err := read(a[:]); err != nil {
+			return fail(err)
+		} else if !ok {
+			return cutMark{}, nil
 		}
-		if ok, err := read(b[:]); !ok {
-			return cutMark{}, err
+		if ok, err := read(b[:]); err != nil {
+			return fail(err)
+		} else if !ok {
+			return cutMark{}, nil
 		}
 		u := func(off int) uint64 { return binary.NativeEndian.Uint64(a[off:]) }
 		c := cutMark{
@@ -367,8 +424,8 @@ func readCutMark(dir string) (cutMark, error) {
 			epoch: u(pageEpochOff),
 		}
 		// The magic, the boot ID and the record of cuts must agree;
-		// the epoch, a word of its own, is taken from the first read
-		// (Size and Start move with every write).
+		// the epoch and Size, words of their own, are taken from the
+		// first read (Size and Start move with every write).
 		if bytes.Equal(a[:56], b[:56]) && bytes.Equal(a[pageCutsOff:], b[pageCutsOff:]) && u(pageLowsOff)&1 == 0 {
 			c.settled = true
 			c.cuts, c.id = u(pageCutsOff), u(pageLowsOff+8)
@@ -377,9 +434,12 @@ func readCutMark(dir string) (cutMark, error) {
 				c.at[i] = u(pageLowsOff + 40 + 8*i)
 				c.size[i] = int64(u(pageLowsOff + 40 + 8*cutLowsCap + 8*i))
 			}
+			if n := c.n; n > 0 && n <= cutLowsCap {
+				c.pending = c.at[n-1]+1 == c.cuts && c.size[n-1] == int64(u(pageSizeAt))
+			}
 			return c, nil
 		}
-		if !c.magic || time.Now().After(deadline) {
+		if !c.magic || (mark != nil && mark.magic && mark.epoch == c.epoch) || time.Now().After(deadline) {
 			return c, nil
 		}
 		if tries >= 8 {

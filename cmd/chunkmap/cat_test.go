@@ -521,7 +521,7 @@ func TestRun_Cat_CutRecordStalled(t *testing.T) {
 			}
 			setSeq(t, dir, true)
 			return nil
-		}, exitFail, 1 << 20, "record of cuts stayed in the middle of a change", nil},
+		}, exitFail, 1 << 20, "the record of cuts beside it stayed in the middle of a change", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -606,4 +606,87 @@ func (w *everyWrite) Write(p []byte) (int, error) {
 		w.err = w.each()
 	}
 	return w.Buffer.Write(p)
+}
+
+// readCutMark reads the state page of dir's manifest once, as cat does as
+// it begins.
+func readCutMark(dir string) (cutMark, error) {
+	w, err := watchManifest(dir)
+	if err != nil {
+		return cutMark{}, err
+	}
+	defer w.close()
+	return w.read(nil)
+}
+
+// TestCutMark_Pending: the writer stores a cut's Size, records the cut,
+// and only then moves the epoch. A page read in between counts a cut that
+// has changed nothing yet; cat took it into its mark as a cut already
+// seen, and once the epoch moved and the writer grew the dataset back, it
+// found no cut since its mark and printed the new bytes after the old
+// ones, exiting 0. The mark keeps such a cut as one still to come.
+func TestCutMark_Pending(t *testing.T) {
+	dir := newDataset(t)
+	m, err := chunkmap.Open(dir, nil)
+	must(t, err)
+	defer m.Close()
+	before, err := readCutMark(dir)
+	must(t, err)
+	must(t, m.Truncate(3*testChunk+10))
+	after, err := readCutMark(dir)
+	must(t, err)
+	if !after.pending || after.since() != before.cuts {
+		t.Fatalf("after a Truncate, with the page holding its Size: pending %v, since %d; want true, %d", after.pending, after.since(), before.cuts)
+	}
+	// The page as it is between the record and the epoch's move.
+	gap := after
+	gap.epoch = before.epoch
+	// Then the epoch moves and the writer grows the dataset back.
+	_, err = m.WriteAt(make([]byte, 2*testChunk), 3*testChunk+10)
+	must(t, err)
+	grown, err := readCutMark(dir)
+	must(t, err)
+	if grown.pending || grown.cuts != after.cuts {
+		t.Fatalf("after growth: pending %v, cuts %d; want false, %d", grown.pending, grown.cuts, after.cuts)
+	}
+	p := int64(4 * testChunk) // cat printed [0, p) before the cut
+	keep, cut := cutsSince(gap, grown, true, p, testChunk, 5*testChunk)
+	if keep != 0 || !strings.Contains(cut, fmt.Sprintf("truncated to Size %d", 3*testChunk+10)) {
+		t.Errorf("cutsSince(mark taken between the cut's record and its epoch, after growth) = %d, %q; want 0 and the cut", keep, cut)
+	}
+}
+
+// TestRun_Cat_ManifestReplaced: another program puts a copy of the
+// manifest under its name (a restore of a backup, say) while cat reads.
+// The writer goes on updating the file it has open, so the copy's epoch
+// never moves: cat read the copy and saw no cut. It watches the file it
+// began with, and stops where another stands under the name.
+func TestRun_Cat_ManifestReplaced(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	must(t, err)
+	defer m.Close()
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	_, err = m.WriteAt(data, 0)
+	must(t, err)
+	out := &cuttingWriter{cut: func() error {
+		path := filepath.Join(dir, chunkmap.ManifestName)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(path+".copy", b, 0o644); err != nil {
+			return err
+		}
+		return os.Rename(path+".copy", path)
+	}}
+	var errs bytes.Buffer
+	code := run([]string{"cat", dir}, out, &errs)
+	must(t, out.err)
+	if code != exitFail || !bytes.Equal(out.Bytes(), data[:1<<20]) || !strings.Contains(errs.String(), "was replaced by another file") {
+		t.Errorf("exit %d, %d bytes, stderr %q; want %d, the first MiB, and the manifest named as replaced", code, out.Len(), errs.String(), exitFail)
+	}
 }
