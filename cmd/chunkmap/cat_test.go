@@ -659,11 +659,15 @@ func TestCutMark_Pending(t *testing.T) {
 // TestRun_Cat_ManifestReplaced: another program puts a copy of the
 // manifest under its name (a restore of a backup, say) while cat reads.
 // The writer goes on updating the file it has open, so the copy's epoch
-// never moves: cat read the copy and saw no cut. It watches the file it
-// began with, and stops where another stands under the name.
+// never moves: cat read the copy and saw no cut, and where the reader it
+// reads through, which follows the file the writer updates, had no chunk
+// file to open by name (all in one chunk), nothing else noticed either: a
+// Truncate grown back over then went unseen, and cat printed the new
+// bytes after the old ones, exiting 0. It watches the file it began with,
+// and stops where another stands under the name.
 func TestRun_Cat_ManifestReplaced(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 4 << 20})
 	must(t, err)
 	defer m.Close()
 	data := make([]byte, 3<<20)
@@ -681,7 +685,15 @@ func TestRun_Cat_ManifestReplaced(t *testing.T) {
 		if err := os.WriteFile(path+".copy", b, 0o644); err != nil {
 			return err
 		}
-		return os.Rename(path+".copy", path)
+		if err := os.Rename(path+".copy", path); err != nil {
+			return err
+		}
+		if err := m.Truncate(1000); err != nil {
+			return err
+		}
+		other := bytes.Repeat([]byte{0x5a}, len(data)-1000)
+		_, err = m.WriteAt(other, 1000)
+		return err
 	}}
 	var errs bytes.Buffer
 	code := run([]string{"cat", dir}, out, &errs)
