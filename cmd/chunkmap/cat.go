@@ -47,9 +47,11 @@ back before cat reads on), or drops the bytes cat has not read yet, while
 cat reads, the output ends there, and cat says so and exits with status 1;
 so it does if a writer opens the dataset meanwhile, if another file is put
 under the manifest's name, or if cat cannot tell whether the writer cut the
-dataset (a writer stopped or killed while it recorded a Truncate). The
-output never holds bytes from before such a cut next to bytes written
-after it.
+dataset: a writer stopped or killed while it recorded a Truncate, or more
+than 32 Truncates, each to a Size above the last, between two of cat's
+reads of 1 MiB (which a slow reader of its output can space out), which
+the manifest's record of cuts does not reach back over. The output never
+holds bytes from before such a cut next to bytes written after it.
 
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
