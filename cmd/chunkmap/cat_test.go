@@ -320,19 +320,7 @@ func TestRun_Cat_CutMeanwhile(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "ds")
-			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			data := make([]byte, 3<<20) // cat reads 1 MiB at a time
-			for i := range data {
-				data[i] = byte(i * 7)
-			}
-			if _, err := m.WriteAt(data, 0); err != nil {
-				t.Fatal(err)
-			}
+			dir, m, data := liveDataset(t, testChunk, 3<<20) // cat reads 1 MiB at a time
 			out := &cuttingWriter{cut: func() error { return tc.cut(m) }}
 			var errs bytes.Buffer
 			code := run(append(append([]string{"cat"}, tc.args...), dir), out, &errs)
@@ -525,16 +513,7 @@ func TestRun_Cat_CutRecordStalled(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "ds")
-			m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
-			must(t, err)
-			defer m.Close()
-			data := make([]byte, 2<<20)
-			for i := range data {
-				data[i] = byte(i * 7)
-			}
-			_, err = m.WriteAt(data, 0)
-			must(t, err)
+			dir, m, data := liveDataset(t, testChunk, 2<<20)
 			if tc.before {
 				setSeq(t, dir, true)
 			}
@@ -560,16 +539,7 @@ func TestRun_Cat_CutRecordStalled(t *testing.T) {
 // the output with status 1 ("truncated") once the record no longer reached
 // back to where it began.
 func TestRun_Cat_ManyCutsAboveRange(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
-	must(t, err)
-	defer m.Close()
-	data := make([]byte, 6<<20)
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
-	_, err = m.WriteAt(data, 0)
-	must(t, err)
+	dir, m, data := liveDataset(t, testChunk, 6<<20)
 	// Between two reads (cat writes out each read's MiB at once), 16 cuts
 	// above the range, each higher than the last: 64 in all.
 	cuts := 0
@@ -666,16 +636,7 @@ func TestCutMark_Pending(t *testing.T) {
 // bytes after the old ones, exiting 0. It watches the file it began with,
 // and stops where another stands under the name.
 func TestRun_Cat_ManifestReplaced(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: 4 << 20})
-	must(t, err)
-	defer m.Close()
-	data := make([]byte, 3<<20)
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
-	_, err = m.WriteAt(data, 0)
-	must(t, err)
+	dir, m, data := liveDataset(t, 4<<20, 3<<20)
 	out := &cuttingWriter{cut: func() error {
 		path := filepath.Join(dir, chunkmap.ManifestName)
 		b, err := os.ReadFile(path)
@@ -700,5 +661,46 @@ func TestRun_Cat_ManifestReplaced(t *testing.T) {
 	must(t, out.err)
 	if code != exitFail || !bytes.Equal(out.Bytes(), data[:1<<20]) || !strings.Contains(errs.String(), "was replaced by another file") {
 		t.Errorf("exit %d, %d bytes, stderr %q; want %d, the first MiB, and the manifest named as replaced", code, out.Len(), errs.String(), exitFail)
+	}
+}
+
+// liveDataset makes a dataset of chunkSize chunks holding n bytes of a
+// pattern, and returns it with the writer that keeps it open until the
+// test ends, and the bytes.
+func liveDataset(t *testing.T, chunkSize int64, n int) (dir string, m *chunkmap.Manager, data []byte) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkSize})
+	must(t, err)
+	t.Cleanup(func() { m.Close() })
+	data = make([]byte, n)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	_, err = m.WriteAt(data, 0)
+	must(t, err)
+	return dir, m, data
+}
+
+// TestRun_Cat_PageWrittenOver: another program writes over the manifest's
+// state page while cat reads (zeros over its magic). Nothing then says
+// whether the writer cut the dataset: cat stops, naming the page, with
+// status 1 and the bytes it had printed.
+func TestRun_Cat_PageWrittenOver(t *testing.T) {
+	dir, _, data := liveDataset(t, testChunk, 3<<20)
+	out := &cuttingWriter{cut: func() error {
+		f, err := os.OpenFile(filepath.Join(dir, chunkmap.ManifestName), os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = f.WriteAt(make([]byte, 8), stateOff)
+		return err
+	}}
+	var errs bytes.Buffer
+	code := run([]string{"cat", dir}, out, &errs)
+	must(t, out.err)
+	if code != exitFail || !bytes.Equal(out.Bytes(), data[:1<<20]) || !strings.Contains(errs.String(), "left without a state page") {
+		t.Errorf("exit %d, %d bytes, stderr %q; want %d, the first MiB, and the page named", code, out.Len(), errs.String(), exitFail)
 	}
 }
