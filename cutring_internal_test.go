@@ -1,6 +1,7 @@
 package chunkmap
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -11,7 +12,7 @@ import (
 
 // TestLowestCut checks the state page's record of cuts (cutLows) against
 // the cuts themselves: the lowest Size that the cuts from number c0 on
-// left, answered exactly or not at all.
+// left, exactly, or a bound below it flagged as one, or no answer.
 func TestLowestCut(t *testing.T) {
 	const none = math.MaxInt64
 	tests := []struct {
@@ -19,25 +20,31 @@ func TestLowestCut(t *testing.T) {
 		cuts  []int64 // the Sizes the cuts left, numbered from 1 (0 sets the page up)
 		reset int     // cuts[reset] begins a new numbering (0: none)
 		c0    uint64
-		low   int64
+		low   int64 // the true answer
+		exact bool  // the answer is low; otherwise at most low
 		ok    bool
 	}{
-		{"no cuts", nil, 0, 1, none, true},
-		{"none since c0", []int64{10, 20}, 0, 3, none, true},
-		{"the last", []int64{10, 20}, 0, 2, 20, true},
-		{"lower before c0", []int64{5, 30, 20, 40}, 0, 2, 20, true},
-		{"lowest since c0 is older", []int64{50, 10, 30, 20}, 0, 1, 10, true},
-		{"equal cuts", cutSizes(4000, 1000), 0, 4, 4000, true},
-		{"c0 past the count", []int64{10}, 0, 3, 0, false},
-		{"before a new numbering", []int64{10, 20, 30}, 2, 2, 0, false},
-		{"at a new numbering", []int64{10, 20, 30}, 2, 3, 30, true},
-		// Each cut above the last keeps an entry: the oldest go once
-		// there are more than the page holds.
-		{"rising, all held", rising(cutLowsCap), 0, 1, 0, true},
-		{"rising, oldest gone", rising(cutLowsCap + 1), 0, 1, 0, false},
-		{"rising, past the gone", rising(cutLowsCap + 1), 0, 2, 1, true},
-		{"rising, then one low", append(rising(3*cutLowsCap), 2), 0, 1, 0, false},
-		{"rising, then one low, late c0", append(rising(3*cutLowsCap), 2), 0, 2*cutLowsCap + 2, 2, true},
+		{"no cuts", nil, 0, 1, none, true, true},
+		{"none since c0", []int64{10, 20}, 0, 3, none, true, true},
+		{"the last", []int64{10, 20}, 0, 2, 20, true, true},
+		{"lower before c0", []int64{5, 30, 20, 40}, 0, 2, 20, true, true},
+		{"lowest since c0 is older", []int64{50, 10, 30, 20}, 0, 1, 10, true, true},
+		{"equal cuts", cutSizes(4000, 1000), 0, 4, 4000, true, true},
+		{"c0 past the count", []int64{10}, 0, 3, 0, false, false},
+		{"before a new numbering", []int64{10, 20, 30}, 2, 2, 0, false, false},
+		{"at a new numbering", []int64{10, 20, 30}, 2, 3, 30, true, true},
+		// Each cut above the last keeps an entry: once there are more
+		// than the page holds, the closest two of the older half merge
+		// (here cuts 1 and 2, to 0 and 1), and answers for c0 up to
+		// the later of them are bounds.
+		{"rising, all held", rising(cutLowsCap), 0, 1, 0, true, true},
+		{"rising, merged", rising(cutLowsCap + 1), 0, 1, 0, false, true},
+		{"rising, between the merged", rising(cutLowsCap + 1), 0, 2, 1, false, true},
+		{"rising, past the merged", rising(cutLowsCap + 1), 0, 3, 2, true, true},
+		{"rising long, recent c0", rising(3 * cutLowsCap), 0, 3*cutLowsCap - cutLowsKept + 1, 3*cutLowsCap - cutLowsKept, true, true},
+		{"rising long, old c0", rising(3 * cutLowsCap), 0, 40, 39, false, true},
+		{"rising, then one low", append(rising(3*cutLowsCap), 2), 0, 1, 0, false, true},
+		{"rising, then one low, late c0", append(rising(3*cutLowsCap), 2), 0, 2*cutLowsCap + 2, 2, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,12 +56,26 @@ func TestLowestCut(t *testing.T) {
 					p.recordCut(size)
 				}
 			}
-			low, ok := s.lowestCut(p.lows.id.Load(), tc.c0)
-			if ok != tc.ok || ok && low != tc.low {
-				t.Errorf("lowestCut(%d) after cuts to %v = %d, %v; want %d, %v", tc.c0, tc.cuts, low, ok, tc.low, tc.ok)
+			low, exact, ok := s.lowestCut(p.lows.id.Load(), tc.c0)
+			if ok != tc.ok || ok && (exact != tc.exact || low > tc.low || exact && low != tc.low) {
+				t.Errorf("lowestCut(%d) after cuts to %v = %d, exact %v, %v; want %d, exact %v, %v", tc.c0, tc.cuts, low, exact, ok, tc.low, tc.exact, tc.ok)
 			}
 		})
 	}
+	// A writer that truncated to 0 once, then cut the end many times,
+	// each above the last (a log rolling back torn tails): the merges
+	// keep to the close cuts, and a reader that began after the cut to 0
+	// is told the Size of the first rising cut, though as a bound.
+	t.Run("low, then rising", func(t *testing.T) {
+		p, s := newCutPage()
+		p.recordCut(0)
+		for _, size := range risingFrom(1000, 3*cutLowsCap) {
+			p.recordCut(size)
+		}
+		if low, _, ok := s.lowestCut(p.lows.id.Load(), 2); !ok || low != 1000 {
+			t.Errorf("lowestCut(2) = %d, %v; want 1000, true: the merges reached the cut to 0", low, ok)
+		}
+	})
 }
 
 // TestLowestCutNumberings checks that a question in numbers of cuts from
@@ -68,7 +89,7 @@ func TestLowestCutNumberings(t *testing.T) {
 	}
 	id, c0 := p.lows.id.Load(), p.cuts.Load() // a reader's mark
 	*p = statePage{}                          // zeroed by another program
-	if _, ok := s.lowestCut(id, c0); ok {
+	if _, _, ok := s.lowestCut(id, c0); ok {
 		t.Errorf("lowestCut answered on a zeroed page")
 	}
 	p.restartCuts(500) // the writer writes the page whole again
@@ -76,10 +97,10 @@ func TestLowestCutNumberings(t *testing.T) {
 	for range 10 {
 		p.recordCut(1000)
 	}
-	if low, ok := s.lowestCut(id, c0); ok {
+	if low, _, ok := s.lowestCut(id, c0); ok {
 		t.Errorf("lowestCut(%d) in the old numbering = %d, true after the page was set up again; want no answer", c0, low)
 	}
-	if low, ok := s.lowestCut(p.lows.id.Load(), 1); !ok || low != 10 {
+	if low, _, ok := s.lowestCut(p.lows.id.Load(), 1); !ok || low != 10 {
 		t.Errorf("lowestCut(1) in the new numbering = %d, %v; want 10, true", low, ok)
 	}
 	if id, done, ok := s.cutsDeletedCount(); !ok || id != p.lows.id.Load() || done != 1 {
@@ -101,8 +122,9 @@ func newCutPage() (*statePage, *sharedPage) {
 
 // TestLowestCutRandom checks every answer of cutLows against the minimum
 // of the cuts themselves, over random runs of cuts that rise, fall and
-// repeat, and that a question reaching back fewer cuts than the page holds
-// is always answered.
+// repeat: every question is answered, with the minimum or a bound below
+// it flagged as one, and exactly where it reaches back over no more cuts
+// than the newest entries that never merge.
 func TestLowestCutRandom(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -133,12 +155,14 @@ func TestLowestCutRandom(t *testing.T) {
 			for _, v := range sizes[c0:] {
 				want = min(want, v)
 			}
-			low, ok := s.lowestCut(p.lows.id.Load(), c0)
-			if ok && low != want {
-				t.Fatalf("seed %d: lowestCut(%d) after %d cuts = %d, want %d", seed, c0, c1, low, want)
-			}
-			if !ok && c1-c0 <= cutLowsCap {
-				t.Fatalf("seed %d: lowestCut(%d) after %d cuts has no answer, reaching back %d cuts", seed, c0, c1, c1-c0)
+			low, exact, ok := s.lowestCut(p.lows.id.Load(), c0)
+			switch {
+			case !ok:
+				t.Fatalf("seed %d: lowestCut(%d) after %d cuts has no answer", seed, c0, c1)
+			case low > want || exact && low != want:
+				t.Fatalf("seed %d: lowestCut(%d) after %d cuts = %d, exact %v; want %d", seed, c0, c1, low, exact, want)
+			case !exact && c1-c0 <= cutLowsKept:
+				t.Fatalf("seed %d: lowestCut(%d) after %d cuts is a bound, reaching back %d cuts", seed, c0, c1, c1-c0)
 			}
 		}
 	}
@@ -164,13 +188,24 @@ func TestLowestCutInFlight(t *testing.T) {
 			for !stop.Load() {
 				before := p.cuts.Load()
 				c0 := before - min(before, uint64(rand.IntN(cutLowsCap)))
-				low, ok := s.lowestCut(id, c0)
+				low, exact, ok := s.lowestCut(id, c0)
 				after := p.cuts.Load()
 				asked.Add(1)
 				if !ok {
 					continue
 				}
 				answered.Add(1)
+				if !exact {
+					// A bound: at most the lowest of the cuts
+					// counted before the question.
+					for c := c0; c < before; c++ {
+						if low > size(c) {
+							t.Errorf("lowestCut(%d) between %d and %d cuts = %d, a bound above cut %d's Size %d", c0, before, after, low, c, size(c))
+							return
+						}
+					}
+					continue
+				}
 				// The answer is the minimum over [c0, c1) for some c1
 				// counted between the two loads.
 				want := int64(math.MaxInt64)
@@ -197,19 +232,39 @@ func TestLowestCutInFlight(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d of %d questions answered", answered.Load(), asked.Load())
 	c1 := p.cuts.Load()
-	if low, ok := s.lowestCut(id, c1-1); !ok || low != size(c1-1) {
+	if low, _, ok := s.lowestCut(id, c1-1); !ok || low != size(c1-1) {
 		t.Errorf("lowestCut(%d) once the writer stopped = %d, %v; want %d, true", c1-1, low, ok, size(c1-1))
 	}
 
 	// A writer that stopped inside recordCut (it died there) leaves the
 	// record unanswerable until the next one sets the page up again.
 	p.lows.seq.Add(1)
-	if low, ok := s.lowestCut(id, p.cuts.Load()); ok {
+	if low, _, ok := s.lowestCut(id, p.cuts.Load()); ok {
 		t.Errorf("lowestCut with a cut half recorded = %d, true; want no answer", low)
 	}
 	p.restartCuts(5)
-	if low, ok := s.lowestCut(p.lows.id.Load(), p.cuts.Load()-1); !ok || low != 5 {
+	if low, _, ok := s.lowestCut(p.lows.id.Load(), p.cuts.Load()-1); !ok || low != 5 {
 		t.Errorf("lowestCut after the page was set up again = %d, %v; want 5, true", low, ok)
+	}
+}
+
+// TestLowestCutOlderWriter checks a record kept by a writer of an older
+// version, which drops its oldest entry when full and moves from, and
+// never sets exactID: answers from from on are exact, and there are none
+// before it.
+func TestLowestCutOlderWriter(t *testing.T) {
+	p, s := newCutPage()
+	for _, size := range rising(cutLowsCap + 8) {
+		p.recordCut(size) // merges, which set exact
+	}
+	id := p.lows.id.Load()
+	p.lows.exactID.Store(0) // the older writer's restartCuts left it
+	p.lows.from.Store(5)
+	if low, _, ok := s.lowestCut(id, 4); ok {
+		t.Errorf("lowestCut(4) below from = %d, true; want no answer", low)
+	}
+	if _, exact, ok := s.lowestCut(id, 5); !ok || !exact {
+		t.Errorf("lowestCut(5) at from: exact %v, %v; want exact, true", exact, ok)
 	}
 }
 
@@ -223,10 +278,74 @@ func cutSizes(size int64, k int) []int64 {
 }
 
 // rising returns k cuts, each to a Size above the last: 0, 1, 2, ...
-func rising(k int) []int64 {
+func rising(k int) []int64 { return risingFrom(0, k) }
+
+// risingFrom returns k cuts, each to a Size above the last: from, from+1,
+// ...
+func risingFrom(from int64, k int) []int64 {
 	r := make([]int64, k)
 	for i := range r {
-		r[i] = int64(i)
+		r[i] = from + int64(i)
 	}
 	return r
+}
+
+// TestFollow_ReadNotEndedAtBound checks that a following reader does not
+// end a read at a bound from the record of cuts as if a cut came there. A
+// cut just below the read's end came before the read; during it the writer
+// cut the end more times than the record holds, each above the last, and
+// the record merged the close pair of the old cut and the first new one:
+// its answer for the read is the old cut's Size, a bound. Taken for the
+// place of a cut, it would end the read short with io.EOF, though Size
+// never went below the read's end while it ran; the read is made again.
+func TestFollow_ReadNotEndedAtBound(t *testing.T) {
+	w := openWriter(t, t.TempDir())
+	cs := w.ChunkSize()
+	r := followed(t, w, 8, 'A', nil)
+	end := 8*cs - 5000 // more than followPiece: read in pieces
+	if end <= followPiece {
+		t.Fatalf("a read of %d bytes is not read in pieces of %d", end, followPiece)
+	}
+	wantRead(t, r, 0, int(end), 'A', "before the cuts")
+	if err := w.Truncate(end - 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Append(bytes.Repeat([]byte{'A'}, int(8*cs-w.Size()))); err != nil {
+		t.Fatal(err)
+	}
+	rm := r.shared.markRead() // as the read's first try marks it
+	calls, cuts := 0, 0
+	takePageHook = func(stage int, _ *pageState) {
+		if stage != takeLoaded {
+			return
+		}
+		if calls++; calls > 1 {
+			return
+		}
+		for k := range int64(cutLowsCap + 8) {
+			size := end + 2000*k
+			if err := w.Truncate(size + 1); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := w.Truncate(size); err != nil {
+				t.Error(err)
+				return
+			}
+			cuts++
+		}
+	}
+	defer func() { takePageHook = nil }()
+	got := make([]byte, end)
+	n, err := r.ReadAt(got, 0)
+	takePageHook = nil
+	if calls == 0 || cuts <= cutLowsCap {
+		t.Fatalf("the writer cut %d times during the read (hook ran %d times), want more than %d", cuts, calls, cutLowsCap)
+	}
+	if low, exact, ok := r.shared.lowestSince(rm); !ok || exact || low != end-10 {
+		t.Fatalf("the record's answer for the read = %d, exact %v, %v; want the bound %d", low, exact, ok, end-10)
+	}
+	if n != int(end) || err != nil || bytes.Count(got, []byte{'A'}) != int(end) {
+		t.Errorf("ReadAt of %d bytes during the cuts = %d, %v; want all of them, 'A', and no error", end, n, err)
+	}
 }

@@ -175,9 +175,8 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // epoch also moves for changes that leave the read's bytes alone (a
 // DropBefore, a Truncate past them): a read stands too if the page's Size
 // covered its bytes as its try began and every cut since left them in (the
-// state page tells the lowest Size the cuts from any recent one on left,
-// unless more than cutLowsCap of them each left more than the last:
-// cutLows); a read that failed with nothing read stands only in the
+// state page tells the lowest Size the cuts since any one of them left,
+// or a bound below it: cutLows); a read that failed with nothing read stands only in the
 // first case, since its error may come from the writer's change (a chunk
 // file it deleted), or if it found its offset at or past Size (io.EOF).
 // Otherwise it is made again, under the new Start and Size. A read made
@@ -284,7 +283,7 @@ func (m *Manager) readFollowed(p []byte, off int64) (int, error) {
 	for range followTries {
 		rm := m.shared.markRead()
 		n, err := m.readFollowedPieces(p, off)
-		low, ok := m.shared.lowestSince(rm)
+		low, exact, ok := m.shared.lowestSince(rm)
 		switch {
 		case !ok && err != nil && err != io.EOF:
 			// Not known to stand, and failed: the pieces' own error,
@@ -294,6 +293,10 @@ func (m *Manager) readFollowed(p []byte, off int64) (int, error) {
 			continue
 		case low >= off+int64(n):
 			return n, err
+		case !exact:
+			// A bound: no cut need have come to low, so the read
+			// cannot end there.
+			continue
 		case low > off:
 			return int(low - off), io.EOF
 		}
@@ -667,8 +670,8 @@ var errPageGone = errors.New("a Refresh reads the manifest's records")
 // microseconds, those looks took so long that long reads failed: see
 // followedRead). Chunks from there on are let go: the bytes they held were
 // cut off. The first reconcile, one the page cannot answer (another
-// numbering, more rising cuts than cutLows holds, a writer stopped inside
-// a change of it) and Refresh's look at every name.
+// numbering, a writer stopped inside a change of it, an older writer's
+// record that no longer reaches back) and Refresh's look at every name.
 //
 // The cuts looked at are those from the first whose files were not yet
 // gone at the last reconcile: a cut not counted as done may not have
@@ -685,7 +688,8 @@ func (m *Manager) keptBelowLocked(id, done uint64, ok bool) int64 {
 	}
 	low, known := int64(0), false
 	if m.mu.cutsID == id {
-		low, known = m.shared.lowestCut(id, m.mu.cutsSeen)
+		// A bound will do: the chunks below it kept their files.
+		low, _, known = m.shared.lowestCut(id, m.mu.cutsSeen)
 	}
 	m.mu.cutsID, m.mu.cutsSeen = id, done
 	switch {

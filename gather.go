@@ -80,7 +80,7 @@ func (m *Manager) gatherFollowed(dst []byte, offs []int64, n int) error {
 		if err := blocks(); err != nil {
 			return err
 		}
-		if low, ok := m.shared.lowestSince(rm); ok && low >= valuesEnd(offs, n) {
+		if low, _, ok := m.shared.lowestSince(rm); ok && low >= valuesEnd(offs, n) {
 			return nil
 		}
 	}

@@ -9,7 +9,7 @@ package chunkmap
 //
 //	   0  record A   64 bytes
 //	 512  record B   64 bytes
-//	2048  state page 680 bytes (statePage)
+//	2048  state page 696 bytes (statePage)
 //
 // A record is what a Sync made durable, little endian:
 //
@@ -432,13 +432,21 @@ type statePage struct {
 
 // cutLows is the state page's record of the Sizes that cuts left, kept so
 // that a reader can ask "what is the lowest Size any cut from number c0 on
-// left?" however many cuts there were since, unless more than cutLowsCap
-// of them each left a Size above the last: a stack of the cuts that left a
-// Size lower than every cut after them, oldest (and lowest) first. A new
+// left?" however many cuts there were since: a stack of the cuts that left
+// a Size lower than every cut after them, oldest (and lowest) first. A new
 // cut takes the place of those above it that left as much or more, and
 // the answer for c0 is the Size of the first entry numbered c0 or later.
-// When the stack is full its oldest entry goes, and from says from which
-// number on answers are exact.
+//
+// When the stack is full, two neighbours among its older half become one:
+// the pair whose Sizes lie closest, which keeps the later number and the
+// lower Size. The answer for a c0 between their numbers is then the lower
+// Size, below the true one: a bound, which a reader may use to keep bytes
+// below it, but not as the place of a cut (see lowestCut). exact says from
+// which number on answers are exact; the newest cutLowsCap/2 entries never
+// merge, so a question reaching back over fewer cuts than that is always
+// exact. (A writer of an older version dropped the oldest entry instead,
+// and moved from: its pages leave exactID unset, and a reader then takes
+// answers from from on as exact, and none below.)
 //
 // The numbers count from where a writer set the page up or wrote it whole
 // again (restartCuts), which may be below numbers a reader holds from
@@ -457,11 +465,17 @@ type cutLows struct {
 	n    atomic.Uint64 // entries in use
 	at   [cutLowsCap]atomic.Uint64
 	size [cutLowsCap]atomic.Int64
+	// exact is the first number from which answers are exact, for the
+	// numbering exactID: answers from from on are bounds below it.
+	exact   atomic.Uint64
+	exactID atomic.Uint64
 }
 
-// cutLowsCap is how many entries cutLows holds: as many cuts, each to a
-// Size above the last, as a reader's question can reach back over.
+// cutLowsCap is how many entries cutLows holds.
 const cutLowsCap = 32
+
+// cutLowsKept is how many of the newest entries of cutLows never merge.
+const cutLowsKept = cutLowsCap / 2
 
 // Compile-time checks: the state page fits its place, and its atomic fields
 // are 8-byte aligned at any mapping address (which is page aligned).

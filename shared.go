@@ -123,11 +123,7 @@ func (p *statePage) recordCut(size int64) {
 		n--
 	}
 	if n == cutLowsCap {
-		l.from.Store(l.at[0].Load() + 1)
-		for i := 1; i < cutLowsCap; i++ {
-			l.at[i-1].Store(l.at[i].Load())
-			l.size[i-1].Store(l.size[i].Load())
-		}
+		l.merge()
 		n--
 	}
 	l.at[n].Store(c)
@@ -135,6 +131,31 @@ func (p *statePage) recordCut(size int64) {
 	l.n.Store(n + 1)
 	p.cuts.Store(c + 1)
 	l.seq.Store(q + 1)
+}
+
+// merge makes room in a full record for one more entry: of the neighbours
+// among its older entries (all but the newest cutLowsKept), the pair
+// whose Sizes lie closest, the older pair on a tie, becomes one entry
+// with the later number and the lower Size. Only answers for a c0 after
+// the first number and up to the second change, from the higher Size to
+// the lower, by as little as any merge could change them (in bytes), and
+// answers from exact on stay exact.
+//
+// REQUIRES: l.seq odd (inside recordCut).
+func (l *cutLows) merge() {
+	best, gap := 0, int64(math.MaxInt64)
+	for i := range cutLowsCap - cutLowsKept - 1 {
+		if g := l.size[i+1].Load() - l.size[i].Load(); g < gap {
+			best, gap = i, g
+		}
+	}
+	later := l.at[best+1].Load()
+	l.at[best].Store(later)
+	for i := best + 1; i < cutLowsCap-1; i++ {
+		l.at[i].Store(l.at[i+1].Load())
+		l.size[i].Store(l.size[i+1].Load())
+	}
+	l.exact.Store(max(l.exact.Load(), later+1))
 }
 
 // restartCuts begins a new numbering of cuts (cutLows), under a new id,
@@ -150,8 +171,11 @@ func (p *statePage) restartCuts(size int64) {
 	q := l.seq.Load() | 1
 	l.seq.Store(q)
 	c := p.cuts.Load()
-	l.id.Store(newCutsID())
+	id := newCutsID()
+	l.id.Store(id)
 	l.from.Store(c)
+	l.exact.Store(c)
+	l.exactID.Store(id)
 	l.at[0].Store(c)
 	l.size[0].Store(size)
 	l.n.Store(1)
@@ -229,9 +253,12 @@ func (s *sharedPage) cutMark() (id, cuts uint64, size int64, ok bool) {
 // lowestCut returns the lowest Size that a cut the writer made since it
 // had made c0, in numbering id, left (math.MaxInt64 if it made none), and
 // ok true if the page can tell: the numbering is still id, it records
-// enough cuts for that (cutLows), and the writer is not in the middle of
-// recording one for long.
-func (s *sharedPage) lowestCut(id, c0 uint64) (low int64, ok bool) {
+// cuts from c0 on (cutLows), and the writer is not in the middle of
+// recording one for long. Where exact is false, low is a bound: every cut
+// since c0 left Size at low or above, but perhaps none at low, so a reader
+// may keep the bytes below it, but must not take it for the place of a
+// cut.
+func (s *sharedPage) lowestCut(id, c0 uint64) (low int64, exact, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	p := s.p
 	l := &p.lows
@@ -245,9 +272,14 @@ func (s *sharedPage) lowestCut(id, c0 uint64) (low int64, ok bool) {
 				break
 			}
 		}
+		exactFrom := from
+		if l.exactID.Load() == id {
+			exactFrom = max(from, l.exact.Load())
+		}
+		exact = c0 >= exactFrom
 		answered = id != 0 && l.id.Load() == id && n <= cutLowsCap && from <= c0 && c0 <= c1
 	})
-	return low, ok && answered && s.loaded()
+	return low, exact, ok && answered && s.loaded()
 }
 
 // readMark is what a following reader's read of several pieces notes of
@@ -270,18 +302,19 @@ func (s *sharedPage) markRead() (rm readMark) {
 }
 
 // lowestSince returns the lowest Size that a cut of the writer's since rm
-// left, and ok false if the page cannot tell. It is math.MaxInt64 where the
+// left (or, with exact false, a bound below it: see lowestCut), and ok
+// false if the page cannot tell. It is math.MaxInt64 where the
 // epoch has not moved, so no cut can have reached a byte read since rm, and
 // where the page could not be read (then or now: another program cut the
 // manifest, or the reader's Close let go of the page), where there is no
 // writer's cut to follow and each piece stood on its own (followedRead).
-func (s *sharedPage) lowestSince(rm readMark) (low int64, ok bool) {
+func (s *sharedPage) lowestSince(rm readMark) (low int64, exact, ok bool) {
 	e, _, now := s.epochSize()
 	if !rm.ok || !now || e == rm.epoch {
-		return math.MaxInt64, true
+		return math.MaxInt64, true, true
 	}
 	if !rm.marked {
-		return 0, false
+		return 0, false, false
 	}
 	return s.lowestCut(rm.id, rm.cuts)
 }
@@ -290,7 +323,7 @@ func (s *sharedPage) lowestSince(rm readMark) (low int64, ok bool) {
 // c0, in numbering id, left Size at end or above, as far as the page can
 // tell.
 func (s *sharedPage) uncut(id, c0 uint64, end int64) bool {
-	low, ok := s.lowestCut(id, c0)
+	low, _, ok := s.lowestCut(id, c0)
 	return ok && low >= end
 }
 

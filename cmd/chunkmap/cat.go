@@ -47,11 +47,13 @@ back before cat reads on), or drops the bytes cat has not read yet, while
 cat reads, the output ends there, and cat says so and exits with status 1;
 so it does if a writer opens the dataset meanwhile, if another file is put
 under the manifest's name, or if cat cannot tell whether the writer cut the
-dataset: a writer stopped or killed while it recorded a Truncate, or more
-than 32 Truncates, each to a Size above the last, between two of cat's
-reads of 1 MiB (which a slow reader of its output can space out), which
-the manifest's record of cuts does not reach back over. The output never
-holds bytes from before such a cut next to bytes written after it.
+dataset: a writer stopped or killed while it recorded a Truncate. Where
+more than 16 Truncates, each to a Size above the last, come between two of
+cat's reads of 1 MiB (which a slow reader of its output can space out),
+the manifest's record of cuts may tell only a bound below the lowest Size
+they left; cat goes on if it lies past the range, and otherwise ends the
+output at the bound, saying the dataset was perhaps truncated. The output
+never holds bytes from before such a cut next to bytes written after it.
 
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
@@ -189,7 +191,8 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 			got, err, cut = keep, nil, c
 		} else if now.settled && (now.epoch != mark.epoch || !mark.settled) {
 			// Cuts that spared the range, and drops, are forgotten:
-			// the record reaches back over a bounded number of cuts.
+			// the record tells the cuts apart over a bounded number
+			// of them.
 			// (A cut recorded but not yet followed by its epoch's
 			// move is kept: see cutMark.since.)
 			mark = now
@@ -279,16 +282,22 @@ func cutsSince(mark, now cutMark, printed bool, p int64, got int, to int64) (kee
 	case mark.since() == now.cuts:
 		return got, "" // DropBefore only
 	}
-	low, ok := now.lowestSince(mark.since())
+	low, exact, ok := now.lowestSince(mark.since())
+	keep = int(max(0, min(int64(got), low-p)))
 	switch {
 	case !ok:
 		return 0, "truncated more times than its manifest's record of cuts reaches back"
 	case low >= to:
 		return got, ""
+	case !exact:
+		// Every cut since left Size at low or above: the bytes below
+		// it go out, and the output ends there, where a cut may have
+		// come.
+		return keep, fmt.Sprintf("perhaps truncated (more cuts came between two of cat's reads than its manifest's record of cuts tells apart: it tells only that none left Size below %d)", low)
 	case low < p && printed:
 		return 0, fmt.Sprintf("truncated to Size %d (below bytes cat had printed, which it read before the cut)", low)
 	}
-	return int(max(0, min(int64(got), low-p))), fmt.Sprintf("truncated to Size %d", low)
+	return keep, fmt.Sprintf("truncated to Size %d", low)
 }
 
 // cutMark is what the manifest's state page says of the writer's cuts of
@@ -308,9 +317,12 @@ type cutMark struct {
 	pending bool
 	id      uint64
 	from    uint64 // cuts numbered below from may be missing from at
-	n       uint64 // entries of at and size in use
-	at      [cutLowsCap]uint64
-	size    [cutLowsCap]int64
+	// exact is the first number from which answers are exact; those
+	// from from on are bounds below the true answer.
+	exact uint64
+	n     uint64 // entries of at and size in use
+	at    [cutLowsCap]uint64
+	size  [cutLowsCap]int64
 }
 
 // since returns the number of the first cut that may still change bytes
@@ -335,23 +347,26 @@ const (
 	pageEpochOff = 56
 	pageSizeAt   = 72
 	pageCutsOff  = 120
-	pageLowsOff  = 128 // seq, id, from, done, n, at, size
+	pageLowsOff  = 128 // seq, id, from, done, n, at, size, exact, exactID
 	cutLowsCap   = 32
-	pageCutsEnd  = pageLowsOff + 5*8 + 2*cutLowsCap*8
+	pageExactOff = pageLowsOff + 5*8 + 2*cutLowsCap*8
+	pageCutsEnd  = pageExactOff + 2*8
 )
 
 // lowestSince returns the lowest Size that cuts numbered c0 or later left,
-// and false where the record does not reach back to c0.
-func (c cutMark) lowestSince(c0 uint64) (int64, bool) {
+// or with exact false a bound below it (a full record merges entries: see
+// chunkmap's cutLows), and false where the record does not reach back to
+// c0.
+func (c cutMark) lowestSince(c0 uint64) (low int64, exact, ok bool) {
 	if c0 < c.from || c.n > cutLowsCap {
-		return 0, false
+		return 0, false, false
 	}
 	for i := range c.n {
 		if c.at[i] >= c0 {
-			return c.size[i], true
+			return c.size[i], c0 >= c.exact, true
 		}
 	}
-	return 0, false
+	return 0, false, false
 }
 
 // settleFor is how long manifestWatch.read waits for a record in the
@@ -432,6 +447,12 @@ func (w *manifestWatch) read(mark *cutMark) (cutMark, error) {
 			c.settled = true
 			c.cuts, c.id = u(pageCutsOff), u(pageLowsOff+8)
 			c.from, c.n = u(pageLowsOff+16), u(pageLowsOff+32)
+			// A writer of an older version never sets exactID: its
+			// answers are exact from from on.
+			c.exact = c.from
+			if u(pageExactOff+8) == c.id {
+				c.exact = max(c.from, u(pageExactOff))
+			}
 			for i := range cutLowsCap {
 				c.at[i] = u(pageLowsOff + 40 + 8*i)
 				c.size[i] = int64(u(pageLowsOff + 40 + 8*cutLowsCap + 8*i))

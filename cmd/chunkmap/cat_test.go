@@ -380,14 +380,31 @@ func TestCutMark(t *testing.T) {
 	if c1.cuts != c0.cuts+2 || c1.id != c0.id {
 		t.Errorf("after two cuts: cuts %d (id %d), want %d (id %d)", c1.cuts, c1.id, c0.cuts+2, c0.id)
 	}
-	if low, ok := c1.lowestSince(c0.cuts); !ok || low != 2*testChunk+5 {
-		t.Errorf("lowest Size since the first cut = %d, %v; want %d", low, ok, 2*testChunk+5)
+	if low, exact, ok := c1.lowestSince(c0.cuts); !ok || !exact || low != 2*testChunk+5 {
+		t.Errorf("lowest Size since the first cut = %d, exact %v, %v; want %d, exact", low, exact, ok, 2*testChunk+5)
 	}
-	if low, ok := c1.lowestSince(c0.cuts + 1); !ok || low != 2*testChunk+5 {
-		t.Errorf("lowest Size since the second cut = %d, %v; want %d", low, ok, 2*testChunk+5)
+	if low, exact, ok := c1.lowestSince(c0.cuts + 1); !ok || !exact || low != 2*testChunk+5 {
+		t.Errorf("lowest Size since the second cut = %d, exact %v, %v; want %d, exact", low, exact, ok, 2*testChunk+5)
 	}
-	if _, ok := c1.lowestSince(c1.cuts); ok {
+	if _, _, ok := c1.lowestSince(c1.cuts); ok {
 		t.Errorf("lowest Size since a cut not yet made: ok")
+	}
+	// Rising cuts, more than the record holds: its older entries merge,
+	// and answers reaching back over them are bounds.
+	for i := range int64(cutLowsCap + 4) {
+		must(t, m.Truncate(3*testChunk+2*i+1))
+		must(t, m.Truncate(3*testChunk+2*i))
+	}
+	c3, err := readCutMark(dir)
+	must(t, err)
+	if c3.exact <= c1.cuts || c3.exact >= c3.cuts-cutLowsCap/2 {
+		t.Errorf("after %d rising cuts: exact from %d, want above %d and below %d", c3.cuts-c1.cuts, c3.exact, c1.cuts, c3.cuts-cutLowsCap/2)
+	}
+	if low, exact, ok := c3.lowestSince(c1.cuts); !ok || exact || low != 3*testChunk {
+		t.Errorf("lowest Size since the rising cuts began = %d, exact %v, %v; want %d, a bound", low, exact, ok, 3*testChunk)
+	}
+	if low, exact, ok := c3.lowestSince(c3.cuts - 1); !ok || !exact || low != 3*testChunk+2*(cutLowsCap+3) {
+		t.Errorf("lowest Size since the last cut = %d, exact %v, %v; want %d, exact", low, exact, ok, 3*testChunk+2*(cutLowsCap+3))
 	}
 	must(t, m.Close())
 	m, err = chunkmap.Open(dir, nil)
@@ -534,33 +551,97 @@ func TestRun_Cat_CutRecordStalled(t *testing.T) {
 
 // TestRun_Cat_ManyCutsAboveRange: a writer that keeps cutting above the
 // range (an append log that truncates a partial tail, say) makes more cuts
-// during a long cat than the state page's record reaches back over. Such
-// cuts spare the range: cat forgets them after each read, where it ended
-// the output with status 1 ("truncated") once the record no longer reached
-// back to where it began.
+// during a long cat than the state page's record holds apart. Such cuts
+// spare the range: cat forgets them after each read, where it ended the
+// output with status 1 ("truncated") once the record no longer reached
+// back to where it began; and where more of them come between two reads
+// than the record holds (a slow reader), the record merges entries it
+// chose to change the answer least, where cat exited 1 because the record
+// had dropped the oldest. A cut below the range before cat began, which
+// the record holds beside them, must not be merged into the answer.
 func TestRun_Cat_ManyCutsAboveRange(t *testing.T) {
-	dir, m, data := liveDataset(t, testChunk, 6<<20)
-	// Between two reads (cat writes out each read's MiB at once), 16 cuts
-	// above the range, each higher than the last: 64 in all.
-	cuts := 0
-	out := &everyWrite{each: func() error {
-		for range 16 {
-			base := int64(4<<20 + 100*cuts)
-			cuts++
-			if err := m.Truncate(base + 50); err != nil {
-				return err
+	tests := []struct {
+		name     string
+		perRead  int  // cuts between two of cat's reads
+		cutFirst bool // a cut below the range before cat begins
+	}{
+		{"fewer than the record holds, between reads", cutLowsCap / 2, false},
+		{"more than the record holds, between reads", 3 * cutLowsCap / 2, false},
+		{"more than the record holds, after a cut below the range", 3 * cutLowsCap / 2, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, m, data := liveDataset(t, testChunk, 6<<20)
+			if tc.cutFirst {
+				must(t, m.Truncate(1<<20))
+				_, err := m.WriteAt(data[1<<20:], 1<<20)
+				must(t, err)
 			}
-			if err := m.Truncate(base); err != nil {
-				return err
+			cuts := 0
+			out := &everyWrite{each: func() error {
+				for range tc.perRead {
+					base := int64(4<<20 + 100*cuts)
+					cuts++
+					if err := m.Truncate(base + 50); err != nil {
+						return err
+					}
+					if err := m.Truncate(base); err != nil {
+						return err
+					}
+				}
+				return nil
+			}}
+			var errs bytes.Buffer
+			code := run([]string{"cat", "-n", "4MiB", dir}, out, &errs)
+			must(t, out.err)
+			if code != exitOK || !bytes.Equal(out.Bytes(), data[:4<<20]) || cuts < 2*cutLowsCap {
+				t.Errorf("exit %d, %d bytes, after %d cuts, stderr %q; want %d and the first 4 MiB, after more than %d cuts", code, out.Len(), cuts, errs.String(), exitOK, 2*cutLowsCap)
 			}
-		}
-		return nil
-	}}
-	var errs bytes.Buffer
-	code := run([]string{"cat", "-n", "4MiB", dir}, out, &errs)
-	must(t, out.err)
-	if code != exitOK || !bytes.Equal(out.Bytes(), data[:4<<20]) || cuts < 2*cutLowsCap {
-		t.Errorf("exit %d, %d bytes, after %d cuts, stderr %q; want %d and the first 4 MiB, after more than %d cuts", code, out.Len(), cuts, errs.String(), exitOK, 2*cutLowsCap)
+		})
+	}
+}
+
+// TestCutsSince_Bound: where the record of cuts merged entries, its answer
+// for cat's mark may be a bound below the lowest Size a cut since left. Its
+// bytes below the bound go out; cat ends the output there, with status 1,
+// saying that a cut perhaps came, not that one came to the bound.
+func TestCutsSince_Bound(t *testing.T) {
+	page := func(epoch, cuts, exact uint64, at []uint64, size []int64) cutMark {
+		c := cutMark{magic: true, boot: "b", epoch: epoch, settled: true, cuts: cuts, id: 7, from: 1, exact: exact, n: uint64(len(at))}
+		copy(c.at[:], at)
+		copy(c.size[:], size)
+		return c
+	}
+	mark := page(1, 10, 1, []uint64{5, 9}, []int64{100, 5000})
+	// Cut 12 to 5000 merged with cut 5 to 100 (as (12, 100)): cuts from
+	// 6 to 12 are answered with 100, a bound.
+	bound := page(2, 40, 13, []uint64{12, 39}, []int64{100, 9000})
+	exact := page(2, 40, 1, []uint64{5, 20, 39}, []int64{100, 300, 9000})
+	tests := []struct {
+		name    string
+		now     cutMark
+		p       int64
+		got     int
+		to      int64
+		keep    int
+		msg     string
+		printed bool
+	}{
+		{"bound above the range", bound, 0, 50, 50, 50, "", false},
+		{"bound within the read", bound, 0, 150, 150, 100, "perhaps truncated", false},
+		{"bound below the read", bound, 200, 100, 300, 0, "perhaps truncated", true},
+		{"exact within the read", exact, 200, 200, 400, 100, "truncated to Size 300", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			keep, msg := cutsSince(mark, tc.now, tc.printed, tc.p, tc.got, tc.to)
+			if keep != tc.keep || !strings.Contains(msg, tc.msg) || (tc.msg == "") != (msg == "") {
+				t.Errorf("cutsSince = %d, %q; want %d, %q", keep, msg, tc.keep, tc.msg)
+			}
+			if strings.Contains(tc.msg, "perhaps") && !strings.Contains(msg, "below 100") {
+				t.Errorf("cutsSince message %q does not name the bound, 100", msg)
+			}
+		})
 	}
 }
 
