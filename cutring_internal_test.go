@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,17 +35,20 @@ func TestLowestCut(t *testing.T) {
 		{"before a new numbering", []int64{10, 20, 30}, 2, 2, 0, false, false},
 		{"at a new numbering", []int64{10, 20, 30}, 2, 3, 30, true, true},
 		// Each cut above the last keeps an entry: once there are more
-		// than the page holds, the closest two of the older half merge
-		// (here cuts 1 and 2, to 0 and 1), and answers for c0 up to
-		// the later of them are bounds.
+		// than the stack holds, the oldest move to the older entries,
+		// which merge the closest two once they are full too, and
+		// answers for c0 up to the later of them are bounds.
 		{"rising, all held", rising(cutLowsCap), 0, 1, 0, true, true},
-		{"rising, merged", rising(cutLowsCap + 1), 0, 1, 0, false, true},
-		{"rising, between the merged", rising(cutLowsCap + 1), 0, 2, 1, false, true},
-		{"rising, past the merged", rising(cutLowsCap + 1), 0, 3, 2, true, true},
-		{"rising long, recent c0", rising(3 * cutLowsCap), 0, 3*cutLowsCap - cutLowsKept + 1, 3*cutLowsCap - cutLowsKept, true, true},
-		{"rising long, old c0", rising(3 * cutLowsCap), 0, 40, 39, false, true},
+		{"rising, oldest moved", rising(cutLowsCap + 1), 0, 1, 0, true, true},
+		{"rising, past the moved", rising(cutLowsCap + 1), 0, 2, 1, true, true},
+		{"rising long, in the stack", rising(3 * cutLowsCap), 0, 2*cutLowsCap + 1, 2 * cutLowsCap, true, true},
+		{"rising long, below the stack", rising(3 * cutLowsCap), 0, 40, 39, false, true},
 		{"rising, then one low", append(rising(3*cutLowsCap), 2), 0, 1, 0, false, true},
-		{"rising, then one low, late c0", append(rising(3*cutLowsCap), 2), 0, 2*cutLowsCap + 2, 2, false, true},
+		{"rising, then one low, late c0", append(rising(3*cutLowsCap), 2), 0, 2*cutLowsCap + 2, 2, true, true},
+		{"rising, then one lowest", append(rising(3*cutLowsCap), 0), 0, 1, 0, true, true},
+		// A close pair across c0 (cuts 14 and 15, 16 bytes apart),
+		// more cuts after it than half the stack: still exact.
+		{"a close pair across c0", slices.Concat(risingFrom(100, 13), []int64{1992}, risingFrom(2008, 19)), 0, 15, 2008, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,7 +128,7 @@ func newCutPage() (*statePage, *sharedPage) {
 // of the cuts themselves, over random runs of cuts that rise, fall and
 // repeat: every question is answered, with the minimum or a bound below
 // it flagged as one, and exactly where it reaches back over no more cuts
-// than the newest entries that never merge.
+// than the stack holds.
 func TestLowestCutRandom(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -161,7 +165,7 @@ func TestLowestCutRandom(t *testing.T) {
 				t.Fatalf("seed %d: lowestCut(%d) after %d cuts has no answer", seed, c0, c1)
 			case low > want || exact && low != want:
 				t.Fatalf("seed %d: lowestCut(%d) after %d cuts = %d, exact %v; want %d", seed, c0, c1, low, exact, want)
-			case !exact && c1-c0 <= cutLowsKept:
+			case !exact && c1-c0 <= cutLowsCap:
 				t.Fatalf("seed %d: lowestCut(%d) after %d cuts is a bound, reaching back %d cuts", seed, c0, c1, c1-c0)
 			}
 		}
@@ -249,22 +253,28 @@ func TestLowestCutInFlight(t *testing.T) {
 }
 
 // TestLowestCutOlderWriter checks a record kept by a writer of an older
-// version, which drops its oldest entry when full and moves from, and
-// never sets exactID: answers from from on are exact, and there are none
-// before it.
+// version, which keeps no older entries and leaves their id as it was:
+// answers from from on are exact, and there are none before it.
 func TestLowestCutOlderWriter(t *testing.T) {
 	p, s := newCutPage()
 	for _, size := range rising(cutLowsCap + 8) {
-		p.recordCut(size) // merges, which set exact
+		p.recordCut(size) // older entries, of this numbering
 	}
+	// The older writer's Open: a new numbering, the older entries'
+	// id left; then its cuts, one to drop its stack's oldest.
+	p.restartCuts(1 << 20)
+	p.lows.older.id.Store(7)
 	id := p.lows.id.Load()
-	p.lows.exactID.Store(0) // the older writer's restartCuts left it
-	p.lows.from.Store(5)
-	if low, _, ok := s.lowestCut(id, 4); ok {
-		t.Errorf("lowestCut(4) below from = %d, true; want no answer", low)
+	c := p.cuts.Load()
+	for _, size := range rising(4) {
+		p.recordCut(size)
 	}
-	if _, exact, ok := s.lowestCut(id, 5); !ok || !exact {
-		t.Errorf("lowestCut(5) at from: exact %v, %v; want exact, true", exact, ok)
+	p.lows.from.Store(c + 2)
+	if low, _, ok := s.lowestCut(id, c+1); ok {
+		t.Errorf("lowestCut(%d) below from = %d, true; want no answer", c+1, low)
+	}
+	if _, exact, ok := s.lowestCut(id, c+2); !ok || !exact {
+		t.Errorf("lowestCut(%d) at from: exact %v, %v; want exact, true", c+2, exact, ok)
 	}
 }
 
@@ -322,7 +332,7 @@ func TestFollow_ReadNotEndedAtBound(t *testing.T) {
 		if calls++; calls > 1 {
 			return
 		}
-		for k := range int64(cutLowsCap + 8) {
+		for k := range int64(cutLowsCap + cutsOlderCap + 8) {
 			size := end + 2000*k
 			if err := w.Truncate(size + 1); err != nil {
 				t.Error(err)
@@ -339,8 +349,8 @@ func TestFollow_ReadNotEndedAtBound(t *testing.T) {
 	got := make([]byte, end)
 	n, err := r.ReadAt(got, 0)
 	takePageHook = nil
-	if calls == 0 || cuts <= cutLowsCap {
-		t.Fatalf("the writer cut %d times during the read (hook ran %d times), want more than %d", cuts, calls, cutLowsCap)
+	if calls == 0 || cuts <= cutLowsCap+cutsOlderCap {
+		t.Fatalf("the writer cut %d times during the read (hook ran %d times), want more than %d", cuts, calls, cutLowsCap+cutsOlderCap)
 	}
 	if low, exact, ok := r.shared.lowestSince(rm); !ok || exact || low != end-10 {
 		t.Fatalf("the record's answer for the read = %d, exact %v, %v; want the bound %d", low, exact, ok, end-10)

@@ -163,9 +163,9 @@ func (f *failRemoveFS) Remove(name string) error {
 
 // TestFollow_FileLeftPastSizeIsLetGo checks a follower beside a Truncate
 // whose unlink of a chunk file failed, so that the file stays past Size,
-// followed by more cuts than the state page holds apart (it answers with
-// a bound then, below the chunk): growth later replaces the file without
-// a cut (createFileLocked). The follower must not keep it.
+// followed by more cuts than the state page's stack of cuts holds (older
+// entries answer then): growth later replaces the file without a cut
+// (createFileLocked). The follower must not keep it.
 func TestFollow_FileLeftPastSizeIsLetGo(t *testing.T) {
 	dir := t.TempDir()
 	ffs := &failRemoveFS{FS: vfs.OS}
@@ -185,7 +185,7 @@ func TestFollow_FileLeftPastSizeIsLetGo(t *testing.T) {
 		t.Fatalf("Truncate whose unlink fails: %v, want fs.ErrPermission", err)
 	}
 	ffs.fail.Store(nil)
-	// Cuts each above the last, more than the page holds apart.
+	// Cuts each above the last, more than the page's stack holds.
 	for i := range int64(cutLowsCap + 2) {
 		if err := w.Truncate(3*cs - 1000 + i); err != nil {
 			t.Fatal(err)

@@ -9,7 +9,7 @@ package chunkmap
 //
 //	   0  record A   64 bytes
 //	 512  record B   64 bytes
-//	2048  state page 696 bytes (statePage)
+//	2048  state page 968 bytes (statePage)
 //
 // A record is what a Sync made durable, little endian:
 //
@@ -436,17 +436,9 @@ type statePage struct {
 // a Size lower than every cut after them, oldest (and lowest) first. A new
 // cut takes the place of those above it that left as much or more, and
 // the answer for c0 is the Size of the first entry numbered c0 or later.
-//
-// When the stack is full, two neighbours among its older half become one:
-// the pair whose Sizes lie closest, which keeps the later number and the
-// lower Size. The answer for a c0 between their numbers is then the lower
-// Size, below the true one: a bound, which a reader may use to keep bytes
-// below it, but not as the place of a cut (see lowestCut). exact says from
-// which number on answers are exact; the newest cutLowsCap/2 entries never
-// merge, so a question reaching back over fewer cuts than that is always
-// exact. (A writer of an older version dropped the oldest entry instead,
-// and moved from: its pages leave exactID unset, and a reader then takes
-// answers from from on as exact, and none below.)
+// When the stack is full its oldest entry moves to older, and from says
+// from which number on the stack alone answers, exactly. Below from, older
+// answers, with a bound where it merged entries (see cutsOlder).
 //
 // The numbers count from where a writer set the page up or wrote it whole
 // again (restartCuts), which may be below numbers a reader holds from
@@ -461,21 +453,40 @@ type cutLows struct {
 	from atomic.Uint64 // cuts numbered below from may be missing
 	// done is the number of cuts whose chunk files are gone: a reader
 	// need not look for the deletions of those again (keptBelowLocked).
-	done atomic.Uint64
-	n    atomic.Uint64 // entries in use
-	at   [cutLowsCap]atomic.Uint64
-	size [cutLowsCap]atomic.Int64
-	// exact is the first number from which answers are exact, for the
-	// numbering exactID: answers from from on are bounds below it.
-	exact   atomic.Uint64
-	exactID atomic.Uint64
+	done  atomic.Uint64
+	n     atomic.Uint64 // entries in use
+	at    [cutLowsCap]atomic.Uint64
+	size  [cutLowsCap]atomic.Int64
+	older cutsOlder
 }
 
-// cutLowsCap is how many entries cutLows holds.
+// cutsOlder holds the entries that moved out of a full cutLows stack: the
+// stack's continuation below it, oldest first, each lower than those
+// after it. When it is full too, the two neighbours whose Sizes lie
+// closest become one, which keeps the later number and the lower Size: the
+// answer for a c0 between their numbers is then the lower Size, below the
+// true one, a bound a reader may use to keep bytes below it but not as the
+// place of a cut (see lowestCut). exact says from which number on its
+// answers are exact. A writer of an older version kept no older entries,
+// and left id as it was: a reader uses them only where id is the stack's.
+// (Those writers' pages are read as before, by readers of any version:
+// the stack and from keep their meaning.)
+type cutsOlder struct {
+	id    atomic.Uint64 // the numbering of cuts that the entries are of
+	from  atomic.Uint64 // the numbering's first cut: none below it count
+	exact atomic.Uint64 // answers for a c0 from here on are exact
+	n     atomic.Uint64 // entries in use
+	at    [cutsOlderCap]atomic.Uint64
+	size  [cutsOlderCap]atomic.Int64
+}
+
+// cutLowsCap is how many entries cutLows holds: as many cuts, each to a
+// Size above the last, as a reader's question can reach back over and be
+// answered exactly.
 const cutLowsCap = 32
 
-// cutLowsKept is how many of the newest entries of cutLows never merge.
-const cutLowsKept = cutLowsCap / 2
+// cutsOlderCap is how many entries cutsOlder holds.
+const cutsOlderCap = 16
 
 // Compile-time checks: the state page fits its place, and its atomic fields
 // are 8-byte aligned at any mapping address (which is page aligned).

@@ -122,8 +122,29 @@ func (p *statePage) recordCut(size int64) {
 	for n > 0 && l.size[n-1].Load() >= size {
 		n--
 	}
+	if n == 0 && l.older.id.Load() == l.id.Load() {
+		// Below the stack, the older entries are the lower ones, newest
+		// last: those the cut went below go too.
+		o := &l.older
+		k := min(o.n.Load(), cutsOlderCap)
+		for k > 0 && o.size[k-1].Load() >= size {
+			k--
+		}
+		o.n.Store(k)
+		if k == 0 {
+			// No merged entry is left: every answer is exact.
+			o.exact.Store(o.from.Load())
+		}
+	}
 	if n == cutLowsCap {
-		l.merge()
+		if l.older.id.Load() == l.id.Load() {
+			l.older.push(l.at[0].Load(), l.size[0].Load())
+		}
+		l.from.Store(l.at[0].Load() + 1)
+		for i := 1; i < cutLowsCap; i++ {
+			l.at[i-1].Store(l.at[i].Load())
+			l.size[i-1].Store(l.size[i].Load())
+		}
 		n--
 	}
 	l.at[n].Store(c)
@@ -133,29 +154,36 @@ func (p *statePage) recordCut(size int64) {
 	l.seq.Store(q + 1)
 }
 
-// merge makes room in a full record for one more entry: of the neighbours
-// among its older entries (all but the newest cutLowsKept), the pair
-// whose Sizes lie closest, the older pair on a tie, becomes one entry
-// with the later number and the lower Size. Only answers for a c0 after
-// the first number and up to the second change, from the higher Size to
-// the lower, by as little as any merge could change them (in bytes), and
-// answers from exact on stay exact.
+// push adds the entry that leaves a full stack, cut number at of Size
+// size, newer and higher than every older entry. Where older is full, the
+// two neighbours whose Sizes lie closest, the older pair on a tie, first
+// become one entry with the later number and the lower Size: only answers
+// for a c0 after the first number and up to the second change, from the
+// higher Size to the lower, by as little as any merge could change them
+// (in bytes), and those from exact on stay exact.
 //
-// REQUIRES: l.seq odd (inside recordCut).
-func (l *cutLows) merge() {
-	best, gap := 0, int64(math.MaxInt64)
-	for i := range cutLowsCap - cutLowsKept - 1 {
-		if g := l.size[i+1].Load() - l.size[i].Load(); g < gap {
-			best, gap = i, g
+// REQUIRES: cutLows.seq odd (inside recordCut), o.id the stack's id.
+func (o *cutsOlder) push(at uint64, size int64) {
+	n := min(o.n.Load(), cutsOlderCap)
+	if n == cutsOlderCap {
+		best, gap := 0, int64(math.MaxInt64)
+		for i := range cutsOlderCap - 1 {
+			if g := o.size[i+1].Load() - o.size[i].Load(); g < gap {
+				best, gap = i, g
+			}
 		}
+		later := o.at[best+1].Load()
+		o.at[best].Store(later)
+		for i := best + 1; i < cutsOlderCap-1; i++ {
+			o.at[i].Store(o.at[i+1].Load())
+			o.size[i].Store(o.size[i+1].Load())
+		}
+		o.exact.Store(max(o.exact.Load(), later+1))
+		n--
 	}
-	later := l.at[best+1].Load()
-	l.at[best].Store(later)
-	for i := best + 1; i < cutLowsCap-1; i++ {
-		l.at[i].Store(l.at[i+1].Load())
-		l.size[i].Store(l.size[i+1].Load())
-	}
-	l.exact.Store(max(l.exact.Load(), later+1))
+	o.at[n].Store(at)
+	o.size[n].Store(size)
+	o.n.Store(n + 1)
 }
 
 // restartCuts begins a new numbering of cuts (cutLows), under a new id,
@@ -174,11 +202,13 @@ func (p *statePage) restartCuts(size int64) {
 	id := newCutsID()
 	l.id.Store(id)
 	l.from.Store(c)
-	l.exact.Store(c)
-	l.exactID.Store(id)
 	l.at[0].Store(c)
 	l.size[0].Store(size)
 	l.n.Store(1)
+	l.older.id.Store(id)
+	l.older.from.Store(c)
+	l.older.exact.Store(c)
+	l.older.n.Store(0)
 	p.cuts.Store(c + 1)
 	l.done.Store(c + 1)
 	l.seq.Store(q + 1)
@@ -262,22 +292,35 @@ func (s *sharedPage) lowestCut(id, c0 uint64) (low int64, exact, ok bool) {
 	defer s.catchPage(debug.SetPanicOnFault(true), &ok)
 	p := s.p
 	l := &p.lows
+	o := &l.older
 	answered := false
 	ok = l.read(func() {
 		c1, from, n := p.cuts.Load(), l.from.Load(), l.n.Load()
-		low = math.MaxInt64
-		for i := range min(n, cutLowsCap) {
+		low, exact, answered = math.MaxInt64, true, false
+		if id == 0 || l.id.Load() != id || n > cutLowsCap || c0 > c1 {
+			return
+		}
+		if c0 < from {
+			// Below the stack: the older entries, then the stack.
+			k := o.n.Load()
+			if o.id.Load() != id || k > cutsOlderCap || c0 < o.from.Load() {
+				return
+			}
+			exact = c0 >= o.exact.Load()
+			for i := range k {
+				if o.at[i].Load() >= c0 {
+					low, answered = o.size[i].Load(), true
+					return
+				}
+			}
+		}
+		for i := range n {
 			if l.at[i].Load() >= c0 {
 				low = l.size[i].Load()
 				break
 			}
 		}
-		exactFrom := from
-		if l.exactID.Load() == id {
-			exactFrom = max(from, l.exact.Load())
-		}
-		exact = c0 >= exactFrom
-		answered = id != 0 && l.id.Load() == id && n <= cutLowsCap && from <= c0 && c0 <= c1
+		answered = true
 	})
 	return low, exact, ok && answered && s.loaded()
 }

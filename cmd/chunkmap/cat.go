@@ -48,12 +48,13 @@ cat reads, the output ends there, and cat says so and exits with status 1;
 so it does if a writer opens the dataset meanwhile, if another file is put
 under the manifest's name, or if cat cannot tell whether the writer cut the
 dataset: a writer stopped or killed while it recorded a Truncate. Where
-more than 16 Truncates, each to a Size above the last, come between two of
+more than 32 Truncates, each to a Size above the last, come between two of
 cat's reads of 1 MiB (which a slow reader of its output can space out),
 the manifest's record of cuts may tell only a bound below the lowest Size
 they left; cat goes on if it lies past the range, and otherwise ends the
-output at the bound, saying the dataset was perhaps truncated. The output
-never holds bytes from before such a cut next to bytes written after it.
+output no later than the bound, saying the dataset was perhaps truncated.
+The output never holds bytes from before such a cut next to bytes written
+after it.
 
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
@@ -317,12 +318,21 @@ type cutMark struct {
 	pending bool
 	id      uint64
 	from    uint64 // cuts numbered below from may be missing from at
-	// exact is the first number from which answers are exact; those
-	// from from on are bounds below the true answer.
-	exact uint64
-	n     uint64 // entries of at and size in use
-	at    [cutLowsCap]uint64
-	size  [cutLowsCap]int64
+	n       uint64 // entries of at and size in use
+	at      [cutLowsCap]uint64
+	size    [cutLowsCap]int64
+	older   olderCuts
+}
+
+// olderCuts is chunkmap's cutsOlder as cat reads it: the entries that left
+// the full stack, answering below from, with bounds where they merged.
+type olderCuts struct {
+	id    uint64 // the numbering they are of (one a writer of an older version left, where not the stack's)
+	from  uint64 // the numbering's first cut
+	exact uint64 // answers for a c0 from here on are exact
+	n     uint64
+	at    [cutsOlderCap]uint64
+	size  [cutsOlderCap]int64
 }
 
 // since returns the number of the first cut that may still change bytes
@@ -347,23 +357,36 @@ const (
 	pageEpochOff = 56
 	pageSizeAt   = 72
 	pageCutsOff  = 120
-	pageLowsOff  = 128 // seq, id, from, done, n, at, size, exact, exactID
+	pageLowsOff  = 128 // seq, id, from, done, n, at, size, then the older entries
 	cutLowsCap   = 32
-	pageExactOff = pageLowsOff + 5*8 + 2*cutLowsCap*8
-	pageCutsEnd  = pageExactOff + 2*8
+	pageOlderOff = pageLowsOff + 5*8 + 2*cutLowsCap*8 // id, from, exact, n, at, size
+	cutsOlderCap = 16
+	pageCutsEnd  = pageOlderOff + 4*8 + 2*cutsOlderCap*8
 )
 
 // lowestSince returns the lowest Size that cuts numbered c0 or later left,
-// or with exact false a bound below it (a full record merges entries: see
-// chunkmap's cutLows), and false where the record does not reach back to
+// or with exact false a bound below it (the older entries merge: see
+// chunkmap's cutsOlder), and false where the record does not reach back to
 // c0.
 func (c cutMark) lowestSince(c0 uint64) (low int64, exact, ok bool) {
-	if c0 < c.from || c.n > cutLowsCap {
+	if c.n > cutLowsCap || c0 >= c.cuts {
 		return 0, false, false
+	}
+	exact = true
+	if o := &c.older; c0 < c.from {
+		if o.id != c.id || o.n > cutsOlderCap || c0 < o.from {
+			return 0, false, false
+		}
+		exact = c0 >= o.exact
+		for i := range o.n {
+			if o.at[i] >= c0 {
+				return o.size[i], exact, true
+			}
+		}
 	}
 	for i := range c.n {
 		if c.at[i] >= c0 {
-			return c.size[i], c0 >= c.exact, true
+			return c.size[i], exact, true
 		}
 	}
 	return 0, false, false
@@ -447,15 +470,15 @@ func (w *manifestWatch) read(mark *cutMark) (cutMark, error) {
 			c.settled = true
 			c.cuts, c.id = u(pageCutsOff), u(pageLowsOff+8)
 			c.from, c.n = u(pageLowsOff+16), u(pageLowsOff+32)
-			// A writer of an older version never sets exactID: its
-			// answers are exact from from on.
-			c.exact = c.from
-			if u(pageExactOff+8) == c.id {
-				c.exact = max(c.from, u(pageExactOff))
-			}
 			for i := range cutLowsCap {
 				c.at[i] = u(pageLowsOff + 40 + 8*i)
 				c.size[i] = int64(u(pageLowsOff + 40 + 8*cutLowsCap + 8*i))
+			}
+			o := &c.older
+			o.id, o.from, o.exact, o.n = u(pageOlderOff), u(pageOlderOff+8), u(pageOlderOff+16), u(pageOlderOff+24)
+			for i := range cutsOlderCap {
+				o.at[i] = u(pageOlderOff + 32 + 8*i)
+				o.size[i] = int64(u(pageOlderOff + 32 + 8*cutsOlderCap + 8*i))
 			}
 			if n := c.n; n > 0 && n <= cutLowsCap {
 				c.pending = c.at[n-1]+1 == c.cuts && c.size[n-1] == int64(u(pageSizeAt))

@@ -389,22 +389,33 @@ func TestCutMark(t *testing.T) {
 	if _, _, ok := c1.lowestSince(c1.cuts); ok {
 		t.Errorf("lowest Size since a cut not yet made: ok")
 	}
-	// Rising cuts, more than the record holds: its older entries merge,
-	// and answers reaching back over them are bounds.
-	for i := range int64(cutLowsCap + 4) {
-		must(t, m.Truncate(3*testChunk+2*i+1))
-		must(t, m.Truncate(3*testChunk+2*i))
+	// Rising cuts, more than the stack holds: its oldest entries move to
+	// the older ones, which answer exactly until they merge, and with
+	// bounds after.
+	rise := func(k int64) {
+		t.Helper()
+		for i := range k {
+			must(t, m.Truncate(3*testChunk+2*i+1))
+			must(t, m.Truncate(3*testChunk+2*i))
+		}
 	}
+	rise(cutLowsCap + 4)
 	c3, err := readCutMark(dir)
 	must(t, err)
-	if c3.exact <= c1.cuts || c3.exact >= c3.cuts-cutLowsCap/2 {
-		t.Errorf("after %d rising cuts: exact from %d, want above %d and below %d", c3.cuts-c1.cuts, c3.exact, c1.cuts, c3.cuts-cutLowsCap/2)
+	if c3.from <= c1.cuts || c3.older.n == 0 || c3.older.id != c3.id {
+		t.Fatalf("after %d rising cuts: from %d, %d older entries (id %d of %d); want from past %d, and older entries", c3.cuts-c1.cuts, c3.from, c3.older.n, c3.older.id, c3.id, c1.cuts)
 	}
-	if low, exact, ok := c3.lowestSince(c1.cuts); !ok || exact || low != 3*testChunk {
-		t.Errorf("lowest Size since the rising cuts began = %d, exact %v, %v; want %d, a bound", low, exact, ok, 3*testChunk)
+	if low, exact, ok := c3.lowestSince(c1.cuts); !ok || !exact || low != 3*testChunk {
+		t.Errorf("lowest Size since the rising cuts began = %d, exact %v, %v; want %d, exact", low, exact, ok, 3*testChunk)
 	}
-	if low, exact, ok := c3.lowestSince(c3.cuts - 1); !ok || !exact || low != 3*testChunk+2*(cutLowsCap+3) {
-		t.Errorf("lowest Size since the last cut = %d, exact %v, %v; want %d, exact", low, exact, ok, 3*testChunk+2*(cutLowsCap+3))
+	rise(2 * cutLowsCap)
+	c4, err := readCutMark(dir)
+	must(t, err)
+	if low, exact, ok := c4.lowestSince(c1.cuts + 1); !ok || exact || low > 3*testChunk+2 {
+		t.Errorf("lowest Size since the second rising cut, with older entries merged = %d, exact %v, %v; want at most %d, a bound", low, exact, ok, 3*testChunk+2)
+	}
+	if low, exact, ok := c4.lowestSince(c4.cuts - 1); !ok || !exact || low != 3*testChunk+2*(2*cutLowsCap-1) {
+		t.Errorf("lowest Size since the last cut = %d, exact %v, %v; want %d, exact", low, exact, ok, 3*testChunk+2*(2*cutLowsCap-1))
 	}
 	must(t, m.Close())
 	m, err = chunkmap.Open(dir, nil)
@@ -551,23 +562,24 @@ func TestRun_Cat_CutRecordStalled(t *testing.T) {
 
 // TestRun_Cat_ManyCutsAboveRange: a writer that keeps cutting above the
 // range (an append log that truncates a partial tail, say) makes more cuts
-// during a long cat than the state page's record holds apart. Such cuts
-// spare the range: cat forgets them after each read, where it ended the
-// output with status 1 ("truncated") once the record no longer reached
-// back to where it began; and where more of them come between two reads
-// than the record holds (a slow reader), the record merges entries it
-// chose to change the answer least, where cat exited 1 because the record
-// had dropped the oldest. A cut below the range before cat began, which
-// the record holds beside them, must not be merged into the answer.
+// during a long cat than the state page's record holds. Such cuts spare
+// the range: cat forgets them after each read, where it ended the output
+// with status 1 ("truncated") once the record no longer reached back to
+// where it began; and where more of them come between two reads than the
+// record's stack holds (a slow reader), the entries that leave it answer
+// still, merged where they must be so as to change the answer least, where
+// cat exited 1 because the stack had dropped them. A cut below the range
+// before cat began, which the record holds beside them, must not be merged
+// into the answer.
 func TestRun_Cat_ManyCutsAboveRange(t *testing.T) {
 	tests := []struct {
 		name     string
 		perRead  int  // cuts between two of cat's reads
 		cutFirst bool // a cut below the range before cat begins
 	}{
-		{"fewer than the record holds, between reads", cutLowsCap / 2, false},
-		{"more than the record holds, between reads", 3 * cutLowsCap / 2, false},
-		{"more than the record holds, after a cut below the range", 3 * cutLowsCap / 2, true},
+		{"fewer than the stack holds, between reads", cutLowsCap / 2, false},
+		{"more than the record holds, between reads", 2 * cutLowsCap, false},
+		{"more than the record holds, after a cut below the range", 2 * cutLowsCap, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -601,22 +613,29 @@ func TestRun_Cat_ManyCutsAboveRange(t *testing.T) {
 	}
 }
 
-// TestCutsSince_Bound: where the record of cuts merged entries, its answer
-// for cat's mark may be a bound below the lowest Size a cut since left. Its
+// TestCutsSince_Bound: where the record of cuts merged older entries, its
+// answer for cat's mark may be a bound below the lowest Size a cut since
+// left. Its
 // bytes below the bound go out; cat ends the output there, with status 1,
 // saying that a cut perhaps came, not that one came to the bound.
 func TestCutsSince_Bound(t *testing.T) {
-	page := func(epoch, cuts, exact uint64, at []uint64, size []int64) cutMark {
-		c := cutMark{magic: true, boot: "b", epoch: epoch, settled: true, cuts: cuts, id: 7, from: 1, exact: exact, n: uint64(len(at))}
+	page := func(epoch, cuts uint64, at []uint64, size []int64, exact uint64, oat []uint64, osize []int64) cutMark {
+		c := cutMark{magic: true, boot: "b", epoch: epoch, settled: true, cuts: cuts, id: 7, from: 1, n: uint64(len(at))}
 		copy(c.at[:], at)
 		copy(c.size[:], size)
+		if oat != nil {
+			c.from = at[0] + 1
+			c.older = olderCuts{id: 7, from: 1, exact: exact, n: uint64(len(oat))}
+			copy(c.older.at[:], oat)
+			copy(c.older.size[:], osize)
+		}
 		return c
 	}
-	mark := page(1, 10, 1, []uint64{5, 9}, []int64{100, 5000})
-	// Cut 12 to 5000 merged with cut 5 to 100 (as (12, 100)): cuts from
-	// 6 to 12 are answered with 100, a bound.
-	bound := page(2, 40, 13, []uint64{12, 39}, []int64{100, 9000})
-	exact := page(2, 40, 1, []uint64{5, 20, 39}, []int64{100, 300, 9000})
+	mark := page(1, 10, []uint64{5, 9}, []int64{100, 5000}, 0, nil, nil)
+	// Cut 12 to 5000 merged with cut 5 to 100 (as (12, 100)) among the
+	// older entries: cuts from 6 to 12 are answered with 100, a bound.
+	bound := page(2, 50, []uint64{39}, []int64{9000}, 13, []uint64{12}, []int64{100})
+	exact := page(2, 40, []uint64{5, 20, 39}, []int64{100, 300, 9000}, 0, nil, nil)
 	tests := []struct {
 		name    string
 		now     cutMark
