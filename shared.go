@@ -132,7 +132,8 @@ func (p *statePage) recordCut(size int64) {
 		}
 		o.n.Store(k)
 		if k == 0 {
-			// No merged entry is left: every answer is exact.
+			// No older entry is left, merged or not: every
+			// answer is exact again.
 			o.exact.Store(o.from.Load())
 		}
 	}
