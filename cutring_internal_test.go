@@ -43,7 +43,7 @@ func TestLowestCut(t *testing.T) {
 		{"rising, past the moved", rising(cutLowsCap + 1), 0, 2, 1, true, true},
 		{"rising long, in the stack", rising(3 * cutLowsCap), 0, 2*cutLowsCap + 1, 2 * cutLowsCap, true, true},
 		{"rising long, below the stack", rising(3 * cutLowsCap), 0, 40, 39, false, true},
-		{"rising, then one low", append(rising(3*cutLowsCap), 2), 0, 1, 0, false, true},
+		{"rising, then one low", append(rising(3*cutLowsCap), 2), 0, 1, 0, true, true},
 		{"rising, then one low, late c0", append(rising(3*cutLowsCap), 2), 0, 2*cutLowsCap + 2, 2, true, true},
 		{"rising, then one lowest", append(rising(3*cutLowsCap), 0), 0, 1, 0, true, true},
 		// A close pair across c0 (cuts 14 and 15, 16 bytes apart),

@@ -9,7 +9,7 @@ package chunkmap
 //
 //	   0  record A   64 bytes
 //	 512  record B   64 bytes
-//	2048  state page 968 bytes (statePage)
+//	2048  state page 1088 bytes (statePage)
 //
 // A record is what a Sync made durable, little endian:
 //
@@ -466,18 +466,20 @@ type cutLows struct {
 // closest become one, which keeps the later number and the lower Size: the
 // answer for a c0 between their numbers is then the lower Size, below the
 // true one, a bound a reader may use to keep bytes below it but not as the
-// place of a cut (see lowestCut). exact says from which number on its
-// answers are exact. A writer of an older version kept no older entries,
-// and left id as it was: a reader uses them only where id is the stack's.
-// (Those writers' pages are read as before, by readers of any version:
-// the stack and from keep their meaning.)
+// place of a cut (see lowestCut). Each entry's upto says up to which c0
+// its answer is exact: its own number until it merges, and the number up
+// to which the older of the pair was exact after. A writer of an older
+// version kept no older entries, and left id as it was: a reader uses
+// them only where id is the stack's. (Those writers' pages are read as
+// before, by readers of any version: the stack and from keep their
+// meaning.)
 type cutsOlder struct {
-	id    atomic.Uint64 // the numbering of cuts that the entries are of
-	from  atomic.Uint64 // the numbering's first cut: none below it count
-	exact atomic.Uint64 // answers for a c0 from here on are exact
-	n     atomic.Uint64 // entries in use
-	at    [cutsOlderCap]atomic.Uint64
-	size  [cutsOlderCap]atomic.Int64
+	id   atomic.Uint64 // the numbering of cuts that the entries are of
+	from atomic.Uint64 // the numbering's first cut: none below it count
+	n    atomic.Uint64 // entries in use
+	at   [cutsOlderCap]atomic.Uint64
+	size [cutsOlderCap]atomic.Int64
+	upto [cutsOlderCap]atomic.Uint64
 }
 
 // cutLowsCap is how many entries cutLows holds: as many cuts, each to a

@@ -131,11 +131,6 @@ func (p *statePage) recordCut(size int64) {
 			k--
 		}
 		o.n.Store(k)
-		if k == 0 {
-			// No older entry is left, merged or not: every
-			// answer is exact again.
-			o.exact.Store(o.from.Load())
-		}
 	}
 	if n == cutLowsCap {
 		if l.older.id.Load() == l.id.Load() {
@@ -158,10 +153,10 @@ func (p *statePage) recordCut(size int64) {
 // push adds the entry that leaves a full stack, cut number at of Size
 // size, newer and higher than every older entry. Where older is full, the
 // two neighbours whose Sizes lie closest, the older pair on a tie, first
-// become one entry with the later number and the lower Size: only answers
-// for a c0 after the first number and up to the second change, from the
-// higher Size to the lower, by as little as any merge could change them
-// (in bytes), and those from exact on stay exact.
+// become one entry with the later number, the lower Size, and the older
+// one's upto: only answers for a c0 after the older one's number and up to
+// the later one's change, from the higher Size to the lower, by as little
+// as any merge could change them (in bytes), and they become bounds.
 //
 // REQUIRES: cutLows.seq odd (inside recordCut), o.id the stack's id.
 func (o *cutsOlder) push(at uint64, size int64) {
@@ -173,17 +168,17 @@ func (o *cutsOlder) push(at uint64, size int64) {
 				best, gap = i, g
 			}
 		}
-		later := o.at[best+1].Load()
-		o.at[best].Store(later)
+		o.at[best].Store(o.at[best+1].Load())
 		for i := best + 1; i < cutsOlderCap-1; i++ {
 			o.at[i].Store(o.at[i+1].Load())
 			o.size[i].Store(o.size[i+1].Load())
+			o.upto[i].Store(o.upto[i+1].Load())
 		}
-		o.exact.Store(max(o.exact.Load(), later+1))
 		n--
 	}
 	o.at[n].Store(at)
 	o.size[n].Store(size)
+	o.upto[n].Store(at)
 	o.n.Store(n + 1)
 }
 
@@ -208,7 +203,6 @@ func (p *statePage) restartCuts(size int64) {
 	l.n.Store(1)
 	l.older.id.Store(id)
 	l.older.from.Store(c)
-	l.older.exact.Store(c)
 	l.older.n.Store(0)
 	p.cuts.Store(c + 1)
 	l.done.Store(c + 1)
@@ -307,10 +301,9 @@ func (s *sharedPage) lowestCut(id, c0 uint64) (low int64, exact, ok bool) {
 			if o.id.Load() != id || k > cutsOlderCap || c0 < o.from.Load() {
 				return
 			}
-			exact = c0 >= o.exact.Load()
 			for i := range k {
 				if o.at[i].Load() >= c0 {
-					low, answered = o.size[i].Load(), true
+					low, exact, answered = o.size[i].Load(), c0 <= o.upto[i].Load(), true
 					return
 				}
 			}

@@ -22,7 +22,7 @@ const (
 	recLen    = 64
 	recStride = 512 // record seq lives at (seq%2)*recStride
 	pageOff   = 2048
-	pageLen   = 680
+	pageLen   = 1088
 )
 
 // A record, little endian (also the layout of a version 1 file, up to its

@@ -327,12 +327,12 @@ type cutMark struct {
 // olderCuts is chunkmap's cutsOlder as cat reads it: the entries that left
 // the full stack, answering below from, with bounds where they merged.
 type olderCuts struct {
-	id    uint64 // the numbering they are of (one a writer of an older version left, where not the stack's)
-	from  uint64 // the numbering's first cut
-	exact uint64 // answers for a c0 from here on are exact
-	n     uint64
-	at    [cutsOlderCap]uint64
-	size  [cutsOlderCap]int64
+	id   uint64 // the numbering they are of (one a writer of an older version left, where not the stack's)
+	from uint64 // the numbering's first cut
+	n    uint64
+	at   [cutsOlderCap]uint64
+	size [cutsOlderCap]int64
+	upto [cutsOlderCap]uint64 // each entry's answer is exact for a c0 up to here
 }
 
 // since returns the number of the first cut that may still change bytes
@@ -359,9 +359,9 @@ const (
 	pageCutsOff  = 120
 	pageLowsOff  = 128 // seq, id, from, done, n, at, size, then the older entries
 	cutLowsCap   = 32
-	pageOlderOff = pageLowsOff + 5*8 + 2*cutLowsCap*8 // id, from, exact, n, at, size
+	pageOlderOff = pageLowsOff + 5*8 + 2*cutLowsCap*8 // id, from, n, at, size, upto
 	cutsOlderCap = 16
-	pageCutsEnd  = pageOlderOff + 4*8 + 2*cutsOlderCap*8
+	pageCutsEnd  = pageOlderOff + 3*8 + 3*cutsOlderCap*8
 )
 
 // lowestSince returns the lowest Size that cuts numbered c0 or later left,
@@ -372,21 +372,19 @@ func (c cutMark) lowestSince(c0 uint64) (low int64, exact, ok bool) {
 	if c.n > cutLowsCap || c0 >= c.cuts {
 		return 0, false, false
 	}
-	exact = true
 	if o := &c.older; c0 < c.from {
 		if o.id != c.id || o.n > cutsOlderCap || c0 < o.from {
 			return 0, false, false
 		}
-		exact = c0 >= o.exact
 		for i := range o.n {
 			if o.at[i] >= c0 {
-				return o.size[i], exact, true
+				return o.size[i], c0 <= o.upto[i], true
 			}
 		}
 	}
 	for i := range c.n {
 		if c.at[i] >= c0 {
-			return c.size[i], exact, true
+			return c.size[i], true, true
 		}
 	}
 	return 0, false, false
@@ -475,10 +473,11 @@ func (w *manifestWatch) read(mark *cutMark) (cutMark, error) {
 				c.size[i] = int64(u(pageLowsOff + 40 + 8*cutLowsCap + 8*i))
 			}
 			o := &c.older
-			o.id, o.from, o.exact, o.n = u(pageOlderOff), u(pageOlderOff+8), u(pageOlderOff+16), u(pageOlderOff+24)
+			o.id, o.from, o.n = u(pageOlderOff), u(pageOlderOff+8), u(pageOlderOff+16)
 			for i := range cutsOlderCap {
-				o.at[i] = u(pageOlderOff + 32 + 8*i)
-				o.size[i] = int64(u(pageOlderOff + 32 + 8*cutsOlderCap + 8*i))
+				o.at[i] = u(pageOlderOff + 24 + 8*i)
+				o.size[i] = int64(u(pageOlderOff + 24 + 8*cutsOlderCap + 8*i))
+				o.upto[i] = u(pageOlderOff + 24 + 16*cutsOlderCap + 8*i)
 			}
 			if n := c.n; n > 0 && n <= cutLowsCap {
 				c.pending = c.at[n-1]+1 == c.cuts && c.size[n-1] == int64(u(pageSizeAt))

@@ -392,14 +392,14 @@ func TestCutMark(t *testing.T) {
 	// Rising cuts, more than the stack holds: its oldest entries move to
 	// the older ones, which answer exactly until they merge, and with
 	// bounds after.
-	rise := func(k int64) {
+	rise := func(from, to int64) { // cuts to 3*testChunk + 2i, i in [from, to)
 		t.Helper()
-		for i := range k {
+		for i := from; i < to; i++ {
 			must(t, m.Truncate(3*testChunk+2*i+1))
 			must(t, m.Truncate(3*testChunk+2*i))
 		}
 	}
-	rise(cutLowsCap + 4)
+	rise(0, cutLowsCap+4)
 	c3, err := readCutMark(dir)
 	must(t, err)
 	if c3.from <= c1.cuts || c3.older.n == 0 || c3.older.id != c3.id {
@@ -408,14 +408,14 @@ func TestCutMark(t *testing.T) {
 	if low, exact, ok := c3.lowestSince(c1.cuts); !ok || !exact || low != 3*testChunk {
 		t.Errorf("lowest Size since the rising cuts began = %d, exact %v, %v; want %d, exact", low, exact, ok, 3*testChunk)
 	}
-	rise(2 * cutLowsCap)
+	rise(cutLowsCap+4, 3*cutLowsCap)
 	c4, err := readCutMark(dir)
 	must(t, err)
 	if low, exact, ok := c4.lowestSince(c1.cuts + 1); !ok || exact || low > 3*testChunk+2 {
 		t.Errorf("lowest Size since the second rising cut, with older entries merged = %d, exact %v, %v; want at most %d, a bound", low, exact, ok, 3*testChunk+2)
 	}
-	if low, exact, ok := c4.lowestSince(c4.cuts - 1); !ok || !exact || low != 3*testChunk+2*(2*cutLowsCap-1) {
-		t.Errorf("lowest Size since the last cut = %d, exact %v, %v; want %d, exact", low, exact, ok, 3*testChunk+2*(2*cutLowsCap-1))
+	if low, exact, ok := c4.lowestSince(c4.cuts - 1); !ok || !exact || low != 3*testChunk+2*(3*cutLowsCap-1) {
+		t.Errorf("lowest Size since the last cut = %d, exact %v, %v; want %d, exact", low, exact, ok, 3*testChunk+2*(3*cutLowsCap-1))
 	}
 	must(t, m.Close())
 	m, err = chunkmap.Open(dir, nil)
@@ -619,23 +619,25 @@ func TestRun_Cat_ManyCutsAboveRange(t *testing.T) {
 // bytes below the bound go out; cat ends the output there, with status 1,
 // saying that a cut perhaps came, not that one came to the bound.
 func TestCutsSince_Bound(t *testing.T) {
-	page := func(epoch, cuts uint64, at []uint64, size []int64, exact uint64, oat []uint64, osize []int64) cutMark {
+	page := func(epoch, cuts uint64, at []uint64, size []int64, oat, oupto []uint64, osize []int64) cutMark {
 		c := cutMark{magic: true, boot: "b", epoch: epoch, settled: true, cuts: cuts, id: 7, from: 1, n: uint64(len(at))}
 		copy(c.at[:], at)
 		copy(c.size[:], size)
 		if oat != nil {
 			c.from = at[0] + 1
-			c.older = olderCuts{id: 7, from: 1, exact: exact, n: uint64(len(oat))}
+			c.older = olderCuts{id: 7, from: 1, n: uint64(len(oat))}
 			copy(c.older.at[:], oat)
 			copy(c.older.size[:], osize)
+			copy(c.older.upto[:], oupto)
 		}
 		return c
 	}
-	mark := page(1, 10, []uint64{5, 9}, []int64{100, 5000}, 0, nil, nil)
-	// Cut 12 to 5000 merged with cut 5 to 100 (as (12, 100)) among the
-	// older entries: cuts from 6 to 12 are answered with 100, a bound.
-	bound := page(2, 50, []uint64{39}, []int64{9000}, 13, []uint64{12}, []int64{100})
-	exact := page(2, 40, []uint64{5, 20, 39}, []int64{100, 300, 9000}, 0, nil, nil)
+	mark := page(1, 10, []uint64{5, 9}, []int64{100, 5000}, nil, nil, nil)
+	// Cut 12 to 5000 merged with cut 5 to 100 (as (12, 100), exact up
+	// to 5) among the older entries: cuts from 6 to 12 are answered with
+	// 100, a bound.
+	bound := page(2, 50, []uint64{39}, []int64{9000}, []uint64{12}, []uint64{5}, []int64{100})
+	exact := page(2, 40, []uint64{5, 20, 39}, []int64{100, 300, 9000}, nil, nil, nil)
 	tests := []struct {
 		name    string
 		now     cutMark
