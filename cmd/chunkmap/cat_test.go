@@ -613,6 +613,57 @@ func TestRun_Cat_ManyCutsAboveRange(t *testing.T) {
 	}
 }
 
+// TestRun_Cat_BoundWithinRange: the record of cuts holds, before cat
+// begins, rising cuts below its range's end R, the last to R-8; between
+// two of cat's reads the writer cuts above R more times than the record's
+// stack and older entries hold, each above the last, the first to R+8. The
+// older entries merge the closest pair, the cut to R-8 with the one to
+// R+8, and their answer for cat's mark is the bound R-8, though no cut
+// reached below R+8 while cat read. cat prints the bytes below the bound,
+// and stops there with status 1, saying the dataset was perhaps truncated.
+func TestRun_Cat_BoundWithinRange(t *testing.T) {
+	const r = 2 << 20
+	dir, m, data := liveDataset(t, testChunk, 3<<20)
+	cutTo := func(size int64) { // a cut, from above size
+		t.Helper()
+		if m.Size() <= size {
+			must(t, m.Truncate(size+1))
+		}
+		must(t, m.Truncate(size))
+	}
+	for k := int64(1); k <= 13; k++ {
+		cutTo(k * testChunk)
+	}
+	cutTo(r - 8)
+	_, err := m.WriteAt(data, 0) // the dataset's bytes again
+	must(t, err)
+	cuts := 0
+	out := &everyWrite{each: func() error {
+		if cuts > 0 {
+			return nil
+		}
+		for j := int64(0); j < cutLowsCap+cutsOlderCap+8; j++ {
+			size := r + 8 + j*(16<<10)
+			if err := m.Truncate(size + 1); err != nil {
+				return err
+			}
+			if err := m.Truncate(size); err != nil {
+				return err
+			}
+			cuts++
+		}
+		return nil
+	}}
+	want := data[:r-8]
+	var errs bytes.Buffer
+	code := run([]string{"cat", "-n", "2MiB", dir}, out, &errs)
+	must(t, out.err)
+	msg := errs.String()
+	if code != exitFail || !bytes.Equal(out.Bytes(), want) || !strings.Contains(msg, "perhaps truncated") || !strings.Contains(msg, fmt.Sprintf("below %d", r-8)) || !strings.Contains(msg, fmt.Sprintf("ends at offset %d", r-8)) {
+		t.Errorf("exit %d, %d bytes (match %v), after %d cuts, stderr %q; want %d, the first %d bytes, and perhaps truncated below %d", code, out.Len(), bytes.Equal(out.Bytes(), want), cuts, msg, exitFail, r-8, r-8)
+	}
+}
+
 // TestCutsSince_Bound: where the record of cuts merged older entries, its
 // answer for cat's mark may be a bound below the lowest Size a cut since
 // left. Its
