@@ -175,10 +175,11 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // epoch also moves for changes that leave the read's bytes alone (a
 // DropBefore, a Truncate past them): a read stands too if the page's Size
 // covered its bytes as its try began and every cut since left them in (the
-// state page tells the lowest Size the cuts since any one of them left,
-// or a bound below it: cutLows); a read that failed with nothing read stands only in the
-// first case, since its error may come from the writer's change (a chunk
-// file it deleted), or if it found its offset at or past Size (io.EOF).
+// state page tells the lowest Size the cuts since any one of them left, or
+// a bound below it: cutLows); a read that failed with nothing read stands
+// only in the first case, since its error may come from the writer's
+// change (a chunk file it deleted), or if it found its offset at or past
+// Size (io.EOF).
 // Otherwise it is made again, under the new Start and Size. A read made
 // with no writer to follow stands, unless a writer set the page up during
 // it (writerCame). A writer that cuts into the bytes during each of
@@ -670,8 +671,9 @@ var errPageGone = errors.New("a Refresh reads the manifest's records")
 // microseconds, those looks took so long that long reads failed: see
 // followedRead). Chunks from there on are let go: the bytes they held were
 // cut off. The first reconcile, one the page cannot answer (another
-// numbering, a writer stopped inside a change of it, an older writer's
-// record that no longer reaches back) and Refresh's look at every name.
+// numbering, a writer stopped inside a change of it, the record of a
+// writer of an earlier version that no longer reaches back) and Refresh's
+// look at every name.
 //
 // The cuts looked at are those from the first whose files were not yet
 // gone at the last reconcile: a cut not counted as done may not have

@@ -450,7 +450,7 @@ type statePage struct {
 type cutLows struct {
 	seq  atomic.Uint64
 	id   atomic.Uint64 // of this numbering of cuts; 0 on a page not set up
-	from atomic.Uint64 // cuts numbered below from may be missing
+	from atomic.Uint64 // cuts numbered below from may be missing from the stack
 	// done is the number of cuts whose chunk files are gone: a reader
 	// need not look for the deletions of those again (keptBelowLocked).
 	done  atomic.Uint64
