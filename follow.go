@@ -179,12 +179,11 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // a bound below it: cutLows); a read that failed with nothing read stands
 // only in the first case, since its error may come from the writer's
 // change (a chunk file it deleted), or if it found its offset at or past
-// Size (io.EOF).
-// Otherwise it is made again, under the new Start and Size. A read made
-// with no writer to follow stands, unless a writer set the page up during
-// it (writerCame). A writer that cuts into the bytes during each of
-// followTries reads makes followedRead return ErrOutOfRange, as a read
-// racing a shrink may, and ok false: what read returned is to be
+// Size (io.EOF). Otherwise it is made again, under the new Start and Size.
+// A read made with no writer to follow stands, unless a writer set the
+// page up during it (writerCame). A writer that cuts into the bytes during
+// each of followTries reads makes followedRead return ErrOutOfRange, as a
+// read racing a shrink may, and ok false: what read returned is to be
 // discarded. (The writer's own reads are guarded by its shrink epoch: see
 // slots.go.)
 func (m *Manager) followedRead(op string, s span, read func() (end int64, err error)) (ok bool, err error) {
