@@ -13,7 +13,8 @@ import (
 
 // TestLowestCut checks the state page's record of cuts (cutLows) against
 // the cuts themselves: the lowest Size that the cuts from number c0 on
-// left, exactly, or a bound below it flagged as one, or no answer.
+// left, exactly, or a bound below it flagged as one, or no answer. Each
+// answer is pinned, and checked against the cuts' own minimum too.
 func TestLowestCut(t *testing.T) {
 	const none = math.MaxInt64
 	tests := []struct {
@@ -21,8 +22,8 @@ func TestLowestCut(t *testing.T) {
 		cuts  []int64 // the Sizes the cuts left, numbered from 1 (0 sets the page up)
 		reset int     // cuts[reset] begins a new numbering (0: none)
 		c0    uint64
-		low   int64 // the true answer
-		exact bool  // the answer is low; otherwise at most low
+		low   int64 // the answer: the lowest Size, or a bound below it
+		exact bool  // it is the lowest Size
 		ok    bool
 	}{
 		{"no cuts", nil, 0, 1, none, true, true},
@@ -42,13 +43,18 @@ func TestLowestCut(t *testing.T) {
 		{"rising, oldest moved", rising(cutLowsCap + 1), 0, 1, 0, true, true},
 		{"rising, past the moved", rising(cutLowsCap + 1), 0, 2, 1, true, true},
 		{"rising long, in the stack", rising(3 * cutLowsCap), 0, 2*cutLowsCap + 1, 2 * cutLowsCap, true, true},
-		{"rising long, below the stack", rising(3 * cutLowsCap), 0, 40, 39, false, true},
+		{"rising long, below the stack", rising(3 * cutLowsCap), 0, 40, 36, false, true},
+		{"rising long, older but unmerged", rising(3 * cutLowsCap), 0, 1, 0, true, true},
 		{"rising, then one low", append(rising(3*cutLowsCap), 2), 0, 1, 0, true, true},
+		// The cut to 2 went below the whole stack and the older entries
+		// above it: they go, and an answer below from is 2, exactly.
+		{"rising, then one low, c0 below from", append(rising(3*cutLowsCap), 2), 0, 40, 2, true, true},
 		{"rising, then one low, late c0", append(rising(3*cutLowsCap), 2), 0, 2*cutLowsCap + 2, 2, true, true},
 		{"rising, then one lowest", append(rising(3*cutLowsCap), 0), 0, 1, 0, true, true},
-		// A close pair across c0 (cuts 14 and 15, 16 bytes apart),
-		// more cuts after it than half the stack: still exact.
-		{"a close pair across c0", slices.Concat(risingFrom(100, 13), []int64{1992}, risingFrom(2008, 19)), 0, 15, 2008, true, true},
+		// A close pair across c0 (cuts 14 and 15, 16 bytes apart, the
+		// closest of all), the stack full and one entry moved to the
+		// older ones: a question within the stack's reach is exact.
+		{"a close pair across c0", slices.Concat(risingBy(100, 100, 13), []int64{1992}, risingBy(2008, 1000, 19)), 0, 15, 2008, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,8 +67,15 @@ func TestLowestCut(t *testing.T) {
 				}
 			}
 			low, exact, ok := s.lowestCut(p.lows.id.Load(), tc.c0)
-			if ok != tc.ok || ok && (exact != tc.exact || low > tc.low || exact && low != tc.low) {
+			if ok != tc.ok || ok && (exact != tc.exact || low != tc.low) {
 				t.Errorf("lowestCut(%d) after cuts to %v = %d, exact %v, %v; want %d, exact %v, %v", tc.c0, tc.cuts, low, exact, ok, tc.low, tc.exact, tc.ok)
+			}
+			truth := int64(none)
+			for _, size := range tc.cuts[min(int(tc.c0), len(tc.cuts)+1)-1:] {
+				truth = min(truth, size)
+			}
+			if ok && (low > truth || exact && low != truth) {
+				t.Errorf("lowestCut(%d) = %d, exact %v; the cuts' own minimum is %d", tc.c0, low, exact, truth)
 			}
 		})
 	}
@@ -126,18 +139,28 @@ func newCutPage() (*statePage, *sharedPage) {
 
 // TestLowestCutRandom checks every answer of cutLows against the minimum
 // of the cuts themselves, over random runs of cuts that rise, fall and
-// repeat: every question is answered, with the minimum or a bound below
-// it flagged as one, and exactly where it reaches back over no more cuts
-// than the stack holds.
+// repeat, and in phases that rise for long, past what the stack and the
+// older entries hold: every question is answered, with the minimum or a
+// bound below it flagged as one, and exactly where it reaches back over no
+// more cuts than the stack holds.
 func TestLowestCutRandom(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	p, s := newCutPage()
 	sizes := []int64{math.MaxInt64} // by number; 0 set the page up
-	for range 3000 {
+	var top int64                   // of the long rising phases
+	bounds := 0
+	for i := range 6000 {
 		var size int64
-		switch rng.IntN(4) {
+		kind := rng.IntN(4)
+		if (i/300)%2 == 1 && rng.IntN(10) > 0 {
+			kind = 4
+		}
+		switch kind {
+		case 4: // a long rise, in steps of uneven size
+			top += 1 + rng.Int64N(1000)
+			size = 1<<30 + top
 		case 0:
 			size = rng.Int64N(1 << 20)
 		case 1: // rising: keeps every entry
@@ -153,7 +176,7 @@ func TestLowestCutRandom(t *testing.T) {
 		sizes = append(sizes, size)
 		c1 := uint64(len(sizes))
 		for range 8 {
-			back := uint64(rng.IntN(2 * cutLowsCap))
+			back := uint64(rng.IntN(3 * (cutLowsCap + cutsOlderCap)))
 			c0 := c1 - min(back, c1)
 			want := int64(math.MaxInt64)
 			for _, v := range sizes[c0:] {
@@ -167,8 +190,13 @@ func TestLowestCutRandom(t *testing.T) {
 				t.Fatalf("seed %d: lowestCut(%d) after %d cuts = %d, exact %v; want %d", seed, c0, c1, low, exact, want)
 			case !exact && c1-c0 <= cutLowsCap:
 				t.Fatalf("seed %d: lowestCut(%d) after %d cuts is a bound, reaching back %d cuts", seed, c0, c1, c1-c0)
+			case !exact:
+				bounds++
 			}
 		}
+	}
+	if bounds == 0 {
+		t.Errorf("seed %d: no answer was a bound: the older entries never merged", seed)
 	}
 }
 
@@ -177,21 +205,23 @@ func TestLowestCutRandom(t *testing.T) {
 // numbers, others ask and check each answer against the cuts counted just
 // before and just after the question.
 func TestLowestCutInFlight(t *testing.T) {
-	// Runs that rise past what the page holds (entries move down), then
-	// fall (entries go): every change recordCut makes.
-	size := func(c uint64) int64 { return int64(c%(cutLowsCap+9)) * 3 % 101 }
+	// Runs that rise past what the stack and the older entries hold
+	// (entries move down and merge), then fall (entries go): every change
+	// recordCut makes.
+	const run = cutLowsCap + cutsOlderCap + 20
+	size := func(c uint64) int64 { return int64(c%run) * 3 }
 	p := &statePage{}
 	s := &sharedPage{p: p}
 	p.restartCuts(size(0))
 	id := p.lows.id.Load()
 	var stop atomic.Bool
 	var wg sync.WaitGroup
-	var answered, asked atomic.Int64
+	var answered, asked, bounds atomic.Int64
 	for range 2 {
 		wg.Go(func() {
 			for !stop.Load() {
 				before := p.cuts.Load()
-				c0 := before - min(before, uint64(rand.IntN(cutLowsCap)))
+				c0 := before - min(before, uint64(rand.IntN(run)))
 				low, exact, ok := s.lowestCut(id, c0)
 				after := p.cuts.Load()
 				asked.Add(1)
@@ -202,6 +232,7 @@ func TestLowestCutInFlight(t *testing.T) {
 				if !exact {
 					// A bound: at most the lowest of the cuts
 					// counted before the question.
+					bounds.Add(1)
 					for c := c0; c < before; c++ {
 						if low > size(c) {
 							t.Errorf("lowestCut(%d) between %d and %d cuts = %d, a bound above cut %d's Size %d", c0, before, after, low, c, size(c))
@@ -234,7 +265,7 @@ func TestLowestCutInFlight(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
-	t.Logf("%d of %d questions answered", answered.Load(), asked.Load())
+	t.Logf("%d of %d questions answered, %d with a bound", answered.Load(), asked.Load(), bounds.Load())
 	c1 := p.cuts.Load()
 	if low, _, ok := s.lowestCut(id, c1-1); !ok || low != size(c1-1) {
 		t.Errorf("lowestCut(%d) once the writer stopped = %d, %v; want %d, true", c1-1, low, ok, size(c1-1))
@@ -252,30 +283,54 @@ func TestLowestCutInFlight(t *testing.T) {
 	}
 }
 
-// TestLowestCutOlderWriter checks a record kept by a writer of an older
-// version, which keeps no older entries and leaves their id as it was:
-// answers from from on are exact, and there are none before it.
+// TestLowestCutOlderWriter checks a page that a writer of an earlier
+// build took over from one of this build: its Open began a new numbering
+// and left the older entries as they were, and its cuts drop the stack's
+// oldest entry and move from. Those older entries are of another
+// numbering: answers from from on are exact, there are none below it, and
+// recordCut (which does what the earlier build did, on such a page)
+// leaves them alone.
 func TestLowestCutOlderWriter(t *testing.T) {
 	p, s := newCutPage()
 	for _, size := range rising(cutLowsCap + 8) {
-		p.recordCut(size) // older entries, of this numbering
-	}
-	// The older writer's Open: a new numbering, the older entries'
-	// id left; then its cuts, one to drop its stack's oldest.
-	p.restartCuts(1 << 20)
-	p.lows.older.id.Store(7)
-	id := p.lows.id.Load()
-	c := p.cuts.Load()
-	for _, size := range rising(4) {
 		p.recordCut(size)
 	}
-	p.lows.from.Store(c + 2)
-	if low, _, ok := s.lowestCut(id, c+1); ok {
-		t.Errorf("lowestCut(%d) below from = %d, true; want no answer", c+1, low)
+	held := p.lows.older.n.Load()
+	if held == 0 {
+		t.Fatal("no older entries after more cuts than the stack holds")
 	}
-	if _, exact, ok := s.lowestCut(id, c+2); !ok || !exact {
-		t.Errorf("lowestCut(%d) at from: exact %v, %v; want exact, true", c+2, exact, ok)
+	earlierRestart(p, 1<<20)
+	id := p.lows.id.Load()
+	for _, size := range risingFrom(1<<20+1, cutLowsCap+4) {
+		p.recordCut(size)
 	}
+	from := p.lows.from.Load()
+	if n := p.lows.older.n.Load(); n != held {
+		t.Errorf("older entries of another numbering: %d after the cuts, want %d as they were", n, held)
+	}
+	if low, _, ok := s.lowestCut(id, from-1); ok {
+		t.Errorf("lowestCut(%d) below from = %d, true; want no answer", from-1, low)
+	}
+	if low, exact, ok := s.lowestCut(id, from); !ok || !exact || low != p.lows.size[0].Load() {
+		t.Errorf("lowestCut(%d) at from = %d, exact %v, %v; want %d, exact", from, low, exact, ok, p.lows.size[0].Load())
+	}
+}
+
+// earlierRestart is restartCuts as a writer of an earlier build runs it:
+// it knows no older entries.
+func earlierRestart(p *statePage, size int64) {
+	l := &p.lows
+	q := l.seq.Load() | 1
+	l.seq.Store(q)
+	c := p.cuts.Load()
+	l.id.Store(newCutsID())
+	l.from.Store(c)
+	l.at[0].Store(c)
+	l.size[0].Store(size)
+	l.n.Store(1)
+	p.cuts.Store(c + 1)
+	l.done.Store(c + 1)
+	l.seq.Store(q + 1)
 }
 
 // cutSizes returns k cuts that each left Size size.
@@ -288,14 +343,17 @@ func cutSizes(size int64, k int) []int64 {
 }
 
 // rising returns k cuts, each to a Size above the last: 0, 1, 2, ...
-func rising(k int) []int64 { return risingFrom(0, k) }
+func rising(k int) []int64 { return risingBy(0, 1, k) }
 
 // risingFrom returns k cuts, each to a Size above the last: from, from+1,
 // ...
-func risingFrom(from int64, k int) []int64 {
+func risingFrom(from int64, k int) []int64 { return risingBy(from, 1, k) }
+
+// risingBy returns k cuts, each step above the last: from, from+step, ...
+func risingBy(from, step int64, k int) []int64 {
 	r := make([]int64, k)
 	for i := range r {
-		r[i] = from + int64(i)
+		r[i] = from + step*int64(i)
 	}
 	return r
 }

@@ -187,12 +187,12 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 // discarded. (The writer's own reads are guarded by its shrink epoch: see
 // slots.go.)
 func (m *Manager) followedRead(op string, s span, read func() (end int64, err error)) (ok bool, err error) {
-	exact := false
+	pullExact := false
 	for range followTries {
 		id0, c0, size0, marked := m.shared.cutMark()
 		var e uint64
 		var live bool
-		if exact {
+		if pullExact {
 			e, live, err = m.pullLocked()
 		} else {
 			e, live, err = m.pullEpoch()
@@ -240,7 +240,7 @@ func (m *Manager) followedRead(op string, s span, read func() (end int64, err er
 		// Within an epoch the page's Size only grows, so a read past it
 		// used a Size raised from before a shrink (see pullEpoch): the
 		// next try takes the exact one.
-		exact = now == e
+		pullExact = now == e
 	}
 	return false, m.errorf(op, s, ErrOutOfRange, fmt.Sprintf("the writer cut the dataset into the bytes read during each of %d tries", followTries))
 }
@@ -274,8 +274,9 @@ const followPiece = 256 << 10
 // several pieces notes the writer's cuts as it begins (markRead) and, at
 // its end, keeps the bytes below the lowest Size a cut since then left
 // (those no cut reached), with io.EOF if that is short of what it read, as
-// a read that met the cut stops there; where the page cannot tell, the
-// read is made again, followTries times at most.
+// a read that met the cut stops there; where the page cannot tell, or
+// tells only a bound below the lowest Size (cutsOlder) that falls within
+// the bytes read, the read is made again, followTries times at most.
 func (m *Manager) readFollowed(p []byte, off int64) (int, error) {
 	if len(p) <= followPiece {
 		return m.readFollowedPieces(p, off)
@@ -303,7 +304,7 @@ func (m *Manager) readFollowed(p []byte, off int64) (int, error) {
 		// The cut went below off: Size may have grown back over it since,
 		// and the read made again reads what stands there now.
 	}
-	return 0, m.errorf("read", at(off, int64(len(p))), ErrOutOfRange, fmt.Sprintf("the writer cut the dataset into the bytes read during each of %d tries", followTries))
+	return 0, m.errorf("read", at(off, int64(len(p))), ErrOutOfRange, fmt.Sprintf("the writer cut the dataset into the bytes read, or so often that its record of cuts could not tell, during each of %d tries", followTries))
 }
 
 // readFollowedPieces is readFollowed's read of p, a piece at a time.

@@ -482,12 +482,14 @@ type cutsOlder struct {
 	upto [cutsOlderCap]atomic.Uint64
 }
 
-// cutLowsCap is how many entries cutLows holds: as many cuts, each to a
-// Size above the last, as a reader's question can reach back over and be
-// answered exactly.
+// cutLowsCap is how many entries the stack of cutLows holds: a question
+// reaching back over no more cuts than that is answered from the stack
+// alone, exactly.
 const cutLowsCap = 32
 
-// cutsOlderCap is how many entries cutsOlder holds.
+// cutsOlderCap is how many entries cutsOlder holds: half as many again as
+// the stack, which keeps the state page at 1088 bytes, with room to spare
+// in the manifest's 4096.
 const cutsOlderCap = 16
 
 // Compile-time checks: the state page fits its place, and its atomic fields

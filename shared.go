@@ -124,7 +124,7 @@ func (p *statePage) recordCut(size int64) {
 	}
 	if n == 0 && l.older.id.Load() == l.id.Load() {
 		// Below the stack, the older entries are the lower ones, newest
-		// last: those the cut went below go too.
+		// last: those the cut went to or below go too.
 		o := &l.older
 		k := min(o.n.Load(), cutsOlderCap)
 		for k > 0 && o.size[k-1].Load() >= size {
@@ -152,11 +152,12 @@ func (p *statePage) recordCut(size int64) {
 
 // push adds the entry that leaves a full stack, cut number at of Size
 // size, newer and higher than every older entry. Where older is full, the
-// two neighbours whose Sizes lie closest, the older pair on a tie, first
-// become one entry with the later number, the lower Size, and the older
-// one's upto: only answers for a c0 after the older one's number and up to
-// the later one's change, from the higher Size to the lower, by as little
-// as any merge could change them (in bytes), and they become bounds.
+// two neighbouring older entries whose Sizes lie closest, the older pair on
+// a tie, first become one entry with the later number, the lower Size, and
+// the older one's upto: only answers for a c0 after the older one's number
+// and up to the later one's change, from the higher Size to the lower, by
+// as little as a merge of two older entries could change them (in bytes),
+// and they become bounds.
 //
 // REQUIRES: cutLows.seq odd (inside recordCut), o.id the stack's id.
 func (o *cutsOlder) push(at uint64, size int64) {

@@ -47,14 +47,16 @@ back before cat reads on), or drops the bytes cat has not read yet, while
 cat reads, the output ends there, and cat says so and exits with status 1;
 so it does if a writer opens the dataset meanwhile, if another file is put
 under the manifest's name, or if cat cannot tell whether the writer cut the
-dataset: a writer stopped or killed while it recorded a Truncate. Where
-more than 32 Truncates, each to a Size above the last, come between two of
-cat's reads of 1 MiB (which a slow reader of its output can space out),
-the manifest's record of cuts may tell only a bound below the lowest Size
-they left; cat goes on if it lies past the range, and otherwise ends the
-output no later than the bound, saying the dataset was perhaps truncated.
-The output never holds bytes from before such a cut next to bytes written
-after it.
+dataset: a writer stopped or killed while it recorded a Truncate, or a
+writer of an earlier build (one whose record of cuts keeps no older
+entries) that made more than 32 Truncates, each to a Size above the last,
+between two of cat's reads of 1 MiB (which a slow reader of its output can
+space out). Where a writer of this build made as many, the manifest's
+record of cuts may tell only a bound below the lowest Size they left; cat goes on if it lies past the range, and
+otherwise ends the output at the bound (or where it was, if it had
+printed past the bound before those cuts), saying the dataset was perhaps
+truncated. The output never holds bytes from before such a cut next to
+bytes written after it.
 
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
@@ -329,7 +331,7 @@ type cutMark struct {
 type olderCuts struct {
 	id   uint64 // the numbering they are of (one a writer of an older version left, where not the stack's)
 	from uint64 // the numbering's first cut
-	n    uint64
+	n    uint64 // entries of at, size and upto in use
 	at   [cutsOlderCap]uint64
 	size [cutsOlderCap]int64
 	upto [cutsOlderCap]uint64 // each entry's answer is exact for a c0 up to here
@@ -367,7 +369,7 @@ const (
 // lowestSince returns the lowest Size that cuts numbered c0 or later left,
 // or with exact false a bound below it (the older entries merge: see
 // chunkmap's cutsOlder), and false where the record does not reach back to
-// c0.
+// c0 or counts no cut from c0 on (cutsSince looks at that case first).
 func (c cutMark) lowestSince(c0 uint64) (low int64, exact, ok bool) {
 	if c.n > cutLowsCap || c0 >= c.cuts {
 		return 0, false, false

@@ -411,8 +411,10 @@ func TestCutMark(t *testing.T) {
 	rise(cutLowsCap+4, 3*cutLowsCap)
 	c4, err := readCutMark(dir)
 	must(t, err)
-	if low, exact, ok := c4.lowestSince(c1.cuts + 1); !ok || exact || low > 3*testChunk+2 {
-		t.Errorf("lowest Size since the second rising cut, with older entries merged = %d, exact %v, %v; want at most %d, a bound", low, exact, ok, 3*testChunk+2)
+	// The first two rising cuts, 2 bytes apart, merged first: the
+	// answer since the second is the first's Size, a bound.
+	if low, exact, ok := c4.lowestSince(c1.cuts + 1); !ok || exact || low != 3*testChunk {
+		t.Errorf("lowest Size since the second rising cut, with older entries merged = %d, exact %v, %v; want %d, a bound (below the true %d)", low, exact, ok, 3*testChunk, 3*testChunk+2)
 	}
 	if low, exact, ok := c4.lowestSince(c4.cuts - 1); !ok || !exact || low != 3*testChunk+2*(3*cutLowsCap-1) {
 		t.Errorf("lowest Size since the last cut = %d, exact %v, %v; want %d, exact", low, exact, ok, 3*testChunk+2*(3*cutLowsCap-1))
@@ -666,9 +668,10 @@ func TestRun_Cat_BoundWithinRange(t *testing.T) {
 
 // TestCutsSince_Bound: where the record of cuts merged older entries, its
 // answer for cat's mark may be a bound below the lowest Size a cut since
-// left. Its
-// bytes below the bound go out; cat ends the output there, with status 1,
-// saying that a cut perhaps came, not that one came to the bound.
+// left. Its bytes below the bound go out; cat ends the output there, with
+// status 1, saying that a cut perhaps came, not that one came to the
+// bound. Older entries that are not of the mark's numbering give no
+// answer.
 func TestCutsSince_Bound(t *testing.T) {
 	page := func(epoch, cuts uint64, at []uint64, size []int64, oat, oupto []uint64, osize []int64) cutMark {
 		c := cutMark{magic: true, boot: "b", epoch: epoch, settled: true, cuts: cuts, id: 7, from: 1, n: uint64(len(at))}
@@ -689,6 +692,14 @@ func TestCutsSince_Bound(t *testing.T) {
 	// 100, a bound.
 	bound := page(2, 50, []uint64{39}, []int64{9000}, []uint64{12}, []uint64{5}, []int64{100})
 	exact := page(2, 40, []uint64{5, 20, 39}, []int64{100, 300, 9000}, nil, nil, nil)
+	// The same older entry, unmerged (exact up to its own number).
+	olderExact := page(2, 50, []uint64{39}, []int64{9000}, []uint64{12}, []uint64{12}, []int64{100})
+	// Older entries of another numbering (a writer of an earlier build
+	// took the page over), or of this one begun after cat's mark: no
+	// answer below from.
+	foreign, later := bound, bound
+	foreign.older.id = 9
+	later.older.from = 11
 	tests := []struct {
 		name    string
 		now     cutMark
@@ -703,6 +714,9 @@ func TestCutsSince_Bound(t *testing.T) {
 		{"bound within the read", bound, 0, 150, 150, 100, "perhaps truncated", false},
 		{"bound below the read", bound, 200, 100, 300, 0, "perhaps truncated", true},
 		{"exact within the read", exact, 200, 200, 400, 100, "truncated to Size 300", true},
+		{"older entry, exact", olderExact, 0, 150, 150, 100, "truncated to Size 100", false},
+		{"older entries of another numbering", foreign, 0, 150, 150, 0, "reaches back", false},
+		{"older entries from after the mark", later, 0, 150, 150, 0, "reaches back", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
