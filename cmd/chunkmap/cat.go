@@ -52,11 +52,11 @@ writer of an earlier build (one whose record of cuts keeps no older
 entries) that made more than 32 Truncates, each to a Size above the last,
 between two of cat's reads of 1 MiB (which a slow reader of its output can
 space out). Where a writer of this build made as many, the manifest's
-record of cuts may tell only a bound below the lowest Size they left; cat goes on if it lies past the range, and
-otherwise ends the output at the bound (or where it was, if it had
-printed past the bound before those cuts), saying the dataset was perhaps
-truncated. The output never holds bytes from before such a cut next to
-bytes written after it.
+record of cuts may tell only a bound below the lowest Size they left; cat
+goes on if it lies past the range, and otherwise ends the output at the
+bound (or where it was, if it had printed past the bound before those
+cuts), saying the dataset was perhaps truncated. The output never holds
+bytes from before such a cut next to bytes written after it.
 
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
