@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	_ "os/user" // links cgo: see TestAddrLimit_ManyManagers
@@ -123,6 +124,18 @@ func addrLimitChild(t *testing.T, spare, dir string) {
 			t.Fatalf("Open with %d MiB of address space to spare = %v; want ErrIO naming ENOMEM and ulimit -v", mib, err)
 		}
 		fmt.Printf("addrlimit: %v\n", err)
+		// A refused Open leaves no directory it made, a Scratch one
+		// included.
+		if _, serr := os.Lstat(filepath.Join(dir, "ds")); !errors.Is(serr, fs.ErrNotExist) {
+			t.Fatalf("the refused Open left %s: %v", filepath.Join(dir, "ds"), serr)
+		}
+		scratch := filepath.Join(dir, "scratch", "a", "b")
+		if _, err := chunkmap.Open(scratch, &chunkmap.Options{Scratch: true}); !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.ENOMEM) {
+			t.Fatalf("Scratch Open with %d MiB of address space to spare = %v; want ErrIO naming ENOMEM", mib, err)
+		}
+		if _, serr := os.Lstat(filepath.Join(dir, "scratch")); !errors.Is(serr, fs.ErrNotExist) {
+			t.Fatalf("the refused Scratch Open left %s: %v", filepath.Join(dir, "scratch"), serr)
+		}
 		fmt.Println("addrlimit: done")
 		return
 	}

@@ -260,3 +260,8 @@ func StatePageAddr(m *Manager) uintptr {
 
 // ChunkFileName returns the name of chunk idx's file in its directory.
 func ChunkFileName(idx int64) string { return chunk.Name(idx) }
+
+// SetUnlinkPauseHook makes fn run each time a Truncate or DropBefore lets
+// go of the Manager's lock between the unlinks of its chunk files (see
+// unlinkPauseHook); nil removes it.
+func SetUnlinkPauseHook(fn func(idx int64)) { unlinkPauseHook = fn }

@@ -826,13 +826,19 @@ func openScratch(dir string, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, openErr(dir, err)
 	}
-	if err := o.fsys().MkdirAll(dir, dirMode(o.FileMode)); err != nil {
+	// As for a read-write Open, an Open that fails after it made
+	// directories removes them again (those still empty): an arena that
+	// the address space cannot hold, say, must leave nothing behind.
+	fsys := o.fsys()
+	made := missingDirs(fsys, dir)
+	if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
+		unmake(fsys, made)
 		return nil, openErr(dir, err)
 	}
-	dir = canonicalDir(dir)
-	m, err := newManager(dir, o, [48]byte{}, manifestState{mf: mf}, mf, 0, nil, false)
+	m, err := newManager(canonicalDir(dir), o, [48]byte{}, manifestState{mf: mf}, mf, 0, nil, false)
 	if err != nil {
-		return nil, openErr(dir, err)
+		unmake(fsys, made)
+		return nil, openErr(canonicalDir(dir), err)
 	}
 	return m, nil
 }

@@ -85,7 +85,7 @@ func (m *Manager) unmakeLocked(from, to int64) error {
 	if from >= to {
 		return nil
 	}
-	return m.deleteChunksLocked(from, to, never)
+	return m.deleteChunksLocked(from, to, never, false)
 }
 
 // growThenLocked is growLocked(end) followed by then (zeroing, allocating
@@ -584,7 +584,7 @@ func (m *Manager) deletePastLocked(keep int64) error {
 	// No chunk is owed while no write runs (ahead.go); were one, the
 	// names of those never created would be somebody else's.
 	spare := m.cancelLocked()
-	return shrinkDeleteErr(m.deleteChunksLocked(from, to, spare))
+	return shrinkDeleteErr(m.deleteChunksLocked(from, to, spare, true))
 }
 
 // shrinkDeleteErr marks the error of a Truncate's or DropBefore's deletion
@@ -699,7 +699,7 @@ func (m *Manager) DropBefore(off int64) error {
 		m.retireChunksLocked(oldFirst, newFirst)
 		return m.wrapErr("drop", atOff(off), err)
 	}
-	return m.wrapErr("drop", atOff(off), shrinkDeleteErr(m.deleteChunksLocked(oldFirst, newFirst, nil)))
+	return m.wrapErr("drop", atOff(off), shrinkDeleteErr(m.deleteChunksLocked(oldFirst, newFirst, nil, true)))
 }
 
 // deleteChunksLocked unmaps (or dooms, if held) and removes chunk files
@@ -710,11 +710,19 @@ func (m *Manager) DropBefore(off int64) error {
 // chunks that remain without a gap (those below Start are stale and those
 // past Size spare; Open removes both).
 //
-// REQUIRES: m.mu held.
-func (m *Manager) deleteChunksLocked(from, to int64, spare []int64) error {
+// With shrink, as for Truncate and DropBefore, the caller also holds
+// resize for writing and syncMu, and the unlinks let go of mu after every
+// unlinkRun files (see unlinkRun). Without it, as for a failed growth
+// (unmakeLocked), whose writes hold resize only for reading, mu stays
+// held throughout: another growth could make a file under a name before
+// this call unlinked it.
+//
+// REQUIRES: m.mu held (see shrink).
+func (m *Manager) deleteChunksLocked(from, to int64, spare []int64, shrink bool) error {
 	m.bumpEpochLocked()
 	held := m.retireChunksLocked(from, to)
 	var err error
+	unlinked := 0
 	for idx := to - 1; idx >= from; idx-- {
 		if slices.Contains(spare, idx) {
 			continue
@@ -724,6 +732,13 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64) error {
 			continue
 		}
 		err = errors.Join(err, m.removeChunk(idx))
+		if unlinked++; shrink && unlinked%unlinkRun == 0 && idx > from {
+			m.mu.Unlock()
+			if unlinkPauseHook != nil {
+				unlinkPauseHook(idx)
+			}
+			m.mu.Lock()
+		}
 	}
 	m.mu.dirDirty = true
 	m.deletions.Add(1)
@@ -736,6 +751,34 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64) error {
 	}
 	return nil
 }
+
+// unlinkRun is how many chunk files a Truncate or DropBefore unlinks
+// between two looks of other goroutines at mu. An unlink takes 20-30 µs on
+// ext4 and a dropped run of a log may be 100,000 chunks: held across them
+// all, mu kept every read that missed (mapping a chunk, opening its file
+// for pread) waiting for seconds, though none of them needs a file being
+// deleted. Letting go of mu is safe there because nothing that runs under
+// mu meanwhile can reach those files or make one under their names:
+//   - the chunks are out of [Start, Size) and retired (retireChunksLocked)
+//     before the first unlink, so no read, pin, Batch or view maps or
+//     opens them again (each checks the range under mu), and a hold they
+//     had is doomed;
+//   - resize, held for writing, keeps out every growth (which could make a
+//     file under one of the names), every other Truncate, DropBefore and
+//     Close; syncMu keeps out Sync, whose fsync of the directory must
+//     come after the last unlink (dirDirty);
+//   - a release that removes files whose deletion waited for it
+//     (removeLaterLocked) may remove one of these first: removeFile takes
+//     a missing file as removed.
+//
+// The epoch of the state page moves before the first unlink and again
+// after the last, under mu, as before.
+const unlinkRun = 64
+
+// unlinkPauseHook, if set, runs in deleteChunksLocked each time it has let
+// go of mu, after the unlink of chunk idx: tests set it (export_test.go)
+// to check what other goroutines can do meanwhile.
+var unlinkPauseHook func(idx int64)
 
 // retireChunksLocked takes chunks [from, to), which are no longer the
 // dataset's, out of use, as their deletion does, without removing their
