@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"path/filepath"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -272,4 +273,40 @@ func ExampleRemove() {
 	// directory removed: true
 	// removed again: true
 	// opened again: true
+}
+
+// A dataset built under a name of its own, synced by its Close, then moved
+// into place: readers of "current" never see it half built.
+func ExampleRename() {
+	parent, cleanup := exampleDir()
+	defer cleanup()
+	next, current := filepath.Join(parent, "next"), filepath.Join(parent, "current")
+
+	m, err := chunkmap.Open(next, &chunkmap.Options{ChunkSize: 64 << 10})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := m.Append([]byte("index, version 2")); err != nil {
+		log.Fatal(err)
+	}
+	if err := m.Close(); err != nil { // syncs
+		log.Fatal(err)
+	}
+	if err := chunkmap.Rename(next, current); err != nil {
+		log.Fatal(err)
+	}
+
+	r, err := chunkmap.Open(current, &chunkmap.Options{ReadOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	p := make([]byte, r.Size())
+	if _, err := r.ReadAt(p, 0); err != nil {
+		log.Fatal(err)
+	}
+	_, err = os.Stat(next)
+	fmt.Printf("%s; next gone: %v\n", p, errors.Is(err, os.ErrNotExist))
+	// Output:
+	// index, version 2; next gone: true
 }

@@ -301,13 +301,7 @@ func isPathSep(r rune) bool { return r < utf8.RuneSelf && os.IsPathSeparator(uin
 // empty), so that the next Open makes, and syncs, them anew.
 func syncMade(fsys vfs.FS, made []string) error {
 	for _, d := range made {
-		// The directory that holds d's entry: by the kernel's lookup of
-		// "d/.." where d has a ".." that a symlink before it may take
-		// elsewhere than the text says.
-		parent := filepath.Dir(d)
-		if slices.Contains(strings.FieldsFunc(d, isPathSep), "..") {
-			parent = d + string(filepath.Separator) + ".."
-		}
+		parent := parentDir(d)
 		err := fsys.SyncDir(parent)
 		if err == nil || notOpened(err) && errors.Is(err, fs.ErrPermission) {
 			continue

@@ -1,0 +1,230 @@
+package chunkmap_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+func TestRename_Replaces(t *testing.T) {
+	parent := t.TempDir()
+	from, to := filepath.Join(parent, "a"), filepath.Join(parent, "b")
+	renameDataset(t, from, 'A')
+	renameDataset(t, to, 'B')
+	if err := chunkmap.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+	wantRenamed(t, to, 'A')
+	wantGone(t, from)
+	wantOnly(t, parent, "b") // the old dataset, and no directory set aside
+}
+
+// TestRename_ReplaceLocked checks that a dataset a writer has open is not
+// replaced, and that the writer goes on.
+func TestRename_ReplaceLocked(t *testing.T) {
+	parent := t.TempDir()
+	from, to := filepath.Join(parent, "a"), filepath.Join(parent, "b")
+	renameDataset(t, from, 'A')
+	renameDataset(t, to, 'B')
+	w := clxOpen(t, to, nil)
+	defer w.Close()
+	before := treeOf(t, parent)
+	err := chunkmap.Rename(from, to)
+	if !errors.Is(err, chunkmap.ErrLocked) {
+		t.Fatalf("Rename over a dataset a writer has open = %v, want ErrLocked", err)
+	}
+	if after := treeOf(t, parent); after != before {
+		t.Fatalf("a refused Rename changed the files:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if _, err := w.Append([]byte("B")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRename_WriterOfFrom checks that a writer of the dataset renamed goes
+// on under the new name, both where the name was free and where it held a
+// dataset.
+func TestRename_WriterOfFrom(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		t.Run(fmt.Sprint("replace=", replace), func(t *testing.T) {
+			parent := t.TempDir()
+			from, to := filepath.Join(parent, "a"), filepath.Join(parent, "b")
+			renameDataset(t, from, 'A')
+			if replace {
+				renameDataset(t, to, 'B')
+			}
+			w := clxOpen(t, from, nil)
+			if err := chunkmap.Rename(from, to); err != nil {
+				w.Close()
+				t.Fatal(err)
+			}
+			tail := []byte("written after the rename")
+			if _, err := w.Append(tail); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			wantGone(t, from)
+			m := clxOpen(t, to, &chunkmap.Options{ReadOnly: true})
+			defer m.Close()
+			want := append(renameData('A'), tail...)
+			got := make([]byte, len(want))
+			if _, err := m.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s after the rename and the writer's Close: %v, bytes equal %v", to, err, bytes.Equal(got, want))
+			}
+		})
+	}
+}
+
+// TestRename_ReaderOfReplaced checks that a ReadOnly Manager of the dataset
+// replaced never reads the new one's bytes: its reads return the old
+// bytes it still maps or holds open, or fail.
+func TestRename_ReaderOfReplaced(t *testing.T) {
+	parent := t.TempDir()
+	from, to := filepath.Join(parent, "a"), filepath.Join(parent, "b")
+	renameDataset(t, from, 'A')
+	renameDataset(t, to, 'B')
+	r := clxOpen(t, to, &chunkmap.Options{ReadOnly: true, MaxMapped: 1})
+	defer r.Close()
+	p := make([]byte, 10)
+	if _, err := r.ReadAt(p, 0); err != nil { // maps chunk 0
+		t.Fatal(err)
+	}
+	if err := chunkmap.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(0); off < int64(len(renameData('B'))); off += clxChunk / 2 {
+		n, err := r.ReadAt(p, off)
+		if bytes.IndexByte(p[:n], 'A') >= 0 {
+			t.Fatalf("the reader of the replaced dataset read the new one's bytes at %d: %q", off, p[:n])
+		}
+		if err == nil && !bytes.Equal(p[:n], bytes.Repeat([]byte{'B'}, n)) {
+			t.Fatalf("ReadAt(%d) = %q", off, p[:n])
+		}
+	}
+	wantRenamed(t, to, 'A')
+}
+
+// TestRename_Kill replaces a dataset over and over in a child, each time
+// with a new dataset of the next generation made under another name, and
+// kills the child with SIGKILL at a random moment. Each time, the name
+// replaced must hold one whole dataset: the generation of the last Rename
+// reported returned, or of the one in flight; and Remove must clear what
+// the child left under the other name.
+func TestRename_Kill(t *testing.T) {
+	if dir := os.Getenv("CHUNKMAP_RENAME_KILL_CHILD"); dir != "" {
+		renameKillChild(t, dir)
+		return
+	}
+	seed := testSeed(t, "RENAME_KILL_SEED")
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live")
+	renameDataset(t, live, 0)
+	gen := 0 // the generation live holds
+	rounds := 12
+	if testing.Short() {
+		rounds = 6
+	}
+	for round := range rounds {
+		cmd, lines, stderr := crashStart(t, "TestRename_Kill", "CHUNKMAP_RENAME_KILL_CHILD="+dir)
+		delay := time.Duration(20+rng.IntN(200)) * time.Millisecond
+		kill := time.After(delay)
+		limit := time.After(30 * time.Second)
+		acked := gen
+	read:
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					break read
+				}
+				g, err := strconv.Atoi(strings.TrimPrefix(line, "renamed "))
+				if err != nil {
+					cmd.Process.Signal(syscall.SIGKILL)
+					cmd.Wait()
+					t.Fatalf("round %d (seed %d): child: %s\n%s", round, seed, line, stderr)
+				}
+				acked = g
+			case <-kill:
+				cmd.Process.Signal(syscall.SIGKILL)
+				kill = nil
+			case <-limit:
+				cmd.Process.Signal(syscall.SIGKILL)
+				t.Fatalf("round %d (seed %d): the child hung\n%s", round, seed, stderr)
+			}
+		}
+		cmd.Wait()
+		if kill != nil {
+			t.Fatalf("round %d (seed %d): the child exited before the kill\n%s", round, seed, stderr)
+		}
+		got := renameGen(t, live)
+		if got != acked && got != acked+1 {
+			t.Fatalf("round %d (seed %d): %s holds generation %d; the last Rename returned put %d there", round, seed, live, got, acked)
+		}
+		gen = got
+		if err := chunkmap.Remove(filepath.Join(dir, "next")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("round %d (seed %d): Remove of what the child left: %v", round, seed, err)
+		}
+		t.Logf("round %d: killed after %v, generation %d", round, delay, gen)
+	}
+	if gen < rounds {
+		t.Errorf("%d rounds renamed only %d generations", rounds, gen)
+	}
+}
+
+// renameGen returns the generation of the dataset renameKillChild made in
+// dir, checking that it is whole.
+func renameGen(t *testing.T, dir string) int {
+	t.Helper()
+	m := clxOpen(t, dir, &chunkmap.Options{ReadOnly: true})
+	defer m.Close()
+	p := make([]byte, m.Size())
+	if len(p) != len(renameData(0)) {
+		t.Fatalf("%s: Size %d, want %d", dir, len(p), len(renameData(0)))
+	}
+	if _, err := m.ReadAt(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p, renameData(p[0])) {
+		t.Fatalf("%s holds a mix of generations", dir)
+	}
+	return int(p[0])
+}
+
+// renameKillChild is TestRename_Kill's child: it makes the next
+// generation under next, syncs it, renames it over live and reports the
+// generation, until it is killed (generations wrap at 256).
+func renameKillChild(t *testing.T, dir string) {
+	report := os.NewFile(3, "report")
+	live, next := filepath.Join(dir, "live"), filepath.Join(dir, "next")
+	m := clxOpen(t, live, &chunkmap.Options{ReadOnly: true})
+	p := make([]byte, 1)
+	if _, err := m.ReadAt(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	for gen := int(p[0]) + 1; ; gen++ {
+		if err := chunkmap.Remove(next); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(report, "remove: %v\n", err)
+			return
+		}
+		renameDataset(t, next, byte(gen))
+		if err := chunkmap.Rename(next, live); err != nil {
+			fmt.Fprintf(report, "rename: %v\n", err)
+			return
+		}
+		fmt.Fprintf(report, "renamed %d\n", byte(gen))
+	}
+}
