@@ -2,10 +2,9 @@ package chunkmap_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,7 +174,7 @@ func TestRename_Refused(t *testing.T) {
 			default:
 				tc.setup(t, from, to)
 			}
-			before := treeOf(t, parent)
+			before := snapshot(t, parent)
 			err := chunkmap.Rename(from, to)
 			for _, target := range tc.target {
 				if !errors.Is(err, target) {
@@ -185,42 +184,11 @@ func TestRename_Refused(t *testing.T) {
 			if err != nil && !strings.HasPrefix(err.Error(), "rename "+from+" to "+to+": ") {
 				t.Errorf("Rename error %q does not begin with the operation and both names", err)
 			}
-			if after := treeOf(t, parent); after != before {
-				t.Errorf("a refused Rename changed the files:\nbefore:\n%s\nafter:\n%s", before, after)
+			if after := snapshot(t, parent); !maps.Equal(after, before) {
+				t.Errorf("a refused Rename changed the files under %s", parent)
 			}
 		})
 	}
-}
-
-// treeOf returns the names and sizes of every file under dir, for
-// comparison.
-func treeOf(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		b.WriteString(rel + " " + fi.Mode().String())
-		if fi.Mode().IsRegular() {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(&b, " %d %x", len(data), sha256.Sum256(data))
-		}
-		b.WriteByte('\n')
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }
 
 func TestRename_Itself(t *testing.T) {
