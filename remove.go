@@ -186,8 +186,8 @@ func removeLocked(fsys vfs.FS, dir string) error {
 		// a MANIFEST): Remove called on the wrong directory must not
 		// delete another program's file. With chunk files beside it,
 		// a manifest without the magic is a damaged dataset's.
-		if err := checkManifestMagic(fsys, dir); err != nil {
-			return err
+		if err := checkManifestMagic(fsys, dir, false); err != nil {
+			return fmt.Errorf("%w and no chunk file is beside it: not removed, as it may be another program's", err)
 		}
 	}
 
@@ -240,23 +240,30 @@ func removeLocked(fsys vfs.FS, dir string) error {
 
 // checkManifestMagic reads the first bytes of dir's manifest and returns
 // an error matching ErrCorrupt if neither record slot of it begins with a
-// chunkmap manifest's magic (a shorter file included). It returns nil if
-// the file cannot be read: then it cannot tell, and the manifest is
-// removed as one. What a writer puts under the name has the magic in one
-// of the two: a new (or upgraded) manifest is written whole under a
+// chunkmap manifest's magic (a shorter file included). A file that cannot
+// be read is taken for a manifest, unless strict: then it cannot tell, and
+// Remove removes it as one; Rename (strict), which would swap it in before
+// it removes anything, reports the error of the read. What a writer puts
+// under the name has the magic in one of the two: a new (or upgraded) manifest is written whole under a
 // temporary name before it is renamed there, with record 1 at offset
 // recordStride and zeros at offset 0 until a Sync writes record 2 there;
 // and a record overwrites the older of the two, so a crash that tears it
 // leaves the other whole. (Version 1 has its one record at offset 0.)
-func checkManifestMagic(fsys vfs.FS, dir string) error {
+func checkManifestMagic(fsys vfs.FS, dir string, strict bool) error {
 	f, err := openManifest(fsys, filepath.Join(dir, ManifestName), os.O_RDONLY)
 	if err != nil {
+		if strict {
+			return fmt.Errorf("%w: %s: %w", ErrIO, ManifestName, unpathOp(filepath.Join(dir, ManifestName), err))
+		}
 		return nil
 	}
 	defer f.Close()
 	b := make([]byte, recordStride+len(manifestMagic))
 	n, err := f.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
+		if strict {
+			return fmt.Errorf("%w: %s: %w", ErrIO, ManifestName, unpathOp(filepath.Join(dir, ManifestName), err))
+		}
 		return nil
 	}
 	b = b[:n]
@@ -265,7 +272,7 @@ func checkManifestMagic(fsys vfs.FS, dir string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s is not a chunkmap manifest (it begins %q) and no chunk file is beside it: not removed, as it may be another program's", ErrCorrupt, ManifestName, b[:min(n, len(manifestMagic))])
+	return fmt.Errorf("%w: %s is not a chunkmap manifest (it begins %q)", ErrCorrupt, ManifestName, b[:min(n, len(manifestMagic))])
 }
 
 // removeIfEmpty removes directory dir if it holds nothing: the one fsys

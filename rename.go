@@ -5,12 +5,16 @@ package chunkmap
 //
 // What a crash leaves: a move is one rename(2), and a replacement one
 // exchange of the two directories (renameat2 with RENAME_EXCHANGE), each
-// all or nothing; the directories that hold the names are fsync'd before
-// the old dataset's files are removed, so a power loss after Rename
-// returned finds the new dataset under to. The removal afterwards runs
-// under the old dataset's lock, in Remove's order; a crash during it
-// leaves the old dataset, or what Remove leaves of one part way, under
-// from, which Remove finishes.
+// all or nothing. After the exchange the old dataset, now under from, is
+// renamed aside to a name of its own beside from (vfs.AsideName), so that
+// from names nothing when Rename returns, and a call tried again after an
+// error cannot swap the old dataset back. The directories that hold the
+// names are fsync'd after the exchange, and the one that holds from again
+// after the rename aside, before the old dataset's files are removed
+// there, under its lock, in Remove's order.
+// A crash between the exchange and the rename aside leaves the old dataset
+// whole under from; a crash later leaves it, or what Remove leaves of it
+// part way, under the aside name, for Remove.
 
 import (
 	"errors"
@@ -20,43 +24,50 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
-// Rename moves the dataset in directory from to directory to, as
-// os.Rename moves a file, replacing the dataset in to if there is one.
-// Both names change at once: a crash or a power loss at any point leaves
-// to naming one whole dataset, the old one or the one from named, never
-// neither or a mix. Before it returns, Rename fsyncs the directories that
-// hold the two names, so the change survives a power loss; it makes no
-// data durable, so Sync (or Close) the dataset first, as one syncs a file
-// before renaming it over another.
+// Rename moves the dataset in directory from to directory to, as os.Rename
+// moves a file, replacing the dataset in to if there is one. Both names
+// change at once: a crash or a power loss at any point leaves to naming one
+// whole dataset, the old one or the one from named, never neither or a mix.
+// Before it returns, Rename fsyncs the directories that hold the two names,
+// so the change survives a power loss; it makes no data durable, so Sync
+// (or Close) the dataset first, as one syncs a file before renaming it over
+// another.
 //
 // Where to does not exist, the dataset is moved with one rename(2), on
 // every platform (on Windows only while no Manager has it open); an empty
 // directory under to is removed first, and a crash between the two leaves
-// the dataset under from. Where to holds a dataset, Rename takes its lock, as Remove
-// does (an error matching ErrLocked, with nothing changed, while a writer
-// has it open), swaps the two directories in one step and removes the old
-// dataset, now under from, as Remove would; a crash before that removal
-// ends leaves the old dataset (or what Remove leaves part way) under from,
-// and Remove finishes it. Swapping needs renameat2's RENAME_EXCHANGE,
-// which Linux has from 3.15 on the common file systems (ext4, xfs, btrfs,
-// tmpfs); elsewhere, and on a file system that lacks it, replacing fails
-// with an error matching ErrIO and errors.ErrUnsupported, and nothing
-// changes. ReadOnly Managers of the replaced dataset fail as Remove says.
+// the dataset under from. Where to holds a dataset, Rename takes its lock,
+// as Remove does (an error matching ErrLocked, with nothing changed, while
+// a writer has it open or another Remove or Rename holds it), swaps the two
+// directories in one step, renames the old dataset, now under from, aside
+// to ".chunkmap-removing-" and 16 hex digits beside from, and removes it
+// there as Remove would. A crash between the swap and that rename leaves
+// the old dataset whole under from; a crash or an error after it leaves it,
+// or part of it, under the aside name, which the error names: Remove
+// finishes it. Either way to holds the new dataset, and an error after the
+// swap says so. Swapping needs renameat2's RENAME_EXCHANGE, which Linux has
+// from 3.15 on the common file systems (ext4, xfs, btrfs, tmpfs);
+// elsewhere, and on a file system that lacks it, replacing fails with an
+// error matching ErrIO and errors.ErrUnsupported, and nothing changes.
+// ReadOnly Managers of the replaced dataset fail as Remove says.
 //
 // On Unix a writer may have from open: its Manager works through the
 // directory it locked, wherever that is named, and goes on under to.
 //
-// from must hold a dataset (its manifest; else an error matching
-// fs.ErrNotExist) and be a directory, not a symlink to one (ErrCorrupt);
-// so must to, if it holds anything: a regular file or a symlink under to,
-// or a directory holding files but no manifest, is refused with an error
-// matching ErrCorrupt and fs.ErrExist, since it may be another program's.
-// Renaming a dataset to itself does nothing. Other failures (to inside
-// from, two file systems) match ErrIO and carry the system's error.
+// from must be a directory, not a symlink to one (ErrCorrupt), holding a
+// dataset: a manifest with a chunkmap manifest's magic (else an error
+// matching fs.ErrNotExist, for none, or ErrCorrupt). So must to, if it
+// holds anything: a regular file or a symlink under to, or a directory
+// holding files but no chunkmap manifest (a Python package's MANIFEST,
+// say), is refused with an error matching ErrCorrupt and fs.ErrExist, since
+// it may be another program's. Renaming a dataset to itself does nothing.
+// Other failures (one name inside the other, two file systems) match ErrIO
+// and carry the system's error.
 func Rename(from, to string) error {
 	if err := renameDataset(vfs.OS, from, to); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", from, to, classify(err))
@@ -70,6 +81,9 @@ func renameDataset(fsys vfs.FS, from, to string) error {
 	if from == "" || to == "" {
 		return fmt.Errorf("%w: a directory name is empty", ErrInvalidOptions)
 	}
+	// A trailing separator would make lstat follow a symlink under the
+	// name; the name's own entry is what is moved.
+	from, to = trimSeps(from), trimSeps(to)
 	fi, err := fsys.Lstat(from)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -79,7 +93,7 @@ func renameDataset(fsys vfs.FS, from, to string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("%w: %s is not a directory (it is %s)", ErrCorrupt, from, vfs.Kind(fi.Mode()))
 	}
-	if err := holdsManifest(fsys, from); err != nil {
+	if err := isDataset(fsys, from, false); err != nil {
 		return err
 	}
 	ti, err := fsys.Lstat(to)
@@ -109,6 +123,16 @@ func renameDataset(fsys vfs.FS, from, to string) error {
 	return replaceDataset(fsys, from, to)
 }
 
+// trimSeps returns path without the separators at its end, but for a root
+// ("/", `C:\`), which is all separators after its volume name.
+func trimSeps(path string) string {
+	t := strings.TrimRightFunc(path, isPathSep)
+	if t == "" || t == filepath.VolumeName(path) {
+		return path
+	}
+	return t
+}
+
 // holdsManifest returns nil if directory dir holds a manifest, a regular
 // file; else an error matching fs.ErrNotExist (none) or ErrCorrupt
 // (something else under the name).
@@ -134,21 +158,28 @@ func moveDataset(fsys vfs.FS, from, to string) error {
 }
 
 // replaceDataset swaps from with to, which holds a dataset that no writer
-// has open, and removes the old dataset, now under from.
+// has open, sets the old dataset, now under from, aside under a name of
+// its own and removes it there. Set aside before it is removed, the old
+// dataset is never under from when Rename returns, with an error or not:
+// a caller that tries again after an error finds no dataset under from,
+// as a rename(2) tried again finds no file, instead of swapping the old
+// dataset back over the new one and removing that.
 func replaceDataset(fsys vfs.FS, from, to string) error {
 	if !canExchange {
 		return fmt.Errorf("%s holds a dataset, and replacing one needs an atomic exchange of two directories: %w", to, errNoExchange)
 	}
-	dir := canonicalDir(to)
-	lock, err := lockDir(dir, true) // its errors do not name to
-	if err != nil {
+	if err := notNested(from, to); err != nil {
+		return err
+	}
+	lock, err := lockDir(canonicalDir(to), true) // its errors do not name to
+	if errors.Is(err, ErrLocked) {
+		return fmt.Errorf("%s: %w (a writer has it open, or a Remove or Rename of it is under way)", to, err)
+	} else if err != nil {
 		return fmt.Errorf("%s: %w", to, err)
 	}
-	// From here on no writer opens the old dataset.
-	if err := holdsManifest(fsys, to); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			err = fmt.Errorf("%w: %s holds files but no dataset, and may be another program's: not replaced: %w", ErrCorrupt, to, fs.ErrExist)
-		}
+	// From here on no writer opens the old dataset. It must be one: the
+	// exchange cannot be taken back once its removal has begun.
+	if err := isDataset(fsys, to, true); err != nil {
 		return errors.Join(err, lock.unlock())
 	}
 	if err := exchangeDirs(from, to); err != nil {
@@ -157,27 +188,97 @@ func replaceDataset(fsys vfs.FS, from, to string) error {
 	// The directory locked is now under from, unless another program put
 	// another one under to between the lock and the exchange: then that
 	// one was swapped, and is swapped back.
-	bound, unbind, err := vfs.Bind(fsys, from, lock.dir())
-	if err != nil {
-		if errors.Is(err, vfs.ErrMoved) {
+	locked, err := lock.dir().Stat()
+	if err == nil {
+		var now fs.FileInfo
+		if now, err = fsys.Lstat(from); err == nil && !os.SameFile(locked, now) {
 			err = errors.Join(errDirMoved, exchangeDirs(from, to))
 		}
+	}
+	if err != nil {
 		return errors.Join(fmt.Errorf("%s: %w", to, err), lock.unlock())
 	}
+	// The exchange is durable before the rename aside is made: a power
+	// loss then finds the names as one or the other left them.
 	if err := syncParents(fsys, from, to); err != nil {
-		return errors.Join(err, lock.unlock(), unbind())
+		return errors.Join(fmt.Errorf("%w (%s holds the dataset; the one it replaced is under %s)", err, to, from), lock.unlock())
 	}
-	err = removeLocked(bound, from)
+	aside := filepath.Join(parentDir(from), vfs.AsideName())
+	if err := fsys.Rename(from, aside); err != nil {
+		// Left under from, which a retry would swap back: say so.
+		return errors.Join(fmt.Errorf("%s now holds the dataset; the one it replaced is under %s, and could not be set aside for removal: %w", to, from, unpathRename(err)), lock.unlock())
+	}
+	if err := syncParents(fsys, from, from); err != nil {
+		return errors.Join(fmt.Errorf("%w (%s holds the dataset; the one it replaced is under %s)", err, to, aside), lock.unlock())
+	}
+	bound, unbind, err := vfs.Bind(fsys, aside, lock.dir())
+	if err != nil {
+		return errors.Join(fmt.Errorf("%s now holds the dataset; the one it replaced is under %s: %w", to, aside, err), lock.unlock())
+	}
+	err = removeLocked(bound, aside)
 	lerr := lock.abandon(err == nil, func() error {
 		if err != nil {
 			return nil
 		}
-		return removeIfEmpty(bound, from)
+		return removeIfEmpty(bound, aside)
 	})
 	if err != nil {
-		err = fmt.Errorf("the replaced dataset, now under %s: %w", from, err)
+		err = fmt.Errorf("%s now holds the dataset; the one it replaced, set aside as %s, was not removed (Remove it): %w", to, aside, err)
 	}
 	return errors.Join(err, lerr, unbind())
+}
+
+// isDataset returns nil if directory dir holds a chunkmap manifest: a
+// regular file under the name with the manifest's magic where one of its
+// records begins; else an error matching fs.ErrNotExist (no manifest),
+// ErrCorrupt (another file under the name) or ErrIO (it cannot be read).
+// With replaced, dir is the one a Rename would replace, and a directory
+// that holds files but no dataset (another program's, perhaps) is refused
+// with an error matching ErrCorrupt and fs.ErrExist.
+func isDataset(fsys vfs.FS, dir string, replaced bool) error {
+	err := holdsManifest(fsys, dir)
+	if err == nil {
+		err = checkManifestMagic(fsys, dir, true)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", dir, err)
+		}
+	}
+	if err != nil && replaced && !errors.Is(err, ErrIO) {
+		return fmt.Errorf("%w: %s holds files but no dataset, and may be another program's: not replaced: %w", ErrCorrupt, dir, fs.ErrExist)
+	}
+	return err
+}
+
+// notNested returns an error if either of from and to is inside the other,
+// which no exchange can swap (the kernel says EINVAL, as it does for a
+// file system without the exchange: this tells the two apart).
+func notNested(from, to string) error {
+	fi, ferr := os.Stat(from)
+	ti, terr := os.Stat(to)
+	if ferr != nil || terr != nil {
+		return nil // the exchange says what is wrong
+	}
+	inside := func(inner string, outer fs.FileInfo) bool {
+		abs, err := filepath.Abs(inner)
+		if err != nil {
+			return false
+		}
+		for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+			if di, err := os.Stat(d); err == nil && os.SameFile(di, outer) {
+				return true
+			}
+			if d == filepath.Dir(d) {
+				return false
+			}
+		}
+	}
+	switch {
+	case inside(to, fi):
+		return fmt.Errorf("%s is inside %s: %w", to, from, syscall.EINVAL)
+	case inside(from, ti):
+		return fmt.Errorf("%s is inside %s: %w", from, to, syscall.EINVAL)
+	}
+	return nil
 }
 
 // syncParents fsyncs the directories that hold the names from and to

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -228,4 +229,130 @@ func renameKillChild(t *testing.T, dir string) {
 		}
 		fmt.Fprintf(report, "renamed %d\n", byte(gen))
 	}
+}
+
+// TestRename_ReplaceRefused checks the replacements Rename must refuse
+// with nothing changed, a call tried again included: a to (or a from)
+// whose MANIFEST is another program's file, which used to be swapped in
+// and then, by the call tried again, swapped back over the dataset and
+// removed; a dataset inside the other, which the kernel's exchange refuses
+// as it refuses a file system without the exchange (EINVAL), but is no
+// want of support; a symlink given with a trailing slash.
+func TestRename_ReplaceRefused(t *testing.T) {
+	python := func(t *testing.T, dir string) {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range map[string]string{"MANIFEST": "include *.py\n", "setup.py": "print()\n"} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		name     string
+		setup    func(t *testing.T, parent string) (from, to string)
+		target   error
+		unwanted error
+	}{
+		{"to holds another program's MANIFEST", func(t *testing.T, parent string) (string, string) {
+			from, to := filepath.Join(parent, "a"), filepath.Join(parent, "py")
+			renameDataset(t, from, 'A')
+			python(t, to)
+			return from, to
+		}, fs.ErrExist, nil},
+		{"from holds another program's MANIFEST", func(t *testing.T, parent string) (string, string) {
+			from, to := filepath.Join(parent, "py"), filepath.Join(parent, "b")
+			python(t, from)
+			renameDataset(t, to, 'B')
+			return from, to
+		}, chunkmap.ErrCorrupt, nil},
+		{"to inside from", func(t *testing.T, parent string) (string, string) {
+			from := filepath.Join(parent, "a")
+			renameDataset(t, from, 'A')
+			renameDataset(t, filepath.Join(from, "sub"), 'B')
+			return from, filepath.Join(from, "sub")
+		}, chunkmap.ErrIO, errors.ErrUnsupported},
+		{"from inside to", func(t *testing.T, parent string) (string, string) {
+			to := filepath.Join(parent, "b")
+			renameDataset(t, to, 'B')
+			renameDataset(t, filepath.Join(to, "sub"), 'A')
+			return filepath.Join(to, "sub"), to
+		}, chunkmap.ErrIO, errors.ErrUnsupported},
+		{"from a symlink, with a trailing slash", func(t *testing.T, parent string) (string, string) {
+			renameDataset(t, filepath.Join(parent, "a"), 'A')
+			link := filepath.Join(t.TempDir(), "link") // outside parent, which snapshot reads
+			if err := os.Symlink(filepath.Join(parent, "a"), link); err != nil {
+				t.Fatal(err)
+			}
+			return link + "/", filepath.Join(parent, "b")
+		}, chunkmap.ErrCorrupt, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := t.TempDir()
+			from, to := tc.setup(t, parent)
+			before := snapshot(t, parent)
+			for try := range 2 {
+				err := chunkmap.Rename(from, to)
+				if !errors.Is(err, tc.target) || tc.unwanted != nil && errors.Is(err, tc.unwanted) {
+					t.Fatalf("try %d: Rename = %v, want an error matching %v and not %v", try, err, tc.target, tc.unwanted)
+				}
+				if after := snapshot(t, parent); !maps.Equal(after, before) {
+					t.Fatalf("try %d: a refused Rename changed the files under %s", try, parent)
+				}
+			}
+		})
+	}
+}
+
+// TestRename_RemovalFails checks that where the dataset replaced cannot be
+// removed (a FIFO stands under one of its chunk files' names, which
+// Remove refuses before it removes anything), Rename says so, naming where
+// it set that dataset aside, and leaves nothing under from: tried again,
+// it finds no dataset there, where it once swapped the old dataset back
+// over the new one and removed that.
+func TestRename_RemovalFails(t *testing.T) {
+	parent := t.TempDir()
+	from, to := filepath.Join(parent, "a"), filepath.Join(parent, "b")
+	renameDataset(t, from, 'A')
+	renameDataset(t, to, 'B')
+	fifo := filepath.Join(to, "0000000000000001.chunk")
+	if err := os.Remove(fifo); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := chunkmap.Rename(from, to)
+	if !errors.Is(err, chunkmap.ErrCorrupt) || !strings.Contains(err.Error(), ".chunkmap-removing-") {
+		t.Fatalf("Rename = %v, want ErrCorrupt naming where the old dataset was set aside", err)
+	}
+	wantRenamed(t, to, 'A')
+	wantGone(t, from)
+	if err := chunkmap.Rename(from, to); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Rename tried again = %v, want an error matching fs.ErrNotExist", err)
+	}
+	wantRenamed(t, to, 'A')
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aside string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".chunkmap-removing-") {
+			aside = filepath.Join(parent, e.Name())
+		}
+	}
+	if aside == "" {
+		t.Fatalf("no set-aside dataset in %s", parent)
+	}
+	if err := os.Remove(filepath.Join(aside, "0000000000000001.chunk")); err != nil {
+		t.Fatal(err)
+	}
+	if err := chunkmap.Remove(aside); err != nil {
+		t.Fatalf("Remove of the dataset set aside: %v", err)
+	}
+	wantOnly(t, parent, "b")
 }

@@ -3,7 +3,6 @@ package vfs
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +23,7 @@ const parentOpen = unix.O_PATH
 // Where the rename is refused (no RENAME_NOREPLACE; a directory of an
 // overlay's lower layer) the name is removed as rmdir(2) would.
 func rmdirIfSame(pfd int, name string, st *unix.Stat_t) error {
-	aside := fmt.Sprintf(".chunkmap-removing-%016x", rand.Uint64())
+	aside := AsideName()
 	err := unix.Renameat2(pfd, name, pfd, aside, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EXDEV) {
 		// A file system (or kernel) without RENAME_NOREPLACE; or

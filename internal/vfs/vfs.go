@@ -21,8 +21,10 @@
 package vfs
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 )
 
@@ -80,4 +82,12 @@ type File interface {
 	OS() *os.File
 	// Name returns the path the file was opened with.
 	Name() string
+}
+
+// AsideName returns a new name, ".chunkmap-removing-" and 16 random hex
+// digits, for a directory set aside on its way out: its own name, which no
+// other program uses, under which the directory is removed. Whatever a
+// crash leaves under such a name may be deleted.
+func AsideName() string {
+	return fmt.Sprintf(".chunkmap-removing-%016x", rand.Uint64())
 }
