@@ -26,3 +26,8 @@ func (l *dirLock) abandon(_ bool, tidy func() error) error { return tidy() }
 // dir returns nil: the lock is not on the directory itself (and vfs.Bind
 // binds nothing here).
 func (l *dirLock) dir() *os.File { return nil }
+
+// lockWhileMoving says whether Rename may hold a dataset's lock while it
+// renames the dataset's directory: false, as no lock is ever held here
+// (Rename fails, as Open does).
+const lockWhileMoving = false

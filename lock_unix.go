@@ -120,3 +120,7 @@ func (l *dirLock) abandon(_ bool, tidy func() error) error {
 	err := tidy()
 	return errors.Join(err, l.unlock())
 }
+
+// lockWhileMoving says whether Rename may hold a dataset's lock while it
+// renames the dataset's directory: true, as the lock is on the directory itself, which may be renamed while it is held.
+const lockWhileMoving = true

@@ -117,3 +117,7 @@ func (l *dirLock) abandon(drop bool, tidy func() error) error {
 // dir returns nil: the lock is not on the directory itself (and vfs.Bind
 // binds nothing here).
 func (l *dirLock) dir() *os.File { return nil }
+
+// lockWhileMoving says whether Rename may hold a dataset's lock while it
+// renames the dataset's directory: false, as the lock is the file LOCK in the directory, and Windows renames no directory that holds an open file.
+const lockWhileMoving = false

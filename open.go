@@ -829,10 +829,11 @@ func openScratch(dir string, o Options) (*Manager, error) {
 		unmake(fsys, made)
 		return nil, openErr(dir, err)
 	}
-	m, err := newManager(canonicalDir(dir), o, [48]byte{}, manifestState{mf: mf}, mf, 0, nil, false)
+	dir = canonicalDir(dir)
+	m, err := newManager(dir, o, [48]byte{}, manifestState{mf: mf}, mf, 0, nil, false)
 	if err != nil {
 		unmake(fsys, made)
-		return nil, openErr(canonicalDir(dir), err)
+		return nil, openErr(dir, err)
 	}
 	return m, nil
 }

@@ -56,8 +56,10 @@ import (
 // error matching ErrIO and errors.ErrUnsupported, and nothing changes.
 // ReadOnly Managers of the replaced dataset fail as Remove says.
 //
-// On Unix a writer may have from open: its Manager works through the
-// directory it locked, wherever that is named, and goes on under to.
+// Rename takes from's lock too: while a writer has from open, or another
+// Remove or Rename of it is under way, it fails with an error matching
+// ErrLocked and changes nothing. (On Windows, where the lock is a file in
+// the directory, it is let go of before the move.)
 //
 // from must be a directory, not a symlink to one (ErrCorrupt), holding a
 // dataset: a manifest with a chunkmap manifest's magic (else an error
@@ -93,17 +95,53 @@ func renameDataset(fsys vfs.FS, from, to string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("%w: %s is not a directory (it is %s)", ErrCorrupt, from, vfs.Kind(fi.Mode()))
 	}
-	if err := isDataset(fsys, from, false); err != nil {
+	if ti, err := fsys.Lstat(to); err == nil && os.SameFile(fi, ti) {
+		return nil
+	}
+	// from's lock keeps out its writers and every other Remove or Rename
+	// of it for the rest of the call: two of them at once could each find
+	// the dataset the other had just moved, and remove it. (On Windows the
+	// lock is a file in the directory, which keeps it from being renamed:
+	// there the check runs under the lock, and the move after it.)
+	lock, err := lockRenamed(from)
+	if err != nil {
 		return err
 	}
+	if err := isDataset(fsys, from, false); err != nil {
+		return errors.Join(err, lock.unlock())
+	}
+	if !lockWhileMoving {
+		if err := lock.unlock(); err != nil {
+			return fmt.Errorf("%s: %w", from, err)
+		}
+		return renameLocked(fsys, from, to)
+	}
+	return errors.Join(renameLocked(fsys, from, to), lock.unlock())
+}
+
+// lockRenamed takes the lock of dir, one of the datasets a Rename moves,
+// as Remove does.
+func lockRenamed(dir string) (*dirLock, error) {
+	lock, err := lockDir(canonicalDir(dir), true) // its errors do not name dir
+	switch {
+	case errors.Is(err, ErrLocked):
+		return nil, fmt.Errorf("%s: %w (a writer has it open, or a Remove or Rename of it is under way)", dir, err)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return lock, nil
+}
+
+// renameLocked moves the dataset in from to to.
+//
+// REQUIRES: from's lock held, where lockWhileMoving.
+func renameLocked(fsys vfs.FS, from, to string) error {
 	ti, err := fsys.Lstat(to)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return moveDataset(fsys, from, to)
 	case err != nil:
 		return fmt.Errorf("%s: %w", to, unpathOp(to, err))
-	case os.SameFile(fi, ti):
-		return nil
 	case !ti.IsDir():
 		return fmt.Errorf("%w: %s is not a directory (it is %s): %w", ErrCorrupt, to, vfs.Kind(ti.Mode()), fs.ErrExist)
 	}
@@ -111,16 +149,38 @@ func renameDataset(fsys vfs.FS, from, to string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", to, unpathOp(to, err))
 	}
-	if len(entries) == 0 {
-		// os.Rename moves no directory over another, empty or not. The
-		// empty one holds nothing to lose: a crash before the move
-		// leaves the dataset under from, as if Rename had not begun.
+	if len(entries) > 0 {
+		return replaceDataset(fsys, from, to)
+	}
+	// os.Rename moves no directory over another, empty or not. The empty
+	// one holds nothing to lose: a crash before the move leaves the
+	// dataset under from, as if Rename had not begun. Where the lock is
+	// on the directory itself, it is removed under its lock, and only if
+	// it is still the one locked and empty, so that a read-write Open that
+	// has just made it, and locked it, keeps it.
+	if !lockWhileMoving {
 		if err := fsys.Remove(to); err != nil {
 			return fmt.Errorf("%s: %w", to, unpathOp(to, err))
 		}
 		return moveDataset(fsys, from, to)
 	}
-	return replaceDataset(fsys, from, to)
+	lock, err := lockRenamed(to)
+	if err != nil {
+		return err
+	}
+	bound, unbind, err := vfs.Bind(fsys, to, lock.dir())
+	if err == nil {
+		if err = removeIfEmpty(bound, to); err == nil {
+			if _, lerr := fsys.Lstat(to); !errors.Is(lerr, fs.ErrNotExist) {
+				err = fmt.Errorf("%w: files were put in it meanwhile: %w", ErrCorrupt, fs.ErrExist)
+			}
+		}
+		err = errors.Join(err, unbind())
+	}
+	if err = errors.Join(err, lock.unlock()); err != nil {
+		return fmt.Errorf("%s: %w", to, err)
+	}
+	return moveDataset(fsys, from, to)
 }
 
 // trimSeps returns path without the separators at its end, but for a root
@@ -166,16 +226,17 @@ func moveDataset(fsys vfs.FS, from, to string) error {
 // dataset back over the new one and removing that.
 func replaceDataset(fsys vfs.FS, from, to string) error {
 	if !canExchange {
+		if err := isDataset(fsys, to, true); err != nil {
+			return err
+		}
 		return fmt.Errorf("%s holds a dataset, and replacing one needs an atomic exchange of two directories: %w", to, errNoExchange)
 	}
 	if err := notNested(from, to); err != nil {
 		return err
 	}
-	lock, err := lockDir(canonicalDir(to), true) // its errors do not name to
-	if errors.Is(err, ErrLocked) {
-		return fmt.Errorf("%s: %w (a writer has it open, or a Remove or Rename of it is under way)", to, err)
-	} else if err != nil {
-		return fmt.Errorf("%s: %w", to, err)
+	lock, err := lockRenamed(to)
+	if err != nil {
+		return err
 	}
 	// From here on no writer opens the old dataset. It must be one: the
 	// exchange cannot be taken back once its removal has begun.
@@ -198,18 +259,20 @@ func replaceDataset(fsys vfs.FS, from, to string) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("%s: %w", to, err), lock.unlock())
 	}
-	// The exchange is durable before the rename aside is made: a power
-	// loss then finds the names as one or the other left them.
-	if err := syncParents(fsys, from, to); err != nil {
-		return errors.Join(fmt.Errorf("%w (%s holds the dataset; the one it replaced is under %s)", err, to, from), lock.unlock())
-	}
+	// The exchange is made durable before the rename aside, so that a
+	// power loss finds the names as one or the other left them; the
+	// rename aside is made even if that fsync fails, so that from does
+	// not name the old dataset when the call returns.
+	serr := syncParents(fsys, from, to)
 	aside := filepath.Join(parentDir(from), vfs.AsideName())
 	if err := fsys.Rename(from, aside); err != nil {
-		// Left under from, which a retry would swap back: say so.
-		return errors.Join(fmt.Errorf("%s now holds the dataset; the one it replaced is under %s, and could not be set aside for removal: %w", to, from, unpathRename(err)), lock.unlock())
+		return errors.Join(fmt.Errorf("%s now holds the dataset; the one it replaced is under %s, and could not be set aside for removal: %w", to, from, unpathRename(err)), serr, lock.unlock())
 	}
-	if err := syncParents(fsys, from, from); err != nil {
-		return errors.Join(fmt.Errorf("%w (%s holds the dataset; the one it replaced is under %s)", err, to, aside), lock.unlock())
+	if serr == nil {
+		serr = syncParents(fsys, from, from)
+	}
+	if serr != nil {
+		return errors.Join(fmt.Errorf("%w (%s holds the dataset; the one it replaced is under %s)", serr, to, aside), lock.unlock())
 	}
 	bound, unbind, err := vfs.Bind(fsys, aside, lock.dir())
 	if err != nil {

@@ -727,7 +727,12 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64, shrink bool)
 		if slices.Contains(spare, idx) {
 			continue
 		}
-		if unmapBeforeRemove && (held[idx] || m.viewedLocked(idx) || m.mu.fdsInUse[idx] > 0) {
+		// held was taken before the first unlink; a hold let go of while
+		// mu was free since (see shrink) has removed nothing of this
+		// chunk (removeLaterLocked passes over those not yet waiting),
+		// so the chunk counts as held only while its doomed mapping is.
+		stillHeld := held[idx] && slices.ContainsFunc(m.mu.doomed, func(mp *mapping) bool { return mp.index == idx })
+		if unmapBeforeRemove && (stillHeld || m.viewedLocked(idx) || m.mu.fdsInUse[idx] > 0) {
 			m.mu.removeLater[idx] = struct{}{}
 			continue
 		}
@@ -769,7 +774,10 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64, shrink bool)
 //     come after the last unlink (dirDirty);
 //   - a release that removes files whose deletion waited for it
 //     (removeLaterLocked) may remove one of these first: removeFile takes
-//     a missing file as removed.
+//     a missing file as removed. Where a mapped file cannot be deleted
+//     (unmapBeforeRemove), a chunk held before the first unlink may be
+//     let go of before the unlinks reach it, and is then no longer left
+//     to its release: the loop looks again when it reaches it.
 //
 // The epoch of the state page moves before the first unlink and again
 // after the last, under mu, as before.

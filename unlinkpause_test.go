@@ -140,3 +140,68 @@ func TestShrink_MissesServedDuringUnlinks(t *testing.T) {
 		}
 	}
 }
+
+// TestShrink_ReleaseDuringUnlinks checks, where a mapped file cannot be
+// deleted (Windows, emulated), that a pin of a chunk the shrink deletes,
+// let go of while the shrink has let go of its lock, before its unlinks
+// reach that chunk, leaves no file behind: the shrink, which found the
+// chunk held before its first unlink, removes it, or growth over its
+// name later failed ("file exists") and DropBefore left it below Start.
+func TestShrink_ReleaseDuringUnlinks(t *testing.T) {
+	defer chunkmap.SetUnmapBeforeRemove(chunkmap.SetUnmapBeforeRemove(true))
+	const (
+		cs = clxChunk
+		n  = 200
+	)
+	tests := []struct {
+		name           string
+		pinned         int64 // the chunk deleted last
+		keepLo, keepHi int64
+		shrink         func(m *chunkmap.Manager) error
+	}{
+		{"truncate", 10, 0, 10, func(m *chunkmap.Manager) error { return m.Truncate(10 * cs) }},
+		{"drop", 0, 190, n, func(m *chunkmap.Manager) error { return m.DropBefore(190 * cs) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			m := clxOpen(t, dir, &chunkmap.Options{ChunkSize: cs})
+			defer m.Close()
+			for idx := range int64(n) {
+				if _, err := m.Append(bytes.Repeat([]byte{byte(idx + 1)}, cs)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pin, err := m.Pin(tc.pinned*cs, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pauses := 0
+			chunkmap.SetUnlinkPauseHook(func(int64) {
+				if pauses++; pauses == 1 {
+					pin.Release()
+				}
+			})
+			defer chunkmap.SetUnlinkPauseHook(nil)
+			err = tc.shrink(m)
+			chunkmap.SetUnlinkPauseHook(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pauses == 0 {
+				t.Fatal("the shrink never let go of its lock")
+			}
+			var want []int64
+			for idx := tc.keepLo; idx < tc.keepHi; idx++ {
+				want = append(want, idx)
+			}
+			if got := chunkFiles(t, dir); !slices.Equal(got, want) {
+				t.Fatalf("chunk files %v after the shrink, want %v", got, want)
+			}
+			// Growth over the names the shrink freed.
+			if _, err := m.Append(bytes.Repeat([]byte{0xee}, 20*cs)); err != nil {
+				t.Fatalf("Append after the shrink: %v", err)
+			}
+		})
+	}
+}
