@@ -5,16 +5,17 @@ package chunkmap
 //
 // What a crash leaves: a move is one rename(2), and a replacement one
 // exchange of the two directories (renameat2 with RENAME_EXCHANGE), each
-// all or nothing. After the exchange the old dataset, now under from, is
-// renamed aside to a name of its own beside from (vfs.AsideName), so that
-// from names nothing when Rename returns, and a call tried again after an
-// error cannot swap the old dataset back. The directories that hold the
-// names are fsync'd after the exchange, and the one that holds from again
-// after the rename aside, before the old dataset's files are removed
-// there, under its lock, in Remove's order.
-// A crash between the exchange and the rename aside leaves the old dataset
-// whole under from; a crash later leaves it, or what Remove leaves of it
-// part way, under the aside name, for Remove.
+// all or nothing. Right after the exchange the old dataset, now under from,
+// is renamed aside to a name of its own beside from (vfs.AsideName), so
+// that from names nothing when Rename returns, and a call tried again after
+// an error cannot swap the old dataset back; then the directories that hold
+// the names are fsync'd, and the old dataset's files removed there, under
+// its lock, in Remove's order. A crash between the exchange and the rename
+// aside leaves the old dataset whole under from (Rename's doc says what
+// that asks of a program); a crash later leaves it, or what Remove leaves
+// of it part way, under the aside name, for Remove. Both datasets stay
+// locked throughout, so no other Rename or Remove of either name runs
+// beside it.
 
 import (
 	"errors"
@@ -39,27 +40,37 @@ import (
 // another.
 //
 // Where to does not exist, the dataset is moved with one rename(2), on
-// every platform (on Windows only while no Manager has it open); an empty
-// directory under to is removed first, and a crash between the two leaves
-// the dataset under from. Where to holds a dataset, Rename takes its lock,
-// as Remove does (an error matching ErrLocked, with nothing changed, while
-// a writer has it open or another Remove or Rename holds it), swaps the two
-// directories in one step, renames the old dataset, now under from, aside
-// to ".chunkmap-removing-" and 16 hex digits beside from, and removes it
-// there as Remove would. A crash between the swap and that rename leaves
-// the old dataset whole under from; a crash or an error after it leaves it,
-// or part of it, under the aside name, which the error names: Remove
-// finishes it. Either way to holds the new dataset, and an error after the
-// swap says so. Swapping needs renameat2's RENAME_EXCHANGE, which Linux has
-// from 3.15 on the common file systems (ext4, xfs, btrfs, tmpfs);
-// elsewhere, and on a file system that lacks it, replacing fails with an
-// error matching ErrIO and errors.ErrUnsupported, and nothing changes.
-// ReadOnly Managers of the replaced dataset fail as Remove says.
+// every platform (on Windows only while no Manager has it open). An empty
+// directory under to is replaced: on Linux by the same rename(2), elsewhere
+// removed first (a crash between the two leaves the dataset under from).
+// Where to holds a dataset, Rename takes its lock, as Remove does, swaps
+// the two directories in one step, renames the old dataset, now under from,
+// aside at once to ".chunkmap-removing-" and 16 hex digits beside from, and
+// removes it there as Remove would, holding its own locks until then (an
+// Open of to meanwhile fails with ErrLocked). An error after the swap says
+// that to holds the new dataset and names where the old one is; Remove
+// finishes it, and the call tried again finds nothing under from. Swapping
+// needs renameat2's RENAME_EXCHANGE, which Linux has from 3.15 on the
+// common file systems (ext4, xfs, btrfs, tmpfs); elsewhere, and on a file
+// system that lacks it, replacing fails with an error matching ErrIO and
+// errors.ErrUnsupported, and nothing changes. ReadOnly Managers of the
+// replaced dataset fail as Remove says.
 //
-// Rename takes from's lock too: while a writer has from open, or another
-// Remove or Rename of it is under way, it fails with an error matching
-// ErrLocked and changes nothing. (On Windows, where the lock is a file in
-// the directory, it is let go of before the move.)
+// One state differs from a file's: a crash (or a power loss before the
+// directories are fsync'd) between the swap and the rename aside, an
+// instant, leaves the old dataset whole under from and the new one under
+// to. Rename(from, to) called again then moves the old dataset back over
+// the new one. So a program that finds from still there after a crash
+// should not rename it again unthinking: it can read which dataset to
+// holds, or Remove from and build it anew, as a program that renames a
+// temporary file into place does when it finds the temporary file half
+// written.
+//
+// Rename takes from's lock too: while a writer has from or to open, or
+// another Remove or Rename of either is under way, it fails with an error
+// matching ErrLocked and changes nothing. (On Windows, where the lock is a
+// file in the directory, from's is let go of before the move, and a writer
+// that opens from in between makes the move fail with ErrIO.)
 //
 // from must be a directory, not a symlink to one (ErrCorrupt), holding a
 // dataset: a manifest with a chunkmap manifest's magic (else an error
@@ -124,6 +135,12 @@ func renameDataset(fsys vfs.FS, from, to string) error {
 func lockRenamed(dir string) (*dirLock, error) {
 	lock, err := lockDir(canonicalDir(dir), true) // its errors do not name dir
 	switch {
+	case errors.Is(err, errDirMoved):
+		if _, serr := os.Lstat(dir); errors.Is(serr, fs.ErrNotExist) {
+			// A Remove or Rename of it finished meanwhile.
+			return nil, fmt.Errorf("%s: %w: %w", dir, errNoDataset, fs.ErrNotExist)
+		}
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	case errors.Is(err, ErrLocked):
 		return nil, fmt.Errorf("%s: %w (a writer has it open, or a Remove or Rename of it is under way)", dir, err)
 	case err != nil:
@@ -152,12 +169,14 @@ func renameLocked(fsys vfs.FS, from, to string) error {
 	if len(entries) > 0 {
 		return replaceDataset(fsys, from, to)
 	}
-	// os.Rename moves no directory over another, empty or not. The empty
-	// one holds nothing to lose: a crash before the move leaves the
-	// dataset under from, as if Rename had not begun. Where the lock is
-	// on the directory itself, it is removed under its lock, and only if
-	// it is still the one locked and empty, so that a read-write Open that
-	// has just made it, and locked it, keeps it.
+	// os.Rename moves no directory over another, empty or not. Where the
+	// lock is on the directory itself, the empty one is replaced under
+	// its lock, so that a read-write Open that has just made it, and
+	// locked it, keeps it; where the system can (moveOverEmpty), by one
+	// rename(2), which replaces only an empty directory, so that a move
+	// that fails (two file systems) leaves it. Elsewhere it is removed
+	// first: it holds nothing to lose, and a crash before the move leaves
+	// the dataset under from, as if Rename had not begun.
 	if !lockWhileMoving {
 		if err := fsys.Remove(to); err != nil {
 			return fmt.Errorf("%s: %w", to, unpathOp(to, err))
@@ -167,6 +186,13 @@ func renameLocked(fsys vfs.FS, from, to string) error {
 	lock, err := lockRenamed(to)
 	if err != nil {
 		return err
+	}
+	if canMoveOverEmpty {
+		err = moveOverEmpty(from, to)
+		if err == nil {
+			err = syncParents(fsys, from, to)
+		}
+		return errors.Join(err, lock.unlock())
 	}
 	bound, unbind, err := vfs.Bind(fsys, to, lock.dir())
 	if err == nil {
@@ -211,7 +237,14 @@ func holdsManifest(fsys vfs.FS, dir string) error {
 
 // moveDataset renames from to to, where nothing stands, and fsyncs the directories that hold the two names.
 func moveDataset(fsys vfs.FS, from, to string) error {
-	if err := fsys.Rename(from, to); err != nil {
+	// Where the system can, the rename replaces nothing: an empty
+	// directory made under to since it was looked at (by an Open that
+	// has locked it, say) stays, and the call fails.
+	err := moveNew(from, to)
+	if errors.Is(err, errors.ErrUnsupported) {
+		err = fsys.Rename(from, to)
+	}
+	if err != nil {
 		return unpathRename(err)
 	}
 	return syncParents(fsys, from, to)
@@ -259,20 +292,19 @@ func replaceDataset(fsys vfs.FS, from, to string) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("%s: %w", to, err), lock.unlock())
 	}
-	// The exchange is made durable before the rename aside, so that a
-	// power loss finds the names as one or the other left them; the
-	// rename aside is made even if that fsync fails, so that from does
-	// not name the old dataset when the call returns.
-	serr := syncParents(fsys, from, to)
+	// The rename aside follows at once, so that from names the old
+	// dataset for as short a time as can be: a crash between the two
+	// leaves it whole under from, where a Rename tried again would take
+	// it for the new one (see Rename). Both renames are then made durable
+	// by one fsync of each directory: a journaling file system commits
+	// them in order, so a power loss leaves neither, the exchange, or
+	// both.
 	aside := filepath.Join(parentDir(from), vfs.AsideName())
 	if err := fsys.Rename(from, aside); err != nil {
-		return errors.Join(fmt.Errorf("%s now holds the dataset; the one it replaced is under %s, and could not be set aside for removal: %w", to, from, unpathRename(err)), serr, lock.unlock())
+		return errors.Join(fmt.Errorf("%s now holds the dataset; the one it replaced is under %s, and could not be set aside for removal: %w", to, from, unpathRename(err)), lock.unlock())
 	}
-	if serr == nil {
-		serr = syncParents(fsys, from, from)
-	}
-	if serr != nil {
-		return errors.Join(fmt.Errorf("%w (%s holds the dataset; the one it replaced is under %s)", serr, to, aside), lock.unlock())
+	if err := syncParents(fsys, from, to); err != nil {
+		return errors.Join(fmt.Errorf("%w (%s holds the dataset; the one it replaced is under %s)", err, to, aside), lock.unlock())
 	}
 	bound, unbind, err := vfs.Bind(fsys, aside, lock.dir())
 	if err != nil {
