@@ -238,17 +238,18 @@ func removeLocked(fsys vfs.FS, dir string) error {
 	return nil
 }
 
-// checkManifestMagic reads the first bytes of dir's manifest and returns
-// an error matching ErrCorrupt if neither record slot of it begins with a
-// chunkmap manifest's magic (a shorter file included). A file that cannot
-// be read is taken for a manifest, unless strict: then it cannot tell, and
-// Remove removes it as one; Rename (strict), which would swap it in before
-// it removes anything, reports the error of the read. What a writer puts
-// under the name has the magic in one of the two: a new (or upgraded) manifest is written whole under a
-// temporary name before it is renamed there, with record 1 at offset
-// recordStride and zeros at offset 0 until a Sync writes record 2 there;
-// and a record overwrites the older of the two, so a crash that tears it
-// leaves the other whole. (Version 1 has its one record at offset 0.)
+// checkManifestMagic reads the first bytes of dir's manifest and returns an
+// error matching ErrCorrupt if neither record slot of it begins with a
+// chunkmap manifest's magic (a shorter file included). Of a file that
+// cannot be read it cannot tell: Remove (not strict) gets nil, and removes
+// the file as a manifest; Rename (strict), which would swap the directory
+// in before it removes anything, gets the error of the read (ErrIO). What a
+// writer puts under the name has the magic in one of the two: a new (or
+// upgraded) manifest is written whole under a temporary name before it is
+// renamed there, with record 1 at offset recordStride and zeros at offset 0
+// until a Sync writes record 2 there; and a record overwrites the older of
+// the two, so a crash that tears it leaves the other whole. (Version 1 has
+// its one record at offset 0.)
 func checkManifestMagic(fsys vfs.FS, dir string, strict bool) error {
 	f, err := openManifest(fsys, filepath.Join(dir, ManifestName), os.O_RDONLY)
 	if err != nil {
