@@ -235,7 +235,8 @@ func holdsManifest(fsys vfs.FS, dir string) error {
 	return nil
 }
 
-// moveDataset renames from to to, where nothing stands, and fsyncs the directories that hold the two names.
+// moveDataset renames from to to, where nothing stands, and fsyncs the
+// directories that hold the two names.
 func moveDataset(fsys vfs.FS, from, to string) error {
 	// Where the system can, the rename replaces nothing: an empty
 	// directory made under to since it was looked at (by an Open that
