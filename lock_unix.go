@@ -122,5 +122,6 @@ func (l *dirLock) abandon(_ bool, tidy func() error) error {
 }
 
 // lockWhileMoving says whether Rename may hold a dataset's lock while it
-// renames the dataset's directory: true, as the lock is on the directory itself, which may be renamed while it is held.
+// renames the dataset's directory: true, as the lock is on the directory
+// itself, which may be renamed while it is held.
 const lockWhileMoving = true

@@ -119,5 +119,7 @@ func (l *dirLock) abandon(drop bool, tidy func() error) error {
 func (l *dirLock) dir() *os.File { return nil }
 
 // lockWhileMoving says whether Rename may hold a dataset's lock while it
-// renames the dataset's directory: false, as the lock is the file LOCK in the directory, and Windows renames no directory that holds an open file.
+// renames the dataset's directory: false, as the lock is the file LOCK in
+// the directory, and Windows renames no directory that holds an open
+// file.
 const lockWhileMoving = false
