@@ -109,6 +109,12 @@ func renameDataset(fsys vfs.FS, from, to string) error {
 	if ti, err := fsys.Lstat(to); err == nil && os.SameFile(fi, ti) {
 		return nil
 	}
+	// Looked at before the lock too: on Windows the lock is a file that
+	// taking it makes in the directory, which must not be put in one that
+	// holds no dataset.
+	if err := isDataset(fsys, from, false); err != nil {
+		return err
+	}
 	// from's lock keeps out its writers and every other Remove or Rename
 	// of it for the rest of the call: two of them at once could each find
 	// the dataset the other had just moved, and remove it. (On Windows the
