@@ -345,7 +345,10 @@ func isDataset(fsys vfs.FS, dir string, replaced bool) error {
 			err = fmt.Errorf("%s: %w", dir, err)
 		}
 	}
-	if err != nil && replaced && !errors.Is(err, ErrIO) {
+	// Only what says that dir holds no chunkmap manifest makes it another
+	// program's: a manifest that could not be looked at (a directory the
+	// process may read but not search) is reported as the system's error.
+	if replaced && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrCorrupt)) {
 		return fmt.Errorf("%w: %s holds files but no dataset, and may be another program's: not replaced: %w", ErrCorrupt, dir, fs.ErrExist)
 	}
 	return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/unpriv"
 )
 
 func TestRename_Replaces(t *testing.T) {
@@ -373,4 +374,33 @@ func TestRename_RemovalFails(t *testing.T) {
 		t.Fatalf("Remove of the dataset set aside: %v", err)
 	}
 	wantOnly(t, parent, "b")
+}
+
+// TestRename_ReplacedNotSearchable checks that a to whose manifest cannot
+// be looked at (a directory the process may read but not search) is
+// refused with the system's error, not called another program's
+// directory, and that nothing changes.
+func TestRename_ReplacedNotSearchable(t *testing.T) {
+	if unpriv.Run(t) {
+		return // root searches any directory
+	}
+	parent := t.TempDir()
+	from, to := filepath.Join(parent, "a"), filepath.Join(parent, "b")
+	renameDataset(t, from, 'A')
+	renameDataset(t, to, 'B')
+	before := snapshot(t, parent)
+	if err := os.Chmod(to, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	err := chunkmap.Rename(from, to)
+	if err := os.Chmod(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Rename over a dataset that may not be searched = %v, want an error matching fs.ErrPermission and not fs.ErrExist", err)
+	}
+	if after := snapshot(t, parent); !maps.Equal(after, before) {
+		t.Fatalf("a refused Rename changed the files under %s", parent)
+	}
+	wantRenamed(t, to, 'B')
 }

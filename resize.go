@@ -731,8 +731,7 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64, shrink bool)
 		// mu was free since (see shrink) has removed nothing of this
 		// chunk (removeLaterLocked passes over those not yet waiting),
 		// so the chunk counts as held only while its doomed mapping is.
-		stillHeld := held[idx] && slices.ContainsFunc(m.mu.doomed, func(mp *mapping) bool { return mp.index == idx })
-		if unmapBeforeRemove && (stillHeld || m.viewedLocked(idx) || m.mu.fdsInUse[idx] > 0) {
+		if unmapBeforeRemove && (held[idx] && m.doomedLocked(idx) || m.viewedLocked(idx) || m.mu.fdsInUse[idx] > 0) {
 			m.mu.removeLater[idx] = struct{}{}
 			continue
 		}
@@ -825,13 +824,21 @@ func (m *Manager) removeLaterLocked() {
 			delete(m.mu.removeLater, idx)
 			continue
 		}
-		if m.viewedLocked(idx) || m.mu.fdsInUse[idx] > 0 || slices.ContainsFunc(m.mu.doomed, func(mp *mapping) bool { return mp.index == idx }) {
+		if m.viewedLocked(idx) || m.mu.fdsInUse[idx] > 0 || m.doomedLocked(idx) {
 			continue
 		}
 		if m.removeChunk(idx) == nil {
 			delete(m.mu.removeLater, idx)
 		}
 	}
+}
+
+// doomedLocked reports whether chunk idx, deleted while held, is still
+// mapped for a holder that has not let go of it.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) doomedLocked(idx int64) bool {
+	return slices.ContainsFunc(m.mu.doomed, func(mp *mapping) bool { return mp.index == idx })
 }
 
 // removeChunk deletes the file of chunk idx.
