@@ -261,7 +261,11 @@ func StatePageAddr(m *Manager) uintptr {
 // ChunkFileName returns the name of chunk idx's file in its directory.
 func ChunkFileName(idx int64) string { return chunk.Name(idx) }
 
-// SetUnlinkPauseHook makes fn run each time a Truncate or DropBefore lets
-// go of the Manager's lock between the unlinks of its chunk files (see
-// unlinkPauseHook); nil removes it.
-func SetUnlinkPauseHook(fn func(idx int64)) { unlinkPauseHook = fn }
+// FileRun is how many chunk files a call makes, allocates or unlinks
+// between two times it lets go of the Manager's lock (fileRun).
+const FileRun = fileRun
+
+// SetPauseHook makes fn run each time a call lets go of the Manager's lock
+// between the chunk files it makes, allocates or unlinks (see pauseHook);
+// nil removes it.
+func SetPauseHook(fn func(idx int64)) { pauseHook = fn }

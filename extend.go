@@ -47,7 +47,7 @@ func (m *Manager) Append(p []byte) (int64, error) {
 		return 0, m.errorf("append", at(off, int64(len(p))), ErrOutOfRange, "end overflows int64")
 	}
 	end := off + int64(len(p)) // checked above: no overflow
-	c, err := m.claimLocked(off, end)
+	c, err := m.claimLocked(off, end, false)
 	m.mu.Unlock()
 	if err != nil {
 		return 0, m.wrapErr("append", at(off, int64(len(p))), err)
@@ -138,10 +138,10 @@ func (m *Manager) extend(p []byte, c claim, isAppend bool) (n int, err error) {
 // creates the chunks, zeroes stale bytes, and hands the range to the
 // caller, who then calls extend. Its errors do not name the operation,
 // offset or directory: the caller's do.
-func (m *Manager) reserve(off, end int64) (claim, error) {
+func (m *Manager) reserve(off, end int64, pausing bool) (claim, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.claimLocked(off, end)
+	return m.claimLocked(off, end, pausing)
 }
 
 // keepHoles makes Open treat every file system as one that keeps holes
@@ -151,7 +151,8 @@ func (m *Manager) reserve(off, end int64) (claim, error) {
 var keepHoles bool
 
 // claimLocked is reserveLocked, returning what publish needs to give the
-// range back if its write fails.
+// range back if its write fails. With pausing (the caller holds resize for
+// writing) its growth lets go of mu between runs of files (see fileRun).
 //
 // A write of bulkWrite bytes or more goes to the chunk files with pwrite,
 // which allocates the blocks it fills and fails for lack of space by
@@ -163,8 +164,8 @@ var keepHoles bool
 // that fails, the next claim fails instead, and the earlier one stays the
 // latest.
 //
-// REQUIRES: m.mu held.
-func (m *Manager) claimLocked(off, end int64) (claim, error) {
+// REQUIRES: m.mu held; for pausing, resize held for writing.
+func (m *Manager) claimLocked(off, end int64, pausing bool) (claim, error) {
 	// The state page must take the new Size when the write publishes:
 	// one that a fault left behind is written again first, or the write
 	// is refused with nothing done.
@@ -172,14 +173,14 @@ func (m *Manager) claimLocked(off, end int64) (claim, error) {
 		return claim{}, err
 	}
 	if u := m.mu.unalloc; u.seq != 0 {
-		if err := m.allocRangeLocked(u.off, u.end-u.off); err != nil {
+		if err := m.allocRangeLocked(u.off, u.end-u.off, false); err != nil {
 			return claim{}, err
 		}
 		m.mu.unalloc = claim{}
 	}
 	c := claim{off: off, end: end, prev: m.mu.reserved, made: m.mu.first + m.mu.nchunks, grows: m.mu.grows}
 	byWrite := end-off >= bulkWrite && !m.fillChunks
-	if err := m.reserveLocked(off, end, !byWrite); err != nil {
+	if err := m.reserveLocked(off, end, !byWrite, pausing); err != nil {
 		return claim{}, err
 	}
 	m.mu.claims++
@@ -194,15 +195,24 @@ func (m *Manager) claimLocked(off, end int64) (claim, error) {
 
 // reserveLocked creates the chunks [off, end) needs, zeroes the stale bytes
 // before it, allocates its blocks if alloc, and moves reserved past it.
+// With pausing it lets go of mu between runs of files it creates or
+// allocates (see fileRun).
 //
-// REQUIRES: m.mu held.
-func (m *Manager) reserveLocked(off, end int64, alloc bool) error {
+// REQUIRES: m.mu held; for pausing, resize held for writing.
+func (m *Manager) reserveLocked(off, end int64, alloc, pausing bool) error {
 	if !m.live.Load() {
 		return ErrClosed
 	}
+	how := growHere
+	switch {
+	case pausing:
+		how = growPausing
+	case !alloc:
+		how = growAhead
+	}
 	// If zeroing or allocating fails, the chunk files the growth created
 	// go again: the dataset is left as it was.
-	err := m.growThenLocked(end, !alloc, func() error {
+	err := m.growThenLocked(end, how, func() error {
 		if end > m.mu.reserved && m.mu.hwm > m.mu.reserved {
 			// Bytes past reserved may be stale (from before a Truncate,
 			// or unsynced writes before a crash). Those up to end are
@@ -228,7 +238,7 @@ func (m *Manager) reserveLocked(off, end int64, alloc bool) error {
 			if alloc {
 				to = end
 			}
-			return m.allocDownLocked(m.mu.reserved, to)
+			return m.allocDownLocked(m.mu.reserved, to, pausing)
 		}
 		// The blocks the write needs are allocated before the range is
 		// handed out, unless its write allocates them (claimLocked): a
@@ -239,7 +249,7 @@ func (m *Manager) reserveLocked(off, end int64, alloc bool) error {
 		if !alloc {
 			return nil
 		}
-		return m.allocRangeLocked(off, end-off)
+		return m.allocRangeLocked(off, end-off, pausing)
 	})
 	if err != nil {
 		return err

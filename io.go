@@ -404,7 +404,11 @@ func chunkFaultErr(path string, f fault) error {
 // is not negative.
 //
 // WriteAt may run in parallel with every other method; concurrent writes to
-// overlapping bytes have the semantics of plain memory stores. A WriteAt and
+// overlapping bytes have the semantics of plain memory stores. (A write of
+// less than 64 KiB whose growth makes more than 16 chunk files holds off
+// the other writes until it is done, and waits for those in flight first,
+// so that reads and pins can go on between its files: see the README's
+// "Concurrency".) A WriteAt and
 // a Truncate, DropBefore or Close happen one after the other, each whole,
 // as a file's write and truncate do: a write across chunks is never cut
 // short by them, and one that returns ErrClosed or ErrOutOfRange has
@@ -474,21 +478,30 @@ func (m *Manager) writeAt(p []byte, off int64) (int, error) {
 	// No Truncate, DropBefore or Close runs while the write does: one
 	// would take away chunks the write has begun to fill, leaving it half
 	// done and failed (ErrOutOfRange, ErrClosed), where a file's write and
-	// truncate each happen whole, one after the other.
-	m.resize.RLock()
-	defer m.resize.RUnlock()
+	// truncate each happen whole, one after the other. A small write far
+	// past Size, whose growth makes many chunk files, holds the other
+	// writes off too, so that it may let go of mu between runs of files
+	// (see fileRun); a bulk write makes them on the maker (ahead.go).
+	end := off + int64(len(p))
+	pausing := len(p) < bulkWrite && end > m.state().size.Load() && m.manyChunksTo(end)
+	if pausing {
+		m.resize.Lock()
+		defer m.resize.Unlock()
+	} else {
+		m.resize.RLock()
+		defer m.resize.RUnlock()
+	}
 	if !m.live.Load() {
 		return 0, m.errorf("write", at(off, int64(len(p))), ErrClosed, "")
 	}
 	if off < m.state().start.Load() {
 		return 0, m.errorf("write", at(off, int64(len(p))), ErrOutOfRange, fmt.Sprintf("below start %d", m.state().start.Load()))
 	}
-	end := off + int64(len(p))
 	if end <= m.state().size.Load() {
 		n, err := m.write(p, off)
 		return n, m.wrapErr("write", at(off, int64(len(p))), err)
 	}
-	c, err := m.reserve(off, end)
+	c, err := m.reserve(off, end, pausing)
 	if err != nil {
 		return 0, m.wrapErr("write", at(off, int64(len(p))), err)
 	}

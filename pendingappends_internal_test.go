@@ -24,7 +24,7 @@ func TestPublish_PendingCostsWhatItMerges(t *testing.T) {
 	for i := range claims {
 		m.mu.Lock()
 		off := m.mu.reserved
-		claims[i], err = m.claimLocked(off, off+rec)
+		claims[i], err = m.claimLocked(off, off+rec, false)
 		m.mu.Unlock()
 		if err != nil {
 			t.Fatal(err)

@@ -24,8 +24,12 @@ import (
 // the functions below, do not name the operation or the directory: the
 // caller's do (wrapErr).
 //
-// REQUIRES: m.mu held.
-func (m *Manager) growLocked(end int64, pipeline bool) error {
+// how says how the files are made (growHow). With growPausing the chunks
+// count in the dataset (nchunks) as their files are made, so that each
+// time mu is let go they are spare chunks past Size, as Grow's are.
+//
+// REQUIRES: m.mu held; for growPausing, resize held for writing.
+func (m *Manager) growLocked(end int64, how growHow) error {
 	// The chunks the growth before owes are settled first, so that those
 	// owed are always the latest growth's (ahead.go).
 	if err := m.settleAllLocked(); err != nil {
@@ -48,7 +52,7 @@ func (m *Manager) growLocked(end int64, pipeline bool) error {
 		return fmt.Errorf("%w: growth to %d bytes needs %d chunks of %d bytes, %d bytes free",
 			ErrNoSpace, end, need-last, m.chunkSize, avail)
 	}
-	if pipeline && need-last > 1 && m.mu.probed && !m.fillChunks && !m.opts.Scratch {
+	if how == growAhead && need-last > 1 && m.mu.probed && !m.fillChunks && !m.opts.Scratch {
 		// A bulk write: the first chunk's file now, the others' on the
 		// maker while the write fills the first.
 		if err := m.createLocked(last); err != nil {
@@ -64,12 +68,33 @@ func (m *Manager) growLocked(end int64, pipeline bool) error {
 	for idx := last; idx < need; idx++ {
 		if err := m.createLocked(idx); err != nil {
 			err = errors.Join(err, m.unmakeLocked(last, idx))
+			m.mu.nchunks = last - m.mu.first
 			return fmt.Errorf("grow to %d bytes: %w", end, classify(err))
+		}
+		if how == growPausing && (idx+1-last)%fileRun == 0 && idx+1 < need {
+			m.mu.nchunks = idx + 1 - m.mu.first
+			m.letGoLocked(idx)
 		}
 	}
 	m.mu.nchunks = need - m.mu.first
 	return nil
 }
+
+// growHow says how growLocked makes the chunk files a growth needs.
+type growHow uint8
+
+const (
+	// growHere makes them all under mu, which it holds throughout.
+	growHere growHow = iota
+	// growAhead, for a bulk write, makes the first now and hands the
+	// others to the maker (ahead.go), which makes them while the write
+	// fills the first.
+	growAhead
+	// growPausing makes them all under mu, letting go of it after every
+	// fileRun files, for a caller that holds resize for writing (see
+	// fileRun).
+	growPausing
+)
 
 // unmakeLocked removes the chunk files [from, to) that growth has just
 // created, as a shrink deletes chunks (deleteChunksLocked): the write that
@@ -88,15 +113,15 @@ func (m *Manager) unmakeLocked(from, to int64) error {
 	return m.deleteChunksLocked(from, to, never, false)
 }
 
-// growThenLocked is growLocked(end) followed by then (zeroing, allocating
+// growThenLocked is growLocked(end, how) followed by then (zeroing, allocating
 // blocks): if then fails, on a full disk say, the chunk files the growth
 // created are removed again, so that a failed write or Grow leaves the
 // dataset as it was.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) growThenLocked(end int64, pipeline bool, then func() error) error {
+func (m *Manager) growThenLocked(end int64, how growHow, then func() error) error {
 	had := m.mu.first + m.mu.nchunks
-	err := m.growLocked(end, pipeline)
+	err := m.growLocked(end, how)
 	if err == nil {
 		err = then()
 	}
@@ -317,11 +342,12 @@ func (m *Manager) noteAllocLocked(idx, to int64) {
 }
 
 // allocRangeLocked is allocLocked for the bytes [off, off+n) of the
-// dataset, across chunks.
+// dataset, across chunks. With pausing it lets go of mu after every
+// fileRun chunks (see fileRun).
 //
-// REQUIRES: m.mu held.
-func (m *Manager) allocRangeLocked(off, n int64) error {
-	for n > 0 {
+// REQUIRES: m.mu held; for pausing, resize held for writing.
+func (m *Manager) allocRangeLocked(off, n int64, pausing bool) error {
+	for done := 1; n > 0; done++ {
 		idx := off >> m.shift
 		k := min(n, m.chunkSize-off&m.mask)
 		if err := m.allocLocked(idx, off&m.mask+k); err != nil {
@@ -329,6 +355,9 @@ func (m *Manager) allocRangeLocked(off, n int64) error {
 		}
 		off += k
 		n -= k
+		if pausing && done%fileRun == 0 && n > 0 {
+			m.letGoLocked(idx)
+		}
 	}
 	return nil
 }
@@ -340,14 +369,19 @@ func (m *Manager) allocRangeLocked(off, n int64) error {
 // again, so a failure leaves the chunks that existed as they were, with no
 // allocation past Size.
 //
-// REQUIRES: m.mu held.
-func (m *Manager) allocDownLocked(from, to int64) error {
-	for to > from {
+// With pausing it lets go of mu after every fileRun chunks (see fileRun).
+//
+// REQUIRES: m.mu held; for pausing, resize held for writing.
+func (m *Manager) allocDownLocked(from, to int64, pausing bool) error {
+	for done := 1; to > from; done++ {
 		idx := (to - 1) >> m.shift
 		if err := m.allocLocked(idx, to-idx<<m.shift); err != nil {
 			return err
 		}
 		to = max(from, idx<<m.shift)
+		if pausing && done%fileRun == 0 && to > from {
+			m.letGoLocked(idx)
+		}
 	}
 	return nil
 }
@@ -392,6 +426,11 @@ func (m *Manager) zeroLocked(from, to int64) error {
 // neither create files nor fail for lack of space. It does not change Size. If creating a chunk fails it returns
 // the error and leaves the dataset as it was.
 //
+// A Grow that makes more than 16 chunk files holds off writes, Truncate,
+// DropBefore and Close while it runs, and waits for the writes in flight
+// first, so that it can let reads and pins go on between its files (see
+// the README's "Concurrency"); a smaller one runs beside writes.
+//
 // The chunks Grow makes past Size last as long as the Manager, or until a
 // Truncate deletes them: the next read-write Open removes every chunk file
 // wholly past the recorded Size, as it removes what a crash during growth
@@ -407,8 +446,20 @@ func (m *Manager) Grow(n int64) error {
 	if n < 0 {
 		return m.errorf("grow", at(size, n), ErrOutOfRange, "negative length")
 	}
-	m.resize.RLock()
-	defer m.resize.RUnlock()
+	if n > maxOffset-size {
+		return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
+	}
+	// Writes may run beside a Grow, but one that makes many files holds
+	// them off instead, so that it may let go of mu between runs of
+	// files (see fileRun).
+	pausing := m.manyChunksTo(size + n)
+	if pausing {
+		m.resize.Lock()
+		defer m.resize.Unlock()
+	} else {
+		m.resize.RLock()
+		defer m.resize.RUnlock()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.live.Load() {
@@ -418,7 +469,11 @@ func (m *Manager) Grow(n int64) error {
 	if n > maxOffset-size {
 		return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
 	}
-	err := m.growThenLocked(size+n, false, func() error { return m.allocRangeLocked(size, n) })
+	how := growHere
+	if pausing {
+		how = growPausing
+	}
+	err := m.growThenLocked(size+n, how, func() error { return m.allocRangeLocked(size, n, pausing) })
 	if err == nil {
 		// Only a Grow that made its promise keeps a failed write from
 		// giving back the chunks it allocated in (publish); a failed one
@@ -426,6 +481,17 @@ func (m *Manager) Grow(n int64) error {
 		m.mu.grows++
 	}
 	return m.wrapErr("grow", at(size, n), err)
+}
+
+// manyChunksTo reports whether a growth to end would make more than fileRun
+// chunk files, as the dataset stands: such a growth takes resize for
+// writing, to let go of mu between runs of them (see fileRun). The answer
+// may be out of date when the caller acts on it, which costs only that:
+// a growth that holds resize for reading makes its files holding mu.
+func (m *Manager) manyChunksTo(end int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return chunksFor(end, m.shift)-(m.mu.first+m.mu.nchunks) > fileRun
 }
 
 // Truncate sets Size. Chunk files wholly past the new Size are deleted
@@ -494,7 +560,7 @@ func (m *Manager) Truncate(size int64) error {
 				return m.wrapErr("truncate", atOff(size), err)
 			}
 		}
-		if err := m.reserveLocked(size, size, true); err != nil {
+		if err := m.reserveLocked(size, size, true, true); err != nil {
 			return m.wrapErr("truncate", atOff(size), err)
 		}
 		st.size.Store(size)
@@ -712,7 +778,7 @@ func (m *Manager) DropBefore(off int64) error {
 //
 // With shrink, as for Truncate and DropBefore, the caller also holds
 // resize for writing and syncMu, and the unlinks let go of mu after every
-// unlinkRun files (see unlinkRun). Without it, as for a failed growth
+// fileRun files (see fileRun). Without it, as for a failed growth
 // (unmakeLocked), whose writes hold resize only for reading, mu stays
 // held throughout: another growth could make a file under a name before
 // this call unlinked it.
@@ -736,12 +802,8 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64, shrink bool)
 			continue
 		}
 		err = errors.Join(err, m.removeChunk(idx))
-		if unlinked++; shrink && unlinked%unlinkRun == 0 && idx > from {
-			m.mu.Unlock()
-			if unlinkPauseHook != nil {
-				unlinkPauseHook(idx)
-			}
-			m.mu.Lock()
+		if unlinked++; shrink && unlinked%fileRun == 0 && idx > from {
+			m.letGoLocked(idx)
 		}
 	}
 	m.mu.dirDirty = true
@@ -756,13 +818,18 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64, shrink bool)
 	return nil
 }
 
-// unlinkRun is how many chunk files a Truncate or DropBefore unlinks
-// between two looks of other goroutines at mu. An unlink takes 20-30 µs on
-// ext4 and a dropped run of a log may be 100,000 chunks: held across them
-// all, mu kept every read that missed (mapping a chunk, opening its file
-// for pread) waiting for seconds, though none of them needs a file being
+// fileRun is how many chunk files a call that holds resize for writing
+// creates, allocates or unlinks between two looks of other goroutines at
+// mu. Creating a file takes 30-300 µs on ext4 (more in a directory of
+// 100,000 files, on a loaded disk), an unlink 20-30 µs, and a growth or a
+// dropped run of a log may be 100,000 chunks: held across them all, mu kept
+// every read that missed (mapping a chunk, opening its file for pread)
+// waiting for seconds, though none of them needs a file being made or
 // deleted. Letting go of mu is safe there because nothing that runs under
-// mu meanwhile can reach those files or make one under their names:
+// mu meanwhile can reach those files or make one under their names.
+//
+// Unlinks (deleteChunksLocked, for Truncate and DropBefore, which also hold
+// syncMu):
 //   - the chunks are out of [Start, Size) and retired (retireChunksLocked)
 //     before the first unlink, so no read, pin, Batch or view maps or
 //     opens them again (each checks the range under mu), and a hold they
@@ -780,12 +847,38 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64, shrink bool)
 //
 // The epoch of the state page moves before the first unlink and again
 // after the last, under mu, as before.
-const unlinkRun = 64
+//
+// Creations and allocations (growLocked with growPausing, for a Truncate
+// that extends the dataset, a Grow or a small write far past Size, which
+// take resize for writing when they need more than fileRun files):
+//   - the chunks lie past Size and past reserved until the call is done
+//     with them all, so no read, pin, Batch or view maps or opens them,
+//     and a follower in another process reads only [Start, Size); they
+//     count in nchunks as they are made, as spare chunks do;
+//   - resize keeps out every other growth (which could make a file under
+//     the same name, or count on the files being made), every write (all
+//     take resize for reading), every shrink and Close;
+//   - a Sync meanwhile fsyncs the files made so far and the directory,
+//     which is harmless: the next Sync takes those made after;
+//   - a creation or allocation that fails removes what the call made
+//     (unmakeLocked) holding mu throughout.
+const fileRun = 16
 
-// unlinkPauseHook, if set, runs in deleteChunksLocked each time it has let
-// go of mu, after the unlink of chunk idx: tests set it (export_test.go)
-// to check what other goroutines can do meanwhile.
-var unlinkPauseHook func(idx int64)
+// letGoLocked lets go of mu for a moment, after chunk idx, for a call that
+// has made, allocated or unlinked fileRun more chunk files (see fileRun).
+//
+// REQUIRES: m.mu held; resize held for writing by the caller.
+func (m *Manager) letGoLocked(idx int64) {
+	m.mu.Unlock()
+	if pauseHook != nil {
+		pauseHook(idx)
+	}
+	m.mu.Lock()
+}
+
+// pauseHook, if set, runs in letGoLocked while mu is let go: tests set it
+// (export_test.go) to check what other goroutines can do meanwhile.
+var pauseHook func(idx int64)
 
 // retireChunksLocked takes chunks [from, to), which are no longer the
 // dataset's, out of use, as their deletion does, without removing their
