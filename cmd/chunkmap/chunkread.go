@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -95,6 +96,13 @@ type chunkReader struct {
 	present []int64                              // chunk indices present, in order
 	open    func(path string) (chunkFile, error) // openChunkFile, or a test's
 	buf     []byte
+	// hole, if set, is called instead of data for a range of a chunk file
+	// that the file system says is a hole (dataSpan): it reads as zeros,
+	// and has no blocks that could fail to read. Where it is nil, or the
+	// file system cannot tell, holes are read like data. A dataset of
+	// 1 GiB chunks written here and there would otherwise cost salvage and
+	// verify -read a read of every byte of its holes.
+	hole func(off, n int64) error
 }
 
 func newChunkReader(s *survey) *chunkReader {
@@ -117,6 +125,16 @@ func (r *chunkReader) read(from, to int64, data func(off int64, p []byte) error,
 			pending = nil
 		}
 		return userData(off, p)
+	}
+	var hole func(off, n int64) error
+	if r.hole != nil {
+		hole = func(off, n int64) error {
+			if pending != nil {
+				lost(*pending)
+				pending = nil
+			}
+			return r.hole(off, n)
+		}
 	}
 	addLost := func(l lostRange) {
 		if pending != nil && pending.to == l.from && pending.kind == l.kind &&
@@ -152,7 +170,7 @@ func (r *chunkReader) read(from, to int64, data func(off int64, p []byte) error,
 			off = end
 			continue
 		}
-		if err := r.readChunk(i, off, end, data, addLost, m); err != nil {
+		if err := r.readChunk(i, off, end, data, hole, addLost, m); err != nil {
 			return err
 		}
 		off = end
@@ -163,8 +181,9 @@ func (r *chunkReader) read(from, to int64, data func(off int64, p []byte) error,
 	return nil
 }
 
-// readChunk reads [from, to), which lies in chunk i.
-func (r *chunkReader) readChunk(i, from, to int64, data func(int64, []byte) error, lost func(lostRange), m *meter) error {
+// readChunk reads [from, to), which lies in chunk i, passing its holes to
+// hole where that is not nil (see chunkReader.hole).
+func (r *chunkReader) readChunk(i, from, to int64, data func(int64, []byte) error, hole func(int64, int64) error, lost func(lostRange), m *meter) error {
 	base := i * r.cs
 	loseAll := func(kind lossKind, why string) {
 		lost(lostRange{from: from, to: to, first: i, n: 1, kind: kind, why: why})
@@ -203,8 +222,35 @@ func (r *chunkReader) readChunk(i, from, to int64, data func(int64, []byte) erro
 	if fi.Size() < to-base {
 		readable = base + fi.Size() // below to: no overflow at the top chunk
 	}
+	// The file's bytes [base, dataEnd) are known to be data, or holes are
+	// not looked for (math.MaxInt64).
+	dataEnd := int64(math.MaxInt64)
+	osf, seeks := f.(interface{ OS() *os.File })
+	if hole != nil && seeks {
+		dataEnd = base
+	}
 	for off := from; off < readable; {
-		k := min(int64(len(r.buf)), readable-off)
+		if off >= dataEnd {
+			d, e, ok := dataSpan(osf.OS(), off-base, fi.Size())
+			switch {
+			case !ok || (d <= off-base && e <= off-base):
+				// Cannot tell, or the file changed between the two
+				// looks: read the rest.
+				dataEnd = math.MaxInt64
+			case base+d > off:
+				n := min(base+d, readable) - off
+				if err := hole(off, n); err != nil {
+					return err
+				}
+				m.add(n)
+				off += n
+				dataEnd = base + e
+				continue
+			default:
+				dataEnd = base + e
+			}
+		}
+		k := min(int64(len(r.buf)), readable-off, dataEnd-off)
 		p := r.buf[:k]
 		n, err := f.ReadAt(p, off-base)
 		if err == nil || (errors.Is(err, io.EOF) && int64(n) == k) {

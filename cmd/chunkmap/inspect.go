@@ -398,7 +398,9 @@ are listed as notes.
 
 With -read it also reads every byte of [Start, Size) from the chunk files,
 to find I/O errors (with a progress line on standard error when it is a
-terminal).
+terminal), but for the holes of sparse chunk files, which have no blocks
+that could fail: where the file system tells where they are (lseek's
+SEEK_DATA on Linux, macOS and FreeBSD), they are passed over and counted.
 
 What verify cannot detect: there are no data checksums. Bytes overwritten
 or zeroed inside a chunk file of the right size pass verify and verify -read
@@ -483,10 +485,10 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		notes = append(notes, fmt.Sprintf("and %d more files that are not part of the dataset; chunkmap ignores them", strays-strayNotes))
 	}
 
-	var unread int64
+	var unread, holes int64
 	if *readAll && s.known() {
 		var err error
-		if unread, err = verifyRead(s, stderr, &problems); err != nil {
+		if unread, holes, err = verifyRead(s, stderr, &problems); err != nil {
 			return fail(stderr, "verify", err)
 		}
 	}
@@ -508,8 +510,12 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "verify %s: OK\n", dir)
 		fmt.Fprintf(stdout, "  %d chunks of %s (%s), start %d, size %d\n",
 			n, formatBytes(s.cs), chunkRange(s.first, n), s.start, s.size)
-		if *readAll {
+		switch {
+		case *readAll && holes == 0:
 			fmt.Fprintf(stdout, "  read %d bytes without error (this finds I/O errors, not overwritten bytes: there are no data checksums)\n", s.size-s.start)
+		case *readAll:
+			fmt.Fprintf(stdout, "  read %d bytes without error, and passed over %d in holes, which have no blocks to fail (this finds I/O errors, not overwritten bytes: there are no data checksums)\n",
+				s.size-s.start-holes, holes)
 		}
 	} else {
 		fmt.Fprintf(stdout, "verify %s: FAILED, %d problem(s)\n", dir, len(problems))
@@ -533,22 +539,27 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// verifyRead reads every byte of [Start, Size) that the chunk files hold
-// and adds a problem for each chunk file that cannot be opened or read (the
-// faults the survey found from the files' sizes and types are already
-// problems). It returns the bytes that could not be read, or the error of
+// verifyRead reads every byte of [Start, Size) that the chunk files hold,
+// but for their holes (see chunkReader.hole), and adds a problem for each
+// chunk file that cannot be opened or read (the faults the survey found
+// from the files' sizes and types are already problems). It returns the bytes that could not be read, or the error of
 // a chunk file this user may not open, which is no problem of the
-// dataset's.
-func verifyRead(s *survey, stderr io.Writer, problems *[]problem) (int64, error) {
+// dataset's. It also returns the bytes it passed over in holes, which
+// have no blocks to read.
+func verifyRead(s *survey, stderr io.Writer, problems *[]problem) (unread, holes int64, err error) {
 	r := newChunkReader(s)
 	m := newMeter(stderr, "verify -read", s.size-s.start)
 	var (
-		unread  int64
 		order   []int64
 		byChunk = make(map[int64][]lostRange)
 	)
-	// data is a no-op: the read itself is the check.
-	err := r.read(s.start, s.size, func(int64, []byte) error { return nil }, func(l lostRange) {
+	// data is a no-op: the read itself is the check. A hole has no blocks
+	// that could fail to read: it is passed over.
+	r.hole = func(_, n int64) error {
+		holes += n
+		return nil
+	}
+	err = r.read(s.start, s.size, func(int64, []byte) error { return nil }, func(l lostRange) {
 		unread += l.to - l.from
 		if l.kind != lossOpen && l.kind != lossRead {
 			return
@@ -560,7 +571,7 @@ func verifyRead(s *survey, stderr io.Writer, problems *[]problem) (int64, error)
 	}, m)
 	m.finish()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, i := range order {
 		ls := byChunk[i]
@@ -579,5 +590,5 @@ func verifyRead(s *survey, stderr io.Writer, problems *[]problem) (int64, error)
 			s.salvageAdvice("restore it from a backup if there is one, or check the device", ""),
 		})
 	}
-	return unread, nil
+	return unread, holes, nil
 }

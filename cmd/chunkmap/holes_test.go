@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+)
+
+// countedFile is a chunk file that counts the bytes read from it.
+type countedFile struct {
+	vfs.File
+	read *atomic.Int64
+}
+
+func (f countedFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.File.ReadAt(p, off)
+	f.read.Add(int64(n))
+	return n, err
+}
+
+// sparseDataset makes a dataset of 64 chunks of 1 MiB that is holes but
+// for a few bytes, and returns its directory and bytes.
+func sparseDataset(t *testing.T) (string, []byte) {
+	t.Helper()
+	const cs = 1 << 20
+	dir := filepath.Join(t.TempDir(), "sparse")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 64*cs)
+	for _, w := range []struct {
+		off int64
+		p   string
+	}{{3*cs + 100, "chunk three"}, {40*cs - 5, "across 39 and 40"}, {64*cs - 4, "end!"}} {
+		if _, err := m.WriteAt([]byte(w.p), w.off); err != nil {
+			t.Fatal(err)
+		}
+		copy(want[w.off:], w.p)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, chunk.Name(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if d, _, ok := dataSpan(f, 0, cs); !ok || d != cs {
+		t.Skipf("the file system does not tell where holes are (dataSpan of an empty chunk: %d, %v)", d, ok)
+	}
+	return dir, want
+}
+
+// TestChunkReader_PassesOverHoles checks that a read that takes holes
+// (salvage's, verify -read's) reads only the chunk files' data, at most
+// the four chunks written of a dataset of 64 MiB, which it read whole, and
+// that the data and holes it reports cover the extent in order, the data
+// with the bytes written.
+func TestChunkReader_PassesOverHoles(t *testing.T) {
+	dir, want := sparseDataset(t)
+	s, err := surveyWide(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newChunkReader(s)
+	var read atomic.Int64
+	r.open = func(path string) (chunkFile, error) {
+		f, err := vfs.OS.OpenFile(path, os.O_RDONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		return countedFile{File: f, read: &read}, nil
+	}
+	got := make([]byte, len(want))
+	next, holes := s.start, int64(0)
+	r.hole = func(off, n int64) error {
+		if off != next {
+			t.Fatalf("hole at %d, want the next range at %d", off, next)
+		}
+		next, holes = off+n, holes+n
+		return nil
+	}
+	err = r.read(s.start, s.size, func(off int64, p []byte) error {
+		if off != next {
+			t.Fatalf("data at %d, want the next range at %d", off, next)
+		}
+		copy(got[off:], p)
+		next = off + int64(len(p))
+		return nil
+	}, func(l lostRange) {
+		t.Errorf("lost [%d, %d): %s", l.from, l.to, l.describe())
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next != s.size {
+		t.Fatalf("the ranges reported end at %d, want %d", next, s.size)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the bytes read differ from those written")
+	}
+	// Four chunks were written; the other 60 are holes. (A written chunk
+	// may read as data beyond its writes: blocks allocated ahead of the
+	// writes count as data while the page cache holds their zeros.)
+	if n := read.Load(); n > 4<<20 || holes < s.size-4<<20 {
+		t.Errorf("read %d bytes and passed over %d of %d: the holes were read", n, holes, s.size)
+	}
+}
+
+// TestSalvage_Sparse checks that salvage copies a sparse dataset exactly,
+// into a dataset and into a flat file, reading only its data (at most the
+// four chunks written).
+func TestSalvage_Sparse(t *testing.T) {
+	dir, want := sparseDataset(t)
+	for _, flat := range []bool{false, true} {
+		out := filepath.Join(t.TempDir(), "out")
+		var read atomic.Int64
+		cfg := salvageConfig{dir: dir, out: out, flat: flat, open: func(path string) (chunkFile, error) {
+			f, err := vfs.OS.OpenFile(path, os.O_RDONLY, 0)
+			if err != nil {
+				return nil, err
+			}
+			return countedFile{File: f, read: &read}, nil
+		}}
+		var stdout, stderr bytes.Buffer
+		if code := salvage(cfg, &stdout, &stderr); code != exitOK {
+			t.Fatalf("flat=%v: exit status %d\n%s%s", flat, code, stdout.String(), stderr.String())
+		}
+		if n := read.Load(); n > 4<<20 {
+			t.Errorf("flat=%v: salvage read %d bytes of a dataset of %d written in three places", flat, n, len(want))
+		}
+		var got []byte
+		if flat {
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = b
+		} else {
+			m, err := chunkmap.Open(out, &chunkmap.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = make([]byte, m.Size())
+			if _, err := m.ReadAt(got, 0); err != nil {
+				t.Fatal(err)
+			}
+			m.Close()
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("flat=%v: the copy differs from the dataset (%d bytes, want %d)", flat, len(got), len(want))
+		}
+	}
+}
+
+// TestVerifyRead_Sparse checks that verify -read of a sparse dataset
+// reports the bytes it read and those it passed over in holes, which
+// together are the extent.
+func TestVerifyRead_Sparse(t *testing.T) {
+	dir, want := sparseDataset(t)
+	code, stdout, stderr := clixRun(t, "verify", "-read", dir)
+	if code != exitOK {
+		t.Fatalf("exit status %d\n%s%s", code, stdout, stderr)
+	}
+	var read, holes int64
+	i := strings.Index(stdout, "  read ")
+	if i < 0 {
+		t.Fatalf("no count of bytes read:\n%s", stdout)
+	}
+	if _, err := fmt.Sscanf(stdout[i:], "  read %d bytes without error, and passed over %d in holes", &read, &holes); err != nil {
+		t.Fatalf("%v in:\n%s", err, stdout)
+	}
+	if read+holes != int64(len(want)) || read > 4<<20 {
+		t.Errorf("read %d bytes and passed over %d in holes, of %d (four chunks of 1 MiB written)", read, holes, len(want))
+	}
+}
