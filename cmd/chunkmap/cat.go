@@ -141,11 +141,7 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 	} else if to == size {
 		// So does one to a Size that a damaged newer record may have
 		// put further (see pastDamagedRecord).
-		scan, err := scanDir(dir)
-		if err != nil {
-			return fail(stderr, "cat", err)
-		}
-		past, err := pastDamagedRecord(dir, scan, m.ChunkSize(), size)
+		past, err := pastDamagedRecord(dir, func() (*dirScan, error) { return scanDir(dir) }, m.ChunkSize(), size)
 		if err != nil {
 			return fail(stderr, "cat", err)
 		}

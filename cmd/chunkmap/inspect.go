@@ -275,7 +275,7 @@ the page's, which a read-only Open follows. 'chunkmap verify DIR' gives advice f
 	}
 	// Where the newest record may be the damaged one, the chunk files
 	// past the valid record's Size may hold data it recorded.
-	if what, err := pastDamagedRecord(dir, scan, cs0, size); err != nil {
+	if what, err := pastDamagedRecord(dir, func() (*dirScan, error) { return scan, nil }, cs0, size); err != nil {
 		return fail(stderr, "info", err)
 	} else if what != "" {
 		fmt.Fprintf(stdout, "damage      %s\n", what)
