@@ -45,7 +45,7 @@ func TestAhead_RefusalClosesKeptFiles(t *testing.T) {
 		m.mu.Unlock()
 		t.Skip("this file system cannot allocate a range: growth writes every chunk whole, with no maker")
 	}
-	if err := m.growLocked(chunks*MinChunkSize, growAhead); err != nil {
+	if _, err := m.growLocked(chunks*MinChunkSize, growAhead); err != nil {
 		m.mu.Unlock()
 		t.Fatal(err)
 	}

@@ -8,8 +8,9 @@ package chunkmap
 // an Append that finishes before an earlier one waits in mu.pending until
 // Size reaches it, so among appends a reader never sees a hole, and an
 // Append returns only once Size covers it. Claims are made under m.mu,
-// with m.resize read-locked by the caller, so no shrink runs between a
-// claim and its publication.
+// with m.resize held by the caller (for reading; for writing by a small
+// WriteAt whose growth makes many chunk files, see fileRun), so no shrink
+// runs between a claim and its publication.
 
 // Append writes p at the end of the dataset and returns the offset it was
 // written at. Concurrent appends never overlap: each reserves its own range

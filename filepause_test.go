@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // TestShrink_MissesServedDuringUnlinks checks that a Truncate or DropBefore
@@ -350,7 +351,9 @@ func TestGrowth_MissesServedDuringCreations(t *testing.T) {
 // of the Manager's lock (a directory stands under the name of a chunk it
 // must make) leaves the dataset as it was: the files it made are gone,
 // Stats counts the chunks there were, and the growth succeeds once the
-// name is free.
+// name is free. Beside a Grow or a write, a Sync runs in the first pause:
+// it must not take the files made so far, which the failure removes, or
+// it, every later Sync and Close reported them removed by another program.
 func TestGrowth_FailsPastPause(t *testing.T) {
 	const (
 		cs   = clxChunk
@@ -359,11 +362,12 @@ func TestGrowth_FailsPastPause(t *testing.T) {
 	)
 	tests := []struct {
 		name string
+		sync bool // Sync in the first pause
 		grow func(m *chunkmap.Manager) error
 	}{
-		{"truncate", func(m *chunkmap.Manager) error { return m.Truncate((base + grow) * cs) }},
-		{"grow", func(m *chunkmap.Manager) error { return m.Grow(grow * cs) }},
-		{"write", func(m *chunkmap.Manager) error {
+		{"truncate", false, func(m *chunkmap.Manager) error { return m.Truncate((base + grow) * cs) }},
+		{"grow", true, func(m *chunkmap.Manager) error { return m.Grow(grow * cs) }},
+		{"write", true, func(m *chunkmap.Manager) error {
 			_, err := m.WriteAt([]byte{1}, (base+grow)*cs-1)
 			return err
 		}},
@@ -371,9 +375,24 @@ func TestGrowth_FailsPastPause(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			m := clxOpen(t, dir, &chunkmap.Options{ChunkSize: cs})
+			o := &chunkmap.Options{ChunkSize: cs}
+			// The Sync's fsync of a chunk file the growth made waits
+			// until the growth has failed, as a Sync on a slow disk
+			// may: Sync took the file before the growth removed it.
+			syncing, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			chunkmap.SetFS(o, chunkSyncFS{vfs.OS, func(idx int64) {
+				if idx >= base {
+					once.Do(func() { close(syncing) })
+					<-release
+				}
+			}})
+			m := clxOpen(t, dir, o)
 			defer m.Close()
 			if _, err := m.Append(bytes.Repeat([]byte{7}, base*cs)); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Sync(); err != nil {
 				t.Fatal(err)
 			}
 			squat := filepath.Join(dir, chunkmap.ChunkFileName(base+grow/2))
@@ -381,10 +400,29 @@ func TestGrowth_FailsPastPause(t *testing.T) {
 				t.Fatal(err)
 			}
 			pauses := 0
-			chunkmap.SetPauseHook(func(int64) { pauses++ })
+			synced := make(chan error, 1)
+			chunkmap.SetPauseHook(func(int64) {
+				if pauses++; pauses > 1 || !tc.sync {
+					return
+				}
+				go func() { synced <- m.Sync() }()
+				// On until the Sync has taken what it fsyncs: it
+				// returns, or waits in an fsync of a new file.
+				select {
+				case err := <-synced:
+					synced <- err
+				case <-syncing:
+				}
+			})
 			defer chunkmap.SetPauseHook(nil)
 			err := tc.grow(m)
 			chunkmap.SetPauseHook(nil)
+			close(release)
+			if tc.sync {
+				if err := <-synced; err != nil {
+					t.Errorf("Sync in a pause of the growth: %v", err)
+				}
+			}
 			if !errors.Is(err, chunkmap.ErrCorrupt) {
 				t.Fatalf("growth over a directory under a chunk's name: %v, want ErrCorrupt", err)
 			}
@@ -403,12 +441,43 @@ func TestGrowth_FailsPastPause(t *testing.T) {
 			if got := m.Size(); got != base*cs {
 				t.Fatalf("Size %d after the failed growth, want %d", got, base*cs)
 			}
+			if err := m.Sync(); err != nil {
+				t.Fatalf("Sync after the failed growth: %v", err)
+			}
 			if err := tc.grow(m); err != nil {
 				t.Fatalf("growth once the name is free: %v", err)
 			}
 			if got := m.Stats().Chunks; got != base+grow {
 				t.Fatalf("Stats.Chunks %d after the growth, want %d", got, base+grow)
 			}
+			if err := m.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
 		})
 	}
+}
+
+// chunkSyncFS calls onSync with the chunk's index before each fsync of a
+// chunk file.
+type chunkSyncFS struct {
+	vfs.FS
+	onSync func(idx int64)
+}
+
+func (f chunkSyncFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil || chunkIndexOf(name) < 0 {
+		return file, err
+	}
+	return chunkSyncFile{file, f.onSync}, nil
+}
+
+type chunkSyncFile struct {
+	vfs.File
+	onSync func(idx int64)
+}
+
+func (f chunkSyncFile) Sync() error {
+	f.onSync(chunkIndexOf(f.Name()))
+	return f.File.Sync()
 }

@@ -406,9 +406,9 @@ func chunkFaultErr(path string, f fault) error {
 // WriteAt may run in parallel with every other method; concurrent writes to
 // overlapping bytes have the semantics of plain memory stores. (A write of
 // less than 64 KiB whose growth makes more than 16 chunk files holds off
-// the other writes until it is done, and waits for those in flight first,
-// so that reads and pins can go on between its files: see the README's
-// "Concurrency".) A WriteAt and
+// the writes that take the Manager's locks until it is done, and waits for
+// those in flight first, so that reads and pins can go on between its
+// files: see the README's "Concurrency".) A WriteAt and
 // a Truncate, DropBefore or Close happen one after the other, each whole,
 // as a file's write and truncate do: a write across chunks is never cut
 // short by them, and one that returns ErrClosed or ErrOutOfRange has

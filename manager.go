@@ -199,10 +199,16 @@ type Manager struct {
 
 	hits, misses, maps, unmaps, evictions atomic.Int64
 
-	// resize is held shared by calls that extend the dataset (Append, a
-	// WriteAt past Size, Grow) for their whole duration, and exclusively by
-	// calls that shrink it (Truncate, DropBefore, Close), so a shrink never
-	// interleaves with a half-done extension.
+	// resize is held shared for their whole duration by the writes that
+	// take the locked path (every Append, and a WriteAt past Size or off
+	// its fast path, a value of Scatter that misses), by a Grow of
+	// fileRun chunks or fewer and by a read made again after a shrink
+	// (readAgain); and exclusively by calls that shrink the dataset
+	// (Truncate, DropBefore, Close) and by growth of more than fileRun
+	// chunk files (a Truncate that extends it, a Grow, a small write far
+	// past Size), which lets go of mu between its files (see fileRun). So
+	// a shrink never interleaves with a half-done extension, and such a
+	// growth with no other.
 	resize sync.RWMutex
 	// syncMu serialises Sync, Truncate, DropBefore and Close.
 	syncMu sync.Mutex

@@ -26,19 +26,21 @@ import (
 //
 // how says how the files are made (growHow). With growPausing the chunks
 // count in the dataset (nchunks) as their files are made, so that each
-// time mu is let go they are spare chunks past Size, as Grow's are.
+// time mu is let go they are spare chunks past Size, as Grow's are; but
+// they are not queued for Sync (adoptLocked): growLocked returns them, for
+// the caller to adopt once it is done with them (see fileRun).
 //
 // REQUIRES: m.mu held; for growPausing, resize held for writing.
-func (m *Manager) growLocked(end int64, how growHow) error {
+func (m *Manager) growLocked(end int64, how growHow) (unadopted []madeChunk, err error) {
 	// The chunks the growth before owes are settled first, so that those
 	// owed are always the latest growth's (ahead.go).
 	if err := m.settleAllLocked(); err != nil {
-		return fmt.Errorf("grow to %d bytes: %w", end, classify(err))
+		return nil, fmt.Errorf("grow to %d bytes: %w", end, classify(err))
 	}
 	last := m.mu.first + m.mu.nchunks // index of the next chunk to create
 	need := chunksFor(end, m.shift)
 	if need <= last {
-		return nil
+		return nil, nil
 	}
 	// Refuse at once what cannot fit, rather than create files until the
 	// disk is full and then remove them: a write at offset 1<<62 is valid
@@ -49,27 +51,37 @@ func (m *Manager) growLocked(end int64, how growHow) error {
 	// freeSpace gives the memory and swap instead).
 	if need-last <= 16 {
 	} else if avail, err := m.freeSpace(); err == nil && need-last > avail/m.chunkSize {
-		return fmt.Errorf("%w: growth to %d bytes needs %d chunks of %d bytes, %d bytes free",
+		return nil, fmt.Errorf("%w: growth to %d bytes needs %d chunks of %d bytes, %d bytes free",
 			ErrNoSpace, end, need-last, m.chunkSize, avail)
 	}
 	if how == growAhead && need-last > 1 && m.mu.probed && !m.fillChunks && !m.opts.Scratch {
 		// A bulk write: the first chunk's file now, the others' on the
 		// maker while the write fills the first.
-		if err := m.createLocked(last); err != nil {
-			return fmt.Errorf("grow to %d bytes: %w", end, classify(err))
+		id, err := m.createLocked(last)
+		if err != nil {
+			return nil, fmt.Errorf("grow to %d bytes: %w", end, classify(err))
 		}
+		m.adoptLocked(last, id) // not a scratch chunk (see the condition)
 		for idx := last + 1; idx < need; idx++ {
 			delete(m.mu.allocEnd, idx)
 		}
 		m.mu.nchunks = need - m.mu.first
 		m.oweLocked(last+1, need)
-		return nil
+		return nil, nil
 	}
 	for idx := last; idx < need; idx++ {
-		if err := m.createLocked(idx); err != nil {
+		id, err := m.createLocked(idx)
+		if err != nil {
 			err = errors.Join(err, m.unmakeLocked(last, idx))
 			m.mu.nchunks = last - m.mu.first
-			return fmt.Errorf("grow to %d bytes: %w", end, classify(err))
+			return nil, fmt.Errorf("grow to %d bytes: %w", end, classify(err))
+		}
+		switch {
+		case id == nil: // a scratch chunk: no file to sync
+		case how != growPausing:
+			m.adoptLocked(idx, id)
+		default:
+			unadopted = append(unadopted, madeChunk{idx, id})
 		}
 		if how == growPausing && (idx+1-last)%fileRun == 0 && idx+1 < need {
 			m.mu.nchunks = idx + 1 - m.mu.first
@@ -77,7 +89,14 @@ func (m *Manager) growLocked(end int64, how growHow) error {
 		}
 	}
 	m.mu.nchunks = need - m.mu.first
-	return nil
+	return unadopted, nil
+}
+
+// madeChunk is a chunk file that a growth made, and id its identity, for
+// adoptLocked.
+type madeChunk struct {
+	idx int64
+	id  fs.FileInfo
 }
 
 // growHow says how growLocked makes the chunk files a growth needs.
@@ -121,7 +140,7 @@ func (m *Manager) unmakeLocked(from, to int64) error {
 // REQUIRES: m.mu held.
 func (m *Manager) growThenLocked(end int64, how growHow, then func() error) error {
 	had := m.mu.first + m.mu.nchunks
-	err := m.growLocked(end, how)
+	made, err := m.growLocked(end, how)
 	if err == nil {
 		err = then()
 	}
@@ -129,24 +148,33 @@ func (m *Manager) growThenLocked(end int64, how growHow, then func() error) erro
 		err = errors.Join(err, m.unmakeLocked(had, now))
 		m.mu.nchunks = had - m.mu.first
 	}
+	if err == nil {
+		// A pausing growth's files, once it is done with them: see
+		// fileRun.
+		for _, c := range made {
+			m.adoptLocked(c.idx, c.id)
+		}
+	}
 	return err
 }
 
 // createLocked creates the file of chunk idx, keeps it open for the writes
-// that follow growth, and records it for the next Sync.
+// that follow growth, and returns its identity, for the caller to record
+// it for the next Sync (adoptLocked) when it is done with it; nil for a
+// scratch chunk, which has no file to sync.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) createLocked(idx int64) error {
+func (m *Manager) createLocked(idx int64) (fs.FileInfo, error) {
 	f, err := m.createFileLocked(idx)
 	if err != nil || f == nil {
-		return err
+		return nil, err
 	}
 	m.adviseFile(f, true) // for the preads and pwrites through it once cached
+	id := f.Info()
 	if err := m.keepFdLocked(idx, f); err != nil {
-		return errors.Join(err, removeFile(m.fsys, f.Path()))
+		return nil, errors.Join(err, removeFile(m.fsys, f.Path()))
 	}
-	m.adoptLocked(idx, f.Info())
-	return nil
+	return id, nil
 }
 
 // createChunkLocked creates chunk idx's file (chunk.Create), given back
@@ -426,10 +454,11 @@ func (m *Manager) zeroLocked(from, to int64) error {
 // neither create files nor fail for lack of space. It does not change Size. If creating a chunk fails it returns
 // the error and leaves the dataset as it was.
 //
-// A Grow that makes more than 16 chunk files holds off writes, Truncate,
-// DropBefore and Close while it runs, and waits for the writes in flight
-// first, so that it can let reads and pins go on between its files (see
-// the README's "Concurrency"); a smaller one runs beside writes.
+// A Grow that makes more than 16 chunk files holds off Truncate,
+// DropBefore, Close and the writes that take the Manager's locks (every
+// write past Size, among them) while it runs, and waits for those in
+// flight first, so that it can let reads and pins go on between its files
+// (see the README's "Concurrency"); a smaller one runs beside writes.
 //
 // The chunks Grow makes past Size last as long as the Manager, or until a
 // Truncate deletes them: the next read-write Open removes every chunk file
@@ -858,10 +887,12 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64, shrink bool)
 //   - resize keeps out every other growth (which could make a file under
 //     the same name, or count on the files being made), every write (all
 //     take resize for reading), every shrink and Close;
-//   - a Sync meanwhile fsyncs the files made so far and the directory,
-//     which is harmless: the next Sync takes those made after;
-//   - a creation or allocation that fails removes what the call made
-//     (unmakeLocked) holding mu throughout.
+//   - the files are queued for Sync (adoptLocked) only once the call is
+//     done with them all, so that a Sync meanwhile does not take them: a
+//     creation or allocation that fails removes what the call made
+//     (unmakeLocked, holding mu throughout), and that Sync, and every
+//     later one, found them removed "by another program" (ErrFault).
+//     Nothing needs them synced before Size covers them, after the call.
 const fileRun = 16
 
 // letGoLocked lets go of mu for a moment, after chunk idx, for a call that
