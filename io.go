@@ -484,13 +484,8 @@ func (m *Manager) writeAt(p []byte, off int64) (int, error) {
 	// (see fileRun); a bulk write makes them on the maker (ahead.go).
 	end := off + int64(len(p))
 	pausing := len(p) < bulkWrite && end > m.state().size.Load() && m.manyChunksTo(end)
-	if pausing {
-		m.resize.Lock()
-		defer m.resize.Unlock()
-	} else {
-		m.resize.RLock()
-		defer m.resize.RUnlock()
-	}
+	m.lockResize(pausing)
+	defer m.unlockResize(pausing)
 	if !m.live.Load() {
 		return 0, m.errorf("write", at(off, int64(len(p))), ErrClosed, "")
 	}

@@ -482,13 +482,8 @@ func (m *Manager) Grow(n int64) error {
 	// them off instead, so that it may let go of mu between runs of
 	// files (see fileRun).
 	pausing := m.manyChunksTo(size + n)
-	if pausing {
-		m.resize.Lock()
-		defer m.resize.Unlock()
-	} else {
-		m.resize.RLock()
-		defer m.resize.RUnlock()
-	}
+	m.lockResize(pausing)
+	defer m.unlockResize(pausing)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.live.Load() {
@@ -521,6 +516,25 @@ func (m *Manager) manyChunksTo(end int64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return chunksFor(end, m.shift)-(m.mu.first+m.mu.nchunks) > fileRun
+}
+
+// lockResize takes resize, for writing if exclusive (for a growth that
+// lets go of mu between its files: see fileRun), else for reading.
+func (m *Manager) lockResize(exclusive bool) {
+	if exclusive {
+		m.resize.Lock()
+	} else {
+		m.resize.RLock()
+	}
+}
+
+// unlockResize lets go of what lockResize(exclusive) took.
+func (m *Manager) unlockResize(exclusive bool) {
+	if exclusive {
+		m.resize.Unlock()
+	} else {
+		m.resize.RUnlock()
+	}
 }
 
 // Truncate sets Size. Chunk files wholly past the new Size are deleted
