@@ -167,9 +167,11 @@ func TestSalvage_Sparse(t *testing.T) {
 // together are the extent.
 func TestVerifyRead_Sparse(t *testing.T) {
 	dir, want := sparseDataset(t)
-	code, stdout, stderr := clixRun(t, "verify", "-read", dir)
+	var out, errOut bytes.Buffer
+	code := run([]string{"verify", "-read", dir}, &out, &errOut)
+	stdout := out.String()
 	if code != exitOK {
-		t.Fatalf("exit status %d\n%s%s", code, stdout, stderr)
+		t.Fatalf("exit status %d\n%s%s", code, stdout, errOut.String())
 	}
 	var read, holes int64
 	i := strings.Index(stdout, "  read ")
