@@ -222,35 +222,37 @@ func (r *chunkReader) readChunk(i, from, to int64, data func(int64, []byte) erro
 	if fi.Size() < to-base {
 		readable = base + fi.Size() // below to: no overflow at the top chunk
 	}
-	// The file's bytes [base, dataEnd) are known to be data, or holes are
-	// not looked for (math.MaxInt64).
+	// From the file's offset pos up to dataEnd the file holds data, which
+	// is read without another look (math.MaxInt64: holes are not looked
+	// for). Offsets within the file, not the dataset's: base plus the
+	// chunk size may overflow at the top chunk.
 	dataEnd := int64(math.MaxInt64)
 	osf, seeks := f.(interface{ OS() *os.File })
-	if hole != nil && seeks {
-		dataEnd = base
+	if hole != nil && seeks && holesFile(osf.OS()) {
+		dataEnd = 0
 	}
 	for off := from; off < readable; {
-		if off >= dataEnd {
-			d, e, ok := dataSpan(osf.OS(), off-base, fi.Size())
+		if pos := off - base; pos >= dataEnd {
+			d, e, ok := dataSpan(osf.OS(), pos, fi.Size())
 			switch {
-			case !ok || (d <= off-base && e <= off-base):
+			case !ok || (d <= pos && e <= pos):
 				// Cannot tell, or the file changed between the two
 				// looks: read the rest.
 				dataEnd = math.MaxInt64
-			case base+d > off:
-				n := min(base+d, readable) - off
+			case d > pos:
+				n := min(d, readable-base) - pos
 				if err := hole(off, n); err != nil {
 					return err
 				}
 				m.add(n)
 				off += n
-				dataEnd = base + e
+				dataEnd = e
 				continue
 			default:
-				dataEnd = base + e
+				dataEnd = e
 			}
 		}
-		k := min(int64(len(r.buf)), readable-off, dataEnd-off)
+		k := min(int64(len(r.buf)), readable-off, dataEnd-(off-base))
 		p := r.buf[:k]
 		n, err := f.ReadAt(p, off-base)
 		if err == nil || (errors.Is(err, io.EOF) && int64(n) == k) {

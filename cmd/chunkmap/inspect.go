@@ -399,8 +399,8 @@ are listed as notes.
 With -read it also reads every byte of [Start, Size) from the chunk files,
 to find I/O errors (with a progress line on standard error when it is a
 terminal), but for the holes of sparse chunk files, which have no blocks
-that could fail: where the file system tells where they are (lseek's
-SEEK_DATA on Linux, macOS and FreeBSD), they are passed over and counted.
+that could fail: on Linux, on ext4, XFS, btrfs and tmpfs, lseek's
+SEEK_DATA tells where they are, and they are passed over and counted.
 
 What verify cannot detect: there are no data checksums. Bytes overwritten
 or zeroed inside a chunk file of the right size pass verify and verify -read
@@ -525,8 +525,12 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "    advice: %s\n", p.advice)
 			}
 		}
-		if *readAll && s.known() {
+		switch {
+		case *readAll && s.known() && holes == 0:
 			fmt.Fprintf(stdout, "  read %d of the %d bytes of [Start, Size); %d could not be read (see the problems)\n", s.size-s.start-unread, s.size-s.start, unread)
+		case *readAll && s.known():
+			fmt.Fprintf(stdout, "  read %d of the %d bytes of [Start, Size) and passed over %d in holes; %d could not be read (see the problems)\n",
+				s.size-s.start-unread-holes, s.size-s.start, holes, unread)
 		}
 	}
 	for _, n := range notes {

@@ -63,10 +63,10 @@ The output says which source it used. An extent that OUT cannot hold (a
 stray chunk file far from the rest stretches one taken from the chunk
 files) is refused before anything is copied, and OUT is left as it was.
 
-OUT is sparse where the copy holds zeros, and salvage reads no holes of
-DIR's chunk files where the file system tells where they are (lseek's
-SEEK_DATA on Linux, macOS and FreeBSD): a sparse dataset of 1 GiB chunks
-is copied in the time its data takes.
+OUT is sparse where the copy holds zeros. On Linux, on ext4, XFS, btrfs
+and tmpfs, salvage reads no holes of DIR's chunk files (lseek's SEEK_DATA
+tells where they are): a sparse dataset of 1 GiB chunks is copied in the
+time its data takes.
 
 DIR is only read: salvage opens every file read-only and never opens DIR as
 a dataset, so nothing in it is cleaned up or rewritten. OUT must not exist
