@@ -10,6 +10,7 @@ import (
 	_ "os/user" // links cgo: see TestAddrLimit_ManyManagers
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -136,6 +137,7 @@ func addrLimitChild(t *testing.T, spare, dir string) {
 		if _, serr := os.Lstat(filepath.Join(dir, "scratch")); !errors.Is(serr, fs.ErrNotExist) {
 			t.Fatalf("the refused Scratch Open left %s: %v", filepath.Join(dir, "scratch"), serr)
 		}
+		addrLimitScratchRace(t, dir)
 		fmt.Println("addrlimit: done")
 		return
 	}
@@ -163,6 +165,53 @@ func addrLimitChild(t *testing.T, spare, dir string) {
 	}
 	fmt.Printf("addrlimit: %d MiB to spare: the program grew its heap by %d MiB after Open\n", mib, len(heap)*4)
 	fmt.Println("addrlimit: done")
+}
+
+// addrLimitScratchRace opens two scratch datasets in one new directory at
+// once, again and again, under a limit that holds the arena of 64 KiB
+// chunks but no 1 GiB slot: the Open of 1 GiB chunks fails, and must not
+// remove the directory (still empty: scratch chunk files have no names)
+// that the other Open made or found and now uses. Its next chunk file is
+// made there.
+func addrLimitScratchRace(t *testing.T, dir string) {
+	const rounds = 200
+	for i := range rounds {
+		d := filepath.Join(dir, fmt.Sprintf("race%d", i), "s")
+		var (
+			wg     sync.WaitGroup
+			m      *chunkmap.Manager
+			failed error
+		)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, failed = chunkmap.Open(d, &chunkmap.Options{Scratch: true})
+		}()
+		go func() {
+			defer wg.Done()
+			var err error
+			if m, err = chunkmap.Open(d, &chunkmap.Options{Scratch: true, ChunkSize: 64 << 10}); err != nil {
+				t.Errorf("round %d: Scratch Open of 64 KiB chunks: %v", i, err)
+			}
+		}()
+		wg.Wait()
+		if m == nil {
+			t.FailNow()
+		}
+		if !errors.Is(failed, syscall.ENOMEM) {
+			m.Close()
+			t.Fatalf("round %d: Scratch Open of 1 GiB chunks = %v; want ENOMEM", i, failed)
+		}
+		_, werr := m.WriteAt([]byte("x"), 5<<16) // a new chunk file, made in d
+		if cerr := m.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			_, serr := os.Lstat(d)
+			t.Fatalf("round %d: the scratch dataset beside a failed Scratch Open of its directory: %v (its directory: %v)", i, werr, serr)
+		}
+	}
+	fmt.Printf("addrlimit: %d rounds of a failing and a working Scratch Open of one new directory\n", rounds)
 }
 
 // TestAddrLimit_ManyManagers opens hundreds of Managers in children under

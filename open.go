@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -823,7 +824,11 @@ func openScratch(dir string, o Options) (*Manager, error) {
 	// As for a read-write Open, an Open that fails after it made
 	// directories removes them again (those still empty): an arena that
 	// the address space cannot hold, say, must leave nothing behind.
+	// Only Scratch Opens that are under way at once, in this process, are
+	// kept apart (scratchMaking); see its comment for the rest.
 	fsys := o.fsys()
+	scratchMaking.Lock()
+	defer scratchMaking.Unlock()
 	made := missingDirs(fsys, dir)
 	if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
 		unmake(fsys, made)
@@ -837,6 +842,20 @@ func openScratch(dir string, o Options) (*Manager, error) {
 	}
 	return m, nil
 }
+
+// scratchMaking is held by a Scratch Open from its look for the
+// directories it is to make until it has its Manager or has removed them
+// again. A scratch dataset's directory stays empty (its chunk files have
+// no names), so without it two Opens of one new directory could both find
+// it missing, and the one that failed (an arena the address space cannot
+// hold) would remove the directory the other had just begun to use: that
+// Manager's next chunk file, made in a directory that no longer exists,
+// would fail. (A read-write Open removes what it made only while it holds
+// the dataset's lock, so no other writer can be using it.) Scratch Opens of
+// other processes, and a read-write Open that fails in the directory a
+// Scratch Open is making, are not kept apart: that would take a lock in the
+// directory, and a scratch dataset writes nothing there.
+var scratchMaking sync.Mutex
 
 // openChunk opens chunk idx unmapped: by name, or for a scratch dataset,
 // which has no names, as a clone of the descriptor kept since its creation;
@@ -860,7 +879,7 @@ func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
 // chunkPath returns the path of chunk idx's file, for messages.
 func (m *Manager) chunkPath(idx int64) string {
 	if m.opts.Scratch {
-		return filepath.Join(m.dir, fmt.Sprintf("scratch chunk %d", idx))
+		return filepath.Join(m.dir, chunk.Name(idx)) + " (scratch)" // as chunk.CreateScratch names it
 	}
 	return filepath.Join(m.dir, chunk.Name(idx))
 }

@@ -21,7 +21,8 @@ import (
 // meant to outlive it. Use Clone to get a descriptor that can be mapped and
 // closed independently.
 func CreateScratch(dir string, index int64, size int64, perm fs.FileMode) (*File, error) {
-	path := filepath.Join(dir, Name(index))
+	// Named in messages as a chunk with a name, marked as having none.
+	path := filepath.Join(dir, Name(index)) + " (scratch)"
 	if size <= 0 {
 		return nil, &fs.PathError{Op: "create", Path: path, Err: fmt.Errorf("size %d is not positive: %w", size, ErrSize)}
 	}
@@ -32,7 +33,7 @@ func CreateScratch(dir string, index int64, size int64, perm fs.FileMode) (*File
 	if err := f.Truncate(size); err != nil {
 		return nil, errors.Join(&fs.PathError{Op: "create", Path: path, Err: err}, f.Close())
 	}
-	return &File{f: vfs.Wrap(f), path: path + " (scratch)", index: index, size: size, mode: ReadWrite, fd: osFd(f)}, nil
+	return &File{f: vfs.Wrap(f), path: path, index: index, size: size, mode: ReadWrite, fd: osFd(f)}, nil
 }
 
 // Clone returns a new, unmapped File for the same open file, with its own
