@@ -454,8 +454,8 @@ func open(dir string, o Options) (*Manager, error) {
 		}
 	}
 	var (
-		chunks       []int64
-		listed       []fs.DirEntry // listed[k] is chunks[k]'s entry
+		chunks       = make([]int64, 0, len(entries))
+		listed       = make([]fs.DirEntry, 0, len(entries)) // listed[k] is chunks[k]'s entry
 		temps        []string
 		haveManifest = following
 		irregular    map[int64]bool // chunk names that are not regular files
@@ -579,10 +579,15 @@ func open(dir string, o Options) (*Manager, error) {
 			return fail(fmt.Errorf("%w: chunk file %s is missing (size %d needs chunks %d to %d)", ErrCorrupt,
 				filepath.Join(dir, chunk.Name(cur.first+k)), cur.size, cur.first, cur.first+nchunks-1))
 		}
-		path := filepath.Join(dir, chunk.Name(chunks[k]))
 		// The listing's own description where it is an lstat (see
 		// chunkInfo): a second lstat per chunk was a third of an Open.
-		fi, err := chunkInfo(fsys, path, listed[k])
+		fi, err := chunkInfo(fsys, dir, chunks[k], listed[k])
+		if err == nil && fi.Mode().IsRegular() && fi.Size() == ms.mf.chunkSize {
+			if _, linked := vfs.Linked(fi); !linked {
+				continue // as checkChunkFile and links.check find it, without the path they name
+			}
+		}
+		path := filepath.Join(dir, chunk.Name(chunks[k]))
 		if errors.Is(err, fs.ErrNotExist) {
 			// Removed since the listing: a writer's Truncate or DropBefore.
 			return fail(fmt.Errorf("%w: chunk file %s is missing (size %d)", ErrCorrupt, path, cur.size))
