@@ -124,6 +124,17 @@ var (
 	// redo the writes made since the last successful Sync; reads still
 	// work until then.
 	ErrSyncFailed = errors.New("chunkmap: fsync failed")
+	// ErrLeftover is returned by a Rename that replaced the dataset under
+	// its target, durably (the directories holding both names were
+	// fsync'd), but could not remove the dataset it replaced, or all of
+	// it: the call was made, and only that dataset's files are left, under
+	// the directory the message names (".chunkmap-removing-…" beside the
+	// source, or the source itself). Remove that directory once the cause
+	// the message gives is gone; do not Rename the source again if it is
+	// the directory named, since that would swap the two datasets back.
+	// The cause's own sentinel is not in the chain (only in the text), so
+	// no check for ErrIO or ErrCorrupt takes the Rename for one refused.
+	ErrLeftover = errors.New("chunkmap: replaced dataset left behind")
 )
 
 // closedError is the type of ErrClosed: its own sentinel, which also
@@ -139,7 +150,7 @@ func (*closedError) Is(target error) bool { return target == fs.ErrClosed }
 // sentinels lists the sentinel errors, for classify.
 var sentinels = [...]error{
 	ErrClosed, ErrReadOnly, ErrOutOfRange, ErrCorrupt, ErrLocked, ErrInvalidOptions,
-	ErrUnaligned, ErrNoSpace, ErrBusy, ErrFault, ErrIO, ErrSyncFailed,
+	ErrUnaligned, ErrNoSpace, ErrBusy, ErrFault, ErrIO, ErrSyncFailed, ErrLeftover,
 }
 
 // errNoDataset is wrapped, together with fs.ErrNotExist, by the errors that

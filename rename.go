@@ -47,9 +47,15 @@ import (
 // the two directories in one step, renames the old dataset, now under from,
 // aside at once to ".chunkmap-removing-" and 16 hex digits beside from, and
 // removes it there as Remove would, holding its own locks until then (an
-// Open of to meanwhile fails with ErrLocked). An error after the swap says
-// that to holds the new dataset and names where the old one is; Remove
-// finishes it, and the call tried again finds nothing under from. Swapping
+// Open of to meanwhile fails with ErrLocked). If the old dataset cannot
+// then be set aside or removed, the error matches ErrLeftover (and not its
+// cause's sentinel): the replacement is made and durable, and the message
+// names the directory that holds what is left of the old dataset, which
+// Remove finishes; the call tried again finds nothing under from (unless
+// the setting aside failed: then from holds the old dataset, and must be
+// removed, not renamed again). An error of the fsync of the directories
+// after the swap is no ErrLeftover: the swap may not survive a power loss.
+// Swapping
 // needs renameat2's RENAME_EXCHANGE, which Linux has from 3.15 on the
 // common file systems (ext4, xfs, btrfs, tmpfs); elsewhere, and on a file
 // system that lacks it, replacing fails with an error matching ErrIO and
@@ -81,8 +87,11 @@ import (
 // it may be another program's. Renaming a dataset to itself does nothing.
 // Other failures (one name inside the other, two file systems) match ErrIO
 // and carry the system's error.
-func Rename(from, to string) error {
-	if err := renameDataset(vfs.OS, from, to); err != nil {
+func Rename(from, to string) error { return renameIn(vfs.OS, from, to) }
+
+// renameIn is Rename through fsys (tests pass one that fails operations).
+func renameIn(fsys vfs.FS, from, to string) error {
+	if err := renameDataset(fsys, from, to); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", from, to, classify(err))
 	}
 	return nil
@@ -308,14 +317,18 @@ func replaceDataset(fsys vfs.FS, from, to string) error {
 	// both.
 	aside := filepath.Join(parentDir(from), vfs.AsideName())
 	if err := fsys.Rename(from, aside); err != nil {
-		return errors.Join(fmt.Errorf("%s now holds the dataset; the one it replaced is under %s, and could not be set aside for removal: %w", to, from, unpathRename(err)), lock.unlock())
+		err = unpathRename(err)
+		if serr := syncParents(fsys, from, to); serr != nil {
+			return errors.Join(fmt.Errorf("%s now holds the dataset; the one it replaced is under %s, and could not be set aside for removal: %w", to, from, err), serr, lock.unlock())
+		}
+		return errors.Join(leftoverErr(to, from, fmt.Errorf("it could not be set aside for removal (%v); do not Rename %s again, which would swap the two back", err, from)), lock.unlock())
 	}
 	if err := syncParents(fsys, from, to); err != nil {
 		return errors.Join(fmt.Errorf("%w (%s holds the dataset; the one it replaced is under %s)", err, to, aside), lock.unlock())
 	}
 	bound, unbind, err := vfs.Bind(fsys, aside, lock.dir())
 	if err != nil {
-		return errors.Join(fmt.Errorf("%s now holds the dataset; the one it replaced is under %s: %w", to, aside, err), lock.unlock())
+		return errors.Join(leftoverErr(to, aside, err), lock.unlock())
 	}
 	err = removeLocked(bound, aside)
 	lerr := lock.abandon(err == nil, func() error {
@@ -325,9 +338,17 @@ func replaceDataset(fsys vfs.FS, from, to string) error {
 		return removeIfEmpty(bound, aside)
 	})
 	if err != nil {
-		err = fmt.Errorf("%s now holds the dataset; the one it replaced, set aside as %s, was not removed (Remove it): %w", to, aside, err)
+		err = leftoverErr(to, aside, err)
 	}
 	return errors.Join(err, lerr, unbind())
+}
+
+// leftoverErr is the error of a Rename that replaced to, durably, and left
+// the dataset it replaced, or part of it, under left, for cause: it matches
+// ErrLeftover and only that, cause's sentinels being in its text, not its
+// chain, so that no caller takes a Rename that was made for one refused.
+func leftoverErr(to, left string, cause error) error {
+	return fmt.Errorf("%w: %s now holds the dataset; the one it replaced is left under %s (Remove it): %v", ErrLeftover, to, left, cause)
 }
 
 // isDataset returns nil if directory dir holds a chunkmap manifest: a

@@ -17,6 +17,8 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/unpriv"
+	"github.com/chunkmap/chunkmap/internal/vfs"
+	"github.com/chunkmap/chunkmap/internal/vfs/vfstest"
 )
 
 func TestRename_Replaces(t *testing.T) {
@@ -328,7 +330,7 @@ func TestRename_ReplaceRefused(t *testing.T) {
 
 // TestRename_RemovalFails checks that where the dataset replaced cannot be
 // removed (a FIFO stands under one of its chunk files' names, which
-// Remove refuses before it removes anything), Rename says so, naming where
+// Remove refuses before it removes anything), Rename says so (ErrLeftover), naming where
 // it set that dataset aside, and leaves nothing under from: tried again,
 // it finds no dataset there, where it once swapped the old dataset back
 // over the new one and removed that.
@@ -345,8 +347,8 @@ func TestRename_RemovalFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := chunkmap.Rename(from, to)
-	if !errors.Is(err, chunkmap.ErrCorrupt) || !strings.Contains(err.Error(), ".chunkmap-removing-") {
-		t.Fatalf("Rename = %v, want ErrCorrupt naming where the old dataset was set aside", err)
+	if !errors.Is(err, chunkmap.ErrLeftover) || !strings.Contains(err.Error(), ".chunkmap-removing-") || !strings.Contains(err.Error(), "not a regular file (it is a FIFO)") {
+		t.Fatalf("Rename = %v, want ErrLeftover naming where the old dataset was set aside, and why it was not removed", err)
 	}
 	wantRenamed(t, to, 'A')
 	wantGone(t, from)
@@ -374,6 +376,93 @@ func TestRename_RemovalFails(t *testing.T) {
 		t.Fatalf("Remove of the dataset set aside: %v", err)
 	}
 	wantOnly(t, parent, "b")
+}
+
+// TestRename_Leftover checks that a Rename that replaced to, durably, but
+// failed to remove the dataset it replaced returns an error matching
+// ErrLeftover and no sentinel of its cause, so that a caller who checks
+// ErrIO or ErrCorrupt does not take it for a refusal, naming the directory
+// that holds the old dataset, which Remove then removes; and that a Rename
+// whose directories could not be fsync'd after the swap, which may not
+// survive a power loss, is no ErrLeftover.
+func TestRename_Leftover(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		rule     func(from string) vfstest.Rule
+		leftover bool
+		left     string // where the old dataset is left: "from" or "aside"
+	}{
+		{
+			name: "set-aside-refused",
+			rule: func(from string) vfstest.Rule {
+				return vfstest.Rule{Match: func(op, path string) bool { return op == vfstest.OpRename && path == from }, Times: 1}
+			},
+			leftover: true, left: "from",
+		},
+		{
+			name: "removal-fails",
+			rule: func(string) vfstest.Rule {
+				return vfstest.Rule{Match: vfstest.OpOn(vfstest.OpRemove, "*.chunk"), Times: 1}
+			},
+			leftover: true, left: "aside",
+		},
+		{
+			name:     "sync-fails",
+			rule:     func(string) vfstest.Rule { return vfstest.Rule{Match: vfstest.OpOn(vfstest.OpSyncDir, ""), Times: 1} },
+			leftover: false, left: "aside",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := t.TempDir()
+			from, to := filepath.Join(parent, "a"), filepath.Join(parent, "b")
+			renameDataset(t, from, 'A')
+			renameDataset(t, to, 'B')
+			fsys := vfstest.NewFaulty(vfs.OS)
+			rule := fsys.Add(tc.rule(from))
+			err := chunkmap.RenameFS(fsys, from, to)
+			if fsys.Fired(rule) != 1 {
+				t.Fatalf("the fault never fired; Rename = %v", err)
+			}
+			if err == nil {
+				t.Fatal("Rename succeeded despite the fault")
+			}
+			if got := errors.Is(err, chunkmap.ErrLeftover); got != tc.leftover {
+				t.Fatalf("Rename = %v: matches ErrLeftover %v, want %v", err, got, tc.leftover)
+			}
+			if tc.leftover && (errors.Is(err, chunkmap.ErrIO) || errors.Is(err, chunkmap.ErrCorrupt) || errors.Is(err, vfstest.ErrInjected)) {
+				t.Errorf("Rename = %v: matches its cause's sentinel beside ErrLeftover", err)
+			}
+			wantRenamed(t, to, 'A')
+			left := from
+			if tc.left == "aside" {
+				wantGone(t, from)
+				entries, rerr := os.ReadDir(parent)
+				if rerr != nil {
+					t.Fatal(rerr)
+				}
+				left = ""
+				for _, e := range entries {
+					if strings.HasPrefix(e.Name(), ".chunkmap-removing-") {
+						left = filepath.Join(parent, e.Name())
+					}
+				}
+				if left == "" {
+					t.Fatalf("Rename = %v, and no set-aside dataset in %s", err, parent)
+				}
+			}
+			if tc.leftover && !strings.Contains(err.Error(), "left under "+left+" ") {
+				t.Errorf("Rename = %v: does not name %s as where the old dataset is left", err, left)
+			}
+			if tc.left == "from" {
+				wantRenamed(t, from, 'B') // whole, as it was under to
+			}
+			if err := chunkmap.Remove(left); err != nil {
+				t.Fatalf("Remove(%s), of what Rename left: %v", left, err)
+			}
+			wantOnly(t, parent, "b")
+			wantRenamed(t, to, 'A')
+		})
+	}
 }
 
 // TestRename_ReplacedNotSearchable checks that a to whose manifest cannot
