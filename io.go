@@ -110,14 +110,24 @@ func (m *Manager) readWhole(op string, s span, read func()) error {
 }
 
 // readAgain makes read, a read that a shrink overtook (readWhole), again:
-// on a writer with resize held for reading, which no Truncate, DropBefore
-// or Close runs beside, so once (waiting only for the shrink or Close that
-// overtook it, and for the writes it lets finish first); on a reader that
+// on a writer once as before, then, if a shrink overtook it again, with
+// resize held for reading, which no Truncate, DropBefore or Close runs
+// beside, so once more (waiting only for the shrink or Close that overtook
+// it, and for the writes it lets finish first); on a reader that
 // follows no writer (whose Refresh may re-read a manifest that says less)
 // until the epoch holds still, followTries times at most, and then the
 // error is ErrOutOfRange.
 func (m *Manager) readAgain(op string, s span, read func()) error {
 	if !m.opts.ReadOnly {
+		// Once more as it was first made: resize may be held for
+		// writing by a growth that makes many chunk files (see fileRun),
+		// for as long as that takes, and a read that no shrink overtakes
+		// now stands without it.
+		began := m.shrinks.Load()
+		read()
+		if m.shrinks.Load() == began {
+			return nil
+		}
 		m.resize.RLock()
 		defer m.resize.RUnlock()
 		read()
@@ -483,8 +493,7 @@ func (m *Manager) writeAt(p []byte, off int64) (int, error) {
 	// writes off too, so that it may let go of mu between runs of files
 	// (see fileRun); a bulk write makes them on the maker (ahead.go).
 	end := off + int64(len(p))
-	pausing := len(p) < bulkWrite && end > m.state().size.Load() && m.manyChunksTo(end)
-	m.lockResize(pausing)
+	pausing := m.lockGrowth(end, len(p) < bulkWrite)
 	defer m.unlockResize(pausing)
 	if !m.live.Load() {
 		return 0, m.errorf("write", at(off, int64(len(p))), ErrClosed, "")

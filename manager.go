@@ -202,8 +202,8 @@ type Manager struct {
 	// resize is held shared for their whole duration by the writes that
 	// take the locked path (every Append, and a WriteAt past Size or off
 	// its fast path, a value of Scatter that misses), by a Grow of
-	// fileRun chunks or fewer and by a read made again after a shrink
-	// (readAgain); and exclusively by calls that shrink the dataset
+	// fileRun chunks or fewer and by a read made again after a second
+	// shrink (readAgain); and exclusively by calls that shrink the dataset
 	// (Truncate, DropBefore, Close) and by growth of more than fileRun
 	// chunk files (a Truncate that extends it, a Grow, a small write far
 	// past Size), which lets go of mu between its files (see fileRun). So

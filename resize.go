@@ -481,8 +481,7 @@ func (m *Manager) Grow(n int64) error {
 	// Writes may run beside a Grow, but one that makes many files holds
 	// them off instead, so that it may let go of mu between runs of
 	// files (see fileRun).
-	pausing := m.manyChunksTo(size + n)
-	m.lockResize(pausing)
+	pausing := m.lockGrowth(size+n, true)
 	defer m.unlockResize(pausing)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -509,23 +508,30 @@ func (m *Manager) Grow(n int64) error {
 
 // manyChunksTo reports whether a growth to end would make more than fileRun
 // chunk files, as the dataset stands: such a growth takes resize for
-// writing, to let go of mu between runs of them (see fileRun). The answer
-// may be out of date when the caller acts on it, which costs only that:
-// a growth that holds resize for reading makes its files holding mu.
+// writing, to let go of mu between runs of them (see fileRun).
 func (m *Manager) manyChunksTo(end int64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return chunksFor(end, m.shift)-(m.mu.first+m.mu.nchunks) > fileRun
 }
 
-// lockResize takes resize, for writing if exclusive (for a growth that
-// lets go of mu between its files: see fileRun), else for reading.
-func (m *Manager) lockResize(exclusive bool) {
-	if exclusive {
-		m.resize.Lock()
-	} else {
-		m.resize.RLock()
+// lockGrowth takes resize for a call that may grow the dataset to end: for
+// writing if it may pause (a growth that lets go of mu between its files)
+// and the growth would make more than fileRun chunk files, else for
+// reading; it reports which (unlockResize's argument). The count is taken
+// with resize held for reading, under which no shrink can make the growth
+// larger: a count taken before it could be out of date by the time the
+// call grew, and a growth made holding resize for reading makes all its
+// files holding mu. One that is counted as many and then shrinks while
+// resize is let go of and taken for writing only pauses where it need not.
+func (m *Manager) lockGrowth(end int64, mayPause bool) (pausing bool) {
+	m.resize.RLock()
+	if !mayPause || end <= m.state().size.Load() || !m.manyChunksTo(end) {
+		return false
 	}
+	m.resize.RUnlock()
+	m.resize.Lock()
+	return true
 }
 
 // unlockResize lets go of what lockResize(exclusive) took.
