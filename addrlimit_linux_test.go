@@ -171,8 +171,10 @@ func addrLimitChild(t *testing.T, spare, dir string) {
 // once, again and again, under a limit that holds the arena of 64 KiB
 // chunks but no 1 GiB slot: the Open of 1 GiB chunks fails, and must not
 // remove the directory (still empty: scratch chunk files have no names)
-// that the other Open made or found and now uses. Its next chunk file is
-// made there.
+// that the other Open made or found and now uses; it made the directory,
+// failed to reserve its arena and removed the directory again. (It now
+// reserves the arena first, and makes nothing.) The other's next chunk
+// file is made there.
 func addrLimitScratchRace(t *testing.T, dir string) {
 	const rounds = 200
 	for i := range rounds {

@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -732,13 +731,12 @@ func newManager(dir string, o Options, boot [48]byte, ms manifestState, cur mani
 		boot:      boot,
 	}
 	m.live.Store(true)
-	tmpfs := chunk.HolesFault(dir)
-	m.allocAlign = allocAlign(m.chunkSize, tmpfs)
-	m.allocStep = allocStep(m.chunkSize, m.allocAlign)
-	m.holesFault = !o.ReadOnly && !keepHoles && tmpfs
 	m.opts.ChunkSize = ms.mf.chunkSize
 	if err := m.reserveArena(nchunks); err != nil {
 		return nil, err
+	}
+	if !o.Scratch {
+		m.placeIn(dir) // a scratch Manager's once its directory is made
 	}
 	// NewLRU fails only for a size below 1. The Manager bounds the mapped
 	// count itself (held chunks may exceed MaxMapped), so the LRU's own
@@ -781,8 +779,7 @@ func newManager(dir string, o Options, boot [48]byte, ms manifestState, cur mani
 	case mfl != nil && !o.ReadOnly:
 		m.shared = &sharedPage{p: mfl.st}
 		if _, ok := m.shared.setup(m.boot, cur.first<<shift, cur.size); !ok {
-			releaseArena(m.ar) // nothing is mapped in it yet
-			arenasHeld.Add(-1)
+			m.unreserve()
 			return nil, fmt.Errorf("%w: manifest %s: its state page faults (the file was truncated)", ErrCorrupt, mfl.f.Name())
 		}
 		// After a crash of the process the page on disk may hold values
@@ -815,6 +812,23 @@ func newManager(dir string, o Options, boot [48]byte, ms manifestState, cur mani
 	return m, nil
 }
 
+// placeIn sets the Manager's directory, dir, and what depends on the file
+// system that holds it.
+func (m *Manager) placeIn(dir string) {
+	m.dir = dir
+	tmpfs := chunk.HolesFault(dir)
+	m.allocAlign = allocAlign(m.chunkSize, tmpfs)
+	m.allocStep = allocStep(m.chunkSize, m.allocAlign)
+	m.holesFault = !m.opts.ReadOnly && !keepHoles && tmpfs
+}
+
+// unreserve gives back the arena of a Manager that newManager returned and
+// Open then failed to set up: nothing is mapped in it yet.
+func (m *Manager) unreserve() {
+	releaseArena(m.ar)
+	arenasHeld.Add(-1)
+}
+
 // openScratch returns an empty scratch Manager in dir (Options.Scratch).
 func openScratch(dir string, o Options) (*Manager, error) {
 	// Checked before the directory is made, so that a refused Open
@@ -826,41 +840,26 @@ func openScratch(dir string, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, openErr(dir, err)
 	}
-	// As for a read-write Open, an Open that fails after it made
-	// directories removes them again (those still empty): an arena that
-	// the address space cannot hold, say, must leave nothing behind.
-	// Only Scratch Opens that are under way at once, in this process, are
-	// kept apart (scratchMaking); see its comment for the rest.
+	// The arena too, which the address space may not hold: an Open that
+	// failed after it made the directory would have to remove it again,
+	// and could not tell whether another Open, a scratch dataset's
+	// (which names no file in it) or a writer's not yet locked, had
+	// begun to use it meanwhile.
+	m, err := newManager("", o, [48]byte{}, manifestState{mf: mf}, mf, 0, nil, false)
+	if err != nil {
+		return nil, openErr(dir, err)
+	}
 	fsys := o.fsys()
-	scratchMaking.Lock()
-	defer scratchMaking.Unlock()
 	made := missingDirs(fsys, dir)
 	if err := fsys.MkdirAll(dir, dirMode(o.FileMode)); err != nil {
+		// Those it made before the refusal (of a deeper one).
 		unmake(fsys, made)
+		m.unreserve()
 		return nil, openErr(dir, err)
 	}
-	dir = canonicalDir(dir)
-	m, err := newManager(dir, o, [48]byte{}, manifestState{mf: mf}, mf, 0, nil, false)
-	if err != nil {
-		unmake(fsys, made)
-		return nil, openErr(dir, err)
-	}
+	m.placeIn(canonicalDir(dir))
 	return m, nil
 }
-
-// scratchMaking is held by a Scratch Open from its look for the
-// directories it is to make until it has its Manager or has removed them
-// again. A scratch dataset's directory stays empty (its chunk files have
-// no names), so without it two Opens of one new directory could both find
-// it missing, and the one that failed (an arena the address space cannot
-// hold) would remove the directory the other had just begun to use: that
-// Manager's next chunk file, made in a directory that no longer exists,
-// would fail. (A read-write Open removes what it made only while it holds
-// the dataset's lock, so no other writer can be using it.) Scratch Opens of
-// other processes, and a read-write Open that fails in the directory a
-// Scratch Open is making, are not kept apart: that would take a lock in the
-// directory, and a scratch dataset writes nothing there.
-var scratchMaking sync.Mutex
 
 // openChunk opens chunk idx unmapped: by name, or for a scratch dataset,
 // which has no names, as a clone of the descriptor kept since its creation;
