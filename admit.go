@@ -821,13 +821,15 @@ var managers struct {
 
 // ownFilesOf is how many descriptors a Manager opened with o holds of its
 // own: the directory's two handles, the manifest, and for a writer the
-// lock; a scratch Manager none (its chunks' are counted apart, in
-// scratchFiles). (A reader of a version 1 manifest holds the manifest open
-// only once Refresh has read it; it counts it from the start.)
+// lock; a scratch Manager the two handles (its chunks' are counted apart,
+// in scratchFiles). (A reader of a version 1 manifest holds the manifest
+// open only once Refresh has read it; it counts it from the start. On
+// Windows a directory is used by path, and its handles are counted all the
+// same.)
 func ownFilesOf(o Options) int64 {
 	switch {
 	case o.Scratch:
-		return 0
+		return 2
 	case o.ReadOnly:
 		return 3
 	}

@@ -857,7 +857,22 @@ func openScratch(dir string, o Options) (*Manager, error) {
 		m.unreserve()
 		return nil, openErr(dir, err)
 	}
-	m.placeIn(canonicalDir(dir))
+	dir = canonicalDir(dir)
+	// Its chunk files are made through handles of the directory, as a
+	// writer's are through those of the directory it locked: another
+	// program that moves the directory, or puts another (a symlink
+	// elsewhere) under its name, sends none of them there.
+	bound, unbind, err := vfs.Bind(fsys, dir, nil)
+	if err != nil {
+		m.unreserve()
+		if errors.Is(err, vfs.ErrMoved) {
+			return nil, openErr(dir, fmt.Errorf("%w: the directory was replaced again and again while it was being opened: %w", ErrCorrupt, err))
+		}
+		return nil, openErr(dir, bindErr(dir, err))
+	}
+	m.placeIn(dir)
+	m.fsys, m.opts.fs = bound, bound
+	m.mu.unbind = unbind
 	return m, nil
 }
 

@@ -158,7 +158,14 @@ type Options struct {
 	// descriptor of each to map it again after an eviction, and no
 	// manifest or lock is written. Sync does nothing and returns nil;
 	// everything else works as usual. dir is created if missing; other
-	// files in it are left alone. Scratch and ReadOnly exclude each other.
+	// files in it are left alone. Chunk files are made through handles of
+	// the directory that Open opened (on Unix), so a directory that another
+	// program moves keeps the dataset's files, as a writer's does. But the
+	// directory holds no name of the dataset and looks empty: a program
+	// that removes it (or a Remove of a dataset beside it) makes every
+	// later growth fail with an error matching ErrIO and fs.ErrNotExist,
+	// while what was written stays readable and writable. Scratch and
+	// ReadOnly exclude each other.
 	Scratch bool
 	// ArenaSize is how many bytes of address space the dataset's arena
 	// reserves (see the package doc's Layout), rounded up to a power of

@@ -217,7 +217,7 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 		// is: every mapped scratch chunk holds one of its own (a clone
 		// of its file), which only unmapping it frees.
 		err = m.withFilesLocked(true, func() error {
-			f, err = chunk.CreateScratch(m.dir, idx, m.chunkSize, m.opts.FileMode)
+			f, err = chunk.CreateScratch(m.fsys, m.dir, idx, m.chunkSize, m.opts.FileMode)
 			return err
 		})
 		if err != nil {

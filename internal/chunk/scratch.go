@@ -19,14 +19,15 @@ import (
 // created, on Windows a file opened with FILE_FLAG_DELETE_ON_CLOSE. The
 // file is sparse, as Create makes it, and never synced: its contents are not
 // meant to outlive it. Use Clone to get a descriptor that can be mapped and
-// closed independently.
-func CreateScratch(dir string, index int64, size int64, perm fs.FileMode) (*File, error) {
+// closed independently. The file is made in dir through fsys's handle of it
+// where fsys is bound to it (vfs.Bind), else by path.
+func CreateScratch(fsys vfs.FS, dir string, index int64, size int64, perm fs.FileMode) (*File, error) {
 	// Named in messages as a chunk with a name, marked as having none.
 	path := filepath.Join(dir, Name(index)) + " (scratch)"
 	if size <= 0 {
 		return nil, &fs.PathError{Op: "create", Path: path, Err: fmt.Errorf("size %d is not positive: %w", size, ErrSize)}
 	}
-	f, err := createUnnamed(dir, index, perm)
+	f, err := createUnnamed(fsys, dir, index, perm)
 	if err != nil {
 		return nil, &fs.PathError{Op: "create", Path: path, Err: err}
 	}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
-func createUnnamed(dir string, index int64, perm os.FileMode) (*os.File, error) {
+func createUnnamed(fsys vfs.FS, dir string, index int64, perm os.FileMode) (*os.File, error) {
 	return nil, fmt.Errorf("%w on %s/%s", errors.ErrUnsupported, runtime.GOOS, runtime.GOARCH)
 }
 

@@ -10,21 +10,26 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // createUnnamed creates a file for chunk index in dir that has no name
-// once it returns. Where the kernel has no O_TMPFILE, the file exists for
-// the instant between creating and unlinking it under a name of its own
-// (scratchName); a crash exactly there leaves that name behind, which a
-// writer's Open removes.
-func createUnnamed(dir string, index int64, perm os.FileMode) (*os.File, error) {
-	f, err := openTmpfile(dir, perm)
+// once it returns, through fsys's handle of dir where fsys is bound to it
+// (vfs.Bind), so that a directory moved, or replaced under its name by
+// another (a symlink elsewhere, say), does not move the dataset's files.
+// Where the kernel has no O_TMPFILE, the file exists for the instant
+// between creating and unlinking it under a name of its own (scratchName);
+// a crash exactly there leaves that name behind, which a writer's Open
+// removes.
+func createUnnamed(fsys vfs.FS, dir string, index int64, perm os.FileMode) (*os.File, error) {
+	f, err := openTmpfile(fsys, dir, perm)
 	if err == nil || !tmpfileMissing(err) {
 		// Any other refusal (no descriptor free, dir gone) would refuse
 		// the named file too, whose error would name a file never made.
 		return f, err
 	}
-	return createThenUnlink(dir, index, perm)
+	return createThenUnlink(fsys, dir, index, perm)
 }
 
 // tmpfileMissing reports whether err, openTmpfile's, says that O_TMPFILE
@@ -38,19 +43,20 @@ func tmpfileMissing(err error) bool {
 }
 
 // createThenUnlink is createUnnamed without O_TMPFILE.
-func createThenUnlink(dir string, index int64, perm os.FileMode) (*os.File, error) {
+func createThenUnlink(fsys vfs.FS, dir string, index int64, perm os.FileMode) (*os.File, error) {
 	for tries := 0; ; tries++ {
 		path := filepath.Join(dir, scratchName(index, rand.Uint32()))
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, perm)
+		vf, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, perm)
 		if errors.Is(err, fs.ErrExist) && tries < 8 {
 			continue // another scratch chunk's name of the instant
 		}
 		if err != nil {
 			return nil, err
 		}
+		f := vf.OS()
 		// A writer's Open in the same directory may have removed the name
 		// already: either way it is gone.
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, errors.Join(err, f.Close())
 		}
 		return f, nil

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // TestCreateThenUnlink: where a scratch chunk must be created by name and
@@ -23,7 +25,7 @@ func TestCreateThenUnlink(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { files[i], errs[i] = createThenUnlink(dir, 7, 0o600) })
+		wg.Go(func() { files[i], errs[i] = createThenUnlink(vfs.OS, dir, 7, 0o600) })
 	}
 	wg.Wait()
 	for i := range n {
@@ -105,7 +107,7 @@ func TestDupFileCloseOnExec(t *testing.T) {
 // .../0000000000000003.chunk.8e3d9ed1.tmp: too many open files") instead
 // of the directory the system refused.
 func TestCreateScratch_ErrorNamesNoTempFile(t *testing.T) {
-	if _, err := openTmpfile(t.TempDir(), 0o600); err != nil {
+	if _, err := openTmpfile(vfs.OS, t.TempDir(), 0o600); err != nil {
 		t.Skipf("no O_TMPFILE here (%v): the named fallback is the only way", err)
 	}
 	for _, tc := range []struct {
@@ -123,7 +125,7 @@ func TestCreateScratch_ErrorNamesNoTempFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.dir(t)
-			f, err := CreateScratch(dir, 3, 64<<10, 0o600)
+			f, err := CreateScratch(vfs.OS, dir, 3, 64<<10, 0o600)
 			if err == nil {
 				f.Close()
 				t.Fatalf("CreateScratch in %s succeeded", dir)

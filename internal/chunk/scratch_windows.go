@@ -7,13 +7,16 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
 // createUnnamed creates a file for chunk index in dir, under a name of its
 // own (scratchName, so that scratch datasets sharing a directory never
 // collide), with FILE_FLAG_DELETE_ON_CLOSE: the system deletes it when its
-// last handle is closed, also when the process dies.
-func createUnnamed(dir string, index int64, perm os.FileMode) (*os.File, error) {
+// last handle is closed, also when the process dies. fsys is not bound
+// here (see vfs.Bind): the directory is named by path.
+func createUnnamed(fsys vfs.FS, dir string, index int64, perm os.FileMode) (*os.File, error) {
 	for tries := 0; ; tries++ {
 		path := filepath.Join(dir, scratchName(index, rand.Uint32()))
 		p, err := windows.UTF16PtrFromString(path)

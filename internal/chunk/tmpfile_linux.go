@@ -3,11 +3,12 @@ package chunk
 import (
 	"os"
 
-	"golang.org/x/sys/unix"
+	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
-// openTmpfile opens an unnamed file in dir (open(2), O_TMPFILE: Linux 3.11,
-// on file systems that support it).
-func openTmpfile(dir string, perm os.FileMode) (*os.File, error) {
-	return os.OpenFile(dir, os.O_RDWR|unix.O_TMPFILE, perm)
+// openTmpfile opens an unnamed file in dir, through fsys's handle of it
+// where fsys is bound to it (open(2), O_TMPFILE: Linux 3.11, on file
+// systems that support it).
+func openTmpfile(fsys vfs.FS, dir string, perm os.FileMode) (*os.File, error) {
+	return vfs.OpenTmpfile(fsys, dir, perm)
 }
