@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -857,6 +858,7 @@ func openScratch(dir string, o Options) (*Manager, error) {
 		m.unreserve()
 		return nil, openErr(dir, err)
 	}
+	orig := dir
 	dir = canonicalDir(dir)
 	// Its chunk files are made through handles of the directory, as a
 	// writer's are through those of the directory it locked: another
@@ -869,6 +871,20 @@ func openScratch(dir string, o Options) (*Manager, error) {
 			return nil, openErr(dir, fmt.Errorf("%w: the directory was replaced again and again while it was being opened: %w", ErrCorrupt, err))
 		}
 		return nil, openErr(dir, bindErr(dir, err))
+	}
+	// A chunk file made and let go of at once, so that a directory in
+	// which none can be made (a read-only file system, a mode the process
+	// may not write in) fails the Open, as it fails a writer's, and not
+	// the first write. Where it was refused for want of permission, the
+	// directories this Open made go again: none of another Open's files
+	// can be in them either, and a mode that keeps this process out (a
+	// FileMode of 0o444 makes them 0o555) would keep out its next Open.
+	if err := chunk.ProbeScratch(bound, dir, o.FileMode); err != nil {
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			unmake(fsys, made)
+		}
+		m.unreserve()
+		return nil, openErr(orig, errors.Join(fmt.Errorf("make a chunk file: %w", unpath(dir, err)), unbind()))
 	}
 	m.placeIn(dir)
 	m.fsys, m.opts.fs = bound, bound

@@ -158,7 +158,10 @@ type Options struct {
 	// descriptor of each to map it again after an eviction, and no
 	// manifest or lock is written. Sync does nothing and returns nil;
 	// everything else works as usual. dir is created if missing; other
-	// files in it are left alone. Chunk files are made through handles of
+	// files in it are left alone. Open makes one chunk file there and
+	// lets go of it, so that a directory in which none can be made fails
+	// the Open (ErrIO) rather than the first write. Chunk files are made
+	// through handles of
 	// the directory that Open opened (on Unix), so a directory that another
 	// program moves keeps the dataset's files, as a writer's does. But the
 	// directory holds no name of the dataset and looks empty: a program

@@ -6,13 +6,16 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/unpriv"
 )
 
 // assertEmptyDir fails unless dir exists and holds nothing.
@@ -119,4 +122,45 @@ func TestScratch_Killed(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	assertEmptyDir(t, dir, "after SIGKILL")
+}
+
+// TestScratch_UnwritableDirectory checks that a scratch Open fails where
+// no chunk file can be made, as a writer's Open does, instead of leaving
+// the failure to the first write: in a directory the process may not write
+// in, and in a new one whose FileMode (0o444, so 0o555) keeps the process
+// out of it, which the Open then removes, with its new parent, so that the
+// next Open, with another FileMode, is not kept out too.
+func TestScratch_UnwritableDirectory(t *testing.T) {
+	if unpriv.Run(t) {
+		return // root writes in any directory
+	}
+	parent := t.TempDir()
+	ro := filepath.Join(parent, "ro")
+	if err := os.Mkdir(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	_, err := chunkmap.Open(ro, &chunkmap.Options{Scratch: true, ChunkSize: 64 << 10})
+	if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("scratch Open in a directory of mode 0o555 = %v, want ErrIO matching fs.ErrPermission", err)
+	}
+	assertEmptyDir(t, ro, "after the refused Open")
+
+	made := filepath.Join(parent, "new", "s")
+	_, err = chunkmap.Open(made, &chunkmap.Options{Scratch: true, ChunkSize: 64 << 10, FileMode: 0o444})
+	if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("scratch Open with FileMode 0o444 = %v, want ErrIO matching fs.ErrPermission", err)
+	}
+	if _, err := os.Lstat(filepath.Join(parent, "new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the refused Open left the directories it made: %v", err)
+	}
+	m, err := chunkmap.Open(made, &chunkmap.Options{Scratch: true, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatalf("scratch Open after the refused one: %v", err)
+	}
+	if _, err := m.WriteAt([]byte("x"), 3<<16); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -37,6 +37,17 @@ func CreateScratch(fsys vfs.FS, dir string, index int64, size int64, perm fs.Fil
 	return &File{f: vfs.Wrap(f), path: path, index: index, size: size, mode: ReadWrite, fd: osFd(f)}, nil
 }
 
+// ProbeScratch makes an unnamed file in dir as CreateScratch does, and
+// closes it at once: it fails where no scratch chunk can be made there (a
+// read-only file system, a directory the process may not write in).
+func ProbeScratch(fsys vfs.FS, dir string, perm fs.FileMode) error {
+	f, err := createUnnamed(fsys, dir, 0, perm)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // Clone returns a new, unmapped File for the same open file, with its own
 // descriptor: closing one does not close the other. It is how a scratch
 // chunk, which has no name to open again, is mapped after an eviction.
