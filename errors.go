@@ -126,12 +126,15 @@ var (
 	ErrSyncFailed = errors.New("chunkmap: fsync failed")
 	// ErrLeftover is returned by a Rename that replaced the dataset under
 	// its target, durably (the directories holding both names were
-	// fsync'd), but could not remove the dataset it replaced, or all of
-	// it: the call was made, and only that dataset's files are left, under
+	// fsync'd, as far as a successful Rename fsyncs them), but could not
+	// remove the dataset it replaced, or all of it, or its directory: the
+	// call was made, and only that dataset's files are left, under
 	// the directory the message names (".chunkmap-removing-…" beside the
 	// source, or the source itself). Remove that directory once the cause
-	// the message gives is gone; do not Rename the source again if it is
-	// the directory named, since that would swap the two datasets back.
+	// the message gives is gone (where the message says it is left empty,
+	// with os.Remove: Remove finds no dataset in it); do not Rename the
+	// source again if it is the directory named, since that would swap
+	// the two datasets back.
 	// The cause's own sentinel is not in the chain (only in the text), so
 	// no check for ErrIO or ErrCorrupt takes the Rename for one refused.
 	ErrLeftover = errors.New("chunkmap: replaced dataset left behind")

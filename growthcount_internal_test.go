@@ -1,74 +1,129 @@
 package chunkmap
 
 import (
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// TestLockGrowth_CountedAfterShrink checks that a small write whose growth
-// a shrink made large, while the write waited for resize, lets go of mu
-// between runs of the files it makes (see fileRun). The write, at the last
-// chunk of 40, needs no growth when it begins; a Truncate to one chunk
-// waits for resize ahead of it (the test holds resize for reading, as a
-// write under way would), and then runs first, and the write grows by 39
-// chunk files. It decided how to take resize before it took it, took it
-// for reading, and made all 39 files holding mu; the count is now made
-// under resize.
-func TestLockGrowth_CountedAfterShrink(t *testing.T) {
+// TestGrowthCount_AfterResizeWait checks that a growth whose size another
+// call changed, while the growth waited for resize, is counted as it is
+// made: one of more than fileRun chunk files lets go of mu between runs of
+// them. The other call waits for resize ahead of the growth (the test
+// holds resize for reading, as a write under way would), and runs first:
+//   - a small write at the last of 40 chunks, which needed no growth when
+//     it began, behind a Truncate to one chunk: it grows by 39 files. It
+//     decided how to take resize before it took it, took it for reading,
+//     and made all 39 holding mu.
+//   - a Grow by 40 chunks of an empty dataset, which read Size 0 before a
+//     Truncate to 100 chunks: it grows from 100 to 140. It counted its
+//     files against the Size it read (none past Size), and made all 40
+//     holding mu.
+func TestGrowthCount_AfterResizeWait(t *testing.T) {
+	const cs = MinChunkSize
+	for _, tc := range []struct {
+		name   string
+		size   int64 // before
+		cut    int64 // the Truncate's Size
+		grow   func(m *Manager) error
+		chunks int
+	}{
+		{"write-after-shrink", 40 * cs, cs, func(m *Manager) error { _, err := m.WriteAt([]byte{1}, 39*cs); return err }, 40},
+		{"grow-after-extend", 0, 100 * cs, func(m *Manager) error { return m.Grow(40 * cs) }, 140},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Open(t.TempDir(), &Options{ChunkSize: cs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if err := m.Truncate(tc.size); err != nil {
+				t.Fatal(err)
+			}
+			var (
+				truncated atomic.Bool
+				pauses    atomic.Int64 // the growth's: after the Truncate returned
+			)
+			pauseHook = func(int64) {
+				if truncated.Load() {
+					pauses.Add(1)
+				}
+			}
+			defer func() { pauseHook = nil }()
+
+			m.resize.RLock()
+			terr := make(chan error, 1)
+			go func() {
+				err := m.Truncate(tc.cut)
+				truncated.Store(true)
+				terr <- err
+			}()
+			// Once the Truncate waits for resize, no reader gets it
+			// before it.
+			for m.resize.TryRLock() {
+				m.resize.RUnlock()
+				time.Sleep(time.Millisecond)
+			}
+			gerr := make(chan error, 1)
+			go func() { gerr <- tc.grow(m) }()
+			// Time for the growth to reach resize, where it waits. (Had
+			// it not, it would count its files after the Truncate, and
+			// pause: the test can pass when it should not, never fail
+			// when it should not.)
+			time.Sleep(50 * time.Millisecond)
+			m.resize.RUnlock()
+			if err := <-terr; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-gerr; err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Stats().Chunks; got != tc.chunks {
+				t.Fatalf("Stats.Chunks = %d after the growth, want %d", got, tc.chunks)
+			}
+			if pauses.Load() == 0 {
+				t.Fatalf("the growth to %d chunks, made large by a Truncate while it waited for resize, never let go of mu", tc.chunks)
+			}
+			t.Logf("the growth paused %d times", pauses.Load())
+		})
+	}
+}
+
+// TestGrowthCount_GrowBesideWrite checks a Grow by 26 chunks beside a
+// write that raises Size, within the 10 chunks an earlier Grow made, as
+// the Grow begins: the Grow grows from the new Size, by 26 files, and must
+// let go of mu between runs of them. It counted them against the Size it
+// read before (16 past the spare chunks: not more than fileRun), and made
+// all 26 holding mu.
+func TestGrowthCount_GrowBesideWrite(t *testing.T) {
 	const cs = MinChunkSize
 	m, err := Open(t.TempDir(), &Options{ChunkSize: cs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if err := m.Truncate(40 * cs); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		truncated atomic.Bool
-		pauses    atomic.Int64 // the write's: after the Truncate returned
-	)
-	pauseHook = func(int64) {
-		if truncated.Load() {
-			pauses.Add(1)
+	var pauses atomic.Int64
+	pauseHook = func(int64) { pauses.Add(1) }
+	defer func() { pauseHook = nil }()
+	for try := range 300 {
+		if err := m.Truncate(0); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Grow(10 * cs); err != nil {
+			t.Fatal(err)
+		}
+		pauses.Store(0)
+		var wg sync.WaitGroup
+		var gerr, werr error
+		wg.Go(func() { gerr = m.Grow(26 * cs) })
+		wg.Go(func() { _, werr = m.WriteAt([]byte{1}, 10*cs-1) })
+		wg.Wait()
+		if gerr != nil || werr != nil {
+			t.Fatalf("try %d: Grow: %v; WriteAt: %v", try, gerr, werr)
+		}
+		if m.Stats().Chunks == 36 && pauses.Load() == 0 {
+			t.Fatalf("try %d: the Grow made 26 chunk files (from the Size the write set) holding mu throughout", try)
 		}
 	}
-	defer func() { pauseHook = nil }()
-
-	m.resize.RLock()
-	terr := make(chan error, 1)
-	go func() {
-		err := m.Truncate(cs)
-		truncated.Store(true)
-		terr <- err
-	}()
-	// Once the Truncate waits for resize, no reader gets it before it.
-	for m.resize.TryRLock() {
-		m.resize.RUnlock()
-		time.Sleep(time.Millisecond)
-	}
-	werr := make(chan error, 1)
-	go func() {
-		_, err := m.WriteAt([]byte{1}, 39*cs)
-		werr <- err
-	}()
-	// Time for the write to reach resize, where it waits. (Had it not,
-	// it would count its growth after the Truncate, and pause: the test
-	// can pass when it should not, never fail when it should not.)
-	time.Sleep(50 * time.Millisecond)
-	m.resize.RUnlock()
-	if err := <-terr; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-werr; err != nil {
-		t.Fatal(err)
-	}
-	if got, want := m.Stats().Chunks, 40; got != want {
-		t.Fatalf("Stats.Chunks = %d after the write at chunk 39, want %d", got, want)
-	}
-	if pauses.Load() == 0 {
-		t.Fatal("the write's growth by 39 chunk files, made large by a Truncate while the write waited for resize, never let go of mu")
-	}
-	t.Logf("the write's growth paused %d times", pauses.Load())
 }

@@ -832,8 +832,10 @@ func (m *Manager) unreserve() {
 
 // openScratch returns an empty scratch Manager in dir (Options.Scratch).
 func openScratch(dir string, o Options) (*Manager, error) {
-	// Checked before the directory is made, so that a refused Open
-	// creates nothing.
+	// Checked before the directory is made, so that an Open refused for
+	// its options creates nothing. (One refused later, a descriptor for
+	// the directory's handles or its first chunk file, leaves the
+	// directories it made, but where the process may not write in them.)
 	mf, err := o.startOf(o.newChunkSize())
 	if err == nil {
 		err = o.fitMapped(mf.chunkSize)
@@ -901,7 +903,7 @@ func (m *Manager) openChunk(idx int64, mode chunk.Mode) (*chunk.File, error) {
 	if m.opts.Scratch {
 		f := m.mu.scratch[idx]
 		if f == nil {
-			return nil, fmt.Errorf("scratch chunk %d: %w", idx, fs.ErrNotExist)
+			return nil, fmt.Errorf("%s: %w", m.chunkPath(idx), fs.ErrNotExist)
 		}
 		return f.Clone()
 	}

@@ -331,14 +331,19 @@ func replaceDataset(fsys vfs.FS, from, to string) error {
 		return errors.Join(leftoverErr(to, aside, err), lock.unlock())
 	}
 	err = removeLocked(bound, aside)
+	var rmdirErr error
 	lerr := lock.abandon(err == nil, func() error {
-		if err != nil {
-			return nil
+		if err == nil {
+			rmdirErr = removeIfEmpty(bound, aside) // the directory, left empty
 		}
-		return removeIfEmpty(bound, aside)
+		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		err = leftoverErr(to, aside, err)
+	case rmdirErr != nil:
+		// No dataset for Remove to remove is left: only the directory.
+		err = fmt.Errorf("%w: %s now holds the dataset; the one it replaced was removed, but its directory is left, empty, as %s (remove it as any directory): %v", ErrLeftover, to, aside, rmdirErr)
 	}
 	return errors.Join(err, lerr, unbind())
 }

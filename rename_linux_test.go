@@ -391,6 +391,7 @@ func TestRename_Leftover(t *testing.T) {
 		rule     func(from string) vfstest.Rule
 		leftover bool
 		left     string // where the old dataset is left: "from" or "aside"
+		empty    bool   // only its directory is left, empty
 	}{
 		{
 			name: "set-aside-refused",
@@ -405,6 +406,13 @@ func TestRename_Leftover(t *testing.T) {
 				return vfstest.Rule{Match: vfstest.OpOn(vfstest.OpRemove, "*.chunk"), Times: 1}
 			},
 			leftover: true, left: "aside",
+		},
+		{
+			name: "directory-not-removed", // its files removed, the directory left
+			rule: func(string) vfstest.Rule {
+				return vfstest.Rule{Match: vfstest.OpOn(vfstest.OpRemove, ".chunkmap-removing-*"), Times: 1}
+			},
+			leftover: true, left: "aside", empty: true,
 		},
 		{
 			name:     "sync-fails",
@@ -450,13 +458,18 @@ func TestRename_Leftover(t *testing.T) {
 					t.Fatalf("Rename = %v, and no set-aside dataset in %s", err, parent)
 				}
 			}
-			if tc.leftover && !strings.Contains(err.Error(), "left under "+left+" ") {
+			if tc.leftover && !strings.Contains(err.Error(), " "+left+" ") {
 				t.Errorf("Rename = %v: does not name %s as where the old dataset is left", err, left)
 			}
 			if tc.left == "from" {
 				wantRenamed(t, from, 'B') // whole, as it was under to
 			}
-			if err := chunkmap.Remove(left); err != nil {
+			if tc.empty {
+				assertEmptyDir(t, left, "the directory Rename left")
+				if err := os.Remove(left); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := chunkmap.Remove(left); err != nil {
 				t.Fatalf("Remove(%s), of what Rename left: %v", left, err)
 			}
 			wantOnly(t, parent, "b")

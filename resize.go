@@ -480,18 +480,37 @@ func (m *Manager) Grow(n int64) error {
 	}
 	// Writes may run beside a Grow, but one that makes many files holds
 	// them off instead, so that it may let go of mu between runs of
-	// files (see fileRun).
-	pausing := m.lockGrowth(size+n, true)
-	defer m.unlockResize(pausing)
+	// files (see fileRun). The Grow's end moves with Size, which writes
+	// beside it (holding resize for reading) and a Truncate before it may
+	// have moved since it was read above: its files are counted under mu,
+	// which the growth then keeps (or, for many, with resize held for
+	// writing, under which no other call moves Size).
+	pausing := false
+	m.resize.RLock()
 	m.mu.Lock()
+	for {
+		if !m.live.Load() {
+			m.mu.Unlock()
+			m.unlockResize(pausing)
+			return m.errorf("grow", at(size, n), ErrClosed, "")
+		}
+		size = m.state().size.Load()
+		if n > maxOffset-size {
+			m.mu.Unlock()
+			m.unlockResize(pausing)
+			return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
+		}
+		if pausing || !m.manyChunksToLocked(size+n) {
+			break
+		}
+		m.mu.Unlock()
+		m.resize.RUnlock()
+		m.resize.Lock()
+		m.mu.Lock()
+		pausing = true
+	}
+	defer m.unlockResize(pausing)
 	defer m.mu.Unlock()
-	if !m.live.Load() {
-		return m.errorf("grow", at(size, n), ErrClosed, "")
-	}
-	size = m.state().size.Load()
-	if n > maxOffset-size {
-		return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
-	}
 	how := growHere
 	if pausing {
 		how = growPausing
@@ -506,27 +525,35 @@ func (m *Manager) Grow(n int64) error {
 	return m.wrapErr("grow", at(size, n), err)
 }
 
-// manyChunksTo reports whether a growth to end would make more than fileRun
-// chunk files, as the dataset stands: such a growth takes resize for
-// writing, to let go of mu between runs of them (see fileRun).
-func (m *Manager) manyChunksTo(end int64) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// manyChunksToLocked reports whether a growth to end would make more than
+// fileRun chunk files, as the dataset stands: such a growth takes resize
+// for writing, to let go of mu between runs of them (see fileRun).
+//
+// REQUIRES: m.mu held.
+func (m *Manager) manyChunksToLocked(end int64) bool {
 	return chunksFor(end, m.shift)-(m.mu.first+m.mu.nchunks) > fileRun
 }
 
-// lockGrowth takes resize for a call that may grow the dataset to end: for
-// writing if it may pause (a growth that lets go of mu between its files)
-// and the growth would make more than fileRun chunk files, else for
-// reading; it reports which (unlockResize's argument). The count is taken
-// with resize held for reading, under which no shrink can make the growth
-// larger: a count taken before it could be out of date by the time the
-// call grew, and a growth made holding resize for reading makes all its
-// files holding mu. One that is counted as many and then shrinks while
-// resize is let go of and taken for writing only pauses where it need not.
+// lockGrowth takes resize for a write that may grow the dataset to end, a
+// fixed offset: for writing if it may pause (a growth that lets go of mu
+// between its files) and the growth would make more than fileRun chunk
+// files, else for reading; it reports which (unlockResize's argument). The
+// count is taken with resize held for reading, under which no shrink can
+// make the growth larger (a count taken before it could be out of date by
+// the time the write grew, and a growth made holding resize for reading
+// makes all its files holding mu), while other growth only makes it
+// smaller. One that is counted as many and then shrinks while resize is
+// let go of and taken for writing only pauses where it need not. (Grow,
+// whose end moves with Size, counts under mu instead.)
 func (m *Manager) lockGrowth(end int64, mayPause bool) (pausing bool) {
 	m.resize.RLock()
-	if !mayPause || end <= m.state().size.Load() || !m.manyChunksTo(end) {
+	if !mayPause || end <= m.state().size.Load() {
+		return false
+	}
+	m.mu.Lock()
+	many := m.manyChunksToLocked(end)
+	m.mu.Unlock()
+	if !many {
 		return false
 	}
 	m.resize.RUnlock()
@@ -534,7 +561,8 @@ func (m *Manager) lockGrowth(end int64, mayPause bool) (pausing bool) {
 	return true
 }
 
-// unlockResize lets go of what lockResize(exclusive) took.
+// unlockResize lets go of resize, held for writing if exclusive, else for
+// reading (as lockGrowth reports it took it).
 func (m *Manager) unlockResize(exclusive bool) {
 	if exclusive {
 		m.resize.Unlock()
