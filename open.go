@@ -833,9 +833,10 @@ func (m *Manager) unreserve() {
 // openScratch returns an empty scratch Manager in dir (Options.Scratch).
 func openScratch(dir string, o Options) (*Manager, error) {
 	// Checked before the directory is made, so that an Open refused for
-	// its options creates nothing. (One refused later, a descriptor for
-	// the directory's handles or its first chunk file, leaves the
-	// directories it made, but where the process may not write in them.)
+	// its options creates nothing. (One refused later, for want of a
+	// descriptor for the directory's handles or its first chunk file,
+	// leaves the directories it made, unless the process may not write in
+	// them: see the probe below.)
 	mf, err := o.startOf(o.newChunkSize())
 	if err == nil {
 		err = o.fitMapped(mf.chunkSize)
@@ -870,9 +871,9 @@ func openScratch(dir string, o Options) (*Manager, error) {
 	if err != nil {
 		m.unreserve()
 		if errors.Is(err, vfs.ErrMoved) {
-			return nil, openErr(dir, fmt.Errorf("%w: the directory was replaced again and again while it was being opened: %w", ErrCorrupt, err))
+			return nil, openErr(orig, fmt.Errorf("%w: the directory was replaced again and again while it was being opened: %w", ErrCorrupt, err))
 		}
-		return nil, openErr(dir, bindErr(dir, err))
+		return nil, openErr(orig, bindErr(dir, err))
 	}
 	// A chunk file made and let go of at once, so that a directory in
 	// which none can be made (a read-only file system, a mode the process
