@@ -487,17 +487,15 @@ func (m *Manager) Grow(n int64) error {
 	// writing, under which no other call moves Size).
 	pausing := false
 	m.resize.RLock()
+	defer func() { m.unlockResize(pausing) }() // as held when Grow returns
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	for {
 		if !m.live.Load() {
-			m.mu.Unlock()
-			m.unlockResize(pausing)
 			return m.errorf("grow", at(size, n), ErrClosed, "")
 		}
 		size = m.state().size.Load()
 		if n > maxOffset-size {
-			m.mu.Unlock()
-			m.unlockResize(pausing)
 			return m.errorf("grow", at(size, n), ErrOutOfRange, "end overflows int64")
 		}
 		if pausing || !m.manyChunksToLocked(size+n) {
@@ -506,11 +504,9 @@ func (m *Manager) Grow(n int64) error {
 		m.mu.Unlock()
 		m.resize.RUnlock()
 		m.resize.Lock()
-		m.mu.Lock()
 		pausing = true
+		m.mu.Lock()
 	}
-	defer m.unlockResize(pausing)
-	defer m.mu.Unlock()
 	how := growHere
 	if pausing {
 		how = growPausing

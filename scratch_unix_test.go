@@ -129,12 +129,34 @@ func TestScratch_Killed(t *testing.T) {
 // the failure to the first write: in a directory the process may not write
 // in, and in a new one whose FileMode (0o444, so 0o555) keeps the process
 // out of it, which the Open then removes, with its new parent, so that the
-// next Open, with another FileMode, is not kept out too.
+// next Open, with another FileMode, is not kept out too. Refused Opens,
+// these and one whose directory cannot be made (a file stands in its
+// path), give back the arena and the directory's handles they took.
 func TestScratch_UnwritableDirectory(t *testing.T) {
 	if unpriv.Run(t) {
 		return // root writes in any directory
 	}
 	parent := t.TempDir()
+	fds := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip(err)
+		}
+		return len(entries)
+	}
+	fds0, maps0 := fds(), chunkmap.MapsHeld()
+	defer func() {
+		if fds1, maps1 := fds(), chunkmap.MapsHeld(); fds1 != fds0 || maps1 != maps0 {
+			t.Errorf("after the refused Opens: %d descriptors open and %d arenas and mappings held, before them %d and %d", fds1, maps1, fds0, maps0)
+		}
+	}()
+	file := filepath.Join(parent, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chunkmap.Open(filepath.Join(file, "s"), &chunkmap.Options{Scratch: true, ChunkSize: 64 << 10}); !errors.Is(err, chunkmap.ErrIO) {
+		t.Fatalf("scratch Open under a regular file = %v, want ErrIO", err)
+	}
 	ro := filepath.Join(parent, "ro")
 	if err := os.Mkdir(ro, 0o555); err != nil {
 		t.Fatal(err)
@@ -156,6 +178,9 @@ func TestScratch_UnwritableDirectory(t *testing.T) {
 	m, err := chunkmap.Open(made, &chunkmap.Options{Scratch: true, ChunkSize: 64 << 10})
 	if err != nil {
 		t.Fatalf("scratch Open after the refused one: %v", err)
+	}
+	if fds() <= fds0 {
+		t.Errorf("an open scratch Manager holds no descriptor of its directory")
 	}
 	if _, err := m.WriteAt([]byte("x"), 3<<16); err != nil {
 		t.Fatal(err)

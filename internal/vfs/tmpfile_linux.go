@@ -33,13 +33,15 @@ func OpenTmpfile(fsys FS, dir string, perm os.FileMode) (*os.File, error) {
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		return ok && st.Nlink == 0
 	}
-	gone := &fs.PathError{Op: "open", Path: dir, Err: fmt.Errorf("the directory was removed: %w", syscall.ENOENT)}
+	gone := func() error {
+		return &fs.PathError{Op: "open", Path: dir, Err: fmt.Errorf("the directory was removed: %w", syscall.ENOENT)}
+	}
 	if removed() {
-		return nil, gone
+		return nil, gone()
 	}
 	f, err := openat(b.dir, ".", dir, unix.O_RDWR|unix.O_TMPFILE, perm)
 	if err != nil && removed() {
-		return nil, gone // removed between the look and the open
+		return nil, gone() // removed between the look and the open
 	}
 	return f, err
 }
