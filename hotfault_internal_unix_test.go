@@ -10,16 +10,17 @@ import (
 )
 
 // TestHotPaths_FaultRecovered checks each lock-free path for one access
-// (hotRead1, hotReadSpan, hotWrite1, hotAtomic's load and store) on a
-// mapped chunk whose file another program truncated. Each first serves the
-// same access on the whole file, so that the only change is the file: the
-// access must then fault, be recovered by the path's guard (endHot, which
-// calls recover only when the path did not finish), report that it did
-// not serve it, leave the slot it announced a store in, and put back the
-// goroutine's fault setting. A guard that lost its deferred call (as an
-// open-coded defer's armed bit can be lost to dead store elimination when
-// nothing reads memory between the defer and the return) lets the fault
-// unwind the test as a panic, which fails it.
+// (hotRead1, hotReadSpan, hotWrite1, hotWriteSpan, hotAtomic's load and
+// store) on a mapped chunk whose file another program truncated. Each
+// first serves the same access on the whole file, so that the only change
+// is the file: the access must then fault, be recovered by the path's
+// guard (endHot, which calls recover only when the path did not finish;
+// copyGuarded for hotWriteSpan), report that it did not serve it, leave the
+// slots it announced a store in, and put back the goroutine's fault
+// setting. A guard that lost its deferred call (as an open-coded defer's
+// armed bit can be lost to dead store elimination when nothing reads
+// memory between the defer and the return) lets the fault unwind the test
+// as a panic, which fails it.
 func TestHotPaths_FaultRecovered(t *testing.T) {
 	m := openWriter(t, t.TempDir())
 	cs := m.ChunkSize()
@@ -60,6 +61,7 @@ func TestHotPaths_FaultRecovered(t *testing.T) {
 		{"hotRead1", func() bool { return m.hotRead1(p, off, nil) }},
 		{"hotReadSpan", func() bool { return m.hotReadSpan(span, 2*cs-64) }},
 		{"hotWrite1", func() bool { return m.hotWrite1([]byte("BBBBBBBB"), off, true) != notStored }},
+		{"hotWriteSpan", func() bool { return m.hotWriteSpan(span, 2*cs-64, true) }},
 		{"hotAtomic load", func() bool {
 			_, _, ok, _ := m.hotAtomic(atomicLoad, 8, off, 0, 0, nil)
 			return ok
@@ -86,8 +88,8 @@ func TestHotPaths_FaultRecovered(t *testing.T) {
 			if got := debug.SetPanicOnFault(want); got != want {
 				t.Errorf("%s left the goroutine's fault setting %v, want the caller's %v", a.name, got, want)
 			}
-			if s.storing() {
-				t.Fatalf("%s left a store announced in the slot after its fault", a.name)
+			if s.storing() || m.slots[2&m.smask].storing() {
+				t.Fatalf("%s left a store announced in a slot after its fault", a.name)
 			}
 		}
 		debug.SetPanicOnFault(prev)

@@ -463,14 +463,20 @@ func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// address, a frame pointer, spills): see hotWrite1.
 	n := int64(len(p))
 	if n > 0 && n < bulkWrite && !m.opts.ReadOnly && m.failed.Load() == nil &&
-		off >= 0 && n <= m.state().size.Load()-off && n <= m.chunkSize-off&m.mask {
-		// As in ReadAt, Close and Start need no check: hotWrite1 finds
-		// the own word of a chunk taken away cleared.
-		switch m.hotWrite1(p, off, true) {
-		case stored:
-			return len(p), nil
-		case storedClean:
-			m.markStored(off >> m.shift)
+		off >= 0 && n <= m.state().size.Load()-off {
+		// As in ReadAt, Close and Start need no check: hotWrite1 and
+		// hotWriteSpan find the own word of a chunk taken away cleared.
+		if n <= m.chunkSize-off&m.mask {
+			switch m.hotWrite1(p, off, true) {
+			case stored:
+				return len(p), nil
+			case storedClean:
+				m.markStored(off >> m.shift)
+				return len(p), nil
+			}
+		} else if m.hotWriteSpan(p, off, true) {
+			// Across a chunk boundary: without the resize lock that
+			// writeAt takes, which costs two more atomic operations.
 			return len(p), nil
 		}
 	}
