@@ -6,8 +6,9 @@ import (
 )
 
 // TestFollow_HotReadChecksThePage checks each check of a following reader's
-// lock-free read (hotRead1 with the shared page, and hotAtomic's load) against the state of the
-// page that must send it to followedRead's path: the page's epoch moved
+// lock-free read (hotRead1 and hotReadSpan with the shared page, and
+// hotAtomic's load) against the state of the page that must send it to
+// followedRead's path: the page's epoch moved
 // since the reader took it (a cut and its deletions, or a writer set the
 // page up again), the page written over, and the Size a Truncate stores
 // before it moves the epoch. The read stands only on the page the reader
@@ -18,6 +19,7 @@ func TestFollow_HotReadChecksThePage(t *testing.T) {
 	cs := w.ChunkSize()
 	r := followed(t, w, 2, 'A', nil)
 	wantRead(t, r, cs+100, 100, 'A', "the first read, which takes the page")
+	wantRead(t, r, 100, 100, 'A', "a read that maps chunk 0, for the span")
 	pg := r.shared.p // mapped read-only: the writer's page is the same file's
 	wp := w.shared.p
 	off, n := cs+100, 100
@@ -33,8 +35,10 @@ func TestFollow_HotReadChecksThePage(t *testing.T) {
 		{"Size cut below the read, epoch not moved yet", func() { wp.size.Store(off + int64(n) - 1) }, func() { wp.size.Store(2 * cs) }, false},
 		{"Size cut to the read's end", func() { wp.size.Store(off + int64(n)) }, func() { wp.size.Store(2 * cs) }, true},
 	}
-	// The word a LoadUint64 reads ends where the read does.
+	// The word a LoadUint64 reads, and the span across chunks 0 and 1,
+	// end where the read does.
 	woff := off + int64(n) - 8
+	soff, sn := cs-100, int(off+int64(n)-(cs-100))
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := make([]byte, n)
@@ -46,6 +50,16 @@ func TestFollow_HotReadChecksThePage(t *testing.T) {
 			}
 			if ok && !bytes.Equal(got, bytes.Repeat([]byte{'A'}, n)) {
 				t.Fatalf("read %q, want 'A's", got)
+			}
+			span := make([]byte, sn)
+			c.set()
+			ok = r.hotReadSpan(span, soff, pg)
+			c.undo()
+			if ok != c.stand {
+				t.Fatalf("hotReadSpan with the page = %v, want %v", ok, c.stand)
+			}
+			if ok && !bytes.Equal(span, bytes.Repeat([]byte{'A'}, sn)) {
+				t.Fatalf("read %q, want 'A's", span)
 			}
 			c.set()
 			x, _, ok, _ := r.hotAtomic(atomicLoad, 8, woff, 0, 0, pg)

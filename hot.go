@@ -237,9 +237,17 @@ const maxSpan = 16
 
 // hotReadSpan is hotRead1 for a range across chunk boundaries: where the
 // arena places the chunks side by side and all are mapped, it copies the
-// range in one go, checking every chunk's own word before and after.
-func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
+// range in one go, checking every chunk's own word before and after, and
+// for a following reader its writer's state page pg as hotRead1 does.
+func (m *Manager) hotReadSpan(p []byte, off int64, pg *statePage) (ok bool) {
 	defer endHot(debug.SetPanicOnFault(true), &ok, nil) // as in hotRead1
+	var pe uint64
+	if pg != nil {
+		var taken bool // not ok: a fault must leave ok false
+		if pe, taken = m.pageTaken(pg); !taken {
+			return false
+		}
+	}
 	e := m.shrinks.Load()
 	first, last := m.chunkOf(off), m.chunkOf(off+int64(len(p))-1)
 	k := first & m.smask
@@ -258,6 +266,10 @@ func (m *Manager) hotReadSpan(p []byte, off int64) (ok bool) {
 	}
 	copy(p, unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)))
 	loadFence()
+	// The page first, as in hotRead1.
+	if pg != nil && !pageStill(pg, pe, off+int64(len(p))) {
+		return false
+	}
 	if m.shrinks.Load() != e {
 		return false
 	}

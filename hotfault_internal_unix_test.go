@@ -59,7 +59,7 @@ func TestHotPaths_FaultRecovered(t *testing.T) {
 	}
 	accesses := []access{
 		{"hotRead1", func() bool { return m.hotRead1(p, off, nil) }},
-		{"hotReadSpan", func() bool { return m.hotReadSpan(span, 2*cs-64) }},
+		{"hotReadSpan", func() bool { return m.hotReadSpan(span, 2*cs-64, nil) }},
 		{"hotWrite1", func() bool { return m.hotWrite1([]byte("BBBBBBBB"), off, true) != notStored }},
 		{"hotWriteSpan", func() bool { return m.hotWriteSpan(span, 2*cs-64, true) }},
 		{"hotAtomic load", func() bool {

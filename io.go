@@ -35,12 +35,18 @@ func (m *Manager) ReadAt(p []byte, off int64) (int, error) {
 	// A reader following a writer checks the writer's shared state page
 	// too, in the same guarded frame; where that does not settle the
 	// read, readAt follows the writer first.
-	if n := int64(len(p)); off >= 0 && n > 0 && n <= m.state().size.Load()-off && n <= m.chunkSize-off&m.mask {
+	if n := int64(len(p)); off >= 0 && n > 0 && n <= m.state().size.Load()-off {
 		var pg *statePage
 		if m.follows.Load() {
 			pg = m.shared.p
 		}
-		if m.hotRead1(p, off, pg) {
+		if n <= m.chunkSize-off&m.mask {
+			if m.hotRead1(p, off, pg) {
+				return len(p), nil
+			}
+		} else if m.hotReadSpan(p, off, pg) {
+			// Across a chunk boundary: a following reader's readAt
+			// would follow its writer first, in three more calls.
 			return len(p), nil
 		}
 	}
@@ -203,7 +209,7 @@ func (m *Manager) readPieces(p []byte, off int64, call span, shrinks uint64) (in
 // name the chunk file but not the operation or offset: the caller wraps
 // them (wrapErr).
 func (m *Manager) read(p []byte, off int64) (int, error) {
-	if m.hotReadSpan(p, off) {
+	if m.hotReadSpan(p, off, nil) {
 		return len(p), nil
 	}
 	n := 0
