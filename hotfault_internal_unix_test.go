@@ -3,7 +3,6 @@
 package chunkmap
 
 import (
-	"bytes"
 	"os"
 	"runtime/debug"
 	"testing"
@@ -22,20 +21,8 @@ import (
 // memory between the defer and the return) lets the fault unwind the test
 // as a panic, which fails it.
 func TestHotPaths_FaultRecovered(t *testing.T) {
-	m := openWriter(t, t.TempDir())
+	m := dirtyMapped(t, 1, 2)
 	cs := m.ChunkSize()
-	if _, err := m.WriteAt(bytes.Repeat([]byte{'A'}, int(3*cs)), 0); err != nil {
-		t.Fatal(err)
-	}
-	for _, off := range []int64{cs + 8, 2*cs + 8} {
-		// Map chunks 1 and 2, and mark them dirty: an atomic stores
-		// through the mapping (a small WriteAt to a clean chunk may go
-		// to its file instead: see cleanWrites).
-		wantRead(t, m, off, 8, 'A', "a read that maps the chunk")
-		if _, err := m.AddUint64(off, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
 	s := &m.slots[1&m.smask]
 	if s.own.Load() != 2 || !s.isDirty() || m.slots[2&m.smask].own.Load() != 3 {
 		t.Fatalf("chunks 1 and 2 are not mapped in their slots, or chunk 1 is not dirty: own %d and %d, dirty %v",

@@ -15,19 +15,8 @@ import (
 // that Size is the one reason to decline, which the same call without the
 // check then shows by storing.
 func TestHotWriteSpan_SizeCheckedAfterEntering(t *testing.T) {
-	m := openWriter(t, t.TempDir())
+	m := dirtyMapped(t, 0, 1)
 	cs := m.ChunkSize()
-	if _, err := m.WriteAt(bytes.Repeat([]byte{'A'}, int(3*cs)), 0); err != nil {
-		t.Fatal(err)
-	}
-	for _, off := range []int64{8, cs + 8} {
-		// Map chunks 0 and 1 and mark them dirty (a small WriteAt to a
-		// clean chunk may go to its file instead: see cleanWrites).
-		wantRead(t, m, off, 8, 'A', "a read that maps the chunk")
-		if _, err := m.AddUint64(off, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if err := m.Truncate(cs + 16); err != nil {
 		t.Fatal(err)
 	}
@@ -48,4 +37,26 @@ func TestHotWriteSpan_SizeCheckedAfterEntering(t *testing.T) {
 	if !m.hotWriteSpan(span, cs-64, false) {
 		t.Fatal("hotWriteSpan declined the range without the Size check too: the test does not reach the check")
 	}
+}
+
+// dirtyMapped opens a writer of three chunks of 64 KiB of 'A's, closed when
+// the test ends, and maps and marks dirty the chunks listed, so that the
+// lock-free stores of hot.go go to them.
+func dirtyMapped(t *testing.T, chunks ...int64) *Manager {
+	t.Helper()
+	m := openWriter(t, t.TempDir())
+	cs := m.ChunkSize()
+	if _, err := m.WriteAt(bytes.Repeat([]byte{'A'}, int(3*cs)), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chunks {
+		// A read maps the chunk; an atomic stores through the mapping,
+		// which marks it dirty (a small WriteAt to a clean chunk may go
+		// to its file instead: see cleanWrites).
+		wantRead(t, m, c*cs+8, 8, 'A', "a read that maps the chunk")
+		if _, err := m.AddUint64(c*cs+8, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
 }
