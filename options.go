@@ -161,14 +161,13 @@ type Options struct {
 	// files in it are left alone. Open makes one chunk file there and
 	// lets go of it, so that a directory in which none can be made fails
 	// the Open (ErrIO) rather than the first write. Chunk files are made
-	// through handles of
-	// the directory that Open opened (on Unix), so a directory that another
-	// program moves keeps the dataset's files, as a writer's does. But the
-	// directory holds no name of the dataset and looks empty: a program
-	// that removes it (or a Remove of a dataset beside it) makes every
-	// later growth fail with an error matching ErrIO and fs.ErrNotExist,
-	// while what was written stays readable and writable. Scratch and
-	// ReadOnly exclude each other.
+	// through handles of the directory that Open opened (on Unix), so a
+	// directory that another program moves keeps the dataset's files, as
+	// a writer's does. But the directory holds no name of the dataset and
+	// looks empty: a program that removes it (or a Remove of a dataset
+	// beside it) makes every later growth fail with an error matching
+	// ErrIO and fs.ErrNotExist, while what was written stays readable and
+	// writable. Scratch and ReadOnly exclude each other.
 	Scratch bool
 	// ArenaSize is how many bytes of address space the dataset's arena
 	// reserves (see the package doc's Layout), rounded up to a power of

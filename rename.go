@@ -51,13 +51,13 @@ import (
 // then be set aside or removed, the error matches ErrLeftover (and not its
 // cause's sentinel): the replacement is made and durable, and the message
 // names the directory that holds what is left of the old dataset, which
-// Remove finishes; the call tried again finds nothing under from (unless
+// Remove finishes (or os.Remove, where the message says only the directory
+// is left, empty); the call tried again finds nothing under from (unless
 // the setting aside failed: then from holds the old dataset, and must be
 // removed, not renamed again). An error of the fsync of the directories
 // after the swap is no ErrLeftover: the swap may not survive a power loss.
-// Swapping
-// needs renameat2's RENAME_EXCHANGE, which Linux has from 3.15 on the
-// common file systems (ext4, xfs, btrfs, tmpfs); elsewhere, and on a file
+// Swapping needs renameat2's RENAME_EXCHANGE, which Linux has from 3.15 on
+// the common file systems (ext4, xfs, btrfs, tmpfs); elsewhere, and on a file
 // system that lacks it, replacing fails with an error matching ErrIO and
 // errors.ErrUnsupported, and nothing changes. ReadOnly Managers of the
 // replaced dataset fail as Remove says.
