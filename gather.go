@@ -268,10 +268,24 @@ func offsFault(f fault) error {
 const gatherDistinct = 64
 
 // recentAt is where a block's table of recent chunks keeps a chunk, from its
-// last offset t (never 0): a multiplicative hash, which spares the hot loops
-// a shift by the chunk size (a shift by a variable ties up a register on
-// amd64, and the loops have none to spare).
-func recentAt(t int64) uint64 { return uint64(t) * 0x9e3779b97f4a7c15 >> 58 }
+// last offset t (never 0) and the Manager's recentMul: a multiplicative
+// hash, which spares the hot loops a shift by the chunk size (a shift by a
+// variable ties up a register on amd64, and the loops have none to spare).
+func recentAt(t int64, mul uint64) uint64 { return uint64(t) * mul >> 58 }
+
+// recentMul returns the multiplier of recentAt for chunks of 1<<shift
+// bytes: 2^64 divided by the golden ratio, shifted right by shift (and
+// odd). A chunk's last offset is t = (i+1)<<shift - 1 for its index i, so
+// t times it is (i+1) times 2^64 divided by the golden ratio, less the
+// multiplier itself (the same for every chunk) and less a term below
+// (i+1)<<shift, under a 64th of one of the table's places while i is below
+// 2^(52-shift) (2^21 chunks of 2 GiB). recentAt's six top bits are then a
+// Fibonacci hash of the chunk's index, which puts 32 consecutive chunks at
+// 32 different places of the 64 (TestRecentAt). One multiplier for every
+// chunk size would not: t times it keeps only the bits of the multiplier
+// below 64-shift, and with 1 GiB chunks 32 consecutive chunks shared 16
+// places, so that a block checked its chunks again and again.
+func recentMul(shift uint) uint64 { return 0x9e3779b97f4a7c15>>shift | 1 }
 
 // gatherSlots is what hotGather checked of the slots a block reads from:
 // each distinct (slot, chunk) once, with the generation it saw.
@@ -294,7 +308,7 @@ type gatherSlots struct {
 // remembers) and records it in gs.
 func (m *Manager) resolve(offs []int64, n int, gs *gatherSlots) int {
 	start, size := m.state().start.Load(), m.state().size.Load()
-	mask, last, end := m.mask, m.chunkSize-int64(n), size-int64(n)
+	mask, mul, last, end := m.mask, m.rmul, m.chunkSize-int64(n), size-int64(n)
 	for k := 0; ; {
 		// The inner loop makes no call, so that its values stay in
 		// registers; it leaves for a chunk not checked yet.
@@ -303,7 +317,7 @@ func (m *Manager) resolve(offs []int64, n int, gs *gatherSlots) int {
 			if off < start || off > end || off&mask > last {
 				return m.sizeHeld(k, size)
 			}
-			if t := off | mask; gs.recent[recentAt(t)] != t {
+			if t := off | mask; gs.recent[recentAt(t, mul)] != t {
 				break
 			}
 		}
@@ -340,7 +354,7 @@ func (gs *gatherSlots) check(m *Manager, off int64) bool {
 	gs.slot[gs.n], gs.want[gs.n], gs.gen[gs.n] = s, want, g
 	gs.n++
 	t := off | m.mask
-	gs.recent[recentAt(t)] = t
+	gs.recent[recentAt(t, m.rmul)] = t
 	return true
 }
 
@@ -442,11 +456,14 @@ type scatterSlots struct {
 	// checked is true for the slots whose check passed: their chunks
 	// are stored to. A slot announced and refused was not.
 	checked [gatherDistinct]bool
-	// recent and alloc hold, at recentAt of a chunk's last offset, that
-	// offset and the chunk's allocation watermark as seen once announced
-	// in its slot (see gatherSlots.recent).
+	// recent and top hold, at recentAt of a chunk's last offset, that
+	// offset (see gatherSlots.recent) and the last offset in the chunk at
+	// which a value is allocated on disk (its allocation watermark as seen
+	// once announced in its slot, less the value's size). A value at or
+	// below top is also inside its chunk, the watermark being at most the
+	// chunk's size.
 	recent [64]int64
-	alloc  [64]int64
+	top    [64]int64
 }
 
 // enterAll returns how many of the n-byte values at offs, from the first,
@@ -457,16 +474,17 @@ type scatterSlots struct {
 // slot, and records it in ws; the caller leaves each.
 func (m *Manager) enterAll(offs []int64, n int, ws *scatterSlots) int {
 	start, size := m.state().start.Load(), m.state().size.Load()
-	mask, last, end := m.mask, m.chunkSize-int64(n), size-int64(n)
+	mask, mul, end := m.mask, m.rmul, size-int64(n)
 	for k := 0; ; {
-		// As in resolve, the inner loop makes no call.
+		// As in resolve, the inner loop makes no call. A value across a
+		// chunk boundary leaves it as one past top does, and enter
+		// refuses it: that keeps the loop's values in registers.
 		for ; k < len(offs); k++ {
 			off := offs[k]
-			o := off & mask
-			if off < start || off > end || o > last {
+			if off < start || off > end {
 				return m.sizeHeld(k, size)
 			}
-			if t, h := off|mask, recentAt(off|mask); ws.recent[h] != t || o+int64(n) > ws.alloc[h] {
+			if t, h := off|mask, recentAt(off|mask, mul); ws.recent[h] != t || off&mask > ws.top[h] {
 				break
 			}
 		}
@@ -494,16 +512,16 @@ func (ws *scatterSlots) enter(m *Manager, off int64, n int) bool {
 	if s.own.Load() != want {
 		return false
 	}
-	alloc := s.alloc.Load()
-	if off&m.mask+int64(n) > alloc {
-		return false
+	top := min(s.alloc.Load(), m.chunkSize) - int64(n)
+	if off&m.mask > top {
+		return false // past the chunk's allocated bytes, or its end
 	}
 	if w&(dirtyBit|lateBit) == 0 {
 		// Set before the block leaves the slot (see lateBit).
 		s.setLate()
 	}
-	h := recentAt(off | m.mask)
-	ws.recent[h], ws.alloc[h] = off|m.mask, alloc
+	h := recentAt(off|m.mask, m.rmul)
+	ws.recent[h], ws.top[h] = off|m.mask, top
 	ws.checked[ws.n-1] = true
 	return true
 }

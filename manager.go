@@ -91,6 +91,7 @@ type Manager struct {
 	chunkSize int64
 	shift     uint
 	mask      int64
+	rmul      uint64 // recentMul(shift), for Gather's and Scatter's tables of chunks
 
 	// The arena: one reserved range of address space in which every chunk
 	// has a fixed place (slots.go). Fixed for the Manager's life.

@@ -728,6 +728,7 @@ func newManager(dir string, o Options, boot [48]byte, ms manifestState, cur mani
 		chunkSize: ms.mf.chunkSize,
 		shift:     shift,
 		mask:      ms.mf.chunkSize - 1,
+		rmul:      recentMul(shift),
 		mfile:     mfl,
 		boot:      boot,
 	}
