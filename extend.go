@@ -220,9 +220,9 @@ func (m *Manager) reserveLocked(off, end int64, alloc, pausing bool) error {
 			// zeroed, the range handed to this writer included: another
 			// writer's publish may cover it before this one has written
 			// it, and a reader must then see zeros, as in a file's gap,
-			// never old data. Those past end stay stale, past reserved,
-			// as the invariant allows.
-			if err := m.zeroLocked(m.mu.reserved, min(end, m.mu.hwm)); err != nil {
+			// never old data. Those past end may stay stale, past
+			// reserved, as the invariant allows.
+			if err := m.zeroStaleLocked(end); err != nil {
 				return err
 			}
 		}

@@ -330,6 +330,10 @@ type Manager struct {
 		// known to be allocated on disk (resize.go); absent means unknown.
 		allocEnd map[int64]int64
 		probed   bool // fillChunks is known (createLocked)
+		// noHoles is set once punching a hole in a chunk file failed as
+		// unsupported: stale bytes are zeroed in place from then on
+		// (zeroStaleLocked).
+		noHoles bool
 	}
 }
 

@@ -423,29 +423,115 @@ func spaceErr(err error) error {
 	return err
 }
 
-// zeroLocked zeroes the bytes [from, to) of existing chunks with the file
-// system (no mapping needed), and remembers the chunks for the next Sync.
+// zeroStaleLocked makes the bytes [reserved, end) that may be stale (below
+// hwm) read as zeros, for a growth to end, and lowers hwm as far as it
+// gets. Stale bytes within a chunk's allocated prefix (mu.allocEnd) are
+// zeroed in place and stay allocated, since stores through the mapping go
+// there without taking a lock. Stale bytes past the prefix are given back
+// to the file system as a hole (chunk.File.Discard), or zeroed in place
+// where it cannot punch holes (holesLocked): zeros there would take disk space that
+// bytes never written do not take, up to a whole chunk's for a growth
+// after a Truncate or an Open. Past end the holes are punched too, up to
+// hwm, if the file system can: a stream of appends over them then has
+// nothing to zero, where it would zero each append's bytes with calls of
+// its own. The chunks are remembered for the next Sync.
 //
 // REQUIRES: m.mu held.
-func (m *Manager) zeroLocked(from, to int64) error {
-	for from < to {
-		idx := from >> m.shift
-		n := min(to-from, m.chunkSize-from&m.mask) // (idx+1)<<shift overflows for the top chunk
-		e, err := m.fdLocked(idx)
-		if err != nil {
-			return chunkError(err)
+func (m *Manager) zeroStaleLocked(end int64) error {
+	from, hwm := m.mu.reserved, m.mu.hwm
+	for to := min(end, hwm); from < to; {
+		idx, stop, have := m.staleSpan(from, to)
+		if err := m.zeroChunkLocked(idx, from, min(stop, max(from, have)), false); err != nil {
+			return err
 		}
-		// Zero refuses a file another program cut (ErrSize), which
-		// chunkError makes a fault, as for a pwrite.
-		err = e.f.Zero(from&m.mask, n)
-		id := e.f.Info()
-		m.releaseFdLocked(e)
-		if err != nil {
-			return chunkError(err) // names the file; the caller names the operation and offset
+		if u := max(from, have); u < stop {
+			err := errors.ErrUnsupported
+			if m.holesLocked() {
+				err = m.zeroChunkLocked(idx, u, stop, true)
+			}
+			if errors.Is(err, errors.ErrUnsupported) || isSpaceErr(err) {
+				// No hole (or none on a full disk, where ext4 may need
+				// a block to split an extent): zeros.
+				err = m.zeroChunkLocked(idx, u, stop, false)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		m.markFileDirtyLocked(idx, id)
-		from += n
+		from = stop
 	}
+	// Past end, what a hole can take becomes one. Stale bytes left in an
+	// allocated prefix keep hwm where that prefix ends; a failure keeps
+	// it where it was.
+	stale := from
+	for from < hwm {
+		if !m.holesLocked() {
+			return nil
+		}
+		idx, stop, have := m.staleSpan(from, hwm)
+		if from < have {
+			stale = min(stop, have)
+		}
+		if u := max(from, have); u < stop && m.zeroChunkLocked(idx, u, stop, true) != nil {
+			return nil
+		}
+		from = stop
+	}
+	m.mu.hwm = stale
+	return nil
+}
+
+// holesLocked reports whether zeroStaleLocked may punch holes: not where
+// the file system cannot (mu.noHoles), nor where a read of a hole through a
+// mapping needs a page of the file system's own (holesFault: tmpfs), which
+// a pin holding bytes past Size since a Truncate would take on its next
+// read, a fault on a full tmpfs.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) holesLocked() bool { return !m.mu.noHoles && !m.holesFault }
+
+// staleSpan returns the chunk of offset from, where the span [from, to)
+// ends in it, and the end of the chunk's allocated prefix, as offsets in
+// the dataset.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) staleSpan(from, to int64) (idx, stop, have int64) {
+	idx = from >> m.shift
+	// (The chunk's end overflows for the top chunk.)
+	return idx, from + min(to-from, m.chunkSize-from&m.mask), idx<<m.shift + m.mu.allocEnd[idx]
+}
+
+// zeroChunkLocked zeroes the bytes [from, to) of the dataset, which lie in
+// chunk idx, with the file system (no mapping needed): in place, or with
+// discard as a hole (see zeroStaleLocked). An error matching
+// errors.ErrUnsupported means discard could not be, and nothing changed.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) zeroChunkLocked(idx, from, to int64, discard bool) error {
+	if from >= to {
+		return nil
+	}
+	e, err := m.fdLocked(idx)
+	if err != nil {
+		return chunkError(err)
+	}
+	// Zero and Discard refuse a file another program cut (ErrSize), which
+	// chunkError makes a fault, as for a pwrite.
+	if discard {
+		err = e.f.Discard(from&m.mask, to-from)
+	} else {
+		err = e.f.Zero(from&m.mask, to-from)
+	}
+	id := e.f.Info()
+	m.releaseFdLocked(e)
+	if errors.Is(err, errors.ErrUnsupported) {
+		m.mu.noHoles = true
+		return err
+	}
+	if err != nil {
+		return chunkError(err) // names the file; the caller names the operation and offset
+	}
+	m.markFileDirtyLocked(idx, id)
 	return nil
 }
 

@@ -406,6 +406,39 @@ func (c *File) Zero(off, n int64) error {
 	return nil
 }
 
+// Discard sets bytes [off, off+n) of the chunk to zero and gives back the
+// disk blocks of its whole pages, which become a hole; mappings of the file
+// see the zeros. Where the file system cannot punch holes it returns an
+// error matching errors.ErrUnsupported and changes nothing: [File.Zero]
+// zeroes the bytes instead. A store through a mapping into a hole needs a
+// block again, and faults on a full disk: Discard is for bytes that no
+// store through a mapping reaches until they are allocated again.
+func (c *File) Discard(off, n int64) error {
+	if c.f == nil {
+		return c.err("discard", fs.ErrClosed)
+	}
+	if off < 0 || n < 0 || off > c.size || n > c.size-off {
+		return c.err("discard", fmt.Errorf("%d bytes at offset %d: %w", n, off, ErrSize))
+	}
+	if n == 0 {
+		return nil
+	}
+	// A file another program cut is refused, as by Zero.
+	if got, err := c.Len(); err != nil {
+		return err
+	} else if got != c.size {
+		return c.err("discard", fmt.Errorf("%w: %d bytes, want %d", ErrSize, got, c.size))
+	}
+	if err := discardRange(c.f.OS(), off, n); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) { // a pwrite's: the path is named once, here
+			err = pe.Err
+		}
+		return c.err("discard", err)
+	}
+	return nil
+}
+
 // Stat returns the FileInfo of the open file. It describes this file even
 // after its name was removed or given to another file, so [os.SameFile]
 // tells whether the file under Path is still this one.

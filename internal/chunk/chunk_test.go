@@ -378,7 +378,22 @@ func TestFile_ReadWriteAt(t *testing.T) {
 	}
 }
 
+// zeroOp is a call that zeroes a range of a chunk: Zero, and where the
+// platform punches holes, Discard (added by its test file).
+type zeroOp struct {
+	name string
+	call func(f *chunk.File, off, n int64) error
+}
+
+var zeroOps = []zeroOp{{"zero", (*chunk.File).Zero}}
+
 func TestFile_Zero(t *testing.T) {
+	for _, op := range zeroOps {
+		t.Run(op.name, func(t *testing.T) { testZero(t, op) })
+	}
+}
+
+func testZero(t *testing.T, op zeroOp) {
 	_, f := create(t, 1)
 	if err := f.Map(chunk.ReadWrite); err != nil {
 		t.Fatal(err)
@@ -393,7 +408,7 @@ func TestFile_Zero(t *testing.T) {
 		{"middle", 100, 5000, nil},
 		{"within a page", 5000, 100, nil},
 		// Whole pages go to the file system, the partial ones at both
-		// ends are written (zeroRange).
+		// ends are written (zeroRange, discardRange).
 		{"pages and both ends", 100, 3 * 4096, nil},
 		{"page", 4096, 4096, nil},
 		{"tail", testSize - 7, 7, nil},
@@ -408,55 +423,57 @@ func TestFile_Zero(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			copy(b, ones)
-			err := f.Zero(tc.off, tc.n)
+			err := op.call(f, tc.off, tc.n)
 			if tc.wantErr != nil {
-				wantPathError(t, err, "zero", f.Path(), tc.wantErr)
+				wantPathError(t, err, op.name, f.Path(), tc.wantErr)
 				if !bytes.Equal(b, ones) {
-					t.Errorf("failed Zero(%d, %d) changed bytes", tc.off, tc.n)
+					t.Errorf("failed %s(%d, %d) changed bytes", op.name, tc.off, tc.n)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("Zero(%d, %d): %v", tc.off, tc.n, err)
+				t.Fatalf("%s(%d, %d): %v", op.name, tc.off, tc.n, err)
 			}
 			want := slices.Clone(ones)
 			clear(want[tc.off : tc.off+tc.n])
 			// The mapping and pread both see the zeros, and nothing
 			// around them changed.
 			if i := firstDiff(b, want); i >= 0 {
-				t.Errorf("after Zero(%d, %d) mapped byte %d = %#x, want %#x", tc.off, tc.n, i, b[i], want[i])
+				t.Errorf("after %s(%d, %d) mapped byte %d = %#x, want %#x", op.name, tc.off, tc.n, i, b[i], want[i])
 			}
 			got := make([]byte, testSize)
 			if _, err := f.ReadAt(got, 0); err != nil {
 				t.Fatal(err)
 			}
 			if i := firstDiff(got, want); i >= 0 {
-				t.Errorf("after Zero(%d, %d) file byte %d = %#x, want %#x", tc.off, tc.n, i, got[i], want[i])
+				t.Errorf("after %s(%d, %d) file byte %d = %#x, want %#x", op.name, tc.off, tc.n, i, got[i], want[i])
 			}
 		})
 	}
 	fi, err := os.Stat(f.Path())
 	if err != nil || fi.Size() != testSize {
-		t.Errorf("after Zero: Stat = %v, %v; want size %d", fi, err, testSize)
+		t.Errorf("after %s: Stat = %v, %v; want size %d", op.name, fi, err, testSize)
 	}
 }
 
-// TestFile_ZeroCutFile: Zero of a file that another program cut refuses
-// (ErrSize) and leaves the file as cut: zeros written past its end would
-// grow it again.
+// TestFile_ZeroCutFile: Zero (and Discard) of a file that another program
+// cut refuses (ErrSize) and leaves the file as cut: zeros written past its
+// end would grow it again.
 func TestFile_ZeroCutFile(t *testing.T) {
-	for _, cut := range []int64{0, 50, testSize - 1} {
-		t.Run(fmt.Sprint(cut), func(t *testing.T) {
-			_, f := create(t, 1)
-			if err := os.Truncate(f.Path(), cut); err != nil {
-				t.Fatal(err)
-			}
-			wantPathError(t, f.Zero(10, 3*4096), "zero", f.Path(), chunk.ErrSize)
-			fi, err := os.Stat(f.Path())
-			if err != nil || fi.Size() != cut {
-				t.Errorf("after the refused Zero: Stat = %v, %v; want size %d", fi, err, cut)
-			}
-		})
+	for _, op := range zeroOps {
+		for _, cut := range []int64{0, 50, testSize - 1} {
+			t.Run(fmt.Sprint(op.name, cut), func(t *testing.T) {
+				_, f := create(t, 1)
+				if err := os.Truncate(f.Path(), cut); err != nil {
+					t.Fatal(err)
+				}
+				wantPathError(t, op.call(f, 10, 3*4096), op.name, f.Path(), chunk.ErrSize)
+				fi, err := os.Stat(f.Path())
+				if err != nil || fi.Size() != cut {
+					t.Errorf("after the refused %s: Stat = %v, %v; want size %d", op.name, fi, err, cut)
+				}
+			})
+		}
 	}
 }
 

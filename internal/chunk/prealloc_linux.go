@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -26,16 +27,7 @@ import (
 // instant, and a store to them between the write-back and the drop is
 // lost.
 func zeroRange(f *os.File, off, n int64) error {
-	align := int64(os.Getpagesize())
-	var st unix.Statfs_t
-	// (f_bsize is 32 bits wide on 32-bit platforms.) A file system that
-	// reports a huge preferred size (some FUSE ones) gets its zeros
-	// written, up to that size at each end, rather than fallocated.
-	if unix.Fstatfs(int(f.Fd()), &st) == nil && int64(st.Bsize) > align && int64(st.Bsize) <= 1<<20 {
-		align = int64(st.Bsize)
-	}
-	lo := (off + align - 1) &^ (align - 1)
-	hi := (off + n) &^ (align - 1)
+	lo, hi := pageRange(f, off, n)
 	if lo >= hi {
 		return zeroWrite(f, off, n)
 	}
@@ -54,4 +46,42 @@ func zeroRange(f *os.File, off, n int64) error {
 		return zeroWrite(f, lo, hi-lo)
 	}
 	return err
+}
+
+// pageRange returns [lo, hi), the whole pages (or file system blocks, where
+// larger) of [off, off+n) of f; lo >= hi if there is none.
+func pageRange(f *os.File, off, n int64) (lo, hi int64) {
+	align := int64(os.Getpagesize())
+	var st unix.Statfs_t
+	// (f_bsize is 32 bits wide on 32-bit platforms.) A file system that
+	// reports a huge preferred size (some FUSE ones) gets its zeros
+	// written, up to that size at each end, rather than fallocated.
+	if unix.Fstatfs(int(f.Fd()), &st) == nil && int64(st.Bsize) > align && int64(st.Bsize) <= 1<<20 {
+		align = int64(st.Bsize)
+	}
+	return (off + align - 1) &^ (align - 1), (off + n) &^ (align - 1)
+}
+
+// discardRange deallocates the whole pages (or file system blocks, where
+// larger) of [off, off+n) of f with FALLOC_FL_PUNCH_HOLE, so that they read
+// as zeros and take no space, and writes zeros over the partial ones at its
+// ends, as zeroRange does (see there why). Where the file system cannot
+// punch holes it returns an error matching errors.ErrUnsupported, having
+// changed nothing.
+func discardRange(f *os.File, off, n int64) error {
+	lo, hi := pageRange(f, off, n)
+	if lo >= hi {
+		return zeroWrite(f, off, n)
+	}
+	err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, lo, hi-lo)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("punch a hole: %w: %w", errors.ErrUnsupported, err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := zeroWrite(f, off, lo-off); err != nil {
+		return err
+	}
+	return zeroWrite(f, hi, off+n-hi)
 }
