@@ -349,17 +349,6 @@ func immutableTruncateChild(dir string) {
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
 }
 
-// removeHookFS calls onRemove before every removal.
-type removeHookFS struct {
-	vfs.FS
-	onRemove func(path string)
-}
-
-func (f removeHookFS) Remove(name string) error {
-	f.onRemove(name)
-	return f.FS.Remove(name)
-}
-
 // TestHostileFS_DropBeforeAfterPageBroke lets Appends fail while the
 // manifest is immutable (their Size is in this process, not in the page),
 // makes it mutable again, and drops chunks: the page must hold the

@@ -960,7 +960,22 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64, shrink bool)
 			m.mu.removeLater[idx] = struct{}{}
 			continue
 		}
-		err = errors.Join(err, m.removeChunk(idx))
+		rm := m.takeChunkLocked(idx)
+		if shrink {
+			// The unlink itself runs with mu let go, as between runs
+			// (see fileRun): a chunk file of many extents takes
+			// milliseconds to free (tens of milliseconds with online
+			// discard), which reads that miss would wait for.
+			// (Locked again by a deferred call: a panic of the file
+			// system unwinds through callers that unlock mu.)
+			m.mu.Unlock()
+			func() {
+				defer m.mu.Lock()
+				err = errors.Join(err, rm())
+			}()
+		} else {
+			err = errors.Join(err, rm())
+		}
 		if unlinked++; shrink && unlinked%fileRun == 0 && idx > from {
 			m.letGoLocked(idx)
 		}
@@ -985,7 +1000,9 @@ func (m *Manager) deleteChunksLocked(from, to int64, spare []int64, shrink bool)
 // every read that missed (mapping a chunk, opening its file for pread)
 // waiting for seconds, though none of them needs a file being made or
 // deleted. Letting go of mu is safe there because nothing that runs under
-// mu meanwhile can reach those files or make one under their names.
+// mu meanwhile can reach those files or make one under their names. An
+// unlink of a large file can take milliseconds on its own, as the file
+// system frees its blocks: the unlinks run with mu let go, each.
 //
 // Unlinks (deleteChunksLocked, for Truncate and DropBefore, which also hold
 // syncMu):
@@ -1096,13 +1113,23 @@ func (m *Manager) doomedLocked(idx int64) bool {
 }
 
 // removeChunk deletes the file of chunk idx.
-func (m *Manager) removeChunk(idx int64) error {
+//
+// REQUIRES: m.mu held.
+func (m *Manager) removeChunk(idx int64) error { return m.takeChunkLocked(idx)() }
+
+// takeChunkLocked forgets the file of chunk idx and returns what deletes it,
+// which needs no lock: the unlink of a named file, the last close of an
+// unnamed scratch file.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) takeChunkLocked(idx int64) (remove func() error) {
 	if f := m.mu.scratch[idx]; f != nil {
 		delete(m.mu.scratch, idx)
 		unreserveScratchFile(m.scratchFiles)
-		return f.Close() // the system deletes the unnamed file
+		return f.Close // the system deletes the unnamed file
 	}
-	return removeFile(m.fsys, filepath.Join(m.dir, chunk.Name(idx)))
+	path := filepath.Join(m.dir, chunk.Name(idx))
+	return func() error { return removeFile(m.fsys, path) }
 }
 
 // freeSpace returns the bytes free for the dataset's growth: on the file
