@@ -369,6 +369,7 @@ func (m *Manager) hotGather(dst []byte, offs []int64, n int) (done int) {
 	e := m.shrinks.Load() // before resolve loads Size
 	var gs gatherSlots
 	k := m.resolve(offs, n, &gs)
+	atRace(siteGather)
 	m.copyValues(dst, offs[:k], n, false)
 	loadFence()
 	if m.shrinks.Load() != e {

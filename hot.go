@@ -123,6 +123,7 @@ func (m *Manager) hotRead1(p []byte, off int64, pg *statePage) (ok bool) {
 	if s.own.Load() != want || off+int64(len(p)) > m.state().size.Load() {
 		return false
 	}
+	atRace(siteRead1)
 	src := unsafe.Add(m.slotAddr(k), off&m.mask)
 	if len(p) == 8 {
 		*(*[8]byte)(p) = *(*[8]byte)(src)
@@ -264,6 +265,7 @@ func (m *Manager) hotReadSpan(p []byte, off int64, pg *statePage) (ok bool) {
 	if off+int64(len(p)) > m.state().size.Load() {
 		return false
 	}
+	atRace(siteReadSpan)
 	copy(p, unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)))
 	loadFence()
 	// The page first, as in hotRead1.

@@ -1,0 +1,20 @@
+package chunkmap
+
+// A lock-free access checks a slot, then touches the bytes, then checks
+// the slot again (slots.go). Between the checks another goroutine may
+// evict the chunk, give its slot to another chunk, or shrink the dataset:
+// the second check is what keeps such a change from reaching the caller.
+// The window is a few nanoseconds wide, so that stress tests hit it
+// rarely. Builds with the chunkmap_interleave tag call a hook at each such
+// place (interleave_on.go), where tests make the change every time; other
+// builds call an empty function, which the compiler removes.
+
+// raceSite names a place between a lock-free check and the access it
+// guards.
+type raceSite int
+
+const (
+	siteRead1     raceSite = iota // hotRead1: the slot checked, before the copy
+	siteReadSpan                  // hotReadSpan: every slot checked, before the copy
+	siteGather                    // hotGather: the block's slots checked, before the copy
+)
