@@ -377,12 +377,24 @@ func (c *File) WriteAt(p []byte, off int64) (int, error) {
 
 // Zero sets bytes [off, off+n) of the chunk to zero, keeping them allocated.
 // Mappings of the file see the zeros.
-func (c *File) Zero(off, n int64) error {
+func (c *File) Zero(off, n int64) error { return c.zeroWith("zero", zeroRange, off, n) }
+
+// Discard sets bytes [off, off+n) of the chunk to zero and gives back the
+// disk blocks of its whole pages, which become a hole; mappings of the file
+// see the zeros. Where the file system cannot punch holes it returns an
+// error matching errors.ErrUnsupported and changes nothing: [File.Zero]
+// zeroes the bytes instead. A store through a mapping into a hole needs a
+// block again, and faults on a full disk: Discard is for bytes that no
+// store through a mapping reaches until they are allocated again.
+func (c *File) Discard(off, n int64) error { return c.zeroWith("discard", discardRange, off, n) }
+
+// zeroWith is Zero or Discard, op, which zero does on the open file.
+func (c *File) zeroWith(op string, zero func(f *os.File, off, n int64) error, off, n int64) error {
 	if c.f == nil {
-		return c.err("zero", fs.ErrClosed)
+		return c.err(op, fs.ErrClosed)
 	}
 	if off < 0 || n < 0 || off > c.size || n > c.size-off {
-		return c.err("zero", fmt.Errorf("%d bytes at offset %d: %w", n, off, ErrSize))
+		return c.err(op, fmt.Errorf("%d bytes at offset %d: %w", n, off, ErrSize))
 	}
 	if n == 0 {
 		return nil
@@ -394,47 +406,14 @@ func (c *File) Zero(off, n int64) error {
 	if got, err := c.Len(); err != nil {
 		return err
 	} else if got != c.size {
-		return c.err("zero", fmt.Errorf("%w: %d bytes, want %d", ErrSize, got, c.size))
+		return c.err(op, fmt.Errorf("%w: %d bytes, want %d", ErrSize, got, c.size))
 	}
-	if err := zeroRange(c.f.OS(), off, n); err != nil {
+	if err := zero(c.f.OS(), off, n); err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) { // a pwrite's: the path is named once, here
 			err = pe.Err
 		}
-		return c.err("zero", err)
-	}
-	return nil
-}
-
-// Discard sets bytes [off, off+n) of the chunk to zero and gives back the
-// disk blocks of its whole pages, which become a hole; mappings of the file
-// see the zeros. Where the file system cannot punch holes it returns an
-// error matching errors.ErrUnsupported and changes nothing: [File.Zero]
-// zeroes the bytes instead. A store through a mapping into a hole needs a
-// block again, and faults on a full disk: Discard is for bytes that no
-// store through a mapping reaches until they are allocated again.
-func (c *File) Discard(off, n int64) error {
-	if c.f == nil {
-		return c.err("discard", fs.ErrClosed)
-	}
-	if off < 0 || n < 0 || off > c.size || n > c.size-off {
-		return c.err("discard", fmt.Errorf("%d bytes at offset %d: %w", n, off, ErrSize))
-	}
-	if n == 0 {
-		return nil
-	}
-	// A file another program cut is refused, as by Zero.
-	if got, err := c.Len(); err != nil {
-		return err
-	} else if got != c.size {
-		return c.err("discard", fmt.Errorf("%w: %d bytes, want %d", ErrSize, got, c.size))
-	}
-	if err := discardRange(c.f.OS(), off, n); err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) { // a pwrite's: the path is named once, here
-			err = pe.Err
-		}
-		return c.err("discard", err)
+		return c.err(op, err)
 	}
 	return nil
 }
