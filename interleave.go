@@ -14,7 +14,7 @@ package chunkmap
 type raceSite int
 
 const (
-	siteRead1     raceSite = iota // hotRead1: the slot checked, before the copy
-	siteReadSpan                  // hotReadSpan: every slot checked, before the copy
-	siteGather                    // hotGather: the block's slots checked, before the copy
+	siteRead1    raceSite = iota // hotRead1: the slot checked, before the copy
+	siteReadSpan                 // hotReadSpan: every slot checked, before the copy
+	siteGather                   // hotGather: the block's slots checked, before the copy
 )
