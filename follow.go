@@ -189,6 +189,7 @@ func (m *Manager) checkHeldLocked(held []int64) error {
 func (m *Manager) followedRead(op string, s span, read func() (end int64, err error)) (ok bool, err error) {
 	pullExact := false
 	for range followTries {
+		atRace(siteFollowPull)
 		id0, c0, size0, marked := m.shared.cutMark()
 		var e uint64
 		var live bool
@@ -199,6 +200,14 @@ func (m *Manager) followedRead(op string, s span, read func() (end int64, err er
 		}
 		if err != nil {
 			return false, m.wrapErr(op, s, err)
+		}
+		if !live && !m.live.Load() {
+			// The reader's own Close came during the call, and a pull
+			// takes nothing from the page after it: the reader's Size
+			// is of its last pull, which an Append its writer made
+			// since may have passed. Read with it, this read would say
+			// io.EOF of bytes the dataset holds.
+			return false, m.errorf(op, s, ErrClosed, "")
 		}
 		if !live {
 			// No writer to follow as the read began, so nothing

@@ -10,11 +10,13 @@ package chunkmap
 // builds call an empty function, which the compiler removes.
 
 // raceSite names a place between a lock-free check and the access it
-// guards.
+// guards, or another place where a change by another goroutine is hard to
+// time in a test.
 type raceSite int
 
 const (
-	siteRead1    raceSite = iota // hotRead1: the slot checked, before the copy
-	siteReadSpan                 // hotReadSpan: every slot checked, before the copy
-	siteGather                   // hotGather: the block's slots checked, before the copy
+	siteRead1      raceSite = iota // hotRead1: the slot checked, before the copy
+	siteReadSpan                   // hotReadSpan: every slot checked, before the copy
+	siteGather                     // hotGather: the block's slots checked, before the copy
+	siteFollowPull                 // followedRead: before it pulls the writer's state
 )

@@ -4,6 +4,7 @@ package chunkmap
 
 import (
 	"bytes"
+	"errors"
 	"sync/atomic"
 	"testing"
 )
@@ -90,5 +91,46 @@ func TestInterleave_SlotGivenAwayBeforeCopy(t *testing.T) {
 				t.Errorf("read whose slot went to another chunk before its copy = %q, %v; want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestInterleave_FollowerClosedDuringRead closes a following reader while
+// its ReadAt of bytes its writer appended since its last pull is under
+// way, after the ReadAt found it open and before it pulled the writer's
+// state. The read must fail with ErrClosed: a closed reader pulls nothing,
+// and read with the Size of its last pull it said io.EOF of bytes the
+// dataset held.
+func TestInterleave_FollowerClosedDuringRead(t *testing.T) {
+	const cs = MinChunkSize
+	dir := t.TempDir()
+	w, err := Open(dir, &Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Append(bytes.Repeat([]byte{'a'}, 100)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	off, err := w.Append(bytes.Repeat([]byte{'b'}, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := onceAt(t, siteFollowPull, func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("the reader's Close during its read: %v", err)
+		}
+	})
+	p := make([]byte, 100)
+	n, err := r.ReadAt(p, off)
+	if !ran() {
+		t.Fatal("the read did not follow its writer: the test does not reach the race site")
+	}
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("ReadAt of an appended record by a reader closed during it = %d, %v; want ErrClosed", n, err)
 	}
 }
