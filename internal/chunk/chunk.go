@@ -388,7 +388,8 @@ func (c *File) Zero(off, n int64) error { return c.zeroWith("zero", zeroRange, o
 // store through a mapping reaches until they are allocated again.
 func (c *File) Discard(off, n int64) error { return c.zeroWith("discard", discardRange, off, n) }
 
-// zeroWith is Zero or Discard, op, which zero does on the open file.
+// zeroWith is Zero (op "zero") or Discard ("discard"): it checks the
+// range and the file's size, then runs zero on the open file.
 func (c *File) zeroWith(op string, zero func(f *os.File, off, n int64) error, off, n int64) error {
 	if c.f == nil {
 		return c.err(op, fs.ErrClosed)
