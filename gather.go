@@ -479,7 +479,8 @@ func (m *Manager) enterAll(offs []int64, n int, ws *scatterSlots) int {
 	for k := 0; ; {
 		// As in resolve, the inner loop makes no call. A value across a
 		// chunk boundary leaves it as one past top does, and enter
-		// refuses it: that keeps the loop's values in registers.
+		// refuses it: one comparison a value less than checking the
+		// boundary on its own.
 		for ; k < len(offs); k++ {
 			off := offs[k]
 			if off < start || off > end {
