@@ -38,6 +38,7 @@ import (
 
 	"github.com/chunkmap/chunkmap"
 	"github.com/chunkmap/chunkmap/internal/chunk"
+	"github.com/chunkmap/chunkmap/internal/units"
 	"github.com/chunkmap/chunkmap/internal/vfs"
 )
 
@@ -316,8 +317,12 @@ func surveyWide(dir string, chunkSize int64) (*survey, error) {
 // Truncate or DropBefore deletes chunk files after it moves the state
 // page's epoch), which would pass for chunk files missing: a survey that
 // found faults is taken again while the manifest changed under it, up to
-// surveyTries times, and then says that it did.
+// surveyTries times. If it changed during every one, only the faults found
+// by every survey are kept: a writer's cut makes a fault only in the
+// survey it falls in, since the next reads the moved page first, while
+// damage stays. A note says so.
 func surveyWith(s *survey, chunkSize int64) (*survey, error) {
+	seen := make(map[string]int) // fault text → surveys that found it
 	for tries := 1; ; tries++ {
 		t := &survey{dir: s.dir, wide: s.wide}
 		if _, err := surveyOnce(t, chunkSize); err != nil {
@@ -336,11 +341,44 @@ func surveyWith(s *survey, chunkSize int64) (*survey, error) {
 			*s = *t
 			return s, nil
 		}
+		counted := make(map[string]bool, len(t.faults))
+		for _, f := range t.faults {
+			if !counted[f.what] { // once a survey, though a text repeats
+				counted[f.what] = true
+				seen[f.what]++
+			}
+		}
 		if tries == surveyTries {
 			*s = *t
-			s.note("a writer changed the dataset during each of %d surveys (its state page moved): faults above may be its changes, not damage; run again once it is idle", surveyTries)
+			s.keepLasting(seen)
 			return s, nil
 		}
+	}
+}
+
+// keepLasting keeps the faults of s that every one of surveyTries surveys
+// found, as seen counts them, and notes why the others were dropped.
+func (s *survey) keepLasting(seen map[string]int) {
+	kept := s.faults[:0:0]
+	for _, f := range s.faults {
+		if seen[f.what] == surveyTries {
+			kept = append(kept, f)
+		}
+	}
+	passing := 0
+	for _, n := range seen {
+		if n < surveyTries {
+			passing++
+		}
+	}
+	s.faults = kept
+	switch {
+	case passing == 0:
+		s.note("a writer changed the dataset during each of %d surveys (its state page moved), and every one found the faults above: damage, or changes the writer keeps making; run again once it is idle to be sure", surveyTries)
+	case len(kept) == 0:
+		s.note("a writer changed the dataset during each of %d surveys (its state page moved); %s that some of them found and others did not were its changes, not damage", surveyTries, units.Count(passing, "fault"))
+	default:
+		s.note("a writer changed the dataset during each of %d surveys (its state page moved); every one found the faults above, and %s that only some found were its changes, not damage", surveyTries, units.Count(passing, "more fault"))
 	}
 }
 
@@ -386,6 +424,11 @@ func (mv *manifestView) cutIn(now manifestView) bool {
 	return a == nil || !a.magic || a.epoch != b.epoch || a.start != b.start || a.boot != b.boot
 }
 
+// surveyMidway, if not nil, runs in each survey after it reads the
+// manifest and before it lists the directory: where a writer's cut falls
+// in the tests that need one there.
+var surveyMidway func()
+
 // surveyOnce is one survey of s.dir (see surveyWith).
 func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 	dir := s.dir
@@ -402,6 +445,9 @@ func surveyOnce(s *survey, chunkSize int64) (*survey, error) {
 		// suggest (a chunk size, a Size to the last chunk's end) is
 		// no substitute for it.
 		return nil, s.mv.err
+	}
+	if surveyMidway != nil {
+		surveyMidway()
 	}
 	scan, err := scanDir(dir)
 	if err != nil {

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/chunkmap/chunkmap"
+)
+
+// TestKeepLasting: after surveyTries surveys during each of which a writer
+// moved the state page, the faults every survey found stay, those only
+// some found go, and the note says which happened.
+func TestKeepLasting(t *testing.T) {
+	lasting := finding{what: "ffff lies past Size but is not a regular file"}
+	passing := finding{what: "0003 is missing: bytes [196608, 262144) are lost"}
+	tests := []struct {
+		name   string
+		last   []finding      // the faults of the last survey
+		seen   map[string]int // surveys that found each text
+		want   []finding
+		inNote string
+	}{
+		{
+			name:   "only passing",
+			last:   []finding{passing},
+			seen:   map[string]int{passing.what: 1, "0001 is missing": 1},
+			want:   []finding{},
+			inNote: "2 faults that some of them found and others did not were its changes, not damage",
+		},
+		{
+			name:   "only lasting",
+			last:   []finding{lasting},
+			seen:   map[string]int{lasting.what: surveyTries},
+			want:   []finding{lasting},
+			inNote: "every one found the faults above",
+		},
+		{
+			name:   "both",
+			last:   []finding{lasting, passing},
+			seen:   map[string]int{lasting.what: surveyTries, passing.what: surveyTries - 1},
+			want:   []finding{lasting},
+			inNote: "every one found the faults above, and 1 more fault that only some found",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &survey{faults: append([]finding(nil), tc.last...)}
+			s.keepLasting(tc.seen)
+			if !reflect.DeepEqual(s.faults, tc.want) {
+				t.Errorf("faults = %+v, want %+v", s.faults, tc.want)
+			}
+			if len(s.notes) != 1 || !strings.Contains(s.notes[0], tc.inNote) {
+				t.Errorf("notes = %q, want one that says %q", s.notes, tc.inNote)
+			}
+		})
+	}
+}
+
+// TestVerify_CutDuringEverySurvey: a writer drops two chunks from the
+// front in the middle of every survey (after it reads the manifest, before
+// it lists the directory), so every survey finds other chunk files
+// missing, and the page moved during each. Those faults are the writer's
+// drops: verify must find the dataset OK, with a note that says so.
+func TestVerify_CutDuringEverySurvey(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := filepath.Join(t.TempDir(), "ds")
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	must(t, err)
+	defer w.Close()
+	_, err = w.Append(make([]byte, 4*surveyTries*cs))
+	must(t, err)
+	var cuts int
+	surveyMidway = func() {
+		cuts++
+		must(t, w.DropBefore(w.Start()+2*cs))
+	}
+	defer func() { surveyMidway = nil }()
+	code, stdout, stderr := runCmd(t, "verify", dir)
+	if cuts != surveyTries {
+		t.Errorf("verify surveyed %d times, want %d", cuts, surveyTries)
+	}
+	if code != exitOK || !strings.Contains(stdout, "10 faults that some of them found and others did not were its changes") {
+		t.Errorf("exit status %d, want %d and a note on the writer's changes\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+	}
+}
