@@ -205,6 +205,7 @@ func (m *Manager) hotWrite1(p []byte, off int64, sized bool) (res int) {
 		s.leave()
 		return notStored
 	}
+	atRace(siteWrite1)
 	dst := unsafe.Add(m.slotAddr(k), off&m.mask)
 	if len(p) == 8 {
 		*(*[8]byte)(dst) = *(*[8]byte)(p)
@@ -319,6 +320,7 @@ func (m *Manager) hotWriteSpan(p []byte, off int64, sized bool) (ok bool) {
 	}
 	ok = ok && (!sized || off+int64(len(p)) <= m.state().size.Load())
 	if ok {
+		atRace(siteWriteSpan)
 		f := copyGuarded(unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)), p)
 		ok = !f.hit
 	}

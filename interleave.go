@@ -19,4 +19,6 @@ const (
 	siteReadSpan                   // hotReadSpan: every slot checked, before the copy
 	siteGather                     // hotGather: the block's slots checked, before the copy
 	siteFollowPull                 // followedRead: before it pulls the writer's state
+	siteWrite1                     // hotWrite1: the slot entered and checked, before the store
+	siteWriteSpan                  // hotWriteSpan: every slot entered and checked, before the store
 )

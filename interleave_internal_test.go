@@ -5,8 +5,10 @@ package chunkmap
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // onceAt makes fn run at the first race site of kind site that a
@@ -132,5 +134,123 @@ func TestInterleave_FollowerClosedDuringRead(t *testing.T) {
 	}
 	if !errors.Is(err, ErrClosed) {
 		t.Errorf("ReadAt of an appended record by a reader closed during it = %d, %v; want ErrClosed", n, err)
+	}
+}
+
+// TestInterleave_EvictedDuringStore evicts the chunk a lock-free store has
+// entered and checked, before the store: in an arena of two slots, a read
+// of chunk 2 on another goroutine needs slot 0, which holds chunk 0. The
+// eviction must wait for the store (slots.go: the Manager empties the
+// slot, then drains its writers before it maps another chunk there), so
+// the bytes land in chunk 0, and chunk 2 keeps its own. Without the
+// drain, the store went to chunk 2's mapping, or faulted.
+func TestInterleave_EvictedDuringStore(t *testing.T) {
+	const cs = MinChunkSize
+	fill := func(idx int64) byte { return byte('a' + idx) }
+	tests := []struct {
+		name   string
+		site   raceSite
+		mapped int
+		off    int64 // of the store, 16 bytes
+	}{
+		{"WriteAt", siteWrite1, 1, 100},
+		{"WriteAt across chunks", siteWriteSpan, 2, cs - 8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			m, err := Open(dir, &Options{ChunkSize: cs, MaxMapped: tc.mapped, ArenaSize: 2 * cs, NoAdmission: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { m.Close() }() // the last one opened
+			for idx := range int64(4) {
+				if _, err := m.Append(bytes.Repeat([]byte{fill(idx)}, cs)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Stores after a Sync take the locked path, which maps the
+			// chunk, and sends the first few to the file (cleanWrites)
+			// before it marks the chunk dirty; a store to a dirty chunk
+			// is lock-free.
+			for i := 0; !m.slots[0].isDirty() || tc.mapped == 2 && !m.slots[1].isDirty(); i++ {
+				if i > 2*cleanWrites {
+					t.Fatalf("%d writes left the chunks clean", i)
+				}
+				if _, err := m.WriteAt(bytes.Repeat([]byte{'x'}, 16), tc.off); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if own := m.slots[0].own.Load(); own != 1 {
+				t.Fatalf("slot 0 holds chunk %d after the first write, want 0", own-1)
+			}
+			read2 := make(chan error, 1)
+			ran := onceAt(t, tc.site, func() {
+				go func() {
+					p := make([]byte, 8)
+					_, err := m.ReadAt(p, 2*cs+100)
+					if err == nil && !bytes.Equal(p, bytes.Repeat([]byte{fill(2)}, 8)) {
+						err = errors.New("read " + string(p))
+					}
+					read2 <- err
+				}()
+				// The eviction has begun once the slot is empty; it must
+				// stay so, the read waiting, while the store is
+				// announced. A Manager that does not wait gives the
+				// slot to chunk 2 at once.
+				for began := time.Now(); m.slots[0].own.Load() == 1; {
+					if time.Since(began) > time.Minute {
+						t.Error("the read of chunk 2 did not evict chunk 0 in a minute")
+						return
+					}
+					runtime.Gosched()
+				}
+				for deadline := time.Now().Add(20 * time.Millisecond); ; {
+					if own := m.slots[0].own.Load(); own != 0 {
+						t.Errorf("slot 0 went to chunk %d while a store to chunk 0 was announced in it", own-1)
+						return
+					}
+					if time.Now().After(deadline) {
+						return
+					}
+					runtime.Gosched()
+				}
+			})
+			want := []byte("0123456789abcdef")
+			if _, err := m.WriteAt(want, tc.off); err != nil {
+				t.Fatalf("WriteAt at %d: %v", tc.off, err)
+			}
+			if !ran() {
+				t.Fatal("the write reached no race site: it did not take the lock-free path")
+			}
+			if err := <-read2; err != nil {
+				t.Errorf("read of chunk 2 during the store: %v", err)
+			}
+			wantRange := func(what string, off int64, want []byte) {
+				t.Helper()
+				got := make([]byte, len(want))
+				if _, err := m.ReadAt(got, off); err != nil {
+					t.Errorf("%s: ReadAt(%d): %v", what, off, err)
+					return
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						end := min(i+16, len(want))
+						t.Errorf("%s: ReadAt(%d) differs at offset %d: %q, want %q", what, off, off+int64(i), got[i:end], want[i:end])
+						return
+					}
+				}
+			}
+			wantRange("the store", tc.off, want)
+			wantRange("chunk 2", 2*cs, bytes.Repeat([]byte{fill(2)}, cs))
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if m, err = Open(dir, nil); err != nil {
+				t.Fatal(err)
+			}
+			wantRange("the store after a reopen", tc.off, want)
+			wantRange("chunk 2 after a reopen", 2*cs, bytes.Repeat([]byte{fill(2)}, cs))
+		})
 	}
 }
