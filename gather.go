@@ -553,6 +553,7 @@ func (m *Manager) hotScatter(src []byte, offs []int64, n int, clean *[gatherDist
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	k := m.enterAll(offs, n, &ws)
+	atRace(siteScatter)
 	m.copyValues(src, offs[:k], n, true)
 	ne := ws.n
 	ws.n = 0 // left below: the deferred recovery must not leave them again

@@ -21,4 +21,5 @@ const (
 	siteFollowPull                 // followedRead: before it pulls the writer's state
 	siteWrite1                     // hotWrite1: the slot entered and checked, before the store
 	siteWriteSpan                  // hotWriteSpan: every slot entered and checked, before the store
+	siteScatter                    // hotScatter: the block's slots entered and checked, before the stores
 )

@@ -137,8 +137,9 @@ func TestInterleave_FollowerClosedDuringRead(t *testing.T) {
 	}
 }
 
-// TestInterleave_EvictedDuringStore evicts the chunk a lock-free store has
-// entered and checked, before the store: in an arena of two slots, a read
+// TestInterleave_EvictedDuringStore evicts the chunk a lock-free store
+// (WriteAt within a chunk or across two, Scatter) has entered and checked,
+// before the store: in an arena of two slots, a read
 // of chunk 2 on another goroutine needs slot 0, which holds chunk 0. The
 // eviction must wait for the store (slots.go: the Manager empties the
 // slot, then drains its writers before it maps another chunk there), so
@@ -147,14 +148,22 @@ func TestInterleave_FollowerClosedDuringRead(t *testing.T) {
 func TestInterleave_EvictedDuringStore(t *testing.T) {
 	const cs = MinChunkSize
 	fill := func(idx int64) byte { return byte('a' + idx) }
+	writeAt := func(m *Manager, p []byte, off int64) error {
+		_, err := m.WriteAt(p, off)
+		return err
+	}
 	tests := []struct {
 		name   string
 		site   raceSite
 		mapped int
 		off    int64 // of the store, 16 bytes
+		write  func(m *Manager, p []byte, off int64) error
 	}{
-		{"WriteAt", siteWrite1, 1, 100},
-		{"WriteAt across chunks", siteWriteSpan, 2, cs - 8},
+		{"WriteAt", siteWrite1, 1, 100, writeAt},
+		{"WriteAt across chunks", siteWriteSpan, 2, cs - 8, writeAt},
+		{"Scatter", siteScatter, 1, 100, func(m *Manager, p []byte, off int64) error {
+			return m.Scatter(p, []int64{off + 8, off}, 8) // out of order
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,8 +226,12 @@ func TestInterleave_EvictedDuringStore(t *testing.T) {
 				}
 			})
 			want := []byte("0123456789abcdef")
-			if _, err := m.WriteAt(want, tc.off); err != nil {
-				t.Fatalf("WriteAt at %d: %v", tc.off, err)
+			p := want
+			if tc.site == siteScatter {
+				p = []byte("89abcdef01234567") // as the offsets go
+			}
+			if err := tc.write(m, p, tc.off); err != nil {
+				t.Fatalf("%s at %d: %v", tc.name, tc.off, err)
 			}
 			if !ran() {
 				t.Fatal("the write reached no race site: it did not take the lock-free path")
