@@ -267,3 +267,71 @@ func TestInterleave_EvictedDuringStore(t *testing.T) {
 		})
 	}
 }
+
+// TestInterleave_TruncatedDuringStore cuts the dataset below a lock-free
+// store that has entered its slot and checked Size, before the store, and
+// grows it back: a Truncate keeping the chunk, then a Truncate up. The cut
+// must wait for the store (slots.go: a Truncate drains the stores in
+// flight on the chunks it keeps), so the store lands before the growth
+// zeroes what the cut left past Size, and every byte there reads as zero.
+// Without the wait, the growth zeroed first and the store's bytes came
+// back past the cut.
+func TestInterleave_TruncatedDuringStore(t *testing.T) {
+	const cs = MinChunkSize
+	m, err := Open(t.TempDir(), &Options{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append(bytes.Repeat([]byte{'a'}, 2*cs)); err != nil {
+		t.Fatal(err)
+	}
+	const off, cut = cs + 100, cs + 50
+	for i := 0; !m.slots[1].isDirty(); i++ { // see TestInterleave_EvictedDuringStore
+		if i > 2*cleanWrites {
+			t.Fatalf("%d writes left chunk 1 clean", i)
+		}
+		if _, err := m.WriteAt([]byte("x"), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resized := make(chan error, 1)
+	ran := onceAt(t, siteWrite1, func() {
+		go func() {
+			err := m.Truncate(cut)
+			if err == nil {
+				err = m.Truncate(2 * cs)
+			}
+			resized <- err
+		}()
+		for began := time.Now(); m.Size() != cut; {
+			if time.Since(began) > time.Minute {
+				t.Error("the Truncate did not lower Size in a minute")
+				return
+			}
+			runtime.Gosched()
+		}
+		for deadline := time.Now().Add(20 * time.Millisecond); time.Now().Before(deadline); runtime.Gosched() {
+			if size := m.Size(); size != cut {
+				t.Errorf("Size went from the cut's %d to %d while a store past it was announced", cut, size)
+				return
+			}
+		}
+	})
+	if _, err := m.WriteAt([]byte("0123456789abcdef"), off); err != nil {
+		t.Fatalf("WriteAt at %d: %v", off, err)
+	}
+	if !ran() {
+		t.Fatal("the write reached no race site: it did not take the lock-free path")
+	}
+	if err := <-resized; err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 2*cs-cut)
+	if _, err := m.ReadAt(got, cut); err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.IndexFunc(got, func(r rune) bool { return r != 0 }); i >= 0 {
+		t.Errorf("byte %d, past the cut to %d and grown back, reads %q, want zeros", cut+int64(i), int64(cut), got[i:min(i+16, len(got))])
+	}
+}
