@@ -22,4 +22,5 @@ const (
 	siteWrite1                     // hotWrite1: the slot entered and checked, before the store
 	siteWriteSpan                  // hotWriteSpan: every slot entered and checked, before the store
 	siteScatter                    // hotScatter: the block's slots entered and checked, before the stores
+	siteMarkStored                 // WriteAt: a lock-free store left its slot finding it clean, before it marks the chunk
 )

@@ -15,15 +15,33 @@ import (
 // lock-free access reaches from now on, until the test ends.
 func onceAt(t *testing.T, site raceSite, fn func()) (ran func() bool) {
 	t.Helper()
-	var done atomic.Bool
+	reached := hooksAt(t, map[raceSite]func(){site: fn})
+	return func() bool { return reached()[site] }
+}
+
+// hooksAt makes each function of fns run at the first race site of its
+// kind that a lock-free access reaches from now on, until the test ends,
+// and returns a function reporting which sites were reached.
+func hooksAt(t *testing.T, fns map[raceSite]func()) (reached func() map[raceSite]bool) {
+	t.Helper()
+	done := make(map[raceSite]*atomic.Bool, len(fns))
+	for site := range fns {
+		done[site] = new(atomic.Bool)
+	}
 	hook := func(at raceSite) {
-		if at == site && done.CompareAndSwap(false, true) {
+		if fn, ok := fns[at]; ok && done[at].CompareAndSwap(false, true) {
 			fn()
 		}
 	}
 	raceHook.Store(&hook)
 	t.Cleanup(func() { raceHook.Store(nil) })
-	return done.Load
+	return func() map[raceSite]bool {
+		r := make(map[raceSite]bool, len(done))
+		for site, d := range done {
+			r[site] = d.Load()
+		}
+		return r
+	}
 }
 
 // TestInterleave_SlotGivenAwayBeforeCopy gives the slot a lock-free read

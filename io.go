@@ -477,6 +477,7 @@ func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 			case stored:
 				return len(p), nil
 			case storedClean:
+				atRace(siteMarkStored)
 				m.markStored(off >> m.shift)
 				return len(p), nil
 			}
