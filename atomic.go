@@ -217,6 +217,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64, p
 		if s.own.Load() != want || off+int64(size) > m.state().size.Load() {
 			return 0, false, false, false
 		}
+		atRace(siteAtomicLoad)
 		w := unsafe.Add(m.slotAddr(k), off&m.mask)
 		if size == 4 {
 			x = uint64(word.Load32((*uint32)(w)))
@@ -243,6 +244,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64, p
 		// Set before the store leaves the slot (see lateBit).
 		s.setLate()
 	}
+	atRace(siteAtomicWrite)
 	w := unsafe.Add(m.slotAddr(k), off&m.mask)
 	x, swapped = atomicOn(kind, size, w, a, b)
 	in = nil

@@ -15,12 +15,14 @@ package chunkmap
 type raceSite int
 
 const (
-	siteRead1      raceSite = iota // hotRead1: the slot checked, before the copy
-	siteReadSpan                   // hotReadSpan: every slot checked, before the copy
-	siteGather                     // hotGather: the block's slots checked, before the copy
-	siteFollowPull                 // followedRead: before it pulls the writer's state
-	siteWrite1                     // hotWrite1: the slot entered and checked, before the store
-	siteWriteSpan                  // hotWriteSpan: every slot entered and checked, before the store
-	siteScatter                    // hotScatter: the block's slots entered and checked, before the stores
-	siteMarkStored                 // WriteAt: a lock-free store left its slot finding it clean, before it marks the chunk
+	siteRead1       raceSite = iota // hotRead1: the slot checked, before the copy
+	siteReadSpan                    // hotReadSpan: every slot checked, before the copy
+	siteGather                      // hotGather: the block's slots checked, before the copy
+	siteFollowPull                  // followedRead: before it pulls the writer's state
+	siteWrite1                      // hotWrite1: the slot entered and checked, before the store
+	siteWriteSpan                   // hotWriteSpan: every slot entered and checked, before the store
+	siteScatter                     // hotScatter: the block's slots entered and checked, before the stores
+	siteMarkStored                  // WriteAt: a lock-free store left its slot finding it clean, before it marks the chunk
+	siteAtomicLoad                  // hotAtomic: a load's slot checked, before the load
+	siteAtomicWrite                 // hotAtomic: a store's, add's or swap's slot entered and checked, before it
 )

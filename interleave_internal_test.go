@@ -4,6 +4,7 @@ package chunkmap
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"runtime"
 	"sync/atomic"
@@ -70,6 +71,10 @@ func TestInterleave_SlotGivenAwayBeforeCopy(t *testing.T) {
 			_, err := m.ReadAt(p, cs-8)
 			return p, err
 		}, append(bytes.Repeat([]byte{fill(0)}, 8), bytes.Repeat([]byte{fill(1)}, 8)...)},
+		{"LoadUint64", siteAtomicLoad, 1, func(m *Manager) ([]byte, error) {
+			x, err := m.LoadUint64(104)
+			return binary.NativeEndian.AppendUint64(nil, x), err
+		}, bytes.Repeat([]byte{fill(0)}, 8)},
 		{"Gather", siteGather, 1, func(m *Manager) ([]byte, error) {
 			p := make([]byte, 16)
 			err := m.Gather(p, []int64{100, 200}, 8)
@@ -156,7 +161,8 @@ func TestInterleave_FollowerClosedDuringRead(t *testing.T) {
 }
 
 // TestInterleave_EvictedDuringStore evicts the chunk a lock-free store
-// (WriteAt within a chunk or across two, Scatter) has entered and checked,
+// (WriteAt within a chunk or across two, Scatter, StoreUint64, AddUint64)
+// has entered and checked,
 // before the store: in an arena of two slots, a read
 // of chunk 2 on another goroutine needs slot 0, which holds chunk 0. The
 // eviction must wait for the store (slots.go: the Manager empties the
@@ -181,6 +187,23 @@ func TestInterleave_EvictedDuringStore(t *testing.T) {
 		{"WriteAt across chunks", siteWriteSpan, 2, cs - 8, writeAt},
 		{"Scatter", siteScatter, 1, 100, func(m *Manager, p []byte, off int64) error {
 			return m.Scatter(p, []int64{off + 8, off}, 8) // out of order
+		}},
+		{"StoreUint64", siteAtomicWrite, 1, 104, func(m *Manager, p []byte, off int64) error {
+			if err := m.StoreUint64(off, binary.NativeEndian.Uint64(p)); err != nil {
+				return err
+			}
+			return m.StoreUint64(off+8, binary.NativeEndian.Uint64(p[8:]))
+		}},
+		{"AddUint64", siteAtomicWrite, 1, 104, func(m *Manager, p []byte, off int64) error {
+			// Each word of the store holds "xxxxxxxx" (the writes that
+			// dirty the chunk): add the difference.
+			for i := range int64(2) {
+				x := binary.NativeEndian.Uint64(p[8*i:])
+				if _, err := m.AddUint64(off+8*i, x-binary.NativeEndian.Uint64([]byte("xxxxxxxx"))); err != nil {
+					return err
+				}
+			}
+			return nil
 		}},
 	}
 	for _, tc := range tests {
