@@ -376,3 +376,128 @@ func TestInterleave_TruncatedDuringStore(t *testing.T) {
 		t.Errorf("byte %d, past the cut to %d and grown back, reads %q, want zeros", cut+int64(i), int64(cut), got[i:min(i+16, len(got))])
 	}
 }
+
+// TestInterleave_ClosedDuringAccess closes the Manager while a lock-free
+// access is between its check of its slot and the access itself: Close
+// runs on another goroutine, and the access goes on once Close has marked
+// the Manager closed. A read must return ErrClosed or the bytes; a store
+// either fails with ErrClosed or returns success, and then its bytes are
+// in the files when the dataset is opened again (Close waits for stores in
+// flight before its final Sync). Nothing may crash or hang.
+func TestInterleave_ClosedDuringAccess(t *testing.T) {
+	const cs = MinChunkSize
+	fill := func(idx int64) byte { return byte('a' + idx) }
+	word := []byte("0123456789abcdef")
+	tests := []struct {
+		name string
+		site raceSite
+		off  int64 // of the access, 16 bytes (8 for atomics)
+		// access reads or stores at off and returns the bytes read.
+		access func(m *Manager, off int64) ([]byte, error)
+		write  bool
+	}{
+		{"ReadAt", siteRead1, 104, func(m *Manager, off int64) ([]byte, error) {
+			p := make([]byte, 16)
+			_, err := m.ReadAt(p, off)
+			return p, err
+		}, false},
+		{"ReadAt across chunks", siteReadSpan, cs - 8, func(m *Manager, off int64) ([]byte, error) {
+			p := make([]byte, 16)
+			_, err := m.ReadAt(p, off)
+			return p, err
+		}, false},
+		{"Gather", siteGather, 104, func(m *Manager, off int64) ([]byte, error) {
+			p := make([]byte, 16)
+			err := m.Gather(p, []int64{off, off + 8}, 8)
+			return p, err
+		}, false},
+		{"LoadUint64", siteAtomicLoad, 104, func(m *Manager, off int64) ([]byte, error) {
+			x, err := m.LoadUint64(off)
+			return binary.NativeEndian.AppendUint64(nil, x), err
+		}, false},
+		{"WriteAt", siteWrite1, 104, func(m *Manager, off int64) ([]byte, error) {
+			_, err := m.WriteAt(word, off)
+			return nil, err
+		}, true},
+		{"WriteAt across chunks", siteWriteSpan, cs - 8, func(m *Manager, off int64) ([]byte, error) {
+			_, err := m.WriteAt(word, off)
+			return nil, err
+		}, true},
+		{"Scatter", siteScatter, 104, func(m *Manager, off int64) ([]byte, error) {
+			return nil, m.Scatter(word, []int64{off, off + 8}, 8)
+		}, true},
+		{"StoreUint64", siteAtomicWrite, 104, func(m *Manager, off int64) ([]byte, error) {
+			return nil, m.StoreUint64(off, binary.NativeEndian.Uint64(word))
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			m, err := Open(dir, &Options{ChunkSize: cs, MaxMapped: 2, ArenaSize: 4 * cs, NoAdmission: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			for idx := range int64(2) {
+				if _, err := m.Append(bytes.Repeat([]byte{fill(idx)}, cs)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Both chunks mapped and dirty: every path is lock-free
+			// (see TestInterleave_EvictedDuringStore).
+			for i := 0; !m.slots[0].isDirty() || !m.slots[1].isDirty(); i++ {
+				if i > 2*cleanWrites {
+					t.Fatalf("%d writes left the chunks clean", i)
+				}
+				for idx := range int64(2) {
+					if _, err := m.WriteAt([]byte{fill(idx)}, idx*cs); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			closed := make(chan error, 1)
+			ran := onceAt(t, tc.site, func() {
+				go func() { closed <- m.Close() }()
+				for began := time.Now(); m.live.Load(); runtime.Gosched() {
+					if time.Since(began) > time.Minute {
+						t.Error("Close did not begin in a minute")
+						return
+					}
+				}
+			})
+			got, err := tc.access(m, tc.off)
+			if !ran() {
+				t.Fatal("the access reached no race site: it did not take the lock-free path")
+			}
+			if err := <-closed; err != nil {
+				t.Fatalf("Close during the access: %v", err)
+			}
+			t.Logf("%s during Close: %v", tc.name, err)
+			n := 16
+			if tc.site == siteAtomicLoad || tc.site == siteAtomicWrite {
+				n = 8
+			}
+			var want []byte
+			for o := tc.off; o < tc.off+int64(n); o++ {
+				want = append(want, fill(o/cs))
+			}
+			switch {
+			case err != nil && !errors.Is(err, ErrClosed):
+				t.Fatalf("%s during Close: %v, want success or ErrClosed", tc.name, err)
+			case !tc.write && err == nil && !bytes.Equal(got, want):
+				t.Errorf("%s during Close = %q, want %q", tc.name, got, want)
+			case tc.write && err == nil:
+				want = word[:n]
+			}
+			r, err := Open(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			p := make([]byte, n)
+			if _, err := r.ReadAt(p, tc.off); err != nil || !bytes.Equal(p, want) {
+				t.Errorf("after a reopen, ReadAt(%d) = %q, %v; want %q", tc.off, p, err, want)
+			}
+		})
+	}
+}
