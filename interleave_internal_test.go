@@ -501,3 +501,91 @@ func TestInterleave_ClosedDuringAccess(t *testing.T) {
 		})
 	}
 }
+
+// TestInterleave_DroppedDuringStore drops the chunk a lock-free store has
+// entered and checked, before the store, and gives its slot to a new chunk:
+// in an arena of two slots, another goroutine calls DropBefore past chunk
+// 0 and appends chunk 2, whose slot is chunk 0's. The store either lands
+// in chunk 0's deleted file or fails; the slot must not go to chunk 2
+// while the store is in it, and chunk 2 must hold only what was appended.
+func TestInterleave_DroppedDuringStore(t *testing.T) {
+	const cs = MinChunkSize
+	word := []byte("0123456789abcdef")
+	tests := []struct {
+		name  string
+		site  raceSite
+		store func(m *Manager, off int64) error
+	}{
+		{"WriteAt", siteWrite1, func(m *Manager, off int64) error {
+			_, err := m.WriteAt(word, off)
+			return err
+		}},
+		{"StoreUint64", siteAtomicWrite, func(m *Manager, off int64) error {
+			return m.StoreUint64(off, binary.NativeEndian.Uint64(word))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 2, ArenaSize: 2 * cs, NoAdmission: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.Append(bytes.Repeat([]byte{'a'}, 2*cs)); err != nil {
+				t.Fatal(err)
+			}
+			const off = 104
+			for i := 0; !m.slots[0].isDirty(); i++ { // see TestInterleave_EvictedDuringStore
+				if i > 2*cleanWrites {
+					t.Fatalf("%d writes left chunk 0 clean", i)
+				}
+				if _, err := m.WriteAt([]byte("a"), off); err != nil {
+					t.Fatal(err)
+				}
+			}
+			moved := make(chan error, 1)
+			ran := onceAt(t, tc.site, func() {
+				go func() {
+					err := m.DropBefore(cs)
+					if err == nil {
+						_, err = m.Append(bytes.Repeat([]byte{'c'}, cs))
+					}
+					if err == nil {
+						// Appends write with pwrite: a read maps
+						// chunk 2, in slot 0.
+						_, err = m.ReadAt(make([]byte, 8), 2*cs)
+					}
+					moved <- err
+				}()
+				for began := time.Now(); m.slots[0].own.Load() == 1; runtime.Gosched() {
+					if time.Since(began) > time.Minute {
+						t.Error("DropBefore did not take chunk 0 in a minute")
+						return
+					}
+				}
+				for deadline := time.Now().Add(20 * time.Millisecond); time.Now().Before(deadline); runtime.Gosched() {
+					if own := m.slots[0].own.Load(); own != 0 {
+						t.Errorf("slot 0 went to chunk %d while a store to chunk 0 was in it", own-1)
+						return
+					}
+				}
+			})
+			if err := tc.store(m, off); err != nil && !errors.Is(err, ErrOutOfRange) {
+				t.Errorf("%s to a chunk dropped meanwhile: %v, want success or ErrOutOfRange", tc.name, err)
+			}
+			if !ran() {
+				t.Fatal("the store reached no race site: it did not take the lock-free path")
+			}
+			if err := <-moved; err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, cs)
+			if _, err := m.ReadAt(got, 2*cs); err != nil {
+				t.Fatal(err)
+			}
+			if i := bytes.IndexFunc(got, func(r rune) bool { return r != 'c' }); i >= 0 {
+				t.Errorf("chunk 2 at %d holds %q, want only the c's appended", 2*cs+int64(i), got[i:min(i+16, len(got))])
+			}
+		})
+	}
+}
