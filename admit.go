@@ -802,7 +802,14 @@ func (m *Manager) dropFdLocked(idx int64) {
 // chunk file (chunk's errors do) but not the operation or offset: the
 // caller's does (wrapErr).
 func chunkError(err error) error {
-	if errors.Is(err, chunk.ErrSize) || errors.Is(err, fs.ErrNotExist) {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe):
+		// The Manager deletes no chunk file of [Start, Size) but by a
+		// Truncate or DropBefore, after which nothing looks for it: say
+		// what happened, rather than "open: no such file".
+		return fmt.Errorf("%w: chunk file %s is missing: another program removed it (%w)", ErrFault, pe.Path, pe.Err)
+	case errors.Is(err, chunk.ErrSize) || errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w: %w", ErrFault, err)
 	}
 	return classify(err)

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -178,6 +179,56 @@ func TestFault_TruncatedUnmapped(t *testing.T) {
 					t.Errorf("the chunk file after the failed %s: %v, %v; want it as the other program left it, %d bytes", op, fi, err, tc.size)
 				}
 			})
+		}
+	}
+}
+
+// TestFault_RemovedUnmapped removes the file of a chunk that is not mapped
+// (another program): every access to it, by the writer or a following
+// reader, returns ErrFault (and fs.ErrNotExist) with a message that names
+// the file once and says it is missing, not "fault on mapped memory: open:
+// no such file or directory" alone.
+func TestFault_RemovedUnmapped(t *testing.T) {
+	m, dir, data := openFaultDataset(t, 1)
+	r, err := chunkmap.Open(dir, &chunkmap.Options{ReadOnly: true, MaxMapped: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	path := filepath.Join(dir, chunk.Name(1))
+	if err := os.Remove(path); err != nil { // another program
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"writer ReadAt", func() error { _, err := m.ReadAt(buf, faultChunk+8); return err }},
+		{"writer WriteAt", func() error { _, err := m.WriteAt(buf, faultChunk+8); return err }},
+		{"writer AddUint64", func() error { _, err := m.AddUint64(faultChunk+8, 1); return err }},
+		{"writer Pin", func() error {
+			p, err := m.Pin(faultChunk+8, 8)
+			if err == nil {
+				p.Release()
+			}
+			return err
+		}},
+		{"reader ReadAt", func() error { _, err := r.ReadAt(buf, faultChunk+8); return err }},
+	} {
+		err := tc.call()
+		if !errors.Is(err, chunkmap.ErrFault) || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s of chunk 1, whose file another program removed: %v, want ErrFault and fs.ErrNotExist", tc.name, err)
+			continue
+		}
+		if msg := err.Error(); strings.Count(msg, path) != 1 || !strings.Contains(msg, "is missing: another program removed it") {
+			t.Errorf("%s: error %q does not name %s once and say it is missing", tc.name, msg, path)
+		}
+	}
+	// The other chunks still read.
+	for _, off := range []int64{8, 2*faultChunk + 8} {
+		if _, err := m.ReadAt(buf, off); err != nil || !bytes.Equal(buf, data[off:off+8]) {
+			t.Errorf("ReadAt(%d) beside the missing chunk = %q, %v; want %q", off, buf, err, data[off:off+8])
 		}
 	}
 }

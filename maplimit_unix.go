@@ -27,7 +27,7 @@ const mapRefusedHint = "the process is out of memory mappings or address space: 
 // Met here, the entries exist before the limit is reached.
 func init() {
 	var said *refusal
-	for _, errno := range []error{unix.ENOMEM, unix.EMFILE} {
+	for _, errno := range []error{unix.ENOMEM, unix.EMFILE, unix.ENOENT} {
 		err := chunkError(&fs.PathError{Op: "map", Path: "chunk", Err: errno})
 		if refused(err) && !errors.As(err, &said) {
 			err = &refusal{err: err, why: mapRefusedHint}
