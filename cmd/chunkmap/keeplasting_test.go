@@ -85,3 +85,38 @@ func TestVerify_CutDuringEverySurvey(t *testing.T) {
 		t.Errorf("exit status %d, want %d and a note on the writer's changes\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
 	}
 }
+
+// TestVerify_OpenedAndCutDuringSurvey: no writer has the dataset open as
+// verify and info begin; one opens it and cuts it (Truncate) after their
+// survey read the manifest and before it lists the directory, and stays
+// open. The page the survey read said the dataset was closed cleanly, and
+// a survey that took that for "nobody changes it" reported the chunk files
+// the cut deleted as lost.
+func TestVerify_OpenedAndCutDuringSurvey(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	for _, cmd := range []string{"verify", "info"} {
+		t.Run(cmd, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+			must(t, err)
+			_, err = w.Append(make([]byte, 8*cs))
+			must(t, err)
+			must(t, w.Close())
+			var opened bool
+			surveyMidway = func() {
+				if opened {
+					return
+				}
+				opened = true
+				w, err := chunkmap.Open(dir, nil)
+				must(t, err)
+				t.Cleanup(func() { w.Close() })
+				must(t, w.Truncate(2*cs))
+			}
+			defer func() { surveyMidway = nil }()
+			if code, stdout, stderr := runCmd(t, cmd, dir); code != exitOK {
+				t.Errorf("%s beside a writer that opened the dataset and cut it during the survey: exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", cmd, code, exitOK, stdout, stderr)
+			}
+		})
+	}
+}

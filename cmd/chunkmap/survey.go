@@ -317,10 +317,11 @@ func surveyWide(dir string, chunkSize int64) (*survey, error) {
 // Truncate or DropBefore deletes chunk files after it moves the state
 // page's epoch), which would pass for chunk files missing: a survey that
 // found faults is taken again while the manifest changed under it, up to
-// surveyTries times. If it changed during every one, only the faults found
-// by every survey are kept: a writer's cut makes a fault only in the
-// survey it falls in, since the next reads the moved page first, while
-// damage stays. A note says so.
+// surveyTries times (also where no writer had it open as the survey began:
+// one may open it and cut it meanwhile). If it changed during every one,
+// only the faults found by every survey are kept: a writer's cut makes a
+// fault only in the survey it falls in, since the next reads the moved
+// page first, while damage stays. A note says so.
 func surveyWith(s *survey, chunkSize int64) (*survey, error) {
 	seen := make(map[string]int) // fault text → surveys that found it
 	for tries := 1; ; tries++ {
@@ -328,10 +329,12 @@ func surveyWith(s *survey, chunkSize int64) (*survey, error) {
 		if _, err := surveyOnce(t, chunkSize); err != nil {
 			return nil, err
 		}
-		if len(t.faults) == 0 || !t.mv.page.liveWriter() {
+		if len(t.faults) == 0 {
 			*s = *t
 			return s, nil
 		}
+		// Whatever the page said as the survey began: a writer may have
+		// opened the dataset since (a new epoch) and cut it.
 		boot, err := vfs.OS.BootID()
 		if err != nil {
 			return nil, fmt.Errorf("read the boot ID: %w", err)
@@ -385,11 +388,6 @@ func (s *survey) keepLasting(seen map[string]int) {
 // surveyTries is how many times surveyWith surveys a dataset whose writer
 // changes it meanwhile.
 const surveyTries = 10
-
-// liveWriter reports whether ps, if any, is the state page of a writer of
-// this boot that has not closed the dataset cleanly: one that may be
-// changing it now.
-func (ps *statePage) liveWriter() bool { return ps != nil && ps.live && !ps.clean }
 
 // changedIn reports whether the manifest now says something other than mv
 // did: another record, or a state page with another epoch, Start or Size.
