@@ -1,20 +1,25 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // TestKeepLasting: after surveyTries surveys during each of which a writer
 // moved the state page, the faults every survey found stay, those only
 // some found go, and the note says which happened.
 func TestKeepLasting(t *testing.T) {
-	lasting := finding{what: "ffff lies past Size but is not a regular file"}
-	passing := finding{what: "0003 is missing: bytes [196608, 262144) are lost"}
+	lasting := finding{what: "ffff lies past Size but is not a regular file", key: "ffff lies past Size but is not a regular file"}
+	passing := finding{what: "0003 is missing: bytes [196608, 262144) are lost", key: "missing from 0003"}
+	// A chunk's fault whose bytes lost moved with Size between surveys:
+	// the key is the same.
+	moved := finding{what: "0007 is missing: bytes [458752, 460000) are lost", key: "missing from 0007"}
 	tests := []struct {
 		name   string
 		last   []finding      // the faults of the last survey
@@ -25,21 +30,28 @@ func TestKeepLasting(t *testing.T) {
 		{
 			name:   "only passing",
 			last:   []finding{passing},
-			seen:   map[string]int{passing.what: 1, "0001 is missing": 1},
+			seen:   map[string]int{passing.key: 1, "missing from 0001": 1},
 			want:   []finding{},
 			inNote: "2 faults that some of them found and others did not were its changes, not damage",
 		},
 		{
 			name:   "only lasting",
 			last:   []finding{lasting},
-			seen:   map[string]int{lasting.what: surveyTries},
+			seen:   map[string]int{lasting.key: surveyTries},
 			want:   []finding{lasting},
+			inNote: "every one found the faults above",
+		},
+		{
+			name:   "lasting, its bytes moved",
+			last:   []finding{moved},
+			seen:   map[string]int{moved.key: surveyTries},
+			want:   []finding{moved},
 			inNote: "every one found the faults above",
 		},
 		{
 			name:   "both",
 			last:   []finding{lasting, passing},
-			seen:   map[string]int{lasting.what: surveyTries, passing.what: surveyTries - 1},
+			seen:   map[string]int{lasting.key: surveyTries, passing.key: surveyTries - 1},
 			want:   []finding{lasting},
 			inNote: "every one found the faults above, and 1 more fault that only some found",
 		},
@@ -118,5 +130,35 @@ func TestVerify_OpenedAndCutDuringSurvey(t *testing.T) {
 				t.Errorf("%s beside a writer that opened the dataset and cut it during the survey: exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", cmd, code, exitOK, stdout, stderr)
 			}
 		})
+	}
+}
+
+// TestVerify_DamageBesideMovingSize: the last chunk's file is missing
+// (another program removed it), and a writer lowers Size a little within
+// that chunk in the middle of every survey, so each survey words the lost
+// bytes, [the chunk's start, Size), another way. The fault is the same
+// one in all ten: verify must report it, not take it for the writer's
+// passing changes.
+func TestVerify_DamageBesideMovingSize(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	dir := filepath.Join(t.TempDir(), "ds")
+	w, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
+	must(t, err)
+	defer w.Close()
+	_, err = w.Append(make([]byte, 4*cs-1000))
+	must(t, err)
+	must(t, os.Remove(filepath.Join(dir, chunk.Name(3))))
+	var moves int
+	surveyMidway = func() {
+		moves++
+		must(t, w.Truncate(w.Size()-10))
+	}
+	defer func() { surveyMidway = nil }()
+	code, stdout, stderr := runCmd(t, "verify", dir)
+	if moves != surveyTries {
+		t.Errorf("verify surveyed %d times, want %d", moves, surveyTries)
+	}
+	if code != exitFail || !strings.Contains(stdout, chunk.Name(3)+" is missing") || !strings.Contains(stdout, "every one found the faults above") {
+		t.Errorf("exit status %d, want %d, %s reported missing and a note that every survey found it\nstdout:\n%s\nstderr:\n%s", code, exitFail, chunk.Name(3), stdout, stderr)
 	}
 }

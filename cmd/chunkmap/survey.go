@@ -241,6 +241,11 @@ type finding struct {
 	what     string
 	advice   string
 	from, to int64 // bytes of [Start, Size) it makes unreadable; from == to if none
+	// key is the fault as surveys of a dataset that a writer changes
+	// meanwhile compare it (keepLasting): what, but for a chunk's fault,
+	// whose bytes lost move with Start and Size, the chunk and what is
+	// wrong with it.
+	key string
 }
 
 // survey is a dataset directory as its files describe it.
@@ -323,7 +328,7 @@ func surveyWide(dir string, chunkSize int64) (*survey, error) {
 // fault only in the survey it falls in, since the next reads the moved
 // page first, while damage stays. A note says so.
 func surveyWith(s *survey, chunkSize int64) (*survey, error) {
-	seen := make(map[string]int) // fault text → surveys that found it
+	seen := make(map[string]int) // fault key → surveys that found it
 	for tries := 1; ; tries++ {
 		t := &survey{dir: s.dir, wide: s.wide}
 		if _, err := surveyOnce(t, chunkSize); err != nil {
@@ -346,9 +351,9 @@ func surveyWith(s *survey, chunkSize int64) (*survey, error) {
 		}
 		counted := make(map[string]bool, len(t.faults))
 		for _, f := range t.faults {
-			if !counted[f.what] { // once a survey, though a text repeats
-				counted[f.what] = true
-				seen[f.what]++
+			if !counted[f.key] { // once a survey, though a key repeats
+				counted[f.key] = true
+				seen[f.key]++
 			}
 		}
 		if tries == surveyTries {
@@ -364,7 +369,7 @@ func surveyWith(s *survey, chunkSize int64) (*survey, error) {
 func (s *survey) keepLasting(seen map[string]int) {
 	kept := s.faults[:0:0]
 	for _, f := range s.faults {
-		if seen[f.what] == surveyTries {
+		if seen[f.key] == surveyTries {
 			kept = append(kept, f)
 		}
 	}
@@ -502,7 +507,15 @@ func (s *survey) unknown() error {
 }
 
 func (s *survey) fault(from, to int64, advice, format string, args ...any) {
-	s.faults = append(s.faults, finding{what: fmt.Sprintf(format, args...), advice: advice, from: from, to: to})
+	what := fmt.Sprintf(format, args...)
+	s.faults = append(s.faults, finding{what: what, advice: advice, from: from, to: to, key: what})
+}
+
+// keyedFault is fault for a fault of chunk files, keyed by key (see
+// finding.key).
+func (s *survey) keyedFault(key string, from, to int64, advice, format string, args ...any) {
+	s.fault(from, to, advice, format, args...)
+	s.faults[len(s.faults)-1].key = key
 }
 
 func (s *survey) note(format string, args ...any) {
@@ -1077,10 +1090,13 @@ func (s *survey) chunkFaults() {
 			// says so, copying nothing).
 			advice = fmt.Sprintf("if a chunk file far from the rest made this run (Size is the end of the last chunk file, the manifest being damaged), move it out of a copy of %s and salvage the copy; otherwise %s", cmdArg(s.dir), advice)
 		}
+		// A run's first chunk keys it: its end moves only where chunk
+		// files come or go, which is no lasting fault.
+		key := "missing from " + chunk.Name(a)
 		if b == a+1 {
-			s.fault(from, to, advice, "%s is missing: bytes [%d, %d) are lost", chunk.Name(a), from, to)
+			s.keyedFault(key, from, to, advice, "%s is missing: bytes [%d, %d) are lost", chunk.Name(a), from, to)
 		} else {
-			s.fault(from, to, advice, "%d chunks are missing, %s: bytes [%d, %d) are lost", b-a, chunkRange(a, b-a), from, to)
+			s.keyedFault(key, from, to, advice, "%d chunks are missing, %s: bytes [%d, %d) are lost", b-a, chunkRange(a, b-a), from, to)
 		}
 	}
 	for _, i := range s.scan.indices() {
@@ -1100,7 +1116,8 @@ func (s *survey) chunkFaults() {
 			if from == to {
 				advice = s.salvageAdvice("no data is lost, but Open refuses the dataset", "")
 			}
-			s.fault(from, to, advice, "%s", what)
+			fi := s.scan.chunks[i]
+			s.keyedFault(fmt.Sprintf("%s of %d bytes, mode %v", chunk.Name(i), fi.size, fi.Mode()), from, to, advice, "%s", what)
 		} else if fi := s.scan.chunks[i]; fi.linked {
 			// Two chunk names of one file (hard links): Open refuses
 			// it, and one of the two chunks' bytes is gone, overwritten
