@@ -345,12 +345,18 @@ func TestInterleave_TruncatedDuringStore(t *testing.T) {
 			}
 			resized <- err
 		}()
-		for began := time.Now(); m.Size() != cut; {
+		for began := time.Now(); m.Size() != cut; runtime.Gosched() {
+			select {
+			case err := <-resized:
+				resized <- err // for the test's check below
+				t.Error("the Truncate and the growth after it returned while a store past the cut was announced")
+				return
+			default:
+			}
 			if time.Since(began) > time.Minute {
 				t.Error("the Truncate did not lower Size in a minute")
 				return
 			}
-			runtime.Gosched()
 		}
 		for deadline := time.Now().Add(20 * time.Millisecond); time.Now().Before(deadline); runtime.Gosched() {
 			if size := m.Size(); size != cut {

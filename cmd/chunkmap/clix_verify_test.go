@@ -188,8 +188,9 @@ func TestClixVerify_SymlinkDir(t *testing.T) {
 // again while a writer that has the dataset open appends three chunks and
 // drops two from the front in a loop: the chunk files its drops delete
 // while verify looks are its changes, not damage, so every run must find
-// the dataset OK (exit status 0), however often the writer moved during
-// its surveys.
+// the dataset OK (exit status 0). (Whether the writer moves during a
+// survey, and how often, is up to the scheduler: TestVerify_CutDuringEverySurvey
+// cuts during every one.)
 func TestClixVerify_BesideWriter(t *testing.T) {
 	dir := churningWriter(t)
 	for i := range 30 {
@@ -206,7 +207,8 @@ func TestClixVerify_BesideWriter(t *testing.T) {
 // TestClixVerify_DamageBesideWriter: damage the writer of
 // TestClixVerify_BesideWriter never reaches (a directory under a chunk
 // name far past Size) is found by every survey, so verify reports it in
-// every run, alone, however often the writer moved during its surveys.
+// every run, alone. (TestVerify_DamageBesideMovingSize moves the writer
+// during every survey.)
 func TestClixVerify_DamageBesideWriter(t *testing.T) {
 	dir := churningWriter(t)
 	far := chunk.Name(1 << 40)

@@ -242,9 +242,9 @@ type finding struct {
 	advice   string
 	from, to int64 // bytes of [Start, Size) it makes unreadable; from == to if none
 	// key is the fault as surveys of a dataset that a writer changes
-	// meanwhile compare it (keepLasting): what, but for a chunk's fault,
-	// whose bytes lost move with Start and Size, the chunk and what is
-	// wrong with it.
+	// meanwhile compare it (keepLasting): what, but for a fault whose
+	// text names Start, Size or a record, which the writer moves (a
+	// chunk's bytes lost, say), the file and what is wrong with it.
 	key string
 }
 
@@ -511,8 +511,8 @@ func (s *survey) fault(from, to int64, advice, format string, args ...any) {
 	s.faults = append(s.faults, finding{what: what, advice: advice, from: from, to: to, key: what})
 }
 
-// keyedFault is fault for a fault of chunk files, keyed by key (see
-// finding.key).
+// keyedFault is fault for a fault whose text names Start, Size or a
+// manifest record, keyed by key (see finding.key).
 func (s *survey) keyedFault(key string, from, to int64, advice, format string, args ...any) {
 	s.fault(from, to, advice, format, args...)
 	s.faults[len(s.faults)-1].key = key
@@ -630,7 +630,7 @@ func (s *survey) disown() {
 		return
 	}
 	s.disowned = own
-	s.fault(0, 0, s.salvageAdvice(fmt.Sprintf("the chunk files may be intact, and salvage takes them at their own size, %d", own), ""),
+	s.keyedFault("manifest of another chunk size", 0, 0, s.salvageAdvice(fmt.Sprintf("the chunk files may be intact, and salvage takes them at their own size, %d", own), ""),
 		"%s: its %s (%s) does not fit the chunk files: none has %d bytes, and %d of the %d have %d: the manifest is not the one they were written with (another dataset's, copied over it?), and Open refuses the dataset",
 		chunkmap.ManifestName, recordName(mv.version, mv.best), mv.recordSummary(mv.best), cs, agree, n, own)
 }
@@ -666,7 +666,7 @@ func (s *survey) disownExtent() bool {
 func (s *survey) addDisowned() {
 	s.disowned = s.cs
 	idx := s.scan.indices()
-	s.fault(0, 0, s.salvageAdvice("the chunk files may be intact, and salvage takes Start and Size from them", ""),
+	s.keyedFault("manifest of other chunks", 0, 0, s.salvageAdvice("the chunk files may be intact, and salvage takes Start and Size from them", ""),
 		"%s: it gives start %d and size %d (from %s), which need %s, and none of them is present, but %s: the manifest is not the one they were written with (another dataset's, copied over it?), and Open refuses the dataset",
 		chunkmap.ManifestName, s.start, s.size, s.extentFrom, chunkRange(s.first, s.end-s.first), fmt.Sprintf("%d chunk files lie below them (%s)", len(idx), chunkRange(idx[0], idx[len(idx)-1]-idx[0]+1)))
 }
@@ -888,11 +888,11 @@ func (s *survey) chooseExtent() error {
 		s.start, s.size = r.first*cs, r.size
 		s.extentFrom = "the manifest, " + recordName(mv.version, mv.best)
 		if behind {
-			s.fault(0, 0, "nothing is lost: a read-write Open follows the record and writes the state page anew; until one does, readers follow the page and do not see the rest",
+			s.keyedFault("state page behind the record", 0, 0, "nothing is lost: a read-write Open follows the record and writes the state page anew; until one does, readers follow the page and do not see the rest",
 				"%s: its state page (%s) holds start %d and size %d, less than its %s (%s), which no writer leaves: another program wrote over it",
 				chunkmap.ManifestName, pageDesc(), page.start, page.size, recordName(mv.version, mv.best), mv.recordSummary(mv.best))
 		} else if page != nil && page.live {
-			s.fault(0, 0, s.salvageAdvice(fmt.Sprintf("the manifest's %s (%s) is intact", recordName(mv.version, mv.best), mv.recordSummary(mv.best)), ""),
+			s.keyedFault("state page of another chunk size", 0, 0, s.salvageAdvice(fmt.Sprintf("the manifest's %s (%s) is intact", recordName(mv.version, mv.best), mv.recordSummary(mv.best)), ""),
 				"%s: its state page holds start %d and size %d, which cannot belong to a dataset of chunk size %d: Open refuses it",
 				chunkmap.ManifestName, page.start, page.size, cs)
 		} else if pageFits && (page.start != s.start || page.size != s.size) {
