@@ -225,6 +225,7 @@ func (m *Manager) reserveLocked(off, end int64, alloc, pausing bool) error {
 			if err := m.zeroStaleLocked(end); err != nil {
 				return err
 			}
+			atRace(siteStaleZeroed)
 		}
 		// Where reading a hole through a mapping needs a page (tmpfs),
 		// the bytes this reservation leaves unwritten before off (a

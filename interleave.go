@@ -25,4 +25,5 @@ const (
 	siteMarkStored                  // WriteAt: a lock-free store left its slot finding it clean, before it marks the chunk
 	siteAtomicLoad                  // hotAtomic: a load's slot checked, before the load
 	siteAtomicWrite                 // hotAtomic: a store's, add's or swap's slot entered and checked, before it
+	siteStaleZeroed                 // reserveLocked: a growth zeroed the stale bytes it covers, before it writes or publishes
 )
