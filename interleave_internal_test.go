@@ -665,3 +665,63 @@ func TestInterleave_FollowerReadAcrossCutAndGrowth(t *testing.T) {
 		t.Errorf("read after the writer's write = %q, %v; want b's", p, err)
 	}
 }
+
+// TestInterleave_ReadAcrossCutAndGrowth is
+// TestInterleave_FollowerReadAcrossCutAndGrowth for a read of the writer
+// itself: a Truncate and a growth keep the chunk and its slot as they were,
+// so only the Manager's shrink epoch tells the read (slots.go). The writer
+// holds its lock while it zeroes, so the read is let go before the write,
+// not after its copy: the copy may, rarely, come after the write, and the
+// test then checks nothing.
+func TestInterleave_ReadAcrossCutAndGrowth(t *testing.T) {
+	const cs = MinChunkSize
+	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append(bytes.Repeat([]byte{'a'}, 2*cs)); err != nil {
+		t.Fatal(err)
+	}
+	const off, cut = cs + 100, cs + 50
+	p := make([]byte, 16)
+	if _, err := m.ReadAt(p, off); err != nil || p[0] != 'a' {
+		t.Fatalf("first read = %q, %v", p, err)
+	}
+	zeroed, release := make(chan struct{}), make(chan struct{})
+	written := make(chan error, 1)
+	reached := hooksAt(t, map[raceSite]func(){
+		siteRead1: func() {
+			go func() {
+				err := m.Truncate(cut)
+				if err == nil {
+					_, err = m.WriteAt(bytes.Repeat([]byte{'b'}, 16), off)
+				}
+				written <- err
+			}()
+			select {
+			case <-zeroed:
+			case <-time.After(time.Minute):
+				t.Error("the growth did not zero the stale bytes in a minute")
+			}
+			close(release)
+		},
+		siteStaleZeroed: func() {
+			close(zeroed)
+			<-release
+		},
+	})
+	n, err := m.ReadAt(p, off)
+	if got := reached(); !got[siteRead1] || !got[siteStaleZeroed] {
+		t.Fatalf("race sites reached: %v; want the read's and the growth's", got)
+	}
+	if err := <-written; err != nil {
+		t.Fatalf("the Truncate and WriteAt: %v", err)
+	}
+	if err == nil && !bytes.Equal(p, bytes.Repeat([]byte{'a'}, 16)) && !bytes.Equal(p, bytes.Repeat([]byte{'b'}, 16)) {
+		t.Errorf("ReadAt across a cut and growth = %d, %q, nil; the dataset held a's, then b's", n, p)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Errorf("ReadAt across a cut and growth: %v, want the bytes or io.EOF", err)
+	}
+}
