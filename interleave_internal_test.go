@@ -164,13 +164,12 @@ func TestInterleave_FollowerClosedDuringRead(t *testing.T) {
 
 // TestInterleave_EvictedDuringStore evicts the chunk a lock-free store
 // (WriteAt within a chunk or across two, Scatter, StoreUint64, AddUint64)
-// has entered and checked,
-// before the store: in an arena of two slots, a read
-// of chunk 2 on another goroutine needs slot 0, which holds chunk 0. The
-// eviction must wait for the store (slots.go: the Manager empties the
+// has entered and checked, before the store: in an arena of two slots, a
+// read of chunk 2 on another goroutine needs slot 0, which holds chunk 0.
+// The eviction must wait for the store (slots.go: the Manager empties the
 // slot, then drains its writers before it maps another chunk there), so
 // the bytes land in chunk 0, and chunk 2 keeps its own. Without the
-// drain, the store went to chunk 2's mapping, or faulted.
+// drain, the store went to chunk 2's mapping.
 func TestInterleave_EvictedDuringStore(t *testing.T) {
 	const cs = MinChunkSize
 	fill := func(idx int64) byte { return byte('a' + idx) }
@@ -234,7 +233,7 @@ func TestInterleave_EvictedDuringStore(t *testing.T) {
 				}
 			}
 			if own := m.slots[0].own.Load(); own != 1 {
-				t.Fatalf("slot 0 holds chunk %d after the first write, want 0", own-1)
+				t.Fatalf("slot 0 holds chunk %d after the writes, want 0", own-1)
 			}
 			read2 := make(chan error, 1)
 			ran := onceAt(t, tc.site, func() {
