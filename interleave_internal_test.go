@@ -47,6 +47,29 @@ func hooksAt(t *testing.T, fns map[raceSite]func()) (reached func() map[raceSite
 	}
 }
 
+// dirtyChunks writes the byte at each of offs over with itself until the
+// chunk there is marked dirty in its slot. Stores after a Sync take the
+// locked path, which maps the chunk, and sends the first few to the file
+// (cleanWrites) before it marks the chunk dirty; a store to a dirty chunk
+// is lock-free, and reaches its race site.
+func dirtyChunks(t *testing.T, m *Manager, offs ...int64) {
+	t.Helper()
+	p := make([]byte, 1)
+	for _, off := range offs {
+		for i := 0; !m.slot(off >> m.shift).isDirty(); i++ {
+			if i > 2*cleanWrites {
+				t.Fatalf("%d writes at %d left its chunk clean", i, off)
+			}
+			if _, err := m.ReadAt(p, off); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.WriteAt(p, off); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // TestInterleave_SlotGivenAwayBeforeCopy gives the slot a lock-free read
 // checked to another chunk before the read copies from it, every time: in
 // an arena of two slots, a read of chunk 2 evicts chunk 0 from slot 0 and
@@ -196,11 +219,11 @@ func TestInterleave_EvictedDuringStore(t *testing.T) {
 			return m.StoreUint64(off+8, binary.NativeEndian.Uint64(p[8:]))
 		}},
 		{"AddUint64", siteAtomicWrite, 1, 104, func(m *Manager, p []byte, off int64) error {
-			// Each word of the store holds "xxxxxxxx" (the writes that
-			// dirty the chunk): add the difference.
+			// Each word of the store holds chunk 0's fill: add the
+			// difference.
 			for i := range int64(2) {
 				x := binary.NativeEndian.Uint64(p[8*i:])
-				if _, err := m.AddUint64(off+8*i, x-binary.NativeEndian.Uint64([]byte("xxxxxxxx"))); err != nil {
+				if _, err := m.AddUint64(off+8*i, x-binary.NativeEndian.Uint64(bytes.Repeat([]byte{fill(0)}, 8))); err != nil {
 					return err
 				}
 			}
@@ -220,18 +243,7 @@ func TestInterleave_EvictedDuringStore(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Stores after a Sync take the locked path, which maps the
-			// chunk, and sends the first few to the file (cleanWrites)
-			// before it marks the chunk dirty; a store to a dirty chunk
-			// is lock-free.
-			for i := 0; !m.slots[0].isDirty() || tc.mapped == 2 && !m.slots[1].isDirty(); i++ {
-				if i > 2*cleanWrites {
-					t.Fatalf("%d writes left the chunks clean", i)
-				}
-				if _, err := m.WriteAt(bytes.Repeat([]byte{'x'}, 16), tc.off); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dirtyChunks(t, m, tc.off, tc.off+15)
 			if own := m.slots[0].own.Load(); own != 1 {
 				t.Fatalf("slot 0 holds chunk %d after the writes, want 0", own-1)
 			}
@@ -329,14 +341,7 @@ func TestInterleave_TruncatedDuringStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	const off, cut = cs + 100, cs + 50
-	for i := 0; !m.slots[1].isDirty(); i++ { // see TestInterleave_EvictedDuringStore
-		if i > 2*cleanWrites {
-			t.Fatalf("%d writes left chunk 1 clean", i)
-		}
-		if _, err := m.WriteAt([]byte("x"), off); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dirtyChunks(t, m, off)
 	resized := make(chan error, 1)
 	ran := onceAt(t, siteWrite1, func() {
 		go func() {
@@ -450,18 +455,7 @@ func TestInterleave_ClosedDuringAccess(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Both chunks mapped and dirty: every path is lock-free
-			// (see TestInterleave_EvictedDuringStore).
-			for i := 0; !m.slots[0].isDirty() || !m.slots[1].isDirty(); i++ {
-				if i > 2*cleanWrites {
-					t.Fatalf("%d writes left the chunks clean", i)
-				}
-				for idx := range int64(2) {
-					if _, err := m.WriteAt([]byte{fill(idx)}, idx*cs); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
+			dirtyChunks(t, m, 0, cs) // every path lock-free
 			closed := make(chan error, 1)
 			ran := onceAt(t, tc.site, func() {
 				go func() { closed <- m.Close() }()
@@ -542,14 +536,7 @@ func TestInterleave_DroppedDuringStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			const off = 104
-			for i := 0; !m.slots[0].isDirty(); i++ { // see TestInterleave_EvictedDuringStore
-				if i > 2*cleanWrites {
-					t.Fatalf("%d writes left chunk 0 clean", i)
-				}
-				if _, err := m.WriteAt([]byte("a"), off); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dirtyChunks(t, m, off)
 			moved := make(chan error, 1)
 			ran := onceAt(t, tc.site, func() {
 				go func() {

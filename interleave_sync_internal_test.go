@@ -61,14 +61,7 @@ func TestInterleave_SyncDuringStore(t *testing.T) {
 				}
 			}
 			const off = 100
-			for i := 0; !m.slots[0].isDirty(); i++ { // see TestInterleave_EvictedDuringStore
-				if i > 2*cleanWrites {
-					t.Fatalf("%d writes left chunk 0 clean", i)
-				}
-				if _, err := m.WriteAt([]byte("x"), off); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dirtyChunks(t, m, off)
 			var afterStore int // fsyncs of chunk 0 once the store was made
 			fns := map[raceSite]func(){
 				siteWrite1: func() {
