@@ -236,9 +236,15 @@ func TestBounds32_NearMaxInt64(t *testing.T) {
 // then reads and writes far into it, and asks for ranges longer than the
 // arena, longer than a 32-bit address space can map, and near MaxInt32.
 func TestBounds32_SparseHuge(t *testing.T) {
+	keepHolesOnTmpfs(t)
 	const cs = 64 << 20
 	m := h5Open(t, &chunkmap.Options{ChunkSize: cs, MaxMapped: 2})
 	const size = 5<<30 + 12345
+	// The Manager refuses growth by more chunks than the file system has
+	// room for, holes or not (see growLocked).
+	if free, err := chunkmap.FreeSpace(m); err == nil && free < size+cs {
+		t.Skipf("the file system of TMPDIR has %d bytes free, and growth to %d bytes in chunks of %d needs %d", free, int64(size), cs, int64(size+cs))
+	}
 	if err := m.Truncate(size); err != nil {
 		t.Fatalf("Truncate(%d): %v", int64(size), err)
 	}
