@@ -14,8 +14,8 @@ import (
 )
 
 // Gather reads len(offs) values of n bytes each, the k-th from offset
-// offs[k], into dst[k*n:(k+1)*n]. len(dst) must be at least len(offs)*n.
-// Every value must lie wholly within [Start, Size); otherwise Gather returns
+// offs[k], into dst[k*n:(k+1)*n]. len(dst) must be at least len(offs)*n;
+// a shorter dst is ErrOutOfRange, before anything is read. Every value must lie wholly within [Start, Size); otherwise Gather returns
 // ErrOutOfRange naming the first offending offset, after filling dst for the
 // offsets before it. Values may straddle chunk boundaries. n must lie in
 // [1, MinChunkSize]: Gather is for small values (read a larger one with
@@ -90,7 +90,8 @@ func (m *Manager) gatherFollowed(dst []byte, offs []int64, n int) error {
 // Scatter writes len(offs) values of n bytes each, the k-th from
 // src[k*n:(k+1)*n] to offset offs[k]. Every value must lie wholly within
 // [Start, Size): Scatter does not extend the dataset, and n must lie in [1,
-// MinChunkSize], as for Gather. On an error it returns
+// MinChunkSize], as for Gather; a src shorter than len(offs)*n is
+// ErrOutOfRange, before anything is written. On an error it returns
 // ErrOutOfRange (or ErrReadOnly, ErrClosed, ErrFault) after writing the
 // values before the offending one. Like Gather it checks first and stores
 // second, under one fault guard per 256 values; it announces its stores in

@@ -27,7 +27,9 @@ import (
 // A copy still acts through the Pinned it was copied from, so Release is
 // idempotent across all of them: it releases the pin once, and never
 // another holder's. Bytes and Release may be called from any goroutine, and
-// the bytes may be used by many goroutines until Release.
+// the bytes may be used by many goroutines until Release. Copying the
+// value reads all of it, so a copy made while another goroutine may call
+// Release is a data race: make copies before the pin is shared.
 type Pinned struct {
 	self     *Pinned // the Pinned that Pin returned; copies act through it
 	m        *Manager

@@ -537,8 +537,10 @@ func (m *Manager) zeroChunkLocked(idx, from, to int64, discard bool) error {
 
 // Grow makes sure chunks exist for at least n bytes past Size, creating them
 // and allocating their blocks on disk now, so later writes up to there
-// neither create files nor fail for lack of space. It does not change Size. If creating a chunk fails it returns
-// the error and leaves the dataset as it was.
+// neither create files nor fail for lack of space. It does not change Size.
+// A negative n, or one whose end overflows int64, is ErrOutOfRange. If
+// creating a chunk fails it returns the error and leaves the dataset as it
+// was.
 //
 // A Grow that makes more than 16 chunk files holds off Truncate,
 // DropBefore, Close and the writes that take the Manager's locks (every
