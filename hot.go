@@ -115,6 +115,7 @@ func (m *Manager) hotRead1(p []byte, off int64, pg *statePage) (ok bool) {
 			return false
 		}
 	}
+	atRace(siteRead1Sized)
 	e := m.shrinks.Load()
 	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask

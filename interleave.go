@@ -26,4 +26,5 @@ const (
 	siteAtomicLoad                  // hotAtomic: a load's slot checked, before the load
 	siteAtomicWrite                 // hotAtomic: a store's, add's or swap's slot entered and checked, before it
 	siteStaleZeroed                 // reserveLocked: a growth zeroed the stale bytes it covers, before it writes or publishes
+	siteRead1Sized                  // hotRead1: its caller checked Size, before the shrink epoch and the slot are loaded
 )
