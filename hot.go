@@ -194,6 +194,7 @@ func (m *Manager) hotWrite1(p []byte, off int64, sized bool) (res int) {
 	var in *slot
 	var done bool // set once the store is made and the slot left
 	defer endHot(debug.SetPanicOnFault(true), &done, &in)
+	atRace(siteWrite1Sized)
 	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]

@@ -27,4 +27,5 @@ const (
 	siteAtomicWrite                 // hotAtomic: a store's, add's or swap's slot entered and checked, before it
 	siteStaleZeroed                 // reserveLocked: a growth zeroed the stale bytes it covers, before it writes or publishes
 	siteRead1Sized                  // hotRead1: its caller checked Size, before the shrink epoch and the slot are loaded
+	siteWrite1Sized                 // hotWrite1: its caller checked Size, before the store enters the slot
 )

@@ -115,3 +115,47 @@ func TestInterleave_CutBeforeEpoch(t *testing.T) {
 		t.Errorf("read at %d, cut to %d after ReadAt checked Size = %d bytes %q, %v; want 0 bytes and io.EOF", off, cut, n, p[:n], err)
 	}
 }
+
+// TestInterleave_CutBeforeStore truncates the dataset below a write within
+// one chunk after WriteAt checked Size and before the store enters its
+// slot: the chunk keeps its slot, so only the store's second check of Size
+// sees that the write now lies past it. The write must then extend Size
+// over itself, as a WriteAt past Size does, with zeros between the cut and
+// its bytes; a store that went on would leave its bytes past Size, unseen
+// until a growth reached them.
+func TestInterleave_CutBeforeStore(t *testing.T) {
+	const cs = MinChunkSize
+	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Append(bytes.Repeat([]byte{'a'}, cs)); err != nil {
+		t.Fatal(err)
+	}
+	const off, cut = 1000, 500
+	dirtyChunks(t, m, off) // the write lock-free
+	word := []byte("01234567")
+	ran := onceAt(t, siteWrite1Sized, func() {
+		if err := m.Truncate(cut); err != nil {
+			t.Errorf("Truncate at the race site: %v", err)
+		}
+	})
+	if _, err := m.WriteAt(word, off); err != nil {
+		t.Fatalf("WriteAt at %d, cut to %d after WriteAt checked Size: %v", off, cut, err)
+	}
+	if !ran() {
+		t.Fatal("the write reached no race site: it did not take the lock-free path")
+	}
+	if got, want := m.Size(), int64(off+len(word)); got != want {
+		t.Errorf("Size after a write at %d, cut to %d after WriteAt checked Size = %d, want %d", off, cut, got, want)
+	}
+	p := make([]byte, off+len(word)-cut)
+	if _, err := m.ReadAt(p, cut); err != nil {
+		t.Fatalf("read from the cut on: %v", err)
+	}
+	want := append(make([]byte, off-cut), word...)
+	if !bytes.Equal(p, want) {
+		t.Errorf("bytes from the cut at %d to the write's end = %q, want zeros then %q", cut, p, word)
+	}
+}
