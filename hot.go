@@ -132,6 +132,7 @@ func (m *Manager) hotRead1(p []byte, off int64, pg *statePage) (ok bool) {
 		copy(p, unsafe.Slice((*byte)(src), len(p)))
 	}
 	loadFence()
+	atRace(siteReadCopied)
 	// The page first, then the slot and the shrink epoch: Close moves
 	// the shrink epoch, and empties every slot, before it unmaps the page
 	// (Windows; see sharedPage), so a pageStill that loaded after the
@@ -271,6 +272,7 @@ func (m *Manager) hotReadSpan(p []byte, off int64, pg *statePage) (ok bool) {
 	atRace(siteReadSpan)
 	copy(p, unsafe.Slice((*byte)(unsafe.Add(m.slotAddr(k), off&m.mask)), len(p)))
 	loadFence()
+	atRace(siteReadCopied)
 	// The page first, as in hotRead1.
 	if pg != nil && !pageStill(pg, pe, off+int64(len(p))) {
 		return false

@@ -6,7 +6,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -157,5 +160,183 @@ func TestInterleave_CutBeforeStore(t *testing.T) {
 	want := append(make([]byte, off-cut), word...)
 	if !bytes.Equal(p, want) {
 		t.Errorf("bytes from the cut at %d to the write's end = %q, want zeros then %q", cut, p, word)
+	}
+}
+
+// inStages makes first run at the first race site of kind a that a
+// lock-free access reaches from now on, and second at the first of kind b
+// reached after first returned, until the test ends: the accesses first
+// and second make themselves reach no site then, since each stage runs
+// once. It returns a function reporting whether each stage ran.
+func inStages(t *testing.T, a raceSite, first func(), b raceSite, second func()) (ran func() (bool, bool)) {
+	t.Helper()
+	hook, ran := stages(a, first, b, second)
+	raceHook.Store(&hook)
+	t.Cleanup(func() { raceHook.Store(nil) })
+	return ran
+}
+
+// stages is inStages' hook, for a test that runs it among others.
+func stages(a raceSite, first func(), b raceSite, second func()) (hook func(raceSite), ran func() (bool, bool)) {
+	var one, armed, two atomic.Bool
+	hook = func(at raceSite) {
+		switch {
+		case at == a && one.CompareAndSwap(false, true):
+			first()
+			armed.Store(true)
+		case at == b && armed.Load() && two.CompareAndSwap(false, true):
+			second()
+		}
+	}
+	return hook, func() (bool, bool) { return one.Load(), two.Load() }
+}
+
+// TestInterleave_SlotBackBeforeSecondCheck gives the slot of a lock-free
+// read to another chunk before the read copies from it, and back to the
+// read's chunk after the copy: the copy read the other chunk's bytes, and
+// the own word is the read's chunk again when the read checks it. Only the
+// slot's generation, which every mapping advances, tells; the read must
+// discard what it copied and return its own chunk's bytes.
+func TestInterleave_SlotBackBeforeSecondCheck(t *testing.T) {
+	const cs = MinChunkSize
+	fill := func(idx int64) byte { return byte('a' + idx) }
+	tests := []struct {
+		name   string
+		site   raceSite
+		mapped int
+		off    int64
+		n      int
+	}{
+		{"ReadAt", siteRead1, 1, 100, 8},
+		{"ReadAt across chunks", siteReadSpan, 2, cs - 8, 16},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: tc.mapped, ArenaSize: 2 * cs, NoAdmission: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			for idx := range int64(3) {
+				if _, err := m.Append(bytes.Repeat([]byte{fill(idx)}, cs)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var want []byte
+			for o := tc.off; o < tc.off+int64(tc.n); o++ {
+				want = append(want, fill(o/cs))
+			}
+			p := make([]byte, tc.n)
+			if _, err := m.ReadAt(p, tc.off); err != nil || !bytes.Equal(p, want) {
+				t.Fatalf("first read = %q, %v; want %q", p, err, want)
+			}
+			readIn := func(idx, own int64) {
+				q := make([]byte, 8)
+				if _, err := m.ReadAt(q, idx*cs+200); err != nil || q[0] != fill(idx) {
+					t.Errorf("read of chunk %d at a race site = %q, %v", idx, q, err)
+				}
+				if got := m.slots[0].own.Load(); got != own {
+					t.Errorf("slot 0 holds chunk %d after a read of chunk %d, want %d", got-1, idx, own-1)
+				}
+			}
+			gen := m.slots[0].gen.Load()
+			ran := inStages(t, tc.site, func() { readIn(2, 3) }, siteReadCopied, func() { readIn(0, 1) })
+			clear(p)
+			_, err = m.ReadAt(p, tc.off)
+			if one, two := ran(); !one || !two {
+				t.Fatalf("stages run: %v, %v; the read did not take the lock-free path", one, two)
+			}
+			if g := m.slots[0].gen.Load(); g < gen+2 {
+				t.Fatalf("slot 0's generation went from %d to %d: the test does not map chunks 2 and 0 there again", gen, g)
+			}
+			if err != nil || !bytes.Equal(p, want) {
+				t.Errorf("read whose slot held another chunk during its copy = %q, %v; want %q", p, err, want)
+			}
+		})
+	}
+}
+
+// TestInterleave_CopyOfGrowthZeros makes the copy of a lock-free read,
+// within a chunk or across two, come while a growth that follows a
+// Truncate has zeroed the bytes the cut left in the chunk and has not yet
+// written over them: the chunks keep their slots and generations, and the
+// read checked Size before the cut, so only the shrink epoch tells. The
+// dataset never held those zeros (first a's, then b's): the read must
+// return a's or b's, or io.EOF.
+func TestInterleave_CopyOfGrowthZeros(t *testing.T) {
+	const cs = MinChunkSize
+	tests := []struct {
+		name     string
+		site     raceSite
+		off, cut int64
+		n        int
+	}{
+		{"ReadAt", siteRead1, cs + 100, cs + 104, 16},
+		{"ReadAt across chunks", siteReadSpan, cs - 8, cs + 4, 16},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Open(t.TempDir(), &Options{ChunkSize: cs, NoAdmission: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.Append(bytes.Repeat([]byte{'a'}, 3*cs)); err != nil {
+				t.Fatal(err)
+			}
+			as, bs := bytes.Repeat([]byte{'a'}, tc.n), bytes.Repeat([]byte{'b'}, tc.n)
+			p := make([]byte, tc.n)
+			if _, err := m.ReadAt(p, tc.off); err != nil || !bytes.Equal(p, as) {
+				t.Fatalf("first read = %q, %v", p, err)
+			}
+			zeroed, release := make(chan struct{}), make(chan struct{})
+			letGo := sync.OnceFunc(func() { close(release) })
+			defer letGo()
+			written := make(chan error, 1)
+			// The growth stops at its race site once it zeroed the
+			// bytes past the cut, until the read has copied.
+			var growing atomic.Bool
+			inOrder, ran := stages(tc.site, func() {
+				growing.Store(true)
+				go func() {
+					err := m.Truncate(tc.cut)
+					if err == nil {
+						_, err = m.WriteAt(bs, tc.off)
+					}
+					written <- err
+				}()
+				select {
+				case <-zeroed:
+				case <-time.After(time.Minute):
+					t.Error("the growth did not zero the stale bytes in a minute")
+				}
+			}, siteReadCopied, letGo)
+			hook := func(at raceSite) {
+				if at == siteStaleZeroed && growing.CompareAndSwap(true, false) {
+					close(zeroed)
+					<-release
+				}
+				inOrder(at)
+			}
+			raceHook.Store(&hook)
+			t.Cleanup(func() { raceHook.Store(nil) })
+			n, err := m.ReadAt(p, tc.off)
+			letGo()
+			if one, two := ran(); !one || !two {
+				t.Fatalf("stages run: %v, %v; the read did not take the lock-free path", one, two)
+			}
+			if err := <-written; err != nil {
+				t.Fatalf("the Truncate and the write: %v", err)
+			}
+			switch {
+			case err == nil && !bytes.Equal(p, as) && !bytes.Equal(p, bs):
+				t.Errorf("ReadAt across a cut and a growth = %d, %q, nil; the dataset held a's, then b's", n, p)
+			case err != nil && !errors.Is(err, io.EOF):
+				t.Errorf("ReadAt across a cut and a growth: %v, want the bytes or io.EOF", err)
+			}
+			if _, err := m.ReadAt(p, tc.off); err != nil || !bytes.Equal(p, bs) {
+				t.Errorf("read after the write = %q, %v; want b's", p, err)
+			}
+		})
 	}
 }
