@@ -224,6 +224,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64, p
 		} else {
 			x = word.Load64((*uint64)(w))
 		}
+		atRace(siteReadCopied)
 		// The page before the slot, as in hotRead1.
 		if pg != nil && !pageStill(pg, pe, off+int64(size)) {
 			return 0, false, false, false

@@ -28,5 +28,5 @@ const (
 	siteStaleZeroed                 // reserveLocked: a growth zeroed the stale bytes it covers, before it writes or publishes
 	siteRead1Sized                  // hotRead1: its caller checked Size, before the shrink epoch and the slot are loaded
 	siteWrite1Sized                 // hotWrite1: its caller checked Size, before the store enters the slot
-	siteReadCopied                  // hotRead1, hotReadSpan: the bytes copied, before the second checks
+	siteReadCopied                  // hotRead1, hotReadSpan, hotAtomic's load: the bytes copied or loaded, before the second checks
 )

@@ -4,6 +4,7 @@ package chunkmap
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"sync"
@@ -19,6 +20,28 @@ import (
 // read exists for, at the race site just before it, where no other check
 // would see the change.
 
+// lockFreeRead is a read that may take a lock-free path: ReadAt, or
+// LoadUint64 of the word at off (p 8 bytes long, in the machine's order).
+type lockFreeRead struct {
+	name string
+	site raceSite // its race site before the copy
+	read func(m *Manager, p []byte, off int64) (int, error)
+	past error // its error for bytes past Size
+}
+
+var (
+	readAt     = lockFreeRead{"ReadAt", siteRead1, (*Manager).ReadAt, io.EOF}
+	readAcross = lockFreeRead{"ReadAt across chunks", siteReadSpan, (*Manager).ReadAt, io.EOF}
+	loadWord   = lockFreeRead{"LoadUint64", siteAtomicLoad, func(m *Manager, p []byte, off int64) (int, error) {
+		x, err := m.LoadUint64(off)
+		if err != nil {
+			return 0, err
+		}
+		binary.NativeEndian.PutUint64(p, x)
+		return 8, nil
+	}, ErrOutOfRange}
+)
+
 // TestInterleave_ScatteredSlotReusedBeforeCopy empties the slot a
 // lock-free read checked, in an arena that is not contiguous, and puts
 // other bytes at its address before the read copies from it, as the
@@ -27,10 +50,16 @@ import (
 // eviction maps nothing in the slot, so its generation stays, and no
 // shrink moves the epoch: the own word is the only check that sees it.
 func TestInterleave_ScatteredSlotReusedBeforeCopy(t *testing.T) {
-	const cs = MinChunkSize
 	was := scatteredArena
 	scatteredArena = true
 	t.Cleanup(func() { scatteredArena = was })
+	for _, rd := range []lockFreeRead{readAt, loadWord} {
+		t.Run(rd.name, func(t *testing.T) { testScatteredSlotReused(t, rd) })
+	}
+}
+
+func testScatteredSlotReused(t *testing.T, rd lockFreeRead) {
+	const cs = MinChunkSize
 	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 1, ArenaSize: 2 * cs, NoAdmission: true})
 	if err != nil {
 		t.Fatal(err)
@@ -46,14 +75,14 @@ func TestInterleave_ScatteredSlotReusedBeforeCopy(t *testing.T) {
 	}
 	want := bytes.Repeat([]byte{'a'}, 8)
 	p := make([]byte, 8)
-	if _, err := m.ReadAt(p, 100); err != nil || !bytes.Equal(p, want) {
+	if _, err := rd.read(m, p, 104); err != nil || !bytes.Equal(p, want) {
 		t.Fatalf("first read = %q, %v; want %q", p, err, want)
 	}
 	if own := m.slots[0].own.Load(); own != 1 {
 		t.Fatalf("slot 0 holds chunk %d after the first read, want 0", own-1)
 	}
 	gen := m.slots[0].gen.Load()
-	ran := onceAt(t, siteRead1, func() {
+	ran := onceAt(t, rd.site, func() {
 		// Chunk 1 lives in slot 1: with MaxMapped 1 mapping it evicts
 		// chunk 0 and leaves slot 0 empty, its generation unchanged.
 		q := make([]byte, 8)
@@ -74,7 +103,7 @@ func TestInterleave_ScatteredSlotReusedBeforeCopy(t *testing.T) {
 		copy(unsafe.Slice((*byte)(addr), cs), bytes.Repeat([]byte{'X'}, cs))
 	})
 	clear(p)
-	_, err = m.ReadAt(p, 100)
+	_, err = rd.read(m, p, 104)
 	if !ran() {
 		t.Fatal("the read reached no race site: it did not take the lock-free path")
 	}
@@ -201,14 +230,14 @@ func TestInterleave_SlotBackBeforeSecondCheck(t *testing.T) {
 	const cs = MinChunkSize
 	fill := func(idx int64) byte { return byte('a' + idx) }
 	tests := []struct {
-		name   string
-		site   raceSite
+		lockFreeRead
 		mapped int
 		off    int64
 		n      int
 	}{
-		{"ReadAt", siteRead1, 1, 100, 8},
-		{"ReadAt across chunks", siteReadSpan, 2, cs - 8, 16},
+		{readAt, 1, 104, 8},
+		{readAcross, 2, cs - 8, 16},
+		{loadWord, 1, 104, 8},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,7 +256,7 @@ func TestInterleave_SlotBackBeforeSecondCheck(t *testing.T) {
 				want = append(want, fill(o/cs))
 			}
 			p := make([]byte, tc.n)
-			if _, err := m.ReadAt(p, tc.off); err != nil || !bytes.Equal(p, want) {
+			if _, err := tc.read(m, p, tc.off); err != nil || !bytes.Equal(p, want) {
 				t.Fatalf("first read = %q, %v; want %q", p, err, want)
 			}
 			readIn := func(idx, own int64) {
@@ -242,7 +271,7 @@ func TestInterleave_SlotBackBeforeSecondCheck(t *testing.T) {
 			gen := m.slots[0].gen.Load()
 			ran := inStages(t, tc.site, func() { readIn(2, 3) }, siteReadCopied, func() { readIn(0, 1) })
 			clear(p)
-			_, err = m.ReadAt(p, tc.off)
+			_, err = tc.read(m, p, tc.off)
 			if one, two := ran(); !one || !two {
 				t.Fatalf("stages run: %v, %v; the read did not take the lock-free path", one, two)
 			}
@@ -257,22 +286,22 @@ func TestInterleave_SlotBackBeforeSecondCheck(t *testing.T) {
 }
 
 // TestInterleave_CopyOfGrowthZeros makes the copy of a lock-free read,
-// within a chunk or across two, come while a growth that follows a
-// Truncate has zeroed the bytes the cut left in the chunk and has not yet
-// written over them: the chunks keep their slots and generations, and the
+// within a chunk or across two, or an atomic load, come while a growth
+// that follows a Truncate has zeroed the bytes the cut left in the chunk
+// and has not yet written over them: the chunks keep their slots and generations, and the
 // read checked Size before the cut, so only the shrink epoch tells. The
 // dataset never held those zeros (first a's, then b's): the read must
-// return a's or b's, or io.EOF.
+// return a's or b's, or its error for bytes past Size.
 func TestInterleave_CopyOfGrowthZeros(t *testing.T) {
 	const cs = MinChunkSize
 	tests := []struct {
-		name     string
-		site     raceSite
+		lockFreeRead
 		off, cut int64
 		n        int
 	}{
-		{"ReadAt", siteRead1, cs + 100, cs + 104, 16},
-		{"ReadAt across chunks", siteReadSpan, cs - 8, cs + 4, 16},
+		{readAt, cs + 100, cs + 104, 16},
+		{readAcross, cs - 8, cs + 4, 16},
+		{loadWord, cs + 104, cs + 108, 8},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,7 +315,7 @@ func TestInterleave_CopyOfGrowthZeros(t *testing.T) {
 			}
 			as, bs := bytes.Repeat([]byte{'a'}, tc.n), bytes.Repeat([]byte{'b'}, tc.n)
 			p := make([]byte, tc.n)
-			if _, err := m.ReadAt(p, tc.off); err != nil || !bytes.Equal(p, as) {
+			if _, err := tc.read(m, p, tc.off); err != nil || !bytes.Equal(p, as) {
 				t.Fatalf("first read = %q, %v", p, err)
 			}
 			zeroed, release := make(chan struct{}), make(chan struct{})
@@ -320,7 +349,7 @@ func TestInterleave_CopyOfGrowthZeros(t *testing.T) {
 			}
 			raceHook.Store(&hook)
 			t.Cleanup(func() { raceHook.Store(nil) })
-			n, err := m.ReadAt(p, tc.off)
+			n, err := tc.read(m, p, tc.off)
 			letGo()
 			if one, two := ran(); !one || !two {
 				t.Fatalf("stages run: %v, %v; the read did not take the lock-free path", one, two)
@@ -330,11 +359,11 @@ func TestInterleave_CopyOfGrowthZeros(t *testing.T) {
 			}
 			switch {
 			case err == nil && !bytes.Equal(p, as) && !bytes.Equal(p, bs):
-				t.Errorf("ReadAt across a cut and a growth = %d, %q, nil; the dataset held a's, then b's", n, p)
-			case err != nil && !errors.Is(err, io.EOF):
-				t.Errorf("ReadAt across a cut and a growth: %v, want the bytes or io.EOF", err)
+				t.Errorf("%s across a cut and a growth = %d, %q, nil; the dataset held a's, then b's", tc.name, n, p)
+			case err != nil && !errors.Is(err, tc.past):
+				t.Errorf("%s across a cut and a growth: %v, want the bytes or %v", tc.name, err, tc.past)
 			}
-			if _, err := m.ReadAt(p, tc.off); err != nil || !bytes.Equal(p, bs) {
+			if _, err := tc.read(m, p, tc.off); err != nil || !bytes.Equal(p, bs) {
 				t.Errorf("read after the write = %q, %v; want b's", p, err)
 			}
 		})
