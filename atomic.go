@@ -201,6 +201,7 @@ func (m *Manager) hotAtomic(kind atomicKind, size int, off int64, a, b uint64, p
 	var in *slot
 	// ok is set only by a return after the last access (see hotRead1).
 	defer endHot(debug.SetPanicOnFault(true), &ok, &in)
+	atRace(siteAtomicSized)
 	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
 	s := &m.slots[k]

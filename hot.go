@@ -115,7 +115,7 @@ func (m *Manager) hotRead1(p []byte, off int64, pg *statePage) (ok bool) {
 			return false
 		}
 	}
-	atRace(siteRead1Sized)
+	atRace(siteReadSized)
 	e := m.shrinks.Load()
 	want := m.chunkOf(off) + 1
 	k := (want - 1) & m.smask
@@ -253,6 +253,7 @@ func (m *Manager) hotReadSpan(p []byte, off int64, pg *statePage) (ok bool) {
 			return false
 		}
 	}
+	atRace(siteReadSized)
 	e := m.shrinks.Load()
 	first, last := m.chunkOf(off), m.chunkOf(off+int64(len(p))-1)
 	k := first & m.smask

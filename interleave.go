@@ -26,7 +26,8 @@ const (
 	siteAtomicLoad                  // hotAtomic: a load's slot checked, before the load
 	siteAtomicWrite                 // hotAtomic: a store's, add's or swap's slot entered and checked, before it
 	siteStaleZeroed                 // reserveLocked: a growth zeroed the stale bytes it covers, before it writes or publishes
-	siteRead1Sized                  // hotRead1: its caller checked Size, before the shrink epoch and the slot are loaded
+	siteReadSized                   // hotRead1, hotReadSpan: the caller checked Size, before the shrink epoch and the slots are loaded
 	siteWrite1Sized                 // hotWrite1: its caller checked Size, before the store enters the slot
 	siteReadCopied                  // hotRead1, hotReadSpan, hotAtomic's load: the bytes copied or loaded, before the second checks
+	siteAtomicSized                 // hotAtomic: its caller checked Size, before a load loads the shrink epoch or a store enters the slot
 )

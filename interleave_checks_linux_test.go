@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -23,16 +24,17 @@ import (
 // lockFreeRead is a read that may take a lock-free path: ReadAt, or
 // LoadUint64 of the word at off (p 8 bytes long, in the machine's order).
 type lockFreeRead struct {
-	name string
-	site raceSite // its race site before the copy
-	read func(m *Manager, p []byte, off int64) (int, error)
-	past error // its error for bytes past Size
+	name  string
+	sized raceSite // its race site after its caller checked Size
+	site  raceSite // its race site before the copy
+	read  func(m *Manager, p []byte, off int64) (int, error)
+	past  error // its error for bytes past Size
 }
 
 var (
-	readAt     = lockFreeRead{"ReadAt", siteRead1, (*Manager).ReadAt, io.EOF}
-	readAcross = lockFreeRead{"ReadAt across chunks", siteReadSpan, (*Manager).ReadAt, io.EOF}
-	loadWord   = lockFreeRead{"LoadUint64", siteAtomicLoad, func(m *Manager, p []byte, off int64) (int, error) {
+	readAt     = lockFreeRead{"ReadAt", siteReadSized, siteRead1, (*Manager).ReadAt, io.EOF}
+	readAcross = lockFreeRead{"ReadAt across chunks", siteReadSized, siteReadSpan, (*Manager).ReadAt, io.EOF}
+	loadWord   = lockFreeRead{"LoadUint64", siteAtomicSized, siteAtomicLoad, func(m *Manager, p []byte, off int64) (int, error) {
 		x, err := m.LoadUint64(off)
 		if err != nil {
 			return 0, err
@@ -112,83 +114,133 @@ func testScatteredSlotReused(t *testing.T, rd lockFreeRead) {
 	}
 }
 
-// TestInterleave_CutBeforeEpoch truncates the dataset below a read within
-// one chunk after ReadAt checked Size and before the read loads the shrink
-// epoch: the epoch is then the one after the cut, the chunk keeps its slot
-// and its generation, and only the read's second check of Size sees that
-// the bytes are no longer in the dataset. The read must end at the cut,
-// with io.EOF, as a read after the Truncate does.
+// TestInterleave_CutBeforeEpoch truncates the dataset below a read, within
+// one chunk or across two, or an atomic load, after the caller checked
+// Size and before the read loads the shrink epoch: the epoch is then the
+// one after the cut, the chunks keep their slots and generations, and
+// only the read's second check of Size sees that the bytes are no longer
+// in the dataset. The read must end at the cut, as one after the Truncate
+// does.
 func TestInterleave_CutBeforeEpoch(t *testing.T) {
 	const cs = MinChunkSize
-	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		lockFreeRead
+		off, cut int64
+		n        int
+	}{
+		{readAt, 1000, 500, 8},
+		{readAcross, cs - 8, cs + 4, 16},
+		{loadWord, 1000, 500, 8},
 	}
-	defer m.Close()
-	if _, err := m.Append(bytes.Repeat([]byte{'a'}, cs)); err != nil {
-		t.Fatal(err)
-	}
-	const off, cut = 1000, 500
-	p := make([]byte, 8)
-	if _, err := m.ReadAt(p, off); err != nil {
-		t.Fatal(err)
-	}
-	ran := onceAt(t, siteRead1Sized, func() {
-		if err := m.Truncate(cut); err != nil {
-			t.Errorf("Truncate at the race site: %v", err)
-		}
-	})
-	clear(p)
-	n, err := m.ReadAt(p, off)
-	if !ran() {
-		t.Fatal("the read reached no race site: it did not take the lock-free path")
-	}
-	if n != 0 || !errors.Is(err, io.EOF) {
-		t.Errorf("read at %d, cut to %d after ReadAt checked Size = %d bytes %q, %v; want 0 bytes and io.EOF", off, cut, n, p[:n], err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Open(t.TempDir(), &Options{ChunkSize: cs, NoAdmission: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.Append(bytes.Repeat([]byte{'a'}, 2*cs)); err != nil {
+				t.Fatal(err)
+			}
+			p := make([]byte, tc.n)
+			if _, err := tc.read(m, p, tc.off); err != nil {
+				t.Fatal(err)
+			}
+			ran := onceAt(t, tc.sized, func() {
+				if err := m.Truncate(tc.cut); err != nil {
+					t.Errorf("Truncate at the race site: %v", err)
+				}
+			})
+			clear(p)
+			n, err := tc.read(m, p, tc.off)
+			if !ran() {
+				t.Fatal("the read reached no race site: it did not take the lock-free path")
+			}
+			want := 0
+			if tc.past == io.EOF {
+				want = int(max(0, tc.cut-tc.off)) // ReadAt's bytes before Size
+			}
+			if n != want || !errors.Is(err, tc.past) {
+				t.Errorf("%s at %d, cut to %d after the caller checked Size = %d bytes %q, %v; want %d bytes and %v", tc.name, tc.off, tc.cut, n, p[:n], err, want, tc.past)
+			}
+		})
 	}
 }
 
-// TestInterleave_CutBeforeStore truncates the dataset below a write within
-// one chunk after WriteAt checked Size and before the store enters its
+// TestInterleave_CutBeforeStore truncates the dataset below a store within
+// one chunk after its caller checked Size and before the store enters its
 // slot: the chunk keeps its slot, so only the store's second check of Size
-// sees that the write now lies past it. The write must then extend Size
-// over itself, as a WriteAt past Size does, with zeros between the cut and
-// its bytes; a store that went on would leave its bytes past Size, unseen
-// until a growth reached them.
+// sees that the store now lies past it. A WriteAt must then extend Size
+// over itself, as one past Size does, with zeros between the cut and its
+// bytes; an atomic store must fail with ErrOutOfRange and store nothing.
+// A store that went on would leave its bytes past Size, unseen until a
+// growth reached them.
 func TestInterleave_CutBeforeStore(t *testing.T) {
 	const cs = MinChunkSize
-	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if _, err := m.Append(bytes.Repeat([]byte{'a'}, cs)); err != nil {
-		t.Fatal(err)
-	}
 	const off, cut = 1000, 500
-	dirtyChunks(t, m, off) // the write lock-free
 	word := []byte("01234567")
-	ran := onceAt(t, siteWrite1Sized, func() {
-		if err := m.Truncate(cut); err != nil {
-			t.Errorf("Truncate at the race site: %v", err)
-		}
-	})
-	if _, err := m.WriteAt(word, off); err != nil {
-		t.Fatalf("WriteAt at %d, cut to %d after WriteAt checked Size: %v", off, cut, err)
+	tests := []struct {
+		name  string
+		site  raceSite
+		store func(m *Manager) error
+		// size is Size after the store; the bytes from the cut to it
+		// read as zeros, then the word if the store extended Size.
+		size int64
+	}{
+		{"WriteAt", siteWrite1Sized, func(m *Manager) error {
+			_, err := m.WriteAt(word, off)
+			return err
+		}, off + 8},
+		{"StoreUint64", siteAtomicSized, func(m *Manager) error {
+			err := m.StoreUint64(off, binary.NativeEndian.Uint64(word))
+			if !errors.Is(err, ErrOutOfRange) {
+				return fmt.Errorf("got %v, want ErrOutOfRange", err)
+			}
+			return nil
+		}, cut},
 	}
-	if !ran() {
-		t.Fatal("the write reached no race site: it did not take the lock-free path")
-	}
-	if got, want := m.Size(), int64(off+len(word)); got != want {
-		t.Errorf("Size after a write at %d, cut to %d after WriteAt checked Size = %d, want %d", off, cut, got, want)
-	}
-	p := make([]byte, off+len(word)-cut)
-	if _, err := m.ReadAt(p, cut); err != nil {
-		t.Fatalf("read from the cut on: %v", err)
-	}
-	want := append(make([]byte, off-cut), word...)
-	if !bytes.Equal(p, want) {
-		t.Errorf("bytes from the cut at %d to the write's end = %q, want zeros then %q", cut, p, word)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Open(t.TempDir(), &Options{ChunkSize: cs, NoAdmission: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.Append(bytes.Repeat([]byte{'a'}, cs)); err != nil {
+				t.Fatal(err)
+			}
+			dirtyChunks(t, m, off) // the store lock-free
+			ran := onceAt(t, tc.site, func() {
+				if err := m.Truncate(cut); err != nil {
+					t.Errorf("Truncate at the race site: %v", err)
+				}
+			})
+			if err := tc.store(m); err != nil {
+				t.Fatalf("%s at %d, cut to %d after the caller checked Size: %v", tc.name, off, cut, err)
+			}
+			if !ran() {
+				t.Fatal("the store reached no race site: it did not take the lock-free path")
+			}
+			if got := m.Size(); got != tc.size {
+				t.Errorf("Size after a %s at %d, cut to %d after the caller checked Size = %d, want %d", tc.name, off, cut, got, tc.size)
+			}
+			// Grown to past the word, the dataset shows whether the
+			// store left its bytes past Size.
+			if _, err := m.WriteAt([]byte{'z'}, off+8); err != nil {
+				t.Fatal(err)
+			}
+			p := make([]byte, off+8-cut)
+			if _, err := m.ReadAt(p, cut); err != nil {
+				t.Fatalf("read from the cut on: %v", err)
+			}
+			want := make([]byte, len(p))
+			if tc.size > cut {
+				copy(want[off-cut:], word)
+			}
+			if !bytes.Equal(p, want) {
+				t.Errorf("bytes from the cut at %d to the word's end = %q, want %q", cut, p, want)
+			}
+		})
 	}
 }
 
