@@ -3,6 +3,7 @@
 package chunkmap_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -136,12 +137,43 @@ func appendSeq(t *testing.T, m *chunkmap.Manager, n int64) {
 	}
 }
 
-// TestScatter_AllocatesBeforeStoring scatters into a mapped chunk whose file
-// is allocated only for its first step: the lock-free path must not store
-// past the allocated prefix (a full disk would then fault, or lose the
-// store at writeback, instead of failing the call), so the value far into
-// the chunk goes the locked way, which allocates the file up to it first.
-func TestScatter_AllocatesBeforeStoring(t *testing.T) {
+// TestStores_AllocateBeforeStoring scatters, and stores and adds atomically,
+// into a mapped chunk whose file is allocated only for its first step: the
+// lock-free path must not store past the allocated prefix (a full disk
+// would then fault, or lose the store at writeback, instead of failing the
+// call), so the value far into the chunk goes the locked way, which
+// allocates the file up to it first.
+func TestStores_AllocateBeforeStoring(t *testing.T) {
+	tests := []struct {
+		name  string
+		store func(m *chunkmap.Manager, offs []int64, src []byte) error
+	}{
+		{"Scatter", func(m *chunkmap.Manager, offs []int64, src []byte) error {
+			return m.Scatter(src, offs, 8)
+		}},
+		{"StoreUint64", func(m *chunkmap.Manager, offs []int64, src []byte) error {
+			for i, off := range offs {
+				if err := m.StoreUint64(off, binary.NativeEndian.Uint64(src[8*i:])); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"AddUint64", func(m *chunkmap.Manager, offs []int64, src []byte) error {
+			for i, off := range offs {
+				if _, err := m.AddUint64(off, binary.NativeEndian.Uint64(src[8*i:])); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { testAllocatesBeforeStoring(t, tc.store) })
+	}
+}
+
+func testAllocatesBeforeStoring(t *testing.T, store func(m *chunkmap.Manager, offs []int64, src []byte) error) {
 	keepHolesOnTmpfs(t)
 	const chunkSize = 32 << 20 // allocation steps of 2 MiB
 	const far = 24 << 20
@@ -172,7 +204,7 @@ func TestScatter_AllocatesBeforeStoring(t *testing.T) {
 	}
 	offs := []int64{8, 16, far, far + 8}
 	src := []byte("aaaaaaaabbbbbbbbccccccccdddddddd")
-	if err := m.Scatter(src, offs, 8); err != nil {
+	if err := store(m, offs, src); err != nil {
 		t.Fatal(err)
 	}
 	if after := fileBlocks(t, chunk0); after < far+8 {
