@@ -309,6 +309,7 @@ type gatherSlots struct {
 // remembers) and records it in gs.
 func (m *Manager) resolve(offs []int64, n int, gs *gatherSlots) int {
 	start, size := m.state().start.Load(), m.state().size.Load()
+	atRace(siteBlockSized)
 	mask, mul, last, end := m.mask, m.rmul, m.chunkSize-int64(n), size-int64(n)
 	for k := 0; ; {
 		// The inner loop makes no call, so that its values stay in
@@ -373,6 +374,7 @@ func (m *Manager) hotGather(dst []byte, offs []int64, n int) (done int) {
 	atRace(siteGather)
 	m.copyValues(dst, offs[:k], n, false)
 	loadFence()
+	atRace(siteReadCopied)
 	if m.shrinks.Load() != e {
 		return 0
 	}
@@ -476,6 +478,7 @@ type scatterSlots struct {
 // slot, and records it in ws; the caller leaves each.
 func (m *Manager) enterAll(offs []int64, n int, ws *scatterSlots) int {
 	start, size := m.state().start.Load(), m.state().size.Load()
+	atRace(siteBlockSized)
 	mask, mul, end := m.mask, m.rmul, size-int64(n)
 	for k := 0; ; {
 		// As in resolve, the inner loop makes no call. A value across a

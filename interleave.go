@@ -28,6 +28,7 @@ const (
 	siteStaleZeroed                 // reserveLocked: a growth zeroed the stale bytes it covers, before it writes or publishes
 	siteReadSized                   // hotRead1, hotReadSpan: the caller checked Size, before the shrink epoch and the slots are loaded
 	siteWrite1Sized                 // hotWrite1: its caller checked Size, before the store enters the slot
-	siteReadCopied                  // hotRead1, hotReadSpan, hotAtomic's load: the bytes copied or loaded, before the second checks
+	siteReadCopied                  // hotRead1, hotReadSpan, hotAtomic's load, hotGather: the bytes copied or loaded, before the second checks
 	siteAtomicSized                 // hotAtomic: its caller checked Size, before a load loads the shrink epoch or a store enters the slot
+	siteBlockSized                  // resolve, enterAll: a Gather's or Scatter's block loaded Size, before it checks or enters a slot
 )

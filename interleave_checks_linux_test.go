@@ -42,6 +42,16 @@ var (
 		binary.NativeEndian.PutUint64(p, x)
 		return 8, nil
 	}, ErrOutOfRange}
+	gatherWords = lockFreeRead{"Gather", siteBlockSized, siteGather, func(m *Manager, p []byte, off int64) (int, error) {
+		offs := make([]int64, len(p)/8)
+		for i := range offs {
+			offs[i] = off + 8*int64(i)
+		}
+		if err := m.Gather(p, offs, 8); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}, ErrOutOfRange}
 )
 
 // TestInterleave_ScatteredSlotReusedBeforeCopy empties the slot a
@@ -55,7 +65,7 @@ func TestInterleave_ScatteredSlotReusedBeforeCopy(t *testing.T) {
 	was := scatteredArena
 	scatteredArena = true
 	t.Cleanup(func() { scatteredArena = was })
-	for _, rd := range []lockFreeRead{readAt, loadWord} {
+	for _, rd := range []lockFreeRead{readAt, loadWord, gatherWords} {
 		t.Run(rd.name, func(t *testing.T) { testScatteredSlotReused(t, rd) })
 	}
 }
@@ -131,6 +141,7 @@ func TestInterleave_CutBeforeEpoch(t *testing.T) {
 		{readAt, 1000, 500, 8},
 		{readAcross, cs - 8, cs + 4, 16},
 		{loadWord, 1000, 500, 8},
+		{gatherWords, 1000, 500, 16},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,11 +203,10 @@ func TestInterleave_CutBeforeStore(t *testing.T) {
 			return err
 		}, off + 8},
 		{"StoreUint64", siteAtomicSized, func(m *Manager) error {
-			err := m.StoreUint64(off, binary.NativeEndian.Uint64(word))
-			if !errors.Is(err, ErrOutOfRange) {
-				return fmt.Errorf("got %v, want ErrOutOfRange", err)
-			}
-			return nil
+			return outOfRange(m.StoreUint64(off, binary.NativeEndian.Uint64(word)))
+		}, cut},
+		{"Scatter", siteBlockSized, func(m *Manager) error {
+			return outOfRange(m.Scatter(word, []int64{off}, 8))
 		}, cut},
 	}
 	for _, tc := range tests {
@@ -242,6 +252,15 @@ func TestInterleave_CutBeforeStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// outOfRange returns nil if err matches ErrOutOfRange, and an error
+// saying what it is otherwise.
+func outOfRange(err error) error {
+	if !errors.Is(err, ErrOutOfRange) {
+		return fmt.Errorf("got %v, want ErrOutOfRange", err)
+	}
+	return nil
 }
 
 // inStages makes first run at the first race site of kind a that a
@@ -290,6 +309,7 @@ func TestInterleave_SlotBackBeforeSecondCheck(t *testing.T) {
 		{readAt, 1, 104, 8},
 		{readAcross, 2, cs - 8, 16},
 		{loadWord, 1, 104, 8},
+		{gatherWords, 1, 104, 16},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -354,6 +374,9 @@ func TestInterleave_CopyOfGrowthZeros(t *testing.T) {
 		{readAt, cs + 100, cs + 104, 16},
 		{readAcross, cs - 8, cs + 4, 16},
 		{loadWord, cs + 104, cs + 108, 8},
+		// One value: a Gather of more is also read whole again
+		// after a shrink (readWhole), which would hide the zeros.
+		{gatherWords, cs + 104, cs + 108, 8},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -375,7 +398,8 @@ func TestInterleave_CopyOfGrowthZeros(t *testing.T) {
 			defer letGo()
 			written := make(chan error, 1)
 			// The growth stops at its race site once it zeroed the
-			// bytes past the cut, until the read has copied.
+			// bytes past the cut, until the read has copied; then it
+			// ends before the read goes on.
 			var growing atomic.Bool
 			inOrder, ran := stages(tc.site, func() {
 				growing.Store(true)
@@ -391,7 +415,13 @@ func TestInterleave_CopyOfGrowthZeros(t *testing.T) {
 				case <-time.After(time.Minute):
 					t.Error("the growth did not zero the stale bytes in a minute")
 				}
-			}, siteReadCopied, letGo)
+			}, siteReadCopied, func() {
+				// The write done before the read checks anything
+				// again: its bytes and Size are then all there is to
+				// see, and only the epoch tells of the zeros copied.
+				letGo()
+				written <- <-written
+			})
 			hook := func(at raceSite) {
 				if at == siteStaleZeroed && growing.CompareAndSwap(true, false) {
 					close(zeroed)
