@@ -15,9 +15,10 @@ import (
 
 // Gather reads len(offs) values of n bytes each, the k-th from offset
 // offs[k], into dst[k*n:(k+1)*n]. len(dst) must be at least len(offs)*n;
-// a shorter dst is ErrOutOfRange, before anything is read. Every value must lie wholly within [Start, Size); otherwise Gather returns
-// ErrOutOfRange naming the first offending offset, after filling dst for the
-// offsets before it. Values may straddle chunk boundaries. n must lie in
+// a shorter dst is ErrOutOfRange, before anything is read. Every value must
+// lie wholly within [Start, Size); otherwise Gather returns ErrOutOfRange
+// naming the first offending offset, after filling dst for the offsets
+// before it. Values may straddle chunk boundaries. n must lie in
 // [1, MinChunkSize]: Gather is for small values (read a larger one with
 // ReadAt); another n is ErrOutOfRange.
 //
