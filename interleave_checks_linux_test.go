@@ -18,11 +18,12 @@ import (
 )
 
 // Each test here makes the change that exactly one check of a lock-free
-// read exists for, at the race site just before it, where no other check
-// would see the change.
+// read or store exists for, at the race site just before it, where no
+// other check would see the change.
 
-// lockFreeRead is a read that may take a lock-free path: ReadAt, or
-// LoadUint64 of the word at off (p 8 bytes long, in the machine's order).
+// lockFreeRead is a read that may take a lock-free path: ReadAt,
+// LoadUint64 of the word at off (p 8 bytes long, in the machine's order),
+// or a Gather of the words of p from off on.
 type lockFreeRead struct {
 	name  string
 	sized raceSite // its race site after its caller checked Size
@@ -70,6 +71,8 @@ func TestInterleave_ScatteredSlotReusedBeforeCopy(t *testing.T) {
 	}
 }
 
+// testScatteredSlotReused is TestInterleave_ScatteredSlotReusedBeforeCopy
+// for one kind of read.
 func testScatteredSlotReused(t *testing.T, rd lockFreeRead) {
 	const cs = MinChunkSize
 	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 1, ArenaSize: 2 * cs, NoAdmission: true})
@@ -124,13 +127,13 @@ func testScatteredSlotReused(t *testing.T, rd lockFreeRead) {
 	}
 }
 
-// TestInterleave_CutBeforeEpoch truncates the dataset below a read, within
-// one chunk or across two, or an atomic load, after the caller checked
-// Size and before the read loads the shrink epoch: the epoch is then the
-// one after the cut, the chunks keep their slots and generations, and
-// only the read's second check of Size sees that the bytes are no longer
-// in the dataset. The read must end at the cut, as one after the Truncate
-// does.
+// TestInterleave_CutBeforeEpoch truncates the dataset below a read
+// (within one chunk or across two, an atomic load, a Gather) after the
+// caller checked Size and before the read loads the shrink epoch: the
+// epoch is then the one after the cut, the chunks keep their slots and
+// generations, and only the read's second check of Size sees that the
+// bytes are no longer in the dataset. The read must end at the cut, as one
+// after the Truncate does.
 func TestInterleave_CutBeforeEpoch(t *testing.T) {
 	const cs = MinChunkSize
 	tests := []struct {
@@ -183,7 +186,8 @@ func TestInterleave_CutBeforeEpoch(t *testing.T) {
 // slot: the chunk keeps its slot, so only the store's second check of Size
 // sees that the store now lies past it. A WriteAt must then extend Size
 // over itself, as one past Size does, with zeros between the cut and its
-// bytes; an atomic store must fail with ErrOutOfRange and store nothing.
+// bytes; an atomic store and a Scatter, which do not extend Size, must fail
+// with ErrOutOfRange and store nothing.
 // A store that went on would leave its bytes past Size, unseen until a
 // growth reached them.
 func TestInterleave_CutBeforeStore(t *testing.T) {
@@ -357,13 +361,13 @@ func TestInterleave_SlotBackBeforeSecondCheck(t *testing.T) {
 	}
 }
 
-// TestInterleave_CopyOfGrowthZeros makes the copy of a lock-free read,
-// within a chunk or across two, or an atomic load, come while a growth
-// that follows a Truncate has zeroed the bytes the cut left in the chunk
-// and has not yet written over them: the chunks keep their slots and generations, and the
-// read checked Size before the cut, so only the shrink epoch tells. The
-// dataset never held those zeros (first a's, then b's): the read must
-// return a's or b's, or its error for bytes past Size.
+// TestInterleave_CopyOfGrowthZeros makes the copy of a lock-free read
+// (within a chunk or across two, an atomic load, a Gather) come while a
+// growth that follows a Truncate has zeroed the bytes the cut left in the
+// chunk and has not yet written over them: the chunks keep their slots and
+// generations, and the read checked Size before the cut, so only the
+// shrink epoch tells. The dataset never held those zeros (first a's, then
+// b's): the read must return a's or b's, or its error for bytes past Size.
 func TestInterleave_CopyOfGrowthZeros(t *testing.T) {
 	const cs = MinChunkSize
 	tests := []struct {
