@@ -55,6 +55,25 @@ var (
 	}, ErrOutOfRange}
 )
 
+// openChunks opens a dataset of chunks of MinChunkSize bytes with opts
+// (ChunkSize and NoAdmission set), closed when the test ends, and appends
+// a chunk of each byte of fills.
+func openChunks(t *testing.T, opts Options, fills ...byte) *Manager {
+	t.Helper()
+	opts.ChunkSize, opts.NoAdmission = MinChunkSize, true
+	m, err := Open(t.TempDir(), &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	for _, c := range fills {
+		if _, err := m.Append(bytes.Repeat([]byte{c}, MinChunkSize)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
+}
+
 // TestInterleave_ScatteredSlotReusedBeforeCopy empties the slot a
 // lock-free read checked, in an arena that is not contiguous, and puts
 // other bytes at its address before the read copies from it, as the
@@ -75,18 +94,9 @@ func TestInterleave_ScatteredSlotReusedBeforeCopy(t *testing.T) {
 // for one kind of read.
 func testScatteredSlotReused(t *testing.T, rd lockFreeRead) {
 	const cs = MinChunkSize
-	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 1, ArenaSize: 2 * cs, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openChunks(t, Options{MaxMapped: 1, ArenaSize: 2 * cs}, 'a', 'b')
 	if m.fbase == nil {
 		t.Fatal("the arena is contiguous: the test cannot give the slot's range away")
-	}
-	for _, c := range []byte{'a', 'b'} {
-		if _, err := m.Append(bytes.Repeat([]byte{c}, cs)); err != nil {
-			t.Fatal(err)
-		}
 	}
 	want := bytes.Repeat([]byte{'a'}, 8)
 	p := make([]byte, 8)
@@ -118,7 +128,7 @@ func testScatteredSlotReused(t *testing.T, rd lockFreeRead) {
 		copy(unsafe.Slice((*byte)(addr), cs), bytes.Repeat([]byte{'X'}, cs))
 	})
 	clear(p)
-	_, err = rd.read(m, p, 104)
+	_, err := rd.read(m, p, 104)
 	if !ran() {
 		t.Fatal("the read reached no race site: it did not take the lock-free path")
 	}
@@ -148,14 +158,7 @@ func TestInterleave_CutBeforeEpoch(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Open(t.TempDir(), &Options{ChunkSize: cs, NoAdmission: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			if _, err := m.Append(bytes.Repeat([]byte{'a'}, 2*cs)); err != nil {
-				t.Fatal(err)
-			}
+			m := openChunks(t, Options{}, 'a', 'a')
 			p := make([]byte, tc.n)
 			if _, err := tc.read(m, p, tc.off); err != nil {
 				t.Fatal(err)
@@ -191,7 +194,6 @@ func TestInterleave_CutBeforeEpoch(t *testing.T) {
 // A store that went on would leave its bytes past Size, unseen until a
 // growth reached them.
 func TestInterleave_CutBeforeStore(t *testing.T) {
-	const cs = MinChunkSize
 	const off, cut = 1000, 500
 	word := []byte("01234567")
 	tests := []struct {
@@ -215,14 +217,7 @@ func TestInterleave_CutBeforeStore(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Open(t.TempDir(), &Options{ChunkSize: cs, NoAdmission: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			if _, err := m.Append(bytes.Repeat([]byte{'a'}, cs)); err != nil {
-				t.Fatal(err)
-			}
+			m := openChunks(t, Options{}, 'a')
 			dirtyChunks(t, m, off) // the store lock-free
 			ran := onceAt(t, tc.site, func() {
 				if err := m.Truncate(cut); err != nil {
@@ -317,16 +312,7 @@ func TestInterleave_SlotBackBeforeSecondCheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: tc.mapped, ArenaSize: 2 * cs, NoAdmission: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			for idx := range int64(3) {
-				if _, err := m.Append(bytes.Repeat([]byte{fill(idx)}, cs)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			m := openChunks(t, Options{MaxMapped: tc.mapped, ArenaSize: 2 * cs}, fill(0), fill(1), fill(2))
 			var want []byte
 			for o := tc.off; o < tc.off+int64(tc.n); o++ {
 				want = append(want, fill(o/cs))
@@ -347,7 +333,7 @@ func TestInterleave_SlotBackBeforeSecondCheck(t *testing.T) {
 			gen := m.slots[0].gen.Load()
 			ran := inStages(t, tc.site, func() { readIn(2, 3) }, siteReadCopied, func() { readIn(0, 1) })
 			clear(p)
-			_, err = tc.read(m, p, tc.off)
+			_, err := tc.read(m, p, tc.off)
 			if one, two := ran(); !one || !two {
 				t.Fatalf("stages run: %v, %v; the read did not take the lock-free path", one, two)
 			}
@@ -384,14 +370,7 @@ func TestInterleave_CopyOfGrowthZeros(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Open(t.TempDir(), &Options{ChunkSize: cs, NoAdmission: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			if _, err := m.Append(bytes.Repeat([]byte{'a'}, 3*cs)); err != nil {
-				t.Fatal(err)
-			}
+			m := openChunks(t, Options{}, 'a', 'a', 'a')
 			as, bs := bytes.Repeat([]byte{'a'}, tc.n), bytes.Repeat([]byte{'b'}, tc.n)
 			p := make([]byte, tc.n)
 			if _, err := tc.read(m, p, tc.off); err != nil || !bytes.Equal(p, as) {
