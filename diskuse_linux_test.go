@@ -173,6 +173,8 @@ func TestStores_AllocateBeforeStoring(t *testing.T) {
 	}
 }
 
+// testAllocatesBeforeStoring is TestStores_AllocateBeforeStoring for one
+// way of storing the 8-byte values of src at offs.
 func testAllocatesBeforeStoring(t *testing.T, store func(m *chunkmap.Manager, offs []int64, src []byte) error) {
 	keepHolesOnTmpfs(t)
 	const chunkSize = 32 << 20 // allocation steps of 2 MiB

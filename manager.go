@@ -84,11 +84,11 @@ const maxOffset = math.MaxInt64
 // chunks are never unmapped, so MaxMapped is exceeded (never waited on)
 // while more chunks than that are held. A miss that maps its chunk at the
 // bound unmaps one that nobody holds: by default (admission, see
-// [Options.NoAdmission]) only a chunk missed recently more often than the
-// mapped chunk with the fewest recent uses is mapped, in that chunk's
-// place, and ReadAt and WriteAt serve the other misses with pread and
-// pwrite; with NoAdmission every miss maps its chunk in place of the least
-// recently used one.
+// [Options.NoAdmission]) only a chunk missed recently more than twice as
+// often as the mapped chunk with the fewest recent uses is mapped, in that
+// chunk's place, and ReadAt and WriteAt serve the other misses with pread
+// and pwrite; with NoAdmission every miss maps its chunk in place of the
+// least recently used one.
 type Manager struct {
 	dir       string // the directory as Open resolved it: every file is joined to it
 	given     string // dir as given to Open, for Dir
