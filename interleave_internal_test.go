@@ -584,90 +584,74 @@ func TestInterleave_DroppedDuringStore(t *testing.T) {
 	}
 }
 
-// TestInterleave_ReadAcrossCutAndGrowth: a read has checked its slot (and a
-// following reader its writer's state page), and before it copies, the
+// TestInterleave_ReadAcrossCutAndGrowth: a following reader's read has
+// checked its slot and its writer's state page, and before it copies, the
 // writer cuts the dataset below the read (Truncate) and grows it back with
 // a write there, which zeroes the stale bytes first; the copy comes while
 // those zeros are in place, before the write. The dataset never held zeros
 // there (first a's, then b's), and a Truncate and a growth keep the chunk
-// and its slot as they were: a following reader must see that its writer's
-// state page moved (pageStill), and the writer's own read that the
-// Manager's shrink epoch did (slots.go). The writer holds its lock while it
-// zeroes, and its own read retries under it, so that read is let go before
-// the write, not after its copy: the copy may, rarely, come after the
-// write, and the case then checks nothing.
+// and its slot as they were: the reader must see that its writer's state
+// page moved (pageStill). (The writer's own reads, which must see that its
+// shrink epoch moved, are TestInterleave_CopyOfGrowthZeros.)
 func TestInterleave_ReadAcrossCutAndGrowth(t *testing.T) {
 	const cs = MinChunkSize
-	for _, follows := range []bool{true, false} {
-		name := "writer"
-		if follows {
-			name = "following reader"
-		}
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			w, err := Open(dir, &Options{ChunkSize: cs, NoAdmission: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			if _, err := w.Append(bytes.Repeat([]byte{'a'}, 2*cs)); err != nil {
-				t.Fatal(err)
-			}
-			r := w
-			if follows {
-				if r, err = Open(dir, &Options{ReadOnly: true, NoAdmission: true}); err != nil {
-					t.Fatal(err)
+	dir := t.TempDir()
+	w, err := Open(dir, &Options{ChunkSize: cs, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Append(bytes.Repeat([]byte{'a'}, 2*cs)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, &Options{ReadOnly: true, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	const off, cut = cs + 100, cs + 50
+	p := make([]byte, 16)
+	if _, err := r.ReadAt(p, off); err != nil || p[0] != 'a' {
+		t.Fatalf("first read = %q, %v", p, err)
+	}
+	zeroed, release := make(chan struct{}), make(chan struct{})
+	letGo := sync.OnceFunc(func() { close(release) })
+	written := make(chan error, 1)
+	reached := hooksAt(t, map[raceSite]func(){
+		siteRead1: func() {
+			go func() {
+				err := w.Truncate(cut)
+				if err == nil {
+					_, err = w.WriteAt(bytes.Repeat([]byte{'b'}, 16), off)
 				}
-				defer r.Close()
+				written <- err
+			}()
+			select {
+			case <-zeroed:
+			case <-time.After(time.Minute):
+				t.Error("the writer's growth did not zero the stale bytes in a minute")
 			}
-			const off, cut = cs + 100, cs + 50
-			p := make([]byte, 16)
-			if _, err := r.ReadAt(p, off); err != nil || p[0] != 'a' {
-				t.Fatalf("first read = %q, %v", p, err)
-			}
-			zeroed, release := make(chan struct{}), make(chan struct{})
-			letGo := sync.OnceFunc(func() { close(release) })
-			written := make(chan error, 1)
-			reached := hooksAt(t, map[raceSite]func(){
-				siteRead1: func() {
-					go func() {
-						err := w.Truncate(cut)
-						if err == nil {
-							_, err = w.WriteAt(bytes.Repeat([]byte{'b'}, 16), off)
-						}
-						written <- err
-					}()
-					select {
-					case <-zeroed:
-					case <-time.After(time.Minute):
-						t.Error("the writer's growth did not zero the stale bytes in a minute")
-					}
-					if !follows {
-						letGo()
-					}
-				},
-				siteStaleZeroed: func() {
-					close(zeroed)
-					<-release
-				},
-			})
-			n, err := r.ReadAt(p, off)
-			letGo()
-			if got := reached(); !got[siteRead1] || !got[siteStaleZeroed] {
-				t.Fatalf("race sites reached: %v; want the read's and the writer's growth's", got)
-			}
-			if err := <-written; err != nil {
-				t.Fatalf("the writer's Truncate and WriteAt: %v", err)
-			}
-			if err == nil && !bytes.Equal(p, bytes.Repeat([]byte{'a'}, 16)) && !bytes.Equal(p, bytes.Repeat([]byte{'b'}, 16)) {
-				t.Errorf("ReadAt across the writer's cut and growth = %d, %q, nil; the dataset held a's, then b's", n, p)
-			}
-			if err != nil && !errors.Is(err, io.EOF) {
-				t.Errorf("ReadAt across the writer's cut and growth: %v, want the bytes or io.EOF", err)
-			}
-			if _, err := r.ReadAt(p, off); err != nil || !bytes.Equal(p, bytes.Repeat([]byte{'b'}, 16)) {
-				t.Errorf("read after the writer's write = %q, %v; want b's", p, err)
-			}
-		})
+		},
+		siteStaleZeroed: func() {
+			close(zeroed)
+			<-release
+		},
+	})
+	n, err := r.ReadAt(p, off)
+	letGo()
+	if got := reached(); !got[siteRead1] || !got[siteStaleZeroed] {
+		t.Fatalf("race sites reached: %v; want the read's and the writer's growth's", got)
+	}
+	if err := <-written; err != nil {
+		t.Fatalf("the writer's Truncate and WriteAt: %v", err)
+	}
+	if err == nil && !bytes.Equal(p, bytes.Repeat([]byte{'a'}, 16)) && !bytes.Equal(p, bytes.Repeat([]byte{'b'}, 16)) {
+		t.Errorf("ReadAt across the writer's cut and growth = %d, %q, nil; the dataset held a's, then b's", n, p)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Errorf("ReadAt across the writer's cut and growth: %v, want the bytes or io.EOF", err)
+	}
+	if _, err := r.ReadAt(p, off); err != nil || !bytes.Equal(p, bytes.Repeat([]byte{'b'}, 16)) {
+		t.Errorf("read after the writer's write = %q, %v; want b's", p, err)
 	}
 }
