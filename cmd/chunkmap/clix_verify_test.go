@@ -265,6 +265,12 @@ func churningWriter(t *testing.T) string {
 		if err := <-done; err != nil {
 			t.Errorf("writer: %v", err)
 		}
+		// At most eight chunks between two rounds, the manifest and the
+		// lock: a writer that let the dataset grow would fail here, not
+		// only when verify beside it grew too slow for the watchdog.
+		if entries, err := os.ReadDir(dir); err != nil || len(entries) > 16 {
+			t.Errorf("the writer's directory holds %d entries (%v), want at most 16: its dataset grew", len(entries), err)
+		}
 		if err := w.Close(); err != nil {
 			t.Errorf("writer: close: %v", err)
 		}
