@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"syscall"
 	"testing"
 	"unsafe"
@@ -37,16 +38,29 @@ func TestBufferFaultInEveryOrder(t *testing.T) {
 		for _, c := range []struct {
 			name string
 			call func() error
+			// place is how the error of a gather or scatter call
+			// names it, in an order whose values go through the
+			// accessor's buffer: by the call and its offsets, then
+			// the values whose copy faulted.
+			place string
 		}{
-			{"WriteUint64s", func() error { return va.WriteUint64s(8, bad[:16]) }},
-			{"WriteUint64s/pieces", func() error { return va.WriteUint64s(8, bad) }},
-			{"ReadUint64sAt", func() error { return va.ReadUint64sAt(offs, bad) }},
-			{"WriteUint64sAt", func() error { return va.WriteUint64sAt(offs, bad) }},
+			{"WriteUint64s", func() error { return va.WriteUint64s(8, bad[:16]) }, ""},
+			{"WriteUint64s/pieces", func() error { return va.WriteUint64s(8, bad) }, ""},
+			{"ReadUint64sAt", func() error { return va.ReadUint64sAt(offs, bad) }, "read uint64s at 4 offsets (values 0 to 3, from offset 0) in "},
+			{"WriteUint64sAt", func() error { return va.WriteUint64sAt(offs, bad) }, "write uint64s at 4 offsets (values 0 to 3, from offset 0) in "},
+			// The block's gather fails (its last value is past Size),
+			// and so the values are gathered one at a time: the first
+			// one's copy faults.
+			{"ReadUint64sAt/one by one", func() error { return va.ReadUint64sAt([]int64{advCS, 8, 9 * advCS}, bad) },
+				"read uint64s at 3 offsets (value 0, 8 bytes at offset 65536) in "},
 		} {
 			t.Run(o.name+"/"+c.name, func(t *testing.T) {
 				err := c.call()
 				if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EFAULT) {
 					t.Fatalf("got %v; want ErrIO matching EFAULT", err)
+				}
+				if c.place != "" && o.name != "native" && !strings.HasPrefix(err.Error(), c.place) {
+					t.Errorf("got %q; want it to begin %q", err, c.place)
 				}
 			})
 		}

@@ -36,3 +36,16 @@ func (v *ViewAccessor) shortValues(op string, write bool, offs []int64, size, nv
 	}
 	return fmt.Errorf("%s %s in %s: %w: room for %s", op, units.Count(len(offs), "offset"), v.dir(), chunkmap.ErrOutOfRange, units.Count(nvals, "value"))
 }
+
+// bufferFault is the error of a gather (or scatter) call op over offs whose
+// copy of values [i, j) into (or out of) the caller's slice failed, err: a
+// fault on that slice, where a byte order not the machine's takes the
+// values through the call's buffer. It names the call as shortValues does,
+// by its offsets, and then the values whose copy failed.
+func (v *ViewAccessor) bufferFault(op string, offs []int64, i, j, size int, err error) error {
+	which := fmt.Sprintf("value %d, %s at offset %d", i, units.Count(size, "byte"), offs[i])
+	if j-i > 1 {
+		which = fmt.Sprintf("values %d to %d, from offset %d", i, j-1, offs[i])
+	}
+	return v.restatePlace(fmt.Sprintf("%s %s (%s)", op, units.Count(len(offs), "offset"), which), err)
+}

@@ -323,14 +323,14 @@ func gatherValues[T value](v *ViewAccessor, op string, offs []int64, dst []T) er
 				}
 				v.toNative(b[:size], size)
 				if err := copyValues(rawBytes(dst[i+j:i+j+1]), b[:size]); err != nil {
-					return v.restate(op, offs[i+j], int64(size), err)
+					return v.bufferFault(op, offs, i+j, i+j+1, size, err)
 				}
 			}
 			continue // the failure passed (a concurrent Truncate undone, say)
 		}
 		v.toNative(b, size)
 		if err := copyValues(rawBytes(dst[i:i+k]), b); err != nil {
-			return v.restate(op, offs[i], int64(size), err)
+			return v.bufferFault(op, offs, i, i+k, size, err)
 		}
 	}
 	return nil
@@ -354,7 +354,7 @@ func scatterValues[T value](v *ViewAccessor, op string, offs []int64, src []T) e
 		k := min(gatherStep, len(offs)-i)
 		b := buf[:k*size]
 		if err := copyValues(b, raw[i*size:]); err != nil {
-			return v.restate(op, offs[i], int64(size), err)
+			return v.bufferFault(op, offs, i, i+k, size, err)
 		}
 		v.fromNative(b, size)
 		if err := v.mgr().Scatter(b, offs[i:i+k], size); err != nil {
