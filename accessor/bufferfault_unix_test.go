@@ -169,3 +169,27 @@ func TestOffsetsFaultInEveryOrder(t *testing.T) {
 		t.Error("the dataset changed: the scatters stored only zeros at offset 0")
 	}
 }
+
+// TestBufferAndOffsetsFault passes a scatter call, in a byte order not the
+// machine's, values and offsets that both fault. The values are copied
+// into the call's buffer first, and that copy faults; the error then names
+// the first offset of the values, which must be read under a fault guard
+// as well, or the process dies of SIGBUS in the naming of the error.
+func TestBufferAndOffsetsFault(t *testing.T) {
+	m := advOpen(t, t.TempDir(), &chunkmap.Options{MaxMapped: 4})
+	if _, err := m.WriteAt(make([]byte, advCS), 0); err != nil {
+		t.Fatal(err)
+	}
+	b, o := faulttest.Buffer(t, 8*16), faulttest.Buffer(t, 8*16)
+	bad := unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), 16)
+	offs := unsafe.Slice((*int64)(unsafe.Pointer(&o[0])), 16)
+	for _, order := range []binary.ByteOrder{binary.BigEndian, customOrder{}} {
+		err := accessor.New(m, order).WriteUint64sAt(offs, bad)
+		if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EFAULT) {
+			t.Errorf("%v: got %v; want ErrIO matching EFAULT", order, err)
+		}
+		if want := "write uint64s at 16 offsets (values 0 to 15) in "; err != nil && !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%v: got %q; want it to begin %q", order, err, want)
+		}
+	}
+}

@@ -41,11 +41,21 @@ func (v *ViewAccessor) shortValues(op string, write bool, offs []int64, size, nv
 // copy of values [i, j) into (or out of) the caller's slice failed, err: a
 // fault on that slice, where a byte order not the machine's takes the
 // values through the call's buffer. It names the call as shortValues does,
-// by its offsets, and then the values whose copy failed.
+// by its offsets, and then the values whose copy failed, with the offset
+// of the first where it can be read: the offsets are the caller's memory
+// too, and a scatter copies its values before anything reads an offset,
+// so they are read under a fault guard, and left out if they fault.
 func (v *ViewAccessor) bufferFault(op string, offs []int64, i, j, size int, err error) error {
-	which := fmt.Sprintf("value %d, %s at offset %d", i, units.Count(size, "byte"), offs[i])
-	if j-i > 1 {
-		which = fmt.Sprintf("values %d to %d, from offset %d", i, j-1, offs[i])
+	var first [1]int64
+	known := copyValues(rawBytes(first[:]), rawBytes(offs[i:i+1])) == nil
+	which := fmt.Sprintf("value %d, %s", i, units.Count(size, "byte"))
+	switch {
+	case j-i > 1 && known:
+		which = fmt.Sprintf("values %d to %d, from offset %d", i, j-1, first[0])
+	case j-i > 1:
+		which = fmt.Sprintf("values %d to %d", i, j-1)
+	case known:
+		which += fmt.Sprintf(" at offset %d", first[0])
 	}
 	return v.restatePlace(fmt.Sprintf("%s %s (%s)", op, units.Count(len(offs), "offset"), which), err)
 }
