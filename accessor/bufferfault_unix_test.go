@@ -183,12 +183,14 @@ func TestBufferAndOffsetsFault(t *testing.T) {
 	b, o := faulttest.Buffer(t, 8*16), faulttest.Buffer(t, 8*16)
 	bad := unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), 16)
 	offs := unsafe.Slice((*int64)(unsafe.Pointer(&o[0])), 16)
-	for _, order := range []binary.ByteOrder{binary.BigEndian, customOrder{}} {
+	for _, order := range []binary.ByteOrder{binary.NativeEndian, binary.BigEndian, customOrder{}} {
 		err := accessor.New(m, order).WriteUint64sAt(offs, bad)
 		if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EFAULT) {
 			t.Errorf("%v: got %v; want ErrIO matching EFAULT", order, err)
 		}
-		if want := "write uint64s at 16 offsets (values 0 to 15) in "; err != nil && !strings.HasPrefix(err.Error(), want) {
+		// The machine's order hands both to Scatter, which reads the
+		// offsets first, and names its own call.
+		if want := "write uint64s at 16 offsets (values 0 to 15) in "; order != binary.NativeEndian && err != nil && !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%v: got %q; want it to begin %q", order, err, want)
 		}
 	}
