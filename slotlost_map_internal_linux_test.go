@@ -12,12 +12,27 @@ import (
 )
 
 // TestMapLost_ServedByPread: a mapping refused with ENOMEM after the
-// kernel emptied its slot, where another owner then mapped into part of
-// the hole, loses the slot (arena.ErrSlotLost). A chunk whose slot is lost
-// is served by pread (lookupLocked); but on the call that lost it the
-// refusal was retried (refusedLocked) into the lost slot, whose error
-// (ErrSlotLost, no refusal) ReadAt returned instead of the chunk's bytes.
+// kernel emptied its slot, where another owner then mapped into the hole,
+// loses the slot (arena.ErrSlotLost). A chunk whose slot is lost is served
+// by pread (lookupLocked); but on the call that lost it the refusal was
+// retried (refusedLocked) into the lost slot, whose error (ErrSlotLost, no
+// refusal) ReadAt returned instead of the chunk's bytes.
+//
+// The other owner maps a page of the hole, or all of it: a 64 KiB mapping
+// fills the slot of a chunk of the smallest size (with 64 KiB pages, one
+// page does), leaving no hole to tell it by, and the slot was taken for
+// its reservation still, and mapped over the other owner's memory.
 func TestMapLost_ServedByPread(t *testing.T) {
+	page := uintptr(os.Getpagesize())
+	for _, tc := range []struct {
+		name  string
+		whole bool
+	}{{"a page of the hole", false}, {"the whole hole", true}} {
+		t.Run(tc.name, func(t *testing.T) { testMapLost(t, page, tc.whole) })
+	}
+}
+
+func testMapLost(t *testing.T, page uintptr, whole bool) {
 	const cs = MinChunkSize
 	m, err := Open(t.TempDir(), &Options{ChunkSize: cs, MaxMapped: 1, NoAdmission: true})
 	if err != nil {
@@ -36,11 +51,14 @@ func TestMapLost_ServedByPread(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := m.slotNum(1)
-	page := uintptr(os.Getpagesize())
-	var other unsafe.Pointer // the other owner's page in the hole
+	var other unsafe.Pointer // the other owner's mapping in the hole
+	size := page
 	t.Cleanup(func() { arena.SetLimitHooks(nil, nil, nil) })
 	arena.SetLimitHooks(func(j int) bool { return j == k }, nil, func(p unsafe.Pointer, n uintptr) {
-		if q, err := unix.MmapPtr(-1, 0, p, page, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE); err == nil && q == p {
+		if whole {
+			size = n
+		}
+		if q, err := unix.MmapPtr(-1, 0, p, size, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE); err == nil && q == p {
 			other = q
 		}
 	})
@@ -49,7 +67,7 @@ func TestMapLost_ServedByPread(t *testing.T) {
 	if other == nil {
 		t.Skip("could not map into the emptied slot")
 	}
-	defer unix.MunmapPtr(other, page)
+	defer unix.MunmapPtr(other, size)
 	if !m.ar.Lost(k) {
 		t.Fatalf("slot %d is not lost", k)
 	}
@@ -66,9 +84,9 @@ func TestMapLost_ServedByPread(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Close released the arena around the lost slot: the other owner's
-	// page is still there.
+	// mapping is still there.
 	if q, err := unix.MmapPtr(-1, 0, other, page, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE); err == nil {
 		unix.MunmapPtr(q, page)
-		t.Fatalf("the other owner's page at %p was unmapped", other)
+		t.Fatalf("the other owner's mapping at %p was unmapped", other)
 	}
 }

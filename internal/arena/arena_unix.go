@@ -71,6 +71,7 @@ func (a *Arena) reserve() error {
 		}
 		p = unsafe.Add(p, head)
 	}
+	nameReservation(p, size)
 	a.base, a.fixed = p, true
 	return nil
 }
@@ -132,7 +133,11 @@ func (a *Arena) unmapRun(lo, n int) error {
 // reserveAt maps an inaccessible anonymous reservation of n bytes at p,
 // with flag saying how (MAP_FIXED, or MAP_FIXED_NOREPLACE where it exists).
 func reserveAt(p unsafe.Pointer, n uintptr, flag int) (unsafe.Pointer, error) {
-	return unix.MmapPtr(-1, 0, p, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|flag|mapNoReserve)
+	q, err := unix.MmapPtr(-1, 0, p, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|flag|mapNoReserve)
+	if err == nil && q == p {
+		nameReservation(q, n)
+	}
+	return q, err
 }
 
 // release unmaps the range, around the slots lost (see ErrSlotLost), whose

@@ -1,9 +1,12 @@
 package arena
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -80,24 +83,36 @@ func ownHole(p unsafe.Pointer, n uintptr, refused error) bool {
 // which maps nothing, fails with ENOMEM there) is reserved again with
 // MAP_FIXED_NOREPLACE, which fails where another owner took any of it
 // meanwhile. A range wholly mapped is still the reservation where the
-// kernel refused before it touched the range, as it does for ENOMEM (the
-// limit of mappings, of address space, of committed memory, where a new
-// reservation would be refused too); after any other refusal it may be a
-// mapping that another owner made in the whole hole (64 KiB of the Go
-// runtime's, say), and it is not taken for the reservation. A range
-// mincore cannot look at is not taken for the reservation either: taking
-// a hole for it would leave the hole to the kernel to hand out, and the
-// slot's next mapping would replace what another owner put there.
+// kernel refused before it touched the range, as it mostly does for
+// ENOMEM (the limit of mappings, of address space, of committed memory,
+// where a new reservation would be refused too); but it may be a mapping
+// that another owner made in the whole hole (64 KiB of the Go runtime's,
+// say) after a refusal that emptied the range first, which any other
+// error is, and ENOMEM can be (an allocation that fails after the kernel
+// cleared the range). So after ENOMEM the range is taken for the
+// reservation only where /proc/self/maps lists it as one (ownMappings),
+// and after any other error never. A range mincore cannot look at is not
+// taken for the reservation either: taking a hole for it would leave the
+// hole to the kernel to hand out, and the slot's next mapping would
+// replace what another owner put there.
 func reserved(p unsafe.Pointer, n uintptr, refused error) error {
 	hole, err := hasHole(p, n)
 	if err != nil {
 		return fmt.Errorf("cannot tell whether the range is still reserved: %w", err)
 	}
 	if !hole {
-		if errors.Is(refused, unix.ENOMEM) {
-			return nil
+		if !errors.Is(refused, unix.ENOMEM) {
+			return fmt.Errorf("the range is mapped, by this mapping's reservation or by another owner: %w", unix.EEXIST)
 		}
-		return fmt.Errorf("the range is mapped, by this mapping's reservation or by another owner: %w", unix.EEXIST)
+		// Linux refuses with ENOMEM after it emptied the range too (it
+		// clears a file mapping's range before the last allocation
+		// that can fail), and another owner's mapping may fill the hole
+		// it left, as one of 64 KiB fills a slot of that size: the
+		// range must look like the reservation (see ownMappings).
+		if err := ownMappings(p, n); err != nil {
+			return fmt.Errorf("the range is mapped, but not as this arena's reservation: %w", err)
+		}
+		return nil
 	}
 	q, err := reserveAt(p, n, unix.MAP_FIXED_NOREPLACE)
 	if err == nil && q != p {
@@ -198,4 +213,194 @@ func refused(k int, unmap bool) bool {
 		return unmapHook != nil && unmapHook(k)
 	}
 	return mapHook != nil && mapHook(k)
+}
+
+// reservationName is the name every reservation carries in
+// /proc/self/maps ("[anon:chunkmap arena]"), where the kernel can name
+// anonymous mappings (Linux 5.17 and later, with CONFIG_ANON_VMA_NAME): it
+// tells the arena's own inaccessible ranges from another owner's mapping
+// where mincore sees no hole (see reserved). NUL-terminated, as prctl
+// wants it.
+var reservationName = []byte(reservationLabel + "\x00")
+
+// reservationLabel is reservationName's text, which /proc/self/maps lists
+// as reservationListed.
+const (
+	reservationLabel  = "chunkmap arena"
+	reservationListed = "[anon:" + reservationLabel + "]"
+)
+
+// namesWork says whether the kernel names anonymous mappings, as the first
+// reservation named found out: namesUnknown, namesYes or namesNo.
+var namesWork atomic.Int32
+
+const (
+	namesUnknown = iota
+	namesYes
+	namesNo
+)
+
+// nameReservation names the n bytes at p, a reservation just made, with
+// reservationName. A kernel without names refuses with EINVAL, and none is
+// asked again. Any other failure leaves the range unnamed, so that reserved
+// takes it for another owner's, should a mapping over it be refused: a slot
+// lost, never a mapping replaced that is not the arena's.
+func nameReservation(p unsafe.Pointer, n uintptr) {
+	if namesWork.Load() == namesNo {
+		return
+	}
+	err := unix.Prctl(unix.PR_SET_VMA, unix.PR_SET_VMA_ANON_NAME, uintptr(p), n, uintptr(unsafe.Pointer(&reservationName[0])))
+	switch {
+	case err == nil:
+		namesWork.CompareAndSwap(namesUnknown, namesYes)
+	case errors.Is(err, unix.EINVAL):
+		namesWork.CompareAndSwap(namesUnknown, namesNo)
+	}
+}
+
+// ownMappings returns nil if every mapping in the n bytes at p, which
+// mincore found all mapped, looks like a reservation of the arena's in
+// /proc/self/maps: inaccessible, private and anonymous ("---p", no file),
+// and named by nameReservation where the kernel names mappings. Without
+// names, another owner's inaccessible anonymous mapping that fills the
+// whole hole passes for the reservation; every other mapping does not (the
+// Go runtime's own, for one, are readable and writable by the time it
+// hands out their memory).
+//
+// It runs where the process may be at its limit of mappings, where the
+// Go runtime dies if it cannot map memory for the heap or a stack: so it
+// reads the listing through a static buffer, with a frame of its own that
+// stays small, and allocates nothing until it has an answer.
+func ownMappings(p unsafe.Pointer, n uintptr) error {
+	mapsScan.Lock()
+	defer mapsScan.Unlock()
+	fd, err := unix.Open("/proc/self/maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("cannot tell whose mapping it is: open /proc/self/maps: %w", err)
+	}
+	defer unix.Close(fd)
+	named := namesWork.Load() == namesYes
+	lo, hi := uint64(uintptr(p)), uint64(uintptr(p)+n)
+	covered := lo
+	kept := 0 // bytes of a line begun in the last read, at the buffer's start
+	for {
+		k, err := unix.Read(fd, mapsScan.buf[kept:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("cannot tell whose mapping it is: read /proc/self/maps: %w", err)
+		}
+		b := mapsScan.buf[:kept+k]
+		for {
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				break
+			}
+			if verdict := ownLine(b[:i], lo, hi, &covered, named); verdict != lineOn {
+				return verdictErr(verdict, lo, hi)
+			}
+			b = b[i+1:]
+		}
+		switch {
+		case k == 0: // the end, and a last line without its newline
+			if len(b) > 0 {
+				if verdict := ownLine(b, lo, hi, &covered, named); verdict != lineOn {
+					return verdictErr(verdict, lo, hi)
+				}
+			}
+			if covered < hi {
+				return verdictErr(lineHole, lo, hi)
+			}
+			return nil
+		case len(b) == len(mapsScan.buf):
+			// No line is that long (a path is at most 4096 bytes, a
+			// mapping's name 80), but should one be, the range is
+			// not taken for the reservation.
+			return fmt.Errorf("cannot tell whose mapping it is: a line of /proc/self/maps longer than %d bytes", len(mapsScan.buf))
+		default:
+			kept = copy(mapsScan.buf[:], b)
+		}
+	}
+}
+
+// mapsScan is ownMappings' buffer, static so that reading the listing
+// maps no memory.
+var mapsScan struct {
+	sync.Mutex
+	buf [16 << 10]byte
+}
+
+// ownLine's verdicts on a line of /proc/self/maps.
+const (
+	lineOn    = iota // the line says nothing against the reservation: read on
+	lineOther        // the line is a mapping in the range that is not the reservation
+	lineHole         // part of the range is not mapped
+)
+
+// ownLine judges one line of /proc/self/maps ("lo-hi perms offset dev inode
+// name") against the range [lo, hi), of which the lines before it covered
+// [lo, covered).
+func ownLine(line []byte, lo, hi uint64, covered *uint64, named bool) int {
+	from, rest, ok1 := hexField(line, '-')
+	to, rest, ok2 := hexField(rest, ' ')
+	if !ok1 || !ok2 || to <= lo || from >= hi {
+		return lineOn
+	}
+	if from > *covered {
+		return lineHole // a hole since mincore looked
+	}
+	*covered = max(*covered, to)
+	perms, rest := field(rest)
+	_, rest = field(rest) // offset
+	_, rest = field(rest) // device
+	inode, rest := field(rest)
+	name := bytes.TrimSpace(rest)
+	want := ""
+	if named {
+		want = reservationListed
+	}
+	if string(perms) != "---p" || string(inode) != "0" || string(name) != want {
+		return lineOther
+	}
+	return lineOn
+}
+
+// verdictErr is the error of a verdict of ownLine's on the range [lo, hi).
+func verdictErr(verdict int, lo, hi uint64) error {
+	if verdict == lineHole {
+		return fmt.Errorf("%#x-%#x is not all mapped: %w", lo, hi, unix.EEXIST)
+	}
+	return fmt.Errorf("%#x-%#x holds a mapping that is not an inaccessible anonymous reservation: %w", lo, hi, unix.EEXIST)
+}
+
+// hexField parses the hexadecimal number at the start of b up to sep, and
+// returns it and what follows sep.
+func hexField(b []byte, sep byte) (uint64, []byte, bool) {
+	var v uint64
+	for i, c := range b {
+		switch {
+		case c == sep && i > 0:
+			return v, b[i+1:], true
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return 0, nil, false
+		}
+		if i >= 16 {
+			return 0, nil, false
+		}
+	}
+	return 0, nil, false
+}
+
+// field returns the first field of b, separated by spaces, and the rest.
+func field(b []byte) (f, rest []byte) {
+	b = bytes.TrimLeft(b, " ")
+	if i := bytes.IndexByte(b, ' '); i >= 0 {
+		return b[:i], b[i:]
+	}
+	return b, nil
 }

@@ -22,6 +22,10 @@ func (a *Arena) refusedMap(k int, refused error) error { return refused }
 // refusedMap).
 func ownHole(p unsafe.Pointer, n uintptr, refused error) bool { return true }
 
+// nameReservation does nothing here: these systems do not name mappings,
+// nor need to (see refusedMap).
+func nameReservation(p unsafe.Pointer, n uintptr) {}
+
 // refusedByTest is the error of a mapping a test refused: never here
 // (see refused), and as over the limit if it were.
 func (a *Arena) refusedByTest(k int) error { return unix.ENOMEM }

@@ -35,6 +35,7 @@ func MapSpan(files []*os.File, slotSize, lo, hi int64, writable bool) (*View, er
 	if err != nil {
 		return nil, fmt.Errorf("arena: reserve a span view of %d bytes: %w", size, err)
 	}
+	nameReservation(base, uintptr(size))
 	prot := unix.PROT_READ
 	if writable {
 		prot |= unix.PROT_WRITE

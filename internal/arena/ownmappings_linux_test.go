@@ -1,0 +1,68 @@
+package arena
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestOwnMappings: after a refusal with ENOMEM that left no hole, a range
+// is taken for the arena's reservation only if /proc/self/maps lists it as
+// one (inaccessible, private, anonymous, and named where the kernel names
+// mappings). Another owner's mapping that fills the range, a range with a
+// hole, and a range of two mappings of which one is not a reservation are
+// not.
+func TestOwnMappings(t *testing.T) {
+	page := uintptr(os.Getpagesize())
+	const pages = 4
+	n := pages * page
+	base, err := unix.MmapPtr(-1, 0, nil, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|mapNoReserve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.MunmapPtr(base, n)
+	nameReservation(base, n)
+	t.Logf("the kernel names mappings: %v", namesWork.Load() == namesYes)
+	if err := ownMappings(base, n); err != nil {
+		t.Fatalf("a reservation: %v", err)
+	}
+	if err := reserved(base, n, unix.ENOMEM); err != nil {
+		t.Fatalf("reserved, after ENOMEM, of a reservation: %v", err)
+	}
+
+	// Another owner's readable page over the second page of the range.
+	second := unsafe.Add(base, page)
+	if _, err := unix.MmapPtr(-1, 0, second, page, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		p    unsafe.Pointer
+		n    uintptr
+	}{
+		{"the other owner's page alone", second, page},
+		{"a range that holds it", base, n},
+	} {
+		if err := ownMappings(tc.p, tc.n); !errors.Is(err, unix.EEXIST) {
+			t.Errorf("%s: got %v, want an error matching EEXIST", tc.name, err)
+		}
+		if err := reserved(tc.p, tc.n, unix.ENOMEM); err == nil {
+			t.Errorf("%s: reserved after ENOMEM took it for the reservation", tc.name)
+		}
+	}
+	if err := ownMappings(base, page); err != nil {
+		t.Errorf("the first page, still the reservation: %v", err)
+	}
+
+	// A hole in the range: the third page unmapped.
+	third := unsafe.Add(base, 2*page)
+	if err := unix.MunmapPtr(third, page); err != nil {
+		t.Fatal(err)
+	}
+	if err := ownMappings(third, 2*page); !errors.Is(err, unix.EEXIST) {
+		t.Errorf("a range with a hole: got %v, want an error matching EEXIST", err)
+	}
+}
