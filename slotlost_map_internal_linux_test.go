@@ -85,8 +85,12 @@ func testMapLost(t *testing.T, page uintptr, whole bool) {
 	}
 	// Close released the arena around the lost slot: the other owner's
 	// mapping is still there.
+	// (A kernel before 4.17, and qemu-user 7.2, take the flag for a
+	// hint, and map elsewhere where the range is taken.)
 	if q, err := unix.MmapPtr(-1, 0, other, page, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED_NOREPLACE); err == nil {
 		unix.MunmapPtr(q, page)
-		t.Fatalf("the other owner's mapping at %p was unmapped", other)
+		if q == other {
+			t.Fatalf("the other owner's mapping at %p was unmapped", other)
+		}
 	}
 }

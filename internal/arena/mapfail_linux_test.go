@@ -187,10 +187,14 @@ func TestMap_RefusedWhereMincoreCannotTell(t *testing.T) {
 			if tc.lost {
 				return // the range is the kernel's: the arena never touches it again
 			}
+			// A kernel before 4.17 (and qemu-user 7.2) takes the flag
+			// for a hint, and maps elsewhere where the range is taken.
 			q, err := reserveAt(a.slotAddr(1), size, unix.MAP_FIXED_NOREPLACE)
 			if err == nil {
 				unix.MunmapPtr(q, size)
-				t.Fatalf("slot 1 counts as reserved, but its range is a hole (a mapping took it at %p)", q)
+				if q == a.slotAddr(1) {
+					t.Fatalf("slot 1 counts as reserved, but its range is a hole (a mapping took it at %p)", q)
+				}
 			}
 			if _, err := a.Map(1, f, true); err != nil {
 				t.Fatalf("Map of slot 1 after the refusal: %v", err)

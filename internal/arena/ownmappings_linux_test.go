@@ -29,7 +29,15 @@ func TestOwnMappings(t *testing.T) {
 	if err := ownMappings(base, n); err != nil {
 		t.Fatalf("a reservation: %v", err)
 	}
-	if err := reserved(base, n, unix.ENOMEM); err != nil {
+	// qemu-user answers mincore on its reservations as on a hole: there
+	// reserved would reserve the range again, which the test does not ask.
+	hole, err := hasHole(base, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hole {
+		t.Log("mincore finds a hole in a reservation (qemu-user): reserved is not checked")
+	} else if err := reserved(base, n, unix.ENOMEM); err != nil {
 		t.Fatalf("reserved, after ENOMEM, of a reservation: %v", err)
 	}
 
@@ -49,7 +57,7 @@ func TestOwnMappings(t *testing.T) {
 		if err := ownMappings(tc.p, tc.n); !errors.Is(err, unix.EEXIST) {
 			t.Errorf("%s: got %v, want an error matching EEXIST", tc.name, err)
 		}
-		if err := reserved(tc.p, tc.n, unix.ENOMEM); err == nil {
+		if err := reserved(tc.p, tc.n, unix.ENOMEM); err == nil && !hole {
 			t.Errorf("%s: reserved after ENOMEM took it for the reservation", tc.name)
 		}
 	}
