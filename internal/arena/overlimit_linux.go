@@ -274,10 +274,12 @@ func nameReservation(p unsafe.Pointer, n uintptr) {
 func ownMappings(p unsafe.Pointer, n uintptr) error {
 	mapsScan.Lock()
 	defer mapsScan.Unlock()
-	fd, err := unix.Open("/proc/self/maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("cannot tell whose mapping it is: open /proc/self/maps: %w", err)
+	// unix.Open would copy the path to the heap: the static one goes as it is.
+	r, _, errno := unix.Syscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&mapsPath[0])), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("cannot tell whose mapping it is: open /proc/self/maps: %w", errno)
 	}
+	fd := int(r)
 	defer unix.Close(fd)
 	named := namesWork.Load() == namesYes
 	lo, hi := uint64(uintptr(p)), uint64(uintptr(p)+n)
@@ -323,6 +325,13 @@ func ownMappings(p unsafe.Pointer, n uintptr) error {
 		}
 	}
 }
+
+// atFDCWD is AT_FDCWD (-100) as openat's argument: relative to the
+// working directory, which an absolute path ignores.
+var atFDCWD = func() uintptr { fd := unix.AT_FDCWD; return uintptr(fd) }()
+
+// mapsPath is the listing ownMappings reads, NUL-terminated for openat.
+var mapsPath = []byte("/proc/self/maps\x00")
 
 // mapsScan is ownMappings' buffer, static so that reading the listing
 // maps no memory.

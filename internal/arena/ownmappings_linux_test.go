@@ -74,3 +74,23 @@ func TestOwnMappings(t *testing.T) {
 		t.Errorf("a range with a hole: got %v, want an error matching EEXIST", err)
 	}
 }
+
+// TestOwnMappings_NoAllocation: ownMappings runs where the process may be
+// at its limit of mappings, where a heap allocation that needs a new
+// mapping kills it ("fatal error: runtime: cannot allocate memory", as
+// TestMapLimit_Refused's child died when it read the listing into a 4 MiB
+// buffer). It allocates nothing where it finds the reservation.
+func TestOwnMappings_NoAllocation(t *testing.T) {
+	page := uintptr(os.Getpagesize())
+	n := 4 * page
+	base, err := unix.MmapPtr(-1, 0, nil, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|mapNoReserve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.MunmapPtr(base, n)
+	nameReservation(base, n)
+	var err2 error
+	if allocs := testing.AllocsPerRun(20, func() { err2 = ownMappings(base, n) }); allocs != 0 || err2 != nil {
+		t.Errorf("ownMappings of a reservation: %v allocations a call, error %v; want 0, nil", allocs, err2)
+	}
+}
