@@ -326,9 +326,9 @@ func ownMappings(p unsafe.Pointer, n uintptr) error {
 	}
 }
 
-// atFDCWD is AT_FDCWD (-100) as openat's argument: relative to the
-// working directory, which an absolute path ignores.
-var atFDCWD = func() uintptr { fd := unix.AT_FDCWD; return uintptr(fd) }()
+// atFDCWD is AT_FDCWD (-100) as openat's argument, a uintptr: relative to
+// the working directory, which an absolute path ignores.
+const atFDCWD = ^uintptr(-unix.AT_FDCWD - 1)
 
 // mapsPath is the listing ownMappings reads, NUL-terminated for openat.
 var mapsPath = []byte("/proc/self/maps\x00")
