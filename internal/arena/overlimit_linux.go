@@ -65,16 +65,17 @@ func (a *Arena) overLimit(k int, refused error) error {
 // SIGSEGV. Where reserved reports the range not this Arena's any more,
 // the slot is lost, as in overLimit.
 func (a *Arena) refusedMap(k int, refused error) error {
-	if err := reserved(a.slotAddr(k), uintptr(a.slotSize), refused); err != nil {
+	if err := reserved(a.slotAddr(k), uintptr(a.slotSize), a.base, uintptr(int64(a.nslots)*a.slotSize), refused); err != nil {
 		return fmt.Errorf("%w: %w (then putting the reservation back: %w)", ErrSlotLost, refused, err)
 	}
 	return refused
 }
 
 // ownHole reports whether the n bytes at p, where a mapping was refused
-// with the error refused, are this process's reservation (see reserved).
-func ownHole(p unsafe.Pointer, n uintptr, refused error) bool {
-	return reserved(p, n, refused) == nil
+// with the error refused, are this process's reservation still, part of
+// the whole of size bytes at base (see reserved).
+func ownHole(base unsafe.Pointer, size uintptr, p unsafe.Pointer, n uintptr, refused error) bool {
+	return reserved(p, n, base, size, refused) == nil
 }
 
 // reserved makes sure that the n bytes at p, a reservation over which a
@@ -95,7 +96,13 @@ func ownHole(p unsafe.Pointer, n uintptr, refused error) bool {
 // taken for the reservation either: taking a hole for it would leave the
 // hole to the kernel to hand out, and the slot's next mapping would
 // replace what another owner put there.
-func reserved(p unsafe.Pointer, n uintptr, refused error) error {
+//
+// The range is part of a reservation of size bytes at base (the arena, or
+// a span view's): a mapping that reaches past it is not the range's
+// reservation, though inaccessible and anonymous (an edge slot's hole
+// joins the free space beside the arena, and a mapping there may cover
+// both, as a malloc heap's reserved top does).
+func reserved(p unsafe.Pointer, n uintptr, base unsafe.Pointer, size uintptr, refused error) error {
 	hole, err := hasHole(p, n)
 	if err != nil {
 		return fmt.Errorf("cannot tell whether the range is still reserved: %w", err)
@@ -109,7 +116,7 @@ func reserved(p unsafe.Pointer, n uintptr, refused error) error {
 		// that can fail), and another owner's mapping may fill the hole
 		// it left, as one of 64 KiB fills a slot of that size: the
 		// range must look like the reservation (see ownMappings).
-		if err := ownMappings(p, n); err != nil {
+		if err := ownMappings(p, n, base, size); err != nil {
 			return fmt.Errorf("the range is mapped, but not as this arena's reservation: %w", err)
 		}
 		return nil
@@ -261,32 +268,36 @@ func nameReservation(p unsafe.Pointer, n uintptr) {
 // ownMappings returns nil if every mapping in the n bytes at p, which
 // mincore found all mapped, looks like a reservation of the arena's in
 // /proc/self/maps: inaccessible, private and anonymous ("---p", no file),
-// and named by nameReservation where the kernel names mappings. Without
-// names, another owner's inaccessible anonymous mapping that fills the
-// whole hole passes for the reservation; every other mapping does not (the
-// Go runtime's own, for one, are readable and writable by the time it
-// hands out their memory).
+// within the whole reservation of size bytes at base, and named by
+// nameReservation where the kernel names mappings. Without names, another
+// owner's inaccessible anonymous mapping made inside the hole passes for
+// the reservation (the Go runtime's reservations of heap, which it names
+// itself where the kernel can, before it makes them readable and
+// writable); with them, another Arena's or span view's reservation made
+// there does, as they carry the same name.
 //
 // It runs where the process may be at its limit of mappings, where the
 // Go runtime dies if it cannot map memory for the heap or a stack: so it
 // reads the listing through a static buffer, with a frame of its own that
 // stays small, and allocates nothing until it has an answer.
-func ownMappings(p unsafe.Pointer, n uintptr) error {
+func ownMappings(p unsafe.Pointer, n uintptr, base unsafe.Pointer, size uintptr) error {
 	mapsScan.Lock()
 	defer mapsScan.Unlock()
 	// unix.Open would copy the path to the heap: the static one goes as it is.
-	r, _, errno := unix.Syscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&mapsPath[0])), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&mapsPath[0])), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
 	if errno != 0 {
 		return fmt.Errorf("cannot tell whose mapping it is: open /proc/self/maps: %w", errno)
 	}
-	fd := int(r)
-	defer unix.Close(fd)
-	named := namesWork.Load() == namesYes
-	lo, hi := uint64(uintptr(p)), uint64(uintptr(p)+n)
-	covered := lo
+	defer unix.Close(int(fd))
+	r := lineRange{
+		lo: uint64(uintptr(p)), hi: uint64(uintptr(p) + n),
+		outerLo: uint64(uintptr(base)), outerHi: uint64(uintptr(base) + size),
+		named: namesWork.Load() == namesYes,
+	}
+	r.covered = r.lo
 	kept := 0 // bytes of a line begun in the last read, at the buffer's start
 	for {
-		k, err := unix.Read(fd, mapsScan.buf[kept:])
+		k, err := unix.Read(int(fd), mapsScan.buf[kept:])
 		if err == unix.EINTR {
 			continue
 		}
@@ -299,22 +310,20 @@ func ownMappings(p unsafe.Pointer, n uintptr) error {
 			if i < 0 {
 				break
 			}
-			if verdict := ownLine(b[:i], lo, hi, &covered, named); verdict != lineOn {
-				return verdictErr(verdict, lo, hi)
+			if verdict := r.judge(b[:i]); verdict != lineOn {
+				return r.verdictErr(verdict)
 			}
 			b = b[i+1:]
 		}
 		switch {
 		case k == 0: // the end, and a last line without its newline
+			verdict := lineDone
 			if len(b) > 0 {
-				if verdict := ownLine(b, lo, hi, &covered, named); verdict != lineOn {
-					return verdictErr(verdict, lo, hi)
+				if verdict = r.judge(b); verdict == lineOn {
+					verdict = lineDone
 				}
 			}
-			if covered < hi {
-				return verdictErr(lineHole, lo, hi)
-			}
-			return nil
+			return r.verdictErr(verdict)
 		case len(b) == len(mapsScan.buf):
 			// No line is that long (a path is at most 4096 bytes, a
 			// mapping's name 80), but should one be, the range is
@@ -340,33 +349,46 @@ var mapsScan struct {
 	buf [16 << 10]byte
 }
 
-// ownLine's verdicts on a line of /proc/self/maps.
+// lineRange is what ownMappings looks for in /proc/self/maps: the range
+// [lo, hi), part of a reservation of the arena's (or a span view's)
+// [outerLo, outerHi), of which the lines read so far covered [lo, covered);
+// named says whether the reservations carry reservationName.
+type lineRange struct {
+	lo, hi, outerLo, outerHi, covered uint64
+	named                             bool
+}
+
+// judge's verdicts on a line of /proc/self/maps.
 const (
-	lineOn    = iota // the line says nothing against the reservation: read on
-	lineOther        // the line is a mapping in the range that is not the reservation
+	lineOn    = iota // nothing against the reservation yet: read on
+	lineDone         // the lines are past the range: it is all the reservation's if covered
+	lineOther        // a mapping in the range that is not the reservation
 	lineHole         // part of the range is not mapped
 )
 
-// ownLine judges one line of /proc/self/maps ("lo-hi perms offset dev inode
-// name") against the range [lo, hi), of which the lines before it covered
-// [lo, covered).
-func ownLine(line []byte, lo, hi uint64, covered *uint64, named bool) int {
+// judge judges one line of /proc/self/maps ("lo-hi perms offset dev inode
+// name"); the kernel lists the mappings in order of address.
+func (r *lineRange) judge(line []byte) int {
 	from, rest, ok1 := hexField(line, '-')
 	to, rest, ok2 := hexField(rest, ' ')
-	if !ok1 || !ok2 || to <= lo || from >= hi {
+	switch {
+	case !ok1 || !ok2 || to <= r.lo:
 		return lineOn
-	}
-	if from > *covered {
+	case from >= r.hi:
+		return lineDone
+	case from > r.covered:
 		return lineHole // a hole since mincore looked
+	case from < r.outerLo || to > r.outerHi:
+		return lineOther // reaches past the reservation
 	}
-	*covered = max(*covered, to)
+	r.covered = max(r.covered, to)
 	perms, rest := field(rest)
 	_, rest = field(rest) // offset
 	_, rest = field(rest) // device
 	inode, rest := field(rest)
 	name := bytes.TrimSpace(rest)
 	want := ""
-	if named {
+	if r.named {
 		want = reservationListed
 	}
 	if string(perms) != "---p" || string(inode) != "0" || string(name) != want {
@@ -375,12 +397,16 @@ func ownLine(line []byte, lo, hi uint64, covered *uint64, named bool) int {
 	return lineOn
 }
 
-// verdictErr is the error of a verdict of ownLine's on the range [lo, hi).
-func verdictErr(verdict int, lo, hi uint64) error {
-	if verdict == lineHole {
-		return fmt.Errorf("%#x-%#x is not all mapped: %w", lo, hi, unix.EEXIST)
+// verdictErr is the error of judge's last verdict on the range, nil for
+// a range the reservation covers whole.
+func (r *lineRange) verdictErr(verdict int) error {
+	switch {
+	case verdict == lineHole || verdict == lineDone && r.covered < r.hi:
+		return fmt.Errorf("%#x-%#x is not all mapped: %w", r.lo, r.hi, unix.EEXIST)
+	case verdict == lineOther:
+		return fmt.Errorf("%#x-%#x holds a mapping that is not an inaccessible anonymous reservation within %#x-%#x: %w", r.lo, r.hi, r.outerLo, r.outerHi, unix.EEXIST)
 	}
-	return fmt.Errorf("%#x-%#x holds a mapping that is not an inaccessible anonymous reservation: %w", lo, hi, unix.EEXIST)
+	return nil
 }
 
 // hexField parses the hexadecimal number at the start of b up to sep, and

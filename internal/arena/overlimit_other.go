@@ -20,7 +20,9 @@ func (a *Arena) refusedMap(k int, refused error) error { return refused }
 // ownHole reports whether the n bytes at p, in a reservation where a
 // mapping was refused, are still the reservation: always here (see
 // refusedMap).
-func ownHole(p unsafe.Pointer, n uintptr, refused error) bool { return true }
+func ownHole(base unsafe.Pointer, size uintptr, p unsafe.Pointer, n uintptr, refused error) bool {
+	return true
+}
 
 // nameReservation does nothing here: these systems do not name mappings,
 // nor need to (see refusedMap).

@@ -26,7 +26,7 @@ func TestOwnMappings(t *testing.T) {
 	defer unix.MunmapPtr(base, n)
 	nameReservation(base, n)
 	t.Logf("the kernel names mappings: %v", namesWork.Load() == namesYes)
-	if err := ownMappings(base, n); err != nil {
+	if err := ownMappings(base, n, base, n); err != nil {
 		t.Fatalf("a reservation: %v", err)
 	}
 	// qemu-user answers mincore on its reservations as on a hole: there
@@ -37,7 +37,7 @@ func TestOwnMappings(t *testing.T) {
 	}
 	if hole {
 		t.Log("mincore finds a hole in a reservation (qemu-user): reserved is not checked")
-	} else if err := reserved(base, n, unix.ENOMEM); err != nil {
+	} else if err := reserved(base, n, base, n, unix.ENOMEM); err != nil {
 		t.Fatalf("reserved, after ENOMEM, of a reservation: %v", err)
 	}
 
@@ -54,23 +54,34 @@ func TestOwnMappings(t *testing.T) {
 		{"the other owner's page alone", second, page},
 		{"a range that holds it", base, n},
 	} {
-		if err := ownMappings(tc.p, tc.n); !errors.Is(err, unix.EEXIST) {
+		if err := ownMappings(tc.p, tc.n, base, n); !errors.Is(err, unix.EEXIST) {
 			t.Errorf("%s: got %v, want an error matching EEXIST", tc.name, err)
 		}
-		if err := reserved(tc.p, tc.n, unix.ENOMEM); err == nil && !hole {
+		if err := reserved(tc.p, tc.n, base, n, unix.ENOMEM); err == nil && !hole {
 			t.Errorf("%s: reserved after ENOMEM took it for the reservation", tc.name)
 		}
 	}
-	if err := ownMappings(base, page); err != nil {
+	if err := ownMappings(base, page, base, n); err != nil {
 		t.Errorf("the first page, still the reservation: %v", err)
 	}
 
-	// A hole in the range: the third page unmapped.
+	// The third page, as a reservation of its own: the mapping that
+	// covers it, to the fourth page's end, reaches past that (as one
+	// beside the arena that covers an edge slot's hole would), and is
+	// not taken for it. Within the whole range, it is.
 	third := unsafe.Add(base, 2*page)
+	if err := ownMappings(third, page, third, page); !errors.Is(err, unix.EEXIST) {
+		t.Errorf("a mapping reaching past the reservation: got %v, want an error matching EEXIST", err)
+	}
+	if err := ownMappings(third, page, base, n); err != nil {
+		t.Errorf("the third page, within the reservation: %v", err)
+	}
+
+	// A hole in the range: the third page unmapped.
 	if err := unix.MunmapPtr(third, page); err != nil {
 		t.Fatal(err)
 	}
-	if err := ownMappings(third, 2*page); !errors.Is(err, unix.EEXIST) {
+	if err := ownMappings(third, 2*page, base, n); !errors.Is(err, unix.EEXIST) {
 		t.Errorf("a range with a hole: got %v, want an error matching EEXIST", err)
 	}
 }
@@ -90,7 +101,7 @@ func TestOwnMappings_NoAllocation(t *testing.T) {
 	defer unix.MunmapPtr(base, n)
 	nameReservation(base, n)
 	var err2 error
-	if allocs := testing.AllocsPerRun(20, func() { err2 = ownMappings(base, n) }); allocs != 0 || err2 != nil {
+	if allocs := testing.AllocsPerRun(20, func() { err2 = ownMappings(base, n, base, n) }); allocs != 0 || err2 != nil {
 		t.Errorf("ownMappings of a reservation: %v allocations a call, error %v; want 0, nil", allocs, err2)
 	}
 }

@@ -70,6 +70,10 @@ func MapSpan(files []*os.File, slotSize, lo, hi int64, writable bool) (*View, er
 // are unmapped only where ownHole says they are the view's; elsewhere
 // they stay, a cost of n bytes of address space.
 func releaseRefusedSpan(base unsafe.Pointer, size uintptr, at unsafe.Pointer, n uintptr, refused error) error {
+	// Asked while the rest of the view's reservation still surrounds the
+	// bytes: with it gone, a hole there would join the free space on
+	// either side, where another owner's mapping may reach past them.
+	own := ownHole(base, size, at, n, refused)
 	head := uintptr(at) - uintptr(base)
 	var err error
 	if head > 0 {
@@ -78,7 +82,7 @@ func releaseRefusedSpan(base unsafe.Pointer, size uintptr, at unsafe.Pointer, n 
 	if tail := size - head - n; tail > 0 {
 		err = errors.Join(err, unix.MunmapPtr(unsafe.Add(at, n), tail))
 	}
-	if ownHole(at, n, refused) {
+	if own {
 		err = errors.Join(err, unix.MunmapPtr(at, n))
 	}
 	return err
