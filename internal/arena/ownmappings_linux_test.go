@@ -17,14 +17,8 @@ import (
 // not.
 func TestOwnMappings(t *testing.T) {
 	page := uintptr(os.Getpagesize())
-	const pages = 4
-	n := pages * page
-	base, err := unix.MmapPtr(-1, 0, nil, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|mapNoReserve)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.MunmapPtr(base, n)
-	nameReservation(base, n)
+	n := 4 * page
+	base := fencedReservation(t, n)
 	t.Logf("the kernel names mappings: %v", namesWork.Load() == namesYes)
 	if err := ownMappings(base, n, base, n); err != nil {
 		t.Fatalf("a reservation: %v", err)
@@ -92,16 +86,29 @@ func TestOwnMappings(t *testing.T) {
 // TestMapLimit_Refused's child died when it read the listing into a 4 MiB
 // buffer). It allocates nothing where it finds the reservation.
 func TestOwnMappings_NoAllocation(t *testing.T) {
-	page := uintptr(os.Getpagesize())
-	n := 4 * page
-	base, err := unix.MmapPtr(-1, 0, nil, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|mapNoReserve)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.MunmapPtr(base, n)
-	nameReservation(base, n)
+	n := 4 * uintptr(os.Getpagesize())
+	base := fencedReservation(t, n)
 	var err2 error
 	if allocs := testing.AllocsPerRun(20, func() { err2 = ownMappings(base, n, base, n) }); allocs != 0 || err2 != nil {
 		t.Errorf("ownMappings of a reservation: %v allocations a call, error %v; want 0, nil", allocs, err2)
 	}
+}
+
+// fencedReservation reserves n bytes as the arena does, between two
+// readable pages, so that the kernel cannot merge the reservation with a
+// neighbour of the same kind (its extent is what the tests check), and
+// releases all three at the end of the test.
+func fencedReservation(t *testing.T, n uintptr) unsafe.Pointer {
+	t.Helper()
+	page := uintptr(os.Getpagesize())
+	p, err := unix.MmapPtr(-1, 0, nil, n+2*page, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.MunmapPtr(p, n+2*page) })
+	base, err := reserveAt(unsafe.Add(p, page), n, unix.MAP_FIXED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base
 }
