@@ -290,11 +290,10 @@ func ownMappings(p unsafe.Pointer, n uintptr, base unsafe.Pointer, size uintptr)
 	}
 	defer unix.Close(int(fd))
 	r := lineRange{
-		lo: uint64(uintptr(p)), hi: uint64(uintptr(p) + n),
+		lo: uint64(uintptr(p)), hi: uint64(uintptr(p) + n), covered: uint64(uintptr(p)),
 		outerLo: uint64(uintptr(base)), outerHi: uint64(uintptr(base) + size),
 		named: namesWork.Load() == namesYes,
 	}
-	r.covered = r.lo
 	kept := 0 // bytes of a line begun in the last read, at the buffer's start
 	for {
 		k, err := unix.Read(int(fd), mapsScan.buf[kept:])

@@ -78,6 +78,11 @@ func TestOwnMappings(t *testing.T) {
 	if err := ownMappings(third, 2*page, base, n); !errors.Is(err, unix.EEXIST) {
 		t.Errorf("a range with a hole: got %v, want an error matching EEXIST", err)
 	}
+	// A range that no line reaches: the listing goes on past it (to the
+	// fence above) with nothing of it covered.
+	if err := ownMappings(third, page, base, n); !errors.Is(err, unix.EEXIST) {
+		t.Errorf("a range wholly unmapped: got %v, want an error matching EEXIST", err)
+	}
 }
 
 // TestOwnMappings_NoAllocation: ownMappings runs where the process may be
