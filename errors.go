@@ -35,12 +35,12 @@ var (
 	ErrReadOnly = errors.New("chunkmap: read-only")
 	// ErrOutOfRange is returned for offsets and lengths that are negative,
 	// overflow int64, or fall outside the bytes the call may touch (below
-	// Start; past Size for typed reads, pins, batches, gathers, atomics,
-	// Advise and DropBefore), and for an unknown Advice or a Gather or
-	// Scatter value size outside [1, MinChunkSize]. Nothing was done
-	// (Gather and Scatter stop at the first offending value, having done
-	// the ones before); the Manager is fine. Read Start and Size again: a
-	// concurrent Truncate or DropBefore may have moved them.
+	// Start; past Size for typed reads, pins, batches, gathers, scatters,
+	// atomics, Advise and DropBefore), and for an unknown Advice or a
+	// Gather or Scatter value size outside [1, MinChunkSize]. Nothing was
+	// done (Gather and Scatter stop at the first offending value, having
+	// done the ones before); the Manager is fine. Read Start and Size
+	// again: a concurrent Truncate or DropBefore may have moved them.
 	ErrOutOfRange = errors.New("chunkmap: offset out of range")
 	// ErrCorrupt is returned by Open when the directory does not hold a
 	// consistent dataset: a manifest that is truncated, garbled or of an
