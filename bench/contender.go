@@ -126,6 +126,7 @@ var Impls = []Impl{
 	{Name: "guardfloor", Open: openGuardFloor, RandOnly: true, proto: (*guardFloor)(nil)},
 	{Name: "scopefloor", Open: openScopeFloor, RandOnly: true, proto: (*scopeFloor)(nil)},
 	{Name: "holdfloor", Open: openHoldFloor, RandOnly: true, proto: (*holdFloor)(nil)},
+	{Name: "holdfloor-asym", Open: openAsymHoldFloor, RandOnly: true, proto: (*holdFloor)(nil)},
 	{Name: "chunkmap", Open: openChunkmap, proto: (*chunkmapRW)(nil)},
 	{Name: "chunkmap-typed", Open: openTyped, Variant: true, proto: (*chunkmapTyped)(nil)},
 	{Name: "chunkmap-batch", Open: openBatch, Variant: true, proto: (*chunkmapBatch)(nil)},

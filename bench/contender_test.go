@@ -228,56 +228,83 @@ func TestGuardFloor(t *testing.T) {
 	}
 }
 
-// TestHoldFloor checks that holdfloor's scope holds each chunk it touches
-// once, for as long as it runs, and no other, and that its kernels read
-// and write the right bytes. The file is sparse: two chunks of floorChunk
-// cost only the pages touched.
+// TestHoldFloor checks that holdfloor's scope, and holdfloor-asym's,
+// holds each chunk it touches once, for as long as it runs, and no other,
+// that its kernels read and write the right bytes, and that the asymmetric
+// scope lets go of a chunk an evictor has marked. The file is sparse: two
+// chunks of floorChunk cost only the pages touched.
 func TestHoldFloor(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "f")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(2 * floorChunk); err != nil {
-		t.Fatal(err)
-	}
-	c, err := openHoldFloor(Dataset{Flat: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	hf := c.(*holdFloor)
-	offs := []int64{8, floorChunk - 8, floorChunk + 16, 24}
-	src := []uint64{1, 2, 3, 4}
-	if err := hf.WriteUint64s(offs, src); err != nil {
-		t.Fatal(err)
-	}
-	err = hf.scope(func(s *holdScope) error {
-		for _, off := range offs {
-			if _, err := s.bytes(off, 8); err != nil {
-				return err
+	for _, tc := range []struct {
+		name string
+		open func(Dataset) (Contender, error)
+	}{
+		{"holdfloor", openHoldFloor},
+		{"holdfloor-asym", openAsymHoldFloor},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "f")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if got := [2]int64{s.counts[0].n.Load(), s.counts[1].n.Load()}; got != [2]int64{1, 1} {
-			t.Errorf("holds of chunks 0 and 1 inside the scope = %v, want [1 1]", got)
-		}
-		if len(s.list) != 2 {
-			t.Errorf("the scope lists %v as held, want the 2 chunks once each", s.list)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := [2]int64{hf.s.counts[0].n.Load(), hf.s.counts[1].n.Load()}; got != [2]int64{0, 0} || hf.s.held[0] || hf.s.held[1] || len(hf.s.list) != 0 {
-		t.Errorf("after the scope: holds %v, held %v, list %v; want all let go", got, hf.s.held, hf.s.list)
-	}
-	dst := make([]uint64, len(offs))
-	if err := hf.ReadUint64s(offs, dst); err != nil || !slices.Equal(dst, src) {
-		t.Fatalf("read back %v, %v; want %v", dst, err, src)
-	}
-	if err := hf.ReadUint64s([]int64{2*floorChunk - 4}, dst); !errors.Is(err, errScopeRange) {
-		t.Errorf("holdfloor read out of range: %v, want errScopeRange", err)
+			defer f.Close()
+			if err := f.Truncate(2 * floorChunk); err != nil {
+				t.Fatal(err)
+			}
+			c, err := tc.open(Dataset{Flat: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			hf := c.(*holdFloor)
+			holds := func(s *holdScope) [2]int64 {
+				if s.asym {
+					return [2]int64{int64(s.marks[0]), int64(s.marks[1])}
+				}
+				return [2]int64{s.counts[0].n.Load(), s.counts[1].n.Load()}
+			}
+			offs := []int64{8, floorChunk - 8, floorChunk + 16, 24}
+			src := []uint64{1, 2, 3, 4}
+			if err := hf.WriteUint64s(offs, src); err != nil {
+				t.Fatal(err)
+			}
+			err = hf.scope(func(s *holdScope) error {
+				for _, off := range offs {
+					if _, err := s.bytes(off, 8); err != nil {
+						return err
+					}
+				}
+				if got := holds(s); got != [2]int64{1, 1} {
+					t.Errorf("holds of chunks 0 and 1 inside the scope = %v, want [1 1]", got)
+				}
+				if len(s.list) != 2 {
+					t.Errorf("the scope lists %v as held, want the 2 chunks once each", s.list)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := holds(&hf.s); got != [2]int64{0, 0} || hf.s.held[0] || hf.s.held[1] || len(hf.s.list) != 0 {
+				t.Errorf("after the scope: holds %v, held %v, list %v; want all let go", got, hf.s.held, hf.s.list)
+			}
+			dst := make([]uint64, len(offs))
+			if err := hf.ReadUint64s(offs, dst); err != nil || !slices.Equal(dst, src) {
+				t.Fatalf("read back %v, %v; want %v", dst, err, src)
+			}
+			if err := hf.ReadUint64s([]int64{2*floorChunk - 4}, dst); !errors.Is(err, errScopeRange) {
+				t.Errorf("%s read out of range: %v, want errScopeRange", tc.name, err)
+			}
+			if !hf.s.asym {
+				return
+			}
+			hf.s.evicting[1].Store(1)
+			if err := hf.ReadUint64s([]int64{8, floorChunk + 16}, dst); !errors.Is(err, errScopeRange) {
+				t.Errorf("read of a chunk being evicted: %v, want errScopeRange", err)
+			}
+			if got := holds(&hf.s); got != [2]int64{0, 0} || len(hf.s.list) != 0 {
+				t.Errorf("after a refused hold: holds %v, list %v; want all let go", got, hf.s.list)
+			}
+		})
 	}
 }
