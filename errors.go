@@ -86,7 +86,11 @@ var (
 	// the free space cannot hold (an absurd offset fails at once instead
 	// of filling the disk). Either way the dataset is left as it was and
 	// the Manager is fine: free space (or Truncate, or DropBefore, which
-	// work on a full disk) and retry.
+	// work on a full disk) and retry. A file size limit (RLIMIT_FSIZE, the
+	// EFBIG case) is stricter than new blocks: the system refuses every
+	// write to a file at or past the limit, so a WriteAt there may fail
+	// on bytes within Size too (a store through a mapping does not): raise
+	// the limit.
 	ErrNoSpace = errors.New("chunkmap: not enough free disk space")
 	// ErrBusy is returned by Close when Batch scopes are still open (a
 	// Batch function that closes its own Manager, say). The Manager is
@@ -94,12 +98,15 @@ var (
 	// mapped until their functions return. Nothing needs doing.
 	ErrBusy = errors.New("chunkmap: batches still open")
 	// ErrFault is returned when mapped memory faults, or a chunk file is
-	// not what it must be: truncated or removed by another process, or the
-	// device failed. The message names the chunk file and the offset. The
-	// Manager stays usable, and so do the other chunks; the data of the
-	// faulting chunk is in doubt (stores a Batch made before the fault
-	// stay made). Sync reports a dirty chunk file that another program
-	// removed or replaced so, every time: its unsynced writes are lost.
+	// not what it must be: truncated, extended or removed by another
+	// process, or the device failed. The message names the chunk file and
+	// the offset. The Manager stays usable, and so do the other chunks;
+	// the data of the faulting chunk is in doubt (stores a Batch made
+	// before the fault stay made). Sync reports a dirty chunk file that
+	// another program removed, replaced, truncated or extended so, every
+	// time: its unsynced writes are lost. (An extended file still holds
+	// the chunk's bytes: reads of it, and stores through a mapping, go on
+	// working; a WriteAt may fail.)
 	ErrFault = errors.New("chunkmap: fault on mapped memory")
 	// ErrIO is returned when the operating system refuses or fails a call
 	// for a reason no other sentinel names: permission denied, too many

@@ -39,8 +39,10 @@ import (
 // dataset since. Chunks the writer deleted are unmapped (or, if pinned,
 // once released). A reader whose state page another program wrote over or
 // cut (its calls fail with ErrCorrupt) follows the manifest's records from
-// a Refresh on, if they are whole. On a read-write Manager Refresh does
-// nothing.
+// a Refresh on, if they are whole: its Size and Start are then the newest
+// record's, which the writer's Sync writes (and a Truncate or DropBefore
+// that deletes chunks), and may be older than the writer's. On a
+// read-write Manager Refresh does nothing.
 func (m *Manager) Refresh() error {
 	if !m.live.Load() {
 		return m.errorf("refresh", whole, ErrClosed, "")
