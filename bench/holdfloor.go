@@ -25,20 +25,6 @@ type holdFloor struct {
 	s holdScope // reused by each kernel call (a contender is used by one goroutine)
 }
 
-// The asymmetric hold floor (holdfloor-asym) is holdFloor with holds that
-// need no atomic read-modify-write, and so no barrier on the reader's
-// side: the scope marks each chunk it holds in a record of its own with a
-// plain store, then loads the chunk's evicting word, and clears its marks
-// with plain stores as it ends. An evictor would set the chunk's evicting
-// word, then make every thread of the process execute a full barrier
-// (Linux's membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED),
-// FlushProcessWriteBuffers on Windows), then read every scope's record:
-// either it sees the mark, or the scope sees the word and lets go. The
-// benchmark never evicts; the contender measures what such holds cost the
-// scope, beside holdfloor's atomic ones. (membarrier took 14 µs a call with
-// both cores of a 2-core VM busy, 0.7 µs idle: less than the munmap and
-// mmap an eviction makes.)
-
 // paddedCount is a chunk's count of holds, alone on its cache line.
 type paddedCount struct {
 	n atomic.Int64
@@ -63,7 +49,19 @@ func openHoldFloor(d Dataset) (Contender, error) {
 	return &holdFloor{flat: f, s: s}, nil
 }
 
-// openAsymHoldFloor is openHoldFloor for the asymmetric floor.
+// openAsymHoldFloor opens the asymmetric hold floor (holdfloor-asym):
+// holdFloor with holds that need no atomic read-modify-write, and so no
+// barrier on the reader's side: the scope marks each chunk it holds in a record of its own with a
+// plain store, then loads the chunk's evicting word, and clears its marks
+// with plain stores as it ends. An evictor would set the chunk's evicting
+// word, then make every thread of the process execute a full barrier
+// (Linux's membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED),
+// FlushProcessWriteBuffers on Windows), then read every scope's record:
+// either it sees the mark, or the scope sees the word and lets go. The
+// benchmark never evicts; the contender measures what such holds cost the
+// scope, beside holdfloor's atomic ones. (membarrier took 14 µs a call with
+// both cores of a 2-core VM busy, 0.7 µs idle: less than the munmap and
+// mmap an eviction makes.)
 func openAsymHoldFloor(d Dataset) (Contender, error) {
 	c, err := openHoldFloor(d)
 	if err != nil {

@@ -117,3 +117,93 @@ func fencedReservation(t *testing.T, n uintptr) unsafe.Pointer {
 	}
 	return base
 }
+
+// TestLineRangeJudge judges lines of /proc/self/maps written out, for the
+// cases a live listing cannot be made to show here: names (which this
+// kernel may not give), file mappings that are inaccessible and private,
+// a malformed line, and the verdict when the listing ends.
+func TestLineRangeJudge(t *testing.T) {
+	const (
+		lo, hi           = 0x20000, 0x30000 // the range asked about
+		outerLo, outerHi = 0x10000, 0x40000 // the reservation it is part of
+	)
+	res := func(named bool) *lineRange {
+		return &lineRange{lo: lo, hi: hi, covered: lo, outerLo: outerLo, outerHi: outerHi, named: named}
+	}
+	for _, tc := range []struct {
+		name  string
+		named bool
+		lines []string
+		want  error // nil, or unix.EEXIST
+	}{
+		{"one reservation over the whole range", false, []string{
+			"00010000-00040000 ---p 00000000 00:00 0",
+			"7f0000000000-7f0000001000 r--p 00000000 00:00 0",
+		}, nil},
+		{"two reservations side by side", false, []string{
+			"00010000-00028000 ---p 00000000 00:00 0",
+			"00028000-00040000 ---p 00000000 00:00 0",
+		}, nil},
+		{"named where the kernel names", true, []string{
+			"00010000-00040000 ---p 00000000 00:00 0 [anon:chunkmap arena]",
+		}, nil},
+		{"unnamed where the kernel names", true, []string{
+			"00010000-00040000 ---p 00000000 00:00 0",
+		}, unix.EEXIST},
+		{"named by another where the kernel names", true, []string{
+			"00010000-00040000 ---p 00000000 00:00 0 [anon:Go: heap reservation]",
+		}, unix.EEXIST},
+		{"a name where the kernel names none", false, []string{
+			"00010000-00040000 ---p 00000000 00:00 0 [anon:chunkmap arena]",
+		}, unix.EEXIST},
+		{"an inaccessible private file mapping", false, []string{
+			"00010000-00040000 ---p 00000000 08:01 1234 /tmp/x/0000000000000001.chunk",
+		}, unix.EEXIST},
+		{"an inaccessible private mapping of a file, its name left out", false, []string{
+			"00010000-00040000 ---p 00000000 08:01 1234",
+		}, unix.EEXIST},
+		{"a shared inaccessible mapping", false, []string{
+			"00010000-00040000 ---s 00000000 00:00 0",
+		}, unix.EEXIST},
+		{"a readable page inside", false, []string{
+			"00010000-00024000 ---p 00000000 00:00 0",
+			"00024000-00025000 r--p 00000000 00:00 0",
+			"00025000-00040000 ---p 00000000 00:00 0",
+		}, unix.EEXIST},
+		{"a hole inside", false, []string{
+			"00010000-00024000 ---p 00000000 00:00 0",
+			"00025000-00040000 ---p 00000000 00:00 0",
+		}, unix.EEXIST},
+		{"a mapping reaching past the reservation", false, []string{
+			"00008000-00040000 ---p 00000000 00:00 0",
+		}, unix.EEXIST},
+		{"the listing ends inside the range", false, []string{
+			"00010000-00028000 ---p 00000000 00:00 0",
+		}, unix.EEXIST},
+		{"no line reaches the range", false, []string{
+			"00001000-00002000 r--p 00000000 00:00 0",
+			"00050000-00051000 r--p 00000000 00:00 0",
+		}, unix.EEXIST},
+		{"a malformed line is passed over", false, []string{
+			"garbage",
+			"00010000-00040000 ---p 00000000 00:00 0",
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := res(tc.named)
+			verdict := lineOn
+			for _, line := range tc.lines {
+				if verdict = r.judge([]byte(line)); verdict != lineOn {
+					break
+				}
+			}
+			if verdict == lineOn {
+				verdict = lineDone // the listing ended
+			}
+			err := r.verdictErr(verdict)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
