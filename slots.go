@@ -238,16 +238,16 @@ type mapping struct {
 }
 
 // Reservation sizes. The arena costs address space only (its pages are
-// inaccessible until a chunk is mapped), and a Go slice of 24 bytes per
-// slot; chunks further apart than it is long share slots, which costs an
+// inaccessible until a chunk is mapped), and a Go slice of 48 bytes per
+// slot (TestSlotSize; 8 more where the arena is not contiguous); chunks further apart than it is long share slots, which costs an
 // eviction when both are wanted but never correctness.
 const (
 	// minSlots is the fewest slots of the default rule.
 	minSlots = 64
-	// maxSlots bounds the slot table of the default rule: 1.5 MiB of
+	// maxSlots bounds the slot table of the default rule: 3 MiB of
 	// table, an arena of 4 GiB of 64 KiB chunks.
 	maxSlots = 1 << 16
-	// maxSlotsOption bounds Options.ArenaSize: 32 MiB of table.
+	// maxSlotsOption bounds Options.ArenaSize: 48 MiB of table.
 	maxSlotsOption = 1 << 20
 	// maxArena64 bounds the default arena on 64-bit platforms: 256 GiB of
 	// the 128 TiB that user space has, so hundreds of datasets fit at once.

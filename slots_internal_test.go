@@ -2,6 +2,7 @@ package chunkmap
 
 import (
 	"testing"
+	"unsafe"
 )
 
 // TestSlot_GenerationCatchesABA plays a lock-free reader's checks by hand
@@ -129,5 +130,15 @@ func TestSlot_SyncKeepsLateWhileStoring(t *testing.T) {
 	s.leave()
 	if _, _, maybe := s.takeMarks(); maybe {
 		t.Fatal("takeDirtyIn of a clean slot marked it late")
+	}
+}
+
+// TestSlotSize pins the size of a slot that slots.go's reservation sizes
+// count in: a Manager of small chunks keeps a table of up to maxSlots of
+// them from its Open on (196 KiB for 64 KiB chunks with the default
+// MaxMapped), so a field added to slot is a cost to weigh.
+func TestSlotSize(t *testing.T) {
+	if got := unsafe.Sizeof(slot{}); got != 48 {
+		t.Errorf("a slot takes %d bytes, want 48 (update the sizes in slots.go's comments)", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // tree writes files (path → content) below a new directory and returns it.
@@ -199,4 +200,40 @@ func TestBytes(t *testing.T) {
 		t.Errorf("Bytes = %d, above the cgroup limit %d", n, lim)
 	}
 	t.Logf("the process may fill %d MiB", n>>20)
+}
+
+// TestFigureRefresh checks when Bytes reads the system's figure again: not
+// within refresh of the last read, at refresh and after, and at once if the
+// clock ran backwards.
+func TestFigureRefresh(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	steps := []struct {
+		at       time.Duration // after t0
+		wantRead bool
+	}{
+		{0, true}, // the first call reads
+		{refresh / 2, false},
+		{refresh - time.Nanosecond, false},
+		{refresh, true},
+		{refresh + time.Millisecond, false},
+		{2*refresh + time.Millisecond, true},
+		{refresh, true}, // backwards
+		{refresh + time.Millisecond, false},
+	}
+	var f figure
+	reads := 0
+	read := func() (int64, bool) {
+		reads++
+		return int64(reads) << 20, reads%2 == 1
+	}
+	for i, s := range steps {
+		before := reads
+		n, ok := f.get(t0.Add(s.at), read)
+		if got := reads > before; got != s.wantRead {
+			t.Fatalf("step %d (t0+%v): read %v, want %v", i, s.at, got, s.wantRead)
+		}
+		if n != int64(reads)<<20 || ok != (reads%2 == 1) {
+			t.Fatalf("step %d: got (%d, %v), want the last read's (%d, %v)", i, n, ok, int64(reads)<<20, reads%2 == 1)
+		}
+	}
 }
