@@ -40,10 +40,27 @@ func TestAdversarialBatchStraddleErrorNamesValue(t *testing.T) {
 
 // TestAdversarialZeroBatch proves that the typed calls of a zero
 // accessor.Batch (one not passed by ViewAccessor.Batch) return an error
-// matching ErrClosed, as a zero chunkmap.Batch does, instead of panicking.
+// matching ErrClosed, as a zero chunkmap.Batch does, instead of panicking,
+// named as the typed call ("batch read uint64 (8 bytes) at offset 0", as a
+// live Batch names it) and pointing at ViewAccessor.Batch, not at the
+// Manager.Batch that a zero chunkmap.Batch's error points at.
 func TestAdversarialZeroBatch(t *testing.T) {
 	var zb accessor.Batch
+	named := func(what string, err error, words ...string) {
+		t.Helper()
+		advIsErr(t, what, err, chunkmap.ErrClosed, append(words, "use the one ViewAccessor.Batch passes")...)
+		if err != nil && strings.Contains(err.Error(), "Manager.Batch") {
+			t.Errorf("%s: %q points at Manager.Batch", what, err)
+		}
+	}
+	named("zero Batch.Hold", zb.Hold(8, 16), "hold", "at offset 8")
+	named("zero Batch.HoldWritable", zb.HoldWritable(8, 16), "hold", "at offset 8")
 	for _, ty := range advTypes {
+		typ := strings.ToLower(ty.name)
+		unit := "bytes"
+		if ty.size == 1 {
+			unit = "byte"
+		}
 		var err error
 		func() {
 			defer func() {
@@ -53,7 +70,7 @@ func TestAdversarialZeroBatch(t *testing.T) {
 			}()
 			_, err = ty.br(&zb, 0)
 		}()
-		advIsErr(t, "zero Batch.Read"+ty.name, err, chunkmap.ErrClosed)
+		named("zero Batch.Read"+ty.name, err, fmt.Sprintf("batch read %s (%d %s) at offset 0", typ, ty.size, unit))
 		func() {
 			defer func() {
 				if r := recover(); r != nil {
@@ -62,7 +79,7 @@ func TestAdversarialZeroBatch(t *testing.T) {
 			}()
 			err = ty.bw(&zb, 0, 1)
 		}()
-		advIsErr(t, "zero Batch.Write"+ty.name, err, chunkmap.ErrClosed)
+		named("zero Batch.Write"+ty.name, err, fmt.Sprintf("batch write %s (%d %s) at offset 0", typ, ty.size, unit))
 	}
 	var zc chunkmap.Batch
 	if _, err := zc.Bytes(0, 1); err == nil {

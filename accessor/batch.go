@@ -7,7 +7,9 @@ package accessor
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"unsafe"
 
@@ -76,7 +78,7 @@ func (v *ViewAccessor) Batch(fn func(b *Batch) error) error {
 // keeps mapped.
 func (bt *Batch) Hold(off, n int64) error {
 	if bt.b == nil {
-		return zeroBatch.Hold(off, n)
+		return zeroErr("", zeroBatch.Hold(off, n))
 	}
 	return bt.b.Hold(off, n)
 }
@@ -85,14 +87,28 @@ func (bt *Batch) Hold(off, n int64) error {
 // [chunkmap.Batch.HoldWritable].
 func (bt *Batch) HoldWritable(off, n int64) error {
 	if bt.b == nil {
-		return zeroBatch.HoldWritable(off, n)
+		return zeroErr("", zeroBatch.HoldWritable(off, n))
 	}
 	return bt.b.HoldWritable(off, n)
 }
 
 // zeroBatch stands in for the chunkmap.Batch of a zero Batch: its methods
-// report ErrClosed, naming the misuse, and write nothing.
+// report ErrClosed and write nothing; zeroErr restates what they say.
 var zeroBatch chunkmap.Batch
+
+// zeroErr is err, zeroBatch's error for a call of a zero Batch, placed at
+// where (the typed call's own words; "" keeps zeroBatch's), and saying
+// which Batch to use instead: the one ViewAccessor.Batch passes, where
+// zeroBatch, a chunkmap.Batch, names Manager.Batch's.
+func zeroErr(where string, err error) error {
+	if !errors.Is(err, chunkmap.ErrClosed) {
+		return err
+	}
+	if where == "" {
+		where = strings.TrimSuffix(err.Error(), ": "+unplace(err))
+	}
+	return &restated{where + ": " + chunkmap.ErrClosed.Error() + ": a zero Batch (use the one ViewAccessor.Batch passes to its function)", err}
+}
 
 // get returns the n bytes at off: the mapped bytes themselves, or for a
 // value that straddles a chunk boundary a copy assembled in bt.tmp from
@@ -369,11 +385,11 @@ func (bt *Batch) customFromNative(w *uint64, n int) {
 // as the Bytes or WritableBytes underneath (which names neither the type
 // nor, for a value that straddles a chunk boundary, the value's own
 // extent). A zero Batch has no chunkmap.Batch, nor a Manager whose
-// directory to name: its error is the zero chunkmap.Batch's. Off the fast
-// path: the name is made only for an error.
+// directory to name (zeroErr). Off the fast path: the name is made only
+// for an error.
 func (bt *Batch) restate(op string, off int64, n int, err error) error {
 	if bt.b == nil {
-		return err
+		return zeroErr(extent(op, off, int64(n)), err)
 	}
 	return bt.v.restate(op, off, int64(n), err)
 }

@@ -345,7 +345,9 @@ func (s *Scanner) block(off int64, k int, yield func(int64, []byte) bool) (more 
 		// The loop body faulted: a fault is the only panic that Batch
 		// recovers; any other panic of the body goes on unwinding through
 		// here. It must go on as a panic (see the top of this file).
-		panic(fmt.Errorf("scan blocks: the loop body faulted on the block of %d bytes at offset %d: %w", k, off, err))
+		// Named as the scan, once: not also as the Batch the scan runs
+		// in, whose place err starts with.
+		panic(&restated{fmt.Sprintf("scan blocks: the loop body faulted on the block of %d bytes at offset %d: %s", k, off, unplace(err)), err})
 	}
 	return more, err
 }

@@ -733,6 +733,12 @@ func TestScanner_FaultInBody(t *testing.T) {
 	if !errors.Is(err, chunkmap.ErrFault) {
 		t.Fatalf("recovered %v, want an error matching ErrFault", r)
 	}
+	// The scan's place, once, and the chunk file.
+	msg := err.Error()
+	if want := fmt.Sprintf("scan blocks: the loop body faulted on the block of %d bytes at offset %d: ", cs, cs); !strings.HasPrefix(msg, want) ||
+		strings.Count(msg, "at offset") != 1 || strings.Contains(msg, "batch") || !strings.Contains(msg, "0000000000000001.chunk") {
+		t.Errorf("recovered %q, want it to start %q, name one offset, no batch, and the chunk file", msg, want)
+	}
 	if st := m.Stats(); st.Pinned != 0 {
 		t.Errorf("after the fault: %d chunks pinned, want 0", st.Pinned)
 	}
