@@ -252,3 +252,75 @@ func TestSmallWrites_ScatterStoresThroughTheMapping(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallWrites_BudgetFollowsTheWrites checks how many small writes
+// each interval between Syncs sends to the files: CleanWrites after an
+// interval that did not spend its budget, CleanWritesDense after one
+// that did (the program writes densely between syncs, and its stores
+// dirty the folios anyway), save every CleanProbe-th such interval in a
+// row, which gets CleanWrites again; an interval that then leaves some of
+// it unspent (the writes thinned) restores CleanWrites.
+func TestSmallWrites_BudgetFollowsTheWrites(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	var pw atomic.Int64
+	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
+	if _, err := m.WriteAt(make([]byte, 2*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	// interval syncs, then writes n 8-byte values to chunk 0 and returns
+	// how many went to the file.
+	interval := func(n int) int64 {
+		t.Helper()
+		if err := m.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.ReadAt(b[:], 0); err != nil { // maps chunk 0
+			t.Fatal(err)
+		}
+		pw.Store(0)
+		for i := range n {
+			binary.LittleEndian.PutUint64(b[:], uint64(i))
+			if _, err := m.WriteAt(b[:], int64(i%(cs/8))*8); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return pw.Load()
+	}
+	dense := chunkmap.CleanWrites + 100
+	want := []int64{chunkmap.CleanWrites} // the first interval: none before it spent a budget
+	for i := 1; i < chunkmap.CleanProbe; i++ {
+		want = append(want, chunkmap.CleanWritesDense)
+	}
+	want = append(want, chunkmap.CleanWrites) // the probe
+	for i, w := range want {
+		if got := interval(dense); got != w {
+			t.Fatalf("dense interval %d: %d writes of %d went to the file, want %d", i, got, dense, w)
+		}
+	}
+	// The probe spent its budget too: back to the dense budget.
+	if got := interval(dense); got != chunkmap.CleanWritesDense {
+		t.Fatalf("the interval after a spent probe: %d writes went to the file, want %d", got, chunkmap.CleanWritesDense)
+	}
+	// Sparse again: the dense budget is spent until the next probe, whose
+	// budget this interval leaves partly unspent...
+	for i := 1; i < chunkmap.CleanProbe-1; i++ {
+		if got := interval(100); got != chunkmap.CleanWritesDense {
+			t.Fatalf("sparse interval %d after dense ones: %d writes went to the file, want %d", i, got, chunkmap.CleanWritesDense)
+		}
+	}
+	if got := interval(100); got != 100 {
+		t.Fatalf("the probe among sparse intervals: %d of 100 writes went to the file, want all", got)
+	}
+	// ...and the full budget holds from then on.
+	if got := interval(chunkmap.CleanWrites); got != chunkmap.CleanWrites {
+		t.Fatalf("after the probe: %d of %d writes went to the file, want all", got, chunkmap.CleanWrites)
+	}
+	got := make([]byte, 8)
+	if _, err := m.ReadAt(got, int64(chunkmap.CleanWrites-1)*8); err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint64(got); v != uint64(chunkmap.CleanWrites-1) {
+		t.Fatalf("the last write's value reads back as %d, want %d", v, chunkmap.CleanWrites-1)
+	}
+}

@@ -200,6 +200,14 @@ func ReplaceChunkFile(t testing.TB, dir string, idx int64) {
 // Manager sends to the files with pwrite between two Syncs.
 const CleanWrites = cleanWrites
 
+// CleanWritesDense and CleanProbe are the budget of small writes sent
+// with pwrite after an interval between Syncs that spent its own, and how
+// often in a row such intervals get CleanWrites again (see cleanWrites).
+const (
+	CleanWritesDense = cleanWritesDense
+	CleanProbe       = cleanProbe
+)
+
 // Abandon leaves m as a crash of its process would leave the dataset:
 // nothing synced, closed or cleaned up, the page cache (with the stores
 // through m's mappings) as it is, and only the directory lock released,

@@ -367,13 +367,20 @@ func BenchmarkOpenClose(b *testing.B) {
 	})
 }
 
-// BenchmarkSmallSync: an 8-byte WriteAt at a random offset, then Sync, on a
-// 64 MiB file or dataset of one chunk, settled in the page cache in folios
-// of up to 2 MiB (see settle). It reports disk-KiB/op, what the device
-// wrote per write and Sync (every process's writes: run it on a quiet
+// BenchmarkSmallSync: 8-byte WriteAts at random offsets (1, as a database
+// commits one change, 256, or 4,096, which dirty every 2 MiB folio), then
+// Sync, on a 64 MiB file or dataset of one chunk, settled in the page
+// cache in folios of up to 2 MiB (see settle). It reports disk-KiB/op,
+// what the device wrote per op (every process's writes: run it on a quiet
 // host): a store through a mapping dirties its whole folio for the next
 // fsync (mmapgo), a pwrite only the blocks it writes.
 func BenchmarkSmallSync(b *testing.B) {
+	for _, writes := range []int{1, 256, 4096} {
+		b.Run("writes="+strconv.Itoa(writes), func(b *testing.B) { benchSmallSync(b, writes) })
+	}
+}
+
+func benchSmallSync(b *testing.B, writes int) {
 	const size = 64 << 20
 	d := dataset(b, size, bigChunk, 0)
 	d.Options.MaxMapped = 0
@@ -413,14 +420,16 @@ func BenchmarkSmallSync(b *testing.B) {
 			b.ReportAllocs()
 			disk0, disk := deviceWritten(b, d.Flat)
 			for b.Loop() {
-				if _, err := w.WriteAt(v[:], offs[i]); err != nil {
-					b.Fatal(err)
+				for range writes {
+					if _, err := w.WriteAt(v[:], offs[i]); err != nil {
+						b.Fatal(err)
+					}
+					if i++; i == len(offs) {
+						i = 0
+					}
 				}
 				if err := w.Sync(); err != nil {
 					b.Fatal(err)
-				}
-				if i++; i == len(offs) {
-					i = 0
 				}
 			}
 			if disk1, ok := deviceWritten(b, d.Flat); disk && ok {
