@@ -34,7 +34,7 @@ func TestSmallWrites_FirstAfterSyncGoToTheFile(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		size int   // bytes per write
-		off  int64 // of the first write; later ones follow 4 KiB apart
+		off  int64 // of the first write; later ones follow 8 KiB apart
 	}{
 		{"8B", 8, 0},
 		{"4KiB", 4096, 0},
@@ -45,7 +45,11 @@ func TestSmallWrites_FirstAfterSyncGoToTheFile(t *testing.T) {
 			dir := t.TempDir()
 			var pw atomic.Int64
 			m := countPwrites(t, dir, chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
-			const chunks = 4
+			// Writes 8 KiB apart over 256 chunks (each a folio of its
+			// own): no more than 8 to a folio, below CleanPerFolio, so
+			// that the budget alone decides.
+			const chunks = 256
+			const stride = 8 << 10
 			if _, err := m.WriteAt(make([]byte, chunks*cs), 0); err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +70,7 @@ func TestSmallWrites_FirstAfterSyncGoToTheFile(t *testing.T) {
 			write := func(i int) {
 				t.Helper()
 				p := bytes.Repeat([]byte{byte(i + 1)}, tc.size)
-				off := (tc.off + int64(i)*4096) % (chunks*cs - int64(tc.size))
+				off := (tc.off + int64(i)*stride) % (chunks*cs - int64(tc.size))
 				if _, err := m.WriteAt(p, off); err != nil {
 					t.Fatal(err)
 				}
@@ -75,7 +79,7 @@ func TestSmallWrites_FirstAfterSyncGoToTheFile(t *testing.T) {
 			// pieces is how many chunks a write at off touches: each
 			// piece is a write of its own to a file or a mapping.
 			pieces := func(i int) int64 {
-				off := (tc.off + int64(i)*4096) % (chunks*cs - int64(tc.size))
+				off := (tc.off + int64(i)*stride) % (chunks*cs - int64(tc.size))
 				return (off+int64(tc.size)-1)/cs - off/cs + 1
 			}
 			// After a Sync, the first CleanWrites pieces go to the files
@@ -264,24 +268,30 @@ func TestSmallWrites_BudgetFollowsTheWrites(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	var pw atomic.Int64
 	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
-	if _, err := m.WriteAt(make([]byte, 2*cs), 0); err != nil {
+	// The writes go round 128 chunks (each a folio of its own), so that
+	// no interval's reaches CleanPerFolio writes a folio.
+	const chunks = 128
+	if _, err := m.WriteAt(make([]byte, chunks*cs), 0); err != nil {
 		t.Fatal(err)
 	}
 	var b [8]byte
-	// interval syncs, then writes n 8-byte values to chunk 0 and returns
-	// how many went to the file.
+	at := func(i int) int64 { return int64(i%chunks)*cs + int64(i/chunks%(cs/8))*8 }
+	// interval syncs, then writes n 8-byte values and returns how many
+	// went to the file.
 	interval := func(n int) int64 {
 		t.Helper()
 		if err := m.Sync(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.ReadAt(b[:], 0); err != nil { // maps chunk 0
-			t.Fatal(err)
+		for i := range chunks { // maps every chunk
+			if _, err := m.ReadAt(b[:], int64(i)*cs); err != nil {
+				t.Fatal(err)
+			}
 		}
 		pw.Store(0)
 		for i := range n {
 			binary.LittleEndian.PutUint64(b[:], uint64(i))
-			if _, err := m.WriteAt(b[:], int64(i%(cs/8))*8); err != nil {
+			if _, err := m.WriteAt(b[:], at(i)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -317,10 +327,55 @@ func TestSmallWrites_BudgetFollowsTheWrites(t *testing.T) {
 		t.Fatalf("after the probe: %d of %d writes went to the file, want all", got, chunkmap.CleanWrites)
 	}
 	got := make([]byte, 8)
-	if _, err := m.ReadAt(got, int64(chunkmap.CleanWrites-1)*8); err != nil {
+	if _, err := m.ReadAt(got, at(chunkmap.CleanWrites-1)); err != nil {
 		t.Fatal(err)
 	}
 	if v := binary.LittleEndian.Uint64(got); v != uint64(chunkmap.CleanWrites-1) {
 		t.Fatalf("the last write's value reads back as %d, want %d", v, chunkmap.CleanWrites-1)
+	}
+}
+
+// TestSmallWrites_DenseStoreThroughTheMapping: writes that crowd into few
+// folios between Syncs (here 100 to one chunk, a folio of its own) go to
+// the file only until the interval has sent CleanWritesDense, and
+// CleanPerFolio or more to each folio it reached; the rest store through
+// the mapping, which dirties the folio once for all of them.
+func TestSmallWrites_DenseStoreThroughTheMapping(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	var pw atomic.Int64
+	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
+	if _, err := m.WriteAt(make([]byte, 4*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	for round := range 3 {
+		if err := m.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.ReadAt(b[:], cs); err != nil { // maps chunk 1
+			t.Fatal(err)
+		}
+		pw.Store(0)
+		for i := range 100 {
+			binary.LittleEndian.PutUint64(b[:], uint64(round*100+i))
+			if _, err := m.WriteAt(b[:], cs+int64(i%4)*8); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The first round's budget is CleanWrites, the density stops it
+		// at CleanWritesDense; the later rounds follow an interval that
+		// used all it had, and get CleanWritesDense.
+		if got := pw.Load(); got != chunkmap.CleanWritesDense {
+			t.Fatalf("round %d: %d of 100 writes to one folio went to the file, want %d", round, got, chunkmap.CleanWritesDense)
+		}
+		got := make([]byte, 32)
+		if _, err := m.ReadAt(got, cs); err != nil {
+			t.Fatal(err)
+		}
+		for k := range 4 {
+			if v, want := binary.LittleEndian.Uint64(got[8*k:]), uint64(round*100+96+k); v != want {
+				t.Fatalf("round %d: value %d reads %d, want %d", round, k, v, want)
+			}
+		}
 	}
 }

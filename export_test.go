@@ -202,10 +202,13 @@ const CleanWrites = cleanWrites
 
 // CleanWritesDense and CleanProbe are the budget of small writes sent
 // with pwrite after an interval between Syncs that spent its own, and how
-// often in a row such intervals get CleanWrites again (see cleanWrites).
+// often in a row such intervals get CleanWrites again; an interval sends
+// no more once it has sent CleanWritesDense and CleanPerFolio or more to
+// each folio they reached (see cleanWrites).
 const (
 	CleanWritesDense = cleanWritesDense
 	CleanProbe       = cleanProbe
+	CleanPerFolio    = cleanPerFolio
 )
 
 // Abandon leaves m as a crash of its process would leave the dataset:

@@ -597,54 +597,100 @@ const growWrite = 8 << 10
 // 2 MiB of writing, a millisecond or more of the device's time; one whose
 // folio a later store dirties anyway (a program that writes densely
 // between syncs) wastes its time, 2-9 µs. So the budget follows the
-// program: cleanWrites (1,024) for an interval after one that did not
-// spend its budget, which covers a program that syncs every few hundred
-// writes, and cleanWritesDense (32) after one that did, save every
-// cleanProbe-th such interval in a row, which has cleanWrites again and
-// finds out whether the writes between syncs have thinned. 256 random
-// 8-byte writes then Sync on 64 MiB in 2 MiB folios took 25.4 ms and wrote
-// 64 MiB to the device with a fixed budget of 32 (every folio was stored
-// to), as a store-only mapping does (23.5 ms), and take 11.7 ms and write
-// 1 MiB now, as os.File does (10.2 ms); 4,096 such writes then Sync, which
-// dirty every folio either way, took 25.7 ms and take 26.9 ms (p = 0.31;
-// 32.6 ms against 23.7 with a fixed budget of 1,024). BenchmarkSmallSync in
-// bench/, test binaries of both versions run in turn, 6 rounds, benchstat
-// medians.
+// writes, in two ways:
+//   - within an interval between Syncs, once it has sent cleanWritesDense
+//     pwrites, it sends no more where they average cleanPerFolio or more
+//     to each folio they reached: writes that dense would dirty those
+//     folios through the mapping at a fraction of the time, and the rest
+//     of the interval stores through the mapping;
+//   - an interval gets cleanWrites after one that did not use all it
+//     had, and cleanWritesDense after one that did, save every
+//     cleanProbe-th such interval in a row, which has cleanWrites again
+//     and finds out whether the writes between syncs have thinned.
+//
+// 256 random 8-byte writes then Sync on 64 MiB in 2 MiB folios took 22.7
+// ms and wrote 64 MiB to the device with a fixed budget of 32 (every folio
+// was stored to), as a store-only mapping does (22.1 ms), and take 9.4 ms
+// and write 1 MiB now, as os.File does (10.1 ms). Writes that dirty every
+// folio either way keep their time: 4,096 over the 64 MiB, 23.8 and
+// 23.0 ms (p = 0.49; 32.6 ms against 23.7 with a fixed budget of 1,024,
+// in an earlier run), 1,000 within one 4 KiB page 1.31 and 1.18 ms
+// (p = 0.18), which os.File's 1,000 pwrites take 6.9 ms for.
+// BenchmarkSmallSync in bench/, test binaries of both versions run in
+// turn, 6 rounds, benchstat medians.
 const (
 	cleanWrites      = 1024
 	cleanWritesDense = 32
+	cleanPerFolio    = 16
 	cleanProbe       = 8
 )
 
-// cleanBudgetLocked returns the budget of writes sent with pwrite
-// (cleanWrites) for the interval that a Sync begins, from how the interval
-// it ends spent its own.
-//
-// REQUIRES: m.mu held.
-func (m *Manager) cleanBudgetLocked() int {
-	if m.mu.cleanLeft > 0 {
-		m.mu.cleanSpent = 0
-		return cleanWrites
-	}
-	if m.mu.cleanSpent++; m.mu.cleanSpent%cleanProbe == 0 {
-		return cleanWrites
-	}
-	return cleanWritesDense
+// cleanBudget is what decides, between two Syncs, which small writes to
+// chunks with clean mappings go to the files with pwrite (see
+// cleanWrites). Manager.mu protects it.
+type cleanBudget struct {
+	left   int // pwrites the interval may still send
+	sent   int // pwrites the interval has sent
+	spent  int // Syncs in a row that found left 0
+	folios int // folios the interval's pwrites reached: the bits set in seen
+	// seen has a bit set at a hash of each folio the interval's pwrites
+	// reached. Folios that share a bit count once, so folios is at most
+	// their number: with 4,096 bits and cleanWrites folios, about 12 %
+	// less.
+	seen [64]uint64
 }
 
-// cleanWriteLocked reports whether a write under bulkWrite to mp's chunk
-// goes to its file with pwrite (see cleanWrites), and counts it if so. A
-// chunk held writable (a pin, a Batch) is not: its holder's stores dirty
-// its folios whatever the write does. Nor is one whose file under its name
-// is not the one mapped (pwritesMappedLocked).
-//
-// REQUIRES: m.mu held.
-func (m *Manager) cleanWriteLocked(mp *mapping) bool {
-	if m.mu.cleanLeft == 0 || mp.s.isDirty() || mp.s.wholds.Load() > 0 || !m.pwritesMappedLocked(mp) {
+// take reports whether a small write to the folio numbered key goes to its
+// file with pwrite, and counts it if so.
+func (c *cleanBudget) take(key int64) bool {
+	if c.left == 0 {
 		return false
 	}
-	m.mu.cleanLeft--
+	h := uint64(key) * 0x9e3779b97f4a7c15 >> 52 // 12 bits: a bit of seen
+	if w, bit := &c.seen[h>>6], uint64(1)<<(h&63); *w&bit == 0 {
+		*w |= bit
+		c.folios++
+	}
+	if c.sent >= cleanWritesDense && c.sent >= cleanPerFolio*c.folios {
+		c.left = 0 // dense: the rest of the interval stores
+		return false
+	}
+	c.left--
+	c.sent++
 	return true
+}
+
+// next begins the interval a Sync begins, from how the interval it ends
+// spent its budget.
+func (c *cleanBudget) next() {
+	switch {
+	case c.left > 0:
+		c.spent = 0
+		c.left = cleanWrites
+	case (c.spent+1)%cleanProbe == 0:
+		c.spent++
+		c.left = cleanWrites
+	default:
+		c.spent++
+		c.left = cleanWritesDense
+	}
+	c.sent, c.folios = 0, 0
+	clear(c.seen[:])
+}
+
+// cleanWriteLocked reports whether a write under bulkWrite at off, to mp's
+// chunk, goes to its file with pwrite (see cleanWrites), and counts it if
+// so. A chunk held writable (a pin, a Batch) is not: its holder's stores
+// dirty its folios whatever the write does. Nor is one whose file under
+// its name is not the one mapped (pwritesMappedLocked).
+//
+// REQUIRES: m.mu held.
+func (m *Manager) cleanWriteLocked(mp *mapping, off int64) bool {
+	if m.mu.clean.left == 0 || mp.s.isDirty() || mp.s.wholds.Load() > 0 || !m.pwritesMappedLocked(mp) {
+		return false
+	}
+	// A folio lies within one chunk file, and is at most 2 MiB.
+	return m.mu.clean.take(off >> min(m.shift, 21))
 }
 
 // pwritesMappedLocked reports whether a pwrite to mp's chunk goes to the
@@ -752,7 +798,7 @@ func (m *Manager) writeSlow(p []byte, off int64, clean bool) (n int, err error) 
 		m.mu.Unlock()
 		return 0, err
 	}
-	if mp == nil || clean && m.cleanWriteLocked(mp) {
+	if mp == nil || clean && m.cleanWriteLocked(mp, off) {
 		return m.fileIOLocked(p, off, true)
 	}
 	if err := m.allocLocked(mp.index, off&m.mask+int64(len(p))); err != nil {

@@ -320,13 +320,11 @@ type Manager struct {
 		dirty    map[int64]struct{} // chunks to fsync by index
 		dirtyq   []*mapping         // mappings whose dirty flag was set since the last Sync took the queue
 		dirDirty bool               // chunk files were created or removed since the last Sync
-		// cleanLeft is how many more small writes to chunks whose
-		// mappings are clean go to the files with pwrite before the
-		// next Sync (see cleanWrites); cleanSpent counts the Syncs in a
-		// row that found it 0.
-		cleanLeft, cleanSpent int
-		durable               manifest // what the manifest's newest record says
-		seq                   uint64   // that record's sequence number
+		// clean decides which small writes go to the files with
+		// pwrite until the next Sync (see cleanWrites).
+		clean   cleanBudget
+		durable manifest // what the manifest's newest record says
+		seq     uint64   // that record's sequence number
 		// pageSynced is the Start and Size the shared state page held
 		// when the manifest was last fsync'd, which a file system that
 		// fails under a live machine leaves on disk (see syncPageLocked);

@@ -750,7 +750,7 @@ func newManager(dir string, o Options, boot [48]byte, ms manifestState, cur mani
 	m.mu.fdsInUse = make(map[int64]int)
 	m.mu.dirty = make(map[int64]struct{})
 	if !m.opts.Scratch && !m.opts.ReadOnly {
-		m.mu.cleanLeft = cleanWrites
+		m.mu.clean.left = cleanWrites
 	}
 	m.mu.ids = make(map[int64]fs.FileInfo)
 	m.mu.freq = make(map[int64]uint16)

@@ -175,7 +175,7 @@ func (m *Manager) flush() (size int64, err error) {
 	var live []*mapping
 	queued := m.mu.dirtyq
 	m.mu.dirtyq = nil
-	m.mu.cleanLeft = m.cleanBudgetLocked()
+	m.mu.clean.next()
 	for _, mp := range queued {
 		mp.queued = false
 		if mp.gone || mp.s.doomed.Load() {

@@ -7,6 +7,7 @@ package bench
 // same sub-benchmark group, so ratios are taken within one run.
 
 import (
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -367,27 +368,31 @@ func BenchmarkOpenClose(b *testing.B) {
 	})
 }
 
-// BenchmarkSmallSync: 8-byte WriteAts at random offsets (1, as a database
-// commits one change, 256, or 4,096, which dirty every 2 MiB folio), then
-// Sync, on a 64 MiB file or dataset of one chunk, settled in the page
-// cache in folios of up to 2 MiB (see settle). It reports disk-KiB/op,
-// what the device wrote per op (every process's writes: run it on a quiet
-// host): a store through a mapping dirties its whole folio for the next
-// fsync (mmapgo), a pwrite only the blocks it writes.
+// BenchmarkSmallSync: 8-byte WriteAts at random offsets in a span (1 over
+// 64 MiB, as a database commits one change; 256; 4,096, which dirty every
+// 2 MiB folio; 1,000 within one 4 KiB page), then Sync, on a 64 MiB file
+// or dataset of one chunk, settled in the page cache in folios of up to
+// 2 MiB (see settle). It reports disk-KiB/op, what the device wrote per op
+// (every process's writes: run it on a quiet host): a store through a
+// mapping dirties its whole folio for the next fsync (mmapgo), a pwrite
+// only the blocks it writes.
 func BenchmarkSmallSync(b *testing.B) {
-	for _, writes := range []int{1, 256, 4096} {
-		b.Run("writes="+strconv.Itoa(writes), func(b *testing.B) { benchSmallSync(b, writes) })
+	for _, c := range []struct {
+		writes int
+		span   int64
+	}{{1, 64 << 20}, {256, 64 << 20}, {4096, 64 << 20}, {1000, 4 << 10}} {
+		b.Run(fmt.Sprintf("writes=%d/span=%s", c.writes, FormatSize(c.span)), func(b *testing.B) { benchSmallSync(b, c.writes, c.span) })
 	}
 }
 
-func benchSmallSync(b *testing.B, writes int) {
+func benchSmallSync(b *testing.B, writes int, span int64) {
 	const size = 64 << 20
 	d := dataset(b, size, bigChunk, 0)
 	d.Options.MaxMapped = 0
 	r := rand.New(rand.NewPCG(9, 9))
 	offs := make([]int64, 1<<12)
 	for i := range offs {
-		offs[i] = r.Int64N(size/8) * 8
+		offs[i] = r.Int64N(span/8) * 8
 	}
 	type ws interface {
 		io.WriterAt
