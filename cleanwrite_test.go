@@ -8,6 +8,7 @@ package chunkmap_test
 import (
 	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 
@@ -45,11 +46,12 @@ func TestSmallWrites_FirstAfterSyncGoToTheFile(t *testing.T) {
 			dir := t.TempDir()
 			var pw atomic.Int64
 			m := countPwrites(t, dir, chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
-			// Writes 8 KiB apart over 256 chunks (each a folio of its
+			// Writes 8 KiB apart over 128 chunks (each a folio of its
 			// own): no more than 8 to a folio, below CleanPerFolio, so
 			// that the budget alone decides.
-			const chunks = 256
+			const chunks = 128
 			const stride = 8 << 10
+			mappable(t, m, chunks)
 			if _, err := m.WriteAt(make([]byte, chunks*cs), 0); err != nil {
 				t.Fatal(err)
 			}
@@ -271,6 +273,7 @@ func TestSmallWrites_BudgetFollowsTheWrites(t *testing.T) {
 	// The writes go round 128 chunks (each a folio of its own), so that
 	// no interval's reaches CleanPerFolio writes a folio.
 	const chunks = 128
+	mappable(t, m, chunks)
 	if _, err := m.WriteAt(make([]byte, chunks*cs), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -326,6 +329,27 @@ func TestSmallWrites_BudgetFollowsTheWrites(t *testing.T) {
 	if got := interval(chunkmap.CleanWrites); got != chunkmap.CleanWrites {
 		t.Fatalf("after the probe: %d of %d writes went to the file, want all", got, chunkmap.CleanWrites)
 	}
+	// An interval that leaves budget unspent ends a run of dense ones:
+	// after it, the run that follows counts from its start, and its
+	// probe comes CleanProbe intervals in, not where the old run's would.
+	for i := range 3 {
+		if got := interval(dense); got != chunkmap.CleanWritesDense {
+			t.Fatalf("dense interval %d of a new run: %d writes went to the file, want %d", i, got, chunkmap.CleanWritesDense)
+		}
+	}
+	if got := interval(10); got != 10 {
+		t.Fatalf("a thin interval in a dense run: %d of 10 writes went to the file, want all", got)
+	}
+	want = []int64{chunkmap.CleanWrites}
+	for i := 1; i < chunkmap.CleanProbe; i++ {
+		want = append(want, chunkmap.CleanWritesDense)
+	}
+	want = append(want, chunkmap.CleanWrites)
+	for i, w := range want {
+		if got := interval(dense); got != w {
+			t.Fatalf("dense interval %d after a thin one: %d writes went to the file, want %d", i, got, w)
+		}
+	}
 	got := make([]byte, 8)
 	if _, err := m.ReadAt(got, at(chunkmap.CleanWrites-1)); err != nil {
 		t.Fatal(err)
@@ -376,6 +400,92 @@ func TestSmallWrites_DenseStoreThroughTheMapping(t *testing.T) {
 			if v, want := binary.LittleEndian.Uint64(got[8*k:]), uint64(round*100+96+k); v != want {
 				t.Fatalf("round %d: value %d reads %d, want %d", round, k, v, want)
 			}
+		}
+	}
+}
+
+// mappable skips the test where m cannot keep n chunks mapped at once: a
+// zero MaxMapped keeps no more than a quarter of the process's limit of
+// open files (less than 4n+16 of them).
+func mappable(t *testing.T, m *chunkmap.Manager, n int) {
+	t.Helper()
+	if m.MaxMapped() < n {
+		t.Skipf("MaxMapped is %d, below the %d chunks the test maps (raise the limit of open files)", m.MaxMapped(), n)
+	}
+}
+
+// TestSmallWrites_DensityBoundary walks the density limit write by write:
+// 16 writes to each of two folios send 32; a write to a third folio still
+// goes (32 writes are not 16 a folio over three), and so do writes to it
+// until 48 have gone, 16 a folio over the three; then the interval stores.
+func TestSmallWrites_DensityBoundary(t *testing.T) {
+	const cs = chunkmap.MinChunkSize
+	var pw atomic.Int64
+	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
+	if _, err := m.WriteAt(make([]byte, 4*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	for i := int64(0); i < 4; i++ { // maps every chunk, each a folio of its own
+		if _, err := m.ReadAt(b[:], i*cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pw.Store(0)
+	steps := []struct {
+		chunk, writes int
+		sent          int64 // pwrites after the step
+	}{
+		{0, 16, 16},
+		{1, 16, 32},
+		{2, 1, 33},
+		{2, 15, 48},
+		{2, 1, 48},
+		{3, 1, 48}, // the interval stores from then on
+	}
+	for i, st := range steps {
+		for k := range st.writes {
+			if _, err := m.WriteAt(b[:], int64(st.chunk)*cs+int64(k)*8); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := pw.Load(); got != st.sent {
+			t.Fatalf("step %d (%d writes to chunk %d): %d pwrites so far, want %d", i, st.writes, st.chunk, got, st.sent)
+		}
+	}
+}
+
+// TestSmallWrites_LargeChunkFolios: in a chunk larger than a folio, the
+// density counts the chunk's 2 MiB folios apart. 256 random 8-byte writes
+// over a chunk of 64 MiB, 8 a folio on average, all go to the file, after
+// each Sync; counting the chunk as one folio would send 32.
+func TestSmallWrites_LargeChunkFolios(t *testing.T) {
+	const cs = 64 << 20
+	var pw atomic.Int64
+	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
+	if err := m.Truncate(cs); err != nil { // sparse: no disk
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(testSeed(t, "CHUNKMAP_CLEANWRITE_SEED"), 0))
+	var b [8]byte
+	for round := range 3 {
+		if err := m.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.ReadAt(b[:], 0); err != nil { // maps the chunk
+			t.Fatal(err)
+		}
+		pw.Store(0)
+		for range 256 {
+			if _, err := m.WriteAt(b[:], r.Int64N(cs/8)*8); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := pw.Load(); got != 256 {
+			t.Fatalf("round %d: %d of 256 writes over 32 folios went to the file, want all", round, got)
 		}
 	}
 }

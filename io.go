@@ -455,9 +455,10 @@ func chunkFaultErr(path string, f fault) error {
 // Writes of 64 KiB or more, the part of a write past Size if it is 8 KiB
 // or more (its pages lie past everything written, where a store through a
 // mapping takes a page fault for each: see the README's "Growth by writes
-// of a few pages"), and after each Sync the first few smaller ones over
-// bytes the dataset holds (32, to chunks not stored to through their
-// mappings since), go to the chunk files with pwrite, which share the page
+// of a few pages"), and after each Sync the first smaller ones over bytes
+// the dataset holds (up to 1,024, fewer where they crowd into few folios,
+// to chunks not stored to through their mappings since: see cleanWrites),
+// go to the chunk files with pwrite, which share the page
 // cache with the mappings: a store through a mapping makes the next fsync
 // write its whole folio of page cache, up to 2 MiB, where a pwrite marks
 // only the blocks it writes (see the README's "Small writes between
@@ -600,9 +601,13 @@ const growWrite = 8 << 10
 // writes, in two ways:
 //   - within an interval between Syncs, once it has sent cleanWritesDense
 //     pwrites, it sends no more where they average cleanPerFolio or more
-//     to each folio they reached: writes that dense would dirty those
-//     folios through the mapping at a fraction of the time, and the rest
-//     of the interval stores through the mapping;
+//     to each folio they and the write at hand reach (a write to a new
+//     folio may go on): writes that dense would dirty those folios
+//     through the mapping at a fraction of the time, and the rest of the
+//     interval stores through the mapping. The density is the
+//     interval's, not a folio's: an interval that begins with 32 writes
+//     to one page stores the writes after them, elsewhere too, as every
+//     interval did with the fixed budget of 32;
 //   - an interval gets cleanWrites after one that did not use all it
 //     had, and cleanWritesDense after one that did, save every
 //     cleanProbe-th such interval in a row, which has cleanWrites again
@@ -689,7 +694,10 @@ func (m *Manager) cleanWriteLocked(mp *mapping, off int64) bool {
 	if m.mu.clean.left == 0 || mp.s.isDirty() || mp.s.wholds.Load() > 0 || !m.pwritesMappedLocked(mp) {
 		return false
 	}
-	// A folio lies within one chunk file, and is at most 2 MiB.
+	// A folio lies within one chunk file, and is at most 2 MiB where
+	// pages are 4 KiB (x86-64). Where they are larger (arm64 with 64 KiB
+	// pages), folios may be too; the key then counts one as several,
+	// and more writes go by pwrite, which costs time, never data.
 	return m.mu.clean.take(off >> min(m.shift, 21))
 }
 

@@ -57,7 +57,8 @@ type Options struct {
 	// On Linux a zero MaxMapped is also no more than the chunks half the
 	// memory the process may fill holds (at least one): the machine's
 	// memory, or its cgroup's limit (v1 or v2) where that is less, as read
-	// at Open (which cgroup the process is in, at the first such Open).
+	// at Open, at most once a second (which cgroup the process is in, at
+	// the first such Open).
 	// The file pages read through mappings count against that memory, and
 	// a fault reads the pages around the one it needs too, so random reads
 	// through a window of mapped chunks larger than the memory keep the

@@ -239,7 +239,8 @@ type mapping struct {
 
 // Reservation sizes. The arena costs address space only (its pages are
 // inaccessible until a chunk is mapped), and a Go slice of 48 bytes per
-// slot (TestSlotSize; 8 more where the arena is not contiguous); chunks further apart than it is long share slots, which costs an
+// slot (TestSlotSize; a pointer more where the arena is not contiguous);
+// chunks further apart than it is long share slots, which costs an
 // eviction when both are wanted but never correctness.
 const (
 	// minSlots is the fewest slots of the default rule.

@@ -135,7 +135,7 @@ func TestSlot_SyncKeepsLateWhileStoring(t *testing.T) {
 
 // TestSlotSize pins the size of a slot that slots.go's reservation sizes
 // count in: a Manager of small chunks keeps a table of up to maxSlots of
-// them from its Open on (196 KiB for 64 KiB chunks with the default
+// them from its Open on (192 KiB for 64 KiB chunks with the default
 // MaxMapped), so a field added to slot is a cost to weigh.
 func TestSlotSize(t *testing.T) {
 	if got := unsafe.Sizeof(slot{}); got != 48 {
