@@ -173,8 +173,13 @@ type Options struct {
 	// ArenaSize is how many bytes of address space the dataset's arena
 	// reserves (see the package doc's Layout), rounded up to a power of
 	// two times ChunkSize. The arena costs address space, not memory: its
-	// pages are inaccessible until a chunk is mapped there. Chunk i can be
-	// mapped only at place i mod ArenaSize/ChunkSize, so chunks further
+	// pages are inaccessible until a chunk is mapped there. (Each of its
+	// places costs 48 bytes of memory, in a table the Manager keeps: up to
+	// 192 KiB for the 4,096 places the default gives 64 KiB chunks, 48 KiB
+	// for 64 MiB chunks, 3 KiB for 1 GiB. A program that keeps many
+	// Managers of small chunks open, each using few chunks, saves most of
+	// it with a smaller ArenaSize.) Chunk i can be mapped only at place
+	// i mod ArenaSize/ChunkSize, so chunks further
 	// apart than ArenaSize share a place and evict each other when both
 	// are used; views across chunks are contiguous in the arena where it
 	// does not wrap between them, and otherwise get a mapping of their own.
