@@ -55,16 +55,7 @@ func TestSmallWrites_FirstAfterSyncGoToTheFile(t *testing.T) {
 			if _, err := m.WriteAt(make([]byte, chunks*cs), 0); err != nil {
 				t.Fatal(err)
 			}
-			if err := m.Sync(); err != nil {
-				t.Fatal(err)
-			}
-			// Map every chunk: reads map on a miss without admission.
-			var b [1]byte
-			for i := int64(0); i < chunks; i++ {
-				if _, err := m.ReadAt(b[:], i*cs); err != nil {
-					t.Fatal(err)
-				}
-			}
+			syncAndMap(t, m, chunks, &pw)
 			if st := m.Stats(); st.Mapped != chunks {
 				t.Fatalf("Mapped = %d after reading every chunk, want %d", st.Mapped, chunks)
 			}
@@ -231,16 +222,7 @@ func TestSmallWrites_ScatterStoresThroughTheMapping(t *testing.T) {
 	if _, err := m.WriteAt(make([]byte, 2*cs), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	var b [1]byte
-	for _, off := range []int64{0, cs} { // map both chunks
-		if _, err := m.ReadAt(b[:], off); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pw.Store(0)
+	syncAndMap(t, m, 2, &pw)
 	src := []byte("abcdefgh12345678")
 	if err := m.Scatter(src, []int64{100, cs - 4}, 8); err != nil {
 		t.Fatal(err)
@@ -283,15 +265,7 @@ func TestSmallWrites_BudgetFollowsTheWrites(t *testing.T) {
 	// went to the file.
 	interval := func(n int) int64 {
 		t.Helper()
-		if err := m.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		for i := range chunks { // maps every chunk
-			if _, err := m.ReadAt(b[:], int64(i)*cs); err != nil {
-				t.Fatal(err)
-			}
-		}
-		pw.Store(0)
+		syncAndMap(t, m, chunks, &pw)
 		for i := range n {
 			binary.LittleEndian.PutUint64(b[:], uint64(i))
 			if _, err := m.WriteAt(b[:], at(i)); err != nil {
@@ -373,13 +347,7 @@ func TestSmallWrites_DenseStoreThroughTheMapping(t *testing.T) {
 	}
 	var b [8]byte
 	for round := range 3 {
-		if err := m.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.ReadAt(b[:], cs); err != nil { // maps chunk 1
-			t.Fatal(err)
-		}
-		pw.Store(0)
+		syncAndMap(t, m, 4, &pw)
 		for i := range 100 {
 			binary.LittleEndian.PutUint64(b[:], uint64(round*100+i))
 			if _, err := m.WriteAt(b[:], cs+int64(i%4)*8); err != nil {
@@ -404,6 +372,23 @@ func TestSmallWrites_DenseStoreThroughTheMapping(t *testing.T) {
 	}
 }
 
+// syncAndMap syncs m, maps its first n chunks (a read maps on a miss
+// without admission), and zeroes the count of pwrites: the state after
+// which the next small writes choose between pwrite and the mappings.
+func syncAndMap(t *testing.T, m *chunkmap.Manager, n int, pw *atomic.Int64) {
+	t.Helper()
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	for i := range int64(n) {
+		if _, err := m.ReadAt(b[:], i*m.ChunkSize()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pw.Store(0)
+}
+
 // mappable skips the test where m cannot keep n chunks mapped at once: a
 // zero MaxMapped keeps no more than a quarter of the process's limit of
 // open files (less than 4n+16 of them).
@@ -425,16 +410,8 @@ func TestSmallWrites_DensityBoundary(t *testing.T) {
 	if _, err := m.WriteAt(make([]byte, 4*cs), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	syncAndMap(t, m, 4, &pw) // each chunk a folio of its own
 	var b [8]byte
-	for i := int64(0); i < 4; i++ { // maps every chunk, each a folio of its own
-		if _, err := m.ReadAt(b[:], i*cs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pw.Store(0)
 	steps := []struct {
 		chunk, writes int
 		sent          int64 // pwrites after the step
@@ -472,13 +449,7 @@ func TestSmallWrites_LargeChunkFolios(t *testing.T) {
 	r := rand.New(rand.NewPCG(testSeed(t, "CHUNKMAP_CLEANWRITE_SEED"), 0))
 	var b [8]byte
 	for round := range 3 {
-		if err := m.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.ReadAt(b[:], 0); err != nil { // maps the chunk
-			t.Fatal(err)
-		}
-		pw.Store(0)
+		syncAndMap(t, m, 1, &pw)
 		for range 256 {
 			if _, err := m.WriteAt(b[:], r.Int64N(cs/8)*8); err != nil {
 				t.Fatal(err)

@@ -7,7 +7,6 @@ package accessor
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -96,14 +95,12 @@ func (bt *Batch) HoldWritable(off, n int64) error {
 // report ErrClosed and write nothing; zeroErr restates what they say.
 var zeroBatch chunkmap.Batch
 
-// zeroErr is err, zeroBatch's error for a call of a zero Batch, placed at
-// where (the typed call's own words; "" keeps zeroBatch's), and saying
-// which Batch to use instead: the one ViewAccessor.Batch passes, where
-// zeroBatch, a chunkmap.Batch, names Manager.Batch's.
+// zeroErr is err, zeroBatch's error for a call of a zero Batch (which is
+// always ErrClosed: TestAdversarialZeroBatch), placed at where (the typed
+// call's own words; "" keeps zeroBatch's), and saying which Batch to use
+// instead: the one ViewAccessor.Batch passes, where zeroBatch, a
+// chunkmap.Batch, names Manager.Batch's.
 func zeroErr(where string, err error) error {
-	if !errors.Is(err, chunkmap.ErrClosed) {
-		return err
-	}
 	if where == "" {
 		where = strings.TrimSuffix(err.Error(), ": "+unplace(err))
 	}
