@@ -41,6 +41,10 @@ func TestDefaultMaxMappedRule(t *testing.T) {
 		{MinChunkSize, 256, 0, 256}, // a descriptor limit of 1024
 		{MinChunkSize, 16, 0, 16},
 		{1 << 30, 16, 0, 16},
+		// A descriptor limit of 40: the Managers' share of descriptors,
+		// not MaxMapped, keeps fewer mapped (fileMapBudget), following
+		// the limit if the program raises it.
+		{MinChunkSize, 10, 0, 16},
 		// Memory: half of it in chunks, at least one.
 		{DefaultChunkSize, 1 << 20, 64 << 30, 16}, // 32 GiB would hold more
 		{DefaultChunkSize, 1 << 20, 24 << 30, 12}, // a machine of 24 GiB

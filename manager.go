@@ -293,7 +293,8 @@ type Manager struct {
 		// counts them, and mapsShort and filesShort say one of them was
 		// for want of mappings or memory, and of descriptors; lookAfter,
 		// when above raiseAfter, is the wait after looks for room that
-		// found none (see recoverLocked).
+		// found none (see recoverLocked). unmapped says the last refusal
+		// found no chunk of the Manager's mapped, so it lowered nothing.
 		mapBound   int
 		raiseAfter int64
 		lookAfter  int64
@@ -301,6 +302,7 @@ type Manager struct {
 		raised     bool
 		mapsShort  bool
 		filesShort bool
+		unmapped   bool
 		refusals   int64
 
 		// Admission (admit.go).

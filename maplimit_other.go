@@ -7,4 +7,4 @@ package chunkmap
 func mapRefused(err error) bool { return false }
 
 // mapRefusedHint is what a refused mapping's error adds for the operator.
-const mapRefusedHint = "the process is out of address space or memory"
+const mapRefusedHint = "the process is out of address space or memory: free some"

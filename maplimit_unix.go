@@ -17,7 +17,7 @@ import (
 func mapRefused(err error) bool { return errors.Is(err, unix.ENOMEM) }
 
 // mapRefusedHint is what a refused mapping's error adds for the operator.
-const mapRefusedHint = "the process is out of memory mappings or address space: raise vm.max_map_count (Linux) or the address-space limit (ulimit -v), or lower MaxMapped"
+const mapRefusedHint = "the process is out of memory mappings or address space: raise vm.max_map_count (Linux) or the address-space limit (ulimit -v)"
 
 // init meets, once, the error types of a refused mapping or descriptor, as
 // the paths that handle one do (refused, refusalError, the caller's

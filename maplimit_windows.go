@@ -14,4 +14,4 @@ func mapRefused(err error) bool {
 }
 
 // mapRefusedHint is what a refused mapping's error adds for the operator.
-const mapRefusedHint = "the process is out of address space or the system out of commit: raise the paging file's size, or lower MaxMapped"
+const mapRefusedHint = "the process is out of address space or the system out of commit: raise the paging file's size"

@@ -50,8 +50,11 @@ type Options struct {
 	// MaxMapped is the most chunks kept mapped at once. 0 means as many
 	// chunks as DefaultMappedBytes (16 GiB) holds, at least
 	// DefaultMaxMapped (16) and at most MaxDefaultMapped (1024, or a
-	// quarter of the process's limit of open files if that is less):
-	// 16 chunks of 1 GiB, 256 of 64 MiB, 1024 of 16 MiB or less. On 32-bit
+	// quarter of the process's limit of open files at Open if that is
+	// less, but not below 16): 16 chunks of 1 GiB, 256 of 64 MiB, 1024 of
+	// 16 MiB or less. Under a limit of fewer than 64 files, the Managers'
+	// share of descriptors (below) keeps fewer chunks mapped than that 16,
+	// and follows the limit when the program raises it. On 32-bit
 	// platforms 0 means DefaultMaxMapped, fewer where that many chunks do
 	// not fit in 1 GiB of address space (1 GiB / ChunkSize, at least 1).
 	// On Linux a zero MaxMapped is also no more than the chunks half the
@@ -87,7 +90,8 @@ type Options struct {
 	// chunk again opens nothing. And once the system refuses a mapping
 	// for want of memory or mappings, or a file for want of descriptors,
 	// the Manager lowers its bound to 3/8 of the chunks it has mapped
-	// (again at each refusal, down to 1), unmaps every chunk nobody holds
+	// (again at each refusal, down to 1; with none mapped, it lowers
+	// nothing, as the room went elsewhere), unmaps every chunk nobody holds
 	// (closing its file), and serves ReadAt and WriteAt by pread and
 	// pwrite while it still cannot map; other calls return an error
 	// matching ErrIO (and the system's error: syscall.ENOMEM or EMFILE on

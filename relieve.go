@@ -75,7 +75,11 @@ func (m *Manager) relieveLocked(err error) {
 	}
 	m.mu.raised = false
 	m.mu.calmFrom = m.misses.Load()
-	if n := len(m.mu.live); n > 0 {
+	// With no chunk of its own mapped, the Manager took none of what ran
+	// short, and a lower bound would only send its reads to pread.
+	n := len(m.mu.live)
+	m.mu.unmapped = n == 0
+	if n > 0 {
 		m.mu.mapBound = max(1, min(m.mu.mapBound, 3*n/8))
 	}
 	// Room for mapBound more within mapBound: every chunk not held goes.
@@ -216,9 +220,13 @@ func (m *Manager) refusalError(err error) error {
 	}
 	hint := mapRefusedHint
 	if filesRefused(err) {
-		hint = "the process is out of file descriptors: raise its limit (ulimit -n), or lower MaxMapped"
+		hint = "the process is out of file descriptors: raise its limit (ulimit -n)"
 	}
-	return &refusal{err: err, why: fmt.Sprintf("%s; MaxMapped is now %d", hint, m.mu.mapBound)}
+	if m.mu.unmapped {
+		// Lowering MaxMapped would not help: the room went elsewhere.
+		return &refusal{err: err, why: fmt.Sprintf("%s; this Manager had no chunk mapped, and MaxMapped is now %d", hint, m.mu.mapBound)}
+	}
+	return &refusal{err: err, why: fmt.Sprintf("%s, or lower MaxMapped; MaxMapped is now %d", hint, m.mu.mapBound)}
 }
 
 // refusal is a refused mapping or descriptor, with what to do about it.

@@ -8,8 +8,12 @@ package chunkmap_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
@@ -214,4 +218,44 @@ func rlCloseAndCheck(t *testing.T, m *chunkmap.Manager, dir string, want []byte,
 		t.Fatal(err)
 	}
 	closeAndReread(t, m, dir, want[:chunks*chunkmap.MinChunkSize])
+}
+
+// TestRelieve_RefusedWithNothingMapped: a refusal that finds none of the
+// Manager's chunks mapped lowers nothing, since the room went elsewhere
+// in the process: it is counted, the bound stays at MaxMapped, and the
+// error says so rather than advise a lower MaxMapped.
+func TestRelieve_RefusedWithNothingMapped(t *testing.T) {
+	runFDsRows(t, "TestRelieve_RefusedWithNothingMapped", []int{16}, func(t *testing.T, maxMapped int, dir string) {
+		const cs = chunkmap.MinChunkSize
+		m, want := rlOpen(t, dir, maxMapped)
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		m, err := chunkmap.Open(dir, &chunkmap.Options{MaxMapped: maxMapped, NoAdmission: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		restore := limitFiles(t, 0)
+		_, err = m.Pin(cs, 8)
+		restore()
+		if !errors.Is(err, chunkmap.ErrIO) || !errors.Is(err, syscall.EMFILE) {
+			t.Fatalf("Pin with no descriptor left: %v, want ErrIO and EMFILE", err)
+		}
+		wantMsg := fmt.Sprintf("this Manager had no chunk mapped, and MaxMapped is now %d", maxMapped)
+		if msg := err.Error(); !strings.Contains(msg, wantMsg) || strings.Contains(msg, "lower MaxMapped") {
+			t.Errorf("Pin's error %q: want it to say %q, and no advice to lower MaxMapped", msg, wantMsg)
+		}
+		if st := m.Stats(); st.Refusals != 1 || st.Lowered != 0 || st.Mapped != 0 {
+			t.Errorf("after the refusal: %+v, want 1 refusal, nothing lowered or mapped", st)
+		}
+		p, err := m.Pin(cs, cs)
+		if err != nil {
+			t.Fatalf("Pin with the limit restored: %v", err)
+		}
+		defer p.Release()
+		if !bytes.Equal(p.Bytes(), want[cs:2*cs]) {
+			t.Errorf("the pinned chunk's bytes differ from what was written")
+		}
+	})
 }

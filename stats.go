@@ -33,7 +33,8 @@ package chunkmap
 // each refusal of a mapping, or of a file, for want of memory, mappings or
 // descriptors (that closing the Manager's idle cached files did not cure)
 // lowers the bound on mapped chunks to 3/8 of the chunks mapped then
-// (Lowered says it), and it climbs back to MaxMapped, doubling, as misses pass without another (a few hundred
+// (Lowered says it; a Manager with none mapped lowers nothing, and its
+// error says so: the room went elsewhere in the process), and it climbs back to MaxMapped, doubling, as misses pass without another (a few hundred
 // misses after a short shortage; more, up to 16,384 or 16 × MaxMapped
 // between two raises, after one that the Manager met again each time it
 // raised the bound). A Refusals that keeps growing says the system's limit
@@ -53,7 +54,7 @@ type Stats struct {
 	Unmaps    int64 // chunk mappings released
 	Evictions int64 // chunks unmapped to make room: to stay within MaxMapped (or the bound a refused mapping lowered it to, or the process's share of mappings on Linux), for Admission, or for a chunk that needs the same arena slot
 	Lowered   int   // the bound on unheld mapped chunks in force while a refusal keeps it below MaxMapped (see Refusals); 0 while MaxMapped is in force
-	Refusals  int64 // mappings and files the system refused the Manager for want of memory, mappings or descriptors (or chunks it refused itself, as they would take the process past seven eighths of the system's limit of mappings), each of which lowered the bound (Lowered) and unmapped every chunk nobody held (see Options.MaxMapped)
+	Refusals  int64 // mappings and files the system refused the Manager for want of memory, mappings or descriptors (or chunks it refused itself, as they would take the process past seven eighths of the system's limit of mappings), each of which lowered the bound (Lowered) where the Manager had chunks mapped, and unmapped every chunk nobody held (see Options.MaxMapped)
 }
 
 // lowered is Stats.Lowered: the bound in force where a refusal keeps it
