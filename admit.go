@@ -102,6 +102,7 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	}
 	m.mu.Lock()
 	if write && k > 0 && m.markPwriteLocked(e, idx) {
+		m.mu.pwritten[idx] += (off+int64(k)+4095)&^4095 - off&^4095
 		// The bytes written are allocated now; if they extend the
 		// allocated prefix, stores through a mapping may use them
 		// without a fallocate, up to allocAlign (see maxFolio).

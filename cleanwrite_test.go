@@ -460,3 +460,43 @@ func TestSmallWrites_LargeChunkFolios(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallWrites_SparseChunkEarnsItsPrefix writes 8 bytes over and over
+// at one place half way into a sparse chunk (a hash table's busy bucket):
+// the writes go by pwrite, each counting a block towards the chunk's
+// allocation, until the chunk's allocated prefix up to them would take no
+// more than SparseAlloc times what they wrote; from then on they store
+// through the mapping. Allocating the prefix at the first write would
+// send no more than the budget's first writes by pwrite; sending every
+// write by pwrite would send them all.
+func TestSmallWrites_SparseChunkEarnsItsPrefix(t *testing.T) {
+	keepHolesOnTmpfs(t)
+	const cs = 64 << 20 // allocation steps of 4 MiB
+	const at = cs / 2
+	const writes = 4000
+	var pw atomic.Int64
+	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
+	skipWhereChunksAreFilled(t, m)
+	if err := m.Truncate(cs); err != nil {
+		t.Fatal(err)
+	}
+	syncAndMap(t, m, 1, &pw)
+	var b [8]byte
+	for i := range writes {
+		binary.LittleEndian.PutUint64(b[:], uint64(i)+1)
+		if _, err := m.WriteAt(b[:], at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The prefix up to the write, a whole number of steps, for 4 KiB a
+	// pwrite.
+	step := chunkmap.AllocStep(m)
+	earn := ((at+8+step-1)/step*step + chunkmap.SparseAlloc*4096 - 1) / (chunkmap.SparseAlloc * 4096)
+	if got := pw.Load(); got < earn || got > earn+chunkmap.CleanWritesDense {
+		t.Errorf("%d writes to one place in a sparse chunk sent %d by pwrite, want %d to %d (the prefix earned, then stores through the mapping)",
+			writes, got, earn, earn+chunkmap.CleanWritesDense)
+	}
+	if _, err := m.ReadAt(b[:], at); err != nil || binary.LittleEndian.Uint64(b[:]) != writes {
+		t.Errorf("ReadAt %d = %d, %v; want %d", at, binary.LittleEndian.Uint64(b[:]), err, writes)
+	}
+}

@@ -3,10 +3,13 @@
 package chunkmap_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -57,6 +60,13 @@ func TestDiskUse_FollowsData(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, []int64{1}, false},
+		// Half way into a new chunk: its own folio, not the chunk's
+		// first half (allocWriteLocked).
+		{"zero options, sparse write at 3.5 GiB", nil, step, func(t *testing.T, m *chunkmap.Manager, n int64) {
+			if _, err := m.WriteAt(make([]byte, n), 7<<29); err != nil {
+				t.Fatal(err)
+			}
+		}, []int64{1, 4096}, false},
 	}
 	for _, tc := range tests {
 		for _, n := range tc.sizes {
@@ -142,7 +152,8 @@ func appendSeq(t *testing.T, m *chunkmap.Manager, n int64) {
 // lock-free path must not store past the allocated prefix (a full disk
 // would then fault, or lose the store at writeback, instead of failing the
 // call), so the value far into the chunk goes the locked way, which
-// allocates the file up to it first.
+// allocates the file up to it first, or (Scatter's, past a hole of the
+// sparse chunk: see holesBeforeLocked) writes it with pwrite.
 func TestStores_AllocateBeforeStoring(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -180,11 +191,8 @@ func testAllocatesBeforeStoring(t *testing.T, store func(m *chunkmap.Manager, of
 	const chunkSize = 32 << 20 // allocation steps of 2 MiB
 	const far = 24 << 20
 	dir := t.TempDir()
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: chunkSize, NoAdmission: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	var pw atomic.Int64
+	m := countPwrites(t, dir, chunkmap.Options{ChunkSize: chunkSize, NoAdmission: true}, &pw)
 	skipWhereChunksAreFilled(t, m) // each chunk allocated whole at creation
 	if step := chunkmap.AllocStep(m); step > far/2 {
 		t.Skipf("allocation steps of %d bytes (pages of %d): the first one already covers the far offset", step, os.Getpagesize())
@@ -206,11 +214,12 @@ func testAllocatesBeforeStoring(t *testing.T, store func(m *chunkmap.Manager, of
 	}
 	offs := []int64{8, 16, far, far + 8}
 	src := []byte("aaaaaaaabbbbbbbbccccccccdddddddd")
+	pw.Store(0)
 	if err := store(m, offs, src); err != nil {
 		t.Fatal(err)
 	}
-	if after := fileBlocks(t, chunk0); after < far+8 {
-		t.Errorf("chunk 0 has %d bytes allocated after a store at %d, want at least %d", after, far, far+8)
+	if after := fileBlocks(t, chunk0); after < far+8 && pw.Load() == 0 {
+		t.Errorf("chunk 0 has %d bytes allocated after a store at %d, want at least %d, or the far values written with pwrite", after, far, far+8)
 	}
 	got := make([]byte, 8)
 	for i, off := range offs {
@@ -303,6 +312,71 @@ func TestDiskUse_PrefixPerChunk(t *testing.T) {
 		}
 		if err := m.Close(); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestDiskUse_SparseRandomWrites fills a dataset Truncated to its full size
+// (sparse: a hash table's, say) with random 4 KiB WriteAts, more of them
+// than go to the files by pwrite after a Sync anyway (CleanWrites): the
+// rest begin past holes of their chunks and go by pwrite too, but where a
+// chunk's allocated prefix up to them would take no more than SparseAlloc
+// times the bytes written into it, so the disk holds at most the data and
+// SparseAlloc times it, where allocating each chunk up to every write took
+// the whole dataset. The bytes read back.
+func TestDiskUse_SparseRandomWrites(t *testing.T) {
+	keepHolesOnTmpfs(t)
+	const cs = 256 << 20 // allocation steps of 16 MiB
+	const size = 4 * cs
+	const writes = 2048
+	seed := testSeed(t, "CHUNKMAP_SPARSE_SEED")
+	dir := t.TempDir()
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	skipWhereChunksAreFilled(t, m)
+	if err := m.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if writes <= chunkmap.CleanWrites {
+		t.Fatalf("%d writes do not outnumber the %d a Sync's interval sends by pwrite anyway", writes, chunkmap.CleanWrites)
+	}
+	rng := rand.New(rand.NewPCG(seed, 11))
+	model := make(map[int64][]byte)
+	for i := range writes {
+		off := rng.Int64N(size/4096) * 4096
+		p := make([]byte, 4096)
+		binary.LittleEndian.PutUint64(p, uint64(i)+1)
+		binary.LittleEndian.PutUint64(p[4088:], uint64(off)|1)
+		if _, err := m.WriteAt(p, off); err != nil {
+			t.Fatalf("WriteAt %d: %v", off, err)
+		}
+		model[off] = p
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := diskUse(t, dir)
+	// The data, the prefixes it paid for, the manifest's page, and for
+	// each write a block of the extent tree's, generously (ext4 with
+	// 1 KiB blocks splits extents more often).
+	limit := int64(writes*4096*(chunkmap.SparseAlloc+2) + 64<<10)
+	t.Logf("%d writes (%d places): %d bytes on disk", writes, len(model), files)
+	if files > limit {
+		t.Errorf("%d random 4 KiB writes into %d sparse bytes use %d bytes on disk, want at most %d", writes, int64(size), files, limit)
+	}
+	got := make([]byte, 4096)
+	for off, p := range model {
+		if _, err := m.ReadAt(got, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, p) {
+			t.Fatalf("the 4 KiB at %d differ from what was written there last", off)
 		}
 	}
 }

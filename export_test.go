@@ -196,6 +196,10 @@ func ReplaceChunkFile(t testing.TB, dir string, idx int64) {
 	}
 }
 
+// SparseAlloc bounds what a sparse chunk's allocated prefix takes, in
+// multiples of the bytes pwrite wrote into the chunk.
+const SparseAlloc = sparseAlloc
+
 // CleanWrites is how many small writes to chunks with clean mappings a
 // Manager sends to the files with pwrite between two Syncs.
 const CleanWrites = cleanWrites

@@ -462,7 +462,10 @@ func chunkFaultErr(path string, f fault) error {
 // cache with the mappings: a store through a mapping makes the next fsync
 // write its whole folio of page cache, up to 2 MiB, where a pwrite marks
 // only the blocks it writes (see the README's "Small writes between
-// Syncs"). The other writes store through the mappings.
+// Syncs"). So do writes into a sparse chunk that begin past a hole of it,
+// until the chunk's writes have earned it the blocks before them (see
+// holesBeforeLocked and the README's "How it works"). The other writes
+// store through the mappings.
 func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// The common write, small and inside one mapped chunk and inside
 	// [Start, Size), goes straight to hotWrite1. On cold data a write's
@@ -806,7 +809,7 @@ func (m *Manager) writeSlow(p []byte, off int64, clean bool) (n int, err error) 
 		m.mu.Unlock()
 		return 0, err
 	}
-	if mp == nil || clean && m.cleanWriteLocked(mp, off) {
+	if mp == nil || clean && m.cleanWriteLocked(mp, off) || m.holesBeforeLocked(mp.index, off&m.mask, off&m.mask+int64(len(p))) {
 		return m.fileIOLocked(p, off, true)
 	}
 	if err := m.allocLocked(mp.index, off&m.mask+int64(len(p))); err != nil {
@@ -848,6 +851,53 @@ func (m *Manager) writeSlow(p []byte, off int64, clean bool) (n int, err error) 
 		return 0, faultErr(mp, f)
 	}
 	return len(p), nil
+}
+
+// sparseAlloc bounds what a chunk's allocated prefix may take on disk where
+// it must cross holes to reach a store: sparseAlloc times the bytes pwrite
+// has written into the chunk (see holesBeforeLocked).
+const sparseAlloc = 16
+
+// holesBeforeLocked reports whether a store through the mapping of chunk
+// idx of the bytes [o, end) (within the chunk) should go to the file with
+// pwrite instead, which allocates the blocks it writes and no others: the
+// store begins past a hole of the chunk that allocLocked would allocate,
+// and the prefix it would allocate, up to end rounded up to a step, is
+// more than sparseAlloc times what pwrite has written into the chunk.
+// Such are the writes of a program that Truncates a dataset to its full
+// size and fills it at random (a hash table, a bitmap): allocating the
+// prefix up to each of them took 9.6 GB of disk for 1,536 random 4 KiB
+// writes into a sparse dataset of 16 GiB in 1 GiB chunks, where an os.File
+// took 16 MB for 4,096. Writes that go on coming (or come again to the
+// same place, as to a hash table's busy buckets) earn the chunk its
+// prefix, and then store through the mapping, lock-free, with at most
+// sparseAlloc times their bytes allocated for it. The file system's
+// holes (SEEK_HOLE) only choose the way and are never taken for
+// allocation: a store that begins within the chunk's allocated prefix or
+// its written bytes, or right at their end, allocates the prefix as
+// before (fallocate, whose allocation stores through the mapping rely
+// on), so a dataset filled in order, and one written before and opened
+// again, stores through its mapping from the start. Where the file system
+// cannot say (or the chunk's file cannot be opened, which allocLocked
+// then reports), it reports false.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) holesBeforeLocked(idx, o, end int64) bool {
+	have := m.mu.allocEnd[idx]
+	if o <= have {
+		return false
+	}
+	to := min(m.chunkSize, (end+m.allocStep-1)/m.allocStep*m.allocStep)
+	if to <= sparseAlloc*m.mu.pwritten[idx] {
+		return false
+	}
+	e, err := m.fdLocked(idx)
+	if err != nil {
+		return false
+	}
+	hole, err := e.f.FirstHole(have)
+	m.releaseFdLocked(e)
+	return err == nil && o > hole
 }
 
 // checkRange checks that [off, off+n) lies within [Start, Size).

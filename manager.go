@@ -334,7 +334,13 @@ type Manager struct {
 		pageSynced [2]int64
 		// allocEnd is, per chunk, how far from its start the file is
 		// known to be allocated on disk (resize.go); absent means unknown.
+		// pwritten is, per chunk, the bytes pwrite wrote into it, in
+		// whole blocks of 4 KiB, counted over again where a write
+		// repeats: what a store into a sparse chunk may allocate
+		// (holesBeforeLocked). Both are forgotten with the chunk
+		// (forgetAllocLocked).
 		allocEnd map[int64]int64
+		pwritten map[int64]int64
 		probed   bool // fillChunks is known (createLocked)
 		// noHoles is set once punching a hole in a chunk file failed as
 		// unsupported: stale bytes are zeroed in place from then on

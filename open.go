@@ -761,6 +761,7 @@ func newManager(dir string, o Options, boot [48]byte, ms manifestState, cur mani
 	m.cached = new(atomic.Int64)
 	runtime.AddCleanup(m, func(n *atomic.Int64) { filesInProcess.Add(-n.Load()) }, m.cached)
 	m.mu.allocEnd = make(map[int64]int64)
+	m.mu.pwritten = make(map[int64]int64)
 	m.ahead.changed.L = &m.ahead.mu
 	cs := m.chunkSize
 	m.stages.New = func() any { b := make([]byte, cs); return &b }

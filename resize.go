@@ -63,7 +63,7 @@ func (m *Manager) growLocked(end int64, how growHow) (unadopted []madeChunk, err
 		}
 		m.adoptLocked(last, id) // not a scratch chunk (see the condition)
 		for idx := last + 1; idx < need; idx++ {
-			delete(m.mu.allocEnd, idx)
+			m.forgetAllocLocked(idx)
 		}
 		m.mu.nchunks = need - m.mu.first
 		m.oweLocked(last+1, need)
@@ -264,7 +264,7 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 		m.mu.probed = true
 		m.fillChunks = errors.Is(f.Allocate(0, 1), errors.ErrUnsupported)
 	}
-	delete(m.mu.allocEnd, idx)
+	m.forgetAllocLocked(idx)
 	if m.fillChunks {
 		err = f.Fill()
 		m.mu.allocEnd[idx] = m.chunkSize
@@ -358,6 +358,15 @@ func (m *Manager) allocLocked(idx, end int64) error {
 	return nil
 }
 
+// forgetAllocLocked forgets what the Manager knew of the allocation of
+// chunk idx, whose file is new or gone.
+//
+// REQUIRES: m.mu held.
+func (m *Manager) forgetAllocLocked(idx int64) {
+	delete(m.mu.allocEnd, idx)
+	delete(m.mu.pwritten, idx)
+}
+
 // noteAllocLocked records that the first to bytes of chunk idx are
 // allocated on disk, where the lock-free writers of its slot see it too.
 //
@@ -388,6 +397,61 @@ func (m *Manager) allocRangeLocked(off, n int64, pausing bool) error {
 		}
 	}
 	return nil
+}
+
+// allocWriteLocked is allocRangeLocked for the range [off, off+n) of a
+// write that extends the dataset, whose writer uses it once: a piece that
+// begins past a hole of its chunk beyond the allocated prefix (a write far
+// past Size into a sparse chunk; see holesBeforeLocked) has only its own
+// folios allocated (allocAlign, see maxFolio), and the prefix stays where
+// it is, so that such writes take the disk space of their bytes, not of
+// every byte before them in the chunk. A store through the mapping there
+// later finds the prefix short of it and goes the locked way (writeSlow),
+// which allocates or pwrites; pins allocate their own range by
+// allocRangeLocked. With pausing it lets go of mu after every fileRun
+// chunks (see fileRun).
+//
+// REQUIRES: m.mu held; for pausing, resize held for writing.
+func (m *Manager) allocWriteLocked(off, n int64, pausing bool) error {
+	for done := 1; n > 0; done++ {
+		idx := off >> m.shift
+		o := off & m.mask
+		k := min(n, m.chunkSize-o)
+		if m.holesBeforeLocked(idx, o, o+k) {
+			if err := m.allocSpanLocked(idx, o, o+k); err != nil {
+				return err
+			}
+		} else if err := m.allocLocked(idx, o+k); err != nil {
+			return err
+		}
+		off += k
+		n -= k
+		if pausing && done%fileRun == 0 && n > 0 {
+			m.letGoLocked(idx)
+		}
+	}
+	return nil
+}
+
+// allocSpanLocked allocates the folios of [from, to) of chunk idx on
+// disk, from allocAlign below from to allocAlign past to, without moving
+// the chunk's allocated prefix (see allocWriteLocked).
+//
+// REQUIRES: m.mu held.
+func (m *Manager) allocSpanLocked(idx, from, to int64) error {
+	lo := from &^ (m.allocAlign - 1)
+	hi := min(m.chunkSize, (to+m.allocAlign-1)&^(m.allocAlign-1))
+	e, err := m.fdLocked(idx)
+	if err != nil {
+		return chunkError(err)
+	}
+	err = e.f.Allocate(lo, hi-lo)
+	m.releaseFdLocked(e)
+	if errors.Is(err, errors.ErrUnsupported) {
+		// The chunk was written whole when it was created (fillChunks).
+		return nil
+	}
+	return spaceErr(err)
 }
 
 // allocDownLocked is allocRangeLocked for the bytes [from, to), one
@@ -1078,7 +1142,7 @@ func (m *Manager) retireChunksLocked(from, to int64) (held map[int64]bool) {
 			held[idx] = !mp.gone
 		}
 		delete(m.mu.freq, idx) // after dropLocked, which hands it back
-		delete(m.mu.allocEnd, idx)
+		m.forgetAllocLocked(idx)
 		delete(m.mu.ids, idx)
 	}
 	return held

@@ -1,0 +1,41 @@
+package chunk_test
+
+import (
+	"errors"
+	"io/fs"
+	"testing"
+)
+
+// TestFile_FirstHole: a new chunk is all hole; bytes written in its middle
+// are data, up to the next hole; a closed File says so.
+func TestFile_FirstHole(t *testing.T) {
+	_, f := create(t, 1)
+	const at = testSize / 2
+	if got, err := f.FirstHole(0); errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("no SEEK_HOLE here: %v", err)
+	} else if err != nil || got != 0 {
+		t.Fatalf("FirstHole(0) of a new chunk = %d, %v; want 0", got, err)
+	}
+	if _, err := f.WriteAt(make([]byte, 4096), at); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		from     int64
+		min, max int64 // where the hole may begin: blocks round it up
+	}{
+		{0, 0, 0},
+		{at, at + 4096, testSize},
+		{at + 4096, at + 4096, testSize},
+	} {
+		got, err := f.FirstHole(tc.from)
+		if err != nil || got < tc.min || got > tc.max {
+			t.Errorf("FirstHole(%d) = %d, %v; want %d to %d", tc.from, got, err, tc.min, tc.max)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.FirstHole(0); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("FirstHole of a closed File: %v, want fs.ErrClosed", err)
+	}
+}
