@@ -5,9 +5,12 @@ package chunkmap_test
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/chunkmap/chunkmap"
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // TestSmallWrites_ReplacedMappedChunk: another program replaces the file
@@ -16,16 +19,20 @@ import (
 // file), and the next Sync must report the replacement: sent with pwrite
 // to a file opened by name, the write went to the new file, ReadAt
 // returned the old bytes and Sync returned nil (small writes until
-// pwritesMappedLocked; bulk ones, of bulkWrite bytes or more, after it).
+// pwritesMappedLocked; bulk ones, of bulkWrite bytes or more, after it;
+// and those past a hole of a sparse chunk, which go by pwrite, until the
+// same check went with them).
 func TestSmallWrites_ReplacedMappedChunk(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	for _, tc := range []struct {
-		name string
-		off  int64
-		data []byte
+		name   string
+		off    int64
+		data   []byte
+		sparse bool // the dataset Truncated to a chunk, and the file replaced by a sparse one
 	}{
-		{"small", 64, []byte("written!")},
-		{"bulk", 0, bytes.Repeat([]byte("bulk, whole chunk"), cs/16)[:cs]},
+		{"small", 64, []byte("written!"), false},
+		{"bulk", 0, bytes.Repeat([]byte("bulk, whole chunk"), cs/16)[:cs], false},
+		{"past a hole of a sparse chunk", cs / 2, []byte("written!"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -34,7 +41,12 @@ func TestSmallWrites_ReplacedMappedChunk(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			if _, err := m.WriteAt(bytes.Repeat([]byte{5}, cs), 0); err != nil {
+			if tc.sparse {
+				keepHolesOnTmpfs(t)
+				if err := m.Truncate(cs); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := m.WriteAt(bytes.Repeat([]byte{5}, cs), 0); err != nil {
 				t.Fatal(err)
 			}
 			if err := m.Sync(); err != nil {
@@ -49,7 +61,11 @@ func TestSmallWrites_ReplacedMappedChunk(t *testing.T) {
 			if live, _, _ := m.Mappings(); live != 1 {
 				t.Fatalf("%d chunks mapped, want 1", live)
 			}
-			chunkmap.ReplaceChunkFile(t, dir, 0)
+			if tc.sparse {
+				replaceSparse(t, dir, 0, cs)
+			} else {
+				chunkmap.ReplaceChunkFile(t, dir, 0)
+			}
 			if _, err := m.WriteAt(tc.data, tc.off); err != nil {
 				t.Fatal(err)
 			}
@@ -64,5 +80,22 @@ func TestSmallWrites_ReplacedMappedChunk(t *testing.T) {
 				t.Errorf("Sync after a write to a mapped chunk whose file was replaced = %v, want ErrFault", err)
 			}
 		})
+	}
+}
+
+// replaceSparse replaces chunk idx of the dataset in dir, as another
+// program may, with a file of size bytes that is all hole.
+func replaceSparse(t *testing.T, dir string, idx, size int64) {
+	t.Helper()
+	tmp := filepath.Join(dir, "copy")
+	f, err := os.Create(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(f.Truncate(size), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, chunk.Name(idx))); err != nil {
+		t.Fatal(err)
 	}
 }

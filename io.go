@@ -809,7 +809,8 @@ func (m *Manager) writeSlow(p []byte, off int64, clean bool) (n int, err error) 
 		m.mu.Unlock()
 		return 0, err
 	}
-	if mp == nil || clean && m.cleanWriteLocked(mp, off) || m.holesBeforeLocked(mp.index, off&m.mask, off&m.mask+int64(len(p))) {
+	if mp == nil || clean && m.cleanWriteLocked(mp, off) ||
+		m.holesBeforeLocked(mp.index, off&m.mask, off&m.mask+int64(len(p))) && m.pwritesMappedLocked(mp) {
 		return m.fileIOLocked(p, off, true)
 	}
 	if err := m.allocLocked(mp.index, off&m.mask+int64(len(p))); err != nil {
@@ -879,7 +880,8 @@ const sparseAlloc = 16
 // on), so a dataset filled in order, and one written before and opened
 // again, stores through its mapping from the start. Where the file system
 // cannot say (or the chunk's file cannot be opened, which allocLocked
-// then reports), it reports false.
+// then reports), it reports false. (A caller that pwrites a mapped chunk
+// checks that its file is still the one mapped: pwritesMappedLocked.)
 //
 // REQUIRES: m.mu held.
 func (m *Manager) holesBeforeLocked(idx, o, end int64) bool {

@@ -403,13 +403,14 @@ func (m *Manager) allocRangeLocked(off, n int64, pausing bool) error {
 // write that extends the dataset, whose writer uses it once: a piece that
 // begins past a hole of its chunk beyond the allocated prefix (a write far
 // past Size into a sparse chunk; see holesBeforeLocked) has only its own
-// folios allocated (allocAlign, see maxFolio), and the prefix stays where
-// it is, so that such writes take the disk space of their bytes, not of
-// every byte before them in the chunk. A store through the mapping there
-// later finds the prefix short of it and goes the locked way (writeSlow),
-// which allocates or pwrites; pins allocate their own range by
-// allocRangeLocked. With pausing it lets go of mu after every fileRun
-// chunks (see fileRun).
+// blocks allocated, so that it cannot fail for lack of space once claimed,
+// and the prefix stays where it is: such writes take the disk space of
+// their bytes, not of every byte before them in the chunk. No store
+// through the mapping relies on those blocks (a store there finds the
+// prefix short of it and goes the locked way, writeSlow, which allocates
+// the prefix first or pwrites; pins allocate their own range by
+// allocRangeLocked), so they need not be whole folios. With pausing it
+// lets go of mu after every fileRun chunks (see fileRun).
 //
 // REQUIRES: m.mu held; for pausing, resize held for writing.
 func (m *Manager) allocWriteLocked(off, n int64, pausing bool) error {
@@ -433,19 +434,16 @@ func (m *Manager) allocWriteLocked(off, n int64, pausing bool) error {
 	return nil
 }
 
-// allocSpanLocked allocates the folios of [from, to) of chunk idx on
-// disk, from allocAlign below from to allocAlign past to, without moving
-// the chunk's allocated prefix (see allocWriteLocked).
+// allocSpanLocked allocates the blocks of [from, to) of chunk idx on disk,
+// without moving the chunk's allocated prefix (see allocWriteLocked).
 //
 // REQUIRES: m.mu held.
 func (m *Manager) allocSpanLocked(idx, from, to int64) error {
-	lo := from &^ (m.allocAlign - 1)
-	hi := min(m.chunkSize, (to+m.allocAlign-1)&^(m.allocAlign-1))
 	e, err := m.fdLocked(idx)
 	if err != nil {
 		return chunkError(err)
 	}
-	err = e.f.Allocate(lo, hi-lo)
+	err = e.f.Allocate(from, to-from)
 	m.releaseFdLocked(e)
 	if errors.Is(err, errors.ErrUnsupported) {
 		// The chunk was written whole when it was created (fillChunks).
