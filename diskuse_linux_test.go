@@ -61,7 +61,7 @@ func TestDiskUse_FollowsData(t *testing.T) {
 			}
 		}, []int64{1}, false},
 		// Half way into a new chunk: its own blocks, not the chunk's
-		// first half (allocWriteLocked).
+		// first half (allocRangeLocked with spans).
 		{"zero options, sparse write at 3.5 GiB", nil, step, func(t *testing.T, m *chunkmap.Manager, n int64) {
 			if _, err := m.WriteAt(make([]byte, n), 7<<29); err != nil {
 				t.Fatal(err)

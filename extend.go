@@ -174,7 +174,7 @@ func (m *Manager) claimLocked(off, end int64, pausing bool) (claim, error) {
 		return claim{}, err
 	}
 	if u := m.mu.unalloc; u.seq != 0 {
-		if err := m.allocWriteLocked(u.off, u.end-u.off, false); err != nil {
+		if err := m.allocRangeLocked(u.off, u.end-u.off, false, true); err != nil {
 			return claim{}, err
 		}
 		m.mu.unalloc = claim{}
@@ -251,7 +251,7 @@ func (m *Manager) reserveLocked(off, end int64, alloc, pausing bool) error {
 		if !alloc {
 			return nil
 		}
-		return m.allocWriteLocked(off, end-off, pausing)
+		return m.allocRangeLocked(off, end-off, pausing, true)
 	})
 	if err != nil {
 		return err

@@ -167,7 +167,7 @@ func (m *Manager) pin(op string, off int64, n int, write bool) (*Pinned, error) 
 	if write {
 		// Stores through a pin cannot be refused: the blocks under them
 		// are allocated first, so a full disk is this call's error.
-		if err := m.allocRangeLocked(off, int64(n), false); err != nil {
+		if err := m.allocRangeLocked(off, int64(n), false, false); err != nil {
 			return nil, m.wrapErr(op, at(off, int64(n)), err)
 		}
 	}

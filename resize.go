@@ -382,43 +382,24 @@ func (m *Manager) noteAllocLocked(idx, to int64) {
 // dataset, across chunks. With pausing it lets go of mu after every
 // fileRun chunks (see fileRun).
 //
-// REQUIRES: m.mu held; for pausing, resize held for writing.
-func (m *Manager) allocRangeLocked(off, n int64, pausing bool) error {
-	for done := 1; n > 0; done++ {
-		idx := off >> m.shift
-		k := min(n, m.chunkSize-off&m.mask)
-		if err := m.allocLocked(idx, off&m.mask+k); err != nil {
-			return err
-		}
-		off += k
-		n -= k
-		if pausing && done%fileRun == 0 && n > 0 {
-			m.letGoLocked(idx)
-		}
-	}
-	return nil
-}
-
-// allocWriteLocked is allocRangeLocked for the range [off, off+n) of a
-// write that extends the dataset, whose writer uses it once: a piece that
-// begins past a hole of its chunk beyond the allocated prefix (a write far
-// past Size into a sparse chunk; see holesBeforeLocked) has only its own
-// blocks allocated, so that it cannot fail for lack of space once claimed,
-// and the prefix stays where it is: such writes take the disk space of
-// their bytes, not of every byte before them in the chunk. No store
-// through the mapping relies on those blocks (a store there finds the
-// prefix short of it and goes the locked way, writeSlow, which allocates
-// the prefix first or pwrites; pins allocate their own range by
-// allocRangeLocked), so they need not be whole folios. With pausing it
-// lets go of mu after every fileRun chunks (see fileRun).
+// With spans, the range is a write's that extends the dataset, whose
+// writer uses it once: a piece that begins past a hole of its chunk beyond
+// the allocated prefix (a write far past Size into a sparse chunk; see
+// holesBeforeLocked) has only its own blocks allocated, so that it cannot
+// fail for lack of space once claimed, and the prefix stays where it is:
+// such writes take the disk space of their bytes, not of every byte before
+// them in the chunk. No store through the mapping relies on those blocks
+// (a store there finds the prefix short of it and goes the locked way,
+// writeSlow, which allocates the prefix first or pwrites; pins allocate
+// their own range without spans), so they need not be whole folios.
 //
 // REQUIRES: m.mu held; for pausing, resize held for writing.
-func (m *Manager) allocWriteLocked(off, n int64, pausing bool) error {
+func (m *Manager) allocRangeLocked(off, n int64, pausing, spans bool) error {
 	for done := 1; n > 0; done++ {
 		idx := off >> m.shift
 		o := off & m.mask
 		k := min(n, m.chunkSize-o)
-		if m.holesBeforeLocked(idx, o, o+k) {
+		if spans && m.holesBeforeLocked(idx, o, o+k) {
 			if err := m.allocSpanLocked(idx, o, o+k); err != nil {
 				return err
 			}
@@ -435,7 +416,7 @@ func (m *Manager) allocWriteLocked(off, n int64, pausing bool) error {
 }
 
 // allocSpanLocked allocates the blocks of [from, to) of chunk idx on disk,
-// without moving the chunk's allocated prefix (see allocWriteLocked).
+// without moving the chunk's allocated prefix (see allocRangeLocked).
 //
 // REQUIRES: m.mu held.
 func (m *Manager) allocSpanLocked(idx, from, to int64) error {
@@ -661,7 +642,7 @@ func (m *Manager) Grow(n int64) error {
 	if pausing {
 		how = growPausing
 	}
-	err := m.growThenLocked(size+n, how, func() error { return m.allocRangeLocked(size, n, pausing) })
+	err := m.growThenLocked(size+n, how, func() error { return m.allocRangeLocked(size, n, pausing, false) })
 	if err == nil {
 		// Only a Grow that made its promise keeps a failed write from
 		// giving back the chunks it allocated in (publish); a failed one
