@@ -102,16 +102,19 @@ func (m *Manager) fileIOLocked(p []byte, off int64, write bool) (int, error) {
 	}
 	m.mu.Lock()
 	if write && k > 0 && m.markPwriteLocked(e, idx) {
-		m.mu.pwritten[idx] += (off+int64(k)+4095)&^4095 - off&^4095
 		// The bytes written are allocated now; if they extend the
 		// allocated prefix, stores through a mapping may use them
-		// without a fallocate, up to allocAlign (see maxFolio).
-		if o, have := off&m.mask, m.mu.allocEnd[idx]; o <= have {
+		// without a fallocate, up to allocAlign (see maxFolio). All
+		// count towards the prefix of a sparse chunk (holesBeforeLocked).
+		a := m.mu.alloc[idx]
+		a.pwritten += (off+int64(k)+4095)&^4095 - off&^4095
+		m.mu.alloc[idx] = a
+		if o := off & m.mask; o <= a.end {
 			to := o + int64(k)
 			if to < m.chunkSize {
 				to &^= m.allocAlign - 1
 			}
-			if to > have {
+			if to > a.end {
 				m.noteAllocLocked(idx, to)
 			}
 		}

@@ -885,12 +885,13 @@ const sparseAlloc = 16
 //
 // REQUIRES: m.mu held.
 func (m *Manager) holesBeforeLocked(idx, o, end int64) bool {
-	have := m.mu.allocEnd[idx]
+	a := m.mu.alloc[idx]
+	have := a.end
 	if o <= have {
 		return false
 	}
 	to := min(m.chunkSize, (end+m.allocStep-1)/m.allocStep*m.allocStep)
-	if to <= sparseAlloc*m.mu.pwritten[idx] {
+	if to <= sparseAlloc*a.pwritten {
 		return false
 	}
 	e, err := m.fdLocked(idx)

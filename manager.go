@@ -332,16 +332,11 @@ type Manager struct {
 		// fails under a live machine leaves on disk (see syncPageLocked);
 		// {-1, -1} where that is not known.
 		pageSynced [2]int64
-		// allocEnd is, per chunk, how far from its start the file is
-		// known to be allocated on disk (resize.go); absent means unknown.
-		// pwritten is, per chunk, the bytes pwrite wrote into it, in
-		// whole blocks of 4 KiB, counted over again where a write
-		// repeats: what a store into a sparse chunk may allocate
-		// (holesBeforeLocked). Both are forgotten with the chunk
+		// alloc is, per chunk, what the Manager knows of its file's
+		// blocks on disk (resize.go), forgotten with the chunk
 		// (forgetAllocLocked).
-		allocEnd map[int64]int64
-		pwritten map[int64]int64
-		probed   bool // fillChunks is known (createLocked)
+		alloc  map[int64]chunkAlloc
+		probed bool // fillChunks is known (createLocked)
 		// noHoles is set once punching a hole in a chunk file failed as
 		// unsupported: stale bytes are zeroed in place from then on
 		// (zeroStaleLocked).

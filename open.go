@@ -760,8 +760,7 @@ func newManager(dir string, o Options, boot [48]byte, ms manifestState, cur mani
 	// count of cached files with it (see filesInProcess).
 	m.cached = new(atomic.Int64)
 	runtime.AddCleanup(m, func(n *atomic.Int64) { filesInProcess.Add(-n.Load()) }, m.cached)
-	m.mu.allocEnd = make(map[int64]int64)
-	m.mu.pwritten = make(map[int64]int64)
+	m.mu.alloc = make(map[int64]chunkAlloc)
 	m.ahead.changed.L = &m.ahead.mu
 	cs := m.chunkSize
 	m.stages.New = func() any { b := make([]byte, cs); return &b }

@@ -267,7 +267,7 @@ func (m *Manager) createFileLocked(idx int64) (*chunk.File, error) {
 	m.forgetAllocLocked(idx)
 	if m.fillChunks {
 		err = f.Fill()
-		m.mu.allocEnd[idx] = m.chunkSize
+		m.mu.alloc[idx] = chunkAlloc{end: m.chunkSize}
 	}
 	if m.opts.Scratch {
 		if err != nil {
@@ -326,7 +326,7 @@ func allocAlign(chunkSize int64, tmpfs bool) int64 {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) allocLocked(idx, end int64) error {
-	have := m.mu.allocEnd[idx]
+	have := m.mu.alloc[idx].end
 	if end <= have {
 		return nil
 	}
@@ -358,13 +358,23 @@ func (m *Manager) allocLocked(idx, end int64) error {
 	return nil
 }
 
+// chunkAlloc is what a Manager knows of a chunk file's blocks on disk.
+type chunkAlloc struct {
+	// end is how far from the chunk's start the file is known to be
+	// allocated: the allocated prefix (absent: none).
+	end int64
+	// pwritten is the bytes pwrite wrote into the chunk, in whole
+	// blocks of 4 KiB, counted over again where a write repeats: what a
+	// store into the chunk past holes may allocate (holesBeforeLocked).
+	pwritten int64
+}
+
 // forgetAllocLocked forgets what the Manager knew of the allocation of
 // chunk idx, whose file is new or gone.
 //
 // REQUIRES: m.mu held.
 func (m *Manager) forgetAllocLocked(idx int64) {
-	delete(m.mu.allocEnd, idx)
-	delete(m.mu.pwritten, idx)
+	delete(m.mu.alloc, idx)
 }
 
 // noteAllocLocked records that the first to bytes of chunk idx are
@@ -372,7 +382,9 @@ func (m *Manager) forgetAllocLocked(idx int64) {
 //
 // REQUIRES: m.mu held.
 func (m *Manager) noteAllocLocked(idx, to int64) {
-	m.mu.allocEnd[idx] = to
+	a := m.mu.alloc[idx]
+	a.end = to
+	m.mu.alloc[idx] = a
 	if mp := m.mappingLocked(idx); mp != nil {
 		mp.s.alloc.Store(to)
 	}
@@ -468,7 +480,7 @@ func spaceErr(err error) error {
 
 // zeroStaleLocked makes the bytes [reserved, end) that may be stale (below
 // hwm) read as zeros, for a growth to end, and lowers hwm as far as it
-// gets. Stale bytes within a chunk's allocated prefix (mu.allocEnd) are
+// gets. Stale bytes within a chunk's allocated prefix (mu.alloc) are
 // zeroed in place and stay allocated, since stores through the mapping go
 // there without taking a lock. Stale bytes past the prefix are given back
 // to the file system as a hole (chunk.File.Discard), or zeroed in place
@@ -541,7 +553,7 @@ func (m *Manager) holesLocked() bool { return !m.mu.noHoles && !m.holesFault }
 func (m *Manager) staleSpan(from, to int64) (idx, stop, have int64) {
 	idx = from >> m.shift
 	// (The chunk's end overflows for the top chunk.)
-	return idx, from + min(to-from, m.chunkSize-from&m.mask), idx<<m.shift + m.mu.allocEnd[idx]
+	return idx, from + min(to-from, m.chunkSize-from&m.mask), idx<<m.shift + m.mu.alloc[idx].end
 }
 
 // zeroChunkLocked zeroes the bytes [from, to) of the dataset, which lie in

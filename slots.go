@@ -560,7 +560,7 @@ func (m *Manager) mapFileLocked(idx int64, op string, f *chunk.File) (*mapping, 
 	}
 	s.used.Store(false)
 	s.takeMarks() // the last chunk here handed its marks on as it left
-	s.alloc.Store(m.mu.allocEnd[idx])
+	s.alloc.Store(m.mu.alloc[idx].end)
 	s.gen.Add(1)
 	s.own.Store(idx + 1) // last: publishes the slot to lock-free accessors
 	m.mu.lru.Add(idx, mp)
