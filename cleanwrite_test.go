@@ -30,6 +30,18 @@ func countPwrites(t *testing.T, dir string, opts chunkmap.Options, n *atomic.Int
 	return m
 }
 
+// writtenCountingPwrites is countPwrites on a new dataset of chunks chunks
+// of MinChunkSize, written whole, that maps every chunk it uses.
+func writtenCountingPwrites(t *testing.T, chunks int64, n *atomic.Int64) *chunkmap.Manager {
+	t.Helper()
+	const cs = chunkmap.MinChunkSize
+	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, n)
+	if _, err := m.WriteAt(make([]byte, chunks*cs), 0); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func TestSmallWrites_FirstAfterSyncGoToTheFile(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	for _, tc := range []struct {
@@ -218,10 +230,7 @@ func TestSmallWrites_PwriteSeenThroughPin(t *testing.T) {
 func TestSmallWrites_ScatterStoresThroughTheMapping(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	var pw atomic.Int64
-	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
-	if _, err := m.WriteAt(make([]byte, 2*cs), 0); err != nil {
-		t.Fatal(err)
-	}
+	m := writtenCountingPwrites(t, 2, &pw)
 	syncAndMap(t, m, 2, &pw)
 	src := []byte("abcdefgh12345678")
 	if err := m.Scatter(src, []int64{100, cs - 4}, 8); err != nil {
@@ -341,10 +350,7 @@ func TestSmallWrites_BudgetFollowsTheWrites(t *testing.T) {
 func TestSmallWrites_DenseStoreThroughTheMapping(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	var pw atomic.Int64
-	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
-	if _, err := m.WriteAt(make([]byte, 4*cs), 0); err != nil {
-		t.Fatal(err)
-	}
+	m := writtenCountingPwrites(t, 4, &pw)
 	var b [8]byte
 	for round := range 3 {
 		syncAndMap(t, m, 4, &pw)
@@ -406,10 +412,7 @@ func mappable(t *testing.T, m *chunkmap.Manager, n int) {
 func TestSmallWrites_DensityBoundary(t *testing.T) {
 	const cs = chunkmap.MinChunkSize
 	var pw atomic.Int64
-	m := countPwrites(t, t.TempDir(), chunkmap.Options{ChunkSize: cs, NoAdmission: true}, &pw)
-	if _, err := m.WriteAt(make([]byte, 4*cs), 0); err != nil {
-		t.Fatal(err)
-	}
+	m := writtenCountingPwrites(t, 4, &pw)
 	syncAndMap(t, m, 4, &pw) // each chunk a folio of its own
 	var b [8]byte
 	steps := []struct {

@@ -5,6 +5,7 @@ package chunkmap_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -377,6 +378,59 @@ func TestDiskUse_SparseRandomWrites(t *testing.T) {
 		}
 		if !bytes.Equal(got, p) {
 			t.Fatalf("the 4 KiB at %d differ from what was written there last", off)
+		}
+	}
+}
+
+// TestDiskUse_SparseWritesOnFullDisk fills a small file system under a
+// sparse dataset: a WriteAt past a hole of a chunk (sent by pwrite) and a
+// growth write far into a new chunk (its own blocks allocated first) fail
+// with ErrNoSpace, leave Size and the bytes as they were, and succeed once
+// there is room again.
+func TestDiskUse_SparseWritesOnFullDisk(t *testing.T) {
+	keepHolesOnTmpfs(t)
+	const cs = 1 << 20 // allocation steps of 64 KiB
+	root := mountTmpfs(t, 4<<20)
+	m, err := chunkmap.Open(filepath.Join(root, "ds"), &chunkmap.Options{ChunkSize: cs, NoAdmission: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Truncate(2 * cs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReadAt(make([]byte, 8), cs); err != nil { // maps chunk 1
+		t.Fatal(err)
+	}
+	fillDisk(t, root, "filler")
+	p := []byte("sparse!!")
+	for _, w := range []struct {
+		name string
+		off  int64
+	}{
+		{"past a hole, within Size", cs + cs/2},
+		{"far into a new chunk, past Size", 2*cs + cs/2},
+	} {
+		if _, err := m.WriteAt(p, w.off); !errors.Is(err, chunkmap.ErrNoSpace) {
+			t.Errorf("%s on a full disk: WriteAt(%d) = %v, want ErrNoSpace", w.name, w.off, err)
+		}
+	}
+	if got := m.Size(); got != 2*cs {
+		t.Errorf("Size after the failed writes = %d, want %d", got, 2*cs)
+	}
+	got := make([]byte, len(p))
+	if _, err := m.ReadAt(got, cs+cs/2); err != nil || !bytes.Equal(got, make([]byte, len(p))) {
+		t.Errorf("ReadAt of the failed write's bytes = %q, %v; want zeros", got, err)
+	}
+	if err := os.Remove(filepath.Join(root, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{cs + cs/2, 2*cs + cs/2} {
+		if _, err := m.WriteAt(p, off); err != nil {
+			t.Fatalf("WriteAt(%d) with room again: %v", off, err)
+		}
+		if _, err := m.ReadAt(got, off); err != nil || !bytes.Equal(got, p) {
+			t.Errorf("ReadAt(%d) = %q, %v; want %q", off, got, err, p)
 		}
 	}
 }
