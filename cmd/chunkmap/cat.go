@@ -61,7 +61,10 @@ bytes from before such a cut next to bytes written after it.
 On a damaged dataset (one Open refuses as corrupt) it warns and reads the
 chunk files directly: raw output stops at the first lost byte, a hex dump
 marks each lost range and goes on; either way it exits with status 1,
-naming the lost chunk, if the range touches one. Where the manifest's
+naming the lost chunk, if the range touches one; a range over either of
+two chunk names that are one file (hard links: one of the two chunks
+holds the other's bytes) is printed whole, and cat exits with status 1
+naming the pair. Where the manifest's
 newest record is damaged and the chunks at the start (or end) of the
 older record's extent are missing, a DropBefore (or Truncate) the damaged
 record holds most likely deleted them: the default range leaves them out,

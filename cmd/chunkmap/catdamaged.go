@@ -11,6 +11,8 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"github.com/chunkmap/chunkmap/internal/chunk"
 )
 
 // errStopped ends a read once raw output has met a lost range.
@@ -94,7 +96,27 @@ func catDamaged(dir string, chunkSize int64, off, n sizeValue, hexDump, all bool
 	if err != nil {
 		return fail(stderr, "cat", err)
 	}
+	// Two chunk names of one file read alike: one of the two chunks
+	// holds the other's bytes, and nothing tells which. A range over
+	// either is printed, but is not the dataset's for certain, as lost
+	// bytes are not: a script must not take it for good.
+	linked := false
+	for _, pr := range s.pairs {
+		for _, i := range pr {
+			// The top chunk ends at 2^63, past the last offset.
+			lo := i * s.cs
+			hi := lo + min(s.cs, math.MaxInt64-lo)
+			if lo < to && from < hi && from < to {
+				fmt.Fprintf(stderr, "chunkmap cat: [%d, %d) is %s, which is one file with %s (hard links): one of the two chunks holds the other's bytes\n",
+					max(lo, from), min(hi, to), chunk.Name(i), chunk.Name(pr[0]+pr[1]-i))
+				linked = true
+			}
+		}
+	}
 	if len(lost) == 0 {
+		if linked {
+			return exitFail
+		}
 		return exitOK
 	}
 	if dump == nil {

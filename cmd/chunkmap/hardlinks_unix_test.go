@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,6 +49,31 @@ func TestRun_ChunkFilesThatAreOneFile(t *testing.T) {
 	}
 	if code, out, _ := runCmd(t, "verify", outDir); code != exitOK {
 		t.Errorf("verify of the salvaged copy: exit %d:\n%s", code, out)
+	}
+	// cat prints a range over either chunk of the pair whole, but fails
+	// naming the pair: one of the two holds the other's bytes. A range
+	// over neither is the dataset's.
+	for _, tc := range []struct {
+		off, n   int64
+		wantCode int
+	}{
+		{0, tcs, exitOK},
+		{tcs - 10, 20, exitFail},
+		{3*tcs + 5, 100, exitFail},
+		{2 * tcs, tcs, exitOK},
+		{2*tcs + 100, tcs, exitFail},
+	} {
+		code, out, errOut := runCmd(t, "cat", "-off", strconv.FormatInt(tc.off, 10), "-n", strconv.FormatInt(tc.n, 10), dir)
+		// The hard link makes chunk 3 read chunk 1's bytes.
+		wantBytes := want(0, testSize, nil)
+		copy(wantBytes[3*tcs:4*tcs], wantBytes[tcs:2*tcs])
+		if !bytes.Equal([]byte(out), wantBytes[tc.off:tc.off+tc.n]) {
+			t.Errorf("cat -off %d -n %d printed %d bytes, not the %d the chunk files hold there", tc.off, tc.n, len(out), tc.n)
+		}
+		named := strings.Contains(errOut, "which is one file with") && strings.Contains(errOut, "(hard links)")
+		if code != tc.wantCode || named != (tc.wantCode == exitFail) {
+			t.Errorf("cat -off %d -n %d: exit %d, stderr:\n%s\nwant exit %d, naming the pair exactly when the range touches it", tc.off, tc.n, code, errOut, tc.wantCode)
+		}
 	}
 	checkUnchanged(t, dir, before)
 }

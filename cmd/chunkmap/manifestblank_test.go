@@ -74,8 +74,8 @@ func TestRun_Salvage_ZeroedRecordWidens(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	code, stdout, stderr := runCmd(t, "salvage", "-flat", dir, out)
 	checkUnchanged(t, dir, before)
-	if code != exitOK || !strings.Contains(stdout, "widened from size 131072 to the end of the last chunk file") {
-		t.Fatalf("exit status %d, want %d, and Size widened over the chunk files\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+	if code != exitDamaged || !strings.Contains(stdout, "widened from size 131072 to the end of the last chunk file") {
+		t.Fatalf("exit status %d, want %d, and Size widened over the chunk files\nstdout:\n%s\nstderr:\n%s", code, exitDamaged, stdout, stderr)
 	}
 	got, err := os.ReadFile(out)
 	if err != nil {
@@ -139,8 +139,8 @@ func TestRun_Salvage_ZeroedFirstSyncRecord(t *testing.T) {
 	patchManifest(t, dir, map[int64][]byte{boot: page, 0: make([]byte, 64)})
 	out := filepath.Join(t.TempDir(), "out")
 	code, stdout, stderr := runCmd(t, "salvage", "-flat", dir, out)
-	if code != exitOK || !strings.Contains(stdout, "widened from size 0 to the end of the last chunk file") {
-		t.Fatalf("exit status %d, want %d, and Size widened over the chunk files\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+	if code != exitDamaged || !strings.Contains(stdout, "widened from size 0 to the end of the last chunk file") {
+		t.Fatalf("exit status %d, want %d, and Size widened over the chunk files\nstdout:\n%s\nstderr:\n%s", code, exitDamaged, stdout, stderr)
 	}
 	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, b) {
 		t.Errorf("salvaged %d bytes (%v), want the %d that Close acknowledged", len(got), err, len(b))

@@ -75,10 +75,12 @@ checksums: salvage cannot tell bytes overwritten inside a chunk file from
 good ones; it recovers what the files hold.
 
 Exit status: 0 when every byte was copied, 3 when some were lost (zeros in
-their place; the ranges are listed) or DIR is a partial salvage, 1 when salvage could not run, OUT
-could not be written, or a writer that has the dataset open cut it while
-salvage read it (run salvage again once it has closed the dataset), 2 for
-a usage error. A salvage that fails, or that Ctrl-C, SIGTERM or SIGHUP
+their place; the ranges are listed), when two chunk names are one file
+(hard links), when Size came from the chunk files (the copy may then run
+past the true Size), or when DIR is a partial salvage, 1 when salvage
+could not run, OUT could not be written, or a writer that has the dataset
+open cut it while salvage read it (run salvage again once it has closed
+the dataset), 2 for a usage error. A salvage that fails, or that Ctrl-C, SIGTERM or SIGHUP
 stop, removes what it wrote into OUT. A progress line goes to standard
 error when it is a terminal.
 
@@ -310,7 +312,15 @@ func salvage(cfg salvageConfig, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  note: %s\n", n)
 	}
 	switch {
-	case lostLen == 0 && partial == "" && s.linked == 0 && (s.narrowed || s.shortened):
+	case lostLen == 0 && partial == "" && s.linked == 0 && (s.fromFiles || s.shortened):
+		// Every byte was read, but Size is a guess (the end of the
+		// last chunk file): a status of success would let a script
+		// take the copy for an exact one.
+		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes into %s; none unreadable, but Size came from the chunk files (see above): the copy may run past the dataset's true Size\n",
+			cfg.dir, copied, cfg.out)
+		fmt.Fprintf(stderr, "chunkmap salvage: the Size of %s is not known for certain (see above): %s runs to the end of the last chunk file, and may hold bytes past the true Size (zeros, or writes no Sync acknowledged)\n",
+			cfg.dir, cfg.out)
+	case lostLen == 0 && partial == "" && s.linked == 0 && s.narrowed:
 		fmt.Fprintf(stdout, "salvage %s: copied all %d bytes the chunk files present hold into %s; the ranges without one were not copied (see above)\n",
 			cfg.dir, copied, cfg.out)
 		return exitOK

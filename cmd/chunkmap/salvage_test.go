@@ -163,8 +163,11 @@ func TestRun_Salvage(t *testing.T) {
 		damage   func(t *testing.T, dir string)
 		args     []string // extra arguments
 		wantLost [][2]int64
-		size     int64    // Size of the salvaged dataset
-		wantOut  []string // in stdout
+		// guessed: Size comes from the chunk files, so that the copy
+		// may run past the true Size (exit 3 with nothing lost).
+		guessed bool
+		size    int64    // Size of the salvaged dataset
+		wantOut []string // in stdout
 	}{
 		{
 			name:    "intact",
@@ -264,13 +267,15 @@ func TestRun_Salvage(t *testing.T) {
 				}
 			},
 			size:    6 * tcs,
-			wantOut: []string{"widened from size 328680 to the end of the last chunk file, 0000000000000005.chunk: record B is damaged", "nothing lost"},
+			guessed: true,
+			wantOut: []string{"widened from size 328680 to the end of the last chunk file, 0000000000000005.chunk: record B is damaged", "none unreadable, but Size came from the chunk files"},
 		},
 		{
 			name:    "manifest missing",
 			damage:  func(t *testing.T, dir string) { remove(t, filepath.Join(dir, chunkmap.ManifestName)) },
 			size:    6 * tcs,
-			wantOut: []string{"damage: MANIFEST is missing", "nothing lost"},
+			guessed: true,
+			wantOut: []string{"damage: MANIFEST is missing", "none unreadable, but Size came from the chunk files"},
 		},
 		{
 			// Five chunk files cut to 1000 bytes: the chunk size cannot be
@@ -307,7 +312,7 @@ func TestRun_Salvage(t *testing.T) {
 				checkUnchanged(t, dir, before)
 
 				wantCode := exitOK
-				if len(tc.wantLost) > 0 {
+				if len(tc.wantLost) > 0 || tc.guessed {
 					wantCode = exitDamaged
 				}
 				if code != wantCode {
@@ -321,8 +326,11 @@ func TestRun_Salvage(t *testing.T) {
 						t.Errorf("stdout does not contain %q:\n%s", w, stdout)
 					}
 				}
-				if (wantCode == exitDamaged) != strings.Contains(stderr, "could not be read") {
+				if (len(tc.wantLost) > 0) != strings.Contains(stderr, "could not be read") {
 					t.Errorf("stderr %q: want a summary exactly when bytes are lost", stderr)
+				}
+				if guessed := len(tc.wantLost) == 0 && tc.guessed; guessed != strings.Contains(stderr, "may hold bytes past the true Size") {
+					t.Errorf("stderr %q: want a warning exactly when Size is a guess and nothing is lost", stderr)
 				}
 				if flat {
 					got, err := os.ReadFile(out)
@@ -382,8 +390,8 @@ func TestRun_Salvage_CutManifest(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	code, stdout, stderr := runCmd(t, "salvage", "-flat", dir, out)
 	checkUnchanged(t, dir, before)
-	if code != exitOK || !strings.Contains(stdout, "widened from size 65536 to the end of the last chunk file, 0000000000000005.chunk") {
-		t.Fatalf("exit status %d, want %d, and a Size widened over the chunk files\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+	if code != exitDamaged || !strings.Contains(stdout, "widened from size 65536 to the end of the last chunk file, 0000000000000005.chunk") {
+		t.Fatalf("exit status %d, want %d, and a Size widened over the chunk files\nstdout:\n%s\nstderr:\n%s", code, exitDamaged, stdout, stderr)
 	}
 	got, err := os.ReadFile(out)
 	if err != nil {
@@ -428,8 +436,8 @@ func TestRun_Salvage_WidenedLosses(t *testing.T) {
 		}
 		write(t, filepath.Join(dir, chunk.Name(7)), strings.Repeat("x", tcs))
 		code, stdout, stderr := runCmd(t, "salvage", "-flat", dir, filepath.Join(t.TempDir(), "out"))
-		if code != exitOK || !strings.Contains(stdout, "not copied [393216, 458752) (64 KiB), past the valid record's size 328680: 0000000000000006.chunk is missing") {
-			t.Errorf("exit status %d, want %d, and the missing chunk noted\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+		if code != exitDamaged || !strings.Contains(stdout, "not copied [393216, 458752) (64 KiB), past the valid record's size 328680: 0000000000000006.chunk is missing") {
+			t.Errorf("exit status %d, want %d, and the missing chunk noted\nstdout:\n%s\nstderr:\n%s", code, exitDamaged, stdout, stderr)
 		}
 	})
 }
@@ -602,8 +610,8 @@ func TestRun_Salvage_LastChunkNoManifest(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "out")
 	code, stdout, stderr := runCmd(t, "salvage", dir, out)
-	if code != exitOK { // nothing lost
-		t.Fatalf("salvage: exit status %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	if code != exitDamaged { // nothing lost, but Size from the chunk files
+		t.Fatalf("salvage: exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitDamaged, stdout, stderr)
 	}
 	if got := lostRanges(t, stdout); len(got) != 0 {
 		t.Errorf("lost ranges %v, want none", got)

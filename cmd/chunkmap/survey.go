@@ -284,8 +284,9 @@ type survey struct {
 	notes  []string
 	// linked counts the faults that are two chunk names of one file: no
 	// byte of theirs is unreadable, but one of the two chunks holds the
-	// other's, and nothing tells which.
+	// other's, and nothing tells which. pairs holds their chunks' indices.
 	linked int
+	pairs  [][2]int64
 
 	// wide is salvage's: where the manifest's other record is damaged,
 	// the dataset runs to the end of the last chunk file (see widen), and
@@ -1124,6 +1125,7 @@ func (s *survey) chunkFaults() {
 			// by the other's, which nothing here can tell apart.
 			if other, dup := links[fi.key]; dup {
 				s.linked++
+				s.pairs = append(s.pairs, [2]int64{other, i})
 				s.fault(0, 0, s.salvageAdvice("one of the two chunks' own bytes are gone (restore them from a backup if there is one), and salvage copies the file into both", ""),
 					"%s and %s are one file (hard links to it): both chunks read the same bytes, so one of them holds the other's, and Open refuses the dataset", chunk.Name(other), chunk.Name(i))
 			} else {
