@@ -60,7 +60,13 @@ var (
 	// lost: close the Manager and check the dataset; the Truncate or
 	// DropBefore has done nothing),
 	// and Refresh when a chunk file or the manifest a reader needs is not
-	// what a writer leaves.
+	// what a writer leaves. A manifest cut to nothing takes the state page
+	// with it: the next call that changes Size or Start (a write past
+	// Size, Append, Truncate) returns ErrCorrupt with its change made in
+	// this process (a crash would lose it), and every later one with
+	// nothing done. A manifest cut less far, written over or replaced
+	// leaves the page mapped, and those calls return nil until Sync, Close,
+	// or a Truncate or DropBefore that deletes chunk files finds it.
 	ErrCorrupt = errors.New("chunkmap: corrupt dataset")
 	// ErrLocked is returned by Open and [Remove] when another Manager, in
 	// this process or another, holds the dataset open for writing. Nothing

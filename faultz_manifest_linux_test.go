@@ -193,6 +193,69 @@ func TestFaultz_ManifestFaultFailsSyncTruncateDropAsCorrupt(t *testing.T) {
 	}
 }
 
+// TestFaultz_ManifestCutSizeChanges checks what the calls that change Size
+// return after another program cut the manifest under a writer, as
+// ErrCorrupt's documentation says: cut to nothing (the state page gone),
+// the next Append returns ErrCorrupt with its change made, and every later
+// change of Size is refused with nothing done, while a write within Size
+// goes on; cut less far (the page still mapped, within the file's first
+// page), changes of Size return nil, and Sync reports the cut.
+func TestFaultz_ManifestCutSizeChanges(t *testing.T) {
+	fzSkipInChild(t)
+	watchdog.Start(t, 20*time.Second)
+	for _, cut := range []int64{0, 100, 3000} {
+		t.Run(fmt.Sprintf("cut_to_%d", cut), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ds")
+			m := fzOpen(t, dir, chunkmap.Options{})
+			man := filepath.Join(fzRealDir(t, dir), chunkmap.ManifestName)
+			if _, err := m.Append(make([]byte, 1000)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(man, cut); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			fzDo(t, "Append", func() { _, err = m.Append([]byte("0123456789")) })
+			if cut == 0 {
+				fzCheck(t, "Append after the manifest was cut to nothing", err, chunkmap.ErrCorrupt, fzMsg{op: "append", files: []string{man}, names: []string{"offset 1000"}})
+			} else if err != nil {
+				t.Fatalf("Append after the manifest was cut to %d bytes: %v, want nil (the state page is still mapped)", cut, err)
+			}
+			if got := m.Size(); got != 1010 {
+				t.Errorf("Size %d after the Append, want 1010: its change is made in this process", got)
+			}
+			fzDo(t, "Append", func() { _, err = m.Append([]byte("abc")) })
+			wantSize := int64(1013)
+			if cut == 0 {
+				fzCheck(t, "a second Append", err, chunkmap.ErrCorrupt, fzMsg{op: "append", files: []string{man}})
+				wantSize = 1010
+			} else if err != nil {
+				t.Fatalf("a second Append: %v", err)
+			}
+			fzDo(t, "Truncate", func() { err = m.Truncate(5000) })
+			if cut == 0 {
+				fzCheck(t, "Truncate up", err, chunkmap.ErrCorrupt, fzMsg{op: "truncate", files: []string{man}})
+			} else if err != nil {
+				t.Fatalf("Truncate up: %v", err)
+			} else {
+				wantSize = 5000
+			}
+			if got := m.Size(); got != wantSize {
+				t.Errorf("Size %d, want %d: refused calls change nothing", got, wantSize)
+			}
+			fzDo(t, "WriteAt", func() { _, err = m.WriteAt([]byte("within"), 10) })
+			if err != nil {
+				t.Errorf("WriteAt within Size: %v, want nil", err)
+			}
+			fzExpect(t, "the write within Size", m, 10, []byte("within"))
+			fzDo(t, "Sync", func() { err = m.Sync() })
+			fzCheck(t, "Sync", err, chunkmap.ErrCorrupt, fzMsg{op: "sync", files: []string{man}})
+			fzDo(t, "Close", func() { err = m.Close() })
+			fzCheck(t, "Close", err, chunkmap.ErrCorrupt, fzMsg{op: "close", files: []string{man}})
+		})
+	}
+}
+
 // TestFaultz_ManifestGarbledWhileOpenNeverCrashes writes garbage over the
 // whole MANIFEST in place under a running writer: no call may crash or
 // hang, every error must match ErrCorrupt, and after Close the dataset
