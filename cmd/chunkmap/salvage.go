@@ -80,9 +80,9 @@ their place; the ranges are listed), when two chunk names are one file
 past the true Size), or when DIR is a partial salvage, 1 when salvage
 could not run, OUT could not be written, or a writer that has the dataset
 open cut it while salvage read it (run salvage again once it has closed
-the dataset), 2 for a usage error. A salvage that fails, or that Ctrl-C, SIGTERM or SIGHUP
-stop, removes what it wrote into OUT. A progress line goes to standard
-error when it is a terminal.
+the dataset), 2 for a usage error. A salvage that fails, or that Ctrl-C,
+SIGTERM or SIGHUP stop, removes what it wrote into OUT. A progress line
+goes to standard error when it is a terminal.
 
 A dataset OUT is built in a temporary directory beside it,
 .OUT.salvage-N.tmp, and renamed to OUT only once it is whole and synced
