@@ -46,7 +46,9 @@
 //
 // The exit status is 0 on success, 1 when the operation fails, verify finds
 // a problem, or demo or trim was stopped, 2 for a usage error, and 3 when
-// salvage lost bytes or info described a damaged dataset. Errors go to
+// salvage lost bytes or could not tell that its copy is exact (Size taken
+// from the chunk files, chunk names that are one file), or info described
+// a damaged dataset. Errors go to
 // standard error. go run reports every failure as exit status 1: build the
 // command (go install ./cmd/chunkmap) to see these.
 package main
