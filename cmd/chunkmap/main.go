@@ -194,8 +194,9 @@ or 1.5GiB.
 
 Exit status: 0 success; 1 failure (or problems found by verify, or demo or
 trim stopped by a signal or a closed output); 2 usage error;
-3 salvage lost bytes (zeros in their place) or copied a salvage that did
-not finish, or info found a damaged dataset.
+3 salvage lost bytes (zeros in their place), could not tell that its copy
+is exact (Size taken from the chunk files, chunk names that are one file)
+or copied a salvage that did not finish, or info found a damaged dataset.
 go run turns every failure into status 1: build the command to see these.
 
 verify cannot detect bytes overwritten inside a chunk file: there are
