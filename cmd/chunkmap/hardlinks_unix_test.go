@@ -52,7 +52,10 @@ func TestRun_ChunkFilesThatAreOneFile(t *testing.T) {
 	}
 	// cat prints a range over either chunk of the pair whole, but fails
 	// naming the pair: one of the two holds the other's bytes. A range
-	// over neither is the dataset's.
+	// over neither is the dataset's. The hard link makes chunk 3 read
+	// chunk 1's bytes.
+	wantBytes := want(0, testSize, nil)
+	copy(wantBytes[3*tcs:4*tcs], wantBytes[tcs:2*tcs])
 	for _, tc := range []struct {
 		off, n   int64
 		wantCode int
@@ -64,9 +67,6 @@ func TestRun_ChunkFilesThatAreOneFile(t *testing.T) {
 		{2*tcs + 100, tcs, exitFail},
 	} {
 		code, out, errOut := runCmd(t, "cat", "-off", strconv.FormatInt(tc.off, 10), "-n", strconv.FormatInt(tc.n, 10), dir)
-		// The hard link makes chunk 3 read chunk 1's bytes.
-		wantBytes := want(0, testSize, nil)
-		copy(wantBytes[3*tcs:4*tcs], wantBytes[tcs:2*tcs])
 		if !bytes.Equal([]byte(out), wantBytes[tc.off:tc.off+tc.n]) {
 			t.Errorf("cat -off %d -n %d printed %d bytes, not the %d the chunk files hold there", tc.off, tc.n, len(out), tc.n)
 		}
