@@ -247,11 +247,11 @@ func readCounters() counters {
 
 // perAccess reports ns/op, allocs/op and B/op per access, for a benchmark
 // whose b.N iterations made n accesses each, and which read c0 before it
-// started. It also reports the process's page faults per access: faults are
-// what separates a mapping's cost from a copy's, and major faults (page cache
-// misses) show when the machine dropped the data under the benchmark.
-func perAccess(b *testing.B, n int, c0 counters) {
-	c1 := readCounters()
+// started and c1 after it ended (readCounters). It also reports the
+// process's page faults per access: faults are what separates a mapping's
+// cost from a copy's, and major faults (page cache misses) show when the
+// machine dropped the data under the benchmark.
+func perAccess(b *testing.B, n int, c0, c1 counters) {
 	ops := float64(b.N) * float64(n)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/ops, "ns/op")
 	b.ReportMetric(float64(c1.mem.Mallocs-c0.mem.Mallocs)/ops, "allocs/op")
@@ -275,7 +275,7 @@ func randLoop(b *testing.B, offs []int64, kernel func(offs []int64) error) {
 			i = 0
 		}
 	}
-	perAccess(b, block, c0)
+	perAccess(b, block, c0, readCounters())
 }
 
 // reportMisses reports the chunkmap contender's LRU misses per access since
@@ -524,7 +524,7 @@ func BenchmarkParallelRead(b *testing.B) {
 					}
 				})
 				b.StopTimer()
-				perAccess(b, block, c0)
+				perAccess(b, block, c0, readCounters())
 			})
 		})
 	}

@@ -24,7 +24,10 @@
 // Besides those, BenchmarkEvictIdle (evict_test.go) measures eviction with
 // many idle goroutines, and BenchmarkColdRandom and BenchmarkColdScan
 // (cold_linux_test.go, Linux only) read from disk, with the data dropped
-// from the page cache before each pass, and report the bytes read from disk.
+// from the page cache before each pass, and report the bytes read from disk;
+// BenchmarkSparseWrite (sparsewrite_linux_test.go, Linux only) writes at
+// random into a dataset made by Truncate and reports the disk its files
+// take.
 //
 // The package is its own module, so that x/exp and the benchmark's needs
 // stay out of the library's go.mod. The benchmarks are in *_test.go; each
