@@ -1,7 +1,8 @@
 // Package clients checks that third-party programs that want a file work,
 // byte for byte, on top of a chunkmap dataset. This file holds the adapters:
 // an io.Writer that appends to a Manager, and a SQLite VFS
-// (github.com/ncruces/go-sqlite3/vfs) whose files are chunkmap datasets.
+// (github.com/ncruces/go-sqlite3/vfs) whose files are chunkmap datasets;
+// pebblefs.go holds a pebble vfs.FS of the same kind.
 package clients
 
 import (
