@@ -4,9 +4,10 @@ package clients
 // file is a chunkmap dataset, as a log-structured store would keep its
 // write-ahead logs, tables and manifests on chunkmap.
 //
-// Lock rules: PebbleFS.mu guards rw only, and is never held across a call
-// that opens or closes a Manager except in acquire and release, which keep
-// the table and the Managers in step. pebbleFile.mu guards the handle's
+// Lock rules: PebbleFS.mu guards rw. acquire holds it while it opens a
+// read-write Manager, so that two handles never open one dataset twice;
+// release takes a Manager out of rw under it and closes it after. No other
+// call into chunkmap is made under it. pebbleFile.mu guards the handle's
 // position and closed flag.
 
 import (
