@@ -21,6 +21,25 @@ import (
 // "MODE|PATH": the journal mode and the database it commits to.
 const killEnv = "CHUNKMAP_CLIENTS_KILL_CHILD"
 
+// startChild runs this test binary again as a child process that runs test
+// alone, with env (NAME=VALUE) added to its environment and its standard
+// error this process's, and returns it with a scanner of its standard
+// output.
+func startChild(t *testing.T, test, env string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), env)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(out)
+}
+
 // sqliteKillChild commits transactions to the database at path forever,
 // each updating every row (so the rollback journal spans several chunks),
 // and prints "C n" after the COMMIT of transaction n returned.
@@ -92,17 +111,7 @@ func TestSQLiteKillMidCommit(t *testing.T) {
 			var last int64
 			deadline := time.Now().Add(mode.run)
 			for round := 0; time.Now().Before(deadline); round++ {
-				cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteKillMidCommit$")
-				cmd.Env = append(os.Environ(), killEnv+"="+jm+"|"+path)
-				out, err := cmd.StdoutPipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				cmd.Stderr = os.Stderr
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				sc := bufio.NewScanner(out)
+				cmd, sc := startChild(t, "TestSQLiteKillMidCommit", killEnv+"="+jm+"|"+path)
 				ready := make(chan int64, 1)
 				done := make(chan struct{})
 				var committed int64

@@ -10,7 +10,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -339,19 +338,9 @@ func TestPebbleKill(t *testing.T) {
 	m := pkvModel{} // the database after batches [0, next)
 	next := 0
 	for round := range 4 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestPebbleKill$")
-		cmd.Env = append(os.Environ(), pebbleKillEnv+"="+dir+"|"+strconv.Itoa(next))
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, sc := startChild(t, "TestPebbleKill", pebbleKillEnv+"="+dir+"|"+strconv.Itoa(next))
 		watchdog := time.AfterFunc(3*time.Minute, func() { cmd.Process.Kill() })
 		target, last, killed := 30+r.IntN(300), next-1, false
-		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			n, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "ack "))
 			if err != nil || n != last+1 {
