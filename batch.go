@@ -493,8 +493,8 @@ func batchWritableBytes(b *Batch, off int64, n int, slow func(*Batch, int64, int
 // Batches of 256 random reads over 32 chunks of 64 MiB not in the CPU's
 // caches ran 1.56× faster with their range held first, and such writes
 // 1.58×, to within 1.03× of a floor that holds each chunk with one atomic
-// add (see the README's performance section); a batch that stays within a
-// chunk or two gains nothing. The fast path spans the chunks that lie side
+// add (see docs/performance.md); a batch that stays within a chunk or two
+// gains nothing. The fast path spans the chunks that lie side
 // by side in the arena: a range that crosses the end of the arena's
 // reservation (see Options.ArenaSize), or chunks whose slots other held
 // chunks occupy, are held all the same, and reached through the call.
