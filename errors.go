@@ -46,7 +46,10 @@ var (
 	// consistent dataset: a manifest that is truncated, garbled or of an
 	// unknown version, a chunk file of the wrong size, a chunk missing from
 	// the sequence, anything but a regular file under a dataset's file
-	// name, or a dir that is not a directory. The message names the file,
+	// name, or a dir that is not a directory; a read-write Open also
+	// returns it for a state page another program wrote over while chunk
+	// files lie past the recorded Size, which may hold writes that only
+	// the page's Size covered. The message names the file,
 	// and the directory is left as it was: check the path, or run
 	// `chunkmap verify`. [Remove] returns it for a dir that is not a
 	// directory and for a dataset's file name under which stands something

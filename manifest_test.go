@@ -117,6 +117,13 @@ func readManifestFile(t testing.TB, dir string) []byte {
 	return b
 }
 
+// fromEarlierBoot makes the state page of the version 2 manifest b what a
+// restart of the machine leaves: the page of a writer of an earlier boot.
+// (Without its magic it would be a page another program wrote over, which
+// a read-write Open refuses while chunk files lie past the record's Size:
+// TestOpen_DamagedStatePage.)
+func fromEarlierBoot(b []byte) { copy(b[stateBootOff:stateBootOff+48], "an earlier boot\x00") }
+
 // editManifestFile applies edit to dir's version 2 manifest, in place (the
 // file keeps its inode, as after a torn write).
 func editManifestFile(t testing.TB, dir string, edit func(b []byte)) {
@@ -196,7 +203,7 @@ func TestManifest_TornRecord(t *testing.T) {
 	tests := []struct {
 		name      string
 		damage    func(b []byte, newest int) // edits the manifest file b
-		ignoreSt  bool                       // zero the state page's magic
+		ignoreSt  bool                       // give the state page an earlier boot's ID
 		wantSize  int64
 		wantFiles int64 // chunk files left by a read-write Open
 	}{
@@ -239,7 +246,7 @@ func TestManifest_TornRecord(t *testing.T) {
 			editManifestFile(t, dir, func(b []byte) {
 				tc.damage(b, newest)
 				if tc.ignoreSt {
-					clear(b[stateOff : stateOff+8])
+					fromEarlierBoot(b)
 				}
 			})
 
@@ -278,7 +285,7 @@ func TestManifest_TornRecord(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Without the state page too.
-			editManifestFile(t, dir, func(b []byte) { clear(b[stateOff : stateOff+8]) })
+			editManifestFile(t, dir, fromEarlierBoot)
 			checkDataset(t, dir, &chunkmap.Options{ChunkSize: cs}, 0, md.data)
 		})
 	}
@@ -334,7 +341,7 @@ func TestManifest_DamagedRecordPageOfThisBoot(t *testing.T) {
 			// The Close of that writer recorded the page's Start and
 			// Size: after a restart, which voids the page, the records
 			// say the same.
-			editManifestFile(t, dir, func(b []byte) { clear(b[stateOff : stateOff+8]) })
+			editManifestFile(t, dir, fromEarlierBoot)
 			checkDataset(t, dir, &chunkmap.Options{ChunkSize: cs}, tc.start, want)
 
 			// Again, with a power loss (a copy without the page) right

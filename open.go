@@ -602,11 +602,13 @@ func open(dir string, o Options) (*Manager, error) {
 			return fail(err)
 		}
 	}
+	var past []int64 // the regular chunk files past Size, which are stale too
 	for _, idx := range chunks[min(nchunks, int64(len(chunks))):] {
 		if !irregular[idx] {
-			stale = append(stale, idx)
+			past = append(past, idx)
 		}
 	}
+	stale = append(stale, past...)
 
 	if o.ReadOnly {
 		m, err := newManager(dir, o, boot, ms, cur, nchunks, mfl, false)
@@ -614,6 +616,9 @@ func open(dir string, o Options) (*Manager, error) {
 			return fail(err)
 		}
 		return m, nil
+	}
+	if ps.damaged() && len(past) > 0 {
+		return fail(pageDamagedErr(dir, cur.size, past))
 	}
 	// The manifest opened read-only goes, and so does one the listing
 	// did not show (another program removed it in between): a new
@@ -953,6 +958,24 @@ func sortChunks(chunks []int64, listed []fs.DirEntry) {
 func pageBehindRecord(page, record manifest) bool {
 	shift := log2(record.chunkSize)
 	return page.first > record.first || chunksFor(page.size, shift) < chunksFor(record.size, shift)
+}
+
+// pageDamagedErr is the error of a read-write Open of dir whose state
+// page is damaged (pageState.damaged) while the chunk files past, past the
+// Size size of the manifest's record, remain: a writer that died after its
+// last Sync kept its Size in the page, where it is lost, and those files
+// may hold writes that returned before it died, which a crash of the
+// process must not lose. The Open, which would delete them, refuses, and
+// changes nothing. (A damaged record cannot be told from one a power loss
+// tore, which leaves such files holding only writes no Sync acknowledged,
+// and Open goes on there; no power loss leaves a damaged page.)
+func pageDamagedErr(dir string, size int64, past []int64) error {
+	files := "chunk file " + chunk.Name(past[0])
+	if len(past) > 1 {
+		files = fmt.Sprintf("%d chunk files (%s to %s)", len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1]))
+	}
+	return fmt.Errorf("%w: manifest %s: its state page is damaged (another program wrote over it), so the Size a writer kept there after its last Sync is unknown, and %s past the recorded Size %d may hold its writes: a read-write Open would delete them; copy them with 'chunkmap salvage', or remove them to open the dataset as of its last Sync (a ReadOnly Open shows it)",
+		ErrCorrupt, filepath.Join(dir, ManifestName), files, size)
 }
 
 // checkChunkFile reports ErrCorrupt unless fi, the Lstat of the chunk file

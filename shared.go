@@ -510,7 +510,22 @@ type pageState struct {
 	live        bool // set up by a writer of the current boot
 	clean       bool // and closed cleanly
 	magic       bool // set up by a writer at all
+	blank       bool // magic, boot, epoch, Start, Size and clean all zero
+	present     bool // copied from a page (the zero pageState is of none)
 }
+
+// damaged reports whether the page holds something but not the magic: a
+// page no writer set up is blank, and every writer stores the magic with
+// the rest in one call (setup, restore), so a page that lost it was
+// written over (by another program, or the device) and cannot say what a
+// writer of this boot kept there. The fields from the magic to clean lie in
+// one sector of the file, so no write-back torn by a power loss leaves
+// them half written. One case does leave a page so: a writer killed within
+// setup or restore, between the stores of its fields and that of the
+// magic, at the first Open of a dataset whose page was blank (which then
+// has no chunk file past Size: Open removed them before) or while it
+// restores a page another program wrote over.
+func (ps pageState) damaged() bool { return ps.present && !ps.magic && !ps.blank }
 
 // load copies the page's state; boot is the current boot's ID. The epoch is
 // loaded before and after Start and Size, as in a seqlock: the writer
@@ -526,6 +541,8 @@ func (s *sharedPage) load(boot [48]byte) (ps pageState, ok bool) {
 	ps.magic = string(p.magic[:]) == stateMagic
 	ps.live = ps.magic && boot != [48]byte{} && p.boot == boot
 	ps.clean = p.clean.Load() == 1
+	ps.blank = p.magic == [8]byte{} && p.boot == [48]byte{} && ps.epoch == 0 && ps.start == 0 && ps.size == 0 && p.clean.Load() == 0
+	ps.present = true
 	if !s.loaded() {
 		return pageState{}, false
 	}

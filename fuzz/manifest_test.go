@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 
 	"github.com/chunkmap/chunkmap"
 )
@@ -74,6 +75,7 @@ func (r record) start() int64 { return r.first * r.chunkSize }
 // statePage is what a manifest's state page holds.
 type statePage struct {
 	magic       bool
+	blank       bool // the bytes from the magic to clean are all zero
 	boot        [bootLen]byte
 	epoch       uint64
 	start, size int64
@@ -178,6 +180,7 @@ func readPage(b []byte) statePage {
 	p := b[pageOff : pageOff+pageLen]
 	var sp statePage
 	sp.magic = string(p[pMagic:pMagic+8]) == pageMagic
+	sp.blank = !slices.ContainsFunc(p[:pClean+4], func(c byte) bool { return c != 0 })
 	copy(sp.boot[:], p[pBoot:])
 	sp.epoch = binary.NativeEndian.Uint64(p[pEpoch:])
 	sp.start = int64(binary.NativeEndian.Uint64(p[pStart:]))
@@ -191,6 +194,11 @@ func readPage(b []byte) statePage {
 func (p statePage) live(boot [bootLen]byte) bool {
 	return p.magic && boot != [bootLen]byte{} && p.boot == boot
 }
+
+// damaged reports whether another program wrote over the page: it holds
+// something but not the magic, which every writer stores with the rest and
+// no power loss tears from it (its fields lie in one sector).
+func (p statePage) damaged() bool { return !p.magic && !p.blank }
 
 // otherBoot is a boot ID that is not the current boot's, for a power loss.
 var otherBoot = func() (b [bootLen]byte) {

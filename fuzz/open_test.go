@@ -796,6 +796,17 @@ func predictOpen(dir string, opts *chunkmap.Options, boot [bootLen]byte) predict
 	if p.chunks != end-p.first {
 		return corrupt // a chunk file missing
 	}
+	// A page another program wrote over may have held the Size of a
+	// writer that died after its last Sync: a writer refuses to delete
+	// the regular chunk files past the record's Size, which may hold its
+	// writes.
+	if !opts.ReadOnly && mf.version == 2 && mf.page.damaged() {
+		for _, i := range chunks {
+			if fi, err := os.Lstat(filepath.Join(dir, chunkName(i))); i >= end && err == nil && fi.Mode().IsRegular() {
+				return corrupt
+			}
+		}
+	}
 	return p
 }
 

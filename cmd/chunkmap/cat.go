@@ -142,8 +142,9 @@ record, and the page cuts the range short: a read-only Open follows the page.`, 
 			status = exitFail
 		}()
 	} else if to == size {
-		// So does one to a Size that a damaged newer record may have
-		// put further (see pastDamagedRecord).
+		// So does one to a Size that a damaged newer record, or a
+		// damaged state page, may have put further (see
+		// pastDamagedRecord).
 		past, err := pastDamagedRecord(dir, func() (*dirScan, error) { return scanDir(dir) }, m.ChunkSize(), size)
 		if err != nil {
 			return fail(stderr, "cat", err)

@@ -15,8 +15,9 @@ import (
 
 // damageNewestRecord flips a bit of the newest of the two records of dir's
 // manifest (version 2: records at 0 and 512, their sequence number at 40
-// and checksum at 60), which then fails its checksum, and with noPage also
-// the state page's magic (at 2048), as when no writer of this boot left it.
+// and checksum at 60), which then fails its checksum, and with noPage gives
+// the state page (at 2048) an earlier boot's ID (after its 8-byte magic),
+// as when no writer of this boot left it.
 func damageNewestRecord(t *testing.T, dir string, noPage bool) {
 	t.Helper()
 	path := filepath.Join(dir, chunkmap.ManifestName)
@@ -35,7 +36,7 @@ func damageNewestRecord(t *testing.T, dir string, noPage bool) {
 	}
 	b[newest*512+60] ^= 1
 	if noPage {
-		clear(b[2048 : 2048+8])
+		copy(b[2048+8:], "an earlier boot\x00")
 	}
 	must(t, os.WriteFile(path, b, 0o644))
 }

@@ -273,13 +273,13 @@ the page's, which a read-only Open follows. 'chunkmap verify DIR' gives advice f
 		fmt.Fprintf(stderr, "chunkmap info: warning: %s: the start and size shown are its state page's, not its manifest record's\n", dir)
 		return exitDamaged
 	}
-	// Where the newest record may be the damaged one, the chunk files
-	// past the valid record's Size may hold data it recorded.
+	// Where the newest record may be the damaged one, or the state page
+	// is, the chunk files past the valid record's Size may hold data.
 	if what, err := pastDamagedRecord(dir, func() (*dirScan, error) { return scan, nil }, cs0, size); err != nil {
 		return fail(stderr, "info", err)
 	} else if what != "" {
 		fmt.Fprintf(stdout, "damage      %s\n", what)
-		fmt.Fprintf(stderr, "chunkmap info: warning: %s: the size shown is the valid record's, and the damaged one may have recorded more\n", dir)
+		fmt.Fprintf(stderr, "chunkmap info: warning: %s: the size shown is the valid record's, and the dataset may hold more (see the damage line)\n", dir)
 		return exitDamaged
 	}
 	// A read-only Open ignores temporary names, but a read-write Open

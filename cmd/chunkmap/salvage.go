@@ -52,7 +52,9 @@ record, too, where the page says less than it, which no writer leaves
 beside an intact other record), else
 from the state page alone, else from the chunk files present (Size is then
 the end of the last one). Where the manifest's other record is damaged (not
-merely never written), it may have recorded more than the valid one, so
+merely never written), it may have recorded more than the valid one, and
+where its state page is damaged (written over by another program), it may
+have held the larger Size of a writer that died after its last Sync; so
 Size runs on (past a record, not past a state page of this boot) to the
 end of the last chunk file present, and what is
 missing past the valid record's Size is listed as not copied, not as lost;

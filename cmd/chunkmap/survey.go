@@ -69,6 +69,7 @@ type record struct {
 // statePage is the manifest's state page as read.
 type statePage struct {
 	magic bool   // holds stateMagic: a writer set it up
+	blank bool   // its fields are all zero: no writer set it up
 	boot  string // the boot ID of that writer
 	live  bool   // that writer ran during the current boot
 	clean bool   // and closed the dataset after a successful Sync
@@ -212,6 +213,7 @@ func decodePage(p []byte, bootID string) *statePage {
 		start: int64(binary.NativeEndian.Uint64(p[64:])),
 		size:  int64(binary.NativeEndian.Uint64(p[72:])),
 		clean: binary.NativeEndian.Uint32(p[80:]) == 1,
+		blank: !slices.ContainsFunc(p[:84], func(b byte) bool { return b != 0 }),
 	}
 	ps.live = ps.magic && bootID != "" && bytes.Equal(p[8:56], cur[:])
 	return ps
@@ -695,6 +697,31 @@ func (mv *manifestView) otherDamaged() bool {
 	return mv.version == 2 && mv.best >= 0 && !mv.recs[1-mv.best].ok
 }
 
+// pageDamaged reports whether the manifest has a valid record and its
+// state page holds something but not the magic, as chunkmap's Open judges
+// it: every writer stores the magic with the page's other fields, so
+// another program (or the device) wrote over the page, which may have
+// held a Size past the record's, of writes a crash of the process keeps.
+// A read-write Open refuses such a dataset while chunk files lie past the
+// record's Size.
+func (mv *manifestView) pageDamaged() bool {
+	return mv.version == 2 && mv.best >= 0 && mv.page != nil && !mv.page.magic && !mv.page.blank
+}
+
+// sizeInDoubt reports whether Size may lie past the valid record's, which
+// Start and Size come from: its other record is damaged, or its state page.
+func (mv *manifestView) sizeInDoubt() bool { return mv.otherDamaged() || mv.pageDamaged() }
+
+// doubtCause says why Size may lie past the record's (sizeInDoubt), and
+// so what the chunk files past it may hold (them is "it" or "them"), for
+// the messages about those files.
+func (mv *manifestView) doubtCause(them string) string {
+	if mv.otherDamaged() {
+		return recordName(mv.version, 1-mv.best) + " of the manifest is damaged: it may have been the newer record, and recorded data in " + them
+	}
+	return "the manifest's state page is damaged (not blank, without the mark a writer sets up: another program wrote over it): it may have held the Size of a writer that died after its last Sync, whose writes " + map[string]string{"it": "it", "them": "they"}[them] + " may hold"
+}
+
 // pageBehindWhat says what pageBehind found, for info and cat: the
 // page's extent, the record's, and what to run.
 func (mv *manifestView) pageBehindWhat(dir string) string {
@@ -723,8 +750,8 @@ func behindPage(dir string) (what string, start, size int64, err error) {
 }
 
 // pastDamagedRecord says, for info and cat, what the survey reports as a
-// problem where the manifest's other record is damaged and no state page of
-// this boot gives Start and Size: chunk files of dir past size (the Size of
+// problem where the manifest's other record (or its state page) is damaged
+// and no state page of this boot gives Start and Size: chunk files of dir past size (the Size of
 // the valid record, in chunks of cs bytes), which the damaged record may
 // have recorded and the next read-write Open deletes. It returns "" where
 // there are none. It lists dir (scan) only where a record is damaged: cat,
@@ -736,7 +763,7 @@ func pastDamagedRecord(dir string, scan func() (*dirScan, error), cs, size int64
 		return "", fmt.Errorf("read the boot ID: %w", err)
 	}
 	mv := readManifestView(dir, boot)
-	if !mv.otherDamaged() || mv.page != nil && mv.page.live && mv.page.fits(cs) {
+	if !mv.sizeInDoubt() || mv.page != nil && mv.page.live && mv.page.fits(cs) {
 		return "", nil
 	}
 	sc, err := scan()
@@ -752,19 +779,30 @@ func pastDamagedRecord(dir string, scan func() (*dirScan, error), cs, size int64
 	if len(past) == 0 {
 		return "", nil
 	}
-	what, them := pastDamagedWhat(past, recordName(mv.version, 1-mv.best))
-	return fmt.Sprintf("%s; the next read-write Open deletes %s; run 'chunkmap verify %s' for advice", what, them, cmdArg(dir)), nil
+	what, them := pastDamagedWhat(past, mv.doubtCause)
+	return fmt.Sprintf("%s; %s; run 'chunkmap verify %s' for advice", what, pastFate(&mv, them), cmdArg(dir)), nil
 }
 
-// pastDamagedWhat says that the chunk files past lie past Size while the
-// manifest's record named damaged is damaged, and returns the pronoun
-// for the files ("it" or "them").
-func pastDamagedWhat(past []int64, damaged string) (what, them string) {
+// pastDamagedWhat says that the chunk files past lie past Size while
+// cause (doubtCause) puts Size in doubt, and returns the pronoun for the
+// files ("it" or "them").
+func pastDamagedWhat(past []int64, cause func(them string) string) (what, them string) {
 	files, them := chunk.Name(past[0])+" lies", "it"
 	if len(past) > 1 {
 		files, them = fmt.Sprintf("%d chunk files lie (%s … %s)", len(past), chunk.Name(past[0]), chunk.Name(past[len(past)-1])), "them"
 	}
-	return fmt.Sprintf("%s past Size, and %s of the manifest is damaged: it may have been the newer record, and recorded data in %s", files, damaged, them), them
+	return fmt.Sprintf("%s past Size, and %s", files, cause(them)), them
+}
+
+// pastFate says what a read-write Open does with the chunk files past
+// Size where Size is in doubt (them is "it" or "them"): it deletes them
+// where a record is damaged, which a power loss may have torn, and
+// refuses the dataset where only the state page is, which none tears.
+func pastFate(mv *manifestView, them string) string {
+	if mv.otherDamaged() {
+		return "the next read-write Open deletes " + them
+	}
+	return "a read-write Open refuses the dataset while " + map[string]string{"it": "it lies", "them": "they lie"}[them] + " there"
 }
 
 // recordSummary describes record i, e.g. "seq 3: chunk size 65536, first
@@ -950,16 +988,14 @@ func (s *survey) chooseExtent() error {
 // the last chunk file present when the other record is damaged: that one
 // may have been the newer (a Sync cut short by a power loss, or a file cut
 // or garbled since), and the chunk files past the valid record's Size may
-// hold what it recorded. In a salvage, copying bytes past the true Size
+// hold what it recorded. So it does when the state page is damaged, which
+// may have held the Size of a writer that died after its last Sync. In a salvage, copying bytes past the true Size
 // (zeros, or writes no Sync acknowledged) is the lesser harm than leaving
 // data behind.
 func (s *survey) widen() {
 	mv := &s.mv
-	if mv.version != 2 {
+	if !mv.sizeInDoubt() {
 		return
-	}
-	if other := 1 - mv.best; mv.recs[other].ok {
-		return // the other record is valid
 	}
 	idx := s.scan.indices()
 	if len(idx) == 0 {
@@ -971,8 +1007,12 @@ func (s *survey) widen() {
 	}
 	was := s.size
 	s.size, s.widened, s.fromFiles = (last+1)*s.cs, was, true
-	s.extentFrom += fmt.Sprintf(", widened from size %d to the end of the last chunk file, %s: %s is damaged, and may have recorded more (bytes past %d may be zeros, or writes no Sync acknowledged)",
-		was, chunk.Name(last), recordName(mv.version, 1-mv.best), was)
+	why := recordName(mv.version, 1-mv.best) + " is damaged, and may have recorded more"
+	if !mv.otherDamaged() {
+		why = "the state page is damaged, and may have held a larger Size"
+	}
+	s.extentFrom += fmt.Sprintf(", widened from size %d to the end of the last chunk file, %s: %s (bytes past %d may be zeros, or writes no Sync acknowledged)",
+		was, chunk.Name(last), why, was)
 }
 
 // droppedBelow returns the first chunk file present in the extent of the
@@ -1160,14 +1200,21 @@ func (s *survey) chunkFaults() {
 	}
 	switch {
 	case len(past) == 0:
-	case s.mv.otherDamaged() && !s.fromPage && !s.fromFiles:
+	case s.mv.sizeInDoubt() && !s.fromPage && !s.fromFiles:
 		// Size came from the one valid record, and the damaged one may
 		// have been newer: torn by a power loss during a Sync (then these
 		// files hold writes no Sync acknowledged), or damaged since by
 		// another program or the device (then they hold data it
 		// recorded). Nothing tells which, and the next read-write Open
 		// deletes them.
-		what, them := pastDamagedWhat(past, recordName(s.mv.version, 1-s.mv.best))
+		what, them := pastDamagedWhat(past, s.mv.doubtCause)
+		if !s.mv.otherDamaged() {
+			// No power loss leaves a damaged page: the files hold
+			// writes that returned, unless a writer died within the
+			// instant it set the page up (see pageDamaged).
+			s.fault(0, 0, fmt.Sprintf("run 'chunkmap salvage %s OUT', which copies %s too; to open the dataset as of its last Sync instead, remove %s", cmdArg(s.dir), them, them), "%s; %s", what, pastFate(&s.mv, them))
+			break
+		}
 		if s.mv.length != manifestV2Len {
 			// Open refuses the manifest itself, a fault of its own,
 			// whose advice is salvage.
