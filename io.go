@@ -863,8 +863,9 @@ const sparseAlloc = 16
 // idx of the bytes [o, end) (within the chunk) should go to the file with
 // pwrite instead, which allocates the blocks it writes and no others: the
 // store begins past a hole of the chunk that allocLocked would allocate,
-// and the prefix it would allocate, up to end rounded up to a step, is
-// more than sparseAlloc times what pwrite has written into the chunk.
+// the prefix it would allocate, up to end rounded up to a step, is more
+// than sparseAlloc times what pwrite has written into the chunk, and the
+// file's blocks do not cover it whole already (a Grow's do).
 // Such are the writes of a program that Truncates a dataset to its full
 // size and fills it at random (a hash table, a bitmap): allocating the
 // prefix up to each of them took 9.6 GB of disk for 1,536 random 4 KiB
@@ -898,9 +899,17 @@ func (m *Manager) holesBeforeLocked(idx, o, end int64) bool {
 	if err != nil {
 		return false
 	}
-	hole, err := e.f.FirstHole(have)
-	m.releaseFdLocked(e)
-	return err == nil && o > hole
+	defer m.releaseFdLocked(e)
+	if hole, err := e.f.FirstHole(have); err != nil || o <= hole {
+		return false
+	}
+	// ext4 and XFS call blocks allocated but never written holes: a chunk
+	// a Grow allocated whole, in a Manager opened since (mu.alloc starts
+	// empty), would send its writes to pwrite until they earned a prefix
+	// it has. Where the file's blocks cover its size, allocating up to the
+	// store takes no disk it does not have.
+	b, err := e.f.AllocatedBytes()
+	return err != nil || b < m.chunkSize
 }
 
 // checkRange checks that [off, off+n) lies within [Start, Size).

@@ -10,3 +10,10 @@ import "errors"
 func (c *File) FirstHole(from int64) (int64, error) {
 	return 0, c.err("seek hole", errors.ErrUnsupported)
 }
+
+// AllocatedBytes would return the bytes of disk the chunk file takes; these
+// systems have no SEEK_HOLE for it to be weighed against, and it fails with
+// an error wrapping errors.ErrUnsupported.
+func (c *File) AllocatedBytes() (int64, error) {
+	return 0, c.err("stat", errors.ErrUnsupported)
+}

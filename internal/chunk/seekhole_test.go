@@ -39,3 +39,30 @@ func TestFile_FirstHole(t *testing.T) {
 		t.Errorf("FirstHole of a closed File: %v, want fs.ErrClosed", err)
 	}
 }
+
+// TestFile_AllocatedBytes: a new chunk takes less disk than its size (it is
+// sparse, except where the file system fills files whole: tmpfs takes no
+// blocks for holes either); allocated whole, it takes at least its size,
+// which FirstHole may still call a hole; a closed File says so.
+func TestFile_AllocatedBytes(t *testing.T) {
+	_, f := create(t, 1)
+	b, err := f.AllocatedBytes()
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("no st_blocks here: %v", err)
+	}
+	if err != nil || b >= testSize {
+		t.Fatalf("AllocatedBytes of a new chunk = %d, %v; want less than %d", b, err, testSize)
+	}
+	if err := f.Allocate(0, testSize); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := f.AllocatedBytes(); err != nil || b < testSize {
+		t.Fatalf("AllocatedBytes of a chunk allocated whole = %d, %v; want at least %d", b, err, testSize)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.AllocatedBytes(); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("AllocatedBytes of a closed File: %v, want fs.ErrClosed", err)
+	}
+}

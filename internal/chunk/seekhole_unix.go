@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,4 +42,30 @@ func (c *File) FirstHole(from int64) (int64, error) {
 		return 0, c.err("seek hole", err)
 	}
 	return off, nil
+}
+
+// AllocatedBytes returns the bytes of disk the chunk file takes (fstat's
+// st_blocks, in units of 512 bytes): where they are as many as its size,
+// allocating it whole costs next to nothing more. Like FirstHole it is a
+// hint for choosing how to write, never taken for allocation: the blocks
+// may include a file system's own (an extent tree's), so a file with a
+// small hole may count as whole. It fails with an error wrapping
+// errors.ErrUnsupported where the File has no descriptor.
+func (c *File) AllocatedBytes() (int64, error) {
+	if c.f == nil {
+		return 0, c.err("stat", fs.ErrClosed)
+	}
+	osf := c.f.OS()
+	if osf == nil {
+		return 0, c.err("stat", errors.ErrUnsupported)
+	}
+	fi, err := osf.Stat()
+	if err != nil {
+		return 0, c.err("stat", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, c.err("stat", errors.ErrUnsupported)
+	}
+	return st.Blocks * 512, nil
 }
