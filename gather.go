@@ -196,10 +196,12 @@ func (m *Manager) gatherScatter(op string, buf []byte, offs []int64, n int, writ
 
 // scatterOne writes one value of a Scatter, p, at offset off on WriteAt's
 // path, storing through the mapping as Scatter's own loop does (never a
-// small write's pwrite: see cleanWrites). As in WriteAt, no Truncate runs
-// between the range check and the store; resize is let go by a deferred
-// call, so that a panic of the file system under the write leaves no
-// Truncate, DropBefore or Close waiting.
+// small write's pwrite: see cleanWrites), but where the value begins past
+// a hole of a sparse chunk: that goes to pwrite, as a WriteAt's does (see
+// holesBeforeLocked), which allocates its own blocks and no prefix up to
+// them. As in WriteAt, no Truncate runs between the range check and the
+// store; resize is let go by a deferred call, so that a panic of the file
+// system under the write leaves no Truncate, DropBefore or Close waiting.
 func (m *Manager) scatterOne(op string, p []byte, off int64) error {
 	m.resize.RLock()
 	defer m.resize.RUnlock()
