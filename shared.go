@@ -524,7 +524,12 @@ type pageState struct {
 // setup or restore, between the stores of its fields and that of the
 // magic, at the first Open of a dataset whose page was blank (which then
 // has no chunk file past Size: Open removed them before) or while it
-// restores a page another program wrote over.
+// restores a page another program wrote over; and a write-back of the
+// page within that instant of setup, followed by a power loss before the
+// page was written back again, with chunk files made meanwhile. The last
+// makes a read-write Open refuse a dataset it could have opened, whose
+// files past Size hold only writes no Sync acknowledged: the error says
+// to remove them.
 func (ps pageState) damaged() bool { return ps.present && !ps.magic && !ps.blank }
 
 // load copies the page's state; boot is the current boot's ID. The epoch is
