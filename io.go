@@ -454,18 +454,18 @@ func chunkFaultErr(path string, f fault) error {
 //
 // Writes of 64 KiB or more, the part of a write past Size if it is 8 KiB
 // or more (its pages lie past everything written, where a store through a
-// mapping takes a page fault for each: see docs/performance.md, "Growth by
-// writes of a few pages"), and after each Sync the first smaller ones over bytes
-// the dataset holds (up to 1,024, fewer where they crowd into few folios,
-// to chunks not stored to through their mappings since: see cleanWrites),
-// go to the chunk files with pwrite, which share the page
+// mapping takes a page fault for each: see docs/performance.md, "Growth
+// by writes of a few pages"), and after each Sync the first smaller ones
+// over bytes the dataset holds (up to 1,024, fewer where they crowd into
+// few folios, to chunks not stored to through their mappings since: see
+// cleanWrites), go to the chunk files with pwrite, which share the page
 // cache with the mappings: a store through a mapping makes the next fsync
 // write its whole folio of page cache, up to 2 MiB, where a pwrite marks
 // only the blocks it writes (see docs/performance.md, "Small writes
-// between Syncs"). So do writes into a sparse chunk that begin past a hole of it,
-// until the chunk's writes have earned it the blocks before them (see
-// holesBeforeLocked and the README's "How it works"). The other writes
-// store through the mappings.
+// between Syncs"). So do writes into a sparse chunk that begin past a
+// hole of it, until the chunk's writes have earned it the blocks before
+// them (see holesBeforeLocked and the README's "How it works"). The other
+// writes store through the mappings.
 func (m *Manager) WriteAt(p []byte, off int64) (int, error) {
 	// The common write, small and inside one mapped chunk and inside
 	// [Start, Size), goes straight to hotWrite1. On cold data a write's

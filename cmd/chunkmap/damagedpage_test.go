@@ -74,3 +74,31 @@ func TestDamagedPage_FilesPastSize(t *testing.T) {
 	}
 	checkUnchanged(t, dir, before)
 }
+
+// TestDamagedPage_NothingPastSize: a state page written over where no
+// chunk file lies past the record's Size loses nothing (a read-write Open
+// writes the page anew): verify passes, with a note that names the damage,
+// and a read-write Open works.
+func TestDamagedPage_NothingPastSize(t *testing.T) {
+	dir := newDataset(t)
+	path := filepath.Join(dir, chunkmap.ManifestName)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	must(t, err)
+	_, err = f.WriteAt([]byte("XXXXXXXX"), 2048)
+	must(t, errors.Join(err, f.Close()))
+	code, out, errOut := runCmd(t, "verify", dir)
+	if code != exitOK || !strings.Contains(out, "note: the manifest's state page is damaged") {
+		t.Errorf("verify: exit %d, want %d and a note of the damaged page:\n%s%s", code, exitOK, out, errOut)
+	}
+	m, err := chunkmap.Open(dir, nil)
+	if err != nil {
+		t.Fatalf("read-write Open: %v", err)
+	}
+	if m.Size() != testSize {
+		t.Errorf("Size %d, want %d", m.Size(), testSize)
+	}
+	must(t, m.Close())
+	if code, out, errOut := runCmd(t, "verify", dir); code != exitOK || strings.Contains(out, "state page") {
+		t.Errorf("verify after a writer's Open and Close: exit %d, want %d and no word of the page:\n%s%s", code, exitOK, out, errOut)
+	}
+}

@@ -750,10 +750,11 @@ func behindPage(dir string) (what string, start, size int64, err error) {
 }
 
 // pastDamagedRecord says, for info and cat, what the survey reports as a
-// problem where the manifest's other record (or its state page) is damaged
-// and no state page of this boot gives Start and Size: chunk files of dir past size (the Size of
-// the valid record, in chunks of cs bytes), which the damaged record may
-// have recorded and the next read-write Open deletes. It returns "" where
+// problem where the manifest's other record (or its state page) is
+// damaged and no state page of this boot gives Start and Size: chunk files
+// of dir past size (the Size of the valid record, in chunks of cs bytes),
+// which the damaged record (or page) may have covered, and which the next
+// read-write Open deletes (or refuses to). It returns "" where
 // there are none. It lists dir (scan) only where a record is damaged: cat,
 // which calls it for a range that reaches Size, would otherwise list a
 // directory of 300,000 chunk files, and lstat each, to print 16 bytes.
@@ -937,6 +938,8 @@ func (s *survey) chooseExtent() error {
 		} else if pageFits && (page.start != s.start || page.size != s.size) {
 			s.note("the manifest's state page says start %d, size %d (%s); as Open does, the last record is used, start %d, size %d",
 				page.start, page.size, pageDesc(), s.start, s.size)
+		} else if mv.pageDamaged() {
+			s.note("the manifest's state page is damaged (not blank, without the mark a writer sets up: another program wrote over it); as Open does, the last record is used, and a read-write Open writes the page anew")
 		}
 		if s.wide {
 			s.widen()
@@ -989,9 +992,9 @@ func (s *survey) chooseExtent() error {
 // may have been the newer (a Sync cut short by a power loss, or a file cut
 // or garbled since), and the chunk files past the valid record's Size may
 // hold what it recorded. So it does when the state page is damaged, which
-// may have held the Size of a writer that died after its last Sync. In a salvage, copying bytes past the true Size
-// (zeros, or writes no Sync acknowledged) is the lesser harm than leaving
-// data behind.
+// may have held the Size of a writer that died after its last Sync. In a
+// salvage, copying bytes past the true Size (zeros, or writes no Sync
+// acknowledged) is the lesser harm than leaving data behind.
 func (s *survey) widen() {
 	mv := &s.mv
 	if !mv.sizeInDoubt() {
