@@ -24,18 +24,7 @@ import (
 // refuses, and nothing changes the directory.
 func TestDamagedPage_FilesPastSize(t *testing.T) {
 	const synced = 2*testChunk - 10
-	dir := filepath.Join(t.TempDir(), "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
-	must(t, err)
-	b := make([]byte, testSize)
-	for i := range b {
-		b[i] = pattern(int64(i))
-	}
-	_, err = m.WriteAt(b[:synced], 0)
-	must(t, err)
-	must(t, m.Sync())
-	_, err = m.WriteAt(b[synced:], synced)
-	must(t, err)
+	dir, m, b := writtenPastSync(t, synced)
 	t.Cleanup(func() {
 		// The page was written over under it: Close writes it anew and
 		// syncs, or reports why it could not; the checks are done.

@@ -13,6 +13,26 @@ import (
 	"github.com/chunkmap/chunkmap"
 )
 
+// writtenPastSync opens a new dataset of 64 KiB chunks, writes the first
+// synced of the testSize bytes of pattern it returns, syncs, writes the
+// rest, and returns its directory and its open Manager.
+func writtenPastSync(t *testing.T, synced int64) (dir string, m *chunkmap.Manager, b []byte) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "ds")
+	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
+	must(t, err)
+	b = make([]byte, testSize)
+	for i := range b {
+		b[i] = pattern(int64(i))
+	}
+	_, err = m.WriteAt(b[:synced], 0)
+	must(t, err)
+	must(t, m.Sync())
+	_, err = m.WriteAt(b[synced:], synced)
+	must(t, err)
+	return dir, m, b
+}
+
 // damageNewestRecord flips a bit of the newest of the two records of dir's
 // manifest (version 2: records at 0 and 512, their sequence number at 40
 // and checksum at 60), which then fails its checksum, and with noPage gives
@@ -94,18 +114,7 @@ func TestDamagedRecord_PageOfThisBoot(t *testing.T) {
 // printed the valid record's bytes; salvage copies all of them.
 func TestDamagedRecord_FilesPastSize(t *testing.T) {
 	const older = 3*testChunk + 10
-	dir := filepath.Join(t.TempDir(), "ds")
-	m, err := chunkmap.Open(dir, &chunkmap.Options{ChunkSize: testChunk})
-	must(t, err)
-	b := make([]byte, testSize)
-	for i := range b {
-		b[i] = pattern(int64(i))
-	}
-	_, err = m.WriteAt(b[:older], 0)
-	must(t, err)
-	must(t, m.Sync())
-	_, err = m.WriteAt(b[older:], older)
-	must(t, err)
+	dir, m, b := writtenPastSync(t, older)
 	must(t, m.Close())
 	damageNewestRecord(t, dir, true)
 	before := snapshot(t, dir)
