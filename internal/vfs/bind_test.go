@@ -47,12 +47,23 @@ func TestBind(t *testing.T) {
 		}
 	}()
 
-	for _, name := range []string{"link", "fifo"} {
-		path := filepath.Join(dir, name)
-		_, err := b.OpenFile(path, os.O_RDWR, 0)
-		var pe *fs.PathError
-		if !errors.Is(err, ErrNotRegular) || !errors.As(err, &pe) || pe.Path != path {
-			t.Errorf("OpenFile(%s): %v, want ErrNotRegular naming %s", name, err, path)
+	for _, c := range []struct{ name, kind string }{{"link", "symlink"}, {"fifo", "FIFO"}} {
+		path := filepath.Join(dir, c.name)
+		for _, fsys := range []FS{b, OS} {
+			_, err := fsys.OpenFile(path, os.O_RDWR, 0)
+			var pe *fs.PathError
+			if !errors.Is(err, ErrNotRegular) || !errors.As(err, &pe) || pe.Path != path {
+				t.Errorf("OpenFile(%s): %v, want ErrNotRegular naming %s", c.name, err, path)
+			}
+			// The kind of file, not the errno O_NOFOLLOW made of a
+			// symlink ("too many levels of symbolic links"), which
+			// stays in the chain.
+			if want := "open " + path + ": not a regular file (it is a " + c.kind + ")"; err == nil || err.Error() != want {
+				t.Errorf("OpenFile(%s): %v, want %q", c.name, err, want)
+			}
+			if c.name == "link" && !errors.Is(err, unix.ELOOP) {
+				t.Errorf("OpenFile(%s): %v, want ELOOP in its chain", c.name, err)
+			}
 		}
 	}
 	if _, err := b.OpenFile(filepath.Join(dir, "none"), os.O_RDWR, 0); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), filepath.Join(dir, "none")) {

@@ -23,6 +23,16 @@ func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	return openRegular(name, flag, open, lstat)
 }
 
+// unsaid is an error that stays in a chain, for errors.Is and errors.As,
+// and adds nothing to its message: the system's errno for an open that
+// O_NOFOLLOW or O_NONBLOCK refused ("too many levels of symbolic links"
+// for a symlink, "no such device or address" for a FIFO) says less than
+// the kind of file, and misleads.
+type unsaid struct{ err error }
+
+func (unsaid) Error() string   { return "" }
+func (u unsaid) Unwrap() error { return u.err }
+
 // openRegular opens name with open, which adds openFlags to flag, and
 // refuses it unless it is a regular file; lstat describes name, to tell
 // why an open failed.
@@ -38,7 +48,7 @@ func openRegular(name string, flag int, open func() (*os.File, error), lstat fun
 				err = pe.Err
 			}
 			return nil, &fs.PathError{Op: "open", Path: name,
-				Err: fmt.Errorf("%w (it is %s): %w", ErrNotRegular, Kind(fi.Mode()), err)}
+				Err: fmt.Errorf("%w (it is %s)%w", ErrNotRegular, Kind(fi.Mode()), unsaid{err})}
 		}
 		return nil, err
 	}
