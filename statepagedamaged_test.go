@@ -2,9 +2,8 @@ package chunkmap_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
-	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +67,7 @@ func TestOpen_DamagedStatePage(t *testing.T) {
 				t.Fatal(err)
 			}
 			editManifestFile(t, dir, c.edit)
-			before := dirListing(t, dir)
+			before := snapshot(t, dir)
 
 			m, err = chunkmap.Open(dir, &chunkmap.Options{ChunkSize: cs})
 			if !c.refused {
@@ -96,8 +95,9 @@ func TestOpen_DamagedStatePage(t *testing.T) {
 			if !errors.Is(err, chunkmap.ErrCorrupt) {
 				t.Errorf("Open: %v, want ErrCorrupt", err)
 			}
-			if after := dirListing(t, dir); after != before {
-				t.Fatalf("the refused Open changed the directory:\n%s\nwas\n%s", after, before)
+			if after := snapshot(t, dir); !maps.Equal(after, before) {
+				wantSameSnapshot(t, before, after)
+				t.Fatalf("the refused Open changed the directory")
 			}
 
 			// A reader takes the record, and deletes nothing.
@@ -112,8 +112,9 @@ func TestOpen_DamagedStatePage(t *testing.T) {
 			if err := r.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if after := dirListing(t, dir); after != before {
-				t.Fatalf("the ReadOnly Open changed the directory:\n%s\nwas\n%s", after, before)
+			if after := snapshot(t, dir); !maps.Equal(after, before) {
+				wantSameSnapshot(t, before, after)
+				t.Fatalf("the ReadOnly Open changed the directory")
 			}
 
 			// The files past Size hold what the writer wrote: the way out
@@ -144,27 +145,4 @@ func TestOpen_DamagedStatePage(t *testing.T) {
 			}
 		})
 	}
-}
-
-// dirListing describes the entries of dir: names, modes, sizes and a hash
-// of their bytes, for a check that nothing changed.
-func dirListing(t *testing.T, dir string) string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for _, e := range entries {
-		fi, err := e.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%s %v %d %x\n", e.Name(), fi.Mode(), fi.Size(), sha256.Sum256(body))
-	}
-	return b.String()
 }
